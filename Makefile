@@ -1,0 +1,42 @@
+# Each target sets up what it needs: a virtualenv in .venv with the pinned dev dependencies.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: demo test lint typecheck unit functional infra venv clean
+
+demo: $(STAMP) ## Run the whole flow locally: Genviral emulator + moto + the real handlers
+	$(BIN)/python -m local.demo
+
+test: lint typecheck ## The full suite: lint, types, template lint and every test
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src local tests bench
+	$(BIN)/ruff format --check src local tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+functional: $(STAMP)
+	$(BIN)/python -m pytest -q tests/functional
+
+infra: $(STAMP)
+	$(BIN)/python -m pytest -q tests/infra
+
+venv: $(STAMP)
+
+$(STAMP): requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,805 @@
+"""A local emulator of the Genviral Partner API: the read side the relay polls.
+
+It is a real HTTP server on 127.0.0.1 (standard library only), so the relay's HTTP client, its timeouts
+and its connection handling run exactly as in production. It serves:
+
+- `GET /api/partner/v1/posts/{id}`: the post object in the shape of the documented example;
+- `GET /api/partner/v1/posts`: the list, with `status`, `limit`, `since` and `until`.
+
+Tests script per-account transitions (`mark_posted`, `mark_failed`, `retry`, `set_account_state`, ...),
+key scope and plan errors, and inject transport or payload faults that matching requests consume in
+first-in-first-out order.
+
+Order of checks for every request: unknown path (404), wrong method (405), authentication (401; an
+unauthorized request never consumes a fault), the next matching fault, plan error (402/403), then the
+answer itself. The raw token is never logged or recorded.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import json
+import socket
+import struct
+import threading
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Final, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+API_PREFIX: Final = "/api/partner/v1"
+DEFAULT_TOKEN: Final = "gva_live_demo.s3cr3t"  # noqa: S105 - the public demo key of the emulator
+FINAL_STATUSES: Final = frozenset({"posted", "failed"})
+STATE_FIELDS: Final = ("status", "published_at", "error_message", "last_attempted_at", "published_url")
+PLAN_ERRORS: Final[Mapping[str, tuple[int, str]]] = {
+    "subscription_required": (402, "An active Creator, Professional or Business subscription is required"),
+    "tier_not_allowed": (403, "The Scheduler tier cannot use the Partner API"),
+}
+DEFAULT_LIMIT: Final = 50
+MAX_LIMIT: Final = 100
+_JSON: Final = "application/json"
+_TIMESTAMP_FIELDS: Final = frozenset({"published_at", "last_attempted_at"})
+
+Route = Literal["post", "list"]
+FaultKind = Literal["respond", "server_error", "truncated", "reset", "hang"]
+
+
+class _Unset(enum.Enum):
+    TOKEN = enum.auto()
+
+
+_UNSET: Final = _Unset.TOKEN
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _to_utc_ms(value: datetime) -> datetime:
+    """UTC, truncated to milliseconds (the precision Genviral answers with). Naive means UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def format_timestamp(value: datetime) -> str:
+    """`2025-01-20T12:05:11.205Z`: how Genviral writes timestamps."""
+    value = _to_utc_ms(value)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _dumps(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = (("Content-Type", _JSON),)
+
+
+def _ok(message: str, data: Any) -> _Response:
+    return _Response(200, _dumps({"ok": True, "code": 200, "message": message, "data": data}))
+
+
+def _error(status: int, message: str, error_code: str) -> _Response:
+    return _Response(status, _dumps({"ok": False, "code": status, "message": message, "error_code": error_code}))
+
+
+def _check_header_value(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError("header values cannot contain line breaks")
+    return value
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted misbehaviour of the server; build it with the factories below."""
+
+    kind: FaultKind
+    status: int = 200
+    content: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+    seconds: float = 0.0
+
+    @classmethod
+    def rate_limited(cls, retry_after: str | None = "1") -> Fault:
+        """429 `rate_limited`; `Retry-After` is sent verbatim when not None (any text, even invalid)."""
+        headers: tuple[tuple[str, str], ...] = (("Content-Type", _JSON),)
+        if retry_after is not None:
+            headers += (("Retry-After", _check_header_value(retry_after)),)
+        body = _error(429, "Too many requests", "rate_limited").body
+        return cls("respond", 429, body, headers)
+
+    @classmethod
+    def server_error(cls) -> Fault:
+        """500 envelope: `get_failed` on GET /posts/{id}, `list_failed` on GET /posts."""
+        return cls("server_error", 500)
+
+    @classmethod
+    def html(cls, status: int = 502) -> Fault:
+        """A gateway-style HTML page (text/html), not an envelope."""
+        phrase = _phrase(status)
+        page = (
+            f"<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
+            f"<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>cloudflare</center>\r\n"
+            "</body>\r\n</html>\r\n"
+        )
+        return cls("respond", status, page.encode(), (("Content-Type", "text/html"),))
+
+    @classmethod
+    def raw(cls, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> Fault:
+        """Exactly this status, body and headers; Content-Length is added unless given in `headers`."""
+        if not 100 <= status <= 599:
+            raise ValueError(f"HTTP status out of range: {status}")
+        pairs = tuple((name, _check_header_value(value)) for name, value in (headers or {}).items())
+        return cls("respond", status, bytes(body), pairs)
+
+    @classmethod
+    def not_ok(cls) -> Fault:
+        """HTTP 200 whose envelope says `ok: false` (no `data`)."""
+        body = _dumps({"ok": False, "code": 200, "message": "Post could not be retrieved"})
+        return cls("respond", 200, body, (("Content-Type", _JSON),))
+
+    @classmethod
+    def truncated_json(cls) -> Fault:
+        """HTTP 200, application/json, the normal answer cut in the middle (Content-Length matches)."""
+        return cls("truncated", 200)
+
+    @classmethod
+    def reset(cls) -> Fault:
+        """Abort the connection (RST) without sending any response."""
+        return cls("reset", 0)
+
+    @classmethod
+    def hang(cls, seconds: float) -> Fault:
+        """Wait `seconds` before answering normally; `stop()` interrupts the wait (no answer then)."""
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        return cls("hang", 0, seconds=float(seconds))
+
+    @classmethod
+    def body(cls, data: Any) -> Fault:
+        """HTTP 200 `{"ok": true, "code": 200, "message": "Post retrieved", "data": <data>}`."""
+        payload = {"ok": True, "code": 200, "message": "Post retrieved", "data": data}
+        return cls("respond", 200, _dumps(payload), (("Content-Type", _JSON),))
+
+    def _apply(self, normal: _Response, route: Route) -> _Response:
+        if self.kind == "server_error":
+            code = "list_failed" if route == "list" else "get_failed"
+            return _error(500, "Unexpected error while reading posts", code)
+        if self.kind == "truncated":
+            return _Response(200, normal.body[: max(1, len(normal.body) // 2)])
+        if self.kind == "respond":
+            return _Response(self.status, self.content, self.headers)
+        return normal  # hang: answer normally once the wait is over
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the emulator saw it. Headers (and so the token) are never recorded.
+
+    `status` is 0 when no response was sent (a `reset` fault, or a `hang` interrupted by `stop()`).
+    """
+
+    method: str
+    path: str
+    query: dict[str, str]
+    post_id: str | None
+    status: int
+    authorized: bool
+
+
+@dataclass
+class _FaultEntry:
+    fault: Fault
+    post_id: str | None
+    remaining: int
+
+
+@dataclass
+class _Post:
+    id: str
+    caption: str
+    scheduled_at: datetime | None
+    created_at: datetime
+    media: dict[str, Any] | None
+    music_url: str | None
+    tiktok: dict[str, Any] | None
+    pinterest: dict[str, Any] | None
+    states: list[dict[str, Any]]
+    seq: int
+
+    def status(self) -> str:
+        statuses = [str(state["status"]) for state in self.states]
+        if "retry" in statuses:
+            return "retry"
+        final = [status for status in statuses if status in FINAL_STATUSES]
+        if not final:
+            return "scheduled" if self.scheduled_at is not None else "pending"
+        if len(final) < len(statuses):
+            return "pending"
+        if all(status == "posted" for status in final):
+            return "posted"
+        if all(status == "failed" for status in final):
+            return "failed"
+        return "partial"
+
+    def state(self, account_id: str) -> dict[str, Any]:
+        for state in self.states:
+            if state["account_id"] == account_id:
+                return state
+        raise KeyError(f"post {self.id} has no account {account_id}")
+
+    def render(self, scope: set[str] | None) -> dict[str, Any] | None:
+        """The `data` object of GET /posts/{id}, or None when no account is in scope."""
+        states = [copy.deepcopy(state) for state in self.states if scope is None or state["account_id"] in scope]
+        if not states:
+            return None
+        return {
+            "id": self.id,
+            "caption": self.caption,
+            "status": self.status(),
+            "scheduled_at": format_timestamp(self.scheduled_at) if self.scheduled_at is not None else None,
+            "created_at": format_timestamp(self.created_at),
+            "media": copy.deepcopy(self.media),
+            "music_url": self.music_url,
+            "tiktok": copy.deepcopy(self.tiktok),
+            "pinterest": copy.deepcopy(self.pinterest),
+            "accounts": {"total": len(states), "states": states},
+        }
+
+
+def _wire_value(name: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if name in STATE_FIELDS and value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, a datetime or None, not {type(value).__name__}")
+    return value
+
+
+def _route(path: str) -> tuple[Route | None, str | None]:
+    if path == f"{API_PREFIX}/posts":
+        return "list", None
+    prefix = f"{API_PREFIX}/posts/"
+    if path.startswith(prefix):
+        post_id = unquote(path[len(prefix) :])
+        if post_id and "/" not in post_id:
+            return "post", post_id
+    return None, None
+
+
+def _first_values(raw_query: str) -> dict[str, str]:
+    return {name: values[0] for name, values in parse_qs(raw_query, keep_blank_values=True).items()}
+
+
+def _parse_bound(raw: str) -> datetime:
+    if not raw.strip():
+        raise ValueError("empty timestamp")
+    return _to_utc_ms(datetime.fromisoformat(raw.strip()))
+
+
+class GenviralEmulator:
+    """The Genviral Partner API on `http://127.0.0.1:<port>/api/partner/v1`.
+
+    Mutable settings read on every request: `tokens`, `plan_error`, `scope_accounts`.
+    """
+
+    def __init__(
+        self,
+        *,
+        tokens: Iterable[str] = (DEFAULT_TOKEN,),
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.tokens: set[str] = set(tokens)
+        self.scope_accounts: set[str] | None = None
+        self._plan_error: str | None = None
+        self._clock = clock or _utc_now
+        self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)
+        self._posts: dict[str, _Post] = {}
+        self._seq = 0
+        self._faults: list[_FaultEntry] = []
+        self._calls: Counter[str] = Counter()
+        self._connections: set[socket.socket] = set()
+        self._inflight = 0
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.requests_log: list[RequestRecord] = []
+        self.handler_errors: list[str] = []
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> GenviralEmulator:
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running")
+        self._stopping.clear()
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.emulator = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="genviral-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, drop open connections and interrupt hanging requests. Idempotent."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        with self._idle:
+            self._idle.wait_for(lambda: self._inflight == 0, timeout=2.0)
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=2.0)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> GenviralEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return f"http://127.0.0.1:{self._server.server_address[1]}{API_PREFIX}"
+
+    @property
+    def plan_error(self) -> str | None:
+        """None, "subscription_required" (402) or "tier_not_allowed" (403), on every endpoint."""
+        return self._plan_error
+
+    @plan_error.setter
+    def plan_error(self, value: str | None) -> None:
+        if value is not None and value not in PLAN_ERRORS:
+            raise ValueError(f"plan_error must be None or one of {sorted(PLAN_ERRORS)}")
+        self._plan_error = value
+
+    # ---------------------------------------------------------------- posts
+
+    def create_post(
+        self,
+        *,
+        accounts: Sequence[str] | int = 1,
+        scheduled_at: datetime | _Unset | None = _UNSET,
+        caption: str = "Holiday drops start Monday!",
+        media: Mapping[str, Any] | _Unset | None = _UNSET,
+        music_url: str | None = None,
+        tiktok: Mapping[str, Any] | None = None,
+        pinterest: Mapping[str, Any] | None = None,
+        post_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> str:
+        """Store a post and return its id. `scheduled_at` defaults to now + 1 h (None = publish ASAP).
+
+        `accounts` is a list of account ids, or a count of new random ones. `media` defaults to a
+        video; None means a text-only post. `tiktok`/`pinterest` are echoed with exactly the keys given.
+        """
+        account_ids = self._new_account_ids(accounts)
+        now = self._clock()
+        when = now + timedelta(hours=1) if isinstance(scheduled_at, _Unset) else scheduled_at
+        post_id = post_id or str(uuid.uuid4())
+        if isinstance(media, _Unset):
+            media = {"type": "video", "url": f"https://cdn.example.com/videos/{post_id}.mp4"}
+        initial = "scheduled" if when is not None else "pending"
+        with self._lock:
+            if post_id in self._posts:
+                raise ValueError(f"post {post_id} already exists")
+            self._seq += 1
+            self._posts[post_id] = _Post(
+                id=post_id,
+                caption=caption,
+                scheduled_at=_to_utc_ms(when) if when is not None else None,
+                created_at=_to_utc_ms(created_at or now),
+                media=copy.deepcopy(dict(media)) if media is not None else None,
+                music_url=music_url,
+                tiktok=copy.deepcopy(dict(tiktok)) if tiktok is not None else None,
+                pinterest=copy.deepcopy(dict(pinterest)) if pinterest is not None else None,
+                states=[
+                    {
+                        "account_id": account_id,
+                        "status": initial,
+                        "published_at": None,
+                        "error_message": None,
+                        "last_attempted_at": None,
+                        "published_url": None,
+                    }
+                    for account_id in account_ids
+                ],
+                seq=self._seq,
+            )
+        return post_id
+
+    @staticmethod
+    def _new_account_ids(accounts: Sequence[str] | int) -> list[str]:
+        if isinstance(accounts, int):
+            if accounts < 1:
+                raise ValueError("a post needs at least one account")
+            return [str(uuid.uuid4()) for _ in range(accounts)]
+        if isinstance(accounts, str):
+            raise TypeError("accounts must be a sequence of account ids or a count, not a str")
+        account_ids = [str(account_id) for account_id in accounts]
+        if not account_ids:
+            raise ValueError("a post needs at least one account")
+        if len(set(account_ids)) != len(account_ids):
+            raise ValueError("account ids must be unique")
+        return account_ids
+
+    def _post(self, post_id: str) -> _Post:
+        try:
+            return self._posts[post_id]
+        except KeyError:
+            raise KeyError(f"unknown post {post_id}") from None
+
+    def post_json(self, post_id: str) -> dict[str, Any]:
+        """The `data` object GET /posts/{id} would answer, ignoring scope and faults."""
+        with self._lock:
+            rendered = self._post(post_id).render(None)
+        assert rendered is not None  # a post always has at least one account
+        return rendered
+
+    def account_ids(self, post_id: str) -> list[str]:
+        with self._lock:
+            return [str(state["account_id"]) for state in self._post(post_id).states]
+
+    def mark_posted(
+        self,
+        post_id: str,
+        account_id: str,
+        *,
+        published_url: str | _Unset | None = _UNSET,
+        at: datetime | None = None,
+    ) -> None:
+        """Account `posted`: published_at = last_attempted_at = `at` (default now), no error."""
+        stamp = format_timestamp(at or self._clock())
+        if isinstance(published_url, _Unset):
+            published_url = f"https://social.example.com/{account_id}/posts/{post_id}"
+        with self._lock:
+            self._post(post_id).state(account_id).update(
+                status="posted",
+                published_at=stamp,
+                error_message=None,
+                last_attempted_at=stamp,
+                published_url=published_url,
+            )
+
+    def mark_failed(
+        self,
+        post_id: str,
+        account_id: str,
+        *,
+        error_message: str = "Upload rejected by the platform",
+        at: datetime | None = None,
+    ) -> None:
+        """Account `failed`: error_message set, last_attempted_at = `at`, published_at/url cleared."""
+        stamp = format_timestamp(at or self._clock())
+        with self._lock:
+            self._post(post_id).state(account_id).update(
+                status="failed",
+                published_at=None,
+                error_message=error_message,
+                last_attempted_at=stamp,
+                published_url=None,
+            )
+
+    def retry(self, post_id: str, account_ids: Sequence[str] | None = None) -> None:
+        """Like POST /posts/retry: the (selected) failed accounts become `retry`, error cleared.
+
+        Selected accounts that are not failed are left unchanged; unknown ones raise KeyError.
+        """
+        with self._lock:
+            post = self._post(post_id)
+            selected = post.states if account_ids is None else [post.state(a) for a in account_ids]
+            for state in selected:
+                if state["status"] == "failed":
+                    state.update(status="retry", error_message=None)
+
+    def set_account_state(self, post_id: str, account_id: str, **fields: Any) -> None:
+        """Set any state field (`status` may be any provider string). datetimes are formatted.
+
+        Names other than the documented fields are added to the state as extra keys.
+        """
+        if "account_id" in fields:
+            raise ValueError("account_id cannot be changed")
+        values = {name: _wire_value(name, value) for name, value in fields.items()}
+        if "status" in values and not values["status"]:
+            raise ValueError("status must be a non-empty string")
+        with self._lock:
+            self._post(post_id).state(account_id).update(values)
+
+    def reschedule(self, post_id: str, scheduled_at: datetime | None) -> None:
+        """Like PATCH scheduled_at: accounts still `scheduled`/`pending` follow (None = `pending`)."""
+        waiting = "scheduled" if scheduled_at is not None else "pending"
+        with self._lock:
+            post = self._post(post_id)
+            post.scheduled_at = _to_utc_ms(scheduled_at) if scheduled_at is not None else None
+            for state in post.states:
+                if state["status"] in {"scheduled", "pending"}:
+                    state["status"] = waiting
+
+    def delete_post(self, post_id: str) -> None:
+        """Permanently remove the post: GET then answers 404 not_found."""
+        with self._lock:
+            self._post(post_id)
+            del self._posts[post_id]
+
+    # ---------------------------------------------------------------- faults and observation
+
+    def inject(self, fault: Fault, *, post_id: str | None = None, times: int = 1) -> None:
+        """Queue `fault` for the next `times` matching authorized requests.
+
+        post_id None matches GET /posts/{any id} and GET /posts; otherwise only GET /posts/{post_id}.
+        """
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self._lock:
+            self._faults.append(_FaultEntry(fault, post_id, times))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def pending_faults(self) -> int:
+        """How many fault uses are still queued."""
+        with self._lock:
+            return sum(entry.remaining for entry in self._faults)
+
+    def calls(self, post_id: str | None = None) -> int:
+        """GET /posts/{id} requests received (for `post_id`, or for any id), whatever the answer."""
+        with self._lock:
+            return self._calls[post_id] if post_id is not None else sum(self._calls.values())
+
+    # ---------------------------------------------------------------- request side (used by _Handler)
+
+    def _count_call(self, post_id: str) -> None:
+        with self._lock:
+            self._calls[post_id] += 1
+
+    def _record(self, record: RequestRecord) -> None:
+        with self._lock:
+            self.requests_log.append(record)
+
+    def _track(self, connection: socket.socket, *, open_: bool) -> None:
+        with self._lock:
+            if open_:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    @contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        with self._lock:
+            self._inflight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
+
+    def _is_authorized(self, header: str | None) -> bool:
+        if not header:
+            return False
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        return scheme.lower() == "bearer" and bool(token) and token in set(self.tokens)
+
+    def _take_fault(self, route: Route, post_id: str | None) -> Fault | None:
+        with self._lock:
+            for index, entry in enumerate(self._faults):
+                if entry.post_id is None or (route == "post" and entry.post_id == post_id):
+                    entry.remaining -= 1
+                    if entry.remaining == 0:
+                        del self._faults[index]
+                    return entry.fault
+        return None
+
+    def _serve(self, route: Route, post_id: str | None, query: dict[str, str]) -> _Response | None:
+        """The answer to an authorized GET, faults included; None means send nothing at all."""
+        fault = self._take_fault(route, post_id)
+        if fault is not None and fault.kind == "reset":
+            return None
+        if fault is not None and fault.kind == "hang" and self._stopping.wait(fault.seconds):
+            return None
+        normal = self._answer(route, post_id, query)
+        return fault._apply(normal, route) if fault is not None else normal
+
+    def _answer(self, route: Route, post_id: str | None, query: dict[str, str]) -> _Response:
+        plan_error = self._plan_error
+        if plan_error is not None:
+            status, message = PLAN_ERRORS[plan_error]
+            return _error(status, message, plan_error)
+        if route == "list":
+            return self._list_answer(query)
+        scope = self._scope()
+        with self._lock:
+            post = self._posts.get(post_id or "")
+            rendered = post.render(scope) if post is not None else None
+        if rendered is None:
+            return _error(404, "Post not found", "not_found")
+        return _ok("Post retrieved", rendered)
+
+    def _scope(self) -> set[str] | None:
+        scope = self.scope_accounts
+        return set(scope) if scope is not None else None
+
+    def _list_answer(self, query: dict[str, str]) -> _Response:
+        try:
+            limit = int(query.get("limit", str(DEFAULT_LIMIT)).strip())
+        except ValueError:
+            return _error(400, "limit must be a number", "invalid_query_parameter")
+        limit = min(max(limit, 1), MAX_LIMIT)
+        bounds: dict[str, datetime | None] = {}
+        for name in ("since", "until"):
+            raw = query.get(name)
+            try:
+                bounds[name] = _parse_bound(raw) if raw is not None else None
+            except ValueError:
+                return _error(400, f"{name} must be an ISO-8601 timestamp", f"invalid_{name}")
+        since, until = bounds["since"], bounds["until"]
+        wanted_status = query.get("status") or None
+        scope = self._scope()
+        with self._lock:
+            posts = sorted(self._posts.values(), key=lambda p: (p.created_at, p.seq), reverse=True)
+            visible = [(post, post.render(scope)) for post in posts]
+        in_scope = [(post, data) for post, data in visible if data is not None]
+        by_status = Counter(str(data["status"]) for _, data in in_scope)
+        selected = [
+            data
+            for post, data in in_scope
+            if (wanted_status is None or data["status"] == wanted_status)
+            and (since is None or post.created_at >= since)
+            and (until is None or post.created_at <= until)
+        ]
+        summary = {
+            "total": len(in_scope),
+            "pending": by_status["pending"] + by_status["scheduled"],
+            "published": by_status["posted"] + by_status["partial"],
+            "by_status": dict(by_status),
+        }
+        return _ok("Posts retrieved", {"summary": summary, "posts": selected[:limit]})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    emulator: GenviralEmulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """No stderr output; unexpected handler errors are kept in `emulator.handler_errors`."""
+        error = traceback.format_exc()
+        if "ConnectionResetError" in error or "BrokenPipeError" in error:
+            return
+        self.emulator.handler_errors.append(error)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "GenviralEmulator/1.0"
+    timeout = 60
+    server: _Server
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.emulator._track(self.connection, open_=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.emulator._track(self.connection, open_=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence http.server's default stderr logging."""
+
+    def do_GET(self) -> None:
+        emulator = self.server.emulator
+        with emulator._in_flight():
+            self._dispatch(emulator)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    def _dispatch(self, emulator: GenviralEmulator) -> None:
+        self._drain_body()
+        url = urlsplit(self.path)
+        route, post_id = _route(url.path)
+        query = _first_values(url.query)
+        if route == "post" and self.command == "GET" and post_id is not None:
+            emulator._count_call(post_id)
+        authorized = emulator._is_authorized(self.headers.get("Authorization"))
+        response: _Response | None
+        if route is None:
+            response = _error(404, "Not found", "not_found")
+        elif self.command != "GET":
+            response = _error(405, "Method not allowed", "method_not_allowed")
+        elif not authorized:
+            response = _error(401, "API key not found", "invalid_token")
+        else:
+            response = emulator._serve(route, post_id, query)
+        emulator._record(
+            RequestRecord(
+                method=self.command,
+                path=url.path,
+                query=query,
+                post_id=post_id,
+                status=response.status if response is not None else 0,
+                authorized=authorized,
+            )
+        )
+        if response is None:
+            self._abort()
+        else:
+            self._send(response, allow_get=route is not None and self.command != "GET")
+
+    def _drain_body(self) -> None:
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if 0 <= length <= 1_000_000:
+            self.rfile.read(length)
+        else:
+            self.close_connection = True
+
+    def _send(self, response: _Response, *, allow_get: bool) -> None:
+        self.send_response(response.status)
+        names = {name.lower() for name, _ in response.headers}
+        for name, value in response.headers:
+            self.send_header(name, value)
+        if "content-length" not in names:
+            self.send_header("Content-Length", str(len(response.body)))
+        if allow_get:
+            self.send_header("Allow", "GET")
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def _abort(self) -> None:
+        """Close with SO_LINGER 0 so the client sees a connection reset, not a clean close."""
+        self.close_connection = True
+        with suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()

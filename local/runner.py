@@ -1,0 +1,197 @@
+"""Delivers what AWS would deliver to the handlers the template names, in-process.
+
+A stand-in for `sam local` (which needs Docker): schedule ticks to the poller, SQS batches from
+the work queue to the worker (with partial batch failures and redrive as SQS does them), and
+API Gateway REST proxy requests to the API function.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from local.stack import REGION, LocalStack, patched_environ
+
+POLLER = "PollerFunction"
+WORKER = "WorkerFunction"
+API = "ApiFunction"
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    remaining_millis: int = 30_000
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
+
+
+@dataclass
+class ApiAnswer:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class DrainReport:
+    batches: int = 0
+    processed: int = 0
+    failed: int = 0
+
+
+class LocalRunner:
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self._last_function: str | None = None
+
+    # ------------------------------------------------------------------ invocation
+    def handler(self, logical_id: str) -> Callable[[dict[str, Any], Any], Any]:
+        module_path, _, name = self.stack.handler_path(logical_id).rpartition(".")
+        return getattr(importlib.import_module(module_path), name)  # type: ignore[no-any-return]
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """Call the function's handler with its template environment, as Lambda would."""
+        from genviral_relay import factories
+
+        with patched_environ(self.stack.function_env(logical_id)):
+            if self._last_function != logical_id:
+                # Another function's execution environment: nothing built for the previous one carries over.
+                factories.reset()
+                self._last_function = logical_id
+            return self.handler(logical_id)(event, FakeLambdaContext(function_name=logical_id))
+
+    # ------------------------------------------------------------------ triggers
+    def tick(self, now: datetime | None = None) -> Any:
+        """One EventBridge Scheduler tick: the template's Input, with its placeholders filled in."""
+        schedule = self.stack.template["Resources"][POLLER]["Properties"]["Events"]["Tick"]["Properties"]
+        moment = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = json.loads(schedule["Input"].replace("<aws.scheduler.scheduled-time>", moment))
+        return self.invoke(POLLER, event)
+
+    def drain_work_queue(self, *, max_batches: int = 1000) -> DrainReport:
+        """Deliver work-queue messages to the worker in batches of 10 until the queue is empty."""
+        sqs = self.stack.client("sqs")
+        queue_url = self.stack.ref("WorkQueue")
+        queue_arn = self.stack.resolver.attributes[("WorkQueue", "Arn")]
+        report = DrainReport()
+        for _ in range(max_batches):
+            answer = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, AttributeNames=["All"]
+            )
+            messages = answer.get("Messages", [])
+            if not messages:
+                break
+            report.batches += 1
+            failed_ids = self._deliver_batch(messages, queue_arn)
+            for message in messages:
+                if message["MessageId"] in failed_ids:
+                    # As Lambda does for reported failures: visible again, and SQS counts the receive.
+                    sqs.change_message_visibility(
+                        QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                    )
+                    report.failed += 1
+                else:
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    report.processed += 1
+        return report
+
+    def _deliver_batch(self, messages: list[dict[str, Any]], queue_arn: str) -> set[str]:
+        event = {"Records": [sqs_record(message, queue_arn) for message in messages]}
+        try:
+            response = self.invoke(WORKER, event)
+        except Exception:  # a failed invocation returns the whole batch to the queue
+            return {message["MessageId"] for message in messages}
+        return {failure["itemIdentifier"] for failure in (response or {}).get("batchItemFailures", [])}
+
+    def api(self, method: str, path: str, body: Any = None, *, raw_body: str | None = None) -> ApiAnswer:
+        """One API Gateway REST (proxy integration) request to the API function."""
+        text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+        response = self.invoke(API, api_gateway_event(self.stack.template, method, path, text))
+        payload = response.get("body")
+        try:
+            parsed = json.loads(payload) if payload else None
+        except ValueError:
+            parsed = payload
+        return ApiAnswer(status=response["statusCode"], body=parsed, headers=response.get("headers") or {})
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """An SQS message as the Lambda event source mapping hands it to the function."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+
+
+def _resource_for(template: dict[str, Any], method: str, path: str) -> tuple[str, dict[str, str]]:
+    """Match a request path against the API events of the template: (resource template, path parameters)."""
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] != "Api":
+                continue
+            route = event["Properties"]["Path"]
+            pattern = (
+                "^"
+                + "/".join(f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else part for part in route.split("/"))
+                + "/?$"
+            )
+            match = re.match(pattern, path)
+            if match:
+                return route, match.groupdict()
+    return path, {}
+
+
+def api_gateway_event(template: dict[str, Any], method: str, path: str, body: str | None) -> dict[str, Any]:
+    resource, path_parameters = _resource_for(template, method, path)
+    encoded = body is not None and not body.isascii()
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method.upper(),
+        "headers": {"content-type": "application/json", "Host": "local.execute-api"},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": method.upper(),
+            "path": f"/v1{path}",
+            "stage": "v1",
+            "requestId": str(uuid.uuid4()),
+            "accountId": "123456789012",
+            "apiId": "local",
+            "identity": {
+                "userArn": "arn:aws:iam::123456789012:user/local",
+                "caller": "AIDALOCAL",
+                "accessKey": "ASIALOCAL",
+                "sourceIp": "127.0.0.1",
+            },
+        },
+        "body": base64.b64encode(body.encode()).decode() if encoded and body is not None else body,
+        "isBase64Encoded": encoded,
+    }

@@ -1,0 +1,1 @@
+"""genviral-relay: per-account delivery events from Genviral's polling-only Partner API."""

@@ -1,0 +1,280 @@
+"""The watch store in one DynamoDB table.
+
+Items (partition key `pk` = post id):
+- `sk = "WATCH"`: the watch: last-seen states, `version` (optimistic lock), `outbox` (a string
+  set of pending "target:event_id" deliveries) and the schedule. While the watch is due for
+  checks or owes events it carries `due_shard` + `next_check_at`, the keys of the sparse `due`
+  index the poller queries.
+- `sk = "EVENT#<event_id>"`: the event document, kept for `event_retention` (TTL `expires_at`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from genviral_relay.clock import Clock, format_ts, parse_ts
+from genviral_relay.errors import StateConflictError
+from genviral_relay.logic.ports import WatchStore
+from genviral_relay.models.domain import AccountSnapshot, PendingDelivery, WatchRecord
+from genviral_relay.models.events import RelayEvent
+from genviral_relay.observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+WATCH_SK = "WATCH"
+PAUSE_KEY = {"pk": {"S": "relay"}, "sk": {"S": "GENVIRAL_PAUSE"}}
+EVENT_SK_PREFIX = "EVENT#"
+DUE_INDEX = "due"
+DUE_SHARDS = 4  # spreads the due index over partitions; the poller queries each shard
+BATCH_GET_LIMIT = 100
+MAX_UNPROCESSED_ROUNDS = 5
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def due_shard(post_id: str) -> str:
+    return str(zlib.crc32(post_id.encode()) % DUE_SHARDS)
+
+
+def _to_item(values: dict[str, Any]) -> dict[str, AttributeValueTypeDef]:
+    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; the relay stores integers only."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _plain(inner) for key, inner in value.items()}
+    return value
+
+
+def watch_to_item(record: WatchRecord) -> dict[str, AttributeValueTypeDef]:
+    return _to_item(
+        {
+            "pk": record.post_id,
+            "sk": WATCH_SK,
+            "version": record.version,
+            "watching": record.watching,
+            "ended_reason": record.ended_reason,
+            "post_status": record.post_status,
+            "scheduled_at": record.scheduled_at,
+            "accounts": {account_id: state.model_dump() for account_id, state in record.accounts.items()},
+            "emitted": record.emitted,
+            "outbox": {entry.encode() for entry in record.outbox} or None,
+            "due_shard": due_shard(record.post_id) if record.next_check_at is not None else None,
+            "next_check_at": format_ts(record.next_check_at) if record.next_check_at else None,
+            "settled_next_check_at": (
+                format_ts(record.settled_next_check_at) if record.settled_next_check_at else None
+            ),
+            "registered_at": format_ts(record.registered_at),
+            "checked_at": format_ts(record.checked_at) if record.checked_at else None,
+        }
+    )
+
+
+def watch_from_item(item: dict[str, Any]) -> WatchRecord:
+    values = _plain(_from_item(item))
+    return WatchRecord(
+        post_id=values["pk"],
+        version=values["version"],
+        watching=values["watching"],
+        ended_reason=values.get("ended_reason"),
+        post_status=values.get("post_status"),
+        scheduled_at=values.get("scheduled_at"),
+        accounts={
+            account_id: AccountSnapshot.model_validate(state)
+            for account_id, state in values.get("accounts", {}).items()
+        },
+        emitted=values.get("emitted", {}),
+        outbox=frozenset(PendingDelivery.decode(entry) for entry in values.get("outbox", ())),
+        next_check_at=parse_ts(values.get("next_check_at")),
+        settled_next_check_at=parse_ts(values.get("settled_next_check_at")),
+        registered_at=values["registered_at"],
+        checked_at=parse_ts(values.get("checked_at")),
+    )
+
+
+def _is_condition_failure(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code")
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons = error.response.get("CancellationReasons", [])
+        return any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons)
+    return False
+
+
+class DynamoDbWatchStore(WatchStore):
+    def __init__(self, client: DynamoDBClient, table_name: str, *, event_retention: timedelta, clock: Clock) -> None:
+        self._client = client
+        self._table = table_name
+        self._event_retention = event_retention
+        self._clock = clock
+
+    def get(self, post_id: str) -> WatchRecord | None:
+        answer = self._client.get_item(TableName=self._table, Key=self._watch_key(post_id), ConsistentRead=True)
+        item = answer.get("Item")
+        return watch_from_item(item) if item else None
+
+    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
+        if record.version != expected_version + 1:
+            raise ValueError("a saved watch must be exactly one version ahead of the stored one")
+        if expected_version == 0:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "version = :expected",
+                "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
+            }
+        expires_at = int((self._clock() + self._event_retention).timestamp())
+        actions: list[Any] = [{"Put": {"TableName": self._table, "Item": watch_to_item(record), **condition}}]
+        # Event puts are unconditional: the same transition always has the same id and document body.
+        actions.extend(
+            {"Put": {"TableName": self._table, "Item": self._event_item(event, expires_at)}} for event in new_events
+        )
+        try:
+            self._client.transact_write_items(TransactItems=actions)
+        except ClientError as error:
+            if _is_condition_failure(error):
+                raise StateConflictError(record.post_id) from error
+            raise
+
+    def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
+        keys = [{"pk": {"S": post_id}, "sk": {"S": EVENT_SK_PREFIX + event_id}} for event_id in sorted(set(event_ids))]
+        items: list[dict[str, Any]] = []
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {self._table: {"Keys": keys[start : start + BATCH_GET_LIMIT]}}
+            for _ in range(MAX_UNPROCESSED_ROUNDS):
+                answer = self._client.batch_get_item(RequestItems=request)
+                items.extend(answer.get("Responses", {}).get(self._table, []))
+                request = dict(answer.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+            else:
+                logger.warning("Some stored events could not be read this time", extra={"post_id": post_id})
+        events = [RelayEvent.model_validate_json(item["document"]["S"]) for item in items]
+        return sorted(events, key=lambda event: (event.detected_at, event.event_id))
+
+    def acknowledge(
+        self,
+        post_id: str,
+        delivered: Iterable[PendingDelivery],
+        *,
+        settle_version: int | None = None,
+        settled_next_check_at: datetime | None = None,
+    ) -> None:
+        done = {entry.encode() for entry in delivered}
+        if not done:
+            return
+        if settle_version is not None:
+            try:
+                self._update_outbox(post_id, done, settle_version, settled_next_check_at)
+                return
+            except ClientError as error:
+                if not _is_condition_failure(error):
+                    raise
+                # A check committed since: its own schedule stands; just take the deliveries off.
+        try:
+            self._update_outbox(post_id, done, None, None)
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+            logger.info("Watch removed before its acknowledgement", extra={"post_id": post_id})
+
+    def delete(self, post_id: str, *, expected_version: int) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=self._watch_key(post_id),
+                ConditionExpression="version = :expected",
+                ExpressionAttributeValues={":expected": {"N": str(expected_version)}},
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                raise StateConflictError(post_id) from error
+            raise
+
+    def due_post_ids(self, now: datetime) -> Iterator[str]:
+        for shard in range(DUE_SHARDS):
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": DUE_INDEX,
+                "KeyConditionExpression": "due_shard = :shard AND next_check_at <= :now",
+                "ExpressionAttributeValues": {":shard": {"S": str(shard)}, ":now": {"S": format_ts(now)}},
+            }
+            while True:
+                answer = self._client.query(**request)
+                for item in answer.get("Items", []):
+                    yield item["pk"]["S"]
+                if "LastEvaluatedKey" not in answer:
+                    break
+                request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def genviral_pause(self, now: datetime) -> str | None:
+        item = self._client.get_item(TableName=self._table, Key=PAUSE_KEY, ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        until = parse_ts(item.get("until", {}).get("S"))
+        return item.get("reason", {}).get("S", "paused") if until is not None and until > now else None
+
+    def pause_genviral(self, *, until: datetime, reason: str) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={**PAUSE_KEY, "until": {"S": format_ts(until)}, "reason": {"S": reason}},
+        )
+
+    def _update_outbox(
+        self, post_id: str, done: set[str], settle_version: int | None, settled_next_check_at: datetime | None
+    ) -> None:
+        # Every acknowledgement bumps the version, so a check that read the outbox before it cannot
+        # write the delivered entries back.
+        update = "DELETE outbox :done ADD version :one"
+        condition = "attribute_exists(pk)"
+        values: dict[str, Any] = {":done": {"SS": sorted(done)}, ":one": {"N": "1"}}
+        if settle_version is not None:
+            condition += " AND version = :settle"
+            values[":settle"] = {"N": str(settle_version)}
+            if settled_next_check_at is None:
+                update += " REMOVE next_check_at, due_shard"
+            else:
+                update += " SET next_check_at = :next, due_shard = :shard"
+                values[":next"] = {"S": format_ts(settled_next_check_at)}
+                values[":shard"] = {"S": due_shard(post_id)}
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._watch_key(post_id),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        )
+
+    def _event_item(self, event: RelayEvent, expires_at: int) -> dict[str, AttributeValueTypeDef]:
+        return _to_item(
+            {
+                "pk": event.post_id,
+                "sk": EVENT_SK_PREFIX + event.event_id,
+                "event_id": event.event_id,
+                "detected_at": event.detected_at,
+                "document": event.model_dump_json(),
+                "expires_at": expires_at,
+            }
+        )
+
+    @staticmethod
+    def _watch_key(post_id: str) -> dict[str, AttributeValueTypeDef]:
+        return {"pk": {"S": post_id}, "sk": {"S": WATCH_SK}}

@@ -1,0 +1,55 @@
+"""The SQS work queue between the poller and the workers: one message per post to check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from genviral_relay.errors import RelayError
+from genviral_relay.models.messages import CheckRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+BATCH_SIZE = 10
+SEND_ATTEMPTS = 3
+
+
+class EnqueueError(RelayError):
+    """Some check requests could not be queued."""
+
+
+class SqsWorkQueue:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def send(self, requests: Iterable[CheckRequest]) -> int:
+        """Queue every request; answer how many were queued. Raises `EnqueueError` if some never were."""
+        batch: list[CheckRequest] = []
+        sent = 0
+        for request in requests:
+            batch.append(request)
+            if len(batch) == BATCH_SIZE:
+                sent += self._send_batch(batch)
+                batch = []
+        if batch:
+            sent += self._send_batch(batch)
+        return sent
+
+    def _send_batch(self, batch: list[CheckRequest]) -> int:
+        entries: dict[str, SendMessageBatchRequestEntryTypeDef] = {
+            str(index): {"Id": str(index), "MessageBody": request.model_dump_json()}
+            for index, request in enumerate(batch)
+        }
+        for _ in range(SEND_ATTEMPTS):
+            answer = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=list(entries.values()))
+            for entry in answer.get("Successful", []):
+                entries.pop(entry["Id"], None)
+            permanent = [entry for entry in answer.get("Failed", []) if entry.get("SenderFault")]
+            if permanent:
+                raise EnqueueError(f"SQS refused {len(permanent)} messages: {permanent[0].get('Code')}")
+            if not entries:
+                return len(batch)
+        raise EnqueueError(f"{len(entries)} check requests could not be queued")

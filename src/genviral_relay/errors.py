@@ -1,0 +1,86 @@
+"""The relay's error hierarchy. Adapters translate SDK and HTTP failures into these; nothing else leaks up."""
+
+from __future__ import annotations
+
+
+class RelayError(Exception):
+    """Base of every error the relay raises on purpose."""
+
+
+class ConfigurationError(RelayError):
+    """The deployment is misconfigured (environment, secret): no retry will help until someone fixes it."""
+
+
+class GenviralError(RelayError):
+    """Any failed call to the Genviral Partner API. `transient` errors are worth a later retry."""
+
+    transient = False
+
+    def __init__(self, message: str, *, status: int | None = None, error_code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+
+
+class GenviralConfigError(GenviralError):
+    """The key cannot use the API (401 after a fresh token, 402, 403): stop calling until it is fixed."""
+
+
+class TokenUnavailableError(GenviralConfigError):
+    """The Genviral token could not be read from Secrets Manager (missing, unreadable, malformed)."""
+
+
+class GenviralAuthError(GenviralConfigError):
+    """401: the token is missing, invalid or revoked, even after re-reading the secret."""
+
+
+class GenviralSubscriptionRequiredError(GenviralConfigError):
+    """402 `subscription_required`: the workspace has no plan that includes the Partner API."""
+
+
+class GenviralTierNotAllowedError(GenviralConfigError):
+    """403 `tier_not_allowed`: the plan's tier cannot use the Partner API."""
+
+
+class GenviralNotFoundError(GenviralError):
+    """404 `not_found`: the post does not exist in the key's scope (deleted, or never there)."""
+
+
+class GenviralRateLimitedError(GenviralError):
+    """429: too many requests; `retry_after` is the server's hint in seconds, when it gave a usable one."""
+
+    transient = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, status=429, error_code="rate_limited")
+        self.retry_after = retry_after
+
+
+class GenviralServerError(GenviralError):
+    """500 `get_failed` or another 5xx answer."""
+
+    transient = True
+
+
+class GenviralUnavailableError(GenviralError):
+    """No answer: connection refused or reset, or a timeout."""
+
+    transient = True
+
+
+class GenviralBadResponseError(GenviralError):
+    """An answer that is not a Genviral envelope: non-JSON, truncated, `ok: false` with a 2xx, unexpected status."""
+
+    transient = True
+
+
+class GenviralContractError(GenviralError):
+    """A well-formed envelope whose post does not match the documented shape: skip the post, keep its state."""
+
+
+class StateConflictError(RelayError):
+    """Another check committed this watch first (optimistic lock lost)."""
+
+
+class WatchNotFoundError(RelayError):
+    """The post is not watched."""

@@ -1,0 +1,29 @@
+"""Scheduled tick (EventBridge Scheduler): queue a check for every watch that is due."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from genviral_relay.clock import utc_now
+from genviral_relay.factories import poller_store, work_queue
+from genviral_relay.models.messages import CheckRequest
+from genviral_relay.observability import MetricUnit, logger, metrics
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    now = utc_now()
+    store = poller_store()
+    pause_reason = store.genviral_pause(now)
+    if pause_reason is not None:
+        logger.error("Genviral calls are paused; no checks queued this tick", extra={"reason": pause_reason})
+        metrics.add_metric(name="TicksPaused", unit=MetricUnit.Count, value=1)
+        return {"enqueued": 0, "paused": pause_reason}
+    queued = work_queue().send(CheckRequest(post_id=post_id) for post_id in store.due_post_ids(now))
+    logger.info("Tick", extra={"enqueued": queued, "scheduled_time": event.get("scheduled_time")})
+    metrics.add_metric(name="ChecksQueued", unit=MetricUnit.Count, value=queued)
+    metrics.add_metric(name="PollerTicks", unit=MetricUnit.Count, value=1)
+    return {"enqueued": queued}

@@ -1,0 +1,276 @@
+"""The check of one watched post: fetch, detect, commit state and outbox together, publish, acknowledge.
+
+The order is what makes the relay lose nothing: events are written to the outbox in the same
+conditional write as the state that produced them, and only then published. A crash anywhere
+leaves them in the outbox, and the next check of the post publishes them again under the same ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from genviral_relay.clock import Clock
+from genviral_relay.errors import (
+    GenviralContractError,
+    GenviralError,
+    GenviralNotFoundError,
+    StateConflictError,
+    WatchNotFoundError,
+)
+from genviral_relay.logic.ports import EventPublisher, PostSource, WatchStore
+from genviral_relay.logic.schedule import PollingPolicy, same_schedule
+from genviral_relay.logic.transitions import detect_transitions
+from genviral_relay.models.domain import PendingDelivery, WatchRecord
+from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.upstream import Post
+from genviral_relay.observability import MetricUnit, logger, metrics
+
+CheckResult = Literal[
+    "changed",  # state or schedule written (with or without events)
+    "unchanged",  # nothing to write
+    "not_watched",  # the post is not watched (and registration was not asked)
+    "post_not_found",  # Genviral answered 404: the watch ended (or was never created)
+    "deferred",  # Genviral could not answer usefully; the post stays due
+    "conflict",  # another check committed first; its result stands
+    "flushed",  # an ended watch only had events to publish
+]
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    post_id: str
+    result: CheckResult
+    watch: WatchRecord | None = None
+    post: Post | None = None
+    events: tuple[RelayEvent, ...] = ()
+    undelivered: int = 0
+    error: GenviralError | None = None
+
+
+class OutboxNotEmptyError(Exception):
+    """A watch cannot be forgotten while some of its events are still unpublished."""
+
+
+class PostChecker:
+    def __init__(
+        self,
+        *,
+        store: WatchStore,
+        source: PostSource,
+        publishers: Sequence[EventPublisher],
+        clock: Clock,
+        policy: PollingPolicy | None = None,
+    ) -> None:
+        self._store = store
+        self._source = source
+        self._publishers = {publisher.target: publisher for publisher in publishers}
+        self._clock = clock
+        self._policy = policy or PollingPolicy()
+
+    def check(self, post_id: str, *, register: bool = False) -> CheckOutcome:
+        now = self._clock()
+        watch = self._store.get(post_id)
+        if watch is None and not register:
+            return CheckOutcome(post_id, "not_watched")
+        if watch is not None and not watch.watching and not register:
+            undelivered = self._deliver(watch, ())
+            return CheckOutcome(post_id, "flushed", watch=watch, undelivered=undelivered)
+
+        try:
+            post = self._source.get_post(post_id)
+        except GenviralNotFoundError as error:
+            return self._end_gone(post_id, watch, now, error)
+        except GenviralError as error:
+            return self._defer(post_id, watch, now, error, register=register)
+        if post.id != post_id:
+            mismatch = GenviralContractError(f"asked for post {post_id}, Genviral answered post {post.id}")
+            return self._defer(post_id, watch, now, mismatch, register=register)
+        return self._record(post_id, watch, post, now)
+
+    def unwatch(self, post_id: str) -> WatchRecord:
+        """Forget a watch, after publishing whatever it still owes."""
+        watch = self._store.get(post_id)
+        if watch is None:
+            raise WatchNotFoundError(post_id)
+        if watch.outbox:
+            if self._deliver(watch, ()):
+                raise OutboxNotEmptyError(post_id)
+            watch = self._store.get(post_id)
+            if watch is None:
+                raise WatchNotFoundError(post_id)
+        self._store.delete(post_id, expected_version=watch.version)
+        logger.info("Watch removed", extra={"post_id": post_id})
+        return watch
+
+    def _record(self, post_id: str, watch: WatchRecord | None, post: Post, now: datetime) -> CheckOutcome:
+        previous = watch or WatchRecord(post_id=post_id, version=0, registered_at=now)
+        detection = detect_transitions(previous, post, now)
+        wanted = self._policy.next_check(post, now)
+        needs_write = (
+            previous.version == 0
+            or detection.state_changed
+            or previous.watching != (wanted is not None)
+            or not same_schedule(previous.settled_next_check_at, wanted, now)
+        )
+        if not needs_write:
+            metrics.add_metric(name="PostsUnchanged", unit=MetricUnit.Count, value=1)
+            undelivered = self._deliver(previous, ())
+            return CheckOutcome(post_id, "unchanged", watch=previous, post=post, undelivered=undelivered)
+
+        outbox = previous.outbox | {
+            PendingDelivery(event_id=event.event_id, target=target)
+            for event in detection.events
+            for target in self._publishers
+        }
+        record = previous.model_copy(
+            update={
+                "version": previous.version + 1,
+                "watching": wanted is not None,
+                "ended_reason": None if wanted is not None else "finished",
+                "post_status": post.status,
+                "scheduled_at": post.scheduled_at,
+                "accounts": detection.accounts,
+                "emitted": detection.emitted,
+                "outbox": frozenset(outbox),
+                "next_check_at": self._live_schedule(wanted, bool(outbox), now),
+                "settled_next_check_at": wanted,
+                "checked_at": now,
+            }
+        )
+        try:
+            self._store.save(record, expected_version=previous.version, new_events=detection.events)
+        except StateConflictError:
+            logger.info("Another check committed this post first", extra={"post_id": post_id})
+            metrics.add_metric(name="CheckConflicts", unit=MetricUnit.Count, value=1)
+            return CheckOutcome(post_id, "conflict", watch=self._store.get(post_id), post=post)
+
+        for event in detection.events:
+            logger.info(
+                "Transition detected",
+                extra={
+                    "post_id": post_id,
+                    "account_id": event.account_id,
+                    "event_id": event.event_id,
+                    "status": event.status,
+                    "previous_status": event.previous_status,
+                },
+            )
+            metrics.add_metric(name=f"Transitions{event.status.capitalize()}", unit=MetricUnit.Count, value=1)
+        undelivered = self._deliver(record, detection.events)
+        return CheckOutcome(
+            post_id, "changed", watch=record, post=post, events=detection.events, undelivered=undelivered
+        )
+
+    def _live_schedule(self, wanted: datetime | None, has_outbox: bool, now: datetime) -> datetime | None:
+        """Keep a watch with unpublished events due soon, so a crash before publishing is repaired."""
+        if not has_outbox:
+            return wanted
+        retry_at = now + self._policy.outbox_retry_delay
+        return retry_at if wanted is None else min(wanted, retry_at)
+
+    def _end_gone(
+        self, post_id: str, watch: WatchRecord | None, now: datetime, error: GenviralNotFoundError
+    ) -> CheckOutcome:
+        logger.info("Post not found in Genviral; watch ends", extra={"post_id": post_id})
+        metrics.add_metric(name="PostsGone", unit=MetricUnit.Count, value=1)
+        if watch is None:
+            return CheckOutcome(post_id, "post_not_found", error=error)
+        record = watch.model_copy(
+            update={
+                "version": watch.version + 1,
+                "watching": False,
+                "ended_reason": "post_not_found",
+                "next_check_at": self._live_schedule(None, bool(watch.outbox), now),
+                "settled_next_check_at": None,
+                "checked_at": now,
+            }
+        )
+        try:
+            self._store.save(record, expected_version=watch.version, new_events=())
+        except StateConflictError:
+            return CheckOutcome(post_id, "conflict", watch=self._store.get(post_id), error=error)
+        undelivered = self._deliver(record, ())
+        return CheckOutcome(post_id, "post_not_found", watch=record, undelivered=undelivered, error=error)
+
+    def _defer(
+        self, post_id: str, watch: WatchRecord | None, now: datetime, error: GenviralError, *, register: bool
+    ) -> CheckOutcome:
+        level = logger.warning if error.transient else logger.error
+        level(
+            "Post check deferred",
+            extra={
+                "post_id": post_id,
+                "error_type": type(error).__name__,
+                "error": str(error),
+                "status": error.status,
+                "error_code": error.error_code,
+            },
+        )
+        metrics.add_metric(
+            name=f"GenviralErrors{type(error).__name__.removeprefix('Genviral')}",
+            unit=MetricUnit.Count,
+            value=1,
+        )
+        if watch is None and register:
+            # The registration itself must not be lost: store a bare watch the poller checks soon.
+            watch = WatchRecord(post_id=post_id, version=1, registered_at=now, next_check_at=now)
+            try:
+                self._store.save(watch, expected_version=0, new_events=())
+            except StateConflictError:
+                watch = self._store.get(post_id)
+        undelivered = self._deliver(watch, ()) if watch is not None else 0
+        return CheckOutcome(post_id, "deferred", watch=watch, undelivered=undelivered, error=error)
+
+    def _deliver(self, record: WatchRecord, new_events: Sequence[RelayEvent]) -> int:
+        """Publish every outbox entry of `record`, acknowledge what got through; answer what is left."""
+        if not record.outbox:
+            return 0
+        events = {event.event_id: event for event in new_events}
+        missing = {entry.event_id for entry in record.outbox} - events.keys()
+        if missing:
+            events.update((event.event_id, event) for event in self._store.load_events(record.post_id, missing))
+
+        delivered: set[PendingDelivery] = set()
+        for entry in record.outbox:
+            if entry.target not in self._publishers or entry.event_id not in events:
+                # A target switched off since, or an event past its retention: nothing can publish it any more.
+                logger.error(
+                    "Dropping an undeliverable outbox entry",
+                    extra={"post_id": record.post_id, "event_id": entry.event_id, "target": entry.target},
+                )
+                delivered.add(entry)
+        for target, publisher in self._publishers.items():
+            wanted_ids = sorted(
+                (entry.event_id for entry in record.outbox if entry.target == target and entry.event_id in events),
+                key=lambda event_id: (events[event_id].detected_at, event_id),
+            )
+            if not wanted_ids:
+                continue
+            result = publisher.publish([events[event_id] for event_id in wanted_ids])
+            delivered.update(PendingDelivery(event_id=event_id, target=target) for event_id in result.delivered)
+            for event_id, failure in result.failed.items():
+                logger.error(
+                    "Publish failed",
+                    extra={
+                        "post_id": record.post_id,
+                        "event_id": event_id,
+                        "target": target,
+                        "reason": failure.reason,
+                    },
+                )
+            metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=len(result.delivered))
+            if result.failed:
+                metrics.add_metric(name="PublishFailures", unit=MetricUnit.Count, value=len(result.failed))
+
+        if delivered:
+            complete = delivered == record.outbox
+            self._store.acknowledge(
+                record.post_id,
+                delivered,
+                settle_version=record.version if complete else None,
+                settled_next_check_at=record.settled_next_check_at,
+            )
+        return len(record.outbox - delivered)

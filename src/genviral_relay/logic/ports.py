@@ -1,0 +1,90 @@
+"""The boundaries the use cases talk to. Adapters in `aws/` and `genviral/` implement them; tests use fakes."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
+from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.upstream import Post
+
+
+class PostSource(ABC):
+    """Where post states come from (Genviral)."""
+
+    @abstractmethod
+    def get_post(self, post_id: str) -> Post:
+        """The post's current state; raises a `GenviralError` subclass on failure."""
+
+
+class WatchStore(ABC):
+    """Watches, their last-seen states, the outbox and the event log."""
+
+    @abstractmethod
+    def get(self, post_id: str) -> WatchRecord | None: ...
+
+    @abstractmethod
+    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
+        """Atomically store `record` (its version must be `expected_version + 1`) and `new_events`.
+
+        Raises `StateConflictError` when the stored version is not `expected_version`.
+        """
+
+    @abstractmethod
+    def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
+        """Stored events of a post, in detection order; ids with no stored event are left out."""
+
+    @abstractmethod
+    def acknowledge(
+        self,
+        post_id: str,
+        delivered: Iterable[PendingDelivery],
+        *,
+        settle_version: int | None = None,
+        settled_next_check_at: datetime | None = None,
+    ) -> None:
+        """Remove delivered entries from the outbox.
+
+        With `settle_version`, and only if the watch is still at that version (no check committed
+        since), also restore its schedule to `settled_next_check_at` (None: out of the due index).
+        """
+
+    @abstractmethod
+    def delete(self, post_id: str, *, expected_version: int) -> None:
+        """Forget a watch. Raises `StateConflictError` if it changed since it was read."""
+
+    @abstractmethod
+    def due_post_ids(self, now: datetime) -> Iterator[str]:
+        """Posts whose next check is at or before `now`."""
+
+    @abstractmethod
+    def genviral_pause(self, now: datetime) -> str | None:
+        """Why calls to Genviral are paused (a configuration error), or None when they are not."""
+
+    @abstractmethod
+    def pause_genviral(self, *, until: datetime, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class PublishFailure:
+    reason: str
+    retryable: bool
+
+
+@dataclass
+class PublishResult:
+    delivered: set[str] = field(default_factory=set)
+    failed: dict[str, PublishFailure] = field(default_factory=dict)
+
+
+class EventPublisher(ABC):
+    """One delivery target for events."""
+
+    target: Target
+
+    @abstractmethod
+    def publish(self, events: Sequence[RelayEvent]) -> PublishResult:
+        """Publish every event; never raises for per-event failures, reports them instead."""

@@ -1,0 +1,109 @@
+"""HTTP API bodies and the post id type every entry point validates with."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from genviral_relay.clock import format_ts
+from genviral_relay.models.domain import AccountSnapshot, WatchRecord
+from genviral_relay.models.events import RelayEvent
+
+
+def _canonical_uuid(value: str) -> str:
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise ValueError("post_id must be a UUID such as 11111111-1111-1111-1111-111111111111") from None
+    if str(parsed) != value.lower():
+        raise ValueError("post_id must be a UUID in its hyphenated form")
+    return str(parsed)
+
+
+PostId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_canonical_uuid)]
+
+
+class RegisterWatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    post_id: PostId
+
+
+class AccountView(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account_id: str
+    status: str
+    published_at: str | None
+    error_message: str | None
+    last_attempted_at: str | None
+    published_url: str | None
+
+    @classmethod
+    def of(cls, account_id: str, state: AccountSnapshot) -> AccountView:
+        return cls(account_id=account_id, **state.model_dump())
+
+
+class WatchView(BaseModel):
+    """The last-seen state of a watched post."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    post_id: str
+    watching: bool
+    ended_reason: str | None
+    status: str | None = Field(description="The post's status as last seen; null before the first check.")
+    scheduled_at: str | None
+    accounts: list[AccountView]
+    next_check_at: str | None
+    last_changed_at: str | None
+    registered_at: str
+    pending_deliveries: int
+
+    @classmethod
+    def of(cls, record: WatchRecord) -> WatchView:
+        return cls(
+            post_id=record.post_id,
+            watching=record.watching,
+            ended_reason=record.ended_reason,
+            status=record.post_status,
+            scheduled_at=record.scheduled_at,
+            accounts=[AccountView.of(account_id, state) for account_id, state in sorted(record.accounts.items())],
+            next_check_at=_ts(record.next_check_at),
+            last_changed_at=_ts(record.checked_at),
+            registered_at=format_ts(record.registered_at),
+            pending_deliveries=len(record.outbox),
+        )
+
+
+class CheckResponse(BaseModel):
+    """The answer of a registration or a check-now: the state and the transitions this check found."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    result: str
+    watch: WatchView | None
+    transitions: list[RelayEvent]
+    message: str | None = None
+
+
+class UnwatchResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    post_id: str
+    watching: bool
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    error: str
+    message: str
+
+
+def _ts(moment: datetime | None) -> str | None:
+    return format_ts(moment) if moment is not None else None

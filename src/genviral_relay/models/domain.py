@@ -1,0 +1,70 @@
+"""What the relay remembers about a watched post."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Target = Literal["sns", "eventbridge"]
+TARGETS: tuple[Target, ...] = ("sns", "eventbridge")
+
+
+class AccountSnapshot(BaseModel):
+    """The last-seen delivery state of one target account, as Genviral gave it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: str
+    published_at: str | None = None
+    error_message: str | None = None
+    last_attempted_at: str | None = None
+    published_url: str | None = None
+
+
+class PendingDelivery(BaseModel):
+    """An outbox entry: this event still has to reach this target."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: str
+    target: Target
+
+    def encode(self) -> str:
+        return f"{self.target}:{self.event_id}"
+
+    @classmethod
+    def decode(cls, value: str) -> PendingDelivery:
+        target, _, event_id = value.partition(":")
+        return cls(event_id=event_id, target=target)  # type: ignore[arg-type]  # validated by pydantic
+
+
+class WatchRecord(BaseModel):
+    """The stored state of one watched post: last-seen states, outbox and schedule."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    post_id: str
+    version: int = Field(ge=0, description="Optimistic lock; 0 means never stored.")
+    watching: bool = True
+    ended_reason: str | None = None
+    post_status: str | None = None
+    scheduled_at: str | None = None
+    accounts: dict[str, AccountSnapshot] = Field(default_factory=dict)
+    emitted: dict[str, int] = Field(
+        default_factory=dict,
+        description="Outcome key -> how many events it produced (event-id disambiguation).",
+    )
+    outbox: frozenset[PendingDelivery] = frozenset()
+    next_check_at: datetime | None = Field(default=None, description="None: not in the due index.")
+    settled_next_check_at: datetime | None = Field(
+        default=None, description="The schedule to restore once the outbox is empty."
+    )
+    registered_at: datetime
+    checked_at: datetime | None = None
+
+    @property
+    def observed(self) -> bool:
+        """Whether a check has ever recorded the post's state."""
+        return self.post_status is not None

@@ -1,0 +1,18 @@
+"""Messages on the work queue and the scheduler's input."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from genviral_relay.models.api import PostId
+
+
+class CheckRequest(BaseModel):
+    """Check one post. `reason` is for logs only."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    post_id: PostId
+    reason: Literal["due", "manual"] = "due"

@@ -1,0 +1,91 @@
+"""The Genviral Partner API answer of `GET /posts/{id}`, as the relay reads it.
+
+Tolerant by design: unknown fields are ignored and unknown status strings are kept as
+strings, because Genviral mirrors open-ended provider statuses (`deleted`, `void`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+POSTED = "posted"
+FAILED = "failed"
+FINAL_STATUSES = frozenset({POSTED, FAILED})
+
+
+class _Upstream(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class VideoMedia(_Upstream):
+    type: Literal["video"]
+    url: str
+
+
+class SlideshowMedia(_Upstream):
+    type: Literal["slideshow"]
+    urls: list[str]
+
+
+class OtherMedia(_Upstream):
+    """A media type this version does not know; kept so the post still parses."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+
+
+Media = VideoMedia | SlideshowMedia | OtherMedia
+
+
+class PinterestSettings(_Upstream):
+    board_id: str | None = None
+    title: str | None = None
+    link: str | None = None
+    tags: list[str] | None = None
+
+
+class AccountState(_Upstream):
+    account_id: str = Field(min_length=1)
+    status: str = Field(min_length=1)
+    published_at: str | None = None
+    error_message: str | None = None
+    last_attempted_at: str | None = None
+    published_url: str | None = None
+
+
+class Accounts(_Upstream):
+    total: int = Field(ge=0)
+    states: list[AccountState]
+
+    @model_validator(mode="after")
+    def _account_ids_are_unique(self) -> Accounts:
+        ids = [state.account_id for state in self.states]
+        if len(ids) != len(set(ids)):
+            raise ValueError("accounts.states lists the same account_id more than once")
+        return self
+
+
+class Post(_Upstream):
+    id: str = Field(min_length=1)
+    caption: str | None = None
+    status: str = Field(min_length=1)
+    scheduled_at: str | None = None
+    created_at: str | None = None
+    media: Media | None = Field(default=None, union_mode="left_to_right")
+    music_url: str | None = None
+    tiktok: dict[str, Any] | None = None
+    pinterest: PinterestSettings | None = None
+    accounts: Accounts
+
+
+class Envelope(BaseModel):
+    """Every Genviral answer: `data` is present only when `ok` is true."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    ok: bool
+    code: int | None = None
+    message: str | None = None
+    error_code: str | None = None
+    data: Any = None

@@ -1,0 +1,82 @@
+"""Function configuration: environment variables set by template.yaml, validated once per process.
+
+Each function reads only what it needs. Nothing else in the package reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+
+from genviral_relay.errors import ConfigurationError
+from genviral_relay.models.domain import Target
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    table_name: NonEmpty = Field(alias="TABLE_NAME")
+
+
+class PollerSettings(_Settings):
+    work_queue_url: NonEmpty = Field(alias="WORK_QUEUE_URL")
+
+
+class CheckerSettings(_Settings):
+    """Everything a post check needs: used by the worker and the HTTP API."""
+
+    genviral_secret_arn: NonEmpty = Field(alias="GENVIRAL_SECRET_ARN")
+    genviral_api_url: HttpUrl = Field(alias="GENVIRAL_API_URL")
+    publish_targets: Literal["both", "sns", "eventbridge"] = Field(alias="PUBLISH_TARGETS")
+    topic_arn: str = Field(default="", alias="TOPIC_ARN")
+    event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
+    event_retention_days: int = Field(default=30, ge=1, le=3650, alias="EVENT_RETENTION_DAYS")
+    failed_retry_window_hours: int = Field(default=24, ge=0, le=24 * 30, alias="FAILED_RETRY_WINDOW_HOURS")
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        if self.publish_targets == "both":
+            return ("sns", "eventbridge")
+        return (self.publish_targets,)
+
+    @model_validator(mode="after")
+    def _targets_have_destinations(self) -> CheckerSettings:
+        if "sns" in self.targets and not self.topic_arn:
+            raise ValueError("PUBLISH_TARGETS includes sns but TOPIC_ARN is empty")
+        if "eventbridge" in self.targets and not self.event_bus_name:
+            raise ValueError("PUBLISH_TARGETS includes eventbridge but EVENT_BUS_NAME is empty")
+        return self
+
+
+SettingsT = TypeVar("SettingsT", bound=_Settings)
+
+
+def _load(model: type[SettingsT]) -> SettingsT:
+    try:
+        return model.model_validate(dict(os.environ))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc']) or 'environment'}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        raise ConfigurationError(f"invalid function configuration: {problems}") from None
+
+
+@cache
+def poller_settings() -> PollerSettings:
+    return _load(PollerSettings)
+
+
+@cache
+def checker_settings() -> CheckerSettings:
+    return _load(CheckerSettings)
+
+
+def clear_settings_cache() -> None:
+    poller_settings.cache_clear()
+    checker_settings.cache_clear()
