@@ -22,6 +22,7 @@ import enum
 import json
 import socket
 import struct
+import sys
 import threading
 import traceback
 import uuid
@@ -337,7 +338,7 @@ class GenviralEmulator:
         server.emulator = self
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="genviral-emulator", daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="genviral-emulator", daemon=True
         )
         self._thread.start()
         return self
@@ -702,16 +703,16 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """No stderr output; unexpected handler errors are kept in `emulator.handler_errors`."""
-        error = traceback.format_exc()
-        if "ConnectionResetError" in error or "BrokenPipeError" in error:
+        if isinstance(sys.exc_info()[1], OSError):  # the client went away: a timeout, a reset, ...
             return
-        self.emulator.handler_errors.append(error)
+        self.emulator.handler_errors.append(traceback.format_exc())
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "GenviralEmulator/1.0"
     timeout = 60
+    disable_nagle_algorithm = True
     server: _Server
 
     def version_string(self) -> str:

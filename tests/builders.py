@@ -1,0 +1,60 @@
+"""Small builders for upstream posts and stored watches, shared by the unit tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from genviral_relay.models.domain import AccountSnapshot, WatchRecord
+from genviral_relay.models.upstream import Post
+
+POST_ID = "11111111-1111-1111-1111-111111111111"
+ACCOUNT_A = "0f4f54d4-8cce-4fb7-8c7b-befbcb8af812"
+ACCOUNT_B = "6b0c8c9c-55ac-4fcb-85ec-70b5a8b0d089"
+NOW = datetime(2025, 2, 1, 15, 0, tzinfo=UTC)
+
+
+def account(account_id: str = ACCOUNT_A, status: str = "scheduled", **fields: Any) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "account_id": account_id,
+        "status": status,
+        "published_at": None,
+        "error_message": None,
+        "last_attempted_at": None,
+        "published_url": None,
+    }
+    state.update(fields)
+    return state
+
+
+def post(*states: dict[str, Any], post_id: str = POST_ID, **fields: Any) -> Post:
+    document: dict[str, Any] = {
+        "id": post_id,
+        "caption": "Holiday drops start Monday!",
+        "status": "scheduled",
+        "scheduled_at": "2025-02-01T15:00:00Z",
+        "created_at": "2025-01-20T12:05:11.205Z",
+        "media": {"type": "video", "url": "https://cdn.example.com/video.mp4"},
+        "music_url": None,
+        "tiktok": None,
+        "pinterest": None,
+        "accounts": {"total": len(states), "states": list(states)},
+    }
+    document.update(fields)
+    return Post.model_validate(document)
+
+
+def watch(*states: dict[str, Any], version: int = 1, emitted: dict[str, int] | None = None) -> WatchRecord:
+    """A stored watch whose last-seen accounts are `states`."""
+    return WatchRecord(
+        post_id=POST_ID,
+        version=version,
+        post_status="scheduled",
+        scheduled_at="2025-02-01T15:00:00Z",
+        accounts={
+            state["account_id"]: AccountSnapshot.model_validate({k: v for k, v in state.items() if k != "account_id"})
+            for state in states
+        },
+        emitted=emitted or {},
+        registered_at=NOW,
+    )

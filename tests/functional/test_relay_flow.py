@@ -1,0 +1,343 @@
+"""The relay end to end: API Gateway, scheduler and SQS events through the template's handlers,
+Genviral on loopback HTTP, AWS on moto; events checked as subscribers receive them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from genviral_relay.aws.dynamodb_store import watch_from_item
+from local.emulator import Fault, GenviralEmulator
+from local.runner import LocalRunner
+from local.stack import LocalStack
+from tests.conftest import TOKEN
+from tests.functional.subscribers import drain
+
+
+def publishing_now(emulator: GenviralEmulator, accounts: int = 1) -> tuple[str, list[str]]:
+    """A post in its publishing window: due every tick until its accounts finish."""
+    post_id = emulator.create_post(accounts=accounts, scheduled_at=datetime.now(UTC) - timedelta(minutes=1))
+    return post_id, emulator.account_ids(post_id)
+
+
+def stored_item(stack: LocalStack, post_id: str) -> dict[str, Any]:
+    answer = stack.client("dynamodb").get_item(
+        TableName=stack.ref("StateTable"), Key={"pk": {"S": post_id}, "sk": {"S": "WATCH"}}
+    )
+    return dict(answer.get("Item", {}))
+
+
+def test_register_tick_work_publishes_every_field_to_both_targets(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+) -> None:
+    # Given a watched post with two scheduled accounts
+    post_id, (posted_account, failed_account) = publishing_now(emulator, accounts=2)
+    registered = runner.api("POST", "/watches", {"post_id": post_id})
+    assert registered.status == 201
+    assert registered.body["transitions"] == []
+    assert [account["status"] for account in registered.body["watch"]["accounts"]] == ["scheduled", "scheduled"]
+
+    # When Genviral delivers one and fails the other, and the relay ticks
+    emulator.mark_posted(post_id, posted_account, published_url="https://social.example/p/1")
+    emulator.mark_failed(post_id, failed_account, error_message="Media rejected by platform")
+    assert runner.tick()["enqueued"] == 1
+    report = runner.drain_work_queue()
+
+    # Then each target received exactly the two events, with every field of the contract
+    assert (report.processed, report.failed) == (1, 0)
+    received = drain(stack)
+    upstream = emulator.post_json(post_id)
+    states = {state["account_id"]: state for state in upstream["accounts"]["states"]}
+    by_account = {document["account_id"]: document for document in received.sns_documents()}
+    assert set(by_account) == {posted_account, failed_account}
+    for account_id, document in by_account.items():
+        state = states[account_id]
+        assert set(document) == {
+            "schema_version", "event_id", "event_type", "detected_at", "post_id", "account_id", "status",
+            "previous_status", "published_url", "published_at", "error_message", "last_attempted_at", "post",
+        }  # fmt: skip
+        assert document["schema_version"] == "1"
+        assert document["post_id"] == post_id
+        assert document["status"] == state["status"]
+        assert document["event_type"] == f"post.account.{state['status']}"
+        assert document["previous_status"] == "scheduled"
+        for field in ("published_url", "published_at", "error_message", "last_attempted_at"):
+            assert document[field] == state[field]
+        assert document["post"] == {
+            key: upstream[key] for key in ("caption", "status", "scheduled_at", "created_at", "media", "music_url")
+        }
+        assert datetime.fromisoformat(document["detected_at"].replace("Z", "+00:00")) <= datetime.now(UTC)
+    assert by_account[posted_account]["published_url"] == "https://social.example/p/1"
+    assert by_account[failed_account]["error_message"] == "Media rejected by platform"
+
+    sns_by_account = {json.loads(message["Message"])["account_id"]: message for message in received.sns}
+    attributes = sns_by_account[failed_account]["MessageAttributes"]
+    assert {name: value["Value"] for name, value in attributes.items()} == {
+        "event_type": "post.account.failed",
+        "status": "failed",
+        "post_id": post_id,
+        "account_id": failed_account,
+    }
+    assert sorted(event["detail-type"] for event in received.eventbridge) == [
+        "Post Account Failed",
+        "Post Account Posted",
+    ]
+    assert {event["source"] for event in received.eventbridge} == {"genviral.relay"}
+    assert sorted(received.eventbridge_documents(), key=lambda d: d["account_id"]) == sorted(
+        received.sns_documents(), key=lambda d: d["account_id"]
+    )
+
+    # And a second tick emits nothing new
+    runner.tick()
+    runner.drain_work_queue()
+    assert drain(stack) == drain(stack).__class__([], [])
+
+
+def test_accounts_already_final_at_registration_are_reported_with_null_previous_status(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+) -> None:
+    post_id, (account_id,) = publishing_now(emulator)
+    emulator.mark_posted(post_id, account_id)
+
+    answer = runner.api("POST", "/watches", {"post_id": post_id})
+
+    assert answer.status == 201
+    (transition,) = answer.body["transitions"]
+    assert (transition["status"], transition["previous_status"]) == ("posted", None)
+    received = drain(stack)
+    assert received.event_ids() == ([transition["event_id"]], [transition["event_id"]])
+    assert answer.body["watch"]["watching"] is False
+    assert answer.body["watch"]["ended_reason"] == "finished"
+
+
+def test_unchanged_post_costs_no_event_and_no_state_write(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+) -> None:
+    post_id, _ = publishing_now(emulator)
+    runner.api("POST", "/watches", {"post_id": post_id})
+    before = stored_item(stack, post_id)
+
+    for _ in range(3):
+        runner.tick()
+        runner.drain_work_queue()
+
+    assert emulator.calls(post_id) == 4  # registration + three ticks
+    assert stored_item(stack, post_id) == before
+    assert drain(stack).event_ids() == ([], [])
+
+
+def test_failed_retry_posted_is_two_events_under_two_ids(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+) -> None:
+    post_id, (account_id,) = publishing_now(emulator)
+    runner.api("POST", "/watches", {"post_id": post_id})
+    emulator.mark_failed(post_id, account_id, error_message="rate limited by platform")
+    runner.api("POST", f"/watches/{post_id}/check")
+    emulator.retry(post_id)
+    runner.api("POST", f"/watches/{post_id}/check")
+    emulator.mark_posted(post_id, account_id)
+
+    answer = runner.api("POST", f"/watches/{post_id}/check")
+
+    assert answer.status == 200
+    documents = drain(stack).sns_documents()
+    assert [(d["previous_status"], d["status"]) for d in documents] == [("scheduled", "failed"), ("retry", "posted")]
+    assert len({d["event_id"] for d in documents}) == 2
+
+
+def test_rotated_secret_recovers_after_one_401(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+) -> None:
+    post_id, (account_id,) = publishing_now(emulator)
+    runner.api("POST", "/watches", {"post_id": post_id})  # warms the token cache with the old token
+    emulator.mark_posted(post_id, account_id)
+
+    # When the key is rotated in Genviral and in the secret
+    emulator.tokens.clear()
+    emulator.tokens.add("gva_live_test.rotated")
+    stack.rotate_token("gva_live_test.rotated")
+    answer = runner.api("POST", f"/watches/{post_id}/check")
+
+    assert answer.status == 200
+    assert [t["status"] for t in answer.body["transitions"]] == ["posted"]
+    statuses = [record.status for record in emulator.requests_log if record.post_id == post_id]
+    assert statuses[-2:] == [401, 200]
+
+
+def test_persistent_401_is_an_error_with_no_state_change(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+) -> None:
+    post_id, (account_id,) = publishing_now(emulator)
+    runner.api("POST", "/watches", {"post_id": post_id})
+    before = stored_item(stack, post_id)
+    emulator.mark_posted(post_id, account_id)
+    emulator.tokens.clear()
+
+    answer = runner.api("POST", f"/watches/{post_id}/check")
+
+    assert answer.status == 502
+    assert answer.body["error"] == "genviral_refused"
+    assert "GenviralAuthError" in answer.body["message"]
+    assert TOKEN not in json.dumps(answer.body)
+    assert stored_item(stack, post_id) == before
+    assert drain(stack).event_ids() == ([], [])
+
+
+def test_deleted_post_ends_the_watch(emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack) -> None:
+    post_id, _ = publishing_now(emulator)
+    runner.api("POST", "/watches", {"post_id": post_id})
+    emulator.delete_post(post_id)
+
+    runner.tick()
+    runner.drain_work_queue()
+    calls_after_404 = emulator.calls(post_id)
+    runner.tick()
+    runner.drain_work_queue()
+
+    watch = runner.api("GET", f"/watches/{post_id}")
+    assert watch.status == 200
+    assert (watch.body["watching"], watch.body["ended_reason"]) == (False, "post_not_found")
+    assert watch.body["next_check_at"] is None
+    assert emulator.calls(post_id) == calls_after_404  # no more calls once the watch ended
+    assert drain(stack).event_ids() == ([], [])
+
+
+def test_registering_an_unknown_post_is_a_404_and_stores_nothing(
+    emulator: GenviralEmulator, runner: LocalRunner
+) -> None:
+    post_id = "99999999-9999-4999-8999-999999999999"
+
+    answer = runner.api("POST", "/watches", {"post_id": post_id})
+
+    assert answer.status == 404
+    assert answer.body["error"] == "post_not_found"
+    assert runner.api("GET", f"/watches/{post_id}").status == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/watches", {"post_id": "not-a-uuid"}),
+        ("POST", "/watches", {"post_id": "../../etc/passwd"}),
+        ("POST", "/watches", {"post_id": 12345}),
+        ("POST", "/watches", {"post_id": "11111111-1111-1111-1111-111111111111", "extra": 1}),
+        ("POST", "/watches", {}),
+        ("POST", "/watches", None),
+        ("POST", "/watches", ["11111111-1111-1111-1111-111111111111"]),
+        ("POST", "/watches/not-a-uuid/check", None),
+        ("GET", "/watches/..%2F..%2Fsecret", None),
+        ("DELETE", "/watches/1111", None),
+    ],
+)
+def test_bad_input_is_a_400_before_any_genviral_call(
+    emulator: GenviralEmulator, runner: LocalRunner, method: str, path: str, body: Any
+) -> None:
+    answer = runner.api(method, path, body)
+
+    assert answer.status == 400
+    assert answer.body["error"] == "bad_request"
+    assert answer.body["message"]
+    assert emulator.requests_log == []
+
+
+def test_non_json_and_oversized_bodies_are_rejected(emulator: GenviralEmulator, runner: LocalRunner) -> None:
+    assert runner.api("POST", "/watches", raw_body="{post_id: nope").status == 400
+    oversized = runner.api("POST", "/watches", raw_body=json.dumps({"post_id": "x" * 10_000}))
+    assert oversized.status == 413
+    assert emulator.requests_log == []
+
+
+def test_unknown_routes_and_methods(runner: LocalRunner) -> None:
+    assert runner.api("GET", "/nothing").status == 404
+    wrong_method = runner.api("PUT", "/watches")
+    assert wrong_method.status == 405
+    assert "POST" in wrong_method.body["message"]
+
+
+def test_check_and_read_of_an_unwatched_post_are_404s(emulator: GenviralEmulator, runner: LocalRunner) -> None:
+    post_id, _ = publishing_now(emulator)
+
+    assert runner.api("GET", f"/watches/{post_id}").body["error"] == "not_watched"
+    assert runner.api("POST", f"/watches/{post_id}/check").status == 404
+    assert runner.api("DELETE", f"/watches/{post_id}").status == 404
+    assert emulator.calls(post_id) == 0
+
+
+def test_delete_stops_watching(emulator: GenviralEmulator, runner: LocalRunner) -> None:
+    post_id, _ = publishing_now(emulator)
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 200  # registering again is harmless
+
+    answer = runner.api("DELETE", f"/watches/{post_id}")
+    runner.tick()
+    runner.drain_work_queue()
+
+    assert answer.status == 200
+    assert answer.body == {"post_id": post_id, "watching": False, "message": "watch removed"}
+    assert runner.api("GET", f"/watches/{post_id}").status == 404
+    assert emulator.calls(post_id) == 2
+
+
+def test_transient_genviral_failure_defers_the_check_and_keeps_the_registration(
+    emulator: GenviralEmulator, runner: LocalRunner
+) -> None:
+    post_id, _ = publishing_now(emulator)
+    emulator.inject(Fault.server_error(), post_id=post_id, times=10)
+
+    answer = runner.api("POST", "/watches", {"post_id": post_id})
+
+    assert answer.status == 202
+    assert "GenviralServerError" in answer.body["message"]
+    assert answer.body["watch"]["status"] is None
+    emulator.clear_faults()
+    runner.tick()
+    runner.drain_work_queue()
+    assert runner.api("GET", f"/watches/{post_id}").body["status"] == "scheduled"
+
+
+def test_subscription_error_pauses_genviral_calls(emulator: GenviralEmulator, runner: LocalRunner) -> None:
+    posts = [publishing_now(emulator)[0] for _ in range(3)]
+    for post_id in posts:
+        runner.api("POST", "/watches", {"post_id": post_id})
+    emulator.plan_error = "subscription_required"
+    calls_before = emulator.calls()
+
+    runner.tick()
+    runner.drain_work_queue()
+    assert emulator.calls() == calls_before + 1  # the rest of the batch is skipped
+    tick = runner.tick()
+
+    assert tick["enqueued"] == 0
+    assert "subscription_required" in tick["paused"]
+    assert emulator.calls() == calls_before + 1
+
+
+def test_poison_messages_are_reported_as_batch_item_failures(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+) -> None:
+    post_id, _ = publishing_now(emulator)
+    runner.api("POST", "/watches", {"post_id": post_id})
+    sqs = stack.client("sqs")
+    queue = stack.ref("WorkQueue")
+    for body in ("not json", json.dumps({"unexpected": "shape"}), json.dumps({"post_id": post_id})):
+        sqs.send_message(QueueUrl=queue, MessageBody=body)
+
+    report = runner.drain_work_queue(max_batches=1)
+
+    assert (report.processed, report.failed) == (1, 2)
+
+
+def test_poison_messages_reach_the_dlq_after_the_templates_receive_limit(
+    runner: LocalRunner, stack: LocalStack
+) -> None:
+    sqs = stack.client("sqs")
+    sqs.send_message(QueueUrl=stack.ref("WorkQueue"), MessageBody="not json")
+    max_receives = stack.template["Resources"]["WorkQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+
+    runner.drain_work_queue(max_batches=max_receives + 2)
+
+    dead = sqs.receive_message(QueueUrl=stack.ref("WorkDLQ"), MaxNumberOfMessages=10)["Messages"]
+    assert [message["Body"] for message in dead] == ["not json"]
