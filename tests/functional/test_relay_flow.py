@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from genviral_relay.aws.dynamodb_store import watch_from_item
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import LocalStack

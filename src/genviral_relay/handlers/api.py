@@ -35,6 +35,7 @@ from genviral_relay.models.api import (
     WatchView,
 )
 from genviral_relay.observability import logger, metrics
+from genviral_relay.settings import CheckerSettings
 
 MAX_BODY_BYTES = 4096
 POST_ID_HINT = "post_id must be a UUID such as 11111111-1111-1111-1111-111111111111"
@@ -47,6 +48,9 @@ ROUTES = (
 
 app = APIGatewayRestResolver()
 _post_id = TypeAdapter(PostId)
+
+SETTINGS = CheckerSettings
+"""The configuration this function reads (the template must set every variable)."""
 
 
 class BadRequestError(Exception):

@@ -10,6 +10,10 @@ from genviral_relay.clock import utc_now
 from genviral_relay.factories import poller_store, work_queue
 from genviral_relay.models.messages import CheckRequest
 from genviral_relay.observability import MetricUnit, logger, metrics
+from genviral_relay.settings import PollerSettings
+
+SETTINGS = PollerSettings
+"""The configuration this function reads (the template must set every variable)."""
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -15,8 +15,12 @@ from genviral_relay.factories import checker_store, post_checker
 from genviral_relay.logic.check_batch import CheckBatch
 from genviral_relay.models.messages import CheckRequest
 from genviral_relay.observability import MetricUnit, logger, metrics
+from genviral_relay.settings import CheckerSettings
 
 processor = BatchProcessor(event_type=EventType.SQS)
+
+SETTINGS = CheckerSettings
+"""The configuration this function reads (the template must set every variable)."""
 
 
 class PoisonMessageError(RelayError):

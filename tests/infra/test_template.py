@@ -1,0 +1,182 @@
+"""template.yaml: valid under cfn-lint with the SAM transform, and in agreement with the code."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from local.template import TEMPLATE_PATH, Resolver, function_environment, functions, load_template
+
+TEMPLATE = load_template()
+FUNCTIONS = functions(TEMPLATE)
+SAMPLE_PARAMETERS = {"GenviralSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:genviral-AbCdEf"}
+
+
+def cfn_lint(path: Path) -> subprocess.CompletedProcess[str]:
+    executable = shutil.which("cfn-lint", path=str(Path(sys.executable).parent)) or "cfn-lint"
+    return subprocess.run(  # noqa: S603 - fixed executable, our own template
+        [executable, "--format", "parseable", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+        check=False,
+        timeout=120,
+    )
+
+
+def test_cfn_lint_with_the_sam_transform_passes() -> None:
+    result = cfn_lint(TEMPLATE_PATH)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_catches_a_broken_reference(tmp_path: Path) -> None:
+    # Proves the lint expands the SAM resources: a bad Ref inside a function's policy must fail it.
+    broken = tmp_path / "template.yaml"
+    broken.write_text(TEMPLATE_PATH.read_text().replace("TableName: !Ref StateTable", "TableName: !Ref StateTablo", 1))
+    result = cfn_lint(broken)
+    assert result.returncode != 0
+    assert "StateTablo" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def expanded() -> dict[str, Any]:
+    """The template as CloudFormation sees it after the SAM transform (offline)."""
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    document = yaml_parse(TEMPLATE_PATH.read_text())
+    for resource in document["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
+    document.setdefault("Globals", {}).setdefault("Function", {}).pop("CodeUri", None)
+
+    class OfflinePolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return dict(transform(document, SAMPLE_PARAMETERS, OfflinePolicies()))
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_each_handler_named_in_the_template_imports(logical_id: str) -> None:
+    module_path, _, name = FUNCTIONS[logical_id]["Properties"]["Handler"].rpartition(".")
+    module = importlib.import_module(module_path)
+    assert callable(getattr(module, name))
+    assert issubclass(module.SETTINGS, BaseModel)
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_every_variable_a_handler_reads_is_set_by_the_template(logical_id: str) -> None:
+    module = importlib.import_module(FUNCTIONS[logical_id]["Properties"]["Handler"].rpartition(".")[0])
+    read = {field.alias for field in module.SETTINGS.model_fields.values() if field.alias}
+    environment = function_environment(Resolver(TEMPLATE, SAMPLE_PARAMETERS, refs=_fake_refs()), logical_id)
+    assert read <= set(environment), f"{logical_id} reads {sorted(read - set(environment))} the template never sets"
+    module.SETTINGS.model_validate(environment)
+
+
+def _fake_refs() -> dict[str, str]:
+    return {logical_id: f"{logical_id}-physical" for logical_id in TEMPLATE["Resources"]}
+
+
+def test_only_settings_reads_the_environment() -> None:
+    source = Path(__file__).resolve().parents[2] / "src" / "genviral_relay"
+    readers = sorted(
+        str(path.relative_to(source))
+        for path in source.rglob("*.py")
+        if "os.environ" in path.read_text() or "getenv" in path.read_text()
+    )
+    assert readers == ["settings.py"]
+
+
+def test_environment_values_come_from_the_templates_own_resources_and_parameters() -> None:
+    for logical_id, function in FUNCTIONS.items():
+        for name, value in function["Properties"].get("Environment", {}).get("Variables", {}).items():
+            assert isinstance(value, dict), f"{logical_id}.{name} is a literal; reference a parameter or resource"
+
+
+def test_every_route_requires_aws_iam(expanded: dict[str, Any]) -> None:
+    methods = [
+        (path, verb, operation)
+        for resource in expanded["Resources"].values()
+        if resource["Type"] == "AWS::ApiGateway::RestApi"
+        for path, operations in resource["Properties"]["Body"]["paths"].items()
+        for verb, operation in operations.items()
+    ]
+    routes = {(path, verb.upper()) for path, verb, _ in methods}
+    assert routes == {
+        ("/watches", "POST"),
+        ("/watches/{post_id}", "GET"),
+        ("/watches/{post_id}", "DELETE"),
+        ("/watches/{post_id}/check", "POST"),
+    }
+    for path, verb, operation in methods:
+        assert operation.get("security") == [{"AWS_IAM": []}], f"{verb} {path} is not behind AWS_IAM"
+
+
+def test_worker_reports_partial_batch_failures_and_the_queue_redrives(expanded: dict[str, Any]) -> None:
+    mappings = [r for r in expanded["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert len(mappings) == 1
+    assert mappings[0]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = TEMPLATE["Resources"]["WorkQueue"]["Properties"]
+    worker_timeout = FUNCTIONS["WorkerFunction"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * worker_timeout
+    assert 1 < queue["RedrivePolicy"]["maxReceiveCount"] <= 10
+
+
+def test_every_function_has_a_log_group_with_retention() -> None:
+    groups = [r for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup"]
+    named = {group["Properties"]["LogGroupName"]["Fn::Sub"] for group in groups}
+    assert named == {f"/aws/lambda/${{{logical_id}}}" for logical_id in FUNCTIONS}
+    assert all("RetentionInDays" in group["Properties"] for group in groups)
+
+
+def test_contract_parameters_and_outputs() -> None:
+    parameters = TEMPLATE["Parameters"]
+    assert {"GenviralSecretArn", "GenviralApiUrl", "PublishTargets", "PollSchedule"} <= set(parameters)
+    assert parameters["GenviralApiUrl"]["Default"] == "https://www.genviral.io/api/partner/v1"
+    assert parameters["PublishTargets"]["Default"] == "both"
+    assert parameters["PublishTargets"]["AllowedValues"] == ["both", "sns", "eventbridge"]
+    assert parameters["PollSchedule"]["Default"] == "rate(1 minute)"
+    assert {"EventsTopicArn", "EventBusName", "ApiUrl", "StateTableName", "WorkDLQUrl", "PollerDLQUrl"} <= set(
+        TEMPLATE["Outputs"]
+    )
+
+
+def test_functions_run_on_arm64_and_a_current_python() -> None:
+    function_globals = TEMPLATE["Globals"]["Function"]
+    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Runtime"] in {"python3.12", "python3.13", "python3.14"}
+    assert function_globals["CodeUri"] == "src/"
+    assert (Path(__file__).resolve().parents[2] / "src" / "requirements.txt").is_file()
+
+
+def test_no_policy_grants_a_wildcard_resource(expanded: dict[str, Any]) -> None:
+    for logical_id, resource in expanded["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in _unconditional(resource["Properties"].get("Policies", [])):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                resources = (
+                    statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                )
+                assert "*" not in resources, f"{logical_id}/{policy['PolicyName']} grants Resource '*'"
+
+
+def _unconditional(policies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each policy, with both branches of a conditional (`Fn::If`) one."""
+    flat: list[dict[str, Any]] = []
+    for policy in policies:
+        if "Fn::If" in policy:
+            flat.extend(branch for branch in policy["Fn::If"][1:] if "PolicyDocument" in branch)
+        else:
+            flat.append(policy)
+    return flat
