@@ -14,8 +14,8 @@ test: lint typecheck ## The full suite: lint, types, template lint and every tes
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src local tests bench
-	$(BIN)/ruff format --check src local tests bench
+	$(BIN)/ruff check src local tests
+	$(BIN)/ruff format --check src local tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -69,7 +69,11 @@ class LocalStack:
     def start(self) -> LocalStack:
         os.environ.update(FAKE_CREDENTIALS)
         if self.mode == "server":
+            import logging
+
             from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call otherwise
 
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             self._server.start()

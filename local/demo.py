@@ -1,0 +1,164 @@
+"""`make demo`: the whole relay on a laptop, no AWS account and no Docker.
+
+A Genviral emulator (HTTP on 127.0.0.1) and moto (as an HTTP server on 127.0.0.1, reached
+through AWS_ENDPOINT_URL) stand in for the remote services; the real handlers named in
+template.yaml run in-process with the event shapes AWS sends; events are printed as the two
+subscribers receive them: an SQS queue subscribed to the SNS topic and an EventBridge rule
+targeting an SQS queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import tempfile
+import warnings
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from local.emulator import DEFAULT_TOKEN, GenviralEmulator
+from local.runner import LocalRunner
+from local.stack import LocalStack
+
+
+class Demo:
+    def __init__(self, runner: LocalRunner, emulator: GenviralEmulator, log: TextIO) -> None:
+        self.runner = runner
+        self.stack = runner.stack
+        self.emulator = emulator
+        self.log = log
+        self.received: Counter[str] = Counter()
+        self.event_ids: dict[str, set[str]] = {"sns": set(), "eventbridge": set()}
+
+    def quietly(self) -> contextlib.AbstractContextManager[Any]:
+        """Handler logs and metrics go to the log file, not the screen."""
+        return contextlib.redirect_stdout(self.log)
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        with self.quietly():
+            answer = self.runner.api(method, path, body)
+        print(f"  {method} {path} -> {answer.status}")
+        return answer
+
+    def tick_and_work(self) -> None:
+        with self.quietly():
+            tick = self.runner.tick()
+            report = self.runner.drain_work_queue()
+        print(f"  scheduler tick: {tick['enqueued']} check(s) queued; worker: {report.processed} message(s) handled")
+
+    def show_received(self) -> int:
+        count = 0
+        for message in self.stack.received("sns"):
+            document = json.loads(message["Message"])
+            attributes = {name: value["Value"] for name, value in message.get("MessageAttributes", {}).items()}
+            self._print_event("SNS subscriber", document, f"attributes={json.dumps(attributes, sort_keys=True)}")
+            self.event_ids["sns"].add(document["event_id"])
+            count += 1
+        for event in self.stack.received("eventbridge"):
+            self._print_event("EventBridge rule", event["detail"], f'detail-type="{event["detail-type"]}"')
+            self.event_ids["eventbridge"].add(event["detail"]["event_id"])
+            count += 1
+        if not count:
+            print("  (subscribers received nothing)")
+        return count
+
+    def _print_event(self, where: str, document: dict[str, Any], extra: str) -> None:
+        self.received[f"{where}:{document['event_type']}"] += 1
+        detail = document["published_url"] if document["status"] == "posted" else document["error_message"]
+        print(
+            f"  [{where}] {document['event_type']:<20} post={document['post_id'][:8]} "
+            f"account={document['account_id'][:8]} {document['previous_status']} -> {document['status']} "
+            f"({detail}) event_id={document['event_id']}"
+        )
+        print(f"      {extra}")
+        print(f"      {json.dumps(document, sort_keys=True)}")
+
+
+def run(verbose: bool) -> int:
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    with contextlib.ExitStack() as resources:
+        log: TextIO = sys.stdout
+        if not verbose:
+            log = resources.enter_context(
+                tempfile.NamedTemporaryFile("w", prefix="genviral-relay-demo-", suffix=".log", delete=False)
+            )
+        return _scenario(log)
+
+
+def _scenario(log: TextIO) -> int:
+    print("genviral-relay local demo")
+    with (
+        GenviralEmulator(tokens=[DEFAULT_TOKEN]) as emulator,
+        LocalStack(
+            genviral_api_url=emulator.base_url, token=DEFAULT_TOKEN, mode="server", secret_as_json=True
+        ) as stack,
+    ):
+        print(f"  Genviral emulator: {emulator.base_url}")
+        print(f"  AWS (moto server): {stack.endpoint_url} with the table, queues, topic and bus of template.yaml")
+        demo = Demo(LocalRunner(stack), emulator, log)
+        soon = datetime.now(UTC) - timedelta(minutes=1)
+
+        print("\n1. Three posts are scheduled in Genviral and registered with the relay (POST /watches)")
+        launch = emulator.create_post(accounts=2, scheduled_at=soon, caption="Launch day: meet the new app!")
+        retried = emulator.create_post(accounts=1, scheduled_at=soon, caption="Behind the scenes, part 2")
+        doomed = emulator.create_post(accounts=1, scheduled_at=soon, caption="Draft that gets deleted")
+        for post_id in (launch, retried, doomed):
+            demo.api("POST", "/watches", {"post_id": post_id})
+        demo.api("POST", "/watches", {"post_id": "not-a-uuid"})
+        demo.show_received()
+
+        print("\n2. Genviral publishes: one account posted, one failed; the third post fails too")
+        posted_account, failed_account = emulator.account_ids(launch)
+        emulator.mark_posted(launch, posted_account, published_url="https://www.tiktok.com/@brand/video/7301")
+        emulator.mark_failed(launch, failed_account, error_message="Instagram rejected the media: aspect ratio 9:21")
+        emulator.mark_failed(retried, emulator.account_ids(retried)[0], error_message="Upload timed out")
+        demo.tick_and_work()
+        first_wave = demo.show_received()
+
+        print("\n3. The team retries the failed post in Genviral and asks for a check now; the draft is deleted")
+        emulator.retry(retried)
+        demo.api("POST", f"/watches/{retried}/check")
+        emulator.mark_posted(retried, emulator.account_ids(retried)[0], published_url="https://youtube.com/shorts/xyz")
+        emulator.delete_post(doomed)
+        demo.tick_and_work()
+        second_wave = demo.show_received()
+
+        print("\n4. Another tick: nothing changed upstream, so nothing is published")
+        demo.tick_and_work()
+        quiet = demo.show_received()
+
+        print("\n5. What the relay remembers (GET /watches/{post_id})")
+        for name, post_id in (("launch", launch), ("retried", retried), ("deleted", doomed)):
+            with demo.quietly():
+                view = demo.runner.api("GET", f"/watches/{post_id}").body
+            states = ", ".join(account["status"] for account in view["accounts"])
+            print(
+                f"  {name:<8} status={view['status']:<8} accounts=[{states}] watching={view['watching']} "
+                f"ended_reason={view['ended_reason']}"
+            )
+
+        sns_ids, bus_ids = demo.event_ids["sns"], demo.event_ids["eventbridge"]
+        expected = (first_wave, second_wave, quiet) == (6, 2, 0) and sns_ids == bus_ids
+        print("\nSummary")
+        print(f"  transitions published: {len(sns_ids)} on SNS, {len(bus_ids)} on EventBridge")
+        print(f"  same event ids on both targets: {sns_ids == bus_ids}")
+        for key, count in sorted(demo.received.items()):
+            print(f"    {key}: {count}")
+        print(f"  Genviral calls: {emulator.calls()}")
+        if log is not sys.stdout:
+            print(f"  handler logs (JSON lines): {log.name}")
+        print("  result:", "OK" if expected else "UNEXPECTED (see above)")
+        return 0 if expected else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--verbose", action="store_true", help="show the handlers' JSON logs and metrics inline")
+    sys.exit(run(parser.parse_args().verbose))
+
+
+if __name__ == "__main__":
+    main()

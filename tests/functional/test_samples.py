@@ -1,0 +1,73 @@
+"""The sample events under events/ are real: each inbound one drives its handler, each outbound one
+is a valid event document in the envelope its target delivers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from genviral_relay.models.events import RelayEvent
+from local.demo import run as run_demo
+from local.emulator import GenviralEmulator
+from local.runner import API, POLLER, WORKER, LocalRunner
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+SAMPLE_POST = "11111111-1111-1111-1111-111111111111"
+
+
+def sample(name: str) -> dict[str, Any]:
+    return dict(json.loads((EVENTS / name).read_text()))
+
+
+def test_every_inbound_sample_drives_its_handler(emulator: GenviralEmulator, runner: LocalRunner) -> None:
+    emulator.create_post(post_id=SAMPLE_POST, accounts=["0f4f54d4-8cce-4fb7-8c7b-befbcb8af812"])
+
+    answers = [
+        runner.invoke(API, sample("api-register-watch.json"))["statusCode"],
+        runner.invoke(API, sample("api-get-watch.json"))["statusCode"],
+        runner.invoke(API, sample("api-check-watch.json"))["statusCode"],
+        runner.invoke(POLLER, sample("schedule-tick.json")),
+        runner.invoke(WORKER, sample("sqs-check-batch.json")),
+        runner.invoke(API, sample("api-delete-watch.json"))["statusCode"],
+    ]
+
+    assert answers == [201, 200, 200, {"enqueued": 0}, {"batchItemFailures": []}, 200]
+    assert emulator.calls(SAMPLE_POST) == 3  # register, check now, and the worker's check
+
+
+def test_inbound_samples_cover_every_trigger_and_route() -> None:
+    names = {path.name for path in EVENTS.glob("*.json")}
+    assert names == {
+        "schedule-tick.json",
+        "sqs-check-batch.json",
+        "api-register-watch.json",
+        "api-get-watch.json",
+        "api-check-watch.json",
+        "api-delete-watch.json",
+    }
+
+
+@pytest.mark.parametrize("status", ["posted", "failed"])
+def test_outbound_samples_are_valid_event_documents(status: str) -> None:
+    eventbridge = sample(f"outbound/eventbridge-post-account-{status}.json")
+    sns = sample(f"outbound/sns-post-account-{status}.json")
+
+    from_bus = RelayEvent.model_validate(eventbridge["detail"])
+    from_topic = RelayEvent.model_validate_json(sns["Message"])
+
+    assert from_bus == from_topic
+    assert from_bus.status == status
+    assert eventbridge["detail-type"] == from_bus.detail_type
+    assert eventbridge["source"] == "genviral.relay"
+    assert {name: value["Value"] for name, value in sns["MessageAttributes"].items()} == from_bus.sns_attributes()
+
+
+def test_demo_runs_the_whole_scenario_over_moto_server(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_demo(verbose=False) == 0
+    output = capsys.readouterr().out
+    assert "result: OK" in output
+    assert "retry -> posted" in output
+    assert "ended_reason=post_not_found" in output
