@@ -20,7 +20,12 @@ DEFAULT_MAX_AGE_SECONDS = 300
 def parse_token(secret_value: str) -> str:
     """The secret holds the token as plain text or as JSON `{"token": "..."}`. Messages never quote it."""
     text = secret_value.strip()
-    if text.startswith("{"):
+    if text.startswith('"'):  # a JSON string: the token without its quotes
+        try:
+            text = str(json.loads(text)).strip()
+        except ValueError:
+            raise TokenUnavailableError("the Genviral secret looks like a JSON string but does not parse") from None
+    elif text.startswith("{"):
         try:
             document = json.loads(text)
         except ValueError:

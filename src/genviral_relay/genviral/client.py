@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from pydantic import ValidationError
@@ -37,6 +39,7 @@ from genviral_relay.models.upstream import Envelope, Post
 from genviral_relay.observability import logger
 
 USER_AGENT = "genviral-relay/0.1"
+_DELAY_SECONDS = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 class TokenSource(ABC):
@@ -63,19 +66,15 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if value is None:
         return None
     text = value.strip()
+    if _DELAY_SECONDS.match(text):
+        return max(0.0, float(text))
     try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        seconds = (moment - now).total_seconds()
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN or infinite
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
         return None
-    return max(0.0, seconds)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - now).total_seconds())
 
 
 def build_session(pool_size: int) -> requests.Session:
@@ -106,7 +105,7 @@ class GenviralClient(PostSource):
         self._clock = clock
 
     def get_post(self, post_id: str) -> Post:
-        data = self._get("/posts/{id}", f"/posts/{post_id}")
+        data = self._get("/posts/{id}", f"/posts/{quote(post_id, safe='')}")
         try:
             return Post.model_validate(data)
         except ValidationError as error:

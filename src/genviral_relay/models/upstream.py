@@ -6,9 +6,9 @@ strings, because Genviral mirrors open-ended provider statuses (`deleted`, `void
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 POSTED = "posted"
 FAILED = "failed"
@@ -36,7 +36,18 @@ class OtherMedia(_Upstream):
     type: str
 
 
-Media = VideoMedia | SlideshowMedia | OtherMedia
+def _media_kind(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in ("video", "slideshow") else "other"
+
+
+# A known type must have its documented shape; an unknown one is kept as it came.
+Media = Annotated[
+    Annotated[VideoMedia, Tag("video")]
+    | Annotated[SlideshowMedia, Tag("slideshow")]
+    | Annotated[OtherMedia, Tag("other")],
+    Discriminator(_media_kind),
+]
 
 
 class PinterestSettings(_Upstream):
@@ -73,7 +84,7 @@ class Post(_Upstream):
     status: str = Field(min_length=1)
     scheduled_at: str | None = None
     created_at: str | None = None
-    media: Media | None = Field(default=None, union_mode="left_to_right")
+    media: Media | None = None
     music_url: str | None = None
     tiktok: dict[str, Any] | None = None
     pinterest: PinterestSettings | None = None
