@@ -74,7 +74,7 @@ def checker(
 
 def posted_post(emulator: GenviralEmulator, checker: PostChecker) -> tuple[str, str]:
     post_id = emulator.create_post(accounts=2, scheduled_at=datetime.now(UTC) - timedelta(minutes=1))
-    checker.check(post_id, register=True)
+    checker.check(post_id, trigger="register")
     account_id = emulator.account_ids(post_id)[0]
     emulator.mark_posted(post_id, account_id)
     return post_id, account_id

@@ -89,10 +89,11 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
         received.sns_documents(), key=lambda d: d["account_id"]
     )
 
-    # And a second tick emits nothing new
+    # And neither a second tick nor a check-now emits anything again
     runner.tick()
     runner.drain_work_queue()
-    assert drain(stack) == drain(stack).__class__([], [])
+    assert runner.api("POST", f"/watches/{post_id}/check").body["transitions"] == []
+    assert drain(stack).event_ids() == ([], [])
 
 
 def test_accounts_already_final_at_registration_are_reported_with_null_previous_status(
@@ -340,3 +341,39 @@ def test_poison_messages_reach_the_dlq_after_the_templates_receive_limit(
 
     dead = sqs.receive_message(QueueUrl=stack.ref("WorkDLQ"), MaxNumberOfMessages=10)["Messages"]
     assert [message["Body"] for message in dead] == ["not json"]
+
+
+def test_check_now_on_a_finished_watch_asks_genviral_and_revives_it(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+) -> None:
+    # Given a post whose only account posted: the watch ended
+    post_id, (account_id,) = publishing_now(emulator)
+    runner.api("POST", "/watches", {"post_id": post_id})
+    emulator.mark_posted(post_id, account_id)
+    assert runner.api("POST", f"/watches/{post_id}/check").body["watch"]["watching"] is False
+    drain(stack)
+
+    # When the platform takes the post down and Genviral reports it failed
+    emulator.mark_failed(post_id, account_id, error_message="Removed by the platform")
+    answer = runner.api("POST", f"/watches/{post_id}/check")
+
+    # Then the check asks Genviral, reports posted -> failed, and watches the post again
+    assert [(t["previous_status"], t["status"]) for t in answer.body["transitions"]] == [("posted", "failed")]
+    assert answer.body["watch"]["watching"] is True
+    assert drain(stack).sns_documents()[0]["error_message"] == "Removed by the platform"
+
+
+def test_publish_targets_sns_only(emulator: GenviralEmulator) -> None:
+    with LocalStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters={"PublishTargets": "sns"}) as stack:
+        runner = LocalRunner(stack)
+        assert set(stack.subscribers) == {"sns"}
+        assert runner.stack.function_env("WorkerFunction")["EVENT_BUS_NAME"] == ""
+        post_id, (account_id,) = publishing_now(emulator)
+        emulator.mark_failed(post_id, account_id)
+
+        answer = runner.api("POST", "/watches", {"post_id": post_id})
+
+        assert answer.body["watch"]["pending_deliveries"] == 0
+        received = drain(stack)
+        assert [document["status"] for document in received.sns_documents()] == ["failed"]
+        assert received.eventbridge == []

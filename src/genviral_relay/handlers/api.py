@@ -128,7 +128,7 @@ def _check_response(outcome: CheckOutcome, *, created: bool) -> Response[str]:
 def handle_post_watches() -> Response[str]:
     request = _register_body()
     created = checker_store().get(request.post_id) is None
-    return _check_response(post_checker().check(request.post_id, register=True), created=created)
+    return _check_response(post_checker().check(request.post_id, trigger="register"), created=created)
 
 
 @app.get("/watches/<post_id>")
@@ -141,7 +141,7 @@ def handle_get_watch(post_id: str) -> Response[str]:
 
 @app.post("/watches/<post_id>/check")
 def handle_post_check(post_id: str) -> Response[str]:
-    outcome = post_checker().check(_valid_post_id(post_id))
+    outcome = post_checker().check(_valid_post_id(post_id), trigger="manual")
     if outcome.result == "not_watched":
         return _error(HTTPStatus.NOT_FOUND, "not_watched", f"post {post_id} is not watched; POST /watches first")
     return _check_response(outcome, created=False)

@@ -28,6 +28,7 @@ from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.upstream import Post
 from genviral_relay.observability import MetricUnit, logger, metrics
 
+CheckTrigger = Literal["due", "manual", "register"]
 CheckResult = Literal[
     "changed",  # state or schedule written (with or without events)
     "unchanged",  # nothing to write
@@ -46,8 +47,12 @@ class CheckOutcome:
     watch: WatchRecord | None = None
     post: Post | None = None
     events: tuple[RelayEvent, ...] = ()
-    undelivered: int = 0
     error: GenviralError | None = None
+
+    @property
+    def undelivered(self) -> int:
+        """Outbox entries still unpublished after this check."""
+        return len(self.watch.outbox) if self.watch is not None else 0
 
 
 class OutboxNotEmptyError(Exception):
@@ -70,14 +75,16 @@ class PostChecker:
         self._clock = clock
         self._policy = policy or PollingPolicy()
 
-    def check(self, post_id: str, *, register: bool = False) -> CheckOutcome:
+    def check(self, post_id: str, *, trigger: CheckTrigger = "due") -> CheckOutcome:
+        """Check one post. `due`: the poller's turn; `manual`: a check-now; `register`: also start watching."""
         now = self._clock()
         watch = self._store.get(post_id)
+        register = trigger == "register"
         if watch is None and not register:
             return CheckOutcome(post_id, "not_watched")
-        if watch is not None and not watch.watching and not register:
-            undelivered = self._deliver(watch, ())
-            return CheckOutcome(post_id, "flushed", watch=watch, undelivered=undelivered)
+        if watch is not None and not watch.watching and trigger == "due":
+            # Only its unpublished events keep an ended watch due: publish them, ask Genviral nothing.
+            return CheckOutcome(post_id, "flushed", watch=self._deliver(watch, ()))
 
         try:
             post = self._source.get_post(post_id)
@@ -96,7 +103,7 @@ class PostChecker:
         if watch is None:
             raise WatchNotFoundError(post_id)
         if watch.outbox:
-            if self._deliver(watch, ()):
+            if self._deliver(watch, ()).outbox:
                 raise OutboxNotEmptyError(post_id)
             watch = self._store.get(post_id)
             if watch is None:
@@ -117,8 +124,7 @@ class PostChecker:
         )
         if not needs_write:
             metrics.add_metric(name="PostsUnchanged", unit=MetricUnit.Count, value=1)
-            undelivered = self._deliver(previous, ())
-            return CheckOutcome(post_id, "unchanged", watch=previous, post=post, undelivered=undelivered)
+            return CheckOutcome(post_id, "unchanged", watch=self._deliver(previous, ()), post=post)
 
         outbox = previous.outbox | {
             PendingDelivery(event_id=event.event_id, target=target)
@@ -159,10 +165,8 @@ class PostChecker:
                 },
             )
             metrics.add_metric(name=f"Transitions{event.status.capitalize()}", unit=MetricUnit.Count, value=1)
-        undelivered = self._deliver(record, detection.events)
-        return CheckOutcome(
-            post_id, "changed", watch=record, post=post, events=detection.events, undelivered=undelivered
-        )
+        delivered = self._deliver(record, detection.events)
+        return CheckOutcome(post_id, "changed", watch=delivered, post=post, events=detection.events)
 
     def _live_schedule(self, wanted: datetime | None, has_outbox: bool, now: datetime) -> datetime | None:
         """Keep a watch with unpublished events due soon, so a crash before publishing is repaired."""
@@ -192,8 +196,7 @@ class PostChecker:
             self._store.save(record, expected_version=watch.version, new_events=())
         except StateConflictError:
             return CheckOutcome(post_id, "conflict", watch=self._store.get(post_id), error=error)
-        undelivered = self._deliver(record, ())
-        return CheckOutcome(post_id, "post_not_found", watch=record, undelivered=undelivered, error=error)
+        return CheckOutcome(post_id, "post_not_found", watch=self._deliver(record, ()), error=error)
 
     def _defer(
         self, post_id: str, watch: WatchRecord | None, now: datetime, error: GenviralError, *, register: bool
@@ -221,13 +224,13 @@ class PostChecker:
                 self._store.save(watch, expected_version=0, new_events=())
             except StateConflictError:
                 watch = self._store.get(post_id)
-        undelivered = self._deliver(watch, ()) if watch is not None else 0
-        return CheckOutcome(post_id, "deferred", watch=watch, undelivered=undelivered, error=error)
+        delivered = self._deliver(watch, ()) if watch is not None else None
+        return CheckOutcome(post_id, "deferred", watch=delivered, error=error)
 
-    def _deliver(self, record: WatchRecord, new_events: Sequence[RelayEvent]) -> int:
-        """Publish every outbox entry of `record`, acknowledge what got through; answer what is left."""
+    def _deliver(self, record: WatchRecord, new_events: Sequence[RelayEvent]) -> WatchRecord:
+        """Publish every outbox entry of `record`, acknowledge what got through; answer the watch as it is then."""
         if not record.outbox:
-            return 0
+            return record
         events = {event.event_id: event for event in new_events}
         missing = {entry.event_id for entry in record.outbox} - events.keys()
         if missing:
@@ -265,12 +268,15 @@ class PostChecker:
             if result.failed:
                 metrics.add_metric(name="PublishFailures", unit=MetricUnit.Count, value=len(result.failed))
 
-        if delivered:
-            complete = delivered == record.outbox
-            self._store.acknowledge(
-                record.post_id,
-                delivered,
-                settle_version=record.version if complete else None,
-                settled_next_check_at=record.settled_next_check_at,
-            )
-        return len(record.outbox - delivered)
+        if not delivered:
+            return record
+        complete = delivered == record.outbox
+        self._store.acknowledge(
+            record.post_id,
+            delivered,
+            settle_version=record.version if complete else None,
+            settled_next_check_at=record.settled_next_check_at,
+        )
+        # Acknowledging bumps the stored version; this copy is for reporting, never saved.
+        settled = {"next_check_at": record.settled_next_check_at} if complete else {}
+        return record.model_copy(update={"outbox": record.outbox - delivered, **settled})
