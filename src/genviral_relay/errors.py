@@ -82,5 +82,9 @@ class StateConflictError(RelayError):
     """Another check committed this watch first (optimistic lock lost)."""
 
 
+class DeadLetterError(RelayError):
+    """An event could not be parked in the dead-letter queue."""
+
+
 class WatchNotFoundError(RelayError):
     """The post is not watched."""

@@ -69,6 +69,7 @@ def checker_store() -> DynamoDbWatchStore:
 
 @cache
 def post_checker() -> PostChecker:
+    from genviral_relay.aws.dead_letters import SqsDeadLetters
     from genviral_relay.aws.secrets import SecretsManagerTokenSource
     from genviral_relay.genviral.client import GenviralClient
 
@@ -78,6 +79,7 @@ def post_checker() -> PostChecker:
         store=checker_store(),
         source=GenviralClient(str(settings.genviral_api_url), tokens),
         publishers=_publishers(settings),
+        dead_letters=SqsDeadLetters(aws_client("sqs"), settings.events_dlq_url, clock=utc_now),
         clock=utc_now,
         policy=PollingPolicy(failed_retry_window=timedelta(hours=settings.failed_retry_window_hours)),
     )

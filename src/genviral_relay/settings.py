@@ -35,6 +35,7 @@ class CheckerSettings(_Settings):
     publish_targets: Literal["both", "sns", "eventbridge"] = Field(alias="PUBLISH_TARGETS")
     topic_arn: str = Field(default="", alias="TOPIC_ARN")
     event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
+    events_dlq_url: NonEmpty = Field(alias="EVENTS_DLQ_URL")
     event_retention_days: int = Field(default=30, ge=1, le=3650, alias="EVENT_RETENTION_DAYS")
     failed_retry_window_hours: int = Field(default=24, ge=0, le=24 * 30, alias="FAILED_RETRY_WINDOW_HOURS")
 

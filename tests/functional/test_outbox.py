@@ -6,12 +6,15 @@ fail or crash on purpose.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
 from genviral_relay.clock import utc_now
 from genviral_relay.errors import StateConflictError
@@ -37,6 +40,7 @@ class RecordingPublisher(EventPublisher):
         self.target = target
         self.published: list[RelayEvent] = []
         self.failing = False
+        self.refusing = False
         self.crashing = False
 
     def publish(self, events: Sequence[RelayEvent]) -> PublishResult:
@@ -44,6 +48,8 @@ class RecordingPublisher(EventPublisher):
             raise SystemExit("process killed while publishing")
         if self.failing:
             return PublishResult(failed={e.event_id: PublishFailure("ThrottlingException", True) for e in events})
+        if self.refusing:
+            return PublishResult(failed={e.event_id: PublishFailure("MalformedDetail: no", False) for e in events})
         self.published.extend(events)
         return PublishResult(delivered={event.event_id for event in events})
 
@@ -60,16 +66,31 @@ def publishers() -> dict[Target, RecordingPublisher]:
     return {"sns": RecordingPublisher("sns"), "eventbridge": RecordingPublisher("eventbridge")}
 
 
-@pytest.fixture
-def checker(
-    emulator: GenviralEmulator, store: DynamoDbWatchStore, publishers: dict[Target, RecordingPublisher]
+def make_checker(
+    emulator: GenviralEmulator,
+    stack: LocalStack,
+    store: DynamoDbWatchStore,
+    publishers: list[RecordingPublisher],
+    *,
+    dead_letter_queue: str | None = None,
 ) -> PostChecker:
     return PostChecker(
         store=store,
         source=GenviralClient(emulator.base_url, StaticToken(), sleep=lambda _: None),
-        publishers=list(publishers.values()),
+        publishers=publishers,
+        dead_letters=SqsDeadLetters(stack.client("sqs"), dead_letter_queue or stack.ref("EventsDLQ"), clock=utc_now),
         clock=utc_now,
     )
+
+
+@pytest.fixture
+def checker(
+    emulator: GenviralEmulator,
+    stack: LocalStack,
+    store: DynamoDbWatchStore,
+    publishers: dict[Target, RecordingPublisher],
+) -> PostChecker:
+    return make_checker(emulator, stack, store, list(publishers.values()))
 
 
 def posted_post(emulator: GenviralEmulator, checker: PostChecker) -> tuple[str, str]:
@@ -222,3 +243,69 @@ def test_store_round_trips_a_watch_and_rejects_a_stale_version(store: DynamoDbWa
     with pytest.raises(StateConflictError):
         store.save(record.model_copy(update={"version": 3}), expected_version=2, new_events=())
     assert store.get(record.post_id) == record
+
+
+def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
+    answer = stack.client("sqs").receive_message(QueueUrl=stack.ref("EventsDLQ"), MaxNumberOfMessages=10)
+    return [json.loads(message["Body"]) for message in answer.get("Messages", [])]
+
+
+def test_an_event_refused_for_good_is_parked_with_its_reason_and_leaves_the_outbox(
+    emulator: GenviralEmulator,
+    checker: PostChecker,
+    stack: LocalStack,
+    store: DynamoDbWatchStore,
+    publishers: dict[Target, RecordingPublisher],
+) -> None:
+    post_id, _ = posted_post(emulator, checker)
+    publishers["eventbridge"].refusing = True
+
+    outcome = checker.check(post_id)
+
+    (parked,) = dead_letters(stack)
+    assert parked["target"] == "eventbridge"
+    assert "MalformedDetail" in parked["reason"]
+    assert parked["event"] == outcome.events[0].model_dump(mode="json")
+    assert TOKEN not in json.dumps(parked)
+    assert [e.event_id for e in publishers["sns"].published] == [outcome.events[0].event_id]
+    stored = store.get(post_id)
+    assert stored is not None
+    assert stored.outbox == frozenset()
+
+
+def test_an_event_stays_in_the_outbox_when_even_parking_fails(
+    emulator: GenviralEmulator,
+    store: DynamoDbWatchStore,
+    stack: LocalStack,
+    publishers: dict[Target, RecordingPublisher],
+) -> None:
+    missing_queue = stack.ref("EventsDLQ") + "-gone"
+    checker = make_checker(emulator, stack, store, list(publishers.values()), dead_letter_queue=missing_queue)
+    post_id, _ = posted_post(emulator, checker)
+    publishers["sns"].refusing = True
+
+    outcome = checker.check(post_id)
+
+    assert outcome.undelivered == 1
+    stored = store.get(post_id)
+    assert stored is not None
+    assert {entry.target for entry in stored.outbox} == {"sns"}
+
+
+def test_events_for_a_target_switched_off_are_parked_not_dropped(
+    emulator: GenviralEmulator,
+    checker: PostChecker,
+    stack: LocalStack,
+    store: DynamoDbWatchStore,
+    publishers: dict[Target, RecordingPublisher],
+) -> None:
+    post_id, _ = posted_post(emulator, checker)
+    publishers["sns"].failing = True
+    checker.check(post_id)
+    sns_only_off = make_checker(emulator, stack, store, [publishers["eventbridge"]])
+
+    sns_only_off.check(post_id)
+
+    (parked,) = dead_letters(stack)
+    assert parked["target"] == "sns"
+    assert "no longer configured" in parked["reason"]

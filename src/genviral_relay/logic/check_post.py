@@ -14,16 +14,17 @@ from typing import Literal
 
 from genviral_relay.clock import Clock
 from genviral_relay.errors import (
+    DeadLetterError,
     GenviralContractError,
     GenviralError,
     GenviralNotFoundError,
     StateConflictError,
     WatchNotFoundError,
 )
-from genviral_relay.logic.ports import EventPublisher, PostSource, WatchStore
+from genviral_relay.logic.ports import DeadLetters, EventPublisher, PostSource, WatchStore
 from genviral_relay.logic.schedule import PollingPolicy, same_schedule
 from genviral_relay.logic.transitions import detect_transitions
-from genviral_relay.models.domain import PendingDelivery, WatchRecord
+from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.upstream import Post
 from genviral_relay.observability import MetricUnit, logger, metrics
@@ -66,12 +67,14 @@ class PostChecker:
         store: WatchStore,
         source: PostSource,
         publishers: Sequence[EventPublisher],
+        dead_letters: DeadLetters,
         clock: Clock,
         policy: PollingPolicy | None = None,
     ) -> None:
         self._store = store
         self._source = source
         self._publishers = {publisher.target: publisher for publisher in publishers}
+        self._dead_letters = dead_letters
         self._clock = clock
         self._policy = policy or PollingPolicy()
 
@@ -228,7 +231,11 @@ class PostChecker:
         return CheckOutcome(post_id, "deferred", watch=delivered, error=error)
 
     def _deliver(self, record: WatchRecord, new_events: Sequence[RelayEvent]) -> WatchRecord:
-        """Publish every outbox entry of `record`, acknowledge what got through; answer the watch as it is then."""
+        """Publish every outbox entry of `record`, acknowledge what got through; answer the watch as it is then.
+
+        An entry counts as done when its target accepted the event, or when the target refused it for
+        good and the event was parked in the dead-letter queue. Anything else stays in the outbox.
+        """
         if not record.outbox:
             return record
         events = {event.event_id: event for event in new_events}
@@ -236,47 +243,68 @@ class PostChecker:
         if missing:
             events.update((event.event_id, event) for event in self._store.load_events(record.post_id, missing))
 
-        delivered: set[PendingDelivery] = set()
+        done: set[PendingDelivery] = set()
+        by_target: dict[Target, list[RelayEvent]] = {}
         for entry in record.outbox:
-            if entry.target not in self._publishers or entry.event_id not in events:
-                # A target switched off since, or an event past its retention: nothing can publish it any more.
-                logger.error(
-                    "Dropping an undeliverable outbox entry",
-                    extra={"post_id": record.post_id, "event_id": entry.event_id, "target": entry.target},
-                )
-                delivered.add(entry)
-        for target, publisher in self._publishers.items():
-            wanted_ids = sorted(
-                (entry.event_id for entry in record.outbox if entry.target == target and entry.event_id in events),
-                key=lambda event_id: (events[event_id].detected_at, event_id),
-            )
-            if not wanted_ids:
-                continue
-            result = publisher.publish([events[event_id] for event_id in wanted_ids])
-            delivered.update(PendingDelivery(event_id=event_id, target=target) for event_id in result.delivered)
-            for event_id, failure in result.failed.items():
-                logger.error(
-                    "Publish failed",
-                    extra={
-                        "post_id": record.post_id,
-                        "event_id": event_id,
-                        "target": target,
-                        "reason": failure.reason,
-                    },
-                )
-            metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=len(result.delivered))
-            if result.failed:
-                metrics.add_metric(name="PublishFailures", unit=MetricUnit.Count, value=len(result.failed))
+            event = events.get(entry.event_id)
+            if event is None:
+                # Past its retention in the table: there is nothing left to publish or park.
+                logger.error("Outbox entry lost its event document", extra=_entry_keys(record.post_id, entry))
+                metrics.add_metric(name="OutboxEntriesExpired", unit=MetricUnit.Count, value=1)
+                done.add(entry)
+            elif entry.target not in self._publishers:
+                if self._park(event, entry.target, "the target is no longer configured (PublishTargets)"):
+                    done.add(entry)
+            else:
+                by_target.setdefault(entry.target, []).append(event)
 
-        if not delivered:
+        for target in self._publishers:  # configured order: a crash repeats as little as possible
+            pending = sorted(by_target.get(target, ()), key=lambda event: (event.detected_at, event.event_id))
+            if pending:
+                done |= self._publish(target, pending)
+
+        if not done:
             return record
-        complete = delivered == record.outbox
+        complete = done == record.outbox
         self._store.acknowledge(
             record.post_id,
-            delivered,
+            done,
             settle_version=record.version if complete else None,
             settled_next_check_at=record.settled_next_check_at,
         )
         # Acknowledging bumps the stored version; this copy is for reporting, never saved.
         settled = {"next_check_at": record.settled_next_check_at} if complete else {}
-        return record.model_copy(update={"outbox": record.outbox - delivered, **settled})
+        return record.model_copy(update={"outbox": record.outbox - done, **settled})
+
+    def _publish(self, target: Target, events: list[RelayEvent]) -> set[PendingDelivery]:
+        result = self._publishers[target].publish(events)
+        metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=len(result.delivered))
+        done = {PendingDelivery(event_id=event_id, target=target) for event_id in result.delivered}
+        by_id = {event.event_id: event for event in events}
+        for event_id, failure in result.failed.items():
+            entry = PendingDelivery(event_id=event_id, target=target)
+            metrics.add_metric(name="PublishFailures", unit=MetricUnit.Count, value=1)
+            if failure.retryable:
+                logger.warning(
+                    "Publish failed; kept for the next check",
+                    extra={**_entry_keys(by_id[event_id].post_id, entry), "reason": failure.reason},
+                )
+            elif self._park(by_id[event_id], target, failure.reason):
+                done.add(entry)
+        return done
+
+    def _park(self, event: RelayEvent, target: Target, reason: str) -> bool:
+        """Move an event a target will never take to the dead-letter queue; False if even that failed."""
+        keys = {**_entry_keys(event.post_id, PendingDelivery(event_id=event.event_id, target=target)), "reason": reason}
+        try:
+            self._dead_letters.park(event, target, reason)
+        except DeadLetterError:
+            logger.exception("Could not park a refused event; it stays in the outbox", extra=keys)
+            return False
+        logger.error("Target refused an event for good; parked in the events dead-letter queue", extra=keys)
+        metrics.add_metric(name="EventsDeadLettered", unit=MetricUnit.Count, value=1)
+        return True
+
+
+def _entry_keys(post_id: str, entry: PendingDelivery) -> dict[str, str]:
+    return {"post_id": post_id, "event_id": entry.event_id, "target": entry.target}

@@ -80,6 +80,14 @@ class PublishResult:
     failed: dict[str, PublishFailure] = field(default_factory=dict)
 
 
+class DeadLetters(ABC):
+    """Where events a target refused for good are parked, for an operator to inspect and redrive."""
+
+    @abstractmethod
+    def park(self, event: RelayEvent, target: Target, reason: str) -> None:
+        """Store the event durably; raise if that failed (the event then stays in the outbox)."""
+
+
 class EventPublisher(ABC):
     """One delivery target for events."""
 
