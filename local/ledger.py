@@ -1,0 +1,92 @@
+"""Bookkeeping for fault runs: which transitions happened upstream, and what the subscribers got.
+
+The ledger applies the relay's contract independently of its code: an account's observed state
+entering `posted` or `failed`, or staying final at a new attempt, is one transition that every
+target must receive under one event id.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+FINAL = frozenset({"posted", "failed"})
+TARGETS = ("sns", "eventbridge")
+
+# (post_id, account_id, status, attempt): what identifies one transition in a run where every
+# attempt time is distinct.
+OutcomeKey = tuple[str, str, str, str]
+
+
+def outcome_of(document: dict[str, Any]) -> OutcomeKey:
+    attempt = document.get("last_attempted_at") or document.get("published_at") or ""
+    return (document["post_id"], document["account_id"], document["status"], attempt)
+
+
+@dataclass
+class Audit:
+    expected: int
+    delivered: dict[str, int]
+    lost: int
+    duplicate_ids: int
+    unexpected: int
+    redelivered: int
+    dead_lettered: int
+
+    @property
+    def clean(self) -> bool:
+        return self.lost == 0 and self.duplicate_ids == 0 and self.unexpected == 0
+
+
+@dataclass
+class Ledger:
+    expected: list[OutcomeKey] = field(default_factory=list)
+    _last: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
+
+    def observe(self, post_json: dict[str, Any]) -> None:
+        """Record the upstream state of a post (call after every change made to it)."""
+        for state in post_json["accounts"]["states"]:
+            key = (post_json["id"], state["account_id"])
+            status, attempt = state["status"], state["last_attempted_at"]
+            before = self._last.get(key)
+            entered = before is None or before[0] != status
+            new_attempt = before is not None and before[1] is not None and attempt is not None and before[1] != attempt
+            if status in FINAL and (entered or new_attempt):
+                self.expected.append(outcome_of({"post_id": key[0], "account_id": key[1], **state}))
+            self._last[key] = (status, attempt)
+
+    def audit(self, delivered: dict[str, list[dict[str, Any]]], dead_lettered: list[dict[str, Any]]) -> Audit:
+        expected = set(self.expected)
+        if len(expected) != len(self.expected):
+            raise ValueError("two transitions share an attempt time; give the emulator a ticking clock")
+        parked = {(outcome_of(letter["event"]), letter["target"]) for letter in dead_lettered}
+        ids: dict[OutcomeKey, set[str]] = defaultdict(set)
+        received: dict[str, set[OutcomeKey]] = {}
+        unexpected = 0
+        redelivered = 0
+        for target in TARGETS:
+            documents = delivered.get(target, [])
+            received[target] = {outcome_of(document) for document in documents}
+            pairs = [(document["event_id"], target) for document in documents]
+            redelivered += len(pairs) - len(set(pairs))
+            for document in documents:
+                ids[outcome_of(document)].add(document["event_id"])
+                unexpected += outcome_of(document) not in expected
+        for letter in dead_lettered:
+            ids[outcome_of(letter["event"])].add(letter["event"]["event_id"])
+        lost = sum(
+            1
+            for target in TARGETS
+            for outcome in expected
+            if outcome not in received[target] and (outcome, target) not in parked
+        )
+        return Audit(
+            expected=len(expected),
+            delivered={target: len(received[target] & expected) for target in TARGETS},
+            lost=lost,
+            duplicate_ids=sum(1 for event_ids in ids.values() if len(event_ids) > 1),
+            unexpected=unexpected,
+            redelivered=redelivered,
+            dead_lettered=len(dead_lettered),
+        )

@@ -1,0 +1,242 @@
+"""The relay with crash seams, wired to the Genviral emulator and moto: what the fault tests drive.
+
+Every side effect of a check (the Genviral fetch, the DynamoDB transaction, each target's publish,
+the acknowledgement) passes a named seam. Arming a seam makes the process "die" there: a
+`SimulatedCrash` (a BaseException, so nothing in the relay can catch it) is raised before or after
+the real effect, exactly as a killed Lambda would leave things.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from genviral_relay.aws.dead_letters import SqsDeadLetters
+from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
+from genviral_relay.clock import utc_now
+from genviral_relay.genviral.client import ClientSettings, GenviralClient, TokenSource
+from genviral_relay.logic.check_batch import CheckBatch
+from genviral_relay.logic.check_post import CheckOutcome, CheckTrigger, PostChecker
+from genviral_relay.logic.ports import EventPublisher, PostSource, PublishResult, WatchStore
+from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
+from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.messages import CheckRequest
+from genviral_relay.models.upstream import Post
+from local.stack import LocalStack
+
+SEAMS = (
+    "after_fetch",  # Genviral answered; nothing stored yet
+    "after_commit",  # state and outbox committed; nothing published
+    "between_targets",  # the first target has the events, the second not yet
+    "after_publish",  # every target has the events; not acknowledged
+    "during_ack",  # the acknowledgement was about to be written
+)
+
+
+class SimulatedCrash(BaseException):
+    """The process dies here."""
+
+
+@dataclass
+class Seams:
+    armed: set[str] = field(default_factory=set)
+    crashes: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def arm(self, *names: str) -> None:
+        unknown = set(names) - set(SEAMS)
+        if unknown:
+            raise ValueError(f"unknown seams {unknown}")
+        self.armed.update(names)
+
+    def passing(self, name: str) -> None:
+        with self._lock:
+            if name not in self.armed:
+                return
+            self.armed.discard(name)
+            self.crashes.append(name)
+        raise SimulatedCrash(name)
+
+
+class SeamSource(PostSource):
+    def __init__(self, inner: PostSource, seams: Seams) -> None:
+        self._inner = inner
+        self._seams = seams
+
+    def get_post(self, post_id: str) -> Post:
+        post = self._inner.get_post(post_id)
+        self._seams.passing("after_fetch")
+        return post
+
+
+class SeamStore(WatchStore):
+    def __init__(self, inner: WatchStore, seams: Seams) -> None:
+        self._inner = inner
+        self._seams = seams
+
+    def get(self, post_id: str) -> WatchRecord | None:
+        return self._inner.get(post_id)
+
+    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
+        self._inner.save(record, expected_version=expected_version, new_events=new_events)
+        self._seams.passing("after_commit")
+
+    def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
+        return self._inner.load_events(post_id, event_ids)
+
+    def acknowledge(
+        self,
+        post_id: str,
+        delivered: Iterable[PendingDelivery],
+        *,
+        settle_version: int | None = None,
+        settled_next_check_at: datetime | None = None,
+    ) -> None:
+        self._seams.passing("during_ack")
+        self._inner.acknowledge(
+            post_id, delivered, settle_version=settle_version, settled_next_check_at=settled_next_check_at
+        )
+
+    def delete(self, post_id: str, *, expected_version: int) -> None:
+        self._inner.delete(post_id, expected_version=expected_version)
+
+    def due_post_ids(self, now: datetime) -> Iterator[str]:
+        return self._inner.due_post_ids(now)
+
+    def genviral_pause(self, now: datetime) -> str | None:
+        return self._inner.genviral_pause(now)
+
+    def pause_genviral(self, *, until: datetime, reason: str) -> None:
+        self._inner.pause_genviral(until=until, reason=reason)
+
+
+class SeamPublisher(EventPublisher):
+    def __init__(self, inner: EventPublisher, seams: Seams, *, after: str) -> None:
+        self.target = inner.target
+        self._inner = inner
+        self._seams = seams
+        self._after = after
+
+    def publish(self, events: Sequence[RelayEvent]) -> PublishResult:
+        result = self._inner.publish(events)
+        self._seams.passing(self._after)
+        return result
+
+
+class FixedToken(TokenSource):
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def token(self, *, refresh: bool = False) -> str:
+        return self._token
+
+
+@dataclass
+class Delivered:
+    """Every event document the subscribers of each target received, in order."""
+
+    sns: list[dict[str, Any]] = field(default_factory=list)
+    eventbridge: list[dict[str, Any]] = field(default_factory=list)
+
+    def of(self, target: Target) -> list[dict[str, Any]]:
+        return self.sns if target == "sns" else self.eventbridge
+
+
+class RelayRig:
+    """The real check (emulator over loopback, moto) with seams; publishes to both targets."""
+
+    def __init__(self, stack: LocalStack, genviral_api_url: str, token: str) -> None:
+        self.stack = stack
+        self.seams = Seams()
+        self.store = SeamStore(
+            DynamoDbWatchStore(
+                stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30), clock=utc_now
+            ),
+            self.seams,
+        )
+        no_sleep = _no_sleep
+        self.checker = PostChecker(
+            store=self.store,
+            source=SeamSource(
+                GenviralClient(
+                    genviral_api_url,
+                    FixedToken(token),
+                    settings=ClientSettings(read_timeout=0.5, connect_timeout=0.5),
+                    sleep=no_sleep,
+                ),
+                self.seams,
+            ),
+            publishers=[
+                SeamPublisher(
+                    SnsPublisher(stack.client("sns"), stack.ref("EventsTopic"), sleep=no_sleep),
+                    self.seams,
+                    after="between_targets",
+                ),
+                SeamPublisher(
+                    EventBridgePublisher(stack.client("events"), stack.ref("EventBus"), sleep=no_sleep),
+                    self.seams,
+                    after="after_publish",
+                ),
+            ],
+            dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=utc_now),
+            clock=utc_now,
+        )
+        self.delivered = Delivered()
+        self.dead_lettered: list[dict[str, Any]] = []
+
+    def check(self, post_id: str, trigger: CheckTrigger = "due") -> CheckOutcome | None:
+        """One check; None when it crashed."""
+        try:
+            return self.checker.check(post_id, trigger=trigger)
+        except SimulatedCrash:
+            return None
+
+    def work(self, post_ids: Sequence[str]) -> bool:
+        """One worker batch, as the SQS worker runs it; False when the process crashed mid-batch."""
+        batch = CheckBatch(self.checker, self.store, utc_now())
+        try:
+            for post_id in post_ids:
+                batch.handle(CheckRequest(post_id=post_id))
+        except SimulatedCrash:
+            return False
+        return True
+
+    def due(self, *, ahead: timedelta = timedelta(0)) -> list[str]:
+        return list(self.store.due_post_ids(utc_now() + ahead))
+
+    def settle(self, post_ids: Iterable[str], *, rounds: int = 5) -> None:
+        """Check every post without faults until no outbox is left (what later ticks would do)."""
+        self.seams.armed.clear()
+        for _ in range(rounds):
+            pending = False
+            for post_id in post_ids:
+                outcome = self.check(post_id, trigger="manual")
+                pending = pending or bool(outcome and outcome.undelivered)
+            if not pending:
+                return
+
+    def collect(self) -> Delivered:
+        """Move what the subscribers received since the last call into `delivered`."""
+        for message in self.stack.received("sns"):
+            self.delivered.sns.append(json.loads(message["Message"]))
+        for event in self.stack.received("eventbridge"):
+            self.delivered.eventbridge.append(event["detail"])
+        sqs = self.stack.client("sqs")
+        while True:
+            answer = sqs.receive_message(QueueUrl=self.stack.ref("EventsDLQ"), MaxNumberOfMessages=10)
+            messages = answer.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                self.dead_lettered.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.stack.ref("EventsDLQ"), ReceiptHandle=message["ReceiptHandle"])
+        return self.delivered
+
+
+def _no_sleep(_: float) -> None:
+    """Backoff waits cost no wall-clock time in fault runs; their count is bounded by the retry settings."""

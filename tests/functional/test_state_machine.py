@@ -1,0 +1,201 @@
+"""A Hypothesis state machine over the real relay: Genviral changes, crashes at random seams,
+duplicate deliveries and concurrent workers, with the invariants checked after every step.
+
+1. every transition that happened upstream reaches every target (checked once the run settles);
+2. exactly one event id per transition;
+3. the stored state never moves backwards;
+4. no event without a real transition.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from genviral_relay import factories
+from local.emulator import GenviralEmulator
+from local.ledger import Ledger
+from local.seams import SEAMS, RelayRig
+from local.stack import LocalStack
+from tests.conftest import TOKEN
+
+POSTS = 2
+ACCOUNTS = 2
+EXAMPLES = int(os.environ.get("RELAY_STATE_MACHINE_EXAMPLES", "12"))
+STEPS = int(os.environ.get("RELAY_STATE_MACHINE_STEPS", "25"))
+
+
+class TickingClock:
+    """Genviral's clock: one second later at every reading, so every attempt has its own time."""
+
+    def __init__(self) -> None:
+        self._now = datetime.now(UTC)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            self._now += timedelta(seconds=1)
+            return self._now
+
+
+class RelayMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        factories.reset()
+        self.emulator = GenviralEmulator(tokens=[TOKEN], clock=TickingClock()).start()
+        self.stack = LocalStack(genviral_api_url=self.emulator.base_url, token=TOKEN).start()
+        self.rig = RelayRig(self.stack, self.emulator.base_url, TOKEN)
+        self.ledger = Ledger()
+        self.post_ids: list[str] = []
+        self.versions: dict[str, int] = {}
+        self.history: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
+        self.position: dict[tuple[str, str], int] = {}
+
+    @initialize()
+    def register_posts(self) -> None:
+        scheduled = datetime.now(UTC) - timedelta(minutes=1)
+        for _ in range(POSTS):
+            post_id = self.emulator.create_post(accounts=ACCOUNTS, scheduled_at=scheduled)
+            self.post_ids.append(post_id)
+            self._record_upstream(post_id)
+            assert self.rig.check(post_id, trigger="register") is not None
+
+    # ------------------------------------------------------------------ rules
+    @rule(
+        post=st.integers(0, POSTS - 1),
+        account=st.integers(0, ACCOUNTS - 1),
+        change=st.sampled_from(["posted", "failed", "retry", "void"]),
+    )
+    def genviral_changes_an_account(self, post: int, account: int, change: str) -> None:
+        post_id = self.post_ids[post]
+        # Only change what the relay has recorded and still watches, so every transition is observable.
+        record = self.rig.store.get(post_id)
+        if record is None or not record.watching or not self._recorded(post_id):
+            return
+        account_id = self.emulator.account_ids(post_id)[account]
+        current = self._upstream_states(post_id)[account_id]["status"]
+        if change == "posted":
+            self.emulator.mark_posted(post_id, account_id)
+        elif change == "failed":
+            self.emulator.mark_failed(post_id, account_id, error_message="rejected")
+        elif change == "retry" and current == "failed":
+            self.emulator.retry(post_id, [account_id])
+        elif change == "void":
+            self.emulator.set_account_state(post_id, account_id, status="void")
+        self._record_upstream(post_id)
+
+    @rule(post=st.integers(0, POSTS - 1), seam=st.sampled_from([None, *SEAMS]))
+    def check_with_a_possible_crash(self, post: int, seam: str | None) -> None:
+        if seam:
+            self.rig.seams.arm(seam)
+        self.rig.check(self.post_ids[post])
+        self.rig.seams.armed.clear()
+
+    @rule(post=st.integers(0, POSTS - 1))
+    def same_message_delivered_twice(self, post: int) -> None:
+        self.rig.work([self.post_ids[post]])
+        self.rig.work([self.post_ids[post]])
+
+    @rule(post=st.integers(0, POSTS - 1), workers=st.integers(2, 3))
+    def concurrent_workers_check_one_post(self, post: int, workers: int) -> None:
+        barrier = threading.Barrier(workers)
+
+        def work() -> None:
+            barrier.wait()
+            self.rig.work([self.post_ids[post]])
+
+        threads = [threading.Thread(target=work) for _ in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    @rule(seam=st.sampled_from([None, *SEAMS]))
+    def tick_with_a_possible_crash_mid_batch(self, seam: str | None) -> None:
+        if seam:
+            self.rig.seams.arm(seam)
+        self.rig.work(self.rig.due(ahead=timedelta(minutes=30)))
+        self.rig.seams.armed.clear()
+
+    # ------------------------------------------------------------------ invariants
+    @invariant()
+    def one_id_per_transition_and_no_invented_events(self) -> None:
+        self.rig.collect()
+        audit = self.ledger.audit(
+            {"sns": self.rig.delivered.sns, "eventbridge": self.rig.delivered.eventbridge}, self.rig.dead_lettered
+        )
+        assert audit.duplicate_ids == 0, audit
+        assert audit.unexpected == 0, audit
+
+    @invariant()
+    def stored_state_never_moves_backwards(self) -> None:
+        for post_id in self.post_ids:
+            record = self.rig.store.get(post_id)
+            if record is None:
+                continue
+            assert record.version >= self.versions.get(post_id, 0)
+            self.versions[post_id] = record.version
+            for account_id, state in record.accounts.items():
+                key = (post_id, account_id)
+                seen = self.history[key]
+                start = self.position.get(key, 0)
+                later = [
+                    index for index in range(start, len(seen)) if seen[index] == (state.status, state.last_attempted_at)
+                ]
+                assert later, (
+                    f"stored {state.status}@{state.last_attempted_at} is not at or after what was stored before"
+                )
+                self.position[key] = later[0]
+
+    def teardown(self) -> None:
+        try:
+            if self.post_ids:
+                self.rig.settle(self.post_ids)
+                self.rig.collect()
+                audit = self.ledger.audit(
+                    {"sns": self.rig.delivered.sns, "eventbridge": self.rig.delivered.eventbridge},
+                    self.rig.dead_lettered,
+                )
+                assert audit.clean, audit
+                assert audit.delivered == {"sns": audit.expected, "eventbridge": audit.expected}, audit
+        finally:
+            self.stack.stop()
+            self.emulator.stop()
+
+    # ------------------------------------------------------------------ helpers
+    def _upstream_states(self, post_id: str) -> dict[str, dict[str, str | None]]:
+        return {state["account_id"]: state for state in self.emulator.post_json(post_id)["accounts"]["states"]}
+
+    def _record_upstream(self, post_id: str) -> None:
+        self.ledger.observe(self.emulator.post_json(post_id))
+        for account_id, state in self._upstream_states(post_id).items():
+            entry = (str(state["status"]), state["last_attempted_at"])
+            history = self.history.setdefault((post_id, account_id), [])
+            if not history or history[-1] != entry:
+                history.append(entry)
+
+    def _recorded(self, post_id: str) -> bool:
+        record = self.rig.store.get(post_id)
+        if record is None:
+            return False
+        upstream = self._upstream_states(post_id)
+        return all(
+            account_id in record.accounts
+            and (record.accounts[account_id].status, record.accounts[account_id].last_attempted_at)
+            == (state["status"], state["last_attempted_at"])
+            for account_id, state in upstream.items()
+        )
+
+
+RelayMachine.TestCase.settings = settings(
+    max_examples=EXAMPLES,
+    stateful_step_count=STEPS,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+TestRelayStateMachine = RelayMachine.TestCase
