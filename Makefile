@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint typecheck unit functional infra venv clean
+.PHONY: demo test lint typecheck unit functional infra reliability venv clean
 
 demo: $(STAMP) ## Run the whole flow locally: Genviral emulator + moto + the real handlers
 	$(BIN)/python -m local.demo
@@ -14,8 +14,8 @@ test: lint typecheck ## The full suite: lint, types, template lint and every tes
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src local tests
-	$(BIN)/ruff format --check src local tests
+	$(BIN)/ruff check src local tests bench
+	$(BIN)/ruff format --check src local tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -28,6 +28,10 @@ functional: $(STAMP)
 
 infra: $(STAMP)
 	$(BIN)/python -m pytest -q tests/infra
+
+TRIALS ?= 10
+reliability: $(STAMP) ## The fault matrix with TRIALS trials per fault; writes bench/RELIABILITY.md
+	PYTHONPATH=src:. $(BIN)/python -m bench.reliability --trials $(TRIALS)
 
 venv: $(STAMP)
 

@@ -18,8 +18,9 @@ from typing import Any
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
 from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
+from genviral_relay.aws.secrets import SecretsManagerTokenSource
 from genviral_relay.clock import utc_now
-from genviral_relay.genviral.client import ClientSettings, GenviralClient, TokenSource
+from genviral_relay.genviral.client import ClientSettings, GenviralClient
 from genviral_relay.logic.check_batch import CheckBatch
 from genviral_relay.logic.check_post import CheckOutcome, CheckTrigger, PostChecker
 from genviral_relay.logic.ports import EventPublisher, PostSource, PublishResult, WatchStore
@@ -44,21 +45,25 @@ class SimulatedCrash(BaseException):
 
 @dataclass
 class Seams:
-    armed: set[str] = field(default_factory=set)
+    armed: dict[str, int] = field(default_factory=dict)
+    """Seam -> how many more passes it lets through before the crash."""
     crashes: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def arm(self, *names: str) -> None:
-        unknown = set(names) - set(SEAMS)
-        if unknown:
-            raise ValueError(f"unknown seams {unknown}")
-        self.armed.update(names)
+    def arm(self, name: str, *, after: int = 0) -> None:
+        """Crash at the (after + 1)-th pass of `name`, once."""
+        if name not in SEAMS:
+            raise ValueError(f"unknown seam {name}")
+        self.armed[name] = after
 
     def passing(self, name: str) -> None:
         with self._lock:
             if name not in self.armed:
                 return
-            self.armed.discard(name)
+            if self.armed[name] > 0:
+                self.armed[name] -= 1
+                return
+            del self.armed[name]
             self.crashes.append(name)
         raise SimulatedCrash(name)
 
@@ -128,14 +133,6 @@ class SeamPublisher(EventPublisher):
         return result
 
 
-class FixedToken(TokenSource):
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def token(self, *, refresh: bool = False) -> str:
-        return self._token
-
-
 @dataclass
 class Delivered:
     """Every event document the subscribers of each target received, in order."""
@@ -150,7 +147,15 @@ class Delivered:
 class RelayRig:
     """The real check (emulator over loopback, moto) with seams; publishes to both targets."""
 
-    def __init__(self, stack: LocalStack, genviral_api_url: str, token: str) -> None:
+    def __init__(
+        self,
+        stack: LocalStack,
+        genviral_api_url: str,
+        *,
+        sns_client: Any = None,
+        events_client: Any = None,
+    ) -> None:
+        """`sns_client` / `events_client` replace the moto clients of the publishers (to inject faults)."""
         self.stack = stack
         self.seams = Seams()
         self.store = SeamStore(
@@ -165,7 +170,7 @@ class RelayRig:
             source=SeamSource(
                 GenviralClient(
                     genviral_api_url,
-                    FixedToken(token),
+                    SecretsManagerTokenSource(stack.client("secretsmanager"), stack.secret_arn),
                     settings=ClientSettings(read_timeout=0.5, connect_timeout=0.5),
                     sleep=no_sleep,
                 ),
@@ -173,12 +178,14 @@ class RelayRig:
             ),
             publishers=[
                 SeamPublisher(
-                    SnsPublisher(stack.client("sns"), stack.ref("EventsTopic"), sleep=no_sleep),
+                    SnsPublisher(sns_client or stack.client("sns"), stack.ref("EventsTopic"), sleep=no_sleep),
                     self.seams,
                     after="between_targets",
                 ),
                 SeamPublisher(
-                    EventBridgePublisher(stack.client("events"), stack.ref("EventBus"), sleep=no_sleep),
+                    EventBridgePublisher(
+                        events_client or stack.client("events"), stack.ref("EventBus"), sleep=no_sleep
+                    ),
                     self.seams,
                     after="after_publish",
                 ),

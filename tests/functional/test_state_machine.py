@@ -49,7 +49,7 @@ class RelayMachine(RuleBasedStateMachine):
         factories.reset()
         self.emulator = GenviralEmulator(tokens=[TOKEN], clock=TickingClock()).start()
         self.stack = LocalStack(genviral_api_url=self.emulator.base_url, token=TOKEN).start()
-        self.rig = RelayRig(self.stack, self.emulator.base_url, TOKEN)
+        self.rig = RelayRig(self.stack, self.emulator.base_url)
         self.ledger = Ledger()
         self.post_ids: list[str] = []
         self.versions: dict[str, int] = {}
