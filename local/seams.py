@@ -87,6 +87,9 @@ class SeamStore(WatchStore):
     def get(self, post_id: str) -> WatchRecord | None:
         return self._inner.get(post_id)
 
+    def get_many(self, post_ids: Sequence[str]) -> dict[str, WatchRecord]:
+        return self._inner.get_many(post_ids)
+
     def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
         self._inner.save(record, expected_version=expected_version, new_events=new_events)
         self._seams.passing("after_commit")
@@ -207,8 +210,7 @@ class RelayRig:
         """One worker batch, as the SQS worker runs it; False when the process crashed mid-batch."""
         batch = CheckBatch(self.checker, self.store, utc_now())
         try:
-            for post_id in post_ids:
-                batch.handle(CheckRequest(post_id=post_id))
+            batch.run([CheckRequest(post_id=post_id) for post_id in post_ids])
         except SimulatedCrash:
             return False
         return True

@@ -110,6 +110,9 @@ class Resolver:
             return all(self.evaluate(item) for item in argument)
         if function == "Fn::Not":
             return not self.evaluate(argument[0])
+        if function == "Fn::FindInMap":
+            name, top, second = (self.evaluate(item) for item in argument)
+            return self.template["Mappings"][name][top][second]
         if function == "Fn::Join":
             separator, items = argument
             return separator.join(str(item) for item in self.evaluate(items))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from genviral_relay.clock import utc_now
 from genviral_relay.logic.check_post import PostChecker
 from genviral_relay.logic.ports import EventPublisher
-from genviral_relay.logic.schedule import PollingPolicy
+from genviral_relay.logic.schedule import PollingPolicy, tick_of
 from genviral_relay.settings import CheckerSettings, checker_settings, clear_settings_cache, poller_settings
 
 if TYPE_CHECKING:
@@ -81,7 +81,10 @@ def post_checker() -> PostChecker:
         publishers=_publishers(settings),
         dead_letters=SqsDeadLetters(aws_client("sqs"), settings.events_dlq_url, clock=utc_now),
         clock=utc_now,
-        policy=PollingPolicy(failed_retry_window=timedelta(hours=settings.failed_retry_window_hours)),
+        policy=PollingPolicy(
+            tick=tick_of(settings.poll_schedule),
+            failed_retry_window=timedelta(hours=settings.failed_retry_window_hours),
+        ),
     )
 
 

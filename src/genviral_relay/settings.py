@@ -38,6 +38,14 @@ class CheckerSettings(_Settings):
     events_dlq_url: NonEmpty = Field(alias="EVENTS_DLQ_URL")
     event_retention_days: int = Field(default=30, ge=1, le=3650, alias="EVENT_RETENTION_DAYS")
     failed_retry_window_hours: int = Field(default=24, ge=0, le=24 * 30, alias="FAILED_RETRY_WINDOW_HOURS")
+    poll_schedule: NonEmpty = Field(alias="POLL_SCHEDULE")
+    genviral_max_concurrency: int = Field(ge=1, le=100, alias="GENVIRAL_MAX_CONCURRENCY")
+    worker_max_invocations: int = Field(ge=1, le=1000, alias="WORKER_MAX_INVOCATIONS")
+
+    @property
+    def threads_per_worker(self) -> int:
+        """Genviral requests one worker invocation makes at once, so that all of them stay within the cap."""
+        return max(1, self.genviral_max_concurrency // self.worker_max_invocations)
 
     @property
     def targets(self) -> tuple[Target, ...]:

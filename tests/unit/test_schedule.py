@@ -1,24 +1,48 @@
-"""The simple polling policy: when a watch is checked next."""
+"""The adaptive polling policy: when a watch is checked next."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from genviral_relay.clock import format_ts
-from genviral_relay.logic.schedule import PollingPolicy, same_schedule
+from genviral_relay.logic.schedule import PollingPolicy, same_schedule, tick_of
+from genviral_relay.models.upstream import Post
 from tests.builders import ACCOUNT_B, NOW, account, post
 
 policy = PollingPolicy()
 
 
-def test_far_future_post_is_checked_once_shortly_before_it_is_scheduled() -> None:
+def scheduled_in(delta: timedelta, *states: dict[str, object]) -> Post:
+    return post(*(states or (account(),)), scheduled_at=format_ts(NOW + delta))
+
+
+def test_far_future_post_is_checked_at_halving_intervals_capped_to_catch_reschedules() -> None:
+    far = policy.next_check(scheduled_in(timedelta(days=2)), NOW)
+    nearer = policy.next_check(scheduled_in(timedelta(hours=2)), NOW)
+
+    assert far == NOW + policy.far_interval_max
+    window_opens = timedelta(hours=2) - policy.lead_time
+    assert nearer == NOW + window_opens / 2
+
+
+def test_far_future_checks_land_on_the_window_opening_and_stay_few() -> None:
+    # Walk a post scheduled two days ahead from now to its publishing window.
     scheduled = NOW + timedelta(days=2)
-    wanted = policy.next_check(post(account(), scheduled_at=format_ts(scheduled)), NOW)
-    assert wanted == scheduled - policy.lead_time
+    moment, checks = NOW, 0
+    while True:
+        wanted = policy.next_check(post(account(), scheduled_at=format_ts(scheduled)), moment)
+        assert wanted is not None
+        if wanted <= moment:
+            break
+        moment, checks = wanted, checks + 1
+    assert moment == scheduled - policy.lead_time
+    assert checks <= 20  # against 2,870 ticks for a fixed-rate poller
 
 
 def test_post_in_its_publishing_window_is_due_every_tick() -> None:
-    wanted = policy.next_check(post(account(), scheduled_at=format_ts(NOW + timedelta(minutes=5))), NOW)
+    wanted = policy.next_check(scheduled_in(timedelta(minutes=5)), NOW)
     assert wanted is not None
     assert wanted <= NOW
 
@@ -29,10 +53,15 @@ def test_post_queued_for_immediate_publishing_is_due_every_tick() -> None:
     assert wanted <= NOW
 
 
-def test_long_overdue_post_is_checked_less_often() -> None:
-    scheduled = NOW - policy.overdue_after - timedelta(minutes=1)
-    wanted = policy.next_check(post(account(status="pending"), scheduled_at=format_ts(scheduled)), NOW)
-    assert wanted == NOW + policy.overdue_interval
+def test_late_post_is_checked_every_tick_for_a_while_then_backs_off() -> None:
+    late = policy.next_check(scheduled_in(-timedelta(minutes=30), account(status="pending")), NOW)
+    very_late = policy.next_check(scheduled_in(-timedelta(minutes=90), account(status="pending")), NOW)
+    forgotten = policy.next_check(scheduled_in(-timedelta(days=3), account(status="pending")), NOW)
+
+    assert late is not None
+    assert late <= NOW
+    assert very_late == NOW + timedelta(minutes=15)  # half of the half hour past the grace period
+    assert forgotten == NOW + policy.overdue_interval_max
 
 
 def test_fully_posted_post_needs_no_more_checks() -> None:
@@ -40,12 +69,36 @@ def test_fully_posted_post_needs_no_more_checks() -> None:
     assert policy.next_check(finished, NOW) is None
 
 
-def test_failed_account_is_rechecked_within_the_retry_window_then_dropped() -> None:
-    recent = post(account(status="failed", last_attempted_at=format_ts(NOW - timedelta(hours=1))))
-    stale = post(account(status="failed", last_attempted_at=format_ts(NOW - policy.failed_retry_window)))
+def test_failed_account_is_watched_with_backoff_for_the_retry_window() -> None:
+    def failed_ago(age: timedelta) -> Post:
+        return post(account(status="failed", last_attempted_at=format_ts(NOW - age)))
 
-    assert policy.next_check(recent, NOW) == NOW + policy.failed_recheck_interval
-    assert policy.next_check(stale, NOW) is None
+    fresh = policy.next_check(failed_ago(timedelta(seconds=30)), NOW)
+    hour_old = policy.next_check(failed_ago(timedelta(hours=1)), NOW)
+    day_old = policy.next_check(failed_ago(policy.failed_retry_window), NOW)
+
+    assert fresh == NOW + policy.tick
+    assert hour_old == NOW + timedelta(minutes=15)
+    assert day_old is None
+
+
+def test_retry_window_is_configurable() -> None:
+    no_retries = PollingPolicy(failed_retry_window=timedelta(0))
+    assert no_retries.next_check(post(account(status="failed")), NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("expression", "tick"),
+    [
+        ("rate(1 minute)", timedelta(minutes=1)),
+        ("rate(5 minutes)", timedelta(minutes=5)),
+        ("rate(2 hours)", timedelta(hours=2)),
+        ("rate(1 day)", timedelta(days=1)),
+        ("cron(0/5 * * * ? *)", timedelta(minutes=1)),
+    ],
+)
+def test_tick_comes_from_the_poll_schedule(expression: str, tick: timedelta) -> None:
+    assert tick_of(expression) == tick
 
 
 def test_any_past_moment_is_the_same_every_tick_schedule() -> None:

@@ -131,6 +131,29 @@ class DynamoDbWatchStore(WatchStore):
         item = answer.get("Item")
         return watch_from_item(item) if item else None
 
+    def get_many(self, post_ids: Sequence[str]) -> dict[str, WatchRecord]:
+        keys = [self._watch_key(post_id) for post_id in dict.fromkeys(post_ids)]
+        found: dict[str, WatchRecord] = {}
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                self._table: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}
+            }
+            for _ in range(MAX_UNPROCESSED_ROUNDS):
+                answer = self._client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    record = watch_from_item(item)
+                    found[record.post_id] = record
+                request = dict(answer.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+            else:
+                # Left out: those posts are read one by one by their checks.
+                for key in request[self._table]["Keys"]:
+                    single = self.get(key["pk"]["S"])
+                    if single is not None:
+                        found[single.post_id] = single
+        return found
+
     def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
         if record.version != expected_version + 1:
             raise ValueError("a saved watch must be exactly one version ahead of the stored one")

@@ -1,12 +1,18 @@
-"""A worker's batch of check requests: each post once, and no Genviral calls while the key is refused."""
+"""A worker's batch of check requests: each post once, state read in one call, Genviral requests
+run on a few threads within the deployment's concurrency cap, slowed down when Genviral answers 429,
+and stopped while the key is refused."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from genviral_relay.errors import GenviralConfigError
+from genviral_relay.errors import GenviralConfigError, GenviralRateLimitedError
 from genviral_relay.logic.check_post import CheckOutcome, PostChecker
 from genviral_relay.logic.ports import WatchStore
+from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.messages import CheckRequest
 from genviral_relay.observability import MetricUnit, logger, metrics
 
@@ -19,34 +25,90 @@ def describe_config_error(error: GenviralConfigError) -> str:
     return f"{type(error).__name__} ({detail}): {error}"
 
 
+class AdaptiveLimit:
+    """At most `limit` holders at once; `shrink` halves the limit (down to one) after a 429."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._active = 0
+        self._changed = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._active < self.limit)
+            self._active += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._changed:
+            self._active -= 1
+            self._changed.notify_all()
+
+    def shrink(self) -> None:
+        with self._changed:
+            self.limit = max(1, self.limit // 2)
+
+
 class CheckBatch:
-    def __init__(self, checker: PostChecker, store: WatchStore, now: datetime) -> None:
+    def __init__(self, checker: PostChecker, store: WatchStore, now: datetime, *, threads: int = 1) -> None:
         self._checker = checker
         self._store = store
         self._now = now
-        self._seen: set[str] = set()
+        self._threads = max(1, threads)
+        self._limit = AdaptiveLimit(self._threads)
         self._pause_reason = store.genviral_pause(now)
+        self._lock = threading.Lock()
 
-    def handle(self, request: CheckRequest) -> CheckOutcome | None:
-        """Check one post; None when this batch skips it (a repeat, or Genviral calls are paused)."""
-        if request.post_id in self._seen:
-            metrics.add_metric(name="DuplicateCheckRequests", unit=MetricUnit.Count, value=1)
-            return None
-        self._seen.add(request.post_id)
+    def run(self, requests: Sequence[CheckRequest]) -> dict[str, Exception]:
+        """Check every requested post once; answer the posts whose check failed unexpectedly."""
+        post_ids = list(dict.fromkeys(request.post_id for request in requests))
+        if len(post_ids) < len(requests):
+            metrics.add_metric(
+                name="DuplicateCheckRequests", unit=MetricUnit.Count, value=len(requests) - len(post_ids)
+            )
         if self._pause_reason is not None:
             logger.warning(
-                "Genviral calls are paused; the post stays due",
-                extra={"post_id": request.post_id, "pause_reason": self._pause_reason},
+                "Genviral calls are paused; the batch's posts stay due", extra={"reason": self._pause_reason}
             )
+            return {}
+        watches = self._store.get_many(post_ids)
+        errors: dict[str, Exception] = {}
+        if self._threads == 1:
+            for post_id in post_ids:
+                self._check_into(post_id, watches.get(post_id), errors)
+            return errors
+        with ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="check") as pool:
+            futures = [pool.submit(self._check_into, post_id, watches.get(post_id), errors) for post_id in post_ids]
+        for future in futures:
+            future.result()  # re-raises what must end the invocation (anything that is not an Exception)
+        return errors
+
+    def _check_into(self, post_id: str, watch: WatchRecord | None, errors: dict[str, Exception]) -> None:
+        try:
+            self._check(post_id, watch)
+        except Exception as error:  # one post's failure must not fail the others; SQS retries that message
+            logger.exception("Post check failed", extra={"post_id": post_id})
+            metrics.add_metric(name="CheckFailures", unit=MetricUnit.Count, value=1)
+            with self._lock:
+                errors[post_id] = error
+
+    def _check(self, post_id: str, watch: WatchRecord | None) -> CheckOutcome | None:
+        if self._pause_reason is not None:
             return None
-        outcome = self._checker.check(request.post_id)
+        with self._limit:
+            outcome = self._checker.check_loaded(post_id, watch, trigger="due")
         if isinstance(outcome.error, GenviralConfigError):
             self.pause(outcome.error)
+        elif isinstance(outcome.error, GenviralRateLimitedError):
+            self._limit.shrink()
+            metrics.add_metric(name="GenviralRateLimited", unit=MetricUnit.Count, value=1)
         return outcome
 
     def pause(self, error: GenviralConfigError) -> None:
         reason = describe_config_error(error)
-        self._pause_reason = reason
+        with self._lock:
+            if self._pause_reason is not None:
+                return
+            self._pause_reason = reason
         self._store.pause_genviral(until=self._now + CONFIG_ERROR_PAUSE, reason=reason)
         logger.error("Genviral refused the key; pausing calls", extra={"reason": reason})
         metrics.add_metric(name="GenviralConfigErrors", unit=MetricUnit.Count, value=1)

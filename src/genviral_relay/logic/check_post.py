@@ -80,8 +80,11 @@ class PostChecker:
 
     def check(self, post_id: str, *, trigger: CheckTrigger = "due") -> CheckOutcome:
         """Check one post. `due`: the poller's turn; `manual`: a check-now; `register`: also start watching."""
+        return self.check_loaded(post_id, self._store.get(post_id), trigger=trigger)
+
+    def check_loaded(self, post_id: str, watch: WatchRecord | None, *, trigger: CheckTrigger = "due") -> CheckOutcome:
+        """`check` with the stored watch already read (a worker reads a whole batch in one call)."""
         now = self._clock()
-        watch = self._store.get(post_id)
         register = trigger == "register"
         if watch is None and not register:
             return CheckOutcome(post_id, "not_watched")

@@ -27,6 +27,10 @@ class WatchStore(ABC):
     def get(self, post_id: str) -> WatchRecord | None: ...
 
     @abstractmethod
+    def get_many(self, post_ids: Sequence[str]) -> dict[str, WatchRecord]:
+        """The stored watches of these posts (absent ones left out), in as few reads as possible."""
+
+    @abstractmethod
     def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
         """Atomically store `record` (its version must be `expected_version + 1`) and `new_events`.
 

@@ -1,31 +1,53 @@
-"""When to check a watched post next. Pure: the caller passes the clock reading.
+"""When to check a watched post next: adaptive, so the relay calls Genviral as little as it can
+while still seeing a change within one tick when one is likely. Pure: the caller passes the time.
 
 `next_check` answers a moment (at or before `now` means "every tick"), or None when the post needs
-no more checks. The scheduler treats every past moment alike, so a post that is due every tick
-keeps its stored `next_check_at` and an unchanged check writes nothing.
+no more checks. The poller treats every past moment alike, so a post that is due every tick keeps
+its stored `next_check_at` and a check that changes nothing writes nothing.
+
+- A post scheduled far ahead is checked at halving intervals (at most `far_interval_max` apart, so
+  a reschedule is noticed) until `lead_time` before `scheduled_at`, then every tick.
+- A post in its publishing window, or queued for immediate publishing, is checked every tick.
+- A post still unfinished long after its time backs off, up to `overdue_interval_max`.
+- A finished post is not checked any more, except that a failed account keeps it watched for
+  `failed_retry_window` (Genviral's retry can still post it), backing off from every tick to
+  `failed_interval_max` as the failure ages.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from genviral_relay.clock import parse_ts
 from genviral_relay.models.upstream import FAILED, FINAL_STATUSES, Post
 
+_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
+_UNIT = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def tick_of(schedule_expression: str) -> timedelta:
+    """The interval of a `rate(...)` expression; cron and at() expressions are taken as one minute."""
+    match = _RATE.match(schedule_expression.strip())
+    if not match:
+        return timedelta(minutes=1)
+    return timedelta(seconds=int(match.group(1)) * _UNIT[match.group(2).rstrip("s")])
+
+
+def _clamp(value: timedelta, low: timedelta, high: timedelta) -> timedelta:
+    return max(low, min(high, value))
+
 
 @dataclass(frozen=True)
 class PollingPolicy:
+    tick: timedelta = timedelta(minutes=1)
     lead_time: timedelta = timedelta(minutes=10)
-    """Start checking every tick this long before `scheduled_at`."""
+    far_interval_max: timedelta = timedelta(hours=6)
     overdue_after: timedelta = timedelta(hours=1)
-    """A post still unfinished this long after `scheduled_at` is checked less often..."""
-    overdue_interval: timedelta = timedelta(minutes=10)
-    """...at this interval."""
-    failed_recheck_interval: timedelta = timedelta(minutes=15)
-    """A finished post with a failed account is re-checked at this interval (Genviral retries can post it)..."""
+    overdue_interval_max: timedelta = timedelta(minutes=30)
+    failed_interval_max: timedelta = timedelta(minutes=30)
     failed_retry_window: timedelta = timedelta(hours=24)
-    """...for this long after the last failed attempt."""
     outbox_retry_delay: timedelta = timedelta(minutes=2)
     """A post with unpublished events is due again after this delay, in case the publisher crashed."""
 
@@ -37,19 +59,22 @@ class PollingPolicy:
         if not failures:
             return None
         last_attempt = max((parse_ts(state.last_attempted_at) or now for state in failures), default=now)
-        if now - last_attempt >= self.failed_retry_window:
+        age = now - last_attempt
+        if age >= self.failed_retry_window:
             return None
-        return now + self.failed_recheck_interval
+        return now + _clamp(age / 4, self.tick, self.failed_interval_max)
 
     def _while_unfinished(self, post: Post, now: datetime) -> datetime:
         scheduled_at = parse_ts(post.scheduled_at)
         if scheduled_at is None:
             return now
-        if scheduled_at - self.lead_time > now:
-            return scheduled_at - self.lead_time
-        if now - scheduled_at > self.overdue_after:
-            return now + self.overdue_interval
-        return now
+        window_opens = scheduled_at - self.lead_time
+        if now < window_opens:
+            return min(window_opens, now + _clamp((window_opens - now) / 2, self.tick, self.far_interval_max))
+        overdue = now - scheduled_at - self.overdue_after
+        if overdue <= timedelta(0):
+            return now
+        return now + _clamp(overdue / 2, self.tick, self.overdue_interval_max)
 
 
 def same_schedule(stored: datetime | None, wanted: datetime | None, now: datetime) -> bool:
