@@ -1,0 +1,92 @@
+"""The DynamoDB store (on moto) and the in-memory store the benchmark uses behave alike and make
+the same DynamoDB calls for the same work."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+from genviral_relay.clock import utc_now
+from genviral_relay.errors import StateConflictError
+from genviral_relay.logic.ports import WatchStore
+from genviral_relay.logic.transitions import detect_transitions
+from genviral_relay.models.domain import PendingDelivery, WatchRecord
+from local.counting import CountingClient
+from local.memory_store import InMemoryWatchStore
+from local.stack import LocalStack
+from tests.builders import account, post
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+POSTS = [f"00000000-0000-4000-8000-{index:012d}" for index in range(1, 4)]
+
+
+@pytest.fixture(params=["dynamodb", "memory"])
+def store_and_calls(request: pytest.FixtureRequest, stack: LocalStack) -> tuple[WatchStore, Counter[str]]:
+    if request.param == "memory":
+        memory = InMemoryWatchStore()
+        return memory, memory.calls
+    calls: Counter[str] = Counter()
+    client = CountingClient(stack.client("dynamodb"), calls)
+    return DynamoDbWatchStore(client, stack.ref("StateTable"), event_retention=timedelta(days=1), clock=utc_now), calls
+
+
+def watch(post_id: str, version: int, **fields: object) -> WatchRecord:
+    return WatchRecord(post_id=post_id, version=version, registered_at=NOW, **fields)  # type: ignore[arg-type]
+
+
+def test_store_contract(store_and_calls: tuple[WatchStore, Counter[str]]) -> None:
+    store, calls = store_and_calls
+    events = detect_transitions(None, post(account(status="posted"), post_id=POSTS[0]), NOW).events
+    outbox = frozenset(PendingDelivery(event_id=e.event_id, target=t) for e in events for t in ("sns", "eventbridge"))
+
+    # Registrations, one due now, one due later, one with pending events
+    store.save(watch(POSTS[0], 1, next_check_at=NOW, outbox=outbox, settled_next_check_at=None), expected_version=0,
+               new_events=events)  # fmt: skip
+    store.save(watch(POSTS[1], 1, next_check_at=NOW + timedelta(hours=1)), expected_version=0, new_events=())
+    store.save(watch(POSTS[2], 1, next_check_at=NOW - timedelta(minutes=5)), expected_version=0, new_events=())
+    with pytest.raises(StateConflictError):
+        store.save(watch(POSTS[1], 1), expected_version=0, new_events=())
+
+    assert set(store.get_many([*POSTS, POSTS[0], "99999999-0000-4000-8000-000000000000"])) == set(POSTS)
+    assert list(store.due_post_ids(NOW)) == [POSTS[2], POSTS[0]]
+    assert [e.event_id for e in store.load_events(POSTS[0], [events[0].event_id, "missing"])] == [events[0].event_id]
+
+    # A partial acknowledgement keeps the rest; a settle on a stale version only takes deliveries off
+    first, second = sorted(outbox, key=lambda entry: entry.target)
+    store.acknowledge(POSTS[0], [first])
+    store.acknowledge(POSTS[0], [second], settle_version=1, settled_next_check_at=None)
+    after = store.get(POSTS[0])
+    assert after is not None
+    assert (after.outbox, after.version, after.next_check_at) == (frozenset(), 3, NOW)
+
+    # A settle on the current version restores the schedule
+    store.save(after.model_copy(update={"version": 4, "outbox": outbox}), expected_version=3, new_events=())
+    store.acknowledge(POSTS[0], outbox, settle_version=4, settled_next_check_at=None)
+    settled = store.get(POSTS[0])
+    assert settled is not None
+    assert settled.next_check_at is None
+    assert POSTS[0] not in list(store.due_post_ids(NOW + timedelta(days=1)))
+
+    with pytest.raises(StateConflictError):
+        store.delete(POSTS[1], expected_version=7)
+    store.delete(POSTS[1], expected_version=1)
+    assert store.get(POSTS[1]) is None
+
+    store.pause_genviral(until=NOW + timedelta(minutes=5), reason="402")
+    assert store.genviral_pause(NOW) == "402"
+    assert store.genviral_pause(NOW + timedelta(minutes=6)) is None
+
+    assert calls == Counter(
+        {
+            "transact_write_items": 5,
+            "get_item": 5,
+            "batch_get_item": 2,
+            "query": 8,
+            "update_item": 4,
+            "delete_item": 2,
+            "put_item": 1,
+        }
+    )
