@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint typecheck unit functional infra reliability venv clean
+.PHONY: demo test lint typecheck unit functional infra reliability bench venv clean
 
 demo: $(STAMP) ## Run the whole flow locally: Genviral emulator + moto + the real handlers
 	$(BIN)/python -m local.demo
@@ -32,6 +32,10 @@ infra: $(STAMP)
 TRIALS ?= 10
 reliability: $(STAMP) ## The fault matrix with TRIALS trials per fault; writes bench/RELIABILITY.md
 	PYTHONPATH=src:. $(BIN)/python -m bench.reliability --trials $(TRIALS)
+
+POSTS ?= 1000
+bench: $(STAMP) ## The simulated-week benchmark with POSTS posts; writes bench/RESULTS.md
+	PYTHONPATH=src:. $(BIN)/python -m bench.polling --posts $(POSTS)
 
 venv: $(STAMP)
 
