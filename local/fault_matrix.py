@@ -76,7 +76,7 @@ class Trial:
             self.ledger.observe(self.emulator.post_json(post_id))
 
     def tick(self) -> bool:
-        return self.rig.work(self.rig.due(ahead=timedelta(minutes=30)))
+        return self.rig.tick(ahead=timedelta(minutes=30))
 
     def finish(self) -> Audit:
         self.emulator.clear_faults()
@@ -425,7 +425,7 @@ def run_trial(name: str, seed: int) -> tuple[Audit, Trial, int]:
         trial = Trial(random.Random(seed), emulator, stack, RelayRig(stack, emulator.base_url))
         SCENARIOS[name](trial)
         audit = trial.finish()
-        return audit, trial, emulator.calls()
+        return audit, trial, len(emulator.requests_log)
 
 
 def run_matrix(trials: int, names: list[str] | None = None, seed: int = 0) -> list[Row]:

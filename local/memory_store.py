@@ -92,7 +92,7 @@ class InMemoryWatchStore(WatchStore):
 
     def due_post_ids(self, now: datetime) -> Iterator[str]:
         with self._lock:
-            self.calls["query"] += DUE_SHARDS
+            self.calls["query"] += DUE_SHARDS + 1  # and the retry shard
             due = [
                 (record.next_check_at, post_id)
                 for post_id, record in self._watches.items()
@@ -100,11 +100,26 @@ class InMemoryWatchStore(WatchStore):
             ]
         return iter([post_id for _, post_id in sorted(due)])
 
-    def soonest_due(self) -> datetime | None:
-        """When the next check is due (the benchmark skips idle minutes with it; not counted)."""
+    def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
         with self._lock:
-            moments = [record.next_check_at for record in self._watches.values() if record.next_check_at is not None]
-        return min(moments, default=None)
+            self.calls["query"] += 1
+            waiting = sorted(
+                (record.next_check_at, post_id)
+                for post_id, record in self._watches.items()
+                if record.awaiting_retry and record.next_check_at is not None and record.next_check_at > now
+            )
+        return iter([post_id for _, post_id in waiting[:limit]])
+
+    def soonest_due(self, now: datetime) -> datetime | None:
+        """When the poller next has work: a due check, or now while a post awaits the retry sweep.
+
+        The benchmark skips idle minutes with it; not counted as a DynamoDB call.
+        """
+        with self._lock:
+            records = [record for record in self._watches.values() if record.next_check_at is not None]
+        if any(record.awaiting_retry and record.next_check_at > now for record in records):  # type: ignore[operator]
+            return now
+        return min((record.next_check_at for record in records if record.next_check_at), default=None)
 
     def genviral_pause(self, now: datetime) -> str | None:
         with self._lock:

@@ -78,6 +78,9 @@ class SeamSource(PostSource):
         self._seams.passing("after_fetch")
         return post
 
+    def posts_in_status(self, status: str, *, limit: int) -> list[str]:
+        return self._inner.posts_in_status(status, limit=limit)
+
 
 class SeamStore(WatchStore):
     def __init__(self, inner: WatchStore, seams: Seams) -> None:
@@ -115,6 +118,9 @@ class SeamStore(WatchStore):
 
     def due_post_ids(self, now: datetime) -> Iterator[str]:
         return self._inner.due_post_ids(now)
+
+    def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
+        return self._inner.awaiting_retry(now, limit=limit)
 
     def genviral_pause(self, now: datetime) -> str | None:
         return self._inner.genviral_pause(now)
@@ -206,17 +212,24 @@ class RelayRig:
         except SimulatedCrash:
             return None
 
-    def work(self, post_ids: Sequence[str]) -> bool:
+    def work(self, post_ids: Sequence[str], *, sweep: bool = False) -> bool:
         """One worker batch, as the SQS worker runs it; False when the process crashed mid-batch."""
         batch = CheckBatch(self.checker, self.store, utc_now())
         try:
-            batch.run([CheckRequest(post_id=post_id) for post_id in post_ids])
+            batch.run([CheckRequest(post_id=post_id) for post_id in post_ids], sweep=sweep)
         except SimulatedCrash:
             return False
         return True
 
     def due(self, *, ahead: timedelta = timedelta(0)) -> list[str]:
         return list(self.store.due_post_ids(utc_now() + ahead))
+
+    def tick(self, *, ahead: timedelta = timedelta(0)) -> bool:
+        """What one poller tick queues (due checks, and the retry sweep if a post awaits one), run as one batch."""
+        now = utc_now() + ahead
+        return self.work(
+            list(self.store.due_post_ids(now)), sweep=next(self.store.awaiting_retry(now, limit=1), None) is not None
+        )
 
     def settle(self, post_ids: Iterable[str], *, rounds: int = 5) -> None:
         """Check every post without faults until no outbox is left (what later ticks would do)."""

@@ -119,7 +119,7 @@ class RelayMachine(RuleBasedStateMachine):
     def tick_with_a_possible_crash_mid_batch(self, seam: str | None) -> None:
         if seam:
             self.rig.seams.arm(seam)
-        self.rig.work(self.rig.due(ahead=timedelta(minutes=30)))
+        self.rig.tick(ahead=timedelta(minutes=30))
         self.rig.seams.armed.clear()
 
     # ------------------------------------------------------------------ invariants

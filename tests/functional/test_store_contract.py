@@ -75,16 +75,24 @@ def test_store_contract(store_and_calls: tuple[WatchStore, Counter[str]]) -> Non
     store.delete(POSTS[1], expected_version=1)
     assert store.get(POSTS[1]) is None
 
+    # A watch the retry sweep covers is due only when its window ends
+    window_ends = NOW + timedelta(hours=20)
+    store.save(watch(POSTS[1], 1, next_check_at=window_ends, awaiting_retry=True), expected_version=0, new_events=())
+    assert list(store.awaiting_retry(NOW, limit=1)) == [POSTS[1]]
+    assert POSTS[1] not in list(store.due_post_ids(NOW))
+    assert POSTS[1] in list(store.due_post_ids(window_ends))
+    assert list(store.awaiting_retry(window_ends)) == []
+
     store.pause_genviral(until=NOW + timedelta(minutes=5), reason="402")
     assert store.genviral_pause(NOW) == "402"
     assert store.genviral_pause(NOW + timedelta(minutes=6)) is None
 
     assert calls == Counter(
         {
-            "transact_write_items": 5,
+            "transact_write_items": 6,
             "get_item": 5,
             "batch_get_item": 2,
-            "query": 8,
+            "query": 22,
             "update_item": 4,
             "delete_item": 2,
             "put_item": 1,

@@ -69,17 +69,21 @@ def test_fully_posted_post_needs_no_more_checks() -> None:
     assert policy.next_check(finished, NOW) is None
 
 
-def test_failed_account_is_watched_with_backoff_for_the_retry_window() -> None:
+def test_failed_account_is_left_to_the_retry_sweep_until_its_window_ends() -> None:
     def failed_ago(age: timedelta) -> Post:
-        return post(account(status="failed", last_attempted_at=format_ts(NOW - age)))
+        return post(
+            account(status="failed", last_attempted_at=format_ts(NOW - age)), account(ACCOUNT_B, status="posted")
+        )
 
-    fresh = policy.next_check(failed_ago(timedelta(seconds=30)), NOW)
-    hour_old = policy.next_check(failed_ago(timedelta(hours=1)), NOW)
-    day_old = policy.next_check(failed_ago(policy.failed_retry_window), NOW)
+    fresh = failed_ago(timedelta(seconds=30))
+    stale = failed_ago(policy.failed_retry_window)
 
-    assert fresh == NOW + policy.tick
-    assert hour_old == NOW + timedelta(minutes=15)
-    assert day_old is None
+    assert policy.awaits_retry(fresh, NOW)
+    assert policy.next_check(fresh, NOW) == NOW - timedelta(seconds=30) + policy.failed_retry_window
+    assert not policy.awaits_retry(stale, NOW)
+    assert policy.next_check(stale, NOW) is None
+    assert not policy.awaits_retry(post(account(status="failed"), account(ACCOUNT_B, status="retry")), NOW)
+    assert not policy.awaits_retry(post(account(status="posted")), NOW)
 
 
 def test_retry_window_is_configurable() -> None:

@@ -35,6 +35,7 @@ PAUSE_KEY = {"pk": {"S": "relay"}, "sk": {"S": "GENVIRAL_PAUSE"}}
 EVENT_SK_PREFIX = "EVENT#"
 DUE_INDEX = "due"
 DUE_SHARDS = 4  # spreads the due index over partitions; the poller queries each shard
+RETRY_SHARD = "retry"  # watches the retry sweep covers; their next_check_at is the end of the retry window
 BATCH_GET_LIMIT = 100
 MAX_UNPROCESSED_ROUNDS = 5
 
@@ -76,7 +77,12 @@ def watch_to_item(record: WatchRecord) -> dict[str, AttributeValueTypeDef]:
             "accounts": {account_id: state.model_dump() for account_id, state in record.accounts.items()},
             "emitted": record.emitted,
             "outbox": {entry.encode() for entry in record.outbox} or None,
-            "due_shard": due_shard(record.post_id) if record.next_check_at is not None else None,
+            "due_shard": (
+                (RETRY_SHARD if record.awaiting_retry else due_shard(record.post_id))
+                if record.next_check_at is not None
+                else None
+            ),
+            "awaiting_retry": record.awaiting_retry or None,
             "next_check_at": format_ts(record.next_check_at) if record.next_check_at else None,
             "settled_next_check_at": (
                 format_ts(record.settled_next_check_at) if record.settled_next_check_at else None
@@ -104,6 +110,7 @@ def watch_from_item(item: dict[str, Any]) -> WatchRecord:
         outbox=frozenset(PendingDelivery.decode(entry) for entry in values.get("outbox", ())),
         next_check_at=parse_ts(values.get("next_check_at")),
         settled_next_check_at=parse_ts(values.get("settled_next_check_at")),
+        awaiting_retry=values.get("awaiting_retry", False),
         registered_at=values["registered_at"],
         checked_at=parse_ts(values.get("checked_at")),
     )
@@ -233,20 +240,28 @@ class DynamoDbWatchStore(WatchStore):
             raise
 
     def due_post_ids(self, now: datetime) -> Iterator[str]:
-        for shard in range(DUE_SHARDS):
-            request: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": DUE_INDEX,
-                "KeyConditionExpression": "due_shard = :shard AND next_check_at <= :now",
-                "ExpressionAttributeValues": {":shard": {"S": str(shard)}, ":now": {"S": format_ts(now)}},
-            }
-            while True:
-                answer = self._client.query(**request)
-                for item in answer.get("Items", []):
-                    yield item["pk"]["S"]
-                if "LastEvaluatedKey" not in answer:
-                    break
-                request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        for shard in [*map(str, range(DUE_SHARDS)), RETRY_SHARD]:
+            yield from self._query_due(shard, "<=", now)
+
+    def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
+        return self._query_due(RETRY_SHARD, ">", now, limit=limit)
+
+    def _query_due(self, shard: str, comparison: str, now: datetime, *, limit: int | None = None) -> Iterator[str]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": DUE_INDEX,
+            "KeyConditionExpression": f"due_shard = :shard AND next_check_at {comparison} :now",
+            "ExpressionAttributeValues": {":shard": {"S": shard}, ":now": {"S": format_ts(now)}},
+        }
+        if limit is not None:
+            request["Limit"] = limit
+        while True:
+            answer = self._client.query(**request)
+            for item in answer.get("Items", []):
+                yield item["pk"]["S"]
+            if "LastEvaluatedKey" not in answer or limit is not None:
+                return
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     def genviral_pause(self, now: datetime) -> str | None:
         item = self._client.get_item(TableName=self._table, Key=PAUSE_KEY, ConsistentRead=True).get("Item")
@@ -275,7 +290,7 @@ class DynamoDbWatchStore(WatchStore):
             if settled_next_check_at is None:
                 update += " REMOVE next_check_at, due_shard"
             else:
-                update += " SET next_check_at = :next, due_shard = :shard"
+                update += " SET next_check_at = :next, due_shard = if_not_exists(due_shard, :shard)"
                 values[":next"] = {"S": format_ts(settled_next_check_at)}
                 values[":shard"] = {"S": due_shard(post_id)}
         self._client.update_item(

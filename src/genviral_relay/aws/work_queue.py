@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel
+
 from genviral_relay.errors import RelayError
-from genviral_relay.models.messages import CheckRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -25,9 +26,9 @@ class SqsWorkQueue:
         self._client = client
         self._queue_url = queue_url
 
-    def send(self, requests: Iterable[CheckRequest]) -> int:
+    def send(self, requests: Iterable[BaseModel]) -> int:
         """Queue every request; answer how many were queued. Raises `EnqueueError` if some never were."""
-        batch: list[CheckRequest] = []
+        batch: list[BaseModel] = []
         sent = 0
         for request in requests:
             batch.append(request)
@@ -38,7 +39,7 @@ class SqsWorkQueue:
             sent += self._send_batch(batch)
         return sent
 
-    def _send_batch(self, batch: list[CheckRequest]) -> int:
+    def _send_batch(self, batch: list[BaseModel]) -> int:
         entries: dict[str, SendMessageBatchRequestEntryTypeDef] = {
             str(index): {"Id": str(index), "MessageBody": request.model_dump_json()}
             for index, request in enumerate(batch)

@@ -113,6 +113,13 @@ class GenviralClient(PostSource):
                 f"post {post_id} does not match the documented shape: {_brief(error)}"
             ) from None
 
+    def posts_in_status(self, status: str, *, limit: int) -> list[str]:
+        data = self._get("/posts", "/posts", {"status": status, "limit": str(limit)})
+        posts = data.get("posts") if isinstance(data, dict) else None
+        if not isinstance(posts, list):
+            raise GenviralContractError("the post list has no posts array")
+        return [post["id"] for post in posts if isinstance(post, dict) and isinstance(post.get("id"), str)]
+
     def _get(self, route: str, path: str, params: dict[str, str] | None = None) -> Any:
         """GET with retries; `route` is the path template used in logs."""
         token = self._tokens.token()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from genviral_relay.clock import utc_now
 from genviral_relay.factories import poller_store, work_queue
-from genviral_relay.models.messages import CheckRequest
+from genviral_relay.models.messages import CheckRequest, SweepRequest
 from genviral_relay.observability import MetricUnit, logger, metrics
 from genviral_relay.settings import PollerSettings
 
@@ -26,7 +27,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.error("Genviral calls are paused; no checks queued this tick", extra={"reason": pause_reason})
         metrics.add_metric(name="TicksPaused", unit=MetricUnit.Count, value=1)
         return {"enqueued": 0, "paused": pause_reason}
-    queued = work_queue().send(CheckRequest(post_id=post_id) for post_id in store.due_post_ids(now))
+    requests: list[BaseModel] = [CheckRequest(post_id=post_id) for post_id in store.due_post_ids(now)]
+    if next(store.awaiting_retry(now, limit=1), None) is not None:
+        requests.append(SweepRequest(sweep="retry"))
+    queued = work_queue().send(requests)
     logger.info("Tick", extra={"enqueued": queued, "scheduled_time": event.get("scheduled_time")})
     metrics.add_metric(name="ChecksQueued", unit=MetricUnit.Count, value=queued)
     metrics.add_metric(name="PollerTicks", unit=MetricUnit.Count, value=1)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from genviral_relay.clock import utc_now
 from genviral_relay.factories import checker_store, post_checker
-from genviral_relay.logic.check_batch import CheckBatch
-from genviral_relay.models.messages import CheckRequest
+from genviral_relay.logic.check_batch import SWEEP_KEY, CheckBatch
+from genviral_relay.models.messages import CheckRequest, SweepRequest
 from genviral_relay.observability import MetricUnit, logger, metrics
 from genviral_relay.settings import CheckerSettings, checker_settings
 
@@ -18,13 +18,16 @@ SETTINGS = CheckerSettings
 """The configuration this function reads (the template must set every variable)."""
 
 
-def parse_requests(records: list[dict[str, Any]]) -> tuple[dict[str, CheckRequest], list[str]]:
-    """(message id -> check request, ids of poison messages). SQS moves poison to the DLQ after a few receives."""
-    requests: dict[str, CheckRequest] = {}
+_message: TypeAdapter[CheckRequest | SweepRequest] = TypeAdapter(CheckRequest | SweepRequest)
+
+
+def parse_requests(records: list[dict[str, Any]]) -> tuple[dict[str, CheckRequest | SweepRequest], list[str]]:
+    """(message id -> request, ids of poison messages). SQS moves poison to the DLQ after a few receives."""
+    requests: dict[str, CheckRequest | SweepRequest] = {}
     poison: list[str] = []
     for record in records:
         try:
-            requests[record["messageId"]] = CheckRequest.model_validate_json(record["body"])
+            requests[record["messageId"]] = _message.validate_json(record["body"])
         except ValidationError as error:
             poison.append(record["messageId"])
             logger.error(
@@ -45,7 +48,12 @@ def parse_requests(records: list[dict[str, Any]]) -> tuple[dict[str, CheckReques
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     requests, failed = parse_requests(event.get("Records", []))
     batch = CheckBatch(post_checker(), checker_store(), utc_now(), threads=checker_settings().threads_per_worker)
-    errors = batch.run(list(requests.values()))
-    failed += [message_id for message_id, request in requests.items() if request.post_id in errors]
+    checks = [request for request in requests.values() if isinstance(request, CheckRequest)]
+    errors = batch.run(checks, sweep=len(checks) < len(requests))
+    failed += [
+        message_id
+        for message_id, request in requests.items()
+        if (request.post_id if isinstance(request, CheckRequest) else SWEEP_KEY) in errors
+    ]
     # Partial batch response: only these messages return to the queue.
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

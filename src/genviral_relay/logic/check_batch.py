@@ -16,6 +16,8 @@ from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.messages import CheckRequest
 from genviral_relay.observability import MetricUnit, logger, metrics
 
+SWEEP_KEY = "retry-sweep"
+"""Where `run` reports a failed retry sweep among the failed posts."""
 CONFIG_ERROR_PAUSE = timedelta(minutes=5)
 """After Genviral refuses the key, calls stop for this long; then one tick probes again."""
 
@@ -58,8 +60,9 @@ class CheckBatch:
         self._pause_reason = store.genviral_pause(now)
         self._lock = threading.Lock()
 
-    def run(self, requests: Sequence[CheckRequest]) -> dict[str, Exception]:
-        """Check every requested post once; answer the posts whose check failed unexpectedly."""
+    def run(self, requests: Sequence[CheckRequest], *, sweep: bool = False) -> dict[str, Exception]:
+        """Check every requested post once (and run the retry sweep if asked); answer the posts whose
+        check failed unexpectedly."""
         post_ids = list(dict.fromkeys(request.post_id for request in requests))
         if len(post_ids) < len(requests):
             metrics.add_metric(
@@ -70,8 +73,10 @@ class CheckBatch:
                 "Genviral calls are paused; the batch's posts stay due", extra={"reason": self._pause_reason}
             )
             return {}
-        watches = self._store.get_many(post_ids)
         errors: dict[str, Exception] = {}
+        if sweep:
+            self._sweep(errors)
+        watches = self._store.get_many(post_ids)
         if self._threads == 1:
             for post_id in post_ids:
                 self._check_into(post_id, watches.get(post_id), errors)
@@ -81,6 +86,18 @@ class CheckBatch:
         for future in futures:
             future.result()  # re-raises what must end the invocation (anything that is not an Exception)
         return errors
+
+    def _sweep(self, errors: dict[str, Exception]) -> None:
+        try:
+            with self._limit:
+                outcomes = self._checker.sweep_retries()
+        except Exception as error:  # the sweep's message goes back to the queue; the checks go on
+            logger.exception("Retry sweep failed")
+            errors[SWEEP_KEY] = error
+            return
+        for outcome in outcomes:
+            if isinstance(outcome.error, GenviralConfigError):
+                self.pause(outcome.error)
 
     def _check_into(self, post_id: str, watch: WatchRecord | None, errors: dict[str, Exception]) -> None:
         try:

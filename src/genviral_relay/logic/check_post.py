@@ -29,6 +29,7 @@ from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.upstream import Post
 from genviral_relay.observability import MetricUnit, logger, metrics
 
+RETRY_SWEEP_LIMIT = 100  # Genviral's largest page
 CheckTrigger = Literal["due", "manual", "register"]
 CheckResult = Literal[
     "changed",  # state or schedule written (with or without events)
@@ -103,6 +104,27 @@ class PostChecker:
             return self._defer(post_id, watch, now, mismatch, register=register)
         return self._record(post_id, watch, post, now)
 
+    def sweep_retries(self) -> list[CheckOutcome]:
+        """Check the finished posts with failures that Genviral sent back to its scheduler.
+
+        One list call finds them all; each is then checked with its own canonical GET. When the list
+        may be cut off (it holds at most `RETRY_SWEEP_LIMIT` posts), every waiting post is checked.
+        """
+        now = self._clock()
+        try:
+            listed = self._source.posts_in_status("retry", limit=RETRY_SWEEP_LIMIT)
+        except GenviralError as error:
+            return [self._defer("retry-sweep", None, now, error, register=False)]
+        candidates = listed if len(listed) < RETRY_SWEEP_LIMIT else list(self._store.awaiting_retry(now))
+        watches = self._store.get_many(candidates)
+        outcomes = [
+            self.check_loaded(post_id, watch, trigger="manual")
+            for post_id, watch in watches.items()
+            if watch.awaiting_retry
+        ]
+        metrics.add_metric(name="RetrySweepChecks", unit=MetricUnit.Count, value=len(outcomes))
+        return outcomes
+
     def unwatch(self, post_id: str) -> WatchRecord:
         """Forget a watch, after publishing whatever it still owes."""
         watch = self._store.get(post_id)
@@ -122,8 +144,10 @@ class PostChecker:
         previous = watch or WatchRecord(post_id=post_id, version=0, registered_at=now)
         detection = detect_transitions(previous, post, now)
         wanted = self._policy.next_check(post, now)
+        awaiting_retry = self._policy.awaits_retry(post, now)
         needs_write = (
             previous.version == 0
+            or previous.awaiting_retry != awaiting_retry
             or detection.state_changed
             or previous.watching != (wanted is not None)
             or not same_schedule(previous.settled_next_check_at, wanted, now)
@@ -149,6 +173,7 @@ class PostChecker:
                 "outbox": frozenset(outbox),
                 "next_check_at": self._live_schedule(wanted, bool(outbox), now),
                 "settled_next_check_at": wanted,
+                "awaiting_retry": awaiting_retry,
                 "checked_at": now,
             }
         )

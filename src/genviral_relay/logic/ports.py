@@ -19,6 +19,10 @@ class PostSource(ABC):
     def get_post(self, post_id: str) -> Post:
         """The post's current state; raises a `GenviralError` subclass on failure."""
 
+    @abstractmethod
+    def posts_in_status(self, status: str, *, limit: int) -> list[str]:
+        """Ids of the newest posts (at most `limit`) whose overall status is `status`."""
+
 
 class WatchStore(ABC):
     """Watches, their last-seen states, the outbox and the event log."""
@@ -63,6 +67,10 @@ class WatchStore(ABC):
     @abstractmethod
     def due_post_ids(self, now: datetime) -> Iterator[str]:
         """Posts whose next check is at or before `now`."""
+
+    @abstractmethod
+    def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
+        """Watches the retry sweep covers (finished with a failure, retry window still open)."""
 
     @abstractmethod
     def genviral_pause(self, now: datetime) -> str | None:

@@ -10,8 +10,8 @@ its stored `next_check_at` and a check that changes nothing writes nothing.
 - A post in its publishing window, or queued for immediate publishing, is checked every tick.
 - A post still unfinished long after its time backs off, up to `overdue_interval_max`.
 - A finished post is not checked any more, except that a failed account keeps it watched for
-  `failed_retry_window` (Genviral's retry can still post it), backing off from every tick to
-  `failed_interval_max` as the failure ages.
+  `failed_retry_window` (Genviral's retry can still post it): the retry sweep (one list call per
+  tick for all such posts) notices a retry, and one check closes the window.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ class PollingPolicy:
     far_interval_max: timedelta = timedelta(hours=6)
     overdue_after: timedelta = timedelta(hours=1)
     overdue_interval_max: timedelta = timedelta(minutes=30)
-    failed_interval_max: timedelta = timedelta(minutes=30)
     failed_retry_window: timedelta = timedelta(hours=24)
     outbox_retry_delay: timedelta = timedelta(minutes=2)
     """A post with unpublished events is due again after this delay, in case the publisher crashed."""
@@ -55,14 +54,28 @@ class PollingPolicy:
         states = post.accounts.states
         if not states or any(state.status not in FINAL_STATUSES for state in states):
             return self._while_unfinished(post, now)
-        failures = [state for state in states if state.status == FAILED]
+        window_ends = self._retry_window_end(post, now)
+        return window_ends if window_ends is not None and window_ends > now else None
+
+    def awaits_retry(self, post: Post, now: datetime) -> bool:
+        """Finished, with a failed account still inside its retry window: the retry sweep watches it.
+
+        Genviral lists posts whose accounts were sent back to the scheduler (`GET /posts?status=retry`);
+        one such call per tick finds every retried post, instead of a check per failed post. The
+        post's own check comes at the end of the window, to close it.
+        """
+        states = post.accounts.states
+        if not states or any(state.status not in FINAL_STATUSES for state in states):
+            return False
+        window_ends = self._retry_window_end(post, now)
+        return window_ends is not None and window_ends > now
+
+    def _retry_window_end(self, post: Post, now: datetime) -> datetime | None:
+        failures = [state for state in post.accounts.states if state.status == FAILED]
         if not failures:
             return None
         last_attempt = max((parse_ts(state.last_attempted_at) or now for state in failures), default=now)
-        age = now - last_attempt
-        if age >= self.failed_retry_window:
-            return None
-        return now + _clamp(age / 4, self.tick, self.failed_interval_max)
+        return last_attempt + self.failed_retry_window
 
     def _while_unfinished(self, post: Post, now: datetime) -> datetime:
         scheduled_at = parse_ts(post.scheduled_at)

@@ -61,6 +61,10 @@ class WatchRecord(BaseModel):
     settled_next_check_at: datetime | None = Field(
         default=None, description="The schedule to restore once the outbox is empty."
     )
+    awaiting_retry: bool = Field(
+        default=False,
+        description="Finished with a failed account: the retry sweep covers it until its window ends.",
+    )
     registered_at: datetime
     checked_at: datetime | None = None
 

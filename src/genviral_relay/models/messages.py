@@ -9,6 +9,14 @@ from pydantic import BaseModel, ConfigDict
 from genviral_relay.models.api import PostId
 
 
+class SweepRequest(BaseModel):
+    """Look for finished posts that Genviral sent back to its scheduler (see `PollingPolicy.awaits_retry`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sweep: Literal["retry"]
+
+
 class CheckRequest(BaseModel):
     """Check one post. `reason` is for logs only."""
 
