@@ -19,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from genviral_relay import factories
 from local.emulator import GenviralEmulator
+from local.fault_matrix import TickingClock
 from local.ledger import Ledger
 from local.seams import SEAMS, RelayRig
 from local.stack import LocalStack
@@ -28,19 +29,6 @@ POSTS = 2
 ACCOUNTS = 2
 EXAMPLES = int(os.environ.get("RELAY_STATE_MACHINE_EXAMPLES", "12"))
 STEPS = int(os.environ.get("RELAY_STATE_MACHINE_STEPS", "25"))
-
-
-class TickingClock:
-    """Genviral's clock: one second later at every reading, so every attempt has its own time."""
-
-    def __init__(self) -> None:
-        self._now = datetime.now(UTC)
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            self._now += timedelta(seconds=1)
-            return self._now
 
 
 class RelayMachine(RuleBasedStateMachine):
