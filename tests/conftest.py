@@ -10,7 +10,7 @@ import pytest
 
 from genviral_relay import factories
 from genviral_relay.observability import metrics
-from local.emulator import GenviralEmulator
+from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import FAKE_CREDENTIALS, LocalStack
 
@@ -24,32 +24,84 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 SECRET_MARK = "gva_live_"
 """Every key the suite uses has Genviral's key prefix; the relay must never write one down."""
+SECRETS: set[str] = set()
+"""Further tokens no log record may contain: a test adds the tokens it uses before they can be logged
+(prefixed ones are caught anyway). Reset after each test."""
+RELAY_LOGGER = "genviral-relay"  # the logging.Logger behind the Powertools Logger (observability.SERVICE)
 
 
 class SecretSentinel(logging.Handler):
-    """Collects every log record, of the relay (Powertools does not propagate) and of everything else."""
+    """Collects every log record of a test, of the relay and of everything else, rendered with its extras
+    (and, for the relay, as the Powertools JSON line, which adds the appended keys); `leaks` are those
+    holding a key, masked."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
+        self.rendered: list[tuple[str, str]] = []
         self.leaks: list[str] = []
+        self._seen: set[int] = set()
+
+    @staticmethod
+    def secrets() -> set[str]:
+        return {SECRET_MARK, TOKEN, DEFAULT_TOKEN, *SECRETS}
 
     def emit(self, record: logging.LogRecord) -> None:
-        text = f"{record.getMessage()} {record.__dict__}"
-        if SECRET_MARK in text:
-            self.leaks.append(text[:300])
+        if id(record) in self._seen:  # on the relay logger and on root: a propagated record comes twice
+            return
+        self._seen.add(id(record))
+        text = _render(record)
+        self.rendered.append((record.name, text))
+        found = [secret for secret in self.secrets() if secret and secret in text]
+        if found:
+            for secret in sorted(found, key=len, reverse=True):
+                text = text.replace(secret, "<KEY>")
+            self.leaks.append(f"{record.name}: {text[:500]}")
+
+    def check(self) -> None:
+        assert not self.leaks, f"{len(self.leaks)} log record(s) contain a Genviral key:\n" + "\n".join(self.leaks)
+
+    def clear(self) -> None:
+        self.rendered.clear()
+        self.leaks.clear()
+        self._seen.clear()
+
+
+def _render(record: logging.LogRecord) -> str:
+    parts = [record.getMessage(), repr(record.__dict__)]
+    if record.exc_info:
+        parts.append(logging.Formatter().formatException(record.exc_info))
+    if record.stack_info:
+        parts.append(record.stack_info)
+    handler = getattr(logging.getLogger(RELAY_LOGGER), "powertools_handler", None)
+    if handler is not None and record.name.startswith(RELAY_LOGGER):
+        try:
+            parts.append(handler.format(record))
+        except Exception as error:  # one record the JSON formatter cannot render must not hide the others
+            parts.append(f"<unformattable: {error!r}>")
+    return "\n".join(parts)
 
 
 @pytest.fixture(autouse=True)
 def secret_sentinel() -> Iterator[SecretSentinel]:
+    """Every test: no log record, at INFO and above at least, may contain a Genviral key."""
     sentinel = SecretSentinel()
-    relay = logging.getLogger("genviral-relay")
-    watched = [logging.getLogger()] + ([] if relay.propagate else [relay])
-    for target in watched:
+    root, relay = logging.getLogger(), logging.getLogger(RELAY_LOGGER)
+    levels = (root.level, relay.level)
+    secrets = set(SECRETS)
+    for target in (root, relay):
+        if target.getEffectiveLevel() > logging.INFO:
+            target.setLevel(logging.INFO)
         target.addHandler(sentinel)
-    yield sentinel
-    for target in watched:
-        target.removeHandler(sentinel)
-    assert sentinel.leaks == [], "a Genviral key reached a log record"
+    try:
+        yield sentinel
+        sentinel.check()
+    finally:
+        for target in (root, relay):
+            target.removeHandler(sentinel)
+        root.setLevel(levels[0])
+        relay.setLevel(levels[1])
+        SECRETS.clear()
+        SECRETS.update(secrets)
 
 
 @pytest.fixture(autouse=True)

@@ -112,3 +112,12 @@ def test_any_past_moment_is_the_same_every_tick_schedule() -> None:
     assert not same_schedule(NOW + timedelta(minutes=1), NOW, NOW)
     assert not same_schedule(NOW + timedelta(minutes=1), NOW + timedelta(minutes=2), NOW)
     assert same_schedule(NOW + timedelta(minutes=2), NOW + timedelta(minutes=2), NOW)
+
+
+def test_a_recent_change_restarts_the_every_tick_window_of_a_late_post() -> None:
+    retried = scheduled_in(-timedelta(hours=5), account(status="retry"))
+
+    assert policy.next_check(retried, NOW) == NOW + policy.overdue_interval_max
+    wanted = policy.next_check(retried, NOW, last_change=NOW - timedelta(minutes=2))
+    assert wanted is not None
+    assert wanted <= NOW

@@ -6,6 +6,7 @@ reaches Genviral.
 
 from __future__ import annotations
 
+import binascii
 import json
 import re
 from http import HTTPStatus
@@ -21,6 +22,7 @@ from genviral_relay.errors import (
     ConfigurationError,
     GenviralConfigError,
     StateConflictError,
+    TokenUnavailableError,
     WatchNotFoundError,
 )
 from genviral_relay.factories import checker_store, post_checker
@@ -76,14 +78,17 @@ def _valid_post_id(raw: str) -> str:
 
 def _register_body() -> RegisterWatchRequest:
     event = app.current_event
-    raw = event.decoded_body if event.body else ""
+    try:
+        raw = event.decoded_body if event.body else ""
+    except (ValueError, binascii.Error):  # invalid base64, or bytes that are not UTF-8
+        raise BadRequestError("the body is not valid base64-encoded UTF-8 text") from None
     if not raw or not raw.strip():
         raise BadRequestError('a JSON body {"post_id": "<uuid>"} is required')
     if len(raw.encode()) > MAX_BODY_BYTES:
         raise BadRequestError(f"the body is over {MAX_BODY_BYTES} bytes", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     try:
         document = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep for the parser
         raise BadRequestError("the body is not valid JSON") from None
     if not isinstance(document, dict):
         raise BadRequestError('the body must be a JSON object {"post_id": "<uuid>"}')
@@ -109,10 +114,15 @@ def _check_response(outcome: CheckOutcome, *, created: bool) -> Response[str]:
     if isinstance(error, GenviralConfigError):
         reason = describe_config_error(error)
         checker_store().pause_genviral(until=utc_now() + CONFIG_ERROR_PAUSE, reason=reason)
+        problem = (
+            "the relay could not read its Genviral key from Secrets Manager"
+            if isinstance(error, TokenUnavailableError)
+            else "Genviral refused the relay's key"
+        )
         return _error(
             HTTPStatus.BAD_GATEWAY,
             "genviral_refused",
-            f"Genviral refused the relay's key: {reason}. The watch is kept and checked again once this is fixed.",
+            f"{problem}: {reason}. The watch is kept and checked again once this is fixed.",
         )
     if error is not None:
         message = f"the check is deferred to a later tick: {type(error).__name__}: {error}"
@@ -188,6 +198,9 @@ def _no_route(_: Exception) -> Response[str]:
     path = app.current_event.path
     method = app.current_event.http_method.upper()
     allowed = next((methods for pattern, methods in ROUTES if pattern.match(path)), None)
+    if allowed is not None and method in allowed:
+        # A known route whose post id holds characters no UUID has, so the resolver did not match it.
+        return _error(HTTPStatus.BAD_REQUEST, "bad_request", POST_ID_HINT)
     if allowed is not None:
         return _error(
             HTTPStatus.METHOD_NOT_ALLOWED,

@@ -143,7 +143,7 @@ class PostChecker:
     def _record(self, post_id: str, watch: WatchRecord | None, post: Post, now: datetime) -> CheckOutcome:
         previous = watch or WatchRecord(post_id=post_id, version=0, registered_at=now)
         detection = detect_transitions(previous, post, now)
-        wanted = self._policy.next_check(post, now)
+        wanted = self._policy.next_check(post, now, last_change=now if detection.state_changed else previous.checked_at)
         awaiting_retry = self._policy.awaits_retry(post, now)
         needs_write = (
             previous.version == 0

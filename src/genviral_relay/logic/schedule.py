@@ -8,7 +8,8 @@ its stored `next_check_at` and a check that changes nothing writes nothing.
 - A post scheduled far ahead is checked at halving intervals (at most `far_interval_max` apart, so
   a reschedule is noticed) until `lead_time` before `scheduled_at`, then every tick.
 - A post in its publishing window, or queued for immediate publishing, is checked every tick.
-- A post still unfinished long after its time backs off, up to `overdue_interval_max`.
+- A post still unfinished long after its time (or its last change, such as a retry) backs off, up
+  to `overdue_interval_max`.
 - A finished post is not checked any more, except that a failed account keeps it watched for
   `failed_retry_window` (Genviral's retry can still post it): the retry sweep (one list call per
   tick for all such posts) notices a retry, and one check closes the window.
@@ -50,10 +51,11 @@ class PollingPolicy:
     outbox_retry_delay: timedelta = timedelta(minutes=2)
     """A post with unpublished events is due again after this delay, in case the publisher crashed."""
 
-    def next_check(self, post: Post, now: datetime) -> datetime | None:
+    def next_check(self, post: Post, now: datetime, *, last_change: datetime | None = None) -> datetime | None:
+        """`last_change`: when the relay last saw the post change (a retry restarts the every-tick window)."""
         states = post.accounts.states
         if not states or any(state.status not in FINAL_STATUSES for state in states):
-            return self._while_unfinished(post, now)
+            return self._while_unfinished(post, now, last_change)
         window_ends = self._retry_window_end(post, now)
         return window_ends if window_ends is not None and window_ends > now else None
 
@@ -77,14 +79,15 @@ class PollingPolicy:
         last_attempt = max((parse_ts(state.last_attempted_at) or now for state in failures), default=now)
         return last_attempt + self.failed_retry_window
 
-    def _while_unfinished(self, post: Post, now: datetime) -> datetime:
+    def _while_unfinished(self, post: Post, now: datetime, last_change: datetime | None) -> datetime:
         scheduled_at = parse_ts(post.scheduled_at)
         if scheduled_at is None:
             return now
         window_opens = scheduled_at - self.lead_time
         if now < window_opens:
             return min(window_opens, now + _clamp((window_opens - now) / 2, self.tick, self.far_interval_max))
-        overdue = now - scheduled_at - self.overdue_after
+        active_since = max(scheduled_at, last_change) if last_change is not None else scheduled_at
+        overdue = now - active_since - self.overdue_after
         if overdue <= timedelta(0):
             return now
         return now + _clamp(overdue / 2, self.tick, self.overdue_interval_max)

@@ -1,0 +1,353 @@
+"""Genviral refusing the key, and the key itself unreadable, through the real handlers.
+
+The token is cached inside a function (Powertools parameters, per execution environment). The runner
+gives each function a fresh environment whenever another function ran in between, so a warm worker
+is kept by sending check requests to the work queue directly (no poller tick in between), and a
+cold one by ticking first. Secrets Manager reads are counted on the SDK calls themselves.
+
+The emulator and the stack are shared by the module's tests, reset between them (`SharedRig`).
+
+The last tests prove the autouse secret sentinel of `tests/conftest.py` (no key in any log record).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from genviral_relay.clock import utc_now
+from genviral_relay.handlers import poller, worker
+from genviral_relay.observability import logger as relay_logger
+from genviral_relay.settings import CheckerSettings
+from local.emulator import DEFAULT_TOKEN, GenviralEmulator
+from local.runner import LocalRunner
+from local.stack import LocalStack
+from tests.conftest import SECRETS, TOKEN, SecretSentinel
+from tests.functional.subscribers import drain
+from tests.functional.test_relay_flow import publishing_now
+from tests.functional.test_upstream_faults import SharedRig, stored_item
+
+ROTATED = "gva_live_test.rotated-5f0e1d2c3b4a6978"
+
+
+@pytest.fixture(scope="module")
+def shared_rig() -> Iterator[SharedRig]:
+    rig = SharedRig()
+    yield rig
+    rig.close()
+
+
+@pytest.fixture
+def emulator(shared_rig: SharedRig, request: pytest.FixtureRequest) -> GenviralEmulator:
+    return shared_rig.get(request.session.testsfailed)[0]
+
+
+@pytest.fixture
+def stack(shared_rig: SharedRig, emulator: GenviralEmulator) -> LocalStack:
+    assert shared_rig.stack is not None
+    return shared_rig.stack
+
+
+@pytest.fixture
+def runner(stack: LocalStack) -> LocalRunner:
+    return LocalRunner(stack)
+
+
+@pytest.fixture
+def secret_reads(stack: LocalStack) -> Iterator[list[str]]:
+    """The SecretId of every GetSecretValue call made from now on (by the functions or anyone else)."""
+    reads: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        reads.append(str(params.get("SecretId")))
+
+    events = boto3._get_default_session().events
+    events.register("before-parameter-build.secrets-manager.GetSecretValue", record, unique_id="test-secret-reads")
+    yield reads
+    events.unregister("before-parameter-build.secrets-manager.GetSecretValue", unique_id="test-secret-reads")
+
+
+def register(emulator: GenviralEmulator, runner: LocalRunner, count: int) -> list[tuple[str, str]]:
+    """`count` watched posts in their publishing window, one account each: [(post id, account id)]."""
+    posts = []
+    for _ in range(count):
+        post_id, (account_id,) = publishing_now(emulator)
+        assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+        posts.append((post_id, account_id))
+    return posts
+
+
+def queue_checks(runner: LocalRunner, stack: LocalStack, *post_ids: str) -> None:
+    """Check requests straight to the worker (a warm one if the worker ran last)."""
+    sqs = stack.client("sqs")
+    for post_id in post_ids:
+        sqs.send_message(QueueUrl=stack.ref("WorkQueue"), MessageBody=json.dumps({"post_id": post_id}))
+    report = runner.drain_work_queue()
+    assert (report.processed, report.failed) == (len(post_ids), 0)
+
+
+def genviral_log(emulator: GenviralEmulator, since: int) -> list[tuple[str | None, int]]:
+    return [(record.post_id, record.status) for record in emulator.requests_log[since:]]
+
+
+def relay_lines(secret_sentinel: SecretSentinel, message: str) -> list[dict[str, Any]]:
+    """The relay's JSON log lines (as Powertools writes them) with this message."""
+    return [
+        json.loads(line)
+        for name, text in secret_sentinel.rendered
+        for line in text.splitlines()
+        if name == "genviral-relay" and line.startswith('{"') and json.loads(line).get("message") == message
+    ]
+
+
+# ---------------------------------------------------------------- 401 once: the key rotated
+
+
+def test_worker_recovers_from_one_401_after_rotation_with_one_forced_secret_read(
+    emulator: GenviralEmulator,
+    runner: LocalRunner,
+    stack: LocalStack,
+    secret_reads: list[str],
+    secret_sentinel: SecretSentinel,
+) -> None:
+    (changed, changed_account), (quiet, _) = register(emulator, runner, 2)
+    queue_checks(runner, stack, changed)  # a warm worker, holding the old token
+    assert secret_reads.count(stack.secret_arn) == 2  # the API function's read, then the worker's
+
+    # When the key is rotated in Genviral and in the secret, and one post changes
+    SECRETS.add(ROTATED)
+    emulator.tokens = {ROTATED}
+    stack.rotate_token(ROTATED)
+    emulator.mark_posted(changed, changed_account)
+    reads_before, log_start = len(secret_reads), len(emulator.requests_log)
+    queue_checks(runner, stack, changed)
+
+    # Then the call gets a 401, the secret is read again once, and the retried call goes through
+    assert secret_reads[reads_before:] == [stack.secret_arn]
+    assert genviral_log(emulator, log_start) == [(changed, 401), (changed, 200)]
+    # and the same warm worker keeps the new token: no 401, no read
+    queue_checks(runner, stack, quiet)
+    assert secret_reads[reads_before:] == [stack.secret_arn]
+    assert genviral_log(emulator, log_start)[2:] == [(quiet, 200)]
+    received = drain(stack)
+    (event_id,) = received.event_ids()[0]
+    assert received.event_ids() == ([event_id], [event_id])
+    assert [(d["post_id"], d["status"]) for d in received.sns_documents()] == [(changed, "posted")]
+    assert len(relay_lines(secret_sentinel, "Genviral answered 401; re-reading the token")) == 1
+    # No pause: the next tick queues the still-unfinished post as usual.
+    assert runner.tick() == {"enqueued": 1}
+
+
+def test_api_recovers_from_one_401_after_rotation_with_one_forced_secret_read(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack, secret_reads: list[str]
+) -> None:
+    ((post_id, account_id),) = register(emulator, runner, 1)  # warms the API function's token cache
+    SECRETS.add(ROTATED)
+    emulator.tokens = {ROTATED}
+    stack.rotate_token(ROTATED)
+    emulator.mark_posted(post_id, account_id)
+    reads_before, log_start = len(secret_reads), len(emulator.requests_log)
+
+    answer = runner.api("POST", f"/watches/{post_id}/check")
+
+    assert answer.status == 200
+    assert [t["status"] for t in answer.body["transitions"]] == ["posted"]
+    assert secret_reads[reads_before:] == [stack.secret_arn]
+    assert genviral_log(emulator, log_start) == [(post_id, 401), (post_id, 200)]
+    assert drain(stack).event_ids() == ([answer.body["transitions"][0]["event_id"]],) * 2
+
+
+# ---------------------------------------------------------------- refusals: no state change, no event, pause
+
+
+def refuse_401(emulator: GenviralEmulator, stack: LocalStack) -> None:
+    emulator.tokens = {"gva_live_test.someone-else"}
+
+
+def refuse_402(emulator: GenviralEmulator, stack: LocalStack) -> None:
+    emulator.plan_error = "subscription_required"
+
+
+def refuse_403(emulator: GenviralEmulator, stack: LocalStack) -> None:
+    emulator.plan_error = "tier_not_allowed"
+
+
+def secret_json_without_token(emulator: GenviralEmulator, stack: LocalStack) -> None:
+    stack.client("secretsmanager").put_secret_value(SecretId=stack.secret_arn, SecretString='{"nope": "x"}')
+
+
+def secret_token_under_another_key(emulator: GenviralEmulator, stack: LocalStack) -> None:
+    secret = json.dumps({"api_key": TOKEN})
+    stack.client("secretsmanager").put_secret_value(SecretId=stack.secret_arn, SecretString=secret)
+
+
+def secret_blank(emulator: GenviralEmulator, stack: LocalStack) -> None:
+    stack.client("secretsmanager").put_secret_value(SecretId=stack.secret_arn, SecretString="   ")
+
+
+def secret_deleted(emulator: GenviralEmulator, stack: LocalStack) -> None:
+    stack.client("secretsmanager").delete_secret(SecretId=stack.secret_arn, ForceDeleteWithoutRecovery=True)
+
+
+def fix(emulator: GenviralEmulator, stack: LocalStack) -> None:
+    emulator.tokens = {TOKEN}
+    emulator.plan_error = None
+    stack.rotate_token(TOKEN)
+
+
+REFUSALS = [
+    # (break it, Genviral's answers to each post a thread tries, most secret reads per try, words of the reason)
+    pytest.param(refuse_401, [401, 401], 2, ["GenviralAuthError", "401"], id="401-twice"),
+    pytest.param(refuse_402, [402], 1, ["GenviralSubscriptionRequiredError", "subscription_required"], id="402"),
+    pytest.param(refuse_403, [403], 1, ["GenviralTierNotAllowedError", "tier_not_allowed"], id="403"),
+    pytest.param(secret_json_without_token, [], 1, ["TokenUnavailableError", "token"], id="secret-json-no-token"),
+    pytest.param(secret_token_under_another_key, [], 1, ["TokenUnavailableError", "token"], id="secret-wrong-key"),
+    pytest.param(secret_blank, [], 1, ["TokenUnavailableError", "empty"], id="secret-blank"),
+    pytest.param(secret_deleted, [], 1, ["TokenUnavailableError", "could not be read"], id="secret-deleted"),
+]
+POSTS = 3
+
+
+def worker_threads(stack: LocalStack) -> int:
+    return CheckerSettings.model_validate(stack.function_env("WorkerFunction")).threads_per_worker
+
+
+@pytest.mark.parametrize(("break_it", "statuses", "reads", "words"), REFUSALS)
+def test_refused_or_unreadable_key_changes_nothing_and_pauses_genviral_calls(
+    emulator: GenviralEmulator,
+    runner: LocalRunner,
+    stack: LocalStack,
+    secret_reads: list[str],
+    secret_sentinel: SecretSentinel,
+    monkeypatch: pytest.MonkeyPatch,
+    break_it: Any,
+    statuses: list[int],
+    reads: int,
+    words: list[str],
+) -> None:
+    threads = worker_threads(stack)
+    assert threads < POSTS, "the batch must be larger than the worker's threads to show the skipped rest"
+    posts = register(emulator, runner, POSTS)
+    for post_id, account_id in posts:
+        emulator.mark_posted(post_id, account_id)
+    before = {post_id: stored_item(stack, post_id) for post_id, _ in posts}
+    break_it(emulator, stack)
+    reads_before, log_start = len(secret_reads), len(emulator.requests_log)
+
+    # A tick: a cold worker reads the secret, tries at most one post per thread, is refused, skips the rest
+    assert runner.tick() == {"enqueued": POSTS}
+    report = runner.drain_work_queue()
+
+    assert (report.processed, report.failed) == (POSTS, 0)
+    calls = genviral_log(emulator, log_start)
+    tried = sorted({post_id for post_id, _ in calls})
+    assert len(tried) <= threads
+    for post_id in tried:
+        assert [status for called, status in calls if called == post_id] == statuses, calls
+    new_reads = secret_reads[reads_before:]
+    assert set(new_reads) == {stack.secret_arn}
+    attempts = len(tried) if statuses else len(new_reads)  # without a token no call is made: a try is a read
+    assert 1 <= attempts <= threads
+    # Threads starting together may each read the secret once; a 401 forces one more read per try.
+    assert attempts * (reads - 1) + 1 <= len(new_reads) <= attempts * reads, new_reads
+    assert {post_id: stored_item(stack, post_id) for post_id, _ in posts} == before
+    assert drain(stack).event_ids() == ([], [])
+    (pause_line,) = relay_lines(secret_sentinel, "Genviral refused the key; pausing calls")
+    assert pause_line["level"] == "ERROR"
+    assert all(word in pause_line["reason"] for word in words), pause_line
+
+    # The next tick queues nothing and says why; a check that reaches a worker anyway is not sent to Genviral
+    tick = runner.tick()
+    assert tick["enqueued"] == 0
+    assert all(word in tick["paused"] for word in words), tick
+    queue_checks(runner, stack, posts[0][0])
+    assert genviral_log(emulator, log_start) == calls
+
+    # The API answers 502 genviral_refused, with the reason and without the token; still nothing changes
+    answer = runner.api("POST", f"/watches/{posts[0][0]}/check")
+    assert answer.status == 502, answer.body
+    assert answer.body["error"] == "genviral_refused"
+    assert all(word in answer.body["message"] for word in words), answer.body
+    for secret in (TOKEN, DEFAULT_TOKEN):
+        assert secret not in json.dumps(answer.body)
+    assert {post_id: stored_item(stack, post_id) for post_id, _ in posts} == before
+    assert drain(stack).event_ids() == ([], [])
+
+    if break_it is secret_deleted:
+        return  # a force-deleted secret cannot come back under the same ARN
+    # Once fixed and the pause is over, one tick delivers every pending transition exactly once.
+    fix(emulator, stack)
+    later = utc_now() + timedelta(minutes=6)
+    monkeypatch.setattr(poller, "utc_now", lambda: later)
+    monkeypatch.setattr(worker, "utc_now", lambda: later)
+    assert runner.tick() == {"enqueued": POSTS}
+    runner.drain_work_queue()
+    received = drain(stack)
+    assert sorted(d["post_id"] for d in received.sns_documents()) == sorted(post_id for post_id, _ in posts)
+    sns_ids, eventbridge_ids = received.event_ids()
+    assert sns_ids == eventbridge_ids
+    assert len(set(sns_ids)) == POSTS
+
+
+# ---------------------------------------------------------------- the log sentinel itself
+
+UNPREFIXED = "sk-other-vendor.0f1e2d3c4b5a6978"  # a key without Genviral's prefix, known only through SECRETS
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [
+        pytest.param(lambda token: relay_logger.info(f"calling with {token}"), id="relay-message"),
+        pytest.param(
+            lambda token: relay_logger.info("calling", extra={"authorization": f"Bearer {token}"}), id="extra"
+        ),
+        pytest.param(lambda token: relay_logger.warning("calling %s", token), id="relay-args"),
+        pytest.param(lambda token: logging.getLogger("urllib3.example").info("header %s", token), id="other-logger"),
+        pytest.param(lambda token: logging.getLogger().error("root: %s", token), id="root-logger"),
+    ],
+)
+@pytest.mark.parametrize("token", [TOKEN, DEFAULT_TOKEN, ROTATED, UNPREFIXED])
+def test_secret_sentinel_detects_a_planted_key(secret_sentinel: SecretSentinel, plant: Any, token: str) -> None:
+    SECRETS.add(UNPREFIXED)
+    secret_sentinel.check()  # clean so far
+
+    plant(token)
+
+    with pytest.raises(AssertionError, match="1 log record"):
+        secret_sentinel.check()
+    assert all(token not in leak for leak in secret_sentinel.leaks)  # reported masked
+    secret_sentinel.clear()
+    secret_sentinel.check()
+
+
+def test_secret_sentinel_sees_appended_keys_and_exceptions(secret_sentinel: SecretSentinel) -> None:
+    relay_logger.append_keys(authorization=f"Bearer {TOKEN}")
+    try:
+        relay_logger.info("a line with an appended key")  # the key is only in the Powertools JSON line
+    finally:
+        relay_logger.remove_keys(["authorization"])
+    try:
+        raise RuntimeError(f"token {TOKEN}")
+    except RuntimeError:
+        relay_logger.exception("failed")
+
+    assert len(secret_sentinel.leaks) == 2
+    secret_sentinel.clear()
+    relay_logger.info("a line without any key", extra={"token_hint": "gva_live...cdef"})
+    assert secret_sentinel.leaks == []
+    assert [name for name, _ in secret_sentinel.rendered] == ["genviral-relay"]  # INFO records reach it
+
+
+def test_secret_sentinel_knows_unprefixed_keys_only_through_secrets(secret_sentinel: SecretSentinel) -> None:
+    relay_logger.info("unrelated %s", UNPREFIXED)
+    assert secret_sentinel.leaks == []
+    SECRETS.add(UNPREFIXED)
+    relay_logger.info("now known %s", UNPREFIXED)
+    assert len(secret_sentinel.leaks) == 1
+    secret_sentinel.clear()

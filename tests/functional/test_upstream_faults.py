@@ -1,0 +1,546 @@
+"""Genviral misbehaving for one post of a worker batch, over the real loopback emulator.
+
+Each test registers three posts in their publishing window (due every tick while unfinished),
+lets Genviral finish all of them, and makes Genviral misbehave for one post only. The tick after
+must leave that post's stored state untouched and publish nothing for it (above all no false
+`failed`), publish the other posts' events normally, and call Genviral a bounded number of times
+for it. Once the fault is gone, one more tick publishes the pending transition exactly once, under
+one event id on both targets.
+
+The client's backoff `sleep` is replaced by a recorder (no real waiting, and the waits it asked for
+can be checked); only the hang test waits for real, with a short read timeout in place of the
+production 10 s (both through the client's constructor defaults: the factories build it as deployed).
+
+Speed: one emulator and one moto stack serve the module while its tests pass (each test leaves
+every post finished and checks that nothing is due; the table is emptied between tests, since moto
+copies the whole table on every transaction), and are rebuilt after any failure; the test side
+reuses its AWS clients. The functions still get fresh clients per invocation, as deployed.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from genviral_relay.genviral.client import ClientSettings, GenviralClient
+from local.emulator import Fault, GenviralEmulator
+from local.runner import LocalRunner
+from local.stack import LocalStack
+from tests.conftest import TOKEN, SecretSentinel
+from tests.functional.subscribers import Received, drain
+from tests.functional.test_relay_flow import publishing_now
+
+MAX_ATTEMPTS = ClientSettings().max_attempts  # 3
+RETRY_AFTER_CAP = ClientSettings().retry_after_cap  # 5 s
+BACKOFF = ((0.0, 0.5), (0.0, 1.0))  # the jittered backoff before attempts 2 and 3
+NO_SLEEP: tuple[tuple[float, float], ...] = ()
+
+
+class SharedRig:
+    """A module's emulator and stack, handed to each test as new: the table and the queues emptied, the
+    key and the plan reset, no faults, an empty request log. Rebuilt when a test failed since (state
+    unknown) or the secret is gone."""
+
+    def __init__(self) -> None:
+        self.emulator: GenviralEmulator | None = None
+        self.stack: LocalStack | None = None
+        self._failures = -1
+
+    def get(self, failures: int) -> tuple[GenviralEmulator, LocalStack]:
+        if self.emulator is None or self.stack is None or failures != self._failures or not self._reset():
+            self.close()
+            self.emulator = GenviralEmulator(tokens=[TOKEN]).start()
+            self.stack = LocalStack(genviral_api_url=self.emulator.base_url, token=TOKEN).start()
+            self.stack.client = functools.cache(self.stack.client)  # type: ignore[method-assign]
+            self._failures = failures
+        return self.emulator, self.stack
+
+    def _reset(self) -> bool:
+        assert self.emulator is not None
+        assert self.stack is not None
+        try:
+            self.stack.rotate_token(TOKEN)
+        except ClientError:  # the secret was deleted
+            return False
+        self._empty_table(self.stack)
+        self._empty_queues(self.stack)
+        self.emulator.tokens = {TOKEN}
+        self.emulator.plan_error = None
+        self.emulator.scope_accounts = None
+        self.emulator.clear_faults()
+        self.emulator.requests_log.clear()
+        return True
+
+    @staticmethod
+    def _empty_table(stack: LocalStack) -> None:
+        dynamodb, table = stack.client("dynamodb"), stack.ref("StateTable")
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk, sk"):
+            for key in page["Items"]:
+                dynamodb.delete_item(TableName=table, Key=key)
+
+    @staticmethod
+    def _empty_queues(stack: LocalStack) -> None:
+        """Receive and delete (SQS allows one PurgeQueue a minute)."""
+        sqs = stack.client("sqs")
+        for queue_url in (stack.ref("WorkQueue"), *(s.queue_url for s in stack.subscribers.values())):
+            while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+                for message in messages:
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def close(self) -> None:
+        if self.stack is not None:
+            self.stack.stop()
+        if self.emulator is not None:
+            self.emulator.stop()
+        self.emulator = self.stack = None
+
+
+@pytest.fixture(scope="module")
+def shared_rig() -> Iterator[SharedRig]:
+    rig = SharedRig()
+    yield rig
+    rig.close()
+
+
+@pytest.fixture
+def emulator(shared_rig: SharedRig, request: pytest.FixtureRequest) -> GenviralEmulator:
+    return shared_rig.get(request.session.testsfailed)[0]
+
+
+@pytest.fixture
+def stack(shared_rig: SharedRig, emulator: GenviralEmulator) -> LocalStack:
+    assert shared_rig.stack is not None
+    return shared_rig.stack
+
+
+@pytest.fixture
+def runner(stack: LocalStack) -> LocalRunner:
+    return LocalRunner(stack)
+
+
+def stored_item(stack: LocalStack, post_id: str) -> dict[str, Any]:
+    answer = stack.client("dynamodb").get_item(
+        TableName=stack.ref("StateTable"), Key={"pk": {"S": post_id}, "sk": {"S": "WATCH"}}
+    )
+    return dict(answer.get("Item", {}))
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every backoff the Genviral client asks for, instead of sleeping."""
+    recorded: list[float] = []
+    monkeypatch.setitem(GenviralClient.__init__.__kwdefaults__, "sleep", recorded.append)
+    return recorded
+
+
+@dataclass
+class Batch:
+    faulty: str
+    faulty_account: str
+    baseline: dict[str, Any]
+    """The faulty post as Genviral answered it at registration (accounts still scheduled)."""
+    others: dict[str, str] = field(default_factory=dict)
+    """post id -> account id."""
+
+
+def prepare(emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack) -> Batch:
+    """Three watched posts whose accounts have all been `posted` since: any `failed` event would be false.
+
+    (No failed account: a post with one waits for Genviral's retry sweep, which would add a sweep message
+    and a list call to each tick.)
+    """
+    faulty, (faulty_account,) = publishing_now(emulator)
+    batch = Batch(faulty, faulty_account, emulator.post_json(faulty))
+    for _ in range(2):
+        post_id, (account_id,) = publishing_now(emulator)
+        batch.others[post_id] = account_id
+    for post_id in (faulty, *batch.others):
+        assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+    for post_id, account_id in ((faulty, faulty_account), *batch.others.items()):
+        emulator.mark_posted(post_id, account_id)
+    assert drain(stack).event_ids() == ([], [])
+    return batch
+
+
+def event_keys(documents: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return sorted((d["post_id"], d["account_id"], d["status"]) for d in documents)
+
+
+def assert_same_events_on_both_targets(received: Received) -> None:
+    sns_ids, eventbridge_ids = received.event_ids()
+    assert sns_ids == eventbridge_ids
+    assert len(set(sns_ids)) == len(sns_ids), "an event id was published twice"
+    assert event_keys(received.sns_documents()) == event_keys(received.eventbridge_documents())
+
+
+def tick_with_fault(emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack, batch: Batch) -> int:
+    """One tick over the batch while the fault is injected: answers the faulty post's Genviral calls."""
+    before = stored_item(stack, batch.faulty)
+    calls_before = {post_id: emulator.calls(post_id) for post_id in (batch.faulty, *batch.others)}
+
+    assert runner.tick()["enqueued"] == 3
+    report = runner.drain_work_queue()
+
+    assert (report.batches, report.processed, report.failed) == (1, 3, 0)
+    assert stored_item(stack, batch.faulty) == before, "the faulty post's stored state changed"
+    received = drain(stack)
+    assert_same_events_on_both_targets(received)
+    assert event_keys(received.sns_documents()) == sorted(
+        (post_id, account_id, "posted") for post_id, account_id in batch.others.items()
+    ), "the other posts of the batch did not publish exactly their own transitions (or a false one)"
+    for post_id in batch.others:
+        assert emulator.calls(post_id) == calls_before[post_id] + 1
+    return emulator.calls(batch.faulty) - calls_before[batch.faulty]
+
+
+def assert_recovers_exactly_once(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack, batch: Batch
+) -> None:
+    """With the fault gone, the next tick publishes the pending transition once; then nothing is due."""
+    emulator.clear_faults()
+    assert runner.tick()["enqueued"] == 1  # only the faulty post is still due
+    runner.drain_work_queue()
+
+    received = drain(stack)
+    assert_same_events_on_both_targets(received)
+    (document,) = received.sns_documents()
+    assert (document["post_id"], document["account_id"]) == (batch.faulty, batch.faulty_account)
+    assert (document["previous_status"], document["status"]) == ("scheduled", "posted")
+    assert received.event_ids() == ([document["event_id"]], [document["event_id"]])
+
+    assert runner.tick()["enqueued"] == 0
+    assert drain(stack).event_ids() == ([], [])
+
+
+def assert_sleeps(recorded: list[float], expected: tuple[tuple[float, float], ...]) -> None:
+    assert len(recorded) == len(expected), recorded
+    for slept, (low, high) in zip(recorded, expected, strict=True):
+        assert low <= slept <= high, (recorded, expected)
+
+
+# ---------------------------------------------------------------- transient faults: bounded retries, no state change
+
+
+def http_date(offset: timedelta) -> str:
+    return format_datetime(datetime.now(UTC) + offset, usegmt=True)
+
+
+# (name, fault builder, Genviral calls for the faulty post, the backoffs asked for, in the batch scenario too)
+TRANSIENT: list[tuple[str, Callable[[], Fault], int, tuple[tuple[float, float], ...], bool]] = [
+    ("429-retry-after-1", lambda: Fault.rate_limited("1"), MAX_ATTEMPTS, ((1.0, 1.0), (1.0, 1.0)), True),
+    (
+        "429-retry-after-http-date-3s",
+        lambda: Fault.rate_limited(http_date(timedelta(seconds=3))),
+        MAX_ATTEMPTS,
+        ((1.0, 3.0), (1.0, 3.0)),
+        False,
+    ),
+    ("429-retry-after-0", lambda: Fault.rate_limited("0"), MAX_ATTEMPTS, BACKOFF, False),
+    ("429-retry-after-negative", lambda: Fault.rate_limited("-5"), MAX_ATTEMPTS, BACKOFF, False),
+    ("429-retry-after-garbage", lambda: Fault.rate_limited("garbage"), MAX_ATTEMPTS, BACKOFF, False),
+    # A Retry-After beyond the cap is not slept through: the post is left to the next tick at once.
+    ("429-retry-after-99999", lambda: Fault.rate_limited("99999"), 1, NO_SLEEP, True),
+    ("429-http-date-past", lambda: Fault.rate_limited(http_date(-timedelta(hours=1))), MAX_ATTEMPTS, BACKOFF, False),
+    ("429-http-date-beyond-cap", lambda: Fault.rate_limited(http_date(timedelta(hours=1))), 1, NO_SLEEP, False),
+    ("429-retry-after-fraction", lambda: Fault.rate_limited("0.25"), MAX_ATTEMPTS, ((0.25, 0.5), (0.25, 1.0)), False),
+    ("429-retry-after-at-cap", lambda: Fault.rate_limited("5"), MAX_ATTEMPTS, ((5.0, 5.0), (5.0, 5.0)), False),
+    ("429-retry-after-over-cap", lambda: Fault.rate_limited("5.5"), 1, NO_SLEEP, False),
+    ("429-no-retry-after", lambda: Fault.rate_limited(None), MAX_ATTEMPTS, BACKOFF, False),
+    ("500-get_failed", Fault.server_error, MAX_ATTEMPTS, BACKOFF, True),
+    ("502-html", lambda: Fault.html(502), MAX_ATTEMPTS, BACKOFF, True),
+    ("503-html", lambda: Fault.html(503), MAX_ATTEMPTS, BACKOFF, False),
+    ("504-html", lambda: Fault.html(504), MAX_ATTEMPTS, BACKOFF, False),
+    ("connection-reset", Fault.reset, MAX_ATTEMPTS, BACKOFF, True),
+    ("truncated-json", Fault.truncated_json, MAX_ATTEMPTS, BACKOFF, True),
+    ("200-ok-false", Fault.not_ok, MAX_ATTEMPTS, BACKOFF, True),
+    ("200-empty-body", lambda: Fault.raw(200, b""), MAX_ATTEMPTS, BACKOFF, False),
+    ("200-html", lambda: Fault.raw(200, b"<html>maintenance</html>"), MAX_ATTEMPTS, BACKOFF, False),
+    ("200-json-not-an-envelope", lambda: Fault.raw(200, b"[1, 2]"), MAX_ATTEMPTS, BACKOFF, False),
+    ("418-unexpected-status", lambda: Fault.raw(418, b'{"ok": false}'), MAX_ATTEMPTS, BACKOFF, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("make_fault", "calls", "backoffs"),
+    [pytest.param(*case[1:4], id=case[0]) for case in TRANSIENT if case[4]],
+)
+def test_transient_fault_on_one_post_is_retried_within_bounds_and_repaired_next_tick(
+    emulator: GenviralEmulator,
+    runner: LocalRunner,
+    stack: LocalStack,
+    sleeps: list[float],
+    make_fault: Callable[[], Fault],
+    calls: int,
+    backoffs: tuple[tuple[float, float], ...],
+) -> None:
+    batch = prepare(emulator, runner, stack)
+    emulator.inject(make_fault(), post_id=batch.faulty, times=MAX_ATTEMPTS)
+
+    assert tick_with_fault(emulator, runner, stack, batch) == calls
+    assert_sleeps(sleeps, backoffs)
+    assert_recovers_exactly_once(emulator, runner, stack, batch)
+
+
+def test_fault_fewer_times_than_the_attempts_is_absorbed_within_the_tick(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack, sleeps: list[float]
+) -> None:
+    batch = prepare(emulator, runner, stack)
+    emulator.inject(Fault.server_error(), post_id=batch.faulty, times=MAX_ATTEMPTS - 1)
+    calls_before = emulator.calls(batch.faulty)
+
+    assert runner.tick()["enqueued"] == 3
+    runner.drain_work_queue()
+
+    received = drain(stack)
+    assert_same_events_on_both_targets(received)
+    assert [key for key in event_keys(received.sns_documents()) if key[0] == batch.faulty] == [
+        (batch.faulty, batch.faulty_account, "posted")
+    ]
+    assert len(received.sns) == 3
+    assert emulator.calls(batch.faulty) - calls_before == MAX_ATTEMPTS
+    assert_sleeps(sleeps, BACKOFF)
+    assert runner.tick()["enqueued"] == 0
+
+
+def test_hang_beyond_the_read_timeout_is_retried_within_bounds(
+    emulator: GenviralEmulator,
+    runner: LocalRunner,
+    stack: LocalStack,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    batch = prepare(emulator, runner, stack)
+    # The production read timeout is 10 s; the worker built for the faulty tick gets 0.15 s (the same path).
+    defaults = GenviralClient.__init__.__kwdefaults__
+    monkeypatch.setitem(defaults, "settings", ClientSettings(read_timeout=0.15))
+    emulator.inject(Fault.hang(2.0), post_id=batch.faulty, times=MAX_ATTEMPTS)
+
+    assert tick_with_fault(emulator, runner, stack, batch) == MAX_ATTEMPTS
+    assert_sleeps(sleeps, BACKOFF)
+    monkeypatch.setitem(defaults, "settings", None)  # the deployed settings again for the recovery tick
+    assert_recovers_exactly_once(emulator, runner, stack, batch)
+
+
+# ---------------------------------------------------------------- contract errors: one call, skipped, logged
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A mutation of the post document: set `a.b.0.c` to `value` (`...` deletes it)."""
+
+    def mutate(document: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = document
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        key: Any = int(last) if isinstance(node, list) else last
+        if value is ...:
+            del node[key]
+        else:
+            node[key] = value
+
+    return mutate
+
+
+def _duplicate_account(document: dict[str, Any]) -> None:
+    states = document["accounts"]["states"]
+    failed_twin = {**copy.deepcopy(states[0]), "status": "failed", "error_message": "twin"}
+    document["accounts"].update(states=[states[0], failed_twin], total=2)
+
+
+def _other_post_id(document: dict[str, Any]) -> None:
+    document["id"] = "99999999-9999-4999-8999-999999999999"
+
+
+def _huge(document: dict[str, Any]) -> None:
+    document["caption"] = "x" * (2 * 1024 * 1024 + 1)
+
+
+# (name, the answer's `data`: a literal or a change to the current post document, in the batch scenario too)
+CONTRACT_ERRORS: list[tuple[str, Any, bool]] = [
+    ("data-null", None, True),
+    ("data-list", [], False),
+    ("data-string", "post", False),
+    ("accounts-missing", _set("accounts", ...), True),
+    ("accounts-null", _set("accounts", None), False),
+    ("accounts-list", _set("accounts", []), False),
+    ("states-missing", _set("accounts.states", ...), False),
+    ("states-null", _set("accounts.states", None), False),
+    ("states-string", _set("accounts.states", "posted"), False),
+    ("total-string", _set("accounts.total", "many"), False),
+    ("state-string", _set("accounts.states.0", "posted"), False),
+    ("status-missing", _set("accounts.states.0.status", ...), False),
+    ("status-null", _set("accounts.states.0.status", None), False),
+    ("status-number", _set("accounts.states.0.status", 42), True),
+    ("status-list", _set("accounts.states.0.status", ["failed"]), False),
+    ("status-empty", _set("accounts.states.0.status", ""), False),
+    ("account-id-missing", _set("accounts.states.0.account_id", ...), False),
+    ("account-id-null", _set("accounts.states.0.account_id", None), False),
+    ("published-at-number", _set("accounts.states.0.published_at", 1_700_000_000), False),
+    ("last-attempted-at-object", _set("accounts.states.0.last_attempted_at", {"at": "now"}), False),
+    ("post-status-missing", _set("status", ...), False),
+    ("post-status-null", _set("status", None), False),
+    ("id-missing", _set("id", ...), False),
+    ("id-number", _set("id", 123), False),
+    ("id-of-another-post", _other_post_id, False),
+    ("video-without-url", _set("media", {"type": "video"}), False),
+    ("slideshow-urls-string", _set("media", {"type": "slideshow", "urls": "a.jpg"}), False),
+    ("duplicate-account-ids", _duplicate_account, True),
+    ("body-over-2MiB", _huge, True),
+]
+
+
+def malformed(emulator: GenviralEmulator, post_id: str, change: Any) -> Fault:
+    """The current answer for the post (its account already posted), broken by `change`."""
+    if callable(change):
+        data = emulator.post_json(post_id)
+        change(data)
+        return Fault.body(data)
+    return Fault.body(change)
+
+
+def deferred_logs(secret_sentinel: SecretSentinel) -> list[dict[str, Any]]:
+    """The relay's "Post check deferred" lines, as Powertools writes them (JSON)."""
+    return [
+        json.loads(line)
+        for name, text in secret_sentinel.rendered
+        for line in text.splitlines()
+        if name == "genviral-relay" and line.startswith('{"') and '"Post check deferred"' in line
+    ]
+
+
+@pytest.mark.parametrize("change", [pytest.param(case[1], id=case[0]) for case in CONTRACT_ERRORS if case[2]])
+def test_malformed_post_is_skipped_once_with_a_contract_error(
+    emulator: GenviralEmulator,
+    runner: LocalRunner,
+    stack: LocalStack,
+    sleeps: list[float],
+    secret_sentinel: SecretSentinel,
+    change: Any,
+) -> None:
+    batch = prepare(emulator, runner, stack)
+    emulator.inject(malformed(emulator, batch.faulty, change), post_id=batch.faulty, times=MAX_ATTEMPTS)
+    secret_sentinel.clear()
+
+    assert tick_with_fault(emulator, runner, stack, batch) == 1  # not retried
+    assert sleeps == []
+    assert [(line["post_id"], line["error_type"], line["level"]) for line in deferred_logs(secret_sentinel)] == [
+        (batch.faulty, "GenviralContractError", "ERROR")
+    ]
+    assert_recovers_exactly_once(emulator, runner, stack, batch)
+
+
+# ---------------------------------------------------------------- every variant, on one post, through a warm worker
+
+
+def check_once(runner: LocalRunner, stack: LocalStack, post_id: str) -> None:
+    """What a tick does for one due post, without the poller: one check request through the worker."""
+    stack.client("sqs").send_message(QueueUrl=stack.ref("WorkQueue"), MessageBody=json.dumps({"post_id": post_id}))
+    report = runner.drain_work_queue()
+    assert (report.processed, report.failed) == (1, 0)
+
+
+def test_every_fault_variant_is_bounded_and_changes_nothing(
+    emulator: GenviralEmulator,
+    runner: LocalRunner,
+    stack: LocalStack,
+    sleeps: list[float],
+    secret_sentinel: SecretSentinel,
+) -> None:
+    post_id, (account_id,) = publishing_now(emulator)
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+    emulator.mark_posted(post_id, account_id)
+    before = stored_item(stack, post_id)
+    secret_sentinel.clear()
+    expected_errors: list[str] = []
+
+    for name, make_fault, calls, backoffs, _ in TRANSIENT:
+        emulator.inject(make_fault(), post_id=post_id, times=MAX_ATTEMPTS)
+        calls_before, sleeps[:] = emulator.calls(post_id), []
+        check_once(runner, stack, post_id)
+        assert emulator.calls(post_id) - calls_before == calls, name
+        assert_sleeps(sleeps, backoffs)
+        assert stored_item(stack, post_id) == before, name
+        emulator.clear_faults()
+        expected_errors.append("transient")
+    for name, change, _ in CONTRACT_ERRORS:
+        emulator.inject(malformed(emulator, post_id, change), post_id=post_id, times=MAX_ATTEMPTS)
+        calls_before, sleeps[:] = emulator.calls(post_id), []
+        check_once(runner, stack, post_id)
+        assert emulator.calls(post_id) - calls_before == 1, name
+        assert sleeps == [], name
+        assert stored_item(stack, post_id) == before, name
+        emulator.clear_faults()
+        expected_errors.append("GenviralContractError")
+
+    assert drain(stack).event_ids() == ([], [])
+    logged = deferred_logs(secret_sentinel)
+    assert [line["post_id"] for line in logged] == [post_id] * len(expected_errors)
+    assert [
+        "transient"
+        if line["level"] == "WARNING" and line["error_type"] != "GenviralContractError"
+        else line["error_type"]
+        for line in logged
+    ] == expected_errors
+    check_once(runner, stack, post_id)
+    received = drain(stack)
+    assert_same_events_on_both_targets(received)
+    assert [(d["post_id"], d["status"]) for d in received.sns_documents()] == [(post_id, "posted")]
+
+
+# ---------------------------------------------------------------- tolerated oddities: stored, never an event
+
+
+def test_empty_states_list_keeps_the_known_accounts_and_emits_nothing(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack, sleeps: list[float]
+) -> None:
+    batch = prepare(emulator, runner, stack)
+    data = copy.deepcopy(batch.baseline)
+    data["accounts"] = {"total": 0, "states": []}
+    emulator.inject(Fault.body(data), post_id=batch.faulty, times=MAX_ATTEMPTS)
+
+    assert tick_with_fault(emulator, runner, stack, batch) == 1
+    assert sleeps == []
+    assert_recovers_exactly_once(emulator, runner, stack, batch)
+
+
+def test_unknown_account_status_is_stored_as_a_string_and_never_an_event(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+) -> None:
+    batch = prepare(emulator, runner, stack)
+    emulator.set_account_state(batch.faulty, batch.faulty_account, status="deleted_by_platform")
+
+    assert runner.tick()["enqueued"] == 3
+    runner.drain_work_queue()
+
+    received = drain(stack)
+    assert_same_events_on_both_targets(received)
+    assert batch.faulty not in {document["post_id"] for document in received.sns_documents()}
+    assert len(received.sns) == len(batch.others)
+    watch = runner.api("GET", f"/watches/{batch.faulty}").body
+    assert [(a["account_id"], a["status"]) for a in watch["accounts"]] == [
+        (batch.faulty_account, "deleted_by_platform")
+    ]
+    assert watch["watching"] is True
+
+    # Still due every tick; a later real outcome is one event, from the unknown status.
+    emulator.mark_posted(batch.faulty, batch.faulty_account)
+    assert runner.tick()["enqueued"] == 1
+    runner.drain_work_queue()
+    received = drain(stack)
+    assert_same_events_on_both_targets(received)
+    (document,) = received.sns_documents()
+    assert (document["post_id"], document["previous_status"], document["status"]) == (
+        batch.faulty,
+        "deleted_by_platform",
+        "posted",
+    )
+    assert runner.tick()["enqueued"] == 0
