@@ -18,13 +18,13 @@ def scheduled_in(delta: timedelta, *states: dict[str, object]) -> Post:
     return post(*(states or (account(),)), scheduled_at=format_ts(NOW + delta))
 
 
-def test_far_future_post_is_checked_at_halving_intervals_capped_to_catch_reschedules() -> None:
+def test_far_future_post_is_checked_at_shrinking_intervals_capped_to_catch_reschedules() -> None:
     far = policy.next_check(scheduled_in(timedelta(days=2)), NOW)
     nearer = policy.next_check(scheduled_in(timedelta(hours=2)), NOW)
 
     assert far == NOW + policy.far_interval_max
     window_opens = timedelta(hours=2) - policy.lead_time
-    assert nearer == NOW + window_opens / 2
+    assert nearer == NOW + window_opens * 3 / 4
 
 
 def test_far_future_checks_land_on_the_window_opening_and_stay_few() -> None:
@@ -42,7 +42,7 @@ def test_far_future_checks_land_on_the_window_opening_and_stay_few() -> None:
 
 
 def test_post_in_its_publishing_window_is_due_every_tick() -> None:
-    wanted = policy.next_check(scheduled_in(timedelta(minutes=5)), NOW)
+    wanted = policy.next_check(scheduled_in(timedelta(minutes=2)), NOW)
     assert wanted is not None
     assert wanted <= NOW
 

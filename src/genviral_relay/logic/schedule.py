@@ -5,8 +5,9 @@ while still seeing a change within one tick when one is likely. Pure: the caller
 no more checks. The poller treats every past moment alike, so a post that is due every tick keeps
 its stored `next_check_at` and a check that changes nothing writes nothing.
 
-- A post scheduled far ahead is checked at halving intervals (at most `far_interval_max` apart, so
-  a reschedule is noticed) until `lead_time` before `scheduled_at`, then every tick.
+- A post scheduled far ahead is checked at shrinking intervals (each three quarters of the time left,
+  at most `far_interval_max` apart, so a reschedule is noticed) until `lead_time` before
+  `scheduled_at`, then every tick.
 - A post in its publishing window, or queued for immediate publishing, is checked every tick.
 - A post still unfinished long after its time (or its last change, such as a retry) backs off, up
   to `overdue_interval_max`.
@@ -43,7 +44,7 @@ def _clamp(value: timedelta, low: timedelta, high: timedelta) -> timedelta:
 @dataclass(frozen=True)
 class PollingPolicy:
     tick: timedelta = timedelta(minutes=1)
-    lead_time: timedelta = timedelta(minutes=10)
+    lead_time: timedelta = timedelta(minutes=3)
     far_interval_max: timedelta = timedelta(hours=6)
     overdue_after: timedelta = timedelta(hours=1)
     overdue_interval_max: timedelta = timedelta(minutes=30)
@@ -85,7 +86,7 @@ class PollingPolicy:
             return now
         window_opens = scheduled_at - self.lead_time
         if now < window_opens:
-            return min(window_opens, now + _clamp((window_opens - now) / 2, self.tick, self.far_interval_max))
+            return min(window_opens, now + _clamp((window_opens - now) * 3 / 4, self.tick, self.far_interval_max))
         active_since = max(scheduled_at, last_change) if last_change is not None else scheduled_at
         overdue = now - active_since - self.overdue_after
         if overdue <= timedelta(0):
