@@ -52,6 +52,7 @@ from genviral_relay.observability import logger
 from local.emulator import GenviralEmulator
 from local.ledger import Ledger, outcome_of
 from local.memory_store import InMemoryWatchStore
+from local.seams import no_sleep
 from local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -228,7 +229,6 @@ def simulate_week(posts: int, seed: int) -> WeekResult:
         published_at: dict[tuple[str, str], datetime] = {}
         store = InMemoryWatchStore()
         dynamodb_calls = store.calls
-        no_sleep = _no_sleep
         checker = PostChecker(
             store=store,
             source=GenviralClient(
@@ -375,10 +375,6 @@ def _next_tick(
     target = max(now + TICK, min(candidates))
     ticks = math.ceil((target - now) / TICK)
     return now + ticks * TICK
-
-
-def _no_sleep(_: float) -> None:
-    """Backoff waits cost no simulated time in this bench (Genviral never throttles here)."""
 
 
 # ---------------------------------------------------------------------- CPU, imports, memory

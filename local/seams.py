@@ -173,7 +173,6 @@ class RelayRig:
             ),
             self.seams,
         )
-        no_sleep = _no_sleep
         self.checker = PostChecker(
             store=self.store,
             source=SeamSource(
@@ -260,5 +259,5 @@ class RelayRig:
         return self.delivered
 
 
-def _no_sleep(_: float) -> None:
+def no_sleep(_: float) -> None:
     """Backoff waits cost no wall-clock time in fault runs; their count is bounded by the retry settings."""

@@ -29,9 +29,9 @@ from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import LocalStack
 from tests.conftest import SECRETS, TOKEN, SecretSentinel
+from tests.functional.shared_rig import SharedRig, stored_item
 from tests.functional.subscribers import drain
 from tests.functional.test_relay_flow import publishing_now
-from tests.functional.test_upstream_faults import SharedRig, stored_item
 
 ROTATED = "gva_live_test.rotated-5f0e1d2c3b4a6978"
 

@@ -13,6 +13,7 @@ from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import LocalStack
 from tests.conftest import TOKEN
+from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain
 
 
@@ -20,13 +21,6 @@ def publishing_now(emulator: GenviralEmulator, accounts: int = 1) -> tuple[str, 
     """A post in its publishing window: due every tick until its accounts finish."""
     post_id = emulator.create_post(accounts=accounts, scheduled_at=datetime.now(UTC) - timedelta(minutes=1))
     return post_id, emulator.account_ids(post_id)
-
-
-def stored_item(stack: LocalStack, post_id: str) -> dict[str, Any]:
-    answer = stack.client("dynamodb").get_item(
-        TableName=stack.ref("StateTable"), Key={"pk": {"S": post_id}, "sk": {"S": "WATCH"}}
-    )
-    return dict(answer.get("Item", {}))
 
 
 def test_register_tick_work_publishes_every_field_to_both_targets(
