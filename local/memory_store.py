@@ -16,7 +16,7 @@ from datetime import datetime
 from genviral_relay.aws.dynamodb_store import BATCH_GET_LIMIT, DUE_SHARDS
 from genviral_relay.errors import StateConflictError
 from genviral_relay.logic.ports import WatchStore
-from genviral_relay.models.domain import PendingDelivery, WatchRecord
+from genviral_relay.models.domain import DiscoverState, PendingDelivery, WatchRecord
 from genviral_relay.models.events import RelayEvent
 
 
@@ -26,6 +26,7 @@ class InMemoryWatchStore(WatchStore):
         self._watches: dict[str, WatchRecord] = {}
         self._events: dict[tuple[str, str], RelayEvent] = {}
         self._pause: tuple[datetime, str] | None = None
+        self._discover: DiscoverState | None = None
         self._lock = threading.Lock()
 
     def get(self, post_id: str) -> WatchRecord | None:
@@ -132,3 +133,17 @@ class InMemoryWatchStore(WatchStore):
         with self._lock:
             self.calls["put_item"] += 1
             self._pause = (until, reason)
+
+    def discover_state(self) -> DiscoverState | None:
+        with self._lock:
+            self.calls["get_item"] += 1
+            return self._discover
+
+    def save_discover_state(self, state: DiscoverState, *, expected_version: int) -> None:
+        if state.version != expected_version + 1:
+            raise ValueError("a saved discover state must be exactly one version ahead of the stored one")
+        with self._lock:
+            self.calls["put_item"] += 1
+            if (self._discover.version if self._discover else 0) != expected_version:
+                raise StateConflictError("discover state")
+            self._discover = state

@@ -23,8 +23,8 @@ from genviral_relay.clock import utc_now
 from genviral_relay.genviral.client import ClientSettings, GenviralClient
 from genviral_relay.logic.check_batch import CheckBatch
 from genviral_relay.logic.check_post import CheckOutcome, CheckTrigger, PostChecker
-from genviral_relay.logic.ports import EventPublisher, PostSource, PublishResult, WatchStore
-from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
+from genviral_relay.logic.ports import EventPublisher, PostPage, PostSource, PublishResult, WatchStore
+from genviral_relay.models.domain import DiscoverState, PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import CheckRequest
 from genviral_relay.models.upstream import Post
@@ -81,6 +81,9 @@ class SeamSource(PostSource):
     def posts_in_status(self, status: str, *, limit: int) -> list[str]:
         return self._inner.posts_in_status(status, limit=limit)
 
+    def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
+        return self._inner.posts_created(since, until, limit=limit)
+
 
 class SeamStore(WatchStore):
     def __init__(self, inner: WatchStore, seams: Seams) -> None:
@@ -128,6 +131,12 @@ class SeamStore(WatchStore):
     def pause_genviral(self, *, until: datetime, reason: str) -> None:
         self._inner.pause_genviral(until=until, reason=reason)
 
+    def discover_state(self) -> DiscoverState | None:
+        return self._inner.discover_state()
+
+    def save_discover_state(self, state: DiscoverState, *, expected_version: int) -> None:
+        self._inner.save_discover_state(state, expected_version=expected_version)
+
 
 class SeamPublisher(EventPublisher):
     def __init__(self, inner: EventPublisher, seams: Seams, *, after: str) -> None:
@@ -173,17 +182,18 @@ class RelayRig:
             ),
             self.seams,
         )
+        self.source = SeamSource(
+            GenviralClient(
+                genviral_api_url,
+                SecretsManagerTokenSource(stack.client("secretsmanager"), stack.secret_arn),
+                settings=ClientSettings(read_timeout=0.5, connect_timeout=0.5),
+                sleep=no_sleep,
+            ),
+            self.seams,
+        )
         self.checker = PostChecker(
             store=self.store,
-            source=SeamSource(
-                GenviralClient(
-                    genviral_api_url,
-                    SecretsManagerTokenSource(stack.client("secretsmanager"), stack.secret_arn),
-                    settings=ClientSettings(read_timeout=0.5, connect_timeout=0.5),
-                    sleep=no_sleep,
-                ),
-                self.seams,
-            ),
+            source=self.source,
             publishers=[
                 SeamPublisher(
                     SnsPublisher(sns_client or stack.client("sns"), stack.ref("EventsTopic"), sleep=no_sleep),

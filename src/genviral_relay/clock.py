@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 Clock = Callable[[], datetime]
 
@@ -26,3 +27,23 @@ def parse_ts(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+_DURATION = re.compile(r"^(\d+)\s*([mhdw])$")
+_DURATION_UNIT = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def moment_from(spec: str, now: datetime) -> datetime:
+    """`now`, a duration back from now (`90m`, `12h`, `7d`, `2w`) or an ISO-8601 time; ValueError otherwise."""
+    text = spec.strip()
+    if text.lower() == "now":
+        return now
+    duration = _DURATION.match(text.lower())
+    if duration:
+        return now - int(duration.group(1)) * _DURATION_UNIT[duration.group(2)]
+    if not re.match(r"^\d{4}-\d{2}-\d{2}", text):
+        raise ValueError(f"{spec!r} is not 'now', a duration like 7d, or an ISO-8601 time")
+    moment = parse_ts(text)
+    if moment is None:
+        raise ValueError(f"{spec!r} is not a valid ISO-8601 time")
+    return moment

@@ -7,18 +7,26 @@ invocations reuse clients and pooled connections and cold starts pay only for wh
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
-from genviral_relay.clock import utc_now
+from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.logic.check_post import PostChecker
 from genviral_relay.logic.ports import EventPublisher
 from genviral_relay.logic.schedule import PollingPolicy, tick_of
-from genviral_relay.settings import CheckerSettings, checker_settings, clear_settings_cache, poller_settings
+from genviral_relay.settings import (
+    CheckerSettings,
+    checker_settings,
+    clear_settings_cache,
+    poller_settings,
+    worker_settings,
+)
 
 if TYPE_CHECKING:
     from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
     from genviral_relay.aws.work_queue import SqsWorkQueue
+    from genviral_relay.genviral.client import GenviralClient
+    from genviral_relay.logic.discover import Discovery
 
 
 @cache
@@ -68,16 +76,23 @@ def checker_store() -> DynamoDbWatchStore:
 
 
 @cache
-def post_checker() -> PostChecker:
-    from genviral_relay.aws.dead_letters import SqsDeadLetters
+def genviral_client() -> GenviralClient:
     from genviral_relay.aws.secrets import SecretsManagerTokenSource
     from genviral_relay.genviral.client import GenviralClient
 
     settings = checker_settings()
     tokens = SecretsManagerTokenSource(aws_client("secretsmanager"), settings.genviral_secret_arn)
+    return GenviralClient(str(settings.genviral_api_url), tokens)
+
+
+@cache
+def post_checker() -> PostChecker:
+    from genviral_relay.aws.dead_letters import SqsDeadLetters
+
+    settings = checker_settings()
     return PostChecker(
         store=checker_store(),
-        source=GenviralClient(str(settings.genviral_api_url), tokens),
+        source=genviral_client(),
         publishers=_publishers(settings),
         dead_letters=SqsDeadLetters(aws_client("sqs"), settings.events_dlq_url, clock=utc_now),
         clock=utc_now,
@@ -88,8 +103,22 @@ def post_checker() -> PostChecker:
     )
 
 
+@cache
+def discovery() -> Discovery:
+    from genviral_relay.logic.discover import Discovery
+
+    since = worker_settings().discover_since
+    return Discovery(
+        checker=post_checker(),
+        source=genviral_client(),
+        store=checker_store(),
+        clock=utc_now,
+        baseline_before=partial(moment_from, since),
+    )
+
+
 def reset() -> None:
     """Forget every built object and the settings (tests and the local runner change the environment)."""
-    for factory in (aws_client, poller_store, work_queue, checker_store, post_checker):
+    for factory in (aws_client, poller_store, work_queue, checker_store, genviral_client, post_checker, discovery):
         factory.cache_clear()
     clear_settings_cache()

@@ -9,8 +9,9 @@ import os
 from functools import cache
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
+from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.errors import ConfigurationError
 from genviral_relay.models.domain import Target
 
@@ -25,6 +26,7 @@ class _Settings(BaseModel):
 
 class PollerSettings(_Settings):
     work_queue_url: NonEmpty = Field(alias="WORK_QUEUE_URL")
+    watch_mode: Literal["registered", "discover"] = Field(alias="WATCH_MODE")
 
 
 class CheckerSettings(_Settings):
@@ -62,6 +64,16 @@ class CheckerSettings(_Settings):
         return self
 
 
+class WorkerSettings(CheckerSettings):
+    discover_since: NonEmpty = Field(alias="DISCOVER_SINCE")
+
+    @field_validator("discover_since")
+    @classmethod
+    def _discover_since_is_a_moment(cls, value: str) -> str:
+        moment_from(value, utc_now())  # raises a clear ValueError for a malformed value
+        return value
+
+
 SettingsT = TypeVar("SettingsT", bound=_Settings)
 
 
@@ -86,6 +98,12 @@ def checker_settings() -> CheckerSettings:
     return _load(CheckerSettings)
 
 
+@cache
+def worker_settings() -> WorkerSettings:
+    return _load(WorkerSettings)
+
+
 def clear_settings_cache() -> None:
     poller_settings.cache_clear()
     checker_settings.cache_clear()
+    worker_settings.cache_clear()

@@ -13,7 +13,7 @@ from genviral_relay.clock import utc_now
 from genviral_relay.errors import StateConflictError
 from genviral_relay.logic.ports import WatchStore
 from genviral_relay.logic.transitions import detect_transitions
-from genviral_relay.models.domain import PendingDelivery, WatchRecord
+from genviral_relay.models.domain import CreatedWindow, DiscoverState, PendingDelivery, WatchRecord
 from local.counting import CountingClient
 from local.memory_store import InMemoryWatchStore
 from local.stack import LocalStack
@@ -98,3 +98,28 @@ def test_store_contract(store_and_calls: tuple[WatchStore, Counter[str]]) -> Non
             "put_item": 1,
         }
     )
+
+
+def test_discover_state_is_saved_once_per_version(store_and_calls: tuple[WatchStore, Counter[str]]) -> None:
+    store, calls = store_and_calls
+    assert store.discover_state() is None
+
+    walking = DiscoverState(
+        version=1,
+        baseline_before=NOW,
+        walk_until=NOW,
+        pending=(CreatedWindow(since=NOW - timedelta(days=1), until=NOW),),
+    )
+    store.save_discover_state(walking, expected_version=0)
+    with pytest.raises(StateConflictError):
+        store.save_discover_state(walking, expected_version=0)
+    assert store.discover_state() == walking
+
+    walked = walking.model_copy(update={"version": 2, "pending": (), "walk_until": None, "walked_until": NOW})
+    with pytest.raises(StateConflictError):
+        store.save_discover_state(walked.model_copy(update={"version": 3}), expected_version=2)
+    store.save_discover_state(walked, expected_version=1)
+    assert store.discover_state() == walked
+    # The watches are not touched: the state is not a watch, and nothing is due
+    assert list(store.due_post_ids(NOW + timedelta(days=365))) == []
+    assert calls == Counter({"get_item": 3, "put_item": 4, "query": 5})

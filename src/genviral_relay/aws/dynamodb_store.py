@@ -6,6 +6,8 @@ Items (partition key `pk` = post id):
   checks or owes events it carries `due_shard` + `next_check_at`, the keys of the sparse `due`
   index the poller queries.
 - `sk = "EVENT#<event_id>"`: the event document, kept for `event_retention` (TTL `expires_at`).
+- `pk = "relay"`: the deployment's own items, `sk = "GENVIRAL_PAUSE"` (calls stopped after a
+  refused key) and `sk = "DISCOVER"` (how far discover mode has listed the workspace).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from botocore.exceptions import ClientError
 from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import StateConflictError
 from genviral_relay.logic.ports import WatchStore
-from genviral_relay.models.domain import AccountSnapshot, PendingDelivery, WatchRecord
+from genviral_relay.models.domain import AccountSnapshot, DiscoverState, PendingDelivery, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.observability import logger
 
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 WATCH_SK = "WATCH"
 PAUSE_KEY = {"pk": {"S": "relay"}, "sk": {"S": "GENVIRAL_PAUSE"}}
+DISCOVER_KEY = {"pk": {"S": "relay"}, "sk": {"S": "DISCOVER"}}
 EVENT_SK_PREFIX = "EVENT#"
 DUE_INDEX = "due"
 DUE_SHARDS = 4  # spreads the due index over partitions; the poller queries each shard
@@ -275,6 +278,31 @@ class DynamoDbWatchStore(WatchStore):
             TableName=self._table,
             Item={**PAUSE_KEY, "until": {"S": format_ts(until)}, "reason": {"S": reason}},
         )
+
+    def discover_state(self) -> DiscoverState | None:
+        item = self._client.get_item(TableName=self._table, Key=DISCOVER_KEY, ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        return DiscoverState.model_validate_json(item["state"]["S"])
+
+    def save_discover_state(self, state: DiscoverState, *, expected_version: int) -> None:
+        if state.version != expected_version + 1:
+            raise ValueError("a saved discover state must be exactly one version ahead of the stored one")
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "attribute_not_exists(pk)"}
+            if expected_version == 0
+            else {
+                "ConditionExpression": "version = :expected",
+                "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
+            }
+        )
+        item = {**DISCOVER_KEY, "version": {"N": str(state.version)}, "state": {"S": state.model_dump_json()}}
+        try:
+            self._client.put_item(TableName=self._table, Item=item, **condition)
+        except ClientError as error:
+            if _is_condition_failure(error):
+                raise StateConflictError("discover state") from error
+            raise
 
     def _update_outbox(
         self, post_id: str, done: set[str], settle_version: int | None, settled_next_check_at: datetime | None

@@ -22,6 +22,7 @@ import requests
 from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 
+from genviral_relay.clock import format_ts
 from genviral_relay.errors import (
     GenviralAuthError,
     GenviralBadResponseError,
@@ -34,7 +35,7 @@ from genviral_relay.errors import (
     GenviralTierNotAllowedError,
     GenviralUnavailableError,
 )
-from genviral_relay.logic.ports import PostSource
+from genviral_relay.logic.ports import PostPage, PostSource
 from genviral_relay.models.upstream import Envelope, Post
 from genviral_relay.observability import logger
 
@@ -114,11 +115,32 @@ class GenviralClient(PostSource):
             ) from None
 
     def posts_in_status(self, status: str, *, limit: int) -> list[str]:
-        data = self._get("/posts", "/posts", {"status": status, "limit": str(limit)})
+        items = self._list({"status": status, "limit": str(limit)})
+        return [item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+    def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
+        items = self._list({"since": format_ts(since), "until": format_ts(until), "limit": str(limit)})
+        posts: list[Post] = []
+        unreadable: list[str] = []
+        for item in items:
+            try:
+                posts.append(Post.model_validate(item))
+            except ValidationError as error:
+                post_id = item.get("id") if isinstance(item, dict) else None
+                logger.warning(
+                    "A listed post does not match the documented shape",
+                    extra={"post_id": post_id if isinstance(post_id, str) else None, "problem": _brief(error)},
+                )
+                if isinstance(post_id, str) and post_id:
+                    unreadable.append(post_id)
+        return PostPage(posts=tuple(posts), unreadable_ids=tuple(unreadable), size=len(items))
+
+    def _list(self, params: dict[str, str]) -> list[Any]:
+        data = self._get("/posts", "/posts", params)
         posts = data.get("posts") if isinstance(data, dict) else None
         if not isinstance(posts, list):
             raise GenviralContractError("the post list has no posts array")
-        return [post["id"] for post in posts if isinstance(post, dict) and isinstance(post.get("id"), str)]
+        return posts
 
     def _get(self, route: str, path: str, params: dict[str, str] | None = None) -> Any:
         """GET with retries; `route` is the path template used in logs."""

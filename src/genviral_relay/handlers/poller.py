@@ -1,4 +1,8 @@
-"""Scheduled tick (EventBridge Scheduler): queue a check for every watch that is due."""
+"""Scheduled tick (EventBridge Scheduler): queue a check for every watch that is due, the retry
+sweep while a failure may still be retried, and in discover mode a listing of new posts.
+
+The poller itself never calls Genviral: every call runs in the worker, under the deployment's
+concurrency cap and the pause that follows a refused key."""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ from pydantic import BaseModel
 
 from genviral_relay.clock import utc_now
 from genviral_relay.factories import poller_store, work_queue
-from genviral_relay.models.messages import CheckRequest, SweepRequest
+from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest
 from genviral_relay.observability import MetricUnit, logger, metrics
-from genviral_relay.settings import PollerSettings
+from genviral_relay.settings import PollerSettings, poller_settings
 
 SETTINGS = PollerSettings
 """The configuration this function reads (the template must set every variable)."""
@@ -30,6 +34,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     requests: list[BaseModel] = [CheckRequest(post_id=post_id) for post_id in store.due_post_ids(now)]
     if next(store.awaiting_retry(now, limit=1), None) is not None:
         requests.append(SweepRequest(sweep="retry"))
+    if poller_settings().watch_mode == "discover":
+        requests.append(DiscoverRequest(discover="posts"))
     queued = work_queue().send(requests)
     logger.info("Tick", extra={"enqueued": queued, "scheduled_time": event.get("scheduled_time")})
     metrics.add_metric(name="ChecksQueued", unit=MetricUnit.Count, value=queued)

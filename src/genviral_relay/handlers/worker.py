@@ -8,22 +8,23 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter, ValidationError
 
 from genviral_relay.clock import utc_now
-from genviral_relay.factories import checker_store, post_checker
-from genviral_relay.logic.check_batch import SWEEP_KEY, CheckBatch
-from genviral_relay.models.messages import CheckRequest, SweepRequest
+from genviral_relay.factories import checker_store, discovery, post_checker
+from genviral_relay.logic.check_batch import DISCOVER_KEY, SWEEP_KEY, CheckBatch
+from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest
 from genviral_relay.observability import MetricUnit, logger, metrics
-from genviral_relay.settings import CheckerSettings, checker_settings
+from genviral_relay.settings import WorkerSettings, worker_settings
 
-SETTINGS = CheckerSettings
+SETTINGS = WorkerSettings
 """The configuration this function reads (the template must set every variable)."""
 
 
-_message: TypeAdapter[CheckRequest | SweepRequest] = TypeAdapter(CheckRequest | SweepRequest)
+WorkRequest = CheckRequest | SweepRequest | DiscoverRequest
+_message: TypeAdapter[WorkRequest] = TypeAdapter(WorkRequest)
 
 
-def parse_requests(records: list[dict[str, Any]]) -> tuple[dict[str, CheckRequest | SweepRequest], list[str]]:
+def parse_requests(records: list[dict[str, Any]]) -> tuple[dict[str, WorkRequest], list[str]]:
     """(message id -> request, ids of poison messages). SQS moves poison to the DLQ after a few receives."""
-    requests: dict[str, CheckRequest | SweepRequest] = {}
+    requests: dict[str, WorkRequest] = {}
     poison: list[str] = []
     for record in records:
         try:
@@ -43,17 +44,27 @@ def parse_requests(records: list[dict[str, Any]]) -> tuple[dict[str, CheckReques
     return requests, poison
 
 
+def _error_key(request: WorkRequest) -> str:
+    if isinstance(request, CheckRequest):
+        return request.post_id
+    return SWEEP_KEY if isinstance(request, SweepRequest) else DISCOVER_KEY
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     requests, failed = parse_requests(event.get("Records", []))
-    batch = CheckBatch(post_checker(), checker_store(), utc_now(), threads=checker_settings().threads_per_worker)
+    discover = any(isinstance(request, DiscoverRequest) for request in requests.values())
+    batch = CheckBatch(
+        post_checker(),
+        checker_store(),
+        utc_now(),
+        threads=worker_settings().threads_per_worker,
+        discovery=discovery() if discover else None,
+    )
     checks = [request for request in requests.values() if isinstance(request, CheckRequest)]
-    errors = batch.run(checks, sweep=len(checks) < len(requests))
-    failed += [
-        message_id
-        for message_id, request in requests.items()
-        if (request.post_id if isinstance(request, CheckRequest) else SWEEP_KEY) in errors
-    ]
+    sweep = any(isinstance(request, SweepRequest) for request in requests.values())
+    errors = batch.run(checks, sweep=sweep, discover=discover)
+    failed += [message_id for message_id, request in requests.items() if _error_key(request) in errors]
     # Partial batch response: only these messages return to the queue.
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from genviral_relay.errors import GenviralConfigError, GenviralRateLimitedError
 from genviral_relay.logic.check_post import CheckOutcome, PostChecker
+from genviral_relay.logic.discover import Discovery
 from genviral_relay.logic.ports import WatchStore
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.messages import CheckRequest
@@ -18,6 +19,8 @@ from genviral_relay.observability import MetricUnit, logger, metrics
 
 SWEEP_KEY = "retry-sweep"
 """Where `run` reports a failed retry sweep among the failed posts."""
+DISCOVER_KEY = "discover"
+"""Where `run` reports a failed discover run among the failed posts."""
 CONFIG_ERROR_PAUSE = timedelta(minutes=5)
 """After Genviral refuses the key, calls stop for this long; then one tick probes again."""
 
@@ -51,8 +54,17 @@ class AdaptiveLimit:
 
 
 class CheckBatch:
-    def __init__(self, checker: PostChecker, store: WatchStore, now: datetime, *, threads: int = 1) -> None:
+    def __init__(
+        self,
+        checker: PostChecker,
+        store: WatchStore,
+        now: datetime,
+        *,
+        threads: int = 1,
+        discovery: Discovery | None = None,
+    ) -> None:
         self._checker = checker
+        self._discovery = discovery
         self._store = store
         self._now = now
         self._threads = max(1, threads)
@@ -60,9 +72,11 @@ class CheckBatch:
         self._pause_reason = store.genviral_pause(now)
         self._lock = threading.Lock()
 
-    def run(self, requests: Sequence[CheckRequest], *, sweep: bool = False) -> dict[str, Exception]:
-        """Check every requested post once (and run the retry sweep if asked); answer the posts whose
-        check failed unexpectedly."""
+    def run(
+        self, requests: Sequence[CheckRequest], *, sweep: bool = False, discover: bool = False
+    ) -> dict[str, Exception]:
+        """Check every requested post once (and run the retry sweep and discovery if asked); answer the
+        posts whose check failed unexpectedly (`SWEEP_KEY`, `DISCOVER_KEY` for those two)."""
         post_ids = list(dict.fromkeys(request.post_id for request in requests))
         if len(post_ids) < len(requests):
             metrics.add_metric(
@@ -74,6 +88,8 @@ class CheckBatch:
             )
             return {}
         errors: dict[str, Exception] = {}
+        if discover:
+            self._discover(errors)
         if sweep:
             self._sweep(errors)
         watches = self._store.get_many(post_ids)
@@ -98,6 +114,21 @@ class CheckBatch:
         for outcome in outcomes:
             if isinstance(outcome.error, GenviralConfigError):
                 self.pause(outcome.error)
+
+    def _discover(self, errors: dict[str, Exception]) -> None:
+        if self._discovery is None:
+            errors[DISCOVER_KEY] = RuntimeError("discovery was asked for but this worker has none")
+            return
+        try:
+            with self._limit:
+                report = self._discovery.run()
+        except Exception as error:  # the request goes back to the queue; the checks go on
+            logger.exception("Discover run failed")
+            errors[DISCOVER_KEY] = error
+            return
+        for problem in [report.error, *(outcome.error for outcome in report.outcomes)]:
+            if isinstance(problem, GenviralConfigError):
+                self.pause(problem)
 
     def _check_into(self, post_id: str, watch: WatchRecord | None, errors: dict[str, Exception]) -> None:
         try:

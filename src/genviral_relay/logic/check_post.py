@@ -8,7 +8,7 @@ leaves them in the outbox, and the next check of the post publishes them again u
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -26,7 +26,7 @@ from genviral_relay.logic.schedule import PollingPolicy, same_schedule
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
-from genviral_relay.models.upstream import Post
+from genviral_relay.models.upstream import FINAL_STATUSES, Post
 from genviral_relay.observability import MetricUnit, logger, metrics
 
 RETRY_SWEEP_LIMIT = 100  # Genviral's largest page
@@ -125,6 +125,25 @@ class PostChecker:
         metrics.add_metric(name="RetrySweepChecks", unit=MetricUnit.Count, value=len(outcomes))
         return outcomes
 
+    def adopt_listed(self, post: Post, *, silent: bool) -> CheckOutcome:
+        """Start watching a post the workspace list showed (discover mode).
+
+        `silent` (created before the baseline): its states are recorded as they are and nothing is
+        emitted. Otherwise the listed answer is recorded as the first sighting when it holds no
+        final account, which saves a call; when it would emit, the canonical single-post answer
+        decides instead, as it does for every event.
+        """
+        if not silent and any(state.status in FINAL_STATUSES for state in post.accounts.states):
+            return self.check_loaded(post.id, None, trigger="register")
+        return self._record(post.id, None, post, self._clock(), silent=silent)
+
+    def refresh_listed(self, post: Post, watch: WatchRecord) -> CheckOutcome | None:
+        """A watched post the workspace list showed: None when the list shows nothing new, else a
+        check now (the list only tells the relay to look; the single-post answer is what it records)."""
+        if not detect_transitions(watch, post, self._clock()).state_changed:
+            return None
+        return self.check_loaded(post.id, watch, trigger="manual")
+
     def unwatch(self, post_id: str) -> WatchRecord:
         """Forget a watch, after publishing whatever it still owes."""
         watch = self._store.get(post_id)
@@ -140,9 +159,14 @@ class PostChecker:
         logger.info("Watch removed", extra={"post_id": post_id})
         return watch
 
-    def _record(self, post_id: str, watch: WatchRecord | None, post: Post, now: datetime) -> CheckOutcome:
+    def _record(
+        self, post_id: str, watch: WatchRecord | None, post: Post, now: datetime, *, silent: bool = False
+    ) -> CheckOutcome:
         previous = watch or WatchRecord(post_id=post_id, version=0, registered_at=now)
         detection = detect_transitions(previous, post, now)
+        if silent:
+            # A baseline: the outcomes count as seen (so later ids stay distinct) but are not reported.
+            detection = replace(detection, events=())
         wanted = self._policy.next_check(post, now, last_change=now if detection.state_changed else previous.checked_at)
         awaiting_retry = self._policy.awaits_retry(post, now)
         needs_write = (

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
+from genviral_relay.models.domain import DiscoverState, PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.upstream import Post
 
@@ -22,6 +22,20 @@ class PostSource(ABC):
     @abstractmethod
     def posts_in_status(self, status: str, *, limit: int) -> list[str]:
         """Ids of the newest posts (at most `limit`) whose overall status is `status`."""
+
+    @abstractmethod
+    def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
+        """At most `limit` posts created in [since, until]; raises a `GenviralError` subclass on failure."""
+
+
+@dataclass(frozen=True)
+class PostPage:
+    """One answer of the post list. `size` counts every item, readable or not (a full page is cut off)."""
+
+    posts: tuple[Post, ...]
+    unreadable_ids: tuple[str, ...]
+    """Items that do not match the documented shape but carry an id: their own check will tell more."""
+    size: int
 
 
 class WatchStore(ABC):
@@ -78,6 +92,14 @@ class WatchStore(ABC):
 
     @abstractmethod
     def pause_genviral(self, *, until: datetime, reason: str) -> None: ...
+
+    @abstractmethod
+    def discover_state(self) -> DiscoverState | None:
+        """How far discover mode has listed the workspace; None before its first run."""
+
+    @abstractmethod
+    def save_discover_state(self, state: DiscoverState, *, expected_version: int) -> None:
+        """Store `state` (version `expected_version + 1`); `StateConflictError` if another walk saved first."""
 
 
 @dataclass(frozen=True)

@@ -72,3 +72,30 @@ class WatchRecord(BaseModel):
     def observed(self) -> bool:
         """Whether a check has ever recorded the post's state."""
         return self.post_status is not None
+
+
+class CreatedWindow(BaseModel):
+    """Posts created in [since, until] (both inclusive, as Genviral's `GET /posts` filters them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    since: datetime
+    until: datetime
+
+
+class DiscoverState(BaseModel):
+    """How far discover mode has listed the workspace's posts, kept between ticks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(ge=0, description="Optimistic lock; 0 means never stored.")
+    baseline_before: datetime = Field(
+        description="Posts created before this are recorded silently when first seen (fixed on the first run)."
+    )
+    walked_until: datetime | None = Field(
+        default=None, description="Every post created up to this moment has been listed; None before the first walk."
+    )
+    walk_until: datetime | None = Field(default=None, description="The end of the walk in progress.")
+    pending: tuple[CreatedWindow, ...] = Field(
+        default=(), description="Windows of the walk in progress still to list, the next one last."
+    )

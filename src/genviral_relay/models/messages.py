@@ -17,6 +17,14 @@ class SweepRequest(BaseModel):
     sweep: Literal["retry"]
 
 
+class DiscoverRequest(BaseModel):
+    """List the workspace's posts and watch the new ones (discover mode, see `logic/discover.py`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    discover: Literal["posts"]
+
+
 class CheckRequest(BaseModel):
     """Check one post. `reason` is for logs only."""
 

@@ -1,0 +1,166 @@
+"""Discover mode: watch every post of the workspace without anyone registering it.
+
+Genviral's `GET /posts` has no cursor and answers at most 100 posts, filtered by `created_at`
+(`since`/`until`, both inclusive). So the walk lists `created_at` windows, newest first, and halves
+any window that comes back full until every window is below the cap. How far it has walked is kept
+in the table: each tick lists only [walked_until - look-back, now], and a walk too long for one
+run (the first one, over the workspace's whole history) resumes at the next tick. The high-water
+mark moves to the moment a walk *started*, so a post created while it ran is in the next window;
+the look-back covers a post whose `created_at` is a little older than the moment it became listable.
+
+What each listed post becomes:
+- not watched, created before the baseline (`DiscoverSince`, fixed on the first run): watched
+  with its current states recorded silently;
+- not watched, newer: watched like a registration (events for accounts already final);
+- watched: if the list shows something the watch has not seen, it is checked now.
+Events always come from the single-post answer (see `PostChecker.adopt_listed`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from genviral_relay.clock import Clock, parse_ts
+from genviral_relay.errors import GenviralError, StateConflictError
+from genviral_relay.logic.check_post import CheckOutcome, PostChecker
+from genviral_relay.logic.ports import PostPage, PostSource, WatchStore
+from genviral_relay.models.domain import CreatedWindow, DiscoverState
+from genviral_relay.observability import MetricUnit, logger, metrics
+
+PAGE_LIMIT = 100  # Genviral clamps `limit` to 1..100
+LOOK_BACK = timedelta(minutes=10)
+CLOCK_SKEW = timedelta(minutes=5)
+"""Windows end this far past the relay's clock, in case Genviral's clock is ahead."""
+MAX_LIST_CALLS = 20
+"""Per run: a longer walk resumes at the next tick (the first run may have a long history to list)."""
+HISTORY_START = datetime(1970, 1, 1, tzinfo=UTC)
+SMALLEST_WINDOW = timedelta(milliseconds=1)  # Genviral's timestamps carry milliseconds
+
+
+@dataclass
+class DiscoverReport:
+    list_calls: int = 0
+    windows_split: int = 0
+    posts_listed: int = 0
+    walk_complete: bool = False
+    outcomes: list[CheckOutcome] = field(default_factory=list)
+    error: GenviralError | None = None
+
+
+class Discovery:
+    def __init__(
+        self,
+        *,
+        checker: PostChecker,
+        source: PostSource,
+        store: WatchStore,
+        clock: Clock,
+        baseline_before: Callable[[datetime], datetime],
+        max_list_calls: int = MAX_LIST_CALLS,
+    ) -> None:
+        """`baseline_before(now)`: the `DiscoverSince` moment, resolved once, on the first run."""
+        self._checker = checker
+        self._source = source
+        self._store = store
+        self._clock = clock
+        self._baseline_before = baseline_before
+        self._max_list_calls = max_list_calls
+
+    def run(self) -> DiscoverReport:
+        now = self._clock()
+        stored = self._store.discover_state()
+        state = stored or DiscoverState(version=0, baseline_before=self._baseline_before(now))
+        if stored is None:
+            logger.info(
+                "Discover mode starts; posts created before the baseline are recorded silently",
+                extra={"baseline_before": state.baseline_before},
+            )
+        if not state.pending:
+            since = HISTORY_START if state.walked_until is None else state.walked_until - LOOK_BACK
+            state = state.model_copy(
+                update={"pending": (CreatedWindow(since=since, until=now + CLOCK_SKEW),), "walk_until": now}
+            )
+
+        report = DiscoverReport()
+        pending = list(state.pending)
+        seen: set[str] = set()
+        while pending and report.list_calls < self._max_list_calls:
+            window = pending.pop()
+            try:
+                page = self._source.posts_created(window.since, window.until, limit=PAGE_LIMIT)
+            except GenviralError as error:
+                pending.append(window)
+                report.error = error
+                logger.warning("Listing posts failed; the walk resumes next tick", extra={"error": str(error)})
+                break
+            report.list_calls += 1
+            report.posts_listed += page.size
+            if page.size >= PAGE_LIMIT:
+                pending.extend(self._split(window, report))
+            # A full page's posts are handled now too: the newest posts need not wait for the halves.
+            report.outcomes.extend(self._handle(page, state.baseline_before, seen))
+
+        report.walk_complete = not pending
+        self._save(state, pending, report.walk_complete, expected_version=stored.version if stored else 0)
+        metrics.add_metric(name="DiscoverListCalls", unit=MetricUnit.Count, value=report.list_calls)
+        return report
+
+    @staticmethod
+    def _split(window: CreatedWindow, report: DiscoverReport) -> list[CreatedWindow]:
+        """The two halves of a full window, the newer one last (listed next); overlapping bounds are
+        harmless since posts are handled once per run and again only if they changed."""
+        if window.until - window.since < 2 * SMALLEST_WINDOW:
+            logger.error(
+                "More than a page of posts created within one millisecond; some may be missed",
+                extra={"since": window.since, "until": window.until},
+            )
+            metrics.add_metric(name="DiscoverWindowsUnsplittable", unit=MetricUnit.Count, value=1)
+            return []
+        report.windows_split += 1
+        middle = window.since + (window.until - window.since) / 2
+        return [CreatedWindow(since=window.since, until=middle), CreatedWindow(since=middle, until=window.until)]
+
+    def _handle(self, page: PostPage, baseline_before: datetime, seen: set[str]) -> list[CheckOutcome]:
+        posts = [post for post in page.posts if post.id not in seen]
+        unreadable = [post_id for post_id in page.unreadable_ids if post_id not in seen]
+        seen.update(post.id for post in posts)
+        seen.update(unreadable)
+        watches = self._store.get_many([post.id for post in posts] + unreadable)
+        outcomes: list[CheckOutcome] = []
+        for post in posts:
+            watch = watches.get(post.id)
+            if watch is None:
+                created_at = parse_ts(post.created_at)
+                silent = created_at is not None and created_at < baseline_before
+                outcome: CheckOutcome | None = self._checker.adopt_listed(post, silent=silent)
+                metrics.add_metric(
+                    name="PostsBaselined" if silent else "PostsDiscovered", unit=MetricUnit.Count, value=1
+                )
+            else:
+                outcome = self._checker.refresh_listed(post, watch)
+            if outcome is not None:
+                outcomes.append(outcome)
+        for post_id in unreadable:
+            if post_id not in watches:
+                # Its own answer decides; if that is unreadable too, the watch stays due and says why.
+                outcomes.append(self._checker.check_loaded(post_id, None, trigger="register"))
+        return outcomes
+
+    def _save(
+        self, state: DiscoverState, pending: list[CreatedWindow], complete: bool, *, expected_version: int
+    ) -> None:
+        saved = state.model_copy(
+            update={
+                "version": expected_version + 1,
+                "pending": tuple(pending),
+                "walked_until": state.walk_until if complete else state.walked_until,
+                "walk_until": None if complete else state.walk_until,
+            }
+        )
+        try:
+            self._store.save_discover_state(saved, expected_version=expected_version)
+        except StateConflictError:
+            # Another run walked at the same time; its progress stands (the posts found here are stored).
+            logger.info("Another discover run saved its progress first")

@@ -1,0 +1,352 @@
+"""Discover mode: the relay lists the workspace's posts and watches each new one, with no registration.
+
+Genviral on loopback HTTP (the emulator answers `GET /posts` with its filters and its 100-post cap),
+AWS on moto; the handlers through the template for the end-to-end cases, `Discovery` directly for
+the walk itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from genviral_relay.clock import Clock, format_ts, moment_from, utc_now
+from genviral_relay.logic.check_batch import CheckBatch
+from genviral_relay.logic.discover import LOOK_BACK, PAGE_LIMIT, DiscoverReport, Discovery
+from local.emulator import Fault, GenviralEmulator
+from local.runner import LocalRunner
+from local.seams import RelayRig
+from local.stack import LocalStack
+from tests.conftest import TOKEN
+from tests.functional.shared_rig import stored_item
+from tests.functional.subscribers import drain
+
+
+@pytest.fixture
+def discover_stack(emulator: GenviralEmulator) -> Iterator[LocalStack]:
+    with LocalStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters={"WatchMode": "discover"}) as running:
+        yield running
+
+
+@pytest.fixture
+def discover_runner(discover_stack: LocalStack) -> LocalRunner:
+    return LocalRunner(discover_stack)
+
+
+@pytest.fixture
+def rig(stack: LocalStack, emulator: GenviralEmulator) -> RelayRig:
+    return RelayRig(stack, emulator.base_url)
+
+
+def discovery(rig: RelayRig, *, since: str = "now", max_list_calls: int = 20, clock: Clock = utc_now) -> Discovery:
+    return Discovery(
+        checker=rig.checker,
+        source=rig.source,
+        store=rig.store,
+        clock=clock,
+        baseline_before=lambda now: moment_from(since, now),
+        max_list_calls=max_list_calls,
+    )
+
+
+def walk_to_the_end(walker: Discovery, *, runs: int = 50) -> list[DiscoverReport]:
+    reports = [walker.run()]
+    while not reports[-1].walk_complete and len(reports) < runs:
+        reports.append(walker.run())
+    assert reports[-1].walk_complete
+    return reports
+
+
+def watched(rig: RelayRig, post_ids: list[str]) -> set[str]:
+    return set(rig.store.get_many(post_ids))
+
+
+def list_requests(emulator: GenviralEmulator) -> list[Any]:
+    return [record for record in emulator.requests_log if record.path.rstrip("/").endswith("/posts")]
+
+
+def post_requests(emulator: GenviralEmulator) -> int:
+    return len(emulator.requests_log) - len(list_requests(emulator))
+
+
+# ---------------------------------------------------------------- through the handlers
+
+
+def test_a_tick_in_discover_mode_watches_old_posts_silently_and_reports_new_ones(
+    emulator: GenviralEmulator, discover_runner: LocalRunner, discover_stack: LocalStack
+) -> None:
+    # Given a workspace with history: a post that already published, and one publishing now
+    now = datetime.now(UTC)
+    finished = emulator.create_post(
+        accounts=1, scheduled_at=now - timedelta(days=2), created_at=now - timedelta(days=3)
+    )
+    emulator.mark_posted(finished, emulator.account_ids(finished)[0])
+    publishing = emulator.create_post(
+        accounts=2, scheduled_at=now - timedelta(minutes=1), created_at=now - timedelta(hours=2)
+    )
+
+    # When the relay ticks for the first time in discover mode (DiscoverSince defaults to now)
+    assert discover_runner.tick()["enqueued"] == 1  # nothing is watched yet: the discovery request only
+    discover_runner.drain_work_queue()
+
+    # Then both are watched, their states recorded from the list alone, and nothing was published
+    assert stored_item(discover_stack, finished)["post_status"]["S"] == "posted"
+    assert stored_item(discover_stack, publishing)["post_status"]["S"] == "scheduled"
+    assert emulator.calls(finished) == emulator.calls(publishing) == 0
+    assert drain(discover_stack).sns_documents() == []
+
+    # When a new post appears already published, and the old one publishes one account
+    fresh = emulator.create_post(accounts=1, scheduled_at=None)
+    emulator.mark_posted(fresh, emulator.account_ids(fresh)[0])
+    first_account = emulator.account_ids(publishing)[0]
+    emulator.mark_posted(publishing, first_account)
+    discover_runner.tick()
+    discover_runner.drain_work_queue()
+
+    # Then each change is reported once: the new post as first seen, the old one from its baseline
+    documents = drain(discover_stack).sns_documents()
+    assert sorted((d["post_id"], d["account_id"], d["previous_status"]) for d in documents) == sorted(
+        [(fresh, emulator.account_ids(fresh)[0], None), (publishing, first_account, "scheduled")]
+    )
+    # the fresh post's event came from its own canonical answer, not from the list
+    assert emulator.calls(fresh) == 1
+
+
+def test_discovery_and_registration_of_the_same_post_never_double_emit(
+    emulator: GenviralEmulator, discover_runner: LocalRunner, discover_stack: LocalStack
+) -> None:
+    # Given discover mode has started, and a new post is registered through the API as well
+    discover_runner.tick()
+    discover_runner.drain_work_queue()
+    post_id = emulator.create_post(accounts=2, scheduled_at=None)
+    first, second = emulator.account_ids(post_id)
+    emulator.mark_posted(post_id, first)
+    assert discover_runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+
+    # When discovery lists it, twice, and the second account then fails
+    for _ in range(2):
+        discover_runner.tick()
+        discover_runner.drain_work_queue()
+    emulator.mark_failed(post_id, second, error_message="rejected")
+    discover_runner.tick()
+    discover_runner.drain_work_queue()
+
+    # Then each transition reached the subscribers exactly once
+    documents = drain(discover_stack).sns_documents()
+    assert sorted((d["account_id"], d["status"]) for d in documents) == sorted([(first, "posted"), (second, "failed")])
+    assert len({d["event_id"] for d in documents}) == 2
+
+
+def test_registered_mode_never_lists_posts(emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack) -> None:
+    emulator.create_post(accounts=1, created_at=datetime.now(UTC) - timedelta(minutes=1))
+    assert runner.tick()["enqueued"] == 0
+    runner.drain_work_queue()
+    assert emulator.requests_log == []
+
+
+# ---------------------------------------------------------------- the baseline
+
+
+def test_discover_since_reports_posts_created_after_it_and_baselines_the_rest(
+    emulator: GenviralEmulator, rig: RelayRig
+) -> None:
+    # Given posts that all published already, created 3 days, 36 hours and 1 hour ago
+    now = datetime.now(UTC)
+    created = {age: now - age for age in (timedelta(days=3), timedelta(hours=36), timedelta(hours=1))}
+    posts = {}
+    for age, created_at in created.items():
+        posts[age] = emulator.create_post(accounts=1, scheduled_at=created_at, created_at=created_at)
+        emulator.mark_posted(posts[age], emulator.account_ids(posts[age])[0])
+
+    # When discovery first runs with DiscoverSince = 2d
+    walk_to_the_end(discovery(rig, since="2d"))
+
+    # Then the two posts created within two days are reported (first seen), the older one is not
+    reported = {document["post_id"] for document in rig.collect().sns}
+    assert reported == {posts[timedelta(hours=36)], posts[timedelta(hours=1)]}
+    assert watched(rig, list(posts.values())) == set(posts.values())
+
+
+def test_the_baseline_is_fixed_by_the_first_run(emulator: GenviralEmulator, rig: RelayRig) -> None:
+    walk_to_the_end(discovery(rig, since="now"))
+    first_state = rig.store.discover_state()
+    assert first_state is not None
+
+    # A later run configured differently keeps the first run's baseline
+    walk_to_the_end(discovery(rig, since="30d"))
+    later_state = rig.store.discover_state()
+    assert later_state is not None
+    assert later_state.baseline_before == first_state.baseline_before
+
+
+# ---------------------------------------------------------------- the walk
+
+
+def test_the_walk_finds_every_post_across_window_splits(emulator: GenviralEmulator, rig: RelayRig) -> None:
+    # Given more posts than a page in several shapes: spread over a month, 130 created in the same
+    # second, and a burst in the last hour
+    now = datetime.now(UTC)
+    burst_second = now - timedelta(days=5)
+    created = [now - timedelta(days=30) + timedelta(hours=5 * index) for index in range(140)]
+    created += [burst_second + timedelta(milliseconds=index * 7) for index in range(130)]
+    created += [now - timedelta(minutes=index) for index in range(1, 61)]
+    post_ids = [
+        emulator.create_post(accounts=1, created_at=moment, scheduled_at=now + timedelta(days=2)) for moment in created
+    ]
+
+    # When discovery walks with a small budget per run (resuming across runs)
+    reports = walk_to_the_end(discovery(rig, max_list_calls=6))
+
+    # Then every post is watched, windows were split, no run exceeded its budget and no page was cut off unseen
+    assert watched(rig, post_ids) == set(post_ids)
+    assert sum(report.windows_split for report in reports) > 0
+    assert len(reports) > 1
+    assert max(report.list_calls for report in reports) <= 6
+    # Each window listed is either below the cap or split: the number of calls stays near the minimum
+    list_calls = sum(report.list_calls for report in reports)
+    assert list_calls == len(list_requests(emulator))
+    assert list_calls < 4 * len(post_ids) / PAGE_LIMIT * 8
+    # Finding posts asked Genviral nothing per post (none of them would emit)
+    assert post_requests(emulator) == 0
+
+
+def test_a_post_created_while_the_walk_runs_is_found_by_the_next_run(emulator: GenviralEmulator, rig: RelayRig) -> None:
+    # Given enough posts that the first walk needs several list calls (one per run here), and a
+    # walk that takes an hour
+    clock = SteppingClock(datetime.now(UTC))
+    walk_started = clock()
+    for index in range(250):
+        emulator.create_post(accounts=1, created_at=walk_started - timedelta(hours=index))
+    walker = discovery(rig, max_list_calls=1, clock=clock)
+
+    # When, once the walk has listed its newest windows, two posts appear there: one created a
+    # minute after the walk started, one created before it but listable only now
+    report = walker.run()
+    while not report.walk_complete and not _only_older_windows_left(rig, walk_started - LOOK_BACK):
+        report = walker.run()
+    assert not report.walk_complete
+    created_mid_walk = [
+        emulator.create_post(accounts=1, created_at=walk_started + timedelta(minutes=1)),
+        emulator.create_post(accounts=1, created_at=walk_started - timedelta(minutes=5)),
+    ]
+    clock.now += timedelta(hours=1)
+    while not report.walk_complete:
+        report = walker.run()
+
+    # Then the walk in progress cannot see them, and the next run (the next tick) finds both
+    assert watched(rig, created_mid_walk) == set()
+    walker.run()
+    assert watched(rig, created_mid_walk) == set(created_mid_walk)
+
+
+class SteppingClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _only_older_windows_left(rig: RelayRig, moment: datetime) -> bool:
+    state = rig.store.discover_state()
+    assert state is not None
+    return all(window.until < moment for window in state.pending)
+
+
+def test_each_tick_after_the_first_walk_lists_only_the_look_back_window(
+    emulator: GenviralEmulator, rig: RelayRig
+) -> None:
+    now = datetime.now(UTC)
+    for index in range(150):
+        emulator.create_post(accounts=1, created_at=now - timedelta(days=1, hours=index))
+    walker = discovery(rig)
+    walk_to_the_end(walker)
+    emulator.requests_log.clear()
+
+    walker.run()
+
+    (request,) = list_requests(emulator)
+    since = datetime.fromisoformat(request.query["since"].replace("Z", "+00:00"))
+    assert now - LOOK_BACK - timedelta(seconds=5) <= since <= datetime.now(UTC) - LOOK_BACK + timedelta(seconds=5)
+
+
+def test_a_watched_post_the_list_shows_changed_is_checked_at_once(emulator: GenviralEmulator, rig: RelayRig) -> None:
+    # Given a discovered post scheduled for tomorrow (its next own check is hours away)
+    post_id = emulator.create_post(accounts=1, scheduled_at=datetime.now(UTC) + timedelta(days=1))
+    walker = discovery(rig)
+    walk_to_the_end(walker)
+    assert emulator.calls(post_id) == 0
+
+    # When it fails early and the next discovery lists it
+    emulator.mark_failed(post_id, emulator.account_ids(post_id)[0], error_message="token expired")
+    walker.run()
+
+    # Then the list prompted one canonical check, which reported the failure
+    assert emulator.calls(post_id) == 1
+    assert [(d["post_id"], d["status"]) for d in rig.collect().sns] == [(post_id, "failed")]
+    # and a listing that shows nothing new prompts no check
+    walker.run()
+    assert emulator.calls(post_id) == 1
+
+
+# ---------------------------------------------------------------- faults
+
+
+def test_a_failed_list_call_keeps_the_walk_where_it_was(emulator: GenviralEmulator, rig: RelayRig) -> None:
+    for index in range(120):
+        emulator.create_post(accounts=1, created_at=datetime.now(UTC) - timedelta(hours=index))
+    walker = discovery(rig)
+    first = walker.run()
+    state = rig.store.discover_state()
+    assert state is not None
+
+    emulator.inject(Fault.server_error(), times=3)  # every attempt of the next list call
+    failed = walker.run()
+
+    assert failed.error is not None
+    assert failed.list_calls == 0
+    after = rig.store.discover_state()
+    assert after is not None
+    assert after.pending == state.pending
+    assert walk_to_the_end(walker)[-1].walk_complete
+    assert first.list_calls > 0
+
+
+def test_a_refused_key_on_the_list_pauses_calls(emulator: GenviralEmulator, rig: RelayRig) -> None:
+    emulator.plan_error = "subscription_required"
+    batch = CheckBatch(rig.checker, rig.store, utc_now(), discovery=discovery(rig))
+
+    assert batch.run([], discover=True) == {}
+
+    reason = rig.store.genviral_pause(utc_now())
+    assert reason is not None
+    assert "402" in reason
+    assert rig.store.discover_state() is not None  # the baseline is fixed even though nothing was listed
+
+
+def test_a_malformed_list_item_is_watched_through_its_own_answer(emulator: GenviralEmulator, rig: RelayRig) -> None:
+    # Given a post Genviral lists in a shape the relay cannot read (no accounts), next to a good one
+    good = emulator.create_post(accounts=1, scheduled_at=None)
+    odd = emulator.create_post(accounts=1, scheduled_at=None)
+    emulator.mark_posted(odd, emulator.account_ids(odd)[0])
+    listed_odd = {key: value for key, value in emulator.post_json(odd).items() if key != "accounts"}
+    emulator.inject(Fault.body({"summary": {}, "posts": [emulator.post_json(good), listed_odd]}))
+
+    # When discovery runs (baseline in the past: both are new posts)
+    walker = discovery(rig, since="1d")
+    walker.run()
+
+    # Then both are watched; the odd one through its own canonical answer, which reported its account
+    assert watched(rig, [good, odd]) == {good, odd}
+    assert emulator.calls(odd) == 1
+    assert [(d["post_id"], d["status"]) for d in rig.collect().sns] == [(odd, "posted")]
+
+
+def test_the_list_query_uses_genviral_timestamps(emulator: GenviralEmulator, rig: RelayRig) -> None:
+    discovery(rig).run()
+    (request,) = list_requests(emulator)
+    assert request.query["limit"] == str(PAGE_LIMIT)
+    assert request.query["since"] == format_ts(datetime(1970, 1, 1, tzinfo=UTC))
+    assert request.query["until"].endswith("Z")
