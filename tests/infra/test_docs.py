@@ -1,0 +1,20 @@
+"""The README shows what the project really does: its samples are the committed ones."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_readme_shows_each_event_exactly_as_the_samples() -> None:
+    readme = (ROOT / "README.md").read_text()
+    event_blocks = re.findall(r"```json\n(\{\n  \"schema_version\".*?)\n```", readme, re.S)
+    documents = [json.loads(block) for block in event_blocks]
+    samples = [
+        json.loads((ROOT / "events" / "outbound" / f"eventbridge-post-account-{status}.json").read_text())["detail"]
+        for status in ("posted", "failed")
+    ]
+    assert documents == samples
