@@ -350,3 +350,18 @@ def test_the_list_query_uses_genviral_timestamps(emulator: GenviralEmulator, rig
     assert request.query["limit"] == str(PAGE_LIMIT)
     assert request.query["since"] == format_ts(datetime(1970, 1, 1, tzinfo=UTC))
     assert request.query["until"].endswith("Z")
+
+
+def test_discovery_sees_only_the_keys_scope(emulator: GenviralEmulator, rig: RelayRig) -> None:
+    # Given a key scoped to two accounts, a post on one of them and another, and a post on neither
+    emulator.scope_accounts = {"acct-in-1", "acct-in-2"}
+    mixed = emulator.create_post(accounts=["acct-in-1", "acct-out"], scheduled_at=None)
+    outside = emulator.create_post(accounts=["acct-out"], scheduled_at=None)
+
+    walk_to_the_end(discovery(rig))
+
+    # Then only the post in scope is watched, with only its account in scope
+    assert watched(rig, [mixed, outside]) == {mixed}
+    record = rig.store.get(mixed)
+    assert record is not None
+    assert set(record.accounts) == {"acct-in-1"}
