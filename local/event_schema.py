@@ -6,8 +6,9 @@ Two outputs, both produced here and nowhere else (`make schema` writes them, a t
 - the `Content` of each `AWS::EventSchemas::Schema` in template.yaml: the EventBridge event around that
   document, as OpenAPI 3.0, the format of the schemas EventBridge discovers and makes code bindings for.
 
-`check_document` validates an event document against the committed file; the local stack runs it on
-everything its subscribers receive, so every event the tests and the demo publish is checked.
+`check_document` validates an event document against the committed file, `check_eventbridge_event` an
+EventBridge event against the registry schema in template.yaml; the local stack runs them on everything its
+subscribers receive, so every event the tests and the demo publish is checked.
 """
 
 from __future__ import annotations
@@ -59,17 +60,43 @@ def render(schema: Mapping[str, Any]) -> str:
 def _committed_validator() -> Any:
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(
-        json.loads(SCHEMA_PATH.read_text()), format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
+    return Draft202012Validator(json.loads(SCHEMA_PATH.read_text()), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def check_document(document: Any) -> None:
     """Raise ContractViolation, naming every offending field, unless the document matches the committed schema."""
-    errors = sorted(_committed_validator().iter_errors(document), key=lambda error: list(error.absolute_path))
+    _refuse_if_invalid(_committed_validator(), document, f"event document violates {SCHEMA_PATH.relative_to(ROOT)}")
+
+
+def _refuse_if_invalid(validator: Any, instance: Any, subject: str) -> None:
+    errors = sorted(validator.iter_errors(instance), key=lambda error: list(map(str, error.absolute_path)))
     if errors:
-        found = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '(document)'}: {e.message}" for e in errors)
-        raise ContractViolation(f"event document violates {SCHEMA_PATH.relative_to(ROOT)}: {found}")
+        found = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors)
+        raise ContractViolation(f"{subject}: {found}")
+
+
+@functools.cache
+def _registry_validator(detail_type: str) -> Any:
+    """Validates an EventBridge event against the registry schema template.yaml deploys for its detail-type."""
+    from openapi_schema_validator import OAS30Validator, oas30_format_checker
+
+    from local.template import load_template
+
+    logical_id = registry_logical_id(detail_type)
+    content = json.loads(load_template(TEMPLATE_PATH)["Resources"][logical_id]["Properties"]["Content"])
+    # AWSEvent as the root, with the document's components beside it so its #/components references resolve.
+    schema = {**content["components"]["schemas"]["AWSEvent"], "components": content["components"]}
+    return OAS30Validator(schema, format_checker=oas30_format_checker)
+
+
+def check_eventbridge_event(event: Mapping[str, Any]) -> None:
+    """Raise ContractViolation unless an EventBridge event meets the registered schema of its detail-type."""
+    detail_type = event.get("detail-type")
+    if detail_type not in DETAIL_TYPES:
+        raise ContractViolation(f"EventBridge event with unknown detail-type {detail_type!r}")
+    _refuse_if_invalid(
+        _registry_validator(detail_type), event, f"EventBridge event violates the registry schema of {detail_type!r}"
+    )
 
 
 # ---------------------------------------------------------------------- the registry content (OpenAPI 3.0)
@@ -169,7 +196,8 @@ def with_registry_content(template: str) -> str:
         pattern = re.compile(
             rf"(^  {registry_logical_id(detail_type)}:\n(?:    .*\n|\n)*?      Content: ).*$", re.MULTILINE
         )
-        template, count = pattern.subn(lambda match: match.group(1) + template_content(detail_type), template)
+        content = template_content(detail_type)
+        template, count = pattern.subn(lambda match, line=content: match.group(1) + line, template)
         if count != 1:
             raise ValueError(f"template.yaml has no `Content:` line under {registry_logical_id(detail_type)}")
     return template
