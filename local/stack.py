@@ -238,7 +238,7 @@ class LocalStack:
             self.client("sqs").set_queue_attributes(
                 QueueUrl=url, Attributes={"Policy": json.dumps(properties["PolicyDocument"])}
             )
-        self.resolver.refs[logical_id] = f"{logical_id}-local"
+        self._made(logical_id, f"{logical_id}-local")
 
     def _create_rule(self, logical_id: str, properties: dict[str, Any]) -> None:
         name, bus = f"{logical_id}-local", properties.get("EventBusName", "default")
@@ -251,8 +251,7 @@ class LocalStack:
         arn = events.put_rule(**arguments)["RuleArn"]
         if properties.get("Targets"):
             events.put_targets(Rule=name, EventBusName=bus, Targets=properties["Targets"])
-        self.resolver.refs[logical_id] = name
-        self.resolver.attributes[(logical_id, "Arn")] = arn
+        self._made(logical_id, name, Arn=arn)
 
     def _create_connection(self, logical_id: str, properties: dict[str, Any]) -> None:
         name = f"{logical_id}-local"
@@ -263,9 +262,7 @@ class LocalStack:
             AuthorizationType=properties["AuthorizationType"],
             AuthParameters=properties["AuthParameters"],
         )["ConnectionArn"]
-        self.resolver.refs[logical_id] = name
-        self.resolver.attributes[(logical_id, "Arn")] = arn
-        self.resolver.attributes[(logical_id, "SecretArn")] = events.describe_connection(Name=name)["SecretArn"]
+        self._made(logical_id, name, Arn=arn, SecretArn=events.describe_connection(Name=name)["SecretArn"])
 
     def _create_api_destination(self, logical_id: str, properties: dict[str, Any]) -> None:
         name = f"{logical_id}-local"
@@ -277,8 +274,7 @@ class LocalStack:
             HttpMethod=properties["HttpMethod"],
             InvocationRateLimitPerSecond=int(properties.get("InvocationRateLimitPerSecond", 300)),
         )["ApiDestinationArn"]
-        self.resolver.refs[logical_id] = name
-        self.resolver.attributes[(logical_id, "Arn")] = arn
+        self._made(logical_id, name, Arn=arn)
 
     def _create_role(self, logical_id: str, properties: dict[str, Any]) -> None:
         name = f"{logical_id}-local"
@@ -290,8 +286,13 @@ class LocalStack:
             iam.put_role_policy(
                 RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
             )
-        self.resolver.refs[logical_id] = name
-        self.resolver.attributes[(logical_id, "Arn")] = role["Role"]["Arn"]
+        self._made(logical_id, name, Arn=role["Role"]["Arn"])
+
+    def _made(self, logical_id: str, ref: str, **attributes: str) -> None:
+        """What `!Ref` and `!GetAtt` of a created resource return."""
+        self.resolver.refs[logical_id] = ref
+        for attribute, value in attributes.items():
+            self.resolver.attributes[(logical_id, attribute)] = value
 
     def _read_secret(self, secret_id: str) -> str:
         return str(self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
