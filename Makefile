@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint typecheck unit functional infra reliability bench venv clean
+.PHONY: demo test lint typecheck unit functional infra reliability bench schema venv clean
 
 demo: $(STAMP) ## Run the whole flow locally: Genviral emulator + moto + the real handlers
-	$(BIN)/python -m local.demo
+	PYTHONPATH=src:. $(BIN)/python -m local.demo
 
 test: lint typecheck ## The full suite: lint, types, template lint and every test
 	$(BIN)/python -m pytest -q
@@ -36,6 +36,9 @@ reliability: $(STAMP) ## The fault matrix with TRIALS trials per fault; writes b
 POSTS ?= 1000
 bench: $(STAMP) ## The simulated-week benchmark with POSTS posts; writes bench/RESULTS.md
 	PYTHONPATH=src:. $(BIN)/python -m bench.polling --posts $(POSTS)
+
+schema: $(STAMP) ## Regenerate events/schema/relay-event.schema.json and the registry schemas in template.yaml
+	PYTHONPATH=src:. $(BIN)/python -m local.event_schema
 
 venv: $(STAMP)
 

@@ -1,9 +1,12 @@
 """The template's AWS resources on moto, plus the subscribers a downstream consumer would add.
 
-`LocalStack` creates the table, queues, topic and bus that template.yaml declares (their
-definitions are read from the template, not repeated here), a secret holding the Genviral
-token, and two subscriber queues: one subscribed to the SNS topic and one targeted by an
-EventBridge rule, so tests and the demo see events exactly as a subscriber receives them.
+`LocalStack` creates the table, queues, topic, bus, rules, roles and API destinations that
+template.yaml declares (their definitions are read from the template, not repeated here; resources
+moto cannot make, such as alarms and the schema registry, are left out, and so is whatever refers
+to them), a secret holding the Genviral token, and two subscriber queues: one subscribed to the SNS
+topic and one targeted by an EventBridge rule, so tests and the demo see events exactly as a
+subscriber receives them. Every event a subscriber receives is checked against the committed JSON
+Schema and, from the bus, the registry schema (local/event_schema.py).
 
 moto runs in-process (`mode="inprocess"`, fast, for tests) or as a real HTTP server on
 127.0.0.1 (`mode="server"`), reached through the standard AWS_ENDPOINT_URL like any AWS endpoint.
@@ -20,7 +23,8 @@ from typing import Any, Literal
 
 import boto3
 
-from local.template import Resolver, function_environment, functions, load_template
+from local.event_schema import check_document, check_eventbridge_event
+from local.template import Resolver, function_environment, functions, load_template, resolve_secret_references
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -51,12 +55,15 @@ class LocalStack:
         parameters: Mapping[str, str] | None = None,
         mode: Literal["inprocess", "server"] = "inprocess",
         secret_as_json: bool = False,
+        secrets: Mapping[str, str] | None = None,
     ) -> None:
+        """`secrets`: further secrets to create first (name -> value), for parameters that name one."""
         self.mode = mode
         self._genviral_api_url = genviral_api_url
         self._token = token
         self._secret_as_json = secret_as_json
         self._parameters = dict(parameters or {})
+        self._secrets = dict(secrets or {})
         self.template = load_template()
         self._mock: Any = None
         self._server: Any = None
@@ -85,10 +92,16 @@ class LocalStack:
             self._mock = mock_aws()
             self._mock.start()
         self.secret_arn = self._create_secret()
+        for name, value in self._secrets.items():
+            self.client("secretsmanager").create_secret(Name=name, SecretString=value)
         self.resolver = Resolver(
             self.template,
             {"GenviralSecretArn": self.secret_arn, "GenviralApiUrl": self._genviral_api_url, **self._parameters},
         )
+        refused = self.resolver.failed_rule_assertions()
+        if refused:
+            self.stop()
+            raise ValueError("the template's rules refuse these parameters: " + " ".join(refused))
         self._create_resources()
         self._create_subscribers()
         return self
@@ -139,23 +152,37 @@ class LocalStack:
         creators = {
             "AWS::DynamoDB::Table": self._create_table,
             "AWS::SQS::Queue": self._create_queue,
+            "AWS::SQS::QueuePolicy": self._create_queue_policy,
             "AWS::SNS::Topic": self._create_topic,
             "AWS::Events::EventBus": self._create_bus,
+            "AWS::Events::Rule": self._create_rule,
+            "AWS::Events::Connection": self._create_connection,
+            "AWS::Events::ApiDestination": self._create_api_destination,
+            "AWS::IAM::Role": self._create_role,
         }
         waiting = [
             logical_id
             for logical_id, resource in self.template["Resources"].items()
             if resource["Type"] in creators and self.resolver.resource_enabled(logical_id)
         ]
-        # Create in dependency order: a resource waits until what it references exists.
+        # Create in dependency order: a resource waits until what it references exists, and is left out
+        # when it references a resource that is never made here.
         while waiting:
             progressed = False
             for logical_id in list(waiting):
                 resource = self.template["Resources"][logical_id]
                 try:
                     properties = self.resolver.evaluate(resource.get("Properties", {}))
-                except KeyError:
+                except KeyError as missing:
+                    needed = missing.args[0][0] if isinstance(missing.args[0], tuple) else missing.args[0]
+                    if needed in waiting:
+                        continue
+                    if needed not in self.template["Resources"]:
+                        raise
+                    waiting.remove(logical_id)
+                    progressed = True
                     continue
+                properties = resolve_secret_references(properties, self._read_secret)
                 creators[resource["Type"]](logical_id, properties)
                 waiting.remove(logical_id)
                 progressed = True
@@ -206,38 +233,128 @@ class LocalStack:
         self.resolver.attributes[(logical_id, "Arn")] = arn
         self.resolver.attributes[(logical_id, "Name")] = name
 
-    def _create_subscribers(self) -> None:
-        sqs = self.client("sqs")
-        if "EventsTopic" in self.resolver.refs:
-            url = sqs.create_queue(QueueName="sns-subscriber")["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            self.client("sns").subscribe(TopicArn=self.ref("EventsTopic"), Protocol="sqs", Endpoint=arn)
-            self.subscribers["sns"] = Subscriber("sns", url)
-        if "EventBus" in self.resolver.refs:
-            url = sqs.create_queue(QueueName="eventbridge-subscriber")["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            events = self.client("events")
-            bus = self.ref("EventBus")
-            events.put_rule(
-                Name="all-relay-events", EventBusName=bus, EventPattern=json.dumps({"source": ["genviral.relay"]})
+    def _create_queue_policy(self, logical_id: str, properties: dict[str, Any]) -> None:
+        for url in properties["Queues"]:
+            self.client("sqs").set_queue_attributes(
+                QueueUrl=url, Attributes={"Policy": json.dumps(properties["PolicyDocument"])}
             )
-            events.put_targets(Rule="all-relay-events", EventBusName=bus, Targets=[{"Id": "subscriber", "Arn": arn}])
-            self.subscribers["eventbridge"] = Subscriber("eventbridge", url)
+        self._made(logical_id, f"{logical_id}-local")
+
+    def _create_rule(self, logical_id: str, properties: dict[str, Any]) -> None:
+        name, bus = f"{logical_id}-local", properties.get("EventBusName", "default")
+        events = self.client("events")
+        arguments = {"Name": name, "EventBusName": bus, "State": properties.get("State", "ENABLED")}
+        if "EventPattern" in properties:
+            arguments["EventPattern"] = json.dumps(properties["EventPattern"])
+        if "ScheduleExpression" in properties:
+            arguments["ScheduleExpression"] = properties["ScheduleExpression"]
+        arn = events.put_rule(**arguments)["RuleArn"]
+        if properties.get("Targets"):
+            events.put_targets(Rule=name, EventBusName=bus, Targets=properties["Targets"])
+        self._made(logical_id, name, Arn=arn)
+
+    def _create_connection(self, logical_id: str, properties: dict[str, Any]) -> None:
+        name = f"{logical_id}-local"
+        events = self.client("events")
+        arn = events.create_connection(
+            Name=name,
+            Description=properties.get("Description", ""),
+            AuthorizationType=properties["AuthorizationType"],
+            AuthParameters=properties["AuthParameters"],
+        )["ConnectionArn"]
+        self._made(logical_id, name, Arn=arn, SecretArn=events.describe_connection(Name=name)["SecretArn"])
+
+    def _create_api_destination(self, logical_id: str, properties: dict[str, Any]) -> None:
+        name = f"{logical_id}-local"
+        arn = self.client("events").create_api_destination(
+            Name=name,
+            Description=properties.get("Description", ""),
+            ConnectionArn=properties["ConnectionArn"],
+            InvocationEndpoint=properties["InvocationEndpoint"],
+            HttpMethod=properties["HttpMethod"],
+            InvocationRateLimitPerSecond=int(properties.get("InvocationRateLimitPerSecond", 300)),
+        )["ApiDestinationArn"]
+        self._made(logical_id, name, Arn=arn)
+
+    def _create_role(self, logical_id: str, properties: dict[str, Any]) -> None:
+        name = f"{logical_id}-local"
+        iam = self.client("iam")
+        role = iam.create_role(
+            RoleName=name, AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"])
+        )
+        for policy in properties.get("Policies", []):
+            iam.put_role_policy(
+                RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+            )
+        self._made(logical_id, name, Arn=role["Role"]["Arn"])
+
+    def _made(self, logical_id: str, ref: str, **attributes: str) -> None:
+        """What `!Ref` and `!GetAtt` of a created resource return."""
+        self.resolver.refs[logical_id] = ref
+        for attribute, value in attributes.items():
+            self.resolver.attributes[(logical_id, attribute)] = value
+
+    def _read_secret(self, secret_id: str) -> str:
+        return str(self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
+
+    def _create_subscribers(self) -> None:
+        if "EventsTopic" in self.resolver.refs:
+            self.subscribe_to_topic("sns")
+        if "EventBus" in self.resolver.refs:
+            self.subscribe_to_bus("eventbridge", event_pattern={"source": ["genviral.relay"]})
 
     # ------------------------------------------------------------------ subscribers
-    def received(self, target: Literal["sns", "eventbridge"]) -> list[dict[str, Any]]:
-        """Drain a subscriber queue: the messages as the subscriber receives them (SNS or EventBridge envelopes)."""
+    def subscribe_to_topic(self, name: str, *, filter_policy: Mapping[str, Any] | None = None) -> Subscriber:
+        """A queue subscribed to the events topic, as a consumer would add one (with its filter policy)."""
+        url, arn = self._subscriber_queue(name)
+        attributes = {"FilterPolicy": json.dumps(filter_policy)} if filter_policy is not None else {}
+        self.client("sns").subscribe(
+            TopicArn=self.ref("EventsTopic"), Protocol="sqs", Endpoint=arn, Attributes=attributes
+        )
+        self.subscribers[name] = Subscriber("sns", url)
+        return self.subscribers[name]
+
+    def subscribe_to_bus(self, name: str, *, event_pattern: Mapping[str, Any]) -> Subscriber:
+        """A queue targeted by a rule with this pattern on the events bus, as a consumer would add one."""
+        url, arn = self._subscriber_queue(name)
+        events, bus = self.client("events"), self.ref("EventBus")
+        events.put_rule(Name=f"{name}-subscriber", EventBusName=bus, EventPattern=json.dumps(event_pattern))
+        events.put_targets(Rule=f"{name}-subscriber", EventBusName=bus, Targets=[{"Id": "subscriber", "Arn": arn}])
+        self.subscribers[name] = Subscriber("eventbridge", url)
+        return self.subscribers[name]
+
+    def _subscriber_queue(self, name: str) -> tuple[str, str]:
         sqs = self.client("sqs")
-        url = self.subscribers[target].queue_url
+        url = sqs.create_queue(QueueName=f"{name}-subscriber")["QueueUrl"]
+        return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def received(self, name: str) -> list[dict[str, Any]]:
+        """Drain a subscriber queue: the messages as the subscriber receives them (SNS or EventBridge envelopes),
+        each one's event document checked against the committed JSON Schema, and each EventBridge event against
+        its registry schema (ContractViolation otherwise)."""
+        sqs = self.client("sqs")
+        subscriber = self.subscribers[name]
         messages: list[dict[str, Any]] = []
         while True:
-            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            answer = sqs.receive_message(QueueUrl=subscriber.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
             batch = answer.get("Messages", [])
             if not batch:
                 return messages
             for message in batch:
-                messages.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                envelope = json.loads(message["Body"])
+                if subscriber.target == "sns":
+                    check_document(json.loads(envelope["Message"]))
+                else:
+                    check_document(envelope["detail"])
+                    # moto's SQS targets leave out `account`, which EventBridge always sets.
+                    check_eventbridge_event({"account": ACCOUNT, **envelope})
+                messages.append(envelope)
+                sqs.delete_message(QueueUrl=subscriber.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def drain_subscribers(self) -> None:
+        """Empty every subscriber queue, checking what nobody read yet."""
+        for name in self.subscribers:
+            self.received(name)
 
 
 @contextmanager

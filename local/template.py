@@ -6,8 +6,9 @@ variables from here, so what runs locally is what the template deploys.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ NO_VALUE = object()
 
 
 class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns `!Ref X` into {"Ref": "X"} and `!Fn x` into {"Fn::Fn": x}."""
+    """SafeLoader that turns `!Ref X` into {"Ref": "X"}, `!Condition X` into {"Condition": "X"} and `!Fn x` into
+    {"Fn::Fn": x}."""
 
 
 def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
@@ -29,8 +31,8 @@ def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dic
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix == "Ref":
-        return {"Ref": value}
+    if suffix in ("Ref", "Condition"):  # the two short forms without the Fn:: prefix in JSON
+        return {suffix: value}
     if suffix == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
     return {f"Fn::{suffix}": value}
@@ -78,6 +80,17 @@ class Resolver:
     def resource_enabled(self, logical_id: str) -> bool:
         condition = self.template["Resources"][logical_id].get("Condition")
         return condition is None or self.condition(condition)
+
+    def failed_rule_assertions(self) -> list[str]:
+        """The AssertDescription of every template rule assertion these parameters break (CloudFormation
+        refuses such a stack before creating anything)."""
+        return [
+            assertion["AssertDescription"]
+            for rule in self.template.get("Rules", {}).values()
+            if self.evaluate(rule.get("RuleCondition", True))
+            for assertion in rule["Assertions"]
+            if not self.evaluate(assertion["Assert"])
+        ]
 
     def evaluate(self, node: Any) -> Any:  # noqa: C901 - one branch per intrinsic
         if isinstance(node, list):
@@ -140,6 +153,31 @@ class Resolver:
             return str(self._ref(name))
 
         return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+
+_SECRET_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:([^}]+)\}\}")
+
+
+def resolve_secret_references(node: Any, read_secret: Callable[[str], str]) -> Any:
+    """Replace `{{resolve:secretsmanager:<name or ARN>[:SecretString[:<json key>]]}}` as CloudFormation does
+    at deploy time; `read_secret` returns a secret's string."""
+
+    def replace(match: re.Match[str]) -> str:
+        parts = match.group(1).split(":")
+        split = 7 if parts[0] == "arn" else 1  # arn:aws:secretsmanager:region:account:secret:name
+        secret_id, rest = ":".join(parts[:split]), parts[split:]
+        if rest[:1] not in ([], ["SecretString"]) or len(rest) > 2:
+            raise NotImplementedError(f"secret reference {match.group(0)!r} is not supported by the local stack")
+        value = read_secret(secret_id)
+        return str(json.loads(value)[rest[1]]) if len(rest) == 2 else value
+
+    if isinstance(node, str):
+        return _SECRET_REFERENCE.sub(replace, node)
+    if isinstance(node, list):
+        return [resolve_secret_references(item, read_secret) for item in node]
+    if isinstance(node, dict):
+        return {key: resolve_secret_references(value, read_secret) for key, value in node.items()}
+    return node
 
 
 def functions(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

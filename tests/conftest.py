@@ -123,6 +123,7 @@ def emulator() -> Iterator[GenviralEmulator]:
 def stack(emulator: GenviralEmulator) -> Iterator[LocalStack]:
     with LocalStack(genviral_api_url=emulator.base_url, token=TOKEN) as running:
         yield running
+        running.drain_subscribers()  # every published event meets the JSON Schema, also those no test read
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ class SharedRig:
 
     def get(self, failures: int) -> tuple[GenviralEmulator, LocalStack]:
         if self.emulator is None or self.stack is None or failures != self._failures or not self._reset():
-            self.close()
+            self.close(check=False)
             self.emulator = GenviralEmulator(tokens=[TOKEN]).start()
             self.stack = LocalStack(genviral_api_url=self.emulator.base_url, token=TOKEN).start()
             self.stack.client = functools.cache(self.stack.client)  # type: ignore[method-assign]
@@ -56,16 +56,21 @@ class SharedRig:
 
     @staticmethod
     def _empty_queues(stack: LocalStack) -> None:
-        """Receive and delete (SQS allows one PurgeQueue a minute)."""
-        sqs = stack.client("sqs")
-        for queue_url in (stack.ref("WorkQueue"), *(s.queue_url for s in stack.subscribers.values())):
-            while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
-                for message in messages:
-                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        """Receive and delete (SQS allows one PurgeQueue a minute); what the subscribers got is checked on the way."""
+        stack.drain_subscribers()
+        sqs, queue_url = stack.client("sqs"), stack.ref("WorkQueue")
+        while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+            for message in messages:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def close(self) -> None:
+    def close(self, *, check: bool = True) -> None:
+        """Stop both; `check`: first check the events the subscribers received that no test read."""
         if self.stack is not None:
-            self.stack.stop()
+            try:
+                if check:
+                    self.stack.drain_subscribers()
+            finally:
+                self.stack.stop()
         if self.emulator is not None:
             self.emulator.stop()
         self.emulator = self.stack = None

@@ -22,33 +22,44 @@ DETAIL_TYPE_BY_EVENT_TYPE: dict[str, str] = {
 
 
 class PostSummary(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """The post as Genviral described it when the transition was detected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
     caption: str | None
-    status: str
+    status: str = Field(description="The post's overall status in Genviral, e.g. `partial` when some accounts failed.")
     scheduled_at: str | None
     created_at: str | None
-    media: dict[str, Any] | None
+    media: dict[str, Any] | None = Field(description="Genviral's media object, passed through unchanged.")
     music_url: str | None
 
 
 class RelayEvent(BaseModel):
     """One account's transition into `posted` or `failed`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Serialization mode marks defaulted fields required: every published document carries them.
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
-    schema_version: Literal["1"] = "1"
-    event_id: str = Field(description="Deterministic: the same transition always carries the same id.")
-    event_type: EventType
-    detected_at: str = Field(description="When the relay observed the transition (ISO-8601 UTC).")
-    post_id: str
-    account_id: str
-    status: FinalStatus
+    schema_version: Literal["1"] = Field(default="1", description="Format version of this document.")
+    event_id: str = Field(
+        description="Deterministic: the same transition always carries the same id. Delivery is at least once: "
+        "dedupe on it.",
+        json_schema_extra={"format": "uuid"},
+    )
+    event_type: EventType = Field(description="`post.account.<status>`.")
+    detected_at: str = Field(
+        description="When the relay observed the transition (ISO-8601 UTC).", json_schema_extra={"format": "date-time"}
+    )
+    post_id: str = Field(description="The Genviral post.")
+    account_id: str = Field(description="The Genviral account the post was delivered to, or failed for.")
+    status: FinalStatus = Field(description="The account's new delivery status.")
     previous_status: str | None = Field(description="Last status seen before; null when first seen.")
-    published_url: str | None
-    published_at: str | None
-    error_message: str | None
-    last_attempted_at: str | None
+    published_url: str | None = Field(description="As Genviral gave it.")
+    published_at: str | None = Field(description="As Genviral gave it.")
+    error_message: str | None = Field(description="As Genviral gave it: why delivery failed.")
+    last_attempted_at: str | None = Field(
+        description="As Genviral gave it; tells a failure after a retry apart from the first one."
+    )
     post: PostSummary
 
     @property

@@ -1,0 +1,221 @@
+"""The event contract as JSON Schema, generated from the pydantic models in models/events.py.
+
+Two outputs, both produced here and nowhere else (`make schema` writes them, a test fails when they are stale):
+- events/schema/relay-event.schema.json: the event document (SNS `Message`, EventBridge `detail`),
+  JSON Schema draft 2020-12, for consumers' validators and code generators;
+- the `Content` of each `AWS::EventSchemas::Schema` in template.yaml: the EventBridge event around that
+  document, as OpenAPI 3.0, the format of the schemas EventBridge discovers and makes code bindings for.
+
+`check_document` validates an event document against the committed file, `check_eventbridge_event` an
+EventBridge event against the registry schema in template.yaml; the local stack runs them on everything its
+subscribers receive, so every event the tests and the demo publish is checked.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, EVENT_SOURCE, RelayEvent
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_PATH = ROOT / "events" / "schema" / "relay-event.schema.json"
+TEMPLATE_PATH = ROOT / "template.yaml"
+SCHEMA_ID = "urn:genviral-relay:relay-event:1"
+REGENERATE = "make schema"
+
+DETAIL_TYPES = tuple(DETAIL_TYPE_BY_EVENT_TYPE.values())
+
+
+class ContractViolation(ValueError):
+    """An event document that does not match the committed JSON Schema."""
+
+
+# ---------------------------------------------------------------------- the document (JSON Schema 2020-12)
+def document_schema() -> dict[str, Any]:
+    generated = RelayEvent.model_json_schema(mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        **generated,
+        "description": (
+            "One Genviral account's transition into `posted` or `failed`, as genviral-relay publishes it: the "
+            f"SNS `Message` and the EventBridge `detail` (source `{EVENT_SOURCE}`, detail-type "
+            f"{' or '.join(f'`{name}`' for name in DETAIL_TYPES)}). Delivery is at least once: dedupe on `event_id`."
+        ),
+    }
+
+
+def render(schema: Mapping[str, Any]) -> str:
+    """Pretty and stable: pydantic emits fields in model order, so diffs follow the model."""
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+@functools.cache
+def _committed_validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json.loads(SCHEMA_PATH.read_text()), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def check_document(document: Any) -> None:
+    """Raise ContractViolation, naming every offending field, unless the document matches the committed schema."""
+    _refuse_if_invalid(_committed_validator(), document, f"event document violates {SCHEMA_PATH.relative_to(ROOT)}")
+
+
+def _refuse_if_invalid(validator: Any, instance: Any, subject: str) -> None:
+    errors = sorted(validator.iter_errors(instance), key=lambda error: list(map(str, error.absolute_path)))
+    if errors:
+        found = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors)
+        raise ContractViolation(f"{subject}: {found}")
+
+
+@functools.cache
+def _registry_validator(detail_type: str) -> Any:
+    """Validates an EventBridge event against the registry schema template.yaml deploys for its detail-type."""
+    from openapi_schema_validator import OAS30Validator, oas30_format_checker
+
+    from local.template import load_template
+
+    logical_id = registry_logical_id(detail_type)
+    content = json.loads(load_template(TEMPLATE_PATH)["Resources"][logical_id]["Properties"]["Content"])
+    # AWSEvent as the root, with the document's components beside it so its #/components references resolve.
+    schema = {**content["components"]["schemas"]["AWSEvent"], "components": content["components"]}
+    return OAS30Validator(schema, format_checker=oas30_format_checker)
+
+
+def check_eventbridge_event(event: Mapping[str, Any]) -> None:
+    """Raise ContractViolation unless an EventBridge event meets the registered schema of its detail-type."""
+    detail_type = event.get("detail-type")
+    if detail_type not in DETAIL_TYPES:
+        raise ContractViolation(f"EventBridge event with unknown detail-type {detail_type!r}")
+    _refuse_if_invalid(
+        _registry_validator(detail_type), event, f"EventBridge event violates the registry schema of {detail_type!r}"
+    )
+
+
+# ---------------------------------------------------------------------- the registry content (OpenAPI 3.0)
+_OPENAPI_KEYWORDS = frozenset(
+    {"type", "properties", "required", "additionalProperties", "items", "enum", "allOf", "nullable", "$ref"}
+    | {"title", "description", "format", "default"}
+)
+
+
+def registry_schema_name(detail_type: str) -> str:
+    """As EventBridge names discovered schemas: `<source>@<DetailTypeWithoutSpaces>`."""
+    return f"{EVENT_SOURCE}@{detail_type.replace(' ', '')}"
+
+
+def registry_logical_id(detail_type: str) -> str:
+    return f"{detail_type.replace(' ', '')}Schema"
+
+
+def registry_schema(detail_type: str) -> dict[str, Any]:
+    """The EventBridge event of one detail-type (`AWSEvent`, its `detail` the event document) as OpenAPI 3.0."""
+    document = RelayEvent.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
+    definitions = document.pop("$defs", {})
+    detail_name = document["title"]
+    envelope = {
+        "type": "object",
+        "required": ["version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"],
+        "x-amazon-events-detail-type": detail_type,
+        "x-amazon-events-source": EVENT_SOURCE,
+        "properties": {
+            "version": {"type": "string"},
+            "id": {"type": "string"},
+            "detail-type": {"type": "string", "enum": [detail_type]},
+            "source": {"type": "string", "enum": [EVENT_SOURCE]},
+            "account": {"type": "string"},
+            "time": {"type": "string", "format": "date-time"},
+            "region": {"type": "string"},
+            "resources": {"type": "array", "items": {"type": "string"}},
+            "detail": {"$ref": f"#/components/schemas/{detail_name}"},
+        },
+    }
+    return {
+        "openapi": "3.0.0",
+        "info": {
+            "title": detail_type.replace(" ", ""),
+            "version": "1.0.0",
+            "description": f"{detail_type} events of {EVENT_SOURCE}. Generated from the relay's models ({REGENERATE}).",
+        },
+        "paths": {},
+        "components": {
+            "schemas": {
+                "AWSEvent": envelope,
+                detail_name: _to_openapi(document),
+                **{name: _to_openapi(definition) for name, definition in definitions.items()},
+            }
+        },
+    }
+
+
+def _to_openapi(node: Mapping[str, Any]) -> dict[str, Any]:
+    """One JSON Schema 2020-12 node as an OpenAPI 3.0 Schema Object; anything without a rule here is refused,
+    so a model change the registry cannot express fails `make schema` instead of registering a wrong schema."""
+    converted = dict(node)
+    if "anyOf" in converted:
+        options = converted.pop("anyOf")
+        others = [option for option in options if option != {"type": "null"}]
+        if len(options) != 2 or len(others) != 1:
+            raise ValueError(f"only `X | None` unions can be expressed in OpenAPI 3.0, not {options}")
+        (inner,) = others
+        # OpenAPI 3.0 ignores siblings of $ref, so a nullable reference goes through allOf.
+        converted = {**({"allOf": [inner]} if "$ref" in inner else inner), **converted, "nullable": True}
+    if "const" in converted:
+        converted["enum"] = [converted.pop("const")]
+    unknown = set(converted) - _OPENAPI_KEYWORDS
+    if unknown:
+        raise ValueError(f"no OpenAPI 3.0 rendering for the JSON Schema keywords {sorted(unknown)}")
+    if "properties" in converted:
+        converted["properties"] = {name: _to_openapi(value) for name, value in converted["properties"].items()}
+    if isinstance(converted.get("additionalProperties"), dict):
+        converted["additionalProperties"] = _to_openapi(converted["additionalProperties"])
+    if "items" in converted:
+        converted["items"] = _to_openapi(converted["items"])
+    if "allOf" in converted:
+        converted["allOf"] = [_to_openapi(item) for item in converted["allOf"]]
+    return converted
+
+
+# ---------------------------------------------------------------------- template.yaml
+def template_content(detail_type: str) -> str:
+    """The line CloudFormation reads: compact JSON in a single-quoted YAML scalar."""
+    compact = json.dumps(registry_schema(detail_type), separators=(",", ":"), sort_keys=True)
+    return "'" + compact.replace("'", "''") + "'"
+
+
+def with_registry_content(template: str) -> str:
+    """The template with the `Content:` line of each registry schema resource regenerated."""
+    for detail_type in DETAIL_TYPES:
+        pattern = re.compile(
+            rf"(^  {registry_logical_id(detail_type)}:\n(?:    .*\n|\n)*?      Content: ).*$", re.MULTILINE
+        )
+        content = template_content(detail_type)
+        template, count = pattern.subn(lambda match, line=content: match.group(1) + line, template)
+        if count != 1:
+            raise ValueError(f"template.yaml has no `Content:` line under {registry_logical_id(detail_type)}")
+    return template
+
+
+# ---------------------------------------------------------------------- command line
+def main() -> int:
+    outputs = {
+        SCHEMA_PATH: render(document_schema()),
+        TEMPLATE_PATH: with_registry_content(TEMPLATE_PATH.read_text()),
+    }
+    for path, text in outputs.items():
+        if not path.is_file() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""The consumer recipes under events/recipes/, each fed real events: the relay runs (Genviral on loopback,
+the template's resources on moto) and the recipe decides what reaches a consumer's queue or endpoint."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.emulator import GenviralEmulator
+from local.runner import LocalRunner
+from local.stack import LocalStack
+from tests.conftest import SECRETS, TOKEN
+from tests.functional.test_relay_flow import publishing_now
+
+RECIPES = Path(__file__).resolve().parents[2] / "events" / "recipes"
+ACCOUNT_PLACEHOLDER = "GENVIRAL_ACCOUNT_ID"
+WEBHOOK_KEY_SECRET = "relay/failure-webhook-key"
+WEBHOOK_KEY = "whk_test_5f1d8c0a"
+
+
+def recipe(name: str) -> dict[str, Any]:
+    return dict(json.loads((RECIPES / name).read_text()))
+
+
+def fail_retry_and_post(
+    emulator: GenviralEmulator, runner: LocalRunner, post_id: str, retried: str, posted: str
+) -> None:
+    """Three events: `retried` fails, `posted` posts, then `retried` posts after Genviral's retry."""
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+    emulator.mark_failed(post_id, retried, error_message="Media rejected by platform")
+    emulator.mark_posted(post_id, posted)
+    assert len(runner.api("POST", f"/watches/{post_id}/check").body["transitions"]) == 2
+    emulator.retry(post_id)
+    emulator.mark_posted(post_id, retried)
+    assert len(runner.api("POST", f"/watches/{post_id}/check").body["transitions"]) == 1
+
+
+def outcome(document: dict[str, Any]) -> tuple[str, str]:
+    return document["account_id"], document["status"]
+
+
+# ---------------------------------------------------------------------- SNS filter policy
+def test_sns_filter_policy_delivers_failures_only(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+) -> None:
+    post_id, (retried, posted) = publishing_now(emulator, accounts=2)
+    stack.subscribe_to_topic("failures-only", filter_policy=recipe("sns-filter-failures-only.json"))
+
+    fail_retry_and_post(emulator, runner, post_id, retried, posted)
+
+    (failure,) = stack.received("failures-only")
+    assert outcome(json.loads(failure["Message"])) == (retried, "failed")
+    assert failure["MessageAttributes"]["event_type"]["Value"] == "post.account.failed"
+    assert len(stack.received("sns")) == 3  # the unfiltered subscriber got the posted events the filter held back
+
+
+# ---------------------------------------------------------------------- EventBridge rule, one account
+def test_eventbridge_rule_delivers_posts_published_on_one_account(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+) -> None:
+    post_id, (watched, other) = publishing_now(emulator, accounts=2)
+    text = (RECIPES / "eventbridge-rule-posted-on-account.json").read_text()
+    assert ACCOUNT_PLACEHOLDER in text
+    stack.subscribe_to_bus("one-account", event_pattern=json.loads(text.replace(ACCOUNT_PLACEHOLDER, watched)))
+
+    # The watched account fails, is retried and posts; the other account posts.
+    fail_retry_and_post(emulator, runner, post_id, watched, other)
+
+    (event,) = stack.received("one-account")
+    assert outcome(event["detail"]) == (watched, "posted")
+    assert event["detail"]["previous_status"] == "failed"
+    assert len(stack.received("eventbridge")) == 3
+
+
+# ---------------------------------------------------------------------- failure webhook (API destination)
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+
+
+class WebhookEndpoint:
+    """An HTTP endpoint on loopback that records each call before answering it."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        calls = self.calls
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                calls.append(Call("POST", self.path))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/relay-failures"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookEndpoint:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookEndpoint]:
+    with WebhookEndpoint() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def webhook_stack(
+    emulator: GenviralEmulator, webhook: WebhookEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalStack]:
+    # moto calls API destinations over HTTP only when asked to, and accepts plain HTTP (AWS requires HTTPS,
+    # which the parameter's AllowedPattern enforces).
+    monkeypatch.setenv("MOTO_EVENTS_INVOKE_HTTP", "true")
+    SECRETS.add(WEBHOOK_KEY)
+    with LocalStack(
+        genviral_api_url=emulator.base_url,
+        token=TOKEN,
+        parameters={"FailureWebhookUrl": webhook.url, "FailureWebhookApiKeySecret": WEBHOOK_KEY_SECRET},
+        secrets={WEBHOOK_KEY_SECRET: WEBHOOK_KEY},
+    ) as running:
+        yield running
+        running.drain_subscribers()
+
+
+def test_failure_webhook_is_called_for_failures_only(
+    emulator: GenviralEmulator, webhook: WebhookEndpoint, webhook_stack: LocalStack
+) -> None:
+    post_id, (failing, posting) = publishing_now(emulator, accounts=2)
+
+    fail_retry_and_post(emulator, LocalRunner(webhook_stack), post_id, failing, posting)
+
+    assert webhook.calls == [Call("POST", "/relay-failures")]
+    assert len(webhook_stack.received("eventbridge")) == 3
+
+
+def test_failure_webhook_is_built_from_the_template(webhook_stack: LocalStack) -> None:
+    events = webhook_stack.client("events")
+    rule = webhook_stack.ref("FailureWebhookRule")
+    bus = webhook_stack.ref("EventBus")
+
+    assert json.loads(events.describe_rule(Name=rule, EventBusName=bus)["EventPattern"]) == recipe(
+        "eventbridge-rule-failures.json"
+    )
+    (target,) = events.list_targets_by_rule(Rule=rule, EventBusName=bus)["Targets"]
+    destination = events.describe_api_destination(Name=webhook_stack.ref("FailureWebhookDestination"))
+    assert target["Arn"] == destination["ApiDestinationArn"]
+    assert target["InputPath"] == "$.detail"
+    assert target["DeadLetterConfig"]["Arn"] == webhook_stack.resolver.attributes[("FailureWebhookDLQ", "Arn")]
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 86400
+    assert target["RoleArn"] == webhook_stack.resolver.attributes[("FailureWebhookRole", "Arn")]
+    # The key came from Secrets Manager through the template's dynamic reference into the connection's secret.
+    connection = events.describe_connection(Name=webhook_stack.ref("FailureWebhookConnection"))
+    assert connection["AuthParameters"]["ApiKeyAuthParameters"] == {"ApiKeyName": "X-Api-Key"}
+    stored = webhook_stack.client("secretsmanager").get_secret_value(SecretId=connection["SecretArn"])
+    assert json.loads(stored["SecretString"]) == {"api_key_name": "X-Api-Key", "api_key_value": WEBHOOK_KEY}
+
+
+def test_without_a_webhook_url_no_webhook_resource_exists(stack: LocalStack) -> None:
+    events = stack.client("events")
+    assert events.list_connections()["Connections"] == []
+    assert events.list_api_destinations()["ApiDestinations"] == []
+    assert not {"FailureWebhookRule", "FailureWebhookDLQ", "FailureWebhookRole"} & set(stack.resolver.refs)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refusal"),
+    [
+        ({"FailureWebhookUrl": "https://hooks.example.com/relay"}, "needs FailureWebhookApiKeySecret"),
+        (
+            {
+                "FailureWebhookUrl": "https://hooks.example.com/relay",
+                "FailureWebhookApiKeySecret": WEBHOOK_KEY_SECRET,
+                "PublishTargets": "sns",
+            },
+            "needs PublishTargets both or eventbridge",
+        ),
+    ],
+)
+def test_a_webhook_without_its_key_or_bus_is_refused_before_anything_is_made(
+    emulator: GenviralEmulator, parameters: dict[str, str], refusal: str
+) -> None:
+    with pytest.raises(ValueError, match=refusal):
+        LocalStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters=parameters).start()

@@ -1,0 +1,172 @@
+"""The event JSON Schema and the registry schemas: current with the models, valid for their formats, and
+strict enough to catch an event off the contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate as validate_openapi_document
+
+from genviral_relay.logic.transitions import detect_transitions
+from genviral_relay.models.events import RelayEvent
+from local.event_schema import (
+    DETAIL_TYPES,
+    REGENERATE,
+    SCHEMA_PATH,
+    ContractViolation,
+    _to_openapi,
+    check_document,
+    check_eventbridge_event,
+    document_schema,
+    registry_logical_id,
+    registry_schema,
+    registry_schema_name,
+    render,
+)
+from local.template import load_template
+from tests.builders import NOW, account, post
+
+OUTBOUND = Path(__file__).resolve().parents[2] / "events" / "outbound"
+TEMPLATE = load_template()
+
+
+def outbound_samples() -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in sorted(OUTBOUND.glob("*.json"))]
+
+
+def template_registry_content(detail_type: str) -> dict[str, Any]:
+    return dict(json.loads(TEMPLATE["Resources"][registry_logical_id(detail_type)]["Properties"]["Content"]))
+
+
+def valid_document() -> dict[str, Any]:
+    states = [account("00000000-0000-4000-8000-000000000001", status="failed", error_message="rejected")]
+    (event,) = detect_transitions(None, post(*states), NOW).events
+    return event.model_dump(mode="json")
+
+
+def aws_event(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "8f4c3a52-6c1e-4c1b-9a57-3f0e0c8f6b1d",
+        "detail-type": detail_type,
+        "source": "genviral.relay",
+        "account": "123456789012",
+        "time": "2025-02-01T15:01:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+# ---------------------------------------------------------------------- current
+def test_committed_schema_is_generated_from_the_models() -> None:
+    assert SCHEMA_PATH.read_text() == render(document_schema()), (
+        f"{SCHEMA_PATH.name} is stale: run `{REGENERATE}` and commit the result"
+    )
+
+
+@pytest.mark.parametrize("detail_type", DETAIL_TYPES)
+def test_template_registers_the_generated_schema_of_each_detail_type(detail_type: str) -> None:
+    properties = TEMPLATE["Resources"][registry_logical_id(detail_type)]["Properties"]
+    assert template_registry_content(detail_type) == registry_schema(detail_type), (
+        f"the registry schema in template.yaml is stale: run `{REGENERATE}` and commit the result"
+    )
+    assert properties["SchemaName"] == registry_schema_name(detail_type)
+    assert properties["Type"] == "OpenApi3"
+    assert properties["RegistryName"] == {"Fn::GetAtt": ["EventSchemaRegistry", "RegistryName"]}
+
+
+def test_registry_is_named_after_the_stack_so_stacks_coexist() -> None:
+    registry = TEMPLATE["Resources"]["EventSchemaRegistry"]
+    assert "${AWS::StackName}" in registry["Properties"]["RegistryName"]["Fn::Sub"]
+    assert registry["Condition"] == "PublishToEventBridge"
+    assert {"EventSchemaRegistryName", "PostAccountPostedSchemaArn", "PostAccountFailedSchemaArn"} <= set(
+        TEMPLATE["Outputs"]
+    )
+
+
+def test_schema_describes_exactly_the_models_fields() -> None:
+    schema = document_schema()
+    assert list(schema["properties"]) == list(RelayEvent.model_fields)
+    assert schema["required"] == list(RelayEvent.model_fields)  # the default schema_version included
+    assert schema["additionalProperties"] is False
+    assert schema["$id"].startswith("urn:genviral-relay:")
+
+
+# ---------------------------------------------------------------------- samples and real documents
+def test_every_outbound_sample_meets_the_schema() -> None:
+    samples = outbound_samples()
+    documents = [json.loads(s["Message"]) if "Message" in s else s["detail"] for s in samples]
+    assert len(documents) == 4
+    assert {document["status"] for document in documents} == {"posted", "failed"}
+    for document in documents:
+        check_document(document)
+
+
+def test_every_outbound_eventbridge_sample_meets_its_registry_schema() -> None:
+    events = [sample for sample in outbound_samples() if "detail" in sample]
+    assert {event["detail-type"] for event in events} == set(DETAIL_TYPES)
+    for event in events:
+        check_eventbridge_event(event)
+
+
+def test_a_document_the_relay_makes_meets_the_schema() -> None:
+    check_document(valid_document())
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda d: d.pop("event_id"), "'event_id' is a required property"),
+        (lambda d: d.update(status="deleted"), "status"),
+        (lambda d: d.update(event_id="not-a-uuid"), "event_id"),
+        (lambda d: d.update(detected_at="yesterday"), "detected_at"),
+        (lambda d: d.update(surprise=1), "surprise"),
+        (lambda d: d["post"].update(caption=7), "post/caption"),
+        (lambda d: d.update(schema_version="2"), "schema_version"),
+    ],
+)
+def test_a_document_off_the_contract_is_refused_naming_the_field(change: Any, named: str) -> None:
+    document = valid_document()
+    change(document)
+    with pytest.raises(ContractViolation, match=r"relay-event\.schema\.json") as refused:
+        check_document(document)
+    assert named in str(refused.value)
+
+
+# ---------------------------------------------------------------------- registry format
+@pytest.mark.parametrize("detail_type", DETAIL_TYPES)
+def test_registry_content_is_a_valid_openapi_3_0_document(detail_type: str) -> None:
+    content = template_registry_content(detail_type)
+    validate_openapi_document(content)
+    event = content["components"]["schemas"]["AWSEvent"]
+    assert event["x-amazon-events-source"] == "genviral.relay"
+    assert event["x-amazon-events-detail-type"] == detail_type
+
+
+@pytest.mark.parametrize("detail_type", DETAIL_TYPES)
+def test_registry_schema_accepts_the_relays_event_and_refuses_others(detail_type: str) -> None:
+    document = valid_document()
+    check_eventbridge_event(aws_event(detail_type, document))  # its nullable fields are null
+
+    for broken in (
+        {**aws_event(detail_type, document), "detail-type": "Post Account Deleted"},
+        {**aws_event(detail_type, document), "source": "genviral.other"},
+        {key: value for key, value in aws_event(detail_type, document).items() if key != "time"},
+        aws_event(detail_type, {**document, "post": None}),
+        aws_event(detail_type, {**document, "surprise": 1}),
+    ):
+        with pytest.raises(ContractViolation):
+            check_eventbridge_event(broken)
+
+
+def test_openapi_rendering_refuses_what_openapi_3_0_cannot_say() -> None:
+    assert _to_openapi({"anyOf": [{"type": "string"}, {"type": "null"}]}) == {"type": "string", "nullable": True}
+    assert _to_openapi({"anyOf": [{"$ref": "#/x"}, {"type": "null"}]}) == {"allOf": [{"$ref": "#/x"}], "nullable": True}
+    with pytest.raises(ValueError, match=r"X \| None"):
+        _to_openapi({"anyOf": [{"type": "string"}, {"type": "integer"}]})
+    with pytest.raises(ValueError, match="patternProperties"):
+        _to_openapi({"type": "object", "patternProperties": {"^a": {"type": "string"}}})
