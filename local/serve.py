@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
-from local.runner import POLLER, WORKER, LocalRunner
+from local.runner import LocalRunner
 from local.stack import LocalStack
 
 
@@ -42,15 +42,6 @@ class LocalDeployment:
         if self.stack is not None:
             self.stack.stop()
         self.emulator.stop()
-
-    def environment(self) -> dict[str, str]:
-        """What the functions are given (from the template), plus the dead-letter queues the CLI redrives."""
-        assert self.stack is not None
-        env = {**self.stack.function_env(POLLER), **self.stack.function_env(WORKER)}
-        env.pop("POWERTOOLS_LOG_LEVEL", None)
-        env["WORK_DLQ_URL"] = self.stack.ref("WorkDLQ")
-        env["POLLER_DLQ_URL"] = self.stack.ref("PollerDLQ")
-        return env
 
     def seed(self) -> dict[str, str]:
         """Sample posts in the emulator: what each is -> its id."""
@@ -90,9 +81,10 @@ def serve(
         LocalDeployment(log) as deployment,
     ):
         posts = deployment.seed()
+        assert deployment.stack is not None
         print("genviral-relay local stack: Genviral emulator and moto server on 127.0.0.1", file=out)
         print("Point the CLI (or any AWS tool) at it from another shell:\n", file=out)
-        for name, value in sorted(deployment.environment().items()):
+        for name, value in sorted(deployment.stack.cli_environment().items()):
             print(f"export {name}={shlex.quote(value)}", file=out)
         print("\nSample posts in the Genviral emulator:", file=out)
         for description, post_id in posts.items():

@@ -78,6 +78,7 @@ class _Parsers:
             formatter_class=argparse.RawDescriptionHelpFormatter,
             parents=[self.common] if deployment else [],
         )
+        parser.set_defaults(usage=parser)
         if command is not None:
             parser.set_defaults(command=command, local=not deployment)
         return parser
@@ -162,12 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def _check_usage(args: argparse.Namespace) -> None:
+    parser: argparse.ArgumentParser = args.usage
     if args.command is replay.run:
         if not (args.post_id or args.event_ids or args.since or args.until):
-            parser.error("replay needs a selection: --post-id, --event-id, --since or --until")
+            parser.error("a selection is needed: --post-id, --event-id, --since or --until")
         if args.since and args.until and args.since >= args.until:
-            parser.error("replay: --since must be before --until")
+            parser.error("--since must be before --until")
 
 
 @contextmanager
@@ -201,7 +203,7 @@ def _problem(error: Exception) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _check_usage(parser, args)
+    _check_usage(args)
     console = Console(json_output=getattr(args, "json", False))
     command: Command = args.command
     try:
