@@ -277,8 +277,9 @@ def redrive_poller(args: argparse.Namespace, deployment: Deployment, console: Co
             f"Run the poller {function} once now for {len(missed)} missed tick(s)? One run queues every check due now.",
             assume_yes=args.yes,
         )
+        newest, _ = max((tick for _, tick in missed), key=lambda tick: str(tick[0].get("scheduled_time", "")))
         answer = deployment.client("lambda").invoke(
-            FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(missed[-1][1][0]).encode()
+            FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(newest).encode()
         )
         returned = answer["Payload"].read().decode("utf-8", errors="replace")
         if answer.get("FunctionError"):
