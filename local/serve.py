@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
+from genviral_relay.observability import logs_to
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import LocalStack
@@ -62,7 +63,7 @@ class LocalDeployment:
     def tick(self) -> None:
         """One scheduler tick and the worker until the work queue is empty; handler logs go to the log."""
         assert self.runner is not None
-        with contextlib.redirect_stdout(self.log):
+        with contextlib.redirect_stdout(self.log), logs_to(self.log):
             self.runner.tick()
             self.runner.drain_work_queue()
 

@@ -239,9 +239,10 @@ def test_watches_add_registers_checks_and_publishes_like_the_api(
 ) -> None:
     post_id = posted_and_failed(emulator)
 
-    run = cli("watches", "add", post_id, "--json")
+    run = cli("watches", "add", post_id, "--json", "--verbose")
 
     assert run.code == 0, run.err
+    assert "Transition detected" in run.err  # the relay's own logs: on stderr, stdout stays JSON
     answer = run.json()
     assert answer["result"] == "changed"
     assert answer["watch"]["pending_deliveries"] == 0

@@ -17,7 +17,7 @@ from genviral_relay.cli.deployment import Deployment, add_deployment_options
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.errors import RelayError
 from genviral_relay.models.api import POST_ID_HINT, PostId
-from genviral_relay.observability import logger, metrics
+from genviral_relay.observability import logs_to, metrics
 
 PROG = "genviral-relay"
 EXIT_CODES = """exit codes:
@@ -175,18 +175,10 @@ def _check_usage(args: argparse.Namespace) -> None:
 @contextmanager
 def _relay_logs(verbose: bool) -> Iterator[None]:
     """The relay's own log lines go to stderr (stdout is the result), and only with --verbose."""
-    handler = logger.registered_handler
-    stream = handler.stream if isinstance(handler, logging.StreamHandler) else None
-    level = handler.level
-    if isinstance(handler, logging.StreamHandler):
-        handler.setStream(sys.stderr)
-    handler.setLevel(logging.INFO if verbose else logging.CRITICAL + 1)
     try:
-        yield
+        with logs_to(sys.stderr, level=logging.INFO if verbose else logging.CRITICAL + 1):
+            yield
     finally:
-        handler.setLevel(level)
-        if isinstance(handler, logging.StreamHandler) and stream is not None:
-            handler.setStream(stream)
         metrics.clear_metrics()  # a CLI run publishes no metrics
 
 
