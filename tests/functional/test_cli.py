@@ -629,5 +629,6 @@ def test_no_function_imports_the_cli() -> None:
         check=True,
         timeout=60,
         cwd=Path(__file__).parents[2],
+        env={**os.environ, "PYTHONPATH": "src"},
     )
     assert done.stdout.strip() == "[]"
