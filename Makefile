@@ -1,4 +1,5 @@
-# Each target sets up what it needs: a virtualenv in .venv with the pinned dev dependencies.
+# Each target sets up what it needs: a virtualenv in .venv with the pinned dev dependencies and the
+# project itself (editable), which installs the genviral-relay command.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 .PHONY: demo test lint typecheck unit functional infra reliability bench schema venv clean
 
 demo: $(STAMP) ## Run the whole flow locally: Genviral emulator + moto + the real handlers
-	PYTHONPATH=src:. $(BIN)/python -m local.demo
+	$(BIN)/genviral-relay local demo
 
 test: lint typecheck ## The full suite: lint, types, template lint and every test
 	$(BIN)/python -m pytest -q
@@ -42,11 +43,12 @@ schema: $(STAMP) ## Regenerate events/schema/relay-event.schema.json and the reg
 
 venv: $(STAMP)
 
-$(STAMP): requirements-dev.txt
+$(STAMP): requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable .  # the genviral-relay command
 	@touch $(STAMP)
 
 clean:

@@ -1,4 +1,4 @@
-"""`make demo`: the whole relay on a laptop, no AWS account and no Docker.
+"""`make demo` (`genviral-relay local demo`): the whole relay on a laptop, no AWS account and no Docker.
 
 A Genviral emulator (HTTP on 127.0.0.1) and moto (as an HTTP server on 127.0.0.1, reached
 through AWS_ENDPOINT_URL) stand in for the remote services; the real handlers named in
@@ -9,16 +9,17 @@ targeting an SQS queue.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import sys
 import tempfile
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from genviral_relay.observability import logs_to
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import LocalStack
@@ -33,9 +34,11 @@ class Demo:
         self.received: Counter[str] = Counter()
         self.event_ids: dict[str, set[str]] = {"sns": set(), "eventbridge": set()}
 
-    def quietly(self) -> contextlib.AbstractContextManager[Any]:
+    @contextlib.contextmanager
+    def quietly(self) -> Iterator[None]:
         """Handler logs and metrics go to the log file, not the screen."""
-        return contextlib.redirect_stdout(self.log)
+        with contextlib.redirect_stdout(self.log), logs_to(self.log):
+            yield
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         with self.quietly():
@@ -152,13 +155,3 @@ def _scenario(log: TextIO) -> int:
             print(f"  handler logs (JSON lines): {log.name}")
         print("  result:", "OK" if expected else "UNEXPECTED (see above)")
         return 0 if expected else 1
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--verbose", action="store_true", help="show the handlers' JSON logs and metrics inline")
-    sys.exit(run(parser.parse_args().verbose))
-
-
-if __name__ == "__main__":
-    main()

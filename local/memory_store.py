@@ -15,7 +15,7 @@ from datetime import datetime
 
 from genviral_relay.aws.dynamodb_store import BATCH_GET_LIMIT, DUE_SHARDS
 from genviral_relay.errors import StateConflictError
-from genviral_relay.logic.ports import WatchStore
+from genviral_relay.logic.ports import EventSelection, WatchStore
 from genviral_relay.models.domain import DiscoverState, PendingDelivery, WatchRecord
 from genviral_relay.models.events import RelayEvent
 
@@ -58,6 +58,17 @@ class InMemoryWatchStore(WatchStore):
             self.calls["batch_get_item"] += -(-len(wanted) // BATCH_GET_LIMIT)
             found = [self._events[(post_id, event_id)] for event_id in wanted if (post_id, event_id) in self._events]
         return sorted(found, key=lambda event: (event.detected_at, event.event_id))
+
+    def find_events(self, selection: EventSelection) -> list[RelayEvent]:
+        with self._lock:
+            self.calls["query" if selection.post_id is not None else "scan"] += 1
+            found = [event for event in self._events.values() if selection.matches(event)]
+        return sorted(found, key=lambda event: (event.detected_at, event.event_id))
+
+    def watches(self) -> Iterator[WatchRecord]:
+        with self._lock:
+            self.calls["scan"] += 1
+            return iter(list(self._watches.values()))
 
     def acknowledge(
         self,

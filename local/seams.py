@@ -23,7 +23,7 @@ from genviral_relay.clock import utc_now
 from genviral_relay.genviral.client import ClientSettings, GenviralClient
 from genviral_relay.logic.check_batch import CheckBatch
 from genviral_relay.logic.check_post import CheckOutcome, CheckTrigger, PostChecker
-from genviral_relay.logic.ports import EventPublisher, PostPage, PostSource, PublishResult, WatchStore
+from genviral_relay.logic.ports import EventPublisher, EventSelection, PostPage, PostSource, PublishResult, WatchStore
 from genviral_relay.models.domain import DiscoverState, PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import CheckRequest
@@ -102,6 +102,12 @@ class SeamStore(WatchStore):
 
     def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
         return self._inner.load_events(post_id, event_ids)
+
+    def find_events(self, selection: EventSelection) -> list[RelayEvent]:
+        return self._inner.find_events(selection)
+
+    def watches(self) -> Iterator[WatchRecord]:
+        return self._inner.watches()
 
     def acknowledge(
         self,

@@ -133,6 +133,15 @@ class LocalStack:
             env["AWS_ENDPOINT_URL"] = self.endpoint_url
         return env
 
+    def cli_environment(self) -> dict[str, str]:
+        """What the operations CLI reads to work on this stack: the functions' variables (from the
+        template) and the dead-letter queues it redrives."""
+        env = {**self.function_env("PollerFunction"), **self.function_env("WorkerFunction")}
+        env.pop("POWERTOOLS_LOG_LEVEL", None)
+        env["WORK_DLQ_URL"] = self.ref("WorkDLQ")
+        env["POLLER_DLQ_URL"] = self.ref("PollerDLQ")
+        return env
+
     def handler_path(self, logical_id: str) -> str:
         return str(functions(self.template)[logical_id]["Properties"]["Handler"])
 

@@ -6,49 +6,56 @@ invocations reuse clients and pooled connections and cold starts pay only for wh
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.logic.check_post import PostChecker
-from genviral_relay.logic.ports import EventPublisher
+from genviral_relay.logic.ports import EventPublisher, PostSource, WatchStore
 from genviral_relay.logic.schedule import PollingPolicy, tick_of
-from genviral_relay.settings import (
-    CheckerSettings,
-    checker_settings,
-    clear_settings_cache,
-    poller_settings,
-    worker_settings,
-)
+from genviral_relay.models.domain import Target
+from genviral_relay.settings import checker_settings, clear_settings_cache, poller_settings, worker_settings
 
 if TYPE_CHECKING:
+    from botocore.config import Config
+
     from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
     from genviral_relay.aws.work_queue import SqsWorkQueue
     from genviral_relay.genviral.client import GenviralClient
     from genviral_relay.logic.discover import Discovery
 
 
-@cache
-def aws_client(service: str) -> Any:
-    import boto3
+ClientFactory = Callable[[str], Any]
+"""Makes the boto3 client of one AWS service."""
+
+
+def aws_client_config() -> Config:
     from botocore.config import Config
 
     # The SDK's own retries cover throttled and failed calls; timeouts keep a stuck call from
     # eating the function's whole budget. AWS_ENDPOINT_URL (local stacks) is honoured by boto3.
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
+    return Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
 
 
-def _store(table_name: str, event_retention: timedelta) -> DynamoDbWatchStore:
+@cache
+def aws_client(service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, config=aws_client_config())  # type: ignore[call-overload]
+
+
+def build_store(table_name: str, event_retention: timedelta, client: ClientFactory = aws_client) -> DynamoDbWatchStore:
     from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
 
-    return DynamoDbWatchStore(aws_client("dynamodb"), table_name, event_retention=event_retention, clock=utc_now)
+    return DynamoDbWatchStore(client("dynamodb"), table_name, event_retention=event_retention, clock=utc_now)
 
 
 @cache
 def poller_store() -> DynamoDbWatchStore:
-    return _store(poller_settings().table_name, timedelta(days=1))
+    return build_store(poller_settings().table_name, timedelta(days=1))
 
 
 @cache
@@ -58,21 +65,57 @@ def work_queue() -> SqsWorkQueue:
     return SqsWorkQueue(aws_client("sqs"), poller_settings().work_queue_url)
 
 
-def _publishers(settings: CheckerSettings) -> list[EventPublisher]:
+def build_publishers(
+    targets: Sequence[Target], *, topic_arn: str, event_bus_name: str, client: ClientFactory = aws_client
+) -> list[EventPublisher]:
     from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
 
     publishers: list[EventPublisher] = []
-    if "sns" in settings.targets:
-        publishers.append(SnsPublisher(aws_client("sns"), settings.topic_arn))
-    if "eventbridge" in settings.targets:
-        publishers.append(EventBridgePublisher(aws_client("events"), settings.event_bus_name))
+    if "sns" in targets:
+        publishers.append(SnsPublisher(client("sns"), topic_arn))
+    if "eventbridge" in targets:
+        publishers.append(EventBridgePublisher(client("events"), event_bus_name))
     return publishers
+
+
+def polling_policy(poll_schedule: str | None = None, failed_retry_window_hours: int | None = None) -> PollingPolicy:
+    """The deployment's polling policy; a value not given keeps the policy's default (the template's)."""
+    policy = PollingPolicy()
+    if poll_schedule is not None:
+        policy = replace(policy, tick=tick_of(poll_schedule))
+    if failed_retry_window_hours is not None:
+        policy = replace(policy, failed_retry_window=timedelta(hours=failed_retry_window_hours))
+    return policy
+
+
+def build_post_checker(
+    *,
+    store: WatchStore,
+    source: PostSource,
+    targets: Sequence[Target],
+    topic_arn: str,
+    event_bus_name: str,
+    events_dlq_url: str,
+    policy: PollingPolicy,
+    client: ClientFactory = aws_client,
+) -> PostChecker:
+    """A `PostChecker` on these AWS resources: the functions' (from their settings) or the operations CLI's."""
+    from genviral_relay.aws.dead_letters import SqsDeadLetters
+
+    return PostChecker(
+        store=store,
+        source=source,
+        publishers=build_publishers(targets, topic_arn=topic_arn, event_bus_name=event_bus_name, client=client),
+        dead_letters=SqsDeadLetters(client("sqs"), events_dlq_url, clock=utc_now),
+        clock=utc_now,
+        policy=policy,
+    )
 
 
 @cache
 def checker_store() -> DynamoDbWatchStore:
     settings = checker_settings()
-    return _store(settings.table_name, timedelta(days=settings.event_retention_days))
+    return build_store(settings.table_name, timedelta(days=settings.event_retention_days))
 
 
 @cache
@@ -87,19 +130,15 @@ def genviral_client() -> GenviralClient:
 
 @cache
 def post_checker() -> PostChecker:
-    from genviral_relay.aws.dead_letters import SqsDeadLetters
-
     settings = checker_settings()
-    return PostChecker(
+    return build_post_checker(
         store=checker_store(),
         source=genviral_client(),
-        publishers=_publishers(settings),
-        dead_letters=SqsDeadLetters(aws_client("sqs"), settings.events_dlq_url, clock=utc_now),
-        clock=utc_now,
-        policy=PollingPolicy(
-            tick=tick_of(settings.poll_schedule),
-            failed_retry_window=timedelta(hours=settings.failed_retry_window_hours),
-        ),
+        targets=settings.targets,
+        topic_arn=settings.topic_arn,
+        event_bus_name=settings.event_bus_name,
+        events_dlq_url=settings.events_dlq_url,
+        policy=polling_policy(settings.poll_schedule, settings.failed_retry_window_hours),
     )
 
 

@@ -1,6 +1,7 @@
 """Function configuration: environment variables set by template.yaml, validated once per process.
 
-Each function reads only what it needs. Nothing else in the package reads `os.environ`.
+Each function reads only what it needs. Nothing else in the functions reads `os.environ` (the
+operations CLI, which is no function, reads the same variables in `cli/deployment.py`).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from genviral_relay.cli.main import main
 from genviral_relay.models.events import RelayEvent
-from local.demo import run as run_demo
 from local.emulator import GenviralEmulator
 from local.runner import API, POLLER, WORKER, LocalRunner
 
@@ -66,8 +66,9 @@ def test_outbound_samples_are_valid_event_documents(status: str) -> None:
 
 
 def test_demo_runs_the_whole_scenario_over_moto_server(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_demo(verbose=False) == 0
+    assert main(["local", "demo"]) == 0  # what `make demo` runs
     output = capsys.readouterr().out
     assert "result: OK" in output
+    assert '"level"' not in output  # handler logs go to the log file
     assert "retry -> posted" in output
     assert "ended_reason=post_not_found" in output

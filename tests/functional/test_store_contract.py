@@ -11,13 +11,13 @@ import pytest
 from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
 from genviral_relay.clock import utc_now
 from genviral_relay.errors import StateConflictError
-from genviral_relay.logic.ports import WatchStore
+from genviral_relay.logic.ports import EventSelection, WatchStore
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import CreatedWindow, DiscoverState, PendingDelivery, WatchRecord
 from local.counting import CountingClient
 from local.memory_store import InMemoryWatchStore
 from local.stack import LocalStack
-from tests.builders import account, post
+from tests.builders import ACCOUNT_A, ACCOUNT_B, account, post
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 POSTS = [f"00000000-0000-4000-8000-{index:012d}" for index in range(1, 4)]
@@ -123,3 +123,41 @@ def test_discover_state_is_saved_once_per_version(store_and_calls: tuple[WatchSt
     # The watches are not touched: the state is not a watch, and nothing is due
     assert list(store.due_post_ids(NOW + timedelta(days=365))) == []
     assert calls == Counter({"get_item": 3, "put_item": 4, "query": 5})
+
+
+def test_operator_reads_list_watches_and_select_stored_events(
+    store_and_calls: tuple[WatchStore, Counter[str]],
+) -> None:
+    store, calls = store_and_calls
+    early = detect_transitions(None, post(account(status="posted"), post_id=POSTS[0]), NOW).events
+    later = detect_transitions(
+        None,
+        post(account(ACCOUNT_A, status="posted"), account(ACCOUNT_B, status="failed"), post_id=POSTS[1]),
+        NOW + timedelta(hours=1),
+    ).events
+    store.save(watch(POSTS[0], 1), expected_version=0, new_events=early)
+    store.save(watch(POSTS[1], 1, watching=False, ended_reason="finished"), expected_version=0, new_events=later)
+    store.pause_genviral(until=NOW, reason="not a watch")
+    calls.clear()
+
+    listed = {record.post_id: record for record in store.watches()}
+    assert set(listed) == {POSTS[0], POSTS[1]}
+    assert listed[POSTS[1]].ended_reason == "finished"
+
+    def ids(selection: EventSelection) -> list[str]:
+        return [event.event_id for event in store.find_events(selection)]
+
+    every = [event.event_id for event in (*early, *later)]
+    assert ids(EventSelection(post_id=POSTS[1])) == [
+        event.event_id for event in sorted(later, key=lambda e: e.event_id)
+    ]
+    assert ids(EventSelection(event_ids=frozenset({later[0].event_id, "no-such-event"}))) == [later[0].event_id]
+    assert ids(EventSelection(post_id=POSTS[0], event_ids=frozenset({later[0].event_id}))) == []
+    assert ids(EventSelection(since=NOW + timedelta(minutes=30))) == ids(EventSelection(post_id=POSTS[1]))
+    assert ids(EventSelection(until=NOW + timedelta(hours=1))) == [early[0].event_id]
+    assert ids(EventSelection(since=NOW, until=NOW + timedelta(hours=2))) == [
+        every[0],
+        *ids(EventSelection(post_id=POSTS[1])),
+    ]
+    assert ids(EventSelection(since=NOW + timedelta(hours=2))) == []
+    assert calls == Counter({"scan": 6, "query": 4})

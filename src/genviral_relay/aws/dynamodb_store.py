@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import StateConflictError
-from genviral_relay.logic.ports import WatchStore
+from genviral_relay.logic.ports import EventSelection, WatchStore
 from genviral_relay.models.domain import AccountSnapshot, DiscoverState, PendingDelivery, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.observability import logger
@@ -41,6 +41,7 @@ DUE_SHARDS = 4  # spreads the due index over partitions; the poller queries each
 RETRY_SHARD = "retry"  # watches the retry sweep covers; their next_check_at is the end of the retry window
 BATCH_GET_LIMIT = 100
 MAX_UNPROCESSED_ROUNDS = 5
+MAX_IN_OPERANDS = 100  # DynamoDB's limit for IN; a longer list is filtered after reading
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -202,6 +203,51 @@ class DynamoDbWatchStore(WatchStore):
                 logger.warning("Some stored events could not be read this time", extra={"post_id": post_id})
         events = [RelayEvent.model_validate_json(item["document"]["S"]) for item in items]
         return sorted(events, key=lambda event: (event.detected_at, event.event_id))
+
+    def find_events(self, selection: EventSelection) -> list[RelayEvent]:
+        values: dict[str, Any] = {":prefix": {"S": EVENT_SK_PREFIX}}
+        filters: list[str] = []
+        if selection.since is not None:
+            filters.append("detected_at >= :since")
+            values[":since"] = {"S": format_ts(selection.since)}
+        if selection.until is not None:
+            filters.append("detected_at < :until")
+            values[":until"] = {"S": format_ts(selection.until)}
+        if 0 < len(selection.event_ids) <= MAX_IN_OPERANDS:
+            names = {f":event{index}": event_id for index, event_id in enumerate(sorted(selection.event_ids))}
+            filters.append(f"event_id IN ({', '.join(names)})")
+            values.update({name: {"S": event_id} for name, event_id in names.items()})
+        request: dict[str, Any] = {"TableName": self._table, "ProjectionExpression": "document"}
+        if selection.post_id is not None:
+            operation = "query"
+            request["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :prefix)"
+            values[":pk"] = {"S": selection.post_id}
+        else:
+            operation = "scan"
+            filters.insert(0, "begins_with(sk, :prefix)")
+        if filters:
+            request["FilterExpression"] = " AND ".join(filters)
+        request["ExpressionAttributeValues"] = values
+        events = [RelayEvent.model_validate_json(item["document"]["S"]) for item in self._pages(operation, request)]
+        return sorted(filter(selection.matches, events), key=lambda event: (event.detected_at, event.event_id))
+
+    def watches(self) -> Iterator[WatchRecord]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "sk = :watch",
+            "ExpressionAttributeValues": {":watch": {"S": WATCH_SK}},
+        }
+        return (watch_from_item(item) for item in self._pages("scan", request))
+
+    def _pages(self, operation: str, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated query or scan."""
+        call = self._client.query if operation == "query" else self._client.scan
+        while True:
+            answer = call(**request)
+            yield from answer.get("Items", [])
+            if "LastEvaluatedKey" not in answer:
+                return
+            request = {**request, "ExclusiveStartKey": answer["LastEvaluatedKey"]}
 
     def acknowledge(
         self,

@@ -29,6 +29,7 @@ from genviral_relay.factories import checker_store, post_checker
 from genviral_relay.logic.check_batch import CONFIG_ERROR_PAUSE, describe_config_error
 from genviral_relay.logic.check_post import CheckOutcome, OutboxNotEmptyError
 from genviral_relay.models.api import (
+    POST_ID_HINT,
     CheckResponse,
     ErrorResponse,
     PostId,
@@ -40,7 +41,6 @@ from genviral_relay.observability import logger, metrics
 from genviral_relay.settings import CheckerSettings
 
 MAX_BODY_BYTES = 4096
-POST_ID_HINT = "post_id must be a UUID such as 11111111-1111-1111-1111-111111111111"
 # Known paths and their methods, to tell a wrong method (405) from an unknown path (404).
 ROUTES = (
     (re.compile(r"^/watches/?$"), ("POST",)),

@@ -5,21 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from genviral_relay.clock import utc_now
 from genviral_relay.factories import checker_store, discovery, post_checker
 from genviral_relay.logic.check_batch import DISCOVER_KEY, SWEEP_KEY, CheckBatch
-from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest
+from genviral_relay.models.messages import WORK_MESSAGE, CheckRequest, DiscoverRequest, SweepRequest, WorkRequest
 from genviral_relay.observability import MetricUnit, logger, metrics
 from genviral_relay.settings import WorkerSettings, worker_settings
 
 SETTINGS = WorkerSettings
 """The configuration this function reads (the template must set every variable)."""
-
-
-WorkRequest = CheckRequest | SweepRequest | DiscoverRequest
-_message: TypeAdapter[WorkRequest] = TypeAdapter(WorkRequest)
 
 
 def parse_requests(records: list[dict[str, Any]]) -> tuple[dict[str, WorkRequest], list[str]]:
@@ -28,7 +24,7 @@ def parse_requests(records: list[dict[str, Any]]) -> tuple[dict[str, WorkRequest
     poison: list[str] = []
     for record in records:
         try:
-            requests[record["messageId"]] = _message.validate_json(record["body"])
+            requests[record["messageId"]] = WORK_MESSAGE.validate_json(record["body"])
         except ValidationError as error:
             poison.append(record["messageId"])
             logger.error(

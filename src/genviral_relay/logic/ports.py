@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from genviral_relay.clock import parse_ts
 from genviral_relay.models.domain import DiscoverState, PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.upstream import Post
@@ -38,6 +39,28 @@ class PostPage:
     size: int
 
 
+@dataclass(frozen=True)
+class EventSelection:
+    """Which stored events an operator asks for: every given criterion must hold.
+
+    `since` is inclusive and `until` exclusive, both compared with the event's `detected_at`.
+    """
+
+    post_id: str | None = None
+    event_ids: frozenset[str] = frozenset()
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def matches(self, event: RelayEvent) -> bool:
+        detected_at = parse_ts(event.detected_at)
+        return (
+            (self.post_id is None or event.post_id == self.post_id)
+            and (not self.event_ids or event.event_id in self.event_ids)
+            and (self.since is None or (detected_at is not None and detected_at >= self.since))
+            and (self.until is None or (detected_at is not None and detected_at < self.until))
+        )
+
+
 class WatchStore(ABC):
     """Watches, their last-seen states, the outbox and the event log."""
 
@@ -58,6 +81,14 @@ class WatchStore(ABC):
     @abstractmethod
     def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
         """Stored events of a post, in detection order; ids with no stored event are left out."""
+
+    @abstractmethod
+    def find_events(self, selection: EventSelection) -> list[RelayEvent]:
+        """Stored events that match, in detection order (for operators: without a post id, the whole table is read)."""
+
+    @abstractmethod
+    def watches(self) -> Iterator[WatchRecord]:
+        """Every stored watch, in no particular order (for operators: reads the whole table)."""
 
     @abstractmethod
     def acknowledge(

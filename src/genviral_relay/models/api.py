@@ -12,12 +12,14 @@ from genviral_relay.clock import format_ts
 from genviral_relay.models.domain import AccountSnapshot, WatchRecord
 from genviral_relay.models.events import RelayEvent
 
+POST_ID_HINT = "post_id must be a UUID such as 11111111-1111-1111-1111-111111111111"
+
 
 def _canonical_uuid(value: str) -> str:
     try:
         parsed = uuid.UUID(value)
     except ValueError:
-        raise ValueError("post_id must be a UUID such as 11111111-1111-1111-1111-111111111111") from None
+        raise ValueError(POST_ID_HINT) from None
     if str(parsed) != value.lower():
         raise ValueError("post_id must be a UUID in its hyphenated form")
     return str(parsed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from genviral_relay.models.api import PostId
 
@@ -32,3 +32,8 @@ class CheckRequest(BaseModel):
 
     post_id: PostId
     reason: Literal["due", "manual"] = "due"
+
+
+WorkRequest = CheckRequest | SweepRequest | DiscoverRequest
+WORK_MESSAGE: TypeAdapter[WorkRequest] = TypeAdapter(WorkRequest)
+"""A message body on the work queue (and on its dead-letter queue)."""

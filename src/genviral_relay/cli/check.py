@@ -1,0 +1,85 @@
+"""`check POST_ID`: what the relay would make of a post now, without writing or publishing anything."""
+
+from __future__ import annotations
+
+import argparse
+
+from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.output import CliError, Console
+from genviral_relay.clock import format_ts, utc_now
+from genviral_relay.errors import GenviralConfigError, GenviralError, GenviralNotFoundError
+from genviral_relay.logic.check_batch import describe_config_error
+from genviral_relay.logic.transitions import detect_transitions
+from genviral_relay.models.api import AccountView, WatchView
+from genviral_relay.models.events import RelayEvent
+
+
+def genviral_problem(error: GenviralError, post_id: str) -> CliError:
+    """One line for an operator, never the key."""
+    if isinstance(error, GenviralNotFoundError):
+        return CliError(f"Genviral has no post {post_id} in this key's scope (HTTP 404)")
+    if isinstance(error, GenviralConfigError):
+        return CliError(f"Genviral refused the key: {describe_config_error(error)}")
+    return CliError(f"Genviral could not answer for post {post_id}: {type(error).__name__}: {error}")
+
+
+def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
+    post_id: str = args.post_id
+    try:
+        post = deployment.genviral().get_post(post_id)
+    except GenviralError as error:
+        raise genviral_problem(error, post_id) from None
+    if post.id != post_id:
+        raise CliError(f"asked Genviral for post {post_id}, it answered post {post.id}")
+
+    stored = deployment.store().get(post_id) if deployment.value("table") is not None else None
+    now = utc_now()
+    detection = detect_transitions(stored, post, now)
+    last_change = now if detection.state_changed else (stored.checked_at if stored is not None else None)
+    next_check = deployment.policy().next_check(post, now, last_change=last_change)
+    accounts = [AccountView.of(account_id, state) for account_id, state in sorted(detection.accounts.items())]
+    compared_with = "stored_watch" if stored is not None else "first_sighting"
+
+    console.result(
+        {
+            "post_id": post_id,
+            "status": post.status,
+            "scheduled_at": post.scheduled_at,
+            "accounts": [account.model_dump(mode="json") for account in accounts],
+            "compared_with": compared_with,
+            "stored_watch": WatchView.of(stored).model_dump(mode="json") if stored is not None else None,
+            "would_emit": [event.model_dump(mode="json") for event in detection.events],
+            "would_watch": next_check is not None,
+            "next_check_at": format_ts(next_check) if next_check is not None else None,
+        }
+    )
+    console.say(f"post {post_id}: {post.status}, scheduled {post.scheduled_at or 'for immediate publishing'}")
+    console.table([_account_row(account) for account in accounts])
+    if stored is None:
+        console.say("compared with: nothing stored (a first sighting)")
+    else:
+        console.say(
+            f"compared with: the stored watch (version {stored.version}, "
+            f"{'watching' if stored.watching else f'ended: {stored.ended_reason}'}, "
+            f"{len(stored.outbox)} pending deliveries)"
+        )
+    console.say(f"would emit {len(detection.events)} event(s):")
+    console.table([_event_row(event) for event in detection.events])
+    when = format_ts(next_check) if next_check is not None else "never (finished)"
+    console.say(f"next check: {when}")
+    console.say("(nothing was written or published)")
+    return 0
+
+
+def _account_row(account: AccountView) -> list[str]:
+    detail = account.published_url or account.error_message or ""
+    return [f"account {account.account_id}", account.status, detail]
+
+
+def _event_row(event: RelayEvent) -> list[str]:
+    return [
+        event.event_type,
+        f"account {event.account_id}",
+        f"{event.previous_status or 'null'} -> {event.status}",
+        f"event_id {event.event_id}",
+    ]

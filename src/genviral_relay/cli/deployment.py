@@ -1,0 +1,300 @@
+"""Where the deployment is, and the relay's own building blocks pointed at it.
+
+Each value comes from, in this order: its command-line option; the outputs and parameters of the
+CloudFormation stack named by `--stack-name`; the environment variable the functions read
+(`settings.py`). Nothing is looked up before a command needs it, so `check` with `GENVIRAL_TOKEN`
+set works without any AWS resource.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from genviral_relay.cli.output import CliError
+from genviral_relay.factories import (
+    aws_client_config,
+    build_post_checker,
+    build_publishers,
+    build_store,
+    polling_policy,
+)
+from genviral_relay.genviral.client import GenviralClient, TokenSource
+from genviral_relay.logic.ports import EventPublisher
+from genviral_relay.logic.schedule import PollingPolicy
+from genviral_relay.models.domain import TARGETS, Target
+from genviral_relay.settings import CheckerSettings, PollerSettings
+
+if TYPE_CHECKING:
+    from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+    from genviral_relay.logic.check_post import PostChecker
+
+DEFAULT_GENVIRAL_API_URL = "https://www.genviral.io/api/partner/v1"
+"""The template's default of `GenviralApiUrl` (tests/infra checks they agree)."""
+TOKEN_ENV = "GENVIRAL_TOKEN"  # noqa: S105 - the variable's name
+STACK_ENV = "GENVIRAL_RELAY_STACK"
+
+
+def _env(model: type[CheckerSettings | PollerSettings], field: str) -> str:
+    """The variable a function reads for `field`: named once, in settings.py."""
+    alias = model.model_fields[field].alias
+    assert alias is not None
+    return alias
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    env: str
+    what: str
+    option: str | None = None
+    output: str | None = None
+    parameter: str | None = None
+
+
+SETTINGS = (
+    Setting("table", _env(CheckerSettings, "table_name"), "the DynamoDB state table", "--table", "StateTableName"),
+    Setting("topic_arn", _env(CheckerSettings, "topic_arn"), "the SNS topic", "--topic-arn", "EventsTopicArn"),
+    Setting("event_bus", _env(CheckerSettings, "event_bus_name"), "the event bus", "--event-bus", "EventBusName"),
+    Setting(
+        "work_queue_url", _env(PollerSettings, "work_queue_url"), "the work queue", "--work-queue-url", "WorkQueueUrl"
+    ),
+    Setting("work_dlq_url", "WORK_DLQ_URL", "the work dead-letter queue", "--work-dlq-url", "WorkDLQUrl"),
+    Setting(
+        "events_dlq_url",
+        _env(CheckerSettings, "events_dlq_url"),
+        "the events dead-letter queue",
+        "--events-dlq-url",
+        "EventsDLQUrl",
+    ),
+    Setting("poller_dlq_url", "POLLER_DLQ_URL", "the poller dead-letter queue", "--poller-dlq-url", "PollerDLQUrl"),
+    Setting("poller_function", "POLLER_FUNCTION_NAME", "the poller function", "--poller-function"),
+    Setting(
+        "secret_arn",
+        _env(CheckerSettings, "genviral_secret_arn"),
+        "the Genviral key's secret",
+        "--secret-arn",
+        parameter="GenviralSecretArn",
+    ),
+    Setting(
+        "api_url",
+        _env(CheckerSettings, "genviral_api_url"),
+        "the Genviral API URL",
+        "--api-url",
+        parameter="GenviralApiUrl",
+    ),
+    Setting(
+        "publish_targets",
+        _env(CheckerSettings, "publish_targets"),
+        "the publish targets",
+        "--publish-targets",
+        parameter="PublishTargets",
+    ),
+    Setting("poll_schedule", _env(CheckerSettings, "poll_schedule"), "the poll schedule", parameter="PollSchedule"),
+    Setting(
+        "failed_retry_window_hours",
+        _env(CheckerSettings, "failed_retry_window_hours"),
+        "the retry window",
+        parameter="FailedRetryWindowHours",
+    ),
+    Setting(
+        "event_retention_days",
+        _env(CheckerSettings, "event_retention_days"),
+        "the event retention",
+        parameter="EventRetentionDays",
+    ),
+)
+_BY_KEY = {setting.key: setting for setting in SETTINGS}
+
+
+def add_deployment_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "deployment",
+        "Where the relay runs. Each value: its option, else the outputs and parameters of --stack-name, "
+        "else the environment variable the functions read (shown in brackets).",
+    )
+    group.add_argument("--stack-name", metavar="NAME", help=f"the CloudFormation stack of the relay [{STACK_ENV}]")
+    group.add_argument("--region", help="AWS region [AWS_REGION, AWS_DEFAULT_REGION]")
+    group.add_argument("--profile", help="AWS named profile [AWS_PROFILE]")
+    for setting in SETTINGS:
+        if setting.option is None:
+            continue
+        choices = ("both", *TARGETS) if setting.key == "publish_targets" else None
+        group.add_argument(setting.option, dest=setting.key, choices=choices, help=f"{setting.what} [{setting.env}]")
+
+
+class Deployment:
+    """The deployment a command works on, resolved lazily from options, stack and environment."""
+
+    def __init__(self, options: argparse.Namespace, environ: Mapping[str, str] | None = None) -> None:
+        self._options = options
+        self._environ = dict(os.environ if environ is None else environ)
+        self._clients: dict[str, Any] = {}
+
+    # ---------------------------------------------------------------- values
+    def value(self, key: str) -> str | None:
+        setting = _BY_KEY[key]
+        explicit = getattr(self._options, key, None)
+        if explicit:
+            return str(explicit)
+        from_stack = self._from_stack(setting)
+        if from_stack:
+            return from_stack
+        return self._environ.get(setting.env) or None
+
+    def require(self, key: str) -> str:
+        found = self.value(key)
+        if found is None:
+            setting = _BY_KEY[key]
+            ways = [f"set {setting.env}"]
+            if setting.option:
+                ways.insert(0, f"pass {setting.option}")
+            if setting.output or setting.parameter:
+                ways.append("name the stack with --stack-name")
+            raise CliError(f"{setting.what} is not known: {', '.join(ways[:-1])} or {ways[-1]}")
+        return found
+
+    def _integer(self, key: str) -> int | None:
+        text = self.value(key)
+        if text is None:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise CliError(f"{_BY_KEY[key].env} must be a whole number, not {text!r}") from None
+
+    @property
+    def stack_name(self) -> str | None:
+        return getattr(self._options, "stack_name", None) or self._environ.get(STACK_ENV) or None
+
+    def _from_stack(self, setting: Setting) -> str | None:
+        if self.stack_name is None:
+            return None
+        outputs, parameters = self._stack
+        if setting.output is not None:
+            return outputs.get(setting.output)
+        if setting.parameter is not None:
+            return parameters.get(setting.parameter)
+        return None
+
+    @cached_property
+    def _stack(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The stack's (outputs, parameters)."""
+        answer = self.client("cloudformation").describe_stacks(StackName=self.stack_name)
+        (stack,) = answer["Stacks"]
+        outputs = {item["OutputKey"]: item["OutputValue"] for item in stack.get("Outputs", [])}
+        parameters = {item["ParameterKey"]: item["ParameterValue"] for item in stack.get("Parameters", [])}
+        return outputs, parameters
+
+    def stack_resource(self, logical_id: str) -> str | None:
+        """The physical id of one of the stack's resources, or None without a stack."""
+        if self.stack_name is None:
+            return None
+        answer = self.client("cloudformation").describe_stack_resource(
+            StackName=self.stack_name, LogicalResourceId=logical_id
+        )
+        return str(answer["StackResourceDetail"]["PhysicalResourceId"])
+
+    # ---------------------------------------------------------------- building blocks
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            import boto3
+
+            session = boto3.session.Session(
+                profile_name=getattr(self._options, "profile", None), region_name=getattr(self._options, "region", None)
+            )
+            self._clients[service] = session.client(service, config=aws_client_config())  # type: ignore[call-overload]
+        return self._clients[service]
+
+    @property
+    def configured_targets(self) -> tuple[Target, ...]:
+        """Where the deployment publishes: its PublishTargets, else wherever a destination is known."""
+        configured = self.value("publish_targets")
+        if configured is not None:
+            chosen = tuple(target for target in TARGETS if configured in ("both", target))
+            if not chosen:
+                raise CliError(f"{_BY_KEY['publish_targets'].env} must be both, sns or eventbridge, not {configured!r}")
+            return chosen
+        destinations: dict[Target, str] = {"sns": "topic_arn", "eventbridge": "event_bus"}
+        known = tuple(target for target in TARGETS if self.value(destinations[target]))
+        if not known:
+            raise CliError("no publish target is known: pass --stack-name, or --topic-arn and/or --event-bus")
+        return known
+
+    def publishers(self, targets: tuple[Target, ...]) -> list[EventPublisher]:
+        return build_publishers(
+            targets,
+            topic_arn=self.require("topic_arn") if "sns" in targets else "",
+            event_bus_name=self.require("event_bus") if "eventbridge" in targets else "",
+            client=self.client,
+        )
+
+    def store(self) -> DynamoDbWatchStore:
+        days = self._integer("event_retention_days") or CheckerSettings.model_fields["event_retention_days"].default
+        return build_store(self.require("table"), timedelta(days=days), client=self.client)
+
+    def policy(self) -> PollingPolicy:
+        return polling_policy(self.value("poll_schedule"), self._integer("failed_retry_window_hours"))
+
+    def token_source(self) -> TokenSource:
+        """The Genviral key: from --secret-arn, else GENVIRAL_TOKEN, else the deployment's secret."""
+        explicit_secret = getattr(self._options, "secret_arn", None)
+        token = self._environ.get(TOKEN_ENV, "").strip()
+        if token and not explicit_secret:
+            return StaticToken(token)
+        secret_arn = self.value("secret_arn")
+        if secret_arn is None:
+            raise CliError(
+                f"no Genviral key: set {TOKEN_ENV}, pass --secret-arn, set {_BY_KEY['secret_arn'].env} "
+                "or name the stack with --stack-name"
+            )
+        from genviral_relay.aws.secrets import SecretsManagerTokenSource
+
+        return SecretsManagerTokenSource(self.client("secretsmanager"), secret_arn)
+
+    def genviral(self) -> GenviralClient:
+        """The Genviral client; its key is looked up on its first call (removing a watch needs none)."""
+        return GenviralClient(self.value("api_url") or DEFAULT_GENVIRAL_API_URL, DeferredToken(self.token_source))
+
+    def post_checker(self, *, genviral: GenviralClient | None = None) -> PostChecker:
+        """The relay's own check, on this deployment's resources and its publish targets."""
+        targets = self.configured_targets
+        return build_post_checker(
+            store=self.store(),
+            source=genviral or self.genviral(),
+            targets=targets,
+            topic_arn=self.require("topic_arn") if "sns" in targets else "",
+            event_bus_name=self.require("event_bus") if "eventbridge" in targets else "",
+            events_dlq_url=self.require("events_dlq_url"),
+            policy=self.policy(),
+            client=self.client,
+        )
+
+
+class DeferredToken(TokenSource):
+    def __init__(self, resolve: Callable[[], TokenSource]) -> None:
+        self._resolve = resolve
+        self._source: TokenSource | None = None
+
+    def token(self, *, refresh: bool = False) -> str:
+        if self._source is None:
+            self._source = self._resolve()
+        return self._source.token(refresh=refresh)
+
+
+class StaticToken(TokenSource):
+    """A key given in the environment: re-reading it after a 401 gives the same key."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def token(self, *, refresh: bool = False) -> str:
+        return self._token
+
+    def __repr__(self) -> str:
+        return "StaticToken(<hidden>)"

@@ -1,0 +1,211 @@
+"""The `genviral-relay` command: operate a deployed relay (or the local stack) from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+from pydantic import TypeAdapter, ValidationError
+
+from genviral_relay.cli import check, local_commands, redrive, replay, watches
+from genviral_relay.cli.deployment import Deployment, add_deployment_options
+from genviral_relay.cli.output import CliError, Console
+from genviral_relay.errors import RelayError
+from genviral_relay.models.api import POST_ID_HINT, PostId
+from genviral_relay.observability import logs_to, metrics
+
+PROG = "genviral-relay"
+EXIT_CODES = """exit codes:
+  0  done
+  1  the operation failed, or was not confirmed (the reason is on stderr)
+  2  the command line is wrong (usage)"""
+Command = Callable[[argparse.Namespace, Deployment, Console], int]
+
+_post_id = TypeAdapter(PostId)
+
+
+def post_id(value: str) -> str:
+    try:
+        return _post_id.validate_python(value)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(POST_ID_HINT) from None
+
+
+def event_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an event id (a UUID)") from None
+
+
+def positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return int(value)
+
+
+def seconds(value: str) -> float:
+    try:
+        parsed = float(value)
+    except ValueError:
+        parsed = 0.0
+    if parsed <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of seconds")
+    return parsed
+
+
+class _Parsers:
+    """Builds the command tree; every parser documents the exit codes."""
+
+    def __init__(self) -> None:
+        self.common = argparse.ArgumentParser(add_help=False)
+        self.common.add_argument("--json", action="store_true", help="print the result as JSON (for scripts)")
+        self.common.add_argument("--verbose", action="store_true", help="show the relay's own logs on stderr")
+        add_deployment_options(self.common)
+
+    def new(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str,
+            command: Command | None, *, deployment: bool = True) -> argparse.ArgumentParser:  # fmt: skip
+        parser = subparsers.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[self.common] if deployment else [],
+        )
+        parser.set_defaults(usage=parser)
+        if command is not None:
+            parser.set_defaults(command=command, local=not deployment)
+        return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Operate genviral-relay: look at posts and watches, replay events, redrive dead letters, "
+        "run the local stack. Every command has --help.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    parsers = _Parsers()
+
+    checking = parsers.new(
+        commands, "check", "Fetch a post from Genviral and show its normalized state and the events a check would "
+        "emit (against the stored watch when the table is known); writes and publishes nothing.", check.run,
+    )  # fmt: skip
+    checking.add_argument("post_id", metavar="POST_ID", type=post_id, help="the Genviral post id (a UUID)")
+
+    watch_commands = parsers.new(commands, "watches", "List, add or remove watches.", None, deployment=False)
+    watch_actions = watch_commands.add_subparsers(title="actions", metavar="ACTION", required=True)
+    listing = parsers.new(watch_actions, "list", "List the stored watches (reads the whole table).", watches.run_list)
+    listing.add_argument("--state", choices=("all", "watching", "ended"), default="all", help="default: all")
+    listing.add_argument("--awaiting-retry", action="store_true", help="only finished posts in their retry window")
+    listing.add_argument("--pending", action="store_true", help="only watches with unpublished events (outbox)")
+    adding = parsers.new(
+        watch_actions, "add", "Watch a post and check it once now (as POST /watches): publishes what it finds.",
+        watches.run_add,
+    )  # fmt: skip
+    adding.add_argument("post_id", metavar="POST_ID", type=post_id, help="the Genviral post id (a UUID)")
+    removing = parsers.new(
+        watch_actions, "remove", "Stop watching a post (as DELETE /watches/{post_id}): its pending events are "
+        "published first, and the watch is kept if that fails.", watches.run_remove,
+    )  # fmt: skip
+    removing.add_argument("post_id", metavar="POST_ID", type=post_id, help="the Genviral post id (a UUID)")
+    removing.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    replaying = parsers.new(
+        commands, "replay", "Publish stored events again under their original ids (subscribers dedupe on event_id).",
+        replay.run,
+    )  # fmt: skip
+    selection = replaying.add_argument_group("selection (at least one; all given must match)")
+    selection.add_argument("--post-id", type=post_id, help="the events of this post")
+    selection.add_argument(
+        "--event-id", dest="event_ids", type=event_id, action="append", help="this event (repeatable)"
+    )
+    selection.add_argument("--since", type=replay.moment, help="detected at or after: ISO-8601, or 30m, 6h, 2d ago")
+    selection.add_argument("--until", type=replay.moment, help="detected before: ISO-8601, or 30m, 6h, 2d ago")
+    replaying.add_argument(
+        "--target", choices=("both", "sns", "eventbridge"), help="where to publish (default: the deployment's targets)"
+    )
+    replaying.add_argument("--dry-run", action="store_true", help="list what would be sent, send nothing")
+    replaying.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    redriving = parsers.new(commands, "redrive", "Send dead letters back after a fix.", None, deployment=False)
+    queues = redriving.add_subparsers(title="queues", metavar="QUEUE", required=True)
+    for name, summary, command in (
+        ("events", "EventsDLQ: publish each parked event again to the target that refused it.", redrive.redrive_events),
+        ("work", "WorkDLQ: queue each failed check request again on the work queue.", redrive.redrive_work),
+        ("poller", "PollerDLQ: run the poller once now in place of the missed ticks.", redrive.redrive_poller),
+    ):
+        queue = parsers.new(queues, name, summary + " A message is deleted only once re-sent.", command)
+        queue.add_argument("--dry-run", action="store_true", help="list the messages, change nothing")
+        queue.add_argument("--max", type=positive, metavar="N", help="redrive at most N messages (default: all)")
+        queue.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    local = parsers.new(
+        commands, "local", "The local stack (Genviral emulator + moto), run from the project's root.", None,
+        deployment=False,
+    )  # fmt: skip
+    local_actions = local.add_subparsers(title="actions", metavar="ACTION", required=True)
+    demo = parsers.new(local_actions, "demo", "The demo of `make demo`.", local_commands.run_demo, deployment=False)
+    demo.add_argument("--verbose", action="store_true", help="show the handlers' JSON logs and metrics inline")
+    serve = parsers.new(
+        local_actions, "serve", "Keep the local stack running with sample posts, and print the environment "
+        "variables that point this CLI at it.", local_commands.run_serve, deployment=False,
+    )  # fmt: skip
+    serve.add_argument("--tick", type=seconds, default=60.0, metavar="SECONDS", help="poller interval (default: 60)")
+    return parser
+
+
+def _check_usage(args: argparse.Namespace) -> None:
+    parser: argparse.ArgumentParser = args.usage
+    if args.command is replay.run:
+        if not (args.post_id or args.event_ids or args.since or args.until):
+            parser.error("a selection is needed: --post-id, --event-id, --since or --until")
+        if args.since and args.until and args.since >= args.until:
+            parser.error("--since must be before --until")
+
+
+@contextmanager
+def _relay_logs(verbose: bool) -> Iterator[None]:
+    """The relay's own log lines go to stderr (stdout is the result), and only with --verbose."""
+    try:
+        with logs_to(sys.stderr, level=logging.INFO if verbose else logging.CRITICAL + 1):
+            yield
+    finally:
+        metrics.clear_metrics()  # a CLI run publishes no metrics
+
+
+def _problem(error: Exception) -> str:
+    """One line for an expected failure."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"AWS refused {error.operation_name}: {details.get('Code', 'error')}: {details.get('Message', '')}"
+    if isinstance(error, NoRegionError):
+        return "no AWS region: pass --region or set AWS_REGION"
+    return str(error) or type(error).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_usage(args)
+    console = Console(json_output=getattr(args, "json", False))
+    command: Command = args.command
+    try:
+        if args.local:  # the local stack's handlers log as in `make demo`
+            return command(args, Deployment(args), console)
+        with _relay_logs(args.verbose):
+            return command(args, Deployment(args), console)
+    except (CliError, RelayError, BotoCoreError, ClientError) as error:
+        print(f"{PROG}: error: {_problem(error)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 1

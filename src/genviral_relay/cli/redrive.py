@@ -1,0 +1,290 @@
+"""`redrive events|work|poller`: send dead letters back where they failed to go, after a fix.
+
+A message leaves its dead-letter queue only after it was sent again successfully; anything else
+(a refusal, a body that is not what the queue holds, a declined confirmation) stays there,
+visible again at once.
+
+- EventsDLQ: `{"target", "reason", "parked_at", "event"}` (`aws/dead_letters.py`): the event is
+  published again to the target it was refused by, under its own id.
+- WorkDLQ: check requests (`models/messages.py`) that failed five times: queued again on the work queue.
+- PollerDLQ: poller ticks that failed (the scheduler's input, or a Lambda failure record around it).
+  A tick carries no data, it queues whatever is due when it runs: one run of the poller stands for
+  every missed tick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ValidationError
+
+from genviral_relay.aws.work_queue import EnqueueError, SqsWorkQueue
+from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.output import CliError, Console
+from genviral_relay.models.domain import TARGETS, Target
+from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.messages import WORK_MESSAGE, CheckRequest
+
+HOLD_SECONDS = 300
+"""Messages being redriven are hidden from other readers meanwhile; the rest are released at the end."""
+SQS_BATCH = 10
+
+
+@dataclass
+class DeadLetter:
+    message_id: str
+    receipt_handle: str
+    body: str
+    attributes: dict[str, str]
+    done: bool = False
+
+
+class DeadLetterQueue:
+    def __init__(self, client: Any, url: str) -> None:
+        self._client = client
+        self.url = url
+
+    def receive(self, limit: int | None) -> list[DeadLetter]:
+        found: dict[str, DeadLetter] = {}
+        while limit is None or len(found) < limit:
+            wanted = SQS_BATCH if limit is None else min(SQS_BATCH, limit - len(found))
+            # Long polling asks every SQS server, so an empty answer means an empty queue.
+            messages = self._client.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=wanted,
+                VisibilityTimeout=HOLD_SECONDS,
+                WaitTimeSeconds=1,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                attributes = {
+                    name: str(value.get("StringValue", ""))
+                    for name, value in message.get("MessageAttributes", {}).items()
+                }
+                found.setdefault(
+                    message["MessageId"],
+                    DeadLetter(message["MessageId"], message["ReceiptHandle"], message["Body"], attributes),
+                )
+        return list(found.values())
+
+    def delete(self, letters: list[DeadLetter]) -> None:
+        for chunk in _chunks(letters):
+            answer = self._client.delete_message_batch(
+                QueueUrl=self.url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": letter.receipt_handle} for index, letter in enumerate(chunk)
+                ],
+            )
+            failed = {int(entry["Id"]) for entry in answer.get("Failed", [])}
+            for index, letter in enumerate(chunk):
+                letter.done = index not in failed
+
+    def release(self, letters: Iterable[DeadLetter]) -> None:
+        """Make the letters that stay visible again now, for the next run or another reader."""
+        for chunk in _chunks([letter for letter in letters if not letter.done]):
+            self._client.change_message_visibility_batch(
+                QueueUrl=self.url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": letter.receipt_handle, "VisibilityTimeout": 0}
+                    for index, letter in enumerate(chunk)
+                ],
+            )
+
+    @contextmanager
+    def holding(self, limit: int | None) -> Iterator[list[DeadLetter]]:
+        letters = self.receive(limit)
+        try:
+            yield letters
+        finally:
+            self.release(letters)
+
+
+def _chunks(letters: list[DeadLetter]) -> Iterator[list[DeadLetter]]:
+    for start in range(0, len(letters), SQS_BATCH):
+        yield letters[start : start + SQS_BATCH]
+
+
+def _finish(console: Console, kind: str, letters: list[DeadLetter], problems: dict[str, str]) -> int:
+    sent = [letter.message_id for letter in letters if letter.done]
+    console.result({"queue": kind, "redriven": sent, "left": problems})
+    console.say(f"{len(sent)} message(s) redriven and deleted, {len(problems)} left in the queue")
+    for message_id, problem in problems.items():
+        console.say(f"  left {message_id}: {problem}")
+    if problems:
+        raise CliError(f"{len(problems)} message(s) stay in the {kind} dead-letter queue (see above)")
+    return 0
+
+
+def _preview(console: Console, kind: str, rows: list[list[str]], problems: dict[str, str], dry_run: bool) -> bool:
+    """List what was found; True when there is something to do."""
+    console.say(f"{len(rows)} message(s) to redrive from the {kind} dead-letter queue:")
+    console.table(rows)
+    for message_id, problem in problems.items():
+        console.say(f"  cannot redrive {message_id}: {problem}")
+    if dry_run:
+        console.result({"queue": kind, "dry_run": True, "messages": [row[0] for row in rows], "left": problems})
+        console.say("(dry run: nothing was sent or deleted)")
+        return False
+    return bool(rows)
+
+
+# -------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Parked:
+    letter: DeadLetter
+    target: Target
+    event: RelayEvent
+    reason: str
+
+
+def _parked(letter: DeadLetter) -> Parked | None:
+    try:
+        body = json.loads(letter.body)
+        target, event = body["target"], RelayEvent.model_validate(body["event"])
+    except (ValueError, TypeError, KeyError, ValidationError):
+        return None
+    return Parked(letter, target, event, str(body.get("reason"))) if target in TARGETS else None
+
+
+def redrive_events(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
+    queue = DeadLetterQueue(deployment.client("sqs"), deployment.require("events_dlq_url"))
+    with queue.holding(args.max) as letters:
+        readable: list[Parked] = []
+        problems: dict[str, str] = {}
+        for letter in letters:
+            found = _parked(letter)
+            if found is None:
+                problems[letter.message_id] = "not a parked event"
+            else:
+                readable.append(found)
+        rows = [
+            [item.letter.message_id, item.target, f"event_id {item.event.event_id}", f"refused: {item.reason}"]
+            for item in readable
+        ]
+        if not _preview(console, "events", rows, problems, args.dry_run):
+            return 0 if args.dry_run or not problems else _finish(console, "events", letters, problems)
+        console.confirm(f"Publish {len(rows)} parked event(s) again to their targets?", assume_yes=args.yes)
+
+        by_target: dict[Target, list[Parked]] = {}
+        for item in readable:
+            by_target.setdefault(item.target, []).append(item)
+        for target, waiting in by_target.items():
+            problems.update(_publish_parked(deployment, queue, target, waiting))
+        return _finish(console, "events", letters, problems)
+
+
+def _publish_parked(
+    deployment: Deployment, queue: DeadLetterQueue, target: Target, items: list[Parked]
+) -> dict[str, str]:
+    try:
+        (publisher,) = deployment.publishers((target,))
+    except CliError as error:
+        return {item.letter.message_id: f"cannot publish to {target}: {error}" for item in items}
+    # The same event may have been parked twice: publish it once, delete every copy.
+    result = publisher.publish(list({item.event.event_id: item.event for item in items}.values()))
+    queue.delete([item.letter for item in items if item.event.event_id in result.delivered])
+    problems: dict[str, str] = {}
+    for item in items:
+        failure = result.failed.get(item.event.event_id)
+        if failure is not None:
+            problems[item.letter.message_id] = f"{target} refused it again: {failure.reason}"
+        elif not item.letter.done:
+            problems[item.letter.message_id] = "published, but could not be deleted (it may be published once more)"
+    return problems
+
+
+# -------------------------------------------------------------------- work
+
+
+def _describe_request(request: BaseModel) -> str:
+    return f"check post {request.post_id}" if isinstance(request, CheckRequest) else "retry sweep"
+
+
+def redrive_work(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
+    sqs = deployment.client("sqs")
+    queue = DeadLetterQueue(sqs, deployment.require("work_dlq_url"))
+    work_queue = SqsWorkQueue(sqs, deployment.require("work_queue_url"))
+    with queue.holding(args.max) as letters:
+        requests: dict[str, BaseModel] = {}
+        problems: dict[str, str] = {}
+        for letter in letters:
+            try:
+                requests[letter.message_id] = WORK_MESSAGE.validate_json(letter.body)
+            except ValidationError:
+                problems[letter.message_id] = "not a check request (the worker would refuse it again)"
+        rows = [[message_id, _describe_request(request)] for message_id, request in requests.items()]
+        if not _preview(console, "work", rows, problems, args.dry_run):
+            return 0 if args.dry_run or not problems else _finish(console, "work", letters, problems)
+        console.confirm(f"Queue {len(rows)} check request(s) again on the work queue?", assume_yes=args.yes)
+
+        valid = [letter for letter in letters if letter.message_id in requests]
+        for chunk in _chunks(valid):
+            try:
+                work_queue.send([requests[letter.message_id] for letter in chunk])
+            except (EnqueueError, ClientError, BotoCoreError) as error:
+                problems.update({letter.message_id: f"could not be queued: {error}" for letter in chunk})
+                continue
+            queue.delete(chunk)
+            problems.update(
+                {letter.message_id: "queued, but could not be deleted" for letter in chunk if not letter.done}
+            )
+        return _finish(console, "work", letters, problems)
+
+
+# -------------------------------------------------------------------- poller
+
+
+def _tick(letter: DeadLetter) -> tuple[dict[str, Any], str] | None:
+    """(the tick's input, why it failed) from a scheduler dead letter or a Lambda failure record."""
+    try:
+        body = json.loads(letter.body)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    if isinstance(body.get("requestContext"), dict) and isinstance(body.get("requestPayload"), dict):
+        response = body.get("responsePayload")
+        error = response.get("errorMessage") if isinstance(response, dict) else None
+        return body["requestPayload"], str(error or body["requestContext"].get("condition", "failed"))
+    why = letter.attributes.get("ERROR_MESSAGE") or letter.attributes.get("ERROR_CODE") or "not delivered"
+    return body, why
+
+
+def redrive_poller(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
+    queue = DeadLetterQueue(deployment.client("sqs"), deployment.require("poller_dlq_url"))
+    with queue.holding(args.max) as letters:
+        ticks = {letter.message_id: _tick(letter) for letter in letters}
+        problems = {message_id: "not a poller tick" for message_id, tick in ticks.items() if tick is None}
+        missed = [(letter, tick) for letter in letters if (tick := ticks[letter.message_id]) is not None]
+        rows = [[letter.message_id, str(tick[0].get("scheduled_time", "-")), tick[1]] for letter, tick in missed]
+        if not _preview(console, "poller", rows, problems, args.dry_run):
+            return 0 if args.dry_run or not problems else _finish(console, "poller", letters, problems)
+        function = deployment.value("poller_function") or deployment.stack_resource("PollerFunction")
+        if function is None:
+            raise CliError("the poller function is not known: pass --poller-function, set POLLER_FUNCTION_NAME "
+                           "or name the stack with --stack-name")  # fmt: skip
+        console.confirm(
+            f"Run the poller {function} once now for {len(missed)} missed tick(s)? One run queues every check due now.",
+            assume_yes=args.yes,
+        )
+        newest, _ = max((tick for _, tick in missed), key=lambda tick: str(tick[0].get("scheduled_time", "")))
+        answer = deployment.client("lambda").invoke(
+            FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(newest).encode()
+        )
+        returned = answer["Payload"].read().decode("utf-8", errors="replace")
+        if answer.get("FunctionError"):
+            raise CliError(f"the poller failed again ({answer['FunctionError']}): {returned[:500]}; the ticks stay")
+        console.say(f"poller answered: {returned[:500]}")
+        queue.delete([letter for letter, _ in missed])
+        problems.update({letter.message_id: "could not be deleted" for letter, _ in missed if not letter.done})
+        return _finish(console, "poller", letters, problems)

@@ -1,0 +1,88 @@
+"""`replay`: publish stored events again, under their original ids, through the relay's publishers."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.output import CliError, Console
+from genviral_relay.clock import parse_ts, utc_now
+from genviral_relay.logic.ports import EventSelection
+from genviral_relay.models.domain import TARGETS, Target
+from genviral_relay.models.events import RelayEvent
+
+_AGO = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def moment(text: str) -> datetime:
+    """An ISO-8601 time (UTC unless it says otherwise) or a time ago such as 30m, 6h, 2d."""
+    ago = _AGO.match(text.strip())
+    if ago:
+        return utc_now() - timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
+    parsed = parse_ts(text.strip())
+    if parsed is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time: use ISO-8601 (2026-03-02T12:00:00Z) or 30m, 6h, 2d")
+    return parsed
+
+
+def summary(event: RelayEvent) -> dict[str, Any]:
+    """The fields an operator scans a list of events by."""
+    return {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "detected_at": event.detected_at,
+        "post_id": event.post_id,
+        "account_id": event.account_id,
+    }
+
+
+def event_rows(events: list[RelayEvent]) -> list[list[str]]:
+    return [
+        [event.detected_at, event.event_type, f"post {event.post_id}", f"event_id {event.event_id}"] for event in events
+    ]
+
+
+def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
+    selection = EventSelection(
+        post_id=args.post_id, event_ids=frozenset(args.event_ids or ()), since=args.since, until=args.until
+    )
+    targets: tuple[Target, ...] = (
+        deployment.configured_targets if args.target is None else TARGETS if args.target == "both" else (args.target,)
+    )
+    publishers = deployment.publishers(targets)  # every destination known before anything is asked
+    events = deployment.store().find_events(selection)
+    missing = sorted(selection.event_ids - {event.event_id for event in events})
+    if missing:
+        console.note(f"note: not stored (expired, or another post's): {', '.join(missing)}")
+    if not events:
+        raise CliError("no stored event matches the selection")
+
+    console.say(f"{len(events)} stored event(s) to republish to {', '.join(targets)}:")
+    console.table(event_rows(events))
+    document: dict[str, Any] = {"dry_run": args.dry_run, "targets": list(targets), "events": list(map(summary, events))}
+    if args.dry_run:
+        console.result(document)
+        console.say("(dry run: nothing was sent)")
+        return 0
+
+    console.confirm(
+        f"Republish {len(events)} event(s) to {', '.join(targets)} under their original ids?", assume_yes=args.yes
+    )
+    delivered: dict[str, list[str]] = {}
+    failed: dict[str, dict[str, str]] = {}
+    for publisher in publishers:
+        result = publisher.publish(events)
+        delivered[publisher.target] = sorted(result.delivered)
+        failed[publisher.target] = {event_id: failure.reason for event_id, failure in sorted(result.failed.items())}
+        console.say(f"{publisher.target}: {len(result.delivered)} delivered, {len(result.failed)} failed")
+        for event_id, reason in failed[publisher.target].items():
+            console.say(f"  failed event_id {event_id}: {reason}")
+    console.result({**document, "delivered": delivered, "failed": failed})
+    failures = sum(len(reasons) for reasons in failed.values())
+    if failures:
+        raise CliError(f"{failures} deliveries failed; run the same replay again once the target takes them")
+    return 0

@@ -1,0 +1,115 @@
+"""`watches list|add|remove`: the watches of a deployment, with the semantics of the HTTP API."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from genviral_relay.cli.check import genviral_problem
+from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.output import CliError, Console
+from genviral_relay.clock import format_ts, utc_now
+from genviral_relay.errors import GenviralConfigError, StateConflictError, WatchNotFoundError
+from genviral_relay.logic.check_post import OutboxNotEmptyError
+from genviral_relay.models.api import CheckResponse, WatchView
+from genviral_relay.models.domain import WatchRecord
+
+
+def run_list(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
+    store = deployment.store()
+    records = sorted(
+        (record for record in store.watches() if _selected(record, args)),
+        key=lambda record: (record.registered_at, record.post_id),
+    )
+    paused = store.genviral_pause(utc_now())
+    console.result(
+        {
+            "watches": [
+                {**WatchView.of(record).model_dump(mode="json"), "awaiting_retry": record.awaiting_retry}
+                for record in records
+            ],
+            "genviral_paused": paused,
+        }
+    )
+    console.table(
+        [["POST", "STATE", "STATUS", "ACCOUNTS", "NEXT CHECK", "PENDING"]] + [_row(record) for record in records]
+    )
+    console.say(f"{len(records)} watch(es)")
+    if paused is not None:
+        console.note(f"note: the relay's Genviral calls are paused: {paused}")
+    return 0
+
+
+def _selected(record: WatchRecord, args: argparse.Namespace) -> bool:
+    return (
+        (args.state == "all" or record.watching == (args.state == "watching"))
+        and (not args.awaiting_retry or record.awaiting_retry)
+        and (not args.pending or bool(record.outbox))
+    )
+
+
+def _row(record: WatchRecord) -> list[str]:
+    state = "watching" if record.watching else f"ended ({record.ended_reason})"
+    if record.awaiting_retry:
+        state += ", awaiting retry"
+    statuses = Counter(account.status for account in record.accounts.values())
+    accounts = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items())) or "-"
+    next_check = format_ts(record.next_check_at) if record.next_check_at is not None else "-"
+    return [record.post_id, state, record.post_status or "-", accounts, next_check, str(len(record.outbox))]
+
+
+def run_add(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
+    post_id: str = args.post_id
+    checker = deployment.post_checker()
+    created = deployment.store().get(post_id) is None
+    outcome = checker.check(post_id, trigger="register")
+    if outcome.result == "post_not_found":
+        consequence = "nothing was registered" if created else "its watch has ended (post_not_found)"
+        raise CliError(f"Genviral has no post {post_id} in this key's scope: {consequence}")
+    message = None
+    if outcome.error is not None:
+        message = f"the check is deferred to a later tick: {type(outcome.error).__name__}: {outcome.error}"
+    view = WatchView.of(outcome.watch) if outcome.watch is not None else None
+    console.result(
+        CheckResponse(result=outcome.result, watch=view, transitions=list(outcome.events), message=message).model_dump(
+            mode="json"
+        )
+    )
+    if isinstance(outcome.error, GenviralConfigError):
+        problem = genviral_problem(outcome.error, post_id)
+        raise CliError(f"{problem}. The watch is kept and checked again once this is fixed.")
+    console.say(f"post {post_id}: {'registered' if created else 'already watched'} ({outcome.result})")
+    if view is not None:
+        console.say(f"  status {view.status or 'not seen yet'}, {'watching' if view.watching else 'ended'}")
+        console.say(f"  pending deliveries {view.pending_deliveries}")
+    for event in outcome.events:
+        console.say(f"  published {event.event_type} account {event.account_id} event_id {event.event_id}")
+    if message is not None:
+        console.note(f"note: {message}")
+    return 0
+
+
+def run_remove(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
+    post_id: str = args.post_id
+    record = deployment.store().get(post_id)
+    if record is None:
+        raise CliError(f"post {post_id} is not watched")
+    pending = f"; its {len(record.outbox)} pending deliveries are published first" if record.outbox else ""
+    console.confirm(
+        f"Stop watching post {post_id} and delete its stored state{pending}? (Stored events stay until they expire)",
+        assume_yes=args.yes,
+    )
+    try:
+        deployment.post_checker().unwatch(post_id)
+    except WatchNotFoundError:
+        raise CliError(f"post {post_id} is not watched") from None
+    except OutboxNotEmptyError:
+        raise CliError(
+            f"post {post_id} still has events that could not be published, so the watch is kept: "
+            "fix the target, then try again (refused events are in the events dead-letter queue: `redrive events`)"
+        ) from None
+    except StateConflictError:
+        raise CliError(f"post {post_id} changed during the removal; nothing was removed, try again") from None
+    console.result({"post_id": post_id, "watching": False, "message": "watch removed"})
+    console.say(f"post {post_id}: watch removed")
+    return 0

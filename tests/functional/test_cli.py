@@ -1,0 +1,634 @@
+"""The operations CLI, run in-process through `main()` against the Genviral emulator and the moto
+stack of template.yaml (and once as the installed `genviral-relay` command). Every run's stdout and
+stderr are checked for Genviral keys."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from genviral_relay.aws.dead_letters import SqsDeadLetters
+from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL
+from genviral_relay.cli.local_commands import NOT_A_CHECKOUT, local_module
+from genviral_relay.cli.main import main
+from genviral_relay.cli.output import CliError
+from genviral_relay.clock import utc_now
+from genviral_relay.logic.transitions import detect_transitions
+from genviral_relay.models.domain import PendingDelivery, WatchRecord
+from local.emulator import GenviralEmulator
+from local.serve import LocalDeployment, serve
+from local.stack import LocalStack
+from local.template import load_template
+from tests.builders import account, post
+from tests.conftest import SECRET_MARK, SECRETS, TOKEN
+from tests.functional.shared_rig import stored_item
+from tests.functional.subscribers import drain
+
+WRONG_TOKEN = "gva_live_revoked.ffffffffffffffff"
+UNKNOWN_POST = "99999999-9999-4999-8999-999999999999"
+DEPLOYMENT_VARIABLES = (
+    "TABLE_NAME", "TOPIC_ARN", "EVENT_BUS_NAME", "PUBLISH_TARGETS", "WORK_QUEUE_URL", "WORK_DLQ_URL",
+    "EVENTS_DLQ_URL", "POLLER_DLQ_URL", "POLLER_FUNCTION_NAME", "GENVIRAL_SECRET_ARN", "GENVIRAL_API_URL",
+    "GENVIRAL_TOKEN", "GENVIRAL_RELAY_STACK", "POLL_SCHEDULE", "FAILED_RETRY_WINDOW_HOURS", "EVENT_RETENTION_DAYS",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class Cli:
+    """Runs `main()` with the given stdin answer; asserts no Genviral key reached stdout or stderr."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        self._capsys = capsys
+        self._monkeypatch = monkeypatch
+
+    def __call__(self, *argv: str, answer: str = "") -> Run:
+        self._capsys.readouterr()
+        self._monkeypatch.setattr(sys, "stdin", io.StringIO(answer))
+        try:
+            code = main(list(argv))
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+        captured = self._capsys.readouterr()
+        for secret in (SECRET_MARK, TOKEN, WRONG_TOKEN, *SECRETS):
+            assert secret not in captured.out + captured.err, f"a Genviral key reached the output of {argv}"
+        if code != 2:
+            assert "Traceback" not in captured.err
+        return Run(code, captured.out, captured.err)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    for name in DEPLOYMENT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return Cli(capsys, monkeypatch)
+
+
+@pytest.fixture
+def deployed(stack: LocalStack, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> LocalStack:
+    """The CLI pointed at the stack through the functions' environment variables."""
+    for name, value in stack.cli_environment().items():
+        monkeypatch.setenv(name, value)
+    return stack
+
+
+def store_of(stack: LocalStack) -> DynamoDbWatchStore:
+    return DynamoDbWatchStore(
+        stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=1), clock=utc_now
+    )
+
+
+def queue_bodies(stack: LocalStack, queue: str) -> list[str]:
+    """Every visible message body of one of the template's queues (received and made visible again)."""
+    sqs = stack.client("sqs")
+    url = stack.ref(queue)
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+    return sorted(message["Body"] for message in messages)
+
+
+def posted_and_failed(emulator: GenviralEmulator) -> str:
+    post_id = emulator.create_post(accounts=2, scheduled_at=datetime.now(UTC) - timedelta(minutes=1))
+    first, second = emulator.account_ids(post_id)
+    emulator.mark_posted(post_id, first, published_url="https://social.example/p/1")
+    emulator.mark_failed(post_id, second, error_message="Media rejected")
+    return post_id
+
+
+# ------------------------------------------------------------------------------------------- help
+
+
+def test_every_command_has_help_with_the_exit_codes(cli: Cli) -> None:
+    commands = [
+        [], ["check"], ["watches"], ["watches", "list"], ["watches", "add"], ["watches", "remove"], ["replay"],
+        ["redrive"], ["redrive", "events"], ["redrive", "work"], ["redrive", "poller"], ["local"],
+        ["local", "demo"], ["local", "serve"],
+    ]  # fmt: skip
+    for command in commands:
+        run = cli(*command, "--help")
+        assert run.code == 0, command
+        assert "exit codes:" in run.out, command
+        assert "2  the command line is wrong" in run.out, command
+
+
+def test_the_installed_command_answers_help() -> None:
+    command = shutil.which("genviral-relay", path=str(Path(sys.executable).parent))
+    assert command is not None, "make venv installs the project: .venv/bin/genviral-relay"
+    done = subprocess.run([command, "--help"], capture_output=True, text=True, check=False, timeout=60)  # noqa: S603
+    assert done.returncode == 0
+    for name in ("check", "watches", "replay", "redrive", "local", "exit codes:"):
+        assert name in done.stdout
+
+
+def test_the_default_api_url_is_the_template_default() -> None:
+    assert load_template()["Parameters"]["GenviralApiUrl"]["Default"] == DEFAULT_GENVIRAL_API_URL
+
+
+# ------------------------------------------------------------------------------------------- check
+
+
+def test_check_needs_only_a_token_in_the_environment(
+    emulator: GenviralEmulator, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No AWS at all: no moto, no table; a call to AWS would fail with the fake credentials
+    post_id = posted_and_failed(emulator)
+    monkeypatch.setenv("GENVIRAL_TOKEN", TOKEN)
+
+    run = cli("check", post_id, "--api-url", emulator.base_url, "--json")
+
+    assert run.code == 0, run.err
+    answer = run.json()
+    assert answer["compared_with"] == "first_sighting"
+    assert answer["stored_watch"] is None
+    assert sorted(account["status"] for account in answer["accounts"]) == ["failed", "posted"]
+    assert sorted((e["status"], e["previous_status"]) for e in answer["would_emit"]) == [
+        ("failed", None),
+        ("posted", None),
+    ]
+    assert answer["would_watch"] is True  # the failed account keeps it in its retry window
+    assert emulator.calls(post_id) == 1
+
+    text = cli("check", post_id, "--api-url", emulator.base_url)
+    assert text.code == 0
+    assert "would emit 2 event(s)" in text.out
+    assert "nothing was written or published" in text.out
+
+
+def test_check_compares_with_the_stored_watch_and_writes_nothing(
+    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli
+) -> None:
+    post_id = emulator.create_post(accounts=1, scheduled_at=datetime.now(UTC) - timedelta(minutes=1))
+    assert cli("watches", "add", post_id).code == 0
+    (account_id,) = emulator.account_ids(post_id)
+    emulator.mark_posted(post_id, account_id)
+    before = stored_item(deployed, post_id)
+
+    run = cli("check", post_id, "--json")
+
+    assert run.code == 0, run.err
+    answer = run.json()
+    assert answer["compared_with"] == "stored_watch"
+    assert answer["stored_watch"]["accounts"][0]["status"] == "scheduled"
+    (event,) = answer["would_emit"]
+    assert (event["previous_status"], event["status"]) == ("scheduled", "posted")
+    assert stored_item(deployed, post_id) == before
+    assert drain(deployed).event_ids() == ([], [])
+
+
+def test_check_errors_are_one_line_with_exit_code_1(
+    emulator: GenviralEmulator, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post_id = emulator.create_post()
+    api = ("--api-url", emulator.base_url)
+
+    missing = cli("check", post_id, *api)
+    assert missing.code == 1
+    assert missing.err.startswith("genviral-relay: error: no Genviral key: set GENVIRAL_TOKEN")
+
+    bad_id = cli("check", "not-a-uuid", *api)
+    assert bad_id.code == 2
+    assert "post_id must be a UUID" in bad_id.err
+    assert emulator.calls() == 0
+
+    monkeypatch.setenv("GENVIRAL_TOKEN", WRONG_TOKEN)
+    refused = cli("check", post_id, *api)
+    assert refused.code == 1
+    assert "Genviral refused the key: GenviralAuthError (HTTP 401" in refused.err
+    assert len(refused.err.strip().splitlines()) == 1
+
+    monkeypatch.setenv("GENVIRAL_TOKEN", TOKEN)
+    unknown = cli("check", UNKNOWN_POST, *api)
+    assert unknown.code == 1
+    assert f"Genviral has no post {UNKNOWN_POST} in this key's scope" in unknown.err
+
+
+def test_check_reads_the_key_from_the_deployments_secret(
+    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli
+) -> None:
+    post_id = posted_and_failed(emulator)
+    run = cli("check", post_id, "--json", "--verbose")
+    assert run.code == 0, run.err
+    assert len(run.json()["would_emit"]) == 2
+
+
+# ------------------------------------------------------------------------------------------- watches
+
+
+def test_watches_add_registers_checks_and_publishes_like_the_api(
+    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli
+) -> None:
+    post_id = posted_and_failed(emulator)
+
+    run = cli("watches", "add", post_id, "--json", "--verbose")
+
+    assert run.code == 0, run.err
+    assert "Transition detected" in run.err  # the relay's own logs: on stderr, stdout stays JSON
+    answer = run.json()
+    assert answer["result"] == "changed"
+    assert answer["watch"]["pending_deliveries"] == 0
+    ids = sorted(event["event_id"] for event in answer["transitions"])
+    assert drain(deployed).event_ids() == (ids, ids)
+
+    again = cli("watches", "add", post_id)
+    assert again.code == 0
+    assert "already watched (unchanged)" in again.out
+    assert drain(deployed).event_ids() == ([], [])
+
+    gone = cli("watches", "add", UNKNOWN_POST)
+    assert gone.code == 1
+    assert "nothing was registered" in gone.err
+    assert stored_item(deployed, UNKNOWN_POST) == {}
+
+
+def test_watches_add_keeps_the_watch_when_genviral_refuses_the_key(
+    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli
+) -> None:
+    post_id = emulator.create_post()
+    deployed.rotate_token(WRONG_TOKEN)
+    SECRETS.add(WRONG_TOKEN)
+
+    run = cli("watches", "add", post_id)
+
+    assert run.code == 1
+    assert "Genviral refused the key" in run.err
+    assert "The watch is kept" in run.err
+    assert stored_item(deployed, post_id)["next_check_at"]  # due: the next tick checks it
+
+
+def test_watches_list_filters(deployed: LocalStack, cli: Cli) -> None:
+    store = store_of(deployed)
+    now = utc_now()
+    ids = [f"00000000-0000-4000-8000-00000000000{index}" for index in range(1, 5)]
+    events = detect_transitions(None, post(account(status="posted"), post_id=ids[3]), now).events
+    outbox = frozenset({PendingDelivery(event_id=events[0].event_id, target="sns")})
+    records = [
+        WatchRecord(post_id=ids[0], version=1, registered_at=now, next_check_at=now),
+        WatchRecord(post_id=ids[1], version=1, registered_at=now, watching=False, ended_reason="finished"),
+        WatchRecord(post_id=ids[2], version=1, registered_at=now, awaiting_retry=True, next_check_at=now),
+        WatchRecord(post_id=ids[3], version=1, registered_at=now, watching=False, ended_reason="finished",
+                    outbox=outbox, next_check_at=now),
+    ]  # fmt: skip
+    for record in records:
+        store.save(record, expected_version=0, new_events=events if record.outbox else ())
+
+    def listed(*filters: str) -> list[str]:
+        run = cli("watches", "list", "--json", *filters)
+        assert run.code == 0, run.err
+        return sorted(watch["post_id"] for watch in run.json()["watches"])
+
+    assert listed() == ids
+    assert listed("--state", "watching") == [ids[0], ids[2]]
+    assert listed("--state", "ended") == [ids[1], ids[3]]
+    assert listed("--awaiting-retry") == [ids[2]]
+    assert listed("--pending") == [ids[3]]
+    assert listed("--state", "watching", "--pending") == []
+
+    text = cli("watches", "list", "--state", "ended")
+    assert "ended (finished)" in text.out
+    assert "4 watch(es)" not in text.out
+    assert "2 watch(es)" in text.out
+
+
+def test_watches_remove_asks_first_and_refuses_while_events_are_pending(
+    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post_id = emulator.create_post()
+    assert cli("watches", "add", post_id).code == 0
+
+    declined = cli("watches", "remove", post_id, answer="n\n")
+    assert declined.code == 1
+    assert "not confirmed: nothing was changed" in declined.err
+    assert "Stop watching post" in declined.err
+    assert stored_item(deployed, post_id)
+
+    no_answer = cli("watches", "remove", post_id)  # no terminal, no --yes: nothing happens
+    assert no_answer.code == 1
+    assert stored_item(deployed, post_id)
+
+    confirmed = cli("watches", "remove", post_id, answer="y\n")
+    assert confirmed.code == 0, confirmed.err
+    assert stored_item(deployed, post_id) == {}
+
+    absent = cli("watches", "remove", post_id, "--yes")
+    assert absent.code == 1
+    assert f"post {post_id} is not watched" in absent.err
+
+    # A watch whose event neither the target nor the dead-letter queue takes is kept (the API's 409)
+    owing = "00000000-0000-4000-8000-000000000009"
+    events = detect_transitions(None, post(account(status="posted"), post_id=owing), utc_now()).events
+    outbox = frozenset({PendingDelivery(event_id=events[0].event_id, target="sns")})
+    record = WatchRecord(post_id=owing, version=1, registered_at=utc_now(), outbox=outbox)
+    store_of(deployed).save(record, expected_version=0, new_events=events)
+    monkeypatch.setenv("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:no-such-topic")
+    monkeypatch.setenv("EVENTS_DLQ_URL", deployed.ref("EventsDLQ") + "-missing")
+
+    refused = cli("watches", "remove", owing, "--yes")
+
+    assert refused.code == 1
+    assert "still has events that could not be published, so the watch is kept" in refused.err
+    assert stored_item(deployed, owing)["outbox"]
+
+
+def test_commands_name_what_configuration_is_missing(stack: LocalStack, cli: Cli) -> None:
+    run = cli("watches", "list")
+    assert run.code == 1
+    assert run.err.strip() == (
+        "genviral-relay: error: the DynamoDB state table is not known: pass --table, set TABLE_NAME "
+        "or name the stack with --stack-name"
+    )
+    denied = cli("watches", "list", "--table", "no-such-table")
+    assert denied.code == 1
+    assert denied.err.startswith("genviral-relay: error: AWS refused Scan: ResourceNotFoundException")
+
+
+def test_stack_outputs_and_parameters_locate_the_deployment(
+    emulator: GenviralEmulator, stack: LocalStack, cli: Cli
+) -> None:
+    environment = stack.cli_environment()
+    outputs = {
+        "StateTableName": environment["TABLE_NAME"],
+        "EventsTopicArn": environment["TOPIC_ARN"],
+        "EventBusName": environment["EVENT_BUS_NAME"],
+        "EventsDLQUrl": environment["EVENTS_DLQ_URL"],
+    }
+    parameters = {
+        "GenviralSecretArn": stack.secret_arn,
+        "GenviralApiUrl": emulator.base_url,
+        "PublishTargets": "both",
+    }
+    template = {
+        "Parameters": {name: {"Type": "String"} for name in parameters},
+        "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    stack.client("cloudformation").create_stack(
+        StackName="relay",
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
+    )
+    post_id = posted_and_failed(emulator)
+
+    added = cli("watches", "add", post_id, "--stack-name", "relay", "--json")
+
+    assert added.code == 0, added.err
+    assert len(drain(stack).event_ids()[1]) == 2
+    listed = cli("watches", "list", "--stack-name", "relay", "--json")
+    assert [watch["post_id"] for watch in listed.json()["watches"]] == [post_id]
+
+    missing = cli("watches", "list", "--stack-name", "no-such-stack")
+    assert missing.code == 1
+    assert "AWS refused DescribeStacks: ValidationError: Stack with id no-such-stack does not exist" in missing.err
+
+
+# ------------------------------------------------------------------------------------------- replay
+
+
+def test_replay_republishes_stored_events_under_their_ids(
+    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli
+) -> None:
+    post_id = posted_and_failed(emulator)
+    other = posted_and_failed(emulator)
+    transitions = cli("watches", "add", post_id, "--json").json()["transitions"]
+    assert cli("watches", "add", other).code == 0
+    ids = sorted(event["event_id"] for event in transitions)
+    drain(deployed)
+
+    dry = cli("replay", "--post-id", post_id, "--dry-run", "--json")
+    assert dry.code == 0
+    assert sorted(event["event_id"] for event in dry.json()["events"]) == ids
+    declined = cli("replay", "--post-id", post_id, answer="no\n")
+    assert declined.code == 1
+    assert drain(deployed).event_ids() == ([], [])
+
+    to_sns = cli("replay", "--post-id", post_id, "--target", "sns", "--yes")
+    assert to_sns.code == 0, to_sns.err
+    received = drain(deployed)
+    assert received.event_ids() == (ids, [])
+    assert sorted(received.sns_documents(), key=lambda d: d["event_id"]) == sorted(
+        transitions, key=lambda d: d["event_id"]
+    )
+
+    one = cli("replay", "--event-id", ids[0], "--yes", "--json")
+    assert one.code == 0
+    assert one.json()["delivered"] == {"sns": [ids[0]], "eventbridge": [ids[0]]}
+    assert drain(deployed).event_ids() == ([ids[0]], [ids[0]])
+
+    recent = cli("replay", "--since", "10m", "--dry-run", "--json")
+    assert len(recent.json()["events"]) == 4
+    assert cli("replay", "--until", "10m", "--dry-run").code == 1  # nothing that old
+
+    unknown = cli("replay", "--event-id", UNKNOWN_POST, "--yes")
+    assert unknown.code == 1
+    assert "no stored event matches the selection" in unknown.err
+    assert cli("replay", "--event-id", "not-an-id").code == 2
+
+
+def test_replay_reports_a_target_that_refuses(
+    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post_id = posted_and_failed(emulator)
+    assert cli("watches", "add", post_id).code == 0
+    monkeypatch.setenv("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:no-such-topic")
+
+    run = cli("replay", "--post-id", post_id, "--target", "sns", "--yes", "--json")
+
+    assert run.code == 1
+    assert len(run.json()["failed"]["sns"]) == 2
+    assert "2 deliveries failed" in run.err
+
+
+# ------------------------------------------------------------------------------------------- redrive
+
+
+def test_redrive_events_republishes_parked_events_and_keeps_what_fails(
+    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = detect_transitions(
+        None,
+        post(account(status="posted"), account("6b0c8c9c-55ac-4fcb-85ec-70b5a8b0d089", status="failed")),
+        utc_now(),
+    ).events
+    parking = SqsDeadLetters(deployed.client("sqs"), deployed.ref("EventsDLQ"), clock=utc_now)
+    parking.park(first, "sns", "AuthorizationError: denied")
+    parking.park(first, "sns", "AuthorizationError: denied")  # parked twice: published once, both deleted
+    parking.park(second, "eventbridge", "AccessDeniedException: denied")
+    deployed.client("sqs").send_message(QueueUrl=deployed.ref("EventsDLQ"), MessageBody="not json")
+    monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
+
+    dry = cli("redrive", "events", "--dry-run")
+    assert dry.code == 0
+    assert "3 message(s) to redrive" in dry.out
+    assert len(queue_bodies(deployed, "EventsDLQ")) == 4
+    declined = cli("redrive", "events")
+    assert declined.code == 1
+    assert len(queue_bodies(deployed, "EventsDLQ")) == 4
+
+    run = cli("redrive", "events", "--yes", "--json")
+
+    assert run.code == 1
+    assert len(run.json()["redriven"]) == 2
+    assert sorted(run.json()["left"].values())[0].startswith("eventbridge refused it again")
+    assert drain(deployed).event_ids() == ([first.event_id], [])
+    left = queue_bodies(deployed, "EventsDLQ")
+    assert "not json" in left
+    assert [json.loads(body)["event"]["event_id"] for body in left if body != "not json"] == [second.event_id]
+
+
+def test_redrive_work_requeues_check_requests(deployed: LocalStack, cli: Cli) -> None:
+    sqs = deployed.client("sqs")
+    request = json.dumps({"post_id": "11111111-1111-1111-1111-111111111111", "reason": "due"})
+    for body in (request, '{"sweep": "retry"}', '{"post_id": "nope"}'):
+        sqs.send_message(QueueUrl=deployed.ref("WorkDLQ"), MessageBody=body)
+
+    limited = cli("redrive", "work", "--dry-run", "--max", "1", "--json").json()
+    assert len(limited["messages"]) + len(limited["left"]) == 1
+
+    run = cli("redrive", "work", "--yes")
+
+    assert run.code == 1  # the poison message stays
+    assert "2 message(s) redriven" in run.out
+    assert queue_bodies(deployed, "WorkDLQ") == ['{"post_id": "nope"}']
+    queued = [json.loads(body) for body in queue_bodies(deployed, "WorkQueue")]
+    assert sorted(map(json.dumps, queued)) == sorted(
+        [
+            json.dumps({"post_id": "11111111-1111-1111-1111-111111111111", "reason": "due"}),
+            json.dumps({"sweep": "retry"}),
+        ]
+    )
+
+
+def stand_in_poller(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A function standing in for the poller: moto's Lambda without Docker answers with its input."""
+    import zipfile
+
+    from moto.core.models import default_user_config
+
+    monkeypatch.setitem(default_user_config["lambda"], "use_docker", False)
+    role = stack.client("iam").create_role(RoleName="poller", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("poller.py", "def handler(event, context):\n    return event\n")
+    stack.client("lambda").create_function(
+        FunctionName="relay-poller", Runtime="python3.13", Role=role, Handler="poller.handler",
+        Code={"ZipFile": code.getvalue()},
+    )  # fmt: skip
+    return "relay-poller"
+
+
+def test_redrive_poller_runs_one_tick_for_the_missed_ones(
+    deployed: LocalStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sqs = deployed.client("sqs")
+    tick = {"source": "genviral-relay.schedule", "scheduled_time": "2026-03-02T12:00:00Z"}
+    failure = {
+        "version": "1.0",
+        "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 1},
+        "requestPayload": {**tick, "scheduled_time": "2026-03-02T12:01:00Z"},
+        "responsePayload": {"errorMessage": "Task timed out"},
+    }
+    sqs.send_message(QueueUrl=deployed.ref("PollerDLQ"), MessageBody=json.dumps(tick))
+    sqs.send_message(QueueUrl=deployed.ref("PollerDLQ"), MessageBody=json.dumps(failure))
+
+    listed = cli("redrive", "poller", "--dry-run")
+    assert "Task timed out" in listed.out
+    failed = cli("redrive", "poller", "--yes", "--poller-function", "no-such-function")
+    assert failed.code == 1
+    assert "AWS refused Invoke: ResourceNotFoundException" in failed.err
+    assert len(queue_bodies(deployed, "PollerDLQ")) == 2
+
+    run = cli("redrive", "poller", "--yes", "--poller-function", stand_in_poller(deployed, monkeypatch))
+
+    assert run.code == 0, run.err
+    assert f"poller answered: {json.dumps(failure['requestPayload'])}" in run.out  # the newest tick
+    assert queue_bodies(deployed, "PollerDLQ") == []
+
+
+# ------------------------------------------------------------------------------------------- local
+
+
+def test_local_needs_a_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CliError, match="run it in the project's root"):
+        local_module("no_such_module")
+    assert NOT_A_CHECKOUT.startswith("`local` runs from a checkout")
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[LocalDeployment, dict[str, str]]]:
+    ready: list[LocalDeployment] = []
+    started = threading.Event()
+    stop = threading.Event()
+    out = io.StringIO()
+
+    def on_ready(deployment: LocalDeployment) -> None:
+        ready.append(deployment)
+        started.set()
+
+    thread = threading.Thread(target=serve, kwargs={"tick_seconds": 3600, "stop": stop, "on_ready": on_ready,
+                                                    "out": out}, daemon=True)  # fmt: skip
+    thread.start()
+    try:
+        assert started.wait(timeout=60), "the local stack did not start"
+        exports = dict(
+            shlex.split(line.removeprefix("export "))[0].split("=", 1)
+            for line in out.getvalue().splitlines()
+            if line.startswith("export ")
+        )
+        yield ready[0], exports
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def test_local_serve_prints_the_environment_that_points_the_cli_at_it(
+    served: tuple[LocalDeployment, dict[str, str]], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment, exports = served
+    assert exports["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    assert "GENVIRAL_TOKEN" not in exports
+    for name, value in exports.items():
+        monkeypatch.setenv(name, value)
+    posted = deployment.seed()["posted"]
+
+    run = cli("watches", "add", posted, "--json")
+
+    assert run.code == 0, run.err
+    assert [event["status"] for event in run.json()["transitions"]] == ["posted"]
+    assert deployment.stack is not None
+    assert drain(deployment.stack).event_ids() == ([run.json()["transitions"][0]["event_id"]],) * 2
+
+
+def test_no_function_imports_the_cli() -> None:
+    handlers = ", ".join(f"genviral_relay.handlers.{name}" for name in ("api", "poller", "worker"))
+    code = f"import sys, {handlers}; print(sorted(m for m in sys.modules if m.startswith('genviral_relay.cli')))"
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, "PYTHONPATH": "src"},
+    )
+    assert done.stdout.strip() == "[]"
