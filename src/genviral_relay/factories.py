@@ -2,6 +2,8 @@
 
 Everything is built on first use and kept for the life of the execution environment, so warm
 invocations reuse clients and pooled connections and cold starts pay only for what they use.
+The first store a function builds (every handler starts with one) also labels its metrics with
+the stack's name.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from genviral_relay.clock import utc_now
 from genviral_relay.logic.check_post import PostChecker
 from genviral_relay.logic.ports import EventPublisher
 from genviral_relay.logic.schedule import PollingPolicy, tick_of
+from genviral_relay.observability import label_stack
 from genviral_relay.settings import CheckerSettings, checker_settings, clear_settings_cache, poller_settings
 
 if TYPE_CHECKING:
@@ -40,7 +43,9 @@ def _store(table_name: str, event_retention: timedelta) -> DynamoDbWatchStore:
 
 @cache
 def poller_store() -> DynamoDbWatchStore:
-    return _store(poller_settings().table_name, timedelta(days=1))
+    settings = poller_settings()
+    label_stack(settings.stack_name)
+    return _store(settings.table_name, timedelta(days=1))
 
 
 @cache
@@ -64,6 +69,7 @@ def _publishers(settings: CheckerSettings) -> list[EventPublisher]:
 @cache
 def checker_store() -> DynamoDbWatchStore:
     settings = checker_settings()
+    label_stack(settings.stack_name)
     return _store(settings.table_name, timedelta(days=settings.event_retention_days))
 
 

@@ -7,11 +7,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter, ValidationError
 
+from genviral_relay.aws.work_queue import correlation_id_of
 from genviral_relay.clock import utc_now
 from genviral_relay.factories import checker_store, post_checker
 from genviral_relay.logic.check_batch import SWEEP_KEY, CheckBatch
 from genviral_relay.models.messages import CheckRequest, SweepRequest
-from genviral_relay.observability import MetricUnit, logger, metrics
+from genviral_relay.observability import Metric, emit, logger, metrics
 from genviral_relay.settings import CheckerSettings, checker_settings
 
 SETTINGS = CheckerSettings
@@ -39,21 +40,32 @@ def parse_requests(records: list[dict[str, Any]]) -> tuple[dict[str, CheckReques
                 },
             )
     if poison:
-        metrics.add_metric(name="PoisonMessages", unit=MetricUnit.Count, value=len(poison))
+        emit(Metric.POISON_MESSAGES, len(poison))
     return requests, poison
+
+
+def _batch_key(request: CheckRequest | SweepRequest) -> str:
+    """How `CheckBatch` names a request's work (and its failure)."""
+    return request.post_id if isinstance(request, CheckRequest) else SWEEP_KEY
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    requests, failed = parse_requests(event.get("Records", []))
-    batch = CheckBatch(post_checker(), checker_store(), utc_now(), threads=checker_settings().threads_per_worker)
+    records = event.get("Records", [])
+    requests, failed = parse_requests(records)
+    correlations = {record["messageId"]: correlation_id_of(record) for record in records}
+    if len(set(correlations.values())) == 1:  # one tick's batch: the batch's own lines share its id too
+        logger.set_correlation_id(next(iter(correlations.values())))
+    batch = CheckBatch(
+        post_checker(),
+        checker_store(),
+        utc_now(),
+        threads=checker_settings().threads_per_worker,
+        correlations={_batch_key(request): correlations[message_id] for message_id, request in requests.items()},
+    )
     checks = [request for request in requests.values() if isinstance(request, CheckRequest)]
     errors = batch.run(checks, sweep=len(checks) < len(requests))
-    failed += [
-        message_id
-        for message_id, request in requests.items()
-        if (request.post_id if isinstance(request, CheckRequest) else SWEEP_KEY) in errors
-    ]
+    failed += [message_id for message_id, request in requests.items() if _batch_key(request) in errors]
     # Partial batch response: only these messages return to the queue.
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
