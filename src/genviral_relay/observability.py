@@ -125,7 +125,8 @@ def emit(metric: Metric, value: float = 1) -> None:
 
 def label_stack(stack_name: str) -> None:
     """Give every metric of this process the stack's name as a dimension (it outlives `clear_metrics`)."""
-    metrics.set_default_dimensions(**{STACK_DIMENSION: stack_name})
+    if metrics.default_dimensions.get(STACK_DIMENSION) != stack_name:  # Powertools warns about a re-set
+        metrics.set_default_dimensions(**{STACK_DIMENSION: stack_name})
 
 
 @contextmanager
