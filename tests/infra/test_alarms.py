@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,14 +149,21 @@ def test_alarms_on_relay_metrics_name_emitted_metrics_with_the_stacks_dimensions
         assert dimensions == relay_dimensions()
 
 
+@pytest.fixture
+def unlabelled_metrics() -> Iterator[None]:
+    """The process's metrics without a stack label, before and after (the handlers' label is theirs)."""
+    metrics.clear_default_dimensions()
+    metrics.clear_metrics()
+    yield
+    metrics.clear_default_dimensions()
+    metrics.clear_metrics()
+
+
+@pytest.mark.usefixtures("unlabelled_metrics")
 def test_the_dimensions_named_in_alarms_are_the_ones_powertools_writes() -> None:
     label_stack(STACK)
     emit(Metric.POLLER_TICKS)
-    try:
-        document = metrics.serialize_metric_set()
-    finally:  # the process's label belongs to the handlers (tests/functional check it)
-        metrics.clear_default_dimensions()
-        metrics.clear_metrics()
+    document = metrics.serialize_metric_set()
     (directive,) = document["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == METRICS_NAMESPACE
     (dimension_names,) = directive["Dimensions"]
