@@ -2,6 +2,8 @@
 
 Everything is built on first use and kept for the life of the execution environment, so warm
 invocations reuse clients and pooled connections and cold starts pay only for what they use.
+The first store a function builds (every handler starts with one) also labels its metrics with
+the stack's name.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from genviral_relay.logic.check_post import PostChecker
 from genviral_relay.logic.ports import EventPublisher, PostSource, WatchStore
 from genviral_relay.logic.schedule import PollingPolicy, tick_of
 from genviral_relay.models.domain import Target
+from genviral_relay.observability import label_stack
 from genviral_relay.settings import checker_settings, clear_settings_cache, poller_settings, worker_settings
 
 if TYPE_CHECKING:
@@ -55,7 +58,9 @@ def build_store(table_name: str, event_retention: timedelta, client: ClientFacto
 
 @cache
 def poller_store() -> DynamoDbWatchStore:
-    return build_store(poller_settings().table_name, timedelta(days=1))
+    settings = poller_settings()
+    label_stack(settings.stack_name)
+    return build_store(settings.table_name, timedelta(days=1))
 
 
 @cache
@@ -115,6 +120,7 @@ def build_post_checker(
 @cache
 def checker_store() -> DynamoDbWatchStore:
     settings = checker_settings()
+    label_stack(settings.stack_name)
     return build_store(settings.table_name, timedelta(days=settings.event_retention_days))
 
 

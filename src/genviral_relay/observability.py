@@ -1,5 +1,17 @@
-"""The one Logger and Metrics of the process. Names are fixed here (dashboards and alarms depend on
-them); the log level still comes from POWERTOOLS_LOG_LEVEL.
+"""The one Logger and Metrics of the process, the name of every metric, and the correlation id.
+
+Metric names are fixed here: template.yaml's alarms and dashboard refer to them, and
+tests/infra/test_alarms.py checks that they agree. Every metric carries two dimensions: `service`
+(Powertools adds it) and `stack`, set once per process from the function's settings, because one
+account can run several relays (one stack per Genviral key) whose alarms must not see each other's
+figures. The log level still comes from POWERTOOLS_LOG_LEVEL.
+
+Variants with a small fixed set of values (transitions by status, Genviral errors by code) are
+separate metric names, not a dimension: CloudWatch bills each name and dimension-value combination
+as one metric, so the cost is the same, while all of an invocation's metrics stay in one EMF
+document (a metric with its own dimension needs a document of its own) and every alarm names
+exactly one series. Nothing with many values (post or account ids) is ever a dimension; those go
+in the log lines.
 
 Tracing comes from the function's `Tracing: Active` setting; the X-Ray SDK is not imported, to
 keep cold starts short.
@@ -10,13 +22,29 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import TextIO
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from genviral_relay.errors import (
+    GenviralAuthError,
+    GenviralBadResponseError,
+    GenviralContractError,
+    GenviralError,
+    GenviralRateLimitedError,
+    GenviralServerError,
+    GenviralSubscriptionRequiredError,
+    GenviralTierNotAllowedError,
+    GenviralUnavailableError,
+    TokenUnavailableError,
+)
+
 SERVICE = "genviral-relay"
 METRICS_NAMESPACE = "GenviralRelay"
+STACK_DIMENSION = "stack"
+CORRELATION_ID = "correlation_id"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
@@ -40,4 +68,114 @@ def logs_to(stream: TextIO, *, level: int | None = None) -> Iterator[None]:
             streaming.setStream(saved_stream)
 
 
-__all__ = ["MetricUnit", "logger", "logs_to", "metrics"]
+class Metric(StrEnum):
+    """Every metric the relay emits. Counts unless named in `SECONDS`."""
+
+    # The poller
+    POLLER_TICKS = "PollerTicks"  # ticks that ran to the end, paused ones included (the silence alarm)
+    TICKS_PAUSED = "TicksPaused"  # ticks that queued nothing because Genviral refused the key
+    CHECKS_QUEUED = "ChecksQueued"
+    # The checks (worker and API)
+    POISON_MESSAGES = "PoisonMessages"
+    DUPLICATE_CHECK_REQUESTS = "DuplicateCheckRequests"
+    POSTS_CHECKED = "PostsChecked"  # checks that asked Genviral for the post
+    POSTS_UNCHANGED = "PostsUnchanged"
+    POSTS_GONE = "PostsGone"  # Genviral answered 404: the watch ended
+    CHECK_CONFLICTS = "CheckConflicts"
+    CHECK_FAILURES = "CheckFailures"  # unexpected exceptions; the message returns to the queue
+    RETRY_SWEEP_CHECKS = "RetrySweepChecks"
+    # Discover mode
+    DISCOVER_LIST_CALLS = "DiscoverListCalls"
+    DISCOVER_WINDOWS_UNSPLITTABLE = "DiscoverWindowsUnsplittable"  # over a page of posts within 1 ms
+    POSTS_DISCOVERED = "PostsDiscovered"  # new posts watched, reported like registrations
+    POSTS_BASELINED = "PostsBaselined"  # new posts created before DiscoverSince, recorded silently
+    TRANSITIONS_POSTED = "TransitionsPosted"
+    TRANSITIONS_FAILED = "TransitionsFailed"
+    DETECTION_LAG = "DetectionLag"  # seconds from Genviral's change to its detection
+    # Genviral refusing or failing a check, by code (after the client's own retries)
+    GENVIRAL_ERRORS_401 = "GenviralErrors401"
+    GENVIRAL_ERRORS_402 = "GenviralErrors402"
+    GENVIRAL_ERRORS_403 = "GenviralErrors403"
+    GENVIRAL_ERRORS_429 = "GenviralErrors429"
+    GENVIRAL_ERRORS_5XX = "GenviralErrors5xx"
+    GENVIRAL_ERRORS_UNREACHABLE = "GenviralErrorsUnreachable"  # timeouts, refused or reset connections
+    GENVIRAL_ERRORS_BAD_RESPONSE = "GenviralErrorsBadResponse"  # non-JSON, truncated, unexpected status
+    GENVIRAL_ERRORS_CONTRACT = "GenviralErrorsContract"  # a post that does not match the documented shape
+    GENVIRAL_ERRORS_OTHER = "GenviralErrorsOther"
+    SECRET_UNREADABLE = "SecretUnreadable"  # noqa: S105 - a metric name: the key could not be read
+    GENVIRAL_PAUSES = "GenviralPauses"  # Genviral calls paused for a while after a refused key
+    # Publishing
+    EVENTS_PUBLISHED = "EventsPublished"
+    PUBLISH_FAILURES = "PublishFailures"  # an event a target did not take (retried later or parked)
+    EVENTS_DEAD_LETTERED = "EventsDeadLettered"
+    OUTBOX_ENTRIES_EXPIRED = "OutboxEntriesExpired"
+    PENDING_OUTBOX_AGE = "PendingOutboxAge"  # seconds: the oldest outbox entry found by a check
+
+    @property
+    def unit(self) -> MetricUnit:
+        return MetricUnit.Seconds if self in SECONDS else MetricUnit.Count
+
+
+SECONDS = frozenset({Metric.DETECTION_LAG, Metric.PENDING_OUTBOX_AGE})
+
+TRANSITION_METRICS: dict[str, Metric] = {
+    "posted": Metric.TRANSITIONS_POSTED,
+    "failed": Metric.TRANSITIONS_FAILED,
+}
+
+# Most specific first: TokenUnavailableError is a GenviralConfigError like the 401/402/403 ones.
+_GENVIRAL_ERROR_METRICS: tuple[tuple[type[GenviralError], Metric], ...] = (
+    (TokenUnavailableError, Metric.SECRET_UNREADABLE),
+    (GenviralAuthError, Metric.GENVIRAL_ERRORS_401),
+    (GenviralSubscriptionRequiredError, Metric.GENVIRAL_ERRORS_402),
+    (GenviralTierNotAllowedError, Metric.GENVIRAL_ERRORS_403),
+    (GenviralRateLimitedError, Metric.GENVIRAL_ERRORS_429),
+    (GenviralServerError, Metric.GENVIRAL_ERRORS_5XX),
+    (GenviralUnavailableError, Metric.GENVIRAL_ERRORS_UNREACHABLE),
+    (GenviralBadResponseError, Metric.GENVIRAL_ERRORS_BAD_RESPONSE),
+    (GenviralContractError, Metric.GENVIRAL_ERRORS_CONTRACT),
+)
+
+
+def genviral_error_metric(error: GenviralError) -> Metric:
+    return next(
+        (metric for kind, metric in _GENVIRAL_ERROR_METRICS if isinstance(error, kind)), Metric.GENVIRAL_ERRORS_OTHER
+    )
+
+
+def emit(metric: Metric, value: float = 1) -> None:
+    """Add to this invocation's metrics (written as one EMF document when the handler returns)."""
+    metrics.add_metric(name=metric.value, unit=metric.unit, value=value)
+
+
+def label_stack(stack_name: str) -> None:
+    """Give every metric of this process the stack's name as a dimension (it outlives `clear_metrics`)."""
+    if metrics.default_dimensions.get(STACK_DIMENSION) != stack_name:  # Powertools warns about a re-set
+        metrics.set_default_dimensions(**{STACK_DIMENSION: stack_name})
+
+
+@contextmanager
+def correlated(correlation_id: str | None) -> Iterator[None]:
+    """Tag this thread's log lines with `correlation_id`: a worker checks posts queued by several ticks,
+    on several threads, so the id is per thread, over the invocation-wide one."""
+    if correlation_id is None:
+        yield
+        return
+    logger.thread_safe_append_keys(**{CORRELATION_ID: correlation_id})
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys([CORRELATION_ID])
+
+
+__all__ = [
+    "Metric",
+    "MetricUnit",
+    "correlated",
+    "emit",
+    "genviral_error_metric",
+    "label_stack",
+    "logger",
+    "logs_to",
+    "metrics",
+]

@@ -23,6 +23,9 @@ class _Settings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     table_name: NonEmpty = Field(alias="TABLE_NAME")
+    stack_name: NonEmpty = Field(
+        alias="STACK_NAME", description="Labels the metrics: one account may run several stacks."
+    )
 
 
 class PollerSettings(_Settings):

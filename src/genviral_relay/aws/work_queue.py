@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -11,10 +11,18 @@ from genviral_relay.errors import RelayError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
-    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
 
 BATCH_SIZE = 10
 SEND_ATTEMPTS = 3
+CORRELATION_ATTRIBUTE = "correlation_id"
+"""Message attribute tying a check to the tick that queued it (transport metadata, not part of the request)."""
+
+
+def correlation_id_of(record: Mapping[str, Any]) -> str:
+    """The correlation id of an SQS record as Lambda delivers it: the queuing tick's, else the message's own id."""
+    attribute = (record.get("messageAttributes") or {}).get(CORRELATION_ATTRIBUTE) or {}
+    return str(attribute.get("stringValue") or record["messageId"])
 
 
 class EnqueueError(RelayError):
@@ -26,22 +34,26 @@ class SqsWorkQueue:
         self._client = client
         self._queue_url = queue_url
 
-    def send(self, requests: Iterable[BaseModel]) -> int:
-        """Queue every request; answer how many were queued. Raises `EnqueueError` if some never were."""
+    def send(self, requests: Iterable[BaseModel], *, correlation_id: str | None = None) -> int:
+        """Queue every request (tagged with `correlation_id`); answer how many were queued. Raises
+        `EnqueueError` if some never were."""
         batch: list[BaseModel] = []
         sent = 0
         for request in requests:
             batch.append(request)
             if len(batch) == BATCH_SIZE:
-                sent += self._send_batch(batch)
+                sent += self._send_batch(batch, correlation_id)
                 batch = []
         if batch:
-            sent += self._send_batch(batch)
+            sent += self._send_batch(batch, correlation_id)
         return sent
 
-    def _send_batch(self, batch: list[BaseModel]) -> int:
+    def _send_batch(self, batch: list[BaseModel], correlation_id: str | None) -> int:
+        attributes: dict[str, MessageAttributeValueTypeDef] = (
+            {CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": correlation_id}} if correlation_id else {}
+        )
         entries: dict[str, SendMessageBatchRequestEntryTypeDef] = {
-            str(index): {"Id": str(index), "MessageBody": request.model_dump_json()}
+            str(index): {"Id": str(index), "MessageBody": request.model_dump_json(), "MessageAttributes": attributes}
             for index, request in enumerate(batch)
         }
         for _ in range(SEND_ATTEMPTS):

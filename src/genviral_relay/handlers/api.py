@@ -37,7 +37,7 @@ from genviral_relay.models.api import (
     UnwatchResponse,
     WatchView,
 )
-from genviral_relay.observability import logger, metrics
+from genviral_relay.observability import Metric, emit, logger, metrics
 from genviral_relay.settings import CheckerSettings
 
 MAX_BODY_BYTES = 4096
@@ -114,6 +114,7 @@ def _check_response(outcome: CheckOutcome, *, created: bool) -> Response[str]:
     if isinstance(error, GenviralConfigError):
         reason = describe_config_error(error)
         checker_store().pause_genviral(until=utc_now() + CONFIG_ERROR_PAUSE, reason=reason)
+        emit(Metric.GENVIRAL_PAUSES)
         problem = (
             "the relay could not read its Genviral key from Secrets Manager"
             if isinstance(error, TokenUnavailableError)

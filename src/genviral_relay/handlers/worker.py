@@ -7,11 +7,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from genviral_relay.aws.work_queue import correlation_id_of
 from genviral_relay.clock import utc_now
 from genviral_relay.factories import checker_store, discovery, post_checker
 from genviral_relay.logic.check_batch import DISCOVER_KEY, SWEEP_KEY, CheckBatch
 from genviral_relay.models.messages import WORK_MESSAGE, CheckRequest, DiscoverRequest, SweepRequest, WorkRequest
-from genviral_relay.observability import MetricUnit, logger, metrics
+from genviral_relay.observability import Metric, emit, logger, metrics
 from genviral_relay.settings import WorkerSettings, worker_settings
 
 SETTINGS = WorkerSettings
@@ -36,11 +37,12 @@ def parse_requests(records: list[dict[str, Any]]) -> tuple[dict[str, WorkRequest
                 },
             )
     if poison:
-        metrics.add_metric(name="PoisonMessages", unit=MetricUnit.Count, value=len(poison))
+        emit(Metric.POISON_MESSAGES, len(poison))
     return requests, poison
 
 
-def _error_key(request: WorkRequest) -> str:
+def _batch_key(request: WorkRequest) -> str:
+    """How `CheckBatch` names a request's work (and its failure)."""
     if isinstance(request, CheckRequest):
         return request.post_id
     return SWEEP_KEY if isinstance(request, SweepRequest) else DISCOVER_KEY
@@ -49,7 +51,11 @@ def _error_key(request: WorkRequest) -> str:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    requests, failed = parse_requests(event.get("Records", []))
+    records = event.get("Records", [])
+    requests, failed = parse_requests(records)
+    correlations = {record["messageId"]: correlation_id_of(record) for record in records}
+    if len(set(correlations.values())) == 1:  # one tick's batch: the batch's own lines share its id too
+        logger.set_correlation_id(next(iter(correlations.values())))
     discover = any(isinstance(request, DiscoverRequest) for request in requests.values())
     batch = CheckBatch(
         post_checker(),
@@ -57,10 +63,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         utc_now(),
         threads=worker_settings().threads_per_worker,
         discovery=discovery() if discover else None,
+        correlations={_batch_key(request): correlations[message_id] for message_id, request in requests.items()},
     )
     checks = [request for request in requests.values() if isinstance(request, CheckRequest)]
     sweep = any(isinstance(request, SweepRequest) for request in requests.values())
     errors = batch.run(checks, sweep=sweep, discover=discover)
-    failed += [message_id for message_id, request in requests.items() if _error_key(request) in errors]
+    failed += [message_id for message_id, request in requests.items() if _batch_key(request) in errors]
     # Partial batch response: only these messages return to the queue.
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -5,7 +5,7 @@ and stopped while the key is refused."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -15,7 +15,7 @@ from genviral_relay.logic.discover import Discovery
 from genviral_relay.logic.ports import WatchStore
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.messages import CheckRequest
-from genviral_relay.observability import MetricUnit, logger, metrics
+from genviral_relay.observability import Metric, correlated, emit, logger
 
 SWEEP_KEY = "retry-sweep"
 """Where `run` reports a failed retry sweep among the failed posts."""
@@ -62,7 +62,10 @@ class CheckBatch:
         *,
         threads: int = 1,
         discovery: Discovery | None = None,
+        correlations: Mapping[str, str] | None = None,
     ) -> None:
+        """`correlations`: post id (or `SWEEP_KEY`, `DISCOVER_KEY`) -> the correlation id of the message that
+        asked for it."""
         self._checker = checker
         self._discovery = discovery
         self._store = store
@@ -71,6 +74,7 @@ class CheckBatch:
         self._limit = AdaptiveLimit(self._threads)
         self._pause_reason = store.genviral_pause(now)
         self._lock = threading.Lock()
+        self._correlations = correlations or {}
 
     def run(
         self, requests: Sequence[CheckRequest], *, sweep: bool = False, discover: bool = False
@@ -79,9 +83,7 @@ class CheckBatch:
         posts whose check failed unexpectedly (`SWEEP_KEY`, `DISCOVER_KEY` for those two)."""
         post_ids = list(dict.fromkeys(request.post_id for request in requests))
         if len(post_ids) < len(requests):
-            metrics.add_metric(
-                name="DuplicateCheckRequests", unit=MetricUnit.Count, value=len(requests) - len(post_ids)
-            )
+            emit(Metric.DUPLICATE_CHECK_REQUESTS, len(requests) - len(post_ids))
         if self._pause_reason is not None:
             logger.warning(
                 "Genviral calls are paused; the batch's posts stay due", extra={"reason": self._pause_reason}
@@ -89,9 +91,11 @@ class CheckBatch:
             return {}
         errors: dict[str, Exception] = {}
         if discover:
-            self._discover(errors)
+            with correlated(self._correlations.get(DISCOVER_KEY)):
+                self._discover(errors)
         if sweep:
-            self._sweep(errors)
+            with correlated(self._correlations.get(SWEEP_KEY)):
+                self._sweep(errors)
         watches = self._store.get_many(post_ids)
         if self._threads == 1:
             for post_id in post_ids:
@@ -131,13 +135,14 @@ class CheckBatch:
                 self.pause(problem)
 
     def _check_into(self, post_id: str, watch: WatchRecord | None, errors: dict[str, Exception]) -> None:
-        try:
-            self._check(post_id, watch)
-        except Exception as error:  # one post's failure must not fail the others; SQS retries that message
-            logger.exception("Post check failed", extra={"post_id": post_id})
-            metrics.add_metric(name="CheckFailures", unit=MetricUnit.Count, value=1)
-            with self._lock:
-                errors[post_id] = error
+        with correlated(self._correlations.get(post_id)):
+            try:
+                self._check(post_id, watch)
+            except Exception as error:  # one post's failure must not fail the others; SQS retries that message
+                logger.exception("Post check failed", extra={"post_id": post_id})
+                emit(Metric.CHECK_FAILURES)
+                with self._lock:
+                    errors[post_id] = error
 
     def _check(self, post_id: str, watch: WatchRecord | None) -> CheckOutcome | None:
         if self._pause_reason is not None:
@@ -148,7 +153,6 @@ class CheckBatch:
             self.pause(outcome.error)
         elif isinstance(outcome.error, GenviralRateLimitedError):
             self._limit.shrink()
-            metrics.add_metric(name="GenviralRateLimited", unit=MetricUnit.Count, value=1)
         return outcome
 
     def pause(self, error: GenviralConfigError) -> None:
@@ -159,4 +163,4 @@ class CheckBatch:
             self._pause_reason = reason
         self._store.pause_genviral(until=self._now + CONFIG_ERROR_PAUSE, reason=reason)
         logger.error("Genviral refused the key; pausing calls", extra={"reason": reason})
-        metrics.add_metric(name="GenviralConfigErrors", unit=MetricUnit.Count, value=1)
+        emit(Metric.GENVIRAL_PAUSES)

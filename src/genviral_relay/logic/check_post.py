@@ -7,12 +7,12 @@ leaves them in the outbox, and the next check of the post publishes them again u
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from genviral_relay.clock import Clock
+from genviral_relay.clock import Clock, parse_ts
 from genviral_relay.errors import (
     DeadLetterError,
     GenviralContractError,
@@ -27,7 +27,7 @@ from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.upstream import FINAL_STATUSES, Post
-from genviral_relay.observability import MetricUnit, logger, metrics
+from genviral_relay.observability import TRANSITION_METRICS, Metric, emit, genviral_error_metric, logger
 
 RETRY_SWEEP_LIMIT = 100  # Genviral's largest page
 CheckTrigger = Literal["due", "manual", "register"]
@@ -93,6 +93,7 @@ class PostChecker:
             # Only its unpublished events keep an ended watch due: publish them, ask Genviral nothing.
             return CheckOutcome(post_id, "flushed", watch=self._deliver(watch, ()))
 
+        emit(Metric.POSTS_CHECKED)
         try:
             post = self._source.get_post(post_id)
         except GenviralNotFoundError as error:
@@ -122,7 +123,7 @@ class PostChecker:
             for post_id, watch in watches.items()
             if watch.awaiting_retry
         ]
-        metrics.add_metric(name="RetrySweepChecks", unit=MetricUnit.Count, value=len(outcomes))
+        emit(Metric.RETRY_SWEEP_CHECKS, len(outcomes))
         return outcomes
 
     def adopt_listed(self, post: Post, *, silent: bool) -> CheckOutcome:
@@ -177,7 +178,7 @@ class PostChecker:
             or not same_schedule(previous.settled_next_check_at, wanted, now)
         )
         if not needs_write:
-            metrics.add_metric(name="PostsUnchanged", unit=MetricUnit.Count, value=1)
+            emit(Metric.POSTS_UNCHANGED)
             return CheckOutcome(post_id, "unchanged", watch=self._deliver(previous, ()), post=post)
 
         outbox = previous.outbox | {
@@ -205,7 +206,7 @@ class PostChecker:
             self._store.save(record, expected_version=previous.version, new_events=detection.events)
         except StateConflictError:
             logger.info("Another check committed this post first", extra={"post_id": post_id})
-            metrics.add_metric(name="CheckConflicts", unit=MetricUnit.Count, value=1)
+            emit(Metric.CHECK_CONFLICTS)
             return CheckOutcome(post_id, "conflict", watch=self._store.get(post_id), post=post)
 
         for event in detection.events:
@@ -219,7 +220,11 @@ class PostChecker:
                     "previous_status": event.previous_status,
                 },
             )
-            metrics.add_metric(name=f"Transitions{event.status.capitalize()}", unit=MetricUnit.Count, value=1)
+            emit(TRANSITION_METRICS[event.status])
+            if previous.observed:  # a post seen before changed while watched (not one just registered)
+                changed_at = _changed_at(event)
+                if changed_at is not None:
+                    emit(Metric.DETECTION_LAG, max(0.0, (now - changed_at).total_seconds()))
         delivered = self._deliver(record, detection.events)
         return CheckOutcome(post_id, "changed", watch=delivered, post=post, events=detection.events)
 
@@ -234,7 +239,7 @@ class PostChecker:
         self, post_id: str, watch: WatchRecord | None, now: datetime, error: GenviralNotFoundError
     ) -> CheckOutcome:
         logger.info("Post not found in Genviral; watch ends", extra={"post_id": post_id})
-        metrics.add_metric(name="PostsGone", unit=MetricUnit.Count, value=1)
+        emit(Metric.POSTS_GONE)
         if watch is None:
             return CheckOutcome(post_id, "post_not_found", error=error)
         record = watch.model_copy(
@@ -267,11 +272,7 @@ class PostChecker:
                 "error_code": error.error_code,
             },
         )
-        metrics.add_metric(
-            name=f"GenviralErrors{type(error).__name__.removeprefix('Genviral')}",
-            unit=MetricUnit.Count,
-            value=1,
-        )
+        emit(genviral_error_metric(error))
         if watch is None and register:
             # The registration itself must not be lost: store a bare watch the poller checks soon.
             watch = WatchRecord(post_id=post_id, version=1, registered_at=now, next_check_at=now)
@@ -294,6 +295,7 @@ class PostChecker:
         missing = {entry.event_id for entry in record.outbox} - events.keys()
         if missing:
             events.update((event.event_id, event) for event in self._store.load_events(record.post_id, missing))
+        self._measure_outbox_age(events.values())
 
         done: set[PendingDelivery] = set()
         by_target: dict[Target, list[RelayEvent]] = {}
@@ -301,8 +303,11 @@ class PostChecker:
             event = events.get(entry.event_id)
             if event is None:
                 # Past its retention in the table: there is nothing left to publish or park.
-                logger.error("Outbox entry lost its event document", extra=_entry_keys(record.post_id, entry))
-                metrics.add_metric(name="OutboxEntriesExpired", unit=MetricUnit.Count, value=1)
+                logger.error(
+                    "Outbox entry lost its event document",
+                    extra={"post_id": record.post_id, "event_id": entry.event_id, "target": entry.target},
+                )
+                emit(Metric.OUTBOX_ENTRIES_EXPIRED)
                 done.add(entry)
             elif entry.target not in self._publishers:
                 if self._park(event, entry.target, "the target is no longer configured (PublishTargets)"):
@@ -330,16 +335,16 @@ class PostChecker:
 
     def _publish(self, target: Target, events: list[RelayEvent]) -> set[PendingDelivery]:
         result = self._publishers[target].publish(events)
-        metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=len(result.delivered))
+        emit(Metric.EVENTS_PUBLISHED, len(result.delivered))
         done = {PendingDelivery(event_id=event_id, target=target) for event_id in result.delivered}
         by_id = {event.event_id: event for event in events}
         for event_id, failure in result.failed.items():
             entry = PendingDelivery(event_id=event_id, target=target)
-            metrics.add_metric(name="PublishFailures", unit=MetricUnit.Count, value=1)
+            emit(Metric.PUBLISH_FAILURES)
             if failure.retryable:
                 logger.warning(
                     "Publish failed; kept for the next check",
-                    extra={**_entry_keys(by_id[event_id].post_id, entry), "reason": failure.reason},
+                    extra={**_event_keys(by_id[event_id], target), "reason": failure.reason},
                 )
             elif self._park(by_id[event_id], target, failure.reason):
                 done.add(entry)
@@ -347,16 +352,33 @@ class PostChecker:
 
     def _park(self, event: RelayEvent, target: Target, reason: str) -> bool:
         """Move an event a target will never take to the dead-letter queue; False if even that failed."""
-        keys = {**_entry_keys(event.post_id, PendingDelivery(event_id=event.event_id, target=target)), "reason": reason}
+        keys = {**_event_keys(event, target), "reason": reason}
         try:
             self._dead_letters.park(event, target, reason)
         except DeadLetterError:
             logger.exception("Could not park a refused event; it stays in the outbox", extra=keys)
             return False
         logger.error("Target refused an event for good; parked in the events dead-letter queue", extra=keys)
-        metrics.add_metric(name="EventsDeadLettered", unit=MetricUnit.Count, value=1)
+        emit(Metric.EVENTS_DEAD_LETTERED)
         return True
 
+    def _measure_outbox_age(self, pending: Iterable[RelayEvent]) -> None:
+        """How long the oldest event still owed to a target has waited: near zero for events just
+        detected, growing only while publishing keeps failing."""
+        detected = [moment for event in pending if (moment := parse_ts(event.detected_at)) is not None]
+        if detected:
+            emit(Metric.PENDING_OUTBOX_AGE, max(0.0, (self._clock() - min(detected)).total_seconds()))
 
-def _entry_keys(post_id: str, entry: PendingDelivery) -> dict[str, str]:
-    return {"post_id": post_id, "event_id": entry.event_id, "target": entry.target}
+
+def _changed_at(event: RelayEvent) -> datetime | None:
+    """When Genviral recorded the change: the publish time of a post, the attempt time of a failure."""
+    stamps = (
+        (event.published_at, event.last_attempted_at)
+        if event.status == "posted"
+        else (event.last_attempted_at, event.published_at)
+    )
+    return next((moment for stamp in stamps if (moment := parse_ts(stamp)) is not None), None)
+
+
+def _event_keys(event: RelayEvent, target: Target) -> dict[str, str]:
+    return {"post_id": event.post_id, "account_id": event.account_id, "event_id": event.event_id, "target": target}

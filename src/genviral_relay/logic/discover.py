@@ -27,7 +27,7 @@ from genviral_relay.errors import GenviralError, StateConflictError
 from genviral_relay.logic.check_post import CheckOutcome, PostChecker
 from genviral_relay.logic.ports import PostPage, PostSource, WatchStore
 from genviral_relay.models.domain import CreatedWindow, DiscoverState
-from genviral_relay.observability import MetricUnit, logger, metrics
+from genviral_relay.observability import Metric, emit, logger
 
 PAGE_LIMIT = 100  # Genviral clamps `limit` to 1..100
 LOOK_BACK = timedelta(minutes=10)
@@ -104,7 +104,7 @@ class Discovery:
 
         report.walk_complete = not pending
         self._save(state, pending, report.walk_complete, expected_version=stored.version if stored else 0)
-        metrics.add_metric(name="DiscoverListCalls", unit=MetricUnit.Count, value=report.list_calls)
+        emit(Metric.DISCOVER_LIST_CALLS, report.list_calls)
         return report
 
     @staticmethod
@@ -116,7 +116,7 @@ class Discovery:
                 "More than a page of posts created within one millisecond; some may be missed",
                 extra={"since": window.since, "until": window.until},
             )
-            metrics.add_metric(name="DiscoverWindowsUnsplittable", unit=MetricUnit.Count, value=1)
+            emit(Metric.DISCOVER_WINDOWS_UNSPLITTABLE)
             return []
         report.windows_split += 1
         middle = window.since + (window.until - window.since) / 2
@@ -135,9 +135,7 @@ class Discovery:
                 created_at = parse_ts(post.created_at)
                 silent = created_at is not None and created_at < baseline_before
                 outcome: CheckOutcome | None = self._checker.adopt_listed(post, silent=silent)
-                metrics.add_metric(
-                    name="PostsBaselined" if silent else "PostsDiscovered", unit=MetricUnit.Count, value=1
-                )
+                emit(Metric.POSTS_BASELINED if silent else Metric.POSTS_DISCOVERED)
             else:
                 outcome = self._checker.refresh_listed(post, watch)
             if outcome is not None:
