@@ -96,11 +96,16 @@ def _scenario(log: TextIO) -> int:
     with (
         GenviralEmulator(tokens=[DEFAULT_TOKEN]) as emulator,
         LocalStack(
-            genviral_api_url=emulator.base_url, token=DEFAULT_TOKEN, mode="server", secret_as_json=True
+            genviral_api_url=emulator.base_url,
+            token=DEFAULT_TOKEN,
+            mode="server",
+            secret_as_json=True,
+            parameters={"WatchMode": "discover"},
         ) as stack,
     ):
         print(f"  Genviral emulator: {emulator.base_url}")
         print(f"  AWS (moto server): {stack.endpoint_url} with the table, queues, topic and bus of template.yaml")
+        print("  WatchMode=discover: registered posts and every other post of the workspace are watched")
         demo = Demo(LocalRunner(stack), emulator, log)
         soon = datetime.now(UTC) - timedelta(minutes=1)
 
@@ -129,11 +134,17 @@ def _scenario(log: TextIO) -> int:
         demo.tick_and_work()
         second_wave = demo.show_received()
 
-        print("\n4. Another tick: nothing changed upstream, so nothing is published")
+        print("\n4. Someone schedules a post in Genviral's dashboard, never registered; it publishes at once")
+        unregistered = emulator.create_post(accounts=1, scheduled_at=None, caption="Posted from the dashboard")
+        emulator.mark_posted(unregistered, emulator.account_ids(unregistered)[0], published_url="https://x.com/brand/1")
+        demo.tick_and_work()
+        discovered = demo.show_received()
+
+        print("\n5. Another tick: nothing changed upstream, so nothing is published")
         demo.tick_and_work()
         quiet = demo.show_received()
 
-        print("\n5. What the relay remembers (GET /watches/{post_id})")
+        print("\n6. What the relay remembers (GET /watches/{post_id})")
         for name, post_id in (("launch", launch), ("retried", retried), ("deleted", doomed)):
             with demo.quietly():
                 view = demo.runner.api("GET", f"/watches/{post_id}").body
@@ -144,7 +155,7 @@ def _scenario(log: TextIO) -> int:
             )
 
         sns_ids, bus_ids = demo.event_ids["sns"], demo.event_ids["eventbridge"]
-        expected = (first_wave, second_wave, quiet) == (6, 2, 0) and sns_ids == bus_ids
+        expected = (first_wave, second_wave, discovered, quiet) == (6, 2, 2, 0) and sns_ids == bus_ids
         print("\nSummary")
         print(f"  transitions published: {len(sns_ids)} on SNS, {len(bus_ids)} on EventBridge")
         print(f"  same event ids on both targets: {sns_ids == bus_ids}")

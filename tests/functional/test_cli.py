@@ -4,6 +4,7 @@ stderr are checked for Genviral keys."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import json
 import os
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from genviral_relay import __version__
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
 from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL
@@ -27,6 +29,7 @@ from genviral_relay.cli.local_commands import NOT_A_CHECKOUT, local_module
 from genviral_relay.cli.main import main
 from genviral_relay.cli.output import CliError
 from genviral_relay.clock import utc_now
+from genviral_relay.genviral.client import USER_AGENT
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
 from local.emulator import GenviralEmulator
@@ -139,6 +142,13 @@ def test_the_installed_command_answers_help() -> None:
     assert done.returncode == 0
     for name in ("check", "watches", "replay", "redrive", "local", "exit codes:"):
         assert name in done.stdout
+
+
+def test_version_is_the_packages_and_the_user_agents(cli: Cli) -> None:
+    run = cli("--version")
+    assert (run.code, run.out.strip()) == (0, f"genviral-relay {__version__}")
+    assert f"genviral-relay/{__version__}" == USER_AGENT
+    assert importlib.metadata.version("genviral-relay") == __version__  # pyproject reads the same value
 
 
 def test_the_default_api_url_is_the_template_default() -> None:

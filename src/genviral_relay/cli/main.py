@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from pydantic import TypeAdapter, ValidationError
 
+from genviral_relay import __version__
 from genviral_relay.cli import check, local_commands, redrive, replay, watches
 from genviral_relay.cli.deployment import Deployment, add_deployment_options
 from genviral_relay.cli.output import CliError, Console
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     parsers = _Parsers()
 

@@ -22,6 +22,7 @@ import requests
 from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 
+from genviral_relay import __version__
 from genviral_relay.clock import format_ts
 from genviral_relay.errors import (
     GenviralAuthError,
@@ -39,7 +40,7 @@ from genviral_relay.logic.ports import PostPage, PostSource
 from genviral_relay.models.upstream import Envelope, Post
 from genviral_relay.observability import logger
 
-USER_AGENT = "genviral-relay/0.1"
+USER_AGENT = f"genviral-relay/{__version__}"
 _DELAY_SECONDS = re.compile(r"^-?\d+(\.\d+)?$")
 
 
