@@ -37,11 +37,14 @@ from typing import Any
 from genviral_relay import factories
 from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
 from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
+from genviral_relay.cli.deployment import StaticToken
+from genviral_relay.clock import parse_ts
 from genviral_relay.clock import utc_now as _utc_now
-from genviral_relay.genviral.client import GenviralClient, TokenSource
+from genviral_relay.genviral.client import GenviralClient
 from genviral_relay.logic.check_batch import CheckBatch
 from genviral_relay.logic.check_post import PostChecker
-from genviral_relay.logic.ports import DeadLetters, EventPublisher, PublishResult
+from genviral_relay.logic.discover import Discovery
+from genviral_relay.logic.ports import DeadLetters, EventPublisher, PostPage, PostSource, PublishResult
 from genviral_relay.logic.schedule import PollingPolicy, same_schedule
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import Target, WatchRecord
@@ -59,6 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TOKEN = "gva_live_bench.0123456789abcdef"  # noqa: S105 - the emulator's test key
 TICK = timedelta(minutes=1)
+LIST_PREFIX = "list of "
 HANDLERS = ("genviral_relay.handlers.poller", "genviral_relay.handlers.worker", "genviral_relay.handlers.api")
 
 
@@ -148,11 +152,6 @@ def plan_week(posts: int, start: datetime, rng: random.Random) -> tuple[list[Pla
 
 
 # ---------------------------------------------------------------------- instrumentation
-class StaticToken(TokenSource):
-    def token(self, *, refresh: bool = False) -> str:
-        return TOKEN
-
-
 class TargetsStandIn(DeadLetters):
     """SNS `PublishBatch` and EventBridge `PutEvents` that accept everything, as subscribers see it.
 
@@ -181,6 +180,50 @@ class TargetsStandIn(DeadLetters):
         self.parked.append({"target": target, "reason": reason, "event": event.model_dump(mode="json")})
 
 
+class PhasedSource(PostSource):
+    """Counts Genviral calls by the polling phase the post was in when it was called for."""
+
+    def __init__(self, inner: PostSource, clock: SimClock, emulator: GenviralEmulator, lead: timedelta) -> None:
+        self._inner = inner
+        self._clock = clock
+        self._emulator = emulator
+        self._lead = lead
+        self.plans: dict[str, PlannedPost] = {}
+        self.registering = False
+        self.calls: Counter[str] = Counter()
+
+    def get_post(self, post_id: str) -> Post:
+        self.calls[self._phase(post_id)] += 1
+        return self._inner.get_post(post_id)
+
+    def posts_in_status(self, status: str, *, limit: int) -> list[str]:
+        self.calls[f"{LIST_PREFIX}{status} posts"] += 1
+        return self._inner.posts_in_status(status, limit=limit)
+
+    def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
+        self.calls[f"{LIST_PREFIX}new posts"] += 1
+        return self._inner.posts_created(since, until, limit=limit)
+
+    def _phase(self, post_id: str) -> str:
+        if self.registering:
+            return "registration"
+        plan = self.plans[post_id]
+        if plan.deleted:
+            return "deleted (last check)"
+        states = [state["status"] for state in self._emulator.post_json(post_id)["accounts"]["states"]]
+        if all(status in ("posted", "failed") for status in states):
+            return "finished (retry window, outbox)"
+        now = self._clock.now
+        due_at = self._emulator.post_json(post_id).get("scheduled_at")
+        opens = parse_ts(due_at) if due_at else plan.created_at
+        assert opens is not None
+        if now < opens - self._lead:
+            return "before the publishing window"
+        if now < opens + timedelta(hours=1):
+            return "publishing window (first hour)"
+        return "overdue (after the first hour)"
+
+
 class TimedPublisher(EventPublisher):
     """Remembers the simulated time each event first reached its target."""
 
@@ -200,6 +243,7 @@ class TimedPublisher(EventPublisher):
 
 @dataclass
 class WeekResult:
+    mode: str
     posts: int
     transitions: int
     relay_genviral_calls: int
@@ -208,7 +252,7 @@ class WeekResult:
     dynamodb_calls: Counter[str]
     publish_calls: Counter[str]
     poller_ticks: int
-    sweeps: int
+    calls_by_phase: Counter[str]
     lags: dict[str, list[float]]
     lost: int
     duplicate_ids: int
@@ -216,7 +260,9 @@ class WeekResult:
     wall_seconds: float
 
 
-def simulate_week(posts: int, seed: int) -> WeekResult:
+def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult:
+    """`mode`: "registered" (each post registered by its pipeline when created) or "discover" (nobody
+    registers; the worker lists new posts every tick)."""
     started = time.monotonic()
     rng = random.Random(seed)
     start = datetime(2026, 3, 2, tzinfo=UTC)
@@ -229,14 +275,16 @@ def simulate_week(posts: int, seed: int) -> WeekResult:
         published_at: dict[tuple[str, str], datetime] = {}
         store = InMemoryWatchStore()
         dynamodb_calls = store.calls
+        policy = PollingPolicy(tick=TICK)
+        source = PhasedSource(
+            GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=no_sleep, clock=clock),
+            clock,
+            emulator,
+            policy.lead_time,
+        )
         checker = PostChecker(
             store=store,
-            source=GenviralClient(
-                emulator.base_url,
-                StaticToken(),
-                sleep=no_sleep,
-                clock=clock,
-            ),
+            source=source,
             publishers=[
                 TimedPublisher(
                     SnsPublisher(targets, "arn:aws:sns:us-east-1:123456789012:events", sleep=no_sleep),  # type: ignore[arg-type]
@@ -251,7 +299,10 @@ def simulate_week(posts: int, seed: int) -> WeekResult:
             ],
             dead_letters=targets,
             clock=clock,
-            policy=PollingPolicy(tick=TICK),
+            policy=policy,
+        )
+        discovery = Discovery(
+            checker=checker, source=source, store=store, clock=clock, baseline_before=lambda _now: start
         )
         ledger = Ledger()
         upstream_at: dict[tuple[str, str, str, str], tuple[datetime, str]] = {}
@@ -259,8 +310,6 @@ def simulate_week(posts: int, seed: int) -> WeekResult:
         next_registration = 0
         pending = list(changes)
         next_change = 0
-        checks = 0
-        sweeps = 0
         ticks = 0
         end = start + timedelta(days=8)
         clock.now = start
@@ -275,8 +324,11 @@ def simulate_week(posts: int, seed: int) -> WeekResult:
                     accounts=plan.accounts, scheduled_at=plan.scheduled_at, created_at=plan.created_at
                 )
                 ledger.observe(emulator.post_json(plan.post_id))
-                checker.check(plan.post_id, trigger="register")
-                checks += 1
+                source.plans[plan.post_id] = plan
+                if mode == "registered":
+                    source.registering = True
+                    checker.check(plan.post_id, trigger="register")
+                    source.registering = False
                 next_registration += 1
             while next_change < len(pending) and pending[next_change].at <= clock.now:
                 _apply(emulator, planned, pending[next_change], ledger, upstream_at)
@@ -284,15 +336,18 @@ def simulate_week(posts: int, seed: int) -> WeekResult:
             # The poller's tick and the workers.
             due = list(store.due_post_ids(clock.now))
             ticks += 1
+            if mode == "discover":
+                CheckBatch(checker, store, clock.now, discovery=discovery).run([], discover=True)
             for offset in range(0, len(due), 10):
                 CheckBatch(checker, store, clock.now).run([CheckRequest(post_id=p) for p in due[offset : offset + 10]])
-                checks += len(due[offset : offset + 10])
             if next(store.awaiting_retry(clock.now, limit=1), None) is not None:
                 CheckBatch(checker, store, clock.now).run([], sweep=True)
-                sweeps += 1
-            clock.now = _next_tick(
-                clock.now, store, planned, registrations, next_registration, pending, next_change, end
-            )
+            if mode == "discover":  # every tick lists new posts: no minute is idle
+                clock.now += TICK
+            else:
+                clock.now = _next_tick(
+                    clock.now, store, planned, registrations, next_registration, pending, next_change, end
+                )
 
         # Audit against what the subscribers received.
         delivered = targets.received
@@ -305,15 +360,16 @@ def simulate_week(posts: int, seed: int) -> WeekResult:
                 lags.setdefault(kind, []).append((moment - changed_at).total_seconds())
         baseline = sum(math.ceil((plan.finished_at - plan.created_at) / TICK) + 1 for plan in planned)
         return WeekResult(
+            mode=mode,
             posts=posts,
             transitions=audit.expected,
             relay_genviral_calls=len(emulator.requests_log),
             baseline_genviral_calls=baseline,
-            checks=checks,
+            checks=sum(count for phase, count in source.calls.items() if not phase.startswith(LIST_PREFIX)),
             dynamodb_calls=dynamodb_calls,
             publish_calls=publish_calls,
             poller_ticks=ticks,
-            sweeps=sweeps,
+            calls_by_phase=source.calls,
             lags=lags,
             lost=audit.lost,
             duplicate_ids=audit.duplicate_ids,
@@ -518,45 +574,31 @@ def main() -> int:
 
     logger.setLevel("WARNING")  # the relay's INFO lines would drown the report
     with contextlib.redirect_stdout(io.StringIO()):
-        week = simulate_week(arguments.posts, arguments.seed)
+        weeks = [simulate_week(arguments.posts, arguments.seed, mode) for mode in ("registered", "discover")]
     cpu_rate = checks_per_second()
     baseline_import = import_seconds("import boto3, requests")
     handler_imports = {module: import_seconds(f"import {module}") for module in HANDLERS}
     rss_mb, rss_failures = worker_peak_rss()
 
-    transitions = max(week.transitions, 1)
-    checks = max(week.checks, 1)
-    dynamodb = sum(week.dynamodb_calls.values())
-    publishes = sum(week.publish_calls.values())
-    ratio = week.relay_genviral_calls / max(week.baseline_genviral_calls, 1)
-    all_lags = [lag for values in week.lags.values() for lag in values]
+    registered, discover = weeks
     lines = [
         "# Benchmark results",
         "",
         f"Command: `make bench` (`python -m bench.polling --posts {arguments.posts} --seed {arguments.seed}`), "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; simulated week took {week.wall_seconds:.0f} s of wall time.",
+        f"Python {platform.python_version()}; the simulated weeks took "
+        f"{registered.wall_seconds:.0f} s (registered) and {discover.wall_seconds:.0f} s (discover) of wall time.",
         "",
-        f"Simulated: {week.posts} posts created over six days (1-4 accounts each; on time, late, failed, failed then",
-        "retried into posts, rescheduled, deleted), the poller ticking every minute for eight days.",
+        f"Simulated: {registered.posts} posts created over six days (1-4 accounts each; on time, late, failed,",
+        "failed then retried into posts, rescheduled, deleted), the poller ticking every minute for eight days.",
+        "The same week runs twice: `WatchMode=registered` (each post registered by its pipeline when created)",
+        "and `WatchMode=discover` (nobody registers; every tick lists the new posts).",
+        "",
+        "## WatchMode=registered",
         "",
         "| # | figure | value | target |",
         "|---|---|---|---|",
-        f"| 1 | transitions (upstream) | {week.transitions} | |",
-        f"| 1 | Genviral calls, relay | {week.relay_genviral_calls} "
-        f"({week.relay_genviral_calls / transitions:.2f} per transition) | |",
-        f"| 1 | Genviral calls, fixed-rate baseline | {week.baseline_genviral_calls} "
-        f"({week.baseline_genviral_calls / transitions:.1f} per transition) | |",
-        f"| 1 | relay / baseline | {ratio:.2%} | <= 5% |",
-        _lag_row("all transitions", all_lags, "p95 <= 60 s (one tick)"),
-        *(_lag_row(kind, values, "") for kind, values in sorted(week.lags.items())),
-        f"| 3 | checks | {week.checks} ({week.checks / transitions:.2f} per transition) | |",
-        f"| 3 | DynamoDB calls | {dynamodb / checks:.2f} per check, {dynamodb / transitions:.2f} per transition "
-        f"({_counts(week.dynamodb_calls)}) | |",
-        f"| 3 | publish calls | {publishes / checks:.3f} per check, {publishes / transitions:.2f} per transition "
-        f"({_counts(week.publish_calls)}) | |",
-        f"| 3 | poller | 6 index queries per tick ({week.poller_ticks} busy ticks simulated) | |",
-        f"| 1 | retry sweeps (one list call each, included above) | {week.sweeps} | |",
+        *_week_rows(registered),
         f"| 4 | CPU per post check (parse + diff + decisions) | {cpu_rate:,.0f} checks/s on one core | >= 2,000/s |",
         f"| 5 | cold import, bare `import boto3, requests` | {baseline_import * 1000:.0f} ms | |",
         *(
@@ -565,15 +607,52 @@ def main() -> int:
         ),
         f"| 5 | peak RSS, worker process checking 1,000 posts | {rss_mb:.0f} MB ({rss_failures} failed checks) "
         "| <= 100 MB |",
-        f"| 6 | lost events / duplicate ids / events without a transition | {week.lost} / {week.duplicate_ids} / "
-        f"{week.unexpected} | 0 / 0 / 0 |",
+        "",
+        "## WatchMode=discover",
+        "",
+        "| # | figure | value | target |",
+        "|---|---|---|---|",
+        *_week_rows(discover),
         "",
     ]
     report = "\n".join(lines)
     print(report)
     if not arguments.no_write:
         RESULTS.write_text(report)
-    return 0 if (week.lost, week.duplicate_ids, week.unexpected) == (0, 0, 0) else 1
+    clean = all((week.lost, week.duplicate_ids, week.unexpected) == (0, 0, 0) for week in weeks)
+    return 0 if clean else 1
+
+
+def _week_rows(week: WeekResult) -> list[str]:
+    """Figures 1, 2, 3 and 6 of one simulated week."""
+    transitions = max(week.transitions, 1)
+    checks = max(week.checks, 1)
+    dynamodb = sum(week.dynamodb_calls.values())
+    publishes = sum(week.publish_calls.values())
+    ratio = week.relay_genviral_calls / max(week.baseline_genviral_calls, 1)
+    all_lags = [lag for values in week.lags.values() for lag in values]
+    return [
+        f"| 1 | transitions (upstream) | {week.transitions} | |",
+        f"| 1 | Genviral calls, relay | {week.relay_genviral_calls} "
+        f"({week.relay_genviral_calls / transitions:.2f} per transition) | |",
+        f"| 1 | Genviral calls, fixed-rate baseline | {week.baseline_genviral_calls} "
+        f"({week.baseline_genviral_calls / transitions:.1f} per transition) | |",
+        f"| 1 | relay / baseline | {ratio:.2%} | <= 5% |",
+        *(
+            f"| 1 | Genviral calls: {phase} | {count} ({count / max(week.relay_genviral_calls, 1):.1%}) | |"
+            for phase, count in week.calls_by_phase.most_common()
+        ),
+        _lag_row("all transitions", all_lags, "p95 <= 60 s (one tick)"),
+        *(_lag_row(kind, values, "") for kind, values in sorted(week.lags.items())),
+        f"| 3 | checks (single-post calls) | {week.checks} ({week.checks / transitions:.2f} per transition) | |",
+        f"| 3 | DynamoDB calls | {dynamodb / checks:.2f} per check, {dynamodb / transitions:.2f} per transition "
+        f"({_counts(week.dynamodb_calls)}) | |",
+        f"| 3 | publish calls | {publishes / checks:.3f} per check, {publishes / transitions:.2f} per transition "
+        f"({_counts(week.publish_calls)}) | |",
+        f"| 3 | poller | 6 index queries per tick ({week.poller_ticks} busy ticks simulated) | |",
+        f"| 6 | lost events / duplicate ids / events without a transition | {week.lost} / {week.duplicate_ids} / "
+        f"{week.unexpected} | 0 / 0 / 0 |",
+    ]
 
 
 def _lag_row(kind: str, lags: list[float], target: str) -> str:

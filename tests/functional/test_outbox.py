@@ -235,7 +235,7 @@ def test_store_round_trips_a_watch_and_rejects_a_stale_version(store: DynamoDbWa
         next_check_at=now,
         settled_next_check_at=now + timedelta(minutes=5),
         registered_at=now,
-        checked_at=now,
+        changed_at=now,
     )
     store.save(record, expected_version=0, new_events=())
 

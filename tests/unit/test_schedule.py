@@ -47,10 +47,21 @@ def test_post_in_its_publishing_window_is_due_every_tick() -> None:
     assert wanted <= NOW
 
 
-def test_post_queued_for_immediate_publishing_is_due_every_tick() -> None:
-    wanted = policy.next_check(post(account(status="pending"), scheduled_at=None), NOW)
-    assert wanted is not None
-    assert wanted <= NOW
+def test_post_with_no_time_is_in_its_window_from_its_creation() -> None:
+    def created(ago: timedelta, status: str = "pending") -> Post:
+        return post(account(status="pending"), status=status, scheduled_at=None, created_at=format_ts(NOW - ago))
+
+    just_queued = policy.next_check(created(timedelta(minutes=5)), NOW)
+    stuck = policy.next_check(created(timedelta(hours=1, minutes=30)), NOW)
+    old_draft = policy.next_check(created(timedelta(days=3), status="draft"), NOW)
+    unknown_age = policy.next_check(post(account(status="pending"), scheduled_at=None, created_at=None), NOW)
+
+    assert just_queued is not None
+    assert just_queued <= NOW
+    assert stuck == NOW + timedelta(minutes=15)
+    assert old_draft == NOW + policy.overdue_interval_max
+    assert unknown_age is not None
+    assert unknown_age <= NOW
 
 
 def test_late_post_is_checked_every_tick_for_a_while_then_backs_off() -> None:
@@ -82,7 +93,7 @@ def test_failed_account_is_left_to_the_retry_sweep_until_its_window_ends() -> No
     assert policy.next_check(fresh, NOW) == NOW - timedelta(seconds=30) + policy.failed_retry_window
     assert not policy.awaits_retry(stale, NOW)
     assert policy.next_check(stale, NOW) is None
-    assert not policy.awaits_retry(post(account(status="failed"), account(ACCOUNT_B, status="retry")), NOW)
+    assert policy.awaits_retry(post(account(status="failed"), account(ACCOUNT_B, status="retry")), NOW)
     assert not policy.awaits_retry(post(account(status="posted")), NOW)
 
 

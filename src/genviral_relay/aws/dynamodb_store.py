@@ -38,7 +38,8 @@ DISCOVER_KEY = {"pk": {"S": "relay"}, "sk": {"S": "DISCOVER"}}
 EVENT_SK_PREFIX = "EVENT#"
 DUE_INDEX = "due"
 DUE_SHARDS = 4  # spreads the due index over partitions; the poller queries each shard
-RETRY_SHARD = "retry"  # watches the retry sweep covers; their next_check_at is the end of the retry window
+# Watches the retry sweep covers; next_check_at is their own next check (finished: the end of the retry window).
+RETRY_SHARD = "retry"
 BATCH_GET_LIMIT = 100
 MAX_UNPROCESSED_ROUNDS = 5
 MAX_IN_OPERANDS = 100  # DynamoDB's limit for IN; a longer list is filtered after reading
@@ -92,7 +93,7 @@ def watch_to_item(record: WatchRecord) -> dict[str, AttributeValueTypeDef]:
                 format_ts(record.settled_next_check_at) if record.settled_next_check_at else None
             ),
             "registered_at": format_ts(record.registered_at),
-            "checked_at": format_ts(record.checked_at) if record.checked_at else None,
+            "changed_at": format_ts(record.changed_at) if record.changed_at else None,
         }
     )
 
@@ -116,7 +117,7 @@ def watch_from_item(item: dict[str, Any]) -> WatchRecord:
         settled_next_check_at=parse_ts(values.get("settled_next_check_at")),
         awaiting_retry=values.get("awaiting_retry", False),
         registered_at=values["registered_at"],
-        checked_at=parse_ts(values.get("checked_at")),
+        changed_at=parse_ts(values.get("changed_at")),
     )
 
 

@@ -11,6 +11,7 @@ from genviral_relay.errors import GenviralConfigError, GenviralError, GenviralNo
 from genviral_relay.logic.check_batch import describe_config_error
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.api import AccountView, WatchView
+from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.events import RelayEvent
 
 
@@ -35,7 +36,8 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     stored = deployment.store().get(post_id) if deployment.value("table") is not None else None
     now = utc_now()
     detection = detect_transitions(stored, post, now)
-    last_change = now if detection.state_changed else (stored.checked_at if stored is not None else None)
+    previous = stored or WatchRecord(post_id=post_id, version=0, registered_at=now)
+    last_change = previous.changed_at_after(state_changed=detection.state_changed, now=now)
     next_check = deployment.policy().next_check(post, now, last_change=last_change)
     accounts = [AccountView.of(account_id, state) for account_id, state in sorted(detection.accounts.items())]
     compared_with = "stored_watch" if stored is not None else "first_sighting"

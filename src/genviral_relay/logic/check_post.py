@@ -168,7 +168,8 @@ class PostChecker:
         if silent:
             # A baseline: the outcomes count as seen (so later ids stay distinct) but are not reported.
             detection = replace(detection, events=())
-        wanted = self._policy.next_check(post, now, last_change=now if detection.state_changed else previous.checked_at)
+        changed_at = previous.changed_at_after(state_changed=detection.state_changed, now=now)
+        wanted = self._policy.next_check(post, now, last_change=changed_at)
         awaiting_retry = self._policy.awaits_retry(post, now)
         needs_write = (
             previous.version == 0
@@ -199,7 +200,7 @@ class PostChecker:
                 "next_check_at": self._live_schedule(wanted, bool(outbox), now),
                 "settled_next_check_at": wanted,
                 "awaiting_retry": awaiting_retry,
-                "checked_at": now,
+                "changed_at": changed_at,
             }
         )
         try:
@@ -249,7 +250,7 @@ class PostChecker:
                 "ended_reason": "post_not_found",
                 "next_check_at": self._live_schedule(None, bool(watch.outbox), now),
                 "settled_next_check_at": None,
-                "checked_at": now,
+                "changed_at": now,
             }
         )
         try:

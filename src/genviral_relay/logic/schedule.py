@@ -8,9 +8,10 @@ its stored `next_check_at` and a check that changes nothing writes nothing.
 - A post scheduled far ahead is checked at shrinking intervals (each three quarters of the time left,
   at most `far_interval_max` apart, so a reschedule is noticed) until `lead_time` before
   `scheduled_at`, then every tick.
-- A post in its publishing window, or queued for immediate publishing, is checked every tick.
+- A post in its publishing window is checked every tick; a post with no `scheduled_at` (queued for
+  immediate publishing, or a draft) is in its window from `created_at`.
 - A post still unfinished long after its time (or its last change, such as a retry) backs off, up
-  to `overdue_interval_max`.
+  to `overdue_interval_max`; the first sighting of a post registered late is not a change.
 - A finished post is not checked any more, except that a failed account keeps it watched for
   `failed_retry_window` (Genviral's retry can still post it): the retry sweep (one list call per
   tick for all such posts) notices a retry, and one check closes the window.
@@ -61,15 +62,14 @@ class PollingPolicy:
         return window_ends if window_ends is not None and window_ends > now else None
 
     def awaits_retry(self, post: Post, now: datetime) -> bool:
-        """Finished, with a failed account still inside its retry window: the retry sweep watches it.
+        """A failed account still inside its retry window: the retry sweep watches the post.
 
         Genviral lists posts whose accounts were sent back to the scheduler (`GET /posts?status=retry`);
-        one such call per tick finds every retried post, instead of a check per failed post. The
-        post's own check comes at the end of the window, to close it.
+        one such call per tick finds every retried post, instead of a check per failed post. A
+        finished post's own check comes at the end of the window, to close it; a post with other
+        accounts still unfinished keeps its own schedule too, and the sweep sees its retry even
+        while that schedule backs off.
         """
-        states = post.accounts.states
-        if not states or any(state.status not in FINAL_STATUSES for state in states):
-            return False
         window_ends = self._retry_window_end(post, now)
         return window_ends is not None and window_ends > now
 
@@ -81,7 +81,8 @@ class PollingPolicy:
         return last_attempt + self.failed_retry_window
 
     def _while_unfinished(self, post: Post, now: datetime, last_change: datetime | None) -> datetime:
-        scheduled_at = parse_ts(post.scheduled_at)
+        # A post without a time is published, or for a draft edited, soon after it is created.
+        scheduled_at = parse_ts(post.scheduled_at) or parse_ts(post.created_at)
         if scheduled_at is None:
             return now
         window_opens = scheduled_at - self.lead_time

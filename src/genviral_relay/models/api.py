@@ -75,7 +75,7 @@ class WatchView(BaseModel):
             scheduled_at=record.scheduled_at,
             accounts=[AccountView.of(account_id, state) for account_id, state in sorted(record.accounts.items())],
             next_check_at=_ts(record.next_check_at),
-            last_changed_at=_ts(record.checked_at),
+            last_changed_at=_ts(record.changed_at),
             registered_at=format_ts(record.registered_at),
             pending_deliveries=len(record.outbox),
         )

@@ -63,10 +63,19 @@ class WatchRecord(BaseModel):
     )
     awaiting_retry: bool = Field(
         default=False,
-        description="Finished with a failed account: the retry sweep covers it until its window ends.",
+        description="A failed account inside its retry window: the retry sweep covers the post until the window ends.",
     )
     registered_at: datetime
-    checked_at: datetime | None = None
+    changed_at: datetime | None = Field(
+        default=None,
+        description="When the relay last saw the watched post change (an account state, its end); "
+        "the overdue backoff counts from here.",
+    )
+
+    def changed_at_after(self, *, state_changed: bool, now: datetime) -> datetime | None:
+        """`changed_at` once a check at `now` is recorded. A first sighting is not a change: a post
+        registered long after its time is as overdue as it was."""
+        return now if state_changed and self.observed else self.changed_at
 
     @property
     def observed(self) -> bool:

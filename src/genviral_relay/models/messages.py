@@ -10,7 +10,7 @@ from genviral_relay.models.api import PostId
 
 
 class SweepRequest(BaseModel):
-    """Look for finished posts that Genviral sent back to its scheduler (see `PollingPolicy.awaits_retry`)."""
+    """Look for failed posts that Genviral sent back to its scheduler (see `PollingPolicy.awaits_retry`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

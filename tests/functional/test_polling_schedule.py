@@ -1,0 +1,144 @@
+"""The adaptive schedule as the checker keeps it over hours of simulated time: real checks against
+the emulator on loopback and the state table on moto, the clock moved from one due moment to the next."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+
+import pytest
+
+from genviral_relay.aws.dead_letters import SqsDeadLetters
+from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+from genviral_relay.aws.publishers import SnsPublisher
+from genviral_relay.cli.deployment import StaticToken
+from genviral_relay.genviral.client import GenviralClient
+from genviral_relay.logic.check_batch import CheckBatch
+from genviral_relay.logic.check_post import PostChecker
+from genviral_relay.logic.ports import WatchStore
+from genviral_relay.logic.schedule import PollingPolicy
+from local.emulator import GenviralEmulator
+from local.seams import no_sleep
+from local.stack import LocalStack
+from tests.conftest import TOKEN
+
+START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+POLICY = PollingPolicy()
+
+
+class SteppingClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> SteppingClock:
+    return SteppingClock(START)
+
+
+@pytest.fixture
+def emulator(clock: SteppingClock) -> Iterator[GenviralEmulator]:
+    with GenviralEmulator(tokens=[TOKEN], clock=clock) as running:
+        yield running
+
+
+@pytest.fixture
+def store(stack: LocalStack, clock: SteppingClock) -> DynamoDbWatchStore:
+    return DynamoDbWatchStore(
+        stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=1), clock=clock
+    )
+
+
+@pytest.fixture
+def checker(
+    stack: LocalStack, store: DynamoDbWatchStore, emulator: GenviralEmulator, clock: SteppingClock
+) -> PostChecker:
+    return PostChecker(
+        store=store,
+        source=GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=no_sleep, clock=clock),
+        publishers=[SnsPublisher(stack.client("sns"), stack.ref("EventsTopic"), sleep=no_sleep)],
+        dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=clock),
+        clock=clock,
+        policy=POLICY,
+    )
+
+
+def check_when_due(checker: PostChecker, store: WatchStore, clock: SteppingClock, post_id: str) -> datetime | None:
+    """Move the clock to the post's next check (a past moment: the next tick) and check; None once unwatched."""
+    watch = store.get(post_id)
+    assert watch is not None
+    if watch.next_check_at is None:
+        return None
+    clock.now = max(watch.next_check_at, clock.now + POLICY.tick)
+    checker.check(post_id)
+    return clock.now
+
+
+def test_an_overdue_post_backs_off_while_nothing_changes(
+    checker: PostChecker, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
+) -> None:
+    post_id = emulator.create_post(accounts=1, scheduled_at=START - timedelta(hours=2))
+    checker.check(post_id, trigger="register")
+
+    moments = [START]
+    while moments[-1] < START + timedelta(hours=6):
+        moment = check_when_due(checker, store, clock, post_id)
+        assert moment is not None
+        moments.append(moment)
+
+    gaps = [later - earlier for earlier, later in pairwise(moments)]
+    assert len(moments) <= 25  # a fixed-rate poller: 360
+    assert gaps == sorted(gaps)
+    assert gaps[-1] == POLICY.overdue_interval_max
+
+
+def test_a_change_on_an_overdue_post_restarts_checks_every_tick(
+    checker: PostChecker, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
+) -> None:
+    post_id = emulator.create_post(accounts=2, scheduled_at=START - timedelta(hours=5))
+    first, second = emulator.account_ids(post_id)
+    checker.check(post_id, trigger="register")
+    while clock.now < START + timedelta(hours=2):
+        check_when_due(checker, store, clock, post_id)
+    emulator.mark_posted(post_id, first)
+
+    seen_at = check_when_due(checker, store, clock, post_id)
+    next_check = check_when_due(checker, store, clock, post_id)
+
+    watch = store.get(post_id)
+    assert watch is not None
+    assert watch.accounts[first].status == "posted"
+    assert watch.accounts[second].status == "scheduled"
+    assert watch.changed_at == seen_at
+    assert seen_at is not None
+    assert next_check == seen_at + POLICY.tick
+
+
+def test_the_retry_sweep_sees_a_retry_while_a_sibling_account_backs_off(
+    checker: PostChecker, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
+) -> None:
+    post_id = emulator.create_post(accounts=2, scheduled_at=START - timedelta(hours=3))
+    failing, stuck = emulator.account_ids(post_id)
+    checker.check(post_id, trigger="register")
+    emulator.mark_failed(post_id, failing, error_message="rejected by the platform")
+    check_when_due(checker, store, clock, post_id)
+    while clock.now < START + timedelta(hours=2):
+        check_when_due(checker, store, clock, post_id)
+    watch = store.get(post_id)
+    assert watch is not None
+    assert watch.next_check_at is not None
+    assert watch.next_check_at - clock.now > 10 * POLICY.tick  # backed off: the retry would wait for it
+    emulator.retry(post_id, [failing])
+
+    clock.now += POLICY.tick
+    assert list(store.awaiting_retry(clock.now)) == [post_id]
+    CheckBatch(checker, store, clock.now).run([], sweep=True)
+
+    watch = store.get(post_id)
+    assert watch is not None
+    assert watch.accounts[failing].status == "retry"
+    assert watch.accounts[stuck].status == "scheduled"
