@@ -14,7 +14,8 @@ import pytest
 
 from genviral_relay.clock import Clock, format_ts, moment_from, utc_now
 from genviral_relay.logic.check_batch import CheckBatch
-from genviral_relay.logic.discover import LOOK_BACK, PAGE_LIMIT, DiscoverReport, Discovery
+from genviral_relay.logic.discover import LOOK_BACK, PAGE_LIMIT, TIME_RESERVE, DiscoverReport, Discovery
+from genviral_relay.observability import Metric, metrics
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.seams import RelayRig
@@ -136,6 +137,30 @@ def test_discovery_and_registration_of_the_same_post_never_double_emit(
     # Then each transition reached the subscribers exactly once
     documents = drain(discover_stack).sns_documents()
     assert sorted((d["account_id"], d["status"]) for d in documents) == sorted([(first, "posted"), (second, "failed")])
+    assert len({d["event_id"] for d in documents}) == 2
+
+
+def test_registering_a_post_discovery_already_reported_emits_nothing_again(
+    emulator: GenviralEmulator, discover_runner: LocalRunner, discover_stack: LocalStack
+) -> None:
+    # Given discovery has reported a new post's first account
+    discover_runner.tick()
+    discover_runner.drain_work_queue()
+    post_id = emulator.create_post(accounts=2, scheduled_at=None)
+    first, second = emulator.account_ids(post_id)
+    emulator.mark_posted(post_id, first)
+    discover_runner.tick()
+    discover_runner.drain_work_queue()
+
+    # When the pipeline registers it afterwards, and the second account then posts
+    assert discover_runner.api("POST", "/watches", {"post_id": post_id}).status == 200
+    emulator.mark_posted(post_id, second)
+    discover_runner.tick()
+    discover_runner.drain_work_queue()
+
+    # Then each transition reached the subscribers exactly once
+    documents = drain(discover_stack).sns_documents()
+    assert sorted(d["account_id"] for d in documents) == sorted([first, second])
     assert len({d["event_id"] for d in documents}) == 2
 
 
@@ -323,7 +348,32 @@ def test_a_refused_key_on_the_list_pauses_calls(emulator: GenviralEmulator, rig:
     reason = rig.store.genviral_pause(utc_now())
     assert reason is not None
     assert "402" in reason
+    assert metrics.metric_set[Metric.GENVIRAL_ERRORS_402]["Value"] == [1.0]  # what the 402 alarm watches
     assert rig.store.discover_state() is not None  # the baseline is fixed even though nothing was listed
+
+
+def test_a_first_walk_too_big_for_one_invocation_stops_in_time_and_resumes(
+    emulator: GenviralEmulator, rig: RelayRig
+) -> None:
+    # Given 30 new posts, each already published (each needs its own canonical call before an event)
+    now = datetime.now(UTC)
+    post_ids = [emulator.create_post(accounts=1, created_at=now - timedelta(minutes=index + 1)) for index in range(30)]
+    for post_id in post_ids:
+        emulator.mark_posted(post_id, emulator.account_ids(post_id)[0])
+    walker = discovery(rig, since="1d")
+    remaining = iter([timedelta(seconds=60)] * 12)  # the invocation's clock: 12 looks, then nearly out
+
+    # When the first run has time for only part of them
+    first = walker.run(time_left=lambda: next(remaining, TIME_RESERVE - timedelta(seconds=1)))
+
+    # Then it stops, keeps the window for the next run, and that run reports the rest, each post once
+    assert 0 < len(watched(rig, post_ids)) < len(post_ids)
+    assert not first.walk_complete
+    second = walker.run(time_left=lambda: timedelta(seconds=60))
+    assert second.walk_complete
+    assert watched(rig, post_ids) == set(post_ids)
+    reported = [event.post_id for report in (first, second) for outcome in report.outcomes for event in outcome.events]
+    assert sorted(reported) == sorted(post_ids)
 
 
 def test_a_malformed_list_item_is_watched_through_its_own_answer(emulator: GenviralEmulator, rig: RelayRig) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -64,6 +65,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         threads=worker_settings().threads_per_worker,
         discovery=discovery() if discover else None,
         correlations={_batch_key(request): correlations[message_id] for message_id, request in requests.items()},
+        time_left=lambda: timedelta(milliseconds=context.get_remaining_time_in_millis()),
     )
     checks = [request for request in requests.values() if isinstance(request, CheckRequest)]
     sweep = any(isinstance(request, SweepRequest) for request in requests.values())

@@ -5,7 +5,7 @@ and stopped while the key is refused."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -63,9 +63,10 @@ class CheckBatch:
         threads: int = 1,
         discovery: Discovery | None = None,
         correlations: Mapping[str, str] | None = None,
+        time_left: Callable[[], timedelta] | None = None,
     ) -> None:
         """`correlations`: post id (or `SWEEP_KEY`, `DISCOVER_KEY`) -> the correlation id of the message that
-        asked for it."""
+        asked for it. `time_left`: what remains of the invocation, so discovery stops in time."""
         self._checker = checker
         self._discovery = discovery
         self._store = store
@@ -75,6 +76,7 @@ class CheckBatch:
         self._pause_reason = store.genviral_pause(now)
         self._lock = threading.Lock()
         self._correlations = correlations or {}
+        self._time_left = time_left
 
     def run(
         self, requests: Sequence[CheckRequest], *, sweep: bool = False, discover: bool = False
@@ -125,7 +127,7 @@ class CheckBatch:
             return
         try:
             with self._limit:
-                report = self._discovery.run()
+                report = self._discovery.run(time_left=self._time_left)
         except Exception as error:  # the request goes back to the queue; the checks go on
             logger.exception("Discover run failed")
             errors[DISCOVER_KEY] = error

@@ -27,7 +27,7 @@ from genviral_relay.errors import GenviralError, StateConflictError
 from genviral_relay.logic.check_post import CheckOutcome, PostChecker
 from genviral_relay.logic.ports import PostPage, PostSource, WatchStore
 from genviral_relay.models.domain import CreatedWindow, DiscoverState
-from genviral_relay.observability import Metric, emit, logger
+from genviral_relay.observability import Metric, emit, genviral_error_metric, logger
 
 PAGE_LIMIT = 100  # Genviral clamps `limit` to 1..100
 LOOK_BACK = timedelta(minutes=10)
@@ -37,6 +37,9 @@ MAX_LIST_CALLS = 20
 """Per run: a longer walk resumes at the next tick (the first run may have a long history to list)."""
 HISTORY_START = datetime(1970, 1, 1, tzinfo=UTC)
 SMALLEST_WINDOW = timedelta(milliseconds=1)  # Genviral's timestamps carry milliseconds
+TIME_RESERVE = timedelta(seconds=25)
+"""A run stops taking on posts when its invocation has less than this left (for the batch's own
+checks and the save); what it did not reach is listed again next tick."""
 
 
 @dataclass
@@ -68,7 +71,8 @@ class Discovery:
         self._baseline_before = baseline_before
         self._max_list_calls = max_list_calls
 
-    def run(self) -> DiscoverReport:
+    def run(self, *, time_left: Callable[[], timedelta] | None = None) -> DiscoverReport:
+        """`time_left`: what remains of the invocation (a first walk can find thousands of posts)."""
         now = self._clock()
         stored = self._store.discover_state()
         state = stored or DiscoverState(version=0, baseline_before=self._baseline_before(now))
@@ -93,14 +97,24 @@ class Discovery:
             except GenviralError as error:
                 pending.append(window)
                 report.error = error
-                logger.warning("Listing posts failed; the walk resumes next tick", extra={"error": str(error)})
+                (logger.warning if error.transient else logger.error)(
+                    "Listing posts failed; the walk resumes next tick",
+                    extra={"error_type": type(error).__name__, "error": str(error), "status": error.status},
+                )
+                emit(genviral_error_metric(error))
                 break
             report.list_calls += 1
             report.posts_listed += page.size
-            if page.size >= PAGE_LIMIT:
+            full = page.size >= PAGE_LIMIT
+            if full:
                 pending.extend(self._split(window, report))
             # A full page's posts are handled now too: the newest posts need not wait for the halves.
-            report.outcomes.extend(self._handle(page, state.baseline_before, seen))
+            finished = self._handle(page, state.baseline_before, seen, report, time_left)
+            if not finished:
+                if not full:  # the halves of a full window cover what was not reached
+                    pending.append(window)
+                logger.info("Discover run out of time; it resumes next tick", extra={"windows_left": len(pending)})
+                break
 
         report.walk_complete = not pending
         self._save(state, pending, report.walk_complete, expected_version=stored.version if stored else 0)
@@ -122,14 +136,23 @@ class Discovery:
         middle = window.since + (window.until - window.since) / 2
         return [CreatedWindow(since=window.since, until=middle), CreatedWindow(since=middle, until=window.until)]
 
-    def _handle(self, page: PostPage, baseline_before: datetime, seen: set[str]) -> list[CheckOutcome]:
+    def _handle(
+        self,
+        page: PostPage,
+        baseline_before: datetime,
+        seen: set[str],
+        report: DiscoverReport,
+        time_left: Callable[[], timedelta] | None,
+    ) -> bool:
+        """Adopt or refresh the page's posts into `report`; False when time ran out first."""
         posts = [post for post in page.posts if post.id not in seen]
         unreadable = [post_id for post_id in page.unreadable_ids if post_id not in seen]
-        seen.update(post.id for post in posts)
-        seen.update(unreadable)
         watches = self._store.get_many([post.id for post in posts] + unreadable)
-        outcomes: list[CheckOutcome] = []
+        outcomes = report.outcomes
         for post in posts:
+            if time_left is not None and time_left() < TIME_RESERVE:
+                return False
+            seen.add(post.id)
             watch = watches.get(post.id)
             if watch is None:
                 created_at = parse_ts(post.created_at)
@@ -141,10 +164,13 @@ class Discovery:
             if outcome is not None:
                 outcomes.append(outcome)
         for post_id in unreadable:
+            if time_left is not None and time_left() < TIME_RESERVE:
+                return False
+            seen.add(post_id)
             if post_id not in watches:
                 # Its own answer decides; if that is unreadable too, the watch stays due and says why.
                 outcomes.append(self._checker.check_loaded(post_id, None, trigger="register"))
-        return outcomes
+        return True
 
     def _save(
         self, state: DiscoverState, pending: list[CreatedWindow], complete: bool, *, expected_version: int
