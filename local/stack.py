@@ -140,6 +140,11 @@ class LocalStack:
         env.pop("POWERTOOLS_LOG_LEVEL", None)
         env["WORK_DLQ_URL"] = self.ref("WorkDLQ")
         env["POLLER_DLQ_URL"] = self.ref("PollerDLQ")
+        if self.resolver.resource_enabled("FailureWebhookDLQ"):
+            env["FAILURE_WEBHOOK_DLQ_URL"] = self.ref("FailureWebhookDLQ")
+            env["FAILURE_WEBHOOK_URL"] = self.resolver.parameter("FailureWebhookUrl")
+            env["FAILURE_WEBHOOK_API_KEY_SECRET"] = self.resolver.parameter("FailureWebhookApiKeySecret")
+            env["FAILURE_WEBHOOK_API_KEY_HEADER"] = self.resolver.parameter("FailureWebhookApiKeyHeader")
         return env
 
     def handler_path(self, logical_id: str) -> str:

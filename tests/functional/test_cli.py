@@ -47,6 +47,8 @@ DEPLOYMENT_VARIABLES = (
     "TABLE_NAME", "TOPIC_ARN", "EVENT_BUS_NAME", "PUBLISH_TARGETS", "WORK_QUEUE_URL", "WORK_DLQ_URL",
     "EVENTS_DLQ_URL", "POLLER_DLQ_URL", "POLLER_FUNCTION_NAME", "GENVIRAL_SECRET_ARN", "GENVIRAL_API_URL",
     "GENVIRAL_TOKEN", "GENVIRAL_RELAY_STACK", "POLL_SCHEDULE", "FAILED_RETRY_WINDOW_HOURS", "EVENT_RETENTION_DAYS",
+    "FAILURE_WEBHOOK_DLQ_URL", "FAILURE_WEBHOOK_URL", "FAILURE_WEBHOOK_API_KEY_SECRET",
+    "FAILURE_WEBHOOK_API_KEY_HEADER",
 )  # fmt: skip
 
 
@@ -125,7 +127,8 @@ def posted_and_failed(emulator: GenviralEmulator) -> str:
 def test_every_command_has_help_with_the_exit_codes(cli: Cli) -> None:
     commands = [
         [], ["check"], ["watches"], ["watches", "list"], ["watches", "add"], ["watches", "remove"], ["replay"],
-        ["redrive"], ["redrive", "events"], ["redrive", "work"], ["redrive", "poller"], ["local"],
+        ["redrive"], ["redrive", "events"], ["redrive", "work"], ["redrive", "poller"], ["redrive", "webhook"],
+        ["local"],
         ["local", "demo"], ["local", "serve"],
     ]  # fmt: skip
     for command in commands:

@@ -6,17 +6,22 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from genviral_relay.clock import utc_now
+from genviral_relay.logic.transitions import detect_transitions
+from genviral_relay.models.events import RelayEvent
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import LocalStack
+from tests.builders import ACCOUNT_B, account, post
 from tests.conftest import SECRETS, TOKEN
+from tests.functional.test_cli import Cli
 from tests.functional.test_relay_flow import publishing_now
 
 RECIPES = Path(__file__).resolve().parents[2] / "events" / "recipes"
@@ -84,20 +89,25 @@ def test_eventbridge_rule_delivers_posts_published_on_one_account(
 class Call:
     method: str
     path: str
+    key: str | None = field(default=None, compare=False)
+    """The value of the key header (`X-Api-Key`, the parameter's default)."""
+    body: bytes = field(default=b"", compare=False)
 
 
 class WebhookEndpoint:
-    """An HTTP endpoint on loopback that records each call before answering it."""
+    """An HTTP endpoint on loopback that records each call before answering it with `status`."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.status = 200
         calls = self.calls
+        endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                calls.append(Call("POST", self.path))
-                self.send_response(200)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                calls.append(Call("POST", self.path, self.headers.get("X-Api-Key"), body))
+                self.send_response(endpoint.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -200,3 +210,65 @@ def test_a_webhook_without_its_key_or_bus_is_refused_before_anything_is_made(
 ) -> None:
     with pytest.raises(ValueError, match=refusal):
         LocalStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters=parameters).start()
+
+
+def parked_by_eventbridge(stack: LocalStack, event: RelayEvent) -> None:
+    """What EventBridge puts in the target's DLQ once its retries are spent: the bus event and why."""
+    bus_event = {
+        "version": "0",
+        "id": "7bf73129-1428-4cd3-a780-95db273d1602",
+        "detail-type": event.detail_type,
+        "source": "genviral.relay",
+        "account": "123456789012",
+        "time": "2026-03-02T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": event.model_dump(mode="json"),
+    }
+    stack.client("sqs").send_message(
+        QueueUrl=stack.ref("FailureWebhookDLQ"),
+        MessageBody=json.dumps(bus_event),
+        MessageAttributes={
+            "ERROR_CODE": {"DataType": "String", "StringValue": "SDK_CLIENT_ERROR"},
+            "ERROR_MESSAGE": {"DataType": "String", "StringValue": "Unable to invoke ApiDestination endpoint"},
+        },
+    )
+
+
+def test_redrive_webhook_posts_parked_failures_again_with_the_key(
+    webhook: WebhookEndpoint, webhook_stack: LocalStack, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    for name, value in webhook_stack.cli_environment().items():
+        monkeypatch.setenv(name, value)
+    cli = Cli(capsys, monkeypatch)
+    failure = next(
+        event
+        for event in detect_transitions(None, post(account(status="failed"), account(ACCOUNT_B)), utc_now()).events
+    )
+    parked_by_eventbridge(webhook_stack, failure)
+    webhook_stack.client("sqs").send_message(QueueUrl=webhook_stack.ref("FailureWebhookDLQ"), MessageBody="{}")
+
+    dry = cli("redrive", "webhook", "--dry-run")
+    assert dry.code == 0
+    assert "Unable to invoke ApiDestination endpoint" in dry.out
+    assert webhook.calls == []
+
+    webhook.status = 503  # the endpoint is still down: the event stays parked
+    still_down = cli("redrive", "webhook", "--yes", "--json")
+    assert still_down.code == 1
+    assert "the webhook answered HTTP 503" in still_down.json()["left"].values()
+
+    webhook.status = 200
+    fixed = cli("redrive", "webhook", "--yes", "--json")
+
+    assert fixed.code == 1  # the unreadable message stays, and says so
+    assert list(fixed.json()["left"].values()) == ["not a relay event"]
+    assert len(fixed.json()["redriven"]) == 1
+    delivered = webhook.calls[-1]
+    assert delivered.key == WEBHOOK_KEY
+    assert json.loads(delivered.body) == failure.model_dump(mode="json")
+    left = webhook_stack.client("sqs").receive_message(
+        QueueUrl=webhook_stack.ref("FailureWebhookDLQ"), MaxNumberOfMessages=10
+    )["Messages"]
+    assert [message["Body"] for message in left] == ["{}"]

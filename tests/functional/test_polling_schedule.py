@@ -142,3 +142,23 @@ def test_the_retry_sweep_sees_a_retry_while_a_sibling_account_backs_off(
     assert watch is not None
     assert watch.accounts[failing].status == "retry"
     assert watch.accounts[stuck].status == "scheduled"
+
+
+def test_a_retry_the_sweep_cannot_see_is_reported_at_the_first_checkpoint(
+    checker: PostChecker, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
+) -> None:
+    post_id = emulator.create_post(accounts=1, scheduled_at=START - timedelta(minutes=5))
+    (account_id,) = emulator.account_ids(post_id)
+    emulator.mark_failed(post_id, account_id, error_message="rejected by the platform")
+    checker.check(post_id, trigger="register")
+    # Genviral sends the account back as `pending` (not listed under `retry`), then posts it
+    emulator.set_account_state(post_id, account_id, status="pending", error_message=None)
+    emulator.mark_posted(post_id, account_id)
+
+    reported_at = check_when_due(checker, store, clock, post_id)
+
+    watch = store.get(post_id)
+    assert watch is not None
+    assert watch.accounts[account_id].status == "posted"
+    assert reported_at is not None
+    assert reported_at - START <= POLICY.retry_checkpoints[0]

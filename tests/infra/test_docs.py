@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+from genviral_relay.models.api import WatchView
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -18,3 +20,9 @@ def test_the_readme_shows_each_event_exactly_as_the_samples() -> None:
         for status in ("posted", "failed")
     ]
     assert documents == samples
+
+
+def test_the_readmes_watch_sample_is_what_the_api_answers() -> None:
+    readme = (ROOT / "README.md").read_text()
+    (block,) = re.findall(r"```json\n(\{\n  \"post_id\".*?)\n```", readme, re.S)
+    assert WatchView.model_validate_json(block).accounts  # every field the API answers, no other

@@ -90,11 +90,25 @@ def test_failed_account_is_left_to_the_retry_sweep_until_its_window_ends() -> No
     stale = failed_ago(policy.failed_retry_window)
 
     assert policy.awaits_retry(fresh, NOW)
-    assert policy.next_check(fresh, NOW) == NOW - timedelta(seconds=30) + policy.failed_retry_window
+    assert policy.next_check(fresh, NOW) == NOW - timedelta(seconds=30) + timedelta(hours=1)
     assert not policy.awaits_retry(stale, NOW)
     assert policy.next_check(stale, NOW) is None
     assert policy.awaits_retry(post(account(status="failed"), account(ACCOUNT_B, status="retry")), NOW)
     assert not policy.awaits_retry(post(account(status="posted")), NOW)
+
+
+def test_a_finished_post_with_a_failure_has_a_few_own_checks_in_its_retry_window() -> None:
+    failed_at = NOW - timedelta(minutes=5)
+    failed = post(account(status="failed", last_attempted_at=format_ts(failed_at)))
+
+    moments, moment = [], NOW
+    while (wanted := policy.next_check(failed, moment)) is not None:
+        moments.append(wanted)
+        moment = wanted
+
+    assert moments == [failed_at + timedelta(hours=1), failed_at + timedelta(hours=6), failed_at + timedelta(hours=24)]
+    short = PollingPolicy(failed_retry_window=timedelta(hours=2))
+    assert short.next_check(failed, failed_at + timedelta(hours=1)) == failed_at + timedelta(hours=2)
 
 
 def test_retry_window_is_configurable() -> None:

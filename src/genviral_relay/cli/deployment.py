@@ -75,6 +75,30 @@ SETTINGS = (
     Setting("poller_dlq_url", "POLLER_DLQ_URL", "the poller dead-letter queue", "--poller-dlq-url", "PollerDLQUrl"),
     Setting("poller_function", "POLLER_FUNCTION_NAME", "the poller function", "--poller-function"),
     Setting(
+        "webhook_dlq_url",
+        "FAILURE_WEBHOOK_DLQ_URL",
+        "the failure webhook's dead-letter queue",
+        "--webhook-dlq-url",
+        "FailureWebhookDLQUrl",
+    ),
+    Setting(
+        "webhook_url", "FAILURE_WEBHOOK_URL", "the failure webhook", "--webhook-url", parameter="FailureWebhookUrl"
+    ),
+    Setting(
+        "webhook_key_secret",
+        "FAILURE_WEBHOOK_API_KEY_SECRET",
+        "the failure webhook key's secret",
+        "--webhook-key-secret",
+        parameter="FailureWebhookApiKeySecret",
+    ),
+    Setting(
+        "webhook_key_header",
+        "FAILURE_WEBHOOK_API_KEY_HEADER",
+        "the failure webhook key's header",
+        "--webhook-key-header",
+        parameter="FailureWebhookApiKeyHeader",
+    ),
+    Setting(
         "secret_arn",
         _env(CheckerSettings, "genviral_secret_arn"),
         "the Genviral key's secret",

@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("events", "EventsDLQ: publish each parked event again to the target that refused it.", redrive.redrive_events),
         ("work", "WorkDLQ: queue each failed check request again on the work queue.", redrive.redrive_work),
         ("poller", "PollerDLQ: run the poller once now in place of the missed ticks.", redrive.redrive_poller),
+        (
+            "webhook",
+            "FailureWebhookDLQ: POST each parked failure event again to the webhook, with its key.",
+            redrive.redrive_webhook,
+        ),
     ):
         queue = parsers.new(queues, name, summary + " A message is deleted only once re-sent.", command)
         queue.add_argument("--dry-run", action="store_true", help="list the messages, change nothing")

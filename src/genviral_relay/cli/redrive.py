@@ -10,6 +10,9 @@ visible again at once.
 - PollerDLQ: poller ticks that failed (the scheduler's input, or a Lambda failure record around it).
   A tick carries no data, it queues whatever is due when it runs: one run of the poller stands for
   every missed tick.
+- FailureWebhookDLQ: failure events EventBridge could not deliver to the webhook (the bus event,
+  with EventBridge's error attributes): each event document is POSTed again to the webhook with its
+  key header, as the API destination sends it. Only the webhook gets it; other subscribers already have it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ValidationError
@@ -31,9 +34,13 @@ from genviral_relay.models.domain import TARGETS, Target
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import WORK_MESSAGE, CheckRequest
 
+if TYPE_CHECKING:
+    import requests
+
 HOLD_SECONDS = 300
 """Messages being redriven are hidden from other readers meanwhile; the rest are released at the end."""
 SQS_BATCH = 10
+WEBHOOK_TIMEOUT = (5.0, 30.0)  # connect, read: seconds
 
 
 @dataclass
@@ -288,3 +295,79 @@ def redrive_poller(args: argparse.Namespace, deployment: Deployment, console: Co
         queue.delete([letter for letter, _ in missed])
         problems.update({letter.message_id: "could not be deleted" for letter, _ in missed if not letter.done})
         return _finish(console, "poller", letters, problems)
+
+
+# -------------------------------------------------------------------- failure webhook
+
+
+def _webhook_event(letter: DeadLetter) -> tuple[dict[str, Any], RelayEvent] | None:
+    """(the document the webhook receives, the event) from a bus event EventBridge parked."""
+    try:
+        body = json.loads(letter.body)
+        document = body["detail"] if isinstance(body, dict) and "detail" in body else body
+        return document, RelayEvent.model_validate(document)
+    except (ValueError, TypeError, ValidationError):
+        return None
+
+
+def redrive_webhook(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
+    queue = DeadLetterQueue(deployment.client("sqs"), deployment.require("webhook_dlq_url"))
+    url = deployment.require("webhook_url")
+    header = deployment.require("webhook_key_header")
+    with queue.holding(args.max) as letters:
+        parked = {letter.message_id: _webhook_event(letter) for letter in letters}
+        problems = {message_id: "not a relay event" for message_id, found in parked.items() if found is None}
+        waiting = [(letter, found) for letter in letters if (found := parked[letter.message_id]) is not None]
+        rows = [
+            [
+                letter.message_id,
+                f"event_id {event.event_id}",
+                f"post {event.post_id}",
+                letter.attributes.get("ERROR_MESSAGE") or letter.attributes.get("ERROR_CODE") or "not delivered",
+            ]
+            for letter, (_, event) in waiting
+        ]
+        if not _preview(console, "webhook", rows, problems, args.dry_run):
+            return 0 if args.dry_run or not problems else _finish(console, "webhook", letters, problems)
+        console.confirm(f"POST {len(rows)} failure event(s) again to {url}?", assume_yes=args.yes)
+
+        key = _webhook_key(deployment)
+        import requests
+
+        delivered: list[DeadLetter] = []
+        with requests.Session() as session:
+            for letter, (document, _) in waiting:
+                problem = _post_to_webhook(session, url, document, {header: key})
+                if problem is None:
+                    delivered.append(letter)
+                else:
+                    problems[letter.message_id] = problem
+        queue.delete(delivered)
+        problems.update(
+            {letter.message_id: "delivered, but could not be deleted" for letter in delivered if not letter.done}
+        )
+        return _finish(console, "webhook", letters, problems)
+
+
+def _webhook_key(deployment: Deployment) -> str:
+    secret = deployment.require("webhook_key_secret")
+    try:
+        return str(deployment.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"])
+    except (ClientError, BotoCoreError, KeyError) as error:
+        code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else type(error).__name__
+        raise CliError(f"the webhook key could not be read from {secret} ({code}); nothing was sent") from None
+
+
+def _post_to_webhook(
+    session: requests.Session, url: str, document: dict[str, Any], headers: dict[str, str]
+) -> str | None:
+    """None when the endpoint took the event (2xx), else why not (never the key)."""
+    import requests
+
+    try:
+        answer = session.post(url, json=document, headers=headers, timeout=WEBHOOK_TIMEOUT)
+    except requests.RequestException as error:
+        return f"not delivered: {type(error).__name__}"
+    if not answer.ok:
+        return f"the webhook answered HTTP {answer.status_code}"
+    return None

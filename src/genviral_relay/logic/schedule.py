@@ -14,7 +14,8 @@ its stored `next_check_at` and a check that changes nothing writes nothing.
   to `overdue_interval_max`; the first sighting of a post registered late is not a change.
 - A finished post is not checked any more, except that a failed account keeps it watched for
   `failed_retry_window` (Genviral's retry can still post it): the retry sweep (one list call per
-  tick for all such posts) notices a retry, and one check closes the window.
+  tick for all such posts) notices a retry; the post's own checks at `retry_checkpoints` catch a
+  retry the sweep could not see, and one at the end closes the window.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class PollingPolicy:
     failed_retry_window: timedelta = timedelta(hours=24)
     outbox_retry_delay: timedelta = timedelta(minutes=2)
     """A post with unpublished events is due again after this delay, in case the publisher crashed."""
+    retry_checkpoints: tuple[timedelta, ...] = (timedelta(hours=1), timedelta(hours=6))
+    """Own checks of a finished post with a failure, this long after the attempt, besides the one at
+    the window's end: a retry the sweep cannot see (an account sent back as `pending` rather than
+    `retry`, or posted again within one tick) is still reported within hours."""
 
     def next_check(self, post: Post, now: datetime, *, last_change: datetime | None = None) -> datetime | None:
         """`last_change`: when the relay last saw the post change (a retry restarts the every-tick window)."""
@@ -59,7 +64,10 @@ class PollingPolicy:
         if not states or any(state.status not in FINAL_STATUSES for state in states):
             return self._while_unfinished(post, now, last_change)
         window_ends = self._retry_window_end(post, now)
-        return window_ends if window_ends is not None and window_ends > now else None
+        if window_ends is None or window_ends <= now:
+            return None
+        attempted = window_ends - self.failed_retry_window
+        return min([window_ends, *(attempted + after for after in self.retry_checkpoints if attempted + after > now)])
 
     def awaits_retry(self, post: Post, now: datetime) -> bool:
         """A failed account still inside its retry window: the retry sweep watches the post.
