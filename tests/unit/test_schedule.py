@@ -111,6 +111,18 @@ def test_a_finished_post_with_a_failure_has_a_few_own_checks_in_its_retry_window
     assert short.next_check(failed, failed_at + timedelta(hours=1)) == failed_at + timedelta(hours=2)
 
 
+def test_a_failure_without_an_attempt_time_is_dated_by_what_the_relay_saw() -> None:
+    undated = post(account(status="failed", last_attempted_at=None))
+
+    seen_failing = policy.next_check(undated, NOW, last_change=NOW - timedelta(hours=2))
+    long_watched = policy.next_check(undated, NOW, first_seen=NOW - policy.failed_retry_window)
+
+    assert seen_failing == NOW - timedelta(hours=2) + timedelta(hours=6)
+    assert long_watched is None  # the window closes instead of sliding along with every check
+    assert not policy.awaits_retry(undated, NOW, first_seen=NOW - policy.failed_retry_window)
+    assert policy.awaits_retry(undated, NOW)
+
+
 def test_retry_window_is_configurable() -> None:
     no_retries = PollingPolicy(failed_retry_window=timedelta(0))
     assert no_retries.next_check(post(account(status="failed")), NOW) is None

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     detection = detect_transitions(stored, post, now)
     previous = stored or WatchRecord(post_id=post_id, version=0, registered_at=now)
     last_change = previous.changed_at_after(state_changed=detection.state_changed, now=now)
-    next_check = deployment.policy().next_check(post, now, last_change=last_change)
+    next_check = deployment.policy().next_check(post, now, last_change=last_change, first_seen=previous.registered_at)
     accounts = [AccountView.of(account_id, state) for account_id, state in sorted(detection.accounts.items())]
     compared_with = "stored_watch" if stored is not None else "first_sighting"
 

@@ -169,8 +169,8 @@ class PostChecker:
             # A baseline: the outcomes count as seen (so later ids stay distinct) but are not reported.
             detection = replace(detection, events=())
         changed_at = previous.changed_at_after(state_changed=detection.state_changed, now=now)
-        wanted = self._policy.next_check(post, now, last_change=changed_at)
-        awaiting_retry = self._policy.awaits_retry(post, now)
+        wanted = self._policy.next_check(post, now, last_change=changed_at, first_seen=previous.registered_at)
+        awaiting_retry = self._policy.awaits_retry(post, now, last_change=changed_at, first_seen=previous.registered_at)
         needs_write = (
             previous.version == 0
             or previous.awaiting_retry != awaiting_retry

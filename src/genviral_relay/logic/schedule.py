@@ -58,34 +58,40 @@ class PollingPolicy:
     the window's end: a retry the sweep cannot see (an account sent back as `pending` rather than
     `retry`, or posted again within one tick) is still reported within hours."""
 
-    def next_check(self, post: Post, now: datetime, *, last_change: datetime | None = None) -> datetime | None:
-        """`last_change`: when the relay last saw the post change (a retry restarts the every-tick window)."""
+    def next_check(
+        self, post: Post, now: datetime, *, last_change: datetime | None = None, first_seen: datetime | None = None
+    ) -> datetime | None:
+        """`last_change`: when the relay last saw the post change (a retry restarts the every-tick window).
+        `first_seen`: when the relay started watching it. Both date a failure Genviral gives no
+        `last_attempted_at` for, so its retry window still ends."""
         states = post.accounts.states
         if not states or any(state.status not in FINAL_STATUSES for state in states):
             return self._while_unfinished(post, now, last_change)
-        window_ends = self._retry_window_end(post, now)
+        window_ends = self._retry_window_end(post, last_change or first_seen or now)
         if window_ends is None or window_ends <= now:
             return None
         attempted = window_ends - self.failed_retry_window
         return min([window_ends, *(attempted + after for after in self.retry_checkpoints if attempted + after > now)])
 
-    def awaits_retry(self, post: Post, now: datetime) -> bool:
+    def awaits_retry(
+        self, post: Post, now: datetime, *, last_change: datetime | None = None, first_seen: datetime | None = None
+    ) -> bool:
         """A failed account still inside its retry window: the retry sweep watches the post.
 
         Genviral lists posts whose accounts were sent back to the scheduler (`GET /posts?status=retry`);
         one such call per tick finds every retried post, instead of a check per failed post. A
         finished post's own check comes at the end of the window, to close it; a post with other
         accounts still unfinished keeps its own schedule too, and the sweep sees its retry even
-        while that schedule backs off.
+        while that schedule backs off. `last_change`, `first_seen`: as for `next_check`.
         """
-        window_ends = self._retry_window_end(post, now)
+        window_ends = self._retry_window_end(post, last_change or first_seen or now)
         return window_ends is not None and window_ends > now
 
-    def _retry_window_end(self, post: Post, now: datetime) -> datetime | None:
+    def _retry_window_end(self, post: Post, undated_failure_at: datetime) -> datetime | None:
         failures = [state for state in post.accounts.states if state.status == FAILED]
         if not failures:
             return None
-        last_attempt = max((parse_ts(state.last_attempted_at) or now for state in failures), default=now)
+        last_attempt = max(parse_ts(state.last_attempted_at) or undated_failure_at for state in failures)
         return last_attempt + self.failed_retry_window
 
     def _while_unfinished(self, post: Post, now: datetime, last_change: datetime | None) -> datetime:
