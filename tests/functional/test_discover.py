@@ -376,6 +376,21 @@ def test_a_first_walk_too_big_for_one_invocation_stops_in_time_and_resumes(
     assert sorted(reported) == sorted(post_ids)
 
 
+def test_more_than_a_page_of_posts_created_within_one_millisecond_is_reported(
+    emulator: GenviralEmulator, rig: RelayRig
+) -> None:
+    # Given 101 posts with the same created_at: no window Genviral can list holds fewer than 100
+    created_at = datetime.now(UTC) - timedelta(hours=1)
+    post_ids = [emulator.create_post(accounts=1, created_at=created_at) for _ in range(PAGE_LIMIT + 1)]
+
+    reports = walk_to_the_end(discovery(rig, max_list_calls=200))
+
+    # Then the walk still ends, watches the page it got, and says loudly that one post may be missed
+    assert len(watched(rig, post_ids)) == PAGE_LIMIT
+    assert sum(report.list_calls for report in reports) < 200
+    assert sum(metrics.metric_set[Metric.DISCOVER_WINDOWS_UNSPLITTABLE]["Value"]) >= 1
+
+
 def test_a_malformed_list_item_is_watched_through_its_own_answer(emulator: GenviralEmulator, rig: RelayRig) -> None:
     # Given a post Genviral lists in a shape the relay cannot read (no accounts), next to a good one
     good = emulator.create_post(accounts=1, scheduled_at=None)

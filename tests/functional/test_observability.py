@@ -26,6 +26,7 @@ from local.emulator import Fault, GenviralEmulator
 from local.runner import API, WORKER, LocalRunner, api_gateway_event
 from local.stack import LocalStack
 from tests.conftest import SecretSentinel
+from tests.functional import test_discover as discover_tests
 from tests.functional.subscribers import drain
 from tests.functional.test_auth_faults import refuse_401, refuse_402, refuse_403, relay_lines, secret_deleted
 from tests.functional.test_outbox import RecordingPublisher, StaticToken
@@ -328,6 +329,9 @@ ALARMED_METRIC_TESTS: dict[Metric, Callable[..., None]] = {
     Metric.POLLER_TICKS: test_a_tick_reports_checks_transitions_lag_and_publishing,
     Metric.PENDING_OUTBOX_AGE: test_an_event_stuck_in_the_outbox_reports_its_age_at_each_check,
     Metric.PUBLISH_FAILURES: test_a_refused_publish_is_counted_and_parked,
+    Metric.DISCOVER_WINDOWS_UNSPLITTABLE: (
+        discover_tests.test_more_than_a_page_of_posts_created_within_one_millisecond_is_reported
+    ),
     **{param.values[1]: test_genviral_errors_are_counted_by_code for param in GENVIRAL_FAULTS},
 }
 

@@ -126,7 +126,7 @@ def test_every_dead_letter_queue_alarms_as_soon_as_it_holds_a_message() -> None:
 # ---------------------------------------------------------------- the relay's metrics
 
 
-def test_alarms_watch_genviral_refusals_publishing_the_outbox_and_the_poller() -> None:
+def test_alarms_watch_genviral_refusals_publishing_the_outbox_the_poller_and_discovery() -> None:
     assert alarmed_relay_metrics() == {
         Metric.GENVIRAL_ERRORS_401,
         Metric.GENVIRAL_ERRORS_402,
@@ -135,6 +135,7 @@ def test_alarms_watch_genviral_refusals_publishing_the_outbox_and_the_poller() -
         Metric.PUBLISH_FAILURES,
         Metric.PENDING_OUTBOX_AGE,
         Metric.POLLER_TICKS,
+        Metric.DISCOVER_WINDOWS_UNSPLITTABLE,
     }
 
 
