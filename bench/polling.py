@@ -196,7 +196,7 @@ class PhasedSource(PostSource):
         self.calls[self._phase(post_id)] += 1
         return self._inner.get_post(post_id)
 
-    def posts_in_status(self, status: str, *, limit: int) -> list[str]:
+    def posts_in_status(self, status: str, *, limit: int) -> PostPage:
         self.calls[f"{LIST_PREFIX}{status} posts"] += 1
         return self._inner.posts_in_status(status, limit=limit)
 

@@ -78,7 +78,7 @@ class SeamSource(PostSource):
         self._seams.passing("after_fetch")
         return post
 
-    def posts_in_status(self, status: str, *, limit: int) -> list[str]:
+    def posts_in_status(self, status: str, *, limit: int) -> PostPage:
         return self._inner.posts_in_status(status, limit=limit)
 
     def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:

@@ -247,6 +247,7 @@ def test_redrive_webhook_posts_parked_failures_again_with_the_key(
         for event in detect_transitions(None, post(account(status="failed"), account(ACCOUNT_B)), utc_now()).events
     )
     parked_by_eventbridge(webhook_stack, failure)
+    parked_by_eventbridge(webhook_stack, failure)  # published twice (at least once), parked twice: POSTed once
     webhook_stack.client("sqs").send_message(QueueUrl=webhook_stack.ref("FailureWebhookDLQ"), MessageBody="{}")
 
     dry = cli("redrive", "webhook", "--dry-run")
@@ -260,12 +261,13 @@ def test_redrive_webhook_posts_parked_failures_again_with_the_key(
     assert "the webhook answered HTTP 503" in still_down.json()["left"].values()
 
     webhook.status = 200
+    calls_before = len(webhook.calls)
     fixed = cli("redrive", "webhook", "--yes", "--json")
 
     assert fixed.code == 1  # the unreadable message stays, and says so
     assert list(fixed.json()["left"].values()) == ["not a relay event"]
-    assert len(fixed.json()["redriven"]) == 1
-    delivered = webhook.calls[-1]
+    assert len(fixed.json()["redriven"]) == 2
+    (delivered,) = webhook.calls[calls_before:]
     assert delivered.key == WEBHOOK_KEY
     assert json.loads(delivered.body) == failure.model_dump(mode="json")
     left = webhook_stack.client("sqs").receive_message(

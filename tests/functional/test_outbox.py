@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from genviral_relay.aws.dead_letters import SqsDeadLetters
-from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore, watch_from_item, watch_to_item
 from genviral_relay.clock import utc_now
 from genviral_relay.errors import StateConflictError
 from genviral_relay.genviral.client import GenviralClient, TokenSource
@@ -222,6 +222,15 @@ def test_two_concurrent_checks_commit_one_set_of_events(
     assert "changed" in results
     assert len({event.event_id for event in publishers["sns"].published}) == 1
     assert len({event.event_id for event in publishers["eventbridge"].published}) == 1
+
+
+def test_a_watch_written_before_changed_at_existed_reads_its_last_write_time(store: DynamoDbWatchStore) -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    record = WatchRecord(post_id="11111111-1111-1111-1111-111111111111", version=1, registered_at=now, changed_at=now)
+    item: dict[str, Any] = dict(watch_to_item(record))
+    item["checked_at"] = item.pop("changed_at")  # as 0.2.0 stored it
+
+    assert watch_from_item(item).changed_at == now
 
 
 def test_store_round_trips_a_watch_and_rejects_a_stale_version(store: DynamoDbWatchStore) -> None:

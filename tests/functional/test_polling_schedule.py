@@ -162,3 +162,28 @@ def test_a_retry_the_sweep_cannot_see_is_reported_at_the_first_checkpoint(
     assert watch.accounts[account_id].status == "posted"
     assert reported_at is not None
     assert reported_at - START <= POLICY.retry_checkpoints[0]
+
+
+def test_the_sweep_checks_a_listed_post_only_when_the_list_shows_something_new(
+    checker: PostChecker, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
+) -> None:
+    post_id = emulator.create_post(accounts=2, scheduled_at=START - timedelta(minutes=5))
+    first, second = emulator.account_ids(post_id)
+    emulator.mark_failed(post_id, first, error_message="rejected by the platform")
+    emulator.mark_failed(post_id, second, error_message="rejected by the platform")
+    checker.check(post_id, trigger="register")
+    emulator.retry(post_id, [second])
+
+    def sweep_and_count() -> int:
+        clock.now += POLICY.tick
+        before = emulator.calls(post_id)
+        CheckBatch(checker, store, clock.now).run([], sweep=True)
+        return emulator.calls(post_id) - before
+
+    assert sweep_and_count() == 1  # the retry is new: the post's own answer records it
+    assert sweep_and_count() == 0  # still listed, nothing new: its own schedule takes over
+    emulator.retry(post_id, [first])
+    assert sweep_and_count() == 1
+    watch = store.get(post_id)
+    assert watch is not None
+    assert {state.status for state in watch.accounts.values()} == {"retry"}

@@ -38,7 +38,7 @@ DISCOVER_KEY = {"pk": {"S": "relay"}, "sk": {"S": "DISCOVER"}}
 EVENT_SK_PREFIX = "EVENT#"
 DUE_INDEX = "due"
 DUE_SHARDS = 4  # spreads the due index over partitions; the poller queries each shard
-# Watches the retry sweep covers; next_check_at is their own next check (finished: the end of the retry window).
+# Watches the retry sweep covers; next_check_at is their own next check, as for any watch.
 RETRY_SHARD = "retry"
 BATCH_GET_LIMIT = 100
 MAX_UNPROCESSED_ROUNDS = 5
@@ -117,7 +117,8 @@ def watch_from_item(item: dict[str, Any]) -> WatchRecord:
         settled_next_check_at=parse_ts(values.get("settled_next_check_at")),
         awaiting_retry=values.get("awaiting_retry", False),
         registered_at=values["registered_at"],
-        changed_at=parse_ts(values.get("changed_at")),
+        # Watches written before 0.3.0 carry `checked_at`, the time of their last write: close enough.
+        changed_at=parse_ts(values.get("changed_at") or values.get("checked_at")),
     )
 
 

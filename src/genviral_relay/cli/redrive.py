@@ -335,9 +335,12 @@ def redrive_webhook(args: argparse.Namespace, deployment: Deployment, console: C
         import requests
 
         delivered: list[DeadLetter] = []
+        answers: dict[str, str | None] = {}  # event id -> the problem of its one POST (an event parked twice)
         with requests.Session() as session:
-            for letter, (document, _) in waiting:
-                problem = _post_to_webhook(session, url, document, {header: key})
+            for letter, (document, event) in waiting:
+                if event.event_id not in answers:
+                    answers[event.event_id] = _post_to_webhook(session, url, document, {header: key})
+                problem = answers[event.event_id]
                 if problem is None:
                     delivered.append(letter)
                 else:

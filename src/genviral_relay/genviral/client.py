@@ -115,26 +115,11 @@ class GenviralClient(PostSource):
                 f"post {post_id} does not match the documented shape: {_brief(error)}"
             ) from None
 
-    def posts_in_status(self, status: str, *, limit: int) -> list[str]:
-        items = self._list({"status": status, "limit": str(limit)})
-        return [item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+    def posts_in_status(self, status: str, *, limit: int) -> PostPage:
+        return _page(self._list({"status": status, "limit": str(limit)}))
 
     def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
-        items = self._list({"since": format_ts(since), "until": format_ts(until), "limit": str(limit)})
-        posts: list[Post] = []
-        unreadable: list[str] = []
-        for item in items:
-            try:
-                posts.append(Post.model_validate(item))
-            except ValidationError as error:
-                post_id = item.get("id") if isinstance(item, dict) else None
-                logger.warning(
-                    "A listed post does not match the documented shape",
-                    extra={"post_id": post_id if isinstance(post_id, str) else None, "problem": _brief(error)},
-                )
-                if isinstance(post_id, str) and post_id:
-                    unreadable.append(post_id)
-        return PostPage(posts=tuple(posts), unreadable_ids=tuple(unreadable), size=len(items))
+        return _page(self._list({"since": format_ts(since), "until": format_ts(until), "limit": str(limit)}))
 
     def _list(self, params: dict[str, str]) -> list[Any]:
         data = self._get("/posts", "/posts", params)
@@ -260,3 +245,21 @@ def _brief(error: ValidationError) -> str:
     problems = [f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}" for issue in error.errors()[:5]]
     more = error.error_count() - len(problems)
     return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _page(items: list[Any]) -> PostPage:
+    """A list answer as posts; an item that does not match the documented shape is kept by its id."""
+    posts: list[Post] = []
+    unreadable: list[str] = []
+    for item in items:
+        try:
+            posts.append(Post.model_validate(item))
+        except ValidationError as error:
+            post_id = item.get("id") if isinstance(item, dict) else None
+            logger.warning(
+                "A listed post does not match the documented shape",
+                extra={"post_id": post_id if isinstance(post_id, str) else None, "problem": _brief(error)},
+            )
+            if isinstance(post_id, str) and post_id:
+                unreadable.append(post_id)
+    return PostPage(posts=tuple(posts), unreadable_ids=tuple(unreadable), size=len(items))

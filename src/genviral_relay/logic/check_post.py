@@ -106,23 +106,34 @@ class PostChecker:
         return self._record(post_id, watch, post, now)
 
     def sweep_retries(self) -> list[CheckOutcome]:
-        """Check the finished posts with failures that Genviral sent back to its scheduler.
+        """Check the posts with failures that Genviral sent back to its scheduler.
 
-        One list call finds them all; each is then checked with its own canonical GET. When the list
-        may be cut off (it holds at most `RETRY_SWEEP_LIMIT` posts), every waiting post is checked.
+        One list call finds them all; a post is then checked with its own canonical GET only when
+        the list shows a state the relay has not recorded (a retry it already saw is left to the
+        post's own schedule). When the list may be cut off (it holds at most `RETRY_SWEEP_LIMIT`
+        posts), every waiting post is checked.
         """
         now = self._clock()
         try:
             listed = self._source.posts_in_status("retry", limit=RETRY_SWEEP_LIMIT)
         except GenviralError as error:
             return [self._defer("retry-sweep", None, now, error, register=False)]
-        candidates = listed if len(listed) < RETRY_SWEEP_LIMIT else list(self._store.awaiting_retry(now))
-        watches = self._store.get_many(candidates)
-        outcomes = [
-            self.check_loaded(post_id, watch, trigger="manual")
-            for post_id, watch in watches.items()
-            if watch.awaiting_retry
-        ]
+        if listed.size >= RETRY_SWEEP_LIMIT:
+            waiting = self._store.get_many(list(self._store.awaiting_retry(now)))
+            outcomes = [self.check_loaded(post_id, watch, trigger="manual") for post_id, watch in waiting.items()]
+        else:
+            watches = self._store.get_many([post.id for post in listed.posts] + list(listed.unreadable_ids))
+            refreshed = [
+                self.refresh_listed(post, watch)
+                for post in listed.posts
+                if (watch := watches.get(post.id)) is not None and watch.awaiting_retry
+            ]
+            unreadable = [
+                self.check_loaded(post_id, watch, trigger="manual")
+                for post_id in listed.unreadable_ids
+                if (watch := watches.get(post_id)) is not None and watch.awaiting_retry
+            ]
+            outcomes = [outcome for outcome in refreshed if outcome is not None] + unreadable
         emit(Metric.RETRY_SWEEP_CHECKS, len(outcomes))
         return outcomes
 

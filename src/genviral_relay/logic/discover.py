@@ -105,13 +105,12 @@ class Discovery:
                 break
             report.list_calls += 1
             report.posts_listed += page.size
-            full = page.size >= PAGE_LIMIT
-            if full:
-                pending.extend(self._split(window, report))
+            halves = self._split(window, report) if page.size >= PAGE_LIMIT else []
+            pending.extend(halves)
             # A full page's posts are handled now too: the newest posts need not wait for the halves.
             finished = self._handle(page, state.baseline_before, seen, report, time_left)
             if not finished:
-                if not full:  # the halves of a full window cover what was not reached
+                if not halves:  # else the halves cover what was not reached
                     pending.append(window)
                 logger.info("Discover run out of time; it resumes next tick", extra={"windows_left": len(pending)})
                 break

@@ -21,8 +21,8 @@ class PostSource(ABC):
         """The post's current state; raises a `GenviralError` subclass on failure."""
 
     @abstractmethod
-    def posts_in_status(self, status: str, *, limit: int) -> list[str]:
-        """Ids of the newest posts (at most `limit`) whose overall status is `status`."""
+    def posts_in_status(self, status: str, *, limit: int) -> PostPage:
+        """The newest posts (at most `limit`) whose overall status is `status`."""
 
     @abstractmethod
     def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
