@@ -72,7 +72,10 @@ class LocalRunner:
                 # Another function's execution environment: nothing built for the previous one carries over.
                 factories.reset()
                 self._last_function = logical_id
-            return self.handler(logical_id)(event, FakeLambdaContext(function_name=logical_id))
+            context = FakeLambdaContext(
+                function_name=logical_id, remaining_millis=self.stack.timeout_seconds(logical_id) * 1000
+            )
+            return self.handler(logical_id)(event, context)
 
     # ------------------------------------------------------------------ triggers
     def tick(self, now: datetime | None = None) -> Any:

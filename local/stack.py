@@ -150,6 +150,12 @@ class LocalStack:
     def handler_path(self, logical_id: str) -> str:
         return str(functions(self.template)[logical_id]["Properties"]["Handler"])
 
+    def timeout_seconds(self, logical_id: str) -> int:
+        """The function's `Timeout`, else the template's global one (Lambda's default is 3 s)."""
+        own = functions(self.template)[logical_id]["Properties"].get("Timeout")
+        shared = self.template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
+        return int(own if own is not None else shared)
+
     def rotate_token(self, token: str) -> None:
         self._token = token
         self.client("secretsmanager").put_secret_value(SecretId=self.secret_arn, SecretString=self._secret_string())
