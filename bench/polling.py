@@ -50,12 +50,12 @@ from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import CheckRequest
-from genviral_relay.models.upstream import Envelope, Post
+from genviral_relay.models.upstream import FINAL_STATUSES, Envelope, Post
 from genviral_relay.observability import logger
 from local.emulator import GenviralEmulator
 from local.ledger import Ledger, outcome_of
 from local.memory_store import InMemoryWatchStore
-from local.seams import no_sleep
+from local.seams import SteppingClock, no_sleep
 from local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,14 +67,6 @@ HANDLERS = ("genviral_relay.handlers.poller", "genviral_relay.handlers.worker", 
 
 
 # ---------------------------------------------------------------------- the simulated world
-class SimClock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass(order=True)
 class Change:
     at: datetime
@@ -183,7 +175,7 @@ class TargetsStandIn(DeadLetters):
 class PhasedSource(PostSource):
     """Counts Genviral calls by the polling phase the post was in when it was called for."""
 
-    def __init__(self, inner: PostSource, clock: SimClock, emulator: GenviralEmulator, lead: timedelta) -> None:
+    def __init__(self, inner: PostSource, clock: SteppingClock, emulator: GenviralEmulator, lead: timedelta) -> None:
         self._inner = inner
         self._clock = clock
         self._emulator = emulator
@@ -210,11 +202,11 @@ class PhasedSource(PostSource):
         plan = self.plans[post_id]
         if plan.deleted:
             return "deleted (last check)"
-        states = [state["status"] for state in self._emulator.post_json(post_id)["accounts"]["states"]]
-        if all(status in ("posted", "failed") for status in states):
+        current = self._emulator.post_json(post_id)
+        if all(state["status"] in FINAL_STATUSES for state in current["accounts"]["states"]):
             return "finished (retry window, outbox)"
         now = self._clock.now
-        due_at = self._emulator.post_json(post_id).get("scheduled_at")
+        due_at = current.get("scheduled_at")
         opens = parse_ts(due_at) if due_at else plan.created_at
         assert opens is not None
         if now < opens - self._lead:
@@ -227,7 +219,9 @@ class PhasedSource(PostSource):
 class TimedPublisher(EventPublisher):
     """Remembers the simulated time each event first reached its target."""
 
-    def __init__(self, inner: EventPublisher, clock: SimClock, published_at: dict[tuple[str, str], datetime]) -> None:
+    def __init__(
+        self, inner: EventPublisher, clock: SteppingClock, published_at: dict[tuple[str, str], datetime]
+    ) -> None:
         self.target = inner.target
         self._inner = inner
         self._clock = clock
@@ -266,7 +260,7 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
     started = time.monotonic()
     rng = random.Random(seed)
     start = datetime(2026, 3, 2, tzinfo=UTC)
-    clock = SimClock(start)
+    clock = SteppingClock(start)
     planned, changes = plan_week(posts, start, rng)
     factories.reset()
     with GenviralEmulator(tokens=[TOKEN], clock=clock) as emulator:

@@ -85,6 +85,11 @@ class LocalRunner:
         event = json.loads(schedule["Input"].replace("<aws.scheduler.scheduled-time>", moment))
         return self.invoke(POLLER, event)
 
+    def tick_and_work(self) -> DrainReport:
+        """One tick, then the worker until the work queue is empty."""
+        self.tick()
+        return self.drain_work_queue()
+
     def drain_work_queue(self, *, max_batches: int = 1000) -> DrainReport:
         """Deliver work-queue messages to the worker in batches of 10 until the queue is empty."""
         sqs = self.stack.client("sqs")

@@ -275,5 +275,15 @@ class RelayRig:
         return self.delivered
 
 
+class SteppingClock:
+    """A clock that stands still until a test or the benchmark moves `now`."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def no_sleep(_: float) -> None:
     """Backoff waits cost no wall-clock time in fault runs; their count is bounded by the retry settings."""

@@ -86,11 +86,6 @@ def watched_then_posted(emulator: GenviralEmulator, runner: LocalRunner) -> str:
     return post_id
 
 
-def tick_and_work(runner: LocalRunner) -> None:
-    runner.tick()
-    runner.drain_work_queue()
-
-
 # ---------------------------------------------------------------- a tick: figures and correlation
 
 
@@ -109,7 +104,7 @@ def test_a_tick_reports_checks_transitions_lag_and_publishing(
     capsys.readouterr()
 
     before = utc_now()
-    tick_and_work(runner)
+    runner.tick_and_work()
     after = utc_now()
 
     figures = emitted(capsys, stack)
@@ -219,7 +214,7 @@ def test_genviral_errors_are_counted_by_code(
     break_it(emulator, stack)
     capsys.readouterr()
 
-    tick_and_work(runner)
+    runner.tick_and_work()
 
     figures = emitted(capsys, stack)
     assert figures.values(metric) == [1]
@@ -234,7 +229,7 @@ def test_a_paused_tick_still_counts_as_a_tick(
     post_id, _ = publishing_now(emulator)
     register(runner, post_id)
     refuse_402(emulator, stack)
-    tick_and_work(runner)
+    runner.tick_and_work()
     capsys.readouterr()
 
     assert "paused" in runner.tick()
@@ -258,7 +253,7 @@ def test_a_refused_publish_is_counted_and_parked(
     delete_topic(stack)
     capsys.readouterr()
 
-    tick_and_work(runner)
+    runner.tick_and_work()
 
     figures = emitted(capsys, stack)
     assert figures.values(Metric.PUBLISH_FAILURES) == figures.values(Metric.EVENTS_DEAD_LETTERED) == [1]
@@ -272,7 +267,7 @@ def test_an_event_stuck_in_the_outbox_reports_its_age_at_each_check(
     delete_topic(stack)
     stack.client("sqs").delete_queue(QueueUrl=stack.ref("EventsDLQ"))  # not even parking works
     before = utc_now()
-    tick_and_work(runner)
+    runner.tick_and_work()
     capsys.readouterr()
 
     answer = runner.api("POST", f"/watches/{post_id}/check")

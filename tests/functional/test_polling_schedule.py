@@ -19,20 +19,12 @@ from genviral_relay.logic.check_post import PostChecker
 from genviral_relay.logic.ports import WatchStore
 from genviral_relay.logic.schedule import PollingPolicy
 from local.emulator import GenviralEmulator
-from local.seams import no_sleep
+from local.seams import SteppingClock, no_sleep
 from local.stack import LocalStack
 from tests.conftest import TOKEN
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 POLICY = PollingPolicy()
-
-
-class SteppingClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -78,6 +70,12 @@ def check_when_due(checker: PostChecker, store: WatchStore, clock: SteppingClock
     return clock.now
 
 
+def check_until(checker: PostChecker, store: WatchStore, clock: SteppingClock, post_id: str, until: datetime) -> None:
+    """Every check the post's schedule asks for, until the clock passes `until`."""
+    while clock.now < until:
+        check_when_due(checker, store, clock, post_id)
+
+
 def test_an_overdue_post_backs_off_while_nothing_changes(
     checker: PostChecker, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
 ) -> None:
@@ -102,8 +100,7 @@ def test_a_change_on_an_overdue_post_restarts_checks_every_tick(
     post_id = emulator.create_post(accounts=2, scheduled_at=START - timedelta(hours=5))
     first, second = emulator.account_ids(post_id)
     checker.check(post_id, trigger="register")
-    while clock.now < START + timedelta(hours=2):
-        check_when_due(checker, store, clock, post_id)
+    check_until(checker, store, clock, post_id, START + timedelta(hours=2))
     emulator.mark_posted(post_id, first)
 
     seen_at = check_when_due(checker, store, clock, post_id)
@@ -126,8 +123,7 @@ def test_the_retry_sweep_sees_a_retry_while_a_sibling_account_backs_off(
     checker.check(post_id, trigger="register")
     emulator.mark_failed(post_id, failing, error_message="rejected by the platform")
     check_when_due(checker, store, clock, post_id)
-    while clock.now < START + timedelta(hours=2):
-        check_when_due(checker, store, clock, post_id)
+    check_until(checker, store, clock, post_id, START + timedelta(hours=2))
     watch = store.get(post_id)
     assert watch is not None
     assert watch.next_check_at is not None

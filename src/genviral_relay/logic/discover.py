@@ -144,12 +144,16 @@ class Discovery:
         time_left: Callable[[], timedelta] | None,
     ) -> bool:
         """Adopt or refresh the page's posts into `report`; False when time ran out first."""
+
+        def out_of_time() -> bool:
+            return time_left is not None and time_left() < TIME_RESERVE
+
         posts = [post for post in page.posts if post.id not in seen]
         unreadable = [post_id for post_id in page.unreadable_ids if post_id not in seen]
         watches = self._store.get_many([post.id for post in posts] + unreadable)
         outcomes = report.outcomes
         for post in posts:
-            if time_left is not None and time_left() < TIME_RESERVE:
+            if out_of_time():
                 return False
             seen.add(post.id)
             watch = watches.get(post.id)
@@ -163,7 +167,7 @@ class Discovery:
             if outcome is not None:
                 outcomes.append(outcome)
         for post_id in unreadable:
-            if time_left is not None and time_left() < TIME_RESERVE:
+            if out_of_time():
                 return False
             seen.add(post_id)
             if post_id not in watches:

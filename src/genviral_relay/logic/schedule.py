@@ -67,7 +67,7 @@ class PollingPolicy:
         states = post.accounts.states
         if not states or any(state.status not in FINAL_STATUSES for state in states):
             return self._while_unfinished(post, now, last_change)
-        window_ends = self._retry_window_end(post, last_change or first_seen or now)
+        window_ends = self._retry_window_end(post, now, last_change, first_seen)
         if window_ends is None or window_ends <= now:
             return None
         attempted = window_ends - self.failed_retry_window
@@ -79,18 +79,21 @@ class PollingPolicy:
         """A failed account still inside its retry window: the retry sweep watches the post.
 
         Genviral lists posts whose accounts were sent back to the scheduler (`GET /posts?status=retry`);
-        one such call per tick finds every retried post, instead of a check per failed post. A
-        finished post's own check comes at the end of the window, to close it; a post with other
-        accounts still unfinished keeps its own schedule too, and the sweep sees its retry even
-        while that schedule backs off. `last_change`, `first_seen`: as for `next_check`.
+        one such call per tick finds every retried post, instead of a check per failed post. The
+        post keeps its own schedule too (for a finished post, `retry_checkpoints` and the window's
+        end), and the sweep sees a retry even while that schedule backs off. `last_change`,
+        `first_seen`: as for `next_check`.
         """
-        window_ends = self._retry_window_end(post, last_change or first_seen or now)
+        window_ends = self._retry_window_end(post, now, last_change, first_seen)
         return window_ends is not None and window_ends > now
 
-    def _retry_window_end(self, post: Post, undated_failure_at: datetime) -> datetime | None:
+    def _retry_window_end(
+        self, post: Post, now: datetime, last_change: datetime | None, first_seen: datetime | None
+    ) -> datetime | None:
         failures = [state for state in post.accounts.states if state.status == FAILED]
         if not failures:
             return None
+        undated_failure_at = last_change or first_seen or now  # when the relay saw it, at the latest
         last_attempt = max(parse_ts(state.last_attempted_at) or undated_failure_at for state in failures)
         return last_attempt + self.failed_retry_window
 
