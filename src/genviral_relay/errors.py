@@ -88,3 +88,11 @@ class DeadLetterError(RelayError):
 
 class WatchNotFoundError(RelayError):
     """The post is not watched."""
+
+
+class OutboxNotEmptyError(RelayError):
+    """A watch cannot be forgotten while some of its events are still unpublished."""
+
+
+class EnqueueError(RelayError):
+    """Some work requests could not be queued."""

@@ -9,15 +9,20 @@ the stack's name.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 from genviral_relay.clock import moment_from, utc_now
-from genviral_relay.logic.check_post import PostChecker
-from genviral_relay.logic.ports import EventPublisher, PostSource, WatchStore
+from genviral_relay.logic.check import PostCheck
+from genviral_relay.logic.outbox import OutboxDelivery
+from genviral_relay.logic.pause import GenviralPause
+from genviral_relay.logic.ports import EventPublisher, PostSource
+from genviral_relay.logic.retry_sweep import RetrySweep
 from genviral_relay.logic.schedule import PollingPolicy, tick_of
+from genviral_relay.logic.tick import PollTick
+from genviral_relay.logic.unwatch import Unwatch
 from genviral_relay.models.domain import Target
 from genviral_relay.observability import label_stack
 from genviral_relay.settings import checker_settings, clear_settings_cache, poller_settings, worker_settings
@@ -25,10 +30,9 @@ from genviral_relay.settings import checker_settings, clear_settings_cache, poll
 if TYPE_CHECKING:
     from botocore.config import Config
 
-    from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
-    from genviral_relay.aws.work_queue import SqsWorkQueue
+    from genviral_relay.aws.dynamodb_store import DynamoDbStore
     from genviral_relay.genviral.client import GenviralClient
-    from genviral_relay.logic.discover import Discovery
+    from genviral_relay.logic.work_batch import WorkBatch
 
 
 ClientFactory = Callable[[str], Any]
@@ -50,24 +54,17 @@ def aws_client(service: str) -> Any:
     return boto3.client(service, config=aws_client_config())  # type: ignore[call-overload]
 
 
-def build_store(table_name: str, event_retention: timedelta, client: ClientFactory = aws_client) -> DynamoDbWatchStore:
-    from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+def build_store(table_name: str, event_retention: timedelta, client: ClientFactory = aws_client) -> DynamoDbStore:
+    from genviral_relay.aws.dynamodb_store import DynamoDbStore
 
-    return DynamoDbWatchStore(client("dynamodb"), table_name, event_retention=event_retention, clock=utc_now)
+    return DynamoDbStore(client("dynamodb"), table_name, event_retention=event_retention, clock=utc_now)
 
 
 @cache
-def poller_store() -> DynamoDbWatchStore:
+def poller_store() -> DynamoDbStore:
     settings = poller_settings()
     label_stack(settings.stack_name)
     return build_store(settings.table_name, timedelta(days=1))
-
-
-@cache
-def work_queue() -> SqsWorkQueue:
-    from genviral_relay.aws.work_queue import SqsWorkQueue
-
-    return SqsWorkQueue(aws_client("sqs"), poller_settings().work_queue_url)
 
 
 def build_publishers(
@@ -93,9 +90,19 @@ def polling_policy(poll_schedule: str | None = None, failed_retry_window_hours: 
     return policy
 
 
-def build_post_checker(
+@dataclass(frozen=True)
+class CheckPath:
+    """The check's use cases on one deployment's resources, sharing one outbox delivery and one pause."""
+
+    check: PostCheck
+    unwatch: Unwatch
+    sweep: RetrySweep
+    pause: GenviralPause
+
+
+def build_check_path(
     *,
-    store: WatchStore,
+    store: DynamoDbStore,
     source: PostSource,
     targets: Sequence[Target],
     topic_arn: str,
@@ -103,22 +110,28 @@ def build_post_checker(
     events_dlq_url: str,
     policy: PollingPolicy,
     client: ClientFactory = aws_client,
-) -> PostChecker:
-    """A `PostChecker` on these AWS resources: the functions' (from their settings) or the operations CLI's."""
+) -> CheckPath:
+    """The check path on these AWS resources: the functions' (from their settings) or the operations CLI's."""
     from genviral_relay.aws.dead_letters import SqsDeadLetters
 
-    return PostChecker(
+    delivery = OutboxDelivery(
         store=store,
-        source=source,
         publishers=build_publishers(targets, topic_arn=topic_arn, event_bus_name=event_bus_name, client=client),
         dead_letters=SqsDeadLetters(client("sqs"), events_dlq_url, clock=utc_now),
         clock=utc_now,
-        policy=policy,
+    )
+    pause = GenviralPause(store, utc_now)
+    check = PostCheck(store=store, source=source, delivery=delivery, pause=pause, clock=utc_now, policy=policy)
+    return CheckPath(
+        check=check,
+        unwatch=Unwatch(store=store, delivery=delivery),
+        sweep=RetrySweep(check=check, source=source, store=store, pause=pause, clock=utc_now),
+        pause=pause,
     )
 
 
 @cache
-def checker_store() -> DynamoDbWatchStore:
+def checker_store() -> DynamoDbStore:
     settings = checker_settings()
     label_stack(settings.stack_name)
     return build_store(settings.table_name, timedelta(days=settings.event_retention_days))
@@ -135,9 +148,9 @@ def genviral_client() -> GenviralClient:
 
 
 @cache
-def post_checker() -> PostChecker:
+def check_path() -> CheckPath:
     settings = checker_settings()
-    return build_post_checker(
+    return build_check_path(
         store=checker_store(),
         source=genviral_client(),
         targets=settings.targets,
@@ -148,22 +161,58 @@ def post_checker() -> PostChecker:
     )
 
 
-@cache
-def discovery() -> Discovery:
-    from genviral_relay.logic.discover import Discovery
+def post_check() -> PostCheck:
+    return check_path().check
 
-    since = worker_settings().discover_since
-    return Discovery(
-        checker=post_checker(),
+
+def unwatch() -> Unwatch:
+    return check_path().unwatch
+
+
+@cache
+def work_batch() -> WorkBatch:
+    """The worker's dispatcher: its checks, the retry sweep and discovery (discover mode)."""
+    from genviral_relay.logic.discover import Discovery
+    from genviral_relay.logic.work_batch import WorkBatch
+
+    settings = worker_settings()
+    path = check_path()
+    discovery = Discovery(
+        check=path.check,
         source=genviral_client(),
         store=checker_store(),
+        state=checker_store(),
+        pause=path.pause,
         clock=utc_now,
-        baseline_before=partial(moment_from, since),
+        baseline_before=partial(moment_from, settings.discover_since),
+    )
+    return WorkBatch(
+        check=path.check,
+        store=checker_store(),
+        pause=path.pause,
+        sweep=path.sweep,
+        discovery=discovery,
+        threads=settings.threads_per_worker,
+    )
+
+
+@cache
+def poll_tick() -> PollTick:
+    from genviral_relay.aws.work_queue import SqsWorkQueue
+
+    settings = poller_settings()
+    store = poller_store()
+    return PollTick(
+        store=store,
+        pause=GenviralPause(store, utc_now),
+        queue=SqsWorkQueue(aws_client("sqs"), settings.work_queue_url),
+        clock=utc_now,
+        discover=settings.watch_mode == "discover",
     )
 
 
 def reset() -> None:
     """Forget every built object and the settings (tests and the local runner change the environment)."""
-    for factory in (aws_client, poller_store, work_queue, checker_store, genviral_client, post_checker, discovery):
+    for factory in (aws_client, poller_store, poll_tick, checker_store, genviral_client, check_path, work_batch):
         factory.cache_clear()
     clear_settings_cache()

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import StateConflictError
-from genviral_relay.logic.ports import EventSelection, WatchStore
+from genviral_relay.logic.ports import EventSelection, OperatorQueries, RelayState, WatchStore
 from genviral_relay.models.domain import AccountSnapshot, DiscoverState, PendingDelivery, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.observability import logger
@@ -80,7 +80,7 @@ def watch_to_item(record: WatchRecord) -> dict[str, AttributeValueTypeDef]:
             "post_status": record.post_status,
             "scheduled_at": record.scheduled_at,
             "accounts": {account_id: state.model_dump() for account_id, state in record.accounts.items()},
-            "emitted": record.emitted,
+            "emitted": record.occurrences,  # the 0.3.0 attribute name, kept so stored watches read back
             "outbox": {entry.encode() for entry in record.outbox} or None,
             "due_shard": (
                 (RETRY_SHARD if record.awaiting_retry else due_shard(record.post_id))
@@ -111,7 +111,7 @@ def watch_from_item(item: dict[str, Any]) -> WatchRecord:
             account_id: AccountSnapshot.model_validate(state)
             for account_id, state in values.get("accounts", {}).items()
         },
-        emitted=values.get("emitted", {}),
+        occurrences=values.get("emitted", {}),
         outbox=frozenset(PendingDelivery.decode(entry) for entry in values.get("outbox", ())),
         next_check_at=parse_ts(values.get("next_check_at")),
         settled_next_check_at=parse_ts(values.get("settled_next_check_at")),
@@ -132,7 +132,9 @@ def _is_condition_failure(error: ClientError) -> bool:
     return False
 
 
-class DynamoDbWatchStore(WatchStore):
+class DynamoDbStore(WatchStore, OperatorQueries, RelayState):
+    """The one table behind every store port: watches, outbox, events, the pause and discover state."""
+
     def __init__(self, client: DynamoDBClient, table_name: str, *, event_retention: timedelta, clock: Clock) -> None:
         self._client = client
         self._table = table_name

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from genviral_relay.errors import TokenUnavailableError
-from genviral_relay.genviral.client import TokenSource
+from genviral_relay.logic.ports import TokenSource
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.client import SecretsManagerClient

@@ -1,13 +1,14 @@
-"""The SQS work queue between the poller and the workers: one message per post to check."""
+"""The SQS work queue between the poller and the workers: one message per post to check, per retry
+sweep, per discover run."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
-from genviral_relay.errors import RelayError
+from genviral_relay.errors import EnqueueError
+from genviral_relay.logic.ports import WorkQueue
+from genviral_relay.models.messages import WorkRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -25,19 +26,13 @@ def correlation_id_of(record: Mapping[str, Any]) -> str:
     return str(attribute.get("stringValue") or record["messageId"])
 
 
-class EnqueueError(RelayError):
-    """Some check requests could not be queued."""
-
-
-class SqsWorkQueue:
+class SqsWorkQueue(WorkQueue):
     def __init__(self, client: SQSClient, queue_url: str) -> None:
         self._client = client
         self._queue_url = queue_url
 
-    def send(self, requests: Iterable[BaseModel], *, correlation_id: str | None = None) -> int:
-        """Queue every request (tagged with `correlation_id`); answer how many were queued. Raises
-        `EnqueueError` if some never were."""
-        batch: list[BaseModel] = []
+    def send(self, requests: Iterable[WorkRequest], *, correlation_id: str | None = None) -> int:
+        batch: list[WorkRequest] = []
         sent = 0
         for request in requests:
             batch.append(request)
@@ -48,7 +43,7 @@ class SqsWorkQueue:
             sent += self._send_batch(batch, correlation_id)
         return sent
 
-    def _send_batch(self, batch: list[BaseModel], correlation_id: str | None) -> int:
+    def _send_batch(self, batch: list[WorkRequest], correlation_id: str | None) -> int:
         attributes: dict[str, MessageAttributeValueTypeDef] = (
             {CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": correlation_id}} if correlation_id else {}
         )

@@ -8,7 +8,7 @@ from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.clock import format_ts, utc_now
 from genviral_relay.errors import GenviralConfigError, GenviralError, GenviralNotFoundError
-from genviral_relay.logic.check_batch import describe_config_error
+from genviral_relay.logic.pause import describe_refusal
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.api import AccountView, WatchView
 from genviral_relay.models.domain import WatchRecord
@@ -20,7 +20,7 @@ def genviral_problem(error: GenviralError, post_id: str) -> CliError:
     if isinstance(error, GenviralNotFoundError):
         return CliError(f"Genviral has no post {post_id} in this key's scope (HTTP 404)")
     if isinstance(error, GenviralConfigError):
-        return CliError(f"Genviral refused the key: {describe_config_error(error)}")
+        return CliError(f"Genviral refused the key: {describe_refusal(error)}")
     return CliError(f"Genviral could not answer for post {post_id}: {type(error).__name__}: {error}")
 
 

@@ -18,21 +18,21 @@ from typing import TYPE_CHECKING, Any
 
 from genviral_relay.cli.output import CliError
 from genviral_relay.factories import (
+    CheckPath,
     aws_client_config,
-    build_post_checker,
+    build_check_path,
     build_publishers,
     build_store,
     polling_policy,
 )
-from genviral_relay.genviral.client import GenviralClient, TokenSource
-from genviral_relay.logic.ports import EventPublisher
+from genviral_relay.genviral.client import GenviralClient
+from genviral_relay.logic.ports import EventPublisher, TokenSource
 from genviral_relay.logic.schedule import PollingPolicy
 from genviral_relay.models.domain import TARGETS, Target
 from genviral_relay.settings import CheckerSettings, PollerSettings
 
 if TYPE_CHECKING:
-    from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
-    from genviral_relay.logic.check_post import PostChecker
+    from genviral_relay.aws.dynamodb_store import DynamoDbStore
 
 DEFAULT_GENVIRAL_API_URL = "https://www.genviral.io/api/partner/v1"
 """The template's default of `GenviralApiUrl` (tests/infra checks they agree)."""
@@ -258,7 +258,7 @@ class Deployment:
             client=self.client,
         )
 
-    def store(self) -> DynamoDbWatchStore:
+    def store(self) -> DynamoDbStore:
         days = self._integer("event_retention_days") or CheckerSettings.model_fields["event_retention_days"].default
         return build_store(self.require("table"), timedelta(days=days), client=self.client)
 
@@ -285,10 +285,10 @@ class Deployment:
         """The Genviral client; its key is looked up on its first call (removing a watch needs none)."""
         return GenviralClient(self.value("api_url") or DEFAULT_GENVIRAL_API_URL, DeferredToken(self.token_source))
 
-    def post_checker(self, *, genviral: GenviralClient | None = None) -> PostChecker:
-        """The relay's own check, on this deployment's resources and its publish targets."""
+    def check_path(self, *, genviral: GenviralClient | None = None) -> CheckPath:
+        """The relay's own check path, on this deployment's resources and its publish targets."""
         targets = self.configured_targets
-        return build_post_checker(
+        return build_check_path(
             store=self.store(),
             source=genviral or self.genviral(),
             targets=targets,

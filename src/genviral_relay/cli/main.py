@@ -17,7 +17,7 @@ from genviral_relay.cli import check, local_commands, redrive, replay, watches
 from genviral_relay.cli.deployment import Deployment, add_deployment_options
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.errors import RelayError
-from genviral_relay.models.api import POST_ID_HINT, PostId
+from genviral_relay.models.domain import POST_ID_HINT, PostId
 from genviral_relay.observability import logs_to, metrics
 
 PROG = "genviral-relay"

@@ -25,14 +25,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from genviral_relay.aws.work_queue import EnqueueError, SqsWorkQueue
+from genviral_relay.aws.work_queue import SqsWorkQueue
 from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.output import CliError, Console
+from genviral_relay.errors import EnqueueError
 from genviral_relay.models.domain import TARGETS, Target
 from genviral_relay.models.events import RelayEvent
-from genviral_relay.models.messages import WORK_MESSAGE, CheckRequest
+from genviral_relay.models.messages import WORK_MESSAGE, CheckRequest, WorkRequest
 
 if TYPE_CHECKING:
     import requests
@@ -213,7 +214,7 @@ def _publish_parked(
 # -------------------------------------------------------------------- work
 
 
-def _describe_request(request: BaseModel) -> str:
+def _describe_request(request: WorkRequest) -> str:
     return f"check post {request.post_id}" if isinstance(request, CheckRequest) else "retry sweep"
 
 
@@ -222,7 +223,7 @@ def redrive_work(args: argparse.Namespace, deployment: Deployment, console: Cons
     queue = DeadLetterQueue(sqs, deployment.require("work_dlq_url"))
     work_queue = SqsWorkQueue(sqs, deployment.require("work_queue_url"))
     with queue.holding(args.max) as letters:
-        requests: dict[str, BaseModel] = {}
+        requests: dict[str, WorkRequest] = {}
         problems: dict[str, str] = {}
         for letter in letters:
             try:

@@ -9,8 +9,7 @@ from genviral_relay.cli.check import genviral_problem
 from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.clock import format_ts, utc_now
-from genviral_relay.errors import GenviralConfigError, StateConflictError, WatchNotFoundError
-from genviral_relay.logic.check_post import OutboxNotEmptyError
+from genviral_relay.errors import GenviralConfigError, OutboxNotEmptyError, StateConflictError, WatchNotFoundError
 from genviral_relay.models.api import CheckResponse, WatchView
 from genviral_relay.models.domain import WatchRecord
 
@@ -60,11 +59,10 @@ def _row(record: WatchRecord) -> list[str]:
 
 def run_add(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
     post_id: str = args.post_id
-    checker = deployment.post_checker()
-    created = deployment.store().get(post_id) is None
-    outcome = checker.check(post_id, trigger="register")
+    # The relay's own check: a refused key pauses the deployment's Genviral calls, as from the API.
+    outcome = deployment.check_path().check.check(post_id, trigger="register")
     if outcome.result == "post_not_found":
-        consequence = "nothing was registered" if created else "its watch has ended (post_not_found)"
+        consequence = "its watch has ended (post_not_found)" if outcome.watch is not None else "nothing was registered"
         raise CliError(f"Genviral has no post {post_id} in this key's scope: {consequence}")
     message = None
     if outcome.error is not None:
@@ -78,7 +76,7 @@ def run_add(args: argparse.Namespace, deployment: Deployment, console: Console) 
     if isinstance(outcome.error, GenviralConfigError):
         problem = genviral_problem(outcome.error, post_id)
         raise CliError(f"{problem}. The watch is kept and checked again once this is fixed.")
-    console.say(f"post {post_id}: {'registered' if created else 'already watched'} ({outcome.result})")
+    console.say(f"post {post_id}: {'registered' if outcome.created else 'already watched'} ({outcome.result})")
     if view is not None:
         console.say(f"  status {view.status or 'not seen yet'}, {'watching' if view.watching else 'ended'}")
         console.say(f"  pending deliveries {view.pending_deliveries}")
@@ -100,7 +98,7 @@ def run_remove(args: argparse.Namespace, deployment: Deployment, console: Consol
         assume_yes=args.yes,
     )
     try:
-        deployment.post_checker().unwatch(post_id)
+        deployment.check_path().unwatch.run(post_id)
     except WatchNotFoundError:
         raise CliError(f"post {post_id} is not watched") from None
     except OutboxNotEmptyError:

@@ -10,7 +10,6 @@ import json
 import random
 import re
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,18 +35,12 @@ from genviral_relay.errors import (
     GenviralTierNotAllowedError,
     GenviralUnavailableError,
 )
-from genviral_relay.logic.ports import PostPage, PostSource
+from genviral_relay.logic.ports import PostPage, PostSource, TokenSource
 from genviral_relay.models.upstream import Envelope, Post
 from genviral_relay.observability import logger
 
 USER_AGENT = f"genviral-relay/{__version__}"
 _DELAY_SECONDS = re.compile(r"^-?\d+(\.\d+)?$")
-
-
-class TokenSource(ABC):
-    @abstractmethod
-    def token(self, *, refresh: bool = False) -> str:
-        """The current token; `refresh` bypasses any cache (after a 401, the secret may have rotated)."""
 
 
 @dataclass(frozen=True)

@@ -17,27 +17,20 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from genviral_relay.clock import utc_now
 from genviral_relay.errors import (
     ConfigurationError,
     GenviralConfigError,
+    OutboxNotEmptyError,
     StateConflictError,
     TokenUnavailableError,
     WatchNotFoundError,
 )
-from genviral_relay.factories import checker_store, post_checker
-from genviral_relay.logic.check_batch import CONFIG_ERROR_PAUSE, describe_config_error
-from genviral_relay.logic.check_post import CheckOutcome, OutboxNotEmptyError
-from genviral_relay.models.api import (
-    POST_ID_HINT,
-    CheckResponse,
-    ErrorResponse,
-    PostId,
-    RegisterWatchRequest,
-    UnwatchResponse,
-    WatchView,
-)
-from genviral_relay.observability import Metric, emit, logger, metrics
+from genviral_relay.factories import checker_store, post_check, unwatch
+from genviral_relay.logic.check import CheckOutcome
+from genviral_relay.logic.pause import describe_refusal
+from genviral_relay.models.api import CheckResponse, ErrorResponse, RegisterWatchRequest, UnwatchResponse, WatchView
+from genviral_relay.models.domain import POST_ID_HINT, PostId
+from genviral_relay.observability import logger, metrics
 from genviral_relay.settings import CheckerSettings
 
 MAX_BODY_BYTES = 4096
@@ -102,7 +95,7 @@ def _register_body() -> RegisterWatchRequest:
         raise BadRequestError(f"invalid body: {field}: {issue['msg']}") from None
 
 
-def _check_response(outcome: CheckOutcome, *, created: bool) -> Response[str]:
+def _check_response(outcome: CheckOutcome) -> Response[str]:
     view = WatchView.of(outcome.watch) if outcome.watch is not None else None
     error = outcome.error
     if outcome.result == "post_not_found":
@@ -111,10 +104,7 @@ def _check_response(outcome: CheckOutcome, *, created: bool) -> Response[str]:
             "post_not_found",
             f"Genviral has no post {outcome.post_id} in this key's scope",
         )
-    if isinstance(error, GenviralConfigError):
-        reason = describe_config_error(error)
-        checker_store().pause_genviral(until=utc_now() + CONFIG_ERROR_PAUSE, reason=reason)
-        emit(Metric.GENVIRAL_PAUSES)
+    if outcome.result == "refused" and isinstance(error, GenviralConfigError):
         problem = (
             "the relay could not read its Genviral key from Secrets Manager"
             if isinstance(error, TokenUnavailableError)
@@ -123,7 +113,7 @@ def _check_response(outcome: CheckOutcome, *, created: bool) -> Response[str]:
         return _error(
             HTTPStatus.BAD_GATEWAY,
             "genviral_refused",
-            f"{problem}: {reason}. The watch is kept and checked again once this is fixed.",
+            f"{problem}: {describe_refusal(error)}. The watch is kept and checked again once this is fixed.",
         )
     if error is not None:
         message = f"the check is deferred to a later tick: {type(error).__name__}: {error}"
@@ -132,14 +122,13 @@ def _check_response(outcome: CheckOutcome, *, created: bool) -> Response[str]:
             CheckResponse(result=outcome.result, watch=view, transitions=[], message=message),
         )
     body = CheckResponse(result=outcome.result, watch=view, transitions=list(outcome.events))
-    return _json(HTTPStatus.CREATED if created else HTTPStatus.OK, body)
+    return _json(HTTPStatus.CREATED if outcome.created else HTTPStatus.OK, body)
 
 
 @app.post("/watches")
 def handle_post_watches() -> Response[str]:
     request = _register_body()
-    created = checker_store().get(request.post_id) is None
-    return _check_response(post_checker().check(request.post_id, trigger="register"), created=created)
+    return _check_response(post_check().check(request.post_id, trigger="register"))
 
 
 @app.get("/watches/<post_id>")
@@ -152,15 +141,15 @@ def handle_get_watch(post_id: str) -> Response[str]:
 
 @app.post("/watches/<post_id>/check")
 def handle_post_check(post_id: str) -> Response[str]:
-    outcome = post_checker().check(_valid_post_id(post_id), trigger="manual")
+    outcome = post_check().check(_valid_post_id(post_id), trigger="manual")
     if outcome.result == "not_watched":
         return _error(HTTPStatus.NOT_FOUND, "not_watched", f"post {post_id} is not watched; POST /watches first")
-    return _check_response(outcome, created=False)
+    return _check_response(outcome)
 
 
 @app.delete("/watches/<post_id>")
 def handle_delete_watch(post_id: str) -> Response[str]:
-    record = post_checker().unwatch(_valid_post_id(post_id))
+    record = unwatch().run(_valid_post_id(post_id))
     return _json(HTTPStatus.OK, UnwatchResponse(post_id=record.post_id, watching=False, message="watch removed"))
 
 

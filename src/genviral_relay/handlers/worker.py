@@ -1,4 +1,5 @@
-"""SQS worker: check each queued post; poison messages and failed checks become batch item failures."""
+"""SQS worker: each message's work, dispatched by type (see `logic/work_batch.py`); poison messages
+and failed work become batch item failures."""
 
 from __future__ import annotations
 
@@ -9,67 +10,48 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from genviral_relay.aws.work_queue import correlation_id_of
-from genviral_relay.clock import utc_now
-from genviral_relay.factories import checker_store, discovery, post_checker
-from genviral_relay.logic.check_batch import DISCOVER_KEY, SWEEP_KEY, CheckBatch
-from genviral_relay.models.messages import WORK_MESSAGE, CheckRequest, DiscoverRequest, SweepRequest, WorkRequest
+from genviral_relay.factories import work_batch
+from genviral_relay.logic.work_batch import WorkItem
+from genviral_relay.models.messages import WORK_MESSAGE
 from genviral_relay.observability import Metric, emit, logger, metrics
-from genviral_relay.settings import WorkerSettings, worker_settings
+from genviral_relay.settings import WorkerSettings
 
 SETTINGS = WorkerSettings
 """The configuration this function reads (the template must set every variable)."""
 
 
-def parse_requests(records: list[dict[str, Any]]) -> tuple[dict[str, WorkRequest], list[str]]:
-    """(message id -> request, ids of poison messages). SQS moves poison to the DLQ after a few receives."""
-    requests: dict[str, WorkRequest] = {}
+def parse_records(records: list[dict[str, Any]]) -> tuple[list[WorkItem], list[str]]:
+    """(the work items, ids of poison messages). SQS moves poison to the DLQ after a few receives."""
+    items: list[WorkItem] = []
     poison: list[str] = []
     for record in records:
         try:
-            requests[record["messageId"]] = WORK_MESSAGE.validate_json(record["body"])
+            request = WORK_MESSAGE.validate_json(record["body"])
         except ValidationError as error:
             poison.append(record["messageId"])
             logger.error(
-                "Not a check request",
+                "Not a work request",
                 extra={
                     "message_id": record["messageId"],
                     "problems": error.error_count(),
                     "first_problem": error.errors()[0]["msg"],
                 },
             )
+            continue
+        items.append(WorkItem(record["messageId"], request, correlation_id_of(record)))
     if poison:
         emit(Metric.POISON_MESSAGES, len(poison))
-    return requests, poison
-
-
-def _batch_key(request: WorkRequest) -> str:
-    """How `CheckBatch` names a request's work (and its failure)."""
-    if isinstance(request, CheckRequest):
-        return request.post_id
-    return SWEEP_KEY if isinstance(request, SweepRequest) else DISCOVER_KEY
+    return items, poison
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
-    requests, failed = parse_requests(records)
-    correlations = {record["messageId"]: correlation_id_of(record) for record in records}
-    if len(set(correlations.values())) == 1:  # one tick's batch: the batch's own lines share its id too
-        logger.set_correlation_id(next(iter(correlations.values())))
-    discover = any(isinstance(request, DiscoverRequest) for request in requests.values())
-    batch = CheckBatch(
-        post_checker(),
-        checker_store(),
-        utc_now(),
-        threads=worker_settings().threads_per_worker,
-        discovery=discovery() if discover else None,
-        correlations={_batch_key(request): correlations[message_id] for message_id, request in requests.items()},
-        time_left=lambda: timedelta(milliseconds=context.get_remaining_time_in_millis()),
-    )
-    checks = [request for request in requests.values() if isinstance(request, CheckRequest)]
-    sweep = any(isinstance(request, SweepRequest) for request in requests.values())
-    errors = batch.run(checks, sweep=sweep, discover=discover)
-    failed += [message_id for message_id, request in requests.items() if _batch_key(request) in errors]
-    # Partial batch response: only these messages return to the queue.
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+    items, poison = parse_records(records)
+    correlations = {correlation_id_of(record) for record in records}
+    if len(correlations) == 1:  # one tick's batch: the batch's own lines share its id too
+        logger.set_correlation_id(correlations.pop())
+    failed = work_batch().run(items, time_left=lambda: timedelta(milliseconds=context.get_remaining_time_in_millis()))
+    # Partial batch response: only these messages go back to the queue.
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in poison + failed]}

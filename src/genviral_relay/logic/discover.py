@@ -3,7 +3,7 @@
 Genviral's `GET /posts` has no cursor and answers at most 100 posts, filtered by `created_at`
 (`since`/`until`, both inclusive). So the walk lists `created_at` windows, newest first, and halves
 any window that comes back full until every window is below the cap. How far it has walked is kept
-in the table: each tick lists only [walked_until - look-back, now], and a walk too long for one
+in the table: each tick lists only [listed_until - look-back, now], and a walk too long for one
 run (the first one, over the workspace's whole history) resumes at the next tick. The high-water
 mark moves to the moment a walk *started*, so a post created while it ran is in the next window;
 the look-back covers a post whose `created_at` is a little older than the moment it became listable.
@@ -13,7 +13,7 @@ What each listed post becomes:
   with its current states recorded silently;
 - not watched, newer: watched like a registration (events for accounts already final);
 - watched: if the list shows something the watch has not seen, it is checked now.
-Events always come from the single-post answer (see `PostChecker.adopt_listed`).
+Events always come from the single-post answer (see `Discovery._adopt`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from genviral_relay.clock import Clock, parse_ts
-from genviral_relay.errors import GenviralError, StateConflictError
-from genviral_relay.logic.check_post import CheckOutcome, PostChecker
-from genviral_relay.logic.ports import PostPage, PostSource, WatchStore
-from genviral_relay.models.domain import CreatedWindow, DiscoverState
+from genviral_relay.errors import GenviralConfigError, GenviralError, StateConflictError
+from genviral_relay.logic.check import CheckOutcome, PostCheck
+from genviral_relay.logic.pause import GenviralPause, refused_any
+from genviral_relay.logic.ports import PostPage, PostSource, RelayState, WatchStore
+from genviral_relay.models.domain import FINAL_STATUSES, CreatedWindow, DiscoverState
+from genviral_relay.models.upstream import Post
 from genviral_relay.observability import Metric, emit, genviral_error_metric, logger
 
 PAGE_LIMIT = 100  # Genviral clamps `limit` to 1..100
@@ -51,22 +53,31 @@ class DiscoverReport:
     outcomes: list[CheckOutcome] = field(default_factory=list)
     error: GenviralError | None = None
 
+    @property
+    def refused(self) -> bool:
+        """Genviral refused the key, to a list call or to a check (calls are paused)."""
+        return refused_any(self.error, self.outcomes)
+
 
 class Discovery:
     def __init__(
         self,
         *,
-        checker: PostChecker,
+        check: PostCheck,
         source: PostSource,
         store: WatchStore,
+        state: RelayState,
+        pause: GenviralPause,
         clock: Clock,
         baseline_before: Callable[[datetime], datetime],
         max_list_calls: int = MAX_LIST_CALLS,
     ) -> None:
         """`baseline_before(now)`: the `DiscoverSince` moment, resolved once, on the first run."""
-        self._checker = checker
+        self._check = check
         self._source = source
         self._store = store
+        self._state = state
+        self._pause = pause
         self._clock = clock
         self._baseline_before = baseline_before
         self._max_list_calls = max_list_calls
@@ -74,7 +85,7 @@ class Discovery:
     def run(self, *, time_left: Callable[[], timedelta] | None = None) -> DiscoverReport:
         """`time_left`: what remains of the invocation (a first walk can find thousands of posts)."""
         now = self._clock()
-        stored = self._store.discover_state()
+        stored = self._state.discover_state()
         state = stored or DiscoverState(version=0, baseline_before=self._baseline_before(now))
         if stored is None:
             logger.info(
@@ -82,9 +93,9 @@ class Discovery:
                 extra={"baseline_before": state.baseline_before},
             )
         if not state.pending:
-            since = HISTORY_START if state.walked_until is None else state.walked_until - LOOK_BACK
+            since = HISTORY_START if state.listed_until is None else state.listed_until - LOOK_BACK
             state = state.model_copy(
-                update={"pending": (CreatedWindow(since=since, until=now + CLOCK_SKEW),), "walk_until": now}
+                update={"pending": (CreatedWindow(since=since, until=now + CLOCK_SKEW),), "walk_started_at": now}
             )
 
         report = DiscoverReport()
@@ -102,6 +113,8 @@ class Discovery:
                     extra={"error_type": type(error).__name__, "error": str(error), "status": error.status},
                 )
                 emit(genviral_error_metric(error))
+                if isinstance(error, GenviralConfigError):
+                    self._pause.refused(error)
                 break
             report.list_calls += 1
             report.posts_listed += page.size
@@ -160,10 +173,10 @@ class Discovery:
             if watch is None:
                 created_at = parse_ts(post.created_at)
                 silent = created_at is not None and created_at < baseline_before
-                outcome: CheckOutcome | None = self._checker.adopt_listed(post, silent=silent)
+                outcome: CheckOutcome | None = self._adopt(post, silent=silent)
                 emit(Metric.POSTS_BASELINED if silent else Metric.POSTS_DISCOVERED)
             else:
-                outcome = self._checker.refresh_listed(post, watch)
+                outcome = self._check.check_if_changed(post, watch)
             if outcome is not None:
                 outcomes.append(outcome)
         for post_id in unreadable:
@@ -172,8 +185,17 @@ class Discovery:
             seen.add(post_id)
             if post_id not in watches:
                 # Its own answer decides; if that is unreadable too, the watch stays due and says why.
-                outcomes.append(self._checker.check_loaded(post_id, None, trigger="register"))
+                outcomes.append(self._check.check_watch(post_id, None, trigger="register"))
         return True
+
+    def _adopt(self, post: Post, *, silent: bool) -> CheckOutcome:
+        """Start watching a post the list showed. `silent` (created before the baseline): its states are
+        recorded as they are and nothing is emitted. Otherwise the listed answer is recorded as the
+        first sighting when it holds no final account, which saves a call; when it would emit, the
+        canonical single-post answer decides instead, as it does for every event."""
+        if not silent and any(state.status in FINAL_STATUSES for state in post.accounts.states):
+            return self._check.check_watch(post.id, None, trigger="register")
+        return self._check.apply_answer(post, None, silent=silent)
 
     def _save(
         self, state: DiscoverState, pending: list[CreatedWindow], complete: bool, *, expected_version: int
@@ -182,12 +204,12 @@ class Discovery:
             update={
                 "version": expected_version + 1,
                 "pending": tuple(pending),
-                "walked_until": state.walk_until if complete else state.walked_until,
-                "walk_until": None if complete else state.walk_until,
+                "listed_until": state.walk_started_at if complete else state.listed_until,
+                "walk_started_at": None if complete else state.walk_started_at,
             }
         )
         try:
-            self._store.save_discover_state(saved, expected_version=expected_version)
+            self._state.save_discover_state(saved, expected_version=expected_version)
         except StateConflictError:
             # Another run walked at the same time; its progress stands (the posts found here are stored).
             logger.info("Another discover run saved its progress first")

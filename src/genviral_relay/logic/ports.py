@@ -1,4 +1,8 @@
-"""The boundaries the use cases talk to. Adapters in `aws/` and `genviral/` implement them; tests use fakes."""
+"""The boundaries the use cases talk to. Adapters in `aws/` and `genviral/` implement them; the
+in-memory doubles in `local/doubles.py` implement them for the specs and the benchmark.
+
+The store is split by who uses it (the checks, operators, the relay's own state) so a use case
+depends on the few methods it calls; one DynamoDB class implements all three."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from datetime import datetime
 from genviral_relay.clock import parse_ts
 from genviral_relay.models.domain import DiscoverState, PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.messages import WorkRequest
 from genviral_relay.models.upstream import Post
 
 
@@ -62,7 +67,7 @@ class EventSelection:
 
 
 class WatchStore(ABC):
-    """Watches, their last-seen states, the outbox and the event log."""
+    """What the checks read and write: watches, their last-seen states, the outbox and its events."""
 
     @abstractmethod
     def get(self, post_id: str) -> WatchRecord | None: ...
@@ -81,14 +86,6 @@ class WatchStore(ABC):
     @abstractmethod
     def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
         """Stored events of a post, in detection order; ids with no stored event are left out."""
-
-    @abstractmethod
-    def find_events(self, selection: EventSelection) -> list[RelayEvent]:
-        """Stored events that match, in detection order (for operators: without a post id, the whole table is read)."""
-
-    @abstractmethod
-    def watches(self) -> Iterator[WatchRecord]:
-        """Every stored watch, in no particular order (for operators: reads the whole table)."""
 
     @abstractmethod
     def acknowledge(
@@ -117,6 +114,22 @@ class WatchStore(ABC):
     def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
         """Watches the retry sweep covers (finished with a failure, retry window still open)."""
 
+
+class OperatorQueries(ABC):
+    """Whole-table reads for operators (the CLI): never on a function's path."""
+
+    @abstractmethod
+    def find_events(self, selection: EventSelection) -> list[RelayEvent]:
+        """Stored events that match, in detection order (without a post id, the whole table is read)."""
+
+    @abstractmethod
+    def watches(self) -> Iterator[WatchRecord]:
+        """Every stored watch, in no particular order (reads the whole table)."""
+
+
+class RelayState(ABC):
+    """The relay's own state beside the watches: the pause after a refused key, discover mode's progress."""
+
     @abstractmethod
     def genviral_pause(self, now: datetime) -> str | None:
         """Why calls to Genviral are paused (a configuration error), or None when they are not."""
@@ -131,6 +144,25 @@ class WatchStore(ABC):
     @abstractmethod
     def save_discover_state(self, state: DiscoverState, *, expected_version: int) -> None:
         """Store `state` (version `expected_version + 1`); `StateConflictError` if another walk saved first."""
+
+
+class TokenSource(ABC):
+    """Where the Genviral token comes from (Secrets Manager in a deployment)."""
+
+    @abstractmethod
+    def token(self, *, refresh: bool = False) -> str:
+        """The current token; `refresh` bypasses any cache (after a 401, the secret may have rotated)."""
+
+
+class WorkQueue(ABC):
+    """Where the poller leaves work for the workers (SQS in a deployment)."""
+
+    @abstractmethod
+    def send(self, requests: Iterable[WorkRequest], *, correlation_id: str | None = None) -> int:
+        """Queue every request, tagged with `correlation_id`; answer how many were queued.
+
+        Raises `EnqueueError` if some never were.
+        """
 
 
 @dataclass(frozen=True)

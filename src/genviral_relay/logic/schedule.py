@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from genviral_relay.clock import parse_ts
-from genviral_relay.models.upstream import FAILED, FINAL_STATUSES, Post
+from genviral_relay.models.domain import FAILED, FINAL_STATUSES
+from genviral_relay.models.upstream import Post
 
 _RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
 _UNIT = {"minute": 60, "hour": 3600, "day": 86400}

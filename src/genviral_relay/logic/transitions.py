@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from genviral_relay.clock import format_ts
-from genviral_relay.models.domain import AccountSnapshot, WatchRecord
+from genviral_relay.models.domain import FINAL_STATUSES, AccountSnapshot, WatchRecord
 from genviral_relay.models.events import EVENT_TYPE_BY_STATUS, PostSummary, RelayEvent
-from genviral_relay.models.upstream import FINAL_STATUSES, AccountState, Post
+from genviral_relay.models.upstream import AccountState, Post
 
 # Fixed namespace for event ids: changing it would re-key every event ever published.
 EVENT_ID_NAMESPACE = uuid.UUID("6a4e2b8c-3f1d-5e7a-9c0b-1d2e3f4a5b6c")
@@ -28,7 +28,7 @@ EVENT_ID_NAMESPACE = uuid.UUID("6a4e2b8c-3f1d-5e7a-9c0b-1d2e3f4a5b6c")
 @dataclass(frozen=True)
 class Detection:
     accounts: dict[str, AccountSnapshot]
-    emitted: dict[str, int]
+    occurrences: dict[str, int]
     events: tuple[RelayEvent, ...]
     state_changed: bool
 
@@ -81,7 +81,7 @@ def snapshot(state: AccountState) -> AccountSnapshot:
 def detect_transitions(previous: WatchRecord | None, post: Post, detected_at: datetime) -> Detection:
     known = previous.accounts if previous is not None else {}
     accounts = dict(known)  # accounts missing from this answer keep their last-seen state
-    emitted = dict(previous.emitted) if previous is not None else {}
+    occurrences = dict(previous.occurrences) if previous is not None else {}
     events: list[RelayEvent] = []
     summary = summarize_post(post)
     detected = format_ts(detected_at)
@@ -92,8 +92,8 @@ def detect_transitions(previous: WatchRecord | None, post: Post, detected_at: da
         if not is_new_outcome(before, state):
             continue
         key = outcome_key(state.account_id, state)
-        occurrence = emitted.get(key, 0)
-        emitted[key] = occurrence + 1
+        occurrence = occurrences.get(key, 0)
+        occurrences[key] = occurrence + 1
         events.append(
             RelayEvent(
                 event_id=make_event_id(post.id, key, occurrence),
@@ -114,8 +114,8 @@ def detect_transitions(previous: WatchRecord | None, post: Post, detected_at: da
     state_changed = (
         previous is None
         or accounts != previous.accounts
-        or emitted != previous.emitted
+        or occurrences != previous.occurrences
         or post.status != previous.post_status
         or post.scheduled_at != previous.scheduled_at
     )
-    return Detection(accounts=accounts, emitted=emitted, events=tuple(events), state_changed=state_changed)
+    return Detection(accounts=accounts, occurrences=occurrences, events=tuple(events), state_changed=state_changed)

@@ -1,31 +1,14 @@
-"""HTTP API bodies and the post id type every entry point validates with."""
+"""HTTP API bodies."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from genviral_relay.clock import format_ts
-from genviral_relay.models.domain import AccountSnapshot, WatchRecord
+from genviral_relay.models.domain import AccountSnapshot, PostId, WatchRecord
 from genviral_relay.models.events import RelayEvent
-
-POST_ID_HINT = "post_id must be a UUID such as 11111111-1111-1111-1111-111111111111"
-
-
-def _canonical_uuid(value: str) -> str:
-    try:
-        parsed = uuid.UUID(value)
-    except ValueError:
-        raise ValueError(POST_ID_HINT) from None
-    if str(parsed) != value.lower():
-        raise ValueError("post_id must be a UUID in its hyphenated form")
-    return str(parsed)
-
-
-PostId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_canonical_uuid)]
 
 
 class RegisterWatchRequest(BaseModel):

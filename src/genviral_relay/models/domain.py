@@ -1,14 +1,36 @@
-"""What the relay remembers about a watched post."""
+"""The relay's own vocabulary: post ids, delivery statuses, targets, and what it remembers about a watched post."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Target = Literal["sns", "eventbridge"]
 TARGETS: tuple[Target, ...] = ("sns", "eventbridge")
+
+POSTED = "posted"
+FAILED = "failed"
+FINAL_STATUSES = frozenset({POSTED, FAILED})
+"""An account in one of these has an outcome (Genviral's other statuses are open-ended and kept as strings)."""
+
+POST_ID_HINT = "post_id must be a UUID such as 11111111-1111-1111-1111-111111111111"
+
+
+def _canonical_uuid(value: str) -> str:
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise ValueError(POST_ID_HINT) from None
+    if str(parsed) != value.lower():
+        raise ValueError("post_id must be a UUID in its hyphenated form")
+    return str(parsed)
+
+
+PostId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_canonical_uuid)]
+"""A Genviral post id as every entry point accepts it: a hyphenated UUID, answered in lower case."""
 
 
 class AccountSnapshot(BaseModel):
@@ -52,9 +74,10 @@ class WatchRecord(BaseModel):
     post_status: str | None = None
     scheduled_at: str | None = None
     accounts: dict[str, AccountSnapshot] = Field(default_factory=dict)
-    emitted: dict[str, int] = Field(
+    occurrences: dict[str, int] = Field(
         default_factory=dict,
-        description="Outcome key -> how many events it produced (event-id disambiguation).",
+        description="Outcome key -> how many times that outcome has been seen; numbers the event ids of "
+        "repeated outcomes (stored as `emitted`, its 0.3.0 name).",
     )
     outbox: frozenset[PendingDelivery] = frozenset()
     next_check_at: datetime | None = Field(default=None, description="None: not in the due index.")
@@ -101,10 +124,21 @@ class DiscoverState(BaseModel):
     baseline_before: datetime = Field(
         description="Posts created before this are recorded silently when first seen (fixed on the first run)."
     )
-    walked_until: datetime | None = Field(
+    listed_until: datetime | None = Field(
         default=None, description="Every post created up to this moment has been listed; None before the first walk."
     )
-    walk_until: datetime | None = Field(default=None, description="The end of the walk in progress.")
+    walk_started_at: datetime | None = Field(
+        default=None, description="When the walk in progress started; once it completes, `listed_until` moves here."
+    )
     pending: tuple[CreatedWindow, ...] = Field(
         default=(), description="Windows of the walk in progress still to list, the next one last."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_0_3_names(cls, stored: Any) -> Any:
+        """States stored by 0.3.0 name the two moments `walked_until` and `walk_until`."""
+        if isinstance(stored, dict):
+            renamed = {"walked_until": "listed_until", "walk_until": "walk_started_at"}
+            return {renamed.get(key, key): value for key, value in stored.items()}
+        return stored

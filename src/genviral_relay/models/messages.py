@@ -1,4 +1,4 @@
-"""Messages on the work queue and the scheduler's input."""
+"""Message bodies on the work queue (and its dead-letter queue): what the poller asks the workers to do."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from genviral_relay.models.api import PostId
+from genviral_relay.models.domain import PostId
 
 
 class SweepRequest(BaseModel):
-    """Look for failed posts that Genviral sent back to its scheduler (see `PollingPolicy.awaits_retry`)."""
+    """Look for failed posts that Genviral sent back to its scheduler (see `logic/retry_sweep.py`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -26,12 +26,12 @@ class DiscoverRequest(BaseModel):
 
 
 class CheckRequest(BaseModel):
-    """Check one post. `reason` is for logs only."""
+    """Check one post."""
 
+    # Ignores what it does not know: messages queued by 0.3.0 also carry a `reason` nothing read.
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     post_id: PostId
-    reason: Literal["due", "manual"] = "due"
 
 
 WorkRequest = CheckRequest | SweepRequest | DiscoverRequest

@@ -10,10 +10,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-POSTED = "posted"
-FAILED = "failed"
-FINAL_STATUSES = frozenset({POSTED, FAILED})
-
 
 class _Upstream(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)

@@ -1,0 +1,264 @@
+"""The check of one watched post: fetch, detect, commit state and outbox together, then deliver.
+
+The order is what makes the relay lose nothing: events are written to the outbox in the same
+conditional write as the state that produced them, and only then published (`logic/outbox.py`).
+A crash anywhere leaves them in the outbox, and the next check of the post publishes them again
+under the same ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+from genviral_relay.clock import Clock, parse_ts
+from genviral_relay.errors import (
+    GenviralConfigError,
+    GenviralContractError,
+    GenviralError,
+    GenviralNotFoundError,
+    StateConflictError,
+)
+from genviral_relay.logic.outbox import OutboxDelivery
+from genviral_relay.logic.pause import GenviralPause
+from genviral_relay.logic.ports import PostSource, WatchStore
+from genviral_relay.logic.schedule import PollingPolicy, same_schedule
+from genviral_relay.logic.transitions import detect_transitions
+from genviral_relay.models.domain import PendingDelivery, WatchRecord
+from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.upstream import Post
+from genviral_relay.observability import TRANSITION_METRICS, Metric, emit, genviral_error_metric, logger
+
+CheckTrigger = Literal["due", "manual", "register"]
+"""`due`: the poller's turn; `manual`: a check-now; `register`: also start watching."""
+CheckResult = Literal[
+    "changed",  # state or schedule written (with or without events)
+    "unchanged",  # nothing to write
+    "not_watched",  # the post is not watched (and registration was not asked)
+    "post_not_found",  # Genviral answered 404: the watch ended (or was never created)
+    "deferred",  # Genviral could not answer usefully; the post stays due
+    "refused",  # Genviral refused the key: calls are paused (see `logic/pause.py`); the post stays due
+    "conflict",  # another check committed first; its result stands
+    "flushed",  # an ended watch only had events to publish
+]
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    post_id: str
+    result: CheckResult
+    watch: WatchRecord | None = None
+    """The watch as this check left it (None: not stored)."""
+    post: Post | None = None
+    events: tuple[RelayEvent, ...] = ()
+    """The transitions this check found."""
+    error: GenviralError | None = None
+    """Why Genviral gave no usable answer (`deferred`, `refused`, `post_not_found`)."""
+    created: bool = False
+    """This check started watching the post (a registration that stored a new watch)."""
+
+    @property
+    def undelivered(self) -> int:
+        """Outbox entries still unpublished after this check."""
+        return len(self.watch.outbox) if self.watch is not None else 0
+
+
+class PostCheck:
+    def __init__(
+        self,
+        *,
+        store: WatchStore,
+        source: PostSource,
+        delivery: OutboxDelivery,
+        pause: GenviralPause,
+        clock: Clock,
+        policy: PollingPolicy | None = None,
+    ) -> None:
+        self._store = store
+        self._source = source
+        self._delivery = delivery
+        self._pause = pause
+        self._clock = clock
+        self._policy = policy or PollingPolicy()
+
+    def check(self, post_id: str, *, trigger: CheckTrigger = "due") -> CheckOutcome:
+        """Check one post, reading its watch first."""
+        return self.check_watch(post_id, self._store.get(post_id), trigger=trigger)
+
+    def check_watch(self, post_id: str, watch: WatchRecord | None, *, trigger: CheckTrigger = "due") -> CheckOutcome:
+        """`check` with the stored watch already read (None: not stored); a worker reads a whole batch in one call."""
+        now = self._clock()
+        register = trigger == "register"
+        if watch is None and not register:
+            return CheckOutcome(post_id, "not_watched")
+        if watch is not None and not watch.watching and trigger == "due":
+            # Only its unpublished events keep an ended watch due: publish them, ask Genviral nothing.
+            return CheckOutcome(post_id, "flushed", watch=self._delivery.deliver(watch))
+
+        emit(Metric.POSTS_CHECKED)
+        try:
+            post = self._source.get_post(post_id)
+        except GenviralNotFoundError as error:
+            return self._end_gone(post_id, watch, now, error)
+        except GenviralError as error:
+            return self._defer(post_id, watch, now, error, register=register)
+        if post.id != post_id:
+            mismatch = GenviralContractError(f"asked for post {post_id}, Genviral answered post {post.id}")
+            return self._defer(post_id, watch, now, mismatch, register=register)
+        return self.apply_answer(post, watch, now=now)
+
+    def check_if_changed(self, post: Post, watch: WatchRecord) -> CheckOutcome | None:
+        """A watched post a list answer showed: None when the list shows nothing new, else a check now
+        (a list only tells the relay to look; the single-post answer is what it records)."""
+        if not detect_transitions(watch, post, self._clock()).state_changed:
+            return None
+        return self.check_watch(post.id, watch, trigger="manual")
+
+    def apply_answer(
+        self, post: Post, watch: WatchRecord | None, *, now: datetime | None = None, silent: bool = False
+    ) -> CheckOutcome:
+        """Record Genviral's answer for `post` against its stored watch (None: start watching it).
+
+        `silent`: a baseline (discover mode, posts older than its start): the outcomes count as
+        seen, so later ids stay distinct, but nothing is emitted.
+        """
+        now = now or self._clock()
+        previous = watch or WatchRecord(post_id=post.id, version=0, registered_at=now)
+        detection = detect_transitions(previous, post, now)
+        if silent:
+            detection = replace(detection, events=())
+        changed_at = previous.changed_at_after(state_changed=detection.state_changed, now=now)
+        wanted = self._policy.next_check(post, now, last_change=changed_at, first_seen=previous.registered_at)
+        awaiting_retry = self._policy.awaits_retry(post, now, last_change=changed_at, first_seen=previous.registered_at)
+        needs_write = (
+            previous.version == 0
+            or previous.awaiting_retry != awaiting_retry
+            or detection.state_changed
+            or previous.watching != (wanted is not None)
+            or not same_schedule(previous.settled_next_check_at, wanted, now)
+        )
+        if not needs_write:
+            emit(Metric.POSTS_UNCHANGED)
+            return CheckOutcome(post.id, "unchanged", watch=self._delivery.deliver(previous), post=post)
+
+        outbox = previous.outbox | {
+            PendingDelivery(event_id=event.event_id, target=target)
+            for event in detection.events
+            for target in self._delivery.targets
+        }
+        record = previous.model_copy(
+            update={
+                "version": previous.version + 1,
+                "watching": wanted is not None,
+                "ended_reason": None if wanted is not None else "finished",
+                "post_status": post.status,
+                "scheduled_at": post.scheduled_at,
+                "accounts": detection.accounts,
+                "occurrences": detection.occurrences,
+                "outbox": frozenset(outbox),
+                "next_check_at": self._live_schedule(wanted, bool(outbox), now),
+                "settled_next_check_at": wanted,
+                "awaiting_retry": awaiting_retry,
+                "changed_at": changed_at,
+            }
+        )
+        try:
+            self._store.save(record, expected_version=previous.version, new_events=detection.events)
+        except StateConflictError:
+            logger.info("Another check committed this post first", extra={"post_id": post.id})
+            emit(Metric.CHECK_CONFLICTS)
+            return CheckOutcome(post.id, "conflict", watch=self._store.get(post.id), post=post)
+
+        for event in detection.events:
+            logger.info(
+                "Transition detected",
+                extra={
+                    "post_id": post.id,
+                    "account_id": event.account_id,
+                    "event_id": event.event_id,
+                    "status": event.status,
+                    "previous_status": event.previous_status,
+                },
+            )
+            emit(TRANSITION_METRICS[event.status])
+            if previous.observed:  # a post seen before changed while watched (not one just registered)
+                happened_at = _changed_at(event)
+                if happened_at is not None:
+                    emit(Metric.DETECTION_LAG, max(0.0, (now - happened_at).total_seconds()))
+        delivered = self._delivery.deliver(record, detection.events)
+        return CheckOutcome(
+            post.id, "changed", watch=delivered, post=post, events=detection.events, created=previous.version == 0
+        )
+
+    def _live_schedule(self, wanted: datetime | None, has_outbox: bool, now: datetime) -> datetime | None:
+        """Keep a watch with unpublished events due soon, so a crash before publishing is repaired."""
+        if not has_outbox:
+            return wanted
+        retry_at = now + self._policy.outbox_retry_delay
+        return retry_at if wanted is None else min(wanted, retry_at)
+
+    def _end_gone(
+        self, post_id: str, watch: WatchRecord | None, now: datetime, error: GenviralNotFoundError
+    ) -> CheckOutcome:
+        logger.info("Post not found in Genviral; watch ends", extra={"post_id": post_id})
+        emit(Metric.POSTS_GONE)
+        if watch is None:
+            return CheckOutcome(post_id, "post_not_found", error=error)
+        record = watch.model_copy(
+            update={
+                "version": watch.version + 1,
+                "watching": False,
+                "ended_reason": "post_not_found",
+                "next_check_at": self._live_schedule(None, bool(watch.outbox), now),
+                "settled_next_check_at": None,
+                "changed_at": now,
+            }
+        )
+        try:
+            self._store.save(record, expected_version=watch.version, new_events=())
+        except StateConflictError:
+            return CheckOutcome(post_id, "conflict", watch=self._store.get(post_id), error=error)
+        return CheckOutcome(post_id, "post_not_found", watch=self._delivery.deliver(record), error=error)
+
+    def _defer(
+        self, post_id: str, watch: WatchRecord | None, now: datetime, error: GenviralError, *, register: bool
+    ) -> CheckOutcome:
+        level = logger.warning if error.transient else logger.error
+        level(
+            "Post check deferred",
+            extra={
+                "post_id": post_id,
+                "error_type": type(error).__name__,
+                "error": str(error),
+                "status": error.status,
+                "error_code": error.error_code,
+            },
+        )
+        emit(genviral_error_metric(error))
+        refused = isinstance(error, GenviralConfigError)
+        if isinstance(error, GenviralConfigError):
+            self._pause.refused(error)
+        created = False
+        if watch is None and register:
+            # The registration itself must not be lost: store a bare watch the poller checks soon.
+            watch = WatchRecord(post_id=post_id, version=1, registered_at=now, next_check_at=now)
+            try:
+                self._store.save(watch, expected_version=0, new_events=())
+                created = True
+            except StateConflictError:
+                watch = self._store.get(post_id)
+        delivered = self._delivery.deliver(watch) if watch is not None else None
+        return CheckOutcome(
+            post_id, "refused" if refused else "deferred", watch=delivered, error=error, created=created
+        )
+
+
+def _changed_at(event: RelayEvent) -> datetime | None:
+    """When Genviral recorded the change: the publish time of a post, the attempt time of a failure."""
+    stamps = (
+        (event.published_at, event.last_attempted_at)
+        if event.status == "posted"
+        else (event.last_attempted_at, event.published_at)
+    )
+    return next((moment for stamp in stamps if (moment := parse_ts(stamp)) is not None), None)

@@ -1,0 +1,175 @@
+"""A worker's batch of work messages, dispatched by type: post checks, the retry sweep, a discover run.
+
+Each post is checked once however many messages asked for it; watches are read in one call;
+Genviral requests run on a few threads within the deployment's concurrency cap, slow down when
+Genviral answers 429, and stop for the rest of the batch once it refuses the key. The answer is
+the ids of the messages whose work failed unexpectedly: only those go back to the queue.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+from genviral_relay.errors import GenviralRateLimitedError
+from genviral_relay.logic.check import PostCheck
+from genviral_relay.logic.discover import Discovery
+from genviral_relay.logic.pause import GenviralPause
+from genviral_relay.logic.ports import WatchStore
+from genviral_relay.logic.retry_sweep import RetrySweep
+from genviral_relay.models.domain import WatchRecord
+from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest, WorkRequest
+from genviral_relay.observability import Metric, correlated, emit, logger
+
+TimeLeft = Callable[[], timedelta]
+"""What remains of the invocation."""
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One message of the batch: its request and the correlation id of whatever queued it."""
+
+    message_id: str
+    request: WorkRequest
+    correlation_id: str | None = None
+
+
+class AdaptiveLimit:
+    """At most `limit` holders at once; `shrink` halves the limit (down to one) after a 429."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._active = 0
+        self._changed = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._active < self.limit)
+            self._active += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._changed:
+            self._active -= 1
+            self._changed.notify_all()
+
+    def shrink(self) -> None:
+        with self._changed:
+            self.limit = max(1, self.limit // 2)
+
+
+class WorkBatch:
+    def __init__(
+        self,
+        *,
+        check: PostCheck,
+        store: WatchStore,
+        pause: GenviralPause,
+        sweep: RetrySweep | None = None,
+        discovery: Discovery | None = None,
+        threads: int = 1,
+    ) -> None:
+        self._check = check
+        self._store = store
+        self._pause = pause
+        self._sweep = sweep
+        self._discovery = discovery
+        self._threads = max(1, threads)
+
+    def run(self, items: Sequence[WorkItem], *, time_left: TimeLeft | None = None) -> list[str]:
+        """Do every item's work; answer the message ids whose work failed (to be received again).
+
+        While Genviral calls are paused nothing is done and nothing fails: the posts stay due and the
+        poller queues them again once the pause ends.
+        """
+        reason = self._pause.reason()
+        if reason is not None:
+            logger.warning("Genviral calls are paused; the batch's posts stay due", extra={"reason": reason})
+            return []
+        discover = [item for item in items if isinstance(item.request, DiscoverRequest)]
+        sweep = [item for item in items if isinstance(item.request, SweepRequest)]
+        checks: dict[str, list[WorkItem]] = {}
+        for item in items:
+            if isinstance(item.request, CheckRequest):
+                checks.setdefault(item.request.post_id, []).append(item)
+        asked = sum(len(group) for group in checks.values())
+        if asked > len(checks):
+            emit(Metric.DUPLICATE_CHECK_REQUESTS, asked - len(checks))
+
+        run = _Run(AdaptiveLimit(self._threads))
+        # Discovery first: a post it adopts is checked by it, not again below. Each runs once however
+        # many of its messages the batch holds.
+        if discover:
+            run.guarded(discover, "Discover run failed", lambda: self._discover(run, time_left))
+        if sweep:
+            run.guarded(sweep, "Retry sweep failed", lambda: self._sweep_retries(run))
+        watches = self._store.get_many(list(checks))
+        jobs = [(post_id, group, watches.get(post_id)) for post_id, group in checks.items()]
+        if self._threads == 1:
+            for job in jobs:
+                self._check_group(run, *job)
+        else:
+            with ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="check") as pool:
+                futures = [pool.submit(self._check_group, run, *job) for job in jobs]
+            for future in futures:
+                future.result()  # re-raises what must end the invocation (anything that is not an Exception)
+        return run.failed
+
+    def _discover(self, run: _Run, time_left: TimeLeft | None) -> None:
+        if self._discovery is None:
+            raise RuntimeError("discovery was asked for but this worker has none")
+        if not run.refused.is_set():
+            with run.limit:
+                report = self._discovery.run(time_left=time_left)
+            if report.refused:
+                run.refused.set()
+
+    def _sweep_retries(self, run: _Run) -> None:
+        if self._sweep is None:
+            raise RuntimeError("a retry sweep was asked for but this worker has none")
+        if not run.refused.is_set():
+            with run.limit:
+                report = self._sweep.run()
+            if report.refused:
+                run.refused.set()
+
+    def _check_group(self, run: _Run, post_id: str, group: list[WorkItem], watch: WatchRecord | None) -> None:
+        def check() -> None:
+            if run.refused.is_set():
+                return  # the post stays due; the poller queues it again after the pause
+            with run.limit:
+                outcome = self._check.check_watch(post_id, watch, trigger="due")
+            if outcome.result == "refused":
+                run.refused.set()
+            elif isinstance(outcome.error, GenviralRateLimitedError):
+                run.limit.shrink()
+
+        run.guarded(group, "Post check failed", check, post_id=post_id)
+
+
+class _Run:
+    """What one `WorkBatch.run` shares between its threads."""
+
+    def __init__(self, limit: AdaptiveLimit) -> None:
+        self.limit = limit
+        self.refused = threading.Event()
+        """Genviral refused the key: the rest of the batch asks it nothing (the pause is stored)."""
+        self.failed: list[str] = []
+        self._lock = threading.Lock()
+
+    def guarded(
+        self, items: list[WorkItem], failure: str, work: Callable[[], None], *, post_id: str | None = None
+    ) -> None:
+        """Run one piece of work under its first message's correlation id; an unexpected failure fails
+        its messages only, and the batch goes on."""
+        with correlated(items[0].correlation_id):
+            try:
+                work()
+            except Exception:  # SQS delivers those messages again; the other work stands
+                logger.exception(failure, extra={"post_id": post_id} if post_id else {})
+                if post_id is not None:
+                    emit(Metric.CHECK_FAILURES)
+                with self._lock:
+                    self.failed.extend(item.message_id for item in items)
