@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from genviral_relay import factories
-from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
 from genviral_relay.cli.deployment import StaticToken
 from genviral_relay.clock import parse_ts
@@ -50,11 +50,12 @@ from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import CheckRequest
-from genviral_relay.models.upstream import FINAL_STATUSES, Envelope, Post
+from genviral_relay.models.domain import FINAL_STATUSES
+from genviral_relay.models.upstream import Envelope, Post
 from genviral_relay.observability import logger
 from local.emulator import GenviralEmulator
 from local.ledger import Ledger, outcome_of
-from local.memory_store import InMemoryWatchStore
+from local.doubles import InMemoryStore
 from local.seams import SteppingClock, no_sleep
 from local.stack import LocalStack
 
@@ -267,7 +268,7 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
         publish_calls: Counter[str] = Counter()
         targets = TargetsStandIn(publish_calls)
         published_at: dict[tuple[str, str], datetime] = {}
-        store = InMemoryWatchStore()
+        store = InMemoryStore()
         dynamodb_calls = store.calls
         policy = PollingPolicy(tick=TICK)
         source = PhasedSource(
@@ -405,7 +406,7 @@ def _apply(
 
 def _next_tick(
     now: datetime,
-    store: InMemoryWatchStore,
+    store: InMemoryStore,
     planned: list[PlannedPost],
     registrations: list[int],
     next_registration: int,
@@ -447,7 +448,7 @@ def checks_per_second(seconds: float = 2.0) -> float:
         version=3,
         post_status="pending",
         accounts=previous.accounts,
-        emitted=previous.emitted,
+        occurrences=previous.occurrences,
         registered_at=datetime.now(UTC),
     )
     policy = PollingPolicy()
@@ -520,7 +521,7 @@ def worker_peak_rss(posts: int = 1000) -> tuple[float, int]:
     ):
         scheduled = datetime.now(UTC) - timedelta(minutes=1)
         post_ids = [emulator.create_post(accounts=2, scheduled_at=scheduled) for _ in range(posts)]
-        store = DynamoDbWatchStore(
+        store = DynamoDbStore(
             stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=1), clock=_utc_now
         )
         now = _utc_now()

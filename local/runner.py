@@ -17,26 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from local.doubles import FakeLambdaContext
 from local.stack import REGION, LocalStack, patched_environ
 
 POLLER = "PollerFunction"
 WORKER = "WorkerFunction"
 API = "ApiFunction"
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    remaining_millis: int = 30_000
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:123456789012:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_millis
 
 
 @dataclass
@@ -73,7 +59,9 @@ class LocalRunner:
                 factories.reset()
                 self._last_function = logical_id
             context = FakeLambdaContext(
-                function_name=logical_id, remaining_millis=self.stack.timeout_seconds(logical_id) * 1000
+                function_name=logical_id,
+                remaining_millis=self.stack.timeout_seconds(logical_id) * 1000,
+                region=REGION,
             )
             return self.handler(logical_id)(event, context)
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from genviral_relay.aws.dead_letters import SqsDeadLetters
-from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
 from genviral_relay.aws.secrets import SecretsManagerTokenSource
 from genviral_relay.clock import utc_now
@@ -183,7 +183,7 @@ class RelayRig:
         self.stack = stack
         self.seams = Seams()
         self.store = SeamStore(
-            DynamoDbWatchStore(
+            DynamoDbStore(
                 stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30), clock=utc_now
             ),
             self.seams,

@@ -44,7 +44,7 @@ def post(*states: dict[str, Any], post_id: str = POST_ID, **fields: Any) -> Post
     return Post.model_validate(document)
 
 
-def watch(*states: dict[str, Any], version: int = 1, emitted: dict[str, int] | None = None) -> WatchRecord:
+def watch(*states: dict[str, Any], version: int = 1, occurrences: dict[str, int] | None = None) -> WatchRecord:
     """A stored watch whose last-seen accounts are `states`."""
     return WatchRecord(
         post_id=POST_ID,
@@ -55,6 +55,6 @@ def watch(*states: dict[str, Any], version: int = 1, emitted: dict[str, int] | N
             state["account_id"]: AccountSnapshot.model_validate({k: v for k, v in state.items() if k != "account_id"})
             for state in states
         },
-        emitted=emitted or {},
+        occurrences=occurrences or {},
         registered_at=NOW,
     )

@@ -23,7 +23,7 @@ import pytest
 
 from genviral_relay import __version__
 from genviral_relay.aws.dead_letters import SqsDeadLetters
-from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL
 from genviral_relay.cli.local_commands import NOT_A_CHECKOUT, local_module
 from genviral_relay.cli.main import main
@@ -99,8 +99,8 @@ def deployed(stack: LocalStack, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Lo
     return stack
 
 
-def store_of(stack: LocalStack) -> DynamoDbWatchStore:
-    return DynamoDbWatchStore(
+def store_of(stack: LocalStack) -> DynamoDbStore:
+    return DynamoDbStore(
         stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=1), clock=utc_now
     )
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from genviral_relay.aws.dead_letters import SqsDeadLetters
-from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.work_queue import CORRELATION_ATTRIBUTE
 from genviral_relay.clock import utc_now
 from genviral_relay.genviral.client import GenviralClient
@@ -287,7 +287,7 @@ def clock() -> list[datetime]:
 def test_lag_and_outbox_age_are_seconds_of_upstream_and_relay_time(
     emulator: GenviralEmulator, stack: LocalStack, clock: list[datetime]
 ) -> None:
-    store = DynamoDbWatchStore(
+    store = DynamoDbStore(
         stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30), clock=utc_now
     )
     publisher = RecordingPublisher("sns")

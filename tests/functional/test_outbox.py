@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from genviral_relay.aws.dead_letters import SqsDeadLetters
-from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore, watch_from_item, watch_to_item
+from genviral_relay.aws.dynamodb_store import DynamoDbStore, watch_from_item, watch_to_item
 from genviral_relay.clock import utc_now
 from genviral_relay.errors import StateConflictError
 from genviral_relay.genviral.client import GenviralClient, TokenSource
@@ -55,8 +55,8 @@ class RecordingPublisher(EventPublisher):
 
 
 @pytest.fixture
-def store(stack: LocalStack) -> DynamoDbWatchStore:
-    return DynamoDbWatchStore(
+def store(stack: LocalStack) -> DynamoDbStore:
+    return DynamoDbStore(
         stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30), clock=utc_now
     )
 
@@ -69,7 +69,7 @@ def publishers() -> dict[Target, RecordingPublisher]:
 def make_checker(
     emulator: GenviralEmulator,
     stack: LocalStack,
-    store: DynamoDbWatchStore,
+    store: DynamoDbStore,
     publishers: list[RecordingPublisher],
     *,
     dead_letter_queue: str | None = None,
@@ -87,7 +87,7 @@ def make_checker(
 def checker(
     emulator: GenviralEmulator,
     stack: LocalStack,
-    store: DynamoDbWatchStore,
+    store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
 ) -> PostChecker:
     return make_checker(emulator, stack, store, list(publishers.values()))
@@ -104,7 +104,7 @@ def posted_post(emulator: GenviralEmulator, checker: PostChecker) -> tuple[str, 
 def test_failed_publish_keeps_events_pending_and_the_next_check_sends_the_same_ids(
     emulator: GenviralEmulator,
     checker: PostChecker,
-    store: DynamoDbWatchStore,
+    store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
 ) -> None:
     post_id, _ = posted_post(emulator, checker)
@@ -134,7 +134,7 @@ def test_failed_publish_keeps_events_pending_and_the_next_check_sends_the_same_i
 def test_crash_after_commit_before_publish_is_repaired_with_the_same_ids(
     emulator: GenviralEmulator,
     checker: PostChecker,
-    store: DynamoDbWatchStore,
+    store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
 ) -> None:
     post_id, account_id = posted_post(emulator, checker)
@@ -158,7 +158,7 @@ def test_crash_after_commit_before_publish_is_repaired_with_the_same_ids(
 def test_pending_events_survive_the_end_of_the_watch(
     emulator: GenviralEmulator,
     checker: PostChecker,
-    store: DynamoDbWatchStore,
+    store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
 ) -> None:
     # Given every account finished (the watch ends) while a target is down
@@ -224,7 +224,7 @@ def test_two_concurrent_checks_commit_one_set_of_events(
     assert len({event.event_id for event in publishers["eventbridge"].published}) == 1
 
 
-def test_a_watch_written_before_changed_at_existed_reads_its_last_write_time(store: DynamoDbWatchStore) -> None:
+def test_a_watch_written_before_changed_at_existed_reads_its_last_write_time(store: DynamoDbStore) -> None:
     now = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     record = WatchRecord(post_id="11111111-1111-1111-1111-111111111111", version=1, registered_at=now, changed_at=now)
     item: dict[str, Any] = dict(watch_to_item(record))
@@ -233,14 +233,14 @@ def test_a_watch_written_before_changed_at_existed_reads_its_last_write_time(sto
     assert watch_from_item(item).changed_at == now
 
 
-def test_store_round_trips_a_watch_and_rejects_a_stale_version(store: DynamoDbWatchStore) -> None:
+def test_store_round_trips_a_watch_and_rejects_a_stale_version(store: DynamoDbStore) -> None:
     now = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     record = WatchRecord(
         post_id="11111111-1111-1111-1111-111111111111",
         version=1,
         post_status="partial",
         scheduled_at="2026-01-02T03:00:00Z",
-        emitted={"a|posted|x": 1},
+        occurrences={"a|posted|x": 1},
         next_check_at=now,
         settled_next_check_at=now + timedelta(minutes=5),
         registered_at=now,
@@ -265,7 +265,7 @@ def test_an_event_refused_for_good_is_parked_with_its_reason_and_leaves_the_outb
     emulator: GenviralEmulator,
     checker: PostChecker,
     stack: LocalStack,
-    store: DynamoDbWatchStore,
+    store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
 ) -> None:
     post_id, _ = posted_post(emulator, checker)
@@ -286,7 +286,7 @@ def test_an_event_refused_for_good_is_parked_with_its_reason_and_leaves_the_outb
 
 def test_an_event_stays_in_the_outbox_when_even_parking_fails(
     emulator: GenviralEmulator,
-    store: DynamoDbWatchStore,
+    store: DynamoDbStore,
     stack: LocalStack,
     publishers: dict[Target, RecordingPublisher],
 ) -> None:
@@ -307,7 +307,7 @@ def test_events_for_a_target_switched_off_are_parked_not_dropped(
     emulator: GenviralEmulator,
     checker: PostChecker,
     stack: LocalStack,
-    store: DynamoDbWatchStore,
+    store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
 ) -> None:
     post_id, _ = posted_post(emulator, checker)

@@ -10,7 +10,7 @@ from itertools import pairwise
 import pytest
 
 from genviral_relay.aws.dead_letters import SqsDeadLetters
-from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.publishers import SnsPublisher
 from genviral_relay.cli.deployment import StaticToken
 from genviral_relay.genviral.client import GenviralClient
@@ -39,15 +39,15 @@ def emulator(clock: SteppingClock) -> Iterator[GenviralEmulator]:
 
 
 @pytest.fixture
-def store(stack: LocalStack, clock: SteppingClock) -> DynamoDbWatchStore:
-    return DynamoDbWatchStore(
+def store(stack: LocalStack, clock: SteppingClock) -> DynamoDbStore:
+    return DynamoDbStore(
         stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=1), clock=clock
     )
 
 
 @pytest.fixture
 def checker(
-    stack: LocalStack, store: DynamoDbWatchStore, emulator: GenviralEmulator, clock: SteppingClock
+    stack: LocalStack, store: DynamoDbStore, emulator: GenviralEmulator, clock: SteppingClock
 ) -> PostChecker:
     return PostChecker(
         store=store,

@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.clock import utc_now
 from genviral_relay.errors import StateConflictError
 from genviral_relay.logic.ports import EventSelection, WatchStore
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import CreatedWindow, DiscoverState, PendingDelivery, WatchRecord
 from local.counting import CountingClient
-from local.memory_store import InMemoryWatchStore
+from local.doubles import InMemoryStore
 from local.stack import LocalStack
 from tests.builders import ACCOUNT_A, ACCOUNT_B, account, post
 
@@ -26,11 +26,11 @@ POSTS = [f"00000000-0000-4000-8000-{index:012d}" for index in range(1, 4)]
 @pytest.fixture(params=["dynamodb", "memory"])
 def store_and_calls(request: pytest.FixtureRequest, stack: LocalStack) -> tuple[WatchStore, Counter[str]]:
     if request.param == "memory":
-        memory = InMemoryWatchStore()
+        memory = InMemoryStore()
         return memory, memory.calls
     calls: Counter[str] = Counter()
     client = CountingClient(stack.client("dynamodb"), calls)
-    return DynamoDbWatchStore(client, stack.ref("StateTable"), event_retention=timedelta(days=1), clock=utc_now), calls
+    return DynamoDbStore(client, stack.ref("StateTable"), event_retention=timedelta(days=1), clock=utc_now), calls
 
 
 def watch(post_id: str, version: int, **fields: object) -> WatchRecord:
@@ -107,7 +107,7 @@ def test_discover_state_is_saved_once_per_version(store_and_calls: tuple[WatchSt
     walking = DiscoverState(
         version=1,
         baseline_before=NOW,
-        walk_until=NOW,
+        walk_started_at=NOW,
         pending=(CreatedWindow(since=NOW - timedelta(days=1), until=NOW),),
     )
     store.save_discover_state(walking, expected_version=0)
@@ -115,7 +115,7 @@ def test_discover_state_is_saved_once_per_version(store_and_calls: tuple[WatchSt
         store.save_discover_state(walking, expected_version=0)
     assert store.discover_state() == walking
 
-    walked = walking.model_copy(update={"version": 2, "pending": (), "walk_until": None, "walked_until": NOW})
+    walked = walking.model_copy(update={"version": 2, "pending": (), "walk_started_at": None, "listed_until": NOW})
     with pytest.raises(StateConflictError):
         store.save_discover_state(walked.model_copy(update={"version": 3}), expected_version=2)
     store.save_discover_state(walked, expected_version=1)

@@ -64,7 +64,7 @@ def test_an_attempt_time_filled_in_later_is_not_a_new_transition() -> None:
 def test_unchanged_post_changes_nothing() -> None:
     states = [account(status="posted", last_attempted_at=ATTEMPT), account(ACCOUNT_B, status="scheduled")]
     first = detect_transitions(None, post(*states), NOW)
-    stored = watch(*states, emitted=first.emitted).model_copy(update={"post_status": "scheduled"})
+    stored = watch(*states, occurrences=first.occurrences).model_copy(update={"post_status": "scheduled"})
 
     again = detect_transitions(stored, post(*states), NOW)
 
@@ -102,7 +102,7 @@ def test_failed_retry_failed_posted_gives_three_events_with_three_ids() -> None:
     for observation in observations:
         detection = detect_transitions(stored, post(observation), NOW)
         events.extend(detection.events)
-        stored = watch(observation, emitted=detection.emitted)
+        stored = watch(observation, occurrences=detection.occurrences)
 
     assert [(event.previous_status, event.status) for event in events] == [
         (None, "failed"),
@@ -128,7 +128,7 @@ def test_a_repeated_outcome_without_attempt_times_still_gets_a_new_id() -> None:
     # failed -> retry -> failed with no last_attempted_at at all: two transitions, two ids
     failed = account(status="failed")
     first = detect_transitions(None, post(failed), NOW)
-    after_retry = watch(account(status="retry"), emitted=first.emitted)
+    after_retry = watch(account(status="retry"), occurrences=first.occurrences)
     second = detect_transitions(after_retry, post(failed), NOW)
 
     assert len(first.events) == len(second.events) == 1
@@ -211,7 +211,7 @@ def test_any_observation_sequence_emits_once_per_entry_with_unique_ids(
         detection = detect_transitions(stored, post(observed), NOW)
         assert detection == detect_transitions(stored, post(observed), NOW)  # pure and deterministic
         ids.extend(event.event_id for event in detection.events)
-        stored = watch(observed, emitted=detection.emitted)
+        stored = watch(observed, occurrences=detection.occurrences)
 
     assert len(ids) == expected
     assert len(set(ids)) == len(ids)

@@ -25,7 +25,7 @@ from genviral_relay.factories import (
     build_store,
     polling_policy,
 )
-from genviral_relay.genviral.client import GenviralClient
+from genviral_relay.genviral.client import GenviralClient, StaticToken
 from genviral_relay.logic.ports import EventPublisher, TokenSource
 from genviral_relay.logic.schedule import PollingPolicy
 from genviral_relay.models.domain import TARGETS, Target
@@ -309,16 +309,3 @@ class DeferredToken(TokenSource):
         if self._source is None:
             self._source = self._resolve()
         return self._source.token(refresh=refresh)
-
-
-class StaticToken(TokenSource):
-    """A key given in the environment: re-reading it after a 401 gives the same key."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def token(self, *, refresh: bool = False) -> str:
-        return self._token
-
-    def __repr__(self) -> str:
-        return "StaticToken(<hidden>)"

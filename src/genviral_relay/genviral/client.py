@@ -43,6 +43,20 @@ USER_AGENT = f"genviral-relay/{__version__}"
 _DELAY_SECONDS = re.compile(r"^-?\d+(\.\d+)?$")
 
 
+class StaticToken(TokenSource):
+    """A key given directly (the operations CLI's `GENVIRAL_TOKEN`, tests): re-reading it after a 401
+    gives the same key."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def token(self, *, refresh: bool = False) -> str:
+        return self._token
+
+    def __repr__(self) -> str:
+        return "StaticToken(<hidden>)"
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     connect_timeout: float = 3.05

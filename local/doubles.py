@@ -1,0 +1,322 @@
+"""In-memory doubles of every port, for the fast specs of the rules and for the benchmark.
+
+Each subclasses the port it stands in for, so a port change breaks its double at once. The store
+is contract-tested against the DynamoDB store (behaviour and call counts), so what the specs and
+the benchmark see of it is what a deployment does; the others record what was asked of them and
+can be told to fail the way the real adapter fails.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from genviral_relay.aws.dynamodb_store import BATCH_GET_LIMIT, DUE_SHARDS
+from genviral_relay.clock import parse_ts
+from genviral_relay.errors import DeadLetterError, EnqueueError, GenviralError, GenviralNotFoundError, StateConflictError
+from genviral_relay.genviral.client import StaticToken
+from genviral_relay.logic.ports import (
+    DeadLetters,
+    EventPublisher,
+    EventSelection,
+    OperatorQueries,
+    PostPage,
+    PostSource,
+    PublishFailure,
+    PublishResult,
+    RelayState,
+    WatchStore,
+    WorkQueue,
+)
+from genviral_relay.models.domain import DiscoverState, PendingDelivery, Target, WatchRecord
+from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.messages import WorkRequest
+from genviral_relay.models.upstream import Post
+
+__all__ = [
+    "FakeLambdaContext",
+    "InMemoryDeadLetters",
+    "InMemoryPostSource",
+    "InMemoryStore",
+    "InMemoryWorkQueue",
+    "RecordingPublisher",
+    "StaticToken",
+    "SteppingClock",
+]
+
+
+class SteppingClock:
+    """A clock that stands still until a test or the benchmark moves `now`."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class FakeLambdaContext:
+    """The part of Lambda's context object the handlers read."""
+
+    function_name: str = "Function"
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    remaining_millis: int = 30_000
+    region: str = "us-east-1"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
+
+
+class InMemoryPostSource(PostSource):
+    """Genviral as a dict of posts. `fail_next[post_id]` (or `"list"` for both list calls) raises that
+    error once per entry, as the client raises it; `calls` counts what was asked."""
+
+    def __init__(self, posts: Iterable[Post] = ()) -> None:
+        self.posts: dict[str, Post] = {post.id: post for post in posts}
+        self.fail_next: dict[str, list[GenviralError]] = {}
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def put(self, post: Post) -> None:
+        with self._lock:
+            self.posts[post.id] = post
+
+    def _raise_scripted(self, key: str) -> None:
+        with self._lock:
+            errors = self.fail_next.get(key)
+            error = errors.pop(0) if errors else None
+        if error is not None:
+            raise error
+
+    def get_post(self, post_id: str) -> Post:
+        self.calls["get_post"] += 1
+        self._raise_scripted(post_id)
+        with self._lock:
+            post = self.posts.get(post_id)
+        if post is None:
+            raise GenviralNotFoundError(f"no post {post_id}", status=404, error_code="not_found")
+        return post
+
+    def posts_in_status(self, status: str, *, limit: int) -> PostPage:
+        self.calls["posts_in_status"] += 1
+        self._raise_scripted("list")
+        with self._lock:
+            found = [post for post in self.posts.values() if post.status == status]
+        found.sort(key=lambda post: post.created_at or "", reverse=True)
+        return PostPage(posts=tuple(found[:limit]), unreadable_ids=(), size=min(len(found), limit))
+
+    def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
+        self.calls["posts_created"] += 1
+        self._raise_scripted("list")
+        with self._lock:
+            found = [
+                post
+                for post in self.posts.values()
+                if (created := parse_ts(post.created_at)) is not None and since <= created <= until
+            ]
+        found.sort(key=lambda post: post.created_at or "", reverse=True)
+        return PostPage(posts=tuple(found[:limit]), unreadable_ids=(), size=min(len(found), limit))
+
+
+class RecordingPublisher(EventPublisher):
+    """Publishes by recording. `failing`: every event fails retryably (throttled); `refusing`: every
+    event is refused for good (malformed); `crashing`: the process dies mid-call."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.published: list[RelayEvent] = []
+        self.failing = False
+        self.refusing = False
+        self.crashing = False
+
+    def publish(self, events: Sequence[RelayEvent]) -> PublishResult:
+        if self.crashing:
+            raise SystemExit("process killed while publishing")
+        if self.failing:
+            return PublishResult(failed={e.event_id: PublishFailure("ThrottlingException", True) for e in events})
+        if self.refusing:
+            return PublishResult(failed={e.event_id: PublishFailure("MalformedDetail: no", False) for e in events})
+        self.published.extend(events)
+        return PublishResult(delivered={event.event_id for event in events})
+
+
+class InMemoryDeadLetters(DeadLetters):
+    """Parks by recording; `failing`: parking itself fails (the event then stays in the outbox)."""
+
+    def __init__(self) -> None:
+        self.parked: list[tuple[RelayEvent, Target, str]] = []
+        self.failing = False
+
+    def park(self, event: RelayEvent, target: Target, reason: str) -> None:
+        if self.failing:
+            raise DeadLetterError("the dead-letter queue is unavailable")
+        self.parked.append((event, target, reason))
+
+
+class InMemoryWorkQueue(WorkQueue):
+    """Queues by recording; `failing`: the send fails as SQS refusing the batch does."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[WorkRequest, str | None]] = []
+        self.failing = False
+
+    def send(self, requests: Iterable[WorkRequest], *, correlation_id: str | None = None) -> int:
+        batch = list(requests)
+        if self.failing:
+            raise EnqueueError(f"{len(batch)} work requests could not be queued")
+        self.sent.extend((request, correlation_id) for request in batch)
+        return len(batch)
+
+
+class InMemoryStore(WatchStore, OperatorQueries, RelayState):
+    """Every store port in memory, with the DynamoDB store's semantics, counting the DynamoDB calls
+    the real store would make for the same work (`tests/functional/test_store_contract.py` runs one
+    script on both and compares the counts)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._watches: dict[str, WatchRecord] = {}
+        self._events: dict[tuple[str, str], RelayEvent] = {}
+        self._pause: tuple[datetime, str] | None = None
+        self._discover: DiscoverState | None = None
+        self._lock = threading.Lock()
+
+    def get(self, post_id: str) -> WatchRecord | None:
+        with self._lock:
+            self.calls["get_item"] += 1
+            return self._watches.get(post_id)
+
+    def get_many(self, post_ids: Sequence[str]) -> dict[str, WatchRecord]:
+        unique = list(dict.fromkeys(post_ids))
+        with self._lock:
+            self.calls["batch_get_item"] += -(-len(unique) // BATCH_GET_LIMIT)
+            return {post_id: self._watches[post_id] for post_id in unique if post_id in self._watches}
+
+    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
+        if record.version != expected_version + 1:
+            raise ValueError("a saved watch must be exactly one version ahead of the stored one")
+        with self._lock:
+            self.calls["transact_write_items"] += 1
+            stored = self._watches.get(record.post_id)
+            if (stored.version if stored else 0) != expected_version:
+                raise StateConflictError(record.post_id)
+            self._watches[record.post_id] = record
+            for event in new_events:
+                self._events[(event.post_id, event.event_id)] = event
+
+    def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
+        wanted = sorted(set(event_ids))
+        with self._lock:
+            self.calls["batch_get_item"] += -(-len(wanted) // BATCH_GET_LIMIT)
+            found = [self._events[(post_id, event_id)] for event_id in wanted if (post_id, event_id) in self._events]
+        return sorted(found, key=lambda event: (event.detected_at, event.event_id))
+
+    def find_events(self, selection: EventSelection) -> list[RelayEvent]:
+        with self._lock:
+            self.calls["query" if selection.post_id is not None else "scan"] += 1
+            found = [event for event in self._events.values() if selection.matches(event)]
+        return sorted(found, key=lambda event: (event.detected_at, event.event_id))
+
+    def watches(self) -> Iterator[WatchRecord]:
+        with self._lock:
+            self.calls["scan"] += 1
+            return iter(list(self._watches.values()))
+
+    def acknowledge(
+        self,
+        post_id: str,
+        delivered: Iterable[PendingDelivery],
+        *,
+        settle_version: int | None = None,
+        settled_next_check_at: datetime | None = None,
+    ) -> None:
+        done = set(delivered)
+        if not done:
+            return
+        with self._lock:
+            stored = self._watches.get(post_id)
+            self.calls["update_item"] += 1
+            if stored is None:
+                return
+            update: dict[str, object] = {"outbox": stored.outbox - done, "version": stored.version + 1}
+            if settle_version is not None:
+                if stored.version == settle_version:
+                    update["next_check_at"] = settled_next_check_at
+                else:
+                    self.calls["update_item"] += 1  # the real store retries without the settle
+            self._watches[post_id] = stored.model_copy(update=update)
+
+    def delete(self, post_id: str, *, expected_version: int) -> None:
+        with self._lock:
+            self.calls["delete_item"] += 1
+            stored = self._watches.get(post_id)
+            if stored is None or stored.version != expected_version:
+                raise StateConflictError(post_id)
+            del self._watches[post_id]
+
+    def due_post_ids(self, now: datetime) -> Iterator[str]:
+        with self._lock:
+            self.calls["query"] += DUE_SHARDS + 1  # and the retry shard
+            due = [
+                (record.next_check_at, post_id)
+                for post_id, record in self._watches.items()
+                if record.next_check_at is not None and record.next_check_at <= now
+            ]
+        return iter([post_id for _, post_id in sorted(due)])
+
+    def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
+        with self._lock:
+            self.calls["query"] += 1
+            waiting = sorted(
+                (record.next_check_at, post_id)
+                for post_id, record in self._watches.items()
+                if record.awaiting_retry and record.next_check_at is not None and record.next_check_at > now
+            )
+        return iter([post_id for _, post_id in waiting[:limit]])
+
+    def soonest_due(self, now: datetime) -> datetime | None:
+        """When the poller next has work: a due check, or now while a post awaits the retry sweep.
+
+        The benchmark skips idle minutes with it; not counted as a DynamoDB call.
+        """
+        with self._lock:
+            records = [record for record in self._watches.values() if record.next_check_at is not None]
+        if any(record.awaiting_retry and record.next_check_at > now for record in records):  # type: ignore[operator]
+            return now
+        return min((record.next_check_at for record in records if record.next_check_at), default=None)
+
+    def genviral_pause(self, now: datetime) -> str | None:
+        with self._lock:
+            self.calls["get_item"] += 1
+            if self._pause is None or self._pause[0] <= now:
+                return None
+            return self._pause[1]
+
+    def pause_genviral(self, *, until: datetime, reason: str) -> None:
+        with self._lock:
+            self.calls["put_item"] += 1
+            self._pause = (until, reason)
+
+    def discover_state(self) -> DiscoverState | None:
+        with self._lock:
+            self.calls["get_item"] += 1
+            return self._discover
+
+    def save_discover_state(self, state: DiscoverState, *, expected_version: int) -> None:
+        if state.version != expected_version + 1:
+            raise ValueError("a saved discover state must be exactly one version ahead of the stored one")
+        with self._lock:
+            self.calls["put_item"] += 1
+            if (self._discover.version if self._discover else 0) != expected_version:
+                raise StateConflictError("discover state")
+            self._discover = state
