@@ -37,26 +37,24 @@ from typing import Any
 from genviral_relay import factories
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
-from genviral_relay.cli.deployment import StaticToken
 from genviral_relay.clock import parse_ts
 from genviral_relay.clock import utc_now as _utc_now
-from genviral_relay.genviral.client import GenviralClient
-from genviral_relay.logic.check_batch import CheckBatch
-from genviral_relay.logic.check_post import PostChecker
+from genviral_relay.factories import compose_check_path
+from genviral_relay.genviral.client import GenviralClient, StaticToken
 from genviral_relay.logic.discover import Discovery
 from genviral_relay.logic.ports import DeadLetters, EventPublisher, PostPage, PostSource, PublishResult
 from genviral_relay.logic.schedule import PollingPolicy, same_schedule
 from genviral_relay.logic.transitions import detect_transitions
-from genviral_relay.models.domain import Target, WatchRecord
+from genviral_relay.logic.work_batch import WorkBatch, WorkItem
+from genviral_relay.models.domain import FINAL_STATUSES, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
-from genviral_relay.models.messages import CheckRequest
-from genviral_relay.models.domain import FINAL_STATUSES
+from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest
 from genviral_relay.models.upstream import Envelope, Post
 from genviral_relay.observability import logger
+from local.doubles import InMemoryStore, SteppingClock
 from local.emulator import GenviralEmulator
 from local.ledger import Ledger, outcome_of
-from local.doubles import InMemoryStore
-from local.seams import SteppingClock, no_sleep
+from local.seams import no_sleep
 from local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -277,8 +275,9 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
             emulator,
             policy.lead_time,
         )
-        checker = PostChecker(
+        path = compose_check_path(
             store=store,
+            state=store,
             source=source,
             publishers=[
                 TimedPublisher(
@@ -296,8 +295,21 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
             clock=clock,
             policy=policy,
         )
-        discovery = Discovery(
-            checker=checker, source=source, store=store, clock=clock, baseline_before=lambda _now: start
+        checker = path.check
+        batch = WorkBatch(
+            check=checker,
+            store=store,
+            pause=path.pause,
+            sweep=path.sweep,
+            discovery=Discovery(
+                check=checker,
+                source=source,
+                store=store,
+                state=store,
+                pause=path.pause,
+                clock=clock,
+                baseline_before=lambda _now: start,
+            ),
         )
         ledger = Ledger()
         upstream_at: dict[tuple[str, str, str, str], tuple[datetime, str]] = {}
@@ -332,11 +344,11 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
             due = list(store.due_post_ids(clock.now))
             ticks += 1
             if mode == "discover":
-                CheckBatch(checker, store, clock.now, discovery=discovery).run([], discover=True)
+                batch.run([WorkItem("discover", DiscoverRequest(discover="posts"))])
             for offset in range(0, len(due), 10):
-                CheckBatch(checker, store, clock.now).run([CheckRequest(post_id=p) for p in due[offset : offset + 10]])
+                batch.run([WorkItem(p, CheckRequest(post_id=p)) for p in due[offset : offset + 10]])
             if next(store.awaiting_retry(clock.now, limit=1), None) is not None:
-                CheckBatch(checker, store, clock.now).run([], sweep=True)
+                batch.run([WorkItem("sweep", SweepRequest(sweep="retry"))])
             if mode == "discover":  # every tick lists new posts: no minute is idle
                 clock.now += TICK
             else:
@@ -492,20 +504,14 @@ def _timed(action: Any) -> float:
 WORKER_CHILD = """
 import json, sys, uuid
 from genviral_relay.handlers.worker import lambda_handler
-class FakeLambdaContext:
-    function_name = "WorkerFunction"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:WorkerFunction"
-    aws_request_id = "bench"
-    def get_remaining_time_in_millis(self):
-        return 30000
+from local.doubles import FakeLambdaContext
 post_ids = json.load(sys.stdin)
 failures = 0
 for offset in range(0, len(post_ids), 10):
     records = [{"messageId": str(uuid.uuid4()), "receiptHandle": "r", "body": json.dumps({"post_id": p}),
                 "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs"}
                for p in post_ids[offset:offset + 10]]
-    answer = lambda_handler({"Records": records}, FakeLambdaContext())
+    answer = lambda_handler({"Records": records}, FakeLambdaContext("WorkerFunction"))
     failures += len(answer["batchItemFailures"])
 # VmHWM: this process's own peak (ru_maxrss would include the forking parent's).
 peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))

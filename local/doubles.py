@@ -17,7 +17,13 @@ from datetime import datetime
 
 from genviral_relay.aws.dynamodb_store import BATCH_GET_LIMIT, DUE_SHARDS
 from genviral_relay.clock import parse_ts
-from genviral_relay.errors import DeadLetterError, EnqueueError, GenviralError, GenviralNotFoundError, StateConflictError
+from genviral_relay.errors import (
+    DeadLetterError,
+    EnqueueError,
+    GenviralError,
+    GenviralNotFoundError,
+    StateConflictError,
+)
 from genviral_relay.genviral.client import StaticToken
 from genviral_relay.logic.ports import (
     DeadLetters,

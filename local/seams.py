@@ -20,13 +20,14 @@ from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
 from genviral_relay.aws.secrets import SecretsManagerTokenSource
 from genviral_relay.clock import utc_now
+from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import ClientSettings, GenviralClient
-from genviral_relay.logic.check_batch import CheckBatch
-from genviral_relay.logic.check_post import CheckOutcome, CheckTrigger, PostChecker
-from genviral_relay.logic.ports import EventPublisher, EventSelection, PostPage, PostSource, PublishResult, WatchStore
-from genviral_relay.models.domain import DiscoverState, PendingDelivery, Target, WatchRecord
+from genviral_relay.logic.check import CheckOutcome, CheckTrigger
+from genviral_relay.logic.ports import EventPublisher, PostPage, PostSource, PublishResult, WatchStore
+from genviral_relay.logic.work_batch import WorkBatch, WorkItem
+from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
-from genviral_relay.models.messages import CheckRequest
+from genviral_relay.models.messages import CheckRequest, SweepRequest, WorkRequest
 from genviral_relay.models.upstream import Post
 from local.stack import LocalStack
 
@@ -86,6 +87,8 @@ class SeamSource(PostSource):
 
 
 class SeamStore(WatchStore):
+    """The checks' store with seams at the commit and the acknowledgement."""
+
     def __init__(self, inner: WatchStore, seams: Seams) -> None:
         self._inner = inner
         self._seams = seams
@@ -102,12 +105,6 @@ class SeamStore(WatchStore):
 
     def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
         return self._inner.load_events(post_id, event_ids)
-
-    def find_events(self, selection: EventSelection) -> list[RelayEvent]:
-        return self._inner.find_events(selection)
-
-    def watches(self) -> Iterator[WatchRecord]:
-        return self._inner.watches()
 
     def acknowledge(
         self,
@@ -130,18 +127,6 @@ class SeamStore(WatchStore):
 
     def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
         return self._inner.awaiting_retry(now, limit=limit)
-
-    def genviral_pause(self, now: datetime) -> str | None:
-        return self._inner.genviral_pause(now)
-
-    def pause_genviral(self, *, until: datetime, reason: str) -> None:
-        self._inner.pause_genviral(until=until, reason=reason)
-
-    def discover_state(self) -> DiscoverState | None:
-        return self._inner.discover_state()
-
-    def save_discover_state(self, state: DiscoverState, *, expected_version: int) -> None:
-        self._inner.save_discover_state(state, expected_version=expected_version)
 
 
 class SeamPublisher(EventPublisher):
@@ -182,12 +167,11 @@ class RelayRig:
         """`sns_client` / `events_client` replace the moto clients of the publishers (to inject faults)."""
         self.stack = stack
         self.seams = Seams()
-        self.store = SeamStore(
-            DynamoDbStore(
-                stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30), clock=utc_now
-            ),
-            self.seams,
+        self.tables = DynamoDbStore(
+            stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30), clock=utc_now
         )
+        """The table itself, without seams: the relay's own state (the pause, discover mode's progress)."""
+        self.store = SeamStore(self.tables, self.seams)
         self.source = SeamSource(
             GenviralClient(
                 genviral_api_url,
@@ -197,8 +181,9 @@ class RelayRig:
             ),
             self.seams,
         )
-        self.checker = PostChecker(
+        self.path = compose_check_path(
             store=self.store,
+            state=self.tables,
             source=self.source,
             publishers=[
                 SeamPublisher(
@@ -215,8 +200,8 @@ class RelayRig:
                 ),
             ],
             dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=utc_now),
-            clock=utc_now,
         )
+        self.checker = self.path.check
         self.delivered = Delivered()
         self.dead_lettered: list[dict[str, Any]] = []
 
@@ -229,9 +214,12 @@ class RelayRig:
 
     def work(self, post_ids: Sequence[str], *, sweep: bool = False) -> bool:
         """One worker batch, as the SQS worker runs it; False when the process crashed mid-batch."""
-        batch = CheckBatch(self.checker, self.store, utc_now())
+        requests: list[WorkRequest] = [CheckRequest(post_id=post_id) for post_id in post_ids]
+        if sweep:
+            requests.append(SweepRequest(sweep="retry"))
+        batch = WorkBatch(check=self.checker, store=self.store, pause=self.path.pause, sweep=self.path.sweep)
         try:
-            batch.run([CheckRequest(post_id=post_id) for post_id in post_ids], sweep=sweep)
+            batch.run([WorkItem(str(index), request) for index, request in enumerate(requests)])
         except SimulatedCrash:
             return False
         return True
@@ -273,16 +261,6 @@ class RelayRig:
                 self.dead_lettered.append(json.loads(message["Body"]))
                 sqs.delete_message(QueueUrl=self.stack.ref("EventsDLQ"), ReceiptHandle=message["ReceiptHandle"])
         return self.delivered
-
-
-class SteppingClock:
-    """A clock that stands still until a test or the benchmark moves `now`."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def no_sleep(_: float) -> None:

@@ -14,11 +14,11 @@ from datetime import timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
-from genviral_relay.clock import moment_from, utc_now
+from genviral_relay.clock import Clock, moment_from, utc_now
 from genviral_relay.logic.check import PostCheck
 from genviral_relay.logic.outbox import OutboxDelivery
 from genviral_relay.logic.pause import GenviralPause
-from genviral_relay.logic.ports import EventPublisher, PostSource
+from genviral_relay.logic.ports import DeadLetters, EventPublisher, PostSource, RelayState, WatchStore
 from genviral_relay.logic.retry_sweep import RetrySweep
 from genviral_relay.logic.schedule import PollingPolicy, tick_of
 from genviral_relay.logic.tick import PollTick
@@ -100,6 +100,28 @@ class CheckPath:
     pause: GenviralPause
 
 
+def compose_check_path(
+    *,
+    store: WatchStore,
+    state: RelayState,
+    source: PostSource,
+    publishers: Sequence[EventPublisher],
+    dead_letters: DeadLetters,
+    clock: Clock = utc_now,
+    policy: PollingPolicy | None = None,
+) -> CheckPath:
+    """The check path on any adapters: the deployment's AWS ones, the local rig's, the doubles."""
+    delivery = OutboxDelivery(store=store, publishers=publishers, dead_letters=dead_letters, clock=clock)
+    pause = GenviralPause(state, clock)
+    check = PostCheck(store=store, source=source, delivery=delivery, pause=pause, clock=clock, policy=policy)
+    return CheckPath(
+        check=check,
+        unwatch=Unwatch(store=store, delivery=delivery),
+        sweep=RetrySweep(check=check, source=source, store=store, pause=pause, clock=clock),
+        pause=pause,
+    )
+
+
 def build_check_path(
     *,
     store: DynamoDbStore,
@@ -114,19 +136,13 @@ def build_check_path(
     """The check path on these AWS resources: the functions' (from their settings) or the operations CLI's."""
     from genviral_relay.aws.dead_letters import SqsDeadLetters
 
-    delivery = OutboxDelivery(
+    return compose_check_path(
         store=store,
+        state=store,
+        source=source,
         publishers=build_publishers(targets, topic_arn=topic_arn, event_bus_name=event_bus_name, client=client),
         dead_letters=SqsDeadLetters(client("sqs"), events_dlq_url, clock=utc_now),
-        clock=utc_now,
-    )
-    pause = GenviralPause(store, utc_now)
-    check = PostCheck(store=store, source=source, delivery=delivery, pause=pause, clock=utc_now, policy=policy)
-    return CheckPath(
-        check=check,
-        unwatch=Unwatch(store=store, delivery=delivery),
-        sweep=RetrySweep(check=check, source=source, store=store, pause=pause, clock=utc_now),
-        pause=pause,
+        policy=policy,
     )
 
 

@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 
 from genviral_relay.clock import Clock, format_ts, moment_from, utc_now
-from genviral_relay.logic.check_batch import CheckBatch
 from genviral_relay.logic.discover import LOOK_BACK, PAGE_LIMIT, TIME_RESERVE, DiscoverReport, Discovery
+from genviral_relay.logic.work_batch import WorkBatch, WorkItem
+from genviral_relay.models.messages import DiscoverRequest
 from genviral_relay.observability import Metric, metrics
+from local.doubles import SteppingClock
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
-from local.seams import RelayRig, SteppingClock
+from local.seams import RelayRig
 from local.stack import LocalStack
 from tests.conftest import TOKEN
 from tests.functional.shared_rig import stored_item
@@ -43,9 +45,11 @@ def rig(stack: LocalStack, emulator: GenviralEmulator) -> RelayRig:
 
 def discovery(rig: RelayRig, *, since: str = "now", max_list_calls: int = 20, clock: Clock = utc_now) -> Discovery:
     return Discovery(
-        checker=rig.checker,
+        check=rig.checker,
         source=rig.source,
         store=rig.store,
+        state=rig.tables,
+        pause=rig.path.pause,
         clock=clock,
         baseline_before=lambda now: moment_from(since, now),
         max_list_calls=max_list_calls,
@@ -189,12 +193,12 @@ def test_discover_since_reports_posts_created_after_it_and_baselines_the_rest(
 
 def test_the_baseline_is_fixed_by_the_first_run(emulator: GenviralEmulator, rig: RelayRig) -> None:
     walk_to_the_end(discovery(rig, since="now"))
-    first_state = rig.store.discover_state()
+    first_state = rig.tables.discover_state()
     assert first_state is not None
 
     # A later run configured differently keeps the first run's baseline
     walk_to_the_end(discovery(rig, since="30d"))
-    later_state = rig.store.discover_state()
+    later_state = rig.tables.discover_state()
     assert later_state is not None
     assert later_state.baseline_before == first_state.baseline_before
 
@@ -260,7 +264,7 @@ def test_a_post_created_while_the_walk_runs_is_found_by_the_next_run(emulator: G
 
 
 def _only_older_windows_left(rig: RelayRig, moment: datetime) -> bool:
-    state = rig.store.discover_state()
+    state = rig.tables.discover_state()
     assert state is not None
     return all(window.until < moment for window in state.pending)
 
@@ -309,7 +313,7 @@ def test_a_failed_list_call_keeps_the_walk_where_it_was(emulator: GenviralEmulat
         emulator.create_post(accounts=1, created_at=datetime.now(UTC) - timedelta(hours=index))
     walker = discovery(rig)
     first = walker.run()
-    state = rig.store.discover_state()
+    state = rig.tables.discover_state()
     assert state is not None
 
     emulator.inject(Fault.server_error(), times=3)  # every attempt of the next list call
@@ -317,7 +321,7 @@ def test_a_failed_list_call_keeps_the_walk_where_it_was(emulator: GenviralEmulat
 
     assert failed.error is not None
     assert failed.list_calls == 0
-    after = rig.store.discover_state()
+    after = rig.tables.discover_state()
     assert after is not None
     assert after.pending == state.pending
     assert walk_to_the_end(walker)[-1].walk_complete
@@ -326,15 +330,15 @@ def test_a_failed_list_call_keeps_the_walk_where_it_was(emulator: GenviralEmulat
 
 def test_a_refused_key_on_the_list_pauses_calls(emulator: GenviralEmulator, rig: RelayRig) -> None:
     emulator.plan_error = "subscription_required"
-    batch = CheckBatch(rig.checker, rig.store, utc_now(), discovery=discovery(rig))
+    batch = WorkBatch(check=rig.checker, store=rig.store, pause=rig.path.pause, discovery=discovery(rig))
 
-    assert batch.run([], discover=True) == {}
+    assert batch.run([WorkItem("m-1", DiscoverRequest(discover="posts"))]) == []
 
-    reason = rig.store.genviral_pause(utc_now())
+    reason = rig.tables.genviral_pause(utc_now())
     assert reason is not None
     assert "402" in reason
     assert metrics.metric_set[Metric.GENVIRAL_ERRORS_402]["Value"] == [1.0]  # what the 402 alarm watches
-    assert rig.store.discover_state() is not None  # the baseline is fixed even though nothing was listed
+    assert rig.tables.discover_state() is not None  # the baseline is fixed even though nothing was listed
 
 
 def test_a_first_walk_too_big_for_one_invocation_stops_in_time_and_resumes(

@@ -19,17 +19,17 @@ from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.work_queue import CORRELATION_ATTRIBUTE
 from genviral_relay.clock import utc_now
-from genviral_relay.genviral.client import GenviralClient
-from genviral_relay.logic.check_post import PostChecker
+from genviral_relay.factories import compose_check_path
+from genviral_relay.genviral.client import GenviralClient, StaticToken
 from genviral_relay.observability import METRICS_NAMESPACE, SERVICE, STACK_DIMENSION, Metric, metrics
+from local.doubles import RecordingPublisher
 from local.emulator import Fault, GenviralEmulator
 from local.runner import API, WORKER, LocalRunner, api_gateway_event
 from local.stack import LocalStack
-from tests.conftest import SecretSentinel
+from tests.conftest import TOKEN, SecretSentinel
 from tests.functional import test_discover as discover_tests
 from tests.functional.subscribers import drain
 from tests.functional.test_auth_faults import refuse_401, refuse_402, refuse_403, relay_lines, secret_deleted
-from tests.functional.test_outbox import RecordingPublisher, StaticToken
 from tests.functional.test_relay_flow import publishing_now
 from tests.infra.test_alarms import alarmed_relay_metrics
 
@@ -291,13 +291,14 @@ def test_lag_and_outbox_age_are_seconds_of_upstream_and_relay_time(
         stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30), clock=utc_now
     )
     publisher = RecordingPublisher("sns")
-    checker = PostChecker(
+    checker = compose_check_path(
         store=store,
-        source=GenviralClient(emulator.base_url, StaticToken(), sleep=lambda _: None),
+        state=store,
+        source=GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=lambda _: None),
         publishers=[publisher],
         dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=utc_now),
         clock=lambda: clock[0],
-    )
+    ).check
     start = clock[0]
     post_id, (account_id,) = publishing_now(emulator)
     checker.check(post_id, trigger="register")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,41 +16,16 @@ import pytest
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore, watch_from_item, watch_to_item
 from genviral_relay.clock import utc_now
-from genviral_relay.errors import StateConflictError
-from genviral_relay.genviral.client import GenviralClient, TokenSource
-from genviral_relay.logic.check_post import PostChecker
-from genviral_relay.logic.ports import EventPublisher, PublishFailure, PublishResult
+from genviral_relay.errors import OutboxNotEmptyError, StateConflictError
+from genviral_relay.factories import CheckPath, compose_check_path
+from genviral_relay.genviral.client import GenviralClient, StaticToken
+from genviral_relay.logic.check import PostCheck
+from genviral_relay.logic.schedule import PollingPolicy
 from genviral_relay.models.domain import Target, WatchRecord
-from genviral_relay.models.events import RelayEvent
+from local.doubles import RecordingPublisher
 from local.emulator import GenviralEmulator
 from local.stack import LocalStack
 from tests.conftest import TOKEN
-
-
-class StaticToken(TokenSource):
-    def token(self, *, refresh: bool = False) -> str:
-        return TOKEN
-
-
-class RecordingPublisher(EventPublisher):
-    """Publishes by recording; can be told to fail every event or to crash mid-call."""
-
-    def __init__(self, target: Target) -> None:
-        self.target = target
-        self.published: list[RelayEvent] = []
-        self.failing = False
-        self.refusing = False
-        self.crashing = False
-
-    def publish(self, events: Sequence[RelayEvent]) -> PublishResult:
-        if self.crashing:
-            raise SystemExit("process killed while publishing")
-        if self.failing:
-            return PublishResult(failed={e.event_id: PublishFailure("ThrottlingException", True) for e in events})
-        if self.refusing:
-            return PublishResult(failed={e.event_id: PublishFailure("MalformedDetail: no", False) for e in events})
-        self.published.extend(events)
-        return PublishResult(delivered={event.event_id for event in events})
 
 
 @pytest.fixture
@@ -73,27 +47,32 @@ def make_checker(
     publishers: list[RecordingPublisher],
     *,
     dead_letter_queue: str | None = None,
-) -> PostChecker:
-    return PostChecker(
+) -> CheckPath:
+    return compose_check_path(
         store=store,
-        source=GenviralClient(emulator.base_url, StaticToken(), sleep=lambda _: None),
+        state=store,
+        source=GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=lambda _: None),
         publishers=publishers,
         dead_letters=SqsDeadLetters(stack.client("sqs"), dead_letter_queue or stack.ref("EventsDLQ"), clock=utc_now),
-        clock=utc_now,
     )
 
 
 @pytest.fixture
-def checker(
+def path(
     emulator: GenviralEmulator,
     stack: LocalStack,
     store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
-) -> PostChecker:
+) -> CheckPath:
     return make_checker(emulator, stack, store, list(publishers.values()))
 
 
-def posted_post(emulator: GenviralEmulator, checker: PostChecker) -> tuple[str, str]:
+@pytest.fixture
+def checker(path: CheckPath) -> PostCheck:
+    return path.check
+
+
+def posted_post(emulator: GenviralEmulator, checker: PostCheck) -> tuple[str, str]:
     post_id = emulator.create_post(accounts=2, scheduled_at=datetime.now(UTC) - timedelta(minutes=1))
     checker.check(post_id, trigger="register")
     account_id = emulator.account_ids(post_id)[0]
@@ -103,7 +82,7 @@ def posted_post(emulator: GenviralEmulator, checker: PostChecker) -> tuple[str, 
 
 def test_failed_publish_keeps_events_pending_and_the_next_check_sends_the_same_ids(
     emulator: GenviralEmulator,
-    checker: PostChecker,
+    checker: PostCheck,
     store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
 ) -> None:
@@ -118,7 +97,7 @@ def test_failed_publish_keeps_events_pending_and_the_next_check_sends_the_same_i
     assert pending is not None
     assert {(entry.target, entry.event_id) for entry in pending.outbox} == {("eventbridge", first.events[0].event_id)}
     assert pending.next_check_at is not None
-    assert pending.next_check_at <= utc_now() + checker._policy.outbox_retry_delay
+    assert pending.next_check_at <= utc_now() + PollingPolicy().outbox_retry_delay
 
     publishers["eventbridge"].failing = False
     second = checker.check(post_id)
@@ -133,7 +112,7 @@ def test_failed_publish_keeps_events_pending_and_the_next_check_sends_the_same_i
 
 def test_crash_after_commit_before_publish_is_repaired_with_the_same_ids(
     emulator: GenviralEmulator,
-    checker: PostChecker,
+    checker: PostCheck,
     store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
 ) -> None:
@@ -157,7 +136,7 @@ def test_crash_after_commit_before_publish_is_repaired_with_the_same_ids(
 
 def test_pending_events_survive_the_end_of_the_watch(
     emulator: GenviralEmulator,
-    checker: PostChecker,
+    checker: PostCheck,
     store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
 ) -> None:
@@ -185,23 +164,21 @@ def test_pending_events_survive_the_end_of_the_watch(
 
 
 def test_unwatch_refuses_while_events_are_pending(
-    emulator: GenviralEmulator, checker: PostChecker, publishers: dict[Target, RecordingPublisher]
+    emulator: GenviralEmulator, path: CheckPath, publishers: dict[Target, RecordingPublisher]
 ) -> None:
-    from genviral_relay.logic.check_post import OutboxNotEmptyError
-
-    post_id, _ = posted_post(emulator, checker)
+    post_id, _ = posted_post(emulator, path.check)
     publishers["sns"].failing = True
-    checker.check(post_id)
+    path.check.check(post_id)
 
     with pytest.raises(OutboxNotEmptyError):
-        checker.unwatch(post_id)
+        path.unwatch.run(post_id)
     publishers["sns"].failing = False
-    checker.unwatch(post_id)
+    path.unwatch.run(post_id)
     assert len(publishers["sns"].published) == 1
 
 
 def test_two_concurrent_checks_commit_one_set_of_events(
-    emulator: GenviralEmulator, checker: PostChecker, publishers: dict[Target, RecordingPublisher]
+    emulator: GenviralEmulator, checker: PostCheck, publishers: dict[Target, RecordingPublisher]
 ) -> None:
     post_id, _ = posted_post(emulator, checker)
     barrier = threading.Barrier(4)
@@ -263,7 +240,7 @@ def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
 
 def test_an_event_refused_for_good_is_parked_with_its_reason_and_leaves_the_outbox(
     emulator: GenviralEmulator,
-    checker: PostChecker,
+    checker: PostCheck,
     stack: LocalStack,
     store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
@@ -291,7 +268,7 @@ def test_an_event_stays_in_the_outbox_when_even_parking_fails(
     publishers: dict[Target, RecordingPublisher],
 ) -> None:
     missing_queue = stack.ref("EventsDLQ") + "-gone"
-    checker = make_checker(emulator, stack, store, list(publishers.values()), dead_letter_queue=missing_queue)
+    checker = make_checker(emulator, stack, store, list(publishers.values()), dead_letter_queue=missing_queue).check
     post_id, _ = posted_post(emulator, checker)
     publishers["sns"].refusing = True
 
@@ -305,7 +282,7 @@ def test_an_event_stays_in_the_outbox_when_even_parking_fails(
 
 def test_events_for_a_target_switched_off_are_parked_not_dropped(
     emulator: GenviralEmulator,
-    checker: PostChecker,
+    checker: PostCheck,
     stack: LocalStack,
     store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
@@ -313,7 +290,7 @@ def test_events_for_a_target_switched_off_are_parked_not_dropped(
     post_id, _ = posted_post(emulator, checker)
     publishers["sns"].failing = True
     checker.check(post_id)
-    sns_only_off = make_checker(emulator, stack, store, [publishers["eventbridge"]])
+    sns_only_off = make_checker(emulator, stack, store, [publishers["eventbridge"]]).check
 
     sns_only_off.check(post_id)
 

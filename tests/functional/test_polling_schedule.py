@@ -12,14 +12,14 @@ import pytest
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.publishers import SnsPublisher
-from genviral_relay.cli.deployment import StaticToken
-from genviral_relay.genviral.client import GenviralClient
-from genviral_relay.logic.check_batch import CheckBatch
-from genviral_relay.logic.check_post import PostChecker
+from genviral_relay.factories import CheckPath, compose_check_path
+from genviral_relay.genviral.client import GenviralClient, StaticToken
+from genviral_relay.logic.check import PostCheck
 from genviral_relay.logic.ports import WatchStore
 from genviral_relay.logic.schedule import PollingPolicy
+from local.doubles import SteppingClock
 from local.emulator import GenviralEmulator
-from local.seams import SteppingClock, no_sleep
+from local.seams import no_sleep
 from local.stack import LocalStack
 from tests.conftest import TOKEN
 
@@ -46,11 +46,10 @@ def store(stack: LocalStack, clock: SteppingClock) -> DynamoDbStore:
 
 
 @pytest.fixture
-def checker(
-    stack: LocalStack, store: DynamoDbStore, emulator: GenviralEmulator, clock: SteppingClock
-) -> PostChecker:
-    return PostChecker(
+def path(stack: LocalStack, store: DynamoDbStore, emulator: GenviralEmulator, clock: SteppingClock) -> CheckPath:
+    return compose_check_path(
         store=store,
+        state=store,
         source=GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=no_sleep, clock=clock),
         publishers=[SnsPublisher(stack.client("sns"), stack.ref("EventsTopic"), sleep=no_sleep)],
         dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=clock),
@@ -59,7 +58,12 @@ def checker(
     )
 
 
-def check_when_due(checker: PostChecker, store: WatchStore, clock: SteppingClock, post_id: str) -> datetime | None:
+@pytest.fixture
+def checker(path: CheckPath) -> PostCheck:
+    return path.check
+
+
+def check_when_due(checker: PostCheck, store: WatchStore, clock: SteppingClock, post_id: str) -> datetime | None:
     """Move the clock to the post's next check (a past moment: the next tick) and check; None once unwatched."""
     watch = store.get(post_id)
     assert watch is not None
@@ -70,14 +74,14 @@ def check_when_due(checker: PostChecker, store: WatchStore, clock: SteppingClock
     return clock.now
 
 
-def check_until(checker: PostChecker, store: WatchStore, clock: SteppingClock, post_id: str, until: datetime) -> None:
+def check_until(checker: PostCheck, store: WatchStore, clock: SteppingClock, post_id: str, until: datetime) -> None:
     """Every check the post's schedule asks for, until the clock passes `until`."""
     while clock.now < until:
         check_when_due(checker, store, clock, post_id)
 
 
 def test_an_overdue_post_backs_off_while_nothing_changes(
-    checker: PostChecker, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
+    checker: PostCheck, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
 ) -> None:
     post_id = emulator.create_post(accounts=1, scheduled_at=START - timedelta(hours=2))
     checker.check(post_id, trigger="register")
@@ -95,7 +99,7 @@ def test_an_overdue_post_backs_off_while_nothing_changes(
 
 
 def test_a_change_on_an_overdue_post_restarts_checks_every_tick(
-    checker: PostChecker, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
+    checker: PostCheck, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
 ) -> None:
     post_id = emulator.create_post(accounts=2, scheduled_at=START - timedelta(hours=5))
     first, second = emulator.account_ids(post_id)
@@ -116,7 +120,7 @@ def test_a_change_on_an_overdue_post_restarts_checks_every_tick(
 
 
 def test_the_retry_sweep_sees_a_retry_while_a_sibling_account_backs_off(
-    checker: PostChecker, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
+    checker: PostCheck, path: CheckPath, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
 ) -> None:
     post_id = emulator.create_post(accounts=2, scheduled_at=START - timedelta(hours=3))
     failing, stuck = emulator.account_ids(post_id)
@@ -132,7 +136,7 @@ def test_the_retry_sweep_sees_a_retry_while_a_sibling_account_backs_off(
 
     clock.now += POLICY.tick
     assert list(store.awaiting_retry(clock.now)) == [post_id]
-    CheckBatch(checker, store, clock.now).run([], sweep=True)
+    path.sweep.run()
 
     watch = store.get(post_id)
     assert watch is not None
@@ -141,7 +145,7 @@ def test_the_retry_sweep_sees_a_retry_while_a_sibling_account_backs_off(
 
 
 def test_a_retry_the_sweep_cannot_see_is_reported_at_the_first_checkpoint(
-    checker: PostChecker, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
+    checker: PostCheck, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
 ) -> None:
     post_id = emulator.create_post(accounts=1, scheduled_at=START - timedelta(minutes=5))
     (account_id,) = emulator.account_ids(post_id)
@@ -161,7 +165,7 @@ def test_a_retry_the_sweep_cannot_see_is_reported_at_the_first_checkpoint(
 
 
 def test_the_sweep_checks_a_listed_post_only_when_the_list_shows_something_new(
-    checker: PostChecker, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
+    checker: PostCheck, path: CheckPath, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
 ) -> None:
     post_id = emulator.create_post(accounts=2, scheduled_at=START - timedelta(minutes=5))
     first, second = emulator.account_ids(post_id)
@@ -173,7 +177,7 @@ def test_the_sweep_checks_a_listed_post_only_when_the_list_shows_something_new(
     def sweep_and_count() -> int:
         clock.now += POLICY.tick
         before = emulator.calls(post_id)
-        CheckBatch(checker, store, clock.now).run([], sweep=True)
+        path.sweep.run()
         return emulator.calls(post_id) - before
 
     assert sweep_and_count() == 1  # the retry is new: the post's own answer records it
