@@ -107,10 +107,11 @@ def compose_check_path(
     source: PostSource,
     publishers: Sequence[EventPublisher],
     dead_letters: DeadLetters,
-    clock: Clock = utc_now,
+    clock: Clock | None = None,
     policy: PollingPolicy | None = None,
 ) -> CheckPath:
     """The check path on any adapters: the deployment's AWS ones, the local rig's, the doubles."""
+    clock = clock or utc_now  # looked up now, not at import: tests move the composition root's clock
     delivery = OutboxDelivery(store=store, publishers=publishers, dead_letters=dead_letters, clock=clock)
     pause = GenviralPause(state, clock)
     check = PostCheck(store=store, source=source, delivery=delivery, pause=pause, clock=clock, policy=policy)

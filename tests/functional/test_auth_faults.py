@@ -22,7 +22,7 @@ import boto3
 import pytest
 
 from genviral_relay.clock import utc_now
-from genviral_relay.handlers import poller, worker
+from genviral_relay import factories
 from genviral_relay.observability import logger as relay_logger
 from genviral_relay.settings import CheckerSettings
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
@@ -284,8 +284,7 @@ def test_refused_or_unreadable_key_changes_nothing_and_pauses_genviral_calls(
     # Once fixed and the pause is over, one tick delivers every pending transition exactly once.
     fix(emulator, stack)
     later = utc_now() + timedelta(minutes=6)
-    monkeypatch.setattr(poller, "utc_now", lambda: later)
-    monkeypatch.setattr(worker, "utc_now", lambda: later)
+    monkeypatch.setattr(factories, "utc_now", lambda: later)  # the clock every function's use cases get
     assert runner.tick() == {"enqueued": POSTS}
     runner.drain_work_queue()
     received = drain(stack)

@@ -162,7 +162,7 @@ class DynamoDbStore(WatchStore, OperatorQueries, RelayState):
                 if not request:
                     break
             else:
-                # Left out: those posts are read one by one by their checks.
+                # Still unprocessed after every round (throttled): read those one by one.
                 for key in request[self._table]["Keys"]:
                     single = self.get(key["pk"]["S"])
                     if single is not None:
