@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from local.doubles import SteppingClock
 from local.emulator import DEFAULT_TOKEN, Fault, GenviralEmulator, format_timestamp
 
 NOW = datetime(2025, 1, 20, 12, 5, 11, 205_000, tzinfo=UTC)
@@ -37,21 +38,13 @@ SEED_PINTEREST = {
 }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> SteppingClock:
+    return SteppingClock(NOW)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def emulator(clock: Clock) -> Iterator[GenviralEmulator]:
+def emulator(clock: SteppingClock) -> Iterator[GenviralEmulator]:
     with GenviralEmulator(clock=clock) as emu:
         yield emu
     assert emu.handler_errors == []
@@ -307,7 +300,7 @@ def test_mark_posted_sets_publication_fields(emulator: GenviralEmulator, http: r
 
 
 def test_mark_failed_then_retry_rearms_only_the_failed_accounts(
-    emulator: GenviralEmulator, http: requests.Session, clock: Clock
+    emulator: GenviralEmulator, http: requests.Session, clock: SteppingClock
 ) -> None:
     post_id = emulator.create_post(accounts=["a", "b", "c"])
     emulator.mark_failed(post_id, "a", error_message="spam_risk_too_many_pending_share")
@@ -707,7 +700,7 @@ def test_requests_log_and_output_never_contain_the_token(
     assert "GET /api" not in err
 
 
-def test_stop_is_idempotent_and_base_url_needs_a_running_server(clock: Clock) -> None:
+def test_stop_is_idempotent_and_base_url_needs_a_running_server(clock: SteppingClock) -> None:
     emu = GenviralEmulator(clock=clock)
     with pytest.raises(RuntimeError):
         _ = emu.base_url

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from genviral_relay.clock import utc_now
 from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import GenviralClient, StaticToken
 from genviral_relay.observability import METRICS_NAMESPACE, SERVICE, STACK_DIMENSION, Metric, metrics
-from local.doubles import RecordingPublisher
+from local.doubles import RecordingPublisher, SteppingClock
 from local.emulator import Fault, GenviralEmulator
 from local.runner import API, WORKER, LocalRunner, api_gateway_event
 from local.stack import LocalStack
@@ -280,12 +280,12 @@ def test_an_event_stuck_in_the_outbox_reports_its_age_at_each_check(
 
 
 @pytest.fixture
-def clock() -> list[datetime]:
-    return [utc_now().replace(microsecond=0)]  # Genviral's timestamps and the relay's have milliseconds
+def clock() -> SteppingClock:
+    return SteppingClock(utc_now().replace(microsecond=0))  # Genviral's timestamps and the relay's have milliseconds
 
 
 def test_lag_and_outbox_age_are_seconds_of_upstream_and_relay_time(
-    emulator: GenviralEmulator, stack: LocalStack, clock: list[datetime]
+    emulator: GenviralEmulator, stack: LocalStack, clock: SteppingClock
 ) -> None:
     store = DynamoDbStore(
         stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30), clock=utc_now
@@ -297,22 +297,22 @@ def test_lag_and_outbox_age_are_seconds_of_upstream_and_relay_time(
         source=GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=lambda _: None),
         publishers=[publisher],
         dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=utc_now),
-        clock=lambda: clock[0],
+        clock=clock,
     ).check
-    start = clock[0]
+    start = clock.now
     post_id, (account_id,) = publishing_now(emulator)
     checker.check(post_id, trigger="register")
     emulator.mark_posted(post_id, account_id, at=start + timedelta(seconds=18))
     publisher.failing = True
     metrics.clear_metrics()
 
-    clock[0] = start + timedelta(seconds=60)
+    clock.now = start + timedelta(seconds=60)
     checker.check(post_id)
     assert metrics.metric_set[Metric.DETECTION_LAG]["Value"] == [42.0]
     assert metrics.metric_set[Metric.PENDING_OUTBOX_AGE]["Value"] == [0.0]
     metrics.clear_metrics()
 
-    clock[0] = start + timedelta(minutes=11)
+    clock.now = start + timedelta(minutes=11)
     checker.check(post_id)
     assert metrics.metric_set[Metric.PENDING_OUTBOX_AGE]["Value"] == [600.0]
     assert Metric.DETECTION_LAG not in metrics.metric_set  # nothing new upstream
