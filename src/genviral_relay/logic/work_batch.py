@@ -99,8 +99,8 @@ class WorkBatch:
             emit(Metric.DUPLICATE_CHECK_REQUESTS, asked - len(checks))
 
         run = _Run(AdaptiveLimit(self._threads))
-        # Discovery first: a post it adopts is checked by it, not again below. Each runs once however
-        # many of its messages the batch holds.
+        # Discovery and the sweep run first, once each however many of their messages the batch holds;
+        # the checks' watches are read after them, so a check starts from what they recorded.
         if discover:
             run.guarded(discover, "Discover run failed", lambda: self._discover(run, time_left))
         if sweep:
