@@ -34,7 +34,7 @@ class PollerSettings(_Settings):
 
 
 class CheckerSettings(_Settings):
-    """Everything a post check needs: used by the worker and the HTTP API."""
+    """Everything a post check needs: all the HTTP API reads, and the base of the worker's settings."""
 
     genviral_secret_arn: NonEmpty = Field(alias="GENVIRAL_SECRET_ARN")
     genviral_api_url: HttpUrl = Field(alias="GENVIRAL_API_URL")
@@ -45,13 +45,6 @@ class CheckerSettings(_Settings):
     event_retention_days: int = Field(default=30, ge=1, le=3650, alias="EVENT_RETENTION_DAYS")
     failed_retry_window_hours: int = Field(default=24, ge=0, le=24 * 30, alias="FAILED_RETRY_WINDOW_HOURS")
     poll_schedule: NonEmpty = Field(alias="POLL_SCHEDULE")
-    genviral_max_concurrency: int = Field(ge=1, le=100, alias="GENVIRAL_MAX_CONCURRENCY")
-    worker_max_invocations: int = Field(ge=1, le=1000, alias="WORKER_MAX_INVOCATIONS")
-
-    @property
-    def threads_per_worker(self) -> int:
-        """Genviral requests one worker invocation makes at once, so that all of them stay within the cap."""
-        return max(1, self.genviral_max_concurrency // self.worker_max_invocations)
 
     @property
     def targets(self) -> tuple[Target, ...]:
@@ -69,7 +62,16 @@ class CheckerSettings(_Settings):
 
 
 class WorkerSettings(CheckerSettings):
+    """The checks' settings, plus the deployment-wide Genviral concurrency cap and discover mode's start."""
+
+    genviral_max_concurrency: int = Field(ge=1, le=100, alias="GENVIRAL_MAX_CONCURRENCY")
+    worker_max_invocations: int = Field(ge=1, le=1000, alias="WORKER_MAX_INVOCATIONS")
     discover_since: NonEmpty = Field(alias="DISCOVER_SINCE")
+
+    @property
+    def threads_per_worker(self) -> int:
+        """Genviral requests one worker invocation makes at once, so that all of them stay within the cap."""
+        return max(1, self.genviral_max_concurrency // self.worker_max_invocations)
 
     @field_validator("discover_since")
     @classmethod

@@ -24,7 +24,7 @@ import pytest
 from genviral_relay import factories
 from genviral_relay.clock import utc_now
 from genviral_relay.observability import logger as relay_logger
-from genviral_relay.settings import CheckerSettings
+from genviral_relay.settings import WorkerSettings
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import LocalStack
@@ -215,7 +215,7 @@ POSTS = 3
 
 
 def worker_threads(stack: LocalStack) -> int:
-    return CheckerSettings.model_validate(stack.function_env("WorkerFunction")).threads_per_worker
+    return WorkerSettings.model_validate(stack.function_env("WorkerFunction")).threads_per_worker
 
 
 @pytest.mark.parametrize(("break_it", "statuses", "reads", "words"), REFUSALS)

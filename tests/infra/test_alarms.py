@@ -1,6 +1,6 @@
-"""The alarms and the dashboard of template.yaml: valid with and without an alarm topic, covering every
-function and dead-letter queue, and naming exactly the metrics the code emits, with the dimensions
-Powertools writes."""
+"""The alarms and the dashboard of template.yaml (generated from the spec in local/monitoring.py): valid with
+and without an alarm topic, covering every function and dead-letter queue, and naming exactly the metrics the
+code emits, with the dimensions Powertools writes."""
 
 from __future__ import annotations
 

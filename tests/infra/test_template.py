@@ -74,13 +74,52 @@ def test_each_handler_named_in_the_template_imports(logical_id: str) -> None:
     assert issubclass(module.SETTINGS, BaseModel)
 
 
+# Variables the template sets that no settings model reads, each with the reader. Lambda's own (AWS_REGION,
+# AWS_LAMBDA_FUNCTION_NAME, ...) are set by the runtime, never by the template, so none of them is here.
+READ_OUTSIDE_SETTINGS = {
+    "POWERTOOLS_LOG_LEVEL": "Powertools' Logger reads it itself (observability.py)",
+}
+
+
+def settings_model(logical_id: str) -> type[BaseModel]:
+    """The settings model a function's handler module declares as its SETTINGS."""
+    model: type[BaseModel] = importlib.import_module(handler_module(logical_id)).SETTINGS
+    return model
+
+
+def handler_module(logical_id: str) -> str:
+    return str(FUNCTIONS[logical_id]["Properties"]["Handler"]).rpartition(".")[0]
+
+
+def variables_read(logical_id: str) -> set[str]:
+    """The variables a function's settings model reads."""
+    fields = settings_model(logical_id).model_fields
+    assert all(field.alias for field in fields.values()), f"{logical_id}'s settings have a field without a variable"
+    return {str(field.alias) for field in fields.values()}
+
+
+def template_environment(logical_id: str) -> dict[str, str]:
+    return function_environment(Resolver(TEMPLATE, SAMPLE_PARAMETERS, refs=_fake_refs()), logical_id)
+
+
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
 def test_every_variable_a_handler_reads_is_set_by_the_template(logical_id: str) -> None:
-    module = importlib.import_module(FUNCTIONS[logical_id]["Properties"]["Handler"].rpartition(".")[0])
-    read = {field.alias for field in module.SETTINGS.model_fields.values() if field.alias}
-    environment = function_environment(Resolver(TEMPLATE, SAMPLE_PARAMETERS, refs=_fake_refs()), logical_id)
+    read, environment = variables_read(logical_id), template_environment(logical_id)
     assert read <= set(environment), f"{logical_id} reads {sorted(read - set(environment))} the template never sets"
-    module.SETTINGS.model_validate(environment)
+    settings_model(logical_id).model_validate(environment)
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_every_variable_the_template_sets_is_read_by_the_handler(logical_id: str) -> None:
+    unread = set(template_environment(logical_id)) - variables_read(logical_id) - set(READ_OUTSIDE_SETTINGS)
+    assert not unread, f"the template sets {sorted(unread)} for {logical_id}, whose settings never read them"
+
+
+def test_each_variable_read_outside_the_settings_is_set_by_the_template() -> None:
+    """The exceptions above stay true: each is still set, and still read by no settings model."""
+    for name in READ_OUTSIDE_SETTINGS:
+        assert any(name in template_environment(logical_id) for logical_id in FUNCTIONS), name
+        assert not any(name in variables_read(logical_id) for logical_id in FUNCTIONS), name
 
 
 def _fake_refs() -> dict[str, str]:
