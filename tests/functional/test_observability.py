@@ -18,6 +18,7 @@ import pytest
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
 from genviral_relay.aws.work_queue import CORRELATION_ATTRIBUTE
+from genviral_relay.cli.deployment import StaticToken
 from genviral_relay.clock import utc_now
 from genviral_relay.genviral.client import GenviralClient
 from genviral_relay.logic.check_post import PostChecker
@@ -25,11 +26,11 @@ from genviral_relay.observability import METRICS_NAMESPACE, SERVICE, STACK_DIMEN
 from local.emulator import Fault, GenviralEmulator
 from local.runner import API, WORKER, LocalRunner, api_gateway_event
 from local.stack import LocalStack
-from tests.conftest import SecretSentinel
+from tests.conftest import TOKEN, SecretSentinel
 from tests.functional import test_discover as discover_tests
 from tests.functional.subscribers import drain
 from tests.functional.test_auth_faults import refuse_401, refuse_402, refuse_403, relay_lines, secret_deleted
-from tests.functional.test_outbox import RecordingPublisher, StaticToken
+from tests.functional.test_outbox import RecordingPublisher
 from tests.functional.test_relay_flow import publishing_now
 from tests.infra.test_alarms import alarmed_relay_metrics
 
@@ -293,7 +294,7 @@ def test_lag_and_outbox_age_are_seconds_of_upstream_and_relay_time(
     publisher = RecordingPublisher("sns")
     checker = PostChecker(
         store=store,
-        source=GenviralClient(emulator.base_url, StaticToken(), sleep=lambda _: None),
+        source=GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=lambda _: None),
         publishers=[publisher],
         dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=utc_now),
         clock=lambda: clock[0],

@@ -16,9 +16,10 @@ import pytest
 
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore, watch_from_item, watch_to_item
+from genviral_relay.cli.deployment import StaticToken
 from genviral_relay.clock import utc_now
 from genviral_relay.errors import StateConflictError
-from genviral_relay.genviral.client import GenviralClient, TokenSource
+from genviral_relay.genviral.client import GenviralClient
 from genviral_relay.logic.check_post import PostChecker
 from genviral_relay.logic.ports import EventPublisher, PublishFailure, PublishResult
 from genviral_relay.models.domain import Target, WatchRecord
@@ -26,11 +27,6 @@ from genviral_relay.models.events import RelayEvent
 from local.emulator import GenviralEmulator
 from local.stack import LocalStack
 from tests.conftest import TOKEN
-
-
-class StaticToken(TokenSource):
-    def token(self, *, refresh: bool = False) -> str:
-        return TOKEN
 
 
 class RecordingPublisher(EventPublisher):
@@ -76,7 +72,7 @@ def make_checker(
 ) -> PostChecker:
     return PostChecker(
         store=store,
-        source=GenviralClient(emulator.base_url, StaticToken(), sleep=lambda _: None),
+        source=GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=lambda _: None),
         publishers=publishers,
         dead_letters=SqsDeadLetters(stack.client("sqs"), dead_letter_queue or stack.ref("EventsDLQ"), clock=utc_now),
         clock=utc_now,
