@@ -142,7 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     queues = redriving.add_subparsers(title="queues", metavar="QUEUE", required=True)
     for name, summary, command in (
         ("events", "EventsDLQ: publish each parked event again to the target that refused it.", redrive.redrive_events),
-        ("work", "WorkDLQ: queue each failed check request again on the work queue.", redrive.redrive_work),
+        (
+            "work",
+            "WorkDLQ: queue each failed work request (post check, retry sweep, discovery) again on the work queue.",
+            redrive.redrive_work,
+        ),
         ("poller", "PollerDLQ: run the poller once now in place of the missed ticks.", redrive.redrive_poller),
         (
             "webhook",

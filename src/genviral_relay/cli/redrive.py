@@ -1,4 +1,4 @@
-"""`redrive events|work|poller`: send dead letters back where they failed to go, after a fix.
+"""`redrive events|work|poller|webhook`: send dead letters back where they failed to go, after a fix.
 
 A message leaves its dead-letter queue only after it was sent again successfully; anything else
 (a refusal, a body that is not what the queue holds, a declined confirmation) stays there,
@@ -6,7 +6,8 @@ visible again at once.
 
 - EventsDLQ: `{"target", "reason", "parked_at", "event"}` (`aws/dead_letters.py`): the event is
   published again to the target it was refused by, under its own id.
-- WorkDLQ: check requests (`models/messages.py`) that failed five times: queued again on the work queue.
+- WorkDLQ: work requests (`models/messages.py`: a post check, a retry sweep, a discovery) the worker
+  failed on five times (the work queue's maxReceiveCount): queued again on the work queue.
 - PollerDLQ: poller ticks that failed (the scheduler's input, or a Lambda failure record around it).
   A tick carries no data, it queues whatever is due when it runs: one run of the poller stands for
   every missed tick.
@@ -32,7 +33,7 @@ from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.models.domain import TARGETS, Target
 from genviral_relay.models.events import RelayEvent
-from genviral_relay.models.messages import WORK_MESSAGE, CheckRequest
+from genviral_relay.models.messages import WORK_MESSAGE, CheckRequest, SweepRequest
 
 if TYPE_CHECKING:
     import requests
@@ -214,7 +215,9 @@ def _publish_parked(
 
 
 def _describe_request(request: BaseModel) -> str:
-    return f"check post {request.post_id}" if isinstance(request, CheckRequest) else "retry sweep"
+    if isinstance(request, CheckRequest):
+        return f"check post {request.post_id}"
+    return "retry sweep" if isinstance(request, SweepRequest) else "discover new posts"
 
 
 def redrive_work(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
@@ -228,11 +231,11 @@ def redrive_work(args: argparse.Namespace, deployment: Deployment, console: Cons
             try:
                 requests[letter.message_id] = WORK_MESSAGE.validate_json(letter.body)
             except ValidationError:
-                problems[letter.message_id] = "not a check request (the worker would refuse it again)"
+                problems[letter.message_id] = "not a work request (the worker would refuse it again)"
         rows = [[message_id, _describe_request(request)] for message_id, request in requests.items()]
         if not _preview(console, "work", rows, problems, args.dry_run):
             return 0 if args.dry_run or not problems else _finish(console, "work", letters, problems)
-        console.confirm(f"Queue {len(rows)} check request(s) again on the work queue?", assume_yes=args.yes)
+        console.confirm(f"Queue {len(rows)} work request(s) again on the work queue?", assume_yes=args.yes)
 
         valid = [letter for letter in letters if letter.message_id in requests]
         for chunk in _chunks(valid):
