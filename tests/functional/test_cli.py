@@ -24,11 +24,12 @@ import pytest
 from genviral_relay import __version__
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+from genviral_relay.cli import replay
 from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL
 from genviral_relay.cli.local_commands import NOT_A_CHECKOUT, local_module
 from genviral_relay.cli.main import main
 from genviral_relay.cli.output import CliError
-from genviral_relay.clock import utc_now
+from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.genviral.client import USER_AGENT
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
@@ -449,7 +450,11 @@ def test_replay_republishes_stored_events_under_their_ids(
 
     recent = cli("replay", "--since", "10m", "--dry-run", "--json")
     assert len(recent.json()["events"]) == 4
+    assert len(cli("replay", "--since", "1w", "--until", "now", "--dry-run", "--json").json()["events"]) == 4
     assert cli("replay", "--until", "10m", "--dry-run").code == 1  # nothing that old
+    not_a_time = cli("replay", "--since", "yesterday")
+    assert not_a_time.code == 2
+    assert "is not 'now', a duration like 7d, or an ISO-8601 time" in not_a_time.err  # the one notation
 
     unknown = cli("replay", "--event-id", UNKNOWN_POST, "--yes")
     assert unknown.code == 1
@@ -469,6 +474,13 @@ def test_replay_reports_a_target_that_refuses(
     assert run.code == 1
     assert len(run.json()["failed"]["sns"]) == 2
     assert "2 deliveries failed" in run.err
+
+
+def test_replay_reads_times_as_the_relay_does() -> None:
+    now = utc_now()
+    assert replay.moment("2026-01-15T10:30:00.250+02:00") == moment_from("2026-01-15T10:30:00.250+02:00", now)
+    assert timedelta(0) <= replay.moment("2w") - (now - timedelta(weeks=2)) < timedelta(minutes=1)
+    assert timedelta(0) <= replay.moment("now") - now < timedelta(minutes=1)
 
 
 # ------------------------------------------------------------------------------------------- redrive

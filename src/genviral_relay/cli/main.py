@@ -130,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     selection.add_argument(
         "--event-id", dest="event_ids", type=event_id, action="append", help="this event (repeatable)"
     )
-    selection.add_argument("--since", type=replay.moment, help="detected at or after: ISO-8601, or 30m, 6h, 2d ago")
-    selection.add_argument("--until", type=replay.moment, help="detected before: ISO-8601, or 30m, 6h, 2d ago")
+    selection.add_argument("--since", type=replay.moment, help=f"detected at or after: {replay.MOMENT_HELP}")
+    selection.add_argument("--until", type=replay.moment, help=f"detected before: {replay.MOMENT_HELP}")
     replaying.add_argument(
         "--target", choices=("both", "sns", "eventbridge"), help="where to publish (default: the deployment's targets)"
     )

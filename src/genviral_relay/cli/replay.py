@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.output import CliError, Console
-from genviral_relay.clock import parse_ts, utc_now
+from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.logic.ports import EventSelection
 from genviral_relay.models.domain import TARGETS, Target
 from genviral_relay.models.events import RelayEvent
 
-_AGO = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+MOMENT_HELP = "now, a time ago (90m, 12h, 7d, 2w) or ISO-8601 (UTC unless it says otherwise)"
 
 
 def moment(text: str) -> datetime:
-    """An ISO-8601 time (UTC unless it says otherwise) or a time ago such as 30m, 6h, 2d."""
-    ago = _AGO.match(text.strip())
-    if ago:
-        return utc_now() - timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
-    parsed = parse_ts(text.strip())
-    if parsed is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time: use ISO-8601 (2026-03-02T12:00:00Z) or 30m, 6h, 2d")
-    return parsed
+    """A time as `--since`/`--until` take it: the relay's one notation (`clock.moment_from`, as DiscoverSince)."""
+    try:
+        return moment_from(text, utc_now())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def summary(event: RelayEvent) -> dict[str, Any]:
