@@ -8,6 +8,7 @@ import importlib.metadata
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -24,10 +25,11 @@ import pytest
 from genviral_relay import __version__
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbWatchStore
+from genviral_relay.cli import main as cli_main
 from genviral_relay.cli import replay
-from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL
+from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL, SETTINGS, Deployment
 from genviral_relay.cli.local_commands import NOT_A_CHECKOUT, local_module
-from genviral_relay.cli.main import main
+from genviral_relay.cli.main import build_parser, command_parsers, main
 from genviral_relay.cli.output import CliError
 from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.genviral.client import USER_AGENT
@@ -58,13 +60,18 @@ class Run:
     code: int
     out: str
     err: str
+    command: str = ""
+    """The command's words ("watches add"), when it ran."""
+    read: frozenset[str] = frozenset()
+    """The deployment settings it looked up."""
 
     def json(self) -> Any:
         return json.loads(self.out)
 
 
 class Cli:
-    """Runs `main()` with the given stdin answer; asserts no Genviral key reached stdout or stderr."""
+    """Runs `main()` with the given stdin answer; asserts no Genviral key reached stdout or stderr, and
+    that the command looked up no deployment setting it does not declare (and so does not list)."""
 
     def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
         self._capsys = capsys
@@ -73,6 +80,13 @@ class Cli:
     def __call__(self, *argv: str, answer: str = "") -> Run:
         self._capsys.readouterr()
         self._monkeypatch.setattr(sys, "stdin", io.StringIO(answer))
+        made: list[Deployment] = []
+
+        def recording(options: Any) -> Deployment:
+            made.append(Deployment(options))
+            return made[-1]
+
+        self._monkeypatch.setattr(cli_main, "Deployment", recording)
         try:
             code = main(list(argv))
         except SystemExit as exit_:
@@ -82,7 +96,14 @@ class Cli:
             assert secret not in captured.out + captured.err, f"a Genviral key reached the output of {argv}"
         if code != 2:
             assert "Traceback" not in captured.err
-        return Run(code, captured.out, captured.err)
+        if not made:
+            return Run(code, captured.out, captured.err)
+        (deployment,) = made
+        options = deployment.options
+        undeclared = deployment.read - set(options.reads)
+        assert not undeclared, f"{options.usage.prog} read {sorted(undeclared)}, which it does not declare"
+        command = options.usage.prog.removeprefix("genviral-relay ")
+        return Run(code, captured.out, captured.err, command, frozenset(deployment.read))
 
 
 @pytest.fixture
@@ -132,11 +153,68 @@ def test_every_command_has_help_with_the_exit_codes(cli: Cli) -> None:
         ["local"],
         ["local", "demo"], ["local", "serve"],
     ]  # fmt: skip
+    assert {" ".join(command) for command in commands} >= set(command_parsers(build_parser()))
     for command in commands:
         run = cli(*command, "--help")
         assert run.code == 0, command
         assert "exit codes:" in run.out, command
         assert "2  the command line is wrong" in run.out, command
+
+
+def _named(name: str, text: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text) is not None
+
+
+def test_each_command_lists_only_the_settings_it_declares(cli: Cli) -> None:
+    commands = command_parsers(build_parser())
+    assert set(commands) == {
+        "check", "watches list", "watches add", "watches remove", "replay", "redrive events", "redrive work",
+        "redrive poller", "redrive webhook", "local demo", "local serve",
+    }  # fmt: skip
+    for words, parser in commands.items():
+        declared = set(parser.get_default("reads"))
+        text = cli(*words.split(), "--help").out
+        for setting in SETTINGS:
+            for name in filter(None, (setting.option, setting.env)):
+                assert _named(name, text) == (setting.key in declared), (words, name)
+        for location in ("--stack-name", "--region", "--profile", "--json"):
+            assert _named(location, text) == (not parser.get_default("local")), (words, location)
+
+    check = cli("check", "--help").out
+    for used in ("--api-url", "--secret-arn", "--table", "POLL_SCHEDULE"):
+        assert _named(used, check), used
+    for unused in ("--topic-arn", "--event-bus", "--work-queue-url", "--events-dlq-url", "--webhook-url"):
+        assert not _named(unused, check), unused
+    assert len(check.splitlines()) < 50  # was 70 with every command's settings
+    assert not _named("--secret-arn", cli("watches", "remove", "--help").out)  # removing calls no Genviral
+
+
+def test_common_options_come_before_or_after_the_command(
+    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli
+) -> None:
+    post_id = emulator.create_post()
+    assert cli("watches", "add", post_id).code == 0
+    table = deployed.ref("StateTable")
+
+    before, after = cli("--json", "watches", "list"), cli("watches", "list", "--json")
+    assert before.code == after.code == 0
+    assert before.json() == after.json()
+    assert [watch["post_id"] for watch in before.json()["watches"]] == [post_id]
+
+    # A value before the command is used (no subcommand default overwrites it); one after it wins.
+    root_only = cli("--table", "no-such-table", "watches", "list")
+    assert root_only.code == 1
+    assert "AWS refused Scan: ResourceNotFoundException" in root_only.err
+    assert cli("--table", "no-such-table", "watches", "list", "--table", table).code == 0
+    assert cli("--table", table, "watches", "list", "--table", "no-such-table").code == 1
+    checked = cli("--json", "check", post_id, "--table", table)  # --verbose before: see the `watches add` test
+    assert checked.code == 0, checked.err
+    assert checked.json()["compared_with"] == "stored_watch"
+
+    unused = cli("--webhook-url", "http://127.0.0.1:9/hook", "watches", "list")
+    assert unused.code == 2
+    assert "--webhook-url does not apply to this command" in unused.err
+    assert cli("--json", "local", "serve").code == 2
 
 
 def test_the_installed_command_answers_help() -> None:
@@ -254,7 +332,7 @@ def test_watches_add_registers_checks_and_publishes_like_the_api(
 ) -> None:
     post_id = posted_and_failed(emulator)
 
-    run = cli("watches", "add", post_id, "--json", "--verbose")
+    run = cli("--json", "--verbose", "watches", "add", post_id)  # as `watches add POST_ID --json --verbose`
 
     assert run.code == 0, run.err
     assert "Transition detected" in run.err  # the relay's own logs: on stderr, stdout stays JSON
@@ -587,6 +665,56 @@ def test_redrive_poller_runs_one_tick_for_the_missed_ones(
     assert run.code == 0, run.err
     assert f"poller answered: {json.dumps(failure['requestPayload'])}" in run.out  # the newest tick
     assert queue_bodies(deployed, "PollerDLQ") == []
+
+
+# ------------------------------------------------------------------------------------------- settings
+
+
+def test_each_command_reads_every_setting_it_lists(
+    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every run already checks that a command reads no setting it does not declare (`Cli`); here each
+    command runs through its whole path once, and must have read every setting it declares."""
+    sqs = deployed.client("sqs")
+    post_id = posted_and_failed(emulator)
+    first, second = detect_transitions(
+        None,
+        post(account(status="posted"), account("6b0c8c9c-55ac-4fcb-85ec-70b5a8b0d089", status="failed")),
+        utc_now(),
+    ).events
+    parking = SqsDeadLetters(sqs, deployed.ref("EventsDLQ"), clock=utc_now)
+    parking.park(first, "sns", "AuthorizationError: denied")
+    parking.park(second, "eventbridge", "AccessDeniedException: denied")
+    sqs.send_message(QueueUrl=deployed.ref("WorkDLQ"), MessageBody='{"sweep": "retry"}')
+    sqs.send_message(QueueUrl=deployed.ref("PollerDLQ"), MessageBody='{"scheduled_time": "2026-03-02T12:00:00Z"}')
+    webhook_dlq = sqs.create_queue(QueueName="webhook-dlq")["QueueUrl"]
+    sqs.send_message(QueueUrl=webhook_dlq, MessageBody=json.dumps({"detail": first.model_dump(mode="json")}))
+    for name, value in {
+        "FAILURE_WEBHOOK_DLQ_URL": webhook_dlq,
+        "FAILURE_WEBHOOK_URL": "http://127.0.0.1:9/relay-failures",
+        "FAILURE_WEBHOOK_API_KEY_HEADER": "X-Api-Key",
+        "FAILURE_WEBHOOK_API_KEY_SECRET": "no-such-secret",  # the run stops there: nothing is POSTed
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    runs = [
+        cli("check", post_id),
+        cli("watches", "add", post_id),
+        cli("watches", "list"),
+        cli("replay", "--post-id", post_id, "--yes"),
+        cli("watches", "remove", post_id, "--yes"),
+        cli("redrive", "events", "--yes"),
+        cli("redrive", "work", "--yes"),
+        cli("redrive", "poller", "--yes", "--poller-function", "no-such-function"),
+        cli("redrive", "webhook", "--yes"),
+    ]
+
+    assert [run.code for run in runs] == [0, 0, 0, 0, 0, 0, 0, 1, 1], [run.err for run in runs]
+    assert "could not be read from no-such-secret" in runs[-1].err
+    declared = {words: parser.get_default("reads") for words, parser in command_parsers(build_parser()).items()}
+    for run in runs:
+        assert run.read == set(declared[run.command]), run.command
+    assert {run.command for run in runs} == {words for words, reads in declared.items() if reads}
 
 
 # ------------------------------------------------------------------------------------------- local

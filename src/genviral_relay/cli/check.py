@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.deployment import GENVIRAL_READS, POLICY_READS, STORE_READS, Deployment
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.clock import format_ts, utc_now
 from genviral_relay.errors import GenviralConfigError, GenviralError, GenviralNotFoundError
@@ -13,6 +13,9 @@ from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.api import AccountView, WatchView
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.events import RelayEvent
+
+READS = (*GENVIRAL_READS, *STORE_READS, *POLICY_READS)
+"""The deployment settings `check` reads (the store only when the table is known)."""
 
 
 def genviral_problem(error: GenviralError, post_id: str) -> CliError:

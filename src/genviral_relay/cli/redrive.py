@@ -43,6 +43,12 @@ HOLD_SECONDS = 300
 SQS_BATCH = 10
 WEBHOOK_TIMEOUT = (5.0, 30.0)  # connect, read: seconds
 
+# The deployment settings each redrive reads.
+EVENTS_READS = ("events_dlq_url", "topic_arn", "event_bus")  # the topic or the bus: each event's own target
+WORK_READS = ("work_dlq_url", "work_queue_url")
+POLLER_READS = ("poller_dlq_url", "poller_function")  # else the stack's PollerFunction
+WEBHOOK_READS = ("webhook_dlq_url", "webhook_url", "webhook_key_header", "webhook_key_secret")
+
 
 @dataclass
 class DeadLetter:

@@ -6,13 +6,15 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.deployment import STORE_READS, TARGETS_READS, Deployment
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.logic.ports import EventSelection
 from genviral_relay.models.domain import TARGETS, Target
 from genviral_relay.models.events import RelayEvent
 
+READS = (*TARGETS_READS, *STORE_READS)
+"""The deployment settings `replay` reads (the targets' only without --target)."""
 MOMENT_HELP = "now, a time ago (90m, 12h, 7d, 2w) or ISO-8601 (UTC unless it says otherwise)"
 
 

@@ -6,13 +6,18 @@ import argparse
 from collections import Counter
 
 from genviral_relay.cli.check import genviral_problem
-from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.deployment import CHECKER_READS, STORE_READS, Deployment
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.clock import format_ts, utc_now
 from genviral_relay.errors import GenviralConfigError, StateConflictError, WatchNotFoundError
 from genviral_relay.logic.check_post import OutboxNotEmptyError
 from genviral_relay.models.api import CheckResponse, WatchView
 from genviral_relay.models.domain import WatchRecord
+
+LIST_READS = STORE_READS
+ADD_READS = CHECKER_READS
+REMOVE_READS = tuple(key for key in CHECKER_READS if key != "secret_arn")
+"""The checker publishes the pending events and deletes the watch: it never calls Genviral, so needs no key."""
 
 
 def run_list(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
