@@ -21,10 +21,10 @@ READS = (*GENVIRAL_READS, *STORE_READS, *POLICY_READS)
 def genviral_problem(error: GenviralError, post_id: str) -> CliError:
     """One line for an operator, never the key."""
     if isinstance(error, GenviralNotFoundError):
-        return CliError(f"Genviral has no post {post_id} in this key's scope (HTTP 404)")
+        return CliError(f"Genviral has no post {post_id} in this key's scope (HTTP 404)", kind="not_found")
     if isinstance(error, GenviralConfigError):
-        return CliError(f"Genviral refused the key: {describe_config_error(error)}")
-    return CliError(f"Genviral could not answer for post {post_id}: {type(error).__name__}: {error}")
+        return CliError(f"Genviral refused the key: {describe_config_error(error)}", kind="genviral")
+    return CliError(f"Genviral could not answer for post {post_id}: {type(error).__name__}: {error}", kind="genviral")
 
 
 def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     except GenviralError as error:
         raise genviral_problem(error, post_id) from None
     if post.id != post_id:
-        raise CliError(f"asked Genviral for post {post_id}, it answered post {post.id}")
+        raise CliError(f"asked Genviral for post {post_id}, it answered post {post.id}", kind="genviral")
 
     stored = deployment.store().get(post_id) if deployment.value("table") is not None else None
     now = utc_now()

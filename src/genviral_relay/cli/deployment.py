@@ -235,7 +235,7 @@ class Deployment:
                 ways.insert(0, f"pass {setting.option}")
             if setting.output or setting.parameter:
                 ways.append("name the stack with --stack-name")
-            raise CliError(f"{setting.what} is not known: {', '.join(ways[:-1])} or {ways[-1]}")
+            raise CliError(f"{setting.what} is not known: {', '.join(ways[:-1])} or {ways[-1]}", kind="not_configured")
         return found
 
     def _integer(self, key: str) -> int | None:
@@ -245,7 +245,7 @@ class Deployment:
         try:
             return int(text)
         except ValueError:
-            raise CliError(f"{_BY_KEY[key].env} must be a whole number, not {text!r}") from None
+            raise CliError(f"{_BY_KEY[key].env} must be a whole number, not {text!r}", kind="not_configured") from None
 
     @property
     def stack_name(self) -> str | None:
@@ -297,12 +297,18 @@ class Deployment:
         if configured is not None:
             chosen = tuple(target for target in TARGETS if configured in ("both", target))
             if not chosen:
-                raise CliError(f"{_BY_KEY['publish_targets'].env} must be both, sns or eventbridge, not {configured!r}")
+                raise CliError(
+                    f"{_BY_KEY['publish_targets'].env} must be both, sns or eventbridge, not {configured!r}",
+                    kind="not_configured",
+                )
             return chosen
         destinations: dict[Target, str] = {"sns": "topic_arn", "eventbridge": "event_bus"}
         known = tuple(target for target in TARGETS if self.value(destinations[target]))
         if not known:
-            raise CliError("no publish target is known: pass --stack-name, or --topic-arn and/or --event-bus")
+            raise CliError(
+                "no publish target is known: pass --stack-name, or --topic-arn and/or --event-bus",
+                kind="not_configured",
+            )
         return known
 
     def publishers(self, targets: tuple[Target, ...]) -> list[EventPublisher]:
@@ -330,7 +336,8 @@ class Deployment:
         if secret_arn is None:
             raise CliError(
                 f"no Genviral key: set {TOKEN_ENV}, pass --secret-arn, set {_BY_KEY['secret_arn'].env} "
-                "or name the stack with --stack-name"
+                "or name the stack with --stack-name",
+                kind="not_configured",
             )
         from genviral_relay.aws.secrets import SecretsManagerTokenSource
 

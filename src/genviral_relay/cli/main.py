@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import textwrap
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from pydantic import TypeAdapter, ValidationError
@@ -21,16 +23,26 @@ from genviral_relay.cli.deployment import (
     add_deployment_options,
     setting_options,
 )
-from genviral_relay.cli.output import CliError, Console
+from genviral_relay.cli.output import ERROR_KINDS, PROG, CliError, Console, Exit
 from genviral_relay.errors import RelayError
 from genviral_relay.models.api import POST_ID_HINT, PostId
 from genviral_relay.observability import logs_to, metrics
 
-PROG = "genviral-relay"
-EXIT_CODES = """exit codes:
-  0  done
-  1  the operation failed, or was not confirmed (the reason is on stderr)
-  2  the command line is wrong (usage)"""
+EXIT_MEANINGS = {
+    Exit.OK: "done",
+    Exit.FAILED: "the operation failed (the reason is on stderr)",
+    Exit.USAGE: "the command line is wrong (usage)",
+    Exit.PARTIAL: "partly done: some of it went, some did not (the result says which)",
+    Exit.NOT_CONFIRMED: "not confirmed: the question was declined or not answered; nothing was changed",
+    Exit.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+EXIT_CODES = "exit codes:\n" + "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_MEANINGS.items())
+JSON_ERRORS = textwrap.fill(
+    "errors: without --json, one line on stderr (genviral-relay: error: ...); with --json, the last line "
+    'on stderr is one JSON object, {"error": KIND, "message": TEXT}, and stdout keeps the result so far, '
+    f"if any. KIND: {', '.join(ERROR_KINDS)}.",
+    width=100,
+)
 ROOT_NOTE = (
     "--json, --verbose and a command's deployment options (see its --help) may also come before the\n"
     "command: genviral-relay --json --stack-name relay watches list. A value given after it wins."
@@ -77,6 +89,20 @@ def seconds(value: str) -> float:
     return parsed
 
 
+class UsageError(Exception):
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are raised (and printed by `main`, as JSON with --json) instead of exiting here."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+
 def _add_common_options(parser: argparse.ArgumentParser, reads: Sequence[str], *, root: bool) -> None:
     """--json, --verbose and the deployment options: on the root parser for every command (the settings'
     options unlisted), and on each command for the settings it reads. A command's copies default to
@@ -91,15 +117,16 @@ def _add_common_options(parser: argparse.ArgumentParser, reads: Sequence[str], *
 class _Parsers:
     """Builds the command tree; every parser documents the exit codes."""
 
-    def new(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str,
-            command: Command | None, *, reads: Sequence[str] | None = None) -> argparse.ArgumentParser:  # fmt: skip
+    def new(self, subparsers: argparse._SubParsersAction[_Parser], name: str, summary: str,
+            command: Command | None, *, reads: Sequence[str] | None = None) -> _Parser:  # fmt: skip
         """A command; `reads`: the deployment settings it reads, and only those are its options
         (None: it works on no deployment, and takes neither --json nor the deployment options)."""
+        epilog = EXIT_CODES if reads is None else f"{EXIT_CODES}\n\n{JSON_ERRORS}"
         parser = subparsers.add_parser(
             name,
             help=summary,
             description=summary,
-            epilog=EXIT_CODES,
+            epilog=epilog,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         if reads is not None:
@@ -111,11 +138,11 @@ class _Parsers:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Operate genviral-relay: look at posts and watches, replay events, redrive dead letters, "
         "run the local stack. Every command has --help.",
-        epilog=f"{ROOT_NOTE}\n\n{EXIT_CODES}",
+        epilog=f"{ROOT_NOTE}\n\n{EXIT_CODES}\n\n{JSON_ERRORS}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -267,10 +294,23 @@ def _problem(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
+def _asks_for_json(argv: Sequence[str]) -> bool:
+    """--json on a command line argparse could not read (options end at `--`)."""
+    options = argv[: list(argv).index("--")] if "--" in argv else argv
+    return "--json" in options
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _check_usage(args)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(arguments)
+        _check_usage(args)
+    except UsageError as error:
+        console = Console(json_output=_asks_for_json(arguments))
+        if not console.json_output:
+            error.parser.print_usage(sys.stderr)
+        console.failure("usage", error.message, prog=error.parser.prog)
+        return Exit.USAGE
     console = Console(json_output=args.json)
     command: Command = args.command
     try:
@@ -278,9 +318,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command(args, Deployment(args), console)
         with _relay_logs(args.verbose):
             return command(args, Deployment(args), console)
-    except (CliError, RelayError, BotoCoreError, ClientError) as error:
-        print(f"{PROG}: error: {_problem(error)}", file=sys.stderr)
-        return 1
+    except CliError as error:
+        console.failure(error.kind, str(error))
+        return error.exit_code
+    except NoRegionError as error:
+        console.failure("not_configured", _problem(error))
+        return Exit.FAILED
+    except (BotoCoreError, ClientError) as error:
+        console.failure("aws", _problem(error))
+        return Exit.FAILED
+    except RelayError as error:
+        console.failure("failed", _problem(error))
+        return Exit.FAILED
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 1
+        console.failure("interrupted", "interrupted")
+        return Exit.INTERRUPTED

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from genviral_relay.cli.deployment import STORE_READS, TARGETS_READS, Deployment
-from genviral_relay.cli.output import CliError, Console
+from genviral_relay.cli.output import CliError, Console, PartlyDone
 from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.logic.ports import EventSelection
 from genviral_relay.models.domain import TARGETS, Target
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     if missing:
         console.note(f"note: not stored (expired, or another post's): {', '.join(missing)}")
     if not events:
-        raise CliError("no stored event matches the selection")
+        raise CliError("no stored event matches the selection", kind="not_found")
 
     console.say(f"{len(events)} stored event(s) to republish to {', '.join(targets)}:")
     console.table(event_rows(events))
@@ -81,5 +81,9 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     console.result({**document, "delivered": delivered, "failed": failed})
     failures = sum(len(reasons) for reasons in failed.values())
     if failures:
-        raise CliError(f"{failures} deliveries failed; run the same replay again once the target takes them")
+        went = sum(len(ids) for ids in delivered.values())
+        problem = PartlyDone if went else CliError
+        raise problem(
+            f"{failures} deliveries failed, {went} went; run the same replay again once the target takes them"
+        )
     return 0
