@@ -8,6 +8,7 @@ import importlib.metadata
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -24,12 +25,14 @@ import pytest
 from genviral_relay import __version__
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
-from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL
+from genviral_relay.cli import main as cli_main
+from genviral_relay.cli import replay
+from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL, SETTINGS, Deployment
 from genviral_relay.cli.local_commands import NOT_A_CHECKOUT, local_module
-from genviral_relay.cli.main import main
-from genviral_relay.cli.output import CliError
-from genviral_relay.clock import utc_now
-from genviral_relay.genviral.client import USER_AGENT
+from genviral_relay.cli.main import EXIT_MEANINGS, build_parser, command_parsers, main
+from genviral_relay.cli.output import ERROR_KINDS, CliError, Exit
+from genviral_relay.clock import moment_from, utc_now
+from genviral_relay.genviral.client import USER_AGENT, GenviralClient
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
 from local.emulator import GenviralEmulator
@@ -57,21 +60,37 @@ class Run:
     code: int
     out: str
     err: str
+    command: str = ""
+    """The command's words ("watches add"), when it ran."""
+    read: frozenset[str] = frozenset()
+    """The deployment settings it looked up."""
 
     def json(self) -> Any:
         return json.loads(self.out)
 
+    def error(self) -> Any:
+        """The JSON object a failure ends stderr with (--json)."""
+        return json.loads(self.err.splitlines()[-1])
+
 
 class Cli:
-    """Runs `main()` with the given stdin answer; asserts no Genviral key reached stdout or stderr."""
+    """Runs `main()` with the given stdin answer; asserts no Genviral key reached stdout or stderr, and
+    that the command looked up no deployment setting it does not declare (and so does not list)."""
 
     def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
         self._capsys = capsys
         self._monkeypatch = monkeypatch
 
-    def __call__(self, *argv: str, answer: str = "") -> Run:
+    def __call__(self, *argv: str, answer: str = "", stdin: io.TextIOBase | None = None) -> Run:
         self._capsys.readouterr()
-        self._monkeypatch.setattr(sys, "stdin", io.StringIO(answer))
+        self._monkeypatch.setattr(sys, "stdin", stdin or io.StringIO(answer))
+        made: list[Deployment] = []
+
+        def recording(options: Any) -> Deployment:
+            made.append(Deployment(options))
+            return made[-1]
+
+        self._monkeypatch.setattr(cli_main, "Deployment", recording)
         try:
             code = main(list(argv))
         except SystemExit as exit_:
@@ -81,7 +100,14 @@ class Cli:
             assert secret not in captured.out + captured.err, f"a Genviral key reached the output of {argv}"
         if code != 2:
             assert "Traceback" not in captured.err
-        return Run(code, captured.out, captured.err)
+        if not made:
+            return Run(code, captured.out, captured.err)
+        (deployment,) = made
+        options = deployment.options
+        undeclared = deployment.read - set(options.reads)
+        assert not undeclared, f"{options.usage.prog} read {sorted(undeclared)}, which it does not declare"
+        command = options.usage.prog.removeprefix("genviral-relay ")
+        return Run(code, captured.out, captured.err, command, frozenset(deployment.read))
 
 
 @pytest.fixture
@@ -131,11 +157,74 @@ def test_every_command_has_help_with_the_exit_codes(cli: Cli) -> None:
         ["local"],
         ["local", "demo"], ["local", "serve"],
     ]  # fmt: skip
+    assert {" ".join(command) for command in commands} >= set(command_parsers(build_parser()))
+    assert sorted(EXIT_MEANINGS) == [0, 1, 2, 3, 4, 130]
     for command in commands:
         run = cli(*command, "--help")
         assert run.code == 0, command
         assert "exit codes:" in run.out, command
-        assert "2  the command line is wrong" in run.out, command
+        assert "    2  the command line is wrong" in run.out, command
+        for code, meaning in EXIT_MEANINGS.items():
+            assert f"{code:>3}  {meaning}" in run.out, (command, code)
+        takes_json = re.search(r"(?<![\w-])--json(?![\w-])", run.out) is not None
+        assert ('{"error": KIND, "message": TEXT}' in run.out) == takes_json, command
+    assert "--json" not in cli("local", "serve", "--help").out
+
+
+def _named(name: str, text: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text) is not None
+
+
+def test_each_command_lists_only_the_settings_it_declares(cli: Cli) -> None:
+    commands = command_parsers(build_parser())
+    assert set(commands) == {
+        "check", "watches list", "watches add", "watches remove", "replay", "redrive events", "redrive work",
+        "redrive poller", "redrive webhook", "local demo", "local serve",
+    }  # fmt: skip
+    for words, parser in commands.items():
+        declared = set(parser.get_default("reads"))
+        text = cli(*words.split(), "--help").out
+        for setting in SETTINGS:
+            for name in filter(None, (setting.option, setting.env)):
+                assert _named(name, text) == (setting.key in declared), (words, name)
+        for location in ("--stack-name", "--region", "--profile", "--json"):
+            assert _named(location, text) == (not parser.get_default("local")), (words, location)
+
+    check = cli("check", "--help").out
+    for used in ("--api-url", "--secret-arn", "--table", "POLL_SCHEDULE"):
+        assert _named(used, check), used
+    for unused in ("--topic-arn", "--event-bus", "--work-queue-url", "--events-dlq-url", "--webhook-url"):
+        assert not _named(unused, check), unused
+    assert len(check.splitlines()) < 50  # was 70 with every command's settings
+    assert not _named("--secret-arn", cli("watches", "remove", "--help").out)  # removing calls no Genviral
+
+
+def test_common_options_come_before_or_after_the_command(
+    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli
+) -> None:
+    post_id = emulator.create_post()
+    assert cli("watches", "add", post_id).code == 0
+    table = deployed.ref("StateTable")
+
+    before, after = cli("--json", "watches", "list"), cli("watches", "list", "--json")
+    assert before.code == after.code == 0
+    assert before.json() == after.json()
+    assert [watch["post_id"] for watch in before.json()["watches"]] == [post_id]
+
+    # A value before the command is used (no subcommand default overwrites it); one after it wins.
+    root_only = cli("--table", "no-such-table", "watches", "list")
+    assert root_only.code == 1
+    assert "AWS refused Scan: ResourceNotFoundException" in root_only.err
+    assert cli("--table", "no-such-table", "watches", "list", "--table", table).code == 0
+    assert cli("--table", table, "watches", "list", "--table", "no-such-table").code == 1
+    checked = cli("--json", "check", post_id, "--table", table)  # --verbose before: see the `watches add` test
+    assert checked.code == 0, checked.err
+    assert checked.json()["compared_with"] == "stored_watch"
+
+    unused = cli("--webhook-url", "http://127.0.0.1:9/hook", "watches", "list")
+    assert unused.code == 2
+    assert "--webhook-url does not apply to this command" in unused.err
+    assert cli("--json", "local", "serve").code == 2
 
 
 def test_the_installed_command_answers_help() -> None:
@@ -236,6 +325,56 @@ def test_check_errors_are_one_line_with_exit_code_1(
     assert f"Genviral has no post {UNKNOWN_POST} in this key's scope" in unknown.err
 
 
+def test_with_json_a_failure_is_one_json_object_on_stderr(
+    emulator: GenviralEmulator, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post_id = emulator.create_post()
+    api = ("--api-url", emulator.base_url)
+
+    def only_error(run: Run) -> Any:
+        assert run.out == ""
+        assert len(run.err.splitlines()) == 1, run.err
+        return json.loads(run.err)
+
+    missing = cli("check", post_id, *api, "--json")
+    assert missing.code == 1
+    assert only_error(missing) == {
+        "error": "not_configured",
+        "message": missing.error()["message"],
+    }
+    assert missing.error()["message"].startswith("no Genviral key: set GENVIRAL_TOKEN")
+
+    for argv in (("--json", "check", "not-a-uuid"), ("check", "not-a-uuid", "--json")):
+        usage = cli(*argv)
+        assert usage.code == 2
+        assert only_error(usage)["error"] == "usage"
+        assert "post_id must be a UUID" in usage.error()["message"]
+    assert only_error(cli("--json", "replay"))["message"].startswith("a selection is needed")
+    assert cli("check", "not-a-uuid", "--", "--json").err.startswith("usage:")  # after --, no option
+    assert emulator.calls() == 0
+
+    monkeypatch.setenv("GENVIRAL_TOKEN", WRONG_TOKEN)
+    refused = cli("--json", "check", post_id, *api)
+    assert refused.code == 1
+    assert only_error(refused)["error"] == "genviral"
+    assert "Genviral refused the key" in refused.error()["message"]
+
+    monkeypatch.setenv("GENVIRAL_TOKEN", TOKEN)
+    unknown = cli("check", UNKNOWN_POST, *api, "--json")
+    assert (unknown.code, only_error(unknown)["error"]) == (1, "not_found")
+
+    def interrupted(*_: Any, **__: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GenviralClient, "get_post", interrupted)  # Ctrl-C while Genviral answers
+    stopped = cli("check", post_id, *api)
+    assert stopped.code == Exit.INTERRUPTED == 130
+    assert stopped.err == "genviral-relay: error: interrupted\n"
+    stopped_json = cli("check", post_id, *api, "--json")
+    assert (stopped_json.code, only_error(stopped_json)) == (130, {"error": "interrupted", "message": "interrupted"})
+    assert set(ERROR_KINDS) >= {"usage", "not_configured", "genviral", "not_found", "interrupted", "aws"}
+
+
 def test_check_reads_the_key_from_the_deployments_secret(
     emulator: GenviralEmulator, deployed: LocalStack, cli: Cli
 ) -> None:
@@ -253,7 +392,7 @@ def test_watches_add_registers_checks_and_publishes_like_the_api(
 ) -> None:
     post_id = posted_and_failed(emulator)
 
-    run = cli("watches", "add", post_id, "--json", "--verbose")
+    run = cli("--json", "--verbose", "watches", "add", post_id)  # as `watches add POST_ID --json --verbose`
 
     assert run.code == 0, run.err
     assert "Transition detected" in run.err  # the relay's own logs: on stderr, stdout stays JSON
@@ -330,13 +469,31 @@ def test_watches_remove_asks_first_and_refuses_while_events_are_pending(
     assert cli("watches", "add", post_id).code == 0
 
     declined = cli("watches", "remove", post_id, answer="n\n")
-    assert declined.code == 1
+    assert declined.code == Exit.NOT_CONFIRMED == 4
     assert "not confirmed: nothing was changed" in declined.err
     assert "Stop watching post" in declined.err
+    assert declined.err.splitlines()[-1].startswith("genviral-relay: error: not confirmed")  # on its own line
     assert stored_item(deployed, post_id)
 
     no_answer = cli("watches", "remove", post_id)  # no terminal, no --yes: nothing happens
-    assert no_answer.code == 1
+    assert no_answer.code == 4
+    assert stored_item(deployed, post_id)
+
+    declined_json = cli("--json", "watches", "remove", post_id, answer="no\n")
+    assert declined_json.code == 4
+    assert declined_json.err.splitlines()[0].startswith("Stop watching post")
+    assert declined_json.error() == {
+        "error": "not_confirmed",
+        "message": "not confirmed: nothing was changed (--yes skips the question)",
+    }
+
+    class CtrlC(io.StringIO):
+        def readline(self, size: int | None = -1) -> str:
+            raise KeyboardInterrupt
+
+    interrupted = cli("watches", "remove", post_id, stdin=CtrlC())
+    assert interrupted.code == 130
+    assert interrupted.err.splitlines()[-1] == "genviral-relay: error: interrupted"
     assert stored_item(deployed, post_id)
 
     confirmed = cli("watches", "remove", post_id, answer="y\n")
@@ -373,6 +530,11 @@ def test_commands_name_what_configuration_is_missing(stack: LocalStack, cli: Cli
     denied = cli("watches", "list", "--table", "no-such-table")
     assert denied.code == 1
     assert denied.err.startswith("genviral-relay: error: AWS refused Scan: ResourceNotFoundException")
+    denied_json = cli("watches", "list", "--table", "no-such-table", "--json")
+    assert (denied_json.code, denied_json.out) == (1, "")
+    assert denied_json.error()["error"] == "aws"
+    assert denied_json.error()["message"].startswith("AWS refused Scan: ResourceNotFoundException")
+    assert cli("--json", "watches", "list").error()["error"] == "not_configured"
 
 
 def test_stack_outputs_and_parameters_locate_the_deployment(
@@ -431,7 +593,7 @@ def test_replay_republishes_stored_events_under_their_ids(
     assert dry.code == 0
     assert sorted(event["event_id"] for event in dry.json()["events"]) == ids
     declined = cli("replay", "--post-id", post_id, answer="no\n")
-    assert declined.code == 1
+    assert declined.code == 4
     assert drain(deployed).event_ids() == ([], [])
 
     to_sns = cli("replay", "--post-id", post_id, "--target", "sns", "--yes")
@@ -449,7 +611,11 @@ def test_replay_republishes_stored_events_under_their_ids(
 
     recent = cli("replay", "--since", "10m", "--dry-run", "--json")
     assert len(recent.json()["events"]) == 4
+    assert len(cli("replay", "--since", "1w", "--until", "now", "--dry-run", "--json").json()["events"]) == 4
     assert cli("replay", "--until", "10m", "--dry-run").code == 1  # nothing that old
+    not_a_time = cli("replay", "--since", "yesterday")
+    assert not_a_time.code == 2
+    assert "is not 'now', a duration like 7d, or an ISO-8601 time" in not_a_time.err  # the one notation
 
     unknown = cli("replay", "--event-id", UNKNOWN_POST, "--yes")
     assert unknown.code == 1
@@ -462,13 +628,36 @@ def test_replay_reports_a_target_that_refuses(
 ) -> None:
     post_id = posted_and_failed(emulator)
     assert cli("watches", "add", post_id).code == 0
+    drain(deployed)
     monkeypatch.setenv("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:no-such-topic")
 
     run = cli("replay", "--post-id", post_id, "--target", "sns", "--yes", "--json")
 
-    assert run.code == 1
+    assert run.code == 1  # nothing went
     assert len(run.json()["failed"]["sns"]) == 2
-    assert "2 deliveries failed" in run.err
+    assert run.error() == {
+        "error": "failed",
+        "message": "2 deliveries failed, 0 went; run the same replay again once the target takes them",
+    }
+
+    both = cli("replay", "--post-id", post_id, "--yes", "--json")  # the bus takes them, the topic does not
+
+    assert both.code == Exit.PARTIAL == 3
+    assert (len(both.json()["delivered"]["eventbridge"]), len(both.json()["failed"]["sns"])) == (2, 2)
+    assert both.error()["error"] == "partial"
+    assert drain(deployed).event_ids()[1] == sorted(both.json()["delivered"]["eventbridge"])
+    text = cli("replay", "--post-id", post_id, "--yes")
+    assert text.code == 3
+    assert text.err == (
+        "genviral-relay: error: 2 deliveries failed, 2 went; run the same replay again once the target takes them\n"
+    )
+
+
+def test_replay_reads_times_as_the_relay_does() -> None:
+    now = utc_now()
+    assert replay.moment("2026-01-15T10:30:00.250+02:00") == moment_from("2026-01-15T10:30:00.250+02:00", now)
+    assert timedelta(0) <= replay.moment("2w") - (now - timedelta(weeks=2)) < timedelta(minutes=1)
+    assert timedelta(0) <= replay.moment("now") - now < timedelta(minutes=1)
 
 
 # ------------------------------------------------------------------------------------------- redrive
@@ -494,12 +683,13 @@ def test_redrive_events_republishes_parked_events_and_keeps_what_fails(
     assert "3 message(s) to redrive" in dry.out
     assert len(queue_bodies(deployed, "EventsDLQ")) == 4
     declined = cli("redrive", "events")
-    assert declined.code == 1
+    assert declined.code == 4
     assert len(queue_bodies(deployed, "EventsDLQ")) == 4
 
     run = cli("redrive", "events", "--yes", "--json")
 
-    assert run.code == 1
+    assert run.code == 3  # partly done: two went, two stay
+    assert run.error()["error"] == "partial"
     assert len(run.json()["redriven"]) == 2
     assert sorted(run.json()["left"].values())[0].startswith("eventbridge refused it again")
     assert drain(deployed).event_ids() == ([first.event_id], [])
@@ -519,8 +709,15 @@ def test_redrive_work_requeues_check_requests(deployed: LocalStack, cli: Cli) ->
 
     run = cli("redrive", "work", "--yes")
 
-    assert run.code == 1  # the poison message stays
+    assert run.code == 3  # partly done: the poison message stays
     assert "2 message(s) redriven" in run.out
+    assert run.err == "genviral-relay: error: 1 message(s) stay in the work dead-letter queue (see above)\n"
+    again = cli("redrive", "work", "--yes", "--json")
+    assert again.code == 1  # only the poison message: nothing went
+    assert again.error() == {
+        "error": "failed",
+        "message": "1 message(s) stay in the work dead-letter queue (see above)",
+    }
     assert queue_bodies(deployed, "WorkDLQ") == ['{"post_id": "nope"}']
     queued = [json.loads(body) for body in queue_bodies(deployed, "WorkQueue")]
     assert sorted(map(json.dumps, queued)) == sorted(
@@ -575,6 +772,56 @@ def test_redrive_poller_runs_one_tick_for_the_missed_ones(
     assert run.code == 0, run.err
     assert f"poller answered: {json.dumps(failure['requestPayload'])}" in run.out  # the newest tick
     assert queue_bodies(deployed, "PollerDLQ") == []
+
+
+# ------------------------------------------------------------------------------------------- settings
+
+
+def test_each_command_reads_every_setting_it_lists(
+    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every run already checks that a command reads no setting it does not declare (`Cli`); here each
+    command runs through its whole path once, and must have read every setting it declares."""
+    sqs = deployed.client("sqs")
+    post_id = posted_and_failed(emulator)
+    first, second = detect_transitions(
+        None,
+        post(account(status="posted"), account("6b0c8c9c-55ac-4fcb-85ec-70b5a8b0d089", status="failed")),
+        utc_now(),
+    ).events
+    parking = SqsDeadLetters(sqs, deployed.ref("EventsDLQ"), clock=utc_now)
+    parking.park(first, "sns", "AuthorizationError: denied")
+    parking.park(second, "eventbridge", "AccessDeniedException: denied")
+    sqs.send_message(QueueUrl=deployed.ref("WorkDLQ"), MessageBody='{"sweep": "retry"}')
+    sqs.send_message(QueueUrl=deployed.ref("PollerDLQ"), MessageBody='{"scheduled_time": "2026-03-02T12:00:00Z"}')
+    webhook_dlq = sqs.create_queue(QueueName="webhook-dlq")["QueueUrl"]
+    sqs.send_message(QueueUrl=webhook_dlq, MessageBody=json.dumps({"detail": first.model_dump(mode="json")}))
+    for name, value in {
+        "FAILURE_WEBHOOK_DLQ_URL": webhook_dlq,
+        "FAILURE_WEBHOOK_URL": "http://127.0.0.1:9/relay-failures",
+        "FAILURE_WEBHOOK_API_KEY_HEADER": "X-Api-Key",
+        "FAILURE_WEBHOOK_API_KEY_SECRET": "no-such-secret",  # the run stops there: nothing is POSTed
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    runs = [
+        cli("check", post_id),
+        cli("watches", "add", post_id),
+        cli("watches", "list"),
+        cli("replay", "--post-id", post_id, "--yes"),
+        cli("watches", "remove", post_id, "--yes"),
+        cli("redrive", "events", "--yes"),
+        cli("redrive", "work", "--yes"),
+        cli("redrive", "poller", "--yes", "--poller-function", "no-such-function"),
+        cli("redrive", "webhook", "--yes"),
+    ]
+
+    assert [run.code for run in runs] == [0, 0, 0, 0, 0, 0, 0, 1, 1], [run.err for run in runs]
+    assert "could not be read from no-such-secret" in runs[-1].err
+    declared = {words: parser.get_default("reads") for words, parser in command_parsers(build_parser()).items()}
+    for run in runs:
+        assert run.read == set(declared[run.command]), run.command
+    assert {run.command for run in runs} == {words for words, reads in declared.items() if reads}
 
 
 # ------------------------------------------------------------------------------------------- local

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.deployment import GENVIRAL_READS, POLICY_READS, STORE_READS, Deployment
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.clock import format_ts, utc_now
 from genviral_relay.errors import GenviralConfigError, GenviralError, GenviralNotFoundError
@@ -14,14 +14,17 @@ from genviral_relay.models.api import AccountView, WatchView
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.events import RelayEvent
 
+READS = (*GENVIRAL_READS, *STORE_READS, *POLICY_READS)
+"""The deployment settings `check` reads (the store only when the table is known)."""
+
 
 def genviral_problem(error: GenviralError, post_id: str) -> CliError:
     """One line for an operator, never the key."""
     if isinstance(error, GenviralNotFoundError):
-        return CliError(f"Genviral has no post {post_id} in this key's scope (HTTP 404)")
+        return CliError(f"Genviral has no post {post_id} in this key's scope (HTTP 404)", kind="not_found")
     if isinstance(error, GenviralConfigError):
-        return CliError(f"Genviral refused the key: {describe_refusal(error)}")
-    return CliError(f"Genviral could not answer for post {post_id}: {type(error).__name__}: {error}")
+        return CliError(f"Genviral refused the key: {describe_refusal(error)}", kind="genviral")
+    return CliError(f"Genviral could not answer for post {post_id}: {type(error).__name__}: {error}", kind="genviral")
 
 
 def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     except GenviralError as error:
         raise genviral_problem(error, post_id) from None
     if post.id != post_id:
-        raise CliError(f"asked Genviral for post {post_id}, it answered post {post.id}")
+        raise CliError(f"asked Genviral for post {post_id}, it answered post {post.id}", kind="genviral")
 
     stored = deployment.store().get(post_id) if deployment.value("table") is not None else None
     now = utc_now()

@@ -3,14 +3,16 @@
 Each value comes from, in this order: its command-line option; the outputs and parameters of the
 CloudFormation stack named by `--stack-name`; the environment variable the functions read
 (`settings.py`). Nothing is looked up before a command needs it, so `check` with `GENVIRAL_TOKEN`
-set works without any AWS resource.
+set works without any AWS resource. Each command declares the settings it reads (its `*_READS`,
+built from the building blocks' below): those, and only those, are its options.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
@@ -136,20 +138,62 @@ SETTINGS = (
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
 
 
-def add_deployment_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "deployment",
+# What each building block of `Deployment` reads: commands declare their settings from these
+# (cli/main.py lists them in the command's --help; the CLI tests check them against what a run reads).
+STORE_READS = ("table", "event_retention_days")
+POLICY_READS = ("poll_schedule", "failed_retry_window_hours")
+GENVIRAL_READS = ("api_url", "secret_arn")
+TARGETS_READS = ("publish_targets", "topic_arn", "event_bus")
+CHECKER_READS = (*TARGETS_READS, *STORE_READS, *GENVIRAL_READS, "events_dlq_url", *POLICY_READS)
+"""`check_path()`: its targets and their destinations, the store, Genviral, the events DLQ, the policy."""
+LOCATION_OPTIONS = {"stack_name": "--stack-name", "region": "--region", "profile": "--profile"}
+"""Where the deployment is: every command that works on one takes these."""
+
+
+def setting_options(reads: Sequence[str]) -> dict[str, str]:
+    """The options of these settings, by key (a setting without an option is read from the stack or environment)."""
+    return {key: option for key in reads if (option := _BY_KEY[key].option) is not None}
+
+
+def add_deployment_options(
+    parser: argparse.ArgumentParser, reads: Sequence[str], *, default: Any = None, hidden: bool = False
+) -> None:
+    """The options locating the deployment, and those of the settings in `reads` only.
+
+    `default`: `argparse.SUPPRESS` on a command's copy, so an option the command line does not repeat
+    after the command keeps the value given before it (a subparser's default would overwrite it).
+    `hidden`: the settings' options accepted but not listed (the root parser takes every command's).
+    """
+    settings = [_BY_KEY[key] for key in dict.fromkeys(reads)]  # KeyError for a key that is no setting
+    description = (
         "Where the relay runs. Each value: its option, else the outputs and parameters of --stack-name, "
-        "else the environment variable the functions read (shown in brackets).",
+        "else the environment variable the functions read (shown in brackets)."
     )
-    group.add_argument("--stack-name", metavar="NAME", help=f"the CloudFormation stack of the relay [{STACK_ENV}]")
-    group.add_argument("--region", help="AWS region [AWS_REGION, AWS_DEFAULT_REGION]")
-    group.add_argument("--profile", help="AWS named profile [AWS_PROFILE]")
-    for setting in SETTINGS:
+    without_option = [setting for setting in settings if setting.option is None]
+    if without_option:
+        listed = ", ".join(f"{setting.what} [{setting.env}]" for setting in without_option)
+        description += f" Also read from the stack or the environment: {listed}."
+    group = parser.add_argument_group("deployment", None if hidden else textwrap.fill(description, width=100))
+
+    def shown(text: str) -> str:
+        return argparse.SUPPRESS if hidden else text
+
+    group.add_argument(
+        "--stack-name", metavar="NAME", default=default, help=f"the CloudFormation stack of the relay [{STACK_ENV}]"
+    )
+    group.add_argument("--region", default=default, help="AWS region [AWS_REGION, AWS_DEFAULT_REGION]")
+    group.add_argument("--profile", default=default, help="AWS named profile [AWS_PROFILE]")
+    for setting in settings:
         if setting.option is None:
             continue
         choices = ("both", *TARGETS) if setting.key == "publish_targets" else None
-        group.add_argument(setting.option, dest=setting.key, choices=choices, help=f"{setting.what} [{setting.env}]")
+        group.add_argument(
+            setting.option,
+            dest=setting.key,
+            choices=choices,
+            default=default,
+            help=shown(f"{setting.what} [{setting.env}]"),
+        )
 
 
 class Deployment:
@@ -159,11 +203,22 @@ class Deployment:
         self._options = options
         self._environ = dict(os.environ if environ is None else environ)
         self._clients: dict[str, Any] = {}
+        self.read: set[str] = set()
+        """The settings looked up so far (a command declares those it may read)."""
 
     # ---------------------------------------------------------------- values
+    @property
+    def options(self) -> argparse.Namespace:
+        return self._options
+
+    def _option(self, key: str) -> str | None:
+        self.read.add(_BY_KEY[key].key)  # KeyError for a key that is no setting
+        explicit = getattr(self._options, key, None)
+        return str(explicit) if explicit else None
+
     def value(self, key: str) -> str | None:
         setting = _BY_KEY[key]
-        explicit = getattr(self._options, key, None)
+        explicit = self._option(key)
         if explicit:
             return str(explicit)
         from_stack = self._from_stack(setting)
@@ -180,7 +235,7 @@ class Deployment:
                 ways.insert(0, f"pass {setting.option}")
             if setting.output or setting.parameter:
                 ways.append("name the stack with --stack-name")
-            raise CliError(f"{setting.what} is not known: {', '.join(ways[:-1])} or {ways[-1]}")
+            raise CliError(f"{setting.what} is not known: {', '.join(ways[:-1])} or {ways[-1]}", kind="not_configured")
         return found
 
     def _integer(self, key: str) -> int | None:
@@ -190,7 +245,7 @@ class Deployment:
         try:
             return int(text)
         except ValueError:
-            raise CliError(f"{_BY_KEY[key].env} must be a whole number, not {text!r}") from None
+            raise CliError(f"{_BY_KEY[key].env} must be a whole number, not {text!r}", kind="not_configured") from None
 
     @property
     def stack_name(self) -> str | None:
@@ -242,12 +297,18 @@ class Deployment:
         if configured is not None:
             chosen = tuple(target for target in TARGETS if configured in ("both", target))
             if not chosen:
-                raise CliError(f"{_BY_KEY['publish_targets'].env} must be both, sns or eventbridge, not {configured!r}")
+                raise CliError(
+                    f"{_BY_KEY['publish_targets'].env} must be both, sns or eventbridge, not {configured!r}",
+                    kind="not_configured",
+                )
             return chosen
         destinations: dict[Target, str] = {"sns": "topic_arn", "eventbridge": "event_bus"}
         known = tuple(target for target in TARGETS if self.value(destinations[target]))
         if not known:
-            raise CliError("no publish target is known: pass --stack-name, or --topic-arn and/or --event-bus")
+            raise CliError(
+                "no publish target is known: pass --stack-name, or --topic-arn and/or --event-bus",
+                kind="not_configured",
+            )
         return known
 
     def publishers(self, targets: tuple[Target, ...]) -> list[EventPublisher]:
@@ -267,7 +328,7 @@ class Deployment:
 
     def token_source(self) -> TokenSource:
         """The Genviral key: from --secret-arn, else GENVIRAL_TOKEN, else the deployment's secret."""
-        explicit_secret = getattr(self._options, "secret_arn", None)
+        explicit_secret = self._option("secret_arn")
         token = self._environ.get(TOKEN_ENV, "").strip()
         if token and not explicit_secret:
             return StaticToken(token)
@@ -275,7 +336,8 @@ class Deployment:
         if secret_arn is None:
             raise CliError(
                 f"no Genviral key: set {TOKEN_ENV}, pass --secret-arn, set {_BY_KEY['secret_arn'].env} "
-                "or name the stack with --stack-name"
+                "or name the stack with --stack-name",
+                kind="not_configured",
             )
         from genviral_relay.aws.secrets import SecretsManagerTokenSource
 

@@ -5,26 +5,55 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import textwrap
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from pydantic import TypeAdapter, ValidationError
 
 from genviral_relay import __version__
 from genviral_relay.cli import check, local_commands, redrive, replay, watches
-from genviral_relay.cli.deployment import Deployment, add_deployment_options
-from genviral_relay.cli.output import CliError, Console
+from genviral_relay.cli.deployment import (
+    LOCATION_OPTIONS,
+    SETTINGS,
+    Deployment,
+    add_deployment_options,
+    setting_options,
+)
+from genviral_relay.cli.output import ERROR_KINDS, PROG, CliError, Console, Exit
 from genviral_relay.errors import RelayError
 from genviral_relay.models.domain import POST_ID_HINT, PostId
 from genviral_relay.observability import logs_to, metrics
 
-PROG = "genviral-relay"
-EXIT_CODES = """exit codes:
-  0  done
-  1  the operation failed, or was not confirmed (the reason is on stderr)
-  2  the command line is wrong (usage)"""
+EXIT_MEANINGS = {
+    Exit.OK: "done",
+    Exit.FAILED: "the operation failed (the reason is on stderr)",
+    Exit.USAGE: "the command line is wrong (usage)",
+    Exit.PARTIAL: "partly done: some of it went, some did not (the result says which)",
+    Exit.NOT_CONFIRMED: "not confirmed: the question was declined or not answered; nothing was changed",
+    Exit.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+EXIT_CODES = "exit codes:\n" + "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_MEANINGS.items())
+JSON_ERRORS = textwrap.fill(
+    "errors: without --json, one line on stderr (genviral-relay: error: ...); with --json, the last line "
+    'on stderr is one JSON object, {"error": KIND, "message": TEXT}, and stdout keeps the result so far, '
+    f"if any. KIND: {', '.join(ERROR_KINDS)}.",
+    width=100,
+)
+ROOT_NOTE = (
+    "--json, --verbose and a command's deployment options (see its --help) may also come before the\n"
+    "command: genviral-relay --json --stack-name relay watches list. A value given after it wins."
+)
+COMMON_OPTIONS = {
+    "json": "--json",
+    "verbose": "--verbose",
+    **LOCATION_OPTIONS,
+    **setting_options([setting.key for setting in SETTINGS]),
+}
+"""The options the root parser takes for every command (dest: option)."""
 Command = Callable[[argparse.Namespace, Deployment, Console], int]
 
 _post_id = TypeAdapter(PostId)
@@ -60,118 +89,184 @@ def seconds(value: str) -> float:
     return parsed
 
 
+class UsageError(Exception):
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are raised (and printed by `main`, as JSON with --json) instead of exiting here."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+
+def _add_common_options(parser: argparse.ArgumentParser, reads: Sequence[str], *, root: bool) -> None:
+    """--json, --verbose and the deployment options: on the root parser for every command (the settings'
+    options unlisted), and on each command for the settings it reads. A command's copies default to
+    SUPPRESS: argparse copies a subcommand's defaults over the namespace, so a plain default would
+    overwrite a value given before the command."""
+    default = None if root else argparse.SUPPRESS
+    parser.add_argument("--json", action="store_true", default=default, help="print the result as JSON (for scripts)")
+    parser.add_argument("--verbose", action="store_true", default=default, help="show the relay's own logs on stderr")
+    add_deployment_options(parser, reads, default=default, hidden=root)
+
+
 class _Parsers:
     """Builds the command tree; every parser documents the exit codes."""
 
-    def __init__(self) -> None:
-        self.common = argparse.ArgumentParser(add_help=False)
-        self.common.add_argument("--json", action="store_true", help="print the result as JSON (for scripts)")
-        self.common.add_argument("--verbose", action="store_true", help="show the relay's own logs on stderr")
-        add_deployment_options(self.common)
-
-    def new(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str,
-            command: Command | None, *, deployment: bool = True) -> argparse.ArgumentParser:  # fmt: skip
+    def new(self, subparsers: argparse._SubParsersAction[_Parser], name: str, summary: str,
+            command: Command | None, *, reads: Sequence[str] | None = None) -> _Parser:  # fmt: skip
+        """A command; `reads`: the deployment settings it reads, and only those are its options
+        (None: it works on no deployment, and takes neither --json nor the deployment options)."""
+        epilog = EXIT_CODES if reads is None else f"{EXIT_CODES}\n\n{JSON_ERRORS}"
         parser = subparsers.add_parser(
             name,
             help=summary,
             description=summary,
-            epilog=EXIT_CODES,
+            epilog=epilog,
             formatter_class=argparse.RawDescriptionHelpFormatter,
-            parents=[self.common] if deployment else [],
         )
+        if reads is not None:
+            _add_common_options(parser, reads, root=False)
         parser.set_defaults(usage=parser)
         if command is not None:
-            parser.set_defaults(command=command, local=not deployment)
+            parser.set_defaults(command=command, local=reads is None, reads=tuple(reads or ()))
         return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Operate genviral-relay: look at posts and watches, replay events, redrive dead letters, "
         "run the local stack. Every command has --help.",
-        epilog=EXIT_CODES,
+        epilog=f"{ROOT_NOTE}\n\n{EXIT_CODES}\n\n{JSON_ERRORS}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_common_options(parser, [setting.key for setting in SETTINGS], root=True)
+    parser.set_defaults(json=False, verbose=False)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     parsers = _Parsers()
 
     checking = parsers.new(
         commands, "check", "Fetch a post from Genviral and show its normalized state and the events a check would "
         "emit (against the stored watch when the table is known); writes and publishes nothing.", check.run,
+        reads=check.READS,
     )  # fmt: skip
     checking.add_argument("post_id", metavar="POST_ID", type=post_id, help="the Genviral post id (a UUID)")
 
-    watch_commands = parsers.new(commands, "watches", "List, add or remove watches.", None, deployment=False)
+    watch_commands = parsers.new(commands, "watches", "List, add or remove watches.", None)
     watch_actions = watch_commands.add_subparsers(title="actions", metavar="ACTION", required=True)
-    listing = parsers.new(watch_actions, "list", "List the stored watches (reads the whole table).", watches.run_list)
+    listing = parsers.new(
+        watch_actions, "list", "List the stored watches (reads the whole table).", watches.run_list,
+        reads=watches.LIST_READS,
+    )  # fmt: skip
     listing.add_argument("--state", choices=("all", "watching", "ended"), default="all", help="default: all")
     listing.add_argument("--awaiting-retry", action="store_true", help="only finished posts in their retry window")
     listing.add_argument("--pending", action="store_true", help="only watches with unpublished events (outbox)")
     adding = parsers.new(
         watch_actions, "add", "Watch a post and check it once now (as POST /watches): publishes what it finds.",
-        watches.run_add,
+        watches.run_add, reads=watches.ADD_READS,
     )  # fmt: skip
     adding.add_argument("post_id", metavar="POST_ID", type=post_id, help="the Genviral post id (a UUID)")
     removing = parsers.new(
         watch_actions, "remove", "Stop watching a post (as DELETE /watches/{post_id}): its pending events are "
-        "published first, and the watch is kept if that fails.", watches.run_remove,
+        "published first, and the watch is kept if that fails.", watches.run_remove, reads=watches.REMOVE_READS,
     )  # fmt: skip
     removing.add_argument("post_id", metavar="POST_ID", type=post_id, help="the Genviral post id (a UUID)")
     removing.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     replaying = parsers.new(
         commands, "replay", "Publish stored events again under their original ids (subscribers dedupe on event_id).",
-        replay.run,
+        replay.run, reads=replay.READS,
     )  # fmt: skip
     selection = replaying.add_argument_group("selection (at least one; all given must match)")
     selection.add_argument("--post-id", type=post_id, help="the events of this post")
     selection.add_argument(
         "--event-id", dest="event_ids", type=event_id, action="append", help="this event (repeatable)"
     )
-    selection.add_argument("--since", type=replay.moment, help="detected at or after: ISO-8601, or 30m, 6h, 2d ago")
-    selection.add_argument("--until", type=replay.moment, help="detected before: ISO-8601, or 30m, 6h, 2d ago")
+    selection.add_argument("--since", type=replay.moment, help=f"detected at or after: {replay.MOMENT_HELP}")
+    selection.add_argument("--until", type=replay.moment, help=f"detected before: {replay.MOMENT_HELP}")
     replaying.add_argument(
         "--target", choices=("both", "sns", "eventbridge"), help="where to publish (default: the deployment's targets)"
     )
     replaying.add_argument("--dry-run", action="store_true", help="list what would be sent, send nothing")
     replaying.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
-    redriving = parsers.new(commands, "redrive", "Send dead letters back after a fix.", None, deployment=False)
+    redriving = parsers.new(commands, "redrive", "Send dead letters back after a fix.", None)
     queues = redriving.add_subparsers(title="queues", metavar="QUEUE", required=True)
-    for name, summary, command in (
-        ("events", "EventsDLQ: publish each parked event again to the target that refused it.", redrive.redrive_events),
-        ("work", "WorkDLQ: queue each failed check request again on the work queue.", redrive.redrive_work),
-        ("poller", "PollerDLQ: run the poller once now in place of the missed ticks.", redrive.redrive_poller),
+    for name, summary, command, reads in (
+        (
+            "events",
+            "EventsDLQ: publish each parked event again to the target that refused it.",
+            redrive.redrive_events,
+            redrive.EVENTS_READS,
+        ),
+        (
+            "work",
+            "WorkDLQ: queue each failed work request (post check, retry sweep, discovery) again on the work queue.",
+            redrive.redrive_work,
+            redrive.WORK_READS,
+        ),
+        (
+            "poller",
+            "PollerDLQ: run the poller once now in place of the missed ticks.",
+            redrive.redrive_poller,
+            redrive.POLLER_READS,
+        ),
         (
             "webhook",
             "FailureWebhookDLQ: POST each parked failure event again to the webhook, with its key.",
             redrive.redrive_webhook,
+            redrive.WEBHOOK_READS,
         ),
     ):
-        queue = parsers.new(queues, name, summary + " A message is deleted only once re-sent.", command)
+        queue = parsers.new(queues, name, summary + " A message is deleted only once re-sent.", command, reads=reads)
         queue.add_argument("--dry-run", action="store_true", help="list the messages, change nothing")
         queue.add_argument("--max", type=positive, metavar="N", help="redrive at most N messages (default: all)")
         queue.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     local = parsers.new(
-        commands, "local", "The local stack (Genviral emulator + moto), run from the project's root.", None,
-        deployment=False,
-    )  # fmt: skip
+        commands, "local", "The local stack (Genviral emulator + moto), run from the project's root.", None
+    )
     local_actions = local.add_subparsers(title="actions", metavar="ACTION", required=True)
-    demo = parsers.new(local_actions, "demo", "The demo of `make demo`.", local_commands.run_demo, deployment=False)
-    demo.add_argument("--verbose", action="store_true", help="show the handlers' JSON logs and metrics inline")
+    demo = parsers.new(local_actions, "demo", "The demo of `make demo`.", local_commands.run_demo)
+    demo.add_argument(
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the handlers' JSON logs and metrics inline",
+    )
     serve = parsers.new(
         local_actions, "serve", "Keep the local stack running with sample posts, and print the environment "
-        "variables that point this CLI at it.", local_commands.run_serve, deployment=False,
+        "variables that point this CLI at it.", local_commands.run_serve,
     )  # fmt: skip
     serve.add_argument("--tick", type=seconds, default=60.0, metavar="SECONDS", help="poller interval (default: 60)")
     return parser
 
 
+def command_parsers(parser: argparse.ArgumentParser, path: str = "") -> dict[str, argparse.ArgumentParser]:
+    """Every command that runs something, by its words ("watches add"), under `parser`."""
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                words = f"{path} {name}".strip()
+                if child.get_default("command") is not None:
+                    found[words] = child
+                found.update(command_parsers(child, words))
+    return found
+
+
 def _check_usage(args: argparse.Namespace) -> None:
     parser: argparse.ArgumentParser = args.usage
+    own = {action.dest for action in parser._actions}
+    for dest, option in COMMON_OPTIONS.items():  # given before the command, for a command without it
+        if dest not in own and getattr(args, dest, None) not in (None, False):
+            parser.error(f"{option} does not apply to this command (see its --help)")
     if args.command is replay.run:
         if not (args.post_id or args.event_ids or args.since or args.until):
             parser.error("a selection is needed: --post-id, --event-id, --since or --until")
@@ -199,20 +294,42 @@ def _problem(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
+def _asks_for_json(argv: Sequence[str]) -> bool:
+    """--json on a command line argparse could not read (options end at `--`)."""
+    options = argv[: list(argv).index("--")] if "--" in argv else argv
+    return "--json" in options
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _check_usage(args)
-    console = Console(json_output=getattr(args, "json", False))
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(arguments)
+        _check_usage(args)
+    except UsageError as error:
+        console = Console(json_output=_asks_for_json(arguments))
+        if not console.json_output:
+            error.parser.print_usage(sys.stderr)
+        console.failure("usage", error.message, prog=error.parser.prog)
+        return Exit.USAGE
+    console = Console(json_output=args.json)
     command: Command = args.command
     try:
         if args.local:  # the local stack's handlers log as in `make demo`
             return command(args, Deployment(args), console)
         with _relay_logs(args.verbose):
             return command(args, Deployment(args), console)
-    except (CliError, RelayError, BotoCoreError, ClientError) as error:
-        print(f"{PROG}: error: {_problem(error)}", file=sys.stderr)
-        return 1
+    except CliError as error:
+        console.failure(error.kind, str(error))
+        return error.exit_code
+    except NoRegionError as error:
+        console.failure("not_configured", _problem(error))
+        return Exit.FAILED
+    except (BotoCoreError, ClientError) as error:
+        console.failure("aws", _problem(error))
+        return Exit.FAILED
+    except RelayError as error:
+        console.failure("failed", _problem(error))
+        return Exit.FAILED
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 1
+        console.failure("interrupted", "interrupted")
+        return Exit.INTERRUPTED

@@ -1,12 +1,14 @@
-"""`redrive events|work|poller`: send dead letters back where they failed to go, after a fix.
+"""`redrive events|work|poller|webhook`: send dead letters back where they failed to go, after a fix.
 
 A message leaves its dead-letter queue only after it was sent again successfully; anything else
 (a refusal, a body that is not what the queue holds, a declined confirmation) stays there,
-visible again at once.
+visible again at once. A run that re-sent some messages and left others ends with exit code 3
+(partly done), one that re-sent none with 1.
 
 - EventsDLQ: `{"target", "reason", "parked_at", "event"}` (`aws/dead_letters.py`): the event is
   published again to the target it was refused by, under its own id.
-- WorkDLQ: check requests (`models/messages.py`) that failed five times: queued again on the work queue.
+- WorkDLQ: work requests (`models/messages.py`: a post check, a retry sweep, a discovery) the worker
+  failed on five times (the work queue's maxReceiveCount): queued again on the work queue.
 - PollerDLQ: poller ticks that failed (the scheduler's input, or a Lambda failure record around it).
   A tick carries no data, it queues whatever is due when it runs: one run of the poller stands for
   every missed tick.
@@ -29,11 +31,11 @@ from pydantic import ValidationError
 
 from genviral_relay.aws.work_queue import SqsWorkQueue
 from genviral_relay.cli.deployment import Deployment
-from genviral_relay.cli.output import CliError, Console
+from genviral_relay.cli.output import CliError, Console, PartlyDone
 from genviral_relay.errors import EnqueueError
 from genviral_relay.models.domain import TARGETS, Target
 from genviral_relay.models.events import RelayEvent
-from genviral_relay.models.messages import WORK_MESSAGE, CheckRequest, WorkRequest
+from genviral_relay.models.messages import WORK_MESSAGE, CheckRequest, SweepRequest, WorkRequest
 
 if TYPE_CHECKING:
     import requests
@@ -43,6 +45,12 @@ HOLD_SECONDS = 300
 SQS_BATCH = 10
 WEBHOOK_TIMEOUT = (5.0, 30.0)  # connect, read: seconds
 
+# The deployment settings each redrive reads.
+EVENTS_READS = ("events_dlq_url", "topic_arn", "event_bus")  # the topic or the bus: each event's own target
+WORK_READS = ("work_dlq_url", "work_queue_url")
+POLLER_READS = ("poller_dlq_url", "poller_function")  # else the stack's PollerFunction
+WEBHOOK_READS = ("webhook_dlq_url", "webhook_url", "webhook_key_header", "webhook_key_secret")
+
 
 @dataclass
 class DeadLetter:
@@ -50,7 +58,10 @@ class DeadLetter:
     receipt_handle: str
     body: str
     attributes: dict[str, str]
+    sent: bool = False
+    """Sent again where it failed to go."""
     done: bool = False
+    """Deleted from the dead-letter queue."""
 
 
 class DeadLetterQueue:
@@ -121,13 +132,15 @@ def _chunks(letters: list[DeadLetter]) -> Iterator[list[DeadLetter]]:
 
 
 def _finish(console: Console, kind: str, letters: list[DeadLetter], problems: dict[str, str]) -> int:
-    sent = [letter.message_id for letter in letters if letter.done]
-    console.result({"queue": kind, "redriven": sent, "left": problems})
-    console.say(f"{len(sent)} message(s) redriven and deleted, {len(problems)} left in the queue")
+    """Report; exit code 3 (partly done) when some messages went and some did not, 1 when none went."""
+    redriven = [letter.message_id for letter in letters if letter.done]
+    console.result({"queue": kind, "redriven": redriven, "left": problems})
+    console.say(f"{len(redriven)} message(s) redriven and deleted, {len(problems)} left in the queue")
     for message_id, problem in problems.items():
         console.say(f"  left {message_id}: {problem}")
     if problems:
-        raise CliError(f"{len(problems)} message(s) stay in the {kind} dead-letter queue (see above)")
+        failure = PartlyDone if any(letter.sent for letter in letters) else CliError
+        raise failure(f"{len(problems)} message(s) stay in the {kind} dead-letter queue (see above)")
     return 0
 
 
@@ -200,7 +213,10 @@ def _publish_parked(
         return {item.letter.message_id: f"cannot publish to {target}: {error}" for item in items}
     # The same event may have been parked twice: publish it once, delete every copy.
     result = publisher.publish(list({item.event.event_id: item.event for item in items}.values()))
-    queue.delete([item.letter for item in items if item.event.event_id in result.delivered])
+    published = [item.letter for item in items if item.event.event_id in result.delivered]
+    for letter in published:
+        letter.sent = True
+    queue.delete(published)
     problems: dict[str, str] = {}
     for item in items:
         failure = result.failed.get(item.event.event_id)
@@ -215,7 +231,9 @@ def _publish_parked(
 
 
 def _describe_request(request: WorkRequest) -> str:
-    return f"check post {request.post_id}" if isinstance(request, CheckRequest) else "retry sweep"
+    if isinstance(request, CheckRequest):
+        return f"check post {request.post_id}"
+    return "retry sweep" if isinstance(request, SweepRequest) else "discover new posts"
 
 
 def redrive_work(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
@@ -229,11 +247,11 @@ def redrive_work(args: argparse.Namespace, deployment: Deployment, console: Cons
             try:
                 requests[letter.message_id] = WORK_MESSAGE.validate_json(letter.body)
             except ValidationError:
-                problems[letter.message_id] = "not a check request (the worker would refuse it again)"
+                problems[letter.message_id] = "not a work request (the worker would refuse it again)"
         rows = [[message_id, _describe_request(request)] for message_id, request in requests.items()]
         if not _preview(console, "work", rows, problems, args.dry_run):
             return 0 if args.dry_run or not problems else _finish(console, "work", letters, problems)
-        console.confirm(f"Queue {len(rows)} check request(s) again on the work queue?", assume_yes=args.yes)
+        console.confirm(f"Queue {len(rows)} work request(s) again on the work queue?", assume_yes=args.yes)
 
         valid = [letter for letter in letters if letter.message_id in requests]
         for chunk in _chunks(valid):
@@ -242,6 +260,8 @@ def redrive_work(args: argparse.Namespace, deployment: Deployment, console: Cons
             except (EnqueueError, ClientError, BotoCoreError) as error:
                 problems.update({letter.message_id: f"could not be queued: {error}" for letter in chunk})
                 continue
+            for letter in chunk:
+                letter.sent = True
             queue.delete(chunk)
             problems.update(
                 {letter.message_id: "queued, but could not be deleted" for letter in chunk if not letter.done}
@@ -280,7 +300,7 @@ def redrive_poller(args: argparse.Namespace, deployment: Deployment, console: Co
         function = deployment.value("poller_function") or deployment.stack_resource("PollerFunction")
         if function is None:
             raise CliError("the poller function is not known: pass --poller-function, set POLLER_FUNCTION_NAME "
-                           "or name the stack with --stack-name")  # fmt: skip
+                           "or name the stack with --stack-name", kind="not_configured")  # fmt: skip
         console.confirm(
             f"Run the poller {function} once now for {len(missed)} missed tick(s)? One run queues every check due now.",
             assume_yes=args.yes,
@@ -293,6 +313,8 @@ def redrive_poller(args: argparse.Namespace, deployment: Deployment, console: Co
         if answer.get("FunctionError"):
             raise CliError(f"the poller failed again ({answer['FunctionError']}): {returned[:500]}; the ticks stay")
         console.say(f"poller answered: {returned[:500]}")
+        for letter, _ in missed:
+            letter.sent = True  # the one run stands for every missed tick
         queue.delete([letter for letter, _ in missed])
         problems.update({letter.message_id: "could not be deleted" for letter, _ in missed if not letter.done})
         return _finish(console, "poller", letters, problems)
@@ -343,6 +365,7 @@ def redrive_webhook(args: argparse.Namespace, deployment: Deployment, console: C
                     answers[event.event_id] = _post_to_webhook(session, url, document, {header: key})
                 problem = answers[event.event_id]
                 if problem is None:
+                    letter.sent = True
                     delivered.append(letter)
                 else:
                     problems[letter.message_id] = problem
@@ -359,7 +382,9 @@ def _webhook_key(deployment: Deployment) -> str:
         return str(deployment.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"])
     except (ClientError, BotoCoreError, KeyError) as error:
         code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else type(error).__name__
-        raise CliError(f"the webhook key could not be read from {secret} ({code}); nothing was sent") from None
+        raise CliError(
+            f"the webhook key could not be read from {secret} ({code}); nothing was sent", kind="aws"
+        ) from None
 
 
 def _post_to_webhook(

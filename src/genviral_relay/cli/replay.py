@@ -3,30 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from genviral_relay.cli.deployment import Deployment
-from genviral_relay.cli.output import CliError, Console
-from genviral_relay.clock import parse_ts, utc_now
+from genviral_relay.cli.deployment import STORE_READS, TARGETS_READS, Deployment
+from genviral_relay.cli.output import CliError, Console, PartlyDone
+from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.logic.ports import EventSelection
 from genviral_relay.models.domain import TARGETS, Target
 from genviral_relay.models.events import RelayEvent
 
-_AGO = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+READS = (*TARGETS_READS, *STORE_READS)
+"""The deployment settings `replay` reads (the targets' only without --target)."""
+MOMENT_HELP = "now, a time ago (90m, 12h, 7d, 2w) or ISO-8601 (UTC unless it says otherwise)"
 
 
 def moment(text: str) -> datetime:
-    """An ISO-8601 time (UTC unless it says otherwise) or a time ago such as 30m, 6h, 2d."""
-    ago = _AGO.match(text.strip())
-    if ago:
-        return utc_now() - timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
-    parsed = parse_ts(text.strip())
-    if parsed is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time: use ISO-8601 (2026-03-02T12:00:00Z) or 30m, 6h, 2d")
-    return parsed
+    """A time as `--since`/`--until` take it: the relay's one notation (`clock.moment_from`, as DiscoverSince)."""
+    try:
+        return moment_from(text, utc_now())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def summary(event: RelayEvent) -> dict[str, Any]:
@@ -59,7 +56,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     if missing:
         console.note(f"note: not stored (expired, or another post's): {', '.join(missing)}")
     if not events:
-        raise CliError("no stored event matches the selection")
+        raise CliError("no stored event matches the selection", kind="not_found")
 
     console.say(f"{len(events)} stored event(s) to republish to {', '.join(targets)}:")
     console.table(event_rows(events))
@@ -84,5 +81,9 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     console.result({**document, "delivered": delivered, "failed": failed})
     failures = sum(len(reasons) for reasons in failed.values())
     if failures:
-        raise CliError(f"{failures} deliveries failed; run the same replay again once the target takes them")
+        went = sum(len(ids) for ids in delivered.values())
+        problem = PartlyDone if went else CliError
+        raise problem(
+            f"{failures} deliveries failed, {went} went; run the same replay again once the target takes them"
+        )
     return 0

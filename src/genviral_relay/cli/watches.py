@@ -6,12 +6,17 @@ import argparse
 from collections import Counter
 
 from genviral_relay.cli.check import genviral_problem
-from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.deployment import CHECKER_READS, STORE_READS, Deployment
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.clock import format_ts, utc_now
 from genviral_relay.errors import GenviralConfigError, OutboxNotEmptyError, StateConflictError, WatchNotFoundError
 from genviral_relay.models.api import CheckResponse, WatchView
 from genviral_relay.models.domain import WatchRecord
+
+LIST_READS = STORE_READS
+ADD_READS = CHECKER_READS
+REMOVE_READS = tuple(key for key in CHECKER_READS if key != "secret_arn")
+"""The checker publishes the pending events and deletes the watch: it never calls Genviral, so needs no key."""
 
 
 def run_list(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
@@ -63,7 +68,7 @@ def run_add(args: argparse.Namespace, deployment: Deployment, console: Console) 
     outcome = deployment.check_path().check.check(post_id, trigger="register")
     if outcome.result == "post_not_found":
         consequence = "its watch has ended (post_not_found)" if outcome.watch is not None else "nothing was registered"
-        raise CliError(f"Genviral has no post {post_id} in this key's scope: {consequence}")
+        raise CliError(f"Genviral has no post {post_id} in this key's scope: {consequence}", kind="not_found")
     message = None
     if outcome.error is not None:
         message = f"the check is deferred to a later tick: {type(outcome.error).__name__}: {outcome.error}"
@@ -75,7 +80,7 @@ def run_add(args: argparse.Namespace, deployment: Deployment, console: Console) 
     )
     if isinstance(outcome.error, GenviralConfigError):
         problem = genviral_problem(outcome.error, post_id)
-        raise CliError(f"{problem}. The watch is kept and checked again once this is fixed.")
+        raise CliError(f"{problem}. The watch is kept and checked again once this is fixed.", kind=problem.kind)
     console.say(f"post {post_id}: {'registered' if outcome.created else 'already watched'} ({outcome.result})")
     if view is not None:
         console.say(f"  status {view.status or 'not seen yet'}, {'watching' if view.watching else 'ended'}")
@@ -91,7 +96,7 @@ def run_remove(args: argparse.Namespace, deployment: Deployment, console: Consol
     post_id: str = args.post_id
     record = deployment.store().get(post_id)
     if record is None:
-        raise CliError(f"post {post_id} is not watched")
+        raise CliError(f"post {post_id} is not watched", kind="not_found")
     pending = f"; its {len(record.outbox)} pending deliveries are published first" if record.outbox else ""
     console.confirm(
         f"Stop watching post {post_id} and delete its stored state{pending}? (Stored events stay until they expire)",
@@ -100,14 +105,16 @@ def run_remove(args: argparse.Namespace, deployment: Deployment, console: Consol
     try:
         deployment.check_path().unwatch.run(post_id)
     except WatchNotFoundError:
-        raise CliError(f"post {post_id} is not watched") from None
+        raise CliError(f"post {post_id} is not watched", kind="not_found") from None
     except OutboxNotEmptyError:
         raise CliError(
             f"post {post_id} still has events that could not be published, so the watch is kept: "
             "fix the target, then try again (refused events are in the events dead-letter queue: `redrive events`)"
         ) from None
     except StateConflictError:
-        raise CliError(f"post {post_id} changed during the removal; nothing was removed, try again") from None
+        raise CliError(
+            f"post {post_id} changed during the removal; nothing was removed, try again", kind="conflict"
+        ) from None
     console.result({"post_id": post_id, "watching": False, "message": "watch removed"})
     console.say(f"post {post_id}: watch removed")
     return 0
