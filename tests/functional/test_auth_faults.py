@@ -21,8 +21,8 @@ from typing import Any
 import boto3
 import pytest
 
-from genviral_relay.clock import utc_now
 from genviral_relay import factories
+from genviral_relay.clock import utc_now
 from genviral_relay.observability import logger as relay_logger
 from genviral_relay.settings import CheckerSettings
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
