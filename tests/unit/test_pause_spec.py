@@ -3,7 +3,9 @@ once per pause; the check, the retry sweep and discovery each report a refusal t
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+import pytest
 
 from genviral_relay.errors import (
     GenviralAuthError,
@@ -14,6 +16,7 @@ from genviral_relay.errors import (
 )
 from genviral_relay.logic.pause import PAUSE_AFTER_REFUSAL, GenviralPause, describe_refusal
 from genviral_relay.observability import Metric
+from local.doubles import InMemoryStore
 from tests.builders import NOW, POST_ID, account, post
 from tests.unit.world import World, emitted
 
@@ -63,6 +66,37 @@ def test_a_refusal_after_the_pause_pauses_again(world: World) -> None:
 
     assert world.store.calls["put_item"] == 2
     assert world.store.genviral_pause(world.clock()) is not None
+
+
+class PauseWriteFailsOnce(InMemoryStore):
+    """The table refuses the first write of the pause (throttled past the SDK's retries, unreachable)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures_left = 1
+
+    def pause_genviral(self, *, until: datetime, reason: str) -> None:
+        if self.failures_left:
+            self.failures_left -= 1
+            raise ConnectionError("the table did not answer")
+        super().pause_genviral(until=until, reason=reason)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug in GenviralPause.refused: it marks the pause as stored before the write, so when the write "
+    "fails the process skips storing it for every later refusal in the next 5 minutes (nothing pauses)",
+)
+def test_a_pause_that_could_not_be_stored_is_stored_by_the_next_refusal(world: World) -> None:
+    store = PauseWriteFailsOnce()
+    pause = GenviralPause(store, world.clock)
+    with pytest.raises(ConnectionError):
+        pause.refused(REFUSED_402)
+
+    world.later(timedelta(seconds=10))
+    pause.refused(REFUSED_402)
+
+    assert store.genviral_pause(world.clock()) is not None
 
 
 def test_a_pause_stored_by_another_process_is_read_from_the_store(world: World) -> None:
