@@ -20,7 +20,6 @@ from genviral_relay.clock import parse_ts
 from genviral_relay.errors import (
     DeadLetterError,
     EnqueueError,
-    GenviralError,
     GenviralNotFoundError,
     StateConflictError,
 )
@@ -85,11 +84,12 @@ class FakeLambdaContext:
 
 class InMemoryPostSource(PostSource):
     """Genviral as a dict of posts. `fail_next[post_id]` (or `"list"` for both list calls) raises that
-    error once per entry, as the client raises it; `calls` counts what was asked."""
+    error once per entry: a `GenviralError` as the client raises it, any other exception to stand for
+    a bug; `calls` counts what was asked."""
 
     def __init__(self, posts: Iterable[Post] = ()) -> None:
         self.posts: dict[str, Post] = {post.id: post for post in posts}
-        self.fail_next: dict[str, list[GenviralError]] = {}
+        self.fail_next: dict[str, list[Exception]] = {}
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
 

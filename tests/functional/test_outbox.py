@@ -1,7 +1,8 @@
-"""The outbox: state and events committed together, published after, acknowledged last.
+"""The outbox on the real adapters: DynamoDB (moto) round trips and the items older releases wrote,
+the SQS dead-letter queue, and checks racing on one post (Genviral on loopback).
 
-Runs the real check against Genviral on loopback and DynamoDB on moto, with publishers that
-fail or crash on purpose.
+The outbox's rules themselves (failed and crashed publishes, parking, the end of a watch, unwatch)
+are specified on the in-memory doubles in tests/unit/test_outbox_delivery_spec.py.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ import pytest
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore, watch_from_item, watch_to_item
 from genviral_relay.clock import utc_now
-from genviral_relay.errors import OutboxNotEmptyError, StateConflictError
-from genviral_relay.factories import CheckPath, compose_check_path
+from genviral_relay.errors import StateConflictError
+from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import GenviralClient, StaticToken
 from genviral_relay.logic.check import PostCheck
-from genviral_relay.logic.schedule import PollingPolicy
 from genviral_relay.models.domain import Target, WatchRecord
 from local.doubles import RecordingPublisher
 from local.emulator import GenviralEmulator
@@ -40,36 +40,20 @@ def publishers() -> dict[Target, RecordingPublisher]:
     return {"sns": RecordingPublisher("sns"), "eventbridge": RecordingPublisher("eventbridge")}
 
 
-def make_checker(
-    emulator: GenviralEmulator,
-    stack: LocalStack,
-    store: DynamoDbStore,
-    publishers: list[RecordingPublisher],
-    *,
-    dead_letter_queue: str | None = None,
-) -> CheckPath:
-    return compose_check_path(
-        store=store,
-        state=store,
-        source=GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=lambda _: None),
-        publishers=publishers,
-        dead_letters=SqsDeadLetters(stack.client("sqs"), dead_letter_queue or stack.ref("EventsDLQ"), clock=utc_now),
-    )
-
-
 @pytest.fixture
-def path(
+def checker(
     emulator: GenviralEmulator,
     stack: LocalStack,
     store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
-) -> CheckPath:
-    return make_checker(emulator, stack, store, list(publishers.values()))
-
-
-@pytest.fixture
-def checker(path: CheckPath) -> PostCheck:
-    return path.check
+) -> PostCheck:
+    return compose_check_path(
+        store=store,
+        state=store,
+        source=GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=lambda _: None),
+        publishers=list(publishers.values()),
+        dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=utc_now),
+    ).check
 
 
 def posted_post(emulator: GenviralEmulator, checker: PostCheck) -> tuple[str, str]:
@@ -78,103 +62,6 @@ def posted_post(emulator: GenviralEmulator, checker: PostCheck) -> tuple[str, st
     account_id = emulator.account_ids(post_id)[0]
     emulator.mark_posted(post_id, account_id)
     return post_id, account_id
-
-
-def test_failed_publish_keeps_events_pending_and_the_next_check_sends_the_same_ids(
-    emulator: GenviralEmulator,
-    checker: PostCheck,
-    store: DynamoDbStore,
-    publishers: dict[Target, RecordingPublisher],
-) -> None:
-    post_id, _ = posted_post(emulator, checker)
-    publishers["eventbridge"].failing = True
-
-    first = checker.check(post_id)
-
-    assert first.undelivered == 1
-    assert [e.event_id for e in publishers["sns"].published] == [first.events[0].event_id]
-    pending = store.get(post_id)
-    assert pending is not None
-    assert {(entry.target, entry.event_id) for entry in pending.outbox} == {("eventbridge", first.events[0].event_id)}
-    assert pending.next_check_at is not None
-    assert pending.next_check_at <= utc_now() + PollingPolicy().outbox_retry_delay
-
-    publishers["eventbridge"].failing = False
-    second = checker.check(post_id)
-
-    assert second.events == ()  # no new transition...
-    assert [e.event_id for e in publishers["eventbridge"].published] == [first.events[0].event_id]  # ...same id
-    assert [e.event_id for e in publishers["sns"].published] == [first.events[0].event_id]  # not sent twice
-    settled = store.get(post_id)
-    assert settled is not None
-    assert settled.outbox == frozenset()
-
-
-def test_crash_after_commit_before_publish_is_repaired_with_the_same_ids(
-    emulator: GenviralEmulator,
-    checker: PostCheck,
-    store: DynamoDbStore,
-    publishers: dict[Target, RecordingPublisher],
-) -> None:
-    post_id, account_id = posted_post(emulator, checker)
-    publishers["sns"].crashing = True
-
-    with pytest.raises(SystemExit):
-        checker.check(post_id)
-
-    crashed = store.get(post_id)
-    assert crashed is not None
-    assert len(crashed.outbox) == 2  # committed, nothing acknowledged
-    publishers["sns"].crashing = False
-    checker.check(post_id)
-
-    ids = {event.event_id for event in publishers["sns"].published + publishers["eventbridge"].published}
-    assert len(ids) == 1
-    assert len(publishers["sns"].published) == len(publishers["eventbridge"].published) == 1
-    assert publishers["sns"].published[0].account_id == account_id
-
-
-def test_pending_events_survive_the_end_of_the_watch(
-    emulator: GenviralEmulator,
-    checker: PostCheck,
-    store: DynamoDbStore,
-    publishers: dict[Target, RecordingPublisher],
-) -> None:
-    # Given every account finished (the watch ends) while a target is down
-    post_id, _ = posted_post(emulator, checker)
-    emulator.mark_posted(post_id, emulator.account_ids(post_id)[1])
-    publishers["sns"].failing = True
-    checker.check(post_id)
-    ended = store.get(post_id)
-    assert ended is not None
-    assert not ended.watching
-    assert ended.outbox
-    assert post_id in set(store.due_post_ids(utc_now() + timedelta(minutes=5)))  # still due, for the outbox
-    calls = emulator.calls(post_id)
-
-    # When the target is back and the poller comes round
-    publishers["sns"].failing = False
-    outcome = checker.check(post_id)
-
-    # Then the events are published without asking Genviral again, and the watch leaves the due index
-    assert outcome.result == "flushed"
-    assert emulator.calls(post_id) == calls
-    assert len(publishers["sns"].published) == 2
-    assert post_id not in set(store.due_post_ids(utc_now() + timedelta(days=365)))
-
-
-def test_unwatch_refuses_while_events_are_pending(
-    emulator: GenviralEmulator, path: CheckPath, publishers: dict[Target, RecordingPublisher]
-) -> None:
-    post_id, _ = posted_post(emulator, path.check)
-    publishers["sns"].failing = True
-    path.check.check(post_id)
-
-    with pytest.raises(OutboxNotEmptyError):
-        path.unwatch.run(post_id)
-    publishers["sns"].failing = False
-    path.unwatch.run(post_id)
-    assert len(publishers["sns"].published) == 1
 
 
 def test_two_concurrent_checks_commit_one_set_of_events(
@@ -201,7 +88,7 @@ def test_two_concurrent_checks_commit_one_set_of_events(
     assert len({event.event_id for event in publishers["eventbridge"].published}) == 1
 
 
-def test_a_watch_written_before_changed_at_existed_reads_its_last_write_time(store: DynamoDbStore) -> None:
+def test_a_watch_written_before_changed_at_existed_reads_its_last_write_time() -> None:
     now = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     record = WatchRecord(post_id="11111111-1111-1111-1111-111111111111", version=1, registered_at=now, changed_at=now)
     item: dict[str, Any] = dict(watch_to_item(record))
@@ -238,7 +125,7 @@ def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
     return [json.loads(message["Body"]) for message in answer.get("Messages", [])]
 
 
-def test_an_event_refused_for_good_is_parked_with_its_reason_and_leaves_the_outbox(
+def test_an_event_refused_for_good_is_parked_on_the_sqs_queue_with_its_reason_and_leaves_the_outbox(
     emulator: GenviralEmulator,
     checker: PostCheck,
     stack: LocalStack,
@@ -259,41 +146,3 @@ def test_an_event_refused_for_good_is_parked_with_its_reason_and_leaves_the_outb
     stored = store.get(post_id)
     assert stored is not None
     assert stored.outbox == frozenset()
-
-
-def test_an_event_stays_in_the_outbox_when_even_parking_fails(
-    emulator: GenviralEmulator,
-    store: DynamoDbStore,
-    stack: LocalStack,
-    publishers: dict[Target, RecordingPublisher],
-) -> None:
-    missing_queue = stack.ref("EventsDLQ") + "-gone"
-    checker = make_checker(emulator, stack, store, list(publishers.values()), dead_letter_queue=missing_queue).check
-    post_id, _ = posted_post(emulator, checker)
-    publishers["sns"].refusing = True
-
-    outcome = checker.check(post_id)
-
-    assert outcome.undelivered == 1
-    stored = store.get(post_id)
-    assert stored is not None
-    assert {entry.target for entry in stored.outbox} == {"sns"}
-
-
-def test_events_for_a_target_switched_off_are_parked_not_dropped(
-    emulator: GenviralEmulator,
-    checker: PostCheck,
-    stack: LocalStack,
-    store: DynamoDbStore,
-    publishers: dict[Target, RecordingPublisher],
-) -> None:
-    post_id, _ = posted_post(emulator, checker)
-    publishers["sns"].failing = True
-    checker.check(post_id)
-    sns_only_off = make_checker(emulator, stack, store, [publishers["eventbridge"]]).check
-
-    sns_only_off.check(post_id)
-
-    (parked,) = dead_letters(stack)
-    assert parked["target"] == "sns"
-    assert "no longer configured" in parked["reason"]

@@ -1,17 +1,23 @@
-"""The DynamoDB store (on moto) and the in-memory store the benchmark uses behave alike and make
-the same DynamoDB calls for the same work."""
+"""The DynamoDB store (on moto) and `InMemoryStore`, the store of the fast specs and the benchmark,
+run one script each: they must answer alike, step by step, and make the same DynamoDB calls for the
+same work (the in-memory store counts the calls the real one would make; the real one is counted
+through `local/counting.py`). The counts are compared with each other, never with fixed figures, so
+a change to the real store's calls fails here until the in-memory store follows."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import pytest
 
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.clock import utc_now
-from genviral_relay.errors import StateConflictError
-from genviral_relay.logic.ports import EventSelection, WatchStore
+from genviral_relay.errors import RelayError, StateConflictError
+from genviral_relay.logic.ports import EventSelection
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import CreatedWindow, DiscoverState, PendingDelivery, WatchRecord
 from local.counting import CountingClient
@@ -21,88 +27,122 @@ from tests.builders import ACCOUNT_A, ACCOUNT_B, account, post
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 POSTS = [f"00000000-0000-4000-8000-{index:012d}" for index in range(1, 4)]
+UNKNOWN = "99999999-0000-4000-8000-000000000000"
+LATER = "00000000-0000-4000-8000-000000000009"
 
 
-@pytest.fixture(params=["dynamodb", "memory"])
-def store_and_calls(request: pytest.FixtureRequest, stack: LocalStack) -> tuple[WatchStore, Counter[str]]:
-    if request.param == "memory":
-        memory = InMemoryStore()
-        return memory, memory.calls
-    calls: Counter[str] = Counter()
-    client = CountingClient(stack.client("dynamodb"), calls)
-    return DynamoDbStore(client, stack.ref("StateTable"), event_retention=timedelta(days=1), clock=utc_now), calls
+Store = DynamoDbStore | InMemoryStore
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Raised:
+    error: str
+
+
+def raised(error: type[RelayError]) -> Raised:
+    return Raised(error.__name__)
+
+
+@dataclass
+class Run:
+    """One store running a script: every step's answer and the DynamoDB calls it made."""
+
+    store: Store
+    calls: Counter[str]
+    steps: list[tuple[str, object, dict[str, int]]] = field(default_factory=list)
+
+    def step(self, name: str, action: Callable[[Store], T]) -> T | Raised:
+        """Do `action` on the store; answer what it returned, or the relay error it raised."""
+        before = Counter(self.calls)
+        answer: T | Raised
+        try:
+            answer = action(self.store)
+        except RelayError as error:
+            answer = Raised(type(error).__name__)
+        self.steps.append((name, answer, dict(sorted((self.calls - before).items()))))
+        return answer
+
+    def listing(self, name: str, action: Callable[[Store], Iterable[T]]) -> list[T]:
+        """A step that answers an iterator (read to the end, as part of the step)."""
+        answer = self.step(name, lambda store: list(action(store)))
+        assert not isinstance(answer, Raised), f"{name}: {answer}"
+        return answer
 
 
 def watch(post_id: str, version: int, **fields: object) -> WatchRecord:
     return WatchRecord(post_id=post_id, version=version, registered_at=NOW, **fields)  # type: ignore[arg-type]
 
 
-def test_store_contract(store_and_calls: tuple[WatchStore, Counter[str]]) -> None:
-    store, calls = store_and_calls
+def watches_outbox_and_due_index(run: Run) -> None:
     events = detect_transitions(None, post(account(status="posted"), post_id=POSTS[0]), NOW).events
     outbox = frozenset(PendingDelivery(event_id=e.event_id, target=t) for e in events for t in ("sns", "eventbridge"))
+    pending = watch(POSTS[0], 1, next_check_at=NOW, outbox=outbox, settled_next_check_at=None)
 
-    # Registrations, one due now, one due later, one with pending events
-    store.save(watch(POSTS[0], 1, next_check_at=NOW, outbox=outbox, settled_next_check_at=None), expected_version=0,
-               new_events=events)  # fmt: skip
-    store.save(watch(POSTS[1], 1, next_check_at=NOW + timedelta(hours=1)), expected_version=0, new_events=())
-    store.save(watch(POSTS[2], 1, next_check_at=NOW - timedelta(minutes=5)), expected_version=0, new_events=())
-    with pytest.raises(StateConflictError):
-        store.save(watch(POSTS[1], 1), expected_version=0, new_events=())
+    # Registrations: one with pending events due now, one due later, one overdue
+    run.step("save with events", lambda s: s.save(pending, expected_version=0, new_events=events))
+    later = watch(POSTS[1], 1, next_check_at=NOW + timedelta(hours=1))
+    run.step("save", lambda s: s.save(later, expected_version=0, new_events=()))
+    overdue = watch(POSTS[2], 1, next_check_at=NOW - timedelta(minutes=5))
+    run.step("save overdue", lambda s: s.save(overdue, expected_version=0, new_events=()))
+    stale = run.step("save on a stale version", lambda s: s.save(watch(POSTS[1], 1), expected_version=0, new_events=()))
+    assert stale == raised(StateConflictError)
 
-    assert set(store.get_many([*POSTS, POSTS[0], "99999999-0000-4000-8000-000000000000"])) == set(POSTS)
-    assert list(store.due_post_ids(NOW)) == [POSTS[2], POSTS[0]]
-    assert [e.event_id for e in store.load_events(POSTS[0], [events[0].event_id, "missing"])] == [events[0].event_id]
+    many = run.step("get_many, repeats and unknowns", lambda s: s.get_many([*POSTS, POSTS[0], UNKNOWN]))
+    assert not isinstance(many, Raised)
+    assert set(many) == set(POSTS)
+    assert run.listing("due now", lambda s: s.due_post_ids(NOW)) == [POSTS[2], POSTS[0]]
+    loaded = run.step("load_events", lambda s: s.load_events(POSTS[0], [events[0].event_id, "missing"]))
+    assert loaded == [events[0]]
 
     # A partial acknowledgement keeps the rest; a settle on a stale version only takes deliveries off
     first, second = sorted(outbox, key=lambda entry: entry.target)
-    store.acknowledge(POSTS[0], [first])
-    store.acknowledge(POSTS[0], [second], settle_version=1, settled_next_check_at=None)
-    after = store.get(POSTS[0])
-    assert after is not None
+    run.step("acknowledge part", lambda s: s.acknowledge(POSTS[0], [first]))
+    run.step(
+        "acknowledge the rest, stale settle",
+        lambda s: s.acknowledge(POSTS[0], [second], settle_version=1, settled_next_check_at=None),
+    )
+    after = run.step("get after acknowledging", lambda s: s.get(POSTS[0]))
+    assert isinstance(after, WatchRecord)
     assert (after.outbox, after.version, after.next_check_at) == (frozenset(), 3, NOW)
 
     # A settle on the current version restores the schedule
-    store.save(after.model_copy(update={"version": 4, "outbox": outbox}), expected_version=3, new_events=())
-    store.acknowledge(POSTS[0], outbox, settle_version=4, settled_next_check_at=None)
-    settled = store.get(POSTS[0])
-    assert settled is not None
-    assert settled.next_check_at is None
-    assert POSTS[0] not in list(store.due_post_ids(NOW + timedelta(days=1)))
-
-    with pytest.raises(StateConflictError):
-        store.delete(POSTS[1], expected_version=7)
-    store.delete(POSTS[1], expected_version=1)
-    assert store.get(POSTS[1]) is None
-
-    # A watch the retry sweep covers is due only when its window ends
-    window_ends = NOW + timedelta(hours=20)
-    store.save(watch(POSTS[1], 1, next_check_at=window_ends, awaiting_retry=True), expected_version=0, new_events=())
-    assert list(store.awaiting_retry(NOW, limit=1)) == [POSTS[1]]
-    assert POSTS[1] not in list(store.due_post_ids(NOW))
-    assert POSTS[1] in list(store.due_post_ids(window_ends))
-    assert list(store.awaiting_retry(window_ends)) == []
-
-    store.pause_genviral(until=NOW + timedelta(minutes=5), reason="402")
-    assert store.genviral_pause(NOW) == "402"
-    assert store.genviral_pause(NOW + timedelta(minutes=6)) is None
-
-    assert calls == Counter(
-        {
-            "transact_write_items": 6,
-            "get_item": 5,
-            "batch_get_item": 2,
-            "query": 22,
-            "update_item": 4,
-            "delete_item": 2,
-            "put_item": 1,
-        }
+    refilled = after.model_copy(update={"version": 4, "outbox": outbox})
+    run.step("save a refilled outbox", lambda s: s.save(refilled, expected_version=3, new_events=()))
+    run.step(
+        "acknowledge all, settle",
+        lambda s: s.acknowledge(POSTS[0], outbox, settle_version=4, settled_next_check_at=None),
     )
+    settled = run.step("get after settling", lambda s: s.get(POSTS[0]))
+    assert isinstance(settled, WatchRecord)
+    assert settled.next_check_at is None
+    assert POSTS[0] not in run.listing("due tomorrow", lambda s: s.due_post_ids(NOW + timedelta(days=1)))
+
+    assert run.step("delete a stale version", lambda s: s.delete(POSTS[1], expected_version=7)) == raised(
+        StateConflictError
+    )
+    run.step("delete", lambda s: s.delete(POSTS[1], expected_version=1))
+    assert run.step("get deleted", lambda s: s.get(POSTS[1])) is None
+
+    # A watch the retry sweep covers is due only when its window ends; the soonest to end comes first
+    window_ends = NOW + timedelta(hours=20)
+    covered = watch(POSTS[1], 1, next_check_at=window_ends, awaiting_retry=True)
+    run.step("save awaiting retry", lambda s: s.save(covered, expected_version=0, new_events=()))
+    longer = watch(LATER, 1, next_check_at=window_ends + timedelta(hours=1), awaiting_retry=True)
+    run.step("save awaiting retry longer", lambda s: s.save(longer, expected_version=0, new_events=()))
+    assert run.listing("awaiting retry, first", lambda s: s.awaiting_retry(NOW, limit=1)) == [POSTS[1]]
+    assert run.listing("awaiting retry, all", lambda s: s.awaiting_retry(NOW)) == [POSTS[1], LATER]
+    assert POSTS[1] not in run.listing("due now, retry covered", lambda s: s.due_post_ids(NOW))
+    assert POSTS[1] in run.listing("due at the window's end", lambda s: s.due_post_ids(window_ends))
+    assert run.listing("awaiting retry at the window's end", lambda s: s.awaiting_retry(window_ends)) == [LATER]
+
+    run.step("pause", lambda s: s.pause_genviral(until=NOW + timedelta(minutes=5), reason="402"))
+    assert run.step("paused", lambda s: s.genviral_pause(NOW)) == "402"
+    assert run.step("pause over", lambda s: s.genviral_pause(NOW + timedelta(minutes=6))) is None
 
 
-def test_discover_state_is_saved_once_per_version(store_and_calls: tuple[WatchStore, Counter[str]]) -> None:
-    store, calls = store_and_calls
-    assert store.discover_state() is None
+def discover_state_saved_once_per_version(run: Run) -> None:
+    assert run.step("no state yet", lambda s: s.discover_state()) is None
 
     walking = DiscoverState(
         version=1,
@@ -110,54 +150,68 @@ def test_discover_state_is_saved_once_per_version(store_and_calls: tuple[WatchSt
         walk_started_at=NOW,
         pending=(CreatedWindow(since=NOW - timedelta(days=1), until=NOW),),
     )
-    store.save_discover_state(walking, expected_version=0)
-    with pytest.raises(StateConflictError):
-        store.save_discover_state(walking, expected_version=0)
-    assert store.discover_state() == walking
+    run.step("save the first", lambda s: s.save_discover_state(walking, expected_version=0))
+    again = run.step("save the first again", lambda s: s.save_discover_state(walking, expected_version=0))
+    assert again == raised(StateConflictError)
+    assert run.step("read", lambda s: s.discover_state()) == walking
 
     walked = walking.model_copy(update={"version": 2, "pending": (), "walk_started_at": None, "listed_until": NOW})
-    with pytest.raises(StateConflictError):
-        store.save_discover_state(walked.model_copy(update={"version": 3}), expected_version=2)
-    store.save_discover_state(walked, expected_version=1)
-    assert store.discover_state() == walked
+    skipped = walked.model_copy(update={"version": 3})
+    ahead = run.step("save ahead of the stored", lambda s: s.save_discover_state(skipped, expected_version=2))
+    assert ahead == raised(StateConflictError)
+    run.step("save the next", lambda s: s.save_discover_state(walked, expected_version=1))
+    assert run.step("read the next", lambda s: s.discover_state()) == walked
     # The watches are not touched: the state is not a watch, and nothing is due
-    assert list(store.due_post_ids(NOW + timedelta(days=365))) == []
-    assert calls == Counter({"get_item": 3, "put_item": 4, "query": 5})
+    assert run.listing("nothing due", lambda s: s.due_post_ids(NOW + timedelta(days=365))) == []
 
 
-def test_operator_reads_list_watches_and_select_stored_events(
-    store_and_calls: tuple[WatchStore, Counter[str]],
-) -> None:
-    store, calls = store_and_calls
+def operator_reads(run: Run) -> None:
     early = detect_transitions(None, post(account(status="posted"), post_id=POSTS[0]), NOW).events
     later = detect_transitions(
         None,
         post(account(ACCOUNT_A, status="posted"), account(ACCOUNT_B, status="failed"), post_id=POSTS[1]),
         NOW + timedelta(hours=1),
     ).events
-    store.save(watch(POSTS[0], 1), expected_version=0, new_events=early)
-    store.save(watch(POSTS[1], 1, watching=False, ended_reason="finished"), expected_version=0, new_events=later)
-    store.pause_genviral(until=NOW, reason="not a watch")
-    calls.clear()
+    run.step("save", lambda s: s.save(watch(POSTS[0], 1), expected_version=0, new_events=early))
+    ended = watch(POSTS[1], 1, watching=False, ended_reason="finished")
+    run.step("save ended", lambda s: s.save(ended, expected_version=0, new_events=later))
+    run.step("pause", lambda s: s.pause_genviral(until=NOW, reason="not a watch"))
 
-    listed = {record.post_id: record for record in store.watches()}
-    assert set(listed) == {POSTS[0], POSTS[1]}
-    assert listed[POSTS[1]].ended_reason == "finished"
+    listed = run.listing("every watch", lambda s: sorted(s.watches(), key=lambda record: record.post_id))
+    assert listed == [watch(POSTS[0], 1), ended]
 
-    def ids(selection: EventSelection) -> list[str]:
-        return [event.event_id for event in store.find_events(selection)]
+    def ids(name: str, selection: EventSelection) -> list[str]:
+        return run.listing(name, lambda s: [event.event_id for event in s.find_events(selection)])
 
-    every = [event.event_id for event in (*early, *later)]
-    assert ids(EventSelection(post_id=POSTS[1])) == [
-        event.event_id for event in sorted(later, key=lambda e: e.event_id)
-    ]
-    assert ids(EventSelection(event_ids=frozenset({later[0].event_id, "no-such-event"}))) == [later[0].event_id]
-    assert ids(EventSelection(post_id=POSTS[0], event_ids=frozenset({later[0].event_id}))) == []
-    assert ids(EventSelection(since=NOW + timedelta(minutes=30))) == ids(EventSelection(post_id=POSTS[1]))
-    assert ids(EventSelection(until=NOW + timedelta(hours=1))) == [early[0].event_id]
-    assert ids(EventSelection(since=NOW, until=NOW + timedelta(hours=2))) == [
-        every[0],
-        *ids(EventSelection(post_id=POSTS[1])),
-    ]
-    assert ids(EventSelection(since=NOW + timedelta(hours=2))) == []
-    assert calls == Counter({"scan": 6, "query": 4})
+    by_post = ids("by post", EventSelection(post_id=POSTS[1]))
+    assert by_post == sorted(event.event_id for event in later)
+    wanted = frozenset({later[0].event_id, "no-such-event"})
+    assert ids("by event ids", EventSelection(event_ids=wanted)) == [later[0].event_id]
+    crossed = EventSelection(post_id=POSTS[0], event_ids=frozenset({later[0].event_id}))
+    assert ids("by post and another post's event", crossed) == []
+    assert ids("since", EventSelection(since=NOW + timedelta(minutes=30))) == by_post
+    assert ids("until", EventSelection(until=NOW + timedelta(hours=1))) == [early[0].event_id]
+    both = EventSelection(since=NOW, until=NOW + timedelta(hours=2))
+    assert ids("since and until", both) == [early[0].event_id, *by_post]
+    assert ids("since, none", EventSelection(since=NOW + timedelta(hours=2))) == []
+
+
+@pytest.mark.parametrize(
+    "script", [watches_outbox_and_due_index, discover_state_saved_once_per_version, operator_reads]
+)
+def test_both_stores_answer_alike_and_make_the_same_calls(stack: LocalStack, script: Callable[[Run], None]) -> None:
+    calls: Counter[str] = Counter()
+    counted = CountingClient(stack.client("dynamodb"), calls)
+    dynamodb = Run(
+        DynamoDbStore(counted, stack.ref("StateTable"), event_retention=timedelta(days=1), clock=utc_now), calls
+    )
+    memory_store = InMemoryStore()
+    memory = Run(memory_store, memory_store.calls)
+
+    script(dynamodb)
+    script(memory)
+
+    assert all(made for _, _, made in dynamodb.steps), "every step of the script calls DynamoDB"
+    for real, double in zip(dynamodb.steps, memory.steps, strict=True):
+        assert double == real  # (step, answer, DynamoDB calls made)
+    assert memory.calls == dynamodb.calls

@@ -1,0 +1,118 @@
+"""A poller tick (`logic/tick.py`) on the in-memory doubles: what it queues for the workers, and that
+it queues nothing while Genviral calls are paused."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from genviral_relay.errors import EnqueueError
+from genviral_relay.logic.pause import GenviralPause
+from genviral_relay.logic.tick import PollTick
+from genviral_relay.models.domain import WatchRecord
+from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest, WorkRequest
+from genviral_relay.observability import Metric
+from local.doubles import InMemoryWorkQueue
+from tests.builders import NOW
+from tests.unit.world import World, emitted
+
+DUE_NOW, DUE_BEFORE, DUE_LATER, WAITING = (f"00000000-0000-4000-8000-{index:012d}" for index in range(1, 5))
+
+
+def store_watch(world: World, post_id: str, **fields: object) -> None:
+    world.store.save(
+        WatchRecord(post_id=post_id, version=1, registered_at=NOW, **fields),  # type: ignore[arg-type]
+        expected_version=0,
+        new_events=(),
+    )
+
+
+def tick(world: World, queue: InMemoryWorkQueue, *, discover: bool = False) -> PollTick:
+    return PollTick(
+        store=world.store,
+        pause=GenviralPause(world.store, world.clock),
+        queue=queue,
+        clock=world.clock,
+        discover=discover,
+    )
+
+
+def queued(queue: InMemoryWorkQueue) -> list[WorkRequest]:
+    return [request for request, _ in queue.sent]
+
+
+@pytest.fixture
+def queue() -> InMemoryWorkQueue:
+    return InMemoryWorkQueue()
+
+
+def test_a_tick_queues_a_check_for_every_due_watch_only(world: World, queue: InMemoryWorkQueue) -> None:
+    store_watch(world, DUE_NOW, next_check_at=NOW)
+    store_watch(world, DUE_BEFORE, next_check_at=NOW - timedelta(hours=1))
+    store_watch(world, DUE_LATER, next_check_at=NOW + timedelta(seconds=1))
+    store_watch(world, "00000000-0000-4000-8000-000000000099", watching=False)  # out of the due index
+
+    report = tick(world, queue).run()
+
+    assert report.queued == 2
+    assert sorted(queued(queue), key=str) == sorted(
+        [CheckRequest(post_id=DUE_NOW), CheckRequest(post_id=DUE_BEFORE)], key=str
+    )
+    assert emitted(Metric.CHECKS_QUEUED) == [2]
+    assert emitted(Metric.POLLER_TICKS) == [1]
+
+
+def test_a_tick_queues_the_retry_sweep_while_a_post_awaits_a_retry(world: World, queue: InMemoryWorkQueue) -> None:
+    store_watch(world, WAITING, next_check_at=NOW + timedelta(hours=1), awaiting_retry=True)
+
+    tick(world, queue).run()
+
+    assert queued(queue) == [SweepRequest(sweep="retry")]  # and no check: the post is not due
+
+
+def test_a_tick_queues_no_sweep_when_no_post_awaits_a_retry(world: World, queue: InMemoryWorkQueue) -> None:
+    store_watch(world, DUE_NOW, next_check_at=NOW)
+
+    tick(world, queue).run()
+
+    assert queued(queue) == [CheckRequest(post_id=DUE_NOW)]
+
+
+def test_a_tick_in_discover_mode_queues_a_discover_run(world: World, queue: InMemoryWorkQueue) -> None:
+    report = tick(world, queue, discover=True).run()
+
+    assert report.queued == 1
+    assert queued(queue) == [DiscoverRequest(discover="posts")]
+
+
+def test_a_tick_while_paused_queues_nothing(world: World, queue: InMemoryWorkQueue) -> None:
+    store_watch(world, DUE_NOW, next_check_at=NOW)
+    store_watch(world, WAITING, next_check_at=NOW + timedelta(hours=1), awaiting_retry=True)
+    world.store.pause_genviral(until=NOW + timedelta(minutes=5), reason="402 subscription_required")
+
+    report = tick(world, queue, discover=True).run()
+
+    assert (report.queued, report.paused) == (0, "402 subscription_required")
+    assert queue.sent == []
+    assert emitted(Metric.TICKS_PAUSED) == [1]
+    assert emitted(Metric.POLLER_TICKS) == [1]  # a paused tick still ran
+
+
+def test_every_message_carries_the_ticks_correlation_id(world: World, queue: InMemoryWorkQueue) -> None:
+    store_watch(world, DUE_NOW, next_check_at=NOW)
+    store_watch(world, WAITING, next_check_at=NOW + timedelta(hours=1), awaiting_retry=True)
+
+    tick(world, queue, discover=True).run(correlation_id="tick-7")
+
+    assert len(queue.sent) == 3
+    assert {correlation_id for _, correlation_id in queue.sent} == {"tick-7"}
+
+
+def test_a_tick_whose_messages_cannot_be_queued_fails(world: World, queue: InMemoryWorkQueue) -> None:
+    store_watch(world, DUE_NOW, next_check_at=NOW)
+    queue.failing = True
+
+    with pytest.raises(EnqueueError):
+        tick(world, queue).run()
+    assert emitted(Metric.POLLER_TICKS) == []  # the silence alarm sees the tick did not run to the end
