@@ -82,11 +82,6 @@ class PauseWriteFailsOnce(InMemoryStore):
         super().pause_genviral(until=until, reason=reason)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in GenviralPause.refused: it marks the pause as stored before the write, so when the write "
-    "fails the process skips storing it for every later refusal in the next 5 minutes (nothing pauses)",
-)
 def test_a_pause_that_could_not_be_stored_is_stored_by_the_next_refusal(world: World) -> None:
     store = PauseWriteFailsOnce()
     pause = GenviralPause(store, world.clock)

@@ -48,11 +48,13 @@ class GenviralPause:
         """Genviral refused the key: pause calls (once per pause) and answer why, for the caller's message."""
         reason = describe_refusal(error)
         now = self._clock()
+        # Held through the write: one pause per refusal burst, and remembered only once it is stored
+        # (a failed write leaves the next refusal to store it).
         with self._lock:
             if self._paused_until is not None and now < self._paused_until:
                 return reason
+            self._state.pause_genviral(until=now + self._duration, reason=reason)
             self._paused_until = now + self._duration
-        self._state.pause_genviral(until=now + self._duration, reason=reason)
         logger.error("Genviral refused the key; pausing calls", extra={"reason": reason})
         emit(Metric.GENVIRAL_PAUSES)
         return reason
