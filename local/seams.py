@@ -163,8 +163,11 @@ class RelayRig:
         *,
         sns_client: Any = None,
         events_client: Any = None,
+        genviral_timeout: float = 0.5,
     ) -> None:
-        """`sns_client` / `events_client` replace the moto clients of the publishers (to inject faults)."""
+        """`sns_client` / `events_client` replace the moto clients of the publishers (to inject faults).
+        `genviral_timeout`: short, so hang faults cost little; a rig that injects none can afford to
+        wait for a loaded machine."""
         self.stack = stack
         self.seams = Seams()
         self.tables = DynamoDbStore(
@@ -176,7 +179,7 @@ class RelayRig:
             GenviralClient(
                 genviral_api_url,
                 SecretsManagerTokenSource(stack.client("secretsmanager"), stack.secret_arn),
-                settings=ClientSettings(read_timeout=0.5, connect_timeout=0.5),
+                settings=ClientSettings(read_timeout=genviral_timeout, connect_timeout=genviral_timeout),
                 sleep=no_sleep,
             ),
             self.seams,

@@ -40,7 +40,7 @@ def discover_runner(discover_stack: LocalStack) -> LocalRunner:
 
 @pytest.fixture
 def rig(stack: LocalStack, emulator: GenviralEmulator) -> RelayRig:
-    return RelayRig(stack, emulator.base_url)
+    return RelayRig(stack, emulator.base_url, genviral_timeout=10.0)  # no hang faults here: never time out
 
 
 def discovery(rig: RelayRig, *, since: str = "now", max_list_calls: int = 20, clock: Clock = utc_now) -> Discovery:
