@@ -41,11 +41,10 @@ from genviral_relay.clock import parse_ts
 from genviral_relay.clock import utc_now as _utc_now
 from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import GenviralClient, StaticToken
-from genviral_relay.logic.discover import Discovery
 from genviral_relay.logic.ports import DeadLetters, EventPublisher, PostPage, PostSource, PublishResult
 from genviral_relay.logic.schedule import PollingPolicy, same_schedule
 from genviral_relay.logic.transitions import detect_transitions
-from genviral_relay.logic.work_batch import WorkBatch, WorkItem
+from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.domain import FINAL_STATUSES, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest
@@ -296,21 +295,7 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
             policy=policy,
         )
         checker = path.check
-        batch = WorkBatch(
-            check=checker,
-            store=store,
-            pause=path.pause,
-            sweep=path.sweep,
-            discovery=Discovery(
-                check=checker,
-                source=source,
-                store=store,
-                state=store,
-                pause=path.pause,
-                clock=clock,
-                baseline_before=lambda _now: start,
-            ),
-        )
+        batch = path.work_batch(discovery=path.discovery(lambda _now: start))
         ledger = Ledger()
         upstream_at: dict[tuple[str, str, str, str], tuple[datetime, str]] = {}
         registrations = sorted(range(len(planned)), key=lambda index: planned[index].created_at)

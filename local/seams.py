@@ -24,7 +24,7 @@ from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import ClientSettings, GenviralClient
 from genviral_relay.logic.check import CheckOutcome, CheckTrigger
 from genviral_relay.logic.ports import EventPublisher, PostPage, PostSource, PublishResult, WatchStore
-from genviral_relay.logic.work_batch import WorkBatch, WorkItem
+from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import CheckRequest, SweepRequest, WorkRequest
@@ -220,7 +220,7 @@ class RelayRig:
         requests: list[WorkRequest] = [CheckRequest(post_id=post_id) for post_id in post_ids]
         if sweep:
             requests.append(SweepRequest(sweep="retry"))
-        batch = WorkBatch(check=self.checker, store=self.store, pause=self.path.pause, sweep=self.path.sweep)
+        batch = self.path.work_batch()
         try:
             batch.run([WorkItem(str(index), request) for index, request in enumerate(requests)])
         except SimulatedCrash:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from genviral_relay.aws.dynamodb_store import DynamoDbStore
     from genviral_relay.genviral.client import GenviralClient
+    from genviral_relay.logic.discover import Discovery
     from genviral_relay.logic.work_batch import WorkBatch
 
 
@@ -92,12 +93,46 @@ def polling_policy(poll_schedule: str | None = None, failed_retry_window_hours: 
 
 @dataclass(frozen=True)
 class CheckPath:
-    """The check's use cases on one deployment's resources, sharing one outbox delivery and one pause."""
+    """The check's use cases on one set of adapters, sharing one outbox delivery and one pause."""
 
     check: PostCheck
     unwatch: Unwatch
     sweep: RetrySweep
     pause: GenviralPause
+    source: PostSource
+    store: WatchStore
+    state: RelayState
+    clock: Clock
+
+    def discovery(
+        self, baseline_before: Callable[[datetime], datetime], *, max_list_calls: int | None = None
+    ) -> Discovery:
+        """Discover mode on the same adapters; `baseline_before(now)` resolves `DiscoverSince` on the first run."""
+        from genviral_relay.logic.discover import MAX_LIST_CALLS, Discovery
+
+        return Discovery(
+            check=self.check,
+            source=self.source,
+            store=self.store,
+            state=self.state,
+            pause=self.pause,
+            clock=self.clock,
+            baseline_before=baseline_before,
+            max_list_calls=max_list_calls or MAX_LIST_CALLS,
+        )
+
+    def work_batch(self, *, discovery: Discovery | None = None, sweep: bool = True, threads: int = 1) -> WorkBatch:
+        """A worker's dispatcher on the same adapters (`sweep`: whether it runs the retry sweep)."""
+        from genviral_relay.logic.work_batch import WorkBatch
+
+        return WorkBatch(
+            check=self.check,
+            store=self.store,
+            pause=self.pause,
+            sweep=self.sweep if sweep else None,
+            discovery=discovery,
+            threads=threads,
+        )
 
 
 def compose_check_path(
@@ -120,6 +155,10 @@ def compose_check_path(
         unwatch=Unwatch(store=store, delivery=delivery),
         sweep=RetrySweep(check=check, source=source, store=store, pause=pause, clock=clock),
         pause=pause,
+        source=source,
+        store=store,
+        state=state,
+        clock=clock,
     )
 
 
@@ -189,27 +228,10 @@ def unwatch() -> Unwatch:
 @cache
 def work_batch() -> WorkBatch:
     """The worker's dispatcher: its checks, the retry sweep and discovery (discover mode)."""
-    from genviral_relay.logic.discover import Discovery
-    from genviral_relay.logic.work_batch import WorkBatch
-
     settings = worker_settings()
     path = check_path()
-    discovery = Discovery(
-        check=path.check,
-        source=genviral_client(),
-        store=checker_store(),
-        state=checker_store(),
-        pause=path.pause,
-        clock=utc_now,
-        baseline_before=partial(moment_from, settings.discover_since),
-    )
-    return WorkBatch(
-        check=path.check,
-        store=checker_store(),
-        pause=path.pause,
-        sweep=path.sweep,
-        discovery=discovery,
-        threads=settings.threads_per_worker,
+    return path.work_batch(
+        discovery=path.discovery(partial(moment_from, settings.discover_since)), threads=settings.threads_per_worker
     )
 
 

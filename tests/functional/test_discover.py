@@ -14,7 +14,7 @@ import pytest
 
 from genviral_relay.clock import Clock, format_ts, moment_from, utc_now
 from genviral_relay.logic.discover import LOOK_BACK, PAGE_LIMIT, TIME_RESERVE, DiscoverReport, Discovery
-from genviral_relay.logic.work_batch import WorkBatch, WorkItem
+from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.messages import DiscoverRequest
 from genviral_relay.observability import Metric, metrics
 from local.doubles import SteppingClock
@@ -330,7 +330,7 @@ def test_a_failed_list_call_keeps_the_walk_where_it_was(emulator: GenviralEmulat
 
 def test_a_refused_key_on_the_list_pauses_calls(emulator: GenviralEmulator, rig: RelayRig) -> None:
     emulator.plan_error = "subscription_required"
-    batch = WorkBatch(check=rig.checker, store=rig.store, pause=rig.path.pause, discovery=discovery(rig))
+    batch = rig.path.work_batch(discovery=discovery(rig))
 
     assert batch.run([WorkItem("m-1", DiscoverRequest(discover="posts"))]) == []
 

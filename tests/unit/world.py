@@ -55,27 +55,11 @@ class World:
 
     def discovery(self, *, max_list_calls: int = MAX_LIST_CALLS) -> Discovery:
         """Discovery with `DiscoverSince` = now: what exists at its first run is the baseline."""
-        return Discovery(
-            check=self.check,
-            source=self.source,
-            store=self.store,
-            state=self.store,
-            pause=self.path.pause,
-            clock=self.clock,
-            baseline_before=lambda now: now,
-            max_list_calls=max_list_calls,
-        )
+        return self.path.discovery(lambda now: now, max_list_calls=max_list_calls)
 
     def batch(self, *, threads: int = 1, sweep: bool = True, discovery: bool = True) -> WorkBatch:
         """The worker's dispatcher; `sweep`/`discovery`: whether this worker has them."""
-        return WorkBatch(
-            check=self.check,
-            store=self.store,
-            pause=self.path.pause,
-            sweep=self.path.sweep if sweep else None,
-            discovery=self.discovery() if discovery else None,
-            threads=threads,
-        )
+        return self.path.work_batch(discovery=self.discovery() if discovery else None, sweep=sweep, threads=threads)
 
     def register(self, post: Post) -> CheckOutcome:
         """Genviral now holds `post`, and the relay is asked to watch it."""
