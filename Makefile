@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint typecheck unit functional infra reliability bench schema venv clean
+.PHONY: demo test lint typecheck unit functional infra reliability bench schema openapi venv clean
 
 demo: $(STAMP) ## Run the whole flow locally: Genviral emulator + moto + the real handlers
 	$(BIN)/genviral-relay local demo
@@ -40,6 +40,9 @@ bench: $(STAMP) ## The simulated-week benchmark with POSTS posts; writes bench/R
 
 schema: $(STAMP) ## Regenerate events/schema/relay-event.schema.json and the registry schemas in template.yaml
 	PYTHONPATH=src:. $(BIN)/python -m local.event_schema
+
+openapi: $(STAMP) ## Regenerate docs/openapi.json, the OpenAPI document of the HTTP API, from its routes
+	PYTHONPATH=src:. $(BIN)/python -m local.openapi
 
 venv: $(STAMP)
 
