@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint typecheck unit functional infra reliability bench schema monitoring venv clean
+.PHONY: demo test lint typecheck unit functional infra reliability bench schema monitoring openapi venv clean
 
 demo: $(STAMP) ## Run the whole flow locally: Genviral emulator + moto + the real handlers
 	$(BIN)/genviral-relay local demo
@@ -43,6 +43,9 @@ schema: $(STAMP) ## Regenerate events/schema/relay-event.schema.json and the reg
 
 monitoring: $(STAMP) ## Regenerate the alarms and the dashboard in template.yaml from local/monitoring.py
 	PYTHONPATH=src:. $(BIN)/python -m local.monitoring
+
+openapi: $(STAMP) ## Regenerate docs/openapi.json, the OpenAPI document of the HTTP API, from its routes
+	PYTHONPATH=src:. $(BIN)/python -m local.openapi
 
 venv: $(STAMP)
 

@@ -119,14 +119,20 @@ def call(
     body: str | None = None,
     *,
     base64_body: str | None = None,
+    content_type: str | None = "application/json",
 ) -> tuple[int, Any, dict[str, str]]:
     """One API Gateway request to the API function: (status, parsed JSON body or raw text, headers).
 
-    `base64_body` is sent verbatim with `isBase64Encoded: true`, valid base64 or not.
+    `base64_body` is sent verbatim with `isBase64Encoded: true`, valid base64 or not; `content_type` None sends
+    no Content-Type header.
     """
     event = api_gateway_event(runner.stack.template, method, path, body)
     if base64_body is not None:
         event["body"], event["isBase64Encoded"] = base64_body, True
+    if content_type != "application/json":  # as the runner sends it
+        del event["headers"]["content-type"]
+        if content_type is not None:
+            event["headers"]["Content-Type"] = content_type
     try:
         response = runner.invoke(API, event)
     except Exception as error:  # API Gateway would answer a bare 502 "Internal server error"
@@ -334,6 +340,39 @@ def test_base64_body_on_a_path_route_is_ignored_and_the_id_still_checked(
 ) -> None:
     answer = call(runner, method, route.format("not-a-uuid"), base64_body=encoded)
     assert_rejected(answer, emulator, stack, status=400, error="bad_request")
+
+
+# ---------------------------------------------------------------- the Content-Type header
+
+CONTENT_TYPES = [
+    pytest.param(None, id="none"),
+    pytest.param("text/plain;charset=UTF-8", id="text"),  # fetch() with a string body
+    pytest.param("application/x-www-form-urlencoded", id="form"),  # curl -d
+    pytest.param("multipart/form-data; boundary=x", id="multipart"),
+    pytest.param("application/xml", id="xml"),
+]
+
+
+@pytest.mark.parametrize("content_type", CONTENT_TYPES)
+def test_a_form_body_is_not_json_whatever_the_content_type(
+    runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack, content_type: str | None
+) -> None:
+    for raw in (f"post_id={UUID}", f'--x\r\nContent-Disposition: form-data; name="post_id"\r\n\r\n{UUID}\r\n--x--'):
+        answer = call(runner, "POST", "/watches", raw, content_type=content_type)
+        assert_rejected(answer, emulator, stack, status=400, error="bad_request")
+
+
+@pytest.mark.parametrize("content_type", CONTENT_TYPES)
+def test_a_json_body_registers_whatever_the_content_type(
+    runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack, content_type: str | None
+) -> None:
+    post_id = emulator.create_post()
+
+    status, body, _ = call(runner, "POST", "/watches", json.dumps({"post_id": post_id}), content_type=content_type)
+
+    assert status == 201, body
+    assert call(runner, "DELETE", f"/watches/{post_id}", content_type=content_type)[0] == 200
+    assert table_count(stack) == 0
 
 
 # ---------------------------------------------------------------- unknown routes and wrong methods

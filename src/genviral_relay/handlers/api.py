@@ -1,21 +1,23 @@
 """HTTP API (API Gateway REST, AWS_IAM auth): register, read, check now, stop watching.
 
-Input is validated before anything else happens: a bad request is a 4xx JSON error and never
-reaches Genviral.
+Powertools validates each request against its route's annotations (`enable_validation=True`) before the
+route runs: a bad request is a 4xx JSON `ErrorResponse` and never reaches Genviral. The same annotations
+make the OpenAPI document, docs/openapi.json (`make openapi` writes it, a test fails when it is stale).
 """
 
 from __future__ import annotations
 
 import binascii
 import json
-import re
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel
 
 from genviral_relay.errors import (
     ConfigurationError,
@@ -33,27 +35,38 @@ from genviral_relay.models.domain import POST_ID_HINT, PostId
 from genviral_relay.observability import logger, metrics
 from genviral_relay.settings import CheckerSettings
 
-MAX_BODY_BYTES = 4096
-# Known paths and their methods, to tell a wrong method (405) from an unknown path (404).
-ROUTES = (
-    (re.compile(r"^/watches/?$"), ("POST",)),
-    (re.compile(r"^/watches/[^/]+/?$"), ("GET", "DELETE")),
-    (re.compile(r"^/watches/[^/]+/check/?$"), ("POST",)),
-)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
-app = APIGatewayRestResolver()
-_post_id = TypeAdapter(PostId)
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
+MAX_BODY_BYTES = 4096
 
 SETTINGS = CheckerSettings
 """The configuration this function reads (the template must set every variable)."""
 
 
-class BadRequestError(Exception):
-    def __init__(self, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST) -> None:
-        super().__init__(message)
-        self.status = status
+class BodyTooLargeError(Exception):
+    """The request body is over MAX_BODY_BYTES (answered 413)."""
 
 
+def _read_body(text: str) -> Any:
+    """The registration body as JSON, for Powertools to validate; it calls this only for routes that take a body,
+    with the text after base64 decoding. Blank is no body (Powertools then reports it missing)."""
+    if not text.strip():
+        return None
+    if len(text.encode()) > MAX_BODY_BYTES:
+        raise BodyTooLargeError(f"the body is over {MAX_BODY_BYTES} bytes")
+    try:
+        return json.loads(text)
+    except RecursionError:  # nesting too deep for the parser: a JSON error, which Powertools reports as such
+        raise json.JSONDecodeError("nesting too deep", text, 0) from None
+
+
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_read_body)
+
+
+# ---------------------------------------------------------------------- answers
 def _json(status: HTTPStatus, body: BaseModel) -> Response[str]:
     return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body.model_dump_json())
 
@@ -62,47 +75,16 @@ def _error(status: HTTPStatus, error: str, message: str) -> Response[str]:
     return _json(status, ErrorResponse(error=error, message=message))
 
 
-def _valid_post_id(raw: str) -> str:
-    try:
-        return _post_id.validate_python(raw)
-    except ValidationError:
-        raise BadRequestError(POST_ID_HINT) from None
-
-
-def _register_body() -> RegisterWatchRequest:
-    event = app.current_event
-    try:
-        raw = event.decoded_body if event.body else ""
-    except (ValueError, binascii.Error):  # invalid base64, or bytes that are not UTF-8
-        raise BadRequestError("the body is not valid base64-encoded UTF-8 text") from None
-    if not raw or not raw.strip():
-        raise BadRequestError('a JSON body {"post_id": "<uuid>"} is required')
-    if len(raw.encode()) > MAX_BODY_BYTES:
-        raise BadRequestError(f"the body is over {MAX_BODY_BYTES} bytes", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: nesting too deep for the parser
-        raise BadRequestError("the body is not valid JSON") from None
-    if not isinstance(document, dict):
-        raise BadRequestError('the body must be a JSON object {"post_id": "<uuid>"}')
-    try:
-        return RegisterWatchRequest.model_validate(document)
-    except ValidationError as error:
-        issue = error.errors()[0]
-        field = ".".join(str(part) for part in issue["loc"]) or "body"
-        if field == "post_id" and issue["type"] == "value_error":
-            raise BadRequestError(POST_ID_HINT) from None
-        raise BadRequestError(f"invalid body: {field}: {issue['msg']}") from None
-
-
-def _check_response(outcome: CheckOutcome) -> Response[str]:
-    view = WatchView.of(outcome.watch) if outcome.watch is not None else None
+def _check_answer(outcome: CheckOutcome) -> Response[str]:
+    """A registration's or a check-now's outcome as the API answers it."""
     error = outcome.error
+    if outcome.result == "not_watched":
+        return _error(
+            HTTPStatus.NOT_FOUND, "not_watched", f"post {outcome.post_id} is not watched; POST /watches first"
+        )
     if outcome.result == "post_not_found":
         return _error(
-            HTTPStatus.NOT_FOUND,
-            "post_not_found",
-            f"Genviral has no post {outcome.post_id} in this key's scope",
+            HTTPStatus.NOT_FOUND, "post_not_found", f"Genviral has no post {outcome.post_id} in this key's scope"
         )
     if outcome.result == "refused" and isinstance(error, GenviralConfigError):
         problem = (
@@ -115,49 +97,184 @@ def _check_response(outcome: CheckOutcome) -> Response[str]:
             "genviral_refused",
             f"{problem}: {describe_refusal(error)}. The watch is kept and checked again once this is fixed.",
         )
+    view = WatchView.of(outcome.watch) if outcome.watch is not None else None
     if error is not None:
         message = f"the check is deferred to a later tick: {type(error).__name__}: {error}"
         return _json(
-            HTTPStatus.ACCEPTED,
-            CheckResponse(result=outcome.result, watch=view, transitions=[], message=message),
+            HTTPStatus.ACCEPTED, CheckResponse(result=outcome.result, watch=view, transitions=[], message=message)
         )
     body = CheckResponse(result=outcome.result, watch=view, transitions=list(outcome.events))
     return _json(HTTPStatus.CREATED if outcome.created else HTTPStatus.OK, body)
 
 
-@app.post("/watches")
-def handle_post_watches() -> Response[str]:
-    request = _register_body()
-    return _check_response(post_check().check(request.post_id, trigger="register"))
+# ---------------------------------------------------------------------- routes
+def _answers(success: type[BaseModel], answers: dict[HTTPStatus, str]) -> dict[int, OpenAPIResponse]:
+    """A route's OpenAPI `responses` (documentation only: the code decides what a route answers); a 2xx answer
+    is a `success` document, any other an ErrorResponse, its `error` in backquotes."""
+    return {
+        int(status): {
+            "description": text,
+            "content": {content_types.APPLICATION_JSON: {"model": success if status < 300 else ErrorResponse}},
+        }
+        for status, text in sorted(answers.items())
+    }
 
 
-@app.get("/watches/<post_id>")
-def handle_get_watch(post_id: str) -> Response[str]:
-    record = checker_store().get(_valid_post_id(post_id))
+PathPostId = Annotated[PostId, Path(description="The Genviral post id, a UUID in its hyphenated form (any case).")]
+BAD_ID = {HTTPStatus.BAD_REQUEST: f"`bad_request`: {POST_ID_HINT}."}
+MISCONFIGURED = {HTTPStatus.INTERNAL_SERVER_ERROR: "`configuration_error`: the function is misconfigured."}
+CHECK_ANSWERS = {
+    HTTPStatus.ACCEPTED: "Genviral gave no usable answer: the check is deferred to a later tick (`result` "
+    "`deferred`, `message` says why); the watch is kept.",
+    HTTPStatus.NOT_FOUND: "`post_not_found`: Genviral has no such post in the key's scope, the watch ends; "
+    "`not_watched` (check now): the post is not watched.",
+    HTTPStatus.CONFLICT: "`conflict`: the watch changed during the request; try again.",
+    **MISCONFIGURED,
+    HTTPStatus.BAD_GATEWAY: "`genviral_refused`: Genviral refused the relay's key, or the key could not be read; "
+    "calls are paused, the watch is kept.",
+}
+
+
+@app.post(
+    "/watches",
+    operation_id="registerWatch",
+    summary="Watch a post",
+    description="Registers the post for watching and checks it at once.",
+    responses=_answers(
+        CheckResponse,
+        {
+            HTTPStatus.OK: "The post was already watched: this check's state and transitions.",
+            HTTPStatus.CREATED: "Registered and checked: the post's state and any transitions found.",
+            HTTPStatus.BAD_REQUEST: '`bad_request`: the body is not `{"post_id": "<uuid>"}`.',
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE: f"`bad_request`: the body is over {MAX_BODY_BYTES} bytes.",
+            **CHECK_ANSWERS,
+        },
+    ),
+)
+def register_watch(request: Annotated[RegisterWatchRequest, Body()]) -> Response[str]:
+    return _check_answer(post_check().check(request.post_id, trigger="register"))
+
+
+@app.get(
+    "/watches/<post_id>",
+    operation_id="getWatch",
+    summary="Read a watch",
+    description="The last-seen state of a watched post.",
+    responses=_answers(
+        WatchView,
+        {
+            HTTPStatus.OK: "The watch.",
+            **BAD_ID,
+            HTTPStatus.NOT_FOUND: "`not_watched`: the post is not watched.",
+            **MISCONFIGURED,
+        },
+    ),
+)
+def get_watch(post_id: PathPostId) -> Response[str]:
+    record = checker_store().get(post_id)
     if record is None:
-        return _error(HTTPStatus.NOT_FOUND, "not_watched", f"post {post_id} is not watched")
+        raise WatchNotFoundError(post_id)
     return _json(HTTPStatus.OK, WatchView.of(record))
 
 
-@app.post("/watches/<post_id>/check")
-def handle_post_check(post_id: str) -> Response[str]:
-    outcome = post_check().check(_valid_post_id(post_id), trigger="manual")
-    if outcome.result == "not_watched":
-        return _error(HTTPStatus.NOT_FOUND, "not_watched", f"post {post_id} is not watched; POST /watches first")
-    return _check_response(outcome)
+@app.post(
+    "/watches/<post_id>/check",
+    operation_id="checkWatch",
+    summary="Check a watched post now",
+    description="Checks the post at once; the same answer as a registration.",
+    responses=_answers(
+        CheckResponse, {HTTPStatus.OK: "This check's state and transitions.", **BAD_ID, **CHECK_ANSWERS}
+    ),
+)
+def check_watch(post_id: PathPostId) -> Response[str]:
+    return _check_answer(post_check().check(post_id, trigger="manual"))
 
 
-@app.delete("/watches/<post_id>")
-def handle_delete_watch(post_id: str) -> Response[str]:
-    record = unwatch().run(_valid_post_id(post_id))
+@app.delete(
+    "/watches/<post_id>",
+    operation_id="deleteWatch",
+    summary="Stop watching a post",
+    description="Publishes anything still pending, then forgets the watch.",
+    responses=_answers(
+        UnwatchResponse,
+        {
+            HTTPStatus.OK: "The watch is removed.",
+            **BAD_ID,
+            HTTPStatus.NOT_FOUND: "`not_watched`: the post is not watched.",
+            HTTPStatus.CONFLICT: "`events_pending`: some events could not be published, the watch is kept; "
+            "`conflict`: a check committed during the request. Try again later.",
+            **MISCONFIGURED,
+        },
+    ),
+)
+def delete_watch(post_id: PathPostId) -> Response[str]:
+    record = unwatch().run(post_id)
     return _json(HTTPStatus.OK, UnwatchResponse(post_id=record.post_id, watching=False, message="watch removed"))
 
 
-@app.exception_handler(BadRequestError)
-def _bad_request(error: BadRequestError) -> Response[str]:
-    return _error(error.status, "bad_request", str(error))
+# ---------------------------------------------------------------------- bad requests
+@app.exception_handler(RequestValidationError)
+def _invalid_request(error: RequestValidationError) -> Response[str]:
+    return _error(HTTPStatus.BAD_REQUEST, "bad_request", _first_problem(error.errors()))
 
 
+def _first_problem(errors: Sequence[Any]) -> str:
+    """What is wrong with the request, in the words of the contract (the first problem Powertools found)."""
+    if not errors:
+        return "the request is not valid"
+    issue = errors[0]
+    location, kind = tuple(issue["loc"]), issue["type"]
+    if location[-1:] == ("post_id",) and (location[0] == "path" or kind == "value_error"):
+        return POST_ID_HINT
+    if kind == "json_invalid":
+        return "the body is not valid JSON"
+    if location == ("body",) and kind == "missing":
+        return 'a JSON body {"post_id": "<uuid>"} is required'
+    if location == ("body",):
+        return 'the body must be a JSON object {"post_id": "<uuid>"}'
+    return f"invalid body: {'.'.join(str(part) for part in location[1:])}: {issue['msg']}"
+
+
+@app.exception_handler(BodyTooLargeError)
+def _too_large(error: BodyTooLargeError) -> Response[str]:
+    return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "bad_request", str(error))
+
+
+@app.exception_handler([binascii.Error, UnicodeDecodeError])
+def _undecodable_body(error: ValueError) -> Response[str]:
+    # Powertools decodes an `isBase64Encoded` body while validating, before the route runs, and lets these escape.
+    if not app.current_event.is_base64_encoded:
+        raise error  # not from the body: an error of the relay's own
+    return _error(HTTPStatus.BAD_REQUEST, "bad_request", "the body is not valid base64-encoded UTF-8 text")
+
+
+# API Gateway invokes this function only for the routes and methods template.yaml declares, and answers any other
+# request itself (403 "Missing Authentication Token"). Powertools' router can still miss a declared route: its
+# `<post_id>` pattern leaves out characters that API Gateway passes in a path segment (emoji, quotes, NUL, ...).
+# `resource` names the route API Gateway matched (the local runner matches template.yaml the same way), so a miss
+# on a declared route with one of its methods is such an id: not a UUID, 400. Only the local runner, which
+# delivers any request, reaches the 405 and 404 answers; they name the mistake instead of a bare 404.
+ROUTES = {"/watches": ("POST",), "/watches/{post_id}": ("GET", "DELETE"), "/watches/{post_id}/check": ("POST",)}
+"""The routes of template.yaml (its `Api` events) and their methods: a test keeps the three in step."""
+
+
+@app.not_found
+def _no_route(_: Exception) -> Response[str]:
+    event = app.current_event
+    method = event.http_method.upper()
+    allowed = ROUTES.get(event.get("resource") or "")
+    if allowed is not None and method in allowed:
+        return _error(HTTPStatus.BAD_REQUEST, "bad_request", POST_ID_HINT)
+    if allowed is not None:
+        return _error(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            f"{method} is not allowed on {event.path}; use {', '.join(allowed)}",
+        )
+    return _error(HTTPStatus.NOT_FOUND, "no_route", f"no route for {method} {event.path}")
+
+
+# ---------------------------------------------------------------------- relay errors
 @app.exception_handler(WatchNotFoundError)
 def _not_watched(error: WatchNotFoundError) -> Response[str]:
     return _error(HTTPStatus.NOT_FOUND, "not_watched", f"post {error} is not watched")
@@ -183,24 +300,19 @@ def _misconfigured(error: ConfigurationError) -> Response[str]:
     return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "configuration_error", str(error))
 
 
-@app.not_found
-def _no_route(_: Exception) -> Response[str]:
-    path = app.current_event.path
-    method = app.current_event.http_method.upper()
-    allowed = next((methods for pattern, methods in ROUTES if pattern.match(path)), None)
-    if allowed is not None and method in allowed:
-        # A known route whose post id holds characters no UUID has, so the resolver did not match it.
-        return _error(HTTPStatus.BAD_REQUEST, "bad_request", POST_ID_HINT)
-    if allowed is not None:
-        return _error(
-            HTTPStatus.METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            f"{method} is not allowed on {path}; use {', '.join(allowed)}",
-        )
-    return _error(HTTPStatus.NOT_FOUND, "no_route", f"no route for {method} {path}")
+# ---------------------------------------------------------------------- entry point
+def _as_json(event: dict[str, Any]) -> dict[str, Any]:
+    """The request with the body declared JSON. API Gateway passes on the client's Content-Type, and this API has
+    always read the body as JSON whatever it says (`curl -d` sends a form type, `fetch` text/plain); Powertools reads
+    a body by its Content-Type (a form, multipart, or 415)."""
+    headers = event.get("headers") or {}
+    if headers.get("content-type") == content_types.APPLICATION_JSON:
+        return event
+    declared = {name: value for name, value in headers.items() if name.lower() != "content-type"}
+    return {**event, "headers": {**declared, "content-type": content_types.APPLICATION_JSON}}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return app.resolve(_as_json(event), context)

@@ -12,9 +12,11 @@ from genviral_relay.models.events import RelayEvent
 
 
 class RegisterWatchRequest(BaseModel):
+    """The body of a registration (`POST /watches`)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    post_id: PostId
+    post_id: PostId = Field(description="The Genviral post id, a UUID in its hyphenated form (any case).")
 
 
 class AccountView(BaseModel):
@@ -69,13 +71,18 @@ class CheckResponse(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    result: str
-    watch: WatchView | None
-    transitions: list[RelayEvent]
-    message: str | None = None
+    result: str = Field(
+        description="`changed` or `unchanged`; `deferred` (Genviral gave no usable answer), `conflict` (another check "
+        "committed first; its result stands), `flushed` (an ended watch only had events to publish)."
+    )
+    watch: WatchView | None = Field(description="The watch as this check left it; null when it is not stored.")
+    transitions: list[RelayEvent] = Field(description="The transitions this check found, as their events.")
+    message: str | None = Field(default=None, description="Why the check was deferred.")
 
 
 class UnwatchResponse(BaseModel):
+    """The answer of `DELETE /watches/{post_id}`."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     post_id: str
@@ -84,10 +91,12 @@ class UnwatchResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    """Every 4xx and 5xx answer of the API."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    error: str
-    message: str
+    error: str = Field(description="A stable code, e.g. `bad_request`, `not_watched`, `post_not_found`.")
+    message: str = Field(description="What went wrong, for a person.")
 
 
 def _ts(moment: datetime | None) -> str | None:
