@@ -54,7 +54,7 @@ from local.doubles import InMemoryStore, SteppingClock
 from local.emulator import GenviralEmulator
 from local.ledger import Ledger, outcome_of
 from local.seams import no_sleep
-from local.stack import LocalStack
+from local.stack import MotoStack
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -508,7 +508,7 @@ def worker_peak_rss(posts: int = 1000) -> tuple[float, int]:
     """Peak RSS (MB) of a worker process checking `posts` posts; moto and Genviral run in this process."""
     with (
         GenviralEmulator(tokens=[TOKEN]) as emulator,
-        LocalStack(genviral_api_url=emulator.base_url, token=TOKEN, mode="server") as stack,
+        MotoStack(genviral_api_url=emulator.base_url, token=TOKEN, mode="server") as stack,
     ):
         scheduled = datetime.now(UTC) - timedelta(minutes=1)
         post_ids = [emulator.create_post(accounts=2, scheduled_at=scheduled) for _ in range(posts)]

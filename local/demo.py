@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from genviral_relay.observability import logs_to
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
-from local.stack import LocalStack
+from local.stack import MotoStack
 
 
 class Demo:
@@ -95,7 +95,7 @@ def _scenario(log: TextIO) -> int:
     print("genviral-relay local demo")
     with (
         GenviralEmulator(tokens=[DEFAULT_TOKEN]) as emulator,
-        LocalStack(
+        MotoStack(
             genviral_api_url=emulator.base_url,
             token=DEFAULT_TOKEN,
             mode="server",

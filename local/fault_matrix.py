@@ -23,7 +23,7 @@ from local.emulator import Fault, GenviralEmulator
 from local.ledger import Audit, Ledger
 from local.runner import LocalRunner, api_gateway_event
 from local.seams import SEAMS, RelayRig
-from local.stack import LocalStack
+from local.stack import MotoStack
 
 TOKEN = "gva_live_faults.0123456789abcdef"  # noqa: S105 - the emulator's test key
 
@@ -45,7 +45,7 @@ class TickingClock:
 class Trial:
     rng: random.Random
     emulator: GenviralEmulator
-    stack: LocalStack
+    stack: MotoStack
     rig: RelayRig
     ledger: Ledger = field(default_factory=Ledger)
     posts: list[str] = field(default_factory=list)
@@ -420,7 +420,7 @@ def run_trial(name: str, seed: int) -> tuple[Audit, Trial, int]:
     factories.reset()
     with (
         GenviralEmulator(tokens=[TOKEN], clock=TickingClock()) as emulator,
-        LocalStack(genviral_api_url=emulator.base_url, token=TOKEN) as stack,
+        MotoStack(genviral_api_url=emulator.base_url, token=TOKEN) as stack,
     ):
         trial = Trial(random.Random(seed), emulator, stack, RelayRig(stack, emulator.base_url))
         SCENARIOS[name](trial)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local.doubles import FakeLambdaContext
-from local.stack import REGION, LocalStack, patched_environ
+from local.stack import REGION, MotoStack, patched_environ
 
 POLLER = "PollerFunction"
 WORKER = "WorkerFunction"
@@ -40,7 +40,7 @@ class DrainReport:
 
 
 class LocalRunner:
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: MotoStack) -> None:
         self.stack = stack
         self._last_function: str | None = None
 

@@ -29,7 +29,7 @@ from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import CheckRequest, SweepRequest, WorkRequest
 from genviral_relay.models.upstream import Post
-from local.stack import LocalStack
+from local.stack import MotoStack
 
 SEAMS = (
     "after_fetch",  # Genviral answered; nothing stored yet
@@ -158,7 +158,7 @@ class RelayRig:
 
     def __init__(
         self,
-        stack: LocalStack,
+        stack: MotoStack,
         genviral_api_url: str,
         *,
         sns_client: Any = None,

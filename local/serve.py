@@ -19,7 +19,7 @@ from typing import TextIO
 from genviral_relay.observability import logs_to
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
-from local.stack import LocalStack
+from local.stack import MotoStack
 
 
 class LocalDeployment:
@@ -28,12 +28,12 @@ class LocalDeployment:
     def __init__(self, log: TextIO) -> None:
         self.log = log
         self.emulator = GenviralEmulator(tokens=[DEFAULT_TOKEN])
-        self.stack: LocalStack | None = None
+        self.stack: MotoStack | None = None
         self.runner: LocalRunner | None = None
 
     def __enter__(self) -> LocalDeployment:
         self.emulator.start()
-        self.stack = LocalStack(
+        self.stack = MotoStack(
             genviral_api_url=self.emulator.base_url, token=DEFAULT_TOKEN, mode="server", secret_as_json=True
         ).start()
         self.runner = LocalRunner(self.stack)

@@ -1,6 +1,6 @@
 """The template's AWS resources on moto, plus the subscribers a downstream consumer would add.
 
-`LocalStack` creates the table, queues, topic, bus, rules, roles and API destinations that
+`MotoStack` creates the table, queues, topic, bus, rules, roles and API destinations that
 template.yaml declares (their definitions are read from the template, not repeated here; resources
 moto cannot make, such as alarms and the schema registry, are left out, and so is whatever refers
 to them), a secret holding the Genviral token, and two subscriber queues: one subscribed to the SNS
@@ -46,7 +46,7 @@ class Subscriber:
     queue_url: str
 
 
-class LocalStack:
+class MotoStack:
     def __init__(
         self,
         *,
@@ -73,7 +73,7 @@ class LocalStack:
         self.secret_arn = ""
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> LocalStack:
+    def start(self) -> MotoStack:
         os.environ.update(FAKE_CREDENTIALS)
         if self.mode == "server":
             import logging
@@ -114,7 +114,7 @@ class LocalStack:
             self._server.stop()
             self._server = None
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> MotoStack:
         return self.start()
 
     def __exit__(self, *_: object) -> None:

@@ -12,7 +12,7 @@ from genviral_relay import factories
 from genviral_relay.observability import metrics
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
-from local.stack import FAKE_CREDENTIALS, LocalStack
+from local.stack import FAKE_CREDENTIALS, MotoStack
 
 TOKEN = "gva_live_test.0123456789abcdef"
 
@@ -120,12 +120,12 @@ def emulator() -> Iterator[GenviralEmulator]:
 
 
 @pytest.fixture
-def stack(emulator: GenviralEmulator) -> Iterator[LocalStack]:
-    with LocalStack(genviral_api_url=emulator.base_url, token=TOKEN) as running:
+def stack(emulator: GenviralEmulator) -> Iterator[MotoStack]:
+    with MotoStack(genviral_api_url=emulator.base_url, token=TOKEN) as running:
         yield running
         running.drain_subscribers()  # every published event meets the JSON Schema, also those no test read
 
 
 @pytest.fixture
-def runner(stack: LocalStack) -> LocalRunner:
+def runner(stack: MotoStack) -> LocalRunner:
     return LocalRunner(stack)

@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from local.emulator import GenviralEmulator
-from local.stack import LocalStack
+from local.stack import MotoStack
 from tests.conftest import TOKEN
 
 
@@ -19,14 +19,14 @@ class SharedRig:
 
     def __init__(self) -> None:
         self.emulator: GenviralEmulator | None = None
-        self.stack: LocalStack | None = None
+        self.stack: MotoStack | None = None
         self._failures = -1
 
-    def get(self, failures: int) -> tuple[GenviralEmulator, LocalStack]:
+    def get(self, failures: int) -> tuple[GenviralEmulator, MotoStack]:
         if self.emulator is None or self.stack is None or failures != self._failures or not self._reset():
             self.close(check=False)
             self.emulator = GenviralEmulator(tokens=[TOKEN]).start()
-            self.stack = LocalStack(genviral_api_url=self.emulator.base_url, token=TOKEN).start()
+            self.stack = MotoStack(genviral_api_url=self.emulator.base_url, token=TOKEN).start()
             self.stack.client = functools.cache(self.stack.client)  # type: ignore[method-assign]
             self._failures = failures
         return self.emulator, self.stack
@@ -48,14 +48,14 @@ class SharedRig:
         return True
 
     @staticmethod
-    def _empty_table(stack: LocalStack) -> None:
+    def _empty_table(stack: MotoStack) -> None:
         dynamodb, table = stack.client("dynamodb"), stack.ref("StateTable")
         for page in dynamodb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk, sk"):
             for key in page["Items"]:
                 dynamodb.delete_item(TableName=table, Key=key)
 
     @staticmethod
-    def _empty_queues(stack: LocalStack) -> None:
+    def _empty_queues(stack: MotoStack) -> None:
         """Receive and delete (SQS allows one PurgeQueue a minute); what the subscribers got is checked on the way."""
         stack.drain_subscribers()
         sqs, queue_url = stack.client("sqs"), stack.ref("WorkQueue")
@@ -76,7 +76,7 @@ class SharedRig:
         self.emulator = self.stack = None
 
 
-def stored_item(stack: LocalStack, post_id: str) -> dict[str, Any]:
+def stored_item(stack: MotoStack, post_id: str) -> dict[str, Any]:
     answer = stack.client("dynamodb").get_item(
         TableName=stack.ref("StateTable"), Key={"pk": {"S": post_id}, "sk": {"S": "WATCH"}}
     )

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from local.stack import LocalStack
+from local.stack import MotoStack
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Received:
         )
 
 
-def drain(stack: LocalStack) -> Received:
+def drain(stack: MotoStack) -> Received:
     return Received(
         sns=stack.received("sns") if "sns" in stack.subscribers else [],
         eventbridge=stack.received("eventbridge") if "eventbridge" in stack.subscribers else [],

@@ -27,7 +27,7 @@ from genviral_relay.observability import logger as relay_logger
 from genviral_relay.settings import WorkerSettings
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
-from local.stack import LocalStack
+from local.stack import MotoStack
 from tests.conftest import SECRETS, TOKEN, SecretSentinel
 from tests.functional.shared_rig import SharedRig, stored_item
 from tests.functional.subscribers import drain
@@ -49,18 +49,18 @@ def emulator(shared_rig: SharedRig, request: pytest.FixtureRequest) -> GenviralE
 
 
 @pytest.fixture
-def stack(shared_rig: SharedRig, emulator: GenviralEmulator) -> LocalStack:
+def stack(shared_rig: SharedRig, emulator: GenviralEmulator) -> MotoStack:
     assert shared_rig.stack is not None
     return shared_rig.stack
 
 
 @pytest.fixture
-def runner(stack: LocalStack) -> LocalRunner:
+def runner(stack: MotoStack) -> LocalRunner:
     return LocalRunner(stack)
 
 
 @pytest.fixture
-def secret_reads(stack: LocalStack) -> Iterator[list[str]]:
+def secret_reads(stack: MotoStack) -> Iterator[list[str]]:
     """The SecretId of every GetSecretValue call made from now on (by the functions or anyone else)."""
     reads: list[str] = []
 
@@ -83,7 +83,7 @@ def register(emulator: GenviralEmulator, runner: LocalRunner, count: int) -> lis
     return posts
 
 
-def queue_checks(runner: LocalRunner, stack: LocalStack, *post_ids: str) -> None:
+def queue_checks(runner: LocalRunner, stack: MotoStack, *post_ids: str) -> None:
     """Check requests straight to the worker (a warm one if the worker ran last)."""
     sqs = stack.client("sqs")
     for post_id in post_ids:
@@ -112,7 +112,7 @@ def relay_lines(secret_sentinel: SecretSentinel, message: str) -> list[dict[str,
 def test_worker_recovers_from_one_401_after_rotation_with_one_forced_secret_read(
     emulator: GenviralEmulator,
     runner: LocalRunner,
-    stack: LocalStack,
+    stack: MotoStack,
     secret_reads: list[str],
     secret_sentinel: SecretSentinel,
 ) -> None:
@@ -145,7 +145,7 @@ def test_worker_recovers_from_one_401_after_rotation_with_one_forced_secret_read
 
 
 def test_api_recovers_from_one_401_after_rotation_with_one_forced_secret_read(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack, secret_reads: list[str]
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack, secret_reads: list[str]
 ) -> None:
     ((post_id, account_id),) = register(emulator, runner, 1)  # warms the API function's token cache
     SECRETS.add(ROTATED)
@@ -166,36 +166,36 @@ def test_api_recovers_from_one_401_after_rotation_with_one_forced_secret_read(
 # ---------------------------------------------------------------- refusals: no state change, no event, pause
 
 
-def refuse_401(emulator: GenviralEmulator, stack: LocalStack) -> None:
+def refuse_401(emulator: GenviralEmulator, stack: MotoStack) -> None:
     emulator.tokens = {"gva_live_test.someone-else"}
 
 
-def refuse_402(emulator: GenviralEmulator, stack: LocalStack) -> None:
+def refuse_402(emulator: GenviralEmulator, stack: MotoStack) -> None:
     emulator.plan_error = "subscription_required"
 
 
-def refuse_403(emulator: GenviralEmulator, stack: LocalStack) -> None:
+def refuse_403(emulator: GenviralEmulator, stack: MotoStack) -> None:
     emulator.plan_error = "tier_not_allowed"
 
 
-def secret_json_without_token(emulator: GenviralEmulator, stack: LocalStack) -> None:
+def secret_json_without_token(emulator: GenviralEmulator, stack: MotoStack) -> None:
     stack.client("secretsmanager").put_secret_value(SecretId=stack.secret_arn, SecretString='{"nope": "x"}')
 
 
-def secret_token_under_another_key(emulator: GenviralEmulator, stack: LocalStack) -> None:
+def secret_token_under_another_key(emulator: GenviralEmulator, stack: MotoStack) -> None:
     secret = json.dumps({"api_key": TOKEN})
     stack.client("secretsmanager").put_secret_value(SecretId=stack.secret_arn, SecretString=secret)
 
 
-def secret_blank(emulator: GenviralEmulator, stack: LocalStack) -> None:
+def secret_blank(emulator: GenviralEmulator, stack: MotoStack) -> None:
     stack.client("secretsmanager").put_secret_value(SecretId=stack.secret_arn, SecretString="   ")
 
 
-def secret_deleted(emulator: GenviralEmulator, stack: LocalStack) -> None:
+def secret_deleted(emulator: GenviralEmulator, stack: MotoStack) -> None:
     stack.client("secretsmanager").delete_secret(SecretId=stack.secret_arn, ForceDeleteWithoutRecovery=True)
 
 
-def fix(emulator: GenviralEmulator, stack: LocalStack) -> None:
+def fix(emulator: GenviralEmulator, stack: MotoStack) -> None:
     emulator.tokens = {TOKEN}
     emulator.plan_error = None
     stack.rotate_token(TOKEN)
@@ -214,7 +214,7 @@ REFUSALS = [
 POSTS = 3
 
 
-def worker_threads(stack: LocalStack) -> int:
+def worker_threads(stack: MotoStack) -> int:
     return WorkerSettings.model_validate(stack.function_env("WorkerFunction")).threads_per_worker
 
 
@@ -222,7 +222,7 @@ def worker_threads(stack: LocalStack) -> int:
 def test_refused_or_unreadable_key_changes_nothing_and_pauses_genviral_calls(
     emulator: GenviralEmulator,
     runner: LocalRunner,
-    stack: LocalStack,
+    stack: MotoStack,
     secret_reads: list[str],
     secret_sentinel: SecretSentinel,
     monkeypatch: pytest.MonkeyPatch,

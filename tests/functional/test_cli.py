@@ -37,7 +37,7 @@ from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
 from local.emulator import GenviralEmulator
 from local.serve import LocalDeployment, serve
-from local.stack import LocalStack
+from local.stack import MotoStack
 from local.template import load_template
 from tests.builders import account, post
 from tests.conftest import SECRET_MARK, SECRETS, TOKEN
@@ -118,20 +118,20 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.fixture
-def deployed(stack: LocalStack, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> LocalStack:
+def deployed(stack: MotoStack, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> MotoStack:
     """The CLI pointed at the stack through the functions' environment variables."""
     for name, value in stack.cli_environment().items():
         monkeypatch.setenv(name, value)
     return stack
 
 
-def store_of(stack: LocalStack) -> DynamoDbStore:
+def store_of(stack: MotoStack) -> DynamoDbStore:
     return DynamoDbStore(
         stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=1), clock=utc_now
     )
 
 
-def queue_bodies(stack: LocalStack, queue: str) -> list[str]:
+def queue_bodies(stack: MotoStack, queue: str) -> list[str]:
     """Every visible message body of one of the template's queues (received and made visible again)."""
     sqs = stack.client("sqs")
     url = stack.ref(queue)
@@ -200,7 +200,7 @@ def test_each_command_lists_only_the_settings_it_declares(cli: Cli) -> None:
 
 
 def test_common_options_come_before_or_after_the_command(
-    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli
 ) -> None:
     post_id = emulator.create_post()
     assert cli("watches", "add", post_id).code == 0
@@ -278,7 +278,7 @@ def test_check_needs_only_a_token_in_the_environment(
 
 
 def test_check_compares_with_the_stored_watch_and_writes_nothing(
-    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli
 ) -> None:
     post_id = emulator.create_post(accounts=1, scheduled_at=datetime.now(UTC) - timedelta(minutes=1))
     assert cli("watches", "add", post_id).code == 0
@@ -376,7 +376,7 @@ def test_with_json_a_failure_is_one_json_object_on_stderr(
 
 
 def test_check_reads_the_key_from_the_deployments_secret(
-    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli
 ) -> None:
     post_id = posted_and_failed(emulator)
     run = cli("check", post_id, "--json", "--verbose")
@@ -388,7 +388,7 @@ def test_check_reads_the_key_from_the_deployments_secret(
 
 
 def test_watches_add_registers_checks_and_publishes_like_the_api(
-    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli
 ) -> None:
     post_id = posted_and_failed(emulator)
 
@@ -414,7 +414,7 @@ def test_watches_add_registers_checks_and_publishes_like_the_api(
 
 
 def test_watches_add_keeps_the_watch_when_genviral_refuses_the_key(
-    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli
 ) -> None:
     post_id = emulator.create_post()
     deployed.rotate_token(WRONG_TOKEN)
@@ -428,7 +428,7 @@ def test_watches_add_keeps_the_watch_when_genviral_refuses_the_key(
     assert stored_item(deployed, post_id)["next_check_at"]  # due: the next tick checks it
 
 
-def test_watches_list_filters(deployed: LocalStack, cli: Cli) -> None:
+def test_watches_list_filters(deployed: MotoStack, cli: Cli) -> None:
     store = store_of(deployed)
     now = utc_now()
     ids = [f"00000000-0000-4000-8000-00000000000{index}" for index in range(1, 5)]
@@ -463,7 +463,7 @@ def test_watches_list_filters(deployed: LocalStack, cli: Cli) -> None:
 
 
 def test_watches_remove_asks_first_and_refuses_while_events_are_pending(
-    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     post_id = emulator.create_post()
     assert cli("watches", "add", post_id).code == 0
@@ -520,7 +520,7 @@ def test_watches_remove_asks_first_and_refuses_while_events_are_pending(
     assert stored_item(deployed, owing)["outbox"]
 
 
-def test_commands_name_what_configuration_is_missing(stack: LocalStack, cli: Cli) -> None:
+def test_commands_name_what_configuration_is_missing(stack: MotoStack, cli: Cli) -> None:
     run = cli("watches", "list")
     assert run.code == 1
     assert run.err.strip() == (
@@ -538,7 +538,7 @@ def test_commands_name_what_configuration_is_missing(stack: LocalStack, cli: Cli
 
 
 def test_stack_outputs_and_parameters_locate_the_deployment(
-    emulator: GenviralEmulator, stack: LocalStack, cli: Cli
+    emulator: GenviralEmulator, stack: MotoStack, cli: Cli
 ) -> None:
     environment = stack.cli_environment()
     outputs = {
@@ -580,7 +580,7 @@ def test_stack_outputs_and_parameters_locate_the_deployment(
 
 
 def test_replay_republishes_stored_events_under_their_ids(
-    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli
 ) -> None:
     post_id = posted_and_failed(emulator)
     other = posted_and_failed(emulator)
@@ -624,7 +624,7 @@ def test_replay_republishes_stored_events_under_their_ids(
 
 
 def test_replay_reports_a_target_that_refuses(
-    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     post_id = posted_and_failed(emulator)
     assert cli("watches", "add", post_id).code == 0
@@ -664,7 +664,7 @@ def test_replay_reads_times_as_the_relay_does() -> None:
 
 
 def test_redrive_events_republishes_parked_events_and_keeps_what_fails(
-    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = detect_transitions(
         None,
@@ -698,7 +698,7 @@ def test_redrive_events_republishes_parked_events_and_keeps_what_fails(
     assert [json.loads(body)["event"]["event_id"] for body in left if body != "not json"] == [second.event_id]
 
 
-def test_redrive_work_requeues_check_requests(deployed: LocalStack, cli: Cli) -> None:
+def test_redrive_work_requeues_check_requests(deployed: MotoStack, cli: Cli) -> None:
     sqs = deployed.client("sqs")
     request = json.dumps({"post_id": "11111111-1111-1111-1111-111111111111", "reason": "due"})
     for body in (request, '{"sweep": "retry"}', '{"post_id": "nope"}'):
@@ -728,7 +728,7 @@ def test_redrive_work_requeues_check_requests(deployed: LocalStack, cli: Cli) ->
     )
 
 
-def stand_in_poller(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> str:
+def stand_in_poller(stack: MotoStack, monkeypatch: pytest.MonkeyPatch) -> str:
     """A function standing in for the poller: moto's Lambda without Docker answers with its input."""
     import zipfile
 
@@ -747,7 +747,7 @@ def stand_in_poller(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_redrive_poller_runs_one_tick_for_the_missed_ones(
-    deployed: LocalStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+    deployed: MotoStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sqs = deployed.client("sqs")
     tick = {"source": "genviral-relay.schedule", "scheduled_time": "2026-03-02T12:00:00Z"}
@@ -778,7 +778,7 @@ def test_redrive_poller_runs_one_tick_for_the_missed_ones(
 
 
 def test_each_command_reads_every_setting_it_lists(
-    emulator: GenviralEmulator, deployed: LocalStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every run already checks that a command reads no setting it does not declare (`Cli`); here each
     command runs through its whole path once, and must have read every setting it declares."""

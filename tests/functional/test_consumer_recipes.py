@@ -18,7 +18,7 @@ from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.events import RelayEvent
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
-from local.stack import LocalStack
+from local.stack import MotoStack
 from tests.builders import ACCOUNT_B, account, post
 from tests.conftest import SECRETS, TOKEN
 from tests.functional.test_cli import Cli
@@ -53,7 +53,7 @@ def outcome(document: dict[str, Any]) -> tuple[str, str]:
 
 # ---------------------------------------------------------------------- SNS filter policy
 def test_sns_filter_policy_delivers_failures_only(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
 ) -> None:
     post_id, (retried, posted) = publishing_now(emulator, accounts=2)
     stack.subscribe_to_topic("failures-only", filter_policy=recipe("sns-filter-failures-only.json"))
@@ -68,7 +68,7 @@ def test_sns_filter_policy_delivers_failures_only(
 
 # ---------------------------------------------------------------------- EventBridge rule, one account
 def test_eventbridge_rule_delivers_posts_published_on_one_account(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
 ) -> None:
     post_id, (watched, other) = publishing_now(emulator, accounts=2)
     text = (RECIPES / "eventbridge-rule-posted-on-account.json").read_text()
@@ -136,12 +136,12 @@ def webhook() -> Iterator[WebhookEndpoint]:
 @pytest.fixture
 def webhook_stack(
     emulator: GenviralEmulator, webhook: WebhookEndpoint, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[LocalStack]:
+) -> Iterator[MotoStack]:
     # moto calls API destinations over HTTP only when asked to, and accepts plain HTTP (AWS requires HTTPS,
     # which the parameter's AllowedPattern enforces).
     monkeypatch.setenv("MOTO_EVENTS_INVOKE_HTTP", "true")
     SECRETS.add(WEBHOOK_KEY)
-    with LocalStack(
+    with MotoStack(
         genviral_api_url=emulator.base_url,
         token=TOKEN,
         parameters={"FailureWebhookUrl": webhook.url, "FailureWebhookApiKeySecret": WEBHOOK_KEY_SECRET},
@@ -152,7 +152,7 @@ def webhook_stack(
 
 
 def test_failure_webhook_is_called_for_failures_only(
-    emulator: GenviralEmulator, webhook: WebhookEndpoint, webhook_stack: LocalStack
+    emulator: GenviralEmulator, webhook: WebhookEndpoint, webhook_stack: MotoStack
 ) -> None:
     post_id, (failing, posting) = publishing_now(emulator, accounts=2)
 
@@ -162,7 +162,7 @@ def test_failure_webhook_is_called_for_failures_only(
     assert len(webhook_stack.received("eventbridge")) == 3
 
 
-def test_failure_webhook_is_built_from_the_template(webhook_stack: LocalStack) -> None:
+def test_failure_webhook_is_built_from_the_template(webhook_stack: MotoStack) -> None:
     events = webhook_stack.client("events")
     rule = webhook_stack.ref("FailureWebhookRule")
     bus = webhook_stack.ref("EventBus")
@@ -184,7 +184,7 @@ def test_failure_webhook_is_built_from_the_template(webhook_stack: LocalStack) -
     assert json.loads(stored["SecretString"]) == {"api_key_name": "X-Api-Key", "api_key_value": WEBHOOK_KEY}
 
 
-def test_without_a_webhook_url_no_webhook_resource_exists(stack: LocalStack) -> None:
+def test_without_a_webhook_url_no_webhook_resource_exists(stack: MotoStack) -> None:
     events = stack.client("events")
     assert events.list_connections()["Connections"] == []
     assert events.list_api_destinations()["ApiDestinations"] == []
@@ -209,10 +209,10 @@ def test_a_webhook_without_its_key_or_bus_is_refused_before_anything_is_made(
     emulator: GenviralEmulator, parameters: dict[str, str], refusal: str
 ) -> None:
     with pytest.raises(ValueError, match=refusal):
-        LocalStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters=parameters).start()
+        MotoStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters=parameters).start()
 
 
-def parked_by_eventbridge(stack: LocalStack, event: RelayEvent) -> None:
+def parked_by_eventbridge(stack: MotoStack, event: RelayEvent) -> None:
     """What EventBridge puts in the target's DLQ once its retries are spent: the bus event and why."""
     bus_event = {
         "version": "0",
@@ -236,7 +236,7 @@ def parked_by_eventbridge(stack: LocalStack, event: RelayEvent) -> None:
 
 
 def test_redrive_webhook_posts_parked_failures_again_with_the_key(
-    webhook: WebhookEndpoint, webhook_stack: LocalStack, capsys: pytest.CaptureFixture[str],
+    webhook: WebhookEndpoint, webhook_stack: MotoStack, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     for name, value in webhook_stack.cli_environment().items():

@@ -21,25 +21,25 @@ from local.doubles import SteppingClock
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.seams import RelayRig
-from local.stack import LocalStack
+from local.stack import MotoStack
 from tests.conftest import TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain
 
 
 @pytest.fixture
-def discover_stack(emulator: GenviralEmulator) -> Iterator[LocalStack]:
-    with LocalStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters={"WatchMode": "discover"}) as running:
+def discover_stack(emulator: GenviralEmulator) -> Iterator[MotoStack]:
+    with MotoStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters={"WatchMode": "discover"}) as running:
         yield running
 
 
 @pytest.fixture
-def discover_runner(discover_stack: LocalStack) -> LocalRunner:
+def discover_runner(discover_stack: MotoStack) -> LocalRunner:
     return LocalRunner(discover_stack)
 
 
 @pytest.fixture
-def rig(stack: LocalStack, emulator: GenviralEmulator) -> RelayRig:
+def rig(stack: MotoStack, emulator: GenviralEmulator) -> RelayRig:
     return RelayRig(stack, emulator.base_url, genviral_timeout=10.0)  # no hang faults here: never time out
 
 
@@ -80,7 +80,7 @@ def post_requests(emulator: GenviralEmulator) -> int:
 
 
 def test_a_tick_in_discover_mode_watches_old_posts_silently_and_reports_new_ones(
-    emulator: GenviralEmulator, discover_runner: LocalRunner, discover_stack: LocalStack
+    emulator: GenviralEmulator, discover_runner: LocalRunner, discover_stack: MotoStack
 ) -> None:
     # Given a workspace with history: a post that already published, and one publishing now
     now = datetime.now(UTC)
@@ -119,7 +119,7 @@ def test_a_tick_in_discover_mode_watches_old_posts_silently_and_reports_new_ones
 
 
 def test_discovery_and_registration_of_the_same_post_never_double_emit(
-    emulator: GenviralEmulator, discover_runner: LocalRunner, discover_stack: LocalStack
+    emulator: GenviralEmulator, discover_runner: LocalRunner, discover_stack: MotoStack
 ) -> None:
     # Given discover mode has started, and a new post is registered through the API as well
     discover_runner.tick_and_work()
@@ -141,7 +141,7 @@ def test_discovery_and_registration_of_the_same_post_never_double_emit(
 
 
 def test_registering_a_post_discovery_already_reported_emits_nothing_again(
-    emulator: GenviralEmulator, discover_runner: LocalRunner, discover_stack: LocalStack
+    emulator: GenviralEmulator, discover_runner: LocalRunner, discover_stack: MotoStack
 ) -> None:
     # Given discovery has reported a new post's first account
     discover_runner.tick_and_work()
@@ -161,7 +161,7 @@ def test_registering_a_post_discovery_already_reported_emits_nothing_again(
     assert len({d["event_id"] for d in documents}) == 2
 
 
-def test_registered_mode_never_lists_posts(emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack) -> None:
+def test_registered_mode_never_lists_posts(emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack) -> None:
     emulator.create_post(accounts=1, created_at=datetime.now(UTC) - timedelta(minutes=1))
     assert runner.tick()["enqueued"] == 0
     runner.drain_work_queue()

@@ -20,7 +20,7 @@ import pytest
 
 from local.emulator import GenviralEmulator
 from local.runner import API, LocalRunner, api_gateway_event
-from local.stack import LocalStack
+from local.stack import MotoStack
 from tests.conftest import TOKEN
 
 UUID = "6b0c8c9c-55ac-4fcb-85ec-70b5a8b0d089"
@@ -79,13 +79,13 @@ def shared_emulator() -> Iterator[GenviralEmulator]:
 
 
 @pytest.fixture(scope="module")
-def shared_stack(shared_emulator: GenviralEmulator) -> Iterator[LocalStack]:
-    with LocalStack(genviral_api_url=shared_emulator.base_url, token=TOKEN) as running:
+def shared_stack(shared_emulator: GenviralEmulator) -> Iterator[MotoStack]:
+    with MotoStack(genviral_api_url=shared_emulator.base_url, token=TOKEN) as running:
         yield running
 
 
 @pytest.fixture
-def emulator(shared_emulator: GenviralEmulator, shared_stack: LocalStack) -> GenviralEmulator:
+def emulator(shared_emulator: GenviralEmulator, shared_stack: MotoStack) -> GenviralEmulator:
     """The module's emulator, with an empty request log (and the table checked empty)."""
     shared_emulator.requests_log.clear()
     shared_emulator.clear_faults()
@@ -94,21 +94,21 @@ def emulator(shared_emulator: GenviralEmulator, shared_stack: LocalStack) -> Gen
 
 
 @pytest.fixture
-def stack(shared_stack: LocalStack, emulator: GenviralEmulator) -> LocalStack:
+def stack(shared_stack: MotoStack, emulator: GenviralEmulator) -> MotoStack:
     return shared_stack
 
 
 @pytest.fixture
-def runner(stack: LocalStack) -> LocalRunner:
+def runner(stack: MotoStack) -> LocalRunner:
     return LocalRunner(stack)
 
 
 @functools.cache
-def _dynamodb(stack: LocalStack) -> Any:
+def _dynamodb(stack: MotoStack) -> Any:
     return stack.client("dynamodb")
 
 
-def table_count(stack: LocalStack) -> int:
+def table_count(stack: MotoStack) -> int:
     return int(_dynamodb(stack).scan(TableName=stack.ref("StateTable"), Select="COUNT")["Count"])
 
 
@@ -151,7 +151,7 @@ def call(
 def assert_rejected(
     answer: tuple[int, Any, dict[str, str]],
     emulator: GenviralEmulator,
-    stack: LocalStack,
+    stack: MotoStack,
     *,
     status: int | None = None,
     error: str | None = None,
@@ -187,7 +187,7 @@ def assert_not_a_self_contradicting_405(method: str, body: dict[str, str]) -> No
 @pytest.mark.parametrize("bad_id", BAD_IDS)
 @pytest.mark.parametrize(("method", "route"), PATH_ROUTES)
 def test_non_uuid_id_in_the_path_is_a_400(
-    runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack, method: str, route: str, bad_id: str
+    runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack, method: str, route: str, bad_id: str
 ) -> None:
     body = assert_rejected(call(runner, method, route.format(bad_id)), emulator, stack, status=400, error="bad_request")
     assert "UUID" in body["message"]
@@ -207,7 +207,7 @@ def test_non_uuid_id_in_the_path_is_a_400(
 )
 @pytest.mark.parametrize("method", ["GET", "DELETE", "POST"])
 def test_ids_spanning_path_segments_are_rejected_without_contradiction(
-    runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack, method: str, path: str
+    runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack, method: str, path: str
 ) -> None:
     body = assert_rejected(call(runner, method, path), emulator, stack)
     assert_not_a_self_contradicting_405(method, body)
@@ -218,7 +218,7 @@ def test_ids_spanning_path_segments_are_rejected_without_contradiction(
 
 @pytest.mark.parametrize("bad_id", BAD_IDS)
 def test_non_uuid_id_in_the_body_is_rejected(
-    runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack, bad_id: str
+    runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack, bad_id: str
 ) -> None:
     raw = json.dumps({"post_id": bad_id}, ensure_ascii=False)
     oversized = len(raw.encode()) > MAX_BODY_BYTES
@@ -266,7 +266,7 @@ def test_non_uuid_id_in_the_body_is_rejected(
     ],
 )
 def test_malformed_registration_body_is_a_400(
-    runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack, raw: str | None
+    runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack, raw: str | None
 ) -> None:
     assert_rejected(call(runner, "POST", "/watches", raw), emulator, stack, status=400, error="bad_request")
 
@@ -282,14 +282,14 @@ def test_malformed_registration_body_is_a_400(
     ],
 )
 def test_oversized_registration_body_is_a_413(
-    runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack, raw: str
+    runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack, raw: str
 ) -> None:
     assert len(raw.encode()) > MAX_BODY_BYTES
     body = assert_rejected(call(runner, "POST", "/watches", raw), emulator, stack, status=413, error="bad_request")
     assert str(MAX_BODY_BYTES) in body["message"]
 
 
-def test_body_size_limit_is_exact(runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack) -> None:
+def test_body_size_limit_is_exact(runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack) -> None:
     def padded(size: int) -> str:
         skeleton = json.dumps({"post_id": "not-a-uuid", "pad": ""})
         return json.dumps({"post_id": "not-a-uuid", "pad": "x" * (size - len(skeleton))})
@@ -324,7 +324,7 @@ def b64(raw: bytes) -> str:
     ],
 )
 def test_base64_encoded_registration_body_is_rejected(
-    runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack, encoded: str, status: int
+    runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack, encoded: str, status: int
 ) -> None:
     assert_rejected(
         call(runner, "POST", "/watches", base64_body=encoded), emulator, stack, status=status, error="bad_request"
@@ -336,7 +336,7 @@ def test_base64_encoded_registration_body_is_rejected(
     "encoded", [pytest.param("!!! not base64 !!!", id="invalid-b64"), pytest.param(b64(b"\xff\xfe"), id="not-utf8")]
 )
 def test_base64_body_on_a_path_route_is_ignored_and_the_id_still_checked(
-    runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack, method: str, route: str, encoded: str
+    runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack, method: str, route: str, encoded: str
 ) -> None:
     answer = call(runner, method, route.format("not-a-uuid"), base64_body=encoded)
     assert_rejected(answer, emulator, stack, status=400, error="bad_request")
@@ -355,7 +355,7 @@ CONTENT_TYPES = [
 
 @pytest.mark.parametrize("content_type", CONTENT_TYPES)
 def test_a_form_body_is_not_json_whatever_the_content_type(
-    runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack, content_type: str | None
+    runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack, content_type: str | None
 ) -> None:
     for raw in (f"post_id={UUID}", f'--x\r\nContent-Disposition: form-data; name="post_id"\r\n\r\n{UUID}\r\n--x--'):
         answer = call(runner, "POST", "/watches", raw, content_type=content_type)
@@ -364,7 +364,7 @@ def test_a_form_body_is_not_json_whatever_the_content_type(
 
 @pytest.mark.parametrize("content_type", CONTENT_TYPES)
 def test_a_json_body_registers_whatever_the_content_type(
-    runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack, content_type: str | None
+    runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack, content_type: str | None
 ) -> None:
     post_id = emulator.create_post()
 
@@ -394,7 +394,7 @@ def test_a_json_body_registers_whatever_the_content_type(
     ],
 )
 def test_unknown_route_is_a_404_json(
-    runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack, method: str, path: str
+    runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack, method: str, path: str
 ) -> None:
     body = assert_rejected(call(runner, method, path), emulator, stack, status=404, error="no_route")
     assert path in body["message"]
@@ -410,7 +410,7 @@ def test_unknown_route_is_a_404_json(
     ],
 )
 def test_wrong_method_on_a_known_route_is_a_405_naming_the_allowed_methods(
-    runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack, method: str, path: str, allowed: list[str]
+    runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack, method: str, path: str, allowed: list[str]
 ) -> None:
     body = assert_rejected(call(runner, method, path), emulator, stack, status=405, error="method_not_allowed")
     named = body["message"].rpartition("; use ")[2].split(", ")
@@ -419,7 +419,7 @@ def test_wrong_method_on_a_known_route_is_a_405_naming_the_allowed_methods(
 
 
 def test_a_valid_request_still_works_after_hostile_ones(
-    runner: LocalRunner, emulator: GenviralEmulator, stack: LocalStack
+    runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack
 ) -> None:
     # Guards the guard: the helper's "nothing stored, no Genviral call" checks can fail.
     assert_rejected(call(runner, "POST", "/watches", '{"post_id": "nope"}'), emulator, stack, status=400)

@@ -25,7 +25,7 @@ from genviral_relay.observability import METRICS_NAMESPACE, SERVICE, STACK_DIMEN
 from local.doubles import RecordingPublisher, SteppingClock
 from local.emulator import Fault, GenviralEmulator
 from local.runner import API, WORKER, LocalRunner, api_gateway_event
-from local.stack import LocalStack
+from local.stack import MotoStack
 from tests.conftest import TOKEN, SecretSentinel
 from tests.functional import test_discover as discover_tests
 from tests.functional.subscribers import drain
@@ -60,7 +60,7 @@ def _as_list(value: Any) -> list[float]:
     return value if isinstance(value, list) else [value]
 
 
-def emitted(capsys: pytest.CaptureFixture[str], stack: LocalStack) -> Emitted:
+def emitted(capsys: pytest.CaptureFixture[str], stack: MotoStack) -> Emitted:
     lines = capsys.readouterr().out.splitlines()
     documents = [json.loads(line) for line in lines if line.startswith("{") and '"_aws"' in line]
     stack_name = stack.function_env(WORKER)["STACK_NAME"]
@@ -92,7 +92,7 @@ def watched_then_posted(emulator: GenviralEmulator, runner: LocalRunner) -> str:
 def test_a_tick_reports_checks_transitions_lag_and_publishing(
     emulator: GenviralEmulator,
     runner: LocalRunner,
-    stack: LocalStack,
+    stack: MotoStack,
     capsys: pytest.CaptureFixture[str],
     secret_sentinel: SecretSentinel,
 ) -> None:
@@ -134,7 +134,7 @@ def test_a_tick_reports_checks_transitions_lag_and_publishing(
 def test_an_api_request_is_correlated_by_its_api_gateway_request_id(
     emulator: GenviralEmulator,
     runner: LocalRunner,
-    stack: LocalStack,
+    stack: MotoStack,
     capsys: pytest.CaptureFixture[str],
     secret_sentinel: SecretSentinel,
 ) -> None:
@@ -156,7 +156,7 @@ def test_an_api_request_is_correlated_by_its_api_gateway_request_id(
 def test_checks_in_one_batch_keep_the_correlation_id_of_the_message_that_asked_for_them(
     emulator: GenviralEmulator,
     runner: LocalRunner,
-    stack: LocalStack,
+    stack: MotoStack,
     secret_sentinel: SecretSentinel,
 ) -> None:
     posts = [publishing_now(emulator) for _ in range(3)]
@@ -182,11 +182,11 @@ def test_checks_in_one_batch_keep_the_correlation_id_of_the_message_that_asked_f
 # ---------------------------------------------------------------- Genviral errors, by code
 
 
-def rate_limited_for_long(emulator: GenviralEmulator, stack: LocalStack) -> None:
+def rate_limited_for_long(emulator: GenviralEmulator, stack: MotoStack) -> None:
     emulator.inject(Fault.rate_limited("99999"), times=10)  # past the honoured Retry-After: left to a later tick
 
 
-def server_errors(emulator: GenviralEmulator, stack: LocalStack) -> None:
+def server_errors(emulator: GenviralEmulator, stack: MotoStack) -> None:
     emulator.inject(Fault.server_error(), times=10)
 
 
@@ -204,9 +204,9 @@ GENVIRAL_FAULTS = [
 def test_genviral_errors_are_counted_by_code(
     emulator: GenviralEmulator,
     runner: LocalRunner,
-    stack: LocalStack,
+    stack: MotoStack,
     capsys: pytest.CaptureFixture[str],
-    break_it: Callable[[GenviralEmulator, LocalStack], None],
+    break_it: Callable[[GenviralEmulator, MotoStack], None],
     metric: Metric,
     pauses: bool,
 ) -> None:
@@ -224,7 +224,7 @@ def test_genviral_errors_are_counted_by_code(
 
 
 def test_a_paused_tick_still_counts_as_a_tick(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack, capsys: pytest.CaptureFixture[str]
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     post_id, _ = publishing_now(emulator)
     register(runner, post_id)
@@ -242,12 +242,12 @@ def test_a_paused_tick_still_counts_as_a_tick(
 # ---------------------------------------------------------------- publishing
 
 
-def delete_topic(stack: LocalStack) -> None:
+def delete_topic(stack: MotoStack) -> None:
     stack.client("sns").delete_topic(TopicArn=stack.ref("EventsTopic"))
 
 
 def test_a_refused_publish_is_counted_and_parked(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack, capsys: pytest.CaptureFixture[str]
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     watched_then_posted(emulator, runner)
     delete_topic(stack)
@@ -261,7 +261,7 @@ def test_a_refused_publish_is_counted_and_parked(
 
 
 def test_an_event_stuck_in_the_outbox_reports_its_age_at_each_check(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack, capsys: pytest.CaptureFixture[str]
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     post_id = watched_then_posted(emulator, runner)
     delete_topic(stack)
@@ -285,7 +285,7 @@ def clock() -> SteppingClock:
 
 
 def test_lag_and_outbox_age_are_seconds_of_upstream_and_relay_time(
-    emulator: GenviralEmulator, stack: LocalStack, clock: SteppingClock
+    emulator: GenviralEmulator, stack: MotoStack, clock: SteppingClock
 ) -> None:
     store = DynamoDbStore(
         stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30), clock=utc_now

@@ -24,12 +24,12 @@ from genviral_relay.logic.check import PostCheck
 from genviral_relay.models.domain import Target, WatchRecord
 from local.doubles import RecordingPublisher
 from local.emulator import GenviralEmulator
-from local.stack import LocalStack
+from local.stack import MotoStack
 from tests.conftest import TOKEN
 
 
 @pytest.fixture
-def store(stack: LocalStack) -> DynamoDbStore:
+def store(stack: MotoStack) -> DynamoDbStore:
     return DynamoDbStore(
         stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30), clock=utc_now
     )
@@ -43,7 +43,7 @@ def publishers() -> dict[Target, RecordingPublisher]:
 @pytest.fixture
 def checker(
     emulator: GenviralEmulator,
-    stack: LocalStack,
+    stack: MotoStack,
     store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
 ) -> PostCheck:
@@ -120,7 +120,7 @@ def test_store_round_trips_a_watch_and_rejects_a_stale_version(store: DynamoDbSt
     assert store.get(record.post_id) == record
 
 
-def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
+def dead_letters(stack: MotoStack) -> list[dict[str, Any]]:
     answer = stack.client("sqs").receive_message(QueueUrl=stack.ref("EventsDLQ"), MaxNumberOfMessages=10)
     return [json.loads(message["Body"]) for message in answer.get("Messages", [])]
 
@@ -128,7 +128,7 @@ def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
 def test_an_event_refused_for_good_is_parked_on_the_sqs_queue_with_its_reason_and_leaves_the_outbox(
     emulator: GenviralEmulator,
     checker: PostCheck,
-    stack: LocalStack,
+    stack: MotoStack,
     store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
 ) -> None:

@@ -20,7 +20,7 @@ from genviral_relay.logic.schedule import PollingPolicy
 from local.doubles import SteppingClock
 from local.emulator import GenviralEmulator
 from local.seams import no_sleep
-from local.stack import LocalStack
+from local.stack import MotoStack
 from tests.conftest import TOKEN
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -39,14 +39,14 @@ def emulator(clock: SteppingClock) -> Iterator[GenviralEmulator]:
 
 
 @pytest.fixture
-def store(stack: LocalStack, clock: SteppingClock) -> DynamoDbStore:
+def store(stack: MotoStack, clock: SteppingClock) -> DynamoDbStore:
     return DynamoDbStore(
         stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=1), clock=clock
     )
 
 
 @pytest.fixture
-def path(stack: LocalStack, store: DynamoDbStore, emulator: GenviralEmulator, clock: SteppingClock) -> CheckPath:
+def path(stack: MotoStack, store: DynamoDbStore, emulator: GenviralEmulator, clock: SteppingClock) -> CheckPath:
     return compose_check_path(
         store=store,
         state=store,

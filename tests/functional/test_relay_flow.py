@@ -11,7 +11,7 @@ import pytest
 
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
-from local.stack import LocalStack
+from local.stack import MotoStack
 from tests.conftest import TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain
@@ -24,7 +24,7 @@ def publishing_now(emulator: GenviralEmulator, accounts: int = 1) -> tuple[str, 
 
 
 def test_register_tick_work_publishes_every_field_to_both_targets(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
 ) -> None:
     # Given a watched post with two scheduled accounts
     post_id, (posted_account, failed_account) = publishing_now(emulator, accounts=2)
@@ -91,7 +91,7 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
 
 
 def test_accounts_already_final_at_registration_are_reported_with_null_previous_status(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
 ) -> None:
     post_id, (account_id,) = publishing_now(emulator)
     emulator.mark_posted(post_id, account_id)
@@ -108,7 +108,7 @@ def test_accounts_already_final_at_registration_are_reported_with_null_previous_
 
 
 def test_unchanged_post_costs_no_event_and_no_state_write(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
 ) -> None:
     post_id, _ = publishing_now(emulator)
     runner.api("POST", "/watches", {"post_id": post_id})
@@ -124,7 +124,7 @@ def test_unchanged_post_costs_no_event_and_no_state_write(
 
 
 def test_failed_retry_posted_is_two_events_under_two_ids(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
 ) -> None:
     post_id, (account_id,) = publishing_now(emulator)
     runner.api("POST", "/watches", {"post_id": post_id})
@@ -143,7 +143,7 @@ def test_failed_retry_posted_is_two_events_under_two_ids(
 
 
 def test_rotated_secret_recovers_after_one_401(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
 ) -> None:
     post_id, (account_id,) = publishing_now(emulator)
     runner.api("POST", "/watches", {"post_id": post_id})  # warms the token cache with the old token
@@ -162,7 +162,7 @@ def test_rotated_secret_recovers_after_one_401(
 
 
 def test_persistent_401_is_an_error_with_no_state_change(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
 ) -> None:
     post_id, (account_id,) = publishing_now(emulator)
     runner.api("POST", "/watches", {"post_id": post_id})
@@ -180,7 +180,7 @@ def test_persistent_401_is_an_error_with_no_state_change(
     assert drain(stack).event_ids() == ([], [])
 
 
-def test_deleted_post_ends_the_watch(emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack) -> None:
+def test_deleted_post_ends_the_watch(emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack) -> None:
     post_id, _ = publishing_now(emulator)
     runner.api("POST", "/watches", {"post_id": post_id})
     emulator.delete_post(post_id)
@@ -313,7 +313,7 @@ def test_subscription_error_pauses_genviral_calls(emulator: GenviralEmulator, ru
 
 
 def test_poison_messages_are_reported_as_batch_item_failures(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
 ) -> None:
     post_id, _ = publishing_now(emulator)
     runner.api("POST", "/watches", {"post_id": post_id})
@@ -327,9 +327,7 @@ def test_poison_messages_are_reported_as_batch_item_failures(
     assert (report.processed, report.failed) == (1, 2)
 
 
-def test_poison_messages_reach_the_dlq_after_the_templates_receive_limit(
-    runner: LocalRunner, stack: LocalStack
-) -> None:
+def test_poison_messages_reach_the_dlq_after_the_templates_receive_limit(runner: LocalRunner, stack: MotoStack) -> None:
     sqs = stack.client("sqs")
     sqs.send_message(QueueUrl=stack.ref("WorkQueue"), MessageBody="not json")
     max_receives = stack.template["Resources"]["WorkQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
@@ -341,7 +339,7 @@ def test_poison_messages_reach_the_dlq_after_the_templates_receive_limit(
 
 
 def test_check_now_on_a_finished_watch_asks_genviral_and_revives_it(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
 ) -> None:
     # Given a post whose only account posted: the watch ended
     post_id, (account_id,) = publishing_now(emulator)
@@ -361,7 +359,7 @@ def test_check_now_on_a_finished_watch_asks_genviral_and_revives_it(
 
 
 def test_publish_targets_sns_only(emulator: GenviralEmulator) -> None:
-    with LocalStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters={"PublishTargets": "sns"}) as stack:
+    with MotoStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters={"PublishTargets": "sns"}) as stack:
         runner = LocalRunner(stack)
         assert set(stack.subscribers) == {"sns"}
         assert runner.stack.function_env("WorkerFunction")["EVENT_BUS_NAME"] == ""
@@ -377,7 +375,7 @@ def test_publish_targets_sns_only(emulator: GenviralEmulator) -> None:
 
 
 def test_retried_failure_is_found_by_the_retry_sweep_without_checking_each_failed_post(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
 ) -> None:
     # Given three finished posts with a failure each: the watches wait for the retry sweep
     posts = [publishing_now(emulator) for _ in range(3)]

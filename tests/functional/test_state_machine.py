@@ -22,7 +22,7 @@ from local.emulator import GenviralEmulator
 from local.fault_matrix import TickingClock
 from local.ledger import Ledger
 from local.seams import SEAMS, RelayRig
-from local.stack import LocalStack
+from local.stack import MotoStack
 from tests.conftest import TOKEN
 
 POSTS = 2
@@ -36,7 +36,7 @@ class RelayMachine(RuleBasedStateMachine):
         super().__init__()
         factories.reset()
         self.emulator = GenviralEmulator(tokens=[TOKEN], clock=TickingClock()).start()
-        self.stack = LocalStack(genviral_api_url=self.emulator.base_url, token=TOKEN).start()
+        self.stack = MotoStack(genviral_api_url=self.emulator.base_url, token=TOKEN).start()
         self.rig = RelayRig(self.stack, self.emulator.base_url)
         self.ledger = Ledger()
         self.post_ids: list[str] = []

@@ -22,7 +22,7 @@ from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import CreatedWindow, DiscoverState, PendingDelivery, WatchRecord
 from local.counting import CountingClient
 from local.doubles import InMemoryStore
-from local.stack import LocalStack
+from local.stack import MotoStack
 from tests.builders import ACCOUNT_A, ACCOUNT_B, account, post
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -199,7 +199,7 @@ def operator_reads(run: Run) -> None:
 @pytest.mark.parametrize(
     "script", [watches_outbox_and_due_index, discover_state_saved_once_per_version, operator_reads]
 )
-def test_both_stores_answer_alike_and_make_the_same_calls(stack: LocalStack, script: Callable[[Run], None]) -> None:
+def test_both_stores_answer_alike_and_make_the_same_calls(stack: MotoStack, script: Callable[[Run], None]) -> None:
     calls: Counter[str] = Counter()
     counted = CountingClient(stack.client("dynamodb"), calls)
     dynamodb = Run(

@@ -32,7 +32,7 @@ import pytest
 from genviral_relay.genviral.client import ClientSettings, GenviralClient
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
-from local.stack import LocalStack
+from local.stack import MotoStack
 from tests.conftest import SecretSentinel
 from tests.functional.shared_rig import SharedRig, stored_item
 from tests.functional.subscribers import Received, drain
@@ -57,13 +57,13 @@ def emulator(shared_rig: SharedRig, request: pytest.FixtureRequest) -> GenviralE
 
 
 @pytest.fixture
-def stack(shared_rig: SharedRig, emulator: GenviralEmulator) -> LocalStack:
+def stack(shared_rig: SharedRig, emulator: GenviralEmulator) -> MotoStack:
     assert shared_rig.stack is not None
     return shared_rig.stack
 
 
 @pytest.fixture
-def runner(stack: LocalStack) -> LocalRunner:
+def runner(stack: MotoStack) -> LocalRunner:
     return LocalRunner(stack)
 
 
@@ -85,7 +85,7 @@ class Batch:
     """post id -> account id."""
 
 
-def prepare(emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack) -> Batch:
+def prepare(emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack) -> Batch:
     """Three watched posts whose accounts have all been `posted` since: any `failed` event would be false.
 
     (No failed account: a post with one waits for Genviral's retry sweep, which would add a sweep message
@@ -115,7 +115,7 @@ def assert_same_events_on_both_targets(received: Received) -> None:
     assert event_keys(received.sns_documents()) == event_keys(received.eventbridge_documents())
 
 
-def tick_with_fault(emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack, batch: Batch) -> int:
+def tick_with_fault(emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack, batch: Batch) -> int:
     """One tick over the batch while the fault is injected: answers the faulty post's Genviral calls."""
     before = stored_item(stack, batch.faulty)
     calls_before = {post_id: emulator.calls(post_id) for post_id in (batch.faulty, *batch.others)}
@@ -136,7 +136,7 @@ def tick_with_fault(emulator: GenviralEmulator, runner: LocalRunner, stack: Loca
 
 
 def assert_recovers_exactly_once(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack, batch: Batch
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack, batch: Batch
 ) -> None:
     """With the fault gone, the next tick publishes the pending transition once; then nothing is due."""
     emulator.clear_faults()
@@ -209,7 +209,7 @@ TRANSIENT: list[tuple[str, Callable[[], Fault], int, tuple[tuple[float, float], 
 def test_transient_fault_on_one_post_is_retried_within_bounds_and_repaired_next_tick(
     emulator: GenviralEmulator,
     runner: LocalRunner,
-    stack: LocalStack,
+    stack: MotoStack,
     sleeps: list[float],
     make_fault: Callable[[], Fault],
     calls: int,
@@ -224,7 +224,7 @@ def test_transient_fault_on_one_post_is_retried_within_bounds_and_repaired_next_
 
 
 def test_fault_fewer_times_than_the_attempts_is_absorbed_within_the_tick(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack, sleeps: list[float]
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack, sleeps: list[float]
 ) -> None:
     batch = prepare(emulator, runner, stack)
     emulator.inject(Fault.server_error(), post_id=batch.faulty, times=MAX_ATTEMPTS - 1)
@@ -247,7 +247,7 @@ def test_fault_fewer_times_than_the_attempts_is_absorbed_within_the_tick(
 def test_hang_beyond_the_read_timeout_is_retried_within_bounds(
     emulator: GenviralEmulator,
     runner: LocalRunner,
-    stack: LocalStack,
+    stack: MotoStack,
     sleeps: list[float],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -354,7 +354,7 @@ def deferred_logs(secret_sentinel: SecretSentinel) -> list[dict[str, Any]]:
 def test_malformed_post_is_skipped_once_with_a_contract_error(
     emulator: GenviralEmulator,
     runner: LocalRunner,
-    stack: LocalStack,
+    stack: MotoStack,
     sleeps: list[float],
     secret_sentinel: SecretSentinel,
     change: Any,
@@ -374,7 +374,7 @@ def test_malformed_post_is_skipped_once_with_a_contract_error(
 # ---------------------------------------------------------------- every variant, on one post, through a warm worker
 
 
-def check_once(runner: LocalRunner, stack: LocalStack, post_id: str) -> None:
+def check_once(runner: LocalRunner, stack: MotoStack, post_id: str) -> None:
     """What a tick does for one due post, without the poller: one check request through the worker."""
     stack.client("sqs").send_message(QueueUrl=stack.ref("WorkQueue"), MessageBody=json.dumps({"post_id": post_id}))
     report = runner.drain_work_queue()
@@ -384,7 +384,7 @@ def check_once(runner: LocalRunner, stack: LocalStack, post_id: str) -> None:
 def test_every_fault_variant_is_bounded_and_changes_nothing(
     emulator: GenviralEmulator,
     runner: LocalRunner,
-    stack: LocalStack,
+    stack: MotoStack,
     sleeps: list[float],
     secret_sentinel: SecretSentinel,
 ) -> None:
@@ -433,7 +433,7 @@ def test_every_fault_variant_is_bounded_and_changes_nothing(
 
 
 def test_empty_states_list_keeps_the_known_accounts_and_emits_nothing(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack, sleeps: list[float]
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack, sleeps: list[float]
 ) -> None:
     batch = prepare(emulator, runner, stack)
     data = copy.deepcopy(batch.baseline)
@@ -446,7 +446,7 @@ def test_empty_states_list_keeps_the_known_accounts_and_emits_nothing(
 
 
 def test_unknown_account_status_is_stored_as_a_string_and_never_an_event(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: LocalStack
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
 ) -> None:
     batch = prepare(emulator, runner, stack)
     emulator.set_account_state(batch.faulty, batch.faulty_account, status="deleted_by_platform")
