@@ -28,7 +28,7 @@ from typing import Any, Literal, NewType
 import yaml
 
 from genviral_relay.observability import METRICS_NAMESPACE, SERVICE, STACK_DIMENSION, Metric
-from local.template import TEMPLATE_PATH, _CfnLoader
+from local.template import TEMPLATE_PATH, parse_template
 
 # ---------------------------------------------------------------------- the spec
 TemplateParameter = NewType("TemplateParameter", str)
@@ -554,7 +554,7 @@ def with_monitoring(template: str) -> str:
     updated, count = pattern.subn(lambda _: generated, template)
     if count != 1:
         raise ValueError(f"template.yaml needs exactly one section from {BEGIN.strip()!r} to {END.strip()!r}")
-    read_back = yaml.load(updated, Loader=_CfnLoader)["Resources"]  # noqa: S506 - SafeLoader subclass
+    read_back = parse_template(updated)["Resources"]
     for logical_id, resource in resources().items():
         if read_back.get(logical_id) != resource:
             raise ValueError(f"{logical_id} does not read back as generated")

@@ -6,6 +6,8 @@ variables from here, so what runs locally is what the template deploys.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -19,7 +21,11 @@ TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
 NO_VALUE = object()
 
 
-class _CfnLoader(yaml.SafeLoader):
+# libyaml's parser where PyYAML was built with it: the template is read for every local stack.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _CfnLoader(_SafeLoader):  # type: ignore[misc]
     """SafeLoader that turns `!Ref X` into {"Ref": "X"}, `!Condition X` into {"Condition": "X"} and `!Fn x` into
     {"Fn::Fn": x}."""
 
@@ -42,10 +48,21 @@ _CfnLoader.add_multi_constructor("!", _construct_tag)
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    with path.open() as handle:
-        document = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    """The template as CloudFormation reads it; a fresh copy each call (callers may change it)."""
+    return copy.deepcopy(_parsed(path, path.stat().st_mtime_ns))
+
+
+def parse_template(text: str) -> dict[str, Any]:
+    """A template's text as CloudFormation reads it."""
+    document = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
     assert isinstance(document, dict)
     return document
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: Path, _modified: int) -> dict[str, Any]:
+    """Parsed once per version of the file (the modification time is part of the key)."""
+    return parse_template(path.read_text())
 
 
 @dataclass
