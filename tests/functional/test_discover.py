@@ -17,7 +17,6 @@ from genviral_relay.logic.discover import LOOK_BACK, PAGE_LIMIT, TIME_RESERVE, D
 from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.messages import DiscoverRequest
 from genviral_relay.observability import Metric, metrics
-from local.doubles import SteppingClock
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.seams import RelayRig
@@ -204,69 +203,6 @@ def test_the_baseline_is_fixed_by_the_first_run(emulator: GenviralEmulator, rig:
 
 
 # ---------------------------------------------------------------- the walk
-
-
-def test_the_walk_finds_every_post_across_window_splits(emulator: GenviralEmulator, rig: RelayRig) -> None:
-    # Given more posts than a page in several shapes: spread over a month, 130 created in the same
-    # second, and a burst in the last hour
-    now = datetime.now(UTC)
-    burst_second = now - timedelta(days=5)
-    created = [now - timedelta(days=30) + timedelta(hours=5 * index) for index in range(140)]
-    created += [burst_second + timedelta(milliseconds=index * 7) for index in range(130)]
-    created += [now - timedelta(minutes=index) for index in range(1, 61)]
-    post_ids = [
-        emulator.create_post(accounts=1, created_at=moment, scheduled_at=now + timedelta(days=2)) for moment in created
-    ]
-
-    # When discovery walks with a small budget per run (resuming across runs)
-    reports = walk_to_the_end(discovery(rig, max_list_calls=6))
-
-    # Then every post is watched, windows were split, no run exceeded its budget and no page was cut off unseen
-    assert watched(rig, post_ids) == set(post_ids)
-    assert sum(report.windows_split for report in reports) > 0
-    assert len(reports) > 1
-    assert max(report.list_calls for report in reports) <= 6
-    # Each window listed is either below the cap or split: the number of calls stays near the minimum
-    list_calls = sum(report.list_calls for report in reports)
-    assert list_calls == len(list_requests(emulator))
-    assert list_calls < 4 * len(post_ids) / PAGE_LIMIT * 8
-    # Finding posts asked Genviral nothing per post (none of them would emit)
-    assert post_requests(emulator) == 0
-
-
-def test_a_post_created_while_the_walk_runs_is_found_by_the_next_run(emulator: GenviralEmulator, rig: RelayRig) -> None:
-    # Given enough posts that the first walk needs several list calls (one per run here), and a
-    # walk that takes an hour
-    clock = SteppingClock(datetime.now(UTC))
-    walk_started = clock()
-    for index in range(250):
-        emulator.create_post(accounts=1, created_at=walk_started - timedelta(hours=index))
-    walker = discovery(rig, max_list_calls=1, clock=clock)
-
-    # When, once the walk has listed its newest windows, two posts appear there: one created a
-    # minute after the walk started, one created before it but listable only now
-    report = walker.run()
-    while not report.walk_complete and not _only_older_windows_left(rig, walk_started - LOOK_BACK):
-        report = walker.run()
-    assert not report.walk_complete
-    created_mid_walk = [
-        emulator.create_post(accounts=1, created_at=walk_started + timedelta(minutes=1)),
-        emulator.create_post(accounts=1, created_at=walk_started - timedelta(minutes=5)),
-    ]
-    clock.now += timedelta(hours=1)
-    while not report.walk_complete:
-        report = walker.run()
-
-    # Then the walk in progress cannot see them, and the next run (the next tick) finds both
-    assert watched(rig, created_mid_walk) == set()
-    walker.run()
-    assert watched(rig, created_mid_walk) == set(created_mid_walk)
-
-
-def _only_older_windows_left(rig: RelayRig, moment: datetime) -> bool:
-    state = rig.tables.discover_state()
-    assert state is not None
-    return all(window.until < moment for window in state.pending)
 
 
 def test_each_tick_after_the_first_walk_lists_only_the_look_back_window(

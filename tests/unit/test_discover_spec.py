@@ -1,12 +1,12 @@
-"""Discover mode (`logic/discover.py`) on the in-memory doubles: a few core rules of the walk. The walk
-against the emulator's real `GET /posts` filters is in tests/functional/test_discover.py."""
+"""Discover mode (`logic/discover.py`) on the in-memory doubles: the rules of the walk. The walk against
+the emulator's real `GET /posts` filters and through the handlers is in tests/functional/test_discover.py."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from genviral_relay.clock import format_ts
-from genviral_relay.logic.discover import PAGE_LIMIT
+from genviral_relay.logic.discover import LOOK_BACK, PAGE_LIMIT
 from genviral_relay.observability import Metric
 from tests.builders import ACCOUNT_A, NOW, account, post
 from tests.unit.world import World, emitted
@@ -115,3 +115,69 @@ def test_a_walk_cut_short_resumes_at_the_next_run(world: World) -> None:
         runs += 1
         assert runs < 50, "the walk never completes"
     assert len(world.store.get_many([post_id(index) for index in range(total)])) == total
+
+
+def test_the_walk_finds_every_post_across_window_splits(world: World) -> None:
+    # Given more posts than a page in several shapes: spread over a month, 130 created in the same
+    # second, and a burst in the last hour
+    burst_second = NOW - timedelta(days=5)
+    created = [NOW - timedelta(days=30) + timedelta(hours=5 * index) for index in range(140)]
+    created += [burst_second + timedelta(milliseconds=index * 7) for index in range(130)]
+    created += [NOW - timedelta(minutes=index) for index in range(1, 61)]
+    post_ids = [post_id(index) for index in range(len(created))]
+    for identifier, moment in zip(post_ids, created, strict=True):
+        world.source.put(post(account(ACCOUNT_A, status="scheduled"), post_id=identifier, created_at=format_ts(moment)))
+
+    # When discovery walks with a small budget per run (resuming across runs)
+    discovery = world.discovery(max_list_calls=6)
+    reports = [discovery.run()]
+    while not reports[-1].walk_complete:
+        reports.append(discovery.run())
+        assert len(reports) < 50, "the walk never completes"
+
+    # Then every post is watched, windows were split, no run exceeded its budget, the number of
+    # list calls stays near the minimum, and finding the posts asked nothing per post
+    assert set(world.store.get_many(post_ids)) == set(post_ids)
+    assert sum(report.windows_split for report in reports) > 0
+    assert len(reports) > 1
+    assert max(report.list_calls for report in reports) <= 6
+    list_calls = sum(report.list_calls for report in reports)
+    assert list_calls == world.source.calls["posts_created"]
+    assert list_calls < 4 * len(post_ids) / PAGE_LIMIT * 8
+    assert world.source.calls["get_post"] == 0
+
+
+def test_a_post_created_while_the_walk_runs_is_found_by_the_next_run(world: World) -> None:
+    # Given enough posts that the first walk needs several list calls (one per run here), and a
+    # walk that takes an hour
+    walk_started = NOW
+    for index in range(250):
+        created = format_ts(walk_started - timedelta(hours=index))
+        world.source.put(post(account(ACCOUNT_A, status="scheduled"), post_id=post_id(index), created_at=created))
+    discovery = world.discovery(max_list_calls=1)
+
+    # When, once the walk has listed its newest windows, two posts appear there: one created a
+    # minute after the walk started, one created before it but listable only now
+    report = discovery.run()
+    while not report.walk_complete and not only_older_windows_left(world, walk_started - LOOK_BACK):
+        report = discovery.run()
+    assert not report.walk_complete
+    created_mid_walk = [post_id(1000), post_id(1001)]
+    for identifier, moment in zip(
+        created_mid_walk, (walk_started + timedelta(minutes=1), walk_started - timedelta(minutes=5)), strict=True
+    ):
+        world.source.put(post(account(ACCOUNT_A, status="scheduled"), post_id=identifier, created_at=format_ts(moment)))
+    world.later(timedelta(hours=1))
+    while not report.walk_complete:
+        report = discovery.run()
+
+    # Then the walk in progress cannot see them, and the next run (the next tick) finds both
+    assert world.store.get_many(created_mid_walk) == {}
+    discovery.run()
+    assert set(world.store.get_many(created_mid_walk)) == set(created_mid_walk)
+
+
+def only_older_windows_left(world: World, moment: datetime) -> bool:
+    state = world.store.discover_state()
+    assert state is not None
+    return all(window.until < moment for window in state.pending)
