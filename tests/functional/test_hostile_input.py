@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from genviral_relay.models.domain import POST_ID_HINT
 from local.emulator import GenviralEmulator
 from local.runner import API, LocalRunner, api_gateway_event
 from local.stack import MotoStack
@@ -269,6 +270,24 @@ def test_malformed_registration_body_is_a_400(
     runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack, raw: str | None
 ) -> None:
     assert_rejected(call(runner, "POST", "/watches", raw), emulator, stack, status=400, error="bad_request")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        pytest.param(None, 'a JSON body {"post_id": "<uuid>"} is required', id="no-body"),
+        pytest.param("   ", 'a JSON body {"post_id": "<uuid>"} is required', id="blank"),
+        pytest.param("not json", "the body is not valid JSON", id="not-json"),
+        pytest.param("null", 'the body must be a JSON object {"post_id": "<uuid>"}', id="null"),
+        pytest.param("[]", 'the body must be a JSON object {"post_id": "<uuid>"}', id="array"),
+        pytest.param('{"post_id": "nope"}', POST_ID_HINT, id="not-a-uuid"),
+    ],
+)
+def test_a_bad_registration_body_is_named_in_the_words_clients_have_seen_since_0_1(
+    runner: LocalRunner, emulator: GenviralEmulator, stack: MotoStack, raw: str | None, message: str
+) -> None:
+    body = assert_rejected(call(runner, "POST", "/watches", raw), emulator, stack, status=400, error="bad_request")
+    assert body["message"] == message
 
 
 @pytest.mark.parametrize(

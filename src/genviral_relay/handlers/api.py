@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 MAX_BODY_BYTES = 4096
+NOT_AN_OBJECT = 'the body must be a JSON object {"post_id": "<uuid>"}'
 
 SETTINGS = CheckerSettings
 """The configuration this function reads (the template must set every variable)."""
@@ -48,6 +49,10 @@ SETTINGS = CheckerSettings
 
 class BodyTooLargeError(Exception):
     """The request body is over MAX_BODY_BYTES (answered 413)."""
+
+
+class BodyIsNullError(Exception):
+    """The body is JSON `null`: present, but not the object the route takes (Powertools would call it missing)."""
 
 
 def _read_body(text: str) -> Any:
@@ -58,9 +63,12 @@ def _read_body(text: str) -> Any:
     if len(text.encode()) > MAX_BODY_BYTES:
         raise BodyTooLargeError(f"the body is over {MAX_BODY_BYTES} bytes")
     try:
-        return json.loads(text)
+        document = json.loads(text)
     except RecursionError:  # nesting too deep for the parser: a JSON error, which Powertools reports as such
         raise json.JSONDecodeError("nesting too deep", text, 0) from None
+    if document is None:
+        raise BodyIsNullError
+    return document
 
 
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_read_body)
@@ -218,6 +226,11 @@ def _invalid_request(error: RequestValidationError) -> Response[str]:
     return _error(HTTPStatus.BAD_REQUEST, "bad_request", _first_problem(error.errors()))
 
 
+@app.exception_handler(BodyIsNullError)
+def _null_body(_: BodyIsNullError) -> Response[str]:
+    return _error(HTTPStatus.BAD_REQUEST, "bad_request", NOT_AN_OBJECT)
+
+
 def _first_problem(errors: Sequence[Any]) -> str:
     """What is wrong with the request, in the words of the contract (the first problem Powertools found)."""
     if not errors:
@@ -231,7 +244,7 @@ def _first_problem(errors: Sequence[Any]) -> str:
     if location == ("body",) and kind == "missing":
         return 'a JSON body {"post_id": "<uuid>"} is required'
     if location == ("body",):
-        return 'the body must be a JSON object {"post_id": "<uuid>"}'
+        return NOT_AN_OBJECT
     return f"invalid body: {'.'.join(str(part) for part in location[1:])}: {issue['msg']}"
 
 
