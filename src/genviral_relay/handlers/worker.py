@@ -30,7 +30,7 @@ def parse_records(records: list[dict[str, Any]]) -> tuple[list[WorkItem], list[s
         except ValidationError as error:
             poison.append(record["messageId"])
             logger.error(
-                "Not a work request",
+                "Not a check request",  # the words operators filter on since 0.1 (any work request)
                 extra={
                     "message_id": record["messageId"],
                     "problems": error.error_count(),
