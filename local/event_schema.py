@@ -8,7 +8,9 @@ Two outputs, both produced here and nowhere else (`make schema` writes them, a t
 
 `check_document` validates an event document against the committed file, `check_eventbridge_event` an
 EventBridge event against the registry schema in template.yaml; the local stack runs them on everything its
-subscribers receive, so every event the tests and the demo publish is checked.
+subscribers receive, so every event the tests and the demo publish is checked. The published schemas tolerate
+fields they do not list (a later 0.x may add some, `schema_version` stays "1"); the checks here do not: the
+relay's own events carry exactly the documented fields.
 """
 
 from __future__ import annotations
@@ -37,8 +39,31 @@ class ContractViolation(ValueError):
 
 
 # ---------------------------------------------------------------------- the document (JSON Schema 2020-12)
+def tolerant(node: Any) -> Any:
+    """`node` without `additionalProperties: false`: the published schemas accept fields a later 0.x adds
+    (additive within a `schema_version`), so a consumer's validator keeps working across upgrades."""
+    if isinstance(node, dict):
+        return {key: tolerant(value) for key, value in node.items() if (key, value) != ("additionalProperties", False)}
+    if isinstance(node, list):
+        return [tolerant(item) for item in node]
+    return node
+
+
+def strict(node: Any) -> Any:
+    """`node` refusing any field it does not list: the relay's own events carry exactly the documented fields,
+    which the local checks hold them to (the published schemas are `tolerant`)."""
+    if isinstance(node, dict):
+        closed = {key: strict(value) for key, value in node.items()}
+        if "properties" in closed and "additionalProperties" not in closed:
+            closed["additionalProperties"] = False
+        return closed
+    if isinstance(node, list):
+        return [strict(item) for item in node]
+    return node
+
+
 def document_schema() -> dict[str, Any]:
-    generated = RelayEvent.model_json_schema(mode="serialization")
+    generated = tolerant(RelayEvent.model_json_schema(mode="serialization"))
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -60,7 +85,8 @@ def render(schema: Mapping[str, Any]) -> str:
 def _committed_validator() -> Any:
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(json.loads(SCHEMA_PATH.read_text()), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    schema = strict(json.loads(SCHEMA_PATH.read_text()))
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def check_document(document: Any) -> None:
@@ -85,7 +111,7 @@ def _registry_validator(detail_type: str) -> Any:
     logical_id = registry_logical_id(detail_type)
     content = json.loads(load_template(TEMPLATE_PATH)["Resources"][logical_id]["Properties"]["Content"])
     # AWSEvent as the root, with the document's components beside it so its #/components references resolve.
-    schema = {**content["components"]["schemas"]["AWSEvent"], "components": content["components"]}
+    schema = {**content["components"]["schemas"]["AWSEvent"], "components": strict(content["components"])}
     return OAS30Validator(schema, format_checker=oas30_format_checker)
 
 
@@ -117,7 +143,7 @@ def registry_logical_id(detail_type: str) -> str:
 
 def registry_schema(detail_type: str) -> dict[str, Any]:
     """The EventBridge event of one detail-type (`AWSEvent`, its `detail` the event document) as OpenAPI 3.0."""
-    document = RelayEvent.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
+    document = tolerant(RelayEvent.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}"))
     definitions = document.pop("$defs", {})
     detail_name = document["title"]
     envelope = {
@@ -167,6 +193,8 @@ def _to_openapi(node: Mapping[str, Any]) -> dict[str, Any]:
         (inner,) = others
         # OpenAPI 3.0 ignores siblings of $ref, so a nullable reference goes through allOf.
         converted = {**({"allOf": [inner]} if "$ref" in inner else inner), **converted, "nullable": True}
+        if "enum" in converted:  # OpenAPI 3.0.3: `nullable` does not widen an enum; null must be listed
+            converted["enum"] = [*converted["enum"], None]
     if "const" in converted:
         converted["enum"] = [converted.pop("const")]
     unknown = set(converted) - _OPENAPI_KEYWORDS

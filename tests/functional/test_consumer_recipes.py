@@ -66,6 +66,31 @@ def test_sns_filter_policy_delivers_failures_only(
     assert len(stack.received("sns")) == 3  # the unfiltered subscriber got the posted events the filter held back
 
 
+def test_sns_filter_policy_on_the_category_delivers_disconnected_accounts_only(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
+) -> None:
+    post_id, (disconnected, rejected, posted) = publishing_now(emulator, accounts=3)
+    stack.subscribe_to_topic("reconnect", filter_policy=recipe("sns-filter-account-disconnected.json"))
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+
+    emulator.mark_failed(post_id, disconnected, error_message="The access token has expired; reconnect the account")
+    emulator.mark_failed(post_id, rejected, error_message="Instagram rejected the media: aspect ratio 9:21")
+    emulator.mark_posted(post_id, posted)
+    assert len(runner.api("POST", f"/watches/{post_id}/check").body["transitions"]) == 3
+
+    (alert,) = stack.received("reconnect")
+    assert outcome(json.loads(alert["Message"])) == (disconnected, "failed")
+    assert alert["MessageAttributes"]["error_category"]["Value"] == "account_disconnected"
+    categories = {
+        outcome(json.loads(m["Message"])): json.loads(m["Message"])["error_category"] for m in stack.received("sns")
+    }
+    assert categories == {
+        (disconnected, "failed"): "account_disconnected",
+        (rejected, "failed"): "media_rejected",
+        (posted, "posted"): None,
+    }
+
+
 # ---------------------------------------------------------------------- EventBridge rule, one account
 def test_eventbridge_rule_delivers_posts_published_on_one_account(
     emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack

@@ -92,8 +92,20 @@ def test_schema_describes_exactly_the_models_fields() -> None:
     schema = document_schema()
     assert list(schema["properties"]) == list(RelayEvent.model_fields)
     assert schema["required"] == list(RelayEvent.model_fields)  # the default schema_version included
-    assert schema["additionalProperties"] is False
     assert schema["$id"].startswith("urn:genviral-relay:")
+
+
+def test_the_published_schema_tolerates_additive_fields_the_local_check_does_not() -> None:
+    from jsonschema import Draft202012Validator
+
+    published = json.loads(SCHEMA_PATH.read_text())
+    later = {**valid_document(), "a_field_of_a_later_release": 1}
+    later["post"] = {**later["post"], "also_new": True}
+
+    assert "additionalProperties" not in json.dumps(published).replace('"additionalProperties": true', "")
+    assert list(Draft202012Validator(published).iter_errors(later)) == []  # a consumer's validator keeps working
+    with pytest.raises(ContractViolation, match="a_field_of_a_later_release"):
+        check_document(later)  # the relay's own events carry exactly the documented fields
 
 
 # ---------------------------------------------------------------------- samples and real documents

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from genviral_relay.clock import format_ts
-from genviral_relay.models.domain import FINAL_STATUSES, AccountSnapshot, WatchRecord
+from genviral_relay.logic.failure_categories import failure_category
+from genviral_relay.models.domain import FAILED, FINAL_STATUSES, AccountSnapshot, WatchRecord
 from genviral_relay.models.events import EVENT_TYPE_BY_STATUS, PostSummary, RelayEvent
 from genviral_relay.models.upstream import AccountState, Post
 
@@ -106,6 +107,7 @@ def detect_transitions(previous: WatchRecord | None, post: Post, detected_at: da
                 published_url=state.published_url,
                 published_at=state.published_at,
                 error_message=state.error_message,
+                error_category=failure_category(state.error_message) if state.status == FAILED else None,
                 last_attempted_at=state.last_attempted_at,
                 post=summary,
             )

@@ -10,6 +10,10 @@ EVENT_SOURCE = "genviral.relay"
 
 EventType = Literal["post.account.posted", "post.account.failed"]
 FinalStatus = Literal["posted", "failed"]
+ErrorCategory = Literal[
+    "account_disconnected", "media_rejected", "content_rejected", "rate_limited", "platform_unavailable", "unknown"
+]
+"""Why a delivery failed, in a form to route on (`logic/failure_categories.py` derives it from `error_message`)."""
 
 EVENT_TYPE_BY_STATUS: dict[str, EventType] = {
     "posted": "post.account.posted",
@@ -57,6 +61,11 @@ class RelayEvent(BaseModel):
     published_url: str | None = Field(description="As Genviral gave it.")
     published_at: str | None = Field(description="As Genviral gave it.")
     error_message: str | None = Field(description="As Genviral gave it: why delivery failed.")
+    error_category: ErrorCategory | None = Field(
+        default=None,
+        description="On `failed` events, why delivery failed in a form to route on, derived from `error_message` "
+        "(`unknown` when no rule matches or there is no message); null on every other event. Added in 0.4.",
+    )
     last_attempted_at: str | None = Field(
         description="As Genviral gave it; tells a failure after a retry apart from the first one."
     )
@@ -68,9 +77,12 @@ class RelayEvent(BaseModel):
 
     def sns_attributes(self) -> dict[str, str]:
         """The SNS message attributes subscribers filter on."""
-        return {
+        attributes = {
             "event_type": self.event_type,
             "status": self.status,
             "post_id": self.post_id,
             "account_id": self.account_id,
         }
+        if self.error_category is not None:
+            attributes["error_category"] = self.error_category
+        return attributes
