@@ -70,7 +70,11 @@ class Demo:
 
     def _print_event(self, where: str, document: dict[str, Any], extra: str) -> None:
         self.received[f"{where}:{document['event_type']}"] += 1
-        detail = document["published_url"] if document["status"] == "posted" else document["error_message"]
+        detail = (
+            document["published_url"]
+            if document["status"] == "posted"
+            else f"{document['error_category']}: {document['error_message']}"
+        )
         print(
             f"  [{where}] {document['event_type']:<20} post={document['post_id'][:8]} "
             f"account={document['account_id'][:8]} {document['previous_status']} -> {document['status']} "
