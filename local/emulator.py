@@ -228,6 +228,9 @@ class _Post:
     pinterest: dict[str, Any] | None
     states: list[dict[str, Any]]
     seq: int
+    external_id: str | None = None
+    """Set at creation (the idempotency key); whether Genviral's GET echoes it is undocumented, so only
+    posts created with one carry the field."""
 
     def status(self) -> str:
         statuses = [str(state["status"]) for state in self.states]
@@ -266,6 +269,7 @@ class _Post:
             "tiktok": copy.deepcopy(self.tiktok),
             "pinterest": copy.deepcopy(self.pinterest),
             "accounts": {"total": len(states), "states": states},
+            **({"external_id": self.external_id} if self.external_id is not None else {}),
         }
 
 
@@ -405,6 +409,7 @@ class GenviralEmulator:
         pinterest: Mapping[str, Any] | None = None,
         post_id: str | None = None,
         created_at: datetime | None = None,
+        external_id: str | None = None,
     ) -> str:
         """Store a post and return its id. `scheduled_at` defaults to now + 1 h (None = publish ASAP).
 
@@ -431,6 +436,7 @@ class GenviralEmulator:
                 music_url=music_url,
                 tiktok=copy.deepcopy(dict(tiktok)) if tiktok is not None else None,
                 pinterest=copy.deepcopy(dict(pinterest)) if pinterest is not None else None,
+                external_id=external_id,
                 states=[
                     {
                         "account_id": account_id,

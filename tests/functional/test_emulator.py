@@ -89,6 +89,16 @@ def assert_error(response: requests.Response, status: int, error_code: str) -> d
 # ---------------------------------------------------------------- GET /posts/{id}
 
 
+def test_a_post_created_with_an_external_id_echoes_it_and_only_then(
+    emulator: GenviralEmulator, http: requests.Session
+) -> None:
+    keyed = emulator.create_post(external_id="crm-42")
+    plain = emulator.create_post()
+
+    assert get_post(http, emulator, keyed).json()["data"]["external_id"] == "crm-42"
+    assert "external_id" not in get_post(http, emulator, plain).json()["data"]  # the seed page shows none
+
+
 def test_get_post_answers_the_seed_shape(emulator: GenviralEmulator, http: requests.Session) -> None:
     post_id = emulator.create_post(
         accounts=["0f4f54d4-8cce-4fb7-8c7b-befbcb8af812", "6b0c8c9c-55ac-4fcb-85ec-70b5a8b0d089"],

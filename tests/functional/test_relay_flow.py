@@ -50,7 +50,8 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
         state = states[account_id]
         assert set(document) == {
             "schema_version", "event_id", "event_type", "detected_at", "post_id", "account_id", "status",
-            "previous_status", "published_url", "published_at", "error_message", "last_attempted_at", "post",
+            "previous_status", "published_url", "published_at", "error_message", "error_category",
+            "last_attempted_at", "post",
         }  # fmt: skip
         assert document["schema_version"] == "1"
         assert document["post_id"] == post_id
@@ -60,7 +61,8 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
         for field in ("published_url", "published_at", "error_message", "last_attempted_at"):
             assert document[field] == state[field]
         assert document["post"] == {
-            key: upstream[key] for key in ("caption", "status", "scheduled_at", "created_at", "media", "music_url")
+            **{key: upstream[key] for key in ("caption", "status", "scheduled_at", "created_at", "media", "music_url")},
+            "external_id": None,  # created without one
         }
         assert datetime.fromisoformat(document["detected_at"].replace("Z", "+00:00")) <= datetime.now(UTC)
     assert by_account[posted_account]["published_url"] == "https://social.example/p/1"
@@ -73,6 +75,7 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
         "status": "failed",
         "post_id": post_id,
         "account_id": failed_account,
+        "error_category": "unknown",  # "Media rejected by platform" names no rule's words
     }
     assert sorted(event["detail-type"] for event in received.eventbridge) == [
         "Post Account Failed",

@@ -174,6 +174,7 @@ def test_event_document_carries_the_post_summary() -> None:
         "created_at": "2025-01-20T12:05:11.205Z",
         "media": {"type": "video", "url": "https://cdn.example.com/video.mp4"},
         "music_url": None,
+        "external_id": None,
     }
     assert event.sns_attributes() == {
         "event_type": "post.account.posted",
@@ -215,3 +216,10 @@ def test_any_observation_sequence_emits_once_per_entry_with_unique_ids(
 
     assert len(ids) == expected
     assert len(set(ids)) == len(ids)
+
+
+def test_the_post_summary_carries_the_external_id_when_genviral_gives_one() -> None:
+    with_key = detect_transitions(None, post(account(status="posted"), external_id="crm-42"), NOW).events
+    without = detect_transitions(None, post(account(status="posted")), NOW).events
+    assert [event.post.external_id for event in with_key] == ["crm-42"]
+    assert [event.post.external_id for event in without] == [None]

@@ -262,7 +262,7 @@ def test_tiktok_object_is_kept_as_given() -> None:
 
 def test_unknown_fields_are_ignored_at_every_level() -> None:
     document = seed()
-    document["external_id"] = "order-42"
+    document["client_reference"] = "order-42"
     document["settings"] = {"youtube": {"privacy": "public"}}
     document["updated_at"] = "2025-02-01T15:00:00Z"
     document["media"]["mime_type"] = "video/mp4"
@@ -276,13 +276,18 @@ def test_unknown_fields_are_ignored_at_every_level() -> None:
 
     assert post == Post.model_validate(seed())
     dumped = post.model_dump()
-    assert "external_id" not in dumped
+    assert "client_reference" not in dumped
     assert "settings" not in dumped
     assert "updated_at" not in dumped
     assert "mime_type" not in dumped["media"]
     assert "alt_text" not in dumped["pinterest"]
     assert "in_scope" not in dumped["accounts"]
     assert all("platform" not in s and "attempts" not in s for s in dumped["accounts"]["states"])
+
+
+def test_the_external_id_is_read_when_genviral_gives_one() -> None:
+    assert Post.model_validate({**seed(), "external_id": "order-42"}).external_id == "order-42"
+    assert Post.model_validate(seed()).external_id is None
 
 
 @pytest.mark.parametrize("status", ["void", "deleted", "processing", "canceled", "PUBLISHED-ON-PROVIDER"])

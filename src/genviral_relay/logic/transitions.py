@@ -66,6 +66,7 @@ def summarize_post(post: Post) -> PostSummary:
         created_at=post.created_at,
         media=post.media.model_dump() if post.media is not None else None,
         music_url=post.music_url,
+        external_id=post.external_id,
     )
 
 

@@ -36,6 +36,11 @@ class PostSummary(BaseModel):
     created_at: str | None
     media: dict[str, Any] | None = Field(description="Genviral's media object, passed through unchanged.")
     music_url: str | None
+    external_id: str | None = Field(
+        default=None,
+        description="The post's `external_id` (the key it was created with) when Genviral gives one, else null. "
+        "Added in 0.4.",
+    )
 
 
 class RelayEvent(BaseModel):

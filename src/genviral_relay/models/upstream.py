@@ -84,6 +84,8 @@ class Post(_Upstream):
     music_url: str | None = None
     tiktok: dict[str, Any] | None = None
     pinterest: PinterestSettings | None = None
+    external_id: str | None = None
+    """The caller's idempotency key given at creation; not documented as returned, read when it is."""
     accounts: Accounts
 
 
