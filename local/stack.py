@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class MotoStack:
 
             self._mock = mock_aws()
             self._mock.start()
+            _serialize_in_process_moto()
         self.secret_arn = self._create_secret()
         for name, value in self._secrets.items():
             self.client("secretsmanager").create_secret(Name=name, SecretString=value)
@@ -385,6 +387,23 @@ class MotoStack:
         """Empty every subscriber queue, checking what nobody read yet."""
         for name in self.subscribers:
             self.received(name)
+
+
+@functools.cache
+def _serialize_in_process_moto() -> None:
+    """One AWS call at a time, as each real AWS request is atomic: moto's in-process backends are not
+    thread-safe (a transaction deep-copies a table another thread is writing: "dictionary changed size
+    during iteration"), and the worker checks posts on several threads."""
+    from moto.core.models import botocore_stubber
+
+    process = botocore_stubber.process_request
+    lock = threading.RLock()
+
+    def one_at_a_time(request: Any) -> Any:
+        with lock:
+            return process(request)
+
+    botocore_stubber.process_request = one_at_a_time  # type: ignore[method-assign]
 
 
 @functools.cache
