@@ -135,25 +135,42 @@ class InMemoryPostSource(PostSource):
 
 
 class RecordingPublisher(EventPublisher):
-    """Publishes by recording. `failing`: every event fails retryably (throttled); `refusing`: every
-    event is refused for good (malformed); `crashing`: the process dies mid-call."""
+    """Publishes by recording, as the real publishers report. `failing`: every event fails retryably
+    (throttled); `down`: the target refuses every call as a whole with this code (the topic or bus
+    missing, access denied: every event kept, as `aws/publishers.py` reports it); `refusing`: every
+    event is refused for good (malformed); `refused_ids`: only these events are (one bad entry, the
+    rest published); `crashing`: the process dies mid-call. `calls` counts the publishes asked for."""
 
     def __init__(self, target: Target) -> None:
         self.target = target
         self.published: list[RelayEvent] = []
         self.failing = False
+        self.down: str | None = None
         self.refusing = False
+        self.refused_ids: set[str] = set()
         self.crashing = False
+        self.calls = 0
 
     def publish(self, events: Sequence[RelayEvent]) -> PublishResult:
+        self.calls += 1
         if self.crashing:
             raise SystemExit("process killed while publishing")
         if self.failing:
             return PublishResult(failed={e.event_id: PublishFailure("ThrottlingException", True) for e in events})
+        if self.down is not None:
+            return PublishResult(failed={e.event_id: PublishFailure(self.down, True) for e in events})
         if self.refusing:
             return PublishResult(failed={e.event_id: PublishFailure("MalformedDetail: no", False) for e in events})
-        self.published.extend(events)
-        return PublishResult(delivered={event.event_id for event in events})
+        taken = [event for event in events if event.event_id not in self.refused_ids]
+        self.published.extend(taken)
+        return PublishResult(
+            delivered={event.event_id for event in taken},
+            failed={
+                e.event_id: PublishFailure("ValidationException: bad entry", False)
+                for e in events
+                if e.event_id in self.refused_ids
+            },
+        )
 
 
 class InMemoryDeadLetters(DeadLetters):

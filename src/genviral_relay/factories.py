@@ -147,7 +147,7 @@ def compose_check_path(
 ) -> CheckPath:
     """The check path on any adapters: the deployment's AWS ones, the local rig's, the doubles."""
     clock = clock or utc_now  # looked up now, not at import: tests move the composition root's clock
-    delivery = OutboxDelivery(store=store, publishers=publishers, dead_letters=dead_letters, clock=clock)
+    delivery = OutboxDelivery(store=store, publishers=publishers, dead_letters=dead_letters, clock=clock, policy=policy)
     pause = GenviralPause(state, clock)
     check = PostCheck(store=store, source=source, delivery=delivery, pause=pause, clock=clock, policy=policy)
     return CheckPath(

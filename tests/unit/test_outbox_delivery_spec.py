@@ -1,13 +1,19 @@
 """Outbox delivery (`logic/outbox.py`) on the in-memory doubles: events are committed with the state
-that produced them, published after, acknowledged last, and never dropped while a target owes them."""
+that produced them, published after, acknowledged last, and never dropped while a target owes them;
+a target refusing every call (an outage) parks nothing, is retried with back-off and gets the same
+ids once it is back; only an event refused for what it holds is parked."""
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import timedelta
 
 import pytest
 
 from genviral_relay.errors import OutboxNotEmptyError
+from genviral_relay.logic.outbox import OutboxDelivery
+from genviral_relay.logic.schedule import PollingPolicy
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
 from genviral_relay.observability import Metric
 from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, post
@@ -184,3 +190,146 @@ def test_unwatch_refuses_while_events_are_pending(world: World) -> None:
     world.path.unwatch.run(POST_ID)
     assert world.store.get(POST_ID) is None
     assert len(world.published("sns")) == 1
+
+
+# ---------------------------------------------------------------- a target refusing every call: an outage
+
+
+def next_retry(world: World) -> None:
+    """Move the clock to the watch's next check (the poller queues it at that tick)."""
+    due = world.stored().next_check_at
+    assert due is not None
+    world.later(max(timedelta(0), due - world.clock.now))
+
+
+def test_a_target_refusing_every_call_parks_nothing_and_the_same_ids_go_out_once_it_is_back(world: World) -> None:
+    # Given a finished post whose two events the topic cannot take: it was deleted
+    both_accounts_posted(world)
+    world.publishers["sns"].down = "NotFound"
+    detected = sorted(event.event_id for event in world.check.check(POST_ID).events)
+    asked = world.source.calls["get_post"]
+
+    # While the topic stays missing, every retry keeps the events
+    for _ in range(3):
+        next_retry(world)
+        assert world.check.check(POST_ID).result == "flushed"
+    assert world.dead_letters.parked == []
+    assert emitted(Metric.EVENTS_DEAD_LETTERED) == []
+    assert sorted(entry.event_id for entry in world.stored().outbox) == detected
+    assert {entry.target for entry in world.stored().outbox} == {"sns"}
+
+    # When the topic is back, the next retry publishes the same ids, once each, with nothing to redrive
+    world.publishers["sns"].down = None
+    next_retry(world)
+    world.check.check(POST_ID)
+
+    assert sorted(world.published("sns")) == sorted(world.published("eventbridge")) == detected
+    assert world.stored().outbox == frozenset()
+    assert world.stored().next_check_at is None  # finished: out of the due index
+    assert world.source.calls["get_post"] == asked  # the retries never asked Genviral
+    assert emitted(Metric.PENDING_OUTBOX_AGE) == [0.0, 120.0, 300.0, 480.0, 660.0]  # the wait, growing
+
+
+def test_retries_of_a_target_that_keeps_failing_back_off_and_nothing_is_queued_in_between() -> None:
+    world = World(policy=PollingPolicy(outbox_retry_delay_max=timedelta(minutes=30)))
+    both_accounts_posted(world)
+    world.publishers["sns"].down = "AuthorizationError"
+    world.check.check(POST_ID)
+    world.forget_calls()
+
+    delays = []
+    for _ in range(6):
+        due = world.stored().next_check_at
+        assert due is not None
+        delays.append(round((due - world.clock.now).total_seconds() / 60))
+        assert POST_ID not in set(world.store.due_post_ids(due - timedelta(seconds=1)))
+        world.clock.now = due
+        world.check.check(POST_ID)
+
+    assert delays == [2, 4, 8, 16, 30, 30]
+    assert world.publishers["sns"].calls == 1 + 6
+    assert world.store.calls["transact_write_items"] == 6  # one write per retry, to move the next one back
+    assert world.source.calls["get_post"] == 0
+
+
+def test_the_first_failure_costs_no_write_beyond_the_commit(world: World) -> None:
+    both_accounts_posted(world)
+    world.publishers["sns"].down = "NotFound"
+    world.forget_calls()
+
+    world.check.check(POST_ID)
+
+    assert world.store.calls["transact_write_items"] == 1  # the commit; its retry is the back-off's first
+    assert world.stored().next_check_at == NOW + world.policy.outbox_retry_delay
+
+
+def test_a_post_checked_every_tick_anyway_is_not_held_back(world: World) -> None:
+    # Given a post in its publishing window (checked every tick) whose first event the topic cannot take
+    one_account_posted(world)
+    world.publishers["sns"].down = "NotFound"
+    world.check.check(POST_ID)
+    world.forget_calls()
+
+    world.later(timedelta(minutes=1))
+    outcome = world.check.check(POST_ID)
+
+    assert outcome.result == "unchanged"
+    assert outcome.undelivered == 1
+    assert world.store.calls["transact_write_items"] == 0  # nothing to move: it stays due every tick
+    assert POST_ID in set(world.store.due_post_ids(world.clock.now))
+
+
+def test_an_entry_refused_for_what_it_holds_parks_that_event_alone(world: World) -> None:
+    both_accounts_posted(world)
+    world.publishers["sns"].down = "NotFound"
+    bad, good = world.check.check(POST_ID).events
+
+    world.publishers["sns"].down = None
+    world.publishers["sns"].refused_ids = {bad.event_id}
+    next_retry(world)
+    world.check.check(POST_ID)
+
+    ((parked, target, reason),) = world.dead_letters.parked
+    assert (parked.event_id, target) == (bad.event_id, "sns")
+    assert reason.startswith("ValidationException")
+    assert world.published("sns") == [good.event_id]
+    assert world.stored().outbox == frozenset()
+
+
+def test_the_back_off_yields_to_a_check_that_wrote_the_watch_first(world: World) -> None:
+    both_accounts_posted(world)
+    world.publishers["sns"].down = "NotFound"
+    world.check.check(POST_ID)
+    read = world.stored()
+    # another check commits after this one read the watch
+    world.store.save(
+        read.model_copy(update={"version": read.version + 1}), expected_version=read.version, new_events=()
+    )
+    delivery = OutboxDelivery(
+        store=world.store,
+        publishers=list(world.publishers.values()),
+        dead_letters=world.dead_letters,
+        clock=world.clock,
+        policy=world.policy,
+    )
+    world.later(world.policy.outbox_retry_delay)
+
+    answered = delivery.deliver(read)
+
+    assert answered.outbox == read.outbox
+    stored = world.stored()
+    assert (stored.version, stored.next_check_at) == (read.version + 1, read.next_check_at)  # its write stands
+
+
+def test_a_refused_call_is_one_warning_with_the_target_and_the_code(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    both_accounts_posted(world)
+    world.publishers["sns"].down = "NotFound"
+
+    with caplog.at_level(logging.WARNING):
+        world.check.check(POST_ID)
+
+    (line,) = [record for record in caplog.records if record.getMessage() == "Publish failed; kept for the next check"]
+    assert (line.target, line.reason, line.events) == ("sns", "NotFound", 2)  # type: ignore[attr-defined]
+    assert "caption" not in json.dumps(line.__dict__, default=str)  # never an event body

@@ -1,8 +1,27 @@
-"""Event publishers: EventBridge `PutEvents` and SNS `PublishBatch`, 10 entries per call.
+"""Event publishers: EventBridge `PutEvents` and SNS `PublishBatch`, up to 10 entries and 256 KiB a call.
 
-Both APIs answer HTTP 200 with per-entry failures. Retryable ones (throttling, internal errors)
-are sent again with capped, jittered backoff; the rest are reported, never dropped: the caller
-keeps them in the outbox.
+What a failure says decides what becomes of the event (`PublishFailure.retryable`):
+
+- Transient (throttling, internal errors, HTTP 429 and 5xx, connection errors and timeouts; for the
+  whole call or one entry): sent again here with capped, jittered backoff; still failing after the
+  last attempt, kept in the outbox.
+- The target refuses the call as a whole (the topic or the bus is missing: `NotFound`,
+  `ResourceNotFoundException`; `AuthorizationError`, `AccessDenied(Exception)`, KMS errors, an
+  expired or unknown key, or any code not known as a validation error): every event of the call is
+  kept in the outbox at once (retrying within the call would not help). The next checks retry with
+  back-off, and the same documents go out, under the same ids, once the target is back.
+- An entry refused in a 200 answer for a reason of its own (EventBridge `MalformedDetail`,
+  `ValidationException`; SNS `Failed[]` with `SenderFault`): that event is refused for good (the
+  caller parks it in the dead-letter queue), unless the code is one of the target's own
+  (`AccessDeniedException`, `NotAuthorizedForSourceException`, KMS...): then it is kept.
+- The call refused as a whole for a validation reason (`InvalidParameter`, `ValidationException`,
+  a request too long, HTTP 413): one entry is bad, or the batch too large. The batch is split in
+  halves until the bad entry is alone, which is then refused for good; the rest is published. A
+  validation error that names the topic or the bus is the target's, not an entry's: kept.
+- An entry over 256 KiB is refused for good before any call.
+
+Reasons carry the error code, and for an entry refused for good the start of the service's message;
+never an event's body.
 """
 
 from __future__ import annotations
@@ -10,9 +29,9 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -26,18 +45,104 @@ if TYPE_CHECKING:
 
 BATCH_SIZE = 10
 MAX_ENTRY_BYTES = 256 * 1024  # both services' default per-entry limit
+MAX_REQUEST_BYTES = 256 * 1024  # and the limit of all the entries of one call together
+MAX_MESSAGE_CHARS = 200  # of a service's error message kept in a reason: some quote the value refused
 RETRYABLE_CODES = frozenset(
     {
         "ThrottlingException",
         "Throttling",
         "Throttled",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
         "InternalFailure",
         "InternalError",
         "InternalException",
+        "InternalServerError",
         "ServiceUnavailable",
+        "ServiceUnavailableException",
         "KMSThrottling",
+        "KMSThrottlingException",
     }
 )
+"""Transient failures, of a call or of one entry: worth sending again at once."""
+VALIDATION_CODES = frozenset(
+    {
+        "InvalidParameter",
+        "InvalidParameterValue",
+        "ValidationException",
+        "ValidationError",
+        "BatchRequestTooLong",
+        "TooManyEntriesInBatchRequest",
+        "RequestEntityTooLarge",
+    }
+)
+"""A call refused as a whole for what its entries hold: split the batch to find the bad one."""
+TARGET_CODES = frozenset(
+    {
+        "NotFound",
+        "NotFoundException",
+        "ResourceNotFound",
+        "ResourceNotFoundException",
+        "InvalidEventBusNameException",
+        "InvalidAccountIdException",
+        "AuthorizationError",
+        "AccessDenied",
+        "AccessDeniedException",
+        "NotAuthorized",
+        "NotAuthorizedForSourceException",
+        "NotAuthorizedForDetailTypeException",
+        "InvalidSecurity",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "OptInRequired",
+    }
+)
+"""The target (or the relay's access to it) refuses: no entry is at fault, even when one entry reports it.
+Codes starting with `KMS` count too (an encrypted topic or bus whose key cannot be used)."""
+_TARGET_PARAMETERS = ("topicarn", "eventbusname")  # a validation error about these is the target's
+
+Cause = Literal["transient", "target", "entry"]
+"""Why something failed: worth retrying now, the target refuses (keep), an entry is at fault."""
+
+
+def call_error_cause(error: ClientError) -> Cause:
+    """What a call refused as a whole says: retry it, keep its events, or split it (an entry is at fault)."""
+    details = error.response.get("Error", {})
+    code = details.get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code in RETRYABLE_CODES or status == 429 or status >= 500:
+        return "transient"
+    if code in VALIDATION_CODES or status == 413:
+        message = details.get("Message", "").lower().replace(" ", "")
+        return "target" if any(name in message for name in _TARGET_PARAMETERS) else "entry"
+    return "target"  # missing, denied, KMS, or unknown: never a reason to drop an event
+
+
+def entry_error_cause(code: str, *, sender_fault: bool = True) -> Cause:
+    """What one entry's failure in a 200 answer says (SNS: `sender_fault` as `Failed[].SenderFault`)."""
+    if code in RETRYABLE_CODES or not sender_fault:
+        return "transient"
+    if code in TARGET_CODES or code.startswith("KMS"):
+        return "target"
+    return "entry"
+
+
+def _reason(code: str, message: str) -> str:
+    return f"{code}: {message[:MAX_MESSAGE_CHARS]}".strip().rstrip(":")
+
+
+def _code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code") or "ClientError"
+
+
+def _call_reason(error: ClientError) -> str:
+    return _reason(_code(error), error.response.get("Error", {}).get("Message", ""))
 
 
 @dataclass
@@ -46,7 +151,14 @@ class ChunkAnswer:
 
     delivered: set[str] = field(default_factory=set)
     retry: dict[str, str] = field(default_factory=dict)
+    """Transient failures: sent again in this publish."""
+    kept: dict[str, str] = field(default_factory=dict)
+    """Refused by the target, not for anything of their own: kept in the outbox."""
     failed: dict[str, str] = field(default_factory=dict)
+    """Refused for good, for what they hold."""
+
+    def add(self, event_id: str, cause: Cause, reason: str) -> None:
+        {"transient": self.retry, "target": self.kept, "entry": self.failed}[cause][event_id] = reason
 
 
 @dataclass(frozen=True)
@@ -69,9 +181,9 @@ class _BatchPublisher(EventPublisher):
             if size > MAX_ENTRY_BYTES:
                 result.failed[event.event_id] = PublishFailure(f"entry is {size} bytes, over the limit", False)
             else:
-                sendable.append(event)
-        for start in range(0, len(sendable), BATCH_SIZE):
-            self._publish_chunk(sendable[start : start + BATCH_SIZE], result)
+                sendable.append((event, size))
+        for chunk in _chunks(sendable):
+            self._publish_chunk(chunk, result)
         return result
 
     def _publish_chunk(self, chunk: list[RelayEvent], result: PublishResult) -> None:
@@ -84,17 +196,20 @@ class _BatchPublisher(EventPublisher):
             try:
                 answer = self._send(pending)
             except ClientError as error:
-                code = error.response.get("Error", {}).get("Code", "ClientError")
-                if code not in RETRYABLE_CODES:
-                    for event in pending:
-                        result.failed[event.event_id] = PublishFailure(code, False)
+                cause = call_error_cause(error)
+                if cause == "entry":
+                    self._split(pending, _call_reason(error), result)
                     return
-                answer = ChunkAnswer(retry={event.event_id: code for event in pending})
-            except BotoCoreError as error:
+                answer = ChunkAnswer()
+                for event in pending:
+                    answer.add(event.event_id, cause, _code(error))
+            except BotoCoreError as error:  # no answer at all: endpoint unreachable, timeout, reset
                 answer = ChunkAnswer(retry={event.event_id: type(error).__name__ for event in pending})
             result.delivered |= answer.delivered
             for event_id, reason in answer.failed.items():
                 result.failed[event_id] = PublishFailure(reason, False)
+            for event_id, reason in answer.kept.items():
+                result.failed[event_id] = PublishFailure(reason, True)
             reasons = answer.retry
             pending = [event for event in pending if event.event_id in answer.retry]
             if not pending:
@@ -102,11 +217,34 @@ class _BatchPublisher(EventPublisher):
         for event in pending:
             result.failed[event.event_id] = PublishFailure(reasons.get(event.event_id, "retries exhausted"), True)
 
+    def _split(self, events: list[RelayEvent], reason: str, result: PublishResult) -> None:
+        """A call refused for what its entries hold: publish each half on its own, down to the bad entry."""
+        if len(events) == 1:
+            result.failed[events[0].event_id] = PublishFailure(reason, False)
+            return
+        half = len(events) // 2
+        self._publish_chunk(events[:half], result)
+        self._publish_chunk(events[half:], result)
+
     def _entry_size(self, event: RelayEvent) -> int:
         raise NotImplementedError
 
     def _send(self, events: list[RelayEvent]) -> ChunkAnswer:
         raise NotImplementedError
+
+
+def _chunks(sized: list[tuple[RelayEvent, int]]) -> Iterator[list[RelayEvent]]:
+    """Consecutive batches of at most `BATCH_SIZE` entries and `MAX_REQUEST_BYTES` together."""
+    chunk: list[RelayEvent] = []
+    total = 0
+    for event, size in sized:
+        if chunk and (len(chunk) == BATCH_SIZE or total + size > MAX_REQUEST_BYTES):
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(event)
+        total += size
+    if chunk:
+        yield chunk
 
 
 class EventBridgePublisher(_BatchPublisher):
@@ -140,10 +278,10 @@ class EventBridgePublisher(_BatchPublisher):
             code = entry.get("ErrorCode")
             if not code and entry.get("EventId"):
                 outcome.delivered.add(event.event_id)
-            elif code in RETRYABLE_CODES:
-                outcome.retry[event.event_id] = code
+            elif not code:
+                outcome.retry[event.event_id] = "no event id in the answer"
             else:
-                outcome.failed[event.event_id] = f"{code}: {entry.get('ErrorMessage', '')}".strip()
+                outcome.add(event.event_id, entry_error_cause(code), _reason(code, entry.get("ErrorMessage", "")))
         answered = len(answer.get("Entries", []))
         for event in events[answered:]:
             outcome.retry[event.event_id] = "no entry in the answer"
@@ -179,13 +317,12 @@ class SnsPublisher(_BatchPublisher):
         )
         outcome = ChunkAnswer(delivered={entry["Id"] for entry in answer.get("Successful", [])})
         for entry in answer.get("Failed", []):
-            reason = f"{entry.get('Code', 'Failed')}: {entry.get('Message', '')}".strip()
-            if entry.get("SenderFault"):
-                outcome.failed[entry["Id"]] = reason
-            else:
-                outcome.retry[entry["Id"]] = reason
+            code = entry.get("Code") or "Failed"
+            cause = entry_error_cause(code, sender_fault=bool(entry.get("SenderFault")))
+            outcome.add(entry["Id"], cause, _reason(code, entry.get("Message", "")))
+        answered = outcome.delivered | outcome.retry.keys() | outcome.kept.keys() | outcome.failed.keys()
         for event in events:
-            if event.event_id not in outcome.delivered | outcome.failed.keys() | outcome.retry.keys():
+            if event.event_id not in answered:
                 outcome.retry[event.event_id] = "no entry in the answer"
         return outcome
 

@@ -23,7 +23,7 @@ from genviral_relay.errors import (
 from genviral_relay.logic.outbox import OutboxDelivery
 from genviral_relay.logic.pause import GenviralPause
 from genviral_relay.logic.ports import PostSource, WatchStore
-from genviral_relay.logic.schedule import PollingPolicy, same_schedule
+from genviral_relay.logic.schedule import PollingPolicy, same_schedule, with_outbox_retry
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
 from genviral_relay.models.events import RelayEvent
@@ -192,11 +192,12 @@ class PostCheck:
         )
 
     def _live_schedule(self, wanted: datetime | None, has_outbox: bool, now: datetime) -> datetime | None:
-        """Keep a watch with unpublished events due soon, so a crash before publishing is repaired."""
+        """Keep a watch with unpublished events due soon, so a crash before publishing is repaired;
+        the delivery that follows pushes the retry back while a target keeps failing
+        (`OutboxDelivery`, `PollingPolicy.outbox_retry_at`)."""
         if not has_outbox:
             return wanted
-        retry_at = now + self._policy.outbox_retry_delay
-        return retry_at if wanted is None else min(wanted, retry_at)
+        return with_outbox_retry(wanted, self._policy.outbox_retry_at(now, None))
 
     def _end_gone(
         self, post_id: str, watch: WatchRecord | None, now: datetime, error: GenviralNotFoundError

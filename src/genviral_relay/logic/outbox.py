@@ -1,9 +1,15 @@
 """Outbox delivery: publish what a watch still owes its targets, park what a target refuses for good,
-acknowledge what is done.
+acknowledge what is done, and retry the rest later.
 
 Every check ends here, whether it found something new or not: that is how events left behind by
 a crash (after the commit, between two targets, before the acknowledgement) are published again,
 under the same ids, by the next check of the post.
+
+Only an event a target refuses for good (too large, malformed: `PublishFailure.retryable` false)
+is parked in the dead-letter queue. A target that fails as a whole (missing, access denied, KMS,
+throttled, down) keeps the events in the outbox; the watch's next check moves back while it keeps
+failing (`PollingPolicy.outbox_retry_at`), and once the target is back the events go out unchanged,
+under the same ids, with nothing to redrive.
 """
 
 from __future__ import annotations
@@ -11,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from genviral_relay.clock import Clock, parse_ts
-from genviral_relay.errors import DeadLetterError
+from genviral_relay.errors import DeadLetterError, StateConflictError
 from genviral_relay.logic.ports import DeadLetters, EventPublisher, WatchStore
+from genviral_relay.logic.schedule import PollingPolicy, same_schedule, with_outbox_retry
 from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.observability import Metric, emit, logger
@@ -26,11 +33,13 @@ class OutboxDelivery:
         publishers: Sequence[EventPublisher],
         dead_letters: DeadLetters,
         clock: Clock,
+        policy: PollingPolicy | None = None,
     ) -> None:
         self._store = store
         self._publishers = {publisher.target: publisher for publisher in publishers}
         self._dead_letters = dead_letters
         self._clock = clock
+        self._policy = policy or PollingPolicy()
 
     @property
     def targets(self) -> tuple[Target, ...]:
@@ -43,7 +52,8 @@ class OutboxDelivery:
         `new_events`: event documents the caller already holds (those it just committed), so only
         older entries are read back from the table. An entry counts as done when its target
         accepted the event, or when the target refused it for good and the event was parked in the
-        dead-letter queue. Anything else stays in the outbox.
+        dead-letter queue. Anything else stays in the outbox, and the watch's next check is pushed
+        back by the outbox back-off.
         """
         if not record.outbox:
             return record
@@ -76,34 +86,81 @@ class OutboxDelivery:
             if pending:
                 done |= self._publish(target, pending)
 
-        if not done:
-            return record
-        complete = done == record.outbox
-        self._store.acknowledge(
-            record.post_id,
-            done,
-            settle_version=record.version if complete else None,
-            settled_next_check_at=record.settled_next_check_at,
-        )
+        remaining = record.outbox - done
+        if done:
+            self._store.acknowledge(
+                record.post_id,
+                done,
+                settle_version=None if remaining else record.version,
+                settled_next_check_at=record.settled_next_check_at,
+            )
+        if remaining:
+            # Acknowledging bumped the stored version by one, unless another writer came first.
+            return self._retry_later(record, remaining, events, stored_version=record.version + bool(done))
         # Acknowledging bumps the stored version; this copy is for reporting, never saved.
-        settled = {"next_check_at": record.settled_next_check_at} if complete else {}
-        return record.model_copy(update={"outbox": record.outbox - done, **settled})
+        return record.model_copy(update={"outbox": remaining, "next_check_at": record.settled_next_check_at})
+
+    def _retry_later(
+        self,
+        record: WatchRecord,
+        remaining: frozenset[PendingDelivery],
+        events: dict[str, RelayEvent],
+        *,
+        stored_version: int,
+    ) -> WatchRecord:
+        """Move the next check of a watch whose events are still owed to the back-off's next retry.
+
+        Written only when that is later than the stored next check (a first failure keeps the retry
+        the commit set: no extra write), and only if nothing wrote the watch since: a check that
+        committed in between set its own schedule. Answers the watch as it is then (for reporting).
+        """
+        watch = record.model_copy(update={"outbox": remaining})
+        if record.version == 0:  # never stored: nothing to reschedule
+            return watch
+        now = self._clock()
+        detected = [
+            moment
+            for entry in remaining
+            if entry.event_id in events and (moment := parse_ts(events[entry.event_id].detected_at)) is not None
+        ]
+        retry_at = with_outbox_retry(
+            record.settled_next_check_at, self._policy.outbox_retry_at(now, min(detected, default=None))
+        )
+        stored = record.next_check_at
+        if stored is not None and (stored >= retry_at or same_schedule(stored, retry_at, now)):
+            return watch
+        later = watch.model_copy(update={"version": stored_version + 1, "next_check_at": retry_at})
+        try:
+            self._store.save(later, expected_version=stored_version, new_events=())
+        except StateConflictError:
+            logger.info("Another check wrote the watch first; its schedule stands", extra={"post_id": record.post_id})
+            return watch
+        return later
 
     def _publish(self, target: Target, events: list[RelayEvent]) -> set[PendingDelivery]:
         result = self._publishers[target].publish(events)
         emit(Metric.EVENTS_PUBLISHED, len(result.delivered))
         done = {PendingDelivery(event_id=event_id, target=target) for event_id in result.delivered}
         by_id = {event.event_id: event for event in events}
+        kept: dict[str, list[str]] = {}
         for event_id, failure in result.failed.items():
-            entry = PendingDelivery(event_id=event_id, target=target)
             emit(Metric.PUBLISH_FAILURES)
             if failure.retryable:
-                logger.warning(
-                    "Publish failed; kept for the next check",
-                    extra={**_event_keys(by_id[event_id], target), "reason": failure.reason},
-                )
+                kept.setdefault(failure.reason, []).append(event_id)
             elif self._park(by_id[event_id], target, failure.reason):
-                done.add(entry)
+                done.add(PendingDelivery(event_id=event_id, target=target))
+        for reason, event_ids in kept.items():
+            # One line per cause, not per event: a target refusing whole calls fails every event alike.
+            logger.warning(
+                "Publish failed; kept for the next check",
+                extra={
+                    "post_id": by_id[event_ids[0]].post_id,
+                    "target": target,
+                    "reason": reason,
+                    "events": len(event_ids),
+                    "event_ids": sorted(event_ids),
+                },
+            )
         return done
 
     def _park(self, event: RelayEvent, target: Target, reason: str) -> bool:

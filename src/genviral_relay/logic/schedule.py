@@ -16,6 +16,10 @@ its stored `next_check_at` and a check that changes nothing writes nothing.
   `failed_retry_window` (Genviral's retry can still post it): the retry sweep (one list call per
   tick for all such posts) notices a retry; the post's own checks at `retry_checkpoints` catch a
   retry the sweep could not see, and one at the end closes the window.
+- A post that still owes a target events is due again soon whatever its own schedule: first after
+  `outbox_retry_delay` (a publisher may have crashed), then, while the target keeps failing, after
+  delays that double with the wait of its oldest event, up to `outbox_retry_delay_max`
+  (`outbox_retry_at`).
 """
 
 from __future__ import annotations
@@ -53,7 +57,13 @@ class PollingPolicy:
     overdue_interval_max: timedelta = timedelta(minutes=30)
     failed_retry_window: timedelta = timedelta(hours=24)
     outbox_retry_delay: timedelta = timedelta(minutes=2)
-    """A post with unpublished events is due again after this delay, in case the publisher crashed."""
+    """A post with unpublished events is due again after this delay, in case the publisher crashed;
+    the first delay of the back-off while a target keeps failing (`outbox_retry_at`)."""
+    outbox_retry_delay_max: timedelta = timedelta(minutes=3)
+    """The longest delay of that back-off. The alarms on publishing (`PendingOutboxAlarm`,
+    `PublishFailuresAlarm`) look at 5-minute periods and read a period without data as fine: a
+    retry at most this long after the last (plus up to a tick before the poller queues it) lands
+    in every period, so they stay in alarm through an outage instead of flapping."""
     retry_checkpoints: tuple[timedelta, ...] = (timedelta(hours=1), timedelta(hours=6))
     """Own checks of a finished post with a failure, this long after the attempt, besides the one at
     the window's end: a retry the sweep cannot see (an account sent back as `pending` rather than
@@ -73,6 +83,19 @@ class PollingPolicy:
             return None
         attempted = window_ends - self.failed_retry_window
         return min([window_ends, *(attempted + after for after in self.retry_checkpoints if attempted + after > now)])
+
+    def outbox_retry_at(self, now: datetime, waiting_since: datetime | None) -> datetime:
+        """When to try again a target that failed to take a watch's events (`waiting_since`: when
+        the oldest of them was detected; None or later than `now`: just now).
+
+        The delay is `outbox_retry_delay` plus the time already waited, at most
+        `outbox_retry_delay_max`: each retry waits twice as long as the one before (2, 4, 8, 16
+        minutes... with a longer cap), counted from state the watch already has, without counting
+        attempts. Nothing is ever given up: a target that comes back gets the events at the next
+        retry, under the same ids.
+        """
+        waited = max(timedelta(0), now - waiting_since) if waiting_since is not None else timedelta(0)
+        return now + _clamp(self.outbox_retry_delay + waited, self.outbox_retry_delay, self.outbox_retry_delay_max)
 
     def awaits_retry(
         self, post: Post, now: datetime, *, last_change: datetime | None = None, first_seen: datetime | None = None
@@ -120,3 +143,8 @@ def same_schedule(stored: datetime | None, wanted: datetime | None, now: datetim
     if wanted <= now:
         return stored <= now
     return stored == wanted
+
+
+def with_outbox_retry(wanted: datetime | None, retry_at: datetime) -> datetime:
+    """The next check of a watch that owes events: its own next check, or the outbox retry if sooner."""
+    return retry_at if wanted is None else min(wanted, retry_at)
