@@ -10,6 +10,10 @@ Schema and, from the bus, the registry schema (local/event_schema.py).
 
 moto runs in-process (`mode="inprocess"`, fast, for tests) or as a real HTTP server on
 127.0.0.1 (`mode="server"`), reached through the standard AWS_ENDPOINT_URL like any AWS endpoint.
+
+With `enforce_iam=True`, moto's IAM access control is on once the stack is made (local/roles.py): each
+function gets its own execution role as the SAM transform builds it (`function_credentials`, which the
+runner hands the handlers), and the stack's own clients act as an admin.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 
 from local.event_schema import check_document, check_eventbridge_event
 from local.template import Resolver, function_environment, functions, load_template, resolve_secret_references
+
+if TYPE_CHECKING:
+    from local.roles import Credentials, FunctionRole, IamEnforcement
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -58,8 +65,10 @@ class MotoStack:
         mode: Literal["inprocess", "server"] = "inprocess",
         secret_as_json: bool = False,
         secrets: Mapping[str, str] | None = None,
+        enforce_iam: bool = False,
     ) -> None:
-        """`secrets`: further secrets to create first (name -> value), for parameters that name one."""
+        """`secrets`: further secrets to create first (name -> value), for parameters that name one.
+        `enforce_iam`: turn moto's IAM access control on once the stack is made, each function with its own role."""
         self.mode = mode
         self._genviral_api_url = genviral_api_url
         self._token = token
@@ -74,6 +83,12 @@ class MotoStack:
         self.subscribers: dict[str, Subscriber] = {}
         self.secret_arn = ""
         self._clients: dict[str, Any] = {}
+        self._enforce_iam = enforce_iam
+        self.enforcement: IamEnforcement | None = None
+        self.roles: dict[str, FunctionRole] = {}
+        """Function logical id -> the execution role it runs with (enforce_iam only)."""
+        self._admin: Credentials | None = None
+        self._role_clients: dict[tuple[str, str], Any] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> MotoStack:
@@ -108,10 +123,21 @@ class MotoStack:
             raise ValueError("the template's rules refuse these parameters: " + " ".join(refused))
         self._create_resources()
         self._create_subscribers()
+        if self._enforce_iam:
+            try:
+                self._enforce_roles()
+            except Exception:
+                self.stop()
+                raise
         return self
 
     def stop(self) -> None:
+        if self.enforcement is not None:
+            self.enforcement.stop()
+            self.enforcement = None
         self._clients.clear()
+        self._role_clients.clear()
+        self._admin = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -127,14 +153,36 @@ class MotoStack:
 
     # ------------------------------------------------------------------ access
     def client(self, service: str) -> Any:
-        """One client per service for the stack's life (making one costs about 20 ms)."""
+        """One client per service for the stack's life (making one costs about 20 ms); the admin's under enforce_iam."""
         if service not in self._clients:
-            self._clients[service] = (
-                _in_process_client(service)
-                if self.endpoint_url is None
-                else boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url)
-            )
+            if self._admin is not None:
+                self._clients[service] = self._client_with(self._admin, service)
+            elif self.endpoint_url is None:
+                self._clients[service] = _in_process_client(service)
+            else:
+                self._clients[service] = boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url)
         return self._clients[service]
+
+    def client_as(self, logical_id: str, service: str) -> Any:
+        """A client acting as the function's execution role, for what AWS does with that role on the function's
+        behalf (the SQS event source's receives and deletes); `client(service)` without enforce_iam."""
+        if logical_id not in self.roles:
+            return self.client(service)
+        key = (logical_id, service)
+        if key not in self._role_clients:
+            self._role_clients[key] = self._client_with(self.roles[logical_id].credentials, service)
+        return self._role_clients[key]
+
+    def function_credentials(self, logical_id: str) -> dict[str, str]:
+        """The environment variables carrying the function's role credentials, as Lambda sets them; empty
+        without enforce_iam (the functions then share FAKE_CREDENTIALS)."""
+        role = self.roles.get(logical_id)
+        return role.credentials.environment() if role is not None else {}
+
+    def _client_with(self, credentials: Credentials, service: str) -> Any:
+        return boto3.client(
+            service, region_name=REGION, endpoint_url=self.endpoint_url, **credentials.client_arguments()
+        )
 
     def ref(self, logical_id: str) -> str:
         return self.resolver.refs[logical_id]
@@ -150,6 +198,8 @@ class MotoStack:
         template) and the dead-letter queues it redrives."""
         env = {**self.function_env("PollerFunction"), **self.function_env("WorkerFunction")}
         env.pop("POWERTOOLS_LOG_LEVEL", None)
+        if self._admin is not None:  # under enforce_iam the operator acts as the admin
+            env.update(self._admin.environment())
         env["WORK_DLQ_URL"] = self.ref("WorkDLQ")
         env["POLLER_DLQ_URL"] = self.ref("PollerDLQ")
         if self.resolver.resource_enabled("FailureWebhookDLQ"):
@@ -319,6 +369,17 @@ class MotoStack:
                 RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
             )
         self._made(logical_id, name, Arn=role["Role"]["Arn"])
+
+    def _enforce_roles(self) -> None:
+        """The functions' roles and the admin, made while access control is off; then access control on."""
+        from local.roles import IamEnforcement, create_admin, create_function_roles
+
+        iam, sts = self.client("iam"), self.client("sts")
+        self.roles = create_function_roles(iam, sts, self.resolver)
+        admin = create_admin(iam, sts)
+        self._clients.clear()  # from here on the stack's own calls are the admin's
+        self._admin = admin
+        self.enforcement = IamEnforcement().start()
 
     def _made(self, logical_id: str, ref: str, **attributes: str) -> None:
         """What `!Ref` and `!GetAtt` of a created resource return."""

@@ -1,0 +1,476 @@
+"""The roles proved, not read: the whole local flow with moto's IAM access control on.
+
+Each handler runs with the credentials of its own execution role, as the SAM transform builds it from
+template.yaml (local/roles.py); the set-up and the assertions act as an admin. Any call a role does not
+allow is refused as AWS refuses it and recorded, and a test that made one fails, also when the relay
+handles the refusal quietly (a refused publish is parked in EventsDLQ). The negative controls show the
+enforcement is real, for actions and for resources, on moto's own check (SQS) and on the resource-aware
+one local/roles.py adds (DynamoDB, SNS).
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from genviral_relay.logic.retry_sweep import SWEEP_LIMIT
+from local.emulator import GenviralEmulator
+from local.roles import (
+    IamEnforcement,
+    Permission,
+    function_roles,
+    managed_policy_name,
+    required_permissions,
+    transformed_template,
+)
+from local.runner import API, POLLER, WORKER, LocalRunner
+from local.stack import ACCOUNT, MotoStack
+from local.template import functions
+from tests.conftest import TOKEN
+from tests.functional.shared_rig import stored_item
+from tests.functional.subscribers import drain
+
+StackFactory = Callable[..., MotoStack]
+
+USED: dict[str, set[Permission]] = {}
+"""Function -> every permission its role was allowed in this module's flows (for the over-grant check)."""
+FLOWS_RUN: set[str] = set()
+
+
+@pytest.fixture
+def enforced_stack(emulator: GenviralEmulator) -> Iterator[StackFactory]:
+    """Makes stacks with IAM enforced; on the way out, no call may have been refused that the test did not take."""
+    made: list[MotoStack] = []
+
+    def make(**parameters: str) -> MotoStack:
+        stack = MotoStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters=parameters, enforce_iam=True)
+        made.append(stack.start())
+        return stack
+
+    try:
+        yield make
+        for stack in made:
+            stack.drain_subscribers()
+            assert_nothing_refused(stack)
+            for function in stack.roles:
+                USED.setdefault(function, set()).update(used(stack, function, portable=True))
+    finally:
+        for stack in made:
+            stack.stop()
+
+
+def enforcement(stack: MotoStack) -> IamEnforcement:
+    assert stack.enforcement is not None
+    return stack.enforcement
+
+
+def assert_nothing_refused(stack: MotoStack) -> None:
+    denials = enforcement(stack).take_denials()
+    assert not denials, "calls the roles refuse:\n" + "\n".join(str(denial) for denial in denials)
+
+
+def used(stack: MotoStack, function: str, *, portable: bool = False) -> set[Permission]:
+    """What the function's role was allowed; `portable`: the secret's ARN (random per stack) as SECRET_ARN."""
+    permissions = enforcement(stack).used_by(stack.roles[function].name)
+    return {(action, portable_arn(stack, resource) if portable else resource) for action, resource in permissions}
+
+
+def portable_arn(stack: MotoStack, resource: str) -> str:
+    return "SECRET_ARN" if resource == stack.secret_arn else resource
+
+
+def arn(stack: MotoStack, logical_id: str) -> str:
+    return stack.resolver.attributes[(logical_id, "Arn")]
+
+
+def table_arn(stack: MotoStack) -> str:
+    return arn(stack, "StateTable")
+
+
+def publishing_now(emulator: GenviralEmulator, accounts: int = 1, **options: Any) -> tuple[str, list[str]]:
+    post_id = emulator.create_post(accounts=accounts, scheduled_at=datetime.now(UTC) - timedelta(minutes=1), **options)
+    return post_id, emulator.account_ids(post_id)
+
+
+def queue_bodies(stack: MotoStack, logical_id: str) -> list[dict[str, Any]]:
+    sqs, url = stack.client("sqs"), stack.ref(logical_id)
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def revoke(stack: MotoStack, function: str, action: str) -> None:
+    """Take one action out of the function's inline policies, as a narrower template would."""
+    iam, role = stack.client("iam"), stack.roles[function]
+    for name, document in role.inline.items():
+        narrowed = copy.deepcopy(document)
+        for statement in narrowed["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            statement["Action"] = [granted for granted in actions if granted != action]
+        narrowed["Statement"] = [statement for statement in narrowed["Statement"] if statement["Action"]]
+        if not narrowed["Statement"]:
+            iam.delete_role_policy(RoleName=role.name, PolicyName=name)
+        elif narrowed != document:
+            iam.put_role_policy(RoleName=role.name, PolicyName=name, PolicyDocument=json.dumps(narrowed))
+
+
+def repoint(stack: MotoStack, function: str, old: str, new: str) -> None:
+    """Grant the same actions on another resource: `old` replaced by `new` in the function's inline policies."""
+    iam, role = stack.client("iam"), stack.roles[function]
+    for name, document in role.inline.items():
+        text = json.dumps(document)
+        if old in text:
+            iam.put_role_policy(RoleName=role.name, PolicyName=name, PolicyDocument=text.replace(old, new))
+
+
+# ---------------------------------------------------------------------------------------------- the roles made
+def test_each_function_runs_with_its_own_role_as_the_transform_builds_it(enforced_stack: StackFactory) -> None:
+    stack = enforced_stack()
+
+    assert set(stack.roles) == set(functions(stack.template)) == {POLLER, WORKER, API}
+    transformed = transformed_template()["Resources"]
+    iam = stack.client("iam")
+    for function, role in stack.roles.items():
+        assert role.logical_id == f"{function}Role"
+        expected_inline = {
+            policy["PolicyName"] for policy in function_roles(stack.resolver)[function][1].get("Policies", [])
+        }
+        assert set(role.inline) == expected_inline
+        managed = transformed[role.logical_id]["Properties"]["ManagedPolicyArns"]
+        # AWS managed policies (logs, X-Ray, the SQS event source) come from moto's copy of AWS's documents.
+        assert (role.managed, role.skipped_managed) == (managed, [])
+        names = set(iam.list_role_policies(RoleName=role.name)["PolicyNames"])
+        assert names == expected_inline | {managed_policy_name(policy) for policy in managed}
+        assert stack.function_credentials(function)["AWS_ACCESS_KEY_ID"] == role.credentials.access_key_id
+    assert len({role.credentials.access_key_id for role in stack.roles.values()}) == 3
+    # the conditional policies follow PublishTargets: both targets by default
+    assert any("sns:Publish" in json.dumps(document) for document in stack.roles[WORKER].inline.values())
+    assert any("events:PutEvents" in json.dumps(document) for document in stack.roles[WORKER].inline.values())
+
+
+def test_a_role_is_refused_what_it_does_not_grant_with_the_error_aws_answers(enforced_stack: StackFactory) -> None:
+    stack = enforced_stack()
+    poller_sqs, poller_sns = stack.client_as(POLLER, "sqs"), stack.client_as(POLLER, "sns")
+    api_dynamodb = stack.client_as(API, "dynamodb")
+
+    # granted: its own queue; refused: another queue, another service, another table
+    poller_sqs.send_message(QueueUrl=stack.ref("WorkQueue"), MessageBody="{}")
+    with pytest.raises(ClientError) as sqs_refusal:
+        poller_sqs.send_message(QueueUrl=stack.ref("EventsDLQ"), MessageBody="{}")
+    with pytest.raises(ClientError) as sns_refusal:
+        poller_sns.publish(TopicArn=stack.ref("EventsTopic"), Message="{}")
+    other = stack.client("dynamodb").create_table(
+        TableName="OtherTable",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )["TableDescription"]["TableArn"]
+    api_dynamodb.get_item(TableName=stack.ref("StateTable"), Key={"pk": {"S": "x"}, "sk": {"S": "x"}})
+    with pytest.raises(ClientError) as dynamodb_refusal:
+        api_dynamodb.get_item(TableName="OtherTable", Key={"pk": {"S": "x"}})
+
+    assert sqs_refusal.value.response["Error"]["Code"] == "AccessDenied"
+    assert sns_refusal.value.response["Error"]["Code"] == "AuthorizationError"
+    assert dynamodb_refusal.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert f"dynamodb:GetItem on resource: {other}" in dynamodb_refusal.value.response["Error"]["Message"]
+    poller, api = (f"arn:aws:sts::{ACCOUNT}:assumed-role/{stack.roles[f].name}/{f}" for f in (POLLER, API))
+    assert [(d.principal, d.action, d.resource) for d in enforcement(stack).take_denials()] == [
+        (poller, "sqs:SendMessage", arn(stack, "EventsDLQ")),
+        (poller, "sns:Publish", stack.ref("EventsTopic")),
+        (api, "dynamodb:GetItem", other),
+    ]
+    # and the admin, what the tests themselves do, is refused nothing
+    stack.client("sqs").receive_message(QueueUrl=stack.ref("WorkQueue"))
+
+
+TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/T"
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "params", "expected"),
+    [
+        pytest.param(
+            "dynamodb",
+            "TransactWriteItems",
+            {
+                "TransactItems": [
+                    {"Put": {"TableName": "T"}},
+                    {"Update": {"TableName": "T"}},
+                    {"Put": {"TableName": "T"}},
+                ]
+            },
+            [("dynamodb:PutItem", TABLE), ("dynamodb:UpdateItem", TABLE)],
+            id="transaction-as-its-items",
+        ),
+        pytest.param(
+            "dynamodb",
+            "Query",
+            {"TableName": "T", "IndexName": "due"},
+            [("dynamodb:Query", f"{TABLE}/index/due")],
+            id="query-on-an-index",
+        ),
+        pytest.param(
+            "dynamodb",
+            "BatchGetItem",
+            {"RequestItems": {"T": {}, TABLE + "2": {}}},
+            [("dynamodb:BatchGetItem", TABLE), ("dynamodb:BatchGetItem", TABLE + "2")],
+            id="batch-on-each-table",
+        ),
+        pytest.param(
+            "sns",
+            "PublishBatch",
+            {"TopicArn": "arn:aws:sns:us-east-1:1:t"},
+            [("sns:Publish", "arn:aws:sns:us-east-1:1:t")],
+            id="publish-batch",
+        ),
+        pytest.param(
+            "sqs",
+            "SendMessageBatch",
+            {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/1/q"},
+            [("sqs:SendMessage", "arn:aws:sqs:us-east-1:1:q")],
+            id="send-message-batch",
+        ),
+        pytest.param(
+            "events",
+            "PutEvents",
+            {"Entries": [{"EventBusName": "b"}, {}]},
+            [
+                ("events:PutEvents", f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/b"),
+                ("events:PutEvents", f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"),
+            ],
+            id="put-events-per-bus",
+        ),
+        pytest.param("iam", "ListRoles", {}, [("iam:ListRoles", "*")], id="anything-else-as-moto-does"),
+    ],
+)
+def test_each_request_needs_what_aws_authorizes(
+    service: str, operation: str, params: dict[str, Any], expected: list[Permission]
+) -> None:
+    needed = required_permissions(service, operation, params, region="us-east-1", account=ACCOUNT, fallback="*")
+
+    assert needed == expected
+
+
+# ---------------------------------------------------------------------------------------------- the flows
+def test_the_whole_flow_runs_on_each_functions_own_role(
+    emulator: GenviralEmulator, enforced_stack: StackFactory
+) -> None:
+    stack = enforced_stack()
+    runner = LocalRunner(stack)
+
+    # Registered through the API; Genviral delivers one account and fails the other; a tick and the worker
+    post_id, (posted, failed) = publishing_now(emulator, accounts=2)
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+    emulator.mark_posted(post_id, posted)
+    emulator.mark_failed(post_id, failed, error_message="Media rejected by platform")
+    assert runner.tick()["enqueued"] == 1
+    report = runner.drain_work_queue()
+    assert (report.processed, report.failed) == (1, 0)
+    received = drain(stack)
+    assert sorted(d["status"] for d in received.sns_documents()) == ["failed", "posted"]
+    assert sorted(d["status"] for d in received.eventbridge_documents()) == ["failed", "posted"]
+    assert runner.api("GET", f"/watches/{post_id}").status == 200
+
+    # The retry sweep: Genviral retries the failed account, which then posts; the retry list is a full page (it
+    # may be cut off), so the sweep reads every waiting watch from the table
+    for _ in range(SWEEP_LIMIT):
+        unwatched, (unwatched_account,) = publishing_now(emulator)
+        emulator.mark_failed(unwatched, unwatched_account)
+        emulator.retry(unwatched)
+    emulator.retry(post_id)
+    runner.tick_and_work()
+    emulator.mark_posted(post_id, failed)
+    runner.tick_and_work()
+    documents = drain(stack).sns_documents()
+    assert [(d["account_id"], d["previous_status"], d["status"]) for d in documents] == [(failed, "retry", "posted")]
+
+    # A check-now that finds a change publishes from the API function; then the watch is deleted
+    other, (account,) = publishing_now(emulator)
+    assert runner.api("POST", "/watches", {"post_id": other}).status == 201
+    emulator.mark_posted(other, account)
+    checked = runner.api("POST", f"/watches/{other}/check")
+    assert checked.status == 200
+    assert [t["status"] for t in checked.body["transitions"]] == ["posted"]
+    assert drain(stack).event_ids() == ([checked.body["transitions"][0]["event_id"]],) * 2
+    assert runner.api("DELETE", f"/watches/{post_id}").status == 200
+    assert runner.api("GET", f"/watches/{post_id}").status == 404
+
+    # Then nothing was refused, and each function did its work on its own role, the secret read included
+    assert_nothing_refused(stack)
+    table, secret = table_arn(stack), stack.secret_arn
+    assert {("sqs:SendMessage", arn(stack, "WorkQueue")), ("dynamodb:Query", f"{table}/index/due")} <= used(
+        stack, POLLER
+    )
+    publishing = {
+        ("secretsmanager:GetSecretValue", secret),
+        ("sns:Publish", stack.ref("EventsTopic")),
+        ("events:PutEvents", arn(stack, "EventBus")),
+    }
+    queue = arn(stack, "WorkQueue")
+    event_source = {("sqs:ReceiveMessage", queue), ("sqs:DeleteMessage", queue)}
+    assert publishing | event_source | {("dynamodb:Query", f"{table}/index/due")} <= used(stack, WORKER)
+    assert publishing | {("dynamodb:DeleteItem", table)} <= used(stack, API)
+    FLOWS_RUN.add("whole flow")
+
+
+def test_an_event_a_target_refuses_is_parked_in_the_events_dlq_by_the_workers_role(
+    emulator: GenviralEmulator, enforced_stack: StackFactory
+) -> None:
+    stack = enforced_stack()
+    runner = LocalRunner(stack)
+    # Events over the targets' size limit, which both refuse for good: one the worker finds, one the API does
+    post_id, (account_id,) = publishing_now(emulator, caption="x" * 300_000)
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+    emulator.mark_posted(post_id, account_id)
+    runner.tick_and_work()
+    by_worker = queue_bodies(stack, "EventsDLQ")
+    already_posted, (other_account,) = publishing_now(emulator, caption="y" * 300_000)
+    emulator.mark_posted(already_posted, other_account)
+    assert runner.api("POST", "/watches", {"post_id": already_posted}).status == 201
+    by_api = queue_bodies(stack, "EventsDLQ")
+
+    assert sorted(body["target"] for body in by_worker) == ["eventbridge", "sns"]
+    assert sorted(body["target"] for body in by_api) == ["eventbridge", "sns"]
+    assert drain(stack).event_ids() == ([], [])
+    assert_nothing_refused(stack)
+    assert ("sqs:SendMessage", arn(stack, "EventsDLQ")) in used(stack, WORKER) & used(stack, API)
+    FLOWS_RUN.add("refused event")
+
+
+def test_a_discover_mode_tick_runs_on_the_roles(emulator: GenviralEmulator, enforced_stack: StackFactory) -> None:
+    stack = enforced_stack(WatchMode="discover")
+    runner = LocalRunner(stack)
+    old, _ = publishing_now(emulator, accounts=1, created_at=datetime.now(UTC) - timedelta(hours=2))
+
+    assert runner.tick()["enqueued"] == 1  # the discovery request
+    runner.drain_work_queue()
+    assert stored_item(stack, old)["post_status"]["S"] == "scheduled"
+    fresh = emulator.create_post(accounts=1, scheduled_at=None)
+    emulator.mark_posted(fresh, emulator.account_ids(fresh)[0])
+    runner.tick_and_work()
+
+    assert [(d["post_id"], d["status"]) for d in drain(stack).sns_documents()] == [(fresh, "posted")]
+    assert_nothing_refused(stack)
+    FLOWS_RUN.add("discover")
+
+
+# ---------------------------------------------------------------------------------------------- negative controls
+def test_without_sqs_send_message_the_pollers_tick_is_refused(
+    emulator: GenviralEmulator, enforced_stack: StackFactory
+) -> None:
+    stack = enforced_stack()
+    runner = LocalRunner(stack)
+    post_id, _ = publishing_now(emulator)
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+    revoke(stack, POLLER, "sqs:SendMessage*")
+
+    with pytest.raises(ClientError) as refused:
+        runner.tick()
+
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    (denial,) = enforcement(stack).take_denials()
+    assert (denial.action, denial.resource) == ("sqs:SendMessage", arn(stack, "WorkQueue"))
+    assert f"assumed-role/{stack.roles[POLLER].name}/" in denial.principal
+    assert runner.drain_work_queue().batches == 0
+
+
+def test_a_table_grant_on_another_table_refuses_the_api(
+    emulator: GenviralEmulator, enforced_stack: StackFactory
+) -> None:
+    # The same actions on another table: the resource is checked too, on DynamoDB as well
+    stack = enforced_stack()
+    runner = LocalRunner(stack)
+    table = stack.ref("StateTable")
+    repoint(stack, API, f":table/{table}", ":table/SomeOtherTable")
+    post_id, _ = publishing_now(emulator)
+
+    with pytest.raises(ClientError) as refused:  # the invocation fails; API Gateway would answer 502
+        runner.api("POST", "/watches", {"post_id": post_id})
+
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    denials = enforcement(stack).take_denials()
+    assert denials
+    writes = ("GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")
+    assert {(d.action, d.resource) for d in denials} <= {(f"dynamodb:{a}", table_arn(stack)) for a in writes}
+
+
+def test_without_sns_publish_the_refusal_is_quiet_but_the_denial_is_seen(
+    emulator: GenviralEmulator, enforced_stack: StackFactory
+) -> None:
+    # The relay parks a refused publish in EventsDLQ by design: only the recorded denial shows the role is short.
+    stack = enforced_stack()
+    runner = LocalRunner(stack)
+    post_id, (account_id,) = publishing_now(emulator)
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+    revoke(stack, WORKER, "sns:Publish")
+    emulator.mark_posted(post_id, account_id)
+
+    report = runner.tick_and_work()
+
+    assert (report.processed, report.failed) == (1, 0)
+    received = drain(stack)
+    assert (len(received.sns), len(received.eventbridge)) == (0, 1)
+    assert [body["target"] for body in queue_bodies(stack, "EventsDLQ")] == ["sns"]
+    assert [(d.action, d.resource) for d in enforcement(stack).take_denials()] == [
+        ("sns:Publish", stack.ref("EventsTopic"))
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- over-grants
+UNCOVERED: dict[str, dict[str, str]] = {
+    API: {"dynamodb:BatchGetItem": "a check-now republishing events an earlier invocation stored (outbox)"},
+}
+"""Granted actions the code needs on paths these flows do not reach, and why."""
+
+
+def template_grants(stack: MotoStack, function: str) -> list[tuple[str, list[str]]]:
+    """(action pattern, resource patterns) of the role's policies from the template's own `Policies`, which SAM
+    names <Function>RolePolicy<N> (not those SAM adds for Lambda's own use, such as the async failure destination)."""
+    grants = []
+    for name, document in stack.roles[function].inline.items():
+        if not name.startswith(f"{function}RolePolicy"):
+            continue
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            grants.extend((action, [portable_arn(stack, resource) for resource in resources]) for action in actions)
+    return grants
+
+
+@pytest.fixture
+def template_stack(enforced_stack: StackFactory) -> MotoStack:
+    return enforced_stack()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="SAM's DynamoDB policy templates grant actions no function calls: dynamodb:Scan, DescribeTable (all "
+    "three), BatchWriteItem and ConditionCheckItem (worker, API), DeleteItem (worker), Query (API), BatchGetItem "
+    "(poller); template.yaml's least-privilege rewrite is in progress elsewhere",
+)
+def test_no_role_grants_an_action_the_flows_never_use(template_stack: MotoStack) -> None:
+    if {"whole flow", "refused event", "discover"} - FLOWS_RUN:
+        pytest.skip("needs this module's flows to have run first")
+    unused = {
+        function: sorted(
+            action
+            for action, resources in template_grants(template_stack, function)
+            if action not in UNCOVERED.get(function, {})
+            and not any(
+                fnmatch.fnmatchcase(used_action, action) and any(fnmatch.fnmatchcase(where, r) for r in resources)
+                for used_action, where in USED[function]
+            )
+        )
+        for function in template_stack.roles
+    }
+    assert unused == {function: [] for function in template_stack.roles}, f"granted, never used: {unused}"
