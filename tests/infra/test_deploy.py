@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -463,3 +464,19 @@ def test_access_logs_record_who_called_what_in_one_json_line(expanded: dict[str,
     assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     assert Resolver(TEMPLATE, {**SAMPLE_PARAMETERS, "ApiAccessLogging": "true"}).resource_enabled("ApiAccessLogGroup")
     assert variant_findings("access-logs") == []
+
+
+# ---------------------------------------------------------------- the deploy guide
+def section(markdown: str, heading: str) -> str:
+    """A `## heading` section of a page, up to the next `## `."""
+    start = markdown.index(f"\n## {heading}\n")
+    end = markdown.find("\n## ", start + 1)
+    return markdown[start : end if end != -1 else len(markdown)]
+
+
+def test_the_deploy_guide_lists_every_parameter_and_output() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    listed = re.findall(r"^\| `(\w+)` \|", section(guide, "Parameters"), re.MULTILINE)
+    assert sorted(listed) == sorted(TEMPLATE["Parameters"])
+    outputs = section(guide, "Outputs")
+    assert [name for name in TEMPLATE["Outputs"] if f"`{name}`" not in outputs] == []
