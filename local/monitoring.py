@@ -390,7 +390,8 @@ def dashboard_resource() -> dict[str, Any]:
     return {
         "Type": "AWS::CloudWatch::Dashboard",
         "Properties": {
-            "DashboardName": {"Fn::Sub": "${AWS::StackName}"},
+            # Dashboards are global (their ARN has no region): the region keeps one stack name in two regions apart.
+            "DashboardName": {"Fn::Sub": "${AWS::StackName}-${AWS::Region}"},
             "DashboardBody": {"Fn::Sub": dashboard_body()},
         },
     }

@@ -3,67 +3,39 @@
 from __future__ import annotations
 
 import importlib
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
-from local.template import TEMPLATE_PATH, Resolver, function_environment, functions, load_template
+from local.template import Resolver, function_environment, functions, load_template
+from tests.infra.tooling import SAMPLE_SECRET_ARN, commercial_regions, committed_findings, expand, variant_findings
 
 TEMPLATE = load_template()
 FUNCTIONS = functions(TEMPLATE)
-SAMPLE_PARAMETERS = {"GenviralSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:genviral-AbCdEf"}
+SAMPLE_PARAMETERS = {"GenviralSecretArn": SAMPLE_SECRET_ARN}
 
 
-def cfn_lint(path: Path) -> subprocess.CompletedProcess[str]:
-    executable = shutil.which("cfn-lint", path=str(Path(sys.executable).parent)) or "cfn-lint"
-    return subprocess.run(  # noqa: S603 - fixed executable, our own template
-        [executable, "--format", "parseable", str(path)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
-        check=False,
-        timeout=120,
-    )
+def test_cfn_lint_with_the_sam_transform_passes_in_every_commercial_region() -> None:
+    # One run over every region: a resource type some region lacks fails the default deploy there (E3006).
+    regions = commercial_regions()
+    assert {"us-east-1", "eu-west-1", "ca-west-1", "mx-central-1"} <= set(regions)
+    assert not {region for region in regions if region.startswith(("cn-", "us-gov-", "us-iso", "eusc-"))}
+    assert committed_findings() == []
 
 
-def test_cfn_lint_with_the_sam_transform_passes() -> None:
-    result = cfn_lint(TEMPLATE_PATH)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_cfn_lint_catches_a_broken_reference(tmp_path: Path) -> None:
-    # Proves the lint expands the SAM resources: a bad Ref inside a function's policy must fail it.
-    broken = tmp_path / "template.yaml"
-    broken.write_text(TEMPLATE_PATH.read_text().replace("TableName: !Ref StateTable", "TableName: !Ref StateTablo", 1))
-    result = cfn_lint(broken)
-    assert result.returncode != 0
-    assert "StateTablo" in result.stdout
+def test_cfn_lint_catches_a_broken_reference() -> None:
+    # Proves the lint expands the SAM resources: a bad reference inside a function's policy must fail it.
+    reported = variant_findings("broken-reference")
+    assert reported
+    assert all("StateTablo" in line for line in reported)
 
 
 @pytest.fixture(scope="module")
 def expanded() -> dict[str, Any]:
     """The template as CloudFormation sees it after the SAM transform (offline)."""
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    document = yaml_parse(TEMPLATE_PATH.read_text())
-    for resource in document["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
-    document.setdefault("Globals", {}).setdefault("Function", {}).pop("CodeUri", None)
-
-    class OfflinePolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    return dict(transform(document, SAMPLE_PARAMETERS, OfflinePolicies()))
+    return expand()
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
@@ -175,8 +147,11 @@ def test_worker_reports_partial_batch_failures_and_the_queue_redrives(expanded: 
 def test_every_function_has_a_log_group_with_retention() -> None:
     groups = [r for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup"]
     named = {group["Properties"]["LogGroupName"]["Fn::Sub"] for group in groups}
-    assert named == {f"/aws/lambda/${{{logical_id}}}" for logical_id in FUNCTIONS}
-    assert all("RetentionInDays" in group["Properties"] for group in groups)
+    # and the API's access log group, when ApiAccessLogging is on (test_deploy.py)
+    assert named == {f"/aws/lambda/${{{logical_id}}}" for logical_id in FUNCTIONS} | {
+        "/aws/apigateway/${AWS::StackName}/access"
+    }
+    assert all(group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for group in groups)
 
 
 def test_contract_parameters_and_outputs() -> None:

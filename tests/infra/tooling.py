@@ -1,0 +1,157 @@
+"""The offline tools the template tests run: the SAM transform (the template as CloudFormation receives it) and
+cfn-lint with the SAM transform. cfn-lint costs seconds per process and per template, most of all in many regions:
+the committed template is linted once in every commercial region, and its switched-on variants together in one
+process (us-east-1), both runs at the same time, on first use."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from local.template import TEMPLATE_PATH
+
+SAMPLE_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:genviral-AbCdEf"
+SAMPLE_KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ALARM_TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:relay-alarms"
+WEBHOOK_URL = "https://hooks.example.com/genviral"
+WEBHOOK_KEY_SECRET = "genviral/webhook-key"
+
+
+# ---------------------------------------------------------------------- regions
+@functools.cache
+def commercial_regions() -> tuple[str, ...]:
+    """The regions cfn-lint has resource data for, in the commercial partition `aws` (botocore's partitions.json:
+    not China, GovCloud, the ISO partitions or the European Sovereign Cloud)."""
+    import botocore
+    import cfnlint.helpers
+
+    partitions = json.loads((Path(botocore.__file__).parent / "data" / "partitions.json").read_text())
+    (commercial,) = [partition for partition in partitions["partitions"] if partition["id"] == "aws"]
+    return tuple(region for region in cfnlint.helpers.REGIONS if region in commercial["regions"])
+
+
+def regions_without(resource_type: str) -> frozenset[str]:
+    """The commercial regions where cfn-lint knows no such resource type (CloudFormation refuses it there)."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER, ResourceNotFoundError
+
+    missing = set()
+    for region in commercial_regions():
+        try:
+            PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, resource_type)
+        except ResourceNotFoundError:
+            missing.add(region)
+    return frozenset(missing)
+
+
+# ---------------------------------------------------------------------- the SAM transform
+def expand(text: str | None = None, parameters: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The template (the committed one by default) after the SAM transform, offline; a fresh copy each call."""
+    values = {"GenviralSecretArn": SAMPLE_SECRET_ARN, **(parameters or {})}
+    return copy.deepcopy(
+        _expanded(text if text is not None else TEMPLATE_PATH.read_text(), tuple(sorted(values.items())))
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _expanded(text: str, parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    document = yaml_parse(text)
+    for resource in document["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
+    document.setdefault("Globals", {}).setdefault("Function", {}).pop("CodeUri", None)
+
+    class OfflinePolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return dict(transform(document, dict(parameters), OfflinePolicies()))
+
+
+# ---------------------------------------------------------------------- cfn-lint
+def start_cfn_lint(*paths: Path, regions: Sequence[str] = ("us-east-1",)) -> subprocess.Popen[str]:
+    executable = shutil.which("cfn-lint", path=str(Path(sys.executable).parent)) or "cfn-lint"
+    return subprocess.Popen(  # noqa: S603 - fixed executable, our own templates
+        [executable, "--format", "parseable", "--regions", *regions, "--", *map(str, paths)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+
+
+def finished(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    stdout, stderr = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def findings(result: subprocess.CompletedProcess[str], path: Path) -> list[str]:
+    """The lines cfn-lint reported about one of the templates it linted (`path:line:col:...:rule:message`)."""
+    if result.returncode != 0 and not result.stdout.strip():
+        raise RuntimeError(f"cfn-lint failed without findings: {result.stderr}")
+    return [line for line in result.stdout.splitlines() if line.startswith(f"{path}:")]
+
+
+def with_defaults(text: str, **defaults: str) -> str:
+    """The template with these parameters' defaults changed (a deploy that sets them)."""
+    for name, value in defaults.items():
+        pattern = re.compile(rf"^(  {name}:\n    Type: String\n    Default: ).*$", re.MULTILINE)
+        text, count = pattern.subn(lambda match, value=value: match.group(1) + json.dumps(value), text)
+        assert count == 1, f"parameter {name} with a Default line not found"
+    return text
+
+
+VARIANTS: dict[str, Callable[[str], str]] = {
+    # A bad reference inside a function's policy: the lint must expand the SAM resources to see it.
+    "broken-reference": lambda text: text.replace(
+        "Resource: !GetAtt StateTable.Arn", "Resource: !GetAtt StateTablo.Arn", 1
+    ),
+    "webhook": lambda text: with_defaults(
+        text, FailureWebhookUrl=WEBHOOK_URL, FailureWebhookApiKeySecret=WEBHOOK_KEY_SECRET
+    ),
+    "alarm-topic": lambda text: with_defaults(text, AlarmTopicArn=ALARM_TOPIC_ARN),
+    "access-logs": lambda text: with_defaults(text, ApiAccessLogging="true"),
+    "kms-key": lambda text: with_defaults(text, GenviralSecretKmsKeyArn=SAMPLE_KMS_KEY_ARN),
+}
+"""The template as deploys that switch an option on see it (each starts from the committed template)."""
+
+
+def committed_findings() -> list[str]:
+    """What cfn-lint reports about the committed template in any commercial region."""
+    return _lint_runs()[0]
+
+
+def variant_findings(name: str) -> list[str]:
+    """What cfn-lint reports about one variant (in us-east-1)."""
+    return _lint_runs()[1][name]
+
+
+@functools.cache
+def _lint_runs() -> tuple[list[str], dict[str, list[str]]]:
+    original = TEMPLATE_PATH.read_text()
+    with tempfile.TemporaryDirectory() as directory:
+        committed = Path(directory) / "committed.yaml"
+        committed.write_text(original)
+        paths = {name: Path(directory) / f"{name}.yaml" for name in VARIANTS}
+        for name, variant in VARIANTS.items():
+            text = variant(original)
+            assert text != original, f"the {name} variant changes nothing"
+            paths[name].write_text(text)
+        every_region = start_cfn_lint(committed, regions=commercial_regions())
+        variants = finished(start_cfn_lint(*paths.values()))
+        return findings(finished(every_region), committed), {
+            name: findings(variants, path) for name, path in paths.items()
+        }
