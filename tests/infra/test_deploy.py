@@ -241,6 +241,24 @@ def test_the_api_has_exactly_one_stage_v1_with_the_throttling(expanded: dict[str
 
 
 # ---------------------------------------------------------------- 5: the secret and its KMS key
+def test_api_gateway_invokes_the_function_under_its_resource_policy_not_the_callers_credentials(
+    expanded: dict[str, Any],
+) -> None:
+    # With the caller's credentials a caller would need lambda:InvokeFunction too, and a caller with a role
+    # (Lambda, ECS, SSO) could not call at all: the integration's credentials would be arn:aws:iam::*:user/*.
+    (api,) = [r for r in expanded["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    integrations = [
+        operation["x-amazon-apigateway-integration"]
+        for operations in api["Properties"]["Body"]["paths"].values()
+        for operation in operations.values()
+    ]
+    assert len(integrations) == 4
+    assert [integration.get("credentials") for integration in integrations] == [None] * 4
+    permissions = [r for r in expanded["Resources"].values() if r["Type"] == "AWS::Lambda::Permission"]
+    assert {p["Properties"]["Principal"] for p in permissions} == {"apigateway.amazonaws.com"}
+    assert len(permissions) == 4
+
+
 def test_the_secret_parameter_takes_only_a_full_arn() -> None:
     # The policy grants exactly this ARN; IAM never matches a partial ARN (no -XXXXXX suffix) to the secret.
     pattern = re.compile(TEMPLATE["Parameters"]["GenviralSecretArn"]["AllowedPattern"])
