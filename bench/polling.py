@@ -57,9 +57,9 @@ from genviral_relay.observability import logger
 from local.doubles import InMemoryStore, SteppingClock
 from local.emulator import GenviralEmulator
 from local.ledger import Ledger, outcome_of
+from local.runtime import RUNTIME_PYTHON, find_runtime_python
 from local.seams import no_sleep
 from local.stack import MotoStack
-from local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -473,7 +473,6 @@ def checks_per_second(seconds: float = 2.0) -> float:
 # dependencies, the package, the bytecode) on a read-only code folder (-B: nothing is written back), with
 # boto3 beside it as the runtime provides it. The artifact is built for this machine, not for Lambda's
 # arm64, so the milliseconds are a stand-in; the ratios are what counts.
-RUNTIME_PYTHON = str(load_template()["Globals"]["Function"]["Runtime"]).removeprefix("python")  # "3.13"
 BUILD_STEPS = ("check-python", "dependencies", "package", "bytecode")  # what src/Makefile's build-<Function> runs
 
 
@@ -495,38 +494,9 @@ class Artifact:
         return f"Python {self.version} ({why})"
 
 
-def find_runtime_python() -> tuple[str, str, bool]:
-    """The first working Python of the runtime's version: $PYTHON, python3.13 on PATH, a pyenv one; else this one."""
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = [
-        os.environ.get("PYTHON", ""),
-        shutil.which(f"python{RUNTIME_PYTHON}") or "",  # a pyenv shim may be on PATH and still refuse to run
-        *map(str, sorted(pyenv_root.glob(f"versions/{RUNTIME_PYTHON}.*/bin/python{RUNTIME_PYTHON}"), reverse=True)),
-    ]
-    for candidate in filter(None, candidates):
-        version = _python_version(candidate)
-        if version is not None and version.startswith(f"{RUNTIME_PYTHON}."):
-            return candidate, version, True
-    return sys.executable, platform.python_version(), False
-
-
-def _python_version(executable: str) -> str | None:
-    try:
-        answer = subprocess.run(  # noqa: S603 - a Python interpreter, asked for its version
-            [executable, "-c", "import platform; print(platform.python_version())"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return answer.stdout.strip()
-
-
 def build_artifact(workdir: Path) -> Artifact:
     """The artifact `sam build` makes, for this machine: src/Makefile's steps, with the host's wheels."""
-    python, version, is_runtime = find_runtime_python()
+    python, version, is_runtime = find_runtime_python(pyenv=True)
     minor = ".".join(version.split(".")[:2])
     task, runtime = workdir / "task", workdir / "runtime"
     make = ["make", "-s", "--no-print-directory", "-C", str(ROOT / "src"), *BUILD_STEPS]

@@ -38,12 +38,11 @@ import contextlib
 import copy
 import functools
 import json
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.template import TEMPLATE_PATH, Resolver
+from local.template import TEMPLATE_PATH, Resolver, transform_offline
 
 POLICY_VERSION = "2012-10-17"
 ADMIN_ROLE = "LocalAdmin-local"
@@ -58,22 +57,8 @@ def transformed_template() -> dict[str, Any]:
     """The template as CloudFormation sees it after the SAM transform, made offline as tests/infra makes it:
     a placeholder code location and no managed-policy lookup. Function roles do not depend on parameter values
     (conditional policies stay `Fn::If`); resolve them with `function_roles`."""
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    document = yaml_parse(TEMPLATE_PATH.read_text())
-    for resource in document["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
-    document.setdefault("Globals", {}).setdefault("Function", {}).pop("CodeUri", None)
-
-    class OfflinePolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     placeholder = {"GenviralSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:placeholder-AbCdEf"}
-    return dict(transform(document, placeholder, OfflinePolicies()))
+    return transform_offline(TEMPLATE_PATH.read_text(), placeholder)
 
 
 def function_roles(resolver: Resolver) -> dict[str, tuple[str, dict[str, Any]]]:

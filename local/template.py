@@ -212,3 +212,25 @@ def function_environment(resolver: Resolver, logical_id: str) -> dict[str, str]:
     merged.update(template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
     merged.update(template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {}))
     return {name: str(resolver.evaluate(value)) for name, value in merged.items()}
+
+
+def transform_offline(text: str, parameters: Mapping[str, str]) -> dict[str, Any]:
+    """A template's text after the SAM transform, as CloudFormation would expand it, with no AWS call: a
+    placeholder code location (`sam build` fills in the real one) and no managed-policy lookup."""
+    import os
+
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    document = yaml_parse(text)
+    for resource in document["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
+    document.setdefault("Globals", {}).setdefault("Function", {}).pop("CodeUri", None)
+
+    class OfflinePolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # samtranslator asks boto3 for a region
+    return dict(transform(document, dict(parameters), OfflinePolicies()))

@@ -12,11 +12,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from local.runtime import find_runtime_python
 from local.template import functions, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,26 +49,11 @@ def make(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def python_version(executable: str) -> str | None:
-    try:
-        done = subprocess.run(  # noqa: S603 - a Python interpreter, asked for its version
-            [executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip()
-
-
 def build_python() -> tuple[str, str]:
-    """The runtime's Python as `sam build` would find it ($PYTHON, python3.13 on PATH), else this one."""
-    for candidate in (os.environ.get("PYTHON"), shutil.which(f"python{RUNTIME_VERSION}")):
-        if candidate and python_version(candidate) == RUNTIME_VERSION:
-            return candidate, RUNTIME_VERSION
-    return sys.executable, f"{sys.version_info.major}.{sys.version_info.minor}"
+    """The runtime's Python as `sam build` would find it ($PYTHON, python3.13 on PATH), else this one
+    (major.minor)."""
+    executable, version, _ = find_runtime_python(pyenv=False)
+    return executable, ".".join(version.split(".")[:2])
 
 
 def test_every_function_is_built_by_the_makefile_from_src() -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from local.template import TEMPLATE_PATH
+from local.template import TEMPLATE_PATH, transform_offline
 
 SAMPLE_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:genviral-AbCdEf"
 SAMPLE_KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -64,21 +64,7 @@ def expand(text: str | None = None, parameters: Mapping[str, str] | None = None)
 
 @functools.lru_cache(maxsize=8)
 def _expanded(text: str, parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    document = yaml_parse(text)
-    for resource in document["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
-    document.setdefault("Globals", {}).setdefault("Function", {}).pop("CodeUri", None)
-
-    class OfflinePolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    return dict(transform(document, dict(parameters), OfflinePolicies()))
+    return transform_offline(text, dict(parameters))
 
 
 # ---------------------------------------------------------------------- cfn-lint
