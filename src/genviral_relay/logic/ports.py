@@ -15,7 +15,7 @@ from genviral_relay.clock import parse_ts
 from genviral_relay.models.domain import DiscoverState, PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import WorkRequest
-from genviral_relay.models.upstream import Post
+from genviral_relay.models.upstream import Account, Post
 
 
 class PostSource(ABC):
@@ -32,6 +32,15 @@ class PostSource(ABC):
     @abstractmethod
     def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
         """At most `limit` posts created in [since, until]; raises a `GenviralError` subclass on failure."""
+
+
+class AccountSource(ABC):
+    """Who the accounts are (Genviral's `GET /accounts`): a port of its own, since only the account
+    lookup asks it and the post sources (discover, the retry sweep, the benchmark's) need not."""
+
+    @abstractmethod
+    def list_accounts(self) -> list[Account]:
+        """The accounts Genviral lists (active ones only); raises a `GenviralError` subclass on failure."""
 
 
 @dataclass(frozen=True)
