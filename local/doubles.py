@@ -38,7 +38,7 @@ from genviral_relay.logic.ports import (
     WatchStore,
     WorkQueue,
 )
-from genviral_relay.models.domain import DiscoverState, PendingDelivery, Target, WatchRecord
+from genviral_relay.models.domain import AccountDirectory, DiscoverState, PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import WorkRequest
 from genviral_relay.models.upstream import Account, Post
@@ -236,6 +236,7 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
         self._events: dict[tuple[str, str], RelayEvent] = {}
         self._pause: tuple[datetime, str] | None = None
         self._discover: DiscoverState | None = None
+        self._directory: AccountDirectory | None = None
         self._lock = threading.Lock()
 
     def get(self, post_id: str) -> WatchRecord | None:
@@ -367,3 +368,13 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
             if (self._discover.version if self._discover else 0) != expected_version:
                 raise StateConflictError("discover state")
             self._discover = state
+
+    def account_directory(self) -> AccountDirectory | None:
+        with self._lock:
+            self.calls["get_item"] += 1
+            return self._directory
+
+    def save_account_directory(self, directory: AccountDirectory) -> None:
+        with self._lock:
+            self.calls["put_item"] += 1
+            self._directory = directory
