@@ -25,6 +25,20 @@ DETAIL_TYPE_BY_EVENT_TYPE: dict[str, str] = {
 }
 
 
+class AccountRef(BaseModel):
+    """The account an event is about, as `GET /accounts` last listed it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
+
+    id: str = Field(description="The Genviral account (equal to `account_id`).")
+    platform: str | None = Field(
+        default=None, description="As Genviral gives it (`tiktok`, `instagram`, ...); null when not listed."
+    )
+    username: str | None = Field(default=None, description="As Genviral gives it; null when not listed.")
+    display_name: str | None = Field(default=None, description="As Genviral gives it; null when not listed.")
+    type: str | None = Field(default=None, description="`byo` or `hosted`, as Genviral gives it; null when not listed.")
+
+
 class PostSummary(BaseModel):
     """The post as Genviral described it when the transition was detected."""
 
