@@ -8,13 +8,16 @@ import pytest
 
 from genviral_relay.errors import GenviralServerError, GenviralTierNotAllowedError
 from genviral_relay.logic.accounts import DIRECTORY_TTL, RETRY_AFTER, AccountLookup, describe, needs_refresh
+from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import AccountDirectory, DirectoryEntry
-from genviral_relay.models.events import AccountRef
+from genviral_relay.models.events import AccountRef, RelayEvent
 from genviral_relay.observability import Metric
 from local.doubles import InMemoryPostSource, InMemoryStore, SteppingClock
-from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW
-from tests.unit.world import emitted
+from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, post
+from tests.unit.world import World, emitted
 
+OTHER_POST = "22222222-2222-2222-2222-222222222222"
+UNLISTED = "99999999-9999-9999-9999-999999999999"
 CAFE = DirectoryEntry(platform="tiktok", username="cafe", display_name="Cafe", type="byo")
 
 
@@ -199,3 +202,100 @@ def test_without_an_account_source_accounts_are_named_by_id(rig: Lookup) -> None
 
     assert lookup.describe([ACCOUNT_A]) == {ACCOUNT_A: AccountRef(id=ACCOUNT_A)}
     assert rig.store.account_directory() is None
+
+
+# ---------------------------------------------------------------- the check names the accounts of its events
+
+
+def posted(account_id: str = ACCOUNT_A) -> dict[str, object]:
+    return account(account_id, status="posted", last_attempted_at="2025-02-01T15:00:05.000Z")
+
+
+def test_an_event_carries_the_account_as_genviral_lists_it(world: World) -> None:
+    world.source.set_account(ACCOUNT_A, platform="instagram", username="cafe", display_name="Cafe", type="hosted")
+
+    (event,) = world.register(post(posted())).events
+
+    assert event.account == AccountRef(
+        id=ACCOUNT_A, platform="instagram", username="cafe", display_name="Cafe", type="hosted"
+    )
+    assert event.sns_attributes()["platform"] == "instagram"
+    assert world.publishers["sns"].published == [event]
+    (stored,) = world.store.load_events(POST_ID, [event.event_id])
+    assert stored.account == event.account
+
+
+def test_a_revoked_account_gives_its_id_with_nulls_and_no_platform_attribute(world: World) -> None:
+    world.source.set_account(ACCOUNT_B)  # ACCOUNT_A is not listed: revoked or removed
+
+    (event,) = world.register(post(posted())).events
+
+    assert event.account == AccountRef(id=ACCOUNT_A)
+    assert "platform" not in event.sns_attributes()
+
+
+def test_an_unknown_account_lists_once_and_another_within_minutes_does_not(world: World) -> None:
+    world.source.set_account(ACCOUNT_A)
+    world.register(post(posted()))
+    assert world.source.calls["list_accounts"] == 1
+    world.later(RETRY_AFTER)
+    world.source.set_account(ACCOUNT_B, platform="youtube")
+
+    (event,) = world.register(post(posted(ACCOUNT_B), post_id=OTHER_POST)).events
+    assert event.account.platform == "youtube"
+    assert world.source.calls["list_accounts"] == 2
+
+    world.later(timedelta(minutes=1))
+    third = "33333333-3333-3333-3333-333333333333"
+    (unknown,) = world.register(post(account(UNLISTED, status="failed"), post_id=third)).events
+    assert unknown.account == AccountRef(id=UNLISTED)
+    assert world.source.calls["list_accounts"] == 2
+
+
+def test_the_accounts_call_failing_still_emits_with_the_id_and_counts_a_failure(world: World) -> None:
+    world.source.fail_next["accounts"] = [GenviralServerError("down", status=500, error_code="accounts_failed")]
+
+    outcome = world.register(post(posted()))
+
+    assert outcome.result == "changed"
+    (event,) = outcome.events
+    assert event.account == AccountRef(id=ACCOUNT_A)
+    assert world.published("sns") == [event.event_id]
+    assert emitted(Metric.ACCOUNT_DIRECTORY_FAILURES) == [1.0]
+
+
+def test_a_check_that_emits_nothing_reads_no_directory(world: World) -> None:
+    world.register(post(account(status="scheduled")))
+    world.forget_calls()
+
+    assert world.check.check(POST_ID).result == "unchanged"
+    world.source.put(post(account(status="pending")))
+    assert world.check.check(POST_ID).result == "changed"
+
+    assert world.source.calls["list_accounts"] == 0
+    assert world.store.calls["get_item"] == 2  # the watch, twice: never the directory
+    assert world.store.account_directory() is None
+
+
+def test_a_silent_baseline_reads_no_directory(world: World) -> None:
+    outcome = world.check.apply_answer(post(posted()), None, silent=True)
+
+    assert (outcome.result, outcome.events) == ("changed", ())
+    assert world.source.calls["list_accounts"] == 0
+
+
+def test_detection_names_the_accounts_it_is_given_and_others_by_id() -> None:
+    named = {ACCOUNT_A: AccountRef(id=ACCOUNT_A, platform="tiktok")}
+
+    events = detect_transitions(None, post(posted(), posted(ACCOUNT_B)), NOW, accounts=named).events
+
+    assert [event.account for event in events] == [named[ACCOUNT_A], AccountRef(id=ACCOUNT_B)]
+    plain = detect_transitions(None, post(posted(), posted(ACCOUNT_B)), NOW).events
+    assert [event.event_id for event in plain] == [event.event_id for event in events]  # names never re-key
+
+
+def test_an_event_stored_by_0_3_reads_with_an_id_only_account() -> None:
+    (event,) = detect_transitions(None, post(posted()), NOW).events
+    stored = event.model_dump(mode="json", exclude={"account"})
+
+    assert RelayEvent.model_validate(stored).account == AccountRef(id=ACCOUNT_A)
