@@ -25,6 +25,7 @@ from genviral_relay.errors import (
 )
 from genviral_relay.genviral.client import StaticToken
 from genviral_relay.logic.ports import (
+    AccountSource,
     DeadLetters,
     EventPublisher,
     EventSelection,
@@ -37,10 +38,10 @@ from genviral_relay.logic.ports import (
     WatchStore,
     WorkQueue,
 )
-from genviral_relay.models.domain import DiscoverState, PendingDelivery, Target, WatchRecord
+from genviral_relay.models.domain import AccountDirectory, DiscoverState, PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import WorkRequest
-from genviral_relay.models.upstream import Post
+from genviral_relay.models.upstream import Account, Post
 
 __all__ = [
     "FakeLambdaContext",
@@ -82,13 +83,16 @@ class FakeLambdaContext:
         return self.remaining_millis
 
 
-class InMemoryPostSource(PostSource):
-    """Genviral as a dict of posts. `fail_next[post_id]` (or `"list"` for both list calls) raises that
-    error once per entry: a `GenviralError` as the client raises it, any other exception to stand for
-    a bug; `calls` counts what was asked."""
+class InMemoryPostSource(PostSource, AccountSource):
+    """Genviral as a dict of posts and one of listed accounts. `fail_next[post_id]` (or `"list"` for
+    both list calls, `"accounts"` for the account list) raises that error once per entry: a
+    `GenviralError` as the client raises it, any other exception to stand for a bug; `calls` counts
+    what was asked."""
 
     def __init__(self, posts: Iterable[Post] = ()) -> None:
         self.posts: dict[str, Post] = {post.id: post for post in posts}
+        self.accounts: dict[str, Account] = {}
+        """The accounts `list_accounts` answers (Genviral lists active ones only: leave others out)."""
         self.fail_next: dict[str, list[Exception]] = {}
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -112,6 +116,26 @@ class InMemoryPostSource(PostSource):
         if post is None:
             raise GenviralNotFoundError(f"no post {post_id}", status=404, error_code="not_found")
         return post
+
+    def set_account(self, account_id: str, **fields: str | None) -> Account:
+        """List an account (fields default to a TikTok BYO account named after the id)."""
+        defaults: dict[str, str | None] = {
+            "platform": "tiktok",
+            "type": "byo",
+            "username": f"creator_{account_id[:8]}",
+            "display_name": f"Creator {account_id[:8]}",
+            "status": "active",
+        }
+        account = Account(id=account_id, **(defaults | fields))
+        with self._lock:
+            self.accounts[account_id] = account
+        return account
+
+    def list_accounts(self) -> list[Account]:
+        self.calls["list_accounts"] += 1
+        self._raise_scripted("accounts")
+        with self._lock:
+            return list(self.accounts.values())
 
     def posts_in_status(self, status: str, *, limit: int) -> PostPage:
         self.calls["posts_in_status"] += 1
@@ -212,6 +236,7 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
         self._events: dict[tuple[str, str], RelayEvent] = {}
         self._pause: tuple[datetime, str] | None = None
         self._discover: DiscoverState | None = None
+        self._directory: AccountDirectory | None = None
         self._lock = threading.Lock()
 
     def get(self, post_id: str) -> WatchRecord | None:
@@ -343,3 +368,13 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
             if (self._discover.version if self._discover else 0) != expected_version:
                 raise StateConflictError("discover state")
             self._discover = state
+
+    def account_directory(self) -> AccountDirectory | None:
+        with self._lock:
+            self.calls["get_item"] += 1
+            return self._directory
+
+    def save_account_directory(self, directory: AccountDirectory) -> None:
+        with self._lock:
+            self.calls["put_item"] += 1
+            self._directory = directory

@@ -4,9 +4,11 @@ It is a real HTTP server on 127.0.0.1 (standard library only), so the relay's HT
 and its connection handling run exactly as in production. It serves:
 
 - `GET /api/partner/v1/posts/{id}`: the post object in the shape of the documented example;
-- `GET /api/partner/v1/posts`: the list, with `status`, `limit`, `since` and `until`.
+- `GET /api/partner/v1/posts`: the list, with `status`, `limit`, `since` and `until`;
+- `GET /api/partner/v1/accounts`: the connected accounts, active ones only, in workspace or personal scope.
 
-Tests script per-account transitions (`mark_posted`, `mark_failed`, `retry`, `set_account_state`, ...),
+Tests script the account list (`set_account`; every account a post is created for gets an active
+entry unless one exists), per-account transitions (`mark_posted`, `mark_failed`, `retry`, `set_account_state`, ...),
 key scope and plan errors, and inject transport or payload faults that matching requests consume in
 first-in-first-out order.
 
@@ -50,7 +52,11 @@ MAX_LIMIT: Final = 100
 _JSON: Final = "application/json"
 _TIMESTAMP_FIELDS: Final = frozenset({"published_at", "last_attempted_at"})
 
-Route = Literal["post", "list"]
+Route = Literal["post", "list", "accounts"]
+POST_ROUTES: Final[frozenset[Route]] = frozenset({"post", "list"})
+ACCOUNT_FIELDS: Final = ("platform", "type", "username", "display_name", "status")
+DEFAULT_WORKSPACE_ID: Final = "ws_3f9a2c71"
+DEFAULT_OWNER_USER_ID: Final = "user_8d41b0e2"
 FaultKind = Literal["respond", "server_error", "truncated", "reset", "hang"]
 
 
@@ -178,6 +184,8 @@ class Fault:
 
     def _apply(self, normal: _Response, route: Route) -> _Response:
         if self.kind == "server_error":
+            if route == "accounts":
+                return _error(500, "Unexpected error while reading accounts", "accounts_failed")
             code = "list_failed" if route == "list" else "get_failed"
             return _error(500, "Unexpected error while reading posts", code)
         if self.kind == "truncated":
@@ -214,6 +222,7 @@ class _FaultEntry:
     fault: Fault
     post_id: str | None
     remaining: int
+    routes: frozenset[Route] = POST_ROUTES
 
 
 @dataclass
@@ -284,6 +293,8 @@ def _wire_value(name: str, value: Any) -> Any:
 def _route(path: str) -> tuple[Route | None, str | None]:
     if path == f"{API_PREFIX}/posts":
         return "list", None
+    if path == f"{API_PREFIX}/accounts":
+        return "accounts", None
     prefix = f"{API_PREFIX}/posts/"
     if path.startswith(prefix):
         post_id = unquote(path[len(prefix) :])
@@ -305,7 +316,8 @@ def _parse_bound(raw: str) -> datetime:
 class GenviralEmulator:
     """The Genviral Partner API on `http://127.0.0.1:<port>/api/partner/v1`.
 
-    Mutable settings read on every request: `tokens`, `plan_error`, `scope_accounts`.
+        Mutable settings read on every request: `tokens`, `plan_error`, `scope_accounts`, `account_scope`
+    (`workspace`, or `personal`: the accounts' and the answer's `workspace_id` are null).
     """
 
     def __init__(
@@ -316,6 +328,8 @@ class GenviralEmulator:
     ) -> None:
         self.tokens: set[str] = set(tokens)
         self.scope_accounts: set[str] | None = None
+        self.account_scope: Literal["workspace", "personal"] = "workspace"
+        self._accounts: dict[str, dict[str, Any]] = {}
         self._plan_error: str | None = None
         self._clock = clock or _utc_now
         self._lock = threading.RLock()
@@ -426,6 +440,8 @@ class GenviralEmulator:
         with self._lock:
             if post_id in self._posts:
                 raise ValueError(f"post {post_id} already exists")
+            for account_id in account_ids:
+                self._accounts.setdefault(account_id, _default_account(account_id))
             self._seq += 1
             self._posts[post_id] = _Post(
                 id=post_id,
@@ -466,6 +482,21 @@ class GenviralEmulator:
         if len(set(account_ids)) != len(account_ids):
             raise ValueError("account ids must be unique")
         return account_ids
+
+    def set_account(self, account_id: str, **fields: Any) -> None:
+        """Create or change a connected account: `platform`, `type` (`byo`/`hosted`), `username`,
+        `display_name`, `status` (only `active` accounts are listed; `revoked`, `paused`, ... are not)."""
+        unknown = set(fields) - set(ACCOUNT_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown account fields: {sorted(unknown)}")
+        with self._lock:
+            entry = self._accounts.setdefault(account_id, _default_account(account_id))
+            entry.update(fields)
+
+    def remove_account(self, account_id: str) -> None:
+        """The account is disconnected: GET /accounts no longer lists it (posts keep its states)."""
+        with self._lock:
+            self._accounts.pop(account_id, None)
 
     def _post(self, post_id: str) -> _Post:
         try:
@@ -567,15 +598,19 @@ class GenviralEmulator:
 
     # ---------------------------------------------------------------- faults and observation
 
-    def inject(self, fault: Fault, *, post_id: str | None = None, times: int = 1) -> None:
+    def inject(self, fault: Fault, *, post_id: str | None = None, times: int = 1, accounts: bool = False) -> None:
         """Queue `fault` for the next `times` matching authorized requests.
 
         post_id None matches GET /posts/{any id} and GET /posts; otherwise only GET /posts/{post_id}.
+        `accounts`: the fault matches GET /accounts instead (and only it).
         """
         if times < 1:
             raise ValueError("times must be >= 1")
+        if accounts and post_id is not None:
+            raise ValueError("an accounts fault cannot target a post")
+        routes: frozenset[Route] = frozenset({"accounts"}) if accounts else POST_ROUTES
         with self._lock:
-            self._faults.append(_FaultEntry(fault, post_id, times))
+            self._faults.append(_FaultEntry(fault, post_id, times, routes))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -629,7 +664,7 @@ class GenviralEmulator:
     def _take_fault(self, route: Route, post_id: str | None) -> Fault | None:
         with self._lock:
             for index, entry in enumerate(self._faults):
-                if entry.post_id is None or (route == "post" and entry.post_id == post_id):
+                if route in entry.routes and (entry.post_id is None or (route == "post" and entry.post_id == post_id)):
                     entry.remaining -= 1
                     if entry.remaining == 0:
                         del self._faults[index]
@@ -653,6 +688,8 @@ class GenviralEmulator:
             return _error(status, message, plan_error)
         if route == "list":
             return self._list_answer(query)
+        if route == "accounts":
+            return self._accounts_answer()
         scope = self._scope()
         with self._lock:
             post = self._posts.get(post_id or "")
@@ -700,6 +737,40 @@ class GenviralEmulator:
             "by_status": dict(by_status),
         }
         return _ok("Posts retrieved", {"summary": summary, "posts": selected[:limit]})
+
+    def _accounts_answer(self) -> _Response:
+        scope = self._scope()
+        workspace_id = DEFAULT_WORKSPACE_ID if self.account_scope == "workspace" else None
+        with self._lock:
+            listed = [
+                {"id": account_id, **{name: entry[name] for name in ACCOUNT_FIELDS}, "workspace_id": workspace_id}
+                | {"capabilities": copy.deepcopy(entry["capabilities"])}
+                for account_id, entry in self._accounts.items()
+                if entry["status"] == "active" and (scope is None or account_id in scope)
+            ]
+        data = {
+            "scope": self.account_scope,
+            "owner_user_id": DEFAULT_OWNER_USER_ID,
+            "workspace_id": workspace_id,
+            "accounts": listed,
+        }
+        return _ok("Accounts retrieved", data)
+
+
+def _default_account(account_id: str) -> dict[str, Any]:
+    handle = f"creator_{account_id.replace('-', '')[:8]}"
+    return {
+        "platform": "tiktok",
+        "type": "byo",
+        "username": handle,
+        "display_name": handle.replace("_", " ").title(),
+        "status": "active",
+        "capabilities": {
+            "supported_content_kinds": ["single_video", "multi_image"],
+            "caption_limit": 2200,
+            "media_limits": {"max_images": 35, "max_video_seconds": 600},
+        },
+    }
 
 
 class _Server(ThreadingHTTPServer):

@@ -269,6 +269,7 @@ DASHBOARD: tuple[Graph, ...] = (
             Metric.GENVIRAL_ERRORS_OTHER,
             Metric.SECRET_UNREADABLE,
             Metric.GENVIRAL_PAUSES,
+            Metric.ACCOUNT_DIRECTORY_FAILURES,
         ),
     ),
     Graph(

@@ -23,12 +23,12 @@ from genviral_relay.clock import utc_now
 from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import ClientSettings, GenviralClient
 from genviral_relay.logic.check import CheckOutcome, CheckTrigger
-from genviral_relay.logic.ports import EventPublisher, PostPage, PostSource, PublishResult, WatchStore
+from genviral_relay.logic.ports import AccountSource, EventPublisher, PostPage, PostSource, PublishResult, WatchStore
 from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import CheckRequest, SweepRequest, WorkRequest
-from genviral_relay.models.upstream import Post
+from genviral_relay.models.upstream import Account, Post
 from local.stack import MotoStack
 
 SEAMS = (
@@ -69,8 +69,8 @@ class Seams:
         raise SimulatedCrash(name)
 
 
-class SeamSource(PostSource):
-    def __init__(self, inner: PostSource, seams: Seams) -> None:
+class SeamSource(PostSource, AccountSource):
+    def __init__(self, inner: GenviralClient, seams: Seams) -> None:
         self._inner = inner
         self._seams = seams
 
@@ -84,6 +84,9 @@ class SeamSource(PostSource):
 
     def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
         return self._inner.posts_created(since, until, limit=limit)
+
+    def list_accounts(self) -> list[Account]:
+        return self._inner.list_accounts()
 
 
 class SeamStore(WatchStore):

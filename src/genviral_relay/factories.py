@@ -15,10 +15,11 @@ from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 from genviral_relay.clock import Clock, moment_from, utc_now
+from genviral_relay.logic.accounts import AccountLookup
 from genviral_relay.logic.check import PostCheck
 from genviral_relay.logic.outbox import OutboxDelivery
 from genviral_relay.logic.pause import GenviralPause
-from genviral_relay.logic.ports import DeadLetters, EventPublisher, PostSource, RelayState, WatchStore
+from genviral_relay.logic.ports import AccountSource, DeadLetters, EventPublisher, PostSource, RelayState, WatchStore
 from genviral_relay.logic.retry_sweep import RetrySweep
 from genviral_relay.logic.schedule import PollingPolicy, tick_of
 from genviral_relay.logic.tick import PollTick
@@ -145,11 +146,16 @@ def compose_check_path(
     clock: Clock | None = None,
     policy: PollingPolicy | None = None,
 ) -> CheckPath:
-    """The check path on any adapters: the deployment's AWS ones, the local rig's, the doubles."""
+    """The check path on any adapters: the deployment's AWS ones, the local rig's, the doubles.
+
+    A `source` that also lists accounts (Genviral's client, the doubles) names them in events."""
     clock = clock or utc_now  # looked up now, not at import: tests move the composition root's clock
     delivery = OutboxDelivery(store=store, publishers=publishers, dead_letters=dead_letters, clock=clock, policy=policy)
     pause = GenviralPause(state, clock)
-    check = PostCheck(store=store, source=source, delivery=delivery, pause=pause, clock=clock, policy=policy)
+    accounts = AccountLookup(state=state, source=source if isinstance(source, AccountSource) else None, clock=clock)
+    check = PostCheck(
+        store=store, source=source, delivery=delivery, pause=pause, clock=clock, policy=policy, accounts=accounts
+    )
     return CheckPath(
         check=check,
         unwatch=Unwatch(store=store, delivery=delivery),

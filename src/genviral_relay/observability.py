@@ -105,6 +105,7 @@ class Metric(StrEnum):
     GENVIRAL_ERRORS_OTHER = "GenviralErrorsOther"
     SECRET_UNREADABLE = "SecretUnreadable"  # noqa: S105 - a metric name: the key could not be read
     GENVIRAL_PAUSES = "GenviralPauses"  # Genviral calls paused for a while after a refused key
+    ACCOUNT_DIRECTORY_FAILURES = "AccountDirectoryFailures"  # GET /accounts (or the directory item) failed
     # Publishing
     EVENTS_PUBLISHED = "EventsPublished"
     PUBLISH_FAILURES = "PublishFailures"  # an event a target did not take (retried later or parked)

@@ -93,7 +93,13 @@ def queue_checks(runner: LocalRunner, stack: MotoStack, *post_ids: str) -> None:
 
 
 def genviral_log(emulator: GenviralEmulator, since: int) -> list[tuple[str | None, int]]:
-    return [(record.post_id, record.status) for record in emulator.requests_log[since:]]
+    """The post calls since `since` (the account listing an emitting check may add: `accounts_log`)."""
+    records = emulator.requests_log[since:]
+    return [(record.post_id, record.status) for record in records if not record.path.endswith("/accounts")]
+
+
+def accounts_log(emulator: GenviralEmulator, since: int) -> list[int]:
+    return [record.status for record in emulator.requests_log[since:] if record.path.endswith("/accounts")]
 
 
 def relay_lines(secret_sentinel: SecretSentinel, message: str) -> list[dict[str, Any]]:
@@ -131,6 +137,7 @@ def test_worker_recovers_from_one_401_after_rotation_with_one_forced_secret_read
     # Then the call gets a 401, the secret is read again once, and the retried call goes through
     assert secret_reads[reads_before:] == [stack.secret_arn]
     assert genviral_log(emulator, log_start) == [(changed, 401), (changed, 200)]
+    assert accounts_log(emulator, log_start) == [200]  # naming the event's account: the new token, no 401
     # and the same warm worker keeps the new token: no 401, no read
     queue_checks(runner, stack, quiet)
     assert secret_reads[reads_before:] == [stack.secret_arn]
@@ -160,6 +167,7 @@ def test_api_recovers_from_one_401_after_rotation_with_one_forced_secret_read(
     assert [t["status"] for t in answer.body["transitions"]] == ["posted"]
     assert secret_reads[reads_before:] == [stack.secret_arn]
     assert genviral_log(emulator, log_start) == [(post_id, 401), (post_id, 200)]
+    assert accounts_log(emulator, log_start) == [200]  # naming the event's account: the new token, no 401
     assert drain(stack).event_ids() == ([answer.body["transitions"][0]["event_id"]],) * 2
 
 

@@ -472,7 +472,7 @@ def test_list_rejects_bad_query_parameters(
 def test_unknown_path_is_404_and_wrong_method_is_405(emulator: GenviralEmulator, http: requests.Session) -> None:
     post_id = emulator.create_post()
 
-    assert_error(http.get(f"{emulator.base_url}/accounts", timeout=2), 404, "not_found")
+    assert_error(http.get(f"{emulator.base_url}/subscription", timeout=2), 404, "not_found")
     assert_error(http.get(f"{emulator.base_url}/posts/{post_id}/extra", timeout=2), 404, "not_found")
     not_allowed = http.delete(f"{emulator.base_url}/posts/{post_id}", timeout=2)
     assert_error(not_allowed, 405, "method_not_allowed")
@@ -724,3 +724,106 @@ def test_stop_is_idempotent_and_base_url_needs_a_running_server(clock: SteppingC
     assert url.endswith("/api/partner/v1")
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(f"{url}/posts", timeout=1)
+
+
+# ---------------------------------------------------------------- GET /accounts
+
+
+def list_accounts(http: requests.Session, emu: GenviralEmulator) -> requests.Response:
+    return http.get(f"{emu.base_url}/accounts", timeout=2)
+
+
+def accounts_data(http: requests.Session, emu: GenviralEmulator) -> dict[str, Any]:
+    response = list_accounts(http, emu)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def test_accounts_lists_every_account_a_post_was_created_for_in_workspace_scope(
+    emulator: GenviralEmulator, http: requests.Session
+) -> None:
+    emulator.create_post(accounts=["acct-a", "acct-b"])
+    emulator.set_account("acct-a", platform="instagram", username="cafe", display_name="Cafe", type="hosted")
+
+    data = accounts_data(http, emulator)
+
+    assert data["scope"] == "workspace"
+    assert isinstance(data["owner_user_id"], str)
+    assert isinstance(data["workspace_id"], str)
+    by_id = {account["id"]: account for account in data["accounts"]}
+    assert set(by_id) == {"acct-a", "acct-b"}
+    assert by_id["acct-a"] | {"capabilities": None} == {
+        "id": "acct-a",
+        "platform": "instagram",
+        "type": "hosted",
+        "username": "cafe",
+        "display_name": "Cafe",
+        "status": "active",
+        "workspace_id": data["workspace_id"],
+        "capabilities": None,
+    }
+    assert by_id["acct-b"]["platform"] == "tiktok"
+    assert by_id["acct-b"]["type"] == "byo"
+    assert "supported_content_kinds" in by_id["acct-b"]["capabilities"]
+
+
+def test_accounts_lists_only_active_accounts_in_the_key_scope(
+    emulator: GenviralEmulator, http: requests.Session
+) -> None:
+    emulator.create_post(accounts=["acct-a", "acct-b", "acct-c", "acct-d"])
+    emulator.set_account("acct-b", status="revoked")
+    emulator.remove_account("acct-c")
+    emulator.scope_accounts = {"acct-a", "acct-b", "acct-c"}
+
+    assert [account["id"] for account in accounts_data(http, emulator)["accounts"]] == ["acct-a"]
+
+    emulator.scope_accounts = {"acct-x"}
+    assert accounts_data(http, emulator)["accounts"] == []
+
+
+def test_accounts_in_personal_scope_have_no_workspace(emulator: GenviralEmulator, http: requests.Session) -> None:
+    emulator.create_post(accounts=["acct-a"])
+    emulator.account_scope = "personal"
+
+    data = accounts_data(http, emulator)
+
+    assert data["scope"] == "personal"
+    assert data["workspace_id"] is None
+    assert [account["workspace_id"] for account in data["accounts"]] == [None]
+
+
+def test_set_account_rejects_unknown_fields(emulator: GenviralEmulator) -> None:
+    with pytest.raises(TypeError, match="unknown account fields"):
+        emulator.set_account("acct-a", followers=3)
+
+
+def test_accounts_errors_auth_plan_and_server(emulator: GenviralEmulator, http: requests.Session) -> None:
+    assert_error(
+        http.get(f"{emulator.base_url}/accounts", headers={"Authorization": "Bearer nope"}, timeout=2),
+        401,
+        "invalid_token",
+    )
+    for plan_error, status in (("subscription_required", 402), ("tier_not_allowed", 403)):
+        emulator.plan_error = plan_error
+        assert_error(list_accounts(http, emulator), status, plan_error)
+    emulator.plan_error = None
+    emulator.inject(Fault.server_error(), accounts=True)
+
+    assert_error(list_accounts(http, emulator), 500, "accounts_failed")
+    assert list_accounts(http, emulator).status_code == 200
+
+
+def test_post_faults_leave_accounts_alone_and_accounts_faults_leave_posts_alone(
+    emulator: GenviralEmulator, http: requests.Session
+) -> None:
+    post_id = emulator.create_post()
+    emulator.inject(Fault.server_error())
+    assert list_accounts(http, emulator).status_code == 200
+    assert_error(get_post(http, emulator, post_id), 500, "get_failed")
+
+    emulator.inject(Fault.html(502), accounts=True)
+    assert get_post(http, emulator, post_id).status_code == 200
+    assert list_accounts(http, emulator).status_code == 502
+    with pytest.raises(ValueError, match="cannot target a post"):
+        emulator.inject(Fault.server_error(), post_id=post_id, accounts=True)

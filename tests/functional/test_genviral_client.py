@@ -804,3 +804,98 @@ def test_post_id_is_escaped_in_the_url(emulator: GenviralEmulator) -> None:
         client.get_post("../accounts")
 
     assert emulator.requests_log[-1].path.endswith("/posts/..%2Faccounts")
+
+
+# ---------------------------------------------------------------- GET /accounts
+
+
+def accounts_requests(emulator: GenviralEmulator) -> int:
+    return sum(1 for record in emulator.requests_log if record.path.endswith("/accounts"))
+
+
+def test_list_accounts_returns_the_active_accounts(emulator: GenviralEmulator, make: Callable[..., Rig]) -> None:
+    emulator.create_post(accounts=["acct-a", "acct-b", "acct-c"])
+    emulator.set_account("acct-a", platform="instagram", username="cafe", display_name="Cafe", type="hosted")
+    emulator.set_account("acct-c", status="revoked")
+
+    accounts = {account.id: account for account in make(TOKEN).client.list_accounts()}
+
+    assert set(accounts) == {"acct-a", "acct-b"}
+    assert accounts["acct-a"].model_dump() == {
+        "id": "acct-a",
+        "platform": "instagram",
+        "type": "hosted",
+        "username": "cafe",
+        "display_name": "Cafe",
+        "status": "active",
+    }
+
+
+def test_list_accounts_skips_an_unreadable_item_and_tolerates_missing_fields(
+    emulator: GenviralEmulator, make: Callable[..., Rig]
+) -> None:
+    emulator.inject(
+        Fault.body({"scope": "workspace", "accounts": [{"platform": "tiktok"}, {"id": "acct-a"}, "junk"]}),
+        accounts=True,
+    )
+
+    accounts = make(TOKEN).client.list_accounts()
+
+    assert [(account.id, account.platform, account.username) for account in accounts] == [("acct-a", None, None)]
+
+
+def test_list_accounts_without_an_accounts_array_is_a_contract_error(
+    emulator: GenviralEmulator, make: Callable[..., Rig]
+) -> None:
+    emulator.inject(Fault.body({"scope": "workspace"}), accounts=True)
+
+    with pytest.raises(GenviralContractError, match="no accounts array"):
+        make(TOKEN).client.list_accounts()
+
+
+@pytest.mark.parametrize(
+    ("plan_error", "error_type"),
+    [("subscription_required", GenviralSubscriptionRequiredError), ("tier_not_allowed", GenviralTierNotAllowedError)],
+)
+def test_list_accounts_plan_errors_are_not_retried(
+    emulator: GenviralEmulator, make: Callable[..., Rig], plan_error: str, error_type: type[GenviralError]
+) -> None:
+    emulator.plan_error = plan_error
+    rig = make(TOKEN)
+
+    with pytest.raises(error_type):
+        rig.client.list_accounts()
+
+    assert accounts_requests(emulator) == 1
+    assert rig.sleeps == []
+
+
+def test_list_accounts_401_refreshes_the_token_once(emulator: GenviralEmulator, make: Callable[..., Rig]) -> None:
+    rig = make(STALE, STALE)
+
+    with pytest.raises(GenviralAuthError):
+        rig.client.list_accounts()
+
+    assert rig.tokens.refresh_calls == 1
+    assert accounts_requests(emulator) == 2
+
+
+def test_list_accounts_500_accounts_failed_is_retried_then_raised(
+    emulator: GenviralEmulator, make: Callable[..., Rig]
+) -> None:
+    rig = make(TOKEN)
+    emulator.inject(Fault.server_error(), accounts=True, times=DEFAULTS.max_attempts)
+
+    with pytest.raises(GenviralServerError) as caught:
+        rig.client.list_accounts()
+
+    assert (caught.value.status, caught.value.error_code) == (500, "accounts_failed")
+    assert accounts_requests(emulator) == DEFAULTS.max_attempts
+    assert len(rig.sleeps) == DEFAULTS.max_attempts - 1
+
+
+def test_list_accounts_recovers_after_one_server_error(emulator: GenviralEmulator, make: Callable[..., Rig]) -> None:
+    emulator.create_post(accounts=["acct-a"])
+    emulator.inject(Fault.server_error(), accounts=True)
+
+    assert [account.id for account in make(TOKEN).client.list_accounts()] == ["acct-a"]

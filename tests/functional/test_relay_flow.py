@@ -28,6 +28,7 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
 ) -> None:
     # Given a watched post with two scheduled accounts
     post_id, (posted_account, failed_account) = publishing_now(emulator, accounts=2)
+    emulator.set_account(failed_account, platform="instagram", username="brand.shop", display_name="Brand Shop")
     registered = runner.api("POST", "/watches", {"post_id": post_id})
     assert registered.status == 201
     assert registered.body["transitions"] == []
@@ -49,7 +50,7 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
     for account_id, document in by_account.items():
         state = states[account_id]
         assert set(document) == {
-            "schema_version", "event_id", "event_type", "detected_at", "post_id", "account_id", "status",
+            "schema_version", "event_id", "event_type", "detected_at", "post_id", "account_id", "account", "status",
             "previous_status", "published_url", "published_at", "error_message", "error_category",
             "last_attempted_at", "post",
         }  # fmt: skip
@@ -67,6 +68,14 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
         assert datetime.fromisoformat(document["detected_at"].replace("Z", "+00:00")) <= datetime.now(UTC)
     assert by_account[posted_account]["published_url"] == "https://social.example/p/1"
     assert by_account[failed_account]["error_message"] == "Media rejected by platform"
+    assert by_account[failed_account]["account"] == {
+        "id": failed_account,
+        "platform": "instagram",
+        "username": "brand.shop",
+        "display_name": "Brand Shop",
+        "type": "byo",
+    }
+    assert by_account[posted_account]["account"]["platform"] == "tiktok"  # the emulator's default
 
     sns_by_account = {json.loads(message["Message"])["account_id"]: message for message in received.sns}
     attributes = sns_by_account[failed_account]["MessageAttributes"]
@@ -75,6 +84,7 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
         "status": "failed",
         "post_id": post_id,
         "account_id": failed_account,
+        "platform": "instagram",
         "error_category": "unknown",  # "Media rejected by platform" names no rule's words
     }
     assert sorted(event["detail-type"] for event in received.eventbridge) == [
@@ -91,6 +101,63 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
     runner.drain_work_queue()
     assert runner.api("POST", f"/watches/{post_id}/check").body["transitions"] == []
     assert drain(stack).event_ids() == ([], [])
+
+
+def accounts_calls(emulator: GenviralEmulator) -> int:
+    return sum(1 for record in emulator.requests_log if record.path.endswith("/accounts"))
+
+
+def test_a_revoked_account_is_named_by_id_and_the_directory_is_listed_once_per_unknown_id(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
+) -> None:
+    # Given a post whose account was revoked since (Genviral lists only active accounts)
+    post_id, (account_id,) = publishing_now(emulator)
+    emulator.set_account(account_id, status="revoked")
+    emulator.mark_failed(post_id, account_id, error_message="Access token expired")
+
+    # When it is registered, already failed
+    runner.api("POST", "/watches", {"post_id": post_id})
+
+    # Then the event names the account by its id alone, and the SNS message has no platform attribute
+    (message,) = drain(stack).sns
+    assert json.loads(message["Message"])["account"] == {
+        "id": account_id,
+        "platform": None,
+        "username": None,
+        "display_name": None,
+        "type": None,
+    }
+    assert "platform" not in message["MessageAttributes"]
+    assert accounts_calls(emulator) == 1
+
+    # And another post on the same unknown account within minutes does not list the accounts again
+    other_id = emulator.create_post(accounts=[account_id], scheduled_at=None)
+    emulator.mark_posted(other_id, account_id)
+    runner.api("POST", "/watches", {"post_id": other_id})
+    assert accounts_calls(emulator) == 1
+    (again,) = drain(stack).sns_documents()
+    assert again["account"]["platform"] is None
+
+
+def test_a_failing_accounts_call_never_fails_or_delays_the_event(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
+) -> None:
+    post_id, (account_id,) = publishing_now(emulator)
+    emulator.mark_posted(post_id, account_id)
+    emulator.inject(Fault.server_error(), accounts=True, times=10)
+
+    answer = runner.api("POST", "/watches", {"post_id": post_id})
+
+    assert answer.status == 201
+    (document,) = drain(stack).sns_documents()
+    assert document["account"] == {
+        "id": account_id,
+        "platform": None,
+        "username": None,
+        "display_name": None,
+        "type": None,
+    }
+    assert accounts_calls(emulator) >= 1
 
 
 def test_accounts_already_final_at_registration_are_reported_with_null_previous_status(

@@ -19,7 +19,14 @@ from genviral_relay.clock import utc_now
 from genviral_relay.errors import RelayError, StateConflictError
 from genviral_relay.logic.ports import EventSelection
 from genviral_relay.logic.transitions import detect_transitions
-from genviral_relay.models.domain import CreatedWindow, DiscoverState, PendingDelivery, WatchRecord
+from genviral_relay.models.domain import (
+    AccountDirectory,
+    CreatedWindow,
+    DirectoryEntry,
+    DiscoverState,
+    PendingDelivery,
+    WatchRecord,
+)
 from local.counting import CountingClient
 from local.doubles import InMemoryStore
 from local.stack import MotoStack
@@ -165,6 +172,35 @@ def discover_state_saved_once_per_version(run: Run) -> None:
     assert run.listing("nothing due", lambda s: s.due_post_ids(NOW + timedelta(days=365))) == []
 
 
+def account_directory_replaced_whole(run: Run) -> None:
+    assert run.step("no directory yet", lambda s: s.account_directory()) is None
+
+    first = AccountDirectory(
+        accounts={
+            ACCOUNT_A: DirectoryEntry(platform="tiktok", username="cafe", display_name="Cafe", type="byo"),
+            ACCOUNT_B: DirectoryEntry(platform="instagram", username=None, display_name="Bakery", type="hosted"),
+        },
+        refreshed_at=NOW,
+        last_attempt_at=NOW,
+    )
+    run.step("save", lambda s: s.save_account_directory(first))
+    assert run.step("read", lambda s: s.account_directory()) == first
+
+    failed_attempt = first.model_copy(update={"last_attempt_at": NOW + timedelta(minutes=6)})
+    run.step("save an attempt", lambda s: s.save_account_directory(failed_attempt))
+    assert run.step("read the attempt", lambda s: s.account_directory()) == failed_attempt
+
+    emptied = AccountDirectory(
+        accounts={}, refreshed_at=NOW + timedelta(hours=1), last_attempt_at=NOW + timedelta(hours=1)
+    )
+    run.step("save an empty listing", lambda s: s.save_account_directory(emptied))
+    assert run.step("read the empty listing", lambda s: s.account_directory()) == emptied
+    # The directory is not a watch and does not disturb the pause or discover mode's state
+    assert run.listing("no watches", lambda s: s.watches()) == []
+    assert run.step("no pause", lambda s: s.genviral_pause(NOW)) is None
+    assert run.step("no discover state", lambda s: s.discover_state()) is None
+
+
 def operator_reads(run: Run) -> None:
     early = detect_transitions(None, post(account(status="posted"), post_id=POSTS[0]), NOW).events
     later = detect_transitions(
@@ -197,7 +233,13 @@ def operator_reads(run: Run) -> None:
 
 
 @pytest.mark.parametrize(
-    "script", [watches_outbox_and_due_index, discover_state_saved_once_per_version, operator_reads]
+    "script",
+    [
+        watches_outbox_and_due_index,
+        discover_state_saved_once_per_version,
+        account_directory_replaced_whole,
+        operator_reads,
+    ],
 )
 def test_both_stores_answer_alike_and_make_the_same_calls(stack: MotoStack, script: Callable[[Run], None]) -> None:
     calls: Counter[str] = Counter()

@@ -7,7 +7,9 @@ Items (partition key `pk` = post id):
   index the poller queries.
 - `sk = "EVENT#<event_id>"`: the event document, kept for `event_retention` (TTL `expires_at`).
 - `pk = "relay"`: the deployment's own items, `sk = "GENVIRAL_PAUSE"` (calls stopped after a
-  refused key) and `sk = "DISCOVER"` (how far discover mode has listed the workspace).
+  refused key), `sk = "DISCOVER"` (how far discover mode has listed the workspace) and
+  `sk = "ACCOUNT_DIRECTORY"` (the accounts `GET /accounts` listed, as JSON: about 150 bytes an account,
+  so thousands fit in an item).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from botocore.exceptions import ClientError
 from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import StateConflictError
 from genviral_relay.logic.ports import EventSelection, OperatorQueries, RelayState, WatchStore
-from genviral_relay.models.domain import AccountSnapshot, DiscoverState, PendingDelivery, WatchRecord
+from genviral_relay.models.domain import AccountDirectory, AccountSnapshot, DiscoverState, PendingDelivery, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.observability import logger
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 WATCH_SK = "WATCH"
 PAUSE_KEY = {"pk": {"S": "relay"}, "sk": {"S": "GENVIRAL_PAUSE"}}
 DISCOVER_KEY = {"pk": {"S": "relay"}, "sk": {"S": "DISCOVER"}}
+ACCOUNT_DIRECTORY_KEY = {"pk": {"S": "relay"}, "sk": {"S": "ACCOUNT_DIRECTORY"}}
 EVENT_SK_PREFIX = "EVENT#"
 DUE_INDEX = "due"
 DUE_SHARDS = 4  # spreads the due index over partitions; the poller queries each shard
@@ -353,6 +356,16 @@ class DynamoDbStore(WatchStore, OperatorQueries, RelayState):
             if _is_condition_failure(error):
                 raise StateConflictError("discover state") from error
             raise
+
+    def account_directory(self) -> AccountDirectory | None:
+        item = self._client.get_item(TableName=self._table, Key=ACCOUNT_DIRECTORY_KEY).get("Item")
+        if not item:
+            return None
+        return AccountDirectory.model_validate_json(item["directory"]["S"])
+
+    def save_account_directory(self, directory: AccountDirectory) -> None:
+        item = {**ACCOUNT_DIRECTORY_KEY, "directory": {"S": directory.model_dump_json()}}
+        self._client.put_item(TableName=self._table, Item=item)
 
     def _update_outbox(
         self, post_id: str, done: set[str], settle_version: int | None, settled_next_check_at: datetime | None

@@ -1,7 +1,7 @@
 """The Genviral Partner API client: one pooled session, timeouts, bounded retries, typed errors.
 
-Every documented failure of `GET /posts/{id}` becomes its own error type (see `errors.py`), so
-callers decide by type: retry later, stop calling, or end the watch.
+Every documented failure of `GET /posts/{id}` (and of the list and `GET /accounts`) becomes its own
+error type (see `errors.py`), so callers decide by type: retry later, stop calling, or end the watch.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from genviral_relay.errors import (
     GenviralTierNotAllowedError,
     GenviralUnavailableError,
 )
-from genviral_relay.logic.ports import PostPage, PostSource, TokenSource
-from genviral_relay.models.upstream import Envelope, Post
+from genviral_relay.logic.ports import AccountSource, PostPage, PostSource, TokenSource
+from genviral_relay.models.upstream import Account, Envelope, Post
 from genviral_relay.observability import logger
 
 USER_AGENT = f"genviral-relay/{__version__}"
@@ -95,7 +95,7 @@ def build_session(pool_size: int) -> requests.Session:
     return session
 
 
-class GenviralClient(PostSource):
+class GenviralClient(PostSource, AccountSource):
     def __init__(
         self,
         base_url: str,
@@ -127,6 +127,20 @@ class GenviralClient(PostSource):
 
     def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
         return _page(self._list({"since": format_ts(since), "until": format_ts(until), "limit": str(limit)}))
+
+    def list_accounts(self) -> list[Account]:
+        """The listed accounts; an item that does not match the documented shape is left out (logged)."""
+        data = self._get("/accounts", "/accounts")
+        items = data.get("accounts") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise GenviralContractError("the account list has no accounts array")
+        accounts: list[Account] = []
+        for item in items:
+            try:
+                accounts.append(Account.model_validate(item))
+            except ValidationError as error:
+                logger.warning("A listed account does not match the documented shape", extra={"problem": _brief(error)})
+        return accounts
 
     def _list(self, params: dict[str, str]) -> list[Any]:
         data = self._get("/posts", "/posts", params)

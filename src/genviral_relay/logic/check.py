@@ -20,6 +20,7 @@ from genviral_relay.errors import (
     GenviralNotFoundError,
     StateConflictError,
 )
+from genviral_relay.logic.accounts import AccountLookup
 from genviral_relay.logic.outbox import OutboxDelivery
 from genviral_relay.logic.pause import GenviralPause
 from genviral_relay.logic.ports import PostSource, WatchStore
@@ -74,8 +75,11 @@ class PostCheck:
         pause: GenviralPause,
         clock: Clock,
         policy: PollingPolicy | None = None,
+        accounts: AccountLookup | None = None,
     ) -> None:
+        """`accounts`: names the accounts of the events found (None: events name them by id alone)."""
         self._store = store
+        self._accounts = accounts
         self._source = source
         self._delivery = delivery
         self._pause = pause
@@ -128,6 +132,10 @@ class PostCheck:
         detection = detect_transitions(previous, post, now)
         if silent:
             detection = replace(detection, events=())
+        elif detection.events and self._accounts is not None:
+            # Only a check that emits reads the directory (and perhaps lists the accounts): the rest stay cheap.
+            named = self._accounts.describe({event.account_id for event in detection.events})
+            detection = detect_transitions(previous, post, now, accounts=named)
         changed_at = previous.changed_at_after(state_changed=detection.state_changed, now=now)
         wanted = self._policy.next_check(post, now, last_change=changed_at, first_seen=previous.registered_at)
         awaiting_retry = self._policy.awaits_retry(post, now, last_change=changed_at, first_seen=previous.registered_at)

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from genviral_relay.clock import parse_ts
-from genviral_relay.models.domain import DiscoverState, PendingDelivery, Target, WatchRecord
+from genviral_relay.models.domain import AccountDirectory, DiscoverState, PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import WorkRequest
-from genviral_relay.models.upstream import Post
+from genviral_relay.models.upstream import Account, Post
 
 
 class PostSource(ABC):
@@ -32,6 +32,15 @@ class PostSource(ABC):
     @abstractmethod
     def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
         """At most `limit` posts created in [since, until]; raises a `GenviralError` subclass on failure."""
+
+
+class AccountSource(ABC):
+    """Who the accounts are (Genviral's `GET /accounts`): a port of its own, since only the account
+    lookup asks it and the post sources (discover, the retry sweep, the benchmark's) need not."""
+
+    @abstractmethod
+    def list_accounts(self) -> list[Account]:
+        """The accounts Genviral lists (active ones only); raises a `GenviralError` subclass on failure."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,8 @@ class OperatorQueries(ABC):
 
 
 class RelayState(ABC):
-    """The relay's own state beside the watches: the pause after a refused key, discover mode's progress."""
+    """The relay's own state beside the watches: the pause after a refused key, discover mode's progress,
+    the directory of accounts."""
 
     @abstractmethod
     def genviral_pause(self, now: datetime) -> str | None:
@@ -144,6 +154,14 @@ class RelayState(ABC):
     @abstractmethod
     def save_discover_state(self, state: DiscoverState, *, expected_version: int) -> None:
         """Store `state` (version `expected_version + 1`); `StateConflictError` if another walk saved first."""
+
+    @abstractmethod
+    def account_directory(self) -> AccountDirectory | None:
+        """The directory of accounts as last saved; None before the first save."""
+
+    @abstractmethod
+    def save_account_directory(self, directory: AccountDirectory) -> None:
+        """Replace the directory (unconditionally: concurrent refreshes list the same accounts)."""
 
 
 class TokenSource(ABC):

@@ -6,20 +6,22 @@ the detection time, so the same inputs always give the same output.
 An account emits when its status changes *into* `posted` or `failed`, when it is already final
 the first time the relay sees it (`previous_status: null`), and when it stays final but a new
 attempt happened (a different non-null `last_attempted_at`: failed -> retry -> failed seen
-between two checks). Anything else (unknown provider statuses, a URL filled in later) updates
+between two checks). The caller names the accounts (`accounts`, from `logic/accounts.py`); one it
+does not name is named by its id alone. Anything else (unknown provider statuses, a URL filled in later) updates
 the stored state silently.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from genviral_relay.clock import format_ts
 from genviral_relay.logic.failure_categories import failure_category
 from genviral_relay.models.domain import FAILED, FINAL_STATUSES, AccountSnapshot, WatchRecord
-from genviral_relay.models.events import EVENT_TYPE_BY_STATUS, PostSummary, RelayEvent
+from genviral_relay.models.events import EVENT_TYPE_BY_STATUS, AccountRef, PostSummary, RelayEvent
 from genviral_relay.models.upstream import AccountState, Post
 
 # Fixed namespace for event ids: changing it would re-key every event ever published.
@@ -80,9 +82,15 @@ def snapshot(state: AccountState) -> AccountSnapshot:
     )
 
 
-def detect_transitions(previous: WatchRecord | None, post: Post, detected_at: datetime) -> Detection:
+def detect_transitions(
+    previous: WatchRecord | None,
+    post: Post,
+    detected_at: datetime,
+    accounts: Mapping[str, AccountRef] | None = None,
+) -> Detection:
+    names = accounts or {}
     known = previous.accounts if previous is not None else {}
-    accounts = dict(known)  # accounts missing from this answer keep their last-seen state
+    seen = dict(known)  # accounts missing from this answer keep their last-seen state
     occurrences = dict(previous.occurrences) if previous is not None else {}
     events: list[RelayEvent] = []
     summary = summarize_post(post)
@@ -90,7 +98,7 @@ def detect_transitions(previous: WatchRecord | None, post: Post, detected_at: da
 
     for state in post.accounts.states:
         before = known.get(state.account_id)
-        accounts[state.account_id] = snapshot(state)
+        seen[state.account_id] = snapshot(state)
         if not is_new_outcome(before, state):
             continue
         key = outcome_key(state.account_id, state)
@@ -103,6 +111,7 @@ def detect_transitions(previous: WatchRecord | None, post: Post, detected_at: da
                 detected_at=detected,
                 post_id=post.id,
                 account_id=state.account_id,
+                account=names.get(state.account_id) or AccountRef(id=state.account_id),
                 status=state.status,  # type: ignore[arg-type]  # is_new_outcome admits final statuses only
                 previous_status=before.status if before is not None else None,
                 published_url=state.published_url,
@@ -116,9 +125,9 @@ def detect_transitions(previous: WatchRecord | None, post: Post, detected_at: da
 
     state_changed = (
         previous is None
-        or accounts != previous.accounts
+        or seen != previous.accounts
         or occurrences != previous.occurrences
         or post.status != previous.post_status
         or post.scheduled_at != previous.scheduled_at
     )
-    return Detection(accounts=accounts, occurrences=occurrences, events=tuple(events), state_changed=state_changed)
+    return Detection(accounts=seen, occurrences=occurrences, events=tuple(events), state_changed=state_changed)

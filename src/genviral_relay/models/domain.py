@@ -115,6 +115,29 @@ class CreatedWindow(BaseModel):
     until: datetime
 
 
+class DirectoryEntry(BaseModel):
+    """What `GET /accounts` says of one account (the fields events carry)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    platform: str | None = None
+    username: str | None = None
+    display_name: str | None = None
+    type: str | None = None
+
+
+class AccountDirectory(BaseModel):
+    """The accounts Genviral listed at the last refresh, kept so events name them without a call each."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    accounts: dict[str, DirectoryEntry] = Field(default_factory=dict, description="By account id: active ones only.")
+    refreshed_at: datetime | None = Field(default=None, description="When `accounts` was listed; None: never.")
+    last_attempt_at: datetime | None = Field(
+        default=None, description="When a listing was last asked for, answered or not (bounds the refreshes)."
+    )
+
+
 class DiscoverState(BaseModel):
     """How far discover mode has listed the workspace's posts, kept between ticks."""
 

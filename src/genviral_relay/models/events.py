@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 EVENT_SOURCE = "genviral.relay"
 
@@ -23,6 +23,20 @@ DETAIL_TYPE_BY_EVENT_TYPE: dict[str, str] = {
     "post.account.posted": "Post Account Posted",
     "post.account.failed": "Post Account Failed",
 }
+
+
+class AccountRef(BaseModel):
+    """The account an event is about, as `GET /accounts` last listed it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
+
+    id: str = Field(description="The Genviral account (equal to `account_id`).")
+    platform: str | None = Field(
+        default=None, description="As Genviral gives it (`tiktok`, `instagram`, ...); null when not listed."
+    )
+    username: str | None = Field(default=None, description="As Genviral gives it; null when not listed.")
+    display_name: str | None = Field(default=None, description="As Genviral gives it; null when not listed.")
+    type: str | None = Field(default=None, description="`byo` or `hosted`, as Genviral gives it; null when not listed.")
 
 
 class PostSummary(BaseModel):
@@ -61,6 +75,11 @@ class RelayEvent(BaseModel):
     )
     post_id: str = Field(description="The Genviral post.")
     account_id: str = Field(description="The Genviral account the post was delivered to, or failed for.")
+    account: AccountRef = Field(
+        description="The account as `GET /accounts` lists it (cached by the relay, refreshed on an unknown id and "
+        "hourly). Genviral lists only active accounts: for a revoked or removed one, or when the listing failed, "
+        "only `id` is set and the other fields are null. Added in 0.4."
+    )
     status: FinalStatus = Field(description="The account's new delivery status.")
     previous_status: str | None = Field(description="Last status seen before; null when first seen.")
     published_url: str | None = Field(description="As Genviral gave it.")
@@ -76,6 +95,14 @@ class RelayEvent(BaseModel):
     )
     post: PostSummary
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_0_3_events(cls, stored: Any) -> Any:
+        """Events stored by 0.3 (still in an outbox, or replayed) have no `account`: name it by its id."""
+        if isinstance(stored, dict) and "account" not in stored and isinstance(stored.get("account_id"), str):
+            return {**stored, "account": {"id": stored["account_id"]}}
+        return stored
+
     @property
     def detail_type(self) -> str:
         return DETAIL_TYPE_BY_EVENT_TYPE[self.event_type]
@@ -88,6 +115,8 @@ class RelayEvent(BaseModel):
             "post_id": self.post_id,
             "account_id": self.account_id,
         }
+        if self.account.platform is not None:
+            attributes["platform"] = self.account.platform
         if self.error_category is not None:
             attributes["error_category"] = self.error_category
         return attributes

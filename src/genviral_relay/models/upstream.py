@@ -1,4 +1,4 @@
-"""The Genviral Partner API answer of `GET /posts/{id}`, as the relay reads it.
+"""The Genviral Partner API answers the relay reads: `GET /posts/{id}` (and the list), `GET /accounts`.
 
 Tolerant by design: unknown fields are ignored and unknown status strings are kept as
 strings, because Genviral mirrors open-ended provider statuses (`deleted`, `void`, ...).
@@ -87,6 +87,18 @@ class Post(_Upstream):
     external_id: str | None = None
     """The caller's idempotency key given at creation; not documented as returned, read when it is."""
     accounts: Accounts
+
+
+class Account(_Upstream):
+    """One connected account of `GET /accounts` (only active ones are listed); the fields the relay
+    does not use (`capabilities`, ...) are ignored, a missing descriptive field is null."""
+
+    id: str = Field(min_length=1)
+    platform: str | None = None
+    type: str | None = None
+    username: str | None = None
+    display_name: str | None = None
+    status: str | None = None
 
 
 class Envelope(BaseModel):
