@@ -129,8 +129,11 @@ class GenviralClient(PostSource, AccountSource):
         return _page(self._list({"since": format_ts(since), "until": format_ts(until), "limit": str(limit)}))
 
     def list_accounts(self) -> list[Account]:
-        """The listed accounts; an item that does not match the documented shape is left out (logged)."""
-        data = self._get("/accounts", "/accounts")
+        """The listed accounts; an item that does not match the documented shape is left out (logged).
+
+        One attempt, no backoff: the listing only enriches events, so a check about to emit must not wait
+        for its retries (a failed listing is tried again at the next refresh)."""
+        data = self._get("/accounts", "/accounts", attempts=1)
         items = data.get("accounts") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise GenviralContractError("the account list has no accounts array")
@@ -149,8 +152,8 @@ class GenviralClient(PostSource, AccountSource):
             raise GenviralContractError("the post list has no posts array")
         return posts
 
-    def _get(self, route: str, path: str, params: dict[str, str] | None = None) -> Any:
-        """GET with retries; `route` is the path template used in logs."""
+    def _get(self, route: str, path: str, params: dict[str, str] | None = None, *, attempts: int | None = None) -> Any:
+        """GET with retries (at most `attempts`, default the settings'); `route` is the path template used in logs."""
         token = self._tokens.token()
         refreshed = False
         attempt = 1
@@ -165,7 +168,7 @@ class GenviralClient(PostSource, AccountSource):
                 token = self._tokens.token(refresh=True)
                 refreshed = True
             except GenviralError as error:
-                delay = self._retry_delay(error, attempt)
+                delay = self._retry_delay(error, attempt, attempts or self._settings.max_attempts)
                 if delay is None:
                     raise
                 logger.info(
@@ -181,8 +184,8 @@ class GenviralClient(PostSource, AccountSource):
                 self._sleep(delay)
                 attempt += 1
 
-    def _retry_delay(self, error: GenviralError, attempt: int) -> float | None:
-        if not error.transient or attempt >= self._settings.max_attempts:
+    def _retry_delay(self, error: GenviralError, attempt: int, attempts: int) -> float | None:
+        if not error.transient or attempt >= attempts:
             return None
         ceiling = min(self._settings.backoff_cap, self._settings.backoff_base * 2 ** (attempt - 1))
         backoff = random.uniform(0, ceiling)  # noqa: S311 - jitter, not security
