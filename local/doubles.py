@@ -3,7 +3,8 @@
 Each subclasses the port it stands in for, so a port change breaks its double at once. The store
 is contract-tested against the DynamoDB store (behaviour and call counts), so what the specs and
 the benchmark see of it is what a deployment does; the others record what was asked of them and
-can be told to fail the way the real adapter fails.
+can be told to fail the way the real adapter fails. A token needs no double: the client's own
+`StaticToken` is one.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from genviral_relay.errors import (
     GenviralNotFoundError,
     StateConflictError,
 )
-from genviral_relay.genviral.client import StaticToken
 from genviral_relay.logic.ports import (
     AccountSource,
     DeadLetters,
@@ -50,7 +50,6 @@ __all__ = [
     "InMemoryStore",
     "InMemoryWorkQueue",
     "RecordingPublisher",
-    "StaticToken",
     "SteppingClock",
 ]
 
