@@ -96,3 +96,11 @@ class OutboxNotEmptyError(RelayError):
 
 class EnqueueError(RelayError):
     """Some work requests could not be queued."""
+
+
+class WebhookNotFoundError(RelayError):
+    """No webhook endpoint has this id (never registered, or deleted)."""
+
+
+class TooManyWebhooksError(RelayError):
+    """A registration over the deployment's limit of endpoints."""

@@ -19,14 +19,32 @@ from genviral_relay.logic.accounts import AccountLookup
 from genviral_relay.logic.check import PostCheck
 from genviral_relay.logic.outbox import OutboxDelivery
 from genviral_relay.logic.pause import GenviralPause
-from genviral_relay.logic.ports import AccountSource, DeadLetters, EventPublisher, PostSource, RelayState, WatchStore
+from genviral_relay.logic.ports import (
+    AccountSource,
+    DeadLetters,
+    DeliveryQueue,
+    EventPublisher,
+    HostResolver,
+    PostSource,
+    RelayState,
+    WatchStore,
+    WebhookStore,
+)
 from genviral_relay.logic.retry_sweep import RetrySweep
 from genviral_relay.logic.schedule import PollingPolicy, tick_of
 from genviral_relay.logic.tick import PollTick
 from genviral_relay.logic.unwatch import Unwatch
 from genviral_relay.models.domain import Target
 from genviral_relay.observability import label_stack
-from genviral_relay.settings import checker_settings, clear_settings_cache, poller_settings, worker_settings
+from genviral_relay.settings import (
+    api_settings,
+    checker_settings,
+    clear_settings_cache,
+    poller_settings,
+    webhook_delivery_settings,
+    webhook_dispatcher_settings,
+    worker_settings,
+)
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -34,6 +52,7 @@ if TYPE_CHECKING:
     from genviral_relay.aws.dynamodb_store import DynamoDbStore
     from genviral_relay.genviral.client import GenviralClient
     from genviral_relay.logic.discover import Discovery
+    from genviral_relay.logic.webhooks import WebhookAttempts, WebhookFanout, WebhookRegistry
     from genviral_relay.logic.work_batch import WorkBatch
 
 
@@ -70,15 +89,22 @@ def poller_store() -> DynamoDbStore:
 
 
 def build_publishers(
-    targets: Sequence[Target], *, topic_arn: str, event_bus_name: str, client: ClientFactory = aws_client
+    targets: Sequence[Target],
+    *,
+    topic_arn: str,
+    event_bus_name: str,
+    webhook_fanout_queue_url: str = "",
+    client: ClientFactory = aws_client,
 ) -> list[EventPublisher]:
-    from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
+    from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher, WebhookFanoutPublisher
 
     publishers: list[EventPublisher] = []
     if "sns" in targets:
         publishers.append(SnsPublisher(client("sns"), topic_arn))
     if "eventbridge" in targets:
         publishers.append(EventBridgePublisher(client("events"), event_bus_name))
+    if "webhooks" in targets:
+        publishers.append(WebhookFanoutPublisher(client("sqs"), webhook_fanout_queue_url))
     return publishers
 
 
@@ -177,6 +203,7 @@ def build_check_path(
     event_bus_name: str,
     events_dlq_url: str,
     policy: PollingPolicy,
+    webhook_fanout_queue_url: str = "",
     client: ClientFactory = aws_client,
 ) -> CheckPath:
     """The check path on these AWS resources: the functions' (from their settings) or the operations CLI's."""
@@ -186,7 +213,13 @@ def build_check_path(
         store=store,
         state=store,
         source=source,
-        publishers=build_publishers(targets, topic_arn=topic_arn, event_bus_name=event_bus_name, client=client),
+        publishers=build_publishers(
+            targets,
+            topic_arn=topic_arn,
+            event_bus_name=event_bus_name,
+            webhook_fanout_queue_url=webhook_fanout_queue_url,
+            client=client,
+        ),
         dead_letters=SqsDeadLetters(client("sqs"), events_dlq_url, clock=utc_now),
         policy=policy,
     )
@@ -220,6 +253,7 @@ def check_path() -> CheckPath:
         event_bus_name=settings.event_bus_name,
         events_dlq_url=settings.events_dlq_url,
         policy=polling_policy(settings.poll_schedule, settings.failed_retry_window_hours),
+        webhook_fanout_queue_url=settings.webhook_fanout_queue_url,
     )
 
 
@@ -256,8 +290,76 @@ def poll_tick() -> PollTick:
     )
 
 
+# ---------------------------------------------------------------------- webhooks
+def build_webhook_store(table_name: str, client: ClientFactory = aws_client) -> WebhookStore:
+    from genviral_relay.aws.webhook_store import DynamoDbWebhookStore
+
+    return DynamoDbWebhookStore(client("dynamodb"), table_name)
+
+
+def build_delivery_queue(queue_url: str, dead_letter_url: str, client: ClientFactory = aws_client) -> DeliveryQueue:
+    from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
+
+    return SqsDeliveryQueue(client("sqs"), queue_url, dead_letter_url, clock=utc_now)
+
+
+@cache
+def host_resolver() -> HostResolver:
+    """The system's DNS; a test replaces this name to answer what it likes."""
+    from genviral_relay.delivery.sender import SystemResolver
+
+    return SystemResolver()
+
+
+@cache
+def webhook_registry() -> WebhookRegistry:
+    """The API's webhook routes."""
+    from genviral_relay.logic.webhooks import WebhookRegistry
+
+    settings = api_settings()
+    return WebhookRegistry(
+        store=build_webhook_store(settings.table_name),
+        queue=build_delivery_queue(settings.webhook_delivery_queue_url, ""),  # the API never parks
+        resolver=host_resolver(),
+        clock=utc_now,
+        allow_private=settings.allow_private_webhook_urls,
+    )
+
+
+@cache
+def webhook_fanout() -> WebhookFanout:
+    from genviral_relay.logic.webhooks import WebhookFanout
+
+    settings = webhook_dispatcher_settings()
+    label_stack(settings.stack_name)
+    return WebhookFanout(
+        store=build_webhook_store(settings.table_name),
+        queue=build_delivery_queue(settings.webhook_delivery_queue_url, ""),  # the fan-out never parks
+        clock=utc_now,
+    )
+
+
+@cache
+def webhook_attempts() -> WebhookAttempts:
+    from genviral_relay.delivery.sender import HttpWebhookSender
+    from genviral_relay.logic.webhooks import WebhookAttempts
+
+    settings = webhook_delivery_settings()
+    label_stack(settings.stack_name)
+    return WebhookAttempts(
+        store=build_webhook_store(settings.table_name),
+        queue=build_delivery_queue(settings.webhook_delivery_queue_url, settings.webhook_dlq_url),
+        sender=HttpWebhookSender(),
+        resolver=host_resolver(),
+        clock=utc_now,
+        allow_private=settings.allow_private_webhook_urls,
+    )
+
+
 def reset() -> None:
     """Forget every built object and the settings (tests and the local runner change the environment)."""
     for factory in (aws_client, poller_store, poll_tick, checker_store, genviral_client, check_path, work_batch):
         factory.cache_clear()
+    for webhooks in (host_resolver, webhook_registry, webhook_fanout, webhook_attempts):
+        webhooks.cache_clear()
     clear_settings_cache()

@@ -112,13 +112,19 @@ class Metric(StrEnum):
     EVENTS_DEAD_LETTERED = "EventsDeadLettered"
     OUTBOX_ENTRIES_EXPIRED = "OutboxEntriesExpired"
     PENDING_OUTBOX_AGE = "PendingOutboxAge"  # seconds: the oldest outbox entry found by a check
+    # Webhooks
+    WEBHOOK_DELIVERIES_QUEUED = "WebhookDeliveriesQueued"  # one per event and matching endpoint (the fan-out)
+    WEBHOOK_DELIVERIES = "WebhookDeliveries"  # attempts an endpoint accepted (2xx)
+    WEBHOOK_DELIVERY_FAILURES = "WebhookDeliveryFailures"  # attempts that failed (retried later or parked)
+    WEBHOOK_DELIVERIES_DEAD_LETTERED = "WebhookDeliveriesDeadLettered"  # retries ran out: parked in WebhookDLQ
+    WEBHOOK_FAILING_AGE = "WebhookFailingAge"  # seconds an endpoint has been failing (0 once it succeeds)
 
     @property
     def unit(self) -> MetricUnit:
         return MetricUnit.Seconds if self in SECONDS else MetricUnit.Count
 
 
-SECONDS = frozenset({Metric.DETECTION_LAG, Metric.PENDING_OUTBOX_AGE})
+SECONDS = frozenset({Metric.DETECTION_LAG, Metric.PENDING_OUTBOX_AGE, Metric.WEBHOOK_FAILING_AGE})
 
 TRANSITION_METRICS: dict[str, Metric] = {
     "posted": Metric.TRANSITIONS_POSTED,

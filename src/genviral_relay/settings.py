@@ -45,12 +45,16 @@ class CheckerSettings(_Settings):
     event_retention_days: int = Field(default=30, ge=1, le=3650, alias="EVENT_RETENTION_DAYS")
     failed_retry_window_hours: int = Field(default=24, ge=0, le=24 * 30, alias="FAILED_RETRY_WINDOW_HOURS")
     poll_schedule: NonEmpty = Field(alias="POLL_SCHEDULE")
+    webhook_fanout_queue_url: str = Field(
+        default="", alias="WEBHOOK_FANOUT_QUEUE_URL", description="Empty: events are not owed to webhooks."
+    )
 
     @property
     def targets(self) -> tuple[Target, ...]:
-        if self.publish_targets == "both":
-            return ("sns", "eventbridge")
-        return (self.publish_targets,)
+        published: tuple[Target, ...] = (
+            ("sns", "eventbridge") if self.publish_targets == "both" else (self.publish_targets,)
+        )
+        return (*published, "webhooks") if self.webhook_fanout_queue_url else published
 
     @model_validator(mode="after")
     def _targets_have_destinations(self) -> CheckerSettings:
@@ -78,6 +82,23 @@ class WorkerSettings(CheckerSettings):
     def _discover_since_is_a_moment(cls, value: str) -> str:
         moment_from(value, utc_now())  # raises a clear ValueError for a malformed value
         return value
+
+
+class ApiSettings(CheckerSettings):
+    """The checks' settings, plus what the webhook routes need: the delivery queue (the test route) and the
+    URL rules."""
+
+    webhook_delivery_queue_url: NonEmpty = Field(alias="WEBHOOK_DELIVERY_QUEUE_URL")
+    allow_private_webhook_urls: bool = Field(alias="ALLOW_PRIVATE_WEBHOOK_URLS")
+
+
+class WebhookDispatcherSettings(_Settings):
+    webhook_delivery_queue_url: NonEmpty = Field(alias="WEBHOOK_DELIVERY_QUEUE_URL")
+
+
+class WebhookDeliverySettings(WebhookDispatcherSettings):
+    webhook_dlq_url: NonEmpty = Field(alias="WEBHOOK_DLQ_URL")
+    allow_private_webhook_urls: bool = Field(alias="ALLOW_PRIVATE_WEBHOOK_URLS")
 
 
 SettingsT = TypeVar("SettingsT", bound=_Settings)
@@ -109,7 +130,23 @@ def worker_settings() -> WorkerSettings:
     return _load(WorkerSettings)
 
 
+@cache
+def api_settings() -> ApiSettings:
+    return _load(ApiSettings)
+
+
+@cache
+def webhook_dispatcher_settings() -> WebhookDispatcherSettings:
+    return _load(WebhookDispatcherSettings)
+
+
+@cache
+def webhook_delivery_settings() -> WebhookDeliverySettings:
+    return _load(WebhookDeliverySettings)
+
+
 def clear_settings_cache() -> None:
-    poller_settings.cache_clear()
-    checker_settings.cache_clear()
-    worker_settings.cache_clear()
+    for loader in (poller_settings, checker_settings, worker_settings, api_settings):
+        loader.cache_clear()
+    webhook_dispatcher_settings.cache_clear()
+    webhook_delivery_settings.cache_clear()

@@ -1,4 +1,5 @@
-"""Event publishers: EventBridge `PutEvents` and SNS `PublishBatch`, up to 10 entries and 256 KiB a call.
+"""Event publishers: EventBridge `PutEvents`, SNS `PublishBatch` and SQS `SendMessageBatch` to the webhooks'
+fan-out queue, up to 10 entries and 256 KiB a call.
 
 What a failure says decides what becomes of the event (`PublishFailure.retryable`):
 
@@ -42,6 +43,7 @@ from genviral_relay.models.events import EVENT_SOURCE, RelayEvent
 if TYPE_CHECKING:
     from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_sns.client import SNSClient
+    from mypy_boto3_sqs.client import SQSClient
 
 BATCH_SIZE = 10
 MAX_ENTRY_BYTES = 256 * 1024  # both services' default per-entry limit
@@ -315,16 +317,56 @@ class SnsPublisher(_BatchPublisher):
                 for event in events
             ],
         )
-        outcome = ChunkAnswer(delivered={entry["Id"] for entry in answer.get("Successful", [])})
-        for entry in answer.get("Failed", []):
-            code = entry.get("Code") or "Failed"
-            cause = entry_error_cause(code, sender_fault=bool(entry.get("SenderFault")))
-            outcome.add(entry["Id"], cause, _reason(code, entry.get("Message", "")))
-        answered = outcome.delivered | outcome.retry.keys() | outcome.kept.keys() | outcome.failed.keys()
-        for event in events:
-            if event.event_id not in answered:
-                outcome.retry[event.event_id] = "no entry in the answer"
-        return outcome
+        return _batch_outcome(answer, events)
+
+
+class WebhookFanoutPublisher(_BatchPublisher):
+    """The webhooks' target: each event document, as the endpoints will receive it, on the fan-out queue (its
+    `event_id` and `event_type` as message attributes); the dispatcher makes one delivery per endpoint of it."""
+
+    target: Target = "webhooks"
+    DELIVERY_HEADROOM = 1024
+    """A delivery message carries the document with a few more attributes than this one: keep room for them."""
+
+    def __init__(self, client: SQSClient, queue_url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._client = client
+        self._queue_url = queue_url
+
+    def _entry_size(self, event: RelayEvent) -> int:
+        return len(_document(event)) + self.DELIVERY_HEADROOM
+
+    def _send(self, events: list[RelayEvent]) -> ChunkAnswer:
+        answer = self._client.send_message_batch(
+            QueueUrl=self._queue_url,
+            Entries=[
+                {
+                    "Id": event.event_id,
+                    "MessageBody": _document(event).decode(),
+                    "MessageAttributes": {
+                        "event_id": {"DataType": "String", "StringValue": event.event_id},
+                        "event_type": {"DataType": "String", "StringValue": event.event_type},
+                    },
+                }
+                for event in events
+            ],
+        )
+        return _batch_outcome(answer, events)
+
+
+def _batch_outcome(answer: Any, events: list[RelayEvent]) -> ChunkAnswer:
+    """SNS `PublishBatch` and SQS `SendMessageBatch` answer alike: `Successful[].Id`, `Failed[]` with `Code`,
+    `Message` and `SenderFault`, entries named by the event id."""
+    outcome = ChunkAnswer(delivered={entry["Id"] for entry in answer.get("Successful", [])})
+    for entry in answer.get("Failed", []):
+        code = entry.get("Code") or "Failed"
+        cause = entry_error_cause(code, sender_fault=bool(entry.get("SenderFault")))
+        outcome.add(entry["Id"], cause, _reason(code, entry.get("Message", "")))
+    answered = outcome.delivered | outcome.retry.keys() | outcome.kept.keys() | outcome.failed.keys()
+    for event in events:
+        if event.event_id not in answered:
+            outcome.retry[event.event_id] = "no entry in the answer"
+    return outcome
 
 
 def _document(event: RelayEvent) -> bytes:

@@ -30,7 +30,7 @@ from genviral_relay.factories import (
 from genviral_relay.genviral.client import GenviralClient, StaticToken
 from genviral_relay.logic.ports import EventPublisher, TokenSource
 from genviral_relay.logic.schedule import PollingPolicy
-from genviral_relay.models.domain import TARGETS, Target
+from genviral_relay.models.domain import PUBLISH_TARGETS, Target
 from genviral_relay.settings import CheckerSettings, PollerSettings
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ def add_deployment_options(
     for setting in settings:
         if setting.option is None:
             continue
-        choices = ("both", *TARGETS) if setting.key == "publish_targets" else None
+        choices = ("both", *PUBLISH_TARGETS) if setting.key == "publish_targets" else None
         group.add_argument(
             setting.option,
             dest=setting.key,
@@ -295,7 +295,7 @@ class Deployment:
         """Where the deployment publishes: its PublishTargets, else wherever a destination is known."""
         configured = self.value("publish_targets")
         if configured is not None:
-            chosen = tuple(target for target in TARGETS if configured in ("both", target))
+            chosen = tuple(target for target in PUBLISH_TARGETS if configured in ("both", target))
             if not chosen:
                 raise CliError(
                     f"{_BY_KEY['publish_targets'].env} must be both, sns or eventbridge, not {configured!r}",
@@ -303,7 +303,7 @@ class Deployment:
                 )
             return chosen
         destinations: dict[Target, str] = {"sns": "topic_arn", "eventbridge": "event_bus"}
-        known = tuple(target for target in TARGETS if self.value(destinations[target]))
+        known = tuple(target for target in PUBLISH_TARGETS if self.value(destinations[target]))
         if not known:
             raise CliError(
                 "no publish target is known: pass --stack-name, or --topic-arn and/or --event-bus",

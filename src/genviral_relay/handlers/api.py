@@ -1,4 +1,5 @@
-"""HTTP API (API Gateway REST, AWS_IAM auth): register, read, check now, stop watching.
+"""HTTP API (API Gateway REST, AWS_IAM auth): register, read, check now, stop watching; register, read, rotate,
+test and delete webhook endpoints.
 
 Powertools validates each request against its route's annotations (`enable_validation=True`) before the
 route runs: a bad request is a 4xx JSON `ErrorResponse` and never reaches Genviral. The same annotations
@@ -21,19 +22,34 @@ from pydantic import BaseModel
 
 from genviral_relay.errors import (
     ConfigurationError,
+    EnqueueError,
     GenviralConfigError,
     OutboxNotEmptyError,
     StateConflictError,
     TokenUnavailableError,
+    TooManyWebhooksError,
     WatchNotFoundError,
+    WebhookNotFoundError,
 )
-from genviral_relay.factories import checker_store, post_check, unwatch
+from genviral_relay.factories import checker_store, post_check, unwatch, webhook_registry
 from genviral_relay.logic.check import CheckOutcome
 from genviral_relay.logic.pause import describe_refusal
+from genviral_relay.logic.webhook_urls import UrlRefusedError
 from genviral_relay.models.api import CheckResponse, ErrorResponse, RegisterWatchRequest, UnwatchResponse, WatchView
 from genviral_relay.models.domain import POST_ID_HINT, PostId
+from genviral_relay.models.webhooks import (
+    WEBHOOK_ID_HINT,
+    CreateWebhookRequest,
+    WebhookCreated,
+    WebhookDeleted,
+    WebhookDetail,
+    WebhookId,
+    WebhookList,
+    WebhookTestSent,
+    WebhookView,
+)
 from genviral_relay.observability import logger, metrics
-from genviral_relay.settings import CheckerSettings
+from genviral_relay.settings import ApiSettings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -41,9 +57,12 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 MAX_BODY_BYTES = 4096
-NOT_AN_OBJECT = 'the body must be a JSON object {"post_id": "<uuid>"}'
+WATCH_BODY = '{"post_id": "<uuid>"}'
+WEBHOOK_BODY = '{"url": "https://...", "event_types": [...], "description": "..."}'
+NOT_AN_OBJECT = f"the body must be a JSON object {WATCH_BODY}"
+NOT_A_WEBHOOK = f"the body must be a JSON object {WEBHOOK_BODY}"
 
-SETTINGS = CheckerSettings
+SETTINGS = ApiSettings
 """The configuration this function reads (the template must set every variable)."""
 
 
@@ -220,6 +239,108 @@ def delete_watch(post_id: PathPostId) -> Response[str]:
     return _json(HTTPStatus.OK, UnwatchResponse(post_id=record.post_id, watching=False, message="watch removed"))
 
 
+# ---------------------------------------------------------------------- webhooks
+PathWebhookId = Annotated[WebhookId, Path(description="The endpoint's id, as its registration answered it.")]
+BAD_WEBHOOK_ID = {HTTPStatus.BAD_REQUEST: f"`bad_request`: {WEBHOOK_ID_HINT}."}
+NO_WEBHOOK = {HTTPStatus.NOT_FOUND: "`webhook_not_found`: no endpoint has this id."}
+
+
+@app.post(
+    "/webhooks",
+    operation_id="createWebhook",
+    summary="Register a webhook endpoint",
+    description="Every event of the chosen types is POSTed to the URL, signed as Standard Webhooks has it, and "
+    "retried for about a day. The answer is the only one, with a rotation's, that shows the secret.",
+    responses=_answers(
+        WebhookCreated,
+        {
+            HTTPStatus.CREATED: "Registered: the endpoint and its signing secret.",
+            HTTPStatus.BAD_REQUEST: "`bad_request`: the body is not an endpoint, the URL may not receive webhooks "
+            "(not https://, a private address, credentials), or an event type is unknown.",
+            HTTPStatus.CONFLICT: "`too_many_webhooks`: the deployment has as many endpoints as it takes.",
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE: f"`bad_request`: the body is over {MAX_BODY_BYTES} bytes.",
+            **MISCONFIGURED,
+        },
+    ),
+)
+def create_webhook(request: Annotated[CreateWebhookRequest, Body()]) -> Response[str]:
+    return _json(HTTPStatus.CREATED, WebhookCreated.with_secret(webhook_registry().create(request)))
+
+
+@app.get(
+    "/webhooks",
+    operation_id="listWebhooks",
+    summary="List the webhook endpoints",
+    description="Every registered endpoint, oldest first, without secrets.",
+    responses=_answers(WebhookList, {HTTPStatus.OK: "The endpoints.", **MISCONFIGURED}),
+)
+def list_webhooks() -> Response[str]:
+    return _json(HTTPStatus.OK, WebhookList(webhooks=[WebhookView.of(e) for e in webhook_registry().endpoints()]))
+
+
+@app.get(
+    "/webhooks/<webhook_id>",
+    operation_id="getWebhook",
+    summary="Read a webhook endpoint",
+    description="The endpoint, without its secret, and how its deliveries go.",
+    responses=_answers(
+        WebhookDetail, {HTTPStatus.OK: "The endpoint.", **BAD_WEBHOOK_ID, **NO_WEBHOOK, **MISCONFIGURED}
+    ),
+)
+def get_webhook(webhook_id: PathWebhookId) -> Response[str]:
+    return _json(HTTPStatus.OK, WebhookDetail.of(webhook_registry().endpoint(webhook_id)))
+
+
+@app.delete(
+    "/webhooks/<webhook_id>",
+    operation_id="deleteWebhook",
+    summary="Delete a webhook endpoint",
+    description="Stops deliveries to it, retries included.",
+    responses=_answers(WebhookDeleted, {HTTPStatus.OK: "Deleted.", **BAD_WEBHOOK_ID, **NO_WEBHOOK, **MISCONFIGURED}),
+)
+def delete_webhook(webhook_id: PathWebhookId) -> Response[str]:
+    webhook_registry().delete(webhook_id)
+    return _json(HTTPStatus.OK, WebhookDeleted(id=webhook_id, message="webhook deleted; deliveries stop"))
+
+
+@app.post(
+    "/webhooks/<webhook_id>/rotate-secret",
+    operation_id="rotateWebhookSecret",
+    summary="Rotate a webhook endpoint's secret",
+    description="A new secret; for 24 hours each delivery carries a signature with each secret.",
+    responses=_answers(
+        WebhookCreated,
+        {HTTPStatus.OK: "The endpoint and its new secret.", **BAD_WEBHOOK_ID, **NO_WEBHOOK, **MISCONFIGURED},
+    ),
+)
+def rotate_webhook_secret(webhook_id: PathWebhookId) -> Response[str]:
+    return _json(HTTPStatus.OK, WebhookCreated.with_secret(webhook_registry().rotate_secret(webhook_id)))
+
+
+@app.post(
+    "/webhooks/<webhook_id>/test",
+    operation_id="testWebhook",
+    summary="Send a test event to a webhook endpoint",
+    description="Queues a `webhook.test` event for this endpoint, delivered and retried like any event.",
+    responses=_answers(
+        WebhookTestSent,
+        {
+            HTTPStatus.ACCEPTED: "Queued for delivery.",
+            **BAD_WEBHOOK_ID,
+            **NO_WEBHOOK,
+            **MISCONFIGURED,
+            HTTPStatus.SERVICE_UNAVAILABLE: "`not_queued`: the delivery queue did not take it; try again.",
+        },
+    ),
+)
+def test_webhook(webhook_id: PathWebhookId) -> Response[str]:
+    delivery = webhook_registry().send_test(webhook_id)
+    return _json(
+        HTTPStatus.ACCEPTED,
+        WebhookTestSent(id=webhook_id, event_id=delivery.event_id, message="test event queued for delivery"),
+    )
+
+
 # ---------------------------------------------------------------------- bad requests
 @app.exception_handler(RequestValidationError)
 def _invalid_request(error: RequestValidationError) -> Response[str]:
@@ -228,7 +349,7 @@ def _invalid_request(error: RequestValidationError) -> Response[str]:
 
 @app.exception_handler(BodyIsNullError)
 def _null_body(_: BodyIsNullError) -> Response[str]:
-    return _error(HTTPStatus.BAD_REQUEST, "bad_request", NOT_AN_OBJECT)
+    return _error(HTTPStatus.BAD_REQUEST, "bad_request", NOT_A_WEBHOOK if _is_webhook_route() else NOT_AN_OBJECT)
 
 
 def _first_problem(errors: Sequence[Any]) -> str:
@@ -239,13 +360,23 @@ def _first_problem(errors: Sequence[Any]) -> str:
     location, kind = tuple(issue["loc"]), issue["type"]
     if location[-1:] == ("post_id",) and (location[0] == "path" or kind == "value_error"):
         return POST_ID_HINT
+    if location[:1] == ("path",) and location[-1:] == ("webhook_id",):
+        return WEBHOOK_ID_HINT
     if kind == "json_invalid":
         return "the body is not valid JSON"
+    webhooks = _is_webhook_route()
     if location == ("body",) and kind == "missing":
-        return 'a JSON body {"post_id": "<uuid>"} is required'
+        return f"a JSON body {WEBHOOK_BODY if webhooks else WATCH_BODY} is required"
     if location == ("body",):
-        return NOT_AN_OBJECT
-    return f"invalid body: {'.'.join(str(part) for part in location[1:])}: {issue['msg']}"
+        return NOT_A_WEBHOOK if webhooks else NOT_AN_OBJECT
+    field = ".".join(str(part) for part in location[1:])
+    if kind == "value_error":  # the validator's own words, without pydantic's "Value error, "
+        return f"{field}: {issue['ctx']['error']}" if "ctx" in issue else f"{field}: {issue['msg']}"
+    return f"invalid body: {field}: {issue['msg']}"
+
+
+def _is_webhook_route() -> bool:
+    return str(app.current_event.get("resource") or app.current_event.path).startswith("/webhooks")
 
 
 @app.exception_handler(BodyTooLargeError)
@@ -267,7 +398,15 @@ def _undecodable_body(error: ValueError) -> Response[str]:
 # `resource` names the route API Gateway matched (the local runner matches template.yaml the same way), so a miss
 # on a declared route with one of its methods is such an id: not a UUID, 400. Only the local runner, which
 # delivers any request, reaches the 405 and 404 answers; they name the mistake instead of a bare 404.
-ROUTES = {"/watches": ("POST",), "/watches/{post_id}": ("GET", "DELETE"), "/watches/{post_id}/check": ("POST",)}
+ROUTES = {
+    "/watches": ("POST",),
+    "/watches/{post_id}": ("GET", "DELETE"),
+    "/watches/{post_id}/check": ("POST",),
+    "/webhooks": ("GET", "POST"),
+    "/webhooks/{webhook_id}": ("GET", "DELETE"),
+    "/webhooks/{webhook_id}/rotate-secret": ("POST",),
+    "/webhooks/{webhook_id}/test": ("POST",),
+}
 """The routes of template.yaml (its `Api` events) and their methods: a test keeps the three in step."""
 
 
@@ -277,7 +416,7 @@ def _no_route(_: Exception) -> Response[str]:
     method = event.http_method.upper()
     allowed = ROUTES.get(event.get("resource") or "")
     if allowed is not None and method in allowed:
-        return _error(HTTPStatus.BAD_REQUEST, "bad_request", POST_ID_HINT)
+        return _error(HTTPStatus.BAD_REQUEST, "bad_request", WEBHOOK_ID_HINT if _is_webhook_route() else POST_ID_HINT)
     if allowed is not None:
         return _error(
             HTTPStatus.METHOD_NOT_ALLOWED,
@@ -305,6 +444,26 @@ def _outbox_not_empty(error: OutboxNotEmptyError) -> Response[str]:
 @app.exception_handler(StateConflictError)
 def _conflict(error: StateConflictError) -> Response[str]:
     return _error(HTTPStatus.CONFLICT, "conflict", f"post {error} changed during the request; try again")
+
+
+@app.exception_handler(UrlRefusedError)
+def _url_refused(error: UrlRefusedError) -> Response[str]:
+    return _error(HTTPStatus.BAD_REQUEST, "bad_request", str(error))
+
+
+@app.exception_handler(WebhookNotFoundError)
+def _no_webhook(error: WebhookNotFoundError) -> Response[str]:
+    return _error(HTTPStatus.NOT_FOUND, "webhook_not_found", f"no webhook endpoint {error}")
+
+
+@app.exception_handler(TooManyWebhooksError)
+def _too_many_webhooks(error: TooManyWebhooksError) -> Response[str]:
+    return _error(HTTPStatus.CONFLICT, "too_many_webhooks", str(error))
+
+
+@app.exception_handler(EnqueueError)
+def _not_queued(error: EnqueueError) -> Response[str]:
+    return _error(HTTPStatus.SERVICE_UNAVAILABLE, "not_queued", f"{error}; try again")
 
 
 @app.exception_handler(ConfigurationError)

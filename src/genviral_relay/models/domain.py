@@ -8,8 +8,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-Target = Literal["sns", "eventbridge"]
-TARGETS: tuple[Target, ...] = ("sns", "eventbridge")
+Target = Literal["sns", "eventbridge", "webhooks"]
+TARGETS: tuple[Target, ...] = ("sns", "eventbridge", "webhooks")
+"""Where the outbox delivers: the topic, the bus, and the webhooks' fan-out queue (each endpoint's deliveries
+then retry on their own schedule, `logic/webhooks.py`)."""
+PUBLISH_TARGETS: tuple[Target, ...] = ("sns", "eventbridge")
+"""The targets `PublishTargets` chooses from (`both` is these two); webhooks have a parameter of their own."""
 
 POSTED = "posted"
 FAILED = "failed"

@@ -1,0 +1,171 @@
+"""The webhook endpoints in the state table: one item each, partition `pk = "webhooks"`, `sk` = the endpoint's id.
+
+The item holds the URL and types, the signing keys (`secrets`, read only by `endpoint`, which the delivery function
+and the API's rotation and test routes call: the listing and the fan-out project it away) and the delivery health,
+which each attempt updates in place (`ADD attempts_pending`, `SET failing_since = if_not_exists(...)`), only while
+the item exists, so a delivery in flight never brings a deleted endpoint back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from genviral_relay.clock import format_ts, parse_ts
+from genviral_relay.logic.ports import AttemptRecord, WebhookStore
+from genviral_relay.models.webhooks import DeliveryHealth, SigningSecret, WebhookEndpoint
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+WEBHOOKS_PK = "webhooks"
+_PUBLIC = ("sk", "url", "event_types", "description", "created_at")
+_HEALTH = (
+    "last_success_at",
+    "last_failure_at",
+    "last_failure_status",
+    "last_failure_reason",
+    "attempts_pending",
+    "failing_since",
+)
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _key(webhook_id: str) -> dict[str, Any]:
+    return {"pk": {"S": WEBHOOKS_PK}, "sk": {"S": webhook_id}}
+
+
+def endpoint_to_item(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "pk": WEBHOOKS_PK,
+        "sk": endpoint.id,
+        "url": endpoint.url,
+        "event_types": list(endpoint.event_types) if endpoint.event_types is not None else None,
+        "description": endpoint.description,
+        "created_at": format_ts(endpoint.created_at),
+        "secrets": _secrets_value(endpoint.secrets),
+        "attempts_pending": 0,
+    }
+    return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
+
+
+def _secrets_value(secrets: Sequence[SigningSecret]) -> list[dict[str, str]]:
+    return [
+        {"value": secret.value, **({"expires_at": format_ts(secret.expires_at)} if secret.expires_at else {})}
+        for secret in secrets
+    ]
+
+
+def endpoint_from_item(item: dict[str, Any]) -> WebhookEndpoint:
+    values = {name: _deserializer.deserialize(value) for name, value in item.items()}
+    pending = values.get("attempts_pending")
+    status = values.get("last_failure_status")
+    return WebhookEndpoint(
+        id=values["sk"],
+        url=values["url"],
+        event_types=tuple(values["event_types"]) if values.get("event_types") is not None else None,
+        description=values.get("description"),
+        created_at=parse_ts(values["created_at"]),  # type: ignore[arg-type]  # always written
+        secrets=tuple(
+            SigningSecret(value=secret["value"], expires_at=parse_ts(secret.get("expires_at")))
+            for secret in values.get("secrets", ())
+        ),
+        health=DeliveryHealth(
+            last_success_at=parse_ts(values.get("last_success_at")),
+            last_failure_at=parse_ts(values.get("last_failure_at")),
+            last_failure_status=int(status) if status is not None else None,
+            last_failure_reason=values.get("last_failure_reason"),
+            attempts_pending=int(pending) if pending is not None else 0,
+            failing_since=parse_ts(values.get("failing_since")),
+        ),
+    )
+
+
+class DynamoDbWebhookStore(WebhookStore):
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def create(self, endpoint: WebhookEndpoint) -> None:
+        self._client.put_item(
+            TableName=self._table, Item=endpoint_to_item(endpoint), ConditionExpression="attribute_not_exists(pk)"
+        )
+
+    def endpoint(self, webhook_id: str) -> WebhookEndpoint | None:
+        item = self._client.get_item(TableName=self._table, Key=_key(webhook_id), ConsistentRead=True).get("Item")
+        return endpoint_from_item(item) if item else None
+
+    def endpoints(self) -> list[WebhookEndpoint]:
+        names = {f"#{name}": name for name in (*_PUBLIC, *_HEALTH)}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": WEBHOOKS_PK}},
+            "ProjectionExpression": ", ".join(names),
+            "ExpressionAttributeNames": names,
+        }
+        found = [endpoint_from_item(item) for item in self._pages(request)]
+        return sorted(found, key=lambda endpoint: (endpoint.created_at, endpoint.id))
+
+    def _pages(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        while True:
+            answer = self._client.query(**request)
+            yield from answer.get("Items", [])
+            if "LastEvaluatedKey" not in answer:
+                return
+            request = {**request, "ExclusiveStartKey": answer["LastEvaluatedKey"]}
+
+    def delete(self, webhook_id: str) -> bool:
+        answer = self._client.delete_item(TableName=self._table, Key=_key(webhook_id), ReturnValues="ALL_OLD")
+        return bool(answer.get("Attributes"))
+
+    def replace_secrets(self, webhook_id: str, secrets: Sequence[SigningSecret]) -> bool:
+        return self._update(
+            webhook_id,
+            "SET #secrets = :secrets",
+            {"#secrets": "secrets"},
+            {":secrets": _serializer.serialize(_secrets_value(secrets))},
+        )
+
+    def record_attempt(self, webhook_id: str, outcome: AttemptRecord) -> None:
+        at = {"S": format_ts(outcome.at)}
+        if outcome.succeeded:
+            expression = "SET last_success_at = :at REMOVE failing_since"
+            values: dict[str, Any] = {":at": at}
+        else:
+            expression = (
+                "SET last_failure_at = :at, last_failure_reason = :reason, "
+                "failing_since = if_not_exists(failing_since, :at)"
+            )
+            values = {":at": at, ":reason": {"S": outcome.reason or "failed"}}
+            if outcome.status is not None:
+                expression += ", last_failure_status = :status"
+                values[":status"] = {"N": str(outcome.status)}
+            else:
+                expression += " REMOVE last_failure_status"
+        if outcome.pending_change:
+            expression += " ADD attempts_pending :change"
+            values[":change"] = {"N": str(outcome.pending_change)}
+        self._update(webhook_id, expression, {}, values)
+
+    def _update(self, webhook_id: str, expression: str, names: dict[str, str], values: dict[str, Any]) -> bool:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(webhook_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": values,
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        try:
+            self._client.update_item(**request)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

@@ -1,0 +1,27 @@
+"""SQS (the webhook delivery queue): one attempt per delivery, each on a thread of its own (see
+`logic/webhooks.py`). Retries are new messages; a batch item failure is only for an outcome that could not be
+recorded (the attempt is then made again)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from genviral_relay.aws.webhook_queues import parse_deliveries
+from genviral_relay.factories import webhook_attempts
+from genviral_relay.observability import Metric, emit, logger, metrics
+from genviral_relay.settings import WebhookDeliverySettings
+
+SETTINGS = WebhookDeliverySettings
+"""The configuration this function reads (the template must set every variable)."""
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    items, poison = parse_deliveries(event.get("Records", []))
+    if poison:
+        emit(Metric.POISON_MESSAGES, len(poison))
+    failed = webhook_attempts().run(items)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in poison + failed]}

@@ -1,0 +1,342 @@
+"""Webhooks: registering endpoints, fanning each event out to them, and one delivery attempt at a time.
+
+The path of an event (docs/design.md, "Webhooks"):
+
+1. The outbox's `webhooks` target puts the event document on the fan-out queue; it is then acknowledged like
+   the topic and the bus (nothing lost: until the queue took it, the outbox keeps it).
+2. `WebhookFanout` (the dispatcher function) turns each one into one delivery per endpoint that takes its
+   type, on the delivery queue.
+3. `WebhookAttempts` (the delivery function) makes each attempt: a 2xx within the timeout is a success;
+   anything else schedules the next attempt on the Standard Webhooks schedule (`RETRY_DELAYS`, after the
+   previous attempt) as a new message, and after the last one parks the delivery in WebhookDLQ. Each delivery
+   is a message of its own and each attempt runs on a thread of its own, so one endpoint's failures or
+   slowness never hold up another's deliveries.
+
+SQS hides a message for at most 15 minutes (DelaySeconds): a longer wait is made of hops. A message that
+arrives before its `due_at` is queued again for the rest of the wait (at most 15 minutes more), which is also
+when a failing endpoint's age is measured again, so its alarm fires within 15 minutes of the hour.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from genviral_relay.clock import Clock, format_ts
+from genviral_relay.errors import DeadLetterError, EnqueueError, TooManyWebhooksError, WebhookNotFoundError
+from genviral_relay.logic.ports import (
+    AttemptRecord,
+    DeliveryQueue,
+    HostResolver,
+    WebhookAnswer,
+    WebhookSender,
+    WebhookStore,
+)
+from genviral_relay.logic.webhook_signing import new_secret, signed_headers
+from genviral_relay.logic.webhook_urls import UrlRefusedError, destination
+from genviral_relay.models.webhooks import (
+    TEST_EVENT_TYPE,
+    CreateWebhookRequest,
+    SigningSecret,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from genviral_relay.observability import Metric, emit, logger
+
+RETRY_DELAYS: tuple[timedelta, ...] = (
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=10),
+)
+"""Standard Webhooks' schedule: the wait before each retry, counted from the previous attempt (8 attempts)."""
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+ROTATION_OVERLAP = timedelta(hours=24)
+"""How long a rotated-out key keeps signing beside the new one."""
+MAX_ENDPOINTS = 100
+"""Endpoints per deployment: the fan-out reads them all for each batch of events."""
+MAX_REASON_CHARS = 200
+
+
+def _log_keys(delivery: WebhookDelivery) -> dict[str, object]:
+    return {
+        "webhook_id": delivery.webhook_id,
+        "event_id": delivery.event_id,
+        "event_type": delivery.event_type,
+        "attempt": delivery.attempt,
+    }
+
+
+# ---------------------------------------------------------------------- registration
+class WebhookRegistry:
+    """What the HTTP API does with endpoints."""
+
+    def __init__(
+        self,
+        *,
+        store: WebhookStore,
+        queue: DeliveryQueue,
+        resolver: HostResolver,
+        clock: Clock,
+        allow_private: bool,
+        max_endpoints: int = MAX_ENDPOINTS,
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._resolver = resolver
+        self._clock = clock
+        self._allow_private = allow_private
+        self._max_endpoints = max_endpoints
+
+    def create(self, request: CreateWebhookRequest) -> WebhookEndpoint:
+        """Register an endpoint; UrlRefusedError when its URL may not receive webhooks."""
+        destination(request.url, self._resolver, allow_private=self._allow_private)
+        if len(self._store.endpoints()) >= self._max_endpoints:
+            raise TooManyWebhooksError(f"at most {self._max_endpoints} webhook endpoints; delete one first")
+        endpoint = WebhookEndpoint(
+            id=f"wh_{uuid.uuid4().hex}",
+            url=request.url,
+            event_types=tuple(request.event_types) if request.event_types is not None else None,
+            description=request.description or None,
+            created_at=self._clock(),
+            secrets=(SigningSecret(value=new_secret()),),
+        )
+        self._store.create(endpoint)
+        logger.info("Webhook endpoint registered", extra={"webhook_id": endpoint.id, "url": endpoint.url})
+        return endpoint
+
+    def endpoints(self) -> list[WebhookEndpoint]:
+        return self._store.endpoints()
+
+    def endpoint(self, webhook_id: str) -> WebhookEndpoint:
+        found = self._store.endpoint(webhook_id)
+        if found is None:
+            raise WebhookNotFoundError(webhook_id)
+        return found
+
+    def delete(self, webhook_id: str) -> None:
+        """Stop deliveries: the deliveries already queued find no endpoint and are dropped."""
+        if not self._store.delete(webhook_id):
+            raise WebhookNotFoundError(webhook_id)
+        logger.info("Webhook endpoint deleted", extra={"webhook_id": webhook_id})
+
+    def rotate_secret(self, webhook_id: str) -> WebhookEndpoint:
+        """A new key, first; the one it replaces signs beside it for ROTATION_OVERLAP (older ones keep their end)."""
+        endpoint = self.endpoint(webhook_id)
+        now = self._clock()
+        ending = now + ROTATION_OVERLAP
+        kept = [
+            secret if secret.expires_at is not None else secret.model_copy(update={"expires_at": ending})
+            for secret in endpoint.secrets
+            if secret.expires_at is None or secret.expires_at > now
+        ]
+        secrets = (SigningSecret(value=new_secret()), *kept)
+        if not self._store.replace_secrets(webhook_id, secrets):
+            raise WebhookNotFoundError(webhook_id)
+        logger.info("Webhook secret rotated", extra={"webhook_id": webhook_id, "signing_keys": len(secrets)})
+        return endpoint.model_copy(update={"secrets": secrets})
+
+    def send_test(self, webhook_id: str) -> WebhookDelivery:
+        """Queue a `webhook.test` event for this endpoint alone, through the same attempts as any delivery."""
+        endpoint = self.endpoint(webhook_id)
+        now = self._clock()
+        event_id = str(uuid.uuid4())
+        document = {
+            "schema_version": "1",
+            "event_id": event_id,
+            "event_type": TEST_EVENT_TYPE,
+            "detected_at": format_ts(now),
+            "webhook_id": endpoint.id,
+            "message": "A test delivery from genviral-relay (POST /webhooks/{id}/test).",
+        }
+        delivery = WebhookDelivery(
+            webhook_id=endpoint.id,
+            event_id=event_id,
+            event_type=TEST_EVENT_TYPE,
+            attempt=1,
+            due_at=now,
+            body=json.dumps(document, separators=(",", ":"), sort_keys=True),
+        )
+        if self._queue.send([delivery]):
+            raise EnqueueError("the delivery queue did not take the test event")
+        return delivery
+
+
+# ---------------------------------------------------------------------- fan-out
+@dataclass(frozen=True)
+class FanoutItem:
+    """One event from the fan-out queue."""
+
+    message_id: str
+    event_id: str
+    event_type: str
+    body: str
+
+
+class WebhookFanout:
+    """One delivery per event and endpoint that takes its type."""
+
+    def __init__(self, *, store: WebhookStore, queue: DeliveryQueue, clock: Clock) -> None:
+        self._store = store
+        self._queue = queue
+        self._clock = clock
+
+    def run(self, items: Sequence[FanoutItem]) -> list[str]:
+        """Queue the deliveries of every item; answer the message ids to receive again (some delivery of theirs
+        was not queued: all of the event's are queued again then, and receivers dedupe on `webhook-id`)."""
+        if not items:
+            return []
+        endpoints = self._store.endpoints()  # once per batch, however many events it holds
+        now = self._clock()
+        deliveries: list[tuple[str, WebhookDelivery]] = [
+            (
+                item.message_id,
+                WebhookDelivery(
+                    webhook_id=endpoint.id,
+                    event_id=item.event_id,
+                    event_type=item.event_type,
+                    attempt=1,
+                    due_at=now,
+                    body=item.body,
+                ),
+            )
+            for item in items
+            for endpoint in endpoints
+            if endpoint.accepts(item.event_type)
+        ]
+        if not deliveries:
+            return []
+        refused = set(self._queue.send([delivery for _, delivery in deliveries]))
+        failed = sorted({message_id for message_id, delivery in deliveries if delivery.event_id in refused})
+        emit(Metric.WEBHOOK_DELIVERIES_QUEUED, len(deliveries) - sum(d.event_id in refused for _, d in deliveries))
+        if failed:
+            logger.warning("Some webhook deliveries could not be queued; their events come back", extra={
+                "events": len(failed)})  # fmt: skip
+        return failed
+
+
+# ---------------------------------------------------------------------- attempts
+Outcome = Literal["delivered", "retrying", "parked", "waiting", "dropped", "failed"]
+
+
+@dataclass(frozen=True)
+class DeliveryItem:
+    """One delivery from the delivery queue."""
+
+    message_id: str
+    delivery: WebhookDelivery
+
+
+class WebhookAttempts:
+    """Make the attempts of a batch of deliveries, each on its own thread."""
+
+    def __init__(
+        self,
+        *,
+        store: WebhookStore,
+        queue: DeliveryQueue,
+        sender: WebhookSender,
+        resolver: HostResolver,
+        clock: Clock,
+        allow_private: bool,
+        threads: int = 10,
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._sender = sender
+        self._resolver = resolver
+        self._clock = clock
+        self._allow_private = allow_private
+        self._threads = max(1, threads)
+
+    def run(self, items: Sequence[DeliveryItem]) -> list[str]:
+        """Attempt each; answer the message ids to receive again (an outcome that could not be recorded)."""
+        if len(items) <= 1 or self._threads == 1:
+            outcomes = [self.attempt(item.delivery) for item in items]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self._threads, len(items)), thread_name_prefix="webhook") as pool:
+                outcomes = list(pool.map(lambda item: self.attempt(item.delivery), items))
+        return [item.message_id for item, outcome in zip(items, outcomes, strict=True) if outcome == "failed"]
+
+    def attempt(self, delivery: WebhookDelivery) -> Outcome:
+        now = self._clock()
+        endpoint = self._store.endpoint(delivery.webhook_id)
+        if endpoint is None:
+            logger.info("Webhook endpoint deleted; its delivery is dropped", extra=_log_keys(delivery))
+            return "dropped"
+        if delivery.due_at > now:
+            return self._wait(endpoint, delivery, now)
+        answer = self._send(endpoint, delivery, now)
+        if answer.accepted:
+            self._record(endpoint, delivery, AttemptRecord(at=now, succeeded=True, status=answer.status,
+                         pending_change=-(delivery.attempt > 1)))  # fmt: skip
+            emit(Metric.WEBHOOK_DELIVERIES)
+            emit(Metric.WEBHOOK_FAILING_AGE, 0)
+            logger.info("Webhook delivered", extra={**_log_keys(delivery), "status": answer.status})
+            return "delivered"
+        return self._failed(endpoint, delivery, answer, now)
+
+    def _send(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime) -> WebhookAnswer:
+        try:
+            where = destination(endpoint.url, self._resolver, allow_private=self._allow_private)
+        except UrlRefusedError as refusal:
+            return WebhookAnswer(status=None, reason=f"not sent: {refusal}")
+        keys = endpoint.signing_secrets(now)
+        if not keys:
+            return WebhookAnswer(status=None, reason="not sent: the endpoint has no signing key")
+        body = delivery.body.encode()
+        headers = signed_headers(keys, delivery.event_id, int(now.timestamp()), body)
+        return self._sender.post(where, headers, body)
+
+    def _failed(
+        self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, answer: WebhookAnswer, now: datetime
+    ) -> Outcome:
+        emit(Metric.WEBHOOK_DELIVERY_FAILURES)
+        reason = (f"HTTP {answer.status}: " if answer.status is not None else "") + answer.reason
+        reason = reason[:MAX_REASON_CHARS]
+        keys = {**_log_keys(delivery), "status": answer.status, "reason": reason}
+        retried = -(delivery.attempt > 1)
+        if delivery.attempt < MAX_ATTEMPTS:
+            wait = RETRY_DELAYS[delivery.attempt - 1]
+            following = delivery.model_copy(update={"attempt": delivery.attempt + 1, "due_at": now + wait})
+            if self._queue.send([following]):
+                logger.error("Could not queue a webhook retry; the attempt will be made again", extra=keys)
+                return "failed"
+            self._record(endpoint, delivery, AttemptRecord(now, False, answer.status, reason, 1 + retried))
+            logger.warning("Webhook attempt failed; retrying later", extra={**keys, "retry_at": format_ts(now + wait)})
+            outcome: Outcome = "retrying"
+        else:
+            try:
+                self._queue.park(delivery, reason)
+            except DeadLetterError:
+                logger.exception("Could not park a webhook delivery; the attempt will be made again", extra=keys)
+                return "failed"
+            self._record(endpoint, delivery, AttemptRecord(now, False, answer.status, reason, retried))
+            emit(Metric.WEBHOOK_DELIVERIES_DEAD_LETTERED)
+            logger.error("Webhook retries ran out; parked in the webhook dead-letter queue", extra=keys)
+            outcome = "parked"
+        failing_since = endpoint.health.failing_since or now
+        emit(Metric.WEBHOOK_FAILING_AGE, (now - failing_since).total_seconds())
+        return outcome
+
+    def _wait(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime) -> Outcome:
+        """Not due yet: back on the queue for the rest of its wait (SQS hides a message 15 minutes at most)."""
+        if self._queue.send([delivery]):
+            return "failed"
+        if endpoint.health.failing_since is not None:
+            emit(Metric.WEBHOOK_FAILING_AGE, (now - endpoint.health.failing_since).total_seconds())
+        return "waiting"
+
+    def _record(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, record: AttemptRecord) -> None:
+        try:
+            self._store.record_attempt(endpoint.id, record)
+        except Exception:  # health is for people; the delivery's own outcome stands
+            logger.exception("Could not record a webhook attempt's outcome", extra=_log_keys(delivery))

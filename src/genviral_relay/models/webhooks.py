@@ -1,0 +1,222 @@
+"""Webhook endpoints, their deliveries, and the HTTP API bodies that manage them (Standard Webhooks)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from genviral_relay.clock import format_ts
+from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE
+
+TEST_EVENT_TYPE = "webhook.test"
+"""Sent by `POST /webhooks/{id}/test` only, to that endpoint, whatever its `event_types`."""
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = (*DETAIL_TYPE_BY_EVENT_TYPE, TEST_EVENT_TYPE)
+"""What an endpoint may subscribe to: every type the relay publishes (a new type there is one here), and the test."""
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
+
+WEBHOOK_ID_HINT = "a webhook id looks like wh_ followed by 32 hex digits"
+_WEBHOOK_ID = re.compile(r"^wh_[0-9a-f]{32}$")
+MAX_URL_CHARS = 2048
+MAX_DESCRIPTION_CHARS = 256
+
+
+def _webhook_id(value: str) -> str:
+    if not _WEBHOOK_ID.fullmatch(value):
+        raise ValueError(WEBHOOK_ID_HINT)
+    return value
+
+
+WebhookId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_webhook_id)]
+
+
+class SigningSecret(BaseModel):
+    """One key deliveries are signed with; one that was rotated out keeps signing until `expires_at`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: str = Field(repr=False, description="`whsec_` + base64 of the key bytes.")
+    expires_at: datetime | None = None
+
+
+class DeliveryHealth(BaseModel):
+    """How deliveries to one endpoint have gone lately."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    last_success_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    last_failure_status: int | None = Field(default=None, description="The HTTP status; null for no answer.")
+    last_failure_reason: str | None = None
+    attempts_pending: int = Field(default=0, description="Retries scheduled and not yet made.")
+    failing_since: datetime | None = Field(
+        default=None, description="The first failure since the last success; null while deliveries succeed."
+    )
+
+
+class WebhookEndpoint(BaseModel):
+    """A registered endpoint. `secrets` is the one field no answer, log line or message ever carries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    url: str
+    event_types: tuple[str, ...] | None = Field(default=None, description="None: every type (not the test).")
+    description: str | None = None
+    created_at: datetime
+    secrets: tuple[SigningSecret, ...] = Field(default=(), repr=False, description="Newest first.")
+    health: DeliveryHealth = Field(default_factory=DeliveryHealth)
+
+    def accepts(self, event_type: str) -> bool:
+        if event_type == TEST_EVENT_TYPE:
+            return False  # only the test route sends it, to one endpoint
+        return self.event_types is None or event_type in self.event_types
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The keys a delivery at `now` is signed with: the current one, and during a rotation the previous one."""
+        return [secret.value for secret in self.secrets if secret.expires_at is None or secret.expires_at > now]
+
+
+class WebhookDelivery(BaseModel):
+    """One attempt still to make: an event for one endpoint. The body is the event document, byte for byte the
+    same on every attempt; the rest travels as SQS message attributes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    webhook_id: str
+    event_id: str
+    event_type: str
+    attempt: int = Field(ge=1, description="1 for the first attempt.")
+    due_at: datetime
+    body: str
+
+
+# ---------------------------------------------------------------------- HTTP API bodies
+def _event_types(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if not value:
+        raise ValueError("event_types must name at least one type; leave it out to receive every type")
+    unknown = sorted({name for name in value if name not in WEBHOOK_EVENT_TYPES})
+    if unknown:
+        raise ValueError(f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(WEBHOOK_EVENT_TYPES)}")
+    return list(dict.fromkeys(value))
+
+
+class CreateWebhookRequest(BaseModel):
+    """The body of `POST /webhooks`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_URL_CHARS)] = Field(
+        description="Where deliveries are POSTed: an https:// URL of a public address."
+    )
+    event_types: Annotated[list[str] | None, AfterValidator(_event_types)] = Field(
+        default=None,
+        description=f"Which event types to deliver (any of {', '.join(WEBHOOK_EVENT_TYPES)}); omitted: every type.",
+    )
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_DESCRIPTION_CHARS)] | None = (
+        Field(default=None, description="For people: what the endpoint is.")
+    )
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _url_is_text(cls, value: object) -> object:
+        if not isinstance(value, str):
+            raise ValueError("url must be a string such as https://example.com/hooks/genviral")
+        return value
+
+
+class WebhookView(BaseModel):
+    """A registered endpoint, without its secret."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    url: str
+    event_types: list[str] | None = Field(description="null: every event type.")
+    description: str | None
+    created_at: str
+
+    @classmethod
+    def of(cls, endpoint: WebhookEndpoint) -> WebhookView:
+        return cls(**_view_fields(endpoint))
+
+
+class HealthView(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    last_success_at: str | None
+    last_failure_at: str | None
+    last_failure_status: int | None = Field(description="The HTTP status of the last failure; null for no answer.")
+    last_failure_reason: str | None
+    attempts_pending: int = Field(description="Retries scheduled and not yet made.")
+    failing_since: str | None = Field(description="The first failure since the last success; null when healthy.")
+
+
+class WebhookDetail(WebhookView):
+    """A registered endpoint and how its deliveries go."""
+
+    delivery: HealthView
+
+    @classmethod
+    def of(cls, endpoint: WebhookEndpoint) -> WebhookDetail:
+        health = endpoint.health
+        return cls(
+            **_view_fields(endpoint),
+            delivery=HealthView(
+                last_success_at=_ts(health.last_success_at),
+                last_failure_at=_ts(health.last_failure_at),
+                last_failure_status=health.last_failure_status,
+                last_failure_reason=health.last_failure_reason,
+                attempts_pending=max(0, health.attempts_pending),
+                failing_since=_ts(health.failing_since),
+            ),
+        )
+
+
+class WebhookCreated(WebhookView):
+    """The answer of a registration or a rotation: the only two that show the secret."""
+
+    secret: str = Field(description="`whsec_...`: verify each delivery's `webhook-signature` with it. Shown once.")
+
+    @classmethod
+    def with_secret(cls, endpoint: WebhookEndpoint) -> WebhookCreated:
+        return cls(**_view_fields(endpoint), secret=endpoint.secrets[0].value)
+
+
+class WebhookList(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    webhooks: list[WebhookView]
+
+
+class WebhookDeleted(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    message: str
+
+
+class WebhookTestSent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    event_id: str = Field(description="The test event's id: the `webhook-id` header of its delivery.")
+    message: str
+
+
+def _view_fields(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "event_types": list(endpoint.event_types) if endpoint.event_types is not None else None,
+        "description": endpoint.description,
+        "created_at": format_ts(endpoint.created_at),
+    }
+
+
+def _ts(moment: datetime | None) -> str | None:
+    return format_ts(moment) if moment is not None else None
