@@ -17,18 +17,23 @@ import importlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from genviral_relay.clock import format_ts
 from local.doubles import FakeLambdaContext
 from local.stack import REGION, MotoStack, patched_environ
 
 POLLER = "PollerFunction"
 WORKER = "WorkerFunction"
 API = "ApiFunction"
+WEBHOOK_DISPATCHER = "WebhookDispatcherFunction"
+WEBHOOK_DELIVERY = "WebhookDeliveryFunction"
+QUEUE_OF = {WORKER: "WorkQueue", WEBHOOK_DISPATCHER: "WebhookFanoutQueue", WEBHOOK_DELIVERY: "WebhookDeliveryQueue"}
+"""The queue each SQS-triggered function's event source polls (template.yaml)."""
 
 
 @dataclass
@@ -105,10 +110,34 @@ class LocalRunner:
 
     def drain_work_queue(self, *, max_batches: int = 1000) -> DrainReport:
         """Deliver work-queue messages to the worker in batches of 10 until the queue is empty."""
-        sqs = self.stack.client_as(WORKER, "sqs")  # the event source polls with the function's role
+        return self.drain_queue(WORKER, max_batches=max_batches)
+
+    def deliver_webhooks(self, *, now: Callable[[], datetime] | None = None, max_rounds: int = 100) -> DrainReport:
+        """The webhook path until nothing is left that is due: the fan-out queue to the dispatcher, then each
+        delivery whose `due_at` has come by `now` (the relay's clock, `factories.utc_now`, by default) to the
+        delivery function, released from SQS's delay first (local/stack.py `release_delayed`)."""
+        from genviral_relay import factories
+
+        clock = now or (lambda: factories.utc_now())
+        report = DrainReport()
+        for _ in range(max_rounds):
+            self.stack.release_delayed(QUEUE_OF[WEBHOOK_DELIVERY], functools.partial(_due, format_ts(clock())))
+            fanned = self.drain_queue(WEBHOOK_DISPATCHER)
+            attempted = self.drain_queue(WEBHOOK_DELIVERY)
+            for part in (fanned, attempted):
+                report.batches += part.batches
+                report.processed += part.processed
+                report.failed += part.failed
+            if not fanned.batches and not attempted.batches:
+                break
+        return report
+
+    def drain_queue(self, function: str, *, max_batches: int = 1000) -> DrainReport:
+        """Deliver the messages visible on the function's queue to it in batches of 10 until there are none."""
+        sqs = self.stack.client_as(function, "sqs")  # the event source polls with the function's role
         admin_sqs = self.stack.client("sqs")
-        queue_url = self.stack.ref("WorkQueue")
-        queue_arn = self.stack.resolver.attributes[("WorkQueue", "Arn")]
+        queue_url = self.stack.ref(QUEUE_OF[function])
+        queue_arn = self.stack.resolver.attributes[(QUEUE_OF[function], "Arn")]
         report = DrainReport()
         for _ in range(max_batches):
             answer = sqs.receive_message(
@@ -122,7 +151,7 @@ class LocalRunner:
             if not messages:
                 break
             report.batches += 1
-            failed_ids = self._deliver_batch(messages, queue_arn)
+            failed_ids = self._deliver_batch(function, messages, queue_arn)
             for message in messages:
                 if message["MessageId"] in failed_ids:
                     # As Lambda does for reported failures: visible again, and SQS counts the receive. (Lambda lets
@@ -136,10 +165,10 @@ class LocalRunner:
                     report.processed += 1
         return report
 
-    def _deliver_batch(self, messages: list[dict[str, Any]], queue_arn: str) -> set[str]:
+    def _deliver_batch(self, function: str, messages: list[dict[str, Any]], queue_arn: str) -> set[str]:
         event = {"Records": [sqs_record(message, queue_arn) for message in messages]}
         try:
-            response = self.invoke(WORKER, event)
+            response = self.invoke(function, event)
         except Exception:  # a failed invocation returns the whole batch to the queue
             return {message["MessageId"] for message in messages}
         return {failure["itemIdentifier"] for failure in (response or {}).get("batchItemFailures", [])}
@@ -154,6 +183,11 @@ class LocalRunner:
         except ValueError:
             parsed = payload
         return ApiAnswer(status=response["statusCode"], body=parsed, headers=response.get("headers") or {})
+
+
+def _due(moment: str, attributes: Mapping[str, str]) -> bool:
+    """A delivery whose `due_at` (fixed-width UTC: string order is time order) has come by `moment`."""
+    return attributes.get("due_at", "") <= moment
 
 
 @functools.cache

@@ -52,13 +52,14 @@ class _PinnedHttps(http.client.HTTPSConnection):
 
 
 class HttpWebhookSender(WebhookSender):
-    def __init__(self, *, timeout: float = TIMEOUT_SECONDS, context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, *, timeout: float | None = None, context: ssl.SSLContext | None = None) -> None:
         self._timeout = timeout
         self._context = context or ssl.create_default_context()
 
     def post(self, destination: Destination, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
-        deadline = time.monotonic() + self._timeout
-        connect = min(CONNECT_SECONDS, self._timeout)
+        timeout = self._timeout or TIMEOUT_SECONDS  # read now: the local runs shorten it
+        deadline = time.monotonic() + timeout
+        connect = min(CONNECT_SECONDS, timeout)
         connection: http.client.HTTPConnection = (
             _PinnedHttps(destination, connect, self._context)
             if destination.scheme == "https"
@@ -74,7 +75,7 @@ class HttpWebhookSender(WebhookSender):
             answer.read(MAX_BODY_READ)
             return WebhookAnswer(status=answer.status, reason=answer.reason or "")
         except TimeoutError:
-            return WebhookAnswer(status=None, reason=f"no answer within {self._timeout:g} s")
+            return WebhookAnswer(status=None, reason=f"no answer within {timeout:g} s")
         except ConnectionRefusedError:
             return WebhookAnswer(status=None, reason="connection refused")
         except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.RemoteDisconnected):
