@@ -200,3 +200,168 @@ def queue_arn(relay: LocalRunner) -> str:
 
 def attributes(message: dict[str, Any]) -> dict[str, str]:
     return {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+
+
+def test_an_endpoint_receives_only_the_types_it_asked_for(
+    emulator: GenviralEmulator, relay: LocalRunner, clock: MovableClock
+) -> None:
+    # Given one endpoint for failures only and one for every type
+    with WebhookReceiver(clock=clock) as failures, WebhookReceiver(clock=clock) as everything:
+        assert register(relay, failures, event_types=["post.account.failed"])["event_types"] == ["post.account.failed"]
+        register(relay, everything)
+
+        # When a post has one account posted and one failed
+        events = check_now(relay, post_with_outcomes(emulator, relay, posted=1, failed=1))
+        relay.deliver_webhooks()
+
+        # Then each got what it asked for, verified
+        by_type = {event["event_type"]: event["event_id"] for event in events}
+        assert [delivery.webhook_id for delivery in failures.received] == [by_type["post.account.failed"]]
+        assert sorted(delivery.webhook_id for delivery in everything.received) == sorted(by_type.values())
+        assert all(delivery.verified for delivery in failures.received + everything.received)
+
+
+def test_deleting_an_endpoint_stops_its_deliveries_retries_included(
+    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver, clock: MovableClock
+) -> None:
+    # Given an endpoint whose first delivery failed and waits for its retry
+    created = register(relay, receiver)
+    receiver.answer(503)
+    check_now(relay, post_with_outcomes(emulator, relay, posted=1))
+    relay.deliver_webhooks()
+    assert len(receiver.received) == 1
+
+    # When it is deleted
+    deleted = relay.api("DELETE", f"/webhooks/{created['id']}")
+    assert (deleted.status, deleted.body["id"]) == (200, created["id"])
+
+    # Then neither the retry nor a new event reaches it, and the queue holds nothing for it
+    clock.advance(RETRY_DELAYS[0])
+    check_now(relay, post_with_outcomes(emulator, relay, failed=1))
+    report = relay.deliver_webhooks()
+    assert len(receiver.received) == 1
+    assert report.processed == 2  # the new event (fanned out to nobody) and the retry (dropped)
+    assert relay.stack.release_delayed("WebhookDeliveryQueue", lambda _: True) == 0
+    assert relay.api("GET", f"/webhooks/{created['id']}").status == 404
+    assert relay.api("DELETE", f"/webhooks/{created['id']}").body["error"] == "webhook_not_found"
+
+
+def test_a_rotation_signs_with_both_secrets_for_a_day_then_with_the_new_one_only(
+    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver, clock: MovableClock
+) -> None:
+    # Given an endpoint whose secret was rotated
+    created = register(relay, receiver)
+    rotated = relay.api("POST", f"/webhooks/{created['id']}/rotate-secret")
+    assert rotated.status == 200
+    assert rotated.body["secret"].startswith("whsec_") and rotated.body["secret"] != created["secret"]
+    SECRETS.add(rotated.body["secret"].removeprefix("whsec_"))
+    receiver.trust(rotated.body["secret"])
+
+    # When an event is delivered at once, and another a day later
+    check_now(relay, post_with_outcomes(emulator, relay, posted=1))
+    relay.deliver_webhooks()
+    clock.advance(timedelta(hours=24, seconds=1))
+    check_now(relay, post_with_outcomes(emulator, relay, posted=1))
+    relay.deliver_webhooks()
+
+    # Then the first carries a signature with each secret, the second only the new one's
+    first, second = receiver.received
+    assert (len(first.signatures), first.verified_by) == (2, [0, 1])
+    assert (len(second.signatures), second.verified_by) == (1, [1])
+
+
+def test_a_slow_endpoint_does_not_hold_up_a_fast_one(
+    emulator: GenviralEmulator, relay: LocalRunner, clock: MovableClock
+) -> None:
+    # Given an endpoint that does not answer until released, and one that answers at once
+    with WebhookReceiver(clock=clock) as slow, WebhookReceiver(clock=clock) as fast:
+        register(relay, slow)
+        register(relay, fast)
+        slow.answer("hang")
+        check_now(relay, post_with_outcomes(emulator, relay, posted=1))
+
+        # When the webhook functions run (on another thread: the slow attempt blocks)
+        running = threading.Thread(target=relay.deliver_webhooks)
+        running.start()
+        try:
+            # Then the fast endpoint has its delivery while the slow one still holds its own
+            (delivered,) = fast.wait_for(1)
+            assert delivered.verified
+            assert len(slow.wait_for(1)) == 1 and running.is_alive()
+        finally:
+            slow.release()
+            running.join(timeout=30)
+        assert not running.is_alive()
+
+
+def test_a_delivery_whose_retries_run_out_is_parked_without_its_secret(
+    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver, clock: MovableClock
+) -> None:
+    # Given an endpoint that refuses every attempt
+    created = register(relay, receiver)
+    receiver.answer(*[500] * 8)
+    (event,) = check_now(relay, post_with_outcomes(emulator, relay, failed=1))
+
+    # When every attempt of the schedule has been made
+    relay.deliver_webhooks()
+    for wait in RETRY_DELAYS:
+        clock.advance(wait)
+        relay.deliver_webhooks()
+    clock.advance(timedelta(days=1))
+    relay.deliver_webhooks()
+
+    # Then eight attempts were made, and the delivery is parked in WebhookDLQ with why, and no secret
+    assert len(receiver.received) == 8
+    sqs = relay.stack.client("sqs")
+    (parked,) = sqs.receive_message(QueueUrl=relay.stack.ref("WebhookDLQ"), MessageAttributeNames=["All"])["Messages"]
+    assert json.loads(parked["Body"]) == event
+    assert attributes(parked) == {
+        "webhook_id": created["id"],
+        "event_id": event["event_id"],
+        "event_type": "post.account.failed",
+        "attempt": "8",
+        "due_at": attributes(parked)["due_at"],
+        "reason": "HTTP 500: Internal Server Error",
+        "parked_at": attributes(parked)["parked_at"],
+    }
+    assert created["secret"].removeprefix("whsec_") not in json.dumps(parked)
+    health = relay.api("GET", f"/webhooks/{created['id']}").body["delivery"]
+    assert health["attempts_pending"] == 0 and health["failing_since"] is not None
+    assert health["last_failure_status"] == 500
+
+
+def test_the_test_route_sends_a_test_event_through_the_same_path(
+    relay: LocalRunner, receiver: WebhookReceiver, clock: MovableClock
+) -> None:
+    # Given two endpoints, one of them for every type
+    created = register(relay, receiver, event_types=["post.account.posted"])
+    with WebhookReceiver(clock=clock) as other:
+        register(relay, other)
+
+        # When one is tested
+        sent = relay.api("POST", f"/webhooks/{created['id']}/test")
+        assert sent.status == 202
+        relay.deliver_webhooks()
+
+        # Then that one got a verified webhook.test event, and the other nothing
+        (delivery,) = receiver.received
+        assert delivery.verified and delivery.webhook_id == sent.body["event_id"]
+        assert json.loads(delivery.body)["event_type"] == "webhook.test"
+        assert other.received == []
+
+
+def test_no_answer_but_the_registration_and_the_rotation_shows_a_secret(
+    relay: LocalRunner, receiver: WebhookReceiver
+) -> None:
+    created = register(relay, receiver, description="crm")
+    listed = relay.api("GET", "/webhooks")
+    read = relay.api("GET", f"/webhooks/{created['id']}")
+    assert listed.status == read.status == 200
+    assert [webhook["id"] for webhook in listed.body["webhooks"]] == [created["id"]]
+    assert set(read.body) == {"id", "url", "event_types", "description", "created_at", "delivery"}
+    assert set(read.body["delivery"]) == {
+        "last_success_at", "last_failure_at", "last_failure_status", "last_failure_reason", "attempts_pending",
+        "failing_since",
+    }  # fmt: skip
+    for answer in (listed, read):
+        assert "whsec_" not in json.dumps(answer.body)
