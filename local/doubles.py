@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,9 +26,12 @@ from genviral_relay.errors import (
 )
 from genviral_relay.logic.ports import (
     AccountSource,
+    AttemptRecord,
     DeadLetters,
+    DeliveryQueue,
     EventPublisher,
     EventSelection,
+    HostResolver,
     OperatorQueries,
     PostPage,
     PostSource,
@@ -36,20 +39,29 @@ from genviral_relay.logic.ports import (
     PublishResult,
     RelayState,
     WatchStore,
+    WebhookAnswer,
+    WebhookSender,
+    WebhookStore,
     WorkQueue,
 )
+from genviral_relay.logic.webhook_urls import Destination
 from genviral_relay.models.domain import AccountDirectory, DiscoverState, PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import WorkRequest
 from genviral_relay.models.upstream import Account, Post
+from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "FakeLambdaContext",
     "InMemoryDeadLetters",
+    "InMemoryDeliveryQueue",
     "InMemoryPostSource",
     "InMemoryStore",
+    "InMemoryWebhookStore",
     "InMemoryWorkQueue",
     "RecordingPublisher",
+    "RecordingSender",
+    "StaticResolver",
     "SteppingClock",
 ]
 
@@ -377,3 +389,106 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
         with self._lock:
             self.calls["put_item"] += 1
             self._directory = directory
+
+
+# ---------------------------------------------------------------------- webhooks
+class InMemoryWebhookStore(WebhookStore):
+    """The endpoints in memory, health updated as the DynamoDB store updates it (only while the endpoint exists)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, WebhookEndpoint] = {}
+
+    def create(self, endpoint: WebhookEndpoint) -> None:
+        self.items[endpoint.id] = endpoint
+
+    def endpoint(self, webhook_id: str) -> WebhookEndpoint | None:
+        return self.items.get(webhook_id)
+
+    def endpoints(self) -> list[WebhookEndpoint]:
+        return sorted(
+            (endpoint.model_copy(update={"secrets": ()}) for endpoint in self.items.values()),
+            key=lambda endpoint: (endpoint.created_at, endpoint.id),
+        )
+
+    def delete(self, webhook_id: str) -> bool:
+        return self.items.pop(webhook_id, None) is not None
+
+    def replace_secrets(self, webhook_id: str, secrets: Sequence[SigningSecret]) -> bool:
+        if webhook_id not in self.items:
+            return False
+        self.items[webhook_id] = self.items[webhook_id].model_copy(update={"secrets": tuple(secrets)})
+        return True
+
+    def record_attempt(self, webhook_id: str, outcome: AttemptRecord) -> None:
+        endpoint = self.items.get(webhook_id)
+        if endpoint is None:
+            return
+        health = endpoint.health
+        pending = health.attempts_pending + outcome.pending_change
+        if outcome.succeeded:
+            health = health.model_copy(
+                update={"last_success_at": outcome.at, "failing_since": None, "attempts_pending": pending}
+            )
+        else:
+            health = health.model_copy(
+                update={
+                    "last_failure_at": outcome.at,
+                    "last_failure_status": outcome.status,
+                    "last_failure_reason": outcome.reason,
+                    "failing_since": health.failing_since or outcome.at,
+                    "attempts_pending": pending,
+                }
+            )
+        self.items[webhook_id] = endpoint.model_copy(update={"health": health})
+
+
+class InMemoryDeliveryQueue(DeliveryQueue):
+    """Queues and parks by recording; `failing`: SQS refuses every send; `parking_fails`: the DLQ refuses."""
+
+    def __init__(self) -> None:
+        self.sent: list[WebhookDelivery] = []
+        self.parked: list[tuple[WebhookDelivery, str]] = []
+        self.failing = False
+        self.parking_fails = False
+
+    def send(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+        if self.failing:
+            return [delivery.event_id for delivery in deliveries]
+        self.sent.extend(deliveries)
+        return []
+
+    def park(self, delivery: WebhookDelivery, reason: str) -> None:
+        if self.parking_fails:
+            raise DeadLetterError("the webhook dead-letter queue is unavailable")
+        self.parked.append((delivery, reason))
+
+    def take(self) -> list[WebhookDelivery]:
+        """What was queued since the last take (the next messages SQS would hand out)."""
+        taken, self.sent = self.sent, []
+        return taken
+
+
+class StaticResolver(HostResolver):
+    """Answers from `names` (host -> addresses); a host not in it does not resolve. Change `names` to rebind."""
+
+    def __init__(self, names: dict[str, list[str]] | None = None) -> None:
+        self.names = dict(names or {})
+        self.asked: list[str] = []
+
+    def addresses(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        if host not in self.names:
+            raise OSError(f"{host} does not resolve")
+        return list(self.names[host])
+
+
+class RecordingSender(WebhookSender):
+    """Records each attempt and answers from `answers` in order (then 200)."""
+
+    def __init__(self, *answers: WebhookAnswer) -> None:
+        self.answers = list(answers)
+        self.posts: list[tuple[Destination, dict[str, str], bytes]] = []
+
+    def post(self, destination: Destination, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
+        self.posts.append((destination, dict(headers), body))
+        return self.answers.pop(0) if self.answers else WebhookAnswer(status=200, reason="OK")

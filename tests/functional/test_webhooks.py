@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,8 +93,10 @@ def test_an_event_reaches_a_registered_endpoint_signed_and_byte_identical(
 ) -> None:
     # Given an endpoint registered for every type
     created = register(relay, receiver, description="ops")
-    assert created["id"].startswith("wh_") and created["secret"].startswith("whsec_")
-    assert created["event_types"] is None and created["description"] == "ops"
+    assert created["id"].startswith("wh_")
+    assert created["secret"].startswith("whsec_")
+    assert created["event_types"] is None
+    assert created["description"] == "ops"
 
     # When a check finds a transition and the webhook functions run
     post_id = post_with_outcomes(emulator, relay, posted=1)
@@ -109,7 +111,8 @@ def test_an_event_reaches_a_registered_endpoint_signed_and_byte_identical(
     assert int(delivery.headers["webhook-timestamp"]) == int(clock.now.timestamp())
     assert json.loads(delivery.body) == event
     health = relay.api("GET", f"/webhooks/{created['id']}").body["delivery"]
-    assert health["last_success_at"] is not None and health["failing_since"] is None
+    assert health["last_success_at"] is not None
+    assert health["failing_since"] is None
 
 
 def test_a_refused_delivery_is_retried_on_the_schedule_with_the_same_id_and_body(
@@ -130,7 +133,8 @@ def test_a_refused_delivery_is_retried_on_the_schedule_with_the_same_id_and_body
     failing = relay.api("GET", f"/webhooks/{created['id']}").body["delivery"]
     assert failing["last_failure_status"] == 503
     assert failing["attempts_pending"] == 1
-    assert failing["failing_since"] is not None and failing["last_success_at"] is None
+    assert failing["failing_since"] is not None
+    assert failing["last_success_at"] is None
     for attempt, wait in enumerate(RETRY_DELAYS[:3], start=2):
         clock.advance(wait - timedelta(seconds=1))
         relay.deliver_webhooks()
@@ -147,7 +151,8 @@ def test_a_refused_delivery_is_retried_on_the_schedule_with_the_same_id_and_body
     assert len({delivery.headers["webhook-timestamp"] for delivery in receiver.received}) == 4
     health = relay.api("GET", f"/webhooks/{created['id']}").body["delivery"]
     assert health["attempts_pending"] == 0
-    assert health["failing_since"] is None and health["last_success_at"] is not None
+    assert health["failing_since"] is None
+    assert health["last_success_at"] is not None
     assert health["last_failure_reason"] == "no answer within 0.5 s"
     assert health["last_failure_status"] is None
 
@@ -253,7 +258,8 @@ def test_a_rotation_signs_with_both_secrets_for_a_day_then_with_the_new_one_only
     created = register(relay, receiver)
     rotated = relay.api("POST", f"/webhooks/{created['id']}/rotate-secret")
     assert rotated.status == 200
-    assert rotated.body["secret"].startswith("whsec_") and rotated.body["secret"] != created["secret"]
+    assert rotated.body["secret"].startswith("whsec_")
+    assert rotated.body["secret"] != created["secret"]
     SECRETS.add(rotated.body["secret"].removeprefix("whsec_"))
     receiver.trust(rotated.body["secret"])
 
@@ -287,7 +293,8 @@ def test_a_slow_endpoint_does_not_hold_up_a_fast_one(
             # Then the fast endpoint has its delivery while the slow one still holds its own
             (delivered,) = fast.wait_for(1)
             assert delivered.verified
-            assert len(slow.wait_for(1)) == 1 and running.is_alive()
+            assert len(slow.wait_for(1)) == 1
+            assert running.is_alive()
         finally:
             slow.release()
             running.join(timeout=30)
@@ -326,7 +333,8 @@ def test_a_delivery_whose_retries_run_out_is_parked_without_its_secret(
     }
     assert created["secret"].removeprefix("whsec_") not in json.dumps(parked)
     health = relay.api("GET", f"/webhooks/{created['id']}").body["delivery"]
-    assert health["attempts_pending"] == 0 and health["failing_since"] is not None
+    assert health["attempts_pending"] == 0
+    assert health["failing_since"] is not None
     assert health["last_failure_status"] == 500
 
 
@@ -345,7 +353,8 @@ def test_the_test_route_sends_a_test_event_through_the_same_path(
 
         # Then that one got a verified webhook.test event, and the other nothing
         (delivery,) = receiver.received
-        assert delivery.verified and delivery.webhook_id == sent.body["event_id"]
+        assert delivery.verified
+        assert delivery.webhook_id == sent.body["event_id"]
         assert json.loads(delivery.body)["event_type"] == "webhook.test"
         assert other.received == []
 

@@ -70,9 +70,11 @@ def address_problem(address: IpAddress) -> str | None:
         return "a link-local address (the instance-metadata address among them)"
     if address in _SHARED:
         return "a shared (carrier-grade NAT) address"
+    if address.is_unspecified or address.is_multicast:
+        return "not a public address"
     if address.is_private:
         return "a private address"
-    if address.is_multicast or address.is_unspecified or address.is_reserved or not address.is_global:
+    if address.is_reserved or not address.is_global:
         return "not a public address"
     return None
 
