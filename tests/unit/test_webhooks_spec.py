@@ -1,0 +1,199 @@
+"""The webhook use cases on the doubles: registration, fan-out, and what each attempt's outcome leads to."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from genviral_relay.errors import TooManyWebhooksError, WebhookNotFoundError
+from genviral_relay.logic.ports import WebhookAnswer
+from genviral_relay.logic.webhook_urls import UrlRefusedError
+from genviral_relay.logic.webhooks import (
+    MAX_ATTEMPTS,
+    RETRY_DELAYS,
+    ROTATION_OVERLAP,
+    DeliveryItem,
+    FanoutItem,
+    WebhookAttempts,
+    WebhookFanout,
+    WebhookRegistry,
+)
+from genviral_relay.models.webhooks import CreateWebhookRequest, WebhookDelivery
+from local.doubles import InMemoryDeliveryQueue, InMemoryWebhookStore, RecordingSender, StaticResolver
+
+START = datetime(2026, 3, 1, 12, tzinfo=UTC)
+URL = "https://hooks.example.com/genviral"
+
+
+class Rig:
+    def __init__(self, *answers: WebhookAnswer) -> None:
+        self.now = START
+        self.store = InMemoryWebhookStore()
+        self.queue = InMemoryDeliveryQueue()
+        self.resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
+        self.sender = RecordingSender(*answers)
+        self.registry = WebhookRegistry(
+            store=self.store, queue=self.queue, resolver=self.resolver, clock=lambda: self.now, allow_private=False
+        )
+        self.fanout = WebhookFanout(store=self.store, queue=self.queue, clock=lambda: self.now)
+        self.attempts = WebhookAttempts(
+            store=self.store,
+            queue=self.queue,
+            sender=self.sender,
+            resolver=self.resolver,
+            clock=lambda: self.now,
+            allow_private=False,
+        )
+
+    def register(self, event_types: list[str] | None = None) -> str:
+        return self.registry.create(CreateWebhookRequest(url=URL, event_types=event_types)).id
+
+    def event(self, event_type: str = "post.account.failed", event_id: str = "e1") -> None:
+        body = f'{{"event_id":"{event_id}","event_type":"{event_type}"}}'
+        assert self.fanout.run([FanoutItem(f"m-{event_id}", event_id, event_type, body)]) == []
+
+    def run_due(self) -> list[WebhookDelivery]:
+        """Hand every queued delivery to the attempts, as SQS would once its delay is over."""
+        taken = self.queue.take()
+        self.attempts.run([DeliveryItem(f"d{index}", delivery) for index, delivery in enumerate(taken)])
+        return taken
+
+
+FAILED = WebhookAnswer(status=503, reason="Service Unavailable")
+
+
+def test_a_failed_attempt_is_retried_after_each_delay_of_the_schedule_then_parked() -> None:
+    rig = Rig(*[FAILED] * MAX_ATTEMPTS)
+    webhook_id = rig.register()
+    rig.event()
+    attempts_at = []
+    for wait in (timedelta(0), *RETRY_DELAYS):
+        rig.now += wait
+        (delivery,) = rig.run_due()
+        attempts_at.append(rig.now)
+        assert delivery.due_at <= rig.now
+    assert [later - earlier for earlier, later in itertools.pairwise(attempts_at)] == list(RETRY_DELAYS)
+    assert len(rig.sender.posts) == MAX_ATTEMPTS == 8
+    ((parked, reason),) = rig.queue.parked
+    assert (parked.attempt, reason) == (8, "HTTP 503: Service Unavailable")
+    assert rig.queue.sent == []
+    health = rig.store.items[webhook_id].health
+    assert (health.attempts_pending, health.failing_since, health.last_failure_status) == (0, START, 503)
+    assert {headers["webhook-id"] for _, headers, _ in rig.sender.posts} == {"e1"}
+    assert len({body for _, _, body in rig.sender.posts}) == 1
+
+
+def test_a_delivery_handed_out_before_its_time_waits_again_without_being_sent() -> None:
+    rig = Rig(FAILED)
+    rig.register()
+    rig.event()
+    rig.run_due()  # fails: the retry is due in 5 s
+    rig.now += timedelta(seconds=4)
+    (waiting,) = rig.run_due()
+    (again,) = rig.queue.sent
+    assert again == waiting
+    assert len(rig.sender.posts) == 1
+
+
+def test_a_deleted_endpoints_delivery_is_dropped() -> None:
+    rig = Rig(FAILED)
+    webhook_id = rig.register()
+    rig.event()
+    rig.run_due()
+    rig.registry.delete(webhook_id)
+    rig.now += RETRY_DELAYS[0]
+    rig.run_due()
+    assert len(rig.sender.posts) == 1
+    assert rig.queue.sent == []
+    with pytest.raises(WebhookNotFoundError):
+        rig.registry.delete(webhook_id)
+
+
+def test_a_name_rebound_to_a_forbidden_address_is_not_sent_to_and_counts_as_a_failure() -> None:
+    rig = Rig()
+    webhook_id = rig.register()
+    rig.resolver.names["hooks.example.com"] = ["169.254.169.254"]
+    rig.event()
+    rig.run_due()
+    assert rig.sender.posts == []
+    health = rig.store.items[webhook_id].health
+    assert health.last_failure_reason is not None
+    assert "it resolves to 169.254.169.254, a link-local address" in health.last_failure_reason
+    (retry,) = rig.queue.sent
+    assert retry.attempt == 2
+
+
+def test_each_attempt_connects_to_the_address_it_checked() -> None:
+    rig = Rig()
+    rig.register()
+    rig.event()
+    rig.run_due()
+    ((where, headers, _),) = rig.sender.posts
+    assert (where.host, where.address) == ("hooks.example.com", "93.184.216.34")
+    assert headers["webhook-timestamp"] == str(int(START.timestamp()))
+
+
+def test_the_fanout_makes_one_delivery_per_endpoint_that_takes_the_type_and_never_a_test_event() -> None:
+    rig = Rig()
+    failures = rig.register(["post.account.failed"])
+    everything = rig.register()
+    rig.event("post.account.failed", "e1")
+    rig.event("post.account.posted", "e2")
+    rig.event("webhook.test", "e3")
+    assert sorted((d.webhook_id, d.event_id) for d in rig.queue.sent) == sorted(
+        [(failures, "e1"), (everything, "e1"), (everything, "e2")]
+    )
+
+
+def test_an_event_whose_deliveries_could_not_be_queued_comes_back() -> None:
+    rig = Rig()
+    rig.register()
+    rig.queue.failing = True
+    assert rig.fanout.run([FanoutItem("m1", "e1", "post.account.posted", "{}")]) == ["m1"]
+
+
+def test_an_outcome_that_could_not_be_queued_or_parked_makes_the_message_come_back() -> None:
+    rig = Rig(FAILED, *[FAILED] * MAX_ATTEMPTS)
+    rig.register()
+    rig.event()
+    taken = rig.queue.take()
+    rig.queue.failing = True
+    assert rig.attempts.run([DeliveryItem("d1", taken[0])]) == ["d1"]
+    rig.queue.failing, rig.queue.parking_fails = False, True
+    last = taken[0].model_copy(update={"attempt": MAX_ATTEMPTS})
+    assert rig.attempts.run([DeliveryItem("d2", last)]) == ["d2"]
+
+
+def test_a_rotation_keeps_the_old_key_for_a_day_and_drops_keys_past_their_end() -> None:
+    rig = Rig()
+    webhook_id = rig.register()
+    first = rig.store.items[webhook_id].secrets[0].value
+    second = rig.registry.rotate_secret(webhook_id).secrets[0].value
+    assert rig.store.items[webhook_id].signing_secrets(rig.now) == [second, first]
+    assert rig.store.items[webhook_id].signing_secrets(rig.now + ROTATION_OVERLAP) == [second]
+    rig.now += ROTATION_OVERLAP + timedelta(seconds=1)
+    third = rig.registry.rotate_secret(webhook_id).secrets[0].value
+    assert [secret.value for secret in rig.store.items[webhook_id].secrets] == [third, second]
+
+
+def test_registration_checks_the_url_and_the_limit() -> None:
+    rig = Rig()
+    with pytest.raises(UrlRefusedError, match="does not resolve"):
+        rig.registry.create(CreateWebhookRequest(url="https://nowhere.example.com/"))
+    small = WebhookRegistry(
+        store=rig.store, queue=rig.queue, resolver=rig.resolver, clock=lambda: rig.now, allow_private=False,
+        max_endpoints=1,
+    )  # fmt: skip
+    small.create(CreateWebhookRequest(url=URL))
+    with pytest.raises(TooManyWebhooksError):
+        small.create(CreateWebhookRequest(url=URL))
+
+
+def test_an_unknown_or_empty_event_type_list_is_refused_with_the_known_types() -> None:
+    with pytest.raises(ValueError, match=r"unknown event type\(s\) post\.deleted; known: post\.account\.posted"):
+        CreateWebhookRequest(url=URL, event_types=["post.deleted"])
+    with pytest.raises(ValueError, match="at least one type"):
+        CreateWebhookRequest(url=URL, event_types=[])
+    assert CreateWebhookRequest(url=URL, event_types=["webhook.test", "webhook.test"]).event_types == ["webhook.test"]
