@@ -66,7 +66,7 @@ class Alarm:
     datapoints_to_alarm: int | TemplateParameter | None = None
     threshold: int | TemplateParameter = 0
     comparison: Literal["GreaterThanThreshold", "LessThanThreshold"] = "GreaterThanThreshold"
-    missing_data: Literal["notBreaching", "breaching"] = "notBreaching"
+    missing_data: Literal["notBreaching", "breaching", "ignore"] = "notBreaching"
     condition: str | None = None  # the template condition it exists under (then the dashboard cannot name it)
     in_minutes: str | None = None  # compare a seconds figure in minutes (metric math), under this label
 
@@ -94,6 +94,14 @@ _FUNCTION_FAILED = {
     "Api": (
         "An API request failed with an unhandled error: the caller got a 5xx from API Gateway. Its log group has "
         "the error."
+    ),
+    "WebhookDispatcher": (
+        "A webhook dispatcher invocation failed as a whole: its events return to the fan-out queue and are fanned "
+        "out again (after five receives, to WebhookDLQ). Its log group has the error."
+    ),
+    "WebhookDelivery": (
+        "A webhook delivery invocation failed as a whole: its deliveries return to the delivery queue and are "
+        "attempted again (after five receives, to WebhookDLQ). Its log group has the error."
     ),
 }
 _THROTTLED = (
@@ -186,6 +194,25 @@ ALARMS: tuple[Alarm, ...] = (
         "FailureWebhookDLQ",
         "The failure webhook did not accept a failure event; it is parked in FailureWebhookDLQ.",
         condition="ForwardFailuresToWebhook",
+    ),
+    _dead_letters(
+        "WebhookDLQ",
+        "A webhook delivery ran out of retries (about 28 hours of them), or a webhook function failed on a message "
+        "five times; it is parked in WebhookDLQ with the reason. Once the endpoint is fixed: genviral-relay "
+        "redrive webhooks (same id, same body, a fresh signature).",
+    ),
+    Alarm(
+        "WebhookFailingAlarm",
+        Metric.WEBHOOK_FAILING_AGE,
+        "A webhook endpoint has been failing for an hour: every attempt since then failed (an error status, no "
+        "answer, or an address the rules refuse). Deliveries keep being retried on the schedule and the endpoint "
+        "is never disabled; GET /webhooks/{id} shows the last failure, and the delivery function's 'Webhook "
+        "attempt failed' lines name the endpoint. Measured at every attempt and every 15 minutes while a retry "
+        "waits; it recovers with the next success.",
+        "Maximum",
+        threshold=60,
+        missing_data="ignore",  # between two measures the endpoint is as it was
+        in_minutes="Longest-failing webhook endpoint (minutes)",
     ),
     *(
         alarm
@@ -297,12 +324,31 @@ DASHBOARD: tuple[Graph, ...] = (
     ),
     Graph(
         "Dead-letter queues (messages)",
-        tuple(Line(queue_figure(queue), label=queue) for queue in ("EventsDLQ", "WorkDLQ", "PollerDLQ")),
+        tuple(
+            Line(queue_figure(queue), label=queue) for queue in ("EventsDLQ", "WorkDLQ", "PollerDLQ", "WebhookDLQ")
+        ),
         stat="Maximum",
     ),
     Graph(
         "Work queue backlog (age of the oldest check, seconds)",
         (Line(queue_figure("WorkQueue", "ApproximateAgeOfOldestMessage"), label="WorkQueue"),),
+        stat="Maximum",
+    ),
+    Graph(
+        "Webhooks",
+        (
+            Metric.WEBHOOK_DELIVERIES_QUEUED,
+            Metric.WEBHOOK_DELIVERIES,
+            Metric.WEBHOOK_DELIVERY_FAILURES,
+            Metric.WEBHOOK_DELIVERIES_DEAD_LETTERED,
+        ),
+    ),
+    Graph(
+        "Longest-failing webhook endpoint (minutes)",
+        (
+            Line(expression="age / 60", label="failing for", id="minutes"),
+            Line(Metric.WEBHOOK_FAILING_AGE, id="age", visible=False),
+        ),
         stat="Maximum",
     ),
     Graph(

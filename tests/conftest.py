@@ -24,6 +24,9 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 SECRET_MARK = "gva_live_"
 """Every key the suite uses has Genviral's key prefix; the relay must never write one down."""
+WEBHOOK_SECRET_MARK = "whsec_"  # noqa: S105 - a prefix, not a secret
+"""Every webhook signing secret has the Standard Webhooks prefix; no log line may hold one (the tests that
+register endpoints add the secrets' own text to SECRETS too: a secret without its prefix is caught as well)."""
 SECRETS: set[str] = set()
 """Further tokens no log record may contain: a test adds the tokens it uses before they can be logged
 (prefixed ones are caught anyway). Reset after each test."""
@@ -43,7 +46,7 @@ class SecretSentinel(logging.Handler):
 
     @staticmethod
     def secrets() -> set[str]:
-        return {SECRET_MARK, TOKEN, DEFAULT_TOKEN, *SECRETS}
+        return {SECRET_MARK, WEBHOOK_SECRET_MARK, TOKEN, DEFAULT_TOKEN, *SECRETS}
 
     def emit(self, record: logging.LogRecord) -> None:
         if id(record) in self._seen:  # on the relay logger and on root: a propagated record comes twice
@@ -58,7 +61,7 @@ class SecretSentinel(logging.Handler):
             self.leaks.append(f"{record.name}: {text[:500]}")
 
     def check(self) -> None:
-        assert not self.leaks, f"{len(self.leaks)} log record(s) contain a Genviral key:\n" + "\n".join(self.leaks)
+        assert not self.leaks, f"{len(self.leaks)} log record(s) contain a secret:\n" + "\n".join(self.leaks)
 
     def clear(self) -> None:
         self.rendered.clear()
@@ -83,7 +86,7 @@ def _render(record: logging.LogRecord) -> str:
 
 @pytest.fixture(autouse=True)
 def secret_sentinel() -> Iterator[SecretSentinel]:
-    """Every test: no log record, at INFO and above at least, may contain a Genviral key."""
+    """Every test: no log record, at INFO and above at least, may contain a Genviral key or a webhook secret."""
     sentinel = SecretSentinel()
     root, relay = logging.getLogger(), logging.getLogger(RELAY_LOGGER)
     levels = (root.level, relay.level)

@@ -305,7 +305,7 @@ def build_delivery_queue(queue_url: str, dead_letter_url: str, client: ClientFac
 
 @cache
 def host_resolver() -> HostResolver:
-    """The system's DNS; a test replaces this name to answer what it likes."""
+    """The system's DNS (a test replaces `SystemResolver` to answer what it likes)."""
     from genviral_relay.delivery.sender import SystemResolver
 
     return SystemResolver()

@@ -305,6 +305,7 @@ def test_refused_or_unreadable_key_changes_nothing_and_pauses_genviral_calls(
 # ---------------------------------------------------------------- the log sentinel itself
 
 UNPREFIXED = "sk-other-vendor.0f1e2d3c4b5a6978"  # a key without Genviral's prefix, known only through SECRETS
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 - a webhook signing secret's shape
 
 
 @pytest.mark.parametrize(
@@ -319,7 +320,7 @@ UNPREFIXED = "sk-other-vendor.0f1e2d3c4b5a6978"  # a key without Genviral's pref
         pytest.param(lambda token: logging.getLogger().error("root: %s", token), id="root-logger"),
     ],
 )
-@pytest.mark.parametrize("token", [TOKEN, DEFAULT_TOKEN, ROTATED, UNPREFIXED])
+@pytest.mark.parametrize("token", [TOKEN, DEFAULT_TOKEN, ROTATED, UNPREFIXED, WEBHOOK_SECRET])
 def test_secret_sentinel_detects_a_planted_key(secret_sentinel: SecretSentinel, plant: Any, token: str) -> None:
     SECRETS.add(UNPREFIXED)
     secret_sentinel.check()  # clean so far

@@ -374,3 +374,102 @@ def test_no_answer_but_the_registration_and_the_rotation_shows_a_secret(
     }  # fmt: skip
     for answer in (listed, read):
         assert "whsec_" not in json.dumps(answer.body)
+
+
+HOSTILE_URLS = {
+    "https://127.0.0.1/hook": "url may not point to 127.0.0.1: it is a loopback address",
+    "https://[::1]/hook": "url may not point to ::1: it is a loopback address",
+    "https://10.0.0.7/hook": "url may not point to 10.0.0.7: it is a private address",
+    "https://172.16.0.1/hook": "url may not point to 172.16.0.1: it is a private address",
+    "https://192.168.1.1/hook": "url may not point to 192.168.1.1: it is a private address",
+    "https://100.64.0.1/hook": "url may not point to 100.64.0.1: it is a shared (carrier-grade NAT) address",
+    "https://169.254.169.254/latest/meta-data/": "url may not point to 169.254.169.254: it is a link-local address "
+    "(the instance-metadata address among them)",
+    "https://[fd00::1]/hook": "url may not point to fd00::1: it is a private address",
+    "https://localhost/hook": "url may not point to localhost: it resolves to",  # the system resolver's loopback
+    "http://93.184.216.34/hook": "url must use https:// (http:// needs AllowPrivateWebhookUrls)",
+    "https://user:secret@93.184.216.34/hook": "url must not carry credentials (user:password@); deliveries are "
+    "signed instead",
+    "not a url": "url must be an absolute https:// URL, such as https://example.com/hooks/genviral",
+}
+
+
+@pytest.mark.parametrize(("url", "message"), sorted(HOSTILE_URLS.items()))
+def test_the_api_refuses_a_hostile_url_with_a_clear_400(runner: LocalRunner, url: str, message: str) -> None:
+    answer = runner.api("POST", "/webhooks", {"url": url})
+    assert answer.status == 400
+    assert answer.body["error"] == "bad_request"
+    assert answer.body["message"].startswith(message)
+    assert runner.api("GET", "/webhooks").body == {"webhooks": []}
+
+
+BAD_BODIES: list[tuple[Any, str]] = [
+    ({}, "invalid body: url: Field required"),
+    ({"url": 42}, "url: url must be a string such as https://example.com/hooks/genviral"),
+    ({"url": "https://93.184.216.34/", "event_types": ["post.deleted"]}, "event_types: unknown event type(s) "
+     "post.deleted; known: post.account.posted, post.account.failed"),
+    ({"url": "https://93.184.216.34/", "event_types": []}, "event_types: event_types must name at least one type"),
+    ({"url": "https://93.184.216.34/", "secret": "whsec_mine"}, "invalid body: secret: Extra inputs are not permitted"),
+    (None, 'a JSON body {"url": "https://...", "event_types": [...], "description": "..."} is required'),
+    ([], 'the body must be a JSON object {"url": "https://...", "event_types": [...], "description": "..."}'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_BODIES)
+def test_the_api_refuses_a_bad_registration_body_saying_what_is_wrong(
+    runner: LocalRunner, body: Any, message: str
+) -> None:
+    answer = runner.api("POST", "/webhooks", body)
+    assert answer.status == 400
+    assert answer.body["message"].startswith(message), answer.body
+
+
+def test_a_public_https_endpoint_registers_with_the_default_rules(runner: LocalRunner) -> None:
+    answer = runner.api(
+        "POST", "/webhooks", {"url": "https://93.184.216.34/hooks", "event_types": ["post.account.failed"]}
+    )
+    assert answer.status == 201
+    SECRETS.add(answer.body["secret"].removeprefix("whsec_"))
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/webhooks/nope"), ("DELETE", "/webhooks/wh_123"), ("POST", "/webhooks/WH_0/test"),
+     ("POST", "/webhooks/x/rotate-secret")],
+)  # fmt: skip
+def test_a_malformed_webhook_id_is_a_400(runner: LocalRunner, method: str, path: str) -> None:
+    answer = runner.api(method, path)
+    assert (answer.status, answer.body["message"]) == (400, "a webhook id looks like wh_ followed by 32 hex digits")
+
+
+def test_an_unknown_webhook_id_is_a_404(runner: LocalRunner) -> None:
+    for method, suffix in (("GET", ""), ("DELETE", ""), ("POST", "/rotate-secret"), ("POST", "/test")):
+        answer = runner.api(method, f"/webhooks/wh_{'0' * 32}{suffix}")
+        assert (answer.status, answer.body["error"]) == (404, "webhook_not_found")
+
+
+def test_a_name_resolving_to_loopback_is_refused_at_registration_and_a_rebinding_at_delivery(
+    runner: LocalRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from local.doubles import StaticResolver
+
+    resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"], "inside.example.com": ["127.0.0.1"]})
+    monkeypatch.setattr(sender, "SystemResolver", lambda: resolver)  # what factories.host_resolver builds
+    refused = runner.api("POST", "/webhooks", {"url": "https://inside.example.com/hook"})
+    assert (refused.status, refused.body["message"]) == (
+        400, "url may not point to inside.example.com: it resolves to 127.0.0.1, a loopback address"
+    )  # fmt: skip
+    created = runner.api("POST", "/webhooks", {"url": "https://hooks.example.com/hook"})
+    assert created.status == 201
+    SECRETS.add(created.body["secret"].removeprefix("whsec_"))
+
+    # The name now resolves to the instance-metadata address: the test event is not sent, and says why
+    resolver.names["hooks.example.com"] = ["169.254.169.254"]
+    assert runner.api("POST", f"/webhooks/{created.body['id']}/test").status == 202
+    runner.deliver_webhooks()
+    health = runner.api("GET", f"/webhooks/{created.body['id']}").body["delivery"]
+    assert health["last_failure_reason"] == (
+        "not sent: url may not point to hooks.example.com: it resolves to 169.254.169.254, a link-local address "
+        "(the instance-metadata address among them)"
+    )
+    assert health["attempts_pending"] == 1

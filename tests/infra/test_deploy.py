@@ -252,11 +252,11 @@ def test_api_gateway_invokes_the_function_under_its_resource_policy_not_the_call
         for operations in api["Properties"]["Body"]["paths"].values()
         for operation in operations.values()
     ]
-    assert len(integrations) == 4
-    assert [integration.get("credentials") for integration in integrations] == [None] * 4
+    assert len(integrations) == 10
+    assert [integration.get("credentials") for integration in integrations] == [None] * 10
     permissions = [r for r in expanded["Resources"].values() if r["Type"] == "AWS::Lambda::Permission"]
     assert {p["Properties"]["Principal"] for p in permissions} == {"apigateway.amazonaws.com"}
-    assert len(permissions) == 4
+    assert len(permissions) == 10
 
 
 def test_the_secret_parameter_takes_only_a_full_arn() -> None:
@@ -388,18 +388,41 @@ ROLE_GRANTS: dict[str, tuple[set[str], set[tuple[str, str]]]] = {
             ("dynamodb:Query", DUE_INDEX),
             ("secretsmanager:GetSecretValue", SAMPLE_SECRET_ARN),
             ("sqs:SendMessage", "EventsDLQ.Arn"),
+            ("sqs:SendMessage", "WebhookFanoutQueue.Arn"),  # the outbox's webhooks target
             *PUBLISHING,
         },
     ),
     # register and check (get, save), outbox (load_events, acknowledge), unwatch (delete), the pause item,
     # publishers, SqsDeadLetters, the secret; no query: the API never reads the due index.
+    # The webhook routes: the endpoints' partition (Query on the table itself, not the index), the test route's
+    # delivery.
     "ApiFunctionRole": (
         {BASIC, XRAY},
         {
-            *{(f"dynamodb:{a}", TABLE) for a in ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem")},
+            *{
+                (f"dynamodb:{a}", TABLE)
+                for a in ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query")
+            },
             ("secretsmanager:GetSecretValue", SAMPLE_SECRET_ARN),
             ("sqs:SendMessage", "EventsDLQ.Arn"),
+            ("sqs:SendMessage", "WebhookFanoutQueue.Arn"),
+            ("sqs:SendMessage", "WebhookDeliveryQueue.Arn"),
             *PUBLISHING,
+        },
+    ),
+    # the fan-out: DynamoDbWebhookStore.endpoints (a query of the endpoints' partition), SqsDeliveryQueue.send.
+    "WebhookDispatcherFunctionRole": (
+        {BASIC, XRAY, SQS_EVENT_SOURCE},
+        {("dynamodb:Query", TABLE), ("sqs:SendMessage", "WebhookDeliveryQueue.Arn")},
+    ),
+    # an attempt: DynamoDbWebhookStore.endpoint and record_attempt, SqsDeliveryQueue.send (retries, hops) and park.
+    "WebhookDeliveryFunctionRole": (
+        {BASIC, XRAY, SQS_EVENT_SOURCE},
+        {
+            ("dynamodb:GetItem", TABLE),
+            ("dynamodb:UpdateItem", TABLE),
+            ("sqs:SendMessage", "WebhookDeliveryQueue.Arn"),
+            ("sqs:SendMessage", "WebhookDLQ.Arn"),
         },
     ),
     "PollerScheduleRole": (

@@ -129,19 +129,35 @@ def test_every_route_requires_aws_iam(expanded: dict[str, Any]) -> None:
         ("/watches/{post_id}", "GET"),
         ("/watches/{post_id}", "DELETE"),
         ("/watches/{post_id}/check", "POST"),
+        ("/webhooks", "POST"),
+        ("/webhooks", "GET"),
+        ("/webhooks/{webhook_id}", "GET"),
+        ("/webhooks/{webhook_id}", "DELETE"),
+        ("/webhooks/{webhook_id}/rotate-secret", "POST"),
+        ("/webhooks/{webhook_id}/test", "POST"),
     }
     for path, verb, operation in methods:
         assert operation.get("security") == [{"AWS_IAM": []}], f"{verb} {path} is not behind AWS_IAM"
 
 
+SQS_FUNCTIONS = {
+    "WorkerFunction": "WorkQueue",
+    "WebhookDispatcherFunction": "WebhookFanoutQueue",
+    "WebhookDeliveryFunction": "WebhookDeliveryQueue",
+}
+
+
 def test_worker_reports_partial_batch_failures_and_the_queue_redrives(expanded: dict[str, Any]) -> None:
     mappings = [r for r in expanded["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-    assert len(mappings) == 1
-    assert mappings[0]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    queue = TEMPLATE["Resources"]["WorkQueue"]["Properties"]
-    worker_timeout = FUNCTIONS["WorkerFunction"]["Properties"]["Timeout"]
-    assert queue["VisibilityTimeout"] >= 6 * worker_timeout
-    assert 1 < queue["RedrivePolicy"]["maxReceiveCount"] <= 10
+    assert len(mappings) == len(SQS_FUNCTIONS)
+    for mapping in mappings:
+        assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    shared = TEMPLATE["Globals"]["Function"]["Timeout"]
+    for function, queue_id in SQS_FUNCTIONS.items():
+        queue = TEMPLATE["Resources"][queue_id]["Properties"]
+        timeout = FUNCTIONS[function]["Properties"].get("Timeout", shared)
+        assert queue["VisibilityTimeout"] >= 6 * timeout, queue_id
+        assert 1 < queue["RedrivePolicy"]["maxReceiveCount"] <= 10
 
 
 def test_every_function_has_a_log_group_with_retention() -> None:
