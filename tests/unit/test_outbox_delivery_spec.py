@@ -14,7 +14,7 @@ import pytest
 from genviral_relay.errors import OutboxNotEmptyError
 from genviral_relay.logic.outbox import OutboxDelivery
 from genviral_relay.logic.schedule import PollingPolicy
-from genviral_relay.models.domain import PendingDelivery, WatchRecord
+from genviral_relay.models.domain import TARGETS, PendingDelivery, WatchRecord
 from genviral_relay.observability import Metric
 from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, post
 from tests.unit.world import World, emitted
@@ -70,7 +70,7 @@ def test_a_crash_after_the_commit_is_repaired_by_the_next_check_with_the_same_id
     with pytest.raises(SystemExit):
         world.check.check(POST_ID)
 
-    assert len(world.stored().outbox) == 2  # committed, nothing acknowledged
+    assert len(world.stored().outbox) == len(TARGETS)  # committed (one entry per target), nothing acknowledged
     world.publishers["sns"].crashing = False
     world.check.check(POST_ID)
 
