@@ -324,9 +324,7 @@ DASHBOARD: tuple[Graph, ...] = (
     ),
     Graph(
         "Dead-letter queues (messages)",
-        tuple(
-            Line(queue_figure(queue), label=queue) for queue in ("EventsDLQ", "WorkDLQ", "PollerDLQ", "WebhookDLQ")
-        ),
+        tuple(Line(queue_figure(queue), label=queue) for queue in ("EventsDLQ", "WorkDLQ", "PollerDLQ", "WebhookDLQ")),
         stat="Maximum",
     ),
     Graph(

@@ -202,6 +202,8 @@ class MotoStack:
             env.update(self._admin.environment())
         env["WORK_DLQ_URL"] = self.ref("WorkDLQ")
         env["POLLER_DLQ_URL"] = self.ref("PollerDLQ")
+        env["WEBHOOK_DLQ_URL"] = self.ref("WebhookDLQ")
+        env["WEBHOOK_DELIVERY_QUEUE_URL"] = self.ref("WebhookDeliveryQueue")
         if self.resolver.resource_enabled("FailureWebhookDLQ"):
             env["FAILURE_WEBHOOK_DLQ_URL"] = self.ref("FailureWebhookDLQ")
             env["FAILURE_WEBHOOK_URL"] = self.resolver.parameter("FailureWebhookUrl")

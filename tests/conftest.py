@@ -24,7 +24,7 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 SECRET_MARK = "gva_live_"
 """Every key the suite uses has Genviral's key prefix; the relay must never write one down."""
-WEBHOOK_SECRET_MARK = "whsec_"  # noqa: S105 - a prefix, not a secret
+WEBHOOK_SECRET_MARK = "whsec_"
 """Every webhook signing secret has the Standard Webhooks prefix; no log line may hold one (the tests that
 register endpoints add the secrets' own text to SECRETS too: a secret without its prefix is caught as well)."""
 SECRETS: set[str] = set()

@@ -305,7 +305,7 @@ def test_refused_or_unreadable_key_changes_nothing_and_pauses_genviral_calls(
 # ---------------------------------------------------------------- the log sentinel itself
 
 UNPREFIXED = "sk-other-vendor.0f1e2d3c4b5a6978"  # a key without Genviral's prefix, known only through SECRETS
-WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 - a webhook signing secret's shape
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 @pytest.mark.parametrize(

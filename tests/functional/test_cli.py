@@ -25,6 +25,7 @@ import pytest
 from genviral_relay import __version__
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
+from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
 from genviral_relay.cli import main as cli_main
 from genviral_relay.cli import replay
 from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL, SETTINGS, Deployment
@@ -35,6 +36,7 @@ from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.genviral.client import USER_AGENT, GenviralClient
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
+from genviral_relay.models.webhooks import WebhookDelivery
 from local.emulator import GenviralEmulator
 from local.serve import LocalDeployment, serve
 from local.stack import MotoStack
@@ -154,7 +156,7 @@ def test_every_command_has_help_with_the_exit_codes(cli: Cli) -> None:
     commands = [
         [], ["check"], ["watches"], ["watches", "list"], ["watches", "add"], ["watches", "remove"], ["replay"],
         ["redrive"], ["redrive", "events"], ["redrive", "work"], ["redrive", "poller"], ["redrive", "webhook"],
-        ["local"],
+        ["redrive", "webhooks"], ["local"],
         ["local", "demo"], ["local", "serve"],
     ]  # fmt: skip
     assert {" ".join(command) for command in commands} >= set(command_parsers(build_parser()))
@@ -792,6 +794,22 @@ def test_each_command_reads_every_setting_it_lists(
     parking = SqsDeadLetters(sqs, deployed.ref("EventsDLQ"), clock=utc_now)
     parking.park(first, "sns", "AuthorizationError: denied")
     parking.park(second, "eventbridge", "AccessDeniedException: denied")
+    parking.park(first, "webhooks", "AccessDenied: denied")
+    parked = WebhookDelivery(
+        webhook_id="wh_" + "0" * 32, event_id=first.event_id, event_type=first.event_type, attempt=8,
+        due_at=utc_now(), body="{}",
+    )  # fmt: skip
+    SqsDeliveryQueue(sqs, deployed.ref("WebhookDeliveryQueue"), deployed.ref("WebhookDLQ"), clock=utc_now).park(
+        parked, "HTTP 503: Service Unavailable"
+    )
+    sqs.send_message(  # an event the dispatcher failed on five times
+        QueueUrl=deployed.ref("WebhookDLQ"),
+        MessageBody="{}",
+        MessageAttributes={
+            "event_id": {"DataType": "String", "StringValue": second.event_id},
+            "event_type": {"DataType": "String", "StringValue": second.event_type},
+        },
+    )
     sqs.send_message(QueueUrl=deployed.ref("WorkDLQ"), MessageBody='{"sweep": "retry"}')
     sqs.send_message(QueueUrl=deployed.ref("PollerDLQ"), MessageBody='{"scheduled_time": "2026-03-02T12:00:00Z"}')
     webhook_dlq = sqs.create_queue(QueueName="webhook-dlq")["QueueUrl"]
@@ -814,10 +832,11 @@ def test_each_command_reads_every_setting_it_lists(
         cli("redrive", "work", "--yes"),
         cli("redrive", "poller", "--yes", "--poller-function", "no-such-function"),
         cli("redrive", "webhook", "--yes"),
+        cli("redrive", "webhooks", "--yes"),
     ]
 
-    assert [run.code for run in runs] == [0, 0, 0, 0, 0, 0, 0, 1, 1], [run.err for run in runs]
-    assert "could not be read from no-such-secret" in runs[-1].err
+    assert [run.code for run in runs] == [0, 0, 0, 0, 0, 0, 0, 1, 1, 0], [run.err for run in runs]
+    assert "could not be read from no-such-secret" in runs[-2].err
     declared = {words: parser.get_default("reads") for words, parser in command_parsers(build_parser()).items()}
     for run in runs:
         assert run.read == set(declared[run.command]), run.command

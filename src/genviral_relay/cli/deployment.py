@@ -101,6 +101,27 @@ SETTINGS = (
         parameter="FailureWebhookApiKeyHeader",
     ),
     Setting(
+        "webhooks_dlq_url",
+        "WEBHOOK_DLQ_URL",
+        "the webhooks' dead-letter queue",
+        "--webhooks-dlq-url",
+        "WebhookDLQUrl",
+    ),
+    Setting(
+        "webhook_delivery_queue_url",
+        "WEBHOOK_DELIVERY_QUEUE_URL",
+        "the webhook delivery queue",
+        "--webhook-delivery-queue-url",
+        "WebhookDeliveryQueueUrl",
+    ),
+    Setting(
+        "webhook_fanout_queue_url",
+        _env(CheckerSettings, "webhook_fanout_queue_url"),
+        "the webhooks' fan-out queue",
+        "--webhook-fanout-queue-url",
+        "WebhookFanoutQueueUrl",
+    ),
+    Setting(
         "secret_arn",
         _env(CheckerSettings, "genviral_secret_arn"),
         "the Genviral key's secret",
@@ -144,8 +165,11 @@ STORE_READS = ("table", "event_retention_days")
 POLICY_READS = ("poll_schedule", "failed_retry_window_hours")
 GENVIRAL_READS = ("api_url", "secret_arn")
 TARGETS_READS = ("publish_targets", "topic_arn", "event_bus")
-CHECKER_READS = (*TARGETS_READS, *STORE_READS, *GENVIRAL_READS, "events_dlq_url", *POLICY_READS)
-"""`check_path()`: its targets and their destinations, the store, Genviral, the events DLQ, the policy."""
+CHECKER_READS = (
+    *TARGETS_READS, *STORE_READS, *GENVIRAL_READS, "events_dlq_url", *POLICY_READS, "webhook_fanout_queue_url"
+)  # fmt: skip
+"""`check_path()`: its targets and their destinations, the store, Genviral, the events DLQ, the policy, and the
+webhooks' fan-out queue (events a check finds are owed to the webhooks too, as in the functions)."""
 LOCATION_OPTIONS = {"stack_name": "--stack-name", "region": "--region", "profile": "--profile"}
 """Where the deployment is: every command that works on one takes these."""
 
@@ -316,6 +340,7 @@ class Deployment:
             targets,
             topic_arn=self.require("topic_arn") if "sns" in targets else "",
             event_bus_name=self.require("event_bus") if "eventbridge" in targets else "",
+            webhook_fanout_queue_url=self.require("webhook_fanout_queue_url") if "webhooks" in targets else "",
             client=self.client,
         )
 
@@ -349,7 +374,8 @@ class Deployment:
 
     def check_path(self, *, genviral: GenviralClient | None = None) -> CheckPath:
         """The relay's own check path, on this deployment's resources and its publish targets."""
-        targets = self.configured_targets
+        fanout = self.value("webhook_fanout_queue_url") or ""
+        targets: tuple[Target, ...] = (*self.configured_targets, *(("webhooks",) if fanout else ()))
         return build_check_path(
             store=self.store(),
             source=genviral or self.genviral(),
@@ -358,6 +384,7 @@ class Deployment:
             event_bus_name=self.require("event_bus") if "eventbridge" in targets else "",
             events_dlq_url=self.require("events_dlq_url"),
             policy=self.policy(),
+            webhook_fanout_queue_url=fanout,
             client=self.client,
         )
 

@@ -223,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
             redrive.redrive_webhook,
             redrive.WEBHOOK_READS,
         ),
+        (
+            "webhooks",
+            "WebhookDLQ: send each parked webhook delivery again from its first attempt (same id and body, a fresh "
+            "signature).",
+            redrive.redrive_webhooks,
+            redrive.WEBHOOKS_READS,
+        ),
     ):
         queue = parsers.new(queues, name, summary + " A message is deleted only once re-sent.", command, reads=reads)
         queue.add_argument("--dry-run", action="store_true", help="list the messages, change nothing")

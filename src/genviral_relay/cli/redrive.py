@@ -1,4 +1,4 @@
-"""`redrive events|work|poller|webhook`: send dead letters back where they failed to go, after a fix.
+"""`redrive events|work|poller|webhook|webhooks`: send dead letters back where they failed to go, after a fix.
 
 A message leaves its dead-letter queue only after it was sent again successfully; anything else
 (a refusal, a body that is not what the queue holds, a declined confirmation) stays there,
@@ -15,6 +15,10 @@ visible again at once. A run that re-sent some messages and left others ends wit
 - FailureWebhookDLQ: failure events EventBridge could not deliver to the webhook (the bus event,
   with EventBridge's error attributes): each event document is POSTed again to the webhook with its
   key header, as the API destination sends it. Only the webhook gets it; other subscribers already have it.
+- WebhookDLQ: webhook deliveries whose retries ran out, and messages a webhook function failed on five times
+  (`aws/webhook_queues.py`). A delivery goes back on the delivery queue as a first attempt, due now: the same
+  `webhook-id` and body, a fresh signature and timestamp, and the whole retry schedule again. An event the
+  dispatcher failed on goes back on the fan-out queue. A delivery for an endpoint deleted since is dropped.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from genviral_relay.aws.webhook_queues import delivery_from
 from genviral_relay.aws.work_queue import SqsWorkQueue
 from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.output import CliError, Console, PartlyDone
@@ -36,6 +41,7 @@ from genviral_relay.errors import EnqueueError
 from genviral_relay.models.domain import TARGETS, Target
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import WORK_MESSAGE, CheckRequest, SweepRequest, WorkRequest
+from genviral_relay.models.webhooks import WebhookDelivery
 
 if TYPE_CHECKING:
     import requests
@@ -46,10 +52,12 @@ SQS_BATCH = 10
 WEBHOOK_TIMEOUT = (5.0, 30.0)  # connect, read: seconds
 
 # The deployment settings each redrive reads.
-EVENTS_READS = ("events_dlq_url", "topic_arn", "event_bus")  # the topic or the bus: each event's own target
+# the topic, the bus or the webhooks' fan-out queue: each event's own target
+EVENTS_READS = ("events_dlq_url", "topic_arn", "event_bus", "webhook_fanout_queue_url")
 WORK_READS = ("work_dlq_url", "work_queue_url")
 POLLER_READS = ("poller_dlq_url", "poller_function")  # else the stack's PollerFunction
 WEBHOOK_READS = ("webhook_dlq_url", "webhook_url", "webhook_key_header", "webhook_key_secret")
+WEBHOOKS_READS = ("webhooks_dlq_url", "webhook_delivery_queue_url", "webhook_fanout_queue_url")
 
 
 @dataclass
@@ -400,3 +408,93 @@ def _post_to_webhook(
     if not answer.ok:
         return f"the webhook answered HTTP {answer.status_code}"
     return None
+
+
+# -------------------------------------------------------------------- webhooks
+
+
+@dataclass(frozen=True)
+class ParkedDelivery:
+    letter: DeadLetter
+    delivery: WebhookDelivery | None
+    """None: an event the dispatcher failed on (it goes back to the fan-out queue)."""
+
+
+def _parked_delivery(letter: DeadLetter) -> ParkedDelivery | None:
+    if "webhook_id" in letter.attributes:
+        try:
+            return ParkedDelivery(letter, delivery_from(letter.body, letter.attributes))
+        except ValueError:
+            return None
+    if letter.attributes.get("event_id") and letter.attributes.get("event_type"):
+        return ParkedDelivery(letter, None)
+    return None
+
+
+def redrive_webhooks(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
+    sqs = deployment.client("sqs")
+    queue = DeadLetterQueue(sqs, deployment.require("webhooks_dlq_url"))
+    with queue.holding(args.max) as letters:
+        found = {letter.message_id: _parked_delivery(letter) for letter in letters}
+        problems = {message_id: "not a webhook delivery" for message_id, item in found.items() if item is None}
+        waiting = [item for item in found.values() if item is not None]
+        rows = [
+            [
+                item.letter.message_id,
+                item.delivery.webhook_id if item.delivery else "every endpoint (fan-out)",
+                f"event_id {item.letter.attributes.get('event_id', '-')}",
+                item.letter.attributes.get("reason") or "failed five times",
+            ]
+            for item in waiting
+        ]
+        if not _preview(console, "webhooks", rows, problems, args.dry_run):
+            return 0 if args.dry_run or not problems else _finish(console, "webhooks", letters, problems)
+        console.confirm(f"Send {len(rows)} webhook delivery(ies) again, from their first attempt?", assume_yes=args.yes)
+
+        deliveries = [item for item in waiting if item.delivery is not None]
+        events = [item for item in waiting if item.delivery is None]
+        if deliveries:
+            from genviral_relay.clock import utc_now
+            from genviral_relay.factories import build_delivery_queue
+
+            now = utc_now()
+            redriven = [
+                item.delivery.model_copy(update={"attempt": 1, "due_at": now})
+                for item in deliveries
+                if item.delivery is not None
+            ]
+            delivery_queue = build_delivery_queue(
+                deployment.require("webhook_delivery_queue_url"), "", client=deployment.client
+            )
+            refused = set(delivery_queue.send(redriven))
+            _sent([item.letter for item in deliveries if item.letter.attributes.get("event_id") not in refused])
+            problems.update({
+                item.letter.message_id: "the delivery queue refused it"
+                for item in deliveries
+                if item.letter.attributes.get("event_id") in refused
+            })  # fmt: skip
+        if events:
+            fanout_url = deployment.require("webhook_fanout_queue_url")
+            for item in events:
+                try:
+                    sqs.send_message(
+                        QueueUrl=fanout_url,
+                        MessageBody=item.letter.body,
+                        MessageAttributes={
+                            name: {"DataType": "String", "StringValue": item.letter.attributes[name]}
+                            for name in ("event_id", "event_type")
+                        },
+                    )
+                except (ClientError, BotoCoreError) as error:
+                    problems[item.letter.message_id] = f"the fan-out queue refused it: {type(error).__name__}"
+                else:
+                    _sent([item.letter])
+        sent = [letter for letter in letters if letter.sent]
+        queue.delete(sent)
+        problems.update({letter.message_id: "sent, but could not be deleted" for letter in sent if not letter.done})
+        return _finish(console, "webhooks", letters, problems)
+
+
+def _sent(letters: Iterable[DeadLetter]) -> None:
+    for letter in letters:
+        letter.sent = True
