@@ -202,7 +202,7 @@ class MotoStack:
             env.update(self._admin.environment())
         env["WORK_DLQ_URL"] = self.ref("WorkDLQ")
         env["POLLER_DLQ_URL"] = self.ref("PollerDLQ")
-        env["WEBHOOK_DLQ_URL"] = self.ref("WebhookDLQ")
+        env["WEBHOOKS_DLQ_URL"] = self.ref("WebhookDLQ")
         env["WEBHOOK_DELIVERY_QUEUE_URL"] = self.ref("WebhookDeliveryQueue")
         if self.resolver.resource_enabled("FailureWebhookDLQ"):
             env["FAILURE_WEBHOOK_DLQ_URL"] = self.ref("FailureWebhookDLQ")

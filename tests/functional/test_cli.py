@@ -181,7 +181,7 @@ def test_each_command_lists_only_the_settings_it_declares(cli: Cli) -> None:
     commands = command_parsers(build_parser())
     assert set(commands) == {
         "check", "watches list", "watches add", "watches remove", "replay", "redrive events", "redrive work",
-        "redrive poller", "redrive webhook", "local demo", "local serve",
+        "redrive poller", "redrive webhook", "redrive webhooks", "local demo", "local serve",
     }  # fmt: skip
     for words, parser in commands.items():
         declared = set(parser.get_default("reads"))

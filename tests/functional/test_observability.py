@@ -15,18 +15,20 @@ from typing import Any
 
 import pytest
 
+from genviral_relay import factories
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.work_queue import CORRELATION_ATTRIBUTE
 from genviral_relay.clock import utc_now
+from genviral_relay.delivery import sender
 from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import GenviralClient, StaticToken
 from genviral_relay.observability import METRICS_NAMESPACE, SERVICE, STACK_DIMENSION, Metric, metrics
-from local.doubles import RecordingPublisher, SteppingClock
+from local.doubles import RecordingPublisher, StaticResolver, SteppingClock
 from local.emulator import Fault, GenviralEmulator
 from local.runner import API, WORKER, LocalRunner, api_gateway_event
 from local.stack import MotoStack
-from tests.conftest import TOKEN, SecretSentinel
+from tests.conftest import SECRETS, TOKEN, SecretSentinel
 from tests.functional import test_discover as discover_tests
 from tests.functional.subscribers import drain
 from tests.functional.test_auth_faults import refuse_401, refuse_402, refuse_403, relay_lines, secret_deleted
@@ -112,7 +114,7 @@ def test_a_tick_reports_checks_transitions_lag_and_publishing(
     assert figures.values(Metric.CHECKS_QUEUED) == [1]
     assert figures.values(Metric.POSTS_CHECKED) == [1]
     assert figures.values(Metric.TRANSITIONS_POSTED) == figures.values(Metric.TRANSITIONS_FAILED) == [1]
-    assert sum(figures.values(Metric.EVENTS_PUBLISHED)) == 4  # two events, two targets
+    assert sum(figures.values(Metric.EVENTS_PUBLISHED)) == 6  # two events, three targets (webhooks too)
     # Detected between `before` and `after`: each lag is bounded by when Genviral changed the account.
     posted_lag, failed_lag = sorted(figures.values(Metric.DETECTION_LAG), reverse=True)
     assert (before - posted_at).total_seconds() <= posted_lag <= (after - posted_at).total_seconds()
@@ -258,7 +260,7 @@ def test_a_failed_publish_is_counted_and_kept(
     figures = emitted(capsys, stack)
     assert figures.values(Metric.PUBLISH_FAILURES) == [1]
     assert figures.values(Metric.EVENTS_DEAD_LETTERED) == []  # a missing topic is an outage: kept, not parked
-    assert figures.values(Metric.EVENTS_PUBLISHED) == [0, 1]  # SNS took none, EventBridge its one
+    assert figures.values(Metric.EVENTS_PUBLISHED) == [0, 1, 1]  # SNS took none; EventBridge, the webhooks theirs
 
 
 def test_an_event_stuck_in_the_outbox_reports_its_age_at_each_check(
@@ -318,6 +320,30 @@ def test_lag_and_outbox_age_are_seconds_of_upstream_and_relay_time(
     assert Metric.DETECTION_LAG not in metrics.metric_set  # nothing new upstream
 
 
+def test_a_failing_webhook_endpoint_reports_how_long_it_has_been_failing(
+    runner: LocalRunner, stack: MotoStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An endpoint whose name, public at registration, then resolves to a loopback address: every attempt fails
+    resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
+    monkeypatch.setattr(sender, "SystemResolver", lambda: resolver)
+    created = runner.api("POST", "/webhooks", {"url": "https://hooks.example.com/genviral"})
+    SECRETS.add(created.body["secret"].removeprefix("whsec_"))
+    resolver.names["hooks.example.com"] = ["127.0.0.1"]
+    assert runner.api("POST", f"/webhooks/{created.body['id']}/test").status == 202
+    now = [utc_now().replace(microsecond=0)]  # the table keeps milliseconds
+    monkeypatch.setattr(factories, "utc_now", lambda: now[0])
+    runner.deliver_webhooks()
+    capsys.readouterr()
+
+    # An hour and a minute later, the retry fails too
+    now[0] += timedelta(minutes=61)
+    runner.deliver_webhooks()
+
+    figures = emitted(capsys, stack)
+    assert figures.values(Metric.WEBHOOK_DELIVERY_FAILURES) == [1]
+    assert figures.values(Metric.WEBHOOK_FAILING_AGE) == [3660.0]  # over WebhookFailingAlarm's 60 minutes
+
+
 # ---------------------------------------------------------------- every alarm has a fault that sets it off
 
 # The test above that produces each alarmed metric through the handlers and asserts it in their output.
@@ -325,6 +351,7 @@ ALARMED_METRIC_TESTS: dict[Metric, Callable[..., None]] = {
     Metric.POLLER_TICKS: test_a_tick_reports_checks_transitions_lag_and_publishing,
     Metric.PENDING_OUTBOX_AGE: test_an_event_stuck_in_the_outbox_reports_its_age_at_each_check,
     Metric.PUBLISH_FAILURES: test_a_failed_publish_is_counted_and_kept,
+    Metric.WEBHOOK_FAILING_AGE: test_a_failing_webhook_endpoint_reports_how_long_it_has_been_failing,
     Metric.DISCOVER_WINDOWS_UNSPLITTABLE: (
         discover_tests.test_more_than_a_page_of_posts_created_within_one_millisecond_is_reported
     ),

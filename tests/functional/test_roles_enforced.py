@@ -21,6 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from genviral_relay.aws.dynamodb_store import watch_from_item
+from genviral_relay.clock import format_ts
 from genviral_relay.logic.retry_sweep import SWEEP_LIMIT
 from local.emulator import GenviralEmulator
 from local.roles import (
@@ -31,10 +32,11 @@ from local.roles import (
     required_permissions,
     transformed_template,
 )
-from local.runner import API, POLLER, WORKER, LocalRunner
+from local.runner import API, POLLER, WEBHOOK_DELIVERY, WEBHOOK_DISPATCHER, WORKER, LocalRunner, sqs_record
 from local.stack import ACCOUNT, MotoStack
 from local.template import functions
-from tests.conftest import TOKEN
+from local.webhook_receiver import WebhookReceiver
+from tests.conftest import SECRETS, TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain
 
@@ -138,7 +140,11 @@ def repoint(stack: MotoStack, function: str, old: str, new: str) -> None:
 def test_each_function_runs_with_its_own_role_as_the_transform_builds_it(enforced_stack: StackFactory) -> None:
     stack = enforced_stack()
 
-    assert set(stack.roles) == set(functions(stack.template)) == {POLLER, WORKER, API}
+    assert (
+        set(stack.roles)
+        == set(functions(stack.template))
+        == {POLLER, WORKER, API, WEBHOOK_DISPATCHER, WEBHOOK_DELIVERY}
+    )
     transformed = transformed_template()["Resources"]
     iam = stack.client("iam")
     for function, role in stack.roles.items():
@@ -153,7 +159,7 @@ def test_each_function_runs_with_its_own_role_as_the_transform_builds_it(enforce
         names = set(iam.list_role_policies(RoleName=role.name)["PolicyNames"])
         assert names == expected_inline | {managed_policy_name(policy) for policy in managed}
         assert stack.function_credentials(function)["AWS_ACCESS_KEY_ID"] == role.credentials.access_key_id
-    assert len({role.credentials.access_key_id for role in stack.roles.values()}) == 3
+    assert len({role.credentials.access_key_id for role in stack.roles.values()}) == len(stack.roles)
     # the conditional policies follow PublishTargets: both targets by default
     assert any("sns:Publish" in json.dumps(document) for document in stack.roles[WORKER].inline.values())
     assert any("events:PutEvents" in json.dumps(document) for document in stack.roles[WORKER].inline.values())
@@ -340,8 +346,9 @@ def test_an_event_a_target_refuses_is_parked_in_the_events_dlq_by_the_workers_ro
     assert runner.api("POST", "/watches", {"post_id": already_posted}).status == 201
     by_api = queue_bodies(stack, "EventsDLQ")
 
-    assert sorted(body["target"] for body in by_worker) == ["eventbridge", "sns"]
-    assert sorted(body["target"] for body in by_api) == ["eventbridge", "sns"]
+    # The webhooks' fan-out queue refuses them as well (over SQS's 256 KiB)
+    assert sorted(body["target"] for body in by_worker) == ["eventbridge", "sns", "webhooks"]
+    assert sorted(body["target"] for body in by_api) == ["eventbridge", "sns", "webhooks"]
     assert drain(stack).event_ids() == ([], [])
     assert_nothing_refused(stack)
     assert ("sqs:SendMessage", arn(stack, "EventsDLQ")) in used(stack, WORKER) & used(stack, API)
@@ -429,6 +436,69 @@ def test_without_sns_publish_the_events_wait_in_the_outbox_and_the_denial_is_see
     ]
 
 
+def test_webhooks_run_on_their_functions_own_roles(emulator: GenviralEmulator, enforced_stack: StackFactory) -> None:
+    stack = enforced_stack(AllowPrivateWebhookUrls="true")
+    runner = LocalRunner(stack)
+    with WebhookReceiver() as receiver:
+        # Registered, listed, read, rotated and tested through the API; an event from a check, then fanned out
+        created = runner.api("POST", "/webhooks", {"url": receiver.url})
+        assert created.status == 201
+        SECRETS.add(created.body["secret"].removeprefix("whsec_"))
+        webhook_id = created.body["id"]
+        assert runner.api("GET", "/webhooks").status == runner.api("GET", f"/webhooks/{webhook_id}").status == 200
+        rotated = runner.api("POST", f"/webhooks/{webhook_id}/rotate-secret")
+        SECRETS.add(rotated.body["secret"].removeprefix("whsec_"))
+        receiver.trust(rotated.body["secret"])
+        assert runner.api("POST", f"/webhooks/{webhook_id}/test").status == 202
+        post_id, (account,) = publishing_now(emulator)
+        assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+        emulator.mark_posted(post_id, account)
+        runner.tick_and_work()
+
+        # The endpoint refuses one of the two deliveries: its retry is queued; then the last attempt of a schedule
+        # is refused too, and parked
+        receiver.answer(503, 200, 503)
+        runner.deliver_webhooks()
+        (retry,) = queue_messages(stack, "WebhookDeliveryQueue")
+        attributes = {
+            **retry["MessageAttributes"],
+            "attempt": {"DataType": "Number", "StringValue": "8"},
+            "due_at": {"DataType": "String", "StringValue": format_ts(datetime.now(UTC))},
+        }
+        last = sqs_record({**retry, "MessageAttributes": attributes}, arn(stack, "WebhookDeliveryQueue"))
+        runner.invoke(WEBHOOK_DELIVERY, {"Records": [last]})
+        assert len(queue_messages(stack, "WebhookDLQ")) == 1
+        assert len(receiver.received) == 3
+        assert all(delivery.verified for delivery in receiver.received)
+        assert runner.api("DELETE", f"/webhooks/{webhook_id}").status == 200
+
+    assert_nothing_refused(stack)
+    table = table_arn(stack)
+    deliveries, dead_letters, fanout = (
+        arn(stack, q) for q in ("WebhookDeliveryQueue", "WebhookDLQ", "WebhookFanoutQueue")
+    )
+    assert {("dynamodb:Query", table), ("sqs:SendMessage", deliveries)} <= used(stack, WEBHOOK_DISPATCHER)
+    assert {
+        ("dynamodb:GetItem", table), ("dynamodb:UpdateItem", table), ("sqs:SendMessage", deliveries),
+        ("sqs:SendMessage", dead_letters),
+    } <= used(stack, WEBHOOK_DELIVERY)  # fmt: skip
+    assert {("dynamodb:Query", table), ("sqs:SendMessage", deliveries)} <= used(stack, API)
+    assert ("sqs:SendMessage", fanout) in used(stack, WORKER)
+    FLOWS_RUN.add("webhooks")
+
+
+def queue_messages(stack: MotoStack, logical_id: str) -> list[dict[str, Any]]:
+    """Every message on the queue, whatever its delay, received and deleted."""
+    stack.release_delayed(logical_id, lambda _: True)
+    sqs, url = stack.client("sqs"), stack.ref(logical_id)
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+        "Messages", []
+    )
+    for message in messages:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return list(messages)
+
+
 # ---------------------------------------------------------------------------------------------- over-grants
 UNCOVERED: dict[str, dict[str, str]] = {
     API: {"dynamodb:BatchGetItem": "a check-now republishing events an earlier invocation stored (outbox)"},
@@ -456,7 +526,7 @@ def template_stack(enforced_stack: StackFactory) -> MotoStack:
 
 
 def test_no_role_grants_an_action_the_flows_never_use(template_stack: MotoStack) -> None:
-    if {"whole flow", "refused event", "discover"} - FLOWS_RUN:
+    if {"whole flow", "refused event", "discover", "webhooks"} - FLOWS_RUN:
         pytest.skip("needs this module's flows to have run first")
     unused = {
         function: sorted(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from genviral_relay import factories
+from genviral_relay.cli import main as cli_main
 from genviral_relay.delivery import sender
 from genviral_relay.logic.webhooks import RETRY_DELAYS
 from local.emulator import GenviralEmulator
@@ -473,3 +474,42 @@ def test_a_name_resolving_to_loopback_is_refused_at_registration_and_a_rebinding
         "(the instance-metadata address among them)"
     )
     assert health["attempts_pending"] == 1
+
+
+def test_redrive_sends_a_parked_delivery_again_with_the_same_id_and_body_and_a_fresh_signature(
+    emulator: GenviralEmulator,
+    relay: LocalRunner,
+    receiver: WebhookReceiver,
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a delivery parked after its last attempt, and the endpoint fixed since
+    register(relay, receiver)
+    receiver.answer(*[500] * 8)
+    (event,) = check_now(relay, post_with_outcomes(emulator, relay, posted=1))
+    relay.deliver_webhooks()
+    for wait in RETRY_DELAYS:
+        clock.advance(wait)
+        relay.deliver_webhooks()
+    assert len(receiver.received) == 8
+    clock.advance(timedelta(days=2))
+
+    # When an operator redrives the webhooks' dead-letter queue
+    for name, value in relay.stack.cli_environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("genviral_relay.clock.utc_now", clock)
+    assert cli_main.main(["redrive", "webhooks", "--yes"]) == 0
+    assert "1 message(s) redriven and deleted, 0 left in the queue" in capsys.readouterr().out
+    relay.deliver_webhooks()
+
+    # Then the endpoint takes it: the same id and body, a timestamp and signature of now, verified
+    redriven = receiver.received[-1]
+    assert (len(receiver.received), redriven.answer) == (9, 200)
+    assert redriven.verified, redriven.problem
+    assert redriven.webhook_id == event["event_id"]
+    assert redriven.body == receiver.received[0].body
+    assert int(redriven.headers["webhook-timestamp"]) == int(clock.now.timestamp())
+    assert relay.stack.release_delayed("WebhookDeliveryQueue", lambda _: True) == 0
+    dlq = relay.stack.client("sqs").receive_message(QueueUrl=relay.stack.ref("WebhookDLQ"))
+    assert dlq.get("Messages", []) == []

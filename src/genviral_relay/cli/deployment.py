@@ -102,7 +102,7 @@ SETTINGS = (
     ),
     Setting(
         "webhooks_dlq_url",
-        "WEBHOOK_DLQ_URL",
+        "WEBHOOKS_DLQ_URL",  # not WEBHOOK_DLQ_URL: the failure webhook's --webhook-dlq-url shows that name
         "the webhooks' dead-letter queue",
         "--webhooks-dlq-url",
         "WebhookDLQUrl",

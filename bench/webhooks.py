@@ -1,0 +1,167 @@
+"""`python -m bench.webhooks`: webhook deliveries per second per invocation, and the AWS cost per 1,000 deliveries.
+
+The template's two webhook functions run on moto in-process (local/runner.py) against loopback endpoints that
+verify every delivery with `standardwebhooks` (local/webhook_receiver.py). EVENTS event documents are put on the
+fan-out queue, as the outbox's webhooks target puts them, for ENDPOINTS endpoints that take every type; then:
+
+1. the dispatcher's invocations (batches of 10 events): deliveries queued per second of invocation;
+2. the delivery function's invocations (batches of 10 deliveries, attempted side by side): deliveries per second;
+3. every AWS request the two functions make, counted at botocore, and the Lambda time, priced at us-east-1
+   on-demand rates (arm64, no free tier) per 1,000 deliveries, the outbox's SendMessageBatch included.
+
+Figures are of this machine and moto, not of AWS: the request counts are exact, the times are an upper bound of
+the relay's own work (moto is slower than the services' answers from inside a region), and an endpoint that takes
+longer to answer lengthens the delivery function's invocations (the second Lambda line shows 1 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from genviral_relay.aws.publishers import WebhookFanoutPublisher
+from genviral_relay.models.events import RelayEvent
+from local.runner import WEBHOOK_DELIVERY, WEBHOOK_DISPATCHER, LocalRunner
+from local.stack import MotoStack
+from local.webhook_receiver import WebhookReceiver
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "events" / "outbound" / "eventbridge-post-account-failed.json"
+TOKEN = "gva_live_bench.0123456789abcdef"  # noqa: S105 - the local stack's fake key
+
+# us-east-1 on-demand, as docs/reliability-and-cost.md prices the rest of the relay
+LAMBDA_GB_SECOND = 0.0000133334  # arm64
+LAMBDA_REQUEST = 0.20 / 1e6
+SQS_REQUEST = 0.40 / 1e6
+DYNAMODB_READ_UNIT = 0.125 / 1e6
+DYNAMODB_WRITE_UNIT = 0.625 / 1e6
+MEMORY_GB = 0.25  # the template's MemorySize: 256
+
+
+def events(count: int) -> list[RelayEvent]:
+    template = json.loads(SAMPLE.read_text())["detail"]
+    return [
+        RelayEvent.model_validate({**template, "event_id": f"00000000-0000-5000-8000-{n:012d}"}) for n in range(count)
+    ]
+
+
+class Calls:
+    """Every AWS request made through boto3's default session (the functions' clients), by service and operation."""
+
+    def __init__(self) -> None:
+        self.counted: Counter[tuple[str, str]] = Counter()
+        boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        boto3.DEFAULT_SESSION.events.register("before-call.*.*", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.counted[(model.service_model.service_name, model.name)] += 1
+
+    def take(self) -> Counter[tuple[str, str]]:
+        taken, self.counted = self.counted, Counter()
+        return taken
+
+
+def timed_drain(runner: LocalRunner, function: str) -> list[float]:
+    """The seconds of each invocation (inside the handler) that drained the function's queue."""
+    durations: list[float] = []
+    original = runner.invoke
+
+    def timing(logical_id: str, event: dict[str, Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(logical_id, event)
+        finally:
+            durations.append(time.perf_counter() - start)
+
+    runner.invoke = timing  # type: ignore[method-assign]
+    try:
+        runner.drain_queue(function)
+    finally:
+        runner.invoke = original  # type: ignore[method-assign]
+    return durations
+
+
+def sqs_requests(calls: Counter[tuple[str, str]]) -> int:
+    return sum(count for (service, _), count in calls.items() if service == "sqs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200)
+    parser.add_argument("--endpoints", type=int, default=3)
+    args = parser.parse_args()
+
+    receivers = [WebhookReceiver().start() for _ in range(args.endpoints)]
+    stack = MotoStack(
+        genviral_api_url="http://127.0.0.1:9", token=TOKEN, parameters={"AllowPrivateWebhookUrls": "true"}
+    ).start()
+    try:
+        runner = LocalRunner(stack)
+        for receiver in receivers:
+            answer = runner.api("POST", "/webhooks", {"url": receiver.url})
+            receiver.trust(answer.body["secret"])
+        calls = Calls()
+        outbox = WebhookFanoutPublisher(boto3.client("sqs"), stack.ref("WebhookFanoutQueue"))
+        published = outbox.publish(events(args.events))
+        assert len(published.delivered) == args.events
+        outbox_calls = calls.take()
+
+        dispatch_times = timed_drain(runner, WEBHOOK_DISPATCHER)
+        dispatcher_calls = calls.take()
+        attempt_times = timed_drain(runner, WEBHOOK_DELIVERY)
+        delivery_calls = calls.take()
+    finally:
+        stack.stop()
+        for receiver in receivers:
+            receiver.stop()
+
+    deliveries = args.events * args.endpoints
+    received = [delivery for receiver in receivers for delivery in receiver.received]
+    assert len(received) == deliveries, f"{len(received)} of {deliveries} delivered"
+    assert all(delivery.verified for delivery in received)
+
+    dispatches, dispatch_seconds = len(dispatch_times), sum(dispatch_times)
+    attempts, attempt_seconds = len(attempt_times), sum(attempt_times)
+    per_thousand = 1000 / deliveries
+    sqs = sqs_requests(outbox_calls) + sqs_requests(dispatcher_calls) + sqs_requests(delivery_calls)
+    # The event sources' own requests: a ReceiveMessage and a DeleteMessageBatch per batch (Lambda polls as well
+    # while the queues are empty: a fixed cost of the event source, not of a delivery).
+    sqs += 2 * (dispatches + attempts)
+    reads = dispatcher_calls[("dynamodb", "Query")] * 0.5 + delivery_calls[("dynamodb", "GetItem")]
+    writes = delivery_calls[("dynamodb", "UpdateItem")]
+    lambda_seconds = dispatch_seconds + attempt_seconds
+    lambda_cost = (dispatches + attempts) * LAMBDA_REQUEST + lambda_seconds * MEMORY_GB * LAMBDA_GB_SECOND
+    slow_cost = (dispatches + attempts) * LAMBDA_REQUEST + (
+        dispatch_seconds + attempt_seconds + attempts * 1.0
+    ) * MEMORY_GB * LAMBDA_GB_SECOND
+    sqs_cost, dynamodb_cost = sqs * SQS_REQUEST, reads * DYNAMODB_READ_UNIT + writes * DYNAMODB_WRITE_UNIT
+
+    print(f"{args.events} events x {args.endpoints} endpoints = {deliveries} deliveries, all verified")
+    for name, times in (("dispatcher", dispatch_times), ("delivery", attempt_times)):
+        each = deliveries / len(times)
+        warm = statistics.median(times[1:] or times)  # the first one imports and builds its clients
+        print(
+            f"{name}: {len(times)} invocations of {each:.0f} deliveries; warm median {warm * 1000:.1f} ms = "
+            f"{each / warm:,.0f} deliveries/s per invocation; first (cold) {times[0] * 1000:.0f} ms"
+        )
+    print("AWS requests:", dict(sorted((outbox_calls + dispatcher_calls + delivery_calls).items())))
+    print(
+        f"per 1,000 deliveries: {sqs * per_thousand:.0f} SQS requests ${sqs_cost * per_thousand:.5f}, "
+        f"{reads * per_thousand:.0f} read + {writes * per_thousand:.0f} write units "
+        f"${dynamodb_cost * per_thousand:.5f}, Lambda ${lambda_cost * per_thousand:.5f}"
+    )
+    total = (sqs_cost + dynamodb_cost + lambda_cost) * per_thousand
+    slow_total = (sqs_cost + dynamodb_cost + slow_cost) * per_thousand
+    print(f"AWS cost per 1,000 deliveries: ${total:.4f} (endpoints answering in 1 s: ${slow_total:.4f})")
+
+
+if __name__ == "__main__":
+    main()
