@@ -326,12 +326,12 @@ def test_a_failing_webhook_endpoint_reports_how_long_it_has_been_failing(
     # An endpoint whose name, public at registration, then resolves to a loopback address: every attempt fails
     resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
     monkeypatch.setattr(sender, "SystemResolver", lambda: resolver)
+    now = [utc_now().replace(microsecond=0)]  # the table keeps milliseconds
+    monkeypatch.setattr(factories, "utc_now", lambda: now[0])
     created = runner.api("POST", "/webhooks", {"url": "https://hooks.example.com/genviral"})
     SECRETS.add(created.body["secret"].removeprefix("whsec_"))
     resolver.names["hooks.example.com"] = ["127.0.0.1"]
     assert runner.api("POST", f"/webhooks/{created.body['id']}/test").status == 202
-    now = [utc_now().replace(microsecond=0)]  # the table keeps milliseconds
-    monkeypatch.setattr(factories, "utc_now", lambda: now[0])
     runner.deliver_webhooks()
     capsys.readouterr()
 
