@@ -4,7 +4,9 @@ A Genviral emulator (HTTP on 127.0.0.1) and moto (as an HTTP server on 127.0.0.1
 through AWS_ENDPOINT_URL) stand in for the remote services; the real handlers named in
 template.yaml run in-process with the event shapes AWS sends; events are printed as the two
 subscribers receive them: an SQS queue subscribed to the SNS topic and an EventBridge rule
-targeting an SQS queue.
+targeting an SQS queue. A webhook endpoint on 127.0.0.1 (local/webhook_receiver.py) receives the
+failures, verifying each delivery with the `standardwebhooks` library; it refuses the first one, which
+is delivered again on the retry schedule (the demo moves the relay's clock the 5 seconds ahead).
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from genviral_relay import factories
+from genviral_relay.logic.webhooks import RETRY_DELAYS
 from genviral_relay.observability import logs_to
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
+from local.webhook_receiver import WebhookReceiver
 
 
 class Demo:
@@ -51,6 +56,21 @@ class Demo:
             tick = self.runner.tick()
             report = self.runner.drain_work_queue()
         print(f"  scheduler tick: {tick['enqueued']} check(s) queued; worker: {report.processed} message(s) handled")
+
+    def deliver_webhooks(self, receiver: WebhookReceiver) -> None:
+        seen = len(receiver.received)
+        with self.quietly():
+            report = self.runner.deliver_webhooks()
+        print(f"  webhook functions: {report.processed} message(s) handled")
+        for delivery in receiver.received[seen:]:
+            document = json.loads(delivery.body)
+            verified = (
+                "signature verified by standardwebhooks" if delivery.verified else f"NOT VERIFIED: {delivery.problem}"
+            )
+            print(
+                f"  [webhook endpoint] {document['event_type']:<20} webhook-id={delivery.webhook_id} "
+                f"webhook-timestamp={delivery.headers['webhook-timestamp']} -> answered {delivery.answer}; {verified}"
+            )
 
     def show_received(self) -> int:
         count = 0
@@ -104,14 +124,24 @@ def _scenario(log: TextIO) -> int:
             token=DEFAULT_TOKEN,
             mode="server",
             secret_as_json=True,
-            parameters={"WatchMode": "discover"},
+            # The webhook endpoint is http:// on 127.0.0.1, which the default refuses
+            parameters={"WatchMode": "discover", "AllowPrivateWebhookUrls": "true"},
         ) as stack,
+        WebhookReceiver() as receiver,
     ):
         print(f"  Genviral emulator: {emulator.base_url}")
         print(f"  AWS (moto server): {stack.endpoint_url} with the table, queues, topic and bus of template.yaml")
         print("  WatchMode=discover: registered posts and every other post of the workspace are watched")
         demo = Demo(LocalRunner(stack), emulator, log)
         soon = datetime.now(UTC) - timedelta(minutes=1)
+
+        print(f"\n0. A webhook endpoint on {receiver.url} registers for failures (POST /webhooks)")
+        created = demo.api("POST", "/webhooks", {"url": receiver.url, "event_types": ["post.account.failed"]})
+        receiver.trust(created.body["secret"])
+        print(
+            f"  id={created.body['id']}; its whsec_ secret is in this answer only. It will refuse the first delivery."
+        )
+        receiver.answer(503)
 
         print("\n1. Three posts are scheduled in Genviral and registered with the relay (POST /watches)")
         launch = emulator.create_post(accounts=2, scheduled_at=soon, caption="Launch day: meet the new app!")
@@ -129,6 +159,16 @@ def _scenario(log: TextIO) -> int:
         emulator.mark_failed(retried, emulator.account_ids(retried)[0], error_message="Upload timed out")
         demo.tick_and_work()
         first_wave = demo.show_received()
+        demo.deliver_webhooks(receiver)
+        print(f"  {RETRY_DELAYS[0].seconds} s later (the relay's clock moved ahead), the refused delivery is retried:")
+        real_clock = factories.utc_now
+        factories.utc_now = lambda: real_clock() + RETRY_DELAYS[0]
+        factories.reset()  # the functions' use cases take the clock when they are built
+        try:
+            demo.deliver_webhooks(receiver)
+        finally:
+            factories.utc_now = real_clock
+            factories.reset()
 
         print("\n3. The team retries the failed post in Genviral and asks for a check now; the draft is deleted")
         emulator.retry(retried)
@@ -159,12 +199,27 @@ def _scenario(log: TextIO) -> int:
             )
 
         sns_ids, bus_ids = demo.event_ids["sns"], demo.event_ids["eventbridge"]
-        expected = (first_wave, second_wave, discovered, quiet) == (6, 2, 2, 0) and sns_ids == bus_ids
+        deliveries = receiver.received
+        refused = [delivery for delivery in deliveries if delivery.answer != 200]
+        retried = [d for d in deliveries if refused and d.webhook_id == refused[0].webhook_id and d.answer == 200]
+        webhooks_ok = (
+            len(deliveries) == 3
+            and len(refused) == 1
+            and len(retried) == 1
+            and retried[0].body == refused[0].body
+            and all(delivery.verified for delivery in deliveries)
+        )
+        expected = (first_wave, second_wave, discovered, quiet) == (6, 2, 2, 0) and sns_ids == bus_ids and webhooks_ok
         print("\nSummary")
         print(f"  transitions published: {len(sns_ids)} on SNS, {len(bus_ids)} on EventBridge")
         print(f"  same event ids on both targets: {sns_ids == bus_ids}")
         for key, count in sorted(demo.received.items()):
             print(f"    {key}: {count}")
+        print(
+            f"  webhook endpoint: {len(deliveries)} request(s), {len({d.webhook_id for d in deliveries})} failure "
+            f"event(s), one refused then delivered again with the same webhook-id and body, all verified: "
+            f"{webhooks_ok}"
+        )
         print(f"  Genviral calls: {emulator.calls()}")
         if log is not sys.stdout:
             print(f"  handler logs (JSON lines): {log.name}")
