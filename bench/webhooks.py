@@ -10,8 +10,9 @@ fan-out queue, as the outbox's webhooks target puts them, for ENDPOINTS endpoint
    on-demand rates (arm64, no free tier) per 1,000 deliveries, the outbox's SendMessageBatch included.
 
 Figures are of this machine and moto, not of AWS: the request counts are exact, the times are an upper bound of
-the relay's own work (moto is slower than the services' answers from inside a region), and an endpoint that takes
-longer to answer lengthens the delivery function's invocations (the second Lambda line shows 1 s).
+the relay's own work (moto's SQS walks every message of a queue on each call, so its figures fall as the queue
+grows), and an endpoint that takes longer to answer lengthens the delivery function's invocations (the second
+cost figure assumes 1 s). The fan-out is timed once more on the in-memory doubles: the relay's own work, no I/O.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import statistics
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,26 @@ def timed_drain(runner: LocalRunner, function: str) -> list[float]:
     return durations
 
 
+def fanout_on_doubles(endpoints: int, batches: int = 200) -> float:
+    """Deliveries per second of the dispatcher's own work (batches of 10 events; the store and queue in memory)."""
+    from genviral_relay.logic.webhooks import FanoutItem, WebhookFanout
+    from genviral_relay.models.webhooks import WebhookEndpoint
+    from local.doubles import InMemoryDeliveryQueue, InMemoryWebhookStore
+
+    store, queue = InMemoryWebhookStore(), InMemoryDeliveryQueue()
+    now = datetime.now(UTC)
+    for n in range(endpoints):
+        store.create(WebhookEndpoint(id=f"wh_{n:032x}", url="https://hooks.example.com/", created_at=now))
+    fanout = WebhookFanout(store=store, queue=queue, clock=lambda: now)
+    body = json.dumps(json.loads(SAMPLE.read_text())["detail"], separators=(",", ":"))
+    batch = [FanoutItem(f"m{n}", f"e{n}", "post.account.failed", body) for n in range(10)]
+    start = time.perf_counter()
+    for _ in range(batches):
+        fanout.run(batch)
+        queue.take()
+    return batches * 10 * endpoints / (time.perf_counter() - start)
+
+
 def sqs_requests(calls: Counter[tuple[str, str]]) -> int:
     return sum(count for (service, _), count in calls.items() if service == "sqs")
 
@@ -152,6 +174,7 @@ def main() -> None:
             f"{name}: {len(times)} invocations of {each:.0f} deliveries; warm median {warm * 1000:.1f} ms = "
             f"{each / warm:,.0f} deliveries/s per invocation; first (cold) {times[0] * 1000:.0f} ms"
         )
+    print(f"dispatcher on the doubles (its own work): {fanout_on_doubles(args.endpoints):,.0f} deliveries/s")
     print("AWS requests:", dict(sorted((outbox_calls + dispatcher_calls + delivery_calls).items())))
     print(
         f"per 1,000 deliveries: {sqs * per_thousand:.0f} SQS requests ${sqs_cost * per_thousand:.5f}, "
