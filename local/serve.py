@@ -34,7 +34,11 @@ class LocalDeployment:
     def __enter__(self) -> LocalDeployment:
         self.emulator.start()
         self.stack = MotoStack(
-            genviral_api_url=self.emulator.base_url, token=DEFAULT_TOKEN, mode="server", secret_as_json=True
+            genviral_api_url=self.emulator.base_url,
+            token=DEFAULT_TOKEN,
+            mode="server",
+            secret_as_json=True,
+            parameters={"AllowPrivateWebhookUrls": "true"},  # webhook endpoints on this machine are http://
         ).start()
         self.runner = LocalRunner(self.stack)
         return self
@@ -61,11 +65,13 @@ class LocalDeployment:
         return {"scheduled in two hours": later, "posted": posted, "one account posted, one failed": mixed}
 
     def tick(self) -> None:
-        """One scheduler tick and the worker until the work queue is empty; handler logs go to the log."""
+        """One scheduler tick, the worker until the work queue is empty, then the webhook deliveries that are due;
+        handler logs go to the log."""
         assert self.runner is not None
         with contextlib.redirect_stdout(self.log), logs_to(self.log):
             self.runner.tick()
             self.runner.drain_work_queue()
+            self.runner.deliver_webhooks()
 
 
 def serve(
