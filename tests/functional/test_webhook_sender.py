@@ -1,0 +1,133 @@
+"""The webhook sender over real sockets: HTTPS to the address it is given, the certificate checked against the
+URL's name; what each way of failing is reported as. Loopback only: a throwaway CA signs a certificate for a
+name that no resolver knows, so the connection can only reach the server through the pinned address."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from genviral_relay.delivery.sender import HttpWebhookSender
+from genviral_relay.logic.webhook_urls import Destination
+
+NAME = "hooks.relay-test.invalid"  # .invalid never resolves: only the pinned address reaches the server
+
+
+def _certificate(name: str, issuer_key: Any, issuer: x509.Name, key: Any, *, ca: bool) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(CA certificate, server certificate for NAME, server key) in files."""
+    folder = tmp_path_factory.mktemp("tls")
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relay test CA")])
+    ca = _certificate("relay test CA", ca_key, ca_name, ca_key, ca=True)
+    server = _certificate(NAME, ca_key, ca_name, server_key, ca=False)
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return paths
+
+
+@pytest.fixture
+def https_server(tls: tuple[Path, Path, Path]) -> Iterator[tuple[int, list[dict[str, str]]]]:
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            seen.append({name.lower(): value for name, value in self.headers.items()})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls[1], tls[2])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def trusting(ca: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca))
+
+
+def test_https_goes_to_the_pinned_address_and_checks_the_certificate_against_the_name(
+    tls: tuple[Path, Path, Path], https_server: tuple[int, list[dict[str, str]]]
+) -> None:
+    port, seen = https_server
+    where = Destination(scheme="https", host=NAME, port=port, target="/in?x=1", address="127.0.0.1")
+    answer = HttpWebhookSender(context=trusting(tls[0]), timeout=5).post(where, {"webhook-id": "e1"}, b"{}")
+    assert (answer.status, answer.accepted) == (204, True)
+    (headers,) = seen
+    assert headers["host"] == f"{NAME}:{port}"
+    assert headers["webhook-id"] == "e1"
+    assert headers["user-agent"].startswith("genviral-relay/")
+
+
+def test_a_certificate_for_another_name_or_an_unknown_issuer_fails_the_attempt(
+    tls: tuple[Path, Path, Path], https_server: tuple[int, list[dict[str, str]]]
+) -> None:
+    port, seen = https_server
+    other_name = Destination(
+        scheme="https", host="other.relay-test.invalid", port=port, target="/", address="127.0.0.1"
+    )
+    assert (
+        HttpWebhookSender(context=trusting(tls[0]), timeout=5)
+        .post(other_name, {}, b"{}")
+        .reason.startswith("TLS failed")
+    )
+    right_name = Destination(scheme="https", host=NAME, port=port, target="/", address="127.0.0.1")
+    unknown_issuer = HttpWebhookSender(timeout=5).post(right_name, {}, b"{}")  # the system's CAs only
+    assert (unknown_issuer.status, unknown_issuer.reason.startswith("TLS failed")) == (None, True)
+    assert seen == []
+
+
+def test_a_closed_port_is_a_refused_connection() -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    where = Destination(scheme="http", host="127.0.0.1", port=port, target="/", address="127.0.0.1")
+    answer = HttpWebhookSender(timeout=2).post(where, {}, b"{}")
+    assert (answer.status, answer.reason) == (None, "connection refused")
