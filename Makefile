@@ -35,8 +35,9 @@ reliability: $(STAMP) ## The fault matrix with TRIALS trials per fault; writes b
 	PYTHONPATH=src:. $(BIN)/python -m bench.reliability --trials $(TRIALS)
 
 POSTS ?= 1000
-bench: $(STAMP) ## The simulated-week benchmark with POSTS posts; writes bench/RESULTS.md
+bench: $(STAMP) ## The simulated-week benchmark with POSTS posts (writes bench/RESULTS.md), then the webhooks'
 	PYTHONPATH=src:. $(BIN)/python -m bench.polling --posts $(POSTS)
+	PYTHONPATH=src:. $(BIN)/python -m bench.webhooks
 
 schema: $(STAMP) ## Regenerate events/schema/relay-event.schema.json and the registry schemas in template.yaml
 	PYTHONPATH=src:. $(BIN)/python -m local.event_schema
