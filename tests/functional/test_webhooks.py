@@ -72,13 +72,16 @@ def register(relay: LocalRunner, receiver: WebhookReceiver, **body: Any) -> dict
 
 
 def post_with_outcomes(emulator: GenviralEmulator, relay: LocalRunner, *, posted: int = 0, failed: int = 0) -> str:
-    """A watched post whose accounts then post or fail; the check that finds it is left to the caller."""
-    post_id = emulator.create_post(accounts=posted + failed, scheduled_at=datetime.now(UTC) - timedelta(minutes=1))
+    """A watched post whose accounts then post or fail; the check that finds it is left to the caller. One more
+    account stays scheduled, so the post never completes: exactly one event per outcome, whatever other types the
+    relay publishes; its time is a minute before the relay's clock, so no account is late either."""
+    scheduled_at = factories.utc_now() - timedelta(minutes=1)
+    post_id = emulator.create_post(accounts=posted + failed + 1, scheduled_at=scheduled_at)
     assert relay.api("POST", "/watches", {"post_id": post_id}).status == 201
     accounts = emulator.account_ids(post_id)
     for account in accounts[:posted]:
         emulator.mark_posted(post_id, account, published_url="https://social.example/p/1")
-    for account in accounts[posted:]:
+    for account in accounts[posted : posted + failed]:
         emulator.mark_failed(post_id, account, error_message="Media rejected by platform")
     return post_id
 
