@@ -197,3 +197,27 @@ def test_an_unknown_or_empty_event_type_list_is_refused_with_the_known_types() -
     with pytest.raises(ValueError, match="at least one type"):
         CreateWebhookRequest(url=URL, event_types=[])
     assert CreateWebhookRequest(url=URL, event_types=["webhook.test", "webhook.test"]).event_types == ["webhook.test"]
+
+
+def test_an_attempt_that_fails_unexpectedly_fails_its_own_message_only() -> None:
+    rig = Rig()
+    rig.register()
+    rig.register()
+    rig.event()
+    first, second = rig.queue.take()
+    broken = first.model_copy(update={"webhook_id": "wh_broken"})
+
+    def failing_endpoint(webhook_id: str) -> object:
+        if webhook_id == "wh_broken":
+            raise RuntimeError("the table is unavailable")
+        return InMemoryWebhookStore.endpoint(rig.store, webhook_id)
+
+    rig.store.endpoint = failing_endpoint  # type: ignore[method-assign,assignment]
+    assert rig.attempts.run([DeliveryItem("d1", broken), DeliveryItem("d2", second)]) == ["d1"]
+    assert len(rig.sender.posts) == 1
+
+
+def test_an_international_host_must_be_written_in_its_ascii_form() -> None:
+    rig = Rig()
+    with pytest.raises(UrlRefusedError, match="xn-- form"):
+        rig.registry.create(CreateWebhookRequest(url="https://bücher.example/hook"))

@@ -52,6 +52,8 @@ def parse_url(url: str, *, allow_private: bool) -> SplitResult:
         raise UrlRefusedError("url must not carry credentials (user:password@); deliveries are signed instead")
     if not parts.hostname:
         raise UrlRefusedError("url has no host")
+    if not parts.hostname.isascii():
+        raise UrlRefusedError("url's host must be ASCII: write an international name in its xn-- form")
     if port == 0:
         raise UrlRefusedError("url has port 0")
     if any(character.isspace() for character in url):

@@ -263,11 +263,20 @@ class WebhookAttempts:
     def run(self, items: Sequence[DeliveryItem]) -> list[str]:
         """Attempt each; answer the message ids to receive again (an outcome that could not be recorded)."""
         if len(items) <= 1 or self._threads == 1:
-            outcomes = [self.attempt(item.delivery) for item in items]
+            outcomes = [self._attempt_alone(item.delivery) for item in items]
         else:
             with ThreadPoolExecutor(max_workers=min(self._threads, len(items)), thread_name_prefix="webhook") as pool:
-                outcomes = list(pool.map(lambda item: self.attempt(item.delivery), items))
+                outcomes = list(pool.map(lambda item: self._attempt_alone(item.delivery), items))
         return [item.message_id for item, outcome in zip(items, outcomes, strict=True) if outcome == "failed"]
+
+    def _attempt_alone(self, delivery: WebhookDelivery) -> Outcome:
+        """One attempt whose unexpected failure (the table or the queue down) fails its own message only: the
+        batch's other deliveries, made already, are not made again."""
+        try:
+            return self.attempt(delivery)
+        except Exception:
+            logger.exception("Webhook attempt failed unexpectedly; it will be made again", extra=_log_keys(delivery))
+            return "failed"
 
     def attempt(self, delivery: WebhookDelivery) -> Outcome:
         now = self._clock()
