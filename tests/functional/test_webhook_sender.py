@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from genviral_relay.delivery.sender import HttpWebhookSender
 from genviral_relay.logic.webhook_urls import Destination
+from local.webhook_receiver import WebhookReceiver
 
 NAME = "hooks.relay-test.invalid"  # .invalid never resolves: only the pinned address reaches the server
 
@@ -131,3 +132,14 @@ def test_a_closed_port_is_a_refused_connection() -> None:
     where = Destination(scheme="http", host="127.0.0.1", port=port, target="/", address="127.0.0.1")
     answer = HttpWebhookSender(timeout=2).post(where, {}, b"{}")
     assert (answer.status, answer.reason) == (None, "connection refused")
+
+
+@pytest.mark.parametrize(("answer", "accepted"), [(200, True), (204, True), (299, True), (302, False), (410, False)])
+def test_only_a_2xx_is_a_success_and_a_redirect_is_not_followed(answer: int, accepted: bool) -> None:
+    with WebhookReceiver() as receiver:
+        receiver.answer(answer)
+        port = int(receiver.url.split(":")[2].split("/")[0])
+        where = Destination(scheme="http", host="127.0.0.1", port=port, target="/hooks/genviral", address="127.0.0.1")
+        result = HttpWebhookSender(timeout=5).post(where, {"content-type": "application/json"}, b"{}")
+        assert (result.status, result.accepted) == (answer, accepted)
+        assert len(receiver.received) == 1  # one request: nothing followed
