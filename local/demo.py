@@ -90,18 +90,30 @@ class Demo:
 
     def _print_event(self, where: str, document: dict[str, Any], extra: str) -> None:
         self.received[f"{where}:{document['event_type']}"] += 1
-        detail = (
-            document["published_url"]
-            if document["status"] == "posted"
-            else f"{document['error_category']}: {document['error_message']}"
-        )
-        print(
-            f"  [{where}] {document['event_type']:<20} post={document['post_id'][:8]} "
-            f"account={document['account_id'][:8]} {document['previous_status']} -> {document['status']} "
-            f"({detail}) event_id={document['event_id']}"
-        )
-        print(f"      {extra}")
+        print(f"  [{where}] {document['event_type']:<20} post={document['post_id'][:8]} {_summary(document)}")
+        print(f"      event_id={document['event_id']} {extra}")
         print(f"      {json.dumps(document, sort_keys=True)}")
+
+
+def _summary(document: dict[str, Any]) -> str:
+    """One line a person reads: who, what happened, and the detail a consumer would act on."""
+    if document["event_type"] == "post.completed":
+        named = ", ".join(f"{_handle(account['account'])} {account['status']}" for account in document["accounts"])
+        return f"outcome={document['outcome']} ({named})"
+    who = _handle(document["account"])
+    if document["event_type"] == "post.account.delayed":
+        return f"{who} still {document['status']} since {document['delayed_since']}"
+    change = f"{document['previous_status'] or '(first seen)'} -> {document['status']}"
+    if document["status"] == "posted":
+        return f"{who} {change} {document['published_url']}"
+    return f"{who} {change} [{document['error_category']}] {document['error_message']}"
+
+
+def _handle(account: dict[str, Any]) -> str:
+    """`tiktok @brand`, as the account block names it (an account Genviral no longer lists: its id)."""
+    if account["platform"] is None:
+        return f"account {account['id'][:8]}"
+    return f"{account['platform']} @{account['username']}"
 
 
 def run(verbose: bool) -> int:
@@ -143,20 +155,28 @@ def _scenario(log: TextIO) -> int:
         )
         receiver.answer(503)
 
-        print("\n1. Three posts are scheduled in Genviral and registered with the relay (POST /watches)")
+        print("\n1. Four posts are scheduled in Genviral and registered with the relay (POST /watches);")
+        print("   one was due 20 minutes ago and is still not delivered: the relay reports it delayed")
         launch = emulator.create_post(accounts=2, scheduled_at=soon, caption="Launch day: meet the new app!")
         retried = emulator.create_post(accounts=1, scheduled_at=soon, caption="Behind the scenes, part 2")
         doomed = emulator.create_post(accounts=1, scheduled_at=soon, caption="Draft that gets deleted")
-        for post_id in (launch, retried, doomed):
+        late = emulator.create_post(accounts=1, scheduled_at=soon - timedelta(minutes=19), caption="Flash sale")
+        emulator.set_account(emulator.account_ids(launch)[0], platform="tiktok", username="brand")
+        emulator.set_account(emulator.account_ids(launch)[1], platform="instagram", username="brand.shop")
+        emulator.set_account(emulator.account_ids(late)[0], platform="tiktok", username="brand.deals")
+        for post_id in (launch, retried, doomed, late):
             demo.api("POST", "/watches", {"post_id": post_id})
         demo.api("POST", "/watches", {"post_id": "not-a-uuid"})
-        demo.show_received()
+        delays = demo.show_received()
 
-        print("\n2. Genviral publishes: one account posted, one failed; the third post fails too")
+        print("\n2. Genviral publishes: one account posted, one failed; another post fails; the late one posts.")
+        print("   Each finished post is also reported completed, with every account's outcome")
         posted_account, failed_account = emulator.account_ids(launch)
         emulator.mark_posted(launch, posted_account, published_url="https://www.tiktok.com/@brand/video/7301")
         emulator.mark_failed(launch, failed_account, error_message="Instagram rejected the media: aspect ratio 9:21")
         emulator.mark_failed(retried, emulator.account_ids(retried)[0], error_message="Upload timed out")
+        late_url = "https://www.tiktok.com/@brand.deals/video/7302"
+        emulator.mark_posted(late, emulator.account_ids(late)[0], published_url=late_url)
         demo.tick_and_work()
         first_wave = demo.show_received()
         demo.deliver_webhooks(receiver)
@@ -170,7 +190,8 @@ def _scenario(log: TextIO) -> int:
             factories.utc_now = real_clock
             factories.reset()
 
-        print("\n3. The team retries the failed post in Genviral and asks for a check now; the draft is deleted")
+        print("\n3. The team retries the failed post in Genviral and asks for a check now; the draft is deleted.")
+        print("   The retried post completes again: a second completion, under a new id")
         emulator.retry(retried)
         demo.api("POST", f"/watches/{retried}/check")
         emulator.mark_posted(retried, emulator.account_ids(retried)[0], published_url="https://youtube.com/shorts/xyz")
@@ -189,7 +210,7 @@ def _scenario(log: TextIO) -> int:
         quiet = demo.show_received()
 
         print("\n6. What the relay remembers (GET /watches/{post_id})")
-        for name, post_id in (("launch", launch), ("retried", retried), ("deleted", doomed)):
+        for name, post_id in (("launch", launch), ("retried", retried), ("deleted", doomed), ("late", late)):
             with demo.quietly():
                 view = demo.runner.api("GET", f"/watches/{post_id}").body
             states = ", ".join(account["status"] for account in view["accounts"])
@@ -201,17 +222,22 @@ def _scenario(log: TextIO) -> int:
         sns_ids, bus_ids = demo.event_ids["sns"], demo.event_ids["eventbridge"]
         deliveries = receiver.received
         refused = [delivery for delivery in deliveries if delivery.answer != 200]
-        retried = [d for d in deliveries if refused and d.webhook_id == refused[0].webhook_id and d.answer == 200]
+        redelivered = [d for d in deliveries if refused and d.webhook_id == refused[0].webhook_id and d.answer == 200]
         webhooks_ok = (
             len(deliveries) == 3
             and len(refused) == 1
-            and len(retried) == 1
-            and retried[0].body == refused[0].body
+            and len(redelivered) == 1
+            and redelivered[0].body == refused[0].body
             and all(delivery.verified for delivery in deliveries)
         )
-        expected = (first_wave, second_wave, discovered, quiet) == (6, 2, 2, 0) and sns_ids == bus_ids and webhooks_ok
+        # Per target: 1 delay; 3 + 2 + 2 (transitions and completions); 1 + 1; 1 + 1; nothing.
+        expected = (
+            (delays, first_wave, second_wave, discovered, quiet) == (2, 14, 4, 4, 0)
+            and sns_ids == bus_ids
+            and webhooks_ok
+        )
         print("\nSummary")
-        print(f"  transitions published: {len(sns_ids)} on SNS, {len(bus_ids)} on EventBridge")
+        print(f"  events published: {len(sns_ids)} on SNS, {len(bus_ids)} on EventBridge")
         print(f"  same event ids on both targets: {sns_ids == bus_ids}")
         for key, count in sorted(demo.received.items()):
             print(f"    {key}: {count}")

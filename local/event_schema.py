@@ -1,10 +1,12 @@
 """The event contract as JSON Schema, generated from the pydantic models in models/events.py.
 
 Two outputs, both produced here and nowhere else (`make schema` writes them, a test fails when they are stale):
-- events/schema/relay-event.schema.json: the event document (SNS `Message`, EventBridge `detail`),
-  JSON Schema draft 2020-12, for consumers' validators and code generators;
-- the `Content` of each `AWS::EventSchemas::Schema` in template.yaml: the EventBridge event around that
-  document, as OpenAPI 3.0, the format of the schemas EventBridge discovers and makes code bindings for.
+- events/schema/relay-event.schema.json: every event document (SNS `Message`, EventBridge `detail`),
+  JSON Schema draft 2020-12, one definition per document told apart by `event_type` (`oneOf`, with an
+  OpenAPI-style `discriminator` for code generators), for consumers' validators and code generators;
+- the `Content` of each `AWS::EventSchemas::Schema` in template.yaml: the EventBridge event of one
+  detail-type around its document, as OpenAPI 3.0, the format of the schemas EventBridge discovers and
+  makes code bindings for.
 
 `check_document` validates an event document against the committed file, `check_eventbridge_event` an
 EventBridge event against the registry schema in template.yaml; the local stack runs them on everything its
@@ -23,7 +25,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, EVENT_SOURCE, RelayEvent
+from genviral_relay.models.events import (
+    DETAIL_TYPE_BY_EVENT_TYPE,
+    EVENT_SOURCE,
+    MODEL_BY_EVENT_TYPE,
+    EventType,
+    RelayEvent,
+    event_documents_schema,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "events" / "schema" / "relay-event.schema.json"
@@ -32,6 +41,12 @@ SCHEMA_ID = "urn:genviral-relay:relay-event:1"
 REGENERATE = "make schema"
 
 DETAIL_TYPES = tuple(DETAIL_TYPE_BY_EVENT_TYPE.values())
+EVENT_TYPE_BY_DETAIL_TYPE: dict[str, EventType] = {detail: kind for kind, detail in DETAIL_TYPE_BY_EVENT_TYPE.items()}
+
+
+def document_model(event_type: object) -> type[RelayEvent] | None:
+    """The model of the documents of `event_type` (None: no such type)."""
+    return next((model for kind, model in MODEL_BY_EVENT_TYPE.items() if kind == event_type), None)
 
 
 class ContractViolation(ValueError):
@@ -63,16 +78,22 @@ def strict(node: Any) -> Any:
 
 
 def document_schema() -> dict[str, Any]:
-    generated = tolerant(RelayEvent.model_json_schema(mode="serialization"))
+    generated = tolerant(event_documents_schema())
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
-        **generated,
+        "title": "RelayEvent",
         "description": (
-            "One Genviral account's transition into `posted` or `failed`, as genviral-relay publishes it: the "
-            f"SNS `Message` and the EventBridge `detail` (source `{EVENT_SOURCE}`, detail-type "
-            f"{' or '.join(f'`{name}`' for name in DETAIL_TYPES)}). Delivery is at least once: dedupe on `event_id`."
+            "An event genviral-relay publishes, as the SNS `Message` and the EventBridge `detail` (source "
+            f"`{EVENT_SOURCE}`); `event_type` tells which document it is: "
+            + ", ".join(
+                f"`{kind}` ({model.__name__}, detail-type `{DETAIL_TYPE_BY_EVENT_TYPE[kind]}`)"
+                for kind, model in MODEL_BY_EVENT_TYPE.items()
+            )
+            + ". Delivery is at least once: dedupe on `event_id`. Fields are added within a `schema_version`, "
+            "never removed or changed: this schema accepts fields it does not list."
         ),
+        **generated,
     }
 
 
@@ -82,16 +103,24 @@ def render(schema: Mapping[str, Any]) -> str:
 
 
 @functools.cache
-def _committed_validator() -> Any:
+def _committed_validator(definition: str | None) -> Any:
+    """The committed schema, held to exactly its fields; `definition`: only that document's (by its `$defs` name)."""
     from jsonschema import Draft202012Validator
 
     schema = strict(json.loads(SCHEMA_PATH.read_text()))
+    if definition is not None:
+        schema = {"$schema": schema["$schema"], "$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def check_document(document: Any) -> None:
-    """Raise ContractViolation, naming every offending field, unless the document matches the committed schema."""
-    _refuse_if_invalid(_committed_validator(), document, f"event document violates {SCHEMA_PATH.relative_to(ROOT)}")
+    """Raise ContractViolation, naming every offending field, unless the document matches the committed schema.
+
+    A document of a known `event_type` is checked against that type's definition alone, so the message names
+    its fields rather than "valid under none of the documents"."""
+    model = document_model(document.get("event_type")) if isinstance(document, dict) else None
+    validator = _committed_validator(model.__name__ if model is not None else None)
+    _refuse_if_invalid(validator, document, f"event document violates {SCHEMA_PATH.relative_to(ROOT)}")
 
 
 def _refuse_if_invalid(validator: Any, instance: Any, subject: str) -> None:
@@ -128,7 +157,7 @@ def check_eventbridge_event(event: Mapping[str, Any]) -> None:
 # ---------------------------------------------------------------------- the registry content (OpenAPI 3.0)
 _OPENAPI_KEYWORDS = frozenset(
     {"type", "properties", "required", "additionalProperties", "items", "enum", "allOf", "nullable", "$ref"}
-    | {"title", "description", "format", "default"}
+    | {"title", "description", "format", "default", "minimum"}
 )
 
 
@@ -143,7 +172,8 @@ def registry_logical_id(detail_type: str) -> str:
 
 def registry_schema(detail_type: str) -> dict[str, Any]:
     """The EventBridge event of one detail-type (`AWSEvent`, its `detail` the event document) as OpenAPI 3.0."""
-    document = tolerant(RelayEvent.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}"))
+    model = MODEL_BY_EVENT_TYPE[EVENT_TYPE_BY_DETAIL_TYPE[detail_type]]
+    document = tolerant(model.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}"))
     definitions = document.pop("$defs", {})
     detail_name = document["title"]
     envelope = {

@@ -400,6 +400,7 @@ class Row:
     fault: str
     trials: int = 0
     expected: int = 0
+    completions: int = 0
     delivered_sns: int = 0
     delivered_eventbridge: int = 0
     lost: int = 0
@@ -436,6 +437,7 @@ def run_matrix(trials: int, names: list[str] | None = None, seed: int = 0) -> li
             audit, trial, calls = run_trial(name, seed * 100_003 + index)
             row.trials += 1
             row.expected += audit.expected
+            row.completions += audit.completions
             row.delivered_sns += audit.delivered["sns"]
             row.delivered_eventbridge += audit.delivered["eventbridge"]
             row.lost += audit.lost
@@ -451,12 +453,14 @@ def run_matrix(trials: int, names: list[str] | None = None, seed: int = 0) -> li
 
 def format_table(rows: list[Row]) -> str:
     header = (
-        "| fault | trials | transitions expected | delivered SNS | delivered EventBridge | dead-lettered | lost "
-        "| duplicate ids | events without a transition | crashes | bad inputs tried | Genviral calls |"
+        "| fault | trials | transitions expected | completions expected | delivered SNS | delivered EventBridge "
+        "| dead-lettered | lost | duplicate ids | events without a transition | crashes | bad inputs tried "
+        "| Genviral calls |"
     )
-    lines = [header, "|" + "---|" * 12]
+    lines = [header, "|" + "---|" * 13]
     lines.extend(
-        f"| {row.fault} | {row.trials} | {row.expected} | {row.delivered_sns} | {row.delivered_eventbridge} "
+        f"| {row.fault} | {row.trials} | {row.expected} | {row.completions} | {row.delivered_sns} "
+        f"| {row.delivered_eventbridge} "
         f"| {row.dead_lettered} | {row.lost} | {row.duplicate_ids} | {row.unexpected} | {row.crashes} "
         f"| {row.bad_inputs} "
         f"| {row.genviral_calls} |"

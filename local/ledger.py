@@ -2,7 +2,9 @@
 
 The ledger applies the relay's contract independently of its code: an account's observed state
 entering `posted` or `failed`, or staying final at a new attempt, is one transition that every
-target must receive under one event id.
+target must receive under one event id; a post whose every account is final, with outcomes it was
+not already reported complete with, is one completion, under the same rule. Delays depend on the
+relay's clock, not on what happened upstream: they are left out of the audit.
 """
 
 from __future__ import annotations
@@ -20,13 +22,36 @@ OutcomeKey = tuple[str, str, str, str]
 
 
 def outcome_of(document: dict[str, Any]) -> OutcomeKey:
-    attempt = document.get("last_attempted_at") or document.get("published_at") or ""
-    return (document["post_id"], document["account_id"], document["status"], attempt)
+    """What identifies the transition or completion an event document reports."""
+    if document.get("event_type") == "post.completed":
+        return _completion(
+            document["post_id"], [_outcome_of_account(document["post_id"], a) for a in document["accounts"]]
+        )
+    return _outcome_of_account(document["post_id"], document)
+
+
+def _outcome_of_account(post_id: str, state: dict[str, Any]) -> OutcomeKey:
+    attempt = state.get("last_attempted_at") or state.get("published_at") or ""
+    return (post_id, state["account_id"], state["status"], attempt)
+
+
+def _completion(post_id: str, outcomes: list[OutcomeKey]) -> OutcomeKey:
+    return (post_id, "", "completed", " ".join(sorted("=".join(outcome[1:]) for outcome in outcomes)))
+
+
+def is_completion(outcome: OutcomeKey) -> bool:
+    return outcome[2] == "completed"
+
+
+def audited(document: dict[str, Any]) -> bool:
+    return document.get("event_type") != "post.account.delayed"
 
 
 @dataclass
 class Audit:
     expected: int
+    """Transitions upstream (each completion is counted in `completions`, and audited like them)."""
+    completions: int
     delivered: dict[str, int]
     lost: int
     duplicate_ids: int
@@ -43,18 +68,28 @@ class Audit:
 class Ledger:
     expected: list[OutcomeKey] = field(default_factory=list)
     _last: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
+    _reported: dict[tuple[str, str], OutcomeKey] = field(default_factory=dict)
+    """By (post, account): the transition that reported its current final status."""
+    _completed: dict[str, OutcomeKey] = field(default_factory=dict)
 
     def observe(self, post_json: dict[str, Any]) -> None:
         """Record the upstream state of a post (call after every change made to it)."""
-        for state in post_json["accounts"]["states"]:
-            key = (post_json["id"], state["account_id"])
+        post_id, states = post_json["id"], post_json["accounts"]["states"]
+        for state in states:
+            key = (post_id, state["account_id"])
             status, attempt = state["status"], state["last_attempted_at"]
             before = self._last.get(key)
             entered = before is None or before[0] != status
             new_attempt = before is not None and before[1] is not None and attempt is not None and before[1] != attempt
             if status in FINAL and (entered or new_attempt):
-                self.expected.append(outcome_of({"post_id": key[0], "account_id": key[1], **state}))
+                self.expected.append(outcome_of({"post_id": post_id, "account_id": key[1], **state}))
+                self._reported[key] = self.expected[-1]
             self._last[key] = (status, attempt)
+        if states and all(state["status"] in FINAL for state in states):
+            completion = _completion(post_id, [self._reported[(post_id, state["account_id"])] for state in states])
+            if self._completed.get(post_id) != completion:
+                self.expected.append(completion)
+                self._completed[post_id] = completion
 
     def audit(self, delivered: dict[str, list[dict[str, Any]]], dead_lettered: list[dict[str, Any]]) -> Audit:
         expected = set(self.expected)
@@ -66,7 +101,7 @@ class Ledger:
         unexpected = 0
         redelivered = 0
         for target in TARGETS:
-            documents = delivered.get(target, [])
+            documents = [document for document in delivered.get(target, []) if audited(document)]
             received[target] = {outcome_of(document) for document in documents}
             pairs = [(document["event_id"], target) for document in documents]
             redelivered += len(pairs) - len(set(pairs))
@@ -81,8 +116,10 @@ class Ledger:
             for outcome in expected
             if outcome not in received[target] and (outcome, target) not in parked
         )
+        completions = sum(is_completion(outcome) for outcome in expected)
         return Audit(
-            expected=len(expected),
+            expected=len(expected) - completions,
+            completions=completions,
             delivered={target: len(received[target] & expected) for target in TARGETS},
             lost=lost,
             duplicate_ids=sum(1 for event_ids in ids.values() if len(event_ids) > 1),

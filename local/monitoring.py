@@ -263,7 +263,10 @@ DASHBOARD: tuple[Graph, ...] = (
             Metric.RETRY_SWEEP_CHECKS,
         ),
     ),
-    Graph("Transitions detected", (Metric.TRANSITIONS_POSTED, Metric.TRANSITIONS_FAILED)),
+    Graph(
+        "Events detected",
+        (Metric.TRANSITIONS_POSTED, Metric.TRANSITIONS_FAILED, Metric.DELIVERIES_DELAYED, Metric.POSTS_COMPLETED),
+    ),
     Graph(
         "Detection lag (seconds)",
         (

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from genviral_relay.models.domain import AccountSnapshot, WatchRecord
+from genviral_relay.models.events import AccountOutcomeEvent, RelayEvent
 from genviral_relay.models.upstream import Post
 
 POST_ID = "11111111-1111-1111-1111-111111111111"
@@ -58,3 +60,23 @@ def watch(*states: dict[str, Any], version: int = 1, occurrences: dict[str, int]
         occurrences=occurrences or {},
         registered_at=NOW,
     )
+
+
+def outcomes(events: Iterable[RelayEvent]) -> list[AccountOutcomeEvent]:
+    """The account transitions among `events` (a check may also report delays and the post's completion)."""
+    return [event for event in events if isinstance(event, AccountOutcomeEvent)]
+
+
+def one_event_of_each_type() -> dict[str, RelayEvent]:
+    """By `event_type`: an event of every type the relay publishes, as detection makes them."""
+    from genviral_relay.logic.transitions import detect_transitions
+
+    finished = post(
+        account(status="posted", published_url="https://x.example/p", published_at="2025-02-01T15:00:04.000Z"),
+        account(ACCOUNT_B, status="failed", error_message="Video too short", last_attempted_at="2025-02-01T15:00:05Z"),
+    )
+    late = detect_transitions(
+        None, post(account(status="pending")), NOW + timedelta(minutes=20), delayed_after=timedelta(minutes=15)
+    )
+    events = [*detect_transitions(None, finished, NOW).events, *late.events]
+    return {event.event_type: event for event in events}

@@ -108,13 +108,19 @@ def build_publishers(
     return publishers
 
 
-def polling_policy(poll_schedule: str | None = None, failed_retry_window_hours: int | None = None) -> PollingPolicy:
+def polling_policy(
+    poll_schedule: str | None = None,
+    failed_retry_window_hours: int | None = None,
+    delayed_after_minutes: int | None = None,
+) -> PollingPolicy:
     """The deployment's polling policy; a value not given keeps the policy's default (the template's)."""
     policy = PollingPolicy()
     if poll_schedule is not None:
         policy = replace(policy, tick=tick_of(poll_schedule))
     if failed_retry_window_hours is not None:
         policy = replace(policy, failed_retry_window=timedelta(hours=failed_retry_window_hours))
+    if delayed_after_minutes is not None:
+        policy = replace(policy, delayed_after=timedelta(minutes=delayed_after_minutes) or None)  # 0: off
     return policy
 
 
@@ -252,7 +258,9 @@ def check_path() -> CheckPath:
         topic_arn=settings.topic_arn,
         event_bus_name=settings.event_bus_name,
         events_dlq_url=settings.events_dlq_url,
-        policy=polling_policy(settings.poll_schedule, settings.failed_retry_window_hours),
+        policy=polling_policy(
+            settings.poll_schedule, settings.failed_retry_window_hours, settings.delayed_after_minutes
+        ),
         webhook_fanout_queue_url=settings.webhook_fanout_queue_url,
     )
 

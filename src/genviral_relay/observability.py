@@ -92,6 +92,8 @@ class Metric(StrEnum):
     POSTS_BASELINED = "PostsBaselined"  # new posts created before DiscoverSince, recorded silently
     TRANSITIONS_POSTED = "TransitionsPosted"
     TRANSITIONS_FAILED = "TransitionsFailed"
+    DELIVERIES_DELAYED = "DeliveriesDelayed"  # post.account.delayed events
+    POSTS_COMPLETED = "PostsCompleted"  # post.completed events
     DETECTION_LAG = "DetectionLag"  # seconds from Genviral's change to its detection
     # Genviral refusing or failing a check, by code (after the client's own retries)
     GENVIRAL_ERRORS_401 = "GenviralErrors401"
@@ -126,10 +128,13 @@ class Metric(StrEnum):
 
 SECONDS = frozenset({Metric.DETECTION_LAG, Metric.PENDING_OUTBOX_AGE, Metric.WEBHOOK_FAILING_AGE})
 
-TRANSITION_METRICS: dict[str, Metric] = {
-    "posted": Metric.TRANSITIONS_POSTED,
-    "failed": Metric.TRANSITIONS_FAILED,
+EVENT_METRICS: dict[str, Metric] = {
+    "post.account.posted": Metric.TRANSITIONS_POSTED,
+    "post.account.failed": Metric.TRANSITIONS_FAILED,
+    "post.account.delayed": Metric.DELIVERIES_DELAYED,
+    "post.completed": Metric.POSTS_COMPLETED,
 }
+"""The metric each event type counts in (by `event_type`)."""
 
 # Most specific first: TokenUnavailableError is a GenviralConfigError like the 401/402/403 ones.
 _GENVIRAL_ERROR_METRICS: tuple[tuple[type[GenviralError], Metric], ...] = (

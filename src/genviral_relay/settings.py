@@ -44,6 +44,7 @@ class CheckerSettings(_Settings):
     events_dlq_url: NonEmpty = Field(alias="EVENTS_DLQ_URL")
     event_retention_days: int = Field(default=30, ge=1, le=3650, alias="EVENT_RETENTION_DAYS")
     failed_retry_window_hours: int = Field(default=24, ge=0, le=24 * 30, alias="FAILED_RETRY_WINDOW_HOURS")
+    delayed_after_minutes: int = Field(default=15, ge=0, le=7 * 24 * 60, alias="DELAYED_AFTER_MINUTES")
     poll_schedule: NonEmpty = Field(alias="POLL_SCHEDULE")
     webhook_fanout_queue_url: str = Field(
         default="", alias="WEBHOOK_FANOUT_QUEUE_URL", description="Empty: events are not owed to webhooks."

@@ -8,6 +8,9 @@ from typing import Any
 
 from local.stack import MotoStack
 
+TRANSITION_TYPES = frozenset({"post.account.posted", "post.account.failed"})
+"""The account outcome events: a post's completion and an account's delay are the other documents."""
+
 
 @dataclass(frozen=True)
 class Received:
@@ -22,11 +25,38 @@ class Received:
     def eventbridge_documents(self) -> list[dict[str, Any]]:
         return [event["detail"] for event in self.eventbridge]
 
+    def sns_transitions(self) -> list[dict[str, Any]]:
+        """The SNS documents that are account outcomes (`post.account.posted` / `failed`), in order."""
+        return transitions(self.sns_documents())
+
+    def sns_transition_messages(self) -> list[dict[str, Any]]:
+        """The SNS notifications (envelopes) of the account outcomes, in order."""
+        return [message for message in self.sns if is_transition(json.loads(message["Message"]))]
+
+    def eventbridge_transitions(self) -> list[dict[str, Any]]:
+        """The EventBridge details that are account outcomes (`post.account.posted` / `failed`), in order."""
+        return transitions(self.eventbridge_documents())
+
+    def sns_event_types(self) -> list[str]:
+        return [document["event_type"] for document in self.sns_documents()]
+
+    def eventbridge_event_types(self) -> list[str]:
+        return [document["event_type"] for document in self.eventbridge_documents()]
+
     def event_ids(self) -> tuple[list[str], list[str]]:
         return (
             sorted(document["event_id"] for document in self.sns_documents()),
             sorted(document["event_id"] for document in self.eventbridge_documents()),
         )
+
+
+def is_transition(document: dict[str, Any]) -> bool:
+    return document["event_type"] in TRANSITION_TYPES
+
+
+def transitions(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The account outcome documents among `documents` (received, or an API answer's `transitions`), in order."""
+    return [document for document in documents if is_transition(document)]
 
 
 def drain(stack: MotoStack) -> Received:

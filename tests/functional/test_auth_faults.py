@@ -30,7 +30,7 @@ from local.runner import LocalRunner
 from local.stack import MotoStack
 from tests.conftest import SECRETS, TOKEN, SecretSentinel
 from tests.functional.shared_rig import SharedRig, stored_item
-from tests.functional.subscribers import drain
+from tests.functional.subscribers import drain, transitions
 from tests.functional.test_relay_flow import publishing_now
 
 ROTATED = "gva_live_test.rotated-5f0e1d2c3b4a6978"
@@ -143,9 +143,14 @@ def test_worker_recovers_from_one_401_after_rotation_with_one_forced_secret_read
     assert secret_reads[reads_before:] == [stack.secret_arn]
     assert genviral_log(emulator, log_start)[2:] == [(quiet, 200)]
     received = drain(stack)
-    (event_id,) = received.event_ids()[0]
-    assert received.event_ids() == ([event_id], [event_id])
-    assert [(d["post_id"], d["status"]) for d in received.sns_documents()] == [(changed, "posted")]
+    sns_ids, _ = received.event_ids()
+    assert len(set(sns_ids)) == 2  # the transition and the post's completion
+    assert received.event_ids() == (sns_ids, sns_ids)
+    assert [(d["post_id"], d["event_type"]) for d in received.sns_documents()] == [
+        (changed, "post.account.posted"),
+        (changed, "post.completed"),
+    ]
+    assert [(d["post_id"], d["status"]) for d in received.sns_transitions()] == [(changed, "posted")]
     assert len(relay_lines(secret_sentinel, "Genviral answered 401; re-reading the token")) == 1
     # No pause: the next tick queues the still-unfinished post as usual.
     assert runner.tick() == {"enqueued": 1}
@@ -164,11 +169,12 @@ def test_api_recovers_from_one_401_after_rotation_with_one_forced_secret_read(
     answer = runner.api("POST", f"/watches/{post_id}/check")
 
     assert answer.status == 200
-    assert [t["status"] for t in answer.body["transitions"]] == ["posted"]
+    assert [t["status"] for t in transitions(answer.body["transitions"])] == ["posted"]
+    assert [t["event_type"] for t in answer.body["transitions"]] == ["post.account.posted", "post.completed"]
     assert secret_reads[reads_before:] == [stack.secret_arn]
     assert genviral_log(emulator, log_start) == [(post_id, 401), (post_id, 200)]
     assert accounts_log(emulator, log_start) == [200]  # naming the event's account: the new token, no 401
-    assert drain(stack).event_ids() == ([answer.body["transitions"][0]["event_id"]],) * 2
+    assert drain(stack).event_ids() == (sorted(t["event_id"] for t in answer.body["transitions"]),) * 2
 
 
 # ---------------------------------------------------------------- refusals: no state change, no event, pause
@@ -296,10 +302,11 @@ def test_refused_or_unreadable_key_changes_nothing_and_pauses_genviral_calls(
     assert runner.tick() == {"enqueued": POSTS}
     runner.drain_work_queue()
     received = drain(stack)
-    assert sorted(d["post_id"] for d in received.sns_documents()) == sorted(post_id for post_id, _ in posts)
+    assert sorted(d["post_id"] for d in received.sns_transitions()) == sorted(post_id for post_id, _ in posts)
+    assert sorted(received.sns_event_types()) == sorted(["post.account.posted", "post.completed"] * POSTS)
     sns_ids, eventbridge_ids = received.event_ids()
     assert sns_ids == eventbridge_ids
-    assert len(set(sns_ids)) == POSTS
+    assert len(set(sns_ids)) == len(sns_ids) == 2 * POSTS  # a transition and a completion per post
 
 
 # ---------------------------------------------------------------- the log sentinel itself

@@ -41,10 +41,10 @@ from local.emulator import GenviralEmulator
 from local.serve import LocalDeployment, serve
 from local.stack import MotoStack
 from local.template import load_template
-from tests.builders import account, post
+from tests.builders import account, outcomes, post
 from tests.conftest import SECRET_MARK, SECRETS, TOKEN
 from tests.functional.shared_rig import stored_item
-from tests.functional.subscribers import drain
+from tests.functional.subscribers import drain, transitions
 
 WRONG_TOKEN = "gva_live_revoked.ffffffffffffffff"
 UNKNOWN_POST = "99999999-9999-4999-8999-999999999999"
@@ -266,16 +266,21 @@ def test_check_needs_only_a_token_in_the_environment(
     assert answer["compared_with"] == "first_sighting"
     assert answer["stored_watch"] is None
     assert sorted(account["status"] for account in answer["accounts"]) == ["failed", "posted"]
-    assert sorted((e["status"], e["previous_status"]) for e in answer["would_emit"]) == [
+    assert sorted((e["status"], e["previous_status"]) for e in transitions(answer["would_emit"])) == [
         ("failed", None),
         ("posted", None),
+    ]
+    assert sorted(e["event_type"] for e in answer["would_emit"]) == [
+        "post.account.failed",
+        "post.account.posted",
+        "post.completed",  # both accounts are final
     ]
     assert answer["would_watch"] is True  # the failed account keeps it in its retry window
     assert emulator.calls(post_id) == 1
 
     text = cli("check", post_id, "--api-url", emulator.base_url)
     assert text.code == 0
-    assert "would emit 2 event(s)" in text.out
+    assert "would emit 3 event(s)" in text.out  # two transitions and the completion
     assert "nothing was written or published" in text.out
 
 
@@ -294,8 +299,9 @@ def test_check_compares_with_the_stored_watch_and_writes_nothing(
     answer = run.json()
     assert answer["compared_with"] == "stored_watch"
     assert answer["stored_watch"]["accounts"][0]["status"] == "scheduled"
-    (event,) = answer["would_emit"]
+    (event,) = transitions(answer["would_emit"])
     assert (event["previous_status"], event["status"]) == ("scheduled", "posted")
+    assert [e["event_type"] for e in answer["would_emit"]] == ["post.account.posted", "post.completed"]
     assert stored_item(deployed, post_id) == before
     assert drain(deployed).event_ids() == ([], [])
 
@@ -383,7 +389,7 @@ def test_check_reads_the_key_from_the_deployments_secret(
     post_id = posted_and_failed(emulator)
     run = cli("check", post_id, "--json", "--verbose")
     assert run.code == 0, run.err
-    assert len(run.json()["would_emit"]) == 2
+    assert len(run.json()["would_emit"]) == 3  # two transitions and the completion
 
 
 # ------------------------------------------------------------------------------------------- watches
@@ -569,7 +575,7 @@ def test_stack_outputs_and_parameters_locate_the_deployment(
     added = cli("watches", "add", post_id, "--stack-name", "relay", "--json")
 
     assert added.code == 0, added.err
-    assert len(drain(stack).event_ids()[1]) == 2
+    assert len(drain(stack).event_ids()[1]) == 3  # two transitions and the completion
     listed = cli("watches", "list", "--stack-name", "relay", "--json")
     assert [watch["post_id"] for watch in listed.json()["watches"]] == [post_id]
 
@@ -586,9 +592,10 @@ def test_replay_republishes_stored_events_under_their_ids(
 ) -> None:
     post_id = posted_and_failed(emulator)
     other = posted_and_failed(emulator)
-    transitions = cli("watches", "add", post_id, "--json").json()["transitions"]
+    events = cli("watches", "add", post_id, "--json").json()["transitions"]
+    assert len(events) == 3  # two transitions and the completion
     assert cli("watches", "add", other).code == 0
-    ids = sorted(event["event_id"] for event in transitions)
+    ids = sorted(event["event_id"] for event in events)
     drain(deployed)
 
     dry = cli("replay", "--post-id", post_id, "--dry-run", "--json")
@@ -602,9 +609,7 @@ def test_replay_republishes_stored_events_under_their_ids(
     assert to_sns.code == 0, to_sns.err
     received = drain(deployed)
     assert received.event_ids() == (ids, [])
-    assert sorted(received.sns_documents(), key=lambda d: d["event_id"]) == sorted(
-        transitions, key=lambda d: d["event_id"]
-    )
+    assert sorted(received.sns_documents(), key=lambda d: d["event_id"]) == sorted(events, key=lambda d: d["event_id"])
 
     one = cli("replay", "--event-id", ids[0], "--yes", "--json")
     assert one.code == 0
@@ -612,8 +617,8 @@ def test_replay_republishes_stored_events_under_their_ids(
     assert drain(deployed).event_ids() == ([ids[0]], [ids[0]])
 
     recent = cli("replay", "--since", "10m", "--dry-run", "--json")
-    assert len(recent.json()["events"]) == 4
-    assert len(cli("replay", "--since", "1w", "--until", "now", "--dry-run", "--json").json()["events"]) == 4
+    assert len(recent.json()["events"]) == 6  # each post's two transitions and completion
+    assert len(cli("replay", "--since", "1w", "--until", "now", "--dry-run", "--json").json()["events"]) == 6
     assert cli("replay", "--until", "10m", "--dry-run").code == 1  # nothing that old
     not_a_time = cli("replay", "--since", "yesterday")
     assert not_a_time.code == 2
@@ -636,22 +641,22 @@ def test_replay_reports_a_target_that_refuses(
     run = cli("replay", "--post-id", post_id, "--target", "sns", "--yes", "--json")
 
     assert run.code == 1  # nothing went
-    assert len(run.json()["failed"]["sns"]) == 2
+    assert len(run.json()["failed"]["sns"]) == 3  # two transitions and the completion
     assert run.error() == {
         "error": "failed",
-        "message": "2 deliveries failed, 0 went; run the same replay again once the target takes them",
+        "message": "3 deliveries failed, 0 went; run the same replay again once the target takes them",
     }
 
     both = cli("replay", "--post-id", post_id, "--yes", "--json")  # the bus takes them, the topic does not
 
     assert both.code == Exit.PARTIAL == 3
-    assert (len(both.json()["delivered"]["eventbridge"]), len(both.json()["failed"]["sns"])) == (2, 2)
+    assert (len(both.json()["delivered"]["eventbridge"]), len(both.json()["failed"]["sns"])) == (3, 3)
     assert both.error()["error"] == "partial"
     assert drain(deployed).event_ids()[1] == sorted(both.json()["delivered"]["eventbridge"])
     text = cli("replay", "--post-id", post_id, "--yes")
     assert text.code == 3
     assert text.err == (
-        "genviral-relay: error: 2 deliveries failed, 2 went; run the same replay again once the target takes them\n"
+        "genviral-relay: error: 3 deliveries failed, 3 went; run the same replay again once the target takes them\n"
     )
 
 
@@ -668,11 +673,13 @@ def test_replay_reads_times_as_the_relay_does() -> None:
 def test_redrive_events_republishes_parked_events_and_keeps_what_fails(
     emulator: GenviralEmulator, deployed: MotoStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first, second = detect_transitions(
-        None,
-        post(account(status="posted"), account("6b0c8c9c-55ac-4fcb-85ec-70b5a8b0d089", status="failed")),
-        utc_now(),
-    ).events
+    first, second = outcomes(
+        detect_transitions(
+            None,
+            post(account(status="posted"), account("6b0c8c9c-55ac-4fcb-85ec-70b5a8b0d089", status="failed")),
+            utc_now(),
+        ).events
+    )
     parking = SqsDeadLetters(deployed.client("sqs"), deployed.ref("EventsDLQ"), clock=utc_now)
     parking.park(first, "sns", "AuthorizationError: denied")
     parking.park(first, "sns", "AuthorizationError: denied")  # parked twice: published once, both deleted
@@ -786,11 +793,13 @@ def test_each_command_reads_every_setting_it_lists(
     command runs through its whole path once, and must have read every setting it declares."""
     sqs = deployed.client("sqs")
     post_id = posted_and_failed(emulator)
-    first, second = detect_transitions(
-        None,
-        post(account(status="posted"), account("6b0c8c9c-55ac-4fcb-85ec-70b5a8b0d089", status="failed")),
-        utc_now(),
-    ).events
+    first, second = outcomes(
+        detect_transitions(
+            None,
+            post(account(status="posted"), account("6b0c8c9c-55ac-4fcb-85ec-70b5a8b0d089", status="failed")),
+            utc_now(),
+        ).events
+    )
     parking = SqsDeadLetters(sqs, deployed.ref("EventsDLQ"), clock=utc_now)
     parking.park(first, "sns", "AuthorizationError: denied")
     parking.park(second, "eventbridge", "AccessDeniedException: denied")
@@ -893,9 +902,11 @@ def test_local_serve_prints_the_environment_that_points_the_cli_at_it(
     run = cli("watches", "add", posted, "--json")
 
     assert run.code == 0, run.err
-    assert [event["status"] for event in run.json()["transitions"]] == ["posted"]
+    events = run.json()["transitions"]
+    assert [event["status"] for event in transitions(events)] == ["posted"]
+    assert [event["event_type"] for event in events] == ["post.account.posted", "post.completed"]
     assert deployment.stack is not None
-    assert drain(deployment.stack).event_ids() == ([run.json()["transitions"][0]["event_id"]],) * 2
+    assert drain(deployment.stack).event_ids() == (sorted(event["event_id"] for event in events),) * 2
 
 
 def test_no_function_imports_the_cli() -> None:

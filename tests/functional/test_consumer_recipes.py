@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from genviral_relay.models.events import RelayEvent
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
-from tests.builders import ACCOUNT_B, account, post
+from tests.builders import ACCOUNT_B, account, outcomes, post
 from tests.conftest import SECRETS, TOKEN
 from tests.functional.test_cli import Cli
 from tests.functional.test_relay_flow import publishing_now
@@ -37,14 +38,31 @@ def recipe(name: str) -> dict[str, Any]:
 def fail_retry_and_post(
     emulator: GenviralEmulator, runner: LocalRunner, post_id: str, retried: str, posted: str
 ) -> None:
-    """Three events: `retried` fails, `posted` posts, then `retried` posts after Genviral's retry."""
+    """Three transitions: `retried` fails, `posted` posts, then `retried` posts after Genviral's retry; and two
+    completions (`partial`, then `posted`)."""
     assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
     emulator.mark_failed(post_id, retried, error_message="Media rejected by platform")
     emulator.mark_posted(post_id, posted)
-    assert len(runner.api("POST", f"/watches/{post_id}/check").body["transitions"]) == 2
+    assert event_types(runner.api("POST", f"/watches/{post_id}/check").body["transitions"]) == [
+        "post.account.failed",
+        "post.account.posted",
+        "post.completed",
+    ]
     emulator.retry(post_id)
     emulator.mark_posted(post_id, retried)
-    assert len(runner.api("POST", f"/watches/{post_id}/check").body["transitions"]) == 1
+    assert event_types(runner.api("POST", f"/watches/{post_id}/check").body["transitions"]) == [
+        "post.account.posted",
+        "post.completed",
+    ]
+
+
+def event_types(documents: list[dict[str, Any]]) -> list[str]:
+    return [document["event_type"] for document in documents]
+
+
+def documents(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The event documents of SNS or EventBridge messages."""
+    return [json.loads(message["Message"]) if "Message" in message else message["detail"] for message in messages]
 
 
 def outcome(document: dict[str, Any]) -> tuple[str, str]:
@@ -63,7 +81,8 @@ def test_sns_filter_policy_delivers_failures_only(
     (failure,) = stack.received("failures-only")
     assert outcome(json.loads(failure["Message"])) == (retried, "failed")
     assert failure["MessageAttributes"]["event_type"]["Value"] == "post.account.failed"
-    assert len(stack.received("sns")) == 3  # the unfiltered subscriber got the posted events the filter held back
+    # The unfiltered subscriber got the posted events and the completions the filter held back.
+    assert len(stack.received("sns")) == 5
 
 
 def test_sns_filter_policy_on_the_category_delivers_disconnected_accounts_only(
@@ -76,13 +95,15 @@ def test_sns_filter_policy_on_the_category_delivers_disconnected_accounts_only(
     emulator.mark_failed(post_id, disconnected, error_message="The access token has expired; reconnect the account")
     emulator.mark_failed(post_id, rejected, error_message="Instagram rejected the media: aspect ratio 9:21")
     emulator.mark_posted(post_id, posted)
-    assert len(runner.api("POST", f"/watches/{post_id}/check").body["transitions"]) == 3
+    assert len(runner.api("POST", f"/watches/{post_id}/check").body["transitions"]) == 4  # and the completion
 
     (alert,) = stack.received("reconnect")
     assert outcome(json.loads(alert["Message"])) == (disconnected, "failed")
     assert alert["MessageAttributes"]["error_category"]["Value"] == "account_disconnected"
     categories = {
-        outcome(json.loads(m["Message"])): json.loads(m["Message"])["error_category"] for m in stack.received("sns")
+        outcome(document): document["error_category"]
+        for document in documents(stack.received("sns"))
+        if document["event_type"] != "post.completed"
     }
     assert categories == {
         (disconnected, "failed"): "account_disconnected",
@@ -106,7 +127,83 @@ def test_eventbridge_rule_delivers_posts_published_on_one_account(
     (event,) = stack.received("one-account")
     assert outcome(event["detail"]) == (watched, "posted")
     assert event["detail"]["previous_status"] == "failed"
-    assert len(stack.received("eventbridge")) == 3
+    assert len(stack.received("eventbridge")) == 5  # three transitions, two completions
+
+
+# ---------------------------------------------------------------------- SNS: TikTok failures only
+def test_sns_filter_policy_delivers_failures_on_tiktok_only(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
+) -> None:
+    post_id, (on_tiktok, on_instagram, posted_on_tiktok) = publishing_now(emulator, accounts=3)
+    emulator.set_account(on_tiktok, platform="tiktok", username="brand")
+    emulator.set_account(posted_on_tiktok, platform="tiktok", username="brand.two")
+    emulator.set_account(on_instagram, platform="instagram", username="brand.shop")
+    stack.subscribe_to_topic("tiktok-failures", filter_policy=recipe("sns-filter-tiktok-failures.json"))
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+
+    emulator.mark_failed(post_id, on_tiktok, error_message="Video too short")
+    emulator.mark_failed(post_id, on_instagram, error_message="Aspect ratio not supported")
+    emulator.mark_posted(post_id, posted_on_tiktok)
+    runner.api("POST", f"/watches/{post_id}/check")
+
+    (alert,) = documents(stack.received("tiktok-failures"))
+    assert (outcome(alert), alert["account"]["platform"], alert["account"]["username"]) == (
+        (on_tiktok, "failed"),
+        "tiktok",
+        "brand",
+    )
+    assert len(stack.received("sns")) == 4  # three transitions and the completion reached the unfiltered one
+
+
+# ---------------------------------------------------------------------- SNS: delayed deliveries
+def test_sns_filter_policy_delivers_delayed_deliveries_only(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
+) -> None:
+    late = emulator.create_post(accounts=1, scheduled_at=datetime.now(UTC) - timedelta(minutes=20))
+    on_time, (posting,) = publishing_now(emulator, accounts=1)
+    stack.subscribe_to_topic("on-call", filter_policy=recipe("sns-filter-delayed-deliveries.json"))
+
+    assert runner.api("POST", "/watches", {"post_id": late}).status == 201  # 20 minutes late already
+    assert runner.api("POST", "/watches", {"post_id": on_time}).status == 201
+    emulator.mark_posted(on_time, posting)
+    runner.api("POST", f"/watches/{on_time}/check")
+
+    (page,) = stack.received("on-call")
+    delayed = json.loads(page["Message"])
+    assert (delayed["event_type"], delayed["post_id"], delayed["status"]) == ("post.account.delayed", late, "scheduled")
+    assert page["MessageAttributes"]["event_type"]["Value"] == "post.account.delayed"
+    assert event_types(documents(stack.received("sns"))) == [
+        "post.account.delayed",
+        "post.account.posted",
+        "post.completed",
+    ]
+
+
+# ---------------------------------------------------------------------- EventBridge: completed posts
+def test_eventbridge_rule_delivers_completed_posts_with_a_published_account(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
+) -> None:
+    stack.subscribe_to_bus("crm", event_pattern=recipe("eventbridge-rule-completed-posts.json"))
+    partly, (posted, failed) = publishing_now(emulator, accounts=2)
+    not_at_all, (failed_too,) = publishing_now(emulator, accounts=1)
+    for post_id in (partly, not_at_all):
+        assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+
+    emulator.mark_posted(partly, posted, published_url="https://social.example/p/1")
+    emulator.mark_failed(partly, failed, error_message="Video too short")
+    emulator.mark_failed(not_at_all, failed_too, error_message="Access token expired")
+    assert runner.tick_and_work().processed == 2
+
+    (completed,) = stack.received("crm")
+    detail = completed["detail"]
+    assert (completed["detail-type"], detail["post_id"], detail["outcome"]) == ("Post Completed", partly, "partial")
+    assert (detail["posted_count"], detail["failed_count"]) == (1, 1)
+    assert [(a["account_id"], a["status"], a["published_url"]) for a in detail["accounts"]] == [
+        (posted, "posted", "https://social.example/p/1"),
+        (failed, "failed", None),
+    ]
+    completions = [d for d in documents(stack.received("eventbridge")) if d["event_type"] == "post.completed"]
+    assert sorted(d["outcome"] for d in completions) == ["failed", "partial"]  # the rule held back `failed`
 
 
 # ---------------------------------------------------------------------- failure webhook (API destination)
@@ -184,7 +281,7 @@ def test_failure_webhook_is_called_for_failures_only(
     fail_retry_and_post(emulator, LocalRunner(webhook_stack), post_id, failing, posting)
 
     assert webhook.calls == [Call("POST", "/relay-failures")]
-    assert len(webhook_stack.received("eventbridge")) == 3
+    assert len(webhook_stack.received("eventbridge")) == 5
 
 
 def test_failure_webhook_is_built_from_the_template(webhook_stack: MotoStack) -> None:
@@ -267,9 +364,8 @@ def test_redrive_webhook_posts_parked_failures_again_with_the_key(
     for name, value in webhook_stack.cli_environment().items():
         monkeypatch.setenv(name, value)
     cli = Cli(capsys, monkeypatch)
-    failure = next(
-        event
-        for event in detect_transitions(None, post(account(status="failed"), account(ACCOUNT_B)), utc_now()).events
+    (failure,) = outcomes(
+        detect_transitions(None, post(account(status="failed"), account(ACCOUNT_B)), utc_now()).events
     )
     parked_by_eventbridge(webhook_stack, failure)
     parked_by_eventbridge(webhook_stack, failure)  # published twice (at least once), parked twice: POSTed once

@@ -23,7 +23,7 @@ from local.seams import RelayRig
 from local.stack import MotoStack
 from tests.conftest import TOKEN
 from tests.functional.shared_rig import stored_item
-from tests.functional.subscribers import drain
+from tests.functional.subscribers import drain, transitions
 
 
 @pytest.fixture
@@ -109,9 +109,14 @@ def test_a_tick_in_discover_mode_watches_old_posts_silently_and_reports_new_ones
     discover_runner.tick_and_work()
 
     # Then each change is reported once: the new post as first seen, the old one from its baseline
-    documents = drain(discover_stack).sns_documents()
+    received = drain(discover_stack)
+    documents = received.sns_transitions()
     assert sorted((d["post_id"], d["account_id"], d["previous_status"]) for d in documents) == sorted(
         [(fresh, emulator.account_ids(fresh)[0], None), (publishing, first_account, "scheduled")]
+    )
+    # and the fresh post, all of whose accounts are final, is reported completed; the other is not
+    assert sorted((d["post_id"], d["event_type"]) for d in received.sns_documents()) == sorted(
+        [(fresh, "post.account.posted"), (fresh, "post.completed"), (publishing, "post.account.posted")]
     )
     # the fresh post's event came from its own canonical answer, not from the list
     assert emulator.calls(fresh) == 1
@@ -133,10 +138,12 @@ def test_discovery_and_registration_of_the_same_post_never_double_emit(
     emulator.mark_failed(post_id, second, error_message="rejected")
     discover_runner.tick_and_work()
 
-    # Then each transition reached the subscribers exactly once
-    documents = drain(discover_stack).sns_documents()
+    # Then each transition, and the post's completion, reached the subscribers exactly once
+    received = drain(discover_stack)
+    documents = received.sns_transitions()
     assert sorted((d["account_id"], d["status"]) for d in documents) == sorted([(first, "posted"), (second, "failed")])
-    assert len({d["event_id"] for d in documents}) == 2
+    assert sorted(received.sns_event_types()) == ["post.account.failed", "post.account.posted", "post.completed"]
+    assert len({d["event_id"] for d in received.sns_documents()}) == 3
 
 
 def test_registering_a_post_discovery_already_reported_emits_nothing_again(
@@ -154,10 +161,12 @@ def test_registering_a_post_discovery_already_reported_emits_nothing_again(
     emulator.mark_posted(post_id, second)
     discover_runner.tick_and_work()
 
-    # Then each transition reached the subscribers exactly once
-    documents = drain(discover_stack).sns_documents()
+    # Then each transition, and the post's completion, reached the subscribers exactly once
+    received = drain(discover_stack)
+    documents = received.sns_transitions()
     assert sorted(d["account_id"] for d in documents) == sorted([first, second])
-    assert len({d["event_id"] for d in documents}) == 2
+    assert received.sns_event_types() == ["post.account.posted", "post.account.posted", "post.completed"]
+    assert len({d["event_id"] for d in received.sns_documents()}) == 3
 
 
 def test_registered_mode_never_lists_posts(emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack) -> None:
@@ -235,7 +244,9 @@ def test_a_watched_post_the_list_shows_changed_is_checked_at_once(emulator: Genv
 
     # Then the list prompted one canonical check, which reported the failure
     assert emulator.calls(post_id) == 1
-    assert [(d["post_id"], d["status"]) for d in rig.collect().sns] == [(post_id, "failed")]
+    delivered = rig.collect().sns
+    assert [(d["post_id"], d["status"]) for d in transitions(delivered)] == [(post_id, "failed")]
+    assert [d["event_type"] for d in delivered] == ["post.account.failed", "post.completed"]
     # and a listing that shows nothing new prompts no check
     walker.run()
     assert emulator.calls(post_id) == 1
@@ -297,8 +308,15 @@ def test_a_first_walk_too_big_for_one_invocation_stops_in_time_and_resumes(
     second = walker.run(time_left=lambda: timedelta(seconds=60))
     assert second.walk_complete
     assert watched(rig, post_ids) == set(post_ids)
-    reported = [event.post_id for report in (first, second) for outcome in report.outcomes for event in outcome.events]
-    assert sorted(reported) == sorted(post_ids)
+    reported = [
+        (event.post_id, event.event_type)
+        for report in (first, second)
+        for outcome in report.outcomes
+        for event in outcome.events
+    ]
+    assert sorted(reported) == sorted(
+        (post_id, event_type) for post_id in post_ids for event_type in ("post.account.posted", "post.completed")
+    )
 
 
 def test_more_than_a_page_of_posts_created_within_one_millisecond_is_reported(
@@ -332,7 +350,12 @@ def test_a_malformed_list_item_is_watched_through_its_own_answer(emulator: Genvi
     # Then both are watched; the odd one through its own canonical answer, which reported its account
     assert watched(rig, [good, odd]) == {good, odd}
     assert emulator.calls(odd) == 1
-    assert [(d["post_id"], d["status"]) for d in rig.collect().sns] == [(odd, "posted")]
+    delivered = rig.collect().sns
+    assert [(d["post_id"], d["status"]) for d in transitions(delivered)] == [(odd, "posted")]
+    assert [(d["post_id"], d["event_type"]) for d in delivered] == [
+        (odd, "post.account.posted"),
+        (odd, "post.completed"),
+    ]
 
 
 def test_the_list_query_uses_genviral_timestamps(emulator: GenviralEmulator, rig: RelayRig) -> None:

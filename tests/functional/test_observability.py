@@ -114,7 +114,9 @@ def test_a_tick_reports_checks_transitions_lag_and_publishing(
     assert figures.values(Metric.CHECKS_QUEUED) == [1]
     assert figures.values(Metric.POSTS_CHECKED) == [1]
     assert figures.values(Metric.TRANSITIONS_POSTED) == figures.values(Metric.TRANSITIONS_FAILED) == [1]
-    assert sum(figures.values(Metric.EVENTS_PUBLISHED)) == 6  # two events, three targets (webhooks too)
+    assert figures.values(Metric.POSTS_COMPLETED) == [1]
+    # two transitions and the completion, three targets (the webhooks' fan-out queue too)
+    assert sum(figures.values(Metric.EVENTS_PUBLISHED)) == 9
     # Detected between `before` and `after`: each lag is bounded by when Genviral changed the account.
     posted_lag, failed_lag = sorted(figures.values(Metric.DETECTION_LAG), reverse=True)
     assert (before - posted_at).total_seconds() <= posted_lag <= (after - posted_at).total_seconds()
@@ -128,9 +130,14 @@ def test_a_tick_reports_checks_transitions_lag_and_publishing(
     tick_id = tick_line["correlation_id"]
     assert tick_id == tick_line["function_request_id"]
     transitions = relay_lines(secret_sentinel, "Transition detected")
-    delivered = {(d["account_id"], d["event_id"]) for d in drain(stack).sns_documents()}
+    (completion,) = relay_lines(secret_sentinel, "Post completion detected")
+    received = drain(stack)
+    delivered = {(d["account_id"], d["event_id"]) for d in received.sns_transitions()}
     assert {(line["account_id"], line["event_id"]) for line in transitions} == delivered
-    assert {(line["post_id"], line["correlation_id"]) for line in transitions} == {(post_id, tick_id)}
+    assert [(d["event_id"], d["outcome"]) for d in received.sns_documents() if d["event_type"] == "post.completed"] == [
+        (completion["event_id"], completion["outcome"])
+    ]
+    assert {(line["post_id"], line["correlation_id"]) for line in [*transitions, completion]} == {(post_id, tick_id)}
 
 
 def test_an_api_request_is_correlated_by_its_api_gateway_request_id(
@@ -150,6 +157,8 @@ def test_an_api_request_is_correlated_by_its_api_gateway_request_id(
     (line,) = relay_lines(secret_sentinel, "Transition detected")
     assert (line["correlation_id"], line["post_id"], line["account_id"]) == ("api-request-7", post_id, account_id)
     assert line["event_id"]
+    (completion,) = relay_lines(secret_sentinel, "Post completion detected")
+    assert (completion["correlation_id"], completion["post_id"]) == ("api-request-7", post_id)
     figures = emitted(capsys, stack)
     assert figures.values(Metric.TRANSITIONS_POSTED) == [1]
     assert figures.values(Metric.DETECTION_LAG) == []  # found at registration: no lag to speak of
@@ -179,6 +188,8 @@ def test_checks_in_one_batch_keep_the_correlation_id_of_the_message_that_asked_f
     assert (report.batches, report.processed) == (1, 3)  # one batch, checked on several threads
     lines = relay_lines(secret_sentinel, "Transition detected")
     assert {line["post_id"]: line["correlation_id"] for line in lines} == expected
+    completions = relay_lines(secret_sentinel, "Post completion detected")
+    assert sorted((line["post_id"], line["correlation_id"]) for line in completions) == sorted(expected.items())
 
 
 # ---------------------------------------------------------------- Genviral errors, by code
@@ -258,9 +269,9 @@ def test_a_failed_publish_is_counted_and_kept(
     runner.tick_and_work()
 
     figures = emitted(capsys, stack)
-    assert figures.values(Metric.PUBLISH_FAILURES) == [1]
+    assert figures.values(Metric.PUBLISH_FAILURES) == [1, 1]  # the transition and the completion
     assert figures.values(Metric.EVENTS_DEAD_LETTERED) == []  # a missing topic is an outage: kept, not parked
-    assert figures.values(Metric.EVENTS_PUBLISHED) == [0, 1, 1]  # SNS took none; EventBridge, the webhooks theirs
+    assert figures.values(Metric.EVENTS_PUBLISHED) == [0, 2, 2]  # SNS took none; EventBridge, the webhooks two each
 
 
 def test_an_event_stuck_in_the_outbox_reports_its_age_at_each_check(
@@ -274,11 +285,11 @@ def test_an_event_stuck_in_the_outbox_reports_its_age_at_each_check(
 
     answer = runner.api("POST", f"/watches/{post_id}/check")
 
-    assert answer.body["watch"]["pending_deliveries"] == 1
+    assert answer.body["watch"]["pending_deliveries"] == 2  # the transition and the completion, owed to SNS
     figures = emitted(capsys, stack)
-    (age,) = figures.values(Metric.PENDING_OUTBOX_AGE)  # since its detection by the tick's check
+    (age,) = figures.values(Metric.PENDING_OUTBOX_AGE)  # since their detection by the tick's check
     assert 0 <= age <= (utc_now() - before).total_seconds()
-    assert figures.values(Metric.PUBLISH_FAILURES) == [1]
+    assert figures.values(Metric.PUBLISH_FAILURES) == [1, 1]
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from genviral_relay.aws.publishers import (
 from genviral_relay.logic.ports import PublishResult
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.events import RelayEvent
-from tests.builders import NOW, account, post
+from tests.builders import NOW, account, outcomes, post
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:events"
 BUS = "relay-bus"
@@ -31,7 +31,7 @@ BUS = "relay-bus"
 
 def events(count: int, caption: str = "hello") -> list[RelayEvent]:
     states = [account(f"00000000-0000-4000-8000-{index:012d}", status="posted") for index in range(count)]
-    return list(detect_transitions(None, post(*states, caption=caption), NOW).events)
+    return list(outcomes(detect_transitions(None, post(*states, caption=caption), NOW).events))
 
 
 @pytest.fixture

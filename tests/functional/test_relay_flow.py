@@ -14,7 +14,7 @@ from local.runner import LocalRunner
 from local.stack import MotoStack
 from tests.conftest import TOKEN
 from tests.functional.shared_rig import stored_item
-from tests.functional.subscribers import drain
+from tests.functional.subscribers import drain, transitions
 
 
 def publishing_now(emulator: GenviralEmulator, accounts: int = 1) -> tuple[str, list[str]]:
@@ -40,12 +40,14 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
     assert runner.tick()["enqueued"] == 1
     report = runner.drain_work_queue()
 
-    # Then each target received exactly the two events, with every field of the contract
+    # Then each target received exactly the two events and the post's completion, with every field of the contract
     assert (report.processed, report.failed) == (1, 0)
     received = drain(stack)
+    published = ["post.account.failed", "post.account.posted", "post.completed"]
+    assert sorted(received.sns_event_types()) == sorted(received.eventbridge_event_types()) == published
     upstream = emulator.post_json(post_id)
     states = {state["account_id"]: state for state in upstream["accounts"]["states"]}
-    by_account = {document["account_id"]: document for document in received.sns_documents()}
+    by_account = {document["account_id"]: document for document in received.sns_transitions()}
     assert set(by_account) == {posted_account, failed_account}
     for account_id, document in by_account.items():
         state = states[account_id]
@@ -77,7 +79,9 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
     }
     assert by_account[posted_account]["account"]["platform"] == "tiktok"  # the emulator's default
 
-    sns_by_account = {json.loads(message["Message"])["account_id"]: message for message in received.sns}
+    sns_by_account = {
+        json.loads(message["Message"])["account_id"]: message for message in received.sns_transition_messages()
+    }
     attributes = sns_by_account[failed_account]["MessageAttributes"]
     assert {name: value["Value"] for name, value in attributes.items()} == {
         "event_type": "post.account.failed",
@@ -87,13 +91,20 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
         "platform": "instagram",
         "error_category": "unknown",  # "Media rejected by platform" names no rule's words
     }
+    (completion,) = (message for message in received.sns if message not in received.sns_transition_messages())
+    assert {name: value["Value"] for name, value in completion["MessageAttributes"].items()} == {
+        "event_type": "post.completed",
+        "post_id": post_id,
+        "outcome": "partial",
+    }
     assert sorted(event["detail-type"] for event in received.eventbridge) == [
         "Post Account Failed",
         "Post Account Posted",
+        "Post Completed",
     ]
     assert {event["source"] for event in received.eventbridge} == {"genviral.relay"}
-    assert sorted(received.eventbridge_documents(), key=lambda d: d["account_id"]) == sorted(
-        received.sns_documents(), key=lambda d: d["account_id"]
+    assert sorted(received.eventbridge_documents(), key=lambda d: d["event_id"]) == sorted(
+        received.sns_documents(), key=lambda d: d["event_id"]
     )
 
     # And neither a second tick nor a check-now emits anything again
@@ -119,7 +130,7 @@ def test_a_revoked_account_is_named_by_id_and_the_directory_is_listed_once_per_u
     runner.api("POST", "/watches", {"post_id": post_id})
 
     # Then the event names the account by its id alone, and the SNS message has no platform attribute
-    (message,) = drain(stack).sns
+    (message,) = drain(stack).sns_transition_messages()
     assert json.loads(message["Message"])["account"] == {
         "id": account_id,
         "platform": None,
@@ -135,7 +146,7 @@ def test_a_revoked_account_is_named_by_id_and_the_directory_is_listed_once_per_u
     emulator.mark_posted(other_id, account_id)
     runner.api("POST", "/watches", {"post_id": other_id})
     assert accounts_calls(emulator) == 1
-    (again,) = drain(stack).sns_documents()
+    (again,) = drain(stack).sns_transitions()
     assert again["account"]["platform"] is None
 
 
@@ -149,7 +160,7 @@ def test_a_failing_accounts_call_never_fails_or_delays_the_event(
     answer = runner.api("POST", "/watches", {"post_id": post_id})
 
     assert answer.status == 201
-    (document,) = drain(stack).sns_documents()
+    (document,) = drain(stack).sns_transitions()
     assert document["account"] == {
         "id": account_id,
         "platform": None,
@@ -169,10 +180,12 @@ def test_accounts_already_final_at_registration_are_reported_with_null_previous_
     answer = runner.api("POST", "/watches", {"post_id": post_id})
 
     assert answer.status == 201
-    (transition,) = answer.body["transitions"]
+    (transition,) = transitions(answer.body["transitions"])
     assert (transition["status"], transition["previous_status"]) == ("posted", None)
+    assert [event["event_type"] for event in answer.body["transitions"]] == ["post.account.posted", "post.completed"]
+    event_ids = sorted(event["event_id"] for event in answer.body["transitions"])
     received = drain(stack)
-    assert received.event_ids() == ([transition["event_id"]], [transition["event_id"]])
+    assert received.event_ids() == (event_ids, event_ids)  # the transition and the completion
     assert answer.body["watch"]["watching"] is False
     assert answer.body["watch"]["ended_reason"] == "finished"
 
@@ -207,9 +220,18 @@ def test_failed_retry_posted_is_two_events_under_two_ids(
     answer = runner.api("POST", f"/watches/{post_id}/check")
 
     assert answer.status == 200
-    documents = drain(stack).sns_documents()
+    received = drain(stack)
+    documents = received.sns_transitions()
     assert [(d["previous_status"], d["status"]) for d in documents] == [("scheduled", "failed"), ("retry", "posted")]
     assert len({d["event_id"] for d in documents}) == 2
+    # each outcome completed the post: two completions, under two more ids
+    assert received.sns_event_types() == [
+        "post.account.failed",
+        "post.completed",
+        "post.account.posted",
+        "post.completed",
+    ]
+    assert len({d["event_id"] for d in received.sns_documents()}) == 4
 
 
 def test_rotated_secret_recovers_after_one_401(
@@ -226,7 +248,7 @@ def test_rotated_secret_recovers_after_one_401(
     answer = runner.api("POST", f"/watches/{post_id}/check")
 
     assert answer.status == 200
-    assert [t["status"] for t in answer.body["transitions"]] == ["posted"]
+    assert [t["status"] for t in transitions(answer.body["transitions"])] == ["posted"]
     statuses = [record.status for record in emulator.requests_log if record.post_id == post_id]
     assert statuses[-2:] == [401, 200]
 
@@ -423,9 +445,12 @@ def test_check_now_on_a_finished_watch_asks_genviral_and_revives_it(
     answer = runner.api("POST", f"/watches/{post_id}/check")
 
     # Then the check asks Genviral, reports posted -> failed, and watches the post again
-    assert [(t["previous_status"], t["status"]) for t in answer.body["transitions"]] == [("posted", "failed")]
+    assert [(t["previous_status"], t["status"]) for t in transitions(answer.body["transitions"])] == [
+        ("posted", "failed")
+    ]
     assert answer.body["watch"]["watching"] is True
-    assert drain(stack).sns_documents()[0]["error_message"] == "Removed by the platform"
+    (reported,) = drain(stack).sns_transitions()
+    assert reported["error_message"] == "Removed by the platform"
 
 
 def test_publish_targets_sns_only(emulator: GenviralEmulator) -> None:
@@ -440,7 +465,8 @@ def test_publish_targets_sns_only(emulator: GenviralEmulator) -> None:
 
         assert answer.body["watch"]["pending_deliveries"] == 0
         received = drain(stack)
-        assert [document["status"] for document in received.sns_documents()] == ["failed"]
+        assert [document["status"] for document in received.sns_transitions()] == ["failed"]
+        assert received.sns_event_types() == ["post.account.failed", "post.completed"]
         assert received.eventbridge == []
 
 
@@ -472,8 +498,10 @@ def test_retried_failure_is_found_by_the_retry_sweep_without_checking_each_faile
     runner.tick()
     runner.drain_work_queue()
 
-    documents = drain(stack).sns_documents()
+    received = drain(stack)
+    documents = received.sns_transitions()
     assert [(d["post_id"], d["previous_status"], d["status"]) for d in documents] == [(retried_post, "retry", "posted")]
+    assert received.sns_event_types() == ["post.account.posted", "post.completed"]  # the post completed again
 
 
 def test_the_secret_sentinel_sees_relay_log_records(secret_sentinel: Any) -> None:

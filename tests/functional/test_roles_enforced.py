@@ -38,7 +38,7 @@ from local.template import functions
 from local.webhook_receiver import WebhookReceiver
 from tests.conftest import SECRETS, TOKEN
 from tests.functional.shared_rig import stored_item
-from tests.functional.subscribers import drain
+from tests.functional.subscribers import drain, transitions
 
 StackFactory = Callable[..., MotoStack]
 
@@ -284,8 +284,10 @@ def test_the_whole_flow_runs_on_each_functions_own_role(
     report = runner.drain_work_queue()
     assert (report.processed, report.failed) == (1, 0)
     received = drain(stack)
-    assert sorted(d["status"] for d in received.sns_documents()) == ["failed", "posted"]
-    assert sorted(d["status"] for d in received.eventbridge_documents()) == ["failed", "posted"]
+    assert sorted(d["status"] for d in received.sns_transitions()) == ["failed", "posted"]
+    assert sorted(d["status"] for d in received.eventbridge_transitions()) == ["failed", "posted"]
+    assert received.event_ids()[0] == received.event_ids()[1]
+    assert sorted(received.sns_event_types()) == ["post.account.failed", "post.account.posted", "post.completed"]
     assert runner.api("GET", f"/watches/{post_id}").status == 200
 
     # The retry sweep: Genviral retries the failed account, which then posts; the retry list is a full page (it
@@ -298,8 +300,10 @@ def test_the_whole_flow_runs_on_each_functions_own_role(
     runner.tick_and_work()
     emulator.mark_posted(post_id, failed)
     runner.tick_and_work()
-    documents = drain(stack).sns_documents()
+    received = drain(stack)
+    documents = received.sns_transitions()
     assert [(d["account_id"], d["previous_status"], d["status"]) for d in documents] == [(failed, "retry", "posted")]
+    assert received.sns_event_types() == ["post.account.posted", "post.completed"]  # the post completed again
 
     # A check-now that finds a change publishes from the API function; then the watch is deleted
     other, (account,) = publishing_now(emulator)
@@ -307,8 +311,9 @@ def test_the_whole_flow_runs_on_each_functions_own_role(
     emulator.mark_posted(other, account)
     checked = runner.api("POST", f"/watches/{other}/check")
     assert checked.status == 200
-    assert [t["status"] for t in checked.body["transitions"]] == ["posted"]
-    assert drain(stack).event_ids() == ([checked.body["transitions"][0]["event_id"]],) * 2
+    assert [t["status"] for t in transitions(checked.body["transitions"])] == ["posted"]
+    assert [t["event_type"] for t in checked.body["transitions"]] == ["post.account.posted", "post.completed"]
+    assert drain(stack).event_ids() == (sorted(t["event_id"] for t in checked.body["transitions"]),) * 2
     assert runner.api("DELETE", f"/watches/{post_id}").status == 200
     assert runner.api("GET", f"/watches/{post_id}").status == 404
 
@@ -346,9 +351,15 @@ def test_an_event_a_target_refuses_is_parked_in_the_events_dlq_by_the_workers_ro
     assert runner.api("POST", "/watches", {"post_id": already_posted}).status == 201
     by_api = queue_bodies(stack, "EventsDLQ")
 
-    # The webhooks' fan-out queue refuses them as well (over SQS's 256 KiB)
-    assert sorted(body["target"] for body in by_worker) == ["eventbridge", "sns", "webhooks"]
-    assert sorted(body["target"] for body in by_api) == ["eventbridge", "sns", "webhooks"]
+    # the transition and the completion (which carries the caption too), on each target, the webhooks' fan-out
+    # queue included (over SQS's 256 KiB)
+    parked = sorted(
+        (target, event_type)
+        for target in ("eventbridge", "sns", "webhooks")
+        for event_type in ("post.account.posted", "post.completed")
+    )
+    assert sorted((body["target"], body["event"]["event_type"]) for body in by_worker) == parked
+    assert sorted((body["target"], body["event"]["event_type"]) for body in by_api) == parked
     assert drain(stack).event_ids() == ([], [])
     assert_nothing_refused(stack)
     assert ("sqs:SendMessage", arn(stack, "EventsDLQ")) in used(stack, WORKER) & used(stack, API)
@@ -367,7 +378,12 @@ def test_a_discover_mode_tick_runs_on_the_roles(emulator: GenviralEmulator, enfo
     emulator.mark_posted(fresh, emulator.account_ids(fresh)[0])
     runner.tick_and_work()
 
-    assert [(d["post_id"], d["status"]) for d in drain(stack).sns_documents()] == [(fresh, "posted")]
+    received = drain(stack)
+    assert [(d["post_id"], d["status"]) for d in received.sns_transitions()] == [(fresh, "posted")]
+    assert [(d["post_id"], d["event_type"]) for d in received.sns_documents()] == [
+        (fresh, "post.account.posted"),
+        (fresh, "post.completed"),
+    ]
     assert_nothing_refused(stack)
     FLOWS_RUN.add("discover")
 
@@ -428,7 +444,7 @@ def test_without_sns_publish_the_events_wait_in_the_outbox_and_the_denial_is_see
 
     assert (report.processed, report.failed) == (1, 0)
     received = drain(stack)
-    assert (len(received.sns), len(received.eventbridge)) == (0, 1)
+    assert (len(received.sns), len(received.eventbridge)) == (0, 2)  # the transition and the completion
     assert queue_bodies(stack, "EventsDLQ") == []
     assert {entry.target for entry in watch_from_item(stored_item(stack, post_id)).outbox} == {"sns"}
     assert [(d.action, d.resource) for d in enforcement(stack).take_denials()] == [

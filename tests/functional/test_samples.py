@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from genviral_relay.cli.main import main
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, parse_event
 from local.emulator import GenviralEmulator
 from local.runner import API, POLLER, WORKER, LocalRunner
 
@@ -50,19 +50,26 @@ def test_inbound_samples_cover_every_trigger_and_route() -> None:
     }
 
 
-@pytest.mark.parametrize("status", ["posted", "failed"])
-def test_outbound_samples_are_valid_event_documents(status: str) -> None:
-    eventbridge = sample(f"outbound/eventbridge-post-account-{status}.json")
-    sns = sample(f"outbound/sns-post-account-{status}.json")
+@pytest.mark.parametrize("event_type", list(DETAIL_TYPE_BY_EVENT_TYPE))
+def test_outbound_samples_are_valid_event_documents(event_type: str) -> None:
+    name = event_type.replace(".", "-")
+    eventbridge = sample(f"outbound/eventbridge-{name}.json")
+    sns = sample(f"outbound/sns-{name}.json")
 
-    from_bus = RelayEvent.model_validate(eventbridge["detail"])
-    from_topic = RelayEvent.model_validate_json(sns["Message"])
+    from_bus = parse_event(eventbridge["detail"])
+    from_topic = parse_event(sns["Message"])
 
     assert from_bus == from_topic
-    assert from_bus.status == status
+    assert from_bus.event_type == event_type
     assert eventbridge["detail-type"] == from_bus.detail_type
     assert eventbridge["source"] == "genviral.relay"
     assert {name: value["Value"] for name, value in sns["MessageAttributes"].items()} == from_bus.sns_attributes()
+
+
+def test_outbound_samples_are_one_pair_per_event_type() -> None:
+    names = {path.name for path in (EVENTS / "outbound").glob("*.json")}
+    kinds = [event_type.replace(".", "-") for event_type in DETAIL_TYPE_BY_EVENT_TYPE]
+    assert names == {f"{target}-{kind}.json" for target in ("sns", "eventbridge") for kind in kinds}
 
 
 def test_demo_runs_the_whole_scenario_over_moto_server(capsys: pytest.CaptureFixture[str]) -> None:
@@ -72,3 +79,7 @@ def test_demo_runs_the_whole_scenario_over_moto_server(capsys: pytest.CaptureFix
     assert '"level"' not in output  # handler logs go to the log file
     assert "retry -> posted" in output
     assert "ended_reason=post_not_found" in output
+    # An event that names its account, a categorised failure, a delay and a completion
+    assert "instagram @brand.shop scheduled -> failed [media_rejected]" in output
+    assert "post.account.delayed post=" in output
+    assert "outcome=partial (tiktok @brand posted, instagram @brand.shop failed)" in output

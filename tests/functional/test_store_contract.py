@@ -83,6 +83,7 @@ def watch(post_id: str, version: int, **fields: object) -> WatchRecord:
 
 def watches_outbox_and_due_index(run: Run) -> None:
     events = detect_transitions(None, post(account(status="posted"), post_id=POSTS[0]), NOW).events
+    assert [event.event_type for event in events] == ["post.account.posted", "post.completed"]
     outbox = frozenset(PendingDelivery(event_id=e.event_id, target=t) for e in events for t in ("sns", "eventbridge"))
     pending = watch(POSTS[0], 1, next_check_at=NOW, outbox=outbox, settled_next_check_at=None)
 
@@ -101,13 +102,15 @@ def watches_outbox_and_due_index(run: Run) -> None:
     assert run.listing("due now", lambda s: s.due_post_ids(NOW)) == [POSTS[2], POSTS[0]]
     loaded = run.step("load_events", lambda s: s.load_events(POSTS[0], [events[0].event_id, "missing"]))
     assert loaded == [events[0]]
+    completion = run.step("load a completion", lambda s: s.load_events(POSTS[0], [events[1].event_id]))
+    assert completion == [events[1]]
 
     # A partial acknowledgement keeps the rest; a settle on a stale version only takes deliveries off
-    first, second = sorted(outbox, key=lambda entry: entry.target)
+    first, *rest = sorted(outbox, key=lambda entry: (entry.target, entry.event_id))
     run.step("acknowledge part", lambda s: s.acknowledge(POSTS[0], [first]))
     run.step(
         "acknowledge the rest, stale settle",
-        lambda s: s.acknowledge(POSTS[0], [second], settle_version=1, settled_next_check_at=None),
+        lambda s: s.acknowledge(POSTS[0], rest, settle_version=1, settled_next_check_at=None),
     )
     after = run.step("get after acknowledging", lambda s: s.get(POSTS[0]))
     assert isinstance(after, WatchRecord)
@@ -220,15 +223,18 @@ def operator_reads(run: Run) -> None:
         return run.listing(name, lambda s: [event.event_id for event in s.find_events(selection)])
 
     by_post = ids("by post", EventSelection(post_id=POSTS[1]))
+    assert len(later) == 3  # two transitions and the completion
     assert by_post == sorted(event.event_id for event in later)
     wanted = frozenset({later[0].event_id, "no-such-event"})
     assert ids("by event ids", EventSelection(event_ids=wanted)) == [later[0].event_id]
     crossed = EventSelection(post_id=POSTS[0], event_ids=frozenset({later[0].event_id}))
     assert ids("by post and another post's event", crossed) == []
     assert ids("since", EventSelection(since=NOW + timedelta(minutes=30))) == by_post
-    assert ids("until", EventSelection(until=NOW + timedelta(hours=1))) == [early[0].event_id]
+    early_ids = sorted(event.event_id for event in early)  # the transition and the completion
+    assert len(early_ids) == 2
+    assert ids("until", EventSelection(until=NOW + timedelta(hours=1))) == early_ids
     both = EventSelection(since=NOW, until=NOW + timedelta(hours=2))
-    assert ids("since and until", both) == [early[0].event_id, *by_post]
+    assert ids("since and until", both) == [*early_ids, *by_post]
     assert ids("since, none", EventSelection(since=NOW + timedelta(hours=2))) == []
 
 

@@ -138,14 +138,19 @@ def test_a_target_deleted_then_recreated_gets_the_same_ids_once_each_and_nothing
     capsys.readouterr()
     secret_sentinel.clear()
 
-    # When the tick's check detects both transitions
+    # When the tick's check detects both transitions, and with them the post's completion
     assert runner.tick(clock.now) == {"enqueued": 1}
     runner.drain_work_queue()
     collected.add(drain(stack))
 
     # Then the other target has them, the missing one's are kept in the outbox, and nothing is parked
     detected = collected.ids(up)
-    assert len(detected) == 2
+    assert len(detected) == 3  # two transitions and the completion
+    assert sorted(d["event_type"] for d in collected.documents[up]) == [
+        "post.account.posted",
+        "post.account.posted",
+        "post.completed",
+    ]
     assert sorted(entry.event_id for entry in stored().outbox if entry.target == down) == detected
     assert {entry.target for entry in stored().outbox} == {down}
     assert dead_lettered(stack) == 0
@@ -156,7 +161,7 @@ def test_a_target_deleted_then_recreated_gets_the_same_ids_once_each_and_nothing
     for _ in range(2):
         tick_at_next_retry()
     assert collected.ids(down) == []
-    assert len(stored().outbox) == 2
+    assert len(stored().outbox) == 3
     assert dead_lettered(stack) == 0
 
     # When the target is back under the same name, the next retry publishes the same ids, once each
@@ -174,9 +179,9 @@ def test_a_target_deleted_then_recreated_gets_the_same_ids_once_each_and_nothing
     # The outbox age shows the wait: detected at 0, retried at 2 and 5 minutes, delivered at 8
     assert figures.values(Metric.PENDING_OUTBOX_AGE) == [0.0, 120.0, 300.0, 480.0]
     assert figures.values(Metric.EVENTS_DEAD_LETTERED) == []
-    assert sum(figures.values(Metric.PUBLISH_FAILURES)) == 2 * 3  # both events, at each of 3 attempts
+    assert sum(figures.values(Metric.PUBLISH_FAILURES)) == 3 * 3  # the three events, at each of 3 attempts
     # One warning per refused attempt, with the target and the code, never a body
     lines = relay_lines(secret_sentinel, KEPT)
-    assert [(line["target"], line["reason"], line["events"]) for line in lines] == [(down, code, 2)] * 3
+    assert [(line["target"], line["reason"], line["events"]) for line in lines] == [(down, code, 3)] * 3
     assert all(sorted(line["event_ids"]) == detected for line in lines)
     assert not any("caption" in str(line) for line in lines)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -35,7 +35,7 @@ from local.runner import LocalRunner
 from local.stack import MotoStack
 from tests.conftest import SecretSentinel
 from tests.functional.shared_rig import SharedRig, stored_item
-from tests.functional.subscribers import Received, drain
+from tests.functional.subscribers import Received, drain, transitions
 from tests.functional.test_relay_flow import publishing_now
 
 MAX_ATTEMPTS = ClientSettings().max_attempts  # 3
@@ -105,7 +105,18 @@ def prepare(emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack) -
 
 
 def event_keys(documents: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    return sorted((d["post_id"], d["account_id"], d["status"]) for d in documents)
+    """(post, account, status) of each transition among `documents`."""
+    return sorted((d["post_id"], d["account_id"], d["status"]) for d in transitions(documents))
+
+
+def event_kinds(documents: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(post, event type) of every document: transitions, completions and anything else."""
+    return sorted((d["post_id"], d["event_type"]) for d in documents)
+
+
+def posted_and_completed(post_ids: Iterable[str]) -> list[tuple[str, str]]:
+    """What each of these one-account posts publishes when its account posts: the transition and the completion."""
+    return sorted((post_id, kind) for post_id in post_ids for kind in ("post.account.posted", "post.completed"))
 
 
 def assert_same_events_on_both_targets(received: Received) -> None:
@@ -113,6 +124,7 @@ def assert_same_events_on_both_targets(received: Received) -> None:
     assert sns_ids == eventbridge_ids
     assert len(set(sns_ids)) == len(sns_ids), "an event id was published twice"
     assert event_keys(received.sns_documents()) == event_keys(received.eventbridge_documents())
+    assert event_kinds(received.sns_documents()) == event_kinds(received.eventbridge_documents())
 
 
 def tick_with_fault(emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack, batch: Batch) -> int:
@@ -130,6 +142,7 @@ def tick_with_fault(emulator: GenviralEmulator, runner: LocalRunner, stack: Moto
     assert event_keys(received.sns_documents()) == sorted(
         (post_id, account_id, "posted") for post_id, account_id in batch.others.items()
     ), "the other posts of the batch did not publish exactly their own transitions (or a false one)"
+    assert event_kinds(received.sns_documents()) == posted_and_completed(batch.others)
     for post_id in batch.others:
         assert emulator.calls(post_id) == calls_before[post_id] + 1
     return emulator.calls(batch.faulty) - calls_before[batch.faulty]
@@ -145,10 +158,11 @@ def assert_recovers_exactly_once(
 
     received = drain(stack)
     assert_same_events_on_both_targets(received)
-    (document,) = received.sns_documents()
+    (document,) = received.sns_transitions()
     assert (document["post_id"], document["account_id"]) == (batch.faulty, batch.faulty_account)
     assert (document["previous_status"], document["status"]) == ("scheduled", "posted")
-    assert received.event_ids() == ([document["event_id"]], [document["event_id"]])
+    assert event_kinds(received.sns_documents()) == posted_and_completed([batch.faulty])
+    assert len(received.event_ids()[0]) == 2  # the transition and the completion
 
     assert runner.tick()["enqueued"] == 0
     assert drain(stack).event_ids() == ([], [])
@@ -238,7 +252,8 @@ def test_fault_fewer_times_than_the_attempts_is_absorbed_within_the_tick(
     assert [key for key in event_keys(received.sns_documents()) if key[0] == batch.faulty] == [
         (batch.faulty, batch.faulty_account, "posted")
     ]
-    assert len(received.sns) == 3
+    assert len(received.sns) == 6  # each post's transition and completion
+    assert event_kinds(received.sns_documents()) == posted_and_completed([batch.faulty, *batch.others])
     assert emulator.calls(batch.faulty) - calls_before == MAX_ATTEMPTS
     assert_sleeps(sleeps, BACKOFF)
     assert runner.tick()["enqueued"] == 0
@@ -426,7 +441,8 @@ def test_every_fault_variant_is_bounded_and_changes_nothing(
     check_once(runner, stack, post_id)
     received = drain(stack)
     assert_same_events_on_both_targets(received)
-    assert [(d["post_id"], d["status"]) for d in received.sns_documents()] == [(post_id, "posted")]
+    assert [(d["post_id"], d["status"]) for d in received.sns_transitions()] == [(post_id, "posted")]
+    assert event_kinds(received.sns_documents()) == posted_and_completed([post_id])
 
 
 # ---------------------------------------------------------------- tolerated oddities: stored, never an event
@@ -457,7 +473,7 @@ def test_unknown_account_status_is_stored_as_a_string_and_never_an_event(
     received = drain(stack)
     assert_same_events_on_both_targets(received)
     assert batch.faulty not in {document["post_id"] for document in received.sns_documents()}
-    assert len(received.sns) == len(batch.others)
+    assert event_kinds(received.sns_documents()) == posted_and_completed(batch.others)
     watch = runner.api("GET", f"/watches/{batch.faulty}").body
     assert [(a["account_id"], a["status"]) for a in watch["accounts"]] == [
         (batch.faulty_account, "deleted_by_platform")
@@ -470,7 +486,8 @@ def test_unknown_account_status_is_stored_as_a_string_and_never_an_event(
     runner.drain_work_queue()
     received = drain(stack)
     assert_same_events_on_both_targets(received)
-    (document,) = received.sns_documents()
+    assert event_kinds(received.sns_documents()) == posted_and_completed([batch.faulty])
+    (document,) = received.sns_transitions()
     assert (document["post_id"], document["previous_status"], document["status"]) == (
         batch.faulty,
         "deleted_by_platform",

@@ -56,8 +56,8 @@ def test_the_docs_show_each_event_exactly_as_the_samples() -> None:
     event_blocks = re.findall(r"```json\n(\{\n  \"schema_version\".*?)\n```", docs_text(), re.S)
     documents = [json.loads(block) for block in event_blocks]
     samples = [
-        json.loads((ROOT / "events" / "outbound" / f"eventbridge-post-account-{status}.json").read_text())["detail"]
-        for status in ("posted", "failed")
+        json.loads((ROOT / "events" / "outbound" / f"eventbridge-{kind}.json").read_text())["detail"]
+        for kind in ("post-account-posted", "post-account-failed", "post-account-delayed", "post-completed")
     ]
     assert documents == samples
 

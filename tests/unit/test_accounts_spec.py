@@ -10,10 +10,10 @@ from genviral_relay.errors import GenviralServerError, GenviralTierNotAllowedErr
 from genviral_relay.logic.accounts import DIRECTORY_TTL, RETRY_AFTER, AccountLookup, describe, needs_refresh
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import AccountDirectory, DirectoryEntry
-from genviral_relay.models.events import AccountRef, RelayEvent
+from genviral_relay.models.events import AccountOutcomeEvent, AccountRef, PostCompletedEvent, parse_event
 from genviral_relay.observability import Metric
 from local.doubles import InMemoryPostSource, InMemoryStore, SteppingClock
-from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, post
+from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, outcomes, post
 from tests.unit.world import World, emitted
 
 OTHER_POST = "22222222-2222-2222-2222-222222222222"
@@ -214,21 +214,25 @@ def posted(account_id: str = ACCOUNT_A) -> dict[str, object]:
 def test_an_event_carries_the_account_as_genviral_lists_it(world: World) -> None:
     world.source.set_account(ACCOUNT_A, platform="instagram", username="cafe", display_name="Cafe", type="hosted")
 
-    (event,) = world.register(post(posted())).events
+    event, completion = world.register(post(posted())).events
 
+    assert isinstance(event, AccountOutcomeEvent)
+    assert isinstance(completion, PostCompletedEvent)
     assert event.account == AccountRef(
         id=ACCOUNT_A, platform="instagram", username="cafe", display_name="Cafe", type="hosted"
     )
+    assert completion.accounts[0].account == event.account  # the completion names its accounts alike
     assert event.sns_attributes()["platform"] == "instagram"
-    assert world.publishers["sns"].published == [event]
+    assert world.publishers["sns"].published == [event, completion]
     (stored,) = world.store.load_events(POST_ID, [event.event_id])
+    assert isinstance(stored, AccountOutcomeEvent)
     assert stored.account == event.account
 
 
 def test_a_revoked_account_gives_its_id_with_nulls_and_no_platform_attribute(world: World) -> None:
     world.source.set_account(ACCOUNT_B)  # ACCOUNT_A is not listed: revoked or removed
 
-    (event,) = world.register(post(posted())).events
+    (event,) = outcomes(world.register(post(posted())).events)
 
     assert event.account == AccountRef(id=ACCOUNT_A)
     assert "platform" not in event.sns_attributes()
@@ -241,13 +245,13 @@ def test_an_unknown_account_lists_once_and_another_within_minutes_does_not(world
     world.later(RETRY_AFTER)
     world.source.set_account(ACCOUNT_B, platform="youtube")
 
-    (event,) = world.register(post(posted(ACCOUNT_B), post_id=OTHER_POST)).events
+    (event,) = outcomes(world.register(post(posted(ACCOUNT_B), post_id=OTHER_POST)).events)
     assert event.account.platform == "youtube"
     assert world.source.calls["list_accounts"] == 2
 
     world.later(timedelta(minutes=1))
     third = "33333333-3333-3333-3333-333333333333"
-    (unknown,) = world.register(post(account(UNLISTED, status="failed"), post_id=third)).events
+    (unknown,) = outcomes(world.register(post(account(UNLISTED, status="failed"), post_id=third)).events)
     assert unknown.account == AccountRef(id=UNLISTED)
     assert world.source.calls["list_accounts"] == 2
 
@@ -258,9 +262,9 @@ def test_the_accounts_call_failing_still_emits_with_the_id_and_counts_a_failure(
     outcome = world.register(post(posted()))
 
     assert outcome.result == "changed"
-    (event,) = outcome.events
+    (event,) = outcomes(outcome.events)
     assert event.account == AccountRef(id=ACCOUNT_A)
-    assert world.published("sns") == [event.event_id]
+    assert world.published("sns") == [event.event_id for event in outcome.events]  # the completion too
     assert emitted(Metric.ACCOUNT_DIRECTORY_FAILURES) == [1.0]
 
 
@@ -289,13 +293,15 @@ def test_detection_names_the_accounts_it_is_given_and_others_by_id() -> None:
 
     events = detect_transitions(None, post(posted(), posted(ACCOUNT_B)), NOW, accounts=named).events
 
-    assert [event.account for event in events] == [named[ACCOUNT_A], AccountRef(id=ACCOUNT_B)]
+    assert [event.account for event in outcomes(events)] == [named[ACCOUNT_A], AccountRef(id=ACCOUNT_B)]
     plain = detect_transitions(None, post(posted(), posted(ACCOUNT_B)), NOW).events
     assert [event.event_id for event in plain] == [event.event_id for event in events]  # names never re-key
 
 
 def test_an_event_stored_by_0_3_reads_with_an_id_only_account() -> None:
-    (event,) = detect_transitions(None, post(posted()), NOW).events
+    (event,) = outcomes(detect_transitions(None, post(posted()), NOW).events)
     stored = event.model_dump(mode="json", exclude={"account"})
 
-    assert RelayEvent.model_validate(stored).account == AccountRef(id=ACCOUNT_A)
+    read = parse_event(stored)
+    assert isinstance(read, AccountOutcomeEvent)
+    assert read.account == AccountRef(id=ACCOUNT_A)

@@ -3,12 +3,16 @@ writes, what it reports."""
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
 from datetime import timedelta
 
 from genviral_relay.errors import GenviralContractError, GenviralServerError, GenviralUnavailableError
+from genviral_relay.factories import polling_policy
+from genviral_relay.logic.schedule import PollingPolicy
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.observability import Metric
-from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, post
+from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, outcomes, post
 from tests.unit.world import World, emitted
 
 ATTEMPT = "2025-02-01T15:00:05.000Z"
@@ -69,7 +73,7 @@ def test_a_change_since_the_last_check_emits_from_the_recorded_status(world: Wor
 
     outcome = world.check.check(POST_ID)
 
-    assert [(event.previous_status, event.status) for event in outcome.events] == [("scheduled", "posted")]
+    assert [(event.previous_status, event.status) for event in outcomes(outcome.events)] == [("scheduled", "posted")]
     assert world.stored().accounts[ACCOUNT_A].status == "posted"
 
 
@@ -127,7 +131,7 @@ def test_a_transient_error_defers_the_check_and_keeps_the_state(world: World) ->
     assert (outcome.result, outcome.error, outcome.events) == ("deferred", error, ())
     assert world.stored() == before  # still due, last-seen states untouched: the next check sees the change
     assert world.store.genviral_pause(NOW) is None  # a transient error pauses nothing
-    assert world.check.check(POST_ID).events[0].previous_status == "scheduled"
+    assert outcomes(world.check.check(POST_ID).events)[0].previous_status == "scheduled"
 
 
 def test_an_answer_about_another_post_defers_the_check(world: World) -> None:
@@ -159,7 +163,7 @@ def test_a_registration_under_an_error_stores_a_bare_watch_due_now(world: World)
     # ...and its first answer later is a first sighting
     first = world.check.check(POST_ID)
     assert (first.result, first.created) == ("changed", False)
-    assert [event.previous_status for event in first.events] == [None]
+    assert [event.previous_status for event in outcomes(first.events)] == [None]
 
 
 def test_a_check_that_another_check_overtook_reports_a_conflict_and_publishes_nothing(world: World) -> None:
@@ -175,7 +179,7 @@ def test_a_check_that_another_check_overtook_reports_a_conflict_and_publishes_no
     # Then the first check's result stands, and each target got the event once
     assert late.result == "conflict"
     assert late.watch == world.stored()
-    assert world.published("sns") == world.published("eventbridge") == [first.events[0].event_id]
+    assert world.published("sns") == world.published("eventbridge") == [event.event_id for event in first.events]
     assert emitted(Metric.CHECK_CONFLICTS) == [1]
 
 
@@ -192,3 +196,47 @@ def test_a_due_check_of_an_ended_watch_only_flushes_and_asks_genviral_nothing(wo
     # an operator's check-now still asks
     assert world.check.check(POST_ID, trigger="manual").result == "changed"
     assert world.source.calls["get_post"] == 1
+
+
+def poll_until(world: World, end: timedelta) -> list[tuple[timedelta, list[str]]]:
+    """Run the poller's turns a tick apart until `end` after NOW: (when, event types) of each check it made."""
+    checks = []
+    while world.clock.now - NOW <= end:
+        due = world.stored().next_check_at
+        if due is not None and due <= world.clock.now:
+            outcome = world.check.check(POST_ID)
+            checks.append((world.clock.now - NOW, [event.event_type for event in outcome.events]))
+        world.later(world.policy.tick)
+    return checks
+
+
+def test_the_delayed_threshold_is_checked_even_while_the_overdue_back_off_spaces_the_checks() -> None:
+    # Given a threshold past the hour after which an unfinished post's checks back off
+    threshold = timedelta(minutes=95)
+    world = World(policy=replace(PollingPolicy(), delayed_after=threshold))
+    world.register(post(account(status="pending")))  # scheduled at NOW
+
+    checks = poll_until(world, timedelta(hours=3))
+
+    # Then a check lands on the threshold itself and reports the delay there, once
+    delayed_at = [when for when, types in checks if "post.account.delayed" in types]
+    assert delayed_at == [threshold]
+    spaced = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(checks)]
+    assert max(spaced) > timedelta(minutes=5)  # the back-off did space the checks out...
+    assert len(world.published("sns")) == 1  # ...and the delay went out once
+
+
+def test_without_the_signal_the_back_off_is_not_bent() -> None:
+    world = World(policy=replace(PollingPolicy(), delayed_after=None))
+    world.register(post(account(status="pending")))
+
+    checks = poll_until(world, timedelta(hours=3))
+
+    assert all(types == [] for _, types in checks)
+    assert timedelta(minutes=95) not in [when for when, _ in checks]
+
+
+def test_delayed_after_minutes_zero_turns_the_signal_off() -> None:
+    assert polling_policy(delayed_after_minutes=0).delayed_after is None
+    assert polling_policy(delayed_after_minutes=20).delayed_after == timedelta(minutes=20)
+    assert polling_policy().delayed_after == timedelta(minutes=15)  # the template's default

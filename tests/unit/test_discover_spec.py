@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from genviral_relay.clock import format_ts
 from genviral_relay.logic.discover import LOOK_BACK, PAGE_LIMIT
 from genviral_relay.observability import Metric
-from tests.builders import ACCOUNT_A, NOW, account, post
+from tests.builders import ACCOUNT_A, NOW, account, outcomes, post
 from tests.unit.world import World, emitted
 
 ATTEMPT = "2025-02-01T14:59:00.000Z"
@@ -51,9 +51,9 @@ def test_a_new_post_with_a_final_account_is_registered_from_its_own_answer(world
 
     (outcome,) = report.outcomes
     assert (outcome.result, outcome.created) == ("changed", True)
-    assert [event.previous_status for event in outcome.events] == [None]
+    assert [event.previous_status for event in outcomes(outcome.events)] == [None]
     assert world.source.calls["get_post"] == 1  # events always come from the single-post answer
-    assert world.published("sns") == [outcome.events[0].event_id]
+    assert world.published("sns") == [event.event_id for event in outcome.events]
     assert emitted(Metric.POSTS_DISCOVERED) == [1]
 
 
@@ -79,7 +79,7 @@ def test_a_watched_post_is_checked_only_when_the_list_shows_it_changed(world: Wo
 
     assert [outcome.post_id for outcome in report.outcomes] == [post_id(2)]
     assert world.source.calls["get_post"] == 1
-    assert [event.previous_status for event in report.outcomes[0].events] == ["scheduled"]
+    assert [event.previous_status for event in outcomes(report.outcomes[0].events)] == ["scheduled"]
 
 
 def test_a_full_page_splits_its_window_until_every_post_is_listed(world: World) -> None:

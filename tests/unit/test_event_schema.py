@@ -11,7 +11,7 @@ import pytest
 from openapi_spec_validator import validate as validate_openapi_document
 
 from genviral_relay.logic.transitions import detect_transitions
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, MODEL_BY_EVENT_TYPE
 from local.event_schema import (
     DETAIL_TYPES,
     REGENERATE,
@@ -27,7 +27,7 @@ from local.event_schema import (
     render,
 )
 from local.template import load_template
-from tests.builders import NOW, account, post
+from tests.builders import NOW, account, one_event_of_each_type, outcomes, post
 
 OUTBOUND = Path(__file__).resolve().parents[2] / "events" / "outbound"
 TEMPLATE = load_template()
@@ -43,8 +43,13 @@ def template_registry_content(detail_type: str) -> dict[str, Any]:
 
 def valid_document() -> dict[str, Any]:
     states = [account("00000000-0000-4000-8000-000000000001", status="failed", error_message="rejected")]
-    (event,) = detect_transitions(None, post(*states), NOW).events
+    (event,) = outcomes(detect_transitions(None, post(*states), NOW).events)
     return event.model_dump(mode="json")
+
+
+def document_of(detail_type: str) -> dict[str, Any]:
+    (event_type,) = [kind for kind, detail in DETAIL_TYPE_BY_EVENT_TYPE.items() if detail == detail_type]
+    return one_event_of_each_type()[event_type].model_dump(mode="json")
 
 
 def aws_event(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
@@ -92,9 +97,26 @@ def test_registry_is_named_after_the_stack_so_stacks_coexist() -> None:
 
 def test_schema_describes_exactly_the_models_fields() -> None:
     schema = document_schema()
-    assert list(schema["properties"]) == list(RelayEvent.model_fields)
-    assert schema["required"] == list(RelayEvent.model_fields)  # the default schema_version included
     assert schema["$id"].startswith("urn:genviral-relay:")
+    assert schema["discriminator"]["propertyName"] == "event_type"
+    for event_type, model in MODEL_BY_EVENT_TYPE.items():
+        definition = schema["$defs"][model.__name__]
+        assert schema["discriminator"]["mapping"][event_type] == f"#/$defs/{model.__name__}"
+        assert {"$ref": f"#/$defs/{model.__name__}"} in schema["oneOf"]
+        assert list(definition["properties"]) == list(model.model_fields)
+        assert definition["required"] == list(model.model_fields)  # the default schema_version included
+
+
+def test_every_event_type_is_told_apart_by_its_own_definition() -> None:
+    for event_type, event in one_event_of_each_type().items():
+        document = event.model_dump(mode="json")
+        check_document(document)
+        assert document["event_type"] == event_type
+    completed = one_event_of_each_type()["post.completed"].model_dump(mode="json")
+    with pytest.raises(ContractViolation, match="account_id"):  # a completion is no account event
+        check_document({**completed, "event_type": "post.account.posted"})
+    with pytest.raises(ContractViolation):
+        check_document({**completed, "event_type": "post.deleted"})
 
 
 def test_the_published_schema_tolerates_additive_fields_the_local_check_does_not() -> None:
@@ -114,8 +136,8 @@ def test_the_published_schema_tolerates_additive_fields_the_local_check_does_not
 def test_every_outbound_sample_meets_the_schema() -> None:
     samples = outbound_samples()
     documents = [json.loads(s["Message"]) if "Message" in s else s["detail"] for s in samples]
-    assert len(documents) == 4
-    assert {document["status"] for document in documents} == {"posted", "failed"}
+    assert len(documents) == 2 * len(MODEL_BY_EVENT_TYPE)  # each type, as SNS and as EventBridge deliver it
+    assert {document["event_type"] for document in documents} == set(MODEL_BY_EVENT_TYPE)
     for document in documents:
         check_document(document)
 
@@ -163,7 +185,7 @@ def test_registry_content_is_a_valid_openapi_3_0_document(detail_type: str) -> N
 
 @pytest.mark.parametrize("detail_type", DETAIL_TYPES)
 def test_registry_schema_accepts_the_relays_event_and_refuses_others(detail_type: str) -> None:
-    document = valid_document()
+    document = document_of(detail_type)
     check_eventbridge_event(aws_event(detail_type, document))  # its nullable fields are null
 
     for broken in (

@@ -7,7 +7,7 @@ import pytest
 
 from genviral_relay.logic.failure_categories import RULES, failure_category
 from genviral_relay.logic.transitions import detect_transitions
-from tests.builders import NOW, account, post
+from tests.builders import NOW, account, outcomes, post
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_only_failed_events_carry_a_category() -> None:
         ),
         NOW,
     )
-    by_status = {event.status: event for event in detection.events}
+    by_status = {event.status: event for event in outcomes(detection.events)}
     assert by_status["posted"].error_category is None
     assert by_status["failed"].error_category == "platform_unavailable"
     assert by_status["failed"].error_message == "Upload timed out"  # the raw message stays

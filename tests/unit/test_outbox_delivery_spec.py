@@ -87,7 +87,7 @@ def test_pending_events_survive_the_end_of_the_watch(world: World) -> None:
     world.check.check(POST_ID)
     ended = world.stored()
     assert not ended.watching
-    assert len(ended.outbox) == 2
+    assert len(ended.outbox) == 3  # both transitions and the post's completion
     assert ended.next_check_at == NOW + world.policy.outbox_retry_delay  # still due, for the outbox
     asked = world.source.calls["get_post"]
 
@@ -99,7 +99,7 @@ def test_pending_events_survive_the_end_of_the_watch(world: World) -> None:
     # Then the events are published without asking Genviral again, and the watch leaves the due index
     assert outcome.result == "flushed"
     assert world.source.calls["get_post"] == asked
-    assert len(world.published("sns")) == 2
+    assert len(world.published("sns")) == 3
     assert world.stored().next_check_at is None
     assert POST_ID not in set(world.store.due_post_ids(NOW + timedelta(days=365)))
 
@@ -282,7 +282,7 @@ def test_a_post_checked_every_tick_anyway_is_not_held_back(world: World) -> None
 def test_an_entry_refused_for_what_it_holds_parks_that_event_alone(world: World) -> None:
     both_accounts_posted(world)
     world.publishers["sns"].down = "NotFound"
-    bad, good = world.check.check(POST_ID).events
+    bad, good, completion = world.check.check(POST_ID).events
 
     world.publishers["sns"].down = None
     world.publishers["sns"].refused_ids = {bad.event_id}
@@ -292,7 +292,7 @@ def test_an_entry_refused_for_what_it_holds_parks_that_event_alone(world: World)
     ((parked, target, reason),) = world.dead_letters.parked
     assert (parked.event_id, target) == (bad.event_id, "sns")
     assert reason.startswith("ValidationException")
-    assert world.published("sns") == [good.event_id]
+    assert world.published("sns") == [good.event_id, completion.event_id]
     assert world.stored().outbox == frozenset()
 
 
@@ -331,5 +331,5 @@ def test_a_refused_call_is_one_warning_with_the_target_and_the_code(
         world.check.check(POST_ID)
 
     (line,) = [record for record in caplog.records if record.getMessage() == "Publish failed; kept for the next check"]
-    assert (line.target, line.reason, line.events) == ("sns", "NotFound", 2)  # type: ignore[attr-defined]
+    assert (line.target, line.reason, line.events) == ("sns", "NotFound", 3)  # type: ignore[attr-defined]
     assert "caption" not in json.dumps(line.__dict__, default=str)  # never an event body

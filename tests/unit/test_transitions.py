@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from genviral_relay.logic.transitions import detect_transitions, make_event_id, outcome_key
-from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, post, watch
+from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, outcomes, post, watch
 
 DOCUMENTED = ["draft", "pending", "scheduled", "posted", "failed", "partial", "retry", "canceled", "deleted", "void"]
 UNKNOWN = "processing-by-provider"
@@ -29,9 +29,9 @@ def test_transition_table_emits_exactly_on_entry_into_posted_or_failed(before: s
 
     # Then
     should_emit = after in FINAL and before != after
-    assert [event.status for event in detection.events] == ([after] if should_emit else [])
+    assert [event.status for event in outcomes(detection.events)] == ([after] if should_emit else [])
     if should_emit:
-        event = detection.events[0]
+        event = outcomes(detection.events)[0]
         assert event.previous_status == before
         assert event.event_type == f"post.account.{after}"
     assert detection.accounts[ACCOUNT_A].status == after
@@ -46,8 +46,8 @@ def test_a_new_attempt_into_the_same_final_status_is_a_new_transition(status: st
 
     detection = detect_transitions(previous, current, NOW)
 
-    assert len(detection.events) == 1
-    assert detection.events[0].previous_status == status
+    assert len(outcomes(detection.events)) == 1
+    assert outcomes(detection.events)[0].previous_status == status
 
 
 def test_an_attempt_time_filled_in_later_is_not_a_new_transition() -> None:
@@ -80,11 +80,11 @@ def test_first_sight_of_final_accounts_emits_with_null_previous_status() -> None
 
     detection = detect_transitions(None, current, NOW)
 
-    assert [(event.account_id, event.status, event.previous_status) for event in detection.events] == [
+    assert [(event.account_id, event.status, event.previous_status) for event in outcomes(detection.events)] == [
         (ACCOUNT_A, "posted", None),
         (ACCOUNT_B, "failed", None),
     ]
-    posted, failed = detection.events
+    posted, failed = outcomes(detection.events)
     assert posted.published_url == "https://x.example/p"
     assert failed.error_message == "token expired"
 
@@ -101,7 +101,7 @@ def test_failed_retry_failed_posted_gives_three_events_with_three_ids() -> None:
     events = []
     for observation in observations:
         detection = detect_transitions(stored, post(observation), NOW)
-        events.extend(detection.events)
+        events.extend(outcomes(detection.events))
         stored = watch(observation, occurrences=detection.occurrences)
 
     assert [(event.previous_status, event.status) for event in events] == [
@@ -120,8 +120,8 @@ def test_same_observation_twice_yields_the_same_event_id() -> None:
     first = detect_transitions(previous, current, NOW)
     second = detect_transitions(previous, current, NOW)
 
-    assert first.events[0].event_id == second.events[0].event_id
-    assert first.events == second.events
+    assert outcomes(first.events)[0].event_id == outcomes(second.events)[0].event_id
+    assert outcomes(first.events) == outcomes(second.events)
 
 
 def test_a_repeated_outcome_without_attempt_times_still_gets_a_new_id() -> None:
@@ -131,8 +131,8 @@ def test_a_repeated_outcome_without_attempt_times_still_gets_a_new_id() -> None:
     after_retry = watch(account(status="retry"), occurrences=first.occurrences)
     second = detect_transitions(after_retry, post(failed), NOW)
 
-    assert len(first.events) == len(second.events) == 1
-    assert first.events[0].event_id != second.events[0].event_id
+    assert len(outcomes(first.events)) == len(outcomes(second.events)) == 1
+    assert outcomes(first.events)[0].event_id != outcomes(second.events)[0].event_id
 
 
 def test_event_ids_differ_by_post_account_status_attempt_and_occurrence() -> None:
@@ -163,7 +163,7 @@ def test_accounts_missing_from_an_answer_keep_their_last_seen_state() -> None:
 def test_event_document_carries_the_post_summary() -> None:
     current = post(account(status="posted", last_attempted_at=ATTEMPT), status="posted", music_url=None)
 
-    event = detect_transitions(None, current, NOW).events[0]
+    event = outcomes(detect_transitions(None, current, NOW).events)[0]
 
     assert event.schema_version == "1"
     assert event.detected_at == "2025-02-01T15:00:00.000Z"
@@ -211,7 +211,7 @@ def test_any_observation_sequence_emits_once_per_entry_with_unique_ids(
         observed = account(status=status, last_attempted_at=attempt)
         detection = detect_transitions(stored, post(observed), NOW)
         assert detection == detect_transitions(stored, post(observed), NOW)  # pure and deterministic
-        ids.extend(event.event_id for event in detection.events)
+        ids.extend(event.event_id for event in outcomes(detection.events))
         stored = watch(observed, occurrences=detection.occurrences)
 
     assert len(ids) == expected
@@ -221,5 +221,9 @@ def test_any_observation_sequence_emits_once_per_entry_with_unique_ids(
 def test_the_post_summary_carries_the_external_id_when_genviral_gives_one() -> None:
     with_key = detect_transitions(None, post(account(status="posted"), external_id="crm-42"), NOW).events
     without = detect_transitions(None, post(account(status="posted")), NOW).events
-    assert [event.post.external_id for event in with_key] == ["crm-42"]
-    assert [event.post.external_id for event in without] == [None]
+    # Every document carries the post summary: the transition and the completion alike.
+    assert [(event.event_type, event.post.external_id) for event in with_key] == [
+        ("post.account.posted", "crm-42"),
+        ("post.completed", "crm-42"),
+    ]
+    assert {event.post.external_id for event in without} == {None}

@@ -50,7 +50,7 @@ def test_a_post_asked_for_by_several_messages_is_checked_once(world: World) -> N
     assert world.source.calls["get_post"] == 2
     assert world.store.calls["batch_get_item"] == 1  # the batch's watches in one read
     assert emitted(Metric.DUPLICATE_CHECK_REQUESTS) == [2]
-    assert len(world.published("sns")) == 2
+    assert len(world.published("sns")) == 4  # each post's transition and completion, once
 
 
 def test_a_batch_without_duplicates_counts_none(world: World) -> None:

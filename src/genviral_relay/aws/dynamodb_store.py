@@ -27,7 +27,7 @@ from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import StateConflictError
 from genviral_relay.logic.ports import EventSelection, OperatorQueries, RelayState, WatchStore
 from genviral_relay.models.domain import AccountDirectory, AccountSnapshot, DiscoverState, PendingDelivery, WatchRecord
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import RelayEvent, parse_event
 from genviral_relay.observability import logger
 
 if TYPE_CHECKING:
@@ -208,7 +208,7 @@ class DynamoDbStore(WatchStore, OperatorQueries, RelayState):
                     break
             else:
                 logger.warning("Some stored events could not be read this time", extra={"post_id": post_id})
-        events = [RelayEvent.model_validate_json(item["document"]["S"]) for item in items]
+        events = [parse_event(item["document"]["S"]) for item in items]
         return sorted(events, key=lambda event: (event.detected_at, event.event_id))
 
     def find_events(self, selection: EventSelection) -> list[RelayEvent]:
@@ -235,7 +235,7 @@ class DynamoDbStore(WatchStore, OperatorQueries, RelayState):
         if filters:
             request["FilterExpression"] = " AND ".join(filters)
         request["ExpressionAttributeValues"] = values
-        events = [RelayEvent.model_validate_json(item["document"]["S"]) for item in self._pages(operation, request)]
+        events = [parse_event(item["document"]["S"]) for item in self._pages(operation, request)]
         return sorted(filter(selection.matches, events), key=lambda event: (event.detected_at, event.event_id))
 
     def watches(self) -> Iterator[WatchRecord]:

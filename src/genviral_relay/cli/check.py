@@ -12,7 +12,7 @@ from genviral_relay.logic.pause import describe_refusal
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.api import AccountView, WatchView
 from genviral_relay.models.domain import WatchRecord
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import AccountEvent, RelayEvent
 
 READS = (*GENVIRAL_READS, *STORE_READS, *POLICY_READS)
 """The deployment settings `check` reads (the store only when the table is known)."""
@@ -82,9 +82,5 @@ def _account_row(account: AccountView) -> list[str]:
 
 
 def _event_row(event: RelayEvent) -> list[str]:
-    return [
-        event.event_type,
-        f"account {event.account_id}",
-        f"{event.previous_status or 'null'} -> {event.status}",
-        f"event_id {event.event_id}",
-    ]
+    change = f"{event.previous_status or 'null'} -> {event.status}" if isinstance(event, AccountEvent) else ""
+    return [event.event_type, event.subject, change, f"event_id {event.event_id}"]

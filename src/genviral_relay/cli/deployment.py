@@ -150,6 +150,12 @@ SETTINGS = (
         parameter="FailedRetryWindowHours",
     ),
     Setting(
+        "delayed_after_minutes",
+        _env(CheckerSettings, "delayed_after_minutes"),
+        "the delayed-delivery threshold",
+        parameter="DelayedAfterMinutes",
+    ),
+    Setting(
         "event_retention_days",
         _env(CheckerSettings, "event_retention_days"),
         "the event retention",
@@ -162,7 +168,7 @@ _BY_KEY = {setting.key: setting for setting in SETTINGS}
 # What each building block of `Deployment` reads: commands declare their settings from these
 # (cli/main.py lists them in the command's --help; the CLI tests check them against what a run reads).
 STORE_READS = ("table", "event_retention_days")
-POLICY_READS = ("poll_schedule", "failed_retry_window_hours")
+POLICY_READS = ("poll_schedule", "failed_retry_window_hours", "delayed_after_minutes")
 GENVIRAL_READS = ("api_url", "secret_arn")
 TARGETS_READS = ("publish_targets", "topic_arn", "event_bus")
 CHECKER_READS = (
@@ -349,7 +355,11 @@ class Deployment:
         return build_store(self.require("table"), timedelta(days=days), client=self.client)
 
     def policy(self) -> PollingPolicy:
-        return polling_policy(self.value("poll_schedule"), self._integer("failed_retry_window_hours"))
+        return polling_policy(
+            self.value("poll_schedule"),
+            self._integer("failed_retry_window_hours"),
+            self._integer("delayed_after_minutes"),
+        )
 
     def token_source(self) -> TokenSource:
         """The Genviral key: from --secret-arn, else GENVIRAL_TOKEN, else the deployment's secret."""

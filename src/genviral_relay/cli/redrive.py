@@ -39,7 +39,7 @@ from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.output import CliError, Console, PartlyDone
 from genviral_relay.errors import EnqueueError
 from genviral_relay.models.domain import TARGETS, Target
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import RelayEvent, parse_event
 from genviral_relay.models.messages import WORK_MESSAGE, CheckRequest, SweepRequest, WorkRequest
 from genviral_relay.models.webhooks import WebhookDelivery
 
@@ -179,7 +179,7 @@ class Parked:
 def _parked(letter: DeadLetter) -> Parked | None:
     try:
         body = json.loads(letter.body)
-        target, event = body["target"], RelayEvent.model_validate(body["event"])
+        target, event = body["target"], parse_event(body["event"])
     except (ValueError, TypeError, KeyError, ValidationError):
         return None
     return Parked(letter, target, event, str(body.get("reason"))) if target in TARGETS else None
@@ -336,7 +336,7 @@ def _webhook_event(letter: DeadLetter) -> tuple[dict[str, Any], RelayEvent] | No
     try:
         body = json.loads(letter.body)
         document = body["detail"] if isinstance(body, dict) and "detail" in body else body
-        return document, RelayEvent.model_validate(document)
+        return document, parse_event(document)
     except (ValueError, TypeError, ValidationError):
         return None
 

@@ -11,7 +11,7 @@ from genviral_relay.cli.output import CliError, Console, PartlyDone
 from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.logic.ports import EventSelection
 from genviral_relay.models.domain import PUBLISH_TARGETS, Target
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import AccountEvent, RelayEvent
 
 READS = (*TARGETS_READS, *STORE_READS)
 """The deployment settings `replay` reads (the targets' only without --target)."""
@@ -33,7 +33,7 @@ def summary(event: RelayEvent) -> dict[str, Any]:
         "event_type": event.event_type,
         "detected_at": event.detected_at,
         "post_id": event.post_id,
-        "account_id": event.account_id,
+        **({"account_id": event.account_id} if isinstance(event, AccountEvent) else {}),
     }
 
 

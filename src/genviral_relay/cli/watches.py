@@ -86,7 +86,7 @@ def run_add(args: argparse.Namespace, deployment: Deployment, console: Console) 
         console.say(f"  status {view.status or 'not seen yet'}, {'watching' if view.watching else 'ended'}")
         console.say(f"  pending deliveries {view.pending_deliveries}")
     for event in outcome.events:
-        console.say(f"  published {event.event_type} account {event.account_id} event_id {event.event_id}")
+        console.say(f"  published {event.event_type} {event.subject} event_id {event.event_id}")
     if message is not None:
         console.note(f"note: {message}")
     return 0

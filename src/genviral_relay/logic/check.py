@@ -8,6 +8,7 @@ under the same ids.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
@@ -25,11 +26,18 @@ from genviral_relay.logic.outbox import OutboxDelivery
 from genviral_relay.logic.pause import GenviralPause
 from genviral_relay.logic.ports import PostSource, WatchStore
 from genviral_relay.logic.schedule import PollingPolicy, same_schedule, with_outbox_retry
-from genviral_relay.logic.transitions import detect_transitions
+from genviral_relay.logic.transitions import Detection, detect_transitions
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import (
+    AccountEvent,
+    AccountOutcomeEvent,
+    AccountRef,
+    EventDocument,
+    PostCompletedEvent,
+    RelayEvent,
+)
 from genviral_relay.models.upstream import Post
-from genviral_relay.observability import TRANSITION_METRICS, Metric, emit, genviral_error_metric, logger
+from genviral_relay.observability import EVENT_METRICS, Metric, emit, genviral_error_metric, logger
 
 CheckTrigger = Literal["due", "manual", "register"]
 """`due`: the poller's turn; `manual`: a check-now; `register`: also start watching."""
@@ -52,8 +60,8 @@ class CheckOutcome:
     watch: WatchRecord | None = None
     """The watch as this check left it (None: not stored)."""
     post: Post | None = None
-    events: tuple[RelayEvent, ...] = ()
-    """The transitions this check found."""
+    events: tuple[EventDocument, ...] = ()
+    """The events this check found."""
     error: GenviralError | None = None
     """Why Genviral gave no usable answer (`deferred`, `refused`, `post_not_found`)."""
     created: bool = False
@@ -115,7 +123,7 @@ class PostCheck:
     def check_if_changed(self, post: Post, watch: WatchRecord) -> CheckOutcome | None:
         """A watched post a list answer showed: None when the list shows nothing new, else a check now
         (a list only tells the relay to look; the single-post answer is what it records)."""
-        if not detect_transitions(watch, post, self._clock()).state_changed:
+        if not self._detect(watch, post, self._clock()).state_changed:
             return None
         return self.check_watch(post.id, watch, trigger="manual")
 
@@ -129,15 +137,23 @@ class PostCheck:
         """
         now = now or self._clock()
         previous = watch or WatchRecord(post_id=post.id, version=0, registered_at=now)
-        detection = detect_transitions(previous, post, now)
+        detection = self._detect(previous, post, now)
         if silent:
             detection = replace(detection, events=())
         elif detection.events and self._accounts is not None:
             # Only a check that emits reads the directory (and perhaps lists the accounts): the rest stay cheap.
-            named = self._accounts.describe({event.account_id for event in detection.events})
-            detection = detect_transitions(previous, post, now, accounts=named)
+            named = self._accounts.describe(
+                {account_id for event in detection.events for account_id in event.account_ids}
+            )
+            detection = self._detect(previous, post, now, accounts=named)
         changed_at = previous.changed_at_after(state_changed=detection.state_changed, now=now)
-        wanted = self._policy.next_check(post, now, last_change=changed_at, first_seen=previous.registered_at)
+        wanted = self._policy.next_check(
+            post,
+            now,
+            last_change=changed_at,
+            first_seen=previous.registered_at,
+            delay_reportable_at=detection.next_delay_at,
+        )
         awaiting_retry = self._policy.awaits_retry(post, now, last_change=changed_at, first_seen=previous.registered_at)
         needs_write = (
             previous.version == 0
@@ -179,18 +195,10 @@ class PostCheck:
             return CheckOutcome(post.id, "conflict", watch=self._store.get(post.id), post=post)
 
         for event in detection.events:
-            logger.info(
-                "Transition detected",
-                extra={
-                    "post_id": post.id,
-                    "account_id": event.account_id,
-                    "event_id": event.event_id,
-                    "status": event.status,
-                    "previous_status": event.previous_status,
-                },
-            )
-            emit(TRANSITION_METRICS[event.status])
-            if previous.observed:  # a post seen before changed while watched (not one just registered)
+            logger.info(_DETECTED[event.event_type], extra={**event.log_keys(), **_states(event)})
+            emit(EVENT_METRICS[event.event_type])
+            # Lag is measured on outcomes of a post seen before (not one just registered).
+            if isinstance(event, AccountOutcomeEvent) and previous.observed:
                 happened_at = _changed_at(event)
                 if happened_at is not None:
                     emit(Metric.DETECTION_LAG, max(0.0, (now - happened_at).total_seconds()))
@@ -198,6 +206,11 @@ class PostCheck:
         return CheckOutcome(
             post.id, "changed", watch=delivered, post=post, events=detection.events, created=previous.version == 0
         )
+
+    def _detect(
+        self, previous: WatchRecord | None, post: Post, now: datetime, accounts: Mapping[str, AccountRef] | None = None
+    ) -> Detection:
+        return detect_transitions(previous, post, now, accounts, delayed_after=self._policy.delayed_after)
 
     def _live_schedule(self, wanted: datetime | None, has_outbox: bool, now: datetime) -> datetime | None:
         """Keep a watch with unpublished events due soon, so a crash before publishing is repaired;
@@ -263,7 +276,25 @@ class PostCheck:
         )
 
 
-def _changed_at(event: RelayEvent) -> datetime | None:
+_DETECTED: dict[str, str] = {
+    "post.account.posted": "Transition detected",
+    "post.account.failed": "Transition detected",
+    "post.account.delayed": "Delayed delivery detected",
+    "post.completed": "Post completion detected",
+}
+"""The log line of each event type a check finds (0.3's line for transitions, unchanged)."""
+
+
+def _states(event: RelayEvent) -> dict[str, str | None]:
+    """The statuses a log line of an event names."""
+    if isinstance(event, AccountEvent):
+        return {"status": event.status, "previous_status": event.previous_status}
+    if isinstance(event, PostCompletedEvent):
+        return {"outcome": event.outcome}
+    return {}
+
+
+def _changed_at(event: AccountOutcomeEvent) -> datetime | None:
     """When Genviral recorded the change: the publish time of a post, the attempt time of a failure."""
     stamps = (
         (event.published_at, event.last_attempted_at)

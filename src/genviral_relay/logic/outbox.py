@@ -21,7 +21,7 @@ from genviral_relay.errors import DeadLetterError, StateConflictError
 from genviral_relay.logic.ports import DeadLetters, EventPublisher, WatchStore
 from genviral_relay.logic.schedule import PollingPolicy, same_schedule, with_outbox_retry
 from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import PostCompletedEvent, RelayEvent
 from genviral_relay.observability import Metric, emit, logger
 
 
@@ -82,7 +82,7 @@ class OutboxDelivery:
                 by_target.setdefault(entry.target, []).append(event)
 
         for target in self._publishers:  # configured order: a crash repeats as little as possible
-            pending = sorted(by_target.get(target, ()), key=lambda event: (event.detected_at, event.event_id))
+            pending = sorted(by_target.get(target, ()), key=_publishing_order)
             if pending:
                 done |= self._publish(target, pending)
 
@@ -183,5 +183,10 @@ class OutboxDelivery:
             emit(Metric.PENDING_OUTBOX_AGE, max(0.0, (self._clock() - min(detected)).total_seconds()))
 
 
+def _publishing_order(event: RelayEvent) -> tuple[str, bool, str]:
+    """Oldest first; within one check, a post's completion after the account events it sums up."""
+    return (event.detected_at, isinstance(event, PostCompletedEvent), event.event_id)
+
+
 def _event_keys(event: RelayEvent, target: Target) -> dict[str, str]:
-    return {"post_id": event.post_id, "account_id": event.account_id, "event_id": event.event_id, "target": target}
+    return {**event.log_keys(), "target": target}

@@ -64,20 +64,31 @@ class PollingPolicy:
     `PublishFailuresAlarm`) look at 5-minute periods and read a period without data as fine: a
     retry at most this long after the last (plus up to a tick before the poller queues it) lands
     in every period, so they stay in alarm through an outage instead of flapping."""
+    delayed_after: timedelta | None = timedelta(minutes=15)
+    """How long an account may be awaited before it is reported delayed (`DelayedAfterMinutes`; None: never)."""
     retry_checkpoints: tuple[timedelta, ...] = (timedelta(hours=1), timedelta(hours=6))
     """Own checks of a finished post with a failure, this long after the attempt, besides the one at
     the window's end: a retry the sweep cannot see (an account sent back as `pending` rather than
     `retry`, or posted again within one tick) is still reported within hours."""
 
     def next_check(
-        self, post: Post, now: datetime, *, last_change: datetime | None = None, first_seen: datetime | None = None
+        self,
+        post: Post,
+        now: datetime,
+        *,
+        last_change: datetime | None = None,
+        first_seen: datetime | None = None,
+        delay_reportable_at: datetime | None = None,
     ) -> datetime | None:
         """`last_change`: when the relay last saw the post change (a retry restarts the every-tick window).
         `first_seen`: when the relay started watching it. Both date a failure Genviral gives no
-        `last_attempted_at` for, so its retry window still ends."""
+        `last_attempted_at` for, so its retry window still ends. `delay_reportable_at`: when an
+        account of the post becomes reportable as delayed (`logic/delays.py`): the post is checked
+        then at the latest, whatever the overdue back-off says."""
         states = post.accounts.states
         if not states or any(state.status not in FINAL_STATUSES for state in states):
-            return self._while_unfinished(post, now, last_change)
+            unfinished = self._while_unfinished(post, now, last_change)
+            return unfinished if delay_reportable_at is None else min(unfinished, delay_reportable_at)
         window_ends = self._retry_window_end(post, now, last_change, first_seen)
         if window_ends is None or window_ends <= now:
             return None

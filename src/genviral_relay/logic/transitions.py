@@ -9,19 +9,34 @@ attempt happened (a different non-null `last_attempted_at`: failed -> retry -> f
 between two checks). The caller names the accounts (`accounts`, from `logic/accounts.py`); one it
 does not name is named by its id alone. Anything else (unknown provider statuses, a URL filled in later) updates
 the stored state silently.
+
+Two post-level signals come out of the same detection, keyed and numbered the same way so their
+ids are as deterministic: an account awaited too long (`post.account.delayed`, `logic/delays.py`),
+and a post whose every account is final (`post.completed`, `logic/completion.py`).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from genviral_relay.clock import format_ts
+from genviral_relay.logic.completion import completion_key, is_complete, outcome_of
+from genviral_relay.logic.delays import after_sighting, awaited_since, delay_key
 from genviral_relay.logic.failure_categories import failure_category
 from genviral_relay.models.domain import FAILED, FINAL_STATUSES, AccountSnapshot, WatchRecord
-from genviral_relay.models.events import EVENT_TYPE_BY_STATUS, AccountRef, PostSummary, RelayEvent
+from genviral_relay.models.events import (
+    EVENT_TYPE_BY_STATUS,
+    AccountDelayedEvent,
+    AccountOutcomeEvent,
+    AccountRef,
+    CompletedAccount,
+    EventDocument,
+    PostCompletedEvent,
+    PostSummary,
+)
 from genviral_relay.models.upstream import AccountState, Post
 
 # Fixed namespace for event ids: changing it would re-key every event ever published.
@@ -32,8 +47,10 @@ EVENT_ID_NAMESPACE = uuid.UUID("6a4e2b8c-3f1d-5e7a-9c0b-1d2e3f4a5b6c")
 class Detection:
     accounts: dict[str, AccountSnapshot]
     occurrences: dict[str, int]
-    events: tuple[RelayEvent, ...]
+    events: tuple[EventDocument, ...]
     state_changed: bool
+    next_delay_at: datetime | None = None
+    """When the next delay of an account becomes reportable (None: none to come): check the post then."""
 
 
 def is_new_outcome(previous: AccountSnapshot | None, current: AccountState) -> bool:
@@ -87,41 +104,49 @@ def detect_transitions(
     post: Post,
     detected_at: datetime,
     accounts: Mapping[str, AccountRef] | None = None,
+    *,
+    delayed_after: timedelta | None = None,
 ) -> Detection:
+    """`delayed_after`: how long an account may be awaited before it is reported delayed (None: never)."""
     names = accounts or {}
     known = previous.accounts if previous is not None else {}
     seen = dict(known)  # accounts missing from this answer keep their last-seen state
     occurrences = dict(previous.occurrences) if previous is not None else {}
-    events: list[RelayEvent] = []
+    events: list[EventDocument] = []
     summary = summarize_post(post)
     detected = format_ts(detected_at)
 
-    for state in post.accounts.states:
-        before = known.get(state.account_id)
-        seen[state.account_id] = snapshot(state)
-        if not is_new_outcome(before, state):
-            continue
-        key = outcome_key(state.account_id, state)
+    def numbered(key: str) -> str:
         occurrence = occurrences.get(key, 0)
         occurrences[key] = occurrence + 1
-        events.append(
-            RelayEvent(
-                event_id=make_event_id(post.id, key, occurrence),
-                event_type=EVENT_TYPE_BY_STATUS[state.status],
-                detected_at=detected,
-                post_id=post.id,
-                account_id=state.account_id,
-                account=names.get(state.account_id) or AccountRef(id=state.account_id),
-                status=state.status,  # type: ignore[arg-type]  # is_new_outcome admits final statuses only
-                previous_status=before.status if before is not None else None,
-                published_url=state.published_url,
-                published_at=state.published_at,
-                error_message=state.error_message,
-                error_category=failure_category(state.error_message) if state.status == FAILED else None,
-                last_attempted_at=state.last_attempted_at,
-                post=summary,
-            )
-        )
+        return make_event_id(post.id, key, occurrence)
+
+    def named(account_id: str) -> AccountRef:
+        return names.get(account_id) or AccountRef(id=account_id)
+
+    next_delay_at: datetime | None = None
+    for state in post.accounts.states:
+        before = known.get(state.account_id)
+        current = after_sighting(before, snapshot(state), detected_at)
+        if is_new_outcome(before, state):
+            event_id = numbered(outcome_key(state.account_id, state))
+            events.append(_outcome_event(event_id, post.id, before, state, named(state.account_id), detected, summary))
+            current = current.model_copy(update={"outcome_event_id": event_id})
+        elif current.status in FINAL_STATUSES and before is not None:
+            current = current.model_copy(update={"outcome_event_id": before.outcome_event_id})
+        elif delayed_after is not None and (since := awaited_since(post, current)) is not None:
+            key, reportable_at = delay_key(state.account_id, since), since + delayed_after
+            if key not in occurrences and detected_at >= reportable_at:
+                account = named(state.account_id)
+                events.append(_delayed_event(numbered(key), post.id, before, state, account, since, detected, summary))
+            elif key not in occurrences:  # not yet: the post is checked again by then (`PollingPolicy.next_check`)
+                next_delay_at = reportable_at if next_delay_at is None else min(next_delay_at, reportable_at)
+        seen[state.account_id] = current
+
+    if is_complete(post):
+        completion = completion_key(seen[state.account_id].outcome_event_id for state in post.accounts.states)
+        if completion is not None and completion not in occurrences:
+            events.append(_completion(numbered(completion), post, detected, summary, named))
 
     state_changed = (
         previous is None
@@ -130,4 +155,95 @@ def detect_transitions(
         or post.status != previous.post_status
         or post.scheduled_at != previous.scheduled_at
     )
-    return Detection(accounts=seen, occurrences=occurrences, events=tuple(events), state_changed=state_changed)
+    return Detection(
+        accounts=seen,
+        occurrences=occurrences,
+        events=tuple(events),
+        state_changed=state_changed,
+        next_delay_at=next_delay_at,
+    )
+
+
+def _outcome_event(
+    event_id: str,
+    post_id: str,
+    before: AccountSnapshot | None,
+    state: AccountState,
+    account: AccountRef,
+    detected: str,
+    summary: PostSummary,
+) -> AccountOutcomeEvent:
+    return AccountOutcomeEvent(
+        event_id=event_id,
+        event_type=EVENT_TYPE_BY_STATUS[state.status],
+        detected_at=detected,
+        post_id=post_id,
+        account_id=state.account_id,
+        account=account,
+        status=state.status,  # type: ignore[arg-type]  # is_new_outcome admits final statuses only
+        previous_status=before.status if before is not None else None,
+        published_url=state.published_url,
+        published_at=state.published_at,
+        error_message=state.error_message,
+        error_category=failure_category(state.error_message) if state.status == FAILED else None,
+        last_attempted_at=state.last_attempted_at,
+        post=summary,
+    )
+
+
+def _delayed_event(
+    event_id: str,
+    post_id: str,
+    before: AccountSnapshot | None,
+    state: AccountState,
+    account: AccountRef,
+    since: datetime,
+    detected: str,
+    summary: PostSummary,
+) -> AccountDelayedEvent:
+    return AccountDelayedEvent(
+        event_id=event_id,
+        event_type="post.account.delayed",
+        detected_at=detected,
+        post_id=post_id,
+        account_id=state.account_id,
+        account=account,
+        status=state.status,
+        previous_status=before.status if before is not None else None,
+        published_url=state.published_url,
+        published_at=state.published_at,
+        error_message=state.error_message,
+        last_attempted_at=state.last_attempted_at,
+        delayed_since=format_ts(since),
+        post=summary,
+    )
+
+
+def _completion(
+    event_id: str, post: Post, detected: str, summary: PostSummary, named: Callable[[str], AccountRef]
+) -> PostCompletedEvent:
+    states = post.accounts.states
+    outcome, posted, failed = outcome_of(states)
+    return PostCompletedEvent(
+        event_id=event_id,
+        event_type="post.completed",
+        detected_at=detected,
+        post_id=post.id,
+        outcome=outcome,
+        posted_count=posted,
+        failed_count=failed,
+        accounts=tuple(
+            CompletedAccount(
+                account_id=state.account_id,
+                account=named(state.account_id),
+                status=state.status,  # type: ignore[arg-type]  # a complete post's accounts are all final
+                published_url=state.published_url,
+                published_at=state.published_at,
+                error_message=state.error_message,
+                error_category=failure_category(state.error_message) if state.status == FAILED else None,
+                last_attempted_at=state.last_attempted_at,
+            )
+            for state in states
+        ),
+        post=summary,
+    )

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from genviral_relay.clock import format_ts
 from genviral_relay.models.domain import AccountSnapshot, PostId, WatchRecord
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import EventDocument
 
 
 class RegisterWatchRequest(BaseModel):
@@ -31,7 +31,8 @@ class AccountView(BaseModel):
 
     @classmethod
     def of(cls, account_id: str, state: AccountSnapshot) -> AccountView:
-        return cls(account_id=account_id, **state.model_dump())
+        # The relay's own bookkeeping (outcome_event_id, retry_seen_at) stays out of the API.
+        return cls(account_id=account_id, **state.model_dump(include=set(cls.model_fields) - {"account_id"}))
 
 
 class WatchView(BaseModel):
@@ -76,7 +77,9 @@ class CheckResponse(BaseModel):
         "committed first; its result stands), `flushed` (an ended watch only had events to publish)."
     )
     watch: WatchView | None = Field(description="The watch as this check left it; null when it is not stored.")
-    transitions: list[RelayEvent] = Field(description="The transitions this check found, as their events.")
+    transitions: list[EventDocument] = Field(
+        description="The events this check found: transitions, and from 0.4 delays and completions."
+    )
     message: str | None = Field(default=None, description="Why the check was deferred.")
 
 

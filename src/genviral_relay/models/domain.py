@@ -47,6 +47,16 @@ class AccountSnapshot(BaseModel):
     error_message: str | None = None
     last_attempted_at: str | None = None
     published_url: str | None = None
+    outcome_event_id: str | None = Field(
+        default=None,
+        description="The event that reported the account's current final status (None: not final, or reported "
+        "before 0.4): a post's completion is the set of these.",
+    )
+    retry_seen_at: str | None = Field(
+        default=None,
+        description="When the relay saw the account sent back for another attempt (final, then not), while it is "
+        "not final again: a delay of the new attempt counts from here.",
+    )
 
 
 class PendingDelivery(BaseModel):

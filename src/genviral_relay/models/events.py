@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 EVENT_SOURCE = "genviral.relay"
 
-EventType = Literal["post.account.posted", "post.account.failed"]
+EventType = Literal["post.account.posted", "post.account.failed", "post.account.delayed", "post.completed"]
+OutcomeEventType = Literal["post.account.posted", "post.account.failed"]
 FinalStatus = Literal["posted", "failed"]
+CompletionOutcome = Literal["posted", "failed", "partial"]
 ErrorCategory = Literal[
     "account_disconnected", "media_rejected", "content_rejected", "rate_limited", "platform_unavailable", "unknown"
 ]
 """Why a delivery failed, in a form to route on (`logic/failure_categories.py` derives it from `error_message`)."""
 
-EVENT_TYPE_BY_STATUS: dict[str, EventType] = {
+EVENT_TYPE_BY_STATUS: dict[str, OutcomeEventType] = {
     "posted": "post.account.posted",
     "failed": "post.account.failed",
 }
-DETAIL_TYPE_BY_EVENT_TYPE: dict[str, str] = {
+DETAIL_TYPE_BY_EVENT_TYPE: dict[EventType, str] = {
     "post.account.posted": "Post Account Posted",
     "post.account.failed": "Post Account Failed",
+    "post.account.delayed": "Post Account Delayed",
+    "post.completed": "Post Completed",
 }
+"""Every event type the relay publishes, with its EventBridge detail-type."""
 
 
 class AccountRef(BaseModel):
@@ -58,29 +63,56 @@ class PostSummary(BaseModel):
 
 
 class RelayEvent(BaseModel):
-    """One account's transition into `posted` or `failed`."""
+    """What every event document has; the concrete documents are the subclasses (`EventDocument`)."""
 
     # Serialization mode marks defaulted fields required: every published document carries them.
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
     schema_version: Literal["1"] = Field(default="1", description="Format version of this document.")
     event_id: str = Field(
-        description="Deterministic: the same transition always carries the same id. Delivery is at least once: "
+        description="Deterministic: the same occurrence always carries the same id. Delivery is at least once: "
         "dedupe on it.",
         json_schema_extra={"format": "uuid"},
     )
-    event_type: EventType = Field(description="`post.account.<status>`.")
+    event_type: EventType
     detected_at: str = Field(
-        description="When the relay observed the transition (ISO-8601 UTC).", json_schema_extra={"format": "date-time"}
+        description="When the relay observed it (ISO-8601 UTC).", json_schema_extra={"format": "date-time"}
     )
     post_id: str = Field(description="The Genviral post.")
+
+    @property
+    def detail_type(self) -> str:
+        return DETAIL_TYPE_BY_EVENT_TYPE[self.event_type]
+
+    @property
+    def account_ids(self) -> tuple[str, ...]:
+        """The accounts the document names (whose `account` blocks the directory fills in)."""
+        return ()
+
+    def sns_attributes(self) -> dict[str, str]:
+        """The SNS message attributes subscribers filter on."""
+        return {"event_type": self.event_type, "post_id": self.post_id}
+
+    def log_keys(self) -> dict[str, str]:
+        """What a log line says of the event: ids only, never its text."""
+        return {"post_id": self.post_id, "event_id": self.event_id, "event_type": self.event_type}
+
+    @property
+    def subject(self) -> str:
+        """What the event is about, for an operator's line: `account <id>`, `post <outcome>`."""
+        return f"post {self.post_id}"
+
+
+class AccountEvent(RelayEvent):
+    """What an event about one account of a post has (`AccountOutcomeEvent`, `AccountDelayedEvent`)."""
+
     account_id: str = Field(description="The Genviral account the post was delivered to, or failed for.")
     account: AccountRef = Field(
         description="The account as `GET /accounts` lists it (cached by the relay, refreshed on an unknown id and "
         "hourly). Genviral lists only active accounts: for a revoked or removed one, or when the listing failed, "
         "only `id` is set and the other fields are null. Added in 0.4."
     )
-    status: FinalStatus = Field(description="The account's new delivery status.")
+    status: str = Field(description="The account's delivery status.")
     previous_status: str | None = Field(description="Last status seen before; null when first seen.")
     published_url: str | None = Field(description="As Genviral gave it.")
     published_at: str | None = Field(description="As Genviral gave it.")
@@ -93,7 +125,6 @@ class RelayEvent(BaseModel):
     last_attempted_at: str | None = Field(
         description="As Genviral gave it; tells a failure after a retry apart from the first one."
     )
-    post: PostSummary
 
     @model_validator(mode="before")
     @classmethod
@@ -104,19 +135,104 @@ class RelayEvent(BaseModel):
         return stored
 
     @property
-    def detail_type(self) -> str:
-        return DETAIL_TYPE_BY_EVENT_TYPE[self.event_type]
+    def account_ids(self) -> tuple[str, ...]:
+        return (self.account_id,)
 
     def sns_attributes(self) -> dict[str, str]:
-        """The SNS message attributes subscribers filter on."""
-        attributes = {
-            "event_type": self.event_type,
-            "status": self.status,
-            "post_id": self.post_id,
-            "account_id": self.account_id,
-        }
+        attributes = {**super().sns_attributes(), "status": self.status, "account_id": self.account_id}
         if self.account.platform is not None:
             attributes["platform"] = self.account.platform
         if self.error_category is not None:
             attributes["error_category"] = self.error_category
         return attributes
+
+    def log_keys(self) -> dict[str, str]:
+        return {**super().log_keys(), "account_id": self.account_id}
+
+    @property
+    def subject(self) -> str:
+        return f"account {self.account_id}"
+
+
+class AccountOutcomeEvent(AccountEvent):
+    """One account's transition into `posted` or `failed`."""
+
+    event_type: OutcomeEventType = Field(description="`post.account.<status>`.")
+    status: FinalStatus = Field(description="The account's new delivery status.")
+    post: PostSummary
+
+
+class AccountDelayedEvent(AccountEvent):
+    """An account still neither `posted` nor `failed` `DelayedAfterMinutes` after its post's time. Added in 0.4."""
+
+    event_type: Literal["post.account.delayed"]
+    status: str = Field(description="The account's current status (`pending`, `scheduled`, `retry`, ...).")
+    delayed_since: str = Field(
+        description="The moment the delay is counted from: the post's `scheduled_at` (its `created_at` when it has "
+        "none), or, after a retry the relay saw, when it saw it (ISO-8601 UTC).",
+        json_schema_extra={"format": "date-time"},
+    )
+    post: PostSummary
+
+
+class CompletedAccount(BaseModel):
+    """One account of a completed post, as its outcome event described it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
+
+    account_id: str
+    account: AccountRef
+    status: FinalStatus
+    published_url: str | None
+    published_at: str | None
+    error_message: str | None
+    error_category: ErrorCategory | None = Field(description="As on `post.account.failed`; null when posted.")
+    last_attempted_at: str | None
+
+
+class PostCompletedEvent(RelayEvent):
+    """Every account of a post is `posted` or `failed`. Once per completion: when a retry changes an outcome and
+    the post completes again, a new completion under a new id. Added in 0.4."""
+
+    event_type: Literal["post.completed"]
+    outcome: CompletionOutcome = Field(description="`posted`: all posted; `failed`: all failed; else `partial`.")
+    posted_count: int = Field(ge=0)
+    failed_count: int = Field(ge=0)
+    accounts: tuple[CompletedAccount, ...] = Field(description="Every account of the post, in Genviral's order.")
+    post: PostSummary
+
+    @property
+    def account_ids(self) -> tuple[str, ...]:
+        return tuple(account.account_id for account in self.accounts)
+
+    def sns_attributes(self) -> dict[str, str]:
+        return {**super().sns_attributes(), "outcome": self.outcome}
+
+    @property
+    def subject(self) -> str:
+        return f"post {self.outcome} ({self.posted_count} posted, {self.failed_count} failed)"
+
+
+EventDocument = Annotated[
+    AccountOutcomeEvent | AccountDelayedEvent | PostCompletedEvent, Field(discriminator="event_type")
+]
+"""Any document the relay publishes, told apart by `event_type`."""
+_DOCUMENTS: TypeAdapter[EventDocument] = TypeAdapter(EventDocument)
+MODEL_BY_EVENT_TYPE: dict[EventType, type[RelayEvent]] = {
+    "post.account.posted": AccountOutcomeEvent,
+    "post.account.failed": AccountOutcomeEvent,
+    "post.account.delayed": AccountDelayedEvent,
+    "post.completed": PostCompletedEvent,
+}
+
+
+def parse_event(document: str | bytes | dict[str, Any]) -> RelayEvent:
+    """An event document (JSON text or parsed) as its model; raises pydantic's ValidationError."""
+    if isinstance(document, dict):
+        return _DOCUMENTS.validate_python(document)
+    return _DOCUMENTS.validate_json(document)
+
+
+def event_documents_schema(*, ref_template: str = "#/$defs/{model}") -> dict[str, Any]:
+    """The JSON Schema of any event document (serialization mode), discriminated on `event_type`."""
+    return _DOCUMENTS.json_schema(mode="serialization", ref_template=ref_template)
