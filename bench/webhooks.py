@@ -29,7 +29,7 @@ from typing import Any
 import boto3
 
 from genviral_relay.aws.publishers import WebhookFanoutPublisher
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import RelayEvent, parse_event
 from local.runner import WEBHOOK_DELIVERY, WEBHOOK_DISPATCHER, LocalRunner
 from local.stack import MotoStack
 from local.webhook_receiver import WebhookReceiver
@@ -49,9 +49,7 @@ MEMORY_GB = 0.25  # the template's MemorySize: 256
 
 def events(count: int) -> list[RelayEvent]:
     template = json.loads(SAMPLE.read_text())["detail"]
-    return [
-        RelayEvent.model_validate({**template, "event_id": f"00000000-0000-5000-8000-{n:012d}"}) for n in range(count)
-    ]
+    return [parse_event({**template, "event_id": f"00000000-0000-5000-8000-{n:012d}"}) for n in range(count)]
 
 
 class Calls:
