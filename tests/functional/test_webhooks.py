@@ -516,3 +516,24 @@ def test_redrive_sends_a_parked_delivery_again_with_the_same_id_and_body_and_a_f
     assert relay.stack.release_delayed("WebhookDeliveryQueue", lambda _: True) == 0
     dlq = relay.stack.client("sqs").receive_message(QueueUrl=relay.stack.ref("WebhookDLQ"))
     assert dlq.get("Messages", []) == []
+
+
+def test_every_type_the_relay_publishes_is_a_webhook_type_a_completion_among_them(
+    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver
+) -> None:
+    # Given an endpoint for completions only
+    register(relay, receiver, event_types=["post.completed"])
+
+    # When a one-account post is delivered: a transition, and the post's completion
+    post_id = emulator.create_post(accounts=1, scheduled_at=factories.utc_now() - timedelta(minutes=1))
+    assert relay.api("POST", "/watches", {"post_id": post_id}).status == 201
+    emulator.mark_posted(post_id, emulator.account_ids(post_id)[0])
+    events = check_now(relay, post_id)
+    relay.deliver_webhooks()
+
+    # Then the endpoint got the completion alone, verified
+    (completion,) = [event for event in events if event["event_type"] == "post.completed"]
+    (delivery,) = receiver.received
+    assert delivery.verified
+    assert delivery.webhook_id == completion["event_id"]
+    assert json.loads(delivery.body) == completion
