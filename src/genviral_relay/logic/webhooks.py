@@ -101,7 +101,7 @@ class WebhookRegistry:
 
     def create(self, request: CreateWebhookRequest) -> WebhookEndpoint:
         """Register an endpoint; UrlRefusedError when its URL may not receive webhooks."""
-        destination(request.url, self._resolver, allow_private=self._allow_private)
+        where = destination(request.url, self._resolver, allow_private=self._allow_private)
         if len(self._store.endpoints()) >= self._max_endpoints:
             raise TooManyWebhooksError(f"at most {self._max_endpoints} webhook endpoints; delete one first")
         endpoint = WebhookEndpoint(
@@ -113,7 +113,8 @@ class WebhookRegistry:
             secrets=(SigningSecret(value=new_secret()),),
         )
         self._store.create(endpoint)
-        logger.info("Webhook endpoint registered", extra={"webhook_id": endpoint.id, "url": endpoint.url})
+        # The host only: some URLs are credentials themselves (a Slack incoming webhook's path is its key).
+        logger.info("Webhook endpoint registered", extra={"webhook_id": endpoint.id, "host": where.host})
         return endpoint
 
     def endpoints(self) -> list[WebhookEndpoint]:
@@ -221,8 +222,9 @@ class WebhookFanout:
         failed = sorted({message_id for message_id, delivery in deliveries if delivery.event_id in refused})
         emit(Metric.WEBHOOK_DELIVERIES_QUEUED, len(deliveries) - sum(d.event_id in refused for _, d in deliveries))
         if failed:
-            logger.warning("Some webhook deliveries could not be queued; their events come back", extra={
-                "events": len(failed)})  # fmt: skip
+            logger.warning(
+                "Some webhook deliveries could not be queued; their events come back", extra={"events": len(failed)}
+            )
         return failed
 
 
