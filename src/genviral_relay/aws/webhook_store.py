@@ -107,6 +107,9 @@ class DynamoDbWebhookStore(WebhookStore):
             "ExpressionAttributeValues": {":pk": {"S": WEBHOOKS_PK}},
             "ProjectionExpression": ", ".join(names),
             "ExpressionAttributeNames": names,
+            # Strongly consistent: an event detected once a registration (or a deletion) has been answered
+            # goes to (or no longer goes to) that endpoint. At most 100 small items: the double read is cheap.
+            "ConsistentRead": True,
         }
         found = [endpoint_from_item(item) for item in self._pages(request)]
         return sorted(found, key=lambda endpoint: (endpoint.created_at, endpoint.id))
