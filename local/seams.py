@@ -23,7 +23,15 @@ from genviral_relay.clock import utc_now
 from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import ClientSettings, GenviralClient
 from genviral_relay.logic.check import CheckOutcome, CheckTrigger
-from genviral_relay.logic.ports import AccountSource, EventPublisher, PostPage, PostSource, PublishResult, WatchStore
+from genviral_relay.logic.ports import (
+    AccountSource,
+    DueWatch,
+    EventPublisher,
+    PostPage,
+    PostSource,
+    PublishResult,
+    WatchStore,
+)
 from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
@@ -125,8 +133,11 @@ class SeamStore(WatchStore):
     def delete(self, post_id: str, *, expected_version: int) -> None:
         self._inner.delete(post_id, expected_version=expected_version)
 
-    def due_post_ids(self, now: datetime) -> Iterator[str]:
-        return self._inner.due_post_ids(now)
+    def due_watches(self, now: datetime) -> Iterator[DueWatch]:
+        return self._inner.due_watches(now)
+
+    def claim_check(self, post_id: str, *, queued_at: datetime, now: datetime) -> bool:
+        return self._inner.claim_check(post_id, queued_at=queued_at, now=now)
 
     def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
         return self._inner.awaiting_retry(now, limit=limit)

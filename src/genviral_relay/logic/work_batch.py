@@ -1,6 +1,7 @@
 """A worker's batch of work messages, dispatched by type: post checks, the retry sweep, a discover run.
 
-Each post is checked once however many messages asked for it; watches are read in one call;
+Each post is checked once however many messages asked for it, and not at all when a check that started
+after its messages were queued covers it (`logic/in_flight.py`); watches are read in one call;
 Genviral requests run on a few threads within the deployment's concurrency cap, slow down when
 Genviral answers 429, and stop for the rest of the batch once it refuses the key. The answer is
 the ids of the messages whose work failed unexpectedly: only those go back to the queue.
@@ -12,11 +13,12 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from genviral_relay.errors import GenviralRateLimitedError
 from genviral_relay.logic.check import PostCheck
 from genviral_relay.logic.discover import Discovery
+from genviral_relay.logic.in_flight import CheckClaims
 from genviral_relay.logic.pause import GenviralPause
 from genviral_relay.logic.ports import WatchStore
 from genviral_relay.logic.retry_sweep import RetrySweep
@@ -69,9 +71,12 @@ class WorkBatch:
         pause: GenviralPause,
         sweep: RetrySweep | None = None,
         discovery: Discovery | None = None,
+        claims: CheckClaims | None = None,
         threads: int = 1,
     ) -> None:
+        """`claims`: skips duplicate messages (None: every message's post is checked)."""
         self._check = check
+        self._claims = claims
         self._store = store
         self._pause = pause
         self._sweep = sweep
@@ -97,6 +102,7 @@ class WorkBatch:
         asked = sum(len(group) for group in checks.values())
         if asked > len(checks):
             emit(Metric.DUPLICATE_CHECK_REQUESTS, asked - len(checks))
+        self._report_waits([item.request for group in checks.values() for item in group])
 
         run = _Run(AdaptiveLimit(self._threads))
         # Discovery and the sweep run first, once each however many of their messages the batch holds;
@@ -116,6 +122,19 @@ class WorkBatch:
             for future in futures:
                 future.result()  # re-raises what must end the invocation (anything that is not an Exception)
         return run.failed
+
+    def _report_waits(self, requests: list[WorkRequest]) -> None:
+        """How long the batch's checks waited: in the queue, and since the poller first wanted them."""
+        if self._claims is None:
+            return
+        now = self._claims.now()
+        checks = [request for request in requests if isinstance(request, CheckRequest)]
+        queued = [request.queued_at for request in checks if request.queued_at is not None]
+        wanted = [request.waiting_since for request in checks if request.waiting_since is not None]
+        if queued:
+            emit(Metric.WORK_QUEUE_AGE, max(0.0, (now - min(queued)).total_seconds()))
+        if wanted:
+            emit(Metric.CHECK_DELAY, max(0.0, (now - min(wanted)).total_seconds()))
 
     def _discover(self, run: _Run, time_left: TimeLeft | None) -> None:
         if self._discovery is None:
@@ -139,14 +158,29 @@ class WorkBatch:
         def check() -> None:
             if run.refused.is_set():
                 return  # the post stays due; the poller queues it again after the pause
+            admitted = watch
+            if self._claims is not None:
+                admission = self._claims.admit(post_id, watch, _newest_queueing(group))
+                if not admission.check:
+                    emit(Metric.DUPLICATE_CHECKS_SKIPPED, len(group))
+                    return
+                admitted = admission.watch
             with run.limit:
-                outcome = self._check.check_watch(post_id, watch, trigger="due")
+                outcome = self._check.check_watch(post_id, admitted, trigger="due")
             if outcome.result == "refused":
                 run.refused.set()
             elif isinstance(outcome.error, GenviralRateLimitedError):
                 run.limit.shrink()
 
         run.guarded(group, "Post check failed", check, post_id=post_id)
+
+
+def _newest_queueing(group: list[WorkItem]) -> datetime | None:
+    """When the newest of a post's messages was queued (None if one of them does not say: then it is checked)."""
+    moments = [item.request.queued_at for item in group if isinstance(item.request, CheckRequest)]
+    if not moments or any(moment is None for moment in moments):
+        return None
+    return max(moment for moment in moments if moment is not None)
 
 
 class _Run:

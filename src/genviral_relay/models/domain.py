@@ -88,6 +88,11 @@ class WatchRecord(BaseModel):
         default=False,
         description="A failed account inside its retry window: the retry sweep covers the post until the window ends.",
     )
+    claimed_at: datetime | None = Field(
+        default=None,
+        description="When a late check (its message older than half a tick) claimed the post: a check "
+        "message queued before this moment is a duplicate and asks Genviral nothing.",
+    )
     registered_at: datetime
     changed_at: datetime | None = Field(
         default=None,

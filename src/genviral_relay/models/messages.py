@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
@@ -32,6 +33,12 @@ class CheckRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     post_id: PostId
+    queued_at: datetime | None = None
+    """When the poller queued it (its tick): a check of the post that started later makes this one a
+    duplicate (see `logic/in_flight.py`). None: queued by 0.4.0 or earlier, never skipped."""
+    waiting_since: datetime | None = None
+    """When the poller first wanted this check: the tick itself, or the first tick that deferred it
+    (backpressure). The worker reports how long the check waited (`CheckDelay`)."""
 
 
 WorkRequest = CheckRequest | SweepRequest | DiscoverRequest
