@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -98,11 +99,14 @@ class SeamSource(PostSource, AccountSource):
 
 
 class SeamStore(WatchStore):
-    """The checks' store with seams at the commit and the acknowledgement."""
+    """The checks' store with seams at the commit and the acknowledgement; `committed` counts how many
+    commits wrote each event id (one per transition when transactions are atomic)."""
 
     def __init__(self, inner: WatchStore, seams: Seams) -> None:
         self._inner = inner
         self._seams = seams
+        self.committed: Counter[str] = Counter()
+        self._lock = threading.Lock()
 
     def get(self, post_id: str) -> WatchRecord | None:
         return self._inner.get(post_id)
@@ -112,6 +116,8 @@ class SeamStore(WatchStore):
 
     def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
         self._inner.save(record, expected_version=expected_version, new_events=new_events)
+        with self._lock:
+            self.committed.update(event.event_id for event in new_events)
         self._seams.passing("after_commit")
 
     def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:

@@ -380,8 +380,9 @@ ROLE_GRANTS: dict[str, tuple[set[str], set[tuple[str, str]]]] = {
             ("sqs:SendMessage", "PollerDLQ.Arn"),
         },
     ),
-    # checks (get, get_many, save, claim_check: UpdateItem), outbox (load_events, acknowledge), the pause and discover items (GetItem,
-    # PutItem), the retry sweep (awaiting_retry: the due index), publishers, SqsDeadLetters, the secret.
+    # checks (get, get_many, save, claim_check: UpdateItem), outbox (load_events, acknowledge), the pause and
+    # discover items (GetItem, PutItem), the retry sweep (awaiting_retry: the due index), publishers,
+    # SqsDeadLetters, the secret.
     "WorkerFunctionRole": (
         {BASIC, XRAY, SQS_EVENT_SOURCE},
         {
