@@ -63,7 +63,11 @@ class SqsWorkQueue(WorkQueue):
             {CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": correlation_id}} if correlation_id else {}
         )
         entries: dict[str, SendMessageBatchRequestEntryTypeDef] = {
-            str(index): {"Id": str(index), "MessageBody": request.model_dump_json(), "MessageAttributes": attributes}
+            str(index): {
+                "Id": str(index),
+                "MessageBody": request.model_dump_json(exclude_none=True),
+                "MessageAttributes": attributes,
+            }
             for index, request in enumerate(batch)
         }
         for _ in range(SEND_ATTEMPTS):
