@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from genviral_relay.aws.work_queue import SqsWorkQueue
+from genviral_relay.models.messages import CheckRequest
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
@@ -483,3 +485,16 @@ def test_the_secret_sentinel_sees_relay_log_records(secret_sentinel: Any) -> Non
 
     assert secret_sentinel.leaks
     secret_sentinel.leaks.clear()  # planted on purpose; the sentinel must not fail this test
+
+
+def test_the_work_queue_backlog_counts_waiting_and_received_messages(stack: MotoStack) -> None:
+    queue = SqsWorkQueue(stack.client("sqs"), stack.ref("WorkQueue"))
+    assert queue.backlog() == 0
+    requests = [CheckRequest(post_id=f"00000000-0000-4000-8000-{index:012d}") for index in range(12)]
+    assert queue.send(requests) == 12
+    stack.client("sqs").receive_message(QueueUrl=stack.ref("WorkQueue"), MaxNumberOfMessages=5)
+
+    assert queue.backlog() == 12  # 7 waiting and 5 being worked on
+
+    broken = SqsWorkQueue(stack.client("sqs"), stack.ref("WorkQueue") + "-gone")
+    assert broken.backlog() is None  # unknown: the tick then limits nothing
