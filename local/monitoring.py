@@ -249,6 +249,8 @@ DASHBOARD: tuple[Graph, ...] = (
             Metric.POSTS_CHECKED,
             Metric.POSTS_UNCHANGED,
             Metric.RETRY_SWEEP_CHECKS,
+            Metric.BULK_REFRESH_CALLS,
+            Metric.POSTS_REFRESHED,
         ),
     ),
     Graph("Transitions detected", (Metric.TRANSITIONS_POSTED, Metric.TRANSITIONS_FAILED)),

@@ -125,16 +125,19 @@ class CheckPath:
 
     def work_batch(self, *, discovery: Discovery | None = None, sweep: bool = True, threads: int = 1) -> WorkBatch:
         """A worker's dispatcher on the same adapters (`sweep`: whether it runs the retry sweep)."""
+        from genviral_relay.logic.bulk_refresh import BulkRefresh
         from genviral_relay.logic.in_flight import CheckClaims
         from genviral_relay.logic.work_batch import WorkBatch
 
+        claims = CheckClaims(store=self.store, clock=self.clock, tick=self.policy.tick)
         return WorkBatch(
             check=self.check,
             store=self.store,
             pause=self.pause,
             sweep=self.sweep if sweep else None,
             discovery=discovery,
-            claims=CheckClaims(store=self.store, clock=self.clock, tick=self.policy.tick),
+            claims=claims,
+            refresh=BulkRefresh(check=self.check, source=self.source, pause=self.pause, claims=claims),
             threads=threads,
         )
 
@@ -250,6 +253,7 @@ def work_batch() -> WorkBatch:
 def poll_tick() -> PollTick:
     from genviral_relay.aws.work_queue import SqsWorkQueue
     from genviral_relay.logic.backpressure import Backpressure
+    from genviral_relay.logic.bulk_refresh import HotWindows
 
     settings = poller_settings()
     store = poller_store()
@@ -260,6 +264,7 @@ def poll_tick() -> PollTick:
         clock=utc_now,
         discover=settings.watch_mode == "discover",
         backpressure=Backpressure(tick=tick_of(settings.poll_schedule)),
+        windows=HotWindows(store=store),
     )
 
 

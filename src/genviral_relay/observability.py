@@ -92,6 +92,8 @@ class Metric(StrEnum):
     CHECK_CONFLICTS = "CheckConflicts"
     CHECK_FAILURES = "CheckFailures"  # unexpected exceptions; the message returns to the queue
     RETRY_SWEEP_CHECKS = "RetrySweepChecks"
+    BULK_REFRESH_CALLS = "BulkRefreshCalls"  # list calls that refreshed hot posts created together
+    POSTS_REFRESHED = "PostsRefreshed"  # hot posts recorded from a list answer, no call of their own
     # Discover mode
     DISCOVER_LIST_CALLS = "DiscoverListCalls"
     DISCOVER_WINDOWS_UNSPLITTABLE = "DiscoverWindowsUnsplittable"  # over a page of posts within 1 ms

@@ -498,3 +498,31 @@ def test_the_work_queue_backlog_counts_waiting_and_received_messages(stack: Moto
 
     broken = SqsWorkQueue(stack.client("sqs"), stack.ref("WorkQueue") + "-gone")
     assert broken.backlog() is None  # unknown: the tick then limits nothing
+
+
+def test_hot_posts_created_together_are_refreshed_by_one_list_call_through_the_handlers(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
+) -> None:
+    created = datetime.now(UTC) - timedelta(hours=1)
+    scheduled = datetime.now(UTC) - timedelta(minutes=1)
+    post_ids = [
+        emulator.create_post(scheduled_at=scheduled, created_at=created + index * timedelta(milliseconds=10))
+        for index in range(3)
+    ]
+    for post_id in post_ids:
+        assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+    emulator.mark_posted(post_ids[0], emulator.account_ids(post_ids[0])[0])
+    emulator.delete_post(post_ids[2])  # gone: not in the list, and its own call says so
+    emulator.requests_log.clear()
+
+    assert runner.tick()["enqueued"] == 1  # one refresh message for the three
+    runner.drain_work_queue()
+
+    asked = [
+        (record.path.rsplit("/", 1)[-1], record.query.get("limit"))
+        for record in emulator.requests_log
+        if not record.path.endswith("/accounts")  # the account directory, listed for the event
+    ]
+    assert sorted(asked) == sorted([("posts", "100"), (post_ids[2], None)])
+    assert [document["post_id"] for document in drain(stack).sns_documents()] == [post_ids[0]]
+    assert stored_item(stack, post_ids[2])["ended_reason"] == {"S": "post_not_found"}

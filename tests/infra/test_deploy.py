@@ -368,13 +368,15 @@ PUBLISHING = {("sns:Publish", "EventsTopic"), ("events:PutEvents", "EventBus.Arn
 # What each role may do, from the calls each function's code path makes (src/genviral_relay/aws/*.py):
 # TransactWriteItems of Puts needs PutItem, SendMessageBatch needs SendMessage, PublishBatch needs Publish.
 ROLE_GRANTS: dict[str, tuple[set[str], set[tuple[str, str]]]] = {
-    # tick: due_watches and awaiting_retry query the due index, genviral_pause reads the pause item;
-    # SqsWorkQueue.send and backlog; failed invocations go to PollerDLQ (EventInvokeConfig, SAM's own statement).
+    # tick: due_watches and awaiting_retry query the due index, genviral_pause reads the pause item, get_many
+    # the due watches (bulk refresh); SqsWorkQueue.send and backlog; failed invocations go to PollerDLQ
+    # (EventInvokeConfig, SAM's own statement).
     "PollerFunctionRole": (
         {BASIC, XRAY},
         {
             ("dynamodb:Query", DUE_INDEX),
             ("dynamodb:GetItem", TABLE),
+            ("dynamodb:BatchGetItem", TABLE),
             ("sqs:SendMessage", "WorkQueue.Arn"),
             ("sqs:GetQueueAttributes", "WorkQueue.Arn"),
             ("sqs:SendMessage", "PollerDLQ.Arn"),

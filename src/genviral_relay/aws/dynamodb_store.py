@@ -82,6 +82,7 @@ def watch_to_item(record: WatchRecord) -> dict[str, AttributeValueTypeDef]:
             "ended_reason": record.ended_reason,
             "post_status": record.post_status,
             "scheduled_at": record.scheduled_at,
+            "created_at": record.created_at,
             "accounts": {account_id: state.model_dump() for account_id, state in record.accounts.items()},
             "emitted": record.occurrences,  # the 0.3.0 attribute name, kept so stored watches read back
             "outbox": {entry.encode() for entry in record.outbox} or None,
@@ -111,6 +112,7 @@ def watch_from_item(item: dict[str, Any]) -> WatchRecord:
         ended_reason=values.get("ended_reason"),
         post_status=values.get("post_status"),
         scheduled_at=values.get("scheduled_at"),
+        created_at=values.get("created_at"),
         accounts={
             account_id: AccountSnapshot.model_validate(state)
             for account_id, state in values.get("accounts", {}).items()

@@ -22,10 +22,14 @@ from genviral_relay.logic.ports import DueWatch
 NEVER = datetime.min.replace(tzinfo=UTC)
 
 
+Unit = tuple[DueWatch, ...]
+"""What one message asks for: one post's check, or the posts one list call refreshes (`logic/bulk_refresh.py`)."""
+
+
 @dataclass(frozen=True)
 class TickPlan:
-    queue: list[tuple[str, datetime]]
-    """Post ids to queue now, each with the moment the poller first wanted its check."""
+    queue: list[tuple[Unit, datetime]]
+    """The units to queue now, each with the moment the poller first wanted any of its checks."""
     deferred: int
     """Due posts left for the next ticks."""
     longest_wait: timedelta
@@ -40,30 +44,36 @@ class Backpressure:
     minimum: int = 10
     """Never fewer than this per tick (one worker batch): the queue keeps moving while the pace is low."""
     capacity: float | None = None
-    """Checks the fleet took in a tick with work waiting all along; None until measured."""
+    """Messages the fleet took in a tick with work waiting all along; None until measured."""
     _last: tuple[datetime, int] | None = None
     _queued_at: dict[str, datetime] = field(default_factory=dict)
     _waiting_since: dict[str, datetime] = field(default_factory=dict)
 
-    def plan(self, due: list[DueWatch], backlog: int | None, now: datetime) -> TickPlan:
-        """What to queue of the `due` watches while the queue holds `backlog` messages (None: unknown)."""
+    def plan(self, units: list[Unit], backlog: int | None, now: datetime) -> TickPlan:
+        """Which of the due `units` to queue while the queue holds `backlog` messages (None: unknown)."""
         self._measure(backlog, now)
-        current = {watch.post_id for watch in due}
+        current = {watch.post_id for unit in units for watch in unit}
         for remembered in (self._queued_at, self._waiting_since):
             for post_id in [post_id for post_id in remembered if post_id not in current]:
                 del remembered[post_id]
-        order = sorted(due, key=lambda watch: (self._queued_at.get(watch.post_id, NEVER), watch.next_check_at))
+        order = sorted(
+            units, key=lambda unit: min((self._queued_at.get(w.post_id, NEVER), w.next_check_at) for w in unit)
+        )
         room = len(order)
         if self.capacity is not None and backlog is not None:
-            room = max(self.minimum, int(self.capacity)) - backlog
-            room = max(0, min(len(order), room))
-        queue = [(watch.post_id, self._waiting_since.pop(watch.post_id, now)) for watch in order[:room]]
-        for watch in order[room:]:
-            self._waiting_since.setdefault(watch.post_id, now)
-        for post_id, _ in queue:
-            self._queued_at[post_id] = now
+            room = max(0, min(len(order), max(self.minimum, int(self.capacity)) - backlog))
+        queue: list[tuple[Unit, datetime]] = []
+        for unit in order[:room]:
+            since = [self._waiting_since.pop(watch.post_id, now) for watch in unit]
+            queue.append((unit, min(since)))
+            for watch in unit:
+                self._queued_at[watch.post_id] = now
+        for unit in order[room:]:
+            for watch in unit:
+                self._waiting_since.setdefault(watch.post_id, now)
         longest = max((now - since for since in self._waiting_since.values()), default=timedelta(0))
-        return TickPlan(queue=queue, deferred=len(order) - room, longest_wait=longest)
+        deferred = sum(len(unit) for unit in order[room:])
+        return TickPlan(queue=queue, deferred=deferred, longest_wait=longest)
 
     def queued(self, now: datetime, backlog: int | None, count: int) -> None:
         """The tick at `now` queued `count` messages onto `backlog` (None: unknown)."""

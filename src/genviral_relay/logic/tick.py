@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from genviral_relay.clock import Clock
-from genviral_relay.logic.backpressure import Backpressure
+from genviral_relay.logic.backpressure import Backpressure, Unit
+from genviral_relay.logic.bulk_refresh import HotWindows
 from genviral_relay.logic.pause import GenviralPause
 from genviral_relay.logic.ports import WatchStore, WorkQueue
-from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest, WorkRequest
+from genviral_relay.models.domain import CreatedWindow
+from genviral_relay.models.messages import CheckRequest, DiscoverRequest, RefreshRequest, SweepRequest, WorkRequest
 from genviral_relay.observability import Metric, emit, logger
 
 
@@ -38,15 +40,18 @@ class PollTick:
         clock: Clock,
         discover: bool,
         backpressure: Backpressure | None = None,
+        windows: HotWindows | None = None,
     ) -> None:
         """`backpressure`: kept for the life of the execution environment (None: a fresh one per tick,
-        which knows no pace and limits nothing)."""
+        which knows no pace and limits nothing). `windows`: groups posts created together into one
+        refresh (None: one check per post)."""
         self._store = store
         self._pause = pause
         self._queue = queue
         self._clock = clock
         self._discover = discover
         self._backpressure = backpressure
+        self._windows = windows
 
     def run(self, *, correlation_id: str | None = None) -> TickReport:
         """`correlation_id`: the tick's own, carried by every message it queues."""
@@ -63,10 +68,14 @@ class PollTick:
         now = _to_milliseconds(self._clock())
         backpressure = self._backpressure or Backpressure()
         backlog = self._queue.backlog()
-        plan = backpressure.plan(list(self._store.due_watches(now)), backlog, now)
-        requests: list[WorkRequest] = [
-            CheckRequest(post_id=post_id, queued_at=now, waiting_since=since) for post_id, since in plan.queue
-        ]
+        due = list(self._store.due_watches(now))
+        if self._windows is not None:
+            grouped = self._windows.group(due)
+            units, windows = grouped.units, grouped.windows
+        else:
+            units, windows = [(watch,) for watch in due], {}
+        plan = backpressure.plan(units, backlog, now)
+        requests: list[WorkRequest] = [_request(unit, windows.get(unit), now, since) for unit, since in plan.queue]
         if next(self._store.awaiting_retry(now, limit=1), None) is not None:
             requests.append(SweepRequest(sweep="retry"))
         if self._discover:
@@ -84,6 +93,20 @@ class PollTick:
                 extra={"queued": len(plan.queue), "deferred": plan.deferred, "backlog": backlog},
             )
         return TickReport(queued=queued, deferred=plan.deferred)
+
+
+def _request(unit: Unit, window: CreatedWindow | None, now: datetime, since: datetime) -> WorkRequest:
+    if window is None:
+        (watch,) = unit
+        return CheckRequest(post_id=watch.post_id, queued_at=now, waiting_since=since)
+    return RefreshRequest(
+        refresh="created",
+        since=window.since,
+        until=window.until,
+        post_ids=tuple(watch.post_id for watch in unit),
+        queued_at=now,
+        waiting_since=since,
+    )
 
 
 def _to_milliseconds(moment: datetime) -> datetime:

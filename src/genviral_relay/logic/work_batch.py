@@ -1,4 +1,5 @@
-"""A worker's batch of work messages, dispatched by type: post checks, the retry sweep, a discover run.
+"""A worker's batch of work messages, dispatched by type: post checks, bulk refreshes, the retry sweep,
+a discover run.
 
 Each post is checked once however many messages asked for it, and not at all when a check that started
 after its messages were queued covers it (`logic/in_flight.py`); watches are read in one call;
@@ -14,8 +15,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from genviral_relay.errors import GenviralRateLimitedError
+from genviral_relay.logic.bulk_refresh import BulkRefresh
 from genviral_relay.logic.check import PostCheck
 from genviral_relay.logic.discover import Discovery
 from genviral_relay.logic.in_flight import CheckClaims
@@ -23,7 +26,7 @@ from genviral_relay.logic.pause import GenviralPause
 from genviral_relay.logic.ports import WatchStore
 from genviral_relay.logic.retry_sweep import RetrySweep
 from genviral_relay.models.domain import WatchRecord
-from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest, WorkRequest
+from genviral_relay.models.messages import CheckRequest, DiscoverRequest, RefreshRequest, SweepRequest, WorkRequest
 from genviral_relay.observability import Metric, correlated, emit, logger
 
 TimeLeft = Callable[[], timedelta]
@@ -72,11 +75,14 @@ class WorkBatch:
         sweep: RetrySweep | None = None,
         discovery: Discovery | None = None,
         claims: CheckClaims | None = None,
+        refresh: BulkRefresh | None = None,
         threads: int = 1,
     ) -> None:
-        """`claims`: skips duplicate messages (None: every message's post is checked)."""
+        """`claims`: skips duplicate messages (None: every message's post is checked). `refresh`: lists
+        the posts of a refresh message (None: each of them is checked on its own)."""
         self._check = check
         self._claims = claims
+        self._refresh = refresh
         self._store = store
         self._pause = pause
         self._sweep = sweep
@@ -95,14 +101,25 @@ class WorkBatch:
             return []
         discover = [item for item in items if isinstance(item.request, DiscoverRequest)]
         sweep = [item for item in items if isinstance(item.request, SweepRequest)]
+        refreshes: list[tuple[WorkItem, RefreshRequest]] = []
+        taken: set[str] = set()
+        asked = 0
+        for item in items:
+            if isinstance(item.request, RefreshRequest):
+                # A post in two refresh messages (queued by two ticks) is refreshed by the first.
+                asked += len(item.request.post_ids)
+                post_ids = tuple(post_id for post_id in item.request.post_ids if post_id not in taken)
+                taken.update(post_ids)
+                refreshes.append((item, item.request.model_copy(update={"post_ids": post_ids})))
         checks: dict[str, list[WorkItem]] = {}
         for item in items:
             if isinstance(item.request, CheckRequest):
                 checks.setdefault(item.request.post_id, []).append(item)
-        asked = sum(len(group) for group in checks.values())
-        if asked > len(checks):
-            emit(Metric.DUPLICATE_CHECK_REQUESTS, asked - len(checks))
-        self._report_waits([item.request for group in checks.values() for item in group])
+        asked += sum(len(group) for group in checks.values())
+        covered = len(taken | set(checks))
+        if asked > covered:
+            emit(Metric.DUPLICATE_CHECK_REQUESTS, asked - covered)
+        self._report_waits([item.request for item in items])
 
         run = _Run(AdaptiveLimit(self._threads))
         # Discovery and the sweep run first, once each however many of their messages the batch holds;
@@ -111,24 +128,57 @@ class WorkBatch:
             run.guarded(discover, "Discover run failed", lambda: self._discover(run, time_left))
         if sweep:
             run.guarded(sweep, "Retry sweep failed", lambda: self._sweep_retries(run))
-        watches = self._store.get_many(list(checks))
-        jobs = [(post_id, group, watches.get(post_id)) for post_id, group in checks.items()]
+        watches = self._store.get_many([*checks, *taken])
+        jobs: list[Callable[[], None]] = [
+            partial(self._refresh_window, run, item, request, watches, time_left) for item, request in refreshes
+        ]
+        jobs.extend(
+            partial(self._check_group, run, post_id, group, watches.get(post_id))
+            for post_id, group in checks.items()
+            if post_id not in taken  # a refresh of this batch covers it
+        )
         if self._threads == 1:
             for job in jobs:
-                self._check_group(run, *job)
+                job()
         else:
             with ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="check") as pool:
-                futures = [pool.submit(self._check_group, run, *job) for job in jobs]
+                futures = [pool.submit(job) for job in jobs]
             for future in futures:
                 future.result()  # re-raises what must end the invocation (anything that is not an Exception)
         return run.failed
+
+    def _refresh_window(
+        self,
+        run: _Run,
+        item: WorkItem,
+        request: RefreshRequest,
+        watches: dict[str, WatchRecord],
+        time_left: TimeLeft | None,
+    ) -> None:
+        def refresh() -> None:
+            if run.refused.is_set():
+                return  # the posts stay due; the poller queues them again after the pause
+            if self._refresh is None:
+                for post_id in request.post_ids:  # this worker cannot list: each post on its own
+                    self._check_group(run, post_id, [item], watches.get(post_id))
+                return
+            with run.limit:  # one list call, then one by one what it did not show: one call at a time
+                report = self._refresh.run(request, watches, time_left=time_left)
+            if report.refused:
+                run.refused.set()
+            elif isinstance(report.error, GenviralRateLimitedError) or any(
+                isinstance(outcome.error, GenviralRateLimitedError) for outcome in report.outcomes
+            ):
+                run.limit.shrink()
+
+        run.guarded([item], "Bulk refresh failed", refresh)
 
     def _report_waits(self, requests: list[WorkRequest]) -> None:
         """How long the batch's checks waited: in the queue, and since the poller first wanted them."""
         if self._claims is None:
             return
         now = self._claims.now()
-        checks = [request for request in requests if isinstance(request, CheckRequest)]
+        checks = [request for request in requests if isinstance(request, CheckRequest | RefreshRequest)]
         queued = [request.queued_at for request in checks if request.queued_at is not None]
         wanted = [request.waiting_since for request in checks if request.waiting_since is not None]
         if queued:
@@ -177,7 +227,7 @@ class WorkBatch:
 
 def _newest_queueing(group: list[WorkItem]) -> datetime | None:
     """When the newest of a post's messages was queued (None if one of them does not say: then it is checked)."""
-    moments = [item.request.queued_at for item in group if isinstance(item.request, CheckRequest)]
+    moments = [item.request.queued_at for item in group if isinstance(item.request, CheckRequest | RefreshRequest)]
     if not moments or any(moment is None for moment in moments):
         return None
     return max(moment for moment in moments if moment is not None)

@@ -73,6 +73,11 @@ class WatchRecord(BaseModel):
     ended_reason: str | None = None
     post_status: str | None = None
     scheduled_at: str | None = None
+    created_at: str | None = Field(
+        default=None,
+        description="When Genviral created the post, as it gave it: the poller groups hot posts created "
+        "together so that one list call refreshes them (None: stored by an earlier release, until its next write).",
+    )
     accounts: dict[str, AccountSnapshot] = Field(default_factory=dict)
     occurrences: dict[str, int] = Field(
         default_factory=dict,

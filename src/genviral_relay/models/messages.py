@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from genviral_relay.models.domain import PostId
 
@@ -41,6 +41,22 @@ class CheckRequest(BaseModel):
     (backpressure). The worker reports how long the check waited (`CheckDelay`)."""
 
 
-WorkRequest = CheckRequest | SweepRequest | DiscoverRequest
+class RefreshRequest(BaseModel):
+    """Refresh these watched posts, all created in [since, until] (both inclusive), with one list call
+    (`GET /posts?since=…&until=…`, see `logic/bulk_refresh.py`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    refresh: Literal["created"]
+    since: datetime
+    until: datetime
+    post_ids: tuple[PostId, ...] = Field(min_length=2, max_length=100)
+    queued_at: datetime | None = None
+    """As `CheckRequest.queued_at`, for each of the posts."""
+    waiting_since: datetime | None = None
+    """As `CheckRequest.waiting_since`: the longest any of the posts waited."""
+
+
+WorkRequest = CheckRequest | SweepRequest | DiscoverRequest | RefreshRequest
 WORK_MESSAGE: TypeAdapter[WorkRequest] = TypeAdapter(WorkRequest)
 """A message body on the work queue (and on its dead-letter queue)."""
