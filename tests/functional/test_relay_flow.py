@@ -3,6 +3,7 @@ Genviral on loopback HTTP, AWS on moto; events checked as subscribers receive th
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from genviral_relay.aws.work_queue import SqsWorkQueue
+from genviral_relay.logic.bulk_refresh import WINDOW_GAP
 from genviral_relay.models.messages import CheckRequest
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
@@ -18,10 +20,17 @@ from tests.conftest import TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain
 
+_APART = itertools.count(1)
+
 
 def publishing_now(emulator: GenviralEmulator, accounts: int = 1) -> tuple[str, list[str]]:
-    """A post in its publishing window: due every tick until its accounts finish."""
-    post_id = emulator.create_post(accounts=accounts, scheduled_at=datetime.now(UTC) - timedelta(minutes=1))
+    """A post in its publishing window: due every tick until its accounts finish. Each is created apart from
+    the others (more than a refresh window's gap), so that each is checked on its own; posts created together
+    are refreshed by one list call (tests/unit/test_bulk_refresh_spec.py, and below)."""
+    created_at = datetime.now(UTC) - timedelta(hours=1) - next(_APART) * (WINDOW_GAP + timedelta(minutes=1))
+    post_id = emulator.create_post(
+        accounts=accounts, scheduled_at=datetime.now(UTC) - timedelta(minutes=1), created_at=created_at
+    )
     return post_id, emulator.account_ids(post_id)
 
 
