@@ -404,6 +404,8 @@ class Row:
     delivered_eventbridge: int = 0
     lost: int = 0
     duplicate_ids: int = 0
+    committed_twice: int = 0
+    """Transitions written by more than one commit (the conditional transaction lets one check win)."""
     unexpected: int = 0
     dead_lettered: int = 0
     crashes: int = 0
@@ -412,7 +414,7 @@ class Row:
 
     @property
     def clean(self) -> bool:
-        return self.lost == 0 and self.duplicate_ids == 0 and self.unexpected == 0
+        return self.lost == 0 and self.duplicate_ids == 0 and self.committed_twice == 0 and self.unexpected == 0
 
 
 def run_trial(name: str, seed: int) -> tuple[Audit, Trial, int]:
@@ -440,6 +442,7 @@ def run_matrix(trials: int, names: list[str] | None = None, seed: int = 0) -> li
             row.delivered_eventbridge += audit.delivered["eventbridge"]
             row.lost += audit.lost
             row.duplicate_ids += audit.duplicate_ids
+            row.committed_twice += sum(1 for commits in trial.rig.store.committed.values() if commits > 1)
             row.unexpected += audit.unexpected
             row.dead_lettered += audit.dead_lettered
             row.bad_inputs += trial.bad_inputs
@@ -452,12 +455,14 @@ def run_matrix(trials: int, names: list[str] | None = None, seed: int = 0) -> li
 def format_table(rows: list[Row]) -> str:
     header = (
         "| fault | trials | transitions expected | delivered SNS | delivered EventBridge | dead-lettered | lost "
-        "| duplicate ids | events without a transition | crashes | bad inputs tried | Genviral calls |"
+        "| duplicate ids | committed twice | events without a transition | crashes | bad inputs tried "
+        "| Genviral calls |"
     )
-    lines = [header, "|" + "---|" * 12]
+    lines = [header, "|" + "---|" * 13]
     lines.extend(
         f"| {row.fault} | {row.trials} | {row.expected} | {row.delivered_sns} | {row.delivered_eventbridge} "
-        f"| {row.dead_lettered} | {row.lost} | {row.duplicate_ids} | {row.unexpected} | {row.crashes} "
+        f"| {row.dead_lettered} | {row.lost} | {row.duplicate_ids} | {row.committed_twice} | {row.unexpected} "
+        f"| {row.crashes} "
         f"| {row.bad_inputs} "
         f"| {row.genviral_calls} |"
         for row in rows

@@ -1,4 +1,5 @@
-"""Every row of the fault matrix, once: nothing lost, no transition under two ids, no invented event."""
+"""Every row of the fault matrix, once: nothing lost, no transition under two ids nor written by two commits,
+no invented event."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ NO_GENVIRAL = {"hostile HTTP input"}
 def test_fault_loses_and_doubles_nothing(fault: str) -> None:
     (row,) = run_matrix(trials=1, names=[fault], seed=7)
 
-    assert (row.lost, row.duplicate_ids, row.unexpected) == (0, 0, 0), row
+    assert (row.lost, row.duplicate_ids, row.committed_twice, row.unexpected) == (0, 0, 0, 0), row
     if fault.startswith("crash"):
         assert row.crashes == 1
     if fault in PARKED_FOR_GOOD:

@@ -83,11 +83,13 @@ class PollTick:
         queued = self._queue.send(requests, correlation_id=correlation_id)
         backpressure.queued(now, backlog, queued)
         emit(Metric.CHECKS_QUEUED, queued)
-        emit(Metric.CHECKS_DEFERRED, plan.deferred)
-        emit(Metric.LONGEST_DEFERRAL, plan.longest_wait.total_seconds())
-        if backlog is not None:
+        # Only while behind: a metric costs for every hour it is written, and a calm hour has nothing to say.
+        if backlog:
             emit(Metric.WORK_QUEUE_BACKLOG, backlog)
+        if plan.longest_wait:
+            emit(Metric.LONGEST_DEFERRAL, plan.longest_wait.total_seconds())
         if plan.deferred:
+            emit(Metric.CHECKS_DEFERRED, plan.deferred)
             logger.warning(
                 "Work queue behind: due checks deferred to the next ticks",
                 extra={"queued": len(plan.queue), "deferred": plan.deferred, "backlog": backlog},
