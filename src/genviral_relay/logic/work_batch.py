@@ -128,14 +128,18 @@ class WorkBatch:
             run.guarded(discover, "Discover run failed", lambda: self._discover(run, time_left))
         if sweep:
             run.guarded(sweep, "Retry sweep failed", lambda: self._sweep_retries(run))
-        watches = self._store.get_many([*checks, *taken])
+        # A post they asked Genviral about in this batch already is not asked about again.
+        looked = run.looked
+        watches = self._store.get_many([post_id for post_id in [*checks, *taken] if post_id not in looked])
         jobs: list[Callable[[], None]] = [
-            partial(self._refresh_window, run, item, request, watches, time_left) for item, request in refreshes
+            partial(self._refresh_window, run, item, remaining, watches, time_left)
+            for item, request in refreshes
+            if (remaining := request.model_copy(update={"post_ids": _without(request.post_ids, looked)})).post_ids
         ]
         jobs.extend(
             partial(self._check_group, run, post_id, group, watches.get(post_id))
             for post_id, group in checks.items()
-            if post_id not in taken  # a refresh of this batch covers it
+            if post_id not in taken and post_id not in looked  # a refresh, the sweep or discovery covers it
         )
         if self._threads == 1:
             for job in jobs:
@@ -192,6 +196,7 @@ class WorkBatch:
         if not run.refused.is_set():
             with run.limit:
                 report = self._discovery.run(time_left=time_left)
+            run.looked.update(outcome.post_id for outcome in report.outcomes)
             if report.refused:
                 run.refused.set()
 
@@ -201,6 +206,7 @@ class WorkBatch:
         if not run.refused.is_set():
             with run.limit:
                 report = self._sweep.run()
+            run.looked.update(outcome.post_id for outcome in report.outcomes)
             if report.refused:
                 run.refused.set()
 
@@ -225,6 +231,10 @@ class WorkBatch:
         run.guarded(group, "Post check failed", check, post_id=post_id)
 
 
+def _without(post_ids: tuple[str, ...], looked: set[str]) -> tuple[str, ...]:
+    return tuple(post_id for post_id in post_ids if post_id not in looked)
+
+
 def _newest_queueing(group: list[WorkItem]) -> datetime | None:
     """When the newest of a post's messages was queued (None if one of them does not say: then it is checked)."""
     moments = [item.request.queued_at for item in group if isinstance(item.request, CheckRequest | RefreshRequest)]
@@ -241,6 +251,8 @@ class _Run:
         self.refused = threading.Event()
         """Genviral refused the key: the rest of the batch asks it nothing (the pause is stored)."""
         self.failed: list[str] = []
+        self.looked: set[str] = set()
+        """Posts the batch's discovery and retry sweep checked (they run before the checks)."""
         self._lock = threading.Lock()
 
     def guarded(
