@@ -13,8 +13,10 @@ emulator (on loopback) and the in-memory store, on a simulated clock:
 - the work queue counts what waits and what is being worked on, as SQS's approximate counts do;
 - the poller ticks every minute.
 
-Printed per run: Genviral calls, queue depth, duplicate Genviral calls (a call for a post that a
-check which started after the message was queued already covered) and duplicate messages skipped,
+Printed per run: Genviral calls (a list call that recorded none of its message's posts, a page of the
+workspace's other posts, is counted apart), queue depth, duplicate Genviral calls (a `GET /posts/{id}`
+of a post that a check which started after its message was queued already covered, by a single-post
+call or a list) and duplicate messages skipped,
 detection lag p50/p95 (from the account's change to its publish), and the ratio to a fixed-rate
 poller (every unfinished post every tick). The same bursts also run on the relay as it was before
 (no claims, no backpressure, no bulk refresh) for comparison.
@@ -142,7 +144,7 @@ class SlowGenviral(PostSource):
         self._clock.now = start + self._latency
         if in_flight >= GENVIRAL_CONCURRENCY_LIMIT:
             self.rate_limited += 1
-            raise GenviralRateLimitedError("too many requests in flight", status=429, error_code="rate_limited")
+            raise GenviralRateLimitedError("too many requests in flight")
         return start
 
     def _queued_for(self, post_id: str) -> datetime | None:
@@ -182,8 +184,10 @@ class SlowGenviral(PostSource):
             for post_id in item.request.post_ids
         }
         looks = [self._looked(post.id, started) for post in page.posts if post.id in asked]
-        if looks and all(looks):
-            self.duplicates.append(started)
+        if not looks or all(looks):
+            # A page of the workspace's other posts (and the instant the last page was cut at): it was listed
+            # for the message's posts not shown yet, so it is no duplicate, but it recorded nothing.
+            self.calls[-1] = (started, "list, nothing new")
         return page
 
 
@@ -235,12 +239,12 @@ class Run:
     def genviral_calls(self) -> int:
         return sum(self.calls.values())
 
-    def calls_per_100_hot(self) -> float:
-        """Genviral calls per 100 due posts, over the ticks that had at least 100 due."""
+    def calls_per_100_hot(self) -> tuple[float, float]:
+        """Genviral calls per 100 due posts: over the whole burst, and in the worst tick with 100 or more due."""
         busy = [tick for tick in self.ticks if tick.due >= 100]
-        if not busy:
-            return math.nan
-        return max(100 * tick.calls / tick.due for tick in busy)
+        hot = sum(tick.due for tick in self.ticks)
+        whole = 100 * sum(tick.calls for tick in self.ticks) / hot if hot else math.nan
+        return whole, max((100 * tick.calls / tick.due for tick in busy), default=math.nan)
 
 
 def plan_burst(scenario: Scenario, rng: random.Random) -> list[tuple[datetime, str, timedelta]]:
@@ -442,14 +446,47 @@ def percentile(values: list[float], fraction: float) -> float:
 def summary_row(run: Run) -> str:
     lag50, lag95 = percentile(run.lags, 0.5), percentile(run.lags, 0.95)
     peak_depth = max((tick.depth for tick in run.ticks), default=0)
-    per_100 = run.calls_per_100_hot()
+    whole, worst = run.calls_per_100_hot()
     undetected = run.transitions - run.detected
     return (
         f"| {run.scenario.name} | {run.genviral_calls} ({_counts(run.calls)}) | "
-        f"{run.genviral_calls / max(run.baseline_calls, 1):.1%} | {per_100:.1f} | {peak_depth} | "
+        f"{run.genviral_calls / max(run.baseline_calls, 1):.1%} | {whole:.1f} / {worst:.1f} | {peak_depth} | "
         f"{run.duplicates} / {run.skipped} | {lag50:.0f} s / {lag95:.0f} s ({lag95 / 60:.1f} ticks) | "
         f"{undetected} | {run.rate_limited} |"
     )
+
+
+def goals(runs: list[Run]) -> list[str]:
+    """The issue's goals, against these runs (the relay as it is now)."""
+    now = [run for run in runs if run.scenario.relay == "now"]
+    if not now:
+        return []
+    duplicates = sum(run.duplicates for run in now)
+    imports = [run for run in now if run.scenario.created == "one import"]
+    lines = ["Goals, on the relay as it is now:", ""]
+    lines.append(f"- 0 duplicate Genviral calls: {duplicates} in all runs.")
+    if imports:
+        whole = [run.calls_per_100_hot()[0] for run in imports]
+        worst = [run.calls_per_100_hot()[1] for run in imports]
+        lines.append(
+            f"- One-import bursts, at most 2 Genviral calls per 100 hot posts per tick: {min(whole):.1f} to "
+            f"{max(whole):.1f} over a whole burst; the worst single tick {max(worst):.1f} (the last ticks, "
+            "when the import's remaining posts are interleaved with its finished ones)."
+        )
+    for run in now:
+        if (run.scenario.posts, run.scenario.latency) == (1000, 0.3):
+            lag95 = percentile(run.lags, 0.95)
+            lines.append(
+                f"- p95 lag within 2 ticks at 1,000 posts and 300 ms, {run.scenario.created}: {lag95:.0f} s "
+                f"({lag95 / 60:.1f} ticks)."
+            )
+    late = [run for run in now if percentile(run.lags, 0.95) > 120]
+    lines.append(
+        "- Beyond 2 ticks of p95 lag: "
+        + ("; ".join(f"{run.scenario.name} ({percentile(run.lags, 0.95) / 60:.1f} ticks)" for run in late) or "none")
+        + "."
+    )
+    return lines
 
 
 def tick_table(run: Run) -> list[str]:
@@ -512,11 +549,13 @@ def main() -> int:
         f"Fleet: {LANES} checks at a time (GenviralMaxConcurrency), Genviral answering 429 above "
         f"{GENVIRAL_CONCURRENCY_LIMIT} in flight. 'relay before': no claims, no backpressure, no bulk refresh.",
         "",
-        "| run | Genviral calls | vs fixed-rate | calls per 100 hot posts (worst tick) | peak queue depth | "
-        "duplicate calls / duplicate messages skipped | detection lag p50 / p95 | not detected at the end | "
-        "429s |",
+        "| run | Genviral calls | vs fixed-rate | calls per 100 hot posts: whole burst / worst tick "
+        "| peak queue depth | duplicate calls / duplicate messages skipped | detection lag p50 / p95 "
+        "| not detected at the end | 429s |",
         "|---|---|---|---|---|---|---|---|---|",
         *(summary_row(run) for run in runs),
+        "",
+        *goals(runs),
         "",
         *(line for run in runs if run.scenario in DETAILED for line in tick_table(run)),
     ]
