@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint typecheck unit functional infra reliability bench schema monitoring openapi venv clean
+.PHONY: demo test lint typecheck unit functional infra reliability bench bench-burst schema monitoring openapi venv clean
 
 demo: $(STAMP) ## Run the whole flow locally: Genviral emulator + moto + the real handlers
 	$(BIN)/genviral-relay local demo
@@ -38,6 +38,9 @@ POSTS ?= 1000
 bench: $(STAMP) ## The simulated-week benchmark with POSTS posts (writes bench/RESULTS.md), then the webhooks'
 	PYTHONPATH=src:. $(BIN)/python -m bench.polling --posts $(POSTS)
 	PYTHONPATH=src:. $(BIN)/python -m bench.webhooks
+
+bench-burst: $(STAMP) ## Bursts of posts due in the same minute, Genviral answering slowly; writes bench/BURST.md
+	PYTHONPATH=src:. $(BIN)/python -m bench.burst
 
 schema: $(STAMP) ## Regenerate events/schema/relay-event.schema.json and the registry schemas in template.yaml
 	PYTHONPATH=src:. $(BIN)/python -m local.event_schema

@@ -45,6 +45,8 @@ from genviral_relay.clock import parse_ts
 from genviral_relay.clock import utc_now as _utc_now
 from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import GenviralClient, StaticToken
+from genviral_relay.logic.backpressure import Backpressure
+from genviral_relay.logic.bulk_refresh import HotWindows
 from genviral_relay.logic.ports import (
     AccountSource,
     DeadLetters,
@@ -54,14 +56,14 @@ from genviral_relay.logic.ports import (
     PublishResult,
 )
 from genviral_relay.logic.schedule import PollingPolicy, same_schedule
+from genviral_relay.logic.tick import PollTick
 from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.domain import FINAL_STATUSES, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
-from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest
 from genviral_relay.models.upstream import Account, Envelope, Post
 from genviral_relay.observability import logger
-from local.doubles import InMemoryStore, SteppingClock
+from local.doubles import InMemoryStore, InMemoryWorkQueue, SteppingClock
 from local.emulator import GenviralEmulator
 from local.ledger import Ledger, is_completion, outcome_of
 from local.runtime import RUNTIME_PYTHON, find_runtime_python
@@ -205,7 +207,7 @@ class PhasedSource(PostSource, AccountSource):
         return self._inner.posts_in_status(status, limit=limit)
 
     def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
-        self.calls[f"{LIST_PREFIX}new posts"] += 1
+        self.calls[f"{LIST_PREFIX}posts by created_at (new posts, bulk refresh)"] += 1
         return self._inner.posts_created(since, until, limit=limit)
 
     def list_accounts(self) -> list[Account]:
@@ -315,6 +317,16 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
         )
         checker = path.check
         batch = path.work_batch(discovery=path.discovery(lambda _now: start))
+        queue = InMemoryWorkQueue()  # emptied by the workers within each tick
+        tick = PollTick(
+            store=store,
+            pause=path.pause,
+            queue=queue,
+            clock=clock,
+            discover=mode == "discover",
+            backpressure=Backpressure(tick=TICK),
+            windows=HotWindows(store=store),
+        )
         ledger = Ledger()
         upstream_at: dict[tuple[str, str, str, str], tuple[datetime, str]] = {}
         registrations = sorted(range(len(planned)), key=lambda index: planned[index].created_at)
@@ -344,15 +356,13 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
             while next_change < len(pending) and pending[next_change].at <= clock.now:
                 _apply(emulator, planned, pending[next_change], ledger, upstream_at)
                 next_change += 1
-            # The poller's tick and the workers.
-            due = list(store.due_post_ids(clock.now))
+            # The poller's tick (the deployment's: backpressure, bulk refresh) and the workers, in batches of 10.
             ticks += 1
-            if mode == "discover":
-                batch.run([WorkItem("discover", DiscoverRequest(discover="posts"))])
-            for offset in range(0, len(due), 10):
-                batch.run([WorkItem(p, CheckRequest(post_id=p)) for p in due[offset : offset + 10]])
-            if next(store.awaiting_retry(clock.now, limit=1), None) is not None:
-                batch.run([WorkItem("sweep", SweepRequest(sweep="retry"))])
+            queue.sent.clear()
+            tick.run()
+            queued = [WorkItem(str(index), request) for index, (request, _) in enumerate(queue.sent)]
+            for offset in range(0, len(queued), 10):
+                batch.run(queued[offset : offset + 10])
             if mode == "discover":  # every tick lists new posts: no minute is idle
                 clock.now += TICK
             else:

@@ -17,6 +17,9 @@ from local.fault_matrix import SCENARIOS, format_table, run_matrix
 REPORT = Path(__file__).resolve().parent / "RELIABILITY.md"
 
 
+CLEAN = "nothing lost, no duplicate ids, no transition committed twice, no invented events"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trials", type=int, default=10, help="trials per fault (default 10)")
@@ -48,7 +51,7 @@ def main() -> int:
             "",
             table,
             "",
-            f"Result: {'nothing lost, no duplicate ids, no invented events' if clean else 'FAILURES above'}.",
+            f"Result: {CLEAN if clean else 'FAILURES above'}.",
             "",
         ]
     )

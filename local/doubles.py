@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from genviral_relay.aws.dynamodb_store import BATCH_GET_LIMIT, DUE_SHARDS
-from genviral_relay.clock import parse_ts
+from genviral_relay.clock import format_ts, parse_ts
 from genviral_relay.errors import (
     DeadLetterError,
     EnqueueError,
@@ -29,6 +29,7 @@ from genviral_relay.logic.ports import (
     AttemptRecord,
     DeadLetters,
     DeliveryQueue,
+    DueWatch,
     EventPublisher,
     EventSelection,
     HostResolver,
@@ -222,11 +223,16 @@ class InMemoryDeadLetters(DeadLetters):
 
 
 class InMemoryWorkQueue(WorkQueue):
-    """Queues by recording; `failing`: the send fails as SQS refusing the batch does."""
+    """Queues by recording; `failing`: the send fails as SQS refusing the batch does. `waiting` is what
+    `backlog` answers (None: the counts are unknown), set by a spec or by whoever consumes `sent`."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[WorkRequest, str | None]] = []
         self.failing = False
+        self.waiting: int | None = 0
+
+    def backlog(self) -> int | None:
+        return self.waiting
 
     def send(self, requests: Iterable[WorkRequest], *, correlation_id: str | None = None) -> int:
         batch = list(requests)
@@ -323,7 +329,7 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
                 raise StateConflictError(post_id)
             del self._watches[post_id]
 
-    def due_post_ids(self, now: datetime) -> Iterator[str]:
+    def due_watches(self, now: datetime) -> Iterator[DueWatch]:
         with self._lock:
             self.calls["query"] += DUE_SHARDS + 1  # and the retry shard
             due = [
@@ -331,7 +337,19 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
                 for post_id, record in self._watches.items()
                 if record.next_check_at is not None and record.next_check_at <= now
             ]
-        return iter([post_id for _, post_id in sorted(due)])
+        return iter([DueWatch(post_id, moment) for moment, post_id in sorted(due)])
+
+    def claim_check(self, post_id: str, *, queued_at: datetime, now: datetime) -> bool:
+        with self._lock:
+            self.calls["update_item"] += 1
+            stored = self._watches.get(post_id)
+            # Compared as the table stores them (milliseconds), as the DynamoDB condition does.
+            if stored is None or (
+                stored.claimed_at is not None and format_ts(stored.claimed_at) >= format_ts(queued_at)
+            ):
+                return False
+            self._watches[post_id] = stored.model_copy(update={"claimed_at": now})
+            return True
 
     def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
         with self._lock:

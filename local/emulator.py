@@ -720,23 +720,28 @@ class GenviralEmulator:
         scope = self._scope()
         with self._lock:
             posts = sorted(self._posts.values(), key=lambda p: (p.created_at, p.seq), reverse=True)
-            visible = [(post, post.render(scope)) for post in posts]
-        in_scope = [(post, data) for post, data in visible if data is not None]
-        by_status = Counter(str(data["status"]) for _, data in in_scope)
-        selected = [
-            data
-            for post, data in in_scope
-            if (wanted_status is None or data["status"] == wanted_status)
-            and (since is None or post.created_at >= since)
-            and (until is None or post.created_at <= until)
-        ]
+            # Only the answer's posts are rendered: a workspace of thousands stays quick to list.
+            in_scope = [
+                (post, post.status())
+                for post in posts
+                if scope is None or any(state["account_id"] in scope for state in post.states)
+            ]
+            by_status = Counter(status for _, status in in_scope)
+            chosen = [
+                post
+                for post, status in in_scope
+                if (wanted_status is None or status == wanted_status)
+                and (since is None or post.created_at >= since)
+                and (until is None or post.created_at <= until)
+            ][:limit]
+            selected = [data for post in chosen if (data := post.render(scope)) is not None]
         summary = {
             "total": len(in_scope),
             "pending": by_status["pending"] + by_status["scheduled"],
             "published": by_status["posted"] + by_status["partial"],
             "by_status": dict(by_status),
         }
-        return _ok("Posts retrieved", {"summary": summary, "posts": selected[:limit]})
+        return _ok("Posts retrieved", {"summary": summary, "posts": selected})
 
     def _accounts_answer(self) -> _Response:
         scope = self._scope()

@@ -405,6 +405,8 @@ class Row:
     delivered_eventbridge: int = 0
     lost: int = 0
     duplicate_ids: int = 0
+    committed_twice: int = 0
+    """Transitions written by more than one commit (the conditional transaction lets one check win)."""
     unexpected: int = 0
     dead_lettered: int = 0
     crashes: int = 0
@@ -413,7 +415,7 @@ class Row:
 
     @property
     def clean(self) -> bool:
-        return self.lost == 0 and self.duplicate_ids == 0 and self.unexpected == 0
+        return self.lost == 0 and self.duplicate_ids == 0 and self.committed_twice == 0 and self.unexpected == 0
 
 
 def run_trial(name: str, seed: int) -> tuple[Audit, Trial, int]:
@@ -442,6 +444,7 @@ def run_matrix(trials: int, names: list[str] | None = None, seed: int = 0) -> li
             row.delivered_eventbridge += audit.delivered["eventbridge"]
             row.lost += audit.lost
             row.duplicate_ids += audit.duplicate_ids
+            row.committed_twice += sum(1 for commits in trial.rig.store.committed.values() if commits > 1)
             row.unexpected += audit.unexpected
             row.dead_lettered += audit.dead_lettered
             row.bad_inputs += trial.bad_inputs
@@ -454,14 +457,15 @@ def run_matrix(trials: int, names: list[str] | None = None, seed: int = 0) -> li
 def format_table(rows: list[Row]) -> str:
     header = (
         "| fault | trials | transitions expected | completions expected | delivered SNS | delivered EventBridge "
-        "| dead-lettered | lost | duplicate ids | events without a transition | crashes | bad inputs tried "
+        "| dead-lettered | lost | duplicate ids | committed twice | events without a transition | crashes "
+        "| bad inputs tried "
         "| Genviral calls |"
     )
-    lines = [header, "|" + "---|" * 13]
+    lines = [header, "|" + "---|" * 14]
     lines.extend(
         f"| {row.fault} | {row.trials} | {row.expected} | {row.completions} | {row.delivered_sns} "
-        f"| {row.delivered_eventbridge} "
-        f"| {row.dead_lettered} | {row.lost} | {row.duplicate_ids} | {row.unexpected} | {row.crashes} "
+        f"| {row.delivered_eventbridge} | {row.dead_lettered} | {row.lost} | {row.duplicate_ids} "
+        f"| {row.committed_twice} | {row.unexpected} | {row.crashes} "
         f"| {row.bad_inputs} "
         f"| {row.genviral_calls} |"
         for row in rows

@@ -170,6 +170,21 @@ ALARMS: tuple[Alarm, ...] = (
         in_minutes="Oldest pending outbox entry (minutes)",
     ),
     Alarm(
+        "CheckDelayAlarm",
+        Metric.CHECK_DELAY,
+        "Checks ran more than three minutes (three ticks at the default PollSchedule) after the poller first "
+        "wanted them, three minutes in a row: the workers cannot keep up (a burst of posts due at once, or "
+        "Genviral answering slowly), so transitions are reported that much later. Nothing is lost and no post is "
+        "checked twice: the poller queues the most overdue posts first, no more than the workers took in the last "
+        "tick (ChecksDeferred, LongestDeferral, WorkQueueBacklog on the 'Burst' graphs). If it lasts, look for "
+        "Genviral errors and slow answers, or raise GenviralMaxConcurrency within Genviral's guidance.",
+        "Maximum",
+        period=60,
+        evaluation_periods=3,
+        datapoints_to_alarm=3,
+        threshold=180,
+    ),
+    Alarm(
         "DiscoverMissedPostsAlarm",
         Metric.DISCOVER_WINDOWS_UNSPLITTABLE,
         "Discover mode found more than 100 posts created within one millisecond: Genviral's list cannot page "
@@ -261,6 +276,8 @@ DASHBOARD: tuple[Graph, ...] = (
             Metric.POSTS_CHECKED,
             Metric.POSTS_UNCHANGED,
             Metric.RETRY_SWEEP_CHECKS,
+            Metric.BULK_REFRESH_CALLS,
+            Metric.POSTS_REFRESHED,
         ),
     ),
     Graph(
@@ -349,6 +366,24 @@ DASHBOARD: tuple[Graph, ...] = (
         (
             Line(expression="age / 60", label="failing for", id="minutes"),
             Line(Metric.WEBHOOK_FAILING_AGE, id="age", visible=False),
+        ),
+        stat="Maximum",
+    ),
+    Graph(
+        "Burst: queueing and duplicates",
+        (
+            Metric.WORK_QUEUE_BACKLOG,
+            Metric.CHECKS_DEFERRED,
+            Metric.CHECK_CLAIMS,
+            Metric.DUPLICATE_CHECKS_SKIPPED,
+        ),
+    ),
+    Graph(
+        "Burst: how long checks waited (seconds)",
+        (
+            Line(Metric.CHECK_DELAY, label="since first wanted"),
+            Line(Metric.WORK_QUEUE_AGE, label="in the queue"),
+            Line(Metric.LONGEST_DEFERRAL, label="longest deferral"),
         ),
         stat="Maximum",
     ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +24,15 @@ from genviral_relay.clock import utc_now
 from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import ClientSettings, GenviralClient
 from genviral_relay.logic.check import CheckOutcome, CheckTrigger
-from genviral_relay.logic.ports import AccountSource, EventPublisher, PostPage, PostSource, PublishResult, WatchStore
+from genviral_relay.logic.ports import (
+    AccountSource,
+    DueWatch,
+    EventPublisher,
+    PostPage,
+    PostSource,
+    PublishResult,
+    WatchStore,
+)
 from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
@@ -90,11 +99,14 @@ class SeamSource(PostSource, AccountSource):
 
 
 class SeamStore(WatchStore):
-    """The checks' store with seams at the commit and the acknowledgement."""
+    """The checks' store with seams at the commit and the acknowledgement; `committed` counts how many
+    commits wrote each event id (one per transition when transactions are atomic)."""
 
     def __init__(self, inner: WatchStore, seams: Seams) -> None:
         self._inner = inner
         self._seams = seams
+        self.committed: Counter[str] = Counter()
+        self._lock = threading.Lock()
 
     def get(self, post_id: str) -> WatchRecord | None:
         return self._inner.get(post_id)
@@ -104,6 +116,8 @@ class SeamStore(WatchStore):
 
     def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
         self._inner.save(record, expected_version=expected_version, new_events=new_events)
+        with self._lock:
+            self.committed.update(event.event_id for event in new_events)
         self._seams.passing("after_commit")
 
     def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
@@ -125,8 +139,11 @@ class SeamStore(WatchStore):
     def delete(self, post_id: str, *, expected_version: int) -> None:
         self._inner.delete(post_id, expected_version=expected_version)
 
-    def due_post_ids(self, now: datetime) -> Iterator[str]:
-        return self._inner.due_post_ids(now)
+    def due_watches(self, now: datetime) -> Iterator[DueWatch]:
+        return self._inner.due_watches(now)
+
+    def claim_check(self, post_id: str, *, queued_at: datetime, now: datetime) -> bool:
+        return self._inner.claim_check(post_id, queued_at=queued_at, now=now)
 
     def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
         return self._inner.awaiting_retry(now, limit=limit)

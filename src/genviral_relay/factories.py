@@ -136,6 +136,7 @@ class CheckPath:
     store: WatchStore
     state: RelayState
     clock: Clock
+    policy: PollingPolicy
 
     def discovery(
         self, baseline_before: Callable[[datetime], datetime], *, max_list_calls: int | None = None
@@ -156,14 +157,19 @@ class CheckPath:
 
     def work_batch(self, *, discovery: Discovery | None = None, sweep: bool = True, threads: int = 1) -> WorkBatch:
         """A worker's dispatcher on the same adapters (`sweep`: whether it runs the retry sweep)."""
+        from genviral_relay.logic.bulk_refresh import BulkRefresh
+        from genviral_relay.logic.in_flight import CheckClaims
         from genviral_relay.logic.work_batch import WorkBatch
 
+        claims = CheckClaims(store=self.store, clock=self.clock, tick=self.policy.tick)
         return WorkBatch(
             check=self.check,
             store=self.store,
             pause=self.pause,
             sweep=self.sweep if sweep else None,
             discovery=discovery,
+            claims=claims,
+            refresh=BulkRefresh(check=self.check, source=self.source, pause=self.pause, claims=claims),
             threads=threads,
         )
 
@@ -182,6 +188,7 @@ def compose_check_path(
 
     A `source` that also lists accounts (Genviral's client, the doubles) names them in events."""
     clock = clock or utc_now  # looked up now, not at import: tests move the composition root's clock
+    policy = policy or PollingPolicy()
     delivery = OutboxDelivery(store=store, publishers=publishers, dead_letters=dead_letters, clock=clock, policy=policy)
     pause = GenviralPause(state, clock)
     accounts = AccountLookup(state=state, source=source if isinstance(source, AccountSource) else None, clock=clock)
@@ -197,6 +204,7 @@ def compose_check_path(
         store=store,
         state=state,
         clock=clock,
+        policy=policy,
     )
 
 
@@ -286,6 +294,8 @@ def work_batch() -> WorkBatch:
 @cache
 def poll_tick() -> PollTick:
     from genviral_relay.aws.work_queue import SqsWorkQueue
+    from genviral_relay.logic.backpressure import Backpressure
+    from genviral_relay.logic.bulk_refresh import HotWindows
 
     settings = poller_settings()
     store = poller_store()
@@ -295,6 +305,8 @@ def poll_tick() -> PollTick:
         queue=SqsWorkQueue(aws_client("sqs"), settings.work_queue_url),
         clock=utc_now,
         discover=settings.watch_mode == "discover",
+        backpressure=Backpressure(tick=tick_of(settings.poll_schedule)),
+        windows=HotWindows(store=store),
     )
 
 

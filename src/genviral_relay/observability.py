@@ -76,15 +76,24 @@ class Metric(StrEnum):
     POLLER_TICKS = "PollerTicks"  # ticks that ran to the end, paused ones included (the silence alarm)
     TICKS_PAUSED = "TicksPaused"  # ticks that queued nothing because Genviral refused the key
     CHECKS_QUEUED = "ChecksQueued"
+    CHECKS_DEFERRED = "ChecksDeferred"  # due checks left for later ticks: the queue holds a tick's work already
+    LONGEST_DEFERRAL = "LongestDeferral"  # seconds the longest-deferred due post has waited to be queued
+    WORK_QUEUE_BACKLOG = "WorkQueueBacklog"  # messages waiting or in flight when the tick started
     # The checks (worker and API)
     POISON_MESSAGES = "PoisonMessages"
     DUPLICATE_CHECK_REQUESTS = "DuplicateCheckRequests"
+    DUPLICATE_CHECKS_SKIPPED = "DuplicateChecksSkipped"  # queued before a check that already ran: no Genviral call
+    CHECK_CLAIMS = "CheckClaims"  # late checks that claimed their post (one conditional write each)
+    WORK_QUEUE_AGE = "WorkQueueAge"  # seconds: the oldest check message of a batch, since it was queued
+    CHECK_DELAY = "CheckDelay"  # seconds: from the tick that first wanted a check (deferred or queued) to the check
     POSTS_CHECKED = "PostsChecked"  # checks that asked Genviral for the post
     POSTS_UNCHANGED = "PostsUnchanged"
     POSTS_GONE = "PostsGone"  # Genviral answered 404: the watch ended
     CHECK_CONFLICTS = "CheckConflicts"
     CHECK_FAILURES = "CheckFailures"  # unexpected exceptions; the message returns to the queue
     RETRY_SWEEP_CHECKS = "RetrySweepChecks"
+    BULK_REFRESH_CALLS = "BulkRefreshCalls"  # list calls that refreshed hot posts created together
+    POSTS_REFRESHED = "PostsRefreshed"  # hot posts recorded from a list answer, no call of their own
     # Discover mode
     DISCOVER_LIST_CALLS = "DiscoverListCalls"
     DISCOVER_WINDOWS_UNSPLITTABLE = "DiscoverWindowsUnsplittable"  # over a page of posts within 1 ms
@@ -126,7 +135,16 @@ class Metric(StrEnum):
         return MetricUnit.Seconds if self in SECONDS else MetricUnit.Count
 
 
-SECONDS = frozenset({Metric.DETECTION_LAG, Metric.PENDING_OUTBOX_AGE, Metric.WEBHOOK_FAILING_AGE})
+SECONDS = frozenset(
+    {
+        Metric.DETECTION_LAG,
+        Metric.PENDING_OUTBOX_AGE,
+        Metric.WEBHOOK_FAILING_AGE,
+        Metric.LONGEST_DEFERRAL,
+        Metric.WORK_QUEUE_AGE,
+        Metric.CHECK_DELAY,
+    }
+)
 
 EVENT_METRICS: dict[str, Metric] = {
     "post.account.posted": Metric.TRANSITIONS_POSTED,

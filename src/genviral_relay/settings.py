@@ -31,6 +31,7 @@ class _Settings(BaseModel):
 class PollerSettings(_Settings):
     work_queue_url: NonEmpty = Field(alias="WORK_QUEUE_URL")
     watch_mode: Literal["registered", "discover"] = Field(alias="WATCH_MODE")
+    poll_schedule: NonEmpty = Field(alias="POLL_SCHEDULE", description="The tick backpressure counts a pace in.")
 
 
 class CheckerSettings(_Settings):

@@ -355,11 +355,45 @@ def test_a_failing_webhook_endpoint_reports_how_long_it_has_been_failing(
     assert figures.values(Metric.WEBHOOK_FAILING_AGE) == [3660.0]  # over WebhookFailingAlarm's 60 minutes
 
 
+def test_checks_held_up_in_the_queue_report_their_delay_and_a_copy_asks_genviral_nothing_more(
+    emulator: GenviralEmulator,
+    runner: LocalRunner,
+    stack: MotoStack,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    post_id, _ = publishing_now(emulator)
+    register(runner, post_id)
+    # Two ticks queue the post (due every tick) while no worker takes anything.
+    assert runner.tick()["enqueued"] == 1
+    assert runner.tick()["enqueued"] == 1
+    calls_before = emulator.calls(post_id)
+    capsys.readouterr()
+
+    later = utc_now() + timedelta(minutes=4)
+    monkeypatch.setattr(factories, "utc_now", lambda: later)  # the workers take the queue four minutes late
+    assert runner.drain_work_queue().processed == 2
+
+    figures = emitted(capsys, stack)
+    assert emulator.calls(post_id) - calls_before == 1
+    assert figures.values(Metric.CHECK_CLAIMS) == [1]  # a late check claims its post first
+    (delay,) = figures.values(Metric.CHECK_DELAY)
+    (age,) = figures.values(Metric.WORK_QUEUE_AGE)
+    assert 239 <= age <= delay <= 241 + 5  # both copies' waits, the oldest reported
+    assert (
+        stack.client("sqs").get_queue_attributes(
+            QueueUrl=stack.ref("WorkQueue"), AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+        == "0"
+    )
+
+
 # ---------------------------------------------------------------- every alarm has a fault that sets it off
 
 # The test above that produces each alarmed metric through the handlers and asserts it in their output.
 ALARMED_METRIC_TESTS: dict[Metric, Callable[..., None]] = {
     Metric.POLLER_TICKS: test_a_tick_reports_checks_transitions_lag_and_publishing,
+    Metric.CHECK_DELAY: test_checks_held_up_in_the_queue_report_their_delay_and_a_copy_asks_genviral_nothing_more,
     Metric.PENDING_OUTBOX_AGE: test_an_event_stuck_in_the_outbox_reports_its_age_at_each_check,
     Metric.PUBLISH_FAILURES: test_a_failed_publish_is_counted_and_kept,
     Metric.WEBHOOK_FAILING_AGE: test_a_failing_webhook_endpoint_reports_how_long_it_has_been_failing,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,10 @@ from genviral_relay.errors import StateConflictError
 from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import GenviralClient, StaticToken
 from genviral_relay.logic.check import PostCheck
+from genviral_relay.logic.ports import PostPage, PostSource
 from genviral_relay.models.domain import Target, WatchRecord
+from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.upstream import Post
 from local.doubles import RecordingPublisher
 from local.emulator import GenviralEmulator
 from local.stack import MotoStack
@@ -64,28 +68,111 @@ def posted_post(emulator: GenviralEmulator, checker: PostCheck) -> tuple[str, st
     return post_id, account_id
 
 
-def test_two_concurrent_checks_commit_one_set_of_events(
-    emulator: GenviralEmulator, checker: PostCheck, publishers: dict[Target, RecordingPublisher]
-) -> None:
+RACERS = 4
+
+
+class BarrierSource(PostSource):
+    """Genviral, answering only once every racer has asked: each racer has read the watch by then, so all
+    of them try to commit the same transition on the same version."""
+
+    def __init__(self, inner: GenviralClient, barrier: threading.Barrier) -> None:
+        self._inner = inner
+        self._barrier = barrier
+
+    def get_post(self, post_id: str) -> Post:
+        self._barrier.wait()
+        return self._inner.get_post(post_id)
+
+    def posts_in_status(self, status: str, *, limit: int) -> PostPage:
+        return self._inner.posts_in_status(status, limit=limit)
+
+    def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
+        return self._inner.posts_created(since, until, limit=limit)
+
+
+class CheckThenPutStore(DynamoDbStore):
+    """A store whose save is not atomic: it reads the version, waits for every racer to have read it too, then
+    writes unconditionally. What a store over a backend that does not serialise transactions does."""
+
+    def __init__(self, stack: MotoStack, barrier: threading.Barrier) -> None:
+        super().__init__(
+            stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30), clock=utc_now
+        )
+        self._barrier = barrier
+
+    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
+        stored = self.get(record.post_id)
+        if (stored.version if stored else 0) != expected_version:
+            raise StateConflictError(record.post_id)
+        self._barrier.wait()
+        self._client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": self._table, "Item": watch_to_item(record)}},
+                *({"Put": {"TableName": self._table, "Item": self._event_item(event, 0)}} for event in new_events),
+            ]
+        )
+
+
+def race(
+    emulator: GenviralEmulator, stack: MotoStack, store: DynamoDbStore, checker: PostCheck
+) -> tuple[list[str], dict[Target, RecordingPublisher], list[str]]:
+    """RACERS checks of one post with one new transition, all reading the watch before any commits:
+    (their results, what each target received, the event items stored for the post)."""
     post_id, _ = posted_post(emulator, checker)
-    barrier = threading.Barrier(4)
+    answering = threading.Barrier(RACERS)
+    publishers = {"sns": RecordingPublisher("sns"), "eventbridge": RecordingPublisher("eventbridge")}
+    racer = compose_check_path(
+        store=store,
+        state=store,
+        source=BarrierSource(GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=lambda _: None), answering),
+        publishers=list(publishers.values()),
+        dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=utc_now),
+    ).check
     results: list[str] = []
+    lock = threading.Lock()
 
     def check() -> None:
-        barrier.wait()
-        results.append(checker.check(post_id).result)
+        result = racer.check(post_id).result
+        with lock:
+            results.append(result)
 
-    threads = [threading.Thread(target=check) for _ in range(4)]
+    threads = [threading.Thread(target=check) for _ in range(RACERS)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    stored = stack.client("dynamodb").query(
+        TableName=stack.ref("StateTable"),
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :event)",
+        ExpressionAttributeValues={":pk": {"S": post_id}, ":event": {"S": "EVENT#"}},
+    )["Items"]
+    return sorted(results), publishers, [item["sk"]["S"] for item in stored]
 
-    # moto's conditional transaction is not atomic across threads (DynamoDB's is), so more than one
-    # check may commit here; what must hold either way is one id per transition on each target.
-    assert "changed" in results
-    assert len({event.event_id for event in publishers["sns"].published}) == 1
-    assert len({event.event_id for event in publishers["eventbridge"].published}) == 1
+
+def assert_one_commit(results: list[str], publishers: dict[Target, RecordingPublisher], stored: list[str]) -> None:
+    # One racer commits the transition; every other one loses the conditional write and publishes nothing.
+    assert results == ["changed", *["conflict"] * (RACERS - 1)]
+    assert len(stored) == 1  # the registration's accounts were not final: one transition, one event item
+    for target in ("sns", "eventbridge"):
+        assert [event.event_id for event in publishers[target].published] == [stored[0].removeprefix("EVENT#")]
+
+
+def test_concurrent_checks_commit_one_transition_once(
+    emulator: GenviralEmulator, stack: MotoStack, store: DynamoDbStore, checker: PostCheck
+) -> None:
+    assert_one_commit(*race(emulator, stack, store, checker))
+
+
+def test_the_one_commit_assertion_fails_when_the_store_is_not_atomic(
+    emulator: GenviralEmulator, stack: MotoStack, checker: PostCheck
+) -> None:
+    """The assertion above can fail: on a save that checks the version and then writes, every racer commits."""
+    racy = CheckThenPutStore(stack, threading.Barrier(RACERS))
+    results, publishers, stored = race(emulator, stack, racy, checker)
+
+    assert results == ["changed"] * RACERS
+    with pytest.raises(AssertionError):
+        assert_one_commit(results, publishers, stored)
 
 
 def test_a_watch_written_before_changed_at_existed_reads_its_last_write_time() -> None:

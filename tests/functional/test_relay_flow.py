@@ -3,12 +3,16 @@ Genviral on loopback HTTP, AWS on moto; events checked as subscribers receive th
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from genviral_relay.aws.work_queue import SqsWorkQueue
+from genviral_relay.logic.bulk_refresh import WINDOW_GAP
+from genviral_relay.models.messages import CheckRequest
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
@@ -16,10 +20,17 @@ from tests.conftest import TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain, transitions
 
+_APART = itertools.count(1)
+
 
 def publishing_now(emulator: GenviralEmulator, accounts: int = 1) -> tuple[str, list[str]]:
-    """A post in its publishing window: due every tick until its accounts finish."""
-    post_id = emulator.create_post(accounts=accounts, scheduled_at=datetime.now(UTC) - timedelta(minutes=1))
+    """A post in its publishing window: due every tick until its accounts finish. Each is created apart from
+    the others (more than a refresh window's gap), so that each is checked on its own; posts created together
+    are refreshed by one list call (tests/unit/test_bulk_refresh_spec.py, and below)."""
+    created_at = datetime.now(UTC) - timedelta(hours=1) - next(_APART) * (WINDOW_GAP + timedelta(minutes=1))
+    post_id = emulator.create_post(
+        accounts=accounts, scheduled_at=datetime.now(UTC) - timedelta(minutes=1), created_at=created_at
+    )
     return post_id, emulator.account_ids(post_id)
 
 
@@ -511,3 +522,44 @@ def test_the_secret_sentinel_sees_relay_log_records(secret_sentinel: Any) -> Non
 
     assert secret_sentinel.leaks
     secret_sentinel.leaks.clear()  # planted on purpose; the sentinel must not fail this test
+
+
+def test_the_work_queue_backlog_counts_waiting_and_received_messages(stack: MotoStack) -> None:
+    queue = SqsWorkQueue(stack.client("sqs"), stack.ref("WorkQueue"))
+    assert queue.backlog() == 0
+    requests = [CheckRequest(post_id=f"00000000-0000-4000-8000-{index:012d}") for index in range(12)]
+    assert queue.send(requests) == 12
+    stack.client("sqs").receive_message(QueueUrl=stack.ref("WorkQueue"), MaxNumberOfMessages=5)
+
+    assert queue.backlog() == 12  # 7 waiting and 5 being worked on
+
+    broken = SqsWorkQueue(stack.client("sqs"), stack.ref("WorkQueue") + "-gone")
+    assert broken.backlog() is None  # unknown: the tick then limits nothing
+
+
+def test_hot_posts_created_together_are_refreshed_by_one_list_call_through_the_handlers(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack
+) -> None:
+    created = datetime.now(UTC) - timedelta(hours=1)
+    scheduled = datetime.now(UTC) - timedelta(minutes=1)
+    post_ids = [
+        emulator.create_post(scheduled_at=scheduled, created_at=created + index * timedelta(milliseconds=10))
+        for index in range(3)
+    ]
+    for post_id in post_ids:
+        assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+    emulator.mark_posted(post_ids[0], emulator.account_ids(post_ids[0])[0])
+    emulator.delete_post(post_ids[2])  # gone: not in the list, and its own call says so
+    emulator.requests_log.clear()
+
+    assert runner.tick()["enqueued"] == 1  # one refresh message for the three
+    runner.drain_work_queue()
+
+    asked = [
+        (record.path.rsplit("/", 1)[-1], record.query.get("limit"))
+        for record in emulator.requests_log
+        if not record.path.endswith("/accounts")  # the account directory, listed for the event
+    ]
+    assert sorted(asked) == sorted([("posts", "100"), (post_ids[2], None)])
+    assert [document["post_id"] for document in drain(stack).sns_transitions()] == [post_ids[0]]
+    assert stored_item(stack, post_ids[2])["ended_reason"] == {"S": "post_not_found"}

@@ -290,6 +290,14 @@ def test_the_whole_flow_runs_on_each_functions_own_role(
     assert sorted(received.sns_event_types()) == ["post.account.failed", "post.account.posted", "post.completed"]
     assert runner.api("GET", f"/watches/{post_id}").status == 200
 
+    # Two posts created together: the poller reads their watches and queues one refresh, which one list call does
+    together = datetime.now(UTC) - timedelta(hours=1)
+    imported = [publishing_now(emulator, created_at=together)[0] for _ in range(2)]
+    for each in imported:
+        assert runner.api("POST", "/watches", {"post_id": each}).status == 201
+    assert runner.tick()["enqueued"] == 2  # the refresh, and the retry sweep (the first post awaits a retry)
+    assert runner.drain_work_queue().failed == 0
+
     # The retry sweep: Genviral retries the failed account, which then posts; the retry list is a full page (it
     # may be cut off), so the sweep reads every waiting watch from the table
     for _ in range(SWEEP_LIMIT):
@@ -320,9 +328,12 @@ def test_the_whole_flow_runs_on_each_functions_own_role(
     # Then nothing was refused, and each function did its work on its own role, the secret read included
     assert_nothing_refused(stack)
     table, secret = table_arn(stack), stack.secret_arn
-    assert {("sqs:SendMessage", arn(stack, "WorkQueue")), ("dynamodb:Query", f"{table}/index/due")} <= used(
-        stack, POLLER
-    )
+    assert {
+        ("sqs:SendMessage", arn(stack, "WorkQueue")),
+        ("sqs:GetQueueAttributes", arn(stack, "WorkQueue")),
+        ("dynamodb:Query", f"{table}/index/due"),
+        ("dynamodb:BatchGetItem", table),
+    } <= used(stack, POLLER)
     publishing = {
         ("secretsmanager:GetSecretValue", secret),
         ("sns:Publish", stack.ref("EventsTopic")),

@@ -3,7 +3,9 @@ duplicate deliveries and concurrent workers, with the invariants checked after e
 
 1. every transition that happened upstream, and every completion of a post, reaches every target (checked once
    the run settles);
-2. exactly one event id per transition;
+2. exactly one event id per transition, committed once: the conditional transaction lets one of
+   several concurrent checks write it (in-process moto answers one call at a time, so its
+   transactions are atomic as DynamoDB's are);
 3. the stored state never moves backwards;
 4. no event without a real transition.
 """
@@ -120,6 +122,11 @@ class RelayMachine(RuleBasedStateMachine):
         )
         assert audit.duplicate_ids == 0, audit
         assert audit.unexpected == 0, audit
+
+    @invariant()
+    def each_transition_is_committed_once(self) -> None:
+        twice = [event_id for event_id, commits in self.rig.store.committed.items() if commits > 1]
+        assert not twice, f"events committed more than once: {twice}"
 
     @invariant()
     def stored_state_never_moves_backwards(self) -> None:

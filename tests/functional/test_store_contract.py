@@ -151,6 +151,34 @@ def watches_outbox_and_due_index(run: Run) -> None:
     assert run.step("pause over", lambda s: s.genviral_pause(NOW + timedelta(minutes=6))) is None
 
 
+def check_claims(run: Run) -> None:
+    """A claim is one conditional write: taken unless a check already claimed the post at or after the
+    message's queueing; it leaves the version (and the outbox's optimistic lock) alone."""
+    queued = NOW - timedelta(minutes=2)
+    run.step("save due", lambda s: s.save(watch(POSTS[0], 1, next_check_at=queued), expected_version=0, new_events=()))
+    due = run.listing("due, with the moment", lambda s: s.due_watches(NOW))
+    assert [(item.post_id, item.next_check_at) for item in due] == [(POSTS[0], queued)]
+
+    assert run.step("first claim", lambda s: s.claim_check(POSTS[0], queued_at=queued, now=NOW)) is True
+    claimed = run.step("get claimed", lambda s: s.get(POSTS[0]))
+    assert isinstance(claimed, WatchRecord)
+    assert (claimed.claimed_at, claimed.version) == (NOW, 1)
+    # A message queued before that claim, or at its very moment, is a duplicate
+    earlier = run.step("claim queued earlier", lambda s: s.claim_check(POSTS[0], queued_at=queued, now=NOW))
+    assert earlier is False
+    same = run.step("claim queued at the claim", lambda s: s.claim_check(POSTS[0], queued_at=NOW, now=NOW))
+    assert same is False
+    # One queued after it is a check of its own
+    after = NOW + timedelta(minutes=1)
+    later_claim = run.step("claim queued later", lambda s: s.claim_check(POSTS[0], queued_at=after, now=after))
+    assert later_claim is True
+    assert run.step("no watch, no claim", lambda s: s.claim_check(UNKNOWN, queued_at=NOW, now=NOW)) is False
+    # A save carries the claim it was given
+    saved = claimed.model_copy(update={"version": 2, "claimed_at": after})
+    run.step("save a claimed watch", lambda s: s.save(saved, expected_version=1, new_events=()))
+    assert run.step("get saved", lambda s: s.get(POSTS[0])) == saved
+
+
 def discover_state_saved_once_per_version(run: Run) -> None:
     assert run.step("no state yet", lambda s: s.discover_state()) is None
 
@@ -242,6 +270,7 @@ def operator_reads(run: Run) -> None:
     "script",
     [
         watches_outbox_and_due_index,
+        check_claims,
         discover_state_saved_once_per_version,
         account_directory_replaced_whole,
         operator_reads,

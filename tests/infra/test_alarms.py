@@ -122,6 +122,7 @@ def test_every_dead_letter_queue_alarms_as_soon_as_it_holds_a_message() -> None:
 
 def test_alarms_watch_genviral_refusals_publishing_the_outbox_the_poller_and_discovery() -> None:
     assert alarmed_relay_metrics() == {
+        Metric.CHECK_DELAY,
         Metric.GENVIRAL_ERRORS_401,
         Metric.GENVIRAL_ERRORS_402,
         Metric.GENVIRAL_ERRORS_403,
@@ -250,3 +251,10 @@ def test_dashboard_widgets_are_in_the_region_of_the_stack_and_do_not_overlap(das
         assert not area & cells, widget["properties"].get("title")
         assert max(x for x, _ in area) < 24
         cells |= area
+
+
+def test_the_check_delay_alarm_fires_when_checks_lag_three_ticks_for_three_minutes() -> None:
+    alarm = ALARMS["CheckDelayAlarm"]
+    assert (alarm["MetricName"], alarm["Statistic"], alarm["Period"]) == ("CheckDelay", "Maximum", 60)
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["Threshold"]) == (3, 3, 180)
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"

@@ -369,19 +369,23 @@ PUBLISHING = {("sns:Publish", "EventsTopic"), ("events:PutEvents", "EventBus.Arn
 # What each role may do, from the calls each function's code path makes (src/genviral_relay/aws/*.py):
 # TransactWriteItems of Puts needs PutItem, SendMessageBatch needs SendMessage, PublishBatch needs Publish.
 ROLE_GRANTS: dict[str, tuple[set[str], set[tuple[str, str]]]] = {
-    # tick: due_post_ids and awaiting_retry query the due index, genviral_pause reads the pause item;
-    # SqsWorkQueue.send; failed invocations go to PollerDLQ (EventInvokeConfig, SAM's own statement).
+    # tick: due_watches and awaiting_retry query the due index, genviral_pause reads the pause item, get_many
+    # the due watches (bulk refresh); SqsWorkQueue.send and backlog; failed invocations go to PollerDLQ
+    # (EventInvokeConfig, SAM's own statement).
     "PollerFunctionRole": (
         {BASIC, XRAY},
         {
             ("dynamodb:Query", DUE_INDEX),
             ("dynamodb:GetItem", TABLE),
+            ("dynamodb:BatchGetItem", TABLE),
             ("sqs:SendMessage", "WorkQueue.Arn"),
+            ("sqs:GetQueueAttributes", "WorkQueue.Arn"),
             ("sqs:SendMessage", "PollerDLQ.Arn"),
         },
     ),
-    # checks (get, get_many, save), outbox (load_events, acknowledge), the pause and discover items (GetItem,
-    # PutItem), the retry sweep (awaiting_retry: the due index), publishers, SqsDeadLetters, the secret.
+    # checks (get, get_many, save, claim_check: UpdateItem), outbox (load_events, acknowledge), the pause and
+    # discover items (GetItem, PutItem), the retry sweep (awaiting_retry: the due index), publishers,
+    # SqsDeadLetters, the secret.
     "WorkerFunctionRole": (
         {BASIC, XRAY, SQS_EVENT_SOURCE},
         {

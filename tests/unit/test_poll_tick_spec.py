@@ -42,6 +42,11 @@ def queued(queue: InMemoryWorkQueue) -> list[WorkRequest]:
     return [request for request, _ in queue.sent]
 
 
+def due_check(post_id: str) -> CheckRequest:
+    """A check this tick queued, wanted since this tick."""
+    return CheckRequest(post_id=post_id, queued_at=NOW, waiting_since=NOW)
+
+
 @pytest.fixture
 def queue() -> InMemoryWorkQueue:
     return InMemoryWorkQueue()
@@ -56,9 +61,7 @@ def test_a_tick_queues_a_check_for_every_due_watch_only(world: World, queue: InM
     report = tick(world, queue).run()
 
     assert report.queued == 2
-    assert sorted(queued(queue), key=str) == sorted(
-        [CheckRequest(post_id=DUE_NOW), CheckRequest(post_id=DUE_BEFORE)], key=str
-    )
+    assert sorted(queued(queue), key=str) == sorted([due_check(DUE_NOW), due_check(DUE_BEFORE)], key=str)
     assert emitted(Metric.CHECKS_QUEUED) == [2]
     assert emitted(Metric.POLLER_TICKS) == [1]
 
@@ -76,7 +79,7 @@ def test_a_tick_queues_no_sweep_when_no_post_awaits_a_retry(world: World, queue:
 
     tick(world, queue).run()
 
-    assert queued(queue) == [CheckRequest(post_id=DUE_NOW)]
+    assert queued(queue) == [due_check(DUE_NOW)]
 
 
 def test_a_tick_in_discover_mode_queues_a_discover_run(world: World, queue: InMemoryWorkQueue) -> None:

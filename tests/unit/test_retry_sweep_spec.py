@@ -7,6 +7,8 @@ import pytest
 
 from genviral_relay.errors import GenviralUnavailableError
 from genviral_relay.logic.retry_sweep import SWEEP_LIMIT
+from genviral_relay.logic.work_batch import WorkItem
+from genviral_relay.models.messages import CheckRequest, SweepRequest
 from genviral_relay.observability import Metric
 from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, post
 from tests.unit.world import World, emitted
@@ -95,3 +97,18 @@ def test_a_failed_list_call_checks_nothing_and_pauses_nothing(world: World) -> N
     assert world.source.calls["get_post"] == 0
     assert world.store.genviral_pause(NOW) is None
     assert world.path.sweep.run().outcomes[0].result == "changed"  # the next tick's sweep finds it
+
+
+def test_a_post_the_sweep_checked_is_not_checked_again_by_a_check_message_of_the_same_batch(world: World) -> None:
+    awaiting_retry(world)
+    world.source.put(post(failed(ACCOUNT_A), retrying(ACCOUNT_B), status="retry"))
+
+    world.batch().run(
+        [
+            WorkItem("sweep", SweepRequest(sweep="retry")),
+            WorkItem("check", CheckRequest(post_id=POST_ID, queued_at=NOW)),
+        ]
+    )
+
+    assert world.source.calls == {"posts_in_status": 1, "get_post": 1}  # the sweep's check only
+    assert world.stored().accounts[ACCOUNT_B].status == "retry"

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import StateConflictError
-from genviral_relay.logic.ports import EventSelection, OperatorQueries, RelayState, WatchStore
+from genviral_relay.logic.ports import DueWatch, EventSelection, OperatorQueries, RelayState, WatchStore
 from genviral_relay.models.domain import AccountDirectory, AccountSnapshot, DiscoverState, PendingDelivery, WatchRecord
 from genviral_relay.models.events import RelayEvent, parse_event
 from genviral_relay.observability import logger
@@ -82,6 +82,7 @@ def watch_to_item(record: WatchRecord) -> dict[str, AttributeValueTypeDef]:
             "ended_reason": record.ended_reason,
             "post_status": record.post_status,
             "scheduled_at": record.scheduled_at,
+            "created_at": record.created_at,
             "accounts": {account_id: state.model_dump() for account_id, state in record.accounts.items()},
             "emitted": record.occurrences,  # the 0.3.0 attribute name, kept so stored watches read back
             "outbox": {entry.encode() for entry in record.outbox} or None,
@@ -95,6 +96,7 @@ def watch_to_item(record: WatchRecord) -> dict[str, AttributeValueTypeDef]:
             "settled_next_check_at": (
                 format_ts(record.settled_next_check_at) if record.settled_next_check_at else None
             ),
+            "claimed_at": format_ts(record.claimed_at) if record.claimed_at else None,
             "registered_at": format_ts(record.registered_at),
             "changed_at": format_ts(record.changed_at) if record.changed_at else None,
         }
@@ -110,6 +112,7 @@ def watch_from_item(item: dict[str, Any]) -> WatchRecord:
         ended_reason=values.get("ended_reason"),
         post_status=values.get("post_status"),
         scheduled_at=values.get("scheduled_at"),
+        created_at=values.get("created_at"),
         accounts={
             account_id: AccountSnapshot.model_validate(state)
             for account_id, state in values.get("accounts", {}).items()
@@ -119,6 +122,7 @@ def watch_from_item(item: dict[str, Any]) -> WatchRecord:
         next_check_at=parse_ts(values.get("next_check_at")),
         settled_next_check_at=parse_ts(values.get("settled_next_check_at")),
         awaiting_retry=values.get("awaiting_retry", False),
+        claimed_at=parse_ts(values.get("claimed_at")),
         registered_at=values["registered_at"],
         # Watches written before 0.3.0 carry `checked_at`, the time of their last write: close enough.
         changed_at=parse_ts(values.get("changed_at") or values.get("checked_at")),
@@ -295,14 +299,38 @@ class DynamoDbStore(WatchStore, OperatorQueries, RelayState):
                 raise StateConflictError(post_id) from error
             raise
 
-    def due_post_ids(self, now: datetime) -> Iterator[str]:
-        for shard in [*map(str, range(DUE_SHARDS)), RETRY_SHARD]:
-            yield from self._query_due(shard, "<=", now)
+    def due_watches(self, now: datetime) -> Iterator[DueWatch]:
+        due = [
+            DueWatch(item["pk"]["S"], parse_ts(item["next_check_at"]["S"]) or now)
+            for shard in [*map(str, range(DUE_SHARDS)), RETRY_SHARD]
+            for item in self._query_due(shard, "<=", now)
+        ]
+        # Each shard answers in index order; merged, the soonest due still come first.
+        return iter(sorted(due, key=lambda watch: (watch.next_check_at, watch.post_id)))
+
+    def claim_check(self, post_id: str, *, queued_at: datetime, now: datetime) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._watch_key(post_id),
+                UpdateExpression="SET claimed_at = :now",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(claimed_at) OR claimed_at < :queued)"
+                ),
+                ExpressionAttributeValues={":now": {"S": format_ts(now)}, ":queued": {"S": format_ts(queued_at)}},
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
 
     def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
-        return self._query_due(RETRY_SHARD, ">", now, limit=limit)
+        return (item["pk"]["S"] for item in self._query_due(RETRY_SHARD, ">", now, limit=limit))
 
-    def _query_due(self, shard: str, comparison: str, now: datetime, *, limit: int | None = None) -> Iterator[str]:
+    def _query_due(
+        self, shard: str, comparison: str, now: datetime, *, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
         request: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": DUE_INDEX,
@@ -313,8 +341,7 @@ class DynamoDbStore(WatchStore, OperatorQueries, RelayState):
             request["Limit"] = limit
         while True:
             answer = self._client.query(**request)
-            for item in answer.get("Items", []):
-                yield item["pk"]["S"]
+            yield from answer.get("Items", [])
             if "LastEvaluatedKey" not in answer or limit is not None:
                 return
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]

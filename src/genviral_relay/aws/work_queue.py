@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from genviral_relay.errors import EnqueueError
 from genviral_relay.logic.ports import WorkQueue
 from genviral_relay.models.messages import WorkRequest
+from genviral_relay.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -43,12 +46,28 @@ class SqsWorkQueue(WorkQueue):
             sent += self._send_batch(batch, correlation_id)
         return sent
 
+    def backlog(self) -> int | None:
+        try:
+            attributes = self._client.get_queue_attributes(
+                QueueUrl=self._queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            ).get("Attributes", {})
+            return sum(int(value) for value in attributes.values())
+        except (BotoCoreError, ClientError, ValueError) as error:
+            # Backpressure is an optimisation: without the counts the tick queues everything due.
+            logger.warning("Work queue backlog unknown", extra={"error_type": type(error).__name__})
+            return None
+
     def _send_batch(self, batch: list[WorkRequest], correlation_id: str | None) -> int:
         attributes: dict[str, MessageAttributeValueTypeDef] = (
             {CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": correlation_id}} if correlation_id else {}
         )
         entries: dict[str, SendMessageBatchRequestEntryTypeDef] = {
-            str(index): {"Id": str(index), "MessageBody": request.model_dump_json(), "MessageAttributes": attributes}
+            str(index): {
+                "Id": str(index),
+                "MessageBody": request.model_dump_json(exclude_none=True),
+                "MessageAttributes": attributes,
+            }
             for index, request in enumerate(batch)
         }
         for _ in range(SEND_ATTEMPTS):

@@ -178,6 +178,7 @@ class PostCheck:
                 "ended_reason": None if wanted is not None else "finished",
                 "post_status": post.status,
                 "scheduled_at": post.scheduled_at,
+                "created_at": post.created_at,
                 "accounts": detection.accounts,
                 "occurrences": detection.occurrences,
                 "outbox": frozenset(outbox),

@@ -80,6 +80,14 @@ class EventSelection:
         )
 
 
+@dataclass(frozen=True)
+class DueWatch:
+    """A watch the due index lists: its post, and the moment its next check was due."""
+
+    post_id: str
+    next_check_at: datetime
+
+
 class WatchStore(ABC):
     """What the checks read and write: watches, their last-seen states, the outbox and its events."""
 
@@ -121,8 +129,19 @@ class WatchStore(ABC):
         """Forget a watch. Raises `StateConflictError` if it changed since it was read."""
 
     @abstractmethod
+    def due_watches(self, now: datetime) -> Iterator[DueWatch]:
+        """Watches whose next check is at or before `now`, soonest due first."""
+
     def due_post_ids(self, now: datetime) -> Iterator[str]:
         """Posts whose next check is at or before `now`."""
+        return (due.post_id for due in self.due_watches(now))
+
+    @abstractmethod
+    def claim_check(self, post_id: str, *, queued_at: datetime, now: datetime) -> bool:
+        """Record that a check of the post starts at `now` (the watch's `claimed_at`), unless a check
+        already claimed it at or after `queued_at` or the watch is gone: then False, and this check,
+        queued before that one started, is a duplicate. One conditional write; the version is left
+        alone (a claim changes nothing a check decides on)."""
 
     @abstractmethod
     def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
@@ -186,6 +205,11 @@ class WorkQueue(ABC):
 
         Raises `EnqueueError` if some never were.
         """
+
+    @abstractmethod
+    def backlog(self) -> int | None:
+        """About how many messages wait or are being worked on (SQS's approximate counts); None when
+        the queue cannot say."""
 
 
 @dataclass(frozen=True)

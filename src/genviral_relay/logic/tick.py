@@ -1,5 +1,6 @@
-"""A poller tick: queue a check for every watch that is due, the retry sweep while a failure may
-still be retried, and in discover mode a listing of new posts.
+"""A poller tick: queue a check for every watch that is due (no more than the fleet checks in a tick
+while the queue holds a backlog, `logic/backpressure.py`), the retry sweep while a failure may still
+be retried, and in discover mode a listing of new posts.
 
 The tick itself never calls Genviral: every call runs in the workers, under the deployment's
 concurrency cap and the pause that follows a refused key (while paused, nothing is queued).
@@ -8,30 +9,49 @@ concurrency cap and the pause that follows a refused key (while paused, nothing 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from genviral_relay.clock import Clock
+from genviral_relay.logic.backpressure import Backpressure, Unit
+from genviral_relay.logic.bulk_refresh import HotWindows
 from genviral_relay.logic.pause import GenviralPause
 from genviral_relay.logic.ports import WatchStore, WorkQueue
-from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest, WorkRequest
+from genviral_relay.models.domain import CreatedWindow
+from genviral_relay.models.messages import CheckRequest, DiscoverRequest, RefreshRequest, SweepRequest, WorkRequest
 from genviral_relay.observability import Metric, emit, logger
 
 
 @dataclass(frozen=True)
 class TickReport:
     queued: int
+    deferred: int = 0
+    """Due checks left for the next ticks (backpressure)."""
     paused: str | None = None
     """Why nothing was queued: Genviral calls are paused."""
 
 
 class PollTick:
     def __init__(
-        self, *, store: WatchStore, pause: GenviralPause, queue: WorkQueue, clock: Clock, discover: bool
+        self,
+        *,
+        store: WatchStore,
+        pause: GenviralPause,
+        queue: WorkQueue,
+        clock: Clock,
+        discover: bool,
+        backpressure: Backpressure | None = None,
+        windows: HotWindows | None = None,
     ) -> None:
+        """`backpressure`: kept for the life of the execution environment (None: a fresh one per tick,
+        which knows no pace and limits nothing). `windows`: groups posts created together into one
+        refresh (None: one check per post)."""
         self._store = store
         self._pause = pause
         self._queue = queue
         self._clock = clock
         self._discover = discover
+        self._backpressure = backpressure
+        self._windows = windows
 
     def run(self, *, correlation_id: str | None = None) -> TickReport:
         """`correlation_id`: the tick's own, carried by every message it queues."""
@@ -45,12 +65,52 @@ class PollTick:
             logger.error("Genviral calls are paused; no checks queued this tick", extra={"reason": reason})
             emit(Metric.TICKS_PAUSED)
             return TickReport(queued=0, paused=reason)
-        now = self._clock()
-        requests: list[WorkRequest] = [CheckRequest(post_id=post_id) for post_id in self._store.due_post_ids(now)]
+        now = _to_milliseconds(self._clock())
+        backpressure = self._backpressure or Backpressure()
+        backlog = self._queue.backlog()
+        due = list(self._store.due_watches(now))
+        if self._windows is not None:
+            grouped = self._windows.group(due)
+            units, windows = grouped.units, grouped.windows
+        else:
+            units, windows = [(watch,) for watch in due], {}
+        plan = backpressure.plan(units, backlog, now)
+        requests: list[WorkRequest] = [_request(unit, windows.get(unit), now, since) for unit, since in plan.queue]
         if next(self._store.awaiting_retry(now, limit=1), None) is not None:
             requests.append(SweepRequest(sweep="retry"))
         if self._discover:
             requests.append(DiscoverRequest(discover="posts"))
         queued = self._queue.send(requests, correlation_id=correlation_id)
+        backpressure.queued(now, backlog, queued)
         emit(Metric.CHECKS_QUEUED, queued)
-        return TickReport(queued=queued)
+        # Only while behind: a metric costs for every hour it is written, and a calm hour has nothing to say.
+        if backlog:
+            emit(Metric.WORK_QUEUE_BACKLOG, backlog)
+        if plan.longest_wait:
+            emit(Metric.LONGEST_DEFERRAL, plan.longest_wait.total_seconds())
+        if plan.deferred:
+            emit(Metric.CHECKS_DEFERRED, plan.deferred)
+            logger.warning(
+                "Work queue behind: due checks deferred to the next ticks",
+                extra={"queued": len(plan.queue), "deferred": plan.deferred, "backlog": backlog},
+            )
+        return TickReport(queued=queued, deferred=plan.deferred)
+
+
+def _request(unit: Unit, window: CreatedWindow | None, now: datetime, since: datetime) -> WorkRequest:
+    if window is None:
+        (watch,) = unit
+        return CheckRequest(post_id=watch.post_id, queued_at=now, waiting_since=since)
+    return RefreshRequest(
+        refresh="created",
+        since=window.since,
+        until=window.until,
+        post_ids=tuple(watch.post_id for watch in unit),
+        queued_at=now,
+        waiting_since=since,
+    )
+
+
+def _to_milliseconds(moment: datetime) -> datetime:
+    """The precision the table stores (`claimed_at` is compared with the messages' `queued_at`)."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -1,6 +1,8 @@
-"""A worker's batch of work messages, dispatched by type: post checks, the retry sweep, a discover run.
+"""A worker's batch of work messages, dispatched by type: post checks, bulk refreshes, the retry sweep,
+a discover run.
 
-Each post is checked once however many messages asked for it; watches are read in one call;
+Each post is checked once however many messages asked for it, and not at all when a check that started
+after its messages were queued covers it (`logic/in_flight.py`); watches are read in one call;
 Genviral requests run on a few threads within the deployment's concurrency cap, slow down when
 Genviral answers 429, and stop for the rest of the batch once it refuses the key. The answer is
 the ids of the messages whose work failed unexpectedly: only those go back to the queue.
@@ -12,16 +14,19 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 
 from genviral_relay.errors import GenviralRateLimitedError
+from genviral_relay.logic.bulk_refresh import BulkRefresh
 from genviral_relay.logic.check import PostCheck
 from genviral_relay.logic.discover import Discovery
+from genviral_relay.logic.in_flight import CheckClaims
 from genviral_relay.logic.pause import GenviralPause
 from genviral_relay.logic.ports import WatchStore
 from genviral_relay.logic.retry_sweep import RetrySweep
 from genviral_relay.models.domain import WatchRecord
-from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest, WorkRequest
+from genviral_relay.models.messages import CheckRequest, DiscoverRequest, RefreshRequest, SweepRequest, WorkRequest
 from genviral_relay.observability import Metric, correlated, emit, logger
 
 TimeLeft = Callable[[], timedelta]
@@ -69,9 +74,15 @@ class WorkBatch:
         pause: GenviralPause,
         sweep: RetrySweep | None = None,
         discovery: Discovery | None = None,
+        claims: CheckClaims | None = None,
+        refresh: BulkRefresh | None = None,
         threads: int = 1,
     ) -> None:
+        """`claims`: skips duplicate messages (None: every message's post is checked). `refresh`: lists
+        the posts of a refresh message (None: each of them is checked on its own)."""
         self._check = check
+        self._claims = claims
+        self._refresh = refresh
         self._store = store
         self._pause = pause
         self._sweep = sweep
@@ -90,13 +101,25 @@ class WorkBatch:
             return []
         discover = [item for item in items if isinstance(item.request, DiscoverRequest)]
         sweep = [item for item in items if isinstance(item.request, SweepRequest)]
+        refreshes: list[tuple[WorkItem, RefreshRequest]] = []
+        taken: set[str] = set()
+        asked = 0
+        for item in items:
+            if isinstance(item.request, RefreshRequest):
+                # A post in two refresh messages (queued by two ticks) is refreshed by the first.
+                asked += len(item.request.post_ids)
+                post_ids = tuple(post_id for post_id in item.request.post_ids if post_id not in taken)
+                taken.update(post_ids)
+                refreshes.append((item, item.request.model_copy(update={"post_ids": post_ids})))
         checks: dict[str, list[WorkItem]] = {}
         for item in items:
             if isinstance(item.request, CheckRequest):
                 checks.setdefault(item.request.post_id, []).append(item)
-        asked = sum(len(group) for group in checks.values())
-        if asked > len(checks):
-            emit(Metric.DUPLICATE_CHECK_REQUESTS, asked - len(checks))
+        asked += sum(len(group) for group in checks.values())
+        covered = len(taken | set(checks))
+        if asked > covered:
+            emit(Metric.DUPLICATE_CHECK_REQUESTS, asked - covered)
+        self._report_waits([item.request for item in items])
 
         run = _Run(AdaptiveLimit(self._threads))
         # Discovery and the sweep run first, once each however many of their messages the batch holds;
@@ -105,17 +128,67 @@ class WorkBatch:
             run.guarded(discover, "Discover run failed", lambda: self._discover(run, time_left))
         if sweep:
             run.guarded(sweep, "Retry sweep failed", lambda: self._sweep_retries(run))
-        watches = self._store.get_many(list(checks))
-        jobs = [(post_id, group, watches.get(post_id)) for post_id, group in checks.items()]
+        # A post they asked Genviral about in this batch already is not asked about again.
+        looked = run.looked
+        watches = self._store.get_many([post_id for post_id in [*checks, *taken] if post_id not in looked])
+        jobs: list[Callable[[], None]] = [
+            partial(self._refresh_window, run, item, remaining, watches, time_left)
+            for item, request in refreshes
+            if (remaining := request.model_copy(update={"post_ids": _without(request.post_ids, looked)})).post_ids
+        ]
+        jobs.extend(
+            partial(self._check_group, run, post_id, group, watches.get(post_id))
+            for post_id, group in checks.items()
+            if post_id not in taken and post_id not in looked  # a refresh, the sweep or discovery covers it
+        )
         if self._threads == 1:
             for job in jobs:
-                self._check_group(run, *job)
+                job()
         else:
             with ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="check") as pool:
-                futures = [pool.submit(self._check_group, run, *job) for job in jobs]
+                futures = [pool.submit(job) for job in jobs]
             for future in futures:
                 future.result()  # re-raises what must end the invocation (anything that is not an Exception)
         return run.failed
+
+    def _refresh_window(
+        self,
+        run: _Run,
+        item: WorkItem,
+        request: RefreshRequest,
+        watches: dict[str, WatchRecord],
+        time_left: TimeLeft | None,
+    ) -> None:
+        def refresh() -> None:
+            if run.refused.is_set():
+                return  # the posts stay due; the poller queues them again after the pause
+            if self._refresh is None:
+                for post_id in request.post_ids:  # this worker cannot list: each post on its own
+                    self._check_group(run, post_id, [item], watches.get(post_id))
+                return
+            with run.limit:  # one list call, then one by one what it did not show: one call at a time
+                report = self._refresh.run(request, watches, time_left=time_left)
+            if report.refused:
+                run.refused.set()
+            elif isinstance(report.error, GenviralRateLimitedError) or any(
+                isinstance(outcome.error, GenviralRateLimitedError) for outcome in report.outcomes
+            ):
+                run.limit.shrink()
+
+        run.guarded([item], "Bulk refresh failed", refresh)
+
+    def _report_waits(self, requests: list[WorkRequest]) -> None:
+        """How long the batch's checks waited: in the queue, and since the poller first wanted them."""
+        if self._claims is None:
+            return
+        now = self._claims.now()
+        checks = [request for request in requests if isinstance(request, CheckRequest | RefreshRequest)]
+        queued = [request.queued_at for request in checks if request.queued_at is not None]
+        wanted = [request.waiting_since for request in checks if request.waiting_since is not None]
+        if queued:
+            emit(Metric.WORK_QUEUE_AGE, max(0.0, (now - min(queued)).total_seconds()))
+        if wanted:
+            emit(Metric.CHECK_DELAY, max(0.0, (now - min(wanted)).total_seconds()))
 
     def _discover(self, run: _Run, time_left: TimeLeft | None) -> None:
         if self._discovery is None:
@@ -123,6 +196,7 @@ class WorkBatch:
         if not run.refused.is_set():
             with run.limit:
                 report = self._discovery.run(time_left=time_left)
+            run.looked.update(outcome.post_id for outcome in report.outcomes)
             if report.refused:
                 run.refused.set()
 
@@ -132,6 +206,7 @@ class WorkBatch:
         if not run.refused.is_set():
             with run.limit:
                 report = self._sweep.run()
+            run.looked.update(outcome.post_id for outcome in report.outcomes)
             if report.refused:
                 run.refused.set()
 
@@ -139,14 +214,33 @@ class WorkBatch:
         def check() -> None:
             if run.refused.is_set():
                 return  # the post stays due; the poller queues it again after the pause
+            admitted = watch
+            if self._claims is not None:
+                admission = self._claims.admit(post_id, watch, _newest_queueing(group))
+                if not admission.check:
+                    emit(Metric.DUPLICATE_CHECKS_SKIPPED, len(group))
+                    return
+                admitted = admission.watch
             with run.limit:
-                outcome = self._check.check_watch(post_id, watch, trigger="due")
+                outcome = self._check.check_watch(post_id, admitted, trigger="due")
             if outcome.result == "refused":
                 run.refused.set()
             elif isinstance(outcome.error, GenviralRateLimitedError):
                 run.limit.shrink()
 
         run.guarded(group, "Post check failed", check, post_id=post_id)
+
+
+def _without(post_ids: tuple[str, ...], looked: set[str]) -> tuple[str, ...]:
+    return tuple(post_id for post_id in post_ids if post_id not in looked)
+
+
+def _newest_queueing(group: list[WorkItem]) -> datetime | None:
+    """When the newest of a post's messages was queued (None if one of them does not say: then it is checked)."""
+    moments = [item.request.queued_at for item in group if isinstance(item.request, CheckRequest | RefreshRequest)]
+    if not moments or any(moment is None for moment in moments):
+        return None
+    return max(moment for moment in moments if moment is not None)
 
 
 class _Run:
@@ -157,6 +251,8 @@ class _Run:
         self.refused = threading.Event()
         """Genviral refused the key: the rest of the batch asks it nothing (the pause is stored)."""
         self.failed: list[str] = []
+        self.looked: set[str] = set()
+        """Posts the batch's discovery and retry sweep checked (they run before the checks)."""
         self._lock = threading.Lock()
 
     def guarded(

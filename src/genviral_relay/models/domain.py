@@ -87,6 +87,11 @@ class WatchRecord(BaseModel):
     ended_reason: str | None = None
     post_status: str | None = None
     scheduled_at: str | None = None
+    created_at: str | None = Field(
+        default=None,
+        description="When Genviral created the post, as it gave it: the poller groups hot posts created "
+        "together so that one list call refreshes them (None: stored by an earlier release, until its next write).",
+    )
     accounts: dict[str, AccountSnapshot] = Field(default_factory=dict)
     occurrences: dict[str, int] = Field(
         default_factory=dict,
@@ -101,6 +106,11 @@ class WatchRecord(BaseModel):
     awaiting_retry: bool = Field(
         default=False,
         description="A failed account inside its retry window: the retry sweep covers the post until the window ends.",
+    )
+    claimed_at: datetime | None = Field(
+        default=None,
+        description="When a late check (its message older than half a tick) claimed the post: a check "
+        "message queued before this moment is a duplicate and asks Genviral nothing.",
     )
     registered_at: datetime
     changed_at: datetime | None = Field(

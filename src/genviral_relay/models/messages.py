@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from genviral_relay.models.domain import PostId
 
@@ -32,8 +33,30 @@ class CheckRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     post_id: PostId
+    queued_at: datetime | None = None
+    """When the poller queued it (its tick): a check of the post that started later makes this one a
+    duplicate (see `logic/in_flight.py`). None: queued by 0.4.0 or earlier, never skipped."""
+    waiting_since: datetime | None = None
+    """When the poller first wanted this check: the tick itself, or the first tick that deferred it
+    (backpressure). The worker reports how long the check waited (`CheckDelay`)."""
 
 
-WorkRequest = CheckRequest | SweepRequest | DiscoverRequest
+class RefreshRequest(BaseModel):
+    """Refresh these watched posts, all created in [since, until] (both inclusive), with one list call
+    (`GET /posts?since=…&until=…`, see `logic/bulk_refresh.py`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    refresh: Literal["created"]
+    since: datetime
+    until: datetime
+    post_ids: tuple[PostId, ...] = Field(min_length=2, max_length=100)
+    queued_at: datetime | None = None
+    """As `CheckRequest.queued_at`, for each of the posts."""
+    waiting_since: datetime | None = None
+    """As `CheckRequest.waiting_since`: the longest any of the posts waited."""
+
+
+WorkRequest = CheckRequest | SweepRequest | DiscoverRequest | RefreshRequest
 WORK_MESSAGE: TypeAdapter[WorkRequest] = TypeAdapter(WorkRequest)
 """A message body on the work queue (and on its dead-letter queue)."""

@@ -1,0 +1,185 @@
+"""Bulk refresh: the hot posts of a tick created together are refreshed 100 at a time by one list call.
+
+`GET /posts?since=…&until=…&limit=100` answers the same full post object as `GET /posts/{id}` for
+every post created in a window, and the posts of a bulk import (the Partner API's most common use)
+are created within seconds of each other. So the poller groups the posts due this tick by their
+`created_at` (`HotWindows`): consecutive posts, at most 100 to a window, a new window after a gap of
+more than `WINDOW_GAP`. A window holding two or more posts is queued as one `RefreshRequest`; a
+lone post keeps its own `CheckRequest` (`GET /posts/{id}`).
+
+The worker lists the window (`BulkRefresh`). Each post of the answer that the message names is
+recorded exactly as a single-post answer would be (`PostCheck.apply_answer`: the same detection,
+outbox, events and ids). An answer that comes back full (other posts of the workspace were created
+in the window too) is cut at its oldest post, and the rest of the window listed next, while two or
+more of the message's posts remain and at most `MAX_LIST_CALLS` calls. Whatever a list did not
+show is checked on its own: a post missing from a complete answer may be gone, and only its own
+`GET /posts/{id}` (a 404) ends its watch, never its absence from a list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from genviral_relay.clock import parse_ts
+from genviral_relay.errors import GenviralConfigError, GenviralError
+from genviral_relay.logic.backpressure import Unit
+from genviral_relay.logic.check import CheckOutcome, PostCheck
+from genviral_relay.logic.in_flight import CheckClaims
+from genviral_relay.logic.pause import GenviralPause, refused_any
+from genviral_relay.logic.ports import DueWatch, PostSource, WatchStore
+from genviral_relay.models.domain import CreatedWindow, WatchRecord
+from genviral_relay.models.messages import RefreshRequest
+from genviral_relay.observability import Metric, emit, genviral_error_metric, logger
+
+PAGE_LIMIT = 100  # Genviral's largest page
+WINDOW_GAP = timedelta(minutes=10)
+"""Posts created further apart than this are not listed together: the workspace's other posts
+created between them would fill the answer."""
+MAX_LIST_CALLS = 5
+"""Per message: a window this crowded with other posts is cheaper to check post by post."""
+TIME_RESERVE = timedelta(seconds=15)
+"""The checks of what a list did not show stop when the invocation has less than this left; those
+posts stay due and are queued again."""
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """The due posts of a tick as messages: units, and the window of each unit of two or more posts."""
+
+    units: list[Unit]
+    windows: dict[Unit, CreatedWindow]
+
+
+class HotWindows:
+    """The poller's half: group the due posts by when Genviral created them."""
+
+    def __init__(self, *, store: WatchStore) -> None:
+        self._store = store
+
+    def group(self, due: Sequence[DueWatch]) -> Grouped:
+        if len(due) < 2:
+            return Grouped([(watch,) for watch in due], {})
+        # The due index holds no `created_at`: one read per 100 due watches, against 100 Genviral calls.
+        watches = self._store.get_many([watch.post_id for watch in due])
+        dated: list[tuple[datetime, DueWatch]] = []
+        units: list[Unit] = []
+        for watch in due:
+            created = _created_at(watches.get(watch.post_id))
+            if created is None:
+                units.append((watch,))  # not watching (flushing its outbox), or stored by an earlier release
+            else:
+                dated.append((created, watch))
+        dated.sort(key=lambda pair: (pair[0], pair[1].post_id))
+        windows: dict[Unit, CreatedWindow] = {}
+        run: list[tuple[datetime, DueWatch]] = []
+        for pair in [*dated, None]:
+            if run and (pair is None or len(run) == PAGE_LIMIT or pair[0] - run[-1][0] > WINDOW_GAP):
+                unit = tuple(watch for _, watch in run)
+                units.append(unit)
+                if len(unit) > 1:
+                    windows[unit] = CreatedWindow(since=run[0][0], until=run[-1][0])
+                run = []
+            if pair is not None:
+                run.append(pair)
+        return Grouped(units, windows)
+
+
+def _created_at(watch: WatchRecord | None) -> datetime | None:
+    if watch is None or not watch.watching:
+        return None
+    return parse_ts(watch.created_at)
+
+
+@dataclass
+class RefreshReport:
+    list_calls: int = 0
+    listed: int = 0
+    """Posts recorded from a list answer."""
+    skipped: int = 0
+    """Posts a later check covers already (duplicates)."""
+    outcomes: list[CheckOutcome] = field(default_factory=list)
+    error: GenviralError | None = None
+
+    @property
+    def refused(self) -> bool:
+        return refused_any(self.error, self.outcomes)
+
+
+class BulkRefresh:
+    """The worker's half: one `RefreshRequest`."""
+
+    def __init__(
+        self, *, check: PostCheck, source: PostSource, pause: GenviralPause, claims: CheckClaims | None = None
+    ) -> None:
+        self._check = check
+        self._source = source
+        self._pause = pause
+        self._claims = claims
+
+    def run(
+        self,
+        request: RefreshRequest,
+        watches: dict[str, WatchRecord],
+        *,
+        time_left: Callable[[], timedelta] | None = None,
+    ) -> RefreshReport:
+        """`watches`: the stored watches of the batch (read once for all its messages)."""
+        report = RefreshReport()
+        hot: dict[str, WatchRecord] = {}
+        for post_id in request.post_ids:
+            watch = watches.get(post_id)
+            if watch is None:
+                continue  # no longer watched
+            if not watch.watching:
+                report.outcomes.append(self._check.check_watch(post_id, watch))  # flushes, asks Genviral nothing
+                continue
+            if self._claims is not None:
+                admission = self._claims.admit(post_id, watch, request.queued_at)
+                if not admission.check or admission.watch is None:
+                    report.skipped += 1
+                    continue
+                watch = admission.watch
+            hot[post_id] = watch
+        if len(hot) >= 2:
+            self._list(CreatedWindow(since=request.since, until=request.until), hot, report)
+        if report.error is None:
+            # What no list showed: its own answer decides (a 404 ends the watch; absence never does).
+            for post_id, watch in hot.items():
+                if report.refused or (time_left is not None and time_left() < TIME_RESERVE):
+                    break
+                report.outcomes.append(self._check.check_watch(post_id, watch))
+        if report.skipped:
+            emit(Metric.DUPLICATE_CHECKS_SKIPPED, report.skipped)
+        emit(Metric.BULK_REFRESH_CALLS, report.list_calls)
+        emit(Metric.POSTS_REFRESHED, report.listed)
+        return report
+
+    def _list(self, window: CreatedWindow, hot: dict[str, WatchRecord], report: RefreshReport) -> None:
+        """Record what the window's answers show of `hot`, removing it from `hot`."""
+        while len(hot) >= 2 and report.list_calls < MAX_LIST_CALLS:
+            try:
+                page = self._source.posts_created(window.since, window.until, limit=PAGE_LIMIT)
+            except GenviralError as error:
+                report.error = error
+                (logger.warning if error.transient else logger.error)(
+                    "Bulk refresh deferred; its posts stay due",
+                    extra={"error_type": type(error).__name__, "error": str(error), "status": error.status},
+                )
+                emit(genviral_error_metric(error))
+                if isinstance(error, GenviralConfigError):
+                    self._pause.refused(error)
+                return
+            report.list_calls += 1
+            for post in page.posts:
+                watch = hot.pop(post.id, None)
+                if watch is not None:
+                    report.outcomes.append(self._check.apply_answer(post, watch))
+                    report.listed += 1
+            if page.size < PAGE_LIMIT:
+                return  # complete: what it did not show is checked on its own
+            oldest = min((moment for post in page.posts if (moment := parse_ts(post.created_at))), default=None)
+            if oldest is None or oldest >= window.until:
+                return  # a full page within one instant: no list can go further
+            window = CreatedWindow(since=window.since, until=oldest)  # inclusive: the instant at the cut again

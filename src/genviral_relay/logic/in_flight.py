@@ -1,0 +1,60 @@
+"""At most one check of a post in flight, however often the poller queued it.
+
+The poller queues every due watch each tick, and a watch due every tick keeps its past
+`next_check_at` until a check changes it; so when the queue falls behind (a campaign due at once,
+Genviral answering slowly), the same post is queued again tick after tick. Each message carries
+the moment it was queued; a check that starts more than half a tick after that moment may have a
+sibling queued by a later tick, so it first claims the post (one conditional write that stores
+when it started, `WatchStore.claim_check`). A message queued before the last claim is a duplicate:
+it is acknowledged without asking Genviral anything.
+
+A check that starts within half a tick of its queueing cannot have a later sibling yet and claims
+nothing: the calm case, every check on time, writes nothing more than before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from genviral_relay.clock import Clock
+from genviral_relay.logic.ports import WatchStore
+from genviral_relay.models.domain import WatchRecord
+from genviral_relay.observability import Metric, emit
+
+
+@dataclass(frozen=True)
+class Admission:
+    check: bool
+    """False: a check that started after this message was queued covers it (a duplicate)."""
+    watch: WatchRecord | None
+    """The watch to check from (with the claim, when this check took one)."""
+
+
+class CheckClaims:
+    def __init__(self, *, store: WatchStore, clock: Clock, tick: timedelta) -> None:
+        self._store = store
+        self._clock = clock
+        self._late_after = tick / 2
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def admit(self, post_id: str, watch: WatchRecord | None, queued_at: datetime | None) -> Admission:
+        """Whether the check of `post_id`, asked for by a message queued at `queued_at`, should run.
+
+        A message without a queueing time (queued by an older release), a post not watched and an
+        ended watch (which only flushes its outbox, asking Genviral nothing) are admitted as they are.
+        """
+        if watch is None or queued_at is None or not watch.watching:
+            return Admission(True, watch)
+        if watch.claimed_at is not None and watch.claimed_at >= queued_at:
+            return Admission(False, watch)
+        now = self._clock()
+        if now - queued_at < self._late_after:
+            return Admission(True, watch)
+        if not self._store.claim_check(post_id, queued_at=queued_at, now=now):
+            return Admission(False, watch)
+        emit(Metric.CHECK_CLAIMS)
+        # The check saves the watch it was given: carry the claim, or its save would erase it.
+        return Admission(True, watch.model_copy(update={"claimed_at": now}))

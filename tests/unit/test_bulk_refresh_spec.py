@@ -1,0 +1,220 @@
+"""Bulk refresh (`logic/bulk_refresh.py`) on the in-memory doubles: hot posts created together are queued
+as one refresh and recorded from one list answer, with the events and ids their own checks would
+give; a full answer is listed on below its oldest post; what a list does not show is checked on its
+own, and only its own answer ends a watch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from genviral_relay.clock import format_ts
+from genviral_relay.errors import GenviralAuthError, GenviralServerError
+from genviral_relay.logic.bulk_refresh import HotWindows
+from genviral_relay.logic.pause import GenviralPause
+from genviral_relay.logic.ports import PostPage
+from genviral_relay.logic.tick import PollTick
+from genviral_relay.logic.work_batch import WorkItem
+from genviral_relay.models.messages import CheckRequest, RefreshRequest, WorkRequest
+from genviral_relay.models.upstream import Post
+from genviral_relay.observability import Metric
+from local.doubles import InMemoryWorkQueue
+from tests.builders import NOW, account, post
+from tests.unit.world import World, emitted
+
+IMPORTED = datetime(2025, 2, 1, 9, 0, tzinfo=UTC)
+"""When the bulk import created the posts (they are due at NOW, 15:00)."""
+POSTS = [f"00000000-0000-4000-8000-{index:012d}" for index in range(1, 200)]
+
+
+def imported(world: World, count: int, *, spacing: timedelta = timedelta(milliseconds=50), start: int = 0) -> list[str]:
+    """Given `count` watched posts created together, due every tick, still scheduled in Genviral."""
+    post_ids = POSTS[start : start + count]
+    for index, post_id in enumerate(post_ids):
+        world.register(scheduled(post_id, IMPORTED + index * spacing))
+    world.forget_calls()
+    return post_ids
+
+
+def scheduled(post_id: str, created_at: datetime, *states: dict[str, object]) -> Post:
+    return post(*(states or (account(status="scheduled"),)), post_id=post_id, created_at=format_ts(created_at))
+
+
+def posted(world: World, post_id: str) -> None:
+    """Genviral now shows the post's account posted."""
+    created_at = world.source.posts[post_id].created_at
+    world.source.put(
+        post(
+            account(status="posted", published_at="2025-02-01T15:00:20Z", last_attempted_at="2025-02-01T15:00:20Z"),
+            post_id=post_id,
+            status="posted",
+            created_at=created_at,
+        )
+    )
+
+
+def genviral_calls(world: World) -> dict[str, int]:
+    """The post calls made (the account list that names the accounts of events is left out)."""
+    return {name: count for name, count in world.source.calls.items() if name != "list_accounts"}
+
+
+def tick(world: World) -> list[WorkRequest]:
+    queue = InMemoryWorkQueue()
+    PollTick(
+        store=world.store,
+        pause=GenviralPause(world.store, world.clock),
+        queue=queue,
+        clock=world.clock,
+        discover=False,
+        windows=HotWindows(store=world.store),
+    ).run()
+    return [request for request, _ in queue.sent]
+
+
+def work(world: World, requests: list[WorkRequest]) -> list[str]:
+    return world.batch().run([WorkItem(f"m{index}", request) for index, request in enumerate(requests)])
+
+
+def test_posts_created_together_are_queued_as_one_refresh_and_recorded_from_one_list_call(world: World) -> None:
+    post_ids = imported(world, 5)
+    for post_id in post_ids[:3]:
+        posted(world, post_id)
+
+    (request,) = tick(world)
+    assert isinstance(request, RefreshRequest)
+    assert (request.post_ids, request.since, request.until) == (
+        tuple(post_ids),
+        IMPORTED,
+        IMPORTED + 4 * timedelta(milliseconds=50),
+    )
+    assert work(world, [request]) == []
+
+    assert genviral_calls(world) == {"posts_created": 1}
+    assert [world.stored(post_id).post_status for post_id in post_ids] == ["posted"] * 3 + ["scheduled"] * 2
+    assert len(world.published("sns")) == len(world.published("eventbridge")) == 6  # transitions, completions
+    assert emitted(Metric.BULK_REFRESH_CALLS) == [1]
+    assert emitted(Metric.POSTS_REFRESHED) == [5]
+
+
+def test_a_listed_post_gives_the_events_and_ids_its_own_check_gives(world: World) -> None:
+    post_ids = imported(world, 3)
+    twin = World()
+    for post_id in post_ids:
+        twin.register(world.source.posts[post_id])
+    for each in (world, twin):
+        posted(each, post_ids[0])
+
+    work(world, tick(world))
+    for post_id in post_ids:
+        twin.check.check(post_id)
+
+    assert world.published("sns") == twin.published("sns")
+    assert world.stored(post_ids[0]) == twin.stored(post_ids[0])
+
+
+def test_a_lone_hot_post_keeps_its_own_check(world: World) -> None:
+    together = imported(world, 2)
+    alone = [POSTS[10]]
+    world.register(scheduled(alone[0], IMPORTED + timedelta(hours=2)))
+
+    requests = tick(world)
+
+    assert sorted(map(type, requests), key=str) == [CheckRequest, RefreshRequest]
+    refresh = next(request for request in requests if isinstance(request, RefreshRequest))
+    assert refresh.post_ids == tuple(together)
+    assert [request.post_id for request in requests if isinstance(request, CheckRequest)] == alone
+
+
+def test_a_window_holds_at_most_100_posts_and_a_gap_starts_another(world: World) -> None:
+    first = imported(world, 150)
+    later = [POSTS[150], POSTS[151]]
+    for index, post_id in enumerate(later):
+        world.register(scheduled(post_id, IMPORTED + timedelta(minutes=11) + index * timedelta(seconds=1)))
+
+    windows = [request.post_ids for request in tick(world) if isinstance(request, RefreshRequest)]
+
+    assert sorted(windows, key=len) == [tuple(later), tuple(first[100:]), tuple(first[:100])]
+
+
+def test_a_full_answer_is_listed_on_below_its_oldest_post(world: World) -> None:
+    post_ids = imported(world, 3, spacing=timedelta(seconds=1))
+    # 100 other posts of the workspace, created between the second and the third: the first answer is full.
+    for index in range(100):
+        world.source.put(
+            scheduled(f"99999999-0000-4000-8000-{index:012d}", IMPORTED + timedelta(milliseconds=1500 + index))
+        )
+    for post_id in post_ids:
+        posted(world, post_id)
+
+    work(world, tick(world))
+
+    assert genviral_calls(world) == {"posts_created": 2}
+    assert [world.stored(post_id).post_status for post_id in post_ids] == ["posted"] * 3
+
+
+def test_a_post_missing_from_a_complete_answer_is_confirmed_by_its_own_call_before_its_watch_ends(
+    world: World,
+) -> None:
+    gone, hidden, shown = imported(world, 3)
+    del world.source.posts[gone]  # deleted in Genviral
+    listing = world.source.posts_created
+
+    def stale_listing(since: datetime, until: datetime, *, limit: int) -> PostPage:
+        page = listing(since, until, limit=limit)  # a listing that leaves out a post its own GET still shows
+        kept = tuple(post for post in page.posts if post.id != hidden)
+        return PostPage(posts=kept, unreadable_ids=(), size=len(kept))
+
+    world.source.posts_created = stale_listing  # type: ignore[method-assign]
+    posted(world, hidden)
+
+    work(world, tick(world))
+
+    assert genviral_calls(world) == {"posts_created": 1, "get_post": 2}
+    assert (world.stored(gone).watching, world.stored(gone).ended_reason) == (False, "post_not_found")
+    assert world.stored(hidden).post_status == "posted"  # its own answer, recorded
+    assert world.stored(shown).watching
+
+
+def test_a_refused_list_call_pauses_genviral_calls_and_changes_nothing(world: World) -> None:
+    post_ids = imported(world, 4)
+    before = [world.stored(post_id) for post_id in post_ids]
+    world.source.fail_next["list"] = [GenviralAuthError("refused", status=401, error_code="invalid_token")]
+
+    work(world, tick(world))
+
+    assert genviral_calls(world) == {"posts_created": 1}  # and no post of its own: calls are paused
+    assert world.path.pause.reason() is not None
+    assert [world.stored(post_id) for post_id in post_ids] == before
+
+
+def test_a_failed_list_call_leaves_its_posts_due_without_a_call_each(world: World) -> None:
+    post_ids = imported(world, 4)
+    world.source.fail_next["list"] = [GenviralServerError("busy", status=500, error_code="list_failed")]
+
+    work(world, tick(world))
+
+    assert genviral_calls(world) == {"posts_created": 1}
+    assert set(post_ids) <= set(world.store.due_post_ids(NOW))  # queued again by the next tick
+
+
+def test_a_late_copy_of_a_refresh_lists_nothing_again(world: World) -> None:
+    imported(world, 4)
+    (first,) = tick(world)
+    world.later(timedelta(minutes=1))
+    (second,) = tick(world)  # queued again: the first has not been taken yet
+    world.later(timedelta(minutes=1))
+
+    work(world, [first])  # late: its posts are claimed
+    work(world, [second])
+
+    assert genviral_calls(world) == {"posts_created": 1}
+    assert emitted(Metric.DUPLICATE_CHECKS_SKIPPED) == [4]
+
+
+def test_a_post_asked_for_by_a_check_and_a_refresh_in_one_batch_is_refreshed_once(world: World) -> None:
+    post_ids = imported(world, 3)
+    (refresh,) = tick(world)
+
+    work(world, [CheckRequest(post_id=post_ids[1]), refresh])
+
+    assert genviral_calls(world) == {"posts_created": 1}
+    assert emitted(Metric.DUPLICATE_CHECK_REQUESTS) == [1]
