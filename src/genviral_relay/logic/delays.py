@@ -38,11 +38,11 @@ def delay_key(account_id: str, since: datetime) -> str:
     return f"{account_id}|delayed|{format_ts(since)}"
 
 
-def after_sighting(previous: AccountSnapshot | None, current: AccountSnapshot, seen_at: datetime) -> AccountSnapshot:
-    """`current` carrying when a retry of the account was first seen: set when it leaves a final status,
-    kept while it stays out of one, dropped once it is final again."""
-    if current.status in FINAL_STATUSES or previous is None:
-        return current
+def retry_seen_at(previous: AccountSnapshot | None, status: str, seen_at: datetime) -> str | None:
+    """When a retry of the account was first seen, for the snapshot recorded now: set when it leaves a final
+    status, kept while it stays out of one, dropped once it is final again."""
+    if status in FINAL_STATUSES or previous is None:
+        return None
     if previous.status in FINAL_STATUSES:
-        return current.model_copy(update={"retry_seen_at": format_ts(seen_at)})
-    return current.model_copy(update={"retry_seen_at": previous.retry_seen_at})
+        return format_ts(seen_at)
+    return previous.retry_seen_at

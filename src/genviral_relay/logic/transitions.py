@@ -21,10 +21,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from genviral_relay.clock import format_ts
 from genviral_relay.logic.completion import completion_key, is_complete, outcome_of
-from genviral_relay.logic.delays import after_sighting, awaited_since, delay_key
+from genviral_relay.logic.delays import awaited_since, delay_key, retry_seen_at
 from genviral_relay.logic.failure_categories import failure_category
 from genviral_relay.models.domain import FAILED, FINAL_STATUSES, AccountSnapshot, WatchRecord
 from genviral_relay.models.events import (
@@ -89,14 +90,34 @@ def summarize_post(post: Post) -> PostSummary:
     )
 
 
-def snapshot(state: AccountState) -> AccountSnapshot:
+def snapshot(
+    state: AccountState, *, outcome_event_id: str | None = None, retry_seen_at: str | None = None
+) -> AccountSnapshot:
     return AccountSnapshot(
         status=state.status,
         published_at=state.published_at,
         error_message=state.error_message,
         last_attempted_at=state.last_attempted_at,
         published_url=state.published_url,
+        outcome_event_id=outcome_event_id,
+        retry_seen_at=retry_seen_at,
     )
+
+
+class _Sighting:
+    """What the documents of one detection share, made only if one is (most checks emit nothing)."""
+
+    def __init__(self, post: Post, detected_at: datetime) -> None:
+        self._post = post
+        self._detected_at = detected_at
+
+    @cached_property
+    def summary(self) -> PostSummary:
+        return summarize_post(self._post)
+
+    @cached_property
+    def detected(self) -> str:
+        return format_ts(self._detected_at)
 
 
 def detect_transitions(
@@ -113,8 +134,7 @@ def detect_transitions(
     seen = dict(known)  # accounts missing from this answer keep their last-seen state
     occurrences = dict(previous.occurrences) if previous is not None else {}
     events: list[EventDocument] = []
-    summary = summarize_post(post)
-    detected = format_ts(detected_at)
+    sighting = _Sighting(post, detected_at)
 
     def numbered(key: str) -> str:
         occurrence = occurrences.get(key, 0)
@@ -127,26 +147,29 @@ def detect_transitions(
     next_delay_at: datetime | None = None
     for state in post.accounts.states:
         before = known.get(state.account_id)
-        current = after_sighting(before, snapshot(state), detected_at)
         if is_new_outcome(before, state):
             event_id = numbered(outcome_key(state.account_id, state))
-            events.append(_outcome_event(event_id, post.id, before, state, named(state.account_id), detected, summary))
-            current = current.model_copy(update={"outcome_event_id": event_id})
-        elif current.status in FINAL_STATUSES and before is not None:
-            current = current.model_copy(update={"outcome_event_id": before.outcome_event_id})
-        elif delayed_after is not None and (since := awaited_since(post, current)) is not None:
+            events.append(_outcome_event(event_id, post.id, before, state, named(state.account_id), sighting))
+            seen[state.account_id] = snapshot(state, outcome_event_id=event_id)
+            continue
+        final = state.status in FINAL_STATUSES
+        reported = before.outcome_event_id if final and before is not None else None
+        current = snapshot(
+            state, outcome_event_id=reported, retry_seen_at=retry_seen_at(before, state.status, detected_at)
+        )
+        seen[state.account_id] = current
+        if not final and delayed_after is not None and (since := awaited_since(post, current)) is not None:
             key, reportable_at = delay_key(state.account_id, since), since + delayed_after
             if key not in occurrences and detected_at >= reportable_at:
                 account = named(state.account_id)
-                events.append(_delayed_event(numbered(key), post.id, before, state, account, since, detected, summary))
+                events.append(_delayed_event(numbered(key), post.id, before, state, account, since, sighting))
             elif key not in occurrences:  # not yet: the post is checked again by then (`PollingPolicy.next_check`)
                 next_delay_at = reportable_at if next_delay_at is None else min(next_delay_at, reportable_at)
-        seen[state.account_id] = current
 
     if is_complete(post):
         completion = completion_key(seen[state.account_id].outcome_event_id for state in post.accounts.states)
         if completion is not None and completion not in occurrences:
-            events.append(_completion(numbered(completion), post, detected, summary, named))
+            events.append(_completion(numbered(completion), post, sighting, named))
 
     state_changed = (
         previous is None
@@ -170,13 +193,12 @@ def _outcome_event(
     before: AccountSnapshot | None,
     state: AccountState,
     account: AccountRef,
-    detected: str,
-    summary: PostSummary,
+    sighting: _Sighting,
 ) -> AccountOutcomeEvent:
     return AccountOutcomeEvent(
         event_id=event_id,
         event_type=EVENT_TYPE_BY_STATUS[state.status],
-        detected_at=detected,
+        detected_at=sighting.detected,
         post_id=post_id,
         account_id=state.account_id,
         account=account,
@@ -187,7 +209,7 @@ def _outcome_event(
         error_message=state.error_message,
         error_category=failure_category(state.error_message) if state.status == FAILED else None,
         last_attempted_at=state.last_attempted_at,
-        post=summary,
+        post=sighting.summary,
     )
 
 
@@ -198,13 +220,12 @@ def _delayed_event(
     state: AccountState,
     account: AccountRef,
     since: datetime,
-    detected: str,
-    summary: PostSummary,
+    sighting: _Sighting,
 ) -> AccountDelayedEvent:
     return AccountDelayedEvent(
         event_id=event_id,
         event_type="post.account.delayed",
-        detected_at=detected,
+        detected_at=sighting.detected,
         post_id=post_id,
         account_id=state.account_id,
         account=account,
@@ -215,19 +236,19 @@ def _delayed_event(
         error_message=state.error_message,
         last_attempted_at=state.last_attempted_at,
         delayed_since=format_ts(since),
-        post=summary,
+        post=sighting.summary,
     )
 
 
 def _completion(
-    event_id: str, post: Post, detected: str, summary: PostSummary, named: Callable[[str], AccountRef]
+    event_id: str, post: Post, sighting: _Sighting, named: Callable[[str], AccountRef]
 ) -> PostCompletedEvent:
     states = post.accounts.states
     outcome, posted, failed = outcome_of(states)
     return PostCompletedEvent(
         event_id=event_id,
         event_type="post.completed",
-        detected_at=detected,
+        detected_at=sighting.detected,
         post_id=post.id,
         outcome=outcome,
         posted_count=posted,
@@ -245,5 +266,5 @@ def _completion(
             )
             for state in states
         ),
-        post=summary,
+        post=sighting.summary,
     )
