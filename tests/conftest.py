@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from genviral_relay import factories
 from genviral_relay.observability import metrics
+from local.doubles import SteppingClock
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import FAKE_CREDENTIALS, MotoStack
@@ -132,3 +134,12 @@ def stack(emulator: GenviralEmulator) -> Iterator[MotoStack]:
 @pytest.fixture
 def runner(stack: MotoStack) -> LocalRunner:
     return LocalRunner(stack)
+
+
+@pytest.fixture
+def relay_clock(monkeypatch: pytest.MonkeyPatch) -> SteppingClock:
+    """The clock every function's use cases read (`factories.utc_now`), at the wall clock's second (Genviral and
+    the table keep milliseconds) until the test moves its `now`."""
+    clock = SteppingClock(datetime.now(UTC).replace(microsecond=0))
+    monkeypatch.setattr(factories, "utc_now", clock)
+    return clock

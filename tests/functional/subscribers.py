@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from genviral_relay.models.events import EVENT_TYPE_BY_STATUS
 from local.stack import MotoStack
 
-TRANSITION_TYPES = frozenset({"post.account.posted", "post.account.failed"})
+TRANSITION_TYPES = frozenset(EVENT_TYPE_BY_STATUS.values())
 """The account outcome events: a post's completion and an account's delay are the other documents."""
 
 
@@ -48,6 +49,11 @@ class Received:
             sorted(document["event_id"] for document in self.sns_documents()),
             sorted(document["event_id"] for document in self.eventbridge_documents()),
         )
+
+
+def documents(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The event documents of SNS notifications or EventBridge events, as a subscriber queue received them."""
+    return [json.loads(message["Message"]) if "Message" in message else message["detail"] for message in messages]
 
 
 def is_transition(document: dict[str, Any]) -> bool:

@@ -4,37 +4,15 @@ handlers; every document the subscribers receive is checked against the committe
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-from genviral_relay import factories
+from local.doubles import SteppingClock
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
 from tests.conftest import TOKEN
-
-
-class MovableClock:
-    """The clock every function's use cases read (the poller's, the worker's, the API's), moved by the test."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)  # Genviral's timestamps have milliseconds
-        monkeypatch.setattr(factories, "utc_now", lambda: self.now)
-
-    def later(self, delta: timedelta) -> None:
-        self.now += delta
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> MovableClock:
-    return MovableClock(monkeypatch)
-
-
-def documents(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [json.loads(message["Message"]) if "Message" in message else message["detail"] for message in messages]
+from tests.functional.subscribers import documents
 
 
 def kinds(messages: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
@@ -43,30 +21,30 @@ def kinds(messages: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
 
 
 def test_a_late_delivery_is_reported_delayed_then_posted_then_the_post_completed(
-    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack, clock: MovableClock
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack, relay_clock: SteppingClock
 ) -> None:
     # Given a watched post of two accounts, due a minute ago, that Genviral does not deliver
-    post_id = emulator.create_post(accounts=2, scheduled_at=clock.now - timedelta(minutes=1))
+    post_id = emulator.create_post(accounts=2, scheduled_at=relay_clock.now - timedelta(minutes=1))
     tiktok, instagram = emulator.account_ids(post_id)
     emulator.set_account(tiktok, platform="tiktok", username="brand", display_name="Brand")
     emulator.set_account(instagram, platform="instagram", username="brand.shop", display_name="Brand Shop")
     assert runner.api("POST", "/watches", {"post_id": post_id}).body["transitions"] == []
 
     # When the poller keeps checking: before the threshold nothing, at it one delay per account
-    clock.later(timedelta(minutes=13))
+    relay_clock.now += timedelta(minutes=13)
     runner.tick_and_work()
     assert stack.received("sns") == []
-    clock.later(timedelta(minutes=1))
+    relay_clock.now += timedelta(minutes=1)
     runner.tick_and_work()
     delayed_sns, delayed_bus = stack.received("sns"), stack.received("eventbridge")
-    clock.later(timedelta(minutes=1))
+    relay_clock.now += timedelta(minutes=1)
     runner.tick_and_work()
     assert stack.received("sns") == []  # once per attempt
 
     # ...and once Genviral delivers one and fails the other, their outcomes and the post's completion
     emulator.mark_posted(post_id, tiktok, published_url="https://www.tiktok.com/@brand/video/1")
     emulator.mark_failed(post_id, instagram, error_message="Instagram rejected the media: aspect ratio 9:21")
-    clock.later(timedelta(minutes=1))
+    relay_clock.now += timedelta(minutes=1)
     runner.tick_and_work()
     done_sns, done_bus = stack.received("sns"), stack.received("eventbridge")
 
@@ -133,21 +111,21 @@ def test_a_retry_that_completes_the_post_again_is_a_second_completion_under_a_ne
 
 
 def test_the_delay_threshold_is_met_while_the_overdue_checks_back_off(
-    emulator: GenviralEmulator, clock: MovableClock
+    emulator: GenviralEmulator, relay_clock: SteppingClock
 ) -> None:
     # Given DelayedAfterMinutes past the hour after which an unfinished post is checked less and less often
     threshold = timedelta(minutes=95)
     with MotoStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters={"DelayedAfterMinutes": "95"}) as stack:
         runner = LocalRunner(stack)
-        post_id = emulator.create_post(accounts=1, scheduled_at=clock.now)
+        post_id = emulator.create_post(accounts=1, scheduled_at=relay_clock.now)
         assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
 
         # When the poller has ticked for an hour (checking the post at every tick), then ticks every minute on
-        clock.later(timedelta(minutes=60))
+        relay_clock.now += timedelta(minutes=60)
         runner.tick_and_work()
         seen: list[tuple[timedelta, int, list[str]]] = []
         for minute in range(61, 101):
-            clock.later(timedelta(minutes=1))
+            relay_clock.now += timedelta(minutes=1)
             runner.tick_and_work()
             types = [document["event_type"] for document in documents(stack.received("sns"))]
             seen.append((timedelta(minutes=minute), emulator.calls(post_id), types))

@@ -22,6 +22,7 @@ from local.runner import LocalRunner
 from local.stack import MotoStack
 from tests.builders import ACCOUNT_B, account, outcomes, post
 from tests.conftest import SECRETS, TOKEN
+from tests.functional.subscribers import documents
 from tests.functional.test_cli import Cli
 from tests.functional.test_relay_flow import publishing_now
 
@@ -58,11 +59,6 @@ def fail_retry_and_post(
 
 def event_types(documents: list[dict[str, Any]]) -> list[str]:
     return [document["event_type"] for document in documents]
-
-
-def documents(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The event documents of SNS or EventBridge messages."""
-    return [json.loads(message["Message"]) if "Message" in message else message["detail"] for message in messages]
 
 
 def outcome(document: dict[str, Any]) -> tuple[str, str]:

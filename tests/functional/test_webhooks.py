@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,31 +15,12 @@ from genviral_relay import factories
 from genviral_relay.cli import main as cli_main
 from genviral_relay.delivery import sender
 from genviral_relay.logic.webhooks import RETRY_DELAYS
+from local.doubles import SteppingClock
 from local.emulator import GenviralEmulator
 from local.runner import WEBHOOK_DELIVERY, LocalRunner, sqs_record
 from local.stack import MotoStack
 from local.webhook_receiver import WebhookReceiver
 from tests.conftest import SECRETS, TOKEN
-
-
-class MovableClock:
-    """The relay's clock (factories.utc_now), moved by the test; starts at the wall clock."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, by: timedelta) -> None:
-        self.now += by
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> MovableClock:
-    moving = MovableClock()
-    monkeypatch.setattr(factories, "utc_now", moving)
-    return moving
 
 
 @pytest.fixture
@@ -57,8 +38,8 @@ def relay(local_stack: MotoStack) -> LocalRunner:
 
 
 @pytest.fixture
-def receiver(clock: MovableClock) -> Iterator[WebhookReceiver]:
-    with WebhookReceiver(clock=clock) as running:
+def receiver(relay_clock: SteppingClock) -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(clock=relay_clock) as running:
         yield running
 
 
@@ -93,7 +74,7 @@ def check_now(relay: LocalRunner, post_id: str) -> list[dict[str, Any]]:
 
 
 def test_an_event_reaches_a_registered_endpoint_signed_and_byte_identical(
-    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver, clock: MovableClock
+    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver, relay_clock: SteppingClock
 ) -> None:
     # Given an endpoint registered for every type
     created = register(relay, receiver, description="ops")
@@ -112,7 +93,7 @@ def test_an_event_reaches_a_registered_endpoint_signed_and_byte_identical(
     assert delivery.verified, delivery.problem
     assert delivery.webhook_id == event["event_id"]
     assert delivery.headers["content-type"] == "application/json"
-    assert int(delivery.headers["webhook-timestamp"]) == int(clock.now.timestamp())
+    assert int(delivery.headers["webhook-timestamp"]) == int(relay_clock.now.timestamp())
     assert json.loads(delivery.body) == event
     health = relay.api("GET", f"/webhooks/{created['id']}").body["delivery"]
     assert health["last_success_at"] is not None
@@ -123,7 +104,7 @@ def test_a_refused_delivery_is_retried_on_the_schedule_with_the_same_id_and_body
     emulator: GenviralEmulator,
     relay: LocalRunner,
     receiver: WebhookReceiver,
-    clock: MovableClock,
+    relay_clock: SteppingClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given an endpoint that answers 503, then resets the connection, then does not answer in time, then takes it
@@ -140,10 +121,10 @@ def test_a_refused_delivery_is_retried_on_the_schedule_with_the_same_id_and_body
     assert failing["failing_since"] is not None
     assert failing["last_success_at"] is None
     for attempt, wait in enumerate(RETRY_DELAYS[:3], start=2):
-        clock.advance(wait - timedelta(seconds=1))
+        relay_clock.now += wait - timedelta(seconds=1)
         relay.deliver_webhooks()
         assert len(receiver.received) == attempt - 1, "an attempt was made before its time"
-        clock.advance(timedelta(seconds=1))
+        relay_clock.now += timedelta(seconds=1)
         relay.deliver_webhooks()
         assert len(receiver.received) == attempt
 
@@ -162,7 +143,7 @@ def test_a_refused_delivery_is_retried_on_the_schedule_with_the_same_id_and_body
 
 
 def test_a_delivery_not_yet_due_waits_in_hops_of_at_most_15_minutes(
-    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver, clock: MovableClock
+    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver, relay_clock: SteppingClock
 ) -> None:
     # Given a delivery whose next attempt is two hours away (its fourth: after 5 s, 5 min and 30 min)
     register(relay, receiver)
@@ -170,12 +151,12 @@ def test_a_delivery_not_yet_due_waits_in_hops_of_at_most_15_minutes(
     check_now(relay, post_with_outcomes(emulator, relay, posted=1))
     relay.deliver_webhooks()
     for wait in RETRY_DELAYS[:3]:
-        clock.advance(wait)
+        relay_clock.now += wait
         relay.deliver_webhooks()
     assert len(receiver.received) == 4
 
     # When SQS hands it to the delivery function 15 minutes later (the longest delay SQS knows)
-    clock.advance(timedelta(minutes=15))
+    relay_clock.now += timedelta(minutes=15)
     message = take_delivery(relay)
     relay.invoke(WEBHOOK_DELIVERY, {"Records": [sqs_record(message, queue_arn(relay))]})
 
@@ -187,7 +168,7 @@ def test_a_delivery_not_yet_due_waits_in_hops_of_at_most_15_minutes(
     assert attributes(hop)["attempt"] == "5"
 
     # And once its time has come it is attempted
-    clock.advance(RETRY_DELAYS[3])
+    relay_clock.now += RETRY_DELAYS[3]
     relay.invoke(WEBHOOK_DELIVERY, {"Records": [sqs_record(hop, queue_arn(relay))]})
     assert len(receiver.received) == 5
 
@@ -212,10 +193,10 @@ def attributes(message: dict[str, Any]) -> dict[str, str]:
 
 
 def test_an_endpoint_receives_only_the_types_it_asked_for(
-    emulator: GenviralEmulator, relay: LocalRunner, clock: MovableClock
+    emulator: GenviralEmulator, relay: LocalRunner, relay_clock: SteppingClock
 ) -> None:
     # Given one endpoint for failures only and one for every type
-    with WebhookReceiver(clock=clock) as failures, WebhookReceiver(clock=clock) as everything:
+    with WebhookReceiver(clock=relay_clock) as failures, WebhookReceiver(clock=relay_clock) as everything:
         assert register(relay, failures, event_types=["post.account.failed"])["event_types"] == ["post.account.failed"]
         register(relay, everything)
 
@@ -231,7 +212,7 @@ def test_an_endpoint_receives_only_the_types_it_asked_for(
 
 
 def test_deleting_an_endpoint_stops_its_deliveries_retries_included(
-    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver, clock: MovableClock
+    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver, relay_clock: SteppingClock
 ) -> None:
     # Given an endpoint whose first delivery failed and waits for its retry
     created = register(relay, receiver)
@@ -245,7 +226,7 @@ def test_deleting_an_endpoint_stops_its_deliveries_retries_included(
     assert (deleted.status, deleted.body["id"]) == (200, created["id"])
 
     # Then neither the retry nor a new event reaches it, and the queue holds nothing for it
-    clock.advance(RETRY_DELAYS[0])
+    relay_clock.now += RETRY_DELAYS[0]
     check_now(relay, post_with_outcomes(emulator, relay, failed=1))
     report = relay.deliver_webhooks()
     assert len(receiver.received) == 1
@@ -256,7 +237,7 @@ def test_deleting_an_endpoint_stops_its_deliveries_retries_included(
 
 
 def test_a_rotation_signs_with_both_secrets_for_a_day_then_with_the_new_one_only(
-    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver, clock: MovableClock
+    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver, relay_clock: SteppingClock
 ) -> None:
     # Given an endpoint whose secret was rotated
     created = register(relay, receiver)
@@ -270,7 +251,7 @@ def test_a_rotation_signs_with_both_secrets_for_a_day_then_with_the_new_one_only
     # When an event is delivered at once, and another a day later
     check_now(relay, post_with_outcomes(emulator, relay, posted=1))
     relay.deliver_webhooks()
-    clock.advance(timedelta(hours=24, seconds=1))
+    relay_clock.now += timedelta(hours=24, seconds=1)
     check_now(relay, post_with_outcomes(emulator, relay, posted=1))
     relay.deliver_webhooks()
 
@@ -281,10 +262,10 @@ def test_a_rotation_signs_with_both_secrets_for_a_day_then_with_the_new_one_only
 
 
 def test_a_slow_endpoint_does_not_hold_up_a_fast_one(
-    emulator: GenviralEmulator, relay: LocalRunner, clock: MovableClock
+    emulator: GenviralEmulator, relay: LocalRunner, relay_clock: SteppingClock
 ) -> None:
     # Given an endpoint that does not answer until released, and one that answers at once
-    with WebhookReceiver(clock=clock) as slow, WebhookReceiver(clock=clock) as fast:
+    with WebhookReceiver(clock=relay_clock) as slow, WebhookReceiver(clock=relay_clock) as fast:
         register(relay, slow)
         register(relay, fast)
         slow.answer("hang")
@@ -306,7 +287,7 @@ def test_a_slow_endpoint_does_not_hold_up_a_fast_one(
 
 
 def test_a_delivery_whose_retries_run_out_is_parked_without_its_secret(
-    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver, clock: MovableClock
+    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver, relay_clock: SteppingClock
 ) -> None:
     # Given an endpoint that refuses every attempt
     created = register(relay, receiver)
@@ -316,9 +297,9 @@ def test_a_delivery_whose_retries_run_out_is_parked_without_its_secret(
     # When every attempt of the schedule has been made
     relay.deliver_webhooks()
     for wait in RETRY_DELAYS:
-        clock.advance(wait)
+        relay_clock.now += wait
         relay.deliver_webhooks()
-    clock.advance(timedelta(days=1))
+    relay_clock.now += timedelta(days=1)
     relay.deliver_webhooks()
 
     # Then eight attempts were made, and the delivery is parked in WebhookDLQ with why, and no secret
@@ -343,11 +324,11 @@ def test_a_delivery_whose_retries_run_out_is_parked_without_its_secret(
 
 
 def test_the_test_route_sends_a_test_event_through_the_same_path(
-    relay: LocalRunner, receiver: WebhookReceiver, clock: MovableClock
+    relay: LocalRunner, receiver: WebhookReceiver, relay_clock: SteppingClock
 ) -> None:
     # Given two endpoints, one of them for every type
     created = register(relay, receiver, event_types=["post.account.posted"])
-    with WebhookReceiver(clock=clock) as other:
+    with WebhookReceiver(clock=relay_clock) as other:
         register(relay, other)
 
         # When one is tested
@@ -483,7 +464,7 @@ def test_redrive_sends_a_parked_delivery_again_with_the_same_id_and_body_and_a_f
     emulator: GenviralEmulator,
     relay: LocalRunner,
     receiver: WebhookReceiver,
-    clock: MovableClock,
+    relay_clock: SteppingClock,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -493,15 +474,15 @@ def test_redrive_sends_a_parked_delivery_again_with_the_same_id_and_body_and_a_f
     (event,) = check_now(relay, post_with_outcomes(emulator, relay, posted=1))
     relay.deliver_webhooks()
     for wait in RETRY_DELAYS:
-        clock.advance(wait)
+        relay_clock.now += wait
         relay.deliver_webhooks()
     assert len(receiver.received) == 8
-    clock.advance(timedelta(days=2))
+    relay_clock.now += timedelta(days=2)
 
     # When an operator redrives the webhooks' dead-letter queue
     for name, value in relay.stack.cli_environment().items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr("genviral_relay.clock.utc_now", clock)
+    monkeypatch.setattr("genviral_relay.clock.utc_now", relay_clock)
     assert cli_main.main(["redrive", "webhooks", "--yes"]) == 0
     assert "1 message(s) redriven and deleted, 0 left in the queue" in capsys.readouterr().out
     relay.deliver_webhooks()
@@ -512,7 +493,7 @@ def test_redrive_sends_a_parked_delivery_again_with_the_same_id_and_body_and_a_f
     assert redriven.verified, redriven.problem
     assert redriven.webhook_id == event["event_id"]
     assert redriven.body == receiver.received[0].body
-    assert int(redriven.headers["webhook-timestamp"]) == int(clock.now.timestamp())
+    assert int(redriven.headers["webhook-timestamp"]) == int(relay_clock.now.timestamp())
     assert relay.stack.release_delayed("WebhookDeliveryQueue", lambda _: True) == 0
     dlq = relay.stack.client("sqs").receive_message(QueueUrl=relay.stack.ref("WebhookDLQ"))
     assert dlq.get("Messages", []) == []

@@ -13,7 +13,7 @@ completions existed: it is not reported late.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from genviral_relay.models.domain import FAILED, FINAL_STATUSES, POSTED
 from genviral_relay.models.events import CompletionOutcome
@@ -33,7 +33,7 @@ def completion_key(outcome_event_ids: Iterable[str | None]) -> str | None:
     return "completed|" + hashlib.sha256("\n".join(named).encode()).hexdigest()[:32]
 
 
-def outcome_of(states: tuple[AccountState, ...] | list[AccountState]) -> tuple[CompletionOutcome, int, int]:
+def outcome_of(states: Sequence[AccountState]) -> tuple[CompletionOutcome, int, int]:
     """(`outcome`, posted count, failed count) of a complete post."""
     posted = sum(state.status == POSTED for state in states)
     failed = sum(state.status == FAILED for state in states)

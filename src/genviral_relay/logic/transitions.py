@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
+from typing import Any
 
 from genviral_relay.clock import format_ts
 from genviral_relay.logic.completion import completion_key, is_complete, outcome_of
@@ -187,6 +188,19 @@ def detect_transitions(
     )
 
 
+def _account_fields(state: AccountState, account: AccountRef) -> dict[str, Any]:
+    """What every document says of one account, as Genviral gave it (the completion's `accounts[]` too)."""
+    return {
+        "account_id": state.account_id,
+        "account": account,
+        "published_url": state.published_url,
+        "published_at": state.published_at,
+        "error_message": state.error_message,
+        "error_category": failure_category(state.error_message) if state.status == FAILED else None,
+        "last_attempted_at": state.last_attempted_at,
+    }
+
+
 def _outcome_event(
     event_id: str,
     post_id: str,
@@ -200,16 +214,10 @@ def _outcome_event(
         event_type=EVENT_TYPE_BY_STATUS[state.status],
         detected_at=sighting.detected,
         post_id=post_id,
-        account_id=state.account_id,
-        account=account,
         status=state.status,  # type: ignore[arg-type]  # is_new_outcome admits final statuses only
         previous_status=before.status if before is not None else None,
-        published_url=state.published_url,
-        published_at=state.published_at,
-        error_message=state.error_message,
-        error_category=failure_category(state.error_message) if state.status == FAILED else None,
-        last_attempted_at=state.last_attempted_at,
         post=sighting.summary,
+        **_account_fields(state, account),
     )
 
 
@@ -227,16 +235,11 @@ def _delayed_event(
         event_type="post.account.delayed",
         detected_at=sighting.detected,
         post_id=post_id,
-        account_id=state.account_id,
-        account=account,
         status=state.status,
         previous_status=before.status if before is not None else None,
-        published_url=state.published_url,
-        published_at=state.published_at,
-        error_message=state.error_message,
-        last_attempted_at=state.last_attempted_at,
         delayed_since=format_ts(since),
         post=sighting.summary,
+        **_account_fields(state, account),
     )
 
 
@@ -255,14 +258,8 @@ def _completion(
         failed_count=failed,
         accounts=tuple(
             CompletedAccount(
-                account_id=state.account_id,
-                account=named(state.account_id),
                 status=state.status,  # type: ignore[arg-type]  # a complete post's accounts are all final
-                published_url=state.published_url,
-                published_at=state.published_at,
-                error_message=state.error_message,
-                error_category=failure_category(state.error_message) if state.status == FAILED else None,
-                last_attempted_at=state.last_attempted_at,
+                **_account_fields(state, named(state.account_id)),
             )
             for state in states
         ),
