@@ -325,7 +325,7 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
             clock=clock,
             discover=mode == "discover",
             backpressure=Backpressure(tick=TICK),
-            windows=HotWindows(store=store),
+            windows=HotWindows(store=store, every_post_known=mode == "discover"),
         )
         ledger = Ledger()
         upstream_at: dict[tuple[str, str, str, str], tuple[datetime, str]] = {}

@@ -9,6 +9,7 @@ can be told to fail the way the real adapter fails. A token needs no double: the
 
 from __future__ import annotations
 
+import bisect
 import threading
 import uuid
 from collections import Counter
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from genviral_relay.aws.dynamodb_store import BATCH_GET_LIMIT, DUE_SHARDS
-from genviral_relay.clock import format_ts, parse_ts
+from genviral_relay.clock import format_ts, parse_ts, to_milliseconds
 from genviral_relay.errors import (
     DeadLetterError,
     EnqueueError,
@@ -254,6 +255,9 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
         self._pause: tuple[datetime, str] | None = None
         self._discover: DiscoverState | None = None
         self._directory: AccountDirectory | None = None
+        self._created: dict[str, datetime] = {}
+        self._created_order: list[datetime] | None = None
+        """`_created`'s moments, sorted when first asked for after a change (the benchmark asks often)."""
         self._lock = threading.Lock()
 
     def get(self, post_id: str) -> WatchRecord | None:
@@ -276,6 +280,10 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
             if (stored.version if stored else 0) != expected_version:
                 raise StateConflictError(record.post_id)
             self._watches[record.post_id] = record
+            created = parse_ts(record.created_at)
+            if created is not None and self._created.get(record.post_id) != to_milliseconds(created):
+                self._created[record.post_id] = to_milliseconds(created)
+                self._created_order = None
             for event in new_events:
                 self._events[(event.post_id, event.event_id)] = event
 
@@ -328,6 +336,8 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
             if stored is None or stored.version != expected_version:
                 raise StateConflictError(post_id)
             del self._watches[post_id]
+            if self._created.pop(post_id, None) is not None:
+                self._created_order = None
 
     def due_watches(self, now: datetime) -> Iterator[DueWatch]:
         with self._lock:
@@ -360,6 +370,16 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
                 if record.awaiting_retry and record.next_check_at is not None and record.next_check_at > now
             )
         return iter([post_id for _, post_id in waiting[:limit]])
+
+    def creation_moments(self, since: datetime, until: datetime, *, limit: int) -> list[datetime]:
+        with self._lock:
+            self.calls["query"] += 1
+            if self._created_order is None:
+                self._created_order = sorted(self._created.values())
+            order = self._created_order
+            start = bisect.bisect_left(order, to_milliseconds(since))
+            end = bisect.bisect_right(order, to_milliseconds(until), lo=start)
+            return order[start : min(end, start + limit)]
 
     def soonest_due(self, now: datetime) -> datetime | None:
         """When the poller next has work: a due check, or now while a post awaits the retry sweep.

@@ -148,6 +148,9 @@ class SeamStore(WatchStore):
     def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
         return self._inner.awaiting_retry(now, limit=limit)
 
+    def creation_moments(self, since: datetime, until: datetime, *, limit: int) -> list[datetime]:
+        return self._inner.creation_moments(since, until, limit=limit)
+
 
 class SeamPublisher(EventPublisher):
     def __init__(self, inner: EventPublisher, seams: Seams, *, after: str) -> None:

@@ -18,6 +18,11 @@ def format_ts(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def to_milliseconds(moment: datetime) -> datetime:
+    """The precision the relay stores (and Genviral's timestamps carry)."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def parse_ts(value: str | None) -> datetime | None:
     """Parse an ISO-8601 timestamp as Genviral writes it; None for null or anything unparseable."""
     if not value:

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from genviral_relay.aws.dynamodb_store import DynamoDbStore
     from genviral_relay.genviral.client import GenviralClient
     from genviral_relay.logic.discover import Discovery
+    from genviral_relay.logic.in_flight import CheckClaims
     from genviral_relay.logic.webhooks import WebhookAttempts, WebhookFanout, WebhookRegistry
     from genviral_relay.logic.work_batch import WorkBatch
 
@@ -155,13 +156,18 @@ class CheckPath:
             max_list_calls=max_list_calls or MAX_LIST_CALLS,
         )
 
+    def claims(self) -> CheckClaims:
+        """Which checks start (`logic/in_flight.py`): a worker's messages, and a check asked for now."""
+        from genviral_relay.logic.in_flight import CheckClaims
+
+        return CheckClaims(store=self.store, clock=self.clock, tick=self.policy.tick)
+
     def work_batch(self, *, discovery: Discovery | None = None, sweep: bool = True, threads: int = 1) -> WorkBatch:
         """A worker's dispatcher on the same adapters (`sweep`: whether it runs the retry sweep)."""
         from genviral_relay.logic.bulk_refresh import BulkRefresh
-        from genviral_relay.logic.in_flight import CheckClaims
         from genviral_relay.logic.work_batch import WorkBatch
 
-        claims = CheckClaims(store=self.store, clock=self.clock, tick=self.policy.tick)
+        claims = self.claims()
         return WorkBatch(
             check=self.check,
             store=self.store,
@@ -273,10 +279,6 @@ def check_path() -> CheckPath:
     )
 
 
-def post_check() -> PostCheck:
-    return check_path().check
-
-
 def unwatch() -> Unwatch:
     return check_path().unwatch
 
@@ -306,7 +308,7 @@ def poll_tick() -> PollTick:
         clock=utc_now,
         discover=settings.watch_mode == "discover",
         backpressure=Backpressure(tick=tick_of(settings.poll_schedule)),
-        windows=HotWindows(store=store),
+        windows=HotWindows(store=store, every_post_known=settings.watch_mode == "discover"),
     )
 
 

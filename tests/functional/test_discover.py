@@ -17,6 +17,7 @@ from genviral_relay.logic.discover import LOOK_BACK, PAGE_LIMIT, TIME_RESERVE, D
 from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.messages import DiscoverRequest
 from genviral_relay.observability import Metric, metrics
+from local.doubles import SteppingClock
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.seams import RelayRig
@@ -379,3 +380,25 @@ def test_discovery_sees_only_the_keys_scope(emulator: GenviralEmulator, rig: Rel
     record = rig.store.get(mixed)
     assert record is not None
     assert set(record.accounts) == {"acct-in-1"}
+
+
+def test_in_discover_mode_hot_posts_created_hours_apart_are_refreshed_by_one_list_call(
+    emulator: GenviralEmulator, discover_runner: LocalRunner, relay_clock: SteppingClock
+) -> None:
+    # Given two posts publishing now, created three hours apart with nothing between, watched by discovery
+    due = relay_clock.now - timedelta(minutes=1)
+    created = [relay_clock.now - timedelta(hours=hours) for hours in (5, 2)]
+    post_ids = [emulator.create_post(scheduled_at=due, created_at=moment) for moment in created]
+    discover_runner.tick_and_work()
+    emulator.requests_log.clear()
+
+    # When the next tick finds both due
+    relay_clock.now += timedelta(minutes=1)
+    assert discover_runner.tick()["enqueued"] == 2  # one refresh for both (the table knows every post), the discovery
+    discover_runner.drain_work_queue()
+
+    # Then one list call over their window refreshed them (the other is discovery's look-back), none alone
+    windows = sorted((record.query["since"], record.query["until"]) for record in list_requests(emulator))
+    assert len(windows) == 2
+    assert windows[0] == (format_ts(created[0]), format_ts(created[1]))
+    assert all(emulator.calls(post_id) == 0 for post_id in post_ids)

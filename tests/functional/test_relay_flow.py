@@ -13,6 +13,7 @@ import pytest
 from genviral_relay.aws.work_queue import SqsWorkQueue
 from genviral_relay.logic.bulk_refresh import WINDOW_GAP
 from genviral_relay.models.messages import CheckRequest
+from local.doubles import SteppingClock
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
@@ -563,3 +564,20 @@ def test_hot_posts_created_together_are_refreshed_by_one_list_call_through_the_h
     assert sorted(asked) == sorted([("posts", "100"), (post_ids[2], None)])
     assert [document["post_id"] for document in drain(stack).sns_transitions()] == [post_ids[0]]
     assert stored_item(stack, post_ids[2])["ended_reason"] == {"S": "post_not_found"}
+
+
+def test_a_check_now_makes_the_checks_queued_before_it_duplicates_that_ask_genviral_nothing(
+    emulator: GenviralEmulator, runner: LocalRunner, relay_clock: SteppingClock
+) -> None:
+    post_id = emulator.create_post(scheduled_at=relay_clock.now - timedelta(minutes=1))  # due every tick
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+    assert runner.tick()["enqueued"] == 1  # queued, not taken yet
+    emulator.requests_log.clear()
+
+    relay_clock.now += timedelta(minutes=1)
+    assert runner.api("POST", f"/watches/{post_id}/check").status == 200
+    relay_clock.now += timedelta(minutes=1)  # the queued check is late: it would claim the post and call
+    report = runner.drain_work_queue()
+
+    assert (report.processed, report.failed) == (1, 0)
+    assert [record.post_id for record in emulator.requests_log] == [post_id]  # the check now's call alone

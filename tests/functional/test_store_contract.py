@@ -179,6 +179,46 @@ def check_claims(run: Run) -> None:
     assert run.step("get saved", lambda s: s.get(POSTS[0])) == saved
 
 
+def creation_moments_of_every_watch(run: Run) -> None:
+    """The created index: every stored watch whose post's `created_at` is known, watching or ended, by
+    that moment in milliseconds; both bounds inclusive, oldest first, at most `limit`."""
+    created = datetime(2025, 2, 1, 9, 0, tzinfo=UTC)
+    given = {
+        POSTS[0]: "2025-02-01T09:00:00Z",
+        POSTS[1]: "2025-02-01T09:00:00.250+00:00",
+        POSTS[2]: "2025-02-01T10:00:00.999999Z",  # kept to the millisecond, as the relay stores time
+    }
+    for post_id, moment in given.items():
+        record = watch(post_id, 1, created_at=moment)
+        run.step(f"save {moment}", lambda s, record=record: s.save(record, expected_version=0, new_events=()))
+    ended = watch(LATER, 1, created_at="2025-02-01T09:30:00Z", watching=False, ended_reason="finished")
+    run.step("save an ended watch", lambda s: s.save(ended, expected_version=0, new_events=()))
+    run.step("save one not dated", lambda s: s.save(watch(UNKNOWN, 1), expected_version=0, new_events=()))
+    moved = watch(POSTS[0], 2, created_at=given[POSTS[0]], next_check_at=NOW)
+    run.step("save again, same post", lambda s: s.save(moved, expected_version=1, new_events=()))
+
+    everything = run.step("all", lambda s: s.creation_moments(created, created + timedelta(hours=2), limit=10))
+    millisecond = timedelta(milliseconds=1)
+    assert everything == [
+        created,
+        created + 250 * millisecond,
+        created + timedelta(minutes=30),
+        created + timedelta(hours=1, milliseconds=999),
+    ]
+    bounds = run.step(
+        "both bounds inclusive", lambda s: s.creation_moments(created, created + 250 * millisecond, limit=10)
+    )
+    assert bounds == everything[:2]
+    assert (
+        run.step("at most limit", lambda s: s.creation_moments(created, created + timedelta(hours=2), limit=3))
+        == (everything[:3])
+    )
+    assert (
+        run.step("none", lambda s: s.creation_moments(created - timedelta(days=1), created - millisecond, limit=3))
+        == []
+    )
+
+
 def discover_state_saved_once_per_version(run: Run) -> None:
     assert run.step("no state yet", lambda s: s.discover_state()) is None
 
@@ -271,6 +311,7 @@ def operator_reads(run: Run) -> None:
     [
         watches_outbox_and_due_index,
         check_claims,
+        creation_moments_of_every_watch,
         discover_state_saved_once_per_version,
         account_directory_replaced_whole,
         operator_reads,

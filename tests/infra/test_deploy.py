@@ -364,18 +364,19 @@ def test_the_kms_parameter_takes_a_key_arn_or_nothing() -> None:
 BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 XRAY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
 SQS_EVENT_SOURCE = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
-TABLE, DUE_INDEX = "StateTable.Arn", "StateTable.Arn/index/due"
+TABLE, DUE_INDEX, CREATED_INDEX = "StateTable.Arn", "StateTable.Arn/index/due", "StateTable.Arn/index/created"
 PUBLISHING = {("sns:Publish", "EventsTopic"), ("events:PutEvents", "EventBus.Arn")}
 # What each role may do, from the calls each function's code path makes (src/genviral_relay/aws/*.py):
 # TransactWriteItems of Puts needs PutItem, SendMessageBatch needs SendMessage, PublishBatch needs Publish.
 ROLE_GRANTS: dict[str, tuple[set[str], set[tuple[str, str]]]] = {
     # tick: due_watches and awaiting_retry query the due index, genviral_pause reads the pause item, get_many
-    # the due watches (bulk refresh); SqsWorkQueue.send and backlog; failed invocations go to PollerDLQ
-    # (EventInvokeConfig, SAM's own statement).
+    # the due watches and creation_moments the created index (bulk refresh); SqsWorkQueue.send and backlog;
+    # failed invocations go to PollerDLQ (EventInvokeConfig, SAM's own statement).
     "PollerFunctionRole": (
         {BASIC, XRAY},
         {
             ("dynamodb:Query", DUE_INDEX),
+            ("dynamodb:Query", CREATED_INDEX),
             ("dynamodb:GetItem", TABLE),
             ("dynamodb:BatchGetItem", TABLE),
             ("sqs:SendMessage", "WorkQueue.Arn"),

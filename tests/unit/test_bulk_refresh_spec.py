@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from genviral_relay.aws.dynamodb_store import DUE_SHARDS
 from genviral_relay.clock import format_ts
 from genviral_relay.errors import GenviralAuthError, GenviralServerError
+from genviral_relay.logic import bulk_refresh
 from genviral_relay.logic.bulk_refresh import HotWindows
 from genviral_relay.logic.pause import GenviralPause
 from genviral_relay.logic.ports import PostPage
@@ -23,6 +27,9 @@ from tests.unit.world import World, emitted
 
 IMPORTED = datetime(2025, 2, 1, 9, 0, tzinfo=UTC)
 """When the bulk import created the posts (they are due at NOW, 15:00)."""
+TICK_QUERIES = DUE_SHARDS + 2
+"""What a tick queries besides the created index: the due index's shards and the retry shard, twice
+for the latter (`due_watches`, `awaiting_retry`)."""
 POSTS = [f"00000000-0000-4000-8000-{index:012d}" for index in range(1, 200)]
 
 
@@ -57,7 +64,8 @@ def genviral_calls(world: World) -> dict[str, int]:
     return {name: count for name, count in world.source.calls.items() if name != "list_accounts"}
 
 
-def tick(world: World) -> list[WorkRequest]:
+def tick(world: World, *, every_post_known: bool = False) -> list[WorkRequest]:
+    """`every_post_known`: group as in discover mode (the discovery itself is not queued here)."""
     queue = InMemoryWorkQueue()
     PollTick(
         store=world.store,
@@ -65,7 +73,7 @@ def tick(world: World) -> list[WorkRequest]:
         queue=queue,
         clock=world.clock,
         discover=False,
-        windows=HotWindows(store=world.store),
+        windows=HotWindows(store=world.store, every_post_known=every_post_known),
     ).run()
     return [request for request, _ in queue.sent]
 
@@ -133,6 +141,80 @@ def test_a_window_holds_at_most_100_posts_and_a_gap_starts_another(world: World)
     windows = [request.post_ids for request in tick(world) if isinstance(request, RefreshRequest)]
 
     assert sorted(windows, key=len) == [tuple(later), tuple(first[100:]), tuple(first[:100])]
+
+
+def refreshed(requests: list[WorkRequest]) -> list[tuple[str, ...]]:
+    return sorted(request.post_ids for request in requests if isinstance(request, RefreshRequest))
+
+
+def checked_alone(requests: list[WorkRequest]) -> list[str]:
+    return sorted(request.post_id for request in requests if isinstance(request, CheckRequest))
+
+
+def finish(world: World, post_ids: list[str]) -> None:
+    """Given these posts posted and recorded (their watches ended, their records kept)."""
+    for post_id in post_ids:
+        posted(world, post_id)
+    work(world, tick(world))
+    assert not any(world.stored(post_id).watching for post_id in post_ids)
+    world.later(timedelta(minutes=1))
+    world.forget_calls()
+
+
+def test_a_window_holds_at_most_100_posts_the_relay_knows_of_its_finished_ones_included(world: World) -> None:
+    post_ids = imported(world, 150)
+    finish(world, post_ids[::2])
+    hot = post_ids[1::2]
+
+    requests = tick(world)
+
+    # The import's first 100 posts hold 50 hot ones: its 101st post starts the next window
+    assert refreshed(requests) == [tuple(hot[:50]), tuple(hot[50:])]
+    assert world.store.calls["query"] == TICK_QUERIES + 2  # the created index, once per window
+    assert work(world, requests) == []
+    assert genviral_calls(world) == {"posts_created": 2}  # no answer came back full
+
+
+def test_in_discover_mode_hot_posts_created_hours_apart_share_a_window_when_few_posts_lie_between(
+    world: World,
+) -> None:
+    hot = [POSTS[0], POSTS[1], POSTS[2]]
+    for index, post_id in enumerate(hot):
+        world.register(scheduled(post_id, IMPORTED + index * timedelta(hours=3)))
+    world.forget_calls()
+
+    assert refreshed(tick(world)) == []  # registered mode: posts nobody registered may lie in the gaps
+    assert refreshed(requests := tick(world, every_post_known=True)) == [tuple(hot)]
+    assert work(world, requests) == []
+    assert genviral_calls(world) == {"posts_created": 1}
+
+
+def test_in_discover_mode_a_window_still_ends_at_100_posts_of_the_workspace(world: World) -> None:
+    post_ids = imported(world, 130, spacing=timedelta(minutes=1))
+    finish(world, post_ids[1:-1])
+
+    assert refreshed(tick(world, every_post_known=True)) == []  # 130 posts lie from the first to the last
+    assert checked_alone(tick(world, every_post_known=True)) == sorted([post_ids[0], post_ids[-1]])
+
+
+def test_past_its_reads_of_the_created_index_a_tick_groups_hot_posts_as_registered_mode_does(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, crowd, second, third = POSTS[:2], POSTS[2:152], POSTS[152:154], POSTS[154:156]
+    for index, post_id in enumerate(first + crowd):
+        world.register(scheduled(post_id, IMPORTED + index * timedelta(seconds=1)))
+    finish(world, crowd)
+    for index, post_id in enumerate(second):
+        world.register(scheduled(post_id, IMPORTED + timedelta(hours=2, seconds=index)))
+    for index, post_id in enumerate(third):
+        world.register(scheduled(post_id, IMPORTED + timedelta(hours=4, seconds=index)))
+    world.forget_calls()
+
+    assert refreshed(tick(world, every_post_known=True)) == sorted([tuple(first), tuple(second + third)])
+    monkeypatch.setattr(bulk_refresh, "MAX_WINDOW_READS", 1)
+    world.forget_calls()
+    assert refreshed(tick(world, every_post_known=True)) == sorted([tuple(first), tuple(second), tuple(third)])
+    assert world.store.calls["query"] == TICK_QUERIES + 1
 
 
 def test_a_full_answer_is_listed_on_below_its_oldest_post(world: World) -> None:

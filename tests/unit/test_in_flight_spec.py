@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from genviral_relay.errors import GenviralServerError
 from genviral_relay.logic.in_flight import CheckClaims
 from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.messages import CheckRequest
@@ -136,3 +137,35 @@ def test_the_batch_reports_how_long_its_checks_waited(world: World) -> None:
 
     assert emitted(Metric.WORK_QUEUE_AGE) == [90.0]
     assert emitted(Metric.CHECK_DELAY) == [210.0]
+
+
+def test_a_check_asked_for_now_claims_its_post_so_only_the_messages_queued_after_it_are_checked(
+    world: World,
+) -> None:
+    due_every_tick(world)
+    claims = CheckClaims(store=world.store, clock=world.clock, tick=TICK)
+    world.later(TICK)
+
+    started = world.clock()
+    claims.claim_for_check_now(world.check.check(POST_ID, trigger="manual"), started=started)
+    world.later(TICK)
+    world.batch().run([message(NOW, "queued before")])
+    assert world.source.calls["get_post"] == 1  # the check now's alone
+    world.batch().run([message(NOW + TICK + TICK, "queued after")])
+
+    assert world.source.calls["get_post"] == 2
+    assert emitted(Metric.DUPLICATE_CHECKS_SKIPPED) == [1]
+
+
+def test_a_check_asked_for_now_that_got_no_answer_claims_nothing(world: World) -> None:
+    due_every_tick(world)
+    claims = CheckClaims(store=world.store, clock=world.clock, tick=TICK)
+    world.later(TICK)
+    world.source.fail_next[POST_ID] = [GenviralServerError("busy", status=503, error_code="unavailable")]
+
+    outcome = world.check.check(POST_ID, trigger="manual")
+    claims.claim_for_check_now(outcome, started=NOW + TICK)
+
+    assert outcome.result == "deferred"
+    assert world.stored().claimed_at is None
+    assert world.store.calls["update_item"] == 0

@@ -4,7 +4,9 @@ Items (partition key `pk` = post id):
 - `sk = "WATCH"`: the watch: last-seen states, `version` (optimistic lock), `outbox` (a string
   set of pending "target:event_id" deliveries) and the schedule. While the watch is due for
   checks or owes events it carries `due_shard` + `next_check_at`, the keys of the sparse `due`
-  index the poller queries.
+  index the poller queries. Once its post's `created_at` is known it carries `created_partition` +
+  `created_ts`, the keys of the `created` index (what the relay knows of the workspace's creation
+  windows, `logic/bulk_refresh.py`); they never change after, so later saves write nothing to it.
 - `sk = "EVENT#<event_id>"`: the event document, kept for `event_retention` (TTL `expires_at`).
 - `pk = "relay"`: the deployment's own items, `sk = "GENVIRAL_PAUSE"` (calls stopped after a
   refused key), `sk = "DISCOVER"` (how far discover mode has listed the workspace) and
@@ -45,6 +47,9 @@ DUE_SHARDS = 4  # spreads the due index over partitions; the poller queries each
 RETRY_SHARD = "retry"
 BATCH_GET_LIMIT = 100
 MAX_UNPROCESSED_ROUNDS = 5
+CREATED_INDEX = "created"
+CREATED_PARTITION = "posts"
+"""The created index's one partition: it is written once per post and read only by the poller."""
 MAX_IN_OPERANDS = 100  # DynamoDB's limit for IN; a longer list is filtered after reading
 
 _serializer = TypeSerializer()
@@ -73,6 +78,7 @@ def _plain(value: Any) -> Any:
 
 
 def watch_to_item(record: WatchRecord) -> dict[str, AttributeValueTypeDef]:
+    created = parse_ts(record.created_at)
     return _to_item(
         {
             "pk": record.post_id,
@@ -83,6 +89,8 @@ def watch_to_item(record: WatchRecord) -> dict[str, AttributeValueTypeDef]:
             "post_status": record.post_status,
             "scheduled_at": record.scheduled_at,
             "created_at": record.created_at,
+            "created_partition": CREATED_PARTITION if created is not None else None,
+            "created_ts": format_ts(created) if created is not None else None,
             "accounts": {account_id: state.model_dump() for account_id, state in record.accounts.items()},
             "emitted": record.occurrences,  # the 0.3.0 attribute name, kept so stored watches read back
             "outbox": {entry.encode() for entry in record.outbox} or None,
@@ -327,6 +335,27 @@ class DynamoDbStore(WatchStore, OperatorQueries, RelayState):
 
     def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
         return (item["pk"]["S"] for item in self._query_due(RETRY_SHARD, ">", now, limit=limit))
+
+    def creation_moments(self, since: datetime, until: datetime, *, limit: int) -> list[datetime]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": CREATED_INDEX,
+            "KeyConditionExpression": "created_partition = :partition AND created_ts BETWEEN :since AND :until",
+            "ExpressionAttributeValues": {
+                ":partition": {"S": CREATED_PARTITION},
+                ":since": {"S": format_ts(since)},
+                ":until": {"S": format_ts(until)},
+            },
+            "ProjectionExpression": "created_ts",
+        }
+        moments: list[datetime] = []
+        while len(moments) < limit:
+            answer = self._client.query(**request, Limit=limit - len(moments))
+            moments.extend(moment for item in answer.get("Items", []) if (moment := parse_ts(item["created_ts"]["S"])))
+            if "LastEvaluatedKey" not in answer:
+                break
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return moments
 
     def _query_due(
         self, shard: str, comparison: str, now: datetime, *, limit: int | None = None

@@ -31,8 +31,8 @@ from genviral_relay.errors import (
     WatchNotFoundError,
     WebhookNotFoundError,
 )
-from genviral_relay.factories import checker_store, post_check, unwatch, webhook_registry
-from genviral_relay.logic.check import CheckOutcome
+from genviral_relay.factories import check_path, checker_store, unwatch, webhook_registry
+from genviral_relay.logic.check import CheckOutcome, CheckTrigger
 from genviral_relay.logic.pause import describe_refusal
 from genviral_relay.logic.webhook_urls import UrlRefusedError
 from genviral_relay.models.api import CheckResponse, ErrorResponse, RegisterWatchRequest, UnwatchResponse, WatchView
@@ -179,7 +179,7 @@ CHECK_ANSWERS = {
     ),
 )
 def register_watch(request: Annotated[RegisterWatchRequest, Body()]) -> Response[str]:
-    return _check_answer(post_check().check(request.post_id, trigger="register"))
+    return _check_answer(_check_now(request.post_id, trigger="register"))
 
 
 @app.get(
@@ -214,7 +214,17 @@ def get_watch(post_id: PathPostId) -> Response[str]:
     ),
 )
 def check_watch(post_id: PathPostId) -> Response[str]:
-    return _check_answer(post_check().check(post_id, trigger="manual"))
+    return _check_answer(_check_now(post_id, trigger="manual"))
+
+
+def _check_now(post_id: str, *, trigger: CheckTrigger) -> CheckOutcome:
+    """A check a person asked for; once answered, the checks the poller queued before it ask Genviral
+    nothing (`CheckClaims.claim_for_check_now`)."""
+    path = check_path()
+    started = path.clock()
+    outcome = path.check.check(post_id, trigger=trigger)
+    path.claims().claim_for_check_now(outcome, started=started)
+    return outcome
 
 
 @app.delete(

@@ -3,16 +3,23 @@
 `GET /posts?since=…&until=…&limit=100` answers the same full post object as `GET /posts/{id}` for
 every post created in a window, and the posts of a bulk import (the Partner API's most common use)
 are created within seconds of each other. So the poller groups the posts due this tick by their
-`created_at` (`HotWindows`): consecutive posts, at most 100 to a window, a new window after a gap of
-more than `WINDOW_GAP`. A window holding two or more posts is queued as one `RefreshRequest`; a
-lone post keeps its own `CheckRequest` (`GET /posts/{id}`).
+`created_at` (`HotWindows`): consecutive hot posts, a window holding at most 100 posts of the
+workspace. A window holding two or more hot posts is queued as one `RefreshRequest`; a lone post
+keeps its own `CheckRequest` (`GET /posts/{id}`).
+
+How many posts of the workspace a window holds is what the relay knows of it: the creation moments
+of every post it keeps a watch of, hot or finished (`WatchStore.creation_moments`). In discover mode
+that is every post of the workspace, so a window is bounded by that count alone, however far apart
+its posts were created; an import whose posts are half finished is still refreshed 100 workspace
+posts to a call. Registered posts may lie among posts nobody registered, so in registered mode a
+gap of more than `WINDOW_GAP` also starts a new window.
 
 The worker lists the window (`BulkRefresh`). Each post of the answer that the message names is
 recorded exactly as a single-post answer would be (`PostCheck.apply_answer`: the same detection,
-outbox, events and ids). An answer that comes back full (other posts of the workspace were created
-in the window too) is cut at its oldest post, and the rest of the window listed next, while two or
-more of the message's posts remain and at most `MAX_LIST_CALLS` calls. Whatever a list did not
-show is checked on its own: a post missing from a complete answer may be gone, and only its own
+outbox, events and ids). An answer that comes back full (posts the relay did not know of were
+created in the window too) is cut at its oldest post, and the rest of the window listed next, while
+two or more of the message's posts remain and at most `MAX_LIST_CALLS` calls. Whatever a list did
+not show is checked on its own: a post missing from a complete answer may be gone, and only its own
 `GET /posts/{id}` (a 404) ends its watch, never its absence from a list.
 """
 
@@ -22,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from genviral_relay.clock import parse_ts
+from genviral_relay.clock import parse_ts, to_milliseconds
 from genviral_relay.errors import GenviralConfigError, GenviralError
 from genviral_relay.logic.backpressure import Unit
 from genviral_relay.logic.check import CheckOutcome, PostCheck
@@ -35,8 +42,11 @@ from genviral_relay.observability import Metric, emit, genviral_error_metric, lo
 
 PAGE_LIMIT = 100  # Genviral's largest page
 WINDOW_GAP = timedelta(minutes=10)
-"""Posts created further apart than this are not listed together: the workspace's other posts
-created between them would fill the answer."""
+"""Registered mode: posts created further apart than this are not listed together, as posts nobody
+registered may have been created between them and would fill the answer."""
+MAX_WINDOW_READS = 200
+"""Per tick: the created index is read once per window formed; past this many (hot posts scattered
+over a workspace of very many), the rest are grouped as registered mode groups them."""
 MAX_LIST_CALLS = 5
 """Per message: a window this crowded with other posts is cheaper to check post by post."""
 TIME_RESERVE = timedelta(seconds=15)
@@ -55,8 +65,10 @@ class Grouped:
 class HotWindows:
     """The poller's half: group the due posts by when Genviral created them."""
 
-    def __init__(self, *, store: WatchStore) -> None:
+    def __init__(self, *, store: WatchStore, every_post_known: bool = False) -> None:
+        """`every_post_known`: the store watches every post of the workspace (discover mode)."""
         self._store = store
+        self._every_post_known = every_post_known
 
     def group(self, due: Sequence[DueWatch]) -> Grouped:
         if len(due) < 2:
@@ -73,23 +85,45 @@ class HotWindows:
                 dated.append((created, watch))
         dated.sort(key=lambda pair: (pair[0], pair[1].post_id))
         windows: dict[Unit, CreatedWindow] = {}
-        run: list[tuple[datetime, DueWatch]] = []
-        for pair in [*dated, None]:
-            if run and (pair is None or len(run) == PAGE_LIMIT or pair[0] - run[-1][0] > WINDOW_GAP):
-                unit = tuple(watch for _, watch in run)
-                units.append(unit)
-                if len(unit) > 1:
-                    windows[unit] = CreatedWindow(since=run[0][0], until=run[-1][0])
-                run = []
-            if pair is not None:
-                run.append(pair)
+        reads = 0
+        start = 0
+        while start < len(dated):
+            may_read = reads < MAX_WINDOW_READS
+            end = self._blind_end(dated, start, gap_rule=not (self._every_post_known and may_read))
+            if end - start > 1 and may_read:
+                reads += 1
+                end = self._known_end(dated, start, end)
+            unit = tuple(watch for _, watch in dated[start:end])
+            units.append(unit)
+            if len(unit) > 1:
+                windows[unit] = CreatedWindow(since=dated[start][0], until=dated[end - 1][0])
+            start = end
         return Grouped(units, windows)
+
+    @staticmethod
+    def _blind_end(dated: Sequence[tuple[datetime, DueWatch]], start: int, *, gap_rule: bool) -> int:
+        """Where the window from `dated[start]` ends by the hot posts alone: 100 of them, or the gap rule."""
+        end = start + 1
+        while end < len(dated) and end - start < PAGE_LIMIT:
+            if gap_rule and dated[end][0] - dated[end - 1][0] > WINDOW_GAP:
+                break
+            end += 1
+        return end
+
+    def _known_end(self, dated: Sequence[tuple[datetime, DueWatch]], start: int, end: int) -> int:
+        """`end`, or sooner where the window would hold more than 100 posts the relay knows of."""
+        known = self._store.creation_moments(dated[start][0], dated[end - 1][0], limit=PAGE_LIMIT + 1)
+        if len(known) <= PAGE_LIMIT:
+            return end
+        first_beyond = known[PAGE_LIMIT]  # the 101st known post: the window must end before it
+        return next((index for index in range(start + 1, end) if dated[index][0] >= first_beyond), end)
 
 
 def _created_at(watch: WatchRecord | None) -> datetime | None:
     if watch is None or not watch.watching:
         return None
-    return parse_ts(watch.created_at)
+    created = parse_ts(watch.created_at)
+    return to_milliseconds(created) if created is not None else None  # as the created index holds it
 
 
 @dataclass

@@ -10,6 +10,11 @@ it is acknowledged without asking Genviral anything.
 
 A check that starts within half a tick of its queueing cannot have a later sibling yet and claims
 nothing: the calm case, every check on time, writes nothing more than before.
+
+A check asked for through the API (check now, or registering a post already watched) always asks
+Genviral; once it has recorded the answer it claims the post at the moment it started
+(`CheckClaims.claim_for_check_now`), so the messages the poller queued before it are duplicates of it.
+A person asks rarely, so the write costs little.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from genviral_relay.clock import Clock
+from genviral_relay.logic.check import CheckOutcome
 from genviral_relay.logic.ports import WatchStore
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.observability import Metric, emit
@@ -58,3 +64,13 @@ class CheckClaims:
         emit(Metric.CHECK_CLAIMS)
         # The check saves the watch it was given: carry the claim, or its save would erase it.
         return Admission(True, watch.model_copy(update={"claimed_at": now}))
+
+    def claim_for_check_now(self, outcome: CheckOutcome, *, started: datetime) -> None:
+        """After a check a person asked for: if it recorded Genviral's answer, claim the post at the
+        moment it started, so the messages queued before then ask Genviral nothing. A check with no
+        answer (deferred, refused) claims nothing: the queued checks still have something to do."""
+        watch = outcome.watch
+        if outcome.result not in ("changed", "unchanged") or outcome.created or watch is None or not watch.watching:
+            return
+        if self._store.claim_check(outcome.post_id, queued_at=started, now=started):
+            emit(Metric.CHECK_CLAIMS)

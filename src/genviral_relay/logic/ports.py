@@ -147,6 +147,14 @@ class WatchStore(ABC):
     def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
         """Watches the retry sweep covers (finished with a failure, retry window still open)."""
 
+    @abstractmethod
+    def creation_moments(self, since: datetime, until: datetime, *, limit: int) -> list[datetime]:
+        """When the posts the store holds a watch of (watching or ended) were created, for those created
+        in [since, until] (milliseconds, both inclusive), oldest first, at most `limit` of them.
+
+        What the relay knows of the workspace's `created_at` windows: every post of it in discover mode,
+        the registered ones otherwise. A watch stored by an earlier release counts from its next save."""
+
 
 class OperatorQueries(ABC):
     """Whole-table reads for operators (the CLI): never on a function's path."""

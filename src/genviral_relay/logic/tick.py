@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from genviral_relay.clock import Clock
+from genviral_relay.clock import Clock, to_milliseconds
 from genviral_relay.logic.backpressure import Backpressure, Unit
 from genviral_relay.logic.bulk_refresh import HotWindows
 from genviral_relay.logic.pause import GenviralPause
@@ -65,7 +65,8 @@ class PollTick:
             logger.error("Genviral calls are paused; no checks queued this tick", extra={"reason": reason})
             emit(Metric.TICKS_PAUSED)
             return TickReport(queued=0, paused=reason)
-        now = _to_milliseconds(self._clock())
+        # The precision the table stores: `claimed_at` is compared with the messages' `queued_at`.
+        now = to_milliseconds(self._clock())
         backpressure = self._backpressure or Backpressure()
         backlog = self._queue.backlog()
         due = list(self._store.due_watches(now))
@@ -109,8 +110,3 @@ def _request(unit: Unit, window: CreatedWindow | None, now: datetime, since: dat
         queued_at=now,
         waiting_since=since,
     )
-
-
-def _to_milliseconds(moment: datetime) -> datetime:
-    """The precision the table stores (`claimed_at` is compared with the messages' `queued_at`)."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
