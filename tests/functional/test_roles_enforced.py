@@ -332,6 +332,7 @@ def test_the_whole_flow_runs_on_each_functions_own_role(
         ("sqs:SendMessage", arn(stack, "WorkQueue")),
         ("sqs:GetQueueAttributes", arn(stack, "WorkQueue")),
         ("dynamodb:Query", f"{table}/index/due"),
+        ("dynamodb:Query", f"{table}/index/created"),
         ("dynamodb:BatchGetItem", table),
     } <= used(stack, POLLER)
     publishing = {
