@@ -364,7 +364,7 @@ class Burst:
             clock=clock,
             discover=discover,
             backpressure=Backpressure(tick=TICK) if now else None,
-            windows=HotWindows(store=self.store, every_post_known=discover) if now else None,
+            windows=HotWindows(store=self.store, discover=self.store if discover else None) if now else None,
         )
         # As before: every message's post checked on its own.
         self.batch = (

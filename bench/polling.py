@@ -325,7 +325,7 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
             clock=clock,
             discover=mode == "discover",
             backpressure=Backpressure(tick=TICK),
-            windows=HotWindows(store=store, every_post_known=mode == "discover"),
+            windows=HotWindows(store=store, discover=store if mode == "discover" else None),
         )
         ledger = Ledger()
         upstream_at: dict[tuple[str, str, str, str], tuple[datetime, str]] = {}

@@ -281,8 +281,12 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
                 raise StateConflictError(record.post_id)
             self._watches[record.post_id] = record
             created = parse_ts(record.created_at)
-            if created is not None and self._created.get(record.post_id) != to_milliseconds(created):
-                self._created[record.post_id] = to_milliseconds(created)
+            moment = to_milliseconds(created) if created is not None else None
+            if self._created.get(record.post_id) != moment:  # a put replaces the index keys, or drops them
+                if moment is None:
+                    del self._created[record.post_id]
+                else:
+                    self._created[record.post_id] = moment
                 self._created_order = None
             for event in new_events:
                 self._events[(event.post_id, event.event_id)] = event

@@ -308,7 +308,7 @@ def poll_tick() -> PollTick:
         clock=utc_now,
         discover=settings.watch_mode == "discover",
         backpressure=Backpressure(tick=tick_of(settings.poll_schedule)),
-        windows=HotWindows(store=store, every_post_known=settings.watch_mode == "discover"),
+        windows=HotWindows(store=store, discover=store if settings.watch_mode == "discover" else None),
     )
 
 

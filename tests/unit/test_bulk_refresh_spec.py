@@ -18,6 +18,7 @@ from genviral_relay.logic.pause import GenviralPause
 from genviral_relay.logic.ports import PostPage
 from genviral_relay.logic.tick import PollTick
 from genviral_relay.logic.work_batch import WorkItem
+from genviral_relay.models.domain import DiscoverState
 from genviral_relay.models.messages import CheckRequest, RefreshRequest, WorkRequest
 from genviral_relay.models.upstream import Post
 from genviral_relay.observability import Metric
@@ -64,8 +65,12 @@ def genviral_calls(world: World) -> dict[str, int]:
     return {name: count for name, count in world.source.calls.items() if name != "list_accounts"}
 
 
-def tick(world: World, *, every_post_known: bool = False) -> list[WorkRequest]:
-    """`every_post_known`: group as in discover mode (the discovery itself is not queued here)."""
+def tick(world: World, *, discover_mode: bool = False) -> list[WorkRequest]:
+    """`discover_mode`: group as discover mode does, its state saying a walk has indexed the
+    workspace's history unless the spec saved another (the discovery itself is not queued here)."""
+    if discover_mode and world.store.discover_state() is None:
+        indexed = DiscoverState(version=1, baseline_before=NOW, listed_until=NOW, history_indexed=True)
+        world.store.save_discover_state(indexed, expected_version=0)
     queue = InMemoryWorkQueue()
     PollTick(
         store=world.store,
@@ -73,7 +78,7 @@ def tick(world: World, *, every_post_known: bool = False) -> list[WorkRequest]:
         queue=queue,
         clock=world.clock,
         discover=False,
-        windows=HotWindows(store=world.store, every_post_known=every_post_known),
+        windows=HotWindows(store=world.store, discover=world.store if discover_mode else None),
     ).run()
     return [request for request, _ in queue.sent]
 
@@ -175,6 +180,14 @@ def test_a_window_holds_at_most_100_posts_the_relay_knows_of_its_finished_ones_i
     assert genviral_calls(world) == {"posts_created": 2}  # no answer came back full
 
 
+def test_hot_posts_created_in_one_millisecond_with_over_100_others_still_share_a_window(world: World) -> None:
+    post_ids = imported(world, 150, spacing=timedelta(0))
+    finish(world, post_ids[::3])
+    hot = [post_id for post_id in post_ids if post_id not in post_ids[::3]]
+
+    assert refreshed(tick(world)) == [tuple(sorted(hot))]  # no window is smaller than that instant
+
+
 def test_in_discover_mode_hot_posts_created_hours_apart_share_a_window_when_few_posts_lie_between(
     world: World,
 ) -> None:
@@ -184,7 +197,12 @@ def test_in_discover_mode_hot_posts_created_hours_apart_share_a_window_when_few_
     world.forget_calls()
 
     assert refreshed(tick(world)) == []  # registered mode: posts nobody registered may lie in the gaps
-    assert refreshed(requests := tick(world, every_post_known=True)) == [tuple(hot)]
+    walking = DiscoverState(version=1, baseline_before=NOW, listed_until=NOW, walking_history=True)
+    world.store.save_discover_state(walking, expected_version=0)
+    assert refreshed(tick(world, discover_mode=True)) == []  # nor before a walk has indexed the history
+    indexed = walking.model_copy(update={"version": 2, "history_indexed": True, "walking_history": False})
+    world.store.save_discover_state(indexed, expected_version=1)
+    assert refreshed(requests := tick(world, discover_mode=True)) == [tuple(hot)]
     assert work(world, requests) == []
     assert genviral_calls(world) == {"posts_created": 1}
 
@@ -193,8 +211,8 @@ def test_in_discover_mode_a_window_still_ends_at_100_posts_of_the_workspace(worl
     post_ids = imported(world, 130, spacing=timedelta(minutes=1))
     finish(world, post_ids[1:-1])
 
-    assert refreshed(tick(world, every_post_known=True)) == []  # 130 posts lie from the first to the last
-    assert checked_alone(tick(world, every_post_known=True)) == sorted([post_ids[0], post_ids[-1]])
+    assert refreshed(tick(world, discover_mode=True)) == []  # 130 posts lie from the first to the last
+    assert checked_alone(tick(world, discover_mode=True)) == sorted([post_ids[0], post_ids[-1]])
 
 
 def test_past_its_reads_of_the_created_index_a_tick_groups_hot_posts_as_registered_mode_does(
@@ -210,10 +228,10 @@ def test_past_its_reads_of_the_created_index_a_tick_groups_hot_posts_as_register
         world.register(scheduled(post_id, IMPORTED + timedelta(hours=4, seconds=index)))
     world.forget_calls()
 
-    assert refreshed(tick(world, every_post_known=True)) == sorted([tuple(first), tuple(second + third)])
+    assert refreshed(tick(world, discover_mode=True)) == sorted([tuple(first), tuple(second + third)])
     monkeypatch.setattr(bulk_refresh, "MAX_WINDOW_READS", 1)
     world.forget_calls()
-    assert refreshed(tick(world, every_post_known=True)) == sorted([tuple(first), tuple(second), tuple(third)])
+    assert refreshed(tick(world, discover_mode=True)) == sorted([tuple(first), tuple(second), tuple(third)])
     assert world.store.calls["query"] == TICK_QUERIES + 1
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from genviral_relay.clock import format_ts
-from genviral_relay.logic.discover import LOOK_BACK, PAGE_LIMIT
+from genviral_relay.logic.discover import HISTORY_START, LOOK_BACK, PAGE_LIMIT
+from genviral_relay.logic.ports import PostPage
 from genviral_relay.observability import Metric
 from tests.builders import ACCOUNT_A, NOW, account, outcomes, post
 from tests.unit.world import World, emitted
@@ -181,3 +182,65 @@ def only_older_windows_left(world: World, moment: datetime) -> bool:
     state = world.store.discover_state()
     assert state is not None
     return all(window.until < moment for window in state.pending)
+
+
+def test_the_first_walk_indexes_the_workspaces_history_and_later_ones_list_only_the_look_back(world: World) -> None:
+    world.source.put(
+        post(posted(), post_id=post_id(1), status="posted", created_at=format_ts(NOW - timedelta(days=30)))
+    )
+
+    world.discovery().run()
+    state = world.store.discover_state()
+
+    assert state is not None
+    assert (state.history_indexed, state.walking_history) == (True, False)
+    assert listed_since(world) == [NOW - LOOK_BACK]  # from where the last walk started, not from the beginning
+
+
+def listed_since(world: World) -> list[datetime]:
+    """A minute later: where each list call of the next discover run started."""
+    starts: list[datetime] = []
+    listing = world.source.posts_created
+
+    def recorded(since: datetime, until: datetime, *, limit: int) -> PostPage:
+        starts.append(since)
+        return listing(since, until, limit=limit)
+
+    world.source.posts_created = recorded  # type: ignore[method-assign]
+    world.later(timedelta(minutes=1))
+    world.discovery().run()
+    return starts
+
+
+def test_after_an_upgrade_the_next_walk_lists_the_history_again_and_gives_old_watches_their_created_at(
+    world: World,
+) -> None:
+    # Given a deployment whose state and watches were stored by 0.3: no history_indexed, no created_at
+    created = NOW - timedelta(days=30)
+    old = post(account(ACCOUNT_A, status="scheduled"), post_id=post_id(1), created_at=format_ts(created))
+    unwatched = post(account(ACCOUNT_A, status="scheduled"), post_id=post_id(2), created_at=format_ts(created))
+    world.source.put(old)
+    world.source.put(unwatched)
+    world.discovery().run()
+    world.store.delete(unwatched.id, expected_version=1)  # DELETE /watches/{id}
+    stored_by_0_3 = world.stored(old.id).model_copy(update={"created_at": None, "version": 2})
+    world.store.save(stored_by_0_3, expected_version=1, new_events=())
+    state = world.store.discover_state()
+    assert state is not None
+    world.store.save_discover_state(
+        state.model_copy(update={"version": state.version + 1, "history_indexed": False}),
+        expected_version=state.version,
+    )
+    world.forget_calls()
+
+    # When discover mode runs on 0.4
+    assert listed_since(world) == [HISTORY_START]
+
+    # Then it listed from the beginning, saved the old watch's created_at once, adopted nothing it had
+    # listed before, and knows its history now
+    assert world.stored(old.id).created_at == format_ts(created)
+    assert world.store.calls["transact_write_items"] == 1
+    assert world.store.creation_moments(created, created, limit=2) == [created]
+    assert world.store.discover_state().history_indexed  # type: ignore[union-attr]
+    assert world.store.get(unwatched.id) is None  # listed by the walk before: unwatched, and left so
+    assert world.published("sns") == []

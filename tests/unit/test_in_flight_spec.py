@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from genviral_relay.errors import GenviralServerError
 from genviral_relay.logic.in_flight import CheckClaims
 from genviral_relay.logic.work_batch import WorkItem
@@ -169,3 +171,18 @@ def test_a_check_asked_for_now_that_got_no_answer_claims_nothing(world: World) -
     assert outcome.result == "deferred"
     assert world.stored().claimed_at is None
     assert world.store.calls["update_item"] == 0
+
+
+def test_a_check_now_whose_claim_fails_still_answers(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    due_every_tick(world)
+    claims = CheckClaims(store=world.store, clock=world.clock, tick=TICK)
+
+    def throttled(post_id: str, *, queued_at: datetime, now: datetime) -> bool:
+        raise RuntimeError("throttled")
+
+    monkeypatch.setattr(world.store, "claim_check", throttled)
+    outcome = world.check.check(POST_ID, trigger="manual")
+    claims.claim_for_check_now(outcome, started=NOW)  # logged, not raised: the check is done
+
+    assert outcome.result == "unchanged"
+    assert emitted(Metric.CHECK_CLAIMS) == []

@@ -20,6 +20,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from genviral_relay.clock import to_milliseconds
 from genviral_relay.errors import (
     ConfigurationError,
     EnqueueError,
@@ -221,7 +222,7 @@ def _check_now(post_id: str, *, trigger: CheckTrigger) -> CheckOutcome:
     """A check a person asked for; once answered, the checks the poller queued before it ask Genviral
     nothing (`CheckClaims.claim_for_check_now`)."""
     path = check_path()
-    started = path.clock()
+    started = to_milliseconds(path.clock())  # as the poller's `queued_at`
     outcome = path.check.check(post_id, trigger=trigger)
     path.claims().claim_for_check_now(outcome, started=started)
     return outcome

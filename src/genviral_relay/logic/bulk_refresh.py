@@ -8,11 +8,12 @@ workspace. A window holding two or more hot posts is queued as one `RefreshReque
 keeps its own `CheckRequest` (`GET /posts/{id}`).
 
 How many posts of the workspace a window holds is what the relay knows of it: the creation moments
-of every post it keeps a watch of, hot or finished (`WatchStore.creation_moments`). In discover mode
-that is every post of the workspace, so a window is bounded by that count alone, however far apart
-its posts were created; an import whose posts are half finished is still refreshed 100 workspace
-posts to a call. Registered posts may lie among posts nobody registered, so in registered mode a
-gap of more than `WINDOW_GAP` also starts a new window.
+of every post it keeps a watch of, hot or finished (`WatchStore.creation_moments`). In discover mode,
+once a walk has indexed the workspace's history (`DiscoverState.history_indexed`), that is every post
+of the workspace, so a window is bounded by that count alone, however far apart its posts were
+created; an import whose posts are half finished is still refreshed 100 workspace posts to a call.
+Registered posts may lie among posts nobody registered (and before that walk, among watches stored
+by 0.3 without `created_at`), so otherwise a gap of more than `WINDOW_GAP` also starts a new window.
 
 The worker lists the window (`BulkRefresh`). Each post of the answer that the message names is
 recorded exactly as a single-post answer would be (`PostCheck.apply_answer`: the same detection,
@@ -35,7 +36,7 @@ from genviral_relay.logic.backpressure import Unit
 from genviral_relay.logic.check import CheckOutcome, PostCheck
 from genviral_relay.logic.in_flight import CheckClaims
 from genviral_relay.logic.pause import GenviralPause, refused_any
-from genviral_relay.logic.ports import DueWatch, PostSource, WatchStore
+from genviral_relay.logic.ports import DueWatch, PostSource, RelayState, WatchStore
 from genviral_relay.models.domain import CreatedWindow, WatchRecord
 from genviral_relay.models.messages import RefreshRequest
 from genviral_relay.observability import Metric, emit, genviral_error_metric, logger
@@ -65,14 +66,16 @@ class Grouped:
 class HotWindows:
     """The poller's half: group the due posts by when Genviral created them."""
 
-    def __init__(self, *, store: WatchStore, every_post_known: bool = False) -> None:
-        """`every_post_known`: the store watches every post of the workspace (discover mode)."""
+    def __init__(self, *, store: WatchStore, discover: RelayState | None = None) -> None:
+        """`discover`: discover mode's state, where the store watches every post of the workspace once
+        a walk has indexed its history (None: registered mode)."""
         self._store = store
-        self._every_post_known = every_post_known
+        self._discover = discover
 
     def group(self, due: Sequence[DueWatch]) -> Grouped:
         if len(due) < 2:
             return Grouped([(watch,) for watch in due], {})
+        every_post_known = self._every_post_known()
         # The due index holds no `created_at`: one read per 100 due watches, against 100 Genviral calls.
         watches = self._store.get_many([watch.post_id for watch in due])
         dated: list[tuple[datetime, DueWatch]] = []
@@ -89,7 +92,7 @@ class HotWindows:
         start = 0
         while start < len(dated):
             may_read = reads < MAX_WINDOW_READS
-            end = self._blind_end(dated, start, gap_rule=not (self._every_post_known and may_read))
+            end = self._blind_end(dated, start, gap_rule=not (every_post_known and may_read))
             if end - start > 1 and may_read:
                 reads += 1
                 end = self._known_end(dated, start, end)
@@ -99,6 +102,12 @@ class HotWindows:
                 windows[unit] = CreatedWindow(since=dated[start][0], until=dated[end - 1][0])
             start = end
         return Grouped(units, windows)
+
+    def _every_post_known(self) -> bool:
+        if self._discover is None:
+            return False
+        state = self._discover.discover_state()
+        return state is not None and state.history_indexed
 
     @staticmethod
     def _blind_end(dated: Sequence[tuple[datetime, DueWatch]], start: int, *, gap_rule: bool) -> int:
@@ -116,6 +125,9 @@ class HotWindows:
         if len(known) <= PAGE_LIMIT:
             return end
         first_beyond = known[PAGE_LIMIT]  # the 101st known post: the window must end before it
+        if first_beyond <= dated[start][0]:
+            # Over 100 posts created in the first post's millisecond: no window is smaller than that instant.
+            first_beyond = dated[start][0] + timedelta(milliseconds=1)
         return next((index for index in range(start + 1, end) if dated[index][0] >= first_beyond), end)
 
 

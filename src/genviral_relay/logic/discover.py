@@ -14,10 +14,16 @@ What each listed post becomes:
 - not watched, newer: watched like a registration (events for accounts already final);
 - watched: if the list shows something the watch has not seen, it is checked now.
 Events always come from the single-post answer (see `Discovery._adopt`).
+
+The table's created index then holds every post of the workspace, which lets the poller size its
+bulk refreshes by that count alone (`logic/bulk_refresh.py`). Watches stored by 0.3 carry no
+`created_at`, so after an upgrade the next walk lists the whole history once more and gives each
+of them its `created_at` (one write each); `history_indexed` says when that walk is done.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,7 +33,7 @@ from genviral_relay.errors import GenviralConfigError, GenviralError, StateConfl
 from genviral_relay.logic.check import CheckOutcome, PostCheck
 from genviral_relay.logic.pause import GenviralPause, refused_any
 from genviral_relay.logic.ports import PostPage, PostSource, RelayState, WatchStore
-from genviral_relay.models.domain import FINAL_STATUSES, CreatedWindow, DiscoverState
+from genviral_relay.models.domain import FINAL_STATUSES, CreatedWindow, DiscoverState, WatchRecord
 from genviral_relay.models.upstream import Post
 from genviral_relay.observability import Metric, emit, genviral_error_metric, logger
 
@@ -93,9 +99,15 @@ class Discovery:
                 extra={"baseline_before": state.baseline_before},
             )
         if not state.pending:
-            since = HISTORY_START if state.listed_until is None else state.listed_until - LOOK_BACK
+            # Until one walk has listed the whole history since 0.4, watches stored by 0.3 lack `created_at`.
+            history = state.listed_until is None or not state.history_indexed
+            since = HISTORY_START if state.listed_until is None or history else state.listed_until - LOOK_BACK
             state = state.model_copy(
-                update={"pending": (CreatedWindow(since=since, until=now + CLOCK_SKEW),), "walk_started_at": now}
+                update={
+                    "pending": (CreatedWindow(since=since, until=now + CLOCK_SKEW),),
+                    "walk_started_at": now,
+                    "walking_history": history,
+                }
             )
 
         report = DiscoverReport()
@@ -121,7 +133,7 @@ class Discovery:
             halves = self._split(window, report) if page.size >= PAGE_LIMIT else []
             pending.extend(halves)
             # A full page's posts are handled now too: the newest posts need not wait for the halves.
-            finished = self._handle(page, state.baseline_before, seen, report, time_left)
+            finished = self._handle(page, state, seen, report, time_left)
             if not finished:
                 if not halves:  # else the halves cover what was not reached
                     pending.append(window)
@@ -151,7 +163,7 @@ class Discovery:
     def _handle(
         self,
         page: PostPage,
-        baseline_before: datetime,
+        state: DiscoverState,
         seen: set[str],
         report: DiscoverReport,
         time_left: Callable[[], timedelta] | None,
@@ -160,6 +172,10 @@ class Discovery:
 
         def out_of_time() -> bool:
             return time_left is not None and time_left() < TIME_RESERVE
+
+        # A walk over the history again (after an upgrade) only indexes: a post an earlier walk listed that is
+        # not watched now was unwatched through the API.
+        walked_before = state.listed_until - LOOK_BACK if state.walking_history and state.listed_until else None
 
         posts = [post for post in page.posts if post.id not in seen]
         unreadable = [post_id for post_id in page.unreadable_ids if post_id not in seen]
@@ -172,11 +188,15 @@ class Discovery:
             watch = watches.get(post.id)
             if watch is None:
                 created_at = parse_ts(post.created_at)
-                silent = created_at is not None and created_at < baseline_before
+                if walked_before is not None and created_at is not None and created_at < walked_before:
+                    continue
+                silent = created_at is not None and created_at < state.baseline_before
                 outcome: CheckOutcome | None = self._adopt(post, silent=silent)
                 emit(Metric.POSTS_BASELINED if silent else Metric.POSTS_DISCOVERED)
             else:
                 outcome = self._check.check_if_changed(post, watch)
+                if outcome is None and watch.created_at is None and post.created_at:
+                    self._index(watch, post.created_at)
             if outcome is not None:
                 outcomes.append(outcome)
         for post_id in unreadable:
@@ -197,6 +217,15 @@ class Discovery:
             return self._check.check_watch(post.id, None, trigger="register")
         return self._check.apply_answer(post, None, silent=silent)
 
+    def _index(self, watch: WatchRecord, created_at: str) -> None:
+        """Give a watch stored by 0.3 (no `created_at`) its creation moment, so the created index counts it."""
+        with contextlib.suppress(StateConflictError):  # a check saved the watch meanwhile, `created_at` with it
+            self._store.save(
+                watch.model_copy(update={"created_at": created_at, "version": watch.version + 1}),
+                expected_version=watch.version,
+                new_events=(),
+            )
+
     def _save(
         self, state: DiscoverState, pending: list[CreatedWindow], complete: bool, *, expected_version: int
     ) -> None:
@@ -206,6 +235,8 @@ class Discovery:
                 "pending": tuple(pending),
                 "listed_until": state.walk_started_at if complete else state.listed_until,
                 "walk_started_at": None if complete else state.walk_started_at,
+                "history_indexed": state.history_indexed or (complete and state.walking_history),
+                "walking_history": state.walking_history and not complete,
             }
         )
         try:

@@ -26,7 +26,7 @@ from genviral_relay.clock import Clock
 from genviral_relay.logic.check import CheckOutcome
 from genviral_relay.logic.ports import WatchStore
 from genviral_relay.models.domain import WatchRecord
-from genviral_relay.observability import Metric, emit
+from genviral_relay.observability import Metric, emit, logger
 
 
 @dataclass(frozen=True)
@@ -72,5 +72,12 @@ class CheckClaims:
         watch = outcome.watch
         if outcome.result not in ("changed", "unchanged") or outcome.created or watch is None or not watch.watching:
             return
-        if self._store.claim_check(outcome.post_id, queued_at=started, now=started):
+        try:
+            claimed = self._store.claim_check(outcome.post_id, queued_at=started, now=started)
+        except Exception as error:  # the check is done and answered; a claim only saves the queued copies a call
+            logger.warning(
+                "Check-now claim failed", extra={"post_id": outcome.post_id, "error_type": type(error).__name__}
+            )
+            return
+        if claimed:
             emit(Metric.CHECK_CLAIMS)

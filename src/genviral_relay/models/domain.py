@@ -180,6 +180,14 @@ class DiscoverState(BaseModel):
     pending: tuple[CreatedWindow, ...] = Field(
         default=(), description="Windows of the walk in progress still to list, the next one last."
     )
+    history_indexed: bool = Field(
+        default=False,
+        description="A walk over the workspace's whole history completed since 0.4, so every watched post has its "
+        "creation moment in the table's created index (the poller then sizes refresh windows by that count alone).",
+    )
+    walking_history: bool = Field(
+        default=False, description="The walk in progress lists the whole history (it sets `history_indexed`)."
+    )
 
     @model_validator(mode="before")
     @classmethod
