@@ -318,3 +318,18 @@ def test_a_post_asked_for_by_a_check_and_a_refresh_in_one_batch_is_refreshed_onc
 
     assert genviral_calls(world) == {"posts_created": 1}
     assert emitted(Metric.DUPLICATE_CHECK_REQUESTS) == [1]
+
+
+def test_discover_modes_state_is_read_until_the_history_is_indexed_then_never_again(world: World) -> None:
+    imported(world, 3)
+    windows = HotWindows(store=world.store, discover=world.store)
+    due = list(world.store.due_watches(NOW))
+
+    assert len(windows.group(due).windows) == 1  # no state yet: read, and grouped as registered mode does
+    indexed = DiscoverState(version=1, baseline_before=NOW, listed_until=NOW, history_indexed=True)
+    world.store.save_discover_state(indexed, expected_version=0)
+    world.forget_calls()
+    windows.group(due)
+    windows.group(due)
+
+    assert world.store.calls["get_item"] == 1

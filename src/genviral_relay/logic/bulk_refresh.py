@@ -71,6 +71,8 @@ class HotWindows:
         a walk has indexed its history (None: registered mode)."""
         self._store = store
         self._discover = discover
+        self._history_indexed = False
+        """Once true it stays so: read until then, then never again in this execution environment."""
 
     def group(self, due: Sequence[DueWatch]) -> Grouped:
         if len(due) < 2:
@@ -104,10 +106,10 @@ class HotWindows:
         return Grouped(units, windows)
 
     def _every_post_known(self) -> bool:
-        if self._discover is None:
-            return False
-        state = self._discover.discover_state()
-        return state is not None and state.history_indexed
+        if self._discover is not None and not self._history_indexed:
+            state = self._discover.discover_state()
+            self._history_indexed = state is not None and state.history_indexed
+        return self._history_indexed
 
     @staticmethod
     def _blind_end(dated: Sequence[tuple[datetime, DueWatch]], start: int, *, gap_rule: bool) -> int:
