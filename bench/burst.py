@@ -33,6 +33,7 @@ import math
 import random
 import sys
 import time
+import uuid
 import warnings
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
@@ -278,6 +279,13 @@ def plan_burst(scenario: Scenario, rng: random.Random) -> list[tuple[datetime, s
     return plans
 
 
+def ids(rng: random.Random) -> dict[str, Any]:
+    """A post's id and its account's, from the run's seed: the order of the due index (by id within a moment)
+    and so every figure is the same run after run."""
+    post_id, account_id = (str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(2))
+    return {"post_id": post_id, "accounts": [account_id]}
+
+
 def floor_calls(due: Sequence[datetime], workspace: Sequence[datetime]) -> int:
     """The fewest calls that look at each of the `due` posts (creation moments, sorted) once: windows of
     consecutive due posts holding at most a page of the workspace's posts, or a post on its own."""
@@ -323,15 +331,18 @@ class Burst:
         self.scenario = scenario
         self.emulator = emulator
         self.clock = clock
+        named = random.Random(scenario.name)  # the ids: apart from `rng`, so the plans stay the seed's
         background = []
         for index in range(BACKGROUND_POSTS):  # the workspace's other posts, long finished
             # Over the week before, as the scattered bursts, and all before discover mode's baseline.
             created = DUE - timedelta(days=7) + timedelta(seconds=index * (7 * 86400 - 3 * 3600) / BACKGROUND_POSTS)
             background.append(created)
-            other = emulator.create_post(scheduled_at=created + timedelta(hours=1), created_at=created)
+            other = emulator.create_post(scheduled_at=created + timedelta(hours=1), created_at=created, **ids(named))
             emulator.mark_posted(other, emulator.account_ids(other)[0], at=created + timedelta(hours=1))
         plans = plan_burst(scenario, rng)
-        self.post_ids = [emulator.create_post(scheduled_at=DUE, created_at=created) for created, _, _ in plans]
+        self.post_ids = [
+            emulator.create_post(scheduled_at=DUE, created_at=created, **ids(named)) for created, _, _ in plans
+        ]
         self.changes = sorted(
             (DUE + after, post_id, outcome) for post_id, (_, outcome, after) in zip(self.post_ids, plans, strict=True)
         )
