@@ -255,9 +255,9 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
         self._pause: tuple[datetime, str] | None = None
         self._discover: DiscoverState | None = None
         self._directory: AccountDirectory | None = None
-        self._created: dict[str, datetime] = {}
         self._created_order: list[datetime] | None = None
-        """`_created`'s moments, sorted when first asked for after a change (the benchmark asks often)."""
+        """The watches' creation moments (the created index), sorted when first asked for after a change
+        (the benchmark asks often)."""
         self._lock = threading.Lock()
 
     def get(self, post_id: str) -> WatchRecord | None:
@@ -280,13 +280,7 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
             if (stored.version if stored else 0) != expected_version:
                 raise StateConflictError(record.post_id)
             self._watches[record.post_id] = record
-            created = parse_ts(record.created_at)
-            moment = to_milliseconds(created) if created is not None else None
-            if self._created.get(record.post_id) != moment:  # a put replaces the index keys, or drops them
-                if moment is None:
-                    del self._created[record.post_id]
-                else:
-                    self._created[record.post_id] = moment
+            if stored is None or stored.created_at != record.created_at:
                 self._created_order = None
             for event in new_events:
                 self._events[(event.post_id, event.event_id)] = event
@@ -340,8 +334,7 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
             if stored is None or stored.version != expected_version:
                 raise StateConflictError(post_id)
             del self._watches[post_id]
-            if self._created.pop(post_id, None) is not None:
-                self._created_order = None
+            self._created_order = None
 
     def due_watches(self, now: datetime) -> Iterator[DueWatch]:
         with self._lock:
@@ -379,7 +372,8 @@ class InMemoryStore(WatchStore, OperatorQueries, RelayState):
         with self._lock:
             self.calls["query"] += 1
             if self._created_order is None:
-                self._created_order = sorted(self._created.values())
+                moments = (parse_ts(record.created_at) for record in self._watches.values())
+                self._created_order = sorted(to_milliseconds(moment) for moment in moments if moment is not None)
             order = self._created_order
             start = bisect.bisect_left(order, to_milliseconds(since))
             end = bisect.bisect_right(order, to_milliseconds(until), lo=start)

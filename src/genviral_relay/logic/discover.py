@@ -99,9 +99,10 @@ class Discovery:
                 extra={"baseline_before": state.baseline_before},
             )
         if not state.pending:
-            # Until one walk has listed the whole history since 0.4, watches stored by 0.3 lack `created_at`.
-            history = state.listed_until is None or not state.history_indexed
-            since = HISTORY_START if state.listed_until is None or history else state.listed_until - LOOK_BACK
+            # Until one walk has listed the whole history since 0.4 (the first walk does), watches stored by 0.3
+            # lack `created_at`.
+            history = not state.history_indexed
+            since = HISTORY_START if history or state.listed_until is None else state.listed_until - LOOK_BACK
             state = state.model_copy(
                 update={
                     "pending": (CreatedWindow(since=since, until=now + CLOCK_SKEW),),
