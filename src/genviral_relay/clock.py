@@ -18,6 +18,10 @@ def format_ts(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def format_ts_or_none(moment: datetime | None) -> str | None:
+    return format_ts(moment) if moment is not None else None
+
+
 def to_milliseconds(moment: datetime) -> datetime:
     """The precision the relay stores (and Genviral's timestamps carry)."""
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

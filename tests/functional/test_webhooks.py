@@ -13,6 +13,7 @@ import pytest
 
 from genviral_relay import factories
 from genviral_relay.cli import main as cli_main
+from genviral_relay.clock import parse_ts
 from genviral_relay.delivery import sender
 from genviral_relay.logic.webhooks import RETRY_DELAYS
 from local.doubles import SteppingClock
@@ -307,15 +308,17 @@ def test_a_delivery_whose_retries_run_out_is_parked_without_its_secret(
     sqs = relay.stack.client("sqs")
     (parked,) = sqs.receive_message(QueueUrl=relay.stack.ref("WebhookDLQ"), MessageAttributeNames=["All"])["Messages"]
     assert json.loads(parked["Body"]) == event
-    assert attributes(parked) == {
+    parked_attributes = attributes(parked)
+    due_at, parked_at = parse_ts(parked_attributes.pop("due_at")), parse_ts(parked_attributes.pop("parked_at"))
+    assert parked_attributes == {
         "webhook_id": created["id"],
         "event_id": event["event_id"],
         "event_type": "post.account.failed",
         "attempt": "8",
-        "due_at": attributes(parked)["due_at"],
         "reason": "HTTP 500: Internal Server Error",
-        "parked_at": attributes(parked)["parked_at"],
     }
+    assert due_at is not None
+    assert due_at <= parked_at == relay_clock.now - timedelta(days=1)  # parked by the eighth attempt, when due
     assert created["secret"].removeprefix("whsec_") not in json.dumps(parked)
     health = relay.api("GET", f"/webhooks/{created['id']}").body["delivery"]
     assert health["attempts_pending"] == 0

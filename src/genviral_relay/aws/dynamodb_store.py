@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from genviral_relay.clock import Clock, format_ts, parse_ts
+from genviral_relay.clock import Clock, format_ts, format_ts_or_none, parse_ts
 from genviral_relay.errors import StateConflictError
 from genviral_relay.logic.ports import DueWatch, EventSelection, OperatorQueries, RelayState, WatchStore
 from genviral_relay.models.domain import AccountDirectory, AccountSnapshot, DiscoverState, PendingDelivery, WatchRecord
@@ -90,7 +90,7 @@ def watch_to_item(record: WatchRecord) -> dict[str, AttributeValueTypeDef]:
             "scheduled_at": record.scheduled_at,
             "created_at": record.created_at,
             "created_partition": CREATED_PARTITION if created is not None else None,
-            "created_ts": format_ts(created) if created is not None else None,
+            "created_ts": format_ts_or_none(created),
             "accounts": {account_id: state.model_dump() for account_id, state in record.accounts.items()},
             "emitted": record.occurrences,  # the 0.3.0 attribute name, kept so stored watches read back
             "outbox": {entry.encode() for entry in record.outbox} or None,
@@ -100,13 +100,11 @@ def watch_to_item(record: WatchRecord) -> dict[str, AttributeValueTypeDef]:
                 else None
             ),
             "awaiting_retry": record.awaiting_retry or None,
-            "next_check_at": format_ts(record.next_check_at) if record.next_check_at else None,
-            "settled_next_check_at": (
-                format_ts(record.settled_next_check_at) if record.settled_next_check_at else None
-            ),
-            "claimed_at": format_ts(record.claimed_at) if record.claimed_at else None,
+            "next_check_at": format_ts_or_none(record.next_check_at),
+            "settled_next_check_at": format_ts_or_none(record.settled_next_check_at),
+            "claimed_at": format_ts_or_none(record.claimed_at),
             "registered_at": format_ts(record.registered_at),
-            "changed_at": format_ts(record.changed_at) if record.changed_at else None,
+            "changed_at": format_ts_or_none(record.changed_at),
         }
     )
 

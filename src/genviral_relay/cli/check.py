@@ -6,7 +6,7 @@ import argparse
 
 from genviral_relay.cli.deployment import GENVIRAL_READS, POLICY_READS, STORE_READS, Deployment
 from genviral_relay.cli.output import CliError, Console
-from genviral_relay.clock import format_ts, utc_now
+from genviral_relay.clock import format_ts, format_ts_or_none, utc_now
 from genviral_relay.errors import GenviralConfigError, GenviralError, GenviralNotFoundError
 from genviral_relay.logic.pause import describe_refusal
 from genviral_relay.logic.transitions import detect_transitions
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
             "stored_watch": WatchView.of(stored).model_dump(mode="json") if stored is not None else None,
             "would_emit": [event.model_dump(mode="json") for event in detection.events],
             "would_watch": next_check is not None,
-            "next_check_at": format_ts(next_check) if next_check is not None else None,
+            "next_check_at": format_ts_or_none(next_check),
         }
     )
     console.say(f"post {post_id}: {post.status}, scheduled {post.scheduled_at or 'for immediate publishing'}")

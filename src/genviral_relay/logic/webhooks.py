@@ -140,7 +140,7 @@ class WebhookRegistry:
         kept = [
             secret if secret.expires_at is not None else secret.model_copy(update={"expires_at": ending})
             for secret in endpoint.secrets
-            if secret.expires_at is None or secret.expires_at > now
+            if secret.live(now)
         ]
         secrets = (SigningSecret(value=new_secret()), *kept)
         if not self._store.replace_secrets(webhook_id, secrets):
@@ -291,7 +291,7 @@ class WebhookAttempts:
         answer = self._send(endpoint, delivery, now)
         if answer.accepted:
             self._record(endpoint, delivery, AttemptRecord(at=now, succeeded=True, status=answer.status,
-                         pending_change=-(delivery.attempt > 1)))  # fmt: skip
+                         pending_change=-delivery.is_retry))  # fmt: skip
             emit(Metric.WEBHOOK_DELIVERIES)
             emit(Metric.WEBHOOK_FAILING_AGE, 0)
             logger.info("Webhook delivered", extra={**_log_keys(delivery), "status": answer.status})
@@ -317,7 +317,7 @@ class WebhookAttempts:
         reason = (f"HTTP {answer.status}: " if answer.status is not None else "") + answer.reason
         reason = reason[:MAX_REASON_CHARS]
         keys = {**_log_keys(delivery), "status": answer.status, "reason": reason}
-        retried = -(delivery.attempt > 1)
+        retried = -delivery.is_retry
         if delivery.attempt < MAX_ATTEMPTS:
             wait = RETRY_DELAYS[delivery.attempt - 1]
             following = delivery.model_copy(update={"attempt": delivery.attempt + 1, "due_at": now + wait})

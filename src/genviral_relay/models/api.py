@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from genviral_relay.clock import format_ts
+from genviral_relay.clock import format_ts, format_ts_or_none
 from genviral_relay.models.domain import AccountSnapshot, PostId, WatchRecord
 from genviral_relay.models.events import EventDocument
 
@@ -60,8 +58,8 @@ class WatchView(BaseModel):
             status=record.post_status,
             scheduled_at=record.scheduled_at,
             accounts=[AccountView.of(account_id, state) for account_id, state in sorted(record.accounts.items())],
-            next_check_at=_ts(record.next_check_at),
-            last_changed_at=_ts(record.changed_at),
+            next_check_at=format_ts_or_none(record.next_check_at),
+            last_changed_at=format_ts_or_none(record.changed_at),
             registered_at=format_ts(record.registered_at),
             pending_deliveries=len(record.outbox),
         )
@@ -100,7 +98,3 @@ class ErrorResponse(BaseModel):
 
     error: str = Field(description="A stable code, e.g. `bad_request`, `not_watched`, `post_not_found`.")
     message: str = Field(description="What went wrong, for a person.")
-
-
-def _ts(moment: datetime | None) -> str | None:
-    return format_ts(moment) if moment is not None else None

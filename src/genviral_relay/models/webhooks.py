@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from genviral_relay.clock import format_ts
+from genviral_relay.clock import format_ts, format_ts_or_none
 from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE
 
 TEST_EVENT_TYPE = "webhook.test"
@@ -39,6 +39,10 @@ class SigningSecret(BaseModel):
 
     value: str = Field(repr=False, description="`whsec_` + base64 of the key bytes.")
     expires_at: datetime | None = None
+
+    def live(self, now: datetime) -> bool:
+        """Still signing at `now`."""
+        return self.expires_at is None or self.expires_at > now
 
 
 class DeliveryHealth(BaseModel):
@@ -76,7 +80,7 @@ class WebhookEndpoint(BaseModel):
 
     def signing_secrets(self, now: datetime) -> list[str]:
         """The keys a delivery at `now` is signed with: the current one, and during a rotation the previous one."""
-        return [secret.value for secret in self.secrets if secret.expires_at is None or secret.expires_at > now]
+        return [secret.value for secret in self.secrets if secret.live(now)]
 
 
 class WebhookDelivery(BaseModel):
@@ -91,6 +95,11 @@ class WebhookDelivery(BaseModel):
     attempt: int = Field(ge=1, description="1 for the first attempt.")
     due_at: datetime
     body: str
+
+    @property
+    def is_retry(self) -> bool:
+        """A later attempt: the endpoint's health counts it among the pending retries."""
+        return self.attempt > 1
 
 
 # ---------------------------------------------------------------------- HTTP API bodies
@@ -167,12 +176,12 @@ class WebhookDetail(WebhookView):
         return cls(
             **_view_fields(endpoint),
             delivery=HealthView(
-                last_success_at=_ts(health.last_success_at),
-                last_failure_at=_ts(health.last_failure_at),
+                last_success_at=format_ts_or_none(health.last_success_at),
+                last_failure_at=format_ts_or_none(health.last_failure_at),
                 last_failure_status=health.last_failure_status,
                 last_failure_reason=health.last_failure_reason,
                 attempts_pending=max(0, health.attempts_pending),
-                failing_since=_ts(health.failing_since),
+                failing_since=format_ts_or_none(health.failing_since),
             ),
         )
 
@@ -216,7 +225,3 @@ def _view_fields(endpoint: WebhookEndpoint) -> dict[str, Any]:
         "description": endpoint.description,
         "created_at": format_ts(endpoint.created_at),
     }
-
-
-def _ts(moment: datetime | None) -> str | None:
-    return format_ts(moment) if moment is not None else None
