@@ -84,10 +84,10 @@ def test_an_account_awaited_for_the_threshold_is_delayed_once() -> None:
 
 
 def test_the_delay_id_is_deterministic() -> None:
-    first = delays(Relay().sees(post(pending()), SCHEDULED + THRESHOLD))
-    second = delays(Relay().sees(post(pending()), SCHEDULED + timedelta(hours=3)))
+    (first,) = delays(Relay().sees(post(pending()), SCHEDULED + THRESHOLD))
+    (second,) = delays(Relay().sees(post(pending()), SCHEDULED + timedelta(hours=3)))
 
-    assert [event.event_id for event in first] == [event.event_id for event in second]
+    assert first.event_id == second.event_id
 
 
 def test_a_post_without_a_time_is_awaited_from_its_creation() -> None:
@@ -316,7 +316,7 @@ def test_a_post_that_completed_before_0_4_is_not_reported_late() -> None:
 def test_completion_ids_are_deterministic() -> None:
     answer = post(posted(), failed(ACCOUNT_B))
 
-    first = completions(Relay().sees(answer, SCHEDULED))
-    second = completions(Relay().sees(answer, SCHEDULED + timedelta(minutes=5)))
+    (first,) = completions(Relay().sees(answer, SCHEDULED))
+    (second,) = completions(Relay().sees(answer, SCHEDULED + timedelta(minutes=5)))
 
-    assert [event.event_id for event in first] == [event.event_id for event in second]
+    assert first.event_id == second.event_id

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from genviral_relay.clock import format_ts, parse_ts
+from genviral_relay.logic.schedule import due_moment
 from genviral_relay.models.domain import FINAL_STATUSES, AccountSnapshot
 from genviral_relay.models.upstream import Post
 
@@ -30,7 +31,7 @@ def awaited_since(post: Post, account: AccountSnapshot) -> datetime | None:
         return None
     if post.status in NOT_HEADING_FOR_DELIVERY:
         return None
-    return parse_ts(account.retry_seen_at) or parse_ts(post.scheduled_at) or parse_ts(post.created_at)
+    return parse_ts(account.retry_seen_at) or due_moment(post)
 
 
 def delay_key(account_id: str, since: datetime) -> str:

@@ -29,8 +29,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from genviral_relay.clock import parse_ts
-from genviral_relay.models.domain import FAILED, FINAL_STATUSES
+from genviral_relay.logic.completion import is_complete
+from genviral_relay.models.domain import FAILED
 from genviral_relay.models.upstream import Post
+
+
+def due_moment(post: Post) -> datetime | None:
+    """When the post is due: its `scheduled_at`; a post without a time is published (or, a draft, edited)
+    soon after it is created."""
+    return parse_ts(post.scheduled_at) or parse_ts(post.created_at)
+
 
 _RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
 _UNIT = {"minute": 60, "hour": 3600, "day": 86400}
@@ -85,8 +93,7 @@ class PollingPolicy:
         `last_attempted_at` for, so its retry window still ends. `delay_reportable_at`: when an
         account of the post becomes reportable as delayed (`logic/delays.py`): the post is checked
         then at the latest, whatever the overdue back-off says."""
-        states = post.accounts.states
-        if not states or any(state.status not in FINAL_STATUSES for state in states):
+        if not is_complete(post):
             unfinished = self._while_unfinished(post, now, last_change)
             return unfinished if delay_reportable_at is None else min(unfinished, delay_reportable_at)
         window_ends = self._retry_window_end(post, now, last_change, first_seen)
@@ -133,8 +140,7 @@ class PollingPolicy:
         return last_attempt + self.failed_retry_window
 
     def _while_unfinished(self, post: Post, now: datetime, last_change: datetime | None) -> datetime:
-        # A post without a time is published, or for a draft edited, soon after it is created.
-        scheduled_at = parse_ts(post.scheduled_at) or parse_ts(post.created_at)
+        scheduled_at = due_moment(post)
         if scheduled_at is None:
             return now
         window_opens = scheduled_at - self.lead_time

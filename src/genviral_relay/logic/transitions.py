@@ -159,12 +159,14 @@ def detect_transitions(
             state, outcome_event_id=reported, retry_seen_at=retry_seen_at(before, state.status, detected_at)
         )
         seen[state.account_id] = current
-        if not final and delayed_after is not None and (since := awaited_since(post, current)) is not None:
+        if delayed_after is not None and (since := awaited_since(post, current)) is not None:
             key, reportable_at = delay_key(state.account_id, since), since + delayed_after
-            if key not in occurrences and detected_at >= reportable_at:
+            if key in occurrences:
+                continue  # reported already
+            if detected_at >= reportable_at:
                 account = named(state.account_id)
                 events.append(_delayed_event(numbered(key), post.id, before, state, account, since, sighting))
-            elif key not in occurrences:  # not yet: the post is checked again by then (`PollingPolicy.next_check`)
+            else:  # not yet: the post is checked again by then (`PollingPolicy.next_check`)
                 next_delay_at = reportable_at if next_delay_at is None else min(next_delay_at, reportable_at)
 
     if is_complete(post):
