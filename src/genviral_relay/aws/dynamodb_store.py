@@ -16,6 +16,7 @@ Items (partition key `pk` = post id):
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -345,15 +346,10 @@ class DynamoDbStore(WatchStore, OperatorQueries, RelayState):
                 ":until": {"S": format_ts(until)},
             },
             "ProjectionExpression": "created_ts",
+            "Limit": limit,
         }
-        moments: list[datetime] = []
-        while len(moments) < limit:
-            answer = self._client.query(**request, Limit=limit - len(moments))
-            moments.extend(moment for item in answer.get("Items", []) if (moment := parse_ts(item["created_ts"]["S"])))
-            if "LastEvaluatedKey" not in answer:
-                break
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        return moments
+        items = itertools.islice(self._pages("query", request), limit)
+        return [moment for item in items if (moment := parse_ts(item["created_ts"]["S"]))]
 
     def _query_due(
         self, shard: str, comparison: str, now: datetime, *, limit: int | None = None

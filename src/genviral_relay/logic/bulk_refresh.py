@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from genviral_relay.clock import parse_ts, to_milliseconds
-from genviral_relay.errors import GenviralConfigError, GenviralError
+from genviral_relay.errors import GenviralError
 from genviral_relay.logic.backpressure import Unit
 from genviral_relay.logic.check import CheckOutcome, PostCheck
 from genviral_relay.logic.in_flight import CheckClaims
@@ -39,7 +39,7 @@ from genviral_relay.logic.pause import GenviralPause, refused_any
 from genviral_relay.logic.ports import DueWatch, PostSource, RelayState, WatchStore
 from genviral_relay.models.domain import CreatedWindow, WatchRecord
 from genviral_relay.models.messages import RefreshRequest
-from genviral_relay.observability import Metric, emit, genviral_error_metric, logger
+from genviral_relay.observability import Metric, emit
 
 PAGE_LIMIT = 100  # Genviral's largest page
 WINDOW_GAP = timedelta(minutes=10)
@@ -211,13 +211,7 @@ class BulkRefresh:
                 page = self._source.posts_created(window.since, window.until, limit=PAGE_LIMIT)
             except GenviralError as error:
                 report.error = error
-                (logger.warning if error.transient else logger.error)(
-                    "Bulk refresh deferred; its posts stay due",
-                    extra={"error_type": type(error).__name__, "error": str(error), "status": error.status},
-                )
-                emit(genviral_error_metric(error))
-                if isinstance(error, GenviralConfigError):
-                    self._pause.refused(error)
+                self._pause.list_failed(error, "Bulk refresh deferred; its posts stay due")
                 return
             report.list_calls += 1
             for post in page.posts:

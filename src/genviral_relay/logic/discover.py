@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from genviral_relay.clock import Clock, parse_ts
-from genviral_relay.errors import GenviralConfigError, GenviralError, StateConflictError
+from genviral_relay.errors import GenviralError, StateConflictError
 from genviral_relay.logic.check import CheckOutcome, PostCheck
 from genviral_relay.logic.pause import GenviralPause, refused_any
 from genviral_relay.logic.ports import PostPage, PostSource, RelayState, WatchStore
 from genviral_relay.models.domain import FINAL_STATUSES, CreatedWindow, DiscoverState, WatchRecord
 from genviral_relay.models.upstream import Post
-from genviral_relay.observability import Metric, emit, genviral_error_metric, logger
+from genviral_relay.observability import Metric, emit, logger
 
 PAGE_LIMIT = 100  # Genviral clamps `limit` to 1..100
 LOOK_BACK = timedelta(minutes=10)
@@ -121,13 +121,7 @@ class Discovery:
             except GenviralError as error:
                 pending.append(window)
                 report.error = error
-                (logger.warning if error.transient else logger.error)(
-                    "Listing posts failed; the walk resumes next tick",
-                    extra={"error_type": type(error).__name__, "error": str(error), "status": error.status},
-                )
-                emit(genviral_error_metric(error))
-                if isinstance(error, GenviralConfigError):
-                    self._pause.refused(error)
+                self._pause.list_failed(error, "Listing posts failed; the walk resumes next tick")
                 break
             report.list_calls += 1
             report.posts_listed += page.size

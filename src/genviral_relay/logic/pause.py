@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from genviral_relay.clock import Clock
 from genviral_relay.errors import GenviralConfigError, GenviralError
 from genviral_relay.logic.ports import RelayState
-from genviral_relay.observability import Metric, emit, logger
+from genviral_relay.observability import Metric, emit, genviral_error_metric, logger
 
 if TYPE_CHECKING:
     from genviral_relay.logic.check import CheckOutcome
@@ -58,6 +58,16 @@ class GenviralPause:
         logger.error("Genviral refused the key; pausing calls", extra={"reason": reason})
         emit(Metric.GENVIRAL_PAUSES)
         return reason
+
+    def list_failed(self, error: GenviralError, message: str) -> None:
+        """A list call (a walk, a sweep, a refresh) got no answer: say so (a warning when it may pass), count it
+        by its kind, and pause calls when Genviral refused the key."""
+        (logger.warning if error.transient else logger.error)(
+            message, extra={"error_type": type(error).__name__, "error": str(error), "status": error.status}
+        )
+        emit(genviral_error_metric(error))
+        if isinstance(error, GenviralConfigError):
+            self.refused(error)
 
 
 def refused_any(error: GenviralError | None, outcomes: Iterable[CheckOutcome]) -> bool:

@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genviral_relay.clock import Clock
-from genviral_relay.errors import GenviralConfigError, GenviralError
+from genviral_relay.errors import GenviralError
 from genviral_relay.logic.check import CheckOutcome, PostCheck
 from genviral_relay.logic.pause import GenviralPause, refused_any
 from genviral_relay.logic.ports import PostSource, WatchStore
-from genviral_relay.observability import Metric, emit, genviral_error_metric, logger
+from genviral_relay.observability import Metric, emit
 
 SWEEP_LIMIT = 100  # Genviral's largest page
 
@@ -49,13 +49,7 @@ class RetrySweep:
         try:
             listed = self._source.posts_in_status("retry", limit=SWEEP_LIMIT)
         except GenviralError as error:
-            (logger.warning if error.transient else logger.error)(
-                "Retry sweep deferred",
-                extra={"error_type": type(error).__name__, "error": str(error), "status": error.status},
-            )
-            emit(genviral_error_metric(error))
-            if isinstance(error, GenviralConfigError):
-                self._pause.refused(error)
+            self._pause.list_failed(error, "Retry sweep deferred")
             return SweepReport(error=error)
         if listed.size >= SWEEP_LIMIT:
             waiting = self._store.get_many(list(self._store.awaiting_retry(now)))
