@@ -42,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from bench.polling import percentile
 from genviral_relay import factories
 from genviral_relay.clock import parse_ts, to_milliseconds
 from genviral_relay.errors import GenviralRateLimitedError
@@ -500,13 +501,6 @@ def _emitted(printed: str, metric: str) -> int:
 
 
 # ---------------------------------------------------------------------- report
-def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
-
-
 def summary_row(run: Run) -> str:
     lag50, lag95 = percentile(run.lags, 0.5), percentile(run.lags, 0.95)
     peak_depth = max((tick.depth for tick in run.ticks), default=0)

@@ -301,14 +301,15 @@ def poll_tick() -> PollTick:
 
     settings = poller_settings()
     store = poller_store()
+    discover = settings.watch_mode == "discover"
     return PollTick(
         store=store,
         pause=GenviralPause(store, utc_now),
         queue=SqsWorkQueue(aws_client("sqs"), settings.work_queue_url),
         clock=utc_now,
-        discover=settings.watch_mode == "discover",
+        discover=discover,
         backpressure=Backpressure(tick=tick_of(settings.poll_schedule)),
-        windows=HotWindows(store=store, discover=store if settings.watch_mode == "discover" else None),
+        windows=HotWindows(store=store, discover=store if discover else None),
     )
 
 

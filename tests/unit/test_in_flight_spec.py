@@ -185,4 +185,5 @@ def test_a_check_now_whose_claim_fails_still_answers(world: World, monkeypatch: 
     claims.claim_for_check_now(outcome, started=NOW)  # logged, not raised: the check is done
 
     assert outcome.result == "unchanged"
+    assert world.stored().claimed_at is None
     assert emitted(Metric.CHECK_CLAIMS) == []

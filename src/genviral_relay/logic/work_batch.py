@@ -101,7 +101,7 @@ class WorkBatch:
             return []
         discover = [item for item in items if isinstance(item.request, DiscoverRequest)]
         sweep = [item for item in items if isinstance(item.request, SweepRequest)]
-        refreshes: list[tuple[WorkItem, RefreshRequest]] = []
+        refreshes: list[tuple[WorkItem, RefreshRequest, tuple[str, ...]]] = []
         taken: set[str] = set()
         asked = 0
         for item in items:
@@ -110,7 +110,7 @@ class WorkBatch:
                 asked += len(item.request.post_ids)
                 post_ids = tuple(post_id for post_id in item.request.post_ids if post_id not in taken)
                 taken.update(post_ids)
-                refreshes.append((item, item.request.model_copy(update={"post_ids": post_ids})))
+                refreshes.append((item, item.request, post_ids))
         checks: dict[str, list[WorkItem]] = {}
         for item in items:
             if isinstance(item.request, CheckRequest):
@@ -132,9 +132,11 @@ class WorkBatch:
         looked = run.looked
         watches = self._store.get_many([post_id for post_id in [*checks, *taken] if post_id not in looked])
         jobs: list[Callable[[], None]] = [
-            partial(self._refresh_window, run, item, remaining, watches, time_left)
-            for item, request in refreshes
-            if (remaining := request.model_copy(update={"post_ids": _without(request.post_ids, looked)})).post_ids
+            partial(
+                self._refresh_window, run, item, request.model_copy(update={"post_ids": remaining}), watches, time_left
+            )
+            for item, request, post_ids in refreshes
+            if (remaining := tuple(post_id for post_id in post_ids if post_id not in looked))
         ]
         jobs.extend(
             partial(self._check_group, run, post_id, group, watches.get(post_id))
@@ -229,10 +231,6 @@ class WorkBatch:
                 run.limit.shrink()
 
         run.guarded(group, "Post check failed", check, post_id=post_id)
-
-
-def _without(post_ids: tuple[str, ...], looked: set[str]) -> tuple[str, ...]:
-    return tuple(post_id for post_id in post_ids if post_id not in looked)
 
 
 def _newest_queueing(group: list[WorkItem]) -> datetime | None:
