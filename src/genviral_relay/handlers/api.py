@@ -60,8 +60,6 @@ if TYPE_CHECKING:
 MAX_BODY_BYTES = 4096
 WATCH_BODY = '{"post_id": "<uuid>"}'
 WEBHOOK_BODY = '{"url": "https://...", "event_types": [...], "description": "..."}'
-NOT_AN_OBJECT = f"the body must be a JSON object {WATCH_BODY}"
-NOT_A_WEBHOOK = f"the body must be a JSON object {WEBHOOK_BODY}"
 
 SETTINGS = ApiSettings
 """The configuration this function reads (the template must set every variable)."""
@@ -360,7 +358,8 @@ def _invalid_request(error: RequestValidationError) -> Response[str]:
 
 @app.exception_handler(BodyIsNullError)
 def _null_body(_: BodyIsNullError) -> Response[str]:
-    return _error(HTTPStatus.BAD_REQUEST, "bad_request", NOT_A_WEBHOOK if _is_webhook_route() else NOT_AN_OBJECT)
+    body = _route_hints()[0]
+    return _error(HTTPStatus.BAD_REQUEST, "bad_request", f"the body must be a JSON object {body}")
 
 
 def _first_problem(errors: Sequence[Any]) -> str:
@@ -375,19 +374,21 @@ def _first_problem(errors: Sequence[Any]) -> str:
         return WEBHOOK_ID_HINT
     if kind == "json_invalid":
         return "the body is not valid JSON"
-    webhooks = _is_webhook_route()
+    body = _route_hints()[0]
     if location == ("body",) and kind == "missing":
-        return f"a JSON body {WEBHOOK_BODY if webhooks else WATCH_BODY} is required"
+        return f"a JSON body {body} is required"
     if location == ("body",):
-        return NOT_A_WEBHOOK if webhooks else NOT_AN_OBJECT
+        return f"the body must be a JSON object {body}"
     field = ".".join(str(part) for part in location[1:])
     if kind == "value_error":  # the validator's own words, without pydantic's "Value error, "
         return f"{field}: {issue['ctx']['error']}" if "ctx" in issue else f"{field}: {issue['msg']}"
     return f"invalid body: {field}: {issue['msg']}"
 
 
-def _is_webhook_route() -> bool:
-    return str(app.current_event.get("resource") or app.current_event.path).startswith("/webhooks")
+def _route_hints() -> tuple[str, str]:
+    """The request's route family's body example and id hint, for the messages of a bad request."""
+    route = str(app.current_event.get("resource") or app.current_event.path)
+    return (WEBHOOK_BODY, WEBHOOK_ID_HINT) if route.startswith("/webhooks") else (WATCH_BODY, POST_ID_HINT)
 
 
 @app.exception_handler(BodyTooLargeError)
@@ -427,7 +428,8 @@ def _no_route(_: Exception) -> Response[str]:
     method = event.http_method.upper()
     allowed = ROUTES.get(event.get("resource") or "")
     if allowed is not None and method in allowed:
-        return _error(HTTPStatus.BAD_REQUEST, "bad_request", WEBHOOK_ID_HINT if _is_webhook_route() else POST_ID_HINT)
+        id_hint = _route_hints()[1]
+        return _error(HTTPStatus.BAD_REQUEST, "bad_request", id_hint)
     if allowed is not None:
         return _error(
             HTTPStatus.METHOD_NOT_ALLOWED,
