@@ -9,7 +9,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 .PHONY: demo test lint typecheck unit functional infra reliability bench bench-burst schema monitoring openapi venv clean
 
 demo: $(STAMP) ## Run the whole flow locally: Genviral emulator + moto + the real handlers
-	$(BIN)/genviral-relay local demo
+	$(BIN)/python -m local demo
 
 test: lint typecheck ## The full suite: lint, types, template lint and every test
 	$(BIN)/python -m pytest -q
@@ -43,13 +43,13 @@ bench-burst: $(STAMP) ## Bursts of posts due in the same minute, Genviral answer
 	PYTHONPATH=src:. $(BIN)/python -m bench.burst
 
 schema: $(STAMP) ## Regenerate events/schema/relay-event.schema.json and the registry schemas in template.yaml
-	PYTHONPATH=src:. $(BIN)/python -m local.event_schema
+	PYTHONPATH=src:. $(BIN)/python -m tools.event_schema
 
-monitoring: $(STAMP) ## Regenerate the alarms and the dashboard in template.yaml from local/monitoring.py
-	PYTHONPATH=src:. $(BIN)/python -m local.monitoring
+monitoring: $(STAMP) ## Regenerate the alarms and the dashboard in template.yaml from tools/monitoring.py
+	PYTHONPATH=src:. $(BIN)/python -m tools.monitoring
 
 openapi: $(STAMP) ## Regenerate docs/openapi.json, the OpenAPI document of the HTTP API, from its routes
-	PYTHONPATH=src:. $(BIN)/python -m local.openapi
+	PYTHONPATH=src:. $(BIN)/python -m tools.openapi
 
 venv: $(STAMP)
 

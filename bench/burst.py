@@ -44,23 +44,24 @@ from typing import Any, Literal
 
 from bench.polling import percentile
 from genviral_relay import factories
+from genviral_relay.checking.pause import GenviralPause
+from genviral_relay.checking.ports import EventPublisher, PostPage, PostSource, PublishResult
 from genviral_relay.clock import parse_ts, to_milliseconds
 from genviral_relay.errors import GenviralRateLimitedError
-from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import GenviralClient, StaticToken
-from genviral_relay.logic.backpressure import Backpressure
-from genviral_relay.logic.bulk_refresh import PAGE_LIMIT, HotWindows
-from genviral_relay.logic.pause import GenviralPause
-from genviral_relay.logic.ports import EventPublisher, PostPage, PostSource, PublishResult, WorkQueue
-from genviral_relay.logic.schedule import PollingPolicy
-from genviral_relay.logic.tick import PollTick
-from genviral_relay.logic.work_batch import WorkBatch, WorkItem
 from genviral_relay.models.events import AccountOutcomeEvent, RelayEvent
 from genviral_relay.models.messages import CheckRequest, RefreshRequest, WorkRequest
 from genviral_relay.models.upstream import Post
 from genviral_relay.observability import logger, metrics
-from local.doubles import InMemoryDeadLetters, InMemoryStore, SteppingClock
+from genviral_relay.polling.bulk_refresh import PAGE_LIMIT, HotWindows
+from genviral_relay.polling.ports import WorkQueue
+from genviral_relay.polling.tick import PollTick
+from genviral_relay.polling.work_batch import WorkBatch, WorkItem
+from genviral_relay.relay import compose_relay
+from genviral_relay.rules.backpressure import Backpressure
+from genviral_relay.rules.schedule import PollingPolicy
 from local.emulator import GenviralEmulator
+from tests.support.doubles import InMemoryDeadLetters, InMemoryStore, SteppingClock
 
 RESULTS = Path(__file__).resolve().parent / "BURST.md"
 TOKEN = "gva_live_bench.0123456789abcdef"  # noqa: S105 - the emulator's test key
@@ -355,7 +356,7 @@ class Burst:
             scenario.latency,
         )
         self.target = DetectionClock("sns", clock)
-        self.path = compose_check_path(
+        self.path = compose_relay(
             store=self.store,
             state=self.store,
             source=self.source,
@@ -370,19 +371,21 @@ class Burst:
         # Discover mode's baseline is the start: what the walk finds then is recorded silently.
         self.discovery = self.path.discovery(lambda _now: START) if discover else None
         self.tick = PollTick(
-            store=self.store,
+            index=self.store,
             pause=GenviralPause(self.store, clock),
             queue=self.queue,
             clock=clock,
             discover=discover,
             backpressure=Backpressure(tick=TICK) if now else None,
-            windows=HotWindows(store=self.store, discover=self.store if discover else None) if now else None,
+            windows=HotWindows(store=self.store, index=self.store, discover=self.store if discover else None)
+            if now
+            else None,
         )
         # As before: every message's post checked on its own.
         self.batch = (
             self.path.work_batch(discovery=self.discovery)
             if now
-            else WorkBatch(check=self.path.check, store=self.store, pause=self.path.pause, sweep=self.path.sweep)
+            else WorkBatch(check=self.path.checker, store=self.store, pause=self.path.pause, sweep=self.path.sweep)
         )
         self.created_at = dict(zip(self.post_ids, (created for created, _, _ in plans), strict=True))
         self.workspace = sorted([*background, *self.created_at.values()])
@@ -398,7 +401,7 @@ class Burst:
                 pass
         else:
             for post_id in self.post_ids:
-                self.path.check.check(post_id, trigger="register")
+                self.path.checker.check(post_id, trigger="register")
         self.source.timed = True
 
     def _wait(self, seconds: float) -> None:
@@ -573,6 +576,11 @@ def _counts(counter: Counter[str]) -> str:
     return ", ".join(f"{name} {count}" for name, count in counter.most_common())
 
 
+DISCOVER_RUNS: tuple[tuple[Literal["one import", "scattered"], int], ...] = (
+    ("one import", 1000),
+    ("scattered", 1000),
+    ("scattered", 5000),
+)
 SCENARIOS = (
     [
         Scenario(posts, latency, created)
@@ -583,7 +591,7 @@ SCENARIOS = (
     + [
         Scenario(posts, latency, created, watching="discover")
         for latency in (0.3, 3.0)
-        for created, posts in (("one import", 1000), ("scattered", 1000), ("scattered", 5000))
+        for created, posts in DISCOVER_RUNS
     ]
     + [
         # A deployment that raised the cap past Genviral's guidance: its 429s, and how the relay takes them.

@@ -41,13 +41,7 @@ from typing import Any
 from genviral_relay import factories
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
-from genviral_relay.clock import parse_ts
-from genviral_relay.clock import utc_now as _utc_now
-from genviral_relay.factories import compose_check_path
-from genviral_relay.genviral.client import GenviralClient, StaticToken
-from genviral_relay.logic.backpressure import Backpressure
-from genviral_relay.logic.bulk_refresh import HotWindows
-from genviral_relay.logic.ports import (
+from genviral_relay.checking.ports import (
     AccountSource,
     DeadLetters,
     EventPublisher,
@@ -55,20 +49,26 @@ from genviral_relay.logic.ports import (
     PostSource,
     PublishResult,
 )
-from genviral_relay.logic.schedule import PollingPolicy, same_schedule
-from genviral_relay.logic.tick import PollTick
-from genviral_relay.logic.transitions import detect_transitions
-from genviral_relay.logic.work_batch import WorkItem
+from genviral_relay.clock import parse_ts
+from genviral_relay.clock import utc_now as _utc_now
+from genviral_relay.genviral.client import GenviralClient, StaticToken
 from genviral_relay.models.domain import FINAL_STATUSES, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.upstream import Account, Envelope, Post
 from genviral_relay.observability import logger
-from local.doubles import InMemoryStore, InMemoryWorkQueue, SteppingClock
+from genviral_relay.polling.bulk_refresh import HotWindows
+from genviral_relay.polling.tick import PollTick
+from genviral_relay.polling.work_batch import WorkItem
+from genviral_relay.relay import compose_relay
+from genviral_relay.rules.backpressure import Backpressure
+from genviral_relay.rules.schedule import PollingPolicy, same_schedule
+from genviral_relay.rules.transitions import detect_transitions
 from local.emulator import GenviralEmulator
-from local.ledger import Ledger, is_completion, outcome_of
-from local.runtime import RUNTIME_PYTHON, find_runtime_python
-from local.seams import no_sleep
 from local.stack import MotoStack
+from tests.support.doubles import InMemoryStore, InMemoryWorkQueue, SteppingClock
+from tests.support.ledger import Ledger, is_completion, outcome_of
+from tests.support.runtime import RUNTIME_PYTHON, find_runtime_python
+from tests.support.seams import no_sleep
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -297,7 +297,7 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
             emulator,
             policy.lead_time,
         )
-        path = compose_check_path(
+        path = compose_relay(
             store=store,
             state=store,
             source=source,
@@ -317,17 +317,17 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
             clock=clock,
             policy=policy,
         )
-        checker = path.check
+        checker = path.checker
         batch = path.work_batch(discovery=path.discovery(lambda _now: start))
         queue = InMemoryWorkQueue()  # emptied by the workers within each tick
         tick = PollTick(
-            store=store,
+            index=store,
             pause=path.pause,
             queue=queue,
             clock=clock,
             discover=mode == "discover",
             backpressure=Backpressure(tick=TICK),
-            windows=HotWindows(store=store, discover=store if mode == "discover" else None),
+            windows=HotWindows(store=store, index=store, discover=store if mode == "discover" else None),
         )
         ledger = Ledger()
         upstream_at: dict[tuple[str, str, str, str], tuple[datetime, str]] = {}
@@ -612,7 +612,7 @@ def _import_rows(figures: ImportFigures) -> list[str]:
 WORKER_CHILD = """
 import json, sys, uuid
 from genviral_relay.handlers.worker import lambda_handler
-from local.doubles import FakeLambdaContext
+from local.runner import FakeLambdaContext
 post_ids = json.load(sys.stdin)
 failures = 0
 for offset in range(0, len(post_ids), 10):

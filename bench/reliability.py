@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
-from local.fault_matrix import SCENARIOS, format_table, run_matrix
+from tests.support.fault_matrix import SCENARIOS, format_table, run_matrix
 
 REPORT = Path(__file__).resolve().parent / "RELIABILITY.md"
 

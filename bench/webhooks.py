@@ -91,9 +91,9 @@ def timed_drain(runner: LocalRunner, function: str) -> list[float]:
 
 def fanout_on_doubles(endpoints: int, batches: int = 200) -> float:
     """Deliveries per second of the dispatcher's own work (batches of 10 events; the store and queue in memory)."""
-    from genviral_relay.logic.webhooks import FanoutItem, WebhookFanout
     from genviral_relay.models.webhooks import WebhookEndpoint
-    from local.doubles import InMemoryDeliveryQueue, InMemoryWebhookStore
+    from genviral_relay.webhooks.fanout import FanoutItem, WebhookFanout
+    from tests.support.doubles import InMemoryDeliveryQueue, InMemoryWebhookStore
 
     store, queue = InMemoryWebhookStore(), InMemoryDeliveryQueue()
     now = datetime.now(UTC)

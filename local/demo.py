@@ -1,4 +1,4 @@
-"""`make demo` (`genviral-relay local demo`): the whole relay on a laptop, no AWS account and no Docker.
+"""`make demo` (`python -m local demo`): the whole relay on a laptop, no AWS account and no Docker.
 
 A Genviral emulator (HTTP on 127.0.0.1) and moto (as an HTTP server on 127.0.0.1, reached
 through AWS_ENDPOINT_URL) stand in for the remote services; the real handlers named in
@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from genviral_relay import factories
-from genviral_relay.logic.webhooks import RETRY_DELAYS
 from genviral_relay.observability import logs_to
+from genviral_relay.rules.webhook_retries import RETRY_DELAYS
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
@@ -128,7 +128,7 @@ def run(verbose: bool) -> int:
 
 
 def _scenario(log: TextIO) -> int:
-    print("genviral-relay local demo")
+    print("python -m local demo")
     with (
         GenviralEmulator(tokens=[DEFAULT_TOKEN]) as emulator,
         MotoStack(

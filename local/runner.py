@@ -19,13 +19,31 @@ import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from genviral_relay.clock import format_ts
-from local.doubles import FakeLambdaContext
 from local.stack import REGION, MotoStack, patched_environ
+
+
+@dataclass
+class FakeLambdaContext:
+    """The part of Lambda's context object the handlers read."""
+
+    function_name: str = "Function"
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    remaining_millis: int = 30_000
+    region: str = "us-east-1"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
+
 
 POLLER = "PollerFunction"
 WORKER = "WorkerFunction"

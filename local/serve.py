@@ -1,4 +1,4 @@
-"""`genviral-relay local serve`: the local stack kept running, to point the operations CLI at.
+"""`python -m local serve`: the local stack kept running, to point the operations CLI at.
 
 The Genviral emulator (with a few sample posts) and moto as an HTTP server on 127.0.0.1, with the
 resources of template.yaml; every tick the real poller and worker run, as in `make demo`. The

@@ -6,7 +6,7 @@ moto cannot make, such as alarms and the schema registry, are left out, and so i
 to them), a secret holding the Genviral token, and two subscriber queues: one subscribed to the SNS
 topic and one targeted by an EventBridge rule, so tests and the demo see events exactly as a
 subscriber receives them. Every event a subscriber receives is checked against the committed JSON
-Schema and, from the bus, the registry schema (local/event_schema.py).
+Schema and, from the bus, the registry schema (tools/event_schema.py).
 
 moto runs in-process (`mode="inprocess"`, fast, for tests) or as a real HTTP server on
 127.0.0.1 (`mode="server"`), reached through the standard AWS_ENDPOINT_URL like any AWS endpoint.
@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 
-from local.event_schema import check_document, check_eventbridge_event
 from local.template import Resolver, function_environment, functions, load_template, resolve_secret_references
+from tools.event_schema import check_document, check_eventbridge_event
 
 if TYPE_CHECKING:
     from local.roles import Credentials, FunctionRole, IamEnforcement

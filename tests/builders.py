@@ -69,7 +69,7 @@ def outcomes(events: Iterable[RelayEvent]) -> list[AccountOutcomeEvent]:
 
 def one_event_of_each_type() -> dict[str, RelayEvent]:
     """By `event_type`: an event of every type the relay publishes, as detection makes them."""
-    from genviral_relay.logic.transitions import detect_transitions
+    from genviral_relay.rules.transitions import detect_transitions
 
     finished = post(
         account(status="posted", published_url="https://x.example/p", published_at="2025-02-01T15:00:04.000Z"),

@@ -11,10 +11,10 @@ import pytest
 
 from genviral_relay import factories
 from genviral_relay.observability import metrics
-from local.doubles import SteppingClock
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import FAKE_CREDENTIALS, MotoStack
+from tests.support.doubles import SteppingClock
 
 TOKEN = "gva_live_test.0123456789abcdef"
 

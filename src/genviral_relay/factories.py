@@ -9,33 +9,20 @@ the stack's name.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
-from genviral_relay.clock import Clock, moment_from, utc_now
-from genviral_relay.logic.accounts import AccountLookup
-from genviral_relay.logic.check import PostCheck
-from genviral_relay.logic.outbox import OutboxDelivery
-from genviral_relay.logic.pause import GenviralPause
-from genviral_relay.logic.ports import (
-    AccountSource,
-    DeadLetters,
-    DeliveryQueue,
-    EventPublisher,
-    HostResolver,
-    PostSource,
-    RelayState,
-    WatchStore,
-    WebhookStore,
-)
-from genviral_relay.logic.retry_sweep import RetrySweep
-from genviral_relay.logic.schedule import PollingPolicy, tick_of
-from genviral_relay.logic.tick import PollTick
-from genviral_relay.logic.unwatch import Unwatch
+from genviral_relay.checking.pause import GenviralPause
+from genviral_relay.checking.ports import EventPublisher, PostSource
+from genviral_relay.checking.unwatch import Unwatch
+from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.models.domain import Target
 from genviral_relay.observability import label_stack
+from genviral_relay.polling.tick import PollTick
+from genviral_relay.relay import Relay, compose_relay, polling_policy
+from genviral_relay.rules.schedule import PollingPolicy, tick_of
+from genviral_relay.rules.webhook_urls import HostResolver
 from genviral_relay.settings import (
     api_settings,
     checker_settings,
@@ -45,16 +32,17 @@ from genviral_relay.settings import (
     webhook_dispatcher_settings,
     worker_settings,
 )
+from genviral_relay.webhooks.ports import DeliveryQueue, WebhookStore
 
 if TYPE_CHECKING:
     from botocore.config import Config
 
     from genviral_relay.aws.dynamodb_store import DynamoDbStore
     from genviral_relay.genviral.client import GenviralClient
-    from genviral_relay.logic.discover import Discovery
-    from genviral_relay.logic.in_flight import CheckClaims
-    from genviral_relay.logic.webhooks import WebhookAttempts, WebhookFanout, WebhookRegistry
-    from genviral_relay.logic.work_batch import WorkBatch
+    from genviral_relay.polling.work_batch import WorkBatch
+    from genviral_relay.webhooks.attempts import WebhookAttempts
+    from genviral_relay.webhooks.fanout import WebhookFanout
+    from genviral_relay.webhooks.registry import WebhookRegistry
 
 
 ClientFactory = Callable[[str], Any]
@@ -109,112 +97,7 @@ def build_publishers(
     return publishers
 
 
-def polling_policy(
-    poll_schedule: str | None = None,
-    failed_retry_window_hours: int | None = None,
-    delayed_after_minutes: int | None = None,
-) -> PollingPolicy:
-    """The deployment's polling policy; a value not given keeps the policy's default (the template's)."""
-    policy = PollingPolicy()
-    if poll_schedule is not None:
-        policy = replace(policy, tick=tick_of(poll_schedule))
-    if failed_retry_window_hours is not None:
-        policy = replace(policy, failed_retry_window=timedelta(hours=failed_retry_window_hours))
-    if delayed_after_minutes is not None:
-        policy = replace(policy, delayed_after=timedelta(minutes=delayed_after_minutes) or None)  # 0: off
-    return policy
-
-
-@dataclass(frozen=True)
-class CheckPath:
-    """The check's use cases on one set of adapters, sharing one outbox delivery and one pause."""
-
-    check: PostCheck
-    unwatch: Unwatch
-    sweep: RetrySweep
-    pause: GenviralPause
-    source: PostSource
-    store: WatchStore
-    state: RelayState
-    clock: Clock
-    policy: PollingPolicy
-
-    def discovery(
-        self, baseline_before: Callable[[datetime], datetime], *, max_list_calls: int | None = None
-    ) -> Discovery:
-        """Discover mode on the same adapters; `baseline_before(now)` resolves `DiscoverSince` on the first run."""
-        from genviral_relay.logic.discover import MAX_LIST_CALLS, Discovery
-
-        return Discovery(
-            check=self.check,
-            source=self.source,
-            store=self.store,
-            state=self.state,
-            pause=self.pause,
-            clock=self.clock,
-            baseline_before=baseline_before,
-            max_list_calls=max_list_calls or MAX_LIST_CALLS,
-        )
-
-    def claims(self) -> CheckClaims:
-        """Which checks start (`logic/in_flight.py`): a worker's messages, and a check asked for now."""
-        from genviral_relay.logic.in_flight import CheckClaims
-
-        return CheckClaims(store=self.store, clock=self.clock, tick=self.policy.tick)
-
-    def work_batch(self, *, discovery: Discovery | None = None, sweep: bool = True, threads: int = 1) -> WorkBatch:
-        """A worker's dispatcher on the same adapters (`sweep`: whether it runs the retry sweep)."""
-        from genviral_relay.logic.bulk_refresh import BulkRefresh
-        from genviral_relay.logic.work_batch import WorkBatch
-
-        claims = self.claims()
-        return WorkBatch(
-            check=self.check,
-            store=self.store,
-            pause=self.pause,
-            sweep=self.sweep if sweep else None,
-            discovery=discovery,
-            claims=claims,
-            refresh=BulkRefresh(check=self.check, source=self.source, pause=self.pause, claims=claims),
-            threads=threads,
-        )
-
-
-def compose_check_path(
-    *,
-    store: WatchStore,
-    state: RelayState,
-    source: PostSource,
-    publishers: Sequence[EventPublisher],
-    dead_letters: DeadLetters,
-    clock: Clock | None = None,
-    policy: PollingPolicy | None = None,
-) -> CheckPath:
-    """The check path on any adapters: the deployment's AWS ones, the local rig's, the doubles.
-
-    A `source` that also lists accounts (Genviral's client, the doubles) names them in events."""
-    clock = clock or utc_now  # looked up now, not at import: tests move the composition root's clock
-    policy = policy or PollingPolicy()
-    delivery = OutboxDelivery(store=store, publishers=publishers, dead_letters=dead_letters, clock=clock, policy=policy)
-    pause = GenviralPause(state, clock)
-    accounts = AccountLookup(state=state, source=source if isinstance(source, AccountSource) else None, clock=clock)
-    check = PostCheck(
-        store=store, source=source, delivery=delivery, pause=pause, clock=clock, policy=policy, accounts=accounts
-    )
-    return CheckPath(
-        check=check,
-        unwatch=Unwatch(store=store, delivery=delivery),
-        sweep=RetrySweep(check=check, source=source, store=store, pause=pause, clock=clock),
-        pause=pause,
-        source=source,
-        store=store,
-        state=state,
-        clock=clock,
-        policy=policy,
-    )
-
-
-def build_check_path(
+def build_relay(
     *,
     store: DynamoDbStore,
     source: PostSource,
@@ -225,11 +108,11 @@ def build_check_path(
     policy: PollingPolicy,
     webhook_fanout_queue_url: str = "",
     client: ClientFactory = aws_client,
-) -> CheckPath:
+) -> Relay:
     """The check path on these AWS resources: the functions' (from their settings) or the operations CLI's."""
     from genviral_relay.aws.dead_letters import SqsDeadLetters
 
-    return compose_check_path(
+    return compose_relay(
         store=store,
         state=store,
         source=source,
@@ -241,6 +124,7 @@ def build_check_path(
             client=client,
         ),
         dead_letters=SqsDeadLetters(client("sqs"), events_dlq_url, clock=utc_now),
+        clock=utc_now,  # looked up when built: tests and the demo move this module's clock, then reset()
         policy=policy,
     )
 
@@ -263,9 +147,9 @@ def genviral_client() -> GenviralClient:
 
 
 @cache
-def check_path() -> CheckPath:
+def relay() -> Relay:
     settings = checker_settings()
-    return build_check_path(
+    return build_relay(
         store=checker_store(),
         source=genviral_client(),
         targets=settings.targets,
@@ -280,14 +164,14 @@ def check_path() -> CheckPath:
 
 
 def unwatch() -> Unwatch:
-    return check_path().unwatch
+    return relay().unwatch
 
 
 @cache
 def work_batch() -> WorkBatch:
     """The worker's dispatcher: its checks, the retry sweep and discovery (discover mode)."""
     settings = worker_settings()
-    path = check_path()
+    path = relay()
     return path.work_batch(
         discovery=path.discovery(partial(moment_from, settings.discover_since)), threads=settings.threads_per_worker
     )
@@ -296,20 +180,20 @@ def work_batch() -> WorkBatch:
 @cache
 def poll_tick() -> PollTick:
     from genviral_relay.aws.work_queue import SqsWorkQueue
-    from genviral_relay.logic.backpressure import Backpressure
-    from genviral_relay.logic.bulk_refresh import HotWindows
+    from genviral_relay.polling.bulk_refresh import HotWindows
+    from genviral_relay.rules.backpressure import Backpressure
 
     settings = poller_settings()
     store = poller_store()
     discover = settings.watch_mode == "discover"
     return PollTick(
-        store=store,
+        index=store,
         pause=GenviralPause(store, utc_now),
         queue=SqsWorkQueue(aws_client("sqs"), settings.work_queue_url),
         clock=utc_now,
         discover=discover,
         backpressure=Backpressure(tick=tick_of(settings.poll_schedule)),
-        windows=HotWindows(store=store, discover=store if discover else None),
+        windows=HotWindows(store=store, index=store, discover=store if discover else None),
     )
 
 
@@ -329,7 +213,7 @@ def build_delivery_queue(queue_url: str, dead_letter_url: str, client: ClientFac
 @cache
 def host_resolver() -> HostResolver:
     """The system's DNS (a test replaces `SystemResolver` to answer what it likes)."""
-    from genviral_relay.delivery.sender import SystemResolver
+    from genviral_relay.receivers.sender import SystemResolver
 
     return SystemResolver()
 
@@ -337,7 +221,7 @@ def host_resolver() -> HostResolver:
 @cache
 def webhook_registry() -> WebhookRegistry:
     """The API's webhook routes."""
-    from genviral_relay.logic.webhooks import WebhookRegistry
+    from genviral_relay.webhooks.registry import WebhookRegistry
 
     settings = api_settings()
     return WebhookRegistry(
@@ -351,7 +235,7 @@ def webhook_registry() -> WebhookRegistry:
 
 @cache
 def webhook_fanout() -> WebhookFanout:
-    from genviral_relay.logic.webhooks import WebhookFanout
+    from genviral_relay.webhooks.fanout import WebhookFanout
 
     settings = webhook_dispatcher_settings()
     label_stack(settings.stack_name)
@@ -364,8 +248,8 @@ def webhook_fanout() -> WebhookFanout:
 
 @cache
 def webhook_attempts() -> WebhookAttempts:
-    from genviral_relay.delivery.sender import HttpWebhookSender
-    from genviral_relay.logic.webhooks import WebhookAttempts
+    from genviral_relay.receivers.sender import HttpWebhookSender
+    from genviral_relay.webhooks.attempts import WebhookAttempts
 
     settings = webhook_delivery_settings()
     label_stack(settings.stack_name)
@@ -381,7 +265,7 @@ def webhook_attempts() -> WebhookAttempts:
 
 def reset() -> None:
     """Forget every built object and the settings (tests and the local runner change the environment)."""
-    for factory in (aws_client, poller_store, poll_tick, checker_store, genviral_client, check_path, work_batch):
+    for factory in (aws_client, poller_store, poll_tick, checker_store, genviral_client, relay, work_batch):
         factory.cache_clear()
     for webhooks in (host_resolver, webhook_registry, webhook_fanout, webhook_attempts):
         webhooks.cache_clear()

@@ -1,7 +1,7 @@
 """The one Logger and Metrics of the process, the name of every metric, and the correlation id.
 
 Metric names are fixed here: template.yaml's alarms and dashboard refer to them (both are generated
-from the spec in local/monitoring.py, `make monitoring`), and tests/infra/test_alarms.py checks that
+from the spec in tools/monitoring.py, `make monitoring`), and tests/infra/test_alarms.py checks that
 they agree. Every metric carries two dimensions: `service` (Powertools adds it) and `stack`, set
 once per process from the function's settings, because one account can run several relays (one
 stack per Genviral key) whose alarms must not see each other's figures. The log level still comes

@@ -29,14 +29,13 @@ from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
 from genviral_relay.cli import main as cli_main
 from genviral_relay.cli import replay
 from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL, SETTINGS, Deployment
-from genviral_relay.cli.local_commands import NOT_A_CHECKOUT, local_module
 from genviral_relay.cli.main import EXIT_MEANINGS, build_parser, command_parsers, main
-from genviral_relay.cli.output import ERROR_KINDS, CliError, Exit
+from genviral_relay.cli.output import ERROR_KINDS, Exit
 from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.genviral.client import USER_AGENT, GenviralClient
-from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
 from genviral_relay.models.webhooks import WebhookDelivery
+from genviral_relay.rules.transitions import detect_transitions
 from local.emulator import GenviralEmulator
 from local.serve import LocalDeployment, serve
 from local.stack import MotoStack
@@ -156,8 +155,7 @@ def test_every_command_has_help_with_the_exit_codes(cli: Cli) -> None:
     commands = [
         [], ["check"], ["watches"], ["watches", "list"], ["watches", "add"], ["watches", "remove"], ["replay"],
         ["redrive"], ["redrive", "events"], ["redrive", "work"], ["redrive", "poller"], ["redrive", "webhook"],
-        ["redrive", "webhooks"], ["local"],
-        ["local", "demo"], ["local", "serve"],
+        ["redrive", "webhooks"],
     ]  # fmt: skip
     assert {" ".join(command) for command in commands} >= set(command_parsers(build_parser()))
     assert sorted(EXIT_MEANINGS) == [0, 1, 2, 3, 4, 130]
@@ -170,7 +168,6 @@ def test_every_command_has_help_with_the_exit_codes(cli: Cli) -> None:
             assert f"{code:>3}  {meaning}" in run.out, (command, code)
         takes_json = re.search(r"(?<![\w-])--json(?![\w-])", run.out) is not None
         assert ('{"error": KIND, "message": TEXT}' in run.out) == takes_json, command
-    assert "--json" not in cli("local", "serve", "--help").out
 
 
 def _named(name: str, text: str) -> bool:
@@ -181,7 +178,7 @@ def test_each_command_lists_only_the_settings_it_declares(cli: Cli) -> None:
     commands = command_parsers(build_parser())
     assert set(commands) == {
         "check", "watches list", "watches add", "watches remove", "replay", "redrive events", "redrive work",
-        "redrive poller", "redrive webhook", "redrive webhooks", "local demo", "local serve",
+        "redrive poller", "redrive webhook", "redrive webhooks",
     }  # fmt: skip
     for words, parser in commands.items():
         declared = set(parser.get_default("reads"))
@@ -190,7 +187,7 @@ def test_each_command_lists_only_the_settings_it_declares(cli: Cli) -> None:
             for name in filter(None, (setting.option, setting.env)):
                 assert _named(name, text) == (setting.key in declared), (words, name)
         for location in ("--stack-name", "--region", "--profile", "--json"):
-            assert _named(location, text) == (not parser.get_default("local")), (words, location)
+            assert _named(location, text), (words, location)
 
     check = cli("check", "--help").out
     for used in ("--api-url", "--secret-arn", "--table", "POLL_SCHEDULE"):
@@ -226,7 +223,7 @@ def test_common_options_come_before_or_after_the_command(
     unused = cli("--webhook-url", "http://127.0.0.1:9/hook", "watches", "list")
     assert unused.code == 2
     assert "--webhook-url does not apply to this command" in unused.err
-    assert cli("--json", "local", "serve").code == 2
+    assert cli("--json", "local", "serve").code == 2  # the harness is not part of the installed command
 
 
 def test_the_installed_command_answers_help() -> None:
@@ -234,8 +231,9 @@ def test_the_installed_command_answers_help() -> None:
     assert command is not None, "make venv installs the project: .venv/bin/genviral-relay"
     done = subprocess.run([command, "--help"], capture_output=True, text=True, check=False, timeout=60)  # noqa: S603
     assert done.returncode == 0
-    for name in ("check", "watches", "replay", "redrive", "local", "exit codes:"):
+    for name in ("check", "watches", "replay", "redrive", "exit codes:"):
         assert name in done.stdout
+    assert "local" not in done.stdout  # the harness runs as `python -m local`, from a checkout
 
 
 def test_version_is_the_packages_and_the_user_agents(cli: Cli) -> None:
@@ -853,13 +851,6 @@ def test_each_command_reads_every_setting_it_lists(
 
 
 # ------------------------------------------------------------------------------------------- local
-
-
-def test_local_needs_a_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(CliError, match="run it in the project's root"):
-        local_module("no_such_module")
-    assert NOT_A_CHECKOUT.startswith("`local` runs from a checkout")
 
 
 @pytest.fixture

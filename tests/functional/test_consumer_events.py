@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from local.doubles import SteppingClock
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
 from tests.conftest import TOKEN
 from tests.functional.subscribers import documents
+from tests.support.doubles import SteppingClock
 
 
 def kinds(messages: list[dict[str, Any]]) -> list[tuple[str, str | None]]:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from genviral_relay.clock import utc_now
-from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.events import RelayEvent
+from genviral_relay.rules.transitions import detect_transitions
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack

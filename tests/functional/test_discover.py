@@ -13,18 +13,18 @@ from typing import Any
 import pytest
 
 from genviral_relay.clock import Clock, format_ts, moment_from, utc_now
-from genviral_relay.logic.discover import LOOK_BACK, PAGE_LIMIT, TIME_RESERVE, DiscoverReport, Discovery
-from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.messages import DiscoverRequest
 from genviral_relay.observability import Metric, metrics
-from local.doubles import SteppingClock
+from genviral_relay.polling.discover import LOOK_BACK, PAGE_LIMIT, TIME_RESERVE, DiscoverReport, Discovery
+from genviral_relay.polling.work_batch import WorkItem
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
-from local.seams import RelayRig
 from local.stack import MotoStack
 from tests.conftest import TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain, transitions
+from tests.support.doubles import SteppingClock
+from tests.support.seams import RelayRig
 
 
 @pytest.fixture

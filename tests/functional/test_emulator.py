@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from local.doubles import SteppingClock
 from local.emulator import DEFAULT_TOKEN, Fault, GenviralEmulator, format_timestamp
+from tests.support.doubles import SteppingClock
 
 NOW = datetime(2025, 1, 20, 12, 5, 11, 205_000, tzinfo=UTC)
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

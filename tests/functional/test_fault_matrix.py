@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from local.fault_matrix import SCENARIOS, run_matrix
+from tests.support.fault_matrix import SCENARIOS, run_matrix
 
 PARKED_FOR_GOOD = {"event refused for good (oversize)"}
 NO_GENVIRAL = {"hostile HTTP input"}

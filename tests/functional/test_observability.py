@@ -20,11 +20,10 @@ from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.work_queue import CORRELATION_ATTRIBUTE
 from genviral_relay.clock import utc_now
-from genviral_relay.delivery import sender
-from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import GenviralClient, StaticToken
 from genviral_relay.observability import METRICS_NAMESPACE, SERVICE, STACK_DIMENSION, Metric, metrics
-from local.doubles import RecordingPublisher, StaticResolver, SteppingClock
+from genviral_relay.receivers import sender
+from genviral_relay.relay import compose_relay
 from local.emulator import Fault, GenviralEmulator
 from local.runner import API, WORKER, LocalRunner, api_gateway_event
 from local.stack import MotoStack
@@ -34,6 +33,7 @@ from tests.functional.subscribers import drain
 from tests.functional.test_auth_faults import refuse_401, refuse_402, refuse_403, relay_lines, secret_deleted
 from tests.functional.test_relay_flow import publishing_now
 from tests.infra.test_alarms import alarmed_relay_metrics
+from tests.support.doubles import RecordingPublisher, StaticResolver, SteppingClock
 
 GENVIRAL_ERROR_METRICS = {metric for metric in Metric if metric.startswith("GenviralErrors")} | {
     Metric.SECRET_UNREADABLE
@@ -304,7 +304,7 @@ def test_lag_and_outbox_age_are_seconds_of_upstream_and_relay_time(
         stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30), clock=utc_now
     )
     publisher = RecordingPublisher("sns")
-    checker = compose_check_path(
+    checker = compose_relay(
         store=store,
         state=store,
         source=GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=lambda _: None),

@@ -17,19 +17,19 @@ import pytest
 
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore, watch_from_item, watch_to_item
+from genviral_relay.checking.check import PostCheck
+from genviral_relay.checking.ports import PostPage, PostSource
 from genviral_relay.clock import utc_now
 from genviral_relay.errors import StateConflictError
-from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import GenviralClient, StaticToken
-from genviral_relay.logic.check import PostCheck
-from genviral_relay.logic.ports import PostPage, PostSource
 from genviral_relay.models.domain import Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.upstream import Post
-from local.doubles import RecordingPublisher
+from genviral_relay.relay import compose_relay
 from local.emulator import GenviralEmulator
 from local.stack import MotoStack
 from tests.conftest import TOKEN
+from tests.support.doubles import RecordingPublisher
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def checker(
     store: DynamoDbStore,
     publishers: dict[Target, RecordingPublisher],
 ) -> PostCheck:
-    return compose_check_path(
+    return compose_relay(
         store=store,
         state=store,
         source=GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=lambda _: None),
@@ -121,7 +121,7 @@ def race(
     post_id, _ = posted_post(emulator, checker)
     answering = threading.Barrier(RACERS)
     publishers = {"sns": RecordingPublisher("sns"), "eventbridge": RecordingPublisher("eventbridge")}
-    racer = compose_check_path(
+    racer = compose_relay(
         store=store,
         state=store,
         source=BarrierSource(GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=lambda _: None), answering),

@@ -12,16 +12,16 @@ import pytest
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.publishers import SnsPublisher
-from genviral_relay.factories import CheckPath, compose_check_path
+from genviral_relay.checking.check import PostCheck
+from genviral_relay.checking.ports import WatchStore
 from genviral_relay.genviral.client import GenviralClient, StaticToken
-from genviral_relay.logic.check import PostCheck
-from genviral_relay.logic.ports import WatchStore
-from genviral_relay.logic.schedule import PollingPolicy
-from local.doubles import SteppingClock
+from genviral_relay.relay import Relay, compose_relay
+from genviral_relay.rules.schedule import PollingPolicy
 from local.emulator import GenviralEmulator
-from local.seams import no_sleep
 from local.stack import MotoStack
 from tests.conftest import TOKEN
+from tests.support.doubles import SteppingClock
+from tests.support.seams import no_sleep
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 POLICY = PollingPolicy()
@@ -46,8 +46,8 @@ def store(stack: MotoStack, clock: SteppingClock) -> DynamoDbStore:
 
 
 @pytest.fixture
-def path(stack: MotoStack, store: DynamoDbStore, emulator: GenviralEmulator, clock: SteppingClock) -> CheckPath:
-    return compose_check_path(
+def path(stack: MotoStack, store: DynamoDbStore, emulator: GenviralEmulator, clock: SteppingClock) -> Relay:
+    return compose_relay(
         store=store,
         state=store,
         source=GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=no_sleep, clock=clock),
@@ -59,8 +59,8 @@ def path(stack: MotoStack, store: DynamoDbStore, emulator: GenviralEmulator, clo
 
 
 @pytest.fixture
-def checker(path: CheckPath) -> PostCheck:
-    return path.check
+def checker(path: Relay) -> PostCheck:
+    return path.checker
 
 
 def check_when_due(checker: PostCheck, store: WatchStore, clock: SteppingClock, post_id: str) -> datetime | None:
@@ -120,7 +120,7 @@ def test_a_change_on_an_overdue_post_restarts_checks_every_tick(
 
 
 def test_the_retry_sweep_sees_a_retry_while_a_sibling_account_backs_off(
-    checker: PostCheck, path: CheckPath, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
+    checker: PostCheck, path: Relay, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
 ) -> None:
     post_id = emulator.create_post(accounts=2, scheduled_at=START - timedelta(hours=3))
     failing, stuck = emulator.account_ids(post_id)
@@ -165,7 +165,7 @@ def test_a_retry_the_sweep_cannot_see_is_reported_at_the_first_checkpoint(
 
 
 def test_the_sweep_checks_a_listed_post_only_when_the_list_shows_something_new(
-    checker: PostCheck, path: CheckPath, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
+    checker: PostCheck, path: Relay, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock
 ) -> None:
     post_id = emulator.create_post(accounts=2, scheduled_at=START - timedelta(minutes=5))
     first, second = emulator.account_ids(post_id)

@@ -20,9 +20,9 @@ from genviral_relay.aws.publishers import (
     call_error_cause,
     entry_error_cause,
 )
-from genviral_relay.logic.ports import PublishResult
-from genviral_relay.logic.transitions import detect_transitions
+from genviral_relay.checking.ports import PublishResult
 from genviral_relay.models.events import RelayEvent
+from genviral_relay.rules.transitions import detect_transitions
 from tests.builders import NOW, account, outcomes, post
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:events"

@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 
 from genviral_relay.aws.work_queue import SqsWorkQueue
-from genviral_relay.logic.bulk_refresh import WINDOW_GAP
 from genviral_relay.models.messages import CheckRequest
-from local.doubles import SteppingClock
+from genviral_relay.polling.bulk_refresh import WINDOW_GAP
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
 from tests.conftest import TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain, transitions
+from tests.support.doubles import SteppingClock
 
 _APART = itertools.count(1)
 

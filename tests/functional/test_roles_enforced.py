@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from genviral_relay.aws.dynamodb_store import watch_from_item
 from genviral_relay.clock import format_ts
-from genviral_relay.logic.retry_sweep import SWEEP_LIMIT
+from genviral_relay.polling.retry_sweep import SWEEP_LIMIT
 from local.emulator import GenviralEmulator
 from local.roles import (
     IamEnforcement,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from genviral_relay.cli.main import main
 from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, parse_event
+from local.__main__ import main
 from local.emulator import GenviralEmulator
 from local.runner import API, POLLER, WORKER, LocalRunner
 
@@ -73,7 +73,7 @@ def test_outbound_samples_are_one_pair_per_event_type() -> None:
 
 
 def test_demo_runs_the_whole_scenario_over_moto_server(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["local", "demo"]) == 0  # what `make demo` runs
+    assert main(["demo"]) == 0  # what `make demo` runs
     output = capsys.readouterr().out
     assert "result: OK" in output
     assert '"level"' not in output  # handler logs go to the log file

@@ -22,11 +22,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from genviral_relay import factories
 from local.emulator import GenviralEmulator
-from local.fault_matrix import TickingClock
-from local.ledger import Ledger
-from local.seams import SEAMS, RelayRig
 from local.stack import MotoStack
 from tests.conftest import TOKEN
+from tests.support.fault_matrix import TickingClock
+from tests.support.ledger import Ledger
+from tests.support.seams import SEAMS, RelayRig
 
 POSTS = 2
 ACCOUNTS = 2

@@ -1,7 +1,7 @@
 """The DynamoDB store (on moto) and `InMemoryStore`, the store of the fast specs and the benchmark,
 run one script each: they must answer alike, step by step, and make the same DynamoDB calls for the
 same work (the in-memory store counts the calls the real one would make; the real one is counted
-through `local/counting.py`). The counts are compared with each other, never with fixed figures, so
+through `tests/support/counting.py`). The counts are compared with each other, never with fixed figures, so
 a change to the real store's calls fails here until the in-memory store follows."""
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from typing import TypeVar
 import pytest
 
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
+from genviral_relay.checking.ports import EventSelection
 from genviral_relay.clock import utc_now
 from genviral_relay.errors import RelayError, StateConflictError
-from genviral_relay.logic.ports import EventSelection
-from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import (
     AccountDirectory,
     CreatedWindow,
@@ -27,10 +26,11 @@ from genviral_relay.models.domain import (
     PendingDelivery,
     WatchRecord,
 )
-from local.counting import CountingClient
-from local.doubles import InMemoryStore
+from genviral_relay.rules.transitions import detect_transitions
 from local.stack import MotoStack
 from tests.builders import ACCOUNT_A, ACCOUNT_B, account, post
+from tests.support.counting import CountingClient
+from tests.support.doubles import InMemoryStore
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 POSTS = [f"00000000-0000-4000-8000-{index:012d}" for index in range(1, 4)]

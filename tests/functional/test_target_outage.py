@@ -31,7 +31,6 @@ from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.clock import utc_now
 from genviral_relay.models.domain import Target, WatchRecord
 from genviral_relay.observability import Metric
-from local.doubles import SteppingClock
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
@@ -40,6 +39,7 @@ from tests.functional.subscribers import Received, drain
 from tests.functional.test_auth_faults import relay_lines
 from tests.functional.test_observability import emitted
 from tests.functional.test_relay_flow import publishing_now
+from tests.support.doubles import SteppingClock
 
 KEPT = "Publish failed; kept for the next check"
 

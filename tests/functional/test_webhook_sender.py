@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from genviral_relay.delivery.sender import HttpWebhookSender
-from genviral_relay.logic.webhook_urls import Destination
+from genviral_relay.receivers.sender import HttpWebhookSender
+from genviral_relay.rules.webhook_urls import Destination
 from local.webhook_receiver import WebhookReceiver
 
 NAME = "hooks.relay-test.invalid"  # .invalid never resolves: only the pinned address reaches the server

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from genviral_relay.aws.webhook_store import DynamoDbWebhookStore
-from genviral_relay.logic.ports import AttemptRecord, WebhookStore
 from genviral_relay.models.webhooks import SigningSecret, WebhookEndpoint
-from local.doubles import InMemoryWebhookStore
+from genviral_relay.webhooks.ports import AttemptRecord, WebhookStore
 from local.stack import MotoStack
+from tests.support.doubles import InMemoryWebhookStore
 
 START = datetime(2026, 3, 2, 12, 0, 0, 123000, tzinfo=UTC)  # milliseconds: what the table keeps
 

@@ -14,14 +14,14 @@ import pytest
 from genviral_relay import factories
 from genviral_relay.cli import main as cli_main
 from genviral_relay.clock import parse_ts
-from genviral_relay.delivery import sender
-from genviral_relay.logic.webhooks import RETRY_DELAYS
-from local.doubles import SteppingClock
+from genviral_relay.receivers import sender
+from genviral_relay.rules.webhook_retries import RETRY_DELAYS
 from local.emulator import GenviralEmulator
 from local.runner import WEBHOOK_DELIVERY, LocalRunner, sqs_record
 from local.stack import MotoStack
 from local.webhook_receiver import WebhookReceiver
 from tests.conftest import SECRETS, TOKEN
+from tests.support.doubles import SteppingClock
 
 
 @pytest.fixture
@@ -439,7 +439,7 @@ def test_an_unknown_webhook_id_is_a_404(runner: LocalRunner) -> None:
 def test_a_name_resolving_to_loopback_is_refused_at_registration_and_a_rebinding_at_delivery(
     runner: LocalRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from local.doubles import StaticResolver
+    from tests.support.doubles import StaticResolver
 
     resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"], "inside.example.com": ["127.0.0.1"]})
     monkeypatch.setattr(sender, "SystemResolver", lambda: resolver)  # what factories.host_resolver builds

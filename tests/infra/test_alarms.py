@@ -1,4 +1,4 @@
-"""The alarms and the dashboard of template.yaml (generated from the spec in local/monitoring.py): valid with
+"""The alarms and the dashboard of template.yaml (generated from the spec in tools/monitoring.py): valid with
 and without an alarm topic, covering every function and dead-letter queue, and naming exactly the metrics the
 code emits, with the dimensions Powertools writes."""
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from local.runtime import find_runtime_python
 from local.template import functions, load_template
+from tests.support.runtime import find_runtime_python
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKEFILE = ROOT / "src" / "Makefile"

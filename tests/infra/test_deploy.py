@@ -15,8 +15,6 @@ from typing import Any
 import pytest
 
 from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE
-from local.monitoring import DASHBOARD_ID
-from local.monitoring import resources as generated_resources
 from local.template import NO_VALUE, Resolver, function_environment
 from tests.infra.test_template import FUNCTIONS, SAMPLE_PARAMETERS, TEMPLATE
 from tests.infra.tooling import (
@@ -27,6 +25,8 @@ from tests.infra.tooling import (
     regions_without,
     variant_findings,
 )
+from tools.monitoring import DASHBOARD_ID
+from tools.monitoring import resources as generated_resources
 
 ACCOUNT = "123456789012"
 
@@ -175,7 +175,7 @@ def test_the_schedule_is_named_by_cloudformation(expanded: dict[str, Any]) -> No
 
 
 def test_the_dashboard_name_has_the_stack_and_the_region() -> None:
-    # Dashboards are account-wide (their ARN has no region); the spec in local/monitoring.py names it.
+    # Dashboards are account-wide (their ARN has no region); the spec in tools/monitoring.py names it.
     name = generated_resources()[DASHBOARD_ID]["Properties"]["DashboardName"]
     assert name == {"Fn::Sub": "${AWS::StackName}-${AWS::Region}"}
     assert TEMPLATE["Resources"][DASHBOARD_ID]["Properties"]["DashboardName"] == name

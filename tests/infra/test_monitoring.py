@@ -1,11 +1,11 @@
-"""template.yaml's alarms and dashboard are what local/monitoring.py generates from its spec (`make monitoring`)."""
+"""template.yaml's alarms and dashboard are what tools/monitoring.py generates from its spec (`make monitoring`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from local.monitoring import BEGIN, END, REGENERATE, resources, with_monitoring
 from local.template import TEMPLATE_PATH, load_template
+from tools.monitoring import BEGIN, END, REGENERATE, resources, with_monitoring
 
 GENERATED_TYPES = {"AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard"}
 
@@ -19,7 +19,7 @@ def test_the_templates_alarms_and_dashboard_are_the_generated_ones() -> None:
 
 def test_every_alarm_and_dashboard_of_the_template_is_generated() -> None:
     in_template = [logical_id for logical_id, r in load_template()["Resources"].items() if r["Type"] in GENERATED_TYPES]
-    assert in_template == list(resources()), "add alarms and dashboards to the spec in local/monitoring.py"
+    assert in_template == list(resources()), "add alarms and dashboards to the spec in tools/monitoring.py"
 
 
 def test_a_hand_edit_of_the_generated_section_is_undone() -> None:

@@ -11,29 +11,16 @@ from __future__ import annotations
 
 import bisect
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from genviral_relay.aws.dynamodb_store import BATCH_GET_LIMIT, DUE_SHARDS
-from genviral_relay.clock import format_ts, parse_ts, to_milliseconds
-from genviral_relay.errors import (
-    DeadLetterError,
-    EnqueueError,
-    GenviralNotFoundError,
-    StateConflictError,
-)
-from genviral_relay.logic.ports import (
+from genviral_relay.checking.ports import (
     AccountSource,
-    AttemptRecord,
     DeadLetters,
-    DeliveryQueue,
-    DueWatch,
     EventPublisher,
     EventSelection,
-    HostResolver,
     OperatorQueries,
     PostPage,
     PostSource,
@@ -41,20 +28,24 @@ from genviral_relay.logic.ports import (
     PublishResult,
     RelayState,
     WatchStore,
-    WebhookAnswer,
-    WebhookSender,
-    WebhookStore,
-    WorkQueue,
 )
-from genviral_relay.logic.webhook_urls import Destination
+from genviral_relay.clock import format_ts, parse_ts, to_milliseconds
+from genviral_relay.errors import (
+    DeadLetterError,
+    EnqueueError,
+    GenviralNotFoundError,
+    StateConflictError,
+)
 from genviral_relay.models.domain import AccountDirectory, DiscoverState, PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import WorkRequest
 from genviral_relay.models.upstream import Account, Post
 from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint
+from genviral_relay.polling.ports import DueWatch, WatchIndex, WorkQueue
+from genviral_relay.rules.webhook_urls import Destination, HostResolver
+from genviral_relay.webhooks.ports import AttemptRecord, DeliveryQueue, WebhookAnswer, WebhookSender, WebhookStore
 
 __all__ = [
-    "FakeLambdaContext",
     "InMemoryDeadLetters",
     "InMemoryDeliveryQueue",
     "InMemoryPostSource",
@@ -76,24 +67,6 @@ class SteppingClock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@dataclass
-class FakeLambdaContext:
-    """The part of Lambda's context object the handlers read."""
-
-    function_name: str = "Function"
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    remaining_millis: int = 30_000
-    region: str = "us-east-1"
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{self.region}:123456789012:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_millis
 
 
 class InMemoryPostSource(PostSource, AccountSource):
@@ -243,7 +216,7 @@ class InMemoryWorkQueue(WorkQueue):
         return len(batch)
 
 
-class InMemoryStore(WatchStore, OperatorQueries, RelayState):
+class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
     """Every store port in memory, with the DynamoDB store's semantics, counting the DynamoDB calls
     the real store would make for the same work (`tests/functional/test_store_contract.py` runs one
     script on both and compares the counts)."""

@@ -20,12 +20,12 @@ from botocore.exceptions import ClientError
 
 from genviral_relay import factories
 from local.emulator import Fault, GenviralEmulator
-from local.ledger import Audit, Ledger
 from local.runner import LocalRunner, api_gateway_event
-from local.seams import SEAMS, RelayRig
 from local.stack import MotoStack
+from tests.support.ledger import Audit, Ledger
+from tests.support.seams import SEAMS, RelayRig
 
-TOKEN = "gva_live_faults.0123456789abcdef"  # noqa: S105 - the emulator's test key
+TOKEN = "gva_live_faults.0123456789abcdef"
 
 
 class TickingClock:

@@ -20,24 +20,17 @@ from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
 from genviral_relay.aws.secrets import SecretsManagerTokenSource
+from genviral_relay.checking.check import CheckOutcome, CheckTrigger
+from genviral_relay.checking.ports import AccountSource, EventPublisher, PostPage, PostSource, PublishResult, WatchStore
 from genviral_relay.clock import utc_now
-from genviral_relay.factories import compose_check_path
 from genviral_relay.genviral.client import ClientSettings, GenviralClient
-from genviral_relay.logic.check import CheckOutcome, CheckTrigger
-from genviral_relay.logic.ports import (
-    AccountSource,
-    DueWatch,
-    EventPublisher,
-    PostPage,
-    PostSource,
-    PublishResult,
-    WatchStore,
-)
-from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import CheckRequest, SweepRequest, WorkRequest
 from genviral_relay.models.upstream import Account, Post
+from genviral_relay.polling.ports import DueWatch, WatchIndex
+from genviral_relay.polling.work_batch import WorkItem
+from genviral_relay.relay import compose_relay
 from local.stack import MotoStack
 
 SEAMS = (
@@ -98,11 +91,11 @@ class SeamSource(PostSource, AccountSource):
         return self._inner.list_accounts()
 
 
-class SeamStore(WatchStore):
+class SeamStore(WatchStore, WatchIndex):
     """The checks' store with seams at the commit and the acknowledgement; `committed` counts how many
     commits wrote each event id (one per transition when transactions are atomic)."""
 
-    def __init__(self, inner: WatchStore, seams: Seams) -> None:
+    def __init__(self, inner: DynamoDbStore, seams: Seams) -> None:
         self._inner = inner
         self._seams = seams
         self.committed: Counter[str] = Counter()
@@ -207,7 +200,7 @@ class RelayRig:
             ),
             self.seams,
         )
-        self.path = compose_check_path(
+        self.path = compose_relay(
             store=self.store,
             state=self.tables,
             source=self.source,
@@ -227,7 +220,7 @@ class RelayRig:
             ],
             dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=utc_now),
         )
-        self.checker = self.path.check
+        self.checker = self.path.checker
         self.delivered = Delivered()
         self.dead_lettered: list[dict[str, Any]] = []
 

@@ -1,4 +1,4 @@
-"""Naming accounts (`logic/accounts.py`): the refresh rules, and the lookup on the in-memory doubles."""
+"""Naming accounts (`checking/accounts.py`): the refresh rules, and the lookup on the in-memory doubles."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from datetime import timedelta
 
 import pytest
 
+from genviral_relay.checking.accounts import DIRECTORY_TTL, RETRY_AFTER, AccountLookup, describe, needs_refresh
 from genviral_relay.errors import GenviralServerError, GenviralTierNotAllowedError
-from genviral_relay.logic.accounts import DIRECTORY_TTL, RETRY_AFTER, AccountLookup, describe, needs_refresh
-from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.domain import AccountDirectory, DirectoryEntry
 from genviral_relay.models.events import AccountOutcomeEvent, AccountRef, PostCompletedEvent, parse_event
 from genviral_relay.observability import Metric
-from local.doubles import InMemoryPostSource, InMemoryStore, SteppingClock
+from genviral_relay.rules.transitions import detect_transitions
 from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, outcomes, post
+from tests.support.doubles import InMemoryPostSource, InMemoryStore, SteppingClock
 from tests.unit.world import World, emitted
 
 OTHER_POST = "22222222-2222-2222-2222-222222222222"

@@ -1,4 +1,4 @@
-"""Backpressure in the poller (`logic/backpressure.py`) on the in-memory doubles: while the work queue
+"""Backpressure in the poller (`rules/backpressure.py`) on the in-memory doubles: while the work queue
 holds a backlog, a tick tops it up to one tick of the fleet's measured work, the longest-waiting
 posts first, and says how many checks it deferred and for how long."""
 
@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from genviral_relay.logic.backpressure import Backpressure
-from genviral_relay.logic.pause import GenviralPause
-from genviral_relay.logic.tick import PollTick
+from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.messages import CheckRequest
 from genviral_relay.observability import Metric
-from local.doubles import InMemoryWorkQueue
+from genviral_relay.polling.tick import PollTick
+from genviral_relay.rules.backpressure import Backpressure
 from tests.builders import NOW
+from tests.support.doubles import InMemoryWorkQueue
 from tests.unit.world import World, emitted
 
 TICK = timedelta(minutes=1)
@@ -40,7 +40,7 @@ class Poller:
         self.queue = InMemoryWorkQueue()
         self.backpressure = Backpressure(tick=TICK)
         self.tick = PollTick(
-            store=world.store,
+            index=world.store,
             pause=GenviralPause(world.store, world.clock),
             queue=self.queue,
             clock=world.clock,

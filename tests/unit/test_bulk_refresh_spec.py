@@ -1,4 +1,4 @@
-"""Bulk refresh (`logic/bulk_refresh.py`) on the in-memory doubles: hot posts created together are queued
+"""Bulk refresh (`polling/bulk_refresh.py`) on the in-memory doubles: hot posts created together are queued
 as one refresh and recorded from one list answer, with the events and ids their own checks would
 give; a full answer is listed on below its oldest post; what a list does not show is checked on its
 own, and only its own answer ends a watch."""
@@ -10,20 +10,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from genviral_relay.aws.dynamodb_store import DUE_SHARDS
+from genviral_relay.checking.pause import GenviralPause
+from genviral_relay.checking.ports import PostPage
 from genviral_relay.clock import format_ts
 from genviral_relay.errors import GenviralAuthError, GenviralServerError
-from genviral_relay.logic import bulk_refresh
-from genviral_relay.logic.bulk_refresh import HotWindows
-from genviral_relay.logic.pause import GenviralPause
-from genviral_relay.logic.ports import PostPage
-from genviral_relay.logic.tick import PollTick
-from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.domain import DiscoverState
 from genviral_relay.models.messages import CheckRequest, RefreshRequest, WorkRequest
 from genviral_relay.models.upstream import Post
 from genviral_relay.observability import Metric
-from local.doubles import InMemoryWorkQueue
+from genviral_relay.polling import bulk_refresh
+from genviral_relay.polling.bulk_refresh import HotWindows
+from genviral_relay.polling.tick import PollTick
+from genviral_relay.polling.work_batch import WorkItem
 from tests.builders import NOW, account, post
+from tests.support.doubles import InMemoryWorkQueue
 from tests.unit.world import World, emitted
 
 IMPORTED = datetime(2025, 2, 1, 9, 0, tzinfo=UTC)
@@ -73,12 +73,12 @@ def tick(world: World, *, discover_mode: bool = False) -> list[WorkRequest]:
         world.store.save_discover_state(indexed, expected_version=0)
     queue = InMemoryWorkQueue()
     PollTick(
-        store=world.store,
+        index=world.store,
         pause=GenviralPause(world.store, world.clock),
         queue=queue,
         clock=world.clock,
         discover=False,
-        windows=HotWindows(store=world.store, discover=world.store if discover_mode else None),
+        windows=HotWindows(store=world.store, index=world.store, discover=world.store if discover_mode else None),
     ).run()
     return [request for request, _ in queue.sent]
 
@@ -322,7 +322,7 @@ def test_a_post_asked_for_by_a_check_and_a_refresh_in_one_batch_is_refreshed_onc
 
 def test_discover_modes_state_is_read_until_the_history_is_indexed_then_never_again(world: World) -> None:
     imported(world, 3)
-    windows = HotWindows(store=world.store, discover=world.store)
+    windows = HotWindows(store=world.store, index=world.store, discover=world.store)
     due = list(world.store.due_watches(NOW))
 
     assert len(windows.group(due).windows) == 1  # no state yet: read, and grouped as registered mode does

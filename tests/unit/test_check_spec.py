@@ -1,4 +1,4 @@
-"""The check of one post (`logic/check.py`) on the in-memory doubles: what it asks Genviral, what it
+"""The check of one post (`checking/check.py`) on the in-memory doubles: what it asks Genviral, what it
 writes, what it reports."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from dataclasses import replace
 from datetime import timedelta
 
 from genviral_relay.errors import GenviralContractError, GenviralServerError, GenviralUnavailableError
-from genviral_relay.factories import polling_policy
-from genviral_relay.logic.schedule import PollingPolicy
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.observability import Metric
+from genviral_relay.relay import polling_policy
+from genviral_relay.rules.schedule import PollingPolicy
 from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, outcomes, post
 from tests.unit.world import World, emitted
 

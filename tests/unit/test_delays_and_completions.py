@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from genviral_relay.clock import format_ts
-from genviral_relay.logic.transitions import Detection, detect_transitions
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.events import AccountDelayedEvent, PostCompletedEvent
 from genviral_relay.models.upstream import Post
+from genviral_relay.rules.transitions import Detection, detect_transitions
 from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, outcomes, post
 
 THRESHOLD = timedelta(minutes=15)

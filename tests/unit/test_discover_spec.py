@@ -1,14 +1,14 @@
-"""Discover mode (`logic/discover.py`) on the in-memory doubles: the rules of the walk. The walk against
+"""Discover mode (`polling/discover.py`) on the in-memory doubles: the rules of the walk. The walk against
 the emulator's real `GET /posts` filters and through the handlers is in tests/functional/test_discover.py."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from genviral_relay.checking.ports import PostPage
 from genviral_relay.clock import format_ts
-from genviral_relay.logic.discover import HISTORY_START, LOOK_BACK, PAGE_LIMIT
-from genviral_relay.logic.ports import PostPage
 from genviral_relay.observability import Metric
+from genviral_relay.polling.discover import HISTORY_START, LOOK_BACK, PAGE_LIMIT
 from tests.builders import ACCOUNT_A, NOW, account, outcomes, post
 from tests.unit.world import World, emitted
 

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate as validate_openapi_document
 
-from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, MODEL_BY_EVENT_TYPE
-from local.event_schema import (
+from genviral_relay.rules.transitions import detect_transitions
+from local.template import load_template
+from tests.builders import NOW, account, one_event_of_each_type, outcomes, post
+from tools.event_schema import (
     DETAIL_TYPES,
     REGENERATE,
     SCHEMA_PATH,
@@ -26,8 +28,6 @@ from local.event_schema import (
     registry_schema_name,
     render,
 )
-from local.template import load_template
-from tests.builders import NOW, account, one_event_of_each_type, outcomes, post
 
 OUTBOUND = Path(__file__).resolve().parents[2] / "events" / "outbound"
 TEMPLATE = load_template()

@@ -1,12 +1,12 @@
-"""The failure categories (`logic/failure_categories.py`): every pattern of the table, the order
+"""The failure categories (`rules/failure_categories.py`): every pattern of the table, the order
 between rows that could both match, an unknown message and a missing one."""
 
 from __future__ import annotations
 
 import pytest
 
-from genviral_relay.logic.failure_categories import RULES, failure_category
-from genviral_relay.logic.transitions import detect_transitions
+from genviral_relay.rules.failure_categories import RULES, failure_category
+from genviral_relay.rules.transitions import detect_transitions
 from tests.builders import NOW, account, outcomes, post
 
 

@@ -1,4 +1,4 @@
-"""At most one check of a post in flight (`logic/in_flight.py`), on the in-memory doubles: a message
+"""At most one check of a post in flight (`polling/in_flight.py`), on the in-memory doubles: a message
 queued before a check that already started asks Genviral nothing, a late check claims its post with
 one conditional write, and a check on time writes nothing more than before."""
 
@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from genviral_relay.errors import GenviralServerError
-from genviral_relay.logic.in_flight import CheckClaims
-from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.messages import CheckRequest
 from genviral_relay.observability import Metric
+from genviral_relay.polling.in_flight import CheckClaims
+from genviral_relay.polling.work_batch import WorkItem
 from tests.builders import NOW, POST_ID, account, post
 from tests.unit.world import World, emitted
 
@@ -81,7 +81,7 @@ def test_two_late_copies_read_before_either_claims_make_one_genviral_call(world:
     due_every_tick(world)
     stale = world.stored()  # both workers read the watch before either claimed it
     world.later(2 * TICK)
-    claims = CheckClaims(store=world.store, clock=world.clock, tick=TICK)
+    claims = CheckClaims(index=world.store, clock=world.clock, tick=TICK)
 
     newer = claims.admit(POST_ID, stale, NOW + TICK)
     older = claims.admit(POST_ID, stale, NOW)
@@ -145,7 +145,7 @@ def test_a_check_asked_for_now_claims_its_post_so_only_the_messages_queued_after
     world: World,
 ) -> None:
     due_every_tick(world)
-    claims = CheckClaims(store=world.store, clock=world.clock, tick=TICK)
+    claims = CheckClaims(index=world.store, clock=world.clock, tick=TICK)
     world.later(TICK)
 
     started = world.clock()
@@ -161,7 +161,7 @@ def test_a_check_asked_for_now_claims_its_post_so_only_the_messages_queued_after
 
 def test_a_check_asked_for_now_that_got_no_answer_claims_nothing(world: World) -> None:
     due_every_tick(world)
-    claims = CheckClaims(store=world.store, clock=world.clock, tick=TICK)
+    claims = CheckClaims(index=world.store, clock=world.clock, tick=TICK)
     world.later(TICK)
     world.source.fail_next[POST_ID] = [GenviralServerError("busy", status=503, error_code="unavailable")]
 
@@ -175,7 +175,7 @@ def test_a_check_asked_for_now_that_got_no_answer_claims_nothing(world: World) -
 
 def test_a_check_now_whose_claim_fails_still_answers(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     due_every_tick(world)
-    claims = CheckClaims(store=world.store, clock=world.clock, tick=TICK)
+    claims = CheckClaims(index=world.store, clock=world.clock, tick=TICK)
 
     def throttled(post_id: str, *, queued_at: datetime, now: datetime) -> bool:
         raise RuntimeError("throttled")

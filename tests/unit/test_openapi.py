@@ -13,10 +13,9 @@ from pydantic import TypeAdapter
 from genviral_relay import __version__
 from genviral_relay.handlers import api
 from genviral_relay.models.api import ErrorResponse
-from local.doubles import FakeLambdaContext
-from local.openapi import DOCUMENT_PATH, REGENERATE, document, render
-from local.runner import api_gateway_event
+from local.runner import FakeLambdaContext, api_gateway_event
 from local.template import load_template
+from tools.openapi import DOCUMENT_PATH, REGENERATE, document, render
 
 TEMPLATE = load_template()
 COMMITTED: dict[str, Any] = json.loads(DOCUMENT_PATH.read_text())

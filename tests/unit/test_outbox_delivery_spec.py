@@ -1,4 +1,4 @@
-"""Outbox delivery (`logic/outbox.py`) on the in-memory doubles: events are committed with the state
+"""Outbox delivery (`checking/outbox.py`) on the in-memory doubles: events are committed with the state
 that produced them, published after, acknowledged last, and never dropped while a target owes them;
 a target refusing every call (an outage) parks nothing, is retried with back-off and gets the same
 ids once it is back; only an event refused for what it holds is parked."""
@@ -11,11 +11,11 @@ from datetime import timedelta
 
 import pytest
 
+from genviral_relay.checking.outbox import OutboxDelivery
 from genviral_relay.errors import OutboxNotEmptyError
-from genviral_relay.logic.outbox import OutboxDelivery
-from genviral_relay.logic.schedule import PollingPolicy
 from genviral_relay.models.domain import TARGETS, PendingDelivery, WatchRecord
 from genviral_relay.observability import Metric
+from genviral_relay.rules.schedule import PollingPolicy
 from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, post
 from tests.unit.world import World, emitted
 
@@ -154,7 +154,7 @@ def test_events_for_a_target_switched_off_are_parked_not_dropped(world: World) -
     world.publishers["sns"].failing = True
     world.check.check(POST_ID)
 
-    world.path_with(["eventbridge"]).check.check(POST_ID)
+    world.path_with(["eventbridge"]).checker.check(POST_ID)
 
     ((_, target, reason),) = world.dead_letters.parked
     assert target == "sns"

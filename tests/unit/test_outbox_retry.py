@@ -8,7 +8,7 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genviral_relay.logic.schedule import PollingPolicy, with_outbox_retry
+from genviral_relay.rules.schedule import PollingPolicy, with_outbox_retry
 from tests.builders import NOW
 
 MINUTE = timedelta(minutes=1)

@@ -1,4 +1,4 @@
-"""The pause rule (`logic/pause.py`): a refused key stops every call to Genviral for a while, stored
+"""The pause rule (`checking/pause.py`): a refused key stops every call to Genviral for a while, stored
 once per pause; the check, the retry sweep and discovery each report a refusal through it."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from genviral_relay.checking.pause import PAUSE_AFTER_REFUSAL, GenviralPause, describe_refusal
 from genviral_relay.errors import (
     GenviralAuthError,
     GenviralConfigError,
@@ -14,10 +15,9 @@ from genviral_relay.errors import (
     GenviralTierNotAllowedError,
     TokenUnavailableError,
 )
-from genviral_relay.logic.pause import PAUSE_AFTER_REFUSAL, GenviralPause, describe_refusal
 from genviral_relay.observability import Metric
-from local.doubles import InMemoryStore
 from tests.builders import NOW, POST_ID, account, post
+from tests.support.doubles import InMemoryStore
 from tests.unit.world import World, emitted
 
 REFUSED_402 = GenviralSubscriptionRequiredError("no plan", status=402, error_code="subscription_required")

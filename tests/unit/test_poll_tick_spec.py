@@ -1,4 +1,4 @@
-"""A poller tick (`logic/tick.py`) on the in-memory doubles: what it queues for the workers, and that
+"""A poller tick (`polling/tick.py`) on the in-memory doubles: what it queues for the workers, and that
 it queues nothing while Genviral calls are paused."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ from datetime import timedelta
 
 import pytest
 
+from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.errors import EnqueueError
-from genviral_relay.logic.pause import GenviralPause
-from genviral_relay.logic.tick import PollTick
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest, WorkRequest
 from genviral_relay.observability import Metric
-from local.doubles import InMemoryWorkQueue
+from genviral_relay.polling.tick import PollTick
 from tests.builders import NOW
+from tests.support.doubles import InMemoryWorkQueue
 from tests.unit.world import World, emitted
 
 DUE_NOW, DUE_BEFORE, DUE_LATER, WAITING = (f"00000000-0000-4000-8000-{index:012d}" for index in range(1, 5))
@@ -30,7 +30,7 @@ def store_watch(world: World, post_id: str, **fields: object) -> None:
 
 def tick(world: World, queue: InMemoryWorkQueue, *, discover: bool = False) -> PollTick:
     return PollTick(
-        store=world.store,
+        index=world.store,
         pause=GenviralPause(world.store, world.clock),
         queue=queue,
         clock=world.clock,

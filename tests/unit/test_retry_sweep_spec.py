@@ -1,4 +1,4 @@
-"""The retry sweep (`logic/retry_sweep.py`) on the in-memory doubles: one list call finds the failed
+"""The retry sweep (`polling/retry_sweep.py`) on the in-memory doubles: one list call finds the failed
 posts Genviral sent back to its scheduler; only what the list shows changed is checked again."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from genviral_relay.errors import GenviralUnavailableError
-from genviral_relay.logic.retry_sweep import SWEEP_LIMIT
-from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.messages import CheckRequest, SweepRequest
 from genviral_relay.observability import Metric
+from genviral_relay.polling.retry_sweep import SWEEP_LIMIT
+from genviral_relay.polling.work_batch import WorkItem
 from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, post
 from tests.unit.world import World, emitted
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from genviral_relay.clock import format_ts
-from genviral_relay.logic.schedule import PollingPolicy, same_schedule, tick_of
 from genviral_relay.models.upstream import Post
+from genviral_relay.rules.schedule import PollingPolicy, same_schedule, tick_of
 from tests.builders import ACCOUNT_B, NOW, account, post
 
 policy = PollingPolicy()

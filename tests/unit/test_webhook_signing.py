@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from genviral_relay.logic.webhook_signing import new_secret, signature, signed_headers
+from genviral_relay.rules.webhook_signing import new_secret, signature, signed_headers
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

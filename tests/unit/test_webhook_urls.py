@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from genviral_relay.logic.webhook_urls import UrlRefusedError, destination
-from local.doubles import StaticResolver
+from genviral_relay.rules.webhook_urls import UrlRefusedError, destination
+from tests.support.doubles import StaticResolver
 
 RESOLVER = StaticResolver(
     {

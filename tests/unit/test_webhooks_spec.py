@@ -8,20 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from genviral_relay.errors import TooManyWebhooksError, WebhookNotFoundError
-from genviral_relay.logic.ports import WebhookAnswer
-from genviral_relay.logic.webhook_urls import UrlRefusedError
-from genviral_relay.logic.webhooks import (
-    MAX_ATTEMPTS,
-    RETRY_DELAYS,
-    ROTATION_OVERLAP,
-    DeliveryItem,
-    FanoutItem,
-    WebhookAttempts,
-    WebhookFanout,
-    WebhookRegistry,
-)
 from genviral_relay.models.webhooks import CreateWebhookRequest, WebhookDelivery
-from local.doubles import InMemoryDeliveryQueue, InMemoryWebhookStore, RecordingSender, StaticResolver
+from genviral_relay.rules.webhook_retries import MAX_ATTEMPTS, RETRY_DELAYS
+from genviral_relay.rules.webhook_urls import UrlRefusedError
+from genviral_relay.webhooks.attempts import DeliveryItem, WebhookAttempts
+from genviral_relay.webhooks.fanout import FanoutItem, WebhookFanout
+from genviral_relay.webhooks.ports import WebhookAnswer
+from genviral_relay.webhooks.registry import ROTATION_OVERLAP, WebhookRegistry
+from tests.support.doubles import InMemoryDeliveryQueue, InMemoryWebhookStore, RecordingSender, StaticResolver
 
 START = datetime(2026, 3, 1, 12, tzinfo=UTC)
 URL = "https://hooks.example.com/genviral"

@@ -1,4 +1,4 @@
-"""A worker's batch (`logic/work_batch.py`) on the in-memory doubles: typed dispatch, one check per
+"""A worker's batch (`polling/work_batch.py`) on the in-memory doubles: typed dispatch, one check per
 post, failures confined to their own messages, and Genviral left alone once it refuses the key."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from genviral_relay.errors import GenviralAuthError, GenviralError, GenviralRateLimitedError, GenviralServerError
-from genviral_relay.logic.work_batch import AdaptiveLimit, WorkItem
 from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest, WorkRequest
 from genviral_relay.observability import Metric
+from genviral_relay.polling.work_batch import AdaptiveLimit, WorkItem
 from tests.builders import NOW, account, post
 from tests.unit.world import World, emitted
 

@@ -11,16 +11,22 @@ from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
 
-from genviral_relay.factories import CheckPath, compose_check_path
-from genviral_relay.logic.check import CheckOutcome, PostCheck
-from genviral_relay.logic.discover import MAX_LIST_CALLS, Discovery
-from genviral_relay.logic.schedule import PollingPolicy
-from genviral_relay.logic.work_batch import WorkBatch
+from genviral_relay.checking.check import CheckOutcome, PostCheck
 from genviral_relay.models.domain import TARGETS, Target, WatchRecord
 from genviral_relay.models.upstream import Post
 from genviral_relay.observability import Metric, metrics
-from local.doubles import InMemoryDeadLetters, InMemoryPostSource, InMemoryStore, RecordingPublisher, SteppingClock
+from genviral_relay.polling.discover import MAX_LIST_CALLS, Discovery
+from genviral_relay.polling.work_batch import WorkBatch
+from genviral_relay.relay import Relay, compose_relay
+from genviral_relay.rules.schedule import PollingPolicy
 from tests.builders import NOW, POST_ID
+from tests.support.doubles import (
+    InMemoryDeadLetters,
+    InMemoryPostSource,
+    InMemoryStore,
+    RecordingPublisher,
+    SteppingClock,
+)
 
 
 class World:
@@ -33,13 +39,13 @@ class World:
         self.policy = policy or PollingPolicy()
 
     @cached_property
-    def path(self) -> CheckPath:
+    def path(self) -> Relay:
         """The check path on every double, both targets configured (one pause, as a deployment has)."""
         return self.path_with(TARGETS)
 
-    def path_with(self, targets: Sequence[Target]) -> CheckPath:
+    def path_with(self, targets: Sequence[Target]) -> Relay:
         """Another check path on the same doubles, with only these targets configured."""
-        return compose_check_path(
+        return compose_relay(
             store=self.store,
             state=self.store,
             source=self.source,
@@ -51,7 +57,7 @@ class World:
 
     @property
     def check(self) -> PostCheck:
-        return self.path.check
+        return self.path.checker
 
     def discovery(self, *, max_list_calls: int = MAX_LIST_CALLS) -> Discovery:
         """Discovery with `DiscoverSince` = now: what exists at its first run is the baseline."""

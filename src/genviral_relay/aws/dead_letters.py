@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from genviral_relay.checking.ports import DeadLetters
 from genviral_relay.clock import Clock, format_ts
 from genviral_relay.errors import DeadLetterError
-from genviral_relay.logic.ports import DeadLetters
 from genviral_relay.models.domain import Target
 from genviral_relay.models.events import RelayEvent
 

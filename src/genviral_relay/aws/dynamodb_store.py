@@ -6,7 +6,7 @@ Items (partition key `pk` = post id):
   checks or owes events it carries `due_shard` + `next_check_at`, the keys of the sparse `due`
   index the poller queries. Once its post's `created_at` is known it carries `created_partition` +
   `created_ts`, the keys of the `created` index (what the relay knows of the workspace's creation
-  windows, `logic/bulk_refresh.py`); they never change after, so later saves write nothing to it.
+  windows, `polling/bulk_refresh.py`); they never change after, so later saves write nothing to it.
 - `sk = "EVENT#<event_id>"`: the event document, kept for `event_retention` (TTL `expires_at`).
 - `pk = "relay"`: the deployment's own items, `sk = "GENVIRAL_PAUSE"` (calls stopped after a
   refused key), `sk = "DISCOVER"` (how far discover mode has listed the workspace) and
@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from genviral_relay.checking.ports import EventSelection, OperatorQueries, RelayState, WatchStore
 from genviral_relay.clock import Clock, format_ts, format_ts_or_none, parse_ts
 from genviral_relay.errors import StateConflictError
-from genviral_relay.logic.ports import DueWatch, EventSelection, OperatorQueries, RelayState, WatchStore
 from genviral_relay.models.domain import AccountDirectory, AccountSnapshot, DiscoverState, PendingDelivery, WatchRecord
 from genviral_relay.models.events import RelayEvent, parse_event
 from genviral_relay.observability import logger
+from genviral_relay.polling.ports import DueWatch, WatchIndex
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -146,7 +147,7 @@ def _is_condition_failure(error: ClientError) -> bool:
     return False
 
 
-class DynamoDbStore(WatchStore, OperatorQueries, RelayState):
+class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
     """The one table behind every store port: watches, outbox, events, the pause and discover state."""
 
     def __init__(self, client: DynamoDBClient, table_name: str, *, event_retention: timedelta, clock: Clock) -> None:

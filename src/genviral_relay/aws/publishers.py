@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from genviral_relay.logic.ports import EventPublisher, PublishFailure, PublishResult
+from genviral_relay.checking.ports import EventPublisher, PublishFailure, PublishResult
 from genviral_relay.models.domain import Target
 from genviral_relay.models.events import EVENT_SOURCE, RelayEvent
 

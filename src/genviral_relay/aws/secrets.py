@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
+from genviral_relay.checking.ports import TokenSource
 from genviral_relay.errors import TokenUnavailableError
-from genviral_relay.logic.ports import TokenSource
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.client import SecretsManagerClient

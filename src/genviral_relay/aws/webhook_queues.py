@@ -17,15 +17,16 @@ from pydantic import ValidationError
 
 from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import DeadLetterError
-from genviral_relay.logic.ports import DeliveryQueue
-from genviral_relay.logic.webhooks import DeliveryItem, FanoutItem
 from genviral_relay.models.webhooks import WebhookDelivery
 from genviral_relay.observability import logger
+from genviral_relay.webhooks.attempts import DeliveryItem
+from genviral_relay.webhooks.fanout import FanoutItem
+from genviral_relay.webhooks.ports import DeliveryQueue
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
-MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds: a longer wait is made of hops (logic/webhooks.py)
+MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds: a longer wait is made of hops (webhooks/)
 SQS_BATCH = 10
 
 

@@ -15,8 +15,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from genviral_relay.clock import format_ts, parse_ts
-from genviral_relay.logic.ports import AttemptRecord, WebhookStore
 from genviral_relay.models.webhooks import DeliveryHealth, SigningSecret, WebhookEndpoint
+from genviral_relay.webhooks.ports import AttemptRecord, WebhookStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

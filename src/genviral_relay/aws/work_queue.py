@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from genviral_relay.errors import EnqueueError
-from genviral_relay.logic.ports import WorkQueue
 from genviral_relay.models.messages import WorkRequest
 from genviral_relay.observability import logger
+from genviral_relay.polling.ports import WorkQueue
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
+from genviral_relay.checking.ports import AccountSource, RelayState
 from genviral_relay.clock import Clock
 from genviral_relay.errors import GenviralError
-from genviral_relay.logic.ports import AccountSource, RelayState
 from genviral_relay.models.domain import AccountDirectory, DirectoryEntry
 from genviral_relay.models.events import AccountRef
 from genviral_relay.models.upstream import Account

@@ -1,18 +1,22 @@
 """The check of one watched post: fetch, detect, commit state and outbox together, then deliver.
 
 The order is what makes the relay lose nothing: events are written to the outbox in the same
-conditional write as the state that produced them, and only then published (`logic/outbox.py`).
+conditional write as the state that produced them, and only then published (`checking/outbox.py`).
 A crash anywhere leaves them in the outbox, and the next check of the post publishes them again
 under the same ids.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
+from genviral_relay.checking.accounts import AccountLookup
+from genviral_relay.checking.outbox import OutboxDelivery
+from genviral_relay.checking.pause import GenviralPause
+from genviral_relay.checking.ports import PostSource, WatchStore
 from genviral_relay.clock import Clock, parse_ts
 from genviral_relay.errors import (
     GenviralConfigError,
@@ -21,12 +25,6 @@ from genviral_relay.errors import (
     GenviralNotFoundError,
     StateConflictError,
 )
-from genviral_relay.logic.accounts import AccountLookup
-from genviral_relay.logic.outbox import OutboxDelivery
-from genviral_relay.logic.pause import GenviralPause
-from genviral_relay.logic.ports import PostSource, WatchStore
-from genviral_relay.logic.schedule import PollingPolicy, same_schedule, with_outbox_retry
-from genviral_relay.logic.transitions import Detection, detect_transitions
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
 from genviral_relay.models.events import (
     AccountEvent,
@@ -37,7 +35,9 @@ from genviral_relay.models.events import (
     RelayEvent,
 )
 from genviral_relay.models.upstream import Post
-from genviral_relay.observability import EVENT_METRICS, Metric, emit, genviral_error_metric, logger
+from genviral_relay.observability import EVENT_METRICS, Metric, emit, logger
+from genviral_relay.rules.schedule import PollingPolicy, same_schedule, with_outbox_retry
+from genviral_relay.rules.transitions import Detection, detect_transitions
 
 CheckTrigger = Literal["due", "manual", "register"]
 """`due`: the poller's turn; `manual`: a check-now; `register`: also start watching."""
@@ -47,7 +47,7 @@ CheckResult = Literal[
     "not_watched",  # the post is not watched (and registration was not asked)
     "post_not_found",  # Genviral answered 404: the watch ended (or was never created)
     "deferred",  # Genviral could not answer usefully; the post stays due
-    "refused",  # Genviral refused the key: calls are paused (see `logic/pause.py`); the post stays due
+    "refused",  # Genviral refused the key: calls are paused (see `checking/pause.py`); the post stays due
     "conflict",  # another check committed first; its result stands
     "flushed",  # an ended watch only had events to publish
 ]
@@ -247,21 +247,7 @@ class PostCheck:
     def _defer(
         self, post_id: str, watch: WatchRecord | None, now: datetime, error: GenviralError, *, register: bool
     ) -> CheckOutcome:
-        level = logger.warning if error.transient else logger.error
-        level(
-            "Post check deferred",
-            extra={
-                "post_id": post_id,
-                "error_type": type(error).__name__,
-                "error": str(error),
-                "status": error.status,
-                "error_code": error.error_code,
-            },
-        )
-        emit(genviral_error_metric(error))
-        refused = isinstance(error, GenviralConfigError)
-        if isinstance(error, GenviralConfigError):
-            self._pause.refused(error)
+        refused = self._pause.failed(error, "Post check deferred", post_id=post_id)
         created = False
         if watch is None and register:
             # The registration itself must not be lost: store a bare watch the poller checks soon.
@@ -303,3 +289,8 @@ def _changed_at(event: AccountOutcomeEvent) -> datetime | None:
         else (event.last_attempted_at, event.published_at)
     )
     return next((moment for stamp in stamps if (moment := parse_ts(stamp)) is not None), None)
+
+
+def refused_any(error: GenviralError | None, outcomes: Iterable[CheckOutcome]) -> bool:
+    """Whether a run that made a list call (`error`: its failure) and these checks met a refused key."""
+    return isinstance(error, GenviralConfigError) or any(outcome.result == "refused" for outcome in outcomes)

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from genviral_relay.checking.ports import DeadLetters, EventPublisher, WatchStore
 from genviral_relay.clock import Clock, parse_ts
 from genviral_relay.errors import DeadLetterError, StateConflictError
-from genviral_relay.logic.ports import DeadLetters, EventPublisher, WatchStore
-from genviral_relay.logic.schedule import PollingPolicy, same_schedule, with_outbox_retry
 from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import PostCompletedEvent, RelayEvent
 from genviral_relay.observability import Metric, emit, logger
+from genviral_relay.rules.schedule import PollingPolicy, same_schedule, with_outbox_retry
 
 
 class OutboxDelivery:

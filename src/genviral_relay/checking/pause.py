@@ -10,17 +10,12 @@ with it looks like abuse.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
+from genviral_relay.checking.ports import RelayState
 from genviral_relay.clock import Clock
 from genviral_relay.errors import GenviralConfigError, GenviralError
-from genviral_relay.logic.ports import RelayState
 from genviral_relay.observability import Metric, emit, genviral_error_metric, logger
-
-if TYPE_CHECKING:
-    from genviral_relay.logic.check import CheckOutcome
 
 PAUSE_AFTER_REFUSAL = timedelta(minutes=5)
 """After Genviral refuses the key, calls stop for this long; then one tick probes again."""
@@ -59,17 +54,21 @@ class GenviralPause:
         emit(Metric.GENVIRAL_PAUSES)
         return reason
 
-    def list_failed(self, error: GenviralError, message: str) -> None:
-        """A list call (a walk, a sweep, a refresh) got no answer: say so (a warning when it may pass), count it
-        by its kind, and pause calls when Genviral refused the key."""
+    def failed(self, error: GenviralError, message: str, **context: object) -> bool:
+        """A call to Genviral (a check, a walk, a sweep, a refresh) got no usable answer: say so (a warning when
+        it may pass), count it by its kind, and pause calls when Genviral refused the key (then True)."""
         (logger.warning if error.transient else logger.error)(
-            message, extra={"error_type": type(error).__name__, "error": str(error), "status": error.status}
+            message,
+            extra={
+                **context,
+                "error_type": type(error).__name__,
+                "error": str(error),
+                "status": error.status,
+                "error_code": error.error_code,
+            },
         )
         emit(genviral_error_metric(error))
-        if isinstance(error, GenviralConfigError):
-            self.refused(error)
-
-
-def refused_any(error: GenviralError | None, outcomes: Iterable[CheckOutcome]) -> bool:
-    """Whether a run that made a list call (`error`: its failure) and these checks met a refused key."""
-    return isinstance(error, GenviralConfigError) or any(outcome.result == "refused" for outcome in outcomes)
+        if not isinstance(error, GenviralConfigError):
+            return False
+        self.refused(error)
+        return True

@@ -1,26 +1,21 @@
 """The boundaries the use cases talk to. Adapters in `aws/` and `genviral/` implement them; the
-in-memory doubles in `local/doubles.py` implement them for the specs and the benchmark.
+in-memory doubles in `tests/support/doubles.py` implement them for the specs and the benchmark.
 
-The store is split by who uses it (the checks, operators, the relay's own state) so a use case
-depends on the few methods it calls; one DynamoDB class implements all three."""
+The store is split by who uses it (the checks, operators, the relay's own state, and polling's
+`polling.ports.WatchIndex`) so a use case depends on the few methods it calls; one DynamoDB class
+implements all four."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from genviral_relay.clock import parse_ts
 from genviral_relay.models.domain import AccountDirectory, DiscoverState, PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
-from genviral_relay.models.messages import WorkRequest
 from genviral_relay.models.upstream import Account, Post
-
-if TYPE_CHECKING:  # only in annotations: the functions without webhooks do not import them
-    from genviral_relay.logic.webhook_urls import Destination
-    from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint
 
 
 class PostSource(ABC):
@@ -80,14 +75,6 @@ class EventSelection:
         )
 
 
-@dataclass(frozen=True)
-class DueWatch:
-    """A watch the due index lists: its post, and the moment its next check was due."""
-
-    post_id: str
-    next_check_at: datetime
-
-
 class WatchStore(ABC):
     """What the checks read and write: watches, their last-seen states, the outbox and its events."""
 
@@ -127,33 +114,6 @@ class WatchStore(ABC):
     @abstractmethod
     def delete(self, post_id: str, *, expected_version: int) -> None:
         """Forget a watch. Raises `StateConflictError` if it changed since it was read."""
-
-    @abstractmethod
-    def due_watches(self, now: datetime) -> Iterator[DueWatch]:
-        """Watches whose next check is at or before `now`, soonest due first."""
-
-    def due_post_ids(self, now: datetime) -> Iterator[str]:
-        """Posts whose next check is at or before `now`."""
-        return (due.post_id for due in self.due_watches(now))
-
-    @abstractmethod
-    def claim_check(self, post_id: str, *, queued_at: datetime, now: datetime) -> bool:
-        """Record that a check of the post starts at `now` (the watch's `claimed_at`), unless a check
-        already claimed it at or after `queued_at` or the watch is gone: then False, and this check,
-        queued before that one started, is a duplicate. One conditional write; the version is left
-        alone (a claim changes nothing a check decides on)."""
-
-    @abstractmethod
-    def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
-        """Watches the retry sweep covers (finished with a failure, retry window still open)."""
-
-    @abstractmethod
-    def creation_moments(self, since: datetime, until: datetime, *, limit: int) -> list[datetime]:
-        """When the posts the store holds a watch of (watching or ended) were created, for those created
-        in [since, until] (milliseconds, both inclusive), oldest first, at most `limit` of them.
-
-        What the relay knows of the workspace's `created_at` windows: every post of it in discover mode,
-        the registered ones otherwise. A watch stored by an earlier release counts from its next save."""
 
 
 class OperatorQueries(ABC):
@@ -204,22 +164,6 @@ class TokenSource(ABC):
         """The current token; `refresh` bypasses any cache (after a 401, the secret may have rotated)."""
 
 
-class WorkQueue(ABC):
-    """Where the poller leaves work for the workers (SQS in a deployment)."""
-
-    @abstractmethod
-    def send(self, requests: Iterable[WorkRequest], *, correlation_id: str | None = None) -> int:
-        """Queue every request, tagged with `correlation_id`; answer how many were queued.
-
-        Raises `EnqueueError` if some never were.
-        """
-
-    @abstractmethod
-    def backlog(self) -> int | None:
-        """About how many messages wait or are being worked on (SQS's approximate counts); None when
-        the queue cannot say."""
-
-
 @dataclass(frozen=True)
 class PublishFailure:
     reason: str
@@ -248,84 +192,3 @@ class EventPublisher(ABC):
     @abstractmethod
     def publish(self, events: Sequence[RelayEvent]) -> PublishResult:
         """Publish every event; never raises for per-event failures, reports them instead."""
-
-
-# ---------------------------------------------------------------------- webhooks
-class HostResolver(ABC):
-    """Names to addresses (the system's DNS in a deployment): a port so the URL rules are tested on any answer."""
-
-    @abstractmethod
-    def addresses(self, host: str, port: int) -> list[str]:
-        """Every address `host` resolves to now; raises OSError when it does not resolve."""
-
-
-class WebhookStore(ABC):
-    """The registered webhook endpoints, their signing secrets and their delivery health."""
-
-    @abstractmethod
-    def create(self, endpoint: WebhookEndpoint) -> None: ...
-
-    @abstractmethod
-    def endpoint(self, webhook_id: str) -> WebhookEndpoint | None:
-        """The endpoint with its secrets and health; None when there is none (never made, or deleted)."""
-
-    @abstractmethod
-    def endpoints(self) -> list[WebhookEndpoint]:
-        """Every endpoint, without secrets (the fan-out and the listing need none), oldest first."""
-
-    @abstractmethod
-    def delete(self, webhook_id: str) -> bool:
-        """Forget the endpoint; False when there was none."""
-
-    @abstractmethod
-    def replace_secrets(self, webhook_id: str, secrets: Sequence[SigningSecret]) -> bool:
-        """Store the endpoint's new keys (a rotation); False when there is no such endpoint."""
-
-    @abstractmethod
-    def record_attempt(self, webhook_id: str, outcome: AttemptRecord) -> None:
-        """Add one attempt's outcome to the endpoint's health; nothing when the endpoint is gone."""
-
-
-@dataclass(frozen=True)
-class AttemptRecord:
-    """What one delivery attempt did to its endpoint's health."""
-
-    at: datetime
-    succeeded: bool
-    status: int | None = None
-    reason: str | None = None
-    pending_change: int = 0
-    """Retries scheduled by this attempt, less the one this attempt was (a retry that was made)."""
-
-
-class DeliveryQueue(ABC):
-    """Where webhook deliveries wait for their attempts (SQS), and where they are parked when retries run out."""
-
-    @abstractmethod
-    def send(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
-        """Queue each delivery to be attempted at its `due_at` (SQS hides it until then, or part of the way: see
-        `logic/webhooks.py`); answer the event ids of those that could not be queued."""
-
-    @abstractmethod
-    def park(self, delivery: WebhookDelivery, reason: str) -> None:
-        """Move a delivery whose retries ran out to the dead-letter queue; raises `DeadLetterError` if that failed."""
-
-
-@dataclass(frozen=True)
-class WebhookAnswer:
-    """What an endpoint answered one attempt: a status, or no answer at all (`status` None) and why."""
-
-    status: int | None
-    reason: str
-
-    @property
-    def accepted(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
-
-
-class WebhookSender(ABC):
-    """POSTs one delivery (the HTTP client of a deployment; a recorder in the specs)."""
-
-    @abstractmethod
-    def post(self, destination: Destination, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
-        """One attempt, connecting to `destination.address`; never raises for what the endpoint does."""

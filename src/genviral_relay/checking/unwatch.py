@@ -3,9 +3,9 @@ with it."""
 
 from __future__ import annotations
 
+from genviral_relay.checking.outbox import OutboxDelivery
+from genviral_relay.checking.ports import WatchStore
 from genviral_relay.errors import OutboxNotEmptyError, WatchNotFoundError
-from genviral_relay.logic.outbox import OutboxDelivery
-from genviral_relay.logic.ports import WatchStore
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.observability import logger
 

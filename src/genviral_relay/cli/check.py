@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from genviral_relay.checking.pause import describe_refusal
 from genviral_relay.cli.deployment import GENVIRAL_READS, POLICY_READS, STORE_READS, Deployment
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.clock import format_ts, format_ts_or_none, utc_now
 from genviral_relay.errors import GenviralConfigError, GenviralError, GenviralNotFoundError
-from genviral_relay.logic.pause import describe_refusal
-from genviral_relay.logic.transitions import detect_transitions
 from genviral_relay.models.api import AccountView, WatchView
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.events import AccountEvent, RelayEvent
+from genviral_relay.rules.transitions import detect_transitions
 
 READS = (*GENVIRAL_READS, *STORE_READS, *POLICY_READS)
 """The deployment settings `check` reads (the store only when the table is known)."""

@@ -18,19 +18,13 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from genviral_relay.checking.ports import EventPublisher, TokenSource
 from genviral_relay.cli.output import CliError
-from genviral_relay.factories import (
-    CheckPath,
-    aws_client_config,
-    build_check_path,
-    build_publishers,
-    build_store,
-    polling_policy,
-)
+from genviral_relay.factories import aws_client_config, build_publishers, build_relay, build_store
 from genviral_relay.genviral.client import GenviralClient, StaticToken
-from genviral_relay.logic.ports import EventPublisher, TokenSource
-from genviral_relay.logic.schedule import PollingPolicy
 from genviral_relay.models.domain import PUBLISH_TARGETS, Target
+from genviral_relay.relay import Relay, polling_policy
+from genviral_relay.rules.schedule import PollingPolicy
 from genviral_relay.settings import CheckerSettings, PollerSettings
 
 if TYPE_CHECKING:
@@ -174,7 +168,7 @@ TARGETS_READS = ("publish_targets", "topic_arn", "event_bus")
 CHECKER_READS = (
     *TARGETS_READS, *STORE_READS, *GENVIRAL_READS, "events_dlq_url", *POLICY_READS, "webhook_fanout_queue_url"
 )  # fmt: skip
-"""`check_path()`: its targets and their destinations, the store, Genviral, the events DLQ, the policy, and the
+"""`relay()`: its targets and their destinations, the store, Genviral, the events DLQ, the policy, and the
 webhooks' fan-out queue (events a check finds are owed to the webhooks too, as in the functions)."""
 LOCATION_OPTIONS = {"stack_name": "--stack-name", "region": "--region", "profile": "--profile"}
 """Where the deployment is: every command that works on one takes these."""
@@ -382,11 +376,11 @@ class Deployment:
         """The Genviral client; its key is looked up on its first call (removing a watch needs none)."""
         return GenviralClient(self.value("api_url") or DEFAULT_GENVIRAL_API_URL, DeferredToken(self.token_source))
 
-    def check_path(self, *, genviral: GenviralClient | None = None) -> CheckPath:
+    def relay(self, *, genviral: GenviralClient | None = None) -> Relay:
         """The relay's own check path, on this deployment's resources and its publish targets."""
         fanout = self.value("webhook_fanout_queue_url") or ""
         targets: tuple[Target, ...] = (*self.configured_targets, *(("webhooks",) if fanout else ()))
-        return build_check_path(
+        return build_relay(
             store=self.store(),
             source=genviral or self.genviral(),
             targets=targets,

@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from pydantic import TypeAdapter, ValidationError
 
 from genviral_relay import __version__
-from genviral_relay.cli import check, local_commands, redrive, replay, watches
+from genviral_relay.cli import check, redrive, replay, watches
 from genviral_relay.cli.deployment import (
     LOCATION_OPTIONS,
     SETTINGS,
@@ -133,15 +133,15 @@ class _Parsers:
             _add_common_options(parser, reads, root=False)
         parser.set_defaults(usage=parser)
         if command is not None:
-            parser.set_defaults(command=command, local=reads is None, reads=tuple(reads or ()))
+            parser.set_defaults(command=command, reads=tuple(reads or ()))
         return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Operate genviral-relay: look at posts and watches, replay events, redrive dead letters, "
-        "run the local stack. Every command has --help.",
+        description="Operate genviral-relay: look at posts and watches, replay events, redrive dead letters. "
+        "Every command has --help.",
         epilog=f"{ROOT_NOTE}\n\n{EXIT_CODES}\n\n{JSON_ERRORS}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -236,22 +236,6 @@ def build_parser() -> argparse.ArgumentParser:
         queue.add_argument("--max", type=positive, metavar="N", help="redrive at most N messages (default: all)")
         queue.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
-    local = parsers.new(
-        commands, "local", "The local stack (Genviral emulator + moto), run from the project's root.", None
-    )
-    local_actions = local.add_subparsers(title="actions", metavar="ACTION", required=True)
-    demo = parsers.new(local_actions, "demo", "The demo of `make demo`.", local_commands.run_demo)
-    demo.add_argument(
-        "--verbose",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="show the handlers' JSON logs and metrics inline",
-    )
-    serve = parsers.new(
-        local_actions, "serve", "Keep the local stack running with sample posts, and print the environment "
-        "variables that point this CLI at it.", local_commands.run_serve,
-    )  # fmt: skip
-    serve.add_argument("--tick", type=seconds, default=60.0, metavar="SECONDS", help="poller interval (default: 60)")
     return parser
 
 
@@ -321,8 +305,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(json_output=args.json)
     command: Command = args.command
     try:
-        if args.local:  # the local stack's handlers log as in `make demo`
-            return command(args, Deployment(args), console)
         with _relay_logs(args.verbose):
             return command(args, Deployment(args), console)
     except CliError as error:

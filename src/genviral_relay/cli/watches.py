@@ -65,7 +65,7 @@ def _row(record: WatchRecord) -> list[str]:
 def run_add(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
     post_id: str = args.post_id
     # The relay's own check: a refused key pauses the deployment's Genviral calls, as from the API.
-    outcome = deployment.check_path().check.check(post_id, trigger="register")
+    outcome = deployment.relay().checker.check(post_id, trigger="register")
     if outcome.result == "post_not_found":
         consequence = "its watch has ended (post_not_found)" if outcome.watch is not None else "nothing was registered"
         raise CliError(f"Genviral has no post {post_id} in this key's scope: {consequence}", kind="not_found")
@@ -103,7 +103,7 @@ def run_remove(args: argparse.Namespace, deployment: Deployment, console: Consol
         assume_yes=args.yes,
     )
     try:
-        deployment.check_path().unwatch.run(post_id)
+        deployment.relay().unwatch.run(post_id)
     except WatchNotFoundError:
         raise CliError(f"post {post_id} is not watched", kind="not_found") from None
     except OutboxNotEmptyError:

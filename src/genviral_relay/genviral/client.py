@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 
 from genviral_relay import __version__
+from genviral_relay.checking.ports import AccountSource, PostPage, PostSource, TokenSource
 from genviral_relay.clock import format_ts
 from genviral_relay.errors import (
     GenviralAuthError,
@@ -35,7 +36,6 @@ from genviral_relay.errors import (
     GenviralTierNotAllowedError,
     GenviralUnavailableError,
 )
-from genviral_relay.logic.ports import AccountSource, PostPage, PostSource, TokenSource
 from genviral_relay.models.upstream import Account, Envelope, Post
 from genviral_relay.observability import logger
 

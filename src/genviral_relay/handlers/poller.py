@@ -1,4 +1,4 @@
-"""Scheduled tick (EventBridge Scheduler): queue the work that is due (see `logic/tick.py`)."""
+"""Scheduled tick (EventBridge Scheduler): queue the work that is due (see `polling/tick.py`)."""
 
 from __future__ import annotations
 

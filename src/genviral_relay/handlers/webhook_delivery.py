@@ -1,5 +1,5 @@
 """SQS (the webhook delivery queue): one attempt per delivery, each on a thread of its own (see
-`logic/webhooks.py`). Retries are new messages; a batch item failure is only for an outcome that could not be
+`webhooks/`). Retries are new messages; a batch item failure is only for an outcome that could not be
 recorded (the attempt is then made again)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """SQS (the webhooks' fan-out queue): one delivery per event and endpoint that takes its type (see
-`logic/webhooks.py`); what could not be queued comes back as a batch item failure."""
+`webhooks/`); what could not be queued comes back as a batch item failure."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SQS worker: each message's work, dispatched by type (see `logic/work_batch.py`); poison messages
+"""SQS worker: each message's work, dispatched by type (see `polling/work_batch.py`); poison messages
 and failed work become batch item failures."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pydantic import ValidationError
 
 from genviral_relay.aws.work_queue import correlation_id_of
 from genviral_relay.factories import work_batch
-from genviral_relay.logic.work_batch import WorkItem
 from genviral_relay.models.messages import WORK_MESSAGE
 from genviral_relay.observability import Metric, emit, logger, metrics
+from genviral_relay.polling.work_batch import WorkItem
 from genviral_relay.settings import WorkerSettings
 
 SETTINGS = WorkerSettings

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 Target = Literal["sns", "eventbridge", "webhooks"]
 TARGETS: tuple[Target, ...] = ("sns", "eventbridge", "webhooks")
 """Where the outbox delivers: the topic, the bus, and the webhooks' fan-out queue (each endpoint's deliveries
-then retry on their own schedule, `logic/webhooks.py`)."""
+then retry on their own schedule, `webhooks/`)."""
 PUBLISH_TARGETS: tuple[Target, ...] = ("sns", "eventbridge")
 """The targets `PublishTargets` chooses from (`both` is these two); webhooks have a parameter of their own."""
 

@@ -15,7 +15,7 @@ CompletionOutcome = Literal["posted", "failed", "partial"]
 ErrorCategory = Literal[
     "account_disconnected", "media_rejected", "content_rejected", "rate_limited", "platform_unavailable", "unknown"
 ]
-"""Why a delivery failed, in a form to route on (`logic/failure_categories.py` derives it from `error_message`)."""
+"""Why a delivery failed, in a form to route on (`rules/failure_categories.py` derives it from `error_message`)."""
 
 EVENT_TYPE_BY_STATUS: dict[str, OutcomeEventType] = {
     "posted": "post.account.posted",

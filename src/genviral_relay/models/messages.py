@@ -11,7 +11,7 @@ from genviral_relay.models.domain import PostId
 
 
 class SweepRequest(BaseModel):
-    """Look for failed posts that Genviral sent back to its scheduler (see `logic/retry_sweep.py`)."""
+    """Look for failed posts that Genviral sent back to its scheduler (see `polling/retry_sweep.py`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -19,7 +19,7 @@ class SweepRequest(BaseModel):
 
 
 class DiscoverRequest(BaseModel):
-    """List the workspace's posts and watch the new ones (discover mode, see `logic/discover.py`)."""
+    """List the workspace's posts and watch the new ones (discover mode, see `polling/discover.py`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -35,7 +35,7 @@ class CheckRequest(BaseModel):
     post_id: PostId
     queued_at: datetime | None = None
     """When the poller queued it (its tick): a check of the post that started later makes this one a
-    duplicate (see `logic/in_flight.py`). None: queued by 0.4.0 or earlier, never skipped."""
+    duplicate (see `polling/in_flight.py`). None: queued by 0.4.0 or earlier, never skipped."""
     waiting_since: datetime | None = None
     """When the poller first wanted this check: the tick itself, or the first tick that deferred it
     (backpressure). The worker reports how long the check waited (`CheckDelay`)."""
@@ -43,7 +43,7 @@ class CheckRequest(BaseModel):
 
 class RefreshRequest(BaseModel):
     """Refresh these watched posts, all created in [since, until] (both inclusive), with one list call
-    (`GET /posts?since=…&until=…`, see `logic/bulk_refresh.py`)."""
+    (`GET /posts?since=…&until=…`, see `polling/bulk_refresh.py`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

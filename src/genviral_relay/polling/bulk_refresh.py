@@ -8,7 +8,7 @@ workspace. A window holding two or more hot posts is queued as one `RefreshReque
 keeps its own `CheckRequest` (`GET /posts/{id}`).
 
 How many posts of the workspace a window holds is what the relay knows of it: the creation moments
-of every post it keeps a watch of, hot or finished (`WatchStore.creation_moments`). In discover mode,
+of every post it keeps a watch of, hot or finished (`WatchIndex.creation_moments`). In discover mode,
 once a walk has indexed the workspace's history (`DiscoverState.history_indexed`), that is every post
 of the workspace, so a window is bounded by that count alone, however far apart its posts were
 created; an import whose posts are half finished is still refreshed 100 workspace posts to a call.
@@ -30,16 +30,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from genviral_relay.checking.check import CheckOutcome, PostCheck, refused_any
+from genviral_relay.checking.pause import GenviralPause
+from genviral_relay.checking.ports import PostSource, RelayState, WatchStore
 from genviral_relay.clock import parse_ts, to_milliseconds
 from genviral_relay.errors import GenviralError
-from genviral_relay.logic.backpressure import Unit
-from genviral_relay.logic.check import CheckOutcome, PostCheck
-from genviral_relay.logic.in_flight import CheckClaims
-from genviral_relay.logic.pause import GenviralPause, refused_any
-from genviral_relay.logic.ports import DueWatch, PostSource, RelayState, WatchStore
 from genviral_relay.models.domain import CreatedWindow, WatchRecord
 from genviral_relay.models.messages import RefreshRequest
 from genviral_relay.observability import Metric, emit
+from genviral_relay.polling.in_flight import CheckClaims
+from genviral_relay.polling.ports import DueWatch, WatchIndex
+from genviral_relay.rules.backpressure import Unit
 
 PAGE_LIMIT = 100  # Genviral's largest page
 WINDOW_GAP = timedelta(minutes=10)
@@ -66,10 +67,11 @@ class Grouped:
 class HotWindows:
     """The poller's half: group the due posts by when Genviral created them."""
 
-    def __init__(self, *, store: WatchStore, discover: RelayState | None = None) -> None:
+    def __init__(self, *, store: WatchStore, index: WatchIndex, discover: RelayState | None = None) -> None:
         """`discover`: discover mode's state, where the store watches every post of the workspace once
         a walk has indexed its history (None: registered mode)."""
         self._store = store
+        self._index = index
         self._discover = discover
         self._history_indexed = False
         """Once true it stays so: read until then, then never again in this execution environment."""
@@ -123,7 +125,7 @@ class HotWindows:
 
     def _known_end(self, dated: Sequence[tuple[datetime, DueWatch]], start: int, end: int) -> int:
         """`end`, or sooner where the window would hold more than 100 posts the relay knows of."""
-        known = self._store.creation_moments(dated[start][0], dated[end - 1][0], limit=PAGE_LIMIT + 1)
+        known = self._index.creation_moments(dated[start][0], dated[end - 1][0], limit=PAGE_LIMIT + 1)
         if len(known) <= PAGE_LIMIT:
             return end
         first_beyond = known[PAGE_LIMIT]  # the 101st known post: the window must end before it
@@ -211,7 +213,7 @@ class BulkRefresh:
                 page = self._source.posts_created(window.since, window.until, limit=PAGE_LIMIT)
             except GenviralError as error:
                 report.error = error
-                self._pause.list_failed(error, "Bulk refresh deferred; its posts stay due")
+                self._pause.failed(error, "Bulk refresh deferred; its posts stay due")
                 return
             report.list_calls += 1
             for post in page.posts:

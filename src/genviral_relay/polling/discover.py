@@ -16,7 +16,7 @@ What each listed post becomes:
 Events always come from the single-post answer (see `Discovery._adopt`).
 
 The table's created index then holds every post of the workspace, which lets the poller size its
-bulk refreshes by that count alone (`logic/bulk_refresh.py`). Watches stored by 0.3 carry no
+bulk refreshes by that count alone (`polling/bulk_refresh.py`). Watches stored by 0.3 carry no
 `created_at`, so after an upgrade the next walk lists the whole history once more and gives each
 of them its `created_at` (one write each); `history_indexed` says when that walk is done.
 """
@@ -28,11 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from genviral_relay.checking.check import CheckOutcome, PostCheck, refused_any
+from genviral_relay.checking.pause import GenviralPause
+from genviral_relay.checking.ports import PostPage, PostSource, RelayState, WatchStore
 from genviral_relay.clock import Clock, parse_ts
 from genviral_relay.errors import GenviralError, StateConflictError
-from genviral_relay.logic.check import CheckOutcome, PostCheck
-from genviral_relay.logic.pause import GenviralPause, refused_any
-from genviral_relay.logic.ports import PostPage, PostSource, RelayState, WatchStore
 from genviral_relay.models.domain import FINAL_STATUSES, CreatedWindow, DiscoverState, WatchRecord
 from genviral_relay.models.upstream import Post
 from genviral_relay.observability import Metric, emit, logger
@@ -121,7 +121,7 @@ class Discovery:
             except GenviralError as error:
                 pending.append(window)
                 report.error = error
-                self._pause.list_failed(error, "Listing posts failed; the walk resumes next tick")
+                self._pause.failed(error, "Listing posts failed; the walk resumes next tick")
                 break
             report.list_calls += 1
             report.posts_listed += page.size

@@ -5,7 +5,7 @@ The poller queues every due watch each tick, and a watch due every tick keeps it
 Genviral answering slowly), the same post is queued again tick after tick. Each message carries
 the moment it was queued; a check that starts more than half a tick after that moment may have a
 sibling queued by a later tick, so it first claims the post (one conditional write that stores
-when it started, `WatchStore.claim_check`). A message queued before the last claim is a duplicate:
+when it started, `WatchIndex.claim_check`). A message queued before the last claim is a duplicate:
 it is acknowledged without asking Genviral anything.
 
 A check that starts within half a tick of its queueing cannot have a later sibling yet and claims
@@ -22,11 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from genviral_relay.checking.check import CheckOutcome
 from genviral_relay.clock import Clock
-from genviral_relay.logic.check import CheckOutcome
-from genviral_relay.logic.ports import WatchStore
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.observability import Metric, emit, logger
+from genviral_relay.polling.ports import WatchIndex
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ class Admission:
 
 
 class CheckClaims:
-    def __init__(self, *, store: WatchStore, clock: Clock, tick: timedelta) -> None:
-        self._store = store
+    def __init__(self, *, index: WatchIndex, clock: Clock, tick: timedelta) -> None:
+        self._index = index
         self._clock = clock
         self._late_after = tick / 2
 
@@ -59,7 +59,7 @@ class CheckClaims:
         now = self._clock()
         if now - queued_at < self._late_after:
             return Admission(True, watch)
-        if not self._store.claim_check(post_id, queued_at=queued_at, now=now):
+        if not self._index.claim_check(post_id, queued_at=queued_at, now=now):
             return Admission(False, watch)
         emit(Metric.CHECK_CLAIMS)
         # The check saves the watch it was given: carry the claim, or its save would erase it.
@@ -73,7 +73,7 @@ class CheckClaims:
         if outcome.result not in ("changed", "unchanged") or outcome.created or watch is None or not watch.watching:
             return
         try:
-            claimed = self._store.claim_check(outcome.post_id, queued_at=started, now=started)
+            claimed = self._index.claim_check(outcome.post_id, queued_at=started, now=started)
         except Exception as error:  # the check is done and answered; a claim only saves the queued copies a call
             logger.warning(
                 "Check-now claim failed", extra={"post_id": outcome.post_id, "error_type": type(error).__name__}

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genviral_relay.checking.check import CheckOutcome, PostCheck, refused_any
+from genviral_relay.checking.pause import GenviralPause
+from genviral_relay.checking.ports import PostSource, WatchStore
 from genviral_relay.clock import Clock
 from genviral_relay.errors import GenviralError
-from genviral_relay.logic.check import CheckOutcome, PostCheck
-from genviral_relay.logic.pause import GenviralPause, refused_any
-from genviral_relay.logic.ports import PostSource, WatchStore
 from genviral_relay.observability import Metric, emit
+from genviral_relay.polling.ports import WatchIndex
 
 SWEEP_LIMIT = 100  # Genviral's largest page
 
@@ -36,11 +37,19 @@ class SweepReport:
 
 class RetrySweep:
     def __init__(
-        self, *, check: PostCheck, source: PostSource, store: WatchStore, pause: GenviralPause, clock: Clock
+        self,
+        *,
+        check: PostCheck,
+        source: PostSource,
+        store: WatchStore,
+        index: WatchIndex,
+        pause: GenviralPause,
+        clock: Clock,
     ) -> None:
         self._check = check
         self._source = source
         self._store = store
+        self._index = index
         self._pause = pause
         self._clock = clock
 
@@ -49,10 +58,10 @@ class RetrySweep:
         try:
             listed = self._source.posts_in_status("retry", limit=SWEEP_LIMIT)
         except GenviralError as error:
-            self._pause.list_failed(error, "Retry sweep deferred")
+            self._pause.failed(error, "Retry sweep deferred")
             return SweepReport(error=error)
         if listed.size >= SWEEP_LIMIT:
-            waiting = self._store.get_many(list(self._store.awaiting_retry(now)))
+            waiting = self._store.get_many(list(self._index.awaiting_retry(now)))
             outcomes = [self._check.check_watch(post_id, watch, trigger="manual") for post_id, watch in waiting.items()]
         else:
             watches = self._store.get_many([post.id for post in listed.posts] + list(listed.unreadable_ids))

@@ -1,5 +1,5 @@
 """A poller tick: queue a check for every watch that is due (no more than the fleet checks in a tick
-while the queue holds a backlog, `logic/backpressure.py`), the retry sweep while a failure may still
+while the queue holds a backlog, `rules/backpressure.py`), the retry sweep while a failure may still
 be retried, and in discover mode a listing of new posts.
 
 The tick itself never calls Genviral: every call runs in the workers, under the deployment's
@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.clock import Clock, to_milliseconds
-from genviral_relay.logic.backpressure import Backpressure, Unit
-from genviral_relay.logic.bulk_refresh import HotWindows
-from genviral_relay.logic.pause import GenviralPause
-from genviral_relay.logic.ports import WatchStore, WorkQueue
 from genviral_relay.models.domain import CreatedWindow
 from genviral_relay.models.messages import CheckRequest, DiscoverRequest, RefreshRequest, SweepRequest, WorkRequest
 from genviral_relay.observability import Metric, emit, logger
+from genviral_relay.polling.bulk_refresh import HotWindows
+from genviral_relay.polling.ports import WatchIndex, WorkQueue
+from genviral_relay.rules.backpressure import Backpressure, Unit
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class PollTick:
     def __init__(
         self,
         *,
-        store: WatchStore,
+        index: WatchIndex,
         pause: GenviralPause,
         queue: WorkQueue,
         clock: Clock,
@@ -45,7 +45,7 @@ class PollTick:
         """`backpressure`: kept for the life of the execution environment (None: a fresh one per tick,
         which knows no pace and limits nothing). `windows`: groups posts created together into one
         refresh (None: one check per post)."""
-        self._store = store
+        self._index = index
         self._pause = pause
         self._queue = queue
         self._clock = clock
@@ -69,7 +69,7 @@ class PollTick:
         now = to_milliseconds(self._clock())
         backpressure = self._backpressure or Backpressure()
         backlog = self._queue.backlog()
-        due = list(self._store.due_watches(now))
+        due = list(self._index.due_watches(now))
         if self._windows is not None:
             grouped = self._windows.group(due)
             units, windows = grouped.units, grouped.windows
@@ -77,7 +77,7 @@ class PollTick:
             units, windows = [(watch,) for watch in due], {}
         plan = backpressure.plan(units, backlog, now)
         requests: list[WorkRequest] = [_request(unit, windows.get(unit), now, since) for unit, since in plan.queue]
-        if next(self._store.awaiting_retry(now, limit=1), None) is not None:
+        if next(self._index.awaiting_retry(now, limit=1), None) is not None:
             requests.append(SweepRequest(sweep="retry"))
         if self._discover:
             requests.append(DiscoverRequest(discover="posts"))

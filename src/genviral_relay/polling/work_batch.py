@@ -2,7 +2,7 @@
 a discover run.
 
 Each post is checked once however many messages asked for it, and not at all when a check that started
-after its messages were queued covers it (`logic/in_flight.py`); watches are read in one call;
+after its messages were queued covers it (`polling/in_flight.py`); watches are read in one call;
 Genviral requests run on a few threads within the deployment's concurrency cap, slow down when
 Genviral answers 429, and stop for the rest of the batch once it refuses the key. The answer is
 the ids of the messages whose work failed unexpectedly: only those go back to the queue.
@@ -17,17 +17,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
+from genviral_relay.checking.check import PostCheck
+from genviral_relay.checking.pause import GenviralPause
+from genviral_relay.checking.ports import WatchStore
 from genviral_relay.errors import GenviralRateLimitedError
-from genviral_relay.logic.bulk_refresh import BulkRefresh
-from genviral_relay.logic.check import PostCheck
-from genviral_relay.logic.discover import Discovery
-from genviral_relay.logic.in_flight import CheckClaims
-from genviral_relay.logic.pause import GenviralPause
-from genviral_relay.logic.ports import WatchStore
-from genviral_relay.logic.retry_sweep import RetrySweep
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.messages import CheckRequest, DiscoverRequest, RefreshRequest, SweepRequest, WorkRequest
 from genviral_relay.observability import Metric, correlated, emit, logger
+from genviral_relay.polling.bulk_refresh import BulkRefresh
+from genviral_relay.polling.discover import Discovery
+from genviral_relay.polling.in_flight import CheckClaims
+from genviral_relay.polling.retry_sweep import RetrySweep
 
 TimeLeft = Callable[[], timedelta]
 """What remains of the invocation."""

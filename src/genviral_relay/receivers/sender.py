@@ -15,8 +15,8 @@ import time
 from collections.abc import Mapping
 
 from genviral_relay import __version__
-from genviral_relay.logic.ports import HostResolver, WebhookAnswer, WebhookSender
-from genviral_relay.logic.webhook_urls import Destination
+from genviral_relay.rules.webhook_urls import Destination, HostResolver
+from genviral_relay.webhooks.ports import WebhookAnswer, WebhookSender
 
 TIMEOUT_SECONDS = 10.0
 """From connecting to the answer's status line: an endpoint slower than this has failed the attempt."""

@@ -9,7 +9,7 @@ posts this poller never queued (or longest ago), then by how long they have been
 
 What it learns lives in the poller's memory (one execution environment; the scheduler invokes the
 same warm one tick after tick). A fresh one knows no pace and queues everything due, as the relay
-always did; duplicates that causes cost no Genviral call (`logic/in_flight.py`).
+always did; duplicates that causes cost no Genviral call (`polling/in_flight.py`).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from genviral_relay.logic.ports import DueWatch
+from genviral_relay.polling.ports import DueWatch
 
 NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 Unit = tuple[DueWatch, ...]
-"""What one message asks for: one post's check, or the posts one list call refreshes (`logic/bulk_refresh.py`)."""
+"""What one message asks for: one post's check, or the posts one list call refreshes (`polling/bulk_refresh.py`)."""
 
 
 @dataclass(frozen=True)

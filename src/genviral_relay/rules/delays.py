@@ -17,9 +17,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from genviral_relay.clock import format_ts, parse_ts
-from genviral_relay.logic.schedule import due_moment
 from genviral_relay.models.domain import FINAL_STATUSES, AccountSnapshot
 from genviral_relay.models.upstream import Post
+from genviral_relay.rules.schedule import due_moment
 
 NOT_HEADING_FOR_DELIVERY = frozenset({"draft", "canceled", "deleted"})
 """Post or account statuses whose accounts are not expected to be delivered (documented or seen in Genviral)."""

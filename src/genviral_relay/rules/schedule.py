@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from genviral_relay.clock import parse_ts
-from genviral_relay.logic.completion import is_complete
 from genviral_relay.models.domain import FAILED
 from genviral_relay.models.upstream import Post
+from genviral_relay.rules.completion import is_complete
 
 
 def due_moment(post: Post) -> datetime | None:
@@ -91,7 +91,7 @@ class PollingPolicy:
         """`last_change`: when the relay last saw the post change (a retry restarts the every-tick window).
         `first_seen`: when the relay started watching it. Both date a failure Genviral gives no
         `last_attempted_at` for, so its retry window still ends. `delay_reportable_at`: when an
-        account of the post becomes reportable as delayed (`logic/delays.py`): the post is checked
+        account of the post becomes reportable as delayed (`rules/delays.py`): the post is checked
         then at the latest, whatever the overdue back-off says."""
         if not is_complete(post):
             unfinished = self._while_unfinished(post, now, last_change)

@@ -6,13 +6,13 @@ the detection time, so the same inputs always give the same output.
 An account emits when its status changes *into* `posted` or `failed`, when it is already final
 the first time the relay sees it (`previous_status: null`), and when it stays final but a new
 attempt happened (a different non-null `last_attempted_at`: failed -> retry -> failed seen
-between two checks). The caller names the accounts (`accounts`, from `logic/accounts.py`); one it
+between two checks). The caller names the accounts (`accounts`, from `checking/accounts.py`); one it
 does not name is named by its id alone. Anything else (unknown provider statuses, a URL filled in later) updates
 the stored state silently.
 
 Two post-level signals come out of the same detection, keyed and numbered the same way so their
-ids are as deterministic: an account awaited too long (`post.account.delayed`, `logic/delays.py`),
-and a post whose every account is final (`post.completed`, `logic/completion.py`).
+ids are as deterministic: an account awaited too long (`post.account.delayed`, `rules/delays.py`),
+and a post whose every account is final (`post.completed`, `rules/completion.py`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,6 @@ from functools import cached_property
 from typing import Any
 
 from genviral_relay.clock import format_ts
-from genviral_relay.logic.completion import completion_key, is_complete, outcome_of
-from genviral_relay.logic.delays import awaited_since, delay_key, retry_seen_at
-from genviral_relay.logic.failure_categories import failure_category
 from genviral_relay.models.domain import FAILED, FINAL_STATUSES, AccountSnapshot, WatchRecord
 from genviral_relay.models.events import (
     EVENT_TYPE_BY_STATUS,
@@ -40,6 +37,9 @@ from genviral_relay.models.events import (
     PostSummary,
 )
 from genviral_relay.models.upstream import AccountState, Post
+from genviral_relay.rules.completion import completion_key, is_complete, outcome_of
+from genviral_relay.rules.delays import awaited_since, delay_key, retry_seen_at
+from genviral_relay.rules.failure_categories import failure_category
 
 # Fixed namespace for event ids: changing it would re-key every event ever published.
 EVENT_ID_NAMESPACE = uuid.UUID("6a4e2b8c-3f1d-5e7a-9c0b-1d2e3f4a5b6c")

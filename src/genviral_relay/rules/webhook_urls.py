@@ -13,16 +13,23 @@ in every log of the receiver's proxy, and the signature already authenticates th
 from __future__ import annotations
 
 import ipaddress
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
-
-from genviral_relay.logic.ports import HostResolver
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class UrlRefusedError(ValueError):
     """The URL may not receive webhooks; the message says why, for the caller."""
+
+
+class HostResolver(ABC):
+    """Names to addresses (the system's DNS in a deployment): a port so the URL rules are tested on any answer."""
+
+    @abstractmethod
+    def addresses(self, host: str, port: int) -> list[str]:
+        """Every address `host` resolves to now; raises OSError when it does not resolve."""
 
 
 @dataclass(frozen=True)

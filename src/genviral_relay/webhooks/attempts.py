@@ -19,54 +19,25 @@ when a failing endpoint's age is measured again, so its alarm fires within 15 mi
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from genviral_relay.clock import Clock, format_ts
-from genviral_relay.errors import DeadLetterError, EnqueueError, TooManyWebhooksError, WebhookNotFoundError
-from genviral_relay.logic.ports import (
-    AttemptRecord,
-    DeliveryQueue,
-    HostResolver,
-    WebhookAnswer,
-    WebhookSender,
-    WebhookStore,
-)
-from genviral_relay.logic.webhook_signing import new_secret, signed_headers
-from genviral_relay.logic.webhook_urls import UrlRefusedError, destination
+from genviral_relay.errors import DeadLetterError
 from genviral_relay.models.webhooks import (
-    TEST_EVENT_TYPE,
-    CreateWebhookRequest,
-    SigningSecret,
     WebhookDelivery,
     WebhookEndpoint,
 )
 from genviral_relay.observability import Metric, emit, logger
+from genviral_relay.rules.webhook_retries import DUE_TOLERANCE, MAX_ATTEMPTS, RETRY_DELAYS
+from genviral_relay.rules.webhook_signing import signed_headers
+from genviral_relay.rules.webhook_urls import HostResolver, UrlRefusedError, destination
+from genviral_relay.webhooks.ports import AttemptRecord, DeliveryQueue, WebhookAnswer, WebhookSender, WebhookStore
 
-RETRY_DELAYS: tuple[timedelta, ...] = (
-    timedelta(seconds=5),
-    timedelta(minutes=5),
-    timedelta(minutes=30),
-    timedelta(hours=2),
-    timedelta(hours=5),
-    timedelta(hours=10),
-    timedelta(hours=10),
-)
-"""Standard Webhooks' schedule: the wait before each retry, counted from the previous attempt (8 attempts)."""
-MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
-ROTATION_OVERLAP = timedelta(hours=24)
-"""How long a rotated-out key keeps signing beside the new one."""
-MAX_ENDPOINTS = 100
-"""Endpoints per deployment: the fan-out reads them all for each batch of events."""
 MAX_REASON_CHARS = 200
-DUE_TOLERANCE = timedelta(milliseconds=500)
-"""A delivery due this little later is attempted now: the dispatcher's and the delivery function's clocks differ
-by a few milliseconds, not worth a hop of a second."""
 
 
 def _log_keys(delivery: WebhookDelivery) -> dict[str, object]:
@@ -79,156 +50,7 @@ def _log_keys(delivery: WebhookDelivery) -> dict[str, object]:
 
 
 # ---------------------------------------------------------------------- registration
-class WebhookRegistry:
-    """What the HTTP API does with endpoints."""
 
-    def __init__(
-        self,
-        *,
-        store: WebhookStore,
-        queue: DeliveryQueue,
-        resolver: HostResolver,
-        clock: Clock,
-        allow_private: bool,
-        max_endpoints: int = MAX_ENDPOINTS,
-    ) -> None:
-        self._store = store
-        self._queue = queue
-        self._resolver = resolver
-        self._clock = clock
-        self._allow_private = allow_private
-        self._max_endpoints = max_endpoints
-
-    def create(self, request: CreateWebhookRequest) -> WebhookEndpoint:
-        """Register an endpoint; UrlRefusedError when its URL may not receive webhooks."""
-        where = destination(request.url, self._resolver, allow_private=self._allow_private)
-        if len(self._store.endpoints()) >= self._max_endpoints:
-            raise TooManyWebhooksError(f"at most {self._max_endpoints} webhook endpoints; delete one first")
-        endpoint = WebhookEndpoint(
-            id=f"wh_{uuid.uuid4().hex}",
-            url=request.url,
-            event_types=tuple(request.event_types) if request.event_types is not None else None,
-            description=request.description or None,
-            created_at=self._clock(),
-            secrets=(SigningSecret(value=new_secret()),),
-        )
-        self._store.create(endpoint)
-        # The host only: some URLs are credentials themselves (a Slack incoming webhook's path is its key).
-        logger.info("Webhook endpoint registered", extra={"webhook_id": endpoint.id, "host": where.host})
-        return endpoint
-
-    def endpoints(self) -> list[WebhookEndpoint]:
-        return self._store.endpoints()
-
-    def endpoint(self, webhook_id: str) -> WebhookEndpoint:
-        found = self._store.endpoint(webhook_id)
-        if found is None:
-            raise WebhookNotFoundError(webhook_id)
-        return found
-
-    def delete(self, webhook_id: str) -> None:
-        """Stop deliveries: the deliveries already queued find no endpoint and are dropped."""
-        if not self._store.delete(webhook_id):
-            raise WebhookNotFoundError(webhook_id)
-        logger.info("Webhook endpoint deleted", extra={"webhook_id": webhook_id})
-
-    def rotate_secret(self, webhook_id: str) -> WebhookEndpoint:
-        """A new key, first; the one it replaces signs beside it for ROTATION_OVERLAP (older ones keep their end)."""
-        endpoint = self.endpoint(webhook_id)
-        now = self._clock()
-        ending = now + ROTATION_OVERLAP
-        kept = [
-            secret if secret.expires_at is not None else secret.model_copy(update={"expires_at": ending})
-            for secret in endpoint.secrets
-            if secret.live(now)
-        ]
-        secrets = (SigningSecret(value=new_secret()), *kept)
-        if not self._store.replace_secrets(webhook_id, secrets):
-            raise WebhookNotFoundError(webhook_id)
-        logger.info("Webhook secret rotated", extra={"webhook_id": webhook_id, "signing_keys": len(secrets)})
-        return endpoint.model_copy(update={"secrets": secrets})
-
-    def send_test(self, webhook_id: str) -> WebhookDelivery:
-        """Queue a `webhook.test` event for this endpoint alone, through the same attempts as any delivery."""
-        endpoint = self.endpoint(webhook_id)
-        now = self._clock()
-        event_id = str(uuid.uuid4())
-        document = {
-            "schema_version": "1",
-            "event_id": event_id,
-            "event_type": TEST_EVENT_TYPE,
-            "detected_at": format_ts(now),
-            "webhook_id": endpoint.id,
-            "message": "A test delivery from genviral-relay (POST /webhooks/{id}/test).",
-        }
-        delivery = WebhookDelivery(
-            webhook_id=endpoint.id,
-            event_id=event_id,
-            event_type=TEST_EVENT_TYPE,
-            attempt=1,
-            due_at=now,
-            body=json.dumps(document, separators=(",", ":"), sort_keys=True),
-        )
-        if self._queue.send([delivery]):
-            raise EnqueueError("the delivery queue did not take the test event")
-        return delivery
-
-
-# ---------------------------------------------------------------------- fan-out
-@dataclass(frozen=True)
-class FanoutItem:
-    """One event from the fan-out queue."""
-
-    message_id: str
-    event_id: str
-    event_type: str
-    body: str
-
-
-class WebhookFanout:
-    """One delivery per event and endpoint that takes its type."""
-
-    def __init__(self, *, store: WebhookStore, queue: DeliveryQueue, clock: Clock) -> None:
-        self._store = store
-        self._queue = queue
-        self._clock = clock
-
-    def run(self, items: Sequence[FanoutItem]) -> list[str]:
-        """Queue the deliveries of every item; answer the message ids to receive again (some delivery of theirs
-        was not queued: all of the event's are queued again then, and receivers dedupe on `webhook-id`)."""
-        if not items:
-            return []
-        endpoints = self._store.endpoints()  # once per batch, however many events it holds
-        now = self._clock()
-        deliveries: list[tuple[str, WebhookDelivery]] = [
-            (
-                item.message_id,
-                WebhookDelivery(
-                    webhook_id=endpoint.id,
-                    event_id=item.event_id,
-                    event_type=item.event_type,
-                    attempt=1,
-                    due_at=now,
-                    body=item.body,
-                ),
-            )
-            for item in items
-            for endpoint in endpoints
-            if endpoint.accepts(item.event_type)
-        ]
-        if not deliveries:
-            return []
-        refused = set(self._queue.send([delivery for _, delivery in deliveries]))
-        failed = sorted({message_id for message_id, delivery in deliveries if delivery.event_id in refused})
-        emit(Metric.WEBHOOK_DELIVERIES_QUEUED, len(deliveries) - sum(d.event_id in refused for _, d in deliveries))
-        if failed:
-            logger.warning(
-                "Some webhook deliveries could not be queued; their events come back", extra={"events": len(failed)}
-            )
-        return failed
-
-
-# ---------------------------------------------------------------------- attempts
 Outcome = Literal["delivered", "retrying", "parked", "waiting", "dropped", "failed"]
 
 

@@ -1,0 +1,138 @@
+"""The relay's use cases wired on one set of adapters: the deployment's AWS ones (`factories.py`), the local
+rig's, the in-memory doubles of the specs and the benchmark. No adapter is built here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from genviral_relay.checking.accounts import AccountLookup
+from genviral_relay.checking.check import PostCheck
+from genviral_relay.checking.outbox import OutboxDelivery
+from genviral_relay.checking.pause import GenviralPause
+from genviral_relay.checking.ports import AccountSource, DeadLetters, EventPublisher, PostSource, RelayState, WatchStore
+from genviral_relay.checking.unwatch import Unwatch
+from genviral_relay.clock import Clock, utc_now
+from genviral_relay.polling.ports import WatchIndex
+from genviral_relay.polling.retry_sweep import RetrySweep
+from genviral_relay.rules.schedule import PollingPolicy, tick_of
+
+if TYPE_CHECKING:
+    from genviral_relay.polling.discover import Discovery
+    from genviral_relay.polling.in_flight import CheckClaims
+    from genviral_relay.polling.work_batch import WorkBatch
+
+
+def polling_policy(
+    poll_schedule: str | None = None,
+    failed_retry_window_hours: int | None = None,
+    delayed_after_minutes: int | None = None,
+) -> PollingPolicy:
+    """The deployment's polling policy; a value not given keeps the policy's default (the template's)."""
+    policy = PollingPolicy()
+    if poll_schedule is not None:
+        policy = replace(policy, tick=tick_of(poll_schedule))
+    if failed_retry_window_hours is not None:
+        policy = replace(policy, failed_retry_window=timedelta(hours=failed_retry_window_hours))
+    if delayed_after_minutes is not None:
+        policy = replace(policy, delayed_after=timedelta(minutes=delayed_after_minutes) or None)  # 0: off
+    return policy
+
+
+@dataclass(frozen=True)
+class Relay:
+    """The check's use cases on one set of adapters, sharing one outbox delivery and one pause."""
+
+    checker: PostCheck
+    unwatch: Unwatch
+    sweep: RetrySweep
+    pause: GenviralPause
+    source: PostSource
+    store: WatchStore
+    index: WatchIndex
+    state: RelayState
+    clock: Clock
+    policy: PollingPolicy
+
+    def discovery(
+        self, baseline_before: Callable[[datetime], datetime], *, max_list_calls: int | None = None
+    ) -> Discovery:
+        """Discover mode on the same adapters; `baseline_before(now)` resolves `DiscoverSince` on the first run."""
+        from genviral_relay.polling.discover import MAX_LIST_CALLS, Discovery
+
+        return Discovery(
+            check=self.checker,
+            source=self.source,
+            store=self.store,
+            state=self.state,
+            pause=self.pause,
+            clock=self.clock,
+            baseline_before=baseline_before,
+            max_list_calls=max_list_calls or MAX_LIST_CALLS,
+        )
+
+    def claims(self) -> CheckClaims:
+        """Which checks start (`polling/in_flight.py`): a worker's messages, and a check asked for now."""
+        from genviral_relay.polling.in_flight import CheckClaims
+
+        return CheckClaims(index=self.index, clock=self.clock, tick=self.policy.tick)
+
+    def work_batch(self, *, discovery: Discovery | None = None, sweep: bool = True, threads: int = 1) -> WorkBatch:
+        """A worker's dispatcher on the same adapters (`sweep`: whether it runs the retry sweep)."""
+        from genviral_relay.polling.bulk_refresh import BulkRefresh
+        from genviral_relay.polling.work_batch import WorkBatch
+
+        claims = self.claims()
+        return WorkBatch(
+            check=self.checker,
+            store=self.store,
+            pause=self.pause,
+            sweep=self.sweep if sweep else None,
+            discovery=discovery,
+            claims=claims,
+            refresh=BulkRefresh(check=self.checker, source=self.source, pause=self.pause, claims=claims),
+            threads=threads,
+        )
+
+
+def compose_relay(
+    *,
+    store: WatchStore,
+    state: RelayState,
+    source: PostSource,
+    publishers: Sequence[EventPublisher],
+    dead_letters: DeadLetters,
+    index: WatchIndex | None = None,
+    clock: Clock | None = None,
+    policy: PollingPolicy | None = None,
+) -> Relay:
+    """The check path on any adapters: the deployment's AWS ones, the local rig's, the doubles.
+
+    A `source` that also lists accounts (Genviral's client, the doubles) names them in events; without an
+    `index`, the store is the index too (the table and its doubles are both)."""
+    if index is None:
+        if not isinstance(store, WatchIndex):
+            raise TypeError("compose_relay needs an index: this store is not a WatchIndex")
+        index = store
+    clock = clock or utc_now
+    policy = policy or PollingPolicy()
+    delivery = OutboxDelivery(store=store, publishers=publishers, dead_letters=dead_letters, clock=clock, policy=policy)
+    pause = GenviralPause(state, clock)
+    accounts = AccountLookup(state=state, source=source if isinstance(source, AccountSource) else None, clock=clock)
+    check = PostCheck(
+        store=store, source=source, delivery=delivery, pause=pause, clock=clock, policy=policy, accounts=accounts
+    )
+    return Relay(
+        checker=check,
+        unwatch=Unwatch(store=store, delivery=delivery),
+        sweep=RetrySweep(check=check, source=source, store=store, index=index, pause=pause, clock=clock),
+        pause=pause,
+        source=source,
+        store=store,
+        index=index,
+        state=state,
+        clock=clock,
+        policy=policy,
+    )

@@ -1,0 +1,83 @@
+"""The boundaries of webhook delivery: the endpoint registry, the delivery queue and the HTTP sender."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint
+from genviral_relay.rules.webhook_urls import Destination
+
+
+class WebhookStore(ABC):
+    """The registered webhook endpoints, their signing secrets and their delivery health."""
+
+    @abstractmethod
+    def create(self, endpoint: WebhookEndpoint) -> None: ...
+
+    @abstractmethod
+    def endpoint(self, webhook_id: str) -> WebhookEndpoint | None:
+        """The endpoint with its secrets and health; None when there is none (never made, or deleted)."""
+
+    @abstractmethod
+    def endpoints(self) -> list[WebhookEndpoint]:
+        """Every endpoint, without secrets (the fan-out and the listing need none), oldest first."""
+
+    @abstractmethod
+    def delete(self, webhook_id: str) -> bool:
+        """Forget the endpoint; False when there was none."""
+
+    @abstractmethod
+    def replace_secrets(self, webhook_id: str, secrets: Sequence[SigningSecret]) -> bool:
+        """Store the endpoint's new keys (a rotation); False when there is no such endpoint."""
+
+    @abstractmethod
+    def record_attempt(self, webhook_id: str, outcome: AttemptRecord) -> None:
+        """Add one attempt's outcome to the endpoint's health; nothing when the endpoint is gone."""
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """What one delivery attempt did to its endpoint's health."""
+
+    at: datetime
+    succeeded: bool
+    status: int | None = None
+    reason: str | None = None
+    pending_change: int = 0
+    """Retries scheduled by this attempt, less the one this attempt was (a retry that was made)."""
+
+
+class DeliveryQueue(ABC):
+    """Where webhook deliveries wait for their attempts (SQS), and where they are parked when retries run out."""
+
+    @abstractmethod
+    def send(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+        """Queue each delivery to be attempted at its `due_at` (SQS hides it until then, or part of the way: see
+        `webhooks/`); answer the event ids of those that could not be queued."""
+
+    @abstractmethod
+    def park(self, delivery: WebhookDelivery, reason: str) -> None:
+        """Move a delivery whose retries ran out to the dead-letter queue; raises `DeadLetterError` if that failed."""
+
+
+@dataclass(frozen=True)
+class WebhookAnswer:
+    """What an endpoint answered one attempt: a status, or no answer at all (`status` None) and why."""
+
+    status: int | None
+    reason: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class WebhookSender(ABC):
+    """POSTs one delivery (the HTTP client of a deployment; a recorder in the specs)."""
+
+    @abstractmethod
+    def post(self, destination: Destination, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
+        """One attempt, connecting to `destination.address`; never raises for what the endpoint does."""
