@@ -53,7 +53,7 @@ openapi: $(STAMP) ## Regenerate docs/openapi.json, the OpenAPI document of the H
 
 venv: $(STAMP)
 
-$(STAMP): requirements-dev.txt pyproject.toml
+$(STAMP): requirements-dev.txt pyproject.toml src/genviral_relay/__init__.py  # the version: installed metadata
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -105,7 +105,7 @@ def test_a_changed_late_check_keeps_its_claim_in_the_watch_it_saves(world: World
 
 
 def test_a_message_without_a_queueing_time_is_always_checked(world: World) -> None:
-    """Queued by 0.4.0 or earlier: nothing says when, so nothing can say it is a duplicate."""
+    """Queued by 0.3.0: nothing says when, so nothing can say it is a duplicate."""
     due_every_tick(world)
     world.later(timedelta(hours=1))
 

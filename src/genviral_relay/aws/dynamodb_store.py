@@ -94,6 +94,7 @@ def watch_to_item(record: WatchRecord) -> dict[str, AttributeValueTypeDef]:
             "created_partition": CREATED_PARTITION if created is not None else None,
             "created_ts": format_ts_or_none(created),
             "accounts": {account_id: state.model_dump() for account_id, state in record.accounts.items()},
+            # shim: emitted-attribute (docs/compatibility.md)
             "emitted": record.occurrences,  # the 0.3.0 attribute name, kept so stored watches read back
             "outbox": {entry.encode() for entry in record.outbox} or None,
             "due_shard": (
@@ -132,6 +133,7 @@ def watch_from_item(item: dict[str, Any]) -> WatchRecord:
         awaiting_retry=values.get("awaiting_retry", False),
         claimed_at=parse_ts(values.get("claimed_at")),
         registered_at=values["registered_at"],
+        # shim: checked-at-fallback (docs/compatibility.md)
         # Watches written before 0.3.0 carry `checked_at`, the time of their last write: close enough.
         changed_at=parse_ts(values.get("changed_at") or values.get("checked_at")),
     )

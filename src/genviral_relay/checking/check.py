@@ -263,6 +263,7 @@ class PostCheck:
         )
 
 
+# shim: transition-log-line (docs/compatibility.md)
 _DETECTED: dict[str, str] = {
     "post.account.posted": "Transition detected",
     "post.account.failed": "Transition detected",

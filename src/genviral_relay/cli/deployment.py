@@ -70,6 +70,7 @@ SETTINGS = (
     ),
     Setting("poller_dlq_url", "POLLER_DLQ_URL", "the poller dead-letter queue", "--poller-dlq-url", "PollerDLQUrl"),
     Setting("poller_function", "POLLER_FUNCTION_NAME", "the poller function", "--poller-function"),
+    # shim: failure-webhook (docs/compatibility.md): the four settings below
     Setting(
         "webhook_dlq_url",
         "FAILURE_WEBHOOK_DLQ_URL",

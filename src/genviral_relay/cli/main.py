@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
             redrive.redrive_poller,
             redrive.POLLER_READS,
         ),
-        (
+        (  # shim: failure-webhook (docs/compatibility.md)
             "webhook",
             "FailureWebhookDLQ: POST each parked failure event again to the webhook, with its key.",
             redrive.redrive_webhook,

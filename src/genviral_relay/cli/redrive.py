@@ -341,6 +341,7 @@ def _webhook_event(letter: DeadLetter) -> tuple[dict[str, Any], RelayEvent] | No
         return None
 
 
+# shim: failure-webhook (docs/compatibility.md)
 def redrive_webhook(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
     queue = DeadLetterQueue(deployment.client("sqs"), deployment.require("webhook_dlq_url"))
     url = deployment.require("webhook_url")

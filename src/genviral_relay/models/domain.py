@@ -189,6 +189,7 @@ class DiscoverState(BaseModel):
         default=False, description="The walk in progress lists the whole history (it sets `history_indexed`)."
     )
 
+    # shim: discover-state-names (docs/compatibility.md)
     @model_validator(mode="before")
     @classmethod
     def _read_0_3_names(cls, stored: Any) -> Any:

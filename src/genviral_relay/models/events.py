@@ -126,6 +126,7 @@ class AccountEvent(RelayEvent):
         description="As Genviral gave it; tells a failure after a retry apart from the first one."
     )
 
+    # shim: event-without-account (docs/compatibility.md)
     @model_validator(mode="before")
     @classmethod
     def _read_0_3_events(cls, stored: Any) -> Any:

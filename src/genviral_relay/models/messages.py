@@ -29,13 +29,15 @@ class DiscoverRequest(BaseModel):
 class CheckRequest(BaseModel):
     """Check one post."""
 
+    # shim: work-message-reason (docs/compatibility.md)
     # Ignores what it does not know: messages queued by 0.3.0 also carry a `reason` nothing read.
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     post_id: PostId
+    # shim: work-message-without-queued-at (docs/compatibility.md)
     queued_at: datetime | None = None
     """When the poller queued it (its tick): a check of the post that started later makes this one a
-    duplicate (see `polling/in_flight.py`). None: queued by 0.4.0 or earlier, never skipped."""
+    duplicate (see `polling/in_flight.py`). None: queued by 0.3.0, never skipped."""
     waiting_since: datetime | None = None
     """When the poller first wanted this check: the tick itself, or the first tick that deferred it
     (backpressure). The worker reports how long the check waited (`CheckDelay`)."""

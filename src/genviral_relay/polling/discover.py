@@ -212,6 +212,7 @@ class Discovery:
             return self._check.check_watch(post.id, None, trigger="register")
         return self._check.apply_answer(post, None, silent=silent)
 
+    # shim: watch-without-created-at (docs/compatibility.md)
     def _index(self, watch: WatchRecord, created_at: str) -> None:
         """Give a watch stored by 0.3 (no `created_at`) its creation moment, so the created index counts it."""
         with contextlib.suppress(StateConflictError):  # a check saved the watch meanwhile, `created_at` with it
