@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from genviral_relay import __version__
-from genviral_relay.receivers.sender import HttpWebhookSender
 from genviral_relay.errors import GenviralNotFoundError
 from genviral_relay.genviral.client import ClientSettings, GenviralClient, StaticToken
+from genviral_relay.receivers.sender import HttpWebhookSender
 from genviral_relay.rules.webhook_urls import Destination
 from local.template import load_template
 

@@ -55,10 +55,14 @@ def test_document_template_and_not_found_table_name_the_same_routes() -> None:
 
 def test_every_failure_the_document_names_is_an_error_response_and_none_is_a_422() -> None:
     for route, operation in operations(COMMITTED).items():
-        answers = operation["responses"]
+        answers = dict(operation["responses"])
         assert "422" not in answers, route
         takes_input = "{" in route[0] or "requestBody" in operation
         assert ("400" in answers) == takes_input, route  # GET /webhooks takes nothing it could refuse
+        # Every route is IAM-authorized: API Gateway's own 403 (its body is not the relay's) is a 4xx of each.
+        assert "API Gateway" in answers.pop("403")["description"], route
+        refusal = operation["responses"]["403"]["content"]["application/json"]["schema"]
+        assert refusal == {"$ref": "#/components/schemas/GatewayRefusal"}, route
         for status, answer in answers.items():
             schema = answer["content"]["application/json"]["schema"]
             assert (schema == ERROR_SCHEMA) == (int(status) >= 400), (route, status)

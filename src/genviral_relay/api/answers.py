@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.event_handler import content_types
 from pydantic import BaseModel
 
-from genviral_relay.models.api import ErrorResponse
+from genviral_relay.models.api import ErrorResponse, GatewayRefusal
 from genviral_relay.models.domain import POST_ID_HINT
 from genviral_relay.models.webhooks import WEBHOOK_ID_HINT
 
@@ -46,6 +46,10 @@ def answers(success: type[BaseModel], table: dict[HTTPStatus, str]) -> dict[int,
         }
         for status, text in table.items()
     }
-    # API Gateway's own body ({"message": ...}), not an ErrorResponse.
-    documented.update({int(status): {"description": text} for status, text in UNSIGNED.items()})
+    documented.update(
+        {
+            int(status): {"description": text, "content": {content_types.APPLICATION_JSON: {"model": GatewayRefusal}}}
+            for status, text in UNSIGNED.items()
+        }
+    )
     return dict(sorted(documented.items()))

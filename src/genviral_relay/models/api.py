@@ -92,9 +92,17 @@ class UnwatchResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """Every 4xx and 5xx answer of the API."""
+    """Every 4xx and 5xx answer of the relay (API Gateway's own refusals are `GatewayRefusal`s)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     error: str = Field(description="A stable code, e.g. `bad_request`, `not_watched`, `post_not_found`.")
     message: str = Field(description="What went wrong, for a person.")
+
+
+class GatewayRefusal(BaseModel):
+    """API Gateway's own answer to a request it refuses before the relay sees it (an unsigned request: 403)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message: str = Field(description="API Gateway's words, e.g. `Missing Authentication Token`.")
