@@ -311,7 +311,7 @@ def test_lag_and_outbox_age_are_seconds_of_upstream_and_relay_time(
         publishers=[publisher],
         dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=utc_now),
         clock=clock,
-    ).check
+    ).checker
     start = clock.now
     post_id, (account_id,) = publishing_now(emulator)
     checker.check(post_id, trigger="register")

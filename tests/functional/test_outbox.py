@@ -57,7 +57,7 @@ def checker(
         source=GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=lambda _: None),
         publishers=list(publishers.values()),
         dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=utc_now),
-    ).check
+    ).checker
 
 
 def posted_post(emulator: GenviralEmulator, checker: PostCheck) -> tuple[str, str]:
@@ -127,7 +127,7 @@ def race(
         source=BarrierSource(GenviralClient(emulator.base_url, StaticToken(TOKEN), sleep=lambda _: None), answering),
         publishers=list(publishers.values()),
         dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=utc_now),
-    ).check
+    ).checker
     results: list[str] = []
     lock = threading.Lock()
 

@@ -36,12 +36,12 @@ from genviral_relay.errors import (
     GenviralNotFoundError,
     StateConflictError,
 )
-from genviral_relay.models.domain import AccountDirectory, DiscoverState, PendingDelivery, Target, WatchRecord
+from genviral_relay.models.domain import AccountDirectory, DiscoverState, DueWatch, PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import WorkRequest
 from genviral_relay.models.upstream import Account, Post
 from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint
-from genviral_relay.polling.ports import DueWatch, WatchIndex, WorkQueue
+from genviral_relay.polling.ports import WatchIndex, WorkQueue
 from genviral_relay.rules.webhook_urls import Destination, HostResolver
 from genviral_relay.webhooks.ports import AttemptRecord, DeliveryQueue, WebhookAnswer, WebhookSender, WebhookStore
 

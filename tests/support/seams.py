@@ -24,11 +24,11 @@ from genviral_relay.checking.check import CheckOutcome, CheckTrigger
 from genviral_relay.checking.ports import AccountSource, EventPublisher, PostPage, PostSource, PublishResult, WatchStore
 from genviral_relay.clock import utc_now
 from genviral_relay.genviral.client import ClientSettings, GenviralClient
-from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
+from genviral_relay.models.domain import DueWatch, PendingDelivery, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import CheckRequest, SweepRequest, WorkRequest
 from genviral_relay.models.upstream import Account, Post
-from genviral_relay.polling.ports import DueWatch, WatchIndex
+from genviral_relay.polling.ports import WatchIndex
 from genviral_relay.polling.work_batch import WorkItem
 from genviral_relay.relay import compose_relay
 from local.stack import MotoStack

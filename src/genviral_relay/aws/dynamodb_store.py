@@ -29,10 +29,17 @@ from botocore.exceptions import ClientError
 from genviral_relay.checking.ports import EventSelection, OperatorQueries, RelayState, WatchStore
 from genviral_relay.clock import Clock, format_ts, format_ts_or_none, parse_ts
 from genviral_relay.errors import StateConflictError
-from genviral_relay.models.domain import AccountDirectory, AccountSnapshot, DiscoverState, PendingDelivery, WatchRecord
+from genviral_relay.models.domain import (
+    AccountDirectory,
+    AccountSnapshot,
+    DiscoverState,
+    DueWatch,
+    PendingDelivery,
+    WatchRecord,
+)
 from genviral_relay.models.events import RelayEvent, parse_event
 from genviral_relay.observability import logger
-from genviral_relay.polling.ports import DueWatch, WatchIndex
+from genviral_relay.polling.ports import WatchIndex
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -198,3 +199,11 @@ class DiscoverState(BaseModel):
             renamed = {"walked_until": "listed_until", "walk_until": "walk_started_at"}
             return {renamed.get(key, key): value for key, value in stored.items()}
         return stored
+
+
+@dataclass(frozen=True)
+class DueWatch:
+    """A watch the due index lists: its post, and the moment its next check was due."""
+
+    post_id: str
+    next_check_at: datetime

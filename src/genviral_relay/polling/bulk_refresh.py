@@ -35,11 +35,11 @@ from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import PostSource, RelayState, WatchStore
 from genviral_relay.clock import parse_ts, to_milliseconds
 from genviral_relay.errors import GenviralError
-from genviral_relay.models.domain import CreatedWindow, WatchRecord
+from genviral_relay.models.domain import CreatedWindow, DueWatch, WatchRecord
 from genviral_relay.models.messages import RefreshRequest
 from genviral_relay.observability import Metric, emit
 from genviral_relay.polling.in_flight import CheckClaims
-from genviral_relay.polling.ports import DueWatch, WatchIndex
+from genviral_relay.polling.ports import WatchIndex
 from genviral_relay.rules.backpressure import Unit
 
 PAGE_LIMIT = 100  # Genviral's largest page

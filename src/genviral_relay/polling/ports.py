@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
+from genviral_relay.models.domain import DueWatch
 from genviral_relay.models.messages import WorkRequest
-
-
-@dataclass(frozen=True)
-class DueWatch:
-    """A watch the due index lists: its post, and the moment its next check was due."""
-
-    post_id: str
-    next_check_at: datetime
 
 
 class WatchIndex(ABC):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from genviral_relay.polling.ports import DueWatch
+from genviral_relay.models.domain import DueWatch
 
 NEVER = datetime.min.replace(tzinfo=UTC)
 
