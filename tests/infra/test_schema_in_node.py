@@ -44,6 +44,8 @@ def documents() -> list[Path]:
 
 def as_document(path: Path, into: Path) -> Path:
     sample = json.loads(path.read_text())
+    if "Records" in sample:  # SNS to Lambda
+        sample = sample["Records"][0]["Sns"]
     document = json.loads(sample["Message"]) if "Message" in sample else sample.get("detail", sample)
     written = into / path.name
     written.write_text(json.dumps(document))

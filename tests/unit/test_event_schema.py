@@ -45,6 +45,14 @@ def outbound_samples() -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted(OUTBOUND.glob("*.json"))]
 
 
+def sample_document(sample: dict[str, Any]) -> dict[str, Any]:
+    """The event document of an outbound sample: an SNS body's or SNS record's `Message`, an EventBridge `detail`."""
+    if "Records" in sample:
+        (record,) = sample["Records"]
+        return dict(json.loads(record["Sns"]["Message"]))
+    return dict(json.loads(sample["Message"])) if "Message" in sample else dict(sample["detail"])
+
+
 def template_registry_content(detail_type: str) -> dict[str, Any]:
     return dict(json.loads(TEMPLATE["Resources"][registry_logical_id(detail_type)]["Properties"]["Content"]))
 
@@ -272,8 +280,9 @@ def test_a_0_3_document_missing_an_original_field_is_refused(path: tuple[str, ..
 # ---------------------------------------------------------------------- samples and real documents
 def test_every_outbound_sample_meets_the_schema() -> None:
     samples = outbound_samples()
-    documents = [json.loads(s["Message"]) if "Message" in s else s["detail"] for s in samples]
-    assert len(documents) == 2 * len(MODEL_BY_EVENT_TYPE)  # each type, as SNS and as EventBridge deliver it
+    documents = [sample_document(sample) for sample in samples]
+    # each type, as SNS delivers it to a queue and to a function, and as EventBridge delivers it
+    assert len(documents) == 3 * len(DETAIL_TYPE_BY_EVENT_TYPE)
     assert {document["event_type"] for document in documents} == set(MODEL_BY_EVENT_TYPE)
     for document in documents:
         check_document(document)
