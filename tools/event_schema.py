@@ -2,8 +2,9 @@
 
 Two outputs, both produced here and nowhere else (`make schema` writes them, a test fails when they are stale):
 - events/schema/relay-event.schema.json: every event document (SNS `Message`, EventBridge `detail`),
-  JSON Schema draft 2020-12, one definition per document told apart by `event_type` (`oneOf`, with an
-  OpenAPI-style `discriminator` for code generators), for consumers' validators and code generators;
+  JSON Schema draft 2020-12, one definition per document told apart by its `event_type` constant (`oneOf`;
+  no OpenAPI `discriminator`, which strict JSON Schema validators such as Ajv refuse as an unknown keyword),
+  for consumers' validators and code generators;
 - the `Content` of each `AWS::EventSchemas::Schema` in template.yaml: the EventBridge event of one
   detail-type around its document, as OpenAPI 3.0, the format of the schemas EventBridge discovers and
   makes code bindings for.
@@ -11,8 +12,10 @@ Two outputs, both produced here and nowhere else (`make schema` writes them, a t
 `check_document` validates an event document against the committed file, `check_eventbridge_event` an
 EventBridge event against the registry schema in template.yaml; the local stack runs them on everything its
 subscribers receive, so every event the tests and the demo publish is checked. The published schemas tolerate
-fields they do not list (a later 0.x may add some, `schema_version` stays "1"); the checks here do not: the
-relay's own events carry exactly the documented fields.
+fields they do not list (a later 0.x may add some, `schema_version` stays "1") and require only the fields each
+document had when first published (FIRST_PUBLISHED_FIELDS), so a document of an earlier release still validates;
+the checks here do not: the relay's own events carry exactly the documented fields, every one of them.
+Descriptions say what a field is, never when it came (that history is in CHANGELOG.md).
 """
 
 from __future__ import annotations
@@ -53,6 +56,86 @@ class ContractViolation(ValueError):
     """An event document that does not match the committed JSON Schema."""
 
 
+# ---------------------------------------------------------------------- what each document required at first
+_OUTCOME_0_3 = (
+    "schema_version",
+    "event_id",
+    "event_type",
+    "detected_at",
+    "post_id",
+    "account_id",
+    "status",
+    "previous_status",
+    "published_url",
+    "published_at",
+    "error_message",
+    "last_attempted_at",
+    "post",
+)
+FIRST_PUBLISHED_FIELDS: dict[str, frozenset[str]] = {
+    # Published by 0.3.0: fields added since (account, error_category, post.external_id) stay optional.
+    "AccountOutcomeEvent": frozenset(_OUTCOME_0_3),
+    "PostSummary": frozenset({"caption", "status", "scheduled_at", "created_at", "media", "music_url"}),
+    # First published by 0.4.0, with every field they have now.
+    "AccountDelayedEvent": frozenset({*_OUTCOME_0_3, "account", "error_category", "delayed_since"}),
+    "PostCompletedEvent": frozenset(
+        {"schema_version", "event_id", "event_type", "detected_at", "post_id", "outcome", "posted_count"}
+        | {"failed_count", "accounts", "post"}
+    ),
+    "CompletedAccount": frozenset(
+        {"account_id", "account", "status", "published_url", "published_at", "error_message", "error_category"}
+        | {"last_attempted_at"}
+    ),
+    "AccountRef": frozenset({"id", "platform", "username", "display_name", "type"}),
+}
+"""The fields each definition required when it was first published under `schema_version` "1": the published
+schemas require these and no others. A document a consumer stored from that release must keep validating, so a
+field added later is never required there (the relay still sends it: the local checks require every field). A new
+definition is listed with all its fields in the release that introduces it; after that, its entry never grows."""
+
+_NOTE = r"\b(?:added|new|introduced|since|changed|deprecated)\b(?: in| since)? v?\d+\.\d+(?:\.\d+)?"
+_RELEASE_NOTE = re.compile(rf"\s*\({_NOTE}\)|\s*{_NOTE}\.?", re.I)
+"""A sentence of version history in a description ("Added in 0.4."): history belongs in CHANGELOG.md."""
+_RELEASE_NUMBER = re.compile(r"\bv?\d+\.\d+(?:\.\d+)?\b")
+
+
+def without_history(description: str) -> str:
+    """`description` without its release notes; ValueError if a release number is left (a note worded otherwise)."""
+    kept = _RELEASE_NOTE.sub("", description).strip()
+    if _RELEASE_NUMBER.search(kept):
+        raise ValueError(f"a schema description names a release, keep that in CHANGELOG.md: {description!r}")
+    return kept
+
+
+def _without_history_everywhere(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: without_history(value)
+            if key == "description" and isinstance(value, str)
+            else _without_history_everywhere(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_without_history_everywhere(item) for item in node]
+    return node
+
+
+def published_definition(name: str, definition: Mapping[str, Any]) -> dict[str, Any]:
+    """One generated definition as the published schemas give it: tolerant of unlisted fields, requiring only
+    its first-published fields, its descriptions without version history."""
+    published: dict[str, Any] = _without_history_everywhere(tolerant(definition))
+    if "required" not in published:
+        return published
+    first = FIRST_PUBLISHED_FIELDS.get(name)
+    if first is None:
+        raise ValueError(f"{name} is a new definition: list its fields in FIRST_PUBLISHED_FIELDS")
+    dropped = first - set(published["required"])
+    if dropped:  # removing a field, or making it optional, breaks consumers: only a new schema_version may
+        raise ValueError(f"{name} no longer requires {sorted(dropped)}, which it was first published with")
+    published["required"] = [field for field in published["required"] if field in first]
+    return published
+
+
 # ---------------------------------------------------------------------- the document (JSON Schema 2020-12)
 def tolerant(node: Any) -> Any:
     """`node` without `additionalProperties: false`: the published schemas accept fields a later 0.x adds
@@ -65,12 +148,14 @@ def tolerant(node: Any) -> Any:
 
 
 def strict(node: Any) -> Any:
-    """`node` refusing any field it does not list: the relay's own events carry exactly the documented fields,
-    which the local checks hold them to (the published schemas are `tolerant`)."""
+    """`node` refusing any field it does not list and requiring every field it lists: the relay's own events carry
+    exactly the documented fields, which the local checks hold them to (the published schemas are `tolerant`, and
+    require only what a document of the first release had)."""
     if isinstance(node, dict):
         closed = {key: strict(value) for key, value in node.items()}
-        if "properties" in closed and "additionalProperties" not in closed:
-            closed["additionalProperties"] = False
+        if "properties" in closed:
+            closed["required"] = list(closed["properties"])
+            closed.setdefault("additionalProperties", False)
         return closed
     if isinstance(node, list):
         return [strict(item) for item in node]
@@ -78,7 +163,9 @@ def strict(node: Any) -> Any:
 
 
 def document_schema() -> dict[str, Any]:
-    generated = tolerant(event_documents_schema())
+    generated = event_documents_schema()
+    generated.pop("discriminator", None)  # OpenAPI, not JSON Schema: Ajv's strict mode refuses unknown keywords
+    generated["$defs"] = {name: published_definition(name, node) for name, node in generated["$defs"].items()}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -91,7 +178,8 @@ def document_schema() -> dict[str, Any]:
                 for kind, model in MODEL_BY_EVENT_TYPE.items()
             )
             + ". Delivery is at least once: dedupe on `event_id`. Fields are added within a `schema_version`, "
-            "never removed or changed: this schema accepts fields it does not list."
+            "never removed or changed: this schema accepts fields it does not list, and requires only those each "
+            "document had when first published (the relay sends every listed field)."
         ),
         **generated,
     }
@@ -173,9 +261,10 @@ def registry_logical_id(detail_type: str) -> str:
 def registry_schema(detail_type: str) -> dict[str, Any]:
     """The EventBridge event of one detail-type (`AWSEvent`, its `detail` the event document) as OpenAPI 3.0."""
     model = MODEL_BY_EVENT_TYPE[EVENT_TYPE_BY_DETAIL_TYPE[detail_type]]
-    document = tolerant(model.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}"))
-    definitions = document.pop("$defs", {})
-    detail_name = document["title"]
+    generated = model.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
+    definitions = {name: published_definition(name, node) for name, node in generated.pop("$defs", {}).items()}
+    detail_name = generated["title"]
+    document = published_definition(detail_name, generated)
     envelope = {
         "type": "object",
         "required": ["version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"],

@@ -3,7 +3,9 @@ is a valid event document in the envelope its target delivers."""
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +14,27 @@ import pytest
 from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, parse_event
 from local.__main__ import main
 from local.emulator import GenviralEmulator
-from local.runner import API, POLLER, WORKER, LocalRunner
+from local.runner import API, POLLER, WEBHOOK_DELIVERY, WEBHOOK_DISPATCHER, WORKER, LocalRunner
+from local.stack import MotoStack
+from local.template import load_template
+from local.webhook_receiver import WebhookReceiver
+from tests.conftest import SECRETS, TOKEN
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_POST = "11111111-1111-1111-1111-111111111111"
+SAMPLE_WEBHOOK = "wh_5f0c3a9e2b7d4c18a6e1f09b3d72c845"
+"""The endpoint the webhook route and delivery samples name."""
+SNS_QUEUE_BODY_KEYS = {
+    "Type", "MessageId", "TopicArn", "Message", "Timestamp", "SignatureVersion", "Signature", "SigningCertURL",
+    "UnsubscribeURL", "MessageAttributes",
+}  # fmt: skip
+"""What every SNS notification delivered to an SQS queue (raw delivery off) carries; Lambda's record spells two
+of them `SigningCertUrl`, `UnsubscribeUrl`, and adds `Subject` (null when none)."""
+SNS_LAMBDA_KEYS = (SNS_QUEUE_BODY_KEYS - {"SigningCertURL", "UnsubscribeURL"}) | {
+    "SigningCertUrl",
+    "UnsubscribeUrl",
+    "Subject",
+}
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -38,16 +57,99 @@ def test_every_inbound_sample_drives_its_handler(emulator: GenviralEmulator, run
     assert emulator.calls(SAMPLE_POST) == 3  # register, check now, and the worker's check
 
 
+@pytest.fixture
+def private_urls_stack(emulator: GenviralEmulator) -> Iterator[MotoStack]:
+    # The loopback receiver is http:// on 127.0.0.1, which only AllowPrivateWebhookUrls allows (as local runs do).
+    with MotoStack(
+        genviral_api_url=emulator.base_url, token=TOKEN, parameters={"AllowPrivateWebhookUrls": "true"}
+    ) as running:
+        yield running
+
+
+def with_webhook(event: dict[str, Any], webhook_id: str) -> dict[str, Any]:
+    """A sample naming SAMPLE_WEBHOOK, pointed at the endpoint the registration sample created instead."""
+    text = json.dumps(event)
+    assert SAMPLE_WEBHOOK in text
+    return dict(json.loads(text.replace(SAMPLE_WEBHOOK, webhook_id)))
+
+
+def test_every_webhook_sample_drives_its_handler(private_urls_stack: MotoStack) -> None:
+    runner = LocalRunner(private_urls_stack)
+    with WebhookReceiver() as receiver:
+        # The registration sample, its https URL swapped for the loopback receiver's (no network beyond it)
+        register = sample("api-register-webhook.json")
+        body = json.loads(register["body"])
+        assert body["url"].startswith("https://")
+        created = runner.invoke(API, {**register, "body": json.dumps({**body, "url": receiver.url})})
+        assert created["statusCode"] == 201, created["body"]
+        endpoint = json.loads(created["body"])
+        webhook_id, secret = endpoint["id"], endpoint["secret"]
+        SECRETS.add(secret.removeprefix("whsec_"))
+        receiver.trust(secret)
+        assert endpoint["event_types"] == body["event_types"]
+
+        listed = runner.invoke(API, sample("api-list-webhooks.json"))
+        got = runner.invoke(API, with_webhook(sample("api-get-webhook.json"), webhook_id))
+        rotated = runner.invoke(API, with_webhook(sample("api-rotate-webhook-secret.json"), webhook_id))
+        new_secret = json.loads(rotated["body"])["secret"]
+        SECRETS.add(new_secret.removeprefix("whsec_"))
+        receiver.trust(new_secret)
+        tested = runner.invoke(API, with_webhook(sample("api-test-webhook.json"), webhook_id))
+        fanned = runner.invoke(WEBHOOK_DISPATCHER, sample("sqs-webhook-fanout-batch.json"))
+        attempted = runner.invoke(WEBHOOK_DELIVERY, with_webhook(sample("sqs-webhook-delivery-batch.json"), webhook_id))
+        runner.deliver_webhooks()  # the test event and the fan-out's delivery, queued above
+        deleted = runner.invoke(API, with_webhook(sample("api-delete-webhook.json"), webhook_id))
+        gone = runner.invoke(API, with_webhook(sample("api-get-webhook.json"), webhook_id))
+
+    assert [answer["statusCode"] for answer in (listed, got, rotated, tested, deleted, gone)] == [
+        200, 200, 200, 202, 200, 404
+    ]  # fmt: skip
+    assert [item["id"] for item in json.loads(listed["body"])["webhooks"]] == [webhook_id]
+    assert (fanned, attempted) == ({"batchItemFailures": []}, {"batchItemFailures": []})
+    # Each delivery verified (with both keys signing after the rotation); the samples' event twice: once from the
+    # delivery sample, once fanned out from the fan-out sample (same id: receivers dedupe on it)
+    fanout_record = sample("sqs-webhook-fanout-batch.json")["Records"][0]
+    sample_event = fanout_record["messageAttributes"]["event_id"]["stringValue"]
+    test_event = json.loads(tested["body"])["event_id"]
+    assert sorted(delivery.webhook_id for delivery in receiver.received) == sorted(
+        [sample_event, sample_event, test_event]
+    )
+    assert all(delivery.verified_by == [0, 1] for delivery in receiver.received), [d.problem for d in receiver.received]
+    assert {delivery.body for delivery in receiver.received if delivery.webhook_id == sample_event} == {
+        fanout_record["body"].encode()
+    }
+
+
 def test_inbound_samples_cover_every_trigger_and_route() -> None:
     names = {path.name for path in EVENTS.glob("*.json")}
     assert names == {
         "schedule-tick.json",
         "sqs-check-batch.json",
+        "sqs-webhook-fanout-batch.json",
+        "sqs-webhook-delivery-batch.json",
         "api-register-watch.json",
         "api-get-watch.json",
         "api-check-watch.json",
         "api-delete-watch.json",
+        "api-register-webhook.json",
+        "api-list-webhooks.json",
+        "api-get-webhook.json",
+        "api-delete-webhook.json",
+        "api-rotate-webhook-secret.json",
+        "api-test-webhook.json",
     }
+    # every API route of the template has its sample
+    routes = {
+        (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+        for resource in load_template()["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "Api"
+    }
+    samples = {
+        (api["httpMethod"], api["resource"]) for api in map(sample, sorted(n for n in names if n.startswith("api-")))
+    }
+    assert samples == routes
 
 
 @pytest.mark.parametrize("event_type", list(DETAIL_TYPE_BY_EVENT_TYPE))
@@ -55,6 +157,7 @@ def test_outbound_samples_are_valid_event_documents(event_type: str) -> None:
     name = event_type.replace(".", "-")
     eventbridge = sample(f"outbound/eventbridge-{name}.json")
     sns = sample(f"outbound/sns-{name}.json")
+    (record,) = sample(f"outbound/lambda-sns-{name}.json")["Records"]
 
     from_bus = parse_event(eventbridge["detail"])
     from_topic = parse_event(sns["Message"])
@@ -64,12 +167,40 @@ def test_outbound_samples_are_valid_event_documents(event_type: str) -> None:
     assert eventbridge["detail-type"] == from_bus.detail_type
     assert eventbridge["source"] == "genviral.relay"
     assert {name: value["Value"] for name, value in sns["MessageAttributes"].items()} == from_bus.sns_attributes()
+    # As SNS delivers to a queue: the whole notification, signed
+    assert set(sns) == SNS_QUEUE_BODY_KEYS
+    assert (sns["Type"], sns["SignatureVersion"]) == ("Notification", "1")
+    assert sns["SigningCertURL"].startswith("https://sns.us-east-1.amazonaws.com/SimpleNotificationService-")
+    assert f"?Action=Unsubscribe&SubscriptionArn={sns['TopicArn']}:" in sns["UnsubscribeURL"]
+    assert len(base64.b64decode(sns["Signature"], validate=True)) == 256  # an RSA-2048 signature's size
+    # As SNS delivers to a function: the same notification in a record
+    assert (record["EventSource"], record["EventVersion"]) == ("aws:sns", "1.0")
+    assert record["EventSubscriptionArn"].startswith(sns["TopicArn"] + ":")
+    assert set(record["Sns"]) == SNS_LAMBDA_KEYS
+    assert record["Sns"]["Message"] == sns["Message"]
+    assert record["Sns"]["MessageAttributes"] == sns["MessageAttributes"]
+    assert record["Sns"]["UnsubscribeUrl"].endswith(record["EventSubscriptionArn"])
+    assert parse_event(record["Sns"]["Message"]) == from_bus
 
 
-def test_outbound_samples_are_one_pair_per_event_type() -> None:
+def test_outbound_samples_are_one_of_each_delivery_per_event_type() -> None:
     names = {path.name for path in (EVENTS / "outbound").glob("*.json")}
     kinds = [event_type.replace(".", "-") for event_type in DETAIL_TYPE_BY_EVENT_TYPE]
-    assert names == {f"{target}-{kind}.json" for target in ("sns", "eventbridge") for kind in kinds}
+    assert names == {f"{target}-{kind}.json" for target in ("sns", "lambda-sns", "eventbridge") for kind in kinds}
+
+
+def test_the_webhook_queue_samples_carry_what_their_handlers_parse() -> None:
+    from genviral_relay.aws.webhook_queues import parse_deliveries, parse_fanout
+
+    fanout = sample("sqs-webhook-fanout-batch.json")["Records"]
+    deliveries = sample("sqs-webhook-delivery-batch.json")["Records"]
+    (item,), poison = parse_fanout(fanout)
+    assert poison == []
+    assert (item.event_id, item.event_type) == (parse_event(item.body).event_id, parse_event(item.body).event_type)
+    (delivery,), poison = parse_deliveries(deliveries)
+    assert poison == []
+    assert (delivery.delivery.webhook_id, delivery.delivery.attempt) == (SAMPLE_WEBHOOK, 1)
+    assert delivery.delivery.event_id == parse_event(delivery.delivery.body).event_id
 
 
 def test_demo_runs_the_whole_scenario_over_moto_server(capsys: pytest.CaptureFixture[str]) -> None:

@@ -82,3 +82,19 @@ def test_a_link_to_a_missing_file_or_heading_is_reported(tmp_path: Path) -> None
         "  ```\n  [in code](missing-too.md)\n  ```\n"
     )
     assert broken_links(page) == ["missing.md", "other.md#no-such-heading", "other.md#not-a-heading", "#there"]
+
+
+def test_the_posted_on_account_example_names_an_account_of_the_platform_its_rule_is_named_for() -> None:
+    # The docs fill the recipe's placeholder with a sample account; the rule's name says which platform's.
+    accounts = {
+        document["account_id"]: document["account"]["platform"]
+        for path in (ROOT / "events" / "outbound").glob("eventbridge-post-account-*.json")
+        for document in [json.loads(path.read_text())["detail"]]
+    }
+    examples = re.findall(
+        r"put-rule --name posted-on-\w+-(\w+) .*?sed 's/GENVIRAL_ACCOUNT_ID/([\w-]+)/'", docs_text(), re.S
+    )
+    assert examples, "the posted-on-account example is gone"
+    assert [(platform, accounts.get(account_id)) for platform, account_id in examples] == [
+        (platform, platform) for platform, _ in examples
+    ]

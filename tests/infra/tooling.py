@@ -141,3 +141,28 @@ def _lint_runs() -> tuple[list[str], dict[str, list[str]]]:
         return findings(finished(every_region), committed), {
             name: findings(variants, path) for name, path in paths.items()
         }
+
+
+# ---------------------------------------------------------------------- node
+def node_with_packages(directory: Path) -> str:
+    """The `node` executable, with `directory`'s packages installed as its package-lock.json pins them (`npm ci`,
+    on first use and after the lock changes; install scripts off). Skips the test when node or npm is absent;
+    a failed install fails it (the npm registry is reachable where the suite runs)."""
+    import pytest
+
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node and npm are not installed")
+    installed = directory / "node_modules" / ".package-lock.json"
+    lock = directory / "package-lock.json"
+    if not installed.is_file() or installed.stat().st_mtime < lock.stat().st_mtime:
+        done = subprocess.run(  # noqa: S603 - npm from PATH, our own lock file
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, f"npm ci in {directory} failed:\n{done.stderr[-2000:]}"
+    return node

@@ -4,6 +4,7 @@ strict enough to catch an event off the contract."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from local.template import load_template
 from tests.builders import NOW, account, one_event_of_each_type, outcomes, post
 from tools.event_schema import (
     DETAIL_TYPES,
+    FIRST_PUBLISHED_FIELDS,
     REGENERATE,
     SCHEMA_PATH,
     ContractViolation,
@@ -23,18 +25,32 @@ from tools.event_schema import (
     check_document,
     check_eventbridge_event,
     document_schema,
+    published_definition,
     registry_logical_id,
     registry_schema,
     registry_schema_name,
     render,
+    without_history,
 )
 
 OUTBOUND = Path(__file__).resolve().parents[2] / "events" / "outbound"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TEMPLATE = load_template()
+RELEASE_0_3_DOCUMENTS = sorted(FIXTURES.glob("event-0.3.0-*.json"))
+"""Documents as 0.3.0 published them, under the same `schema_version` "1" (no `account`, `error_category` or
+`post.external_id`): a consumer may have stored them, and replays them through its validator."""
 
 
 def outbound_samples() -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted(OUTBOUND.glob("*.json"))]
+
+
+def sample_document(sample: dict[str, Any]) -> dict[str, Any]:
+    """The event document of an outbound sample: an SNS body's or SNS record's `Message`, an EventBridge `detail`."""
+    if "Records" in sample:
+        (record,) = sample["Records"]
+        return dict(json.loads(record["Sns"]["Message"]))
+    return dict(json.loads(sample["Message"])) if "Message" in sample else dict(sample["detail"])
 
 
 def template_registry_content(detail_type: str) -> dict[str, Any]:
@@ -98,13 +114,78 @@ def test_registry_is_named_after_the_stack_so_stacks_coexist() -> None:
 def test_schema_describes_exactly_the_models_fields() -> None:
     schema = document_schema()
     assert schema["$id"].startswith("urn:genviral-relay:")
-    assert schema["discriminator"]["propertyName"] == "event_type"
     for event_type, model in MODEL_BY_EVENT_TYPE.items():
         definition = schema["$defs"][model.__name__]
-        assert schema["discriminator"]["mapping"][event_type] == f"#/$defs/{model.__name__}"
         assert {"$ref": f"#/$defs/{model.__name__}"} in schema["oneOf"]
         assert list(definition["properties"]) == list(model.model_fields)
-        assert definition["required"] == list(model.model_fields)  # the default schema_version included
+        assert event_type in [
+            definition["properties"]["event_type"].get("const"),
+            *definition["properties"]["event_type"].get("enum", []),
+        ]
+        # Required: what the document had when first published, in model order (the default schema_version too).
+        first = FIRST_PUBLISHED_FIELDS[model.__name__]
+        assert definition["required"] == [field for field in model.model_fields if field in first]
+
+
+def test_schema_uses_json_schema_keywords_only() -> None:
+    # `discriminator` is OpenAPI's: strict validators (Ajv by default) refuse a schema with an unknown keyword.
+    assert "discriminator" not in json.dumps(document_schema())
+    assert "discriminator" not in SCHEMA_PATH.read_text()
+
+
+def test_fields_added_after_the_first_release_are_optional_in_the_published_schema() -> None:
+    definitions = document_schema()["$defs"]
+    outcome, summary = definitions["AccountOutcomeEvent"], definitions["PostSummary"]
+    assert {"account", "error_category"} <= set(outcome["properties"]) - set(outcome["required"])
+    assert "external_id" in set(summary["properties"]) - set(summary["required"])
+    # The registry schemas say the same: a 0.3.0 detail is a valid detail of its detail-type.
+    for detail_type in ("Post Account Posted", "Post Account Failed"):
+        components = registry_schema(detail_type)["components"]["schemas"]
+        assert "account" not in components["AccountOutcomeEvent"]["required"]
+        assert "external_id" not in components["PostSummary"]["required"]
+
+
+def test_a_definition_cannot_stop_requiring_a_first_published_field_nor_appear_unlisted() -> None:
+    definition = {"properties": {"a": {}, "b": {}}, "required": ["a", "b"]}
+    with pytest.raises(ValueError, match="FIRST_PUBLISHED_FIELDS"):
+        published_definition("SomeNewDocument", definition)
+    kept = sorted(FIRST_PUBLISHED_FIELDS["PostSummary"] - {"caption"})
+    with pytest.raises(ValueError, match=r"no longer requires \['caption'\]"):
+        published_definition("PostSummary", {"properties": {}, "required": kept})
+
+
+# ---------------------------------------------------------------------- version history stays out
+def descriptions(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["description"]] if isinstance(node.get("description"), str) else []
+        return own + [text for value in node.values() for text in descriptions(value)]
+    if isinstance(node, list):
+        return [text for item in node for text in descriptions(item)]
+    return []
+
+
+def test_no_published_description_carries_version_history() -> None:
+    published = [json.loads(SCHEMA_PATH.read_text())] + [template_registry_content(kind) for kind in DETAIL_TYPES]
+    texts = [text for schema in published for text in descriptions(schema)]
+    assert len(texts) > 20  # the walk finds the field descriptions
+    assert [text for text in texts if re.search(r"\b(?:added|new|introduced) in\b|\bv?\d+\.\d+\b", text, re.I)] == []
+
+
+@pytest.mark.parametrize(
+    ("written", "published"),
+    [
+        ("The account. Added in 0.4.", "The account."),
+        ("Null when posted (added in 0.4).", "Null when posted."),
+        ("Every account, in Genviral's order.", "Every account, in Genviral's order."),
+    ],
+)
+def test_release_notes_are_cut_from_descriptions(written: str, published: str) -> None:
+    assert without_history(written) == published
+
+
+def test_a_release_mentioned_otherwise_stops_generation() -> None:
+    with pytest.raises(ValueError, match="CHANGELOG"):
+        without_history("Present from release 0.4 on.")
 
 
 def test_every_event_type_is_told_apart_by_its_own_definition() -> None:
@@ -132,11 +213,76 @@ def test_the_published_schema_tolerates_additive_fields_the_local_check_does_not
         check_document(later)  # the relay's own events carry exactly the documented fields
 
 
+# ---------------------------------------------------------------------- earlier releases' documents
+def published_validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def release_0_3_document(name: str = "event-0.3.0-failed.json") -> dict[str, Any]:
+    return dict(json.loads((FIXTURES / name).read_text()))
+
+
+def test_the_fixtures_are_0_3_documents_without_the_fields_added_since() -> None:
+    assert [path.name for path in RELEASE_0_3_DOCUMENTS] == ["event-0.3.0-failed.json", "event-0.3.0-posted.json"]
+    for path in RELEASE_0_3_DOCUMENTS:
+        document = json.loads(path.read_text())
+        assert set(document) == FIRST_PUBLISHED_FIELDS["AccountOutcomeEvent"]
+        assert set(document["post"]) == FIRST_PUBLISHED_FIELDS["PostSummary"]
+
+
+@pytest.mark.parametrize("path", RELEASE_0_3_DOCUMENTS, ids=lambda path: path.name)
+def test_a_0_3_document_meets_the_published_schema(path: Path) -> None:
+    document = json.loads(path.read_text())
+    assert list(published_validator().iter_errors(document)) == []
+    # and the registry schema of its detail-type, as EventBridge's code bindings read it
+    from openapi_schema_validator import OAS30Validator, oas30_format_checker
+
+    detail_type = DETAIL_TYPE_BY_EVENT_TYPE[document["event_type"]]
+    content = template_registry_content(detail_type)
+    registry = {**content["components"]["schemas"]["AWSEvent"], "components": content["components"]}
+    assert (
+        list(
+            OAS30Validator(registry, format_checker=oas30_format_checker).iter_errors(aws_event(detail_type, document))
+        )
+        == []
+    )
+    # The relay's own check still wants every field: the relay sends them all.
+    with pytest.raises(ContractViolation, match="'account' is a required property"):
+        check_document(document)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        *[(field,) for field in sorted(FIRST_PUBLISHED_FIELDS["AccountOutcomeEvent"])],
+        *[("post", field) for field in sorted(FIRST_PUBLISHED_FIELDS["PostSummary"])],
+    ],
+    ids="/".join,
+)
+def test_a_0_3_document_missing_an_original_field_is_refused(path: tuple[str, ...]) -> None:
+    document = release_0_3_document()
+    *parents, field = path
+    container = document
+    for parent in parents:
+        container = container[parent]
+    del container[field]
+    errors = list(published_validator().iter_errors(document))
+    assert errors, f"a document without {'/'.join(path)} was accepted"
+    # one of the errors says so (a oneOf lists its branches' errors in its context)
+    reasons = [error.message for error in errors] + [sub.message for error in errors for sub in error.context or ()]
+    assert f"'{field}' is a required property" in reasons
+
+
 # ---------------------------------------------------------------------- samples and real documents
 def test_every_outbound_sample_meets_the_schema() -> None:
     samples = outbound_samples()
-    documents = [json.loads(s["Message"]) if "Message" in s else s["detail"] for s in samples]
-    assert len(documents) == 2 * len(MODEL_BY_EVENT_TYPE)  # each type, as SNS and as EventBridge deliver it
+    documents = [sample_document(sample) for sample in samples]
+    # each type, as SNS delivers it to a queue and to a function, and as EventBridge delivers it
+    assert len(documents) == 3 * len(DETAIL_TYPE_BY_EVENT_TYPE)
     assert {document["event_type"] for document in documents} == set(MODEL_BY_EVENT_TYPE)
     for document in documents:
         check_document(document)

@@ -10,6 +10,7 @@ import pytest
 from genviral_relay.errors import TooManyWebhooksError, WebhookNotFoundError
 from genviral_relay.models.webhooks import CreateWebhookRequest, WebhookDelivery
 from genviral_relay.rules.webhook_retries import MAX_ATTEMPTS, RETRY_DELAYS
+from genviral_relay.rules.webhook_signing import signed_headers
 from genviral_relay.rules.webhook_urls import UrlRefusedError
 from genviral_relay.webhooks.attempts import DeliveryItem, WebhookAttempts
 from genviral_relay.webhooks.fanout import FanoutItem, WebhookFanout
@@ -170,6 +171,24 @@ def test_a_rotation_keeps_the_old_key_for_a_day_and_drops_keys_past_their_end() 
     rig.now += ROTATION_OVERLAP + timedelta(seconds=1)
     third = rig.registry.rotate_secret(webhook_id).secrets[0].value
     assert [secret.value for secret in rig.store.items[webhook_id].secrets] == [third, second]
+
+
+def test_a_second_rotation_within_a_day_signs_with_three_keys_each_until_its_own_end() -> None:
+    # What docs/webhooks.md says of rotations: one signature per key still signing, newest first.
+    rig = Rig()
+    webhook_id = rig.register()
+    first = rig.store.items[webhook_id].secrets[0].value
+    second = rig.registry.rotate_secret(webhook_id).secrets[0].value
+    rotated_at = rig.now
+    rig.now += timedelta(hours=1)
+    third = rig.registry.rotate_secret(webhook_id).secrets[0].value
+
+    assert rig.store.items[webhook_id].signing_secrets(rig.now) == [third, second, first]
+    headers = signed_headers(rig.store.items[webhook_id].signing_secrets(rig.now), "evt", 1, b"{}")
+    assert len(headers["webhook-signature"].split(" ")) == 3
+    # The first key ends a day after the rotation that replaced it, the second a day after its own
+    assert rig.store.items[webhook_id].signing_secrets(rotated_at + ROTATION_OVERLAP) == [third, second]
+    assert rig.store.items[webhook_id].signing_secrets(rig.now + ROTATION_OVERLAP) == [third]
 
 
 def test_registration_checks_the_url_and_the_limit() -> None:

@@ -57,8 +57,7 @@ class PostSummary(BaseModel):
     music_url: str | None
     external_id: str | None = Field(
         default=None,
-        description="The post's `external_id` (the key it was created with) when Genviral gives one, else null. "
-        "Added in 0.4.",
+        description="The post's `external_id` (the key it was created with) when Genviral gives one, else null. ",
     )
 
 
@@ -110,7 +109,7 @@ class AccountEvent(RelayEvent):
     account: AccountRef = Field(
         description="The account as `GET /accounts` lists it (cached by the relay, refreshed on an unknown id and "
         "hourly). Genviral lists only active accounts: for a revoked or removed one, or when the listing failed, "
-        "only `id` is set and the other fields are null. Added in 0.4."
+        "only `id` is set and the other fields are null."
     )
     status: str = Field(description="The account's delivery status.")
     previous_status: str | None = Field(description="Last status seen before; null when first seen.")
@@ -120,7 +119,7 @@ class AccountEvent(RelayEvent):
     error_category: ErrorCategory | None = Field(
         default=None,
         description="On `failed` events, why delivery failed in a form to route on, derived from `error_message` "
-        "(`unknown` when no rule matches or there is no message); null on every other event. Added in 0.4.",
+        "(`unknown` when no rule matches or there is no message); null on every other event.",
     )
     last_attempted_at: str | None = Field(
         description="As Genviral gave it; tells a failure after a retry apart from the first one."
@@ -164,7 +163,7 @@ class AccountOutcomeEvent(AccountEvent):
 
 
 class AccountDelayedEvent(AccountEvent):
-    """An account still neither `posted` nor `failed` `DelayedAfterMinutes` after its post's time. Added in 0.4."""
+    """An account still neither `posted` nor `failed` `DelayedAfterMinutes` after its post's time."""
 
     event_type: Literal["post.account.delayed"]
     status: str = Field(description="The account's current status (`pending`, `scheduled`, `retry`, ...).")
@@ -193,7 +192,7 @@ class CompletedAccount(BaseModel):
 
 class PostCompletedEvent(RelayEvent):
     """Every account of a post is `posted` or `failed`. Once per completion: when a retry changes an outcome and
-    the post completes again, a new completion under a new id. Added in 0.4."""
+    the post completes again, a new completion under a new id."""
 
     event_type: Literal["post.completed"]
     outcome: CompletionOutcome = Field(description="`posted`: all posted; `failed`: all failed; else `partial`.")

@@ -79,7 +79,8 @@ class WebhookEndpoint(BaseModel):
         return self.event_types is None or event_type in self.event_types
 
     def signing_secrets(self, now: datetime) -> list[str]:
-        """The keys a delivery at `now` is signed with: the current one, and during a rotation the previous one."""
+        """The keys a delivery at `now` is signed with: the current one, and each one replaced less than
+        `ROTATION_OVERLAP` (24 h) ago."""
         return [secret.value for secret in self.secrets if secret.live(now)]
 
 
