@@ -146,13 +146,6 @@ SECONDS = frozenset(
     }
 )
 
-EVENT_METRICS: dict[str, Metric] = {
-    "post.account.posted": Metric.TRANSITIONS_POSTED,
-    "post.account.failed": Metric.TRANSITIONS_FAILED,
-    "post.account.delayed": Metric.DELIVERIES_DELAYED,
-    "post.completed": Metric.POSTS_COMPLETED,
-}
-"""The metric each event type counts in (by `event_type`)."""
 
 # Most specific first: TokenUnavailableError is a GenviralConfigError like the 401/402/403 ones.
 _GENVIRAL_ERROR_METRICS: tuple[tuple[type[GenviralError], Metric], ...] = (

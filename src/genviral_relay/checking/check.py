@@ -27,6 +27,7 @@ from genviral_relay.errors import (
 )
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
 from genviral_relay.models.events import (
+    EVENT_KINDS,
     AccountEvent,
     AccountOutcomeEvent,
     AccountRef,
@@ -35,7 +36,7 @@ from genviral_relay.models.events import (
     RelayEvent,
 )
 from genviral_relay.models.upstream import Post
-from genviral_relay.observability import EVENT_METRICS, Metric, emit, logger
+from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.rules.schedule import PollingPolicy, same_schedule, with_outbox_retry
 from genviral_relay.rules.transitions import Detection, detect_transitions
 
@@ -196,8 +197,8 @@ class PostCheck:
             return CheckOutcome(post.id, "conflict", watch=self._store.get(post.id), post=post)
 
         for event in detection.events:
-            logger.info(_DETECTED[event.event_type], extra={**event.log_keys(), **_states(event)})
-            emit(EVENT_METRICS[event.event_type])
+            logger.info(EVENT_KINDS[event.event_type].log_line, extra={**event.log_keys(), **_states(event)})
+            emit(Metric(EVENT_KINDS[event.event_type].metric))
             # Lag is measured on outcomes of a post seen before (not one just registered).
             if isinstance(event, AccountOutcomeEvent) and previous.observed:
                 happened_at = _changed_at(event)
@@ -261,16 +262,6 @@ class PostCheck:
         return CheckOutcome(
             post_id, "refused" if refused else "deferred", watch=delivered, error=error, created=created
         )
-
-
-# shim: transition-log-line (docs/compatibility.md)
-_DETECTED: dict[str, str] = {
-    "post.account.posted": "Transition detected",
-    "post.account.failed": "Transition detected",
-    "post.account.delayed": "Delayed delivery detected",
-    "post.completed": "Post completion detected",
-}
-"""The log line of each event type a check finds (0.3's line for transitions, unchanged)."""
 
 
 def _states(event: RelayEvent) -> dict[str, str | None]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, assert_never, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
@@ -21,13 +22,6 @@ EVENT_TYPE_BY_STATUS: dict[str, OutcomeEventType] = {
     "posted": "post.account.posted",
     "failed": "post.account.failed",
 }
-DETAIL_TYPE_BY_EVENT_TYPE: dict[EventType, str] = {
-    "post.account.posted": "Post Account Posted",
-    "post.account.failed": "Post Account Failed",
-    "post.account.delayed": "Post Account Delayed",
-    "post.completed": "Post Completed",
-}
-"""Every event type the relay publishes, with its EventBridge detail-type."""
 
 
 class AccountRef(BaseModel):
@@ -218,11 +212,46 @@ EventDocument = Annotated[
 ]
 """Any document the relay publishes, told apart by `event_type`."""
 _DOCUMENTS: TypeAdapter[EventDocument] = TypeAdapter(EventDocument)
+
+
+@dataclass(frozen=True)
+class EventKind:
+    """What goes with one event type, wherever the relay needs it: adding a type means one case below, and mypy
+    refuses `event_kind` until it has one."""
+
+    detail_type: str
+    """EventBridge's detail-type (and the registry schema's name)."""
+    model: type[RelayEvent]
+    metric: str
+    """The metric it counts in (a value of `observability.Metric`)."""
+    log_line: str
+    """What a check that finds one logs (0.3's line for transitions, unchanged: `transition-log-line` in
+    docs/compatibility.md)."""
+
+
+def event_kind(event_type: EventType) -> EventKind:
+    match event_type:
+        case "post.account.posted":
+            return EventKind("Post Account Posted", AccountOutcomeEvent, "TransitionsPosted", "Transition detected")
+        case "post.account.failed":
+            return EventKind("Post Account Failed", AccountOutcomeEvent, "TransitionsFailed", "Transition detected")
+        case "post.account.delayed":
+            return EventKind(
+                "Post Account Delayed", AccountDelayedEvent, "DeliveriesDelayed", "Delayed delivery detected"
+            )
+        case "post.completed":
+            return EventKind("Post Completed", PostCompletedEvent, "PostsCompleted", "Post completion detected")
+        case _:
+            assert_never(event_type)
+
+
+EVENT_KINDS: dict[EventType, EventKind] = {event_type: event_kind(event_type) for event_type in get_args(EventType)}
+"""Every event type the relay publishes, in the contract's order."""
+DETAIL_TYPE_BY_EVENT_TYPE: dict[EventType, str] = {
+    event_type: kind.detail_type for event_type, kind in EVENT_KINDS.items()
+}
 MODEL_BY_EVENT_TYPE: dict[EventType, type[RelayEvent]] = {
-    "post.account.posted": AccountOutcomeEvent,
-    "post.account.failed": AccountOutcomeEvent,
-    "post.account.delayed": AccountDelayedEvent,
-    "post.completed": PostCompletedEvent,
+    event_type: kind.model for event_type, kind in EVENT_KINDS.items()
 }
 
 
