@@ -37,7 +37,7 @@ def needs_refresh(directory: AccountDirectory | None, wanted_ids: Iterable[str],
     return any(account_id not in directory.accounts for account_id in wanted_ids)
 
 
-def listed(accounts: Iterable[Account], now: datetime) -> AccountDirectory:
+def directory_of(accounts: Iterable[Account], now: datetime) -> AccountDirectory:
     """The directory of a successful listing."""
     return AccountDirectory(
         accounts={
@@ -92,7 +92,7 @@ class AccountLookup:
         self, source: AccountSource, directory: AccountDirectory | None, now: datetime
     ) -> AccountDirectory | None:
         try:
-            fresh = listed(source.list_accounts(), now)
+            fresh = directory_of(source.list_accounts(), now)
         except GenviralError as error:
             self._failed("Genviral did not list the accounts; events name them by id", error, status=error.status)
             attempted = (directory or AccountDirectory()).model_copy(update={"last_attempt_at": now})

@@ -40,7 +40,7 @@ from genviral_relay.models.messages import RefreshRequest
 from genviral_relay.observability import Metric, emit
 from genviral_relay.polling.in_flight import CheckClaims
 from genviral_relay.polling.ports import WatchIndex
-from genviral_relay.rules.backpressure import Unit
+from genviral_relay.rules.backpressure import DueGroup
 
 PAGE_LIMIT = 100  # Genviral's largest page
 WINDOW_GAP = timedelta(minutes=10)
@@ -57,11 +57,11 @@ posts stay due and are queued again."""
 
 
 @dataclass(frozen=True)
-class Grouped:
-    """The due posts of a tick as messages: units, and the window of each unit of two or more posts."""
+class TickGroups:
+    """The due posts of a tick as messages: groups, and the window of each group of two or more posts."""
 
-    units: list[Unit]
-    windows: dict[Unit, CreatedWindow]
+    groups: list[DueGroup]
+    windows: dict[DueGroup, CreatedWindow]
 
 
 class HotWindows:
@@ -76,22 +76,22 @@ class HotWindows:
         self._history_indexed = False
         """Once true it stays so: read until then, then never again in this execution environment."""
 
-    def group(self, due: Sequence[DueWatch]) -> Grouped:
+    def group(self, due: Sequence[DueWatch]) -> TickGroups:
         if len(due) < 2:
-            return Grouped([(watch,) for watch in due], {})
+            return TickGroups([(watch,) for watch in due], {})
         every_post_known = self._every_post_known()
         # The due index holds no `created_at`: one read per 100 due watches, against 100 Genviral calls.
         watches = self._store.get_many([watch.post_id for watch in due])
         dated: list[tuple[datetime, DueWatch]] = []
-        units: list[Unit] = []
+        groups: list[DueGroup] = []
         for watch in due:
             created = _created_at(watches.get(watch.post_id))
             if created is None:
-                units.append((watch,))  # not watching (flushing its outbox), or stored by an earlier release
+                groups.append((watch,))  # not watching (flushing its outbox), or stored by an earlier release
             else:
                 dated.append((created, watch))
         dated.sort(key=lambda pair: (pair[0], pair[1].post_id))
-        windows: dict[Unit, CreatedWindow] = {}
+        windows: dict[DueGroup, CreatedWindow] = {}
         reads = 0
         start = 0
         while start < len(dated):
@@ -100,12 +100,12 @@ class HotWindows:
             if end - start > 1 and may_read:
                 reads += 1
                 end = self._known_end(dated, start, end)
-            unit = tuple(watch for _, watch in dated[start:end])
-            units.append(unit)
-            if len(unit) > 1:
-                windows[unit] = CreatedWindow(since=dated[start][0], until=dated[end - 1][0])
+            group = tuple(watch for _, watch in dated[start:end])
+            groups.append(group)
+            if len(group) > 1:
+                windows[group] = CreatedWindow(since=dated[start][0], until=dated[end - 1][0])
             start = end
-        return Grouped(units, windows)
+        return TickGroups(groups, windows)
 
     def _every_post_known(self) -> bool:
         if self._discover is not None and not self._history_indexed:

@@ -18,7 +18,7 @@ from genviral_relay.models.messages import CheckRequest, DiscoverRequest, Refres
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.polling.bulk_refresh import HotWindows
 from genviral_relay.polling.ports import WatchIndex, WorkQueue
-from genviral_relay.rules.backpressure import Backpressure, Unit
+from genviral_relay.rules.backpressure import Backpressure, DueGroup
 
 
 @dataclass(frozen=True)
@@ -72,11 +72,11 @@ class PollTick:
         due = list(self._index.due_watches(now))
         if self._windows is not None:
             grouped = self._windows.group(due)
-            units, windows = grouped.units, grouped.windows
+            groups, windows = grouped.groups, grouped.windows
         else:
-            units, windows = [(watch,) for watch in due], {}
-        plan = backpressure.plan(units, backlog, now)
-        requests: list[WorkRequest] = [_request(unit, windows.get(unit), now, since) for unit, since in plan.queue]
+            groups, windows = [(watch,) for watch in due], {}
+        plan = backpressure.plan(groups, backlog, now)
+        requests: list[WorkRequest] = [_request(group, windows.get(group), now, since) for group, since in plan.queue]
         if next(self._index.awaiting_retry(now, limit=1), None) is not None:
             requests.append(SweepRequest(sweep="retry"))
         if self._discover:
@@ -98,15 +98,15 @@ class PollTick:
         return TickReport(queued=queued, deferred=plan.deferred)
 
 
-def _request(unit: Unit, window: CreatedWindow | None, now: datetime, since: datetime) -> WorkRequest:
+def _request(group: DueGroup, window: CreatedWindow | None, now: datetime, since: datetime) -> WorkRequest:
     if window is None:
-        (watch,) = unit
+        (watch,) = group
         return CheckRequest(post_id=watch.post_id, queued_at=now, waiting_since=since)
     return RefreshRequest(
         refresh="created",
         since=window.since,
         until=window.until,
-        post_ids=tuple(watch.post_id for watch in unit),
+        post_ids=tuple(watch.post_id for watch in group),
         queued_at=now,
         waiting_since=since,
     )

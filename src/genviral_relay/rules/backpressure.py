@@ -22,14 +22,14 @@ from genviral_relay.models.domain import DueWatch
 NEVER = datetime.min.replace(tzinfo=UTC)
 
 
-Unit = tuple[DueWatch, ...]
+DueGroup = tuple[DueWatch, ...]
 """What one message asks for: one post's check, or the posts one list call refreshes (`polling/bulk_refresh.py`)."""
 
 
 @dataclass(frozen=True)
 class TickPlan:
-    queue: list[tuple[Unit, datetime]]
-    """The units to queue now, each with the moment the poller first wanted any of its checks."""
+    queue: list[tuple[DueGroup, datetime]]
+    """The groups to queue now, each with the moment the poller first wanted any of its checks."""
     deferred: int
     """Due posts left for the next ticks."""
     longest_wait: timedelta
@@ -49,30 +49,30 @@ class Backpressure:
     _queued_at: dict[str, datetime] = field(default_factory=dict)
     _waiting_since: dict[str, datetime] = field(default_factory=dict)
 
-    def plan(self, units: list[Unit], backlog: int | None, now: datetime) -> TickPlan:
-        """Which of the due `units` to queue while the queue holds `backlog` messages (None: unknown)."""
+    def plan(self, groups: list[DueGroup], backlog: int | None, now: datetime) -> TickPlan:
+        """Which of the due `groups` to queue while the queue holds `backlog` messages (None: unknown)."""
         self._measure(backlog, now)
-        current = {watch.post_id for unit in units for watch in unit}
+        current = {watch.post_id for group in groups for watch in group}
         for remembered in (self._queued_at, self._waiting_since):
             for post_id in [post_id for post_id in remembered if post_id not in current]:
                 del remembered[post_id]
         order = sorted(
-            units, key=lambda unit: min((self._queued_at.get(w.post_id, NEVER), w.next_check_at) for w in unit)
+            groups, key=lambda group: min((self._queued_at.get(w.post_id, NEVER), w.next_check_at) for w in group)
         )
         room = len(order)
         if self.capacity is not None and backlog is not None:
             room = max(0, min(len(order), max(self.minimum, int(self.capacity)) - backlog))
-        queue: list[tuple[Unit, datetime]] = []
-        for unit in order[:room]:
-            since = [self._waiting_since.pop(watch.post_id, now) for watch in unit]
-            queue.append((unit, min(since)))
-            for watch in unit:
+        queue: list[tuple[DueGroup, datetime]] = []
+        for group in order[:room]:
+            since = [self._waiting_since.pop(watch.post_id, now) for watch in group]
+            queue.append((group, min(since)))
+            for watch in group:
                 self._queued_at[watch.post_id] = now
-        for unit in order[room:]:
-            for watch in unit:
+        for group in order[room:]:
+            for watch in group:
                 self._waiting_since.setdefault(watch.post_id, now)
         longest = max((now - since for since in self._waiting_since.values()), default=timedelta(0))
-        deferred = sum(len(unit) for unit in order[room:])
+        deferred = sum(len(group) for group in order[room:])
         return TickPlan(queue=queue, deferred=deferred, longest_wait=longest)
 
     def queued(self, now: datetime, backlog: int | None, count: int) -> None:

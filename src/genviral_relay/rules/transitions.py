@@ -105,7 +105,7 @@ def snapshot(
     )
 
 
-class _Sighting:
+class _SharedFields:
     """What the documents of one detection share, made only if one is (most checks emit nothing)."""
 
     def __init__(self, post: Post, detected_at: datetime) -> None:
@@ -135,7 +135,7 @@ def detect_transitions(
     seen = dict(known)  # accounts missing from this answer keep their last-seen state
     occurrences = dict(previous.occurrences) if previous is not None else {}
     events: list[EventDocument] = []
-    sighting = _Sighting(post, detected_at)
+    shared = _SharedFields(post, detected_at)
 
     def numbered(key: str) -> str:
         occurrence = occurrences.get(key, 0)
@@ -150,7 +150,7 @@ def detect_transitions(
         before = known.get(state.account_id)
         if is_new_outcome(before, state):
             event_id = numbered(outcome_key(state.account_id, state))
-            events.append(_outcome_event(event_id, post.id, before, state, named(state.account_id), sighting))
+            events.append(_outcome_event(event_id, post.id, before, state, named(state.account_id), shared))
             seen[state.account_id] = snapshot(state, outcome_event_id=event_id)
             continue
         final = state.status in FINAL_STATUSES
@@ -165,14 +165,14 @@ def detect_transitions(
                 continue  # reported already
             if detected_at >= reportable_at:
                 account = named(state.account_id)
-                events.append(_delayed_event(numbered(key), post.id, before, state, account, since, sighting))
+                events.append(_delayed_event(numbered(key), post.id, before, state, account, since, shared))
             else:  # not yet: the post is checked again by then (`PollingPolicy.next_check`)
                 next_delay_at = reportable_at if next_delay_at is None else min(next_delay_at, reportable_at)
 
     if is_complete(post):
         completion = completion_key(seen[state.account_id].outcome_event_id for state in post.accounts.states)
         if completion is not None and completion not in occurrences:
-            events.append(_completion(numbered(completion), post, sighting, named))
+            events.append(_completion(numbered(completion), post, shared, named))
 
     state_changed = (
         previous is None
@@ -209,16 +209,16 @@ def _outcome_event(
     before: AccountSnapshot | None,
     state: AccountState,
     account: AccountRef,
-    sighting: _Sighting,
+    shared: _SharedFields,
 ) -> AccountOutcomeEvent:
     return AccountOutcomeEvent(
         event_id=event_id,
         event_type=EVENT_TYPE_BY_STATUS[state.status],
-        detected_at=sighting.detected,
+        detected_at=shared.detected,
         post_id=post_id,
         status=state.status,  # type: ignore[arg-type]  # is_new_outcome admits final statuses only
         previous_status=before.status if before is not None else None,
-        post=sighting.summary,
+        post=shared.summary,
         **_account_fields(state, account),
     )
 
@@ -230,30 +230,30 @@ def _delayed_event(
     state: AccountState,
     account: AccountRef,
     since: datetime,
-    sighting: _Sighting,
+    shared: _SharedFields,
 ) -> AccountDelayedEvent:
     return AccountDelayedEvent(
         event_id=event_id,
         event_type="post.account.delayed",
-        detected_at=sighting.detected,
+        detected_at=shared.detected,
         post_id=post_id,
         status=state.status,
         previous_status=before.status if before is not None else None,
         delayed_since=format_ts(since),
-        post=sighting.summary,
+        post=shared.summary,
         **_account_fields(state, account),
     )
 
 
 def _completion(
-    event_id: str, post: Post, sighting: _Sighting, named: Callable[[str], AccountRef]
+    event_id: str, post: Post, shared: _SharedFields, named: Callable[[str], AccountRef]
 ) -> PostCompletedEvent:
     states = post.accounts.states
     outcome, posted, failed = outcome_of(states)
     return PostCompletedEvent(
         event_id=event_id,
         event_type="post.completed",
-        detected_at=sighting.detected,
+        detected_at=shared.detected,
         post_id=post.id,
         outcome=outcome,
         posted_count=posted,
@@ -265,5 +265,5 @@ def _completion(
             )
             for state in states
         ),
-        post=sighting.summary,
+        post=shared.summary,
     )
