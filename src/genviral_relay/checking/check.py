@@ -8,7 +8,7 @@ under the same ids.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
@@ -283,6 +283,16 @@ def _changed_at(event: AccountOutcomeEvent) -> datetime | None:
     return next((moment for stamp in stamps if (moment := parse_ts(stamp)) is not None), None)
 
 
-def refused_any(error: GenviralError | None, outcomes: Iterable[CheckOutcome]) -> bool:
-    """Whether a run that made a list call (`error`: its failure) and these checks met a refused key."""
-    return isinstance(error, GenviralConfigError) or any(outcome.result == "refused" for outcome in outcomes)
+class ListingRun:
+    """What a run that lists posts and checks some met (the retry sweep, a discover walk, a bulk refresh): its
+    list call's failure, if any, and its checks' outcomes."""
+
+    error: GenviralError | None
+    outcomes: Sequence[CheckOutcome]
+
+    @property
+    def refused(self) -> bool:
+        """Genviral refused the key, to the list call or to a check (calls are paused)."""
+        return isinstance(self.error, GenviralConfigError) or any(
+            outcome.result == "refused" for outcome in self.outcomes
+        )

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from genviral_relay.checking.check import CheckOutcome, PostCheck, refused_any
+from genviral_relay.checking.check import CheckOutcome, ListingRun, PostCheck
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import PostSource, RelayState, WatchStore
 from genviral_relay.clock import parse_ts, to_milliseconds
@@ -143,7 +143,7 @@ def _created_at(watch: WatchRecord | None) -> datetime | None:
 
 
 @dataclass
-class RefreshReport:
+class RefreshReport(ListingRun):
     list_calls: int = 0
     listed: int = 0
     """Posts recorded from a list answer."""
@@ -151,10 +151,6 @@ class RefreshReport:
     """Posts a later check covers already (duplicates)."""
     outcomes: list[CheckOutcome] = field(default_factory=list)
     error: GenviralError | None = None
-
-    @property
-    def refused(self) -> bool:
-        return refused_any(self.error, self.outcomes)
 
 
 class BulkRefresh:

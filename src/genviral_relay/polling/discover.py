@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from genviral_relay.checking.check import CheckOutcome, PostCheck, refused_any
+from genviral_relay.checking.check import CheckOutcome, ListingRun, PostCheck
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import PostPage, PostSource, RelayState, WatchStore
 from genviral_relay.clock import Clock, parse_ts
@@ -51,18 +51,13 @@ checks and the save); what it did not reach is listed again next tick."""
 
 
 @dataclass
-class DiscoverReport:
+class DiscoverReport(ListingRun):
     list_calls: int = 0
     windows_split: int = 0
     posts_listed: int = 0
     walk_complete: bool = False
     outcomes: list[CheckOutcome] = field(default_factory=list)
     error: GenviralError | None = None
-
-    @property
-    def refused(self) -> bool:
-        """Genviral refused the key, to a list call or to a check (calls are paused)."""
-        return refused_any(self.error, self.outcomes)
 
 
 class Discovery:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genviral_relay.checking.check import CheckOutcome, PostCheck, refused_any
+from genviral_relay.checking.check import CheckOutcome, ListingRun, PostCheck
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import PostSource, WatchStore
 from genviral_relay.clock import Clock
@@ -24,15 +24,10 @@ SWEEP_LIMIT = 100  # Genviral's largest page
 
 
 @dataclass(frozen=True)
-class SweepReport:
+class SweepReport(ListingRun):
     outcomes: tuple[CheckOutcome, ...] = ()
     error: GenviralError | None = None
     """Why the list call gave no answer (the sweep then runs again next tick)."""
-
-    @property
-    def refused(self) -> bool:
-        """Genviral refused the key, to the list call or to a check (calls are paused)."""
-        return refused_any(self.error, self.outcomes)
 
 
 class RetrySweep:
