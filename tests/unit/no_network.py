@@ -40,8 +40,14 @@ class NetworkGuard:
 
         # On the class, not the module attribute: `from socket import socket` and ssl.SSLSocket are caught too.
         def guarded_init(self: socket.socket, *args: Any, **kwargs: Any) -> None:
+            family = args[0] if args else kwargs.get("family", -1)
+            fileno = args[3] if len(args) > 3 else kwargs.get("fileno")
+            if fileno is None:  # refused before the kernel is asked (a host without IPv6 would refuse it otherwise)
+                family = socket.AF_INET if family in (-1, None) else socket.AddressFamily(family)
+                if family in GUARDED_FAMILIES:
+                    raise guard.refuse(f"socket({family.name})")
             original_init(self, *args, **kwargs)
-            if self.family in GUARDED_FAMILIES:  # known only after __init__ when it wraps a file descriptor
+            if self.family in GUARDED_FAMILIES:  # wrapping a descriptor: its family is known only now
                 self.close()
                 raise guard.refuse(f"socket({self.family.name})")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import urllib.request
 from collections.abc import Callable
@@ -37,7 +38,7 @@ def test_the_guard_refuses_and_records_network_use(no_network: NetworkGuard, nam
     no_network.attempts.clear()  # refused on purpose: the teardown check is for the accidental ones
 
 
-def test_the_guard_refuses_to_connect_a_socket_made_before_it_was_installed(
+def test_the_guard_refuses_to_use_a_socket_made_before_it_was_installed(
     monkeypatch: pytest.MonkeyPatch, no_network: NetworkGuard
 ) -> None:
     monkeypatch.undo()  # lifts the guard: this socket is made as one made before it (making one sends nothing)
@@ -47,7 +48,9 @@ def test_the_guard_refuses_to_connect_a_socket_made_before_it_was_installed(
             earlier.connect(("127.0.0.1", 9))
         with pytest.raises(NetworkUsedInUnitTest):
             earlier.connect_ex(("127.0.0.1", 9))
-    assert no_network.attempts == ["connect(('127.0.0.1', 9))", "connect_ex(('127.0.0.1', 9))"]
+        with pytest.raises(NetworkUsedInUnitTest):  # nor wrap its descriptor in a new socket object
+            socket.socket(fileno=os.dup(earlier.fileno()))
+    assert no_network.attempts == ["connect(('127.0.0.1', 9))", "connect_ex(('127.0.0.1', 9))", "socket(AF_INET)"]
     no_network.attempts.clear()
 
 
