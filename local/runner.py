@@ -46,6 +46,7 @@ class FakeLambdaContext:
 
 
 POLLER = "PollerFunction"
+POLLER_SCHEDULE = "PollerFunctionTick"
 WORKER = "WorkerFunction"
 API = "ApiFunction"
 WEBHOOK_DISPATCHER = "WebhookDispatcherFunction"
@@ -116,9 +117,9 @@ class LocalRunner:
     # ------------------------------------------------------------------ triggers
     def tick(self, now: datetime | None = None) -> Any:
         """One EventBridge Scheduler tick: the template's Input, with its placeholders filled in."""
-        schedule = self.stack.template["Resources"][POLLER]["Properties"]["Events"]["Tick"]["Properties"]
+        target = self.stack.template["Resources"][POLLER_SCHEDULE]["Properties"]["Target"]
         moment = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        event = json.loads(schedule["Input"].replace("<aws.scheduler.scheduled-time>", moment))
+        event = json.loads(target["Input"].replace("<aws.scheduler.scheduled-time>", moment))
         return self.invoke(POLLER, event)
 
     def tick_and_work(self) -> DrainReport:

@@ -1,7 +1,9 @@
 """The offline tools the template tests run: the SAM transform (the template as CloudFormation receives it) and
-cfn-lint with the SAM transform. cfn-lint costs seconds per process and per template, most of all in many regions:
-the committed template is linted once in every commercial region, and its switched-on variants together in one
-process (us-east-1), both runs at the same time, on first use."""
+cfn-lint. Since 1.54 cfn-lint checks the SAM resources against SAM's schemas without expanding them, so it no longer
+sees a bad reference inside a function's properties (its policies, its variables, its events): each template is
+linted as written and as the SAM transform expands it. cfn-lint costs seconds per process and per template, most of
+all in many regions: the committed template is linted once in every commercial region, and its switched-on variants
+together in one process (us-east-1), both runs at the same time, on first use."""
 
 from __future__ import annotations
 
@@ -129,18 +131,25 @@ def variant_findings(name: str) -> list[str]:
 def _lint_runs() -> tuple[list[str], dict[str, list[str]]]:
     original = TEMPLATE_PATH.read_text()
     with tempfile.TemporaryDirectory() as directory:
-        committed = Path(directory) / "committed.yaml"
-        committed.write_text(original)
-        paths = {name: Path(directory) / f"{name}.yaml" for name in VARIANTS}
+        committed = _as_written_and_expanded(Path(directory), "committed", original)
+        paths: dict[str, tuple[Path, Path]] = {}
         for name, variant in VARIANTS.items():
             text = variant(original)
             assert text != original, f"the {name} variant changes nothing"
-            paths[name].write_text(text)
-        every_region = start_cfn_lint(committed, regions=commercial_regions())
-        variants = finished(start_cfn_lint(*paths.values()))
-        return findings(finished(every_region), committed), {
-            name: findings(variants, path) for name, path in paths.items()
+            paths[name] = _as_written_and_expanded(Path(directory), name, text)
+        every_region = start_cfn_lint(*committed, regions=commercial_regions())
+        variants = finished(start_cfn_lint(*(path for pair in paths.values() for path in pair)))
+        every_region_result = finished(every_region)
+        return [line for path in committed for line in findings(every_region_result, path)], {
+            name: [line for path in pair for line in findings(variants, path)] for name, pair in paths.items()
         }
+
+
+def _as_written_and_expanded(directory: Path, name: str, text: str) -> tuple[Path, Path]:
+    written, expanded = directory / f"{name}.yaml", directory / f"{name}.expanded.json"
+    written.write_text(text)
+    expanded.write_text(json.dumps(expand(text), indent=1))
+    return written, expanded
 
 
 # ---------------------------------------------------------------------- node

@@ -375,6 +375,12 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
             self.calls["put_item"] += 1
             self._pause = (until, reason)
 
+    @property
+    def stored_pause(self) -> tuple[datetime, str] | None:
+        """(until, reason) as last stored, whatever the time, for the specs (not a port method: no call counted)."""
+        with self._lock:
+            return self._pause
+
     def discover_state(self) -> DiscoverState | None:
         with self._lock:
             self.calls["get_item"] += 1

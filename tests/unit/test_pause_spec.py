@@ -15,12 +15,17 @@ from genviral_relay.errors import (
     GenviralTierNotAllowedError,
     TokenUnavailableError,
 )
+from genviral_relay.models.domain import CreatedWindow
 from genviral_relay.observability import Metric
+from genviral_relay.polling.discover import CLOCK_SKEW, HISTORY_START
 from tests.builders import NOW, POST_ID, account, post
 from tests.support.doubles import InMemoryStore
 from tests.unit.world import World, emitted
 
 REFUSED_402 = GenviralSubscriptionRequiredError("no plan", status=402, error_code="subscription_required")
+REASON_402 = "GenviralSubscriptionRequiredError (HTTP 402 subscription_required): no plan"
+PAUSED_AT_NOW = (NOW + PAUSE_AFTER_REFUSAL, REASON_402)
+"""The pause a refusal at NOW stores: (until, reason)."""
 
 
 def pause(world: World) -> GenviralPause:
@@ -30,9 +35,9 @@ def pause(world: World) -> GenviralPause:
 def test_a_refused_key_pauses_calls_and_says_why(world: World) -> None:
     reason = pause(world).refused(REFUSED_402)
 
-    assert reason == "GenviralSubscriptionRequiredError (HTTP 402 subscription_required): no plan"
+    assert reason == REASON_402
     assert pause(world).reason() == reason
-    assert world.store.genviral_pause(NOW) == reason
+    assert world.store.stored_pause == PAUSED_AT_NOW
     assert emitted(Metric.GENVIRAL_PAUSES) == [1]
 
 
@@ -46,16 +51,18 @@ def test_later_refusals_within_the_pause_store_nothing_more(world: World) -> Non
 
     assert world.store.calls["put_item"] == stored == 1
     assert emitted(Metric.GENVIRAL_PAUSES) == [1]
-    assert "HTTP 402" in (pause(world).reason() or "")  # the first refusal's reason stands
+    assert pause(world).reason() == REASON_402  # the first refusal's reason stands
+    assert world.store.stored_pause == PAUSED_AT_NOW  # and its end: later refusals do not extend the pause
 
 
 def test_calls_resume_when_the_pause_ends(world: World) -> None:
     pause(world).refused(REFUSED_402)
 
     world.later(PAUSE_AFTER_REFUSAL - timedelta(seconds=1))
-    assert pause(world).reason() is not None
+    assert pause(world).reason() == REASON_402
     world.later(timedelta(seconds=1))
     assert pause(world).reason() is None
+    assert world.store.stored_pause == PAUSED_AT_NOW  # ended by the clock, not removed
 
 
 def test_a_refusal_after_the_pause_pauses_again(world: World) -> None:
@@ -65,7 +72,8 @@ def test_a_refusal_after_the_pause_pauses_again(world: World) -> None:
     pause(world).refused(REFUSED_402)
 
     assert world.store.calls["put_item"] == 2
-    assert world.store.genviral_pause(world.clock()) is not None
+    assert world.store.stored_pause == (NOW + 2 * PAUSE_AFTER_REFUSAL, REASON_402)
+    assert pause(world).reason() == REASON_402
 
 
 class PauseWriteFailsOnce(InMemoryStore):
@@ -91,13 +99,17 @@ def test_a_pause_that_could_not_be_stored_is_stored_by_the_next_refusal(world: W
     world.later(timedelta(seconds=10))
     pause.refused(REFUSED_402)
 
-    assert store.genviral_pause(world.clock()) is not None
+    # the pause runs from the refusal that stored it
+    assert store.stored_pause == (NOW + timedelta(seconds=10) + PAUSE_AFTER_REFUSAL, REASON_402)
+    assert store.calls["put_item"] == 1
 
 
 def test_a_pause_stored_by_another_process_is_read_from_the_store(world: World) -> None:
     GenviralPause(world.store, world.clock).refused(REFUSED_402)  # another worker's
 
-    assert pause(world).reason() is not None
+    assert pause(world).reason() == REASON_402
+    world.later(PAUSE_AFTER_REFUSAL)
+    assert pause(world).reason() is None
 
 
 def test_a_refusal_without_an_http_answer_says_so() -> None:
@@ -118,18 +130,22 @@ def test_a_check_refused_by_genviral_pauses_calls_and_leaves_the_post_due(world:
     outcome = world.check.check(POST_ID)
 
     assert outcome.result == "refused"
-    assert "GenviralAuthError" in (world.store.genviral_pause(NOW) or "")
+    assert world.store.stored_pause == (NOW + PAUSE_AFTER_REFUSAL, "GenviralAuthError (HTTP 401 unauthorized): revoked")
     assert world.stored() == before
     assert POST_ID in set(world.store.due_post_ids(NOW))
 
 
 def test_a_retry_sweep_refused_by_genviral_pauses_calls(world: World) -> None:
-    refuse(world, "list", GenviralTierNotAllowedError("tier", status=403, error_code="tier_not_allowed"))
+    refused = GenviralTierNotAllowedError("tier", status=403, error_code="tier_not_allowed")
+    refuse(world, "list", refused)
 
     report = world.path.sweep.run()
 
-    assert report.refused
-    assert "HTTP 403" in (world.store.genviral_pause(NOW) or "")
+    assert (report.refused, report.error, report.outcomes) == (True, refused, ())
+    assert world.store.stored_pause == (
+        NOW + PAUSE_AFTER_REFUSAL,
+        "GenviralTierNotAllowedError (HTTP 403 tier_not_allowed): tier",
+    )
 
 
 def test_a_discover_run_refused_by_genviral_pauses_calls_and_resumes_its_walk_later(world: World) -> None:
@@ -138,12 +154,13 @@ def test_a_discover_run_refused_by_genviral_pauses_calls_and_resumes_its_walk_la
 
     report = discovery.run()
 
-    assert report.refused
-    assert not report.walk_complete
-    assert "HTTP 402" in (world.store.genviral_pause(NOW) or "")
+    assert (report.refused, report.error, report.walk_complete, report.list_calls) == (True, REFUSED_402, False, 0)
+    assert world.store.stored_pause == PAUSED_AT_NOW
     state = world.store.discover_state()
     assert state is not None
-    assert state.pending  # the window it could not list is listed next time
+    # the first walk's one window, which it could not list, is listed next time
+    assert state.pending == (CreatedWindow(since=HISTORY_START, until=NOW + CLOCK_SKEW),)
+    assert (state.walk_started_at, state.listed_until, state.walking_history) == (NOW, None, True)
 
 
 def test_the_check_the_sweep_and_discovery_share_one_pause(world: World) -> None:
@@ -156,4 +173,5 @@ def test_the_check_the_sweep_and_discovery_share_one_pause(world: World) -> None
     world.discovery().run()
 
     assert emitted(Metric.GENVIRAL_PAUSES) == [1]
+    assert world.store.stored_pause == PAUSED_AT_NOW
     assert world.source.fail_next == {POST_ID: [], "list": []}  # each of them did meet its refusal

@@ -231,6 +231,7 @@ class EventKind:
 
 def event_kind(event_type: EventType) -> EventKind:
     match event_type:
+        # shim: transition-log-line (docs/compatibility.md)
         case "post.account.posted":
             return EventKind("Post Account Posted", AccountOutcomeEvent, "TransitionsPosted", "Transition detected")
         case "post.account.failed":
