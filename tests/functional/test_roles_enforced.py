@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from genviral_relay.aws.dynamodb_store import watch_from_item
+from genviral_relay.aws.dynamodb_items import watch_from_item
 from genviral_relay.clock import format_ts
 from genviral_relay.polling.retry_sweep import SWEEP_LIMIT
 from local.emulator import GenviralEmulator

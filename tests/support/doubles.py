@@ -15,7 +15,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
-from genviral_relay.aws.dynamodb_store import BATCH_GET_LIMIT, DUE_SHARDS
+from genviral_relay.aws.dynamodb_items import DUE_SHARDS
+from genviral_relay.aws.dynamodb_store import BATCH_GET_LIMIT
 from genviral_relay.checking.ports import (
     AccountSource,
     DeadLetters,
