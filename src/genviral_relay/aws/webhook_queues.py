@@ -19,8 +19,6 @@ from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import DeadLetterError
 from genviral_relay.models.webhooks import WebhookDelivery
 from genviral_relay.observability import logger
-from genviral_relay.webhooks.attempts import DeliveryItem
-from genviral_relay.webhooks.fanout import FanoutItem
 from genviral_relay.webhooks.ports import DeliveryQueue
 
 if TYPE_CHECKING:
@@ -58,41 +56,6 @@ def delivery_from(body: str, attributes: Mapping[str, str]) -> WebhookDelivery:
         )
     except (KeyError, ValidationError) as error:
         raise ValueError(f"not a webhook delivery: {error}") from None
-
-
-def record_attributes(record: Mapping[str, Any]) -> dict[str, str]:
-    """The message attributes of an SQS record as Lambda passes it, by name."""
-    return {
-        name: str(value.get("stringValue") or "") for name, value in (record.get("messageAttributes") or {}).items()
-    }
-
-
-def parse_deliveries(records: Sequence[Mapping[str, Any]]) -> tuple[list[DeliveryItem], list[str]]:
-    """(the deliveries, ids of messages that are none: SQS moves those to WebhookDLQ after a few receives)."""
-    items: list[DeliveryItem] = []
-    poison: list[str] = []
-    for record in records:
-        try:
-            items.append(DeliveryItem(record["messageId"], delivery_from(record["body"], record_attributes(record))))
-        except ValueError as error:
-            logger.error("Not a webhook delivery", extra={"message_id": record["messageId"], "problem": str(error)})
-            poison.append(record["messageId"])
-    return items, poison
-
-
-def parse_fanout(records: Sequence[Mapping[str, Any]]) -> tuple[list[FanoutItem], list[str]]:
-    """(the events to fan out, ids of messages that are none)."""
-    items: list[FanoutItem] = []
-    poison: list[str] = []
-    for record in records:
-        attributes = record_attributes(record)
-        if attributes.get("event_id") and attributes.get("event_type"):
-            event_id, event_type = attributes["event_id"], attributes["event_type"]
-            items.append(FanoutItem(record["messageId"], event_id, event_type, record["body"]))
-        else:
-            logger.error("Not an event for the webhooks", extra={"message_id": record["messageId"]})
-            poison.append(record["messageId"])
-    return items, poison
 
 
 class SqsDeliveryQueue(DeliveryQueue):

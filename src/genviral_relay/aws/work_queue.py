@@ -3,8 +3,8 @@ sweep, per discover run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -21,12 +21,6 @@ BATCH_SIZE = 10
 SEND_ATTEMPTS = 3
 CORRELATION_ATTRIBUTE = "correlation_id"
 """Message attribute tying a check to the tick that queued it (transport metadata, not part of the request)."""
-
-
-def correlation_id_of(record: Mapping[str, Any]) -> str:
-    """The correlation id of an SQS record as Lambda delivers it: the queuing tick's, else the message's own id."""
-    attribute = (record.get("messageAttributes") or {}).get(CORRELATION_ATTRIBUTE) or {}
-    return str(attribute.get("stringValue") or record["messageId"])
 
 
 class SqsWorkQueue(WorkQueue):
