@@ -65,9 +65,9 @@ class SqsDeliveryQueue(DeliveryQueue):
         self._dead_letter_url = dead_letter_url
         self._clock = clock
 
-    def send(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+    def send(self, deliveries: Sequence[WebhookDelivery]) -> list[int]:
         now = self._clock()
-        refused: list[str] = []
+        refused: list[int] = []
         for start in range(0, len(deliveries), SQS_BATCH):
             chunk = deliveries[start : start + SQS_BATCH]
             entries = [
@@ -83,9 +83,10 @@ class SqsDeliveryQueue(DeliveryQueue):
                 answer = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)  # type: ignore[arg-type]
             except (ClientError, BotoCoreError) as error:
                 logger.warning("The webhook delivery queue refused a batch", extra={"error": type(error).__name__})
-                refused.extend(delivery.event_id for delivery in chunk)
+                refused.extend(range(start, start + len(chunk)))
                 continue
-            refused.extend(chunk[int(entry["Id"])].event_id for entry in answer.get("Failed", []))
+            # An entry's Id is its position in the chunk.
+            refused.extend(sorted(start + int(entry["Id"]) for entry in answer.get("Failed", [])))
         return refused
 
     def park(self, delivery: WebhookDelivery, reason: str) -> None:

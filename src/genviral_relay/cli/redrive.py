@@ -466,12 +466,10 @@ def redrive_webhooks(args: argparse.Namespace, deployment: Deployment, console: 
             delivery_queue = build_delivery_queue(
                 deployment.require("webhook_delivery_queue_url"), "", client=deployment.client
             )
-            refused = set(delivery_queue.send(redriven))
-            _sent([item.letter for item in deliveries if item.letter.attributes.get("event_id") not in refused])
+            refused = set(delivery_queue.send(redriven))  # positions in `redriven`, which follows `deliveries`
+            _sent([item.letter for position, item in enumerate(deliveries) if position not in refused])
             problems.update({
-                item.letter.message_id: "the delivery queue refused it"
-                for item in deliveries
-                if item.letter.attributes.get("event_id") in refused
+                deliveries[position].letter.message_id: "the delivery queue refused it" for position in refused
             })  # fmt: skip
         if events:
             fanout_url = deployment.require("webhook_fanout_queue_url")
