@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from genviral_relay.aws.dynamodb_items import watch_from_item
 from genviral_relay.clock import format_ts
-from genviral_relay.polling.retry_sweep import SWEEP_LIMIT
+from genviral_relay.models.upstream import PAGE_LIMIT
 from local.emulator import GenviralEmulator
 from local.roles import (
     IamEnforcement,
@@ -300,7 +300,7 @@ def test_the_whole_flow_runs_on_each_functions_own_role(
 
     # The retry sweep: Genviral retries the failed account, which then posts; the retry list is a full page (it
     # may be cut off), so the sweep reads every waiting watch from the table
-    for _ in range(SWEEP_LIMIT):
+    for _ in range(PAGE_LIMIT):
         unwatched, (unwatched_account,) = publishing_now(emulator)
         emulator.mark_failed(unwatched, unwatched_account)
         emulator.retry(unwatched)
