@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from botocore.exceptions import BotoCoreError, ClientError
 
 from genviral_relay.aws.publish_errors import Cause, call_error_cause, call_failure_reason, error_code
+from genviral_relay.aws.sqs import BATCH_LIMIT  # the three targets' batch calls take as many
 from genviral_relay.checking.ports import EventPublisher, PublishFailure, PublishResult
 from genviral_relay.models.events import RelayEvent
 
-BATCH_SIZE = 10
 MAX_ENTRY_BYTES = 256 * 1024  # each service's default per-entry limit
 MAX_REQUEST_BYTES = 256 * 1024  # and the limit of all the entries of one call together
 
@@ -113,11 +113,11 @@ class BatchPublisher(EventPublisher):
 
 
 def _chunks(sized: list[tuple[RelayEvent, int]]) -> Iterator[list[RelayEvent]]:
-    """Consecutive batches of at most `BATCH_SIZE` entries and `MAX_REQUEST_BYTES` together."""
+    """Consecutive batches of at most `BATCH_LIMIT` entries and `MAX_REQUEST_BYTES` together."""
     chunk: list[RelayEvent] = []
     total = 0
     for event, size in sized:
-        if chunk and (len(chunk) == BATCH_SIZE or total + size > MAX_REQUEST_BYTES):
+        if chunk and (len(chunk) == BATCH_LIMIT or total + size > MAX_REQUEST_BYTES):
             yield chunk
             chunk, total = [], 0
         chunk.append(event)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from genviral_relay.aws.sqs import BATCH_LIMIT
 from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import DeadLetterError
 from genviral_relay.models.webhooks import WebhookDelivery
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
 MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds: a longer wait is made of hops (webhooks/)
-SQS_BATCH = 10
 
 
 def _string(value: str) -> dict[str, str]:
@@ -68,8 +68,8 @@ class SqsDeliveryQueue(DeliveryQueue):
     def send(self, deliveries: Sequence[WebhookDelivery]) -> list[int]:
         now = self._clock()
         refused: list[int] = []
-        for start in range(0, len(deliveries), SQS_BATCH):
-            chunk = deliveries[start : start + SQS_BATCH]
+        for start in range(0, len(deliveries), BATCH_LIMIT):
+            chunk = deliveries[start : start + BATCH_LIMIT]
             entries = [
                 {
                     "Id": str(index),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from genviral_relay.aws.sqs import BATCH_LIMIT
 from genviral_relay.errors import EnqueueError
 from genviral_relay.models.messages import WorkRequest
 from genviral_relay.observability import logger
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
 
-BATCH_SIZE = 10
 SEND_ATTEMPTS = 3
 CORRELATION_ATTRIBUTE = "correlation_id"
 """Message attribute tying a check to the tick that queued it (transport metadata, not part of the request)."""
@@ -33,7 +33,7 @@ class SqsWorkQueue(WorkQueue):
         sent = 0
         for request in requests:
             batch.append(request)
-            if len(batch) == BATCH_SIZE:
+            if len(batch) == BATCH_LIMIT:
                 sent += self._send_batch(batch, correlation_id)
                 batch = []
         if batch:
