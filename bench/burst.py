@@ -51,9 +51,9 @@ from genviral_relay.errors import GenviralRateLimitedError
 from genviral_relay.genviral.client import GenviralClient, StaticToken
 from genviral_relay.models.events import AccountOutcomeEvent, RelayEvent
 from genviral_relay.models.messages import CheckRequest, RefreshRequest, WorkRequest
-from genviral_relay.models.upstream import Post
+from genviral_relay.models.upstream import PAGE_LIMIT, Post
 from genviral_relay.observability import logger, metrics
-from genviral_relay.polling.bulk_refresh import PAGE_LIMIT, HotWindows
+from genviral_relay.polling.bulk_refresh import HotWindows
 from genviral_relay.polling.ports import WorkQueue
 from genviral_relay.polling.tick import PollTick
 from genviral_relay.polling.work_batch import WorkBatch, WorkItem

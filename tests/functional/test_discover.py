@@ -14,8 +14,9 @@ import pytest
 
 from genviral_relay.clock import Clock, format_ts, moment_from, utc_now
 from genviral_relay.models.messages import DiscoverRequest
+from genviral_relay.models.upstream import PAGE_LIMIT
 from genviral_relay.observability import Metric, metrics
-from genviral_relay.polling.discover import LOOK_BACK, PAGE_LIMIT, TIME_RESERVE, DiscoverReport, Discovery
+from genviral_relay.polling.discover import LOOK_BACK, TIME_RESERVE, DiscoverReport, Discovery
 from genviral_relay.polling.work_batch import WorkItem
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner

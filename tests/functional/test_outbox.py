@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from genviral_relay.aws.dead_letters import SqsDeadLetters
-from genviral_relay.aws.dynamodb_store import DynamoDbStore, watch_from_item, watch_to_item
+from genviral_relay.aws.dynamodb_items import event_to_item, watch_from_item, watch_to_item
+from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.checking.check import PostCheck
 from genviral_relay.checking.ports import PostPage, PostSource
 from genviral_relay.clock import utc_now
@@ -108,7 +109,7 @@ class CheckThenPutStore(DynamoDbStore):
         self._client.transact_write_items(
             TransactItems=[
                 {"Put": {"TableName": self._table, "Item": watch_to_item(record)}},
-                *({"Put": {"TableName": self._table, "Item": self._event_item(event, 0)}} for event in new_events),
+                *({"Put": {"TableName": self._table, "Item": event_to_item(event, 0)}} for event in new_events),
             ]
         )
 

@@ -12,14 +12,9 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import ANY, Stubber
 
-from genviral_relay.aws.publishers import (
-    MAX_MESSAGE_CHARS,
-    EventBridgePublisher,
-    RetrySettings,
-    SnsPublisher,
-    call_error_cause,
-    entry_error_cause,
-)
+from genviral_relay.aws.batch_publishing import RetrySettings
+from genviral_relay.aws.publish_errors import MAX_MESSAGE_CHARS, call_error_cause, entry_error_cause
+from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
 from genviral_relay.checking.ports import PublishResult
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.rules.transitions import detect_transitions

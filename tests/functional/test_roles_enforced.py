@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from genviral_relay.aws.dynamodb_store import watch_from_item
+from genviral_relay.aws.dynamodb_items import watch_from_item
 from genviral_relay.clock import format_ts
-from genviral_relay.polling.retry_sweep import SWEEP_LIMIT
+from genviral_relay.models.upstream import PAGE_LIMIT
 from local.emulator import GenviralEmulator
 from local.roles import (
     IamEnforcement,
@@ -332,7 +332,7 @@ def whole_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> None
 
     # The retry sweep: Genviral retries the failed account, which then posts; the retry list is a full page (it
     # may be cut off), so the sweep reads every waiting watch from the table
-    for _ in range(SWEEP_LIMIT):
+    for _ in range(PAGE_LIMIT):
         unwatched, (unwatched_account,) = publishing_now(emulator)
         emulator.mark_failed(unwatched, unwatched_account)
         emulator.retry(unwatched)

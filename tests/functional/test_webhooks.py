@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from genviral_relay import factories
+from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
 from genviral_relay.cli import main as cli_main
 from genviral_relay.clock import parse_ts
+from genviral_relay.models.webhooks import WebhookDelivery
 from genviral_relay.receivers import sender
 from genviral_relay.rules.webhook_retries import RETRY_DELAYS
 from local.emulator import GenviralEmulator
-from local.runner import WEBHOOK_DELIVERY, LocalRunner, sqs_record
+from local.runner import WEBHOOK_DELIVERY, WEBHOOK_DISPATCHER, LocalRunner, sqs_record
 from local.stack import MotoStack
 from local.webhook_receiver import WebhookReceiver
 from tests.conftest import SECRETS, TOKEN
@@ -500,6 +502,150 @@ def test_redrive_sends_a_parked_delivery_again_with_the_same_id_and_body_and_a_f
     assert relay.stack.release_delayed("WebhookDeliveryQueue", lambda _: True) == 0
     dlq = relay.stack.client("sqs").receive_message(QueueUrl=relay.stack.ref("WebhookDLQ"))
     assert dlq.get("Messages", []) == []
+
+
+class RefusingSqs:
+    """An SQS client that refuses the `SendMessageBatch` entries `refuses` picks, as SQS does in a 200 answer
+    (`Failed[]`), and sends the others."""
+
+    def __init__(self, inner: Any, refuses: Callable[[dict[str, Any]], bool]) -> None:
+        self._inner = inner
+        self._refuses = refuses
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        refused = [entry for entry in Entries if self._refuses(entry)]
+        taken = [entry for entry in Entries if not self._refuses(entry)]
+        answer = self._inner.send_message_batch(QueueUrl=QueueUrl, Entries=taken) if taken else {"Successful": []}
+        failed = [{"Id": entry["Id"], "Code": "InternalError", "SenderFault": False} for entry in refused]
+        return {**answer, "Failed": [*answer.get("Failed", []), *failed]}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def refusing_deliveries_to(monkeypatch: pytest.MonkeyPatch, webhook_id: str) -> None:
+    """From now on, the delivery queue's SQS refuses every delivery to `webhook_id` (the others go)."""
+    build = factories.build_delivery_queue
+
+    def refuses(entry: dict[str, Any]) -> bool:
+        return bool(entry["MessageAttributes"]["webhook_id"]["StringValue"] == webhook_id)
+
+    def refusing(queue_url: str, dead_letter_url: str, client: Any = factories.aws_client) -> Any:
+        return build(queue_url, dead_letter_url, client=lambda service: RefusingSqs(client(service), refuses))
+
+    monkeypatch.setattr(factories, "build_delivery_queue", refusing)
+
+
+def queued_deliveries(relay: LocalRunner) -> list[dict[str, str]]:
+    """The attributes of every delivery on the delivery queue (released from its delay first)."""
+    relay.stack.release_delayed("WebhookDeliveryQueue", lambda _: True)
+    sqs, url = relay.stack.client("sqs"), relay.stack.ref("WebhookDeliveryQueue")
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    return [attributes(message) for message in messages.get("Messages", [])]
+
+
+def emitted_values(capsys: pytest.CaptureFixture[str], name: str) -> list[float]:
+    """The values of metric `name` in the EMF documents the functions printed since the last read."""
+    lines = capsys.readouterr().out.splitlines()
+    documents = [json.loads(line) for line in lines if line.startswith("{") and '"_aws"' in line]
+    found = [document[name] for document in documents if name in document]
+    return [float(value) for values in found for value in (values if isinstance(values, list) else [values])]
+
+
+def test_the_delivery_queue_answers_the_positions_of_the_deliveries_sqs_refused_across_batches(
+    local_stack: MotoStack,
+) -> None:
+    # Given 12 deliveries of one event (two batches), and SQS refusing the second entry of each batch
+    sqs = RefusingSqs(local_stack.client("sqs"), lambda entry: bool(entry["Id"] == "1"))
+    url = local_stack.ref("WebhookDeliveryQueue")
+    queue = SqsDeliveryQueue(sqs, url, local_stack.ref("WebhookDLQ"), clock=factories.utc_now)
+    deliveries = [
+        WebhookDelivery(
+            webhook_id=f"wh_{index:032x}",
+            event_id="0b6a9d5e-7f0c-5d1e-9a43-4f1c8e2b7d10",
+            event_type="post.account.posted",
+            attempt=1,
+            due_at=factories.utc_now(),
+            body="{}",
+        )
+        for index in range(12)
+    ]
+
+    # When they are queued, then the answer names those two deliveries, and the queue holds the ten others
+    assert queue.send(deliveries) == [1, 11]
+    received = [
+        attributes(message)["webhook_id"]
+        for _ in range(2)
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+            "Messages", []
+        )
+    ]
+    refused = {deliveries[1].webhook_id, deliveries[11].webhook_id}
+    assert sorted(received) == sorted({delivery.webhook_id for delivery in deliveries} - refused)
+
+
+def test_a_delivery_sqs_refuses_alone_is_the_only_one_fanned_out_again_and_the_other_counts_as_queued(
+    emulator: GenviralEmulator,
+    relay: LocalRunner,
+    receiver: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given two endpoints for every type, and the delivery queue refusing the second one's deliveries
+    first, second = register(relay, receiver)["id"], register(relay, receiver)["id"]
+    refusing_deliveries_to(monkeypatch, second)
+    (event,) = check_now(relay, post_with_outcomes(emulator, relay, posted=1))
+    capsys.readouterr()
+
+    # When the dispatcher fans the event out
+    fanned = relay.drain_queue(WEBHOOK_DISPATCHER, max_batches=1)
+
+    # Then the first endpoint's delivery is queued and counted, and the event comes back for the other one
+    assert (fanned.processed, fanned.failed) == (0, 1)
+    assert [(queued["webhook_id"], queued["event_id"]) for queued in queued_deliveries(relay)] == [
+        (first, event["event_id"])
+    ]
+    assert emitted_values(capsys, "WebhookDeliveriesQueued") == [1.0]
+
+
+def test_redrive_keeps_in_the_dlq_only_the_deliveries_the_queue_refused(
+    emulator: GenviralEmulator,
+    relay: LocalRunner,
+    receiver: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given one event's deliveries to two endpoints parked in WebhookDLQ, and the queue refusing the second's
+    first, second = register(relay, receiver)["id"], register(relay, receiver)["id"]
+    (event,) = check_now(relay, post_with_outcomes(emulator, relay, posted=1))
+    stack = relay.stack
+    parking = factories.build_delivery_queue(
+        stack.ref("WebhookDeliveryQueue"), stack.ref("WebhookDLQ"), client=stack.client
+    )
+    for webhook_id in (first, second):
+        delivery = WebhookDelivery(
+            webhook_id=webhook_id,
+            event_id=event["event_id"],
+            event_type=event["event_type"],
+            attempt=8,
+            due_at=factories.utc_now(),
+            body=json.dumps(event),
+        )
+        parking.park(delivery, "HTTP 503: Service Unavailable")
+    refusing_deliveries_to(monkeypatch, second)
+
+    # When an operator redrives the webhooks' dead-letter queue
+    for name, value in stack.cli_environment().items():
+        monkeypatch.setenv(name, value)
+    cli_main.main(["redrive", "webhooks", "--yes"])
+
+    # Then the first endpoint's delivery is queued and gone from the DLQ; the refused one alone stays there
+    assert "1 message(s) redriven and deleted, 1 left in the queue" in capsys.readouterr().out
+    assert [queued["webhook_id"] for queued in queued_deliveries(relay)] == [first]
+    left = stack.client("sqs").receive_message(
+        QueueUrl=stack.ref("WebhookDLQ"), MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )
+    assert [attributes(message)["webhook_id"] for message in left["Messages"]] == [second]
 
 
 def test_every_type_the_relay_publishes_is_a_webhook_type_a_completion_among_them(

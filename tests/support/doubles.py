@@ -15,7 +15,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
-from genviral_relay.aws.dynamodb_store import BATCH_GET_LIMIT, DUE_SHARDS
+from genviral_relay.aws.dynamodb_items import DUE_SHARDS
+from genviral_relay.aws.dynamodb_store import BATCH_GET_LIMIT
 from genviral_relay.checking.ports import (
     AccountSource,
     DeadLetters,
@@ -458,19 +459,20 @@ class InMemoryWebhookStore(WebhookStore):
 
 
 class InMemoryDeliveryQueue(DeliveryQueue):
-    """Queues and parks by recording; `failing`: SQS refuses every send; `parking_fails`: the DLQ refuses."""
+    """Queues and parks by recording; `failing`: SQS refuses every send; `refused_entries`: the positions, in
+    each send, of the deliveries SQS refuses alone (a `Failed[]` entry); `parking_fails`: the DLQ refuses."""
 
     def __init__(self) -> None:
         self.sent: list[WebhookDelivery] = []
         self.parked: list[tuple[WebhookDelivery, str]] = []
         self.failing = False
+        self.refused_entries: set[int] = set()
         self.parking_fails = False
 
-    def send(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
-        if self.failing:
-            return [delivery.event_id for delivery in deliveries]
-        self.sent.extend(deliveries)
-        return []
+    def send(self, deliveries: Sequence[WebhookDelivery]) -> list[int]:
+        refused = range(len(deliveries)) if self.failing else sorted(self.refused_entries & set(range(len(deliveries))))
+        self.sent.extend(delivery for index, delivery in enumerate(deliveries) if index not in refused)
+        return list(refused)
 
     def park(self, delivery: WebhookDelivery, reason: str) -> None:
         if self.parking_fails:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from genviral_relay.aws.dynamodb_store import DUE_SHARDS
+from genviral_relay.aws.dynamodb_items import DUE_SHARDS
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import PostPage
 from genviral_relay.clock import format_ts

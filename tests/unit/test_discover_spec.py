@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 
 from genviral_relay.checking.ports import PostPage
 from genviral_relay.clock import format_ts
+from genviral_relay.models.upstream import PAGE_LIMIT
 from genviral_relay.observability import Metric
-from genviral_relay.polling.discover import HISTORY_START, LOOK_BACK, PAGE_LIMIT
+from genviral_relay.polling.discover import HISTORY_START, LOOK_BACK
 from tests.builders import ACCOUNT_A, NOW, account, outcomes, post
 from tests.unit.world import World, emitted
 

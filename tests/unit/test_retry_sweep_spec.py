@@ -7,8 +7,8 @@ import pytest
 
 from genviral_relay.errors import GenviralUnavailableError
 from genviral_relay.models.messages import CheckRequest, SweepRequest
+from genviral_relay.models.upstream import PAGE_LIMIT
 from genviral_relay.observability import Metric
-from genviral_relay.polling.retry_sweep import SWEEP_LIMIT
 from genviral_relay.polling.work_batch import WorkItem
 from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, post
 from tests.unit.world import World, emitted
@@ -71,7 +71,7 @@ def test_a_listed_post_the_sweep_does_not_cover_is_left_alone(world: World) -> N
     assert world.source.calls["get_post"] == 0
 
 
-@pytest.mark.parametrize(("others", "checked"), [(SWEEP_LIMIT - 1, False), (SWEEP_LIMIT, True)])
+@pytest.mark.parametrize(("others", "checked"), [(PAGE_LIMIT - 1, False), (PAGE_LIMIT, True)])
 def test_a_full_list_checks_every_waiting_post(world: World, others: int, checked: bool) -> None:
     # Given a waiting post the list does not show, behind `others` posts in retry the relay does not watch
     awaiting_retry(world)

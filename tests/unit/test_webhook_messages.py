@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from genviral_relay.aws.webhook_queues import delivery_attributes, parse_deliveries, parse_fanout
+from genviral_relay.aws.webhook_queues import delivery_attributes
+from genviral_relay.handlers.sqs_records import parse_deliveries, parse_fanout
 from genviral_relay.models.webhooks import WebhookDelivery
 
 DELIVERY = WebhookDelivery(

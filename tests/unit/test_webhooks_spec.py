@@ -9,6 +9,7 @@ import pytest
 
 from genviral_relay.errors import TooManyWebhooksError, WebhookNotFoundError
 from genviral_relay.models.webhooks import CreateWebhookRequest, WebhookDelivery
+from genviral_relay.observability import Metric
 from genviral_relay.rules.webhook_retries import MAX_ATTEMPTS, RETRY_DELAYS
 from genviral_relay.rules.webhook_signing import signed_headers
 from genviral_relay.rules.webhook_urls import UrlRefusedError
@@ -17,6 +18,7 @@ from genviral_relay.webhooks.fanout import FanoutItem, WebhookFanout
 from genviral_relay.webhooks.ports import WebhookAnswer
 from genviral_relay.webhooks.registry import ROTATION_OVERLAP, WebhookRegistry
 from tests.support.doubles import InMemoryDeliveryQueue, InMemoryWebhookStore, RecordingSender, StaticResolver
+from tests.unit.world import emitted
 
 START = datetime(2026, 3, 1, 12, tzinfo=UTC)
 URL = "https://hooks.example.com/genviral"
@@ -147,6 +149,39 @@ def test_an_event_whose_deliveries_could_not_be_queued_comes_back() -> None:
     rig.register()
     rig.queue.failing = True
     assert rig.fanout.run([FanoutItem("m1", "e1", "post.account.posted", "{}")]) == ["m1"]
+
+
+def test_a_delivery_sqs_refuses_alone_brings_its_event_back_and_the_others_count_as_queued() -> None:
+    # Given two endpoints for every type, the second registered later, and SQS refusing its delivery alone
+    rig = Rig()
+    first = rig.register()
+    rig.now += timedelta(seconds=1)  # the fan-out takes the endpoints oldest first
+    rig.register()
+    rig.queue.refused_entries = {1}
+
+    # When the fan-out queues one event's deliveries
+    comes_back = rig.fanout.run([FanoutItem("m1", "e1", "post.account.posted", "{}")])
+
+    # Then the event comes back, and the one delivery queued is counted as queued
+    assert comes_back == ["m1"]
+    assert [delivery.webhook_id for delivery in rig.queue.sent] == [first]
+    assert emitted(Metric.WEBHOOK_DELIVERIES_QUEUED) == [1.0]
+
+
+def test_only_the_message_whose_delivery_sqs_refused_comes_back_when_an_event_arrives_twice() -> None:
+    # Given one endpoint, and SQS refusing the second delivery of the batch
+    rig = Rig()
+    rig.register()
+    rig.queue.refused_entries = {1}
+
+    # When the same event comes in two messages (SQS delivers at least once)
+    comes_back = rig.fanout.run(
+        [FanoutItem(message_id, "e1", "post.account.posted", "{}") for message_id in ("m1", "m2")]
+    )
+
+    # Then only the message whose delivery was refused comes back
+    assert comes_back == ["m2"]
+    assert emitted(Metric.WEBHOOK_DELIVERIES_QUEUED) == [1.0]
 
 
 def test_an_outcome_that_could_not_be_queued_or_parked_makes_the_message_come_back() -> None:

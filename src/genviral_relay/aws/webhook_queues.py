@@ -15,19 +15,17 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from genviral_relay.aws.sqs import BATCH_LIMIT
 from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import DeadLetterError
 from genviral_relay.models.webhooks import WebhookDelivery
 from genviral_relay.observability import logger
-from genviral_relay.webhooks.attempts import DeliveryItem
-from genviral_relay.webhooks.fanout import FanoutItem
 from genviral_relay.webhooks.ports import DeliveryQueue
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
 MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds: a longer wait is made of hops (webhooks/)
-SQS_BATCH = 10
 
 
 def _string(value: str) -> dict[str, str]:
@@ -60,41 +58,6 @@ def delivery_from(body: str, attributes: Mapping[str, str]) -> WebhookDelivery:
         raise ValueError(f"not a webhook delivery: {error}") from None
 
 
-def record_attributes(record: Mapping[str, Any]) -> dict[str, str]:
-    """The message attributes of an SQS record as Lambda passes it, by name."""
-    return {
-        name: str(value.get("stringValue") or "") for name, value in (record.get("messageAttributes") or {}).items()
-    }
-
-
-def parse_deliveries(records: Sequence[Mapping[str, Any]]) -> tuple[list[DeliveryItem], list[str]]:
-    """(the deliveries, ids of messages that are none: SQS moves those to WebhookDLQ after a few receives)."""
-    items: list[DeliveryItem] = []
-    poison: list[str] = []
-    for record in records:
-        try:
-            items.append(DeliveryItem(record["messageId"], delivery_from(record["body"], record_attributes(record))))
-        except ValueError as error:
-            logger.error("Not a webhook delivery", extra={"message_id": record["messageId"], "problem": str(error)})
-            poison.append(record["messageId"])
-    return items, poison
-
-
-def parse_fanout(records: Sequence[Mapping[str, Any]]) -> tuple[list[FanoutItem], list[str]]:
-    """(the events to fan out, ids of messages that are none)."""
-    items: list[FanoutItem] = []
-    poison: list[str] = []
-    for record in records:
-        attributes = record_attributes(record)
-        if attributes.get("event_id") and attributes.get("event_type"):
-            event_id, event_type = attributes["event_id"], attributes["event_type"]
-            items.append(FanoutItem(record["messageId"], event_id, event_type, record["body"]))
-        else:
-            logger.error("Not an event for the webhooks", extra={"message_id": record["messageId"]})
-            poison.append(record["messageId"])
-    return items, poison
-
-
 class SqsDeliveryQueue(DeliveryQueue):
     def __init__(self, client: SQSClient, queue_url: str, dead_letter_url: str, *, clock: Clock) -> None:
         self._client = client
@@ -102,11 +65,11 @@ class SqsDeliveryQueue(DeliveryQueue):
         self._dead_letter_url = dead_letter_url
         self._clock = clock
 
-    def send(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+    def send(self, deliveries: Sequence[WebhookDelivery]) -> list[int]:
         now = self._clock()
-        refused: list[str] = []
-        for start in range(0, len(deliveries), SQS_BATCH):
-            chunk = deliveries[start : start + SQS_BATCH]
+        refused: list[int] = []
+        for start in range(0, len(deliveries), BATCH_LIMIT):
+            chunk = deliveries[start : start + BATCH_LIMIT]
             entries = [
                 {
                     "Id": str(index),
@@ -120,9 +83,10 @@ class SqsDeliveryQueue(DeliveryQueue):
                 answer = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)  # type: ignore[arg-type]
             except (ClientError, BotoCoreError) as error:
                 logger.warning("The webhook delivery queue refused a batch", extra={"error": type(error).__name__})
-                refused.extend(delivery.event_id for delivery in chunk)
+                refused.extend(range(start, start + len(chunk)))
                 continue
-            refused.extend(chunk[int(entry["Id"])].event_id for entry in answer.get("Failed", []))
+            # An entry's Id is its position in the chunk.
+            refused.extend(sorted(start + int(entry["Id"]) for entry in answer.get("Failed", [])))
         return refused
 
     def park(self, delivery: WebhookDelivery, reason: str) -> None:

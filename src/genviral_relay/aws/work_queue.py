@@ -3,11 +3,12 @@ sweep, per discover run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from genviral_relay.aws.sqs import BATCH_LIMIT
 from genviral_relay.errors import EnqueueError
 from genviral_relay.models.messages import WorkRequest
 from genviral_relay.observability import logger
@@ -17,16 +18,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
 
-BATCH_SIZE = 10
 SEND_ATTEMPTS = 3
 CORRELATION_ATTRIBUTE = "correlation_id"
 """Message attribute tying a check to the tick that queued it (transport metadata, not part of the request)."""
-
-
-def correlation_id_of(record: Mapping[str, Any]) -> str:
-    """The correlation id of an SQS record as Lambda delivers it: the queuing tick's, else the message's own id."""
-    attribute = (record.get("messageAttributes") or {}).get(CORRELATION_ATTRIBUTE) or {}
-    return str(attribute.get("stringValue") or record["messageId"])
 
 
 class SqsWorkQueue(WorkQueue):
@@ -39,7 +33,7 @@ class SqsWorkQueue(WorkQueue):
         sent = 0
         for request in requests:
             batch.append(request)
-            if len(batch) == BATCH_SIZE:
+            if len(batch) == BATCH_LIMIT:
                 sent += self._send_batch(batch, correlation_id)
                 batch = []
         if batch:

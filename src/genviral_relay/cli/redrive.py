@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from genviral_relay.aws.sqs import BATCH_LIMIT
 from genviral_relay.aws.webhook_queues import delivery_from
 from genviral_relay.aws.work_queue import SqsWorkQueue
 from genviral_relay.cli.deployment import Deployment
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 
 HOLD_SECONDS = 300
 """Messages being redriven are hidden from other readers meanwhile; the rest are released at the end."""
-SQS_BATCH = 10
 WEBHOOK_TIMEOUT = (5.0, 30.0)  # connect, read: seconds
 
 # The deployment settings each redrive reads.
@@ -80,7 +80,7 @@ class DeadLetterQueue:
     def receive(self, limit: int | None) -> list[DeadLetter]:
         found: dict[str, DeadLetter] = {}
         while limit is None or len(found) < limit:
-            wanted = SQS_BATCH if limit is None else min(SQS_BATCH, limit - len(found))
+            wanted = BATCH_LIMIT if limit is None else min(BATCH_LIMIT, limit - len(found))
             # Long polling asks every SQS server, so an empty answer means an empty queue.
             messages = self._client.receive_message(
                 QueueUrl=self.url,
@@ -135,8 +135,8 @@ class DeadLetterQueue:
 
 
 def _chunks(letters: list[DeadLetter]) -> Iterator[list[DeadLetter]]:
-    for start in range(0, len(letters), SQS_BATCH):
-        yield letters[start : start + SQS_BATCH]
+    for start in range(0, len(letters), BATCH_LIMIT):
+        yield letters[start : start + BATCH_LIMIT]
 
 
 def _finish(console: Console, kind: str, letters: list[DeadLetter], problems: dict[str, str]) -> int:
@@ -467,12 +467,10 @@ def redrive_webhooks(args: argparse.Namespace, deployment: Deployment, console: 
             delivery_queue = build_delivery_queue(
                 deployment.require("webhook_delivery_queue_url"), "", client=deployment.client
             )
-            refused = set(delivery_queue.send(redriven))
-            _sent([item.letter for item in deliveries if item.letter.attributes.get("event_id") not in refused])
+            refused = set(delivery_queue.send(redriven))  # positions in `redriven`, which follows `deliveries`
+            _sent([item.letter for position, item in enumerate(deliveries) if position not in refused])
             problems.update({
-                item.letter.message_id: "the delivery queue refused it"
-                for item in deliveries
-                if item.letter.attributes.get("event_id") in refused
+                deliveries[position].letter.message_id: "the delivery queue refused it" for position in refused
             })  # fmt: skip
         if events:
             fanout_url = deployment.require("webhook_fanout_queue_url")

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from genviral_relay.models.domain import PostId
+from genviral_relay.models.upstream import PAGE_LIMIT
 
 
 class SweepRequest(BaseModel):
@@ -52,7 +53,7 @@ class RefreshRequest(BaseModel):
     refresh: Literal["created"]
     since: datetime
     until: datetime
-    post_ids: tuple[PostId, ...] = Field(min_length=2, max_length=100)
+    post_ids: tuple[PostId, ...] = Field(min_length=2, max_length=PAGE_LIMIT)  # one list call's page
     queued_at: datetime | None = None
     """As `CheckRequest.queued_at`, for each of the posts."""
     waiting_since: datetime | None = None

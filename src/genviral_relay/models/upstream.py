@@ -10,6 +10,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+PAGE_LIMIT = 100
+"""The most posts one `GET /posts` answers (Genviral clamps `limit` to 1..100)."""
+
 
 class _Upstream(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)

@@ -37,12 +37,12 @@ from genviral_relay.clock import parse_ts, to_milliseconds
 from genviral_relay.errors import GenviralError
 from genviral_relay.models.domain import CreatedWindow, DueWatch, WatchRecord
 from genviral_relay.models.messages import RefreshRequest
+from genviral_relay.models.upstream import PAGE_LIMIT
 from genviral_relay.observability import Metric, emit
 from genviral_relay.polling.in_flight import CheckClaims
 from genviral_relay.polling.ports import WatchIndex
 from genviral_relay.rules.backpressure import DueGroup
 
-PAGE_LIMIT = 100  # Genviral's largest page
 WINDOW_GAP = timedelta(minutes=10)
 """Registered mode: posts created further apart than this are not listed together, as posts nobody
 registered may have been created between them and would fill the answer."""

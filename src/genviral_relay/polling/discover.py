@@ -34,10 +34,9 @@ from genviral_relay.checking.ports import PostPage, PostSource, RelayState, Watc
 from genviral_relay.clock import Clock, parse_ts
 from genviral_relay.errors import GenviralError, StateConflictError
 from genviral_relay.models.domain import FINAL_STATUSES, CreatedWindow, DiscoverState, WatchRecord
-from genviral_relay.models.upstream import Post
+from genviral_relay.models.upstream import PAGE_LIMIT, Post
 from genviral_relay.observability import Metric, emit, logger
 
-PAGE_LIMIT = 100  # Genviral clamps `limit` to 1..100
 LOOK_BACK = timedelta(minutes=10)
 CLOCK_SKEW = timedelta(minutes=5)
 """Windows end this far past the relay's clock, in case Genviral's clock is ahead."""

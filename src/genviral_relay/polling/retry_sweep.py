@@ -5,7 +5,7 @@ Genviral retries a failed delivery by moving the post back to `retry`, and the r
 cost one call per post per tick; listing `status=retry` costs one call per tick for all of them.
 A listed post is then checked with its own canonical GET only when the list shows a state the
 relay has not recorded (a retry it already saw is left to the post's own schedule). When the list
-may be cut off (it holds at most `SWEEP_LIMIT` posts), every waiting post is checked.
+may be cut off (it holds at most `PAGE_LIMIT` posts), every waiting post is checked.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import PostSource, WatchStore
 from genviral_relay.clock import Clock
 from genviral_relay.errors import GenviralError
+from genviral_relay.models.upstream import PAGE_LIMIT
 from genviral_relay.observability import Metric, emit
 from genviral_relay.polling.ports import WatchIndex
-
-SWEEP_LIMIT = 100  # Genviral's largest page
 
 
 @dataclass(frozen=True)
@@ -51,11 +50,11 @@ class RetrySweep:
     def run(self) -> SweepReport:
         now = self._clock()
         try:
-            listed = self._source.posts_in_status("retry", limit=SWEEP_LIMIT)
+            listed = self._source.posts_in_status("retry", limit=PAGE_LIMIT)
         except GenviralError as error:
             self._pause.failed(error, "Retry sweep deferred")
             return SweepReport(error=error)
-        if listed.size >= SWEEP_LIMIT:
+        if listed.size >= PAGE_LIMIT:
             waiting = self._store.get_many(list(self._index.awaiting_retry(now)))
             outcomes = [self._check.check_watch(post_id, watch, trigger="manual") for post_id, watch in waiting.items()]
         else:

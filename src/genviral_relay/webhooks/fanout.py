@@ -57,8 +57,8 @@ class WebhookFanout:
         if not deliveries:
             return []
         refused = set(self._queue.send([delivery for _, delivery in deliveries]))
-        failed = sorted({message_id for message_id, delivery in deliveries if delivery.event_id in refused})
-        emit(Metric.WEBHOOK_DELIVERIES_QUEUED, len(deliveries) - sum(d.event_id in refused for _, d in deliveries))
+        failed = sorted({deliveries[position][0] for position in refused})
+        emit(Metric.WEBHOOK_DELIVERIES_QUEUED, len(deliveries) - len(refused))
         if failed:
             logger.warning(
                 "Some webhook deliveries could not be queued; their events come back", extra={"events": len(failed)}

@@ -54,9 +54,10 @@ class DeliveryQueue(ABC):
     """Where webhook deliveries wait for their attempts (SQS), and where they are parked when retries run out."""
 
     @abstractmethod
-    def send(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+    def send(self, deliveries: Sequence[WebhookDelivery]) -> list[int]:
         """Queue each delivery to be attempted at its `due_at` (SQS hides it until then, or part of the way: see
-        `webhooks/`); answer the event ids of those that could not be queued."""
+        `webhooks/`); answer the positions in `deliveries` of those that could not be queued (not their event
+        ids: an event has one delivery per endpoint)."""
 
     @abstractmethod
     def park(self, delivery: WebhookDelivery, reason: str) -> None:

@@ -1,0 +1,160 @@
+"""The state table's items and keys: how a watch, an event and the relay's own items are written in DynamoDB.
+
+Items (partition key `pk` = post id):
+- `sk = "WATCH"`: the watch: last-seen states, `version` (optimistic lock), `outbox` (a string
+  set of pending "target:event_id" deliveries) and the schedule. While the watch is due for
+  checks or owes events it carries `due_shard` + `next_check_at`, the keys of the sparse `due`
+  index the poller queries. Once its post's `created_at` is known it carries `created_partition` +
+  `created_ts`, the keys of the `created` index (what the relay knows of the workspace's creation
+  windows, `polling/bulk_refresh.py`); they never change after, so later saves write nothing to it.
+- `sk = "EVENT#<event_id>"`: the event document, kept for `event_retention` (TTL `expires_at`).
+- `pk = "relay"`: the deployment's own items (`dynamodb_relay_state.py`), `sk = "GENVIRAL_PAUSE"` (calls
+  stopped after a refused key), `sk = "DISCOVER"` (how far discover mode has listed the workspace) and
+  `sk = "ACCOUNT_DIRECTORY"` (the accounts `GET /accounts` listed, as JSON: about 150 bytes an account,
+  so thousands fit in an item).
+"""
+
+from __future__ import annotations
+
+import zlib
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from genviral_relay.clock import format_ts, format_ts_or_none, parse_ts
+from genviral_relay.models.domain import AccountSnapshot, PendingDelivery, WatchRecord
+from genviral_relay.models.events import RelayEvent
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+WATCH_SK = "WATCH"
+PAUSE_KEY = {"pk": {"S": "relay"}, "sk": {"S": "GENVIRAL_PAUSE"}}
+DISCOVER_KEY = {"pk": {"S": "relay"}, "sk": {"S": "DISCOVER"}}
+ACCOUNT_DIRECTORY_KEY = {"pk": {"S": "relay"}, "sk": {"S": "ACCOUNT_DIRECTORY"}}
+EVENT_SK_PREFIX = "EVENT#"
+DUE_INDEX = "due"
+DUE_SHARDS = 4  # spreads the due index over partitions; the poller queries each shard
+# Watches the retry sweep covers; next_check_at is their own next check, as for any watch.
+RETRY_SHARD = "retry"
+CREATED_INDEX = "created"
+CREATED_PARTITION = "posts"
+"""The created index's one partition: it is written once per post and read only by the poller."""
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def due_shard(post_id: str) -> str:
+    return str(zlib.crc32(post_id.encode()) % DUE_SHARDS)
+
+
+def watch_key(post_id: str) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": {"S": post_id}, "sk": {"S": WATCH_SK}}
+
+
+def event_key(post_id: str, event_id: str) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": {"S": post_id}, "sk": {"S": EVENT_SK_PREFIX + event_id}}
+
+
+def _to_item(values: dict[str, Any]) -> dict[str, AttributeValueTypeDef]:
+    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; the relay stores integers only."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _plain(inner) for key, inner in value.items()}
+    return value
+
+
+def watch_to_item(record: WatchRecord) -> dict[str, AttributeValueTypeDef]:
+    created = parse_ts(record.created_at)
+    return _to_item(
+        {
+            "pk": record.post_id,
+            "sk": WATCH_SK,
+            "version": record.version,
+            "watching": record.watching,
+            "ended_reason": record.ended_reason,
+            "post_status": record.post_status,
+            "scheduled_at": record.scheduled_at,
+            "created_at": record.created_at,
+            "created_partition": CREATED_PARTITION if created is not None else None,
+            "created_ts": format_ts_or_none(created),
+            "accounts": {account_id: state.model_dump() for account_id, state in record.accounts.items()},
+            # shim: emitted-attribute (docs/compatibility.md)
+            "emitted": record.occurrences,  # the 0.3.0 attribute name, kept so stored watches read back
+            "outbox": {entry.encode() for entry in record.outbox} or None,
+            "due_shard": (
+                (RETRY_SHARD if record.awaiting_retry else due_shard(record.post_id))
+                if record.next_check_at is not None
+                else None
+            ),
+            "awaiting_retry": record.awaiting_retry or None,
+            "next_check_at": format_ts_or_none(record.next_check_at),
+            "settled_next_check_at": format_ts_or_none(record.settled_next_check_at),
+            "claimed_at": format_ts_or_none(record.claimed_at),
+            "registered_at": format_ts(record.registered_at),
+            "changed_at": format_ts_or_none(record.changed_at),
+        }
+    )
+
+
+def watch_from_item(item: dict[str, Any]) -> WatchRecord:
+    values = _plain(_from_item(item))
+    return WatchRecord(
+        post_id=values["pk"],
+        version=values["version"],
+        watching=values["watching"],
+        ended_reason=values.get("ended_reason"),
+        post_status=values.get("post_status"),
+        scheduled_at=values.get("scheduled_at"),
+        created_at=values.get("created_at"),
+        accounts={
+            account_id: AccountSnapshot.model_validate(state)
+            for account_id, state in values.get("accounts", {}).items()
+        },
+        occurrences=values.get("emitted", {}),
+        outbox=frozenset(PendingDelivery.decode(entry) for entry in values.get("outbox", ())),
+        next_check_at=parse_ts(values.get("next_check_at")),
+        settled_next_check_at=parse_ts(values.get("settled_next_check_at")),
+        awaiting_retry=values.get("awaiting_retry", False),
+        claimed_at=parse_ts(values.get("claimed_at")),
+        registered_at=values["registered_at"],
+        # shim: checked-at-fallback (docs/compatibility.md)
+        # Watches written before 0.3.0 carry `checked_at`, the time of their last write: close enough.
+        changed_at=parse_ts(values.get("changed_at") or values.get("checked_at")),
+    )
+
+
+def event_to_item(event: RelayEvent, expires_at: int) -> dict[str, AttributeValueTypeDef]:
+    return _to_item(
+        {
+            "pk": event.post_id,
+            "sk": EVENT_SK_PREFIX + event.event_id,
+            "event_id": event.event_id,
+            "detected_at": event.detected_at,
+            "document": event.model_dump_json(),
+            "expires_at": expires_at,
+        }
+    )
+
+
+def is_condition_failure(error: ClientError) -> bool:
+    """A conditional write refused for its condition, alone or within a transaction."""
+    code = error.response.get("Error", {}).get("Code")
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons = error.response.get("CancellationReasons", [])
+        return any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons)
+    return False

@@ -1,0 +1,72 @@
+"""The relay's own items in the state table (`pk = "relay"`): the Genviral pause, discover mode's progress and
+the account directory (see `dynamodb_items.py` for the table's layout)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from genviral_relay.aws.dynamodb_items import ACCOUNT_DIRECTORY_KEY, DISCOVER_KEY, PAUSE_KEY, is_condition_failure
+from genviral_relay.checking.ports import RelayState
+from genviral_relay.clock import format_ts, parse_ts
+from genviral_relay.errors import StateConflictError
+from genviral_relay.models.domain import AccountDirectory, DiscoverState
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+
+class DynamoDbRelayState(RelayState):
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def genviral_pause(self, now: datetime) -> str | None:
+        item = self._client.get_item(TableName=self._table, Key=PAUSE_KEY, ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        until = parse_ts(item.get("until", {}).get("S"))
+        return item.get("reason", {}).get("S", "paused") if until is not None and until > now else None
+
+    def pause_genviral(self, *, until: datetime, reason: str) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={**PAUSE_KEY, "until": {"S": format_ts(until)}, "reason": {"S": reason}},
+        )
+
+    def discover_state(self) -> DiscoverState | None:
+        item = self._client.get_item(TableName=self._table, Key=DISCOVER_KEY, ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        return DiscoverState.model_validate_json(item["state"]["S"])
+
+    def save_discover_state(self, state: DiscoverState, *, expected_version: int) -> None:
+        if state.version != expected_version + 1:
+            raise ValueError("a saved discover state must be exactly one version ahead of the stored one")
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "attribute_not_exists(pk)"}
+            if expected_version == 0
+            else {
+                "ConditionExpression": "version = :expected",
+                "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
+            }
+        )
+        item = {**DISCOVER_KEY, "version": {"N": str(state.version)}, "state": {"S": state.model_dump_json()}}
+        try:
+            self._client.put_item(TableName=self._table, Item=item, **condition)
+        except ClientError as error:
+            if is_condition_failure(error):
+                raise StateConflictError("discover state") from error
+            raise
+
+    def account_directory(self) -> AccountDirectory | None:
+        item = self._client.get_item(TableName=self._table, Key=ACCOUNT_DIRECTORY_KEY).get("Item")
+        if not item:
+            return None
+        return AccountDirectory.model_validate_json(item["directory"]["S"])
+
+    def save_account_directory(self, directory: AccountDirectory) -> None:
+        item = {**ACCOUNT_DIRECTORY_KEY, "directory": {"S": directory.model_dump_json()}}
+        self._client.put_item(TableName=self._table, Item=item)
