@@ -22,7 +22,7 @@ from genviral_relay.checking.ports import EventPublisher, TokenSource
 from genviral_relay.cli.output import CliError
 from genviral_relay.factories import aws_client_config, build_publishers, build_relay, build_store
 from genviral_relay.genviral.client import GenviralClient, StaticToken
-from genviral_relay.models.domain import PUBLISH_TARGETS, Target
+from genviral_relay.models.domain import PUBLISH_CHOICES, PUBLISH_TARGETS, Target, publish_targets
 from genviral_relay.relay import Relay, polling_policy
 from genviral_relay.rules.schedule import PollingPolicy
 from genviral_relay.settings import CheckerSettings, PollerSettings
@@ -210,7 +210,7 @@ def add_deployment_options(
     for setting in settings:
         if setting.option is None:
             continue
-        choices = ("both", *PUBLISH_TARGETS) if setting.key == "publish_targets" else None
+        choices = PUBLISH_CHOICES if setting.key == "publish_targets" else None
         group.add_argument(
             setting.option,
             dest=setting.key,
@@ -314,26 +314,24 @@ class Deployment:
             self._clients[service] = session.client(service, config=aws_client_config())  # type: ignore[call-overload]
         return self._clients[service]
 
-    @property
-    def configured_targets(self) -> tuple[Target, ...]:
-        """Where the deployment publishes: its PublishTargets, else wherever a destination is known."""
+    def configured_targets(self, *, webhooks: bool = False) -> tuple[Target, ...]:
+        """Where the deployment publishes: its PublishTargets, else wherever a destination is known; with
+        `webhooks`, also its webhooks' fan-out queue when one is set (as the functions do)."""
+        fanout = webhooks and self.value("webhook_fanout_queue_url") is not None
         configured = self.value("publish_targets")
-        if configured is not None:
-            chosen = tuple(target for target in PUBLISH_TARGETS if configured in ("both", target))
-            if not chosen:
+        if configured is None:
+            destinations: dict[Target, str] = {"sns": "topic_arn", "eventbridge": "event_bus"}
+            known = [target for target in PUBLISH_TARGETS if self.value(destinations[target])]
+            if not known:
                 raise CliError(
-                    f"{_BY_KEY['publish_targets'].env} must be both, sns or eventbridge, not {configured!r}",
+                    "no publish target is known: pass --stack-name, or --topic-arn and/or --event-bus",
                     kind="not_configured",
                 )
-            return chosen
-        destinations: dict[Target, str] = {"sns": "topic_arn", "eventbridge": "event_bus"}
-        known = tuple(target for target in PUBLISH_TARGETS if self.value(destinations[target]))
-        if not known:
-            raise CliError(
-                "no publish target is known: pass --stack-name, or --topic-arn and/or --event-bus",
-                kind="not_configured",
-            )
-        return known
+            configured = "both" if len(known) > 1 else known[0]
+        try:
+            return publish_targets(configured, webhooks=fanout)
+        except ValueError as error:
+            raise CliError(f"{_BY_KEY['publish_targets'].env} {error}", kind="not_configured") from None
 
     def publishers(self, targets: tuple[Target, ...]) -> list[EventPublisher]:
         return build_publishers(
@@ -378,8 +376,7 @@ class Deployment:
 
     def relay(self, *, genviral: GenviralClient | None = None) -> Relay:
         """The relay's own check path, on this deployment's resources and its publish targets."""
-        fanout = self.value("webhook_fanout_queue_url") or ""
-        targets: tuple[Target, ...] = (*self.configured_targets, *(("webhooks",) if fanout else ()))
+        targets = self.configured_targets(webhooks=True)
         return build_relay(
             store=self.store(),
             source=genviral or self.genviral(),
@@ -388,7 +385,7 @@ class Deployment:
             event_bus_name=self.require("event_bus") if "eventbridge" in targets else "",
             events_dlq_url=self.require("events_dlq_url"),
             policy=self.policy(),
-            webhook_fanout_queue_url=fanout,
+            webhook_fanout_queue_url=self.require("webhook_fanout_queue_url") if "webhooks" in targets else "",
             client=self.client,
         )
 

@@ -25,7 +25,7 @@ from genviral_relay.cli.deployment import (
 )
 from genviral_relay.cli.output import ERROR_KINDS, PROG, CliError, Console, Exit
 from genviral_relay.errors import RelayError
-from genviral_relay.models.domain import POST_ID_HINT, PostId
+from genviral_relay.models.domain import POST_ID_HINT, PUBLISH_CHOICES, PostId
 from genviral_relay.observability import logs_to, metrics
 
 EXIT_MEANINGS = {
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     selection.add_argument("--since", type=replay.moment, help=f"detected at or after: {replay.MOMENT_HELP}")
     selection.add_argument("--until", type=replay.moment, help=f"detected before: {replay.MOMENT_HELP}")
     replaying.add_argument(
-        "--target", choices=("both", "sns", "eventbridge"), help="where to publish (default: the deployment's targets)"
+        "--target", choices=PUBLISH_CHOICES, help="where to publish (default: the deployment's targets)"
     )
     replaying.add_argument("--dry-run", action="store_true", help="list what would be sent, send nothing")
     replaying.add_argument("--yes", action="store_true", help="do not ask for confirmation")
