@@ -31,7 +31,7 @@ from genviral_relay.cli import replay
 from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL, SETTINGS, Deployment
 from genviral_relay.cli.main import EXIT_MEANINGS, build_parser, command_parsers, main
 from genviral_relay.cli.output import ERROR_KINDS, Exit
-from genviral_relay.clock import moment_from, utc_now
+from genviral_relay.clock import format_ts, format_ts_or_none, moment_from, utc_now
 from genviral_relay.genviral.client import USER_AGENT, GenviralClient
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
 from genviral_relay.models.webhooks import WebhookDelivery
@@ -388,6 +388,34 @@ def test_check_reads_the_key_from_the_deployments_secret(
     run = cli("check", post_id, "--json", "--verbose")
     assert run.code == 0, run.err
     assert len(run.json()["would_emit"]) == 3  # two transitions and the completion
+
+
+def test_check_predicts_the_next_check_and_the_events_the_relay_then_stores(
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Awaited 100 minutes, reported delayed at 110: the overdue back-off alone (what `check` used to
+    # predict) says 20 minutes from now, the relay checks at the delay's moment, 10 minutes from now.
+    monkeypatch.setenv("DELAYED_AFTER_MINUTES", "110")
+    scheduled_at = datetime.now(UTC) - timedelta(minutes=100)
+    overdue = emulator.create_post(accounts=1, scheduled_at=scheduled_at)
+    retrying = posted_and_failed(emulator)
+
+    predicted = {post_id: cli("check", post_id, "--json").json() for post_id in (overdue, retrying)}
+    for post_id in (overdue, retrying):
+        assert cli("watches", "add", post_id).code == 0
+
+    stored = {post_id: store_of(deployed).get(post_id) for post_id in (overdue, retrying)}
+    delay_due = moment_from(predicted[overdue]["scheduled_at"], utc_now()) + timedelta(minutes=110)
+    assert predicted[overdue]["next_check_at"] == format_ts(delay_due)
+    for post_id, record in stored.items():
+        assert record is not None
+        assert predicted[post_id]["next_check_at"] == format_ts_or_none(record.settled_next_check_at)
+        assert predicted[post_id]["awaiting_retry"] is record.awaiting_retry
+    assert predicted[retrying]["awaiting_retry"] is True  # the failed account is in its retry window
+
+    monkeypatch.setenv("DELAYED_AFTER_MINUTES", "15")  # the default: awaited for long enough
+    delayed = cli("check", overdue, "--json").json()
+    assert [event["event_type"] for event in delayed["would_emit"]] == ["post.account.delayed"]
 
 
 # ------------------------------------------------------------------------------------------- watches

@@ -8,12 +8,13 @@ under the same ids.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
 from genviral_relay.checking.accounts import AccountLookup
+from genviral_relay.checking.answer import plan_answer
 from genviral_relay.checking.outbox import OutboxDelivery
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import PostSource, WatchStore
@@ -29,7 +30,6 @@ from genviral_relay.models.domain import PendingDelivery, WatchRecord
 from genviral_relay.models.events import (
     AccountEvent,
     AccountOutcomeEvent,
-    AccountRef,
     EventDocument,
     PostCompletedEvent,
     RelayEvent,
@@ -37,7 +37,6 @@ from genviral_relay.models.events import (
 from genviral_relay.models.upstream import Post
 from genviral_relay.observability import EVENT_METRICS, Metric, emit, logger
 from genviral_relay.rules.schedule import PollingPolicy, same_schedule, with_outbox_retry
-from genviral_relay.rules.transitions import Detection, detect_transitions
 
 CheckTrigger = Literal["due", "manual", "register"]
 """`due`: the poller's turn; `manual`: a check-now; `register`: also start watching."""
@@ -123,7 +122,7 @@ class PostCheck:
     def check_if_changed(self, post: Post, watch: WatchRecord) -> CheckOutcome | None:
         """A watched post a list answer showed: None when the list shows nothing new, else a check now
         (a list only tells the relay to look; the single-post answer is what it records)."""
-        if not self._detect(watch, post, self._clock()).state_changed:
+        if not plan_answer(watch, post, self._clock(), self._policy).detection.state_changed:
             return None
         return self.check_watch(post.id, watch, trigger="manual")
 
@@ -136,8 +135,8 @@ class PostCheck:
         seen, so later ids stay distinct, but nothing is emitted.
         """
         now = now or self._clock()
-        previous = watch or WatchRecord(post_id=post.id, version=0, registered_at=now)
-        detection = self._detect(previous, post, now)
+        plan = plan_answer(watch, post, now, self._policy)
+        previous, detection = plan.previous, plan.detection
         if silent:
             detection = replace(detection, events=())
         elif detection.events and self._accounts is not None:
@@ -145,16 +144,8 @@ class PostCheck:
             named = self._accounts.describe(
                 {account_id for event in detection.events for account_id in event.account_ids}
             )
-            detection = self._detect(previous, post, now, accounts=named)
-        changed_at = previous.changed_at_after(state_changed=detection.state_changed, now=now)
-        wanted = self._policy.next_check(
-            post,
-            now,
-            last_change=changed_at,
-            first_seen=previous.registered_at,
-            delay_reportable_at=detection.next_delay_at,
-        )
-        awaiting_retry = self._policy.awaits_retry(post, now, last_change=changed_at, first_seen=previous.registered_at)
+            detection = plan_answer(previous, post, now, self._policy, accounts=named).detection
+        changed_at, wanted, awaiting_retry = plan.changed_at, plan.next_check_at, plan.awaiting_retry
         needs_write = (
             previous.version == 0
             or previous.awaiting_retry != awaiting_retry
@@ -207,11 +198,6 @@ class PostCheck:
         return CheckOutcome(
             post.id, "changed", watch=delivered, post=post, events=detection.events, created=previous.version == 0
         )
-
-    def _detect(
-        self, previous: WatchRecord | None, post: Post, now: datetime, accounts: Mapping[str, AccountRef] | None = None
-    ) -> Detection:
-        return detect_transitions(previous, post, now, accounts, delayed_after=self._policy.delayed_after)
 
     def _live_schedule(self, wanted: datetime | None, has_outbox: bool, now: datetime) -> datetime | None:
         """Keep a watch with unpublished events due soon, so a crash before publishing is repaired;

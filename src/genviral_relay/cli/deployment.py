@@ -18,10 +18,19 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from genviral_relay.checking.answer import CheckPreview
 from genviral_relay.checking.ports import EventPublisher, TokenSource
 from genviral_relay.cli.output import CliError
-from genviral_relay.factories import aws_client_config, build_publishers, build_relay, build_store
-from genviral_relay.genviral.client import GenviralClient, StaticToken
+from genviral_relay.clock import utc_now
+from genviral_relay.factories import (
+    aws_client_config,
+    build_genviral_client,
+    build_publishers,
+    build_relay,
+    build_store,
+    build_token_source,
+)
+from genviral_relay.genviral.client import StaticToken
 from genviral_relay.models.domain import PUBLISH_CHOICES, PUBLISH_TARGETS, Target, publish_targets
 from genviral_relay.relay import Relay, polling_policy
 from genviral_relay.rules.schedule import PollingPolicy
@@ -29,6 +38,7 @@ from genviral_relay.settings import CheckerSettings, PollerSettings
 
 if TYPE_CHECKING:
     from genviral_relay.aws.dynamodb_store import DynamoDbStore
+    from genviral_relay.genviral.client import GenviralClient
 
 DEFAULT_GENVIRAL_API_URL = "https://www.genviral.io/api/partner/v1"
 """The template's default of `GenviralApiUrl` (tests/infra checks they agree)."""
@@ -366,13 +376,18 @@ class Deployment:
                 "or name the stack with --stack-name",
                 kind="not_configured",
             )
-        from genviral_relay.aws.secrets import SecretsManagerTokenSource
-
-        return SecretsManagerTokenSource(self.client("secretsmanager"), secret_arn)
+        return build_token_source(secret_arn, client=self.client)
 
     def genviral(self) -> GenviralClient:
         """The Genviral client; its key is looked up on its first call (removing a watch needs none)."""
-        return GenviralClient(self.value("api_url") or DEFAULT_GENVIRAL_API_URL, DeferredToken(self.token_source))
+        return build_genviral_client(
+            self.value("api_url") or DEFAULT_GENVIRAL_API_URL, DeferredToken(self.token_source)
+        )
+
+    def check_preview(self) -> CheckPreview:
+        """A look at a post that records nothing: against its stored watch when the table is known."""
+        store = self.store() if self.value("table") is not None else None
+        return CheckPreview(source=self.genviral(), policy=self.policy(), clock=utc_now, store=store)
 
     def relay(self, *, genviral: GenviralClient | None = None) -> Relay:
         """The relay's own check path, on this deployment's resources and its publish targets."""
