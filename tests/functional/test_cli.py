@@ -31,10 +31,11 @@ from genviral_relay.cli import replay
 from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL, SETTINGS, Deployment
 from genviral_relay.cli.main import EXIT_MEANINGS, build_parser, command_parsers, main
 from genviral_relay.cli.output import ERROR_KINDS, Exit
-from genviral_relay.clock import format_ts, format_ts_or_none, moment_from, utc_now
+from genviral_relay.clock import format_ts, format_ts_or_none, moment_from, to_milliseconds, utc_now
 from genviral_relay.genviral.client import USER_AGENT, GenviralClient
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
 from genviral_relay.models.webhooks import WebhookDelivery
+from genviral_relay.polling.in_flight import CheckClaims
 from genviral_relay.rules.transitions import detect_transitions
 from local.emulator import GenviralEmulator
 from local.serve import LocalDeployment, serve
@@ -445,6 +446,30 @@ def test_watches_add_registers_checks_and_publishes_like_the_api(
     assert gone.code == 1
     assert "nothing was registered" in gone.err
     assert stored_item(deployed, UNKNOWN_POST) == {}
+
+
+def test_watches_add_claims_the_post_so_a_check_queued_before_it_is_a_duplicate(
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli
+) -> None:
+    post_id = emulator.create_post(scheduled_at=datetime.now(UTC) - timedelta(minutes=1))  # due every tick
+    assert cli("watches", "add", post_id).code == 0
+    store = store_of(deployed)
+    created = store.get(post_id)
+    assert created is not None
+    assert created.claimed_at is None  # a registration that creates the watch claims nothing
+    queued_at = to_milliseconds(utc_now())  # the poller queues its check
+
+    again = cli("watches", "add", post_id, "--json")
+
+    assert again.code == 0, again.err
+    assert again.json()["result"] == "unchanged"
+    record = store.get(post_id)
+    assert record is not None
+    assert record.claimed_at is not None
+    assert record.claimed_at >= queued_at
+    claims = CheckClaims(index=store, clock=utc_now, tick=timedelta(minutes=1))  # as the worker decides
+    assert claims.admit(post_id, record, queued_at).check is False
+    assert claims.admit(post_id, record, record.claimed_at + timedelta(milliseconds=1)).check is True
 
 
 def test_watches_add_keeps_the_watch_when_genviral_refuses_the_key(

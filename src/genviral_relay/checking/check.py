@@ -67,6 +67,13 @@ class CheckOutcome:
     """This check started watching the post (a registration that stored a new watch)."""
 
     @property
+    def deferral(self) -> str | None:
+        """Why the check is left to a later tick, for whoever asked for it (None: Genviral answered)."""
+        if self.error is None:
+            return None
+        return f"the check is deferred to a later tick: {type(self.error).__name__}: {self.error}"
+
+    @property
     def undelivered(self) -> int:
         """Outbox entries still unpublished after this check."""
         return len(self.watch.outbox) if self.watch is not None else 0
