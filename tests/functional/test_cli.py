@@ -34,6 +34,7 @@ from genviral_relay.cli.output import ERROR_KINDS, Exit
 from genviral_relay.clock import format_ts, format_ts_or_none, moment_from, to_milliseconds, utc_now
 from genviral_relay.genviral.client import USER_AGENT, GenviralClient
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
+from genviral_relay.models.messages import RefreshRequest
 from genviral_relay.models.webhooks import WebhookDelivery
 from genviral_relay.polling.in_flight import CheckClaims
 from genviral_relay.rules.transitions import detect_transitions
@@ -155,8 +156,8 @@ def posted_and_failed(emulator: GenviralEmulator) -> str:
 def test_every_command_has_help_with_the_exit_codes(cli: Cli) -> None:
     commands = [
         [], ["check"], ["watches"], ["watches", "list"], ["watches", "add"], ["watches", "remove"], ["replay"],
-        ["redrive"], ["redrive", "events"], ["redrive", "work"], ["redrive", "poller"], ["redrive", "webhook"],
-        ["redrive", "webhooks"],
+        ["redrive"], ["redrive", "events"], ["redrive", "work"], ["redrive", "poller"], ["redrive", "failure-webhook"],
+        ["redrive", "webhook-deliveries"], ["redrive", "webhook"], ["redrive", "webhooks"],
     ]  # fmt: skip
     assert {" ".join(command) for command in commands} >= set(command_parsers(build_parser()))
     assert sorted(EXIT_MEANINGS) == [0, 1, 2, 3, 4, 130]
@@ -179,7 +180,7 @@ def test_each_command_lists_only_the_settings_it_declares(cli: Cli) -> None:
     commands = command_parsers(build_parser())
     assert set(commands) == {
         "check", "watches list", "watches add", "watches remove", "replay", "redrive events", "redrive work",
-        "redrive poller", "redrive webhook", "redrive webhooks",
+        "redrive poller", "redrive failure-webhook", "redrive webhook-deliveries",
     }  # fmt: skip
     for words, parser in commands.items():
         declared = set(parser.get_default("reads"))
@@ -788,6 +789,51 @@ def test_redrive_work_requeues_check_requests(deployed: MotoStack, cli: Cli) -> 
     )
 
 
+def test_redrive_work_lists_each_request_by_what_it_does(deployed: MotoStack, cli: Cli) -> None:
+    since = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
+    refresh = RefreshRequest(
+        refresh="created",
+        since=since,
+        until=since + timedelta(minutes=30),
+        post_ids=("11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"),
+    )
+    for body in (refresh.model_dump_json(), '{"discover": "posts"}'):
+        deployed.client("sqs").send_message(QueueUrl=deployed.ref("WorkDLQ"), MessageBody=body)
+
+    listed = cli("redrive", "work", "--dry-run")
+
+    assert listed.code == 0, listed.err
+    lines = sorted(line.split(maxsplit=1)[1] for line in listed.out.splitlines()[1:3])
+    assert lines == [
+        "bulk refresh of 2 hot posts created 2026-03-02T11:00:00.000Z to 2026-03-02T11:30:00.000Z",
+        "discover new posts",
+    ]
+
+
+def test_the_failure_webhooks_and_the_endpoints_redrives_answer_to_their_old_names(
+    deployed: MotoStack, cli: Cli
+) -> None:
+    sqs = deployed.client("sqs")
+    webhook_dlq = sqs.create_queue(QueueName="webhook-dlq")["QueueUrl"]
+    for body in ("not an event", json.dumps({"detail": {"event_id": "x"}})):
+        sqs.send_message(QueueUrl=webhook_dlq, MessageBody=body)
+    sqs.send_message(QueueUrl=deployed.ref("WebhookDLQ"), MessageBody="{}")  # no attributes: no delivery
+    listed = " ".join(cli("redrive", "--help").out.split())  # as one line: the help wraps its summaries
+    assert _named("failure-webhook", listed)
+    assert _named("webhook-deliveries", listed)
+    assert "Was `redrive webhook`, still accepted" in listed
+    assert "Was `redrive webhooks`, still accepted" in listed
+
+    for old, new in (("webhook", "failure-webhook"), ("webhooks", "webhook-deliveries")):
+        options = ("--webhook-dlq-url", webhook_dlq) if new == "failure-webhook" else ()
+        by_old, by_new = (cli("redrive", name, "--dry-run", "--json", *options) for name in (old, new))
+        assert by_old.code == by_new.code == 0, by_old.err
+        assert by_old.command == by_new.command == f"redrive {new}"
+        assert by_old.json()["queue"] == new
+        assert by_old.json() == by_new.json()
+        assert by_old.json()["left"]  # each queue read: its letters are no event, no delivery
+
+
 def stand_in_poller(stack: MotoStack, monkeypatch: pytest.MonkeyPatch) -> str:
     """A function standing in for the poller: moto's Lambda without Docker answers with its input."""
     import zipfile
@@ -891,8 +937,8 @@ def test_each_command_reads_every_setting_it_lists(
         cli("redrive", "events", "--yes"),
         cli("redrive", "work", "--yes"),
         cli("redrive", "poller", "--yes", "--poller-function", "no-such-function"),
-        cli("redrive", "webhook", "--yes"),
-        cli("redrive", "webhooks", "--yes"),
+        cli("redrive", "failure-webhook", "--yes"),
+        cli("redrive", "webhook-deliveries", "--yes"),
     ]
 
     assert [run.code for run in runs] == [0, 0, 0, 0, 0, 0, 0, 1, 1, 0], [run.err for run in runs]

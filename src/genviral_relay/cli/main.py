@@ -9,6 +9,7 @@ import textwrap
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
@@ -198,54 +199,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     redriving = parsers.new(commands, "redrive", "Send dead letters back after a fix.", None)
     queues = redriving.add_subparsers(title="queues", metavar="QUEUE", required=True)
-    for name, summary, command, reads in (
-        (
-            "events",
-            "EventsDLQ: publish each parked event again to the target that refused it.",
-            redrive.redrive_events,
-            redrive.EVENTS_READS,
-        ),
-        (
-            "work",
-            "WorkDLQ: queue each failed work request (post check, retry sweep, discovery) again on the work queue.",
-            redrive.redrive_work,
-            redrive.WORK_READS,
-        ),
-        (
-            "poller",
-            "PollerDLQ: run the poller once now in place of the missed ticks.",
-            redrive.redrive_poller,
-            redrive.POLLER_READS,
-        ),
-        (
-            "webhook",
-            "FailureWebhookDLQ: POST each parked failure event again to the webhook, with its key.",
-            redrive.redrive_webhook,
-            redrive.WEBHOOK_READS,
-        ),
-        (
-            "webhooks",
-            "WebhookDLQ: send each parked webhook delivery again from its first attempt (same id and body, a fresh "
-            "signature).",
-            redrive.redrive_webhooks,
-            redrive.WEBHOOKS_READS,
-        ),
-    ):
-        queue = parsers.new(queues, name, summary + " A message is deleted only once re-sent.", command, reads=reads)
-        queue.add_argument("--dry-run", action="store_true", help="list the messages, change nothing")
-        queue.add_argument("--max", type=positive, metavar="N", help="redrive at most N messages (default: all)")
-        queue.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    for queue in redrive.QUEUES:
+        queue_parser = parsers.new(
+            queues, queue.name, queue.summary + " A message is deleted only once re-sent.",
+            partial(redrive.redrive, queue), reads=queue.reads,
+        )  # fmt: skip
+        queue_parser.add_argument("--dry-run", action="store_true", help="list the messages, change nothing")
+        queue_parser.add_argument("--max", type=positive, metavar="N", help="redrive at most N messages (default: all)")
+        queue_parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        for alias in queue.aliases:  # still run it, unlisted (its summary names it)
+            queues.choices[alias] = queue_parser
 
     return parser
 
 
 def command_parsers(parser: argparse.ArgumentParser, path: str = "") -> dict[str, argparse.ArgumentParser]:
-    """Every command that runs something, by its words ("watches add"), under `parser`."""
+    """Every command that runs something, by its words ("watches add"), under `parser` (not its aliases)."""
     found: dict[str, argparse.ArgumentParser] = {}
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, child in action.choices.items():
                 words = f"{path} {name}".strip()
+                if child in found.values():
+                    continue  # an alias: the parser's own name came first
                 if child.get_default("command") is not None:
                     found[words] = child
                 found.update(command_parsers(child, words))
