@@ -28,9 +28,11 @@ from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
 from genviral_relay.cli import main as cli_main
 from genviral_relay.cli import replay
-from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL, SETTINGS, Deployment
-from genviral_relay.cli.main import EXIT_MEANINGS, build_parser, command_parsers, main
+from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL, Deployment
+from genviral_relay.cli.deployment_settings import SETTINGS
+from genviral_relay.cli.main import main
 from genviral_relay.cli.output import ERROR_KINDS, Exit
+from genviral_relay.cli.parser import EXIT_MEANINGS, build_parser, command_parsers
 from genviral_relay.clock import format_ts, format_ts_or_none, moment_from, to_milliseconds, utc_now
 from genviral_relay.genviral.client import USER_AGENT, GenviralClient
 from genviral_relay.models.domain import PendingDelivery, WatchRecord

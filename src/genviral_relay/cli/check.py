@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from genviral_relay.checking.pause import describe_refusal
-from genviral_relay.cli.deployment import GENVIRAL_READS, POLICY_READS, STORE_READS, Deployment
+from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.deployment_settings import GENVIRAL_READS, POLICY_READS, STORE_READS
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.clock import format_ts, format_ts_or_none
 from genviral_relay.errors import GenviralConfigError, GenviralError, GenviralNotFoundError

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from genviral_relay.checking.ports import EventSelection
-from genviral_relay.cli.deployment import STORE_READS, TARGETS_READS, Deployment
+from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.deployment_settings import STORE_READS, TARGETS_READS
 from genviral_relay.cli.output import CliError, Console, PartlyDone
 from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.models.domain import publish_targets

@@ -6,7 +6,8 @@ import argparse
 from collections import Counter
 
 from genviral_relay.cli.check import genviral_problem
-from genviral_relay.cli.deployment import CHECKER_READS, STORE_READS, Deployment
+from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.deployment_settings import CHECKER_READS, STORE_READS
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.clock import format_ts, utc_now
 from genviral_relay.errors import GenviralConfigError, OutboxNotEmptyError, StateConflictError, WatchNotFoundError
