@@ -8,13 +8,13 @@ the stack's name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 from genviral_relay.checking.pause import GenviralPause
-from genviral_relay.checking.ports import EventPublisher, PostSource
+from genviral_relay.checking.ports import EventPublisher, PostSource, TokenSource
 from genviral_relay.checking.unwatch import Unwatch
 from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.models.domain import Target
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
     from genviral_relay.aws.dynamodb_store import DynamoDbStore
     from genviral_relay.genviral.client import GenviralClient
+    from genviral_relay.models.webhooks import WebhookDelivery
+    from genviral_relay.polling.ports import WorkQueue
     from genviral_relay.polling.work_batch import WorkBatch
     from genviral_relay.webhooks.attempts import WebhookAttempts
     from genviral_relay.webhooks.fanout import WebhookFanout
@@ -136,14 +138,23 @@ def checker_store() -> DynamoDbStore:
     return build_store(settings.table_name, timedelta(days=settings.event_retention_days))
 
 
-@cache
-def genviral_client() -> GenviralClient:
+def build_token_source(secret_arn: str, client: ClientFactory = aws_client) -> TokenSource:
+    """The Genviral key, read from its Secrets Manager secret."""
     from genviral_relay.aws.secrets import SecretsManagerTokenSource
+
+    return SecretsManagerTokenSource(client("secretsmanager"), secret_arn)
+
+
+def build_genviral_client(api_url: str, tokens: TokenSource) -> GenviralClient:
     from genviral_relay.genviral.client import GenviralClient
 
+    return GenviralClient(api_url, tokens)
+
+
+@cache
+def genviral_client() -> GenviralClient:
     settings = checker_settings()
-    tokens = SecretsManagerTokenSource(aws_client("secretsmanager"), settings.genviral_secret_arn)
-    return GenviralClient(str(settings.genviral_api_url), tokens)
+    return build_genviral_client(str(settings.genviral_api_url), build_token_source(settings.genviral_secret_arn))
 
 
 @cache
@@ -177,9 +188,14 @@ def work_batch() -> WorkBatch:
     )
 
 
+def build_work_queue(queue_url: str, client: ClientFactory = aws_client) -> WorkQueue:
+    from genviral_relay.aws.work_queue import SqsWorkQueue
+
+    return SqsWorkQueue(client("sqs"), queue_url)
+
+
 @cache
 def poll_tick() -> PollTick:
-    from genviral_relay.aws.work_queue import SqsWorkQueue
     from genviral_relay.polling.bulk_refresh import HotWindows
     from genviral_relay.rules.backpressure import Backpressure
 
@@ -189,7 +205,7 @@ def poll_tick() -> PollTick:
     return PollTick(
         index=store,
         pause=GenviralPause(store, utc_now),
-        queue=SqsWorkQueue(aws_client("sqs"), settings.work_queue_url),
+        queue=build_work_queue(settings.work_queue_url),
         clock=utc_now,
         discover=discover,
         backpressure=Backpressure(tick=tick_of(settings.poll_schedule)),
@@ -208,6 +224,13 @@ def build_delivery_queue(queue_url: str, dead_letter_url: str, client: ClientFac
     from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
 
     return SqsDeliveryQueue(client("sqs"), queue_url, dead_letter_url, clock=utc_now)
+
+
+def webhook_delivery_from(body: str, attributes: Mapping[str, str]) -> WebhookDelivery:
+    """A delivery as the delivery queue's messages hold it (a parked one too); ValueError when it is none."""
+    from genviral_relay.aws.webhook_queues import delivery_from
+
+    return delivery_from(body, attributes)
 
 
 @cache

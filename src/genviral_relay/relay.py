@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from genviral_relay.checking.accounts import AccountLookup
-from genviral_relay.checking.check import PostCheck
+from genviral_relay.checking.check import CheckOutcome, CheckTrigger, PostCheck
 from genviral_relay.checking.outbox import OutboxDelivery
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import AccountSource, DeadLetters, EventPublisher, PostSource, RelayState, WatchStore
 from genviral_relay.checking.unwatch import Unwatch
-from genviral_relay.clock import Clock, utc_now
+from genviral_relay.clock import Clock, to_milliseconds, utc_now
 from genviral_relay.polling.ports import WatchIndex
 from genviral_relay.polling.retry_sweep import RetrySweep
 from genviral_relay.rules.schedule import PollingPolicy, tick_of
@@ -78,6 +78,14 @@ class Relay:
         from genviral_relay.polling.in_flight import CheckClaims
 
         return CheckClaims(index=self.index, clock=self.clock, tick=self.policy.tick)
+
+    def check_now(self, post_id: str, *, trigger: CheckTrigger) -> CheckOutcome:
+        """A check a person asked for (registering a post, or checking it now): once it recorded Genviral's
+        answer, the checks the poller queued before it ask Genviral nothing (`CheckClaims.claim_for_check_now`)."""
+        started = to_milliseconds(self.clock())  # as the poller's `queued_at`
+        outcome = self.checker.check(post_id, trigger=trigger)
+        self.claims().claim_for_check_now(outcome, started=started)
+        return outcome
 
     def work_batch(self, *, discovery: Discovery | None = None, sweep: bool = True, threads: int = 1) -> WorkBatch:
         """A worker's dispatcher on the same adapters (`sweep`: whether it runs the retry sweep)."""

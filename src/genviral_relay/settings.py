@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, fie
 
 from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.errors import ConfigurationError
-from genviral_relay.models.domain import Target
+from genviral_relay.models.domain import PublishChoice, Target, publish_targets
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -39,7 +39,7 @@ class CheckerSettings(_Settings):
 
     genviral_secret_arn: NonEmpty = Field(alias="GENVIRAL_SECRET_ARN")
     genviral_api_url: HttpUrl = Field(alias="GENVIRAL_API_URL")
-    publish_targets: Literal["both", "sns", "eventbridge"] = Field(alias="PUBLISH_TARGETS")
+    publish_targets: PublishChoice = Field(alias="PUBLISH_TARGETS")
     topic_arn: str = Field(default="", alias="TOPIC_ARN")
     event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
     events_dlq_url: NonEmpty = Field(alias="EVENTS_DLQ_URL")
@@ -53,10 +53,7 @@ class CheckerSettings(_Settings):
 
     @property
     def targets(self) -> tuple[Target, ...]:
-        published: tuple[Target, ...] = (
-            ("sns", "eventbridge") if self.publish_targets == "both" else (self.publish_targets,)
-        )
-        return (*published, "webhooks") if self.webhook_fanout_queue_url else published
+        return publish_targets(self.publish_targets, webhooks=bool(self.webhook_fanout_queue_url))
 
     @model_validator(mode="after")
     def _targets_have_destinations(self) -> CheckerSettings:

@@ -28,13 +28,17 @@ from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
 from genviral_relay.cli import main as cli_main
 from genviral_relay.cli import replay
-from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL, SETTINGS, Deployment
-from genviral_relay.cli.main import EXIT_MEANINGS, build_parser, command_parsers, main
+from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL, Deployment
+from genviral_relay.cli.deployment_settings import SETTINGS
+from genviral_relay.cli.main import main
 from genviral_relay.cli.output import ERROR_KINDS, Exit
-from genviral_relay.clock import moment_from, utc_now
+from genviral_relay.cli.parser import EXIT_MEANINGS, build_parser, command_parsers
+from genviral_relay.clock import format_ts, format_ts_or_none, moment_from, to_milliseconds, utc_now
 from genviral_relay.genviral.client import USER_AGENT, GenviralClient
 from genviral_relay.models.domain import PendingDelivery, WatchRecord
+from genviral_relay.models.messages import RefreshRequest
 from genviral_relay.models.webhooks import WebhookDelivery
+from genviral_relay.polling.in_flight import CheckClaims
 from genviral_relay.rules.transitions import detect_transitions
 from local.emulator import GenviralEmulator
 from local.serve import LocalDeployment, serve
@@ -154,8 +158,8 @@ def posted_and_failed(emulator: GenviralEmulator) -> str:
 def test_every_command_has_help_with_the_exit_codes(cli: Cli) -> None:
     commands = [
         [], ["check"], ["watches"], ["watches", "list"], ["watches", "add"], ["watches", "remove"], ["replay"],
-        ["redrive"], ["redrive", "events"], ["redrive", "work"], ["redrive", "poller"], ["redrive", "webhook"],
-        ["redrive", "webhooks"],
+        ["redrive"], ["redrive", "events"], ["redrive", "work"], ["redrive", "poller"], ["redrive", "failure-webhook"],
+        ["redrive", "webhook-deliveries"], ["redrive", "webhook"], ["redrive", "webhooks"],
     ]  # fmt: skip
     assert {" ".join(command) for command in commands} >= set(command_parsers(build_parser()))
     assert sorted(EXIT_MEANINGS) == [0, 1, 2, 3, 4, 130]
@@ -178,7 +182,7 @@ def test_each_command_lists_only_the_settings_it_declares(cli: Cli) -> None:
     commands = command_parsers(build_parser())
     assert set(commands) == {
         "check", "watches list", "watches add", "watches remove", "replay", "redrive events", "redrive work",
-        "redrive poller", "redrive webhook", "redrive webhooks",
+        "redrive poller", "redrive failure-webhook", "redrive webhook-deliveries",
     }  # fmt: skip
     for words, parser in commands.items():
         declared = set(parser.get_default("reads"))
@@ -390,6 +394,34 @@ def test_check_reads_the_key_from_the_deployments_secret(
     assert len(run.json()["would_emit"]) == 3  # two transitions and the completion
 
 
+def test_check_predicts_the_next_check_and_the_events_the_relay_then_stores(
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Awaited 100 minutes, reported delayed at 110: the overdue back-off alone (what `check` used to
+    # predict) says 20 minutes from now, the relay checks at the delay's moment, 10 minutes from now.
+    monkeypatch.setenv("DELAYED_AFTER_MINUTES", "110")
+    scheduled_at = datetime.now(UTC) - timedelta(minutes=100)
+    overdue = emulator.create_post(accounts=1, scheduled_at=scheduled_at)
+    retrying = posted_and_failed(emulator)
+
+    predicted = {post_id: cli("check", post_id, "--json").json() for post_id in (overdue, retrying)}
+    for post_id in (overdue, retrying):
+        assert cli("watches", "add", post_id).code == 0
+
+    stored = {post_id: store_of(deployed).get(post_id) for post_id in (overdue, retrying)}
+    delay_due = moment_from(predicted[overdue]["scheduled_at"], utc_now()) + timedelta(minutes=110)
+    assert predicted[overdue]["next_check_at"] == format_ts(delay_due)
+    for post_id, record in stored.items():
+        assert record is not None
+        assert predicted[post_id]["next_check_at"] == format_ts_or_none(record.settled_next_check_at)
+        assert predicted[post_id]["awaiting_retry"] is record.awaiting_retry
+    assert predicted[retrying]["awaiting_retry"] is True  # the failed account is in its retry window
+
+    monkeypatch.setenv("DELAYED_AFTER_MINUTES", "15")  # the default: awaited for long enough
+    delayed = cli("check", overdue, "--json").json()
+    assert [event["event_type"] for event in delayed["would_emit"]] == ["post.account.delayed"]
+
+
 # ------------------------------------------------------------------------------------------- watches
 
 
@@ -417,6 +449,30 @@ def test_watches_add_registers_checks_and_publishes_like_the_api(
     assert gone.code == 1
     assert "nothing was registered" in gone.err
     assert stored_item(deployed, UNKNOWN_POST) == {}
+
+
+def test_watches_add_claims_the_post_so_a_check_queued_before_it_is_a_duplicate(
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli
+) -> None:
+    post_id = emulator.create_post(scheduled_at=datetime.now(UTC) - timedelta(minutes=1))  # due every tick
+    assert cli("watches", "add", post_id).code == 0
+    store = store_of(deployed)
+    created = store.get(post_id)
+    assert created is not None
+    assert created.claimed_at is None  # a registration that creates the watch claims nothing
+    queued_at = to_milliseconds(utc_now())  # the poller queues its check
+
+    again = cli("watches", "add", post_id, "--json")
+
+    assert again.code == 0, again.err
+    assert again.json()["result"] == "unchanged"
+    record = store.get(post_id)
+    assert record is not None
+    assert record.claimed_at is not None
+    assert record.claimed_at >= queued_at
+    claims = CheckClaims(index=store, clock=utc_now, tick=timedelta(minutes=1))  # as the worker decides
+    assert claims.admit(post_id, record, queued_at).check is False
+    assert claims.admit(post_id, record, record.claimed_at + timedelta(milliseconds=1)).check is True
 
 
 def test_watches_add_keeps_the_watch_when_genviral_refuses_the_key(
@@ -735,6 +791,51 @@ def test_redrive_work_requeues_check_requests(deployed: MotoStack, cli: Cli) -> 
     )
 
 
+def test_redrive_work_lists_each_request_by_what_it_does(deployed: MotoStack, cli: Cli) -> None:
+    since = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
+    refresh = RefreshRequest(
+        refresh="created",
+        since=since,
+        until=since + timedelta(minutes=30),
+        post_ids=("11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"),
+    )
+    for body in (refresh.model_dump_json(), '{"discover": "posts"}'):
+        deployed.client("sqs").send_message(QueueUrl=deployed.ref("WorkDLQ"), MessageBody=body)
+
+    listed = cli("redrive", "work", "--dry-run")
+
+    assert listed.code == 0, listed.err
+    lines = sorted(line.split(maxsplit=1)[1] for line in listed.out.splitlines()[1:3])
+    assert lines == [
+        "bulk refresh of 2 hot posts created 2026-03-02T11:00:00.000Z to 2026-03-02T11:30:00.000Z",
+        "discover new posts",
+    ]
+
+
+def test_the_failure_webhooks_and_the_endpoints_redrives_answer_to_their_old_names(
+    deployed: MotoStack, cli: Cli
+) -> None:
+    sqs = deployed.client("sqs")
+    webhook_dlq = sqs.create_queue(QueueName="webhook-dlq")["QueueUrl"]
+    for body in ("not an event", json.dumps({"detail": {"event_id": "x"}})):
+        sqs.send_message(QueueUrl=webhook_dlq, MessageBody=body)
+    sqs.send_message(QueueUrl=deployed.ref("WebhookDLQ"), MessageBody="{}")  # no attributes: no delivery
+    listed = " ".join(cli("redrive", "--help").out.split())  # as one line: the help wraps its summaries
+    assert _named("failure-webhook", listed)
+    assert _named("webhook-deliveries", listed)
+    assert "Was `redrive webhook`, still accepted" in listed
+    assert "Was `redrive webhooks`, still accepted" in listed
+
+    for old, new in (("webhook", "failure-webhook"), ("webhooks", "webhook-deliveries")):
+        options = ("--webhook-dlq-url", webhook_dlq) if new == "failure-webhook" else ()
+        by_old, by_new = (cli("redrive", name, "--dry-run", "--json", *options) for name in (old, new))
+        assert by_old.code == by_new.code == 0, by_old.err
+        assert by_old.command == by_new.command == f"redrive {new}"
+        assert by_old.json()["queue"] == new
+        assert by_old.json() == by_new.json()
+        assert by_old.json()["left"]  # each queue read: its letters are no event, no delivery
+
+
 def stand_in_poller(stack: MotoStack, monkeypatch: pytest.MonkeyPatch) -> str:
     """A function standing in for the poller: moto's Lambda without Docker answers with its input."""
     import zipfile
@@ -838,8 +939,8 @@ def test_each_command_reads_every_setting_it_lists(
         cli("redrive", "events", "--yes"),
         cli("redrive", "work", "--yes"),
         cli("redrive", "poller", "--yes", "--poller-function", "no-such-function"),
-        cli("redrive", "webhook", "--yes"),
-        cli("redrive", "webhooks", "--yes"),
+        cli("redrive", "failure-webhook", "--yes"),
+        cli("redrive", "webhook-deliveries", "--yes"),
     ]
 
     assert [run.code for run in runs] == [0, 0, 0, 0, 0, 0, 0, 1, 1, 0], [run.err for run in runs]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from genviral_relay.models.domain import PUBLISH_CHOICES
 from local.template import Resolver, function_environment, functions, load_template
 from tests.infra.tooling import SAMPLE_SECRET_ARN, commercial_regions, committed_findings, expand, variant_findings
 
@@ -175,7 +176,7 @@ def test_contract_parameters_and_outputs() -> None:
     assert {"GenviralSecretArn", "GenviralApiUrl", "PublishTargets", "PollSchedule"} <= set(parameters)
     assert parameters["GenviralApiUrl"]["Default"] == "https://www.genviral.io/api/partner/v1"
     assert parameters["PublishTargets"]["Default"] == "both"
-    assert parameters["PublishTargets"]["AllowedValues"] == ["both", "sns", "eventbridge"]
+    assert tuple(parameters["PublishTargets"]["AllowedValues"]) == PUBLISH_CHOICES == ("both", "sns", "eventbridge")
     assert parameters["PollSchedule"]["Default"] == "rate(1 minute)"
     assert {"EventsTopicArn", "EventBusName", "ApiUrl", "StateTableName", "WorkDLQUrl", "PollerDLQUrl"} <= set(
         TEMPLATE["Outputs"]

@@ -10,9 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from genviral_relay.api.answers import BAD_ID, CHECK_ANSWERS, MISCONFIGURED, answers
 from genviral_relay.api.app import MAX_BODY_BYTES, answer, app, error_answer
-from genviral_relay.checking.check import CheckOutcome, CheckTrigger
+from genviral_relay.checking.check import CheckOutcome
 from genviral_relay.checking.pause import describe_refusal
-from genviral_relay.clock import to_milliseconds
 from genviral_relay.errors import GenviralConfigError, TokenUnavailableError, WatchNotFoundError
 from genviral_relay.factories import checker_store, relay, unwatch
 from genviral_relay.models.api import CheckResponse, RegisterWatchRequest, UnwatchResponse, WatchView
@@ -47,9 +46,9 @@ def check_answer(outcome: CheckOutcome) -> Response[str]:
         )
     view = WatchView.of(outcome.watch) if outcome.watch is not None else None
     if error is not None:
-        message = f"the check is deferred to a later tick: {type(error).__name__}: {error}"
         return answer(
-            HTTPStatus.ACCEPTED, CheckResponse(result=outcome.result, watch=view, transitions=[], message=message)
+            HTTPStatus.ACCEPTED,
+            CheckResponse(result=outcome.result, watch=view, transitions=[], message=outcome.deferral),
         )
     body = CheckResponse(result=outcome.result, watch=view, transitions=list(outcome.events))
     return answer(HTTPStatus.CREATED if outcome.created else HTTPStatus.OK, body)
@@ -72,7 +71,7 @@ def check_answer(outcome: CheckOutcome) -> Response[str]:
     ),
 )
 def register_watch(request: Annotated[RegisterWatchRequest, Body()]) -> Response[str]:
-    return check_answer(_check_now(request.post_id, trigger="register"))
+    return check_answer(relay().check_now(request.post_id, trigger="register"))
 
 
 @app.get(
@@ -105,17 +104,7 @@ def get_watch(post_id: PathPostId) -> Response[str]:
     responses=answers(CheckResponse, {HTTPStatus.OK: "This check's state and transitions.", **BAD_ID, **CHECK_ANSWERS}),
 )
 def check_watch(post_id: PathPostId) -> Response[str]:
-    return check_answer(_check_now(post_id, trigger="manual"))
-
-
-def _check_now(post_id: str, *, trigger: CheckTrigger) -> CheckOutcome:
-    """A check a person asked for; once answered, the checks the poller queued before it ask Genviral
-    nothing (`CheckClaims.claim_for_check_now`)."""
-    path = relay()
-    started = to_milliseconds(path.clock())  # as the poller's `queued_at`
-    outcome = path.checker.check(post_id, trigger=trigger)
-    path.claims().claim_for_check_now(outcome, started=started)
-    return outcome
+    return check_answer(relay().check_now(post_id, trigger="manual"))
 
 
 @app.delete(

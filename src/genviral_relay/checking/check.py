@@ -8,12 +8,13 @@ under the same ids.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
 from genviral_relay.checking.accounts import AccountLookup
+from genviral_relay.checking.answer import plan_answer
 from genviral_relay.checking.outbox import OutboxDelivery
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import PostSource, WatchStore
@@ -30,7 +31,6 @@ from genviral_relay.models.events import (
     EVENT_KINDS,
     AccountEvent,
     AccountOutcomeEvent,
-    AccountRef,
     EventDocument,
     PostCompletedEvent,
     RelayEvent,
@@ -38,7 +38,6 @@ from genviral_relay.models.events import (
 from genviral_relay.models.upstream import Post
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.rules.schedule import PollingPolicy, same_schedule, with_outbox_retry
-from genviral_relay.rules.transitions import Detection, detect_transitions
 
 CheckTrigger = Literal["due", "manual", "register"]
 """`due`: the poller's turn; `manual`: a check-now; `register`: also start watching."""
@@ -67,6 +66,13 @@ class CheckOutcome:
     """Why Genviral gave no usable answer (`deferred`, `refused`, `post_not_found`)."""
     created: bool = False
     """This check started watching the post (a registration that stored a new watch)."""
+
+    @property
+    def deferral(self) -> str | None:
+        """Why the check is left to a later tick, for whoever asked for it (None: Genviral answered)."""
+        if self.error is None:
+            return None
+        return f"the check is deferred to a later tick: {type(self.error).__name__}: {self.error}"
 
     @property
     def undelivered(self) -> int:
@@ -124,7 +130,7 @@ class PostCheck:
     def check_if_changed(self, post: Post, watch: WatchRecord) -> CheckOutcome | None:
         """A watched post a list answer showed: None when the list shows nothing new, else a check now
         (a list only tells the relay to look; the single-post answer is what it records)."""
-        if not self._detect(watch, post, self._clock()).state_changed:
+        if not plan_answer(watch, post, self._clock(), self._policy).detection.state_changed:
             return None
         return self.check_watch(post.id, watch, trigger="manual")
 
@@ -137,8 +143,8 @@ class PostCheck:
         seen, so later ids stay distinct, but nothing is emitted.
         """
         now = now or self._clock()
-        previous = watch or WatchRecord(post_id=post.id, version=0, registered_at=now)
-        detection = self._detect(previous, post, now)
+        plan = plan_answer(watch, post, now, self._policy)
+        previous, detection = plan.previous, plan.detection
         if silent:
             detection = replace(detection, events=())
         elif detection.events and self._accounts is not None:
@@ -146,16 +152,8 @@ class PostCheck:
             named = self._accounts.describe(
                 {account_id for event in detection.events for account_id in event.account_ids}
             )
-            detection = self._detect(previous, post, now, accounts=named)
-        changed_at = previous.changed_at_after(state_changed=detection.state_changed, now=now)
-        wanted = self._policy.next_check(
-            post,
-            now,
-            last_change=changed_at,
-            first_seen=previous.registered_at,
-            delay_reportable_at=detection.next_delay_at,
-        )
-        awaiting_retry = self._policy.awaits_retry(post, now, last_change=changed_at, first_seen=previous.registered_at)
+            detection = plan_answer(previous, post, now, self._policy, accounts=named).detection
+        changed_at, wanted, awaiting_retry = plan.changed_at, plan.next_check_at, plan.awaiting_retry
         needs_write = (
             previous.version == 0
             or previous.awaiting_retry != awaiting_retry
@@ -208,11 +206,6 @@ class PostCheck:
         return CheckOutcome(
             post.id, "changed", watch=delivered, post=post, events=detection.events, created=previous.version == 0
         )
-
-    def _detect(
-        self, previous: WatchRecord | None, post: Post, now: datetime, accounts: Mapping[str, AccountRef] | None = None
-    ) -> Detection:
-        return detect_transitions(previous, post, now, accounts, delayed_after=self._policy.delayed_after)
 
     def _live_schedule(self, wanted: datetime | None, has_outbox: bool, now: datetime) -> datetime | None:
         """Keep a watch with unpublished events due soon, so a crash before publishing is repaired;

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 
 from genviral_relay.checking.pause import describe_refusal
-from genviral_relay.cli.deployment import GENVIRAL_READS, POLICY_READS, STORE_READS, Deployment
+from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.deployment_settings import GENVIRAL_READS, POLICY_READS, STORE_READS
 from genviral_relay.cli.output import CliError, Console
-from genviral_relay.clock import format_ts, format_ts_or_none, utc_now
+from genviral_relay.clock import format_ts, format_ts_or_none
 from genviral_relay.errors import GenviralConfigError, GenviralError, GenviralNotFoundError
 from genviral_relay.models.api import AccountView, WatchView
-from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.events import AccountEvent, RelayEvent
-from genviral_relay.rules.transitions import detect_transitions
 
 READS = (*GENVIRAL_READS, *STORE_READS, *POLICY_READS)
 """The deployment settings `check` reads (the store only when the table is known)."""
@@ -30,18 +29,11 @@ def genviral_problem(error: GenviralError, post_id: str) -> CliError:
 def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
     post_id: str = args.post_id
     try:
-        post = deployment.genviral().get_post(post_id)
+        preview = deployment.check_preview().run(post_id)
     except GenviralError as error:
         raise genviral_problem(error, post_id) from None
-    if post.id != post_id:
-        raise CliError(f"asked Genviral for post {post_id}, it answered post {post.id}", kind="genviral")
-
-    stored = deployment.store().get(post_id) if deployment.value("table") is not None else None
-    now = utc_now()
-    detection = detect_transitions(stored, post, now)
-    previous = stored or WatchRecord(post_id=post_id, version=0, registered_at=now)
-    last_change = previous.changed_at_after(state_changed=detection.state_changed, now=now)
-    next_check = deployment.policy().next_check(post, now, last_change=last_change, first_seen=previous.registered_at)
+    post, stored, plan = preview.post, preview.stored, preview.plan
+    detection, next_check = plan.detection, plan.next_check_at
     accounts = [AccountView.of(account_id, state) for account_id, state in sorted(detection.accounts.items())]
     compared_with = "stored_watch" if stored is not None else "first_sighting"
 
@@ -55,6 +47,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
             "stored_watch": WatchView.of(stored).model_dump(mode="json") if stored is not None else None,
             "would_emit": [event.model_dump(mode="json") for event in detection.events],
             "would_watch": next_check is not None,
+            "awaiting_retry": plan.awaiting_retry,
             "next_check_at": format_ts_or_none(next_check),
         }
     )
@@ -71,7 +64,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     console.say(f"would emit {len(detection.events)} event(s):")
     console.table([_event_row(event) for event in detection.events])
     when = format_ts(next_check) if next_check is not None else "never (finished)"
-    console.say(f"next check: {when}")
+    console.say(f"next check: {when}{' (a failed account awaits its retry)' if plan.awaiting_retry else ''}")
     console.say("(nothing was written or published)")
     return 0
 

@@ -1,224 +1,45 @@
 """Where the deployment is, and the relay's own building blocks pointed at it.
 
-Each value comes from, in this order: its command-line option; the outputs and parameters of the
-CloudFormation stack named by `--stack-name`; the environment variable the functions read
-(`settings.py`). Nothing is looked up before a command needs it, so `check` with `GENVIRAL_TOKEN`
-set works without any AWS resource. Each command declares the settings it reads (its `*_READS`,
-built from the building blocks' below): those, and only those, are its options.
+Each value comes from its option, the stack or the environment (`cli/deployment_settings.py`).
+Nothing is looked up before a command needs it, so `check` with `GENVIRAL_TOKEN` set works without
+any AWS resource.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import textwrap
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from genviral_relay.checking.answer import CheckPreview
 from genviral_relay.checking.ports import EventPublisher, TokenSource
+from genviral_relay.cli.deployment_settings import BY_KEY, STACK_ENV, Setting
 from genviral_relay.cli.output import CliError
-from genviral_relay.factories import aws_client_config, build_publishers, build_relay, build_store
-from genviral_relay.genviral.client import GenviralClient, StaticToken
-from genviral_relay.models.domain import PUBLISH_TARGETS, Target
+from genviral_relay.clock import utc_now
+from genviral_relay.factories import (
+    aws_client_config,
+    build_genviral_client,
+    build_publishers,
+    build_relay,
+    build_store,
+    build_token_source,
+)
+from genviral_relay.genviral.client import StaticToken
+from genviral_relay.models.domain import PUBLISH_TARGETS, Target, publish_targets
 from genviral_relay.relay import Relay, polling_policy
 from genviral_relay.rules.schedule import PollingPolicy
-from genviral_relay.settings import CheckerSettings, PollerSettings
+from genviral_relay.settings import CheckerSettings
 
 if TYPE_CHECKING:
     from genviral_relay.aws.dynamodb_store import DynamoDbStore
+    from genviral_relay.genviral.client import GenviralClient
 
 DEFAULT_GENVIRAL_API_URL = "https://www.genviral.io/api/partner/v1"
 """The template's default of `GenviralApiUrl` (tests/infra checks they agree)."""
 TOKEN_ENV = "GENVIRAL_TOKEN"  # noqa: S105 - the variable's name
-STACK_ENV = "GENVIRAL_RELAY_STACK"
-
-
-def _env(model: type[CheckerSettings | PollerSettings], field: str) -> str:
-    """The variable a function reads for `field`: named once, in settings.py."""
-    alias = model.model_fields[field].alias
-    assert alias is not None
-    return alias
-
-
-@dataclass(frozen=True)
-class Setting:
-    key: str
-    env: str
-    what: str
-    option: str | None = None
-    output: str | None = None
-    parameter: str | None = None
-
-
-SETTINGS = (
-    Setting("table", _env(CheckerSettings, "table_name"), "the DynamoDB state table", "--table", "StateTableName"),
-    Setting("topic_arn", _env(CheckerSettings, "topic_arn"), "the SNS topic", "--topic-arn", "EventsTopicArn"),
-    Setting("event_bus", _env(CheckerSettings, "event_bus_name"), "the event bus", "--event-bus", "EventBusName"),
-    Setting(
-        "work_queue_url", _env(PollerSettings, "work_queue_url"), "the work queue", "--work-queue-url", "WorkQueueUrl"
-    ),
-    Setting("work_dlq_url", "WORK_DLQ_URL", "the work dead-letter queue", "--work-dlq-url", "WorkDLQUrl"),
-    Setting(
-        "events_dlq_url",
-        _env(CheckerSettings, "events_dlq_url"),
-        "the events dead-letter queue",
-        "--events-dlq-url",
-        "EventsDLQUrl",
-    ),
-    Setting("poller_dlq_url", "POLLER_DLQ_URL", "the poller dead-letter queue", "--poller-dlq-url", "PollerDLQUrl"),
-    Setting("poller_function", "POLLER_FUNCTION_NAME", "the poller function", "--poller-function"),
-    # shim: failure-webhook (docs/compatibility.md): the four settings below
-    Setting(
-        "webhook_dlq_url",
-        "FAILURE_WEBHOOK_DLQ_URL",
-        "the failure webhook's dead-letter queue",
-        "--webhook-dlq-url",
-        "FailureWebhookDLQUrl",
-    ),
-    Setting(
-        "webhook_url", "FAILURE_WEBHOOK_URL", "the failure webhook", "--webhook-url", parameter="FailureWebhookUrl"
-    ),
-    Setting(
-        "webhook_key_secret",
-        "FAILURE_WEBHOOK_API_KEY_SECRET",
-        "the failure webhook key's secret",
-        "--webhook-key-secret",
-        parameter="FailureWebhookApiKeySecret",
-    ),
-    Setting(
-        "webhook_key_header",
-        "FAILURE_WEBHOOK_API_KEY_HEADER",
-        "the failure webhook key's header",
-        "--webhook-key-header",
-        parameter="FailureWebhookApiKeyHeader",
-    ),
-    Setting(
-        "webhooks_dlq_url",
-        "WEBHOOKS_DLQ_URL",  # not WEBHOOK_DLQ_URL: the failure webhook's --webhook-dlq-url shows that name
-        "the webhooks' dead-letter queue",
-        "--webhooks-dlq-url",
-        "WebhookDLQUrl",
-    ),
-    Setting(
-        "webhook_delivery_queue_url",
-        "WEBHOOK_DELIVERY_QUEUE_URL",
-        "the webhook delivery queue",
-        "--webhook-delivery-queue-url",
-        "WebhookDeliveryQueueUrl",
-    ),
-    Setting(
-        "webhook_fanout_queue_url",
-        _env(CheckerSettings, "webhook_fanout_queue_url"),
-        "the webhooks' fan-out queue",
-        "--webhook-fanout-queue-url",
-        "WebhookFanoutQueueUrl",
-    ),
-    Setting(
-        "secret_arn",
-        _env(CheckerSettings, "genviral_secret_arn"),
-        "the Genviral key's secret",
-        "--secret-arn",
-        parameter="GenviralSecretArn",
-    ),
-    Setting(
-        "api_url",
-        _env(CheckerSettings, "genviral_api_url"),
-        "the Genviral API URL",
-        "--api-url",
-        parameter="GenviralApiUrl",
-    ),
-    Setting(
-        "publish_targets",
-        _env(CheckerSettings, "publish_targets"),
-        "the publish targets",
-        "--publish-targets",
-        parameter="PublishTargets",
-    ),
-    Setting("poll_schedule", _env(CheckerSettings, "poll_schedule"), "the poll schedule", parameter="PollSchedule"),
-    Setting(
-        "failed_retry_window_hours",
-        _env(CheckerSettings, "failed_retry_window_hours"),
-        "the retry window",
-        parameter="FailedRetryWindowHours",
-    ),
-    Setting(
-        "delayed_after_minutes",
-        _env(CheckerSettings, "delayed_after_minutes"),
-        "the delayed-delivery threshold",
-        parameter="DelayedAfterMinutes",
-    ),
-    Setting(
-        "event_retention_days",
-        _env(CheckerSettings, "event_retention_days"),
-        "the event retention",
-        parameter="EventRetentionDays",
-    ),
-)
-_BY_KEY = {setting.key: setting for setting in SETTINGS}
-
-
-# What each building block of `Deployment` reads: commands declare their settings from these
-# (cli/main.py lists them in the command's --help; the CLI tests check them against what a run reads).
-STORE_READS = ("table", "event_retention_days")
-POLICY_READS = ("poll_schedule", "failed_retry_window_hours", "delayed_after_minutes")
-GENVIRAL_READS = ("api_url", "secret_arn")
-TARGETS_READS = ("publish_targets", "topic_arn", "event_bus")
-CHECKER_READS = (
-    *TARGETS_READS, *STORE_READS, *GENVIRAL_READS, "events_dlq_url", *POLICY_READS, "webhook_fanout_queue_url"
-)  # fmt: skip
-"""`relay()`: its targets and their destinations, the store, Genviral, the events DLQ, the policy, and the
-webhooks' fan-out queue (events a check finds are owed to the webhooks too, as in the functions)."""
-LOCATION_OPTIONS = {"stack_name": "--stack-name", "region": "--region", "profile": "--profile"}
-"""Where the deployment is: every command that works on one takes these."""
-
-
-def setting_options(reads: Sequence[str]) -> dict[str, str]:
-    """The options of these settings, by key (a setting without an option is read from the stack or environment)."""
-    return {key: option for key in reads if (option := _BY_KEY[key].option) is not None}
-
-
-def add_deployment_options(
-    parser: argparse.ArgumentParser, reads: Sequence[str], *, default: Any = None, hidden: bool = False
-) -> None:
-    """The options locating the deployment, and those of the settings in `reads` only.
-
-    `default`: `argparse.SUPPRESS` on a command's copy, so an option the command line does not repeat
-    after the command keeps the value given before it (a subparser's default would overwrite it).
-    `hidden`: the settings' options accepted but not listed (the root parser takes every command's).
-    """
-    settings = [_BY_KEY[key] for key in dict.fromkeys(reads)]  # KeyError for a key that is no setting
-    description = (
-        "Where the relay runs. Each value: its option, else the outputs and parameters of --stack-name, "
-        "else the environment variable the functions read (shown in brackets)."
-    )
-    without_option = [setting for setting in settings if setting.option is None]
-    if without_option:
-        listed = ", ".join(f"{setting.what} [{setting.env}]" for setting in without_option)
-        description += f" Also read from the stack or the environment: {listed}."
-    group = parser.add_argument_group("deployment", None if hidden else textwrap.fill(description, width=100))
-
-    def shown(text: str) -> str:
-        return argparse.SUPPRESS if hidden else text
-
-    group.add_argument(
-        "--stack-name", metavar="NAME", default=default, help=f"the CloudFormation stack of the relay [{STACK_ENV}]"
-    )
-    group.add_argument("--region", default=default, help="AWS region [AWS_REGION, AWS_DEFAULT_REGION]")
-    group.add_argument("--profile", default=default, help="AWS named profile [AWS_PROFILE]")
-    for setting in settings:
-        if setting.option is None:
-            continue
-        choices = ("both", *PUBLISH_TARGETS) if setting.key == "publish_targets" else None
-        group.add_argument(
-            setting.option,
-            dest=setting.key,
-            choices=choices,
-            default=default,
-            help=shown(f"{setting.what} [{setting.env}]"),
-        )
 
 
 class Deployment:
@@ -237,12 +58,12 @@ class Deployment:
         return self._options
 
     def _option(self, key: str) -> str | None:
-        self.read.add(_BY_KEY[key].key)  # KeyError for a key that is no setting
+        self.read.add(BY_KEY[key].key)  # KeyError for a key that is no setting
         explicit = getattr(self._options, key, None)
         return str(explicit) if explicit else None
 
     def value(self, key: str) -> str | None:
-        setting = _BY_KEY[key]
+        setting = BY_KEY[key]
         explicit = self._option(key)
         if explicit:
             return str(explicit)
@@ -254,7 +75,7 @@ class Deployment:
     def require(self, key: str) -> str:
         found = self.value(key)
         if found is None:
-            setting = _BY_KEY[key]
+            setting = BY_KEY[key]
             ways = [f"set {setting.env}"]
             if setting.option:
                 ways.insert(0, f"pass {setting.option}")
@@ -270,7 +91,7 @@ class Deployment:
         try:
             return int(text)
         except ValueError:
-            raise CliError(f"{_BY_KEY[key].env} must be a whole number, not {text!r}", kind="not_configured") from None
+            raise CliError(f"{BY_KEY[key].env} must be a whole number, not {text!r}", kind="not_configured") from None
 
     @property
     def stack_name(self) -> str | None:
@@ -315,26 +136,24 @@ class Deployment:
             self._clients[service] = session.client(service, config=aws_client_config())  # type: ignore[call-overload]
         return self._clients[service]
 
-    @property
-    def configured_targets(self) -> tuple[Target, ...]:
-        """Where the deployment publishes: its PublishTargets, else wherever a destination is known."""
+    def configured_targets(self, *, webhooks: bool = False) -> tuple[Target, ...]:
+        """Where the deployment publishes: its PublishTargets, else wherever a destination is known; with
+        `webhooks`, also its webhooks' fan-out queue when one is set (as the functions do)."""
+        fanout = webhooks and self.value("webhook_fanout_queue_url") is not None
         configured = self.value("publish_targets")
-        if configured is not None:
-            chosen = tuple(target for target in PUBLISH_TARGETS if configured in ("both", target))
-            if not chosen:
+        if configured is None:
+            destinations: dict[Target, str] = {"sns": "topic_arn", "eventbridge": "event_bus"}
+            known = [target for target in PUBLISH_TARGETS if self.value(destinations[target])]
+            if not known:
                 raise CliError(
-                    f"{_BY_KEY['publish_targets'].env} must be both, sns or eventbridge, not {configured!r}",
+                    "no publish target is known: pass --stack-name, or --topic-arn and/or --event-bus",
                     kind="not_configured",
                 )
-            return chosen
-        destinations: dict[Target, str] = {"sns": "topic_arn", "eventbridge": "event_bus"}
-        known = tuple(target for target in PUBLISH_TARGETS if self.value(destinations[target]))
-        if not known:
-            raise CliError(
-                "no publish target is known: pass --stack-name, or --topic-arn and/or --event-bus",
-                kind="not_configured",
-            )
-        return known
+            configured = "both" if len(known) > 1 else known[0]
+        try:
+            return publish_targets(configured, webhooks=fanout)
+        except ValueError as error:
+            raise CliError(f"{BY_KEY['publish_targets'].env} {error}", kind="not_configured") from None
 
     def publishers(self, targets: tuple[Target, ...]) -> list[EventPublisher]:
         return build_publishers(
@@ -365,22 +184,26 @@ class Deployment:
         secret_arn = self.value("secret_arn")
         if secret_arn is None:
             raise CliError(
-                f"no Genviral key: set {TOKEN_ENV}, pass --secret-arn, set {_BY_KEY['secret_arn'].env} "
+                f"no Genviral key: set {TOKEN_ENV}, pass --secret-arn, set {BY_KEY['secret_arn'].env} "
                 "or name the stack with --stack-name",
                 kind="not_configured",
             )
-        from genviral_relay.aws.secrets import SecretsManagerTokenSource
-
-        return SecretsManagerTokenSource(self.client("secretsmanager"), secret_arn)
+        return build_token_source(secret_arn, client=self.client)
 
     def genviral(self) -> GenviralClient:
         """The Genviral client; its key is looked up on its first call (removing a watch needs none)."""
-        return GenviralClient(self.value("api_url") or DEFAULT_GENVIRAL_API_URL, DeferredToken(self.token_source))
+        return build_genviral_client(
+            self.value("api_url") or DEFAULT_GENVIRAL_API_URL, DeferredToken(self.token_source)
+        )
+
+    def check_preview(self) -> CheckPreview:
+        """A look at a post that records nothing: against its stored watch when the table is known."""
+        store = self.store() if self.value("table") is not None else None
+        return CheckPreview(source=self.genviral(), policy=self.policy(), clock=utc_now, store=store)
 
     def relay(self, *, genviral: GenviralClient | None = None) -> Relay:
         """The relay's own check path, on this deployment's resources and its publish targets."""
-        fanout = self.value("webhook_fanout_queue_url") or ""
-        targets: tuple[Target, ...] = (*self.configured_targets, *(("webhooks",) if fanout else ()))
+        targets = self.configured_targets(webhooks=True)
         return build_relay(
             store=self.store(),
             source=genviral or self.genviral(),
@@ -389,7 +212,7 @@ class Deployment:
             event_bus_name=self.require("event_bus") if "eventbridge" in targets else "",
             events_dlq_url=self.require("events_dlq_url"),
             policy=self.policy(),
-            webhook_fanout_queue_url=fanout,
+            webhook_fanout_queue_url=self.require("webhook_fanout_queue_url") if "webhooks" in targets else "",
             client=self.client,
         )
 

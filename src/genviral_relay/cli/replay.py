@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from genviral_relay.checking.ports import EventSelection
-from genviral_relay.cli.deployment import STORE_READS, TARGETS_READS, Deployment
+from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.deployment_settings import STORE_READS, TARGETS_READS
 from genviral_relay.cli.output import CliError, Console, PartlyDone
 from genviral_relay.clock import moment_from, utc_now
-from genviral_relay.models.domain import PUBLISH_TARGETS, Target
+from genviral_relay.models.domain import publish_targets
 from genviral_relay.models.events import AccountEvent, RelayEvent
 
 READS = (*TARGETS_READS, *STORE_READS)
@@ -47,13 +48,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     selection = EventSelection(
         post_id=args.post_id, event_ids=frozenset(args.event_ids or ()), since=args.since, until=args.until
     )
-    targets: tuple[Target, ...] = (
-        deployment.configured_targets
-        if args.target is None
-        else PUBLISH_TARGETS
-        if args.target == "both"
-        else (args.target,)
-    )
+    targets = deployment.configured_targets() if args.target is None else publish_targets(args.target)
     publishers = deployment.publishers(targets)  # every destination known before anything is asked
     events = deployment.store().find_events(selection)
     missing = sorted(selection.event_ids - {event.event_id for event in events})

@@ -6,7 +6,8 @@ import argparse
 from collections import Counter
 
 from genviral_relay.cli.check import genviral_problem
-from genviral_relay.cli.deployment import CHECKER_READS, STORE_READS, Deployment
+from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.deployment_settings import CHECKER_READS, STORE_READS
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.clock import format_ts, utc_now
 from genviral_relay.errors import GenviralConfigError, OutboxNotEmptyError, StateConflictError, WatchNotFoundError
@@ -64,14 +65,13 @@ def _row(record: WatchRecord) -> list[str]:
 
 def run_add(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
     post_id: str = args.post_id
-    # The relay's own check: a refused key pauses the deployment's Genviral calls, as from the API.
-    outcome = deployment.relay().checker.check(post_id, trigger="register")
+    # The API's registration: a refused key pauses the deployment's Genviral calls, and a check the
+    # poller queued before this one is then a duplicate.
+    outcome = deployment.relay().check_now(post_id, trigger="register")
     if outcome.result == "post_not_found":
         consequence = "its watch has ended (post_not_found)" if outcome.watch is not None else "nothing was registered"
         raise CliError(f"Genviral has no post {post_id} in this key's scope: {consequence}", kind="not_found")
-    message = None
-    if outcome.error is not None:
-        message = f"the check is deferred to a later tick: {type(outcome.error).__name__}: {outcome.error}"
+    message = outcome.deferral
     view = WatchView.of(outcome.watch) if outcome.watch is not None else None
     console.result(
         CheckResponse(result=outcome.result, watch=view, transitions=list(outcome.events), message=message).model_dump(

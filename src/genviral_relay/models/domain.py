@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -15,6 +15,19 @@ TARGETS: tuple[Target, ...] = ("sns", "eventbridge", "webhooks")
 then retry on their own schedule, `webhooks/`)."""
 PUBLISH_TARGETS: tuple[Target, ...] = ("sns", "eventbridge")
 """The targets `PublishTargets` chooses from (`both` is these two); webhooks have a parameter of their own."""
+PublishChoice = Literal["both", "sns", "eventbridge"]
+"""A value of `PublishTargets`."""
+PUBLISH_CHOICES: tuple[PublishChoice, ...] = get_args(PublishChoice)
+
+
+def publish_targets(choice: str, *, webhooks: bool = False) -> tuple[Target, ...]:
+    """Where events go for a `PublishTargets` value, plus the webhooks' fan-out queue when one is set
+    (`webhooks`); ValueError for a value that is no choice."""
+    if choice not in PUBLISH_CHOICES:
+        raise ValueError(f"must be {', '.join(PUBLISH_CHOICES[:-1])} or {PUBLISH_CHOICES[-1]}, not {choice!r}")
+    published = tuple(target for target in PUBLISH_TARGETS if choice in ("both", target))
+    return (*published, "webhooks") if webhooks else published
+
 
 POSTED = "posted"
 FAILED = "failed"

@@ -1,0 +1,207 @@
+"""The command tree of `genviral-relay`: its commands, their options and the text every --help shows."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+import uuid
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import NoReturn
+
+from pydantic import TypeAdapter, ValidationError
+
+from genviral_relay import __version__
+from genviral_relay.cli import check, redrive, replay, watches
+from genviral_relay.cli.deployment import Deployment
+from genviral_relay.cli.deployment_settings import LOCATION_OPTIONS, SETTINGS, add_deployment_options, setting_options
+from genviral_relay.cli.output import ERROR_KINDS, PROG, Console, Exit
+from genviral_relay.models.domain import POST_ID_HINT, PUBLISH_CHOICES, PostId
+
+EXIT_MEANINGS = {
+    Exit.OK: "done",
+    Exit.FAILED: "the operation failed (the reason is on stderr)",
+    Exit.USAGE: "the command line is wrong (usage)",
+    Exit.PARTIAL: "partly done: some of it went, some did not (the result says which)",
+    Exit.NOT_CONFIRMED: "not confirmed: the question was declined or not answered; nothing was changed",
+    Exit.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+EXIT_CODES = "exit codes:\n" + "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_MEANINGS.items())
+JSON_ERRORS = textwrap.fill(
+    "errors: without --json, one line on stderr (genviral-relay: error: ...); with --json, the last line "
+    'on stderr is one JSON object, {"error": KIND, "message": TEXT}, and stdout keeps the result so far, '
+    f"if any. KIND: {', '.join(ERROR_KINDS)}.",
+    width=100,
+)
+ROOT_NOTE = (
+    "--json, --verbose and a command's deployment options (see its --help) may also come before the\n"
+    "command: genviral-relay --json --stack-name relay watches list. A value given after it wins."
+)
+COMMON_OPTIONS = {
+    "json": "--json",
+    "verbose": "--verbose",
+    **LOCATION_OPTIONS,
+    **setting_options([setting.key for setting in SETTINGS]),
+}
+"""The options the root parser takes for every command (dest: option)."""
+Command = Callable[[argparse.Namespace, Deployment, Console], int]
+
+_post_id = TypeAdapter(PostId)
+
+
+def post_id(value: str) -> str:
+    try:
+        return _post_id.validate_python(value)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(POST_ID_HINT) from None
+
+
+def event_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an event id (a UUID)") from None
+
+
+def positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return int(value)
+
+
+class UsageError(Exception):
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are raised (and printed by `main`, as JSON with --json) instead of exiting here."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+
+def _add_common_options(parser: argparse.ArgumentParser, reads: Sequence[str], *, root: bool) -> None:
+    """--json, --verbose and the deployment options: on the root parser for every command (the settings'
+    options unlisted), and on each command for the settings it reads. A command's copies default to
+    SUPPRESS: argparse copies a subcommand's defaults over the namespace, so a plain default would
+    overwrite a value given before the command."""
+    default = None if root else argparse.SUPPRESS
+    parser.add_argument("--json", action="store_true", default=default, help="print the result as JSON (for scripts)")
+    parser.add_argument("--verbose", action="store_true", default=default, help="show the relay's own logs on stderr")
+    add_deployment_options(parser, reads, default=default, hidden=root)
+
+
+class _Parsers:
+    """Builds the command tree; every parser documents the exit codes."""
+
+    def new(self, subparsers: argparse._SubParsersAction[_Parser], name: str, summary: str,
+            command: Command | None, *, reads: Sequence[str] | None = None) -> _Parser:  # fmt: skip
+        """A command; `reads`: the deployment settings it reads, and only those are its options
+        (None: it works on no deployment, and takes neither --json nor the deployment options)."""
+        epilog = EXIT_CODES if reads is None else f"{EXIT_CODES}\n\n{JSON_ERRORS}"
+        parser = subparsers.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if reads is not None:
+            _add_common_options(parser, reads, root=False)
+        parser.set_defaults(usage=parser)
+        if command is not None:
+            parser.set_defaults(command=command, reads=tuple(reads or ()))
+        return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Operate genviral-relay: look at posts and watches, replay events, redrive dead letters. "
+        "Every command has --help.",
+        epilog=f"{ROOT_NOTE}\n\n{EXIT_CODES}\n\n{JSON_ERRORS}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_common_options(parser, [setting.key for setting in SETTINGS], root=True)
+    parser.set_defaults(json=False, verbose=False)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    parsers = _Parsers()
+
+    checking = parsers.new(
+        commands, "check", "Fetch a post from Genviral and show its normalized state and the events a check would "
+        "emit (against the stored watch when the table is known); writes and publishes nothing.", check.run,
+        reads=check.READS,
+    )  # fmt: skip
+    checking.add_argument("post_id", metavar="POST_ID", type=post_id, help="the Genviral post id (a UUID)")
+
+    watch_commands = parsers.new(commands, "watches", "List, add or remove watches.", None)
+    watch_actions = watch_commands.add_subparsers(title="actions", metavar="ACTION", required=True)
+    listing = parsers.new(
+        watch_actions, "list", "List the stored watches (reads the whole table).", watches.run_list,
+        reads=watches.LIST_READS,
+    )  # fmt: skip
+    listing.add_argument("--state", choices=("all", "watching", "ended"), default="all", help="default: all")
+    listing.add_argument("--awaiting-retry", action="store_true", help="only finished posts in their retry window")
+    listing.add_argument("--pending", action="store_true", help="only watches with unpublished events (outbox)")
+    adding = parsers.new(
+        watch_actions, "add", "Watch a post and check it once now (as POST /watches): publishes what it finds.",
+        watches.run_add, reads=watches.ADD_READS,
+    )  # fmt: skip
+    adding.add_argument("post_id", metavar="POST_ID", type=post_id, help="the Genviral post id (a UUID)")
+    removing = parsers.new(
+        watch_actions, "remove", "Stop watching a post (as DELETE /watches/{post_id}): its pending events are "
+        "published first, and the watch is kept if that fails.", watches.run_remove, reads=watches.REMOVE_READS,
+    )  # fmt: skip
+    removing.add_argument("post_id", metavar="POST_ID", type=post_id, help="the Genviral post id (a UUID)")
+    removing.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    replaying = parsers.new(
+        commands, "replay", "Publish stored events again under their original ids (subscribers dedupe on event_id).",
+        replay.run, reads=replay.READS,
+    )  # fmt: skip
+    selection = replaying.add_argument_group("selection (at least one; all given must match)")
+    selection.add_argument("--post-id", type=post_id, help="the events of this post")
+    selection.add_argument(
+        "--event-id", dest="event_ids", type=event_id, action="append", help="this event (repeatable)"
+    )
+    selection.add_argument("--since", type=replay.moment, help=f"detected at or after: {replay.MOMENT_HELP}")
+    selection.add_argument("--until", type=replay.moment, help=f"detected before: {replay.MOMENT_HELP}")
+    replaying.add_argument(
+        "--target", choices=PUBLISH_CHOICES, help="where to publish (default: the deployment's targets)"
+    )
+    replaying.add_argument("--dry-run", action="store_true", help="list what would be sent, send nothing")
+    replaying.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    redriving = parsers.new(commands, "redrive", "Send dead letters back after a fix.", None)
+    queues = redriving.add_subparsers(title="queues", metavar="QUEUE", required=True)
+    for queue in redrive.QUEUES:
+        queue_parser = parsers.new(
+            queues, queue.name, queue.summary + " A message is deleted only once re-sent.",
+            partial(redrive.redrive, queue), reads=queue.reads,
+        )  # fmt: skip
+        queue_parser.add_argument("--dry-run", action="store_true", help="list the messages, change nothing")
+        queue_parser.add_argument("--max", type=positive, metavar="N", help="redrive at most N messages (default: all)")
+        queue_parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        for alias in queue.aliases:  # still run it, unlisted (its summary names it)
+            queues.choices[alias] = queue_parser
+
+    return parser
+
+
+def command_parsers(parser: argparse.ArgumentParser, path: str = "") -> dict[str, argparse.ArgumentParser]:
+    """Every command that runs something, by its words ("watches add"), under `parser` (not its aliases)."""
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                words = f"{path} {name}".strip()
+                if child in found.values():
+                    continue  # an alias: the parser's own name came first
+                if child.get_default("command") is not None:
+                    found[words] = child
+                found.update(command_parsers(child, words))
+    return found
