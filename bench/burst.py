@@ -217,7 +217,7 @@ class DetectionClock(EventPublisher):
         for event in events:
             if isinstance(event, AccountOutcomeEvent):  # the transitions; completions and delays are not timed
                 self.detected.setdefault(event.event_id, (self._clock.now, event))
-        return PublishResult(delivered={event.event_id for event in events})
+        return PublishResult(published={event.event_id for event in events})
 
 
 # ---------------------------------------------------------------------- one run

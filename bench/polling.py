@@ -255,7 +255,7 @@ class TimedPublisher(EventPublisher):
     def publish(self, events: Sequence[RelayEvent]) -> PublishResult:
         result = self._inner.publish(events)
         for event in events:
-            if event.event_id in result.delivered:
+            if event.event_id in result.published:
                 self._published_at.setdefault((event.event_id, self.target), self._clock.now)
         return result
 

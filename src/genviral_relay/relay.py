@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from genviral_relay.checking.accounts import AccountLookup
 from genviral_relay.checking.check import CheckOutcome, CheckTrigger, PostCheck
-from genviral_relay.checking.outbox import OutboxDelivery
+from genviral_relay.checking.outbox import Outbox
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import AccountSource, DeadLetters, EventPublisher, PostSource, RelayState, WatchStore
 from genviral_relay.checking.unwatch import Unwatch
@@ -126,15 +126,15 @@ def compose_relay(
         index = store
     clock = clock or utc_now
     policy = policy or PollingPolicy()
-    delivery = OutboxDelivery(store=store, publishers=publishers, dead_letters=dead_letters, clock=clock, policy=policy)
+    outbox = Outbox(store=store, publishers=publishers, dead_letters=dead_letters, clock=clock, policy=policy)
     pause = GenviralPause(state, clock)
     accounts = AccountLookup(state=state, source=source if isinstance(source, AccountSource) else None, clock=clock)
     check = PostCheck(
-        store=store, source=source, delivery=delivery, pause=pause, clock=clock, policy=policy, accounts=accounts
+        store=store, source=source, outbox=outbox, pause=pause, clock=clock, policy=policy, accounts=accounts
     )
     return Relay(
         checker=check,
-        unwatch=Unwatch(store=store, delivery=delivery),
+        unwatch=Unwatch(store=store, outbox=outbox),
         sweep=RetrySweep(check=check, source=source, store=store, index=index, pause=pause, clock=clock),
         pause=pause,
         source=source,

@@ -35,7 +35,7 @@ from genviral_relay.cli.output import ERROR_KINDS, Exit
 from genviral_relay.cli.parser import EXIT_MEANINGS, build_parser, command_parsers
 from genviral_relay.clock import format_ts, format_ts_or_none, moment_from, to_milliseconds, utc_now
 from genviral_relay.genviral.client import USER_AGENT, GenviralClient
-from genviral_relay.models.domain import PendingDelivery, WatchRecord
+from genviral_relay.models.domain import OutboxEntry, WatchRecord
 from genviral_relay.models.messages import RefreshRequest
 from genviral_relay.models.webhooks import WebhookDelivery
 from genviral_relay.polling.in_flight import CheckClaims
@@ -495,7 +495,7 @@ def test_watches_list_filters(deployed: MotoStack, cli: Cli) -> None:
     now = utc_now()
     ids = [f"00000000-0000-4000-8000-00000000000{index}" for index in range(1, 5)]
     events = detect_transitions(None, post(account(status="posted"), post_id=ids[3]), now).events
-    outbox = frozenset({PendingDelivery(event_id=events[0].event_id, target="sns")})
+    outbox = frozenset({OutboxEntry(event_id=events[0].event_id, target="sns")})
     records = [
         WatchRecord(post_id=ids[0], version=1, registered_at=now, next_check_at=now),
         WatchRecord(post_id=ids[1], version=1, registered_at=now, watching=False, ended_reason="finished"),
@@ -569,7 +569,7 @@ def test_watches_remove_asks_first_and_refuses_while_events_are_pending(
     # A watch whose event neither the target nor the dead-letter queue takes is kept (the API's 409)
     owing = "00000000-0000-4000-8000-000000000009"
     events = detect_transitions(None, post(account(status="posted"), post_id=owing), utc_now()).events
-    outbox = frozenset({PendingDelivery(event_id=events[0].event_id, target="sns")})
+    outbox = frozenset({OutboxEntry(event_id=events[0].event_id, target="sns")})
     record = WatchRecord(post_id=owing, version=1, registered_at=utc_now(), outbox=outbox)
     store_of(deployed).save(record, expected_version=0, new_events=events)
     monkeypatch.setenv("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:no-such-topic")

@@ -74,7 +74,7 @@ def test_eventbridge_entry_shape_and_batches_of_ten(sleeps: list[float]) -> None
         result = publisher.publish(batch)
 
     stubber.assert_no_pending_responses()
-    assert result.delivered == {event.event_id for event in batch}
+    assert result.published == {event.event_id for event in batch}
     assert result.failed == {}
     assert json.loads(first.model_dump_json()) == first.model_dump(mode="json")
 
@@ -99,7 +99,7 @@ def test_eventbridge_retries_throttled_entries_and_reports_malformed_ones(sleeps
         result = publisher.publish([ok, throttled, malformed])
 
     stubber.assert_no_pending_responses()
-    assert result.delivered == {ok.event_id, throttled.event_id}
+    assert result.published == {ok.event_id, throttled.event_id}
     assert set(result.failed) == {malformed.event_id}
     assert result.failed[malformed.event_id].retryable is False
     assert "MalformedDetail" in result.failed[malformed.event_id].reason
@@ -116,7 +116,7 @@ def test_eventbridge_reports_entries_still_throttled_after_the_last_attempt(slee
     with stubber:
         result = publisher.publish([event])
 
-    assert result.delivered == set()
+    assert result.published == set()
     assert result.failed[event.event_id].retryable is True
     assert len(sleeps) == 2
     assert all(0 <= pause <= RetrySettings().max_delay for pause in sleeps)
@@ -132,7 +132,7 @@ def test_eventbridge_a_throttled_call_is_retried(sleeps: list[float]) -> None:
         recovered = publisher.publish([event])
 
     stubber.assert_no_pending_responses()
-    assert recovered.delivered == {event.event_id}
+    assert recovered.published == {event.event_id}
     assert len(sleeps) == 1
 
 
@@ -174,7 +174,7 @@ def test_sns_entry_shape_with_filterable_attributes(sleeps: list[float]) -> None
         result = publisher.publish([event])
 
     stubber.assert_no_pending_responses()
-    assert result.delivered == {event.event_id}
+    assert result.published == {event.event_id}
 
 
 def test_sns_failed_entries_are_retried_unless_the_sender_is_at_fault(sleeps: list[float]) -> None:
@@ -196,7 +196,7 @@ def test_sns_failed_entries_are_retried_unless_the_sender_is_at_fault(sleeps: li
         result = publisher.publish([transient, rejected])
 
     stubber.assert_no_pending_responses()
-    assert result.delivered == {transient.event_id}
+    assert result.published == {transient.event_id}
     assert result.failed[rejected.event_id].retryable is False
     assert "InvalidParameter" in result.failed[rejected.event_id].reason
 
@@ -213,7 +213,7 @@ def sns_ok(batch: list[RelayEvent]) -> dict[str, Any]:
 
 
 def assert_all_kept(result: PublishResult, batch: list[RelayEvent], reason: str) -> None:
-    assert result.delivered == set()
+    assert result.published == set()
     assert set(result.failed) == {event.event_id for event in batch}
     assert {(failure.reason, failure.retryable) for failure in result.failed.values()} == {(reason, True)}
 
@@ -392,7 +392,7 @@ def test_eventbridge_a_batch_refused_for_a_validation_reason_is_split_down_to_th
         result = publisher.publish(batch)
 
     stubber.assert_no_pending_responses()
-    assert result.delivered == {event.event_id for event in batch} - {bad.event_id}
+    assert result.published == {event.event_id for event in batch} - {bad.event_id}
     assert set(result.failed) == {bad.event_id}
     assert result.failed[bad.event_id].retryable is False
     assert result.failed[bad.event_id].reason.startswith("ValidationException: 1 validation error")
@@ -415,7 +415,7 @@ def test_sns_a_batch_refused_for_a_validation_reason_is_split(sleeps: list[float
         result = publisher.publish([first, bad])
 
     stubber.assert_no_pending_responses()
-    assert result.delivered == {first.event_id}
+    assert result.published == {first.event_id}
     assert result.failed[bad.event_id].retryable is False
     assert len(result.failed[bad.event_id].reason) <= len(code) + 2 + MAX_MESSAGE_CHARS
 
@@ -458,7 +458,7 @@ def test_batches_are_also_cut_by_their_total_size(sleeps: list[float]) -> None:
         result = publisher.publish(batch)
 
     stubber.assert_no_pending_responses()
-    assert result.delivered == {event.event_id for event in batch}
+    assert result.published == {event.event_id for event in batch}
 
 
 def client_error(code: str, status: int, message: str = "") -> ClientError:

@@ -23,7 +23,7 @@ from genviral_relay.models.domain import (
     CreatedWindow,
     DirectoryEntry,
     DiscoverState,
-    PendingDelivery,
+    OutboxEntry,
     WatchRecord,
 )
 from genviral_relay.rules.transitions import detect_transitions
@@ -84,7 +84,7 @@ def watch(post_id: str, version: int, **fields: object) -> WatchRecord:
 def watches_outbox_and_due_index(run: Run) -> None:
     events = detect_transitions(None, post(account(status="posted"), post_id=POSTS[0]), NOW).events
     assert [event.event_type for event in events] == ["post.account.posted", "post.completed"]
-    outbox = frozenset(PendingDelivery(event_id=e.event_id, target=t) for e in events for t in ("sns", "eventbridge"))
+    outbox = frozenset(OutboxEntry(event_id=e.event_id, target=t) for e in events for t in ("sns", "eventbridge"))
     pending = watch(POSTS[0], 1, next_check_at=NOW, outbox=outbox, settled_next_check_at=None)
 
     # Registrations: one with pending events due now, one due later, one overdue

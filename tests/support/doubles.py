@@ -37,7 +37,7 @@ from genviral_relay.errors import (
     GenviralNotFoundError,
     StateConflictError,
 )
-from genviral_relay.models.domain import AccountDirectory, DiscoverState, DueWatch, PendingDelivery, Target, WatchRecord
+from genviral_relay.models.domain import AccountDirectory, DiscoverState, DueWatch, OutboxEntry, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import WorkRequest
 from genviral_relay.models.upstream import Account, Post
@@ -175,7 +175,7 @@ class RecordingPublisher(EventPublisher):
         taken = [event for event in events if event.event_id not in self.refused_ids]
         self.published.extend(taken)
         return PublishResult(
-            delivered={event.event_id for event in taken},
+            published={event.event_id for event in taken},
             failed={
                 e.event_id: PublishFailure("ValidationException: bad entry", False)
                 for e in events
@@ -280,12 +280,12 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
     def acknowledge(
         self,
         post_id: str,
-        delivered: Iterable[PendingDelivery],
+        published: Iterable[OutboxEntry],
         *,
         settle_version: int | None = None,
         settled_next_check_at: datetime | None = None,
     ) -> None:
-        done = set(delivered)
+        done = set(published)
         if not done:
             return
         with self._lock:

@@ -24,7 +24,7 @@ from genviral_relay.checking.check import CheckOutcome, CheckTrigger
 from genviral_relay.checking.ports import AccountSource, EventPublisher, PostPage, PostSource, PublishResult, WatchStore
 from genviral_relay.clock import utc_now
 from genviral_relay.genviral.client import ClientSettings, GenviralClient
-from genviral_relay.models.domain import DueWatch, PendingDelivery, Target, WatchRecord
+from genviral_relay.models.domain import DueWatch, OutboxEntry, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import CheckRequest, SweepRequest, WorkRequest
 from genviral_relay.models.upstream import Account, Post
@@ -119,14 +119,14 @@ class SeamStore(WatchStore, WatchIndex):
     def acknowledge(
         self,
         post_id: str,
-        delivered: Iterable[PendingDelivery],
+        published: Iterable[OutboxEntry],
         *,
         settle_version: int | None = None,
         settled_next_check_at: datetime | None = None,
     ) -> None:
         self._seams.passing("during_ack")
         self._inner.acknowledge(
-            post_id, delivered, settle_version=settle_version, settled_next_check_at=settled_next_check_at
+            post_id, published, settle_version=settle_version, settled_next_check_at=settled_next_check_at
         )
 
     def delete(self, post_id: str, *, expected_version: int) -> None:
@@ -260,7 +260,7 @@ class RelayRig:
             pending = False
             for post_id in post_ids:
                 outcome = self.check(post_id, trigger="manual")
-                pending = pending or bool(outcome and outcome.undelivered)
+                pending = pending or bool(outcome and outcome.unpublished)
             if not pending:
                 return
 

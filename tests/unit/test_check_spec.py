@@ -64,7 +64,7 @@ def test_the_first_sighting_of_a_final_account_emits_with_previous_status_null(w
     (event,) = outcome.events
     assert (event.account_id, event.status, event.previous_status) == (ACCOUNT_A, "posted", None)
     assert world.published("sns") == world.published("eventbridge") == [event.event_id]
-    assert outcome.undelivered == 0
+    assert outcome.unpublished == 0
 
 
 def test_a_change_since_the_last_check_emits_from_the_recorded_status(world: World) -> None:

@@ -26,7 +26,7 @@ MAX_REQUEST_BYTES = 256 * 1024  # and the limit of all the entries of one call t
 class ChunkAnswer:
     """What one call made of its entries."""
 
-    delivered: set[str] = field(default_factory=set)
+    published: set[str] = field(default_factory=set)
     retry: dict[str, str] = field(default_factory=dict)
     """Transient failures: sent again in this publish."""
     kept: dict[str, str] = field(default_factory=dict)
@@ -84,7 +84,7 @@ class BatchPublisher(EventPublisher):
                     answer.add(event.event_id, cause, error_code(error))
             except BotoCoreError as error:  # no answer at all: endpoint unreachable, timeout, reset
                 answer = ChunkAnswer(retry={event.event_id: type(error).__name__ for event in pending})
-            result.delivered |= answer.delivered
+            result.published |= answer.published
             for event_id, reason in answer.failed.items():
                 result.failed[event_id] = PublishFailure(reason, False)
             for event_id, reason in answer.kept.items():

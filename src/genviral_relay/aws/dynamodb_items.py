@@ -24,7 +24,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from genviral_relay.clock import format_ts, format_ts_or_none, parse_ts
-from genviral_relay.models.domain import AccountSnapshot, PendingDelivery, WatchRecord
+from genviral_relay.models.domain import AccountSnapshot, OutboxEntry, WatchRecord
 from genviral_relay.models.events import RelayEvent
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def watch_from_item(item: dict[str, Any]) -> WatchRecord:
             for account_id, state in values.get("accounts", {}).items()
         },
         occurrences=values.get("emitted", {}),
-        outbox=frozenset(PendingDelivery.decode(entry) for entry in values.get("outbox", ())),
+        outbox=frozenset(OutboxEntry.decode(entry) for entry in values.get("outbox", ())),
         next_check_at=parse_ts(values.get("next_check_at")),
         settled_next_check_at=parse_ts(values.get("settled_next_check_at")),
         awaiting_retry=values.get("awaiting_retry", False),

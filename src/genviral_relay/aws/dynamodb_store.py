@@ -30,7 +30,7 @@ from genviral_relay.aws.dynamodb_relay_state import DynamoDbRelayState
 from genviral_relay.checking.ports import EventSelection, OperatorQueries, WatchStore
 from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import StateConflictError
-from genviral_relay.models.domain import DueWatch, PendingDelivery, WatchRecord
+from genviral_relay.models.domain import DueWatch, OutboxEntry, WatchRecord
 from genviral_relay.models.events import RelayEvent, parse_event
 from genviral_relay.observability import logger
 from genviral_relay.polling.ports import WatchIndex
@@ -166,12 +166,12 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
     def acknowledge(
         self,
         post_id: str,
-        delivered: Iterable[PendingDelivery],
+        published: Iterable[OutboxEntry],
         *,
         settle_version: int | None = None,
         settled_next_check_at: datetime | None = None,
     ) -> None:
-        done = {entry.encode() for entry in delivered}
+        done = {entry.encode() for entry in published}
         if not done:
             return
         if settle_version is not None:

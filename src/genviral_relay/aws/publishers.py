@@ -47,7 +47,7 @@ class EventBridgePublisher(BatchPublisher):
         for event, entry in zip(events, answer.get("Entries", []), strict=False):
             code = entry.get("ErrorCode")
             if not code and entry.get("EventId"):
-                outcome.delivered.add(event.event_id)
+                outcome.published.add(event.event_id)
             elif not code:
                 outcome.retry[event.event_id] = "no event id in the answer"
             else:
@@ -126,12 +126,12 @@ class WebhookFanoutPublisher(BatchPublisher):
 def _batch_outcome(answer: Any, events: list[RelayEvent]) -> ChunkAnswer:
     """SNS `PublishBatch` and SQS `SendMessageBatch` answer alike: `Successful[].Id`, `Failed[]` with `Code`,
     `Message` and `SenderFault`, entries named by the event id."""
-    outcome = ChunkAnswer(delivered={entry["Id"] for entry in answer.get("Successful", [])})
+    outcome = ChunkAnswer(published={entry["Id"] for entry in answer.get("Successful", [])})
     for entry in answer.get("Failed", []):
         code = entry.get("Code") or "Failed"
         cause = entry_error_cause(code, sender_fault=bool(entry.get("SenderFault")))
         outcome.add(entry["Id"], cause, failure_reason(code, entry.get("Message", "")))
-    answered = outcome.delivered | outcome.retry.keys() | outcome.kept.keys() | outcome.failed.keys()
+    answered = outcome.published | outcome.retry.keys() | outcome.kept.keys() | outcome.failed.keys()
     for event in events:
         if event.event_id not in answered:
             outcome.retry[event.event_id] = "no entry in the answer"

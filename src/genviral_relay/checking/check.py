@@ -1,4 +1,4 @@
-"""The check of one watched post: fetch, detect, commit state and outbox together, then deliver.
+"""The check of one watched post: fetch, detect, commit state and outbox together, then publish.
 
 The order is what makes the relay lose nothing: events are written to the outbox in the same
 conditional write as the state that produced them, and only then published (`checking/outbox.py`).
@@ -15,7 +15,7 @@ from typing import Literal
 
 from genviral_relay.checking.accounts import AccountLookup
 from genviral_relay.checking.answer import plan_answer
-from genviral_relay.checking.outbox import OutboxDelivery
+from genviral_relay.checking.outbox import Outbox
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import PostSource, WatchStore
 from genviral_relay.clock import Clock, parse_ts
@@ -26,7 +26,7 @@ from genviral_relay.errors import (
     GenviralNotFoundError,
     StateConflictError,
 )
-from genviral_relay.models.domain import PendingDelivery, WatchRecord
+from genviral_relay.models.domain import OutboxEntry, WatchRecord
 from genviral_relay.models.events import (
     EVENT_KINDS,
     AccountEvent,
@@ -75,7 +75,7 @@ class CheckOutcome:
         return f"the check is deferred to a later tick: {type(self.error).__name__}: {self.error}"
 
     @property
-    def undelivered(self) -> int:
+    def unpublished(self) -> int:
         """Outbox entries still unpublished after this check."""
         return len(self.watch.outbox) if self.watch is not None else 0
 
@@ -86,7 +86,7 @@ class PostCheck:
         *,
         store: WatchStore,
         source: PostSource,
-        delivery: OutboxDelivery,
+        outbox: Outbox,
         pause: GenviralPause,
         clock: Clock,
         policy: PollingPolicy | None = None,
@@ -96,7 +96,7 @@ class PostCheck:
         self._store = store
         self._accounts = accounts
         self._source = source
-        self._delivery = delivery
+        self._outbox = outbox
         self._pause = pause
         self._clock = clock
         self._policy = policy or PollingPolicy()
@@ -113,7 +113,7 @@ class PostCheck:
             return CheckOutcome(post_id, "not_watched")
         if watch is not None and not watch.watching and trigger == "due":
             # Only its unpublished events keep an ended watch due: publish them, ask Genviral nothing.
-            return CheckOutcome(post_id, "flushed", watch=self._delivery.deliver(watch))
+            return CheckOutcome(post_id, "flushed", watch=self._outbox.publish(watch))
 
         emit(Metric.POSTS_CHECKED)
         try:
@@ -163,12 +163,12 @@ class PostCheck:
         )
         if not needs_write:
             emit(Metric.POSTS_UNCHANGED)
-            return CheckOutcome(post.id, "unchanged", watch=self._delivery.deliver(previous), post=post)
+            return CheckOutcome(post.id, "unchanged", watch=self._outbox.publish(previous), post=post)
 
         outbox = previous.outbox | {
-            PendingDelivery(event_id=event.event_id, target=target)
+            OutboxEntry(event_id=event.event_id, target=target)
             for event in detection.events
-            for target in self._delivery.targets
+            for target in self._outbox.targets
         }
         record = previous.model_copy(
             update={
@@ -202,15 +202,15 @@ class PostCheck:
                 happened_at = _changed_at(event)
                 if happened_at is not None:
                     emit(Metric.DETECTION_LAG, max(0.0, (now - happened_at).total_seconds()))
-        delivered = self._delivery.deliver(record, detection.events)
+        published = self._outbox.publish(record, detection.events)
         return CheckOutcome(
-            post.id, "changed", watch=delivered, post=post, events=detection.events, created=previous.version == 0
+            post.id, "changed", watch=published, post=post, events=detection.events, created=previous.version == 0
         )
 
     def _live_schedule(self, wanted: datetime | None, has_outbox: bool, now: datetime) -> datetime | None:
         """Keep a watch with unpublished events due soon, so a crash before publishing is repaired;
-        the delivery that follows pushes the retry back while a target keeps failing
-        (`OutboxDelivery`, `PollingPolicy.outbox_retry_at`)."""
+        the publishing that follows pushes the retry back while a target keeps failing
+        (`Outbox`, `PollingPolicy.outbox_retry_at`)."""
         if not has_outbox:
             return wanted
         return with_outbox_retry(wanted, self._policy.outbox_retry_at(now, None))
@@ -236,7 +236,7 @@ class PostCheck:
             self._store.save(record, expected_version=watch.version, new_events=())
         except StateConflictError:
             return CheckOutcome(post_id, "conflict", watch=self._store.get(post_id), error=error)
-        return CheckOutcome(post_id, "post_not_found", watch=self._delivery.deliver(record), error=error)
+        return CheckOutcome(post_id, "post_not_found", watch=self._outbox.publish(record), error=error)
 
     def _defer(
         self, post_id: str, watch: WatchRecord | None, now: datetime, error: GenviralError, *, register: bool
@@ -251,9 +251,9 @@ class PostCheck:
                 created = True
             except StateConflictError:
                 watch = self._store.get(post_id)
-        delivered = self._delivery.deliver(watch) if watch is not None else None
+        published = self._outbox.publish(watch) if watch is not None else None
         return CheckOutcome(
-            post_id, "refused" if refused else "deferred", watch=delivered, error=error, created=created
+            post_id, "refused" if refused else "deferred", watch=published, error=error, created=created
         )
 
 

@@ -19,13 +19,13 @@ from collections.abc import Iterable, Sequence
 from genviral_relay.checking.ports import DeadLetters, EventPublisher, WatchStore
 from genviral_relay.clock import Clock, parse_ts
 from genviral_relay.errors import DeadLetterError, StateConflictError
-from genviral_relay.models.domain import PendingDelivery, Target, WatchRecord
+from genviral_relay.models.domain import OutboxEntry, Target, WatchRecord
 from genviral_relay.models.events import PostCompletedEvent, RelayEvent
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.rules.schedule import PollingPolicy, same_schedule, with_outbox_retry
 
 
-class OutboxDelivery:
+class Outbox:
     def __init__(
         self,
         *,
@@ -46,7 +46,7 @@ class OutboxDelivery:
         """The configured targets, in publishing order: each new event is owed to every one of them."""
         return tuple(self._publishers)
 
-    def deliver(self, record: WatchRecord, new_events: Sequence[RelayEvent] = ()) -> WatchRecord:
+    def publish(self, record: WatchRecord, new_events: Sequence[RelayEvent] = ()) -> WatchRecord:
         """Publish every outbox entry of `record`, acknowledge what got through; answer the watch as it is then.
 
         `new_events`: event documents the caller already holds (those it just committed), so only
@@ -63,7 +63,7 @@ class OutboxDelivery:
             events.update((event.event_id, event) for event in self._store.load_events(record.post_id, missing))
         self._measure_outbox_age(events.values())
 
-        done: set[PendingDelivery] = set()
+        done: set[OutboxEntry] = set()
         by_target: dict[Target, list[RelayEvent]] = {}
         for entry in record.outbox:
             event = events.get(entry.event_id)
@@ -103,7 +103,7 @@ class OutboxDelivery:
     def _retry_later(
         self,
         record: WatchRecord,
-        remaining: frozenset[PendingDelivery],
+        remaining: frozenset[OutboxEntry],
         events: dict[str, RelayEvent],
         *,
         stored_version: int,
@@ -137,10 +137,10 @@ class OutboxDelivery:
             return watch
         return later
 
-    def _publish(self, target: Target, events: list[RelayEvent]) -> set[PendingDelivery]:
+    def _publish(self, target: Target, events: list[RelayEvent]) -> set[OutboxEntry]:
         result = self._publishers[target].publish(events)
-        emit(Metric.EVENTS_PUBLISHED, len(result.delivered))
-        done = {PendingDelivery(event_id=event_id, target=target) for event_id in result.delivered}
+        emit(Metric.EVENTS_PUBLISHED, len(result.published))
+        done = {OutboxEntry(event_id=event_id, target=target) for event_id in result.published}
         by_id = {event.event_id: event for event in events}
         kept: dict[str, list[str]] = {}
         for event_id, failure in result.failed.items():
@@ -148,7 +148,7 @@ class OutboxDelivery:
             if failure.retryable:
                 kept.setdefault(failure.reason, []).append(event_id)
             elif self._park(by_id[event_id], target, failure.reason):
-                done.add(PendingDelivery(event_id=event_id, target=target))
+                done.add(OutboxEntry(event_id=event_id, target=target))
         for reason, event_ids in kept.items():
             # One line per cause, not per event: a target refusing whole calls fails every event alike.
             logger.warning(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from genviral_relay.clock import parse_ts
-from genviral_relay.models.domain import AccountDirectory, DiscoverState, PendingDelivery, Target, WatchRecord
+from genviral_relay.models.domain import AccountDirectory, DiscoverState, OutboxEntry, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.upstream import Account, Post
 
@@ -100,12 +100,12 @@ class WatchStore(ABC):
     def acknowledge(
         self,
         post_id: str,
-        delivered: Iterable[PendingDelivery],
+        published: Iterable[OutboxEntry],
         *,
         settle_version: int | None = None,
         settled_next_check_at: datetime | None = None,
     ) -> None:
-        """Remove delivered entries from the outbox.
+        """Remove the entries published from the outbox.
 
         With `settle_version`, and only if the watch is still at that version (no check committed
         since), also restore its schedule to `settled_next_check_at` (None: out of the due index).
@@ -172,7 +172,7 @@ class PublishFailure:
 
 @dataclass
 class PublishResult:
-    delivered: set[str] = field(default_factory=set)
+    published: set[str] = field(default_factory=set)
     failed: dict[str, PublishFailure] = field(default_factory=dict)
 
 

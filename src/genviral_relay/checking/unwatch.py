@@ -3,7 +3,7 @@ with it."""
 
 from __future__ import annotations
 
-from genviral_relay.checking.outbox import OutboxDelivery
+from genviral_relay.checking.outbox import Outbox
 from genviral_relay.checking.ports import WatchStore
 from genviral_relay.errors import OutboxNotEmptyError, WatchNotFoundError
 from genviral_relay.models.domain import WatchRecord
@@ -11,9 +11,9 @@ from genviral_relay.observability import logger
 
 
 class Unwatch:
-    def __init__(self, *, store: WatchStore, delivery: OutboxDelivery) -> None:
+    def __init__(self, *, store: WatchStore, outbox: Outbox) -> None:
         self._store = store
-        self._delivery = delivery
+        self._outbox = outbox
 
     def run(self, post_id: str) -> WatchRecord:
         """Forget the watch; answer it as it was. Raises `WatchNotFoundError` when the post is not
@@ -23,7 +23,7 @@ class Unwatch:
         if watch is None:
             raise WatchNotFoundError(post_id)
         if watch.outbox:
-            if self._delivery.deliver(watch).outbox:
+            if self._outbox.publish(watch).outbox:
                 raise OutboxNotEmptyError(post_id)
             watch = self._store.get(post_id)  # acknowledging bumped its version
             if watch is None:

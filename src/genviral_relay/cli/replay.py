@@ -68,19 +68,19 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     console.confirm(
         f"Republish {len(events)} event(s) to {', '.join(targets)} under their original ids?", assume_yes=args.yes
     )
-    delivered: dict[str, list[str]] = {}
+    published: dict[str, list[str]] = {}
     failed: dict[str, dict[str, str]] = {}
     for publisher in publishers:
         result = publisher.publish(events)
-        delivered[publisher.target] = sorted(result.delivered)
+        published[publisher.target] = sorted(result.published)
         failed[publisher.target] = {event_id: failure.reason for event_id, failure in sorted(result.failed.items())}
-        console.say(f"{publisher.target}: {len(result.delivered)} delivered, {len(result.failed)} failed")
+        console.say(f"{publisher.target}: {len(result.published)} published, {len(result.failed)} failed")
         for event_id, reason in failed[publisher.target].items():
             console.say(f"  failed event_id {event_id}: {reason}")
-    console.result({**document, "delivered": delivered, "failed": failed})
+    console.result({**document, "published": published, "failed": failed})
     failures = sum(len(reasons) for reasons in failed.values())
     if failures:
-        went = sum(len(ids) for ids in delivered.values())
+        went = sum(len(ids) for ids in published.values())
         problem = PartlyDone if went else CliError
         raise problem(
             f"{failures} deliveries failed, {went} went; run the same replay again once the target takes them"

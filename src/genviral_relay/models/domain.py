@@ -1,4 +1,4 @@
-"""The relay's own vocabulary: post ids, delivery statuses, targets, and what it remembers about a watched post."""
+"""The relay's own vocabulary: post ids, posting statuses, targets, and what it remembers about a watched post."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ PostId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64),
 
 
 class AccountSnapshot(BaseModel):
-    """The last-seen delivery state of one target account, as Genviral gave it."""
+    """The last-seen posting state of one target account, as Genviral gave it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -73,7 +73,7 @@ class AccountSnapshot(BaseModel):
     )
 
 
-class PendingDelivery(BaseModel):
+class OutboxEntry(BaseModel):
     """An outbox entry: this event still has to reach this target."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -85,7 +85,7 @@ class PendingDelivery(BaseModel):
         return f"{self.target}:{self.event_id}"
 
     @classmethod
-    def decode(cls, value: str) -> PendingDelivery:
+    def decode(cls, value: str) -> OutboxEntry:
         target, _, event_id = value.partition(":")
         return cls(event_id=event_id, target=target)  # type: ignore[arg-type]  # validated by pydantic
 
@@ -112,7 +112,7 @@ class WatchRecord(BaseModel):
         description="Outcome key -> how many times that outcome has been seen; numbers the event ids of "
         "repeated outcomes (stored as `emitted`, its 0.3.0 name).",
     )
-    outbox: frozenset[PendingDelivery] = frozenset()
+    outbox: frozenset[OutboxEntry] = frozenset()
     next_check_at: datetime | None = Field(default=None, description="None: not in the due index.")
     settled_next_check_at: datetime | None = Field(
         default=None, description="The schedule to restore once the outbox is empty."

@@ -16,7 +16,8 @@ CompletionOutcome = Literal["posted", "failed", "partial"]
 ErrorCategory = Literal[
     "account_disconnected", "media_rejected", "content_rejected", "rate_limited", "platform_unavailable", "unknown"
 ]
-"""Why a delivery failed, in a form to route on (`rules/failure_categories.py` derives it from `error_message`)."""
+"""Why posting to an account failed, in a form to route on (`rules/failure_categories.py` derives it from
+`error_message`)."""
 
 EVENT_TYPE_BY_STATUS: dict[str, OutcomeEventType] = {
     "posted": "post.account.posted",
@@ -99,20 +100,20 @@ class RelayEvent(BaseModel):
 class AccountEvent(RelayEvent):
     """What an event about one account of a post has (`AccountOutcomeEvent`, `AccountDelayedEvent`)."""
 
-    account_id: str = Field(description="The Genviral account the post was delivered to, or failed for.")
+    account_id: str = Field(description="The Genviral account the post was posted to, or failed for.")
     account: AccountRef = Field(
         description="The account as `GET /accounts` lists it (cached by the relay, refreshed on an unknown id and "
         "hourly). Genviral lists only active accounts: for a revoked or removed one, or when the listing failed, "
         "only `id` is set and the other fields are null."
     )
-    status: str = Field(description="The account's delivery status.")
+    status: str = Field(description="The account's posting status.")
     previous_status: str | None = Field(description="Last status seen before; null when first seen.")
     published_url: str | None = Field(description="As Genviral gave it.")
     published_at: str | None = Field(description="As Genviral gave it.")
-    error_message: str | None = Field(description="As Genviral gave it: why delivery failed.")
+    error_message: str | None = Field(description="As Genviral gave it: why posting failed.")
     error_category: ErrorCategory | None = Field(
         default=None,
-        description="On `failed` events, why delivery failed in a form to route on, derived from `error_message` "
+        description="On `failed` events, why posting failed in a form to route on, derived from `error_message` "
         "(`unknown` when no rule matches or there is no message); null on every other event.",
     )
     last_attempted_at: str | None = Field(
@@ -152,7 +153,7 @@ class AccountOutcomeEvent(AccountEvent):
     """One account's transition into `posted` or `failed`."""
 
     event_type: OutcomeEventType = Field(description="`post.account.<status>`.")
-    status: FinalStatus = Field(description="The account's new delivery status.")
+    status: FinalStatus = Field(description="The account's new posting status.")
     post: PostSummary
 
 

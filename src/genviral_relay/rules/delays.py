@@ -1,4 +1,4 @@
-"""Delayed deliveries: an account still neither `posted` nor `failed` some time after it was due.
+"""Delayed postings: an account still neither `posted` nor `failed` some time after it was due.
 
 Pure: the caller passes the detection time and the threshold (`DelayedAfterMinutes`).
 
@@ -8,8 +8,8 @@ back to another status), from that sighting: the new attempt is due then. It is 
 has been awaited for the threshold. Each attempt is reported once: the key is the account and the
 moment it is awaited from, so a reschedule or a retry is a new attempt and may be reported again.
 
-Nothing is awaited of a post or an account in a status that is not heading for delivery (a draft,
-a canceled or deleted post or account): those are not deliveries that hang.
+Nothing is awaited of a post or an account in a status that is not heading for posting (a draft,
+a canceled or deleted post or account): those are not postings that hang.
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ from genviral_relay.models.domain import FINAL_STATUSES, AccountSnapshot
 from genviral_relay.models.upstream import Post
 from genviral_relay.rules.schedule import due_moment
 
-NOT_HEADING_FOR_DELIVERY = frozenset({"draft", "canceled", "deleted"})
-"""Post or account statuses whose accounts are not expected to be delivered (documented or seen in Genviral)."""
+NOT_HEADING_FOR_POSTING = frozenset({"draft", "canceled", "deleted"})
+"""Post or account statuses whose accounts are not expected to be posted to (documented or seen in Genviral)."""
 
 
 def awaited_since(post: Post, account: AccountSnapshot) -> datetime | None:
-    """From when `account` (as just recorded) has been due to be delivered; None when nothing is awaited."""
-    if account.status in FINAL_STATUSES or account.status in NOT_HEADING_FOR_DELIVERY:
+    """From when `account` (as just recorded) has been due to be posted to; None when nothing is awaited."""
+    if account.status in FINAL_STATUSES or account.status in NOT_HEADING_FOR_POSTING:
         return None
-    if post.status in NOT_HEADING_FOR_DELIVERY:
+    if post.status in NOT_HEADING_FOR_POSTING:
         return None
     return parse_ts(account.retry_seen_at) or due_moment(post)
 

@@ -1,4 +1,4 @@
-"""Why a delivery failed, in a form a consumer can route on: one table of patterns over Genviral's
+"""Why posting to an account failed, in a form a consumer can route on: one table of patterns over Genviral's
 free-text `error_message`.
 
 Genviral passes on each platform's own wording (and sometimes a code such as

@@ -71,7 +71,7 @@ def _publish(publisher: EventPublisher, items: list[tuple[DeadLetter, Parked]]) 
     result = publisher.publish(list({item.event.event_id: item.event for _, item in items}.values()))
     problems: dict[str, str] = {}
     for letter, item in items:
-        if item.event.event_id in result.delivered:
+        if item.event.event_id in result.published:
             letter.sent = True
             continue
         failure = result.failed.get(item.event.event_id)

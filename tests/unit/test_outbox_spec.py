@@ -1,4 +1,4 @@
-"""Outbox delivery (`checking/outbox.py`) on the in-memory doubles: events are committed with the state
+"""The outbox (`checking/outbox.py`) on the in-memory doubles: events are committed with the state
 that produced them, published after, acknowledged last, and never dropped while a target owes them;
 a target refusing every call (an outage) parks nothing, is retried with back-off and gets the same
 ids once it is back; only an event refused for what it holds is parked."""
@@ -11,9 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from genviral_relay.checking.outbox import OutboxDelivery
+from genviral_relay.checking.outbox import Outbox
 from genviral_relay.errors import OutboxNotEmptyError
-from genviral_relay.models.domain import TARGETS, PendingDelivery, WatchRecord
+from genviral_relay.models.domain import TARGETS, OutboxEntry, WatchRecord
 from genviral_relay.observability import Metric
 from genviral_relay.rules.schedule import PollingPolicy
 from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, post
@@ -46,10 +46,10 @@ def test_a_failed_publish_keeps_the_event_and_the_next_check_sends_the_same_id(w
     first = world.check.check(POST_ID)
 
     (event,) = first.events
-    assert first.undelivered == 1
+    assert first.unpublished == 1
     assert world.published("sns") == [event.event_id]
     pending = world.stored()
-    assert pending.outbox == {PendingDelivery(event_id=event.event_id, target="eventbridge")}
+    assert pending.outbox == {OutboxEntry(event_id=event.event_id, target="eventbridge")}
     assert pending.next_check_at is not None
     assert pending.next_check_at <= NOW + world.policy.outbox_retry_delay
 
@@ -139,7 +139,7 @@ def test_an_event_stays_in_the_outbox_when_even_parking_fails(world: World) -> N
 
     outcome = world.check.check(POST_ID)
 
-    assert outcome.undelivered == 1
+    assert outcome.unpublished == 1
     assert {entry.target for entry in world.stored().outbox} == {"sns"}
     assert world.dead_letters.parked == []
     # once the queue takes it again, the next check parks it
@@ -165,7 +165,7 @@ def test_events_for_a_target_switched_off_are_parked_not_dropped(world: World) -
 
 def test_an_entry_whose_event_document_expired_is_dropped_and_counted(world: World) -> None:
     # Given an outbox entry whose event left the table (past its retention)
-    lost = PendingDelivery(event_id="past-retention", target="sns")
+    lost = OutboxEntry(event_id="past-retention", target="sns")
     watch = WatchRecord(post_id=POST_ID, version=1, watching=False, outbox=frozenset({lost}), registered_at=NOW)
     world.store.save(watch, expected_version=0, new_events=())
 
@@ -274,7 +274,7 @@ def test_a_post_checked_every_tick_anyway_is_not_held_back(world: World) -> None
     outcome = world.check.check(POST_ID)
 
     assert outcome.result == "unchanged"
-    assert outcome.undelivered == 1
+    assert outcome.unpublished == 1
     assert world.store.calls["transact_write_items"] == 0  # nothing to move: it stays due every tick
     assert POST_ID in set(world.store.due_post_ids(world.clock.now))
 
@@ -305,7 +305,7 @@ def test_the_back_off_yields_to_a_check_that_wrote_the_watch_first(world: World)
     world.store.save(
         read.model_copy(update={"version": read.version + 1}), expected_version=read.version, new_events=()
     )
-    delivery = OutboxDelivery(
+    outbox = Outbox(
         store=world.store,
         publishers=list(world.publishers.values()),
         dead_letters=world.dead_letters,
@@ -314,7 +314,7 @@ def test_the_back_off_yields_to_a_check_that_wrote_the_watch_first(world: World)
     )
     world.later(world.policy.outbox_retry_delay)
 
-    answered = delivery.deliver(read)
+    answered = outbox.publish(read)
 
     assert answered.outbox == read.outbox
     stored = world.stored()
