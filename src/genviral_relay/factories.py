@@ -13,16 +13,8 @@ from datetime import timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
-from genviral_relay.checking.pause import GenviralPause
-from genviral_relay.checking.ports import EventPublisher, PostSource, TokenSource
-from genviral_relay.checking.unwatch import Unwatch
 from genviral_relay.clock import moment_from, utc_now
-from genviral_relay.models.domain import Target
 from genviral_relay.observability import label_stack
-from genviral_relay.polling.tick import PollTick
-from genviral_relay.relay import Relay, compose_relay, polling_policy
-from genviral_relay.rules.schedule import PollingPolicy, tick_of
-from genviral_relay.rules.webhook_urls import HostResolver
 from genviral_relay.settings import (
     api_settings,
     checker_settings,
@@ -32,18 +24,27 @@ from genviral_relay.settings import (
     webhook_dispatcher_settings,
     worker_settings,
 )
-from genviral_relay.webhooks.ports import DeliveryQueue, WebhookStore
 
+# Each function imports only what it builds (cold starts are measured): the use cases and ports below are
+# imported where they are built, and named here for the annotations.
 if TYPE_CHECKING:
     from botocore.config import Config
 
     from genviral_relay.aws.dynamodb_store import DynamoDbStore
+    from genviral_relay.checking.ports import EventPublisher, PostSource, TokenSource
+    from genviral_relay.checking.unwatch import Unwatch
     from genviral_relay.genviral.client import GenviralClient
+    from genviral_relay.models.domain import Target
     from genviral_relay.models.webhooks import WebhookDelivery
     from genviral_relay.polling.ports import WorkQueue
+    from genviral_relay.polling.tick import PollTick
     from genviral_relay.polling.work_batch import WorkBatch
+    from genviral_relay.relay import Relay
+    from genviral_relay.rules.schedule import PollingPolicy
+    from genviral_relay.rules.webhook_urls import HostResolver
     from genviral_relay.webhooks.attempts import WebhookAttempts
     from genviral_relay.webhooks.fanout import WebhookFanout
+    from genviral_relay.webhooks.ports import DeliveryQueue, WebhookStore
     from genviral_relay.webhooks.registry import WebhookRegistry
 
 
@@ -113,6 +114,7 @@ def build_relay(
 ) -> Relay:
     """The check path on these AWS resources: the functions' (from their settings) or the operations CLI's."""
     from genviral_relay.aws.dead_letters import SqsDeadLetters
+    from genviral_relay.relay import compose_relay
 
     return compose_relay(
         store=store,
@@ -159,6 +161,8 @@ def genviral_client() -> GenviralClient:
 
 @cache
 def relay() -> Relay:
+    from genviral_relay.relay import polling_policy
+
     settings = checker_settings()
     return build_relay(
         store=checker_store(),
@@ -182,9 +186,9 @@ def unwatch() -> Unwatch:
 def work_batch() -> WorkBatch:
     """The worker's dispatcher: its checks, the retry sweep and discovery (discover mode)."""
     settings = worker_settings()
-    path = relay()
-    return path.work_batch(
-        discovery=path.discovery(partial(moment_from, settings.discover_since)), threads=settings.threads_per_worker
+    worker = relay()
+    return worker.work_batch(
+        discovery=worker.discovery(partial(moment_from, settings.discover_since)), threads=settings.threads_per_worker
     )
 
 
@@ -196,8 +200,11 @@ def build_work_queue(queue_url: str, client: ClientFactory = aws_client) -> Work
 
 @cache
 def poll_tick() -> PollTick:
+    from genviral_relay.checking.pause import GenviralPause
     from genviral_relay.polling.bulk_refresh import HotWindows
+    from genviral_relay.polling.tick import PollTick
     from genviral_relay.rules.backpressure import Backpressure
+    from genviral_relay.rules.schedule import tick_of
 
     settings = poller_settings()
     store = poller_store()

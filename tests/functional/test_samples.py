@@ -190,7 +190,7 @@ def test_outbound_samples_are_one_of_each_delivery_per_event_type() -> None:
 
 
 def test_the_webhook_queue_samples_carry_what_their_handlers_parse() -> None:
-    from genviral_relay.aws.webhook_queues import parse_deliveries, parse_fanout
+    from genviral_relay.handlers.sqs_records import parse_deliveries, parse_fanout
 
     fanout = sample("sqs-webhook-fanout-batch.json")["Records"]
     deliveries = sample("sqs-webhook-delivery-batch.json")["Records"]

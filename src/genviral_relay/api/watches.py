@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from genviral_relay.api.answers import BAD_ID, CHECK_ANSWERS, MISCONFIGURED, answers
 from genviral_relay.api.app import MAX_BODY_BYTES, answer, app, error_answer
-from genviral_relay.checking.check import CheckOutcome
-from genviral_relay.checking.pause import describe_refusal
 from genviral_relay.errors import GenviralConfigError, TokenUnavailableError, WatchNotFoundError
 from genviral_relay.factories import checker_store, relay, unwatch
 from genviral_relay.models.api import CheckResponse, RegisterWatchRequest, UnwatchResponse, WatchView
 from genviral_relay.models.domain import PostId
+
+if TYPE_CHECKING:  # the check path is imported by the first check (cold starts are measured)
+    from genviral_relay.checking.check import CheckOutcome
 
 WATCH_BODY = '{"post_id": "<uuid>"}'
 
@@ -34,6 +35,8 @@ def check_answer(outcome: CheckOutcome) -> Response[str]:
             HTTPStatus.NOT_FOUND, "post_not_found", f"Genviral has no post {outcome.post_id} in this key's scope"
         )
     if outcome.result == "refused" and isinstance(error, GenviralConfigError):
+        from genviral_relay.checking.pause import describe_refusal
+
         problem = (
             "the relay could not read its Genviral key from Secrets Manager"
             if isinstance(error, TokenUnavailableError)

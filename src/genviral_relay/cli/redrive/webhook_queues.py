@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from genviral_relay import factories
 from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.cli.redrive.flow import DeadLetter, QueueRedrive, Resend, mark_sent
 from genviral_relay.clock import utc_now
-from genviral_relay.factories import build_delivery_queue, webhook_delivery_from
 from genviral_relay.models.events import RelayEvent, parse_event
 from genviral_relay.models.webhooks import WebhookDelivery
 
@@ -131,7 +131,7 @@ class WebhookDeliveriesRedrive(QueueRedrive[ParkedDelivery]):
     def read(self, letter: DeadLetter) -> ParkedDelivery | None:
         if "webhook_id" in letter.attributes:
             try:
-                return ParkedDelivery(webhook_delivery_from(letter.body, letter.attributes))
+                return ParkedDelivery(factories.webhook_delivery_from(letter.body, letter.attributes))
             except ValueError:
                 return None
         if letter.attributes.get("event_id") and letter.attributes.get("event_type"):
@@ -164,7 +164,9 @@ class WebhookDeliveriesRedrive(QueueRedrive[ParkedDelivery]):
 
 def _requeue(deployment: Deployment, deliveries: list[tuple[DeadLetter, WebhookDelivery]]) -> dict[str, str]:
     now = utc_now()
-    queue = build_delivery_queue(deployment.require("webhook_delivery_queue_url"), "", client=deployment.client)
+    queue = factories.build_delivery_queue(
+        deployment.require("webhook_delivery_queue_url"), "", client=deployment.client
+    )
     # Positions in `deliveries`: an event has one delivery per endpoint, so its id does not say which was refused.
     refused = set(queue.send([delivery.model_copy(update={"attempt": 1, "due_at": now}) for _, delivery in deliveries]))
     mark_sent(letter for position, (letter, _) in enumerate(deliveries) if position not in refused)
