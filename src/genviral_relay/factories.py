@@ -1,10 +1,7 @@
-"""Composition root: the only place that builds AWS clients, the HTTP session and the use cases.
-
-Everything is built on first use and kept for the life of the execution environment, so warm
-invocations reuse clients and pooled connections and cold starts pay only for what they use.
-The first store a function builds (every handler starts with one) also labels its metrics with
-the stack's name.
-"""
+"""Composition root: the only place that builds AWS clients, the HTTP session and the use cases. Everything is
+built on first use and kept for the life of the execution environment, so warm invocations reuse clients and
+pooled connections and cold starts pay only for what they use. The first store a function builds (every handler
+starts with one) also labels its metrics with the stack's name."""
 
 from __future__ import annotations
 
@@ -295,8 +292,7 @@ def webhook_attempts() -> WebhookAttempts:
 
 def reset() -> None:
     """Forget every built object and the settings (tests and the local runner change the environment)."""
-    for factory in (aws_client, poller_store, poll_tick, checker_store, genviral_client, relay, work_batch):
+    checks = (aws_client, poller_store, poll_tick, checker_store, genviral_client, relay, work_batch)
+    for factory in (*checks, host_resolver, webhook_registry, webhook_fanout, webhook_attempts):
         factory.cache_clear()
-    for webhooks in (host_resolver, webhook_registry, webhook_fanout, webhook_attempts):
-        webhooks.cache_clear()
     clear_settings_cache()

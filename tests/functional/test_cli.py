@@ -698,7 +698,7 @@ def test_replay_reports_a_target_that_refuses(
     assert len(run.json()["failed"]["sns"]) == 3  # two transitions and the completion
     assert run.error() == {
         "error": "failed",
-        "message": "3 deliveries failed, 0 went; run the same replay again once the target takes them",
+        "message": "3 publishes failed, 0 went; run the same replay again once the target takes them",
     }
 
     both = cli("replay", "--post-id", post_id, "--yes", "--json")  # the bus takes them, the topic does not
@@ -710,7 +710,7 @@ def test_replay_reports_a_target_that_refuses(
     text = cli("replay", "--post-id", post_id, "--yes")
     assert text.code == 3
     assert text.err == (
-        "genviral-relay: error: 3 deliveries failed, 3 went; run the same replay again once the target takes them\n"
+        "genviral-relay: error: 3 publishes failed, 3 went; run the same replay again once the target takes them\n"
     )
 
 

@@ -77,12 +77,11 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
         console.say(f"{publisher.target}: {len(result.published)} published, {len(result.failed)} failed")
         for event_id, reason in failed[publisher.target].items():
             console.say(f"  failed event_id {event_id}: {reason}")
-    console.result({**document, "published": published, "failed": failed})
+    # "delivered": the result's key since 0.3 (scripts read it); it lists the events each target took.
+    console.result({**document, "delivered": published, "failed": failed})
     failures = sum(len(reasons) for reasons in failed.values())
     if failures:
         went = sum(len(ids) for ids in published.values())
         problem = PartlyDone if went else CliError
-        raise problem(
-            f"{failures} deliveries failed, {went} went; run the same replay again once the target takes them"
-        )
+        raise problem(f"{failures} publishes failed, {went} went; run the same replay again once the target takes them")
     return 0
