@@ -5,6 +5,9 @@ pure rules free of I/O, and the shipped package free of the harness."""
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,3 +120,31 @@ def test_the_rules_do_no_io_and_depend_only_on_models() -> None:
             assert not other.startswith(IO_MODULES), (name, other)
             if other.startswith("genviral_relay"):
                 assert other.startswith(RULES_MAY_IMPORT) or other == "genviral_relay", (name, other)
+
+
+HANDLERS_IMPORT_ONLY_WHAT_THEY_RUN = {
+    # The poller queues work: no webhook model, no check path.
+    "genviral_relay.handlers.poller": ("genviral_relay.models.webhooks", "genviral_relay.checking.check"),
+    # The API imports the check path on the first check, the webhook use cases on the first webhook route.
+    "genviral_relay.handlers.api": ("genviral_relay.checking.check", "genviral_relay.webhooks.registry"),
+    # The webhook functions never import the check path nor Genviral's client.
+    "genviral_relay.handlers.webhook_dispatcher": ("genviral_relay.checking.check", "genviral_relay.genviral.client"),
+    "genviral_relay.handlers.webhook_delivery": ("genviral_relay.checking.check", "genviral_relay.genviral.client"),
+}
+
+
+_SOURCE_FIRST = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+
+@pytest.mark.parametrize(("handler", "absent"), sorted(HANDLERS_IMPORT_ONLY_WHAT_THEY_RUN.items()))
+def test_a_handler_imports_only_what_its_cold_start_needs(handler: str, absent: tuple[str, ...]) -> None:
+    """What keeps each cold import within 1.5 times `import boto3, requests` (bench/RESULTS.md, figure 5)."""
+    code = f"import sys, {handler}; print(','.join(name for name in {absent!r} if name in sys.modules))"
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own module
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert done.stdout.strip() == "", f"{handler} imports {done.stdout.strip()} at cold start"

@@ -4,7 +4,7 @@ is poison (its message id answered apart; SQS moves it to the queue's DLQ after 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -12,9 +12,11 @@ from genviral_relay.aws.webhook_queues import delivery_from
 from genviral_relay.aws.work_queue import CORRELATION_ATTRIBUTE
 from genviral_relay.models.messages import WORK_MESSAGE
 from genviral_relay.observability import logger
-from genviral_relay.polling.work_batch import WorkItem
 from genviral_relay.webhooks.attempts import DeliveryItem
 from genviral_relay.webhooks.fanout import FanoutItem
+
+if TYPE_CHECKING:  # the worker's items: the webhook functions, which share this module, never import the check path
+    from genviral_relay.polling.work_batch import WorkItem
 
 
 def record_attributes(record: Mapping[str, Any]) -> dict[str, str]:
@@ -31,6 +33,8 @@ def correlation_id_of(record: Mapping[str, Any]) -> str:
 
 def parse_work(records: Sequence[Mapping[str, Any]]) -> tuple[list[WorkItem], list[str]]:
     """(the work items, ids of poison messages)."""
+    from genviral_relay.polling.work_batch import WorkItem
+
     items: list[WorkItem] = []
     poison: list[str] = []
     for record in records:
