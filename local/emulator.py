@@ -368,6 +368,7 @@ class GenviralEmulator:
         self._stopping = threading.Event()
         self._held = threading.Condition(self._lock)
         self._releases = 0
+        self._holding = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.requests_log: list[RequestRecord] = []
@@ -647,13 +648,24 @@ class GenviralEmulator:
             self._releases += 1
             self._held.notify_all()
 
+    def wait_held(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Block until `count` requests are held by `hang` faults (synchronisation with a client on another thread)."""
+        with self._held:
+            if not self._held.wait_for(lambda: self._holding >= count, timeout):
+                raise AssertionError(f"{self._holding} request(s) held, not {count}")
+
     def _hold(self, seconds: float) -> bool:
         """Hold a request `seconds` or until `release_hangs()`; False when `stop()` interrupted it."""
         with self._held:
             seen = self._releases
-            self._held.wait_for(
-                lambda: self._releases != seen or self._stopping.is_set(), None if math.isinf(seconds) else seconds
-            )
+            self._holding += 1
+            self._held.notify_all()
+            try:
+                self._held.wait_for(
+                    lambda: self._releases != seen or self._stopping.is_set(), None if math.isinf(seconds) else seconds
+                )
+            finally:
+                self._holding -= 1
         return not self._stopping.is_set()
 
     def clear_faults(self) -> None:
