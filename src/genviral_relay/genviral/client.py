@@ -1,4 +1,5 @@
-"""The Genviral Partner API client: one pooled session, timeouts, bounded retries, typed errors.
+"""The Genviral Partner API client: one pooled session, timeouts, bounded retries, typed errors, and one deadline
+per call (its own, or sooner the caller's budget: `deadlines.calls_until`) that no hang or trickled body outlives.
 
 Every documented failure of `GET /posts/{id}` (and of the list and `GET /accounts`) becomes its own
 error type (see `errors.py`), so callers decide by type: retry later, stop calling, or end the watch.
