@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import enum
 import json
+import math
 import socket
 import struct
 import sys
@@ -57,7 +58,7 @@ POST_ROUTES: Final[frozenset[Route]] = frozenset({"post", "list"})
 ACCOUNT_FIELDS: Final = ("platform", "type", "username", "display_name", "status")
 DEFAULT_WORKSPACE_ID: Final = "ws_3f9a2c71"
 DEFAULT_OWNER_USER_ID: Final = "user_8d41b0e2"
-FaultKind = Literal["respond", "server_error", "truncated", "reset", "hang"]
+FaultKind = Literal["respond", "server_error", "truncated", "reset", "hang", "trickle"]
 
 
 class _Unset(enum.Enum):
@@ -94,6 +95,8 @@ class _Response:
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = (("Content-Type", _JSON),)
+    trickle: float = 0.0
+    """Seconds between the body's bytes (0: all at once)."""
 
 
 def _ok(message: str, data: Any) -> _Response:
@@ -170,11 +173,31 @@ class Fault:
         return cls("reset", 0)
 
     @classmethod
-    def hang(cls, seconds: float) -> Fault:
-        """Wait `seconds` before answering normally; `stop()` interrupts the wait (no answer then)."""
+    def hang(cls, seconds: float = math.inf) -> Fault:
+        """Wait `seconds` (by default until `release_hangs()`) before answering normally; `release_hangs()` ends
+        the wait early, `stop()` interrupts it (no answer then)."""
         if seconds < 0:
             raise ValueError("seconds must be >= 0")
         return cls("hang", 0, seconds=float(seconds))
+
+    @classmethod
+    def trickle(cls, interval: float) -> Fault:
+        """The normal answer, its headers at once and its body one byte every `interval` seconds (each byte
+        keeps a read timeout from firing); `stop()` or the client going away ends it."""
+        if interval <= 0:
+            raise ValueError("interval must be > 0")
+        return cls("trickle", 200, seconds=float(interval))
+
+    @classmethod
+    def nested(cls, depth: int, status: int = 200) -> Fault:
+        """`status` with a JSON body of `depth` nested arrays (`[[[...]]]`): valid JSON, too deep for a
+        recursive parser."""
+        return cls.raw(status, b"[" * depth + b"]" * depth, {"Content-Type": _JSON})
+
+    @classmethod
+    def error(cls, status: int, message: str, error_code: str = "get_failed") -> Fault:
+        """An error envelope with this `message` (any size: Genviral echoes what it likes)."""
+        return cls.raw(status, _error(status, message, error_code).body, {"Content-Type": _JSON})
 
     @classmethod
     def body(cls, data: Any) -> Fault:
@@ -192,6 +215,8 @@ class Fault:
             return _Response(200, normal.body[: max(1, len(normal.body) // 2)])
         if self.kind == "respond":
             return _Response(self.status, self.content, self.headers)
+        if self.kind == "trickle":
+            return _Response(normal.status, normal.body, normal.headers, trickle=self.seconds)
         return normal  # hang: answer normally once the wait is over
 
 
@@ -341,6 +366,9 @@ class GenviralEmulator:
         self._connections: set[socket.socket] = set()
         self._inflight = 0
         self._stopping = threading.Event()
+        self._held = threading.Condition(self._lock)
+        self._releases = 0
+        self._holding = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.requests_log: list[RequestRecord] = []
@@ -367,6 +395,8 @@ class GenviralEmulator:
         if server is None:
             return
         self._stopping.set()
+        with self._held:
+            self._held.notify_all()
         server.shutdown()
         with self._lock:
             connections = list(self._connections)
@@ -612,6 +642,32 @@ class GenviralEmulator:
         with self._lock:
             self._faults.append(_FaultEntry(fault, post_id, times, routes))
 
+    def release_hangs(self) -> None:
+        """Let every request a `hang` fault holds now answer (normally)."""
+        with self._held:
+            self._releases += 1
+            self._held.notify_all()
+
+    def wait_held(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Block until `count` requests are held by `hang` faults (synchronisation with a client on another thread)."""
+        with self._held:
+            if not self._held.wait_for(lambda: self._holding >= count, timeout):
+                raise AssertionError(f"{self._holding} request(s) held, not {count}")
+
+    def _hold(self, seconds: float) -> bool:
+        """Hold a request `seconds` or until `release_hangs()`; False when `stop()` interrupted it."""
+        with self._held:
+            seen = self._releases
+            self._holding += 1
+            self._held.notify_all()
+            try:
+                self._held.wait_for(
+                    lambda: self._releases != seen or self._stopping.is_set(), None if math.isinf(seconds) else seconds
+                )
+            finally:
+                self._holding -= 1
+        return not self._stopping.is_set()
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -676,7 +732,7 @@ class GenviralEmulator:
         fault = self._take_fault(route, post_id)
         if fault is not None and fault.kind == "reset":
             return None
-        if fault is not None and fault.kind == "hang" and self._stopping.wait(fault.seconds):
+        if fault is not None and fault.kind == "hang" and not self._hold(fault.seconds):
             return None
         normal = self._answer(route, post_id, query)
         return fault._apply(normal, route) if fault is not None else normal
@@ -877,8 +933,17 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if not response.trickle:
             self.wfile.write(response.body)
+            return
+        stopping = self.server.emulator._stopping
+        for index in range(len(response.body)):
+            if stopping.wait(response.trickle):
+                self.close_connection = True
+                return
+            self.wfile.write(response.body[index : index + 1])  # an OSError once the client has gone: ignored
 
     def _abort(self) -> None:
         """Close with SO_LINGER 0 so the client sees a connection reset, not a clean close."""

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+ECHO_LIMIT = 500
+"""The most characters of someone else's text (Genviral's error messages) the relay repeats."""
+
+
+def echoed(text: str, limit: int = ECHO_LIMIT) -> str:
+    """Someone else's text as the relay repeats it in errors, log lines, API answers and the CLI's output: at most
+    `limit` characters, cut with an ellipsis (a 1.5 MB message must not become a 1.5 MB log line or answer)."""
+    return text if len(text) <= limit else text[: limit - 1] + "\N{HORIZONTAL ELLIPSIS}"
+
 
 class RelayError(Exception):
     """Base of every error the relay raises on purpose."""

@@ -15,6 +15,7 @@ from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import AccountSource, DeadLetters, EventPublisher, PostSource, RelayState, WatchStore
 from genviral_relay.checking.unwatch import Unwatch
 from genviral_relay.clock import Clock, to_milliseconds, utc_now
+from genviral_relay.deadlines import Deadline, calls_until
 from genviral_relay.polling.ports import WatchIndex
 from genviral_relay.polling.retry_sweep import RetrySweep
 from genviral_relay.rules.schedule import PollingPolicy, tick_of
@@ -79,11 +80,15 @@ class Relay:
 
         return CheckClaims(index=self.index, clock=self.clock, tick=self.policy.tick)
 
-    def check_now(self, post_id: str, *, trigger: CheckTrigger) -> CheckOutcome:
+    def check_now(self, post_id: str, *, trigger: CheckTrigger, deadline: Deadline | None = None) -> CheckOutcome:
         """A check a person asked for (registering a post, or checking it now): once it recorded Genviral's
-        answer, the checks the poller queued before it ask Genviral nothing (`CheckClaims.claim_for_check_now`)."""
+        answer, the checks the poller queued before it ask Genviral nothing (`CheckClaims.claim_for_check_now`).
+
+        `deadline`: Genviral's calls end by then (the API's, which must answer in time); a call cut short
+        defers the check as any unanswered call does."""
         started = to_milliseconds(self.clock())  # as the poller's `queued_at`
-        outcome = self.checker.check(post_id, trigger=trigger)
+        with calls_until(deadline):
+            outcome = self.checker.check(post_id, trigger=trigger)
         self.claims().claim_for_check_now(outcome, started=started)
         return outcome
 

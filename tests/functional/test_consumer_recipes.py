@@ -213,11 +213,13 @@ class Call:
 
 
 class WebhookEndpoint:
-    """An HTTP endpoint on loopback that records each call before answering it with `status`."""
+    """An HTTP endpoint on loopback that records each call before answering it with `status` (and a
+    `Location` header when `location` is set: a redirect)."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.status = 200
+        self.location: str | None = None
         calls = self.calls
         endpoint = self
 
@@ -226,6 +228,8 @@ class WebhookEndpoint:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 calls.append(Call("POST", self.path, self.headers.get("X-Api-Key"), body))
                 self.send_response(endpoint.status)
+                if endpoint.location is not None:
+                    self.send_header("Location", endpoint.location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -391,3 +395,27 @@ def test_redrive_webhook_posts_parked_failures_again_with_the_key(
         QueueUrl=webhook_stack.ref("FailureWebhookDLQ"), MaxNumberOfMessages=10
     )["Messages"]
     assert [message["Body"] for message in left] == ["{}"]
+
+
+def test_redrive_failure_webhook_follows_no_redirect_and_sends_the_key_nowhere_else(
+    webhook: WebhookEndpoint, webhook_stack: MotoStack, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A redirect could carry the key header to another host: a 3xx is a failure of that message, not followed."""
+    for name, value in webhook_stack.cli_environment().items():
+        monkeypatch.setenv(name, value)
+    (failure,) = outcomes(
+        detect_transitions(None, post(account(status="failed"), account(ACCOUNT_B)), utc_now()).events
+    )
+    parked_by_eventbridge(webhook_stack, failure)
+
+    with WebhookEndpoint() as elsewhere:
+        webhook.status, webhook.location = 307, elsewhere.url
+        run = Cli(capsys, monkeypatch)("redrive", "failure-webhook", "--yes", "--json")
+
+        assert run.code == 1, run.err
+        assert list(run.json()["left"].values()) == ["the webhook answered HTTP 307 (a redirect: not followed)"]
+        assert [call.key for call in webhook.calls] == [WEBHOOK_KEY]
+        assert elsewhere.calls == []
+    left = webhook_stack.client("sqs").receive_message(QueueUrl=webhook_stack.ref("FailureWebhookDLQ"))["Messages"]
+    assert len(left) == 1  # still parked, for a redrive once the URL is fixed

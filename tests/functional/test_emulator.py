@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -608,6 +609,43 @@ def test_short_hang_answers_normally(emulator: GenviralEmulator, http: requests.
 
     assert response.status_code == 200
     assert response.json()["data"]["id"] == post_id
+
+
+def test_a_hang_without_seconds_holds_until_released(emulator: GenviralEmulator, http: requests.Session) -> None:
+    post_id = emulator.create_post()
+    emulator.inject(Fault.hang())
+    answered: list[int] = []
+    thread = threading.Thread(target=lambda: answered.append(get_post(http, emulator, post_id).status_code))
+    thread.start()
+    emulator.wait_held(1)
+    assert answered == []
+
+    emulator.release_hangs()
+    thread.join(timeout=5)
+
+    assert answered == [200]
+
+
+def test_trickle_sends_the_normal_answer_a_byte_at_a_time(emulator: GenviralEmulator, http: requests.Session) -> None:
+    post_id = emulator.create_post()
+    emulator.inject(Fault.trickle(0.001))
+
+    response = get_post(http, emulator, post_id)
+
+    assert response.status_code == 200
+    assert response.json()["data"]["id"] == post_id
+
+
+def test_nested_and_error_faults_answer_exactly_that(emulator: GenviralEmulator, http: requests.Session) -> None:
+    post_id = emulator.create_post()
+    emulator.inject(Fault.nested(3, status=500))
+    emulator.inject(Fault.error(404, "m" * 10_000, "not_found"))
+
+    nested, error = get_post(http, emulator, post_id), get_post(http, emulator, post_id)
+
+    assert (nested.status_code, nested.content) == (500, b"[[[]]]")
+    assert error.status_code == 404
+    assert error.json() == {"ok": False, "code": 404, "message": "m" * 10_000, "error_code": "not_found"}
 
 
 def test_body_fault_wraps_any_data_in_a_success_envelope(emulator: GenviralEmulator, http: requests.Session) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,9 @@ from typing import Any
 import pytest
 import requests
 
+from genviral_relay.deadlines import Deadline, calls_until
 from genviral_relay.errors import (
+    ECHO_LIMIT,
     GenviralAuthError,
     GenviralBadResponseError,
     GenviralConfigError,
@@ -82,13 +85,27 @@ def make(emulator: GenviralEmulator) -> Callable[..., Rig]:
         *tokens: str,
         settings: ClientSettings = DEFAULTS,
         clock: Callable[[], datetime] = lambda: NOW,
+        sleep: Callable[[float], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> Rig:
         sleeps: list[float] = []
         session = build_session(settings.pool_size)
         source = FakeTokens(*tokens)
+
+        def recorded(seconds: float) -> None:
+            sleeps.append(seconds)
+            if sleep is not None:
+                sleep(seconds)
+
         rig = Rig(
             client=GenviralClient(
-                emulator.base_url, source, settings=settings, session=session, sleep=sleeps.append, clock=clock
+                emulator.base_url,
+                source,
+                settings=settings,
+                session=session,
+                sleep=recorded,
+                clock=clock,
+                monotonic=monotonic,
             ),
             tokens=source,
             sleeps=sleeps,
@@ -523,6 +540,87 @@ def test_short_hang_within_read_timeout_is_no_error(
     assert rig.sleeps == []
 
 
+# ---------------------------------------------------------------- the call's deadline
+# A hang or a trickle costs real time: the deadlines here are short, the bounds generous (a missed deadline
+# would take the read timeout, 5 s, per attempt).
+SLOW = ClientSettings(read_timeout=5.0, call_deadline=0.5)
+WITHIN = 2.0  # the deadline and slack for a loaded machine
+
+
+def test_a_hang_is_cut_at_the_calls_deadline_across_attempts(
+    emulator: GenviralEmulator, make: Callable[..., Rig], post_id: str
+) -> None:
+    rig = make(TOKEN, settings=SLOW)
+    emulator.inject(Fault.hang(), post_id=post_id, times=3)
+    started = time.monotonic()
+
+    error = expect(GenviralUnavailableError, rig, post_id)
+
+    assert time.monotonic() - started < WITHIN
+    assert "did not answer in time" in str(error)
+    assert emulator.calls(post_id) == 1  # no time left for another attempt
+    emulator.release_hangs()
+
+
+def test_a_trickled_body_is_cut_at_the_calls_deadline(
+    emulator: GenviralEmulator, make: Callable[..., Rig], post_id: str
+) -> None:
+    rig = make(TOKEN, settings=SLOW)
+    emulator.inject(Fault.trickle(0.02), post_id=post_id, times=3)  # a byte each 20 ms: the read timeout never fires
+    started = time.monotonic()
+
+    error = expect(GenviralUnavailableError, rig, post_id)
+
+    assert time.monotonic() - started < WITHIN
+    assert "deadline" in str(error)
+    assert emulator.calls(post_id) == 1
+
+
+def test_the_callers_budget_bounds_the_call_too(
+    emulator: GenviralEmulator, make: Callable[..., Rig], post_id: str
+) -> None:
+    rig = make(TOKEN, settings=ClientSettings(read_timeout=5.0))  # the default deadline: far beyond the budget
+    emulator.inject(Fault.hang(), post_id=post_id, times=3)
+    started = time.monotonic()
+
+    with calls_until(Deadline.after(0.5)):
+        expect(GenviralUnavailableError, rig, post_id)
+
+    assert time.monotonic() - started < WITHIN
+    emulator.release_hangs()
+
+
+def test_no_back_off_is_slept_past_the_deadline(
+    emulator: GenviralEmulator, make: Callable[..., Rig], post_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [100.0]  # a monotonic clock that only the back-off moves
+
+    def advance(seconds: float) -> None:
+        now[0] += seconds
+
+    monkeypatch.setattr(client_module.random, "uniform", lambda low, high: high)
+    settings = ClientSettings(read_timeout=2.0, call_deadline=3.0, backoff_base=1.0, backoff_cap=4.0)
+    rig = make(TOKEN, settings=settings, sleep=advance, monotonic=lambda: now[0])
+    emulator.inject(Fault.server_error(), post_id=post_id, times=3)
+
+    expect(GenviralServerError, rig, post_id)
+
+    assert rig.sleeps == [1.0]  # the second back-off (2 s) would end past the deadline (1 s left): not slept
+    assert emulator.calls(post_id) == 2
+
+
+def test_a_call_with_no_time_left_asks_genviral_nothing(
+    emulator: GenviralEmulator, make: Callable[..., Rig], post_id: str
+) -> None:
+    rig = make(TOKEN)
+
+    with calls_until(Deadline.after(-1.0)):
+        error = expect(GenviralUnavailableError, rig, post_id)
+
+    assert "deadline" in str(error)
+    assert emulator.calls(post_id) == 0
+
+
 # ---------------------------------------------------------------- contract violations
 
 
@@ -601,6 +699,65 @@ MALFORMED = [
     _duplicate_account_ids,
     _account_without_id,
 ]
+
+
+@pytest.mark.parametrize("depth", [100_000, 5_000])
+def test_json_nested_too_deep_is_a_contract_error_without_retry(
+    emulator: GenviralEmulator, make: Callable[..., Rig], post_id: str, depth: int
+) -> None:
+    rig = make(TOKEN)
+    emulator.inject(Fault.nested(depth), post_id=post_id, times=3)
+
+    error = expect(GenviralContractError, rig, post_id)
+
+    assert "nested too deeply" in str(error)
+    assert emulator.calls(post_id) == 1
+    assert rig.sleeps == []
+
+
+def test_an_unknown_media_nested_too_deep_to_write_again_is_a_contract_error(
+    emulator: GenviralEmulator, make: Callable[..., Rig], post_id: str
+) -> None:
+    """Parsed, but it would pass into every event and fail every write: the post breaks the contract."""
+    data = emulator.post_json(post_id)
+    data["media"] = {"type": "carousel", "items": json.loads("[" * 900 + "]" * 900)}
+    rig = make(TOKEN)
+    emulator.inject(Fault.body(data), post_id=post_id, times=3)
+
+    error = expect(GenviralContractError, rig, post_id)
+
+    assert "nested too deeply" in str(error)
+    assert emulator.calls(post_id) == 1
+
+
+def test_a_500_nested_too_deep_is_a_server_error(
+    emulator: GenviralEmulator, make: Callable[..., Rig], post_id: str
+) -> None:
+    rig = make(TOKEN)
+    emulator.inject(Fault.nested(100_000, status=500), post_id=post_id, times=3)
+
+    error = expect(GenviralServerError, rig, post_id)
+
+    assert str(error) == "HTTP 500"
+    assert emulator.calls(post_id) == 3
+
+
+@pytest.mark.parametrize("status", [500, 404, 402, 418])
+def test_genviral_error_text_is_cut_to_500_characters(
+    emulator: GenviralEmulator, make: Callable[..., Rig], post_id: str, status: int
+) -> None:
+    message = "Upstream exploded: " + "é" * 750_000  # 1.5 MB (é is two bytes)
+    rig = make(TOKEN)
+    emulator.inject(Fault.error(status, message, error_code="x" * 10_000), post_id=post_id, times=3)
+
+    with pytest.raises(GenviralError) as caught:
+        rig.client.get_post(post_id)
+
+    text = str(caught.value)
+    assert len(text) <= ECHO_LIMIT + len("unexpected HTTP 418: ")
+    assert "Upstream exploded: ééé" in text
+    assert text.endswith("\N{HORIZONTAL ELLIPSIS}")
+    assert len(caught.value.error_code or "") <= ECHO_LIMIT
 
 
 @pytest.mark.parametrize("breakage", MALFORMED, ids=[f.__name__.lstrip("_") for f in MALFORMED])

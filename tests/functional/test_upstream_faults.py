@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -494,3 +495,113 @@ def test_unknown_account_status_is_stored_as_a_string_and_never_an_event(
         "posted",
     )
     assert runner.tick()["enqueued"] == 0
+
+
+# ---------------------------------------------------------------- the API answers in time, whatever Genviral does
+
+
+def deferred_registration(runner: LocalRunner, stack: MotoStack, post_id: str) -> dict[str, Any]:
+    """POST /watches while Genviral gives no usable answer: 202 `deferred`, the watch stored and due now."""
+    answer = runner.api("POST", "/watches", {"post_id": post_id})
+    assert answer.status == 202, answer.body
+    assert answer.body["result"] == "deferred"
+    assert answer.body["watch"]["post_id"] == post_id
+    assert stored_item(stack, post_id)["watching"] == {"BOOL": True}
+    return dict(answer.body)
+
+
+def assert_checked_later(emulator: GenviralEmulator, runner: LocalRunner, post_id: str) -> None:
+    """Once Genviral answers, the kept watch is checked as any other."""
+    emulator.clear_faults()
+    emulator.release_hangs()
+    answer = runner.api("POST", f"/watches/{post_id}/check")
+    assert answer.status == 200, answer.body
+    assert [account["status"] for account in answer.body["watch"]["accounts"]] == ["scheduled"]
+
+
+@pytest.mark.parametrize("make_fault", [Fault.hang, lambda: Fault.trickle(0.02)], ids=["hang", "trickle"])
+def test_the_api_answers_202_within_the_calls_deadline_and_keeps_the_watch(
+    emulator: GenviralEmulator,
+    runner: LocalRunner,
+    stack: MotoStack,
+    monkeypatch: pytest.MonkeyPatch,
+    make_fault: Callable[[], Fault],
+) -> None:
+    # Deployed, a call ends within 20 s (three 10 s read timeouts took 30.5 s); here within 0.5 s.
+    monkeypatch.setitem(
+        GenviralClient.__init__.__kwdefaults__, "settings", ClientSettings(read_timeout=5.0, call_deadline=0.5)
+    )
+    post_id = emulator.create_post()
+    emulator.inject(make_fault(), post_id=post_id, times=MAX_ATTEMPTS)
+    started = time.monotonic()
+
+    deferred_registration(runner, stack, post_id)
+
+    assert time.monotonic() - started < 3.0  # 0.5 s and the stack's writes; each missed deadline costs 5 s
+    assert emulator.calls(post_id) == 1
+    monkeypatch.setitem(GenviralClient.__init__.__kwdefaults__, "settings", None)
+    assert_checked_later(emulator, runner, post_id)
+
+
+def test_the_api_leaves_itself_time_to_answer_from_the_lambda_context(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deployed client (20 s a call, 10 s a read) in a function with 1 s to spare beyond the time it keeps
+    for answering: Genviral is given that second."""
+    from genviral_relay.api.watches import ANSWER_MARGIN_SECONDS
+
+    timeout = stack.timeout_seconds
+    monkeypatch.setattr(
+        stack, "timeout_seconds", lambda logical_id: int(ANSWER_MARGIN_SECONDS) + 1 if logical_id == "ApiFunction"
+        else timeout(logical_id),
+    )  # fmt: skip
+    post_id = emulator.create_post()
+    emulator.inject(Fault.hang(), post_id=post_id, times=MAX_ATTEMPTS)
+    started = time.monotonic()
+
+    deferred_registration(runner, stack, post_id)
+
+    assert time.monotonic() - started < 4.0  # 1 s and the stack's writes; the read timeout alone is 10 s
+    monkeypatch.undo()
+    assert_checked_later(emulator, runner, post_id)
+
+
+@pytest.mark.parametrize("status", [200, 500])
+def test_json_nested_100k_deep_defers_the_registration_and_keeps_the_watch(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack, sleeps: list[float], status: int
+) -> None:
+    post_id = emulator.create_post()
+    emulator.inject(Fault.nested(100_000, status=status), post_id=post_id, times=MAX_ATTEMPTS)
+
+    body = deferred_registration(runner, stack, post_id)
+
+    error = "GenviralContractError" if status == 200 else "GenviralServerError"
+    assert f"deferred to a later tick: {error}" in body["message"]
+    assert_checked_later(emulator, runner, post_id)
+
+
+def test_a_huge_genviral_error_message_is_cut_in_the_answer_and_every_log_line(
+    emulator: GenviralEmulator,
+    runner: LocalRunner,
+    stack: MotoStack,
+    sleeps: list[float],
+    secret_sentinel: SecretSentinel,
+) -> None:
+    message = "Genviral could not read the post: " + "x" * 1_500_000
+    post_id = emulator.create_post()
+    emulator.inject(Fault.error(500, message), post_id=post_id, times=MAX_ATTEMPTS)
+    secret_sentinel.clear()
+
+    answer = runner.api("POST", "/watches", {"post_id": post_id})
+
+    assert answer.status == 202
+    assert len(json.dumps(answer.body)) < 1024
+    assert "Genviral could not read the post: xxx" in answer.body["message"]
+    lines = [  # as Powertools writes them
+        line for name, text in secret_sentinel.rendered if name == "genviral-relay"
+        for line in text.splitlines() if line.startswith('{"')
+    ]  # fmt: skip
+    assert any("Genviral could not read the post: xxx" in line for line in lines)
+    assert [len(line) for line in lines if len(line) >= 1200] == []  # its own keys and 500 characters of the message
+    assert max(len(text) for _, text in secret_sentinel.rendered) < 3000  # any record, its extras rendered twice
+    assert_checked_later(emulator, runner, post_id)

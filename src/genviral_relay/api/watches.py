@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from genviral_relay.api.answers import BAD_ID, CHECK_ANSWERS, MISCONFIGURED, answers
 from genviral_relay.api.app import MAX_BODY_BYTES, answer, app, error_answer
+from genviral_relay.deadlines import Deadline
 from genviral_relay.errors import GenviralConfigError, TokenUnavailableError, WatchNotFoundError
 from genviral_relay.factories import checker_store, relay, unwatch
 from genviral_relay.models.api import CheckResponse, RegisterWatchRequest, UnwatchResponse, WatchView
@@ -21,6 +22,15 @@ if TYPE_CHECKING:  # the check path is imported by the first check (cold starts 
 WATCH_BODY = '{"post_id": "<uuid>"}'
 
 PathPostId = Annotated[PostId, Path(description="The Genviral post id, a UUID in its hyphenated form (any case).")]
+ANSWER_MARGIN_SECONDS = 5
+"""Kept from the function's remaining time for what follows Genviral's answer (storing the watch, publishing,
+answering): a hung Genviral defers the check (`202`, the watch kept) instead of timing the function out."""
+
+
+def genviral_deadline() -> Deadline:
+    """When this request's calls to Genviral must end: the function's timeout (25 s, within API Gateway's 29 s)
+    less the margin."""
+    return Deadline.after(app.lambda_context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS)
 
 
 def check_answer(outcome: CheckOutcome) -> Response[str]:
@@ -74,7 +84,7 @@ def check_answer(outcome: CheckOutcome) -> Response[str]:
     ),
 )
 def register_watch(request: Annotated[RegisterWatchRequest, Body()]) -> Response[str]:
-    return check_answer(relay().check_now(request.post_id, trigger="register"))
+    return check_answer(relay().check_now(request.post_id, trigger="register", deadline=genviral_deadline()))
 
 
 @app.get(
@@ -107,7 +117,7 @@ def get_watch(post_id: PathPostId) -> Response[str]:
     responses=answers(CheckResponse, {HTTPStatus.OK: "This check's state and transitions.", **BAD_ID, **CHECK_ANSWERS}),
 )
 def check_watch(post_id: PathPostId) -> Response[str]:
-    return check_answer(relay().check_now(post_id, trigger="manual"))
+    return check_answer(relay().check_now(post_id, trigger="manual", deadline=genviral_deadline()))
 
 
 @app.delete(

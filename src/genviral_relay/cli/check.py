@@ -9,7 +9,7 @@ from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.deployment_settings import GENVIRAL_READS, POLICY_READS, STORE_READS
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.clock import format_ts, format_ts_or_none
-from genviral_relay.errors import GenviralConfigError, GenviralError, GenviralNotFoundError
+from genviral_relay.errors import GenviralConfigError, GenviralError, GenviralNotFoundError, echoed
 from genviral_relay.models.api import AccountView, WatchView
 from genviral_relay.models.events import AccountEvent, RelayEvent
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
 
 
 def _account_row(account: AccountView) -> list[str]:
-    detail = account.published_url or account.error_message or ""
+    detail = echoed(account.published_url or account.error_message or "")
     return [f"account {account.account_id}", account.status, detail]
 
 

@@ -1,4 +1,5 @@
-"""The Genviral Partner API client: one pooled session, timeouts, bounded retries, typed errors.
+"""The Genviral Partner API client: one pooled session, timeouts, bounded retries, typed errors, and one deadline
+per call (its own, or sooner the caller's budget: `deadlines.calls_until`) that no hang or trickled body outlives.
 
 Every documented failure of `GET /posts/{id}` (and of the list and `GET /accounts`) becomes its own
 error type (see `errors.py`), so callers decide by type: retry later, stop calling, or end the watch.
@@ -6,24 +7,23 @@ error type (see `errors.py`), so callers decide by type: retry later, stop calli
 
 from __future__ import annotations
 
-import json
 import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
 import requests
 from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError as TransportError
 
 from genviral_relay import __version__
 from genviral_relay.checking.ports import AccountSource, PostPage, PostSource, TokenSource
 from genviral_relay.clock import format_ts
+from genviral_relay.deadlines import Deadline, Monotonic, call_budget
 from genviral_relay.errors import (
     GenviralAuthError,
     GenviralBadResponseError,
@@ -36,11 +36,12 @@ from genviral_relay.errors import (
     GenviralTierNotAllowedError,
     GenviralUnavailableError,
 )
-from genviral_relay.models.upstream import Account, Envelope, Post
+from genviral_relay.genviral.answers import brief, page, parse_body, parse_retry_after, post_of
+from genviral_relay.models.upstream import Account, Post
 from genviral_relay.observability import logger
 
 USER_AGENT = f"genviral-relay/{__version__}"
-_DELAY_SECONDS = re.compile(r"^-?\d+(\.\d+)?$")
+__all__ = ["ClientSettings", "GenviralClient", "StaticToken", "build_session", "parse_retry_after"]
 
 
 class StaticToken(TokenSource):
@@ -68,22 +69,9 @@ class ClientSettings:
     """A longer `Retry-After` is not slept through inside a Lambda: the post is left for a later tick."""
     max_body_bytes: int = 2 * 1024 * 1024
     pool_size: int = 10
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP date); None when unusable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if _DELAY_SECONDS.match(text):
-        return max(0.0, float(text))
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
+    call_deadline: float = 20.0
+    """One call as a whole (attempts, back-offs, a trickled body) ends by then; the API's budget may end it sooner
+    (`deadlines.calls_until`). Three 10 s read timeouts would otherwise take 30 s."""
 
 
 def build_session(pool_size: int) -> requests.Session:
@@ -105,6 +93,7 @@ class GenviralClient(PostSource, AccountSource):
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Monotonic = time.monotonic,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._tokens = tokens
@@ -112,21 +101,16 @@ class GenviralClient(PostSource, AccountSource):
         self._session = session or build_session(self._settings.pool_size)
         self._sleep = sleep
         self._clock = clock
+        self._monotonic = monotonic
 
     def get_post(self, post_id: str) -> Post:
-        data = self._get("/posts/{id}", f"/posts/{quote(post_id, safe='')}")
-        try:
-            return Post.model_validate(data)
-        except ValidationError as error:
-            raise GenviralContractError(
-                f"post {post_id} does not match the documented shape: {_brief(error)}"
-            ) from None
+        return post_of(self._get("/posts/{id}", f"/posts/{quote(post_id, safe='')}"), f"post {post_id}")
 
     def posts_in_status(self, status: str, *, limit: int) -> PostPage:
-        return _page(self._list({"status": status, "limit": str(limit)}))
+        return page(self._list({"status": status, "limit": str(limit)}))
 
     def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
-        return _page(self._list({"since": format_ts(since), "until": format_ts(until), "limit": str(limit)}))
+        return page(self._list({"since": format_ts(since), "until": format_ts(until), "limit": str(limit)}))
 
     def list_accounts(self) -> list[Account]:
         """The listed accounts; an item that does not match the documented shape is left out (logged).
@@ -142,7 +126,7 @@ class GenviralClient(PostSource, AccountSource):
             try:
                 accounts.append(Account.model_validate(item))
             except ValidationError as error:
-                logger.warning("A listed account does not match the documented shape", extra={"problem": _brief(error)})
+                logger.warning("A listed account does not match the documented shape", extra={"problem": brief(error)})
         return accounts
 
     def _list(self, params: dict[str, str]) -> list[Any]:
@@ -153,13 +137,15 @@ class GenviralClient(PostSource, AccountSource):
         return posts
 
     def _get(self, route: str, path: str, params: dict[str, str] | None = None, *, attempts: int | None = None) -> Any:
-        """GET with retries (at most `attempts`, default the settings'); `route` is the path template used in logs."""
+        """GET with retries (at most `attempts`, default the settings'), all by one deadline; `route` is the path
+        template used in logs."""
+        deadline = Deadline.after(self._settings.call_deadline, self._monotonic).sooner(call_budget())
         token = self._tokens.token()
         refreshed = False
         attempt = 1
         while True:
             try:
-                return self._get_once(path, params, token)
+                return self._get_once(path, params, token, deadline)
             except GenviralAuthError:
                 if refreshed:
                     raise
@@ -169,7 +155,7 @@ class GenviralClient(PostSource, AccountSource):
                 refreshed = True
             except GenviralError as error:
                 delay = self._retry_delay(error, attempt, attempts or self._settings.max_attempts)
-                if delay is None:
+                if delay is None or delay >= deadline.remaining():  # a back-off past the deadline is no retry
                     raise
                 logger.info(
                     "Retrying a Genviral call",
@@ -195,13 +181,16 @@ class GenviralClient(PostSource, AccountSource):
             return max(error.retry_after, backoff)
         return backoff
 
-    def _get_once(self, path: str, params: dict[str, str] | None, token: str) -> Any:
+    def _get_once(self, path: str, params: dict[str, str] | None, token: str, deadline: Deadline) -> Any:
+        left = deadline.remaining()
+        if left <= 0:
+            raise GenviralUnavailableError("no time left before the call's deadline: Genviral was not asked")
         try:
             response = self._session.get(
                 self._base_url + path,
                 params=params,
                 headers={"Authorization": f"Bearer {token}"},
-                timeout=(self._settings.connect_timeout, self._settings.read_timeout),
+                timeout=(min(self._settings.connect_timeout, left), min(self._settings.read_timeout, left)),
                 allow_redirects=False,
                 stream=True,
             )
@@ -210,28 +199,38 @@ class GenviralClient(PostSource, AccountSource):
         except requests.RequestException as error:
             raise GenviralUnavailableError(f"Genviral could not be reached ({type(error).__name__})") from None
         with response:
-            body = self._read_body(response)
+            body = self._read_body(response, deadline)
         return self._interpret(response.status_code, response.headers.get("Retry-After"), body)
 
-    def _read_body(self, response: requests.Response) -> bytes:
+    def _read_body(self, response: requests.Response, deadline: Deadline) -> bytes:
+        """The body as it arrives (`read1`: whatever came, not a full buffer), each read given only the time left,
+        so a body trickled a byte at a time is cut at the deadline instead of resetting the read timeout."""
         limit = self._settings.max_body_bytes
+        raw = response.raw
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in response.iter_content(chunk_size=64 * 1024):
+            while (left := deadline.remaining()) > 0:
+                _read_timeout(raw, left)
+                chunk = raw.read1(64 * 1024, decode_content=True)
+                if not chunk:
+                    return b"".join(chunks)
                 size += len(chunk)
                 if size > limit:
                     raise GenviralContractError(f"answer body is over {limit} bytes")
                 chunks.append(chunk)
-        except requests.RequestException as error:
-            raise GenviralUnavailableError(f"Genviral's answer was cut off ({type(error).__name__})") from None
-        return b"".join(chunks)
+        except (requests.RequestException, TransportError, OSError) as error:
+            if deadline.remaining() > 0:
+                raise GenviralUnavailableError(f"Genviral's answer was cut off ({type(error).__name__})") from None
+        raise GenviralUnavailableError("Genviral's answer did not arrive whole before the call's deadline")
 
     def _interpret(self, status: int, retry_after: str | None, body: bytes) -> Any:
-        envelope = _envelope(body)
-        message = envelope.message if envelope and envelope.message else f"HTTP {status}"
-        code = envelope.error_code if envelope else None
+        parsed = parse_body(body)
+        envelope, code = parsed.envelope, parsed.error_code
+        message = parsed.message or f"HTTP {status}"
         if 200 <= status < 300:
+            if parsed.too_deep:  # the same answer would come again: the post's answer breaks the contract
+                raise GenviralContractError(f"HTTP {status} with JSON nested too deeply to read", status=status)
             if envelope is None:
                 raise GenviralBadResponseError(
                     f"HTTP {status} with a body that is not a Genviral envelope", status=status
@@ -256,34 +255,8 @@ class GenviralClient(PostSource, AccountSource):
         raise GenviralBadResponseError(f"unexpected HTTP {status}: {message}", status=status, error_code=code)
 
 
-def _envelope(body: bytes) -> Envelope | None:
-    try:
-        document = json.loads(body)
-        return Envelope.model_validate(document)
-    except (ValueError, ValidationError):
-        return None
-
-
-def _brief(error: ValidationError) -> str:
-    """Where and what, without the offending values (they are upstream data, possibly large)."""
-    problems = [f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}" for issue in error.errors()[:5]]
-    more = error.error_count() - len(problems)
-    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
-
-
-def _page(items: list[Any]) -> PostPage:
-    """A list answer as posts; an item that does not match the documented shape is kept by its id."""
-    posts: list[Post] = []
-    unreadable: list[str] = []
-    for item in items:
-        try:
-            posts.append(Post.model_validate(item))
-        except ValidationError as error:
-            post_id = item.get("id") if isinstance(item, dict) else None
-            logger.warning(
-                "A listed post does not match the documented shape",
-                extra={"post_id": post_id if isinstance(post_id, str) else None, "problem": _brief(error)},
-            )
-            if isinstance(post_id, str) and post_id:
-                unreadable.append(post_id)
-    return PostPage(posts=tuple(posts), unreadable_ids=tuple(unreadable), size=len(items))
+def _read_timeout(raw: Any, seconds: float) -> None:
+    """Bound the next socket read by `seconds` (the connection's socket; absent once the body is all read)."""
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)

@@ -94,13 +94,16 @@ def _webhook_key(deployment: Deployment) -> str:
 
 
 def _post(session: requests.Session, url: str, document: dict[str, Any], headers: dict[str, str]) -> str | None:
-    """None when the endpoint took the event (2xx), else why not (never the key)."""
+    """None when the endpoint took the event (2xx), else why not (never the key). A redirect is not followed:
+    it would carry the key header to whatever host it names."""
     import requests
 
     try:
-        answer = session.post(url, json=document, headers=headers, timeout=WEBHOOK_TIMEOUT)
+        answer = session.post(url, json=document, headers=headers, timeout=WEBHOOK_TIMEOUT, allow_redirects=False)
     except requests.RequestException as error:
         return f"not delivered: {type(error).__name__}"
+    if 300 <= answer.status_code < 400:
+        return f"the webhook answered HTTP {answer.status_code} (a redirect: not followed)"
     if not answer.ok:
         return f"the webhook answered HTTP {answer.status_code}"
     return None
