@@ -16,7 +16,7 @@ from genviral_relay.receivers import sender
 from genviral_relay.receivers.sender import HttpWebhookSender
 from genviral_relay.rules.webhook_urls import Destination
 from local.emulator import GenviralEmulator
-from local.runner import LocalRunner
+from local.runner import WEBHOOK_DELIVERY, LocalRunner, sqs_record
 from local.stack import MotoStack
 from local.webhook_receiver import WebhookReceiver
 from tests.conftest import SECRETS, TOKEN
@@ -203,3 +203,38 @@ def test_a_name_whose_first_address_refuses_is_delivered_to_at_the_next(
         (delivery,) = receiver.received
         assert delivery.verified, delivery.problem
         assert relay.api("GET", f"/webhooks/{created['id']}").body["delivery"]["failing_since"] is None
+
+
+def test_a_delivery_the_function_has_no_time_left_for_goes_back_to_the_queue_unattempted(
+    relay: LocalRunner, relay_clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with WebhookReceiver(clock=relay_clock) as receiver:
+        # Given a queued delivery, and an invocation with 12 s left: less than an attempt and its recording need
+        created = _register(relay, receiver.url, receiver)
+        assert relay.api("POST", f"/webhooks/{created['id']}/test").status == 202
+        queue_url = relay.stack.ref("WebhookDeliveryQueue")
+        sqs = relay.stack.client("sqs")
+        (message,) = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["All"])["Messages"]
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])  # as Lambda does on success
+        queue_arn = relay.stack.resolver.attributes[("WebhookDeliveryQueue", "Arn")]
+        full_time = relay.stack.timeout_seconds
+        monkeypatch.setattr(relay.stack, "timeout_seconds", lambda _: 12)
+
+        # When the delivery function gets it
+        answer = relay.invoke(WEBHOOK_DELIVERY, {"Records": [sqs_record(message, queue_arn)]})
+
+        # Then nothing is sent or counted, and the same delivery is on the queue again, for the next invocation
+        assert answer == {"batchItemFailures": []}
+        assert receiver.received == []
+        health = relay.api("GET", f"/webhooks/{created['id']}").body["delivery"]
+        assert (health["attempts_pending"], health["failing_since"], health["last_failure_reason"]) == (0, None, None)
+        (again,) = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["All"])["Messages"]
+        assert again["Body"] == message["Body"]
+        assert again["MessageAttributes"]["attempt"] == message["MessageAttributes"]["attempt"]
+        sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=again["ReceiptHandle"], VisibilityTimeout=0)
+
+        # And an invocation with the time makes the attempt
+        monkeypatch.setattr(relay.stack, "timeout_seconds", full_time)
+        relay.deliver_webhooks()
+        (delivery,) = receiver.received
+        assert delivery.verified, delivery.problem
