@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import ipaddress
 import re
+from pathlib import Path
 
 import pytest
 
@@ -253,3 +254,8 @@ def test_a_control_character_anywhere_is_refused_naming_it(character: str) -> No
             destination(url, RESOLVER, allow_private=True)
         assert f"control character U+{ord(character):04X}" in str(refused.value)
         assert url not in str(refused.value)
+
+
+def test_the_docs_table_lists_every_forbidden_network() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    assert [str(n) for n, _ in FORBIDDEN_NETWORKS if f"`{n}`" not in docs] == []
