@@ -133,6 +133,8 @@ class _PinnedHttp(http.client.HTTPConnection):
 
 
 class _PinnedHttps(_PinnedHttp):
+    default_port = http.client.HTTPS_PORT  # the Host header names no port on 443
+
     def __init__(self, destination: Destination, deadline: _Deadline, context: ssl.SSLContext) -> None:
         super().__init__(destination, deadline)
         self._tls = context
