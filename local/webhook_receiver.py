@@ -54,6 +54,8 @@ class Delivery:
     headers: dict[str, str]
     body: bytes
     answer: Answer
+    path: str = ""
+    """The request's path and query, as the request line had them."""
     verified_by: list[int] = field(default_factory=list)
     """Indexes (in `trust` order) of the secrets whose signature is in the request, checked by the library."""
     problem: str | None = None
@@ -146,7 +148,7 @@ class WebhookReceiver:
         headers = {name.lower(): value for name, value in request.headers.items()}
         with self._lock:
             answer: Answer = self._answers.popleft() if self._answers else 200
-        delivery = Delivery(headers=headers, body=body, answer=answer)
+        delivery = Delivery(headers=headers, body=body, answer=answer, path=request.path)
         self._verify(delivery)
         with self._lock:
             self.received.append(delivery)

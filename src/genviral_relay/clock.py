@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 Clock = Callable[[], datetime]
+TimeLeft = Callable[[], timedelta]
+"""What remains of the invocation (Lambda's `get_remaining_time_in_millis`): work that cannot finish in it waits."""
 
 
 def utc_now() -> datetime:

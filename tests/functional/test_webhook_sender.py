@@ -96,7 +96,7 @@ def test_https_goes_to_the_pinned_address_and_checks_the_certificate_against_the
     tls: tuple[Path, Path, Path], https_server: tuple[int, list[dict[str, str]]]
 ) -> None:
     port, seen = https_server
-    where = Destination(scheme="https", host=NAME, port=port, target="/in?x=1", address="127.0.0.1")
+    where = Destination(scheme="https", host=NAME, port=port, target="/in?x=1", addresses=("127.0.0.1",))
     answer = HttpWebhookSender(context=trusting(tls[0]), timeout=5).post(where, {"webhook-id": "e1"}, b"{}")
     assert (answer.status, answer.accepted) == (204, True)
     (headers,) = seen
@@ -110,14 +110,14 @@ def test_a_certificate_for_another_name_or_an_unknown_issuer_fails_the_attempt(
 ) -> None:
     port, seen = https_server
     other_name = Destination(
-        scheme="https", host="other.relay-test.invalid", port=port, target="/", address="127.0.0.1"
+        scheme="https", host="other.relay-test.invalid", port=port, target="/", addresses=("127.0.0.1",)
     )
     assert (
         HttpWebhookSender(context=trusting(tls[0]), timeout=5)
         .post(other_name, {}, b"{}")
         .reason.startswith("TLS failed")
     )
-    right_name = Destination(scheme="https", host=NAME, port=port, target="/", address="127.0.0.1")
+    right_name = Destination(scheme="https", host=NAME, port=port, target="/", addresses=("127.0.0.1",))
     unknown_issuer = HttpWebhookSender(timeout=5).post(right_name, {}, b"{}")  # the system's CAs only
     assert (unknown_issuer.status, unknown_issuer.reason.startswith("TLS failed")) == (None, True)
     assert seen == []
@@ -129,7 +129,7 @@ def test_a_closed_port_is_a_refused_connection() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    where = Destination(scheme="http", host="127.0.0.1", port=port, target="/", address="127.0.0.1")
+    where = Destination(scheme="http", host="127.0.0.1", port=port, target="/", addresses=("127.0.0.1",))
     answer = HttpWebhookSender(timeout=2).post(where, {}, b"{}")
     assert (answer.status, answer.reason) == (None, "connection refused")
 
@@ -139,7 +139,9 @@ def test_only_a_2xx_is_a_success_and_a_redirect_is_not_followed(answer: int, acc
     with WebhookReceiver() as receiver:
         receiver.answer(answer)
         port = int(receiver.url.split(":")[2].split("/")[0])
-        where = Destination(scheme="http", host="127.0.0.1", port=port, target="/hooks/genviral", address="127.0.0.1")
+        where = Destination(
+            scheme="http", host="127.0.0.1", port=port, target="/hooks/genviral", addresses=("127.0.0.1",)
+        )
         result = HttpWebhookSender(timeout=5).post(where, {"content-type": "application/json"}, b"{}")
         assert (result.status, result.accepted) == (answer, accepted)
         assert len(receiver.received) == 1  # one request: nothing followed

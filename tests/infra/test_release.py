@@ -67,7 +67,7 @@ def test_the_genviral_client_sends_the_packages_version(loopback: tuple[str, lis
 def test_webhook_deliveries_send_the_packages_version(loopback: tuple[str, list[str]]) -> None:
     url, seen = loopback
     port = int(url.rsplit(":", 1)[1])
-    where = Destination(scheme="http", host="127.0.0.1", port=port, target="/hook", address="127.0.0.1")
+    where = Destination(scheme="http", host="127.0.0.1", port=port, target="/hook", addresses=("127.0.0.1",))
     assert HttpWebhookSender(timeout=5).post(where, {"webhook-id": "e1"}, b"{}").status == 404
     assert seen == [f"genviral-relay/{__version__} (webhooks)"]
     sample = (ROOT / "docs" / "webhooks.md").read_text()

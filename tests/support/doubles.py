@@ -502,6 +502,8 @@ class StaticResolver(HostResolver):
 class RecordingSender(WebhookSender):
     """Records each attempt and answers from `answers` in order (then 200)."""
 
+    timeout = 10.0  # the real sender's bound, for the specs of the delivery function's deadline
+
     def __init__(self, *answers: WebhookAnswer) -> None:
         self.answers = list(answers)
         self.posts: list[tuple[Destination, dict[str, str], bytes]] = []

@@ -1,9 +1,11 @@
 """SQS (the webhook delivery queue): one attempt per delivery, each on a thread of its own (see
 `webhooks/`). Retries are new messages; a batch item failure is only for an outcome that could not be
-recorded (the attempt is then made again)."""
+recorded (the attempt is then made again). An attempt the invocation has no time left to finish is not started:
+its delivery goes back to the queue unchanged."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,5 +25,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     items, poison = parse_deliveries(event.get("Records", []))
     if poison:
         emit(Metric.POISON_MESSAGES, len(poison))
-    failed = webhook_attempts().run(items)
+    left = lambda: timedelta(milliseconds=context.get_remaining_time_in_millis())  # noqa: E731
+    failed = webhook_attempts().run(items, time_left=left)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in poison + failed]}

@@ -14,12 +14,13 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 
 from genviral_relay.checking.check import PostCheck
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import WatchStore
+from genviral_relay.clock import TimeLeft
 from genviral_relay.errors import GenviralRateLimitedError
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.messages import CheckRequest, DiscoverRequest, RefreshRequest, SweepRequest, WorkRequest
@@ -29,7 +30,6 @@ from genviral_relay.polling.discover import Discovery
 from genviral_relay.polling.in_flight import CheckClaims
 from genviral_relay.polling.retry_sweep import RetrySweep
 
-TimeLeft = Callable[[], timedelta]
 """What remains of the invocation."""
 
 

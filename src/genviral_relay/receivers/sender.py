@@ -1,27 +1,33 @@
 """The webhook sender: one POST per attempt, with the standard library's HTTP client.
 
-The connection goes to the address the URL rules checked (`Destination.address`), not to whatever the name
-resolves to a moment later, so a name cannot be rebound to a forbidden address between the check and the
-request; TLS still verifies the certificate against the name. Redirects are not followed (a 3xx is a failure,
-as Standard Webhooks has it), and the answer's body is read only to keep the connection tidy, never kept.
+The connection goes to the addresses the URL rules checked (`Destination.addresses`, the next when one refuses
+or does not connect), not to whatever the name resolves to a moment later, so a name cannot be rebound to a
+forbidden address between the check and the request; TLS still verifies the certificate against the name. The
+attempt as a whole (connect, TLS, request, status line, headers, body) is bounded by TIMEOUT_SECONDS of wall
+time. Redirects are not followed (a 3xx is a failure, as Standard Webhooks has it), and the answer's body is
+read only to keep the connection tidy, never kept.
 """
 
 from __future__ import annotations
 
 import http.client
+import io
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from genviral_relay import __version__
 from genviral_relay.rules.webhook_urls import Destination, HostResolver
 from genviral_relay.webhooks.ports import WebhookAnswer, WebhookSender
 
 TIMEOUT_SECONDS = 10.0
-"""From connecting to the answer's status line: an endpoint slower than this has failed the attempt."""
+"""The whole attempt, from connecting to the answer's last byte read: an endpoint slower than this has failed it."""
 CONNECT_SECONDS = 5.0
+"""One address's connection, within the attempt's time: the next address gets the rest."""
 MAX_BODY_READ = 64 * 1024
+SEND_CHUNK = 64 * 1024
 USER_AGENT = f"genviral-relay/{__version__} (webhooks)"
 
 
@@ -31,48 +37,147 @@ class SystemResolver(HostResolver):
         return list(dict.fromkeys(str(info[4][0]) for info in found))
 
 
+class _Deadline:
+    """What is left of one attempt's time; each socket operation gets only that (a per-read timeout alone lets
+    an endpoint trickling one byte a second hold the attempt for ever)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._at = clock() + seconds
+
+    def left(self) -> float:
+        left = self._at - self._clock()
+        if left <= 0:
+            raise TimeoutError
+        return left
+
+
+class _BoundedSocket:
+    """The connection's socket as http.client uses it (sendall, makefile, close), each call bounded by what is
+    left of the attempt's deadline. Closed for real once its reader is closed too, as a socket is (http.client
+    closes the connection before the answer's body is read when the endpoint closes after it)."""
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._readers = 0
+        self._closed = False
+
+    def sendall(self, data: bytes) -> None:
+        # send() by send(): SSLSocket.sendall gives each of its sends the whole timeout
+        with memoryview(data) as view, view.cast("B") as remaining:
+            sent = 0
+            while sent < len(remaining):
+                self._sock.settimeout(self._deadline.left())
+                sent += self._sock.send(remaining[sent : sent + SEND_CHUNK])
+
+    def recv_into(self, buffer: memoryview) -> int:
+        self._sock.settimeout(self._deadline.left())
+        return self._sock.recv_into(buffer)
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        self._readers += 1
+        return io.BufferedReader(_BoundedReader(self))
+
+    def reader_closed(self) -> None:
+        self._readers -= 1
+        if self._closed and self._readers == 0:
+            self._sock.close()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._readers == 0:
+            self._sock.close()
+
+
+class _BoundedReader(io.RawIOBase):
+    def __init__(self, sock: _BoundedSocket) -> None:
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(memoryview(buffer).cast("B"))
+
+    def close(self) -> None:
+        if not self.closed:
+            self._sock.reader_closed()
+        super().close()
+
+
+def _connect(destination: Destination, deadline: _Deadline) -> socket.socket:
+    """A connection to the first of the destination's addresses that takes one, in order, within the deadline."""
+    failure: OSError | None = None
+    for address in destination.addresses:
+        seconds = min(CONNECT_SECONDS, deadline.left())
+        try:
+            return socket.create_connection((address, destination.port), seconds)
+        except OSError as error:  # refused, unreachable, no answer: the next address may take it
+            failure = error
+    assert failure is not None, "a destination has at least one address"
+    raise failure
+
+
 class _PinnedHttp(http.client.HTTPConnection):
-    def __init__(self, destination: Destination, timeout: float) -> None:
-        super().__init__(destination.host, destination.port, timeout=timeout)
-        self._address = destination.address
+    def __init__(self, destination: Destination, deadline: _Deadline) -> None:
+        super().__init__(destination.host, destination.port)
+        self._destination = destination
+        self._deadline = deadline
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _BoundedSocket(self._open(), self._deadline)
+
+    def _open(self) -> socket.socket:
+        return _connect(self._destination, self._deadline)
 
 
-class _PinnedHttps(http.client.HTTPSConnection):
-    def __init__(self, destination: Destination, timeout: float, context: ssl.SSLContext) -> None:
-        super().__init__(destination.host, destination.port, timeout=timeout, context=context)
-        self._address = destination.address
+class _PinnedHttps(_PinnedHttp):
+    default_port = http.client.HTTPS_PORT  # the Host header names no port on 443
+
+    def __init__(self, destination: Destination, deadline: _Deadline, context: ssl.SSLContext) -> None:
+        super().__init__(destination, deadline)
         self._tls = context
 
-    def connect(self) -> None:
-        raw = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
+    def _open(self) -> socket.socket:
+        raw = _connect(self._destination, self._deadline)
+        raw.settimeout(self._deadline.left())  # the handshake as a whole: CPython's SSL takes it as a deadline
+        try:
+            return self._tls.wrap_socket(raw, server_hostname=self.host)
+        except BaseException:
+            raw.close()
+            raise
 
 
 class HttpWebhookSender(WebhookSender):
-    def __init__(self, *, timeout: float | None = None, context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float | None = None,
+        context: ssl.SSLContext | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._timeout = timeout
         self._context = context or ssl.create_default_context()
+        self._clock = clock
+
+    @property
+    def timeout(self) -> float:
+        return self._timeout or TIMEOUT_SECONDS  # read when asked: the local runs shorten it
 
     def post(self, destination: Destination, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
-        timeout = self._timeout or TIMEOUT_SECONDS  # read now: the local runs shorten it
-        deadline = time.monotonic() + timeout
-        connect = min(CONNECT_SECONDS, timeout)
+        timeout = self.timeout
+        deadline = _Deadline(timeout, self._clock)
         connection: http.client.HTTPConnection = (
-            _PinnedHttps(destination, connect, self._context)
+            _PinnedHttps(destination, deadline, self._context)
             if destination.scheme == "https"
-            else _PinnedHttp(destination, connect)
+            else _PinnedHttp(destination, deadline)
         )
+        answer: http.client.HTTPResponse | None = None
         try:
-            connection.connect()
-            _remaining(connection, deadline)
             connection.request("POST", destination.target, body=body, headers={**headers, "user-agent": USER_AGENT})
-            _remaining(connection, deadline)
             answer = connection.getresponse()
-            _remaining(connection, deadline)
-            answer.read(MAX_BODY_READ)
+            answer.read(MAX_BODY_READ)  # within the deadline too: a body trickled past it fails the attempt
             return WebhookAnswer(status=answer.status, reason=answer.reason or "")
         except TimeoutError:
             return WebhookAnswer(status=None, reason=f"no answer within {timeout:g} s")
@@ -85,13 +190,6 @@ class HttpWebhookSender(WebhookSender):
         except (OSError, http.client.HTTPException) as error:
             return WebhookAnswer(status=None, reason=f"not delivered: {type(error).__name__}")
         finally:
+            if answer is not None:
+                answer.close()
             connection.close()
-
-
-def _remaining(connection: http.client.HTTPConnection, deadline: float) -> None:
-    """Give the next step only what is left of the attempt's time."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError
-    if connection.sock is not None:
-        connection.sock.settimeout(left)

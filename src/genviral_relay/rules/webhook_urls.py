@@ -1,23 +1,78 @@
 """Where a webhook may be sent: the rules for its URL, checked at registration and again before every attempt
 against the addresses the name resolves to then (a name that resolved to a public address at registration may
-resolve to the instance-metadata address later: DNS rebinding). The attempt connects to the address checked here.
+resolve to the instance-metadata address later: DNS rebinding). The attempt connects to the addresses checked here.
 
-Allowed by default: `https://` to a global unicast address. Refused: loopback (127.0.0.0/8, ::1), private
-(10/8, 172.16/12, 192.168/16, fc00::/7), shared (100.64/10), link-local (169.254/16 with the instance-metadata
-address, fe80::/10), unspecified, multicast, reserved and documentation ranges, and IPv4 addresses carried in IPv6
-(::ffff:127.0.0.1). `allow_private` (the template's AllowPrivateWebhookUrls) permits all of these and `http://`,
-for local runs and private networks. A URL with credentials is refused either way (they would travel in clear
-in every log of the receiver's proxy, and the signature already authenticates the relay).
+Allowed by default: `https://` to a global unicast address, decided by the relay's own table of forbidden
+networks (`FORBIDDEN_NETWORKS`, from IANA's IPv4 and IPv6 special-purpose address registries), not by
+`ipaddress`'s is_private/is_global, whose answers changed between Python versions (2002::/16 was allowed on 3.11
+and refused on 3.13): the same URL is allowed or refused on every runtime. `allow_private` (the template's
+AllowPrivateWebhookUrls) permits every address and `http://`, for local runs and private networks. A URL with
+credentials is refused either way (they would travel in clear in every log of the receiver's proxy, and the
+signature already authenticates the relay), and so is one with a control character (it would split the
+request line, or make every attempt raise).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_NOT_PUBLIC = "not a public address"
+_PRIVATE = "a private address"
+_LOOPBACK = "a loopback address"
+
+
+def _table(*rows: tuple[str, str]) -> tuple[tuple[Network, str], ...]:
+    return tuple((ipaddress.ip_network(network), reason) for network, reason in rows)
+
+
+FORBIDDEN_NETWORKS = _table(
+    ("0.0.0.0/8", f"{_NOT_PUBLIC} (this network)"),
+    ("10.0.0.0/8", _PRIVATE),
+    ("100.64.0.0/10", "a shared (carrier-grade NAT) address"),
+    ("127.0.0.0/8", _LOOPBACK),
+    ("169.254.0.0/16", "a link-local address (the instance-metadata address among them)"),
+    ("172.16.0.0/12", _PRIVATE),
+    ("192.0.0.0/24", f"{_NOT_PUBLIC} (IETF protocol assignments)"),
+    ("192.0.2.0/24", f"{_NOT_PUBLIC} (documentation)"),
+    ("192.88.99.0/24", f"{_NOT_PUBLIC} (the retired 6to4 relay anycast)"),
+    ("192.168.0.0/16", _PRIVATE),
+    ("198.18.0.0/15", f"{_NOT_PUBLIC} (benchmarking)"),
+    ("198.51.100.0/24", f"{_NOT_PUBLIC} (documentation)"),
+    ("203.0.113.0/24", f"{_NOT_PUBLIC} (documentation)"),
+    ("224.0.0.0/4", f"{_NOT_PUBLIC} (multicast)"),
+    ("255.255.255.255/32", f"{_NOT_PUBLIC} (the limited broadcast)"),
+    ("240.0.0.0/4", f"{_NOT_PUBLIC} (reserved)"),
+    ("::/128", f"{_NOT_PUBLIC} (unspecified)"),
+    ("::1/128", _LOOPBACK),
+    ("64:ff9b:1::/48", f"{_NOT_PUBLIC} (local-use NAT64)"),
+    ("100::/64", f"{_NOT_PUBLIC} (discard-only)"),
+    ("2001::/23", f"{_NOT_PUBLIC} (IETF protocol assignments, Teredo's 2001::/32 among them)"),
+    ("2001:db8::/32", f"{_NOT_PUBLIC} (documentation)"),
+    ("2002::/16", f"{_NOT_PUBLIC} (6to4)"),
+    ("3fff::/20", f"{_NOT_PUBLIC} (documentation)"),
+    ("fc00::/7", _PRIVATE),
+    ("fe80::/10", "a link-local address"),
+    ("fec0::/10", f"{_NOT_PUBLIC} (site-local)"),
+    ("ff00::/8", f"{_NOT_PUBLIC} (multicast)"),
+)
+"""Where webhooks may not go by default, and why (the reason completes "url may not point to <host>: it is …"; the
+first network that holds an address says why).
+IANA's special-purpose registries, refused whole even where a few addresses inside are globally reachable (the
+anycast ones in 192.0.0.0/24 and 2001::/23): no webhook endpoint lives there. IPv6 outside 2000::/3, the only
+block IANA allocates as global unicast, is refused too (`address_problem`)."""
+
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+"""Both carry an IPv4 address in their last 32 bits, and are allowed when it is (NAT64's well-known prefix may
+only carry global IPv4 addresses, RFC 6052, and reaches exactly that one)."""
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
 
 
 class UrlRefusedError(ValueError):
@@ -34,20 +89,52 @@ class HostResolver(ABC):
 
 @dataclass(frozen=True)
 class Destination:
-    """Where one attempt goes: the URL's parts, and the address it connects to."""
+    """Where one attempt goes: the URL's parts, and the addresses it may connect to, in order."""
 
     scheme: str
     host: str
     port: int
     target: str
-    """The path and query, as sent in the request line."""
-    address: str
+    """The path and query, as sent in the request line (ASCII: see `encoded_url`)."""
+    addresses: tuple[str, ...]
+    """Every address the name resolved to, each checked: the attempt tries the next when one does not connect."""
+
+    @property
+    def address(self) -> str:
+        return self.addresses[0]
+
+
+def encoded_url(url: str) -> str:
+    """`url` with each non-ASCII character after its host percent-encoded as UTF-8 (RFC 3986, 2.5): the form
+    stored and sent, since a request line is ASCII. Everything else is kept as given, `%` escapes included; the
+    scheme and host are not touched (a non-ASCII host is refused: its xn-- form is the one to give)."""
+    if url.isascii():
+        return url
+    authority = url.find("://")
+    if authority < 0:
+        return url  # not an absolute URL: parse_url says so
+    start = authority + 3
+    end = next((index for index in range(start, len(url)) if url[index] in "/?#"), len(url))
+    rest = "".join(quote(character, safe="") if not character.isascii() else character for character in url[end:])
+    return url[:end] + rest
+
+
+def _control_character(url: str) -> str | None:
+    """The first C0 or C1 control character, or DEL, in `url` (NUL, TAB, CR and LF among them)."""
+    return next((character for character in url if unicodedata.category(character) == "Cc"), None)
 
 
 def parse_url(url: str, *, allow_private: bool) -> SplitResult:
-    """The URL's parts, or UrlRefusedError for anything but an absolute http(s) URL the rules allow."""
+    """The parts of the URL as sent (`encoded_url`), or UrlRefusedError for anything but an absolute http(s) URL
+    the rules allow."""
+    control = _control_character(url)
+    if control is not None:
+        # The code point and where, never the URL: some URLs are secrets themselves.
+        raise UrlRefusedError(
+            f"url must not contain a control character U+{ord(control):04X} (at character {url.index(control) + 1})"
+        )
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(encoded_url(url))
         port = parts.port
     except ValueError as error:
         raise UrlRefusedError(f"url is not a valid URL: {error}") from None
@@ -70,31 +157,22 @@ def parse_url(url: str, *, allow_private: bool) -> SplitResult:
 
 def address_problem(address: IpAddress) -> str | None:
     """Why webhooks may not go to this address by default; None for a global unicast one."""
-    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
-    if mapped is not None:
-        return address_problem(mapped)
-    if address.is_loopback:
-        return "a loopback address"
-    if address.is_link_local:
-        return "a link-local address (the instance-metadata address among them)"
-    if address in _SHARED:
-        return "a shared (carrier-grade NAT) address"
-    if address.is_unspecified or address.is_multicast:
-        return "not a public address"
-    if address.is_private:
-        return "a private address"
-    if address.is_reserved or not address.is_global:
-        return "not a public address"
+    if isinstance(address, ipaddress.IPv6Address) and (address in _IPV4_MAPPED or address in _NAT64):
+        carried = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        problem = address_problem(carried)
+        return None if problem is None else f"{problem} ({carried}, carried in IPv6)"
+    for network, reason in FORBIDDEN_NETWORKS:
+        if address.version == network.version and address in network:
+            return reason
+    if isinstance(address, ipaddress.IPv6Address) and address not in _GLOBAL_UNICAST:
+        return f"{_NOT_PUBLIC}: not a global unicast address (outside 2000::/3)"
     return None
 
 
-_SHARED = ipaddress.ip_network("100.64.0.0/10")
-
-
 def destination(url: str, resolver: HostResolver, *, allow_private: bool) -> Destination:
-    """The address one attempt (or the registration's check) may connect to; UrlRefusedError when the URL, or
-    any address its name resolves to, is not allowed. Every address is checked, not just the one used: a name
-    with one public and one private address is refused."""
+    """The addresses one attempt (or the registration's check) may connect to; UrlRefusedError when the URL, or
+    any address its name resolves to, is not allowed. Every address is checked, not just the first: a name with
+    one public and one private address is refused, and the attempt may fall back to any of them."""
     parts = parse_url(url, allow_private=allow_private)
     host = str(parts.hostname)
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -126,4 +204,4 @@ def destination(url: str, resolver: HostResolver, *, allow_private: bool) -> Des
     target = parts.path or "/"
     if parts.query:
         target = f"{target}?{parts.query}"
-    return Destination(scheme=parts.scheme, host=host, port=port, target=target, address=str(addresses[0]))
+    return Destination(scheme=parts.scheme, host=host, port=port, target=target, addresses=tuple(map(str, addresses)))

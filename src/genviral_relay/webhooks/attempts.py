@@ -6,7 +6,8 @@ The path of an event (docs/design.md, "Webhooks"):
    the topic and the bus (nothing lost: until the queue took it, the outbox keeps it).
 2. `WebhookFanout` (the dispatcher function) turns each one into one delivery per endpoint that takes its
    type, on the delivery queue.
-3. `WebhookAttempts` (the delivery function) makes each attempt: a 2xx within the timeout is a success;
+3. `WebhookAttempts` (the delivery function) makes each attempt it has the time to finish (the sender's timeout
+   and RECORD_MARGIN; the others go back to the queue unchanged): a 2xx within the timeout is a success;
    anything else schedules the next attempt on the Standard Webhooks schedule (`RETRY_DELAYS`, after the
    previous attempt) as a new message, and after the last one parks the delivery in WebhookDLQ. Each delivery
    is a message of its own and each attempt runs on a thread of its own, so one endpoint's failures or
@@ -22,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
-from genviral_relay.clock import Clock, format_ts
+from genviral_relay.clock import Clock, TimeLeft, format_ts
 from genviral_relay.errors import DeadLetterError
 from genviral_relay.models.webhooks import (
     WebhookDelivery,
@@ -38,6 +39,9 @@ from genviral_relay.rules.webhook_urls import HostResolver, UrlRefusedError, des
 from genviral_relay.webhooks.ports import AttemptRecord, DeliveryQueue, WebhookAnswer, WebhookSender, WebhookStore
 
 MAX_REASON_CHARS = 200
+RECORD_MARGIN = timedelta(seconds=5)
+"""Beyond the sender's timeout, what an attempt needs to record its outcome and queue its retry (the store and
+the queue, with their own retries): an attempt starts only when the function has both left."""
 
 
 def _log_keys(delivery: WebhookDelivery) -> dict[str, object]:
@@ -51,7 +55,7 @@ def _log_keys(delivery: WebhookDelivery) -> dict[str, object]:
 
 # ---------------------------------------------------------------------- registration
 
-Outcome = Literal["delivered", "retrying", "parked", "waiting", "dropped", "failed"]
+Outcome = Literal["delivered", "retrying", "parked", "waiting", "deferred", "dropped", "failed"]
 
 
 @dataclass(frozen=True)
@@ -84,23 +88,42 @@ class WebhookAttempts:
         self._allow_private = allow_private
         self._threads = max(1, threads)
 
-    def run(self, items: Sequence[DeliveryItem]) -> list[str]:
-        """Attempt each; answer the message ids to receive again (an outcome that could not be recorded)."""
+    def run(self, items: Sequence[DeliveryItem], *, time_left: TimeLeft | None = None) -> list[str]:
+        """Attempt each; answer the message ids to receive again (an outcome that could not be recorded).
+        `time_left`: what remains of the invocation; an attempt that could not finish in it is not started."""
+
+        def one(item: DeliveryItem) -> Outcome:
+            return self._attempt_alone(item.delivery, time_left)
+
         if len(items) <= 1 or self._threads == 1:
-            outcomes = [self._attempt_alone(item.delivery) for item in items]
+            outcomes = [one(item) for item in items]
         else:
             with ThreadPoolExecutor(max_workers=min(self._threads, len(items)), thread_name_prefix="webhook") as pool:
-                outcomes = list(pool.map(lambda item: self._attempt_alone(item.delivery), items))
+                outcomes = list(pool.map(one, items))
         return [item.message_id for item, outcome in zip(items, outcomes, strict=True) if outcome == "failed"]
 
-    def _attempt_alone(self, delivery: WebhookDelivery) -> Outcome:
+    def _attempt_alone(self, delivery: WebhookDelivery, time_left: TimeLeft | None) -> Outcome:
         """One attempt whose unexpected failure (the table or the queue down) fails its own message only: the
         batch's other deliveries, made already, are not made again."""
         try:
+            left = time_left() if time_left is not None else None
+            if left is not None and left < timedelta(seconds=self._sender.timeout) + RECORD_MARGIN:
+                return self._defer(delivery, left)
             return self.attempt(delivery)
         except Exception:
             logger.exception("Webhook attempt failed unexpectedly; it will be made again", extra=_log_keys(delivery))
             return "failed"
+
+    def _defer(self, delivery: WebhookDelivery, left: timedelta) -> Outcome:
+        """Back on the queue as it was, due at once, for an invocation with the time: a new message, so SQS
+        neither waits for the visibility timeout nor counts a receive towards the dead-letter queue, and the
+        attempt it was not is not counted either."""
+        keys = {**_log_keys(delivery), "seconds_left": round(left.total_seconds(), 3)}
+        if self._queue.send([delivery]):
+            logger.warning("No time left for a webhook attempt; its message comes back from SQS", extra=keys)
+            return "failed"
+        logger.info("No time left for a webhook attempt; queued again unchanged", extra=keys)
+        return "deferred"
 
     def attempt(self, delivery: WebhookDelivery) -> Outcome:
         now = self._clock()
@@ -110,7 +133,10 @@ class WebhookAttempts:
             return "dropped"
         if delivery.due_at > now + DUE_TOLERANCE:
             return self._wait(endpoint, delivery, now)
-        answer = self._send(endpoint, delivery, now)
+        try:
+            answer = self._send(endpoint, delivery, now)
+        except Exception as error:  # a failed attempt like any other, recorded and retried; its type says why
+            answer = WebhookAnswer(status=None, reason=f"not delivered: the attempt raised {type(error).__name__}")
         if answer.accepted:
             self._record(endpoint, delivery, AttemptRecord(at=now, succeeded=True, status=answer.status,
                          pending_change=-delivery.is_retry))  # fmt: skip

@@ -79,6 +79,11 @@ class WebhookAnswer:
 class WebhookSender(ABC):
     """POSTs one delivery (the HTTP client of a deployment; a recorder in the specs)."""
 
+    @property
+    @abstractmethod
+    def timeout(self) -> float:
+        """Seconds one `post` takes at most, all of it (the delivery function starts none it cannot finish)."""
+
     @abstractmethod
     def post(self, destination: Destination, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
         """One attempt, connecting to `destination.address`; never raises for what the endpoint does."""

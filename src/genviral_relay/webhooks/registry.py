@@ -17,7 +17,7 @@ from genviral_relay.models.webhooks import (
 )
 from genviral_relay.observability import logger
 from genviral_relay.rules.webhook_signing import new_secret
-from genviral_relay.rules.webhook_urls import HostResolver, destination
+from genviral_relay.rules.webhook_urls import HostResolver, destination, encoded_url
 from genviral_relay.webhooks.ports import DeliveryQueue, WebhookStore
 
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -53,7 +53,7 @@ class WebhookRegistry:
             raise TooManyWebhooksError(f"at most {self._max_endpoints} webhook endpoints; delete one first")
         endpoint = WebhookEndpoint(
             id=f"wh_{uuid.uuid4().hex}",
-            url=request.url,
+            url=encoded_url(request.url),  # what is sent: a request line is ASCII
             event_types=tuple(request.event_types) if request.event_types is not None else None,
             description=request.description or None,
             created_at=self._clock(),

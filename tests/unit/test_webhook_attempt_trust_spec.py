@@ -1,0 +1,169 @@
+"""An attempt on the doubles: whatever raises inside it is a recorded failure that follows the retry schedule, and
+the delivery function starts no attempt it cannot finish before its own deadline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from genviral_relay.models.webhooks import CreateWebhookRequest
+from genviral_relay.rules.webhook_retries import RETRY_DELAYS
+from genviral_relay.rules.webhook_urls import Destination
+from genviral_relay.webhooks.attempts import RECORD_MARGIN, DeliveryItem, WebhookAttempts
+from genviral_relay.webhooks.fanout import FanoutItem, WebhookFanout
+from genviral_relay.webhooks.ports import WebhookAnswer
+from genviral_relay.webhooks.registry import WebhookRegistry
+from tests.support.doubles import InMemoryDeliveryQueue, InMemoryWebhookStore, RecordingSender, StaticResolver
+
+START = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+class RaisingSender(RecordingSender):
+    """A sender that raises, its text holding what must never reach a record or a log."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def post(self, destination: Destination, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
+        super().post(destination, headers, body)
+        raise self.error
+
+
+class Rig:
+    def __init__(self, sender: RecordingSender | None = None, *, threads: int = 1) -> None:
+        self.now = START
+        self.store = InMemoryWebhookStore()
+        self.queue = InMemoryDeliveryQueue()
+        self.resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
+        self.sender = sender or RecordingSender()
+        self.registry = WebhookRegistry(
+            store=self.store, queue=self.queue, resolver=self.resolver, clock=lambda: self.now, allow_private=False
+        )
+        self.fanout = WebhookFanout(store=self.store, queue=self.queue, clock=lambda: self.now)
+        self.attempts = WebhookAttempts(
+            store=self.store,
+            queue=self.queue,
+            sender=self.sender,
+            resolver=self.resolver,
+            clock=lambda: self.now,
+            allow_private=False,
+            threads=threads,
+        )
+
+    def register(self, url: str = "https://hooks.example.com/genviral") -> str:
+        return self.registry.create(CreateWebhookRequest(url=url)).id
+
+    def events(self, count: int) -> None:
+        for index in range(count):
+            body = f'{{"event_id":"e{index}","event_type":"post.account.failed"}}'
+            assert self.fanout.run([FanoutItem(f"m{index}", f"e{index}", "post.account.failed", body)]) == []
+
+    def take(self) -> list[DeliveryItem]:
+        return [DeliveryItem(f"d{index}", delivery) for index, delivery in enumerate(self.queue.take())]
+
+
+@pytest.mark.parametrize(
+    "error", [RuntimeError("boom whsec_c2VjcmV0"), UnicodeEncodeError("ascii", "ü", 0, 1, "no"), KeyError("k")]
+)
+def test_an_attempt_that_raises_is_a_recorded_failure_retried_on_the_schedule(error: Exception) -> None:
+    # Given an endpoint whose sender raises
+    rig = Rig(RaisingSender(error))
+    webhook_id = rig.register()
+    rig.events(1)
+
+    # When its delivery is attempted
+    failed = rig.attempts.run(rig.take())
+
+    # Then the message is done with (not handed back to SQS), the failure is recorded with the exception's type
+    # alone, and the next attempt is queued after the schedule's first delay
+    assert failed == []
+    health = rig.store.items[webhook_id].health
+    assert health.last_failure_reason == f"not delivered: the attempt raised {type(error).__name__}"
+    assert (health.failing_since, health.attempts_pending) == (START, 1)
+    (retry,) = rig.queue.sent
+    assert (retry.attempt, retry.due_at) == (2, START + RETRY_DELAYS[0])
+    assert len(rig.sender.posts) == 1
+
+
+def test_a_resolver_that_raises_something_else_than_oserror_is_a_recorded_failure_too() -> None:
+    class BrokenResolver(StaticResolver):
+        def addresses(self, host: str, port: int) -> list[str]:
+            if host == "broken.example.com":
+                raise UnicodeError("label too long")
+            return super().addresses(host, port)
+
+    rig = Rig()
+    rig.attempts = WebhookAttempts(
+        store=rig.store,
+        queue=rig.queue,
+        sender=rig.sender,
+        resolver=BrokenResolver({"hooks.example.com": ["93.184.216.34"]}),
+        clock=lambda: rig.now,
+        allow_private=False,
+    )
+    webhook_id = rig.register()
+    rig.store.items[webhook_id] = rig.store.items[webhook_id].model_copy(
+        update={"url": "https://broken.example.com/hook"}
+    )
+    rig.events(1)
+    assert rig.attempts.run(rig.take()) == []
+    assert rig.store.items[webhook_id].health.last_failure_reason == "not delivered: the attempt raised UnicodeError"
+    assert [delivery.attempt for delivery in rig.queue.sent] == [2]
+
+
+class Budget:
+    """The delivery function's remaining time: `left` at first, less each attempt's sender timeout as it is made."""
+
+    def __init__(self, rig: Rig, left: timedelta) -> None:
+        self._rig = rig
+        self._left = left
+
+    def __call__(self) -> timedelta:
+        return self._left - len(self._rig.sender.posts) * timedelta(seconds=self._rig.sender.timeout)
+
+
+def test_the_batch_starts_only_the_attempts_that_fit_in_the_functions_time_and_queues_the_rest_unchanged() -> None:
+    # Given five due deliveries, and time for three attempts (each needs the sender's timeout and a margin)
+    rig = Rig()
+    webhook_id = rig.register()
+    rig.events(5)
+    items = rig.take()
+    need = timedelta(seconds=rig.sender.timeout) + RECORD_MARGIN
+    budget = Budget(rig, left=2 * timedelta(seconds=rig.sender.timeout) + need)
+
+    # When the delivery function runs them
+    failed = rig.attempts.run(items, time_left=budget)
+
+    # Then three are attempted; two go back to the queue as they were, neither attempted nor counted
+    assert failed == []
+    assert [headers["webhook-id"] for _, headers, _ in rig.sender.posts] == ["e0", "e1", "e2"]
+    assert rig.queue.sent == [item.delivery for item in items[3:]]
+    assert all(delivery.attempt == 1 for delivery in rig.queue.sent)
+    health = rig.store.items[webhook_id].health
+    assert (health.attempts_pending, health.failing_since, health.last_failure_reason) == (0, None, None)
+
+
+def test_no_attempt_starts_when_the_function_has_not_the_time_for_one_even_on_many_threads() -> None:
+    rig = Rig(threads=10)
+    rig.register()
+    rig.events(3)
+    items = rig.take()
+    just_short = timedelta(seconds=rig.sender.timeout) + RECORD_MARGIN - timedelta(milliseconds=1)
+
+    assert rig.attempts.run(items, time_left=lambda: just_short) == []
+
+    assert rig.sender.posts == []
+    assert sorted(rig.queue.sent, key=lambda d: d.event_id) == [item.delivery for item in items]
+
+
+def test_a_delivery_that_could_not_be_queued_again_comes_back_from_sqs_instead() -> None:
+    rig = Rig()
+    rig.register()
+    rig.events(1)
+    items = rig.take()
+    rig.queue.failing = True
+    assert rig.attempts.run(items, time_left=lambda: timedelta(0)) == ["d0"]
+    assert rig.sender.posts == []
