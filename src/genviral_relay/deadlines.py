@@ -30,6 +30,13 @@ class Deadline:
         """Seconds left (negative once passed)."""
         return self.at - self.monotonic()
 
+    def left(self) -> float:
+        """Seconds left, for the next blocking step; TimeoutError once the deadline has passed."""
+        left = self.remaining()
+        if left <= 0:
+            raise TimeoutError
+        return left
+
     def sooner(self, other: Deadline | None) -> Deadline:
         """Whichever of the two comes first (each read on its own clock)."""
         return other if other is not None and other.remaining() < self.remaining() else self

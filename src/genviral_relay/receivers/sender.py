@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from genviral_relay import __version__
+from genviral_relay.deadlines import Deadline
 from genviral_relay.rules.webhook_urls import Destination, HostResolver
 from genviral_relay.webhooks.ports import WebhookAnswer, WebhookSender
 
@@ -37,27 +38,13 @@ class SystemResolver(HostResolver):
         return list(dict.fromkeys(str(info[4][0]) for info in found))
 
 
-class _Deadline:
-    """What is left of one attempt's time; each socket operation gets only that (a per-read timeout alone lets
-    an endpoint trickling one byte a second hold the attempt for ever)."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._at = clock() + seconds
-
-    def left(self) -> float:
-        left = self._at - self._clock()
-        if left <= 0:
-            raise TimeoutError
-        return left
-
-
 class _BoundedSocket:
     """The connection's socket as http.client uses it (sendall, makefile, close), each call bounded by what is
-    left of the attempt's deadline. Closed for real once its reader is closed too, as a socket is (http.client
+    left of the attempt's deadline (a per-read timeout alone lets an endpoint trickling one byte a second hold
+    the attempt for ever). Closed for real once its reader is closed too, as a socket is (http.client
     closes the connection before the answer's body is read when the endpoint closes after it)."""
 
-    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+    def __init__(self, sock: socket.socket, deadline: Deadline) -> None:
         self._sock = sock
         self._deadline = deadline
         self._readers = 0
@@ -106,7 +93,7 @@ class _BoundedReader(io.RawIOBase):
         super().close()
 
 
-def _connect(destination: Destination, deadline: _Deadline) -> socket.socket:
+def _connect(destination: Destination, deadline: Deadline) -> socket.socket:
     """A connection to the first of the destination's addresses that takes one, in order, within the deadline."""
     failure: OSError | None = None
     for address in destination.addresses:
@@ -120,7 +107,7 @@ def _connect(destination: Destination, deadline: _Deadline) -> socket.socket:
 
 
 class _PinnedHttp(http.client.HTTPConnection):
-    def __init__(self, destination: Destination, deadline: _Deadline) -> None:
+    def __init__(self, destination: Destination, deadline: Deadline) -> None:
         super().__init__(destination.host, destination.port)
         self._destination = destination
         self._deadline = deadline
@@ -135,7 +122,7 @@ class _PinnedHttp(http.client.HTTPConnection):
 class _PinnedHttps(_PinnedHttp):
     default_port = http.client.HTTPS_PORT  # the Host header names no port on 443
 
-    def __init__(self, destination: Destination, deadline: _Deadline, context: ssl.SSLContext) -> None:
+    def __init__(self, destination: Destination, deadline: Deadline, context: ssl.SSLContext) -> None:
         super().__init__(destination, deadline)
         self._tls = context
 
@@ -167,7 +154,7 @@ class HttpWebhookSender(WebhookSender):
 
     def post(self, destination: Destination, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
         timeout = self.timeout
-        deadline = _Deadline(timeout, self._clock)
+        deadline = Deadline.after(timeout, self._clock)
         connection: http.client.HTTPConnection = (
             _PinnedHttps(destination, deadline, self._context)
             if destination.scheme == "https"
