@@ -14,7 +14,7 @@ from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.cli.redrive.flow import DeadLetter, QueueRedrive, Resend, chunks, mark_sent
 from genviral_relay.clock import format_ts
-from genviral_relay.errors import EnqueueError
+from genviral_relay.errors import EnqueueError, echoed
 from genviral_relay.factories import build_work_queue
 from genviral_relay.models.domain import TARGETS, Target
 from genviral_relay.models.events import RelayEvent, parse_event
@@ -175,10 +175,10 @@ class PollerRedrive(QueueRedrive[Tick]):
             answer = deployment.client("lambda").invoke(
                 FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(newest).encode()
             )
-            returned = answer["Payload"].read().decode("utf-8", errors="replace")
+            returned = echoed(answer["Payload"].read().decode("utf-8", errors="replace"))
             if answer.get("FunctionError"):
-                raise CliError(f"the poller failed again ({answer['FunctionError']}): {returned[:500]}; the ticks stay")
-            console.say(f"poller answered: {returned[:500]}")
+                raise CliError(f"the poller failed again ({answer['FunctionError']}): {returned}; the ticks stay")
+            console.say(f"poller answered: {returned}")
             mark_sent(letter for letter, _ in waiting)  # the one run stands for every missed tick
             return {}
 
