@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from genviral_relay.models.domain import AccountSnapshot, WatchRecord
-from genviral_relay.models.events import AccountOutcomeEvent, RelayEvent
+from genviral_relay.models.events import AccountOutcomeEvent, RelayEvent, parse_event
 from genviral_relay.models.upstream import Post
 
 POST_ID = "11111111-1111-1111-1111-111111111111"
@@ -80,3 +82,12 @@ def one_event_of_each_type() -> dict[str, RelayEvent]:
     )
     events = [*detect_transitions(None, finished, NOW).events, *late.events]
     return {event.event_type: event for event in events}
+
+
+SAMPLES = Path(__file__).resolve().parents[1] / "events" / "outbound"
+
+
+def relay_event(event_type: str = "post.account.failed", event_id: str = "e1") -> RelayEvent:
+    """A document of that type from the committed samples, under `event_id`."""
+    sample = json.loads((SAMPLES / f"eventbridge-{event_type.replace('.', '-')}.json").read_text())["detail"]
+    return parse_event({**sample, "event_id": event_id})

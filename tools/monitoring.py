@@ -229,6 +229,14 @@ ALARMS: tuple[Alarm, ...] = (
         missing_data="ignore",  # between two measures the endpoint is as it was
         in_minutes="Longest-failing webhook endpoint (minutes)",
     ),
+    Alarm(
+        "WebhookMessagesRejectedAlarm",
+        Metric.WEBHOOK_MESSAGES_REJECTED,
+        "The webhook delivery function dropped a message that names no event the relay stored (or one of another "
+        "type): it was never signed nor sent. The relay's own messages always name one (except a delivery of an "
+        "event past EventRetentionDays); otherwise someone allowed to send to WebhookDeliveryQueue sent it. The "
+        "delivery function's 'Webhook message names no stored event' lines give its ids; CloudTrail the sender.",
+    ),
     *(
         alarm
         for function, failed in _FUNCTION_FAILED.items()
@@ -359,6 +367,7 @@ DASHBOARD: tuple[Graph, ...] = (
             Metric.WEBHOOK_DELIVERIES,
             Metric.WEBHOOK_DELIVERY_FAILURES,
             Metric.WEBHOOK_DELIVERIES_DEAD_LETTERED,
+            Metric.WEBHOOK_MESSAGES_REJECTED,
         ),
     ),
     Graph(

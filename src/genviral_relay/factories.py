@@ -5,7 +5,7 @@ starts with one) also labels its metrics with the stack's name."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from genviral_relay.checking.unwatch import Unwatch
     from genviral_relay.genviral.client import GenviralClient
     from genviral_relay.models.domain import Target
-    from genviral_relay.models.webhooks import WebhookDelivery
     from genviral_relay.polling.ports import WorkQueue
     from genviral_relay.polling.tick import PollTick
     from genviral_relay.polling.work_batch import WorkBatch
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
     from genviral_relay.rules.webhook_urls import HostResolver
     from genviral_relay.webhooks.attempts import WebhookAttempts
     from genviral_relay.webhooks.fanout import WebhookFanout
-    from genviral_relay.webhooks.ports import DeliveryQueue, WebhookStore
+    from genviral_relay.webhooks.ports import DeliveryQueue, StoredEvents, WebhookStore
     from genviral_relay.webhooks.registry import WebhookRegistry
 
 
@@ -224,17 +223,16 @@ def build_webhook_store(table_name: str, client: ClientFactory = aws_client) -> 
     return DynamoDbWebhookStore(client("dynamodb"), table_name)
 
 
+def build_stored_events(table_name: str, client: ClientFactory = aws_client) -> StoredEvents:
+    from genviral_relay.aws.stored_events import DynamoDbStoredEvents
+
+    return DynamoDbStoredEvents(client("dynamodb"), table_name)
+
+
 def build_delivery_queue(queue_url: str, dead_letter_url: str, client: ClientFactory = aws_client) -> DeliveryQueue:
     from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
 
     return SqsDeliveryQueue(client("sqs"), queue_url, dead_letter_url, clock=utc_now)
-
-
-def webhook_delivery_from(body: str, attributes: Mapping[str, str]) -> WebhookDelivery:
-    """A delivery as the delivery queue's messages hold it (a parked one too); ValueError when it is none."""
-    from genviral_relay.aws.webhook_queues import delivery_from
-
-    return delivery_from(body, attributes)
 
 
 @cache
@@ -254,9 +252,11 @@ def webhook_registry() -> WebhookRegistry:
     return WebhookRegistry(
         store=build_webhook_store(settings.table_name),
         queue=build_delivery_queue(settings.webhook_delivery_queue_url, ""),  # the API never parks
+        events=build_stored_events(settings.table_name),
         resolver=host_resolver(),
         clock=utc_now,
         allow_private=settings.allow_private_webhook_urls,
+        event_retention=timedelta(days=settings.event_retention_days),
     )
 
 
@@ -282,6 +282,7 @@ def webhook_attempts() -> WebhookAttempts:
     label_stack(settings.stack_name)
     return WebhookAttempts(
         store=build_webhook_store(settings.table_name),
+        events=build_stored_events(settings.table_name),
         queue=build_delivery_queue(settings.webhook_delivery_queue_url, settings.webhook_dlq_url),
         sender=HttpWebhookSender(),
         resolver=host_resolver(),

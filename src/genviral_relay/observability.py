@@ -129,6 +129,7 @@ class Metric(StrEnum):
     WEBHOOK_DELIVERY_FAILURES = "WebhookDeliveryFailures"  # attempts that failed (retried later or parked)
     WEBHOOK_DELIVERIES_DEAD_LETTERED = "WebhookDeliveriesDeadLettered"  # retries ran out: parked in WebhookDLQ
     WEBHOOK_FAILING_AGE = "WebhookFailingAge"  # seconds an endpoint has been failing (0 once it succeeds)
+    WEBHOOK_MESSAGES_REJECTED = "WebhookMessagesRejected"  # delivery messages naming no stored event: never signed
 
     @property
     def unit(self) -> MetricUnit:

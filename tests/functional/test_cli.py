@@ -905,7 +905,7 @@ def test_each_command_reads_every_setting_it_lists(
     parking.park(first, "webhooks", "AccessDenied: denied")
     parked = WebhookDelivery(
         webhook_id="wh_" + "0" * 32, event_id=first.event_id, event_type=first.event_type, attempt=8,
-        due_at=utc_now(), body="{}",
+        due_at=utc_now(), post_id=first.post_id,
     )  # fmt: skip
     SqsDeliveryQueue(sqs, deployed.ref("WebhookDeliveryQueue"), deployed.ref("WebhookDLQ"), clock=utc_now).park(
         parked, "HTTP 503: Service Unavailable"

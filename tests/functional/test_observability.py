@@ -19,7 +19,7 @@ from genviral_relay import factories
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.work_queue import CORRELATION_ATTRIBUTE
-from genviral_relay.clock import utc_now
+from genviral_relay.clock import format_ts, utc_now
 from genviral_relay.genviral.client import GenviralClient, StaticToken
 from genviral_relay.observability import METRICS_NAMESPACE, SERVICE, STACK_DIMENSION, Metric, metrics
 from genviral_relay.receivers import sender
@@ -355,6 +355,27 @@ def test_a_failing_webhook_endpoint_reports_how_long_it_has_been_failing(
     assert figures.values(Metric.WEBHOOK_FAILING_AGE) == [3660.0]  # over WebhookFailingAlarm's 60 minutes
 
 
+def test_a_delivery_message_naming_no_stored_event_is_counted_as_rejected(
+    runner: LocalRunner, stack: MotoStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
+    monkeypatch.setattr(sender, "SystemResolver", lambda: resolver)
+    created = runner.api("POST", "/webhooks", {"url": "https://hooks.example.com/genviral"})
+    SECRETS.add(created.body["secret"].removeprefix("whsec_"))
+    forged = {"webhook_id": created.body["id"], "event_id": "forged", "event_type": "post.account.posted"}
+    attributes = {name: {"DataType": "String", "StringValue": value} for name, value in forged.items()}
+    attributes["attempt"] = {"DataType": "Number", "StringValue": "1"}
+    attributes["due_at"] = {"DataType": "String", "StringValue": format_ts(utc_now())}
+    stack.client("sqs").send_message(
+        QueueUrl=stack.ref("WebhookDeliveryQueue"), MessageBody="{}", MessageAttributes=attributes
+    )
+    capsys.readouterr()
+
+    runner.deliver_webhooks()
+
+    assert emitted(capsys, stack).values(Metric.WEBHOOK_MESSAGES_REJECTED) == [1]
+
+
 def test_checks_held_up_in_the_queue_report_their_delay_and_a_copy_asks_genviral_nothing_more(
     emulator: GenviralEmulator,
     runner: LocalRunner,
@@ -397,6 +418,7 @@ ALARMED_METRIC_TESTS: dict[Metric, Callable[..., None]] = {
     Metric.PENDING_OUTBOX_AGE: test_an_event_stuck_in_the_outbox_reports_its_age_at_each_check,
     Metric.PUBLISH_FAILURES: test_a_failed_publish_is_counted_and_kept,
     Metric.WEBHOOK_FAILING_AGE: test_a_failing_webhook_endpoint_reports_how_long_it_has_been_failing,
+    Metric.WEBHOOK_MESSAGES_REJECTED: test_a_delivery_message_naming_no_stored_event_is_counted_as_rejected,
     Metric.DISCOVER_WINDOWS_UNSPLITTABLE: (
         discover_tests.test_more_than_a_page_of_posts_created_within_one_millisecond_is_reported
     ),

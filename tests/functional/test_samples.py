@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, parse_event
+from genviral_relay.aws.dynamodb_items import event_to_item
+from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, parse_event, published_document
 from local.__main__ import main
 from local.emulator import GenviralEmulator
 from local.runner import API, POLLER, WEBHOOK_DELIVERY, WEBHOOK_DISPATCHER, WORKER, LocalRunner
@@ -95,6 +96,10 @@ def test_every_webhook_sample_drives_its_handler(private_urls_stack: MotoStack) 
         SECRETS.add(new_secret.removeprefix("whsec_"))
         receiver.trust(new_secret)
         tested = runner.invoke(API, with_webhook(sample("api-test-webhook.json"), webhook_id))
+        # The samples' event, stored as the check stores it: a delivery signs only what the relay stored
+        stored = parse_event(sample("sqs-webhook-fanout-batch.json")["Records"][0]["body"])
+        table = private_urls_stack.client("dynamodb")
+        table.put_item(TableName=private_urls_stack.ref("StateTable"), Item=event_to_item(stored, 2**31))
         fanned = runner.invoke(WEBHOOK_DISPATCHER, sample("sqs-webhook-fanout-batch.json"))
         attempted = runner.invoke(WEBHOOK_DELIVERY, with_webhook(sample("sqs-webhook-delivery-batch.json"), webhook_id))
         runner.deliver_webhooks()  # the test event and the fan-out's delivery, queued above
@@ -115,9 +120,11 @@ def test_every_webhook_sample_drives_its_handler(private_urls_stack: MotoStack) 
         [sample_event, sample_event, test_event]
     )
     assert all(delivery.verified_by == [0, 1] for delivery in receiver.received), [d.problem for d in receiver.received]
-    assert {delivery.body for delivery in receiver.received if delivery.webhook_id == sample_event} == {
-        fanout_record["body"].encode()
-    }
+    assert (
+        {delivery.body for delivery in receiver.received if delivery.webhook_id == sample_event}
+        == {published_document(stored)}
+        == {fanout_record["body"].encode()}
+    )
 
 
 def test_inbound_samples_cover_every_trigger_and_route() -> None:
@@ -196,11 +203,12 @@ def test_the_webhook_queue_samples_carry_what_their_handlers_parse() -> None:
     deliveries = sample("sqs-webhook-delivery-batch.json")["Records"]
     (item,), poison = parse_fanout(fanout)
     assert poison == []
-    assert (item.event_id, item.event_type) == (parse_event(item.body).event_id, parse_event(item.body).event_type)
+    document = parse_event(fanout[0]["body"])
+    assert (item.event_id, item.event_type, item.post_id) == (document.event_id, document.event_type, document.post_id)
     (delivery,), poison = parse_deliveries(deliveries)
     assert poison == []
     assert (delivery.delivery.webhook_id, delivery.delivery.attempt) == (SAMPLE_WEBHOOK, 1)
-    assert delivery.delivery.event_id == parse_event(delivery.delivery.body).event_id
+    assert (delivery.delivery.event_id, delivery.delivery.post_id) == (document.event_id, document.post_id)
 
 
 def test_demo_runs_the_whole_scenario_over_moto_server(capsys: pytest.CaptureFixture[str]) -> None:

@@ -309,7 +309,10 @@ def test_a_delivery_whose_retries_run_out_is_parked_without_its_secret(
     assert len(receiver.received) == 8
     sqs = relay.stack.client("sqs")
     (parked,) = sqs.receive_message(QueueUrl=relay.stack.ref("WebhookDLQ"), MessageAttributeNames=["All"])["Messages"]
-    assert json.loads(parked["Body"]) == event
+    # The body names the event for people; the document stays in the table, where a redriven delivery signs it from
+    assert json.loads(parked["Body"]) == {
+        "event_id": event["event_id"], "post_id": event["post_id"], "webhook_id": created["id"]
+    }  # fmt: skip
     parked_attributes = attributes(parked)
     due_at, parked_at = parse_ts(parked_attributes.pop("due_at")), parse_ts(parked_attributes.pop("parked_at"))
     assert parked_attributes == {
@@ -317,6 +320,7 @@ def test_a_delivery_whose_retries_run_out_is_parked_without_its_secret(
         "event_id": event["event_id"],
         "event_type": "post.account.failed",
         "attempt": "8",
+        "post_id": event["post_id"],
         "reason": "HTTP 500: Internal Server Error",
     }
     assert due_at is not None
@@ -566,7 +570,7 @@ def test_the_delivery_queue_answers_the_positions_of_the_deliveries_sqs_refused_
             event_type="post.account.posted",
             attempt=1,
             due_at=factories.utc_now(),
-            body="{}",
+            post_id="p-1",
         )
         for index in range(12)
     ]
@@ -629,7 +633,7 @@ def test_redrive_keeps_in_the_dlq_only_the_deliveries_the_queue_refused(
             event_type=event["event_type"],
             attempt=8,
             due_at=factories.utc_now(),
-            body=json.dumps(event),
+            post_id=event["post_id"],
         )
         parking.park(delivery, "HTTP 503: Service Unavailable")
     refusing_deliveries_to(monkeypatch, second)

@@ -44,13 +44,21 @@ from genviral_relay.models.upstream import Account, Post
 from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint
 from genviral_relay.polling.ports import WatchIndex, WorkQueue
 from genviral_relay.rules.webhook_urls import Destination, HostResolver
-from genviral_relay.webhooks.ports import AttemptRecord, DeliveryQueue, WebhookAnswer, WebhookSender, WebhookStore
+from genviral_relay.webhooks.ports import (
+    AttemptRecord,
+    DeliveryQueue,
+    StoredEvents,
+    WebhookAnswer,
+    WebhookSender,
+    WebhookStore,
+)
 
 __all__ = [
     "InMemoryDeadLetters",
     "InMemoryDeliveryQueue",
     "InMemoryPostSource",
     "InMemoryStore",
+    "InMemoryStoredEvents",
     "InMemoryWebhookStore",
     "InMemoryWorkQueue",
     "RecordingPublisher",
@@ -483,6 +491,28 @@ class InMemoryDeliveryQueue(DeliveryQueue):
         """What was queued since the last take (the next messages SQS would hand out)."""
         taken, self.sent = self.sent, []
         return taken
+
+
+class InMemoryStoredEvents(StoredEvents):
+    """The stored events deliveries sign: `add` stores a relay event as the check does; test events as the test
+    route stores them."""
+
+    def __init__(self) -> None:
+        self.relay: dict[tuple[str, str], RelayEvent] = {}
+        self.tests: dict[tuple[str, str], tuple[str, datetime]] = {}
+
+    def add(self, event: RelayEvent) -> None:
+        self.relay[(event.post_id, event.event_id)] = event
+
+    def relay_event(self, post_id: str, event_id: str) -> RelayEvent | None:
+        return self.relay.get((post_id, event_id))
+
+    def test_event(self, webhook_id: str, event_id: str) -> str | None:
+        stored = self.tests.get((webhook_id, event_id))
+        return stored[0] if stored is not None else None
+
+    def store_test_event(self, webhook_id: str, event_id: str, document: str, *, expires_at: datetime) -> None:
+        self.tests[(webhook_id, event_id)] = (document, expires_at)
 
 
 class StaticResolver(HostResolver):

@@ -15,7 +15,14 @@ from genviral_relay.webhooks.attempts import RECORD_MARGIN, DeliveryItem, Webhoo
 from genviral_relay.webhooks.fanout import FanoutItem, WebhookFanout
 from genviral_relay.webhooks.ports import WebhookAnswer
 from genviral_relay.webhooks.registry import WebhookRegistry
-from tests.support.doubles import InMemoryDeliveryQueue, InMemoryWebhookStore, RecordingSender, StaticResolver
+from tests.builders import relay_event
+from tests.support.doubles import (
+    InMemoryDeliveryQueue,
+    InMemoryStoredEvents,
+    InMemoryWebhookStore,
+    RecordingSender,
+    StaticResolver,
+)
 
 START = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -39,12 +46,15 @@ class Rig:
         self.queue = InMemoryDeliveryQueue()
         self.resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
         self.sender = sender or RecordingSender()
+        self.stored = InMemoryStoredEvents()
         self.registry = WebhookRegistry(
-            store=self.store, queue=self.queue, resolver=self.resolver, clock=lambda: self.now, allow_private=False
-        )
+            store=self.store, queue=self.queue, events=self.stored, resolver=self.resolver, clock=lambda: self.now,
+            allow_private=False, event_retention=timedelta(days=30),
+        )  # fmt: skip
         self.fanout = WebhookFanout(store=self.store, queue=self.queue, clock=lambda: self.now)
         self.attempts = WebhookAttempts(
             store=self.store,
+            events=self.stored,
             queue=self.queue,
             sender=self.sender,
             resolver=self.resolver,
@@ -58,8 +68,10 @@ class Rig:
 
     def events(self, count: int) -> None:
         for index in range(count):
-            body = f'{{"event_id":"e{index}","event_type":"post.account.failed"}}'
-            assert self.fanout.run([FanoutItem(f"m{index}", f"e{index}", "post.account.failed", body)]) == []
+            stored = relay_event("post.account.failed", f"e{index}")
+            self.stored.add(stored)
+            fanned = FanoutItem(f"m{index}", stored.event_id, stored.event_type, stored.post_id)
+            assert self.fanout.run([fanned]) == []
 
     def take(self) -> list[DeliveryItem]:
         return [DeliveryItem(f"d{index}", delivery) for index, delivery in enumerate(self.queue.take())]
@@ -98,6 +110,7 @@ def test_a_resolver_that_raises_something_else_than_oserror_is_a_recorded_failur
     rig = Rig()
     rig.attempts = WebhookAttempts(
         store=rig.store,
+        events=rig.stored,
         queue=rig.queue,
         sender=rig.sender,
         resolver=BrokenResolver({"hooks.example.com": ["93.184.216.34"]}),

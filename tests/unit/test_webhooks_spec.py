@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from genviral_relay.errors import TooManyWebhooksError, WebhookNotFoundError
+from genviral_relay.models.events import published_document
 from genviral_relay.models.webhooks import CreateWebhookRequest, WebhookDelivery
 from genviral_relay.observability import Metric
 from genviral_relay.rules.webhook_retries import MAX_ATTEMPTS, RETRY_DELAYS
@@ -17,11 +19,19 @@ from genviral_relay.webhooks.attempts import DeliveryItem, WebhookAttempts
 from genviral_relay.webhooks.fanout import FanoutItem, WebhookFanout
 from genviral_relay.webhooks.ports import WebhookAnswer
 from genviral_relay.webhooks.registry import ROTATION_OVERLAP, WebhookRegistry
-from tests.support.doubles import InMemoryDeliveryQueue, InMemoryWebhookStore, RecordingSender, StaticResolver
+from tests.builders import relay_event
+from tests.support.doubles import (
+    InMemoryDeliveryQueue,
+    InMemoryStoredEvents,
+    InMemoryWebhookStore,
+    RecordingSender,
+    StaticResolver,
+)
 from tests.unit.world import emitted
 
 START = datetime(2026, 3, 1, 12, tzinfo=UTC)
 URL = "https://hooks.example.com/genviral"
+RETENTION = timedelta(days=30)
 
 
 class Rig:
@@ -31,12 +41,15 @@ class Rig:
         self.queue = InMemoryDeliveryQueue()
         self.resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
         self.sender = RecordingSender(*answers)
+        self.events = InMemoryStoredEvents()
         self.registry = WebhookRegistry(
-            store=self.store, queue=self.queue, resolver=self.resolver, clock=lambda: self.now, allow_private=False
-        )
+            store=self.store, queue=self.queue, events=self.events, resolver=self.resolver, clock=lambda: self.now,
+            allow_private=False, event_retention=RETENTION,
+        )  # fmt: skip
         self.fanout = WebhookFanout(store=self.store, queue=self.queue, clock=lambda: self.now)
         self.attempts = WebhookAttempts(
             store=self.store,
+            events=self.events,
             queue=self.queue,
             sender=self.sender,
             resolver=self.resolver,
@@ -48,8 +61,13 @@ class Rig:
         return self.registry.create(CreateWebhookRequest(url=URL, event_types=event_types)).id
 
     def event(self, event_type: str = "post.account.failed", event_id: str = "e1") -> None:
-        body = f'{{"event_id":"{event_id}","event_type":"{event_type}"}}'
-        assert self.fanout.run([FanoutItem(f"m-{event_id}", event_id, event_type, body)]) == []
+        """An event the check stored, fanned out (a test event is never stored as a relay event)."""
+        post_id = "p1"
+        if event_type != "webhook.test":
+            stored = relay_event(event_type, event_id)
+            self.events.add(stored)
+            post_id = stored.post_id
+        assert self.fanout.run([FanoutItem(f"m-{event_id}", event_id, event_type, post_id)]) == []
 
     def run_due(self) -> list[WebhookDelivery]:
         """Hand every queued delivery to the attempts, as SQS would once its delay is over."""
@@ -148,7 +166,7 @@ def test_an_event_whose_deliveries_could_not_be_queued_comes_back() -> None:
     rig = Rig()
     rig.register()
     rig.queue.failing = True
-    assert rig.fanout.run([FanoutItem("m1", "e1", "post.account.posted", "{}")]) == ["m1"]
+    assert rig.fanout.run([FanoutItem("m1", "e1", "post.account.posted", "p1")]) == ["m1"]
 
 
 def test_a_delivery_sqs_refuses_alone_brings_its_event_back_and_the_others_count_as_queued() -> None:
@@ -160,7 +178,7 @@ def test_a_delivery_sqs_refuses_alone_brings_its_event_back_and_the_others_count
     rig.queue.refused_entries = {1}
 
     # When the fan-out queues one event's deliveries
-    comes_back = rig.fanout.run([FanoutItem("m1", "e1", "post.account.posted", "{}")])
+    comes_back = rig.fanout.run([FanoutItem("m1", "e1", "post.account.posted", "p1")])
 
     # Then the event comes back, and the one delivery queued is counted as queued
     assert comes_back == ["m1"]
@@ -176,7 +194,7 @@ def test_only_the_message_whose_delivery_sqs_refused_comes_back_when_an_event_ar
 
     # When the same event comes in two messages (SQS delivers at least once)
     comes_back = rig.fanout.run(
-        [FanoutItem(message_id, "e1", "post.account.posted", "{}") for message_id in ("m1", "m2")]
+        [FanoutItem(message_id, "e1", "post.account.posted", "p1") for message_id in ("m1", "m2")]
     )
 
     # Then only the message whose delivery was refused comes back
@@ -231,8 +249,8 @@ def test_registration_checks_the_url_and_the_limit() -> None:
     with pytest.raises(UrlRefusedError, match="does not resolve"):
         rig.registry.create(CreateWebhookRequest(url="https://nowhere.example.com/"))
     small = WebhookRegistry(
-        store=rig.store, queue=rig.queue, resolver=rig.resolver, clock=lambda: rig.now, allow_private=False,
-        max_endpoints=1,
+        store=rig.store, queue=rig.queue, events=rig.events, resolver=rig.resolver, clock=lambda: rig.now,
+        allow_private=False, event_retention=RETENTION, max_endpoints=1,
     )  # fmt: skip
     small.create(CreateWebhookRequest(url=URL))
     with pytest.raises(TooManyWebhooksError):
@@ -269,3 +287,76 @@ def test_an_international_host_must_be_written_in_its_ascii_form() -> None:
     rig = Rig()
     with pytest.raises(UrlRefusedError, match="xn-- form"):
         rig.registry.create(CreateWebhookRequest(url="https://bücher.example/hook"))
+
+
+# ---------------------------------------------------------------------- what a delivery may sign (issue 21, item 2)
+STORED_POST = relay_event().post_id
+
+
+def forged(rig: Rig, webhook_id: str, **fields: object) -> WebhookDelivery:
+    """A message sent to the delivery queue by someone other than the relay (by default: an event never stored)."""
+    values: dict[str, object] = {
+        "webhook_id": webhook_id, "event_id": "forged", "event_type": "post.account.posted", "attempt": 1,
+        "due_at": rig.now, "post_id": STORED_POST,
+    }  # fmt: skip
+    return WebhookDelivery.model_validate({**values, **fields})
+
+
+def test_a_delivery_signs_the_document_the_relay_stored() -> None:
+    rig = Rig()
+    rig.register()
+    rig.event("post.account.failed", "e1")
+    (delivery,) = rig.run_due()
+    ((_, headers, body),) = rig.sender.posts
+    assert body == published_document(rig.events.relay[(delivery.post_id or "", "e1")])
+    assert headers["webhook-id"] == "e1"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({}, id="an event never stored"),
+        pytest.param({"event_id": "e1", "event_type": "post.account.posted"}, id="a stored event of another type"),
+        pytest.param({"event_id": "e1", "event_type": "post.account.failed", "post_id": None}, id="no post"),
+        pytest.param({"event_id": "e1", "event_type": "post.account.failed", "post_id": "p2"}, id="another post"),
+        pytest.param({"event_id": "e1", "event_type": "webhook.test"}, id="a stored relay event named as a test"),
+        pytest.param({"event_type": "webhook.test"}, id="a test event never stored"),
+        pytest.param({"due_at": START + timedelta(days=400)}, id="an event never stored, due in a year"),
+    ],
+)
+def test_a_message_naming_no_stored_event_is_dropped_unsigned_counted_and_never_retried(
+    fields: dict[str, object],
+) -> None:
+    rig = Rig()
+    webhook_id = rig.register()
+    rig.events.add(relay_event("post.account.failed", "e1"))
+    message = forged(rig, webhook_id, **fields)
+
+    assert rig.attempts.run([DeliveryItem("m1", message)]) == []  # not received again
+
+    assert rig.sender.posts == []
+    assert (rig.queue.sent, rig.queue.parked) == ([], [])  # no retry, no hop, nothing parked
+    assert emitted(Metric.WEBHOOK_MESSAGES_REJECTED) == [1.0]
+    assert rig.store.items[webhook_id].health.last_failure_at is None
+
+
+def test_a_test_event_is_stored_for_its_endpoint_and_signed_from_there() -> None:
+    rig = Rig()
+    webhook_id = rig.register()
+    other = rig.register()
+    sent = rig.registry.send_test(webhook_id)
+
+    ((stored, expires_at),) = rig.events.tests.values()
+    assert expires_at == START + RETENTION
+    assert json.loads(stored) == {
+        "schema_version": "1", "event_id": sent.event_id, "event_type": "webhook.test",
+        "detected_at": "2026-03-01T12:00:00.000Z", "webhook_id": webhook_id,
+        "message": "A test delivery from genviral-relay (POST /webhooks/{id}/test).",
+    }  # fmt: skip
+    # The same event named for another endpoint names nothing: a test event is stored under its own endpoint
+    (queued,) = rig.queue.take()
+    elsewhere = queued.model_copy(update={"webhook_id": other})
+    rig.attempts.run([DeliveryItem("d1", queued), DeliveryItem("d2", elsewhere)])
+    ((_, headers, body),) = rig.sender.posts
+    assert (body, headers["webhook-id"]) == (stored.encode(), sent.event_id)
+    assert emitted(Metric.WEBHOOK_MESSAGES_REJECTED) == [1.0]

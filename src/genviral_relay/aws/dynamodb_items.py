@@ -8,6 +8,9 @@ Items (partition key `pk` = post id):
   `created_ts`, the keys of the `created` index (what the relay knows of the workspace's creation
   windows, `polling/bulk_refresh.py`); they never change after, so later saves write nothing to it.
 - `sk = "EVENT#<event_id>"`: the event document, kept for `event_retention` (TTL `expires_at`).
+Items under a webhook endpoint's id (`pk = "wh_..."`; the endpoint itself is under `pk = "webhooks"`):
+- `sk = "TEST_EVENT#<event_id>"`: a `webhook.test` document the test route queued, for its deliveries to sign
+  (`stored_events.py`), kept for `event_retention` too.
 - `pk = "relay"`: the deployment's own items (`dynamodb_relay_state.py`), `sk = "GENVIRAL_PAUSE"` (calls
   stopped after a refused key), `sk = "DISCOVER"` (how far discover mode has listed the workspace) and
   `sk = "ACCOUNT_DIRECTORY"` (the accounts `GET /accounts` listed, as JSON: about 150 bytes an account,
@@ -35,6 +38,7 @@ PAUSE_KEY = {"pk": {"S": "relay"}, "sk": {"S": "GENVIRAL_PAUSE"}}
 DISCOVER_KEY = {"pk": {"S": "relay"}, "sk": {"S": "DISCOVER"}}
 ACCOUNT_DIRECTORY_KEY = {"pk": {"S": "relay"}, "sk": {"S": "ACCOUNT_DIRECTORY"}}
 EVENT_SK_PREFIX = "EVENT#"
+TEST_EVENT_SK_PREFIX = "TEST_EVENT#"  # not EVENT#: the event scans (find_events) read relay events only
 DUE_INDEX = "due"
 DUE_SHARDS = 4  # spreads the due index over partitions; the poller queries each shard
 # Watches the retry sweep covers; next_check_at is their own next check, as for any watch.
@@ -57,6 +61,10 @@ def watch_key(post_id: str) -> dict[str, AttributeValueTypeDef]:
 
 def event_key(post_id: str, event_id: str) -> dict[str, AttributeValueTypeDef]:
     return {"pk": {"S": post_id}, "sk": {"S": EVENT_SK_PREFIX + event_id}}
+
+
+def test_event_key(webhook_id: str, event_id: str) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": {"S": webhook_id}, "sk": {"S": TEST_EVENT_SK_PREFIX + event_id}}
 
 
 def _to_item(values: dict[str, Any]) -> dict[str, AttributeValueTypeDef]:

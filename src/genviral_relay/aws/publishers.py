@@ -3,13 +3,12 @@ fan-out queue, in batches (`batch_publishing.py`), each failure classified as `p
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from genviral_relay.aws.batch_publishing import BatchPublisher, ChunkAnswer
 from genviral_relay.aws.publish_errors import entry_error_cause, failure_reason
 from genviral_relay.models.domain import Target
-from genviral_relay.models.events import EVENT_SOURCE, RelayEvent
+from genviral_relay.models.events import EVENT_SOURCE, RelayEvent, published_document
 
 if TYPE_CHECKING:
     from mypy_boto3_events.client import EventBridgeClient
@@ -27,7 +26,7 @@ class EventBridgePublisher(BatchPublisher):
 
     def _entry_size(self, event: RelayEvent) -> int:
         # PutEvents entry size: 14 bytes for Time plus the UTF-8 bytes of Source, DetailType and Detail.
-        return 14 + len(EVENT_SOURCE.encode()) + len(event.detail_type.encode()) + len(_document(event))
+        return 14 + len(EVENT_SOURCE.encode()) + len(event.detail_type.encode()) + len(published_document(event))
 
     def _send(self, events: list[RelayEvent]) -> ChunkAnswer:
         answer = self._client.put_events(
@@ -36,7 +35,7 @@ class EventBridgePublisher(BatchPublisher):
                     "EventBusName": self._bus_name,
                     "Source": EVENT_SOURCE,
                     "DetailType": event.detail_type,
-                    "Detail": _document(event).decode(),
+                    "Detail": published_document(event).decode(),
                     "Resources": [],
                 }
                 for event in events
@@ -69,7 +68,7 @@ class SnsPublisher(BatchPublisher):
 
     def _entry_size(self, event: RelayEvent) -> int:
         attributes = sum(len(name) + len(value) + len("String") for name, value in event.sns_attributes().items())
-        return len(_document(event)) + attributes
+        return len(published_document(event)) + attributes
 
     def _send(self, events: list[RelayEvent]) -> ChunkAnswer:
         answer = self._client.publish_batch(
@@ -77,7 +76,7 @@ class SnsPublisher(BatchPublisher):
             PublishBatchRequestEntries=[
                 {
                     "Id": event.event_id,
-                    "Message": _document(event).decode(),
+                    "Message": published_document(event).decode(),
                     "MessageAttributes": {
                         name: {"DataType": "String", "StringValue": value}
                         for name, value in event.sns_attributes().items()
@@ -103,7 +102,7 @@ class WebhookFanoutPublisher(BatchPublisher):
         self._queue_url = queue_url
 
     def _entry_size(self, event: RelayEvent) -> int:
-        return len(_document(event)) + self.DELIVERY_HEADROOM
+        return len(published_document(event)) + self.DELIVERY_HEADROOM
 
     def _send(self, events: list[RelayEvent]) -> ChunkAnswer:
         answer = self._client.send_message_batch(
@@ -111,7 +110,7 @@ class WebhookFanoutPublisher(BatchPublisher):
             Entries=[
                 {
                     "Id": event.event_id,
-                    "MessageBody": _document(event).decode(),
+                    "MessageBody": published_document(event).decode(),
                     "MessageAttributes": {
                         "event_id": {"DataType": "String", "StringValue": event.event_id},
                         "event_type": {"DataType": "String", "StringValue": event.event_type},
@@ -136,7 +135,3 @@ def _batch_outcome(answer: Any, events: list[RelayEvent]) -> ChunkAnswer:
         if event.event_id not in answered:
             outcome.retry[event.event_id] = "no entry in the answer"
     return outcome
-
-
-def _document(event: RelayEvent) -> bytes:
-    return json.dumps(event.model_dump(mode="json"), separators=(",", ":"), sort_keys=True).encode()

@@ -1,13 +1,15 @@
 """The webhooks' SQS queues: the delivery queue (one message per attempt still to make) and WebhookDLQ.
 
-A delivery is an SQS message whose body is the event document, exactly as the endpoint receives it, and whose
-message attributes say the rest (`webhook_id`, `event_id`, `event_type`, `attempt`, `due_at`); a parked one adds
-`reason` and `parked_at`. No attribute holds a signing key: a delivery is signed when it is attempted. The
-fan-out queue's messages are event documents with `event_id` and `event_type` (publishers.py writes them).
+A delivery is an SQS message whose attributes name it: `webhook_id`, `event_id`, `event_type`, `attempt`, `due_at`
+and, for a relay event, `post_id` (the partition of the stored event: the attempt signs the document stored there,
+never a body the message carries); a parked one adds `reason` and `parked_at`. Its body only repeats the ids, for
+people reading a queue. No attribute holds a signing key: a delivery is signed when it is attempted. The fan-out
+queue's messages are event documents with `event_id` and `event_type` (publishers.py writes them).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -18,7 +20,7 @@ from pydantic import ValidationError
 from genviral_relay.aws.sqs import BATCH_LIMIT
 from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import DeadLetterError
-from genviral_relay.models.webhooks import WebhookDelivery
+from genviral_relay.models.webhooks import TEST_EVENT_TYPE, WebhookDelivery
 from genviral_relay.observability import logger
 from genviral_relay.webhooks.ports import DeliveryQueue
 
@@ -33,13 +35,22 @@ def _string(value: str) -> dict[str, str]:
 
 
 def delivery_attributes(delivery: WebhookDelivery) -> dict[str, Any]:
-    return {
+    attributes = {
         "webhook_id": _string(delivery.webhook_id),
         "event_id": _string(delivery.event_id),
         "event_type": _string(delivery.event_type),
         "attempt": {"DataType": "Number", "StringValue": str(delivery.attempt)},
         "due_at": _string(format_ts(delivery.due_at)),
     }
+    if delivery.post_id is not None:
+        attributes["post_id"] = _string(delivery.post_id)
+    return attributes
+
+
+def delivery_body(delivery: WebhookDelivery) -> str:
+    """What a delivery message's body says: the ids, for people (SQS wants a body; the attempt reads none)."""
+    names = {"event_id": delivery.event_id, "post_id": delivery.post_id, "webhook_id": delivery.webhook_id}
+    return json.dumps(names, separators=(",", ":"), sort_keys=True)
 
 
 def delivery_from(body: str, attributes: Mapping[str, str]) -> WebhookDelivery:
@@ -52,10 +63,33 @@ def delivery_from(body: str, attributes: Mapping[str, str]) -> WebhookDelivery:
             event_type=attributes["event_type"],
             attempt=int(attributes["attempt"]),
             due_at=due_at,  # type: ignore[arg-type]  # None fails validation, as it should
-            body=body,
+            post_id=attributes.get("post_id") or _post_of_04_body(body, attributes),
         )
     except (KeyError, ValidationError) as error:
         raise ValueError(f"not a webhook delivery: {error}") from None
+
+
+def post_of_document(body: str, event_id: str | None) -> str | None:
+    """The post of the event document `body` when it is the document of `event_id` (a fan-out message's body, a 0.4
+    delivery's); None when it is not."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or document.get("event_id") != event_id:
+        return None
+    post_id = document.get("post_id")
+    return post_id if isinstance(post_id, str) and post_id else None
+
+
+# shim: delivery-body-04 (docs/compatibility.md)
+def _post_of_04_body(body: str, attributes: Mapping[str, str]) -> str | None:
+    """0.4 queued a delivery with the event document as its body and no `post_id`: the body's post says where the
+    event it names is stored. The attempt then signs the stored document, as for any delivery; the body itself is
+    never signed. A 0.4 test delivery names nothing (0.4 stored no test event)."""
+    if attributes.get("event_type") == TEST_EVENT_TYPE:
+        return None
+    return post_of_document(body, attributes.get("event_id"))
 
 
 class SqsDeliveryQueue(DeliveryQueue):
@@ -73,7 +107,7 @@ class SqsDeliveryQueue(DeliveryQueue):
             entries = [
                 {
                     "Id": str(index),
-                    "MessageBody": delivery.body,
+                    "MessageBody": delivery_body(delivery),
                     "MessageAttributes": delivery_attributes(delivery),
                     "DelaySeconds": min(MAX_DELAY_SECONDS, max(0, math.ceil((delivery.due_at - now).total_seconds()))),
                 }
@@ -97,7 +131,7 @@ class SqsDeliveryQueue(DeliveryQueue):
         }
         try:
             self._client.send_message(
-                QueueUrl=self._dead_letter_url, MessageBody=delivery.body, MessageAttributes=attributes
+                QueueUrl=self._dead_letter_url, MessageBody=delivery_body(delivery), MessageAttributes=attributes
             )
         except (ClientError, BotoCoreError) as error:
             raise DeadLetterError(f"the webhook dead-letter queue refused a delivery: {type(error).__name__}") from None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from genviral_relay.aws.webhook_queues import delivery_from
+from genviral_relay.aws.webhook_queues import delivery_from, post_of_document
 from genviral_relay.aws.work_queue import CORRELATION_ATTRIBUTE
 from genviral_relay.models.messages import WORK_MESSAGE
 from genviral_relay.observability import logger
@@ -69,14 +69,16 @@ def parse_deliveries(records: Sequence[Mapping[str, Any]]) -> tuple[list[Deliver
 
 
 def parse_fanout(records: Sequence[Mapping[str, Any]]) -> tuple[list[FanoutItem], list[str]]:
-    """(the events to fan out, ids of messages that are none)."""
+    """(the events to fan out, ids of messages that are none). The body is read for routing only (its post names
+    where the event is stored); what is signed is the stored document."""
     items: list[FanoutItem] = []
     poison: list[str] = []
     for record in records:
         attributes = record_attributes(record)
-        if attributes.get("event_id") and attributes.get("event_type"):
-            event_id, event_type = attributes["event_id"], attributes["event_type"]
-            items.append(FanoutItem(record["messageId"], event_id, event_type, record["body"]))
+        event_id, event_type = attributes.get("event_id"), attributes.get("event_type")
+        post_id = post_of_document(record["body"], event_id)
+        if event_id and event_type and post_id:
+            items.append(FanoutItem(record["messageId"], event_id, event_type, post_id))
         else:
             logger.error("Not an event for the webhooks", extra={"message_id": record["messageId"]})
             poison.append(record["messageId"])

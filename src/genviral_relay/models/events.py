@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, assert_never, get_args
 
@@ -262,6 +263,12 @@ def parse_event(document: str | bytes | dict[str, Any]) -> RelayEvent:
     if isinstance(document, dict):
         return _DOCUMENTS.validate_python(document)
     return _DOCUMENTS.validate_json(document)
+
+
+def published_document(event: RelayEvent) -> bytes:
+    """The document as every target receives it (SNS, EventBridge, a webhook's signed body): compact JSON, keys
+    sorted, so the same event is the same bytes wherever it is rendered from."""
+    return json.dumps(event.model_dump(mode="json"), separators=(",", ":"), sort_keys=True).encode()
 
 
 def event_documents_schema(*, ref_template: str = "#/$defs/{model}") -> dict[str, Any]:

@@ -85,8 +85,9 @@ class WebhookEndpoint(BaseModel):
 
 
 class WebhookDelivery(BaseModel):
-    """One attempt still to make: an event for one endpoint. The body is the event document, byte for byte the
-    same on every attempt; the rest travels as SQS message attributes."""
+    """One attempt still to make: an event for one endpoint, named, not carried. The body an attempt signs is the
+    event document the relay stored (a message that could carry it could make the relay sign anything); it
+    travels as SQS message attributes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -95,7 +96,15 @@ class WebhookDelivery(BaseModel):
     event_type: str
     attempt: int = Field(ge=1, description="1 for the first attempt.")
     due_at: datetime
-    body: str
+    post_id: str | None = Field(
+        default=None,
+        description="The post whose partition holds the stored event; None for a test event (stored under its "
+        "endpoint), and for a message that names no post (then no stored event: it is rejected).",
+    )
+
+    @property
+    def is_test(self) -> bool:
+        return self.event_type == TEST_EVENT_TYPE
 
     @property
     def is_retry(self) -> bool:

@@ -13,6 +13,11 @@ The path of an event (docs/design.md, "Webhooks"):
    is a message of its own and each attempt runs on a thread of its own, so one endpoint's failures or
    slowness never hold up another's deliveries.
 
+A delivery message names its event and the attempt signs the document the relay stored (`StoredEvents`), never a
+body from the message: anyone allowed to send to the queue could otherwise have any body signed. A message that
+names no stored event, or one of another type, is rejected: dropped with one line and `WebhookMessagesRejected`,
+never signed nor retried.
+
 SQS hides a message for at most 15 minutes (DelaySeconds): a longer wait is made of hops. A message that
 arrives before its `due_at` is queued again for the rest of the wait (at most 15 minutes more), which is also
 when a failing endpoint's age is measured again, so its alarm fires within 15 minutes of the hour.
@@ -28,6 +33,7 @@ from typing import Literal
 
 from genviral_relay.clock import Clock, TimeLeft, format_ts
 from genviral_relay.errors import DeadLetterError
+from genviral_relay.models.events import published_document
 from genviral_relay.models.webhooks import (
     WebhookDelivery,
     WebhookEndpoint,
@@ -36,7 +42,14 @@ from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.rules.webhook_retries import DUE_TOLERANCE, MAX_ATTEMPTS, RETRY_DELAYS
 from genviral_relay.rules.webhook_signing import signed_headers
 from genviral_relay.rules.webhook_urls import HostResolver, UrlRefusedError, destination
-from genviral_relay.webhooks.ports import AttemptRecord, DeliveryQueue, WebhookAnswer, WebhookSender, WebhookStore
+from genviral_relay.webhooks.ports import (
+    AttemptRecord,
+    DeliveryQueue,
+    StoredEvents,
+    WebhookAnswer,
+    WebhookSender,
+    WebhookStore,
+)
 
 MAX_REASON_CHARS = 200
 RECORD_MARGIN = timedelta(seconds=5)
@@ -50,12 +63,13 @@ def _log_keys(delivery: WebhookDelivery) -> dict[str, object]:
         "event_id": delivery.event_id,
         "event_type": delivery.event_type,
         "attempt": delivery.attempt,
+        "post_id": delivery.post_id,
     }
 
 
 # ---------------------------------------------------------------------- registration
 
-Outcome = Literal["delivered", "retrying", "parked", "waiting", "deferred", "dropped", "failed"]
+Outcome = Literal["delivered", "retrying", "parked", "waiting", "deferred", "dropped", "rejected", "failed"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,7 @@ class WebhookAttempts:
         self,
         *,
         store: WebhookStore,
+        events: StoredEvents,
         queue: DeliveryQueue,
         sender: WebhookSender,
         resolver: HostResolver,
@@ -81,6 +96,7 @@ class WebhookAttempts:
         threads: int = 10,
     ) -> None:
         self._store = store
+        self._events = events
         self._queue = queue
         self._sender = sender
         self._resolver = resolver
@@ -131,10 +147,14 @@ class WebhookAttempts:
         if endpoint is None:
             logger.info("Webhook endpoint deleted; its delivery is dropped", extra=_log_keys(delivery))
             return "dropped"
+        # Before waiting too: a forged message must not hop on the queue until its made-up due_at.
+        body = self._stored_body(delivery)
+        if body is None:
+            return "rejected"
         if delivery.due_at > now + DUE_TOLERANCE:
             return self._wait(endpoint, delivery, now)
         try:
-            answer = self._send(endpoint, delivery, now)
+            answer = self._send(endpoint, delivery, body, now)
         except Exception as error:  # a failed attempt like any other, recorded and retried; its type says why
             answer = WebhookAnswer(status=None, reason=f"not delivered: the attempt raised {type(error).__name__}")
         if answer.accepted:
@@ -146,7 +166,23 @@ class WebhookAttempts:
             return "delivered"
         return self._failed(endpoint, delivery, answer, now)
 
-    def _send(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime) -> WebhookAnswer:
+    def _stored_body(self, delivery: WebhookDelivery) -> bytes | None:
+        """The stored document the message names, as endpoints receive it; None (the message rejected) when it
+        names none, or one whose type is not the message's."""
+        body: bytes | None = None
+        if delivery.is_test:
+            document = self._events.test_event(delivery.webhook_id, delivery.event_id)
+            body = document.encode() if document is not None else None
+        elif delivery.post_id is not None:
+            event = self._events.relay_event(delivery.post_id, delivery.event_id)
+            if event is not None and (event.event_id, event.event_type) == (delivery.event_id, delivery.event_type):
+                body = published_document(event)
+        if body is None:
+            emit(Metric.WEBHOOK_MESSAGES_REJECTED)
+            logger.warning("Webhook message names no stored event; dropped unsigned", extra=_log_keys(delivery))
+        return body
+
+    def _send(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, body: bytes, now: datetime) -> WebhookAnswer:
         try:
             where = destination(endpoint.url, self._resolver, allow_private=self._allow_private)
         except UrlRefusedError as refusal:
@@ -154,7 +190,6 @@ class WebhookAttempts:
         keys = endpoint.signing_secrets(now)
         if not keys:
             return WebhookAnswer(status=None, reason="not sent: the endpoint has no signing key")
-        body = delivery.body.encode()
         headers = signed_headers(keys, delivery.event_id, int(now.timestamp()), body)
         return self._sender.post(where, headers, body)
 

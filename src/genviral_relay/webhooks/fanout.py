@@ -15,12 +15,13 @@ from genviral_relay.webhooks.ports import DeliveryQueue, WebhookStore
 
 @dataclass(frozen=True)
 class FanoutItem:
-    """One event from the fan-out queue."""
+    """One event from the fan-out queue: what routes it. Its deliveries name it; the delivery function signs the
+    document stored under `post_id`, not this message's body."""
 
     message_id: str
     event_id: str
     event_type: str
-    body: str
+    post_id: str | None
 
 
 class WebhookFanout:
@@ -47,7 +48,7 @@ class WebhookFanout:
                     event_type=item.event_type,
                     attempt=1,
                     due_at=now,
-                    body=item.body,
+                    post_id=item.post_id,
                 ),
             )
             for item in items

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint
 from genviral_relay.rules.webhook_urls import Destination
 
@@ -62,6 +63,24 @@ class DeliveryQueue(ABC):
     @abstractmethod
     def park(self, delivery: WebhookDelivery, reason: str) -> None:
         """Move a delivery whose retries ran out to the dead-letter queue; raises `DeadLetterError` if that failed."""
+
+
+class StoredEvents(ABC):
+    """The documents a delivery may sign: the relay's events, stored by the check with the outbox (kept
+    EventRetentionDays), and the test events, stored by the test route under their endpoint. A delivery message only
+    names one of them."""
+
+    @abstractmethod
+    def relay_event(self, post_id: str, event_id: str) -> RelayEvent | None:
+        """The stored event; None when there is none (never stored, or past its retention)."""
+
+    @abstractmethod
+    def test_event(self, webhook_id: str, event_id: str) -> str | None:
+        """The document of the endpoint's stored test event, as it is signed; None when there is none."""
+
+    @abstractmethod
+    def store_test_event(self, webhook_id: str, event_id: str, document: str, *, expires_at: datetime) -> None:
+        """Keep a test event's document (until `expires_at`) for its deliveries to find."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from genviral_relay.models.webhooks import (
 from genviral_relay.observability import logger
 from genviral_relay.rules.webhook_signing import new_secret
 from genviral_relay.rules.webhook_urls import HostResolver, destination, encoded_url
-from genviral_relay.webhooks.ports import DeliveryQueue, WebhookStore
+from genviral_relay.webhooks.ports import DeliveryQueue, StoredEvents, WebhookStore
 
 ROTATION_OVERLAP = timedelta(hours=24)
 """How long a rotated-out key keeps signing beside the new one."""
@@ -34,13 +34,17 @@ class WebhookRegistry:
         *,
         store: WebhookStore,
         queue: DeliveryQueue,
+        events: StoredEvents,
         resolver: HostResolver,
         clock: Clock,
         allow_private: bool,
+        event_retention: timedelta,
         max_endpoints: int = MAX_ENDPOINTS,
     ) -> None:
         self._store = store
         self._queue = queue
+        self._events = events
+        self._event_retention = event_retention
         self._resolver = resolver
         self._clock = clock
         self._allow_private = allow_private
@@ -96,7 +100,8 @@ class WebhookRegistry:
         return endpoint.model_copy(update={"secrets": secrets})
 
     def send_test(self, webhook_id: str) -> WebhookDelivery:
-        """Queue a `webhook.test` event for this endpoint alone, through the same attempts as any delivery."""
+        """Queue a `webhook.test` event for this endpoint alone, through the same attempts as any delivery: stored
+        first (kept as long as events are), since a delivery is signed only from what the relay stored."""
         endpoint = self.endpoint(webhook_id)
         now = self._clock()
         event_id = str(uuid.uuid4())
@@ -108,13 +113,14 @@ class WebhookRegistry:
             "webhook_id": endpoint.id,
             "message": "A test delivery from genviral-relay (POST /webhooks/{id}/test).",
         }
+        self._events.store_test_event(
+            endpoint.id,
+            event_id,
+            json.dumps(document, separators=(",", ":"), sort_keys=True),
+            expires_at=now + self._event_retention,
+        )
         delivery = WebhookDelivery(
-            webhook_id=endpoint.id,
-            event_id=event_id,
-            event_type=TEST_EVENT_TYPE,
-            attempt=1,
-            due_at=now,
-            body=json.dumps(document, separators=(",", ":"), sort_keys=True),
+            webhook_id=endpoint.id, event_id=event_id, event_type=TEST_EVENT_TYPE, attempt=1, due_at=now
         )
         if self._queue.send([delivery]):
             raise EnqueueError("the delivery queue did not take the test event")

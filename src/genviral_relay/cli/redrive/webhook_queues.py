@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from genviral_relay import factories
+from genviral_relay.aws.webhook_queues import delivery_from
 from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.cli.redrive.flow import DeadLetter, QueueRedrive, Resend, mark_sent
@@ -134,7 +135,7 @@ class WebhookDeliveriesRedrive(QueueRedrive[ParkedDelivery]):
     def read(self, letter: DeadLetter) -> ParkedDelivery | None:
         if "webhook_id" in letter.attributes:
             try:
-                return ParkedDelivery(factories.webhook_delivery_from(letter.body, letter.attributes))
+                return ParkedDelivery(delivery_from(letter.body, letter.attributes))
             except ValueError:
                 return None
         if letter.attributes.get("event_id") and letter.attributes.get("event_type"):

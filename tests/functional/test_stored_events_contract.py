@@ -1,0 +1,67 @@
+"""One script on the stored events in DynamoDB (moto) and on their in-memory double: the same answers, so what the
+webhook specs see of the double is what a deployment's delivery function finds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from genviral_relay.aws.dynamodb_items import event_to_item
+from genviral_relay.aws.dynamodb_store import DynamoDbStore
+from genviral_relay.aws.stored_events import DynamoDbStoredEvents
+from genviral_relay.checking.ports import EventSelection
+from genviral_relay.models.events import RelayEvent, parse_event
+from genviral_relay.webhooks.ports import StoredEvents
+from local.stack import MotoStack
+from tests.support.doubles import InMemoryStoredEvents
+
+START = datetime(2026, 3, 2, 12, tzinfo=UTC)
+SAMPLE = Path(__file__).resolve().parents[2] / "events" / "outbound" / "eventbridge-post-account-failed.json"
+WEBHOOK = "wh_" + "1" * 32
+OTHER_WEBHOOK = "wh_" + "2" * 32
+
+
+def script(events: StoredEvents, store_relay_event: Callable[[RelayEvent], None]) -> list[Any]:
+    event = parse_event(json.loads(SAMPLE.read_text())["detail"])
+    store_relay_event(event)
+    events.store_test_event(WEBHOOK, "t1", '{"event_type":"webhook.test"}', expires_at=START + timedelta(days=30))
+    return [
+        events.relay_event(event.post_id, event.event_id),
+        events.relay_event(event.post_id, "another"),
+        events.relay_event("another-post", event.event_id),  # an event is found under its own post only
+        events.relay_event("", event.event_id),  # a key no item can have names nothing
+        events.relay_event("p" * 3000, event.event_id),
+        events.test_event(WEBHOOK, "t1"),
+        events.test_event(OTHER_WEBHOOK, "t1"),  # a test event is its endpoint's only
+        events.test_event(WEBHOOK, event.event_id),
+        events.relay_event(WEBHOOK, "t1"),  # a test event is never a relay event
+    ]
+
+
+def test_the_double_answers_as_the_table(stack: MotoStack) -> None:
+    client, table = stack.client("dynamodb"), stack.ref("StateTable")
+
+    def put(event: RelayEvent) -> None:  # the item the check's transaction writes
+        client.put_item(TableName=table, Item=event_to_item(event, int((START + timedelta(days=30)).timestamp())))
+
+    expected = script(DynamoDbStoredEvents(client, table), put)
+    double = InMemoryStoredEvents()
+    assert script(double, double.add) == expected
+    assert expected[0] is not None
+    assert expected[1:5] == [None] * 4
+    assert expected[5:] == ['{"event_type":"webhook.test"}', None, None, None]
+
+
+def test_a_test_event_expires_with_the_table_ttl_and_stays_out_of_the_event_scans(stack: MotoStack) -> None:
+    client, table = stack.client("dynamodb"), stack.ref("StateTable")
+    kept_until = START + timedelta(days=30)
+    DynamoDbStoredEvents(client, table).store_test_event(WEBHOOK, "t1", "{}", expires_at=kept_until)
+    (item,) = client.scan(TableName=table)["Items"]
+    assert (item["pk"]["S"], item["sk"]["S"], item["expires_at"]["N"]) == (
+        WEBHOOK, "TEST_EVENT#t1", str(int(kept_until.timestamp()))
+    )  # fmt: skip
+    store = DynamoDbStore(client, table, event_retention=timedelta(days=1), clock=lambda: START)
+    assert store.find_events(EventSelection()) == []  # the CLI's event listing reads relay events only
