@@ -22,8 +22,7 @@ from genviral_relay.settings import (
     worker_settings,
 )
 
-# Each function imports only what it builds (cold starts are measured): the use cases and ports below are
-# imported where they are built, and named here for the annotations.
+# Each function imports only what it builds (cold starts are measured): these are named for the annotations.
 if TYPE_CHECKING:
     from botocore.config import Config
 
@@ -247,12 +246,13 @@ def host_resolver() -> HostResolver:
 
 @cache
 def webhook_registry() -> WebhookRegistry:
-    """The API's webhook routes."""
+    from genviral_relay.aws.webhook_secrets import KmsSecretBox
     from genviral_relay.webhooks.registry import WebhookRegistry
 
     settings = api_settings()
     return WebhookRegistry(
         store=build_webhook_store(settings.table_name),
+        secrets=KmsSecretBox(aws_client("kms"), settings.webhook_secrets_key_arn),  # seals only: its role encrypts
         queue=build_delivery_queue(settings.webhook_delivery_queue_url, ""),  # the API never parks
         resolver=host_resolver(),
         clock=utc_now,
@@ -275,6 +275,7 @@ def webhook_fanout() -> WebhookFanout:
 
 @cache
 def webhook_attempts() -> WebhookAttempts:
+    from genviral_relay.aws.webhook_secrets import KmsSecretBox
     from genviral_relay.receivers.sender import HttpWebhookSender
     from genviral_relay.webhooks.attempts import WebhookAttempts
 
@@ -282,6 +283,7 @@ def webhook_attempts() -> WebhookAttempts:
     label_stack(settings.stack_name)
     return WebhookAttempts(
         store=build_webhook_store(settings.table_name),
+        secrets=KmsSecretBox(aws_client("kms"), settings.webhook_secrets_key_arn),  # kept: it caches opened keys
         queue=build_delivery_queue(settings.webhook_delivery_queue_url, settings.webhook_dlq_url),
         sender=HttpWebhookSender(),
         resolver=host_resolver(),

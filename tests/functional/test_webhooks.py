@@ -592,7 +592,7 @@ def test_a_delivery_sqs_refuses_alone_is_the_only_one_fanned_out_again_and_the_o
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given two endpoints for every type, and the delivery queue refusing the second one's deliveries
-    first, second = register(relay, receiver)["id"], register(relay, receiver)["id"]
+    first, second = register(relay, receiver)["id"], register(relay, receiver, url=f"{receiver.url}/2")["id"]
     refusing_deliveries_to(monkeypatch, second)
     (event,) = check_now(relay, post_with_outcomes(emulator, relay, posted=1))
     capsys.readouterr()
@@ -616,7 +616,7 @@ def test_redrive_keeps_in_the_dlq_only_the_deliveries_the_queue_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given one event's deliveries to two endpoints parked in WebhookDLQ, and the queue refusing the second's
-    first, second = register(relay, receiver)["id"], register(relay, receiver)["id"]
+    first, second = register(relay, receiver)["id"], register(relay, receiver, url=f"{receiver.url}/2")["id"]
     (event,) = check_now(relay, post_with_outcomes(emulator, relay, posted=1))
     stack = relay.stack
     parking = factories.build_delivery_queue(

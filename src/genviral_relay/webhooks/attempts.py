@@ -35,7 +35,14 @@ from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.rules.webhook_retries import DUE_TOLERANCE, MAX_ATTEMPTS, RETRY_DELAYS
 from genviral_relay.rules.webhook_signing import signed_headers
 from genviral_relay.rules.webhook_urls import HostResolver, UrlRefusedError, destination
-from genviral_relay.webhooks.ports import AttemptRecord, DeliveryQueue, WebhookAnswer, WebhookSender, WebhookStore
+from genviral_relay.webhooks.ports import (
+    AttemptRecord,
+    DeliveryQueue,
+    SecretBox,
+    WebhookAnswer,
+    WebhookSender,
+    WebhookStore,
+)
 
 MAX_REASON_CHARS = 200
 
@@ -69,6 +76,7 @@ class WebhookAttempts:
         self,
         *,
         store: WebhookStore,
+        secrets: SecretBox,
         queue: DeliveryQueue,
         sender: WebhookSender,
         resolver: HostResolver,
@@ -77,6 +85,7 @@ class WebhookAttempts:
         threads: int = 10,
     ) -> None:
         self._store = store
+        self._secrets = secrets
         self._queue = queue
         self._sender = sender
         self._resolver = resolver
@@ -125,7 +134,7 @@ class WebhookAttempts:
             where = destination(endpoint.url, self._resolver, allow_private=self._allow_private)
         except UrlRefusedError as refusal:
             return WebhookAnswer(status=None, reason=f"not sent: {refusal}")
-        keys = endpoint.signing_secrets(now)
+        keys = [self._secrets.open(endpoint.id, sealed) for sealed in endpoint.signing_secrets(now)]
         if not keys:
             return WebhookAnswer(status=None, reason="not sent: the endpoint has no signing key")
         body = delivery.body.encode()
