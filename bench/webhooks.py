@@ -99,7 +99,7 @@ def fanout_on_doubles(endpoints: int, batches: int = 200) -> float:
     store, queue = InMemoryWebhookStore(), InMemoryDeliveryQueue()
     now = datetime.now(UTC)
     for n in range(endpoints):
-        store.create(WebhookEndpoint(id=f"wh_{n:032x}", url="https://hooks.example.com/", created_at=now))
+        store.add_04(WebhookEndpoint(id=f"wh_{n:032x}", url="https://hooks.example.com/", created_at=now))
     fanout = WebhookFanout(store=store, queue=queue, clock=lambda: now)
     post_id = json.loads(SAMPLE.read_text())["detail"]["post_id"]
     batch = [FanoutItem(f"m{n}", f"e{n}", "post.account.failed", post_id) for n in range(10)]

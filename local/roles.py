@@ -47,7 +47,7 @@ from local.template import TEMPLATE_PATH, Resolver, transform_offline
 POLICY_VERSION = "2012-10-17"
 ADMIN_ROLE = "LocalAdmin-local"
 MANAGED_PREFIX = "arn:aws:iam::aws:policy/"
-JSON_SERVICES = frozenset({"dynamodb", "sqs", "events", "secretsmanager"})
+JSON_SERVICES = frozenset({"dynamodb", "sqs", "events", "secretsmanager", "kms"})
 """Services the relay calls whose SDK speaks JSON (SNS, IAM and STS speak the query protocol)."""
 
 
@@ -241,6 +241,8 @@ def required_permissions(
         buses = [entry.get("EventBusName") or "default" for entry in params.get("Entries", [])]
         prefix = f"arn:aws:events:{region}:{account}:event-bus/"
         found = [("events:PutEvents", bus if bus.startswith("arn:") else prefix + bus) for bus in buses]
+    elif service == "kms" and "KeyId" in params:
+        found = [(f"kms:{operation}", _key_arn(params["KeyId"], region=region, account=account))]
     elif service == "secretsmanager" and "SecretId" in params:
         found = [(f"secretsmanager:{operation}", _secret_arn(params["SecretId"], region=region, account=account))]
     else:
@@ -286,6 +288,17 @@ def _secret_arn(secret_id: str, *, region: str, account: str) -> str:
     if secret_id.startswith("arn:"):
         return secret_id
     return f"arn:aws:secretsmanager:{region}:{account}:secret:{secret_id}"
+
+
+def _key_arn(key_id: str, *, region: str, account: str) -> str:
+    """A KMS key is authorized by its ARN, whether the call names it by id, alias or ARN."""
+    from moto.kms.models import kms_backends
+
+    backend = kms_backends[account][region]
+    try:
+        return str(backend.describe_key(key_id).arn)
+    except Exception:  # no such key: AWS refuses it by the name it was given
+        return key_id if key_id.startswith("arn:") else f"arn:aws:kms:{region}:{account}:key/{key_id}"
 
 
 @dataclass(frozen=True)

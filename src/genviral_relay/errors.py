@@ -113,3 +113,12 @@ class WebhookNotFoundError(RelayError):
 
 class TooManyWebhooksError(RelayError):
     """A registration over the deployment's limit of endpoints."""
+
+
+class WebhookExistsError(RelayError):
+    """A registration of a URL and event types an endpoint already has; the error's text is that endpoint's id."""
+
+
+class WebhookSecretError(ConfigurationError):
+    """A signing key could not be sealed or opened with the KMS key (access refused, a key disabled or gone, a
+    sealed key that is not this endpoint's)."""

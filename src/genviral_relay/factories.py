@@ -7,23 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from functools import cache, partial
-from typing import TYPE_CHECKING, Any
+from functools import _lru_cache_wrapper, cache, partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from genviral_relay.clock import moment_from, utc_now
+from genviral_relay import clock
+from genviral_relay.clock import Clock, moment_from
 from genviral_relay.observability import label_stack
 from genviral_relay.settings import (
-    api_settings,
     checker_settings,
     clear_settings_cache,
     poller_settings,
-    webhook_delivery_settings,
-    webhook_dispatcher_settings,
     worker_settings,
 )
 
-# Each function imports only what it builds (cold starts are measured): the use cases and ports below are
-# imported where they are built, and named here for the annotations.
+# Each function imports only what it builds (cold starts are measured): these are named for the annotations.
 if TYPE_CHECKING:
     from botocore.config import Config
 
@@ -37,15 +34,22 @@ if TYPE_CHECKING:
     from genviral_relay.polling.work_batch import WorkBatch
     from genviral_relay.relay import Relay
     from genviral_relay.rules.schedule import PollingPolicy
-    from genviral_relay.rules.webhook_urls import HostResolver
-    from genviral_relay.webhooks.attempts import WebhookAttempts
-    from genviral_relay.webhooks.fanout import WebhookFanout
-    from genviral_relay.webhooks.ports import DeliveryQueue, StoredEvents, WebhookStore
-    from genviral_relay.webhooks.registry import WebhookRegistry
 
 
 ClientFactory = Callable[[str], Any]
 """Makes the boto3 client of one AWS service."""
+utc_now: Clock = clock.utc_now
+"""The functions' clock, looked up when an object is built: tests and the demo move it (then `reset`)."""
+Built = TypeVar("Built")
+_BUILT_ONCE: list[_lru_cache_wrapper[Any]] = []
+
+
+def built_once(factory: Callable[..., Built]) -> _lru_cache_wrapper[Built]:
+    """A factory whose object is kept for the execution environment, and forgotten by `reset` (here and in
+    `webhook_factories.py`)."""
+    kept = cache(factory)
+    _BUILT_ONCE.append(kept)
+    return kept
 
 
 def aws_client_config() -> Config:
@@ -56,7 +60,7 @@ def aws_client_config() -> Config:
     return Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
 
 
-@cache
+@built_once
 def aws_client(service: str) -> Any:
     import boto3
 
@@ -69,7 +73,7 @@ def build_store(table_name: str, event_retention: timedelta, client: ClientFacto
     return DynamoDbStore(client("dynamodb"), table_name, event_retention=event_retention, clock=utc_now)
 
 
-@cache
+@built_once
 def poller_store() -> DynamoDbStore:
     settings = poller_settings()
     label_stack(settings.stack_name)
@@ -129,7 +133,7 @@ def build_relay(
     )
 
 
-@cache
+@built_once
 def checker_store() -> DynamoDbStore:
     settings = checker_settings()
     label_stack(settings.stack_name)
@@ -149,13 +153,13 @@ def build_genviral_client(api_url: str, tokens: TokenSource) -> GenviralClient:
     return GenviralClient(api_url, tokens)
 
 
-@cache
+@built_once
 def genviral_client() -> GenviralClient:
     settings = checker_settings()
     return build_genviral_client(str(settings.genviral_api_url), build_token_source(settings.genviral_secret_arn))
 
 
-@cache
+@built_once
 def relay() -> Relay:
     from genviral_relay.relay import polling_policy
 
@@ -178,7 +182,7 @@ def unwatch() -> Unwatch:
     return relay().unwatch
 
 
-@cache
+@built_once
 def work_batch() -> WorkBatch:
     """The worker's dispatcher: its checks, the retry sweep and discovery (discover mode)."""
     settings = worker_settings()
@@ -194,7 +198,7 @@ def build_work_queue(queue_url: str, client: ClientFactory = aws_client) -> Work
     return SqsWorkQueue(client("sqs"), queue_url)
 
 
-@cache
+@built_once
 def poll_tick() -> PollTick:
     from genviral_relay.checking.pause import GenviralPause
     from genviral_relay.polling.bulk_refresh import HotWindows
@@ -217,83 +221,8 @@ def poll_tick() -> PollTick:
 
 
 # ---------------------------------------------------------------------- webhooks
-def build_webhook_store(table_name: str, client: ClientFactory = aws_client) -> WebhookStore:
-    from genviral_relay.aws.webhook_store import DynamoDbWebhookStore
-
-    return DynamoDbWebhookStore(client("dynamodb"), table_name)
-
-
-def build_stored_events(table_name: str, client: ClientFactory = aws_client) -> StoredEvents:
-    from genviral_relay.aws.stored_events import DynamoDbStoredEvents
-
-    return DynamoDbStoredEvents(client("dynamodb"), table_name)
-
-
-def build_delivery_queue(queue_url: str, dead_letter_url: str, client: ClientFactory = aws_client) -> DeliveryQueue:
-    from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
-
-    return SqsDeliveryQueue(client("sqs"), queue_url, dead_letter_url, clock=utc_now)
-
-
-@cache
-def host_resolver() -> HostResolver:
-    """The system's DNS (a test replaces `SystemResolver` to answer what it likes)."""
-    from genviral_relay.receivers.sender import SystemResolver
-
-    return SystemResolver()
-
-
-@cache
-def webhook_registry() -> WebhookRegistry:
-    """The API's webhook routes."""
-    from genviral_relay.webhooks.registry import WebhookRegistry
-
-    settings = api_settings()
-    return WebhookRegistry(
-        store=build_webhook_store(settings.table_name),
-        queue=build_delivery_queue(settings.webhook_delivery_queue_url, ""),  # the API never parks
-        events=build_stored_events(settings.table_name),
-        resolver=host_resolver(),
-        clock=utc_now,
-        allow_private=settings.allow_private_webhook_urls,
-        event_retention=timedelta(days=settings.event_retention_days),
-    )
-
-
-@cache
-def webhook_fanout() -> WebhookFanout:
-    from genviral_relay.webhooks.fanout import WebhookFanout
-
-    settings = webhook_dispatcher_settings()
-    label_stack(settings.stack_name)
-    return WebhookFanout(
-        store=build_webhook_store(settings.table_name),
-        queue=build_delivery_queue(settings.webhook_delivery_queue_url, ""),  # the fan-out never parks
-        clock=utc_now,
-    )
-
-
-@cache
-def webhook_attempts() -> WebhookAttempts:
-    from genviral_relay.receivers.sender import HttpWebhookSender
-    from genviral_relay.webhooks.attempts import WebhookAttempts
-
-    settings = webhook_delivery_settings()
-    label_stack(settings.stack_name)
-    return WebhookAttempts(
-        store=build_webhook_store(settings.table_name),
-        events=build_stored_events(settings.table_name),
-        queue=build_delivery_queue(settings.webhook_delivery_queue_url, settings.webhook_dlq_url),
-        sender=HttpWebhookSender(),
-        resolver=host_resolver(),
-        clock=utc_now,
-        allow_private=settings.allow_private_webhook_urls,
-    )
-
-
 def reset() -> None:
     """Forget every built object and the settings (tests and the local runner change the environment)."""
-    checks = (aws_client, poller_store, poll_tick, checker_store, genviral_client, relay, work_batch)
-    for factory in (*checks, host_resolver, webhook_registry, webhook_fanout, webhook_attempts):
+    for factory in _BUILT_ONCE:
         factory.cache_clear()
     clear_settings_cache()

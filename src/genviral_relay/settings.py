@@ -89,6 +89,7 @@ class ApiSettings(CheckerSettings):
 
     webhook_delivery_queue_url: NonEmpty = Field(alias="WEBHOOK_DELIVERY_QUEUE_URL")
     allow_private_webhook_urls: bool = Field(alias="ALLOW_PRIVATE_WEBHOOK_URLS")
+    webhook_secrets_key_arn: NonEmpty = Field(alias="WEBHOOK_SECRETS_KEY_ARN", description="Seals signing keys.")
 
 
 class WebhookDispatcherSettings(_Settings):
@@ -98,6 +99,7 @@ class WebhookDispatcherSettings(_Settings):
 class WebhookDeliverySettings(WebhookDispatcherSettings):
     webhook_dlq_url: NonEmpty = Field(alias="WEBHOOK_DLQ_URL")
     allow_private_webhook_urls: bool = Field(alias="ALLOW_PRIVATE_WEBHOOK_URLS")
+    webhook_secrets_key_arn: NonEmpty = Field(alias="WEBHOOK_SECRETS_KEY_ARN", description="Opens signing keys.")
 
 
 SettingsT = TypeVar("SettingsT", bound=_Settings)

@@ -114,13 +114,15 @@ def assert_nothing_refused(stack: MotoStack) -> None:
 
 
 def used(stack: MotoStack, function: str, *, portable: bool = False) -> set[Permission]:
-    """What the function's role was allowed; `portable`: the secret's ARN (random per stack) as SECRET_ARN."""
+    """What the function's role was allowed; `portable`: the ARNs random per stack by name (`portable_arn`)."""
     permissions = enforcement(stack).used_by(stack.roles[function].name)
     return {(action, portable_arn(stack, resource) if portable else resource) for action, resource in permissions}
 
 
 def portable_arn(stack: MotoStack, resource: str) -> str:
-    return "SECRET_ARN" if resource == stack.secret_arn else resource
+    """The ARNs that differ between stacks (the secret's suffix, the key's id) by name."""
+    named = {stack.secret_arn: "SECRET_ARN", stack.resolver.attributes.get(("WebhookSecretsKey", "Arn")): "WEBHOOK_KEY"}
+    return named.get(resource, resource)
 
 
 def arn(stack: MotoStack, logical_id: str) -> str:
@@ -550,6 +552,9 @@ def webhooks_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> N
         ("sqs:SendMessage", dead_letters),
     } <= used(stack, WEBHOOK_DELIVERY)  # fmt: skip
     assert {("dynamodb:Query", table), ("sqs:SendMessage", deliveries)} <= used(stack, API)
+    key = arn(stack, "WebhookSecretsKey")  # the API seals the secrets, the delivery function opens them
+    assert ("kms:Encrypt", key) in used(stack, API) - used(stack, WEBHOOK_DELIVERY)
+    assert ("kms:Decrypt", key) in used(stack, WEBHOOK_DELIVERY) - used(stack, API)
     assert ("sqs:SendMessage", fanout) in used(stack, WORKER)
 
 

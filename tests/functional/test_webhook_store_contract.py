@@ -3,10 +3,12 @@ specs see of the double is what a deployment does."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from genviral_relay.aws.webhook_store import DynamoDbWebhookStore
+from genviral_relay.aws.webhook_store import DynamoDbWebhookStore, endpoint_to_item
+from genviral_relay.errors import TooManyWebhooksError, WebhookExistsError
 from genviral_relay.models.webhooks import SigningSecret, WebhookEndpoint
 from genviral_relay.webhooks.ports import AttemptRecord, WebhookStore
 from local.stack import MotoStack
@@ -25,8 +27,8 @@ def script(store: WebhookStore) -> list[Any]:
         secrets=(SigningSecret(value="whsec_b25l"),),
     )
     second = WebhookEndpoint(id="wh_" + "2" * 32, url="https://hooks.example.com/b", created_at=START + timedelta(1))
-    store.create(second)
-    store.create(first)
+    store.create(second, limit=100)
+    store.create(first, limit=100)
     answers: list[Any] = [store.endpoints(), store.endpoint(first.id), store.endpoint("wh_" + "9" * 32)]
     store.record_attempt(first.id, AttemptRecord(START, False, 503, "HTTP 503: Service Unavailable", 1))
     store.record_attempt(first.id, AttemptRecord(START + timedelta(seconds=5), False, None, "connection reset", 0))
@@ -39,6 +41,64 @@ def script(store: WebhookStore) -> list[Any]:
     store.record_attempt(first.id, AttemptRecord(START, False, 500, "gone", 1))  # nothing: no such endpoint
     answers += [store.endpoint(first.id), store.endpoints()]
     return answers
+
+
+def registrations(store: WebhookStore, legacy: Callable[[WebhookEndpoint], None]) -> list[Any]:
+    """The limit and the subscriptions, on a table 0.4 wrote (`legacy` stores an endpoint as it did: no count, no
+    subscription): the same URL twice among them, which both keep."""
+    url = "https://hooks.example.com/same"
+    old = [WebhookEndpoint(id=f"wh_{n:032x}", url=url, created_at=START + timedelta(seconds=n)) for n in range(2)]
+    for endpoint in reversed(old):
+        legacy(endpoint)
+    new = [
+        WebhookEndpoint(id=f"wh_{n:032x}", url=f"https://hooks.example.com/{n}", created_at=START) for n in range(2, 5)
+    ]
+    typed = WebhookEndpoint(id="wh_" + "c" * 32, url=url, event_types=("post.completed",), created_at=START)
+    answers: list[Any] = [attempt(store.create, new[0], limit=3), attempt(store.create, new[1], limit=3)]
+    answers += [
+        attempt(store.create, new[2], limit=3),
+        attempt(store.create, new[0].model_copy(update={"id": "x"}), limit=9),
+    ]
+    answers += [attempt(store.create, old[0].model_copy(update={"id": "y"}), limit=9)]
+    answers += [store.delete(new[0].id), attempt(store.create, new[2], limit=3), attempt(store.create, typed, limit=9)]
+    answers += [store.delete(old[0].id), attempt(store.create, old[0].model_copy(update={"id": "z"}), limit=9)]
+    answers += [[endpoint.id for endpoint in store.endpoints()]]
+    return answers
+
+
+def attempt(call: Callable[..., None], *args: Any, **kwargs: Any) -> str:
+    try:
+        call(*args, **kwargs)
+    except (TooManyWebhooksError, WebhookExistsError) as error:
+        return f"{type(error).__name__}: {error}"
+    return "created"
+
+
+def test_registrations_hold_the_limit_and_refuse_a_subscription_twice_on_both(stack: MotoStack) -> None:
+    table = DynamoDbWebhookStore(stack.client("dynamodb"), stack.ref("StateTable"))
+
+    def as_04(endpoint: WebhookEndpoint) -> None:
+        item = endpoint_to_item(endpoint)
+        del item["subscription_key"]
+        stack.client("dynamodb").put_item(TableName=stack.ref("StateTable"), Item=item)
+
+    double = InMemoryWebhookStore()
+    expected = registrations(table, as_04)
+    assert registrations(double, double.add_04) == expected
+    first_04 = f"wh_{0:032x}"
+    assert expected[:9] == [
+        "created",  # the first use counts the two 0.4 endpoints: 3 of 3
+        "TooManyWebhooksError: at most 3 webhook endpoints; delete one first",
+        "TooManyWebhooksError: at most 3 webhook endpoints; delete one first",
+        f"WebhookExistsError: wh_{2:032x}",
+        f"WebhookExistsError: {first_04}",  # the older of the two 0.4 endpoints owns their URL
+        True,
+        "created",  # the deletion made room
+        "created",  # the same URL with other event types
+        True,
+    ]
+    # The owner of the 0.4 subscription deleted, the URL is free again (its 0.4 duplicate keeps delivering)
+    assert expected[9] == "created"
 
 
 def test_the_double_answers_as_the_dynamodb_store(stack: MotoStack) -> None:

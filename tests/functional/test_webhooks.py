@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from genviral_relay import factories
+from genviral_relay import factories, webhook_factories
 from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
 from genviral_relay.cli import main as cli_main
 from genviral_relay.clock import parse_ts
@@ -529,7 +529,7 @@ class RefusingSqs:
 
 def refusing_deliveries_to(monkeypatch: pytest.MonkeyPatch, webhook_id: str) -> None:
     """From now on, the delivery queue's SQS refuses every delivery to `webhook_id` (the others go)."""
-    build = factories.build_delivery_queue
+    build = webhook_factories.build_delivery_queue
 
     def refuses(entry: dict[str, Any]) -> bool:
         return bool(entry["MessageAttributes"]["webhook_id"]["StringValue"] == webhook_id)
@@ -537,7 +537,7 @@ def refusing_deliveries_to(monkeypatch: pytest.MonkeyPatch, webhook_id: str) -> 
     def refusing(queue_url: str, dead_letter_url: str, client: Any = factories.aws_client) -> Any:
         return build(queue_url, dead_letter_url, client=lambda service: RefusingSqs(client(service), refuses))
 
-    monkeypatch.setattr(factories, "build_delivery_queue", refusing)
+    monkeypatch.setattr(webhook_factories, "build_delivery_queue", refusing)
 
 
 def queued_deliveries(relay: LocalRunner) -> list[dict[str, str]]:
@@ -596,7 +596,7 @@ def test_a_delivery_sqs_refuses_alone_is_the_only_one_fanned_out_again_and_the_o
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given two endpoints for every type, and the delivery queue refusing the second one's deliveries
-    first, second = register(relay, receiver)["id"], register(relay, receiver)["id"]
+    first, second = register(relay, receiver)["id"], register(relay, receiver, url=f"{receiver.url}/2")["id"]
     refusing_deliveries_to(monkeypatch, second)
     (event,) = check_now(relay, post_with_outcomes(emulator, relay, posted=1))
     capsys.readouterr()
@@ -620,10 +620,10 @@ def test_redrive_keeps_in_the_dlq_only_the_deliveries_the_queue_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given one event's deliveries to two endpoints parked in WebhookDLQ, and the queue refusing the second's
-    first, second = register(relay, receiver)["id"], register(relay, receiver)["id"]
+    first, second = register(relay, receiver)["id"], register(relay, receiver, url=f"{receiver.url}/2")["id"]
     (event,) = check_now(relay, post_with_outcomes(emulator, relay, posted=1))
     stack = relay.stack
-    parking = factories.build_delivery_queue(
+    parking = webhook_factories.build_delivery_queue(
         stack.ref("WebhookDeliveryQueue"), stack.ref("WebhookDLQ"), client=stack.client
     )
     for webhook_id in (first, second):

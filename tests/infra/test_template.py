@@ -72,7 +72,10 @@ def variables_read(logical_id: str) -> set[str]:
 
 
 def template_environment(logical_id: str) -> dict[str, str]:
-    return function_environment(Resolver(TEMPLATE, SAMPLE_PARAMETERS, refs=_fake_refs()), logical_id)
+    attributes = {(logical_id, "Arn"): f"{logical_id}-arn" for logical_id in TEMPLATE["Resources"]}
+    return function_environment(
+        Resolver(TEMPLATE, SAMPLE_PARAMETERS, refs=_fake_refs(), attributes=attributes), logical_id
+    )
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))

@@ -36,17 +36,21 @@ from genviral_relay.errors import (
     EnqueueError,
     GenviralNotFoundError,
     StateConflictError,
+    TooManyWebhooksError,
+    WebhookExistsError,
+    WebhookSecretError,
 )
 from genviral_relay.models.domain import AccountDirectory, DiscoverState, DueWatch, OutboxEntry, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import WorkRequest
 from genviral_relay.models.upstream import Account, Post
-from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint
+from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint, is_plaintext_secret
 from genviral_relay.polling.ports import WatchIndex, WorkQueue
 from genviral_relay.rules.webhook_urls import Destination, HostResolver
 from genviral_relay.webhooks.ports import (
     AttemptRecord,
     DeliveryQueue,
+    SecretBox,
     StoredEvents,
     WebhookAnswer,
     WebhookSender,
@@ -57,6 +61,7 @@ __all__ = [
     "InMemoryDeadLetters",
     "InMemoryDeliveryQueue",
     "InMemoryPostSource",
+    "InMemorySecretBox",
     "InMemoryStore",
     "InMemoryStoredEvents",
     "InMemoryWebhookStore",
@@ -417,13 +422,33 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
 
 # ---------------------------------------------------------------------- webhooks
 class InMemoryWebhookStore(WebhookStore):
-    """The endpoints in memory, health updated as the DynamoDB store updates it (only while the endpoint exists)."""
+    """The endpoints in memory, health updated as the DynamoDB store updates it (only while the endpoint exists);
+    a registration's checks and write are one step, as the DynamoDB store's transaction is."""
 
     def __init__(self) -> None:
         self.items: dict[str, WebhookEndpoint] = {}
+        self.subscriptions: dict[str, str] = {}
+        """subscription_key -> the endpoint that owns it (a 0.4 duplicate, `add_04`, owns none)."""
+        self._lock = threading.Lock()
 
-    def create(self, endpoint: WebhookEndpoint) -> None:
-        self.items[endpoint.id] = endpoint
+    def create(self, endpoint: WebhookEndpoint, *, limit: int) -> None:
+        with self._lock:
+            existing = self.subscriptions.get(endpoint.subscription_key)
+            if existing is not None:
+                raise WebhookExistsError(existing)
+            if len(self.items) >= limit:
+                raise TooManyWebhooksError(f"at most {limit} webhook endpoints; delete one first")
+            self.items[endpoint.id] = endpoint
+            self.subscriptions[endpoint.subscription_key] = endpoint.id
+
+    def add_04(self, endpoint: WebhookEndpoint) -> None:
+        """An endpoint as 0.4 stored it: no count, no subscription (the DynamoDB store adopts them on first use,
+        the oldest of those that share a subscription owning it; the double does that now)."""
+        with self._lock:
+            self.items[endpoint.id] = endpoint
+            owner = self.items.get(self.subscriptions.get(endpoint.subscription_key, endpoint.id), endpoint)
+            oldest = min(owner, endpoint, key=lambda each: (each.created_at, each.id))
+            self.subscriptions[endpoint.subscription_key] = oldest.id
 
     def endpoint(self, webhook_id: str) -> WebhookEndpoint | None:
         return self.items.get(webhook_id)
@@ -435,7 +460,11 @@ class InMemoryWebhookStore(WebhookStore):
         )
 
     def delete(self, webhook_id: str) -> bool:
-        return self.items.pop(webhook_id, None) is not None
+        with self._lock:
+            endpoint = self.items.pop(webhook_id, None)
+            if endpoint is not None and self.subscriptions.get(endpoint.subscription_key) == webhook_id:
+                del self.subscriptions[endpoint.subscription_key]
+            return endpoint is not None
 
     def replace_secrets(self, webhook_id: str, secrets: Sequence[SigningSecret]) -> bool:
         if webhook_id not in self.items:
@@ -464,6 +493,26 @@ class InMemoryWebhookStore(WebhookStore):
                 }
             )
         self.items[webhook_id] = endpoint.model_copy(update={"health": health})
+
+
+class InMemorySecretBox(SecretBox):
+    """Seals reversibly, bound to the endpoint as KMS's encryption context binds it; `opened` counts the opens."""
+
+    PREFIX = "test-sealed:"
+
+    def __init__(self) -> None:
+        self.opened = 0
+
+    def seal(self, webhook_id: str, secret: str) -> str:
+        return f"{self.PREFIX}{webhook_id}:{secret[::-1]}"
+
+    def open(self, webhook_id: str, sealed: str) -> str:
+        if is_plaintext_secret(sealed):
+            return sealed  # as KmsSecretBox answers a 0.4 key
+        if not sealed.startswith(f"{self.PREFIX}{webhook_id}:"):
+            raise WebhookSecretError(f"could not open the signing key of {webhook_id}: InvalidCiphertextException")
+        self.opened += 1
+        return sealed.rsplit(":", 1)[1][::-1]
 
 
 class InMemoryDeliveryQueue(DeliveryQueue):

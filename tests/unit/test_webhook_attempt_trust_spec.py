@@ -18,6 +18,7 @@ from genviral_relay.webhooks.registry import WebhookRegistry
 from tests.builders import relay_event
 from tests.support.doubles import (
     InMemoryDeliveryQueue,
+    InMemorySecretBox,
     InMemoryStoredEvents,
     InMemoryWebhookStore,
     RecordingSender,
@@ -47,14 +48,16 @@ class Rig:
         self.resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
         self.sender = sender or RecordingSender()
         self.stored = InMemoryStoredEvents()
+        self.box = InMemorySecretBox()
         self.registry = WebhookRegistry(
-            store=self.store, queue=self.queue, events=self.stored, resolver=self.resolver, clock=lambda: self.now,
-            allow_private=False, event_retention=timedelta(days=30),
+            store=self.store, secrets=self.box, queue=self.queue, events=self.stored, resolver=self.resolver,
+            clock=lambda: self.now, allow_private=False, event_retention=timedelta(days=30),
         )  # fmt: skip
         self.fanout = WebhookFanout(store=self.store, queue=self.queue, clock=lambda: self.now)
         self.attempts = WebhookAttempts(
             store=self.store,
             events=self.stored,
+            secrets=self.box,
             queue=self.queue,
             sender=self.sender,
             resolver=self.resolver,
@@ -111,6 +114,7 @@ def test_a_resolver_that_raises_something_else_than_oserror_is_a_recorded_failur
     rig.attempts = WebhookAttempts(
         store=rig.store,
         events=rig.stored,
+        secrets=rig.box,
         queue=rig.queue,
         sender=rig.sender,
         resolver=BrokenResolver({"hooks.example.com": ["93.184.216.34"]}),

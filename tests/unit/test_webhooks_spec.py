@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from genviral_relay.errors import TooManyWebhooksError, WebhookNotFoundError
+from genviral_relay.errors import TooManyWebhooksError, WebhookExistsError, WebhookNotFoundError
 from genviral_relay.models.events import published_document
-from genviral_relay.models.webhooks import CreateWebhookRequest, WebhookDelivery
+from genviral_relay.models.webhooks import CreateWebhookRequest, SigningSecret, WebhookDelivery, WebhookEndpoint
 from genviral_relay.observability import Metric
 from genviral_relay.rules.webhook_retries import MAX_ATTEMPTS, RETRY_DELAYS
 from genviral_relay.rules.webhook_signing import signed_headers
@@ -22,6 +23,7 @@ from genviral_relay.webhooks.registry import ROTATION_OVERLAP, WebhookRegistry
 from tests.builders import relay_event
 from tests.support.doubles import (
     InMemoryDeliveryQueue,
+    InMemorySecretBox,
     InMemoryStoredEvents,
     InMemoryWebhookStore,
     RecordingSender,
@@ -38,18 +40,26 @@ class Rig:
     def __init__(self, *answers: WebhookAnswer) -> None:
         self.now = START
         self.store = InMemoryWebhookStore()
+        self.box = InMemorySecretBox()
         self.queue = InMemoryDeliveryQueue()
         self.resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
         self.sender = RecordingSender(*answers)
         self.events = InMemoryStoredEvents()
         self.registry = WebhookRegistry(
-            store=self.store, queue=self.queue, events=self.events, resolver=self.resolver, clock=lambda: self.now,
-            allow_private=False, event_retention=RETENTION,
-        )  # fmt: skip
+            store=self.store,
+            secrets=self.box,
+            queue=self.queue,
+            events=self.events,
+            resolver=self.resolver,
+            clock=lambda: self.now,
+            allow_private=False,
+            event_retention=RETENTION,
+        )
         self.fanout = WebhookFanout(store=self.store, queue=self.queue, clock=lambda: self.now)
         self.attempts = WebhookAttempts(
             store=self.store,
             events=self.events,
+            secrets=self.box,
             queue=self.queue,
             sender=self.sender,
             resolver=self.resolver,
@@ -57,8 +67,16 @@ class Rig:
             allow_private=False,
         )
 
-    def register(self, event_types: list[str] | None = None) -> str:
-        return self.registry.create(CreateWebhookRequest(url=URL, event_types=event_types)).id
+    def register(self, event_types: list[str] | None = None, url: str | None = None) -> str:
+        """A new endpoint, by default at a path of its own (the same URL and types again is refused)."""
+        url = url or f"{URL}/{len(self.store.items)}"
+        return self.registry.create(CreateWebhookRequest(url=url, event_types=event_types)).id
+
+    def keys(self, webhook_id: str, at: datetime | None = None) -> list[str]:
+        """The endpoint's stored keys, opened: those signing `at`, or all of them."""
+        endpoint = self.store.items[webhook_id]
+        sealed = endpoint.signing_secrets(at) if at else [secret.value for secret in endpoint.secrets]
+        return [self.box.open(webhook_id, value) for value in sealed]
 
     def event(self, event_type: str = "post.account.failed", event_id: str = "e1") -> None:
         """An event the check stored, fanned out (a test event is never stored as a relay event)."""
@@ -217,31 +235,31 @@ def test_an_outcome_that_could_not_be_queued_or_parked_makes_the_message_come_ba
 def test_a_rotation_keeps_the_old_key_for_a_day_and_drops_keys_past_their_end() -> None:
     rig = Rig()
     webhook_id = rig.register()
-    first = rig.store.items[webhook_id].secrets[0].value
+    (first,) = rig.keys(webhook_id)
     second = rig.registry.rotate_secret(webhook_id).secrets[0].value
-    assert rig.store.items[webhook_id].signing_secrets(rig.now) == [second, first]
-    assert rig.store.items[webhook_id].signing_secrets(rig.now + ROTATION_OVERLAP) == [second]
+    assert rig.keys(webhook_id, rig.now) == [second, first]
+    assert rig.keys(webhook_id, rig.now + ROTATION_OVERLAP) == [second]
     rig.now += ROTATION_OVERLAP + timedelta(seconds=1)
     third = rig.registry.rotate_secret(webhook_id).secrets[0].value
-    assert [secret.value for secret in rig.store.items[webhook_id].secrets] == [third, second]
+    assert rig.keys(webhook_id) == [third, second]
 
 
 def test_a_second_rotation_within_a_day_signs_with_three_keys_each_until_its_own_end() -> None:
     # What docs/webhooks.md says of rotations: one signature per key still signing, newest first.
     rig = Rig()
     webhook_id = rig.register()
-    first = rig.store.items[webhook_id].secrets[0].value
+    (first,) = rig.keys(webhook_id)
     second = rig.registry.rotate_secret(webhook_id).secrets[0].value
     rotated_at = rig.now
     rig.now += timedelta(hours=1)
     third = rig.registry.rotate_secret(webhook_id).secrets[0].value
 
-    assert rig.store.items[webhook_id].signing_secrets(rig.now) == [third, second, first]
-    headers = signed_headers(rig.store.items[webhook_id].signing_secrets(rig.now), "evt", 1, b"{}")
+    assert rig.keys(webhook_id, rig.now) == [third, second, first]
+    headers = signed_headers(rig.keys(webhook_id, rig.now), "evt", 1, b"{}")
     assert len(headers["webhook-signature"].split(" ")) == 3
     # The first key ends a day after the rotation that replaced it, the second a day after its own
-    assert rig.store.items[webhook_id].signing_secrets(rotated_at + ROTATION_OVERLAP) == [third, second]
-    assert rig.store.items[webhook_id].signing_secrets(rig.now + ROTATION_OVERLAP) == [third]
+    assert rig.keys(webhook_id, rotated_at + ROTATION_OVERLAP) == [third, second]
+    assert rig.keys(webhook_id, rig.now + ROTATION_OVERLAP) == [third]
 
 
 def test_registration_checks_the_url_and_the_limit() -> None:
@@ -249,12 +267,12 @@ def test_registration_checks_the_url_and_the_limit() -> None:
     with pytest.raises(UrlRefusedError, match="does not resolve"):
         rig.registry.create(CreateWebhookRequest(url="https://nowhere.example.com/"))
     small = WebhookRegistry(
-        store=rig.store, queue=rig.queue, events=rig.events, resolver=rig.resolver, clock=lambda: rig.now,
-        allow_private=False, event_retention=RETENTION, max_endpoints=1,
+        store=rig.store, secrets=rig.box, queue=rig.queue, events=rig.events, resolver=rig.resolver,
+        clock=lambda: rig.now, allow_private=False, event_retention=RETENTION, max_endpoints=1,
     )  # fmt: skip
     small.create(CreateWebhookRequest(url=URL))
     with pytest.raises(TooManyWebhooksError):
-        small.create(CreateWebhookRequest(url=URL))
+        small.create(CreateWebhookRequest(url=URL, event_types=["post.account.failed"]))
 
 
 def test_an_unknown_or_empty_event_type_list_is_refused_with_the_known_types() -> None:
@@ -360,3 +378,87 @@ def test_a_test_event_is_stored_for_its_endpoint_and_signed_from_there() -> None
     ((_, headers, body),) = rig.sender.posts
     assert (body, headers["webhook-id"]) == (stored.encode(), sent.event_id)
     assert emitted(Metric.WEBHOOK_MESSAGES_REJECTED) == [1.0]
+
+
+# ---------------------------------------------------------------------- the keys at rest, the cap, duplicates
+def signed_by(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    expected = signed_headers([secret], headers["webhook-id"], int(headers["webhook-timestamp"]), body)
+    return expected["webhook-signature"] in headers["webhook-signature"].split(" ")
+
+
+def test_the_store_holds_only_sealed_keys_and_the_delivery_signs_with_the_opened_one() -> None:
+    rig = Rig()
+    created = rig.registry.create(CreateWebhookRequest(url=URL))
+    shown = created.secrets[0].value
+    rotated = rig.registry.rotate_secret(created.id).secrets[0].value
+
+    stored = [secret.value for secret in rig.store.items[created.id].secrets]
+    assert all(shown not in value and rotated not in value for value in stored)
+    assert all(value.startswith(InMemorySecretBox.PREFIX) for value in stored)
+    assert rig.keys(created.id) == [rotated, shown]
+    rig.event()
+    rig.run_due()
+    ((_, headers, body),) = rig.sender.posts
+    assert signed_by(shown, dict(headers), body)
+    assert signed_by(rotated, dict(headers), body)
+
+
+def test_a_key_sealed_for_another_endpoint_does_not_sign_and_the_attempt_is_a_recorded_failure() -> None:
+    rig = Rig()
+    first, second = rig.register(), rig.register(["post.account.failed"])
+    copied = rig.store.items[first].secrets
+    rig.store.items[second] = rig.store.items[second].model_copy(update={"secrets": copied})
+    rig.event()
+    taken = rig.queue.take()
+
+    # The copied key does not open: that attempt is a recorded failure, retried on the schedule (never lost)
+    assert rig.attempts.run([DeliveryItem(f"d-{d.webhook_id}", d) for d in taken]) == []
+    assert [headers["webhook-id"] for _, headers, _ in rig.sender.posts] == ["e1"]  # the first endpoint's only
+    health = rig.store.items[second].health
+    assert health.last_failure_reason == "not delivered: the attempt raised WebhookSecretError"
+    assert [(retry.webhook_id, retry.attempt) for retry in rig.queue.sent] == [(second, 2)]
+
+
+def test_a_04_key_stored_in_the_clear_still_signs_and_a_rotation_seals_it() -> None:
+    rig = Rig()
+    legacy = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+    webhook_id = "wh_" + "4" * 32
+    rig.store.add_04(WebhookEndpoint(id=webhook_id, url=URL, created_at=START, secrets=(SigningSecret(value=legacy),)))
+    rig.event()
+    rig.run_due()
+    ((_, headers, body),) = rig.sender.posts
+    assert signed_by(legacy, dict(headers), body)
+
+    new = rig.registry.rotate_secret(webhook_id).secrets[0].value
+    assert all(secret.value.startswith(InMemorySecretBox.PREFIX) for secret in rig.store.items[webhook_id].secrets)
+    assert rig.keys(webhook_id, rig.now) == [new, legacy]  # none lost: the 0.4 key signs out its day
+
+
+def test_the_same_url_and_event_types_again_is_refused_naming_the_endpoint_that_has_them() -> None:
+    rig = Rig()
+    first = rig.register(["post.account.failed", "post.account.posted"], url=URL)
+    with pytest.raises(WebhookExistsError) as again:
+        rig.register(["post.account.posted", "post.account.failed"], url=URL)  # the same types, in another order
+
+    assert str(again.value) == first
+    others = [rig.register(url=URL), rig.register(["post.account.failed"], url=URL)]  # every type; other types
+    assert len({first, *others}) == 3
+    rig.registry.delete(first)
+    assert rig.register(["post.account.failed", "post.account.posted"], url=URL) not in (first, *others)
+
+
+def test_concurrent_registrations_never_pass_the_limit() -> None:
+    rig = Rig()
+    for index in range(95):
+        rig.registry.create(CreateWebhookRequest(url=f"{URL}/{index}"))
+
+    def register(index: int) -> str:
+        try:
+            return rig.registry.create(CreateWebhookRequest(url=f"{URL}/new/{index}")).id
+        except TooManyWebhooksError:
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(register, range(20)))
+
+    assert (len(rig.store.items), answers.count("refused")) == (100, 15)

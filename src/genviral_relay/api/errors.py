@@ -20,6 +20,7 @@ from genviral_relay.errors import (
     StateConflictError,
     TooManyWebhooksError,
     WatchNotFoundError,
+    WebhookExistsError,
     WebhookNotFoundError,
 )
 from genviral_relay.models.domain import POST_ID_HINT
@@ -148,6 +149,15 @@ def _no_webhook(error: WebhookNotFoundError) -> Response[str]:
 @app.exception_handler(TooManyWebhooksError)
 def _too_many_webhooks(error: TooManyWebhooksError) -> Response[str]:
     return error_answer(HTTPStatus.CONFLICT, "too_many_webhooks", str(error))
+
+
+@app.exception_handler(WebhookExistsError)
+def _webhook_exists(error: WebhookExistsError) -> Response[str]:
+    return error_answer(
+        HTTPStatus.CONFLICT,
+        "webhook_exists",
+        f"webhook endpoint {error} has this URL and these event types already; rotate its secret to get a new one",
+    )
 
 
 @app.exception_handler(EnqueueError)

@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from genviral_relay.api.answers import BAD_WEBHOOK_ID, MISCONFIGURED, NO_WEBHOOK, answers
 from genviral_relay.api.app import MAX_BODY_BYTES, answer, app
-from genviral_relay.factories import webhook_registry
 from genviral_relay.models.webhooks import (
     CreateWebhookRequest,
     WebhookCreated,
@@ -21,6 +20,7 @@ from genviral_relay.models.webhooks import (
     WebhookTestSent,
     WebhookView,
 )
+from genviral_relay.webhook_factories import webhook_registry
 
 WEBHOOK_BODY = '{"url": "https://...", "event_types": [...], "description": "..."}'
 
@@ -39,7 +39,8 @@ PathWebhookId = Annotated[WebhookId, Path(description="The endpoint's id, as its
             HTTPStatus.CREATED: "Registered: the endpoint and its signing secret.",
             HTTPStatus.BAD_REQUEST: "`bad_request`: the body is not an endpoint, the URL may not receive webhooks "
             "(not https://, a private address, credentials), or an event type is unknown.",
-            HTTPStatus.CONFLICT: "`too_many_webhooks`: the deployment has as many endpoints as it takes.",
+            HTTPStatus.CONFLICT: "`too_many_webhooks`: the deployment has as many endpoints as it takes; "
+            "`webhook_exists`: an endpoint has this URL and these event types already (the message names its id).",
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE: f"`bad_request`: the body is over {MAX_BODY_BYTES} bytes.",
             **MISCONFIGURED,
         },

@@ -1,27 +1,44 @@
 """The webhook endpoints in the state table: one item each, partition `pk = "webhooks"`, `sk` = the endpoint's id.
 
-The item holds the URL and types, the signing keys (`secrets`, read only by `endpoint`, which the delivery function
-and the API's rotation and test routes call: the listing and the fan-out project it away) and the delivery health,
-which each attempt updates in place (`ADD attempts_pending`, `SET failing_since = if_not_exists(...)`), only while
-the item exists, so a delivery in flight never brings a deleted endpoint back.
+The item holds the URL and types, the signing keys (`secrets`, sealed by the API: see aws/webhook_secrets.py; read
+only by `endpoint`, which the delivery function and the API's rotation and test routes call: the listing and the
+fan-out project it away) and the delivery health, which each attempt updates in place (`ADD attempts_pending`,
+`SET failing_since = if_not_exists(...)`), only while the item exists, so a delivery in flight never brings a deleted
+endpoint back.
+
+Two more kinds of item keep registrations honest under concurrency, each written in the same transaction as the
+endpoint's put and delete: the count of endpoints (`COUNT_KEY`, its update conditioned on the limit) and one item per
+subscription (`pk = "webhook_subscriptions"`, `sk` = the endpoint's `subscription_key`, naming its endpoint). A table
+written by 0.4 has neither: the first registration or deletion counts the endpoints and writes their subscriptions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from genviral_relay.aws.webhook_counts import (
+    WEBHOOKS_PK,
+    count_existing,
+    deletion,
+    endpoint_item_key,
+    failed,
+    registration,
+    subscription_item_key,
+    transact,
+)
 from genviral_relay.clock import format_ts, parse_ts
+from genviral_relay.errors import TooManyWebhooksError, WebhookExistsError
 from genviral_relay.models.webhooks import DeliveryHealth, SigningSecret, WebhookEndpoint
 from genviral_relay.webhooks.ports import AttemptRecord, WebhookStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-WEBHOOKS_PK = "webhooks"
 _PUBLIC = ("sk", "url", "event_types", "description", "created_at")
 _HEALTH = (
     "last_success_at",
@@ -35,10 +52,6 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-def _key(webhook_id: str) -> dict[str, Any]:
-    return {"pk": {"S": WEBHOOKS_PK}, "sk": {"S": webhook_id}}
-
-
 def endpoint_to_item(endpoint: WebhookEndpoint) -> dict[str, Any]:
     values: dict[str, Any] = {
         "pk": WEBHOOKS_PK,
@@ -49,6 +62,7 @@ def endpoint_to_item(endpoint: WebhookEndpoint) -> dict[str, Any]:
         "created_at": format_ts(endpoint.created_at),
         "secrets": _secrets_value(endpoint.secrets),
         "attempts_pending": 0,
+        "subscription_key": endpoint.subscription_key,  # its subscription item, deleted with it
     }
     return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
 
@@ -86,17 +100,47 @@ def endpoint_from_item(item: dict[str, Any]) -> WebhookEndpoint:
 
 
 class DynamoDbWebhookStore(WebhookStore):
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, *, pause: Callable[[float], None] = time.sleep) -> None:
         self._client = client
         self._table = table_name
+        self._pause = pause
 
-    def create(self, endpoint: WebhookEndpoint) -> None:
-        self._client.put_item(
-            TableName=self._table, Item=endpoint_to_item(endpoint), ConditionExpression="attribute_not_exists(pk)"
-        )
+    def create(self, endpoint: WebhookEndpoint, *, limit: int) -> None:
+        items = registration(endpoint_to_item(endpoint), endpoint.subscription_key, limit)
+        for subscription, count, _ in self._transact(items):
+            if failed(subscription):
+                existing = subscription.get("Item") or self._subscription(endpoint.subscription_key)
+                raise WebhookExistsError(existing["webhook_id"]["S"])
+            if failed(count) and "Item" in count:
+                raise TooManyWebhooksError(f"at most {limit} webhook endpoints; delete one first")
+            if failed(count):
+                self._count_existing()
+
+    def _subscription(self, subscription_key: str) -> dict[str, Any]:
+        key = subscription_item_key(subscription_key)
+        return self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item", {})
+
+    def _transact(self, items: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        return transact(self._client, self._table, items, pause=self._pause)
+
+    def _count_existing(self) -> None:
+        """The upgrade from 0.4 (aws/webhook_counts.py), given every endpoint and whether it has its subscription."""
+        names = {f"#{name}": name for name in ("sk", "url", "event_types", "created_at", "subscription_key")}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": WEBHOOKS_PK}},
+            "ProjectionExpression": ", ".join(names),
+            "ExpressionAttributeNames": names,
+            "ConsistentRead": True,
+        }
+        found = [(endpoint_from_item(item), "subscription_key" in item) for item in self._pages(request)]
+        count_existing(self._client, self._table, sorted(found, key=lambda each: (each[0].created_at, each[0].id)))
 
     def endpoint(self, webhook_id: str) -> WebhookEndpoint | None:
-        item = self._client.get_item(TableName=self._table, Key=_key(webhook_id), ConsistentRead=True).get("Item")
+        item = self._client.get_item(TableName=self._table, Key=endpoint_item_key(webhook_id), ConsistentRead=True).get(
+            "Item"
+        )
         return endpoint_from_item(item) if item else None
 
     def endpoints(self) -> list[WebhookEndpoint]:
@@ -123,8 +167,21 @@ class DynamoDbWebhookStore(WebhookStore):
             request = {**request, "ExclusiveStartKey": answer["LastEvaluatedKey"]}
 
     def delete(self, webhook_id: str) -> bool:
-        answer = self._client.delete_item(TableName=self._table, Key=_key(webhook_id), ReturnValues="ALL_OLD")
-        return bool(answer.get("Attributes"))
+        item = self._client.get_item(
+            TableName=self._table,
+            Key=endpoint_item_key(webhook_id),
+            ConsistentRead=True,
+            ProjectionExpression="subscription_key",
+        ).get("Item")
+        if item is None:
+            return False
+        # A 0.4 endpoint that shares its subscription with an older one has no subscription_key.
+        owned = item["subscription_key"]["S"] if "subscription_key" in item else None
+        for reasons in self._transact(deletion(endpoint_item_key(webhook_id), owned)):
+            if failed(reasons[0]):
+                return False  # deleted meanwhile
+            self._count_existing()
+        return True
 
     def replace_secrets(self, webhook_id: str, secrets: Sequence[SigningSecret]) -> bool:
         return self._update(
@@ -158,7 +215,7 @@ class DynamoDbWebhookStore(WebhookStore):
     def _update(self, webhook_id: str, expression: str, names: dict[str, str], values: dict[str, Any]) -> bool:
         request: dict[str, Any] = {
             "TableName": self._table,
-            "Key": _key(webhook_id),
+            "Key": endpoint_item_key(webhook_id),
             "UpdateExpression": expression,
             "ConditionExpression": "attribute_exists(pk)",
             "ExpressionAttributeValues": values,

@@ -10,10 +10,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from genviral_relay.factories import webhook_attempts
 from genviral_relay.handlers.sqs_records import parse_deliveries
 from genviral_relay.observability import Metric, emit, logger, metrics
 from genviral_relay.settings import WebhookDeliverySettings
+from genviral_relay.webhook_factories import webhook_attempts
 
 SETTINGS = WebhookDeliverySettings
 """The configuration this function reads (the template must set every variable)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import datetime
 from typing import Annotated, Any
@@ -45,6 +47,12 @@ class SigningSecret(BaseModel):
         return self.expires_at is None or self.expires_at > now
 
 
+def is_plaintext_secret(value: str) -> bool:
+    """A key as 0.4 stored it, in the clear (`whsec_...`): every key 0.5 writes is sealed (webhooks/ports.py)."""
+    # shim: plaintext-webhook-secrets (docs/compatibility.md)
+    return value.startswith(SECRET_PREFIX)
+
+
 class DeliveryHealth(BaseModel):
     """How deliveries to one endpoint have gone lately."""
 
@@ -72,6 +80,13 @@ class WebhookEndpoint(BaseModel):
     created_at: datetime
     secrets: tuple[SigningSecret, ...] = Field(default=(), repr=False, description="Newest first.")
     health: DeliveryHealth = Field(default_factory=DeliveryHealth)
+
+    @property
+    def subscription_key(self) -> str:
+        """What no two endpoints share: the URL with the event types, in any order (None: every type). Hashed, as a
+        URL may be a credential itself."""
+        types = sorted(self.event_types) if self.event_types is not None else None
+        return hashlib.sha256(json.dumps([self.url, types]).encode()).hexdigest()
 
     def accepts(self, event_type: str) -> bool:
         if event_type == TEST_EVENT_TYPE:

@@ -45,6 +45,7 @@ from genviral_relay.rules.webhook_urls import HostResolver, UrlRefusedError, des
 from genviral_relay.webhooks.ports import (
     AttemptRecord,
     DeliveryQueue,
+    SecretBox,
     StoredEvents,
     WebhookAnswer,
     WebhookSender,
@@ -88,6 +89,7 @@ class WebhookAttempts:
         *,
         store: WebhookStore,
         events: StoredEvents,
+        secrets: SecretBox,
         queue: DeliveryQueue,
         sender: WebhookSender,
         resolver: HostResolver,
@@ -97,6 +99,7 @@ class WebhookAttempts:
     ) -> None:
         self._store = store
         self._events = events
+        self._secrets = secrets
         self._queue = queue
         self._sender = sender
         self._resolver = resolver
@@ -187,7 +190,7 @@ class WebhookAttempts:
             where = destination(endpoint.url, self._resolver, allow_private=self._allow_private)
         except UrlRefusedError as refusal:
             return WebhookAnswer(status=None, reason=f"not sent: {refusal}")
-        keys = endpoint.signing_secrets(now)
+        keys = [self._secrets.open(endpoint.id, sealed) for sealed in endpoint.signing_secrets(now)]
         if not keys:
             return WebhookAnswer(status=None, reason="not sent: the endpoint has no signing key")
         headers = signed_headers(keys, delivery.event_id, int(now.timestamp()), body)

@@ -16,7 +16,10 @@ class WebhookStore(ABC):
     """The registered webhook endpoints, their signing secrets and their delivery health."""
 
     @abstractmethod
-    def create(self, endpoint: WebhookEndpoint) -> None: ...
+    def create(self, endpoint: WebhookEndpoint, *, limit: int) -> None:
+        """Store a new endpoint, atomically with the checks that hold under concurrent registrations:
+        TooManyWebhooksError when `limit` endpoints are stored, WebhookExistsError (naming it) when one has the same
+        `subscription_key` (URL and event types)."""
 
     @abstractmethod
     def endpoint(self, webhook_id: str) -> WebhookEndpoint | None:
@@ -37,6 +40,19 @@ class WebhookStore(ABC):
     @abstractmethod
     def record_attempt(self, webhook_id: str, outcome: AttemptRecord) -> None:
         """Add one attempt's outcome to the endpoint's health; nothing when the endpoint is gone."""
+
+
+class SecretBox(ABC):
+    """Seals signing keys for the table and opens them to sign (KMS in a deployment). The API seals (create, rotate),
+    the delivery function opens: no other function can turn what the table holds into a key."""
+
+    @abstractmethod
+    def seal(self, webhook_id: str, secret: str) -> str:
+        """`secret` (`whsec_...`) as the table keeps it, bound to this endpoint: it opens for no other."""
+
+    @abstractmethod
+    def open(self, webhook_id: str, sealed: str) -> str:
+        """The key `seal` sealed for this endpoint (a 0.4 key stored in the clear is answered as it is)."""
 
 
 @dataclass(frozen=True)

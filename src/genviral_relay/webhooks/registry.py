@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 from genviral_relay.clock import Clock, format_ts
-from genviral_relay.errors import EnqueueError, TooManyWebhooksError, WebhookNotFoundError
+from genviral_relay.errors import EnqueueError, WebhookNotFoundError
 from genviral_relay.models.webhooks import (
     TEST_EVENT_TYPE,
     CreateWebhookRequest,
     SigningSecret,
     WebhookDelivery,
     WebhookEndpoint,
+    is_plaintext_secret,
 )
 from genviral_relay.observability import logger
 from genviral_relay.rules.webhook_signing import new_secret
 from genviral_relay.rules.webhook_urls import HostResolver, destination, encoded_url
-from genviral_relay.webhooks.ports import DeliveryQueue, StoredEvents, WebhookStore
+from genviral_relay.webhooks.ports import DeliveryQueue, SecretBox, StoredEvents, WebhookStore
 
 ROTATION_OVERLAP = timedelta(hours=24)
 """How long a rotated-out key keeps signing beside the new one."""
@@ -33,6 +35,7 @@ class WebhookRegistry:
         self,
         *,
         store: WebhookStore,
+        secrets: SecretBox,
         queue: DeliveryQueue,
         events: StoredEvents,
         resolver: HostResolver,
@@ -42,6 +45,7 @@ class WebhookRegistry:
         max_endpoints: int = MAX_ENDPOINTS,
     ) -> None:
         self._store = store
+        self._secrets = secrets
         self._queue = queue
         self._events = events
         self._event_retention = event_retention
@@ -51,10 +55,9 @@ class WebhookRegistry:
         self._max_endpoints = max_endpoints
 
     def create(self, request: CreateWebhookRequest) -> WebhookEndpoint:
-        """Register an endpoint; UrlRefusedError when its URL may not receive webhooks."""
+        """Register an endpoint; UrlRefusedError when its URL may not receive webhooks, TooManyWebhooksError when the
+        deployment has its most, WebhookExistsError when one has this URL and these event types."""
         where = destination(request.url, self._resolver, allow_private=self._allow_private)
-        if len(self._store.endpoints()) >= self._max_endpoints:
-            raise TooManyWebhooksError(f"at most {self._max_endpoints} webhook endpoints; delete one first")
         endpoint = WebhookEndpoint(
             id=f"wh_{uuid.uuid4().hex}",
             url=encoded_url(request.url),  # what is sent: a request line is ASCII
@@ -63,7 +66,8 @@ class WebhookRegistry:
             created_at=self._clock(),
             secrets=(SigningSecret(value=new_secret()),),
         )
-        self._store.create(endpoint)
+        stored = endpoint.model_copy(update={"secrets": self._sealed(endpoint.id, endpoint.secrets)})
+        self._store.create(stored, limit=self._max_endpoints)
         # The host only: some URLs are credentials themselves (a Slack incoming webhook's path is its key).
         logger.info("Webhook endpoint registered", extra={"webhook_id": endpoint.id, "host": where.host})
         return endpoint
@@ -94,10 +98,20 @@ class WebhookRegistry:
             if secret.live(now)
         ]
         secrets = (SigningSecret(value=new_secret()), *kept)
-        if not self._store.replace_secrets(webhook_id, secrets):
+        # A 0.4 key kept in the clear is sealed by this write, as any key the relay writes.
+        if not self._store.replace_secrets(webhook_id, self._sealed(webhook_id, secrets)):
             raise WebhookNotFoundError(webhook_id)
         logger.info("Webhook secret rotated", extra={"webhook_id": webhook_id, "signing_keys": len(secrets)})
         return endpoint.model_copy(update={"secrets": secrets})
+
+    def _sealed(self, webhook_id: str, secrets: Sequence[SigningSecret]) -> tuple[SigningSecret, ...]:
+        """The keys as the table keeps them: sealed for this endpoint (a sealed one is kept as it is)."""
+        return tuple(
+            secret.model_copy(update={"value": self._secrets.seal(webhook_id, secret.value)})
+            if is_plaintext_secret(secret.value)
+            else secret
+            for secret in secrets
+        )
 
     def send_test(self, webhook_id: str) -> WebhookDelivery:
         """Queue a `webhook.test` event for this endpoint alone, through the same attempts as any delivery: stored

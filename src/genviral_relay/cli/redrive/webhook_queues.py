@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from genviral_relay import factories
+from genviral_relay import webhook_factories
 from genviral_relay.aws.webhook_queues import delivery_from
 from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.output import CliError, Console
@@ -168,7 +168,7 @@ class WebhookDeliveriesRedrive(QueueRedrive[ParkedDelivery]):
 
 def _requeue(deployment: Deployment, deliveries: list[tuple[DeadLetter, WebhookDelivery]]) -> dict[str, str]:
     now = utc_now()
-    queue = factories.build_delivery_queue(
+    queue = webhook_factories.build_delivery_queue(
         deployment.require("webhook_delivery_queue_url"), "", client=deployment.client
     )
     # Positions in `deliveries`: an event has one delivery per endpoint, so its id does not say which was refused.

@@ -1,0 +1,98 @@
+"""The composition root of webhook delivery: the endpoint store, the delivery queue, the stored events and the
+signing keys' box, and the objects the API's webhook routes, the dispatcher and the delivery function build once.
+Split from `factories.py` (the shared adapters, the check path, the poller and the worker) to keep each short;
+the functions' clock is `factories.utc_now`, looked up when an object is built, as there."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from genviral_relay import factories
+from genviral_relay.factories import ClientFactory, aws_client, built_once
+from genviral_relay.observability import label_stack
+from genviral_relay.settings import api_settings, webhook_delivery_settings, webhook_dispatcher_settings
+
+if TYPE_CHECKING:
+    from genviral_relay.rules.webhook_urls import HostResolver
+    from genviral_relay.webhooks.attempts import WebhookAttempts
+    from genviral_relay.webhooks.fanout import WebhookFanout
+    from genviral_relay.webhooks.ports import DeliveryQueue, StoredEvents, WebhookStore
+    from genviral_relay.webhooks.registry import WebhookRegistry
+
+
+def build_webhook_store(table_name: str, client: ClientFactory = aws_client) -> WebhookStore:
+    from genviral_relay.aws.webhook_store import DynamoDbWebhookStore
+
+    return DynamoDbWebhookStore(client("dynamodb"), table_name)
+
+
+def build_stored_events(table_name: str, client: ClientFactory = aws_client) -> StoredEvents:
+    from genviral_relay.aws.stored_events import DynamoDbStoredEvents
+
+    return DynamoDbStoredEvents(client("dynamodb"), table_name)
+
+
+def build_delivery_queue(queue_url: str, dead_letter_url: str, client: ClientFactory = aws_client) -> DeliveryQueue:
+    from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
+
+    return SqsDeliveryQueue(client("sqs"), queue_url, dead_letter_url, clock=factories.utc_now)
+
+
+@built_once
+def host_resolver() -> HostResolver:
+    """The system's DNS (a test replaces `SystemResolver` to answer what it likes)."""
+    from genviral_relay.receivers.sender import SystemResolver
+
+    return SystemResolver()
+
+
+@built_once
+def webhook_registry() -> WebhookRegistry:
+    from genviral_relay.aws.webhook_secrets import KmsSecretBox
+    from genviral_relay.webhooks.registry import WebhookRegistry
+
+    settings = api_settings()
+    return WebhookRegistry(
+        store=build_webhook_store(settings.table_name),
+        secrets=KmsSecretBox(aws_client("kms"), settings.webhook_secrets_key_arn),  # seals only: its role encrypts
+        queue=build_delivery_queue(settings.webhook_delivery_queue_url, ""),  # the API never parks
+        events=build_stored_events(settings.table_name),
+        resolver=host_resolver(),
+        clock=factories.utc_now,
+        allow_private=settings.allow_private_webhook_urls,
+        event_retention=timedelta(days=settings.event_retention_days),
+    )
+
+
+@built_once
+def webhook_fanout() -> WebhookFanout:
+    from genviral_relay.webhooks.fanout import WebhookFanout
+
+    settings = webhook_dispatcher_settings()
+    label_stack(settings.stack_name)
+    return WebhookFanout(
+        store=build_webhook_store(settings.table_name),
+        queue=build_delivery_queue(settings.webhook_delivery_queue_url, ""),  # the fan-out never parks
+        clock=factories.utc_now,
+    )
+
+
+@built_once
+def webhook_attempts() -> WebhookAttempts:
+    from genviral_relay.aws.webhook_secrets import KmsSecretBox
+    from genviral_relay.receivers.sender import HttpWebhookSender
+    from genviral_relay.webhooks.attempts import WebhookAttempts
+
+    settings = webhook_delivery_settings()
+    label_stack(settings.stack_name)
+    return WebhookAttempts(
+        store=build_webhook_store(settings.table_name),
+        events=build_stored_events(settings.table_name),
+        secrets=KmsSecretBox(aws_client("kms"), settings.webhook_secrets_key_arn),  # kept: it caches opened keys
+        queue=build_delivery_queue(settings.webhook_delivery_queue_url, settings.webhook_dlq_url),
+        sender=HttpWebhookSender(),
+        resolver=host_resolver(),
+        clock=factories.utc_now,
+        allow_private=settings.allow_private_webhook_urls,
+    )
