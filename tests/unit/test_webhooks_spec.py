@@ -6,6 +6,7 @@ import itertools
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -356,6 +357,52 @@ def test_a_message_naming_no_stored_event_is_dropped_unsigned_counted_and_never_
     assert (rig.queue.sent, rig.queue.parked) == ([], [])  # no retry, no hop, nothing parked
     assert emitted(Metric.WEBHOOK_MESSAGES_REJECTED) == [1.0]
     assert rig.store.items[webhook_id].health.last_failure_at is None
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda document: {**document, "message": "Wire the refund to account 42."},
+        lambda document: {**document, "event_type": "post.account.posted"},
+        lambda document: {**document, "extra": "field"},
+        lambda document: {**document, "detected_at": "yesterday"},
+        lambda document: "not json",
+    ],
+)
+def test_a_stored_test_item_that_is_not_the_relays_own_test_document_is_never_signed(tamper: Any) -> None:
+    # Given a test event whose stored item someone who can write the table rewrote
+    rig = Rig()
+    webhook_id = rig.register()
+    sent = rig.registry.send_test(webhook_id)
+    ((stored, expires_at),) = rig.events.tests.values()
+    changed = tamper(json.loads(stored))
+    rig.events.tests[(webhook_id, sent.event_id)] = (
+        changed if isinstance(changed, str) else json.dumps(changed, separators=(",", ":"), sort_keys=True),
+        expires_at,
+    )
+
+    # When its delivery is attempted
+    rig.run_due()
+
+    # Then nothing is signed nor sent, and the message is counted as rejected, not retried
+    assert rig.sender.posts == []
+    assert rig.queue.sent == []
+    assert emitted(Metric.WEBHOOK_MESSAGES_REJECTED) == [1.0]
+
+
+def test_a_stored_event_of_a_type_the_endpoint_does_not_take_is_never_sent_to_it() -> None:
+    # Given an endpoint that takes failures only, and a real stored posted event
+    rig = Rig()
+    webhook_id = rig.register(["post.account.failed"])
+    stored = relay_event("post.account.posted", "e-posted")
+    rig.events.add(stored)
+
+    # When a message names that event for that endpoint (the fan-out never makes one)
+    rig.attempts.run([DeliveryItem("d1", forged(rig, webhook_id, event_id="e-posted", post_id=stored.post_id))])
+
+    # Then it is rejected unsigned
+    assert rig.sender.posts == []
+    assert emitted(Metric.WEBHOOK_MESSAGES_REJECTED) == [1.0]
 
 
 def test_a_test_event_is_stored_for_its_endpoint_and_signed_from_there() -> None:

@@ -16,6 +16,23 @@ from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE
 TEST_EVENT_TYPE = "webhook.test"
 """Sent by `POST /webhooks/{id}/test` only, to that endpoint, whatever its `event_types`."""
 WEBHOOK_EVENT_TYPES: tuple[str, ...] = (*DETAIL_TYPE_BY_EVENT_TYPE, TEST_EVENT_TYPE)
+TEST_MESSAGE = "A test delivery from genviral-relay (POST /webhooks/{id}/test)."
+
+
+def test_event_document(webhook_id: str, event_id: str, detected_at: str) -> str:
+    """The `webhook.test` document, as stored and as signed: nothing in it but its ids and its moment, so a stored
+    test item, whoever wrote it, can make the delivery function sign no other text (`WebhookAttempts`)."""
+    document = {
+        "schema_version": "1",
+        "event_id": event_id,
+        "event_type": TEST_EVENT_TYPE,
+        "detected_at": detected_at,
+        "webhook_id": webhook_id,
+        "message": TEST_MESSAGE,
+    }
+    return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
 """What an endpoint may subscribe to: every type the relay publishes (a new type there is one here), and the test."""
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 

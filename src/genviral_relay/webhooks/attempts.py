@@ -25,19 +25,17 @@ when a failing endpoint's age is measured again, so its alarm fires within 15 mi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from genviral_relay.clock import Clock, TimeLeft, format_ts
+from genviral_relay.clock import Clock, TimeLeft, format_ts, parse_ts
 from genviral_relay.errors import DeadLetterError
 from genviral_relay.models.events import published_document
-from genviral_relay.models.webhooks import (
-    WebhookDelivery,
-    WebhookEndpoint,
-)
+from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint, test_event_document
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.rules.webhook_retries import DUE_TOLERANCE, MAX_ATTEMPTS, RETRY_DELAYS
 from genviral_relay.rules.webhook_signing import signed_headers
@@ -151,7 +149,10 @@ class WebhookAttempts:
             logger.info("Webhook endpoint deleted; its delivery is dropped", extra=_log_keys(delivery))
             return "dropped"
         # Before waiting too: a forged message must not hop on the queue until its made-up due_at.
-        body = self._stored_body(delivery)
+        if delivery.is_test or endpoint.accepts(delivery.event_type):  # a test event is stored for its endpoint
+            body = self._stored_body(delivery)
+        else:
+            body = self._rejected(delivery, "its endpoint does not take this event type")
         if body is None:
             return "rejected"
         if delivery.due_at > now + DUE_TOLERANCE:
@@ -174,16 +175,20 @@ class WebhookAttempts:
         names none, or one whose type is not the message's."""
         body: bytes | None = None
         if delivery.is_test:
-            document = self._events.test_event(delivery.webhook_id, delivery.event_id)
-            body = document.encode() if document is not None else None
+            body = _test_body(delivery, self._events.test_event(delivery.webhook_id, delivery.event_id))
         elif delivery.post_id is not None:
             event = self._events.relay_event(delivery.post_id, delivery.event_id)
             if event is not None and (event.event_id, event.event_type) == (delivery.event_id, delivery.event_type):
                 body = published_document(event)
-        if body is None:
-            emit(Metric.WEBHOOK_MESSAGES_REJECTED)
-            logger.warning("Webhook message names no stored event; dropped unsigned", extra=_log_keys(delivery))
-        return body
+        return body if body is not None else self._rejected(delivery, "no stored event is as it names it")
+
+    @staticmethod
+    def _rejected(delivery: WebhookDelivery, why: str) -> None:
+        """A message the relay did not make: it names no stored event, or one its endpoint does not take."""
+        emit(Metric.WEBHOOK_MESSAGES_REJECTED)
+        logger.warning(
+            "Webhook message names no stored event; dropped unsigned", extra={**_log_keys(delivery), "why": why}
+        )
 
     def _send(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, body: bytes, now: datetime) -> WebhookAnswer:
         try:
@@ -240,3 +245,16 @@ class WebhookAttempts:
             self._store.record_attempt(endpoint.id, record)
         except Exception:  # health is for people; the delivery's own outcome stands
             logger.exception("Could not record a webhook attempt's outcome", extra=_log_keys(delivery))
+
+
+def _test_body(delivery: WebhookDelivery, stored: str | None) -> bytes | None:
+    """A stored test event is signed only as the relay writes one (`test_event_document`): whoever could write the
+    item can choose its moment, not one word of what is signed."""
+    try:
+        detected_at = json.loads(stored)["detected_at"] if stored is not None else None
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(detected_at, str) or parse_ts(detected_at) is None:
+        return None
+    rendered = test_event_document(delivery.webhook_id, delivery.event_id, detected_at)
+    return rendered.encode() if rendered == stored else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -16,6 +15,7 @@ from genviral_relay.models.webhooks import (
     WebhookDelivery,
     WebhookEndpoint,
     is_plaintext_secret,
+    test_event_document,
 )
 from genviral_relay.observability import logger
 from genviral_relay.rules.webhook_signing import new_secret
@@ -119,20 +119,8 @@ class WebhookRegistry:
         endpoint = self.endpoint(webhook_id)
         now = self._clock()
         event_id = str(uuid.uuid4())
-        document = {
-            "schema_version": "1",
-            "event_id": event_id,
-            "event_type": TEST_EVENT_TYPE,
-            "detected_at": format_ts(now),
-            "webhook_id": endpoint.id,
-            "message": "A test delivery from genviral-relay (POST /webhooks/{id}/test).",
-        }
-        self._events.store_test_event(
-            endpoint.id,
-            event_id,
-            json.dumps(document, separators=(",", ":"), sort_keys=True),
-            expires_at=now + self._event_retention,
-        )
+        document = test_event_document(endpoint.id, event_id, format_ts(now))
+        self._events.store_test_event(endpoint.id, event_id, document, expires_at=now + self._event_retention)
         delivery = WebhookDelivery(
             webhook_id=endpoint.id, event_id=event_id, event_type=TEST_EVENT_TYPE, attempt=1, due_at=now
         )
