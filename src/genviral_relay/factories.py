@@ -137,7 +137,9 @@ def build_relay(
 def checker_store() -> DynamoDbStore:
     settings = checker_settings()
     label_stack(settings.stack_name)
-    return build_store(settings.table_name, timedelta(days=settings.event_retention_days))
+    from genviral_relay.rules.webhook_retries import events_kept_for
+
+    return build_store(settings.table_name, events_kept_for(settings.event_retention_days))
 
 
 def build_token_source(secret_arn: str, client: ClientFactory = aws_client) -> TokenSource:

@@ -5,12 +5,12 @@ the functions' clock is `factories.utc_now`, looked up when an object is built, 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from genviral_relay import factories
 from genviral_relay.factories import ClientFactory, aws_client, built_once
 from genviral_relay.observability import label_stack
+from genviral_relay.rules.webhook_retries import events_kept_for
 from genviral_relay.settings import api_settings, webhook_delivery_settings, webhook_dispatcher_settings
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def webhook_registry() -> WebhookRegistry:
         resolver=host_resolver(),
         clock=factories.utc_now,
         allow_private=settings.allow_private_webhook_urls,
-        event_retention=timedelta(days=settings.event_retention_days),
+        event_retention=events_kept_for(settings.event_retention_days),
     )
 
 

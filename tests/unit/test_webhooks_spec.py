@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from genviral_relay.aws.webhook_queues import delivery_body
 from genviral_relay.errors import TooManyWebhooksError, WebhookExistsError, WebhookNotFoundError
 from genviral_relay.models.events import published_document
 from genviral_relay.models.webhooks import CreateWebhookRequest, SigningSecret, WebhookDelivery, WebhookEndpoint
 from genviral_relay.observability import Metric
-from genviral_relay.rules.webhook_retries import MAX_ATTEMPTS, RETRY_DELAYS
+from genviral_relay.rules.webhook_retries import MAX_ATTEMPTS, RETRY_DELAYS, events_kept_for
 from genviral_relay.rules.webhook_signing import signed_headers
 from genviral_relay.rules.webhook_urls import UrlRefusedError
 from genviral_relay.webhooks.attempts import DeliveryItem, WebhookAttempts
@@ -509,3 +510,29 @@ def test_concurrent_registrations_never_pass_the_limit() -> None:
         answers = list(pool.map(register, range(20)))
 
     assert (len(rig.store.items), answers.count("refused")) == (100, 15)
+
+
+def test_a_delivery_carries_its_events_document_for_a_04_delivery_function_and_the_attempt_never_reads_it() -> None:
+    # Given a fan-out message whose body is the event's document (as the outbox publishes it)
+    rig = Rig()
+    rig.register()
+    stored = relay_event("post.account.failed", "e1")
+    rig.events.add(stored)
+    document = published_document(stored).decode()
+    assert rig.fanout.run([FanoutItem("m1", "e1", "post.account.failed", stored.post_id, document)]) == []
+
+    # Then its delivery's message body is that document, as 0.4's delivery function reads it during an update
+    (queued,) = rig.queue.take()
+    assert delivery_body(queued) == document
+
+    # And an attempt signs the stored document even when the carried one says otherwise
+    rig.attempts.run([DeliveryItem("d1", queued.model_copy(update={"document": '{"forged": true}'}))])
+    ((_, _, body),) = rig.sender.posts
+    assert body == published_document(stored)
+
+
+def test_stored_events_outlive_a_deliverys_last_retry_whatever_the_retention() -> None:
+    # Every wait of the schedule, each made of hops of at most 15 minutes, plus the hop that ends the last one
+    last_retry_at = sum(RETRY_DELAYS, timedelta()) + timedelta(minutes=15) * (len(RETRY_DELAYS) + 1)
+    assert events_kept_for(1) > last_retry_at
+    assert events_kept_for(30) == timedelta(days=30)  # a longer retention is kept as it is

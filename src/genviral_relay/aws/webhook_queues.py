@@ -48,7 +48,10 @@ def delivery_attributes(delivery: WebhookDelivery) -> dict[str, Any]:
 
 
 def delivery_body(delivery: WebhookDelivery) -> str:
-    """What a delivery message's body says: the ids, for people (SQS wants a body; the attempt reads none)."""
+    """What a delivery message's body says: the event's document while it travels with the delivery (for a 0.4
+    delivery function during the update), else the ids, for people. The attempt reads none of it."""
+    if delivery.document is not None:
+        return delivery.document
     names = {"event_id": delivery.event_id, "post_id": delivery.post_id, "webhook_id": delivery.webhook_id}
     return json.dumps(names, separators=(",", ":"), sort_keys=True)
 

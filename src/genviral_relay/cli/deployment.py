@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Mapping
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,7 @@ from genviral_relay.genviral.client import StaticToken
 from genviral_relay.models.domain import PUBLISH_TARGETS, Target, publish_targets
 from genviral_relay.relay import Relay, polling_policy
 from genviral_relay.rules.schedule import PollingPolicy
+from genviral_relay.rules.webhook_retries import events_kept_for
 from genviral_relay.settings import CheckerSettings
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class Deployment:
 
     def store(self) -> DynamoDbStore:
         days = self._integer("event_retention_days") or CheckerSettings.model_fields["event_retention_days"].default
-        return build_store(self.require("table"), timedelta(days=days), client=self.client)
+        return build_store(self.require("table"), events_kept_for(days), client=self.client)
 
     def policy(self) -> PollingPolicy:
         return polling_policy(

@@ -78,7 +78,7 @@ def parse_fanout(records: Sequence[Mapping[str, Any]]) -> tuple[list[FanoutItem]
         event_id, event_type = attributes.get("event_id"), attributes.get("event_type")
         post_id = post_of_document(record["body"], event_id)
         if event_id and event_type and post_id:
-            items.append(FanoutItem(record["messageId"], event_id, event_type, post_id))
+            items.append(FanoutItem(record["messageId"], event_id, event_type, post_id, record["body"]))
         else:
             logger.error("Not an event for the webhooks", extra={"message_id": record["messageId"]})
             poison.append(record["messageId"])

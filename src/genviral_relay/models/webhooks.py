@@ -133,6 +133,13 @@ class WebhookDelivery(BaseModel):
         description="The post whose partition holds the stored event; None for a test event (stored under its "
         "endpoint), and for a message that names no post (then no stored event: it is rejected).",
     )
+    # shim: delivery-body-04 (docs/compatibility.md)
+    document: str | None = Field(
+        default=None,
+        description="The event document as a 0.4 delivery function reads it from the message's body, written so that "
+        "one still running during the stack's update sends what 0.4 sent; never read (what is signed is the stored "
+        "document).",
+    )
 
     @property
     def is_test(self) -> bool:

@@ -18,3 +18,11 @@ MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 DUE_TOLERANCE = timedelta(milliseconds=500)
 """A delivery due this little later is attempted now: the dispatcher's and the delivery function's clocks differ
 by a few milliseconds, not worth a hop of a second."""
+EVENTS_KEPT_AT_LEAST = timedelta(days=2)
+"""However short `EventRetentionDays`, an event stays stored this long: a webhook delivery's last retry, about
+28 hours after its first attempt (and its waits' hops), still finds the document it signs."""
+
+
+def events_kept_for(retention_days: int) -> timedelta:
+    """How long stored events are kept (their TTL) for the deployment's `EventRetentionDays`."""
+    return max(timedelta(days=retention_days), EVENTS_KEPT_AT_LEAST)

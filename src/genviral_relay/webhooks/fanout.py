@@ -22,6 +22,8 @@ class FanoutItem:
     event_id: str
     event_type: str
     post_id: str | None
+    document: str | None = None
+    """The message's body, passed on as its deliveries' bodies for one release (`delivery-body-04`)."""
 
 
 class WebhookFanout:
@@ -49,6 +51,7 @@ class WebhookFanout:
                     attempt=1,
                     due_at=now,
                     post_id=item.post_id,
+                    document=item.document,
                 ),
             )
             for item in items
