@@ -1,4 +1,4 @@
-"""Webhooks: registering endpoints, fanning each event out to them, and one delivery attempt at a time.
+"""One webhook delivery attempt at a time (the delivery function), and where it sits on an event's path.
 
 The path of an event (docs/design.md, "Webhooks"):
 
@@ -65,8 +65,6 @@ def _log_keys(delivery: WebhookDelivery) -> dict[str, object]:
         "post_id": delivery.post_id,
     }
 
-
-# ---------------------------------------------------------------------- registration
 
 Outcome = Literal["delivered", "retrying", "parked", "waiting", "deferred", "dropped", "rejected", "failed"]
 
