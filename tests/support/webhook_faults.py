@@ -242,14 +242,12 @@ class WebhookTrial:
         )
         return int(answer["Attributes"]["ApproximateNumberOfMessages"])
 
-    def health_off(self) -> int:
-        """Endpoints whose health, once everything was delivered, is not: nothing pending, not failing, a success."""
-        off = 0
-        for endpoint in self.endpoints:
-            health = self.runner.api("GET", f"/webhooks/{endpoint.webhook_id}").body["delivery"]
-            settled = (health["attempts_pending"], health["failing_since"], health["last_success_at"] is not None)
-            off += settled != (0, None, True)
-        return off
+    def health_off(self, endpoint: Endpoint, *, delivered: bool) -> bool:
+        """Whether the endpoint's health, once everything was delivered, is not: nothing pending, not failing,
+        and a success recorded if anything was `delivered` to it."""
+        health = self.runner.api("GET", f"/webhooks/{endpoint.webhook_id}").body["delivery"]
+        success = health["last_success_at"] is not None
+        return (health["attempts_pending"], health["failing_since"], success) != (0, None, delivered)
 
     def finish(self) -> WebhookAudit:
         for endpoint in self.endpoints:
@@ -278,7 +276,7 @@ def audit(trial: WebhookTrial) -> WebhookAudit:
     stored = trial.stored_documents()
     outcomes = {outcome_of(json.loads(body)): event_id for event_id, body in stored.items()}
     not_stored = [outcome for outcome in trial.ledger.expected if outcome not in outcomes]
-    expected = lost = twice = forged = requests = unverified = received = 0
+    expected = lost = twice = forged = requests = unverified = received = health_off = 0
     for endpoint in trial.endpoints:
         deliveries = list(endpoint.receiver.received)
         requests += len(deliveries)
@@ -293,6 +291,7 @@ def audit(trial: WebhookTrial) -> WebhookAudit:
         wanted = {event_id for event_id, body in stored.items() if endpoint.takes(json.loads(body)["event_type"])}
         expected += len(wanted)
         received += len(wanted & taken)
+        health_off += trial.health_off(endpoint, delivered=bool(taken))
         lost += len(wanted - taken) + sum(endpoint.takes(_event_type(outcome)) for outcome in not_stored)
     return WebhookAudit(
         events=len(stored),
@@ -304,7 +303,7 @@ def audit(trial: WebhookTrial) -> WebhookAudit:
         requests=requests,
         parked=trial.queued("WebhookDLQ"),
         unverified=unverified,
-        health_off=trial.health_off(),
+        health_off=health_off,
     )
 
 
