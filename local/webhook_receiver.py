@@ -1,5 +1,6 @@
 """A webhook endpoint on 127.0.0.1 that verifies every delivery with the reference library (`standardwebhooks`),
-answers as it is told (a status, a reset connection, no answer until released) and records what came.
+answers as it is told (a status, one with `Retry-After`, a reset connection, no answer until released) and records
+what came.
 
 The tests and the demo use it: `POST /webhooks` with its `url`, `trust(secret)` with the answer's secret, then
 read `received`. The library checks a delivery's timestamp against the wall clock, five minutes either way; the
@@ -22,8 +23,18 @@ from typing import Any, Literal
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-Answer = int | Literal["reset", "hang"]
-"""A status to answer with, a connection reset before any answer, or no answer until `release()`."""
+
+@dataclass(frozen=True)
+class Reply:
+    """A status with a `Retry-After` header, sent verbatim (any text, even invalid): back-pressure."""
+
+    status: int
+    retry_after: str
+
+
+Answer = int | Reply | Literal["reset", "hang"]
+"""A status to answer with (alone or with `Retry-After`), a connection reset before any answer, or no answer until
+`release()`."""
 TOLERANCE = timedelta(minutes=5)  # the library's
 
 
@@ -163,7 +174,9 @@ class WebhookReceiver:
             self._release.wait()
             answer = 200
         try:
-            request.send_response(answer)
+            request.send_response(answer.status if isinstance(answer, Reply) else answer)
+            if isinstance(answer, Reply):
+                request.send_header("Retry-After", answer.retry_after)
             request.send_header("content-length", "0")
             request.end_headers()
         except OSError:  # the sender gave up waiting (a `hang` past its timeout) and closed the connection

@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from genviral_relay.receivers.sender import HttpWebhookSender
 from genviral_relay.rules.webhook_urls import Destination
-from local.webhook_receiver import WebhookReceiver
+from local.webhook_receiver import Answer, Reply, WebhookReceiver
 
 NAME = "hooks.relay-test.invalid"  # .invalid never resolves: only the pinned address reaches the server
 
@@ -145,3 +145,26 @@ def test_only_a_2xx_is_a_success_and_a_redirect_is_not_followed(answer: int, acc
         result = HttpWebhookSender(timeout=5).post(where, {"content-type": "application/json"}, b"{}")
         assert (result.status, result.accepted) == (answer, accepted)
         assert len(receiver.received) == 1  # one request: nothing followed
+
+
+def _loopback(receiver: WebhookReceiver) -> Destination:
+    port = int(receiver.url.split(":")[2].split("/")[0])
+    return Destination(scheme="http", host="127.0.0.1", port=port, target="/hooks/genviral", addresses=("127.0.0.1",))
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "retry_after"),
+    [
+        (Reply(429, "120"), 429, 120.0),
+        (Reply(503, "Sat, 01 Feb 2025 15:02:00 GMT"), 503, dt.datetime(2025, 2, 1, 15, 2, tzinfo=dt.UTC)),
+        (Reply(429, "soon"), 429, None),
+        (429, 429, None),
+    ],
+)
+def test_the_answers_retry_after_is_read_as_seconds_or_a_moment(
+    reply: Answer, status: int, retry_after: object
+) -> None:
+    with WebhookReceiver() as receiver:
+        receiver.answer(reply)
+        result = HttpWebhookSender(timeout=5).post(_loopback(receiver), {"content-type": "application/json"}, b"{}")
+    assert (result.status, result.retry_after) == (status, retry_after)

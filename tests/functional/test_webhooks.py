@@ -21,7 +21,7 @@ from genviral_relay.rules.webhook_retries import RETRY_DELAYS
 from local.emulator import GenviralEmulator
 from local.runner import WEBHOOK_DELIVERY, WEBHOOK_DISPATCHER, LocalRunner, sqs_record
 from local.stack import MotoStack
-from local.webhook_receiver import WebhookReceiver
+from local.webhook_receiver import Reply, WebhookReceiver
 from tests.conftest import SECRETS, TOKEN
 from tests.support.doubles import SteppingClock
 
@@ -193,6 +193,35 @@ def queue_arn(relay: LocalRunner) -> str:
 
 def attributes(message: dict[str, Any]) -> dict[str, str]:
     return {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+
+
+def test_a_429_with_retry_after_puts_the_retry_when_the_endpoint_asked_not_on_the_schedule(
+    emulator: GenviralEmulator, relay: LocalRunner, receiver: WebhookReceiver, relay_clock: SteppingClock
+) -> None:
+    # Given an endpoint that answers its first delivery 429 with Retry-After: 120
+    register(relay, receiver)
+    receiver.answer(Reply(429, "120"))
+    check_now(relay, post_with_outcomes(emulator, relay, posted=1))
+
+    # When the delivery function makes the attempt
+    relay.deliver_webhooks()
+    attempted_at = relay_clock.now
+    (first,) = receiver.received
+    assert first.answer == Reply(429, "120")
+
+    # Then the retry message is due 120 s after the attempt, not the schedule's 5 s
+    retry = take_delivery(relay)
+    assert attributes(retry)["attempt"] == "2"
+    assert parse_ts(attributes(retry)["due_at"]) == attempted_at + timedelta(seconds=120)
+
+    # And handed out at the schedule's time it is not sent, only once the endpoint's time has come
+    relay_clock.now = attempted_at + RETRY_DELAYS[0]
+    relay.invoke(WEBHOOK_DELIVERY, {"Records": [sqs_record(retry, queue_arn(relay))]})
+    assert len(receiver.received) == 1
+    relay_clock.now = attempted_at + timedelta(seconds=120)
+    relay.deliver_webhooks()
+    assert len(receiver.received) == 2
+    assert receiver.received[1].verified, receiver.received[1].problem
 
 
 def test_an_endpoint_receives_only_the_types_it_asked_for(

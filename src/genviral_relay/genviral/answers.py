@@ -1,4 +1,4 @@
-"""Reading Genviral's answers: the envelope, `Retry-After`, and the post list, with what does not parse said briefly.
+"""Reading Genviral's answers: the envelope and the post list, with what does not parse said briefly.
 
 Upstream text is never trusted to be small or sane: the error text it echoes is cut (`errors.echoed`), a
 validation problem names where and what but never the value, and JSON nested beyond the parser's depth is an
@@ -8,10 +8,7 @@ answer that does not parse, not a crash.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,8 +17,6 @@ from genviral_relay.checking.ports import PostPage
 from genviral_relay.errors import GenviralContractError, echoed
 from genviral_relay.models.upstream import Envelope, Post
 from genviral_relay.observability import logger
-
-_DELAY_SECONDS = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -48,22 +43,6 @@ def parse_body(body: bytes) -> Parsed:
         return Parsed(None, too_deep=True)
     except (ValueError, ValidationError):
         return Parsed(None)
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP date); None when unusable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if _DELAY_SECONDS.match(text):
-        return max(0.0, float(text))
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
 
 
 def brief(error: ValidationError) -> str:

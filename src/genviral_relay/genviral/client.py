@@ -36,9 +36,10 @@ from genviral_relay.errors import (
     GenviralTierNotAllowedError,
     GenviralUnavailableError,
 )
-from genviral_relay.genviral.answers import brief, page, parse_body, parse_retry_after, post_of
+from genviral_relay.genviral.answers import brief, page, parse_body, post_of
 from genviral_relay.models.upstream import Account, Post
 from genviral_relay.observability import logger
+from genviral_relay.rules.retry_after import parse_retry_after
 
 USER_AGENT = f"genviral-relay/{__version__}"
 __all__ = ["ClientSettings", "GenviralClient", "StaticToken", "build_session", "parse_retry_after"]

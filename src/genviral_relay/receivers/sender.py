@@ -5,7 +5,7 @@ or does not connect), not to whatever the name resolves to a moment later, so a 
 forbidden address between the check and the request; TLS still verifies the certificate against the name. The
 attempt as a whole (connect, TLS, request, status line, headers, body) is bounded by TIMEOUT_SECONDS of wall
 time. Redirects are not followed (a 3xx is a failure, as Standard Webhooks has it), and the answer's body is
-read only to keep the connection tidy, never kept.
+read only to keep the connection tidy, never kept; of its headers only `Retry-After` is read.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from genviral_relay import __version__
 from genviral_relay.deadlines import Deadline
+from genviral_relay.rules.retry_after import read_retry_after
 from genviral_relay.rules.webhook_urls import Destination, HostResolver
 from genviral_relay.webhooks.ports import WebhookAnswer, WebhookSender
 
@@ -165,7 +166,8 @@ class HttpWebhookSender(WebhookSender):
             connection.request("POST", destination.target, body=body, headers={**headers, "user-agent": USER_AGENT})
             answer = connection.getresponse()
             answer.read(MAX_BODY_READ)  # within the deadline too: a body trickled past it fails the attempt
-            return WebhookAnswer(status=answer.status, reason=answer.reason or "")
+            retry_after = read_retry_after(answer.getheader("Retry-After"))  # the retry rule says when it counts
+            return WebhookAnswer(status=answer.status, reason=answer.reason or "", retry_after=retry_after)
         except TimeoutError:
             return WebhookAnswer(status=None, reason=f"no answer within {timeout:g} s")
         except ConnectionRefusedError:

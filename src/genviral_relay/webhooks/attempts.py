@@ -9,7 +9,8 @@ The path of an event (docs/design.md, "Webhooks"):
 3. `WebhookAttempts` (the delivery function) makes each attempt it has the time to finish (the sender's timeout
    and RECORD_MARGIN; the others go back to the queue unchanged): a 2xx within the timeout is a success;
    anything else schedules the next attempt on the Standard Webhooks schedule (`RETRY_DELAYS`, after the
-   previous attempt) as a new message, and after the last one parks the delivery in WebhookDLQ. Each delivery
+   previous attempt; later when a 429 or 503 asks with `Retry-After`, up to an hour: `next_attempt_due`) as a
+   new message, and after the last one parks the delivery in WebhookDLQ. Each delivery
    is a message of its own and each attempt runs on a thread of its own, so one endpoint's failures or
    slowness never hold up another's deliveries.
 
@@ -37,7 +38,7 @@ from genviral_relay.errors import DeadLetterError
 from genviral_relay.models.events import published_document
 from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint, test_event_document
 from genviral_relay.observability import Metric, emit, logger
-from genviral_relay.rules.webhook_retries import DUE_TOLERANCE, MAX_ATTEMPTS, RETRY_DELAYS
+from genviral_relay.rules.webhook_retries import DUE_TOLERANCE, MAX_ATTEMPTS, next_attempt_due
 from genviral_relay.rules.webhook_signing import signed_headers
 from genviral_relay.rules.webhook_urls import HostResolver, UrlRefusedError, destination
 from genviral_relay.webhooks.ports import (
@@ -208,13 +209,13 @@ class WebhookAttempts:
         keys = {**_log_keys(delivery), "status": answer.status, "reason": reason}
         retried = -delivery.is_retry
         if delivery.attempt < MAX_ATTEMPTS:
-            wait = RETRY_DELAYS[delivery.attempt - 1]
-            following = delivery.model_copy(update={"attempt": delivery.attempt + 1, "due_at": now + wait})
+            due_at = next_attempt_due(delivery.attempt, now, answer.status, answer.retry_after)
+            following = delivery.model_copy(update={"attempt": delivery.attempt + 1, "due_at": due_at})
             if self._queue.send([following]):
                 logger.error("Could not queue a webhook retry; the attempt will be made again", extra=keys)
                 return "failed"
             self._record(endpoint, delivery, AttemptRecord(now, False, answer.status, reason, 1 + retried))
-            logger.warning("Webhook attempt failed; retrying later", extra={**keys, "retry_at": format_ts(now + wait)})
+            logger.warning("Webhook attempt failed; retrying later", extra={**keys, "retry_at": format_ts(due_at)})
             outcome: Outcome = "retrying"
         else:
             try:

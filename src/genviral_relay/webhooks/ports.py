@@ -9,6 +9,7 @@ from datetime import datetime
 
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint
+from genviral_relay.rules.retry_after import RetryAfter
 from genviral_relay.rules.webhook_urls import Destination
 
 
@@ -105,6 +106,8 @@ class WebhookAnswer:
 
     status: int | None
     reason: str
+    retry_after: RetryAfter | None = None
+    """The answer's `Retry-After`, as read (`rules/retry_after.py`); the retry rule says when it counts."""
 
     @property
     def accepted(self) -> bool:
