@@ -69,8 +69,8 @@ class ClientSettings:
     max_body_bytes: int = 2 * 1024 * 1024
     pool_size: int = 10
     call_deadline: float = 20.0
-    """One call as a whole (connecting, attempts, back-offs, a trickled head or body) ends by then; the API's budget
-    may end it sooner
+    """One call as a whole (connecting, attempts, back-offs, a trickled head or body; not the name's lookup, which
+    has the resolver's own timeouts) ends by then; the API's budget may end it sooner
     (`deadlines.calls_until`). Three 10 s read timeouts would otherwise take 30 s."""
 
 
