@@ -58,7 +58,7 @@ POST_ROUTES: Final[frozenset[Route]] = frozenset({"post", "list"})
 ACCOUNT_FIELDS: Final = ("platform", "type", "username", "display_name", "status")
 DEFAULT_WORKSPACE_ID: Final = "ws_3f9a2c71"
 DEFAULT_OWNER_USER_ID: Final = "user_8d41b0e2"
-FaultKind = Literal["respond", "server_error", "truncated", "reset", "hang", "trickle"]
+FaultKind = Literal["respond", "server_error", "truncated", "reset", "hang", "trickle", "trickle_head"]
 
 
 class _Unset(enum.Enum):
@@ -97,6 +97,8 @@ class _Response:
     headers: tuple[tuple[str, str], ...] = (("Content-Type", _JSON),)
     trickle: float = 0.0
     """Seconds between the body's bytes (0: all at once)."""
+    trickle_head: bool = False
+    """The status line and headers trickled instead (the body then at once)."""
 
 
 def _ok(message: str, data: Any) -> _Response:
@@ -181,12 +183,13 @@ class Fault:
         return cls("hang", 0, seconds=float(seconds))
 
     @classmethod
-    def trickle(cls, interval: float) -> Fault:
+    def trickle(cls, interval: float, *, head: bool = False) -> Fault:
         """The normal answer, its headers at once and its body one byte every `interval` seconds (each byte
-        keeps a read timeout from firing); `stop()` or the client going away ends it."""
+        keeps a read timeout from firing); `stop()` or the client going away ends it. `head`: the status line
+        and headers one byte every `interval` seconds instead, the body then at once."""
         if interval <= 0:
             raise ValueError("interval must be > 0")
-        return cls("trickle", 200, seconds=float(interval))
+        return cls("trickle_head" if head else "trickle", 200, seconds=float(interval))
 
     @classmethod
     def nested(cls, depth: int, status: int = 200) -> Fault:
@@ -215,8 +218,9 @@ class Fault:
             return _Response(200, normal.body[: max(1, len(normal.body) // 2)])
         if self.kind == "respond":
             return _Response(self.status, self.content, self.headers)
-        if self.kind == "trickle":
-            return _Response(normal.status, normal.body, normal.headers, trickle=self.seconds)
+        if self.kind in ("trickle", "trickle_head"):
+            head = self.kind == "trickle_head"
+            return _Response(normal.status, normal.body, normal.headers, trickle=self.seconds, trickle_head=head)
         return normal  # hang: answer normally once the wait is over
 
 
@@ -373,6 +377,8 @@ class GenviralEmulator:
         self._thread: threading.Thread | None = None
         self.requests_log: list[RequestRecord] = []
         self.handler_errors: list[str] = []
+        self.connections_accepted = 0
+        """Connections the server took (a client reusing its pooled connection opens no new one)."""
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -696,6 +702,7 @@ class GenviralEmulator:
         with self._lock:
             if open_:
                 self._connections.add(connection)
+                self.connections_accepted += 1
             else:
                 self._connections.discard(connection)
 
@@ -932,18 +939,29 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Allow", "GET")
         if self.close_connection:
             self.send_header("Connection", "close")
-        self.end_headers()
+        if response.trickle_head:
+            self._headers_buffer.append(b"\r\n")  # what end_headers() would send, sent here a byte at a time
+            head, self._headers_buffer = b"".join(self._headers_buffer), []
+            if not self._trickle(head, response.trickle):
+                return
+        else:
+            self.end_headers()
         if self.command == "HEAD":
             return
-        if not response.trickle:
+        if response.trickle and not response.trickle_head:
+            self._trickle(response.body, response.trickle)
+        else:
             self.wfile.write(response.body)
-            return
+
+    def _trickle(self, data: bytes, interval: float) -> bool:
+        """`data` one byte every `interval` seconds; False when `stop()` ended it first."""
         stopping = self.server.emulator._stopping
-        for index in range(len(response.body)):
-            if stopping.wait(response.trickle):
+        for index in range(len(data)):
+            if stopping.wait(interval):
                 self.close_connection = True
-                return
-            self.wfile.write(response.body[index : index + 1])  # an OSError once the client has gone: ignored
+                return False
+            self.wfile.write(data[index : index + 1])  # an OSError once the client has gone: ignored
+        return True
 
     def _abort(self) -> None:
         """Close with SO_LINGER 0 so the client sees a connection reset, not a clean close."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -634,6 +636,24 @@ def test_trickle_sends_the_normal_answer_a_byte_at_a_time(emulator: GenviralEmul
 
     assert response.status_code == 200
     assert response.json()["data"]["id"] == post_id
+
+
+def test_trickle_with_head_sends_the_status_line_and_headers_a_byte_at_a_time(emulator: GenviralEmulator) -> None:
+    post_id = emulator.create_post()
+    emulator.inject(Fault.trickle(0.005, head=True))
+    url = urlsplit(f"{emulator.base_url}/posts/{post_id}")
+    host, port = url.hostname or "", url.port or 80
+    request = f"GET {url.path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {DEFAULT_TOKEN}\r\n"
+    started = time.monotonic()
+
+    with socket.create_connection((host, port), timeout=10) as connection:
+        connection.sendall(f"{request}Connection: close\r\n\r\n".encode())
+        answer = b"".join(iter(lambda: connection.recv(65536), b""))
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert json.loads(body)["data"]["id"] == post_id
+    assert time.monotonic() - started >= (len(head) + 4) * 0.005  # each byte of the head waited for its turn
 
 
 def test_nested_and_error_faults_answer_exactly_that(emulator: GenviralEmulator, http: requests.Session) -> None:

@@ -576,6 +576,59 @@ def test_a_trickled_body_is_cut_at_the_calls_deadline(
     assert emulator.calls(post_id) == 1
 
 
+def test_a_trickled_status_line_and_headers_are_cut_at_the_calls_deadline(
+    emulator: GenviralEmulator, make: Callable[..., Rig], post_id: str
+) -> None:
+    rig = make(TOKEN, settings=SLOW)
+    emulator.inject(Fault.trickle(0.05, head=True), post_id=post_id, times=3)  # each byte within the read timeout
+    started = time.monotonic()
+
+    error = expect(GenviralUnavailableError, rig, post_id)
+
+    assert time.monotonic() - started < WITHIN  # the head alone takes over 6 s
+    assert "did not answer in time" in str(error)
+    assert emulator.calls(post_id) == 1
+
+
+def test_a_head_trickled_within_each_read_timeout_ends_by_the_deadline(
+    emulator: GenviralEmulator, make: Callable[..., Rig], post_id: str
+) -> None:
+    """The reviewer's case (issue 21, item 9): a byte each 0.2 s, a 1 s read timeout, a 2 s deadline; it took
+    13.2 s."""
+    rig = make(TOKEN, settings=ClientSettings(call_deadline=2.0, read_timeout=1.0, max_attempts=1))
+    emulator.inject(Fault.trickle(0.2, head=True), post_id=post_id)
+    started = time.monotonic()
+
+    expect(GenviralUnavailableError, rig, post_id)
+
+    assert time.monotonic() - started < 2.0 + 1.5
+
+
+def test_the_callers_budget_bounds_a_trickled_head_too(
+    emulator: GenviralEmulator, make: Callable[..., Rig], post_id: str
+) -> None:
+    rig = make(TOKEN, settings=ClientSettings(read_timeout=5.0))  # the default deadline: far beyond the budget
+    emulator.inject(Fault.trickle(0.05, head=True), post_id=post_id, times=3)
+    started = time.monotonic()
+
+    with calls_until(Deadline.after(0.5)):
+        expect(GenviralUnavailableError, rig, post_id)
+
+    assert time.monotonic() - started < WITHIN
+
+
+def test_a_pooled_connection_is_bounded_by_the_current_calls_deadline(
+    emulator: GenviralEmulator, make: Callable[..., Rig], post_id: str
+) -> None:
+    now = [0.0]  # a monotonic clock only the test moves: the first call's deadline is long past at the second
+    rig = make(TOKEN, settings=ClientSettings(read_timeout=2.0, call_deadline=1.0), monotonic=lambda: now[0])
+    rig.client.get_post(post_id)
+    now[0] = 1000.0
+
+    assert rig.client.get_post(post_id).id == post_id
+    assert emulator.connections_accepted == 1  # the second call reused the first one's connection
+
+
 def test_the_callers_budget_bounds_the_call_too(
     emulator: GenviralEmulator, make: Callable[..., Rig], post_id: str
 ) -> None:

@@ -519,7 +519,11 @@ def assert_checked_later(emulator: GenviralEmulator, runner: LocalRunner, post_i
     assert [account["status"] for account in answer.body["watch"]["accounts"]] == ["scheduled"]
 
 
-@pytest.mark.parametrize("make_fault", [Fault.hang, lambda: Fault.trickle(0.02)], ids=["hang", "trickle"])
+@pytest.mark.parametrize(
+    "make_fault",
+    [Fault.hang, lambda: Fault.trickle(0.02), lambda: Fault.trickle(0.05, head=True)],
+    ids=["hang", "trickle", "trickled-head"],
+)
 def test_the_api_answers_202_within_the_calls_deadline_and_keeps_the_watch(
     emulator: GenviralEmulator,
     runner: LocalRunner,

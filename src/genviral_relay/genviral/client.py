@@ -1,5 +1,6 @@
 """The Genviral Partner API client: one pooled session, timeouts, bounded retries, typed errors, and one deadline
-per call (its own, or sooner the caller's budget: `deadlines.calls_until`) that no hang or trickled body outlives.
+per call (its own, or sooner the caller's budget: `deadlines.calls_until`) that no hang or trickle outlives: the
+session's sockets give each step only what is left of it (`session.py`), from connecting to the body's last byte.
 
 Every documented failure of `GET /posts/{id}` (and of the list and `GET /accounts`) becomes its own
 error type (see `errors.py`), so callers decide by type: retry later, stop calling, or end the watch.
@@ -17,13 +18,11 @@ from urllib.parse import quote
 
 import requests
 from pydantic import ValidationError
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError as TransportError
 
-from genviral_relay import __version__
 from genviral_relay.checking.ports import AccountSource, PostPage, PostSource, TokenSource
 from genviral_relay.clock import format_ts
-from genviral_relay.deadlines import Deadline, Monotonic, call_budget
+from genviral_relay.deadlines import Deadline, Monotonic, call_budget, calls_until
 from genviral_relay.errors import (
     GenviralAuthError,
     GenviralBadResponseError,
@@ -37,12 +36,12 @@ from genviral_relay.errors import (
     GenviralUnavailableError,
 )
 from genviral_relay.genviral.answers import brief, page, parse_body, post_of
+from genviral_relay.genviral.session import USER_AGENT, build_session
 from genviral_relay.models.upstream import Account, Post
 from genviral_relay.observability import logger
 from genviral_relay.rules.retry_after import parse_retry_after
 
-USER_AGENT = f"genviral-relay/{__version__}"
-__all__ = ["ClientSettings", "GenviralClient", "StaticToken", "build_session", "parse_retry_after"]
+__all__ = ["USER_AGENT", "ClientSettings", "GenviralClient", "StaticToken", "build_session", "parse_retry_after"]
 
 
 class StaticToken(TokenSource):
@@ -71,17 +70,9 @@ class ClientSettings:
     max_body_bytes: int = 2 * 1024 * 1024
     pool_size: int = 10
     call_deadline: float = 20.0
-    """One call as a whole (attempts, back-offs, a trickled body) ends by then; the API's budget may end it sooner
+    """One call as a whole (connecting, attempts, back-offs, a trickled head or body; not the name's lookup, which
+    has the resolver's own timeouts) ends by then; the API's budget may end it sooner
     (`deadlines.calls_until`). Three 10 s read timeouts would otherwise take 30 s."""
-
-
-def build_session(pool_size: int) -> requests.Session:
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
-    return session
 
 
 class GenviralClient(PostSource, AccountSource):
@@ -141,35 +132,36 @@ class GenviralClient(PostSource, AccountSource):
         """GET with retries (at most `attempts`, default the settings'), all by one deadline; `route` is the path
         template used in logs."""
         deadline = Deadline.after(self._settings.call_deadline, self._monotonic).sooner(call_budget())
-        token = self._tokens.token()
-        refreshed = False
-        attempt = 1
-        while True:
-            try:
-                return self._get_once(path, params, token, deadline)
-            except GenviralAuthError:
-                if refreshed:
-                    raise
-                # The secret may have rotated since it was cached: read it again, once.
-                logger.info("Genviral answered 401; re-reading the token", extra={"route": route})
-                token = self._tokens.token(refresh=True)
-                refreshed = True
-            except GenviralError as error:
-                delay = self._retry_delay(error, attempt, attempts or self._settings.max_attempts)
-                if delay is None or delay >= deadline.remaining():  # a back-off past the deadline is no retry
-                    raise
-                logger.info(
-                    "Retrying a Genviral call",
-                    extra={
-                        "route": route,
-                        "attempt": attempt,
-                        "error_type": type(error).__name__,
-                        "status": error.status,
-                        "delay_seconds": round(delay, 3),
-                    },
-                )
-                self._sleep(delay)
-                attempt += 1
+        with calls_until(deadline):  # what the session's sockets read: each step gets only what is left
+            token = self._tokens.token()
+            refreshed = False
+            attempt = 1
+            while True:
+                try:
+                    return self._get_once(path, params, token, deadline)
+                except GenviralAuthError:
+                    if refreshed:
+                        raise
+                    # The secret may have rotated since it was cached: read it again, once.
+                    logger.info("Genviral answered 401; re-reading the token", extra={"route": route})
+                    token = self._tokens.token(refresh=True)
+                    refreshed = True
+                except GenviralError as error:
+                    delay = self._retry_delay(error, attempt, attempts or self._settings.max_attempts)
+                    if delay is None or delay >= deadline.remaining():  # a back-off past the deadline is no retry
+                        raise
+                    logger.info(
+                        "Retrying a Genviral call",
+                        extra={
+                            "route": route,
+                            "attempt": attempt,
+                            "error_type": type(error).__name__,
+                            "status": error.status,
+                            "delay_seconds": round(delay, 3),
+                        },
+                    )
+                    self._sleep(delay)
+                    attempt += 1
 
     def _retry_delay(self, error: GenviralError, attempt: int, attempts: int) -> float | None:
         if not error.transient or attempt >= attempts:
@@ -195,24 +187,24 @@ class GenviralClient(PostSource, AccountSource):
                 allow_redirects=False,
                 stream=True,
             )
-        except requests.Timeout:
-            raise GenviralUnavailableError("Genviral did not answer in time") from None
         except requests.RequestException as error:
+            # past the deadline, whatever step it cut (a send cut is a ConnectionError to requests), it is time
+            if isinstance(error, requests.Timeout) or deadline.remaining() <= 0:
+                raise GenviralUnavailableError("Genviral did not answer in time") from None
             raise GenviralUnavailableError(f"Genviral could not be reached ({type(error).__name__})") from None
         with response:
             body = self._read_body(response, deadline)
         return self._interpret(response.status_code, response.headers.get("Retry-After"), body)
 
     def _read_body(self, response: requests.Response, deadline: Deadline) -> bytes:
-        """The body as it arrives (`read1`: whatever came, not a full buffer), each read given only the time left,
-        so a body trickled a byte at a time is cut at the deadline instead of resetting the read timeout."""
+        """The body as it arrives (`read1`: whatever came, not a full buffer), up to the size limit; the socket
+        gives each read only the time left, so a body trickled a byte at a time is cut at the deadline."""
         limit = self._settings.max_body_bytes
         raw = response.raw
         chunks: list[bytes] = []
         size = 0
         try:
-            while (left := deadline.remaining()) > 0:
-                _read_timeout(raw, left)
+            while deadline.remaining() > 0:
                 chunk = raw.read1(64 * 1024, decode_content=True)
                 if not chunk:
                     return b"".join(chunks)
@@ -254,10 +246,3 @@ class GenviralClient(PostSource, AccountSource):
         if status >= 500:
             raise GenviralServerError(message, status=status, error_code=code)
         raise GenviralBadResponseError(f"unexpected HTTP {status}: {message}", status=status, error_code=code)
-
-
-def _read_timeout(raw: Any, seconds: float) -> None:
-    """Bound the next socket read by `seconds` (the connection's socket; absent once the body is all read)."""
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
-    if sock is not None:
-        sock.settimeout(seconds)

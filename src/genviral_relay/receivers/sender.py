@@ -11,14 +11,13 @@ read only to keep the connection tidy, never kept; of its headers only `Retry-Af
 from __future__ import annotations
 
 import http.client
-import io
 import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from genviral_relay import __version__
+from genviral_relay.bounded_socket import BoundedSocket
 from genviral_relay.deadlines import Deadline
 from genviral_relay.rules.retry_after import read_retry_after
 from genviral_relay.rules.webhook_urls import Destination, HostResolver
@@ -29,7 +28,6 @@ TIMEOUT_SECONDS = 10.0
 CONNECT_SECONDS = 5.0
 """One address's connection, within the attempt's time: the next address gets the rest."""
 MAX_BODY_READ = 64 * 1024
-SEND_CHUNK = 64 * 1024
 USER_AGENT = f"genviral-relay/{__version__} (webhooks)"
 
 
@@ -37,61 +35,6 @@ class SystemResolver(HostResolver):
     def addresses(self, host: str, port: int) -> list[str]:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         return list(dict.fromkeys(str(info[4][0]) for info in found))
-
-
-class _BoundedSocket:
-    """The connection's socket as http.client uses it (sendall, makefile, close), each call bounded by what is
-    left of the attempt's deadline (a per-read timeout alone lets an endpoint trickling one byte a second hold
-    the attempt for ever). Closed for real once its reader is closed too, as a socket is (http.client
-    closes the connection before the answer's body is read when the endpoint closes after it)."""
-
-    def __init__(self, sock: socket.socket, deadline: Deadline) -> None:
-        self._sock = sock
-        self._deadline = deadline
-        self._readers = 0
-        self._closed = False
-
-    def sendall(self, data: bytes) -> None:
-        # send() by send(): SSLSocket.sendall gives each of its sends the whole timeout
-        with memoryview(data) as view, view.cast("B") as remaining:
-            sent = 0
-            while sent < len(remaining):
-                self._sock.settimeout(self._deadline.left())
-                sent += self._sock.send(remaining[sent : sent + SEND_CHUNK])
-
-    def recv_into(self, buffer: memoryview) -> int:
-        self._sock.settimeout(self._deadline.left())
-        return self._sock.recv_into(buffer)
-
-    def makefile(self, mode: str) -> io.BufferedReader:
-        self._readers += 1
-        return io.BufferedReader(_BoundedReader(self))
-
-    def reader_closed(self) -> None:
-        self._readers -= 1
-        if self._closed and self._readers == 0:
-            self._sock.close()
-
-    def close(self) -> None:
-        self._closed = True
-        if self._readers == 0:
-            self._sock.close()
-
-
-class _BoundedReader(io.RawIOBase):
-    def __init__(self, sock: _BoundedSocket) -> None:
-        self._sock = sock
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return self._sock.recv_into(memoryview(buffer).cast("B"))
-
-    def close(self) -> None:
-        if not self.closed:
-            self._sock.reader_closed()
-        super().close()
 
 
 def _connect(destination: Destination, deadline: Deadline) -> socket.socket:
@@ -114,7 +57,7 @@ class _PinnedHttp(http.client.HTTPConnection):
         self._deadline = deadline
 
     def connect(self) -> None:
-        self.sock = _BoundedSocket(self._open(), self._deadline)
+        self.sock = BoundedSocket(self._open(), lambda: self._deadline)
 
     def _open(self) -> socket.socket:
         return _connect(self._destination, self._deadline)
