@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -44,9 +45,11 @@ def registry_on(stack: MotoStack) -> WebhookRegistry:
         store=webhook_factories.build_webhook_store(stack.ref("StateTable"), client=stack.client),
         secrets=KmsSecretBox(stack.client("kms"), stack.resolver.attributes[("WebhookSecretsKey", "Arn")]),
         queue=webhook_factories.build_delivery_queue(stack.ref("WebhookDeliveryQueue"), "", client=stack.client),
+        events=webhook_factories.build_stored_events(stack.ref("StateTable"), client=stack.client),
         resolver=StaticResolver({"hooks.example.com": ["93.184.216.34"]}),
         clock=utc_now,
         allow_private=False,
+        event_retention=timedelta(days=1),
     )
 
 
