@@ -423,7 +423,9 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
 # ---------------------------------------------------------------------- webhooks
 class InMemoryWebhookStore(WebhookStore):
     """The endpoints in memory, health updated as the DynamoDB store updates it (only while the endpoint exists);
-    a registration's checks and write are one step, as the DynamoDB store's transaction is."""
+    a registration's checks and write are one step, as the DynamoDB store's transaction is. Being one step here by
+    construction, no race on the double can fail: the races are tested on the DynamoDB store
+    (tests/functional/test_webhook_registrations.py)."""
 
     def __init__(self) -> None:
         self.items: dict[str, WebhookEndpoint] = {}
