@@ -155,3 +155,18 @@ def test_a_table_written_by_0_4_is_counted_and_its_subscriptions_written_on_firs
     assert sum(isinstance(answer, WebhookEndpoint) for answer in answers) == 2
     assert sum(isinstance(answer, TooManyWebhooksError) for answer in answers) == 1
     assert len(registry.endpoints()) == stored_count(local_stack) == MAX_ENDPOINTS
+
+
+def test_a_04_endpoint_deleted_first_leaves_its_url_free_through_the_api(local_stack: MotoStack) -> None:
+    old = WebhookEndpoint(id=f"wh_{4:032x}", url=f"{HOOKS}/old", created_at=utc_now())
+    item = endpoint_to_item(old)
+    del item["subscription_key"]  # as 0.4 wrote it: no subscription, no count
+    local_stack.client("dynamodb").put_item(TableName=local_stack.ref("StateTable"), Item=item)
+    runner = LocalRunner(local_stack)
+
+    assert runner.api("DELETE", f"/webhooks/{old.id}").status == 200
+    again = runner.api("POST", "/webhooks", {"url": f"{HOOKS}/old"})
+
+    assert again.status == 201, again.body  # before: 409 naming the deleted endpoint, forever
+    SECRETS.add(again.body["secret"].removeprefix("whsec_"))
+    assert stored_count(local_stack) == 1

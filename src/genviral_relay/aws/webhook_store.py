@@ -22,6 +22,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from genviral_relay.aws.webhook_counts import (
+    TRANSACTION_TRIES,
     WEBHOOKS_PK,
     count_existing,
     deletion,
@@ -167,20 +168,29 @@ class DynamoDbWebhookStore(WebhookStore):
             request = {**request, "ExclusiveStartKey": answer["LastEvaluatedKey"]}
 
     def delete(self, webhook_id: str) -> bool:
-        item = self._client.get_item(
-            TableName=self._table,
-            Key=endpoint_item_key(webhook_id),
-            ConsistentRead=True,
-            ProjectionExpression="subscription_key",
-        ).get("Item")
-        if item is None:
-            return False
-        # A 0.4 endpoint that shares its subscription with an older one has no subscription_key.
-        owned = item["subscription_key"]["S"] if "subscription_key" in item else None
+        for _ in range(TRANSACTION_TRIES):
+            item = self._client.get_item(
+                TableName=self._table,
+                Key=endpoint_item_key(webhook_id),
+                ConsistentRead=True,
+                ProjectionExpression="subscription_key",
+            ).get("Item")
+            if item is None:
+                return False
+            # A 0.4 endpoint has no subscription_key until the upgrade gives it one (none at all when it shares its
+            # subscription with an older one): read again after an upgrade, so the deletion takes the one it got.
+            owned = item["subscription_key"]["S"] if "subscription_key" in item else None
+            if self._deleted(webhook_id, owned):
+                return True
+        raise RuntimeError(f"the deletion of {webhook_id} was refused {TRANSACTION_TRIES} times")
+
+    def _deleted(self, webhook_id: str, owned: str | None) -> bool:
+        """One try: False when the endpoint changed since it was read (gone, or given a subscription) or the table
+        had no count yet (it is counted now)."""
         for reasons in self._transact(deletion(endpoint_item_key(webhook_id), owned)):
-            if failed(reasons[0]):
-                return False  # deleted meanwhile
-            self._count_existing()
+            if not failed(reasons[0]):
+                self._count_existing()
+            return False
         return True
 
     def replace_secrets(self, webhook_id: str, secrets: Sequence[SigningSecret]) -> bool:
