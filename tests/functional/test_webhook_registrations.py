@@ -123,6 +123,7 @@ def test_the_api_answers_409_webhook_exists_naming_the_endpoint(local_stack: Mot
     assert again.status == 409
     assert again.body["error"] == "webhook_exists"
     assert created.body["id"] in again.body["message"]
+    assert again.body["webhook_id"] == created.body["id"]  # for a program, without parsing the message
     assert created.body["secret"] not in str(again.body)
 
 
