@@ -157,7 +157,8 @@ def assert_rejected(
     status: int | None = None,
     error: str | None = None,
 ) -> dict[str, str]:
-    """A 4xx JSON `{"error", "message", "webhook_id": null}` with a non-empty message; nothing asked of Genviral, nothing stored."""
+    """A 4xx JSON `{"error", "message", "webhook_id": null}` with a non-empty message; nothing asked of Genviral,
+    nothing stored."""
     code, body, headers = answer
     assert 400 <= code < 500, (code, body)
     if status is not None:
