@@ -125,6 +125,9 @@ def test_the_api_answers_409_webhook_exists_naming_the_endpoint(local_stack: Mot
     assert created.body["id"] in again.body["message"]
     assert again.body["webhook_id"] == created.body["id"]  # for a program, without parsing the message
     assert created.body["secret"] not in str(again.body)
+    # the same endpoint written otherwise: the host's case, the default port
+    alias = runner.api("POST", "/webhooks", {**body, "url": "https://HOOKS.Example.com:443/crm"})
+    assert (alias.status, alias.body["webhook_id"]) == (409, created.body["id"])
 
 
 def test_a_table_written_by_0_4_is_counted_and_its_subscriptions_written_on_first_use(local_stack: MotoStack) -> None:

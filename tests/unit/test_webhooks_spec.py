@@ -444,3 +444,27 @@ def test_the_same_url_and_event_types_again_is_refused_naming_the_endpoint_that_
     assert len({first, *others}) == 3
     rig.registry.delete(first)
     assert rig.register(["post.account.failed", "post.account.posted"], url=URL) not in (first, *others)
+
+
+def test_a_url_that_differs_only_in_scheme_or_host_case_or_a_default_port_is_the_same_endpoint() -> None:
+    rig = Rig()
+    first = rig.register(url="https://hooks.example.com/genviral?to=ops")
+    for same in (
+        "HTTPS://Hooks.EXAMPLE.com/genviral?to=ops",
+        "https://hooks.example.com:443/genviral?to=ops",
+        "https://hooks.example.com:/genviral?to=ops",
+    ):
+        with pytest.raises(WebhookExistsError) as again:
+            rig.register(url=same)
+        assert str(again.value) == first, same
+    root = rig.register(url="https://hooks.example.com")
+    with pytest.raises(WebhookExistsError, match=root):
+        rig.register(url="https://hooks.example.com:443/")  # no path is the path /
+    # The path and the query are the receiver's to read: another case, port or query is another endpoint
+    others = [
+        "https://hooks.example.com/Genviral?to=ops",
+        "https://hooks.example.com/genviral?to=OPS",
+        "https://hooks.example.com:8443/genviral?to=ops",
+        "https://hooks.example.com/genviral?to=ops&x=1",
+    ]
+    assert len({first, root, *(rig.register(url=url) for url in others)}) == 6
