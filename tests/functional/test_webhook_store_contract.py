@@ -37,7 +37,13 @@ def script(store: WebhookStore) -> list[Any]:
     store.record_attempt(first.id, AttemptRecord(START + timedelta(minutes=5), True, 200, None, -1))
     answers.append(store.endpoint(first.id))
     rotated = (SigningSecret(value="whsec_dHdv"), SigningSecret(value="whsec_b25l", expires_at=START + timedelta(1)))
+    answers += [[endpoint.id for endpoint in store.plaintext_keyed()]]  # the second holds no key
+    sealed = (SigningSecret(value="kms:c2VhbGVk"),)
+    stale = (SigningSecret(value="whsec_b3RoZXI="),)
+    answers += [store.replace_secrets(first.id, sealed, replacing=stale), store.endpoint(first.id)]  # kept
     answers += [store.replace_secrets(first.id, rotated), store.endpoint(first.id)]
+    answers += [store.replace_secrets(first.id, sealed, replacing=rotated), store.plaintext_keyed()]
+    answers += [store.replace_secrets(first.id, rotated, replacing=sealed)]
     answers += [store.delete(first.id), store.delete(first.id), store.replace_secrets(first.id, rotated)]
     store.record_attempt(first.id, AttemptRecord(START, False, 500, "gone", 1))  # nothing: no such endpoint
     answers += [store.endpoint(first.id), store.endpoints()]
@@ -143,3 +149,6 @@ def test_the_double_answers_as_the_dynamodb_store(stack: MotoStack) -> None:
         0, None, START + timedelta(minutes=5)
     )  # fmt: skip
     assert expected[-2] is None
+    assert expected[5:7] == [["wh_" + "1" * 32], False]  # a conditional write on other keys changes nothing
+    assert expected[7].secrets == expected[1].secrets
+    assert expected[10:13] == [True, [], True]  # on the keys it read, it writes

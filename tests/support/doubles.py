@@ -468,8 +468,19 @@ class InMemoryWebhookStore(WebhookStore):
                 del self.subscriptions[endpoint.subscription_key]
             return endpoint is not None
 
-    def replace_secrets(self, webhook_id: str, secrets: Sequence[SigningSecret]) -> bool:
+    def plaintext_keyed(self) -> list[WebhookEndpoint]:
+        return sorted(
+            (e for e in self.items.values() if any(is_plaintext_secret(secret.value) for secret in e.secrets)),
+            key=lambda endpoint: (endpoint.created_at, endpoint.id),
+        )
+
+    def replace_secrets(
+        self, webhook_id: str, secrets: Sequence[SigningSecret], *, replacing: Sequence[SigningSecret] | None = None
+    ) -> bool:
         if webhook_id not in self.items:
+            return False
+        held = [secret.value for secret in self.items[webhook_id].secrets]
+        if replacing is not None and held != [secret.value for secret in replacing]:
             return False
         self.items[webhook_id] = self.items[webhook_id].model_copy(update={"secrets": tuple(secrets)})
         return True
