@@ -206,3 +206,31 @@ def test_an_endpoint_registered_by_0_4_has_its_secret_sealed_in_place_by_the_fir
         assert len(first.headers["webhook-signature"].split(" ")) == 1
         assert second.verified  # by the 0.4 secret, which signs beside the new one for a day
         assert len(second.headers["webhook-signature"].split(" ")) == 2
+
+
+def test_a_secret_sealed_under_the_previous_key_opens_only_where_that_key_is_still_granted(
+    enforced: MotoStack,
+) -> None:
+    """`WebhookSecretsKmsKeyArn` changed after endpoints were registered: their secrets are sealed under the
+    previous key. The delivery function opens them under the key their ciphertext names, where its role is granted
+    kms:Decrypt on that key too (docs/webhooks.md, "Changing the key")."""
+    previous = enforced.client("kms").create_key()["KeyMetadata"]["Arn"]
+    webhook_id = "wh_" + "5" * 32
+    sealed = KmsSecretBox(enforced.client("kms"), previous).seal(webhook_id, "whsec_c2VjcmV0")
+    delivery = KmsSecretBox(enforced.client_as(WEBHOOK_DELIVERY, "kms"), key_arn(enforced))
+    with pytest.raises(WebhookSecretError, match="AccessDeniedException"):
+        delivery.open(webhook_id, sealed)
+    assert enforced.enforcement is not None
+    assert {(d.action, d.resource) for d in enforced.enforcement.take_denials()} == {("kms:Decrypt", previous)}
+
+    role = enforced.roles[WEBHOOK_DELIVERY].name
+    enforced.client("iam").put_role_policy(
+        RoleName=role,
+        PolicyName="PreviousWebhookSecretsKey",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": previous}]}
+        ),
+    )
+    assert delivery.open(webhook_id, sealed) == "whsec_c2VjcmV0"
+    with pytest.raises(WebhookSecretError, match="InvalidCiphertextException"):  # still bound to its endpoint
+        delivery.open("wh_" + "6" * 32, sealed)
