@@ -34,6 +34,7 @@ has no request context, so it would deny) or a NotResource (moto would allow it 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import functools
@@ -243,6 +244,9 @@ def required_permissions(
         found = [("events:PutEvents", bus if bus.startswith("arn:") else prefix + bus) for bus in buses]
     elif service == "kms" and "KeyId" in params:
         found = [(f"kms:{operation}", _key_arn(params["KeyId"], region=region, account=account))]
+    elif service == "kms" and operation == "Decrypt" and "CiphertextBlob" in params:
+        # AWS authorizes a Decrypt that names no key on the key that encrypted the ciphertext (moto's blob names it)
+        found = [("kms:Decrypt", _key_arn(_ciphertext_key(params["CiphertextBlob"]), region=region, account=account))]
     elif service == "secretsmanager" and "SecretId" in params:
         found = [(f"secretsmanager:{operation}", _secret_arn(params["SecretId"], region=region, account=account))]
     else:
@@ -288,6 +292,14 @@ def _secret_arn(secret_id: str, *, region: str, account: str) -> str:
     if secret_id.startswith("arn:"):
         return secret_id
     return f"arn:aws:secretsmanager:{region}:{account}:secret:{secret_id}"
+
+
+def _ciphertext_key(blob: str | bytes) -> str:
+    from moto.kms.utils import _deserialize_ciphertext_blob
+
+    raw = base64.b64decode(blob) if isinstance(blob, str) else blob
+    key_id = _deserialize_ciphertext_blob(raw).key_id
+    return key_id.decode(errors="replace") if isinstance(key_id, bytes) else str(key_id)
 
 
 def _key_arn(key_id: str, *, region: str, account: str) -> str:

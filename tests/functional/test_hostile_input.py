@@ -157,14 +157,16 @@ def assert_rejected(
     status: int | None = None,
     error: str | None = None,
 ) -> dict[str, str]:
-    """A 4xx JSON `{"error", "message"}` with a non-empty message; nothing asked of Genviral, nothing stored."""
+    """A 4xx JSON `{"error", "message", "webhook_id": null}` with a non-empty message; nothing asked of Genviral,
+    nothing stored."""
     code, body, headers = answer
     assert 400 <= code < 500, (code, body)
     if status is not None:
         assert code == status, (code, body)
     assert headers.get("content-type", "").startswith("application/json"), headers
     assert isinstance(body, dict), body
-    assert set(body) == {"error", "message"}, body
+    assert set(body) == {"error", "message", "webhook_id"}, body
+    assert body["webhook_id"] is None, body  # only a 409 webhook_exists names one
     assert isinstance(body["error"], str), body
     assert body["error"]
     assert isinstance(body["message"], str), body

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -44,9 +45,11 @@ def registry_on(stack: MotoStack) -> WebhookRegistry:
         store=webhook_factories.build_webhook_store(stack.ref("StateTable"), client=stack.client),
         secrets=KmsSecretBox(stack.client("kms"), stack.resolver.attributes[("WebhookSecretsKey", "Arn")]),
         queue=webhook_factories.build_delivery_queue(stack.ref("WebhookDeliveryQueue"), "", client=stack.client),
+        events=webhook_factories.build_stored_events(stack.ref("StateTable"), client=stack.client),
         resolver=StaticResolver({"hooks.example.com": ["93.184.216.34"]}),
         clock=utc_now,
         allow_private=False,
+        event_retention=timedelta(days=1),
     )
 
 
@@ -120,7 +123,11 @@ def test_the_api_answers_409_webhook_exists_naming_the_endpoint(local_stack: Mot
     assert again.status == 409
     assert again.body["error"] == "webhook_exists"
     assert created.body["id"] in again.body["message"]
+    assert again.body["webhook_id"] == created.body["id"]  # for a program, without parsing the message
     assert created.body["secret"] not in str(again.body)
+    # the same endpoint written otherwise: the host's case, the default port
+    alias = runner.api("POST", "/webhooks", {**body, "url": "https://HOOKS.Example.com:443/crm"})
+    assert (alias.status, alias.body["webhook_id"]) == (409, created.body["id"])
 
 
 def test_a_table_written_by_0_4_is_counted_and_its_subscriptions_written_on_first_use(local_stack: MotoStack) -> None:
@@ -152,3 +159,18 @@ def test_a_table_written_by_0_4_is_counted_and_its_subscriptions_written_on_firs
     assert sum(isinstance(answer, WebhookEndpoint) for answer in answers) == 2
     assert sum(isinstance(answer, TooManyWebhooksError) for answer in answers) == 1
     assert len(registry.endpoints()) == stored_count(local_stack) == MAX_ENDPOINTS
+
+
+def test_a_04_endpoint_deleted_first_leaves_its_url_free_through_the_api(local_stack: MotoStack) -> None:
+    old = WebhookEndpoint(id=f"wh_{4:032x}", url=f"{HOOKS}/old", created_at=utc_now())
+    item = endpoint_to_item(old)
+    del item["subscription_key"]  # as 0.4 wrote it: no subscription, no count
+    local_stack.client("dynamodb").put_item(TableName=local_stack.ref("StateTable"), Item=item)
+    runner = LocalRunner(local_stack)
+
+    assert runner.api("DELETE", f"/webhooks/{old.id}").status == 200
+    again = runner.api("POST", "/webhooks", {"url": f"{HOOKS}/old"})
+
+    assert again.status == 201, again.body  # before: 409 naming the deleted endpoint, forever
+    SECRETS.add(again.body["secret"].removeprefix("whsec_"))
+    assert stored_count(local_stack) == 1

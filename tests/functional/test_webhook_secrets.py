@@ -157,18 +157,14 @@ def test_opened_secrets_are_kept_for_a_while_then_opened_again(stack: MotoStack)
     assert len(calls) == 2
 
 
-def test_an_endpoint_registered_by_0_4_keeps_its_plaintext_secret_until_a_rotation_seals_it(
-    emulator: GenviralEmulator,
+def test_an_endpoint_registered_by_0_4_has_its_secret_sealed_in_place_by_the_first_webhook_request(
+    enforced: MotoStack,
 ) -> None:
     legacy = "whsec_" + base64.b64encode(b"0.4 secret of 32 bytes, or so.." * 1).decode()
     SECRETS.add(legacy.removeprefix("whsec_"))
-    parameters = {"AllowPrivateWebhookUrls": "true"}
-    with (
-        MotoStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters=parameters) as stack,
-        WebhookReceiver() as receiver,
-    ):
+    with WebhookReceiver() as receiver:
         webhook_id = "wh_" + "4" * 32
-        dynamodb, table = stack.client("dynamodb"), stack.ref("StateTable")
+        dynamodb, table = enforced.client("dynamodb"), enforced.ref("StateTable")
         dynamodb.put_item(  # as 0.4 wrote it: the secret in the clear, no subscription, no count
             TableName=table,
             Item={
@@ -179,21 +175,62 @@ def test_an_endpoint_registered_by_0_4_keeps_its_plaintext_secret_until_a_rotati
                 "attempts_pending": {"N": "0"},
             },
         )
-        receiver.trust(legacy)
-        runner = LocalRunner(stack)
+        receiver.trust(legacy)  # what the receiver holds, and keeps
+        runner = LocalRunner(enforced)
+
+        listed = runner.api("GET", "/webhooks")  # the first request to the webhook routes, on the API's role
+
+        assert [webhook["id"] for webhook in listed.body["webhooks"]] == [webhook_id]
+        item = dynamodb.get_item(TableName=table, Key=endpoint_item_key(webhook_id))["Item"]
+        (stored,) = [entry["M"]["value"]["S"] for entry in item["secrets"]["L"]]
+        assert stored.startswith(SEALED_PREFIX)
+        assert legacy not in json.dumps(item)
+        assert legacy.removeprefix("whsec_") not in json.dumps(item)
+        for function in (POLLER, WORKER, API, WEBHOOK_DISPATCHER):
+            box = KmsSecretBox(enforced.client_as(function, "kms"), key_arn(enforced))
+            with pytest.raises(WebhookSecretError, match="AccessDeniedException"):
+                box.open(webhook_id, stored)
+        assert enforced.enforcement is not None
+        assert {d.action for d in enforced.enforcement.take_denials()} == {"kms:Decrypt"}
+
+        # The delivery function opens it: the same key, which the receiver verifies
         assert runner.api("POST", f"/webhooks/{webhook_id}/test").status == 202
         runner.deliver_webhooks()
-
         rotated = runner.api("POST", f"/webhooks/{webhook_id}/rotate-secret")
         SECRETS.add(rotated.body["secret"].removeprefix("whsec_"))
-        item = dynamodb.get_item(TableName=table, Key=endpoint_item_key(webhook_id))["Item"]
-        stored = [entry["M"]["value"]["S"] for entry in item["secrets"]["L"]]
-        assert [value.startswith(SEALED_PREFIX) for value in stored] == [True, True]
-        assert legacy not in json.dumps(item)
         assert runner.api("POST", f"/webhooks/{webhook_id}/test").status == 202
         runner.deliver_webhooks()
 
         first, second = receiver.received
         assert first.verified
+        assert len(first.headers["webhook-signature"].split(" ")) == 1
         assert second.verified  # by the 0.4 secret, which signs beside the new one for a day
         assert len(second.headers["webhook-signature"].split(" ")) == 2
+
+
+def test_a_secret_sealed_under_the_previous_key_opens_only_where_that_key_is_still_granted(
+    enforced: MotoStack,
+) -> None:
+    """`WebhookSecretsKmsKeyArn` changed after endpoints were registered: their secrets are sealed under the
+    previous key. The delivery function opens them under the key their ciphertext names, where its role is granted
+    kms:Decrypt on that key too (docs/webhooks.md, "Changing the key")."""
+    previous = enforced.client("kms").create_key()["KeyMetadata"]["Arn"]
+    webhook_id = "wh_" + "5" * 32
+    sealed = KmsSecretBox(enforced.client("kms"), previous).seal(webhook_id, "whsec_c2VjcmV0")
+    delivery = KmsSecretBox(enforced.client_as(WEBHOOK_DELIVERY, "kms"), key_arn(enforced))
+    with pytest.raises(WebhookSecretError, match="AccessDeniedException"):
+        delivery.open(webhook_id, sealed)
+    assert enforced.enforcement is not None
+    assert {(d.action, d.resource) for d in enforced.enforcement.take_denials()} == {("kms:Decrypt", previous)}
+
+    role = enforced.roles[WEBHOOK_DELIVERY].name
+    enforced.client("iam").put_role_policy(
+        RoleName=role,
+        PolicyName="PreviousWebhookSecretsKey",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": previous}]}
+        ),
+    )
+    assert delivery.open(webhook_id, sealed) == "whsec_c2VjcmV0"
+    with pytest.raises(WebhookSecretError, match="InvalidCiphertextException"):  # still bound to its endpoint
+        delivery.open("wh_" + "6" * 32, sealed)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from genviral_relay.aws.webhook_counts import SUBSCRIPTIONS_PK
 from genviral_relay.aws.webhook_store import DynamoDbWebhookStore, endpoint_to_item
 from genviral_relay.errors import TooManyWebhooksError, WebhookExistsError
 from genviral_relay.models.webhooks import SigningSecret, WebhookEndpoint
@@ -36,7 +37,13 @@ def script(store: WebhookStore) -> list[Any]:
     store.record_attempt(first.id, AttemptRecord(START + timedelta(minutes=5), True, 200, None, -1))
     answers.append(store.endpoint(first.id))
     rotated = (SigningSecret(value="whsec_dHdv"), SigningSecret(value="whsec_b25l", expires_at=START + timedelta(1)))
+    answers += [[endpoint.id for endpoint in store.plaintext_keyed()]]  # the second holds no key
+    sealed = (SigningSecret(value="kms:c2VhbGVk"),)
+    stale = (SigningSecret(value="whsec_b3RoZXI="),)
+    answers += [store.replace_secrets(first.id, sealed, replacing=stale), store.endpoint(first.id)]  # kept
     answers += [store.replace_secrets(first.id, rotated), store.endpoint(first.id)]
+    answers += [store.replace_secrets(first.id, sealed, replacing=rotated), store.plaintext_keyed()]
+    answers += [store.replace_secrets(first.id, rotated, replacing=sealed)]
     answers += [store.delete(first.id), store.delete(first.id), store.replace_secrets(first.id, rotated)]
     store.record_attempt(first.id, AttemptRecord(START, False, 500, "gone", 1))  # nothing: no such endpoint
     answers += [store.endpoint(first.id), store.endpoints()]
@@ -64,6 +71,16 @@ def registrations(store: WebhookStore, legacy: Callable[[WebhookEndpoint], None]
     answers += [store.delete(old[0].id), attempt(store.create, old[0].model_copy(update={"id": "z"}), limit=9)]
     answers += [[endpoint.id for endpoint in store.endpoints()]]
     return answers
+
+
+def deleted_first(store: WebhookStore, legacy: Callable[[WebhookEndpoint], None]) -> list[Any]:
+    """A table 0.4 wrote, whose first change is the deletion of its one endpoint: the deletion upgrades the table
+    (the endpoint gets its subscription) and takes that subscription with it, so the URL is free again."""
+    old = WebhookEndpoint(id="wh_" + "d" * 32, url="https://hooks.example.com/old", created_at=START)
+    legacy(old)
+    again = old.model_copy(update={"id": "wh_" + "e" * 32})
+    answers: list[Any] = [store.delete(old.id), attempt(store.create, again, limit=9)]
+    return [*answers, store.delete(again.id), attempt(store.create, old, limit=9)]
 
 
 def attempt(call: Callable[..., None], *args: Any, **kwargs: Any) -> str:
@@ -101,6 +118,24 @@ def test_registrations_hold_the_limit_and_refuse_a_subscription_twice_on_both(st
     assert expected[9] == "created"
 
 
+def test_deleting_a_04_endpoint_first_frees_its_url_on_both(stack: MotoStack) -> None:
+    def as_04(endpoint: WebhookEndpoint) -> None:
+        item = endpoint_to_item(endpoint)
+        del item["subscription_key"]
+        stack.client("dynamodb").put_item(TableName=stack.ref("StateTable"), Item=item)
+
+    double = InMemoryWebhookStore()
+    expected = deleted_first(DynamoDbWebhookStore(stack.client("dynamodb"), stack.ref("StateTable")), as_04)
+    assert expected == [True, "created", True, "created"]
+    assert deleted_first(double, double.add_04) == expected
+    subscriptions = stack.client("dynamodb").query(
+        TableName=stack.ref("StateTable"),
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": SUBSCRIPTIONS_PK}},
+    )["Items"]
+    assert [item["webhook_id"]["S"] for item in subscriptions] == ["wh_" + "d" * 32]  # no orphan left behind
+
+
 def test_the_double_answers_as_the_dynamodb_store(stack: MotoStack) -> None:
     table = DynamoDbWebhookStore(stack.client("dynamodb"), stack.ref("StateTable"))
     expected = script(table)
@@ -114,3 +149,6 @@ def test_the_double_answers_as_the_dynamodb_store(stack: MotoStack) -> None:
         0, None, START + timedelta(minutes=5)
     )  # fmt: skip
     assert expected[-2] is None
+    assert expected[5:7] == [["wh_" + "1" * 32], False]  # a conditional write on other keys changes nothing
+    assert expected[7].secrets == expected[1].secrets
+    assert expected[10:13] == [True, [], True]  # on the keys it read, it writes

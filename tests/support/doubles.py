@@ -423,7 +423,9 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
 # ---------------------------------------------------------------------- webhooks
 class InMemoryWebhookStore(WebhookStore):
     """The endpoints in memory, health updated as the DynamoDB store updates it (only while the endpoint exists);
-    a registration's checks and write are one step, as the DynamoDB store's transaction is."""
+    a registration's checks and write are one step, as the DynamoDB store's transaction is. Being one step here by
+    construction, no race on the double can fail: the races are tested on the DynamoDB store
+    (tests/functional/test_webhook_registrations.py)."""
 
     def __init__(self) -> None:
         self.items: dict[str, WebhookEndpoint] = {}
@@ -466,8 +468,19 @@ class InMemoryWebhookStore(WebhookStore):
                 del self.subscriptions[endpoint.subscription_key]
             return endpoint is not None
 
-    def replace_secrets(self, webhook_id: str, secrets: Sequence[SigningSecret]) -> bool:
+    def plaintext_keyed(self) -> list[WebhookEndpoint]:
+        return sorted(
+            (e for e in self.items.values() if any(is_plaintext_secret(secret.value) for secret in e.secrets)),
+            key=lambda endpoint: (endpoint.created_at, endpoint.id),
+        )
+
+    def replace_secrets(
+        self, webhook_id: str, secrets: Sequence[SigningSecret], *, replacing: Sequence[SigningSecret] | None = None
+    ) -> bool:
         if webhook_id not in self.items:
+            return False
+        held = [secret.value for secret in self.items[webhook_id].secrets]
+        if replacing is not None and held != [secret.value for secret in replacing]:
             return False
         self.items[webhook_id] = self.items[webhook_id].model_copy(update={"secrets": tuple(secrets)})
         return True

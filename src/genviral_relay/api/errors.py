@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from genviral_relay.api.app import BodyIsNullError, BodyTooLargeError, app, error_answer
+from genviral_relay.api.app import BodyIsNullError, BodyTooLargeError, answer, app, error_answer
 from genviral_relay.api.watches import WATCH_BODY
 from genviral_relay.api.webhooks import WEBHOOK_BODY
 from genviral_relay.errors import (
@@ -23,6 +23,7 @@ from genviral_relay.errors import (
     WebhookExistsError,
     WebhookNotFoundError,
 )
+from genviral_relay.models.api import ErrorResponse
 from genviral_relay.models.domain import POST_ID_HINT
 from genviral_relay.models.webhooks import WEBHOOK_ID_HINT
 from genviral_relay.observability import logger
@@ -153,11 +154,8 @@ def _too_many_webhooks(error: TooManyWebhooksError) -> Response[str]:
 
 @app.exception_handler(WebhookExistsError)
 def _webhook_exists(error: WebhookExistsError) -> Response[str]:
-    return error_answer(
-        HTTPStatus.CONFLICT,
-        "webhook_exists",
-        f"webhook endpoint {error} has this URL and these event types already; rotate its secret to get a new one",
-    )
+    message = f"webhook endpoint {error} has this URL and these event types already; rotate its secret to get a new one"
+    return answer(HTTPStatus.CONFLICT, ErrorResponse(error="webhook_exists", message=message, webhook_id=str(error)))
 
 
 @app.exception_handler(EnqueueError)

@@ -40,7 +40,7 @@ PathWebhookId = Annotated[WebhookId, Path(description="The endpoint's id, as its
             HTTPStatus.BAD_REQUEST: "`bad_request`: the body is not an endpoint, the URL may not receive webhooks "
             "(not https://, a private address, credentials), or an event type is unknown.",
             HTTPStatus.CONFLICT: "`too_many_webhooks`: the deployment has as many endpoints as it takes; "
-            "`webhook_exists`: an endpoint has this URL and these event types already (the message names its id).",
+            "`webhook_exists`: an endpoint has this URL and these event types already (`webhook_id` names it).",
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE: f"`bad_request`: the body is over {MAX_BODY_BYTES} bytes.",
             **MISCONFIGURED,
         },

@@ -70,10 +70,19 @@ def registration(endpoint_item: dict[str, Any], subscription_key: str, limit: in
 
 
 def deletion(endpoint_key: dict[str, Any], subscription_key: str | None) -> list[dict[str, Any]]:
-    """The transaction that deletes an endpoint (first: its reason says whether it was there), with its count and
-    its subscription (None: it has none)."""
+    """The transaction that deletes an endpoint, with its count and its subscription (None: it has none). The first
+    item's condition fails when the endpoint is gone or owns another subscription than the one read (an upgrade gave
+    it one meanwhile): deleting it without would leave that subscription naming a deleted endpoint."""
+    owns: dict[str, Any]
+    if subscription_key is None:
+        owns = {"ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#key)"}
+    else:
+        owns = {
+            "ConditionExpression": "#key = :key",
+            "ExpressionAttributeValues": {":key": {"S": subscription_key}},
+        }
     items: list[dict[str, Any]] = [
-        {"Delete": {"Key": endpoint_key, "ConditionExpression": "attribute_exists(pk)"}},
+        {"Delete": {"Key": endpoint_key, "ExpressionAttributeNames": {"#key": "subscription_key"}, **owns}},
         {
             "Update": {
                 "Key": COUNT_KEY,

@@ -22,6 +22,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from genviral_relay.aws.webhook_counts import (
+    TRANSACTION_TRIES,
     WEBHOOKS_PK,
     count_existing,
     deletion,
@@ -33,7 +34,7 @@ from genviral_relay.aws.webhook_counts import (
 )
 from genviral_relay.clock import format_ts, parse_ts
 from genviral_relay.errors import TooManyWebhooksError, WebhookExistsError
-from genviral_relay.models.webhooks import DeliveryHealth, SigningSecret, WebhookEndpoint
+from genviral_relay.models.webhooks import DeliveryHealth, SigningSecret, WebhookEndpoint, is_plaintext_secret
 from genviral_relay.webhooks.ports import AttemptRecord, WebhookStore
 
 if TYPE_CHECKING:
@@ -125,16 +126,8 @@ class DynamoDbWebhookStore(WebhookStore):
 
     def _count_existing(self) -> None:
         """The upgrade from 0.4 (aws/webhook_counts.py), given every endpoint and whether it has its subscription."""
-        names = {f"#{name}": name for name in ("sk", "url", "event_types", "created_at", "subscription_key")}
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": WEBHOOKS_PK}},
-            "ProjectionExpression": ", ".join(names),
-            "ExpressionAttributeNames": names,
-            "ConsistentRead": True,
-        }
-        found = [(endpoint_from_item(item), "subscription_key" in item) for item in self._pages(request)]
+        items = self._items("sk", "url", "event_types", "created_at", "subscription_key")
+        found = [(endpoint_from_item(item), "subscription_key" in item) for item in items]
         count_existing(self._client, self._table, sorted(found, key=lambda each: (each[0].created_at, each[0].id)))
 
     def endpoint(self, webhook_id: str) -> WebhookEndpoint | None:
@@ -144,21 +137,22 @@ class DynamoDbWebhookStore(WebhookStore):
         return endpoint_from_item(item) if item else None
 
     def endpoints(self) -> list[WebhookEndpoint]:
-        names = {f"#{name}": name for name in (*_PUBLIC, *_HEALTH)}
+        found = [endpoint_from_item(item) for item in self._items(*_PUBLIC, *_HEALTH)]
+        return sorted(found, key=lambda endpoint: (endpoint.created_at, endpoint.id))
+
+    def _items(self, *attributes: str) -> Iterator[dict[str, Any]]:
+        """Every endpoint's item, with these attributes only. Strongly consistent: an event detected once a
+        registration (or a deletion) has been answered goes to (or no longer goes to) that endpoint. At most 100
+        small items: the double read is cheap."""
+        names = {f"#{name}": name for name in attributes}
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": WEBHOOKS_PK}},
             "ProjectionExpression": ", ".join(names),
             "ExpressionAttributeNames": names,
-            # Strongly consistent: an event detected once a registration (or a deletion) has been answered
-            # goes to (or no longer goes to) that endpoint. At most 100 small items: the double read is cheap.
             "ConsistentRead": True,
         }
-        found = [endpoint_from_item(item) for item in self._pages(request)]
-        return sorted(found, key=lambda endpoint: (endpoint.created_at, endpoint.id))
-
-    def _pages(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         while True:
             answer = self._client.query(**request)
             yield from answer.get("Items", [])
@@ -167,29 +161,52 @@ class DynamoDbWebhookStore(WebhookStore):
             request = {**request, "ExclusiveStartKey": answer["LastEvaluatedKey"]}
 
     def delete(self, webhook_id: str) -> bool:
-        item = self._client.get_item(
-            TableName=self._table,
-            Key=endpoint_item_key(webhook_id),
-            ConsistentRead=True,
-            ProjectionExpression="subscription_key",
-        ).get("Item")
-        if item is None:
-            return False
-        # A 0.4 endpoint that shares its subscription with an older one has no subscription_key.
-        owned = item["subscription_key"]["S"] if "subscription_key" in item else None
+        for _ in range(TRANSACTION_TRIES):
+            item = self._client.get_item(
+                TableName=self._table,
+                Key=endpoint_item_key(webhook_id),
+                ConsistentRead=True,
+                ProjectionExpression="subscription_key",
+            ).get("Item")
+            if item is None:
+                return False
+            # A 0.4 endpoint has no subscription_key until the upgrade gives it one (none at all when it shares its
+            # subscription with an older one): read again after an upgrade, so the deletion takes the one it got.
+            owned = item["subscription_key"]["S"] if "subscription_key" in item else None
+            if self._deleted(webhook_id, owned):
+                return True
+        raise RuntimeError(f"the deletion of {webhook_id} was refused {TRANSACTION_TRIES} times")
+
+    def _deleted(self, webhook_id: str, owned: str | None) -> bool:
+        """One try: False when the endpoint changed since it was read (gone, or given a subscription) or the table
+        had no count yet (it is counted now)."""
         for reasons in self._transact(deletion(endpoint_item_key(webhook_id), owned)):
-            if failed(reasons[0]):
-                return False  # deleted meanwhile
-            self._count_existing()
+            if not failed(reasons[0]):
+                self._count_existing()
+            return False
         return True
 
-    def replace_secrets(self, webhook_id: str, secrets: Sequence[SigningSecret]) -> bool:
-        return self._update(
-            webhook_id,
-            "SET #secrets = :secrets",
-            {"#secrets": "secrets"},
-            {":secrets": _serializer.serialize(_secrets_value(secrets))},
+    def plaintext_keyed(self) -> list[WebhookEndpoint]:
+        found = [endpoint_from_item(item) for item in self._items("sk", "url", "event_types", "created_at", "secrets")]
+        return sorted(
+            (e for e in found if any(is_plaintext_secret(secret.value) for secret in e.secrets)),
+            key=lambda endpoint: (endpoint.created_at, endpoint.id),
         )
+
+    def replace_secrets(
+        self, webhook_id: str, secrets: Sequence[SigningSecret], *, replacing: Sequence[SigningSecret] | None = None
+    ) -> bool:
+        names = {"#secrets": "secrets"}
+        values = {":secrets": _serializer.serialize(_secrets_value(secrets))}
+        condition = ""
+        if replacing is not None:  # the values only: how 0.4 wrote an `expires_at` does not matter
+            names["#value"] = "value"
+            values[":held"] = {"N": str(len(replacing))}
+            condition = " AND size(#secrets) = :held"
+            for index, secret in enumerate(replacing):
+                values[f":held{index}"] = {"S": secret.value}
+                condition += f" AND #secrets[{index}].#value = :held{index}"
+        return self._update(webhook_id, "SET #secrets = :secrets", names, values, condition)
 
     def record_attempt(self, webhook_id: str, outcome: AttemptRecord) -> None:
         at = {"S": format_ts(outcome.at)}
@@ -212,12 +229,14 @@ class DynamoDbWebhookStore(WebhookStore):
             values[":change"] = {"N": str(outcome.pending_change)}
         self._update(webhook_id, expression, {}, values)
 
-    def _update(self, webhook_id: str, expression: str, names: dict[str, str], values: dict[str, Any]) -> bool:
+    def _update(
+        self, webhook_id: str, expression: str, names: dict[str, str], values: dict[str, Any], condition: str = ""
+    ) -> bool:
         request: dict[str, Any] = {
             "TableName": self._table,
             "Key": endpoint_item_key(webhook_id),
             "UpdateExpression": expression,
-            "ConditionExpression": "attribute_exists(pk)",
+            "ConditionExpression": "attribute_exists(pk)" + condition,
             "ExpressionAttributeValues": values,
         }
         if names:

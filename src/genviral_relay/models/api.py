@@ -98,6 +98,9 @@ class ErrorResponse(BaseModel):
 
     error: str = Field(description="A stable code, e.g. `bad_request`, `not_watched`, `post_not_found`.")
     message: str = Field(description="What went wrong, for a person.")
+    webhook_id: str | None = Field(
+        default=None, description="`webhook_exists`: the endpoint that has this URL and these event types; else null."
+    )
 
 
 class GatewayRefusal(BaseModel):

@@ -7,6 +7,7 @@ import json
 import re
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -70,6 +71,27 @@ def is_plaintext_secret(value: str) -> bool:
     return value.startswith(SECRET_PREFIX)
 
 
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def same_endpoint_url(url: str) -> str:
+    """`url` as the request it makes: the scheme and host lower-cased, a default or empty port dropped, no path
+    written `/` (RFC 3986, 6.2.3). The path and query stay as stored (percent-encoded: `encoded_url`): the
+    receiver's to read, they may tell endpoints apart by case."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url  # not a URL a registration accepts
+    if not parts.hostname or "//" not in url:
+        return url
+    scheme = parts.scheme.lower()
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # lower-cased by urlsplit
+    authority = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    rest = url[url.index("//") + 2 + len(parts.netloc) :]
+    return f"{scheme}://{authority}{rest if rest.startswith('/') else '/' + rest}"
+
+
 class DeliveryHealth(BaseModel):
     """How deliveries to one endpoint have gone lately."""
 
@@ -100,10 +122,10 @@ class WebhookEndpoint(BaseModel):
 
     @property
     def subscription_key(self) -> str:
-        """What no two endpoints share: the URL with the event types, in any order (None: every type). Hashed, as a
-        URL may be a credential itself."""
+        """What no two endpoints share: the URL (`same_endpoint_url`) with the event types, in any order (None: every
+        type). Hashed, as a URL may be a credential itself."""
         types = sorted(self.event_types) if self.event_types is not None else None
-        return hashlib.sha256(json.dumps([self.url, types]).encode()).hexdigest()
+        return hashlib.sha256(json.dumps([same_endpoint_url(self.url), types]).encode()).hexdigest()
 
     def accepts(self, event_type: str) -> bool:
         if event_type == TEST_EVENT_TYPE:

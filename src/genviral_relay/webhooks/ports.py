@@ -35,8 +35,16 @@ class WebhookStore(ABC):
         """Forget the endpoint; False when there was none."""
 
     @abstractmethod
-    def replace_secrets(self, webhook_id: str, secrets: Sequence[SigningSecret]) -> bool:
-        """Store the endpoint's new keys (a rotation); False when there is no such endpoint."""
+    def plaintext_keyed(self) -> list[WebhookEndpoint]:
+        """The endpoints that still hold a key 0.4 stored in the clear, with their keys, oldest first (shim:
+        plaintext-webhook-secrets)."""
+
+    @abstractmethod
+    def replace_secrets(
+        self, webhook_id: str, secrets: Sequence[SigningSecret], *, replacing: Sequence[SigningSecret] | None = None
+    ) -> bool:
+        """Store the endpoint's new keys (a rotation); False when there is no such endpoint, or, given `replacing`,
+        when its keys are no longer those values (another write came first: it is kept)."""
 
     @abstractmethod
     def record_attempt(self, webhook_id: str, outcome: AttemptRecord) -> None:

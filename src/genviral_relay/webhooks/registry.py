@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from genviral_relay.clock import Clock, format_ts
-from genviral_relay.errors import EnqueueError, WebhookNotFoundError
+from genviral_relay.errors import EnqueueError, WebhookNotFoundError, WebhookSecretError
 from genviral_relay.models.webhooks import (
     TEST_EVENT_TYPE,
     CreateWebhookRequest,
@@ -53,10 +53,12 @@ class WebhookRegistry:
         self._clock = clock
         self._allow_private = allow_private
         self._max_endpoints = max_endpoints
+        self._clear_keys_sealed = False
 
     def create(self, request: CreateWebhookRequest) -> WebhookEndpoint:
         """Register an endpoint; UrlRefusedError when its URL may not receive webhooks, TooManyWebhooksError when the
         deployment has its most, WebhookExistsError when one has this URL and these event types."""
+        self._seal_clear_keys()
         where = destination(request.url, self._resolver, allow_private=self._allow_private)
         endpoint = WebhookEndpoint(
             id=f"wh_{uuid.uuid4().hex}",
@@ -73,16 +75,45 @@ class WebhookRegistry:
         return endpoint
 
     def endpoints(self) -> list[WebhookEndpoint]:
+        self._seal_clear_keys()
         return self._store.endpoints()
 
     def endpoint(self, webhook_id: str) -> WebhookEndpoint:
+        self._seal_clear_keys()
         found = self._store.endpoint(webhook_id)
         if found is None:
             raise WebhookNotFoundError(webhook_id)
-        return found
+        return self._sealed_in_place(found)  # one a 0.4 function still running wrote after the sweep
+
+    def _seal_clear_keys(self) -> None:
+        """Once per execution environment, before its first answer: seal every key 0.4 stored in the clear."""
+        # shim: plaintext-webhook-secrets (docs/compatibility.md)
+        if self._clear_keys_sealed:
+            return
+        left = [_in_clear(self._sealed_in_place(endpoint)) for endpoint in self._store.plaintext_keyed()]
+        self._clear_keys_sealed = not any(left)  # else the next request tries again
+
+    def _sealed_in_place(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+        """The endpoint with its 0.4 keys sealed, the same keys (the receiver holds them), written only while the
+        table holds the keys read (a rotation meanwhile is kept). A key that cannot be sealed now (KMS refuses) stays
+        in the clear, signing, and is sealed by a later request."""
+        if not _in_clear(endpoint):
+            return endpoint
+        try:
+            sealed = self._sealed(endpoint.id, endpoint.secrets)
+        except WebhookSecretError as error:  # its text names the endpoint and KMS's code, never a key
+            logger.warning(
+                "Webhook signing keys left in the clear", extra={"webhook_id": endpoint.id, "error": str(error)}
+            )
+            return endpoint
+        if not self._store.replace_secrets(endpoint.id, sealed, replacing=endpoint.secrets):
+            return endpoint  # rotated or deleted meanwhile: that write stands
+        logger.info("Webhook signing keys sealed", extra={"webhook_id": endpoint.id, "signing_keys": len(sealed)})
+        return endpoint.model_copy(update={"secrets": sealed})
 
     def delete(self, webhook_id: str) -> None:
         """Stop deliveries: the deliveries already queued find no endpoint and are dropped."""
+        self._seal_clear_keys()
         if not self._store.delete(webhook_id):
             raise WebhookNotFoundError(webhook_id)
         logger.info("Webhook endpoint deleted", extra={"webhook_id": webhook_id})
@@ -127,3 +158,7 @@ class WebhookRegistry:
         if self._queue.send([delivery]):
             raise EnqueueError("the delivery queue did not take the test event")
         return delivery
+
+
+def _in_clear(endpoint: WebhookEndpoint) -> bool:
+    return any(is_plaintext_secret(secret.value) for secret in endpoint.secrets)
