@@ -16,6 +16,7 @@ from genviral_relay.checking.ports import EventSelection
 from genviral_relay.models.events import RelayEvent, parse_event
 from genviral_relay.webhooks.ports import StoredEvents
 from local.stack import MotoStack
+from tests.builders import relay_event
 from tests.support.doubles import InMemoryStoredEvents
 
 START = datetime(2026, 3, 2, 12, tzinfo=UTC)
@@ -65,3 +66,14 @@ def test_a_test_event_expires_with_the_table_ttl_and_stays_out_of_the_event_scan
     )  # fmt: skip
     store = DynamoDbStore(client, table, event_retention=timedelta(days=1), clock=lambda: START)
     assert store.find_events(EventSelection()) == []  # the CLI's event listing reads relay events only
+
+
+def test_an_event_item_that_is_no_document_of_the_relays_names_nothing(stack: MotoStack) -> None:
+    # An item under an event's key whose document no release wrote (anyone who could write the table): a delivery
+    # naming it is rejected, not retried five times into the dead-letter queue
+    client, table = stack.client("dynamodb"), stack.ref("StateTable")
+    event = relay_event("post.account.posted", "e-bad")
+    item = event_to_item(event, int((START + timedelta(days=30)).timestamp()))
+    item["document"] = {"S": json.dumps({"event_id": "e-bad", "event_type": "post.account.posted"})}
+    client.put_item(TableName=table, Item=item)
+    assert DynamoDbStoredEvents(client, table).relay_event(event.post_id, "e-bad") is None

@@ -3,12 +3,17 @@ the delivery function starts no attempt it cannot finish before its own deadline
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from genviral_relay.models.webhooks import CreateWebhookRequest
+from genviral_relay.receivers import sender
+from genviral_relay.receivers.sender import SystemResolver
 from genviral_relay.rules.webhook_retries import RETRY_DELAYS
 from genviral_relay.rules.webhook_urls import Destination
 from genviral_relay.webhooks.attempts import RECORD_MARGIN, DeliveryItem, WebhookAttempts
@@ -184,3 +189,67 @@ def test_a_delivery_that_could_not_be_queued_again_comes_back_from_sqs_instead()
     rig.queue.failing = True
     assert rig.attempts.run(items, time_left=lambda: timedelta(0)) == ["d0"]
     assert rig.sender.posts == []
+
+
+def test_an_attempt_whose_lookup_and_keys_took_the_time_its_send_needs_goes_back_unsent() -> None:
+    # Given time for one attempt when the batch starts, and a name lookup (the endpoint owner's DNS) that eats it
+    rig = Rig()
+    rig.register()
+    rig.events(1)
+    (item,) = rig.take()
+    need = timedelta(seconds=rig.sender.timeout) + RECORD_MARGIN
+    left = [need + timedelta(seconds=1)]
+
+    class StallingResolver(StaticResolver):
+        def addresses(self, host: str, port: int) -> list[str]:
+            left[0] -= timedelta(seconds=2)
+            return super().addresses(host, port)
+
+    rig.attempts = WebhookAttempts(
+        store=rig.store, events=rig.stored, secrets=rig.box, queue=rig.queue, sender=rig.sender,
+        resolver=StallingResolver({"hooks.example.com": ["93.184.216.34"]}), clock=lambda: rig.now,
+        allow_private=False,
+    )  # fmt: skip
+
+    # When it is attempted
+    assert rig.attempts.run([item], time_left=lambda: left[0]) == []
+
+    # Then nothing is sent: it is queued again as it was (carrying its event's document), not counted as an attempt
+    assert rig.sender.posts == []
+    (again,) = rig.queue.sent
+    assert again.model_copy(update={"document": None}) == item.delivery
+    assert again.document is not None
+    assert json.loads(again.document)["event_id"] == item.delivery.event_id
+
+
+def test_every_message_an_attempt_queues_carries_the_stored_document_for_a_04_function() -> None:
+    # Given an endpoint that refuses the first attempt
+    rig = Rig(RecordingSender(WebhookAnswer(status=503, reason="busy")))
+    rig.register()
+    rig.events(1)
+
+    # When it is attempted
+    rig.attempts.run(rig.take())
+
+    # Then the retry's message carries exactly the document that was signed
+    ((_, _, signed),) = rig.sender.posts
+    (retry,) = rig.queue.sent
+    assert retry.document is not None
+    assert retry.document.encode() == signed
+
+
+def test_the_systems_lookup_gives_up_after_its_budget() -> None:
+    held = threading.Event()
+
+    def stalled(*_: object, **__: object) -> list[Any]:
+        held.wait(timeout=30)
+        return []
+
+    original = sender.socket.getaddrinfo
+    sender.socket.getaddrinfo = stalled  # type: ignore[assignment]
+    try:
+        with pytest.raises(OSError, match=r"took over 0\.05 s"):
+            SystemResolver(timeout=0.05).addresses("hooks.example.com", 443)
+    finally:
+        held.set()
+        sender.socket.getaddrinfo = original

@@ -54,8 +54,11 @@ def test_a_delivery_is_named_by_its_attributes_and_its_body_is_never_read() -> N
     assert attributes["post_id"] == {"DataType": "String", "StringValue": "p-1"}
     tampered = json.dumps({"event_id": DELIVERY.event_id, "post_id": "p-other", "forged": True})
     (item,), _ = parse_deliveries([record("m1", tampered, attributes)])
-    assert item.delivery == DELIVERY
-    assert not hasattr(item.delivery, "body")
+    # Named by the attributes alone; the body is only carried on (for a 0.4 function), never what is signed
+    assert item.delivery.model_copy(update={"document": None}) == DELIVERY
+    assert item.delivery.document == tampered
+    ((ids_only,), _) = parse_deliveries([record("m2", delivery_body(DELIVERY), attributes)])
+    assert ids_only.delivery.document is None
 
 
 def test_a_delivery_queued_by_0_4_is_located_by_its_documents_post() -> None:

@@ -67,9 +67,19 @@ def delivery_from(body: str, attributes: Mapping[str, str]) -> WebhookDelivery:
             attempt=int(attributes["attempt"]),
             due_at=due_at,  # type: ignore[arg-type]  # None fails validation, as it should
             post_id=attributes.get("post_id") or _post_of_04_body(body, attributes),
+            document=None if _names_only(body) else body,
         )
     except (KeyError, ValidationError) as error:
         raise ValueError(f"not a webhook delivery: {error}") from None
+
+
+def _names_only(body: str) -> bool:
+    """A body of ids (`delivery_body` without a document), not a document to carry on for a 0.4 function."""
+    try:
+        names = json.loads(body)
+    except ValueError:
+        return True
+    return not isinstance(names, dict) or set(names) <= {"event_id", "post_id", "webhook_id"}
 
 
 def post_of_document(body: str, event_id: str | None) -> str | None:

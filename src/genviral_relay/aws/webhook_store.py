@@ -111,6 +111,8 @@ class DynamoDbWebhookStore(WebhookStore):
         for subscription, count, _ in self._transact(items):
             if failed(subscription):
                 existing = subscription.get("Item") or self._subscription(endpoint.subscription_key)
+                if "webhook_id" not in existing:  # deleted since the transaction saw it: the URL is free, try again
+                    continue
                 raise WebhookExistsError(existing["webhook_id"]["S"])
             if failed(count) and "Item" in count:
                 raise TooManyWebhooksError(f"at most {limit} webhook endpoints; delete one first")

@@ -2,7 +2,9 @@
 of the call using it (`deadlines.call_budget`, which the client sets for each call).
 
 requests' timeouts are per socket step: a status line and headers trickled a byte within each read timeout
-would outlive any deadline checked between steps, so the bound is on the socket itself (`BoundedSocket`).
+would outlive any deadline checked between steps, so the bound is on the socket itself (`BoundedSocket`). Not
+bounded by the deadline: an HTTPS proxy's CONNECT answer, read inside urllib3's `connect` before the socket is
+wrapped (its per-read timeouts still hold; the stack configures no proxy).
 """
 
 from __future__ import annotations

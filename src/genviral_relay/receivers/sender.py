@@ -15,6 +15,8 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from genviral_relay import __version__
 from genviral_relay.bounded_socket import BoundedSocket
@@ -31,9 +33,22 @@ MAX_BODY_READ = 64 * 1024
 USER_AGENT = f"genviral-relay/{__version__} (webhooks)"
 
 
+LOOKUP_SECONDS = 5.0
+"""A name's lookup may take this long: the endpoint's owner runs its DNS, and a stalled lookup must not eat the
+delivery function's time (a lookup cannot be interrupted: one past this is left to finish on its own thread)."""
+_LOOKUPS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
+
+
 class SystemResolver(HostResolver):
+    def __init__(self, *, timeout: float = LOOKUP_SECONDS) -> None:
+        self._timeout = timeout
+
     def addresses(self, host: str, port: int) -> list[str]:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        lookup = _LOOKUPS.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        try:
+            found = lookup.result(timeout=self._timeout)
+        except FutureTimeout:
+            raise OSError(f"looking up {host} took over {self._timeout:g} s") from None
         return list(dict.fromkeys(str(info[4][0]) for info in found))
 
 

@@ -123,9 +123,9 @@ class WebhookAttempts:
         batch's other deliveries, made already, are not made again."""
         try:
             left = time_left() if time_left is not None else None
-            if left is not None and left < timedelta(seconds=self._sender.timeout) + RECORD_MARGIN:
+            if left is not None and left < self._needed():
                 return self._defer(delivery, left)
-            return self.attempt(delivery)
+            return self.attempt(delivery, time_left)
         except Exception:
             logger.exception("Webhook attempt failed unexpectedly; it will be made again", extra=_log_keys(delivery))
             return "failed"
@@ -141,7 +141,11 @@ class WebhookAttempts:
         logger.info("No time left for a webhook attempt; queued again unchanged", extra=keys)
         return "deferred"
 
-    def attempt(self, delivery: WebhookDelivery) -> Outcome:
+    def _needed(self) -> timedelta:
+        """What an attempt needs of the invocation: the sender's whole bound, and the time to record it."""
+        return timedelta(seconds=self._sender.timeout) + RECORD_MARGIN
+
+    def attempt(self, delivery: WebhookDelivery, time_left: TimeLeft | None = None) -> Outcome:
         now = self._clock()
         endpoint = self._store.endpoint(delivery.webhook_id)
         if endpoint is None:
@@ -154,10 +158,14 @@ class WebhookAttempts:
             body = self._rejected(delivery, "its endpoint does not take this event type")
         if body is None:
             return "rejected"
+        # What every message this attempt queues carries as its body, for a 0.4 function (`delivery-body-04`).
+        delivery = delivery.model_copy(update={"document": body.decode()})
         if delivery.due_at > now + DUE_TOLERANCE:
             return self._wait(endpoint, delivery, now)
         try:
-            answer = self._send(endpoint, delivery, body, now)
+            answer = self._send(endpoint, delivery, body, now, time_left)
+        except _OutOfTime as short:  # the reads, the lookup and the keys took what the send needed
+            return self._defer(delivery, short.left)
         except Exception as error:  # a failed attempt like any other, recorded and retried; its type says why
             answer = WebhookAnswer(status=None, reason=f"not delivered: the attempt raised {type(error).__name__}")
         if answer.accepted:
@@ -189,7 +197,14 @@ class WebhookAttempts:
             "Webhook message names no stored event; dropped unsigned", extra={**_log_keys(delivery), "why": why}
         )
 
-    def _send(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, body: bytes, now: datetime) -> WebhookAnswer:
+    def _send(
+        self,
+        endpoint: WebhookEndpoint,
+        delivery: WebhookDelivery,
+        body: bytes,
+        now: datetime,
+        time_left: TimeLeft | None,
+    ) -> WebhookAnswer:
         try:
             where = destination(endpoint.url, self._resolver, allow_private=self._allow_private)
         except UrlRefusedError as refusal:
@@ -198,6 +213,9 @@ class WebhookAttempts:
         if not keys:
             return WebhookAnswer(status=None, reason="not sent: the endpoint has no signing key")
         headers = signed_headers(keys, delivery.event_id, int(now.timestamp()), body)
+        left = time_left() if time_left is not None else None
+        if left is not None and left < self._needed():  # checked again: the send alone is bounded by the sender
+            raise _OutOfTime(left)
         return self._sender.post(where, headers, body)
 
     def _failed(
@@ -257,3 +275,11 @@ def _test_body(delivery: WebhookDelivery, stored: str | None) -> bytes | None:
         return None
     rendered = test_event_document(delivery.webhook_id, delivery.event_id, detected_at)
     return rendered.encode() if rendered == stored else None
+
+
+class _OutOfTime(Exception):
+    """What was left of the invocation once an attempt was ready to send, too little to send it."""
+
+    def __init__(self, left: timedelta) -> None:
+        super().__init__(f"{left.total_seconds():.3f} s left")
+        self.left = left

@@ -153,8 +153,9 @@ class WebhookRegistry:
         document = test_event_document(endpoint.id, event_id, format_ts(now))
         self._events.store_test_event(endpoint.id, event_id, document, expires_at=now + self._event_retention)
         delivery = WebhookDelivery(
-            webhook_id=endpoint.id, event_id=event_id, event_type=TEST_EVENT_TYPE, attempt=1, due_at=now
-        )
+            webhook_id=endpoint.id, event_id=event_id, event_type=TEST_EVENT_TYPE, attempt=1, due_at=now,
+            document=document,
+        )  # fmt: skip
         if self._queue.send([delivery]):
             raise EnqueueError("the delivery queue did not take the test event")
         return delivery
