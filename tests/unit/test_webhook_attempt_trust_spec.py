@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,20 +17,14 @@ from genviral_relay.receivers.sender import SystemResolver
 from genviral_relay.rules.webhook_retries import RETRY_DELAYS
 from genviral_relay.rules.webhook_urls import Destination
 from genviral_relay.webhooks.attempts import RECORD_MARGIN, DeliveryItem, WebhookAttempts
-from genviral_relay.webhooks.fanout import FanoutItem, WebhookFanout
+from genviral_relay.webhooks.fanout import FanoutItem
 from genviral_relay.webhooks.ports import WebhookAnswer
-from genviral_relay.webhooks.registry import WebhookRegistry
 from tests.builders import relay_event
 from tests.support.doubles import (
-    InMemoryDeliveryQueue,
-    InMemorySecretBox,
-    InMemoryStoredEvents,
-    InMemoryWebhookStore,
     RecordingSender,
     StaticResolver,
 )
-
-START = datetime(2026, 3, 1, 12, tzinfo=UTC)
+from tests.support.webhook_rig import START, WebhookRig
 
 
 class RaisingSender(RecordingSender):
@@ -45,39 +39,17 @@ class RaisingSender(RecordingSender):
         raise self.error
 
 
-class Rig:
+class Rig(WebhookRig):
     def __init__(self, sender: RecordingSender | None = None, *, threads: int = 1) -> None:
-        self.now = START
-        self.store = InMemoryWebhookStore()
-        self.queue = InMemoryDeliveryQueue()
-        self.resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
-        self.sender = sender or RecordingSender()
-        self.stored = InMemoryStoredEvents()
-        self.box = InMemorySecretBox()
-        self.registry = WebhookRegistry(
-            store=self.store, secrets=self.box, queue=self.queue, events=self.stored, resolver=self.resolver,
-            clock=lambda: self.now, allow_private=False, event_retention=timedelta(days=30),
-        )  # fmt: skip
-        self.fanout = WebhookFanout(store=self.store, queue=self.queue, clock=lambda: self.now)
-        self.attempts = WebhookAttempts(
-            store=self.store,
-            events=self.stored,
-            secrets=self.box,
-            queue=self.queue,
-            sender=self.sender,
-            resolver=self.resolver,
-            clock=lambda: self.now,
-            allow_private=False,
-            threads=threads,
-        )
+        super().__init__(sender or RecordingSender(), threads=threads)
 
     def register(self, url: str = "https://hooks.example.com/genviral") -> str:
         return self.registry.create(CreateWebhookRequest(url=url)).id
 
-    def events(self, count: int) -> None:
+    def publish(self, count: int) -> None:
         for index in range(count):
             stored = relay_event("post.account.failed", f"e{index}")
-            self.stored.add(stored)
+            self.events.add(stored)
             fanned = FanoutItem(f"m{index}", stored.event_id, stored.event_type, stored.post_id)
             assert self.fanout.run([fanned]) == []
 
@@ -92,7 +64,7 @@ def test_an_attempt_that_raises_is_a_recorded_failure_retried_on_the_schedule(er
     # Given an endpoint whose sender raises
     rig = Rig(RaisingSender(error))
     webhook_id = rig.register()
-    rig.events(1)
+    rig.publish(1)
 
     # When its delivery is attempted
     failed = rig.attempts.run(rig.take())
@@ -118,7 +90,7 @@ def test_a_resolver_that_raises_something_else_than_oserror_is_a_recorded_failur
     rig = Rig()
     rig.attempts = WebhookAttempts(
         store=rig.store,
-        events=rig.stored,
+        events=rig.events,
         secrets=rig.box,
         queue=rig.queue,
         sender=rig.sender,
@@ -130,7 +102,7 @@ def test_a_resolver_that_raises_something_else_than_oserror_is_a_recorded_failur
     rig.store.items[webhook_id] = rig.store.items[webhook_id].model_copy(
         update={"url": "https://broken.example.com/hook"}
     )
-    rig.events(1)
+    rig.publish(1)
     assert rig.attempts.run(rig.take()) == []
     assert rig.store.items[webhook_id].health.last_failure_reason == "not delivered: the attempt raised UnicodeError"
     assert [delivery.attempt for delivery in rig.queue.sent] == [2]
@@ -151,7 +123,7 @@ def test_the_batch_starts_only_the_attempts_that_fit_in_the_functions_time_and_q
     # Given five due deliveries, and time for three attempts (each needs the sender's timeout and a margin)
     rig = Rig()
     webhook_id = rig.register()
-    rig.events(5)
+    rig.publish(5)
     items = rig.take()
     need = timedelta(seconds=rig.sender.timeout) + RECORD_MARGIN
     budget = Budget(rig, left=2 * timedelta(seconds=rig.sender.timeout) + need)
@@ -171,7 +143,7 @@ def test_the_batch_starts_only_the_attempts_that_fit_in_the_functions_time_and_q
 def test_no_attempt_starts_when_the_function_has_not_the_time_for_one_even_on_many_threads() -> None:
     rig = Rig(threads=10)
     rig.register()
-    rig.events(3)
+    rig.publish(3)
     items = rig.take()
     just_short = timedelta(seconds=rig.sender.timeout) + RECORD_MARGIN - timedelta(milliseconds=1)
 
@@ -184,7 +156,7 @@ def test_no_attempt_starts_when_the_function_has_not_the_time_for_one_even_on_ma
 def test_a_delivery_that_could_not_be_queued_again_comes_back_from_sqs_instead() -> None:
     rig = Rig()
     rig.register()
-    rig.events(1)
+    rig.publish(1)
     items = rig.take()
     rig.queue.failing = True
     assert rig.attempts.run(items, time_left=lambda: timedelta(0)) == ["d0"]
@@ -195,7 +167,7 @@ def test_an_attempt_whose_lookup_and_keys_took_the_time_its_send_needs_goes_back
     # Given time for one attempt when the batch starts, and a name lookup (the endpoint owner's DNS) that eats it
     rig = Rig()
     rig.register()
-    rig.events(1)
+    rig.publish(1)
     (item,) = rig.take()
     need = timedelta(seconds=rig.sender.timeout) + RECORD_MARGIN
     left = [need + timedelta(seconds=1)]
@@ -206,7 +178,7 @@ def test_an_attempt_whose_lookup_and_keys_took_the_time_its_send_needs_goes_back
             return super().addresses(host, port)
 
     rig.attempts = WebhookAttempts(
-        store=rig.store, events=rig.stored, secrets=rig.box, queue=rig.queue, sender=rig.sender,
+        store=rig.store, events=rig.events, secrets=rig.box, queue=rig.queue, sender=rig.sender,
         resolver=StallingResolver({"hooks.example.com": ["93.184.216.34"]}), clock=lambda: rig.now,
         allow_private=False,
     )  # fmt: skip
@@ -226,7 +198,7 @@ def test_every_message_an_attempt_queues_carries_the_stored_document_for_a_04_fu
     # Given an endpoint that refuses the first attempt
     rig = Rig(RecordingSender(WebhookAnswer(status=503, reason="busy")))
     rig.register()
-    rig.events(1)
+    rig.publish(1)
 
     # When it is attempted
     rig.attempts.run(rig.take())

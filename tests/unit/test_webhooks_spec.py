@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,56 +17,25 @@ from genviral_relay.observability import Metric
 from genviral_relay.rules.webhook_retries import MAX_ATTEMPTS, RETRY_DELAYS, events_kept_for
 from genviral_relay.rules.webhook_signing import signed_headers
 from genviral_relay.rules.webhook_urls import UrlRefusedError
-from genviral_relay.webhooks.attempts import DeliveryItem, WebhookAttempts
-from genviral_relay.webhooks.fanout import FanoutItem, WebhookFanout
+from genviral_relay.webhooks.attempts import DeliveryItem
+from genviral_relay.webhooks.fanout import FanoutItem
 from genviral_relay.webhooks.ports import WebhookAnswer
 from genviral_relay.webhooks.registry import ROTATION_OVERLAP, WebhookRegistry
 from tests.builders import relay_event
 from tests.support.doubles import (
-    InMemoryDeliveryQueue,
     InMemorySecretBox,
-    InMemoryStoredEvents,
     InMemoryWebhookStore,
     RecordingSender,
-    StaticResolver,
 )
+from tests.support.webhook_rig import RETENTION, START, WebhookRig
 from tests.unit.world import emitted
 
-START = datetime(2026, 3, 1, 12, tzinfo=UTC)
 URL = "https://hooks.example.com/genviral"
-RETENTION = timedelta(days=30)
 
 
-class Rig:
+class Rig(WebhookRig):
     def __init__(self, *answers: WebhookAnswer) -> None:
-        self.now = START
-        self.store = InMemoryWebhookStore()
-        self.box = InMemorySecretBox()
-        self.queue = InMemoryDeliveryQueue()
-        self.resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
-        self.sender = RecordingSender(*answers)
-        self.events = InMemoryStoredEvents()
-        self.registry = WebhookRegistry(
-            store=self.store,
-            secrets=self.box,
-            queue=self.queue,
-            events=self.events,
-            resolver=self.resolver,
-            clock=lambda: self.now,
-            allow_private=False,
-            event_retention=RETENTION,
-        )
-        self.fanout = WebhookFanout(store=self.store, queue=self.queue, clock=lambda: self.now)
-        self.attempts = WebhookAttempts(
-            store=self.store,
-            events=self.events,
-            secrets=self.box,
-            queue=self.queue,
-            sender=self.sender,
-            resolver=self.resolver,
-            clock=lambda: self.now,
-            allow_private=False,
-        )
+        super().__init__(RecordingSender(*answers))
 
     def register(self, event_types: list[str] | None = None, url: str | None = None) -> str:
         """A new endpoint, by default at a path of its own (the same URL and types again is refused)."""

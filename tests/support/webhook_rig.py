@@ -1,0 +1,54 @@
+"""The webhook use cases wired on the in-memory doubles, as the three webhook functions wire them on AWS: what the
+webhook specs drive."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from genviral_relay.webhooks.attempts import WebhookAttempts
+from genviral_relay.webhooks.fanout import WebhookFanout
+from genviral_relay.webhooks.registry import WebhookRegistry
+from tests.support.doubles import (
+    InMemoryDeliveryQueue,
+    InMemorySecretBox,
+    InMemoryStoredEvents,
+    InMemoryWebhookStore,
+    RecordingSender,
+    StaticResolver,
+)
+
+START = datetime(2026, 3, 1, 12, tzinfo=UTC)
+RETENTION = timedelta(days=30)
+
+
+class WebhookRig:
+    def __init__(self, sender: RecordingSender, *, threads: int = 10) -> None:
+        self.now = START
+        self.store = InMemoryWebhookStore()
+        self.box = InMemorySecretBox()
+        self.queue = InMemoryDeliveryQueue()
+        self.resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
+        self.sender = sender
+        self.events = InMemoryStoredEvents()
+        self.registry = WebhookRegistry(
+            store=self.store,
+            secrets=self.box,
+            queue=self.queue,
+            events=self.events,
+            resolver=self.resolver,
+            clock=lambda: self.now,
+            allow_private=False,
+            event_retention=RETENTION,
+        )
+        self.fanout = WebhookFanout(store=self.store, queue=self.queue, clock=lambda: self.now)
+        self.attempts = WebhookAttempts(
+            store=self.store,
+            events=self.events,
+            secrets=self.box,
+            queue=self.queue,
+            sender=self.sender,
+            resolver=self.resolver,
+            clock=lambda: self.now,
+            allow_private=False,
+            threads=threads,
+        )
