@@ -22,10 +22,10 @@ RETENTION = timedelta(days=30)
 
 
 class WebhookRig:
-    def __init__(self, sender: RecordingSender, *, threads: int = 10) -> None:
+    def __init__(self, sender: RecordingSender, *, threads: int = 10, box: InMemorySecretBox | None = None) -> None:
         self.now = START
         self.store = InMemoryWebhookStore()
-        self.box = InMemorySecretBox()
+        self.box = box or InMemorySecretBox()
         self.queue = InMemoryDeliveryQueue()
         self.resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
         self.sender = sender

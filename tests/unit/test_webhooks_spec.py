@@ -34,8 +34,8 @@ URL = "https://hooks.example.com/genviral"
 
 
 class Rig(WebhookRig):
-    def __init__(self, *answers: WebhookAnswer) -> None:
-        super().__init__(RecordingSender(*answers))
+    def __init__(self, *answers: WebhookAnswer, box: InMemorySecretBox | None = None) -> None:
+        super().__init__(RecordingSender(*answers), box=box)
 
     def register(self, event_types: list[str] | None = None, url: str | None = None) -> str:
         """A new endpoint, by default at a path of its own (the same URL and types again is refused)."""
@@ -514,23 +514,13 @@ class RefusingBox(InMemorySecretBox):
 
 
 def test_a_04_key_kms_will_not_seal_keeps_signing_and_the_next_request_seals_it() -> None:
-    rig = Rig()
-    rig.box = RefusingBox()
-    rig.registry = WebhookRegistry(
-        store=rig.store,
-        secrets=rig.box,
-        queue=rig.queue,
-        events=rig.events,
-        resolver=rig.resolver,
-        clock=lambda: rig.now,
-        allow_private=False,
-        event_retention=RETENTION,
-    )
+    box = RefusingBox()
+    rig = Rig(box=box)
     webhook_id = with_04_endpoint(rig)
 
     assert [endpoint.id for endpoint in rig.registry.endpoints()] == [webhook_id]  # answered all the same
     assert rig.store.items[webhook_id].secrets[0].value == LEGACY
-    rig.box.refusing = False
+    box.refusing = False
     rig.registry.endpoints()
     assert rig.store.items[webhook_id].secrets[0].value.startswith(InMemorySecretBox.PREFIX)
     assert rig.keys(webhook_id) == [LEGACY]
