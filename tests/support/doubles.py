@@ -449,7 +449,7 @@ class InMemoryWebhookStore(WebhookStore):
         with self._lock:
             self.items[endpoint.id] = endpoint
             owner = self.items.get(self.subscriptions.get(endpoint.subscription_key, endpoint.id), endpoint)
-            oldest = min(owner, endpoint, key=lambda each: (each.created_at, each.id))
+            oldest = min(owner, endpoint, key=WebhookEndpoint.registration_order)
             self.subscriptions[endpoint.subscription_key] = oldest.id
 
     def endpoint(self, webhook_id: str) -> WebhookEndpoint | None:
@@ -458,7 +458,7 @@ class InMemoryWebhookStore(WebhookStore):
     def endpoints(self) -> list[WebhookEndpoint]:
         return sorted(
             (endpoint.model_copy(update={"secrets": ()}) for endpoint in self.items.values()),
-            key=lambda endpoint: (endpoint.created_at, endpoint.id),
+            key=WebhookEndpoint.registration_order,
         )
 
     def delete(self, webhook_id: str) -> bool:
@@ -471,7 +471,7 @@ class InMemoryWebhookStore(WebhookStore):
     def plaintext_keyed(self) -> list[WebhookEndpoint]:
         return sorted(
             (e for e in self.items.values() if any(is_plaintext_secret(secret.value) for secret in e.secrets)),
-            key=lambda endpoint: (endpoint.created_at, endpoint.id),
+            key=WebhookEndpoint.registration_order,
         )
 
     def replace_secrets(

@@ -130,7 +130,7 @@ class DynamoDbWebhookStore(WebhookStore):
         """The upgrade from 0.4 (aws/webhook_counts.py), given every endpoint and whether it has its subscription."""
         items = self._items("sk", "url", "event_types", "created_at", "subscription_key")
         found = [(endpoint_from_item(item), "subscription_key" in item) for item in items]
-        count_existing(self._client, self._table, sorted(found, key=lambda each: (each[0].created_at, each[0].id)))
+        count_existing(self._client, self._table, sorted(found, key=lambda each: each[0].registration_order()))
 
     def endpoint(self, webhook_id: str) -> WebhookEndpoint | None:
         item = self._client.get_item(TableName=self._table, Key=endpoint_item_key(webhook_id), ConsistentRead=True).get(
@@ -140,7 +140,7 @@ class DynamoDbWebhookStore(WebhookStore):
 
     def endpoints(self) -> list[WebhookEndpoint]:
         found = [endpoint_from_item(item) for item in self._items(*_PUBLIC, *_HEALTH)]
-        return sorted(found, key=lambda endpoint: (endpoint.created_at, endpoint.id))
+        return sorted(found, key=WebhookEndpoint.registration_order)
 
     def _items(self, *attributes: str) -> Iterator[dict[str, Any]]:
         """Every endpoint's item, with these attributes only. Strongly consistent: an event detected once a
@@ -192,7 +192,7 @@ class DynamoDbWebhookStore(WebhookStore):
         found = [endpoint_from_item(item) for item in self._items("sk", "url", "event_types", "created_at", "secrets")]
         return sorted(
             (e for e in found if any(is_plaintext_secret(secret.value) for secret in e.secrets)),
-            key=lambda endpoint: (endpoint.created_at, endpoint.id),
+            key=WebhookEndpoint.registration_order,
         )
 
     def replace_secrets(

@@ -127,6 +127,10 @@ class WebhookEndpoint(BaseModel):
         types = sorted(self.event_types) if self.event_types is not None else None
         return hashlib.sha256(json.dumps([same_endpoint_url(self.url), types]).encode()).hexdigest()
 
+    def registration_order(self) -> tuple[datetime, str]:
+        """Oldest first, the id breaking ties: how endpoints are listed, and which of two owns a shared URL."""
+        return (self.created_at, self.id)
+
     def accepts(self, event_type: str) -> bool:
         if event_type == TEST_EVENT_TYPE:
             return False  # only the test route sends it, to one endpoint
