@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from genviral_relay.clock import Clock, TimeLeft, format_ts, parse_ts
-from genviral_relay.errors import DeadLetterError
+from genviral_relay.errors import DeadLetterError, echoed
 from genviral_relay.models.events import published_document
 from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint, test_event_document
 from genviral_relay.observability import Metric, emit, logger
@@ -122,8 +122,8 @@ class WebhookAttempts:
         """One attempt whose unexpected failure (the table or the queue down) fails its own message only: the
         batch's other deliveries, made already, are not made again."""
         try:
-            left = time_left() if time_left is not None else None
-            if left is not None and left < self._needed():
+            left = self._short_of_time(time_left)
+            if left is not None:
                 return self._defer(delivery, left)
             return self.attempt(delivery, time_left)
         except Exception:
@@ -141,9 +141,11 @@ class WebhookAttempts:
         logger.info("No time left for a webhook attempt; queued again unchanged", extra=keys)
         return "deferred"
 
-    def _needed(self) -> timedelta:
-        """What an attempt needs of the invocation: the sender's whole bound, and the time to record it."""
-        return timedelta(seconds=self._sender.timeout) + RECORD_MARGIN
+    def _short_of_time(self, time_left: TimeLeft | None) -> timedelta | None:
+        """What is left of the invocation when it is less than an attempt needs (the sender's whole bound and the
+        time to record it); None when there is enough, or no limit."""
+        left = time_left() if time_left is not None else None
+        return left if left is not None and left < timedelta(seconds=self._sender.timeout) + RECORD_MARGIN else None
 
     def attempt(self, delivery: WebhookDelivery, time_left: TimeLeft | None = None) -> Outcome:
         now = self._clock()
@@ -213,8 +215,8 @@ class WebhookAttempts:
         if not keys:
             return WebhookAnswer(status=None, reason="not sent: the endpoint has no signing key")
         headers = signed_headers(keys, delivery.event_id, int(now.timestamp()), body)
-        left = time_left() if time_left is not None else None
-        if left is not None and left < self._needed():  # checked again: the send alone is bounded by the sender
+        left = self._short_of_time(time_left)  # checked again: the send alone is bounded by the sender
+        if left is not None:
             raise _OutOfTime(left)
         return self._sender.post(where, headers, body)
 
@@ -223,7 +225,7 @@ class WebhookAttempts:
     ) -> Outcome:
         emit(Metric.WEBHOOK_DELIVERY_FAILURES)
         reason = (f"HTTP {answer.status}: " if answer.status is not None else "") + answer.reason
-        reason = reason[:MAX_REASON_CHARS]
+        reason = echoed(reason, MAX_REASON_CHARS)
         keys = {**_log_keys(delivery), "status": answer.status, "reason": reason}
         retried = -delivery.is_retry
         if delivery.attempt < MAX_ATTEMPTS:
