@@ -470,7 +470,7 @@ class InMemoryWebhookStore(WebhookStore):
 
     def plaintext_keyed(self) -> list[WebhookEndpoint]:
         return sorted(
-            (e for e in self.items.values() if any(is_plaintext_secret(secret.value) for secret in e.secrets)),
+            (e for e in self.items.values() if e.keyed_in_clear),
             key=WebhookEndpoint.registration_order,
         )
 

@@ -34,7 +34,7 @@ from genviral_relay.aws.webhook_counts import (
 )
 from genviral_relay.clock import format_ts, parse_ts
 from genviral_relay.errors import TooManyWebhooksError, WebhookExistsError
-from genviral_relay.models.webhooks import DeliveryHealth, SigningSecret, WebhookEndpoint, is_plaintext_secret
+from genviral_relay.models.webhooks import DeliveryHealth, SigningSecret, WebhookEndpoint
 from genviral_relay.webhooks.ports import AttemptRecord, WebhookStore
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ class DynamoDbWebhookStore(WebhookStore):
     def plaintext_keyed(self) -> list[WebhookEndpoint]:
         found = [endpoint_from_item(item) for item in self._items("sk", "url", "event_types", "created_at", "secrets")]
         return sorted(
-            (e for e in found if any(is_plaintext_secret(secret.value) for secret in e.secrets)),
+            (e for e in found if e.keyed_in_clear),
             key=WebhookEndpoint.registration_order,
         )
 

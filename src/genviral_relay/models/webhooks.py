@@ -127,6 +127,11 @@ class WebhookEndpoint(BaseModel):
         types = sorted(self.event_types) if self.event_types is not None else None
         return hashlib.sha256(json.dumps([same_endpoint_url(self.url), types]).encode()).hexdigest()
 
+    @property
+    def keyed_in_clear(self) -> bool:
+        """A key of this endpoint is still in the clear, as 0.4 stored it (`plaintext-webhook-secrets`)."""
+        return any(is_plaintext_secret(secret.value) for secret in self.secrets)
+
     def registration_order(self) -> tuple[datetime, str]:
         """Oldest first, the id breaking ties: how endpoints are listed, and which of two owns a shared URL."""
         return (self.created_at, self.id)

@@ -90,14 +90,14 @@ class WebhookRegistry:
         # shim: plaintext-webhook-secrets (docs/compatibility.md)
         if self._clear_keys_sealed:
             return
-        left = [_in_clear(self._sealed_in_place(endpoint)) for endpoint in self._store.plaintext_keyed()]
+        left = [self._sealed_in_place(endpoint).keyed_in_clear for endpoint in self._store.plaintext_keyed()]
         self._clear_keys_sealed = not any(left)  # else the next request tries again
 
     def _sealed_in_place(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
         """The endpoint with its 0.4 keys sealed, the same keys (the receiver holds them), written only while the
         table holds the keys read (a rotation meanwhile is kept). A key that cannot be sealed now (KMS refuses) stays
         in the clear, signing, and is sealed by a later request."""
-        if not _in_clear(endpoint):
+        if not endpoint.keyed_in_clear:
             return endpoint
         try:
             sealed = self._sealed(endpoint.id, endpoint.secrets)
@@ -159,7 +159,3 @@ class WebhookRegistry:
         if self._queue.send([delivery]):
             raise EnqueueError("the delivery queue did not take the test event")
         return delivery
-
-
-def _in_clear(endpoint: WebhookEndpoint) -> bool:
-    return any(is_plaintext_secret(secret.value) for secret in endpoint.secrets)
