@@ -18,7 +18,8 @@ from genviral_relay.aws.webhook_secrets import KmsSecretBox
 from genviral_relay.aws.webhook_store import endpoint_to_item
 from genviral_relay.clock import utc_now
 from genviral_relay.errors import TooManyWebhooksError, WebhookExistsError
-from genviral_relay.models.webhooks import CreateWebhookRequest, SigningSecret, WebhookEndpoint
+from genviral_relay.models.webhook_api import CreateWebhookRequest
+from genviral_relay.models.webhooks import SigningSecret, WebhookEndpoint
 from genviral_relay.receivers import sender
 from genviral_relay.webhooks.registry import MAX_ENDPOINTS, WebhookRegistry
 from local.emulator import GenviralEmulator

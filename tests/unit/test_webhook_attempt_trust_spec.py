@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from genviral_relay.models.webhooks import CreateWebhookRequest
+from genviral_relay.models.webhook_api import CreateWebhookRequest
 from genviral_relay.receivers import sender
 from genviral_relay.receivers.sender import SystemResolver
 from genviral_relay.rules.webhook_retries import RETRY_DELAYS

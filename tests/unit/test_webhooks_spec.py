@@ -12,7 +12,8 @@ import pytest
 from genviral_relay.aws.webhook_queues import delivery_body
 from genviral_relay.errors import TooManyWebhooksError, WebhookExistsError, WebhookNotFoundError, WebhookSecretError
 from genviral_relay.models.events import published_document
-from genviral_relay.models.webhooks import CreateWebhookRequest, SigningSecret, WebhookDelivery, WebhookEndpoint
+from genviral_relay.models.webhook_api import CreateWebhookRequest
+from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint
 from genviral_relay.observability import Metric
 from genviral_relay.rules.webhook_retries import MAX_ATTEMPTS, RETRY_DELAYS, events_kept_for
 from genviral_relay.rules.webhook_signing import signed_headers

@@ -10,16 +10,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from genviral_relay.api.answers import BAD_WEBHOOK_ID, MISCONFIGURED, NO_WEBHOOK, answers
 from genviral_relay.api.app import MAX_BODY_BYTES, answer, app
-from genviral_relay.models.webhooks import (
+from genviral_relay.models.webhook_api import (
     CreateWebhookRequest,
     WebhookCreated,
     WebhookDeleted,
     WebhookDetail,
-    WebhookId,
     WebhookList,
     WebhookTestSent,
     WebhookView,
 )
+from genviral_relay.models.webhooks import WebhookId
 from genviral_relay.webhook_factories import webhook_registry
 
 WEBHOOK_BODY = '{"url": "https://...", "event_types": [...], "description": "..."}'

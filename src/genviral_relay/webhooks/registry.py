@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from genviral_relay.clock import Clock, format_ts
 from genviral_relay.errors import EnqueueError, WebhookNotFoundError, WebhookSecretError
+from genviral_relay.models.webhook_api import CreateWebhookRequest
 from genviral_relay.models.webhooks import (
     TEST_EVENT_TYPE,
-    CreateWebhookRequest,
     SigningSecret,
     WebhookDelivery,
     WebhookEndpoint,
