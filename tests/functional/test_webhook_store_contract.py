@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from genviral_relay.aws.webhook_counts import SUBSCRIPTIONS_PK
-from genviral_relay.aws.webhook_store import DynamoDbWebhookStore, endpoint_to_item
+from genviral_relay.aws.webhook_items import endpoint_to_item
+from genviral_relay.aws.webhook_store import DynamoDbWebhookStore
 from genviral_relay.errors import TooManyWebhooksError, WebhookExistsError
 from genviral_relay.models.webhooks import SigningSecret, WebhookEndpoint
 from genviral_relay.webhooks.ports import AttemptRecord, WebhookStore

@@ -507,6 +507,37 @@ class InMemoryWebhookStore(WebhookStore):
             )
         self.items[webhook_id] = endpoint.model_copy(update={"health": health})
 
+    def update(self, endpoint: WebhookEndpoint, *, previous: WebhookEndpoint) -> bool:
+        with self._lock:
+            stored = self.items.get(endpoint.id)
+            if stored is None or stored.url != previous.url:
+                return False
+            old_key, new_key = previous.subscription_key, endpoint.subscription_key
+            if new_key != old_key:
+                owner = self.subscriptions.get(new_key)
+                if owner is not None and owner != endpoint.id:
+                    raise WebhookExistsError(owner)
+                if self.subscriptions.get(old_key) == endpoint.id:
+                    del self.subscriptions[old_key]
+                self.subscriptions[new_key] = endpoint.id
+            editable = ("url", "event_types", "description", "filter", "rate_limit", "format")
+            self.items[endpoint.id] = stored.model_copy(update={name: getattr(endpoint, name) for name in editable})
+            return True
+
+    def set_enabled(self, webhook_id: str, enabled: bool, *, at: datetime, reason: str | None = None) -> bool:
+        with self._lock:
+            stored = self.items.get(webhook_id)
+            if stored is None or stored.enabled == enabled:
+                return False
+            if enabled:
+                health = stored.health.model_copy(update={"failing_since": None})
+                changes: dict[str, object] = {"enabled": True, "disabled_at": None, "disabled_reason": None}
+                self.items[webhook_id] = stored.model_copy(update={**changes, "health": health})
+            else:
+                changes = {"enabled": False, "disabled_at": at, "disabled_reason": reason or "disabled"}
+                self.items[webhook_id] = stored.model_copy(update=changes)
+            return True
+
 
 class InMemorySecretBox(SecretBox):
     """Seals reversibly, bound to the endpoint as KMS's encryption context binds it; `opened` counts the opens."""

@@ -98,6 +98,25 @@ def deletion(endpoint_key: dict[str, Any], subscription_key: str | None) -> list
     return items
 
 
+def subscription_move(webhook_id: str, old_key: str, new_key: str, *, owns_old: bool) -> list[dict[str, Any]]:
+    """The part of an edit's transaction that moves the endpoint to its new URL or event types: the new subscription
+    (its condition failing, with the item, when another endpoint has it) and, when this endpoint owns it (a 0.4
+    duplicate owns none), the old one, deleted while it still names this endpoint."""
+    items: list[dict[str, Any]] = [
+        {
+            "Put": {
+                "Item": {**subscription_item_key(new_key), "webhook_id": {"S": webhook_id}},
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        },
+    ]
+    if owns_old:
+        condition = {"ConditionExpression": "webhook_id = :id", "ExpressionAttributeValues": {":id": {"S": webhook_id}}}
+        items.append({"Delete": {"Key": subscription_item_key(old_key), **condition}})
+    return items
+
+
 def failed(reason: dict[str, Any]) -> bool:
     """This item's condition cancelled the transaction."""
     return reason.get("Code") == "ConditionalCheckFailed"

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from genviral_relay.aws.webhook_counts import (
@@ -30,74 +30,26 @@ from genviral_relay.aws.webhook_counts import (
     failed,
     registration,
     subscription_item_key,
+    subscription_move,
     transact,
 )
-from genviral_relay.clock import format_ts, parse_ts
+from genviral_relay.aws.webhook_items import (
+    EDITABLE,
+    HEALTH,
+    PUBLIC,
+    editable_values,
+    endpoint_from_item,
+    endpoint_to_item,
+    secrets_value,
+    serialized,
+)
+from genviral_relay.clock import format_ts
 from genviral_relay.errors import TooManyWebhooksError, WebhookExistsError
-from genviral_relay.models.webhooks import DeliveryHealth, SigningSecret, WebhookEndpoint
+from genviral_relay.models.webhooks import SigningSecret, WebhookEndpoint
 from genviral_relay.webhooks.ports import AttemptRecord, WebhookStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-
-_PUBLIC = ("sk", "url", "event_types", "description", "created_at")
-_HEALTH = (
-    "last_success_at",
-    "last_failure_at",
-    "last_failure_status",
-    "last_failure_reason",
-    "attempts_pending",
-    "failing_since",
-)
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def endpoint_to_item(endpoint: WebhookEndpoint) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "pk": WEBHOOKS_PK,
-        "sk": endpoint.id,
-        "url": endpoint.url,
-        "event_types": list(endpoint.event_types) if endpoint.event_types is not None else None,
-        "description": endpoint.description,
-        "created_at": format_ts(endpoint.created_at),
-        "secrets": _secrets_value(endpoint.secrets),
-        "attempts_pending": 0,
-        "subscription_key": endpoint.subscription_key,  # its subscription item, deleted with it
-    }
-    return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
-
-
-def _secrets_value(secrets: Sequence[SigningSecret]) -> list[dict[str, str]]:
-    return [
-        {"value": secret.value, **({"expires_at": format_ts(secret.expires_at)} if secret.expires_at else {})}
-        for secret in secrets
-    ]
-
-
-def endpoint_from_item(item: dict[str, Any]) -> WebhookEndpoint:
-    values = {name: _deserializer.deserialize(value) for name, value in item.items()}
-    pending = values.get("attempts_pending")
-    status = values.get("last_failure_status")
-    return WebhookEndpoint(
-        id=values["sk"],
-        url=values["url"],
-        event_types=tuple(values["event_types"]) if values.get("event_types") is not None else None,
-        description=values.get("description"),
-        created_at=parse_ts(values["created_at"]),  # type: ignore[arg-type]  # always written
-        secrets=tuple(
-            SigningSecret(value=secret["value"], expires_at=parse_ts(secret.get("expires_at")))
-            for secret in values.get("secrets", ())
-        ),
-        health=DeliveryHealth(
-            last_success_at=parse_ts(values.get("last_success_at")),
-            last_failure_at=parse_ts(values.get("last_failure_at")),
-            last_failure_status=int(status) if status is not None else None,
-            last_failure_reason=values.get("last_failure_reason"),
-            attempts_pending=int(pending) if pending is not None else 0,
-            failing_since=parse_ts(values.get("failing_since")),
-        ),
-    )
 
 
 class DynamoDbWebhookStore(WebhookStore):
@@ -139,7 +91,7 @@ class DynamoDbWebhookStore(WebhookStore):
         return endpoint_from_item(item) if item else None
 
     def endpoints(self) -> list[WebhookEndpoint]:
-        found = [endpoint_from_item(item) for item in self._items(*_PUBLIC, *_HEALTH)]
+        found = [endpoint_from_item(item) for item in self._items(*PUBLIC, *HEALTH)]
         return sorted(found, key=WebhookEndpoint.registration_order)
 
     def _items(self, *attributes: str) -> Iterator[dict[str, Any]]:
@@ -199,7 +151,7 @@ class DynamoDbWebhookStore(WebhookStore):
         self, webhook_id: str, secrets: Sequence[SigningSecret], *, replacing: Sequence[SigningSecret] | None = None
     ) -> bool:
         names = {"#secrets": "secrets"}
-        values = {":secrets": _serializer.serialize(_secrets_value(secrets))}
+        values = {":secrets": serialized(secrets_value(secrets))}
         condition = ""
         if replacing is not None:  # the values only: how 0.4 wrote an `expires_at` does not matter
             names["#value"] = "value"
@@ -231,6 +183,56 @@ class DynamoDbWebhookStore(WebhookStore):
             values[":change"] = {"N": str(outcome.pending_change)}
         self._update(webhook_id, expression, {}, values)
 
+    def update(self, endpoint: WebhookEndpoint, *, previous: WebhookEndpoint) -> bool:
+        moves = endpoint.subscription_key != previous.subscription_key
+        values = editable_values(endpoint)
+        names = {f"#{name}": name for name in EDITABLE}
+        names["#key"] = "subscription_key"
+        kept = [f"#{name} = :{name}" for name in EDITABLE if values[name] is not None]
+        removed = [f"#{name}" for name in EDITABLE if values[name] is None]
+        attributes = {f":{name}": serialized(value) for name, value in values.items() if value is not None}
+        attributes[":previous_url"] = {"S": previous.url}
+        expression = "SET " + ", ".join(kept)
+        if moves:
+            expression += ", #key = :key"
+            attributes[":key"] = {"S": endpoint.subscription_key}
+        expression += (" REMOVE " + ", ".join(removed)) if removed else ""
+        # The URL read is the one stored: a concurrent edit of it (and of its subscription) wins, this one is refused.
+        change: dict[str, Any] = {
+            "Update": {
+                "Key": endpoint_item_key(endpoint.id),
+                "UpdateExpression": expression,
+                "ConditionExpression": "attribute_exists(pk) AND #url = :previous_url",
+                "ExpressionAttributeNames": names if moves else {k: v for k, v in names.items() if k != "#key"},
+                "ExpressionAttributeValues": attributes,
+            }
+        }
+        if not moves:
+            return self._update_item(change["Update"])
+        owner = self._subscription(previous.subscription_key).get("webhook_id", {}).get("S")
+        moved = subscription_move(
+            endpoint.id, previous.subscription_key, endpoint.subscription_key, owns_old=owner == endpoint.id
+        )
+        items = [*moved, change]
+        for reasons in self._transact(items):
+            if failed(reasons[0]):
+                existing = reasons[0].get("Item") or self._subscription(endpoint.subscription_key)
+                if "webhook_id" in existing and existing["webhook_id"]["S"] != endpoint.id:
+                    raise WebhookExistsError(existing["webhook_id"]["S"])
+            return False  # the endpoint changed (or went) since it was read; its caller reads it again
+        return True
+
+    def set_enabled(self, webhook_id: str, enabled: bool, *, at: datetime, reason: str | None = None) -> bool:
+        if enabled:
+            expression = "SET #enabled = :on REMOVE disabled_at, disabled_reason, failing_since"
+            values: dict[str, Any] = {":on": {"BOOL": True}, ":off": {"BOOL": False}}
+            condition = " AND #enabled = :off"
+        else:
+            expression = "SET #enabled = :off, disabled_at = :at, disabled_reason = :reason"
+            values = {":off": {"BOOL": False}, ":at": {"S": format_ts(at)}, ":reason": {"S": reason or "disabled"}}
+            condition = " AND (attribute_not_exists(#enabled) OR #enabled <> :off)"
+        return self._update(webhook_id, expression, {"#enabled": "enabled"}, values, condition)
+
     def _update(
         self, webhook_id: str, expression: str, names: dict[str, str], values: dict[str, Any], condition: str = ""
     ) -> bool:
@@ -243,8 +245,12 @@ class DynamoDbWebhookStore(WebhookStore):
         }
         if names:
             request["ExpressionAttributeNames"] = names
+        return self._update_item(request)
+
+    def _update_item(self, request: dict[str, Any]) -> bool:
+        """One conditional update; False when its condition failed."""
         try:
-            self._client.update_item(**request)
+            self._client.update_item(**{"TableName": self._table, **request})
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False

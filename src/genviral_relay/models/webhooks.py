@@ -6,12 +6,12 @@ import hashlib
 import json
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE
+from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, ErrorCategory
 
 TEST_EVENT_TYPE = "webhook.test"
 """Sent by `POST /webhooks/{id}/test` only, to that endpoint, whatever its `event_types`."""
@@ -104,6 +104,65 @@ class DeliveryHealth(BaseModel):
     )
 
 
+WebhookFormat = Literal["standard"]
+"""How a delivery is written: `standard` is a Standard Webhooks body, signed (the chat formats come with issue 23)."""
+WEBHOOK_FORMATS: tuple[str, ...] = get_args(WebhookFormat)
+KNOWN_PLATFORMS: tuple[str, ...] = ("tiktok", "instagram", "youtube", "pinterest", "linkedin", "facebook", "x",
+                                    "twitter", "bluesky")  # fmt: skip
+"""The platforms Genviral names (`reference/genviral-api.md`: X's exact string is unconfirmed, so both)."""
+ERROR_CATEGORIES: tuple[str, ...] = get_args(ErrorCategory)
+MAX_FILTER_VALUES = 100
+MAX_RATE_LIMIT = 100.0
+"""Deliveries per second an endpoint may ask to be paced at, at most (more is no pacing: leave it null)."""
+
+
+def _known(field: str, values: tuple[str, ...] | None, known: tuple[str, ...]) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    if not values:
+        raise ValueError(f"filter.{field} must name at least one value; leave it out to match any")
+    unknown = sorted({value for value in values if value not in known})
+    if unknown:
+        raise ValueError(f"unknown filter.{field} value(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return tuple(dict.fromkeys(values))
+
+
+class EndpointFilter(BaseModel):
+    """Which events an endpoint takes beyond their types: an event goes to it when every given field matches (an
+    event about several accounts, a completion, when any of them does); one that does not is recorded `filtered`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    platforms: tuple[str, ...] | None = Field(
+        default=None, max_length=MAX_FILTER_VALUES, description=f"Any of {', '.join(KNOWN_PLATFORMS)}."
+    )
+    account_ids: tuple[Annotated[str, StringConstraints(min_length=1, max_length=128)], ...] | None = Field(
+        default=None, max_length=MAX_FILTER_VALUES, description="Genviral account ids."
+    )
+    error_categories: tuple[str, ...] | None = Field(
+        default=None,
+        max_length=MAX_FILTER_VALUES,
+        description=f"Any of {', '.join(ERROR_CATEGORIES)}: only failures of these categories match.",
+    )
+
+    @field_validator("platforms")
+    @classmethod
+    def _platforms(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _known("platforms", value, KNOWN_PLATFORMS)
+
+    @field_validator("error_categories")
+    @classmethod
+    def _categories(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _known("error_categories", value, ERROR_CATEGORIES)
+
+    @field_validator("account_ids")
+    @classmethod
+    def _accounts(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError("filter.account_ids must name at least one account; leave it out to match any")
+        return tuple(dict.fromkeys(value)) if value is not None else None
+
+
 class WebhookEndpoint(BaseModel):
     """A registered endpoint. `secrets` is the one field no answer, log line or message ever carries."""
 
@@ -116,6 +175,12 @@ class WebhookEndpoint(BaseModel):
     created_at: datetime
     secrets: tuple[SigningSecret, ...] = Field(default=(), repr=False, description="Newest first.")
     health: DeliveryHealth = Field(default_factory=DeliveryHealth)
+    filter: EndpointFilter | None = None
+    rate_limit: float | None = Field(default=None, gt=0, le=MAX_RATE_LIMIT, description="Deliveries per second.")
+    format: WebhookFormat = "standard"
+    enabled: bool = True
+    disabled_at: datetime | None = None
+    disabled_reason: str | None = None
 
     @property
     def subscription_key(self) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from genviral_relay.models.event_log import AttemptEntry, AttemptOutcome, AttemptPage, DeliveryState
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint
 from genviral_relay.rules.retry_after import RetryAfter
@@ -49,6 +50,49 @@ class WebhookStore(ABC):
     @abstractmethod
     def record_attempt(self, webhook_id: str, outcome: AttemptRecord) -> None:
         """Add one attempt's outcome to the endpoint's health; nothing when the endpoint is gone."""
+
+    @abstractmethod
+    def update(self, endpoint: WebhookEndpoint, *, previous: WebhookEndpoint) -> bool:
+        """Store the endpoint's editable fields (url, event types, filter, description, rate limit, format) as
+        `endpoint` has them, only while the stored ones are `previous`'s (False otherwise: gone, or another edit came
+        first); WebhookExistsError (naming it) when another endpoint has the new `subscription_key`."""
+
+    @abstractmethod
+    def set_enabled(self, webhook_id: str, enabled: bool, *, at: datetime, reason: str | None = None) -> bool:
+        """Turn the endpoint off (`disabled_at` = `at`, `disabled_reason`) or on again (its failing clock restarts);
+        True only for the call that changed it, so one disabling is announced once."""
+
+
+class DeliveryLog(ABC):
+    """Each delivery's state per endpoint and each endpoint's attempt log, kept as long as the events."""
+
+    @abstractmethod
+    def record_attempt(self, attempt: AttemptEntry, state: DeliveryState) -> None:
+        """Log one attempt and the delivery's state after it."""
+
+    @abstractmethod
+    def record_states(self, states: Sequence[DeliveryState]) -> None:
+        """The states the fan-out decides without an attempt (`filtered`, `disabled`)."""
+
+    @abstractmethod
+    def deliveries(self, event_id: str) -> list[DeliveryState]:
+        """The event's recorded deliveries, one per endpoint."""
+
+    @abstractmethod
+    def attempts(
+        self, webhook_id: str, *, before: str | None, limit: int, outcome: AttemptOutcome | None = None
+    ) -> AttemptPage:
+        """Up to `limit` of the endpoint's attempts older than position `before` (None: the newest), newest first,
+        of this outcome when given; how far the read went."""
+
+
+class DeliveryPacer(ABC):
+    """Spaces deliveries to an endpoint with a `rate_limit`, across every concurrent delivery function."""
+
+    @abstractmethod
+    def reserve(self, webhook_id: str, rate_limit: float, now: datetime) -> datetime:
+        """The moment this delivery may be sent: `now` when the endpoint's next slot has come, else that slot
+        (reserved: the next caller gets the one after)."""
 
 
 class SecretBox(ABC):

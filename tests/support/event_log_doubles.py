@@ -1,0 +1,123 @@
+"""In-memory doubles of the event feed, the delivery log and the pacer, held to the DynamoDB adapters by their
+contract tests (tests/functional/test_event_log_contract.py)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+
+from genviral_relay.clock import format_ts
+from genviral_relay.feed.ports import EventLog
+from genviral_relay.models.event_log import (
+    AttemptEntry,
+    AttemptOutcome,
+    AttemptPage,
+    DeliveryState,
+    FeedEntry,
+    FeedPage,
+)
+from genviral_relay.webhooks.ports import DeliveryLog, DeliveryPacer
+
+
+class InMemoryEventLog(EventLog):
+    """The feed as a dict of positions; `page` reads it as the adapter queries its key range."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, FeedEntry] = {}
+        self._lock = threading.Lock()
+
+    def append(self, entries: Sequence[FeedEntry]) -> None:
+        with self._lock:
+            for entry in entries:
+                self.entries[entry.position] = entry
+
+    def page(
+        self,
+        *,
+        after: str | None,
+        until: datetime,
+        limit: int,
+        event_type: str | None = None,
+        post_id: str | None = None,
+    ) -> FeedPage:
+        bound = format_ts(until) + "#~"  # every id at `until` sorts below "~"
+        with self._lock:
+            positions = sorted(p for p in self.entries if (after is None or p > after) and p <= bound)
+            found: list[FeedEntry] = []
+            reached = after
+            for position in positions:
+                entry = self.entries[position]
+                reached = position
+                if (event_type is None or entry.event_type == event_type) and (
+                    post_id is None or entry.post_id == post_id
+                ):
+                    found.append(entry)
+                    if len(found) == limit:
+                        break
+            return FeedPage(entries=found, reached=reached)
+
+    def entry(self, event_id: str) -> FeedEntry | None:
+        with self._lock:
+            matching = sorted((e for e in self.entries.values() if e.event_id == event_id), key=lambda e: e.position)
+        return matching[0] if matching else None
+
+    def between(self, since: datetime, until: datetime) -> Iterator[FeedEntry]:
+        with self._lock:
+            chosen = sorted(
+                (e for e in self.entries.values() if since <= e.committed_at < until), key=lambda e: e.position
+            )
+        yield from chosen
+
+
+class InMemoryDeliveryLog(DeliveryLog):
+    def __init__(self) -> None:
+        self.states: dict[tuple[str, str], DeliveryState] = {}
+        self.log: dict[str, dict[str, AttemptEntry]] = {}
+        self._lock = threading.Lock()
+
+    def record_attempt(self, attempt: AttemptEntry, state: DeliveryState) -> None:
+        with self._lock:
+            self.log.setdefault(attempt.webhook_id, {})[attempt.position] = attempt
+            self.states[(state.event_id, state.webhook_id)] = state
+
+    def record_states(self, states: Sequence[DeliveryState]) -> None:
+        with self._lock:
+            for state in states:
+                self.states[(state.event_id, state.webhook_id)] = state
+
+    def deliveries(self, event_id: str) -> list[DeliveryState]:
+        with self._lock:
+            return sorted((s for (e, _), s in self.states.items() if e == event_id), key=lambda s: s.webhook_id)
+
+    def attempts(
+        self, webhook_id: str, *, before: str | None, limit: int, outcome: AttemptOutcome | None = None
+    ) -> AttemptPage:
+        with self._lock:
+            log = self.log.get(webhook_id, {})
+            positions = sorted((p for p in log if before is None or p < before), reverse=True)
+            found: list[AttemptEntry] = []
+            reached: str | None = None
+            for position in positions:
+                reached = position
+                if outcome is None or log[position].outcome == outcome:
+                    found.append(log[position])
+                    if len(found) == limit:
+                        break
+            if reached == (positions[-1] if positions else None) and len(found) < limit:
+                reached = None  # nothing older
+            return AttemptPage(entries=found, reached=reached)
+
+
+class InMemoryPacer(DeliveryPacer):
+    """Slots one after another per endpoint, as the DynamoDB pacer reserves them."""
+
+    def __init__(self) -> None:
+        self.next_slot: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def reserve(self, webhook_id: str, rate_limit: float, now: datetime) -> datetime:
+        with self._lock:
+            slot = max(self.next_slot.get(webhook_id, now), now)
+            self.next_slot[webhook_id] = slot + timedelta(seconds=1 / rate_limit)
+            return slot
