@@ -11,7 +11,7 @@ from genviral_relay.aws.webhook_counts import SUBSCRIPTIONS_PK
 from genviral_relay.aws.webhook_items import endpoint_to_item
 from genviral_relay.aws.webhook_store import DynamoDbWebhookStore
 from genviral_relay.errors import TooManyWebhooksError, WebhookExistsError
-from genviral_relay.models.webhooks import SigningSecret, WebhookEndpoint
+from genviral_relay.models.webhooks import EndpointFilter, SigningSecret, WebhookEndpoint
 from genviral_relay.webhooks.ports import AttemptRecord, WebhookStore
 from local.stack import MotoStack
 from tests.support.doubles import InMemoryWebhookStore
@@ -153,3 +153,87 @@ def test_the_double_answers_as_the_dynamodb_store(stack: MotoStack) -> None:
     assert expected[5:7] == [["wh_" + "1" * 32], False]  # a conditional write on other keys changes nothing
     assert expected[7].secrets == expected[1].secrets
     assert expected[10:13] == [True, [], True]  # on the keys it read, it writes
+
+
+def edits(store: WebhookStore, legacy: Callable[[WebhookEndpoint], None]) -> list[Any]:
+    """`update` and `set_enabled`: an edit in place, two edits from the same read (the second is refused, whatever
+    field it changes: it would write back the first one's fields as it read them), subscription moves (refused when
+    the new URL and types are taken, the old ones free again after), a 0.4 endpoint with no subscription item, and
+    the switch (one call wins each way; enabling restarts the failing clock)."""
+    a = WebhookEndpoint(
+        id="wh_" + "a" * 32, url="https://hooks.example.com/a", event_types=("post.account.failed",), created_at=START
+    )
+    b = WebhookEndpoint(id="wh_" + "b" * 32, url="https://hooks.example.com/b", created_at=START + timedelta(1))
+    store.create(a, limit=9)
+    store.create(b, limit=9)
+    described = a.model_copy(update={"description": "ops", "rate_limit": 2.5})
+    answers: list[Any] = [store.update(described, previous=a), store.endpoint(a.id)]
+    # Two edits from the same read: the types first, then the description (on the stale read)
+    retyped = described.model_copy(update={"event_types": ("post.account.posted",)})
+    stale = described.model_copy(update={"description": "stale", "filter": EndpointFilter(platforms=("tiktok",))})
+    answers += [store.update(retyped, previous=described), store.update(stale, previous=described)]
+    answers += [store.endpoint(a.id)]
+    onto_b = retyped.model_copy(update={"url": b.url, "event_types": None})
+    answers += [attempt(lambda: store.update(onto_b, previous=retyped) and None)]
+    moved = retyped.model_copy(update={"url": "https://hooks.example.com/c", "filter": None, "format": "standard"})
+    answers += [store.update(moved, previous=retyped), store.endpoint(a.id)]
+    again = retyped.model_copy(update={"id": "wh_" + "f" * 32})
+    answers += [
+        attempt(store.create, again, limit=9),
+        attempt(store.create, moved.model_copy(update={"id": "x"}), limit=9),
+    ]
+    nowhere = moved.model_copy(update={"id": "wh_" + "9" * 32})
+    answers += [store.update(nowhere, previous=nowhere)]  # no such endpoint
+    # 0.4: no subscription item, no format attribute
+    old = WebhookEndpoint(id="wh_" + "0" * 32, url="https://hooks.example.com/old", created_at=START - timedelta(1))
+    legacy(old)
+    old_moved = old.model_copy(update={"url": "https://hooks.example.com/new", "description": "moved"})
+    answers += [store.update(old_moved, previous=old), store.endpoint(old.id)]
+    answers += [attempt(store.create, old.model_copy(update={"id": "wh_" + "e" * 32}), limit=9)]
+    answers += [attempt(store.create, old_moved.model_copy(update={"id": "y"}), limit=9)]
+    # The switch
+    store.record_attempt(b.id, AttemptRecord(START, False, 503, "HTTP 503", 1))
+    later = START + timedelta(hours=1)
+    answers += [store.set_enabled(b.id, False, at=later, reason="failing for 120 hours")]
+    answers += [store.set_enabled(b.id, False, at=later + timedelta(1), reason="again"), store.endpoint(b.id)]
+    answers += [store.set_enabled(b.id, True, at=later), store.set_enabled(b.id, True, at=later), store.endpoint(b.id)]
+    answers += [store.set_enabled("wh_" + "9" * 32, False, at=later)]
+    return answers
+
+
+def test_edits_and_the_switch_answer_the_same_on_both(stack: MotoStack) -> None:
+    def as_04(endpoint: WebhookEndpoint) -> None:
+        item = endpoint_to_item(endpoint)
+        del item["subscription_key"], item["format"], item["enabled"]
+        stack.client("dynamodb").put_item(TableName=stack.ref("StateTable"), Item=item)
+
+    double = InMemoryWebhookStore()
+    expected = edits(DynamoDbWebhookStore(stack.client("dynamodb"), stack.ref("StateTable")), as_04)
+    assert edits(double, double.add_04) == expected
+    a_id, b_id = "wh_" + "a" * 32, "wh_" + "b" * 32
+    assert expected[0] is True
+    assert (expected[1].description, expected[1].rate_limit) == ("ops", 2.5)
+    assert expected[2:4] == [True, False]  # the edit on a stale read is refused
+    assert (expected[4].event_types, expected[4].description, expected[4].filter) == (
+        ("post.account.posted",), "ops", None
+    )  # fmt: skip
+    assert expected[5] == f"WebhookExistsError: {b_id}"
+    assert expected[6] is True
+    assert expected[7].url == "https://hooks.example.com/c"
+    assert expected[8:10] == ["created", f"WebhookExistsError: {a_id}"]  # the old URL free, the new one taken
+    assert expected[10] is False
+    assert expected[11] is True
+    assert (expected[12].url, expected[12].description) == ("https://hooks.example.com/new", "moved")
+    assert expected[13:15] == ["created", f"WebhookExistsError: {'wh_' + '0' * 32}"]
+    assert expected[15:17] == [True, False]  # one disabling wins
+    disabled = expected[17]
+    assert (disabled.enabled, disabled.disabled_at, disabled.disabled_reason) == (
+        False, START + timedelta(hours=1), "failing for 120 hours"
+    )  # fmt: skip
+    assert disabled.health.failing_since == START
+    assert expected[18:20] == [True, False]
+    enabled = expected[20]
+    assert (enabled.enabled, enabled.disabled_at, enabled.disabled_reason, enabled.health.failing_since) == (
+        True, None, None, None
+    )  # fmt: skip
+    assert expected[21] is False

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from genviral_relay.aws.dynamodb_items import DUE_SHARDS
 from genviral_relay.aws.dynamodb_store import BATCH_GET_LIMIT
+from genviral_relay.aws.webhook_items import EDITABLE
 from genviral_relay.checking.ports import (
     AccountSource,
     DeadLetters,
@@ -510,8 +511,8 @@ class InMemoryWebhookStore(WebhookStore):
     def update(self, endpoint: WebhookEndpoint, *, previous: WebhookEndpoint) -> bool:
         with self._lock:
             stored = self.items.get(endpoint.id)
-            if stored is None or stored.url != previous.url:
-                return False
+            if stored is None or any(getattr(stored, name) != getattr(previous, name) for name in EDITABLE):
+                return False  # gone, or another edit came first (as the store's condition on every field read)
             old_key, new_key = previous.subscription_key, endpoint.subscription_key
             if new_key != old_key:
                 owner = self.subscriptions.get(new_key)
@@ -520,8 +521,7 @@ class InMemoryWebhookStore(WebhookStore):
                 if self.subscriptions.get(old_key) == endpoint.id:
                     del self.subscriptions[old_key]
                 self.subscriptions[new_key] = endpoint.id
-            editable = ("url", "event_types", "description", "filter", "rate_limit", "format")
-            self.items[endpoint.id] = stored.model_copy(update={name: getattr(endpoint, name) for name in editable})
+            self.items[endpoint.id] = stored.model_copy(update={name: getattr(endpoint, name) for name in EDITABLE})
             return True
 
     def set_enabled(self, webhook_id: str, enabled: bool, *, at: datetime, reason: str | None = None) -> bool:

@@ -10,7 +10,13 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from genviral_relay.aws.webhook_counts import WEBHOOKS_PK
 from genviral_relay.clock import format_ts, format_ts_or_none, parse_ts
-from genviral_relay.models.webhooks import DeliveryHealth, EndpointFilter, SigningSecret, WebhookEndpoint
+from genviral_relay.models.webhooks import (
+    DEFAULT_FORMAT,
+    DeliveryHealth,
+    EndpointFilter,
+    SigningSecret,
+    WebhookEndpoint,
+)
 
 PUBLIC = (
     "sk",
@@ -102,7 +108,7 @@ def endpoint_from_item(item: dict[str, Any]) -> WebhookEndpoint:
         ),
         filter=EndpointFilter.model_validate(values["filter"]) if values.get("filter") else None,
         rate_limit=float(values["rate_limit"]) if values.get("rate_limit") is not None else None,
-        format=values.get("format", "standard"),
+        format=values.get("format", DEFAULT_FORMAT),
         enabled=values.get("enabled", True),  # 0.4 wrote none: every endpoint was on
         disabled_at=parse_ts(values.get("disabled_at")),
         disabled_reason=values.get("disabled_reason"),

@@ -45,7 +45,7 @@ from genviral_relay.aws.webhook_items import (
 )
 from genviral_relay.clock import format_ts
 from genviral_relay.errors import TooManyWebhooksError, WebhookExistsError
-from genviral_relay.models.webhooks import SigningSecret, WebhookEndpoint
+from genviral_relay.models.webhooks import DEFAULT_FORMAT, SigningSecret, WebhookEndpoint
 from genviral_relay.webhooks.ports import AttemptRecord, WebhookStore
 
 if TYPE_CHECKING:
@@ -191,18 +191,20 @@ class DynamoDbWebhookStore(WebhookStore):
         kept = [f"#{name} = :{name}" for name in EDITABLE if values[name] is not None]
         removed = [f"#{name}" for name in EDITABLE if values[name] is None]
         attributes = {f":{name}": serialized(value) for name, value in values.items() if value is not None}
-        attributes[":previous_url"] = {"S": previous.url}
+        unchanged, held = _as_read(previous)
+        attributes.update(held)
         expression = "SET " + ", ".join(kept)
         if moves:
             expression += ", #key = :key"
             attributes[":key"] = {"S": endpoint.subscription_key}
         expression += (" REMOVE " + ", ".join(removed)) if removed else ""
-        # The URL read is the one stored: a concurrent edit of it (and of its subscription) wins, this one is refused.
+        # Every editable field as read: the item is written whole, so an edit that came first (of any field, the
+        # URL and types with their subscription too) would otherwise be written back over; it wins, this one is refused.
         change: dict[str, Any] = {
             "Update": {
                 "Key": endpoint_item_key(endpoint.id),
                 "UpdateExpression": expression,
-                "ConditionExpression": "attribute_exists(pk) AND #url = :previous_url",
+                "ConditionExpression": "attribute_exists(pk) AND " + unchanged,
                 "ExpressionAttributeNames": names if moves else {k: v for k, v in names.items() if k != "#key"},
                 "ExpressionAttributeValues": attributes,
             }
@@ -256,3 +258,21 @@ class DynamoDbWebhookStore(WebhookStore):
                 return False
             raise
         return True
+
+
+def _as_read(previous: WebhookEndpoint) -> tuple[str, dict[str, Any]]:
+    """The condition that the item's editable fields are still `previous`'s, and its values. A field read as None
+    is absent; `format` read as the default may be absent too (0.4 wrote none)."""
+    held = editable_values(previous)
+    conditions: list[str] = []
+    values: dict[str, Any] = {}
+    for name in EDITABLE:
+        if held[name] is None:
+            conditions.append(f"attribute_not_exists(#{name})")
+            continue
+        values[f":was_{name}"] = serialized(held[name])
+        condition = f"#{name} = :was_{name}"
+        if name == "format" and held[name] == DEFAULT_FORMAT:
+            condition = f"({condition} OR attribute_not_exists(#{name}))"
+        conditions.append(condition)
+    return " AND ".join(conditions), values

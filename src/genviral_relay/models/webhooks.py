@@ -107,6 +107,8 @@ class DeliveryHealth(BaseModel):
 WebhookFormat = Literal["standard"]
 """How a delivery is written: `standard` is a Standard Webhooks body, signed (the chat formats come with issue 23)."""
 WEBHOOK_FORMATS: tuple[str, ...] = get_args(WebhookFormat)
+DEFAULT_FORMAT: WebhookFormat = "standard"
+"""An endpoint's format when none is given, and a 0.4 endpoint's (the table holds none)."""
 KNOWN_PLATFORMS: tuple[str, ...] = ("tiktok", "instagram", "youtube", "pinterest", "linkedin", "facebook", "x",
                                     "twitter", "bluesky")  # fmt: skip
 """The platforms Genviral names (`reference/genviral-api.md`: X's exact string is unconfirmed, so both)."""
@@ -177,7 +179,7 @@ class WebhookEndpoint(BaseModel):
     health: DeliveryHealth = Field(default_factory=DeliveryHealth)
     filter: EndpointFilter | None = None
     rate_limit: float | None = Field(default=None, gt=0, le=MAX_RATE_LIMIT, description="Deliveries per second.")
-    format: WebhookFormat = "standard"
+    format: WebhookFormat = DEFAULT_FORMAT
     enabled: bool = True
     disabled_at: datetime | None = None
     disabled_reason: str | None = None
