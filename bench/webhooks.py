@@ -95,12 +95,13 @@ def fanout_on_doubles(endpoints: int, batches: int = 200) -> float:
     from genviral_relay.models.webhooks import WebhookEndpoint
     from genviral_relay.webhooks.fanout import FanoutItem, WebhookFanout
     from tests.support.doubles import InMemoryDeliveryQueue, InMemoryWebhookStore
+    from tests.support.event_log_doubles import InMemoryDeliveryLog
 
     store, queue = InMemoryWebhookStore(), InMemoryDeliveryQueue()
     now = datetime.now(UTC)
     for n in range(endpoints):
         store.add_04(WebhookEndpoint(id=f"wh_{n:032x}", url="https://hooks.example.com/", created_at=now))
-    fanout = WebhookFanout(store=store, queue=queue, clock=lambda: now)
+    fanout = WebhookFanout(store=store, queue=queue, log=InMemoryDeliveryLog(), clock=lambda: now)
     post_id = json.loads(SAMPLE.read_text())["detail"]["post_id"]
     batch = [FanoutItem(f"m{n}", f"e{n}", "post.account.failed", post_id) for n in range(10)]
     start = time.perf_counter()

@@ -119,6 +119,22 @@ class WebhookExistsError(RelayError):
     """A registration of a URL and event types an endpoint already has; the error's text is that endpoint's id."""
 
 
+class WebhookConflictError(RelayError):
+    """An endpoint kept changing while an edit was written (other edits came first each time); the text is its id."""
+
+
+class WebhookDisabledError(RelayError):
+    """A resend to a disabled endpoint: enable it first. The text is its id."""
+
+
+class ResendRefusedError(RelayError):
+    """A resend that is not made (answered 400): the text says why and how to change it."""
+
+
+class EventNotFoundError(RelayError):
+    """No event with this id is kept in the feed; the text is the id."""
+
+
 class WebhookSecretError(ConfigurationError):
     """A signing key could not be sealed or opened with the KMS key (access refused, a key disabled or gone, a
     sealed key that is not this endpoint's)."""

@@ -94,6 +94,9 @@ class ApiSettings(CheckerSettings):
 
 class WebhookDispatcherSettings(_Settings):
     webhook_delivery_queue_url: NonEmpty = Field(alias="WEBHOOK_DELIVERY_QUEUE_URL")
+    event_retention_days: int = Field(
+        default=30, ge=1, le=3650, alias="EVENT_RETENTION_DAYS", description="How long delivery records are kept."
+    )
 
 
 class WebhookDeliverySettings(WebhookDispatcherSettings):

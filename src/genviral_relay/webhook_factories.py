@@ -5,7 +5,8 @@ the functions' clock is `factories.utc_now`, looked up when an object is built, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from genviral_relay import factories
 from genviral_relay.factories import ClientFactory, aws_client, built_once
@@ -39,6 +40,12 @@ def build_delivery_queue(queue_url: str, dead_letter_url: str, client: ClientFac
     return SqsDeliveryQueue(client("sqs"), queue_url, dead_letter_url, clock=factories.utc_now)
 
 
+def _adapter(module: str, name: str) -> Any:
+    """An adapter of `genviral_relay.aws`, looked up by name when a function is built: the feed's and the delivery
+    log's are written beside this wiring (issue 22) and are imported by name until they are in the same tree."""
+    return getattr(importlib.import_module(f"genviral_relay.aws.{module}"), name)
+
+
 @built_once
 def host_resolver() -> HostResolver:
     """The system's DNS (a test replaces `SystemResolver` to answer what it likes)."""
@@ -53,15 +60,19 @@ def webhook_registry() -> WebhookRegistry:
     from genviral_relay.webhooks.registry import WebhookRegistry
 
     settings = api_settings()
+    retention = events_kept_for(settings.event_retention_days)
     return WebhookRegistry(
         store=build_webhook_store(settings.table_name),
         secrets=KmsSecretBox(aws_client("kms"), settings.webhook_secrets_key_arn),  # seals only: its role encrypts
         queue=build_delivery_queue(settings.webhook_delivery_queue_url, ""),  # the API never parks
         events=build_stored_events(settings.table_name),
+        feed=_adapter("event_log", "DynamoDbEventLog")(
+            aws_client("dynamodb"), settings.table_name, event_retention=retention
+        ),
         resolver=host_resolver(),
         clock=factories.utc_now,
         allow_private=settings.allow_private_webhook_urls,
-        event_retention=events_kept_for(settings.event_retention_days),
+        event_retention=retention,
     )
 
 
@@ -71,9 +82,13 @@ def webhook_fanout() -> WebhookFanout:
 
     settings = webhook_dispatcher_settings()
     label_stack(settings.stack_name)
+    retention = events_kept_for(settings.event_retention_days)
     return WebhookFanout(
         store=build_webhook_store(settings.table_name),
         queue=build_delivery_queue(settings.webhook_delivery_queue_url, ""),  # the fan-out never parks
+        log=_adapter("delivery_log", "DynamoDbDeliveryLog")(
+            aws_client("dynamodb"), settings.table_name, event_retention=retention
+        ),
         clock=factories.utc_now,
     )
 

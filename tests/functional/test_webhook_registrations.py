@@ -27,6 +27,7 @@ from local.runner import LocalRunner
 from local.stack import MotoStack
 from tests.conftest import SECRETS, TOKEN
 from tests.support.doubles import StaticResolver
+from tests.support.event_log_doubles import InMemoryEventLog
 
 HOOKS = "https://hooks.example.com"
 
@@ -47,6 +48,7 @@ def registry_on(stack: MotoStack) -> WebhookRegistry:
         secrets=KmsSecretBox(stack.client("kms"), stack.resolver.attributes[("WebhookSecretsKey", "Arn")]),
         queue=webhook_factories.build_delivery_queue(stack.ref("WebhookDeliveryQueue"), "", client=stack.client),
         events=webhook_factories.build_stored_events(stack.ref("StateTable"), client=stack.client),
+        feed=InMemoryEventLog(),  # registrations read no feed
         resolver=StaticResolver({"hooks.example.com": ["93.184.216.34"]}),
         clock=utc_now,
         allow_private=False,

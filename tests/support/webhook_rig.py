@@ -16,6 +16,7 @@ from tests.support.doubles import (
     RecordingSender,
     StaticResolver,
 )
+from tests.support.event_log_doubles import InMemoryDeliveryLog, InMemoryEventLog
 
 START = datetime(2026, 3, 1, 12, tzinfo=UTC)
 RETENTION = timedelta(days=30)
@@ -30,17 +31,20 @@ class WebhookRig:
         self.resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
         self.sender = sender
         self.events = InMemoryStoredEvents()
+        self.feed = InMemoryEventLog()
+        self.log = InMemoryDeliveryLog()
         self.registry = WebhookRegistry(
             store=self.store,
             secrets=self.box,
             queue=self.queue,
             events=self.events,
+            feed=self.feed,
             resolver=self.resolver,
             clock=lambda: self.now,
             allow_private=False,
             event_retention=RETENTION,
         )
-        self.fanout = WebhookFanout(store=self.store, queue=self.queue, clock=lambda: self.now)
+        self.fanout = WebhookFanout(store=self.store, queue=self.queue, log=self.log, clock=lambda: self.now)
         self.attempts = WebhookAttempts(
             store=self.store,
             events=self.events,

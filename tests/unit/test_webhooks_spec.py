@@ -238,7 +238,7 @@ def test_registration_checks_the_url_and_the_limit() -> None:
     with pytest.raises(UrlRefusedError, match="does not resolve"):
         rig.registry.create(CreateWebhookRequest(url="https://nowhere.example.com/"))
     small = WebhookRegistry(
-        store=rig.store, secrets=rig.box, queue=rig.queue, events=rig.events, resolver=rig.resolver,
+        store=rig.store, secrets=rig.box, queue=rig.queue, events=rig.events, feed=rig.feed, resolver=rig.resolver,
         clock=lambda: rig.now, allow_private=False, event_retention=RETENTION, max_endpoints=1,
     )  # fmt: skip
     small.create(CreateWebhookRequest(url=URL))

@@ -3,14 +3,29 @@ watch routes')."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from genviral_relay.clock import format_ts, format_ts_or_none
 from genviral_relay.models.webhooks import (
+    DEFAULT_FORMAT,
+    MAX_RATE_LIMIT,
     WEBHOOK_EVENT_TYPES,
+    WEBHOOK_FORMATS,
+    EndpointFilter,
     WebhookEndpoint,
+    WebhookFormat,
 )
 
 MAX_URL_CHARS = 2048
@@ -28,28 +43,144 @@ def _event_types(value: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(value))
 
 
+def _url_text(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("url must be a string such as https://example.com/hooks/genviral")
+    return value
+
+
+Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_URL_CHARS)]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_DESCRIPTION_CHARS)]
+RateLimit = Annotated[float, Field(gt=0, le=MAX_RATE_LIMIT)]
+RATE_LIMIT_TEXT = (
+    f"At most this many deliveries per second (up to {MAX_RATE_LIMIT:g}); over it they wait, none dropped."
+)
+FORMAT_TEXT = f"How deliveries are written: {', '.join(WEBHOOK_FORMATS)} (Standard Webhooks, signed)."
+
+
 class CreateWebhookRequest(BaseModel):
     """The body of `POST /webhooks`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_URL_CHARS)] = Field(
-        description="Where deliveries are POSTed: an https:// URL of a public address."
-    )
+    url: Url = Field(description="Where deliveries are POSTed: an https:// URL of a public address.")
     event_types: Annotated[list[str] | None, AfterValidator(_event_types)] = Field(
         default=None,
         description=f"Which event types to deliver (any of {', '.join(WEBHOOK_EVENT_TYPES)}); omitted: every type.",
     )
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_DESCRIPTION_CHARS)] | None = (
-        Field(default=None, description="For people: what the endpoint is.")
-    )
+    description: Description | None = Field(default=None, description="For people: what the endpoint is.")
+
+    filter: EndpointFilter | None = Field(default=None, description="Which events of those types; omitted: all.")
+    rate_limit: RateLimit | None = Field(default=None, description=RATE_LIMIT_TEXT)
+    format: WebhookFormat = Field(default=DEFAULT_FORMAT, description=FORMAT_TEXT)
 
     @field_validator("url", mode="before")
     @classmethod
     def _url_is_text(cls, value: object) -> object:
-        if not isinstance(value, str):
-            raise ValueError("url must be a string such as https://example.com/hooks/genviral")
-        return value
+        return _url_text(value)
+
+
+EDITS = ("url", "event_types", "filter", "description", "rate_limit", "format")
+"""What `PATCH /webhooks/{id}` edits, in the order its messages name them."""
+_NOT_NULLABLE = ("url", "format")
+
+
+class EditWebhookRequest(BaseModel):
+    """The body of `PATCH /webhooks/{id}`: the fields given are changed, null clears a nullable one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Url | None = Field(default=None, description="A new URL, validated as at registration.")
+    event_types: Annotated[list[str] | None, AfterValidator(_event_types)] = Field(
+        default=None, description="null: every type."
+    )
+    filter: EndpointFilter | None = Field(default=None, description="null: no filter.")
+    description: Description | None = Field(default=None, description="null: none.")
+    rate_limit: RateLimit | None = Field(default=None, description=f"{RATE_LIMIT_TEXT} null: no pacing.")
+    format: WebhookFormat | None = Field(default=None, description=FORMAT_TEXT)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _url_is_text(cls, value: object) -> object:
+        return value if value is None else _url_text(value)
+
+    @model_validator(mode="after")
+    def _some_change(self) -> EditWebhookRequest:
+        if not self.model_fields_set:
+            raise ValueError(f"the body names no field to change; give any of {', '.join(EDITS)}")
+        cleared = [name for name in _NOT_NULLABLE if name in self.model_fields_set and getattr(self, name) is None]
+        if cleared:
+            raise ValueError(f"{', '.join(cleared)} cannot be null; leave it out to keep it")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given, as the endpoint holds them."""
+        changed = {name: getattr(self, name) for name in EDITS if name in self.model_fields_set}
+        if changed.get("event_types") is not None:
+            changed["event_types"] = tuple(changed["event_types"])
+        if "description" in changed:
+            changed["description"] = changed["description"] or None
+        return changed
+
+
+class EnableWebhookRequest(BaseModel):
+    """The body of `POST /webhooks/{id}/enable`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    resend_missed: bool = Field(
+        default=False,
+        description="Also resend what the endpoint missed: every event it takes committed since it began failing "
+        "(else since it was disabled), as `resend` does.",
+    )
+
+
+class DisableWebhookRequest(BaseModel):
+    """The body of `POST /webhooks/{id}/disable`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: Description | None = Field(default=None, description="Why, for people; shown as `disabled_reason`.")
+
+
+EVENT_ID_HINT = "an event id is a UUID such as 11111111-1111-1111-1111-111111111111 (a document's event_id)"
+
+
+def _event_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError(EVENT_ID_HINT) from None
+
+
+EventId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_event_id)]
+
+
+class ResendRequest(BaseModel):
+    """The body of `POST /webhooks/{id}/resend`: one event (`event_id`) or every event of a time range (`since`,
+    `until`), exactly one of the two forms."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: EventId | None = Field(default=None, description="The event to resend.")
+    since: AwareDatetime | None = Field(default=None, description="ISO-8601 with a zone: resend from this moment.")
+    until: AwareDatetime | None = Field(default=None, description="ISO-8601 with a zone; omitted: now.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ResendRequest:
+        if (self.event_id is None) == (self.since is None):
+            raise ValueError('give either {"event_id"} or {"since", "until"?}, not both and not neither')
+        if self.event_id is not None and self.until is not None:
+            raise ValueError("until goes with since, not with event_id")
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise ValueError(f"since ({format_ts(self.since)}) is later than until ({format_ts(self.until)})")
+        return self
+
+
+class ResendQueued(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queued: int = Field(description="Deliveries queued, one per event (attempt 1, the whole retry schedule).")
 
 
 class WebhookView(BaseModel):
@@ -60,7 +191,13 @@ class WebhookView(BaseModel):
     id: str
     url: str
     event_types: list[str] | None = Field(description="null: every event type.")
+    filter: EndpointFilter | None = Field(description="null: every event of those types.")
     description: str | None
+    rate_limit: float | None = Field(description="Deliveries per second at most; null: not paced.")
+    format: WebhookFormat
+    enabled: bool = Field(description="false: nothing is delivered to it (`POST /webhooks/{id}/enable`).")
+    disabled_at: str | None
+    disabled_reason: str | None
     created_at: str
 
     @classmethod
@@ -110,6 +247,13 @@ class WebhookCreated(WebhookView):
         return cls(**_view_fields(endpoint), secret=endpoint.secrets[0].value)
 
 
+class WebhookEnabled(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    webhook: WebhookDetail
+    queued: int = Field(description="Missed deliveries queued again (`resend_missed`); 0 otherwise.")
+
+
 class WebhookList(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -136,6 +280,12 @@ def _view_fields(endpoint: WebhookEndpoint) -> dict[str, Any]:
         "id": endpoint.id,
         "url": endpoint.url,
         "event_types": list(endpoint.event_types) if endpoint.event_types is not None else None,
+        "filter": endpoint.filter,
         "description": endpoint.description,
+        "rate_limit": endpoint.rate_limit,
+        "format": endpoint.format,
+        "enabled": endpoint.enabled,
+        "disabled_at": format_ts_or_none(endpoint.disabled_at),
+        "disabled_reason": endpoint.disabled_reason,
         "created_at": format_ts(endpoint.created_at),
     }

@@ -1,16 +1,20 @@
-"""The fan-out: one delivery per event and endpoint that takes its type (the dispatcher function)."""
+"""The fan-out: one delivery per event and endpoint that takes it (the dispatcher function). An endpoint that is
+disabled gets none, nor one its filter leaves out: each is recorded (`disabled`, `filtered`) in the delivery log."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from genviral_relay.clock import Clock
-from genviral_relay.models.webhooks import (
-    WebhookDelivery,
-)
+from genviral_relay.models.event_log import DeliveryState, DeliveryStateName
+from genviral_relay.models.events import RelayEvent, parse_event
+from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint
 from genviral_relay.observability import Metric, emit, logger
-from genviral_relay.webhooks.ports import DeliveryQueue, WebhookStore
+from genviral_relay.rules.webhook_filters import passes
+from genviral_relay.webhooks.ports import DeliveryLog, DeliveryQueue, WebhookStore
 
 
 @dataclass(frozen=True)
@@ -27,11 +31,12 @@ class FanoutItem:
 
 
 class WebhookFanout:
-    """One delivery per event and endpoint that takes its type."""
+    """One delivery per event and endpoint that takes it."""
 
-    def __init__(self, *, store: WebhookStore, queue: DeliveryQueue, clock: Clock) -> None:
+    def __init__(self, *, store: WebhookStore, queue: DeliveryQueue, log: DeliveryLog, clock: Clock) -> None:
         self._store = store
         self._queue = queue
+        self._log = log
         self._clock = clock
 
     def run(self, items: Sequence[FanoutItem]) -> list[str]:
@@ -41,10 +46,18 @@ class WebhookFanout:
             return []
         endpoints = self._store.endpoints()  # once per batch, however many events it holds
         now = self._clock()
-        deliveries: list[tuple[str, WebhookDelivery]] = [
-            (
-                item.message_id,
-                WebhookDelivery(
+        deliveries: list[tuple[str, WebhookDelivery]] = []
+        skipped: list[DeliveryState] = []
+        for item in items:
+            event = _event(item) if any(endpoint.filter for endpoint in endpoints) else None
+            for endpoint in endpoints:
+                if not endpoint.accepts(item.event_type):
+                    continue
+                left_out = _left_out(endpoint, event)
+                if left_out is not None:
+                    skipped.append(DeliveryState(webhook_id=endpoint.id, event_id=item.event_id, state=left_out))
+                    continue
+                delivery = WebhookDelivery(
                     webhook_id=endpoint.id,
                     event_id=item.event_id,
                     event_type=item.event_type,
@@ -52,12 +65,9 @@ class WebhookFanout:
                     due_at=now,
                     post_id=item.post_id,
                     document=item.document,
-                ),
-            )
-            for item in items
-            for endpoint in endpoints
-            if endpoint.accepts(item.event_type)
-        ]
+                )
+                deliveries.append((item.message_id, delivery))
+        self._record(skipped)
         if not deliveries:
             return []
         refused = set(self._queue.send([delivery for _, delivery in deliveries]))
@@ -68,3 +78,33 @@ class WebhookFanout:
                 "Some webhook deliveries could not be queued; their events come back", extra={"events": len(failed)}
             )
         return failed
+
+    def _record(self, states: list[DeliveryState]) -> None:
+        """One write for the batch. A record that cannot be written is logged, never fails the fan-out: the
+        deliveries are what counts, and an event's story derives nothing from a missing record but `queued`."""
+        if not states:
+            return
+        try:
+            self._log.record_states(states)
+        except Exception:  # the log is for people; the deliveries stand
+            logger.exception("Could not record the fan-out's delivery states", extra={"states": len(states)})
+
+
+def _event(item: FanoutItem) -> RelayEvent | None:
+    """The event a filter reads: the message's body (the published document). None when there is none or it is
+    not one this release reads: the filter is left to the attempt, which re-checks it on the stored event."""
+    if item.document is None:
+        return None
+    try:
+        return parse_event(item.document)
+    except ValidationError:
+        return None
+
+
+def _left_out(endpoint: WebhookEndpoint, event: RelayEvent | None) -> DeliveryStateName | None:
+    """Why the endpoint gets no delivery of this event (a type it takes): `disabled`, `filtered`; None: it gets one."""
+    if not endpoint.enabled:
+        return "disabled"
+    if endpoint.filter is not None and event is not None and not passes(endpoint.filter, event):
+        return "filtered"
+    return None

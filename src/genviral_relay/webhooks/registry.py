@@ -1,14 +1,16 @@
-"""Registering webhook endpoints: create, read, rotate a signing key, send a test, delete."""
+"""Registering webhook endpoints: create, read, edit, turn off and on, rotate a signing key, send a test, resend,
+delete."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from genviral_relay.clock import Clock, format_ts
-from genviral_relay.errors import EnqueueError, WebhookNotFoundError, WebhookSecretError
-from genviral_relay.models.webhook_api import CreateWebhookRequest
+from genviral_relay.errors import EnqueueError, WebhookConflictError, WebhookNotFoundError, WebhookSecretError
+from genviral_relay.feed.ports import EventLog
+from genviral_relay.models.webhook_api import CreateWebhookRequest, EditWebhookRequest
 from genviral_relay.models.webhooks import (
     TEST_EVENT_TYPE,
     SigningSecret,
@@ -21,11 +23,15 @@ from genviral_relay.observability import logger
 from genviral_relay.rules.webhook_signing import new_secret
 from genviral_relay.rules.webhook_urls import HostResolver, destination, encoded_url
 from genviral_relay.webhooks.ports import DeliveryQueue, SecretBox, StoredEvents, WebhookStore
+from genviral_relay.webhooks.resend import WebhookResend
 
 ROTATION_OVERLAP = timedelta(hours=24)
 """How long a rotated-out key keeps signing beside the new one."""
 MAX_ENDPOINTS = 100
 """Endpoints per deployment: the fan-out reads them all for each batch of events."""
+EDIT_TRIES = 4
+"""Reads and writes of one edit while other edits of the endpoint keep coming first (then 409 `conflict`)."""
+OPERATOR_DISABLED = "disabled by an operator"
 
 
 class WebhookRegistry:
@@ -38,6 +44,7 @@ class WebhookRegistry:
         secrets: SecretBox,
         queue: DeliveryQueue,
         events: StoredEvents,
+        feed: EventLog,
         resolver: HostResolver,
         clock: Clock,
         allow_private: bool,
@@ -54,6 +61,7 @@ class WebhookRegistry:
         self._allow_private = allow_private
         self._max_endpoints = max_endpoints
         self._clear_keys_sealed = False
+        self.resend = WebhookResend(feed=feed, queue=queue, clock=clock, event_retention=event_retention)
 
     def create(self, request: CreateWebhookRequest) -> WebhookEndpoint:
         """Register an endpoint; UrlRefusedError when its URL may not receive webhooks, TooManyWebhooksError when the
@@ -67,6 +75,9 @@ class WebhookRegistry:
             description=request.description or None,
             created_at=self._clock(),
             secrets=(SigningSecret(value=new_secret()),),
+            filter=request.filter,
+            rate_limit=request.rate_limit,
+            format=request.format,
         )
         stored = endpoint.model_copy(update={"secrets": self._sealed(endpoint.id, endpoint.secrets)})
         self._store.create(stored, limit=self._max_endpoints)
@@ -84,6 +95,47 @@ class WebhookRegistry:
         if found is None:
             raise WebhookNotFoundError(webhook_id)
         return self._sealed_in_place(found)  # one a 0.4 function still running wrote after the sweep
+
+    def edit(self, webhook_id: str, request: EditWebhookRequest) -> WebhookEndpoint:
+        """Change the fields the request gives; the URL is checked as at registration. WebhookExistsError when another
+        endpoint has the new URL and types; WebhookConflictError when other edits kept coming first."""
+        changes = request.changes()
+        if "url" in changes:
+            where = destination(changes["url"], self._resolver, allow_private=self._allow_private)
+            changes["url"] = encoded_url(changes["url"])
+            logger.info("Webhook endpoint URL edited", extra={"webhook_id": webhook_id, "host": where.host})
+        for _ in range(EDIT_TRIES):
+            current = self.endpoint(webhook_id)
+            edited = current.model_copy(update=changes)
+            if self._store.update(edited, previous=current):
+                logger.info("Webhook endpoint edited", extra={"webhook_id": webhook_id, "fields": sorted(changes)})
+                return edited
+        raise WebhookConflictError(webhook_id)
+
+    def enable(self, webhook_id: str, *, resend_missed: bool = False) -> tuple[WebhookEndpoint, int]:
+        """Turn the endpoint on again (its failing clock restarts) and, asked to, resend what it missed while it
+        was off: planned before anything changes (a resend over the limit is refused with the endpoint still off),
+        queued only by the call that turned it on (two at once resend once)."""
+        current = self.endpoint(webhook_id)
+        missed = self.resend.missed(current) if resend_missed else []
+        if not self._store.set_enabled(webhook_id, True, at=self._clock()):
+            return self.endpoint(webhook_id), 0  # on already (or turned on by another call meanwhile)
+        logger.info("Webhook endpoint enabled", extra={"webhook_id": webhook_id, "resending": len(missed)})
+        queued = self.resend.queue(current, missed)
+        return self.endpoint(webhook_id), queued
+
+    def disable(self, webhook_id: str, reason: str | None = None, *, at: datetime | None = None) -> WebhookEndpoint:
+        """Turn the endpoint off: nothing more is delivered to it (what is queued is dropped when its turn comes)."""
+        self.endpoint(webhook_id)
+        if self._store.set_enabled(webhook_id, False, at=at or self._clock(), reason=reason or OPERATOR_DISABLED):
+            logger.info("Webhook endpoint disabled", extra={"webhook_id": webhook_id})
+        return self.endpoint(webhook_id)  # off already: as it was turned off then
+
+    def resend_one(self, webhook_id: str, event_id: str) -> int:
+        return self.resend.one(self.endpoint(webhook_id), event_id)
+
+    def resend_between(self, webhook_id: str, since: datetime, until: datetime | None) -> int:
+        return self.resend.between(self.endpoint(webhook_id), since, until)
 
     def _seal_clear_keys(self) -> None:
         """Once per execution environment, before its first answer: seal every key 0.4 stored in the clear."""
