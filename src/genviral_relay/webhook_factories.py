@@ -6,6 +6,8 @@ the functions' clock is `factories.utc_now`, looked up when an object is built, 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from genviral_relay import factories
@@ -40,10 +42,25 @@ def build_delivery_queue(queue_url: str, dead_letter_url: str, client: ClientFac
     return SqsDeliveryQueue(client("sqs"), queue_url, dead_letter_url, clock=factories.utc_now)
 
 
-def _adapter(module: str, name: str) -> Any:
-    """An adapter of `genviral_relay.aws`, looked up by name when a function is built: the feed's and the delivery
-    log's are written beside this wiring (issue 22) and are imported by name until they are in the same tree."""
-    return getattr(importlib.import_module(f"genviral_relay.aws.{module}"), name)
+def _later(module: str, name: str, client: Any, table_name: str, retention: timedelta) -> Any:
+    """The table adapter `genviral_relay.aws.<module>.<name>(client, table_name, event_retention=retention)`,
+    imported and built on its first use, not with the object that holds it: the feed's and the delivery log's
+    (issue 22) are written beside this wiring, and a function that never reads them (an API request other than a
+    resend, a fan-out that records nothing) does not depend on them."""
+    return _Later(lambda: getattr(importlib.import_module(f"genviral_relay.aws.{module}"), name)(
+        client, table_name, event_retention=retention
+    ))  # fmt: skip
+
+
+class _Later:
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._built: Any = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        if self._built is None:
+            self._built = self._build()
+        return getattr(self._built, attribute)
 
 
 @built_once
@@ -66,9 +83,7 @@ def webhook_registry() -> WebhookRegistry:
         secrets=KmsSecretBox(aws_client("kms"), settings.webhook_secrets_key_arn),  # seals only: its role encrypts
         queue=build_delivery_queue(settings.webhook_delivery_queue_url, ""),  # the API never parks
         events=build_stored_events(settings.table_name),
-        feed=_adapter("event_log", "DynamoDbEventLog")(
-            aws_client("dynamodb"), settings.table_name, event_retention=retention
-        ),
+        feed=_later("event_log", "DynamoDbEventLog", aws_client("dynamodb"), settings.table_name, retention),
         resolver=host_resolver(),
         clock=factories.utc_now,
         allow_private=settings.allow_private_webhook_urls,
@@ -86,9 +101,7 @@ def webhook_fanout() -> WebhookFanout:
     return WebhookFanout(
         store=build_webhook_store(settings.table_name),
         queue=build_delivery_queue(settings.webhook_delivery_queue_url, ""),  # the fan-out never parks
-        log=_adapter("delivery_log", "DynamoDbDeliveryLog")(
-            aws_client("dynamodb"), settings.table_name, event_retention=retention
-        ),
+        log=_later("delivery_log", "DynamoDbDeliveryLog", aws_client("dynamodb"), settings.table_name, retention),
         clock=factories.utc_now,
     )
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from genviral_relay.api.errors import ROUTES
 from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE
 from local.template import NO_VALUE, Resolver, function_environment
 from tests.infra.test_template import FUNCTIONS, SAMPLE_PARAMETERS, TEMPLATE
@@ -254,11 +255,12 @@ def test_api_gateway_invokes_the_function_under_its_resource_policy_not_the_call
         for operations in api["Properties"]["Body"]["paths"].values()
         for operation in operations.values()
     ]
-    assert len(integrations) == 10
-    assert [integration.get("credentials") for integration in integrations] == [None] * 10
+    routes = sum(len(methods) for methods in ROUTES.values())  # one integration and permission each
+    assert len(integrations) == routes
+    assert [integration.get("credentials") for integration in integrations] == [None] * routes
     permissions = [r for r in expanded["Resources"].values() if r["Type"] == "AWS::Lambda::Permission"]
     assert {p["Properties"]["Principal"] for p in permissions} == {"apigateway.amazonaws.com"}
-    assert len(permissions) == 10
+    assert len(permissions) == routes
 
 
 def test_the_secret_parameter_takes_only_a_full_arn() -> None:
@@ -426,10 +428,15 @@ ROLE_GRANTS: dict[str, tuple[set[str], set[tuple[str, str]]]] = {
             *PUBLISHING,
         },
     ),
-    # the fan-out: DynamoDbWebhookStore.endpoints (a query of the endpoints' partition), SqsDeliveryQueue.send.
+    # the fan-out: DynamoDbWebhookStore.endpoints (a query of the endpoints' partition), DynamoDbDeliveryLog's
+    # record_states (the filtered and disabled deliveries), SqsDeliveryQueue.send.
     "WebhookDispatcherFunctionRole": (
         {BASIC, XRAY, SQS_EVENT_SOURCE},
-        {("dynamodb:Query", TABLE), ("sqs:SendMessage", "WebhookDeliveryQueue.Arn")},
+        {
+            ("dynamodb:Query", TABLE),
+            ("dynamodb:BatchWriteItem", TABLE),
+            ("sqs:SendMessage", "WebhookDeliveryQueue.Arn"),
+        },
     ),
     # an attempt: DynamoDbWebhookStore.endpoint and record_attempt, SqsDeliveryQueue.send (retries, hops) and park.
     "WebhookDeliveryFunctionRole": (

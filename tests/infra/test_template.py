@@ -139,6 +139,10 @@ def test_every_route_requires_aws_iam(expanded: dict[str, Any]) -> None:
         ("/webhooks/{webhook_id}", "DELETE"),
         ("/webhooks/{webhook_id}/rotate-secret", "POST"),
         ("/webhooks/{webhook_id}/test", "POST"),
+        ("/webhooks/{webhook_id}", "PATCH"),
+        ("/webhooks/{webhook_id}/enable", "POST"),
+        ("/webhooks/{webhook_id}/disable", "POST"),
+        ("/webhooks/{webhook_id}/resend", "POST"),
     }
     for path, verb, operation in methods:
         assert operation.get("security") == [{"AWS_IAM": []}], f"{verb} {path} is not behind AWS_IAM"

@@ -16,15 +16,20 @@ from genviral_relay.api.webhooks import WEBHOOK_BODY
 from genviral_relay.errors import (
     ConfigurationError,
     EnqueueError,
+    EventNotFoundError,
     OutboxNotEmptyError,
+    ResendRefusedError,
     StateConflictError,
     TooManyWebhooksError,
     WatchNotFoundError,
+    WebhookConflictError,
+    WebhookDisabledError,
     WebhookExistsError,
     WebhookNotFoundError,
 )
 from genviral_relay.models.api import ErrorResponse
 from genviral_relay.models.domain import POST_ID_HINT
+from genviral_relay.models.webhook_api import EVENT_ID_HINT
 from genviral_relay.models.webhooks import WEBHOOK_ID_HINT
 from genviral_relay.observability import logger
 from genviral_relay.rules.webhook_urls import UrlRefusedError
@@ -54,6 +59,8 @@ def _first_problem(errors: Sequence[Any]) -> str:
     if kind == "json_invalid":
         return "the body is not valid JSON"
     body = _route_hints()[0]
+    if location == ("body",) and kind == "value_error":  # a rule of the whole body (a resend's one form)
+        return str(issue["ctx"]["error"]) if "ctx" in issue else str(issue["msg"])
     if location == ("body",) and kind == "missing":
         return f"a JSON body {body} is required"
     if location == ("body",):
@@ -94,9 +101,12 @@ ROUTES = {
     "/watches/{post_id}": ("GET", "DELETE"),
     "/watches/{post_id}/check": ("POST",),
     "/webhooks": ("GET", "POST"),
-    "/webhooks/{webhook_id}": ("GET", "DELETE"),
+    "/webhooks/{webhook_id}": ("GET", "DELETE", "PATCH"),
     "/webhooks/{webhook_id}/rotate-secret": ("POST",),
     "/webhooks/{webhook_id}/test": ("POST",),
+    "/webhooks/{webhook_id}/enable": ("POST",),
+    "/webhooks/{webhook_id}/disable": ("POST",),
+    "/webhooks/{webhook_id}/resend": ("POST",),
 }
 """The routes of template.yaml (its `Api` events) and their methods: a test keeps the three in step."""
 
@@ -156,6 +166,31 @@ def _too_many_webhooks(error: TooManyWebhooksError) -> Response[str]:
 def _webhook_exists(error: WebhookExistsError) -> Response[str]:
     message = f"webhook endpoint {error} has this URL and these event types already; rotate its secret to get a new one"
     return answer(HTTPStatus.CONFLICT, ErrorResponse(error="webhook_exists", message=message, webhook_id=str(error)))
+
+
+@app.exception_handler(WebhookConflictError)
+def _webhook_conflict(error: WebhookConflictError) -> Response[str]:
+    return error_answer(
+        HTTPStatus.CONFLICT,
+        "conflict",
+        f"webhook endpoint {error} kept changing during the edit; read it and try again",
+    )
+
+
+@app.exception_handler(WebhookDisabledError)
+def _webhook_disabled(error: WebhookDisabledError) -> Response[str]:
+    message = f"webhook endpoint {error} is disabled; enable it first (POST /webhooks/{error}/enable)"
+    return error_answer(HTTPStatus.CONFLICT, "webhook_disabled", message)
+
+
+@app.exception_handler(ResendRefusedError)
+def _resend_refused(error: ResendRefusedError) -> Response[str]:
+    return error_answer(HTTPStatus.BAD_REQUEST, "bad_request", str(error))
+
+
+@app.exception_handler(EventNotFoundError)
+def _no_event(error: EventNotFoundError) -> Response[str]:
+    return error_answer(HTTPStatus.NOT_FOUND, "not_found", f"no event {error} is kept; {EVENT_ID_HINT}")
 
 
 @app.exception_handler(EnqueueError)
