@@ -17,6 +17,7 @@ from genviral_relay.rules.webhook_retries import events_kept_for
 from genviral_relay.settings import api_settings, webhook_delivery_settings, webhook_dispatcher_settings
 
 if TYPE_CHECKING:
+    from genviral_relay.feed.ports import EventLog
     from genviral_relay.rules.webhook_urls import HostResolver
     from genviral_relay.webhooks.attempts import WebhookAttempts
     from genviral_relay.webhooks.fanout import WebhookFanout
@@ -40,6 +41,12 @@ def build_delivery_queue(queue_url: str, dead_letter_url: str, client: ClientFac
     from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
 
     return SqsDeliveryQueue(client("sqs"), queue_url, dead_letter_url, clock=factories.utc_now)
+
+
+def build_event_log(table_name: str, retention: timedelta, client: ClientFactory = aws_client) -> EventLog:
+    """The feed (`aws/event_log.py`), built on first use."""
+    feed: EventLog = _later("event_log", "DynamoDbEventLog", client("dynamodb"), table_name, retention)
+    return feed
 
 
 def _later(module: str, name: str, client: Any, table_name: str, retention: timedelta) -> Any:
@@ -83,7 +90,7 @@ def webhook_registry() -> WebhookRegistry:
         secrets=KmsSecretBox(aws_client("kms"), settings.webhook_secrets_key_arn),  # seals only: its role encrypts
         queue=build_delivery_queue(settings.webhook_delivery_queue_url, ""),  # the API never parks
         events=build_stored_events(settings.table_name),
-        feed=_later("event_log", "DynamoDbEventLog", aws_client("dynamodb"), settings.table_name, retention),
+        feed=build_event_log(settings.table_name, retention),
         resolver=host_resolver(),
         clock=factories.utc_now,
         allow_private=settings.allow_private_webhook_urls,

@@ -26,6 +26,7 @@ from genviral_relay import __version__
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
+from genviral_relay.aws.webhook_store import DynamoDbWebhookStore
 from genviral_relay.cli import main as cli_main
 from genviral_relay.cli import replay
 from genviral_relay.cli.deployment import DEFAULT_GENVIRAL_API_URL, Deployment
@@ -37,7 +38,7 @@ from genviral_relay.clock import format_ts, format_ts_or_none, moment_from, to_m
 from genviral_relay.genviral.client import USER_AGENT, GenviralClient
 from genviral_relay.models.domain import OutboxEntry, WatchRecord
 from genviral_relay.models.messages import RefreshRequest
-from genviral_relay.models.webhooks import WebhookDelivery
+from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint
 from genviral_relay.polling.in_flight import CheckClaims
 from genviral_relay.rules.transitions import detect_transitions
 from local.emulator import GenviralEmulator
@@ -159,7 +160,9 @@ def test_every_command_has_help_with_the_exit_codes(cli: Cli) -> None:
     commands = [
         [], ["check"], ["watches"], ["watches", "list"], ["watches", "add"], ["watches", "remove"], ["replay"],
         ["redrive"], ["redrive", "events"], ["redrive", "work"], ["redrive", "poller"], ["redrive", "failure-webhook"],
-        ["redrive", "webhook-deliveries"], ["redrive", "webhook"], ["redrive", "webhooks"],
+        ["redrive", "webhook-deliveries"], ["redrive", "webhook"], ["redrive", "webhooks"], ["webhooks"],
+        ["webhooks", "list"], ["webhooks", "show"], ["webhooks", "resend"], ["webhooks", "enable"],
+        ["webhooks", "disable"],
     ]  # fmt: skip
     assert {" ".join(command) for command in commands} >= set(command_parsers(build_parser()))
     assert sorted(EXIT_MEANINGS) == [0, 1, 2, 3, 4, 130]
@@ -182,7 +185,8 @@ def test_each_command_lists_only_the_settings_it_declares(cli: Cli) -> None:
     commands = command_parsers(build_parser())
     assert set(commands) == {
         "check", "watches list", "watches add", "watches remove", "replay", "redrive events", "redrive work",
-        "redrive poller", "redrive failure-webhook", "redrive webhook-deliveries",
+        "redrive poller", "redrive failure-webhook", "redrive webhook-deliveries", "webhooks list", "webhooks show",
+        "webhooks resend", "webhooks enable", "webhooks disable",
     }  # fmt: skip
     for words, parser in commands.items():
         declared = set(parser.get_default("reads"))
@@ -942,9 +946,19 @@ def test_each_command_reads_every_setting_it_lists(
         cli("redrive", "failure-webhook", "--yes"),
         cli("redrive", "webhook-deliveries", "--yes"),
     ]
+    hook = WebhookEndpoint(id="wh_" + "1" * 32, url="https://hooks.example.com/a", created_at=utc_now())
+    DynamoDbWebhookStore(deployed.client("dynamodb"), deployed.ref("StateTable")).create(hook, limit=100)
+    runs += [
+        cli("webhooks", "list"),
+        cli("webhooks", "show", hook.id),
+        cli("webhooks", "enable", hook.id, "--resend-missed", "--yes"),  # on already: nothing missed
+        cli("webhooks", "resend", hook.id, "--since", "400d", "--yes"),  # refused: older than the retention
+        cli("webhooks", "disable", hook.id, "--yes"),
+    ]
 
-    assert [run.code for run in runs] == [0, 0, 0, 0, 0, 0, 0, 1, 1, 0], [run.err for run in runs]
-    assert "could not be read from no-such-secret" in runs[-2].err
+    assert [run.code for run in runs] == [0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0], [run.err for run in runs]
+    assert "could not be read from no-such-secret" in runs[-7].err
+    assert "older than the retention" in runs[-2].err
     declared = {words: parser.get_default("reads") for words, parser in command_parsers(build_parser()).items()}
     for run in runs:
         assert run.read == set(declared[run.command]), run.command

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from genviral_relay.cli import replay
+from genviral_relay.cli import replay, webhooks
 from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.output import CliError, Console, Exit
 from genviral_relay.cli.parser import COMMON_OPTIONS, Command, UsageError, build_parser
@@ -29,6 +29,11 @@ def _check_usage(args: argparse.Namespace) -> None:
             parser.error("a selection is needed: --post-id, --event-id, --since or --until")
         if args.since and args.until and args.since >= args.until:
             parser.error("--since must be before --until")
+    if args.command is webhooks.run_resend and args.until is not None:
+        if args.since is None:
+            parser.error("--until goes with --since")
+        if args.since > args.until:
+            parser.error("--since must not be after --until")
 
 
 @contextmanager

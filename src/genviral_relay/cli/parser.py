@@ -12,7 +12,7 @@ from typing import NoReturn
 from pydantic import TypeAdapter, ValidationError
 
 from genviral_relay import __version__
-from genviral_relay.cli import check, redrive, replay, watches
+from genviral_relay.cli import check, redrive, replay, watches, webhooks
 from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.deployment_settings import LOCATION_OPTIONS, SETTINGS, add_deployment_options, setting_options
 from genviral_relay.cli.output import ERROR_KINDS, PROG, Console, Exit
@@ -158,6 +158,40 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     removing.add_argument("post_id", metavar="POST_ID", type=post_id, help="the Genviral post id (a UUID)")
     removing.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    webhook_commands = parsers.new(commands, "webhooks", "Look at, resend to, disable or enable webhook endpoints.",
+                                   None)  # fmt: skip
+    webhook_actions = webhook_commands.add_subparsers(title="actions", metavar="ACTION", required=True)
+    parsers.new(webhook_actions, "list", "List the webhook endpoints (as GET /webhooks).", webhooks.run_list,
+                reads=webhooks.READ_READS)  # fmt: skip
+    showing = parsers.new(
+        webhook_actions, "show", "Show one endpoint and how its deliveries go (as GET /webhooks/{id}).",
+        webhooks.run_show, reads=webhooks.READ_READS,
+    )  # fmt: skip
+    resending = parsers.new(
+        webhook_actions, "resend", "Resend one event, or every event it takes committed in a range, to an endpoint "
+        "(as POST /webhooks/{id}/resend): the same webhook-id and body, a fresh signature.", webhooks.run_resend,
+        reads=webhooks.CHANGE_READS,
+    )  # fmt: skip
+    which = resending.add_mutually_exclusive_group(required=True)
+    which.add_argument("--event-id", type=event_id, help="this event")
+    which.add_argument("--since", type=replay.moment, help=f"committed at or after: {replay.MOMENT_HELP}")
+    resending.add_argument("--until", type=replay.moment, help=f"committed before (with --since; default: now): "
+                           f"{replay.MOMENT_HELP}")  # fmt: skip
+    enabling = parsers.new(
+        webhook_actions, "enable", "Turn an endpoint on again (as POST /webhooks/{id}/enable); its failing clock "
+        "restarts.", webhooks.run_enable, reads=webhooks.CHANGE_READS,
+    )  # fmt: skip
+    enabling.add_argument("--resend-missed", action="store_true", help="also resend what it missed while off")
+    disabling = parsers.new(
+        webhook_actions, "disable", "Turn an endpoint off (as POST /webhooks/{id}/disable): nothing is delivered to "
+        "it until it is enabled.", webhooks.run_disable, reads=webhooks.READ_READS,
+    )  # fmt: skip
+    disabling.add_argument("--reason", help="why, shown as disabled_reason (default: disabled by an operator)")
+    for action in (showing, resending, enabling, disabling):
+        action.add_argument("webhook_id", metavar="WEBHOOK_ID", type=webhooks.webhook_id, help="wh_ + 32 hex digits")
+    for action in (resending, enabling, disabling):
+        action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     replaying = parsers.new(
         commands, "replay", "Publish stored events again under their original ids (subscribers dedupe on event_id).",
