@@ -1,4 +1,5 @@
-"""`python -m bench.webhooks`: webhook deliveries per second per invocation, and the AWS cost per 1,000 deliveries.
+"""`python -m bench.webhooks`: webhook deliveries per second per invocation, the AWS cost per 1,000 deliveries,
+and the cost of a resend of 10,000 deliveries (`--resend N`).
 
 The template's two webhook functions run on moto in-process (local/runner.py) against loopback endpoints that
 verify every delivery with `standardwebhooks` (local/webhook_receiver.py). EVENTS event documents are put on the
@@ -22,7 +23,7 @@ import json
 import statistics
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,70 @@ def fanout_on_doubles(endpoints: int, batches: int = 200) -> float:
     return batches * 10 * endpoints / (time.perf_counter() - start)
 
 
+def resend_figures(count: int) -> None:
+    """One `POST /webhooks/{id}/resend` of `count` deliveries (a range of the feed, every event taken), as the API
+    function runs it on moto: the table's reads of the feed, the SQS requests that queue the deliveries, the wall
+    time, and what they cost. The read units are estimated from the items' size (moto reports none): strongly
+    consistent, as an upper bound."""
+    import importlib.util
+
+    if importlib.util.find_spec("genviral_relay.aws.event_log") is None:
+        print("resend: no figures, the feed's adapter (genviral_relay.aws.event_log) is not in this tree")
+        return
+    from genviral_relay.models.event_log import FeedEntry
+    from genviral_relay.models.events import published_document
+    from genviral_relay.models.webhooks import WebhookEndpoint
+    from genviral_relay.webhook_factories import (
+        build_delivery_queue,
+        build_event_log,
+        build_stored_events,
+        build_webhook_store,
+    )
+    from genviral_relay.webhooks.registry import WebhookRegistry
+    from tests.support.doubles import InMemorySecretBox, StaticResolver
+
+    stack = MotoStack(genviral_api_url="http://127.0.0.1:9", token=TOKEN).start()
+    try:
+        calls = Calls()
+        table, retention, now = stack.ref("StateTable"), timedelta(days=30), datetime.now(UTC)
+
+        def client(service: str) -> Any:
+            return boto3.client(service)  # type: ignore[call-overload]  # the default session: counted
+
+        feed = build_event_log(table, retention, client=client)
+        documents = events(count)
+        entries = [
+            FeedEntry(committed_at=now - timedelta(hours=1) + timedelta(milliseconds=n), event_id=event.event_id,
+                      event_type=event.event_type, post_id=event.post_id, document=published_document(event).decode())
+            for n, event in enumerate(documents)
+        ]  # fmt: skip
+        feed.append(entries)
+        endpoint = WebhookEndpoint(id="wh_" + "1" * 32, url="https://hooks.example.com/", created_at=now)
+        build_webhook_store(table, client=client).create(endpoint, limit=100)
+        registry = WebhookRegistry(
+            store=build_webhook_store(table, client=client), secrets=InMemorySecretBox(),
+            queue=build_delivery_queue(stack.ref("WebhookDeliveryQueue"), "", client=client),
+            events=build_stored_events(table, client=client), feed=feed, resolver=StaticResolver(),
+            clock=lambda: datetime.now(UTC), allow_private=False, event_retention=retention,
+        )  # fmt: skip
+        calls.take()
+        start = time.perf_counter()
+        queued = registry.resend_between(endpoint.id, now - timedelta(hours=2), None)
+        seconds = time.perf_counter() - start
+        made = calls.take()
+    finally:
+        stack.stop()
+    assert queued == count, f"{queued} of {count} queued"
+    item_bytes = sum(len(entry.document) + 200 for entry in entries)  # the document and the keys and attributes
+    reads = item_bytes / 4096
+    sqs = sqs_requests(made)
+    cost = reads * DYNAMODB_READ_UNIT + sqs * SQS_REQUEST
+    print(f"resend of {count:,} deliveries: {seconds:.1f} s on moto (wall time of the use case)")
+    print(f"  AWS requests: {dict(sorted(made.items()))}")
+    print(f"  about {reads:,.0f} read units (strongly consistent; half that eventually consistent), {sqs} SQS "
+          f"requests: ${cost:.6f}, before the deliveries themselves (see the cost per 1,000 above)")  # fmt: skip
+
+
 def sqs_requests(calls: Counter[tuple[str, str]]) -> int:
     return sum(count for (service, _), count in calls.items() if service == "sqs")
 
@@ -119,6 +184,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--endpoints", type=int, default=3)
+    parser.add_argument("--resend", type=int, default=10_000, help="deliveries of the resend measured (0: none)")
     args = parser.parse_args()
 
     receivers = [WebhookReceiver().start() for _ in range(args.endpoints)]
@@ -188,6 +254,8 @@ def main() -> None:
     total = (sqs_cost + dynamodb_cost + lambda_cost) * per_thousand
     slow_total = (sqs_cost + dynamodb_cost + slow_cost) * per_thousand
     print(f"AWS cost per 1,000 deliveries: ${total:.4f} (endpoints answering in 1 s: ${slow_total:.4f})")
+    if args.resend:
+        resend_figures(args.resend)
 
 
 if __name__ == "__main__":
