@@ -519,6 +519,13 @@ def webhooks_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> N
         SECRETS.add(rotated.body["secret"].removeprefix("whsec_"))
         receiver.trust(rotated.body["secret"])
         assert runner.api("POST", f"/webhooks/{webhook_id}/test").status == 202
+        # Edited, switched off and on; a second endpoint kept off: the fan-out records its delivery `disabled`
+        assert runner.api("PATCH", f"/webhooks/{webhook_id}", {"description": "ops", "rate_limit": 50}).status == 200
+        assert runner.api("POST", f"/webhooks/{webhook_id}/disable").status == 200
+        assert runner.api("POST", f"/webhooks/{webhook_id}/enable").status == 200
+        off = runner.api("POST", "/webhooks", {"url": receiver.url, "event_types": ["post.account.posted"]})
+        SECRETS.add(off.body["secret"].removeprefix("whsec_"))
+        assert runner.api("POST", f"/webhooks/{off.body['id']}/disable").status == 200
         post_id, (account, _) = publishing_now(emulator, accounts=2)  # one account left: one event, no completion
         assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
         emulator.mark_posted(post_id, account)
@@ -546,7 +553,9 @@ def webhooks_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> N
     deliveries, dead_letters, fanout = (
         arn(stack, q) for q in ("WebhookDeliveryQueue", "WebhookDLQ", "WebhookFanoutQueue")
     )
-    assert {("dynamodb:Query", table), ("sqs:SendMessage", deliveries)} <= used(stack, WEBHOOK_DISPATCHER)
+    assert {
+        ("dynamodb:Query", table), ("dynamodb:BatchWriteItem", table), ("sqs:SendMessage", deliveries)
+    } <= used(stack, WEBHOOK_DISPATCHER)  # fmt: skip
     assert {
         ("dynamodb:GetItem", table), ("dynamodb:UpdateItem", table), ("sqs:SendMessage", deliveries),
         ("sqs:SendMessage", dead_letters),

@@ -103,6 +103,11 @@ def test_every_webhook_sample_drives_its_handler(private_urls_stack: MotoStack) 
         fanned = runner.invoke(WEBHOOK_DISPATCHER, sample("sqs-webhook-fanout-batch.json"))
         attempted = runner.invoke(WEBHOOK_DELIVERY, with_webhook(sample("sqs-webhook-delivery-batch.json"), webhook_id))
         runner.deliver_webhooks()  # the test event and the fan-out's delivery, queued above
+        # Edited, switched off (a resend is then refused: no feed is read) and on again
+        managed = [
+            runner.invoke(API, with_webhook(sample(f"api-{name}-webhook.json"), webhook_id))
+            for name in ("edit", "disable", "resend", "enable")
+        ]
         deleted = runner.invoke(API, with_webhook(sample("api-delete-webhook.json"), webhook_id))
         gone = runner.invoke(API, with_webhook(sample("api-get-webhook.json"), webhook_id))
 
@@ -110,6 +115,9 @@ def test_every_webhook_sample_drives_its_handler(private_urls_stack: MotoStack) 
         200, 200, 200, 202, 200, 404
     ]  # fmt: skip
     assert [item["id"] for item in json.loads(listed["body"])["webhooks"]] == [webhook_id]
+    assert [answer["statusCode"] for answer in managed] == [200, 200, 409, 200], [a["body"] for a in managed]
+    assert json.loads(managed[0]["body"])["filter"]["platforms"] == ["tiktok"]
+    assert json.loads(managed[2]["body"])["error"] == "webhook_disabled"
     assert (fanned, attempted) == ({"batchItemFailures": []}, {"batchItemFailures": []})
     # Each delivery verified (with both keys signing after the rotation); the samples' event twice: once from the
     # delivery sample, once fanned out from the fan-out sample (same id: receivers dedupe on it)
@@ -144,6 +152,10 @@ def test_inbound_samples_cover_every_trigger_and_route() -> None:
         "api-delete-webhook.json",
         "api-rotate-webhook-secret.json",
         "api-test-webhook.json",
+        "api-edit-webhook.json",
+        "api-disable-webhook.json",
+        "api-enable-webhook.json",
+        "api-resend-webhook.json",
     }
     # every API route of the template has its sample
     routes = {

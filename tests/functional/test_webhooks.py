@@ -389,7 +389,10 @@ def test_no_answer_but_the_registration_and_the_rotation_shows_a_secret(
     read = relay.api("GET", f"/webhooks/{created['id']}")
     assert listed.status == read.status == 200
     assert [webhook["id"] for webhook in listed.body["webhooks"]] == [created["id"]]
-    assert set(read.body) == {"id", "url", "event_types", "description", "created_at", "delivery"}
+    assert set(read.body) == {
+        "id", "url", "event_types", "description", "created_at", "delivery", "filter", "rate_limit", "format",
+        "enabled", "disabled_at", "disabled_reason",
+    }  # fmt: skip
     assert set(read.body["delivery"]) == {
         "last_success_at", "last_failure_at", "last_failure_status", "last_failure_reason", "attempts_pending",
         "failing_since",
