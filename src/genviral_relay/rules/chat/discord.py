@@ -37,13 +37,13 @@ def _field(line: AccountLine, budget: Budget) -> dict[str, Any]:
     name = f"{LOOKS[line.tone].emoji} {_escaped(line.platform, 100)} {_escaped(line.handle, 100)}"
     value = _escaped(line.status, 60)
     if line.error_category or line.error_message:
-        value += f"\n{_escaped(line.error_category or 'unknown', 40)}"
-        value += f": {_escaped(line.error_message, min(budget.error, 380))}" if line.error_message else ""
+        error = f"{line.error_category or 'unknown'}: {line.error_message}" if line.error_message else ""
+        value += "\n" + _escaped(error or line.error_category or "unknown", min(budget.error, 380) + 40)
     url = link(line.url)
     if url is not None and len(url) <= FIELD_LINK_LIMIT:
         value += f"\n[Open the post](<{url}>)"
     elif line.url:  # not a web address (or too long to link): shown, never followed
-        value += f"\nPublished at: {_escaped(line.url, 500 - 14)}"
+        value += "\n" + _escaped(f"Published at: {line.url}", 500)
     return {"name": name, "value": value, "inline": False}
 
 

@@ -1,6 +1,5 @@
 """A message as a Teams Workflows webhook ("post to a channel when a webhook request is received") takes it: a
-`message` with one Adaptive Card attachment, schema version CARD_VERSION (what Teams renders on desktop, web and
-mobile).
+`message` with one Adaptive Card attachment, schema version CARD_VERSION (1.5: the newest Teams renders).
 
 Every text is a TextRun of a RichTextBlock: TextRuns read no Markdown (unlike TextBlock and FactSet) and form no
 mention (Teams needs an `msteams.entities` entry for that, and the card has none), so someone else's text can neither
@@ -16,7 +15,7 @@ from typing import Any
 from genviral_relay.rules.chat.message import BUDGETS, LOOKS, AccountLine, Budget, ChatMessage, encoded
 from genviral_relay.rules.chat.text import TEAMS_ESCAPES, cut, link
 
-CARD_VERSION = "1.4"
+CARD_VERSION = "1.5"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SIZE_LIMIT = 28 * 1024
 """Bytes of the whole message body."""
@@ -75,8 +74,7 @@ def _card(message: ChatMessage, budget: Budget) -> dict[str, Any]:
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": CARD_VERSION,
         "body": body,
-        "msteams": {"width": "Full"},
-    }
+    }  # no `msteams.width`: Teams reads it, but the schema the card declares has no such property
 
 
 def teams_message(message: ChatMessage) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Lengths are counted in UTF-16 code units (`units`): never fewer than the code points a service may count instead, so
 a limit held here holds there too. A cut falls between user-perceived characters (a base and the marks, joiners,
 variation selectors and skin tones that extend it; a flag's two regional indicators), so no emoji loses its
-modifier and no accent is stripped from its letter; only one cluster longer than half the room (a letter buried
+modifier and no accent is stripped from its letter; only a cluster longer than the whole room (a letter buried
 under a thousand combining marks) is cut inside, between code points, so the text is not lost to a single glyph.
 Python strings hold code points, so a cut is never inside a surrogate pair; lone surrogates (which JSON lets a
 caption carry) become U+FFFD, as no UTF-8 body could hold them.
@@ -103,7 +103,7 @@ def cut(text: str, limit: int, escapes: Escapes = NO_ESCAPES) -> str:
             kept.append(piece)
             used += size
             continue
-        if size > room // 2:  # one huge cluster: cut inside it rather than lose the text to it
+        if size > room:  # a cluster that could never fit (a letter under a thousand marks): cut inside it
             for char in clusters_split(piece, escapes):
                 if used + units(char) > room:
                     break
