@@ -1,0 +1,31 @@
+"""An event as a chat service's request body: the one entry point of the delivery path (issue 23's wiring)."""
+
+from __future__ import annotations
+
+from typing import Any, assert_never
+
+from genviral_relay.models.chat import ChatFormat
+from genviral_relay.models.events import RelayEvent
+from genviral_relay.rules.chat.discord import discord_message
+from genviral_relay.rules.chat.message import describe, encoded
+from genviral_relay.rules.chat.slack import slack_message
+from genviral_relay.rules.chat.teams import teams_message
+
+
+def chat_payload(chat_format: ChatFormat, event: RelayEvent) -> dict[str, Any]:
+    message = describe(event)
+    match chat_format:
+        case "slack":
+            return slack_message(message)
+        case "discord":
+            return discord_message(message)
+        case "teams":
+            return teams_message(message)
+        case _:
+            assert_never(chat_format)
+
+
+def chat_body(chat_format: ChatFormat, event: RelayEvent) -> bytes:
+    """What is POSTed (Content-Type: application/json), unsigned: the services verify nothing, the URL is the
+    secret."""
+    return encoded(chat_payload(chat_format, event))

@@ -1,0 +1,104 @@
+"""Chat deliveries, per event type and per service: what a person reads, in each service's shape and limits."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from genviral_relay.models.chat import CHAT_FORMATS
+from genviral_relay.models.events import EVENT_KINDS
+from genviral_relay.rules.chat.message import LOOKS, describe
+from genviral_relay.rules.chat.render import chat_body, chat_payload
+from tests.unit.chat_checks import discord_problems, links, slack_problems, strings, teams_problems
+from tests.unit.chat_samples import sample, with_text
+
+CHECKS = {"slack": slack_problems, "discord": discord_problems, "teams": teams_problems}
+TIKTOK_URL = "https://www.tiktok.com/@brand/video/7466130000000000000"
+
+
+def shown(payload: dict[str, Any]) -> str:
+    """Everything a person could read in the payload, escapes undone (near enough for "it says X")."""
+    texts = [text for path, text in strings(payload) if not path.endswith((".type", ".url", "contentType"))]
+    text = "\n".join(texts).replace("\\", "").replace("\N{ZERO WIDTH SPACE}", "")
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+@pytest.mark.parametrize("chat_format", CHAT_FORMATS)
+@pytest.mark.parametrize("event_type", list(EVENT_KINDS))
+def test_every_event_type_renders_within_the_services_limits(event_type: str, chat_format: Any) -> None:
+    payload = chat_payload(chat_format, sample(event_type))
+    assert CHECKS[chat_format](payload) == []
+    assert json.loads(chat_body(chat_format, sample(event_type))) == payload
+
+
+@pytest.mark.parametrize("chat_format", CHAT_FORMATS)
+def test_a_posted_account_says_where_and_links_the_published_post(chat_format: Any) -> None:
+    payload = chat_payload(chat_format, sample("post.account.posted"))
+    text = shown(payload)
+    assert "Posted on TikTok: @brand" in text
+    assert "2025-02-01 15:00 UTC" in text  # the post's time, in UTC
+    assert "Holiday drops start Monday!" in text  # the caption
+    assert LOOKS["good"].emoji in text
+    assert links(payload) == {TIKTOK_URL}
+
+
+@pytest.mark.parametrize("chat_format", CHAT_FORMATS)
+def test_a_failed_account_gives_the_error_category_and_message(chat_format: Any) -> None:
+    event = sample("post.account.failed")
+    payload = chat_payload(chat_format, event)
+    text = shown(payload)
+    assert "Failed on Instagram: @brand.shop" in text
+    assert f"media_rejected: {event.error_message}" in text  # type: ignore[attr-defined]
+    assert LOOKS["bad"].emoji in text
+    assert links(payload) == set()
+
+
+@pytest.mark.parametrize("chat_format", CHAT_FORMATS)
+def test_a_delayed_account_says_since_when(chat_format: Any) -> None:
+    text = shown(chat_payload(chat_format, sample("post.account.delayed")))
+    assert "Delayed on Instagram: @brand.shop" in text
+    assert "still pending since 2025-02-01 18:00 UTC" in text
+    assert LOOKS["late"].emoji in text
+
+
+@pytest.mark.parametrize("chat_format", CHAT_FORMATS)
+def test_a_completion_lists_every_account_with_its_outcome(chat_format: Any) -> None:
+    payload = chat_payload(chat_format, sample("post.completed"))
+    text = shown(payload)
+    assert "Post partly published: 1 posted, 1 failed" in text
+    assert "TikTok @brand" in text
+    assert "Instagram @brand.shop" in text
+    assert "media_rejected: Instagram rejected the media" in text
+    assert LOOKS["mixed"].emoji in text
+    assert links(payload) == {TIKTOK_URL}
+
+
+def test_the_colours_and_emoji_are_one_table_across_the_services() -> None:
+    for event_type in EVENT_KINDS:
+        message = describe(sample(event_type))
+        discord = chat_payload("discord", sample(event_type))["embeds"][0]
+        slack = chat_payload("slack", sample(event_type))
+        teams = chat_payload("teams", sample(event_type))["attachments"][0]["content"]["body"][0]["inlines"][0]
+        assert discord["color"] == message.look.colour
+        assert discord["title"].startswith(message.look.emoji)
+        assert slack["text"].startswith(message.look.emoji)
+        assert teams["text"].startswith(message.look.emoji)
+        assert teams["color"] == message.look.teams_colour
+
+
+@pytest.mark.parametrize("chat_format", CHAT_FORMATS)
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "ftp://example.com/x", "https://evil.example/a b", "//x.y/z"])
+def test_a_published_url_that_is_not_a_web_address_is_shown_never_linked(chat_format: Any, url: str) -> None:
+    payload = chat_payload(chat_format, with_text("post.account.posted", url=url))
+    assert links(payload) == set()
+    assert CHECKS[chat_format](payload) == []
+    assert url.replace(" ", "") in shown(payload).replace(" ", "")
+
+
+@pytest.mark.parametrize("chat_format", CHAT_FORMATS)
+def test_an_account_with_no_listing_is_named_by_its_id(chat_format: Any) -> None:
+    text = shown(chat_payload(chat_format, with_text("post.account.failed", username=None, platform=None)))
+    assert "an unlisted account" in text
+    assert "Brand Shop" in text  # the display name stands in for the missing handle
