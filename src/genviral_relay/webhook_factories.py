@@ -14,10 +14,14 @@ from genviral_relay.rules.webhook_retries import events_kept_for
 from genviral_relay.settings import api_settings, webhook_delivery_settings, webhook_dispatcher_settings
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from genviral_relay.feed.ports import EventLog
+    from genviral_relay.feed.reader import EventFeed
     from genviral_relay.rules.webhook_urls import HostResolver
     from genviral_relay.webhooks.attempts import WebhookAttempts
     from genviral_relay.webhooks.fanout import WebhookFanout
-    from genviral_relay.webhooks.ports import DeliveryQueue, StoredEvents, WebhookStore
+    from genviral_relay.webhooks.ports import DeliveryLog, DeliveryQueue, StoredEvents, WebhookStore
     from genviral_relay.webhooks.registry import WebhookRegistry
 
 
@@ -37,6 +41,47 @@ def build_delivery_queue(queue_url: str, dead_letter_url: str, client: ClientFac
     from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
 
     return SqsDeliveryQueue(client("sqs"), queue_url, dead_letter_url, clock=factories.utc_now)
+
+
+def build_event_log(table_name: str, event_retention: timedelta, client: ClientFactory = aws_client) -> EventLog:
+    from genviral_relay.aws.event_log import DynamoDbEventLog
+
+    return DynamoDbEventLog(client("dynamodb"), table_name, event_retention=event_retention)
+
+
+def build_delivery_log(table_name: str, event_retention: timedelta, client: ClientFactory = aws_client) -> DeliveryLog:
+    # The adapter is written with the delivery records (aws/delivery_log.py); imported on the first story.
+    from genviral_relay.aws.delivery_log import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        DynamoDbDeliveryLog,
+    )
+
+    log: DeliveryLog = DynamoDbDeliveryLog(client("dynamodb"), table_name, event_retention=event_retention)
+    return log
+
+
+def build_event_feed(
+    table_name: str,
+    event_retention: timedelta,
+    client: ClientFactory = aws_client,
+    *,
+    deliveries: DeliveryLog | None = None,
+) -> EventFeed:
+    """The feed's reader on these resources (`deliveries`: the delivery log, the table's when None)."""
+    from genviral_relay.feed.reader import EventFeed
+
+    return EventFeed(
+        log=build_event_log(table_name, event_retention, client),
+        deliveries=deliveries or build_delivery_log(table_name, event_retention, client),
+        webhooks=build_webhook_store(table_name, client),
+        clock=factories.utc_now,
+        event_retention=event_retention,
+    )
+
+
+@built_once
+def event_feed() -> EventFeed:
+    settings = api_settings()
+    return build_event_feed(settings.table_name, events_kept_for(settings.event_retention_days))
 
 
 @built_once

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from genviral_relay.api.errors import ROUTES
 from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE
 from local.template import NO_VALUE, Resolver, function_environment
 from tests.infra.test_template import FUNCTIONS, SAMPLE_PARAMETERS, TEMPLATE
@@ -254,11 +255,12 @@ def test_api_gateway_invokes_the_function_under_its_resource_policy_not_the_call
         for operations in api["Properties"]["Body"]["paths"].values()
         for operation in operations.values()
     ]
-    assert len(integrations) == 10
-    assert [integration.get("credentials") for integration in integrations] == [None] * 10
+    routes = sum(len(methods) for methods in ROUTES.values())  # one integration and one permission each
+    assert len(integrations) == routes
+    assert [integration.get("credentials") for integration in integrations] == [None] * routes
     permissions = [r for r in expanded["Resources"].values() if r["Type"] == "AWS::Lambda::Permission"]
     assert {p["Properties"]["Principal"] for p in permissions} == {"apigateway.amazonaws.com"}
-    assert len(permissions) == 10
+    assert len(permissions) == routes
 
 
 def test_the_secret_parameter_takes_only_a_full_arn() -> None:
@@ -373,6 +375,7 @@ BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 XRAY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
 SQS_EVENT_SOURCE = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
 TABLE, DUE_INDEX, CREATED_INDEX = "StateTable.Arn", "StateTable.Arn/index/due", "StateTable.Arn/index/created"
+EVENTS_INDEX = "StateTable.Arn/index/events"
 WEBHOOK_KEY = "WebhookSecretsKey.Arn"
 PUBLISHING = {("sns:Publish", "EventsTopic"), ("events:PutEvents", "EventBus.Arn")}
 # What each role may do, from the calls each function's code path makes (src/genviral_relay/aws/*.py):
@@ -423,6 +426,7 @@ ROLE_GRANTS: dict[str, tuple[set[str], set[tuple[str, str]]]] = {
             ("sqs:SendMessage", "WebhookFanoutQueue.Arn"),
             ("sqs:SendMessage", "WebhookDeliveryQueue.Arn"),
             ("kms:Encrypt", WEBHOOK_KEY),  # KmsSecretBox.seal: registration, rotation
+            ("dynamodb:Query", EVENTS_INDEX),  # DynamoDbEventLog.entry: GET /events/{event_id}
             *PUBLISHING,
         },
     ),
