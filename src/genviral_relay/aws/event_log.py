@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 EVENTS_INDEX = "events"
-MAX_QUERIES_PER_PAGE = 25
-"""The most queries one page makes (empty days, entries a filter skips): a short page then says how far it read."""
+MAX_QUERIES_PER_PAGE = 100
+"""The most queries one page makes (a day each, more where a filter skips entries): a default retention (30 days)
+is read through in one page; beyond it a short page says how far it read, and `next` goes on from there."""
 
 
 def feed_item(entry: FeedEntry, expires_at: int) -> dict[str, AttributeValueTypeDef]:
