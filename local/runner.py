@@ -16,6 +16,7 @@ import functools
 import importlib
 import json
 import re
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -269,6 +270,12 @@ def _resource_for(template: dict[str, Any], method: str, path: str) -> tuple[str
 
 
 def api_gateway_event(template: dict[str, Any], method: str, path: str, body: str | None) -> dict[str, Any]:
+    """The event of a request to `path`, which may end in a query string (decoded as API Gateway does)."""
+    path, _, query = path.partition("?")
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    multi: dict[str, list[str]] = {}
+    for name, value in pairs:
+        multi.setdefault(name, []).append(value)
     resource, path_parameters = _resource_for(template, method, path)
     encoded = body is not None and not body.isascii()
     return {
@@ -277,8 +284,8 @@ def api_gateway_event(template: dict[str, Any], method: str, path: str, body: st
         "httpMethod": method.upper(),
         "headers": {"content-type": "application/json", "Host": "local.execute-api"},
         "multiValueHeaders": {},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
+        "queryStringParameters": {name: values[-1] for name, values in multi.items()} or None,
+        "multiValueQueryStringParameters": multi or None,
         "pathParameters": path_parameters or None,
         "stageVariables": None,
         "requestContext": {

@@ -91,6 +91,18 @@ class StateConflictError(RelayError):
     """Another check committed this watch first (optimistic lock lost)."""
 
 
+class FeedLateError(RelayError):
+    """Feed entries kept answering later than the commit window: they stay owed to the feed (the outbox's entry)."""
+
+
+class EventNotFoundError(RelayError):
+    """The feed keeps no event with this id (never published, past its retention, or published before 0.5)."""
+
+
+class CursorExpiredError(RelayError):
+    """A cursor older than the feed's retention; the error's text names the oldest position kept."""
+
+
 class DeadLetterError(RelayError):
     """An event could not be parked in the dead-letter queue."""
 
@@ -129,10 +141,6 @@ class WebhookDisabledError(RelayError):
 
 class ResendRefusedError(RelayError):
     """A resend that is not made (answered 400): the text says why and how to change it."""
-
-
-class EventNotFoundError(RelayError):
-    """No event with this id is kept in the feed; the text is the id."""
 
 
 class WebhookSecretError(ConfigurationError):

@@ -130,6 +130,7 @@ def build_relay(
         dead_letters=SqsDeadLetters(client("sqs"), events_dlq_url, clock=utc_now),
         clock=utc_now,  # looked up when built: tests and the demo move this module's clock, then reset()
         policy=policy,
+        feed=store.feed,
     )
 
 

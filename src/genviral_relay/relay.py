@@ -16,6 +16,7 @@ from genviral_relay.checking.ports import AccountSource, DeadLetters, EventPubli
 from genviral_relay.checking.unwatch import Unwatch
 from genviral_relay.clock import Clock, to_milliseconds, utc_now
 from genviral_relay.deadlines import Deadline, calls_until
+from genviral_relay.feed.ports import EventLog
 from genviral_relay.polling.ports import WatchIndex
 from genviral_relay.polling.retry_sweep import RetrySweep
 from genviral_relay.rules.schedule import PollingPolicy, tick_of
@@ -120,8 +121,12 @@ def compose_relay(
     index: WatchIndex | None = None,
     clock: Clock | None = None,
     policy: PollingPolicy | None = None,
+    feed: EventLog | None = None,
 ) -> Relay:
     """The check path on any adapters: the deployment's AWS ones, the local rig's, the doubles.
+
+    `feed`: where the outbox appends events read back from the table (`checking/outbox.py`); None: a relay
+    without a feed (specs of other rules).
 
     A `source` that also lists accounts (Genviral's client, the doubles) names them in events; without an
     `index`, the store is the index too (the table and its doubles are both)."""
@@ -131,7 +136,9 @@ def compose_relay(
         index = store
     clock = clock or utc_now
     policy = policy or PollingPolicy()
-    outbox = Outbox(store=store, publishers=publishers, dead_letters=dead_letters, clock=clock, policy=policy)
+    outbox = Outbox(
+        store=store, publishers=publishers, dead_letters=dead_letters, clock=clock, policy=policy, feed=feed
+    )
     pause = GenviralPause(state, clock)
     accounts = AccountLookup(state=state, source=source if isinstance(source, AccountSource) else None, clock=clock)
     check = PostCheck(

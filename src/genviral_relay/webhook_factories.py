@@ -5,10 +5,7 @@ the functions' clock is `factories.utc_now`, looked up when an object is built, 
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from genviral_relay import factories
 from genviral_relay.factories import ClientFactory, aws_client, built_once
@@ -17,11 +14,14 @@ from genviral_relay.rules.webhook_retries import events_kept_for
 from genviral_relay.settings import api_settings, webhook_delivery_settings, webhook_dispatcher_settings
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from genviral_relay.feed.ports import EventLog
+    from genviral_relay.feed.reader import EventFeed
     from genviral_relay.rules.webhook_urls import HostResolver
     from genviral_relay.webhooks.attempts import WebhookAttempts
     from genviral_relay.webhooks.fanout import WebhookFanout
-    from genviral_relay.webhooks.ports import DeliveryQueue, StoredEvents, WebhookStore
+    from genviral_relay.webhooks.ports import DeliveryLog, DeliveryQueue, StoredEvents, WebhookStore
     from genviral_relay.webhooks.registry import WebhookRegistry
 
 
@@ -43,31 +43,45 @@ def build_delivery_queue(queue_url: str, dead_letter_url: str, client: ClientFac
     return SqsDeliveryQueue(client("sqs"), queue_url, dead_letter_url, clock=factories.utc_now)
 
 
-def build_event_log(table_name: str, retention: timedelta, client: ClientFactory = aws_client) -> EventLog:
-    """The feed (`aws/event_log.py`), built on first use."""
-    feed: EventLog = _later("event_log", "DynamoDbEventLog", client("dynamodb"), table_name, retention)
-    return feed
+def build_event_log(table_name: str, event_retention: timedelta, client: ClientFactory = aws_client) -> EventLog:
+    from genviral_relay.aws.event_log import DynamoDbEventLog
+
+    return DynamoDbEventLog(client("dynamodb"), table_name, event_retention=event_retention)
 
 
-def _later(module: str, name: str, client: Any, table_name: str, retention: timedelta) -> Any:
-    """The table adapter `genviral_relay.aws.<module>.<name>(client, table_name, event_retention=retention)`,
-    imported and built on its first use, not with the object that holds it: the feed's and the delivery log's
-    (issue 22) are written beside this wiring, and a function that never reads them (an API request other than a
-    resend, a fan-out that records nothing) does not depend on them."""
-    return _Later(lambda: getattr(importlib.import_module(f"genviral_relay.aws.{module}"), name)(
-        client, table_name, event_retention=retention
-    ))  # fmt: skip
+def build_delivery_log(table_name: str, event_retention: timedelta, client: ClientFactory = aws_client) -> DeliveryLog:
+    # The adapter is written with the delivery records (aws/delivery_log.py); imported on the first story.
+    from genviral_relay.aws.delivery_log import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        DynamoDbDeliveryLog,
+    )
+
+    log: DeliveryLog = DynamoDbDeliveryLog(client("dynamodb"), table_name, event_retention=event_retention)
+    return log
 
 
-class _Later:
-    def __init__(self, build: Callable[[], Any]) -> None:
-        self._build = build
-        self._built: Any = None
+def build_event_feed(
+    table_name: str,
+    event_retention: timedelta,
+    client: ClientFactory = aws_client,
+    *,
+    deliveries: DeliveryLog | None = None,
+) -> EventFeed:
+    """The feed's reader on these resources (`deliveries`: the delivery log, the table's when None)."""
+    from genviral_relay.feed.reader import EventFeed
 
-    def __getattr__(self, attribute: str) -> Any:
-        if self._built is None:
-            self._built = self._build()
-        return getattr(self._built, attribute)
+    return EventFeed(
+        log=build_event_log(table_name, event_retention, client),
+        deliveries=deliveries or build_delivery_log(table_name, event_retention, client),
+        webhooks=build_webhook_store(table_name, client),
+        clock=factories.utc_now,
+        event_retention=event_retention,
+    )
+
+
+@built_once
+def event_feed() -> EventFeed:
+    settings = api_settings()
+    return build_event_feed(settings.table_name, events_kept_for(settings.event_retention_days))
 
 
 @built_once
@@ -108,7 +122,7 @@ def webhook_fanout() -> WebhookFanout:
     return WebhookFanout(
         store=build_webhook_store(settings.table_name),
         queue=build_delivery_queue(settings.webhook_delivery_queue_url, ""),  # the fan-out never parks
-        log=_later("delivery_log", "DynamoDbDeliveryLog", aws_client("dynamodb"), settings.table_name, retention),
+        log=build_delivery_log(settings.table_name, retention),
         clock=factories.utc_now,
     )
 

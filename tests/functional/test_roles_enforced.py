@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError
 
+from genviral_relay import webhook_factories
 from genviral_relay.aws.dynamodb_items import watch_from_item
 from genviral_relay.clock import format_ts
 from genviral_relay.models.upstream import PAGE_LIMIT
@@ -40,6 +42,7 @@ from local.webhook_receiver import WebhookReceiver
 from tests.conftest import SECRETS, TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain, transitions
+from tests.support.event_log_doubles import InMemoryDeliveryLog
 
 StackFactory = Callable[..., MotoStack]
 Used = dict[str, set[Permission]]
@@ -356,6 +359,12 @@ def whole_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> None
     assert [t["status"] for t in transitions(checked.body["transitions"])] == ["posted"]
     assert [t["event_type"] for t in checked.body["transitions"]] == ["post.account.posted", "post.completed"]
     assert drain(stack).event_ids() == (sorted(t["event_id"] for t in checked.body["transitions"]),) * 2
+    # The feed: a page (a query of the table) and one event (the events index, then the entry); the delivery
+    # log's adapter comes with the delivery records, the double stands in for it until then
+    with mock.patch.object(webhook_factories, "build_delivery_log", return_value=InMemoryDeliveryLog()):
+        assert runner.api("GET", "/events").status == 200
+        story = runner.api("GET", f"/events/{checked.body['transitions'][0]['event_id']}")
+    assert (story.status, story.body["event"]) == (200, checked.body["transitions"][0])
     assert runner.api("DELETE", f"/watches/{post_id}").status == 200
     assert runner.api("GET", f"/watches/{post_id}").status == 404
 
@@ -377,7 +386,9 @@ def whole_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> None
     queue = arn(stack, "WorkQueue")
     event_source = {("sqs:ReceiveMessage", queue), ("sqs:DeleteMessage", queue)}
     assert publishing | event_source | {("dynamodb:Query", f"{table}/index/due")} <= used(stack, WORKER)
-    assert publishing | {("dynamodb:DeleteItem", table)} <= used(stack, API)
+    assert publishing | {("dynamodb:DeleteItem", table), ("dynamodb:Query", f"{table}/index/events")} <= used(
+        stack, API
+    )
 
 
 def test_the_whole_flow_runs_on_each_functions_own_role(flow_runs: FlowRuns) -> None:

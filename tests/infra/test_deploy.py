@@ -375,6 +375,7 @@ BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 XRAY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
 SQS_EVENT_SOURCE = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
 TABLE, DUE_INDEX, CREATED_INDEX = "StateTable.Arn", "StateTable.Arn/index/due", "StateTable.Arn/index/created"
+EVENTS_INDEX = "StateTable.Arn/index/events"
 WEBHOOK_KEY = "WebhookSecretsKey.Arn"
 PUBLISHING = {("sns:Publish", "EventsTopic"), ("events:PutEvents", "EventBus.Arn")}
 # What each role may do, from the calls each function's code path makes (src/genviral_relay/aws/*.py):
@@ -425,6 +426,7 @@ ROLE_GRANTS: dict[str, tuple[set[str], set[tuple[str, str]]]] = {
             ("sqs:SendMessage", "WebhookFanoutQueue.Arn"),
             ("sqs:SendMessage", "WebhookDeliveryQueue.Arn"),
             ("kms:Encrypt", WEBHOOK_KEY),  # KmsSecretBox.seal: registration, rotation
+            ("dynamodb:Query", EVENTS_INDEX),  # DynamoDbEventLog.entry: GET /events/{event_id}
             *PUBLISHING,
         },
     ),

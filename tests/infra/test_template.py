@@ -143,6 +143,8 @@ def test_every_route_requires_aws_iam(expanded: dict[str, Any]) -> None:
         ("/webhooks/{webhook_id}/enable", "POST"),
         ("/webhooks/{webhook_id}/disable", "POST"),
         ("/webhooks/{webhook_id}/resend", "POST"),
+        ("/events", "GET"),
+        ("/events/{event_id}", "GET"),
     }
     for path, verb, operation in methods:
         assert operation.get("security") == [{"AWS_IAM": []}], f"{verb} {path} is not behind AWS_IAM"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 from genviral_relay.aws.dynamodb_items import DUE_SHARDS
@@ -31,7 +31,7 @@ from genviral_relay.checking.ports import (
     RelayState,
     WatchStore,
 )
-from genviral_relay.clock import format_ts, parse_ts, to_milliseconds
+from genviral_relay.clock import Clock, format_ts, parse_ts, to_milliseconds, utc_now
 from genviral_relay.errors import (
     DeadLetterError,
     EnqueueError,
@@ -41,12 +41,14 @@ from genviral_relay.errors import (
     WebhookExistsError,
     WebhookSecretError,
 )
+from genviral_relay.feed.appending import append_in_time
 from genviral_relay.models.domain import AccountDirectory, DiscoverState, DueWatch, OutboxEntry, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import WorkRequest
 from genviral_relay.models.upstream import Account, Post
 from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint, is_plaintext_secret
 from genviral_relay.polling.ports import WatchIndex, WorkQueue
+from genviral_relay.rules.event_feed import feed_entries, in_time
 from genviral_relay.rules.webhook_urls import Destination, HostResolver
 from genviral_relay.webhooks.ports import (
     AttemptRecord,
@@ -57,6 +59,7 @@ from genviral_relay.webhooks.ports import (
     WebhookSender,
     WebhookStore,
 )
+from tests.support.event_log_doubles import InMemoryEventLog
 
 __all__ = [
     "InMemoryDeadLetters",
@@ -236,7 +239,12 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
     the real store would make for the same work (`tests/functional/test_store_contract.py` runs one
     script on both and compares the counts)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, feed: InMemoryEventLog | None = None, clock: Clock = utc_now) -> None:
+        """`feed`: where `save` puts the feed entries (its own when None); `clock`: their commit stamps."""
+        self.feed = feed if feed is not None else InMemoryEventLog()
+        self.landing: Callable[[str], None] = lambda post_id: None
+        """Called between a commit's stamp and its write (a seam: a test holds one commit while others land)."""
+        self._clock = clock
         self.calls: Counter[str] = Counter()
         self._watches: dict[str, WatchRecord] = {}
         self._events: dict[tuple[str, str], RelayEvent] = {}
@@ -262,6 +270,9 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
     def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
         if record.version != expected_version + 1:
             raise ValueError("a saved watch must be exactly one version ahead of the stored one")
+        committed_at = self._clock()
+        entries = feed_entries(new_events, committed_at)
+        self.landing(record.post_id)
         with self._lock:
             self.calls["transact_write_items"] += 1
             stored = self._watches.get(record.post_id)
@@ -272,6 +283,10 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
                 self._created_order = None
             for event in new_events:
                 self._events[(event.post_id, event.event_id)] = event
+            self.feed.append(entries)
+        if entries and not in_time(committed_at, self._clock()):
+            self.calls["put_item"] += len(entries)
+            append_in_time(self.feed, entries, self._clock)
 
     def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
         wanted = sorted(set(event_ids))

@@ -7,7 +7,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
-from genviral_relay.clock import format_ts
 from genviral_relay.feed.ports import EventLog
 from genviral_relay.models.event_log import (
     AttemptEntry,
@@ -17,6 +16,7 @@ from genviral_relay.models.event_log import (
     FeedEntry,
     FeedPage,
 )
+from genviral_relay.rules.event_feed import end_of
 from genviral_relay.webhooks.ports import DeliveryLog, DeliveryPacer
 
 
@@ -41,21 +41,19 @@ class InMemoryEventLog(EventLog):
         event_type: str | None = None,
         post_id: str | None = None,
     ) -> FeedPage:
-        bound = format_ts(until) + "#~"  # every id at `until` sorts below "~"
+        bound = end_of(until)
         with self._lock:
             positions = sorted(p for p in self.entries if (after is None or p > after) and p <= bound)
             found: list[FeedEntry] = []
-            reached = after
             for position in positions:
                 entry = self.entries[position]
-                reached = position
                 if (event_type is None or entry.event_type == event_type) and (
                     post_id is None or entry.post_id == post_id
                 ):
                     found.append(entry)
                     if len(found) == limit:
-                        break
-            return FeedPage(entries=found, reached=reached)
+                        return FeedPage(entries=found, reached=position)
+            return FeedPage(entries=found, reached=bound)  # read through to `until`, as the adapter does
 
     def entry(self, event_id: str) -> FeedEntry | None:
         with self._lock:

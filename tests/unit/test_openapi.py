@@ -57,7 +57,8 @@ def test_every_failure_the_document_names_is_an_error_response_and_none_is_a_422
     for route, operation in operations(COMMITTED).items():
         answers = dict(operation["responses"])
         assert "422" not in answers, route
-        takes_input = "{" in route[0] or "requestBody" in operation
+        queries = [parameter for parameter in operation.get("parameters", []) if parameter["in"] == "query"]
+        takes_input = "{" in route[0] or "requestBody" in operation or bool(queries)
         assert ("400" in answers) == takes_input, route  # GET /webhooks takes nothing it could refuse
         # Every route is IAM-authorized: API Gateway's own 403 (its body is not the relay's) is a 4xx of each.
         assert "API Gateway" in answers.pop("403")["description"], route

@@ -70,7 +70,8 @@ def test_a_crash_after_the_commit_is_repaired_by_the_next_check_with_the_same_id
     with pytest.raises(SystemExit):
         world.check.check(POST_ID)
 
-    assert len(world.stored().outbox) == len(TARGETS)  # committed (one entry per target), nothing acknowledged
+    # committed (one entry per target, and the feed's), nothing acknowledged
+    assert len(world.stored().outbox) == len(TARGETS) + 1
     world.publishers["sns"].crashing = False
     world.check.check(POST_ID)
 

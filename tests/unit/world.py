@@ -32,7 +32,7 @@ from tests.support.doubles import (
 class World:
     def __init__(self, *, policy: PollingPolicy | None = None) -> None:
         self.clock = SteppingClock(NOW)
-        self.store = InMemoryStore()
+        self.store = InMemoryStore(clock=self.clock)
         self.source = InMemoryPostSource()
         self.publishers: dict[Target, RecordingPublisher] = {target: RecordingPublisher(target) for target in TARGETS}
         self.dead_letters = InMemoryDeadLetters()
@@ -53,6 +53,7 @@ class World:
             dead_letters=self.dead_letters,
             clock=self.clock,
             policy=self.policy,
+            feed=self.store.feed,
         )
 
     @property

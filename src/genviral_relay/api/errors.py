@@ -15,6 +15,7 @@ from genviral_relay.api.watches import WATCH_BODY
 from genviral_relay.api.webhooks import WEBHOOK_BODY
 from genviral_relay.errors import (
     ConfigurationError,
+    CursorExpiredError,
     EnqueueError,
     EventNotFoundError,
     OutboxNotEmptyError,
@@ -29,9 +30,10 @@ from genviral_relay.errors import (
 )
 from genviral_relay.models.api import ErrorResponse
 from genviral_relay.models.domain import POST_ID_HINT
-from genviral_relay.models.webhook_api import EVENT_ID_HINT
+from genviral_relay.models.feed_api import EVENT_ID_HINT
 from genviral_relay.models.webhooks import WEBHOOK_ID_HINT
 from genviral_relay.observability import logger
+from genviral_relay.rules.cursors import CursorError
 from genviral_relay.rules.webhook_urls import UrlRefusedError
 
 
@@ -56,6 +58,10 @@ def _first_problem(errors: Sequence[Any]) -> str:
         return POST_ID_HINT
     if location[:1] == ("path",) and location[-1:] == ("webhook_id",):
         return WEBHOOK_ID_HINT
+    if location[:1] == ("path",) and location[-1:] == ("event_id",):
+        return EVENT_ID_HINT
+    if location[:1] == ("query",):
+        return f"{'.'.join(str(part) for part in location[1:])}: {issue['msg']}"
     if kind == "json_invalid":
         return "the body is not valid JSON"
     body = _route_hints()[0]
@@ -74,6 +80,8 @@ def _first_problem(errors: Sequence[Any]) -> str:
 def _route_hints() -> tuple[str, str]:
     """The request's route family's body example and id hint, for the messages of a bad request."""
     route = str(app.current_event.get("resource") or app.current_event.path)
+    if route.startswith("/events"):
+        return ("", EVENT_ID_HINT)  # no event route takes a body
     return (WEBHOOK_BODY, WEBHOOK_ID_HINT) if route.startswith("/webhooks") else (WATCH_BODY, POST_ID_HINT)
 
 
@@ -107,6 +115,8 @@ ROUTES = {
     "/webhooks/{webhook_id}/enable": ("POST",),
     "/webhooks/{webhook_id}/disable": ("POST",),
     "/webhooks/{webhook_id}/resend": ("POST",),
+    "/events": ("GET",),
+    "/events/{event_id}": ("GET",),
 }
 """The routes of template.yaml (its `Api` events) and their methods: a test keeps the three in step."""
 
@@ -188,9 +198,21 @@ def _resend_refused(error: ResendRefusedError) -> Response[str]:
     return error_answer(HTTPStatus.BAD_REQUEST, "bad_request", str(error))
 
 
+@app.exception_handler(CursorError)
+def _bad_cursor(error: CursorError) -> Response[str]:
+    return error_answer(HTTPStatus.BAD_REQUEST, "bad_request", str(error))
+
+
+@app.exception_handler(CursorExpiredError)
+def _cursor_expired(error: CursorExpiredError) -> Response[str]:
+    message = f"the cursor is older than the oldest entry kept ({error}); leave `after` out to start there"
+    return error_answer(HTTPStatus.GONE, "cursor_expired", message)
+
+
 @app.exception_handler(EventNotFoundError)
 def _no_event(error: EventNotFoundError) -> Response[str]:
-    return error_answer(HTTPStatus.NOT_FOUND, "not_found", f"no event {error} is kept; {EVENT_ID_HINT}")
+    message = f"no event {error} in the feed (past its retention, or published before 0.5); {EVENT_ID_HINT}"
+    return error_answer(HTTPStatus.NOT_FOUND, "not_found", message)
 
 
 @app.exception_handler(EnqueueError)

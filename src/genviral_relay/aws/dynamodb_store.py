@@ -27,13 +27,16 @@ from genviral_relay.aws.dynamodb_items import (
     watch_to_item,
 )
 from genviral_relay.aws.dynamodb_relay_state import DynamoDbRelayState
+from genviral_relay.aws.event_log import DynamoDbEventLog
 from genviral_relay.checking.ports import EventSelection, OperatorQueries, WatchStore
 from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import StateConflictError
+from genviral_relay.feed.appending import append_in_time
 from genviral_relay.models.domain import DueWatch, OutboxEntry, WatchRecord
 from genviral_relay.models.events import RelayEvent, parse_event
 from genviral_relay.observability import logger
 from genviral_relay.polling.ports import WatchIndex
+from genviral_relay.rules.event_feed import feed_entries, in_time
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -50,6 +53,7 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
         super().__init__(client, table_name)
         self._event_retention = event_retention
         self._clock = clock
+        self.feed = DynamoDbEventLog(client, table_name, event_retention=event_retention)
 
     def get(self, post_id: str) -> WatchRecord | None:
         answer = self._client.get_item(TableName=self._table, Key=watch_key(post_id), ConsistentRead=True)
@@ -89,18 +93,23 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
                 "ConditionExpression": "version = :expected",
                 "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
             }
-        expires_at = int((self._clock() + self._event_retention).timestamp())
+        committed_at = self._clock()  # the feed entries' stamp: taken before the call (`rules/event_feed.py`)
+        expires_at = int((committed_at + self._event_retention).timestamp())
+        entries = feed_entries(new_events, committed_at)
         actions: list[Any] = [{"Put": {"TableName": self._table, "Item": watch_to_item(record), **condition}}]
         # Event puts are unconditional: the same transition always has the same id and document body.
         actions.extend(
             {"Put": {"TableName": self._table, "Item": event_to_item(event, expires_at)}} for event in new_events
         )
+        actions.extend({"Put": self.feed.put_request(entry)} for entry in entries)
         try:
             self._client.transact_write_items(TransactItems=actions)
         except ClientError as error:
             if is_condition_failure(error):
                 raise StateConflictError(record.post_id) from error
             raise
+        if entries and not in_time(committed_at, self._clock()):
+            append_in_time(self.feed, entries, self._clock)  # a reader may have passed the first position
 
     def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
         keys = [event_key(post_id, event_id) for event_id in sorted(set(event_ids))]

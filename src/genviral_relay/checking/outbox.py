@@ -10,6 +10,11 @@ is parked in the dead-letter queue. A target that fails as a whole (missing, acc
 throttled, down) keeps the events in the outbox; the watch's next check moves back while it keeps
 failing (`PollingPolicy.outbox_retry_at`), and once the target is back the events go out unchanged,
 under the same ids, with nothing to redrive.
+
+The event feed has an entry too (`FEED_TARGET`, whenever the relay has a feed): the commit put the events in the
+feed already, so an event this process just committed needs no write; one read back from the table (its commit was
+by a process that died, perhaps between a slow commit and its second append) is appended at a fresh position
+(`feed/appending.py`, the argument in docs/feed.md).
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ from collections.abc import Iterable, Sequence
 from genviral_relay.checking.ports import DeadLetters, EventPublisher, WatchStore
 from genviral_relay.clock import Clock, parse_ts
 from genviral_relay.errors import DeadLetterError, StateConflictError
-from genviral_relay.models.domain import OutboxEntry, Target, WatchRecord
+from genviral_relay.feed.appending import append_in_time
+from genviral_relay.feed.ports import EventLog
+from genviral_relay.models.domain import FEED_TARGET, OutboxEntry, OutboxTarget, Target, WatchRecord
 from genviral_relay.models.events import PostCompletedEvent, RelayEvent
 from genviral_relay.observability import Metric, emit, logger
+from genviral_relay.rules.event_feed import feed_entries
 from genviral_relay.rules.schedule import PollingPolicy, same_schedule, with_outbox_retry
 
 
@@ -34,17 +42,20 @@ class Outbox:
         dead_letters: DeadLetters,
         clock: Clock,
         policy: PollingPolicy | None = None,
+        feed: EventLog | None = None,
     ) -> None:
+        """`feed`: the event feed (None: events are owed to the publishers only)."""
         self._store = store
+        self._feed = feed
         self._publishers = {publisher.target: publisher for publisher in publishers}
         self._dead_letters = dead_letters
         self._clock = clock
         self._policy = policy or PollingPolicy()
 
     @property
-    def targets(self) -> tuple[Target, ...]:
-        """The configured targets, in publishing order: each new event is owed to every one of them."""
-        return tuple(self._publishers)
+    def targets(self) -> tuple[OutboxTarget, ...]:
+        """The configured targets, in publishing order, and the feed: each new event is owed to every one of them."""
+        return (*self._publishers, FEED_TARGET) if self._feed is not None else tuple(self._publishers)
 
     def publish(self, record: WatchRecord, new_events: Sequence[RelayEvent] = ()) -> WatchRecord:
         """Publish every outbox entry of `record`, acknowledge what got through; answer the watch as it is then.
@@ -63,10 +74,14 @@ class Outbox:
             events.update((event.event_id, event) for event in self._store.load_events(record.post_id, missing))
         self._measure_outbox_age(events.values())
 
-        done: set[OutboxEntry] = set()
+        owed_feed = {entry for entry in record.outbox if entry.target == FEED_TARGET}
+        for_feed = self._owed_to_feed(owed_feed, events, new_events)
+        done: set[OutboxEntry] = owed_feed - for_feed.keys()
         by_target: dict[Target, list[RelayEvent]] = {}
         for entry in record.outbox:
             event = events.get(entry.event_id)
+            if entry.target == FEED_TARGET:
+                continue  # decided above
             if event is None:
                 # Past its retention in the table: there is nothing left to publish or park.
                 logger.error(
@@ -85,6 +100,7 @@ class Outbox:
             pending = sorted(by_target.get(target, ()), key=_publishing_order)
             if pending:
                 done |= self._publish(target, pending)
+        done |= self._append_to_feed(for_feed)
 
         remaining = record.outbox - done
         if done:
@@ -136,6 +152,35 @@ class Outbox:
             logger.info("Another check wrote the watch first; its schedule stands", extra={"post_id": record.post_id})
             return watch
         return later
+
+    def _owed_to_feed(
+        self, owed: set[OutboxEntry], events: dict[str, RelayEvent], new_events: Sequence[RelayEvent]
+    ) -> dict[OutboxEntry, RelayEvent]:
+        """The feed entries that need an append: the others are done (the event is in the feed already, or past its
+        retention, or the relay has no feed to append to)."""
+        just_committed = {event.event_id for event in new_events}  # `save` put these in the feed in time
+        if self._feed is None:
+            return {}
+        return {
+            entry: events[entry.event_id]
+            for entry in owed
+            if entry.event_id in events and entry.event_id not in just_committed
+        }
+
+    def _append_to_feed(self, owed: dict[OutboxEntry, RelayEvent]) -> set[OutboxEntry]:
+        """Append events read back from the table at a fresh position; on failure they stay owed to the feed."""
+        if self._feed is None or not owed:
+            return set()
+        events = sorted(owed.values(), key=_publishing_order)
+        try:
+            append_in_time(self._feed, feed_entries(events, self._clock()), self._clock)
+        except Exception:  # any failure of the append: kept for the next check, as a failing target's events are
+            logger.exception(
+                "Feed append failed; kept for the next check",
+                extra={"post_id": events[0].post_id, "event_ids": sorted(owed_entry.event_id for owed_entry in owed)},
+            )
+            return set()
+        return set(owed)
 
     def _publish(self, target: Target, events: list[RelayEvent]) -> set[OutboxEntry]:
         result = self._publishers[target].publish(events)

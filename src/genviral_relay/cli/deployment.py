@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -164,9 +165,13 @@ class Deployment:
             client=self.client,
         )
 
-    def store(self) -> DynamoDbStore:
+    def event_retention(self) -> timedelta:
+        """How long the deployment keeps events (and the feed)."""
         days = self._integer("event_retention_days") or CheckerSettings.model_fields["event_retention_days"].default
-        return build_store(self.require("table"), events_kept_for(days), client=self.client)
+        return events_kept_for(days)
+
+    def store(self) -> DynamoDbStore:
+        return build_store(self.require("table"), self.event_retention(), client=self.client)
 
     def policy(self) -> PollingPolicy:
         return polling_policy(

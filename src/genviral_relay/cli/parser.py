@@ -12,11 +12,12 @@ from typing import NoReturn
 from pydantic import TypeAdapter, ValidationError
 
 from genviral_relay import __version__
-from genviral_relay.cli import check, redrive, replay, watches, webhooks
+from genviral_relay.cli import check, events, redrive, replay, watches, webhooks
 from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.deployment_settings import LOCATION_OPTIONS, SETTINGS, add_deployment_options, setting_options
 from genviral_relay.cli.output import ERROR_KINDS, PROG, Console, Exit
 from genviral_relay.models.domain import POST_ID_HINT, PUBLISH_CHOICES, PostId
+from genviral_relay.rules.event_feed import FEED_EVENT_TYPES, PAGE_LIMIT
 
 EXIT_MEANINGS = {
     Exit.OK: "done",
@@ -66,6 +67,12 @@ def event_id(value: str) -> str:
 def positive(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return int(value)
+
+
+def page_size(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= PAGE_LIMIT:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a page size from 1 to {PAGE_LIMIT}")
     return int(value)
 
 
@@ -192,6 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("webhook_id", metavar="WEBHOOK_ID", type=webhooks.webhook_id, help="wh_ + 32 hex digits")
     for action in (resending, enabling, disabling):
         action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    event_commands = parsers.new(
+        commands, "events", "Follow the event feed; read one event's webhook deliveries.", None
+    )
+    event_actions = event_commands.add_subparsers(title="actions", metavar="ACTION", required=True)
+    listing = parsers.new(
+        event_actions, "list", "One page of the feed, in the order the relay committed the events (as GET /events).",
+        events.run_list, reads=events.READS,
+    )  # fmt: skip
+    listing.add_argument("--after", metavar="CURSOR", help="the `next` of the previous page (default: the oldest)")
+    listing.add_argument("--limit", type=page_size, default=PAGE_LIMIT, metavar="N", help="events per page, 1-100")
+    listing.add_argument("--event-type", choices=FEED_EVENT_TYPES, help="only events of this type")
+    listing.add_argument("--post-id", type=post_id, help="only events about this post")
+    showing = parsers.new(
+        event_actions, "show", "One event and its delivery to each webhook endpoint (as GET /events/{event_id}).",
+        events.run_show, reads=events.READS,
+    )  # fmt: skip
+    showing.add_argument("event_id", metavar="EVENT_ID", type=event_id, help="the event's event_id (a UUID)")
 
     replaying = parsers.new(
         commands, "replay", "Publish stored events again under their original ids (subscribers dedupe on event_id).",

@@ -19,7 +19,8 @@ from genviral_relay.errors import (
     WebhookNotFoundError,
     WebhookSecretError,
 )
-from genviral_relay.models.webhook_api import EVENT_ID_HINT, WebhookDetail, WebhookView
+from genviral_relay.models.feed_api import EVENT_ID_HINT
+from genviral_relay.models.webhook_api import WebhookDetail, WebhookView
 from genviral_relay.models.webhooks import WEBHOOK_ID_HINT, WebhookEndpoint, WebhookId
 from genviral_relay.settings import CheckerSettings
 from genviral_relay.webhook_factories import (

@@ -15,6 +15,9 @@ TARGETS: tuple[Target, ...] = ("sns", "eventbridge", "webhooks")
 then retry on their own schedule, `webhooks/`)."""
 PUBLISH_TARGETS: tuple[Target, ...] = ("sns", "eventbridge")
 """The targets `PublishTargets` chooses from (`both` is these two); webhooks have a parameter of their own."""
+OutboxTarget = Target | Literal["feed"]
+"""What an outbox entry is owed to: a target, or the event feed (`FEED_TARGET`: always on, never a publish target)."""
+FEED_TARGET: Literal["feed"] = "feed"
 PublishChoice = Literal["both", "sns", "eventbridge"]
 """A value of `PublishTargets`."""
 PUBLISH_CHOICES: tuple[PublishChoice, ...] = get_args(PublishChoice)
@@ -79,7 +82,7 @@ class OutboxEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     event_id: str
-    target: Target
+    target: OutboxTarget
 
     def encode(self) -> str:
         return f"{self.target}:{self.event_id}"

@@ -3,7 +3,6 @@ watch routes')."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from pydantic import (
@@ -18,6 +17,7 @@ from pydantic import (
 )
 
 from genviral_relay.clock import format_ts, format_ts_or_none
+from genviral_relay.models.feed_api import EventId
 from genviral_relay.models.webhooks import (
     DEFAULT_FORMAT,
     MAX_RATE_LIMIT,
@@ -141,19 +141,6 @@ class DisableWebhookRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     reason: Description | None = Field(default=None, description="Why, for people; shown as `disabled_reason`.")
-
-
-EVENT_ID_HINT = "an event id is a UUID such as 11111111-1111-1111-1111-111111111111 (a document's event_id)"
-
-
-def _event_id(value: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise ValueError(EVENT_ID_HINT) from None
-
-
-EventId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_event_id)]
 
 
 class ResendRequest(BaseModel):
