@@ -5,6 +5,7 @@ the functions' clock is `factories.utc_now`, looked up when an object is built, 
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from genviral_relay import factories
@@ -14,10 +15,13 @@ from genviral_relay.rules.webhook_retries import events_kept_for
 from genviral_relay.settings import api_settings, webhook_delivery_settings, webhook_dispatcher_settings
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from genviral_relay.feed.ports import EventLog
     from genviral_relay.rules.webhook_urls import HostResolver
     from genviral_relay.webhooks.attempts import WebhookAttempts
     from genviral_relay.webhooks.fanout import WebhookFanout
-    from genviral_relay.webhooks.ports import DeliveryQueue, StoredEvents, WebhookStore
+    from genviral_relay.webhooks.ports import DeliveryLog, DeliveryPacer, DeliveryQueue, StoredEvents, WebhookStore
     from genviral_relay.webhooks.registry import WebhookRegistry
 
 
@@ -37,6 +41,28 @@ def build_delivery_queue(queue_url: str, dead_letter_url: str, client: ClientFac
     from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
 
     return SqsDeliveryQueue(client("sqs"), queue_url, dead_letter_url, clock=factories.utc_now)
+
+
+def build_event_log(table_name: str, event_retention: timedelta, client: ClientFactory = aws_client) -> EventLog:
+    # The feed's adapter comes with the feed (aws/event_log.py); imported when first built.
+    from genviral_relay.aws.event_log import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        DynamoDbEventLog,
+    )
+
+    log: EventLog = DynamoDbEventLog(client("dynamodb"), table_name, event_retention=event_retention)
+    return log
+
+
+def build_delivery_log(table_name: str, event_retention: timedelta, client: ClientFactory = aws_client) -> DeliveryLog:
+    from genviral_relay.aws.delivery_log import DynamoDbDeliveryLog
+
+    return DynamoDbDeliveryLog(client("dynamodb"), table_name, event_retention=event_retention)
+
+
+def build_pacer(table_name: str, client: ClientFactory = aws_client) -> DeliveryPacer:
+    from genviral_relay.aws.delivery_pacer import DynamoDbPacer
+
+    return DynamoDbPacer(client("dynamodb"), table_name)
 
 
 @built_once
@@ -82,12 +108,20 @@ def webhook_fanout() -> WebhookFanout:
 def webhook_attempts() -> WebhookAttempts:
     from genviral_relay.aws.webhook_secrets import KmsSecretBox
     from genviral_relay.receivers.sender import HttpWebhookSender
+    from genviral_relay.rules.endpoint_health import disable_after
     from genviral_relay.webhooks.attempts import WebhookAttempts
+    from genviral_relay.webhooks.endpoint_health import EndpointDisabler
+    from genviral_relay.webhooks.ports import NoticePublisher
 
     settings = webhook_delivery_settings()
     label_stack(settings.stack_name)
+    retention = events_kept_for(settings.event_retention_days)
+    store = build_webhook_store(settings.table_name)
+    publishers = factories.build_publishers(
+        settings.targets, topic_arn=settings.topic_arn, event_bus_name=settings.event_bus_name
+    )
     return WebhookAttempts(
-        store=build_webhook_store(settings.table_name),
+        store=store,
         events=build_stored_events(settings.table_name),
         secrets=KmsSecretBox(aws_client("kms"), settings.webhook_secrets_key_arn),  # kept: it caches opened keys
         queue=build_delivery_queue(settings.webhook_delivery_queue_url, settings.webhook_dlq_url),
@@ -95,4 +129,12 @@ def webhook_attempts() -> WebhookAttempts:
         resolver=host_resolver(),
         clock=factories.utc_now,
         allow_private=settings.allow_private_webhook_urls,
+        log=build_delivery_log(settings.table_name, retention),
+        pacer=build_pacer(settings.table_name),
+        disabler=EndpointDisabler(
+            store=store,
+            publishers=[publisher for publisher in publishers if isinstance(publisher, NoticePublisher)],
+            feed=functools.partial(build_event_log, settings.table_name, retention),
+            disable_after=disable_after(settings.webhook_disable_after_hours),
+        ),
     )

@@ -431,12 +431,14 @@ ROLE_GRANTS: dict[str, tuple[set[str], set[tuple[str, str]]]] = {
         {BASIC, XRAY, SQS_EVENT_SOURCE},
         {("dynamodb:Query", TABLE), ("sqs:SendMessage", "WebhookDeliveryQueue.Arn")},
     ),
-    # an attempt: DynamoDbWebhookStore.endpoint and record_attempt, SqsDeliveryQueue.send (retries, hops) and park.
+    # an attempt: DynamoDbWebhookStore.endpoint, record_attempt and set_enabled (UpdateItem), DynamoDbPacer.reserve
+    # (UpdateItem), DynamoDbDeliveryLog (BatchWriteItem), the feed's append of a disabled endpoint's notice
+    # (PutItem), SqsDeliveryQueue.send (retries, hops) and park, the notice's publishers.
     "WebhookDeliveryFunctionRole": (
         {BASIC, XRAY, SQS_EVENT_SOURCE},
         {
-            ("dynamodb:GetItem", TABLE),
-            ("dynamodb:UpdateItem", TABLE),
+            *{(f"dynamodb:{a}", TABLE) for a in ("GetItem", "UpdateItem", "PutItem", "BatchWriteItem")},
+            *PUBLISHING,
             ("sqs:SendMessage", "WebhookDeliveryQueue.Arn"),
             ("sqs:SendMessage", "WebhookDLQ.Arn"),
             ("kms:Decrypt", WEBHOOK_KEY),  # KmsSecretBox.open: the keys it signs with

@@ -40,7 +40,7 @@ class WebhookRig:
         self.disabler = EndpointDisabler(
             store=self.store,
             publishers=[self.notices],
-            feed=self.feed,
+            feed=lambda: self.feed,
             disable_after=disable_after(DEFAULT_DISABLE_AFTER_HOURS),
         )
         self.registry = WebhookRegistry(

@@ -183,7 +183,7 @@ def test_an_endpoint_failing_for_less_is_retried_and_zero_hours_never_disables()
 
     never = Rig(FAILED)
     never.attempts._disabler = EndpointDisabler(
-        store=never.store, publishers=[never.notices], feed=never.feed, disable_after=disable_after(0)
+        store=never.store, publishers=[never.notices], feed=lambda: never.feed, disable_after=disable_after(0)
     )
     other = never.register()
     failing_for(never, other, 24 * 365)
@@ -229,7 +229,7 @@ def test_a_notice_no_target_takes_still_disables_the_endpoint_and_reaches_the_ot
     bus = RecordingNotices("eventbridge")
     rig.notices.failing = True
     rig.attempts._disabler = EndpointDisabler(
-        store=rig.store, publishers=[rig.notices, bus], feed=rig.feed, disable_after=DISABLE_AFTER
+        store=rig.store, publishers=[rig.notices, bus], feed=lambda: rig.feed, disable_after=DISABLE_AFTER
     )
     webhook_id = rig.register()
     failing_for(rig, webhook_id, 200)

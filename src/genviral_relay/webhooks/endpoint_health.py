@@ -4,7 +4,7 @@ same document in the feed. Only the attempt whose switch won announces it, so on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from genviral_relay.clock import format_ts
@@ -24,9 +24,11 @@ class EndpointDisabler:
         *,
         store: WebhookStore,
         publishers: Sequence[NoticePublisher],
-        feed: EventLog,
+        feed: Callable[[], EventLog],
         disable_after: timedelta | None,
     ) -> None:
+        """`feed`: builds the feed when a notice first needs it (disablings are rare: a cold start need not import
+        its adapter)."""
         self._store = store
         self._publishers = publishers
         self._feed = feed
@@ -74,7 +76,7 @@ class EndpointDisabler:
             document=published_document(notice).decode(),
         )
         try:
-            self._feed.append([entry])
+            self._feed().append([entry])
         except Exception:
             logger.exception("Could not add a disabled endpoint's notice to the feed", extra=keys)
         for publisher in self._publishers:
