@@ -221,9 +221,9 @@ ALARMS: tuple[Alarm, ...] = (
         Metric.WEBHOOK_FAILING_AGE,
         "A webhook endpoint has been failing for an hour: every attempt since then failed (an error status, no "
         "answer, or an address the rules refuse). Deliveries keep being retried on the schedule until "
-        "WebhookDisableAfterHours disables the endpoint; GET /webhooks/{id} shows the last failure, and the delivery function's 'Webhook "
-        "attempt failed' lines name the endpoint. Measured at every attempt and every 15 minutes while a retry "
-        "waits; it recovers with the next success.",
+        "WebhookDisableAfterHours disables the endpoint; GET /webhooks/{id} shows the last failure, and the "
+        "delivery function's 'Webhook attempt failed' lines name the endpoint. Measured at every attempt and every "
+        "15 minutes while a retry waits; it recovers with the next success.",
         "Maximum",
         threshold=60,
         missing_data="ignore",  # between two measures the endpoint is as it was

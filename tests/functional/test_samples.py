@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from genviral_relay.aws.dynamodb_items import event_to_item
-from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, parse_event, published_document
+from genviral_relay.models.events import PublishedEvent, parse_event, published_document
 from local.__main__ import main
 from local.emulator import GenviralEmulator
 from local.runner import API, POLLER, WEBHOOK_DELIVERY, WEBHOOK_DISPATCHER, WORKER, LocalRunner
@@ -20,6 +20,7 @@ from local.stack import MotoStack
 from local.template import load_template
 from local.webhook_receiver import WebhookReceiver
 from tests.conftest import SECRETS, TOKEN
+from tools.event_schema import PUBLISHED_MODELS, document_model
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_POST = "11111111-1111-1111-1111-111111111111"
@@ -159,15 +160,23 @@ def test_inbound_samples_cover_every_trigger_and_route() -> None:
     assert samples == routes
 
 
-@pytest.mark.parametrize("event_type", list(DETAIL_TYPE_BY_EVENT_TYPE))
+def parse_published(document: str | dict[str, object]) -> PublishedEvent:
+    """A published document as its model: an event about a post, or the notice about an endpoint."""
+    as_dict = json.loads(document) if isinstance(document, str) else document
+    model = document_model(as_dict.get("event_type"))
+    assert model is not None
+    return model.model_validate(as_dict)
+
+
+@pytest.mark.parametrize("event_type", list(PUBLISHED_MODELS))
 def test_outbound_samples_are_valid_event_documents(event_type: str) -> None:
     name = event_type.replace(".", "-")
     eventbridge = sample(f"outbound/eventbridge-{name}.json")
     sns = sample(f"outbound/sns-{name}.json")
     (record,) = sample(f"outbound/lambda-sns-{name}.json")["Records"]
 
-    from_bus = parse_event(eventbridge["detail"])
-    from_topic = parse_event(sns["Message"])
+    from_bus = parse_published(eventbridge["detail"])
+    from_topic = parse_published(sns["Message"])
 
     assert from_bus == from_topic
     assert from_bus.event_type == event_type
@@ -187,12 +196,12 @@ def test_outbound_samples_are_valid_event_documents(event_type: str) -> None:
     assert record["Sns"]["Message"] == sns["Message"]
     assert record["Sns"]["MessageAttributes"] == sns["MessageAttributes"]
     assert record["Sns"]["UnsubscribeUrl"].endswith(record["EventSubscriptionArn"])
-    assert parse_event(record["Sns"]["Message"]) == from_bus
+    assert parse_published(record["Sns"]["Message"]) == from_bus
 
 
 def test_outbound_samples_are_one_of_each_delivery_per_event_type() -> None:
     names = {path.name for path in (EVENTS / "outbound").glob("*.json")}
-    kinds = [event_type.replace(".", "-") for event_type in DETAIL_TYPE_BY_EVENT_TYPE]
+    kinds = [event_type.replace(".", "-") for event_type in PUBLISHED_MODELS]
     assert names == {f"{target}-{kind}.json" for target in ("sns", "lambda-sns", "eventbridge") for kind in kinds}
 
 
