@@ -16,6 +16,7 @@ import functools
 import importlib
 import json
 import re
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -269,6 +270,8 @@ def _resource_for(template: dict[str, Any], method: str, path: str) -> tuple[str
 
 
 def api_gateway_event(template: dict[str, Any], method: str, path: str, body: str | None) -> dict[str, Any]:
+    path, _, query = path.partition("?")  # as API Gateway passes a query string: decoded, by name
+    values = urllib.parse.parse_qs(query, keep_blank_values=True)
     resource, path_parameters = _resource_for(template, method, path)
     encoded = body is not None and not body.isascii()
     return {
@@ -277,8 +280,8 @@ def api_gateway_event(template: dict[str, Any], method: str, path: str, body: st
         "httpMethod": method.upper(),
         "headers": {"content-type": "application/json", "Host": "local.execute-api"},
         "multiValueHeaders": {},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
+        "queryStringParameters": {name: found[-1] for name, found in values.items()} or None,
+        "multiValueQueryStringParameters": values or None,
         "pathParameters": path_parameters or None,
         "stageVariables": None,
         "requestContext": {

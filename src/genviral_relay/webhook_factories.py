@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from genviral_relay.feed.ports import EventLog
     from genviral_relay.rules.webhook_urls import HostResolver
+    from genviral_relay.webhooks.attempt_log import AttemptLog
     from genviral_relay.webhooks.attempts import WebhookAttempts
     from genviral_relay.webhooks.fanout import WebhookFanout
     from genviral_relay.webhooks.ports import DeliveryLog, DeliveryPacer, DeliveryQueue, StoredEvents, WebhookStore
@@ -88,6 +89,17 @@ def webhook_registry() -> WebhookRegistry:
         clock=factories.utc_now,
         allow_private=settings.allow_private_webhook_urls,
         event_retention=events_kept_for(settings.event_retention_days),
+    )
+
+
+@built_once
+def attempt_log() -> AttemptLog:
+    from genviral_relay.webhooks.attempt_log import AttemptLog
+
+    settings = api_settings()
+    retention = events_kept_for(settings.event_retention_days)
+    return AttemptLog(
+        store=build_webhook_store(settings.table_name), log=build_delivery_log(settings.table_name, retention)
     )
 
 

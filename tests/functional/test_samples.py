@@ -104,12 +104,14 @@ def test_every_webhook_sample_drives_its_handler(private_urls_stack: MotoStack) 
         fanned = runner.invoke(WEBHOOK_DISPATCHER, sample("sqs-webhook-fanout-batch.json"))
         attempted = runner.invoke(WEBHOOK_DELIVERY, with_webhook(sample("sqs-webhook-delivery-batch.json"), webhook_id))
         runner.deliver_webhooks()  # the test event and the fan-out's delivery, queued above
+        attempts = runner.invoke(API, with_webhook(sample("api-list-webhook-attempts.json"), webhook_id))
         deleted = runner.invoke(API, with_webhook(sample("api-delete-webhook.json"), webhook_id))
         gone = runner.invoke(API, with_webhook(sample("api-get-webhook.json"), webhook_id))
 
-    assert [answer["statusCode"] for answer in (listed, got, rotated, tested, deleted, gone)] == [
-        200, 200, 200, 202, 200, 404
+    assert [answer["statusCode"] for answer in (listed, got, rotated, tested, attempts, deleted, gone)] == [
+        200, 200, 200, 202, 200, 200, 404
     ]  # fmt: skip
+    assert json.loads(attempts["body"])["data"] == []  # the sample asks for failures: every attempt was delivered
     assert [item["id"] for item in json.loads(listed["body"])["webhooks"]] == [webhook_id]
     assert (fanned, attempted) == ({"batchItemFailures": []}, {"batchItemFailures": []})
     # Each delivery verified (with both keys signing after the rotation); the samples' event twice: once from the
@@ -145,6 +147,7 @@ def test_inbound_samples_cover_every_trigger_and_route() -> None:
         "api-delete-webhook.json",
         "api-rotate-webhook-secret.json",
         "api-test-webhook.json",
+        "api-list-webhook-attempts.json",
     }
     # every API route of the template has its sample
     routes = {

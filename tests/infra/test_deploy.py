@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE
+from genviral_relay.api.errors import ROUTES as API_ROUTES
 from local.template import NO_VALUE, Resolver, function_environment
 from tests.infra.test_template import FUNCTIONS, SAMPLE_PARAMETERS, TEMPLATE
 from tests.infra.tooling import (
@@ -25,6 +25,7 @@ from tests.infra.tooling import (
     regions_without,
     variant_findings,
 )
+from tools.event_schema import DETAIL_TYPES
 from tools.monitoring import DASHBOARD_ID
 from tools.monitoring import resources as generated_resources
 
@@ -192,7 +193,7 @@ def test_the_registry_is_left_out_exactly_where_event_schemas_do_not_exist() -> 
     assert "ca-west-1" in lacking
     assert "us-east-1" not in lacking
     registry = [logical_id for logical_id, r in TEMPLATE["Resources"].items() if r["Type"] in REGISTRY_TYPES]
-    assert len(registry) == 1 + len(DETAIL_TYPE_BY_EVENT_TYPE)  # the registry and a schema per event type
+    assert len(registry) == 1 + len(DETAIL_TYPES)  # the registry and a schema per published detail-type
     for region in commercial_regions():
         resolver = Resolver(TEMPLATE, SAMPLE_PARAMETERS, pseudo={"AWS::Region": region})
         assert resolver.condition("SchemaRegistryInRegion") == (region not in lacking), region
@@ -254,11 +255,11 @@ def test_api_gateway_invokes_the_function_under_its_resource_policy_not_the_call
         for operations in api["Properties"]["Body"]["paths"].values()
         for operation in operations.values()
     ]
-    assert len(integrations) == 10
-    assert [integration.get("credentials") for integration in integrations] == [None] * 10
+    assert len(integrations) == sum(len(methods) for methods in API_ROUTES.values())
+    assert [integration.get("credentials") for integration in integrations] == [None] * len(integrations)
     permissions = [r for r in expanded["Resources"].values() if r["Type"] == "AWS::Lambda::Permission"]
     assert {p["Properties"]["Principal"] for p in permissions} == {"apigateway.amazonaws.com"}
-    assert len(permissions) == 10
+    assert len(permissions) == len(integrations)
 
 
 def test_the_secret_parameter_takes_only_a_full_arn() -> None:

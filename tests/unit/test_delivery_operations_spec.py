@@ -8,14 +8,20 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
+from genviral_relay.errors import WebhookNotFoundError
 from genviral_relay.models.endpoint_notices import EndpointDisabledEvent
 from genviral_relay.models.webhooks import EndpointFilter, WebhookDelivery
 from genviral_relay.observability import Metric
+from genviral_relay.rules.cursors import CursorError, encode_cursor
 from genviral_relay.rules.endpoint_health import disable_after, due_for_disabling, notice_event_id
 from genviral_relay.rules.webhook_retries import MAX_ATTEMPTS, RETRY_DELAYS
+from genviral_relay.webhooks.attempt_log import AttemptLog
 from genviral_relay.webhooks.attempts import DeliveryItem
 from genviral_relay.webhooks.endpoint_health import EndpointDisabler
 from genviral_relay.webhooks.ports import WebhookAnswer
+from tests.builders import relay_event
 from tests.support.doubles import RecordingSender
 from tests.support.event_log_doubles import InMemoryDeliveryLog, RecordingNotices
 from tests.unit.test_webhooks_spec import START, URL, Rig
@@ -277,3 +283,37 @@ def test_a_paced_delivery_that_fails_reserves_a_slot_again_for_its_retry() -> No
     (retry,) = rig.queue.sent
     assert (retry.attempt, retry.paced) == (2, False)
     assert URL in rig.store.items[webhook_id].url
+
+
+# ---------------------------------------------------------------- reading the attempt log
+def test_the_attempt_log_pages_newest_first_behind_a_cursor_of_its_own_endpoint() -> None:
+    rig = Rig(*[FAILED] * 3)
+    webhook_id = rig.register()
+    other = rig.register()
+    for number in range(3):
+        rig.event("post.account.failed", f"e{number}")
+        rig.now += timedelta(seconds=1)
+    rig.queue.take()
+    log = AttemptLog(store=rig.store, log=rig.delivery_log)
+    for number in range(3):  # one attempt each to the first endpoint, a second apart
+        rig.attempts.attempt(WebhookDelivery(webhook_id=webhook_id, event_id=f"e{number}",
+                             event_type="post.account.failed", attempt=1, due_at=rig.now,
+                             post_id=relay_event("post.account.failed", "e0").post_id))  # fmt: skip
+        rig.now += timedelta(seconds=1)
+
+    first = log.page(webhook_id, after=None, limit=2)
+    assert [e.event_id for e in first.entries] == ["e2", "e1"]
+    assert first.next is not None
+    rest = log.page(webhook_id, after=first.next, limit=2)
+    assert [e.event_id for e in rest.entries] == ["e0"]
+    assert rest.next is None
+    assert log.page(webhook_id, after=None, outcome="delivered").entries == []
+
+    with pytest.raises(CursorError, match="another listing"):
+        log.page(other, after=first.next)  # another endpoint's cursor
+    with pytest.raises(CursorError, match="malformed"):
+        log.page(webhook_id, after="not-a-cursor")
+    with pytest.raises(CursorError, match="malformed"):
+        log.page(webhook_id, after=encode_cursor(f"attempts:{webhook_id}", "x#y"))
+    with pytest.raises(WebhookNotFoundError):
+        log.page("wh_" + "0" * 32, after=None)

@@ -27,6 +27,7 @@ from genviral_relay.models.api import ErrorResponse
 from genviral_relay.models.domain import POST_ID_HINT
 from genviral_relay.models.webhooks import WEBHOOK_ID_HINT
 from genviral_relay.observability import logger
+from genviral_relay.rules.cursors import CursorError
 from genviral_relay.rules.webhook_urls import UrlRefusedError
 
 
@@ -95,6 +96,7 @@ ROUTES = {
     "/watches/{post_id}/check": ("POST",),
     "/webhooks": ("GET", "POST"),
     "/webhooks/{webhook_id}": ("GET", "DELETE"),
+    "/webhooks/{webhook_id}/attempts": ("GET",),
     "/webhooks/{webhook_id}/rotate-secret": ("POST",),
     "/webhooks/{webhook_id}/test": ("POST",),
 }
@@ -167,3 +169,8 @@ def _not_queued(error: EnqueueError) -> Response[str]:
 def _misconfigured(error: ConfigurationError) -> Response[str]:
     logger.error("Function misconfigured", extra={"error": str(error)})
     return error_answer(HTTPStatus.INTERNAL_SERVER_ERROR, "configuration_error", str(error))
+
+
+@app.exception_handler(CursorError)
+def _bad_cursor(error: CursorError) -> Response[str]:
+    return error_answer(HTTPStatus.BAD_REQUEST, "bad_request", str(error))
