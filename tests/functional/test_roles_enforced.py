@@ -463,6 +463,30 @@ def test_without_sqs_send_message_the_pollers_tick_is_refused(
     assert runner.drain_work_queue().batches == 0
 
 
+def test_an_attempt_log_the_table_refuses_neither_fails_nor_repeats_the_delivery(
+    emulator: GenviralEmulator, enforced_stack: StackFactory
+) -> None:
+    stack = enforced_stack(AllowPrivateWebhookUrls="true")
+    runner = LocalRunner(stack)
+    revoke(stack, WEBHOOK_DELIVERY, "dynamodb:BatchWriteItem")  # the attempt log and the delivery states
+    with WebhookReceiver() as receiver:
+        created = runner.api("POST", "/webhooks", {"url": receiver.url})
+        SECRETS.add(created.body["secret"].removeprefix("whsec_"))
+        post_id, (account, _) = publishing_now(emulator, accounts=2)
+        assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+        emulator.mark_posted(post_id, account)
+        runner.tick_and_work()
+        report = runner.deliver_webhooks()
+        assert len(receiver.received) == 1  # sent once
+    assert report.failed == 0  # no message came back to be attempted again
+    assert queue_messages(stack, "WebhookDeliveryQueue") == []
+    denials = enforcement(stack).take_denials()
+    assert {(d.action, d.resource) for d in denials} == {("dynamodb:BatchWriteItem", table_arn(stack))}
+    health = DynamoDbWebhookStore(stack.client("dynamodb"), stack.ref("StateTable")).endpoint(created.body["id"])
+    assert health is not None
+    assert health.health.last_success_at is not None  # the endpoint's health, a write of its own, still kept
+
+
 def test_a_table_grant_on_another_table_refuses_the_api(
     emulator: GenviralEmulator, enforced_stack: StackFactory
 ) -> None:
