@@ -14,8 +14,8 @@ import pytest
 
 from genviral_relay import webhook_factories
 from genviral_relay.aws.webhook_counts import COUNT_KEY
-from genviral_relay.aws.webhook_secrets import KmsSecretBox
 from genviral_relay.aws.webhook_items import endpoint_to_item
+from genviral_relay.aws.webhook_secrets import KmsSecretBox
 from genviral_relay.clock import utc_now
 from genviral_relay.errors import TooManyWebhooksError, WebhookExistsError
 from genviral_relay.models.webhook_api import CreateWebhookRequest
