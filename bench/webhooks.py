@@ -13,7 +13,10 @@ fan-out queue, as the outbox's webhooks target puts them, for ENDPOINTS endpoint
 Figures are of this machine and moto, not of AWS: the request counts are exact, the times are an upper bound of
 the relay's own work (moto's SQS walks every message of a queue on each call, so its figures fall as the queue
 grows), and an endpoint that takes longer to answer lengthens the delivery function's invocations (the second
-cost figure assumes 1 s). The fan-out is timed once more on the in-memory doubles: the relay's own work, no I/O.
+cost figure assumes 1 s). The fan-out is timed once more on the in-memory doubles: the relay's own work, no I/O;
+so is the delivery function's, plain, for an endpoint with a `rate_limit` (each delivery over the rate queued again
+at its slot) and for one whose `filter` leaves the events out (each dropped, its state recorded). The cost counts
+the attempt log's writes: one BatchWriteItem of two items (the entry and the delivery's state) per attempt.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import boto3
 from genviral_relay.aws.dynamodb_items import event_to_item
 from genviral_relay.aws.publishers import WebhookFanoutPublisher
 from genviral_relay.models.events import RelayEvent, parse_event
+from genviral_relay.models.webhooks import WebhookEndpoint
 from local.runner import WEBHOOK_DELIVERY, WEBHOOK_DISPATCHER, LocalRunner
 from local.stack import MotoStack
 from local.webhook_receiver import WebhookReceiver
@@ -63,8 +67,14 @@ class Calls:
         assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register("before-call.*.*", self._count)
 
+        boto3.DEFAULT_SESSION.events.register("before-parameter-build.dynamodb.BatchWriteItem", self._count_items)
+
     def _count(self, model: Any, **_: Any) -> None:
         self.counted[(model.service_model.service_name, model.name)] += 1
+
+    def _count_items(self, params: dict[str, Any], **_: Any) -> None:
+        """A batch write costs a write unit per item (each under 1 KB), not per call."""
+        self.counted[("dynamodb", "BatchWriteItem items")] += sum(len(v) for v in params["RequestItems"].values())
 
     def take(self) -> Counter[tuple[str, str]]:
         taken, self.counted = self.counted, Counter()
@@ -93,7 +103,6 @@ def timed_drain(runner: LocalRunner, function: str) -> list[float]:
 
 def fanout_on_doubles(endpoints: int, batches: int = 200) -> float:
     """Deliveries per second of the dispatcher's own work (batches of 10 events; the store and queue in memory)."""
-    from genviral_relay.models.webhooks import WebhookEndpoint
     from genviral_relay.webhooks.fanout import FanoutItem, WebhookFanout
     from tests.support.doubles import InMemoryDeliveryQueue, InMemoryWebhookStore
     from tests.support.event_log_doubles import InMemoryDeliveryLog
@@ -176,6 +185,38 @@ def resend_figures(count: int) -> None:
           f"requests: ${cost:.6f}, before the deliveries themselves (see the cost per 1,000 above)")  # fmt: skip
 
 
+def attempts_on_doubles(mode: str, deliveries: int = 2000) -> float:
+    """Deliveries per second of the delivery function's own work on the doubles (batches of 10, one thread: the
+    store, the queue, the log and the pacer in memory, an endpoint answering at once). `mode`: plain, rate_limit (5
+    a second: all but the first go back to the queue at their slots) or filter (every event left out)."""
+    from genviral_relay.models.webhooks import EndpointFilter, WebhookDelivery
+    from genviral_relay.webhooks.attempts import DeliveryItem
+    from tests.builders import relay_event
+    from tests.support.doubles import RecordingSender
+    from tests.support.webhook_rig import WebhookRig
+
+    rig = WebhookRig(RecordingSender(), threads=1)
+    rig.store.add_04(WebhookEndpoint(id="wh_" + "a" * 32, url="https://hooks.example.com/", created_at=rig.now))
+    changes: dict[str, dict[str, Any]] = {
+        "rate_limit": {"rate_limit": 5.0},
+        "filter": {"filter": EndpointFilter(platforms=("tiktok",))},  # the sample is an instagram failure
+    }
+    endpoint = rig.store.items["wh_" + "a" * 32].model_copy(update=changes.get(mode, {}))
+    rig.store.items[endpoint.id] = endpoint
+    stored = [relay_event("post.account.failed", f"e{n}") for n in range(deliveries)]
+    for event in stored:
+        rig.events.add(event)
+    items = [
+        DeliveryItem(f"m{n}", WebhookDelivery(webhook_id=endpoint.id, event_id=event.event_id,
+                     event_type=event.event_type, attempt=1, due_at=rig.now, post_id=event.post_id))
+        for n, event in enumerate(stored)
+    ]  # fmt: skip
+    start = time.perf_counter()
+    for first in range(0, len(items), 10):
+        rig.attempts.run(items[first : first + 10])
+    return deliveries / (time.perf_counter() - start)
+
+
 def sqs_requests(calls: Counter[tuple[str, str]]) -> int:
     return sum(count for (service, _), count in calls.items() if service == "sqs")
 
@@ -228,7 +269,8 @@ def main() -> None:
     # while the queues are empty: a fixed cost of the event source, not of a delivery).
     sqs += 2 * (dispatches + attempts)
     reads = dispatcher_calls[("dynamodb", "Query")] * 0.5 + delivery_calls[("dynamodb", "GetItem")]
-    writes = delivery_calls[("dynamodb", "UpdateItem")]
+    # The endpoint's health (UpdateItem) and the attempt log (two items a BatchWriteItem)
+    writes = delivery_calls[("dynamodb", "UpdateItem")] + delivery_calls[("dynamodb", "BatchWriteItem items")]
     lambda_seconds = dispatch_seconds + attempt_seconds
     lambda_cost = (dispatches + attempts) * LAMBDA_REQUEST + lambda_seconds * MEMORY_GB * LAMBDA_GB_SECOND
     slow_cost = (dispatches + attempts) * LAMBDA_REQUEST + (
@@ -245,7 +287,12 @@ def main() -> None:
             f"{each / warm:,.0f} deliveries/s per invocation; first (cold) {times[0] * 1000:.0f} ms"
         )
     print(f"dispatcher on the doubles (its own work): {fanout_on_doubles(args.endpoints):,.0f} deliveries/s")
+    for mode, what in (("plain", "sent"), ("rate_limit", "paced: queued again at their slots"),
+                       ("filter", "filtered: dropped, state recorded")):  # fmt: skip
+        print(f"delivery function on the doubles, {mode} ({what}): {attempts_on_doubles(mode):,.0f} deliveries/s")
     print("AWS requests:", dict(sorted((outbox_calls + dispatcher_calls + delivery_calls).items())))
+    log_writes = delivery_calls[("dynamodb", "BatchWriteItem items")]
+    print(f"attempt log: {log_writes * per_thousand:.0f} write units per 1,000 deliveries (entry and state)")
     print(
         f"per 1,000 deliveries: {sqs * per_thousand:.0f} SQS requests ${sqs_cost * per_thousand:.5f}, "
         f"{reads * per_thousand:.0f} read + {writes * per_thousand:.0f} write units "

@@ -28,12 +28,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from genviral_relay.models.endpoint_notices import (
+    ENDPOINT_DISABLED,
+    ENDPOINT_DISABLED_DETAIL_TYPE,
+    EndpointDisabledEvent,
+)
 from genviral_relay.models.events import (
     DETAIL_TYPE_BY_EVENT_TYPE,
     EVENT_SOURCE,
     MODEL_BY_EVENT_TYPE,
-    EventType,
-    RelayEvent,
+    PublishedEvent,
     event_documents_schema,
 )
 
@@ -43,13 +47,16 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 SCHEMA_ID = "urn:genviral-relay:relay-event:1"
 REGENERATE = "make schema"
 
-DETAIL_TYPES = tuple(DETAIL_TYPE_BY_EVENT_TYPE.values())
-EVENT_TYPE_BY_DETAIL_TYPE: dict[str, EventType] = {detail: kind for kind, detail in DETAIL_TYPE_BY_EVENT_TYPE.items()}
+PUBLISHED_MODELS: dict[str, type[PublishedEvent]] = {**MODEL_BY_EVENT_TYPE, ENDPOINT_DISABLED: EndpointDisabledEvent}
+"""Every document published to the topic and the bus: the events about posts, and the notice about an endpoint."""
+PUBLISHED_DETAIL_TYPES: dict[str, str] = {**DETAIL_TYPE_BY_EVENT_TYPE, ENDPOINT_DISABLED: ENDPOINT_DISABLED_DETAIL_TYPE}
+DETAIL_TYPES = tuple(PUBLISHED_DETAIL_TYPES.values())
+EVENT_TYPE_BY_DETAIL_TYPE: dict[str, str] = {detail: kind for kind, detail in PUBLISHED_DETAIL_TYPES.items()}
 
 
-def document_model(event_type: object) -> type[RelayEvent] | None:
+def document_model(event_type: object) -> type[PublishedEvent] | None:
     """The model of the documents of `event_type` (None: no such type)."""
-    return next((model for kind, model in MODEL_BY_EVENT_TYPE.items() if kind == event_type), None)
+    return next((model for kind, model in PUBLISHED_MODELS.items() if kind == event_type), None)
 
 
 class ContractViolation(ValueError):
@@ -87,6 +94,11 @@ FIRST_PUBLISHED_FIELDS: dict[str, frozenset[str]] = {
         | {"last_attempted_at"}
     ),
     "AccountRef": frozenset({"id", "platform", "username", "display_name", "type"}),
+    # First published by 0.5.0, with every field it has now.
+    "EndpointDisabledEvent": frozenset(
+        {"schema_version", "event_id", "event_type", "detected_at", "webhook_id", "host", "description"}
+        | {"disabled_reason", "failing_since", "last_failure_status", "last_failure_reason"}
+    ),
 }
 """The fields each definition required when it was first published under `schema_version` "1": the published
 schemas require these and no others. A document a consumer stored from that release must keep validating, so a
@@ -165,6 +177,9 @@ def strict(node: Any) -> Any:
 def document_schema() -> dict[str, Any]:
     generated = event_documents_schema()
     generated.pop("discriminator", None)  # OpenAPI, not JSON Schema: Ajv's strict mode refuses unknown keywords
+    # The notice about an endpoint is no event about a post (no `post_id`): a document of its own beside them.
+    generated["$defs"]["EndpointDisabledEvent"] = EndpointDisabledEvent.model_json_schema(mode="serialization")
+    generated["oneOf"].append({"$ref": "#/$defs/EndpointDisabledEvent"})
     generated["$defs"] = {name: published_definition(name, node) for name, node in generated["$defs"].items()}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -174,8 +189,8 @@ def document_schema() -> dict[str, Any]:
             "An event genviral-relay publishes, as the SNS `Message` and the EventBridge `detail` (source "
             f"`{EVENT_SOURCE}`); `event_type` tells which document it is: "
             + ", ".join(
-                f"`{kind}` ({model.__name__}, detail-type `{DETAIL_TYPE_BY_EVENT_TYPE[kind]}`)"
-                for kind, model in MODEL_BY_EVENT_TYPE.items()
+                f"`{kind}` ({model.__name__}, detail-type `{PUBLISHED_DETAIL_TYPES[kind]}`)"
+                for kind, model in PUBLISHED_MODELS.items()
             )
             + ". Delivery is at least once: dedupe on `event_id`. Fields are added within a `schema_version`, "
             "never removed or changed: this schema accepts fields it does not list, and requires only those each "
@@ -260,7 +275,7 @@ def registry_logical_id(detail_type: str) -> str:
 
 def registry_schema(detail_type: str) -> dict[str, Any]:
     """The EventBridge event of one detail-type (`AWSEvent`, its `detail` the event document) as OpenAPI 3.0."""
-    model = MODEL_BY_EVENT_TYPE[EVENT_TYPE_BY_DETAIL_TYPE[detail_type]]
+    model = PUBLISHED_MODELS[EVENT_TYPE_BY_DETAIL_TYPE[detail_type]]
     generated = model.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
     definitions = {name: published_definition(name, node) for name, node in generated.pop("$defs", {}).items()}
     detail_name = generated["title"]

@@ -220,14 +220,22 @@ ALARMS: tuple[Alarm, ...] = (
         "WebhookFailingAlarm",
         Metric.WEBHOOK_FAILING_AGE,
         "A webhook endpoint has been failing for an hour: every attempt since then failed (an error status, no "
-        "answer, or an address the rules refuse). Deliveries keep being retried on the schedule and the endpoint "
-        "is never disabled; GET /webhooks/{id} shows the last failure, and the delivery function's 'Webhook "
-        "attempt failed' lines name the endpoint. Measured at every attempt and every 15 minutes while a retry "
-        "waits; it recovers with the next success.",
+        "answer, or an address the rules refuse). Deliveries keep being retried on the schedule until "
+        "WebhookDisableAfterHours disables the endpoint; GET /webhooks/{id} shows the last failure, and the "
+        "delivery function's 'Webhook attempt failed' lines name the endpoint. Measured at every attempt and every "
+        "15 minutes while a retry waits; it recovers with the next success.",
         "Maximum",
         threshold=60,
         missing_data="ignore",  # between two measures the endpoint is as it was
         in_minutes="Longest-failing webhook endpoint (minutes)",
+    ),
+    Alarm(
+        "WebhookEndpointsDisabledAlarm",
+        Metric.WEBHOOK_ENDPOINTS_DISABLED,
+        "A webhook endpoint was disabled: every delivery to it failed for WebhookDisableAfterHours. Nothing more is "
+        "queued for it; webhook.endpoint.disabled (SNS, EventBridge, GET /events) names it and why. Once it is "
+        "fixed: genviral-relay webhooks enable <id> --resend-missed (POST /webhooks/{id}/enable) turns it on and "
+        "resends what it missed; genviral-relay webhooks attempts <id> shows its last attempts.",
     ),
     Alarm(
         "WebhookMessagesRejectedAlarm",
@@ -368,6 +376,7 @@ DASHBOARD: tuple[Graph, ...] = (
             Metric.WEBHOOK_DELIVERY_FAILURES,
             Metric.WEBHOOK_DELIVERIES_DEAD_LETTERED,
             Metric.WEBHOOK_MESSAGES_REJECTED,
+            Metric.WEBHOOK_ENDPOINTS_DISABLED,
         ),
     ),
     Graph(

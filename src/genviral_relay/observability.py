@@ -130,6 +130,7 @@ class Metric(StrEnum):
     WEBHOOK_DELIVERIES_DEAD_LETTERED = "WebhookDeliveriesDeadLettered"  # retries ran out: parked in WebhookDLQ
     WEBHOOK_FAILING_AGE = "WebhookFailingAge"  # seconds an endpoint has been failing (0 once it succeeds)
     WEBHOOK_MESSAGES_REJECTED = "WebhookMessagesRejected"  # delivery messages naming no stored event: never signed
+    WEBHOOK_ENDPOINTS_DISABLED = "WebhookEndpointsDisabled"  # endpoints turned off for failing too long (once each)
 
     @property
     def unit(self) -> MetricUnit:

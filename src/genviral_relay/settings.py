@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, fie
 from genviral_relay.clock import moment_from, utc_now
 from genviral_relay.errors import ConfigurationError
 from genviral_relay.models.domain import PublishChoice, Target, publish_targets
+from genviral_relay.rules.endpoint_health import DEFAULT_DISABLE_AFTER_HOURS
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -34,16 +35,34 @@ class PollerSettings(_Settings):
     poll_schedule: NonEmpty = Field(alias="POLL_SCHEDULE", description="The tick backpressure counts a pace in.")
 
 
-class CheckerSettings(_Settings):
+class _Publishing(_Settings):
+    """Where events go (the topic, the bus) and how long they are kept: the checks', and the delivery function's
+    for its notices and records."""
+
+    publish_targets: PublishChoice = Field(alias="PUBLISH_TARGETS")
+    topic_arn: str = Field(default="", alias="TOPIC_ARN")
+    event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
+    event_retention_days: int = Field(default=30, ge=1, le=3650, alias="EVENT_RETENTION_DAYS")
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        return publish_targets(self.publish_targets, webhooks=False)
+
+    @model_validator(mode="after")
+    def _targets_have_destinations(self) -> _Publishing:
+        if "sns" in self.targets and not self.topic_arn:
+            raise ValueError("PUBLISH_TARGETS includes sns but TOPIC_ARN is empty")
+        if "eventbridge" in self.targets and not self.event_bus_name:
+            raise ValueError("PUBLISH_TARGETS includes eventbridge but EVENT_BUS_NAME is empty")
+        return self
+
+
+class CheckerSettings(_Publishing):
     """Everything a post check needs: all the HTTP API reads, and the base of the worker's settings."""
 
     genviral_secret_arn: NonEmpty = Field(alias="GENVIRAL_SECRET_ARN")
     genviral_api_url: HttpUrl = Field(alias="GENVIRAL_API_URL")
-    publish_targets: PublishChoice = Field(alias="PUBLISH_TARGETS")
-    topic_arn: str = Field(default="", alias="TOPIC_ARN")
-    event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
     events_dlq_url: NonEmpty = Field(alias="EVENTS_DLQ_URL")
-    event_retention_days: int = Field(default=30, ge=1, le=3650, alias="EVENT_RETENTION_DAYS")
     failed_retry_window_hours: int = Field(default=24, ge=0, le=24 * 30, alias="FAILED_RETRY_WINDOW_HOURS")
     delayed_after_minutes: int = Field(default=15, ge=0, le=7 * 24 * 60, alias="DELAYED_AFTER_MINUTES")
     poll_schedule: NonEmpty = Field(alias="POLL_SCHEDULE")
@@ -54,14 +73,6 @@ class CheckerSettings(_Settings):
     @property
     def targets(self) -> tuple[Target, ...]:
         return publish_targets(self.publish_targets, webhooks=bool(self.webhook_fanout_queue_url))
-
-    @model_validator(mode="after")
-    def _targets_have_destinations(self) -> CheckerSettings:
-        if "sns" in self.targets and not self.topic_arn:
-            raise ValueError("PUBLISH_TARGETS includes sns but TOPIC_ARN is empty")
-        if "eventbridge" in self.targets and not self.event_bus_name:
-            raise ValueError("PUBLISH_TARGETS includes eventbridge but EVENT_BUS_NAME is empty")
-        return self
 
 
 class WorkerSettings(CheckerSettings):
@@ -99,10 +110,15 @@ class WebhookDispatcherSettings(_Settings):
     )
 
 
-class WebhookDeliverySettings(WebhookDispatcherSettings):
+class WebhookDeliverySettings(WebhookDispatcherSettings, _Publishing):
+    """The attempts' settings, and where a disabled endpoint's notice goes (`targets`: the topic and the bus)."""
+
     webhook_dlq_url: NonEmpty = Field(alias="WEBHOOK_DLQ_URL")
     allow_private_webhook_urls: bool = Field(alias="ALLOW_PRIVATE_WEBHOOK_URLS")
     webhook_secrets_key_arn: NonEmpty = Field(alias="WEBHOOK_SECRETS_KEY_ARN", description="Opens signing keys.")
+    webhook_disable_after_hours: int = Field(
+        default=DEFAULT_DISABLE_AFTER_HOURS, ge=0, le=24 * 365, alias="WEBHOOK_DISABLE_AFTER_HOURS"
+    )
 
 
 SettingsT = TypeVar("SettingsT", bound=_Settings)

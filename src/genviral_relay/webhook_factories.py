@@ -5,6 +5,7 @@ the functions' clock is `factories.utc_now`, looked up when an object is built, 
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from genviral_relay import factories
@@ -19,9 +20,10 @@ if TYPE_CHECKING:
     from genviral_relay.feed.ports import EventLog
     from genviral_relay.feed.reader import EventFeed
     from genviral_relay.rules.webhook_urls import HostResolver
+    from genviral_relay.webhooks.attempt_log import AttemptLog
     from genviral_relay.webhooks.attempts import WebhookAttempts
     from genviral_relay.webhooks.fanout import WebhookFanout
-    from genviral_relay.webhooks.ports import DeliveryLog, DeliveryQueue, StoredEvents, WebhookStore
+    from genviral_relay.webhooks.ports import DeliveryLog, DeliveryPacer, DeliveryQueue, StoredEvents, WebhookStore
     from genviral_relay.webhooks.registry import WebhookRegistry
 
 
@@ -50,13 +52,15 @@ def build_event_log(table_name: str, event_retention: timedelta, client: ClientF
 
 
 def build_delivery_log(table_name: str, event_retention: timedelta, client: ClientFactory = aws_client) -> DeliveryLog:
-    # The adapter is written with the delivery records (aws/delivery_log.py); imported on the first story.
-    from genviral_relay.aws.delivery_log import (  # type: ignore[import-not-found,import-untyped,unused-ignore]
-        DynamoDbDeliveryLog,
-    )
+    from genviral_relay.aws.delivery_log import DynamoDbDeliveryLog
 
-    log: DeliveryLog = DynamoDbDeliveryLog(client("dynamodb"), table_name, event_retention=event_retention)
-    return log
+    return DynamoDbDeliveryLog(client("dynamodb"), table_name, event_retention=event_retention)
+
+
+def build_pacer(table_name: str, client: ClientFactory = aws_client) -> DeliveryPacer:
+    from genviral_relay.aws.delivery_pacer import DynamoDbPacer
+
+    return DynamoDbPacer(client("dynamodb"), table_name)
 
 
 def build_event_feed(
@@ -113,6 +117,17 @@ def webhook_registry() -> WebhookRegistry:
 
 
 @built_once
+def attempt_log() -> AttemptLog:
+    from genviral_relay.webhooks.attempt_log import AttemptLog
+
+    settings = api_settings()
+    retention = events_kept_for(settings.event_retention_days)
+    return AttemptLog(
+        store=build_webhook_store(settings.table_name), log=build_delivery_log(settings.table_name, retention)
+    )
+
+
+@built_once
 def webhook_fanout() -> WebhookFanout:
     from genviral_relay.webhooks.fanout import WebhookFanout
 
@@ -131,12 +146,20 @@ def webhook_fanout() -> WebhookFanout:
 def webhook_attempts() -> WebhookAttempts:
     from genviral_relay.aws.webhook_secrets import KmsSecretBox
     from genviral_relay.receivers.sender import HttpWebhookSender
+    from genviral_relay.rules.endpoint_health import disable_after
     from genviral_relay.webhooks.attempts import WebhookAttempts
+    from genviral_relay.webhooks.endpoint_health import EndpointDisabler
+    from genviral_relay.webhooks.ports import NoticePublisher
 
     settings = webhook_delivery_settings()
     label_stack(settings.stack_name)
+    retention = events_kept_for(settings.event_retention_days)
+    store = build_webhook_store(settings.table_name)
+    publishers = factories.build_publishers(
+        settings.targets, topic_arn=settings.topic_arn, event_bus_name=settings.event_bus_name
+    )
     return WebhookAttempts(
-        store=build_webhook_store(settings.table_name),
+        store=store,
         events=build_stored_events(settings.table_name),
         secrets=KmsSecretBox(aws_client("kms"), settings.webhook_secrets_key_arn),  # kept: it caches opened keys
         queue=build_delivery_queue(settings.webhook_delivery_queue_url, settings.webhook_dlq_url),
@@ -144,4 +167,12 @@ def webhook_attempts() -> WebhookAttempts:
         resolver=host_resolver(),
         clock=factories.utc_now,
         allow_private=settings.allow_private_webhook_urls,
+        log=build_delivery_log(settings.table_name, retention),
+        pacer=build_pacer(settings.table_name),
+        disabler=EndpointDisabler(
+            store=store,
+            publishers=[publisher for publisher in publishers if isinstance(publisher, NoticePublisher)],
+            feed=functools.partial(build_event_log, settings.table_name, retention),
+            disable_after=disable_after(settings.webhook_disable_after_hours),
+        ),
     )

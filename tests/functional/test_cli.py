@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
-from genviral_relay import __version__, webhook_factories
+from genviral_relay import __version__
 from genviral_relay.aws.dead_letters import SqsDeadLetters
+from genviral_relay.aws.delivery_log import DynamoDbDeliveryLog
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.webhook_queues import SqsDeliveryQueue
 from genviral_relay.aws.webhook_store import DynamoDbWebhookStore
@@ -37,6 +38,7 @@ from genviral_relay.cli.parser import EXIT_MEANINGS, build_parser, command_parse
 from genviral_relay.clock import format_ts, format_ts_or_none, moment_from, to_milliseconds, utc_now
 from genviral_relay.genviral.client import USER_AGENT, GenviralClient
 from genviral_relay.models.domain import OutboxEntry, WatchRecord
+from genviral_relay.models.event_log import AttemptEntry, DeliveryState
 from genviral_relay.models.messages import RefreshRequest
 from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint
 from genviral_relay.polling.in_flight import CheckClaims
@@ -49,7 +51,6 @@ from tests.builders import account, outcomes, post
 from tests.conftest import SECRET_MARK, SECRETS, TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain, transitions
-from tests.support.event_log_doubles import InMemoryDeliveryLog
 
 WRONG_TOKEN = "gva_live_revoked.ffffffffffffffff"
 UNKNOWN_POST = "99999999-9999-4999-8999-999999999999"
@@ -165,6 +166,7 @@ def test_every_command_has_help_with_the_exit_codes(cli: Cli) -> None:
         ["webhooks", "list"], ["webhooks", "show"], ["webhooks", "resend"], ["webhooks", "enable"],
         ["webhooks", "disable"],
         ["events"], ["events", "list"], ["events", "show"],
+        ["webhooks", "attempts"],
     ]  # fmt: skip
     assert {" ".join(command) for command in commands} >= set(command_parsers(build_parser()))
     assert sorted(EXIT_MEANINGS) == [0, 1, 2, 3, 4, 130]
@@ -190,6 +192,7 @@ def test_each_command_lists_only_the_settings_it_declares(cli: Cli) -> None:
         "redrive poller", "redrive failure-webhook", "redrive webhook-deliveries", "webhooks list", "webhooks show",
         "webhooks resend", "webhooks enable", "webhooks disable",
         "events list", "events show",
+        "webhooks attempts",
     }  # fmt: skip
     for words, parser in commands.items():
         declared = set(parser.get_default("reads"))
@@ -936,8 +939,6 @@ def test_each_command_reads_every_setting_it_lists(
         "FAILURE_WEBHOOK_API_KEY_SECRET": "no-such-secret",  # the run stops there: nothing is POSTed
     }.items():
         monkeypatch.setenv(name, value)
-    # The delivery log's adapter comes with the delivery records: the story reads the double's until then.
-    monkeypatch.setattr(webhook_factories, "build_delivery_log", lambda *args, **kwargs: InMemoryDeliveryLog())
 
     runs = [
         cli("check", post_id),
@@ -961,9 +962,10 @@ def test_each_command_reads_every_setting_it_lists(
         cli("webhooks", "enable", hook.id, "--resend-missed", "--yes"),  # on already: nothing missed
         cli("webhooks", "resend", hook.id, "--since", "400d", "--yes"),  # refused: older than the retention
         cli("webhooks", "disable", hook.id, "--yes"),
+        cli("webhooks", "attempts", "wh_" + "0" * 32),  # no such endpoint, read after both settings
     ]
 
-    codes = [0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 1, 0]
+    codes = [0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 1, 0, 1]
     assert [run.code for run in runs] == codes, [run.err for run in runs]
     assert "could not be read from no-such-secret" in runs[8].err
     assert "older than the retention" in runs[-2].err
@@ -1036,3 +1038,44 @@ def test_no_function_imports_the_cli() -> None:
         env={**os.environ, "PYTHONPATH": "src"},
     )
     assert done.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------------------------------- webhooks attempts
+
+
+def test_webhooks_attempts_shows_the_attempt_log_newest_first(deployed: MotoStack, cli: Cli) -> None:
+    client, table = deployed.client("dynamodb"), deployed.ref("StateTable")
+    webhook_id = "wh_" + "a" * 32
+    DynamoDbWebhookStore(client, table).create(
+        WebhookEndpoint(id=webhook_id, url="https://hooks.example.com/t0ken", created_at=utc_now()), limit=100
+    )
+    log = DynamoDbDeliveryLog(client, table, event_retention=timedelta(days=2))
+    at = utc_now()
+    for number, (status, outcome) in enumerate(((503, "failed"), (200, "delivered")), start=1):
+        reason = "HTTP 503: Service Unavailable" if status == 503 else None
+        entry = AttemptEntry(webhook_id=webhook_id, event_id="e1", event_type="post.account.failed",
+                             attempt=number, at=at + timedelta(seconds=number), status=status, duration_ms=40,
+                             outcome=outcome, reason=reason)  # fmt: skip
+        log.record_attempt(entry, DeliveryState(webhook_id=webhook_id, event_id="e1", state="delivered"))
+
+    shown = cli("webhooks", "attempts", webhook_id)
+    assert shown.code == 0, shown.err
+    assert shown.read == {"table", "event_retention_days"}
+    lines = [line.split() for line in shown.out.splitlines() if "e1" in line]
+    assert [(line[3], line[4], line[5]) for line in lines] == [("2", "delivered", "200"), ("1", "failed", "503")]
+    assert "t0ken" not in shown.out
+
+    as_json = cli("webhooks", "attempts", webhook_id, "--outcome", "failed", "--limit", "1", "--json")
+    document = json.loads(as_json.out)
+    assert [(a["attempt"], a["reason"]) for a in document["data"]] == [(1, "HTTP 503: Service Unavailable")]
+    older = cli("webhooks", "attempts", webhook_id, "--outcome", "failed", "--after", document["next"], "--json")
+    assert json.loads(older.out) == {"data": [], "next": None}
+
+    missing = cli("webhooks", "attempts", "wh_" + "b" * 32)
+    assert missing.code == 1
+    assert "no webhook endpoint" in missing.err
+    assert cli("webhooks", "attempts", "wh_nope").code == 2
+    assert cli("webhooks", "attempts", webhook_id, "--limit", "0").code == 2
+    bad_cursor = cli("webhooks", "attempts", webhook_id, "--after", "garbage", "--json")
+    assert bad_cursor.code == 2
+    assert "the cursor is malformed" in json.loads(bad_cursor.err)["message"]

@@ -1,8 +1,5 @@
 """The event feed on moto through the API function and the CLI: what the check committed is served in commit order
-once settled, `next` moves on, bad input is a clear 4xx, and one event's story lists its webhook deliveries.
-
-The delivery log's adapter comes with the delivery records' work: until then the story's recorded deliveries are
-read from the in-memory double, put where the factory builds the table's (`build_delivery_log`)."""
+once settled, `next` moves on, bad input is a clear 4xx, and one event's story lists its webhook deliveries."""
 
 from __future__ import annotations
 
@@ -13,28 +10,28 @@ from typing import Any
 
 import pytest
 
-from genviral_relay import webhook_factories
+from genviral_relay.aws.delivery_log import DynamoDbDeliveryLog
 from genviral_relay.models.domain import POST_ID_HINT
 from genviral_relay.models.event_log import DeliveryState
 from genviral_relay.models.feed_api import EVENT_ID_HINT
 from genviral_relay.rules.cursors import encode_cursor
 from genviral_relay.rules.event_feed import FEED_SETTLE, end_of
+from genviral_relay.webhooks.ports import DeliveryLog
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
 from tests.conftest import TOKEN
 from tests.functional.test_cli import Cli
 from tests.support.doubles import SteppingClock
-from tests.support.event_log_doubles import InMemoryDeliveryLog
 
+RETENTION = timedelta(days=30)
 UNKNOWN_EVENT = "2f1c6e0e-8c9a-5d2b-9a51-0c7f3e1d4b6a"
 
 
-@pytest.fixture(autouse=True)
-def deliveries(monkeypatch: pytest.MonkeyPatch) -> InMemoryDeliveryLog:
-    log = InMemoryDeliveryLog()
-    monkeypatch.setattr(webhook_factories, "build_delivery_log", lambda *args, **kwargs: log)
-    return log
+@pytest.fixture
+def deliveries(local_stack: MotoStack) -> DeliveryLog:
+    """The deployment's delivery log, to record what the story then reads."""
+    return DynamoDbDeliveryLog(local_stack.client("dynamodb"), local_stack.ref("StateTable"), event_retention=RETENTION)
 
 
 @pytest.fixture
@@ -62,7 +59,7 @@ def events_found(emulator: GenviralEmulator, relay: LocalRunner, relay_clock: St
 
 
 def test_the_feed_serves_what_the_check_committed_once_settled_and_next_moves_on(
-    emulator: GenviralEmulator, relay: LocalRunner, relay_clock: SteppingClock, deliveries: InMemoryDeliveryLog
+    emulator: GenviralEmulator, relay: LocalRunner, relay_clock: SteppingClock, deliveries: DeliveryLog
 ) -> None:
     found = events_found(emulator, relay, relay_clock)
     assert len(found) == 3
@@ -106,7 +103,7 @@ def test_bad_feed_requests_are_clear_4xx(relay: LocalRunner, query: str, status:
 
 
 def test_an_events_story_lists_its_deliveries_recorded_and_queued(
-    emulator: GenviralEmulator, relay: LocalRunner, relay_clock: SteppingClock, deliveries: InMemoryDeliveryLog
+    emulator: GenviralEmulator, relay: LocalRunner, relay_clock: SteppingClock, deliveries: DeliveryLog
 ) -> None:
     hooks = [relay.api("POST", "/webhooks", {"url": f"http://127.0.0.1:{port}/in"}).body["id"] for port in (9001, 9002)]
     relay_clock.now += timedelta(seconds=1)
@@ -136,7 +133,7 @@ def test_the_cli_lists_the_feed_and_shows_one_event(
     emulator: GenviralEmulator,
     relay: LocalRunner,
     relay_clock: SteppingClock,
-    deliveries: InMemoryDeliveryLog,
+    deliveries: DeliveryLog,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -355,6 +355,39 @@ def test_a_failing_webhook_endpoint_reports_how_long_it_has_been_failing(
     assert figures.values(Metric.WEBHOOK_FAILING_AGE) == [3660.0]  # over WebhookFailingAlarm's 60 minutes
 
 
+def test_an_endpoint_failing_too_long_is_disabled_once_and_counted(
+    runner: LocalRunner, stack: MotoStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolver = StaticResolver({"hooks.example.com": ["93.184.216.34"]})
+    monkeypatch.setattr(sender, "SystemResolver", lambda: resolver)
+    now = [utc_now().replace(microsecond=0)]
+    monkeypatch.setattr(factories, "utc_now", lambda: now[0])
+    created = runner.api("POST", "/webhooks", {"url": "https://hooks.example.com/genviral"})
+    SECRETS.add(created.body["secret"].removeprefix("whsec_"))
+    resolver.names["hooks.example.com"] = ["127.0.0.1"]  # every attempt fails from now on
+    for _ in range(2):
+        assert runner.api("POST", f"/webhooks/{created.body['id']}/test").status == 202
+    runner.deliver_webhooks()  # the first failures start its failing clock
+    capsys.readouterr()
+
+    # WebhookDisableAfterHours (120) later, both retries fail: the first disables it, the second finds it off
+    now[0] += timedelta(hours=120)
+    runner.deliver_webhooks()
+
+    figures = emitted(capsys, stack)
+    assert figures.values(Metric.WEBHOOK_ENDPOINTS_DISABLED) == [1]
+    assert runner.api("GET", f"/webhooks/{created.body['id']}").status == 200
+    assert queue_bodies_left(stack) == 0  # no retry queued for a disabled endpoint
+
+
+def queue_bodies_left(stack: MotoStack) -> int:
+    stack.release_delayed("WebhookDeliveryQueue", lambda _: True)
+    attributes = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.ref("WebhookDeliveryQueue"), AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
 def test_a_delivery_message_naming_no_stored_event_is_counted_as_rejected(
     runner: LocalRunner, stack: MotoStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -419,6 +452,7 @@ ALARMED_METRIC_TESTS: dict[Metric, Callable[..., None]] = {
     Metric.PUBLISH_FAILURES: test_a_failed_publish_is_counted_and_kept,
     Metric.WEBHOOK_FAILING_AGE: test_a_failing_webhook_endpoint_reports_how_long_it_has_been_failing,
     Metric.WEBHOOK_MESSAGES_REJECTED: test_a_delivery_message_naming_no_stored_event_is_counted_as_rejected,
+    Metric.WEBHOOK_ENDPOINTS_DISABLED: test_an_endpoint_failing_too_long_is_disabled_once_and_counted,
     Metric.DISCOVER_WINDOWS_UNSPLITTABLE: (
         discover_tests.test_more_than_a_page_of_posts_created_within_one_millisecond_is_reported
     ),

@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError
 
-from genviral_relay import webhook_factories
+from genviral_relay.aws.delivery_log import DynamoDbDeliveryLog
 from genviral_relay.aws.dynamodb_items import watch_from_item
+from genviral_relay.aws.webhook_store import DynamoDbWebhookStore
 from genviral_relay.clock import format_ts
 from genviral_relay.models.upstream import PAGE_LIMIT
 from local.emulator import GenviralEmulator
@@ -42,7 +42,6 @@ from local.webhook_receiver import WebhookReceiver
 from tests.conftest import SECRETS, TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain, transitions
-from tests.support.event_log_doubles import InMemoryDeliveryLog
 
 StackFactory = Callable[..., MotoStack]
 Used = dict[str, set[Permission]]
@@ -359,11 +358,9 @@ def whole_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> None
     assert [t["status"] for t in transitions(checked.body["transitions"])] == ["posted"]
     assert [t["event_type"] for t in checked.body["transitions"]] == ["post.account.posted", "post.completed"]
     assert drain(stack).event_ids() == (sorted(t["event_id"] for t in checked.body["transitions"]),) * 2
-    # The feed: a page (a query of the table) and one event (the events index, then the entry); the delivery
-    # log's adapter comes with the delivery records, the double stands in for it until then
-    with mock.patch.object(webhook_factories, "build_delivery_log", return_value=InMemoryDeliveryLog()):
-        assert runner.api("GET", "/events").status == 200
-        story = runner.api("GET", f"/events/{checked.body['transitions'][0]['event_id']}")
+    # The feed: a page (a query of the table), one event (the events index, the entry, its deliveries)
+    assert runner.api("GET", "/events").status == 200
+    story = runner.api("GET", f"/events/{checked.body['transitions'][0]['event_id']}")
     assert (story.status, story.body["event"]) == (200, checked.body["transitions"][0])
     assert runner.api("DELETE", f"/watches/{post_id}").status == 200
     assert runner.api("GET", f"/watches/{post_id}").status == 404
@@ -470,6 +467,30 @@ def test_without_sqs_send_message_the_pollers_tick_is_refused(
     assert (denial.action, denial.resource) == ("sqs:SendMessage", arn(stack, "WorkQueue"))
     assert f"assumed-role/{stack.roles[POLLER].name}/" in denial.principal
     assert runner.drain_work_queue().batches == 0
+
+
+def test_an_attempt_log_the_table_refuses_neither_fails_nor_repeats_the_delivery(
+    emulator: GenviralEmulator, enforced_stack: StackFactory
+) -> None:
+    stack = enforced_stack(AllowPrivateWebhookUrls="true")
+    runner = LocalRunner(stack)
+    revoke(stack, WEBHOOK_DELIVERY, "dynamodb:BatchWriteItem")  # the attempt log and the delivery states
+    with WebhookReceiver() as receiver:
+        created = runner.api("POST", "/webhooks", {"url": receiver.url})
+        SECRETS.add(created.body["secret"].removeprefix("whsec_"))
+        post_id, (account, _) = publishing_now(emulator, accounts=2)
+        assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+        emulator.mark_posted(post_id, account)
+        runner.tick_and_work()
+        report = runner.deliver_webhooks()
+        assert len(receiver.received) == 1  # sent once
+    assert report.failed == 0  # no message came back to be attempted again
+    assert queue_messages(stack, "WebhookDeliveryQueue") == []
+    denials = enforcement(stack).take_denials()
+    assert {(d.action, d.resource) for d in denials} == {("dynamodb:BatchWriteItem", table_arn(stack))}
+    health = DynamoDbWebhookStore(stack.client("dynamodb"), stack.ref("StateTable")).endpoint(created.body["id"])
+    assert health is not None
+    assert health.health.last_success_at is not None  # the endpoint's health, a write of its own, still kept
 
 
 def test_a_table_grant_on_another_table_refuses_the_api(
@@ -582,6 +603,61 @@ def test_webhooks_run_on_their_functions_own_roles(flow_runs: FlowRuns) -> None:
     assert WEBHOOK_DELIVERY in flow_runs.run(webhooks_flow)
 
 
+def disable_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> None:
+    stack = enforced_stack(AllowPrivateWebhookUrls="true")
+    runner = LocalRunner(stack)
+    with WebhookReceiver() as receiver:
+        created = runner.api("POST", "/webhooks", {"url": receiver.url, "description": "ops"})
+        SECRETS.add(created.body["secret"].removeprefix("whsec_"))
+        webhook_id = created.body["id"]
+        # Paced, and failing for WebhookDisableAfterHours (120) already, as the table keeps its health
+        stack.client("dynamodb").update_item(
+            TableName=stack.ref("StateTable"),
+            Key={"pk": {"S": "webhooks"}, "sk": {"S": webhook_id}},
+            UpdateExpression="SET failing_since = :since, rate_limit = :rate",
+            ExpressionAttributeValues={
+                ":since": {"S": format_ts(datetime.now(UTC) - timedelta(hours=121))},
+                ":rate": {"N": "5"},
+            },
+        )
+        post_id, (account, _) = publishing_now(emulator, accounts=2)
+        assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+        emulator.mark_posted(post_id, account)
+        runner.tick_and_work()
+        receiver.answer(503)
+        runner.deliver_webhooks()
+        assert len(receiver.received) == 1
+
+    # Disabled, no retry queued, the attempt logged; the notice on the topic and the bus
+    assert_nothing_refused(stack)
+    client, table = stack.client("dynamodb"), stack.ref("StateTable")
+    endpoint = DynamoDbWebhookStore(client, table).endpoint(webhook_id)
+    assert endpoint is not None
+    assert not endpoint.enabled
+    assert queue_messages(stack, "WebhookDeliveryQueue") == []
+    (logged,) = (
+        DynamoDbDeliveryLog(client, table, event_retention=timedelta(days=2))
+        .attempts(webhook_id, before=None, limit=10)
+        .entries
+    )
+    assert (logged.outcome, logged.status) == ("failed", 503)
+    received = drain(stack)
+    notices = [d for d in received.sns_documents() if d["event_type"] == "webhook.endpoint.disabled"]
+    assert [(n["webhook_id"], n["host"], n["description"]) for n in notices] == [(webhook_id, "127.0.0.1", "ops")]
+    assert [e["detail"] for e in received.eventbridge if e["detail-type"] == "Webhook Endpoint Disabled"] == notices
+    table_arn_, topic, bus = table_arn(stack), stack.ref("EventsTopic"), arn(stack, "EventBus")
+    assert {
+        ("dynamodb:BatchWriteItem", table_arn_), ("dynamodb:UpdateItem", table_arn_), ("sns:Publish", topic),
+        ("events:PutEvents", bus),
+    } <= used(stack, WEBHOOK_DELIVERY)  # fmt: skip
+
+
+def test_an_endpoint_failing_too_long_is_disabled_and_announced_on_the_delivery_functions_role(
+    flow_runs: FlowRuns,
+) -> None:
+    assert WEBHOOK_DELIVERY in flow_runs.run(disable_flow)
+
+
 def queue_messages(stack: MotoStack, logical_id: str) -> list[dict[str, Any]]:
     """Every message on the queue, whatever its delay, received and deleted."""
     stack.release_delayed(logical_id, lambda _: True)
@@ -615,7 +691,7 @@ def template_grants(stack: MotoStack, function: str) -> list[tuple[str, list[str
     return grants
 
 
-FLOWS: tuple[Flow, ...] = (whole_flow, refused_event_flow, discover_flow, webhooks_flow)
+FLOWS: tuple[Flow, ...] = (whole_flow, refused_event_flow, discover_flow, webhooks_flow, disable_flow)
 
 
 def test_no_role_grants_an_action_the_flows_never_use(flow_runs: FlowRuns, enforced_stack: StackFactory) -> None:

@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from genviral_relay import webhook_factories
 from genviral_relay.aws.dynamodb_items import event_to_item
 from genviral_relay.aws.event_log import DynamoDbEventLog
 from genviral_relay.clock import utc_now
-from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, parse_event, published_document
+from genviral_relay.models.events import PublishedEvent, parse_event, published_document
 from genviral_relay.rules.event_feed import feed_entries
 from local.__main__ import main
 from local.emulator import GenviralEmulator
@@ -25,7 +24,7 @@ from local.stack import MotoStack
 from local.template import load_template
 from local.webhook_receiver import WebhookReceiver
 from tests.conftest import SECRETS, TOKEN
-from tests.support.event_log_doubles import InMemoryDeliveryLog
+from tools.event_schema import PUBLISHED_MODELS, document_model
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_POST = "11111111-1111-1111-1111-111111111111"
@@ -114,12 +113,14 @@ def test_every_webhook_sample_drives_its_handler(private_urls_stack: MotoStack) 
             runner.invoke(API, with_webhook(sample(f"api-{name}-webhook.json"), webhook_id))
             for name in ("edit", "disable", "resend", "enable")
         ]
+        attempts = runner.invoke(API, with_webhook(sample("api-list-webhook-attempts.json"), webhook_id))
         deleted = runner.invoke(API, with_webhook(sample("api-delete-webhook.json"), webhook_id))
         gone = runner.invoke(API, with_webhook(sample("api-get-webhook.json"), webhook_id))
 
-    assert [answer["statusCode"] for answer in (listed, got, rotated, tested, deleted, gone)] == [
-        200, 200, 200, 202, 200, 404
+    assert [answer["statusCode"] for answer in (listed, got, rotated, tested, attempts, deleted, gone)] == [
+        200, 200, 200, 202, 200, 200, 404
     ]  # fmt: skip
+    assert json.loads(attempts["body"])["data"] == []  # the sample asks for failures: every attempt was delivered
     assert [item["id"] for item in json.loads(listed["body"])["webhooks"]] == [webhook_id]
     assert [answer["statusCode"] for answer in managed] == [200, 200, 409, 200], [a["body"] for a in managed]
     assert json.loads(managed[0]["body"])["filter"]["platforms"] == ["tiktok"]
@@ -164,6 +165,7 @@ def test_inbound_samples_cover_every_trigger_and_route() -> None:
         "api-resend-webhook.json",
         "api-list-events.json",
         "api-get-event.json",
+        "api-list-webhook-attempts.json",
     }
     # every API route of the template has its sample
     routes = {
@@ -179,15 +181,23 @@ def test_inbound_samples_cover_every_trigger_and_route() -> None:
     assert samples == routes
 
 
-@pytest.mark.parametrize("event_type", list(DETAIL_TYPE_BY_EVENT_TYPE))
+def parse_published(document: str | dict[str, object]) -> PublishedEvent:
+    """A published document as its model: an event about a post, or the notice about an endpoint."""
+    as_dict = json.loads(document) if isinstance(document, str) else document
+    model = document_model(as_dict.get("event_type"))
+    assert model is not None
+    return model.model_validate(as_dict)
+
+
+@pytest.mark.parametrize("event_type", list(PUBLISHED_MODELS))
 def test_outbound_samples_are_valid_event_documents(event_type: str) -> None:
     name = event_type.replace(".", "-")
     eventbridge = sample(f"outbound/eventbridge-{name}.json")
     sns = sample(f"outbound/sns-{name}.json")
     (record,) = sample(f"outbound/lambda-sns-{name}.json")["Records"]
 
-    from_bus = parse_event(eventbridge["detail"])
-    from_topic = parse_event(sns["Message"])
+    from_bus = parse_published(eventbridge["detail"])
+    from_topic = parse_published(sns["Message"])
 
     assert from_bus == from_topic
     assert from_bus.event_type == event_type
@@ -207,12 +217,12 @@ def test_outbound_samples_are_valid_event_documents(event_type: str) -> None:
     assert record["Sns"]["Message"] == sns["Message"]
     assert record["Sns"]["MessageAttributes"] == sns["MessageAttributes"]
     assert record["Sns"]["UnsubscribeUrl"].endswith(record["EventSubscriptionArn"])
-    assert parse_event(record["Sns"]["Message"]) == from_bus
+    assert parse_published(record["Sns"]["Message"]) == from_bus
 
 
 def test_outbound_samples_are_one_of_each_delivery_per_event_type() -> None:
     names = {path.name for path in (EVENTS / "outbound").glob("*.json")}
-    kinds = [event_type.replace(".", "-") for event_type in DETAIL_TYPE_BY_EVENT_TYPE]
+    kinds = [event_type.replace(".", "-") for event_type in PUBLISHED_MODELS]
     assert names == {f"{target}-{kind}.json" for target in ("sns", "lambda-sns", "eventbridge") for kind in kinds}
 
 
@@ -245,9 +255,7 @@ def test_demo_runs_the_whole_scenario_over_moto_server(capsys: pytest.CaptureFix
 
 
 def test_every_event_feed_sample_drives_its_handler(stack: MotoStack, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The samples' event, in the feed as a commit a minute ago put it (settled); the delivery log's adapter comes
-    # with the delivery records, the double stands in for it until then.
-    monkeypatch.setattr(webhook_factories, "build_delivery_log", lambda *args, **kwargs: InMemoryDeliveryLog())
+    # The samples' event, in the feed as a commit a minute ago put it (settled)
     stored = parse_event(sample("sqs-webhook-fanout-batch.json")["Records"][0]["body"])
     log = DynamoDbEventLog(stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30))
     log.append(feed_entries([stored], utc_now() - timedelta(minutes=1)))

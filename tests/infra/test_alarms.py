@@ -133,6 +133,7 @@ def test_alarms_watch_genviral_refusals_publishing_the_outbox_the_poller_and_dis
         Metric.DISCOVER_WINDOWS_UNSPLITTABLE,
         Metric.WEBHOOK_FAILING_AGE,
         Metric.WEBHOOK_MESSAGES_REJECTED,  # a message naming no stored event: someone sent it, not the relay
+        Metric.WEBHOOK_ENDPOINTS_DISABLED,  # an endpoint failed WebhookDisableAfterHours: turned off
     }
 
 

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from genviral_relay.api.errors import ROUTES
-from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE
 from local.template import NO_VALUE, Resolver, function_environment
 from tests.infra.test_template import FUNCTIONS, SAMPLE_PARAMETERS, TEMPLATE
 from tests.infra.tooling import (
@@ -26,6 +25,7 @@ from tests.infra.tooling import (
     regions_without,
     variant_findings,
 )
+from tools.event_schema import DETAIL_TYPES
 from tools.monitoring import DASHBOARD_ID
 from tools.monitoring import resources as generated_resources
 
@@ -193,7 +193,7 @@ def test_the_registry_is_left_out_exactly_where_event_schemas_do_not_exist() -> 
     assert "ca-west-1" in lacking
     assert "us-east-1" not in lacking
     registry = [logical_id for logical_id, r in TEMPLATE["Resources"].items() if r["Type"] in REGISTRY_TYPES]
-    assert len(registry) == 1 + len(DETAIL_TYPE_BY_EVENT_TYPE)  # the registry and a schema per event type
+    assert len(registry) == 1 + len(DETAIL_TYPES)  # the registry and a schema per published detail-type
     for region in commercial_regions():
         resolver = Resolver(TEMPLATE, SAMPLE_PARAMETERS, pseudo={"AWS::Region": region})
         assert resolver.condition("SchemaRegistryInRegion") == (region not in lacking), region
@@ -440,12 +440,14 @@ ROLE_GRANTS: dict[str, tuple[set[str], set[tuple[str, str]]]] = {
             ("sqs:SendMessage", "WebhookDeliveryQueue.Arn"),
         },
     ),
-    # an attempt: DynamoDbWebhookStore.endpoint and record_attempt, SqsDeliveryQueue.send (retries, hops) and park.
+    # an attempt: DynamoDbWebhookStore.endpoint, record_attempt and set_enabled (UpdateItem), DynamoDbPacer.reserve
+    # (UpdateItem), DynamoDbDeliveryLog (BatchWriteItem), the feed's append of a disabled endpoint's notice
+    # (PutItem), SqsDeliveryQueue.send (retries, hops) and park, the notice's publishers.
     "WebhookDeliveryFunctionRole": (
         {BASIC, XRAY, SQS_EVENT_SOURCE},
         {
-            ("dynamodb:GetItem", TABLE),
-            ("dynamodb:UpdateItem", TABLE),
+            *{(f"dynamodb:{a}", TABLE) for a in ("GetItem", "UpdateItem", "PutItem", "BatchWriteItem")},
+            *PUBLISHING,
             ("sqs:SendMessage", "WebhookDeliveryQueue.Arn"),
             ("sqs:SendMessage", "WebhookDLQ.Arn"),
             ("kms:Decrypt", WEBHOOK_KEY),  # KmsSecretBox.open: the keys it signs with

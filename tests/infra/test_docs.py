@@ -57,7 +57,13 @@ def test_the_docs_show_each_event_exactly_as_the_samples() -> None:
     documents = [json.loads(block) for block in event_blocks]
     samples = [
         json.loads((ROOT / "events" / "outbound" / f"eventbridge-{kind}.json").read_text())["detail"]
-        for kind in ("post-account-posted", "post-account-failed", "post-account-delayed", "post-completed")
+        for kind in (
+            "post-account-posted",
+            "post-account-failed",
+            "post-account-delayed",
+            "post-completed",
+            "webhook-endpoint-disabled",
+        )
     ]
     assert documents == samples
 

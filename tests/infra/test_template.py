@@ -137,6 +137,7 @@ def test_every_route_requires_aws_iam(expanded: dict[str, Any]) -> None:
         ("/webhooks", "GET"),
         ("/webhooks/{webhook_id}", "GET"),
         ("/webhooks/{webhook_id}", "DELETE"),
+        ("/webhooks/{webhook_id}/attempts", "GET"),
         ("/webhooks/{webhook_id}/rotate-secret", "POST"),
         ("/webhooks/{webhook_id}/test", "POST"),
         ("/webhooks/{webhook_id}", "PATCH"),

@@ -7,8 +7,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
+from genviral_relay.checking.ports import PublishFailure, PublishResult
 from genviral_relay.feed.ports import EventLog
 from genviral_relay.models.event_log import (
+    ATTEMPTS_READ_AT_MOST,
     AttemptEntry,
     AttemptOutcome,
     AttemptPage,
@@ -16,8 +18,10 @@ from genviral_relay.models.event_log import (
     FeedEntry,
     FeedPage,
 )
+from genviral_relay.models.events import PublishedEvent
 from genviral_relay.rules.event_feed import end_of
-from genviral_relay.webhooks.ports import DeliveryLog, DeliveryPacer
+from genviral_relay.rules.pacing import pace_interval_ms
+from genviral_relay.webhooks.ports import DeliveryLog, DeliveryPacer, NoticePublisher
 
 
 class InMemoryEventLog(EventLog):
@@ -95,16 +99,12 @@ class InMemoryDeliveryLog(DeliveryLog):
             log = self.log.get(webhook_id, {})
             positions = sorted((p for p in log if before is None or p < before), reverse=True)
             found: list[AttemptEntry] = []
-            reached: str | None = None
-            for position in positions:
-                reached = position
+            for read, position in enumerate(positions, start=1):
                 if outcome is None or log[position].outcome == outcome:
                     found.append(log[position])
-                    if len(found) == limit:
-                        break
-            if reached == (positions[-1] if positions else None) and len(found) < limit:
-                reached = None  # nothing older
-            return AttemptPage(entries=found, reached=reached)
+                if len(found) == limit or read == ATTEMPTS_READ_AT_MOST:  # as far as one read of the table goes
+                    return AttemptPage(entries=found, reached=position)
+            return AttemptPage(entries=found, reached=None)  # nothing older
 
 
 class InMemoryPacer(DeliveryPacer):
@@ -117,5 +117,20 @@ class InMemoryPacer(DeliveryPacer):
     def reserve(self, webhook_id: str, rate_limit: float, now: datetime) -> datetime:
         with self._lock:
             slot = max(self.next_slot.get(webhook_id, now), now)
-            self.next_slot[webhook_id] = slot + timedelta(seconds=1 / rate_limit)
+            self.next_slot[webhook_id] = slot + timedelta(milliseconds=pace_interval_ms(rate_limit))
             return slot
+
+
+class RecordingNotices(NoticePublisher):
+    """A topic or bus that keeps the notices published to it; `failing`: refuses each (a target down)."""
+
+    def __init__(self, target: str = "sns") -> None:
+        self.target = target  # type: ignore[assignment]
+        self.published: list[PublishedEvent] = []
+        self.failing = False
+
+    def publish(self, events: Sequence[PublishedEvent]) -> PublishResult:
+        if self.failing:
+            return PublishResult(failed={e.event_id: PublishFailure("target down", True) for e in events})
+        self.published.extend(events)
+        return PublishResult(published={event.event_id for event in events})

@@ -67,10 +67,12 @@ def test_a_filter_decides_at_the_fan_out_and_what_it_leaves_out_is_recorded_filt
     everything = rig.register()
     rig.publish("post.account.failed", FAILED_ID)
     assert rig.queued() == sorted((webhook, FAILED_ID) for webhook in (instagram, media, everything))
-    assert rig.log.deliveries(FAILED_ID) == [DeliveryState(webhook_id=tiktok, event_id=FAILED_ID, state="filtered")]
+    assert rig.delivery_log.deliveries(FAILED_ID) == [
+        DeliveryState(webhook_id=tiktok, event_id=FAILED_ID, state="filtered")
+    ]
     rig.publish("post.account.posted", POSTED_ID)  # on TikTok, no error category: a category filter leaves it out
     assert rig.queued() == sorted((webhook, POSTED_ID) for webhook in (tiktok, everything))
-    assert {state.webhook_id for state in rig.log.deliveries(POSTED_ID)} == {instagram, media}
+    assert {state.webhook_id for state in rig.delivery_log.deliveries(POSTED_ID)} == {instagram, media}
 
 
 def test_a_disabled_endpoint_gets_nothing_and_each_event_is_recorded_disabled_in_one_write() -> None:
@@ -79,14 +81,14 @@ def test_a_disabled_endpoint_gets_nothing_and_each_event_is_recorded_disabled_in
     on = rig.register()
     rig.registry.disable(off, "maintenance")
     writes: list[int] = []
-    record = rig.log.record_states
-    rig.log.record_states = lambda states: (writes.append(len(states)), record(states))  # type: ignore[method-assign]
+    record = rig.delivery_log.record_states
+    rig.delivery_log.record_states = lambda states: (writes.append(len(states)), record(states))  # type: ignore[method-assign]
     events = [relay_event("post.account.failed", f"00000000-0000-4000-8000-00000000001{n}") for n in range(3)]
     rig.fanout.run([FanoutItem(f"m{n}", e.event_id, e.event_type, e.post_id, published_document(e).decode())
                     for n, e in enumerate(events)])  # fmt: skip
     assert {webhook for webhook, _ in rig.queued()} == {on}
     assert writes == [3]  # one batch for the fan-out's batch
-    assert all(rig.log.deliveries(e.event_id) == [DeliveryState(webhook_id=off, event_id=e.event_id,
+    assert all(rig.delivery_log.deliveries(e.event_id) == [DeliveryState(webhook_id=off, event_id=e.event_id,
                state="disabled")] for e in events)  # fmt: skip
 
 
@@ -98,7 +100,7 @@ def test_a_delivery_log_that_fails_never_fails_the_fan_out() -> None:
     def broken(_: object) -> None:
         raise RuntimeError("throttled")
 
-    rig.log.record_states = broken  # type: ignore[method-assign]
+    rig.delivery_log.record_states = broken  # type: ignore[method-assign]
     rig.publish("post.account.failed", FAILED_ID)
     assert rig.queued() == [(taken, FAILED_ID)]
 

@@ -97,6 +97,9 @@ def test_a_resolver_that_raises_something_else_than_oserror_is_a_recorded_failur
         resolver=BrokenResolver({"hooks.example.com": ["93.184.216.34"]}),
         clock=lambda: rig.now,
         allow_private=False,
+        log=rig.delivery_log,
+        pacer=rig.pacer,
+        disabler=rig.disabler,
     )
     webhook_id = rig.register()
     rig.store.items[webhook_id] = rig.store.items[webhook_id].model_copy(
@@ -180,7 +183,7 @@ def test_an_attempt_whose_lookup_and_keys_took_the_time_its_send_needs_goes_back
     rig.attempts = WebhookAttempts(
         store=rig.store, events=rig.events, secrets=rig.box, queue=rig.queue, sender=rig.sender,
         resolver=StallingResolver({"hooks.example.com": ["93.184.216.34"]}), clock=lambda: rig.now,
-        allow_private=False,
+        allow_private=False, log=rig.delivery_log, pacer=rig.pacer, disabler=rig.disabler,
     )  # fmt: skip
 
     # When it is attempted

@@ -110,6 +110,7 @@ ROUTES = {
     "/watches/{post_id}/check": ("POST",),
     "/webhooks": ("GET", "POST"),
     "/webhooks/{webhook_id}": ("GET", "DELETE", "PATCH"),
+    "/webhooks/{webhook_id}/attempts": ("GET",),
     "/webhooks/{webhook_id}/rotate-secret": ("POST",),
     "/webhooks/{webhook_id}/test": ("POST",),
     "/webhooks/{webhook_id}/enable": ("POST",),

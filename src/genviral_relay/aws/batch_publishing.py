@@ -16,7 +16,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from genviral_relay.aws.publish_errors import Cause, call_error_cause, call_failure_reason, error_code
 from genviral_relay.aws.sqs import BATCH_LIMIT  # the three targets' batch calls take as many
 from genviral_relay.checking.ports import EventPublisher, PublishFailure, PublishResult
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import PublishedEvent
+from genviral_relay.webhooks.ports import NoticePublisher
 
 MAX_ENTRY_BYTES = 256 * 1024  # each service's default per-entry limit
 MAX_REQUEST_BYTES = 256 * 1024  # and the limit of all the entries of one call together
@@ -45,14 +46,14 @@ class RetrySettings:
     max_delay: float = 2.0
 
 
-class BatchPublisher(EventPublisher):
+class BatchPublisher(EventPublisher, NoticePublisher):
     """A target's publisher: `_entry_size` and `_send` (one call) are the target's own."""
 
     def __init__(self, *, retry: RetrySettings | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         self._retry = retry or RetrySettings()
         self._sleep = sleep
 
-    def publish(self, events: Sequence[RelayEvent]) -> PublishResult:
+    def publish(self, events: Sequence[PublishedEvent]) -> PublishResult:
         result = PublishResult()
         sendable = []
         for event in events:
@@ -65,7 +66,7 @@ class BatchPublisher(EventPublisher):
             self._publish_chunk(chunk, result)
         return result
 
-    def _publish_chunk(self, chunk: list[RelayEvent], result: PublishResult) -> None:
+    def _publish_chunk(self, chunk: list[PublishedEvent], result: PublishResult) -> None:
         pending = chunk
         reasons: dict[str, str] = {}
         for attempt in range(self._retry.max_attempts):
@@ -96,7 +97,7 @@ class BatchPublisher(EventPublisher):
         for event in pending:
             result.failed[event.event_id] = PublishFailure(reasons.get(event.event_id, "retries exhausted"), True)
 
-    def _split(self, events: list[RelayEvent], reason: str, result: PublishResult) -> None:
+    def _split(self, events: list[PublishedEvent], reason: str, result: PublishResult) -> None:
         """A call refused for what its entries hold: publish each half on its own, down to the bad entry."""
         if len(events) == 1:
             result.failed[events[0].event_id] = PublishFailure(reason, False)
@@ -105,16 +106,16 @@ class BatchPublisher(EventPublisher):
         self._publish_chunk(events[:half], result)
         self._publish_chunk(events[half:], result)
 
-    def _entry_size(self, event: RelayEvent) -> int:
+    def _entry_size(self, event: PublishedEvent) -> int:
         raise NotImplementedError
 
-    def _send(self, events: list[RelayEvent]) -> ChunkAnswer:
+    def _send(self, events: list[PublishedEvent]) -> ChunkAnswer:
         raise NotImplementedError
 
 
-def _chunks(sized: list[tuple[RelayEvent, int]]) -> Iterator[list[RelayEvent]]:
+def _chunks(sized: list[tuple[PublishedEvent, int]]) -> Iterator[list[PublishedEvent]]:
     """Consecutive batches of at most `BATCH_LIMIT` entries and `MAX_REQUEST_BYTES` together."""
-    chunk: list[RelayEvent] = []
+    chunk: list[PublishedEvent] = []
     total = 0
     for event, size in sized:
         if chunk and (len(chunk) == BATCH_LIMIT or total + size > MAX_REQUEST_BYTES):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from genviral_relay.aws.batch_publishing import BatchPublisher, ChunkAnswer
 from genviral_relay.aws.publish_errors import entry_error_cause, failure_reason
 from genviral_relay.models.domain import Target
-from genviral_relay.models.events import EVENT_SOURCE, RelayEvent, published_document
+from genviral_relay.models.events import EVENT_SOURCE, PublishedEvent, published_document
 
 if TYPE_CHECKING:
     from mypy_boto3_events.client import EventBridgeClient
@@ -24,11 +24,11 @@ class EventBridgePublisher(BatchPublisher):
         self._client = client
         self._bus_name = bus_name
 
-    def _entry_size(self, event: RelayEvent) -> int:
+    def _entry_size(self, event: PublishedEvent) -> int:
         # PutEvents entry size: 14 bytes for Time plus the UTF-8 bytes of Source, DetailType and Detail.
         return 14 + len(EVENT_SOURCE.encode()) + len(event.detail_type.encode()) + len(published_document(event))
 
-    def _send(self, events: list[RelayEvent]) -> ChunkAnswer:
+    def _send(self, events: list[PublishedEvent]) -> ChunkAnswer:
         answer = self._client.put_events(
             Entries=[
                 {
@@ -66,11 +66,11 @@ class SnsPublisher(BatchPublisher):
         self._client = client
         self._topic_arn = topic_arn
 
-    def _entry_size(self, event: RelayEvent) -> int:
+    def _entry_size(self, event: PublishedEvent) -> int:
         attributes = sum(len(name) + len(value) + len("String") for name, value in event.sns_attributes().items())
         return len(published_document(event)) + attributes
 
-    def _send(self, events: list[RelayEvent]) -> ChunkAnswer:
+    def _send(self, events: list[PublishedEvent]) -> ChunkAnswer:
         answer = self._client.publish_batch(
             TopicArn=self._topic_arn,
             PublishBatchRequestEntries=[
@@ -101,10 +101,10 @@ class WebhookFanoutPublisher(BatchPublisher):
         self._client = client
         self._queue_url = queue_url
 
-    def _entry_size(self, event: RelayEvent) -> int:
+    def _entry_size(self, event: PublishedEvent) -> int:
         return len(published_document(event)) + self.DELIVERY_HEADROOM
 
-    def _send(self, events: list[RelayEvent]) -> ChunkAnswer:
+    def _send(self, events: list[PublishedEvent]) -> ChunkAnswer:
         answer = self._client.send_message_batch(
             QueueUrl=self._queue_url,
             Entries=[
@@ -122,7 +122,7 @@ class WebhookFanoutPublisher(BatchPublisher):
         return _batch_outcome(answer, events)
 
 
-def _batch_outcome(answer: Any, events: list[RelayEvent]) -> ChunkAnswer:
+def _batch_outcome(answer: Any, events: list[PublishedEvent]) -> ChunkAnswer:
     """SNS `PublishBatch` and SQS `SendMessageBatch` answer alike: `Successful[].Id`, `Failed[]` with `Code`,
     `Message` and `SenderFault`, entries named by the event id."""
     outcome = ChunkAnswer(published={entry["Id"] for entry in answer.get("Successful", [])})

@@ -1,10 +1,11 @@
 """The webhooks' SQS queues: the delivery queue (one message per attempt still to make) and WebhookDLQ.
 
-A delivery is an SQS message whose attributes name it: `webhook_id`, `event_id`, `event_type`, `attempt`, `due_at`
-and, for a relay event, `post_id` (the partition of the stored event: the attempt signs the document stored there,
-never a body the message carries); a parked one adds `reason` and `parked_at`. Its body only repeats the ids, for
-people reading a queue. No attribute holds a signing key: a delivery is signed when it is attempted. The fan-out
-queue's messages are event documents with `event_id` and `event_type` (publishers.py writes them).
+A delivery is an SQS message whose attributes name it: `webhook_id`, `event_id`, `event_type`, `attempt`,
+`due_at`, `paced` ("1" when it holds a pacer's slot) and, for a relay event, `post_id` (the partition of the stored
+event: the attempt signs the document stored there, never a body the message carries); a parked one adds `reason`
+and `parked_at`. Its body only repeats the ids, for people reading a queue. No attribute holds a signing key: a
+delivery is signed when it is attempted. The fan-out queue's messages are event documents with `event_id` and
+`event_type` (publishers.py writes them).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def delivery_attributes(delivery: WebhookDelivery) -> dict[str, Any]:
     }
     if delivery.post_id is not None:
         attributes["post_id"] = _string(delivery.post_id)
+    if delivery.paced:
+        attributes["paced"] = _string("1")
     return attributes
 
 
@@ -67,6 +70,7 @@ def delivery_from(body: str, attributes: Mapping[str, str]) -> WebhookDelivery:
             attempt=int(attributes["attempt"]),
             due_at=due_at,  # type: ignore[arg-type]  # None fails validation, as it should
             post_id=attributes.get("post_id") or _post_of_04_body(body, attributes),
+            paced=attributes.get("paced") == "1",
             document=None if _names_only(body) else body,
         )
     except (KeyError, ValidationError) as error:

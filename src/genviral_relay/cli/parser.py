@@ -12,7 +12,7 @@ from typing import NoReturn
 from pydantic import TypeAdapter, ValidationError
 
 from genviral_relay import __version__
-from genviral_relay.cli import check, events, redrive, replay, watches, webhooks
+from genviral_relay.cli import check, events, redrive, replay, watches, webhooks, webhooks_attempts
 from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.deployment_settings import LOCATION_OPTIONS, SETTINGS, add_deployment_options, setting_options
 from genviral_relay.cli.output import ERROR_KINDS, PROG, Console, Exit
@@ -216,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
         events.run_show, reads=events.READS,
     )  # fmt: skip
     showing.add_argument("event_id", metavar="EVENT_ID", type=event_id, help="the event's event_id (a UUID)")
+    attempts = parsers.new(
+        webhook_actions, "attempts", "Show an endpoint's delivery attempts, newest first, with status, duration and "
+        "reason (as GET /webhooks/{id}/attempts).", webhooks_attempts.run, reads=webhooks_attempts.READS,
+    )  # fmt: skip
+    attempts.add_argument("webhook_id", metavar="WEBHOOK_ID", type=webhooks_attempts.webhook_id, help="wh_ + 32 hex")
+    attempts.add_argument("--outcome", choices=("delivered", "failed"), help="only attempts with this outcome")
+    attempts.add_argument("--limit", type=webhooks_attempts.page_size, default=20, help="1-100 (default 20)")
+    attempts.add_argument("--after", metavar="CURSOR", help="the `next` a previous page printed: older attempts")
 
     replaying = parsers.new(
         commands, "replay", "Publish stored events again under their original ids (subscribers dedupe on event_id).",

@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from genviral_relay.api import errors, events, watches, webhook_operations, webhooks
+from genviral_relay.api import errors, events, watches, webhook_attempts, webhook_operations, webhooks
 from genviral_relay.api.app import app, as_json
 from genviral_relay.observability import logger, metrics
 from genviral_relay.settings import ApiSettings
@@ -18,7 +18,17 @@ from genviral_relay.settings import ApiSettings
 SETTINGS = ApiSettings
 """The configuration this function reads (the template must set every variable)."""
 ROUTES = errors.ROUTES
-__all__ = ["ROUTES", "SETTINGS", "app", "events", "lambda_handler", "watches", "webhook_operations", "webhooks"]
+__all__ = [
+    "ROUTES",
+    "SETTINGS",
+    "app",
+    "events",
+    "lambda_handler",
+    "watches",
+    "webhook_attempts",
+    "webhook_operations",
+    "webhooks",
+]
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

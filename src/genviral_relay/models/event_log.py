@@ -17,6 +17,9 @@ DeliveryStateName = Literal["queued", "delivered", "retrying", "parked", "filter
 attempt failed, the next is scheduled), `parked` (retries ran out: in the webhook dead-letter queue), `filtered`
 (the endpoint's filter left it out: never sent), `disabled` (the endpoint was disabled: not sent)."""
 AttemptOutcome = Literal["delivered", "failed"]
+ATTEMPTS_READ_AT_MOST = 1000
+"""Entries one read of an attempt log goes through at most: a page of a rare outcome may end there short, its
+`reached` (the listing's `next`) going on from the last entry read."""
 
 
 class FeedEntry(BaseModel):

@@ -57,8 +57,9 @@ class PostSummary(BaseModel):
     )
 
 
-class RelayEvent(BaseModel):
-    """What every event document has; the concrete documents are the subclasses (`EventDocument`)."""
+class PublishedEvent(BaseModel):
+    """What every document the relay publishes to SNS and EventBridge has: the events about posts (`RelayEvent`)
+    and the notices about the relay's own endpoints (`models/endpoint_notices.py`), which the same publishers send."""
 
     # Serialization mode marks defaulted fields required: every published document carries them.
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
@@ -69,10 +70,25 @@ class RelayEvent(BaseModel):
         "dedupe on it.",
         json_schema_extra={"format": "uuid"},
     )
-    event_type: EventType
+    event_type: str
     detected_at: str = Field(
         description="When the relay observed it (ISO-8601 UTC).", json_schema_extra={"format": "date-time"}
     )
+
+    @property
+    def detail_type(self) -> str:
+        """EventBridge's detail-type."""
+        raise NotImplementedError
+
+    def sns_attributes(self) -> dict[str, str]:
+        """The SNS message attributes subscribers filter on."""
+        return {"event_type": self.event_type}
+
+
+class RelayEvent(PublishedEvent):
+    """What every event document about a post has; the concrete documents are the subclasses (`EventDocument`)."""
+
+    event_type: EventType
     post_id: str = Field(description="The Genviral post.")
 
     @property
@@ -85,8 +101,7 @@ class RelayEvent(BaseModel):
         return ()
 
     def sns_attributes(self) -> dict[str, str]:
-        """The SNS message attributes subscribers filter on."""
-        return {"event_type": self.event_type, "post_id": self.post_id}
+        return {**super().sns_attributes(), "post_id": self.post_id}
 
     def log_keys(self) -> dict[str, str]:
         """What a log line says of the event: ids only, never its text."""
@@ -265,7 +280,7 @@ def parse_event(document: str | bytes | dict[str, Any]) -> RelayEvent:
     return _DOCUMENTS.validate_json(document)
 
 
-def published_document(event: RelayEvent) -> bytes:
+def published_document(event: PublishedEvent) -> bytes:
     """The document as every target receives it (SNS, EventBridge, a webhook's signed body): compact JSON, keys
     sorted, so the same event is the same bytes wherever it is rendered from."""
     return json.dumps(event.model_dump(mode="json"), separators=(",", ":"), sort_keys=True).encode()

@@ -228,6 +228,11 @@ class WebhookDelivery(BaseModel):
         description="The post whose partition holds the stored event; None for a test event (stored under its "
         "endpoint), and for a message that names no post (then no stored event: it is rejected).",
     )
+    paced: bool = Field(
+        default=False,
+        description="Due at a slot the endpoint's pacer (`rate_limit`) reserved for it: sent then without reserving "
+        "another.",
+    )
     # shim: delivery-body-04 (docs/compatibility.md)
     document: str | None = Field(
         default=None,

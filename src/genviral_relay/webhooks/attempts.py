@@ -12,7 +12,12 @@ The path of an event (docs/design.md, "Webhooks"):
    previous attempt; later when a 429 or 503 asks with `Retry-After`, up to an hour: `next_attempt_due`) as a
    new message, and after the last one parks the delivery in WebhookDLQ. Each delivery
    is a message of its own and each attempt runs on a thread of its own, so one endpoint's failures or
-   slowness never hold up another's deliveries.
+   slowness never hold up another's deliveries. Every attempt is logged with the delivery's state
+   (`delivery_records.py`); a failure that finds the endpoint failing for `WebhookDisableAfterHours` disables it
+   (`endpoint_health.py`) and is not retried. A delivery for a disabled endpoint, or one its filter (perhaps
+   edited since the fan-out) leaves out, is dropped unsent, its state recorded. An endpoint with a `rate_limit`
+   is paced: a delivery whose reserved slot is later goes back on the queue due then, holding it (`paced`),
+   neither an attempt nor a failure.
 
 A delivery message names its event and the attempt signs the document the relay stored (`StoredEvents`), never a
 body from the message: anyone allowed to send to the queue could otherwise have any body signed. A message that
@@ -26,23 +31,27 @@ when a failing endpoint's age is measured again, so its alarm fires within 15 mi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from genviral_relay.clock import Clock, TimeLeft, format_ts, parse_ts
+from genviral_relay.clock import Clock, TimeLeft, format_ts
 from genviral_relay.errors import DeadLetterError, echoed
-from genviral_relay.models.events import published_document
-from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint, test_event_document
+from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint
 from genviral_relay.observability import Metric, emit, logger
+from genviral_relay.rules.webhook_filters import passes
 from genviral_relay.rules.webhook_retries import DUE_TOLERANCE, MAX_ATTEMPTS, next_attempt_due
 from genviral_relay.rules.webhook_signing import signed_headers
 from genviral_relay.rules.webhook_urls import HostResolver, UrlRefusedError, destination
+from genviral_relay.webhooks.delivery_records import DeliveryRecords, Made
+from genviral_relay.webhooks.delivery_records import log_keys as _log_keys
+from genviral_relay.webhooks.endpoint_health import EndpointDisabler
 from genviral_relay.webhooks.ports import (
     AttemptRecord,
+    DeliveryLog,
+    DeliveryPacer,
     DeliveryQueue,
     SecretBox,
     StoredEvents,
@@ -50,6 +59,7 @@ from genviral_relay.webhooks.ports import (
     WebhookSender,
     WebhookStore,
 )
+from genviral_relay.webhooks.signed_documents import SignedDocuments
 
 MAX_REASON_CHARS = 200
 RECORD_MARGIN = timedelta(seconds=5)
@@ -57,17 +67,9 @@ RECORD_MARGIN = timedelta(seconds=5)
 the queue, with their own retries): an attempt starts only when the function has both left."""
 
 
-def _log_keys(delivery: WebhookDelivery) -> dict[str, object]:
-    return {
-        "webhook_id": delivery.webhook_id,
-        "event_id": delivery.event_id,
-        "event_type": delivery.event_type,
-        "attempt": delivery.attempt,
-        "post_id": delivery.post_id,
-    }
-
-
-Outcome = Literal["delivered", "retrying", "parked", "waiting", "deferred", "dropped", "rejected", "failed"]
+Outcome = Literal[
+    "delivered", "retrying", "parked", "disabled", "waiting", "paced", "deferred", "dropped", "rejected", "failed"
+]
 
 
 @dataclass(frozen=True)
@@ -92,10 +94,16 @@ class WebhookAttempts:
         resolver: HostResolver,
         clock: Clock,
         allow_private: bool,
+        log: DeliveryLog,
+        pacer: DeliveryPacer,
+        disabler: EndpointDisabler,
         threads: int = 10,
     ) -> None:
         self._store = store
-        self._events = events
+        self._documents = SignedDocuments(events)
+        self._records = DeliveryRecords(store, log)
+        self._pacer = pacer
+        self._disabler = disabler
         self._secrets = secrets
         self._queue = queue
         self._sender = sender
@@ -154,50 +162,55 @@ class WebhookAttempts:
             logger.info("Webhook endpoint deleted; its delivery is dropped", extra=_log_keys(delivery))
             return "dropped"
         # Before waiting too: a forged message must not hop on the queue until its made-up due_at.
-        if delivery.is_test or endpoint.accepts(delivery.event_type):  # a test event is stored for its endpoint
-            body = self._stored_body(delivery)
-        else:
-            body = self._rejected(delivery, "its endpoint does not take this event type")
-        if body is None:
+        document = self._documents.of(delivery, endpoint)
+        if document is None:
             return "rejected"
         # What every message this attempt queues carries as its body, for a 0.4 function (`delivery-body-04`).
-        delivery = delivery.model_copy(update={"document": body.decode()})
+        delivery = delivery.model_copy(update={"document": document.body.decode()})
+        filtered = document.event is not None and not passes(endpoint.filter, document.event)
+        dropped = self._dropped(endpoint, delivery, filtered)
+        if dropped is not None:
+            return dropped
         if delivery.due_at > now + DUE_TOLERANCE:
             return self._wait(endpoint, delivery, now)
+        if endpoint.rate_limit is not None and not delivery.paced:
+            slot = self._pacer.reserve(endpoint.id, endpoint.rate_limit, now)
+            if slot > now + DUE_TOLERANCE:
+                return self._pace(delivery, slot)
+        started = self._clock()
         try:
-            answer = self._send(endpoint, delivery, body, now, time_left)
+            answer = self._send(endpoint, delivery, document.body, now, time_left)
         except _OutOfTime as short:  # the reads, the lookup and the keys took what the send needed
             return self._defer(delivery, short.left)
         except Exception as error:  # a failed attempt like any other, recorded and retried; its type says why
             answer = WebhookAnswer(status=None, reason=f"not delivered: the attempt raised {type(error).__name__}")
+        took = round((self._clock() - started).total_seconds() * 1000)
         if answer.accepted:
-            self._record(endpoint, delivery, AttemptRecord(at=now, succeeded=True, status=answer.status,
-                         pending_change=-delivery.is_retry))  # fmt: skip
+            record = AttemptRecord(at=now, succeeded=True, status=answer.status, pending_change=-delivery.is_retry)
+            self._records.attempted(delivery, Made(record, took, "delivered"))
             emit(Metric.WEBHOOK_DELIVERIES)
             emit(Metric.WEBHOOK_FAILING_AGE, 0)
             logger.info("Webhook delivered", extra={**_log_keys(delivery), "status": answer.status})
             return "delivered"
-        return self._failed(endpoint, delivery, answer, now)
+        return self._failed(endpoint, delivery, answer, now, took)
 
-    def _stored_body(self, delivery: WebhookDelivery) -> bytes | None:
-        """The stored document the message names, as endpoints receive it; None (the message rejected) when it
-        names none, or one whose type is not the message's."""
-        body: bytes | None = None
-        if delivery.is_test:
-            body = _test_body(delivery, self._events.test_event(delivery.webhook_id, delivery.event_id))
-        elif delivery.post_id is not None:
-            event = self._events.relay_event(delivery.post_id, delivery.event_id)
-            if event is not None and (event.event_id, event.event_type) == (delivery.event_id, delivery.event_type):
-                body = published_document(event)
-        return body if body is not None else self._rejected(delivery, "no stored event is as it names it")
+    def _dropped(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, filtered: bool) -> Outcome | None:
+        """Not to be sent, its state recorded: the endpoint is off, or its filter (perhaps edited since the fan-out)
+        leaves the event out. Dropped, not rejected: the relay made it."""
+        if not endpoint.enabled or filtered:
+            self._records.skipped(delivery, "filtered" if endpoint.enabled else "disabled")
+            why = "its filter leaves the event out" if endpoint.enabled else "it is disabled"
+            logger.info("Webhook delivery dropped unsent", extra={**_log_keys(delivery), "why": why})
+            return "dropped"
+        return None
 
-    @staticmethod
-    def _rejected(delivery: WebhookDelivery, why: str) -> None:
-        """A message the relay did not make: it names no stored event, or one its endpoint does not take."""
-        emit(Metric.WEBHOOK_MESSAGES_REJECTED)
-        logger.warning(
-            "Webhook message names no stored event; dropped unsigned", extra={**_log_keys(delivery), "why": why}
-        )
+    def _pace(self, delivery: WebhookDelivery, slot: datetime) -> Outcome:
+        """Over the endpoint's rate: back on the queue due at the slot reserved for it, holding it (`paced`); not an
+        attempt, not a failure."""
+        if self._queue.send([delivery.model_copy(update={"due_at": slot, "paced": True})]):
+            return "failed"
+        logger.info("Webhook delivery paced", extra={**_log_keys(delivery), "slot": format_ts(slot)})
+        return "paced"
 
     def _send(
         self,
@@ -221,35 +234,40 @@ class WebhookAttempts:
         return self._sender.post(where, headers, body)
 
     def _failed(
-        self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, answer: WebhookAnswer, now: datetime
+        self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, answer: WebhookAnswer, now: datetime, took: int
     ) -> Outcome:
         emit(Metric.WEBHOOK_DELIVERY_FAILURES)
         reason = (f"HTTP {answer.status}: " if answer.status is not None else "") + answer.reason
         reason = echoed(reason, MAX_REASON_CHARS)
         keys = {**_log_keys(delivery), "status": answer.status, "reason": reason}
         retried = -delivery.is_retry
+        emit(Metric.WEBHOOK_FAILING_AGE, (now - (endpoint.health.failing_since or now)).total_seconds())
+        if self._disabler.disables(endpoint, now, answer, reason):
+            record = AttemptRecord(now, False, answer.status, reason, retried)
+            self._records.attempted(delivery, Made(record, took, "disabled"))
+            logger.warning("Webhook attempt failed; its endpoint is disabled, no retry", extra=keys)
+            return "disabled"
         if delivery.attempt < MAX_ATTEMPTS:
             due_at = next_attempt_due(delivery.attempt, now, answer.status, answer.retry_after)
-            following = delivery.model_copy(update={"attempt": delivery.attempt + 1, "due_at": due_at})
+            following = delivery.model_copy(update={"attempt": delivery.attempt + 1, "due_at": due_at, "paced": False})
             if self._queue.send([following]):
                 logger.error("Could not queue a webhook retry; the attempt will be made again", extra=keys)
                 return "failed"
-            self._record(endpoint, delivery, AttemptRecord(now, False, answer.status, reason, 1 + retried))
+            record = AttemptRecord(now, False, answer.status, reason, 1 + retried)
+            self._records.attempted(delivery, Made(record, took, "retrying", due_at))
             logger.warning("Webhook attempt failed; retrying later", extra={**keys, "retry_at": format_ts(due_at)})
-            outcome: Outcome = "retrying"
-        else:
-            try:
-                self._queue.park(delivery, reason)
-            except DeadLetterError:
-                logger.exception("Could not park a webhook delivery; the attempt will be made again", extra=keys)
-                return "failed"
-            self._record(endpoint, delivery, AttemptRecord(now, False, answer.status, reason, retried))
-            emit(Metric.WEBHOOK_DELIVERIES_DEAD_LETTERED)
-            logger.error("Webhook retries ran out; parked in the webhook dead-letter queue", extra=keys)
-            outcome = "parked"
-        failing_since = endpoint.health.failing_since or now
-        emit(Metric.WEBHOOK_FAILING_AGE, (now - failing_since).total_seconds())
-        return outcome
+            return "retrying"
+        try:
+            self._queue.park(delivery, reason)
+        except DeadLetterError:
+            logger.exception("Could not park a webhook delivery; the attempt will be made again", extra=keys)
+            return "failed"
+        self._records.attempted(
+            delivery, Made(AttemptRecord(now, False, answer.status, reason, retried), took, "parked")
+        )
+        emit(Metric.WEBHOOK_DELIVERIES_DEAD_LETTERED)
+        logger.error("Webhook retries ran out; parked in the webhook dead-letter queue", extra=keys)
+        return "parked"
 
     def _wait(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime) -> Outcome:
         """Not due yet: back on the queue for the rest of its wait (SQS hides a message 15 minutes at most)."""
@@ -258,25 +276,6 @@ class WebhookAttempts:
         if endpoint.health.failing_since is not None:
             emit(Metric.WEBHOOK_FAILING_AGE, (now - endpoint.health.failing_since).total_seconds())
         return "waiting"
-
-    def _record(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, record: AttemptRecord) -> None:
-        try:
-            self._store.record_attempt(endpoint.id, record)
-        except Exception:  # health is for people; the delivery's own outcome stands
-            logger.exception("Could not record a webhook attempt's outcome", extra=_log_keys(delivery))
-
-
-def _test_body(delivery: WebhookDelivery, stored: str | None) -> bytes | None:
-    """A stored test event is signed only as the relay writes one (`test_event_document`): whoever could write the
-    item can choose its moment, not one word of what is signed."""
-    try:
-        detected_at = json.loads(stored)["detected_at"] if stored is not None else None
-    except (ValueError, TypeError, KeyError):
-        return None
-    if not isinstance(detected_at, str) or parse_ts(detected_at) is None:
-        return None
-    rendered = test_event_document(delivery.webhook_id, delivery.event_id, detected_at)
-    return rendered.encode() if rendered == stored else None
 
 
 class _OutOfTime(Exception):

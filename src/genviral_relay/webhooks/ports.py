@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from genviral_relay.checking.ports import PublishResult
+from genviral_relay.models.domain import Target
 from genviral_relay.models.event_log import AttemptEntry, AttemptOutcome, AttemptPage, DeliveryState
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import PublishedEvent, RelayEvent
 from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint
 from genviral_relay.rules.retry_after import RetryAfter
 from genviral_relay.rules.webhook_urls import Destination
@@ -93,6 +95,16 @@ class DeliveryPacer(ABC):
     def reserve(self, webhook_id: str, rate_limit: float, now: datetime) -> datetime:
         """The moment this delivery may be sent: `now` when the endpoint's next slot has come, else that slot
         (reserved: the next caller gets the one after)."""
+
+
+class NoticePublisher(ABC):
+    """Where the notices about the relay's own endpoints go (the stack's topic and bus: the event publishers)."""
+
+    target: Target
+
+    @abstractmethod
+    def publish(self, events: Sequence[PublishedEvent]) -> PublishResult:
+        """Publish every notice; never raises for per-notice failures, reports them instead."""
 
 
 class SecretBox(ABC):

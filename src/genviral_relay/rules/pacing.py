@@ -1,0 +1,11 @@
+"""An endpoint's `rate_limit` as the pacer's slots: one delivery per interval, in whole milliseconds (the
+table keeps the next slot as epoch milliseconds), rounded up so the rate is never exceeded."""
+
+from __future__ import annotations
+
+import math
+
+
+def pace_interval_ms(rate_limit: float) -> int:
+    """Milliseconds between two deliveries to an endpoint paced at `rate_limit` per second."""
+    return max(1, math.ceil(1000 / rate_limit))
