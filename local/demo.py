@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from genviral_relay import factories
 from genviral_relay.observability import logs_to
+from genviral_relay.rules.event_feed import FEED_SETTLE
 from genviral_relay.rules.webhook_retries import RETRY_DELAYS
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
@@ -50,6 +51,28 @@ class Demo:
             answer = self.runner.api(method, path, body)
         print(f"  {method} {path} -> {answer.status}")
         return answer
+
+    @staticmethod
+    @contextlib.contextmanager
+    def ahead(delta: timedelta) -> Iterator[None]:
+        """The relay's clock `delta` ahead of the wall clock (the functions' use cases take it when built)."""
+        real_clock = factories.utc_now
+        factories.utc_now = lambda: real_clock() + delta
+        factories.reset()
+        try:
+            yield
+        finally:
+            factories.utc_now = real_clock
+            factories.reset()
+
+    def show_attempts(self, webhook_id: str) -> None:
+        answer = self.api("GET", f"/webhooks/{webhook_id}/attempts")
+        for attempt in answer.body["data"]:
+            status = attempt["status"] if attempt["status"] is not None else "no answer"
+            print(
+                f"    {attempt['at']} attempt {attempt['attempt']} of {attempt['event_type']} "
+                f"{attempt['event_id'][:8]}: {attempt['outcome']} (HTTP {status}, {attempt['duration_ms']} ms)"
+            )
 
     def tick_and_work(self) -> None:
         with self.quietly():
@@ -181,14 +204,16 @@ def _scenario(log: TextIO) -> int:
         first_wave = demo.show_received()
         demo.deliver_webhooks(receiver)
         print(f"  {RETRY_DELAYS[0].seconds} s later (the relay's clock moved ahead), the refused delivery is retried:")
-        real_clock = factories.utc_now
-        factories.utc_now = lambda: real_clock() + RETRY_DELAYS[0]
-        factories.reset()  # the functions' use cases take the clock when they are built
-        try:
+        with demo.ahead(RETRY_DELAYS[0]):
             demo.deliver_webhooks(receiver)
-        finally:
-            factories.utc_now = real_clock
-            factories.reset()
+        webhook_id = created.body["id"]
+        print("  The endpoint's attempt log, newest first (GET /webhooks/{id}/attempts):")
+        demo.show_attempts(webhook_id)
+        print("  The team resends the failure to the endpoint (POST /webhooks/{id}/resend): the same webhook-id and")
+        print("  body, a fresh timestamp and signature")
+        resent = demo.api("POST", f"/webhooks/{webhook_id}/resend", {"event_id": receiver.received[0].webhook_id})
+        print(f"  queued: {resent.body.get('queued')}")
+        demo.deliver_webhooks(receiver)
 
         print("\n3. The team retries the failed post in Genviral and asks for a check now; the draft is deleted.")
         print("   The retried post completes again: a second completion, under a new id")
@@ -209,7 +234,16 @@ def _scenario(log: TextIO) -> int:
         demo.tick_and_work()
         quiet = demo.show_received()
 
-        print("\n6. What the relay remembers (GET /watches/{post_id})")
+        print("\n6. A consumer without a public URL follows the event feed (GET /events), in commit order;")
+        print(f"   a page serves what was committed {FEED_SETTLE.seconds} s ago or earlier (the demo moves the clock)")
+        with demo.ahead(FEED_SETTLE):
+            page = demo.api("GET", "/events?limit=100")
+        feed_ids = [document["event_id"] for document in page.body["data"]]
+        for document in page.body["data"][:3]:
+            print(f"    {document['event_type']:<20} post={document['post_id'][:8]} event_id={document['event_id']}")
+        print(f"    ... {len(feed_ids)} events; next={page.body['next'][:24]}...")
+
+        print("\n7. What the relay remembers (GET /watches/{post_id})")
         for name, post_id in (("launch", launch), ("retried", retried), ("deleted", doomed), ("late", late)):
             with demo.quietly():
                 view = demo.runner.api("GET", f"/watches/{post_id}").body
@@ -224,17 +258,20 @@ def _scenario(log: TextIO) -> int:
         refused = [delivery for delivery in deliveries if delivery.answer != 200]
         redelivered = [d for d in deliveries if refused and d.webhook_id == refused[0].webhook_id and d.answer == 200]
         webhooks_ok = (
-            len(deliveries) == 3
+            len(deliveries) == 4
             and len(refused) == 1
-            and len(redelivered) == 1
-            and redelivered[0].body == refused[0].body
+            and len(redelivered) == 2  # the retry and the resend
+            and all(delivery.body == refused[0].body for delivery in redelivered)
+            and len({delivery.headers.get("webhook-timestamp") for delivery in redelivered}) == 2
             and all(delivery.verified for delivery in deliveries)
         )
+        feed_ok = set(feed_ids) == sns_ids and len(feed_ids) == len(sns_ids)
         # Per target: 1 delay; 3 + 2 + 2 (transitions and completions); 1 + 1; 1 + 1; nothing.
         expected = (
             (delays, first_wave, second_wave, discovered, quiet) == (2, 14, 4, 4, 0)
             and sns_ids == bus_ids
             and webhooks_ok
+            and feed_ok
         )
         print("\nSummary")
         print(f"  events published: {len(sns_ids)} on SNS, {len(bus_ids)} on EventBridge")
@@ -243,9 +280,10 @@ def _scenario(log: TextIO) -> int:
             print(f"    {key}: {count}")
         print(
             f"  webhook endpoint: {len(deliveries)} request(s), {len({d.webhook_id for d in deliveries})} failure "
-            f"event(s), one refused then delivered again with the same webhook-id and body, all verified: "
+            f"event(s), one refused, retried and resent with the same webhook-id and body, all verified: "
             f"{webhooks_ok}"
         )
+        print(f"  event feed: the {len(feed_ids)} events SNS received, each once: {feed_ok}")
         print(f"  Genviral calls: {emulator.calls()}")
         if log is not sys.stdout:
             print(f"  handler logs (JSON lines): {log.name}")
