@@ -217,6 +217,42 @@ def attempts_on_doubles(mode: str, deliveries: int = 2000) -> float:
     return deliveries / (time.perf_counter() - start)
 
 
+def feed_page_figures(count: int = 300) -> None:
+    """The table's requests and read units of `GET /events` pages (100 documents each) and of one event's story, on
+    moto: `count` events stored as the check commits them, read by the API's reader. Read units are estimated from
+    the items' size (moto reports none): strongly consistent, 1 per 4 KB of the page's items."""
+    from genviral_relay.rules.event_feed import FEED_SETTLE, feed_entries
+    from genviral_relay.webhook_factories import build_event_feed, build_event_log
+
+    stack = MotoStack(genviral_api_url="http://127.0.0.1:9", token=TOKEN).start()
+    try:
+        table, retention = stack.ref("StateTable"), timedelta(days=30)
+
+        def client(service: str) -> Any:
+            return boto3.client(service)  # type: ignore[call-overload]  # the default session: counted
+
+        documents = events(count)
+        entries = feed_entries(documents, datetime.now(UTC) - FEED_SETTLE - timedelta(minutes=1))
+        build_event_log(table, retention, client=client).append(entries)
+        feed = build_event_feed(table, retention, client=client)
+        calls = Calls()
+        pages, after = 0, None
+        while True:
+            page = feed.page(after=after, limit=100)
+            if not page.entries:
+                break
+            pages, after = pages + 1, page.next
+        page_calls = calls.take()
+        feed.story(documents[0].event_id)
+        story_calls = calls.take()
+    finally:
+        stack.stop()
+    units = sum(len(entry.document) + 200 for entry in entries) / 4096 / pages  # the document, keys and attributes
+    print(f"feed: {pages} full pages of 100 and one empty, {dict(sorted(page_calls.items()))}, about {units:.0f} read "
+          f"units a full page (${units * DYNAMODB_READ_UNIT:.7f}), no writes; one event's story: "
+          f"{dict(sorted(story_calls.items()))}")  # fmt: skip
+
+
 def sqs_requests(calls: Counter[tuple[str, str]]) -> int:
     return sum(count for (service, _), count in calls.items() if service == "sqs")
 
@@ -225,6 +261,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--endpoints", type=int, default=3)
+    parser.add_argument("--feed", type=int, default=300, help="events in the feed whose pages are read (0: none)")
     parser.add_argument("--resend", type=int, default=10_000, help="deliveries of the resend measured (0: none)")
     args = parser.parse_args()
 
@@ -301,6 +338,8 @@ def main() -> None:
     total = (sqs_cost + dynamodb_cost + lambda_cost) * per_thousand
     slow_total = (sqs_cost + dynamodb_cost + slow_cost) * per_thousand
     print(f"AWS cost per 1,000 deliveries: ${total:.4f} (endpoints answering in 1 s: ${slow_total:.4f})")
+    if args.feed:
+        feed_page_figures(args.feed)
     if args.resend:
         resend_figures(args.resend)
 
