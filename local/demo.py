@@ -6,7 +6,9 @@ template.yaml run in-process with the event shapes AWS sends; events are printed
 subscribers receive them: an SQS queue subscribed to the SNS topic and an EventBridge rule
 targeting an SQS queue. A webhook endpoint on 127.0.0.1 (local/webhook_receiver.py) receives the
 failures, verifying each delivery with the `standardwebhooks` library; it refuses the first one, which
-is delivered again on the retry schedule (the demo moves the relay's clock the 5 seconds ahead).
+is delivered again on the retry schedule (the demo moves the relay's clock the 5 seconds ahead). Two more, standing
+in for a Slack and a Discord webhook, take the completions as chat messages (unsigned, paced at their formats'
+default rate: the clock's 5 seconds let the paced ones go too), printed as a person reads them in the channel.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from genviral_relay import factories
+from genviral_relay.models.chat import ChatFormat
 from genviral_relay.observability import logs_to
 from genviral_relay.rules.event_feed import FEED_SETTLE
 from genviral_relay.rules.webhook_retries import RETRY_DELAYS
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
-from local.webhook_receiver import WebhookReceiver
+from local.webhook_receiver import Reply, WebhookReceiver
+from tools.chat_examples import as_read
 
 
 class Demo:
@@ -94,6 +98,21 @@ class Demo:
                 f"  [webhook endpoint] {document['event_type']:<20} webhook-id={delivery.webhook_id} "
                 f"webhook-timestamp={delivery.headers['webhook-timestamp']} -> answered {delivery.answer}; {verified}"
             )
+
+    def show_chat(self, name: str, chat_format: ChatFormat, receiver: WebhookReceiver) -> bool:
+        """Each message the stand-in for a chat service took, as its channel shows it; True when each is the
+        service's JSON, unsigned."""
+        fine = bool(receiver.received)
+        for delivery in receiver.received:
+            payload = json.loads(delivery.body)
+            signed = any(header.startswith("webhook-") for header in delivery.headers)
+            fine = fine and not signed and delivery.headers.get("content-type") == "application/json"
+            status = delivery.answer.status if isinstance(delivery.answer, Reply) else delivery.answer
+            print(f"  [{name} channel] {'SIGNED?! ' if signed else ''}answered {status}:")
+            for line in as_read(chat_format, payload):
+                for part in line.split("\n"):
+                    print(f"      {part}")
+        return fine
 
     def show_received(self) -> int:
         count = 0
@@ -163,6 +182,8 @@ def _scenario(log: TextIO) -> int:
             parameters={"WatchMode": "discover", "AllowPrivateWebhookUrls": "true"},
         ) as stack,
         WebhookReceiver() as receiver,
+        WebhookReceiver(path="/services/T0DEMO/B0DEMO/demo-token", chat=True) as slack,
+        WebhookReceiver(path="/api/webhooks/1/demo-token", chat=True) as discord,
     ):
         print(f"  Genviral emulator: {emulator.base_url}")
         print(f"  AWS (moto server): {stack.endpoint_url} with the table, queues, topic and bus of template.yaml")
@@ -177,6 +198,13 @@ def _scenario(log: TextIO) -> int:
             f"  id={created.body['id']}; its whsec_ secret is in this answer only. It will refuse the first delivery."
         )
         receiver.answer(503)
+        slack.answer(*[Reply(200, body="ok")] * 3)
+        discord.answer(*[Reply(204)] * 3)
+        print("   and a Slack and a Discord channel (stand-ins on 127.0.0.1) take the completions as chat messages")
+        for name, chat, chat_format in (("Slack", slack, "slack"), ("Discord", discord, "discord")):
+            body = {"url": chat.url, "format": chat_format, "event_types": ["post.completed"]}
+            chat_endpoint = demo.api("POST", "/webhooks", body).body
+            print(f"  {name}: format={chat_endpoint['format']} rate_limit={chat_endpoint['rate_limit']}/s, unsigned")
 
         print("\n1. Four posts are scheduled in Genviral and registered with the relay (POST /watches);")
         print("   one was due 20 minutes ago and is still not delivered: the relay reports it delayed")
@@ -253,6 +281,10 @@ def _scenario(log: TextIO) -> int:
                 f"ended_reason={view['ended_reason']}"
             )
 
+        print("\n7. What the chat channels show (the completions of step 2, one message per event)")
+        chats_ok = demo.show_chat("Slack", "slack", slack) and demo.show_chat("Discord", "discord", discord)
+        chats_ok = chats_ok and len(slack.received) == len(discord.received) == 3
+
         sns_ids, bus_ids = demo.event_ids["sns"], demo.event_ids["eventbridge"]
         deliveries = receiver.received
         refused = [delivery for delivery in deliveries if delivery.answer != 200]
@@ -272,6 +304,7 @@ def _scenario(log: TextIO) -> int:
             and sns_ids == bus_ids
             and webhooks_ok
             and feed_ok
+            and chats_ok
         )
         print("\nSummary")
         print(f"  events published: {len(sns_ids)} on SNS, {len(bus_ids)} on EventBridge")
@@ -284,6 +317,9 @@ def _scenario(log: TextIO) -> int:
             f"{webhooks_ok}"
         )
         print(f"  event feed: the {len(feed_ids)} events SNS received, each once: {feed_ok}")
+        print(
+            f"  chat channels: {len(slack.received)} Slack and {len(discord.received)} Discord message(s): {chats_ok}"
+        )
         print(f"  Genviral calls: {emulator.calls()}")
         if log is not sys.stdout:
             print(f"  handler logs (JSON lines): {log.name}")

@@ -26,10 +26,13 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 @dataclass(frozen=True)
 class Reply:
-    """A status with a `Retry-After` header, sent verbatim (any text, even invalid): back-pressure."""
+    """A status with a `Retry-After` header, sent verbatim (any text, even invalid): back-pressure; and a body, as a
+    chat service says why (Slack's `channel_is_archived`, Discord's JSON)."""
 
     status: int
-    retry_after: str
+    retry_after: str | None = None
+    body: str = ""
+    content_type: str = "text/plain"
 
 
 Answer = int | Reply | Literal["reset", "hang"]
@@ -85,9 +88,13 @@ class Delivery:
 
 
 class WebhookReceiver:
-    def __init__(self, *, clock: Callable[[], datetime] | None = None, path: str = "/hooks/genviral") -> None:
+    def __init__(
+        self, *, clock: Callable[[], datetime] | None = None, path: str = "/hooks/genviral", chat: bool = False
+    ) -> None:
+        """`chat`: stands in for a chat service's webhook (Slack, Discord, Teams), which takes unsigned JSON."""
         self._clock = clock or (lambda: datetime.now(UTC))
         self._path = path
+        self.chat = chat
         self._secrets: list[str] = []
         self._answers: deque[Answer] = deque()
         self.received: list[Delivery] = []
@@ -174,15 +181,22 @@ class WebhookReceiver:
             self._release.wait()
             answer = 200
         try:
-            request.send_response(answer.status if isinstance(answer, Reply) else answer)
-            if isinstance(answer, Reply):
-                request.send_header("Retry-After", answer.retry_after)
-            request.send_header("content-length", "0")
+            reply = answer if isinstance(answer, Reply) else Reply(answer)
+            said = reply.body.encode()
+            request.send_response(reply.status)
+            if reply.retry_after is not None:
+                request.send_header("Retry-After", reply.retry_after)
+            if said:
+                request.send_header("content-type", reply.content_type)
+            request.send_header("content-length", str(len(said)))
             request.end_headers()
+            request.wfile.write(said)
         except OSError:  # the sender gave up waiting (a `hang` past its timeout) and closed the connection
             request.close_connection = True
 
     def _verify(self, delivery: Delivery) -> None:
+        if self.chat:
+            return  # a chat service verifies nothing: nothing is signed
         problems = []
         for index, secret in enumerate(self._secrets):
             try:

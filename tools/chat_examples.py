@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from genviral_relay.models.chat import CHAT_FORMATS
+from genviral_relay.models.chat import CHAT_FORMATS, ChatFormat
 from genviral_relay.models.events import EVENT_KINDS, parse_event
 from genviral_relay.rules.chat.render import chat_payload
 
@@ -69,14 +69,19 @@ def _teams(payload: dict[str, Any]) -> list[str]:
     return lines
 
 
+def as_read(chat_format: ChatFormat, payload: dict[str, Any]) -> list[str]:
+    """A chat payload as a person reads it in the channel, line by line (the docs' examples, `make demo`)."""
+    render = {"slack": _slack, "discord": _discord, "teams": _teams}
+    return render[chat_format](payload)
+
+
 def examples() -> str:
     """The examples' Markdown: per event type, what each service shows."""
-    render = {"slack": _slack, "discord": _discord, "teams": _teams}
     parts = [f"<!-- Written by `{REGENERATE}` from the sample events: do not edit by hand. -->"]
     for event_type in EVENT_KINDS:
         parts.append(f"\n#### `{event_type}`\n")
         for chat_format in CHAT_FORMATS:
-            lines = render[chat_format](chat_payload(chat_format, _sample(event_type)))
+            lines = as_read(chat_format, chat_payload(chat_format, _sample(event_type)))
             parts.append(f"{SERVICE_NAMES[chat_format]}:\n\n```text\n" + "\n".join(lines) + "\n```\n")
     return "\n".join(parts)
 

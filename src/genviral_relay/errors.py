@@ -143,6 +143,10 @@ class ResendRefusedError(RelayError):
     """A resend that is not made (answered 400): the text says why and how to change it."""
 
 
+class EndpointRefusedError(RelayError):
+    """A registration or edit the endpoint's format cannot take (answered 400): the text says why and what to give."""
+
+
 class WebhookSecretError(ConfigurationError):
     """A signing key could not be sealed or opened with the KMS key (access refused, a key disabled or gone, a
     sealed key that is not this endpoint's)."""

@@ -16,6 +16,7 @@ from genviral_relay.api.webhooks import WEBHOOK_BODY
 from genviral_relay.errors import (
     ConfigurationError,
     CursorExpiredError,
+    EndpointRefusedError,
     EnqueueError,
     EventNotFoundError,
     OutboxNotEmptyError,
@@ -196,6 +197,11 @@ def _webhook_disabled(error: WebhookDisabledError) -> Response[str]:
 
 @app.exception_handler(ResendRefusedError)
 def _resend_refused(error: ResendRefusedError) -> Response[str]:
+    return error_answer(HTTPStatus.BAD_REQUEST, "bad_request", str(error))
+
+
+@app.exception_handler(EndpointRefusedError)
+def _endpoint_refused(error: EndpointRefusedError) -> Response[str]:
     return error_answer(HTTPStatus.BAD_REQUEST, "bad_request", str(error))
 
 

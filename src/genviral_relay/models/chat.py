@@ -1,7 +1,7 @@
 """The chat formats of a webhook endpoint (issue 23): a delivery written for people in a chat service's own shape.
 
-Kept apart from `models/webhooks.py` so the pure chat rules can name them before the endpoint model takes them:
-`WebhookFormat` there becomes `Literal["standard"] | ChatFormat` when the delivery path learns to render."""
+Kept apart from `models/webhooks.py` (whose `WebhookFormat` is `Literal["standard"] | ChatFormat`) so the pure chat
+rules name them without the endpoint model."""
 
 from __future__ import annotations
 

@@ -19,7 +19,6 @@ from pydantic import (
 from genviral_relay.clock import format_ts, format_ts_or_none
 from genviral_relay.models.feed_api import EventId
 from genviral_relay.models.webhooks import (
-    DEFAULT_FORMAT,
     MAX_RATE_LIMIT,
     WEBHOOK_EVENT_TYPES,
     WEBHOOK_FORMATS,
@@ -55,7 +54,18 @@ RateLimit = Annotated[float, Field(gt=0, le=MAX_RATE_LIMIT)]
 RATE_LIMIT_TEXT = (
     f"At most this many deliveries per second (up to {MAX_RATE_LIMIT:g}); over it they wait, none dropped."
 )
-FORMAT_TEXT = f"How deliveries are written: {', '.join(WEBHOOK_FORMATS)} (Standard Webhooks, signed)."
+FORMAT_TEXT = (
+    f"How deliveries are written: {', '.join(WEBHOOK_FORMATS)}. `standard`: a Standard Webhooks body, signed; a chat "
+    "format: the event written for people in that service's message shape, not signed (the URL is the secret)."
+)
+FORMAT_OMITTED = (
+    " Omitted: a Slack (`hooks.slack.com`) or Discord (`discord.com/api/webhooks`) URL gets its service's format, "
+    "any other `standard`; the answer says which."
+)
+CHAT_RATE_TEXT = (
+    " Omitted: the format's default (none for `standard`; within the service's published limit for a chat format, "
+    "which refuses more: 400); null: not paced."
+)
 
 
 class CreateWebhookRequest(BaseModel):
@@ -71,8 +81,8 @@ class CreateWebhookRequest(BaseModel):
     description: Description | None = Field(default=None, description="For people: what the endpoint is.")
 
     filter: EndpointFilter | None = Field(default=None, description="Which events of those types; omitted: all.")
-    rate_limit: RateLimit | None = Field(default=None, description=RATE_LIMIT_TEXT)
-    format: WebhookFormat = Field(default=DEFAULT_FORMAT, description=FORMAT_TEXT)
+    rate_limit: RateLimit | None = Field(default=None, description=RATE_LIMIT_TEXT + CHAT_RATE_TEXT)
+    format: WebhookFormat | None = Field(default=None, description=FORMAT_TEXT + FORMAT_OMITTED)
 
     @field_validator("url", mode="before")
     @classmethod
@@ -97,7 +107,11 @@ class EditWebhookRequest(BaseModel):
     filter: EndpointFilter | None = Field(default=None, description="null: no filter.")
     description: Description | None = Field(default=None, description="null: none.")
     rate_limit: RateLimit | None = Field(default=None, description=f"{RATE_LIMIT_TEXT} null: no pacing.")
-    format: WebhookFormat | None = Field(default=None, description=FORMAT_TEXT)
+    format: WebhookFormat | None = Field(
+        default=None,
+        description=FORMAT_TEXT + " Left out with a new `url`: the new URL's format when the endpoint had its old "
+        "URL's (a format chosen otherwise stays); a new format brings its default `rate_limit` likewise.",
+    )
 
     @field_validator("url", mode="before")
     @classmethod
@@ -227,7 +241,10 @@ class WebhookDetail(WebhookView):
 class WebhookCreated(WebhookView):
     """The answer of a registration or a rotation: the only two that show the secret."""
 
-    secret: str = Field(description="`whsec_...`: verify each delivery's `webhook-signature` with it. Shown once.")
+    secret: str = Field(
+        description="`whsec_...`: verify each delivery's `webhook-signature` with it. Shown once. Unused while the "
+        "format is a chat one (those deliveries are not signed); kept, so a switch to `standard` signs at once."
+    )
 
     @classmethod
     def with_secret(cls, endpoint: WebhookEndpoint) -> WebhookCreated:

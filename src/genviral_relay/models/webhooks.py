@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from genviral_relay.models.chat import ChatFormat
 from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, ErrorCategory
 
 TEST_EVENT_TYPE = "webhook.test"
@@ -104,9 +105,10 @@ class DeliveryHealth(BaseModel):
     )
 
 
-WebhookFormat = Literal["standard"]
-"""How a delivery is written: `standard` is a Standard Webhooks body, signed (the chat formats come with issue 23)."""
-WEBHOOK_FORMATS: tuple[str, ...] = get_args(WebhookFormat)
+WebhookFormat = Literal["standard"] | ChatFormat
+"""How a delivery is written: `standard` is a Standard Webhooks body, signed; a chat format (`models/chat.py`) is
+the event written for people in that service's shape, unsigned."""
+WEBHOOK_FORMATS: tuple[str, ...] = ("standard", *get_args(ChatFormat))
 DEFAULT_FORMAT: WebhookFormat = "standard"
 """An endpoint's format when none is given, and a 0.4 endpoint's (the table holds none)."""
 KNOWN_PLATFORMS: tuple[str, ...] = ("tiktok", "instagram", "youtube", "pinterest", "linkedin", "facebook", "x",

@@ -5,7 +5,8 @@ or does not connect), not to whatever the name resolves to a moment later, so a 
 forbidden address between the check and the request; TLS still verifies the certificate against the name. The
 attempt as a whole (connect, TLS, request, status line, headers, body) is bounded by TIMEOUT_SECONDS of wall
 time. Redirects are not followed (a 3xx is a failure, as Standard Webhooks has it), and the answer's body is
-read only to keep the connection tidy, never kept; of its headers only `Retry-After` is read.
+read within the deadline and only its start kept, as text (a chat service says why it refused in it: never
+logged as it is); of its headers only `Retry-After` is read.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ TIMEOUT_SECONDS = 10.0
 CONNECT_SECONDS = 5.0
 """One address's connection, within the attempt's time: the next address gets the rest."""
 MAX_BODY_READ = 64 * 1024
+MAX_ANSWER_TEXT = 2048
+"""Of the answer's body, what is kept: a chat service's reason is a word or a short JSON document."""
 USER_AGENT = f"genviral-relay/{__version__} (webhooks)"
 
 
@@ -123,9 +126,10 @@ class HttpWebhookSender(WebhookSender):
         try:
             connection.request("POST", destination.target, body=body, headers={**headers, "user-agent": USER_AGENT})
             answer = connection.getresponse()
-            answer.read(MAX_BODY_READ)  # within the deadline too: a body trickled past it fails the attempt
+            said = answer.read(MAX_BODY_READ)  # within the deadline too: a body trickled past it fails the attempt
             retry_after = read_retry_after(answer.getheader("Retry-After"))  # the retry rule says when it counts
-            return WebhookAnswer(status=answer.status, reason=answer.reason or "", retry_after=retry_after)
+            text = said[:MAX_ANSWER_TEXT].decode("utf-8", errors="replace")
+            return WebhookAnswer(status=answer.status, reason=answer.reason or "", retry_after=retry_after, text=text)
         except TimeoutError:
             return WebhookAnswer(status=None, reason=f"no answer within {timeout:g} s")
         except ConnectionRefusedError:

@@ -17,7 +17,8 @@ The path of an event (docs/design.md, "Webhooks"):
    (`endpoint_health.py`) and is not retried. A delivery for a disabled endpoint, or one its filter (perhaps
    edited since the fan-out) leaves out, is dropped unsent, its state recorded. An endpoint with a `rate_limit`
    is paced: a delivery whose reserved slot is later goes back on the queue due then, holding it (`paced`),
-   neither an attempt nor a failure.
+   neither an attempt nor a failure. A chat endpoint gets the event written for people, unsigned, and a refusal
+   for good from its service is parked at once (`chat_deliveries.py`).
 
 A delivery message names its event and the attempt signs the document the relay stored (`StoredEvents`), never a
 body from the message: anyone allowed to send to the queue could otherwise have any body signed. A message that
@@ -31,7 +32,7 @@ when a failing endpoint's age is measured again, so its alarm fires within 15 mi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,12 +40,14 @@ from typing import Literal
 
 from genviral_relay.clock import Clock, TimeLeft, format_ts
 from genviral_relay.errors import DeadLetterError, echoed
+from genviral_relay.models.chat import is_chat_format
 from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.rules.webhook_filters import passes
 from genviral_relay.rules.webhook_retries import DUE_TOLERANCE, MAX_ATTEMPTS, next_attempt_due
 from genviral_relay.rules.webhook_signing import signed_headers
 from genviral_relay.rules.webhook_urls import HostResolver, UrlRefusedError, destination
+from genviral_relay.webhooks.chat_deliveries import CHAT_HEADERS, chat_answer, chat_request
 from genviral_relay.webhooks.delivery_records import DeliveryRecords, Made
 from genviral_relay.webhooks.delivery_records import log_keys as _log_keys
 from genviral_relay.webhooks.endpoint_health import EndpointDisabler
@@ -59,7 +62,7 @@ from genviral_relay.webhooks.ports import (
     WebhookSender,
     WebhookStore,
 )
-from genviral_relay.webhooks.signed_documents import SignedDocuments
+from genviral_relay.webhooks.signed_documents import SignedDocument, SignedDocuments
 
 MAX_REASON_CHARS = 200
 RECORD_MARGIN = timedelta(seconds=5)
@@ -179,7 +182,7 @@ class WebhookAttempts:
                 return self._pace(delivery, slot)
         started = self._clock()
         try:
-            answer = self._send(endpoint, delivery, document.body, now, time_left)
+            answer = self._send(endpoint, delivery, document, now, time_left)
         except _OutOfTime as short:  # the reads, the lookup and the keys took what the send needed
             return self._defer(delivery, short.left)
         except Exception as error:  # a failed attempt like any other, recorded and retried; its type says why
@@ -216,7 +219,7 @@ class WebhookAttempts:
         self,
         endpoint: WebhookEndpoint,
         delivery: WebhookDelivery,
-        body: bytes,
+        document: SignedDocument,
         now: datetime,
         time_left: TimeLeft | None,
     ) -> WebhookAnswer:
@@ -224,14 +227,21 @@ class WebhookAttempts:
             where = destination(endpoint.url, self._resolver, allow_private=self._allow_private)
         except UrlRefusedError as refusal:
             return WebhookAnswer(status=None, reason=f"not sent: {refusal}")
-        keys = [self._secrets.open(endpoint.id, sealed) for sealed in endpoint.signing_secrets(now)]
-        if not keys:
-            return WebhookAnswer(status=None, reason="not sent: the endpoint has no signing key")
-        headers = signed_headers(keys, delivery.event_id, int(now.timestamp()), body)
+        chat = endpoint.format if is_chat_format(endpoint.format) else None
+        headers: Mapping[str, str]
+        if chat is not None:  # written for people, unsigned: `chat_deliveries.py`
+            headers, body = CHAT_HEADERS, chat_request(chat, document)
+        else:
+            keys = [self._secrets.open(endpoint.id, sealed) for sealed in endpoint.signing_secrets(now)]
+            if not keys:
+                return WebhookAnswer(status=None, reason="not sent: the endpoint has no signing key")
+            body = document.body
+            headers = signed_headers(keys, delivery.event_id, int(now.timestamp()), body)
         left = self._short_of_time(time_left)  # checked again: the send alone is bounded by the sender
         if left is not None:
             raise _OutOfTime(left)
-        return self._sender.post(where, headers, body)
+        answer = self._sender.post(where, headers, body)
+        return chat_answer(chat, answer) if chat is not None else answer
 
     def _failed(
         self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, answer: WebhookAnswer, now: datetime, took: int
@@ -247,7 +257,7 @@ class WebhookAttempts:
             self._records.attempted(delivery, Made(record, took, "disabled"))
             logger.warning("Webhook attempt failed; its endpoint is disabled, no retry", extra=keys)
             return "disabled"
-        if delivery.attempt < MAX_ATTEMPTS:
+        if delivery.attempt < MAX_ATTEMPTS and not answer.final:
             due_at = next_attempt_due(delivery.attempt, now, answer.status, answer.retry_after)
             following = delivery.model_copy(update={"attempt": delivery.attempt + 1, "due_at": due_at, "paced": False})
             if self._queue.send([following]):
@@ -266,7 +276,8 @@ class WebhookAttempts:
             delivery, Made(AttemptRecord(now, False, answer.status, reason, retried), took, "parked")
         )
         emit(Metric.WEBHOOK_DELIVERIES_DEAD_LETTERED)
-        logger.error("Webhook retries ran out; parked in the webhook dead-letter queue", extra=keys)
+        ended = "refused for good" if answer.final else "retries ran out"
+        logger.error(f"Webhook {ended}; parked in the webhook dead-letter queue", extra=keys)
         return "parked"
 
     def _wait(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime) -> Outcome:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from genviral_relay.checking.ports import PublishResult
@@ -172,6 +172,11 @@ class WebhookAnswer:
     reason: str
     retry_after: RetryAfter | None = None
     """The answer's `Retry-After`, as read (`rules/retry_after.py`); the retry rule says when it counts."""
+    text: str = field(default="", repr=False)
+    """The start of the answer's body: a chat service says why in it (`webhooks/chat_deliveries.py`). Someone else's
+    text: never logged as it is."""
+    final: bool = False
+    """Refused for good (a chat service's permanent refusal): parked at once, not retried."""
 
     @property
     def accepted(self) -> bool:

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from genviral_relay.clock import Clock, format_ts
-from genviral_relay.errors import EnqueueError, WebhookConflictError, WebhookNotFoundError, WebhookSecretError
+from genviral_relay.errors import (
+    EndpointRefusedError,
+    EnqueueError,
+    WebhookConflictError,
+    WebhookNotFoundError,
+    WebhookSecretError,
+)
 from genviral_relay.feed.ports import EventLog
 from genviral_relay.models.webhook_api import CreateWebhookRequest, EditWebhookRequest
 from genviral_relay.models.webhooks import (
@@ -20,6 +26,7 @@ from genviral_relay.models.webhooks import (
     test_event_document,
 )
 from genviral_relay.observability import logger
+from genviral_relay.rules.chat.formats import default_rate_limit, rate_limit_refusal, settled_format, url_format
 from genviral_relay.rules.webhook_signing import new_secret
 from genviral_relay.rules.webhook_urls import HostResolver, destination, encoded_url
 from genviral_relay.webhooks.ports import DeliveryQueue, SecretBox, StoredEvents, WebhookStore
@@ -68,6 +75,9 @@ class WebhookRegistry:
         deployment has its most, WebhookExistsError when one has this URL and these event types."""
         self._seal_clear_keys()
         where = destination(request.url, self._resolver, allow_private=self._allow_private)
+        written = request.format or url_format(request.url)
+        paced = request.rate_limit if "rate_limit" in request.model_fields_set else default_rate_limit(written)
+        _check_rate(written, paced)
         endpoint = WebhookEndpoint(
             id=f"wh_{uuid.uuid4().hex}",
             url=encoded_url(request.url),  # what is sent: a request line is ASCII
@@ -76,13 +86,16 @@ class WebhookRegistry:
             created_at=self._clock(),
             secrets=(SigningSecret(value=new_secret()),),
             filter=request.filter,
-            rate_limit=request.rate_limit,
-            format=request.format,
+            rate_limit=paced,
+            format=written,
         )
         stored = endpoint.model_copy(update={"secrets": self._sealed(endpoint.id, endpoint.secrets)})
         self._store.create(stored, limit=self._max_endpoints)
         # The host only: some URLs are credentials themselves (a Slack incoming webhook's path is its key).
-        logger.info("Webhook endpoint registered", extra={"webhook_id": endpoint.id, "host": where.host})
+        logger.info(
+            "Webhook endpoint registered",
+            extra={"webhook_id": endpoint.id, "host": where.host, "format": written, "rate_limit": paced},
+        )
         return endpoint
 
     def endpoints(self) -> list[WebhookEndpoint]:
@@ -106,9 +119,11 @@ class WebhookRegistry:
             logger.info("Webhook endpoint URL edited", extra={"webhook_id": webhook_id, "host": where.host})
         for _ in range(EDIT_TRIES):
             current = self.endpoint(webhook_id)
-            edited = current.model_copy(update=changes)
+            settled = settled_format(current, changes)
+            _check_rate(settled.get("format", current.format), settled.get("rate_limit", current.rate_limit))
+            edited = current.model_copy(update=settled)
             if self._store.update(edited, previous=current):
-                logger.info("Webhook endpoint edited", extra={"webhook_id": webhook_id, "fields": sorted(changes)})
+                logger.info("Webhook endpoint edited", extra={"webhook_id": webhook_id, "fields": sorted(settled)})
                 return edited
         raise WebhookConflictError(webhook_id)
 
@@ -211,3 +226,10 @@ class WebhookRegistry:
         if self._queue.send([delivery]):
             raise EnqueueError("the delivery queue did not take the test event")
         return delivery
+
+
+def _check_rate(written: str, rate_limit: float | None) -> None:
+    """A chat endpoint is paced within its service's published limit: faster would only collect 429s."""
+    refusal = rate_limit_refusal(written, rate_limit)
+    if refusal is not None:
+        raise EndpointRefusedError(refusal)

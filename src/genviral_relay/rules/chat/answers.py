@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from genviral_relay.errors import echoed
@@ -90,14 +91,15 @@ def _discord_retry_after(body: str) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else None
 
 
-def read_answer(chat_format: ChatFormat, status: int, body: str, retry_after: str | None) -> ChatAnswer:
-    """What the service's answer (`status`, its body as text, its `Retry-After` header) means for the delivery."""
+def read_answer(chat_format: ChatFormat, status: int, body: str, retry_after: str | RetryAfter | None) -> ChatAnswer:
+    """What the service's answer (`status`, its body as text, its `Retry-After` header, as sent or as read) means
+    for the delivery."""
     if 200 <= status < 300:
         return ChatAnswer("accepted")
     if status >= 500 or status in RETRIED_STATUSES:
-        asked = read_retry_after(retry_after)
+        asked = read_retry_after(retry_after) if isinstance(retry_after, str) else retry_after
         in_body = _discord_retry_after(body) if chat_format == "discord" else None
-        if in_body is not None and (asked is None or (isinstance(asked, float) and in_body > asked)):
+        if in_body is not None and (asked is None or (not isinstance(asked, datetime) and in_body > asked)):
             asked = in_body
         said = "rate limited" if status == 429 else _said(body) or "no reason given"
         return ChatAnswer("retry", said, asked)  # the attempt path prefixes "HTTP <status>: "

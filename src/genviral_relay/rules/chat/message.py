@@ -20,6 +20,7 @@ from genviral_relay.models.events import (
     PostCompletedEvent,
     RelayEvent,
 )
+from genviral_relay.models.webhooks import TEST_EVENT_TYPE
 from genviral_relay.rules.chat.text import utc_time
 
 Tone = Literal["good", "bad", "late", "mixed"]
@@ -89,6 +90,8 @@ class ChatMessage:
 
     @property
     def footer(self) -> str:
+        if not self.post_id:  # a test message: about no post
+            return f"Sent {self.post_time}" if self.post_time else "Sent by genviral-relay"
         when = f"Scheduled {self.post_time}" if self.post_time else "Not scheduled"
         return f"{when} \N{MIDDLE DOT} post {self.post_id}"
 
@@ -181,6 +184,13 @@ def describe(event: RelayEvent) -> ChatMessage:
             return _completed(event)
         case _:
             assert_never(event_type)
+
+
+def test_message(detected_at: str) -> ChatMessage:
+    """What a channel shows for `POST /webhooks/{id}/test`: that the relay reaches it, and when it was sent."""
+    summary = "This channel will be told about the events its endpoint takes. No post is involved."
+    return ChatMessage("good", "Test message from genviral-relay", summary, (), None, utc_time(detected_at), "",
+                       TEST_EVENT_TYPE)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,16 @@ from typing import Any, assert_never
 from genviral_relay.models.chat import ChatFormat
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.rules.chat.discord import discord_message
-from genviral_relay.rules.chat.message import describe, encoded
+from genviral_relay.rules.chat.message import ChatMessage, describe, encoded, test_message
 from genviral_relay.rules.chat.slack import slack_message
 from genviral_relay.rules.chat.teams import teams_message
 
 
 def chat_payload(chat_format: ChatFormat, event: RelayEvent) -> dict[str, Any]:
-    message = describe(event)
+    return message_payload(chat_format, describe(event))
+
+
+def message_payload(chat_format: ChatFormat, message: ChatMessage) -> dict[str, Any]:
     match chat_format:
         case "slack":
             return slack_message(message)
@@ -29,3 +32,8 @@ def chat_body(chat_format: ChatFormat, event: RelayEvent) -> bytes:
     """What is POSTed (Content-Type: application/json), unsigned: the services verify nothing, the URL is the
     secret."""
     return encoded(chat_payload(chat_format, event))
+
+
+def chat_test_body(chat_format: ChatFormat, detected_at: str) -> bytes:
+    """The `webhook.test` message, sent at `detected_at` (the stored test event's moment)."""
+    return encoded(message_payload(chat_format, test_message(detected_at)))
