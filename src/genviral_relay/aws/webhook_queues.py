@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,6 +30,8 @@ from genviral_relay.webhooks.ports import DeliveryQueue
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
+SEND_THREADS = 8
+"""Batches sent at once; boto3's clients are thread-safe and keep 10 connections."""
 MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds: a longer wait is made of hops (webhooks/)
 
 
@@ -118,27 +122,34 @@ class SqsDeliveryQueue(DeliveryQueue):
 
     def send(self, deliveries: Sequence[WebhookDelivery]) -> list[int]:
         now = self._clock()
-        refused: list[int] = []
-        for start in range(0, len(deliveries), BATCH_LIMIT):
-            chunk = deliveries[start : start + BATCH_LIMIT]
-            entries = [
-                {
-                    "Id": str(index),
-                    "MessageBody": delivery_body(delivery),
-                    "MessageAttributes": delivery_attributes(delivery),
-                    "DelaySeconds": min(MAX_DELAY_SECONDS, max(0, math.ceil((delivery.due_at - now).total_seconds()))),
-                }
-                for index, delivery in enumerate(chunk)
-            ]
-            try:
-                answer = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)  # type: ignore[arg-type]
-            except (ClientError, BotoCoreError) as error:
-                logger.warning("The webhook delivery queue refused a batch", extra={"error": type(error).__name__})
-                refused.extend(range(start, start + len(chunk)))
-                continue
-            # An entry's Id is its position in the chunk.
-            refused.extend(sorted(start + int(entry["Id"]) for entry in answer.get("Failed", [])))
-        return refused
+        starts = range(0, len(deliveries), BATCH_LIMIT)
+        if len(starts) <= 1:
+            return self._send_batch(deliveries, 0, now)
+        # Many batches (a fan-out to many endpoints, a resend of thousands) go side by side: sent one after another,
+        # a resend of 10,000 deliveries would take most of the API function's time.
+        with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(starts)), thread_name_prefix="sqs-send") as pool:
+            chunks = [(deliveries[first : first + BATCH_LIMIT], first) for first in starts]
+            answers = pool.map(lambda chunk: self._send_batch(chunk[0], chunk[1], now), chunks)
+            return sorted(position for refused in answers for position in refused)
+
+    def _send_batch(self, chunk: Sequence[WebhookDelivery], start: int, now: datetime) -> list[int]:
+        """One SendMessageBatch of at most BATCH_LIMIT deliveries; the positions (from `start`) SQS did not take."""
+        entries = [
+            {
+                "Id": str(index),
+                "MessageBody": delivery_body(delivery),
+                "MessageAttributes": delivery_attributes(delivery),
+                "DelaySeconds": min(MAX_DELAY_SECONDS, max(0, math.ceil((delivery.due_at - now).total_seconds()))),
+            }
+            for index, delivery in enumerate(chunk)
+        ]
+        try:
+            answer = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)  # type: ignore[arg-type]
+        except (ClientError, BotoCoreError) as error:
+            logger.warning("The webhook delivery queue refused a batch", extra={"error": type(error).__name__})
+            return list(range(start, start + len(chunk)))
+        # An entry's Id is its position in the chunk.
+        return sorted(start + int(entry["Id"]) for entry in answer.get("Failed", []))
 
     def park(self, delivery: WebhookDelivery, reason: str) -> None:
         attributes = {
