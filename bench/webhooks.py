@@ -227,6 +227,7 @@ def feed_page_figures(count: int = 300) -> None:
     stack = MotoStack(genviral_api_url="http://127.0.0.1:9", token=TOKEN).start()
     try:
         table, retention = stack.ref("StateTable"), timedelta(days=30)
+        calls = Calls()  # first: it makes the default session the clients below come from
 
         def client(service: str) -> Any:
             return boto3.client(service)  # type: ignore[call-overload]  # the default session: counted
@@ -235,7 +236,7 @@ def feed_page_figures(count: int = 300) -> None:
         entries = feed_entries(documents, datetime.now(UTC) - FEED_SETTLE - timedelta(minutes=1))
         build_event_log(table, retention, client=client).append(entries)
         feed = build_event_feed(table, retention, client=client)
-        calls = Calls()
+        calls.take()
         pages, after = 0, None
         while True:
             page = feed.page(after=after, limit=100)
