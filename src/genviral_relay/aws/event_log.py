@@ -78,6 +78,8 @@ class DynamoDbEventLog(EventLog):
         post_id: str | None = None,
     ) -> FeedPage:
         bound = end_of(until)
+        if after is not None and after >= bound:  # a cursor from a clock ahead of this one: nothing is settled yet
+            return FeedPage(entries=[], reached=after)
         start = position_moment(after) if after is not None else until - self._retention
         found: list[FeedEntry] = []
         reached = after
@@ -88,11 +90,11 @@ class DynamoDbEventLog(EventLog):
                 if queries == MAX_QUERIES_PER_PAGE:
                     return FeedPage(entries=found, reached=reached)
                 queries += 1
-                request = self._day_query(day, after, limit - len(found), event_type, post_id, start_key)
+                request = self._day_query(day, after, bound, limit - len(found), event_type, post_id, start_key)
                 answer = self._client.query(**request)
                 for item in answer.get("Items", []):
-                    if item["sk"]["S"] > bound:
-                        return FeedPage(entries=found, reached=bound)
+                    if item["sk"]["S"] == after:  # the key condition's range includes its start
+                        continue
                     reached = item["sk"]["S"]
                     found.append(entry_from_item(item))
                     if len(found) == limit:
@@ -100,7 +102,8 @@ class DynamoDbEventLog(EventLog):
                 start_key = answer.get("LastEvaluatedKey")
                 if start_key is None:
                     break
-                reached = start_key["sk"]["S"]  # read through here, matching or not
+                # Read through here, matching or not; never past the horizon (the key condition ends there)
+                reached = min(start_key["sk"]["S"], bound)
             reached = max(reached or "", min(end_of(day + timedelta(days=1) - timedelta(milliseconds=1)), bound))
         return FeedPage(entries=found, reached=bound)
 
@@ -108,15 +111,18 @@ class DynamoDbEventLog(EventLog):
         self,
         day: datetime,
         after: str | None,
+        bound: str,
         wanted: int,
         event_type: str | None,
         post_id: str | None,
         start_key: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        values: dict[str, Any] = {":pk": {"S": day_partition(day)}}
-        condition = "pk = :pk"
+        # The key condition ends at the horizon: a filtered query's LastEvaluatedKey must not pass it, or `next`
+        # would skip positions a commit landing in time could still fill.
+        values: dict[str, Any] = {":pk": {"S": day_partition(day)}, ":bound": {"S": bound}}
+        condition = "pk = :pk AND sk <= :bound"
         if after is not None and after >= format_ts(day):
-            condition += " AND sk > :after"
+            condition = "pk = :pk AND sk BETWEEN :after AND :bound"
             values[":after"] = {"S": after}
         filters = []
         if event_type is not None:
