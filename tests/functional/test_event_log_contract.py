@@ -14,7 +14,7 @@ from genviral_relay.aws.event_log import DynamoDbEventLog
 from genviral_relay.feed.ports import EventLog
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.event_log import FeedEntry
-from genviral_relay.rules.event_feed import COMMIT_WINDOW, day_partition
+from genviral_relay.rules.event_feed import COMMIT_WINDOW, day_partition, end_of
 from genviral_relay.rules.webhook_retries import events_kept_for
 from local.stack import MotoStack
 from tests.builders import relay_event
@@ -154,3 +154,32 @@ def test_a_commit_answered_late_appends_its_entries_again_at_a_fresh_position(st
     first = store.feed.entry(event_id(1))
     assert first is not None
     assert first.committed_at == START
+
+
+class _EvaluatingPastTheHorizon:
+    """A table whose filtered queries match nothing and say they evaluated through a key past the horizon (as a real
+    query without an upper key bound may), recording the key conditions it was asked."""
+
+    def __init__(self, past: str) -> None:
+        self.past = past
+        self.conditions: list[str] = []
+
+    def query(self, **request: Any) -> dict[str, Any]:
+        self.conditions.append(request["KeyConditionExpression"])
+        return {
+            "Items": [],
+            "LastEvaluatedKey": {"pk": request["ExpressionAttributeValues"][":pk"], "sk": {"S": self.past}},
+        }
+
+
+def test_a_filtered_page_never_moves_next_past_the_horizon() -> None:
+    until = START + timedelta(minutes=1)
+    bound = end_of(until)
+    table = _EvaluatingPastTheHorizon(end_of(until + timedelta(seconds=5)))
+    log = DynamoDbEventLog(table, "table", event_retention=RETENTION)  # type: ignore[arg-type]
+
+    page = log.page(after=end_of(START), until=until, limit=100, event_type="post.completed")
+
+    assert page.reached == bound  # a commit landing in time behind the horizon is still served next
+    assert table.conditions
+    assert all(":bound" in condition for condition in table.conditions)
