@@ -224,7 +224,7 @@ def test_the_api_detects_a_services_url_and_refuses_a_pace_above_its_published_l
     assert (edited.status, edited.body["format"], edited.body["rate_limit"]) == (200, "discord", 0.5)
     refused = public_api.api("PATCH", path, {"rate_limit": 3})
     assert refused.status == 400
-    assert "(2.5 per second)" in refused.body["message"]
+    assert "(0.5 per second)" in refused.body["message"]
     refused = public_api.api("POST", "/webhooks", {"url": "https://hooks.example.com/x", "format": "telegram"})
     assert refused.status == 400
     assert "format" in refused.body["message"]

@@ -57,7 +57,16 @@ def slack_problems(payload: dict[str, Any]) -> list[str]:
             problems.append(f"unescaped & < > at {path}: {text[:80]!r}")
     if any(text == "mrkdwn" for _, text in strings(payload)):
         problems.append("mrkdwn text: someone else's text must stay in plain_text")
+    if (payload.get("mrkdwn"), payload.get("unfurl_links"), payload.get("unfurl_media")) != (False, False, False):
+        problems.append("the fallback may format, or a link unfurl")
+    total = sum(len(text.encode("utf-16-le")) // 2 for path, text in strings(blocks) if path.endswith(".text"))
+    if total > SLACK_BLOCKS_TEXT:
+        problems.append(f"{total} characters of block text (Slack refuses about 12,000)")
     return problems
+
+
+SLACK_BLOCKS_TEXT = 12_000
+"""What Slack takes in all of a message's blocks (`msg_blocks_too_long` past it)."""
 
 
 class _DeclaredTeams(AbstractTargetFramework):

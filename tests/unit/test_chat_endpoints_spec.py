@@ -50,7 +50,7 @@ def test_a_named_format_and_pace_are_kept_and_null_asks_for_no_pacing() -> None:
 
 @pytest.mark.parametrize(
     ("url", "fields", "limit"),
-    [(SLACK, {"rate_limit": 2}, "1 per second"), (DISCORD, {"rate_limit": 3}, "2.5 per second"),
+    [(SLACK, {"rate_limit": 2}, "1 per second"), (DISCORD, {"rate_limit": 3}, "0.5 per second"),
      (OTHER, {"format": "teams", "rate_limit": 5}, "1.67 per second")],
 )  # fmt: skip
 def test_a_chat_pace_above_the_services_published_limit_is_refused_saying_the_limit(

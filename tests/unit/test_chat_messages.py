@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from genviral_relay.models.chat import CHAT_FORMATS
-from genviral_relay.models.events import EVENT_KINDS
+from genviral_relay.models.events import EVENT_KINDS, parse_event
 from genviral_relay.rules.chat.message import LOOKS, describe
 from genviral_relay.rules.chat.render import chat_body, chat_payload
 from tests.unit.chat_checks import discord_problems, links, slack_problems, strings, teams_problems
-from tests.unit.chat_samples import sample, with_text
+from tests.unit.chat_samples import sample, sample_document, with_text
 
 CHECKS = {"slack": slack_problems, "discord": discord_problems, "teams": teams_problems}
 TIKTOK_URL = "https://www.tiktok.com/@brand/video/7466130000000000000"
@@ -102,3 +102,16 @@ def test_an_account_with_no_listing_is_named_by_its_id(chat_format: Any) -> None
     text = shown(chat_payload(chat_format, with_text("post.account.failed", username=None, platform=None)))
     assert "an unlisted account" in text
     assert "Brand Shop" in text  # the display name stands in for the missing handle
+
+
+def test_a_post_never_scheduled_is_labelled_by_its_creation() -> None:
+    document = sample_document("post.account.failed")
+    document["post"]["scheduled_at"] = None
+    footer = describe(parse_event(document)).footer
+    assert footer.startswith("Created "), footer
+
+
+def test_twenty_failed_accounts_with_long_errors_stay_within_slacks_total_block_text() -> None:
+    event = with_text("post.completed", caption="c" * 2200, username="u" * 30, platform="tiktok", error="e" * 1000,
+                      url="https://www.tiktok.com/@u/video/1", accounts=20)  # fmt: skip
+    assert slack_problems(chat_payload("slack", event)) == []

@@ -106,6 +106,8 @@ def test_times_are_shown_in_utc() -> None:
     [
         ("https://hooks.slack.com/services/T000/B000/XXXX", "slack"),
         ("https://HOOKS.SLACK.COM./services/T000/B000/XXXX", "slack"),
+        ("https://hooks.slack.com/triggers/T0/123/abc", None),  # Workflow Builder: its own variables, not Block Kit
+        ("https://hooks.slack.com/workflows/T0/A0/123/abc", None),
         ("https://discord.com/api/webhooks/123/token", "discord"),
         ("https://discordapp.com/api/webhooks/123/token", "discord"),
         ("https://discord.com/api/v10/webhooks/123/token", "discord"),

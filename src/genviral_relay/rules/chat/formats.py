@@ -26,8 +26,8 @@ def detect_format(url: str) -> ChatFormat | None:
         return None
     if parts.scheme.lower() != "https":
         return None
-    if host == "hooks.slack.com":
-        return "slack"
+    if host == "hooks.slack.com" and parts.path.startswith("/services/"):
+        return "slack"  # an incoming webhook; Workflow Builder's triggers (same host) take their own variables
     if host in _DISCORD_HOSTS and _DISCORD_PATH.match(parts.path):
         return "discord"
     return None
@@ -54,7 +54,7 @@ def published_rate_limit(chat_format: ChatFormat) -> float:
         case "slack":
             return 1.0
         case "discord":
-            return 2.5  # 5 requests per 2 s
+            return 0.5  # 5 requests per 2 s per webhook, but 30 messages a minute per channel, and a webhook has one
         case "teams":
             return 100 / 60  # 100 calls a minute
         case _:

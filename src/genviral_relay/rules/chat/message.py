@@ -92,7 +92,7 @@ class ChatMessage:
     def footer(self) -> str:
         if not self.post_id:  # a test message: about no post
             return f"Sent {self.post_time}" if self.post_time else "Sent by genviral-relay"
-        when = f"Scheduled {self.post_time}" if self.post_time else "Not scheduled"
+        when = self.post_time or "Not scheduled"
         return f"{when} \N{MIDDLE DOT} post {self.post_id}"
 
 
@@ -109,7 +109,12 @@ def handle(account: AccountRef) -> str:
 
 
 def _post_time(event: AccountOutcomeEvent | AccountDelayedEvent | PostCompletedEvent) -> str | None:
-    return utc_time(event.post.scheduled_at or event.post.created_at)
+    """The post's moment, labelled: when it was scheduled for, else (never scheduled) when it was created."""
+    scheduled = utc_time(event.post.scheduled_at)
+    if scheduled is not None:
+        return f"Scheduled {scheduled}"
+    created = utc_time(event.post.created_at)
+    return f"Created {created}" if created is not None else None
 
 
 def _outcome(event: AccountOutcomeEvent) -> ChatMessage:

@@ -18,6 +18,9 @@ MAX_BLOCKS = 50
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
 BUTTON_URL_LIMIT = 3000
+TEXT_LIMIT = 11_000
+"""All the blocks' text together: Slack refuses a message whose blocks hold much more than 12,000 characters
+(`msg_blocks_too_long`; the figure is documented for markdown blocks only), a refusal the relay could only park."""
 FALLBACK_LIMIT = 500
 """The `text` fallback: the headline, as a notification shows it (Slack's own cap, 40,000, is far)."""
 
@@ -67,6 +70,20 @@ def _blocks(message: ChatMessage, budget: Budget) -> list[Block]:
 def slack_message(message: ChatMessage) -> dict[str, Any]:
     """The webhook's JSON body for `message`."""
     fallback = f"{message.look.emoji} {_escaped(message.headline, FALLBACK_LIMIT - 2)}"
-    # The roomiest budget fits: 40 account lines and five more blocks are within MAX_BLOCKS, and every text is cut
-    # to its own limit.
-    return {"text": fallback, "blocks": _blocks(message, BUDGETS[0])}
+    # The roomiest budget whose blocks' text fits TEXT_LIMIT (each text is cut to its own limit already; 40 account
+    # lines and five more blocks are within MAX_BLOCKS); the last budget always fits.
+    for budget in BUDGETS:
+        blocks = _blocks(message, budget)
+        if block_text_units(blocks) <= TEXT_LIMIT:
+            break
+    # The fallback is not mrkdwn (a handle of `*x*` stays as it is), and nothing unfurls: a link is a button.
+    return {"text": fallback, "mrkdwn": False, "unfurl_links": False, "unfurl_media": False, "blocks": blocks}
+
+
+def block_text_units(blocks: list[Block]) -> int:
+    """The characters of every text object in `blocks` (as Slack counts them: UTF-16 units)."""
+    total = 0
+    for block in blocks:
+        texts = [block.get("text"), *block.get("elements", ()), (block.get("accessory") or {}).get("text")]
+        total += sum(units(text["text"]) for text in texts if isinstance(text, dict) and "text" in text)
+    return total
