@@ -539,11 +539,21 @@ class InMemoryWebhookStore(WebhookStore):
             self.items[endpoint.id] = stored.model_copy(update={name: getattr(endpoint, name) for name in EDITABLE})
             return True
 
-    def set_enabled(self, webhook_id: str, enabled: bool, *, at: datetime, reason: str | None = None) -> bool:
+    def set_enabled(
+        self,
+        webhook_id: str,
+        enabled: bool,
+        *,
+        at: datetime,
+        reason: str | None = None,
+        failing_since: datetime | None = None,
+    ) -> bool:
         with self._lock:
             stored = self.items.get(webhook_id)
             if stored is None or stored.enabled == enabled:
                 return False
+            if failing_since is not None and stored.health.failing_since != failing_since:
+                return False  # a success or an enable since the read: as the store's condition
             if enabled:
                 health = stored.health.model_copy(update={"failing_since": None})
                 changes: dict[str, object] = {"enabled": True, "disabled_at": None, "disabled_reason": None}

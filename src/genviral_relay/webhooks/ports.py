@@ -60,9 +60,19 @@ class WebhookStore(ABC):
         first); WebhookExistsError (naming it) when another endpoint has the new `subscription_key`."""
 
     @abstractmethod
-    def set_enabled(self, webhook_id: str, enabled: bool, *, at: datetime, reason: str | None = None) -> bool:
+    def set_enabled(
+        self,
+        webhook_id: str,
+        enabled: bool,
+        *,
+        at: datetime,
+        reason: str | None = None,
+        failing_since: datetime | None = None,
+    ) -> bool:
         """Turn the endpoint off (`disabled_at` = `at`, `disabled_reason`) or on again (its failing clock restarts);
-        True only for the call that changed it, so one disabling is announced once."""
+        True only for the call that changed it, so one disabling is announced once. `failing_since` (a disabling for
+        failing too long): only while the endpoint's failing clock is still the one read, so a success or an enable
+        since then wins."""
 
 
 class DeliveryLog(ABC):
