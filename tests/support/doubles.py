@@ -507,7 +507,9 @@ class InMemoryWebhookStore(WebhookStore):
             return
         health = endpoint.health
         pending = health.attempts_pending + outcome.pending_change
-        if outcome.succeeded:
+        if not outcome.made:
+            health = health.model_copy(update={"attempts_pending": pending})
+        elif outcome.succeeded:
             health = health.model_copy(
                 update={"last_success_at": outcome.at, "failing_since": None, "attempts_pending": pending}
             )

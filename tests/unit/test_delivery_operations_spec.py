@@ -247,6 +247,21 @@ def test_a_switch_that_cannot_be_written_leaves_the_endpoint_on_and_the_delivery
     assert rig.notices.published == []
 
 
+def test_a_retry_dropped_unsent_is_no_longer_counted_pending() -> None:
+    rig = Rig(FAILED, FAILED)
+    disabled, filtered = rig.register(), rig.register(url=URL + "/filtered")
+    rig.event()
+    rig.run_due()
+    assert [rig.store.items[w].health.attempts_pending for w in (disabled, filtered)] == [1, 1]
+    rig.registry.disable(disabled)
+    edit(rig, filtered, filter=EndpointFilter(platforms=("tiktok",)))
+    rig.now += RETRY_DELAYS[0] + timedelta(seconds=1)
+    rig.run_due()  # both retries dropped unsent
+    health = [rig.store.items[w].health for w in (disabled, filtered)]
+    assert [h.attempts_pending for h in health] == [0, 0]
+    assert [h.last_failure_at for h in health] == [START, START]  # no attempt was made
+
+
 def test_the_disabled_notice_is_not_missed_by_a_consumer_following_next() -> None:
     rig = Rig(FAILED)
     webhook_id = rig.register()

@@ -164,6 +164,11 @@ class DynamoDbWebhookStore(WebhookStore):
 
     def record_attempt(self, webhook_id: str, outcome: AttemptRecord) -> None:
         at = {"S": format_ts(outcome.at)}
+        if not outcome.made:
+            if outcome.pending_change:
+                change = {":change": {"N": str(outcome.pending_change)}}
+                self._update(webhook_id, "ADD attempts_pending :change", {}, change)
+            return
         if outcome.succeeded:
             expression = "SET last_success_at = :at REMOVE failing_since"
             values: dict[str, Any] = {":at": at}

@@ -140,6 +140,9 @@ class AttemptRecord:
     reason: str | None = None
     pending_change: int = 0
     """Retries scheduled by this attempt, less the one this attempt was (a retry that was made)."""
+    made: bool = True
+    """False for a retry dropped unsent (its endpoint off, or its filter now leaving the event out): it gives back
+    its pending count (`pending_change`) and is no success or failure."""
 
 
 class DeliveryQueue(ABC):
