@@ -41,7 +41,7 @@ from genviral_relay.errors import (
     WebhookExistsError,
     WebhookSecretError,
 )
-from genviral_relay.feed.appending import append_in_time
+from genviral_relay.feed.appending import appended_after_commit
 from genviral_relay.models.domain import AccountDirectory, DiscoverState, DueWatch, OutboxEntry, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import WorkRequest
@@ -267,7 +267,7 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
             self.calls["batch_get_item"] += -(-len(unique) // BATCH_GET_LIMIT)
             return {post_id: self._watches[post_id] for post_id in unique if post_id in self._watches}
 
-    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
+    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> bool:
         if record.version != expected_version + 1:
             raise ValueError("a saved watch must be exactly one version ahead of the stored one")
         committed_at = self._clock()
@@ -286,7 +286,7 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
             self.feed.append(entries)
         if entries and not in_time(committed_at, self._clock()):
             self.calls["put_item"] += len(entries)
-            append_in_time(self.feed, entries, self._clock)
+        return appended_after_commit(self.feed, entries, committed_at, self._clock)
 
     def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
         wanted = sorted(set(event_ids))
