@@ -136,7 +136,7 @@ class WebhookConflictError(RelayError):
 
 
 class WebhookDisabledError(RelayError):
-    """A resend to a disabled endpoint: enable it first. The text is its id."""
+    """A resend or a test to a disabled endpoint: enable it first. The text is its id."""
 
 
 class ResendRefusedError(RelayError):

@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import TextIO
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from genviral_relay.errors import (
     GenviralAuthError,
@@ -174,6 +174,16 @@ def emit(metric: Metric, value: float = 1) -> None:
     metrics.add_metric(name=metric.value, unit=metric.unit, value=value)
 
 
+def emit_now(metric: Metric, value: float = 1) -> None:
+    """Write `metric` as an EMF document of its own at once: for a figure an alarm must hear of even when the
+    process dies before the handler returns (the invocation's other metrics are flushed only then)."""
+    dimensions = {"service": SERVICE, **metrics.default_dimensions}
+    with single_metric(
+        name=metric.value, unit=metric.unit, value=value, namespace=METRICS_NAMESPACE, default_dimensions=dimensions
+    ):
+        pass
+
+
 def label_stack(stack_name: str) -> None:
     """Give every metric of this process the stack's name as a dimension (it outlives `clear_metrics`)."""
     if metrics.default_dimensions.get(STACK_DIMENSION) != stack_name:  # Powertools warns about a re-set
@@ -199,6 +209,7 @@ __all__ = [
     "MetricUnit",
     "correlated",
     "emit",
+    "emit_now",
     "genviral_error_metric",
     "label_stack",
     "logger",

@@ -174,5 +174,6 @@ def webhook_attempts() -> WebhookAttempts:
             publishers=[publisher for publisher in publishers if isinstance(publisher, NoticePublisher)],
             feed=functools.partial(build_event_log, settings.table_name, retention),
             disable_after=disable_after(settings.webhook_disable_after_hours),
+            clock=factories.utc_now,
         ),
     )

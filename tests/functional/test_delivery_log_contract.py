@@ -63,6 +63,8 @@ def log_script(log: DeliveryLog) -> list[Any]:
     log.record_states(
         [
             DeliveryState(webhook_id="wh_" + "3" * 32, event_id="e1", state="filtered"),
+            DeliveryState(webhook_id="wh_" + "4" * 32, event_id="e1", state="disabled", attempts=1),
+            # the same event twice in one fan-out batch: one BatchWriteItem may not name a key twice; the last wins
             DeliveryState(webhook_id="wh_" + "4" * 32, event_id="e1", state="disabled", attempts=2),
         ]
     )
@@ -87,8 +89,26 @@ def log_script(log: DeliveryLog) -> list[Any]:
     ]
 
 
+class DistinctKeys:
+    """DynamoDB refuses a BatchWriteItem naming one key twice (`Provided list of item keys contains duplicates`,
+    the whole batch lost); moto takes it. This client refuses it as DynamoDB does."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def batch_write_item(self, **request: Any) -> Any:
+        for writes in request["RequestItems"].values():
+            keys = [(w["PutRequest"]["Item"]["pk"]["S"], w["PutRequest"]["Item"]["sk"]["S"]) for w in writes]
+            assert len(keys) == len(set(keys)), "ValidationException: item keys contain duplicates"
+        return self._inner.batch_write_item(**request)
+
+
 def test_the_delivery_log_double_answers_as_the_table(stack: MotoStack) -> None:
-    table = DynamoDbDeliveryLog(stack.client("dynamodb"), stack.ref("StateTable"), event_retention=RETENTION)
+    client = DistinctKeys(stack.client("dynamodb"))
+    table = DynamoDbDeliveryLog(client, stack.ref("StateTable"), event_retention=RETENTION)  # type: ignore[arg-type]
     expected = log_script(table)
     assert log_script(InMemoryDeliveryLog()) == expected
     e1 = expected[0]

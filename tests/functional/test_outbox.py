@@ -101,7 +101,7 @@ class CheckThenPutStore(DynamoDbStore):
         )
         self._barrier = barrier
 
-    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
+    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> bool:
         stored = self.get(record.post_id)
         if (stored.version if stored else 0) != expected_version:
             raise StateConflictError(record.post_id)
@@ -112,6 +112,7 @@ class CheckThenPutStore(DynamoDbStore):
                 *({"Put": {"TableName": self._table, "Item": event_to_item(event, 0)}} for event in new_events),
             ]
         )
+        return True
 
 
 def race(

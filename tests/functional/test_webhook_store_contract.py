@@ -198,6 +198,13 @@ def edits(store: WebhookStore, legacy: Callable[[WebhookEndpoint], None]) -> lis
     answers += [store.set_enabled(b.id, False, at=later + timedelta(1), reason="again"), store.endpoint(b.id)]
     answers += [store.set_enabled(b.id, True, at=later), store.set_enabled(b.id, True, at=later), store.endpoint(b.id)]
     answers += [store.set_enabled("wh_" + "9" * 32, False, at=later)]
+    # Disabling for failing too long, on the failing clock read (an enable or a success since wins)
+    store.record_attempt(b.id, AttemptRecord(later, False, 503, "HTTP 503", 1))
+    answers += [store.set_enabled(b.id, False, at=later, reason="stale", failing_since=START)]
+    answers += [store.set_enabled(b.id, False, at=later, reason="current", failing_since=later)]
+    # A retry dropped unsent gives back its pending count and nothing else
+    store.record_attempt(b.id, AttemptRecord(later + timedelta(1), False, pending_change=-1, made=False))
+    answers += [store.endpoint(b.id)]
     return answers
 
 
@@ -237,3 +244,7 @@ def test_edits_and_the_switch_answer_the_same_on_both(stack: MotoStack) -> None:
         True, None, None, None
     )  # fmt: skip
     assert expected[21] is False
+    assert expected[22:24] == [False, True]  # the stale failing clock is refused, the current one switches it off
+    dropped, later = expected[24], START + timedelta(hours=1)
+    assert (dropped.disabled_reason, dropped.health.attempts_pending) == ("current", 1)
+    assert (dropped.health.failing_since, dropped.health.last_failure_at) == (later, later)

@@ -41,7 +41,7 @@ from genviral_relay.errors import (
     WebhookExistsError,
     WebhookSecretError,
 )
-from genviral_relay.feed.appending import append_in_time
+from genviral_relay.feed.appending import appended_after_commit
 from genviral_relay.models.domain import AccountDirectory, DiscoverState, DueWatch, OutboxEntry, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import WorkRequest
@@ -267,7 +267,7 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
             self.calls["batch_get_item"] += -(-len(unique) // BATCH_GET_LIMIT)
             return {post_id: self._watches[post_id] for post_id in unique if post_id in self._watches}
 
-    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
+    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> bool:
         if record.version != expected_version + 1:
             raise ValueError("a saved watch must be exactly one version ahead of the stored one")
         committed_at = self._clock()
@@ -286,7 +286,7 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
             self.feed.append(entries)
         if entries and not in_time(committed_at, self._clock()):
             self.calls["put_item"] += len(entries)
-            append_in_time(self.feed, entries, self._clock)
+        return appended_after_commit(self.feed, entries, committed_at, self._clock)
 
     def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
         wanted = sorted(set(event_ids))
@@ -507,7 +507,9 @@ class InMemoryWebhookStore(WebhookStore):
             return
         health = endpoint.health
         pending = health.attempts_pending + outcome.pending_change
-        if outcome.succeeded:
+        if not outcome.made:
+            health = health.model_copy(update={"attempts_pending": pending})
+        elif outcome.succeeded:
             health = health.model_copy(
                 update={"last_success_at": outcome.at, "failing_since": None, "attempts_pending": pending}
             )
@@ -539,11 +541,21 @@ class InMemoryWebhookStore(WebhookStore):
             self.items[endpoint.id] = stored.model_copy(update={name: getattr(endpoint, name) for name in EDITABLE})
             return True
 
-    def set_enabled(self, webhook_id: str, enabled: bool, *, at: datetime, reason: str | None = None) -> bool:
+    def set_enabled(
+        self,
+        webhook_id: str,
+        enabled: bool,
+        *,
+        at: datetime,
+        reason: str | None = None,
+        failing_since: datetime | None = None,
+    ) -> bool:
         with self._lock:
             stored = self.items.get(webhook_id)
             if stored is None or stored.enabled == enabled:
                 return False
+            if failing_since is not None and stored.health.failing_since != failing_since:
+                return False  # a success or an enable since the read: as the store's condition
             if enabled:
                 health = stored.health.model_copy(update={"failing_since": None})
                 changes: dict[str, object] = {"enabled": True, "disabled_at": None, "disabled_reason": None}

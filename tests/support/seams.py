@@ -107,11 +107,12 @@ class SeamStore(WatchStore, WatchIndex):
     def get_many(self, post_ids: Sequence[str]) -> dict[str, WatchRecord]:
         return self._inner.get_many(post_ids)
 
-    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
-        self._inner.save(record, expected_version=expected_version, new_events=new_events)
+    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> bool:
+        fed = self._inner.save(record, expected_version=expected_version, new_events=new_events)
         with self._lock:
             self.committed.update(event.event_id for event in new_events)
         self._seams.passing("after_commit")
+        return fed
 
     def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
         return self._inner.load_events(post_id, event_ids)

@@ -42,6 +42,7 @@ class WebhookRig:
             publishers=[self.notices],
             feed=lambda: self.feed,
             disable_after=disable_after(DEFAULT_DISABLE_AFTER_HOURS),
+            clock=lambda: self.now,
         )
         self.registry = WebhookRegistry(
             store=self.store,

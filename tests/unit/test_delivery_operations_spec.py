@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from genviral_relay.errors import WebhookNotFoundError
+from genviral_relay.feed.reader import EventFeed
 from genviral_relay.models.endpoint_notices import EndpointDisabledEvent
 from genviral_relay.models.webhooks import EndpointFilter, WebhookDelivery
 from genviral_relay.observability import Metric
@@ -20,10 +21,11 @@ from genviral_relay.rules.webhook_retries import MAX_ATTEMPTS, RETRY_DELAYS
 from genviral_relay.webhooks.attempt_log import AttemptLog
 from genviral_relay.webhooks.attempts import DeliveryItem
 from genviral_relay.webhooks.endpoint_health import EndpointDisabler
-from genviral_relay.webhooks.ports import WebhookAnswer
+from genviral_relay.webhooks.ports import AttemptRecord, WebhookAnswer
 from tests.builders import relay_event
 from tests.support.doubles import RecordingSender
 from tests.support.event_log_doubles import InMemoryDeliveryLog, RecordingNotices
+from tests.support.webhook_rig import RETENTION
 from tests.unit.test_webhooks_spec import START, URL, Rig
 from tests.unit.world import emitted
 
@@ -35,6 +37,13 @@ def items(rig: Rig, deliveries: list[WebhookDelivery] | None = None) -> list[Del
     """Deliveries as SQS hands them to the function: those given, else everything queued."""
     chosen = deliveries if deliveries is not None else rig.queue.take()
     return [DeliveryItem(f"d{index}", delivery) for index, delivery in enumerate(chosen)]
+
+
+def flushed(capsys: pytest.CaptureFixture[str], metric: Metric) -> list[float]:
+    """The values of `metric` written at once, each in an EMF document of its own (not at the handler's return)."""
+    lines = capsys.readouterr().out.splitlines()
+    documents = [json.loads(line) for line in lines if line.startswith("{") and '"_aws"' in line]
+    return [float(value) for document in documents for value in document.get(metric.value, [])]
 
 
 def edit(rig: Rig, webhook_id: str, **fields: object) -> None:
@@ -148,7 +157,9 @@ def test_the_rule_disables_after_the_hours_and_never_for_zero() -> None:
     assert due_for_disabling(START - DISABLE_AFTER, START, DISABLE_AFTER)
 
 
-def test_an_endpoint_failing_for_the_hours_is_disabled_announced_once_and_its_retry_not_queued() -> None:
+def test_an_endpoint_failing_for_the_hours_is_disabled_announced_once_and_its_retry_not_queued(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     rig = Rig(WebhookAnswer(status=410, reason="Gone"))
     webhook_id = rig.register(url="https://hooks.example.com/genviral/t0ken?key=s3cret")
     edit(rig, webhook_id, description="ops alerts")
@@ -163,7 +174,7 @@ def test_an_endpoint_failing_for_the_hours_is_disabled_announced_once_and_its_re
     assert rig.queue.sent == []  # no retry
     (state,) = rig.delivery_log.deliveries("e1")
     assert state.state == "disabled"
-    assert emitted(Metric.WEBHOOK_ENDPOINTS_DISABLED) == [1]
+    assert flushed(capsys, Metric.WEBHOOK_ENDPOINTS_DISABLED) == [1]
     (notice,) = rig.notices.published
     assert isinstance(notice, EndpointDisabledEvent)
     assert notice.event_id == notice_event_id(webhook_id, START)
@@ -189,7 +200,11 @@ def test_an_endpoint_failing_for_less_is_retried_and_zero_hours_never_disables()
 
     never = Rig(FAILED)
     never.attempts._disabler = EndpointDisabler(
-        store=never.store, publishers=[never.notices], feed=lambda: never.feed, disable_after=disable_after(0)
+        store=never.store,
+        publishers=[never.notices],
+        feed=lambda: never.feed,
+        disable_after=disable_after(0),
+        clock=lambda: never.now,
     )
     other = never.register()
     failing_for(never, other, 24 * 365)
@@ -199,17 +214,19 @@ def test_an_endpoint_failing_for_less_is_retried_and_zero_hours_never_disables()
     assert never.notices.published == []
 
 
-def test_two_failures_disabling_at_once_announce_it_once() -> None:
+def test_two_failures_disabling_at_once_announce_it_once(capsys: pytest.CaptureFixture[str]) -> None:
     rig = Rig(FAILED, FAILED)
     webhook_id = rig.register()
     failing_for(rig, webhook_id, 200)
     rig.event("post.account.failed", "e1")
     rig.event("post.account.posted", "e2")
     stale = rig.store.items[webhook_id]  # both attempts read the endpoint before either disabled it
-    rig.store.endpoint = lambda _: stale  # type: ignore[method-assign]
+    reads = iter([stale, stale])
+    current = rig.store.endpoint  # the loser's read after its switch lost sees it off
+    rig.store.endpoint = lambda key: next(reads, None) or current(key)  # type: ignore[method-assign]
     rig.run_due()
     assert len(rig.notices.published) == 1
-    assert emitted(Metric.WEBHOOK_ENDPOINTS_DISABLED) == [1]
+    assert flushed(capsys, Metric.WEBHOOK_ENDPOINTS_DISABLED) == [1]
     assert rig.queue.sent == []
     assert {s.state for e in ("e1", "e2") for s in rig.delivery_log.deliveries(e)} == {"disabled"}
 
@@ -230,12 +247,93 @@ def test_a_switch_that_cannot_be_written_leaves_the_endpoint_on_and_the_delivery
     assert rig.notices.published == []
 
 
-def test_a_notice_no_target_takes_still_disables_the_endpoint_and_reaches_the_others() -> None:
+def test_a_retry_dropped_unsent_is_no_longer_counted_pending() -> None:
+    rig = Rig(FAILED, FAILED)
+    disabled, filtered = rig.register(), rig.register(url=URL + "/filtered")
+    rig.event()
+    rig.run_due()
+    assert [rig.store.items[w].health.attempts_pending for w in (disabled, filtered)] == [1, 1]
+    rig.registry.disable(disabled)
+    edit(rig, filtered, filter=EndpointFilter(platforms=("tiktok",)))
+    rig.now += RETRY_DELAYS[0] + timedelta(seconds=1)
+    rig.run_due()  # both retries dropped unsent
+    health = [rig.store.items[w].health for w in (disabled, filtered)]
+    assert [h.attempts_pending for h in health] == [0, 0]
+    assert [h.last_failure_at for h in health] == [START, START]  # no attempt was made
+
+
+def test_the_disabled_notice_is_not_missed_by_a_consumer_following_next() -> None:
+    rig = Rig(FAILED)
+    webhook_id = rig.register()
+    failing_for(rig, webhook_id, 120)
+    rig.event()
+    reader = EventFeed(
+        log=rig.feed, deliveries=rig.delivery_log, webhooks=rig.store, clock=lambda: rig.now, event_retention=RETENTION
+    )
+    polled: dict[str, str | None] = {}
+
+    class Unanswering(RecordingSender):
+        def post(self, *args: object) -> WebhookAnswer:  # type: ignore[override]
+            rig.now += timedelta(seconds=11)  # the sender's timeout runs out
+            polled["next"] = reader.page(after=None, limit=100).next  # a consumer polls meanwhile
+            return super().post(*args)  # type: ignore[arg-type]
+
+    rig.attempts._sender = Unanswering(FAILED)
+    rig.run_due()
+    assert not rig.store.items[webhook_id].enabled
+    rig.now += timedelta(minutes=5)
+    later = reader.page(after=polled["next"], limit=100)
+    assert "webhook.endpoint.disabled" in [json.loads(entry.document)["event_type"] for entry in later.entries]
+
+
+def test_an_endpoint_that_delivered_during_the_failed_send_is_not_disabled() -> None:
+    rig = Rig(FAILED)
+    webhook_id = rig.register()
+    failing_for(rig, webhook_id, 200)
+    rig.event()
+
+    class RecoversMeanwhile(RecordingSender):
+        def post(self, *args: object) -> WebhookAnswer:  # type: ignore[override]
+            # another delivery to the endpoint, on another thread, succeeds during this send
+            rig.store.record_attempt(webhook_id, AttemptRecord(at=rig.now, succeeded=True, status=200))
+            return super().post(*args)  # type: ignore[arg-type]
+
+    rig.attempts._sender = RecoversMeanwhile(FAILED)
+    rig.run_due()
+    assert rig.store.items[webhook_id].enabled
+    assert rig.notices.published == []
+    assert [d.attempt for d in rig.queue.sent] == [2]  # retried as any failure
+
+
+def test_an_operator_enable_during_a_stale_failed_send_is_not_undone() -> None:
+    rig = Rig(FAILED)
+    webhook_id = rig.register()
+    failing_for(rig, webhook_id, 200)
+    rig.event()
+
+    class DisabledAndEnabledMeanwhile(RecordingSender):
+        def post(self, *args: object) -> WebhookAnswer:  # type: ignore[override]
+            rig.store.set_enabled(webhook_id, False, at=rig.now, reason="another attempt disabled it")
+            rig.registry.enable(webhook_id)  # the operator fixed it and turned it back on
+            return super().post(*args)  # type: ignore[arg-type]
+
+    rig.attempts._sender = DisabledAndEnabledMeanwhile(FAILED)
+    rig.run_due()
+    assert rig.store.items[webhook_id].enabled
+
+
+def test_a_notice_no_target_takes_still_disables_the_endpoint_and_reaches_the_others(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     rig = Rig(FAILED)
     bus = RecordingNotices("eventbridge")
     rig.notices.failing = True
     rig.attempts._disabler = EndpointDisabler(
-        store=rig.store, publishers=[rig.notices, bus], feed=lambda: rig.feed, disable_after=DISABLE_AFTER
+        store=rig.store,
+        publishers=[rig.notices, bus],
+        feed=lambda: rig.feed,
+        disable_after=DISABLE_AFTER,
+        clock=lambda: rig.now,
     )
     webhook_id = rig.register()
     failing_for(rig, webhook_id, 200)
@@ -244,7 +342,7 @@ def test_a_notice_no_target_takes_still_disables_the_endpoint_and_reaches_the_ot
     assert not rig.store.items[webhook_id].enabled
     assert len(bus.published) == 1
     assert len(rig.feed.entries) == 1
-    assert emitted(Metric.WEBHOOK_ENDPOINTS_DISABLED) == [1]  # the alarm hears of it whatever the targets do
+    assert flushed(capsys, Metric.WEBHOOK_ENDPOINTS_DISABLED) == [1]  # the alarm hears of it whatever the targets do
 
 
 # ---------------------------------------------------------------- pacing

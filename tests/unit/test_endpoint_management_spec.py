@@ -266,6 +266,18 @@ def test_resend_to_a_disabled_endpoint_is_refused_until_it_is_enabled() -> None:
         rig.registry.resend_between(webhook_id, START, None)
 
 
+def test_a_test_to_a_disabled_endpoint_is_refused_until_it_is_enabled() -> None:
+    rig = Rig()
+    webhook_id = rig.register()
+    rig.registry.disable(webhook_id)
+    with pytest.raises(WebhookDisabledError):
+        rig.registry.send_test(webhook_id)
+    assert rig.queue.take() == []
+    rig.registry.enable(webhook_id)
+    sent = rig.registry.send_test(webhook_id)
+    assert rig.queue.take() == [sent]
+
+
 def test_resend_of_a_range_takes_each_event_once_of_the_types_and_filter_it_takes() -> None:
     rig = Rig()
     webhook_id = rig.register(event_types=["post.account.failed"], filter=EndpointFilter(platforms=("instagram",)))

@@ -182,7 +182,7 @@ def test_a_consumer_following_next_misses_nothing_and_sees_nothing_unexpected(se
 
 def test_without_the_second_append_a_consumer_misses_what_landed_behind_it(monkeypatch: pytest.MonkeyPatch) -> None:
     # The control: a late commit keeps its one position (the fix turned off in the store double).
-    monkeypatch.setattr(doubles, "in_time", lambda committed_at, answered_at: True)
+    monkeypatch.setattr(doubles, "appended_after_commit", lambda *args: True)
     runs = [Script(seed, posts=40).play(crashes=False) for seed in range(12)]
 
     assert sum(run.overtaken for run in runs) > 0

@@ -135,6 +135,29 @@ def test_a_crash_between_a_late_commit_and_its_second_append_is_repaired_by_the_
     assert world.stored().outbox == frozenset()
 
 
+def test_a_failing_append_after_a_late_commit_fails_nothing_and_the_outbox_appends_the_events(world: World) -> None:
+    transition(world)
+    world.store.landing = lambda post_id: world.later(timedelta(seconds=30))
+    commit_append = world.store.feed.append
+    appends: list[int] = []
+
+    def fails_on_the_second_append(entries: Sequence[FeedEntry]) -> None:
+        appends.append(len(entries))
+        if len(appends) == 2:
+            raise RuntimeError("the table throttled the append")
+        commit_append(entries)
+
+    world.store.feed.append = fails_on_the_second_append  # type: ignore[method-assign]
+
+    outcome = world.check.check(POST_ID)  # committed: never an error for the check (nor a 500 for the API)
+
+    assert outcome.result == "changed"
+    late = NOW + timedelta(seconds=30)
+    stamps = sorted((entry.event_id, entry.committed_at) for entry in world.store.feed.entries.values())
+    assert stamps == sorted((event.event_id, moment) for event in outcome.events for moment in (NOW, late))
+    assert world.stored().outbox == frozenset()  # the outbox's feed entry appended them at once
+
+
 def test_a_failing_feed_append_keeps_the_outbox_entry_and_the_other_targets_publish(world: World) -> None:
     transition(world)
     world.publishers["sns"].crashing = True

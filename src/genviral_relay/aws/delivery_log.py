@@ -71,7 +71,10 @@ class DynamoDbDeliveryLog(DeliveryLog):
         self._write([entry, self._state_item(state, attempt.at)])
 
     def record_states(self, states: Sequence[DeliveryState]) -> None:
-        items = [self._state_item(state, state.last_attempt_at) for state in states]
+        # One delivery once, its last state: the same event twice in a fan-out batch would name a key twice, and
+        # DynamoDB refuses such a batch whole.
+        latest = {(state.event_id, state.webhook_id): state for state in states}
+        items = [self._state_item(state, state.last_attempt_at) for state in latest.values()]
         for start in range(0, len(items), BATCH_WRITE_LIMIT):
             self._write(items[start : start + BATCH_WRITE_LIMIT])
 

@@ -31,12 +31,12 @@ from genviral_relay.aws.event_log import DynamoDbEventLog
 from genviral_relay.checking.ports import EventSelection, OperatorQueries, WatchStore
 from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import StateConflictError
-from genviral_relay.feed.appending import append_in_time
+from genviral_relay.feed.appending import appended_after_commit
 from genviral_relay.models.domain import DueWatch, OutboxEntry, WatchRecord
 from genviral_relay.models.events import RelayEvent, parse_event
 from genviral_relay.observability import logger
 from genviral_relay.polling.ports import WatchIndex
-from genviral_relay.rules.event_feed import feed_entries, in_time
+from genviral_relay.rules.event_feed import feed_entries
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -83,7 +83,7 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
                         found[single.post_id] = single
         return found
 
-    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
+    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> bool:
         if record.version != expected_version + 1:
             raise ValueError("a saved watch must be exactly one version ahead of the stored one")
         if expected_version == 0:
@@ -108,8 +108,7 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
             if is_condition_failure(error):
                 raise StateConflictError(record.post_id) from error
             raise
-        if entries and not in_time(committed_at, self._clock()):
-            append_in_time(self.feed, entries, self._clock)  # a reader may have passed the first position
+        return appended_after_commit(self.feed, entries, committed_at, self._clock)
 
     def load_events(self, post_id: str, event_ids: Iterable[str]) -> list[RelayEvent]:
         keys = [event_key(post_id, event_id) for event_id in sorted(set(event_ids))]

@@ -164,6 +164,11 @@ class DynamoDbWebhookStore(WebhookStore):
 
     def record_attempt(self, webhook_id: str, outcome: AttemptRecord) -> None:
         at = {"S": format_ts(outcome.at)}
+        if not outcome.made:
+            if outcome.pending_change:
+                change = {":change": {"N": str(outcome.pending_change)}}
+                self._update(webhook_id, "ADD attempts_pending :change", {}, change)
+            return
         if outcome.succeeded:
             expression = "SET last_success_at = :at REMOVE failing_since"
             values: dict[str, Any] = {":at": at}
@@ -224,7 +229,15 @@ class DynamoDbWebhookStore(WebhookStore):
             return False  # the endpoint changed (or went) since it was read; its caller reads it again
         return True
 
-    def set_enabled(self, webhook_id: str, enabled: bool, *, at: datetime, reason: str | None = None) -> bool:
+    def set_enabled(
+        self,
+        webhook_id: str,
+        enabled: bool,
+        *,
+        at: datetime,
+        reason: str | None = None,
+        failing_since: datetime | None = None,
+    ) -> bool:
         if enabled:
             expression = "SET #enabled = :on REMOVE disabled_at, disabled_reason, failing_since"
             values: dict[str, Any] = {":on": {"BOOL": True}, ":off": {"BOOL": False}}
@@ -233,6 +246,9 @@ class DynamoDbWebhookStore(WebhookStore):
             expression = "SET #enabled = :off, disabled_at = :at, disabled_reason = :reason"
             values = {":off": {"BOOL": False}, ":at": {"S": format_ts(at)}, ":reason": {"S": reason or "disabled"}}
             condition = " AND (attribute_not_exists(#enabled) OR #enabled <> :off)"
+            if failing_since is not None:
+                values[":since"] = {"S": format_ts(failing_since)}
+                condition += " AND failing_since = :since"
         return self._update(webhook_id, expression, {"#enabled": "enabled"}, values, condition)
 
     def _update(

@@ -188,7 +188,7 @@ class PostCheck:
             }
         )
         try:
-            self._store.save(record, expected_version=previous.version, new_events=detection.events)
+            fed = self._store.save(record, expected_version=previous.version, new_events=detection.events)
         except StateConflictError:
             logger.info("Another check committed this post first", extra={"post_id": post.id})
             emit(Metric.CHECK_CONFLICTS)
@@ -202,7 +202,7 @@ class PostCheck:
                 happened_at = _changed_at(event)
                 if happened_at is not None:
                     emit(Metric.DETECTION_LAG, max(0.0, (now - happened_at).total_seconds()))
-        published = self._outbox.publish(record, detection.events)
+        published = self._outbox.publish(record, detection.events, fed=fed)
         return CheckOutcome(
             post.id, "changed", watch=published, post=post, events=detection.events, created=previous.version == 0
         )

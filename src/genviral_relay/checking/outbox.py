@@ -57,11 +57,12 @@ class Outbox:
         """The configured targets, in publishing order, and the feed: each new event is owed to every one of them."""
         return (*self._publishers, FEED_TARGET) if self._feed is not None else tuple(self._publishers)
 
-    def publish(self, record: WatchRecord, new_events: Sequence[RelayEvent] = ()) -> WatchRecord:
+    def publish(self, record: WatchRecord, new_events: Sequence[RelayEvent] = (), *, fed: bool = True) -> WatchRecord:
         """Publish every outbox entry of `record`, acknowledge what got through; answer the watch as it is then.
 
         `new_events`: event documents the caller already holds (those it just committed), so only
-        older entries are read back from the table. An entry counts as done when its target
+        older entries are read back from the table; `fed`: `save` put them in the feed in time (else the feed's
+        entry appends them as it does one read back). An entry counts as done when its target
         accepted the event, or when the target refused it for good and the event was parked in the
         dead-letter queue. Anything else stays in the outbox, and the watch's next check is pushed
         back by the outbox back-off.
@@ -75,7 +76,7 @@ class Outbox:
         self._measure_outbox_age(events.values())
 
         owed_feed = {entry for entry in record.outbox if entry.target == FEED_TARGET}
-        for_feed = self._owed_to_feed(owed_feed, events, new_events)
+        for_feed = self._owed_to_feed(owed_feed, events, new_events if fed else ())
         done: set[OutboxEntry] = owed_feed - for_feed.keys()
         by_target: dict[Target, list[RelayEvent]] = {}
         for entry in record.outbox:

@@ -86,8 +86,10 @@ class WatchStore(ABC):
         """The stored watches of these posts (absent ones left out), in as few reads as possible."""
 
     @abstractmethod
-    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> None:
-        """Atomically store `record` (its version must be `expected_version + 1`) and `new_events`.
+    def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> bool:
+        """Atomically store `record` (its version must be `expected_version + 1`) and `new_events`, with their feed
+        entries; True when the feed holds them in time, False when a late commit's second append failed (committed
+        all the same: the outbox's feed entry then appends them).
 
         Raises `StateConflictError` when the stored version is not `expected_version`.
         """

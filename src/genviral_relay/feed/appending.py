@@ -4,6 +4,7 @@ what a slow commit does before the check goes on, and what the outbox does for a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from genviral_relay.clock import Clock
 from genviral_relay.errors import FeedLateError
@@ -11,6 +12,22 @@ from genviral_relay.feed.ports import EventLog
 from genviral_relay.models.event_log import FeedEntry
 from genviral_relay.observability import logger
 from genviral_relay.rules.event_feed import APPEND_ROUNDS, in_time, restamped
+
+
+def appended_after_commit(log: EventLog, entries: Sequence[FeedEntry], committed_at: datetime, clock: Clock) -> bool:
+    """After a commit that wrote `entries` stamped `committed_at`: appended again when the commit answered late.
+    False when that append failed: the commit stands (never an error for it), and the caller's outbox appends them."""
+    if not entries or in_time(committed_at, clock()):
+        return True
+    try:
+        append_in_time(log, entries, clock)  # a reader may have passed the first position
+    except Exception:
+        logger.exception(
+            "Feed append after a late commit failed; the outbox appends the events",
+            extra={"event_ids": sorted(e.event_id for e in entries)},
+        )
+        return False
+    return True
 
 
 def append_in_time(log: EventLog, entries: Sequence[FeedEntry], clock: Clock) -> None:

@@ -171,7 +171,7 @@ class WebhookAttempts:
         # What every message this attempt queues carries as its body, for a 0.4 function (`delivery-body-04`).
         delivery = delivery.model_copy(update={"document": document.body.decode()})
         filtered = document.event is not None and not passes(endpoint.filter, document.event)
-        dropped = self._dropped(endpoint, delivery, filtered)
+        dropped = self._dropped(endpoint, delivery, filtered, now)
         if dropped is not None:
             return dropped
         if delivery.due_at > now + DUE_TOLERANCE:
@@ -197,11 +197,13 @@ class WebhookAttempts:
             return "delivered"
         return self._failed(endpoint, delivery, answer, now, took)
 
-    def _dropped(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, filtered: bool) -> Outcome | None:
+    def _dropped(
+        self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, filtered: bool, now: datetime
+    ) -> Outcome | None:
         """Not to be sent, its state recorded: the endpoint is off, or its filter (perhaps edited since the fan-out)
         leaves the event out. Dropped, not rejected: the relay made it."""
         if not endpoint.enabled or filtered:
-            self._records.skipped(delivery, "filtered" if endpoint.enabled else "disabled")
+            self._records.skipped(delivery, "filtered" if endpoint.enabled else "disabled", now)
             why = "its filter leaves the event out" if endpoint.enabled else "it is disabled"
             logger.info("Webhook delivery dropped unsent", extra={**_log_keys(delivery), "why": why})
             return "dropped"

@@ -66,8 +66,12 @@ class DeliveryRecords:
         )
         self._guarded("the attempt log", delivery, self._log.record_attempt, entry, state)
 
-    def skipped(self, delivery: WebhookDelivery, state: DeliveryStateName) -> None:
-        """A delivery dropped unsent (`filtered`, `disabled`): its state, the attempts it had made kept."""
+    def skipped(self, delivery: WebhookDelivery, state: DeliveryStateName, at: datetime) -> None:
+        """A delivery dropped unsent (`filtered`, `disabled`): its state, the attempts it had made kept; a retry is
+        no longer pending."""
+        if delivery.is_retry:
+            record = AttemptRecord(at=at, succeeded=False, pending_change=-1, made=False)
+            self._guarded("the endpoint's health", delivery, self._store.record_attempt, delivery.webhook_id, record)
         made = delivery.attempt - 1
         dropped = DeliveryState(webhook_id=delivery.webhook_id, event_id=delivery.event_id, state=state, attempts=made)
         self._guarded("the delivery's state", delivery, self._log.record_states, [dropped])

@@ -60,9 +60,19 @@ class WebhookStore(ABC):
         first); WebhookExistsError (naming it) when another endpoint has the new `subscription_key`."""
 
     @abstractmethod
-    def set_enabled(self, webhook_id: str, enabled: bool, *, at: datetime, reason: str | None = None) -> bool:
+    def set_enabled(
+        self,
+        webhook_id: str,
+        enabled: bool,
+        *,
+        at: datetime,
+        reason: str | None = None,
+        failing_since: datetime | None = None,
+    ) -> bool:
         """Turn the endpoint off (`disabled_at` = `at`, `disabled_reason`) or on again (its failing clock restarts);
-        True only for the call that changed it, so one disabling is announced once."""
+        True only for the call that changed it, so one disabling is announced once. `failing_since` (a disabling for
+        failing too long): only while the endpoint's failing clock is still the one read, so a success or an enable
+        since then wins."""
 
 
 class DeliveryLog(ABC):
@@ -130,6 +140,9 @@ class AttemptRecord:
     reason: str | None = None
     pending_change: int = 0
     """Retries scheduled by this attempt, less the one this attempt was (a retry that was made)."""
+    made: bool = True
+    """False for a retry dropped unsent (its endpoint off, or its filter now leaving the event out): it gives back
+    its pending count (`pending_change`) and is no success or failure."""
 
 
 class DeliveryQueue(ABC):

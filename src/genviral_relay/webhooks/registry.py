@@ -12,6 +12,7 @@ from genviral_relay.errors import (
     EndpointRefusedError,
     EnqueueError,
     WebhookConflictError,
+    WebhookDisabledError,
     WebhookNotFoundError,
     WebhookSecretError,
 )
@@ -215,6 +216,8 @@ class WebhookRegistry:
         """Queue a `webhook.test` event for this endpoint alone, through the same attempts as any delivery: stored
         first (kept as long as events are), since a delivery is signed only from what the relay stored."""
         endpoint = self.endpoint(webhook_id)
+        if not endpoint.enabled:  # its attempt would drop it unsent: refused here, as a resend is
+            raise WebhookDisabledError(endpoint.id)
         now = self._clock()
         event_id = str(uuid.uuid4())
         document = test_event_document(endpoint.id, event_id, format_ts(now))
