@@ -168,8 +168,8 @@ def pace_script(pacer: DeliveryPacer) -> list[datetime]:
         pacer.reserve(WEBHOOK, 4, at),  # then one every 250 ms
         pacer.reserve(WEBHOOK, 4, at + timedelta(milliseconds=100)),
         pacer.reserve(WEBHOOK, 4, at + timedelta(seconds=10)),  # idle since: now again
+        pacer.reserve(WEBHOOK, 3, at + timedelta(seconds=10)),  # another rate: the old one's slot is not waited for
         pacer.reserve(WEBHOOK, 3, at + timedelta(seconds=10)),  # 333.3 ms, rounded up: never over the rate
-        pacer.reserve(WEBHOOK, 3, at + timedelta(seconds=10)),
     ]
 
 
@@ -180,7 +180,7 @@ def test_the_pacer_double_reserves_as_the_table(stack: MotoStack) -> None:
     at = START + timedelta(milliseconds=250)
     assert [moment - at for moment in expected] == [
         timedelta(0), timedelta(milliseconds=250), timedelta(milliseconds=500), timedelta(seconds=10),
-        timedelta(seconds=10, milliseconds=250), timedelta(seconds=10, milliseconds=584),
+        timedelta(seconds=10), timedelta(seconds=10, milliseconds=334),
     ]  # fmt: skip
 
 

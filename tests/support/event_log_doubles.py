@@ -111,13 +111,16 @@ class InMemoryPacer(DeliveryPacer):
     """Slots one after another per endpoint, as the DynamoDB pacer reserves them."""
 
     def __init__(self) -> None:
-        self.next_slot: dict[str, datetime] = {}
+        self.next_slot: dict[str, tuple[datetime, int]] = {}
+        """Per endpoint: the next free slot and the interval it was reserved at."""
         self._lock = threading.Lock()
 
     def reserve(self, webhook_id: str, rate_limit: float, now: datetime) -> datetime:
+        interval = pace_interval_ms(rate_limit)
         with self._lock:
-            slot = max(self.next_slot.get(webhook_id, now), now)
-            self.next_slot[webhook_id] = slot + timedelta(milliseconds=pace_interval_ms(rate_limit))
+            held, at = self.next_slot.get(webhook_id, (now, interval))
+            slot = max(held, now) if at == interval else now  # another rate: its slots are not waited for
+            self.next_slot[webhook_id] = (slot + timedelta(milliseconds=interval), interval)
             return slot
 
 

@@ -369,7 +369,27 @@ def test_a_rate_limit_paces_deliveries_without_dropping_or_failing_any() -> None
         rig.attempts.run(items(rig, [d for d in paced if d.due_at == rig.now]))
     assert len(rig.sender.posts) == 3  # each at its slot, none reserving a second one
     assert rig.queue.sent == []
-    assert rig.pacer.next_slot[webhook_id] == START + timedelta(seconds=3)
+    assert rig.pacer.next_slot[webhook_id][0] == START + timedelta(seconds=3)
+
+
+def test_a_raised_rate_limit_is_not_held_back_by_slots_reserved_at_the_old_one() -> None:
+    rig = Rig()
+    webhook_id = rig.register()
+    edit(rig, webhook_id, rate_limit=1 / 60)  # one a minute
+    for number in range(4):
+        rig.event("post.account.failed", f"e{number}")
+    rig.run_due()
+    waiting = rig.queue.take()
+    assert [d.due_at - START for d in sorted(waiting, key=lambda d: d.due_at)] == [
+        timedelta(minutes=1),
+        timedelta(minutes=2),
+        timedelta(minutes=3),
+    ]
+    edit(rig, webhook_id, rate_limit=100.0)  # the operator raises it: the far slots are given up
+    rig.now = START + timedelta(seconds=1)
+    rig.attempts.run(items(rig, waiting))
+    assert len(rig.sender.posts) == 4  # sent now, each reserving a slot at the new rate, none waiting an hour
+    assert rig.queue.sent == []
 
 
 def test_a_paced_delivery_that_fails_reserves_a_slot_again_for_its_retry() -> None:

@@ -1,8 +1,9 @@
 """The pacer of endpoints with a `rate_limit`, shared by every delivery function: the next free slot is
 `pace_next_ms` (epoch milliseconds) on the endpoint's own item, moved by one conditional UpdateItem per slot.
 
-- The slot has come (no `pace_next_ms`, or it is not later than now): SET it to now + the interval, under that very
-  condition; the slot is now.
+- The slot has come (no `pace_next_ms`, or it is not later than now), or the endpoint's rate changed (the interval
+  kept beside it, `pace_interval_ms`, is another: slots reserved at the old rate are not waited for): SET it to now +
+  the interval, under that very condition; the slot is now.
 - It is later: ADD the interval, under the condition that it still is, and answer the value before (the slot
   reserved). Concurrent reservations each get a slot of their own, one interval apart: DynamoDB applies the
   updates of one item one after the other.
@@ -58,17 +59,21 @@ class DynamoDbPacer(DeliveryPacer):
 
     def _take_now(self, webhook_id: str, interval: int, now: datetime) -> datetime | None:
         request = {
-            "UpdateExpression": "SET pace_next_ms = :next",
-            "ConditionExpression": "attribute_exists(pk) AND "
-            "(attribute_not_exists(pace_next_ms) OR pace_next_ms <= :now)",
-            "ExpressionAttributeValues": {":next": {"N": str(_ms(now) + interval)}, ":now": {"N": str(_ms(now))}},
+            "UpdateExpression": "SET pace_next_ms = :next, pace_interval_ms = :interval",
+            "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(pace_next_ms) "
+            "OR pace_next_ms <= :now OR attribute_not_exists(pace_interval_ms) OR pace_interval_ms <> :interval)",
+            "ExpressionAttributeValues": {
+                ":next": {"N": str(_ms(now) + interval)},
+                ":now": {"N": str(_ms(now))},
+                ":interval": {"N": str(interval)},
+            },
         }
         return now if self._update(webhook_id, request) is not None else None
 
     def _reserve_later(self, webhook_id: str, interval: int, now: datetime) -> datetime | None:
         request = {
             "UpdateExpression": "ADD pace_next_ms :interval",
-            "ConditionExpression": "attribute_exists(pk) AND pace_next_ms > :now",
+            "ConditionExpression": "attribute_exists(pk) AND pace_next_ms > :now AND pace_interval_ms = :interval",
             "ExpressionAttributeValues": {":interval": {"N": str(interval)}, ":now": {"N": str(_ms(now))}},
             "ReturnValues": "UPDATED_OLD",
         }

@@ -1,7 +1,7 @@
 """The webhooks' SQS queues: the delivery queue (one message per attempt still to make) and WebhookDLQ.
 
-A delivery is an SQS message whose attributes name it: `webhook_id`, `event_id`, `event_type`, `attempt`,
-`due_at`, `paced` ("1" when it holds a pacer's slot) and, for a relay event, `post_id` (the partition of the stored
+A delivery is an SQS message whose attributes name it: `webhook_id`, `event_id`, `event_type`, `attempt`, `due_at`,
+`paced` (holding a pacer's slot: its interval in ms) and, for a relay event, `post_id` (the partition of the stored
 event: the attempt signs the document stored there, never a body the message carries); a parked one adds `reason`
 and `parked_at`. Its body only repeats the ids, for people reading a queue. No attribute holds a signing key: a
 delivery is signed when it is attempted. The fan-out queue's messages are event documents with `event_id` and
@@ -49,8 +49,8 @@ def delivery_attributes(delivery: WebhookDelivery) -> dict[str, Any]:
     }
     if delivery.post_id is not None:
         attributes["post_id"] = _string(delivery.post_id)
-    if delivery.paced:
-        attributes["paced"] = _string("1")
+    if delivery.pace_interval_ms is not None:
+        attributes["paced"] = _string(str(delivery.pace_interval_ms))
     return attributes
 
 
@@ -74,7 +74,7 @@ def delivery_from(body: str, attributes: Mapping[str, str]) -> WebhookDelivery:
             attempt=int(attributes["attempt"]),
             due_at=due_at,  # type: ignore[arg-type]  # None fails validation, as it should
             post_id=attributes.get("post_id") or _post_of_04_body(body, attributes),
-            paced=attributes.get("paced") == "1",
+            pace_interval_ms=int(paced) if (paced := attributes.get("paced", "")).isdigit() else None,
             document=None if _names_only(body) else body,
         )
     except (KeyError, ValidationError) as error:

@@ -230,10 +230,11 @@ class WebhookDelivery(BaseModel):
         description="The post whose partition holds the stored event; None for a test event (stored under its "
         "endpoint), and for a message that names no post (then no stored event: it is rejected).",
     )
-    paced: bool = Field(
-        default=False,
-        description="Due at a slot the endpoint's pacer (`rate_limit`) reserved for it: sent then without reserving "
-        "another.",
+    pace_interval_ms: int | None = Field(
+        default=None,
+        ge=1,
+        description="Due at a slot the endpoint's pacer reserved for it, at this interval (`rules/pacing.py`): sent "
+        "then without reserving another, unless the endpoint's `rate_limit` changed meanwhile.",
     )
     # shim: delivery-body-04 (docs/compatibility.md)
     document: str | None = Field(
@@ -246,6 +247,11 @@ class WebhookDelivery(BaseModel):
     @property
     def is_test(self) -> bool:
         return self.event_type == TEST_EVENT_TYPE
+
+    @property
+    def paced(self) -> bool:
+        """Holds a slot the pacer reserved."""
+        return self.pace_interval_ms is not None
 
     @property
     def is_retry(self) -> bool:

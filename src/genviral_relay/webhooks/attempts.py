@@ -1,33 +1,30 @@
-"""One webhook delivery attempt at a time (the delivery function), and where it sits on an event's path.
+"""One webhook delivery attempt at a time (the delivery function), and its place on an event's path (docs/design.md):
 
-The path of an event (docs/design.md, "Webhooks"):
+1. The outbox's `webhooks` target puts the event document on the fan-out queue; it is then acknowledged like the topic
+   and the bus (nothing lost: until the queue took it, the outbox keeps it).
+2. `WebhookFanout` (the dispatcher function) turns each one into one delivery per endpoint that takes its type, on the
+   delivery queue.
+3. `WebhookAttempts` (the delivery function) makes each attempt it has the time to finish (the sender's timeout and
+   RECORD_MARGIN; the others go back to the queue unchanged): a 2xx within the timeout is a success; anything else
+   schedules the next attempt on the Standard Webhooks schedule (`RETRY_DELAYS`, after the previous attempt; later
+   when a 429 or 503 asks with `Retry-After`, up to an hour: `next_attempt_due`) as a new message, and after the
+   last one parks the delivery in WebhookDLQ. Each delivery is a message and each attempt a thread of its own: one
+   endpoint never holds up another's deliveries. Every attempt is logged with its state (`delivery_records.py`); a
+   failure that finds the endpoint failing for `WebhookDisableAfterHours` disables it (`endpoint_health.py`) and is
+   not retried. A delivery for a disabled endpoint, or one its filter (perhaps edited since the fan-out) leaves out,
+   is dropped unsent, its state recorded. An endpoint with a `rate_limit` is paced: a delivery whose reserved slot
+   is later goes back on the queue due then, holding it (`paced`) while the rate stays, neither an attempt nor a
+   failure. A chat endpoint gets the event written for people, unsigned, and a refusal for good from its service is
+   parked at once (`chat_deliveries.py`).
 
-1. The outbox's `webhooks` target puts the event document on the fan-out queue; it is then acknowledged like
-   the topic and the bus (nothing lost: until the queue took it, the outbox keeps it).
-2. `WebhookFanout` (the dispatcher function) turns each one into one delivery per endpoint that takes its
-   type, on the delivery queue.
-3. `WebhookAttempts` (the delivery function) makes each attempt it has the time to finish (the sender's timeout
-   and RECORD_MARGIN; the others go back to the queue unchanged): a 2xx within the timeout is a success;
-   anything else schedules the next attempt on the Standard Webhooks schedule (`RETRY_DELAYS`, after the
-   previous attempt; later when a 429 or 503 asks with `Retry-After`, up to an hour: `next_attempt_due`) as a
-   new message, and after the last one parks the delivery in WebhookDLQ. Each delivery
-   is a message of its own and each attempt runs on a thread of its own, so one endpoint's failures or
-   slowness never hold up another's deliveries. Every attempt is logged with the delivery's state
-   (`delivery_records.py`); a failure that finds the endpoint failing for `WebhookDisableAfterHours` disables it
-   (`endpoint_health.py`) and is not retried. A delivery for a disabled endpoint, or one its filter (perhaps
-   edited since the fan-out) leaves out, is dropped unsent, its state recorded. An endpoint with a `rate_limit`
-   is paced: a delivery whose reserved slot is later goes back on the queue due then, holding it (`paced`),
-   neither an attempt nor a failure. A chat endpoint gets the event written for people, unsigned, and a refusal
-   for good from its service is parked at once (`chat_deliveries.py`).
+A delivery message names its event and the attempt signs the document the relay stored (`StoredEvents`), never a body
+from the message: anyone allowed to send to the queue could otherwise have any body signed. A message that names no
+stored event, or one of another type, is rejected: dropped with one line and `WebhookMessagesRejected`, never signed
+nor retried.
 
-A delivery message names its event and the attempt signs the document the relay stored (`StoredEvents`), never a
-body from the message: anyone allowed to send to the queue could otherwise have any body signed. A message that
-names no stored event, or one of another type, is rejected: dropped with one line and `WebhookMessagesRejected`,
-never signed nor retried.
-
-SQS hides a message for at most 15 minutes (DelaySeconds): a longer wait is made of hops. A message that
-arrives before its `due_at` is queued again for the rest of the wait (at most 15 minutes more), which is also
-when a failing endpoint's age is measured again, so its alarm fires within 15 minutes of the hour.
+SQS hides a message for at most 15 minutes (DelaySeconds): a longer wait is made of hops. A message that arrives
+before its `due_at` is queued again for the rest of the wait (at most 15 minutes more), which is also when a failing
+endpoint's age is measured again, so its alarm fires within 15 minutes of the hour.
 """
 
 from __future__ import annotations
@@ -43,6 +40,7 @@ from genviral_relay.errors import DeadLetterError, echoed
 from genviral_relay.models.chat import is_chat_format
 from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint
 from genviral_relay.observability import Metric, emit, logger
+from genviral_relay.rules.pacing import holds_slot, pace_interval_ms
 from genviral_relay.rules.webhook_filters import passes
 from genviral_relay.rules.webhook_retries import DUE_TOLERANCE, MAX_ATTEMPTS, next_attempt_due
 from genviral_relay.rules.webhook_signing import signed_headers
@@ -174,12 +172,14 @@ class WebhookAttempts:
         dropped = self._dropped(endpoint, delivery, filtered, now)
         if dropped is not None:
             return dropped
+        if delivery.paced and not holds_slot(delivery.pace_interval_ms, endpoint.rate_limit):  # its rate changed
+            delivery = delivery.model_copy(update={"pace_interval_ms": None, "due_at": now})
         if delivery.due_at > now + DUE_TOLERANCE:
             return self._wait(endpoint, delivery, now)
         if endpoint.rate_limit is not None and not delivery.paced:
             slot = self._pacer.reserve(endpoint.id, endpoint.rate_limit, now)
             if slot > now + DUE_TOLERANCE:
-                return self._pace(delivery, slot)
+                return self._pace(delivery, slot, endpoint.rate_limit)
         started = self._clock()
         try:
             answer = self._send(endpoint, delivery, document, now, time_left)
@@ -209,10 +209,10 @@ class WebhookAttempts:
             return "dropped"
         return None
 
-    def _pace(self, delivery: WebhookDelivery, slot: datetime) -> Outcome:
-        """Over the endpoint's rate: back on the queue due at the slot reserved for it, holding it (`paced`); not an
-        attempt, not a failure."""
-        if self._queue.send([delivery.model_copy(update={"due_at": slot, "paced": True})]):
+    def _pace(self, delivery: WebhookDelivery, slot: datetime, rate_limit: float) -> Outcome:
+        """Over the endpoint's rate: queued again due at its reserved slot, held at this rate; not an attempt."""
+        held = delivery.model_copy(update={"due_at": slot, "pace_interval_ms": pace_interval_ms(rate_limit)})
+        if self._queue.send([held]):
             return "failed"
         logger.info("Webhook delivery paced", extra={**_log_keys(delivery), "slot": format_ts(slot)})
         return "paced"
@@ -261,7 +261,8 @@ class WebhookAttempts:
             return "disabled"
         if delivery.attempt < MAX_ATTEMPTS and not answer.final:
             due_at = next_attempt_due(delivery.attempt, now, answer.status, answer.retry_after)
-            following = delivery.model_copy(update={"attempt": delivery.attempt + 1, "due_at": due_at, "paced": False})
+            following = delivery.model_copy(update={"attempt": delivery.attempt + 1, "due_at": due_at,
+                                                    "pace_interval_ms": None})  # fmt: skip
             if self._queue.send([following]):
                 logger.error("Could not queue a webhook retry; the attempt will be made again", extra=keys)
                 return "failed"
