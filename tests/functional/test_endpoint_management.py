@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from genviral_relay.aws.webhook_counts import endpoint_item_key
 from genviral_relay.models.feed_api import EVENT_ID_HINT
 from genviral_relay.models.webhooks import KNOWN_PLATFORMS
 from genviral_relay.receivers import sender
@@ -98,6 +99,22 @@ def test_patch_edits_the_fields_given_and_answers_bad_input_clearly(api: LocalRu
     missing = api.api("PATCH", f"/webhooks/{UNKNOWN}", {"description": "x"})
     assert (missing.status, missing.body["error"]) == (404, "webhook_not_found")
     assert api.api("PATCH", "/webhooks/wh_nope", {"description": "x"}).body["message"].startswith("a webhook id")
+
+
+def test_an_empty_filter_is_no_filter_and_the_endpoint_stays_editable(api: LocalRunner) -> None:
+    registered = created(api, url=f"{HOOKS}/a", filter={})
+    patched = created(api, url=f"{HOOKS}/b")
+    assert registered["filter"] is None
+    assert api.api("PATCH", f"/webhooks/{patched['id']}", {"filter": {}}).body["filter"] is None
+    written = created(api, url=f"{HOOKS}/c")
+    api.stack.client("dynamodb").update_item(  # an empty map, as `{}` was stored before it meant no filter
+        TableName=api.stack.ref("StateTable"), Key=endpoint_item_key(written["id"]),
+        UpdateExpression="SET #f = :empty", ExpressionAttributeNames={"#f": "filter"},
+        ExpressionAttributeValues={":empty": {"M": {}}},
+    )  # fmt: skip
+    for endpoint in (registered, patched, written):
+        edited = api.api("PATCH", f"/webhooks/{endpoint['id']}", {"description": "ops"})
+        assert (edited.status, edited.body.get("description")) == (200, "ops"), edited.body
 
 
 def test_disable_and_enable_switch_an_endpoint_once_each_way(api: LocalRunner) -> None:

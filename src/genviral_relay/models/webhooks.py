@@ -167,6 +167,12 @@ class EndpointFilter(BaseModel):
         return tuple(dict.fromkeys(value)) if value is not None else None
 
 
+def given_filter(value: EndpointFilter | None) -> EndpointFilter | None:
+    """A filter that names no field matches every event: it is no filter (None), so it is stored as none, and an
+    edit's as-read condition finds it absent."""
+    return value if value is not None and value.model_dump(exclude_none=True) else None
+
+
 class WebhookEndpoint(BaseModel):
     """A registered endpoint. `secrets` is the one field no answer, log line or message ever carries."""
 
