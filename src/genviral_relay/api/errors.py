@@ -19,6 +19,7 @@ from genviral_relay.errors import (
     EndpointRefusedError,
     EnqueueError,
     EventNotFoundError,
+    MissedNotQueuedError,
     OutboxNotEmptyError,
     ResendRefusedError,
     StateConflictError,
@@ -225,6 +226,13 @@ def _no_event(error: EventNotFoundError) -> Response[str]:
 @app.exception_handler(EnqueueError)
 def _not_queued(error: EnqueueError) -> Response[str]:
     return error_answer(HTTPStatus.SERVICE_UNAVAILABLE, "not_queued", f"{error}; try again")
+
+
+@app.exception_handler(MissedNotQueuedError)
+def _missed_not_queued(error: MissedNotQueuedError) -> Response[str]:
+    resend = f'POST /webhooks/{error.webhook_id}/resend {{"since": "{error.since}"}}'
+    message = f"{error}; the endpoint is on now: resend what it missed with {resend} (receivers dedupe on webhook-id)"
+    return error_answer(HTTPStatus.SERVICE_UNAVAILABLE, "not_queued", message)
 
 
 @app.exception_handler(ConfigurationError)

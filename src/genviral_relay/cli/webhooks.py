@@ -14,6 +14,7 @@ from genviral_relay.clock import format_ts_or_none, utc_now
 from genviral_relay.errors import (
     EnqueueError,
     EventNotFoundError,
+    MissedNotQueuedError,
     ResendRefusedError,
     WebhookDisabledError,
     WebhookNotFoundError,
@@ -184,6 +185,9 @@ def _cli_error(error: Exception) -> CliError:
         return CliError(f"webhook endpoint {error} is disabled; enable it first (webhooks enable)", kind="conflict")
     if isinstance(error, EventNotFoundError):
         return CliError(f"no event {error} is kept; {EVENT_ID_HINT}", kind="not_found")
+    if isinstance(error, MissedNotQueuedError):
+        return PartlyDone(f"{error}; the endpoint is on now: resend what it missed with "
+                          f"webhooks resend {error.webhook_id} --since {error.since}")  # fmt: skip
     if isinstance(error, EnqueueError):
         return PartlyDone(f"{error}; run the command again (receivers dedupe on webhook-id)")
     return CliError(str(error))

@@ -150,7 +150,7 @@ class EnableWebhookRequest(BaseModel):
     resend_missed: bool = Field(
         default=False,
         description="Also resend what the endpoint missed: every event it takes committed since it began failing "
-        "(else since it was disabled), as `resend` does.",
+        "or the retry schedule's span before it was disabled (whichever is earlier), as `resend` does.",
     )
 
 
