@@ -108,7 +108,9 @@ def run_show(args: argparse.Namespace, deployment: Deployment, console: Console)
     shown = detail.model_dump(mode="json")
     console.result(shown)
     for name, value in shown.items():
-        if name != "delivery":
+        if name == "url":
+            console.say(f"host: {_host(value)}")  # as `list`: a URL's path may be a credential
+        elif name != "delivery":
             console.say(f"{name}: {_text(value)}")
     for name, value in shown["delivery"].items():
         console.say(f"delivery.{name}: {_text(value)}")
