@@ -14,7 +14,7 @@ import pytest
 
 from genviral_relay.aws.webhook_counts import endpoint_item_key
 from genviral_relay.models.feed_api import EVENT_ID_HINT
-from genviral_relay.models.webhooks import KNOWN_PLATFORMS
+from genviral_relay.models.webhooks import KNOWN_PLATFORMS, WEBHOOK_ID_HINT
 from genviral_relay.receivers import sender
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
@@ -98,6 +98,7 @@ def test_patch_edits_the_fields_given_and_answers_bad_input_clearly(api: LocalRu
     assert api.api("PATCH", path, {"rate_limit": 0}).status == 400
     missing = api.api("PATCH", f"/webhooks/{UNKNOWN}", {"description": "x"})
     assert (missing.status, missing.body["error"]) == (404, "webhook_not_found")
+    assert WEBHOOK_ID_HINT in missing.body["message"]  # the shape: a mistyped id is the usual cause
     assert api.api("PATCH", "/webhooks/wh_nope", {"description": "x"}).body["message"].startswith("a webhook id")
 
 

@@ -156,4 +156,5 @@ def test_the_cli_lists_the_feed_and_shows_one_event(
     assert shown.json()["event"] == found[0]
     assert found[0]["event_id"] in text.out
     assert (missing.code, missing.error()["error"]) == (1, "not_found")
+    assert EVENT_ID_HINT in missing.error()["message"]
     assert bad.code == 2

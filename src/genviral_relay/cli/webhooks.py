@@ -22,7 +22,7 @@ from genviral_relay.errors import (
 )
 from genviral_relay.models.feed_api import EVENT_ID_HINT
 from genviral_relay.models.webhook_api import WebhookDetail, WebhookView
-from genviral_relay.models.webhooks import WEBHOOK_ID_HINT, WebhookEndpoint, WebhookId
+from genviral_relay.models.webhooks import WEBHOOK_ID_HINT, WebhookEndpoint, WebhookId, webhook_not_found
 from genviral_relay.settings import CheckerSettings
 from genviral_relay.webhook_factories import (
     build_delivery_queue,
@@ -82,7 +82,7 @@ def _endpoint(registry: WebhookRegistry, webhook_id: str) -> WebhookEndpoint:
     try:
         return registry.endpoint(webhook_id)
     except WebhookNotFoundError:
-        raise CliError(f"no webhook endpoint {webhook_id}", kind="not_found") from None
+        raise CliError(webhook_not_found(webhook_id), kind="not_found") from None
 
 
 def _host(url: str) -> str:
@@ -161,7 +161,7 @@ def run_enable(args: argparse.Namespace, deployment: Deployment, console: Consol
     except (ResendRefusedError, EnqueueError) as error:
         raise _cli_error(error) from None
     except WebhookNotFoundError:
-        raise CliError(f"no webhook endpoint {endpoint.id}", kind="not_found") from None
+        raise CliError(webhook_not_found(endpoint.id), kind="not_found") from None
     console.result({"webhook": WebhookDetail.of(enabled).model_dump(mode="json"), "queued": queued})
     console.say(f"{enabled.id}: enabled" + (f", {queued} missed delivery(ies) queued" if args.resend_missed else ""))
     return 0
@@ -175,7 +175,7 @@ def run_disable(args: argparse.Namespace, deployment: Deployment, console: Conso
     try:
         disabled = registry.disable(endpoint.id, args.reason)
     except WebhookNotFoundError:
-        raise CliError(f"no webhook endpoint {endpoint.id}", kind="not_found") from None
+        raise CliError(webhook_not_found(endpoint.id), kind="not_found") from None
     console.result(WebhookDetail.of(disabled).model_dump(mode="json"))
     console.say(f"{disabled.id}: disabled ({disabled.disabled_reason})")
     return 0

@@ -11,7 +11,7 @@ from genviral_relay.cli.output import CliError, Console, Exit
 from genviral_relay.clock import format_ts
 from genviral_relay.errors import WebhookNotFoundError
 from genviral_relay.models.attempt_api import AttemptsResponse, AttemptView
-from genviral_relay.models.webhooks import WEBHOOK_ID_HINT, WebhookId
+from genviral_relay.models.webhooks import WEBHOOK_ID_HINT, WebhookId, webhook_not_found
 from genviral_relay.rules.cursors import CursorError
 from genviral_relay.rules.webhook_retries import events_kept_for
 from genviral_relay.settings import CheckerSettings
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     try:
         found = log.page(args.webhook_id, after=args.after, limit=args.limit, outcome=args.outcome)
     except WebhookNotFoundError:
-        raise CliError(f"no webhook endpoint {args.webhook_id}", kind="not_found") from None
+        raise CliError(webhook_not_found(args.webhook_id), kind="not_found") from None
     except CursorError as error:
         raise BadCursor(f"--after: {error}") from None
     views = [AttemptView.of(entry) for entry in found.entries]

@@ -14,6 +14,11 @@ from genviral_relay.models.event_log import DeliveryState, DeliveryStateName, Fe
 EVENT_ID_HINT = "an event id is a UUID such as 2f1c6e0e-8c9a-5d2b-9a51-0c7f3e1d4b6a"
 
 
+def event_not_found(event_id: str) -> str:
+    """The API's and the CLI's answer for an event the feed keeps none of."""
+    return f"no event {event_id} in the feed (past its retention, or published before 0.5); {EVENT_ID_HINT}"
+
+
 def _event_id(value: str) -> str:
     try:
         parsed = uuid.UUID(value)
