@@ -136,6 +136,11 @@ class WatchRecord(BaseModel):
         "the overdue backoff counts from here.",
     )
 
+    @property
+    def pending_deliveries(self) -> int:
+        """The outbox entries owed to publish targets: the feed's own entry is internal, never shown as a delivery."""
+        return sum(entry.target != FEED_TARGET for entry in self.outbox)
+
     def changed_at_after(self, *, state_changed: bool, now: datetime) -> datetime | None:
         """`changed_at` once a check at `now` is recorded. A first sighting is not a change: a post
         registered long after its time is as overdue as it was."""
