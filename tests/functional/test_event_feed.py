@@ -158,3 +158,5 @@ def test_the_cli_lists_the_feed_and_shows_one_event(
     assert (missing.code, missing.error()["error"]) == (1, "not_found")
     assert EVENT_ID_HINT in missing.error()["message"]
     assert bad.code == 2
+    braced = cli("events", "show", "{" + found[0]["event_id"] + "}")  # uuid.UUID takes it; no id of ours is so
+    assert (braced.code, EVENT_ID_HINT in braced.err) == (2, True)

@@ -23,7 +23,6 @@ from genviral_relay.errors import (
 from genviral_relay.models.feed_api import EVENT_ID_HINT
 from genviral_relay.models.webhook_api import WebhookDetail, WebhookView
 from genviral_relay.models.webhooks import WEBHOOK_ID_HINT, WebhookEndpoint, WebhookId, webhook_not_found
-from genviral_relay.settings import CheckerSettings
 from genviral_relay.webhook_factories import (
     build_delivery_queue,
     build_event_log,
@@ -59,11 +58,9 @@ def webhook_id(value: str) -> str:
 
 def _registry(deployment: Deployment, *, changes: bool) -> WebhookRegistry:
     from genviral_relay.receivers.sender import SystemResolver
-    from genviral_relay.rules.webhook_retries import events_kept_for
 
     table = deployment.require("table")
-    days = deployment.value("event_retention_days")
-    retention = events_kept_for(int(days) if days else CheckerSettings.model_fields["event_retention_days"].default)
+    retention = deployment.event_retention()
     queue_url = deployment.require("webhook_delivery_queue_url") if changes else ""
     return WebhookRegistry(
         store=build_webhook_store(table, client=deployment.client),
