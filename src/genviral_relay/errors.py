@@ -119,6 +119,16 @@ class EnqueueError(RelayError):
     """Some work requests could not be queued."""
 
 
+class MissedNotQueuedError(EnqueueError):
+    """An enable turned the endpoint on but SQS refused some of what it missed: enabling again finds it on and
+    resends nothing, so the error carries the range to resend (`since`, an ISO-8601 timestamp)."""
+
+    def __init__(self, message: str, *, webhook_id: str, since: str) -> None:
+        super().__init__(message)
+        self.webhook_id = webhook_id
+        self.since = since
+
+
 class WebhookNotFoundError(RelayError):
     """No webhook endpoint has this id (never registered, or deleted)."""
 

@@ -35,14 +35,23 @@ class PollerSettings(_Settings):
     poll_schedule: NonEmpty = Field(alias="POLL_SCHEDULE", description="The tick backpressure counts a pace in.")
 
 
-class _Publishing(_Settings):
+class _Retention(_Settings):
+    event_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        alias="EVENT_RETENTION_DAYS",
+        description="How long events, the feed and delivery records are kept.",
+    )
+
+
+class _Publishing(_Retention):
     """Where events go (the topic, the bus) and how long they are kept: the checks', and the delivery function's
     for its notices and records."""
 
     publish_targets: PublishChoice = Field(alias="PUBLISH_TARGETS")
     topic_arn: str = Field(default="", alias="TOPIC_ARN")
     event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
-    event_retention_days: int = Field(default=30, ge=1, le=3650, alias="EVENT_RETENTION_DAYS")
 
     @property
     def targets(self) -> tuple[Target, ...]:
@@ -103,11 +112,8 @@ class ApiSettings(CheckerSettings):
     webhook_secrets_key_arn: NonEmpty = Field(alias="WEBHOOK_SECRETS_KEY_ARN", description="Seals signing keys.")
 
 
-class WebhookDispatcherSettings(_Settings):
+class WebhookDispatcherSettings(_Retention):
     webhook_delivery_queue_url: NonEmpty = Field(alias="WEBHOOK_DELIVERY_QUEUE_URL")
-    event_retention_days: int = Field(
-        default=30, ge=1, le=3650, alias="EVENT_RETENTION_DAYS", description="How long delivery records are kept."
-    )
 
 
 class WebhookDeliverySettings(WebhookDispatcherSettings, _Publishing):

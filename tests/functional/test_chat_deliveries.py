@@ -29,19 +29,6 @@ HOSTILE_HANDLE = "<!here>@everyone"
 HOSTILE_ERROR = "<!channel> Media rejected <@U999> [click](https://evil.example)"
 
 
-@pytest.fixture
-def local_stack(emulator: GenviralEmulator) -> Iterator[MotoStack]:
-    with MotoStack(
-        genviral_api_url=emulator.base_url, token=TOKEN, parameters={"AllowPrivateWebhookUrls": "true"}
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-def relay(local_stack: MotoStack) -> LocalRunner:
-    return LocalRunner(local_stack)
-
-
 def chat_receiver(clock: SteppingClock, service: str) -> WebhookReceiver:
     """A loopback stand-in for the service's webhook, its path a token no log line may hold."""
     token = secrets.token_hex(16)

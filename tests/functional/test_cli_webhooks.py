@@ -40,6 +40,9 @@ def test_list_and_show_answer_as_the_api_and_print_only_the_host(hooked: MotoSta
     assert "secret-path" not in text.out
     shown = cli("webhooks", "show", HOOK.id, "--json")
     assert (shown.code, shown.json()["id"], shown.json()["delivery"]["failing_since"]) == (0, HOOK.id, None)
+    text = cli("webhooks", "show", HOOK.id)
+    assert "host: hooks.example.com" in text.out
+    assert "secret-path" not in text.out
     missing = cli("webhooks", "show", UNKNOWN, "--json")
     assert (missing.code, missing.error()["error"]) == (Exit.FAILED, "not_found")
     bad = cli("webhooks", "show", "wh_nope")

@@ -4,7 +4,6 @@ once settled, `next` moves on, bad input is a clear 4xx, and one event's story l
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +19,6 @@ from genviral_relay.webhooks.ports import DeliveryLog
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
-from tests.conftest import TOKEN
 from tests.functional.test_cli import Cli
 from tests.support.doubles import SteppingClock
 
@@ -32,19 +30,6 @@ UNKNOWN_EVENT = "2f1c6e0e-8c9a-5d2b-9a51-0c7f3e1d4b6a"
 def deliveries(local_stack: MotoStack) -> DeliveryLog:
     """The deployment's delivery log, to record what the story then reads."""
     return DynamoDbDeliveryLog(local_stack.client("dynamodb"), local_stack.ref("StateTable"), event_retention=RETENTION)
-
-
-@pytest.fixture
-def local_stack(emulator: GenviralEmulator) -> Iterator[MotoStack]:
-    with MotoStack(
-        genviral_api_url=emulator.base_url, token=TOKEN, parameters={"AllowPrivateWebhookUrls": "true"}
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-def relay(local_stack: MotoStack) -> LocalRunner:
-    return LocalRunner(local_stack)
 
 
 def events_found(emulator: GenviralEmulator, relay: LocalRunner, relay_clock: SteppingClock) -> list[dict[str, Any]]:
@@ -156,4 +141,7 @@ def test_the_cli_lists_the_feed_and_shows_one_event(
     assert shown.json()["event"] == found[0]
     assert found[0]["event_id"] in text.out
     assert (missing.code, missing.error()["error"]) == (1, "not_found")
+    assert EVENT_ID_HINT in missing.error()["message"]
     assert bad.code == 2
+    braced = cli("events", "show", "{" + found[0]["event_id"] + "}")  # uuid.UUID takes it; no id of ours is so
+    assert (braced.code, EVENT_ID_HINT in braced.err) == (2, True)

@@ -8,10 +8,10 @@ from datetime import timedelta
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
 from local.webhook_receiver import WebhookReceiver
-from tests.functional.test_webhooks import check_now, local_stack, post_with_outcomes, receiver, register, relay
+from tests.functional.test_webhooks import check_now, post_with_outcomes, receiver, register
 from tests.support.doubles import SteppingClock
 
-__all__ = ["local_stack", "receiver", "relay"]  # the fixtures, shared
+__all__ = ["receiver"]  # the fixture, shared
 
 
 def test_the_attempt_log_shows_each_attempt_newest_first_with_its_outcome(

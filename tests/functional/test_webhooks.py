@@ -22,22 +22,8 @@ from local.emulator import GenviralEmulator
 from local.runner import WEBHOOK_DELIVERY, WEBHOOK_DISPATCHER, LocalRunner, sqs_record
 from local.stack import MotoStack
 from local.webhook_receiver import Reply, WebhookReceiver
-from tests.conftest import SECRETS, TOKEN
+from tests.conftest import SECRETS
 from tests.support.doubles import SteppingClock
-
-
-@pytest.fixture
-def local_stack(emulator: GenviralEmulator) -> Iterator[MotoStack]:
-    # As local runs do: the loopback receiver is http:// on 127.0.0.1, which the default refuses.
-    with MotoStack(
-        genviral_api_url=emulator.base_url, token=TOKEN, parameters={"AllowPrivateWebhookUrls": "true"}
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-def relay(local_stack: MotoStack) -> LocalRunner:
-    return LocalRunner(local_stack)
 
 
 @pytest.fixture

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from genviral_relay.clock import format_ts, parse_ts
 from genviral_relay.errors import (
     EnqueueError,
     EventNotFoundError,
+    MissedNotQueuedError,
     ResendRefusedError,
     WebhookConflictError,
     WebhookDisabledError,
@@ -23,8 +25,10 @@ from genviral_relay.models.events import published_document
 from genviral_relay.models.webhook_api import CreateWebhookRequest, EditWebhookRequest, ResendRequest
 from genviral_relay.models.webhooks import EndpointFilter, WebhookEndpoint
 from genviral_relay.rules.webhook_urls import UrlRefusedError
+from genviral_relay.webhooks.attempts import DeliveryItem
 from genviral_relay.webhooks.fanout import FanoutItem
-from genviral_relay.webhooks.resend import WebhookResend
+from genviral_relay.webhooks.ports import WebhookAnswer
+from genviral_relay.webhooks.resend import RETRY_SPAN, WebhookResend
 from tests.builders import relay_event
 from tests.support.doubles import RecordingSender
 from tests.support.webhook_rig import RETENTION, START, WebhookRig
@@ -191,7 +195,7 @@ def test_enable_with_resend_missed_resends_what_it_takes_since_it_began_failing(
     rig.store.items[webhook_id] = endpoint.model_copy(
         update={"health": endpoint.health.model_copy(update={"failing_since": failing_since})}
     )
-    rig.now = START + timedelta(hours=2)
+    rig.now = START + RETRY_SPAN + timedelta(hours=2)  # the event before lies before the retries' span too
     rig.registry.disable(webhook_id, "failing for 120 hours")
     missed = [f"00000000-0000-4000-8000-0000000000b{n}" for n in range(3)]
     for n, event_id in enumerate(missed):
@@ -219,6 +223,62 @@ def test_enable_refuses_a_resend_over_the_limit_before_turning_the_endpoint_on()
     with pytest.raises(ResendRefusedError, match="more than 2 deliveries"):
         rig.registry.enable(webhook_id, resend_missed=True)
     assert rig.store.items[webhook_id].enabled is False
+
+
+def test_enable_resend_missed_covers_a_retry_dropped_while_off() -> None:
+    rig = Rig()
+    webhook_id = rig.register(event_types=["post.account.failed", "post.account.posted"])
+    rig.sender.answers = [WebhookAnswer(status=503, reason="Service Unavailable")]
+    rig.publish("post.account.failed", FAILED_ID)
+    rig.attempts.run([DeliveryItem("a", d) for d in rig.queue.take()])  # fails: its retry is queued
+    retry = rig.queue.take()
+    rig.now += timedelta(seconds=1)
+    rig.publish("post.account.posted", POSTED_ID)
+    rig.attempts.run([DeliveryItem("b", d) for d in rig.queue.take()])  # delivered: the failing clock stops
+    assert rig.store.items[webhook_id].health.failing_since is None
+    rig.registry.disable(webhook_id, "maintenance")
+    rig.now += timedelta(minutes=10)
+    rig.attempts.run([DeliveryItem("r", d) for d in retry])  # the retry's turn: dropped unsent
+    assert [s.state for s in rig.delivery_log.deliveries(FAILED_ID) if s.webhook_id == webhook_id] == ["disabled"]
+    rig.registry.enable(webhook_id, resend_missed=True)
+    assert FAILED_ID in {delivery.event_id for delivery in rig.queue.take()}
+
+
+def test_enable_whose_resend_sqs_refused_names_the_range_to_resend() -> None:
+    rig = Rig()
+    webhook_id = rig.register(event_types=["post.account.failed"])
+    failing_since = START - timedelta(days=2)  # earlier than the retry span before the disable
+    endpoint = rig.store.items[webhook_id]
+    rig.store.items[webhook_id] = endpoint.model_copy(
+        update={"health": endpoint.health.model_copy(update={"failing_since": failing_since})}
+    )
+    rig.now = START + timedelta(hours=2)
+    rig.registry.disable(webhook_id, "failing")
+    rig.publish("post.account.failed", FAILED_ID, at=START + timedelta(minutes=5))
+    rig.queue.failing = True
+    with pytest.raises(MissedNotQueuedError) as refused:
+        rig.registry.enable(webhook_id, resend_missed=True)
+    assert (refused.value.webhook_id, refused.value.since) == (webhook_id, format_ts(failing_since))
+    rig.queue.failing = False
+    assert rig.registry.enable(webhook_id, resend_missed=True)[1] == 0  # on now: enabling again resends nothing
+    assert rig.registry.resend_between(webhook_id, parse_ts(refused.value.since), None) == 1  # the range named
+
+
+def test_a_resend_over_a_range_of_too_many_feed_entries_is_refused_before_reading_them_all() -> None:
+    rig = Rig()
+    rig.registry.resend = WebhookResend(feed=rig.feed, queue=rig.queue, clock=lambda: rig.now,
+                                        event_retention=RETENTION, scan_limit=2)  # fmt: skip
+    selective = rig.register(event_types=["post.account.failed"])
+    for n in range(3):  # none of its type: it would take none of them, but the range is read in full to say so
+        rig.publish("post.account.posted", f"00000000-0000-4000-8000-0000000000d{n}", at=START + timedelta(seconds=n))
+    rig.queue.take()
+    rig.now += timedelta(minutes=1)
+    with pytest.raises(ResendRefusedError, match=r"more than 2 events were committed .* narrow since/until"):
+        rig.registry.resend_between(selective, START, None)
+    rig.registry.disable(selective)
+    with pytest.raises(ResendRefusedError, match="narrow since/until"):
+        rig.registry.enable(selective, resend_missed=True)
+    assert rig.store.items[selective].enabled is False
 
 
 # ---------------------------------------------------------------- resend

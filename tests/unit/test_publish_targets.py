@@ -1,12 +1,14 @@
 """Where events go for a `PublishTargets` value: one derivation (`models/domain.publish_targets`) that the
-functions' settings and the operations CLI share."""
+functions' settings and the operations CLI share; the feed's outbox entry is none of them."""
 
 from __future__ import annotations
 
 import pytest
 
-from genviral_relay.models.domain import PUBLISH_CHOICES, publish_targets
+from genviral_relay.models.api import WatchView
+from genviral_relay.models.domain import FEED_TARGET, PUBLISH_CHOICES, OutboxEntry, publish_targets
 from genviral_relay.settings import CheckerSettings
+from tests.builders import watch
 
 TARGETS_OF = {"both": ("sns", "eventbridge"), "sns": ("sns",), "eventbridge": ("eventbridge",)}
 
@@ -31,3 +33,12 @@ def test_the_functions_settings_derive_their_targets_the_same_way() -> None:
     assert CheckerSettings.model_validate(environment).targets == ("eventbridge",)
     with_webhooks = CheckerSettings.model_validate({**environment, "WEBHOOK_FANOUT_QUEUE_URL": "fanout"})
     assert with_webhooks.targets == ("eventbridge", "webhooks")
+
+
+def test_the_feed_outbox_entry_is_no_pending_delivery_in_any_view() -> None:
+    owed = frozenset(OutboxEntry(event_id=event_id, target=target) for event_id, target in
+                     [("e1", "sns"), ("e1", FEED_TARGET), ("e2", FEED_TARGET)])  # fmt: skip
+    record = watch().model_copy(update={"outbox": owed})
+    assert WatchView.of(record).pending_deliveries == 1  # the feed is never shown as a publish target
+    fed_only = record.model_copy(update={"outbox": frozenset(e for e in owed if e.target == FEED_TARGET)})
+    assert WatchView.of(fed_only).pending_deliveries == 0

@@ -19,6 +19,7 @@ from genviral_relay.errors import (
     EndpointRefusedError,
     EnqueueError,
     EventNotFoundError,
+    MissedNotQueuedError,
     OutboxNotEmptyError,
     ResendRefusedError,
     StateConflictError,
@@ -31,8 +32,8 @@ from genviral_relay.errors import (
 )
 from genviral_relay.models.api import ErrorResponse
 from genviral_relay.models.domain import POST_ID_HINT
-from genviral_relay.models.feed_api import EVENT_ID_HINT
-from genviral_relay.models.webhooks import WEBHOOK_ID_HINT
+from genviral_relay.models.feed_api import EVENT_ID_HINT, event_not_found
+from genviral_relay.models.webhooks import WEBHOOK_ID_HINT, webhook_not_found
 from genviral_relay.observability import logger
 from genviral_relay.rules.cursors import CursorError
 from genviral_relay.rules.webhook_urls import UrlRefusedError
@@ -166,7 +167,7 @@ def _url_refused(error: UrlRefusedError) -> Response[str]:
 
 @app.exception_handler(WebhookNotFoundError)
 def _no_webhook(error: WebhookNotFoundError) -> Response[str]:
-    return error_answer(HTTPStatus.NOT_FOUND, "webhook_not_found", f"no webhook endpoint {error}")
+    return error_answer(HTTPStatus.NOT_FOUND, "webhook_not_found", webhook_not_found(str(error)))
 
 
 @app.exception_handler(TooManyWebhooksError)
@@ -218,13 +219,19 @@ def _cursor_expired(error: CursorExpiredError) -> Response[str]:
 
 @app.exception_handler(EventNotFoundError)
 def _no_event(error: EventNotFoundError) -> Response[str]:
-    message = f"no event {error} in the feed (past its retention, or published before 0.5); {EVENT_ID_HINT}"
-    return error_answer(HTTPStatus.NOT_FOUND, "not_found", message)
+    return error_answer(HTTPStatus.NOT_FOUND, "not_found", event_not_found(str(error)))
 
 
 @app.exception_handler(EnqueueError)
 def _not_queued(error: EnqueueError) -> Response[str]:
     return error_answer(HTTPStatus.SERVICE_UNAVAILABLE, "not_queued", f"{error}; try again")
+
+
+@app.exception_handler(MissedNotQueuedError)
+def _missed_not_queued(error: MissedNotQueuedError) -> Response[str]:
+    resend = f'POST /webhooks/{error.webhook_id}/resend {{"since": "{error.since}"}}'
+    message = f"{error}; the endpoint is on now: resend what it missed with {resend} (receivers dedupe on webhook-id)"
+    return error_answer(HTTPStatus.SERVICE_UNAVAILABLE, "not_queued", message)
 
 
 @app.exception_handler(ConfigurationError)

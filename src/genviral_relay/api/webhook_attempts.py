@@ -14,8 +14,8 @@ from genviral_relay.api.webhooks import PathWebhookId
 from genviral_relay.models.attempt_api import AttemptsResponse, AttemptView
 from genviral_relay.models.event_log import AttemptOutcome
 from genviral_relay.models.webhooks import WEBHOOK_ID_HINT
+from genviral_relay.rules.event_feed import PAGE_LIMIT
 from genviral_relay.webhook_factories import attempt_log
-from genviral_relay.webhooks.attempt_log import PAGE_LIMIT
 
 
 @app.get(

@@ -22,7 +22,7 @@ from genviral_relay.models.webhook_api import (
     WebhookEnabled,
 )
 from genviral_relay.webhook_factories import webhook_registry
-from genviral_relay.webhooks.resend import RESEND_LIMIT
+from genviral_relay.webhooks.resend import RESEND_LIMIT, RESEND_SCAN_LIMIT
 
 NOT_QUEUED = {HTTPStatus.SERVICE_UNAVAILABLE: "`not_queued`: the delivery queue did not take every resend; try again."}
 
@@ -55,16 +55,19 @@ def edit_webhook(webhook_id: PathWebhookId, request: Annotated[EditWebhookReques
     operation_id="enableWebhook",
     summary="Turn a webhook endpoint on again",
     description="Deliveries start again and its failing clock restarts. With `resend_missed`, every event it takes "
-    "committed since it began failing (else since it was disabled) is resent, as `resend` does.",
+    "committed since it began failing or the retry schedule's span before it was disabled (whichever is earlier) "
+    "is resent, as `resend` does.",
     responses=answers(
         WebhookEnabled,
         {
             HTTPStatus.OK: "The endpoint, on, and how many missed deliveries were queued.",
             HTTPStatus.BAD_REQUEST: f"`bad_request`: the body is not as described, or more than {RESEND_LIMIT:,} "
-            "deliveries were missed (the endpoint stays off: resend a range first).",
+            f"deliveries were missed or more than {RESEND_SCAN_LIMIT:,} feed entries would be read (the endpoint "
+            "stays off: resend a range first).",
             **NO_WEBHOOK,
             **MISCONFIGURED,
-            **NOT_QUEUED,
+            HTTPStatus.SERVICE_UNAVAILABLE: "`not_queued`: the endpoint is on but the delivery queue did not take "
+            "every resend; the message names the `resend` (its `since`) that queues them.",
         },
     ),
 )
@@ -105,7 +108,8 @@ def disable_webhook(
         {
             HTTPStatus.ACCEPTED: "Queued: one delivery per event.",
             HTTPStatus.BAD_REQUEST: "`bad_request`: not exactly one form, `since` later than `until` or older than "
-            f"the retention, more than {RESEND_LIMIT:,} deliveries (narrow the range), or an event the endpoint "
+            f"the retention, more than {RESEND_LIMIT:,} deliveries or {RESEND_SCAN_LIMIT:,} feed entries to read "
+            "(narrow the range), or an event the endpoint "
             "does not take (the message says why).",
             HTTPStatus.NOT_FOUND: "`webhook_not_found`: no endpoint has this id; `not_found`: no event with this id "
             "is kept.",

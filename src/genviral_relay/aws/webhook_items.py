@@ -16,6 +16,7 @@ from genviral_relay.models.webhooks import (
     EndpointFilter,
     SigningSecret,
     WebhookEndpoint,
+    given_filter,
 )
 
 PUBLIC = (
@@ -71,7 +72,9 @@ def editable_values(endpoint: WebhookEndpoint) -> dict[str, Any]:
         "url": endpoint.url,
         "event_types": list(endpoint.event_types) if endpoint.event_types is not None else None,
         "description": endpoint.description,
-        "filter": endpoint.filter.model_dump(exclude_none=True, mode="json") if endpoint.filter else None,
+        "filter": filtered.model_dump(exclude_none=True, mode="json")
+        if (filtered := given_filter(endpoint.filter))
+        else None,
         "rate_limit": Decimal(str(endpoint.rate_limit)) if endpoint.rate_limit is not None else None,  # no floats
         "format": endpoint.format,
     }

@@ -284,7 +284,12 @@ def _as_read(previous: WebhookEndpoint) -> tuple[str, dict[str, Any]]:
     values: dict[str, Any] = {}
     for name in EDITABLE:
         if held[name] is None:
-            conditions.append(f"attribute_not_exists(#{name})")
+            # an empty filter map (written before `{}` was stored as no filter) reads as None too
+            absent = f"attribute_not_exists(#{name})"
+            if name == "filter":
+                values[":empty_size"] = {"N": "0"}  # an expression takes no literal numbers
+                absent = f"({absent} OR size(#{name}) = :empty_size)"
+            conditions.append(absent)
             continue
         values[f":was_{name}"] = serialized(held[name])
         condition = f"#{name} = :was_{name}"

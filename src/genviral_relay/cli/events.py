@@ -10,7 +10,7 @@ from genviral_relay.cli.deployment_settings import STORE_READS
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.errors import CursorExpiredError, EventNotFoundError
 from genviral_relay.feed.reader import EventFeed
-from genviral_relay.models.feed_api import DeliveryView, EventStoryResponse, FeedResponse, documents
+from genviral_relay.models.feed_api import DeliveryView, EventStoryResponse, FeedResponse, documents, event_not_found
 from genviral_relay.rules.cursors import CursorError
 from genviral_relay.webhook_factories import build_event_feed
 
@@ -42,9 +42,7 @@ def run_show(args: argparse.Namespace, deployment: Deployment, console: Console)
     try:
         story = feed_of(deployment).story(args.event_id)
     except EventNotFoundError:
-        raise CliError(
-            f"no event {args.event_id} in the feed (past its retention, or published before 0.5)", kind="not_found"
-        ) from None
+        raise CliError(event_not_found(args.event_id), kind="not_found") from None
     event = documents([story.entry])[0]
     views = [DeliveryView.of(state) for state in story.deliveries]
     console.result(EventStoryResponse(event=event, deliveries=views).model_dump(mode="json"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-import uuid
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import NoReturn
@@ -17,6 +16,7 @@ from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.deployment_settings import LOCATION_OPTIONS, SETTINGS, add_deployment_options, setting_options
 from genviral_relay.cli.output import ERROR_KINDS, PROG, Console, Exit
 from genviral_relay.models.domain import POST_ID_HINT, PUBLISH_CHOICES, PostId
+from genviral_relay.models.feed_api import EVENT_ID_HINT, EventId
 from genviral_relay.rules.event_feed import FEED_EVENT_TYPES, PAGE_LIMIT
 
 EXIT_MEANINGS = {
@@ -57,11 +57,14 @@ def post_id(value: str) -> str:
         raise argparse.ArgumentTypeError(POST_ID_HINT) from None
 
 
+_event_id = TypeAdapter(EventId)
+
+
 def event_id(value: str) -> str:
     try:
-        return str(uuid.UUID(value.strip()))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an event id (a UUID)") from None
+        return _event_id.validate_python(value)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(EVENT_ID_HINT) from None
 
 
 def positive(value: str) -> int:
@@ -220,9 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
         webhook_actions, "attempts", "Show an endpoint's delivery attempts, newest first, with status, duration and "
         "reason (as GET /webhooks/{id}/attempts).", webhooks_attempts.run, reads=webhooks_attempts.READS,
     )  # fmt: skip
-    attempts.add_argument("webhook_id", metavar="WEBHOOK_ID", type=webhooks_attempts.webhook_id, help="wh_ + 32 hex")
+    attempts.add_argument("webhook_id", metavar="WEBHOOK_ID", type=webhooks.webhook_id, help="wh_ + 32 hex")
     attempts.add_argument("--outcome", choices=("delivered", "failed"), help="only attempts with this outcome")
-    attempts.add_argument("--limit", type=webhooks_attempts.page_size, default=20, help="1-100 (default 20)")
+    attempts.add_argument("--limit", type=page_size, default=20, help="1-100 (default 20)")
     attempts.add_argument("--after", metavar="CURSOR", help="the `next` a previous page printed: older attempts")
 
     replaying = parsers.new(

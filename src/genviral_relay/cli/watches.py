@@ -49,7 +49,7 @@ def _selected(record: WatchRecord, args: argparse.Namespace) -> bool:
     return (
         (args.state == "all" or record.watching == (args.state == "watching"))
         and (not args.awaiting_retry or record.awaiting_retry)
-        and (not args.pending or bool(record.outbox))
+        and (not args.pending or record.pending_deliveries > 0)
     )
 
 
@@ -60,7 +60,7 @@ def _row(record: WatchRecord) -> list[str]:
     statuses = Counter(account.status for account in record.accounts.values())
     accounts = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items())) or "-"
     next_check = format_ts(record.next_check_at) if record.next_check_at is not None else "-"
-    return [record.post_id, state, record.post_status or "-", accounts, next_check, str(len(record.outbox))]
+    return [record.post_id, state, record.post_status or "-", accounts, next_check, str(record.pending_deliveries)]
 
 
 def run_add(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
@@ -97,7 +97,8 @@ def run_remove(args: argparse.Namespace, deployment: Deployment, console: Consol
     record = deployment.store().get(post_id)
     if record is None:
         raise CliError(f"post {post_id} is not watched", kind="not_found")
-    pending = f"; its {len(record.outbox)} pending deliveries are published first" if record.outbox else ""
+    count = record.pending_deliveries
+    pending = f"; its {count} pending deliveries are published first" if count else ""
     console.confirm(
         f"Stop watching post {post_id} and delete its stored state{pending}? (Stored events stay until they expire)",
         assume_yes=args.yes,

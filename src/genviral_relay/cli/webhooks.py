@@ -14,6 +14,7 @@ from genviral_relay.clock import format_ts_or_none, utc_now
 from genviral_relay.errors import (
     EnqueueError,
     EventNotFoundError,
+    MissedNotQueuedError,
     ResendRefusedError,
     WebhookDisabledError,
     WebhookNotFoundError,
@@ -21,8 +22,7 @@ from genviral_relay.errors import (
 )
 from genviral_relay.models.feed_api import EVENT_ID_HINT
 from genviral_relay.models.webhook_api import WebhookDetail, WebhookView
-from genviral_relay.models.webhooks import WEBHOOK_ID_HINT, WebhookEndpoint, WebhookId
-from genviral_relay.settings import CheckerSettings
+from genviral_relay.models.webhooks import WEBHOOK_ID_HINT, WebhookEndpoint, WebhookId, webhook_not_found
 from genviral_relay.webhook_factories import (
     build_delivery_queue,
     build_event_log,
@@ -58,11 +58,9 @@ def webhook_id(value: str) -> str:
 
 def _registry(deployment: Deployment, *, changes: bool) -> WebhookRegistry:
     from genviral_relay.receivers.sender import SystemResolver
-    from genviral_relay.rules.webhook_retries import events_kept_for
 
     table = deployment.require("table")
-    days = deployment.value("event_retention_days")
-    retention = events_kept_for(int(days) if days else CheckerSettings.model_fields["event_retention_days"].default)
+    retention = deployment.event_retention()
     queue_url = deployment.require("webhook_delivery_queue_url") if changes else ""
     return WebhookRegistry(
         store=build_webhook_store(table, client=deployment.client),
@@ -81,7 +79,7 @@ def _endpoint(registry: WebhookRegistry, webhook_id: str) -> WebhookEndpoint:
     try:
         return registry.endpoint(webhook_id)
     except WebhookNotFoundError:
-        raise CliError(f"no webhook endpoint {webhook_id}", kind="not_found") from None
+        raise CliError(webhook_not_found(webhook_id), kind="not_found") from None
 
 
 def _host(url: str) -> str:
@@ -107,7 +105,9 @@ def run_show(args: argparse.Namespace, deployment: Deployment, console: Console)
     shown = detail.model_dump(mode="json")
     console.result(shown)
     for name, value in shown.items():
-        if name != "delivery":
+        if name == "url":
+            console.say(f"host: {_host(value)}")  # as `list`: a URL's path may be a credential
+        elif name != "delivery":
             console.say(f"{name}: {_text(value)}")
     for name, value in shown["delivery"].items():
         console.say(f"delivery.{name}: {_text(value)}")
@@ -158,7 +158,7 @@ def run_enable(args: argparse.Namespace, deployment: Deployment, console: Consol
     except (ResendRefusedError, EnqueueError) as error:
         raise _cli_error(error) from None
     except WebhookNotFoundError:
-        raise CliError(f"no webhook endpoint {endpoint.id}", kind="not_found") from None
+        raise CliError(webhook_not_found(endpoint.id), kind="not_found") from None
     console.result({"webhook": WebhookDetail.of(enabled).model_dump(mode="json"), "queued": queued})
     console.say(f"{enabled.id}: enabled" + (f", {queued} missed delivery(ies) queued" if args.resend_missed else ""))
     return 0
@@ -172,7 +172,7 @@ def run_disable(args: argparse.Namespace, deployment: Deployment, console: Conso
     try:
         disabled = registry.disable(endpoint.id, args.reason)
     except WebhookNotFoundError:
-        raise CliError(f"no webhook endpoint {endpoint.id}", kind="not_found") from None
+        raise CliError(webhook_not_found(endpoint.id), kind="not_found") from None
     console.result(WebhookDetail.of(disabled).model_dump(mode="json"))
     console.say(f"{disabled.id}: disabled ({disabled.disabled_reason})")
     return 0
@@ -184,6 +184,9 @@ def _cli_error(error: Exception) -> CliError:
         return CliError(f"webhook endpoint {error} is disabled; enable it first (webhooks enable)", kind="conflict")
     if isinstance(error, EventNotFoundError):
         return CliError(f"no event {error} is kept; {EVENT_ID_HINT}", kind="not_found")
+    if isinstance(error, MissedNotQueuedError):
+        return PartlyDone(f"{error}; the endpoint is on now: resend what it missed with "
+                          f"webhooks resend {error.webhook_id} --since {error.since}")  # fmt: skip
     if isinstance(error, EnqueueError):
         return PartlyDone(f"{error}; run the command again (receivers dedupe on webhook-id)")
     return CliError(str(error))

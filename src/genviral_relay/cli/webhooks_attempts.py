@@ -11,12 +11,10 @@ from genviral_relay.cli.output import CliError, Console, Exit
 from genviral_relay.clock import format_ts
 from genviral_relay.errors import WebhookNotFoundError
 from genviral_relay.models.attempt_api import AttemptsResponse, AttemptView
-from genviral_relay.models.webhooks import WEBHOOK_ID_HINT, WebhookId
+from genviral_relay.models.webhooks import webhook_not_found
 from genviral_relay.rules.cursors import CursorError
-from genviral_relay.rules.webhook_retries import events_kept_for
-from genviral_relay.settings import CheckerSettings
 from genviral_relay.webhook_factories import build_delivery_log, build_webhook_store
-from genviral_relay.webhooks.attempt_log import PAGE_LIMIT, AttemptLog
+from genviral_relay.webhooks.attempt_log import AttemptLog
 
 READS = STORE_READS
 
@@ -28,25 +26,9 @@ class BadCursor(CliError):
     exit_code = Exit.USAGE
 
 
-def webhook_id(value: str) -> str:
-    from pydantic import TypeAdapter, ValidationError
-
-    try:
-        return str(TypeAdapter(WebhookId).validate_python(value))
-    except ValidationError:
-        raise argparse.ArgumentTypeError(WEBHOOK_ID_HINT) from None
-
-
-def page_size(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= PAGE_LIMIT:
-        raise argparse.ArgumentTypeError(f"a number from 1 to {PAGE_LIMIT}")
-    return int(value)
-
-
 def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
     table = deployment.require("table")
-    days = deployment.value("event_retention_days")
-    retention = events_kept_for(int(days) if days else CheckerSettings.model_fields["event_retention_days"].default)
+    retention = deployment.event_retention()
     log = AttemptLog(
         store=build_webhook_store(table, client=deployment.client),
         log=build_delivery_log(table, retention, client=deployment.client),
@@ -54,7 +36,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     try:
         found = log.page(args.webhook_id, after=args.after, limit=args.limit, outcome=args.outcome)
     except WebhookNotFoundError:
-        raise CliError(f"no webhook endpoint {args.webhook_id}", kind="not_found") from None
+        raise CliError(webhook_not_found(args.webhook_id), kind="not_found") from None
     except CursorError as error:
         raise BadCursor(f"--after: {error}") from None
     views = [AttemptView.of(entry) for entry in found.entries]

@@ -61,7 +61,7 @@ class WatchView(BaseModel):
             next_check_at=format_ts_or_none(record.next_check_at),
             last_changed_at=format_ts_or_none(record.changed_at),
             registered_at=format_ts(record.registered_at),
-            pending_deliveries=len(record.outbox),
+            pending_deliveries=record.pending_deliveries,
         )
 
 

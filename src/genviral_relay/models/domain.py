@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -40,17 +41,23 @@ FINAL_STATUSES = frozenset({POSTED, FAILED})
 POST_ID_HINT = "post_id must be a UUID such as 11111111-1111-1111-1111-111111111111"
 
 
-def _canonical_uuid(value: str) -> str:
+def canonical_uuid(value: str, *, hint: str) -> str:
+    """A UUID in its hyphenated form (any case), answered in lower case; ValueError(hint) for anything else (the
+    other forms `uuid.UUID` takes, braces, a URN, no hyphens, included): every id the relay takes is read so."""
     try:
         parsed = uuid.UUID(value)
     except ValueError:
-        raise ValueError(POST_ID_HINT) from None
+        raise ValueError(hint) from None
     if str(parsed) != value.lower():
-        raise ValueError("post_id must be a UUID in its hyphenated form")
+        raise ValueError(hint)
     return str(parsed)
 
 
-PostId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_canonical_uuid)]
+PostId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=64),
+    AfterValidator(partial(canonical_uuid, hint=POST_ID_HINT)),
+]
 """A Genviral post id as every entry point accepts it: a hyphenated UUID, answered in lower case."""
 
 
@@ -135,6 +142,11 @@ class WatchRecord(BaseModel):
         description="When the relay last saw the watched post change (an account state, its end); "
         "the overdue backoff counts from here.",
     )
+
+    @property
+    def pending_deliveries(self) -> int:
+        """The outbox entries owed to publish targets: the feed's own entry is internal, never shown as a delivery."""
+        return sum(entry.target != FEED_TARGET for entry in self.outbox)
 
     def changed_at_after(self, *, state_changed: bool, now: datetime) -> datetime | None:
         """`changed_at` once a check at `now` is recorded. A first sighting is not a change: a post

@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 import json
-import uuid
+from functools import partial
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from genviral_relay.clock import format_ts_or_none
+from genviral_relay.models.domain import canonical_uuid
 from genviral_relay.models.event_log import DeliveryState, DeliveryStateName, FeedEntry
 
 EVENT_ID_HINT = "an event id is a UUID such as 2f1c6e0e-8c9a-5d2b-9a51-0c7f3e1d4b6a"
 
 
-def _event_id(value: str) -> str:
-    try:
-        parsed = uuid.UUID(value)
-    except ValueError:
-        raise ValueError(EVENT_ID_HINT) from None
-    if str(parsed) != value.lower():
-        raise ValueError(EVENT_ID_HINT)
-    return str(parsed)
+def event_not_found(event_id: str) -> str:
+    """The API's and the CLI's answer for an event the feed keeps none of."""
+    return f"no event {event_id} in the feed (past its retention, or published before 0.5); {EVENT_ID_HINT}"
 
 
-EventId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_event_id)]
+EventId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=64),
+    AfterValidator(partial(canonical_uuid, hint=EVENT_ID_HINT)),
+]
 """An event id as the routes accept it: a hyphenated UUID (any case), answered in lower case."""
 
 

@@ -25,6 +25,7 @@ from genviral_relay.models.webhooks import (
     EndpointFilter,
     WebhookEndpoint,
     WebhookFormat,
+    given_filter,
 )
 
 MAX_URL_CHARS = 2048
@@ -80,7 +81,9 @@ class CreateWebhookRequest(BaseModel):
     )
     description: Description | None = Field(default=None, description="For people: what the endpoint is.")
 
-    filter: EndpointFilter | None = Field(default=None, description="Which events of those types; omitted: all.")
+    filter: Annotated[EndpointFilter | None, AfterValidator(given_filter)] = Field(
+        default=None, description="Which events of those types; omitted (or `{}`): all."
+    )
     rate_limit: RateLimit | None = Field(default=None, description=RATE_LIMIT_TEXT + CHAT_RATE_TEXT)
     format: WebhookFormat | None = Field(default=None, description=FORMAT_TEXT + FORMAT_OMITTED)
 
@@ -104,7 +107,9 @@ class EditWebhookRequest(BaseModel):
     event_types: Annotated[list[str] | None, AfterValidator(_event_types)] = Field(
         default=None, description="null: every type."
     )
-    filter: EndpointFilter | None = Field(default=None, description="null: no filter.")
+    filter: Annotated[EndpointFilter | None, AfterValidator(given_filter)] = Field(
+        default=None, description="null (or `{}`): no filter."
+    )
     description: Description | None = Field(default=None, description="null: none.")
     rate_limit: RateLimit | None = Field(default=None, description=f"{RATE_LIMIT_TEXT} null: no pacing.")
     format: WebhookFormat | None = Field(
@@ -145,7 +150,7 @@ class EnableWebhookRequest(BaseModel):
     resend_missed: bool = Field(
         default=False,
         description="Also resend what the endpoint missed: every event it takes committed since it began failing "
-        "(else since it was disabled), as `resend` does.",
+        "or the retry schedule's span before it was disabled (whichever is earlier), as `resend` does.",
     )
 
 

@@ -38,6 +38,13 @@ def test_event_document(webhook_id: str, event_id: str, detected_at: str) -> str
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 
 WEBHOOK_ID_HINT = "a webhook id looks like wh_ followed by 32 hex digits"
+
+
+def webhook_not_found(webhook_id: str) -> str:
+    """The API's and the CLI's answer for an id no endpoint has (its shape shown: a mistyped id is the usual cause)."""
+    return f"no webhook endpoint {webhook_id}; {WEBHOOK_ID_HINT}"
+
+
 _WEBHOOK_ID = re.compile(r"^wh_[0-9a-f]{32}$")
 
 
@@ -165,6 +172,12 @@ class EndpointFilter(BaseModel):
         if value is not None and not value:
             raise ValueError("filter.account_ids must name at least one account; leave it out to match any")
         return tuple(dict.fromkeys(value)) if value is not None else None
+
+
+def given_filter(value: EndpointFilter | None) -> EndpointFilter | None:
+    """A filter that names no field matches every event: it is no filter (None), so it is stored as none, and an
+    edit's as-read condition finds it absent."""
+    return value if value is not None and value.model_dump(exclude_none=True) else None
 
 
 class WebhookEndpoint(BaseModel):

@@ -26,6 +26,7 @@ APPEND_ROUNDS = 3
 FEED_SCOPE = "feed"
 """The feed's cursor scope (`rules/cursors.py`)."""
 PAGE_LIMIT = 100
+"""The most entries one page holds, of the feed and of an endpoint's attempt log alike."""
 FeedEventType = Literal[EventType, "webhook.endpoint.disabled"]
 """What the feed holds: every published type, the endpoints' disabling among them (the test event is sent to one
 endpoint, never published)."""

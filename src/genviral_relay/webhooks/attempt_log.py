@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from genviral_relay.errors import WebhookNotFoundError
 from genviral_relay.models.event_log import AttemptEntry, AttemptOutcome
 from genviral_relay.rules.cursors import decode_cursor, encode_cursor
+from genviral_relay.rules.event_feed import PAGE_LIMIT
 from genviral_relay.webhooks.ports import DeliveryLog, WebhookStore
 
-PAGE_LIMIT = 100
 ATTEMPT_POSITION = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#[^#]{1,200}#\d{2}")
 """`AttemptEntry.position`: a cursor holding anything else is refused before it reaches the table."""
 

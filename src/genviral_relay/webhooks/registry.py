@@ -11,6 +11,7 @@ from genviral_relay.clock import Clock, format_ts
 from genviral_relay.errors import (
     EndpointRefusedError,
     EnqueueError,
+    MissedNotQueuedError,
     WebhookConflictError,
     WebhookDisabledError,
     WebhookNotFoundError,
@@ -133,11 +134,17 @@ class WebhookRegistry:
         was off: planned before anything changes (a resend over the limit is refused with the endpoint still off),
         queued only by the call that turned it on (two at once resend once)."""
         current = self.endpoint(webhook_id)
-        missed = self.resend.missed(current) if resend_missed else []
+        since = self.resend.missed_since(current) if resend_missed else None
+        missed = self.resend.planned(current, since, None, kept_only=True) if since is not None else []
         if not self._store.set_enabled(webhook_id, True, at=self._clock()):
             return self.endpoint(webhook_id), 0  # on already (or turned on by another call meanwhile)
         logger.info("Webhook endpoint enabled", extra={"webhook_id": webhook_id, "resending": len(missed)})
-        queued = self.resend.queue(current, missed)
+        try:
+            queued = self.resend.queue(current, missed)
+        except EnqueueError as error:
+            # on now: enabling again would resend nothing, so the error names the range that a resend takes
+            assert since is not None  # nothing to queue without it
+            raise MissedNotQueuedError(str(error), webhook_id=webhook_id, since=format_ts(since)) from error
         return self.endpoint(webhook_id), queued
 
     def disable(self, webhook_id: str, reason: str | None = None, *, at: datetime | None = None) -> WebhookEndpoint:

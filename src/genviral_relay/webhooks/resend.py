@@ -17,10 +17,17 @@ from genviral_relay.models.events import parse_event
 from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint
 from genviral_relay.observability import logger
 from genviral_relay.rules.webhook_filters import passes
+from genviral_relay.rules.webhook_retries import RETRY_DELAYS
 from genviral_relay.webhooks.ports import DeliveryQueue
 
 RESEND_LIMIT = 10_000
 """Deliveries one resend queues at most (a wider one is refused, before anything is queued)."""
+RESEND_SCAN_LIMIT = 50_000
+"""Feed entries one resend reads at most, of every type (a selective endpoint's range may hold far more than it
+takes): a wider range is refused rather than outrun the API function's time."""
+RETRY_SPAN = sum(RETRY_DELAYS, timedelta())
+"""How long a delivery's retries run: a retry pending when the endpoint was turned off is dropped unsent at its
+turn, and its event was committed at most this long before."""
 
 
 class WebhookResend:
@@ -32,12 +39,14 @@ class WebhookResend:
         clock: Clock,
         event_retention: timedelta,
         limit: int = RESEND_LIMIT,
+        scan_limit: int = RESEND_SCAN_LIMIT,
     ) -> None:
         self._feed = feed
         self._queue = queue
         self._clock = clock
         self._retention = event_retention
         self._limit = limit
+        self._scan_limit = scan_limit
 
     def one(self, endpoint: WebhookEndpoint, event_id: str) -> int:
         """Queue one event again; EventNotFoundError when the feed keeps none, ResendRefusedError when the endpoint
@@ -56,20 +65,28 @@ class WebhookResend:
         _enabled(endpoint)
         return self.queue(endpoint, self.planned(endpoint, since, until))
 
+    def missed_since(self, endpoint: WebhookEndpoint) -> datetime | None:
+        """Where what a disabled endpoint missed begins: when it began failing, or the retry span before it was
+        disabled if earlier (a retry pending then was dropped unsent, even when a later success cleared the failing
+        clock), within the retention. None for an endpoint that is on."""
+        if endpoint.enabled or endpoint.disabled_at is None:
+            return None
+        since = endpoint.disabled_at - RETRY_SPAN
+        if endpoint.health.failing_since is not None:
+            since = min(since, endpoint.health.failing_since)
+        return max(since, self._clock() - self._retention)
+
     def missed(self, endpoint: WebhookEndpoint) -> list[WebhookDelivery]:
-        """What a disabled endpoint missed: every event it takes since it began failing (else since it was
-        disabled), not queued yet. Nothing for an endpoint that was never disabled."""
-        since = endpoint.health.failing_since or endpoint.disabled_at
-        if endpoint.enabled or since is None:
-            return []
-        return self.planned(endpoint, since, None, kept_only=True)
+        """What a disabled endpoint missed: every event it takes since `missed_since`, not queued yet."""
+        since = self.missed_since(endpoint)
+        return [] if since is None else self.planned(endpoint, since, None, kept_only=True)
 
     def planned(
         self, endpoint: WebhookEndpoint, since: datetime, until: datetime | None, *, kept_only: bool = False
     ) -> list[WebhookDelivery]:
         """The deliveries of a range, one per event (an event at two positions once); ResendRefusedError when the
-        range holds more than the limit, or reaches past the retention (`kept_only`: what is kept of it is
-        resent instead)."""
+        range holds more than the limit, or more feed entries than the scan limit, or reaches past the retention
+        (`kept_only`: what is kept of it is resent instead)."""
         now = self._clock()
         until = min(until, now) if until is not None else now
         oldest = now - self._retention
@@ -83,7 +100,12 @@ class WebhookResend:
         if since > until:
             raise ResendRefusedError(f"since ({format_ts(since)}) is later than until ({format_ts(until)})")
         chosen: dict[str, WebhookDelivery] = {}
-        for entry in self._feed.between(since, until):
+        for scanned, entry in enumerate(self._feed.between(since, until), start=1):
+            if scanned > self._scan_limit:
+                raise ResendRefusedError(
+                    f"more than {self._scan_limit} events were committed between {format_ts(since)} and "
+                    f"{format_ts(until)}; narrow since/until and resend the rest in further calls"
+                )
             if entry.event_id in chosen or _refusal(endpoint, entry) is not None:
                 continue
             chosen[entry.event_id] = self._delivery(endpoint, entry)
