@@ -109,6 +109,7 @@ def rotate_webhook_secret(webhook_id: PathWebhookId) -> Response[str]:
             HTTPStatus.ACCEPTED: "Queued for delivery.",
             **BAD_WEBHOOK_ID,
             **NO_WEBHOOK,
+            HTTPStatus.CONFLICT: "`webhook_disabled`: the endpoint is off; enable it first.",
             **MISCONFIGURED,
             HTTPStatus.SERVICE_UNAVAILABLE: "`not_queued`: the delivery queue did not take it; try again.",
         },

@@ -123,6 +123,8 @@ KNOWN_PLATFORMS: tuple[str, ...] = ("tiktok", "instagram", "youtube", "pinterest
 """The platforms Genviral names (`reference/genviral-api.md`: X's exact string is unconfirmed, so both)."""
 ERROR_CATEGORIES: tuple[str, ...] = get_args(ErrorCategory)
 MAX_FILTER_VALUES = 100
+MIN_RATE_LIMIT = 1 / 60
+"""One delivery a minute: slower, a resend's last slots would fall past the events' retention (their document gone)."""
 MAX_RATE_LIMIT = 100.0
 """Deliveries per second an endpoint may ask to be paced at, at most (more is no pacing: leave it null)."""
 
@@ -193,7 +195,9 @@ class WebhookEndpoint(BaseModel):
     secrets: tuple[SigningSecret, ...] = Field(default=(), repr=False, description="Newest first.")
     health: DeliveryHealth = Field(default_factory=DeliveryHealth)
     filter: EndpointFilter | None = None
-    rate_limit: float | None = Field(default=None, gt=0, le=MAX_RATE_LIMIT, description="Deliveries per second.")
+    rate_limit: float | None = Field(
+        default=None, ge=MIN_RATE_LIMIT, le=MAX_RATE_LIMIT, description="Deliveries per second."
+    )
     format: WebhookFormat = DEFAULT_FORMAT
     enabled: bool = True
     disabled_at: datetime | None = None
