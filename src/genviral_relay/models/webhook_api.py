@@ -19,11 +19,11 @@ from pydantic import (
 from genviral_relay.clock import format_ts, format_ts_or_none
 from genviral_relay.models.feed_api import EventId
 from genviral_relay.models.webhooks import (
-    MAX_RATE_LIMIT,
-    MIN_RATE_LIMIT,
+    RATE_LIMIT_TEXT,
     WEBHOOK_EVENT_TYPES,
     WEBHOOK_FORMATS,
     EndpointFilter,
+    RateLimit,
     WebhookEndpoint,
     WebhookFormat,
     given_filter,
@@ -52,11 +52,6 @@ def _url_text(value: object) -> object:
 
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_URL_CHARS)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_DESCRIPTION_CHARS)]
-RateLimit = Annotated[float, Field(ge=MIN_RATE_LIMIT, le=MAX_RATE_LIMIT)]
-RATE_LIMIT_TEXT = (
-    f"At most this many deliveries per second (from one a minute, {MIN_RATE_LIMIT:.4f}, up to {MAX_RATE_LIMIT:g}); "
-    "over it they wait, none dropped."
-)
 FORMAT_TEXT = (
     f"How deliveries are written: {', '.join(WEBHOOK_FORMATS)}. `standard`: a Standard Webhooks body, signed; a chat "
     "format: the event written for people in that service's message shape, not signed (the URL is the secret)."

@@ -126,6 +126,12 @@ MAX_FILTER_VALUES = 100
 MIN_RATE_LIMIT = 1 / 60
 """One delivery a minute: slower, a resend's last slots would fall past the events' retention (their document gone)."""
 MAX_RATE_LIMIT = 100.0
+RateLimit = Annotated[float, Field(ge=MIN_RATE_LIMIT, le=MAX_RATE_LIMIT)]
+"""Deliveries per second an endpoint is paced at, as a request gives it."""
+RATE_LIMIT_TEXT = (
+    f"At most this many deliveries per second (from one a minute, {MIN_RATE_LIMIT:.4f}, up to {MAX_RATE_LIMIT:g}); "
+    "over it they wait, none dropped."
+)
 """Deliveries per second an endpoint may ask to be paced at, at most (more is no pacing: leave it null)."""
 
 
