@@ -164,7 +164,7 @@ def test_an_empty_edit_and_clearing_what_cannot_be_cleared_are_refused_naming_th
         EditWebhookRequest.model_validate({"filter": {"platforms": ["myspace"]}})
     with pytest.raises(ValidationError, match="less than or equal to 100"):
         EditWebhookRequest.model_validate({"rate_limit": 1000})
-    with pytest.raises(ValidationError, match="greater than or equal to 0.0166"):  # slower: past the retention
+    with pytest.raises(ValidationError, match=r"greater than or equal to 0\.0166"):  # slower: past the retention
         EditWebhookRequest.model_validate({"rate_limit": 0.001})
 
 
