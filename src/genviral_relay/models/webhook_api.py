@@ -57,8 +57,8 @@ FORMAT_TEXT = (
     "format: the event written for people in that service's message shape, not signed (the URL is the secret)."
 )
 FORMAT_OMITTED = (
-    " Omitted: a Slack (`hooks.slack.com`) or Discord (`discord.com/api/webhooks`) URL gets its service's format, "
-    "any other `standard`; the answer says which."
+    " Omitted: a Slack (`hooks.slack.com/services/`) or Discord (`discord.com/api/webhooks`) URL gets its service's "
+    "format, any other `standard`; the answer says which."
 )
 CHAT_RATE_TEXT = (
     " Omitted: the format's default (none for `standard`; within the service's published limit for a chat format, "
