@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import pytest
@@ -104,19 +104,26 @@ def test_the_outbox_appends_an_event_it_read_back_after_a_crash_at_a_fresh_posit
     assert world.stored().outbox == frozenset()
 
 
-def test_a_crash_between_a_late_commit_and_its_second_append_is_repaired_by_the_outbox(world: World) -> None:
-    transition(world)
+def late_commit_whose_second_append_raises(world: World, error: BaseException) -> Callable[[Sequence[FeedEntry]], None]:
+    """The next commit lands 30 s after its stamp, and the feed append after it (the second: the commit's own is
+    the first) raises `error`; answers the feed's own append, to put back."""
     world.store.landing = lambda post_id: world.later(timedelta(seconds=30))
     commit_append = world.store.feed.append
     appends: list[int] = []
 
-    def dies_on_the_second_append(entries: Sequence[FeedEntry]) -> None:
+    def raises_on_the_second(entries: Sequence[FeedEntry]) -> None:
         appends.append(len(entries))
         if len(appends) == 2:
-            raise SimulatedCrash
+            raise error
         commit_append(entries)
 
-    world.store.feed.append = dies_on_the_second_append  # type: ignore[method-assign]
+    world.store.feed.append = raises_on_the_second  # type: ignore[method-assign]
+    return commit_append
+
+
+def test_a_crash_between_a_late_commit_and_its_second_append_is_repaired_by_the_outbox(world: World) -> None:
+    transition(world)
+    commit_append = late_commit_whose_second_append_raises(world, SimulatedCrash())
     with pytest.raises(SimulatedCrash):
         world.check.check(POST_ID)
     world.store.feed.append = commit_append  # type: ignore[method-assign]
@@ -137,17 +144,7 @@ def test_a_crash_between_a_late_commit_and_its_second_append_is_repaired_by_the_
 
 def test_a_failing_append_after_a_late_commit_fails_nothing_and_the_outbox_appends_the_events(world: World) -> None:
     transition(world)
-    world.store.landing = lambda post_id: world.later(timedelta(seconds=30))
-    commit_append = world.store.feed.append
-    appends: list[int] = []
-
-    def fails_on_the_second_append(entries: Sequence[FeedEntry]) -> None:
-        appends.append(len(entries))
-        if len(appends) == 2:
-            raise RuntimeError("the table throttled the append")
-        commit_append(entries)
-
-    world.store.feed.append = fails_on_the_second_append  # type: ignore[method-assign]
+    late_commit_whose_second_append_raises(world, RuntimeError("the table throttled the append"))
 
     outcome = world.check.check(POST_ID)  # committed: never an error for the check (nor a 500 for the API)
 
