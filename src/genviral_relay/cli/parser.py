@@ -198,7 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
         "it until it is enabled.", webhooks.run_disable, reads=webhooks.READ_READS,
     )  # fmt: skip
     disabling.add_argument("--reason", help="why, shown as disabled_reason (default: disabled by an operator)")
-    for action in (showing, resending, enabling, disabling):
+    attempts = parsers.new(
+        webhook_actions, "attempts", "Show an endpoint's delivery attempts, newest first, with status, duration and "
+        "reason (as GET /webhooks/{id}/attempts).", webhooks_attempts.run, reads=webhooks_attempts.READS,
+    )  # fmt: skip
+    attempts.add_argument("--outcome", choices=("delivered", "failed"), help="only attempts with this outcome")
+    attempts.add_argument("--limit", type=page_size, default=20, help="1-100 (default 20)")
+    attempts.add_argument("--after", metavar="CURSOR", help="the `next` a previous page printed: older attempts")
+    for action in (showing, resending, enabling, disabling, attempts):
         action.add_argument("webhook_id", metavar="WEBHOOK_ID", type=webhooks.webhook_id, help="wh_ + 32 hex digits")
     for action in (resending, enabling, disabling):
         action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -219,14 +226,6 @@ def build_parser() -> argparse.ArgumentParser:
         events.run_show, reads=events.READS,
     )  # fmt: skip
     showing.add_argument("event_id", metavar="EVENT_ID", type=event_id, help="the event's event_id (a UUID)")
-    attempts = parsers.new(
-        webhook_actions, "attempts", "Show an endpoint's delivery attempts, newest first, with status, duration and "
-        "reason (as GET /webhooks/{id}/attempts).", webhooks_attempts.run, reads=webhooks_attempts.READS,
-    )  # fmt: skip
-    attempts.add_argument("webhook_id", metavar="WEBHOOK_ID", type=webhooks.webhook_id, help="wh_ + 32 hex")
-    attempts.add_argument("--outcome", choices=("delivered", "failed"), help="only attempts with this outcome")
-    attempts.add_argument("--limit", type=page_size, default=20, help="1-100 (default 20)")
-    attempts.add_argument("--after", metavar="CURSOR", help="the `next` a previous page printed: older attempts")
 
     replaying = parsers.new(
         commands, "replay", "Publish stored events again under their original ids (subscribers dedupe on event_id).",
