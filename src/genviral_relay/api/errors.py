@@ -160,8 +160,9 @@ def _conflict(error: StateConflictError) -> Response[str]:
     return error_answer(HTTPStatus.CONFLICT, "conflict", f"post {error} changed during the request; try again")
 
 
-@app.exception_handler(UrlRefusedError)
-def _url_refused(error: UrlRefusedError) -> Response[str]:
+@app.exception_handler([UrlRefusedError, ResendRefusedError, EndpointRefusedError, CursorError])
+def _refused(error: Exception) -> Response[str]:
+    """What the relay refuses with its own words: a URL, a resend, an endpoint's settings, a cursor."""
     return error_answer(HTTPStatus.BAD_REQUEST, "bad_request", str(error))
 
 
@@ -194,21 +195,6 @@ def _webhook_conflict(error: WebhookConflictError) -> Response[str]:
 def _webhook_disabled(error: WebhookDisabledError) -> Response[str]:
     message = f"webhook endpoint {error} is disabled; enable it first (POST /webhooks/{error}/enable)"
     return error_answer(HTTPStatus.CONFLICT, "webhook_disabled", message)
-
-
-@app.exception_handler(ResendRefusedError)
-def _resend_refused(error: ResendRefusedError) -> Response[str]:
-    return error_answer(HTTPStatus.BAD_REQUEST, "bad_request", str(error))
-
-
-@app.exception_handler(EndpointRefusedError)
-def _endpoint_refused(error: EndpointRefusedError) -> Response[str]:
-    return error_answer(HTTPStatus.BAD_REQUEST, "bad_request", str(error))
-
-
-@app.exception_handler(CursorError)
-def _bad_cursor(error: CursorError) -> Response[str]:
-    return error_answer(HTTPStatus.BAD_REQUEST, "bad_request", str(error))
 
 
 @app.exception_handler(CursorExpiredError)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from genviral_relay.aws.dynamodb_items import paginated
 from genviral_relay.clock import format_ts_or_none, parse_ts, utc_now
 from genviral_relay.models.event_log import (
     ATTEMPTS_READ_AT_MOST,
@@ -104,19 +105,13 @@ class DynamoDbDeliveryLog(DeliveryLog):
         raise RuntimeError(f"DynamoDB left {len(requests.get(self._table, []))} delivery records unprocessed")
 
     def deliveries(self, event_id: str) -> list[DeliveryState]:
-        states: list[DeliveryState] = []
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": f"DELIVERY#{event_id}"}},
             "ConsistentRead": True,
         }
-        while True:
-            answer = self._client.query(**request)
-            states.extend(_state_from(event_id, item) for item in answer.get("Items", []))
-            if "LastEvaluatedKey" not in answer:
-                return states
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return [_state_from(event_id, item) for item in paginated(self._client.query, request)]
 
     def attempts(
         self, webhook_id: str, *, before: str | None, limit: int, outcome: AttemptOutcome | None = None

@@ -20,6 +20,7 @@ Items under a webhook endpoint's id (`pk = "wh_..."`; the endpoint itself is und
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -155,6 +156,16 @@ def event_to_item(event: RelayEvent, expires_at: int) -> dict[str, AttributeValu
             "expires_at": expires_at,
         }
     )
+
+
+def paginated(call: Callable[..., Any], request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item of a query or a scan (`call`: the client's `query` or `scan`), page after page."""
+    while True:
+        answer = call(**request)
+        yield from answer.get("Items", [])
+        if "LastEvaluatedKey" not in answer:
+            return
+        request = {**request, "ExclusiveStartKey": answer["LastEvaluatedKey"]}
 
 
 def is_condition_failure(error: ClientError) -> bool:

@@ -22,6 +22,7 @@ from genviral_relay.aws.dynamodb_items import (
     event_key,
     event_to_item,
     is_condition_failure,
+    paginated,
     watch_from_item,
     watch_key,
     watch_to_item,
@@ -51,7 +52,6 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
 
     def __init__(self, client: DynamoDBClient, table_name: str, *, event_retention: timedelta, clock: Clock) -> None:
         super().__init__(client, table_name)
-        self._event_retention = event_retention
         self._clock = clock
         self.feed = DynamoDbEventLog(client, table_name, event_retention=event_retention)
 
@@ -94,7 +94,7 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
                 "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
             }
         committed_at = self._clock()  # the feed entries' stamp: taken before the call (`rules/event_feed.py`)
-        expires_at = int((committed_at + self._event_retention).timestamp())
+        expires_at = self.feed.expires_at(committed_at)
         entries = feed_entries(new_events, committed_at)
         actions: list[Any] = [{"Put": {"TableName": self._table, "Item": watch_to_item(record), **condition}}]
         # Event puts are unconditional: the same transition always has the same id and document body.
@@ -163,13 +163,7 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
 
     def _pages(self, operation: str, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Every item of a paginated query or scan."""
-        call = self._client.query if operation == "query" else self._client.scan
-        while True:
-            answer = call(**request)
-            yield from answer.get("Items", [])
-            if "LastEvaluatedKey" not in answer:
-                return
-            request = {**request, "ExclusiveStartKey": answer["LastEvaluatedKey"]}
+        return paginated(self._client.query if operation == "query" else self._client.scan, request)
 
     def acknowledge(
         self,

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from genviral_relay.aws.dynamodb_items import paginated
 from genviral_relay.clock import format_ts
 from genviral_relay.feed.ports import EventLog
 from genviral_relay.models.event_log import FeedEntry, FeedPage
@@ -174,9 +175,4 @@ class DynamoDbEventLog(EventLog):
                 },
                 "ConsistentRead": True,
             }
-            while True:
-                answer = self._client.query(**request)
-                yield from map(entry_from_item, answer.get("Items", []))
-                if "LastEvaluatedKey" not in answer:
-                    break
-                request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            yield from map(entry_from_item, paginated(self._client.query, request))

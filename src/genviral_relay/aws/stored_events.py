@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
-from pydantic import ValidationError
 
 from genviral_relay.aws.dynamodb_items import event_key, test_event_key
-from genviral_relay.models.events import RelayEvent, parse_event
+from genviral_relay.models.events import RelayEvent, parse_event_or_none
 from genviral_relay.webhooks.ports import StoredEvents
 
 if TYPE_CHECKING:
@@ -23,11 +22,8 @@ class DynamoDbStoredEvents(StoredEvents):
         self._table = table_name
 
     def relay_event(self, post_id: str, event_id: str) -> RelayEvent | None:
-        document = self._document(event_key(post_id, event_id))
-        try:
-            return parse_event(document) if document is not None else None
-        except ValidationError:  # not a document the relay wrote: it names nothing a delivery may sign
-            return None
+        # Not a document the relay wrote (None): it names nothing a delivery may sign
+        return parse_event_or_none(self._document(event_key(post_id, event_id)))
 
     def test_event(self, webhook_id: str, event_id: str) -> str | None:
         return self._document(test_event_key(webhook_id, event_id))

@@ -48,9 +48,6 @@ def endpoint_to_item(endpoint: WebhookEndpoint) -> dict[str, Any]:
     values: dict[str, Any] = {
         "pk": WEBHOOKS_PK,
         "sk": endpoint.id,
-        "url": endpoint.url,
-        "event_types": list(endpoint.event_types) if endpoint.event_types is not None else None,
-        "description": endpoint.description,
         "created_at": format_ts(endpoint.created_at),
         "secrets": secrets_value(endpoint.secrets),
         "attempts_pending": 0,

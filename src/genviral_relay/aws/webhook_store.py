@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from genviral_relay.aws.dynamodb_items import paginated
 from genviral_relay.aws.webhook_counts import (
     TRANSACTION_TRIES,
     WEBHOOKS_PK,
@@ -107,12 +108,7 @@ class DynamoDbWebhookStore(WebhookStore):
             "ExpressionAttributeNames": names,
             "ConsistentRead": True,
         }
-        while True:
-            answer = self._client.query(**request)
-            yield from answer.get("Items", [])
-            if "LastEvaluatedKey" not in answer:
-                return
-            request = {**request, "ExclusiveStartKey": answer["LastEvaluatedKey"]}
+        return paginated(self._client.query, request)
 
     def delete(self, webhook_id: str) -> bool:
         for _ in range(TRANSACTION_TRIES):
@@ -192,7 +188,6 @@ class DynamoDbWebhookStore(WebhookStore):
         moves = endpoint.subscription_key != previous.subscription_key
         values = editable_values(endpoint)
         names = {f"#{name}": name for name in EDITABLE}
-        names["#key"] = "subscription_key"
         kept = [f"#{name} = :{name}" for name in EDITABLE if values[name] is not None]
         removed = [f"#{name}" for name in EDITABLE if values[name] is None]
         attributes = {f":{name}": serialized(value) for name, value in values.items() if value is not None}
@@ -201,6 +196,7 @@ class DynamoDbWebhookStore(WebhookStore):
         expression = "SET " + ", ".join(kept)
         if moves:
             expression += ", #key = :key"
+            names["#key"] = "subscription_key"
             attributes[":key"] = {"S": endpoint.subscription_key}
         expression += (" REMOVE " + ", ".join(removed)) if removed else ""
         # Every editable field as read: the item is written whole, so an edit that came first (of any field, the
@@ -210,7 +206,7 @@ class DynamoDbWebhookStore(WebhookStore):
                 "Key": endpoint_item_key(endpoint.id),
                 "UpdateExpression": expression,
                 "ConditionExpression": "attribute_exists(pk) AND " + unchanged,
-                "ExpressionAttributeNames": names if moves else {k: v for k, v in names.items() if k != "#key"},
+                "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": attributes,
             }
         }

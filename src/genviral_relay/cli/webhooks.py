@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
-from urllib.parse import urlsplit
 
 from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.deployment_settings import STORE_READS
@@ -20,6 +19,7 @@ from genviral_relay.errors import (
     WebhookNotFoundError,
     WebhookSecretError,
 )
+from genviral_relay.models.endpoint_notices import url_host
 from genviral_relay.models.feed_api import EVENT_ID_HINT
 from genviral_relay.models.webhook_api import WebhookDetail, WebhookView
 from genviral_relay.models.webhooks import WEBHOOK_ID_HINT, WebhookEndpoint, WebhookId, webhook_not_found
@@ -83,7 +83,7 @@ def _endpoint(registry: WebhookRegistry, webhook_id: str) -> WebhookEndpoint:
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).hostname or "-"  # the host only: a URL's path may be a credential
+    return url_host(url) or "-"  # the host only: a URL's path may be a credential
 
 
 def run_list(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:

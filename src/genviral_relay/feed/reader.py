@@ -6,13 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic import ValidationError
-
 from genviral_relay.clock import Clock, format_ts
 from genviral_relay.errors import CursorExpiredError, EventNotFoundError
 from genviral_relay.feed.ports import EventLog
 from genviral_relay.models.event_log import DeliveryState, FeedEntry
-from genviral_relay.models.events import RelayEvent, parse_event
+from genviral_relay.models.events import RelayEvent, parse_event_or_none
 from genviral_relay.models.webhooks import WebhookEndpoint
 from genviral_relay.rules.cursors import decode_cursor, encode_cursor
 from genviral_relay.rules.event_feed import FEED_SCOPE, POSITION, end_of, horizon, position_moment
@@ -75,21 +73,15 @@ class EventFeed:
             raise EventNotFoundError(event_id)
         recorded = self._deliveries.deliveries(event_id)
         known = {state.webhook_id for state in recorded}
-        event = _relay_event(entry)
-        queued = [
-            DeliveryState(webhook_id=endpoint.id, event_id=event_id, state="queued")
-            for endpoint in self._webhooks.endpoints()
-            if endpoint.id not in known and event is not None and _takes(endpoint, event, entry.committed_at)
-        ]
+        event = parse_event_or_none(entry.document)  # None: a document no endpoint subscribes to (a disabling)
+        queued: list[DeliveryState] = []
+        if event is not None:  # no endpoint is read for one
+            queued = [
+                DeliveryState(webhook_id=endpoint.id, event_id=event_id, state="queued")
+                for endpoint in self._webhooks.endpoints()
+                if endpoint.id not in known and _takes(endpoint, event, entry.committed_at)
+            ]
         return EventStory(entry=entry, deliveries=sorted([*recorded, *queued], key=lambda state: state.webhook_id))
-
-
-def _relay_event(entry: FeedEntry) -> RelayEvent | None:
-    """The entry's document as a relay event; None for one no endpoint subscribes to (an endpoint's disabling)."""
-    try:
-        return parse_event(entry.document)
-    except ValidationError:
-        return None
 
 
 def _takes(endpoint: WebhookEndpoint, event: RelayEvent, committed_at: datetime) -> bool:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, assert_never, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 EVENT_SOURCE = "genviral.relay"
 
@@ -278,6 +278,14 @@ def parse_event(document: str | bytes | dict[str, Any]) -> RelayEvent:
     if isinstance(document, dict):
         return _DOCUMENTS.validate_python(document)
     return _DOCUMENTS.validate_json(document)
+
+
+def parse_event_or_none(document: str | bytes | None) -> RelayEvent | None:
+    """The document as its model; None when there is none, or it is not one this release reads."""
+    try:
+        return parse_event(document) if document is not None else None
+    except ValidationError:
+        return None
 
 
 def published_document(event: PublishedEvent) -> bytes:

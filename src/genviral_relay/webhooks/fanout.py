@@ -6,11 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
 from genviral_relay.clock import Clock
 from genviral_relay.models.event_log import DeliveryState, DeliveryStateName
-from genviral_relay.models.events import RelayEvent, parse_event
+from genviral_relay.models.events import RelayEvent, parse_event_or_none
 from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.rules.webhook_filters import passes
@@ -48,8 +46,11 @@ class WebhookFanout:
         now = self._clock()
         deliveries: list[tuple[str, WebhookDelivery]] = []
         skipped: list[DeliveryState] = []
+        filtering = any(endpoint.filter for endpoint in endpoints)
         for item in items:
-            event = _event(item) if any(endpoint.filter for endpoint in endpoints) else None
+            # What a filter reads: the message's body; None (none, or not one this release reads) leaves the filter
+            # to the attempt, which checks it again on the stored event.
+            event = parse_event_or_none(item.document) if filtering else None
             for endpoint in endpoints:
                 if not endpoint.accepts(item.event_type):
                     continue
@@ -88,17 +89,6 @@ class WebhookFanout:
             self._log.record_states(states)
         except Exception:  # the log is for people; the deliveries stand
             logger.exception("Could not record the fan-out's delivery states", extra={"states": len(states)})
-
-
-def _event(item: FanoutItem) -> RelayEvent | None:
-    """The event a filter reads: the message's body (the published document). None when there is none or it is
-    not one this release reads: the filter is left to the attempt, which re-checks it on the stored event."""
-    if item.document is None:
-        return None
-    try:
-        return parse_event(item.document)
-    except ValidationError:
-        return None
 
 
 def _left_out(endpoint: WebhookEndpoint, event: RelayEvent | None) -> DeliveryStateName | None:

@@ -147,12 +147,12 @@ class WebhookRegistry:
             raise MissedNotQueuedError(str(error), webhook_id=webhook_id, since=format_ts(since)) from error
         return self.endpoint(webhook_id), queued
 
-    def disable(self, webhook_id: str, reason: str | None = None, *, at: datetime | None = None) -> WebhookEndpoint:
+    def disable(self, webhook_id: str, reason: str | None = None) -> WebhookEndpoint:
         """Turn the endpoint off: nothing more is delivered to it (what is queued is dropped when its turn comes)."""
-        self.endpoint(webhook_id)
-        if self._store.set_enabled(webhook_id, False, at=at or self._clock(), reason=reason or OPERATOR_DISABLED):
+        if self._store.set_enabled(webhook_id, False, at=self._clock(), reason=reason or OPERATOR_DISABLED):
             logger.info("Webhook endpoint disabled", extra={"webhook_id": webhook_id})
-        return self.endpoint(webhook_id)  # off already: as it was turned off then
+        # WebhookNotFoundError when there is none (the switch writes nothing then); off already: as it was turned off
+        return self.endpoint(webhook_id)
 
     def resend_one(self, webhook_id: str, event_id: str) -> int:
         return self.resend.one(self.endpoint(webhook_id), event_id)

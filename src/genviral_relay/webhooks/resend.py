@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import ValidationError
-
 from genviral_relay.clock import Clock, format_ts
 from genviral_relay.errors import EnqueueError, EventNotFoundError, ResendRefusedError, WebhookDisabledError
 from genviral_relay.feed.ports import EventLog
 from genviral_relay.models.event_log import FeedEntry
-from genviral_relay.models.events import parse_event
+from genviral_relay.models.events import parse_event_or_none
 from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint
 from genviral_relay.observability import logger
 from genviral_relay.rules.webhook_filters import passes
@@ -159,8 +157,5 @@ def _refusal(endpoint: WebhookEndpoint, entry: FeedEntry) -> str | None:
 
 
 def _passes(endpoint: WebhookEndpoint, entry: FeedEntry) -> bool:
-    try:
-        event = parse_event(entry.document)
-    except ValidationError:  # not a document this release reads: the filter cannot tell, the attempt decides
-        return True
-    return passes(endpoint.filter, event)
+    event = parse_event_or_none(entry.document)  # None: not one this release reads; the attempt decides
+    return event is None or passes(endpoint.filter, event)
