@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from genviral_relay.models.chat import CHAT_FORMATS, ChatFormat
-from genviral_relay.models.events import EVENT_KINDS, parse_event
+from genviral_relay.models.event_kinds import EVENT_KINDS
+from genviral_relay.models.events import parse_event
 from genviral_relay.rules.chat.render import chat_payload
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -33,13 +33,8 @@ from genviral_relay.models.endpoint_notices import (
     ENDPOINT_DISABLED_DETAIL_TYPE,
     EndpointDisabledEvent,
 )
-from genviral_relay.models.events import (
-    DETAIL_TYPE_BY_EVENT_TYPE,
-    EVENT_SOURCE,
-    MODEL_BY_EVENT_TYPE,
-    PublishedEvent,
-    event_documents_schema,
-)
+from genviral_relay.models.event_kinds import DETAIL_TYPE_BY_EVENT_TYPE, MODEL_BY_EVENT_TYPE
+from genviral_relay.models.events import EVENT_SOURCE, PublishedEvent, event_documents_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "events" / "schema" / "relay-event.schema.json"

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genviral_relay.models.chat import CHAT_FORMATS
-from genviral_relay.models.events import EVENT_KINDS
+from genviral_relay.models.event_kinds import EVENT_KINDS
 from genviral_relay.rules.chat.render import chat_payload
 from tests.unit.chat_checks import discord_problems, links, slack_problems, strings, teams_problems
 from tests.unit.chat_samples import HOSTILE, with_text

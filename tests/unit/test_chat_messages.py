@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from genviral_relay.models.chat import CHAT_FORMATS
-from genviral_relay.models.events import EVENT_KINDS, parse_event
+from genviral_relay.models.event_kinds import EVENT_KINDS
+from genviral_relay.models.events import parse_event
 from genviral_relay.rules.chat.message import LOOKS, describe
 from genviral_relay.rules.chat.render import chat_body, chat_payload
 from tests.unit.chat_checks import discord_problems, links, slack_problems, strings, teams_problems

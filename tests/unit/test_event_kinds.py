@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import get_args
 
-from genviral_relay.models.events import EVENT_KINDS, EventDocument, EventType, event_kind
+from genviral_relay.models.event_kinds import EVENT_KINDS, event_kind
+from genviral_relay.models.events import EventDocument, EventType
 from genviral_relay.observability import Metric
 
 

@@ -12,7 +12,7 @@ import pytest
 from openapi_spec_validator import validate as validate_openapi_document
 
 from genviral_relay.models.endpoint_notices import ENDPOINT_DISABLED_DETAIL_TYPE
-from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, MODEL_BY_EVENT_TYPE
+from genviral_relay.models.event_kinds import DETAIL_TYPE_BY_EVENT_TYPE, MODEL_BY_EVENT_TYPE
 from genviral_relay.rules.transitions import detect_transitions
 from local.template import load_template
 from tests.builders import NOW, SAMPLES, account, one_event_of_each_type, outcomes, post

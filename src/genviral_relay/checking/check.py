@@ -27,8 +27,8 @@ from genviral_relay.errors import (
     StateConflictError,
 )
 from genviral_relay.models.domain import OutboxEntry, WatchRecord
+from genviral_relay.models.event_kinds import EVENT_KINDS
 from genviral_relay.models.events import (
-    EVENT_KINDS,
     AccountEvent,
     AccountOutcomeEvent,
     EventDocument,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal, assert_never, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 EVENT_SOURCE = "genviral.relay"
 
-EventType = Literal["post.account.posted", "post.account.failed", "post.account.delayed", "post.completed"]
+EventType = Literal[
+    "post.account.posted", "post.account.failed", "post.account.delayed", "post.account.url_resolved", "post.completed"
+]
 OutcomeEventType = Literal["post.account.posted", "post.account.failed"]
 FinalStatus = Literal["posted", "failed"]
 CompletionOutcome = Literal["posted", "failed", "partial"]
@@ -93,7 +94,9 @@ class RelayEvent(PublishedEvent):
 
     @property
     def detail_type(self) -> str:
-        return DETAIL_TYPE_BY_EVENT_TYPE[self.event_type]
+        from genviral_relay.models.event_kinds import EVENT_KINDS  # the registry names every type's models
+
+        return EVENT_KINDS[self.event_type].detail_type
 
     @property
     def account_ids(self) -> tuple[str, ...]:
@@ -134,6 +137,12 @@ class AccountEvent(RelayEvent):
     )
     last_attempted_at: str | None = Field(
         description="As Genviral gave it; tells a failure after a retry apart from the first one."
+    )
+    sequence: int | None = Field(
+        default=None,
+        ge=1,
+        description="1, 2, 3, ... per (post, account), in the order the relay saw them: order a post's account "
+        "documents by it. The same event always carries the same number. Null only on documents stored before 0.5.",
     )
 
     # shim: event-without-account (docs/compatibility.md)
@@ -186,6 +195,19 @@ class AccountDelayedEvent(AccountEvent):
     post: PostSummary
 
 
+class AccountUrlResolvedEvent(AccountEvent):
+    """An account that went `posted` without a `published_url` has one now: the relay checks such an account again,
+    backing off, for up to 24 hours after it saw it posted."""
+
+    event_type: Literal["post.account.url_resolved"]
+    status: Literal["posted"] = Field(description="The account's posting status (`posted`).")
+    posted_event_id: str | None = Field(
+        description="The `post.account.posted` event that reported the posting without a URL (null if it was reported "
+        "before 0.5)."
+    )
+    post: PostSummary
+
+
 class CompletedAccount(BaseModel):
     """One account of a completed post, as its outcome event described it."""
 
@@ -225,52 +247,11 @@ class PostCompletedEvent(RelayEvent):
 
 
 EventDocument = Annotated[
-    AccountOutcomeEvent | AccountDelayedEvent | PostCompletedEvent, Field(discriminator="event_type")
+    AccountOutcomeEvent | AccountDelayedEvent | AccountUrlResolvedEvent | PostCompletedEvent,
+    Field(discriminator="event_type"),
 ]
 """Any document the relay publishes, told apart by `event_type`."""
 _DOCUMENTS: TypeAdapter[EventDocument] = TypeAdapter(EventDocument)
-
-
-@dataclass(frozen=True)
-class EventKind:
-    """What goes with one event type, wherever the relay needs it: adding a type means one case below, and mypy
-    refuses `event_kind` until it has one."""
-
-    detail_type: str
-    """EventBridge's detail-type (and the registry schema's name)."""
-    model: type[RelayEvent]
-    metric: str
-    """The metric it counts in (a value of `observability.Metric`)."""
-    log_line: str
-    """What a check that finds one logs (0.3's line for transitions, unchanged: `transition-log-line` in
-    docs/compatibility.md)."""
-
-
-def event_kind(event_type: EventType) -> EventKind:
-    match event_type:
-        # shim: transition-log-line (docs/compatibility.md)
-        case "post.account.posted":
-            return EventKind("Post Account Posted", AccountOutcomeEvent, "TransitionsPosted", "Transition detected")
-        case "post.account.failed":
-            return EventKind("Post Account Failed", AccountOutcomeEvent, "TransitionsFailed", "Transition detected")
-        case "post.account.delayed":
-            return EventKind(
-                "Post Account Delayed", AccountDelayedEvent, "DeliveriesDelayed", "Delayed delivery detected"
-            )
-        case "post.completed":
-            return EventKind("Post Completed", PostCompletedEvent, "PostsCompleted", "Post completion detected")
-        case _:
-            assert_never(event_type)
-
-
-EVENT_KINDS: dict[EventType, EventKind] = {event_type: event_kind(event_type) for event_type in get_args(EventType)}
-"""Every event type the relay publishes, in the contract's order."""
-DETAIL_TYPE_BY_EVENT_TYPE: dict[EventType, str] = {
-    event_type: kind.detail_type for event_type, kind in EVENT_KINDS.items()
-}
-MODEL_BY_EVENT_TYPE: dict[EventType, type[RelayEvent]] = {
-    event_type: kind.model for event_type, kind in EVENT_KINDS.items()
-}
 
 
 def parse_event(document: str | bytes | dict[str, Any]) -> RelayEvent:

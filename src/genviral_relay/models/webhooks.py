@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from genviral_relay.models.chat import ChatFormat
-from genviral_relay.models.events import DETAIL_TYPE_BY_EVENT_TYPE, ErrorCategory
+from genviral_relay.models.event_kinds import DETAIL_TYPE_BY_EVENT_TYPE
+from genviral_relay.models.events import ErrorCategory
 
 TEST_EVENT_TYPE = "webhook.test"
 """Sent by `POST /webhooks/{id}/test` only, to that endpoint, whatever its `event_types`."""

@@ -15,7 +15,8 @@ from typing import Literal, get_args
 
 from genviral_relay.clock import format_ts, parse_ts, to_milliseconds
 from genviral_relay.models.event_log import FeedEntry
-from genviral_relay.models.events import EventType, RelayEvent, published_document
+from genviral_relay.models.events import EventType, PublishedEvent, RelayEvent, published_document
+from genviral_relay.models.relay_notices import NoticeType
 
 FEED_SETTLE = timedelta(seconds=10)
 """How old an entry's commit stamp must be before a reader is served it."""
@@ -27,7 +28,7 @@ FEED_SCOPE = "feed"
 """The feed's cursor scope (`rules/cursors.py`)."""
 PAGE_LIMIT = 100
 """The most entries one page holds, of the feed and of an endpoint's attempt log alike."""
-FeedEventType = Literal[EventType, "webhook.endpoint.disabled"]
+FeedEventType = Literal[EventType, NoticeType, "webhook.endpoint.disabled"]
 """What the feed holds: every published type, the endpoints' disabling among them (the test event is sent to one
 endpoint, never published)."""
 FEED_EVENT_TYPES: tuple[str, ...] = get_args(FeedEventType)
@@ -38,7 +39,7 @@ POSITION = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#(?:[0-9a-f-]
 DAY_PREFIX = "FEED#"
 
 
-def feed_entries(events: Sequence[RelayEvent], committed_at: datetime) -> list[FeedEntry]:
+def feed_entries(events: Sequence[PublishedEvent], committed_at: datetime) -> list[FeedEntry]:
     """The feed entries of events committed together: one position each, at the commit's stamp (milliseconds, the
     precision a position keeps)."""
     stamp = to_milliseconds(committed_at)
@@ -47,7 +48,7 @@ def feed_entries(events: Sequence[RelayEvent], committed_at: datetime) -> list[F
             committed_at=stamp,
             event_id=event.event_id,
             event_type=event.event_type,
-            post_id=event.post_id,
+            post_id=event.post_id if isinstance(event, RelayEvent) else None,
             document=published_document(event).decode(),
         )
         for event in events

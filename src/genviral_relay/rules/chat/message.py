@@ -15,6 +15,7 @@ from genviral_relay.models.events import (
     AccountDelayedEvent,
     AccountOutcomeEvent,
     AccountRef,
+    AccountUrlResolvedEvent,
     CompletedAccount,
     EventType,
     PostCompletedEvent,
@@ -108,7 +109,9 @@ def handle(account: AccountRef) -> str:
     return account.display_name or account.id
 
 
-def _post_time(event: AccountOutcomeEvent | AccountDelayedEvent | PostCompletedEvent) -> str | None:
+def _post_time(
+    event: AccountOutcomeEvent | AccountDelayedEvent | AccountUrlResolvedEvent | PostCompletedEvent,
+) -> str | None:
     """The post's moment, labelled: when it was scheduled for, else (never scheduled) when it was created."""
     scheduled = utc_time(event.post.scheduled_at)
     if scheduled is not None:
@@ -140,6 +143,14 @@ def _delayed(event: AccountDelayedEvent) -> ChatMessage:
     summary = f"Not yet published on {platform} for {who}: still {event.status}" + _since(since) + "."
     line = AccountLine("late", platform, who, f"still {event.status}")
     return ChatMessage("late", f"Delayed on {platform}: {who}", summary, (line,), event.post.caption,
+                       _post_time(event), event.post_id, event.event_type)  # fmt: skip
+
+
+def _url_resolved(event: AccountUrlResolvedEvent) -> ChatMessage:
+    platform, who = platform_name(event.account), handle(event.account)
+    summary = f"The post on {platform} for {who} has its link now" + _at(utc_time(event.published_at)) + "."
+    line = AccountLine("good", platform, who, "posted", url=event.published_url)
+    return ChatMessage("good", f"Link ready on {platform}: {who}", summary, (line,), event.post.caption,
                        _post_time(event), event.post_id, event.event_type)  # fmt: skip
 
 
@@ -184,6 +195,9 @@ def describe(event: RelayEvent) -> ChatMessage:
         case "post.account.delayed":
             assert isinstance(event, AccountDelayedEvent)
             return _delayed(event)
+        case "post.account.url_resolved":
+            assert isinstance(event, AccountUrlResolvedEvent)
+            return _url_resolved(event)
         case "post.completed":
             assert isinstance(event, PostCompletedEvent)
             return _completed(event)

@@ -1,0 +1,79 @@
+"""The notice outbox's store in memory, with the DynamoDB adapter's semantics and call counts (held to it by
+`tests/functional/test_notice_store_contract.py`)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+
+from genviral_relay.errors import StateConflictError
+from genviral_relay.models.domain import OutboxTarget
+from genviral_relay.notices.ports import NoticeDocument, NoticeStore, PendingNotice, RelayRecord
+
+
+class InMemoryNoticeStore(NoticeStore):
+    """`failing_commits`: the next commits raise as a throttled transaction would (nothing stored)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.records: dict[str, RelayRecord] = {}
+        self.attributes: dict[str, dict[str, str]] = {}
+        self.documents: dict[str, NoticeDocument] = {}
+        self._pending: dict[str, PendingNotice] = {}
+        self.failing_commits = 0
+        self._lock = threading.Lock()
+
+    def record(self, name: str) -> RelayRecord | None:
+        with self._lock:
+            self.calls["get_item"] += 1
+            return self.records.get(name)
+
+    def commit(
+        self,
+        name: str,
+        state: str,
+        *,
+        expected_version: int,
+        notices: Sequence[NoticeDocument],
+        owed: Collection[OutboxTarget],
+        committed_at: datetime,
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        with self._lock:
+            self.calls["transact_write_items" if notices else "put_item"] += 1
+            if self.failing_commits:
+                self.failing_commits -= 1
+                raise RuntimeError("ProvisionedThroughputExceededException")
+            stored = self.records.get(name)
+            if (stored.version if stored else 0) != expected_version:
+                raise StateConflictError(name)
+            self.records[name] = RelayRecord(expected_version + 1, state)
+            self.attributes[name] = dict(attributes or {})
+            for notice in notices:
+                self.documents[notice.event_id] = notice
+                if owed:
+                    self._pending[notice.event_id] = PendingNotice(notice, frozenset(owed), committed_at)
+
+    def pending(self) -> list[PendingNotice]:
+        with self._lock:
+            self.calls["query"] += 1
+            return sorted(self._pending.values(), key=lambda one: (one.committed_at, one.notice.event_id))
+
+    def acknowledge(self, event_id: str, done: Collection[OutboxTarget]) -> None:
+        with self._lock:
+            self.calls["update_item"] += 1
+            pending = self._pending.get(event_id)
+            if pending is None:
+                return
+            owed = pending.owed - set(done)
+            if owed:
+                self._pending[event_id] = PendingNotice(pending.notice, owed, pending.committed_at)
+            else:
+                del self._pending[event_id]
+
+    def notice(self, event_id: str) -> NoticeDocument | None:
+        with self._lock:
+            self.calls["get_item"] += 1
+            return self.documents.get(event_id)
