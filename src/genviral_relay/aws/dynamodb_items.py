@@ -15,6 +15,10 @@ Items under a webhook endpoint's id (`pk = "wh_..."`; the endpoint itself is und
   stopped after a refused key), `sk = "DISCOVER"` (how far discover mode has listed the workspace) and
   `sk = "ACCOUNT_DIRECTORY"` (the accounts `GET /accounts` listed, as JSON: about 150 bytes an account,
   so thousands fit in an item).
+- `pk = "relay"`, the notice outbox (`dynamodb_notices.py`): `sk = <record name>` a versioned record of the relay's
+  own state committed with its notices (`ACCOUNT_HEALTH`; `GENVIRAL_PAUSE` is one too, its `until` and `reason`
+  kept as 0.4 wrote them), `sk = "NOTICE#<event_id>"` a notice's document (TTL `expires_at`), `sk =
+  "PENDING#<event_id>"` what a notice is still owed (a string set `owed` of targets, `committed_at`).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ WATCH_SK = "WATCH"
 PAUSE_KEY = {"pk": {"S": "relay"}, "sk": {"S": "GENVIRAL_PAUSE"}}
 DISCOVER_KEY = {"pk": {"S": "relay"}, "sk": {"S": "DISCOVER"}}
 ACCOUNT_DIRECTORY_KEY = {"pk": {"S": "relay"}, "sk": {"S": "ACCOUNT_DIRECTORY"}}
+RELAY_PK = "relay"
+NOTICE_SK_PREFIX = "NOTICE#"
+PENDING_NOTICE_SK_PREFIX = "PENDING#"
 EVENT_SK_PREFIX = "EVENT#"
 TEST_EVENT_SK_PREFIX = "TEST_EVENT#"  # not EVENT#: the event scans (find_events) read relay events only
 DUE_INDEX = "due"
@@ -62,6 +69,10 @@ def watch_key(post_id: str) -> dict[str, AttributeValueTypeDef]:
 
 def event_key(post_id: str, event_id: str) -> dict[str, AttributeValueTypeDef]:
     return {"pk": {"S": post_id}, "sk": {"S": EVENT_SK_PREFIX + event_id}}
+
+
+def notice_key(event_id: str) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": {"S": RELAY_PK}, "sk": {"S": NOTICE_SK_PREFIX + event_id}}
 
 
 def test_event_key(webhook_id: str, event_id: str) -> dict[str, AttributeValueTypeDef]:

@@ -27,6 +27,23 @@ class DiscoverRequest(BaseModel):
     discover: Literal["posts"]
 
 
+class AccountsRequest(BaseModel):
+    """List the workspace's accounts and report the ones that left `active` or came back (see
+    `checking/account_health.py`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    accounts: Literal["check"]
+
+
+class NoticesRequest(BaseModel):
+    """Publish the notices (`account.*`, `relay.*`) a target has not taken yet (see `notices/outbox.py`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    notices: Literal["flush"]
+
+
 class CheckRequest(BaseModel):
     """Check one post."""
 
@@ -60,6 +77,6 @@ class RefreshRequest(BaseModel):
     """As `CheckRequest.waiting_since`: the longest any of the posts waited."""
 
 
-WorkRequest = CheckRequest | SweepRequest | DiscoverRequest | RefreshRequest
+WorkRequest = CheckRequest | SweepRequest | DiscoverRequest | RefreshRequest | AccountsRequest | NoticesRequest
 WORK_MESSAGE: TypeAdapter[WorkRequest] = TypeAdapter(WorkRequest)
 """A message body on the work queue (and on its dead-letter queue)."""
