@@ -62,6 +62,8 @@ class InMemoryNoticeStore(NoticeStore):
             return sorted(self._pending.values(), key=lambda one: (one.committed_at, one.notice.event_id))
 
     def acknowledge(self, event_id: str, done: Collection[OutboxTarget]) -> None:
+        if not done:
+            return
         with self._lock:
             self.calls["update_item"] += 1
             pending = self._pending.get(event_id)
@@ -71,6 +73,7 @@ class InMemoryNoticeStore(NoticeStore):
             if owed:
                 self._pending[event_id] = PendingNotice(pending.notice, owed, pending.committed_at)
             else:
+                self.calls["delete_item"] += 1  # the emptied pending item, removed by a second call
                 del self._pending[event_id]
 
     def notice(self, event_id: str) -> NoticeDocument | None:
