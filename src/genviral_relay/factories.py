@@ -220,6 +220,7 @@ def poll_tick() -> PollTick:
         discover=discover,
         backpressure=Backpressure(tick=tick_of(settings.poll_schedule)),
         windows=HotWindows(store=store, index=store, discover=store if discover else None),
+        notices=store.notices,
     )
 
 

@@ -17,9 +17,11 @@ from genviral_relay.checking.unwatch import Unwatch
 from genviral_relay.clock import Clock, to_milliseconds, utc_now
 from genviral_relay.deadlines import Deadline, calls_until
 from genviral_relay.feed.ports import EventLog
+from genviral_relay.notices.outbox import NoticeOutbox
 from genviral_relay.polling.ports import WatchIndex
 from genviral_relay.polling.retry_sweep import RetrySweep
 from genviral_relay.rules.schedule import PollingPolicy, tick_of
+from genviral_relay.webhooks.ports import NoticePublisher
 
 if TYPE_CHECKING:
     from genviral_relay.polling.discover import Discovery
@@ -45,12 +47,14 @@ def polling_policy(
 
 @dataclass(frozen=True)
 class Relay:
-    """The check's use cases on one set of adapters, sharing one outbox delivery and one pause."""
+    """The check's use cases on one set of adapters, sharing one outbox delivery, one notice outbox and one pause."""
 
     checker: PostCheck
     unwatch: Unwatch
     sweep: RetrySweep
     pause: GenviralPause
+    notices: NoticeOutbox
+    """The notices (`account.*`, `relay.*`): committed with the relay state that produced them, then published."""
     source: PostSource
     store: WatchStore
     index: WatchIndex
@@ -88,8 +92,11 @@ class Relay:
         `deadline`: Genviral's calls end by then (the API's, which must answer in time); a call cut short
         defers the check as any unanswered call does."""
         started = to_milliseconds(self.clock())  # as the poller's `queued_at`
+        pause = self.pause.status()  # read before asking: an answer closes a pause that was open
         with calls_until(deadline):
             outcome = self.checker.check(post_id, trigger=trigger)
+        if pause.open and outcome.answered:
+            self.pause.answered(pause)
         self.claims().claim_for_check_now(outcome, started=started)
         return outcome
 
@@ -103,6 +110,7 @@ class Relay:
             check=self.checker,
             store=self.store,
             pause=self.pause,
+            notices=self.notices,
             sweep=self.sweep if sweep else None,
             discovery=discovery,
             claims=claims,
@@ -139,7 +147,13 @@ def compose_relay(
     outbox = Outbox(
         store=store, publishers=publishers, dead_letters=dead_letters, clock=clock, policy=policy, feed=feed
     )
-    pause = GenviralPause(state, clock)
+    notices = NoticeOutbox(
+        store=state.notices,
+        publishers=[publisher for publisher in publishers if isinstance(publisher, NoticePublisher)],
+        clock=clock,
+        feed=feed,
+    )
+    pause = GenviralPause(state, clock, notices=notices)
     accounts = AccountLookup(state=state, source=source if isinstance(source, AccountSource) else None, clock=clock)
     check = PostCheck(
         store=store, source=source, outbox=outbox, pause=pause, clock=clock, policy=policy, accounts=accounts
@@ -149,6 +163,7 @@ def compose_relay(
         unwatch=Unwatch(store=store, outbox=outbox),
         sweep=RetrySweep(check=check, source=source, store=store, index=index, pause=pause, clock=clock),
         pause=pause,
+        notices=notices,
         source=source,
         store=store,
         index=index,

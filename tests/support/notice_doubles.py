@@ -16,8 +16,9 @@ from genviral_relay.notices.ports import NoticeDocument, NoticeStore, PendingNot
 class InMemoryNoticeStore(NoticeStore):
     """`failing_commits`: the next commits raise as a throttled transaction would (nothing stored)."""
 
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
+    def __init__(self, *, calls: Counter[str] | None = None) -> None:
+        """`calls`: the counter of the DynamoDB calls to add to (the watch store's: one table)."""
+        self.calls: Counter[str] = calls if calls is not None else Counter()
         self.records: dict[str, RelayRecord] = {}
         self.attributes: dict[str, dict[str, str]] = {}
         self.documents: dict[str, NoticeDocument] = {}

@@ -3,7 +3,8 @@ while the queue holds a backlog, `rules/backpressure.py`), the retry sweep while
 be retried, and in discover mode a listing of new posts.
 
 The tick itself never calls Genviral: every call runs in the workers, under the deployment's
-concurrency cap and the pause that follows a refused key (while paused, nothing is queued).
+concurrency cap and the pause that follows a refused key (while paused, nothing is queued but a
+flush of the notices still owed: `relay.paused` must go out during the pause).
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from datetime import datetime
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.clock import Clock, to_milliseconds
 from genviral_relay.models.domain import CreatedWindow
-from genviral_relay.models.messages import CheckRequest, DiscoverRequest, RefreshRequest, SweepRequest, WorkRequest
+from genviral_relay.models.messages import (
+    CheckRequest,
+    DiscoverRequest,
+    NoticesRequest,
+    RefreshRequest,
+    SweepRequest,
+    WorkRequest,
+)
+from genviral_relay.notices.outbox import FLUSH_AFTER
+from genviral_relay.notices.ports import NoticeStore
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.polling.bulk_refresh import HotWindows
 from genviral_relay.polling.ports import WatchIndex, WorkQueue
@@ -41,10 +51,11 @@ class PollTick:
         discover: bool,
         backpressure: Backpressure | None = None,
         windows: HotWindows | None = None,
+        notices: NoticeStore | None = None,
     ) -> None:
         """`backpressure`: kept for the life of the execution environment (None: a fresh one per tick,
         which knows no pace and limits nothing). `windows`: groups posts created together into one
-        refresh (None: one check per post)."""
+        refresh (None: one check per post). `notices`: whose pending notices a flush publishes (None: none)."""
         self._index = index
         self._pause = pause
         self._queue = queue
@@ -52,6 +63,7 @@ class PollTick:
         self._discover = discover
         self._backpressure = backpressure
         self._windows = windows
+        self._notices = notices
 
     def run(self, *, correlation_id: str | None = None) -> TickReport:
         """`correlation_id`: the tick's own, carried by every message it queues."""
@@ -60,13 +72,16 @@ class PollTick:
         return report
 
     def _queue_due_work(self, correlation_id: str | None) -> TickReport:
+        # The precision the table stores: `claimed_at` is compared with the messages' `queued_at`.
+        now = to_milliseconds(self._clock())
+        flush = self._notices_owed(now)
         reason = self._pause.reason()
         if reason is not None:
             logger.error("Genviral calls are paused; no checks queued this tick", extra={"reason": reason})
             emit(Metric.TICKS_PAUSED)
-            return TickReport(queued=0, paused=reason)
-        # The precision the table stores: `claimed_at` is compared with the messages' `queued_at`.
-        now = to_milliseconds(self._clock())
+            return TickReport(
+                queued=self._queue.send(flush, correlation_id=correlation_id) if flush else 0, paused=reason
+            )
         backpressure = self._backpressure or Backpressure()
         backlog = self._queue.backlog()
         due = list(self._index.due_watches(now))
@@ -81,6 +96,7 @@ class PollTick:
             requests.append(SweepRequest(sweep="retry"))
         if self._discover:
             requests.append(DiscoverRequest(discover="posts"))
+        requests.extend(flush)
         queued = self._queue.send(requests, correlation_id=correlation_id)
         backpressure.queued(now, backlog, queued)
         emit(Metric.CHECKS_QUEUED, queued)
@@ -96,6 +112,15 @@ class PollTick:
                 extra={"queued": len(plan.queue), "deferred": plan.deferred, "backlog": backlog},
             )
         return TickReport(queued=queued, deferred=plan.deferred)
+
+    def _notices_owed(self, now: datetime) -> list[WorkRequest]:
+        """One flush when a notice is still owed past the time its own process had to publish it (one Query)."""
+        if self._notices is None:
+            return []
+        settled = now - FLUSH_AFTER
+        if any(one.committed_at <= settled for one in self._notices.pending()):
+            return [NoticesRequest(notices="flush")]
+        return []
 
 
 def _request(group: DueGroup, window: CreatedWindow | None, now: datetime, since: datetime) -> WorkRequest:

@@ -1,5 +1,5 @@
 """A worker's batch of work messages, dispatched by type: post checks, bulk refreshes, the retry sweep,
-a discover run.
+a discover run, a flush of the notices still owed.
 
 Each post is checked once however many messages asked for it, and not at all when a check that started
 after its messages were queued covers it (`polling/in_flight.py`); watches are read in one call;
@@ -23,14 +23,20 @@ from genviral_relay.checking.ports import WatchStore
 from genviral_relay.clock import TimeLeft
 from genviral_relay.errors import GenviralRateLimitedError
 from genviral_relay.models.domain import WatchRecord
-from genviral_relay.models.messages import CheckRequest, DiscoverRequest, RefreshRequest, SweepRequest, WorkRequest
+from genviral_relay.models.messages import (
+    CheckRequest,
+    DiscoverRequest,
+    NoticesRequest,
+    RefreshRequest,
+    SweepRequest,
+    WorkRequest,
+)
+from genviral_relay.notices.outbox import NoticeOutbox
 from genviral_relay.observability import Metric, correlated, emit, logger
 from genviral_relay.polling.bulk_refresh import BulkRefresh
 from genviral_relay.polling.discover import Discovery
 from genviral_relay.polling.in_flight import CheckClaims
 from genviral_relay.polling.retry_sweep import RetrySweep
-
-"""What remains of the invocation."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class WorkBatch:
         check: PostCheck,
         store: WatchStore,
         pause: GenviralPause,
+        notices: NoticeOutbox | None = None,
         sweep: RetrySweep | None = None,
         discovery: Discovery | None = None,
         claims: CheckClaims | None = None,
@@ -85,6 +92,7 @@ class WorkBatch:
         self._refresh = refresh
         self._store = store
         self._pause = pause
+        self._notices = notices
         self._sweep = sweep
         self._discovery = discovery
         self._threads = max(1, threads)
@@ -92,13 +100,27 @@ class WorkBatch:
     def run(self, items: Sequence[WorkItem], *, time_left: TimeLeft | None = None) -> list[str]:
         """Do every item's work; answer the message ids whose work failed (to be received again).
 
-        While Genviral calls are paused nothing is done and nothing fails: the posts stay due and the
-        poller queues them again once the pause ends.
+        While Genviral calls are paused nothing that calls it is done and nothing fails: the posts stay due and
+        the poller queues them again after the pause. Notices are flushed all the same (no Genviral call, and
+        `relay.paused` is one); a batch that ran while a pause was open and got an answer closes it.
         """
-        reason = self._pause.reason()
-        if reason is not None:
-            logger.warning("Genviral calls are paused; the batch's posts stay due", extra={"reason": reason})
-            return []
+        pause = self._pause.status()  # the batch's one read of the pause
+        run = _Run(AdaptiveLimit(self._threads))
+        flush = [item for item in items if isinstance(item.request, NoticesRequest)]
+        if flush:
+            run.guarded(flush, "Notice flush failed", self._flush_notices)
+        if pause.reason is not None:
+            logger.warning("Genviral calls are paused; the batch's posts stay due", extra={"reason": pause.reason})
+            return run.failed
+        self._work(run, items, time_left)
+        if pause.open and run.answered.is_set() and not run.refused.is_set():
+            try:
+                self._pause.answered(pause)
+            except Exception:  # the work stands; the pause stays open and the next answered batch closes it
+                logger.exception("Could not close the Genviral pause")
+        return run.failed
+
+    def _work(self, run: _Run, items: Sequence[WorkItem], time_left: TimeLeft | None) -> None:
         discover = [item for item in items if isinstance(item.request, DiscoverRequest)]
         sweep = [item for item in items if isinstance(item.request, SweepRequest)]
         refreshes: list[tuple[WorkItem, RefreshRequest, tuple[str, ...]]] = []
@@ -121,7 +143,6 @@ class WorkBatch:
             emit(Metric.DUPLICATE_CHECK_REQUESTS, asked - covered)
         self._report_waits([item.request for item in items])
 
-        run = _Run(AdaptiveLimit(self._threads))
         # Discovery and the sweep run first, once each however many of their messages the batch holds;
         # the checks' watches are read after them, so a check starts from what they recorded.
         if discover:
@@ -151,7 +172,6 @@ class WorkBatch:
                 futures = [pool.submit(job) for job in jobs]
             for future in futures:
                 future.result()  # re-raises what must end the invocation (anything that is not an Exception)
-        return run.failed
 
     def _refresh_window(
         self,
@@ -170,11 +190,11 @@ class WorkBatch:
                 return
             with run.limit:  # one list call, then one by one what it did not show: one call at a time
                 report = self._refresh.run(request, watches, time_left=time_left)
-            if report.refused:
-                run.refused.set()
-            elif isinstance(report.error, GenviralRateLimitedError) or any(
+            run.note(report.answered, refused=report.refused)
+            limited = isinstance(report.error, GenviralRateLimitedError) or any(
                 isinstance(outcome.error, GenviralRateLimitedError) for outcome in report.outcomes
-            ):
+            )
+            if limited and not report.refused:
                 run.limit.shrink()
 
         run.guarded([item], "Bulk refresh failed", refresh)
@@ -199,8 +219,12 @@ class WorkBatch:
             with run.limit:
                 report = self._discovery.run(time_left=time_left)
             run.looked.update(outcome.post_id for outcome in report.outcomes)
-            if report.refused:
-                run.refused.set()
+            run.note(report.answered, refused=report.refused)
+
+    def _flush_notices(self) -> None:
+        if self._notices is None:
+            raise RuntimeError("a notice flush was asked for but this worker has no notice outbox")
+        self._notices.flush()
 
     def _sweep_retries(self, run: _Run) -> None:
         if self._sweep is None:
@@ -209,8 +233,7 @@ class WorkBatch:
             with run.limit:
                 report = self._sweep.run()
             run.looked.update(outcome.post_id for outcome in report.outcomes)
-            if report.refused:
-                run.refused.set()
+            run.note(report.answered, refused=report.refused)
 
     def _check_group(self, run: _Run, post_id: str, group: list[WorkItem], watch: WatchRecord | None) -> None:
         def check() -> None:
@@ -225,9 +248,8 @@ class WorkBatch:
                 admitted = admission.watch
             with run.limit:
                 outcome = self._check.check_watch(post_id, admitted, trigger="due")
-            if outcome.result == "refused":
-                run.refused.set()
-            elif isinstance(outcome.error, GenviralRateLimitedError):
+            run.note(outcome.answered, refused=outcome.result == "refused")
+            if isinstance(outcome.error, GenviralRateLimitedError):
                 run.limit.shrink()
 
         run.guarded(group, "Post check failed", check, post_id=post_id)
@@ -248,10 +270,19 @@ class _Run:
         self.limit = limit
         self.refused = threading.Event()
         """Genviral refused the key: the rest of the batch asks it nothing (the pause is stored)."""
+        self.answered = threading.Event()
+        """Genviral answered a call of the batch (its key works)."""
         self.failed: list[str] = []
         self.looked: set[str] = set()
         """Posts the batch's discovery and retry sweep checked (they run before the checks)."""
         self._lock = threading.Lock()
+
+    def note(self, answered: bool, *, refused: bool) -> None:
+        """What a piece of work's calls met."""
+        if answered:
+            self.answered.set()
+        if refused:
+            self.refused.set()
 
     def guarded(
         self, items: list[WorkItem], failure: str, work: Callable[[], None], *, post_id: str | None = None
