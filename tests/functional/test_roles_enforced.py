@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from botocore.exceptions import ClientError
 
+from genviral_relay import factories
 from genviral_relay.aws.delivery_log import DynamoDbDeliveryLog
 from genviral_relay.aws.dynamodb_items import watch_from_item
 from genviral_relay.aws.webhook_store import DynamoDbWebhookStore
@@ -449,6 +451,47 @@ def test_a_discover_mode_tick_runs_on_the_roles(flow_runs: FlowRuns) -> None:
     assert POLLER in flow_runs.run(discover_flow)
 
 
+def pause_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> None:
+    stack = enforced_stack()
+    runner = LocalRunner(stack)
+    post_id, (account_id,) = publishing_now(emulator)
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+    policies = dict(stack.roles[WORKER].inline)
+    iam, role = stack.client("iam"), stack.roles[WORKER].name
+
+    # Genviral refuses the key while the topic refuses the worker: relay.paused goes to the bus, stays owed to SNS
+    emulator.plan_error = "subscription_required"
+    revoke(stack, WORKER, "sns:Publish")
+    runner.tick_and_work()
+    assert [d["event_type"] for d in drain(stack).eventbridge_documents()] == ["relay.paused"]
+    assert [(d.action, d.resource) for d in enforcement(stack).take_denials()] == [
+        ("sns:Publish", stack.ref("EventsTopic"))
+    ]
+    for name, document in policies.items():  # the role as the template builds it again
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+
+    # A tick past the flush delay, still paused, queues the flush (a query of the table); the worker publishes it
+    with patch.object(factories, "utc_now", lambda: datetime.now(UTC) + timedelta(minutes=2)):
+        assert runner.tick()["enqueued"] == 1
+        runner.drain_work_queue()
+    assert [d["event_type"] for d in drain(stack).sns_documents()] == ["relay.paused"]
+
+    # The key fixed and the pause over: the first answer closes it
+    emulator.plan_error = None
+    emulator.mark_posted(post_id, account_id)
+    with patch.object(factories, "utc_now", lambda: datetime.now(UTC) + timedelta(minutes=6)):
+        runner.tick_and_work()
+    assert "relay.resumed" in drain(stack).sns_event_types()
+    assert_nothing_refused(stack)
+    table = table_arn(stack)
+    assert ("dynamodb:Query", table) in used(stack, POLLER)
+    assert {("dynamodb:Query", table), ("dynamodb:DeleteItem", table)} <= used(stack, WORKER)
+
+
+def test_the_pause_and_its_notices_run_on_the_roles(flow_runs: FlowRuns) -> None:
+    assert WORKER in flow_runs.run(pause_flow)
+
+
 # ---------------------------------------------------------------------------------------------- negative controls
 def test_without_sqs_send_message_the_pollers_tick_is_refused(
     emulator: GenviralEmulator, enforced_stack: StackFactory
@@ -691,7 +734,7 @@ def template_grants(stack: MotoStack, function: str) -> list[tuple[str, list[str
     return grants
 
 
-FLOWS: tuple[Flow, ...] = (whole_flow, refused_event_flow, discover_flow, webhooks_flow, disable_flow)
+FLOWS: tuple[Flow, ...] = (whole_flow, refused_event_flow, discover_flow, webhooks_flow, disable_flow, pause_flow)
 
 
 def test_no_role_grants_an_action_the_flows_never_use(flow_runs: FlowRuns, enforced_stack: StackFactory) -> None:

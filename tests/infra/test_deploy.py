@@ -382,11 +382,13 @@ PUBLISHING = {("sns:Publish", "EventsTopic"), ("events:PutEvents", "EventBus.Arn
 # TransactWriteItems of Puts needs PutItem, SendMessageBatch needs SendMessage, PublishBatch needs Publish.
 ROLE_GRANTS: dict[str, tuple[set[str], set[tuple[str, str]]]] = {
     # tick: due_watches and awaiting_retry query the due index, genviral_pause reads the pause item, get_many
-    # the due watches and creation_moments the created index (bulk refresh); SqsWorkQueue.send and backlog;
-    # failed invocations go to PollerDLQ (EventInvokeConfig, SAM's own statement).
+    # the due watches and creation_moments the created index (bulk refresh), the notices still owed (a query of
+    # the table); SqsWorkQueue.send and backlog; failed invocations go to PollerDLQ (EventInvokeConfig, SAM's own
+    # statement).
     "PollerFunctionRole": (
         {BASIC, XRAY},
         {
+            ("dynamodb:Query", TABLE),
             ("dynamodb:Query", DUE_INDEX),
             ("dynamodb:Query", CREATED_INDEX),
             ("dynamodb:GetItem", TABLE),
@@ -397,12 +399,15 @@ ROLE_GRANTS: dict[str, tuple[set[str], set[tuple[str, str]]]] = {
         },
     ),
     # checks (get, get_many, save, claim_check: UpdateItem), outbox (load_events, acknowledge), the pause and
-    # discover items (GetItem, PutItem), the retry sweep (awaiting_retry: the due index), publishers,
-    # SqsDeadLetters, the secret.
+    # discover items (GetItem, PutItem), the retry sweep (awaiting_retry: the due index), the notice outbox (its
+    # flush queries the table, an emptied pending notice is deleted), publishers, SqsDeadLetters, the secret.
     "WorkerFunctionRole": (
         {BASIC, XRAY, SQS_EVENT_SOURCE},
         {
-            *{(f"dynamodb:{a}", TABLE) for a in ("GetItem", "BatchGetItem", "PutItem", "UpdateItem")},
+            *{
+                (f"dynamodb:{a}", TABLE)
+                for a in ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query")
+            },
             ("dynamodb:Query", DUE_INDEX),
             ("secretsmanager:GetSecretValue", SAMPLE_SECRET_ARN),
             ("sqs:SendMessage", "EventsDLQ.Arn"),

@@ -20,6 +20,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.set_correlation_id(context.aws_request_id)  # the tick's id: every message it queues carries it
     report = poll_tick().run(correlation_id=context.aws_request_id)
     if report.paused is not None:
-        return {"enqueued": 0, "paused": report.paused}
+        return {"enqueued": report.queued, "paused": report.paused}  # the notices flush, at most
     logger.info("Tick", extra={"enqueued": report.queued, "scheduled_time": event.get("scheduled_time")})
     return {"enqueued": report.queued}
