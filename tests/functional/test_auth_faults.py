@@ -271,7 +271,15 @@ def test_refused_or_unreadable_key_changes_nothing_and_pauses_genviral_calls(
     # Threads starting together may each read the secret once; a 401 forces one more read per try.
     assert attempts * (reads - 1) + 1 <= len(new_reads) <= attempts * reads, new_reads
     assert {post_id: stored_item(stack, post_id) for post_id, _ in posts} == before
-    assert drain(stack).event_ids() == ([], [])
+    # No event about a post; one relay.paused, with Genviral's status (none when the secret was unreadable)
+    paused = drain(stack)
+    (notice,) = paused.sns_documents()
+    assert paused.eventbridge_documents() == [notice]
+    assert (notice["event_type"], notice["http_status"]) == ("relay.paused", statuses[-1] if statuses else None)
+    assert all(word in notice["reason"] for word in words), notice
+    (message,) = paused.sns
+    attributes = {name: value["Value"] for name, value in message["MessageAttributes"].items()}
+    assert attributes.get("http_status") == (str(statuses[-1]) if statuses else None)
     (pause_line,) = relay_lines(secret_sentinel, "Genviral refused the key; pausing calls")
     assert pause_line["level"] == "ERROR"
     assert all(word in pause_line["reason"] for word in words), pause_line
@@ -291,7 +299,7 @@ def test_refused_or_unreadable_key_changes_nothing_and_pauses_genviral_calls(
     for secret in (TOKEN, DEFAULT_TOKEN):
         assert secret not in json.dumps(answer.body)
     assert {post_id: stored_item(stack, post_id) for post_id, _ in posts} == before
-    assert drain(stack).event_ids() == ([], [])
+    assert drain(stack).event_ids() == ([], [])  # nor a second relay.paused: the pause is the same
 
     if break_it is secret_deleted:
         return  # a force-deleted secret cannot come back under the same ARN
@@ -303,10 +311,14 @@ def test_refused_or_unreadable_key_changes_nothing_and_pauses_genviral_calls(
     runner.drain_work_queue()
     received = drain(stack)
     assert sorted(d["post_id"] for d in received.sns_transitions()) == sorted(post_id for post_id, _ in posts)
-    assert sorted(received.sns_event_types()) == sorted(["post.account.posted", "post.completed"] * POSTS)
+    resumed = [document for document in received.sns_documents() if document["event_type"] == "relay.resumed"]
+    assert [(document["paused_at"], document["until"]) for document in resumed] == [(notice["paused_at"], None)]
+    assert sorted(received.sns_event_types()) == sorted(
+        ["post.account.posted", "post.completed"] * POSTS + ["relay.resumed"]
+    )
     sns_ids, eventbridge_ids = received.event_ids()
     assert sns_ids == eventbridge_ids
-    assert len(set(sns_ids)) == len(sns_ids) == 2 * POSTS  # a transition and a completion per post
+    assert len(set(sns_ids)) == len(sns_ids) == 2 * POSTS + 1  # a transition and a completion per post, the resume
 
 
 # ---------------------------------------------------------------- the log sentinel itself

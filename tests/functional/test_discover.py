@@ -283,7 +283,7 @@ def test_a_refused_key_on_the_list_pauses_calls(emulator: GenviralEmulator, rig:
 
     assert batch.run([WorkItem("m-1", DiscoverRequest(discover="posts"))]) == []
 
-    reason = rig.tables.genviral_pause(utc_now())
+    reason = rig.tables.genviral_pause(utc_now()).reason
     assert reason is not None
     assert "402" in reason
     assert metrics.metric_set[Metric.GENVIRAL_ERRORS_402]["Value"] == [1.0]  # what the 402 alarm watches

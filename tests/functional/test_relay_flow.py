@@ -281,7 +281,9 @@ def test_persistent_401_is_an_error_with_no_state_change(
     assert "GenviralAuthError" in answer.body["message"]
     assert TOKEN not in json.dumps(answer.body)
     assert stored_item(stack, post_id) == before
-    assert drain(stack).event_ids() == ([], [])
+    received = drain(stack)  # nothing about the post; the API's refusal paused calls, and said so once
+    assert (received.sns_event_types(), received.eventbridge_event_types()) == (["relay.paused"], ["relay.paused"])
+    assert received.sns_documents()[0]["http_status"] == 401
 
 
 def test_deleted_post_ends_the_watch(emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack) -> None:
