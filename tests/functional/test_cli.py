@@ -809,16 +809,17 @@ def test_redrive_work_lists_each_request_by_what_it_does(deployed: MotoStack, cl
         until=since + timedelta(minutes=30),
         post_ids=("11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"),
     )
-    for body in (refresh.model_dump_json(), '{"discover": "posts"}'):
+    for body in (refresh.model_dump_json(), '{"discover": "posts"}', '{"notices": "flush"}'):
         deployed.client("sqs").send_message(QueueUrl=deployed.ref("WorkDLQ"), MessageBody=body)
 
     listed = cli("redrive", "work", "--dry-run")
 
     assert listed.code == 0, listed.err
-    lines = sorted(line.split(maxsplit=1)[1] for line in listed.out.splitlines()[1:3])
+    lines = sorted(line.split(maxsplit=1)[1] for line in listed.out.splitlines()[1:4])
     assert lines == [
         "bulk refresh of 2 hot posts created 2026-03-02T11:00:00.000Z to 2026-03-02T11:30:00.000Z",
         "discover new posts",
+        "publish the notices still owed",
     ]
 
 

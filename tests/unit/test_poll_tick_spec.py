@@ -10,7 +10,9 @@ import pytest
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.errors import EnqueueError
 from genviral_relay.models.domain import WatchRecord
-from genviral_relay.models.messages import CheckRequest, DiscoverRequest, SweepRequest, WorkRequest
+from genviral_relay.models.messages import CheckRequest, DiscoverRequest, NoticesRequest, SweepRequest, WorkRequest
+from genviral_relay.models.relay_notices import RelayStateEvent
+from genviral_relay.notices.outbox import FLUSH_AFTER
 from genviral_relay.observability import Metric
 from genviral_relay.polling.tick import PollTick
 from tests.builders import NOW
@@ -119,3 +121,49 @@ def test_a_tick_whose_messages_cannot_be_queued_fails(world: World, queue: InMem
     with pytest.raises(EnqueueError):
         tick(world, queue).run()
     assert emitted(Metric.POLLER_TICKS) == []  # the silence alarm sees the tick did not run to the end
+
+
+def owe_a_notice(world: World) -> None:
+    """A notice committed now that SNS has not taken (its process crashed, or SNS refused it)."""
+    notice = RelayStateEvent(
+        event_id="00000000-0000-5000-8000-000000000001",
+        event_type="relay.paused",
+        detected_at="2025-02-01T15:00:00.000Z",
+        reason="402",
+        http_status=402,
+        until=None,
+        paused_at="2025-02-01T15:00:00.000Z",
+    )
+    world.store.notices.commit("X", "{}", expected_version=0, notices=(notice,), owed=("sns",), committed_at=NOW)
+
+
+def flushing_tick(world: World, queue: InMemoryWorkQueue) -> PollTick:
+    return PollTick(
+        index=world.store,
+        pause=GenviralPause(world.store, world.clock),
+        queue=queue,
+        clock=world.clock,
+        discover=False,
+        notices=world.store.notices,
+    )
+
+
+def test_a_tick_queues_one_flush_once_a_notice_is_owed_past_its_own_process(
+    world: World, queue: InMemoryWorkQueue
+) -> None:
+    store_watch(world, DUE_NOW, next_check_at=NOW)
+    owe_a_notice(world)
+
+    flushing_tick(world, queue).run()
+    assert queued(queue) == [due_check(DUE_NOW)]  # its own process may still be publishing it
+
+    world.later(FLUSH_AFTER)
+    world.store.calls.clear()
+    tick(world, InMemoryWorkQueue()).run()
+    without_notices = world.store.calls["query"]
+    world.store.calls.clear()
+    queue.sent.clear()
+    flushing_tick(world, queue).run()
+    assert queued(queue)[-1] == NoticesRequest(notices="flush")
+    assert sum(isinstance(request, NoticesRequest) for request in queued(queue)) == 1
+    assert world.store.calls["query"] == without_notices + 1  # one look at the owed notices a tick
