@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate as validate_openapi_document
 
-from genviral_relay.models.endpoint_notices import ENDPOINT_DISABLED_DETAIL_TYPE
 from genviral_relay.models.event_kinds import DETAIL_TYPE_BY_EVENT_TYPE, MODEL_BY_EVENT_TYPE
 from genviral_relay.rules.transitions import detect_transitions
 from local.template import load_template
@@ -19,6 +18,7 @@ from tests.builders import NOW, SAMPLES, account, one_event_of_each_type, outcom
 from tools.event_schema import (
     DETAIL_TYPES,
     FIRST_PUBLISHED_FIELDS,
+    PUBLISHED_DETAIL_TYPES,
     PUBLISHED_MODELS,
     REGENERATE,
     SCHEMA_PATH,
@@ -66,10 +66,14 @@ def valid_document() -> dict[str, Any]:
 
 
 def document_of(detail_type: str) -> dict[str, Any]:
-    if detail_type == ENDPOINT_DISABLED_DETAIL_TYPE:  # no event about a post: its committed sample
-        return dict(json.loads((SAMPLES / "eventbridge-webhook-endpoint-disabled.json").read_text())["detail"])
-    (event_type,) = [kind for kind, detail in DETAIL_TYPE_BY_EVENT_TYPE.items() if detail == detail_type]
-    return one_event_of_each_type()[event_type].model_dump(mode="json")
+    """A document of the detail-type as detection makes it, else (a notice, or a type detection does not make
+    from a post alone) its committed sample."""
+    (event_type,) = [kind for kind, detail in PUBLISHED_DETAIL_TYPES.items() if detail == detail_type]
+    made = one_event_of_each_type()
+    if event_type in made:
+        return made[event_type].model_dump(mode="json")
+    sample = SAMPLES / f"eventbridge-{event_type.replace('.', '-')}.json"
+    return dict(json.loads(sample.read_text())["detail"])
 
 
 def aws_event(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
