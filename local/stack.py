@@ -414,10 +414,19 @@ class MotoStack:
             self.subscribe_to_bus("eventbridge", event_pattern={"source": ["genviral.relay"]})
 
     # ------------------------------------------------------------------ subscribers
-    def subscribe_to_topic(self, name: str, *, filter_policy: Mapping[str, Any] | None = None) -> Subscriber:
-        """A queue subscribed to the events topic, as a consumer would add one (with its filter policy)."""
+    def subscribe_to_topic(
+        self,
+        name: str,
+        *,
+        filter_policy: Mapping[str, Any] | None = None,
+        scope: Literal["MessageAttributes", "MessageBody"] = "MessageAttributes",
+    ) -> Subscriber:
+        """A queue subscribed to the events topic, as a consumer would add one (with its filter policy, on the
+        message attributes or, `scope` "MessageBody", on the event document)."""
         url, arn = self._subscriber_queue(name)
-        attributes = {"FilterPolicy": json.dumps(filter_policy)} if filter_policy is not None else {}
+        attributes = (
+            {"FilterPolicy": json.dumps(filter_policy), "FilterPolicyScope": scope} if filter_policy is not None else {}
+        )
         self.client("sns").subscribe(
             TopicArn=self.ref("EventsTopic"), Protocol="sqs", Endpoint=arn, Attributes=attributes
         )

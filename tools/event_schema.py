@@ -26,7 +26,7 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from genviral_relay.models.endpoint_notices import (
     ENDPOINT_DISABLED,
@@ -35,6 +35,14 @@ from genviral_relay.models.endpoint_notices import (
 )
 from genviral_relay.models.event_kinds import DETAIL_TYPE_BY_EVENT_TYPE, MODEL_BY_EVENT_TYPE
 from genviral_relay.models.events import EVENT_SOURCE, PublishedEvent, event_documents_schema
+from genviral_relay.models.relay_notices import (
+    NOTICE_DETAIL_TYPES,
+    AccountStatusEvent,
+    AccountStatusType,
+    RelayStateEvent,
+    RelayStateType,
+    notice_documents_schema,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "events" / "schema" / "relay-event.schema.json"
@@ -42,9 +50,22 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 SCHEMA_ID = "urn:genviral-relay:relay-event:1"
 REGENERATE = "make schema"
 
-PUBLISHED_MODELS: dict[str, type[PublishedEvent]] = {**MODEL_BY_EVENT_TYPE, ENDPOINT_DISABLED: EndpointDisabledEvent}
-"""Every document published to the topic and the bus: the events about posts, and the notice about an endpoint."""
-PUBLISHED_DETAIL_TYPES: dict[str, str] = {**DETAIL_TYPE_BY_EVENT_TYPE, ENDPOINT_DISABLED: ENDPOINT_DISABLED_DETAIL_TYPE}
+NOTICE_MODELS: dict[str, type[PublishedEvent]] = {
+    **dict.fromkeys(get_args(AccountStatusType), AccountStatusEvent),
+    **dict.fromkeys(get_args(RelayStateType), RelayStateEvent),
+}
+PUBLISHED_MODELS: dict[str, type[PublishedEvent]] = {
+    **MODEL_BY_EVENT_TYPE,
+    **NOTICE_MODELS,
+    ENDPOINT_DISABLED: EndpointDisabledEvent,
+}
+"""Every document published to the topic and the bus: the events about posts, the notices about accounts and the
+relay (`account.*`, `relay.*`), and the notice about an endpoint."""
+PUBLISHED_DETAIL_TYPES: dict[str, str] = {
+    **DETAIL_TYPE_BY_EVENT_TYPE,
+    **NOTICE_DETAIL_TYPES,
+    ENDPOINT_DISABLED: ENDPOINT_DISABLED_DETAIL_TYPE,
+}
 DETAIL_TYPES = tuple(PUBLISHED_DETAIL_TYPES.values())
 EVENT_TYPE_BY_DETAIL_TYPE: dict[str, str] = {detail: kind for kind, detail in PUBLISHED_DETAIL_TYPES.items()}
 
@@ -89,10 +110,19 @@ FIRST_PUBLISHED_FIELDS: dict[str, frozenset[str]] = {
         | {"last_attempted_at"}
     ),
     "AccountRef": frozenset({"id", "platform", "username", "display_name", "type"}),
-    # First published by 0.5.0, with every field it has now.
+    # First published by 0.5.0, with every field they have now.
     "EndpointDisabledEvent": frozenset(
         {"schema_version", "event_id", "event_type", "detected_at", "webhook_id", "host", "description"}
         | {"disabled_reason", "failing_since", "last_failure_status", "last_failure_reason"}
+    ),
+    "AccountUrlResolvedEvent": frozenset({*_OUTCOME_0_3, "account", "error_category", "sequence", "posted_event_id"}),
+    "AccountStatusEvent": frozenset(
+        {"schema_version", "event_id", "event_type", "detected_at", "account_id", "account", "status"}
+        | {"previous_status", "posts_at_risk"}
+    ),
+    "PostsAtRisk": frozenset({"count", "post_ids"}),
+    "RelayStateEvent": frozenset(
+        {"schema_version", "event_id", "event_type", "detected_at", "reason", "http_status", "until", "paused_at"}
     ),
 }
 """The fields each definition required when it was first published under `schema_version` "1": the published
@@ -130,7 +160,7 @@ def _without_history_everywhere(node: Any) -> Any:
 def published_definition(name: str, definition: Mapping[str, Any]) -> dict[str, Any]:
     """One generated definition as the published schemas give it: tolerant of unlisted fields, requiring only
     its first-published fields, its descriptions without version history."""
-    published: dict[str, Any] = _without_history_everywhere(tolerant(definition))
+    published: dict[str, Any] = _without_history_everywhere(_format_on_its_type(tolerant(definition)))
     if "required" not in published:
         return published
     first = FIRST_PUBLISHED_FIELDS.get(name)
@@ -141,6 +171,23 @@ def published_definition(name: str, definition: Mapping[str, Any]) -> dict[str, 
         raise ValueError(f"{name} no longer requires {sorted(dropped)}, which it was first published with")
     published["required"] = [field for field in published["required"] if field in first]
     return published
+
+
+def _format_on_its_type(node: Any) -> Any:
+    """`node` with a `format` beside an `anyOf` (pydantic puts a nullable field's there) moved into the options that
+    have a type: Ajv's strict mode warns of a `format` without a `type` beside it."""
+    if isinstance(node, list):
+        return [_format_on_its_type(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    moved = {key: _format_on_its_type(value) for key, value in node.items()}
+    if "anyOf" in moved and "format" in moved:
+        form = moved.pop("format")
+        moved["anyOf"] = [
+            {**option, "format": form} if option.get("type") not in (None, "null") else option
+            for option in moved["anyOf"]
+        ]
+    return moved
 
 
 # ---------------------------------------------------------------------- the document (JSON Schema 2020-12)
@@ -172,7 +219,13 @@ def strict(node: Any) -> Any:
 def document_schema() -> dict[str, Any]:
     generated = event_documents_schema()
     generated.pop("discriminator", None)  # OpenAPI, not JSON Schema: Ajv's strict mode refuses unknown keywords
-    # The notice about an endpoint is no event about a post (no `post_id`): a document of its own beside them.
+    # The notices are about no post (no `post_id`): documents of their own beside the events.
+    notices = notice_documents_schema()
+    shared = {name: node for name, node in notices["$defs"].items() if name in generated["$defs"]}
+    if any(generated["$defs"][name] != node for name, node in shared.items()):  # one name, one definition
+        raise ValueError(f"the notices define {sorted(shared)} otherwise than the events do")
+    generated["$defs"].update(notices["$defs"])
+    generated["oneOf"].extend(notices["oneOf"])
     generated["$defs"]["EndpointDisabledEvent"] = EndpointDisabledEvent.model_json_schema(mode="serialization")
     generated["oneOf"].append({"$ref": "#/$defs/EndpointDisabledEvent"})
     generated["$defs"] = {name: published_definition(name, node) for name, node in generated["$defs"].items()}
@@ -255,7 +308,7 @@ def check_eventbridge_event(event: Mapping[str, Any]) -> None:
 # ---------------------------------------------------------------------- the registry content (OpenAPI 3.0)
 _OPENAPI_KEYWORDS = frozenset(
     {"type", "properties", "required", "additionalProperties", "items", "enum", "allOf", "nullable", "$ref"}
-    | {"title", "description", "format", "default", "minimum"}
+    | {"title", "description", "format", "default", "minimum", "maxItems"}
 )
 
 

@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
 from genviral_relay.clock import utc_now
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import PublishedEvent, RelayEvent
+from genviral_relay.models.relay_notices import PostsAtRisk
 from genviral_relay.rules.transitions import detect_transitions
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
@@ -25,8 +27,10 @@ from tests.conftest import SECRETS, TOKEN
 from tests.functional.subscribers import documents
 from tests.functional.test_cli import Cli
 from tests.functional.test_relay_flow import publishing_now
+from tools.event_schema import PUBLISHED_MODELS, document_model
 
 RECIPES = Path(__file__).resolve().parents[2] / "events" / "recipes"
+SAMPLES = RECIPES.parent / "outbound"
 ACCOUNT_PLACEHOLDER = "GENVIRAL_ACCOUNT_ID"
 WEBHOOK_KEY_SECRET = "relay/failure-webhook-key"
 WEBHOOK_KEY = "whk_test_5f1d8c0a"
@@ -419,3 +423,101 @@ def test_redrive_failure_webhook_follows_no_redirect_and_sends_the_key_nowhere_e
         assert elsewhere.calls == []
     left = webhook_stack.client("sqs").receive_message(QueueUrl=webhook_stack.ref("FailureWebhookDLQ"))["Messages"]
     assert len(left) == 1  # still parked, for a redrive once the URL is fixed
+
+
+# ---------------------------------------------------------------------- the notices (account.*, relay.*)
+# Fed the committed samples through the relay's own publishers: the recipes are held to the documents consumers
+# read in events/outbound (the checks that detect these are specified with their rules and flows).
+RECIPES_OF_0_4 = (
+    "sns-filter-failures-only.json",
+    "sns-filter-account-disconnected.json",
+    "sns-filter-tiktok-failures.json",
+    "sns-filter-delayed-deliveries.json",
+    "eventbridge-rule-completed-posts.json",
+    "eventbridge-rule-posted-on-account.json",
+    "eventbridge-rule-failures.json",
+)
+"""The recipes 0.4 shipped: consumers copied them, and filter with them still."""
+TYPES_OF_0_5 = (
+    "post.account.url_resolved",
+    "account.disconnected",
+    "account.reconnected",
+    "relay.paused",
+    "relay.resumed",
+)
+
+
+def sample_event(event_type: str) -> PublishedEvent:
+    """The committed sample of `event_type` (events/outbound), as its model."""
+    detail = json.loads((SAMPLES / f"eventbridge-{event_type.replace('.', '-')}.json").read_text())["detail"]
+    model = document_model(event_type)
+    assert model is not None
+    return model.model_validate(detail)
+
+
+def nothing_at_risk() -> PublishedEvent:
+    """The disconnect sample for an account no watched post waits on."""
+    disconnected = sample_event("account.disconnected")
+    return disconnected.model_copy(
+        update={"event_id": "d0c5e4a2-0b1f-5c3e-9a7d-6e8f0a1b2c3d", "posts_at_risk": PostsAtRisk(count=0, post_ids=())}
+    )
+
+
+def publish(stack: MotoStack, events: list[PublishedEvent]) -> None:
+    """Through the relay's own publishers, to the stack's topic and bus, as a check publishes them."""
+    for publisher in (
+        SnsPublisher(stack.client("sns"), stack.ref("EventsTopic")),
+        EventBridgePublisher(stack.client("events"), stack.ref("EventBus")),
+    ):
+        result = publisher.publish(events)
+        assert result.failed == {}
+
+
+def test_on_call_hears_of_a_disconnect_with_posts_at_risk_and_nothing_else(stack: MotoStack) -> None:
+    stack.subscribe_to_bus("on-call", event_pattern=recipe("eventbridge-rule-disconnected-with-posts-at-risk.json"))
+    stack.subscribe_to_topic(
+        "on-call-sns", filter_policy=recipe("sns-filter-disconnected-with-posts-at-risk.json"), scope="MessageBody"
+    )
+    every_type = [sample_event(event_type) for event_type in PUBLISHED_MODELS]
+
+    publish(stack, [*every_type, nothing_at_risk()])
+
+    expected = sample_event("account.disconnected").model_dump(mode="json")
+    (event,) = stack.received("on-call")
+    assert (event["detail-type"], event["detail"]) == ("Account Disconnected", expected)
+    (message,) = stack.received("on-call-sns")
+    assert json.loads(message["Message"]) == expected
+    assert expected["posts_at_risk"]["count"] > 0
+    # The unfiltered subscribers got every one, the disconnect without posts at risk too.
+    assert len(stack.received("sns")) == len(stack.received("eventbridge")) == len(every_type) + 1
+
+
+def test_the_operator_hears_when_the_relay_pauses(stack: MotoStack) -> None:
+    stack.subscribe_to_bus("operator", event_pattern=recipe("eventbridge-rule-relay-paused.json"))
+    stack.subscribe_to_topic("operator-sns", filter_policy=recipe("sns-filter-relay-paused.json"))
+
+    publish(stack, [sample_event(event_type) for event_type in PUBLISHED_MODELS])
+
+    expected = sample_event("relay.paused").model_dump(mode="json")
+    (event,) = stack.received("operator")
+    assert (event["detail-type"], event["detail"]) == ("Relay Paused", expected)
+    (message,) = documents(stack.received("operator-sns"))
+    assert message == expected  # the resume that ended it is held back
+
+
+def test_the_recipes_of_0_4_let_none_of_the_new_types_through(stack: MotoStack) -> None:
+    """A consumer of 0.4 that filters on the event type sees nothing new unless it asks for it."""
+    new = [sample_event(event_type) for event_type in TYPES_OF_0_5]
+    resolved_on = sample_event("post.account.url_resolved").model_dump(mode="json")["account_id"]
+    for name in RECIPES_OF_0_4:  # the account recipe names the account whose URL resolves: still nothing
+        pattern = json.loads((RECIPES / name).read_text().replace(ACCOUNT_PLACEHOLDER, resolved_on))
+        if name.startswith("sns-"):
+            stack.subscribe_to_topic(name.removesuffix(".json"), filter_policy=pattern)
+        else:
+            stack.subscribe_to_bus(name.removesuffix(".json"), event_pattern=pattern)
+
+    publish(stack, [*new, nothing_at_risk()])
+
+    received = {name: stack.received(name.removesuffix(".json")) for name in RECIPES_OF_0_4}
+    assert received == {name: [] for name in RECIPES_OF_0_4}
+    assert len(stack.received("sns")) == len(stack.received("eventbridge")) == len(new) + 1

@@ -61,7 +61,12 @@ def test_the_docs_show_each_event_exactly_as_the_samples() -> None:
             "post-account-posted",
             "post-account-failed",
             "post-account-delayed",
+            "post-account-url_resolved",
             "post-completed",
+            "account-disconnected",
+            "account-reconnected",
+            "relay-paused",
+            "relay-resumed",
             "webhook-endpoint-disabled",
         )
     ]

@@ -15,6 +15,7 @@ SAMPLE_FILES = {
     "post.account.posted": "eventbridge-post-account-posted.json",
     "post.account.failed": "eventbridge-post-account-failed.json",
     "post.account.delayed": "eventbridge-post-account-delayed.json",
+    "post.account.url_resolved": "eventbridge-post-account-url_resolved.json",
     "post.completed": "eventbridge-post-completed.json",
 }
 HOSTILE = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from genviral_relay.models.event_kinds import EVENT_KINDS
 from tools.chat_examples import DOC_PATH, END, REGENERATE, START, examples, rewritten
 
 
@@ -14,6 +15,6 @@ def test_the_chat_docs_examples_are_what_the_renderers_write() -> None:
 
 def test_the_examples_show_every_service_for_every_event_type() -> None:
     text = examples()
-    for heading in ("`post.account.posted`", "`post.account.failed`", "`post.account.delayed`", "`post.completed`"):
-        assert heading in text
-    assert text.count("Slack:") == text.count("Discord:") == text.count("Microsoft Teams:") == 4
+    for event_type in EVENT_KINDS:
+        assert f"`{event_type}`" in text
+    assert text.count("Slack:") == text.count("Discord:") == text.count("Microsoft Teams:") == len(EVENT_KINDS)

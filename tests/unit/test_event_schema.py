@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate as validate_openapi_document
 
-from genviral_relay.models.endpoint_notices import ENDPOINT_DISABLED_DETAIL_TYPE
-from genviral_relay.models.event_kinds import DETAIL_TYPE_BY_EVENT_TYPE, MODEL_BY_EVENT_TYPE
+from genviral_relay.models.event_kinds import DETAIL_TYPE_BY_EVENT_TYPE
 from genviral_relay.rules.transitions import detect_transitions
 from local.template import load_template
 from tests.builders import NOW, SAMPLES, account, one_event_of_each_type, outcomes, post
 from tools.event_schema import (
     DETAIL_TYPES,
     FIRST_PUBLISHED_FIELDS,
+    PUBLISHED_DETAIL_TYPES,
     PUBLISHED_MODELS,
     REGENERATE,
     SCHEMA_PATH,
@@ -66,10 +66,14 @@ def valid_document() -> dict[str, Any]:
 
 
 def document_of(detail_type: str) -> dict[str, Any]:
-    if detail_type == ENDPOINT_DISABLED_DETAIL_TYPE:  # no event about a post: its committed sample
-        return dict(json.loads((SAMPLES / "eventbridge-webhook-endpoint-disabled.json").read_text())["detail"])
-    (event_type,) = [kind for kind, detail in DETAIL_TYPE_BY_EVENT_TYPE.items() if detail == detail_type]
-    return one_event_of_each_type()[event_type].model_dump(mode="json")
+    """A document of the detail-type as detection makes it, else (a notice, or a type detection does not make
+    from a post alone) its committed sample."""
+    (event_type,) = [kind for kind, detail in PUBLISHED_DETAIL_TYPES.items() if detail == detail_type]
+    made = one_event_of_each_type()
+    if event_type in made:
+        return made[event_type].model_dump(mode="json")
+    sample = SAMPLES / f"eventbridge-{event_type.replace('.', '-')}.json"
+    return dict(json.loads(sample.read_text())["detail"])
 
 
 def aws_event(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +122,7 @@ def test_registry_is_named_after_the_stack_so_stacks_coexist() -> None:
 def test_schema_describes_exactly_the_models_fields() -> None:
     schema = document_schema()
     assert schema["$id"].startswith("urn:genviral-relay:")
-    for event_type, model in MODEL_BY_EVENT_TYPE.items():
+    for event_type, model in PUBLISHED_MODELS.items():
         definition = schema["$defs"][model.__name__]
         assert {"$ref": f"#/$defs/{model.__name__}"} in schema["oneOf"]
         assert list(definition["properties"]) == list(model.model_fields)
@@ -129,6 +133,17 @@ def test_schema_describes_exactly_the_models_fields() -> None:
         # Required: what the document had when first published, in model order (the default schema_version too).
         first = FIRST_PUBLISHED_FIELDS[model.__name__]
         assert definition["required"] == [field for field in model.model_fields if field in first]
+
+
+def test_a_nullable_date_time_has_its_format_on_the_string_option() -> None:
+    # Ajv's strict mode warns of a `format` beside an `anyOf`: it goes where it applies, and is still checked.
+    until = document_schema()["$defs"]["RelayStateEvent"]["properties"]["until"]
+    assert "format" not in until
+    assert until["anyOf"] == [{"type": "string", "format": "date-time"}, {"type": "null"}]
+    paused = document_of("Relay Paused")
+    check_document({**paused, "until": None})
+    with pytest.raises(ContractViolation, match="until"):
+        check_document({**paused, "until": "in five minutes"})
 
 
 def test_schema_uses_json_schema_keywords_only() -> None:
