@@ -21,8 +21,7 @@ class EventKind:
     """What goes with one event type, wherever the relay needs it: adding a type means one case below, and mypy
     refuses `event_kind` until it has one."""
 
-    detail_type: str
-    """EventBridge's detail-type (and the registry schema's name)."""
+    event_type: EventType
     model: type[RelayEvent]
     metric: str
     """The metric it counts in (a value of `observability.Metric`)."""
@@ -30,24 +29,25 @@ class EventKind:
     """What a check that finds one logs (0.3's line for transitions, unchanged: `transition-log-line` in
     docs/compatibility.md)."""
 
+    @property
+    def detail_type(self) -> str:
+        """EventBridge's detail-type (and the registry schema's name), as its model names it."""
+        return self.model.DETAIL_TYPES[self.event_type]
+
 
 def event_kind(event_type: EventType) -> EventKind:
     match event_type:
         # shim: transition-log-line (docs/compatibility.md)
         case "post.account.posted":
-            return EventKind("Post Account Posted", AccountOutcomeEvent, "TransitionsPosted", "Transition detected")
+            return EventKind(event_type, AccountOutcomeEvent, "TransitionsPosted", "Transition detected")
         case "post.account.failed":
-            return EventKind("Post Account Failed", AccountOutcomeEvent, "TransitionsFailed", "Transition detected")
+            return EventKind(event_type, AccountOutcomeEvent, "TransitionsFailed", "Transition detected")
         case "post.account.delayed":
-            return EventKind(
-                "Post Account Delayed", AccountDelayedEvent, "DeliveriesDelayed", "Delayed delivery detected"
-            )
+            return EventKind(event_type, AccountDelayedEvent, "DeliveriesDelayed", "Delayed delivery detected")
         case "post.account.url_resolved":
-            return EventKind(
-                "Post Account Url Resolved", AccountUrlResolvedEvent, "UrlsResolved", "Published URL resolved"
-            )
+            return EventKind(event_type, AccountUrlResolvedEvent, "UrlsResolved", "Published URL resolved")
         case "post.completed":
-            return EventKind("Post Completed", PostCompletedEvent, "PostsCompleted", "Post completion detected")
+            return EventKind(event_type, PostCompletedEvent, "PostsCompleted", "Post completion detected")
         case _:
             assert_never(event_type)
 

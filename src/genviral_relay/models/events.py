@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -92,11 +92,12 @@ class RelayEvent(PublishedEvent):
     event_type: EventType
     post_id: str = Field(description="The Genviral post.")
 
+    DETAIL_TYPES: ClassVar[dict[str, str]] = {}
+    """EventBridge's detail-type of each `event_type` the model carries (and the registry schema's name)."""
+
     @property
     def detail_type(self) -> str:
-        from genviral_relay.models.event_kinds import EVENT_KINDS  # the registry names every type's models
-
-        return EVENT_KINDS[self.event_type].detail_type
+        return self.DETAIL_TYPES[self.event_type]
 
     @property
     def account_ids(self) -> tuple[str, ...]:
@@ -178,6 +179,11 @@ class AccountEvent(RelayEvent):
 class AccountOutcomeEvent(AccountEvent):
     """One account's transition into `posted` or `failed`."""
 
+    DETAIL_TYPES: ClassVar[dict[str, str]] = {
+        "post.account.posted": "Post Account Posted",
+        "post.account.failed": "Post Account Failed",
+    }
+
     event_type: OutcomeEventType = Field(description="`post.account.<status>`.")
     status: FinalStatus = Field(description="The account's new posting status.")
     post: PostSummary
@@ -187,6 +193,7 @@ class AccountDelayedEvent(AccountEvent):
     """An account still neither `posted` nor `failed` `DelayedAfterMinutes` after its post's time."""
 
     event_type: Literal["post.account.delayed"]
+    DETAIL_TYPES: ClassVar[dict[str, str]] = {"post.account.delayed": "Post Account Delayed"}
     status: str = Field(description="The account's current status (`pending`, `scheduled`, `retry`, ...).")
     delayed_since: str = Field(
         description="The moment the delay is counted from: the post's `scheduled_at` (its `created_at` when it has "
@@ -201,6 +208,7 @@ class AccountUrlResolvedEvent(AccountEvent):
     backing off, for up to 24 hours after it saw it posted."""
 
     event_type: Literal["post.account.url_resolved"]
+    DETAIL_TYPES: ClassVar[dict[str, str]] = {"post.account.url_resolved": "Post Account Url Resolved"}
     status: Literal["posted"] = Field(description="The account's posting status (`posted`).")
     posted_event_id: str | None = Field(
         description="The `post.account.posted` event that reported the posting without a URL (null if an earlier "
@@ -229,6 +237,7 @@ class PostCompletedEvent(RelayEvent):
     the post completes again, a new completion under a new id."""
 
     event_type: Literal["post.completed"]
+    DETAIL_TYPES: ClassVar[dict[str, str]] = {"post.completed": "Post Completed"}
     outcome: CompletionOutcome = Field(description="`posted`: all posted; `failed`: all failed; else `partial`.")
     posted_count: int = Field(ge=0)
     failed_count: int = Field(ge=0)
