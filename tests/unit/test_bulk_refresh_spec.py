@@ -52,7 +52,12 @@ def posted(world: World, post_id: str) -> None:
     created_at = world.source.posts[post_id].created_at
     world.source.put(
         post(
-            account(status="posted", published_at="2025-02-01T15:00:20Z", last_attempted_at="2025-02-01T15:00:20Z"),
+            account(
+                status="posted",
+                published_at="2025-02-01T15:00:20Z",
+                last_attempted_at="2025-02-01T15:00:20Z",
+                published_url=f"https://x.example/{post_id}",
+            ),
             post_id=post_id,
             status="posted",
             created_at=created_at,

@@ -44,7 +44,7 @@ def event_kind(event_type: EventType) -> EventKind:
             )
         case "post.account.url_resolved":
             return EventKind(
-                "Post Account Url Resolved", AccountUrlResolvedEvent, "UrlsResolved", "Published URL resolved"
+                "Post Account Url Resolved", AccountUrlResolvedEvent, "UrlsResolved", "Late published URL detected"
             )
         case "post.completed":
             return EventKind("Post Completed", PostCompletedEvent, "PostsCompleted", "Post completion detected")
