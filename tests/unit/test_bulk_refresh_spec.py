@@ -47,8 +47,8 @@ def scheduled(post_id: str, created_at: datetime, *states: dict[str, object]) ->
     return post(*(states or (account(status="scheduled"),)), post_id=post_id, created_at=format_ts(created_at))
 
 
-def posted(world: World, post_id: str) -> None:
-    """Genviral now shows the post's account posted."""
+def posted(world: World, post_id: str, *, url: str | None = "https://x.example/p") -> None:
+    """Genviral now shows the post's account posted (`url`: its published URL, None: not given yet)."""
     created_at = world.source.posts[post_id].created_at
     world.source.put(
         post(
@@ -56,7 +56,7 @@ def posted(world: World, post_id: str) -> None:
                 status="posted",
                 published_at="2025-02-01T15:00:20Z",
                 last_attempted_at="2025-02-01T15:00:20Z",
-                published_url=f"https://x.example/{post_id}",
+                published_url=url and f"{url}/{post_id}",
             ),
             post_id=post_id,
             status="posted",
@@ -127,6 +127,34 @@ def test_a_listed_post_gives_the_events_and_ids_its_own_check_gives(world: World
 
     assert world.published("sns") == twin.published("sns")
     assert world.stored(post_ids[0]) == twin.stored(post_ids[0])
+
+
+def test_late_urls_of_posts_created_together_come_from_one_list_call_as_their_own_checks_would_give(
+    world: World,
+) -> None:
+    # Given three imported posts the relay saw posted without a URL: each is checked again 2 minutes later
+    post_ids = imported(world, 3)
+    for post_id in post_ids:
+        posted(world, post_id, url=None)
+    work(world, tick(world))
+    postings = list(world.publishers["sns"].published)
+    world.forget_calls()
+
+    # When the URLs appear and the URL checks come due together
+    world.later(timedelta(minutes=2))
+    for post_id in post_ids:
+        posted(world, post_id)
+    (request,) = tick(world)
+    work(world, [request])
+
+    # Then one list call reports each URL once, keyed on its posting
+    assert isinstance(request, RefreshRequest)
+    assert genviral_calls(world) == {"posts_created": 1}
+    resolved = [event for event in world.publishers["sns"].published if event.event_type.endswith("url_resolved")]
+    assert sorted(event.post_id for event in resolved) == post_ids
+    assert {getattr(event, "posted_event_id", None) for event in resolved} == {
+        event.event_id for event in postings if event.event_type == "post.account.posted"
+    }
 
 
 def test_a_lone_hot_post_keeps_its_own_check(world: World) -> None:
