@@ -142,7 +142,8 @@ class AccountEvent(RelayEvent):
         default=None,
         ge=1,
         description="1, 2, 3, ... per (post, account), in the order the relay saw them: order a post's account "
-        "documents by it. The same event always carries the same number. Null only on documents stored before 0.5.",
+        "documents by it. The same event always carries the same number. Null only on documents stored by an earlier "
+        "release, which numbered none.",
     )
 
     # shim: event-without-account (docs/compatibility.md)
@@ -202,8 +203,8 @@ class AccountUrlResolvedEvent(AccountEvent):
     event_type: Literal["post.account.url_resolved"]
     status: Literal["posted"] = Field(description="The account's posting status (`posted`).")
     posted_event_id: str | None = Field(
-        description="The `post.account.posted` event that reported the posting without a URL (null if it was reported "
-        "before 0.5)."
+        description="The `post.account.posted` event that reported the posting without a URL (null only if that "
+        "posting was reported by a release that kept no event ids)."
     )
     post: PostSummary
 
