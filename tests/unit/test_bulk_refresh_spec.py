@@ -22,6 +22,7 @@ from genviral_relay.polling import bulk_refresh
 from genviral_relay.polling.bulk_refresh import HotWindows
 from genviral_relay.polling.tick import PollTick
 from genviral_relay.polling.work_batch import WorkItem
+from genviral_relay.rules.late_urls import URL_CHECKS
 from tests.builders import NOW, account, post
 from tests.support.doubles import InMemoryWorkQueue
 from tests.unit.world import World, emitted
@@ -132,7 +133,7 @@ def test_a_listed_post_gives_the_events_and_ids_its_own_check_gives(world: World
 def test_late_urls_of_posts_created_together_come_from_one_list_call_as_their_own_checks_would_give(
     world: World,
 ) -> None:
-    # Given three imported posts the relay saw posted without a URL: each is checked again 2 minutes later
+    # Given three imported posts the relay saw posted without a URL: each is checked again at its first URL check
     post_ids = imported(world, 3)
     for post_id in post_ids:
         posted(world, post_id, url=None)
@@ -141,7 +142,7 @@ def test_late_urls_of_posts_created_together_come_from_one_list_call_as_their_ow
     world.forget_calls()
 
     # When the URLs appear and the URL checks come due together
-    world.later(timedelta(minutes=2))
+    world.later(URL_CHECKS[0])
     for post_id in post_ids:
         posted(world, post_id)
     (request,) = tick(world)

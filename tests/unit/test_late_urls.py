@@ -47,7 +47,7 @@ def test_a_posting_without_url_keeps_a_finished_post_watched_and_checked_backing
     watch = world.stored()
     assert watch.watching
     assert watch.accounts[ACCOUNT_A].url_awaited_since == "2025-02-01T15:00:00.000Z"
-    assert watch.next_check_at == NOW + timedelta(minutes=2)
+    assert watch.next_check_at == NOW + URL_CHECKS[0]
 
     # Each check finding no URL yet asks for the next one, further apart
     moments = []
@@ -76,14 +76,13 @@ def test_an_unfinished_post_is_checked_at_the_url_moment_when_its_backoff_is_lon
     # Overdue by hours: the unfinished account's own backoff is 30 minutes
     unfinished = post(posted(), account(ACCOUNT_B, status="pending"))
     now = NOW + timedelta(hours=5)
+    seen = now - URL_CHECKS[0] + timedelta(minutes=1)  # the first URL check is a minute away
 
     own = policy.next_check(unfinished, now, last_change=now - timedelta(hours=3))
-    with_url = policy.next_check(
-        unfinished, now, last_change=now - timedelta(hours=3), urls_awaited=(now - timedelta(minutes=4),)
-    )
+    with_url = policy.next_check(unfinished, now, last_change=now - timedelta(hours=3), urls_awaited=(seen,))
 
     assert own == now + timedelta(minutes=30)
-    assert with_url == now + timedelta(minutes=1)  # 5 minutes after the posting was seen
+    assert with_url == now + timedelta(minutes=1)
 
 
 # ---------------------------------------------------------------------- the event

@@ -22,11 +22,13 @@ from genviral_relay.models.domain import POSTED, AccountSnapshot
 from genviral_relay.models.upstream import AccountState
 
 URL_CHECKS: tuple[timedelta, ...] = (
-    *(timedelta(minutes=minutes) for minutes in (2, 5, 15, 30)),
+    *(timedelta(minutes=minutes) for minutes in (10, 30)),
     *(timedelta(hours=hours) for hours in (1, 2, 4, 8, 16, 24)),
 )
-"""When a posting without a URL is checked again, counted from when the relay saw it: most URLs come within the
-hour, so the checks are dense there and sparse after (ten in all; the last ends the wait)."""
+"""When a posting without a URL is checked again, counted from when the relay saw it (eight checks at most; the
+last ends the wait). Each is a Genviral call of its own once the post is otherwise finished, so they are few: a
+URL that comes within the hour (TikTok's usual delay) costs two or three, and is reported within minutes of it
+(the calm-week benchmark measures both); checks at 2 and 5 minutes would have added two calls to most of them."""
 
 
 def lacks_url(state: AccountState) -> bool:
