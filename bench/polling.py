@@ -11,6 +11,9 @@ posts and deleted; the poller ticks every minute. Printed, measured in one run:
 5. cold import time of each handler, from a built artifact with and without its bytecode, vs a bare
    `import boto3, requests`; peak RSS of a worker process checking 1,000 posts;
 6. lost and duplicate events.
+
+About 5 % of the postings get their public URL 1-60 minutes after they are posted (as TikTok often does):
+the checks the relay makes for those URLs alone are a category of Genviral calls of their own.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ from genviral_relay.rules.transitions import detect_transitions
 from local.emulator import GenviralEmulator
 from local.stack import MotoStack
 from tests.support.doubles import InMemoryStore, InMemoryWorkQueue, SteppingClock
-from tests.support.ledger import Ledger, is_completion, outcome_of
+from tests.support.ledger import Ledger, is_completion, outcome_of, url_resolution
 from tests.support.runtime import RUNTIME_PYTHON, find_runtime_python
 from tests.support.seams import no_sleep
 
@@ -75,6 +78,9 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TOKEN = "gva_live_bench.0123456789abcdef"  # noqa: S105 - the emulator's test key
 TICK = timedelta(minutes=1)
 LIST_PREFIX = "list of "
+URL_CHECKS = "URL re-checks (posted without a URL)"
+LATE_URL = "URL given late (1-60 min)"
+LATE_URL_SHARE = 0.05
 ENRICHMENT = f"{LIST_PREFIX}accounts (naming the accounts of events)"
 HANDLERS = (
     "genviral_relay.handlers.poller",
@@ -94,6 +100,8 @@ class Change:
     kind: str = field(compare=False)  # posted | failed | retry | reschedule | delete
     account: int = field(default=0, compare=False)
     value: Any = field(default=None, compare=False)
+    url_later: bool = field(default=False, compare=False)
+    """A posting whose URL comes with a later `url` change."""
 
 
 @dataclass
@@ -106,8 +114,12 @@ class PlannedPost:
     deleted: bool = False
 
 
-def plan_week(posts: int, start: datetime, rng: random.Random) -> tuple[list[PlannedPost], list[Change]]:
-    """A realistic mix over seven days: on time, late, failed, failed then retried, rescheduled, deleted."""
+def plan_week(
+    posts: int, start: datetime, rng: random.Random, urls: random.Random | None = None
+) -> tuple[list[PlannedPost], list[Change]]:
+    """A realistic mix over seven days: on time, late, failed, failed then retried, rescheduled, deleted. `urls`
+    draws which postings get their URL late, and when (its own generator, so the rest of the week is the same
+    week with or without them)."""
     planned: list[PlannedPost] = []
     changes: list[Change] = []
     sequence = 0
@@ -115,7 +127,11 @@ def plan_week(posts: int, start: datetime, rng: random.Random) -> tuple[list[Pla
     def change(at: datetime, index: int, kind: str, account: int = 0, value: Any = None) -> None:
         nonlocal sequence
         sequence += 1
-        changes.append(Change(at, sequence, index, kind, account, value))
+        late = kind == "posted" and urls is not None and urls.random() < LATE_URL_SHARE
+        changes.append(Change(at, sequence, index, kind, account, value, url_later=late))
+        if late and urls is not None:
+            sequence += 1
+            changes.append(Change(at + timedelta(minutes=urls.uniform(1, 60)), sequence, index, "url", account))
 
     for index in range(posts):
         created = start + timedelta(seconds=rng.uniform(0, 6 * 86400))
@@ -193,10 +209,19 @@ class TargetsStandIn(DeadLetters):
 
 class PhasedSource(PostSource, AccountSource):
     """Counts Genviral calls by the polling phase the post was in when it was called for; lists the
-    accounts too, so events are named as in a deployment and the listings that costs are counted."""
+    accounts too, so events are named as in a deployment and the listings that costs are counted. A
+    check of a finished post whose watch awaits a URL is a URL re-check."""
 
-    def __init__(self, inner: PostSource, clock: SteppingClock, emulator: GenviralEmulator, lead: timedelta) -> None:
+    def __init__(
+        self,
+        inner: PostSource,
+        clock: SteppingClock,
+        emulator: GenviralEmulator,
+        lead: timedelta,
+        store: InMemoryStore,
+    ) -> None:
         self._inner = inner
+        self._store = store
         self._clock = clock
         self._emulator = emulator
         self._lead = lead
@@ -229,6 +254,9 @@ class PhasedSource(PostSource, AccountSource):
             return "deleted (last check)"
         current = self._emulator.post_json(post_id)
         if all(state["status"] in FINAL_STATUSES for state in current["accounts"]["states"]):
+            watch = self._store.peek(post_id)
+            if watch is not None and any(state.url_awaited_since for state in watch.accounts.values()):
+                return URL_CHECKS
             return "finished (retry window, outbox)"
         now = self._clock.now
         due_at = current.get("scheduled_at")
@@ -275,6 +303,8 @@ class WeekResult:
     """The ticks' queries: the due index, and the created index when posts are due together."""
     calls_by_phase: Counter[str]
     lags: dict[str, list[float]]
+    urls_resolved: int
+    """Postings reported without a URL whose URL came later (each a `post.account.url_resolved`)."""
     lost: int
     duplicate_ids: int
     unexpected: int
@@ -288,7 +318,7 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
     rng = random.Random(seed)
     start = datetime(2026, 3, 2, tzinfo=UTC)
     clock = SteppingClock(start)
-    planned, changes = plan_week(posts, start, rng)
+    planned, changes = plan_week(posts, start, rng, random.Random(seed + 1))
     factories.reset()
     with GenviralEmulator(tokens=[TOKEN], clock=clock) as emulator:
         publish_calls: Counter[str] = Counter()
@@ -302,6 +332,7 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
             clock,
             emulator,
             policy.lead_time,
+            store,
         )
         path = compose_relay(
             store=store,
@@ -383,6 +414,7 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
         # Audit against what the subscribers received.
         delivered = targets.received
         audit = ledger.audit(delivered, targets.parked)
+        urls_resolved = audit.urls_resolved
         event_keys = {d["event_id"]: outcome_of(d) for d in delivered["sns"] + delivered["eventbridge"]}
         lags: dict[str, list[float]] = {}
         for (event_id, _target), moment in published_at.items():
@@ -403,6 +435,7 @@ def simulate_week(posts: int, seed: int, mode: str = "registered") -> WeekResult
             poller_queries=poller_queries,
             calls_by_phase=source.calls,
             lags=lags,
+            urls_resolved=urls_resolved,
             lost=audit.lost,
             duplicate_ids=audit.duplicate_ids,
             unexpected=audit.unexpected,
@@ -430,7 +463,18 @@ def _apply(
     else:
         account_id = emulator.account_ids(post_id)[change.account]
         if change.kind == "posted":
-            emulator.mark_posted(post_id, account_id)
+            if change.url_later:
+                emulator.mark_posted(post_id, account_id, published_url=None)
+            else:
+                emulator.mark_posted(post_id, account_id)
+        elif change.kind == "url":
+            state = next(s for s in emulator.post_json(post_id)["accounts"]["states"] if s["account_id"] == account_id)
+            if state["status"] != "posted" or state["published_url"] is not None:
+                return  # posted again since, with its URL
+            emulator.resolve_url(post_id, account_id)
+            ledger.observe(emulator.post_json(post_id))
+            upstream_at[url_resolution(outcome_of({"post_id": post_id, **state}))] = (change.at, LATE_URL)
+            return
         elif change.kind == "failed":
             emulator.mark_failed(post_id, account_id, error_message="rejected by the platform")
         else:
@@ -775,9 +819,11 @@ def _week_rows(week: WeekResult) -> list[str]:
     dynamodb = sum(week.dynamodb_calls.values())
     publishes = sum(week.publish_calls.values())
     ratio = week.relay_genviral_calls / max(week.baseline_genviral_calls, 1)
-    all_lags = [lag for values in week.lags.values() for lag in values]
+    all_lags = [lag for kind, values in week.lags.items() if kind != LATE_URL for lag in values]
     return [
         f"| 1 | transitions (upstream) | {week.transitions} | |",
+        f"| 1 | postings whose URL came 1-60 min later (each one `post.account.url_resolved`) "
+        f"| {week.urls_resolved} | |",
         f"| 1 | Genviral calls, relay | {week.relay_genviral_calls} "
         f"({week.relay_genviral_calls / transitions:.2f} per transition) | |",
         f"| 1 | Genviral calls, fixed-rate baseline | {week.baseline_genviral_calls} "

@@ -8,7 +8,8 @@ and its connection handling run exactly as in production. It serves:
 - `GET /api/partner/v1/accounts`: the connected accounts, active ones only, in workspace or personal scope.
 
 Tests script the account list (`set_account`; every account a post is created for gets an active
-entry unless one exists), per-account transitions (`mark_posted`, `mark_failed`, `retry`, `set_account_state`, ...),
+entry unless one exists), per-account transitions (`mark_posted`, `mark_failed`, `retry`, `set_account_state`, ...;
+a posting whose URL comes later: `mark_posted(..., url_after=...)` or `resolve_url`),
 key scope and plan errors, and inject transport or payload faults that matching requests consume in
 first-in-first-out order.
 
@@ -364,6 +365,8 @@ class GenviralEmulator:
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._posts: dict[str, _Post] = {}
+        self._late_urls: dict[tuple[str, str], tuple[datetime, str]] = {}
+        """(post, account) -> when its posting's URL appears (emulated time), and the URL."""
         self._seq = 0
         self._faults: list[_FaultEntry] = []
         self._calls: Counter[str] = Counter()
@@ -543,6 +546,7 @@ class GenviralEmulator:
     def post_json(self, post_id: str) -> dict[str, Any]:
         """The `data` object GET /posts/{id} would answer, ignoring scope and faults."""
         with self._lock:
+            self._settle_late_urls()
             rendered = self._post(post_id).render(None)
         assert rendered is not None  # a post always has at least one account
         return rendered
@@ -558,9 +562,14 @@ class GenviralEmulator:
         *,
         published_url: str | _Unset | None = _UNSET,
         at: datetime | None = None,
+        url_after: timedelta | None = None,
     ) -> None:
-        """Account `posted`: published_at = last_attempted_at = `at` (default now), no error."""
-        stamp = format_timestamp(at or self._clock())
+        """Account `posted`: published_at = last_attempted_at = `at` (default now), no error.
+
+        `url_after`: the platform gives the public URL this long after `at` (emulated time, as TikTok often
+        does): until then `published_url` is null."""
+        moment = at or self._clock()
+        stamp = format_timestamp(moment)
         if isinstance(published_url, _Unset):
             published_url = f"https://social.example.com/{account_id}/posts/{post_id}"
         with self._lock:
@@ -569,8 +578,32 @@ class GenviralEmulator:
                 published_at=stamp,
                 error_message=None,
                 last_attempted_at=stamp,
-                published_url=published_url,
+                published_url=published_url if url_after is None else None,
             )
+            self._late_urls.pop((post_id, account_id), None)
+            if url_after is not None and published_url is not None:
+                self._late_urls[(post_id, account_id)] = (moment + url_after, published_url)
+
+    def resolve_url(self, post_id: str, account_id: str, url: str | None = None) -> None:
+        """The platform gives the URL of the account's posting now (default: the one `mark_posted` would give)."""
+        with self._lock:
+            self._late_urls.pop((post_id, account_id), None)
+            self._post(post_id).state(account_id)["published_url"] = (
+                url or f"https://social.example.com/{account_id}/posts/{post_id}"
+            )
+
+    def _settle_late_urls(self) -> None:
+        """Fill in the URLs whose moment has come, for postings that are still posted (under the lock)."""
+        now = self._clock()
+        for key, (due, url) in list(self._late_urls.items()):
+            if due > now:
+                continue
+            del self._late_urls[key]
+            post = self._posts.get(key[0])
+            if post is not None:
+                state = post.state(key[1])
+                if state["status"] == "posted" and state["published_url"] is None:
+                    state["published_url"] = url
 
     def mark_failed(
         self,
@@ -755,6 +788,7 @@ class GenviralEmulator:
             return self._accounts_answer()
         scope = self._scope()
         with self._lock:
+            self._settle_late_urls()
             post = self._posts.get(post_id or "")
             rendered = post.render(scope) if post is not None else None
         if rendered is None:
@@ -782,6 +816,7 @@ class GenviralEmulator:
         wanted_status = query.get("status") or None
         scope = self._scope()
         with self._lock:
+            self._settle_late_urls()
             posts = sorted(self._posts.values(), key=lambda p: (p.created_at, p.seq), reverse=True)
             # Only the answer's posts are rendered: a workspace of thousands stays quick to list.
             in_scope = [

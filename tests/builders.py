@@ -80,7 +80,16 @@ def one_event_of_each_type() -> dict[str, RelayEvent]:
     late = detect_transitions(
         None, post(account(status="pending")), NOW + timedelta(minutes=20), delayed_after=timedelta(minutes=15)
     )
-    events = [*detect_transitions(None, finished, NOW).events, *late.events]
+    # A posting first seen without its URL, then with it: the URL's own document
+    stamp = "2025-02-01T15:00:04.000Z"
+    posting = account(status="posted", published_at=stamp, last_attempted_at=stamp)
+    first = detect_transitions(None, post(posting), NOW)
+    seen = WatchRecord(
+        post_id=POST_ID, version=1, accounts=first.accounts, occurrences=first.occurrences, registered_at=NOW
+    )
+    with_url = post({**posting, "published_url": "https://www.tiktok.com/@brand.shop/video/7300000000000000001"})
+    resolved = detect_transitions(seen, with_url, NOW + timedelta(minutes=10)).events
+    events = [*detect_transitions(None, finished, NOW).events, *late.events, *resolved]
     return {event.event_type: event for event in events}
 
 

@@ -298,7 +298,13 @@ DASHBOARD: tuple[Graph, ...] = (
     ),
     Graph(
         "Events detected",
-        (Metric.TRANSITIONS_POSTED, Metric.TRANSITIONS_FAILED, Metric.DELIVERIES_DELAYED, Metric.POSTS_COMPLETED),
+        (
+            Metric.TRANSITIONS_POSTED,
+            Metric.TRANSITIONS_FAILED,
+            Metric.DELIVERIES_DELAYED,
+            Metric.URLS_RESOLVED,
+            Metric.POSTS_COMPLETED,
+        ),
     ),
     Graph(
         "Detection lag (seconds)",

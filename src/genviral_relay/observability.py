@@ -103,6 +103,7 @@ class Metric(StrEnum):
     TRANSITIONS_FAILED = "TransitionsFailed"
     DELIVERIES_DELAYED = "DeliveriesDelayed"  # post.account.delayed events
     POSTS_COMPLETED = "PostsCompleted"  # post.completed events
+    URLS_RESOLVED = "UrlsResolved"  # post.account.url_resolved events
     DETECTION_LAG = "DetectionLag"  # seconds from Genviral's change to its detection
     # Genviral refusing or failing a check, by code (after the client's own retries)
     GENVIRAL_ERRORS_401 = "GenviralErrors401"

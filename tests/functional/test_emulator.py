@@ -312,6 +312,33 @@ def test_mark_posted_sets_publication_fields(emulator: GenviralEmulator, http: r
     assert second["published_url"].startswith("https://")
 
 
+def test_a_posting_can_get_its_url_later_in_emulated_time_or_when_told(
+    emulator: GenviralEmulator, http: requests.Session, clock: SteppingClock
+) -> None:
+    post_id = emulator.create_post(accounts=["a", "b", "c"])
+    emulator.mark_posted(post_id, "a", url_after=timedelta(minutes=10))
+    emulator.mark_posted(post_id, "b", published_url=None)
+    emulator.mark_posted(post_id, "c", url_after=timedelta(minutes=10))
+    emulator.mark_failed(post_id, "c")  # an account that leaves `posted` gets no URL
+
+    def urls() -> list[str | None]:
+        return [state["published_url"] for state in post_data(http, emulator, post_id)["accounts"]["states"]]
+
+    assert urls() == [None, None, None]
+    clock.now += timedelta(minutes=9, seconds=59)
+    assert urls() == [None, None, None]
+    clock.now += timedelta(seconds=1)
+    assert urls() == [f"https://social.example.com/a/posts/{post_id}", None, None]
+    listed = list_posts(http, emulator).json()["data"]["posts"]
+    assert listed[0]["accounts"]["states"][0]["published_url"] == urls()[0]
+
+    emulator.resolve_url(post_id, "b", "https://www.tiktok.com/@me/video/8")
+    assert urls()[1] == "https://www.tiktok.com/@me/video/8"
+    clock.now += timedelta(hours=1)
+    assert urls()[2] is None
+    assert post_data(http, emulator, post_id)["accounts"]["states"][0]["published_at"] == format_timestamp(NOW)
+
+
 def test_mark_failed_then_retry_rearms_only_the_failed_accounts(
     emulator: GenviralEmulator, http: requests.Session, clock: SteppingClock
 ) -> None:

@@ -20,6 +20,7 @@ from genviral_relay.rules.schedule import PollingPolicy
 from local.emulator import GenviralEmulator
 from local.stack import MotoStack
 from tests.conftest import TOKEN
+from tests.functional.subscribers import drain
 from tests.support.doubles import SteppingClock
 from tests.support.seams import no_sleep
 
@@ -187,3 +188,38 @@ def test_the_sweep_checks_a_listed_post_only_when_the_list_shows_something_new(
     watch = store.get(post_id)
     assert watch is not None
     assert {state.status for state in watch.accounts.values()} == {"retry"}
+
+
+def test_a_url_given_after_the_posting_is_published_once_from_a_backing_off_check(
+    checker: PostCheck, store: WatchStore, emulator: GenviralEmulator, clock: SteppingClock, stack: MotoStack
+) -> None:
+    # Given a post whose account Genviral reports posted 20 minutes before the platform gives the URL
+    post_id = emulator.create_post(accounts=1, scheduled_at=START - timedelta(minutes=5))
+    (account_id,) = emulator.account_ids(post_id)
+    checker.check(post_id, trigger="register")
+    emulator.mark_posted(post_id, account_id, url_after=timedelta(minutes=20))
+    clock.now += POLICY.tick
+    checker.check(post_id)
+    seen_posted = clock.now
+
+    # When the relay checks it as its schedule asks, until the watch ends
+    moments = []
+    while (moment := check_when_due(checker, store, clock, post_id)) is not None:
+        moments.append(moment - seen_posted)
+        watch = store.get(post_id)
+        assert watch is not None
+        if not watch.watching:
+            break
+
+    # Then the checks backed off (10 min: no URL yet; 30 min: found), and SNS got the posting then the URL
+    assert moments == [timedelta(minutes=minutes) for minutes in (10, 30)]
+    received = drain(stack).sns_documents()
+    account_documents = [document for document in received if document.get("account_id") == account_id]
+    assert [(d["event_type"], d["published_url"], d["sequence"]) for d in account_documents] == [
+        ("post.account.posted", None, 1),
+        ("post.account.url_resolved", emulator.post_json(post_id)["accounts"]["states"][0]["published_url"], 2),
+    ]
+    posting, resolution = account_documents
+    assert resolution["posted_event_id"] == posting["event_id"]
+    assert resolution["last_attempted_at"] == posting["last_attempted_at"]
+    assert emulator.calls(post_id) == 2 + len(moments)  # the registration, the posting, the URL checks

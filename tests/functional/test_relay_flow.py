@@ -66,9 +66,10 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
         assert set(document) == {
             "schema_version", "event_id", "event_type", "detected_at", "post_id", "account_id", "account", "status",
             "previous_status", "published_url", "published_at", "error_message", "error_category",
-            "last_attempted_at", "post",
+            "last_attempted_at", "sequence", "post",
         }  # fmt: skip
         assert document["schema_version"] == "1"
+        assert document["sequence"] == 1  # the account's first document
         assert document["post_id"] == post_id
         assert document["status"] == state["status"]
         assert document["event_type"] == f"post.account.{state['status']}"

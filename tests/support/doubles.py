@@ -267,6 +267,11 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
             self.calls["get_item"] += 1
             return self._watches.get(post_id)
 
+    def peek(self, post_id: str) -> WatchRecord | None:
+        """The stored watch without counting a call: the benchmark's bookkeeping, not the relay's."""
+        with self._lock:
+            return self._watches.get(post_id)
+
     def get_many(self, post_ids: Sequence[str]) -> dict[str, WatchRecord]:
         unique = list(dict.fromkeys(post_ids))
         with self._lock:

@@ -102,6 +102,33 @@ def crash_at(seam: str, *, mid_batch: bool = False) -> Scenario:
     return scenario
 
 
+def late_url(seam: str, *, when: str) -> Scenario:
+    """Accounts posted without a URL that the platform gives later, with a crash at `seam` either in the check
+    that records the posting (`when="posting"`) or in the one that finds the URL (`when="url"`)."""
+
+    def scenario(trial: Trial) -> None:
+        posts = trial.new_posts(trial.rng.randint(1, 3))
+        for post_id in posts:
+            for account_id in trial.emulator.account_ids(post_id):
+                if trial.rng.random() < 0.7:
+                    trial.emulator.mark_posted(post_id, account_id, published_url=None)
+            trial.ledger.observe(trial.emulator.post_json(post_id))
+        if when == "posting":
+            trial.rig.seams.arm(seam)
+        trial.tick()
+        for post_id in posts:
+            for state in trial.emulator.post_json(post_id)["accounts"]["states"]:
+                if state["status"] == "posted":
+                    trial.emulator.resolve_url(post_id, state["account_id"])
+            trial.ledger.observe(trial.emulator.post_json(post_id))
+        if when == "url":
+            trial.rig.seams.arm(seam)
+        trial.tick()
+        trial.tick()  # the next tick repairs what the crash left
+
+    return scenario
+
+
 def two_workers_race(trial: Trial) -> None:
     posts = trial.new_posts(trial.rng.randint(1, 3))
     trial.deliver_some(posts)
@@ -369,6 +396,8 @@ def poison_messages(trial: Trial) -> None:
 SCENARIOS: dict[str, Scenario] = {
     **{f"crash {seam.replace('_', ' ')}": crash_at(seam) for seam in SEAMS},
     "crash in the middle of a batch": crash_at("after_commit", mid_batch=True),
+    "crash between a posting without URL and its later URL": late_url("after_commit", when="posting"),
+    "crash between detecting a late URL and publishing it": late_url("after_commit", when="url"),
     "two workers race on the same posts": two_workers_race,
     "same SQS message delivered twice": same_message_twice,
     "tick overlaps an API check-now": tick_overlaps_check_now,
@@ -401,6 +430,7 @@ class Row:
     trials: int = 0
     expected: int = 0
     completions: int = 0
+    urls_resolved: int = 0
     delivered_sns: int = 0
     delivered_eventbridge: int = 0
     lost: int = 0
@@ -440,6 +470,7 @@ def run_matrix(trials: int, names: list[str] | None = None, seed: int = 0) -> li
             row.trials += 1
             row.expected += audit.expected
             row.completions += audit.completions
+            row.urls_resolved += audit.urls_resolved
             row.delivered_sns += audit.delivered["sns"]
             row.delivered_eventbridge += audit.delivered["eventbridge"]
             row.lost += audit.lost
@@ -456,15 +487,16 @@ def run_matrix(trials: int, names: list[str] | None = None, seed: int = 0) -> li
 
 def format_table(rows: list[Row]) -> str:
     header = (
-        "| fault | trials | transitions expected | completions expected | delivered SNS | delivered EventBridge "
+        "| fault | trials | transitions expected | completions expected | late URLs expected | delivered SNS "
+        "| delivered EventBridge "
         "| dead-lettered | lost | duplicate ids | committed twice | events without a transition | crashes "
         "| bad inputs tried "
         "| Genviral calls |"
     )
-    lines = [header, "|" + "---|" * 14]
+    lines = [header, "|" + "---|" * 15]
     lines.extend(
-        f"| {row.fault} | {row.trials} | {row.expected} | {row.completions} | {row.delivered_sns} "
-        f"| {row.delivered_eventbridge} | {row.dead_lettered} | {row.lost} | {row.duplicate_ids} "
+        f"| {row.fault} | {row.trials} | {row.expected} | {row.completions} | {row.urls_resolved} "
+        f"| {row.delivered_sns} | {row.delivered_eventbridge} | {row.dead_lettered} | {row.lost} | {row.duplicate_ids} "
         f"| {row.committed_twice} | {row.unexpected} | {row.crashes} "
         f"| {row.bad_inputs} "
         f"| {row.genviral_calls} |"

@@ -3,8 +3,10 @@
 The ledger applies the relay's contract independently of its code: an account's observed state
 entering `posted` or `failed`, or staying final at a new attempt, is one transition that every
 target must receive under one event id; a post whose every account is final, with outcomes it was
-not already reported complete with, is one completion, under the same rule. Delays depend on the
-relay's clock, not on what happened upstream: they are left out of the audit.
+not already reported complete with, is one completion, under the same rule. A posting the relay
+reported without a URL (as the delivered `post.account.posted` shows) whose URL appeared upstream
+later, at the same attempt, is one `post.account.url_resolved`, under the same rule. Delays depend
+on the relay's clock, not on what happened upstream: they are left out of the audit.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ OutcomeKey = tuple[str, str, str, str]
 
 
 def outcome_of(document: dict[str, Any]) -> OutcomeKey:
-    """What identifies the transition or completion an event document reports."""
+    """What identifies the transition, completion or resolved URL an event document reports."""
+    if document.get("event_type") == "post.account.url_resolved":
+        return url_resolution(_outcome_of_account(document["post_id"], document))
     if document.get("event_type") == "post.completed":
         return _completion(
             document["post_id"], [_outcome_of_account(document["post_id"], a) for a in document["accounts"]]
@@ -39,8 +43,17 @@ def _completion(post_id: str, outcomes: list[OutcomeKey]) -> OutcomeKey:
     return (post_id, "", "completed", " ".join(sorted("=".join(outcome[1:]) for outcome in outcomes)))
 
 
+def url_resolution(posting: OutcomeKey) -> OutcomeKey:
+    """The resolved URL of a posting."""
+    return (posting[0], posting[1], "url_resolved", posting[3])
+
+
 def is_completion(outcome: OutcomeKey) -> bool:
     return outcome[2] == "completed"
+
+
+def is_url_resolution(outcome: OutcomeKey) -> bool:
+    return outcome[2] == "url_resolved"
 
 
 def audited(document: dict[str, Any]) -> bool:
@@ -52,6 +65,8 @@ class Audit:
     expected: int
     """Transitions upstream (each completion is counted in `completions`, and audited like them)."""
     completions: int
+    urls_resolved: int
+    """Postings reported without a URL whose URL appeared later: each a `post.account.url_resolved`."""
     delivered: dict[str, int]
     lost: int
     duplicate_ids: int
@@ -71,6 +86,8 @@ class Ledger:
     _reported: dict[tuple[str, str], OutcomeKey] = field(default_factory=dict)
     """By (post, account): the transition that reported its current final status."""
     _completed: dict[str, OutcomeKey] = field(default_factory=dict)
+    _urls: set[OutcomeKey] = field(default_factory=set)
+    """The postings whose URL was seen upstream."""
 
     def observe(self, post_json: dict[str, Any]) -> None:
         """Record the upstream state of a post (call after every change made to it)."""
@@ -84,6 +101,8 @@ class Ledger:
             if status in FINAL and (entered or new_attempt):
                 self.expected.append(outcome_of({"post_id": post_id, "account_id": key[1], **state}))
                 self._reported[key] = self.expected[-1]
+            if status == "posted" and state["published_url"] is not None:
+                self._urls.add(_outcome_of_account(post_id, state))
             self._last[key] = (status, attempt)
         if states and all(state["status"] in FINAL for state in states):
             completion = _completion(post_id, [self._reported[(post_id, state["account_id"])] for state in states])
@@ -95,6 +114,14 @@ class Ledger:
         expected = set(self.expected)
         if len(expected) != len(self.expected):
             raise ValueError("two transitions share an attempt time; give the emulator a ticking clock")
+        late_urls = {
+            url_resolution(posting)
+            for target in TARGETS
+            for document in delivered.get(target, [])
+            if document.get("event_type") == "post.account.posted" and document["published_url"] is None
+            if (posting := outcome_of(document)) in self._urls
+        }
+        expected |= late_urls
         parked = {(outcome_of(letter["event"]), letter["target"]) for letter in dead_lettered}
         ids: dict[OutcomeKey, set[str]] = defaultdict(set)
         received: dict[str, set[OutcomeKey]] = {}
@@ -118,8 +145,9 @@ class Ledger:
         )
         completions = sum(is_completion(outcome) for outcome in expected)
         return Audit(
-            expected=len(expected) - completions,
+            expected=len(expected) - completions - len(late_urls),
             completions=completions,
+            urls_resolved=len(late_urls),
             delivered={target: len(received[target] & expected) for target in TARGETS},
             lost=lost,
             duplicate_ids=sum(1 for event_ids in ids.values() if len(event_ids) > 1),

@@ -22,6 +22,7 @@ from genviral_relay.polling import bulk_refresh
 from genviral_relay.polling.bulk_refresh import HotWindows
 from genviral_relay.polling.tick import PollTick
 from genviral_relay.polling.work_batch import WorkItem
+from genviral_relay.rules.late_urls import URL_CHECKS
 from tests.builders import NOW, account, post
 from tests.support.doubles import InMemoryWorkQueue
 from tests.unit.world import World, emitted
@@ -47,12 +48,17 @@ def scheduled(post_id: str, created_at: datetime, *states: dict[str, object]) ->
     return post(*(states or (account(status="scheduled"),)), post_id=post_id, created_at=format_ts(created_at))
 
 
-def posted(world: World, post_id: str) -> None:
-    """Genviral now shows the post's account posted."""
+def posted(world: World, post_id: str, *, url: str | None = "https://x.example/p") -> None:
+    """Genviral now shows the post's account posted (`url`: its published URL, None: not given yet)."""
     created_at = world.source.posts[post_id].created_at
     world.source.put(
         post(
-            account(status="posted", published_at="2025-02-01T15:00:20Z", last_attempted_at="2025-02-01T15:00:20Z"),
+            account(
+                status="posted",
+                published_at="2025-02-01T15:00:20Z",
+                last_attempted_at="2025-02-01T15:00:20Z",
+                published_url=url and f"{url}/{post_id}",
+            ),
             post_id=post_id,
             status="posted",
             created_at=created_at,
@@ -122,6 +128,34 @@ def test_a_listed_post_gives_the_events_and_ids_its_own_check_gives(world: World
 
     assert world.published("sns") == twin.published("sns")
     assert world.stored(post_ids[0]) == twin.stored(post_ids[0])
+
+
+def test_late_urls_of_posts_created_together_come_from_one_list_call_as_their_own_checks_would_give(
+    world: World,
+) -> None:
+    # Given three imported posts the relay saw posted without a URL: each is checked again at its first URL check
+    post_ids = imported(world, 3)
+    for post_id in post_ids:
+        posted(world, post_id, url=None)
+    work(world, tick(world))
+    postings = list(world.publishers["sns"].published)
+    world.forget_calls()
+
+    # When the URLs appear and the URL checks come due together
+    world.later(URL_CHECKS[0])
+    for post_id in post_ids:
+        posted(world, post_id)
+    (request,) = tick(world)
+    work(world, [request])
+
+    # Then one list call reports each URL once, keyed on its posting
+    assert isinstance(request, RefreshRequest)
+    assert genviral_calls(world) == {"posts_created": 1}
+    resolved = [event for event in world.publishers["sns"].published if event.event_type.endswith("url_resolved")]
+    assert sorted(event.post_id for event in resolved) == post_ids
+    assert {getattr(event, "posted_event_id", None) for event in resolved} == {
+        event.event_id for event in postings if event.event_type == "post.account.posted"
+    }
 
 
 def test_a_lone_hot_post_keeps_its_own_check(world: World) -> None:

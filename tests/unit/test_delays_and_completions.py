@@ -243,8 +243,9 @@ def test_a_completion_is_reported_once_even_as_details_fill_in() -> None:
     later = post(account(status="posted", published_url="https://x.example/late"), failed(ACCOUNT_B))
     filled_in = relay.sees(later, SCHEDULED + timedelta(minutes=1))
 
-    assert filled_in.events == ()
-    assert filled_in.state_changed  # the URL is recorded, silently
+    # The URL of a posting reported without one is its own document (`rules/late_urls.py`), not a new completion.
+    assert [event.event_type for event in filled_in.events] == ["post.account.url_resolved"]
+    assert filled_in.state_changed
 
 
 def test_a_retry_that_completes_the_post_again_is_a_new_completion() -> None:

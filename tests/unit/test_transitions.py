@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genviral_relay.rules.transitions import detect_transitions, make_event_id, outcome_key
+from genviral_relay.rules.numbering import make_event_id
+from genviral_relay.rules.transitions import detect_transitions, outcome_key
 from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW, POST_ID, account, outcomes, post, watch
 
 DOCUMENTED = ["draft", "pending", "scheduled", "posted", "failed", "partial", "retry", "canceled", "deleted", "void"]

@@ -14,6 +14,7 @@ from genviral_relay.errors import GenviralContractError
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.events import AccountRef
 from genviral_relay.models.upstream import Post
+from genviral_relay.rules.late_urls import urls_awaited
 from genviral_relay.rules.schedule import PollingPolicy
 from genviral_relay.rules.transitions import Detection, detect_transitions
 
@@ -35,17 +36,26 @@ def plan_answer(
     now: datetime,
     policy: PollingPolicy,
     accounts: Mapping[str, AccountRef] | None = None,
+    *,
+    silent: bool = False,
 ) -> AnswerPlan:
-    """Genviral's answer `post` against the stored `watch` (None: start watching it) at `now`."""
+    """Genviral's answer `post` against the stored `watch` (None: start watching it) at `now`; `silent`: a
+    baseline, that reports nothing (`detect_transitions`)."""
     previous = watch or WatchRecord(post_id=post.id, version=0, registered_at=now)
-    detection = detect_transitions(previous, post, now, accounts, delayed_after=policy.delayed_after)
+    detection = detect_transitions(previous, post, now, accounts, delayed_after=policy.delayed_after, silent=silent)
     changed_at = previous.changed_at_after(state_changed=detection.state_changed, now=now)
     seen = {"last_change": changed_at, "first_seen": previous.registered_at}
     return AnswerPlan(
         previous=previous,
         detection=detection,
         changed_at=changed_at,
-        next_check_at=policy.next_check(post, now, **seen, delay_reportable_at=detection.next_delay_at),
+        next_check_at=policy.next_check(
+            post,
+            now,
+            **seen,
+            delay_reportable_at=detection.next_delay_at,
+            urls_awaited=urls_awaited(detection.accounts),
+        ),
         awaiting_retry=policy.awaits_retry(post, now, **seen),
     )
 

@@ -9,7 +9,7 @@ under the same ids.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -144,14 +144,12 @@ class PostCheck:
         """Record Genviral's answer for `post` against its stored watch (None: start watching it).
 
         `silent`: a baseline (discover mode, posts older than its start): the outcomes count as
-        seen, so later ids stay distinct, but nothing is emitted.
+        seen, so later ids stay distinct, but nothing is emitted nor numbered, and no URL is awaited.
         """
         now = now or self._clock()
-        plan = plan_answer(watch, post, now, self._policy)
+        plan = plan_answer(watch, post, now, self._policy, silent=silent)
         previous, detection = plan.previous, plan.detection
-        if silent:
-            detection = replace(detection, events=())
-        elif detection.events and self._accounts is not None:
+        if detection.events and self._accounts is not None:
             # Only a check that emits reads the directory (and perhaps lists the accounts): the rest stay cheap.
             named = self._accounts.describe(
                 {account_id for event in detection.events for account_id in event.account_ids}

@@ -81,6 +81,16 @@ class AccountSnapshot(BaseModel):
         description="When the relay saw the account sent back for another attempt (final, then not), while it is "
         "not final again: a delay of the new attempt counts from here.",
     )
+    sequence: int | None = Field(
+        default=None,
+        description="The last `sequence` given to a document about this account (0: none yet; None: stored before "
+        "0.5, counted from `occurrences`): committed with the documents, so a detection run again numbers them alike.",
+    )
+    url_awaited_since: str | None = Field(
+        default=None,
+        description="When the relay reported the account `posted` without a `published_url`, while it still has "
+        "none: the post is checked for it, backing off, for 24 h from here (`rules/late_urls.py`).",
+    )
 
 
 class OutboxEntry(BaseModel):

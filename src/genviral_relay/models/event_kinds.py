@@ -45,7 +45,7 @@ def event_kind(event_type: EventType) -> EventKind:
         case "post.account.delayed":
             return EventKind(event_type, AccountDelayedEvent, "DeliveriesDelayed", "Delayed delivery detected")
         case "post.account.url_resolved":
-            return EventKind(event_type, AccountUrlResolvedEvent, "UrlsResolved", "Published URL resolved")
+            return EventKind(event_type, AccountUrlResolvedEvent, "UrlsResolved", "Late published URL detected")
         case "post.completed":
             return EventKind(event_type, PostCompletedEvent, "PostsCompleted", "Post completion detected")
         case _:

@@ -16,6 +16,8 @@ its stored `next_check_at` and a check that changes nothing writes nothing.
   `failed_retry_window` (Genviral's retry can still post it): the retry sweep (one list call per
   tick for all such posts) notices a retry; the post's own checks at `retry_checkpoints` catch a
   retry the sweep could not see, and one at the end closes the window.
+- A posting reported without its URL keeps the post watched, finished or not, and checked at
+  `url_checks` after the relay saw it, for 24 h (`rules/late_urls.py`).
 - A post that still owes a target events is due again soon whatever its own schedule: first after
   `outbox_retry_delay` (a publisher may have crashed), then, while the target keeps failing, after
   delays that double with the wait of its oldest event, up to `outbox_retry_delay_max`
@@ -25,6 +27,7 @@ its stored `next_check_at` and a check that changes nothing writes nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,6 +35,7 @@ from genviral_relay.clock import parse_ts
 from genviral_relay.models.domain import FAILED
 from genviral_relay.models.upstream import Post
 from genviral_relay.rules.completion import is_complete
+from genviral_relay.rules.late_urls import URL_CHECKS, next_url_check
 
 
 def due_moment(post: Post) -> datetime | None:
@@ -78,6 +82,8 @@ class PollingPolicy:
     """Own checks of a finished post with a failure, this long after the attempt, besides the one at
     the window's end: a retry the sweep cannot see (an account sent back as `pending` rather than
     `retry`, or posted again within one tick) is still reported within hours."""
+    url_checks: tuple[timedelta, ...] = URL_CHECKS
+    """Checks of a posting reported without its URL, this long after the relay saw it; the last ends the wait."""
 
     def next_check(
         self,
@@ -87,15 +93,25 @@ class PollingPolicy:
         last_change: datetime | None = None,
         first_seen: datetime | None = None,
         delay_reportable_at: datetime | None = None,
+        urls_awaited: Sequence[datetime] = (),
     ) -> datetime | None:
         """`last_change`: when the relay last saw the post change (a retry restarts the every-tick window).
         `first_seen`: when the relay started watching it. Both date a failure Genviral gives no
         `last_attempted_at` for, so its retry window still ends. `delay_reportable_at`: when an
         account of the post becomes reportable as delayed (`rules/delays.py`): the post is checked
-        then at the latest, whatever the overdue back-off says."""
-        if not is_complete(post):
-            unfinished = self._while_unfinished(post, now, last_change)
-            return unfinished if delay_reportable_at is None else min(unfinished, delay_reportable_at)
+        then at the latest, whatever the overdue back-off says. `urls_awaited`: since when each posting
+        reported without its URL has been awaited (`rules/late_urls.py`): its checks come on top."""
+        url_check = next_url_check(urls_awaited, now, self.url_checks)
+        if is_complete(post):
+            own = self._after_finish(post, now, last_change, first_seen)
+        else:
+            own = self._while_unfinished(post, now, last_change)
+            own = own if delay_reportable_at is None else min(own, delay_reportable_at)
+        return min((moment for moment in (own, url_check) if moment is not None), default=None)
+
+    def _after_finish(
+        self, post: Post, now: datetime, last_change: datetime | None, first_seen: datetime | None
+    ) -> datetime | None:
         window_ends = self._retry_window_end(post, now, last_change, first_seen)
         if window_ends is None or window_ends <= now:
             return None

@@ -7,42 +7,36 @@ An account emits when its status changes *into* `posted` or `failed`, when it is
 the first time the relay sees it (`previous_status: null`), and when it stays final but a new
 attempt happened (a different non-null `last_attempted_at`: failed -> retry -> failed seen
 between two checks). The caller names the accounts (`accounts`, from `checking/accounts.py`); one it
-does not name is named by its id alone. Anything else (unknown provider statuses, a URL filled in later) updates
-the stored state silently.
+does not name is named by its id alone. Anything else (unknown provider statuses, a detail filled in later)
+updates the stored state silently, except the URL of a posting reported without one
+(`post.account.url_resolved`, `rules/late_urls.py`).
 
 Two post-level signals come out of the same detection, keyed and numbered the same way so their
 ids are as deterministic: an account awaited too long (`post.account.delayed`, `rules/delays.py`),
-and a post whose every account is final (`post.completed`, `rules/completion.py`).
+and a post whose every account is final (`post.completed`, `rules/completion.py`). Every account
+document carries its `sequence` (`rules/numbering.py`).
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
-from typing import Any
 
-from genviral_relay.clock import format_ts
-from genviral_relay.models.domain import FAILED, FINAL_STATUSES, AccountSnapshot, WatchRecord
-from genviral_relay.models.events import (
-    EVENT_TYPE_BY_STATUS,
-    AccountDelayedEvent,
-    AccountOutcomeEvent,
-    AccountRef,
-    CompletedAccount,
-    EventDocument,
-    PostCompletedEvent,
-    PostSummary,
-)
+from genviral_relay.models.domain import FINAL_STATUSES, AccountSnapshot, WatchRecord
+from genviral_relay.models.events import AccountRef, EventDocument
 from genviral_relay.models.upstream import AccountState, Post
-from genviral_relay.rules.completion import completion_key, is_complete, outcome_of
+from genviral_relay.rules.completion import completion_key, is_complete
 from genviral_relay.rules.delays import awaited_since, delay_key, retry_seen_at
-from genviral_relay.rules.failure_categories import failure_category
-
-# Fixed namespace for event ids: changing it would re-key every event ever published.
-EVENT_ID_NAMESPACE = uuid.UUID("6a4e2b8c-3f1d-5e7a-9c0b-1d2e3f4a5b6c")
+from genviral_relay.rules.documents import (
+    SharedFields,
+    completion_event,
+    delayed_event,
+    outcome_event,
+    url_resolved_event,
+)
+from genviral_relay.rules.late_urls import resolves_url, url_awaited_since, url_key
+from genviral_relay.rules.numbering import Numbering
 
 
 @dataclass(frozen=True)
@@ -74,25 +68,13 @@ def outcome_key(account_id: str, state: AccountState) -> str:
     return f"{account_id}|{state.status}|{attempt}"
 
 
-def make_event_id(post_id: str, key: str, occurrence: int) -> str:
-    """Deterministic id: same post, outcome and occurrence -> same id; anything else -> another id."""
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{post_id}|{key}|{occurrence}"))
-
-
-def summarize_post(post: Post) -> PostSummary:
-    return PostSummary(
-        caption=post.caption,
-        status=post.status,
-        scheduled_at=post.scheduled_at,
-        created_at=post.created_at,
-        media=post.media.model_dump() if post.media is not None else None,
-        music_url=post.music_url,
-        external_id=post.external_id,
-    )
-
-
 def snapshot(
-    state: AccountState, *, outcome_event_id: str | None = None, retry_seen_at: str | None = None
+    state: AccountState,
+    *,
+    outcome_event_id: str | None = None,
+    retry_seen_at: str | None = None,
+    sequence: int | None = None,
+    url_awaited_since: str | None = None,
 ) -> AccountSnapshot:
     return AccountSnapshot(
         status=state.status,
@@ -102,23 +84,9 @@ def snapshot(
         published_url=state.published_url,
         outcome_event_id=outcome_event_id,
         retry_seen_at=retry_seen_at,
+        sequence=sequence,
+        url_awaited_since=url_awaited_since,
     )
-
-
-class _SharedFields:
-    """What the documents of one detection share, made only if one is (most checks emit nothing)."""
-
-    def __init__(self, post: Post, detected_at: datetime) -> None:
-        self._post = post
-        self._detected_at = detected_at
-
-    @cached_property
-    def summary(self) -> PostSummary:
-        return summarize_post(self._post)
-
-    @cached_property
-    def detected(self) -> str:
-        return format_ts(self._detected_at)
 
 
 def detect_transitions(
@@ -128,52 +96,67 @@ def detect_transitions(
     accounts: Mapping[str, AccountRef] | None = None,
     *,
     delayed_after: timedelta | None = None,
+    silent: bool = False,
 ) -> Detection:
-    """`delayed_after`: how long an account may be awaited before it is reported delayed (None: never)."""
+    """`delayed_after`: how long an account may be awaited before it is reported delayed (None: never).
+    `silent`: a baseline (`PostCheck.apply_answer`): what it sees counts as seen, but it reports nothing,
+    numbers nothing and awaits no URL."""
     names = accounts or {}
     known = previous.accounts if previous is not None else {}
     seen = dict(known)  # accounts missing from this answer keep their last-seen state
-    occurrences = dict(previous.occurrences) if previous is not None else {}
+    numbering = Numbering(post.id, previous, silent=silent)
     events: list[EventDocument] = []
-    shared = _SharedFields(post, detected_at)
-
-    def numbered(key: str) -> str:
-        occurrence = occurrences.get(key, 0)
-        occurrences[key] = occurrence + 1
-        return make_event_id(post.id, key, occurrence)
+    shared = SharedFields(post, detected_at)
+    reported_at = None if silent else shared.detected  # when a posting reported now started its URL wait
 
     def named(account_id: str) -> AccountRef:
         return names.get(account_id) or AccountRef(id=account_id)
 
     next_delay_at: datetime | None = None
     for state in post.accounts.states:
-        before = known.get(state.account_id)
+        account_id = state.account_id
+        before = known.get(account_id)
         if is_new_outcome(before, state):
-            event_id = numbered(outcome_key(state.account_id, state))
-            events.append(_outcome_event(event_id, post.id, before, state, named(state.account_id), shared))
-            seen[state.account_id] = snapshot(state, outcome_event_id=event_id)
+            event_id, sequence = numbering.account_event(account_id, outcome_key(account_id, state))
+            events.append(outcome_event(event_id, sequence, post.id, before, state, named(account_id), shared))
+            seen[account_id] = snapshot(
+                state,
+                outcome_event_id=event_id,
+                sequence=numbering.sequence_of(account_id),
+                url_awaited_since=url_awaited_since(before, state, reported_at=reported_at),
+            )
             continue
         final = state.status in FINAL_STATUSES
         reported = before.outcome_event_id if final and before is not None else None
+        if resolves_url(before, state) and (key := url_key(account_id, reported)) not in numbering.occurrences:
+            event_id, sequence = numbering.account_event(account_id, key)
+            events.append(url_resolved_event(event_id, sequence, post.id, reported, state, named(account_id), shared))
         current = snapshot(
-            state, outcome_event_id=reported, retry_seen_at=retry_seen_at(before, state.status, detected_at)
+            state,
+            outcome_event_id=reported,
+            retry_seen_at=retry_seen_at(before, state.status, detected_at),
+            sequence=numbering.sequence_of(account_id),
+            url_awaited_since=url_awaited_since(before, state, reported_at=None),
         )
-        seen[state.account_id] = current
+        seen[account_id] = current
         if delayed_after is not None and (since := awaited_since(post, current)) is not None:
-            key, reportable_at = delay_key(state.account_id, since), since + delayed_after
-            if key in occurrences:
+            key, reportable_at = delay_key(account_id, since), since + delayed_after
+            if key in numbering.occurrences:
                 continue  # reported already
             if detected_at >= reportable_at:
-                account = named(state.account_id)
-                events.append(_delayed_event(numbered(key), post.id, before, state, account, since, shared))
+                event_id, sequence = numbering.account_event(account_id, key)
+                account = named(account_id)
+                events.append(delayed_event(event_id, sequence, post.id, before, state, account, since, shared))
+                seen[account_id] = current.model_copy(update={"sequence": numbering.sequence_of(account_id)})
             else:  # not yet: the post is checked again by then (`PollingPolicy.next_check`)
                 next_delay_at = reportable_at if next_delay_at is None else min(next_delay_at, reportable_at)
 
     if is_complete(post):
         completion = completion_key(seen[state.account_id].outcome_event_id for state in post.accounts.states)
-        if completion is not None and completion not in occurrences:
-            events.append(_completion(numbered(completion), post, shared, named))
+        if completion is not None and completion not in numbering.occurrences:
+            events.append(completion_event(numbering.event_id(completion), post, shared, named))
 
+    occurrences = numbering.occurrences
     state_changed = (
         previous is None
         or seen != previous.accounts
@@ -184,86 +167,7 @@ def detect_transitions(
     return Detection(
         accounts=seen,
         occurrences=occurrences,
-        events=tuple(events),
+        events=() if silent else tuple(events),
         state_changed=state_changed,
         next_delay_at=next_delay_at,
-    )
-
-
-def _account_fields(state: AccountState, account: AccountRef) -> dict[str, Any]:
-    """What every document says of one account, as Genviral gave it (the completion's `accounts[]` too)."""
-    return {
-        "account_id": state.account_id,
-        "account": account,
-        "published_url": state.published_url,
-        "published_at": state.published_at,
-        "error_message": state.error_message,
-        "error_category": failure_category(state.error_message) if state.status == FAILED else None,
-        "last_attempted_at": state.last_attempted_at,
-    }
-
-
-def _outcome_event(
-    event_id: str,
-    post_id: str,
-    before: AccountSnapshot | None,
-    state: AccountState,
-    account: AccountRef,
-    shared: _SharedFields,
-) -> AccountOutcomeEvent:
-    return AccountOutcomeEvent(
-        event_id=event_id,
-        event_type=EVENT_TYPE_BY_STATUS[state.status],
-        detected_at=shared.detected,
-        post_id=post_id,
-        status=state.status,  # type: ignore[arg-type]  # is_new_outcome admits final statuses only
-        previous_status=before.status if before is not None else None,
-        post=shared.summary,
-        **_account_fields(state, account),
-    )
-
-
-def _delayed_event(
-    event_id: str,
-    post_id: str,
-    before: AccountSnapshot | None,
-    state: AccountState,
-    account: AccountRef,
-    since: datetime,
-    shared: _SharedFields,
-) -> AccountDelayedEvent:
-    return AccountDelayedEvent(
-        event_id=event_id,
-        event_type="post.account.delayed",
-        detected_at=shared.detected,
-        post_id=post_id,
-        status=state.status,
-        previous_status=before.status if before is not None else None,
-        delayed_since=format_ts(since),
-        post=shared.summary,
-        **_account_fields(state, account),
-    )
-
-
-def _completion(
-    event_id: str, post: Post, shared: _SharedFields, named: Callable[[str], AccountRef]
-) -> PostCompletedEvent:
-    states = post.accounts.states
-    outcome, posted, failed = outcome_of(states)
-    return PostCompletedEvent(
-        event_id=event_id,
-        event_type="post.completed",
-        detected_at=shared.detected,
-        post_id=post.id,
-        outcome=outcome,
-        posted_count=posted,
-        failed_count=failed,
-        accounts=tuple(
-            CompletedAccount(
-                status=state.status,  # type: ignore[arg-type]  # a complete post's accounts are all final
-                **_account_fields(state, named(state.account_id)),
-            )
-            for state in states
-        ),
-        post=shared.summary,
     )
