@@ -12,7 +12,7 @@ from genviral_relay.models.events import parse_event
 from genviral_relay.models.webhook_documents import SUBSCRIBABLE_TYPES, parse_webhook_document
 from genviral_relay.rules.chat.message import LOOKS
 from genviral_relay.rules.chat.render import chat_body, chat_payload, describe
-from tests.support.notice_samples import AT_RISK, TIKTOK
+from tests.support.notice_samples import AT_RISK, TIKTOK, notice
 from tests.unit.chat_checks import discord_problems, links, slack_problems, strings, teams_problems
 from tests.unit.chat_samples import sample, sample_document, with_text
 
@@ -159,6 +159,12 @@ def test_a_pause_gives_the_reason_the_status_and_until_when(chat_format: Any) ->
     assert "until 2025-02-01 09:15 UTC" in text
     assert "Why: Genviral refused the key: payment required" in text
     assert LOOKS["bad"].emoji in text
+
+
+def test_a_pause_without_a_status_does_not_say_genviral_refused_the_key() -> None:
+    message = describe(notice("relay.paused", http_status=None, reason="the Genviral secret could not be read"))
+    assert message.headline == "Relay paused: it could not read its Genviral key"
+    assert message.summary.endswith("Why: the Genviral secret could not be read")
 
 
 @pytest.mark.parametrize("chat_format", CHAT_FORMATS)

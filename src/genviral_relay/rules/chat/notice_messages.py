@@ -69,8 +69,10 @@ def _paused(notice: RelayStateEvent) -> ChatMessage:
     until = utc_time(notice.until)
     summary = "The relay stopped calling Genviral" + (f" until {until}" if until else "") + ": no post is checked "
     summary += f"meanwhile. Why: {notice.reason}"
-    return ChatMessage("bad", f"Relay paused: Genviral refused its key{_refusal(notice)}", summary, (), None,
-                       _detected(notice), "", notice.event_type, RELAY)  # fmt: skip
+    # No status: the key itself could not be read, so Genviral refused nothing
+    headline = "Relay paused: " + (f"Genviral refused its key{_refusal(notice)}" if notice.http_status is not None
+                                   else "it could not read its Genviral key")  # fmt: skip
+    return ChatMessage("bad", headline, summary, (), None, _detected(notice), "", notice.event_type, RELAY)
 
 
 def _resumed(notice: RelayStateEvent) -> ChatMessage:
