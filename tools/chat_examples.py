@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from genviral_relay.models.chat import CHAT_FORMATS, ChatFormat
-from genviral_relay.models.event_kinds import EVENT_KINDS
-from genviral_relay.models.events import parse_event
+from genviral_relay.models.webhook_documents import SUBSCRIBABLE_TYPES, parse_webhook_document
 from genviral_relay.rules.chat.render import chat_payload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +27,7 @@ SERVICE_NAMES = {"slack": "Slack", "discord": "Discord", "teams": "Microsoft Tea
 
 def _sample(event_type: str) -> Any:
     name = "eventbridge-" + event_type.replace(".", "-") + ".json"
-    return parse_event(json.loads((SAMPLES / name).read_text())["detail"])
+    return parse_webhook_document(json.loads((SAMPLES / name).read_text())["detail"])
 
 
 def _slack(payload: dict[str, Any]) -> list[str]:
@@ -77,9 +76,9 @@ def as_read(chat_format: ChatFormat, payload: dict[str, Any]) -> list[str]:
 
 
 def examples() -> str:
-    """The examples' Markdown: per event type, what each service shows."""
+    """The examples' Markdown: per type an endpoint may subscribe to (the notices too), what each service shows."""
     parts = [f"<!-- Written by `{REGENERATE}` from the sample events: do not edit by hand. -->"]
-    for event_type in EVENT_KINDS:
+    for event_type in SUBSCRIBABLE_TYPES:
         parts.append(f"\n#### `{event_type}`\n")
         for chat_format in CHAT_FORMATS:
             lines = as_read(chat_format, chat_payload(chat_format, _sample(event_type)))

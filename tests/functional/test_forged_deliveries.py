@@ -1,6 +1,6 @@
 """A delivery message cannot make the relay sign a body it did not produce, shown with IAM enforced: whoever may
 send to the delivery queue (here the API's own role, which sends the test events) can only name an event the relay
-stored, and what the endpoint receives is the stored document.
+stored (an event under its post, a notice under its id), and what the endpoint receives is the stored document.
 
 Written with the queue's wire format and the receiver only, so it runs against a relay of any version: before
 the fix a forged `post.account.posted` sent with the API's credentials was delivered, signed, and verified.
@@ -16,12 +16,15 @@ from typing import Any
 
 import pytest
 
+from genviral_relay.aws.dynamodb_items import notice_key
 from genviral_relay.clock import format_ts
+from genviral_relay.models.events import published_document
 from local.emulator import GenviralEmulator
 from local.runner import API, LocalRunner
 from local.stack import MotoStack
 from local.webhook_receiver import WebhookReceiver
 from tests.conftest import SECRETS, TOKEN
+from tests.support.notice_samples import NOTICES
 
 
 @pytest.fixture
@@ -110,3 +113,64 @@ def test_a_forged_delivery_sent_with_the_apis_credentials_is_never_signed_and_a_
         assert again.body == real.body
         assert again.verified_by
         assert b"phish" not in again.body
+
+
+def test_a_notice_is_delivered_as_stored_and_a_message_naming_a_notice_never_stored_is_never_signed(
+    emulator: GenviralEmulator, enforced: MotoStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runner = LocalRunner(enforced)
+    with WebhookReceiver() as receiver:
+        # Given an endpoint of account notices, and a disconnect the notice outbox committed and fanned out (its
+        # item and its fan-out message as the relay writes them: no post)
+        created = runner.api("POST", "/webhooks", {"url": receiver.url, "event_types": ["account.disconnected"]})
+        assert created.status == 201
+        webhook_id, secret = created.body["id"], created.body["secret"]
+        SECRETS.add(secret.removeprefix("whsec_"))
+        receiver.trust(secret)
+        notice = NOTICES["account.disconnected"]
+        stored = published_document(notice).decode()
+        kept_until = str(int((datetime.now(UTC) + timedelta(days=30)).timestamp()))
+        enforced.client("dynamodb").put_item(
+            TableName=enforced.ref("StateTable"),
+            Item={**notice_key(notice.event_id), "document": {"S": stored}, "expires_at": {"N": kept_until}},
+        )
+        names = {"event_id": notice.event_id, "event_type": notice.event_type}
+        enforced.client("sqs").send_message(
+            QueueUrl=enforced.ref("WebhookFanoutQueue"),
+            MessageBody=stored,
+            MessageAttributes={name: {"DataType": "String", "StringValue": value} for name, value in names.items()},
+        )
+        runner.deliver_webhooks()
+        (delivered,) = receiver.received
+        assert delivered.body == stored.encode()
+        assert delivered.verified_by
+        capsys.readouterr()
+
+        # When the API's role names a disconnect never stored, then the stored one with a tampered body
+        api_sqs, queue_url = enforced.client_as(API, "sqs"), enforced.ref("WebhookDeliveryQueue")
+        never_stored = str(uuid.uuid4())
+        forged = {**json.loads(stored), "event_id": never_stored, "status": "revoked"}
+        api_sqs.send_message(
+            QueueUrl=queue_url,
+            MessageBody=json.dumps(forged),
+            MessageAttributes=message(webhook_id, never_stored, "account.disconnected", None),
+        )
+        runner.deliver_webhooks()
+
+        # Then the unstored one is dropped unsigned and counted, neither retried nor parked
+        assert len(receiver.received) == 1
+        assert emitted(capsys, "WebhookMessagesRejected") == 1
+        assert visible(enforced, "WebhookDeliveryQueue") == visible(enforced, "WebhookDLQ") == 0
+
+        tampered = {**json.loads(stored), "posts_at_risk": {"count": 0, "post_ids": []}}
+        api_sqs.send_message(
+            QueueUrl=queue_url,
+            MessageBody=json.dumps(tampered),
+            MessageAttributes=message(webhook_id, notice.event_id, notice.event_type, None),
+        )
+        runner.deliver_webhooks()
+
+        # And the stored notice's delivery carries the stored document, byte for byte
+        (_, again) = receiver.received
+        assert again.body == delivered.body
+        assert again.verified_by

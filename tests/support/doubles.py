@@ -46,6 +46,7 @@ from genviral_relay.models.domain import AccountDirectory, DiscoverState, DueWat
 from genviral_relay.models.events import PublishedEvent, RelayEvent
 from genviral_relay.models.messages import WorkRequest
 from genviral_relay.models.pause import PAUSE_RECORD, PauseRecord, PauseStatus
+from genviral_relay.models.relay_notices import AccountStatusEvent, RelayStateEvent
 from genviral_relay.models.upstream import Account, Post
 from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint, is_plaintext_secret
 from genviral_relay.polling.ports import WatchIndex, WorkQueue
@@ -646,18 +647,25 @@ class InMemoryDeliveryQueue(DeliveryQueue):
 
 
 class InMemoryStoredEvents(StoredEvents):
-    """The stored events deliveries sign: `add` stores a relay event as the check does; test events as the test
-    route stores them."""
+    """The stored events deliveries sign: `add` stores a relay event as the check does, or a notice as the notice
+    outbox does; test events as the test route stores them."""
 
     def __init__(self) -> None:
         self.relay: dict[tuple[str, str], RelayEvent] = {}
+        self.notices: dict[str, AccountStatusEvent | RelayStateEvent] = {}
         self.tests: dict[tuple[str, str], tuple[str, datetime]] = {}
 
-    def add(self, event: RelayEvent) -> None:
-        self.relay[(event.post_id, event.event_id)] = event
+    def add(self, event: RelayEvent | AccountStatusEvent | RelayStateEvent) -> None:
+        if isinstance(event, RelayEvent):
+            self.relay[(event.post_id, event.event_id)] = event
+        else:
+            self.notices[event.event_id] = event
 
     def relay_event(self, post_id: str, event_id: str) -> RelayEvent | None:
         return self.relay.get((post_id, event_id))
+
+    def notice(self, event_id: str) -> AccountStatusEvent | RelayStateEvent | None:
+        return self.notices.get(event_id)
 
     def test_event(self, webhook_id: str, event_id: str) -> str | None:
         stored = self.tests.get((webhook_id, event_id))

@@ -1,5 +1,5 @@
-"""Events for the chat specs: the committed samples (events/outbound), and the same with someone else's text
-replaced, for the hostile and the property tests."""
+"""Events for the chat specs: the committed samples of the events about posts (events/outbound), the notices built
+from their models, and the same with someone else's text replaced, for the hostile and the property tests."""
 
 from __future__ import annotations
 
@@ -8,16 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from genviral_relay.models.events import RelayEvent, parse_event
+from genviral_relay.models.events import parse_event
+from genviral_relay.models.webhook_documents import WebhookDocument, parse_webhook_document
+from tests.support.notice_samples import NOTICES
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE_FILES = {
-    "post.account.posted": "eventbridge-post-account-posted.json",
-    "post.account.failed": "eventbridge-post-account-failed.json",
-    "post.account.delayed": "eventbridge-post-account-delayed.json",
-    "post.account.url_resolved": "eventbridge-post-account-url_resolved.json",
-    "post.completed": "eventbridge-post-completed.json",
-}
 HOSTILE = (
     "<!channel>",
     "<!here>",
@@ -39,13 +34,15 @@ HOSTILE = (
 
 
 def sample_document(event_type: str) -> dict[str, Any]:
-    path = ROOT / "events" / "outbound" / SAMPLE_FILES[event_type]
+    if event_type in NOTICES:
+        return NOTICES[event_type].model_dump(mode="json")
+    path = ROOT / "events" / "outbound" / ("eventbridge-" + event_type.replace(".", "-") + ".json")
     document: dict[str, Any] = json.loads(path.read_text())["detail"]
     return document
 
 
-def sample(event_type: str) -> RelayEvent:
-    return parse_event(sample_document(event_type))
+def sample(event_type: str) -> WebhookDocument:
+    return parse_webhook_document(sample_document(event_type))
 
 
 def with_text(
@@ -57,10 +54,13 @@ def with_text(
     error: str | None = None,
     url: str | None = None,
     accounts: int = 2,
-) -> RelayEvent:
+) -> WebhookDocument:
     """The sample of `event_type` with someone else's text replaced (every account of a completion, `accounts` of
-    them, failed and posted in turn)."""
+    them, failed and posted in turn). A notice takes what it has of it: an account's handle, platform, status
+    (`error`) and posts at risk (`caption` the first id, `accounts` of them named); the relay's reason (`error`)."""
     document = copy.deepcopy(sample_document(event_type))
+    if event_type in NOTICES:
+        return _notice_with_text(document, caption, username, platform, error, accounts)
     document["post"]["caption"] = caption
 
     def account_fields(target: dict[str, Any], status: str) -> None:
@@ -86,3 +86,18 @@ def with_text(
     else:
         account_fields(document, document["status"])
     return parse_event(document)
+
+
+def _notice_with_text(
+    document: dict[str, Any], caption: str | None, username: str | None, platform: str | None, error: str | None,
+    accounts: int,
+) -> WebhookDocument:  # fmt: skip
+    if "account" in document:
+        document["account"]["username"] = username
+        document["account"]["platform"] = platform
+        document["status"] = error
+        ids = [caption or "p-0", *(f"p-{index}" for index in range(1, accounts))]
+        document["posts_at_risk"] = {"count": accounts + 3, "post_ids": ids}
+    else:
+        document["reason"] = error or ""
+    return parse_webhook_document(document)

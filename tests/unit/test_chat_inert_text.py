@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genviral_relay.models.chat import CHAT_FORMATS
-from genviral_relay.models.event_kinds import EVENT_KINDS
+from genviral_relay.models.webhook_documents import SUBSCRIBABLE_TYPES
 from genviral_relay.rules.chat.render import chat_payload
 from tests.unit.chat_checks import discord_problems, links, slack_problems, strings, teams_problems
 from tests.unit.chat_samples import HOSTILE, with_text
@@ -48,7 +48,7 @@ def problems(chat_format: str, payload: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("chat_format", CHAT_FORMATS)
-@pytest.mark.parametrize("event_type", list(EVENT_KINDS))
+@pytest.mark.parametrize("event_type", list(SUBSCRIBABLE_TYPES))
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_the_issues_hostile_strings_neither_notify_link_nor_format(
     event_type: str, chat_format: Any, hostile: str
@@ -87,7 +87,7 @@ hostile_text = st.one_of(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
-    event_type=st.sampled_from(list(EVENT_KINDS)),
+    event_type=st.sampled_from(list(SUBSCRIBABLE_TYPES)),
     caption=hostile_text,
     username=hostile_text,
     platform=hostile_text,

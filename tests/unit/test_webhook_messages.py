@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 
 from genviral_relay.aws.webhook_queues import delivery_attributes, delivery_body
 from genviral_relay.handlers.sqs_records import parse_deliveries, parse_fanout
+from genviral_relay.models.events import published_document
 from genviral_relay.models.webhooks import WebhookDelivery
+from tests.support.notice_samples import NOTICES
 
 DELIVERY = WebhookDelivery(
     webhook_id="wh_" + "a" * 32,
@@ -85,3 +87,34 @@ def test_the_fanout_reads_the_event_id_and_type_from_the_attributes_and_the_post
     )
     assert [(item.event_id, item.event_type, item.post_id) for item in items] == [("e1", "post.account.posted", "p1")]
     assert poison == ["m2", "m3"]
+
+
+def test_a_notices_fanout_message_names_no_post_and_anything_else_without_one_is_poison() -> None:
+    notice = NOTICES["account.disconnected"]
+    body = published_document(notice).decode()
+
+    def attributes(event_id: str, event_type: str) -> dict[str, dict[str, str]]:
+        return {name: {"DataType": "String", "StringValue": value}
+                for name, value in (("event_id", event_id), ("event_type", event_type))}  # fmt: skip
+
+    items, poison = parse_fanout(
+        [
+            record("notice", body, attributes(notice.event_id, notice.event_type)),
+            record("other-type", body, attributes(notice.event_id, "account.reconnected")),  # not the body's type
+            record("post-type", body, attributes(notice.event_id, "post.account.failed")),  # a post event names one
+            record("other-id", body, attributes("another", notice.event_type)),  # not the body's event
+        ]
+    )
+    assert [(item.event_id, item.event_type, item.post_id, item.document) for item in items] == [
+        (notice.event_id, "account.disconnected", None, body)
+    ]
+    assert poison == ["other-type", "post-type", "other-id"]
+
+
+def test_a_delivery_of_a_notice_names_no_post_and_reads_back_as_it_was_sent() -> None:
+    delivery = DELIVERY.model_copy(update={"event_type": "relay.paused", "post_id": None})
+    attributes = delivery_attributes(delivery)
+    assert "post_id" not in attributes
+    (item,), poison = parse_deliveries([record("m1", delivery_body(delivery), attributes)])
+    assert poison == []
+    assert item.delivery == delivery

@@ -59,7 +59,8 @@ def list_events(
     "/events/<event_id>",
     operation_id="getEvent",
     summary="Read one event and its webhook deliveries",
-    description="The event document and, per webhook endpoint, where its delivery stands: `queued`, `delivered`, "
+    description="The event document (about a post, or a notice about an account or the relay) and, per webhook "
+    "endpoint, where its delivery stands: `queued`, `delivered`, "
     "`retrying`, `parked`, `filtered` or `disabled`, with the attempts made, the last and next attempt, and the "
     "last status.",
     responses=answers(

@@ -1,5 +1,6 @@
 """The stored events a webhook delivery signs, read from the state table (`dynamodb_items.py` lays them out):
-the relay's events under their post, the test events under their endpoint."""
+the relay's events under their post, the notices under the relay's own partition (the notice outbox writes them),
+the test events under their endpoint."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
-from genviral_relay.aws.dynamodb_items import event_key, test_event_key
+from genviral_relay.aws.dynamodb_items import event_key, notice_key, test_event_key
 from genviral_relay.models.events import RelayEvent, parse_event_or_none
+from genviral_relay.models.relay_notices import AccountStatusEvent, RelayStateEvent, parse_notice
 from genviral_relay.webhooks.ports import StoredEvents
 
 if TYPE_CHECKING:
@@ -24,6 +27,13 @@ class DynamoDbStoredEvents(StoredEvents):
     def relay_event(self, post_id: str, event_id: str) -> RelayEvent | None:
         # Not a document the relay wrote (None): it names nothing a delivery may sign
         return parse_event_or_none(self._document(event_key(post_id, event_id)))
+
+    def notice(self, event_id: str) -> AccountStatusEvent | RelayStateEvent | None:
+        document = self._document(notice_key(event_id))
+        try:
+            return parse_notice(document) if document is not None else None
+        except ValidationError:  # not a document the relay wrote: it names nothing a delivery may sign
+            return None
 
     def test_event(self, webhook_id: str, event_id: str) -> str | None:
         return self._document(test_event_key(webhook_id, event_id))

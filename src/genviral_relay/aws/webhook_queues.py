@@ -2,7 +2,8 @@
 
 A delivery is an SQS message whose attributes name it: `webhook_id`, `event_id`, `event_type`, `attempt`, `due_at`,
 `paced` (holding a pacer's slot: its interval in ms) and, for a relay event, `post_id` (the partition of the stored
-event: the attempt signs the document stored there, never a body the message carries); a parked one adds `reason`
+event: the attempt signs the document stored there, never a body the message carries; a notice has none, it is stored
+under its id alone); a parked one adds `reason`
 and `parked_at`. Its body only repeats the ids, for people reading a queue. No attribute holds a signing key: a
 delivery is signed when it is attempted. The fan-out queue's messages are event documents with `event_id` and
 `event_type` (publishers.py writes them).
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from genviral_relay.aws.sqs import BATCH_LIMIT
 from genviral_relay.clock import Clock, format_ts, parse_ts
 from genviral_relay.errors import DeadLetterError
+from genviral_relay.models.webhook_documents import NOTICE_TYPES
 from genviral_relay.models.webhooks import TEST_EVENT_TYPE, WebhookDelivery
 from genviral_relay.observability import logger
 from genviral_relay.webhooks.ports import DeliveryQueue
@@ -90,17 +92,32 @@ def _names_only(body: str) -> bool:
     return not isinstance(names, dict) or set(names) <= {"event_id", "post_id", "webhook_id"}
 
 
-def post_of_document(body: str, event_id: str | None) -> str | None:
-    """The post of the event document `body` when it is the document of `event_id` (a fan-out message's body, a 0.4
-    delivery's); None when it is not."""
+def _document_of(body: str, event_id: str | None) -> dict[str, Any] | None:
+    """`body` as a JSON object when it is the document of `event_id`; None when it is not."""
     try:
         document = json.loads(body)
     except ValueError:
         return None
-    if not isinstance(document, dict) or document.get("event_id") != event_id:
-        return None
-    post_id = document.get("post_id")
+    return document if isinstance(document, dict) and document.get("event_id") == event_id else None
+
+
+def post_of_document(body: str, event_id: str | None) -> str | None:
+    """The post of the event document `body` when it is the document of `event_id` (a fan-out message's body, a 0.4
+    delivery's); None when it is not."""
+    post_id = (_document_of(body, event_id) or {}).get("post_id")
     return post_id if isinstance(post_id, str) and post_id else None
+
+
+def is_notice_document(body: str, event_id: str | None, event_type: str | None) -> bool:
+    """`body` is the document of the notice `event_id` of `event_type` (a fan-out message for a notice: about no
+    post, stored under its id alone)."""
+    document = _document_of(body, event_id)
+    return (
+        document is not None
+        and event_type in NOTICE_TYPES
+        and document.get("event_type") == event_type
+        and "post_id" not in document
+    )
 
 
 # shim: delivery-body-04 (docs/compatibility.md)

@@ -1,9 +1,11 @@
-"""`events list|show`: the event feed of a deployment (as `GET /events` serves it) and one event's deliveries."""
+"""`events list|show`: the event feed of a deployment (as `GET /events` serves it) and one event's deliveries; each
+named by what it is about (a post, an account, the relay, an endpoint)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.deployment_settings import STORE_READS
@@ -21,6 +23,15 @@ def feed_of(deployment: Deployment) -> EventFeed:
     return build_event_feed(deployment.require("table"), deployment.event_retention(), client=deployment.client)
 
 
+def subject(document: dict[str, Any]) -> str:
+    """What a feed document is about, for an operator's line: its post, or (a notice, about no post) its account,
+    the relay, or the webhook endpoint."""
+    for field, name in (("post_id", "post"), ("account_id", "account"), ("webhook_id", "webhook")):
+        if isinstance(value := document.get(field), str):
+            return f"{name} {value}"
+    return "the relay" if str(document.get("event_type", "")).startswith("relay.") else "-"
+
+
 def run_list(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
     try:
         page = feed_of(deployment).page(
@@ -32,8 +43,8 @@ def run_list(args: argparse.Namespace, deployment: Deployment, console: Console)
         raise CliError(reason, kind="usage" if not expired else "failed") from None
     data = documents(page.entries)
     console.result(FeedResponse(data=data, next=page.next).model_dump(mode="json"))
-    rows = [[d["event_id"], d["event_type"], d.get("post_id") or "-", d.get("detected_at") or "-"] for d in data]
-    console.table([["EVENT", "TYPE", "POST", "DETECTED AT"], *rows])
+    rows = [[d["event_id"], d["event_type"], subject(d), d.get("detected_at") or "-"] for d in data]
+    console.table([["EVENT", "TYPE", "SUBJECT", "DETECTED AT"], *rows])
     console.say(f"{len(data)} event(s); next page: --after {page.next}")
     return 0
 
@@ -46,6 +57,7 @@ def run_show(args: argparse.Namespace, deployment: Deployment, console: Console)
     event = documents([story.entry])[0]
     views = [DeliveryView.of(state) for state in story.deliveries]
     console.result(EventStoryResponse(event=event, deliveries=views).model_dump(mode="json"))
+    console.say(f"{event.get('event_type', '-')} about {subject(event)}")
     console.say(json.dumps(event, indent=2, sort_keys=True))
     console.table(
         [["WEBHOOK", "STATE", "ATTEMPTS", "LAST ATTEMPT", "NEXT ATTEMPT", "LAST STATUS"]]

@@ -10,7 +10,7 @@ from genviral_relay.clock import Clock, format_ts
 from genviral_relay.errors import CursorExpiredError, EventNotFoundError
 from genviral_relay.feed.ports import EventLog
 from genviral_relay.models.event_log import DeliveryState, FeedEntry
-from genviral_relay.models.events import RelayEvent, parse_event_or_none
+from genviral_relay.models.webhook_documents import WebhookDocument, parse_webhook_document_or_none
 from genviral_relay.models.webhooks import WebhookEndpoint
 from genviral_relay.rules.cursors import decode_cursor, encode_cursor
 from genviral_relay.rules.event_feed import FEED_SCOPE, POSITION, end_of, horizon, position_moment
@@ -73,7 +73,8 @@ class EventFeed:
             raise EventNotFoundError(event_id)
         recorded = self._deliveries.deliveries(event_id)
         known = {state.webhook_id for state in recorded}
-        event = parse_event_or_none(entry.document)  # None: a document no endpoint subscribes to (a disabling)
+        # None: a document no endpoint subscribes to (a disabling); a notice is read as an event about a post is
+        event = parse_webhook_document_or_none(entry.document)
         queued: list[DeliveryState] = []
         if event is not None:  # no endpoint is read for one
             queued = [
@@ -84,7 +85,7 @@ class EventFeed:
         return EventStory(entry=entry, deliveries=sorted([*recorded, *queued], key=lambda state: state.webhook_id))
 
 
-def _takes(endpoint: WebhookEndpoint, event: RelayEvent, committed_at: datetime) -> bool:
+def _takes(endpoint: WebhookEndpoint, event: WebhookDocument, committed_at: datetime) -> bool:
     """Whether the fan-out gives the event to this endpoint as it is now: on, of its types and filter, and
     registered before the event was committed (a later one never gets it)."""
     return (

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from genviral_relay.aws.webhook_queues import delivery_from, post_of_document
+from genviral_relay.aws.webhook_queues import delivery_from, is_notice_document, post_of_document
 from genviral_relay.aws.work_queue import CORRELATION_ATTRIBUTE
 from genviral_relay.models.messages import WORK_MESSAGE
 from genviral_relay.observability import logger
@@ -70,14 +70,14 @@ def parse_deliveries(records: Sequence[Mapping[str, Any]]) -> tuple[list[Deliver
 
 def parse_fanout(records: Sequence[Mapping[str, Any]]) -> tuple[list[FanoutItem], list[str]]:
     """(the events to fan out, ids of messages that are none). The body is read for routing only (its post names
-    where the event is stored); what is signed is the stored document."""
+    where the event is stored; a notice names none); what is signed is the stored document."""
     items: list[FanoutItem] = []
     poison: list[str] = []
     for record in records:
         attributes = record_attributes(record)
         event_id, event_type = attributes.get("event_id"), attributes.get("event_type")
         post_id = post_of_document(record["body"], event_id)
-        if event_id and event_type and post_id:
+        if event_id and event_type and (post_id or is_notice_document(record["body"], event_id, event_type)):
             items.append(FanoutItem(record["messageId"], event_id, event_type, post_id, record["body"]))
         else:
             logger.error("Not an event for the webhooks", extra={"message_id": record["messageId"]})

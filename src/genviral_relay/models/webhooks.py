@@ -12,12 +12,14 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from genviral_relay.models.chat import ChatFormat
-from genviral_relay.models.event_kinds import DETAIL_TYPE_BY_EVENT_TYPE
 from genviral_relay.models.events import ErrorCategory
+from genviral_relay.models.webhook_documents import SUBSCRIBABLE_TYPES
 
 TEST_EVENT_TYPE = "webhook.test"
 """Sent by `POST /webhooks/{id}/test` only, to that endpoint, whatever its `event_types`."""
-WEBHOOK_EVENT_TYPES: tuple[str, ...] = (*DETAIL_TYPE_BY_EVENT_TYPE, TEST_EVENT_TYPE)
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = (*SUBSCRIBABLE_TYPES, TEST_EVENT_TYPE)
+"""What an endpoint may subscribe to: the events about posts, the notices about accounts and the relay (a new type
+there is one here), and the test; not an endpoint's disabling."""
 TEST_MESSAGE = "A test delivery from genviral-relay (POST /webhooks/{id}/test)."
 
 
@@ -35,7 +37,6 @@ def test_event_document(webhook_id: str, event_id: str, detected_at: str) -> str
     return json.dumps(document, separators=(",", ":"), sort_keys=True)
 
 
-"""What an endpoint may subscribe to: every type the relay publishes (a new type there is one here), and the test."""
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 
 WEBHOOK_ID_HINT = "a webhook id looks like wh_ followed by 32 hex digits"
@@ -251,8 +252,9 @@ class WebhookDelivery(BaseModel):
     due_at: datetime
     post_id: str | None = Field(
         default=None,
-        description="The post whose partition holds the stored event; None for a test event (stored under its "
-        "endpoint), and for a message that names no post (then no stored event: it is rejected).",
+        description="The post whose partition holds the stored event; None for a notice (stored under its id), for "
+        "a test event (stored under its endpoint), and for a message that names no post (then, of any other type, no "
+        "stored event: it is rejected).",
     )
     pace_interval_ms: int | None = Field(
         default=None,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from genviral_relay.clock import Clock
 from genviral_relay.models.event_log import DeliveryState, DeliveryStateName
-from genviral_relay.models.events import RelayEvent, parse_event_or_none
+from genviral_relay.models.webhook_documents import WebhookDocument, parse_webhook_document_or_none
 from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.rules.webhook_filters import passes
@@ -18,7 +18,7 @@ from genviral_relay.webhooks.ports import DeliveryLog, DeliveryQueue, WebhookSto
 @dataclass(frozen=True)
 class FanoutItem:
     """One event from the fan-out queue: what routes it. Its deliveries name it; the delivery function signs the
-    document stored under `post_id`, not this message's body."""
+    document stored under `post_id` (a notice's, None: under its id), not this message's body."""
 
     message_id: str
     event_id: str
@@ -50,7 +50,7 @@ class WebhookFanout:
         for item in items:
             # What a filter reads: the message's body; None (none, or not one this release reads) leaves the filter
             # to the attempt, which checks it again on the stored event.
-            event = parse_event_or_none(item.document) if filtering else None
+            event = parse_webhook_document_or_none(item.document) if filtering else None
             for endpoint in endpoints:
                 if not endpoint.accepts(item.event_type):
                     continue
@@ -91,7 +91,7 @@ class WebhookFanout:
             logger.exception("Could not record the fan-out's delivery states", extra={"states": len(states)})
 
 
-def _left_out(endpoint: WebhookEndpoint, event: RelayEvent | None) -> DeliveryStateName | None:
+def _left_out(endpoint: WebhookEndpoint, event: WebhookDocument | None) -> DeliveryStateName | None:
     """Why the endpoint gets no delivery of this event (a type it takes): `disabled`, `filtered`; None: it gets one."""
     if not endpoint.enabled:
         return "disabled"

@@ -11,6 +11,7 @@ from genviral_relay.checking.ports import PublishResult
 from genviral_relay.models.domain import Target
 from genviral_relay.models.event_log import AttemptEntry, AttemptOutcome, AttemptPage, DeliveryState
 from genviral_relay.models.events import PublishedEvent, RelayEvent
+from genviral_relay.models.relay_notices import AccountStatusEvent, RelayStateEvent
 from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint
 from genviral_relay.rules.retry_after import RetryAfter
 from genviral_relay.rules.webhook_urls import Destination
@@ -161,12 +162,17 @@ class DeliveryQueue(ABC):
 
 class StoredEvents(ABC):
     """The documents a delivery may sign: the relay's events, stored by the check with the outbox (kept
-    EventRetentionDays), and the test events, stored by the test route under their endpoint. A delivery message only
-    names one of them."""
+    EventRetentionDays), the notices, stored by the notice outbox under their id, and the test events, stored by the
+    test route under their endpoint. A delivery message only names one of them."""
 
     @abstractmethod
     def relay_event(self, post_id: str, event_id: str) -> RelayEvent | None:
         """The stored event; None when there is none (never stored, or past its retention)."""
+
+    @abstractmethod
+    def notice(self, event_id: str) -> AccountStatusEvent | RelayStateEvent | None:
+        """The stored notice (`account.*`, `relay.*`); None when there is none or it is no notice this release
+        reads."""
 
     @abstractmethod
     def test_event(self, webhook_id: str, event_id: str) -> str | None:

@@ -1,7 +1,7 @@
 """Resending events to one endpoint: one event, everything committed in a time range (an outage), or what it missed
-while disabled (`enable` with `resend_missed`). Read from the feed (`EventLog`), queued as attempt 1 due now: the
-delivery function signs the stored document, so the receiver gets the same `webhook-id` and body with a fresh
-timestamp and signature, and the whole retry schedule."""
+while disabled (`enable` with `resend_missed`). Read from the feed (`EventLog`), a notice about an account or the
+relay as an event about a post, queued as attempt 1 due now: the delivery function signs the stored document, so the
+receiver gets the same `webhook-id` and body with a fresh timestamp and signature, and the whole retry schedule."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from genviral_relay.clock import Clock, format_ts
 from genviral_relay.errors import EnqueueError, EventNotFoundError, ResendRefusedError, WebhookDisabledError
 from genviral_relay.feed.ports import EventLog
 from genviral_relay.models.event_log import FeedEntry
-from genviral_relay.models.events import parse_event_or_none
+from genviral_relay.models.webhook_documents import SUBSCRIBABLE_TYPES, parse_webhook_document_or_none
 from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint
 from genviral_relay.observability import logger
 from genviral_relay.rules.webhook_filters import passes
@@ -147,8 +147,8 @@ def _enabled(endpoint: WebhookEndpoint) -> None:
 
 def _refusal(endpoint: WebhookEndpoint, entry: FeedEntry) -> str | None:
     """Why the endpoint does not take this event; None when it does."""
-    if entry.post_id is None:
-        return f"a {entry.event_type} document is about no post and is not delivered to webhooks"
+    if entry.event_type not in SUBSCRIBABLE_TYPES:  # an endpoint's disabling: no endpoint subscribes to it
+        return f"a {entry.event_type} document is not delivered to webhooks"
     if not endpoint.accepts(entry.event_type):
         return f"it is a {entry.event_type} event and the endpoint takes {', '.join(endpoint.event_types or ())}"
     if endpoint.filter is not None and not _passes(endpoint, entry):
@@ -157,5 +157,5 @@ def _refusal(endpoint: WebhookEndpoint, entry: FeedEntry) -> str | None:
 
 
 def _passes(endpoint: WebhookEndpoint, entry: FeedEntry) -> bool:
-    event = parse_event_or_none(entry.document)  # None: not one this release reads; the attempt decides
+    event = parse_webhook_document_or_none(entry.document)  # None: not one this release reads; the attempt decides
     return event is None or passes(endpoint.filter, event)

@@ -7,7 +7,8 @@ import json
 from dataclasses import dataclass
 
 from genviral_relay.clock import parse_ts
-from genviral_relay.models.events import RelayEvent, published_document
+from genviral_relay.models.events import published_document
+from genviral_relay.models.webhook_documents import NOTICE_TYPES, WebhookDocument
 from genviral_relay.models.webhooks import WebhookDelivery, WebhookEndpoint, test_event_document
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.webhooks.delivery_records import log_keys
@@ -20,8 +21,8 @@ NOT_STORED = "no stored event is as it names it"
 class SignedDocument:
     body: bytes
     """As endpoints receive it."""
-    event: RelayEvent | None
-    """The stored event (its filter is checked on it); None for a test event."""
+    event: WebhookDocument | None
+    """The stored event or notice (its filter is checked on it); None for a test event."""
 
 
 class SignedDocuments:
@@ -29,17 +30,21 @@ class SignedDocuments:
         self._events = events
 
     def of(self, delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> SignedDocument | None:
-        """The stored document the message names; None (the message rejected, counted) when it names none, one
-        whose type is not the message's, or one its endpoint does not take."""
+        """The stored document the message names (under its post; a notice, which names none, under its id); None
+        (the message rejected, counted) when it names none, one whose type is not the message's, or one its endpoint
+        does not take."""
         if not (delivery.is_test or endpoint.accepts(delivery.event_type)):  # a test event is stored for its endpoint
             return self._rejected(delivery, "its endpoint does not take this event type")
         if delivery.is_test:
             body = _test_body(delivery, self._events.test_event(delivery.webhook_id, delivery.event_id))
             return SignedDocument(body, None) if body is not None else self._rejected(delivery, NOT_STORED)
+        event: WebhookDocument | None = None
         if delivery.post_id is not None:
             event = self._events.relay_event(delivery.post_id, delivery.event_id)
-            if event is not None and (event.event_id, event.event_type) == (delivery.event_id, delivery.event_type):
-                return SignedDocument(published_document(event), event)
+        elif delivery.event_type in NOTICE_TYPES:  # a notice is about no post: stored under its id alone
+            event = self._events.notice(delivery.event_id)
+        if event is not None and (event.event_id, event.event_type) == (delivery.event_id, delivery.event_type):
+            return SignedDocument(published_document(event), event)
         return self._rejected(delivery, NOT_STORED)
 
     @staticmethod

@@ -2,7 +2,8 @@
 
 Every string here is plain and unescaped, and may hold someone else's text (a caption, an error, a handle, a
 platform's name as Genviral gives it): the renderers escape all of it for their service. A new event type is one
-case in `describe` (mypy refuses the match until it has one) and, when it brings a new tone, one row in LOOKS.
+case in `post_message` (`notice_messages.py` for a notice; mypy refuses the match until it has one) and, when it
+brings a new tone, one row in LOOKS.
 """
 
 from __future__ import annotations
@@ -81,9 +82,11 @@ class ChatMessage:
     accounts: tuple[AccountLine, ...]
     caption: str | None
     post_time: str | None
-    """The post's time (scheduled, else created), in UTC."""
+    """The post's time (scheduled, else created), in UTC; for a message about no post, its own moment."""
     post_id: str
     event_type: str
+    about: str = ""
+    """What a message about no post is about (`account <id>`, the relay); empty for a post's and the test's."""
 
     @property
     def look(self) -> Look:
@@ -91,6 +94,8 @@ class ChatMessage:
 
     @property
     def footer(self) -> str:
+        if self.about:  # a notice: about an account or the relay, not a post
+            return " \N{MIDDLE DOT} ".join(part for part in (self.post_time, self.about) if part)
         if not self.post_id:  # a test message: about no post
             return f"Sent {self.post_time}" if self.post_time else "Sent by genviral-relay"
         when = self.post_time or "Not scheduled"
@@ -185,8 +190,8 @@ def _since(moment: str | None) -> str:
     return f" since {moment}" if moment else ""
 
 
-def describe(event: RelayEvent) -> ChatMessage:
-    """The message a person reads about `event`."""
+def post_message(event: RelayEvent) -> ChatMessage:
+    """The message a person reads about an event about a post (`render.describe` reads any document)."""
     event_type: EventType = event.event_type
     match event_type:
         case "post.account.posted" | "post.account.failed":

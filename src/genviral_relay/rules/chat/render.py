@@ -6,13 +6,20 @@ from typing import Any, assert_never
 
 from genviral_relay.models.chat import ChatFormat
 from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.webhook_documents import WebhookDocument
 from genviral_relay.rules.chat.discord import discord_message
-from genviral_relay.rules.chat.message import ChatMessage, describe, encoded, test_message
+from genviral_relay.rules.chat.message import ChatMessage, encoded, post_message, test_message
+from genviral_relay.rules.chat.notice_messages import notice_message
 from genviral_relay.rules.chat.slack import slack_message
 from genviral_relay.rules.chat.teams import teams_message
 
 
-def chat_payload(chat_format: ChatFormat, event: RelayEvent) -> dict[str, Any]:
+def describe(document: WebhookDocument) -> ChatMessage:
+    """The message a person reads about any document an endpoint may be sent."""
+    return post_message(document) if isinstance(document, RelayEvent) else notice_message(document)
+
+
+def chat_payload(chat_format: ChatFormat, event: WebhookDocument) -> dict[str, Any]:
     return message_payload(chat_format, describe(event))
 
 
@@ -28,7 +35,7 @@ def message_payload(chat_format: ChatFormat, message: ChatMessage) -> dict[str, 
             assert_never(chat_format)
 
 
-def chat_body(chat_format: ChatFormat, event: RelayEvent) -> bytes:
+def chat_body(chat_format: ChatFormat, event: WebhookDocument) -> bytes:
     """What is POSTed (Content-Type: application/json), unsigned: the services verify nothing, the URL is the
     secret."""
     return encoded(chat_payload(chat_format, event))
