@@ -145,6 +145,9 @@ class SeamStore(WatchStore, WatchIndex):
     def creation_moments(self, since: datetime, until: datetime, *, limit: int) -> list[datetime]:
         return self._inner.creation_moments(since, until, limit=limit)
 
+    def watched_post_ids(self, *, limit: int | None = None) -> Iterator[str]:
+        return self._inner.watched_post_ids(limit=limit)
+
 
 class SeamPublisher(EventPublisher):
     def __init__(self, inner: EventPublisher, seams: Seams, *, after: str) -> None:
