@@ -298,7 +298,14 @@ DASHBOARD: tuple[Graph, ...] = (
     ),
     Graph(
         "Events detected",
-        (Metric.TRANSITIONS_POSTED, Metric.TRANSITIONS_FAILED, Metric.DELIVERIES_DELAYED, Metric.POSTS_COMPLETED),
+        (
+            Metric.TRANSITIONS_POSTED,
+            Metric.TRANSITIONS_FAILED,
+            Metric.DELIVERIES_DELAYED,
+            Metric.POSTS_COMPLETED,
+            Metric.ACCOUNTS_DISCONNECTED,
+            Metric.ACCOUNTS_RECONNECTED,
+        ),
     ),
     Graph(
         "Detection lag (seconds)",

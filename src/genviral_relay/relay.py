@@ -22,6 +22,8 @@ from genviral_relay.polling.retry_sweep import RetrySweep
 from genviral_relay.rules.schedule import PollingPolicy, tick_of
 
 if TYPE_CHECKING:
+    from genviral_relay.checking.account_health import AccountHealthCheck
+    from genviral_relay.notices.outbox import NoticeOutbox
     from genviral_relay.polling.discover import Discovery
     from genviral_relay.polling.in_flight import CheckClaims
     from genviral_relay.polling.work_batch import WorkBatch
@@ -93,8 +95,32 @@ class Relay:
         self.claims().claim_for_check_now(outcome, started=started)
         return outcome
 
-    def work_batch(self, *, discovery: Discovery | None = None, sweep: bool = True, threads: int = 1) -> WorkBatch:
-        """A worker's dispatcher on the same adapters (`sweep`: whether it runs the retry sweep)."""
+    def account_health(self, notices: NoticeOutbox) -> AccountHealthCheck:
+        """The account health check on the same adapters, committing through `notices`."""
+        from genviral_relay.checking.account_health import AccountHealthCheck
+
+        if not isinstance(self.source, AccountSource):
+            raise TypeError("the account health check needs a source that lists accounts")
+        return AccountHealthCheck(
+            source=self.source,
+            store=self.store,
+            index=self.index,
+            state=self.state,
+            notices=notices,
+            pause=self.pause,
+            clock=self.clock,
+        )
+
+    def work_batch(
+        self,
+        *,
+        discovery: Discovery | None = None,
+        sweep: bool = True,
+        threads: int = 1,
+        accounts: AccountHealthCheck | None = None,
+    ) -> WorkBatch:
+        """A worker's dispatcher on the same adapters (`sweep`: whether it runs the retry sweep; `accounts`: the
+        account health check, `account_health`)."""
         from genviral_relay.polling.bulk_refresh import BulkRefresh
         from genviral_relay.polling.work_batch import WorkBatch
 
@@ -107,6 +133,7 @@ class Relay:
             discovery=discovery,
             claims=claims,
             refresh=BulkRefresh(check=self.checker, source=self.source, pause=self.pause, claims=claims),
+            accounts=accounts,
             threads=threads,
         )
 

@@ -17,13 +17,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
+from genviral_relay.checking.account_health import AccountHealthCheck
 from genviral_relay.checking.check import PostCheck
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import WatchStore
 from genviral_relay.clock import TimeLeft
 from genviral_relay.errors import GenviralRateLimitedError
 from genviral_relay.models.domain import WatchRecord
-from genviral_relay.models.messages import CheckRequest, DiscoverRequest, RefreshRequest, SweepRequest, WorkRequest
+from genviral_relay.models.messages import (
+    AccountsRequest,
+    CheckRequest,
+    DiscoverRequest,
+    RefreshRequest,
+    SweepRequest,
+    WorkRequest,
+)
 from genviral_relay.observability import Metric, correlated, emit, logger
 from genviral_relay.polling.bulk_refresh import BulkRefresh
 from genviral_relay.polling.discover import Discovery
@@ -76,10 +84,12 @@ class WorkBatch:
         discovery: Discovery | None = None,
         claims: CheckClaims | None = None,
         refresh: BulkRefresh | None = None,
+        accounts: AccountHealthCheck | None = None,
         threads: int = 1,
     ) -> None:
         """`claims`: skips duplicate messages (None: every message's post is checked). `refresh`: lists
-        the posts of a refresh message (None: each of them is checked on its own)."""
+        the posts of a refresh message (None: each of them is checked on its own). `accounts`: the account
+        health check (None: this worker has none, and an account check message fails)."""
         self._check = check
         self._claims = claims
         self._refresh = refresh
@@ -87,6 +97,7 @@ class WorkBatch:
         self._pause = pause
         self._sweep = sweep
         self._discovery = discovery
+        self._accounts = accounts
         self._threads = max(1, threads)
 
     def run(self, items: Sequence[WorkItem], *, time_left: TimeLeft | None = None) -> list[str]:
@@ -128,6 +139,7 @@ class WorkBatch:
             run.guarded(discover, "Discover run failed", lambda: self._discover(run, time_left))
         if sweep:
             run.guarded(sweep, "Retry sweep failed", lambda: self._sweep_retries(run))
+        self._check_accounts(run, [item for item in items if isinstance(item.request, AccountsRequest)])
         # A post they asked Genviral about in this batch already is not asked about again.
         looked = run.looked
         watches = self._store.get_many([post_id for post_id in [*checks, *taken] if post_id not in looked])
@@ -211,6 +223,20 @@ class WorkBatch:
             run.looked.update(outcome.post_id for outcome in report.outcomes)
             if report.refused:
                 run.refused.set()
+
+    def _check_accounts(self, run: _Run, asked: list[WorkItem]) -> None:
+        """Once however many messages asked (two ticks may have)."""
+
+        def check() -> None:
+            if self._accounts is None:
+                raise RuntimeError("an account check was asked for but this worker has none")
+            if not run.refused.is_set():
+                with run.limit:
+                    if self._accounts.run().refused:
+                        run.refused.set()
+
+        if asked:
+            run.guarded(asked, "Account health check failed", check)
 
     def _check_group(self, run: _Run, post_id: str, group: list[WorkItem], watch: WatchRecord | None) -> None:
         def check() -> None:
