@@ -14,7 +14,7 @@ from genviral_relay.rules.account_health import (
     HealthStep,
     account_event_id,
     changed_accounts,
-    listing_due,
+    next_listing_at,
     observe,
     posts_at_risk,
 )
@@ -200,12 +200,11 @@ def test_at_most_a_hundred_posts_at_risk_are_named_and_all_are_counted() -> None
 
 def test_the_first_listing_is_due_at_once_then_every_interval() -> None:
     every = timedelta(minutes=15)
-    assert listing_due(None, NOW, every)
+    assert next_listing_at(None, every) is None
     (step,) = listings([listed()])
-    assert not listing_due(step.state, NOW + every - timedelta(seconds=1), every)
-    assert listing_due(step.state, NOW + every, every)
+    assert next_listing_at(step.state, every) == NOW + every
 
 
-def test_a_listing_that_missed_a_known_account_is_confirmed_at_the_next_tick() -> None:
+def test_a_listing_that_missed_a_known_account_is_confirmed_at_once() -> None:
     _, missed = listings([listed()], [])
-    assert listing_due(missed.state, NOW + TICK, timedelta(minutes=15))
+    assert next_listing_at(missed.state, timedelta(minutes=15)) is None

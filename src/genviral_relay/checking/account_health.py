@@ -72,7 +72,7 @@ class AccountHealthCheck:
         try:
             self._notices.commit(
                 ACCOUNT_HEALTH_RECORD,
-                step.state.model_dump_json(),
+                step.state.model_dump_json(exclude_defaults=True),  # small: the poller may read it
                 expected_version=record.version if record is not None else 0,
                 notices=step.notices,
             )

@@ -14,8 +14,16 @@ from datetime import datetime
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.clock import Clock, to_milliseconds
 from genviral_relay.models.domain import CreatedWindow
-from genviral_relay.models.messages import CheckRequest, DiscoverRequest, RefreshRequest, SweepRequest, WorkRequest
+from genviral_relay.models.messages import (
+    AccountsRequest,
+    CheckRequest,
+    DiscoverRequest,
+    RefreshRequest,
+    SweepRequest,
+    WorkRequest,
+)
 from genviral_relay.observability import Metric, emit, logger
+from genviral_relay.polling.account_checks import AccountChecks
 from genviral_relay.polling.bulk_refresh import HotWindows
 from genviral_relay.polling.ports import WatchIndex, WorkQueue
 from genviral_relay.rules.backpressure import Backpressure, DueGroup
@@ -41,10 +49,11 @@ class PollTick:
         discover: bool,
         backpressure: Backpressure | None = None,
         windows: HotWindows | None = None,
+        accounts: AccountChecks | None = None,
     ) -> None:
         """`backpressure`: kept for the life of the execution environment (None: a fresh one per tick,
         which knows no pace and limits nothing). `windows`: groups posts created together into one
-        refresh (None: one check per post)."""
+        refresh (None: one check per post). `accounts`: when to ask for an account health check (None: never)."""
         self._index = index
         self._pause = pause
         self._queue = queue
@@ -52,6 +61,7 @@ class PollTick:
         self._discover = discover
         self._backpressure = backpressure
         self._windows = windows
+        self._accounts = accounts
 
     def run(self, *, correlation_id: str | None = None) -> TickReport:
         """`correlation_id`: the tick's own, carried by every message it queues."""
@@ -81,6 +91,8 @@ class PollTick:
             requests.append(SweepRequest(sweep="retry"))
         if self._discover:
             requests.append(DiscoverRequest(discover="posts"))
+        if self._accounts is not None and self._accounts.wanted(now, watched=bool(due)):
+            requests.append(AccountsRequest(accounts="check"))
         queued = self._queue.send(requests, correlation_id=correlation_id)
         backpressure.queued(now, backlog, queued)
         emit(Metric.CHECKS_QUEUED, queued)

@@ -41,11 +41,12 @@ def account_event_id(account_id: str, change: int) -> str:
     return str(uuid.uuid5(NOTICE_NAMESPACE, f"account|{account_id}|{change}"))
 
 
-def listing_due(health: AccountHealth | None, now: datetime, every: timedelta) -> bool:
-    """Whether the accounts should be listed now: never listed, a listing to confirm, or `every` since the last."""
+def next_listing_at(health: AccountHealth | None, every: timedelta) -> datetime | None:
+    """When the accounts should next be listed: `every` after the last listing; None: at once (never listed, or the
+    last listing missed a known account and asks for a confirming one)."""
     if health is None or health.listed_at is None or health.confirm:
-        return True
-    return now >= health.listed_at + every
+        return None
+    return health.listed_at + every
 
 
 @dataclass(frozen=True)
