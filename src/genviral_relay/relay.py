@@ -17,13 +17,14 @@ from genviral_relay.checking.unwatch import Unwatch
 from genviral_relay.clock import Clock, to_milliseconds, utc_now
 from genviral_relay.deadlines import Deadline, calls_until
 from genviral_relay.feed.ports import EventLog
+from genviral_relay.notices.outbox import NoticeOutbox
 from genviral_relay.polling.ports import WatchIndex
 from genviral_relay.polling.retry_sweep import RetrySweep
 from genviral_relay.rules.schedule import PollingPolicy, tick_of
+from genviral_relay.webhooks.ports import NoticePublisher
 
 if TYPE_CHECKING:
     from genviral_relay.checking.account_health import AccountHealthCheck
-    from genviral_relay.notices.outbox import NoticeOutbox
     from genviral_relay.polling.discover import Discovery
     from genviral_relay.polling.in_flight import CheckClaims
     from genviral_relay.polling.work_batch import WorkBatch
@@ -47,12 +48,14 @@ def polling_policy(
 
 @dataclass(frozen=True)
 class Relay:
-    """The check's use cases on one set of adapters, sharing one outbox delivery and one pause."""
+    """The check's use cases on one set of adapters, sharing one outbox delivery, one notice outbox and one pause."""
 
     checker: PostCheck
     unwatch: Unwatch
     sweep: RetrySweep
     pause: GenviralPause
+    notices: NoticeOutbox
+    """The notices (`account.*`, `relay.*`): committed with the relay state that produced them, then published."""
     source: PostSource
     store: WatchStore
     index: WatchIndex
@@ -90,13 +93,16 @@ class Relay:
         `deadline`: Genviral's calls end by then (the API's, which must answer in time); a call cut short
         defers the check as any unanswered call does."""
         started = to_milliseconds(self.clock())  # as the poller's `queued_at`
+        pause = self.pause.status()  # read before asking: an answer closes a pause that was open
         with calls_until(deadline):
             outcome = self.checker.check(post_id, trigger=trigger)
+        if pause.open and outcome.answered:
+            self.pause.answered(pause)
         self.claims().claim_for_check_now(outcome, started=started)
         return outcome
 
-    def account_health(self, notices: NoticeOutbox) -> AccountHealthCheck:
-        """The account health check on the same adapters, committing through `notices`."""
+    def account_health(self) -> AccountHealthCheck:
+        """The account health check on the same adapters, committing through the notice outbox."""
         from genviral_relay.checking.account_health import AccountHealthCheck
 
         if not isinstance(self.source, AccountSource):
@@ -106,7 +112,7 @@ class Relay:
             store=self.store,
             index=self.index,
             state=self.state,
-            notices=notices,
+            notices=self.notices,
             pause=self.pause,
             clock=self.clock,
         )
@@ -117,10 +123,10 @@ class Relay:
         discovery: Discovery | None = None,
         sweep: bool = True,
         threads: int = 1,
-        accounts: AccountHealthCheck | None = None,
+        accounts: bool = True,
     ) -> WorkBatch:
-        """A worker's dispatcher on the same adapters (`sweep`: whether it runs the retry sweep; `accounts`: the
-        account health check, `account_health`)."""
+        """A worker's dispatcher on the same adapters (`sweep`, `accounts`: whether it runs the retry sweep, the
+        account health check)."""
         from genviral_relay.polling.bulk_refresh import BulkRefresh
         from genviral_relay.polling.work_batch import WorkBatch
 
@@ -129,11 +135,12 @@ class Relay:
             check=self.checker,
             store=self.store,
             pause=self.pause,
+            notices=self.notices,
             sweep=self.sweep if sweep else None,
             discovery=discovery,
             claims=claims,
             refresh=BulkRefresh(check=self.checker, source=self.source, pause=self.pause, claims=claims),
-            accounts=accounts,
+            accounts=self.account_health() if accounts else None,
             threads=threads,
         )
 
@@ -166,7 +173,13 @@ def compose_relay(
     outbox = Outbox(
         store=store, publishers=publishers, dead_letters=dead_letters, clock=clock, policy=policy, feed=feed
     )
-    pause = GenviralPause(state, clock)
+    notices = NoticeOutbox(
+        store=state.notices,
+        publishers=[publisher for publisher in publishers if isinstance(publisher, NoticePublisher)],
+        clock=clock,
+        feed=feed,
+    )
+    pause = GenviralPause(state, clock, notices=notices)
     accounts = AccountLookup(state=state, source=source if isinstance(source, AccountSource) else None, clock=clock)
     check = PostCheck(
         store=store, source=source, outbox=outbox, pause=pause, clock=clock, policy=policy, accounts=accounts
@@ -176,6 +189,7 @@ def compose_relay(
         unwatch=Unwatch(store=store, outbox=outbox),
         sweep=RetrySweep(check=check, source=source, store=store, index=index, pause=pause, clock=clock),
         pause=pause,
+        notices=notices,
         source=source,
         store=store,
         index=index,

@@ -16,7 +16,7 @@ import pytest
 
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.checking.ports import EventSelection
-from genviral_relay.clock import utc_now
+from genviral_relay.clock import format_ts, utc_now
 from genviral_relay.errors import RelayError, StateConflictError
 from genviral_relay.models.domain import (
     AccountDirectory,
@@ -26,6 +26,7 @@ from genviral_relay.models.domain import (
     OutboxEntry,
     WatchRecord,
 )
+from genviral_relay.models.pause import PAUSE_RECORD, PauseRecord, PauseStatus
 from genviral_relay.rules.transitions import detect_transitions
 from local.stack import MotoStack
 from tests.builders import ACCOUNT_A, ACCOUNT_B, account, post
@@ -79,6 +80,19 @@ class Run:
 
 def watch(post_id: str, version: int, **fields: object) -> WatchRecord:
     return WatchRecord(post_id=post_id, version=version, registered_at=NOW, **fields)  # type: ignore[arg-type]
+
+
+def commit_pause(store: Store, pause: PauseRecord, *, expected_version: int = 0) -> None:
+    """As `GenviralPause` writes it (without a notice: the notice store's own contract covers those)."""
+    store.notices.commit(
+        PAUSE_RECORD,
+        pause.model_dump_json(),
+        expected_version=expected_version,
+        notices=(),
+        owed=(),
+        committed_at=NOW,
+        attributes={"until": format_ts(pause.until), "reason": pause.reason},
+    )
 
 
 def watches_outbox_and_due_index(run: Run) -> None:
@@ -146,9 +160,19 @@ def watches_outbox_and_due_index(run: Run) -> None:
     assert POSTS[1] in run.listing("due at the window's end", lambda s: s.due_post_ids(window_ends))
     assert run.listing("awaiting retry at the window's end", lambda s: s.awaiting_retry(window_ends)) == [LATER]
 
-    run.step("pause", lambda s: s.pause_genviral(until=NOW + timedelta(minutes=5), reason="402"))
-    assert run.step("paused", lambda s: s.genviral_pause(NOW)) == "402"
-    assert run.step("pause over", lambda s: s.genviral_pause(NOW + timedelta(minutes=6))) is None
+    # The pause: a record of the notice outbox in the same table, read back with its plain attributes
+    pause = PauseRecord(paused_at=NOW, until=NOW + timedelta(minutes=5), reason="402", http_status=402)
+    run.step("pause", lambda s: commit_pause(s, pause, expected_version=0))
+    assert run.step("paused", lambda s: s.genviral_pause(NOW)) == PauseStatus("402", 1, pause)
+    over = run.step("pause over", lambda s: s.genviral_pause(NOW + timedelta(minutes=6)))
+    assert over == PauseStatus(None, 1, pause)
+    assert isinstance(over, PauseStatus)
+    assert over.open  # calls go again, and the first answer closes it
+    closed = pause.model_copy(update={"resumed_at": NOW + timedelta(minutes=6)})
+    run.step("resume", lambda s: commit_pause(s, closed, expected_version=1))
+    assert run.step("resumed", lambda s: s.genviral_pause(NOW + timedelta(minutes=6))) == PauseStatus(None, 2, closed)
+    stale = run.step("resume on a stale version", lambda s: commit_pause(s, closed, expected_version=1))
+    assert stale == raised(StateConflictError)
 
 
 def check_claims(run: Run) -> None:
@@ -268,7 +292,7 @@ def account_directory_replaced_whole(run: Run) -> None:
     assert run.step("read the empty listing", lambda s: s.account_directory()) == emptied
     # The directory is not a watch and does not disturb the pause or discover mode's state
     assert run.listing("no watches", lambda s: s.watches()) == []
-    assert run.step("no pause", lambda s: s.genviral_pause(NOW)) is None
+    assert run.step("no pause", lambda s: s.genviral_pause(NOW)) == PauseStatus()
     assert run.step("no discover state", lambda s: s.discover_state()) is None
 
 
@@ -282,7 +306,7 @@ def operator_reads(run: Run) -> None:
     run.step("save", lambda s: s.save(watch(POSTS[0], 1), expected_version=0, new_events=early))
     ended = watch(POSTS[1], 1, watching=False, ended_reason="finished")
     run.step("save ended", lambda s: s.save(ended, expected_version=0, new_events=later))
-    run.step("pause", lambda s: s.pause_genviral(until=NOW, reason="not a watch"))
+    run.step("pause", lambda s: commit_pause(s, PauseRecord(paused_at=NOW, until=NOW, reason="x", http_status=None)))
 
     listed = run.listing("every watch", lambda s: sorted(s.watches(), key=lambda record: record.post_id))
     assert listed == [watch(POSTS[0], 1), ended]

@@ -43,8 +43,9 @@ from genviral_relay.errors import (
 )
 from genviral_relay.feed.appending import appended_after_commit
 from genviral_relay.models.domain import AccountDirectory, DiscoverState, DueWatch, OutboxEntry, Target, WatchRecord
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import PublishedEvent, RelayEvent
 from genviral_relay.models.messages import WorkRequest
+from genviral_relay.models.pause import PAUSE_RECORD, PauseRecord, PauseStatus
 from genviral_relay.models.upstream import Account, Post
 from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint, is_plaintext_secret
 from genviral_relay.polling.ports import WatchIndex, WorkQueue
@@ -53,6 +54,7 @@ from genviral_relay.rules.webhook_urls import Destination, HostResolver
 from genviral_relay.webhooks.ports import (
     AttemptRecord,
     DeliveryQueue,
+    NoticePublisher,
     SecretBox,
     StoredEvents,
     WebhookAnswer,
@@ -60,6 +62,7 @@ from genviral_relay.webhooks.ports import (
     WebhookStore,
 )
 from tests.support.event_log_doubles import InMemoryEventLog
+from tests.support.notice_doubles import InMemoryNoticeStore
 
 __all__ = [
     "InMemoryDeadLetters",
@@ -162,16 +165,18 @@ class InMemoryPostSource(PostSource, AccountSource):
         return PostPage(posts=tuple(found[:limit]), unreadable_ids=(), size=min(len(found), limit))
 
 
-class RecordingPublisher(EventPublisher):
+class RecordingPublisher(EventPublisher, NoticePublisher):
     """Publishes by recording, as the real publishers report. `failing`: every event fails retryably
     (throttled); `down`: the target refuses every call as a whole with this code (the topic or bus
     missing, access denied: every event kept, as `aws/publishers.py` reports it); `refusing`: every
     event is refused for good (malformed); `refused_ids`: only these events are (one bad entry, the
-    rest published); `crashing`: the process dies mid-call. `calls` counts the publishes asked for."""
+    rest published); `crashing`: the process dies mid-call. `calls` counts the publishes asked for.
+    Notices (`account.*`, `relay.*`) are recorded apart, in `notices`."""
 
     def __init__(self, target: Target) -> None:
         self.target = target
         self.published: list[RelayEvent] = []
+        self.notices: list[PublishedEvent] = []
         self.failing = False
         self.down: str | None = None
         self.refusing = False
@@ -179,7 +184,7 @@ class RecordingPublisher(EventPublisher):
         self.crashing = False
         self.calls = 0
 
-    def publish(self, events: Sequence[RelayEvent]) -> PublishResult:
+    def publish(self, events: Sequence[PublishedEvent]) -> PublishResult:
         self.calls += 1
         if self.crashing:
             raise SystemExit("process killed while publishing")
@@ -190,7 +195,8 @@ class RecordingPublisher(EventPublisher):
         if self.refusing:
             return PublishResult(failed={e.event_id: PublishFailure("MalformedDetail: no", False) for e in events})
         taken = [event for event in events if event.event_id not in self.refused_ids]
-        self.published.extend(taken)
+        self.published.extend(event for event in taken if isinstance(event, RelayEvent))
+        self.notices.extend(event for event in taken if not isinstance(event, RelayEvent))
         return PublishResult(
             published={event.event_id for event in taken},
             failed={
@@ -248,7 +254,7 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
         self.calls: Counter[str] = Counter()
         self._watches: dict[str, WatchRecord] = {}
         self._events: dict[tuple[str, str], RelayEvent] = {}
-        self._pause: tuple[datetime, str] | None = None
+        self._notices = InMemoryNoticeStore(calls=self.calls)
         self._discover: DiscoverState | None = None
         self._directory: AccountDirectory | None = None
         self._created_order: list[datetime] | None = None
@@ -409,23 +415,44 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
             return now
         return min((record.next_check_at for record in records if record.next_check_at), default=None)
 
-    def genviral_pause(self, now: datetime) -> str | None:
+    def genviral_pause(self, now: datetime) -> PauseStatus:
         with self._lock:
             self.calls["get_item"] += 1
-            if self._pause is None or self._pause[0] <= now:
-                return None
-            return self._pause[1]
-
-    def pause_genviral(self, *, until: datetime, reason: str) -> None:
-        with self._lock:
-            self.calls["put_item"] += 1
-            self._pause = (until, reason)
+        record = self.notices.records.get(PAUSE_RECORD)
+        attributes = self.notices.attributes.get(PAUSE_RECORD, {})
+        return PauseStatus.read(
+            now,
+            version=record.version if record else 0,
+            state=record.state if record else None,
+            until=attributes.get("until"),
+            reason=attributes.get("reason"),
+        )
 
     @property
-    def stored_pause(self) -> tuple[datetime, str] | None:
-        """(until, reason) as last stored, whatever the time, for the specs (not a port method: no call counted)."""
-        with self._lock:
-            return self._pause
+    def notices(self) -> InMemoryNoticeStore:
+        """The notice outbox's store, counting its calls with this store's (one table)."""
+        return self._notices
+
+    def store_pause(self, *, until: datetime, reason: str, http_status: int | None = 402) -> PauseRecord:
+        """A spec's Given: a pause open from now (`until` ahead), as a refusal commits it but without its notice."""
+        record = self.notices.records.get(PAUSE_RECORD)
+        pause = PauseRecord(paused_at=self._clock(), until=until, reason=reason, http_status=http_status)
+        self.notices.commit(
+            PAUSE_RECORD,
+            pause.model_dump_json(),
+            expected_version=record.version if record else 0,
+            notices=(),
+            owed=(),
+            committed_at=self._clock(),
+            attributes={"until": format_ts(until), "reason": reason},
+        )
+        return pause
+
+    @property
+    def stored_pause(self) -> PauseRecord | None:
+        """The pause as last stored, whatever the time, for the specs (not a port method: no call counted)."""
+        record = self.notices.records.get(PAUSE_RECORD)
+        return PauseRecord.model_validate_json(record.state) if record else None
 
     def discover_state(self) -> DiscoverState | None:
         with self._lock:

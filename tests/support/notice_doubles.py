@@ -16,8 +16,9 @@ from genviral_relay.notices.ports import NoticeDocument, NoticeStore, PendingNot
 class InMemoryNoticeStore(NoticeStore):
     """`failing_commits`: the next commits raise as a throttled transaction would (nothing stored)."""
 
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
+    def __init__(self, *, calls: Counter[str] | None = None) -> None:
+        """`calls`: the counter of the DynamoDB calls to add to (the watch store's: one table)."""
+        self.calls: Counter[str] = calls if calls is not None else Counter()
         self.records: dict[str, RelayRecord] = {}
         self.attributes: dict[str, dict[str, str]] = {}
         self.documents: dict[str, NoticeDocument] = {}
@@ -62,6 +63,8 @@ class InMemoryNoticeStore(NoticeStore):
             return sorted(self._pending.values(), key=lambda one: (one.committed_at, one.notice.event_id))
 
     def acknowledge(self, event_id: str, done: Collection[OutboxTarget]) -> None:
+        if not done:
+            return
         with self._lock:
             self.calls["update_item"] += 1
             pending = self._pending.get(event_id)
@@ -71,6 +74,7 @@ class InMemoryNoticeStore(NoticeStore):
             if owed:
                 self._pending[event_id] = PendingNotice(pending.notice, owed, pending.committed_at)
             else:
+                self.calls["delete_item"] += 1  # the emptied pending item, removed by a second call
                 del self._pending[event_id]
 
     def notice(self, event_id: str) -> NoticeDocument | None:

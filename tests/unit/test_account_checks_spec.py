@@ -119,7 +119,7 @@ def test_a_post_due_now_is_enough_to_know_one_is_watched(world: World) -> None:
 
 
 def test_nothing_is_asked_while_genviral_calls_are_paused(poller: Poller) -> None:
-    poller.world.store.pause_genviral(until=NOW + timedelta(minutes=5), reason="HTTP 403")
+    poller.world.store.store_pause(until=NOW + timedelta(minutes=5), reason="HTTP 403")
     assert not poller.asks()
     assert poller.records.calls["get_item"] == 0
 

@@ -4,56 +4,36 @@ the worker's dispatch of `AccountsRequest`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
 
 from genviral_relay.checking.account_health import AccountHealthCheck
-from genviral_relay.checking.ports import PublishResult
 from genviral_relay.errors import GenviralServerError, GenviralTierNotAllowedError
 from genviral_relay.models.account_health import ACCOUNT_HEALTH_RECORD, AccountHealth
-from genviral_relay.models.domain import Target
-from genviral_relay.models.events import PublishedEvent
 from genviral_relay.models.messages import AccountsRequest
 from genviral_relay.models.relay_notices import AccountStatusEvent, PostsAtRisk
 from genviral_relay.models.upstream import Account
-from genviral_relay.notices.outbox import NoticeOutbox
 from genviral_relay.observability import Metric
 from genviral_relay.polling.work_batch import WorkItem
 from genviral_relay.rules.account_health import account_event_id
 from tests.builders import ACCOUNT_A, ACCOUNT_B, POST_ID, account, post
 from tests.support.doubles import InMemoryPostSource
-from tests.support.notice_doubles import InMemoryNoticeStore
 from tests.unit.world import World, emitted
 
 OTHER_POST = "22222222-2222-2222-2222-222222222222"
 
 
-class RecordingNoticePublisher:
-    """A target that takes every notice."""
-
-    def __init__(self, target: Target) -> None:
-        self.target = target
-        self.published: list[PublishedEvent] = []
-
-    def publish(self, events: Sequence[PublishedEvent]) -> PublishResult:
-        self.published.extend(events)
-        return PublishResult(published={event.event_id for event in events})
-
-
 class Health:
-    """The check on a world's doubles, with its own notice store and topic."""
+    """The check on a world's doubles: its notices go to the world's targets."""
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.store = InMemoryNoticeStore()
-        self.topic = RecordingNoticePublisher("sns")
-        self.outbox = NoticeOutbox(store=self.store, publishers=[self.topic], clock=world.clock)  # type: ignore[list-item]
-        self.check = world.path.account_health(self.outbox)
+        self.store = world.store.notices
+        self.check = world.path.account_health()
 
     def notices(self) -> list[AccountStatusEvent]:
-        return [notice for notice in self.topic.published if isinstance(notice, AccountStatusEvent)]
+        return [notice for notice in self.world.publishers["sns"].notices if isinstance(notice, AccountStatusEvent)]
 
     def state(self) -> AccountHealth:
         record = self.store.records[ACCOUNT_HEALTH_RECORD]
@@ -118,7 +98,7 @@ def test_a_failed_listing_decides_and_stores_nothing(health: Health) -> None:
 
     reports = [health.check.run(), health.check.run()]
 
-    assert [report.listed for report in reports] == [False, False]
+    assert [report.answered for report in reports] == [False, False]
     assert health.store.records[ACCOUNT_HEALTH_RECORD] == stored
     assert health.notices() == []
     assert emitted(Metric.GENVIRAL_ERRORS_5XX) == [1, 1]
@@ -181,17 +161,18 @@ def test_two_workers_listing_at_once_announce_a_change_under_one_id(health: Heal
     health.world.source.set_account(ACCOUNT_A, status="revoked")
     racing = ListingWhileAnotherCommits(health.world.source)
     health.world.source = racing
-    slow = health.world.path_with(["sns"]).account_health(health.outbox)  # reads `racing` as its source
+    slow = health.world.path_with(["sns"]).account_health()  # reads `racing` as its source
     racing.other = health.check
 
     report = slow.run()
 
-    assert not report.listed
+    assert report.answered
+    assert report.notices == ()
     assert [notice.event_id for notice in health.notices()] == [account_event_id(ACCOUNT_A, 1)]
 
 
 def test_a_worker_runs_one_check_for_every_account_message_of_a_batch(health: Health) -> None:
-    batch = health.world.path.work_batch(accounts=health.check)
+    batch = health.world.path.work_batch()
     health.world.forget_calls()
     items = [WorkItem(str(index), AccountsRequest(accounts="check")) for index in range(2)]
 
@@ -200,4 +181,5 @@ def test_a_worker_runs_one_check_for_every_account_message_of_a_batch(health: He
 
 
 def test_a_worker_without_the_check_fails_its_message(world: World) -> None:
-    assert world.path.work_batch().run([WorkItem("m1", AccountsRequest(accounts="check"))]) == ["m1"]
+    batch = world.path.work_batch(accounts=False)
+    assert batch.run([WorkItem("m1", AccountsRequest(accounts="check"))]) == ["m1"]

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from genviral_relay.errors import GenviralContractError, GenviralServerError, GenviralUnavailableError
 from genviral_relay.models.domain import WatchRecord
+from genviral_relay.models.pause import PauseStatus
 from genviral_relay.observability import Metric
 from genviral_relay.relay import polling_policy
 from genviral_relay.rules.schedule import PollingPolicy
@@ -130,7 +131,7 @@ def test_a_transient_error_defers_the_check_and_keeps_the_state(world: World) ->
 
     assert (outcome.result, outcome.error, outcome.events) == ("deferred", error, ())
     assert world.stored() == before  # still due, last-seen states untouched: the next check sees the change
-    assert world.store.genviral_pause(NOW) is None  # a transient error pauses nothing
+    assert world.store.genviral_pause(NOW) == PauseStatus()  # a transient error pauses nothing
     assert outcomes(world.check.check(POST_ID).events)[0].previous_status == "scheduled"
 
 

@@ -92,7 +92,7 @@ def test_a_tick_in_discover_mode_queues_a_discover_run(world: World, queue: InMe
 def test_a_tick_while_paused_queues_nothing(world: World, queue: InMemoryWorkQueue) -> None:
     store_watch(world, DUE_NOW, next_check_at=NOW)
     store_watch(world, WAITING, next_check_at=NOW + timedelta(hours=1), awaiting_retry=True)
-    world.store.pause_genviral(until=NOW + timedelta(minutes=5), reason="402 subscription_required")
+    world.store.store_pause(until=NOW + timedelta(minutes=5), reason="402 subscription_required")
 
     report = tick(world, queue, discover=True).run()
 

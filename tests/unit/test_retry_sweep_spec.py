@@ -7,6 +7,7 @@ import pytest
 
 from genviral_relay.errors import GenviralUnavailableError
 from genviral_relay.models.messages import CheckRequest, SweepRequest
+from genviral_relay.models.pause import PauseStatus
 from genviral_relay.models.upstream import PAGE_LIMIT
 from genviral_relay.observability import Metric
 from genviral_relay.polling.work_batch import WorkItem
@@ -95,7 +96,7 @@ def test_a_failed_list_call_checks_nothing_and_pauses_nothing(world: World) -> N
     assert isinstance(report.error, GenviralUnavailableError)
     assert (report.outcomes, report.refused) == ((), False)
     assert world.source.calls["get_post"] == 0
-    assert world.store.genviral_pause(NOW) is None
+    assert world.store.genviral_pause(NOW) == PauseStatus()  # nothing stored
     assert world.path.sweep.run().outcomes[0].result == "changed"  # the next tick's sweep finds it
 
 

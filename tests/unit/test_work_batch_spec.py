@@ -83,7 +83,7 @@ def test_an_unexpected_failure_fails_only_that_posts_messages(world: World, thre
 
 def test_while_paused_a_batch_does_nothing_and_fails_nothing(world: World) -> None:
     watched(world, POSTS[0])
-    world.store.pause_genviral(until=NOW + timedelta(minutes=5), reason="402")
+    world.store.store_pause(until=NOW + timedelta(minutes=5), reason="402")
     world.forget_calls()
 
     failed = world.batch().run(

@@ -1,39 +1,43 @@
-"""The relay's own items in the state table (`pk = "relay"`): the Genviral pause, discover mode's progress and
-the account directory (see `dynamodb_items.py` for the table's layout)."""
+"""The relay's own items in the state table (`pk = "relay"`): the Genviral pause (read here, written by the notice
+outbox, `dynamodb_notices.py`), discover mode's progress and the account directory (see `dynamodb_items.py` for the
+table's layout)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from genviral_relay.aws.dynamodb_items import ACCOUNT_DIRECTORY_KEY, DISCOVER_KEY, PAUSE_KEY, is_condition_failure
+from genviral_relay.aws.dynamodb_notices import DynamoDbNoticeStore
 from genviral_relay.checking.ports import RelayState
-from genviral_relay.clock import format_ts, parse_ts
 from genviral_relay.errors import StateConflictError
 from genviral_relay.models.domain import AccountDirectory, DiscoverState
+from genviral_relay.models.pause import PauseStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 
 class DynamoDbRelayState(RelayState):
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, *, event_retention: timedelta) -> None:
         self._client = client
         self._table = table_name
+        self._notices = DynamoDbNoticeStore(client, table_name, event_retention=event_retention)
 
-    def genviral_pause(self, now: datetime) -> str | None:
-        item = self._client.get_item(TableName=self._table, Key=PAUSE_KEY, ConsistentRead=True).get("Item")
-        if not item:
-            return None
-        until = parse_ts(item.get("until", {}).get("S"))
-        return item.get("reason", {}).get("S", "paused") if until is not None and until > now else None
+    @property
+    def notices(self) -> DynamoDbNoticeStore:
+        return self._notices
 
-    def pause_genviral(self, *, until: datetime, reason: str) -> None:
-        self._client.put_item(
-            TableName=self._table,
-            Item={**PAUSE_KEY, "until": {"S": format_ts(until)}, "reason": {"S": reason}},
+    def genviral_pause(self, now: datetime) -> PauseStatus:
+        item = self._client.get_item(TableName=self._table, Key=PAUSE_KEY, ConsistentRead=True).get("Item") or {}
+        return PauseStatus.read(
+            now,
+            version=int(item.get("version", {}).get("N", "0")),
+            state=item.get("state", {}).get("S"),
+            until=item.get("until", {}).get("S"),
+            reason=item.get("reason", {}).get("S"),
         )
 
     def discover_state(self) -> DiscoverState | None:

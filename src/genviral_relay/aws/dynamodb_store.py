@@ -51,7 +51,7 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
     """The one table behind every store port: watches, outbox, events, the pause and discover state."""
 
     def __init__(self, client: DynamoDBClient, table_name: str, *, event_retention: timedelta, clock: Clock) -> None:
-        super().__init__(client, table_name)
+        super().__init__(client, table_name, event_retention=event_retention)
         self._clock = clock
         self.feed = DynamoDbEventLog(client, table_name, event_retention=event_retention)
 

@@ -29,10 +29,11 @@ from genviral_relay.rules.account_health import changed_accounts, observe, posts
 @dataclass(frozen=True)
 class HealthReport:
     notices: tuple[AccountStatusEvent, ...] = ()
+    """What this check announced (none when another worker recorded its listing first)."""
+    answered: bool = True
+    """Genviral listed the accounts (its key works); False: nothing was decided."""
     refused: bool = False
     """Genviral refused the key: calls are paused."""
-    listed: bool = True
-    """False: the listing failed, or another worker recorded its own first; nothing was decided here."""
 
 
 class AccountHealthCheck:
@@ -62,7 +63,7 @@ class AccountHealthCheck:
             listing = self._source.list_accounts()
         except GenviralError as error:
             refused = self._pause.failed(error, "Genviral did not list the accounts; no account change decided")
-            return HealthReport(refused=refused, listed=False)
+            return HealthReport(answered=False, refused=refused)
         now = self._clock()
         self._directory.remember(listing, now)
         changed = changed_accounts(health, listing)
@@ -78,7 +79,7 @@ class AccountHealthCheck:
             )
         except StateConflictError:
             logger.info("Another worker recorded the accounts' health first; nothing more to do")
-            return HealthReport(listed=False)
+            return HealthReport()
         for notice in step.notices:
             disconnected = notice.event_type == "account.disconnected"
             emit(Metric.ACCOUNTS_DISCONNECTED if disconnected else Metric.ACCOUNTS_RECONNECTED)

@@ -75,6 +75,10 @@ class CheckOutcome:
         return f"the check is deferred to a later tick: {type(self.error).__name__}: {self.error}"
 
     @property
+    def answered(self) -> bool:  # Genviral answered (a 404 too): its key works, a pause that was open is over
+        return self.post is not None or isinstance(self.error, GenviralNotFoundError)
+
+    @property
     def unpublished(self) -> int:
         """Outbox entries still unpublished after this check."""
         return len(self.watch.outbox) if self.watch is not None else 0
@@ -282,6 +286,11 @@ class ListingRun:
 
     error: GenviralError | None
     outcomes: Sequence[CheckOutcome]
+    list_calls: int  # those Genviral answered
+
+    @property
+    def answered(self) -> bool:  # a list call or a check of the run: the key works
+        return self.list_calls > 0 or any(outcome.answered for outcome in self.outcomes)
 
     @property
     def refused(self) -> bool:

@@ -15,7 +15,9 @@ from datetime import datetime
 from genviral_relay.clock import parse_ts
 from genviral_relay.models.domain import AccountDirectory, DiscoverState, OutboxEntry, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.pause import PauseStatus
 from genviral_relay.models.upstream import Account, Post
+from genviral_relay.notices.ports import NoticeStore
 
 
 class PostSource(ABC):
@@ -135,11 +137,13 @@ class RelayState(ABC):
     the directory of accounts."""
 
     @abstractmethod
-    def genviral_pause(self, now: datetime) -> str | None:
-        """Why calls to Genviral are paused (a configuration error), or None when they are not."""
+    def genviral_pause(self, now: datetime) -> PauseStatus:
+        """The pause after a refused key (one read): why calls stop now, if they do, and whether a pause is open."""
 
+    @property
     @abstractmethod
-    def pause_genviral(self, *, until: datetime, reason: str) -> None: ...
+    def notices(self) -> NoticeStore:
+        """The notice outbox's store in the same table: the pause is written as one of its records."""
 
     @abstractmethod
     def discover_state(self) -> DiscoverState | None:

@@ -26,7 +26,7 @@ def run_list(args: argparse.Namespace, deployment: Deployment, console: Console)
         (record for record in store.watches() if _selected(record, args)),
         key=lambda record: (record.registered_at, record.post_id),
     )
-    paused = store.genviral_pause(utc_now())
+    paused = store.genviral_pause(utc_now()).reason
     console.result(
         {
             "watches": [

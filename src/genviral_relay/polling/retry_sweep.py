@@ -27,6 +27,7 @@ class SweepReport(ListingRun):
     outcomes: tuple[CheckOutcome, ...] = ()
     error: GenviralError | None = None
     """Why the list call gave no answer (the sweep then runs again next tick)."""
+    list_calls: int = 0
 
 
 class RetrySweep:
@@ -71,4 +72,4 @@ class RetrySweep:
             ]
             outcomes = [outcome for outcome in refreshed if outcome is not None] + unreadable
         emit(Metric.RETRY_SWEEP_CHECKS, len(outcomes))
-        return SweepReport(outcomes=tuple(outcomes))
+        return SweepReport(outcomes=tuple(outcomes), list_calls=1)

@@ -3,7 +3,8 @@ while the queue holds a backlog, `rules/backpressure.py`), the retry sweep while
 be retried, and in discover mode a listing of new posts.
 
 The tick itself never calls Genviral: every call runs in the workers, under the deployment's
-concurrency cap and the pause that follows a refused key (while paused, nothing is queued).
+concurrency cap and the pause that follows a refused key (while paused, nothing is queued but a
+flush of the notices still owed: `relay.paused` must go out during the pause).
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from genviral_relay.models.messages import (
     AccountsRequest,
     CheckRequest,
     DiscoverRequest,
+    NoticesRequest,
     RefreshRequest,
     SweepRequest,
     WorkRequest,
 )
+from genviral_relay.notices.outbox import FLUSH_AFTER
+from genviral_relay.notices.ports import NoticeStore
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.polling.account_checks import AccountChecks
 from genviral_relay.polling.bulk_refresh import HotWindows
@@ -49,11 +53,13 @@ class PollTick:
         discover: bool,
         backpressure: Backpressure | None = None,
         windows: HotWindows | None = None,
+        notices: NoticeStore | None = None,
         accounts: AccountChecks | None = None,
     ) -> None:
         """`backpressure`: kept for the life of the execution environment (None: a fresh one per tick,
         which knows no pace and limits nothing). `windows`: groups posts created together into one
-        refresh (None: one check per post). `accounts`: when to ask for an account health check (None: never)."""
+        refresh (None: one check per post). `notices`: whose pending notices a flush publishes (None: none).
+        `accounts`: when to ask for an account health check (None: never)."""
         self._index = index
         self._pause = pause
         self._queue = queue
@@ -61,6 +67,7 @@ class PollTick:
         self._discover = discover
         self._backpressure = backpressure
         self._windows = windows
+        self._notices = notices
         self._accounts = accounts
 
     def run(self, *, correlation_id: str | None = None) -> TickReport:
@@ -70,13 +77,16 @@ class PollTick:
         return report
 
     def _queue_due_work(self, correlation_id: str | None) -> TickReport:
+        # The precision the table stores: `claimed_at` is compared with the messages' `queued_at`.
+        now = to_milliseconds(self._clock())
+        flush = self._notices_owed(now)
         reason = self._pause.reason()
         if reason is not None:
             logger.error("Genviral calls are paused; no checks queued this tick", extra={"reason": reason})
             emit(Metric.TICKS_PAUSED)
-            return TickReport(queued=0, paused=reason)
-        # The precision the table stores: `claimed_at` is compared with the messages' `queued_at`.
-        now = to_milliseconds(self._clock())
+            return TickReport(
+                queued=self._queue.send(flush, correlation_id=correlation_id) if flush else 0, paused=reason
+            )
         backpressure = self._backpressure or Backpressure()
         backlog = self._queue.backlog()
         due = list(self._index.due_watches(now))
@@ -93,6 +103,7 @@ class PollTick:
             requests.append(DiscoverRequest(discover="posts"))
         if self._accounts is not None and self._accounts.wanted(now, watched=bool(due)):
             requests.append(AccountsRequest(accounts="check"))
+        requests.extend(flush)
         queued = self._queue.send(requests, correlation_id=correlation_id)
         backpressure.queued(now, backlog, queued)
         emit(Metric.CHECKS_QUEUED, queued)
@@ -108,6 +119,15 @@ class PollTick:
                 extra={"queued": len(plan.queue), "deferred": plan.deferred, "backlog": backlog},
             )
         return TickReport(queued=queued, deferred=plan.deferred)
+
+    def _notices_owed(self, now: datetime) -> list[WorkRequest]:
+        """One flush when a notice is still owed past the time its own process had to publish it (one Query)."""
+        if self._notices is None:
+            return []
+        settled = now - FLUSH_AFTER
+        if any(one.committed_at <= settled for one in self._notices.pending()):
+            return [NoticesRequest(notices="flush")]
+        return []
 
 
 def _request(group: DueGroup, window: CreatedWindow | None, now: datetime, since: datetime) -> WorkRequest:

@@ -1,5 +1,5 @@
 """A worker's batch of work messages, dispatched by type: post checks, bulk refreshes, the retry sweep,
-a discover run.
+a discover run, a flush of the notices still owed.
 
 Each post is checked once however many messages asked for it, and not at all when a check that started
 after its messages were queued covers it (`polling/in_flight.py`); watches are read in one call;
@@ -16,6 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
+
+from pydantic import BaseModel
 
 from genviral_relay.checking.account_health import AccountHealthCheck
 from genviral_relay.checking.check import PostCheck
@@ -28,17 +31,18 @@ from genviral_relay.models.messages import (
     AccountsRequest,
     CheckRequest,
     DiscoverRequest,
+    NoticesRequest,
     RefreshRequest,
     SweepRequest,
     WorkRequest,
 )
+from genviral_relay.notices.outbox import NoticeOutbox
 from genviral_relay.observability import Metric, correlated, emit, logger
+from genviral_relay.polling.adaptive_limit import AdaptiveLimit
 from genviral_relay.polling.bulk_refresh import BulkRefresh
 from genviral_relay.polling.discover import Discovery
 from genviral_relay.polling.in_flight import CheckClaims
 from genviral_relay.polling.retry_sweep import RetrySweep
-
-"""What remains of the invocation."""
 
 
 @dataclass(frozen=True)
@@ -50,29 +54,6 @@ class WorkItem:
     correlation_id: str | None = None
 
 
-class AdaptiveLimit:
-    """At most `limit` holders at once; `shrink` halves the limit (down to one) after a 429."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = max(1, limit)
-        self._active = 0
-        self._changed = threading.Condition()
-
-    def __enter__(self) -> None:
-        with self._changed:
-            self._changed.wait_for(lambda: self._active < self.limit)
-            self._active += 1
-
-    def __exit__(self, *_: object) -> None:
-        with self._changed:
-            self._active -= 1
-            self._changed.notify_all()
-
-    def shrink(self) -> None:
-        with self._changed:
-            self.limit = max(1, self.limit // 2)
-
-
 class WorkBatch:
     def __init__(
         self,
@@ -80,6 +61,7 @@ class WorkBatch:
         check: PostCheck,
         store: WatchStore,
         pause: GenviralPause,
+        notices: NoticeOutbox | None = None,
         sweep: RetrySweep | None = None,
         discovery: Discovery | None = None,
         claims: CheckClaims | None = None,
@@ -95,6 +77,7 @@ class WorkBatch:
         self._refresh = refresh
         self._store = store
         self._pause = pause
+        self._notices = notices
         self._sweep = sweep
         self._discovery = discovery
         self._accounts = accounts
@@ -103,15 +86,27 @@ class WorkBatch:
     def run(self, items: Sequence[WorkItem], *, time_left: TimeLeft | None = None) -> list[str]:
         """Do every item's work; answer the message ids whose work failed (to be received again).
 
-        While Genviral calls are paused nothing is done and nothing fails: the posts stay due and the
-        poller queues them again once the pause ends.
+        While Genviral calls are paused nothing that calls it is done and nothing fails: the posts stay due and
+        the poller queues them again after the pause. Notices are flushed all the same (no Genviral call, and
+        `relay.paused` is one); a batch that ran while a pause was open and got an answer closes it.
         """
-        reason = self._pause.reason()
-        if reason is not None:
-            logger.warning("Genviral calls are paused; the batch's posts stay due", extra={"reason": reason})
-            return []
-        discover = [item for item in items if isinstance(item.request, DiscoverRequest)]
-        sweep = [item for item in items if isinstance(item.request, SweepRequest)]
+        pause = self._pause.status()  # the batch's one read of the pause
+        run = _Run(AdaptiveLimit(self._threads))
+        flush = [item for item in items if isinstance(item.request, NoticesRequest)]
+        if flush:
+            run.guarded(flush, "Notice flush failed", self._flush_notices)
+        if pause.reason is not None:
+            logger.warning("Genviral calls are paused; the batch's posts stay due", extra={"reason": pause.reason})
+            return run.failed
+        self._work(run, items, time_left)
+        if pause.open and run.answered.is_set() and not run.refused.is_set():
+            try:
+                self._pause.answered(pause)
+            except Exception:  # the work stands; the pause stays open and the next answered batch closes it
+                logger.exception("Could not close the Genviral pause")
+        return run.failed
+
+    def _work(self, run: _Run, items: Sequence[WorkItem], time_left: TimeLeft | None) -> None:
         refreshes: list[tuple[WorkItem, RefreshRequest, tuple[str, ...]]] = []
         taken: set[str] = set()
         asked = 0
@@ -132,14 +127,13 @@ class WorkBatch:
             emit(Metric.DUPLICATE_CHECK_REQUESTS, asked - covered)
         self._report_waits([item.request for item in items])
 
-        run = _Run(AdaptiveLimit(self._threads))
-        # Discovery and the sweep run first, once each however many of their messages the batch holds;
-        # the checks' watches are read after them, so a check starts from what they recorded.
-        if discover:
-            run.guarded(discover, "Discover run failed", lambda: self._discover(run, time_left))
-        if sweep:
-            run.guarded(sweep, "Retry sweep failed", lambda: self._sweep_retries(run))
-        self._check_accounts(run, [item for item in items if isinstance(item.request, AccountsRequest)])
+        # Discovery, the sweep and the account check run first, once each however many of their messages the batch
+        # holds; the checks' watches are read after them, so a check starts from what they recorded.
+        discovery = partial(self._discovery.run, time_left=time_left) if self._discovery else None
+        self._once(run, items, DiscoverRequest, "discovery", discovery)
+        self._once(run, items, SweepRequest, "a retry sweep", self._sweep.run if self._sweep else None)
+        accounts = self._accounts.run if self._accounts else None
+        self._once(run, items, AccountsRequest, "an account health check", accounts)
         # A post they asked Genviral about in this batch already is not asked about again.
         looked = run.looked
         watches = self._store.get_many([post_id for post_id in [*checks, *taken] if post_id not in looked])
@@ -163,7 +157,6 @@ class WorkBatch:
                 futures = [pool.submit(job) for job in jobs]
             for future in futures:
                 future.result()  # re-raises what must end the invocation (anything that is not an Exception)
-        return run.failed
 
     def _refresh_window(
         self,
@@ -182,11 +175,11 @@ class WorkBatch:
                 return
             with run.limit:  # one list call, then one by one what it did not show: one call at a time
                 report = self._refresh.run(request, watches, time_left=time_left)
-            if report.refused:
-                run.refused.set()
-            elif isinstance(report.error, GenviralRateLimitedError) or any(
+            run.note(report.answered, refused=report.refused)
+            limited = isinstance(report.error, GenviralRateLimitedError) or any(
                 isinstance(outcome.error, GenviralRateLimitedError) for outcome in report.outcomes
-            ):
+            )
+            if limited and not report.refused:
                 run.limit.shrink()
 
         run.guarded([item], "Bulk refresh failed", refresh)
@@ -204,39 +197,30 @@ class WorkBatch:
         if wanted:
             emit(Metric.CHECK_DELAY, max(0.0, (now - min(wanted)).total_seconds()))
 
-    def _discover(self, run: _Run, time_left: TimeLeft | None) -> None:
-        if self._discovery is None:
-            raise RuntimeError("discovery was asked for but this worker has none")
-        if not run.refused.is_set():
-            with run.limit:
-                report = self._discovery.run(time_left=time_left)
-            run.looked.update(outcome.post_id for outcome in report.outcomes)
-            if report.refused:
-                run.refused.set()
+    def _flush_notices(self) -> None:
+        if self._notices is None:
+            raise RuntimeError("a notice flush was asked for but this worker has no notice outbox")
+        self._notices.flush()
 
-    def _sweep_retries(self, run: _Run) -> None:
-        if self._sweep is None:
-            raise RuntimeError("a retry sweep was asked for but this worker has none")
-        if not run.refused.is_set():
-            with run.limit:
-                report = self._sweep.run()
-            run.looked.update(outcome.post_id for outcome in report.outcomes)
-            if report.refused:
-                run.refused.set()
+    @staticmethod
+    def _once(
+        run: _Run, items: Sequence[WorkItem], kind: type[BaseModel], what: str, work: Callable[[], Any] | None
+    ) -> None:
+        """`work` (discovery, the sweep, the account check) once for every message of `kind` in the batch: a
+        report with `answered` and `refused`, and the `outcomes` of the posts it checked."""
 
-    def _check_accounts(self, run: _Run, asked: list[WorkItem]) -> None:
-        """Once however many messages asked (two ticks may have)."""
-
-        def check() -> None:
-            if self._accounts is None:
-                raise RuntimeError("an account check was asked for but this worker has none")
+        def once() -> None:
+            if work is None:
+                raise RuntimeError(f"{what} was asked for but this worker has none")
             if not run.refused.is_set():
                 with run.limit:
-                    if self._accounts.run().refused:
-                        run.refused.set()
+                    report = work()
+                run.looked.update(outcome.post_id for outcome in getattr(report, "outcomes", ()))
+                run.note(report.answered, refused=report.refused)
 
+        asked = [item for item in items if isinstance(item.request, kind)]
         if asked:
-            run.guarded(asked, "Account health check failed", check)
+            run.guarded(asked, f"{what[0].upper()}{what[1:]} failed", once)
 
     def _check_group(self, run: _Run, post_id: str, group: list[WorkItem], watch: WatchRecord | None) -> None:
         def check() -> None:
@@ -251,9 +235,8 @@ class WorkBatch:
                 admitted = admission.watch
             with run.limit:
                 outcome = self._check.check_watch(post_id, admitted, trigger="due")
-            if outcome.result == "refused":
-                run.refused.set()
-            elif isinstance(outcome.error, GenviralRateLimitedError):
+            run.note(outcome.answered, refused=outcome.result == "refused")
+            if isinstance(outcome.error, GenviralRateLimitedError):
                 run.limit.shrink()
 
         run.guarded(group, "Post check failed", check, post_id=post_id)
@@ -274,10 +257,19 @@ class _Run:
         self.limit = limit
         self.refused = threading.Event()
         """Genviral refused the key: the rest of the batch asks it nothing (the pause is stored)."""
+        self.answered = threading.Event()
+        """Genviral answered a call of the batch (its key works)."""
         self.failed: list[str] = []
         self.looked: set[str] = set()
         """Posts the batch's discovery and retry sweep checked (they run before the checks)."""
         self._lock = threading.Lock()
+
+    def note(self, answered: bool, *, refused: bool) -> None:
+        """What a piece of work's calls met."""
+        if answered:
+            self.answered.set()
+        if refused:
+            self.refused.set()
 
     def guarded(
         self, items: list[WorkItem], failure: str, work: Callable[[], None], *, post_id: str | None = None

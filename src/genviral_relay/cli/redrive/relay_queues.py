@@ -18,7 +18,14 @@ from genviral_relay.errors import EnqueueError, echoed
 from genviral_relay.factories import build_work_queue
 from genviral_relay.models.domain import TARGETS, Target
 from genviral_relay.models.events import RelayEvent, parse_event
-from genviral_relay.models.messages import WORK_MESSAGE, CheckRequest, RefreshRequest, SweepRequest, WorkRequest
+from genviral_relay.models.messages import (
+    WORK_MESSAGE,
+    CheckRequest,
+    NoticesRequest,
+    RefreshRequest,
+    SweepRequest,
+    WorkRequest,
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,8 @@ def describe_request(request: WorkRequest) -> str:
             f"bulk refresh of {len(request.post_ids)} hot posts created "
             f"{format_ts(request.since)} to {format_ts(request.until)}"
         )
+    if isinstance(request, NoticesRequest):
+        return "publish the notices still owed"
     return "discover new posts"
 
 

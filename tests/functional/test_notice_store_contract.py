@@ -1,0 +1,177 @@
+"""The notice outbox's DynamoDB store (on moto) and `InMemoryNoticeStore`, the store of the fast specs, run one script
+each: they must answer alike, step by step, and make the same DynamoDB calls (the in-memory store counts the calls
+the real one would make), as `test_store_contract.py` holds the watch store."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from genviral_relay.aws.dynamodb_items import PAUSE_KEY
+from genviral_relay.aws.dynamodb_notices import DynamoDbNoticeStore
+from genviral_relay.errors import RelayError, StateConflictError
+from genviral_relay.models.relay_notices import RelayStateEvent
+from genviral_relay.notices.ports import NoticeStore, PendingNotice, RelayRecord
+from local.stack import MotoStack
+from tests.support.counting import CountingClient
+from tests.support.notice_doubles import InMemoryNoticeStore
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+T = TypeVar("T")
+
+
+def notice(event_id: str, event_type: str = "relay.paused") -> RelayStateEvent:
+    return RelayStateEvent(
+        event_id=event_id,
+        event_type=event_type,  # type: ignore[arg-type]
+        detected_at="2026-03-02T12:00:00.000Z",
+        reason="GenviralSubscriptionRequiredError (HTTP 402 subscription_required): no plan",
+        http_status=402,
+        until="2026-03-02T12:05:00.000Z",
+        paused_at="2026-03-02T12:00:00.000Z",
+    )
+
+
+PAUSED = notice("00000000-0000-5000-8000-000000000001")
+RESUMED = notice("00000000-0000-5000-8000-000000000002", "relay.resumed")
+QUIET = notice("00000000-0000-5000-8000-000000000003")
+
+
+@dataclass(frozen=True)
+class Raised:
+    error: str
+
+
+@dataclass
+class Run:
+    store: NoticeStore
+    calls: Counter[str]
+    steps: list[tuple[str, object, dict[str, int]]] = field(default_factory=list)
+
+    def step(self, name: str, action: Callable[[NoticeStore], T]) -> T | Raised:
+        before = Counter(self.calls)
+        answer: T | Raised
+        try:
+            answer = action(self.store)
+        except RelayError as error:
+            answer = Raised(type(error).__name__)
+        self.steps.append((name, answer, dict(sorted((self.calls - before).items()))))
+        return answer
+
+
+def script(run: Run) -> None:
+    assert run.step("no record", lambda s: s.record("GENVIRAL_PAUSE")) is None
+    run.step(
+        "a record without notices",
+        lambda s: s.commit(
+            "GENVIRAL_PAUSE", "{}", expected_version=0, notices=(), owed=("sns",), committed_at=NOW, attributes={}
+        ),
+    )
+    assert run.step("read it", lambda s: s.record("GENVIRAL_PAUSE")) == RelayRecord(1, "{}")
+    stale = run.step(
+        "a stale version, no notices",
+        lambda s: s.commit("GENVIRAL_PAUSE", "{}", expected_version=0, notices=(), owed=(), committed_at=NOW),
+    )
+    assert stale == Raised(StateConflictError.__name__)
+
+    owed = ("sns", "eventbridge", "feed")
+    run.step(
+        "a record with a notice",
+        lambda s: s.commit(
+            "GENVIRAL_PAUSE",
+            '{"open": true}',
+            expected_version=1,
+            notices=(PAUSED,),
+            owed=owed,
+            committed_at=NOW,
+            attributes={"until": "2026-03-02T12:05:00.000Z", "reason": "402"},
+        ),
+    )
+    lost = run.step(
+        "a stale version with a notice: nothing of it stored",
+        lambda s: s.commit("GENVIRAL_PAUSE", "{}", expected_version=1, notices=(RESUMED,), owed=owed, committed_at=NOW),
+    )
+    assert lost == Raised(StateConflictError.__name__)
+    assert run.step("read it again", lambda s: s.record("GENVIRAL_PAUSE")) == RelayRecord(2, '{"open": true}')
+    later = NOW + timedelta(minutes=1)
+    run.step(
+        "another record, its notice owed to nobody",
+        lambda s: s.commit("OTHER", "{}", expected_version=0, notices=(QUIET,), owed=(), committed_at=later),
+    )
+    run.step(
+        "a later notice",
+        lambda s: s.commit(
+            "GENVIRAL_PAUSE", "{}", expected_version=2, notices=(RESUMED,), owed=("sns",), committed_at=later
+        ),
+    )
+
+    assert run.step("pending, oldest first", lambda s: s.pending()) == [
+        PendingNotice(PAUSED, frozenset(owed), NOW),
+        PendingNotice(RESUMED, frozenset({"sns"}), later),
+    ]
+    assert run.step("a stored notice", lambda s: s.notice(PAUSED.event_id)) == PAUSED
+    assert run.step("one owed to nobody is stored", lambda s: s.notice(QUIET.event_id)) == QUIET
+    assert run.step("no such notice", lambda s: s.notice("missing")) is None
+
+    run.step("acknowledge part", lambda s: s.acknowledge(PAUSED.event_id, ("sns", "feed")))
+    run.step("acknowledge a target twice", lambda s: s.acknowledge(PAUSED.event_id, ("sns",)))
+    assert run.step("the rest pending", lambda s: s.pending()) == [
+        PendingNotice(PAUSED, frozenset({"eventbridge"}), NOW),
+        PendingNotice(RESUMED, frozenset({"sns"}), later),
+    ]
+    run.step("acknowledge the rest", lambda s: s.acknowledge(PAUSED.event_id, ("eventbridge",)))
+    run.step("acknowledge one no longer pending", lambda s: s.acknowledge(PAUSED.event_id, ("sns",)))
+    run.step("acknowledge nothing", lambda s: s.acknowledge(RESUMED.event_id, ()))
+    assert run.step("one left", lambda s: s.pending()) == [PendingNotice(RESUMED, frozenset({"sns"}), later)]
+    assert run.step("the document outlives its pending entry", lambda s: s.notice(PAUSED.event_id)) == PAUSED
+
+
+def test_both_notice_stores_answer_alike_and_make_the_same_calls(stack: MotoStack) -> None:
+    calls: Counter[str] = Counter()
+    counted = CountingClient(stack.client("dynamodb"), calls)
+    dynamodb = Run(DynamoDbNoticeStore(counted, stack.ref("StateTable"), event_retention=timedelta(days=1)), calls)
+    memory_store = InMemoryNoticeStore()
+    memory = Run(memory_store, memory_store.calls)
+
+    script(dynamodb)
+    script(memory)
+
+    for real, double in zip(dynamodb.steps, memory.steps, strict=True):
+        assert double == real  # (step, answer, DynamoDB calls made)
+    assert memory.calls == dynamodb.calls
+
+
+def test_the_record_item_keeps_its_plain_attributes_and_an_unversioned_item_counts_as_version_0(
+    stack: MotoStack,
+) -> None:
+    client = stack.client("dynamodb")
+    table = stack.ref("StateTable")
+    store = DynamoDbNoticeStore(client, table, event_retention=timedelta(days=1))
+    # The pause item as 0.4 wrote it: `until` and `reason`, no version
+    client.put_item(
+        TableName=table, Item={**PAUSE_KEY, "until": {"S": "2026-03-02T12:05:00.000Z"}, "reason": {"S": "x"}}
+    )
+    assert store.record("GENVIRAL_PAUSE") == RelayRecord(0, "")
+
+    store.commit(
+        "GENVIRAL_PAUSE",
+        "{}",
+        expected_version=0,
+        notices=(PAUSED,),
+        owed=("sns",),
+        committed_at=NOW,
+        attributes={"until": "2026-03-02T12:10:00.000Z", "reason": "402"},
+    )
+
+    item = client.get_item(TableName=table, Key=PAUSE_KEY)["Item"]
+    assert (item["until"], item["reason"], item["version"]) == (
+        {"S": "2026-03-02T12:10:00.000Z"},
+        {"S": "402"},
+        {"N": "1"},
+    )
+    document = client.get_item(TableName=table, Key={"pk": {"S": "relay"}, "sk": {"S": "NOTICE#" + PAUSED.event_id}})
+    expires_at = int(document["Item"]["expires_at"]["N"])
+    assert expires_at == int((NOW + timedelta(days=1)).timestamp())  # kept as long as the events
