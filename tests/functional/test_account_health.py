@@ -5,6 +5,7 @@ topic's and the bus's subscribers receive them."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,9 +14,17 @@ import pytest
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
+from tests.conftest import TOKEN
 from tests.support.doubles import SteppingClock
 
 EVERY = timedelta(minutes=15)  # the template's default AccountCheckMinutes
+
+
+@pytest.fixture
+def stack(emulator: GenviralEmulator) -> Iterator[MotoStack]:
+    """The template's defaults: account checks on (the suite's other flows turn them off)."""
+    with MotoStack(genviral_api_url=emulator.base_url, token=TOKEN) as running:
+        yield running
 
 
 def notices(stack: MotoStack) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
