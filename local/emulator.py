@@ -347,7 +347,9 @@ class GenviralEmulator:
     """The Genviral Partner API on `http://127.0.0.1:<port>/api/partner/v1`.
 
         Mutable settings read on every request: `tokens`, `plan_error`, `scope_accounts`, `account_scope`
-    (`workspace`, or `personal`: the accounts' and the answer's `workspace_id` are null).
+    (`workspace`, or `personal`: the accounts' and the answer's `workspace_id` are null), `list_inactive_accounts`
+    (False, as documented: `GET /accounts` lists active accounts only and a paused or revoked one vanishes from it;
+    True: it is listed with its `status`, the other way a relay may meet it).
     """
 
     def __init__(
@@ -359,6 +361,7 @@ class GenviralEmulator:
         self.tokens: set[str] = set(tokens)
         self.scope_accounts: set[str] | None = None
         self.account_scope: Literal["workspace", "personal"] = "workspace"
+        self.list_inactive_accounts = False
         self._accounts: dict[str, dict[str, Any]] = {}
         self._plan_error: str | None = None
         self._clock = clock or _utc_now
@@ -524,13 +527,18 @@ class GenviralEmulator:
 
     def set_account(self, account_id: str, **fields: Any) -> None:
         """Create or change a connected account: `platform`, `type` (`byo`/`hosted`), `username`,
-        `display_name`, `status` (only `active` accounts are listed; `revoked`, `paused`, ... are not)."""
+        `display_name`, `status` (only `active` accounts are listed; `revoked`, `paused`, ... are not, unless
+        `list_inactive_accounts`)."""
         unknown = set(fields) - set(ACCOUNT_FIELDS)
         if unknown:
             raise TypeError(f"unknown account fields: {sorted(unknown)}")
         with self._lock:
             entry = self._accounts.setdefault(account_id, _default_account(account_id))
             entry.update(fields)
+
+    def restore_account(self, account_id: str) -> None:
+        """The account is connected again (`active`), after `set_account(..., status="revoked")` or `"paused"`."""
+        self.set_account(account_id, status="active")
 
     def remove_account(self, account_id: str) -> None:
         """The account is disconnected: GET /accounts no longer lists it (posts keep its states)."""
@@ -849,7 +857,8 @@ class GenviralEmulator:
                 {"id": account_id, **{name: entry[name] for name in ACCOUNT_FIELDS}, "workspace_id": workspace_id}
                 | {"capabilities": copy.deepcopy(entry["capabilities"])}
                 for account_id, entry in self._accounts.items()
-                if entry["status"] == "active" and (scope is None or account_id in scope)
+                if (entry["status"] == "active" or self.list_inactive_accounts)
+                and (scope is None or account_id in scope)
             ]
         data = {
             "scope": self.account_scope,

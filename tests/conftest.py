@@ -124,9 +124,14 @@ def emulator() -> Iterator[GenviralEmulator]:
         yield running
 
 
+NO_ACCOUNT_CHECKS = {"AccountCheckMinutes": "0"}
+
+
 @pytest.fixture
 def stack(emulator: GenviralEmulator) -> Iterator[MotoStack]:
-    with MotoStack(genviral_api_url=emulator.base_url, token=TOKEN) as running:
+    # Account checks off: a flow's first tick would also list the accounts (tests/functional/test_account_health.py
+    # runs them on a stack of its own).
+    with MotoStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters=NO_ACCOUNT_CHECKS) as running:
         yield running
         running.drain_subscribers()  # every published event meets the JSON Schema, also those no test read
 

@@ -304,6 +304,8 @@ DASHBOARD: tuple[Graph, ...] = (
             Metric.DELIVERIES_DELAYED,
             Metric.URLS_RESOLVED,
             Metric.POSTS_COMPLETED,
+            Metric.ACCOUNTS_DISCONNECTED,
+            Metric.ACCOUNTS_RECONNECTED,
         ),
     ),
     Graph(

@@ -204,6 +204,7 @@ def build_work_queue(queue_url: str, client: ClientFactory = aws_client) -> Work
 @built_once
 def poll_tick() -> PollTick:
     from genviral_relay.checking.pause import GenviralPause
+    from genviral_relay.polling.account_checks import AccountChecks
     from genviral_relay.polling.bulk_refresh import HotWindows
     from genviral_relay.polling.tick import PollTick
     from genviral_relay.rules.backpressure import Backpressure
@@ -221,6 +222,11 @@ def poll_tick() -> PollTick:
         backpressure=Backpressure(tick=tick_of(settings.poll_schedule)),
         windows=HotWindows(store=store, index=store, discover=store if discover else None),
         notices=store.notices,
+        accounts=AccountChecks(
+            store=store.notices, index=store, every=timedelta(minutes=settings.account_check_minutes)
+        )
+        if settings.account_check_minutes
+        else None,
     )
 
 

@@ -118,6 +118,8 @@ class Metric(StrEnum):
     SECRET_UNREADABLE = "SecretUnreadable"  # noqa: S105 - a metric name: the key could not be read
     GENVIRAL_PAUSES = "GenviralPauses"  # Genviral calls paused for a while after a refused key
     ACCOUNT_DIRECTORY_FAILURES = "AccountDirectoryFailures"  # GET /accounts (or the directory item) failed
+    ACCOUNTS_DISCONNECTED = "AccountsDisconnected"  # account.disconnected notices (an account watched posts target)
+    ACCOUNTS_RECONNECTED = "AccountsReconnected"  # account.reconnected notices
     # Publishing
     EVENTS_PUBLISHED = "EventsPublished"
     PUBLISH_FAILURES = "PublishFailures"  # an event a target did not take (retried later or parked)

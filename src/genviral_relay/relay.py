@@ -24,6 +24,7 @@ from genviral_relay.rules.schedule import PollingPolicy, tick_of
 from genviral_relay.webhooks.ports import NoticePublisher
 
 if TYPE_CHECKING:
+    from genviral_relay.checking.account_health import AccountHealthCheck
     from genviral_relay.polling.discover import Discovery
     from genviral_relay.polling.in_flight import CheckClaims
     from genviral_relay.polling.work_batch import WorkBatch
@@ -100,8 +101,32 @@ class Relay:
         self.claims().claim_for_check_now(outcome, started=started)
         return outcome
 
-    def work_batch(self, *, discovery: Discovery | None = None, sweep: bool = True, threads: int = 1) -> WorkBatch:
-        """A worker's dispatcher on the same adapters (`sweep`: whether it runs the retry sweep)."""
+    def account_health(self) -> AccountHealthCheck:
+        """The account health check on the same adapters, committing through the notice outbox."""
+        from genviral_relay.checking.account_health import AccountHealthCheck
+
+        if not isinstance(self.source, AccountSource):
+            raise TypeError("the account health check needs a source that lists accounts")
+        return AccountHealthCheck(
+            source=self.source,
+            store=self.store,
+            index=self.index,
+            state=self.state,
+            notices=self.notices,
+            pause=self.pause,
+            clock=self.clock,
+        )
+
+    def work_batch(
+        self,
+        *,
+        discovery: Discovery | None = None,
+        sweep: bool = True,
+        threads: int = 1,
+        accounts: bool = True,
+    ) -> WorkBatch:
+        """A worker's dispatcher on the same adapters (`sweep`, `accounts`: whether it runs the retry sweep, the
+        account health check)."""
         from genviral_relay.polling.bulk_refresh import BulkRefresh
         from genviral_relay.polling.work_batch import WorkBatch
 
@@ -115,6 +140,7 @@ class Relay:
             discovery=discovery,
             claims=claims,
             refresh=BulkRefresh(check=self.checker, source=self.source, pause=self.pause, claims=claims),
+            accounts=self.account_health() if accounts else None,
             threads=threads,
         )
 

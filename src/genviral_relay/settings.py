@@ -33,6 +33,9 @@ class PollerSettings(_Settings):
     work_queue_url: NonEmpty = Field(alias="WORK_QUEUE_URL")
     watch_mode: Literal["registered", "discover"] = Field(alias="WATCH_MODE")
     poll_schedule: NonEmpty = Field(alias="POLL_SCHEDULE", description="The tick backpressure counts a pace in.")
+    account_check_minutes: int = Field(
+        default=15, ge=0, le=24 * 60, alias="ACCOUNT_CHECK_MINUTES", description="0: no account health checks."
+    )
 
 
 class _Retention(_Settings):

@@ -10,13 +10,15 @@ import pytest
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
-from tests.conftest import TOKEN
+from tests.conftest import NO_ACCOUNT_CHECKS, TOKEN
 
 
 @pytest.fixture
 def local_stack(emulator: GenviralEmulator) -> Iterator[MotoStack]:
     with MotoStack(
-        genviral_api_url=emulator.base_url, token=TOKEN, parameters={"AllowPrivateWebhookUrls": "true"}
+        genviral_api_url=emulator.base_url,
+        token=TOKEN,
+        parameters={"AllowPrivateWebhookUrls": "true", **NO_ACCOUNT_CHECKS},
     ) as running:
         yield running
 

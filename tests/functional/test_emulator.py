@@ -867,6 +867,22 @@ def test_accounts_lists_only_active_accounts_in_the_key_scope(
     assert accounts_data(http, emulator)["accounts"] == []
 
 
+def test_a_paused_or_revoked_account_can_be_listed_with_its_status_and_restored(
+    emulator: GenviralEmulator, http: requests.Session
+) -> None:
+    emulator.create_post(accounts=["acct-a", "acct-b", "acct-c"])
+    emulator.set_account("acct-a", status="paused")
+    emulator.set_account("acct-b", status="revoked")
+    emulator.list_inactive_accounts = True
+
+    statuses = {account["id"]: account["status"] for account in accounts_data(http, emulator)["accounts"]}
+    assert statuses == {"acct-a": "paused", "acct-b": "revoked", "acct-c": "active"}
+
+    emulator.list_inactive_accounts = False
+    emulator.restore_account("acct-a")
+    assert [account["id"] for account in accounts_data(http, emulator)["accounts"]] == ["acct-a", "acct-c"]
+
+
 def test_accounts_in_personal_scope_have_no_workspace(emulator: GenviralEmulator, http: requests.Session) -> None:
     emulator.create_post(accounts=["acct-a"])
     emulator.account_scope = "personal"

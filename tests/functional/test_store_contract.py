@@ -330,9 +330,24 @@ def operator_reads(run: Run) -> None:
     assert ids("since, none", EventSelection(since=NOW + timedelta(hours=2))) == []
 
 
+def watched_posts_of_the_due_index(run: Run) -> None:
+    assert run.listing("nothing watched", lambda s: s.watched_post_ids(limit=1)) == []
+    run.step("save later", lambda s: s.save(watch(POSTS[0], 1, next_check_at=NOW), expected_version=0, new_events=()))
+    retrying = watch(POSTS[1], 1, next_check_at=NOW + timedelta(hours=1), awaiting_retry=True)
+    run.step("save awaiting retry", lambda s: s.save(retrying, expected_version=0, new_events=()))
+    ended = watch(POSTS[2], 1, watching=False, ended_reason="finished")
+    run.step("save ended", lambda s: s.save(ended, expected_version=0, new_events=()))
+
+    assert sorted(run.listing("every watched", lambda s: s.watched_post_ids())) == sorted(POSTS[:2])
+    assert len(run.listing("anything watched", lambda s: s.watched_post_ids(limit=1))) == 1
+    run.step("end the first", lambda s: s.save(watch(POSTS[0], 2), expected_version=1, new_events=()))
+    assert run.listing("only the retry shard", lambda s: s.watched_post_ids(limit=1)) == [POSTS[1]]
+
+
 @pytest.mark.parametrize(
     "script",
     [
+        watched_posts_of_the_due_index,
         watches_outbox_and_due_index,
         check_claims,
         creation_moments_of_every_watch,

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
-from genviral_relay.aws.dynamodb_items import DUE_SHARDS
+from genviral_relay.aws.dynamodb_items import DUE_SHARDS, RETRY_SHARD, due_shard
 from genviral_relay.aws.dynamodb_store import BATCH_GET_LIMIT
 from genviral_relay.aws.webhook_items import EDITABLE
 from genviral_relay.checking.ports import (
@@ -382,6 +382,22 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
                 if record.awaiting_retry and record.next_check_at is not None and record.next_check_at > now
             )
         return iter([post_id for _, post_id in waiting[:limit]])
+
+    def watched_post_ids(self, *, limit: int | None = None) -> Iterator[str]:
+        with self._lock:
+            shards: dict[str, list[tuple[datetime, str]]] = {}
+            for post_id, record in self._watches.items():
+                if record.next_check_at is not None:
+                    shard = RETRY_SHARD if record.awaiting_retry else due_shard(post_id)
+                    shards.setdefault(shard, []).append((record.next_check_at, post_id))
+            found: list[str] = []
+            for shard in [*map(str, range(DUE_SHARDS)), RETRY_SHARD]:  # the real store's order, one query each
+                if limit is not None and len(found) >= limit:
+                    break
+                self.calls["query"] += 1
+                in_order = [post_id for _, post_id in sorted(shards.get(shard, []))]  # the index's order
+                found.extend(in_order[: None if limit is None else limit - len(found)])
+        return iter(found)
 
     def creation_moments(self, since: datetime, until: datetime, *, limit: int) -> list[datetime]:
         with self._lock:

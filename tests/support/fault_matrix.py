@@ -142,6 +142,34 @@ def same_message_twice(trial: Trial) -> None:
     trial.rig.work(posts)
 
 
+def account_listing_fails(trial: Trial) -> None:
+    # A listing that fails is no listing: nothing is announced, however it fails, and the next good one neither.
+    trial.new_posts(2)
+    trial.rig.check_accounts()
+    for fault in (Fault.server_error(), Fault.truncated_json(), Fault.html(502), Fault.not_ok()):
+        trial.emulator.inject(fault, accounts=True)
+        trial.rig.check_accounts()
+        trial.bad_inputs += 1
+    trial.rig.check_accounts()
+
+
+def account_crash(seam: str) -> Scenario:
+    # An account watched posts target is revoked: the check that finds it dies after its commit, or between the
+    # targets; later listings and the flush publish it under its one id.
+    def scenario(trial: Trial) -> None:
+        posts = trial.new_posts(2)
+        trial.rig.check_accounts()
+        victim = trial.emulator.account_ids(posts[0])[0]
+        trial.emulator.list_inactive_accounts = True
+        trial.emulator.set_account(victim, status="revoked")
+        trial.ledger.expect_account_change(victim, "account.disconnected", "revoked")
+        trial.rig.seams.arm(seam)
+        trial.rig.check_accounts()
+        trial.rig.check_accounts()
+
+    return scenario
+
+
 def tick_overlaps_check_now(trial: Trial) -> None:
     posts = trial.new_posts(2)
     trial.deliver_some(posts)
@@ -398,6 +426,9 @@ SCENARIOS: dict[str, Scenario] = {
     "crash in the middle of a batch": crash_at("after_commit", mid_batch=True),
     "crash between a posting without URL and its later URL": late_url("after_commit", when="posting"),
     "crash between detecting a late URL and publishing it": late_url("after_commit", when="url"),
+    "crash between detecting an account disconnect and publishing it": account_crash("after_notice_commit"),
+    "crash between the targets of an account disconnect": account_crash("between_targets"),
+    "Genviral account listing fails": account_listing_fails,
     "two workers race on the same posts": two_workers_race,
     "same SQS message delivered twice": same_message_twice,
     "tick overlaps an API check-now": tick_overlaps_check_now,

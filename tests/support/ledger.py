@@ -24,9 +24,11 @@ OutcomeKey = tuple[str, str, str, str]
 
 
 def outcome_of(document: dict[str, Any]) -> OutcomeKey:
-    """What identifies the transition, completion or resolved URL an event document reports."""
+    """What identifies the transition, completion, resolved URL or account change an event document reports."""
     if document.get("event_type") == "post.account.url_resolved":
         return url_resolution(_outcome_of_account(document["post_id"], document))
+    if document.get("event_type", "").startswith("account."):
+        return account_change(document["account_id"], document["event_type"], document["status"])
     if document.get("event_type") == "post.completed":
         return _completion(
             document["post_id"], [_outcome_of_account(document["post_id"], a) for a in document["accounts"]]
@@ -48,6 +50,11 @@ def url_resolution(posting: OutcomeKey) -> OutcomeKey:
     return (posting[0], posting[1], "url_resolved", posting[3])
 
 
+def account_change(account_id: str, event_type: str, status: str | None) -> OutcomeKey:
+    """An account's change (`account.*`): one per (account, type, status) in a fault run."""
+    return ("", account_id, event_type, status or "")
+
+
 def is_completion(outcome: OutcomeKey) -> bool:
     return outcome[2] == "completed"
 
@@ -57,7 +64,9 @@ def is_url_resolution(outcome: OutcomeKey) -> bool:
 
 
 def audited(document: dict[str, Any]) -> bool:
-    return document.get("event_type") != "post.account.delayed"
+    # Delays and the relay's own pauses (`relay.*`) follow the relay's clock and its calls, not upstream changes.
+    event_type = document.get("event_type", "")
+    return event_type != "post.account.delayed" and not event_type.startswith("relay.")
 
 
 @dataclass
@@ -109,6 +118,10 @@ class Ledger:
             if self._completed.get(post_id) != completion:
                 self.expected.append(completion)
                 self._completed[post_id] = completion
+
+    def expect_account_change(self, account_id: str, event_type: str, status: str | None) -> None:
+        """Genviral's listing changed so that the relay must announce it (an account watched posts target)."""
+        self.expected.append(account_change(account_id, event_type, status))
 
     def audit(self, delivered: dict[str, list[dict[str, Any]]], dead_lettered: list[dict[str, Any]]) -> Audit:
         expected = set(self.expected)

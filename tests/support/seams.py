@@ -11,26 +11,31 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from genviral_relay.aws.batch_publishing import BatchPublisher
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
 from genviral_relay.aws.secrets import SecretsManagerTokenSource
+from genviral_relay.checking.account_health import AccountHealthCheck
 from genviral_relay.checking.check import CheckOutcome, CheckTrigger
 from genviral_relay.checking.ports import AccountSource, EventPublisher, PostPage, PostSource, PublishResult, WatchStore
 from genviral_relay.clock import utc_now
 from genviral_relay.genviral.client import ClientSettings, GenviralClient
-from genviral_relay.models.domain import DueWatch, OutboxEntry, Target, WatchRecord
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.domain import DueWatch, OutboxEntry, OutboxTarget, Target, WatchRecord
+from genviral_relay.models.events import PublishedEvent, RelayEvent
 from genviral_relay.models.messages import CheckRequest, SweepRequest, WorkRequest
 from genviral_relay.models.upstream import Account, Post
+from genviral_relay.notices.outbox import FLUSH_AFTER, NoticeOutbox
+from genviral_relay.notices.ports import NoticeDocument, NoticeStore, PendingNotice, RelayRecord
 from genviral_relay.polling.ports import WatchIndex
 from genviral_relay.polling.work_batch import WorkItem
 from genviral_relay.relay import compose_relay
+from genviral_relay.webhooks.ports import NoticePublisher
 from local.stack import MotoStack
 
 SEAMS = (
@@ -40,6 +45,9 @@ SEAMS = (
     "after_publish",  # every target has the events; not acknowledged
     "during_ack",  # the acknowledgement was about to be written
 )
+
+
+NOTICE_SEAMS = ("after_notice_commit",)  # a notice committed with its record; nothing published yet
 
 
 class SimulatedCrash(BaseException):
@@ -55,7 +63,7 @@ class Seams:
 
     def arm(self, name: str, *, after: int = 0) -> None:
         """Crash at the (after + 1)-th pass of `name`, once."""
-        if name not in SEAMS:
+        if name not in SEAMS + NOTICE_SEAMS:
             raise ValueError(f"unknown seam {name}")
         self.armed[name] = after
 
@@ -145,18 +153,66 @@ class SeamStore(WatchStore, WatchIndex):
     def creation_moments(self, since: datetime, until: datetime, *, limit: int) -> list[datetime]:
         return self._inner.creation_moments(since, until, limit=limit)
 
+    def watched_post_ids(self, *, limit: int | None = None) -> Iterator[str]:
+        return self._inner.watched_post_ids(limit=limit)
 
-class SeamPublisher(EventPublisher):
-    def __init__(self, inner: EventPublisher, seams: Seams, *, after: str) -> None:
+
+class SeamPublisher(EventPublisher, NoticePublisher):
+    """A target with a seam after each publish, of events and of notices alike (the real publishers take both)."""
+
+    def __init__(self, inner: BatchPublisher, seams: Seams, *, after: str) -> None:
         self.target = inner.target
         self._inner = inner
         self._seams = seams
         self._after = after
 
-    def publish(self, events: Sequence[RelayEvent]) -> PublishResult:
+    def publish(self, events: Sequence[PublishedEvent]) -> PublishResult:
         result = self._inner.publish(events)
         self._seams.passing(self._after)
         return result
+
+
+class SeamNoticeStore(NoticeStore):
+    """The notice store with a seam after a commit that stored notices."""
+
+    def __init__(self, inner: NoticeStore, seams: Seams) -> None:
+        self._inner = inner
+        self._seams = seams
+
+    def record(self, name: str) -> RelayRecord | None:
+        return self._inner.record(name)
+
+    def commit(
+        self,
+        name: str,
+        state: str,
+        *,
+        expected_version: int,
+        notices: Sequence[NoticeDocument],
+        owed: Collection[OutboxTarget],
+        committed_at: datetime,
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        self._inner.commit(
+            name,
+            state,
+            expected_version=expected_version,
+            notices=notices,
+            owed=owed,
+            committed_at=committed_at,
+            attributes=attributes,
+        )
+        if notices:
+            self._seams.passing("after_notice_commit")
+
+    def pending(self) -> list[PendingNotice]:
+        return self._inner.pending()
+
+    def acknowledge(self, event_id: str, done: Collection[OutboxTarget]) -> None:
+        self._inner.acknowledge(event_id, done)
+
+    def notice(self, event_id: str) -> NoticeDocument | None:
+        return self._inner.notice(event_id)
 
 
 @dataclass
@@ -201,26 +257,37 @@ class RelayRig:
             ),
             self.seams,
         )
+        self.publishers = [
+            SeamPublisher(
+                SnsPublisher(sns_client or stack.client("sns"), stack.ref("EventsTopic"), sleep=no_sleep),
+                self.seams,
+                after="between_targets",
+            ),
+            SeamPublisher(
+                EventBridgePublisher(events_client or stack.client("events"), stack.ref("EventBus"), sleep=no_sleep),
+                self.seams,
+                after="after_publish",
+            ),
+        ]
         self.path = compose_relay(
             store=self.store,
             state=self.tables,
             source=self.source,
-            publishers=[
-                SeamPublisher(
-                    SnsPublisher(sns_client or stack.client("sns"), stack.ref("EventsTopic"), sleep=no_sleep),
-                    self.seams,
-                    after="between_targets",
-                ),
-                SeamPublisher(
-                    EventBridgePublisher(
-                        events_client or stack.client("events"), stack.ref("EventBus"), sleep=no_sleep
-                    ),
-                    self.seams,
-                    after="after_publish",
-                ),
-            ],
+            publishers=self.publishers,
             dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=utc_now),
         )
+        self.accounts = AccountHealthCheck(
+            source=self.source,
+            store=self.store,
+            index=self.store,
+            state=self.tables,
+            notices=NoticeOutbox(
+                store=SeamNoticeStore(self.tables.notices, self.seams), publishers=self.publishers, clock=utc_now
+            ),
+            pause=self.path.pause,
+            clock=utc_now,
+        )
+        """The account health check, with a seam between its commit and its publishing."""
         self.checker = self.path.checker
         self.delivered = Delivered()
         self.dead_lettered: list[dict[str, Any]] = []
@@ -244,6 +311,14 @@ class RelayRig:
             return False
         return True
 
+    def check_accounts(self) -> bool:
+        """One account health check, as a worker runs it for an `AccountsRequest`; False when it crashed."""
+        try:
+            self.accounts.run()
+        except SimulatedCrash:
+            return False
+        return True
+
     def due(self, *, ahead: timedelta = timedelta(0)) -> list[str]:
         return list(self.store.due_post_ids(utc_now() + ahead))
 
@@ -255,8 +330,13 @@ class RelayRig:
         )
 
     def settle(self, post_ids: Iterable[str], *, rounds: int = 5) -> None:
-        """Check every post without faults until no outbox is left (what later ticks would do)."""
+        """Flush the notices still owed and check every post without faults until no outbox is left (what later
+        ticks would do)."""
         self.seams.armed.clear()
+        later = NoticeOutbox(
+            store=self.tables.notices, publishers=self.publishers, clock=lambda: utc_now() + FLUSH_AFTER
+        )
+        later.flush()
         for _ in range(rounds):
             pending = False
             for post_id in post_ids:

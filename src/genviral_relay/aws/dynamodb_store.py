@@ -56,8 +56,7 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
         self.feed = DynamoDbEventLog(client, table_name, event_retention=event_retention)
 
     def get(self, post_id: str) -> WatchRecord | None:
-        answer = self._client.get_item(TableName=self._table, Key=watch_key(post_id), ConsistentRead=True)
-        item = answer.get("Item")
+        item = self._client.get_item(TableName=self._table, Key=watch_key(post_id), ConsistentRead=True).get("Item")
         return watch_from_item(item) if item else None
 
     def get_many(self, post_ids: Sequence[str]) -> dict[str, WatchRecord]:
@@ -233,6 +232,13 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
     def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
         return (item["pk"]["S"] for item in self._query_due(RETRY_SHARD, ">", now, limit=limit))
 
+    def watched_post_ids(self, *, limit: int | None = None) -> Iterator[str]:
+        # `limit` per shard too: whether anything is watched costs one key a shard at most.
+        shards = [*map(str, range(DUE_SHARDS)), RETRY_SHARD]
+        return itertools.islice(
+            (item["pk"]["S"] for shard in shards for item in self._query_due(shard, limit=limit)), limit
+        )
+
     def creation_moments(self, since: datetime, until: datetime, *, limit: int) -> list[datetime]:
         request: dict[str, Any] = {
             "TableName": self._table,
@@ -250,13 +256,14 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
         return [moment for item in items if (moment := parse_ts(item["created_ts"]["S"]))]
 
     def _query_due(
-        self, shard: str, comparison: str, now: datetime, *, limit: int | None = None
+        self, shard: str, comparison: str = "", now: datetime | None = None, *, limit: int | None = None
     ) -> Iterator[dict[str, Any]]:
+        values: dict[str, Any] = {":shard": {"S": shard}} | ({":now": {"S": format_ts(now)}} if now else {})
         request: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": DUE_INDEX,
-            "KeyConditionExpression": f"due_shard = :shard AND next_check_at {comparison} :now",
-            "ExpressionAttributeValues": {":shard": {"S": shard}, ":now": {"S": format_ts(now)}},
+            "KeyConditionExpression": "due_shard = :shard" + (f" AND next_check_at {comparison} :now" if now else ""),
+            "ExpressionAttributeValues": values,
         }
         if limit is not None:
             request["Limit"] = limit

@@ -92,12 +92,17 @@ class AccountLookup:
         self, source: AccountSource, directory: AccountDirectory | None, now: datetime
     ) -> AccountDirectory | None:
         try:
-            fresh = directory_of(source.list_accounts(), now)
+            listing = source.list_accounts()
         except GenviralError as error:
             self._failed("Genviral did not list the accounts; events name them by id", error, status=error.status)
             attempted = (directory or AccountDirectory()).model_copy(update={"last_attempt_at": now})
             self._save(attempted)
             return directory
+        return self.remember(listing, now)
+
+    def remember(self, listing: Iterable[Account], now: datetime) -> AccountDirectory:
+        """Keep what a successful listing said (the account health check's listings keep the directory fresh)."""
+        fresh = directory_of(listing, now)
         logger.info("Account directory refreshed", extra={"accounts": len(fresh.accounts)})
         self._save(fresh)
         return fresh

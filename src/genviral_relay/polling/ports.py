@@ -34,6 +34,11 @@ class WatchIndex(ABC):
         """Watches the retry sweep covers (finished with a failure, retry window still open)."""
 
     @abstractmethod
+    def watched_post_ids(self, *, limit: int | None = None) -> Iterator[str]:
+        """Every post in the due index (checks to come, the retry sweep's too), in no particular order: what the
+        account health check reads (rarely, `get_many` then), and whether anything is watched (`limit=1`)."""
+
+    @abstractmethod
     def creation_moments(self, since: datetime, until: datetime, *, limit: int) -> list[datetime]:
         """When the posts the store holds a watch of (watching or ended) were created, for those created
         in [since, until] (milliseconds, both inclusive), oldest first, at most `limit` of them.

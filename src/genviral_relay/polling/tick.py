@@ -16,6 +16,7 @@ from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.clock import Clock, to_milliseconds
 from genviral_relay.models.domain import CreatedWindow
 from genviral_relay.models.messages import (
+    AccountsRequest,
     CheckRequest,
     DiscoverRequest,
     NoticesRequest,
@@ -26,6 +27,7 @@ from genviral_relay.models.messages import (
 from genviral_relay.notices.outbox import FLUSH_AFTER
 from genviral_relay.notices.ports import NoticeStore
 from genviral_relay.observability import Metric, emit, logger
+from genviral_relay.polling.account_checks import AccountChecks
 from genviral_relay.polling.bulk_refresh import HotWindows
 from genviral_relay.polling.ports import WatchIndex, WorkQueue
 from genviral_relay.rules.backpressure import Backpressure, DueGroup
@@ -52,10 +54,12 @@ class PollTick:
         backpressure: Backpressure | None = None,
         windows: HotWindows | None = None,
         notices: NoticeStore | None = None,
+        accounts: AccountChecks | None = None,
     ) -> None:
         """`backpressure`: kept for the life of the execution environment (None: a fresh one per tick,
         which knows no pace and limits nothing). `windows`: groups posts created together into one
-        refresh (None: one check per post). `notices`: whose pending notices a flush publishes (None: none)."""
+        refresh (None: one check per post). `notices`: whose pending notices a flush publishes (None: none).
+        `accounts`: when to ask for an account health check (None: never)."""
         self._index = index
         self._pause = pause
         self._queue = queue
@@ -64,6 +68,7 @@ class PollTick:
         self._backpressure = backpressure
         self._windows = windows
         self._notices = notices
+        self._accounts = accounts
 
     def run(self, *, correlation_id: str | None = None) -> TickReport:
         """`correlation_id`: the tick's own, carried by every message it queues."""
@@ -96,6 +101,8 @@ class PollTick:
             requests.append(SweepRequest(sweep="retry"))
         if self._discover:
             requests.append(DiscoverRequest(discover="posts"))
+        if self._accounts is not None and self._accounts.wanted(now, watched=bool(due)):
+            requests.append(AccountsRequest(accounts="check"))
         requests.extend(flush)
         queued = self._queue.send(requests, correlation_id=correlation_id)
         backpressure.queued(now, backlog, queued)

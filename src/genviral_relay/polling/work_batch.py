@@ -16,7 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
+from pydantic import BaseModel
+
+from genviral_relay.checking.account_health import AccountHealthCheck
 from genviral_relay.checking.check import PostCheck
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.checking.ports import WatchStore
@@ -24,6 +28,7 @@ from genviral_relay.clock import TimeLeft
 from genviral_relay.errors import GenviralRateLimitedError
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.messages import (
+    AccountsRequest,
     CheckRequest,
     DiscoverRequest,
     NoticesRequest,
@@ -33,6 +38,7 @@ from genviral_relay.models.messages import (
 )
 from genviral_relay.notices.outbox import NoticeOutbox
 from genviral_relay.observability import Metric, correlated, emit, logger
+from genviral_relay.polling.adaptive_limit import AdaptiveLimit
 from genviral_relay.polling.bulk_refresh import BulkRefresh
 from genviral_relay.polling.discover import Discovery
 from genviral_relay.polling.in_flight import CheckClaims
@@ -48,29 +54,6 @@ class WorkItem:
     correlation_id: str | None = None
 
 
-class AdaptiveLimit:
-    """At most `limit` holders at once; `shrink` halves the limit (down to one) after a 429."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = max(1, limit)
-        self._active = 0
-        self._changed = threading.Condition()
-
-    def __enter__(self) -> None:
-        with self._changed:
-            self._changed.wait_for(lambda: self._active < self.limit)
-            self._active += 1
-
-    def __exit__(self, *_: object) -> None:
-        with self._changed:
-            self._active -= 1
-            self._changed.notify_all()
-
-    def shrink(self) -> None:
-        with self._changed:
-            self.limit = max(1, self.limit // 2)
-
-
 class WorkBatch:
     def __init__(
         self,
@@ -83,10 +66,12 @@ class WorkBatch:
         discovery: Discovery | None = None,
         claims: CheckClaims | None = None,
         refresh: BulkRefresh | None = None,
+        accounts: AccountHealthCheck | None = None,
         threads: int = 1,
     ) -> None:
         """`claims`: skips duplicate messages (None: every message's post is checked). `refresh`: lists
-        the posts of a refresh message (None: each of them is checked on its own)."""
+        the posts of a refresh message (None: each of them is checked on its own). `accounts`: the account
+        health check (None: this worker has none, and an account check message fails)."""
         self._check = check
         self._claims = claims
         self._refresh = refresh
@@ -95,6 +80,7 @@ class WorkBatch:
         self._notices = notices
         self._sweep = sweep
         self._discovery = discovery
+        self._accounts = accounts
         self._threads = max(1, threads)
 
     def run(self, items: Sequence[WorkItem], *, time_left: TimeLeft | None = None) -> list[str]:
@@ -121,8 +107,6 @@ class WorkBatch:
         return run.failed
 
     def _work(self, run: _Run, items: Sequence[WorkItem], time_left: TimeLeft | None) -> None:
-        discover = [item for item in items if isinstance(item.request, DiscoverRequest)]
-        sweep = [item for item in items if isinstance(item.request, SweepRequest)]
         refreshes: list[tuple[WorkItem, RefreshRequest, tuple[str, ...]]] = []
         taken: set[str] = set()
         asked = 0
@@ -143,12 +127,13 @@ class WorkBatch:
             emit(Metric.DUPLICATE_CHECK_REQUESTS, asked - covered)
         self._report_waits([item.request for item in items])
 
-        # Discovery and the sweep run first, once each however many of their messages the batch holds;
-        # the checks' watches are read after them, so a check starts from what they recorded.
-        if discover:
-            run.guarded(discover, "Discover run failed", lambda: self._discover(run, time_left))
-        if sweep:
-            run.guarded(sweep, "Retry sweep failed", lambda: self._sweep_retries(run))
+        # Discovery, the sweep and the account check run first, once each however many of their messages the batch
+        # holds; the checks' watches are read after them, so a check starts from what they recorded.
+        discovery = partial(self._discovery.run, time_left=time_left) if self._discovery else None
+        self._once(run, items, DiscoverRequest, "discovery", discovery)
+        self._once(run, items, SweepRequest, "a retry sweep", self._sweep.run if self._sweep else None)
+        accounts = self._accounts.run if self._accounts else None
+        self._once(run, items, AccountsRequest, "an account health check", accounts)
         # A post they asked Genviral about in this batch already is not asked about again.
         looked = run.looked
         watches = self._store.get_many([post_id for post_id in [*checks, *taken] if post_id not in looked])
@@ -212,28 +197,30 @@ class WorkBatch:
         if wanted:
             emit(Metric.CHECK_DELAY, max(0.0, (now - min(wanted)).total_seconds()))
 
-    def _discover(self, run: _Run, time_left: TimeLeft | None) -> None:
-        if self._discovery is None:
-            raise RuntimeError("discovery was asked for but this worker has none")
-        if not run.refused.is_set():
-            with run.limit:
-                report = self._discovery.run(time_left=time_left)
-            run.looked.update(outcome.post_id for outcome in report.outcomes)
-            run.note(report.answered, refused=report.refused)
-
     def _flush_notices(self) -> None:
         if self._notices is None:
             raise RuntimeError("a notice flush was asked for but this worker has no notice outbox")
         self._notices.flush()
 
-    def _sweep_retries(self, run: _Run) -> None:
-        if self._sweep is None:
-            raise RuntimeError("a retry sweep was asked for but this worker has none")
-        if not run.refused.is_set():
-            with run.limit:
-                report = self._sweep.run()
-            run.looked.update(outcome.post_id for outcome in report.outcomes)
-            run.note(report.answered, refused=report.refused)
+    @staticmethod
+    def _once(
+        run: _Run, items: Sequence[WorkItem], kind: type[BaseModel], what: str, work: Callable[[], Any] | None
+    ) -> None:
+        """`work` (discovery, the sweep, the account check) once for every message of `kind` in the batch: a
+        report with `answered` and `refused`, and the `outcomes` of the posts it checked."""
+
+        def once() -> None:
+            if work is None:
+                raise RuntimeError(f"{what} was asked for but this worker has none")
+            if not run.refused.is_set():
+                with run.limit:
+                    report = work()
+                run.looked.update(outcome.post_id for outcome in getattr(report, "outcomes", ()))
+                run.note(report.answered, refused=report.refused)
+
+        asked = [item for item in items if isinstance(item.request, kind)]
+        if asked:
+            run.guarded(asked, f"{what[0].upper()}{what[1:]} failed", once)
 
     def _check_group(self, run: _Run, post_id: str, group: list[WorkItem], watch: WatchRecord | None) -> None:
         def check() -> None:

@@ -1,0 +1,90 @@
+"""The account health check: list the accounts (`GET /accounts`), keep the account directory fresh with the same
+answer, and commit what changed (`rules/account_health.py`) with its `account.disconnected` /
+`account.reconnected` notices through the notice outbox. The poller asks for it every `AccountCheckMinutes` while
+posts are watched, and at the next tick when a listing missed a known account.
+
+One commit per listing, conditional on the record's version: of two workers that listed at once, one records its
+notices and the other stops (`StateConflictError`), so a change is announced under one id. A crash before the
+commit leaves the record as it was: the next listing finds the same change and numbers it the same. A failed
+listing commits nothing, so it never reads as a disconnect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genviral_relay.checking.accounts import AccountLookup
+from genviral_relay.checking.pause import GenviralPause
+from genviral_relay.checking.ports import AccountSource, RelayState, WatchStore
+from genviral_relay.clock import Clock
+from genviral_relay.errors import GenviralError, StateConflictError
+from genviral_relay.models.account_health import ACCOUNT_HEALTH_RECORD, AccountHealth
+from genviral_relay.models.relay_notices import AccountStatusEvent
+from genviral_relay.notices.outbox import NoticeOutbox
+from genviral_relay.observability import Metric, emit, logger
+from genviral_relay.polling.ports import WatchIndex
+from genviral_relay.rules.account_health import changed_accounts, observe, posts_at_risk
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    notices: tuple[AccountStatusEvent, ...] = ()
+    """What this check announced (none when another worker recorded its listing first)."""
+    answered: bool = True
+    """Genviral listed the accounts (its key works); False: nothing was decided."""
+    refused: bool = False
+    """Genviral refused the key: calls are paused."""
+
+
+class AccountHealthCheck:
+    def __init__(
+        self,
+        *,
+        source: AccountSource,
+        store: WatchStore,
+        index: WatchIndex,
+        state: RelayState,
+        notices: NoticeOutbox,
+        pause: GenviralPause,
+        clock: Clock,
+    ) -> None:
+        self._source = source
+        self._store = store
+        self._index = index
+        self._directory = AccountLookup(state=state, source=None, clock=clock)
+        self._notices = notices
+        self._pause = pause
+        self._clock = clock
+
+    def run(self) -> HealthReport:
+        record = self._notices.store.record(ACCOUNT_HEALTH_RECORD)
+        health = AccountHealth.model_validate_json(record.state) if record is not None else AccountHealth()
+        try:
+            listing = self._source.list_accounts()
+        except GenviralError as error:
+            refused = self._pause.failed(error, "Genviral did not list the accounts; no account change decided")
+            return HealthReport(answered=False, refused=refused)
+        now = self._clock()
+        self._directory.remember(listing, now)
+        changed = changed_accounts(health, listing)
+        # Read only when a change may be announced (rare): every watched post, to know who it targets.
+        watches = self._store.get_many(list(self._index.watched_post_ids())) if changed else {}
+        step = observe(health, listing, now, watched=posts_at_risk(watches.values(), changed))
+        try:
+            self._notices.commit(
+                ACCOUNT_HEALTH_RECORD,
+                step.state.model_dump_json(exclude_defaults=True),  # small: the poller may read it
+                expected_version=record.version if record is not None else 0,
+                notices=step.notices,
+            )
+        except StateConflictError:
+            logger.info("Another worker recorded the accounts' health first; nothing more to do")
+            return HealthReport()
+        for notice in step.notices:
+            disconnected = notice.event_type == "account.disconnected"
+            emit(Metric.ACCOUNTS_DISCONNECTED if disconnected else Metric.ACCOUNTS_RECONNECTED)
+            logger.warning(
+                "Account disconnected" if disconnected else "Account reconnected",
+                extra={**notice.log_keys(), "posts_at_risk": notice.posts_at_risk.count},
+            )
+        return HealthReport(notices=step.notices)

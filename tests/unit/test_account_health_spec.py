@@ -1,0 +1,185 @@
+"""The account health check on the in-memory doubles (`checking/account_health.py`): a listing's changes committed
+and published as notices, a failed listing deciding nothing, one id per change when two workers list at once, and
+the worker's dispatch of `AccountsRequest`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from genviral_relay.checking.account_health import AccountHealthCheck
+from genviral_relay.errors import GenviralServerError, GenviralTierNotAllowedError
+from genviral_relay.models.account_health import ACCOUNT_HEALTH_RECORD, AccountHealth
+from genviral_relay.models.messages import AccountsRequest
+from genviral_relay.models.relay_notices import AccountStatusEvent, PostsAtRisk
+from genviral_relay.models.upstream import Account
+from genviral_relay.observability import Metric
+from genviral_relay.polling.work_batch import WorkItem
+from genviral_relay.rules.account_health import account_event_id
+from tests.builders import ACCOUNT_A, ACCOUNT_B, POST_ID, account, post
+from tests.support.doubles import InMemoryPostSource
+from tests.unit.world import World, emitted
+
+OTHER_POST = "22222222-2222-2222-2222-222222222222"
+
+
+class Health:
+    """The check on a world's doubles: its notices go to the world's targets."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.store = world.store.notices
+        self.check = world.path.account_health()
+
+    def notices(self) -> list[AccountStatusEvent]:
+        return [notice for notice in self.world.publishers["sns"].notices if isinstance(notice, AccountStatusEvent)]
+
+    def state(self) -> AccountHealth:
+        record = self.store.records[ACCOUNT_HEALTH_RECORD]
+        return AccountHealth.model_validate_json(record.state)
+
+
+@pytest.fixture
+def health(world: World) -> Health:
+    world.source.set_account(ACCOUNT_A, username="cafe")
+    world.source.set_account(ACCOUNT_B)
+    world.register(post(account(ACCOUNT_A, status="scheduled"), scheduled_at="2025-02-02T10:00:00Z"))
+    world.register(post(account(ACCOUNT_A, status="posted"), account(ACCOUNT_B), post_id=OTHER_POST))
+    return Health(world)
+
+
+def test_an_account_that_leaves_active_is_announced_with_the_posts_it_puts_at_risk(health: Health) -> None:
+    health.check.run()
+    health.world.source.set_account(ACCOUNT_A, username="cafe", status="revoked")
+    health.world.later(timedelta(minutes=15))
+
+    report = health.check.run()
+
+    (notice,) = health.notices()
+    assert report.notices == (notice,)
+    assert (notice.event_type, notice.status, notice.previous_status) == ("account.disconnected", "revoked", "active")
+    assert notice.event_id == account_event_id(ACCOUNT_A, 1)
+    assert notice.account.username == "cafe"
+    assert notice.posts_at_risk == PostsAtRisk(count=1, post_ids=(POST_ID,))  # the other post is final for it
+    assert emitted(Metric.ACCOUNTS_DISCONNECTED) == [1]
+    assert health.store.pending() == []  # published and acknowledged
+
+
+def test_its_return_is_announced_once(health: Health) -> None:
+    health.check.run()
+    health.world.source.set_account(ACCOUNT_A, status="paused")
+    health.check.run()
+    health.world.source.set_account(ACCOUNT_A, status="active")
+    health.check.run()
+    health.check.run()
+
+    assert [notice.event_type for notice in health.notices()] == ["account.disconnected", "account.reconnected"]
+    assert emitted(Metric.ACCOUNTS_RECONNECTED) == [1]
+
+
+def test_an_account_that_vanishes_is_announced_at_the_confirming_listing(health: Health) -> None:
+    health.check.run()
+    del health.world.source.accounts[ACCOUNT_A]
+    health.check.run()
+    assert health.notices() == []
+    assert health.state().confirm
+
+    health.check.run()
+
+    assert [(notice.status, notice.previous_status) for notice in health.notices()] == [(None, "active")]
+
+
+def test_a_failed_listing_decides_and_stores_nothing(health: Health) -> None:
+    health.check.run()
+    stored = health.store.records[ACCOUNT_HEALTH_RECORD]
+    health.world.source.accounts.clear()
+    health.world.source.fail_next["accounts"] = [GenviralServerError("accounts_failed", status=500)] * 2
+
+    reports = [health.check.run(), health.check.run()]
+
+    assert [report.answered for report in reports] == [False, False]
+    assert health.store.records[ACCOUNT_HEALTH_RECORD] == stored
+    assert health.notices() == []
+    assert emitted(Metric.GENVIRAL_ERRORS_5XX) == [1, 1]
+
+
+def test_a_refused_key_pauses_calls(health: Health) -> None:
+    health.world.source.fail_next["accounts"] = [GenviralTierNotAllowedError("tier_not_allowed", status=403)]
+
+    assert health.check.run().refused
+    assert health.world.path.pause.reason() is not None
+
+
+def test_a_listing_without_change_reads_no_watched_post(health: Health) -> None:
+    health.check.run()
+    health.world.forget_calls()
+
+    health.check.run()
+
+    assert health.world.store.calls["query"] == health.world.store.calls["batch_get_item"] == 0
+    assert health.world.source.calls["list_accounts"] == 1
+
+
+def test_the_listing_refreshes_the_account_directory(health: Health) -> None:
+    health.check.run()
+
+    directory = health.world.store.account_directory()
+    assert directory is not None
+    assert set(directory.accounts) == {ACCOUNT_A, ACCOUNT_B}
+    assert directory.refreshed_at == health.world.clock.now
+
+
+def test_an_account_no_watched_post_targets_is_not_announced(health: Health) -> None:
+    health.world.source.set_account("acct-unused")
+    health.check.run()
+    health.world.source.set_account("acct-unused", status="revoked")
+
+    health.check.run()
+
+    assert health.notices() == []
+    assert health.state().accounts["acct-unused"].status == "revoked"
+
+
+class ListingWhileAnotherCommits(InMemoryPostSource):
+    """Genviral answering one worker while another worker lists and commits first."""
+
+    def __init__(self, inner: InMemoryPostSource) -> None:
+        super().__init__(inner.posts.values())
+        self.accounts = inner.accounts
+        self.other: AccountHealthCheck | None = None
+
+    def list_accounts(self) -> list[Account]:
+        other, self.other = self.other, None
+        if other is not None:
+            other.run()
+        return super().list_accounts()
+
+
+def test_two_workers_listing_at_once_announce_a_change_under_one_id(health: Health) -> None:
+    health.check.run()
+    health.world.source.set_account(ACCOUNT_A, status="revoked")
+    racing = ListingWhileAnotherCommits(health.world.source)
+    health.world.source = racing
+    slow = health.world.path_with(["sns"]).account_health()  # reads `racing` as its source
+    racing.other = health.check
+
+    report = slow.run()
+
+    assert report.answered
+    assert report.notices == ()
+    assert [notice.event_id for notice in health.notices()] == [account_event_id(ACCOUNT_A, 1)]
+
+
+def test_a_worker_runs_one_check_for_every_account_message_of_a_batch(health: Health) -> None:
+    batch = health.world.path.work_batch()
+    health.world.forget_calls()
+    items = [WorkItem(str(index), AccountsRequest(accounts="check")) for index in range(2)]
+
+    assert batch.run(items) == []
+    assert health.world.source.calls["list_accounts"] == 1
+
+
+def test_a_worker_without_the_check_fails_its_message(world: World) -> None:
+    batch = world.path.work_batch(accounts=False)
+    assert batch.run([WorkItem("m1", AccountsRequest(accounts="check"))]) == ["m1"]
