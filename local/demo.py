@@ -8,7 +8,9 @@ targeting an SQS queue. A webhook endpoint on 127.0.0.1 (local/webhook_receiver.
 failures, verifying each delivery with the `standardwebhooks` library; it refuses the first one, which
 is delivered again on the retry schedule (the demo moves the relay's clock the 5 seconds ahead). Two more, standing
 in for a Slack and a Discord webhook, take the completions as chat messages (unsigned, paced at their formats'
-default rate: the clock's 5 seconds let the paced ones go too), printed as a person reads them in the channel.
+default rate: the clock's 5 seconds let the paced ones go too), printed as a person reads them in the channel. Then
+an account is disconnected in the emulator while a post waits for it: the relay's account checks (the clock moved
+through them) announce `account.disconnected` with the post at risk, and `account.reconnected` once it is back.
 """
 
 from __future__ import annotations
@@ -132,13 +134,26 @@ class Demo:
 
     def _print_event(self, where: str, document: dict[str, Any], extra: str) -> None:
         self.received[f"{where}:{document['event_type']}"] += 1
-        print(f"  [{where}] {document['event_type']:<20} post={document['post_id'][:8]} {_summary(document)}")
+        print(f"  [{where}] {document['event_type']:<20} {_subject(document)} {_summary(document)}")
         print(f"      event_id={document['event_id']} {extra}")
         print(f"      {json.dumps(document, sort_keys=True)}")
 
 
+def _subject(document: dict[str, Any]) -> str:
+    """What the document is about: a post, or (a notice) an account or the relay."""
+    if "post_id" in document:
+        return f"post={document['post_id'][:8]}"
+    if "account_id" in document:
+        return f"account={document['account_id'][:8]}"
+    return "relay"
+
+
 def _summary(document: dict[str, Any]) -> str:
     """One line a person reads: who, what happened, and the detail a consumer would act on."""
+    if document["event_type"].startswith("account."):
+        at_risk = document["posts_at_risk"]
+        change = f"{document['previous_status'] or '(not listed)'} -> {document['status'] or '(not listed)'}"
+        return f"{_handle(document['account'])} {change}; posts at risk: {at_risk['count']} {at_risk['post_ids']}"
     if document["event_type"] == "post.completed":
         named = ", ".join(f"{_handle(account['account'])} {account['status']}" for account in document["accounts"])
         return f"outcome={document['outcome']} ({named})"
@@ -262,16 +277,36 @@ def _scenario(log: TextIO) -> int:
         demo.tick_and_work()
         quiet = demo.show_received()
 
-        print("\n6. A consumer without a public URL follows the event feed (GET /events), in commit order;")
+        print("\n6. The TikTok account @brand.deals is disconnected in Genviral while a post still waits for it.")
+        print("   Genviral stops listing it (GET /accounts lists active accounts only); the relay lists the accounts")
+        print("   every AccountCheckMinutes (15) and confirms a missing account at the next tick, then announces it")
+        print("   with the posts at risk. The demo moves the relay's clock through the checks")
+        deals = emulator.account_ids(late)[0]
+        upcoming = emulator.create_post(
+            accounts=[deals], scheduled_at=datetime.now(UTC) + timedelta(hours=3), caption="Weekend drop"
+        )
+        demo.api("POST", "/watches", {"post_id": upcoming})
+        emulator.set_account(deals, status="revoked")
+        for minutes in (16, 17):
+            with demo.ahead(timedelta(minutes=minutes)):
+                demo.tick_and_work()
+        disconnected = demo.show_received()
+        print("   The account is reconnected in Genviral; the next check announces it")
+        emulator.restore_account(deals)
+        with demo.ahead(timedelta(minutes=33)):
+            demo.tick_and_work()
+        reconnected = demo.show_received()
+
+        print("\n7. A consumer without a public URL follows the event feed (GET /events), in commit order;")
         print(f"   a page serves what was committed {FEED_SETTLE.seconds} s ago or earlier (the demo moves the clock)")
-        with demo.ahead(FEED_SETTLE):
+        with demo.ahead(timedelta(minutes=33) + FEED_SETTLE):
             page = demo.api("GET", "/events?limit=100")
         feed_ids = [document["event_id"] for document in page.body["data"]]
         for document in page.body["data"][:3]:
-            print(f"    {document['event_type']:<20} post={document['post_id'][:8]} event_id={document['event_id']}")
+            print(f"    {document['event_type']:<20} {_subject(document)} event_id={document['event_id']}")
         print(f"    ... {len(feed_ids)} events; next={page.body['next'][:24]}...")
 
-        print("\n7. What the relay remembers (GET /watches/{post_id})")
+        print("\n8. What the relay remembers (GET /watches/{post_id})")
         for name, post_id in (("launch", launch), ("retried", retried), ("deleted", doomed), ("late", late)):
             with demo.quietly():
                 view = demo.runner.api("GET", f"/watches/{post_id}").body
@@ -281,7 +316,7 @@ def _scenario(log: TextIO) -> int:
                 f"ended_reason={view['ended_reason']}"
             )
 
-        print("\n7. What the chat channels show (the completions of step 2, one message per event)")
+        print("\n9. What the chat channels show (the completions of step 2, one message per event)")
         chats_ok = demo.show_chat("Slack", "slack", slack) and demo.show_chat("Discord", "discord", discord)
         chats_ok = chats_ok and len(slack.received) == len(discord.received) == 3
 
@@ -298,9 +333,9 @@ def _scenario(log: TextIO) -> int:
             and all(delivery.verified for delivery in deliveries)
         )
         feed_ok = set(feed_ids) == sns_ids and len(feed_ids) == len(sns_ids)
-        # Per target: 1 delay; 3 + 2 + 2 (transitions and completions); 1 + 1; 1 + 1; nothing.
+        # Per target: 1 delay; 3 + 2 + 2 (transitions, completions); 1 + 1; 1 + 1; nothing; 1 disconnect; 1 reconnect.
         expected = (
-            (delays, first_wave, second_wave, discovered, quiet) == (2, 14, 4, 4, 0)
+            (delays, first_wave, second_wave, discovered, quiet, disconnected, reconnected) == (2, 14, 4, 4, 0, 2, 2)
             and sns_ids == bus_ids
             and webhooks_ok
             and feed_ok
