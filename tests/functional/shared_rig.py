@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from local.emulator import GenviralEmulator
 from local.stack import MotoStack
-from tests.conftest import TOKEN
+from tests.conftest import NO_ACCOUNT_CHECKS, TOKEN
 
 
 class SharedRig:
@@ -26,7 +26,9 @@ class SharedRig:
         if self.emulator is None or self.stack is None or failures != self._failures or not self._reset():
             self.close(check=False)
             self.emulator = GenviralEmulator(tokens=[TOKEN]).start()
-            self.stack = MotoStack(genviral_api_url=self.emulator.base_url, token=TOKEN).start()
+            self.stack = MotoStack(
+                genviral_api_url=self.emulator.base_url, token=TOKEN, parameters=NO_ACCOUNT_CHECKS
+            ).start()
             self.stack.client = functools.cache(self.stack.client)  # type: ignore[method-assign]
             self._failures = failures
         return self.emulator, self.stack
