@@ -21,7 +21,7 @@ from genviral_relay.polling.work_batch import WorkItem
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
-from tests.conftest import TOKEN
+from tests.conftest import NO_ACCOUNT_CHECKS, TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain, transitions
 from tests.support.doubles import SteppingClock
@@ -30,7 +30,8 @@ from tests.support.seams import RelayRig
 
 @pytest.fixture
 def discover_stack(emulator: GenviralEmulator) -> Iterator[MotoStack]:
-    with MotoStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters={"WatchMode": "discover"}) as running:
+    parameters = {"WatchMode": "discover", **NO_ACCOUNT_CHECKS}
+    with MotoStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters=parameters) as running:
         yield running
 
 

@@ -41,7 +41,7 @@ from local.runner import API, POLLER, WEBHOOK_DELIVERY, WEBHOOK_DISPATCHER, WORK
 from local.stack import ACCOUNT, MotoStack
 from local.template import functions
 from local.webhook_receiver import WebhookReceiver
-from tests.conftest import SECRETS, TOKEN
+from tests.conftest import NO_ACCOUNT_CHECKS, SECRETS, TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain, transitions
 
@@ -59,7 +59,9 @@ def enforced_stacks(emulator: GenviralEmulator) -> Iterator[tuple[StackFactory, 
     allowed: Used = {}
 
     def make(**parameters: str) -> MotoStack:
-        stack = MotoStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters=parameters, enforce_iam=True)
+        # Account checks off unless a flow asks (account_health_flow): a flow's first tick would also list the accounts
+        settings = {**NO_ACCOUNT_CHECKS, **parameters}
+        stack = MotoStack(genviral_api_url=emulator.base_url, token=TOKEN, parameters=settings, enforce_iam=True)
         made.append(stack.start())
         return stack
 
@@ -490,6 +492,32 @@ def pause_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> None
 
 def test_the_pause_and_its_notices_run_on_the_roles(flow_runs: FlowRuns) -> None:
     assert WORKER in flow_runs.run(pause_flow)
+
+
+def account_health_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> None:
+    stack = enforced_stack(AccountCheckMinutes="15")  # the template's default
+    runner = LocalRunner(stack)
+    post_id = emulator.create_post(accounts=1, scheduled_at=datetime.now(UTC) + timedelta(days=1))
+    (account_id,) = emulator.account_ids(post_id)
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+    runner.tick_and_work()  # the first listing: what is listed now is the baseline
+
+    # The account is revoked (Genviral lists it no more): an interval later, and the confirming listing a tick after
+    emulator.set_account(account_id, status="revoked")
+    for minutes in (16, 17):
+        with patch.object(factories, "utc_now", lambda minutes=minutes: datetime.now(UTC) + timedelta(minutes=minutes)):
+            runner.tick_and_work()
+    (document,) = drain(stack).sns_documents()
+    assert (document["event_type"], document["account_id"]) == ("account.disconnected", account_id)
+    assert document["posts_at_risk"] == {"count": 1, "post_ids": [post_id]}
+    assert_nothing_refused(stack)
+    table = table_arn(stack)
+    assert ("dynamodb:Query", f"{table}/index/due") in used(stack, POLLER)
+    assert {("dynamodb:PutItem", table), ("dynamodb:Query", f"{table}/index/due")} <= used(stack, WORKER)
+
+
+def test_the_account_checks_and_their_notices_run_on_the_roles(flow_runs: FlowRuns) -> None:
+    assert WORKER in flow_runs.run(account_health_flow)
 
 
 # ---------------------------------------------------------------------------------------------- negative controls
