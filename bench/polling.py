@@ -60,7 +60,7 @@ from genviral_relay.models.account_health import ACCOUNT_HEALTH_RECORD, AccountH
 from genviral_relay.models.domain import FINAL_STATUSES, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.messages import AccountsRequest
-from genviral_relay.models.upstream import Account, Envelope, Post
+from genviral_relay.models.upstream import AccountListing, Envelope, Post
 from genviral_relay.observability import logger
 from genviral_relay.polling.account_checks import AccountChecks
 from genviral_relay.polling.bulk_refresh import HotWindows
@@ -249,7 +249,7 @@ class PhasedSource(PostSource, AccountSource):
         self.calls[f"{LIST_PREFIX}posts by created_at (new posts, bulk refresh)"] += 1
         return self._inner.posts_created(since, until, limit=limit)
 
-    def list_accounts(self, *, count: bool = True) -> list[Account]:
+    def list_accounts(self, *, count: bool = True) -> AccountListing:
         if count:
             self.calls[ENRICHMENT] += 1
         assert isinstance(self._inner, AccountSource)
@@ -284,7 +284,7 @@ class AccountCheckSource(AccountSource):
     def __init__(self, inner: PhasedSource) -> None:
         self._inner = inner
 
-    def list_accounts(self) -> list[Account]:
+    def list_accounts(self) -> AccountListing:
         self._inner.calls[ACCOUNT_CHECKS] += 1
         return self._inner.list_accounts(count=False)
 

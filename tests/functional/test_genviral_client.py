@@ -43,7 +43,7 @@ from genviral_relay.genviral.client import (
 )
 from genviral_relay.models.upstream import Post, VideoMedia
 from genviral_relay.observability import logger as relay_logger
-from local.emulator import Fault, GenviralEmulator
+from local.emulator import DEFAULT_WORKSPACE_ID, Fault, GenviralEmulator
 from tests.conftest import TOKEN
 
 NOW = datetime(2025, 2, 1, 15, 0, tzinfo=UTC)
@@ -1028,9 +1028,11 @@ def test_list_accounts_returns_the_active_accounts(emulator: GenviralEmulator, m
     emulator.set_account("acct-a", platform="instagram", username="cafe", display_name="Cafe", type="hosted")
     emulator.set_account("acct-c", status="revoked")
 
-    accounts = {account.id: account for account in make(TOKEN).client.list_accounts()}
+    listing = make(TOKEN).client.list_accounts()
+    accounts = {account.id: account for account in listing.accounts}
 
     assert set(accounts) == {"acct-a", "acct-b"}
+    assert (listing.scope, listing.workspace_id, listing.unreadable_ids) == ("workspace", DEFAULT_WORKSPACE_ID, ())
     assert accounts["acct-a"].model_dump() == {
         "id": "acct-a",
         "platform": "instagram",
@@ -1041,17 +1043,20 @@ def test_list_accounts_returns_the_active_accounts(emulator: GenviralEmulator, m
     }
 
 
-def test_list_accounts_skips_an_unreadable_item_and_tolerates_missing_fields(
+def test_list_accounts_reports_the_unreadable_items_and_tolerates_missing_fields(
     emulator: GenviralEmulator, make: Callable[..., Rig]
 ) -> None:
-    emulator.inject(
-        Fault.body({"scope": "workspace", "accounts": [{"platform": "tiktok"}, {"id": "acct-a"}, "junk"]}),
-        accounts=True,
-    )
+    items = [{"platform": "tiktok"}, {"id": "acct-a"}, "junk", {"id": "acct-b", "username": 123}, {"id": 7}]
+    emulator.inject(Fault.body({"scope": "personal", "workspace_id": None, "accounts": items}), accounts=True)
 
-    accounts = make(TOKEN).client.list_accounts()
+    listing = make(TOKEN).client.list_accounts()
 
-    assert [(account.id, account.platform, account.username) for account in accounts] == [("acct-a", None, None)]
+    assert [(account.id, account.platform, account.username) for account in listing.accounts] == [
+        ("acct-a", None, None)
+    ]
+    assert listing.unreadable_ids == ("acct-b",)  # listed: account health does not read it as gone
+    assert listing.unidentified == 3  # no readable id: any missing account may be one of them
+    assert (listing.scope, listing.workspace_id) == ("personal", None)
 
 
 def test_list_accounts_without_an_accounts_array_is_a_contract_error(
@@ -1103,4 +1108,4 @@ def test_list_accounts_500_accounts_failed_is_raised_at_once_without_waiting(
     assert (caught.value.status, caught.value.error_code) == (500, "accounts_failed")
     assert accounts_requests(emulator) == 1
     assert rig.sleeps == []
-    assert [account.id for account in rig.client.list_accounts()] == []  # the next listing goes through
+    assert [account.id for account in rig.client.list_accounts().accounts] == []  # the next listing goes through

@@ -47,7 +47,7 @@ from genviral_relay.models.events import PublishedEvent, RelayEvent
 from genviral_relay.models.messages import WorkRequest
 from genviral_relay.models.pause import PAUSE_RECORD, PauseRecord, PauseStatus
 from genviral_relay.models.relay_notices import AccountStatusEvent, RelayStateEvent
-from genviral_relay.models.upstream import Account, Post
+from genviral_relay.models.upstream import Account, AccountListing, Post
 from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint, is_plaintext_secret
 from genviral_relay.polling.ports import WatchIndex, WorkQueue
 from genviral_relay.rules.event_feed import feed_entries, in_time
@@ -101,6 +101,10 @@ class InMemoryPostSource(PostSource, AccountSource):
         self.posts: dict[str, Post] = {post.id: post for post in posts}
         self.accounts: dict[str, Account] = {}
         """The accounts `list_accounts` answers (Genviral lists active ones only: leave others out)."""
+        self.unreadable_accounts: list[str] = []
+        """Ids of listed items that do not match the documented shape."""
+        self.account_scope: tuple[str | None, str | None] = ("workspace", "ws-test")
+        """The listing's (scope, workspace_id)."""
         self.fail_next: dict[str, list[Exception]] = {}
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -139,11 +143,17 @@ class InMemoryPostSource(PostSource, AccountSource):
             self.accounts[account_id] = account
         return account
 
-    def list_accounts(self) -> list[Account]:
+    def list_accounts(self) -> AccountListing:
         self.calls["list_accounts"] += 1
         self._raise_scripted("accounts")
+        scope, workspace_id = self.account_scope
         with self._lock:
-            return list(self.accounts.values())
+            return AccountListing(
+                accounts=tuple(self.accounts.values()),
+                unreadable_ids=tuple(self.unreadable_accounts),
+                scope=scope,
+                workspace_id=workspace_id,
+            )
 
     def posts_in_status(self, status: str, *, limit: int) -> PostPage:
         self.calls["posts_in_status"] += 1

@@ -29,7 +29,7 @@ from genviral_relay.genviral.client import ClientSettings, GenviralClient
 from genviral_relay.models.domain import DueWatch, OutboxEntry, OutboxTarget, Target, WatchRecord
 from genviral_relay.models.events import PublishedEvent, RelayEvent
 from genviral_relay.models.messages import CheckRequest, SweepRequest, WorkRequest
-from genviral_relay.models.upstream import Account, Post
+from genviral_relay.models.upstream import AccountListing, Post
 from genviral_relay.notices.outbox import FLUSH_AFTER, NoticeOutbox
 from genviral_relay.notices.ports import NoticeDocument, NoticeStore, PendingNotice, RelayRecord
 from genviral_relay.polling.ports import WatchIndex
@@ -95,7 +95,7 @@ class SeamSource(PostSource, AccountSource):
     def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
         return self._inner.posts_created(since, until, limit=limit)
 
-    def list_accounts(self) -> list[Account]:
+    def list_accounts(self) -> AccountListing:
         return self._inner.list_accounts()
 
 

@@ -9,11 +9,13 @@ from datetime import timedelta
 from genviral_relay.models.account_health import AccountHealth
 from genviral_relay.models.domain import AccountSnapshot, WatchRecord
 from genviral_relay.models.relay_notices import POSTS_AT_RISK_LISTED, PostsAtRisk
-from genviral_relay.models.upstream import Account
+from genviral_relay.models.upstream import Account, AccountListing
 from genviral_relay.rules.account_health import (
+    MAX_NOTICES_PER_COMMIT,
     HealthStep,
     account_event_id,
     changed_accounts,
+    failed,
     next_listing_at,
     observe,
     posts_at_risk,
@@ -23,20 +25,28 @@ from tests.builders import ACCOUNT_A, ACCOUNT_B, NOW
 TICK = timedelta(minutes=1)
 ONE_AT_RISK = PostsAtRisk(count=1, post_ids=("11111111-1111-1111-1111-111111111111",))
 WATCHED_A = {ACCOUNT_A: ONE_AT_RISK}
+ACCOUNT_C = "3c6a1f5e-0d7b-4c8e-9a1b-2f3e4d5c6b7a"
 
 
 def listed(account_id: str = ACCOUNT_A, status: str | None = "active") -> Account:
     return Account(id=account_id, platform="tiktok", username="cafe", display_name="Cafe", type="byo", status=status)
 
 
+def answer(*accounts: Account, unreadable: tuple[str, ...] = (), workspace_id: str = "ws-1") -> AccountListing:
+    return AccountListing(accounts=accounts, unreadable_ids=unreadable, scope="workspace", workspace_id=workspace_id)
+
+
 def listings(
-    *answers: list[Account], watched: Mapping[str, PostsAtRisk] = WATCHED_A, health: AccountHealth | None = None
+    *answers: list[Account] | AccountListing,
+    watched: Mapping[str, PostsAtRisk] = WATCHED_A,
+    health: AccountHealth | None = None,
 ) -> list[HealthStep]:
     """Observe each listing in turn, a tick apart; every step."""
     steps = []
     state = health or AccountHealth()
-    for index, answer in enumerate(answers):
-        step = observe(state, answer, NOW + index * TICK, watched=watched)
+    for index, listing in enumerate(answers):
+        full = answer(*listing) if isinstance(listing, list) else listing
+        step = observe(state, full, NOW + index * TICK, watched=watched)
         steps.append(step)
         state = step.state
     return steps
@@ -49,12 +59,29 @@ def kinds(step: HealthStep) -> list[tuple[str, str | None, str | None]]:
 # ---------------------------------------------------------------- what is a change
 
 
-def test_the_first_listing_is_the_baseline_whatever_it_says() -> None:
+def test_the_first_listing_is_the_baseline_and_announces_the_watched_accounts_not_active() -> None:
     (first,) = listings(
-        [listed(), listed(ACCOUNT_B, "revoked")], watched={ACCOUNT_A: ONE_AT_RISK, ACCOUNT_B: ONE_AT_RISK}
+        [listed(), listed(ACCOUNT_B, "revoked"), listed(ACCOUNT_C, "paused")],
+        watched={ACCOUNT_A: ONE_AT_RISK, ACCOUNT_B: ONE_AT_RISK},
     )
+    assert kinds(first) == [("account.disconnected", "revoked", None)]  # C: no watched post targets it
+    assert first.notices[0].account_id == ACCOUNT_B
+    assert first.state.accounts[ACCOUNT_C].status == "paused"
+
+
+def test_an_account_not_active_is_announced_once_when_a_watched_post_first_targets_it() -> None:
+    _, unwatched = listings([listed()], [listed(status="revoked")], watched={})
+    targeted, again = listings([listed(status="revoked")], [listed(status="revoked")], health=unwatched.state)
+
+    assert unwatched.notices == ()
+    assert kinds(targeted) == [("account.disconnected", "revoked", "revoked")]  # its last listed status
+    assert again.notices == ()
+
+
+def test_an_account_never_listed_is_unknown_not_disconnected() -> None:
+    (first,) = listings([listed(ACCOUNT_B)], watched={ACCOUNT_A: ONE_AT_RISK})
     assert first.notices == ()
-    assert first.state.accounts[ACCOUNT_B].status == "revoked"
+    assert ACCOUNT_A not in first.state.accounts
 
 
 def test_an_account_listed_with_another_status_is_disconnected_at_once() -> None:
@@ -68,7 +95,7 @@ def test_an_account_listed_with_another_status_is_disconnected_at_once() -> None
 
 
 def test_an_account_missing_from_one_listing_asks_for_a_confirming_one_and_is_no_change_if_back() -> None:
-    _, missed, back = listings([listed()], [], [listed()])
+    _, missed, back = listings([listed(), listed(ACCOUNT_B)], [listed(ACCOUNT_B)], [listed(), listed(ACCOUNT_B)])
 
     assert missed.notices == ()
     assert missed.state.confirm
@@ -79,7 +106,7 @@ def test_an_account_missing_from_one_listing_asks_for_a_confirming_one_and_is_no
 
 
 def test_an_account_missing_from_two_listings_in_a_row_has_vanished() -> None:
-    _, _, gone = listings([listed()], [], [])
+    _, _, gone = listings([listed(), listed(ACCOUNT_B)], [listed(ACCOUNT_B)], [listed(ACCOUNT_B)])
 
     assert kinds(gone) == [("account.disconnected", None, "active")]
     assert gone.notices[0].account.username == "cafe"  # named as it was last listed
@@ -87,7 +114,16 @@ def test_an_account_missing_from_two_listings_in_a_row_has_vanished() -> None:
 
 
 def test_a_disconnect_is_announced_once_and_its_reconnection_once() -> None:
-    steps = listings([listed()], [listed(status="paused")], [listed(status="revoked")], [], [], [listed()], [listed()])
+    b = listed(ACCOUNT_B)
+    steps = listings(
+        [listed(), b],
+        [listed(status="paused"), b],
+        [listed(status="revoked"), b],
+        [b],
+        [b],
+        [listed(), b],
+        [listed(), b],
+    )
 
     assert [kinds(step) for step in steps] == [
         [],
@@ -122,14 +158,14 @@ def test_a_listing_without_status_means_active_as_genviral_documents() -> None:
 
 
 def test_a_vanished_account_never_announced_is_forgotten() -> None:
-    *_, gone = listings([listed()], [], [], watched={})
-    assert gone.state.accounts == {}
+    *_, gone = listings([listed(), listed(ACCOUNT_B)], [listed(ACCOUNT_B)], [listed(ACCOUNT_B)], watched={})
+    assert set(gone.state.accounts) == {ACCOUNT_B}
 
 
 def test_changed_accounts_are_those_a_listing_may_announce() -> None:
     health = listings([listed(), listed(ACCOUNT_B)])[0].state
-    assert changed_accounts(health, [listed(), listed(ACCOUNT_B, "paused")]) == {ACCOUNT_B}
-    assert changed_accounts(health, [listed()]) == frozenset()  # B missed once: nothing to announce yet
+    assert changed_accounts(health, answer(listed(), listed(ACCOUNT_B, "paused")), NOW) == {ACCOUNT_B}
+    assert changed_accounts(health, answer(listed()), NOW) == frozenset()  # B missed once: nothing to announce yet
 
 
 # ---------------------------------------------------------------- ids
@@ -146,7 +182,7 @@ def test_ids_come_from_the_account_and_its_change_number() -> None:
 
 def test_observing_the_same_listing_on_the_same_record_again_gives_the_same_ids() -> None:
     (first,) = listings([listed()])
-    again = [observe(first.state, [listed(status="revoked")], NOW, watched=WATCHED_A) for _ in range(2)]
+    again = [observe(first.state, answer(listed(status="revoked")), NOW, watched=WATCHED_A) for _ in range(2)]
     assert again[0] == again[1]
 
 
@@ -206,5 +242,142 @@ def test_the_first_listing_is_due_at_once_then_every_interval() -> None:
 
 
 def test_a_listing_that_missed_a_known_account_is_confirmed_at_once() -> None:
-    _, missed = listings([listed()], [])
+    _, missed = listings([listed(), listed(ACCOUNT_B)], [listed(ACCOUNT_B)])
     assert next_listing_at(missed.state, timedelta(minutes=15)) is None
+
+
+# ---------------------------------------------------------------- many changes at once
+
+
+def many(count: int, status: str = "active") -> list[Account]:
+    return [listed(f"00000000-0000-4000-8000-{index:012}", status) for index in range(count)]
+
+
+def test_a_mass_revocation_is_announced_over_a_few_listings_each_change_once() -> None:
+    watched = {account.id: ONE_AT_RISK for account in many(100)}
+    steps = listings(many(100), *[many(100, "revoked")] * 4, watched=watched)
+
+    counts = [len(step.notices) for step in steps]
+    assert counts == [0, MAX_NOTICES_PER_COMMIT, MAX_NOTICES_PER_COMMIT, 20, 0]
+    assert all(len(step.notices) <= MAX_NOTICES_PER_COMMIT for step in steps)
+    assert [step.state.confirm for step in steps] == [False, True, True, False, False]  # the rest at the next tick
+    announced = [notice.account_id for step in steps for notice in step.notices]
+    assert sorted(announced) == sorted(watched)  # every change once
+    assert {notice.event_id for step in steps for notice in step.notices} == {
+        account_event_id(account_id, 1) for account_id in watched
+    }
+    assert next_listing_at(steps[1].state, timedelta(minutes=15)) is None
+
+
+# ---------------------------------------------------------------- one id per change
+
+
+def test_an_id_is_never_reused_after_the_account_left_the_record() -> None:
+    """The reviewer's scenario: A vanishes while no watched post targets it, comes back, and is revoked again."""
+    b = listed(ACCOUNT_B)
+    down = listings([listed(), b], [listed(status="revoked"), b], [listed(), b])
+    forgotten = listings([b], [b], watched={}, health=down[-1].state)
+    assert ACCOUNT_A not in forgotten[-1].state.accounts
+    again = listings([listed(), b], [listed(status="revoked"), b], health=forgotten[-1].state)
+
+    ids = [notice.event_id for step in down + forgotten + again for notice in step.notices]
+    assert len(ids) == 3
+    assert ids == [account_event_id(ACCOUNT_A, number) for number in (1, 2, 3)]
+
+
+# ---------------------------------------------------------------- no false disconnect
+
+
+def test_an_item_listed_but_unreadable_counts_as_listed_with_its_status_unknown() -> None:
+    b = listed(ACCOUNT_B)
+    steps = listings([listed(), b], answer(b, unreadable=(ACCOUNT_A,)), answer(b, unreadable=(ACCOUNT_A,)))
+
+    assert [step.notices for step in steps] == [(), (), ()]
+    assert [step.state.confirm for step in steps] == [False, False, False]
+    assert steps[-1].state.accounts[ACCOUNT_A].status == "active"
+
+
+def test_an_item_without_a_readable_id_leaves_every_missing_account_as_it_was() -> None:
+    b = listed(ACCOUNT_B)
+    first, *_rest = listings([listed(), b])
+    unidentified = AccountListing(accounts=(b,), unidentified=1, scope="workspace", workspace_id="ws-1")
+    steps = listings(unidentified, unidentified, health=first.state)
+
+    assert [step.notices for step in steps] == [(), ()]
+    assert steps[-1].state.accounts[ACCOUNT_A] == first.state.accounts[ACCOUNT_A]
+
+
+def test_an_empty_listing_while_accounts_are_known_is_suspect_and_changes_nothing() -> None:
+    first, empty, again = listings([listed(), listed(ACCOUNT_B)], [], [])  # a tick apart
+
+    assert (empty.notices, again.notices) == ((), ())
+    assert empty.suspect
+    assert again.suspect
+    assert again.state.accounts == first.state.accounts
+    assert not empty.state.confirm  # not the one-tick confirmation: the next regular listing
+    assert next_listing_at(empty.state, timedelta(minutes=15)) == empty.state.listed_at + timedelta(minutes=15)
+
+
+def test_a_suspect_listing_is_confirmed_by_a_regular_listing_saying_the_same() -> None:
+    _first, empty = listings([listed(), listed(ACCOUNT_B)], [])
+    confirmed = observe(empty.state, answer(), NOW + timedelta(minutes=16), watched=WATCHED_A)
+
+    assert not confirmed.suspect
+    assert kinds(confirmed) == [("account.disconnected", None, "active")]  # B: no watched post targets it
+    assert confirmed.state.suspect_since is None
+
+
+def test_a_suspect_listing_followed_by_a_normal_one_is_no_change() -> None:
+    _, _empty, back = listings([listed(), listed(ACCOUNT_B)], [], [listed(), listed(ACCOUNT_B)])
+    assert back.notices == ()
+    assert not back.suspect
+    assert back.state.suspect_since is None
+    assert back.state.accounts[ACCOUNT_A].missed == 0
+
+
+def test_a_listing_missing_every_known_account_but_listing_others_is_suspect() -> None:
+    _, moved = listings([listed(), listed(ACCOUNT_B)], [listed(ACCOUNT_C, "revoked")])
+    assert moved.suspect
+    assert moved.notices == ()
+
+
+def test_another_workspace_or_scope_is_a_new_baseline() -> None:
+    watched = {ACCOUNT_A: ONE_AT_RISK, ACCOUNT_C: ONE_AT_RISK}
+    _, down = listings([listed()], [listed(status="revoked")], watched=watched)
+    other = listings(answer(listed(ACCOUNT_C), workspace_id="ws-2"), watched=watched, health=down.state)[0]
+
+    assert other.notices == ()
+    assert not other.suspect
+    assert set(other.state.accounts) == {ACCOUNT_A, ACCOUNT_C}  # A kept only for its awaited reconnection
+    assert other.state.accounts[ACCOUNT_A].status is None
+    assert other.state.workspace_id == "ws-2"
+    personal = AccountListing(accounts=(listed(ACCOUNT_B),), scope="personal")
+    assert not observe(other.state, personal, NOW, watched=watched).suspect
+
+
+# ---------------------------------------------------------------- failed listings
+
+
+def test_a_failed_listing_is_tried_at_the_next_tick_once_then_backs_off_to_the_interval() -> None:
+    every = timedelta(minutes=15)
+    (step,) = listings([listed()])
+    health, waits = step.state, []
+    for index in range(6):
+        health = failed(health, NOW + index * TICK)
+        due = next_listing_at(health, every)
+        waits.append(None if due is None else due - health.failed_at)  # type: ignore[operator]
+    minutes = [None if wait is None else wait / TICK for wait in waits]
+    assert minutes == [None, 2, 4, 8, 15, 15]
+    assert health.accounts == step.state.accounts
+    assert health.listed_at == step.state.listed_at
+    (after,) = listings([listed()], health=health)
+    assert (after.state.failures, after.state.failed_at) == (0, None)
+
+
+# ---------------------------------------------------------------- awaiting a reconnection
+
+
+def test_an_announced_disconnect_awaits_its_reconnection() -> None:
+    _, down, back = listings([listed()], [listed(status="revoked")], [listed()])
+    assert down.state.awaiting_reconnect
+    assert not back.state.awaiting_reconnect

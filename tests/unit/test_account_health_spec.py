@@ -13,10 +13,10 @@ from genviral_relay.errors import GenviralServerError, GenviralTierNotAllowedErr
 from genviral_relay.models.account_health import ACCOUNT_HEALTH_RECORD, AccountHealth
 from genviral_relay.models.messages import AccountsRequest
 from genviral_relay.models.relay_notices import AccountStatusEvent, PostsAtRisk
-from genviral_relay.models.upstream import Account
+from genviral_relay.models.upstream import AccountListing
 from genviral_relay.observability import Metric
 from genviral_relay.polling.work_batch import WorkItem
-from genviral_relay.rules.account_health import account_event_id
+from genviral_relay.rules.account_health import MAX_NOTICES_PER_COMMIT, account_event_id
 from tests.builders import ACCOUNT_A, ACCOUNT_B, POST_ID, account, post
 from tests.support.doubles import InMemoryPostSource
 from tests.unit.world import World, emitted
@@ -90,18 +90,21 @@ def test_an_account_that_vanishes_is_announced_at_the_confirming_listing(health:
     assert [(notice.status, notice.previous_status) for notice in health.notices()] == [(None, "active")]
 
 
-def test_a_failed_listing_decides_and_stores_nothing(health: Health) -> None:
+def test_a_failed_listing_decides_nothing_and_records_only_the_failure(health: Health) -> None:
     health.check.run()
-    stored = health.store.records[ACCOUNT_HEALTH_RECORD]
+    stored = health.state()
     health.world.source.accounts.clear()
     health.world.source.fail_next["accounts"] = [GenviralServerError("accounts_failed", status=500)] * 2
 
     reports = [health.check.run(), health.check.run()]
 
     assert [report.answered for report in reports] == [False, False]
-    assert health.store.records[ACCOUNT_HEALTH_RECORD] == stored
+    assert health.state() == stored.model_copy(update={"failures": 2, "failed_at": health.world.clock.now})
     assert health.notices() == []
     assert emitted(Metric.GENVIRAL_ERRORS_5XX) == [1, 1]
+    health.check.run()  # answered (empty: suspect, nothing decided): the failures are over
+    assert health.state().failures == 0
+    assert health.notices() == []
 
 
 def test_a_refused_key_pauses_calls(health: Health) -> None:
@@ -149,7 +152,7 @@ class ListingWhileAnotherCommits(InMemoryPostSource):
         self.accounts = inner.accounts
         self.other: AccountHealthCheck | None = None
 
-    def list_accounts(self) -> list[Account]:
+    def list_accounts(self) -> AccountListing:
         other, self.other = self.other, None
         if other is not None:
             other.run()
@@ -183,3 +186,50 @@ def test_a_worker_runs_one_check_for_every_account_message_of_a_batch(health: He
 def test_a_worker_without_the_check_fails_its_message(world: World) -> None:
     batch = world.path.work_batch(accounts=False)
     assert batch.run([WorkItem("m1", AccountsRequest(accounts="check"))]) == ["m1"]
+
+
+def test_a_mass_revocation_of_a_hundred_watched_accounts_is_announced_in_a_few_checks_each_once(world: World) -> None:
+    ids = [f"00000000-0000-4000-8000-{index:012}" for index in range(100)]
+    for account_id in ids:
+        world.source.set_account(account_id)
+    world.register(post(*(account(account_id) for account_id in ids), scheduled_at="2025-02-02T10:00:00Z"))
+    health = Health(world)
+    health.check.run()
+    for account_id in ids:
+        world.source.set_account(account_id, status="revoked")
+
+    reports = [health.check.run() for _ in range(4)]
+
+    assert [len(report.notices) for report in reports] == [MAX_NOTICES_PER_COMMIT, MAX_NOTICES_PER_COMMIT, 20, 0]
+    published = [notice.account_id for notice in health.notices()]
+    assert sorted(published) == ids
+    assert health.store.pending() == []
+    assert not health.state().confirm
+
+
+def test_an_empty_listing_while_accounts_are_known_decides_nothing_and_warns(
+    health: Health, caplog: pytest.LogCaptureFixture
+) -> None:
+    health.check.run()
+    before = health.state().accounts
+    health.world.source.accounts.clear()
+
+    health.check.run()
+    health.world.later(timedelta(minutes=1))
+    health.check.run()
+
+    assert health.notices() == []
+    assert health.state().accounts == before
+    assert "misses every known account" in caplog.text
+
+
+def test_a_listed_item_the_relay_cannot_read_is_no_disconnect(health: Health) -> None:
+    health.check.run()
+    del health.world.source.accounts[ACCOUNT_A]
+    health.world.source.unreadable_accounts = [ACCOUNT_A]
+
+    for _ in range(3):
+        health.check.run()
+
+    assert health.notices() == []
+    assert health.state().accounts[ACCOUNT_A].status == "active"

@@ -6,7 +6,7 @@ posts are watched, and at the next tick when a listing missed a known account.
 One commit per listing, conditional on the record's version: of two workers that listed at once, one records its
 notices and the other stops (`StateConflictError`), so a change is announced under one id. A crash before the
 commit leaves the record as it was: the next listing finds the same change and numbers it the same. A failed
-listing commits nothing, so it never reads as a disconnect.
+listing decides nothing: it only records the failure, which spaces the next tries.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from genviral_relay.models.relay_notices import AccountStatusEvent
 from genviral_relay.notices.outbox import NoticeOutbox
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.polling.ports import WatchIndex
-from genviral_relay.rules.account_health import changed_accounts, observe, posts_at_risk
+from genviral_relay.rules.account_health import changed_accounts, failed, observe, posts_at_risk
 
 
 @dataclass(frozen=True)
@@ -59,27 +59,31 @@ class AccountHealthCheck:
     def run(self) -> HealthReport:
         record = self._notices.store.record(ACCOUNT_HEALTH_RECORD)
         health = AccountHealth.model_validate_json(record.state) if record is not None else AccountHealth()
+        version = record.version if record is not None else 0
         try:
             listing = self._source.list_accounts()
         except GenviralError as error:
             refused = self._pause.failed(error, "Genviral did not list the accounts; no account change decided")
+            self._commit(failed(health, self._clock()), version, ())  # spaces the next tries
             return HealthReport(answered=False, refused=refused)
         now = self._clock()
-        self._directory.remember(listing, now)
-        changed = changed_accounts(health, listing)
+        self._directory.remember(listing.accounts, now)
+        changed = changed_accounts(health, listing, now)
         # Read only when a change may be announced (rare): every watched post, to know who it targets.
         watches = self._store.get_many(list(self._index.watched_post_ids())) if changed else {}
         step = observe(health, listing, now, watched=posts_at_risk(watches.values(), changed))
-        try:
-            self._notices.commit(
-                ACCOUNT_HEALTH_RECORD,
-                step.state.model_dump_json(exclude_defaults=True),  # small: the poller may read it
-                expected_version=record.version if record is not None else 0,
-                notices=step.notices,
+        if step.suspect:
+            logger.warning(
+                "Genviral's account listing misses every known account; no change decided until the next listing",
+                extra={"listed": len(listing.accounts), "known": len(health.accounts)},
             )
-        except StateConflictError:
-            logger.info("Another worker recorded the accounts' health first; nothing more to do")
+        if not self._commit(step.state, version, step.notices):
             return HealthReport()
+        if step.deferred:
+            logger.info(
+                "More account changes than one commit holds; the rest at the next tick",
+                extra={"deferred": step.deferred},
+            )
         for notice in step.notices:
             disconnected = notice.event_type == "account.disconnected"
             emit(Metric.ACCOUNTS_DISCONNECTED if disconnected else Metric.ACCOUNTS_RECONNECTED)
@@ -88,3 +92,17 @@ class AccountHealthCheck:
                 extra={**notice.log_keys(), "posts_at_risk": notice.posts_at_risk.count},
             )
         return HealthReport(notices=step.notices)
+
+    def _commit(self, state: AccountHealth, version: int, notices: tuple[AccountStatusEvent, ...]) -> bool:
+        """Whether this worker recorded the state (False: another worker recorded its listing first)."""
+        try:
+            self._notices.commit(
+                ACCOUNT_HEALTH_RECORD,
+                state.model_dump_json(exclude_defaults=True),  # small: the poller may read it
+                expected_version=version,
+                notices=notices,
+            )
+        except StateConflictError:
+            logger.info("Another worker recorded the accounts' health first; nothing more to do")
+            return False
+        return True

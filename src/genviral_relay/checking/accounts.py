@@ -98,7 +98,7 @@ class AccountLookup:
             attempted = (directory or AccountDirectory()).model_copy(update={"last_attempt_at": now})
             self._save(attempted)
             return directory
-        return self.remember(listing, now)
+        return self.remember(listing.accounts, now)
 
     def remember(self, listing: Iterable[Account], now: datetime) -> AccountDirectory:
         """Keep what a successful listing said (the account health check's listings keep the directory fresh)."""

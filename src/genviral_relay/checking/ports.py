@@ -16,7 +16,7 @@ from genviral_relay.clock import parse_ts
 from genviral_relay.models.domain import AccountDirectory, DiscoverState, OutboxEntry, Target, WatchRecord
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.pause import PauseStatus
-from genviral_relay.models.upstream import Account, Post
+from genviral_relay.models.upstream import AccountListing, Post
 from genviral_relay.notices.ports import NoticeStore
 
 
@@ -41,7 +41,7 @@ class AccountSource(ABC):
     lookup asks it and the post sources (discover, the retry sweep, the benchmark's) need not."""
 
     @abstractmethod
-    def list_accounts(self) -> list[Account]:
+    def list_accounts(self) -> AccountListing:
         """The accounts Genviral lists (active ones only); raises a `GenviralError` subclass on failure."""
 
 

@@ -34,10 +34,11 @@ from genviral_relay.errors import (
     GenviralSubscriptionRequiredError,
     GenviralTierNotAllowedError,
     GenviralUnavailableError,
+    echoed,
 )
 from genviral_relay.genviral.answers import brief, page, parse_body, post_of
 from genviral_relay.genviral.session import USER_AGENT, build_session
-from genviral_relay.models.upstream import Account, Post
+from genviral_relay.models.upstream import Account, AccountListing, Post
 from genviral_relay.observability import logger
 from genviral_relay.rules.retry_after import parse_retry_after
 
@@ -104,8 +105,9 @@ class GenviralClient(PostSource, AccountSource):
     def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
         return page(self._list({"since": format_ts(since), "until": format_ts(until), "limit": str(limit)}))
 
-    def list_accounts(self) -> list[Account]:
-        """The listed accounts; an item that does not match the documented shape is left out (logged).
+    def list_accounts(self) -> AccountListing:
+        """The listed accounts; an item that does not match the documented shape is left out (logged) but counted:
+        by its id when it has one, so that account health does not read it as gone.
 
         One attempt, no backoff: the listing only enriches events, so a check about to emit must not wait
         for its retries (a failed listing is tried again at the next refresh)."""
@@ -114,12 +116,29 @@ class GenviralClient(PostSource, AccountSource):
         if not isinstance(items, list):
             raise GenviralContractError("the account list has no accounts array")
         accounts: list[Account] = []
+        unreadable: list[str] = []
+        unidentified = 0
         for item in items:
             try:
                 accounts.append(Account.model_validate(item))
             except ValidationError as error:
-                logger.warning("A listed account does not match the documented shape", extra={"problem": brief(error)})
-        return accounts
+                account_id = item.get("id") if isinstance(item, dict) else None
+                readable = account_id if isinstance(account_id, str) and account_id else None
+                logger.warning(
+                    "A listed account does not match the documented shape",
+                    extra={"account_id": echoed(readable) if readable else None, "problem": brief(error)},
+                )
+                if readable:
+                    unreadable.append(readable)
+                else:
+                    unidentified += 1
+        return AccountListing(
+            accounts=tuple(accounts),
+            unreadable_ids=tuple(unreadable),
+            unidentified=unidentified,
+            scope=_text(data, "scope"),
+            workspace_id=_text(data, "workspace_id"),
+        )
 
     def _list(self, params: dict[str, str]) -> list[Any]:
         data = self._get("/posts", "/posts", params)
@@ -246,3 +265,8 @@ class GenviralClient(PostSource, AccountSource):
         if status >= 500:
             raise GenviralServerError(message, status=status, error_code=code)
         raise GenviralBadResponseError(f"unexpected HTTP {status}: {message}", status=status, error_code=code)
+
+
+def _text(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    return value if isinstance(value, str) else None

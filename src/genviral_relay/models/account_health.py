@@ -34,7 +34,27 @@ class AccountHealth(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     accounts: dict[str, AccountHealthEntry] = Field(default_factory=dict, description="By account id.")
+    counters: dict[str, int] = Field(
+        default_factory=dict,
+        description="The `changes` of every announced account no longer in `accounts`: an id is never used twice.",
+    )
     listed_at: datetime | None = Field(default=None, description="When the last listing answered; None: never.")
     confirm: bool = Field(
-        default=False, description="The last listing missed a known account: list again at the next tick."
+        default=False,
+        description="List again at the next tick: the last listing missed a known account or left changes unannounced.",
     )
+    suspect_since: datetime | None = Field(
+        default=None,
+        description="Since when listings miss every known account: only a regular listing after it may confirm it.",
+    )
+    scope: str | None = Field(default=None, description="The listing's key scope (personal, workspace).")
+    workspace_id: str | None = Field(
+        default=None, description="The listing's workspace; another one is a new baseline."
+    )
+    failures: int = Field(default=0, ge=0, description="Listings failed in a row since the last answered one.")
+    failed_at: datetime | None = Field(default=None, description="When the last of them failed.")
+
+    @property
+    def awaiting_reconnect(self) -> bool:
+        """A disconnect was announced and its reconnection not yet: listings go on even with nothing watched."""
+        return any(entry.announced is not None for entry in self.accounts.values())

@@ -6,6 +6,7 @@ strings, because Genviral mirrors open-ended provider statuses (`deleted`, `void
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
@@ -102,6 +103,20 @@ class Account(_Upstream):
     username: str | None = None
     display_name: str | None = None
     status: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountListing:
+    """One answer of `GET /accounts`: what account health needs to tell a vanished account from an incomplete
+    answer (an unreadable item, another key scope)."""
+
+    accounts: tuple[Account, ...]
+    unreadable_ids: tuple[str, ...] = ()
+    """Items that do not match the documented shape but carry an id: listed, status unknown."""
+    unidentified: int = 0
+    """Items without a readable id: any account missing from the listing may be one of them."""
+    scope: str | None = None
+    workspace_id: str | None = None
 
 
 class Envelope(BaseModel):
