@@ -36,7 +36,16 @@ class GenviralConfigError(GenviralError):
 
 
 class TokenUnavailableError(GenviralConfigError):
-    """The Genviral token could not be read from Secrets Manager (missing, unreadable, malformed)."""
+    """The Genviral token could not be read from Secrets Manager (missing, unreadable, malformed).
+
+    `summary` is the relay's own words, fit to publish; `aws_error_code` the SDK's code when the read failed
+    (`AccessDeniedException`). The text (`str`) may add the SDK's message, which names the account, the role and
+    the secret's ARN: for logs and the operator's CLI only."""
+
+    def __init__(self, summary: str, *, aws_error_code: str | None = None, detail: str | None = None) -> None:
+        super().__init__(f"{summary}: {detail}" if detail else summary)
+        self.summary = summary
+        self.aws_error_code = aws_error_code
 
 
 class GenviralAuthError(GenviralConfigError):

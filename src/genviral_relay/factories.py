@@ -111,8 +111,10 @@ def build_relay(
     policy: PollingPolicy,
     webhook_fanout_queue_url: str = "",
     client: ClientFactory = aws_client,
+    deployment_key: bool = True,
 ) -> Relay:
-    """The check path on these AWS resources: the functions' (from their settings) or the operations CLI's."""
+    """The check path on these AWS resources: the functions' (from their settings) or the operations CLI's
+    (`deployment_key`: False when it calls Genviral with a key of its own, see `compose_relay`)."""
     from genviral_relay.aws.dead_letters import SqsDeadLetters
     from genviral_relay.relay import compose_relay
 
@@ -131,6 +133,7 @@ def build_relay(
         clock=utc_now,  # looked up when built: tests and the demo move this module's clock, then reset()
         policy=policy,
         feed=store.feed,
+        deployment_key=deployment_key,
     )
 
 

@@ -18,6 +18,7 @@ from genviral_relay.clock import Clock, to_milliseconds, utc_now
 from genviral_relay.deadlines import Deadline, calls_until
 from genviral_relay.feed.ports import EventLog
 from genviral_relay.notices.outbox import NoticeOutbox
+from genviral_relay.observability import logger
 from genviral_relay.polling.ports import WatchIndex
 from genviral_relay.polling.retry_sweep import RetrySweep
 from genviral_relay.rules.schedule import PollingPolicy, tick_of
@@ -97,7 +98,10 @@ class Relay:
         with calls_until(deadline):
             outcome = self.checker.check(post_id, trigger=trigger)
         if pause.open and outcome.answered:
-            self.pause.answered(pause)
+            try:
+                self.pause.answered(pause)
+            except Exception:  # as the worker: the check stands; the pause stays open for the next answer to close
+                logger.exception("Could not close the Genviral pause")
         self.claims().claim_for_check_now(outcome, started=started)
         return outcome
 
@@ -156,8 +160,12 @@ def compose_relay(
     clock: Clock | None = None,
     policy: PollingPolicy | None = None,
     feed: EventLog | None = None,
+    deployment_key: bool = True,
 ) -> Relay:
     """The check path on any adapters: the deployment's AWS ones, the local rig's, the doubles.
+
+    `deployment_key`: whether `source` calls Genviral with the deployment's own key; False (the CLI with
+    `GENVIRAL_TOKEN`): its refusals and answers say nothing of that key, so its pause is only read.
 
     `feed`: where the outbox appends events read back from the table (`checking/outbox.py`); None: a relay
     without a feed (specs of other rules).
@@ -179,7 +187,7 @@ def compose_relay(
         clock=clock,
         feed=feed,
     )
-    pause = GenviralPause(state, clock, notices=notices)
+    pause = GenviralPause(state, clock, notices=notices if deployment_key else None)
     accounts = AccountLookup(state=state, source=source if isinstance(source, AccountSource) else None, clock=clock)
     check = PostCheck(
         store=store, source=source, outbox=outbox, pause=pause, clock=clock, policy=policy, accounts=accounts

@@ -27,7 +27,7 @@ from genviral_relay.observability import logger as relay_logger
 from genviral_relay.settings import WorkerSettings
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
-from local.stack import MotoStack
+from local.stack import ACCOUNT, MotoStack
 from tests.conftest import SECRETS, TOKEN, SecretSentinel
 from tests.functional.shared_rig import SharedRig, stored_item
 from tests.functional.subscribers import drain, transitions
@@ -217,13 +217,19 @@ def fix(emulator: GenviralEmulator, stack: MotoStack) -> None:
 
 REFUSALS = [
     # (break it, Genviral's answers to each post a thread tries, most secret reads per try, words of the reason)
-    pytest.param(refuse_401, [401, 401], 2, ["GenviralAuthError", "401"], id="401-twice"),
-    pytest.param(refuse_402, [402], 1, ["GenviralSubscriptionRequiredError", "subscription_required"], id="402"),
-    pytest.param(refuse_403, [403], 1, ["GenviralTierNotAllowedError", "tier_not_allowed"], id="403"),
-    pytest.param(secret_json_without_token, [], 1, ["TokenUnavailableError", "token"], id="secret-json-no-token"),
-    pytest.param(secret_token_under_another_key, [], 1, ["TokenUnavailableError", "token"], id="secret-wrong-key"),
-    pytest.param(secret_blank, [], 1, ["TokenUnavailableError", "empty"], id="secret-blank"),
-    pytest.param(secret_deleted, [], 1, ["TokenUnavailableError", "could not be read"], id="secret-deleted"),
+    pytest.param(refuse_401, [401, 401], 2, ["Genviral refused the key (HTTP 401"], id="401-twice"),
+    pytest.param(refuse_402, [402], 1, ["Genviral refused the key", "402 subscription_required"], id="402"),
+    pytest.param(refuse_403, [403], 1, ["Genviral refused the key", "403 tier_not_allowed"], id="403"),
+    pytest.param(secret_json_without_token, [], 1, ["the Genviral secret", "token"], id="secret-json-no-token"),
+    pytest.param(secret_token_under_another_key, [], 1, ["the Genviral secret", "token"], id="secret-wrong-key"),
+    pytest.param(secret_blank, [], 1, ["the Genviral secret is empty"], id="secret-blank"),
+    pytest.param(
+        secret_deleted,
+        [],
+        1,
+        ["the Genviral secret could not be read (ResourceNotFoundException)"],
+        id="secret-deleted",
+    ),
 ]
 POSTS = 3
 
@@ -277,6 +283,8 @@ def test_refused_or_unreadable_key_changes_nothing_and_pauses_genviral_calls(
     assert paused.eventbridge_documents() == [notice]
     assert (notice["event_type"], notice["http_status"]) == ("relay.paused", statuses[-1] if statuses else None)
     assert all(word in notice["reason"] for word in words), notice
+    for aws_words in ("arn:", ACCOUNT, "GetSecretValue"):  # what AWS's error text would add
+        assert aws_words not in notice["reason"]
     (message,) = paused.sns
     attributes = {name: value["Value"] for name, value in message["MessageAttributes"].items()}
     assert attributes.get("http_status") == (str(statuses[-1]) if statuses else None)
@@ -296,7 +304,7 @@ def test_refused_or_unreadable_key_changes_nothing_and_pauses_genviral_calls(
     assert answer.status == 502, answer.body
     assert answer.body["error"] == "genviral_refused"
     assert all(word in answer.body["message"] for word in words), answer.body
-    for secret in (TOKEN, DEFAULT_TOKEN):
+    for secret in (TOKEN, DEFAULT_TOKEN, "arn:", ACCOUNT):  # nor AWS's words about the secret
         assert secret not in json.dumps(answer.body)
     assert {post_id: stored_item(stack, post_id) for post_id, _ in posts} == before
     assert drain(stack).event_ids() == ([], [])  # nor a second relay.paused: the pause is the same

@@ -336,7 +336,7 @@ def test_check_errors_are_one_line_with_exit_code_1(
     monkeypatch.setenv("GENVIRAL_TOKEN", WRONG_TOKEN)
     refused = cli("check", post_id, *api)
     assert refused.code == 1
-    assert "Genviral refused the key: GenviralAuthError (HTTP 401" in refused.err
+    assert "Genviral refused the key (HTTP 401" in refused.err
     assert len(refused.err.strip().splitlines()) == 1
 
     monkeypatch.setenv("GENVIRAL_TOKEN", TOKEN)
@@ -498,6 +498,33 @@ def test_watches_add_keeps_the_watch_when_genviral_refuses_the_key(
     assert "Genviral refused the key" in run.err
     assert "The watch is kept" in run.err
     assert stored_item(deployed, post_id)["next_check_at"]  # due: the next tick checks it
+
+
+def test_watches_add_with_a_key_of_its_own_neither_opens_nor_closes_the_deployments_pause(
+    emulator: GenviralEmulator, deployed: MotoStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = store_of(deployed)
+    refused, answered, refused_again = (emulator.create_post() for _ in range(3))
+    SECRETS.add(WRONG_TOKEN)
+
+    # An operator's stale GENVIRAL_TOKEN is refused: the deployment's key is fine, nothing is paused
+    monkeypatch.setenv("GENVIRAL_TOKEN", WRONG_TOKEN)
+    assert cli("watches", "add", refused).code == 1
+    assert store.genviral_pause(utc_now()).record is None
+
+    # The deployment's own key is refused: its pause opens
+    monkeypatch.delenv("GENVIRAL_TOKEN")
+    deployed.rotate_token(WRONG_TOKEN)
+    assert cli("watches", "add", refused_again).code == 1
+    opened = store.genviral_pause(utc_now())
+    assert opened.open
+    assert opened.reason is not None
+
+    # A working personal key is answered: the deployment's key is still refused, so its pause stays open
+    monkeypatch.setenv("GENVIRAL_TOKEN", TOKEN)
+    run = cli("watches", "add", answered)
+    assert run.code == 0, run.err
+    assert store.genviral_pause(utc_now()) == opened  # not written: no relay.resumed
 
 
 def test_watches_list_filters(deployed: MotoStack, cli: Cli) -> None:

@@ -279,7 +279,7 @@ def test_persistent_401_is_an_error_with_no_state_change(
 
     assert answer.status == 502
     assert answer.body["error"] == "genviral_refused"
-    assert "GenviralAuthError" in answer.body["message"]
+    assert "Genviral refused the key (HTTP 401" in answer.body["message"]
     assert TOKEN not in json.dumps(answer.body)
     assert stored_item(stack, post_id) == before
     received = drain(stack)  # nothing about the post; the API's refusal paused calls, and said so once

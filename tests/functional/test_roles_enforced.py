@@ -540,6 +540,32 @@ def test_without_sqs_send_message_the_pollers_tick_is_refused(
     assert runner.drain_work_queue().batches == 0
 
 
+def test_a_secret_the_worker_may_not_read_is_published_without_aws_words(
+    emulator: GenviralEmulator, enforced_stack: StackFactory
+) -> None:
+    stack = enforced_stack()
+    runner = LocalRunner(stack)
+    post_id, _ = publishing_now(emulator)
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
+    revoke(stack, WORKER, "secretsmanager:GetSecretValue")
+
+    runner.tick_and_work()
+
+    denials = enforcement(stack).take_denials()
+    assert {(d.action, d.resource) for d in denials} == {("secretsmanager:GetSecretValue", stack.secret_arn)}
+    received = drain(stack)
+    (paused,) = received.sns_documents()
+    assert received.eventbridge_documents() == [paused]
+    assert paused["event_type"] == "relay.paused"
+    # AWS's message names the account, the role and the secret: the published reason has only its code
+    assert paused["reason"] == "the Genviral secret could not be read (AccessDeniedException)"
+    for aws_words in ("arn:", ACCOUNT, stack.roles[WORKER].name, "secretsmanager"):
+        assert aws_words not in json.dumps(paused)
+    events = runner.api("GET", f"/events/{paused['event_id']}")
+    assert events.status == 200
+    assert "arn:" not in json.dumps(events.body)
+
+
 def test_an_attempt_log_the_table_refuses_neither_fails_nor_repeats_the_delivery(
     emulator: GenviralEmulator, enforced_stack: StackFactory
 ) -> None:

@@ -32,8 +32,16 @@ from tests.support.doubles import InMemoryStore, InMemoryWorkQueue
 from tests.unit.world import World, emitted
 
 REFUSED_402 = GenviralSubscriptionRequiredError("no plan", status=402, error_code="subscription_required")
-REASON_402 = "GenviralSubscriptionRequiredError (HTTP 402 subscription_required): no plan"
-PAUSED_AT_NOW = PauseRecord(paused_at=NOW, until=NOW + PAUSE_AFTER_REFUSAL, reason=REASON_402, http_status=402)
+REASON_402 = (
+    "Genviral refused the key for want of a plan with the Partner API (HTTP 402 subscription_required): no plan"
+)
+PAUSED_AT_NOW = PauseRecord(
+    paused_at=NOW,
+    until=NOW + PAUSE_AFTER_REFUSAL,
+    reason=REASON_402,
+    http_status=402,
+    error_code="subscription_required",
+)
 """The pause a refusal at NOW stores."""
 
 
@@ -107,13 +115,62 @@ def test_a_probe_refused_again_extends_the_pause_without_a_new_notice(world: Wor
     pause(world).refused(REFUSED_402)
     world.later(PAUSE_AFTER_REFUSAL)
 
-    pause(world).refused(GenviralAuthError("revoked", status=401, error_code="unauthorized"))
+    pause(world).refused(
+        GenviralSubscriptionRequiredError("plan lapsed", status=402, error_code="subscription_required")
+    )
 
     assert world.store.stored_pause == PAUSED_AT_NOW.model_copy(update={"until": NOW + 2 * PAUSE_AFTER_REFUSAL})
     assert (world.store.calls["transact_write_items"], world.store.calls["put_item"]) == (1, 1)
     assert pause(world).reason() == REASON_402  # the pause's reason: the refusal that opened it
     assert kinds(world) == [("relay.paused", format_ts(NOW))]
     assert emitted(Metric.GENVIRAL_PAUSES) == [1, 1]
+
+
+@pytest.mark.parametrize(
+    "later_refusal",
+    [
+        pytest.param(GenviralAuthError("revoked", status=401, error_code="unauthorized"), id="another-status"),
+        pytest.param(GenviralSubscriptionRequiredError("x", status=402, error_code="plan_expired"), id="another-code"),
+        pytest.param(TokenUnavailableError("the Genviral secret is empty"), id="secret-unreadable"),
+    ],
+)
+def test_a_refusal_with_another_cause_after_an_unclosed_pause_is_a_new_pause(
+    world: World, later_refusal: GenviralConfigError
+) -> None:
+    # Monday's 402; the plan was renewed but nothing was due, so no answer closed the pause
+    pause(world).refused(REFUSED_402)
+    world.later(timedelta(days=3))
+
+    reason = pause(world).refused(later_refusal)  # Thursday: another cause
+
+    thursday = NOW + timedelta(days=3)
+    assert kinds(world) == [("relay.paused", format_ts(NOW)), ("relay.paused", format_ts(thursday))]  # no resume
+    first, second = notices(world)
+    assert (second.reason, second.http_status, second.until) == (
+        reason,
+        later_refusal.status,
+        format_ts(thursday + PAUSE_AFTER_REFUSAL),
+    )
+    assert second.event_id != first.event_id
+    assert world.store.stored_pause == PauseRecord(
+        paused_at=thursday,
+        until=thursday + PAUSE_AFTER_REFUSAL,
+        reason=reason,
+        http_status=later_refusal.status,
+        error_code=later_refusal.error_code,
+    )
+    assert pause(world).reason() == reason
+    assert emitted(Metric.GENVIRAL_PAUSES) == [1, 1]
+
+
+def test_a_refusal_with_another_cause_while_the_pause_runs_is_part_of_it(world: World) -> None:
+    pause(world).refused(REFUSED_402)
+    world.later(PAUSE_AFTER_REFUSAL - timedelta(seconds=1))
+
+    pause(world).refused(GenviralAuthError("revoked", status=401, error_code="unauthorized"))  # an in-flight call
+
+    assert kinds(world) == [("relay.paused", format_ts(NOW))]
+    assert world.store.stored_pause == PAUSED_AT_NOW
 
 
 def test_a_pause_that_could_not_be_stored_is_stored_by_the_next_refusal(world: World) -> None:
@@ -127,8 +184,8 @@ def test_a_pause_that_could_not_be_stored_is_stored_by_the_next_refusal(world: W
 
     # the pause runs from the refusal that stored it
     later = NOW + timedelta(seconds=10)
-    assert world.store.stored_pause == PauseRecord(
-        paused_at=later, until=later + PAUSE_AFTER_REFUSAL, reason=REASON_402, http_status=402
+    assert world.store.stored_pause == PAUSED_AT_NOW.model_copy(
+        update={"paused_at": later, "until": later + PAUSE_AFTER_REFUSAL}
     )
     assert kinds(world) == [("relay.paused", format_ts(later))]
 
@@ -139,6 +196,41 @@ def another_process(world: World) -> GenviralPause:
         store=world.store.notices, publishers=list(world.publishers.values()), clock=world.clock, feed=world.store.feed
     )
     return GenviralPause(world.store, world.clock, notices=outbox)
+
+
+def test_a_new_refusal_after_another_process_closed_this_process_pause_opens_a_new_one(world: World) -> None:
+    worker = pause(world)
+    api = another_process(world)
+    worker.refused(REFUSED_402)  # the worker opens P1, running for 5 minutes
+    world.later(timedelta(minutes=1))
+    api.answered(api.status())  # the key was fixed: the API's call was answered and closed P1
+    world.later(timedelta(minutes=1))
+
+    worker.refused(REFUSED_402)  # broken again, while P1 would still have run
+
+    again = NOW + timedelta(minutes=2)
+    assert worker.reason() == REASON_402
+    assert kinds(world) == [
+        ("relay.paused", format_ts(NOW)),
+        ("relay.resumed", format_ts(NOW)),
+        ("relay.paused", format_ts(again)),
+    ]
+    assert world.store.stored_pause == PAUSED_AT_NOW.model_copy(
+        update={"paused_at": again, "until": again + PAUSE_AFTER_REFUSAL}
+    )
+
+
+def test_a_pause_that_is_only_read_neither_opens_nor_closes_the_pause(world: World) -> None:
+    reader = GenviralPause(world.store, world.clock)  # the poller's, or the CLI's with a key of its own
+
+    assert reader.refused(REFUSED_402) == REASON_402  # said, not stored
+    assert world.store.stored_pause is None
+    pause(world).refused(REFUSED_402)
+    world.later(PAUSE_AFTER_REFUSAL)
+    reader.answered(reader.status())
+
+    assert reader.status().open
+    assert kinds(world) == [("relay.paused", format_ts(NOW))]
 
 
 def test_a_pause_stored_by_another_process_is_read_and_not_opened_again(world: World) -> None:
@@ -197,14 +289,62 @@ def test_refusals_in_several_workers_at_once_open_one_pause_and_publish_one_rela
 
 
 def test_a_refusal_without_an_http_answer_says_so_and_pauses_with_no_status(world: World) -> None:
-    unreadable = TokenUnavailableError("secret deleted")
-    assert describe_refusal(unreadable) == "TokenUnavailableError (no HTTP answer): secret deleted"
+    unreadable = TokenUnavailableError(
+        "the Genviral secret could not be read",
+        aws_error_code="AccessDeniedException",
+        detail="User: arn:aws:sts::123456789012:assumed-role/stack-WorkerRole/fn is not authorized",
+    )
+    assert describe_refusal(unreadable) == "the Genviral secret could not be read (AccessDeniedException)"
 
     pause(world).refused(unreadable)
 
     (paused,) = notices(world)
-    assert (paused.http_status, paused.reason) == (None, "TokenUnavailableError (no HTTP answer): secret deleted")
+    assert (paused.http_status, paused.reason) == (
+        None,
+        "the Genviral secret could not be read (AccessDeniedException)",
+    )
     assert "http_status" not in paused.sns_attributes()
+    assert world.store.stored_pause is not None
+    assert "arn:" not in world.store.stored_pause.reason
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        pytest.param(
+            GenviralAuthError("Invalid API key", status=401, error_code="unauthorized"),
+            "Genviral refused the key (HTTP 401 unauthorized): Invalid API key",
+            id="401",
+        ),
+        pytest.param(
+            GenviralTierNotAllowedError("tier", status=403, error_code="tier_not_allowed"),
+            "Genviral refused the key as its plan's tier cannot use the Partner API (HTTP 403 tier_not_allowed): tier",
+            id="403",
+        ),
+        pytest.param(
+            GenviralAuthError("line one\n  line two", status=401, error_code=None),
+            "Genviral refused the key (HTTP 401): line one line two",
+            id="no-code-and-lines",
+        ),
+        pytest.param(TokenUnavailableError("the Genviral secret is empty"), "the Genviral secret is empty", id="blank"),
+        pytest.param(
+            TokenUnavailableError("the Genviral secret could not be read", aws_error_code="not a code: arn:aws:x"),
+            "the Genviral secret could not be read",
+            id="odd-aws-code",
+        ),
+    ],
+)
+def test_a_refusal_is_published_in_the_relays_words_with_genvirals_status_code_and_message(
+    error: GenviralConfigError, reason: str
+) -> None:
+    assert describe_refusal(error) == reason
+
+
+def test_genvirals_message_in_a_reason_is_cut() -> None:
+    reason = describe_refusal(GenviralAuthError("x" * 5000, status=401, error_code="y" * 500))
+
+    assert len(reason) < 400
+    assert reason.endswith("x" * 199 + "\N{HORIZONTAL ELLIPSIS}")
 
 
 def refuse(world: World, key: str, error: GenviralConfigError) -> None:
@@ -222,8 +362,9 @@ def test_a_check_refused_by_genviral_pauses_calls_and_leaves_the_post_due(world:
     assert world.store.stored_pause == PauseRecord(
         paused_at=NOW,
         until=NOW + PAUSE_AFTER_REFUSAL,
-        reason="GenviralAuthError (HTTP 401 unauthorized): revoked",
+        reason="Genviral refused the key (HTTP 401 unauthorized): revoked",
         http_status=401,
+        error_code="unauthorized",
     )
     assert world.stored() == before
     assert POST_ID in set(world.store.due_post_ids(NOW))
@@ -239,8 +380,9 @@ def test_a_retry_sweep_refused_by_genviral_pauses_calls(world: World) -> None:
     assert world.store.stored_pause == PauseRecord(
         paused_at=NOW,
         until=NOW + PAUSE_AFTER_REFUSAL,
-        reason="GenviralTierNotAllowedError (HTTP 403 tier_not_allowed): tier",
+        reason=describe_refusal(refused),
         http_status=403,
+        error_code="tier_not_allowed",
     )
 
 
@@ -347,6 +489,20 @@ def test_a_check_asked_for_now_closes_an_open_pause(world: World) -> None:
 
     world.path.check_now(POST_ID, trigger="manual")
 
+    assert [kind for kind, _ in kinds(world)] == ["relay.paused", "relay.resumed"]
+
+
+def test_a_check_asked_for_now_whose_resume_cannot_be_stored_still_answers_and_claims(world: World) -> None:
+    paused_then_over(world)
+    world.store.notices.failing_commits = 1
+
+    outcome = world.path.check_now(POST_ID, trigger="manual")
+
+    assert (outcome.answered, outcome.result) == (True, "unchanged")  # the check's own answer, not an error
+    assert world.stored().claimed_at == NOW + PAUSE_AFTER_REFUSAL  # and the queued checks are claimed
+    assert pause(world).status().open  # the next answer closes it
+    assert kinds(world) == [("relay.paused", format_ts(NOW))]
+    world.path.check_now(POST_ID, trigger="manual")
     assert [kind for kind, _ in kinds(world)] == ["relay.paused", "relay.resumed"]
 
 

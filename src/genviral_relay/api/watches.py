@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from genviral_relay.api.answers import BAD_ID, CHECK_ANSWERS, MISCONFIGURED, answers
 from genviral_relay.api.app import MAX_BODY_BYTES, answer, app, error_answer
 from genviral_relay.deadlines import Deadline
-from genviral_relay.errors import GenviralConfigError, TokenUnavailableError, WatchNotFoundError
+from genviral_relay.errors import GenviralConfigError, WatchNotFoundError
 from genviral_relay.factories import checker_store, relay, unwatch
 from genviral_relay.models.api import CheckResponse, RegisterWatchRequest, UnwatchResponse, WatchView
 from genviral_relay.models.domain import PostId
@@ -47,15 +47,11 @@ def check_answer(outcome: CheckOutcome) -> Response[str]:
     if outcome.result == "refused" and isinstance(error, GenviralConfigError):
         from genviral_relay.checking.pause import describe_refusal
 
-        problem = (
-            "the relay could not read its Genviral key from Secrets Manager"
-            if isinstance(error, TokenUnavailableError)
-            else "Genviral refused the relay's key"
-        )
+        # The published words (`relay.paused`): never the SDK's text about the secret (account, role, ARN).
         return error_answer(
             HTTPStatus.BAD_GATEWAY,
             "genviral_refused",
-            f"{problem}: {describe_refusal(error)}. The watch is kept and checked again once this is fixed.",
+            f"{describe_refusal(error)}. The watch is kept and checked again once this is fixed.",
         )
     view = WatchView.of(outcome.watch) if outcome.watch is not None else None
     if error is not None:

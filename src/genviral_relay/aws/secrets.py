@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from botocore.exceptions import ClientError
 
 from genviral_relay.checking.ports import TokenSource
 from genviral_relay.errors import TokenUnavailableError
@@ -39,6 +40,14 @@ def parse_token(secret_value: str) -> str:
     return text
 
 
+def aws_error_code(error: GetParameterError) -> str | None:
+    """The SDK's error code behind Powertools' error (`AccessDeniedException`), or the failure's class name."""
+    cause = error.__cause__ or error.__context__
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Code") or "") or None
+    return type(cause).__name__ if cause is not None else None
+
+
 class SecretsManagerTokenSource(TokenSource):
     def __init__(
         self, client: SecretsManagerClient, secret_arn: str, *, max_age: int = DEFAULT_MAX_AGE_SECONDS
@@ -51,8 +60,11 @@ class SecretsManagerTokenSource(TokenSource):
         try:
             value = self._provider.get(self._secret_arn, max_age=self._max_age, force_fetch=refresh)
         except GetParameterError as error:
-            # Powertools wraps the SDK error; its text names the secret, never its value.
-            raise TokenUnavailableError(f"the Genviral secret could not be read: {error}") from None
+            # Powertools wraps the SDK error (raised while handling it: its context); its text names the
+            # secret, never its value.
+            raise TokenUnavailableError(
+                "the Genviral secret could not be read", aws_error_code=aws_error_code(error), detail=str(error)
+            ) from None
         if isinstance(value, bytes):
             value = value.decode("utf-8", errors="replace")
         if not isinstance(value, str):

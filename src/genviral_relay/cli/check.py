@@ -9,7 +9,13 @@ from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.deployment_settings import GENVIRAL_READS, POLICY_READS, STORE_READS
 from genviral_relay.cli.output import CliError, Console
 from genviral_relay.clock import format_ts, format_ts_or_none
-from genviral_relay.errors import GenviralConfigError, GenviralError, GenviralNotFoundError, echoed
+from genviral_relay.errors import (
+    GenviralConfigError,
+    GenviralError,
+    GenviralNotFoundError,
+    TokenUnavailableError,
+    echoed,
+)
 from genviral_relay.models.api import AccountView, WatchView
 from genviral_relay.models.events import AccountEvent, RelayEvent
 
@@ -21,8 +27,10 @@ def genviral_problem(error: GenviralError, post_id: str) -> CliError:
     """One line for an operator, never the key."""
     if isinstance(error, GenviralNotFoundError):
         return CliError(f"Genviral has no post {post_id} in this key's scope (HTTP 404)", kind="not_found")
+    if isinstance(error, TokenUnavailableError):  # the operator's own terminal: the SDK's detail helps
+        return CliError(str(error), kind="genviral")
     if isinstance(error, GenviralConfigError):
-        return CliError(f"Genviral refused the key: {describe_refusal(error)}", kind="genviral")
+        return CliError(describe_refusal(error), kind="genviral")
     return CliError(f"Genviral could not answer for post {post_id}: {type(error).__name__}: {error}", kind="genviral")
 
 

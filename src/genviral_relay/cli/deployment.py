@@ -180,11 +180,15 @@ class Deployment:
             self._integer("delayed_after_minutes"),
         )
 
+    def own_token(self) -> str | None:
+        """GENVIRAL_TOKEN when it is the key used (no --secret-arn): not the deployment's key."""
+        token = self._environ.get(TOKEN_ENV, "").strip()
+        return token if token and not self._option("secret_arn") else None
+
     def token_source(self) -> TokenSource:
         """The Genviral key: from --secret-arn, else GENVIRAL_TOKEN, else the deployment's secret."""
-        explicit_secret = self._option("secret_arn")
-        token = self._environ.get(TOKEN_ENV, "").strip()
-        if token and not explicit_secret:
+        token = self.own_token()
+        if token is not None:
             return StaticToken(token)
         secret_arn = self.value("secret_arn")
         if secret_arn is None:
@@ -219,6 +223,8 @@ class Deployment:
             policy=self.policy(),
             webhook_fanout_queue_url=self.require("webhook_fanout_queue_url") if "webhooks" in targets else "",
             client=self.client,
+            # Another key's refusal or answer says nothing of the deployment's: its pause is only read.
+            deployment_key=self.own_token() is None,
         )
 
 

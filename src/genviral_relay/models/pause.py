@@ -26,6 +26,9 @@ class PauseRecord(BaseModel):
     """The refusal that opened the pause (`describe_refusal`: never the key)."""
     http_status: int | None
     """Genviral's status for it; None when the secret could not be read."""
+    error_code: str | None = None
+    """Genviral's error code for it: with `http_status`, what a later refusal is compared with (another cause, a
+    new pause)."""
     resumed_at: datetime | None = None
     """When a call was answered again: the pause is closed (`relay.resumed` went with it)."""
 

@@ -69,7 +69,11 @@ class RelayStateEvent(PublishedEvent):
     it, or calls work again. Once per pause."""
 
     event_type: RelayStateType = Field(description="`relay.paused` or `relay.resumed`.")
-    reason: str = Field(description="Why calls stopped (on `relay.resumed`: why they had stopped). Never the key.")
+    reason: str = Field(
+        description="Why calls stopped (on `relay.resumed`: why they had stopped), in the relay's words with "
+        "Genviral's status, error code and message (cut); for an unreadable secret, the AWS error code only. "
+        "Never the key."
+    )
     http_status: int | None = Field(
         description="Genviral's HTTP status for the refusal (401, 402, 403); null when the secret could not be read."
     )
