@@ -342,6 +342,7 @@ def watched_posts_of_the_due_index(run: Run) -> None:
     assert len(run.listing("anything watched", lambda s: s.watched_post_ids(limit=1))) == 1
     run.step("end the first", lambda s: s.save(watch(POSTS[0], 2), expected_version=1, new_events=()))
     assert run.listing("only the retry shard", lambda s: s.watched_post_ids(limit=1)) == [POSTS[1]]
+    assert run.listing("not the retry shard", lambda s: s.watched_post_ids(limit=1, awaiting_retry=False)) == []
 
 
 @pytest.mark.parametrize(

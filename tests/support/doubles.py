@@ -393,7 +393,7 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
             )
         return iter([post_id for _, post_id in waiting[:limit]])
 
-    def watched_post_ids(self, *, limit: int | None = None) -> Iterator[str]:
+    def watched_post_ids(self, *, limit: int | None = None, awaiting_retry: bool = True) -> Iterator[str]:
         with self._lock:
             shards: dict[str, list[tuple[datetime, str]]] = {}
             for post_id, record in self._watches.items():
@@ -401,7 +401,8 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
                     shard = RETRY_SHARD if record.awaiting_retry else due_shard(post_id)
                     shards.setdefault(shard, []).append((record.next_check_at, post_id))
             found: list[str] = []
-            for shard in [*map(str, range(DUE_SHARDS)), RETRY_SHARD]:  # the real store's order, one query each
+            # the real store's order, one query each
+            for shard in [*map(str, range(DUE_SHARDS)), *([RETRY_SHARD] if awaiting_retry else [])]:
                 if limit is not None and len(found) >= limit:
                     break
                 self.calls["query"] += 1

@@ -153,8 +153,8 @@ class SeamStore(WatchStore, WatchIndex):
     def creation_moments(self, since: datetime, until: datetime, *, limit: int) -> list[datetime]:
         return self._inner.creation_moments(since, until, limit=limit)
 
-    def watched_post_ids(self, *, limit: int | None = None) -> Iterator[str]:
-        return self._inner.watched_post_ids(limit=limit)
+    def watched_post_ids(self, *, limit: int | None = None, awaiting_retry: bool = True) -> Iterator[str]:
+        return self._inner.watched_post_ids(limit=limit, awaiting_retry=awaiting_retry)
 
 
 class SeamPublisher(EventPublisher, NoticePublisher):

@@ -178,7 +178,7 @@ def test_an_idle_deployment_reads_once_an_interval_for_the_account_checks(world:
     queries_on, record_reads = reads(poller)
 
     world.store.calls.clear()
-    next(world.store.watched_post_ids(limit=1), None)
+    next(world.store.watched_post_ids(limit=1, awaiting_retry=False), None)
     one_look = world.store.calls["query"]
     assert record_reads == 1
     assert queries_on - queries_off == one_look  # one look for a watched post an interval
@@ -210,3 +210,16 @@ def test_a_disconnect_awaiting_its_reconnection_is_listed_for_even_with_nothing_
             asked.append(minute)
             poller.recorded(AccountHealth(accounts={"a": down}, listed_at=world.clock.now), world.clock.now)
     assert asked == [15, 30, 45]
+
+
+def test_posts_that_wait_only_for_the_retry_sweep_ask_for_no_listing_until_one_is_due(world: World) -> None:
+    # A post whose accounts are final but for a failure Genviral may retry: nothing is at risk to warn of
+    retrying = WatchRecord(
+        post_id=LATER_POST, version=1, registered_at=NOW, next_check_at=NOW + timedelta(hours=6), awaiting_retry=True
+    )
+    world.store.save(retrying, expected_version=0, new_events=())
+    poller = Poller(world)
+
+    assert not poller.asks()
+    world.later(timedelta(hours=6))  # its own checkpoint comes due: that tick lists (an account may be pending)
+    assert poller.asks()

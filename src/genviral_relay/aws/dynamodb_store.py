@@ -232,9 +232,9 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
     def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
         return (item["pk"]["S"] for item in self._query_due(RETRY_SHARD, ">", now, limit=limit))
 
-    def watched_post_ids(self, *, limit: int | None = None) -> Iterator[str]:
+    def watched_post_ids(self, *, limit: int | None = None, awaiting_retry: bool = True) -> Iterator[str]:
         # `limit` per shard too: whether anything is watched costs one key a shard at most.
-        shards = [*map(str, range(DUE_SHARDS)), RETRY_SHARD]
+        shards = [*map(str, range(DUE_SHARDS)), *([RETRY_SHARD] if awaiting_retry else [])]
         return itertools.islice(
             (item["pk"]["S"] for shard in shards for item in self._query_due(shard, limit=limit)), limit
         )

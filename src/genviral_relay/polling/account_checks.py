@@ -42,7 +42,9 @@ class AccountChecks:
         self._not_before = None  # asked for (or nothing to list for): read again when next asked
         if watched or (health is not None and health.awaiting_reconnect):
             return True
-        if next(self._index.watched_post_ids(limit=1), None) is not None:
+        # A post that waits only for the retry sweep has its accounts final (mostly): nothing at risk to warn of. One
+        # that also has an account pending is checked on its own schedule, and a tick with it due lists (`watched`).
+        if next(self._index.watched_post_ids(limit=1, awaiting_retry=False), None) is not None:
             return True
         self._idle_until = now + self._every
         return False

@@ -34,9 +34,10 @@ class WatchIndex(ABC):
         """Watches the retry sweep covers (finished with a failure, retry window still open)."""
 
     @abstractmethod
-    def watched_post_ids(self, *, limit: int | None = None) -> Iterator[str]:
+    def watched_post_ids(self, *, limit: int | None = None, awaiting_retry: bool = True) -> Iterator[str]:
         """Every post in the due index (checks to come, the retry sweep's too), in no particular order: what the
-        account health check reads (rarely, `get_many` then), and whether anything is watched (`limit=1`)."""
+        account health check reads (rarely, `get_many` then), and whether anything is watched (`limit=1`).
+        `awaiting_retry` False leaves out the posts the retry sweep covers (whose accounts are mostly final)."""
 
     @abstractmethod
     def creation_moments(self, since: datetime, until: datetime, *, limit: int) -> list[datetime]:
