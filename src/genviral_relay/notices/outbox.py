@@ -23,6 +23,10 @@ from genviral_relay.webhooks.ports import NoticePublisher
 FLUSH_AFTER = timedelta(minutes=1)
 """A pending notice younger than this is left to the process that committed it (it is publishing it now)."""
 
+MAX_NOTICES_PER_COMMIT = 40
+"""The most notices one commit takes: the record and each notice's two items go in one DynamoDB transaction (at most
+100 items), with room to spare. A use case that may produce more announces the rest in its next commits."""
+
 
 class NoticeOutbox:
     def __init__(
