@@ -28,6 +28,12 @@ MAX_NOTICES_PER_COMMIT = 40
 100 items), with room to spare. A use case that may produce more announces the rest in its next commits."""
 
 
+def refuse_too_many(notices: Sequence[NoticeDocument]) -> None:
+    """ValueError for more notices than one commit takes: the caller must split them (a programming error)."""
+    if len(notices) > MAX_NOTICES_PER_COMMIT:
+        raise ValueError(f"{len(notices)} notices in one commit; at most {MAX_NOTICES_PER_COMMIT}")
+
+
 class NoticeOutbox:
     def __init__(
         self,
@@ -62,7 +68,8 @@ class NoticeOutbox:
         attributes: Mapping[str, str] | None = None,
     ) -> int:
         """Store the record `name` with `notices` (raises `StateConflictError` when another commit won), then publish
-        them; answers how many stay owed to some target."""
+        them; answers how many stay owed to some target. At most `MAX_NOTICES_PER_COMMIT` notices (ValueError)."""
+        refuse_too_many(notices)
         committed_at = self._clock()
         self._store.commit(
             name,
