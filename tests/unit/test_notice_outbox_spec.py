@@ -1,9 +1,10 @@
 """The notice outbox (`notices/outbox.py`) on the in-memory store: a commit takes at most
 `MAX_NOTICES_PER_COMMIT` notices, and a flush never keeps a notice owed for ever (one left with nothing owed by a
-crash)."""
+crash, or owed to a target the deployment no longer has)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import pytest
@@ -73,6 +74,25 @@ def test_a_notice_left_with_nothing_owed_is_not_flushed(deployment: Deployment) 
     assert deployment.publishers["sns"].calls == 0
     assert deployment.store.pending() == []
     assert deployment.store.any_owed(deployment.now) is False  # so no tick queues a flush for it
+
+
+def test_a_notice_owed_to_a_target_no_longer_configured_is_done_there_with_a_warning(
+    deployment: Deployment, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given relay.paused owed to SNS only (SNS refused it), then PublishTargets changed to eventbridge
+    deployment.publishers["sns"] = RecordingPublisher("sns")
+    deployment.publishers["sns"].failing = True
+    assert deployment.outbox("sns", "eventbridge").commit("P", "{}", expected_version=0, notices=(paused(),)) == 1
+    deployment.now += FLUSH_AFTER
+
+    with caplog.at_level(logging.WARNING):
+        assert deployment.outbox("eventbridge").flush() == 0
+
+    assert deployment.store.pending() == []
+    (line,) = [record for record in caplog.records if "no longer configured" in record.getMessage()]
+    assert (line.target, line.event_id) == ("sns", paused().event_id)  # type: ignore[attr-defined]
+    assert deployment.publishers["eventbridge"].notices == [paused()]  # published once, not again
+    assert deployment.outbox("eventbridge").flush() == 0
 
 
 def test_a_notice_still_owed_to_a_configured_target_stays_owed(deployment: Deployment) -> None:

@@ -92,7 +92,7 @@ class NoticeOutbox:
         return self.publish(pending) if pending else 0
 
     def publish(self, pending: Sequence[PendingNotice]) -> int:
-        done: dict[str, set[OutboxTarget]] = {one.notice.event_id: set() for one in pending}
+        done = {one.notice.event_id: self._unconfigured(one) for one in pending}
         for target, publisher in self._publishers.items():
             owed = [one.notice for one in pending if target in one.owed]
             if owed:
@@ -110,6 +110,17 @@ class NoticeOutbox:
             if taken:
                 self._acknowledge(one.notice, taken)
         return still_owed
+
+    def _unconfigured(self, pending: PendingNotice) -> set[OutboxTarget]:
+        """The targets a notice is owed to that this deployment no longer has (`PublishTargets` changed since): done,
+        or the notice would stay owed (and flushed every tick) for ever."""
+        gone = pending.owed - set(self.targets)
+        for target in sorted(gone):
+            logger.warning(
+                "Notice owed to a target no longer configured (PublishTargets); not sent there",
+                extra={**pending.notice.log_keys(), "target": target},
+            )
+        return set(gone)
 
     def _publish(self, publisher: NoticePublisher, notices: list[NoticeDocument]) -> set[str]:
         """The ids the target took, or refused for good (a fixed-shape notice of a few hundred bytes: logged and
