@@ -8,15 +8,20 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import pytest
+from botocore.exceptions import ClientError
 
 from genviral_relay.aws.dynamodb_items import PAUSE_KEY
-from genviral_relay.aws.dynamodb_notices import DynamoDbNoticeStore
+from genviral_relay.aws.dynamodb_notices import DynamoDbNoticeStore, pending_key
 from genviral_relay.errors import RelayError, StateConflictError
 from genviral_relay.models.relay_notices import RelayStateEvent
+from genviral_relay.notices.outbox import MAX_NOTICES_PER_COMMIT
 from genviral_relay.notices.ports import NoticeStore, PendingNotice, RelayRecord
 from local.stack import MotoStack
 from tests.support.counting import CountingClient
+from tests.support.fault_matrix import FlakyClient
 from tests.support.notice_doubles import InMemoryNoticeStore
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -49,6 +54,8 @@ class Raised:
 class Run:
     store: NoticeStore
     calls: Counter[str]
+    empty: Callable[[str], None]
+    """Leave a pending entry with nothing owed, as a crash between the two calls of 0.5's `acknowledge` did."""
     steps: list[tuple[str, object, dict[str, int]]] = field(default_factory=list)
 
     def step(self, name: str, action: Callable[[NoticeStore], T]) -> T | Raised:
@@ -56,7 +63,7 @@ class Run:
         answer: T | Raised
         try:
             answer = action(self.store)
-        except RelayError as error:
+        except (RelayError, ValueError) as error:
             answer = Raised(type(error).__name__)
         self.steps.append((name, answer, dict(sorted((self.calls - before).items()))))
         return answer
@@ -108,6 +115,15 @@ def script(run: Run) -> None:
         ),
     )
 
+    too_many = [notice(f"00000000-0000-5000-8000-1{i:011d}") for i in range(MAX_NOTICES_PER_COMMIT + 1)]
+    refused = run.step(
+        "more notices than one commit takes: nothing of it stored",
+        lambda s: s.commit("GENVIRAL_PAUSE", "{}", expected_version=3, notices=too_many, owed=owed, committed_at=later),
+    )
+    assert refused == Raised(ValueError.__name__)
+
+    assert run.step("none owed before the first commit", lambda s: s.any_owed(NOW - timedelta(seconds=1))) is False
+    assert run.step("one owed since the first commit", lambda s: s.any_owed(NOW)) is True
     assert run.step("pending, oldest first", lambda s: s.pending()) == [
         PendingNotice(PAUSED, frozenset(owed), NOW),
         PendingNotice(RESUMED, frozenset({"sns"}), later),
@@ -126,15 +142,35 @@ def script(run: Run) -> None:
     run.step("acknowledge one no longer pending", lambda s: s.acknowledge(PAUSED.event_id, ("sns",)))
     run.step("acknowledge nothing", lambda s: s.acknowledge(RESUMED.event_id, ()))
     assert run.step("one left", lambda s: s.pending()) == [PendingNotice(RESUMED, frozenset({"sns"}), later)]
+    assert run.step("none owed since the first commit now", lambda s: s.any_owed(NOW)) is False
+    assert run.step("the later one is", lambda s: s.any_owed(later)) is True
+
+    run.empty(RESUMED.event_id)
+    assert run.step("an emptied entry is pending no more", lambda s: s.pending()) == []
+    assert run.step("nor owed", lambda s: s.any_owed(later)) is False
+    run.step("acknowledging it deletes it, in one call", lambda s: s.acknowledge(RESUMED.event_id, ("sns",)))
+    run.step("and it is gone", lambda s: s.acknowledge(RESUMED.event_id, ("sns",)))
     assert run.step("the document outlives its pending entry", lambda s: s.notice(PAUSED.event_id)) == PAUSED
 
 
 def test_both_notice_stores_answer_alike_and_make_the_same_calls(stack: MotoStack) -> None:
     calls: Counter[str] = Counter()
     counted = CountingClient(stack.client("dynamodb"), calls)
-    dynamodb = Run(DynamoDbNoticeStore(counted, stack.ref("StateTable"), event_retention=timedelta(days=1)), calls)
+    table = stack.ref("StateTable")
+    raw = stack.client("dynamodb")
+
+    def empty(event_id: str) -> None:
+        owed = raw.get_item(TableName=table, Key=pending_key(event_id))["Item"]["owed"]
+        raw.update_item(
+            TableName=table,
+            Key=pending_key(event_id),
+            UpdateExpression="DELETE owed :all",
+            ExpressionAttributeValues={":all": owed},
+        )
+
+    dynamodb = Run(DynamoDbNoticeStore(counted, table, event_retention=timedelta(days=1)), calls, empty)
     memory_store = InMemoryNoticeStore()
-    memory = Run(memory_store, memory_store.calls)
+    memory = Run(memory_store, memory_store.calls, memory_store.empty)
 
     script(dynamodb)
     script(memory)
@@ -142,6 +178,36 @@ def test_both_notice_stores_answer_alike_and_make_the_same_calls(stack: MotoStac
     for real, double in zip(dynamodb.steps, memory.steps, strict=True):
         assert double == real  # (step, answer, DynamoDB calls made)
     assert memory.calls == dynamodb.calls
+    made = {name: calls for name, _, calls in dynamodb.steps}
+    assert made["acknowledge the rest"] == {"delete_item": 1}  # all that was owed: one call, nothing left behind
+    assert made["acknowledging it deletes it, in one call"] == {"delete_item": 1}
+    assert made["more notices than one commit takes: nothing of it stored"] == {}
+
+
+def test_the_ticks_look_at_owed_notices_reads_only_when_they_were_committed(stack: MotoStack) -> None:
+    client = stack.client("dynamodb")
+    queries: list[dict[str, Any]] = []
+    store = DynamoDbNoticeStore(Recording(client, queries), stack.ref("StateTable"), event_retention=timedelta(days=1))
+    store.commit("GENVIRAL_PAUSE", "{}", expected_version=0, notices=(PAUSED,), owed=("sns",), committed_at=NOW)
+
+    assert store.any_owed(NOW) is True
+
+    (query,) = queries
+    assert query["ProjectionExpression"] == "committed_at"
+    assert "ConsistentRead" not in query  # eventually consistent: half the read, and a stale answer costs a flush
+
+
+class Recording:
+    def __init__(self, inner: Any, queries: list[dict[str, Any]]) -> None:
+        self._inner = inner
+        self._queries = queries
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def query(self, **request: Any) -> Any:
+        self._queries.append(request)
+        return self._inner.query(**request)
 
 
 def test_the_record_item_keeps_its_plain_attributes_and_an_unversioned_item_counts_as_version_0(
@@ -175,3 +241,38 @@ def test_the_record_item_keeps_its_plain_attributes_and_an_unversioned_item_coun
     document = client.get_item(TableName=table, Key={"pk": {"S": "relay"}, "sk": {"S": "NOTICE#" + PAUSED.event_id}})
     expires_at = int(document["Item"]["expires_at"]["N"])
     assert expires_at == int((NOW + timedelta(days=1)).timestamp())  # kept as long as the events
+
+
+@pytest.mark.parametrize(
+    "reasons",
+    [
+        ["None", "ThrottlingError", "None"],  # one item throttled
+        ["ValidationError", "None", "None"],  # the record refused (over 400 KB)
+    ],
+)
+def test_a_commit_cancelled_for_anything_but_the_records_condition_is_no_conflict(
+    stack: MotoStack, reasons: list[str]
+) -> None:
+    def cancel(_: dict[str, Any]) -> dict[str, Any]:
+        raise ClientError(
+            {
+                "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+                "CancellationReasons": [{"Code": code} for code in reasons],
+            },
+            "TransactWriteItems",
+        )
+
+    flaky = FlakyClient(stack.client("dynamodb"), "transact_write_items", cancel, 1)
+    store = DynamoDbNoticeStore(flaky, stack.ref("StateTable"), event_retention=timedelta(days=1))
+
+    def commit() -> None:
+        store.commit("GENVIRAL_PAUSE", "{}", expected_version=0, notices=(PAUSED,), owed=("sns",), committed_at=NOW)
+
+    with pytest.raises(RuntimeError, match=str(reasons).replace("[", r"\[").replace("]", r"\]")):
+        commit()  # raised as it is: the caller's message is retried, the error logged
+    assert store.record("GENVIRAL_PAUSE") is None
+    assert store.pending() == []
+
+    commit()  # the retry stores it
+
+    assert store.pending() == [PendingNotice(PAUSED, frozenset({"sns"}), NOW)]

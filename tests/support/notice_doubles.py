@@ -10,6 +10,7 @@ from datetime import datetime
 
 from genviral_relay.errors import StateConflictError
 from genviral_relay.models.domain import OutboxTarget
+from genviral_relay.notices.outbox import refuse_too_many
 from genviral_relay.notices.ports import NoticeDocument, NoticeStore, PendingNotice, RelayRecord
 
 
@@ -42,6 +43,7 @@ class InMemoryNoticeStore(NoticeStore):
         committed_at: datetime,
         attributes: Mapping[str, str] | None = None,
     ) -> None:
+        refuse_too_many(notices)
         with self._lock:
             self.calls["transact_write_items" if notices else "put_item"] += 1
             if self.failing_commits:
@@ -60,21 +62,33 @@ class InMemoryNoticeStore(NoticeStore):
     def pending(self) -> list[PendingNotice]:
         with self._lock:
             self.calls["query"] += 1
-            return sorted(self._pending.values(), key=lambda one: (one.committed_at, one.notice.event_id))
+            owed = (one for one in self._pending.values() if one.owed)
+            return sorted(owed, key=lambda one: (one.committed_at, one.notice.event_id))
+
+    def any_owed(self, committed_by: datetime) -> bool:
+        with self._lock:
+            self.calls["query"] += 1
+            return any(one.owed and one.committed_at <= committed_by for one in self._pending.values())
+
+    def empty(self, event_id: str) -> None:
+        """Leave the pending entry with nothing owed, as a crash between two calls of 0.5's `acknowledge` did."""
+        with self._lock:
+            pending = self._pending[event_id]
+            self._pending[event_id] = PendingNotice(pending.notice, frozenset(), pending.committed_at)
 
     def acknowledge(self, event_id: str, done: Collection[OutboxTarget]) -> None:
         if not done:
             return
         with self._lock:
-            self.calls["update_item"] += 1
+            self.calls["delete_item"] += 1  # deleted at once unless it owes another target
             pending = self._pending.get(event_id)
             if pending is None:
                 return
             owed = pending.owed - set(done)
             if owed:
+                self.calls["update_item"] += 1
                 self._pending[event_id] = PendingNotice(pending.notice, owed, pending.committed_at)
             else:
-                self.calls["delete_item"] += 1  # the emptied pending item, removed by a second call
                 del self._pending[event_id]
 
     def notice(self, event_id: str) -> NoticeDocument | None:

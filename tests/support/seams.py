@@ -208,6 +208,9 @@ class SeamNoticeStore(NoticeStore):
     def pending(self) -> list[PendingNotice]:
         return self._inner.pending()
 
+    def any_owed(self, committed_by: datetime) -> bool:
+        return self._inner.any_owed(committed_by)
+
     def acknowledge(self, event_id: str, done: Collection[OutboxTarget]) -> None:
         self._inner.acknowledge(event_id, done)
 

@@ -167,3 +167,13 @@ def test_a_tick_queues_one_flush_once_a_notice_is_owed_past_its_own_process(
     assert queued(queue)[-1] == NoticesRequest(notices="flush")
     assert sum(isinstance(request, NoticesRequest) for request in queued(queue)) == 1
     assert world.store.calls["query"] == without_notices + 1  # one look at the owed notices a tick
+
+
+def test_a_notice_left_with_nothing_owed_queues_no_flush(world: World, queue: InMemoryWorkQueue) -> None:
+    owe_a_notice(world)
+    world.store.notices.empty("00000000-0000-5000-8000-000000000001")  # a crash mid-acknowledge, in 0.5
+    world.later(FLUSH_AFTER)
+
+    flushing_tick(world, queue).run()
+
+    assert not any(isinstance(request, NoticesRequest) for request in queued(queue))

@@ -21,8 +21,9 @@ from genviral_relay.aws.dynamodb_items import (
 from genviral_relay.aws.webhook_counts import transact
 from genviral_relay.clock import format_ts, parse_ts
 from genviral_relay.errors import StateConflictError
-from genviral_relay.models.domain import OutboxTarget
+from genviral_relay.models.domain import OUTBOX_TARGETS, OutboxTarget
 from genviral_relay.models.relay_notices import parse_notice
+from genviral_relay.notices.outbox import refuse_too_many
 from genviral_relay.notices.ports import NoticeDocument, NoticeStore, PendingNotice, RelayRecord
 from genviral_relay.observability import logger
 
@@ -64,6 +65,7 @@ class DynamoDbNoticeStore(NoticeStore):
         committed_at: datetime,
         attributes: Mapping[str, str] | None = None,
     ) -> None:
+        refuse_too_many(notices)
         record: dict[str, Any] = {
             "Item": {
                 **record_key(name),
@@ -112,16 +114,15 @@ class DynamoDbNoticeStore(NoticeStore):
                         }
                     }
                 )
-        for _ in transact(self._client, self._table, items):
-            raise StateConflictError(name)  # the record's condition is the only one
+        for reasons in transact(self._client, self._table, items):
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":  # the record's, the only condition
+                raise StateConflictError(name)
+            # Throttled, or an item refused: not a conflict, so the caller's message is retried and this logged.
+            codes = [reason.get("Code", "None") for reason in reasons]
+            raise RuntimeError(f"the commit of {name} with its notices was cancelled: {codes}")
 
     def pending(self) -> list[PendingNotice]:
-        request = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": {"S": RELAY_PK}, ":prefix": {"S": PENDING_NOTICE_SK_PREFIX}},
-            "ConsistentRead": True,
-        }
+        request = {**self._pending_query(), "FilterExpression": "attribute_exists(owed)", "ConsistentRead": True}
         found: list[PendingNotice] = []
         for item in paginated(self._client.query, request):
             committed_at = parse_ts(item.get("committed_at", {}).get("S"))
@@ -132,9 +133,48 @@ class DynamoDbNoticeStore(NoticeStore):
             found.append(PendingNotice(notice, owed, committed_at))
         return sorted(found, key=lambda one: (one.committed_at, one.notice.event_id))
 
+    def any_owed(self, committed_by: datetime) -> bool:
+        request = self._pending_query()
+        request["FilterExpression"] = "attribute_exists(owed) AND committed_at <= :by"  # format_ts: string order
+        request["ExpressionAttributeValues"][":by"] = {"S": format_ts(committed_by)}
+        request["ProjectionExpression"] = "committed_at"
+        while True:  # a page the filter emptied may be followed by one it did not
+            answer = self._client.query(**request)
+            if answer.get("Items"):
+                return True
+            if "LastEvaluatedKey" not in answer:
+                return False
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def _pending_query(self) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": RELAY_PK}, ":prefix": {"S": PENDING_NOTICE_SK_PREFIX}},
+        }
+
     def acknowledge(self, event_id: str, done: Collection[OutboxTarget]) -> None:
         if not done:
             return
+        # One call when `done` is all that is owed (the usual case): delete the entry unless it owes another target,
+        # so no crash can leave an emptied entry behind; otherwise take `done` out of it.
+        others = [target for target in OUTBOX_TARGETS if target not in done]
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=pending_key(event_id),
+                ConditionExpression=" AND ".join(
+                    ["attribute_exists(pk)", *(f"NOT contains(owed, :other{i})" for i in range(len(others)))]
+                ),
+                **_values({f":other{i}": {"S": target} for i, target in enumerate(others)}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            if "Item" not in error.response:
+                return  # no longer pending
         try:
             answer = self._client.update_item(
                 TableName=self._table,
@@ -150,7 +190,7 @@ class DynamoDbNoticeStore(NoticeStore):
             raise
         if answer.get("Attributes", {}).get("owed", {}).get("SS"):
             return
-        try:  # nothing owed: the pending item goes (the condition: one emptied by this update)
+        try:  # another process took the rest meanwhile: the emptied entry goes (if this fails, it is skipped)
             self._client.delete_item(
                 TableName=self._table, Key=pending_key(event_id), ConditionExpression="attribute_not_exists(owed)"
             )
@@ -170,6 +210,11 @@ def _version_condition(expected_version: int) -> dict[str, Any]:
         "ConditionExpression": "version = :expected",
         "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
     }
+
+
+def _values(values: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB refuses an empty `ExpressionAttributeValues`."""
+    return {"ExpressionAttributeValues": values} if values else {}
 
 
 def _notice_of(item: Mapping[str, Any]) -> NoticeDocument | None:

@@ -19,6 +19,8 @@ PUBLISH_TARGETS: tuple[Target, ...] = ("sns", "eventbridge")
 OutboxTarget = Target | Literal["feed"]
 """What an outbox entry is owed to: a target, or the event feed (`FEED_TARGET`: always on, never a publish target)."""
 FEED_TARGET: Literal["feed"] = "feed"
+OUTBOX_TARGETS: tuple[OutboxTarget, ...] = (*TARGETS, FEED_TARGET)
+"""Everything an outbox entry can be owed to."""
 PublishChoice = Literal["both", "sns", "eventbridge"]
 """A value of `PublishTargets`."""
 PUBLISH_CHOICES: tuple[PublishChoice, ...] = get_args(PublishChoice)

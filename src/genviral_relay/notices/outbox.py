@@ -23,6 +23,16 @@ from genviral_relay.webhooks.ports import NoticePublisher
 FLUSH_AFTER = timedelta(minutes=1)
 """A pending notice younger than this is left to the process that committed it (it is publishing it now)."""
 
+MAX_NOTICES_PER_COMMIT = 40
+"""The most notices one commit takes: the record and each notice's two items go in one DynamoDB transaction (at most
+100 items), with room to spare. A use case that may produce more announces the rest in its next commits."""
+
+
+def refuse_too_many(notices: Sequence[NoticeDocument]) -> None:
+    """ValueError for more notices than one commit takes: the caller must split them (a programming error)."""
+    if len(notices) > MAX_NOTICES_PER_COMMIT:
+        raise ValueError(f"{len(notices)} notices in one commit; at most {MAX_NOTICES_PER_COMMIT}")
+
 
 class NoticeOutbox:
     def __init__(
@@ -58,7 +68,8 @@ class NoticeOutbox:
         attributes: Mapping[str, str] | None = None,
     ) -> int:
         """Store the record `name` with `notices` (raises `StateConflictError` when another commit won), then publish
-        them; answers how many stay owed to some target."""
+        them; answers how many stay owed to some target. At most `MAX_NOTICES_PER_COMMIT` notices (ValueError)."""
+        refuse_too_many(notices)
         committed_at = self._clock()
         self._store.commit(
             name,
@@ -81,7 +92,7 @@ class NoticeOutbox:
         return self.publish(pending) if pending else 0
 
     def publish(self, pending: Sequence[PendingNotice]) -> int:
-        done: dict[str, set[OutboxTarget]] = {one.notice.event_id: set() for one in pending}
+        done = {one.notice.event_id: self._unconfigured(one) for one in pending}
         for target, publisher in self._publishers.items():
             owed = [one.notice for one in pending if target in one.owed]
             if owed:
@@ -99,6 +110,17 @@ class NoticeOutbox:
             if taken:
                 self._acknowledge(one.notice, taken)
         return still_owed
+
+    def _unconfigured(self, pending: PendingNotice) -> set[OutboxTarget]:
+        """The targets a notice is owed to that this deployment no longer has (`PublishTargets` changed since): done,
+        or the notice would stay owed (and flushed every tick) for ever."""
+        gone = pending.owed - set(self.targets)
+        for target in sorted(gone):
+            logger.warning(
+                "Notice owed to a target no longer configured (PublishTargets); not sent there",
+                extra={**pending.notice.log_keys(), "target": target},
+            )
+        return set(gone)
 
     def _publish(self, publisher: NoticePublisher, notices: list[NoticeDocument]) -> set[str]:
         """The ids the target took, or refused for good (a fixed-shape notice of a few hundred bytes: logged and

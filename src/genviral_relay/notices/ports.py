@@ -53,15 +53,23 @@ class NoticeStore(ABC):
         record, for readers that read them directly (the pause's `until` and `reason`).
 
         Raises `StateConflictError` when the stored version is not `expected_version` (a record a release before
-        0.5 wrote without a version counts as version 0)."""
+        0.5 wrote without a version counts as version 0), `ValueError` for more than `MAX_NOTICES_PER_COMMIT` notices
+        (`notices/outbox.py`: a programming error), and any other refusal as it is (nothing stored)."""
 
     @abstractmethod
     def pending(self) -> list[PendingNotice]:
-        """Every notice still owed to some target, oldest commit first."""
+        """Every notice still owed to some target, oldest commit first (strongly consistent)."""
+
+    @abstractmethod
+    def any_owed(self, committed_by: datetime) -> bool:
+        """Whether some notice committed at or before `committed_by` is still owed to some target: the poller's
+        look every tick, so it reads the least it can (eventually consistent: a stale answer costs one flush)."""
 
     @abstractmethod
     def acknowledge(self, event_id: str, done: Collection[OutboxTarget]) -> None:
-        """`done` took the notice; its pending entry goes once nothing is owed (a notice no longer pending: no-op)."""
+        """`done` took the notice; its pending entry goes once nothing is owed (a notice no longer pending: no-op).
+        A pending entry left with nothing owed (a crash mid-way) is pending no more: `pending` and `any_owed` skip
+        it."""
 
     @abstractmethod
     def notice(self, event_id: str) -> NoticeDocument | None:

@@ -124,10 +124,7 @@ class PollTick:
         """One flush when a notice is still owed past the time its own process had to publish it (one Query)."""
         if self._notices is None:
             return []
-        settled = now - FLUSH_AFTER
-        if any(one.committed_at <= settled for one in self._notices.pending()):
-            return [NoticesRequest(notices="flush")]
-        return []
+        return [NoticesRequest(notices="flush")] if self._notices.any_owed(now - FLUSH_AFTER) else []
 
 
 def _request(group: DueGroup, window: CreatedWindow | None, now: datetime, since: datetime) -> WorkRequest:
