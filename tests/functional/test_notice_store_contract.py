@@ -16,8 +16,7 @@ from botocore.exceptions import ClientError
 from genviral_relay.aws.dynamodb_items import PAUSE_KEY
 from genviral_relay.aws.dynamodb_notices import DynamoDbNoticeStore, pending_key
 from genviral_relay.errors import RelayError, StateConflictError
-from genviral_relay.models.relay_notices import RelayStateEvent
-from genviral_relay.notices.outbox import MAX_NOTICES_PER_COMMIT
+from genviral_relay.models.relay_notices import MAX_NOTICES_PER_COMMIT, RelayStateEvent
 from genviral_relay.notices.ports import NoticeStore, PendingNotice, RelayRecord
 from local.stack import MotoStack
 from tests.support.counting import CountingClient

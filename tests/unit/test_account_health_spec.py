@@ -12,11 +12,11 @@ from genviral_relay.checking.account_health import AccountHealthCheck
 from genviral_relay.errors import GenviralServerError, GenviralTierNotAllowedError
 from genviral_relay.models.account_health import ACCOUNT_HEALTH_RECORD, AccountHealth
 from genviral_relay.models.messages import AccountsRequest
-from genviral_relay.models.relay_notices import AccountStatusEvent, PostsAtRisk
+from genviral_relay.models.relay_notices import MAX_NOTICES_PER_COMMIT, AccountStatusEvent, PostsAtRisk
 from genviral_relay.models.upstream import AccountListing
 from genviral_relay.observability import Metric
 from genviral_relay.polling.work_batch import WorkItem
-from genviral_relay.rules.account_health import MAX_NOTICES_PER_COMMIT, account_event_id
+from genviral_relay.rules.account_health import account_event_id
 from tests.builders import ACCOUNT_A, ACCOUNT_B, POST_ID, account, post
 from tests.support.doubles import InMemoryPostSource
 from tests.unit.world import World, emitted

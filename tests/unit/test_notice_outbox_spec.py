@@ -10,8 +10,8 @@ from datetime import datetime
 import pytest
 
 from genviral_relay.models.domain import Target
-from genviral_relay.models.relay_notices import RelayStateEvent
-from genviral_relay.notices.outbox import FLUSH_AFTER, MAX_NOTICES_PER_COMMIT, NoticeOutbox
+from genviral_relay.models.relay_notices import MAX_NOTICES_PER_COMMIT, RelayStateEvent
+from genviral_relay.notices.outbox import FLUSH_AFTER, NoticeOutbox
 from tests.builders import NOW
 from tests.support.doubles import RecordingPublisher
 from tests.support.notice_doubles import InMemoryNoticeStore

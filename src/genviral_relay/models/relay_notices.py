@@ -14,6 +14,9 @@ from genviral_relay.models.events import AccountRef, PublishedEvent
 AccountStatusType = Literal["account.disconnected", "account.reconnected"]
 RelayStateType = Literal["relay.paused", "relay.resumed"]
 NoticeType = Literal[AccountStatusType, RelayStateType]
+MAX_NOTICES_PER_COMMIT = 40
+"""The most notices one commit takes: the record and each notice's two items go in one DynamoDB transaction (at most
+100 items), with room to spare. A use case that may produce more announces the rest in its next commits."""
 POSTS_AT_RISK_LISTED = 100
 """A disconnect names at most this many of the posts at risk (the soonest); `count` says how many there are."""
 

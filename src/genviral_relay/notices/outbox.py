@@ -15,6 +15,7 @@ from genviral_relay.clock import Clock
 from genviral_relay.feed.appending import append_in_time
 from genviral_relay.feed.ports import EventLog
 from genviral_relay.models.domain import FEED_TARGET, OutboxTarget
+from genviral_relay.models.relay_notices import MAX_NOTICES_PER_COMMIT
 from genviral_relay.notices.ports import NoticeDocument, NoticeStore, PendingNotice
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.rules.event_feed import feed_entries
@@ -22,10 +23,6 @@ from genviral_relay.webhooks.ports import NoticePublisher
 
 FLUSH_AFTER = timedelta(minutes=1)
 """A pending notice younger than this is left to the process that committed it (it is publishing it now)."""
-
-MAX_NOTICES_PER_COMMIT = 40
-"""The most notices one commit takes: the record and each notice's two items go in one DynamoDB transaction (at most
-100 items), with room to spare. A use case that may produce more announces the rest in its next commits."""
 
 
 def refuse_too_many(notices: Sequence[NoticeDocument]) -> None:

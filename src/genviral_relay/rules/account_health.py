@@ -27,6 +27,7 @@ from genviral_relay.models.account_health import AccountHealth, AccountHealthEnt
 from genviral_relay.models.domain import FINAL_STATUSES, DirectoryEntry, WatchRecord
 from genviral_relay.models.events import AccountRef
 from genviral_relay.models.relay_notices import (
+    MAX_NOTICES_PER_COMMIT,
     POSTS_AT_RISK_LISTED,
     AccountStatusEvent,
     AccountStatusType,
@@ -39,9 +40,6 @@ ACTIVE = "active"
 VANISHED_AFTER = 2
 """Listings in a row that must miss a known account before it counts as gone."""
 NOTHING_AT_RISK = PostsAtRisk(count=0, post_ids=())
-MAX_NOTICES_PER_COMMIT = 40
-"""Notices one commit may hold (the notice store writes each with its pending item in one DynamoDB transaction of at
-most 100 actions); the rest wait in the record for the listing of the next tick."""
 CONFIRM_SUSPECT_AFTER = timedelta(minutes=5)
 """A listing that misses every known account is confirmed only by one at least this much later (the poller's next
 regular listing; not the one-tick confirmation of a single miss): a glitch of Genviral's is no mass disconnect."""
