@@ -114,14 +114,36 @@ def test_a_refused_key_pauses_calls(health: Health) -> None:
     assert health.world.path.pause.reason() is not None
 
 
-def test_a_listing_without_change_reads_no_watched_post(health: Health) -> None:
+def test_a_listing_without_change_reads_the_watched_posts_once(health: Health) -> None:
     health.check.run()
+    health.world.forget_calls()
+    next(health.world.store.watched_post_ids(), None)
+    health.world.store.get_many([POST_ID, OTHER_POST])
+    one_read = dict(health.world.store.calls)  # one look at the watched posts: is any at risk?
     health.world.forget_calls()
 
     health.check.run()
 
-    assert health.world.store.calls["query"] == health.world.store.calls["batch_get_item"] == 0
+    calls = health.world.store.calls
+    assert (calls["query"], calls["batch_get_item"]) == (one_read["query"], one_read["batch_get_item"])
     assert health.world.source.calls["list_accounts"] == 1
+
+
+def test_with_every_watched_post_final_for_its_accounts_the_check_lists_nothing(health: Health) -> None:
+    health.check.run()
+    health.world.source.set_account(ACCOUNT_A, username="cafe", status="revoked")
+    health.world.register(post(account(ACCOUNT_A, status="posted"), post_id=POST_ID))  # delivered: nothing at risk
+    health.world.register(
+        post(account(ACCOUNT_A, status="posted"), account(ACCOUNT_B, status="failed"), post_id=OTHER_POST)
+    )
+    health.world.forget_calls()
+    health.world.later(timedelta(minutes=15))
+
+    report = health.check.run()
+
+    assert health.world.source.calls["list_accounts"] == 0  # no Genviral call while nothing is at risk
+    assert report.notices == () and health.notices() == []
+    assert health.state().quiet_at == health.world.clock.now  # the next check counts from here
 
 
 def test_the_listing_refreshes_the_account_directory(health: Health) -> None:

@@ -23,7 +23,7 @@ from genviral_relay.models.relay_notices import AccountStatusEvent
 from genviral_relay.notices.outbox import NoticeOutbox
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.polling.ports import WatchIndex
-from genviral_relay.rules.account_health import changed_accounts, failed, observe, posts_at_risk
+from genviral_relay.rules.account_health import changed_accounts, failed, nothing_at_risk, observe, posts_at_risk
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,11 @@ class AccountHealthCheck:
         record = self._notices.store.record(ACCOUNT_HEALTH_RECORD)
         health = AccountHealth.model_validate_json(record.state) if record is not None else AccountHealth()
         version = record.version if record is not None else 0
+        # The table costs less than Genviral's budget: when no watched post is at risk, nothing to warn of, no call.
+        watched = self._store.get_many(list(self._index.watched_post_ids())) if health.listed_at is not None else None
+        if watched is not None and nothing_at_risk(health, watched.values()):
+            self._commit(health.model_copy(update={"quiet_at": self._clock()}), version, ())
+            return HealthReport(answered=False)
         try:
             listing = self._source.list_accounts()
         except GenviralError as error:
@@ -70,7 +75,9 @@ class AccountHealthCheck:
         self._directory.remember(listing.accounts, now)
         changed = changed_accounts(health, listing, now)
         # Read only when a change may be announced (rare): every watched post, to know who it targets.
-        watches = self._store.get_many(list(self._index.watched_post_ids())) if changed else {}
+        if changed and watched is None:
+            watched = self._store.get_many(list(self._index.watched_post_ids()))
+        watches = watched if changed and watched is not None else {}
         step = observe(health, listing, now, watched=posts_at_risk(watches.values(), changed))
         if step.suspect:
             logger.warning(

@@ -51,6 +51,11 @@ class AccountHealth(BaseModel):
     workspace_id: str | None = Field(
         default=None, description="The listing's workspace; another one is a new baseline."
     )
+    quiet_at: datetime | None = Field(
+        default=None,
+        description="When a check found every watched post final for its accounts and listed nothing (no post at "
+        "risk to warn of): the next check counts from here.",
+    )
     failures: int = Field(default=0, ge=0, description="Listings failed in a row since the last answered one.")
     failed_at: datetime | None = Field(default=None, description="When the last of them failed.")
 

@@ -65,7 +65,20 @@ def next_listing_at(health: AccountHealth | None, every: timedelta) -> datetime 
         return health.failed_at + wait
     if health.listed_at is None or health.confirm:
         return None
-    return health.listed_at + every
+    return max(health.listed_at, health.quiet_at or health.listed_at) + every
+
+
+def nothing_at_risk(health: AccountHealth, watches: Iterable[WatchRecord]) -> bool:
+    """Whether a check may skip its listing: it has a baseline, awaits no reconnection nor confirmation, and every
+    watched post is final for each account it targets (it waits only for a URL or a retry, so no post is at risk).
+    A watch not yet checked (no accounts known) may target anyone: it is not final."""
+    if health.listed_at is None or health.confirm or health.awaiting_reconnect or health.suspect_since is not None:
+        return False
+    return all(
+        watch.accounts and all(account.status in FINAL_STATUSES for account in watch.accounts.values())
+        for watch in watches
+        if watch.watching
+    )
 
 
 def failed(health: AccountHealth, now: datetime) -> AccountHealth:
