@@ -1,7 +1,9 @@
 """The account health check: list the accounts (`GET /accounts`), keep the account directory fresh with the same
 answer, and commit what changed (`rules/account_health.py`) with its `account.disconnected` /
 `account.reconnected` notices through the notice outbox. The poller asks for it every `AccountCheckMinutes` while
-posts are watched, and at the next tick when a listing missed a known account.
+posts are watched, and at the next tick when a listing missed a known account. While every watched post is final
+for its accounts (it waits only for a URL or a retry), no post is at risk: the check lists nothing, and says when
+(`quiet_at`), so the next one counts from there.
 
 One commit per listing, conditional on the record's version: of two workers that listed at once, one records its
 notices and the other stops (`StateConflictError`), so a change is announced under one id. A crash before the
