@@ -142,7 +142,8 @@ def test_with_every_watched_post_final_for_its_accounts_the_check_lists_nothing(
     report = health.check.run()
 
     assert health.world.source.calls["list_accounts"] == 0  # no Genviral call while nothing is at risk
-    assert report.notices == () and health.notices() == []
+    assert report.notices == ()
+    assert health.notices() == []
     assert health.state().quiet_at == health.world.clock.now  # the next check counts from here
 
 
