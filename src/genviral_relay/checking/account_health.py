@@ -77,9 +77,9 @@ class AccountHealthCheck:
         self._directory.remember(listing.accounts, now)
         changed = changed_accounts(health, listing, now)
         # Read only when a change may be announced (rare): every watched post, to know who it targets.
-        if changed and watched is None:
+        if changed and watched is None:  # no baseline before this listing: read now, once
             watched = self._store.get_many(list(self._index.watched_post_ids()))
-        watches = watched if changed and watched is not None else {}
+        watches = (watched or {}) if changed else {}
         step = observe(health, listing, now, watched=posts_at_risk(watches.values(), changed))
         if step.suspect:
             logger.warning(
