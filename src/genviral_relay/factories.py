@@ -112,9 +112,10 @@ def build_relay(
     webhook_fanout_queue_url: str = "",
     client: ClientFactory = aws_client,
     deployment_key: bool = True,
+    account_checks: bool = False,
 ) -> Relay:
     """The check path on these AWS resources: the functions' (from their settings) or the operations CLI's
-    (`deployment_key`: False when it calls Genviral with a key of its own, see `compose_relay`)."""
+    (`deployment_key`: False when it calls Genviral with a key of its own; `account_checks`: see `compose_relay`)."""
     from genviral_relay.aws.dead_letters import SqsDeadLetters
     from genviral_relay.relay import compose_relay
 
@@ -134,6 +135,7 @@ def build_relay(
         policy=policy,
         feed=store.feed,
         deployment_key=deployment_key,
+        account_checks=account_checks,
     )
 
 
@@ -181,6 +183,7 @@ def relay() -> Relay:
             settings.poll_schedule, settings.failed_retry_window_hours, settings.delayed_after_minutes
         ),
         webhook_fanout_queue_url=settings.webhook_fanout_queue_url,
+        account_checks=settings.account_check_minutes > 0,
     )
 
 

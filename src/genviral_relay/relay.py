@@ -17,6 +17,7 @@ from genviral_relay.checking.unwatch import Unwatch
 from genviral_relay.clock import Clock, to_milliseconds, utc_now
 from genviral_relay.deadlines import Deadline, calls_until
 from genviral_relay.feed.ports import EventLog
+from genviral_relay.models.upstream import AccountListing
 from genviral_relay.notices.outbox import NoticeOutbox
 from genviral_relay.observability import logger
 from genviral_relay.polling.ports import WatchIndex
@@ -161,6 +162,7 @@ def compose_relay(
     policy: PollingPolicy | None = None,
     feed: EventLog | None = None,
     deployment_key: bool = True,
+    account_checks: bool = False,
 ) -> Relay:
     """The check path on any adapters: the deployment's AWS ones, the local rig's, the doubles.
 
@@ -170,8 +172,10 @@ def compose_relay(
     `feed`: where the outbox appends events read back from the table (`checking/outbox.py`); None: a relay
     without a feed (specs of other rules).
 
-    A `source` that also lists accounts (Genviral's client, the doubles) names them in events; without an
-    `index`, the store is the index too (the table and its doubles are both)."""
+    A `source` that also lists accounts (Genviral's client, the doubles) names them in events; with
+    `account_checks` (`AccountCheckMinutes` above 0, the deployment's key), the account health check records
+    each of those listings too. Without an `index`, the store is the index too (the table and its doubles are
+    both)."""
     if index is None:
         if not isinstance(store, WatchIndex):
             raise TypeError("compose_relay needs an index: this store is not a WatchIndex")
@@ -188,11 +192,21 @@ def compose_relay(
         feed=feed,
     )
     pause = GenviralPause(state, clock, notices=notices if deployment_key else None)
-    accounts = AccountLookup(state=state, source=source if isinstance(source, AccountSource) else None, clock=clock)
+    lister = source if isinstance(source, AccountSource) else None
+
+    def record_listing(listing: AccountListing) -> object:
+        return relay.account_health().record(listing)
+
+    accounts = AccountLookup(
+        state=state,
+        source=lister,
+        clock=clock,
+        listened=record_listing if account_checks and deployment_key and lister is not None else None,
+    )
     check = PostCheck(
         store=store, source=source, outbox=outbox, pause=pause, clock=clock, policy=policy, accounts=accounts
     )
-    return Relay(
+    relay = Relay(
         checker=check,
         unwatch=Unwatch(store=store, outbox=outbox),
         sweep=RetrySweep(check=check, source=source, store=store, index=index, pause=pause, clock=clock),
@@ -205,3 +219,4 @@ def compose_relay(
         clock=clock,
         policy=policy,
     )
+    return relay

@@ -29,13 +29,20 @@ class _Settings(BaseModel):
     )
 
 
-class PollerSettings(_Settings):
+class _AccountChecking(_Settings):
+    account_check_minutes: int = Field(
+        default=15,
+        ge=0,
+        le=24 * 60,
+        alias="ACCOUNT_CHECK_MINUTES",
+        description="0: no account health checks (the poller asks for none, the checks' listings record none).",
+    )
+
+
+class PollerSettings(_AccountChecking):
     work_queue_url: NonEmpty = Field(alias="WORK_QUEUE_URL")
     watch_mode: Literal["registered", "discover"] = Field(alias="WATCH_MODE")
     poll_schedule: NonEmpty = Field(alias="POLL_SCHEDULE", description="The tick backpressure counts a pace in.")
-    account_check_minutes: int = Field(
-        default=15, ge=0, le=24 * 60, alias="ACCOUNT_CHECK_MINUTES", description="0: no account health checks."
-    )
 
 
 class _Retention(_Settings):
@@ -69,7 +76,7 @@ class _Publishing(_Retention):
         return self
 
 
-class CheckerSettings(_Publishing):
+class CheckerSettings(_Publishing, _AccountChecking):
     """Everything a post check needs: all the HTTP API reads, and the base of the worker's settings."""
 
     genviral_secret_arn: NonEmpty = Field(alias="GENVIRAL_SECRET_ARN")

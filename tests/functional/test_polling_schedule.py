@@ -211,8 +211,8 @@ def test_a_url_given_after_the_posting_is_published_once_from_a_backing_off_chec
         if not watch.watching:
             break
 
-    # Then the checks backed off (10 min: no URL yet; 30 min: found), and SNS got the posting then the URL
-    assert moments == [timedelta(minutes=minutes) for minutes in (10, 30)]
+    # Then the checks backed off (15 min: no URL yet; 1 h: found), and SNS got the posting then the URL
+    assert moments == [timedelta(minutes=15), timedelta(hours=1)]
     received = drain(stack).sns_documents()
     account_documents = [document for document in received if document.get("account_id") == account_id]
     assert [(d["event_type"], d["published_url"], d["sequence"]) for d in account_documents] == [

@@ -16,7 +16,7 @@ from genviral_relay.models.relay_notices import MAX_NOTICES_PER_COMMIT, AccountS
 from genviral_relay.models.upstream import AccountListing
 from genviral_relay.observability import Metric
 from genviral_relay.polling.work_batch import WorkItem
-from genviral_relay.rules.account_health import account_event_id
+from genviral_relay.rules.account_health import account_event_id, next_listing_at
 from tests.builders import ACCOUNT_A, ACCOUNT_B, POST_ID, account, post
 from tests.support.doubles import InMemoryPostSource
 from tests.unit.world import World, emitted
@@ -256,3 +256,73 @@ def test_a_listed_item_the_relay_cannot_read_is_no_disconnect(health: Health) ->
 
     assert health.notices() == []
     assert health.state().accounts[ACCOUNT_A].status == "active"
+
+
+# ---------------------------------------------------------------- one listing for two uses
+
+
+def naming_listing_world(*, account_checks: bool) -> World:
+    """A watched post scheduled for ACCOUNT_A, the accounts checked once, and 10 minutes later ACCOUNT_A revoked
+    while a new post of an account the directory has never seen (ACCOUNT_B) posts: naming it lists the accounts."""
+    world = World(account_checks=account_checks)
+    world.source.set_account(ACCOUNT_A)
+    world.register(post(account(ACCOUNT_A, status="scheduled"), scheduled_at="2025-02-02T10:00:00Z"))
+    world.path.account_health().run()
+    world.later(timedelta(minutes=10))
+    world.source.set_account(ACCOUNT_A, status="revoked")
+    world.source.set_account(ACCOUNT_B)
+    world.register(post(account(ACCOUNT_B, status="pending"), post_id=OTHER_POST))
+    world.source.put(post(account(ACCOUNT_B, status="posted"), post_id=OTHER_POST))
+    world.forget_calls()
+    world.check.check(OTHER_POST)
+    return world
+
+
+def health_of(world: World) -> AccountHealth:
+    return AccountHealth.model_validate_json(world.store.notices.records[ACCOUNT_HEALTH_RECORD].state)
+
+
+def test_a_listing_made_to_name_an_account_is_the_account_check_of_that_moment() -> None:
+    world = naming_listing_world(account_checks=True)
+
+    assert world.source.calls["list_accounts"] == 1  # one call: the names, and the accounts' health
+    state = health_of(world)
+    assert state.listed_at == world.clock.now
+    assert next_listing_at(state, timedelta(minutes=15)) == world.clock.now + timedelta(minutes=15)
+    (notice,) = [n for n in world.publishers["sns"].notices if isinstance(n, AccountStatusEvent)]
+    assert (notice.event_type, notice.account.id) == ("account.disconnected", ACCOUNT_A)
+    assert notice.posts_at_risk == PostsAtRisk(count=1, post_ids=(POST_ID,))
+
+
+def test_without_account_checks_a_naming_listing_leaves_the_accounts_health_alone() -> None:
+    world = naming_listing_world(account_checks=False)
+
+    assert world.source.calls["list_accounts"] == 1
+    assert health_of(world).listed_at == world.clock.now - timedelta(minutes=10)
+    assert [n for n in world.publishers["sns"].notices if isinstance(n, AccountStatusEvent)] == []
+
+
+def test_before_the_first_account_check_a_naming_listing_sets_no_baseline() -> None:
+    world = World(account_checks=True)
+    world.source.set_account(ACCOUNT_B)
+    world.register(post(account(ACCOUNT_B, status="posted"), post_id=OTHER_POST))
+
+    assert world.source.calls["list_accounts"] == 1
+    assert ACCOUNT_HEALTH_RECORD not in world.store.notices.records  # the first check's own listing sets it
+
+
+def test_a_naming_listing_the_accounts_health_cannot_record_still_names_the_account(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refused(self: AccountHealthCheck, listing: AccountListing) -> None:
+        raise RuntimeError("the table refused the commit")
+
+    monkeypatch.setattr(AccountHealthCheck, "record", refused)
+
+    world = naming_listing_world(account_checks=True)
+
+    (event,) = [e for e in world.publishers["sns"].published if e.event_type == "post.account.posted"]
+    assert event.account is not None
+    assert (event.account.id, event.account.platform) == (ACCOUNT_B, "tiktok")  # named from the listing
+    assert "The accounts' health could not record the naming listing" in caplog.text
+    assert "RuntimeError: the table refused the commit" in caplog.text

@@ -30,13 +30,15 @@ from tests.support.doubles import (
 
 
 class World:
-    def __init__(self, *, policy: PollingPolicy | None = None) -> None:
+    def __init__(self, *, policy: PollingPolicy | None = None, account_checks: bool = False) -> None:
+        """`account_checks`: as `AccountCheckMinutes` above 0 (the checks' listings feed the account health)."""
         self.clock = SteppingClock(NOW)
         self.store = InMemoryStore(clock=self.clock)
         self.source = InMemoryPostSource()
         self.publishers: dict[Target, RecordingPublisher] = {target: RecordingPublisher(target) for target in TARGETS}
         self.dead_letters = InMemoryDeadLetters()
         self.policy = policy or PollingPolicy()
+        self.account_checks = account_checks
 
     @cached_property
     def path(self) -> Relay:
@@ -54,6 +56,7 @@ class World:
             clock=self.clock,
             policy=self.policy,
             feed=self.store.feed,
+            account_checks=self.account_checks,
         )
 
     @property

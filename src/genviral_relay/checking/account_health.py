@@ -21,7 +21,9 @@ from genviral_relay.checking.ports import AccountSource, RelayState, WatchStore
 from genviral_relay.clock import Clock
 from genviral_relay.errors import GenviralError, StateConflictError
 from genviral_relay.models.account_health import ACCOUNT_HEALTH_RECORD, AccountHealth
+from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.relay_notices import AccountStatusEvent
+from genviral_relay.models.upstream import AccountListing
 from genviral_relay.notices.outbox import NoticeOutbox
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.polling.ports import WatchIndex
@@ -59,9 +61,7 @@ class AccountHealthCheck:
         self._clock = clock
 
     def run(self) -> HealthReport:
-        record = self._notices.store.record(ACCOUNT_HEALTH_RECORD)
-        health = AccountHealth.model_validate_json(record.state) if record is not None else AccountHealth()
-        version = record.version if record is not None else 0
+        health, version = self._health()
         # The table costs less than Genviral's budget: when no watched post is at risk, nothing to warn of, no call.
         watched = self._store.get_many(list(self._index.watched_post_ids())) if health.listed_at is not None else None
         if watched is not None and nothing_at_risk(health, watched.values()):
@@ -73,11 +73,31 @@ class AccountHealthCheck:
             refused = self._pause.failed(error, "Genviral did not list the accounts; no account change decided")
             self._commit(failed(health, self._clock()), version, ())  # spaces the next tries
             return HealthReport(answered=False, refused=refused)
+        self._directory.remember(listing.accounts, self._clock())
+        return self._observe(health, version, listing, watched)
+
+    def record(self, listing: AccountListing) -> HealthReport:
+        """What a listing made to name accounts (`AccountLookup`) says: the same rules as the check's own listing,
+        so one call serves both and the next check counts from it. Before the first account check (no baseline),
+        nothing: that check's listing sets it."""
+        health, version = self._health()
+        if health.listed_at is None:
+            return HealthReport(answered=False)
+        return self._observe(health, version, listing, None)
+
+    def _health(self) -> tuple[AccountHealth, int]:
+        record = self._notices.store.record(ACCOUNT_HEALTH_RECORD)
+        if record is None:
+            return AccountHealth(), 0
+        return AccountHealth.model_validate_json(record.state), record.version
+
+    def _observe(
+        self, health: AccountHealth, version: int, listing: AccountListing, watched: dict[str, WatchRecord] | None
+    ) -> HealthReport:
         now = self._clock()
-        self._directory.remember(listing.accounts, now)
         changed = changed_accounts(health, listing, now)
         # Read only when a change may be announced (rare): every watched post, to know who it targets.
-        if changed and watched is None:  # no baseline before this listing: read now, once
+        if changed and watched is None:  # not read before this listing: read now, once
             watched = self._store.get_many(list(self._index.watched_post_ids()))
         watches = (watched or {}) if changed else {}
         step = observe(health, listing, now, watched=posts_at_risk(watches.values(), changed))

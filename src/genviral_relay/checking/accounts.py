@@ -8,7 +8,7 @@ a log line, never an error of the check.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta
 
 from genviral_relay.checking.ports import AccountSource, RelayState
@@ -16,7 +16,7 @@ from genviral_relay.clock import Clock
 from genviral_relay.errors import GenviralError
 from genviral_relay.models.domain import AccountDirectory, DirectoryEntry
 from genviral_relay.models.events import AccountRef
-from genviral_relay.models.upstream import Account
+from genviral_relay.models.upstream import Account, AccountListing
 from genviral_relay.observability import Metric, emit, logger
 
 RETRY_AFTER = timedelta(minutes=5)
@@ -67,12 +67,23 @@ class AccountLookup:
 
     Never raises: every failure is logged, counted (`AccountDirectoryFailures`) and answered with what
     is known (at worst, ids alone). `source` None: no listing at all (ids and stored names only).
+    `listened`: told of each listing it makes (the account health check records it, so one listing of
+    `GET /accounts` serves both and the next account check counts from it); its failure is logged, never
+    the naming's.
     """
 
-    def __init__(self, *, state: RelayState, source: AccountSource | None, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        state: RelayState,
+        source: AccountSource | None,
+        clock: Clock,
+        listened: Callable[[AccountListing], object] | None = None,
+    ) -> None:
         self._state = state
         self._source = source
         self._clock = clock
+        self._listened = listened
 
     def describe(self, account_ids: Collection[str]) -> dict[str, AccountRef]:
         directory = self._directory()
@@ -98,7 +109,13 @@ class AccountLookup:
             attempted = (directory or AccountDirectory()).model_copy(update={"last_attempt_at": now})
             self._save(attempted)
             return directory
-        return self.remember(listing.accounts, now)
+        fresh = self.remember(listing.accounts, now)
+        if self._listened is not None:
+            try:
+                self._listened(listing)
+            except Exception:  # the names stand; the next account check lists on its own
+                logger.exception("The accounts' health could not record the naming listing")
+        return fresh
 
     def remember(self, listing: Iterable[Account], now: datetime) -> AccountDirectory:
         """Keep what a successful listing said (the account health check's listings keep the directory fresh)."""
