@@ -18,6 +18,7 @@ from genviral_relay.clock import Clock, to_milliseconds, utc_now
 from genviral_relay.deadlines import Deadline, calls_until
 from genviral_relay.feed.ports import EventLog
 from genviral_relay.models.upstream import AccountListing
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.notices.outbox import NoticeOutbox
 from genviral_relay.observability import logger
 from genviral_relay.polling.ports import WatchIndex
@@ -64,6 +65,8 @@ class Relay:
     state: RelayState
     clock: Clock
     policy: PollingPolicy
+    workspace: str = DEFAULT_WORKSPACE
+    """Whose Genviral key `source` calls with: the watches it starts, its pause, its account directory and health."""
 
     def discovery(
         self, baseline_before: Callable[[datetime], datetime], *, max_list_calls: int | None = None
@@ -163,6 +166,7 @@ def compose_relay(
     feed: EventLog | None = None,
     deployment_key: bool = True,
     account_checks: bool = False,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> Relay:
     """The check path on any adapters: the deployment's AWS ones, the local rig's, the doubles.
 
@@ -174,7 +178,8 @@ def compose_relay(
 
     A `source` that also lists accounts (Genviral's client, the doubles) names them in events; with
     `account_checks` (`AccountCheckMinutes` above 0, the deployment's key), the account health check records
-    each of those listings too. Without an `index`, the store is the index too (the table and its doubles are
+    each of those listings too. `workspace`: whose key `source` calls with (`store` and `state` are that
+    workspace's views of the table). Without an `index`, the store is the index too (the table and its doubles are
     both)."""
     if index is None:
         if not isinstance(store, WatchIndex):
@@ -204,7 +209,14 @@ def compose_relay(
         listened=record_listing if account_checks and deployment_key and lister is not None else None,
     )
     check = PostCheck(
-        store=store, source=source, outbox=outbox, pause=pause, clock=clock, policy=policy, accounts=accounts
+        store=store,
+        source=source,
+        outbox=outbox,
+        pause=pause,
+        clock=clock,
+        policy=policy,
+        accounts=accounts,
+        workspace=workspace,
     )
     relay = Relay(
         checker=check,
@@ -218,5 +230,6 @@ def compose_relay(
         state=state,
         clock=clock,
         policy=policy,
+        workspace=workspace,
     )
     return relay

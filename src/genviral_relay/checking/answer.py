@@ -38,10 +38,11 @@ def plan_answer(
     accounts: Mapping[str, AccountRef] | None = None,
     *,
     silent: bool = False,
+    workspace: str | None = None,
 ) -> AnswerPlan:
-    """Genviral's answer `post` against the stored `watch` (None: start watching it) at `now`; `silent`: a
-    baseline, that reports nothing (`detect_transitions`)."""
-    previous = watch or WatchRecord(post_id=post.id, version=0, registered_at=now)
+    """Genviral's answer `post` against the stored `watch` (None: start watching it, in `workspace` as a watch
+    stores it) at `now`; `silent`: a baseline, that reports nothing (`detect_transitions`)."""
+    previous = watch or WatchRecord(post_id=post.id, version=0, registered_at=now, workspace=workspace)
     detection = detect_transitions(previous, post, now, accounts, delayed_after=policy.delayed_after, silent=silent)
     changed_at = previous.changed_at_after(state_changed=detection.state_changed, now=now)
     seen = {"last_change": changed_at, "first_seen": previous.registered_at}

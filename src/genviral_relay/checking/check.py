@@ -36,6 +36,7 @@ from genviral_relay.models.events import (
     RelayEvent,
 )
 from genviral_relay.models.upstream import Post
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, stored_workspace
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.rules.schedule import PollingPolicy, same_schedule, with_outbox_retry
 
@@ -95,8 +96,11 @@ class PostCheck:
         clock: Clock,
         policy: PollingPolicy | None = None,
         accounts: AccountLookup | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> None:
-        """`accounts`: names the accounts of the events found (None: events name them by id alone)."""
+        """`accounts`: names the accounts of the events found (None: events name them by id alone). `workspace`:
+        whose key `source` calls with; the watches this check starts belong to it."""
+        self._workspace = stored_workspace(workspace)
         self._store = store
         self._accounts = accounts
         self._source = source
@@ -134,7 +138,7 @@ class PostCheck:
     def check_if_changed(self, post: Post, watch: WatchRecord) -> CheckOutcome | None:
         """A watched post a list answer showed: None when the list shows nothing new, else a check now
         (a list only tells the relay to look; the single-post answer is what it records)."""
-        if not plan_answer(watch, post, self._clock(), self._policy).detection.state_changed:
+        if not plan_answer(watch, post, self._clock(), self._policy, workspace=self._workspace).detection.state_changed:
             return None
         return self.check_watch(post.id, watch, trigger="manual")
 
@@ -147,7 +151,7 @@ class PostCheck:
         seen, so later ids stay distinct, but nothing is emitted nor numbered, and no URL is awaited.
         """
         now = now or self._clock()
-        plan = plan_answer(watch, post, now, self._policy, silent=silent)
+        plan = plan_answer(watch, post, now, self._policy, silent=silent, workspace=self._workspace)
         previous, detection = plan.previous, plan.detection
         if detection.events and self._accounts is not None:
             # Only a check that emits reads the directory (and perhaps lists the accounts): the rest stay cheap.
@@ -247,7 +251,9 @@ class PostCheck:
         created = False
         if watch is None and register:
             # The registration itself must not be lost: store a bare watch the poller checks soon.
-            watch = WatchRecord(post_id=post_id, version=1, registered_at=now, next_check_at=now)
+            watch = WatchRecord(
+                post_id=post_id, version=1, registered_at=now, next_check_at=now, workspace=self._workspace
+            )
             try:
                 self._store.save(watch, expected_version=0, new_events=())
                 created = True

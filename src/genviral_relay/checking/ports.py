@@ -170,6 +170,20 @@ class TokenSource(ABC):
         """The current token; `refresh` bypasses any cache (after a 401, the secret may have rotated)."""
 
 
+class WorkspaceKeys(ABC):
+    """The Genviral keys of the stack's workspaces: the secret's `{"workspaces": {...}}` map, or its one key as the
+    workspace `default` (`models/workspaces.py`)."""
+
+    @abstractmethod
+    def names(self, *, refresh: bool = False) -> tuple[str, ...]:
+        """The workspaces the secret names now, sorted. `TokenUnavailableError` when it cannot be read or is not a
+        usable configuration (its message says why and never holds a token)."""
+
+    @abstractmethod
+    def token_source(self, workspace: str) -> TokenSource:
+        """`workspace`'s key, read when a call needs it: `TokenUnavailableError` once the secret no longer names it."""
+
+
 @dataclass(frozen=True)
 class PublishFailure:
     reason: str

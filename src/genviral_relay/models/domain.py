@@ -119,6 +119,10 @@ class WatchRecord(BaseModel):
 
     post_id: str
     version: int = Field(ge=0, description="Optimistic lock; 0 means never stored.")
+    workspace: str | None = Field(
+        default=None,
+        description="The workspace whose key checks the post (`models/workspaces.py`); None: `default`.",
+    )
     watching: bool = True
     ended_reason: str | None = None
     post_status: str | None = None

@@ -9,9 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from genviral_relay.models.domain import PostId
 from genviral_relay.models.upstream import PAGE_LIMIT
+from genviral_relay.models.workspaces import WorkspaceName
 
 
-class SweepRequest(BaseModel):
+class _InWorkspace(BaseModel):
+    """Work for one workspace's key. Absent: `default` (a single-workspace stack's messages carry none, as 0.4's)."""
+
+    workspace: WorkspaceName | None = None
+
+
+class SweepRequest(_InWorkspace):
     """Look for failed posts that Genviral sent back to its scheduler (see `polling/retry_sweep.py`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -19,7 +26,7 @@ class SweepRequest(BaseModel):
     sweep: Literal["retry"]
 
 
-class DiscoverRequest(BaseModel):
+class DiscoverRequest(_InWorkspace):
     """List the workspace's posts and watch the new ones (discover mode, see `polling/discover.py`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -27,7 +34,7 @@ class DiscoverRequest(BaseModel):
     discover: Literal["posts"]
 
 
-class AccountsRequest(BaseModel):
+class AccountsRequest(_InWorkspace):
     """List the workspace's accounts and report the ones that left `active` or came back (see
     `checking/account_health.py`)."""
 
@@ -44,7 +51,7 @@ class NoticesRequest(BaseModel):
     notices: Literal["flush"]
 
 
-class CheckRequest(BaseModel):
+class CheckRequest(_InWorkspace):
     """Check one post."""
 
     # shim: work-message-reason (docs/compatibility.md)
@@ -61,7 +68,7 @@ class CheckRequest(BaseModel):
     (backpressure). The worker reports how long the check waited (`CheckDelay`)."""
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(_InWorkspace):
     """Refresh these watched posts, all created in [since, until] (both inclusive), with one list call
     (`GET /posts?since=…&until=…`, see `polling/bulk_refresh.py`)."""
 
