@@ -98,8 +98,7 @@ class PostCheck:
         accounts: AccountLookup | None = None,
         workspace: str = DEFAULT_WORKSPACE,
     ) -> None:
-        """`accounts`: names the accounts of the events found (None: events name them by id alone). `workspace`:
-        whose key `source` calls with; the watches this check starts belong to it."""
+        """`accounts`: names the events' accounts (None: by id alone); `workspace`: the new watches' (its key)."""
         self._workspace = stored_workspace(workspace)
         self._store = store
         self._accounts = accounts
@@ -138,7 +137,7 @@ class PostCheck:
     def check_if_changed(self, post: Post, watch: WatchRecord) -> CheckOutcome | None:
         """A watched post a list answer showed: None when the list shows nothing new, else a check now
         (a list only tells the relay to look; the single-post answer is what it records)."""
-        if not plan_answer(watch, post, self._clock(), self._policy, workspace=self._workspace).detection.state_changed:
+        if not plan_answer(watch, post, self._clock(), self._policy).detection.state_changed:
             return None
         return self.check_watch(post.id, watch, trigger="manual")
 
@@ -276,11 +275,8 @@ def _states(event: RelayEvent) -> dict[str, str | None]:
 
 def _changed_at(event: AccountOutcomeEvent) -> datetime | None:
     """When Genviral recorded the change: the publish time of a post, the attempt time of a failure."""
-    stamps = (
-        (event.published_at, event.last_attempted_at)
-        if event.status == "posted"
-        else (event.last_attempted_at, event.published_at)
-    )
+    posted = event.status == "posted"
+    stamps = (event.published_at, event.last_attempted_at) if posted else (event.last_attempted_at, event.published_at)
     return next((moment for stamp in stamps if (moment := parse_ts(stamp)) is not None), None)
 
 
