@@ -123,6 +123,7 @@ class Relay:
             notices=self.notices,
             pause=self.pause,
             clock=self.clock,
+            workspace=self.workspace,
         )
 
     def work_batch(
@@ -196,7 +197,7 @@ def compose_relay(
         clock=clock,
         feed=feed,
     )
-    pause = GenviralPause(state, clock, notices=notices if deployment_key else None)
+    pause = GenviralPause(state, clock, notices=notices if deployment_key else None, workspace=workspace)
     lister = source if isinstance(source, AccountSource) else None
 
     def record_listing(listing: AccountListing) -> object:
