@@ -119,8 +119,16 @@ def poll_tick(workspace: str = DEFAULT_WORKSPACE) -> PollTick:
     )
 
 
+def registered_workspaces() -> tuple[str, ...]:
+    """The workspaces to tick: the registry's, as the worker last synced it from the secret (one read per tick)."""
+    from genviral_relay.polling.workspaces import workspace_registry
+
+    registry, _ = workspace_registry(poller_store().notices)
+    return registry.workspaces
+
+
 @built_once
 def workspace_ticks() -> WorkspaceTicks:
-    from genviral_relay.polling.workspace_runs import WorkspaceTicks, registered_workspaces
+    from genviral_relay.polling.workspace_runs import WorkspaceTicks
 
-    return WorkspaceTicks(workspaces=partial(registered_workspaces, poller_store().notices), tick_of=poll_tick)
+    return WorkspaceTicks(workspaces=registered_workspaces, tick_of=poll_tick)
