@@ -13,6 +13,7 @@ from genviral_relay.clock import format_ts, utc_now
 from genviral_relay.errors import GenviralConfigError, OutboxNotEmptyError, StateConflictError, WatchNotFoundError
 from genviral_relay.models.api import CheckResponse, WatchView
 from genviral_relay.models.domain import WatchRecord
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, workspace_of
 
 LIST_READS = STORE_READS
 ADD_READS = CHECKER_READS
@@ -26,22 +27,28 @@ def run_list(args: argparse.Namespace, deployment: Deployment, console: Console)
         (record for record in store.watches() if _selected(record, args)),
         key=lambda record: (record.registered_at, record.post_id),
     )
-    paused = store.genviral_pause(utc_now()).reason
+    workspace = args.workspace or DEFAULT_WORKSPACE
+    paused = store.in_workspace(workspace).genviral_pause(utc_now()).reason  # each workspace has its own pause
     console.result(
         {
             "watches": [
-                {**WatchView.of(record).model_dump(mode="json"), "awaiting_retry": record.awaiting_retry}
+                {
+                    **WatchView.of(record).model_dump(mode="json"),
+                    "awaiting_retry": record.awaiting_retry,
+                    "workspace": workspace_of(record.workspace),
+                }
                 for record in records
             ],
             "genviral_paused": paused,
         }
     )
-    console.table(
-        [["POST", "STATE", "STATUS", "ACCOUNTS", "NEXT CHECK", "PENDING"]] + [_row(record) for record in records]
-    )
+    # A single-workspace deployment's listing stays as it was; with several, each row names its workspace.
+    several = any(workspace_of(record.workspace) != DEFAULT_WORKSPACE for record in records)
+    header = ["POST", "STATE", "STATUS", "ACCOUNTS", "NEXT CHECK", "PENDING"] + (["WORKSPACE"] if several else [])
+    console.table([header] + [_row(record) + ([workspace_of(record.workspace)] if several else []) for record in records])
     console.say(f"{len(records)} watch(es)")
     if paused is not None:
-        console.note(f"note: the relay's Genviral calls are paused: {paused}")
+        console.note(f"note: the Genviral calls of workspace {workspace} are paused: {paused}")
     return 0
 
 
@@ -50,6 +57,7 @@ def _selected(record: WatchRecord, args: argparse.Namespace) -> bool:
         (args.state == "all" or record.watching == (args.state == "watching"))
         and (not args.awaiting_retry or record.awaiting_retry)
         and (not args.pending or record.pending_deliveries > 0)
+        and (args.workspace is None or workspace_of(record.workspace) == args.workspace)
     )
 
 
