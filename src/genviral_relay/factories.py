@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from genviral_relay import clock
 from genviral_relay.clock import Clock, moment_from
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.observability import label_stack
 from genviral_relay.settings import (
     checker_settings,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from botocore.config import Config
 
     from genviral_relay.aws.dynamodb_store import DynamoDbStore
-    from genviral_relay.checking.ports import EventPublisher, PostSource, TokenSource
+    from genviral_relay.checking.ports import EventPublisher, PostSource, TokenSource, WorkspaceKeys
     from genviral_relay.checking.unwatch import Unwatch
     from genviral_relay.genviral.client import GenviralClient
     from genviral_relay.models.domain import Target
@@ -148,11 +149,16 @@ def checker_store() -> DynamoDbStore:
     return build_store(settings.table_name, events_kept_for(settings.event_retention_days))
 
 
-def build_token_source(secret_arn: str, client: ClientFactory = aws_client) -> TokenSource:
-    """The Genviral key, read from its Secrets Manager secret."""
-    from genviral_relay.aws.secrets import SecretsManagerTokenSource
+def build_workspace_keys(secret_arn: str, client: ClientFactory = aws_client) -> WorkspaceKeys:
+    """Every workspace's Genviral key, read from the one Secrets Manager secret (one cached read for all)."""
+    from genviral_relay.aws.secrets import SecretsManagerWorkspaceKeys
 
-    return SecretsManagerTokenSource(client("secretsmanager"), secret_arn)
+    return SecretsManagerWorkspaceKeys(client("secretsmanager"), secret_arn)
+
+
+def build_token_source(secret_arn: str, client: ClientFactory = aws_client) -> TokenSource:
+    """The default workspace's Genviral key (a 0.4 secret's one key), read from its Secrets Manager secret."""
+    return build_workspace_keys(secret_arn, client).token_source(DEFAULT_WORKSPACE)
 
 
 def build_genviral_client(api_url: str, tokens: TokenSource) -> GenviralClient:
