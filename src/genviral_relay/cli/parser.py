@@ -46,6 +46,10 @@ COMMON_OPTIONS = {
     **setting_options([setting.key for setting in SETTINGS]),
 }
 """The options the root parser takes for every command (dest: option)."""
+WORKSPACE_HELP = (
+    "the workspace whose key the post is in (default: the one it is watched in, else the secret's only one; "
+    "needed when the secret names several)"
+)
 Command = Callable[[argparse.Namespace, Deployment, Console], int]
 
 _post_id = TypeAdapter(PostId)
@@ -154,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         reads=check.READS,
     )  # fmt: skip
     checking.add_argument("post_id", metavar="POST_ID", type=post_id, help="the Genviral post id (a UUID)")
+    checking.add_argument("--workspace", type=workspace_name, help=WORKSPACE_HELP)
 
     watch_commands = parsers.new(commands, "watches", "List, add or remove watches.", None)
     watch_actions = watch_commands.add_subparsers(title="actions", metavar="ACTION", required=True)
@@ -170,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         watches.run_add, reads=watches.ADD_READS,
     )  # fmt: skip
     adding.add_argument("post_id", metavar="POST_ID", type=post_id, help="the Genviral post id (a UUID)")
+    adding.add_argument("--workspace", type=workspace_name, help=WORKSPACE_HELP)
     removing = parsers.new(
         watch_actions, "remove", "Stop watching a post (as DELETE /watches/{post_id}): its pending events are "
         "published first, and the watch is kept if that fails.", watches.run_remove, reads=watches.REMOVE_READS,
