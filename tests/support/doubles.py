@@ -10,12 +10,20 @@ can be told to fail the way the real adapter fails. A token needs no double: the
 from __future__ import annotations
 
 import bisect
+import copy
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
-from genviral_relay.aws.dynamodb_items import DUE_SHARDS, RETRY_SHARD, due_shard
+from genviral_relay.aws.dynamodb_items import (
+    DUE_SHARDS,
+    due_shard,
+    due_shards,
+    refuse_other_workspace,
+    retry_shard,
+    view_of,
+)
 from genviral_relay.aws.dynamodb_store import BATCH_GET_LIMIT
 from genviral_relay.aws.webhook_items import EDITABLE
 from genviral_relay.checking.ports import (
@@ -49,6 +57,7 @@ from genviral_relay.models.pause import PAUSE_RECORD, PauseRecord, PauseStatus
 from genviral_relay.models.relay_notices import AccountStatusEvent, RelayStateEvent
 from genviral_relay.models.upstream import Account, AccountListing, Post
 from genviral_relay.models.webhooks import SigningSecret, WebhookDelivery, WebhookEndpoint, is_plaintext_secret
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, scoped, stored_workspace, workspace_of
 from genviral_relay.polling.ports import WatchIndex, WorkQueue
 from genviral_relay.rules.event_feed import feed_entries, in_time
 from genviral_relay.rules.webhook_urls import Destination, HostResolver
@@ -254,24 +263,53 @@ class InMemoryWorkQueue(WorkQueue):
 class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
     """Every store port in memory, with the DynamoDB store's semantics, counting the DynamoDB calls
     the real store would make for the same work (`tests/functional/test_store_contract.py` runs one
-    script on both and compares the counts)."""
+    script on both and compares the counts).
+
+    `in_workspace` answers a view of the same data, as the DynamoDB store's: its index reads, its relay items and
+    its notice records are the workspace's; watches by post id, events and notices are everyone's. The plain store
+    is `default`'s view."""
 
     def __init__(self, *, feed: InMemoryEventLog | None = None, clock: Clock = utc_now) -> None:
         """`feed`: where `save` puts the feed entries (its own when None); `clock`: their commit stamps."""
         self.feed = feed if feed is not None else InMemoryEventLog()
-        self.landing: Callable[[str], None] = lambda post_id: None
-        """Called between a commit's stamp and its write (a seam: a test holds one commit while others land)."""
+        self._landing: list[Callable[[str], None]] = [lambda post_id: None]  # one seam for every view
         self._clock = clock
         self.calls: Counter[str] = Counter()
+        self._workspace = DEFAULT_WORKSPACE
         self._watches: dict[str, WatchRecord] = {}
         self._events: dict[tuple[str, str], RelayEvent] = {}
         self._notices = InMemoryNoticeStore(calls=self.calls)
-        self._discover: DiscoverState | None = None
-        self._directory: AccountDirectory | None = None
-        self._created_order: list[datetime] | None = None
-        """The watches' creation moments (the created index), sorted when first asked for after a change
-        (the benchmark asks often)."""
+        self._discover: dict[str, DiscoverState] = {}
+        self._directory: dict[str, AccountDirectory] = {}
+        """Each workspace's, under its scoped name (as the table's items)."""
+        self._created_orders: dict[str, list[datetime]] = {}
+        """Each workspace's watches' creation moments (the created index), sorted when first asked for after a
+        change (the benchmark asks often)."""
         self._lock = threading.Lock()
+
+    def in_workspace(self, workspace: str) -> InMemoryStore:
+        """The same data seen as `workspace`'s (`DynamoDbStore.in_workspace`)."""
+        view = copy.copy(self)
+        view._workspace = view_of(workspace)
+        view._notices = self._notices.in_workspace(workspace)
+        return view
+
+    @property
+    def workspace(self) -> str:
+        return self._workspace
+
+    @property
+    def landing(self) -> Callable[[str], None]:
+        """Called between a commit's stamp and its write (a seam: a test holds one commit while others land)."""
+        return self._landing[0]
+
+    @landing.setter
+    def landing(self, seam: Callable[[str], None]) -> None:
+        self._landing[0] = seam
+
+    def _own(self, record: WatchRecord) -> bool:
+        """Whether the view's index reads see `record` (its workspace's shards and partition)."""
+        return workspace_of(record.workspace) == self._workspace
 
     def get(self, post_id: str) -> WatchRecord | None:
         with self._lock:
@@ -292,6 +330,9 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
     def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> bool:
         if record.version != expected_version + 1:
             raise ValueError("a saved watch must be exactly one version ahead of the stored one")
+        refuse_other_workspace(record, self._workspace)
+        if record.workspace is not None and stored_workspace(record.workspace) is None:
+            record = record.model_copy(update={"workspace": None})  # as the table reads `default` back: absent
         committed_at = self._clock()
         entries = feed_entries(new_events, committed_at)
         self.landing(record.post_id)
@@ -302,7 +343,7 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
                 raise StateConflictError(record.post_id)
             self._watches[record.post_id] = record
             if stored is None or stored.created_at != record.created_at:
-                self._created_order = None
+                self._created_orders.clear()
             for event in new_events:
                 self._events[(event.post_id, event.event_id)] = event
             self.feed.append(entries)
@@ -359,7 +400,7 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
             if stored is None or stored.version != expected_version:
                 raise StateConflictError(post_id)
             del self._watches[post_id]
-            self._created_order = None
+            self._created_orders.clear()
 
     def due_watches(self, now: datetime) -> Iterator[DueWatch]:
         with self._lock:
@@ -367,7 +408,7 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
             due = [
                 (record.next_check_at, post_id)
                 for post_id, record in self._watches.items()
-                if record.next_check_at is not None and record.next_check_at <= now
+                if self._own(record) and record.next_check_at is not None and record.next_check_at <= now
             ]
         return iter([DueWatch(post_id, moment) for moment, post_id in sorted(due)])
 
@@ -389,7 +430,10 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
             waiting = sorted(
                 (record.next_check_at, post_id)
                 for post_id, record in self._watches.items()
-                if record.awaiting_retry and record.next_check_at is not None and record.next_check_at > now
+                if self._own(record)
+                and record.awaiting_retry
+                and record.next_check_at is not None
+                and record.next_check_at > now
             )
         return iter([post_id for _, post_id in waiting[:limit]])
 
@@ -398,11 +442,12 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
             shards: dict[str, list[tuple[datetime, str]]] = {}
             for post_id, record in self._watches.items():
                 if record.next_check_at is not None:
-                    shard = RETRY_SHARD if record.awaiting_retry else due_shard(post_id)
+                    workspace = record.workspace
+                    shard = retry_shard(workspace) if record.awaiting_retry else due_shard(post_id, workspace)
                     shards.setdefault(shard, []).append((record.next_check_at, post_id))
             found: list[str] = []
-            # the real store's order, one query each
-            for shard in [*map(str, range(DUE_SHARDS)), *([RETRY_SHARD] if awaiting_retry else [])]:
+            # the real store's order, one query each, of the view's shards
+            for shard in due_shards(self._workspace, awaiting_retry=awaiting_retry):
                 if limit is not None and len(found) >= limit:
                     break
                 self.calls["query"] += 1
@@ -413,16 +458,17 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
     def creation_moments(self, since: datetime, until: datetime, *, limit: int) -> list[datetime]:
         with self._lock:
             self.calls["query"] += 1
-            if self._created_order is None:
-                moments = (parse_ts(record.created_at) for record in self._watches.values())
-                self._created_order = sorted(to_milliseconds(moment) for moment in moments if moment is not None)
-            order = self._created_order
+            order = self._created_orders.get(self._workspace)
+            if order is None:
+                moments = (parse_ts(record.created_at) for record in self._watches.values() if self._own(record))
+                order = sorted(to_milliseconds(moment) for moment in moments if moment is not None)
+                self._created_orders[self._workspace] = order
             start = bisect.bisect_left(order, to_milliseconds(since))
             end = bisect.bisect_right(order, to_milliseconds(until), lo=start)
             return order[start : min(end, start + limit)]
 
     def soonest_due(self, now: datetime) -> datetime | None:
-        """When the poller next has work: a due check, or now while a post awaits the retry sweep.
+        """When the poller next has work, in any workspace: a due check, or now while a post awaits the retry sweep.
 
         The benchmark skips idle minutes with it; not counted as a DynamoDB call.
         """
@@ -435,8 +481,8 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
     def genviral_pause(self, now: datetime) -> PauseStatus:
         with self._lock:
             self.calls["get_item"] += 1
-        record = self.notices.records.get(PAUSE_RECORD)
-        attributes = self.notices.attributes.get(PAUSE_RECORD, {})
+        record = self.notices.records.get(self._pause_name)
+        attributes = self.notices.attributes.get(self._pause_name, {})
         return PauseStatus.read(
             now,
             version=record.version if record else 0,
@@ -452,7 +498,7 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
 
     def store_pause(self, *, until: datetime, reason: str, http_status: int | None = 402) -> PauseRecord:
         """A spec's Given: a pause open from now (`until` ahead), as a refusal commits it but without its notice."""
-        record = self.notices.records.get(PAUSE_RECORD)
+        record = self.notices.records.get(self._pause_name)
         pause = PauseRecord(paused_at=self._clock(), until=until, reason=reason, http_status=http_status)
         self.notices.commit(
             PAUSE_RECORD,
@@ -468,32 +514,37 @@ class InMemoryStore(WatchStore, WatchIndex, OperatorQueries, RelayState):
     @property
     def stored_pause(self) -> PauseRecord | None:
         """The pause as last stored, whatever the time, for the specs (not a port method: no call counted)."""
-        record = self.notices.records.get(PAUSE_RECORD)
+        record = self.notices.records.get(self._pause_name)
         return PauseRecord.model_validate_json(record.state) if record else None
+
+    @property
+    def _pause_name(self) -> str:
+        return scoped(PAUSE_RECORD, self._workspace)
 
     def discover_state(self) -> DiscoverState | None:
         with self._lock:
             self.calls["get_item"] += 1
-            return self._discover
+            return self._discover.get(self._workspace)
 
     def save_discover_state(self, state: DiscoverState, *, expected_version: int) -> None:
         if state.version != expected_version + 1:
             raise ValueError("a saved discover state must be exactly one version ahead of the stored one")
         with self._lock:
             self.calls["put_item"] += 1
-            if (self._discover.version if self._discover else 0) != expected_version:
+            stored = self._discover.get(self._workspace)
+            if (stored.version if stored else 0) != expected_version:
                 raise StateConflictError("discover state")
-            self._discover = state
+            self._discover[self._workspace] = state
 
     def account_directory(self) -> AccountDirectory | None:
         with self._lock:
             self.calls["get_item"] += 1
-            return self._directory
+            return self._directory.get(self._workspace)
 
     def save_account_directory(self, directory: AccountDirectory) -> None:
         with self._lock:
             self.calls["put_item"] += 1
-            self._directory = directory
+            self._directory[self._workspace] = directory
 
 
 # ---------------------------------------------------------------------- webhooks

@@ -1,15 +1,18 @@
 """The notice outbox's store in memory, with the DynamoDB adapter's semantics and call counts (held to it by
-`tests/functional/test_notice_store_contract.py`)."""
+`tests/functional/test_notice_store_contract.py`), its views of a workspace as the adapter's."""
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
+from genviral_relay.aws.dynamodb_items import view_of
 from genviral_relay.errors import StateConflictError
 from genviral_relay.models.domain import OutboxTarget
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, scoped
 from genviral_relay.notices.outbox import refuse_too_many
 from genviral_relay.notices.ports import NoticeDocument, NoticeStore, PendingNotice, RelayRecord
 
@@ -21,16 +24,25 @@ class InMemoryNoticeStore(NoticeStore):
         """`calls`: the counter of the DynamoDB calls to add to (the watch store's: one table)."""
         self.calls: Counter[str] = calls if calls is not None else Counter()
         self.records: dict[str, RelayRecord] = {}
+        """By the table's names: a workspace's record under its scoped name (`models/workspaces.py`)."""
         self.attributes: dict[str, dict[str, str]] = {}
         self.documents: dict[str, NoticeDocument] = {}
         self._pending: dict[str, PendingNotice] = {}
         self.failing_commits = 0
+        self._workspace = DEFAULT_WORKSPACE
         self._lock = threading.Lock()
+
+    def in_workspace(self, workspace: str) -> InMemoryNoticeStore:
+        """The same records and notices; the records this view reads and commits are `workspace`'s."""
+        view = copy.copy(self)
+        view._workspace = view_of(workspace)
+        view.failing_commits = 0
+        return view
 
     def record(self, name: str) -> RelayRecord | None:
         with self._lock:
             self.calls["get_item"] += 1
-            return self.records.get(name)
+            return self.records.get(scoped(name, self._workspace))
 
     def commit(
         self,
@@ -44,16 +56,17 @@ class InMemoryNoticeStore(NoticeStore):
         attributes: Mapping[str, str] | None = None,
     ) -> None:
         refuse_too_many(notices)
+        key = scoped(name, self._workspace)
         with self._lock:
             self.calls["transact_write_items" if notices else "put_item"] += 1
             if self.failing_commits:
                 self.failing_commits -= 1
                 raise RuntimeError("ProvisionedThroughputExceededException")
-            stored = self.records.get(name)
+            stored = self.records.get(key)
             if (stored.version if stored else 0) != expected_version:
                 raise StateConflictError(name)
-            self.records[name] = RelayRecord(expected_version + 1, state)
-            self.attributes[name] = dict(attributes or {})
+            self.records[key] = RelayRecord(expected_version + 1, state)
+            self.attributes[key] = dict(attributes or {})
             for notice in notices:
                 self.documents[notice.event_id] = notice
                 if owed:

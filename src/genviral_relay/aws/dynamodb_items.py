@@ -7,6 +7,8 @@ Items (partition key `pk` = post id):
   index the poller queries. Once its post's `created_at` is known it carries `created_partition` +
   `created_ts`, the keys of the `created` index (what the relay knows of the workspace's creation
   windows, `polling/bulk_refresh.py`); they never change after, so later saves write nothing to it.
+  A watch of a workspace other than `default` carries `workspace` and writes its workspace's shards and partition
+  (`scoped`: `"0#acme"`, `"retry#acme"`, `"posts#acme"`); a `default` watch writes exactly what 0.4 wrote.
 - `sk = "EVENT#<event_id>"`: the event document, kept for `event_retention` (TTL `expires_at`).
 Items under a webhook endpoint's id (`pk = "wh_..."`; the endpoint itself is under `pk = "webhooks"`):
 - `sk = "TEST_EVENT#<event_id>"`: a `webhook.test` document the test route queued, for its deliveries to sign
@@ -14,11 +16,12 @@ Items under a webhook endpoint's id (`pk = "wh_..."`; the endpoint itself is und
 - `pk = "relay"`: the deployment's own items (`dynamodb_relay_state.py`), `sk = "GENVIRAL_PAUSE"` (calls
   stopped after a refused key), `sk = "DISCOVER"` (how far discover mode has listed the workspace) and
   `sk = "ACCOUNT_DIRECTORY"` (the accounts `GET /accounts` listed, as JSON: about 150 bytes an account,
-  so thousands fit in an item).
+  so thousands fit in an item). Each is a workspace's: `scoped` names another workspace's (`"DISCOVER#acme"`).
 - `pk = "relay"`, the notice outbox (`dynamodb_notices.py`): `sk = <record name>` a versioned record of the relay's
   own state committed with its notices (`ACCOUNT_HEALTH`; `GENVIRAL_PAUSE` is one too, its `until` and `reason`
   kept as 0.4 wrote them), `sk = "NOTICE#<event_id>"` a notice's document (TTL `expires_at`), `sk =
-  "PENDING#<event_id>"` what a notice is still owed (a string set `owed` of targets, `committed_at`).
+  "PENDING#<event_id>"` what a notice is still owed (a string set `owed` of targets, `committed_at`). The records are
+  a workspace's (scoped names, `"ACCOUNT_HEALTH#acme"`); the notices are the deployment's (one flush for all).
 """
 
 from __future__ import annotations
@@ -34,15 +37,18 @@ from botocore.exceptions import ClientError
 from genviral_relay.clock import format_ts, format_ts_or_none, parse_ts
 from genviral_relay.models.domain import AccountSnapshot, OutboxEntry, WatchRecord
 from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.workspaces import WORKSPACE_NAME, scoped, stored_workspace, workspace_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 WATCH_SK = "WATCH"
-PAUSE_KEY = {"pk": {"S": "relay"}, "sk": {"S": "GENVIRAL_PAUSE"}}
-DISCOVER_KEY = {"pk": {"S": "relay"}, "sk": {"S": "DISCOVER"}}
-ACCOUNT_DIRECTORY_KEY = {"pk": {"S": "relay"}, "sk": {"S": "ACCOUNT_DIRECTORY"}}
 RELAY_PK = "relay"
+PAUSE_SK = "GENVIRAL_PAUSE"
+DISCOVER_SK = "DISCOVER"
+ACCOUNT_DIRECTORY_SK = "ACCOUNT_DIRECTORY"
+PAUSE_KEY = {"pk": {"S": RELAY_PK}, "sk": {"S": PAUSE_SK}}
+"""The default workspace's pause, as 0.4 wrote it (`relay_key` names any workspace's)."""
 NOTICE_SK_PREFIX = "NOTICE#"
 PENDING_NOTICE_SK_PREFIX = "PENDING#"
 EVENT_SK_PREFIX = "EVENT#"
@@ -59,8 +65,41 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-def due_shard(post_id: str) -> str:
-    return str(zlib.crc32(post_id.encode()) % DUE_SHARDS)
+def due_shard(post_id: str, workspace: str | None = None) -> str:
+    """The due index shard of a watch of `workspace` that is not awaiting the retry sweep."""
+    return scoped(str(zlib.crc32(post_id.encode()) % DUE_SHARDS), workspace)
+
+
+def due_shards(workspace: str | None, *, awaiting_retry: bool = True) -> list[str]:
+    """Every due index shard of `workspace`, in the order the store queries them (the retry shard last)."""
+    shards = [scoped(str(shard), workspace) for shard in range(DUE_SHARDS)]
+    return [*shards, retry_shard(workspace)] if awaiting_retry else shards
+
+
+def retry_shard(workspace: str | None) -> str:
+    return scoped(RETRY_SHARD, workspace)
+
+
+def created_partition(workspace: str | None) -> str:
+    return scoped(CREATED_PARTITION, workspace)
+
+
+def relay_key(name: str, workspace: str | None) -> dict[str, AttributeValueTypeDef]:
+    """The key of a workspace's own item (its pause, discover state, account directory, notice records)."""
+    return {"pk": {"S": RELAY_PK}, "sk": {"S": scoped(name, workspace)}}
+
+
+def view_of(workspace: str) -> str:
+    """The workspace a view of the table is for: a name the secret may hold, else a wiring error."""
+    if not WORKSPACE_NAME.match(workspace):
+        raise ValueError(f"not a workspace name: {workspace!r}")
+    return workspace
+
+
+def refuse_other_workspace(record: WatchRecord, workspace: str) -> None:
+    """A view of one workspace writes only that workspace's watches: another's would land in the wrong shards."""
+    if workspace_of(record.workspace) != workspace:
+        raise ValueError(f"a watch of workspace {workspace_of(record.workspace)!r} saved through {workspace!r}'s view")
 
 
 def watch_key(post_id: str) -> dict[str, AttributeValueTypeDef]:
@@ -98,24 +137,26 @@ def _plain(value: Any) -> Any:
 
 def watch_to_item(record: WatchRecord) -> dict[str, AttributeValueTypeDef]:
     created = parse_ts(record.created_at)
+    workspace = stored_workspace(workspace_of(record.workspace))  # absent for default: 0.4's item
     return _to_item(
         {
             "pk": record.post_id,
             "sk": WATCH_SK,
+            "workspace": workspace,
             "version": record.version,
             "watching": record.watching,
             "ended_reason": record.ended_reason,
             "post_status": record.post_status,
             "scheduled_at": record.scheduled_at,
             "created_at": record.created_at,
-            "created_partition": CREATED_PARTITION if created is not None else None,
+            "created_partition": created_partition(workspace) if created is not None else None,
             "created_ts": format_ts_or_none(created),
             "accounts": {account_id: state.model_dump() for account_id, state in record.accounts.items()},
             # shim: emitted-attribute (docs/compatibility.md)
             "emitted": record.occurrences,  # the 0.3.0 attribute name, kept so stored watches read back
             "outbox": {entry.encode() for entry in record.outbox} or None,
             "due_shard": (
-                (RETRY_SHARD if record.awaiting_retry else due_shard(record.post_id))
+                (retry_shard(workspace) if record.awaiting_retry else due_shard(record.post_id, workspace))
                 if record.next_check_at is not None
                 else None
             ),
@@ -134,6 +175,7 @@ def watch_from_item(item: dict[str, Any]) -> WatchRecord:
     return WatchRecord(
         post_id=values["pk"],
         version=values["version"],
+        workspace=values.get("workspace"),
         watching=values["watching"],
         ended_reason=values.get("ended_reason"),
         post_status=values.get("post_status"),

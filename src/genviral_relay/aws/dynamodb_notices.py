@@ -1,9 +1,13 @@
 """The notice outbox in the state table (`pk = "relay"`, the keys `dynamodb_items.py` documents): a versioned record
 and its notices in one transaction, each notice's document kept for the events' retention, and a pending item per
-notice naming the targets that have not taken it (with the document, so the flush reads everything in one Query)."""
+notice naming the targets that have not taken it (with the document, so the flush reads everything in one Query).
+
+A view of one workspace (`in_workspace`) reads and commits that workspace's records (`scoped` names); the notices
+and what they are owed are the deployment's: any view's flush publishes every workspace's."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -17,12 +21,15 @@ from genviral_relay.aws.dynamodb_items import (
     is_condition_failure,
     notice_key,
     paginated,
+    relay_key,
+    view_of,
 )
 from genviral_relay.aws.webhook_counts import transact
 from genviral_relay.clock import format_ts, parse_ts
 from genviral_relay.errors import StateConflictError
 from genviral_relay.models.domain import OUTBOX_TARGETS, OutboxTarget
 from genviral_relay.models.relay_notices import parse_notice
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.notices.outbox import refuse_too_many
 from genviral_relay.notices.ports import NoticeDocument, NoticeStore, PendingNotice, RelayRecord
 from genviral_relay.observability import logger
@@ -30,10 +37,6 @@ from genviral_relay.observability import logger
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
-
-
-def record_key(name: str) -> dict[str, AttributeValueTypeDef]:
-    return {"pk": {"S": RELAY_PK}, "sk": {"S": name}}
 
 
 def pending_key(event_id: str) -> dict[str, AttributeValueTypeDef]:
@@ -46,9 +49,17 @@ class DynamoDbNoticeStore(NoticeStore):
         self._client = client
         self._table = table_name
         self._retention = event_retention
+        self._workspace = DEFAULT_WORKSPACE
+
+    def in_workspace(self, workspace: str) -> DynamoDbNoticeStore:
+        """The same store, its records `workspace`'s."""
+        view = copy.copy(self)
+        view._workspace = view_of(workspace)
+        return view
 
     def record(self, name: str) -> RelayRecord | None:
-        item = self._client.get_item(TableName=self._table, Key=record_key(name), ConsistentRead=True).get("Item")
+        key = relay_key(name, self._workspace)
+        item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
         if not item:
             return None
         # An item a release before 0.5 wrote has no version (and no state): it counts as version 0.
@@ -68,7 +79,7 @@ class DynamoDbNoticeStore(NoticeStore):
         refuse_too_many(notices)
         record: dict[str, Any] = {
             "Item": {
-                **record_key(name),
+                **relay_key(name, self._workspace),
                 **{key: {"S": value} for key, value in (attributes or {}).items()},
                 "version": {"N": str(expected_version + 1)},
                 "state": {"S": state},

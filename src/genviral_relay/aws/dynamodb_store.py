@@ -1,28 +1,25 @@
 """The watch store in one DynamoDB table: its items are written as `dynamodb_items.py` says; the relay's own
-items are read and written by `dynamodb_relay_state.py`."""
+items are read and written by `dynamodb_relay_state.py`, which makes a workspace's view (`in_workspace`): watches by
+post id are anyone's, the index reads and the watches it saves its workspace's."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from genviral_relay.aws.dynamodb_index import DynamoDbIndex
 from genviral_relay.aws.dynamodb_items import (
-    CREATED_INDEX,
-    CREATED_PARTITION,
-    DUE_INDEX,
-    DUE_SHARDS,
     EVENT_SK_PREFIX,
-    RETRY_SHARD,
     WATCH_SK,
     due_shard,
     event_key,
     event_to_item,
     is_condition_failure,
     paginated,
+    refuse_other_workspace,
     watch_from_item,
     watch_key,
     watch_to_item,
@@ -30,13 +27,12 @@ from genviral_relay.aws.dynamodb_items import (
 from genviral_relay.aws.dynamodb_relay_state import DynamoDbRelayState
 from genviral_relay.aws.event_log import DynamoDbEventLog
 from genviral_relay.checking.ports import EventSelection, OperatorQueries, WatchStore
-from genviral_relay.clock import Clock, format_ts, parse_ts
+from genviral_relay.clock import Clock, format_ts
 from genviral_relay.errors import StateConflictError
 from genviral_relay.feed.appending import appended_after_commit
-from genviral_relay.models.domain import DueWatch, OutboxEntry, WatchRecord
+from genviral_relay.models.domain import OutboxEntry, WatchRecord
 from genviral_relay.models.events import RelayEvent, parse_event
 from genviral_relay.observability import logger
-from genviral_relay.polling.ports import WatchIndex
 from genviral_relay.rules.event_feed import feed_entries
 
 if TYPE_CHECKING:
@@ -47,7 +43,7 @@ MAX_UNPROCESSED_ROUNDS = 5
 MAX_IN_OPERANDS = 100  # DynamoDB's limit for IN; a longer list is filtered after reading
 
 
-class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState):
+class DynamoDbStore(WatchStore, DynamoDbIndex, OperatorQueries, DynamoDbRelayState):
     """The one table behind every store port: watches, outbox, events, the pause and discover state."""
 
     def __init__(self, client: DynamoDBClient, table_name: str, *, event_retention: timedelta, clock: Clock) -> None:
@@ -85,6 +81,7 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
     def save(self, record: WatchRecord, *, expected_version: int, new_events: Sequence[RelayEvent]) -> bool:
         if record.version != expected_version + 1:
             raise ValueError("a saved watch must be exactly one version ahead of the stored one")
+        refuse_other_workspace(record, self._workspace)
         if expected_version == 0:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
         else:
@@ -203,77 +200,6 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
                 raise StateConflictError(post_id) from error
             raise
 
-    def due_watches(self, now: datetime) -> Iterator[DueWatch]:
-        due = [
-            DueWatch(item["pk"]["S"], parse_ts(item["next_check_at"]["S"]) or now)
-            for shard in [*map(str, range(DUE_SHARDS)), RETRY_SHARD]
-            for item in self._query_due(shard, "<=", now)
-        ]
-        # Each shard answers in index order; merged, the soonest due still come first.
-        return iter(sorted(due, key=lambda watch: (watch.next_check_at, watch.post_id)))
-
-    def claim_check(self, post_id: str, *, queued_at: datetime, now: datetime) -> bool:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=watch_key(post_id),
-                UpdateExpression="SET claimed_at = :now",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND (attribute_not_exists(claimed_at) OR claimed_at < :queued)"
-                ),
-                ExpressionAttributeValues={":now": {"S": format_ts(now)}, ":queued": {"S": format_ts(queued_at)}},
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
-
-    def awaiting_retry(self, now: datetime, *, limit: int | None = None) -> Iterator[str]:
-        return (item["pk"]["S"] for item in self._query_due(RETRY_SHARD, ">", now, limit=limit))
-
-    def watched_post_ids(self, *, limit: int | None = None, awaiting_retry: bool = True) -> Iterator[str]:
-        # `limit` per shard too: whether anything is watched costs one key a shard at most.
-        shards = [*map(str, range(DUE_SHARDS)), *([RETRY_SHARD] if awaiting_retry else [])]
-        return itertools.islice(
-            (item["pk"]["S"] for shard in shards for item in self._query_due(shard, limit=limit)), limit
-        )
-
-    def creation_moments(self, since: datetime, until: datetime, *, limit: int) -> list[datetime]:
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": CREATED_INDEX,
-            "KeyConditionExpression": "created_partition = :partition AND created_ts BETWEEN :since AND :until",
-            "ExpressionAttributeValues": {
-                ":partition": {"S": CREATED_PARTITION},
-                ":since": {"S": format_ts(since)},
-                ":until": {"S": format_ts(until)},
-            },
-            "ProjectionExpression": "created_ts",
-            "Limit": limit,
-        }
-        items = itertools.islice(self._pages("query", request), limit)
-        return [moment for item in items if (moment := parse_ts(item["created_ts"]["S"]))]
-
-    def _query_due(
-        self, shard: str, comparison: str = "", now: datetime | None = None, *, limit: int | None = None
-    ) -> Iterator[dict[str, Any]]:
-        values: dict[str, Any] = {":shard": {"S": shard}} | ({":now": {"S": format_ts(now)}} if now else {})
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": DUE_INDEX,
-            "KeyConditionExpression": "due_shard = :shard" + (f" AND next_check_at {comparison} :now" if now else ""),
-            "ExpressionAttributeValues": values,
-        }
-        if limit is not None:
-            request["Limit"] = limit
-        while True:
-            answer = self._client.query(**request)
-            yield from answer.get("Items", [])
-            if "LastEvaluatedKey" not in answer or limit is not None:
-                return
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-
     def _update_outbox(
         self, post_id: str, done: set[str], settle_version: int | None, settled_next_check_at: datetime | None
     ) -> None:
@@ -290,7 +216,7 @@ class DynamoDbStore(WatchStore, WatchIndex, OperatorQueries, DynamoDbRelayState)
             else:
                 update += " SET next_check_at = :next, due_shard = if_not_exists(due_shard, :shard)"
                 values[":next"] = {"S": format_ts(settled_next_check_at)}
-                values[":shard"] = {"S": due_shard(post_id)}
+                values[":shard"] = {"S": due_shard(post_id, self._workspace)}  # the watch the view just saved
         self._client.update_item(
             TableName=self._table,
             Key=watch_key(post_id),
