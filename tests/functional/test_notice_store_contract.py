@@ -152,7 +152,51 @@ def script(run: Run) -> None:
     assert run.step("the document outlives its pending entry", lambda s: s.notice(PAUSED.event_id)) == PAUSED
 
 
-def test_both_notice_stores_answer_alike_and_make_the_same_calls(stack: MotoStack) -> None:
+def acme(store: NoticeStore) -> NoticeStore:
+    """acme's view of the same store (no call made)."""
+    assert isinstance(store, DynamoDbNoticeStore | InMemoryNoticeStore)
+    return store.in_workspace("acme")
+
+
+def two_workspaces(run: Run) -> None:
+    """A workspace's records are its own (same name, apart); the notices are the deployment's: either view's flush
+    reads and acknowledges every workspace's."""
+    later = NOW + timedelta(seconds=1)
+    run.step(
+        "default's health",
+        lambda s: s.commit(
+            "ACCOUNT_HEALTH", "{}", expected_version=0, notices=(PAUSED,), owed=("sns",), committed_at=NOW
+        ),
+    )
+    run.step(
+        "acme's health, at its own version 0",
+        lambda s: acme(s).commit(
+            "ACCOUNT_HEALTH", '{"acme": 1}', expected_version=0, notices=(RESUMED,), owed=("feed",), committed_at=later
+        ),
+    )
+    assert run.step("default's record", lambda s: s.record("ACCOUNT_HEALTH")) == RelayRecord(1, "{}")
+    assert run.step("acme's record", lambda s: acme(s).record("ACCOUNT_HEALTH")) == RelayRecord(1, '{"acme": 1}')
+    stale = run.step(
+        "acme's own version guards it",
+        lambda s: acme(s).commit("ACCOUNT_HEALTH", "{}", expected_version=0, notices=(), owed=(), committed_at=later),
+    )
+    assert stale == Raised(StateConflictError.__name__)
+    assert run.step("acme is not paused", lambda s: acme(s).record("GENVIRAL_PAUSE")) is None
+
+    both = [PendingNotice(PAUSED, frozenset({"sns"}), NOW), PendingNotice(RESUMED, frozenset({"feed"}), later)]
+    assert run.step("default's flush sees both", lambda s: s.pending()) == both
+    assert run.step("acme's flush sees both", lambda s: acme(s).pending()) == both
+    assert run.step("acme sees default's owed", lambda s: acme(s).any_owed(NOW)) is True
+    assert run.step("acme reads default's notice", lambda s: acme(s).notice(PAUSED.event_id)) == PAUSED
+    run.step("acme takes default's", lambda s: acme(s).acknowledge(PAUSED.event_id, ("sns",)))
+    run.step("default takes acme's", lambda s: s.acknowledge(RESUMED.event_id, ("feed",)))
+    assert run.step("none left", lambda s: s.pending()) == []
+
+
+@pytest.mark.parametrize("script", [script, two_workspaces])
+def test_both_notice_stores_answer_alike_and_make_the_same_calls(
+    stack: MotoStack, script: Callable[[Run], None]
+) -> None:
     calls: Counter[str] = Counter()
     counted = CountingClient(stack.client("dynamodb"), calls)
     table = stack.ref("StateTable")
@@ -177,6 +221,9 @@ def test_both_notice_stores_answer_alike_and_make_the_same_calls(stack: MotoStac
     for real, double in zip(dynamodb.steps, memory.steps, strict=True):
         assert double == real  # (step, answer, DynamoDB calls made)
     assert memory.calls == dynamodb.calls
+    if script is two_workspaces:
+        assert all(made for _, _, made in dynamodb.steps), "every step of the script calls DynamoDB"
+        return
     made = {name: calls for name, _, calls in dynamodb.steps}
     assert made["acknowledge the rest"] == {"delete_item": 1}  # all that was owed: one call, nothing left behind
     assert made["acknowledging it deletes it, in one call"] == {"delete_item": 1}

@@ -78,6 +78,14 @@ class Run:
         return answer
 
 
+ACME = "acme"
+
+
+def acme(store: Store) -> Store:
+    """acme's view of the same table (no call made)."""
+    return store.in_workspace(ACME)
+
+
 def watch(post_id: str, version: int, **fields: object) -> WatchRecord:
     return WatchRecord(post_id=post_id, version=version, registered_at=NOW, **fields)  # type: ignore[arg-type]
 
@@ -345,9 +353,90 @@ def watched_posts_of_the_due_index(run: Run) -> None:
     assert run.listing("not the retry shard", lambda s: s.watched_post_ids(limit=1, awaiting_retry=False)) == []
 
 
+def workspaces_read_their_own_index(run: Run) -> None:
+    """Watches are the table's by post id; the due index's shards and the created partition a view reads are its
+    workspace's, and a watch is written to its own workspace's."""
+    created = "2025-02-01T09:00:00Z"
+    mine = watch(POSTS[0], 1, next_check_at=NOW, created_at=created)
+    theirs = watch(POSTS[1], 1, next_check_at=NOW - timedelta(minutes=1), created_at=created, workspace=ACME)
+    retrying = watch(POSTS[2], 1, next_check_at=NOW + timedelta(hours=1), awaiting_retry=True, workspace=ACME)
+    run.step("save default's", lambda s: s.save(mine, expected_version=0, new_events=()))
+    run.step("save acme's", lambda s: acme(s).save(theirs, expected_version=0, new_events=()))
+    run.step("save acme's awaiting retry", lambda s: acme(s).save(retrying, expected_version=0, new_events=()))
+
+    assert run.step("get acme's through default's view", lambda s: s.get(POSTS[1])) == theirs
+    assert run.step("get default's through acme's view", lambda s: acme(s).get(POSTS[0])) == mine
+    many = run.step("get_many through acme's view", lambda s: acme(s).get_many(POSTS))
+    assert many == {POSTS[0]: mine, POSTS[1]: theirs, POSTS[2]: retrying}
+    assert run.listing("default's due", lambda s: s.due_post_ids(NOW)) == [POSTS[0]]
+    assert run.listing("acme's due", lambda s: acme(s).due_post_ids(NOW)) == [POSTS[1]]
+    assert run.listing("default awaits no retry", lambda s: s.awaiting_retry(NOW)) == []
+    assert run.listing("acme's awaiting retry", lambda s: acme(s).awaiting_retry(NOW)) == [POSTS[2]]
+    assert run.listing("default's watched", lambda s: s.watched_post_ids()) == [POSTS[0]]
+    assert sorted(run.listing("acme's watched", lambda s: acme(s).watched_post_ids())) == sorted(POSTS[1:])
+    moment = datetime(2025, 2, 1, 9, 0, tzinfo=UTC)
+    window = (moment, moment + timedelta(hours=1))
+    assert run.step("default's created", lambda s: s.creation_moments(*window, limit=10)) == [moment]
+    assert run.step("acme's created", lambda s: acme(s).creation_moments(*window, limit=10)) == [moment]
+    run.step(
+        "end default's", lambda s: s.save(watch(POSTS[0], 2, created_at=created), expected_version=1, new_events=())
+    )
+    assert run.step("acme's created, after", lambda s: acme(s).creation_moments(*window, limit=10)) == [moment]
+    assert run.listing("default's due, after", lambda s: s.due_post_ids(NOW + timedelta(days=1))) == []
+
+    # A settle that puts a watch back in the due index puts it in its own workspace's shard
+    events = detect_transitions(None, post(account(status="posted"), post_id=LATER), NOW).events
+    outbox = frozenset(OutboxEntry(event_id=event.event_id, target="sns") for event in events)
+    owing = watch(LATER, 1, outbox=outbox, next_check_at=NOW, workspace=ACME)
+    run.step("save acme's, owing", lambda s: acme(s).save(owing, expected_version=0, new_events=events))
+    run.step(
+        "acme settles it",
+        lambda s: acme(s).acknowledge(LATER, outbox, settle_version=1, settled_next_check_at=NOW + timedelta(hours=2)),
+    )
+    later = NOW + timedelta(hours=3)
+    assert LATER in run.listing("acme's due, settled", lambda s: acme(s).due_post_ids(later))
+    assert LATER not in run.listing("default's due, settled", lambda s: s.due_post_ids(later))
+    # The claim and the operator's reads are by post id, whichever view
+    assert run.step("default claims acme's", lambda s: s.claim_check(POSTS[1], queued_at=NOW, now=NOW)) is True
+    assert run.listing("every watch", lambda s: sorted(record.post_id for record in acme(s).watches())) == sorted(
+        [*POSTS, LATER]
+    )
+
+
+def workspaces_keep_their_own_relay_items(run: Run) -> None:
+    """Each workspace's pause, discover state and account directory are its own items."""
+    pause = PauseRecord(paused_at=NOW, until=NOW + timedelta(minutes=5), reason="402", http_status=402)
+    run.step("acme pauses", lambda s: commit_pause(acme(s), pause))
+    assert run.step("acme is paused", lambda s: acme(s).genviral_pause(NOW)) == PauseStatus("402", 1, pause)
+    assert run.step("default is not", lambda s: s.genviral_pause(NOW)) == PauseStatus()
+    run.step("default pauses, at its own version 0", lambda s: commit_pause(s, pause))
+    assert run.step("default is paused", lambda s: s.genviral_pause(NOW)) == PauseStatus("402", 1, pause)
+
+    walking = DiscoverState(version=1, baseline_before=NOW, walk_started_at=NOW)
+    run.step("default walks", lambda s: s.save_discover_state(walking, expected_version=0))
+    assert run.step("acme has not begun", lambda s: acme(s).discover_state()) is None
+    run.step("acme walks, at its own version 0", lambda s: acme(s).save_discover_state(walking, expected_version=0))
+    walked = walking.model_copy(update={"version": 2, "walk_started_at": None, "listed_until": NOW})
+    run.step("acme walked", lambda s: acme(s).save_discover_state(walked, expected_version=1))
+    assert run.step("default's walk", lambda s: s.discover_state()) == walking
+    assert run.step("acme's walk", lambda s: acme(s).discover_state()) == walked
+
+    directory = AccountDirectory(
+        accounts={ACCOUNT_A: DirectoryEntry(platform="tiktok", username="cafe", display_name="Cafe", type="byo")},
+        refreshed_at=NOW,
+        last_attempt_at=NOW,
+    )
+    run.step("acme lists its accounts", lambda s: acme(s).save_account_directory(directory))
+    assert run.step("acme's directory", lambda s: acme(s).account_directory()) == directory
+    assert run.step("default's directory", lambda s: s.account_directory()) is None
+    assert run.step("the default view of default", lambda s: s.in_workspace("default").discover_state()) == walking
+
+
 @pytest.mark.parametrize(
     "script",
     [
+        workspaces_read_their_own_index,
+        workspaces_keep_their_own_relay_items,
         watched_posts_of_the_due_index,
         watches_outbox_and_due_index,
         check_claims,
@@ -373,3 +462,25 @@ def test_both_stores_answer_alike_and_make_the_same_calls(stack: MotoStack, scri
     for real, double in zip(dynamodb.steps, memory.steps, strict=True):
         assert double == real  # (step, answer, DynamoDB calls made)
     assert memory.calls == dynamodb.calls
+
+
+@pytest.mark.parametrize("store", ["dynamodb", "memory"])
+def test_a_view_refuses_to_save_a_watch_of_another_workspace(stack: MotoStack, store: str) -> None:
+    plain: Store = (
+        DynamoDbStore(
+            stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=1), clock=utc_now
+        )
+        if store == "dynamodb"
+        else InMemoryStore()
+    )
+    for view, record in [
+        (plain, watch(POSTS[0], 1, workspace=ACME)),
+        (acme(plain), watch(POSTS[0], 1)),
+        (plain.in_workspace("other"), watch(POSTS[0], 1, workspace=ACME)),
+    ]:
+        with pytest.raises(ValueError, match="saved through"):  # a wiring error, before any call
+            view.save(record, expected_version=0, new_events=())
+    assert plain.get(POSTS[0]) is None
+    for name in ["", "Acme", "acme#1", "x" * 41]:
+        with pytest.raises(ValueError, match="not a workspace name"):
+            plain.in_workspace(name)
