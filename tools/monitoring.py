@@ -356,6 +356,8 @@ DASHBOARD: tuple[Graph, ...] = (
             Metric.POISON_MESSAGES,
             Metric.DUPLICATE_CHECK_REQUESTS,
             Metric.TICKS_PAUSED,
+            Metric.WORKSPACE_TICK_FAILURES,
+            Metric.UNKNOWN_WORKSPACE_MESSAGES,
         ),
     ),
     Graph(

@@ -70,16 +70,18 @@ class PollTick:
         self._notices = notices
         self._accounts = accounts
 
-    def run(self, *, correlation_id: str | None = None) -> TickReport:
-        """`correlation_id`: the tick's own, carried by every message it queues."""
-        report = self._queue_due_work(correlation_id)
+    def run(self, *, correlation_id: str | None = None, stack_wide: bool = True) -> TickReport:
+        """`correlation_id`: the tick's own, carried by every message it queues. `stack_wide`: whether this tick also
+        queues the stack's own work (the notices flush): False for every workspace's tick but one, so a stack of
+        several workspaces asks for it once."""
+        report = self._queue_due_work(correlation_id, stack_wide)
         emit(Metric.POLLER_TICKS)
         return report
 
-    def _queue_due_work(self, correlation_id: str | None) -> TickReport:
+    def _queue_due_work(self, correlation_id: str | None, stack_wide: bool) -> TickReport:
         # The precision the table stores: `claimed_at` is compared with the messages' `queued_at`.
         now = to_milliseconds(self._clock())
-        flush = self._notices_owed(now)
+        flush = self._notices_owed(now) if stack_wide else []
         reason = self._pause.reason()
         if reason is not None:
             logger.error("Genviral calls are paused; no checks queued this tick", extra={"reason": reason})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -154,7 +155,8 @@ class WorkBatch:
                 job()
         else:
             with ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="check") as pool:
-                futures = [pool.submit(job) for job in jobs]
+                # Each job in a copy of this thread's context: its metrics count for the batch's workspace too.
+                futures = [pool.submit(copy_context().run, job) for job in jobs]
             for future in futures:
                 future.result()  # re-raises what must end the invocation (anything that is not an Exception)
 
