@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from botocore.config import Config
 
     from genviral_relay.aws.dynamodb_store import DynamoDbStore
+    from genviral_relay.checking.pause import GenviralPause
     from genviral_relay.checking.ports import EventPublisher, PostSource, TokenSource, WorkspaceKeys
     from genviral_relay.checking.unwatch import Unwatch
     from genviral_relay.genviral.client import GenviralClient
@@ -168,9 +169,15 @@ def build_genviral_client(api_url: str, tokens: TokenSource) -> GenviralClient:
 
 
 @built_once
+def workspace_keys() -> WorkspaceKeys:
+    """The functions' secret: one cached read serves every workspace's calls and the worker's sync."""
+    return build_workspace_keys(checker_settings().genviral_secret_arn)
+
+
+@built_once
 def genviral_client() -> GenviralClient:
     settings = checker_settings()
-    return build_genviral_client(str(settings.genviral_api_url), build_token_source(settings.genviral_secret_arn))
+    return build_genviral_client(str(settings.genviral_api_url), workspace_keys().token_source(DEFAULT_WORKSPACE))
 
 
 @built_once
@@ -199,12 +206,26 @@ def unwatch() -> Unwatch:
 
 @built_once
 def work_batch() -> WorkBatch:
-    """The worker's dispatcher: its checks, the retry sweep and discovery (discover mode)."""
+    """The worker's dispatcher: its checks, the retry sweep, discovery (discover mode) and the workspaces' sync."""
+    from genviral_relay.polling.workspaces import WorkspaceSync
+
     settings = worker_settings()
     worker = relay()
     return worker.work_batch(
-        discovery=worker.discovery(partial(moment_from, settings.discover_since)), threads=settings.threads_per_worker
+        discovery=worker.discovery(partial(moment_from, settings.discover_since)),
+        threads=settings.threads_per_worker,
+        workspaces=WorkspaceSync(
+            keys=workspace_keys(), store=checker_store().notices, pauses=workspace_pause, clock=utc_now
+        ),
     )
+
+
+def workspace_pause(workspace: str) -> GenviralPause:
+    """A workspace's pause, for the sync to pause it after a bad secret: the default workspace's relay is the one
+    composed here (the per-workspace composition gives each workspace its own)."""
+    if workspace != DEFAULT_WORKSPACE:
+        raise LookupError(f"no relay is composed for workspace {workspace}")
+    return relay().pause
 
 
 def build_work_queue(queue_url: str, client: ClientFactory = aws_client) -> WorkQueue:
@@ -219,6 +240,7 @@ def poll_tick() -> PollTick:
     from genviral_relay.polling.account_checks import AccountChecks
     from genviral_relay.polling.bulk_refresh import HotWindows
     from genviral_relay.polling.tick import PollTick
+    from genviral_relay.polling.workspaces import SYNC_EVERY
     from genviral_relay.rules.backpressure import Backpressure
     from genviral_relay.rules.schedule import tick_of
 
@@ -239,6 +261,7 @@ def poll_tick() -> PollTick:
         )
         if settings.account_check_minutes
         else None,
+        sync_every=SYNC_EVERY,  # the worker reads the secret: this function never does
     )
 
 
