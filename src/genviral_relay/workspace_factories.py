@@ -26,6 +26,7 @@ from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.settings import checker_settings, poller_settings, worker_settings
 
 if TYPE_CHECKING:
+    from genviral_relay.checking.pause import GenviralPause
     from genviral_relay.checking.ports import WorkspaceKeys
     from genviral_relay.polling.ports import WorkQueue
     from genviral_relay.polling.tick import PollTick
@@ -67,11 +68,25 @@ def relay(workspace: str = DEFAULT_WORKSPACE) -> Relay:
 def work_batch(workspace: str = DEFAULT_WORKSPACE) -> WorkBatch:
     """`workspace`'s dispatcher: its checks, retry sweep and discovery, on at most `threads_per_worker` threads (so
     each workspace keeps within `GenviralMaxConcurrency`, whatever the others do)."""
+    from genviral_relay.polling.workspaces import WorkspaceSync
+
     settings = worker_settings()
     worker = relay(workspace)
     return worker.work_batch(
-        discovery=worker.discovery(partial(moment_from, settings.discover_since)), threads=settings.threads_per_worker
+        discovery=worker.discovery(partial(moment_from, settings.discover_since)),
+        threads=settings.threads_per_worker,
+        # The stack's own work (it names no workspace) runs on the default workspace's batch: the sync too.
+        workspaces=WorkspaceSync(
+            keys=workspace_keys(), store=checker_store().notices, pauses=workspace_pause, clock=factories.utc_now
+        )
+        if workspace == DEFAULT_WORKSPACE
+        else None,
     )
+
+
+def workspace_pause(workspace: str) -> GenviralPause:
+    """A workspace's pause (the sync pauses every known workspace after a bad secret)."""
+    return relay(workspace).pause
 
 
 @built_once
@@ -96,6 +111,7 @@ def poll_tick(workspace: str = DEFAULT_WORKSPACE) -> PollTick:
     from genviral_relay.polling.bulk_refresh import HotWindows
     from genviral_relay.polling.tick import PollTick
     from genviral_relay.polling.workspace_queue import WorkspaceQueue
+    from genviral_relay.polling.workspaces import SYNC_EVERY
     from genviral_relay.rules.backpressure import Backpressure
     from genviral_relay.rules.schedule import tick_of
 
@@ -116,6 +132,7 @@ def poll_tick(workspace: str = DEFAULT_WORKSPACE) -> PollTick:
         )
         if settings.account_check_minutes
         else None,
+        sync_every=SYNC_EVERY,  # asked by the tick that carries the stack's own work (`WorkspaceTicks`)
     )
 
 
