@@ -164,16 +164,15 @@ def test_a_paused_workspace_queues_nothing_and_the_others_are_still_checked() ->
     assert emitted(Metric.TICKS_PAUSED) == [1]
 
 
-def test_a_workspace_whose_tick_fails_is_counted_and_the_others_tick(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_workspace_whose_tick_fails_is_counted_and_the_others_tick_first(caplog: pytest.LogCaptureFixture) -> None:
     stack = Stack(ACME, BETA)
     stack.watched(ACME)
     stack.watched(BETA)
     stack.tick_of(ACME)._index = None  # type: ignore[assignment]  # a bug in acme's tick: it raises
 
-    report = stack.ticks().run()
+    with pytest.raises(AttributeError):  # once the others ticked: the invocation fails as a failed tick always did
+        stack.ticks().run()
 
-    assert report.failed == (ACME,)
-    assert report.queued == 2
     assert set(workspaces_of([request for request, _ in stack.queue.sent])) == {BETA}
     assert emitted(Metric.WORKSPACE_TICK_FAILURES) == [1]
     assert "A workspace's tick failed" in caplog.text
