@@ -80,7 +80,9 @@ class WorkspaceBatches:
         groups: dict[str, list[WorkItem]] = {}
         for item in items:
             groups.setdefault(workspace_of(getattr(item.request, "workspace", None)), []).append(item)
-        known = self._named()
+        # Only default's work (a stack of one, as 0.4's): run as it always ran, with no read of the secret of its
+        # own; were `default` gone from the secret, its calls would meet that as a refused key and pause it.
+        known = None if set(groups) <= {DEFAULT_WORKSPACE} else self._named()
         if known is not None:
             for workspace in [workspace for workspace in groups if workspace not in known]:
                 self._drop(workspace, groups, stack_wide=workspace == DEFAULT_WORKSPACE)
