@@ -13,6 +13,11 @@ a posting whose URL comes later: `mark_posted(..., url_after=...)` or `resolve_u
 key scope and plan errors, and inject transport or payload faults that matching requests consume in
 first-in-first-out order.
 
+Workspaces: a Genviral key is scoped to one workspace. `tokens=[...]` are keys of the one workspace named
+`default`; `workspaces={"acme": "tok-a", ...}` adds named ones. A key sees only its workspace's posts and accounts
+(another workspace's post is a 404, as an unknown one), and `revoke_key(name)` makes a workspace's key answer 401
+until `restore_key(name)`.
+
 Order of checks for every request: unknown path (404), wrong method (405), authentication (401; an
 unauthorized request never consumes a fault), the next matching fault, plan error (402/403), then the
 answer itself. The raw token is never logged or recorded.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import hashlib
 import json
 import math
 import socket
@@ -59,6 +65,8 @@ POST_ROUTES: Final[frozenset[Route]] = frozenset({"post", "list"})
 ACCOUNT_FIELDS: Final = ("platform", "type", "username", "display_name", "status")
 DEFAULT_WORKSPACE_ID: Final = "ws_3f9a2c71"
 DEFAULT_OWNER_USER_ID: Final = "user_8d41b0e2"
+DEFAULT_WORKSPACE: Final = "default"
+"""The workspace `tokens` belong to (the relay's name for a single-key secret's workspace)."""
 FaultKind = Literal["respond", "server_error", "truncated", "reset", "hang", "trickle", "trickle_head"]
 
 
@@ -245,6 +253,8 @@ class RequestRecord:
     post_id: str | None
     status: int
     authorized: bool
+    workspace: str | None = None
+    """The workspace whose key authorized the request (None: not authorized)."""
 
 
 @dataclass
@@ -253,6 +263,8 @@ class _FaultEntry:
     post_id: str | None
     remaining: int
     routes: frozenset[Route] = POST_ROUTES
+    workspace: str | None = None
+    """Only this workspace's requests take the fault (None: any workspace's)."""
 
 
 @dataclass
@@ -267,6 +279,7 @@ class _Post:
     pinterest: dict[str, Any] | None
     states: list[dict[str, Any]]
     seq: int
+    workspace: str = DEFAULT_WORKSPACE
     external_id: str | None = None
     """Set at creation (the idempotency key); whether Genviral's GET echoes it is undocumented, so only
     posts created with one carry the field."""
@@ -337,6 +350,13 @@ def _first_values(raw_query: str) -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(raw_query, keep_blank_values=True).items()}
 
 
+def workspace_id(workspace: str) -> str:
+    """The Genviral id of a workspace (`workspace_id` in GET /accounts): the seed's for `default`, stable for others."""
+    if workspace == DEFAULT_WORKSPACE:
+        return DEFAULT_WORKSPACE_ID
+    return "ws_" + hashlib.sha256(workspace.encode()).hexdigest()[:8]
+
+
 def _parse_bound(raw: str) -> datetime:
     if not raw.strip():
         raise ValueError("empty timestamp")
@@ -355,10 +375,22 @@ class GenviralEmulator:
     def __init__(
         self,
         *,
-        tokens: Iterable[str] = (DEFAULT_TOKEN,),
+        tokens: Iterable[str] | None = None,
+        workspaces: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.tokens: set[str] = set(tokens)
+        """`tokens`: the `default` workspace's keys (the demo key unless `workspaces` is given); `workspaces`: a key
+        per named workspace."""
+        named = dict(workspaces or {})
+        self.tokens: set[str] = set(tokens if tokens is not None else () if named else (DEFAULT_TOKEN,))
+        keys = [*self.tokens, *named.values()]
+        if any(not key for key in keys) or len(set(keys)) != len(keys):
+            raise ValueError("each workspace needs its own non-empty key")
+        if any(not name for name in named):
+            raise ValueError("a workspace needs a name")
+        self._workspace_keys = named
+        self._revoked: set[str] = set()
+        self._account_workspaces: dict[str, str] = {}
         self.scope_accounts: set[str] | None = None
         self.account_scope: Literal["workspace", "personal"] = "workspace"
         self.list_inactive_accounts = False
@@ -466,11 +498,13 @@ class GenviralEmulator:
         post_id: str | None = None,
         created_at: datetime | None = None,
         external_id: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> str:
         """Store a post and return its id. `scheduled_at` defaults to now + 1 h (None = publish ASAP).
 
         `accounts` is a list of account ids, or a count of new random ones. `media` defaults to a
         video; None means a text-only post. `tiktok`/`pinterest` are echoed with exactly the keys given.
+        The post and its accounts are `workspace`'s (an account belongs to one workspace).
         """
         account_ids = self._new_account_ids(accounts)
         now = self._clock()
@@ -483,6 +517,7 @@ class GenviralEmulator:
             if post_id in self._posts:
                 raise ValueError(f"post {post_id} already exists")
             for account_id in account_ids:
+                self._claim_account(account_id, workspace)
                 self._accounts.setdefault(account_id, _default_account(account_id))
             self._seq += 1
             self._posts[post_id] = _Post(
@@ -495,6 +530,7 @@ class GenviralEmulator:
                 tiktok=copy.deepcopy(dict(tiktok)) if tiktok is not None else None,
                 pinterest=copy.deepcopy(dict(pinterest)) if pinterest is not None else None,
                 external_id=external_id,
+                workspace=workspace,
                 states=[
                     {
                         "account_id": account_id,
@@ -525,14 +561,16 @@ class GenviralEmulator:
             raise ValueError("account ids must be unique")
         return account_ids
 
-    def set_account(self, account_id: str, **fields: Any) -> None:
+    def set_account(self, account_id: str, *, workspace: str | None = None, **fields: Any) -> None:
         """Create or change a connected account: `platform`, `type` (`byo`/`hosted`), `username`,
         `display_name`, `status` (only `active` accounts are listed; `revoked`, `paused`, ... are not, unless
-        `list_inactive_accounts`)."""
+        `list_inactive_accounts`). A new account is `workspace`'s (default: `default`)."""
         unknown = set(fields) - set(ACCOUNT_FIELDS)
         if unknown:
             raise TypeError(f"unknown account fields: {sorted(unknown)}")
         with self._lock:
+            owner = workspace or self._account_workspaces.get(account_id, DEFAULT_WORKSPACE)
+            self._claim_account(account_id, owner)
             entry = self._accounts.setdefault(account_id, _default_account(account_id))
             entry.update(fields)
 
@@ -544,6 +582,47 @@ class GenviralEmulator:
         """The account is disconnected: GET /accounts no longer lists it (posts keep its states)."""
         with self._lock:
             self._accounts.pop(account_id, None)
+
+    def _claim_account(self, account_id: str, workspace: str) -> None:
+        """`account_id` is `workspace`'s from now on; an account of another workspace is an error (under the lock)."""
+        owner = self._account_workspaces.setdefault(account_id, workspace)
+        if owner != workspace:
+            raise ValueError(f"account {account_id} belongs to workspace {owner}, not {workspace}")
+
+    # ---------------------------------------------------------------- workspaces and their keys
+
+    def add_workspace(self, name: str, token: str) -> None:
+        """A workspace (or a new key for one) from now on, as when the user adds a key to the relay's secret."""
+        with self._lock:
+            if not name or not token or token in self.tokens or token in self._others(name):
+                raise ValueError("each workspace needs its own non-empty key")
+            self._workspace_keys[name] = token
+
+    def _others(self, name: str) -> set[str]:
+        return {key for workspace, key in self._workspace_keys.items() if workspace != name}
+
+    def revoke_key(self, workspace: str) -> None:
+        """The workspace's key is revoked: its every call answers 401 `invalid_token` until `restore_key`."""
+        with self._lock:
+            if workspace not in self.workspaces():
+                raise KeyError(f"unknown workspace {workspace}")
+            self._revoked.add(workspace)
+
+    def restore_key(self, workspace: str) -> None:
+        """The workspace's key works again."""
+        with self._lock:
+            self._revoked.discard(workspace)
+
+    def workspaces(self) -> list[str]:
+        """The workspaces a key exists for, sorted (`default` when `tokens` has any)."""
+        with self._lock:
+            named = set(self._workspace_keys) | ({DEFAULT_WORKSPACE} if self.tokens else set())
+        return sorted(named)
+
+    def calls_by_workspace(self) -> Counter[str]:
+        """Authorized requests per workspace, every route and answer counted (the benchmarks' calls per workspace)."""
+        with self._lock:
+            return Counter(record.workspace for record in self.requests_log if record.workspace is not None)
 
     def _post(self, post_id: str) -> _Post:
         try:
@@ -675,11 +754,20 @@ class GenviralEmulator:
 
     # ---------------------------------------------------------------- faults and observation
 
-    def inject(self, fault: Fault, *, post_id: str | None = None, times: int = 1, accounts: bool = False) -> None:
+    def inject(
+        self,
+        fault: Fault,
+        *,
+        post_id: str | None = None,
+        times: int = 1,
+        accounts: bool = False,
+        workspace: str | None = None,
+    ) -> None:
         """Queue `fault` for the next `times` matching authorized requests.
 
         post_id None matches GET /posts/{any id} and GET /posts; otherwise only GET /posts/{post_id}.
-        `accounts`: the fault matches GET /accounts instead (and only it).
+        `accounts`: the fault matches GET /accounts instead (and only it). `workspace`: only that workspace's
+        requests match (None: any workspace's).
         """
         if times < 1:
             raise ValueError("times must be >= 1")
@@ -687,7 +775,7 @@ class GenviralEmulator:
             raise ValueError("an accounts fault cannot target a post")
         routes: frozenset[Route] = frozenset({"accounts"}) if accounts else POST_ROUTES
         with self._lock:
-            self._faults.append(_FaultEntry(fault, post_id, times, routes))
+            self._faults.append(_FaultEntry(fault, post_id, times, routes, workspace))
 
     def release_hangs(self) -> None:
         """Let every request a `hang` fault holds now answer (normally)."""
@@ -758,16 +846,26 @@ class GenviralEmulator:
                 self._inflight -= 1
                 self._idle.notify_all()
 
-    def _is_authorized(self, header: str | None) -> bool:
+    def _authorized_workspace(self, header: str | None) -> str | None:
+        """The workspace whose live key the Authorization header carries; None when it carries none."""
         if not header:
-            return False
+            return None
         scheme, _, token = header.partition(" ")
         token = token.strip()
-        return scheme.lower() == "bearer" and bool(token) and token in set(self.tokens)
+        if scheme.lower() != "bearer" or not token:
+            return None
+        with self._lock:
+            if token in set(self.tokens):
+                workspace: str | None = DEFAULT_WORKSPACE
+            else:
+                workspace = next((name for name, key in self._workspace_keys.items() if key == token), None)
+            return None if workspace in self._revoked else workspace
 
-    def _take_fault(self, route: Route, post_id: str | None) -> Fault | None:
+    def _take_fault(self, route: Route, post_id: str | None, workspace: str) -> Fault | None:
         with self._lock:
             for index, entry in enumerate(self._faults):
+                if entry.workspace is not None and entry.workspace != workspace:
+                    continue
                 if route in entry.routes and (entry.post_id is None or (route == "post" and entry.post_id == post_id)):
                     entry.remaining -= 1
                     if entry.remaining == 0:
@@ -775,30 +873,30 @@ class GenviralEmulator:
                     return entry.fault
         return None
 
-    def _serve(self, route: Route, post_id: str | None, query: dict[str, str]) -> _Response | None:
+    def _serve(self, route: Route, post_id: str | None, query: dict[str, str], workspace: str) -> _Response | None:
         """The answer to an authorized GET, faults included; None means send nothing at all."""
-        fault = self._take_fault(route, post_id)
+        fault = self._take_fault(route, post_id, workspace)
         if fault is not None and fault.kind == "reset":
             return None
         if fault is not None and fault.kind == "hang" and not self._hold(fault.seconds):
             return None
-        normal = self._answer(route, post_id, query)
+        normal = self._answer(route, post_id, query, workspace)
         return fault._apply(normal, route) if fault is not None else normal
 
-    def _answer(self, route: Route, post_id: str | None, query: dict[str, str]) -> _Response:
+    def _answer(self, route: Route, post_id: str | None, query: dict[str, str], workspace: str) -> _Response:
         plan_error = self._plan_error
         if plan_error is not None:
             status, message = PLAN_ERRORS[plan_error]
             return _error(status, message, plan_error)
         if route == "list":
-            return self._list_answer(query)
+            return self._list_answer(query, workspace)
         if route == "accounts":
-            return self._accounts_answer()
+            return self._accounts_answer(workspace)
         scope = self._scope()
         with self._lock:
             self._settle_late_urls()
             post = self._posts.get(post_id or "")
-            rendered = post.render(scope) if post is not None else None
+            rendered = post.render(scope) if post is not None and post.workspace == workspace else None
         if rendered is None:
             return _error(404, "Post not found", "not_found")
         return _ok("Post retrieved", rendered)
@@ -807,7 +905,7 @@ class GenviralEmulator:
         scope = self.scope_accounts
         return set(scope) if scope is not None else None
 
-    def _list_answer(self, query: dict[str, str]) -> _Response:
+    def _list_answer(self, query: dict[str, str], workspace: str) -> _Response:
         try:
             limit = int(query.get("limit", str(DEFAULT_LIMIT)).strip())
         except ValueError:
@@ -830,7 +928,8 @@ class GenviralEmulator:
             in_scope = [
                 (post, post.status())
                 for post in posts
-                if scope is None or any(state["account_id"] in scope for state in post.states)
+                if post.workspace == workspace
+                and (scope is None or any(state["account_id"] in scope for state in post.states))
             ]
             by_status = Counter(status for _, status in in_scope)
             chosen = [
@@ -849,21 +948,22 @@ class GenviralEmulator:
         }
         return _ok("Posts retrieved", {"summary": summary, "posts": selected})
 
-    def _accounts_answer(self) -> _Response:
+    def _accounts_answer(self, workspace: str) -> _Response:
         scope = self._scope()
-        workspace_id = DEFAULT_WORKSPACE_ID if self.account_scope == "workspace" else None
+        listed_id = workspace_id(workspace) if self.account_scope == "workspace" else None
         with self._lock:
             listed = [
-                {"id": account_id, **{name: entry[name] for name in ACCOUNT_FIELDS}, "workspace_id": workspace_id}
+                {"id": account_id, **{name: entry[name] for name in ACCOUNT_FIELDS}, "workspace_id": listed_id}
                 | {"capabilities": copy.deepcopy(entry["capabilities"])}
                 for account_id, entry in self._accounts.items()
-                if (entry["status"] == "active" or self.list_inactive_accounts)
+                if self._account_workspaces.get(account_id) == workspace
+                and (entry["status"] == "active" or self.list_inactive_accounts)
                 and (scope is None or account_id in scope)
             ]
         data = {
             "scope": self.account_scope,
             "owner_user_id": DEFAULT_OWNER_USER_ID,
-            "workspace_id": workspace_id,
+            "workspace_id": listed_id,
             "accounts": listed,
         }
         return _ok("Accounts retrieved", data)
@@ -934,16 +1034,17 @@ class _Handler(BaseHTTPRequestHandler):
         query = _first_values(url.query)
         if route == "post" and self.command == "GET" and post_id is not None:
             emulator._count_call(post_id)
-        authorized = emulator._is_authorized(self.headers.get("Authorization"))
+        workspace = emulator._authorized_workspace(self.headers.get("Authorization"))
+        authorized = workspace is not None
         response: _Response | None
         if route is None:
             response = _error(404, "Not found", "not_found")
         elif self.command != "GET":
             response = _error(405, "Method not allowed", "method_not_allowed")
-        elif not authorized:
+        elif workspace is None:
             response = _error(401, "API key not found", "invalid_token")
         else:
-            response = emulator._serve(route, post_id, query)
+            response = emulator._serve(route, post_id, query, workspace)
         emulator._record(
             RequestRecord(
                 method=self.command,
@@ -952,6 +1053,7 @@ class _Handler(BaseHTTPRequestHandler):
                 post_id=post_id,
                 status=response.status if response is not None else 0,
                 authorized=authorized,
+                workspace=workspace,
             )
         )
         if response is None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from genviral_relay import factories
-from genviral_relay.observability import metrics
+from genviral_relay.observability import clear_workspace_metrics, metrics
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import FAKE_CREDENTIALS, MotoStack
@@ -113,9 +113,11 @@ def secret_sentinel() -> Iterator[SecretSentinel]:
 def _fresh_process_state() -> Iterator[None]:
     factories.reset()
     metrics.clear_metrics()
+    clear_workspace_metrics()
     yield
     factories.reset()
     metrics.clear_metrics()
+    clear_workspace_metrics()
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from typing import Any, Literal, NewType
 
 import yaml
 
-from genviral_relay.observability import METRICS_NAMESPACE, SERVICE, STACK_DIMENSION, Metric
+from genviral_relay.observability import METRICS_NAMESPACE, SERVICE, STACK_DIMENSION, WORKSPACE_DIMENSION, Metric
 from local.template import TEMPLATE_PATH, parse_template
 
 # ---------------------------------------------------------------------- the spec
@@ -283,6 +283,14 @@ class Graph:
     alarm_line: TemplateParameter | None = None  # a horizontal line at this threshold
 
 
+def by_workspace(metric: Metric, line_id: str) -> Line:
+    """One line per workspace of `metric` (its second series, with a `workspace` dimension: written only in a stack of
+    several): a SEARCH, so a workspace added to the secret needs no deploy and costs no alarm."""
+    dimensions = f"{METRICS_NAMESPACE},service,{STACK_DIMENSION},{WORKSPACE_DIMENSION}"
+    query = f'{{{dimensions}}} MetricName="{metric.value}" {STACK_DIMENSION}="${{AWS::StackName}}"'
+    return Line(expression=f"SEARCH('{query}', 'Sum', 300)", id=line_id)  # each series named by its workspace
+
+
 DASHBOARD: tuple[Graph, ...] = (
     Graph(
         "Checks",
@@ -348,6 +356,15 @@ DASHBOARD: tuple[Graph, ...] = (
         (Metric.EVENTS_PUBLISHED, Metric.PUBLISH_FAILURES, Metric.EVENTS_DEAD_LETTERED, Metric.OUTBOX_ENTRIES_EXPIRED),
     ),
     Graph(
+        "By workspace (several workspaces only)",
+        (
+            by_workspace(Metric.POSTS_CHECKED, "checks"),
+            by_workspace(Metric.CHECK_FAILURES, "failures"),
+            by_workspace(Metric.TICKS_PAUSED, "paused"),
+            by_workspace(Metric.GENVIRAL_ERRORS_401, "refused"),
+        ),
+    ),
+    Graph(
         "Check outcomes",
         (
             Metric.POSTS_GONE,
@@ -356,6 +373,8 @@ DASHBOARD: tuple[Graph, ...] = (
             Metric.POISON_MESSAGES,
             Metric.DUPLICATE_CHECK_REQUESTS,
             Metric.TICKS_PAUSED,
+            Metric.WORKSPACE_TICK_FAILURES,
+            Metric.UNKNOWN_WORKSPACE_MESSAGES,
         ),
     ),
     Graph(

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from functools import _lru_cache_wrapper, cache, partial
+from functools import _lru_cache_wrapper, cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from genviral_relay import clock
-from genviral_relay.clock import Clock, moment_from
+from genviral_relay.clock import Clock
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.observability import label_stack
 from genviral_relay.settings import (
     checker_settings,
     clear_settings_cache,
     poller_settings,
-    worker_settings,
 )
 
 # Each function imports only what it builds (cold starts are measured): these are named for the annotations.
@@ -25,13 +25,10 @@ if TYPE_CHECKING:
     from botocore.config import Config
 
     from genviral_relay.aws.dynamodb_store import DynamoDbStore
-    from genviral_relay.checking.ports import EventPublisher, PostSource, TokenSource
-    from genviral_relay.checking.unwatch import Unwatch
+    from genviral_relay.checking.ports import EventPublisher, PostSource, TokenSource, WorkspaceKeys
     from genviral_relay.genviral.client import GenviralClient
     from genviral_relay.models.domain import Target
     from genviral_relay.polling.ports import WorkQueue
-    from genviral_relay.polling.tick import PollTick
-    from genviral_relay.polling.work_batch import WorkBatch
     from genviral_relay.relay import Relay
     from genviral_relay.rules.schedule import PollingPolicy
 
@@ -113,9 +110,11 @@ def build_relay(
     client: ClientFactory = aws_client,
     deployment_key: bool = True,
     account_checks: bool = False,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> Relay:
     """The check path on these AWS resources: the functions' (from their settings) or the operations CLI's
-    (`deployment_key`: False when it calls Genviral with a key of its own; `account_checks`: see `compose_relay`)."""
+    (`deployment_key`: False when it calls Genviral with a key of its own; `account_checks`, `workspace`: see
+    `compose_relay`; `store` is that workspace's view)."""
     from genviral_relay.aws.dead_letters import SqsDeadLetters
     from genviral_relay.relay import compose_relay
 
@@ -136,6 +135,7 @@ def build_relay(
         feed=store.feed,
         deployment_key=deployment_key,
         account_checks=account_checks,
+        workspace=workspace,
     )
 
 
@@ -148,11 +148,16 @@ def checker_store() -> DynamoDbStore:
     return build_store(settings.table_name, events_kept_for(settings.event_retention_days))
 
 
-def build_token_source(secret_arn: str, client: ClientFactory = aws_client) -> TokenSource:
-    """The Genviral key, read from its Secrets Manager secret."""
-    from genviral_relay.aws.secrets import SecretsManagerTokenSource
+def build_workspace_keys(secret_arn: str, client: ClientFactory = aws_client) -> WorkspaceKeys:
+    """Every workspace's Genviral key, read from the one Secrets Manager secret (one cached read for all)."""
+    from genviral_relay.aws.secrets import SecretsManagerWorkspaceKeys
 
-    return SecretsManagerTokenSource(client("secretsmanager"), secret_arn)
+    return SecretsManagerWorkspaceKeys(client("secretsmanager"), secret_arn)
+
+
+def build_token_source(secret_arn: str, client: ClientFactory = aws_client) -> TokenSource:
+    """The default workspace's Genviral key (a 0.4 secret's one key), read from its Secrets Manager secret."""
+    return build_workspace_keys(secret_arn, client).token_source(DEFAULT_WORKSPACE)
 
 
 def build_genviral_client(api_url: str, tokens: TokenSource) -> GenviralClient:
@@ -161,79 +166,10 @@ def build_genviral_client(api_url: str, tokens: TokenSource) -> GenviralClient:
     return GenviralClient(api_url, tokens)
 
 
-@built_once
-def genviral_client() -> GenviralClient:
-    settings = checker_settings()
-    return build_genviral_client(str(settings.genviral_api_url), build_token_source(settings.genviral_secret_arn))
-
-
-@built_once
-def relay() -> Relay:
-    from genviral_relay.relay import polling_policy
-
-    settings = checker_settings()
-    return build_relay(
-        store=checker_store(),
-        source=genviral_client(),
-        targets=settings.targets,
-        topic_arn=settings.topic_arn,
-        event_bus_name=settings.event_bus_name,
-        events_dlq_url=settings.events_dlq_url,
-        policy=polling_policy(
-            settings.poll_schedule, settings.failed_retry_window_hours, settings.delayed_after_minutes
-        ),
-        webhook_fanout_queue_url=settings.webhook_fanout_queue_url,
-        account_checks=settings.account_check_minutes > 0,
-    )
-
-
-def unwatch() -> Unwatch:
-    return relay().unwatch
-
-
-@built_once
-def work_batch() -> WorkBatch:
-    """The worker's dispatcher: its checks, the retry sweep and discovery (discover mode)."""
-    settings = worker_settings()
-    worker = relay()
-    return worker.work_batch(
-        discovery=worker.discovery(partial(moment_from, settings.discover_since)), threads=settings.threads_per_worker
-    )
-
-
 def build_work_queue(queue_url: str, client: ClientFactory = aws_client) -> WorkQueue:
     from genviral_relay.aws.work_queue import SqsWorkQueue
 
     return SqsWorkQueue(client("sqs"), queue_url)
-
-
-@built_once
-def poll_tick() -> PollTick:
-    from genviral_relay.checking.pause import GenviralPause
-    from genviral_relay.polling.account_checks import AccountChecks
-    from genviral_relay.polling.bulk_refresh import HotWindows
-    from genviral_relay.polling.tick import PollTick
-    from genviral_relay.rules.backpressure import Backpressure
-    from genviral_relay.rules.schedule import tick_of
-
-    settings = poller_settings()
-    store = poller_store()
-    discover = settings.watch_mode == "discover"
-    return PollTick(
-        index=store,
-        pause=GenviralPause(store, utc_now),
-        queue=build_work_queue(settings.work_queue_url),
-        clock=utc_now,
-        discover=discover,
-        backpressure=Backpressure(tick=tick_of(settings.poll_schedule)),
-        windows=HotWindows(store=store, index=store, discover=store if discover else None),
-        notices=store.notices,
-        accounts=AccountChecks(
-            store=store.notices, index=store, every=timedelta(minutes=settings.account_check_minutes)
-        )
-        if settings.account_check_minutes
-        else None,
-    )
 
 
 # ---------------------------------------------------------------------- webhooks

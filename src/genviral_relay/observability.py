@@ -21,13 +21,15 @@ keep cold starts short.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import TextIO
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
 
 from genviral_relay.errors import (
     GenviralAuthError,
@@ -45,6 +47,7 @@ from genviral_relay.errors import (
 SERVICE = "genviral-relay"
 METRICS_NAMESPACE = "GenviralRelay"
 STACK_DIMENSION = "stack"
+WORKSPACE_DIMENSION = "workspace"
 CORRELATION_ID = "correlation_id"
 
 logger = Logger(service=SERVICE)
@@ -79,8 +82,10 @@ class Metric(StrEnum):
     CHECKS_DEFERRED = "ChecksDeferred"  # due checks left for later ticks: the queue holds a tick's work already
     LONGEST_DEFERRAL = "LongestDeferral"  # seconds the longest-deferred due post has waited to be queued
     WORK_QUEUE_BACKLOG = "WorkQueueBacklog"  # messages waiting or in flight when the tick started
+    WORKSPACE_TICK_FAILURES = "WorkspaceTickFailures"  # one workspace's tick raised; the others' ran
     # The checks (worker and API)
     POISON_MESSAGES = "PoisonMessages"
+    UNKNOWN_WORKSPACE_MESSAGES = "UnknownWorkspaceMessages"  # work of a workspace the secret no longer names: dropped
     DUPLICATE_CHECK_REQUESTS = "DuplicateCheckRequests"
     DUPLICATE_CHECKS_SKIPPED = "DuplicateChecksSkipped"  # queued before a check that already ran: no Genviral call
     CHECK_CLAIMS = "CheckClaims"  # late checks that claimed their post (one conditional write each)
@@ -172,9 +177,64 @@ def genviral_error_metric(error: GenviralError) -> Metric:
     )
 
 
+BY_WORKSPACE = frozenset(
+    {
+        Metric.TICKS_PAUSED,
+        Metric.CHECKS_QUEUED,
+        Metric.POSTS_CHECKED,
+        Metric.CHECK_FAILURES,
+        Metric.TRANSITIONS_POSTED,
+        Metric.GENVIRAL_PAUSES,
+        Metric.WORKSPACE_TICK_FAILURES,
+        Metric.UNKNOWN_WORKSPACE_MESSAGES,
+        *(metric for _, metric in _GENVIRAL_ERROR_METRICS),
+        Metric.GENVIRAL_ERRORS_OTHER,
+    }
+)
+"""What an operator of several workspaces must tell apart (errors, pauses, checks): written a second time with a
+`workspace` dimension. Alarms stay on the stack-wide series, so a workspace costs no alarm of its own."""
+_workspace: ContextVar[str | None] = ContextVar("workspace", default=None)
+_by_workspace: dict[str, EphemeralMetrics] = {}
+_by_workspace_lock = threading.Lock()
+
+
+@contextmanager
+def workspace_metrics(workspace: str | None) -> Iterator[None]:
+    """Count what runs here for `workspace` too (None: stack-wide only, as a stack of one workspace counts: a
+    second series would cost as much and say nothing). Threads started inside carry it only in a copied context."""
+    token = _workspace.set(workspace)
+    try:
+        yield
+    finally:
+        _workspace.reset(token)
+
+
 def emit(metric: Metric, value: float = 1) -> None:
-    """Add to this invocation's metrics (written as one EMF document when the handler returns)."""
+    """Add to this invocation's metrics (written as one EMF document when the handler returns), and to its
+    workspace's (`workspace_metrics`)."""
     metrics.add_metric(name=metric.value, unit=metric.unit, value=value)
+    workspace = _workspace.get()
+    if workspace is not None and metric in BY_WORKSPACE:
+        with _by_workspace_lock:
+            kept = _by_workspace.get(workspace)
+            if kept is None:
+                kept = _by_workspace[workspace] = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+                kept.set_default_dimensions(**metrics.default_dimensions, **{WORKSPACE_DIMENSION: workspace})
+            kept.add_metric(name=metric.value, unit=metric.unit, value=value)
+
+
+def flush_workspace_metrics() -> None:
+    """Write each workspace's figures of the invocation as one EMF document (the handlers, as they return)."""
+    for workspace in clear_workspace_metrics():
+        workspace.flush_metrics()
+
+
+def clear_workspace_metrics() -> list[EphemeralMetrics]:
+    """Forget each workspace's figures (answered, to be written)."""
+    with _by_workspace_lock:
+        kept = list(_by_workspace.values())
+        _by_workspace.clear()
+    return kept
 
 
 def emit_now(metric: Metric, value: float = 1) -> None:
@@ -210,12 +270,15 @@ def correlated(correlation_id: str | None) -> Iterator[None]:
 __all__ = [
     "Metric",
     "MetricUnit",
+    "clear_workspace_metrics",
     "correlated",
     "emit",
     "emit_now",
+    "flush_workspace_metrics",
     "genviral_error_metric",
     "label_stack",
     "logger",
     "logs_to",
     "metrics",
+    "workspace_metrics",
 ]

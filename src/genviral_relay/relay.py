@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from genviral_relay.polling.discover import Discovery
     from genviral_relay.polling.in_flight import CheckClaims
     from genviral_relay.polling.work_batch import WorkBatch
+    from genviral_relay.polling.workspaces import WorkspaceSync
 
 
 def polling_policy(
@@ -133,9 +134,10 @@ class Relay:
         sweep: bool = True,
         threads: int = 1,
         accounts: bool = True,
+        workspaces: WorkspaceSync | None = None,
     ) -> WorkBatch:
         """A worker's dispatcher on the same adapters (`sweep`, `accounts`: whether it runs the retry sweep, the
-        account health check)."""
+        account health check; `workspaces`: the sync of the workspaces, global, given by the caller)."""
         from genviral_relay.polling.bulk_refresh import BulkRefresh
         from genviral_relay.polling.work_batch import WorkBatch
 
@@ -150,6 +152,7 @@ class Relay:
             claims=claims,
             refresh=BulkRefresh(check=self.checker, source=self.source, pause=self.pause, claims=claims),
             accounts=self.account_health() if accounts else None,
+            workspaces=workspaces,
             threads=threads,
         )
 

@@ -20,7 +20,7 @@ from genviral_relay.aws.batch_publishing import BatchPublisher
 from genviral_relay.aws.dead_letters import SqsDeadLetters
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
-from genviral_relay.aws.secrets import SecretsManagerTokenSource
+from genviral_relay.aws.secrets import SecretsManagerWorkspaceKeys
 from genviral_relay.checking.account_health import AccountHealthCheck
 from genviral_relay.checking.check import CheckOutcome, CheckTrigger
 from genviral_relay.checking.ports import AccountSource, EventPublisher, PostPage, PostSource, PublishResult, WatchStore
@@ -30,6 +30,7 @@ from genviral_relay.models.domain import DueWatch, OutboxEntry, OutboxTarget, Ta
 from genviral_relay.models.events import PublishedEvent, RelayEvent
 from genviral_relay.models.messages import CheckRequest, SweepRequest, WorkRequest
 from genviral_relay.models.upstream import AccountListing, Post
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.notices.outbox import FLUSH_AFTER, NoticeOutbox
 from genviral_relay.notices.ports import NoticeDocument, NoticeStore, PendingNotice, RelayRecord
 from genviral_relay.polling.ports import WatchIndex
@@ -254,7 +255,9 @@ class RelayRig:
         self.source = SeamSource(
             GenviralClient(
                 genviral_api_url,
-                SecretsManagerTokenSource(stack.client("secretsmanager"), stack.secret_arn),
+                SecretsManagerWorkspaceKeys(stack.client("secretsmanager"), stack.secret_arn).token_source(
+                    DEFAULT_WORKSPACE
+                ),
                 settings=ClientSettings(read_timeout=genviral_timeout, connect_timeout=genviral_timeout),
                 sleep=no_sleep,
             ),

@@ -11,15 +11,21 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from genviral_relay.api.answers import BAD_ID, CHECK_ANSWERS, MISCONFIGURED, answers
 from genviral_relay.api.app import MAX_BODY_BYTES, answer, app, error_answer
 from genviral_relay.deadlines import Deadline
-from genviral_relay.errors import GenviralConfigError, WatchNotFoundError
-from genviral_relay.factories import checker_store, relay, unwatch
+from genviral_relay.errors import GenviralConfigError, TokenUnavailableError, WatchNotFoundError
+from genviral_relay.factories import checker_store
 from genviral_relay.models.api import CheckResponse, RegisterWatchRequest, UnwatchResponse, WatchView
 from genviral_relay.models.domain import PostId
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, workspace_of
+from genviral_relay.workspace_factories import relay, workspace_keys
 
 if TYPE_CHECKING:  # the check path is imported by the first check (cold starts are measured)
     from genviral_relay.checking.check import CheckOutcome
+    from genviral_relay.relay import Relay
 
 WATCH_BODY = '{"post_id": "<uuid>"}'
+
+WORKSPACE_REMOVED = "`workspace_removed`: the post's workspace is no longer in the secret; the watch is kept."
+WORKSPACE_CONFLICTS = f"`workspace_mismatch`: the post is watched in another workspace. {WORKSPACE_REMOVED}"
 
 PathPostId = Annotated[PostId, Path(description="The Genviral post id, a UUID in its hyphenated form (any case).")]
 ANSWER_MARGIN_SECONDS = 5
@@ -73,14 +79,73 @@ def check_answer(outcome: CheckOutcome) -> Response[str]:
         {
             HTTPStatus.OK: "The post was already watched: this check's state and transitions.",
             HTTPStatus.CREATED: "Registered and checked: the post's state and any transitions found.",
-            HTTPStatus.BAD_REQUEST: '`bad_request`: the body is not `{"post_id": "<uuid>"}`.',
+            HTTPStatus.BAD_REQUEST: '`bad_request`: the body is not `{"post_id": "<uuid>"}`, or names no '
+            "`workspace` while the secret names several; `unknown_workspace`: the secret names no such workspace "
+            "(the message lists the ones it names).",
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE: f"`bad_request`: the body is over {MAX_BODY_BYTES} bytes.",
             **CHECK_ANSWERS,
+            HTTPStatus.CONFLICT: f"{CHECK_ANSWERS[HTTPStatus.CONFLICT]} {WORKSPACE_CONFLICTS}",
         },
     ),
 )
 def register_watch(request: Annotated[RegisterWatchRequest, Body()]) -> Response[str]:
-    return check_answer(relay().check_now(request.post_id, trigger="register", deadline=genviral_deadline()))
+    known = _workspaces()
+    watched = checker_store().get(request.post_id)
+    if watched is not None:  # a post is watched in one workspace: registering it again checks it there
+        workspace = workspace_of(watched.workspace)
+        if request.workspace not in (None, workspace):
+            return error_answer(
+                HTTPStatus.CONFLICT,
+                "workspace_mismatch",
+                f"post {request.post_id} is watched in workspace {workspace}, not {request.workspace}",
+            )
+    elif request.workspace is not None:
+        workspace = request.workspace
+    elif known is None or len(known) == 1:
+        workspace = known[0] if known else DEFAULT_WORKSPACE
+    else:
+        return error_answer(
+            HTTPStatus.BAD_REQUEST,
+            "bad_request",
+            f"workspace: required, this stack watches several workspaces: {', '.join(known)}",
+        )
+    if known is not None and workspace not in known:
+        return _removed(request.post_id, workspace) if watched is not None else _unknown(workspace, known)
+    return check_answer(relay(workspace).check_now(request.post_id, trigger="register", deadline=genviral_deadline()))
+
+
+def _workspaces() -> tuple[str, ...] | None:
+    """The workspaces the secret names (cached); None when it cannot tell: the check then meets that as any call
+    does (`502 genviral_refused`, calls paused)."""
+    try:
+        return workspace_keys().names()
+    except TokenUnavailableError:
+        return None
+
+
+def _unknown(workspace: str, known: tuple[str, ...]) -> Response[str]:
+    """Names the workspaces, never their keys."""
+    return error_answer(
+        HTTPStatus.BAD_REQUEST,
+        "unknown_workspace",
+        f"the Genviral secret names no workspace {workspace}; this stack's workspaces: {', '.join(known)}",
+    )
+
+
+def _removed(post_id: str, workspace: str) -> Response[str]:
+    return error_answer(
+        HTTPStatus.CONFLICT,
+        "workspace_removed",
+        f"post {post_id} is watched in workspace {workspace}, which the Genviral secret no longer names; the watch is "
+        "kept and checked again once the secret names it",
+    )
+
+
+def _relay_of(post_id: str) -> Relay:
+    """The check path of the post's own workspace (post ids are Genviral's, unique across workspaces); an unwatched
+    post's is the default one's, which answers `not_watched` as before."""
+    watched = checker_store().get(post_id)
+    return relay(workspace_of(watched.workspace) if watched is not None else DEFAULT_WORKSPACE)
 
 
 @app.get(
@@ -110,10 +175,22 @@ def get_watch(post_id: PathPostId) -> Response[str]:
     operation_id="checkWatch",
     summary="Check a watched post now",
     description="Checks the post at once; the same answer as a registration.",
-    responses=answers(CheckResponse, {HTTPStatus.OK: "This check's state and transitions.", **BAD_ID, **CHECK_ANSWERS}),
+    responses=answers(
+        CheckResponse,
+        {
+            HTTPStatus.OK: "This check's state and transitions.",
+            **BAD_ID,
+            **CHECK_ANSWERS,
+            HTTPStatus.CONFLICT: f"{CHECK_ANSWERS[HTTPStatus.CONFLICT]} {WORKSPACE_REMOVED}",
+        },
+    ),
 )
 def check_watch(post_id: PathPostId) -> Response[str]:
-    return check_answer(relay().check_now(post_id, trigger="manual", deadline=genviral_deadline()))
+    path = _relay_of(post_id)
+    known = _workspaces()
+    if known is not None and path.workspace not in known:
+        return _removed(post_id, path.workspace)
+    return check_answer(path.check_now(post_id, trigger="manual", deadline=genviral_deadline()))
 
 
 @app.delete(
@@ -134,5 +211,5 @@ def check_watch(post_id: PathPostId) -> Response[str]:
     ),
 )
 def delete_watch(post_id: PathPostId) -> Response[str]:
-    record = unwatch().run(post_id)
+    record = _relay_of(post_id).unwatch.run(post_id)  # publishes what is pending: no Genviral call, no key
     return answer(HTTPStatus.OK, UnwatchResponse(post_id=record.post_id, watching=False, message="watch removed"))

@@ -71,12 +71,22 @@ class Preview:
 class CheckPreview:
     """What a check of a post would find and schedule now, writing and publishing nothing."""
 
-    def __init__(self, *, source: PostSource, policy: PollingPolicy, clock: Clock, store: WatchStore | None) -> None:
-        """`store`: the stored watch to compare with (None: every post is a first sighting)."""
+    def __init__(
+        self,
+        *,
+        source: PostSource,
+        policy: PollingPolicy,
+        clock: Clock,
+        store: WatchStore | None,
+        workspace: str | None = None,
+    ) -> None:
+        """`store`: the stored watch to compare with (None: every post is a first sighting); `workspace`: the one a
+        first sighting would be watched in (as a watch stores it: None is `default`)."""
         self._source = source
         self._policy = policy
         self._clock = clock
         self._store = store
+        self._workspace = workspace
 
     def run(self, post_id: str) -> Preview:
         """GenviralError as Genviral's client raises it, or GenviralContractError for another post's answer."""
@@ -84,4 +94,4 @@ class CheckPreview:
         if post.id != post_id:
             raise GenviralContractError(f"asked for post {post_id}, Genviral answered post {post.id}")
         stored = self._store.get(post_id) if self._store is not None else None
-        return Preview(post, stored, plan_answer(stored, post, self._clock(), self._policy))
+        return Preview(post, stored, plan_answer(stored, post, self._clock(), self._policy, workspace=self._workspace))

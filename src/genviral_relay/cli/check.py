@@ -18,6 +18,7 @@ from genviral_relay.errors import (
 )
 from genviral_relay.models.api import AccountView, WatchView
 from genviral_relay.models.events import AccountEvent, RelayEvent
+from genviral_relay.models.workspaces import workspace_of
 
 READS = (*GENVIRAL_READS, *STORE_READS, *POLICY_READS)
 """The deployment settings `check` reads (the store only when the table is known)."""
@@ -36,8 +37,11 @@ def genviral_problem(error: GenviralError, post_id: str) -> CliError:
 
 def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
     post_id: str = args.post_id
+    # The watch's own workspace's key, when the post is watched: its key is the one whose scope holds the post.
+    stored = deployment.store().get(post_id) if deployment.value("table") is not None else None
+    workspace = deployment.workspace(args.workspace, watched_in=workspace_of(stored.workspace) if stored else None)
     try:
-        preview = deployment.check_preview().run(post_id)
+        preview = deployment.check_preview(workspace).run(post_id)
     except GenviralError as error:
         raise genviral_problem(error, post_id) from None
     post, stored, plan = preview.post, preview.stored, preview.plan
@@ -48,6 +52,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     console.result(
         {
             "post_id": post_id,
+            "workspace": workspace,
             "status": post.status,
             "scheduled_at": post.scheduled_at,
             "accounts": [account.model_dump(mode="json") for account in accounts],
@@ -59,7 +64,8 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
             "next_check_at": format_ts_or_none(next_check),
         }
     )
-    console.say(f"post {post_id}: {post.status}, scheduled {post.scheduled_at or 'for immediate publishing'}")
+    scheduled = post.scheduled_at or "for immediate publishing"
+    console.say(f"post {post_id} (workspace {workspace}): {post.status}, scheduled {scheduled}")
     console.table([_account_row(account) for account in accounts])
     if stored is None:
         console.say("compared with: nothing stored (a first sighting)")

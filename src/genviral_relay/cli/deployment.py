@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from genviral_relay.checking.answer import CheckPreview
-from genviral_relay.checking.ports import EventPublisher, TokenSource
+from genviral_relay.checking.ports import EventPublisher, TokenSource, WorkspaceKeys
 from genviral_relay.cli.deployment_settings import BY_KEY, STACK_ENV, Setting
 from genviral_relay.cli.output import CliError
 from genviral_relay.clock import utc_now
@@ -25,10 +25,11 @@ from genviral_relay.factories import (
     build_publishers,
     build_relay,
     build_store,
-    build_token_source,
+    build_workspace_keys,
 )
 from genviral_relay.genviral.client import StaticToken
 from genviral_relay.models.domain import PUBLISH_TARGETS, Target, publish_targets
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, stored_workspace
 from genviral_relay.relay import Relay, polling_policy
 from genviral_relay.rules.schedule import PollingPolicy
 from genviral_relay.rules.webhook_retries import events_kept_for
@@ -185,11 +186,8 @@ class Deployment:
         token = self._environ.get(TOKEN_ENV, "").strip()
         return token if token and not self._option("secret_arn") else None
 
-    def token_source(self) -> TokenSource:
-        """The Genviral key: from --secret-arn, else GENVIRAL_TOKEN, else the deployment's secret."""
-        token = self.own_token()
-        if token is not None:
-            return StaticToken(token)
+    def workspace_keys(self) -> WorkspaceKeys:
+        """The keys of the deployment's workspaces, from --secret-arn or the deployment's secret."""
         secret_arn = self.value("secret_arn")
         if secret_arn is None:
             raise CliError(
@@ -197,25 +195,58 @@ class Deployment:
                 "or name the stack with --stack-name",
                 kind="not_configured",
             )
-        return build_token_source(secret_arn, client=self.client)
+        return build_workspace_keys(secret_arn, client=self.client)
 
-    def genviral(self) -> GenviralClient:
+    def token_source(self, workspace: str = DEFAULT_WORKSPACE) -> TokenSource:
+        """The Genviral key: GENVIRAL_TOKEN (unless --secret-arn), else `workspace`'s in the deployment's secret."""
+        token = self.own_token()
+        if token is not None:
+            return StaticToken(token)
+        return self.workspace_keys().token_source(workspace)
+
+    def workspace(self, given: str | None, *, watched_in: str | None = None) -> str:
+        """The workspace a command acts in: --workspace, else the one the post is watched in, else the secret's only
+        one. With a key of the operator's own (GENVIRAL_TOKEN) its workspace is the one they name (or `default`)."""
+        if watched_in is not None and given not in (None, watched_in):
+            raise CliError(f"the post is watched in workspace {watched_in}, not {given}", kind="conflict")
+        chosen = given or watched_in
+        if self.own_token() is not None:
+            return chosen or DEFAULT_WORKSPACE
+        known = self.workspace_keys().names()  # a bad secret: TokenUnavailableError, its summary never a key
+        if chosen is None and len(known) == 1:
+            return known[0]
+        if chosen is None:
+            raise CliError(f"the deployment has workspaces {', '.join(known)}: name one with --workspace", kind="usage")
+        if chosen not in known:
+            raise CliError(
+                f"the deployment's secret names no workspace {chosen} (it names {', '.join(known)})", kind="not_found"
+            )
+        return chosen
+
+    def genviral(self, workspace: str = DEFAULT_WORKSPACE) -> GenviralClient:
         """The Genviral client; its key is looked up on its first call (removing a watch needs none)."""
         return build_genviral_client(
-            self.value("api_url") or DEFAULT_GENVIRAL_API_URL, DeferredToken(self.token_source)
+            self.value("api_url") or DEFAULT_GENVIRAL_API_URL, DeferredToken(lambda: self.token_source(workspace))
         )
 
-    def check_preview(self) -> CheckPreview:
-        """A look at a post that records nothing: against its stored watch when the table is known."""
+    def check_preview(self, workspace: str = DEFAULT_WORKSPACE) -> CheckPreview:
+        """A look at a post with `workspace`'s key that records nothing: against its stored watch when the table is
+        known."""
         store = self.store() if self.value("table") is not None else None
-        return CheckPreview(source=self.genviral(), policy=self.policy(), clock=utc_now, store=store)
+        return CheckPreview(
+            source=self.genviral(workspace),
+            policy=self.policy(),
+            clock=utc_now,
+            store=store,
+            workspace=stored_workspace(workspace),
+        )
 
-    def relay(self, *, genviral: GenviralClient | None = None) -> Relay:
-        """The relay's own check path, on this deployment's resources and its publish targets."""
+    def relay(self, *, genviral: GenviralClient | None = None, workspace: str = DEFAULT_WORKSPACE) -> Relay:
+        """The relay's own check path for `workspace`, on this deployment's resources and its publish targets."""
         targets = self.configured_targets(webhooks=True)
         return build_relay(
-            store=self.store(),
-            source=genviral or self.genviral(),
+            store=self.store().in_workspace(workspace),
+            source=genviral or self.genviral(workspace),
             targets=targets,
             topic_arn=self.require("topic_arn") if "sns" in targets else "",
             event_bus_name=self.require("event_bus") if "eventbridge" in targets else "",
@@ -225,6 +256,7 @@ class Deployment:
             client=self.client,
             # Another key's refusal or answer says nothing of the deployment's: its pause is only read.
             deployment_key=self.own_token() is None,
+            workspace=workspace,
         )
 
 

@@ -11,12 +11,13 @@ from typing import NoReturn
 from pydantic import TypeAdapter, ValidationError
 
 from genviral_relay import __version__
-from genviral_relay.cli import check, events, redrive, replay, watches, webhooks, webhooks_attempts
+from genviral_relay.cli import check, events, redrive, replay, watches, webhooks, webhooks_attempts, workspaces
 from genviral_relay.cli.deployment import Deployment
 from genviral_relay.cli.deployment_settings import LOCATION_OPTIONS, SETTINGS, add_deployment_options, setting_options
 from genviral_relay.cli.output import ERROR_KINDS, PROG, Console, Exit
 from genviral_relay.models.domain import POST_ID_HINT, PUBLISH_CHOICES, PostId
 from genviral_relay.models.feed_api import EVENT_ID_HINT, EventId
+from genviral_relay.models.workspaces import WORKSPACE_NAME
 from genviral_relay.rules.event_feed import FEED_EVENT_TYPES, PAGE_LIMIT
 
 EXIT_MEANINGS = {
@@ -45,6 +46,10 @@ COMMON_OPTIONS = {
     **setting_options([setting.key for setting in SETTINGS]),
 }
 """The options the root parser takes for every command (dest: option)."""
+WORKSPACE_HELP = (
+    "the workspace whose key the post is in (default: the one it is watched in, else the secret's only one; "
+    "needed when the secret names several)"
+)
 Command = Callable[[argparse.Namespace, Deployment, Console], int]
 
 _post_id = TypeAdapter(PostId)
@@ -65,6 +70,12 @@ def event_id(value: str) -> str:
         return _event_id.validate_python(value)
     except ValidationError:
         raise argparse.ArgumentTypeError(EVENT_ID_HINT) from None
+
+
+def workspace_name(value: str) -> str:
+    if not WORKSPACE_NAME.match(value):
+        raise argparse.ArgumentTypeError("a workspace is 1 to 40 lower-case letters, digits and dashes")
+    return value
 
 
 def positive(value: str) -> int:
@@ -147,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         reads=check.READS,
     )  # fmt: skip
     checking.add_argument("post_id", metavar="POST_ID", type=post_id, help="the Genviral post id (a UUID)")
+    checking.add_argument("--workspace", type=workspace_name, help=WORKSPACE_HELP)
 
     watch_commands = parsers.new(commands, "watches", "List, add or remove watches.", None)
     watch_actions = watch_commands.add_subparsers(title="actions", metavar="ACTION", required=True)
@@ -157,11 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--state", choices=("all", "watching", "ended"), default="all", help="default: all")
     listing.add_argument("--awaiting-retry", action="store_true", help="only finished posts in their retry window")
     listing.add_argument("--pending", action="store_true", help="only watches with unpublished events (outbox)")
+    listing.add_argument("--workspace", type=workspace_name, help="only this workspace's watches")
     adding = parsers.new(
         watch_actions, "add", "Watch a post and check it once now (as POST /watches): publishes what it finds.",
         watches.run_add, reads=watches.ADD_READS,
     )  # fmt: skip
     adding.add_argument("post_id", metavar="POST_ID", type=post_id, help="the Genviral post id (a UUID)")
+    adding.add_argument("--workspace", type=workspace_name, help=WORKSPACE_HELP)
     removing = parsers.new(
         watch_actions, "remove", "Stop watching a post (as DELETE /watches/{post_id}): its pending events are "
         "published first, and the watch is kept if that fails.", watches.run_remove, reads=watches.REMOVE_READS,
@@ -243,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replaying.add_argument("--dry-run", action="store_true", help="list what would be sent, send nothing")
     replaying.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    parsers.new(
+        commands, "workspaces", "List the deployment's Genviral workspaces: watches, pause and last successful call of "
+        "each, and the workspaces the secret no longer names with their watches (kept, never deleted).",
+        workspaces.run, reads=workspaces.READS,
+    )  # fmt: skip
 
     redriving = parsers.new(commands, "redrive", "Send dead letters back after a fix.", None)
     queues = redriving.add_subparsers(title="queues", metavar="QUEUE", required=True)

@@ -13,6 +13,7 @@ from genviral_relay.clock import format_ts, utc_now
 from genviral_relay.errors import GenviralConfigError, OutboxNotEmptyError, StateConflictError, WatchNotFoundError
 from genviral_relay.models.api import CheckResponse, WatchView
 from genviral_relay.models.domain import WatchRecord
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, workspace_of
 
 LIST_READS = STORE_READS
 ADD_READS = CHECKER_READS
@@ -26,22 +27,30 @@ def run_list(args: argparse.Namespace, deployment: Deployment, console: Console)
         (record for record in store.watches() if _selected(record, args)),
         key=lambda record: (record.registered_at, record.post_id),
     )
-    paused = store.genviral_pause(utc_now()).reason
+    workspace = args.workspace or DEFAULT_WORKSPACE
+    paused = store.in_workspace(workspace).genviral_pause(utc_now()).reason  # each workspace has its own pause
     console.result(
         {
             "watches": [
-                {**WatchView.of(record).model_dump(mode="json"), "awaiting_retry": record.awaiting_retry}
+                {
+                    **WatchView.of(record).model_dump(mode="json"),
+                    "awaiting_retry": record.awaiting_retry,
+                    "workspace": workspace_of(record.workspace),
+                }
                 for record in records
             ],
             "genviral_paused": paused,
         }
     )
+    # A single-workspace deployment's listing stays as it was; with several, each row names its workspace.
+    several = any(workspace_of(record.workspace) != DEFAULT_WORKSPACE for record in records)
+    header = ["POST", "STATE", "STATUS", "ACCOUNTS", "NEXT CHECK", "PENDING"] + (["WORKSPACE"] if several else [])
     console.table(
-        [["POST", "STATE", "STATUS", "ACCOUNTS", "NEXT CHECK", "PENDING"]] + [_row(record) for record in records]
+        [header] + [_row(record) + ([workspace_of(record.workspace)] if several else []) for record in records]
     )
     console.say(f"{len(records)} watch(es)")
     if paused is not None:
-        console.note(f"note: the relay's Genviral calls are paused: {paused}")
+        console.note(f"note: the Genviral calls of workspace {workspace} are paused: {paused}")
     return 0
 
 
@@ -50,6 +59,7 @@ def _selected(record: WatchRecord, args: argparse.Namespace) -> bool:
         (args.state == "all" or record.watching == (args.state == "watching"))
         and (not args.awaiting_retry or record.awaiting_retry)
         and (not args.pending or record.pending_deliveries > 0)
+        and (args.workspace is None or workspace_of(record.workspace) == args.workspace)
     )
 
 
@@ -65,9 +75,11 @@ def _row(record: WatchRecord) -> list[str]:
 
 def run_add(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
     post_id: str = args.post_id
-    # The API's registration: a refused key pauses the deployment's Genviral calls, and a check the
+    stored = deployment.store().get(post_id)  # a watched post stays in its workspace
+    workspace = deployment.workspace(args.workspace, watched_in=workspace_of(stored.workspace) if stored else None)
+    # The API's registration: a refused key pauses the workspace's Genviral calls, and a check the
     # poller queued before this one is then a duplicate.
-    outcome = deployment.relay().check_now(post_id, trigger="register")
+    outcome = deployment.relay(workspace=workspace).check_now(post_id, trigger="register")
     if outcome.result == "post_not_found":
         consequence = "its watch has ended (post_not_found)" if outcome.watch is not None else "nothing was registered"
         raise CliError(f"Genviral has no post {post_id} in this key's scope: {consequence}", kind="not_found")
@@ -81,7 +93,8 @@ def run_add(args: argparse.Namespace, deployment: Deployment, console: Console) 
     if isinstance(outcome.error, GenviralConfigError):
         problem = genviral_problem(outcome.error, post_id)
         raise CliError(f"{problem}. The watch is kept and checked again once this is fixed.", kind=problem.kind)
-    console.say(f"post {post_id}: {'registered' if outcome.created else 'already watched'} ({outcome.result})")
+    done = "registered" if outcome.created else "already watched"
+    console.say(f"post {post_id}: {done} in workspace {workspace} ({outcome.result})")
     if view is not None:
         console.say(f"  status {view.status or 'not seen yet'}, {'watching' if view.watching else 'ended'}")
         console.say(f"  pending deliveries {view.pending_deliveries}")
@@ -104,7 +117,7 @@ def run_remove(args: argparse.Namespace, deployment: Deployment, console: Consol
         assume_yes=args.yes,
     )
     try:
-        deployment.relay().unwatch.run(post_id)
+        deployment.relay(workspace=workspace_of(record.workspace)).unwatch.run(post_id)
     except WatchNotFoundError:
         raise CliError(f"post {post_id} is not watched", kind="not_found") from None
     except OutboxNotEmptyError:

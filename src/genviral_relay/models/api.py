@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from genviral_relay.clock import format_ts, format_ts_or_none
 from genviral_relay.models.domain import AccountSnapshot, PostId, WatchRecord
 from genviral_relay.models.events import EventDocument
+from genviral_relay.models.workspaces import WorkspaceName, workspace_of
 
 
 class RegisterWatchRequest(BaseModel):
@@ -15,6 +16,11 @@ class RegisterWatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     post_id: PostId = Field(description="The Genviral post id, a UUID in its hyphenated form (any case).")
+    workspace: WorkspaceName | None = Field(
+        default=None,
+        description="The workspace whose Genviral key checks the post: one the secret names (`[a-z0-9-]{1,40}`). "
+        "Required when the secret names several; a post already watched stays in its own.",
+    )
 
 
 class AccountView(BaseModel):
@@ -39,6 +45,9 @@ class WatchView(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     post_id: str
+    workspace: str = Field(
+        description="The workspace whose Genviral key checks the post (`default` in a stack of one)."
+    )
     watching: bool
     ended_reason: str | None
     status: str | None = Field(description="The post's status as last seen; null before the first check.")
@@ -53,6 +62,7 @@ class WatchView(BaseModel):
     def of(cls, record: WatchRecord) -> WatchView:
         return cls(
             post_id=record.post_id,
+            workspace=workspace_of(record.workspace),
             watching=record.watching,
             ended_reason=record.ended_reason,
             status=record.post_status,

@@ -51,6 +51,15 @@ class NoticesRequest(BaseModel):
     notices: Literal["flush"]
 
 
+class WorkspacesRequest(BaseModel):
+    """Read the secret afresh and record the workspaces it names (see `polling/workspaces.py`): global, like the
+    notices' flush."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workspaces: Literal["sync"]
+
+
 class CheckRequest(_InWorkspace):
     """Check one post."""
 
@@ -84,6 +93,14 @@ class RefreshRequest(_InWorkspace):
     """As `CheckRequest.waiting_since`: the longest any of the posts waited."""
 
 
-WorkRequest = CheckRequest | SweepRequest | DiscoverRequest | RefreshRequest | AccountsRequest | NoticesRequest
+WorkRequest = (
+    CheckRequest
+    | SweepRequest
+    | DiscoverRequest
+    | RefreshRequest
+    | AccountsRequest
+    | NoticesRequest
+    | WorkspacesRequest
+)
 WORK_MESSAGE: TypeAdapter[WorkRequest] = TypeAdapter(WorkRequest)
 """A message body on the work queue (and on its dead-letter queue)."""

@@ -10,7 +10,7 @@ flush of the notices still owed: `relay.paused` must go out during the pause).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.clock import Clock, to_milliseconds
@@ -23,6 +23,7 @@ from genviral_relay.models.messages import (
     RefreshRequest,
     SweepRequest,
     WorkRequest,
+    WorkspacesRequest,
 )
 from genviral_relay.notices.outbox import FLUSH_AFTER
 from genviral_relay.notices.ports import NoticeStore
@@ -55,11 +56,13 @@ class PollTick:
         windows: HotWindows | None = None,
         notices: NoticeStore | None = None,
         accounts: AccountChecks | None = None,
+        sync_every: timedelta | None = None,
     ) -> None:
         """`backpressure`: kept for the life of the execution environment (None: a fresh one per tick,
         which knows no pace and limits nothing). `windows`: groups posts created together into one
         refresh (None: one check per post). `notices`: whose pending notices a flush publishes (None: none).
-        `accounts`: when to ask for an account health check (None: never)."""
+        `accounts`: when to ask for an account health check (None: never). `sync_every`: how often to ask for a sync of
+        the workspaces from the secret, and at this object's first tick (None: never)."""
         self._index = index
         self._pause = pause
         self._queue = queue
@@ -69,24 +72,29 @@ class PollTick:
         self._windows = windows
         self._notices = notices
         self._accounts = accounts
+        self._sync_every = sync_every
+        self._sync_asked: datetime | None = None
 
-    def run(self, *, correlation_id: str | None = None) -> TickReport:
-        """`correlation_id`: the tick's own, carried by every message it queues."""
-        report = self._queue_due_work(correlation_id)
+    def run(self, *, correlation_id: str | None = None, stack_wide: bool = True) -> TickReport:
+        """`correlation_id`: the tick's own, carried by every message it queues. `stack_wide`: whether this tick also
+        queues the stack's own work (the notices flush, the workspaces' sync): False for every workspace's tick but
+        one, so a stack of several workspaces asks for it once."""
+        report = self._queue_due_work(correlation_id, stack_wide)
         emit(Metric.POLLER_TICKS)
         return report
 
-    def _queue_due_work(self, correlation_id: str | None) -> TickReport:
+    def _queue_due_work(self, correlation_id: str | None, stack_wide: bool) -> TickReport:
         # The precision the table stores: `claimed_at` is compared with the messages' `queued_at`.
         now = to_milliseconds(self._clock())
-        flush = self._notices_owed(now)
+        # Neither calls Genviral: asked while paused too.
+        flush = self._notices_owed(now) + self._sync_owed(now) if stack_wide else []
         reason = self._pause.reason()
         if reason is not None:
             logger.error("Genviral calls are paused; no checks queued this tick", extra={"reason": reason})
             emit(Metric.TICKS_PAUSED)
-            return TickReport(
-                queued=self._queue.send(flush, correlation_id=correlation_id) if flush else 0, paused=reason
-            )
+            queued = self._queue.send(flush, correlation_id=correlation_id) if flush else 0
+            self._asked(flush, now)
+            return TickReport(queued=queued, paused=reason)
         backpressure = self._backpressure or Backpressure()
         backlog = self._queue.backlog()
         due = list(self._index.due_watches(now))
@@ -105,6 +113,7 @@ class PollTick:
             requests.append(AccountsRequest(accounts="check"))
         requests.extend(flush)
         queued = self._queue.send(requests, correlation_id=correlation_id)
+        self._asked(flush, now)
         backpressure.queued(now, backlog, queued)
         emit(Metric.CHECKS_QUEUED, queued)
         # Only while behind: a metric costs for every hour it is written, and a calm hour has nothing to say.
@@ -125,6 +134,17 @@ class PollTick:
         if self._notices is None:
             return []
         return [NoticesRequest(notices="flush")] if self._notices.any_owed(now - FLUSH_AFTER) else []
+
+    def _sync_owed(self, now: datetime) -> list[WorkRequest]:
+        """A sync of the workspaces at this object's first tick, then every `sync_every` (no read: it remembers)."""
+        if self._sync_every is None or (self._sync_asked is not None and now < self._sync_asked + self._sync_every):
+            return []
+        return [WorkspacesRequest(workspaces="sync")]
+
+    def _asked(self, sent: list[WorkRequest], now: datetime) -> None:
+        """Once a sync is queued (a failed send asks again at the next tick)."""
+        if any(isinstance(request, WorkspacesRequest) for request in sent):
+            self._sync_asked = now
 
 
 def _request(group: DueGroup, window: CreatedWindow | None, now: datetime, since: datetime) -> WorkRequest:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -35,6 +36,7 @@ from genviral_relay.models.messages import (
     RefreshRequest,
     SweepRequest,
     WorkRequest,
+    WorkspacesRequest,
 )
 from genviral_relay.notices.outbox import NoticeOutbox
 from genviral_relay.observability import Metric, correlated, emit, logger
@@ -43,6 +45,7 @@ from genviral_relay.polling.bulk_refresh import BulkRefresh
 from genviral_relay.polling.discover import Discovery
 from genviral_relay.polling.in_flight import CheckClaims
 from genviral_relay.polling.retry_sweep import RetrySweep
+from genviral_relay.polling.workspaces import WorkspaceSync
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,12 @@ class WorkBatch:
         claims: CheckClaims | None = None,
         refresh: BulkRefresh | None = None,
         accounts: AccountHealthCheck | None = None,
+        workspaces: WorkspaceSync | None = None,
         threads: int = 1,
     ) -> None:
         """`claims`: skips duplicate messages (None: every message's post is checked). `refresh`: lists
         the posts of a refresh message (None: each of them is checked on its own). `accounts`: the account
-        health check (None: this worker has none, and an account check message fails)."""
+        health check, `workspaces` the sync of the workspaces (None: this worker has none; its messages fail)."""
         self._check = check
         self._claims = claims
         self._refresh = refresh
@@ -81,6 +85,7 @@ class WorkBatch:
         self._sweep = sweep
         self._discovery = discovery
         self._accounts = accounts
+        self._workspaces = workspaces
         self._threads = max(1, threads)
 
     def run(self, items: Sequence[WorkItem], *, time_left: TimeLeft | None = None) -> list[str]:
@@ -95,6 +100,9 @@ class WorkBatch:
         flush = [item for item in items if isinstance(item.request, NoticesRequest)]
         if flush:
             run.guarded(flush, "Notice flush failed", self._flush_notices)
+        sync = [item for item in items if isinstance(item.request, WorkspacesRequest)]
+        if sync:  # no Genviral call either: a bad secret is recorded, and its fix seen, while paused
+            run.guarded(sync, "Workspace sync failed", self._sync_workspaces)
         if pause.reason is not None:
             logger.warning("Genviral calls are paused; the batch's posts stay due", extra={"reason": pause.reason})
             return run.failed
@@ -154,7 +162,7 @@ class WorkBatch:
                 job()
         else:
             with ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="check") as pool:
-                futures = [pool.submit(job) for job in jobs]
+                futures = [pool.submit(copy_context().run, job) for job in jobs]  # metrics: its workspace's too
             for future in futures:
                 future.result()  # re-raises what must end the invocation (anything that is not an Exception)
 
@@ -201,6 +209,11 @@ class WorkBatch:
         if self._notices is None:
             raise RuntimeError("a notice flush was asked for but this worker has no notice outbox")
         self._notices.flush()
+
+    def _sync_workspaces(self) -> None:
+        if self._workspaces is None:
+            raise RuntimeError("a workspace sync was asked for but this worker has none")
+        self._workspaces.run()
 
     @staticmethod
     def _once(

@@ -25,6 +25,7 @@ from genviral_relay.models.messages import (
     RefreshRequest,
     SweepRequest,
     WorkRequest,
+    WorkspacesRequest,
 )
 
 
@@ -98,6 +99,8 @@ def describe_request(request: WorkRequest) -> str:
         )
     if isinstance(request, NoticesRequest):
         return "publish the notices still owed"
+    if isinstance(request, WorkspacesRequest):
+        return "sync the workspaces from the secret"
     return "discover new posts"
 
 

@@ -1,0 +1,138 @@
+"""Several workspaces in one stack: the poller ticks each workspace the registry names, the worker runs each
+workspace's messages with that workspace's batch. Each workspace's tick and batch are the single-workspace use cases
+composed on its own view of the table and its own key (`workspace_factories.py`), so its pause, discover walk, retry
+sweep, account checks, backpressure and concurrency cap are its own; what this module adds is that one workspace's
+failure never stops another's work.
+
+A stack of one workspace runs exactly as 0.4 did: one tick, one batch, in the handler's own thread, and no second
+series of metrics (`observability.workspace_metrics`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
+from dataclasses import dataclass, field
+
+from genviral_relay.clock import TimeLeft
+from genviral_relay.errors import TokenUnavailableError
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, workspace_of
+from genviral_relay.observability import Metric, emit, logger, workspace_metrics
+from genviral_relay.polling.tick import PollTick, TickReport
+from genviral_relay.polling.work_batch import WorkBatch, WorkItem
+
+
+@dataclass(frozen=True)
+class TicksReport:
+    """What every workspace's tick queued, and which ones paused."""
+
+    ticked: tuple[str, ...]
+    queued: int = 0
+    paused: dict[str, str] = field(default_factory=dict)
+    """Workspace: why its Genviral calls are paused."""
+
+
+class WorkspaceTicks:
+    def __init__(self, *, workspaces: Callable[[], Sequence[str]], tick_of: Callable[[str], PollTick]) -> None:
+        """`workspaces`: the workspaces to tick now (the registry's; a removed one is not ticked, so its watches stop
+        where they are). `tick_of`: a workspace's tick, kept for the execution environment (its backpressure learns
+        a pace)."""
+        self._workspaces = workspaces
+        self._tick_of = tick_of
+
+    def run(self, *, correlation_id: str | None = None) -> TicksReport:
+        workspaces = list(self._workspaces()) or [DEFAULT_WORKSPACE]
+        several = len(workspaces) > 1
+        queued, paused, failed = 0, dict[str, str](), list[str]()
+        first_failure: Exception | None = None
+        for position, workspace in enumerate(workspaces):
+            with workspace_metrics(workspace if several else None):
+                try:
+                    # The stack's own work (the notices flush, the sync) rides on the first tick only: asked once.
+                    report: TickReport = self._tick_of(workspace).run(
+                        correlation_id=correlation_id, stack_wide=position == 0
+                    )
+                except Exception as error:  # the next workspaces still tick
+                    logger.exception("A workspace's tick failed", extra={"workspace": workspace})
+                    emit(Metric.WORKSPACE_TICK_FAILURES)
+                    failed.append(workspace)
+                    first_failure = first_failure or error
+                    continue
+            queued += report.queued
+            if report.paused is not None:
+                paused[workspace] = report.paused
+        if first_failure is not None:
+            # Then the invocation fails as a tick always failed: the function's errors alarm and PollerDLQ see it.
+            raise first_failure
+        return TicksReport(ticked=tuple(workspaces), queued=queued, paused=paused)
+
+
+class WorkspaceBatches:
+    def __init__(self, *, known: Callable[[], Sequence[str]], batch_of: Callable[[str], WorkBatch]) -> None:
+        """`known`: the workspaces the secret names now (`WorkspaceKeys.names`, cached); `batch_of`: a workspace's
+        batch, kept for the execution environment. The default workspace's batch also runs the stack's own work
+        (the notices flush and whatever else names no workspace): it calls Genviral with no key."""
+        self._known = known
+        self._batch_of = batch_of
+
+    def run(self, items: Sequence[WorkItem], *, time_left: TimeLeft | None = None) -> list[str]:
+        """Every item's work, by workspace; the message ids whose work failed (to be received again)."""
+        groups: dict[str, list[WorkItem]] = {}
+        for item in items:
+            groups.setdefault(workspace_of(getattr(item.request, "workspace", None)), []).append(item)
+        # Only default's work (a stack of one, as 0.4's): run as it always ran, with no read of the secret of its
+        # own; were `default` gone from the secret, its calls would meet that as a refused key and pause it.
+        known = None if set(groups) <= {DEFAULT_WORKSPACE} else self._named()
+        if known is not None:
+            for workspace in [workspace for workspace in groups if workspace not in known]:
+                self._drop(workspace, groups, stack_wide=workspace == DEFAULT_WORKSPACE)
+        several = (known is not None and len(known) > 1) or len(groups) > 1
+        batches = {workspace: self._batch_of(workspace) for workspace in groups}  # built here: once, not per thread
+        if len(groups) <= 1:  # as a stack of one workspace always ran: what escapes fails the invocation
+            for workspace, group in groups.items():
+                with workspace_metrics(workspace if several else None):
+                    return batches[workspace].run(group, time_left=time_left)
+            return []
+        # Groups in parallel: each batch holds its workspace to its own cap (its own threads).
+        with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="workspace") as pool:
+            futures = [
+                pool.submit(copy_context().run, self._run, workspace, batches[workspace], group, time_left)
+                for workspace, group in groups.items()
+            ]
+        return [message_id for future in futures for message_id in future.result()]
+
+    def _named(self) -> frozenset[str] | None:
+        """The workspaces the secret names; None when it cannot tell (each batch then meets that as its calls do,
+        and pauses its workspace)."""
+        try:
+            return frozenset(self._known())
+        except TokenUnavailableError:
+            return None
+
+    @staticmethod
+    def _drop(workspace: str, groups: dict[str, list[WorkItem]], *, stack_wide: bool) -> None:
+        """Acknowledge a removed workspace's work without calling Genviral: its watches stay in the table, and a
+        workspace added back is ticked again. Stack-wide work (it names no workspace) still runs."""
+        group = groups[workspace]
+        dropped = [item for item in group if "workspace" in type(item.request).model_fields]
+        kept = [item for item in group if item not in dropped] if stack_wide else []
+        if kept:
+            groups[workspace] = kept
+        else:
+            del groups[workspace]
+        if dropped:
+            with workspace_metrics(workspace):
+                emit(Metric.UNKNOWN_WORKSPACE_MESSAGES, len(dropped))
+            logger.warning(
+                "Work for a workspace the Genviral secret no longer names: acknowledged, its watches kept",
+                extra={"workspace": workspace, "messages": len(dropped)},
+            )
+
+    @staticmethod
+    def _run(workspace: str, batch: WorkBatch, group: list[WorkItem], time_left: TimeLeft | None) -> list[str]:
+        with workspace_metrics(workspace):
+            try:
+                return batch.run(group, time_left=time_left)
+            except Exception:  # this workspace's messages come back; the other workspaces' work stands
+                logger.exception("A workspace's batch failed", extra={"workspace": workspace})
+                return [item.message_id for item in group]

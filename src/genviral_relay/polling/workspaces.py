@@ -1,0 +1,121 @@
+"""The workspaces' registry, kept by the workers from the secret (`models/workspace_registry.py`).
+
+The poller asks for a sync every `SYNC_EVERY` (the secret's cache time) and at the first tick of its execution
+environment; a worker reads the secret afresh and writes the registry when its list changed, so a workspace added
+to the secret is ticked, and a removed one stops, within one sync and without a deploy. The poller never reads the
+secret: it reads the registry (`workspace_registry`).
+
+A bad or unreadable secret changes no list (nothing already watched is lost): the registry records why, one
+ERROR line says so when the reason is new, `SecretUnreadable` counts it (its alarm), and every known workspace's
+calls pause as if Genviral had refused its key (`checking/pause.py`), each with its own `relay.paused`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from genviral_relay.checking.pause import GenviralPause
+from genviral_relay.checking.ports import WorkspaceKeys
+from genviral_relay.clock import Clock
+from genviral_relay.errors import StateConflictError, TokenUnavailableError
+from genviral_relay.models.workspace_registry import WORKSPACES_RECORD, WorkspaceRegistry
+from genviral_relay.notices.ports import NoticeStore
+from genviral_relay.observability import Metric, emit, logger
+
+SYNC_EVERY = timedelta(minutes=5)
+"""How often the poller asks for a sync: the secret's cache time (`aws/secrets.py`), so a change is seen as soon
+as a cached read would see it."""
+
+
+def workspace_registry(store: NoticeStore) -> tuple[WorkspaceRegistry, int]:
+    """The registry as stored and its version (before the first sync: `default` alone, version 0)."""
+    record = store.record(WORKSPACES_RECORD)
+    if record is None or not record.state:
+        return WorkspaceRegistry(), 0
+    return WorkspaceRegistry.model_validate_json(record.state), record.version
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    registry: WorkspaceRegistry
+    """The registry as this sync left it (or found it, when another worker wrote first)."""
+    wrote: bool
+
+
+class WorkspaceSync:
+    def __init__(
+        self,
+        *,
+        keys: WorkspaceKeys,
+        store: NoticeStore,
+        pauses: Callable[[str], GenviralPause],
+        clock: Clock,
+    ) -> None:
+        """`store`: the default workspace's view of the notice store. `pauses`: each workspace's pause."""
+        self._keys = keys
+        self._store = store
+        self._pauses = pauses
+        self._clock = clock
+
+    def run(self) -> SyncReport:
+        registry, version = workspace_registry(self._store)
+        try:
+            names = self._keys.names(refresh=True)
+        except TokenUnavailableError as error:
+            return self._unusable(registry, version, error)
+        updated = registry.synced(names, self._clock())
+        if version and updated.same_as(registry):
+            return SyncReport(registry, wrote=False)
+        if not self._commit(updated, version):
+            return SyncReport(registry, wrote=False)
+        added = sorted(set(updated.workspaces) - set(registry.workspaces))
+        removed = sorted(set(updated.removed) - set(registry.removed))
+        if added or removed or registry.error:
+            logger.info(
+                "The workspaces changed in the Genviral secret"
+                if added or removed
+                else "The Genviral secret is usable again",
+                extra={"workspaces": list(updated.workspaces), "added": added, "removed": removed},
+            )
+        return SyncReport(updated, wrote=True)
+
+    def _unusable(self, registry: WorkspaceRegistry, version: int, error: TokenUnavailableError) -> SyncReport:
+        emit(Metric.SECRET_UNREADABLE)
+        wrote = False
+        if registry.error != error.summary:
+            # Once per distinct reason (the record remembers it), not once per sync.
+            logger.error(
+                "The Genviral secret is not usable; the workspaces stay as last read and their calls pause",
+                extra={"problem": error.summary, "workspaces": list(registry.workspaces)},
+            )
+            updated = registry.failed(error.summary, self._clock())
+            wrote = self._commit(updated, version)
+            registry = updated if wrote else registry
+        failures = 0
+        for workspace in registry.workspaces:
+            try:
+                self._pauses(workspace).refused(error)
+            except Exception:  # the other workspaces pause all the same; the message fails and comes back
+                logger.exception("Could not pause a workspace's Genviral calls", extra={"workspace": workspace})
+                failures += 1
+        if failures:
+            raise RuntimeError(f"{failures} workspace(s) could not be paused after an unusable secret")
+        return SyncReport(registry, wrote=wrote)
+
+    def _commit(self, registry: WorkspaceRegistry, version: int) -> bool:
+        """Whether this worker wrote it (False: another worker synced first, from a read as recent)."""
+        try:
+            self._store.commit(
+                WORKSPACES_RECORD,
+                registry.model_dump_json(),
+                expected_version=version,
+                notices=(),
+                owed=(),
+                committed_at=self._clock(),
+            )
+        except StateConflictError:
+            logger.info("Another worker synced the workspaces first; nothing more to do")
+            return False
+        return True

@@ -1,0 +1,381 @@
+"""Several workspaces in one stack (`polling/workspace_runs.py`), on the in-memory doubles: the poller ticks each
+workspace the registry names and the worker runs each workspace's messages with its own batch, so one workspace's
+pause, failure or load never stops another's, and each keeps to its own concurrency cap."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import ClassVar
+
+import pytest
+
+from genviral_relay.checking.pause import GenviralPause
+from genviral_relay.errors import TokenUnavailableError
+from genviral_relay.models.domain import Target
+from genviral_relay.models.messages import CheckRequest, NoticesRequest, WorkRequest
+from genviral_relay.models.upstream import Post
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
+from genviral_relay.notices.outbox import FLUSH_AFTER
+from genviral_relay.observability import Metric, clear_workspace_metrics, flush_workspace_metrics, metrics
+from genviral_relay.polling.tick import PollTick
+from genviral_relay.polling.work_batch import WorkBatch, WorkItem
+from genviral_relay.polling.workspace_queue import WorkspaceQueue
+from genviral_relay.polling.workspace_runs import WorkspaceBatches, WorkspaceTicks
+from genviral_relay.relay import Relay, compose_relay
+from tests.builders import NOW, account, post
+from tests.support.doubles import InMemoryPostSource, InMemoryStore, InMemoryWorkQueue, SteppingClock
+from tests.unit.test_poll_tick_spec import owe_a_notice
+from tests.unit.world import World, emitted
+
+ACME, BETA = "acme", "beta"
+POSTS = {
+    ws: [f"00000000-0000-4000-{index:04d}-{number:012d}" for number in range(1, 7)]
+    for index, ws in enumerate((ACME, BETA, DEFAULT_WORKSPACE), 1)
+}
+
+
+class WorkspaceWorld(World):
+    """One workspace of the stack: its check path on its view of the stack's one table, with its own key (its own
+    Genviral double); the clock is the stack's."""
+
+    def __init__(self, table: InMemoryStore, clock: SteppingClock, workspace: str) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.clock = clock
+        self.store = table.in_workspace(workspace)
+
+    def path_with(self, targets: Sequence[Target]) -> Relay:
+        return compose_relay(
+            store=self.store,
+            state=self.store,
+            source=self.source,
+            publishers=[self.publishers[target] for target in targets],
+            dead_letters=self.dead_letters,
+            clock=self.clock,
+            policy=self.policy,
+            feed=self.store.feed,
+            workspace=self.workspace,
+        )
+
+
+class Stack:
+    """Workspaces in one stack: one table and one work queue; each workspace its own check path and key."""
+
+    def __init__(self, *workspaces: str, threads: int = 1) -> None:
+        clock = SteppingClock(NOW)
+        self.table = InMemoryStore(clock=clock)
+        self.worlds = {workspace: WorkspaceWorld(self.table, clock, workspace) for workspace in workspaces}
+        self.queue = InMemoryWorkQueue()
+        self.threads = threads
+        self.named: list[str] = list(workspaces)
+        self._ticks: dict[str, PollTick] = {}
+
+    def watched(self, workspace: str, count: int = 2) -> list[str]:
+        """Given `count` posts of `workspace` watched and due, which Genviral now shows posted."""
+        world = self.worlds[workspace]
+        post_ids = POSTS[workspace][:count]
+        for post_id in post_ids:
+            world.register(post(account(status="scheduled"), post_id=post_id))
+            world.source.put(post(account(status="posted"), post_id=post_id, status="posted"))
+        world.later(timedelta(minutes=5))
+        world.forget_calls()
+        metrics.clear_metrics()  # what the Given counted
+        clear_workspace_metrics()
+        return post_ids
+
+    def tick_of(self, workspace: str) -> PollTick:
+        world = self.worlds[workspace]
+        if workspace not in self._ticks:
+            self._ticks[workspace] = PollTick(
+                index=world.store,
+                pause=GenviralPause(world.store, world.clock),
+                queue=WorkspaceQueue(self.queue, workspace),
+                clock=world.clock,
+                discover=False,
+                notices=world.store.notices,
+            )
+        return self._ticks[workspace]
+
+    def ticks(self, registered: Callable[[], list[str]] | None = None) -> WorkspaceTicks:
+        return WorkspaceTicks(workspaces=registered or (lambda: list(self.worlds)), tick_of=self.tick_of)
+
+    def batch_of(self, workspace: str) -> WorkBatch:
+        return self.worlds[workspace].batch(threads=self.threads)
+
+    def batches(self) -> WorkspaceBatches:
+        return WorkspaceBatches(known=lambda: tuple(self.named), batch_of=self.batch_of)
+
+    def taken(self) -> list[WorkItem]:
+        """The queue's messages, as the worker receives them."""
+        taken = [WorkItem(f"m{index}", request) for index, (request, _) in enumerate(self.queue.sent)]
+        self.queue.sent.clear()
+        return taken
+
+    def recorded(self, workspace: str) -> set[str]:
+        world = self.worlds[workspace]
+        return {p for p in POSTS[workspace] if (w := world.store.get(p)) is not None and w.post_status == "posted"}
+
+
+def pause(world: World) -> None:
+    world.store.store_pause(until=world.clock() + timedelta(minutes=5), reason="401 unauthorized")
+
+
+def workspaces_of(requests: list[WorkRequest]) -> list[str | None]:
+    return [getattr(request, "workspace", None) for request in requests]
+
+
+# ---------------------------------------------------------------------- the poller
+
+
+def test_each_workspace_ticks_its_own_due_posts_and_its_messages_name_it() -> None:
+    stack = Stack(DEFAULT_WORKSPACE, ACME)
+    default_posts, acme_posts = stack.watched(DEFAULT_WORKSPACE), stack.watched(ACME)
+
+    report = stack.ticks().run()
+
+    sent = [request for request, _ in stack.queue.sent]
+    assert report.queued == 4
+    assert report.ticked == (DEFAULT_WORKSPACE, ACME)
+    by_post = {request.post_id: request.workspace for request in sent if isinstance(request, CheckRequest)}
+    assert by_post == {**dict.fromkeys(default_posts), **dict.fromkeys(acme_posts, ACME)}  # default's name none
+    assert json.loads(sent[0].model_dump_json(exclude_none=True)).keys() == {"post_id", "queued_at", "waiting_since"}
+
+
+def test_a_paused_workspace_queues_nothing_and_the_others_are_still_checked() -> None:
+    stack = Stack(ACME, BETA)
+    stack.watched(ACME)
+    beta_posts = stack.watched(BETA)
+    pause(stack.worlds[ACME])
+
+    report = stack.ticks().run()
+    failed = stack.batches().run(stack.taken())
+
+    assert report.paused == {ACME: "401 unauthorized"}
+    assert report.queued == 2
+    assert failed == []
+    assert stack.recorded(BETA) == set(beta_posts)
+    assert stack.recorded(ACME) == set()
+    assert stack.worlds[ACME].source.calls.total() == 0  # the paused key is asked nothing
+    assert emitted(Metric.TICKS_PAUSED) == [1]
+
+
+def test_a_workspace_whose_tick_fails_is_counted_and_the_others_tick_first(caplog: pytest.LogCaptureFixture) -> None:
+    stack = Stack(ACME, BETA)
+    stack.watched(ACME)
+    stack.watched(BETA)
+    stack.tick_of(ACME)._index = None  # type: ignore[assignment]  # a bug in acme's tick: it raises
+
+    with pytest.raises(AttributeError):  # once the others ticked: the invocation fails as a failed tick always did
+        stack.ticks().run()
+
+    assert set(workspaces_of([request for request, _ in stack.queue.sent])) == {BETA}
+    assert emitted(Metric.WORKSPACE_TICK_FAILURES) == [1]
+    assert "A workspace's tick failed" in caplog.text
+
+
+def test_a_notice_flush_is_asked_for_once_however_many_workspaces_tick() -> None:
+    stack = Stack(ACME, BETA)
+    for world in stack.worlds.values():  # (one table in a deployment: every workspace's tick sees the notice)
+        owe_a_notice(world)
+        world.later(FLUSH_AFTER)  # past the time its own process had to publish it
+
+    stack.ticks().run()
+
+    assert [request for request, _ in stack.queue.sent] == [NoticesRequest(notices="flush")]
+
+
+def test_before_any_registry_only_the_default_workspace_ticks() -> None:
+    stack = Stack(DEFAULT_WORKSPACE)
+    stack.watched(DEFAULT_WORKSPACE)
+
+    report = stack.ticks(registered=list).run()  # the registry names none yet
+
+    assert report.ticked == (DEFAULT_WORKSPACE,)
+    assert report.queued == 2
+
+
+def test_a_removed_workspace_is_not_ticked_and_its_watches_stay() -> None:
+    stack = Stack(ACME, BETA)
+    acme_posts = stack.watched(ACME)
+    stack.watched(BETA)
+
+    report = stack.ticks(registered=lambda: [BETA]).run()
+
+    assert report.ticked == (BETA,)
+    assert set(workspaces_of([request for request, _ in stack.queue.sent])) == {BETA}
+    assert all(stack.worlds[ACME].store.get(post_id) is not None for post_id in acme_posts)
+
+
+# ---------------------------------------------------------------------- the worker
+
+
+def test_the_worker_runs_each_workspaces_messages_with_its_own_key() -> None:
+    stack = Stack(DEFAULT_WORKSPACE, ACME)
+    default_posts, acme_posts = stack.watched(DEFAULT_WORKSPACE), stack.watched(ACME)
+    stack.ticks().run()
+
+    failed = stack.batches().run(stack.taken())
+
+    assert failed == []
+    assert stack.recorded(DEFAULT_WORKSPACE) == set(default_posts)
+    assert stack.recorded(ACME) == set(acme_posts)
+    assert stack.worlds[ACME].source.calls["get_post"] == 2 == stack.worlds[DEFAULT_WORKSPACE].source.calls["get_post"]
+
+
+def test_work_of_a_workspace_the_secret_no_longer_names_is_acknowledged_without_a_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stack = Stack(ACME, BETA)
+    acme_posts = stack.watched(ACME)
+    stack.watched(BETA)
+    stack.ticks().run()
+    stack.named = [BETA]  # acme left the secret after its checks were queued
+
+    failed = stack.batches().run(stack.taken())
+
+    assert failed == []  # acknowledged: nothing comes back for a workspace that is gone
+    assert stack.worlds[ACME].source.calls.total() == 0
+    assert all(stack.worlds[ACME].store.get(post_id) is not None for post_id in acme_posts)  # the watches stay
+    assert emitted(Metric.UNKNOWN_WORKSPACE_MESSAGES) == [2]
+    assert "no longer names" in caplog.text
+    assert stack.recorded(BETA) == set(POSTS[BETA][:2])
+
+
+def test_stack_wide_work_runs_when_the_default_workspace_is_not_named() -> None:
+    stack = Stack(DEFAULT_WORKSPACE, ACME)
+    stack.named = [ACME]
+    flushed: list[bool] = []
+    stack.worlds[DEFAULT_WORKSPACE].path.notices.flush = lambda: flushed.append(True)  # type: ignore[method-assign]
+
+    failed = stack.batches().run([WorkItem("m1", NoticesRequest(notices="flush"))])
+
+    assert failed == []
+    assert flushed == [True]
+
+
+def test_an_unreadable_secret_drops_nothing() -> None:
+    stack = Stack(DEFAULT_WORKSPACE)
+    posts = stack.watched(DEFAULT_WORKSPACE)
+    stack.ticks().run()
+
+    def unreadable() -> tuple[str, ...]:
+        raise TokenUnavailableError("the Genviral secret could not be read")
+
+    failed = WorkspaceBatches(known=unreadable, batch_of=stack.batch_of).run(stack.taken())
+
+    assert failed == []
+    assert stack.recorded(DEFAULT_WORKSPACE) == set(posts)
+
+
+def test_a_workspace_batch_that_raises_fails_only_its_own_messages(caplog: pytest.LogCaptureFixture) -> None:
+    stack = Stack(ACME, BETA)
+    stack.watched(ACME)
+    beta_posts = stack.watched(BETA)
+    stack.ticks().run()
+    taken = stack.taken()
+    stack.batch_of(ACME)  # built...
+    broken = stack.worlds[ACME].batch()
+    broken._pause = None  # type: ignore[assignment]  # ...and a bug in acme's: its run raises
+
+    failed = WorkspaceBatches(
+        known=lambda: (ACME, BETA), batch_of=lambda ws: broken if ws == ACME else stack.batch_of(ws)
+    ).run(taken)
+
+    assert sorted(failed) == sorted(item.message_id for item in taken if item.request.workspace == ACME)
+    assert stack.recorded(BETA) == set(beta_posts)
+    assert "A workspace's batch failed" in caplog.text
+
+
+class GatedSource(InMemoryPostSource):
+    """Counts each workspace's calls in flight; the first calls wait until `parties` calls are in flight at once."""
+
+    in_flight: ClassVar[Counter[str]] = Counter()
+    peak: ClassVar[Counter[str]] = Counter()
+    lock = threading.Lock()
+
+    def __init__(self, workspace: str, gate: threading.Barrier, opened: threading.Event) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.gate = gate
+        self.opened = opened
+
+    def get_post(self, post_id: str) -> Post:
+        with self.lock:
+            self.in_flight[self.workspace] += 1
+            self.peak[self.workspace] = max(self.peak[self.workspace], self.in_flight[self.workspace])
+        try:
+            if not self.opened.is_set():
+                with contextlib.suppress(threading.BrokenBarrierError):  # the spec's assertions say what went wrong
+                    self.gate.wait()
+            return super().get_post(post_id)
+        finally:
+            with self.lock:
+                self.in_flight[self.workspace] -= 1
+
+
+def test_each_workspace_keeps_to_its_own_cap_and_the_workspaces_run_at_once() -> None:
+    stack = Stack(ACME, BETA, threads=2)
+    for workspace in (ACME, BETA):
+        stack.watched(workspace, count=6)
+    opened = threading.Event()
+    # Two calls of each workspace in flight together, or it breaks; once through, calls go straight on.
+    gate = threading.Barrier(4, action=opened.set, timeout=10)
+    for workspace, world in stack.worlds.items():
+        gated = GatedSource(workspace, gate, opened)
+        gated.posts = world.source.posts
+        world.source = gated
+        del world.path  # composed again on the gated source
+    GatedSource.peak.clear()
+    stack.ticks().run()
+
+    failed = stack.batches().run(stack.taken())
+
+    assert failed == []
+    assert not gate.broken
+    assert GatedSource.peak == Counter({ACME: 2, BETA: 2})  # threads_per_worker each, not shared, not exceeded
+    assert stack.recorded(ACME) == set(POSTS[ACME])
+    assert stack.recorded(BETA) == set(POSTS[BETA])
+
+
+# ---------------------------------------------------------------------- metrics by workspace
+
+
+def by_workspace(capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, object]]:
+    flush_workspace_metrics()
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    return {document["workspace"]: document for document in documents}
+
+
+def test_checks_and_pauses_are_counted_by_workspace_too(capsys: pytest.CaptureFixture[str]) -> None:
+    stack = Stack(ACME, BETA)
+    stack.watched(ACME)
+    stack.watched(BETA)
+    pause(stack.worlds[ACME])
+    capsys.readouterr()
+
+    stack.ticks().run()
+    stack.batches().run(stack.taken())
+
+    documents = by_workspace(capsys)
+    assert documents[ACME]["TicksPaused"] == [1.0]
+    assert "PostsChecked" not in documents[ACME]
+    assert documents[BETA]["PostsChecked"] == [1.0, 1.0]
+    assert documents[BETA]["ChecksQueued"] == [2.0]
+    assert emitted(Metric.POSTS_CHECKED) == [1.0, 1.0]  # the stack-wide series the alarms watch, as before
+
+
+def test_a_stack_of_one_workspace_writes_no_second_series(capsys: pytest.CaptureFixture[str]) -> None:
+    stack = Stack(DEFAULT_WORKSPACE)
+    stack.watched(DEFAULT_WORKSPACE)
+    capsys.readouterr()
+
+    stack.ticks().run()
+    stack.batches().run(stack.taken())
+
+    assert by_workspace(capsys) == {}
+    assert emitted(Metric.POSTS_CHECKED) == [1.0, 1.0]
