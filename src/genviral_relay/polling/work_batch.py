@@ -91,9 +91,8 @@ class WorkBatch:
         """Do every item's work; answer the message ids whose work failed (to be received again).
 
         While Genviral calls are paused nothing that calls it is done and nothing fails: the posts stay due and
-        the poller queues them again after the pause. Notices are flushed and the workspaces synced all the same
-        (no Genviral call; `relay.paused` is a notice); a batch that ran while a pause was open and got an answer
-        closes it.
+        the poller queues them again after the pause. Notices are flushed and the workspaces synced all the same (no
+        Genviral call); a batch that ran while a pause was open and got an answer closes it.
         """
         pause = self._pause.status()  # the batch's one read of the pause
         run = _Run(AdaptiveLimit(self._threads))
@@ -109,8 +108,7 @@ class WorkBatch:
                 self._pause.answered(pause)
             except Exception:  # the work stands; the pause stays open and the next answered batch closes it
                 logger.exception("Could not close the Genviral pause")
-        sync = [item for item in items if isinstance(item.request, WorkspacesRequest)]
-        if sync:  # last (the checks used the key as cached), paused or not: it calls no Genviral
+        if sync := [item for item in items if isinstance(item.request, WorkspacesRequest)]:
             run.guarded(sync, "Workspace sync failed", self._sync_workspaces)
         return run.failed
 
@@ -211,6 +209,7 @@ class WorkBatch:
         self._notices.flush()
 
     def _sync_workspaces(self) -> None:
+        """Last in a batch (its checks used the key as cached), paused or not: it calls no Genviral."""
         if self._workspaces is None:
             raise RuntimeError("a workspace sync was asked for but this worker has none")
         self._workspaces.run()
