@@ -69,27 +69,29 @@ def outcomes(events: Iterable[RelayEvent]) -> list[AccountOutcomeEvent]:
     return [event for event in events if isinstance(event, AccountOutcomeEvent)]
 
 
-def one_event_of_each_type() -> dict[str, RelayEvent]:
-    """By `event_type`: an event of every type the relay publishes, as detection makes them."""
+def one_event_of_each_type(workspace: str | None = None) -> dict[str, RelayEvent]:
+    """By `event_type`: an event of every type the relay publishes, as detection makes them (about watches of
+    `workspace`: None, as 0.4 stored them, is `default`)."""
     from genviral_relay.rules.transitions import detect_transitions
+
+    def new_watch() -> WatchRecord:
+        return WatchRecord(post_id=POST_ID, version=0, registered_at=NOW, workspace=workspace)
 
     finished = post(
         account(status="posted", published_url="https://x.example/p", published_at="2025-02-01T15:00:04.000Z"),
         account(ACCOUNT_B, status="failed", error_message="Video too short", last_attempted_at="2025-02-01T15:00:05Z"),
     )
     late = detect_transitions(
-        None, post(account(status="pending")), NOW + timedelta(minutes=20), delayed_after=timedelta(minutes=15)
+        new_watch(), post(account(status="pending")), NOW + timedelta(minutes=20), delayed_after=timedelta(minutes=15)
     )
     # A posting first seen without its URL, then with it: the URL's own document
     stamp = "2025-02-01T15:00:04.000Z"
     posting = account(status="posted", published_at=stamp, last_attempted_at=stamp)
-    first = detect_transitions(None, post(posting), NOW)
-    seen = WatchRecord(
-        post_id=POST_ID, version=1, accounts=first.accounts, occurrences=first.occurrences, registered_at=NOW
-    )
+    first = detect_transitions(new_watch(), post(posting), NOW)
+    seen = new_watch().model_copy(update={"version": 1, "accounts": first.accounts, "occurrences": first.occurrences})
     with_url = post({**posting, "published_url": "https://www.tiktok.com/@brand.shop/video/7300000000000000001"})
     resolved = detect_transitions(seen, with_url, NOW + timedelta(minutes=10)).events
-    events = [*detect_transitions(None, finished, NOW).events, *late.events, *resolved]
+    events = [*detect_transitions(new_watch(), finished, NOW).events, *late.events, *resolved]
     return {event.event_type: event for event in events}
 
 

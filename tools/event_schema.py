@@ -308,7 +308,7 @@ def check_eventbridge_event(event: Mapping[str, Any]) -> None:
 # ---------------------------------------------------------------------- the registry content (OpenAPI 3.0)
 _OPENAPI_KEYWORDS = frozenset(
     {"type", "properties", "required", "additionalProperties", "items", "enum", "allOf", "nullable", "$ref"}
-    | {"title", "description", "format", "default", "minimum", "maxItems"}
+    | {"title", "description", "format", "default", "minimum", "maxItems", "pattern"}
 )
 
 

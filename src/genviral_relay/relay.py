@@ -124,6 +124,7 @@ class Relay:
             notices=self.notices,
             pause=self.pause,
             clock=self.clock,
+            workspace=self.workspace,
         )
 
     def work_batch(
@@ -199,7 +200,7 @@ def compose_relay(
         clock=clock,
         feed=feed,
     )
-    pause = GenviralPause(state, clock, notices=notices if deployment_key else None)
+    pause = GenviralPause(state, clock, notices=notices if deployment_key else None, workspace=workspace)
     lister = source if isinstance(source, AccountSource) else None
 
     def record_listing(listing: AccountListing) -> object:

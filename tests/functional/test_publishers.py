@@ -16,7 +16,7 @@ from genviral_relay.aws.batch_publishing import RetrySettings
 from genviral_relay.aws.publish_errors import MAX_MESSAGE_CHARS, call_error_cause, entry_error_cause
 from genviral_relay.aws.publishers import EventBridgePublisher, SnsPublisher
 from genviral_relay.checking.ports import PublishResult
-from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.events import RelayEvent, published_document
 from genviral_relay.rules.transitions import detect_transitions
 from tests.builders import NOW, account, outcomes, post
 
@@ -161,6 +161,7 @@ def test_sns_entry_shape_with_filterable_attributes(sleeps: list[float]) -> None
                     "Message": ANY,
                     "MessageAttributes": {
                         "event_type": {"DataType": "String", "StringValue": "post.account.posted"},
+                        "workspace": {"DataType": "String", "StringValue": "default"},
                         "status": {"DataType": "String", "StringValue": "posted"},
                         "post_id": {"DataType": "String", "StringValue": event.post_id},
                         "account_id": {"DataType": "String", "StringValue": event.account_id},
@@ -175,6 +176,54 @@ def test_sns_entry_shape_with_filterable_attributes(sleeps: list[float]) -> None
 
     stubber.assert_no_pending_responses()
     assert result.published == {event.event_id}
+
+
+def test_the_workspace_is_an_sns_attribute_and_in_the_eventbridge_detail(sleeps: list[float]) -> None:
+    (event,) = events(1)
+    acme = event.model_copy(update={"workspace": "acme"})
+    document = published_document(acme).decode()
+    assert json.loads(document)["workspace"] == "acme"
+    sns_publisher, sns_stub = sns(sleeps)
+    bus_publisher, bus_stub = eventbridge(sleeps)
+    attributes = {
+        "event_type": {"DataType": "String", "StringValue": "post.account.posted"},
+        "workspace": {"DataType": "String", "StringValue": "acme"},
+        "status": {"DataType": "String", "StringValue": "posted"},
+        "post_id": {"DataType": "String", "StringValue": event.post_id},
+        "account_id": {"DataType": "String", "StringValue": event.account_id},
+    }
+    sns_stub.add_response(
+        "publish_batch",
+        {"Successful": [{"Id": event.event_id, "MessageId": "m-1"}], "Failed": []},
+        {
+            "TopicArn": TOPIC,
+            "PublishBatchRequestEntries": [
+                {"Id": event.event_id, "Message": document, "MessageAttributes": attributes}
+            ],
+        },
+    )
+    bus_stub.add_response(
+        "put_events",
+        put_events_ok(1),
+        {
+            "Entries": [
+                {
+                    "EventBusName": BUS,
+                    "Source": "genviral.relay",
+                    "DetailType": "Post Account Posted",
+                    "Detail": document,
+                    "Resources": [],
+                }
+            ]
+        },
+    )
+
+    with sns_stub, bus_stub:
+        assert sns_publisher.publish([acme]).published == {event.event_id}
+        assert bus_publisher.publish([acme]).published == {event.event_id}
+
+    sns_stub.assert_no_pending_responses()
+    bus_stub.assert_no_pending_responses()
 
 
 def test_sns_failed_entries_are_retried_unless_the_sender_is_at_fault(sleeps: list[float]) -> None:

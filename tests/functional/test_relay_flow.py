@@ -64,11 +64,12 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
     for account_id, document in by_account.items():
         state = states[account_id]
         assert set(document) == {
-            "schema_version", "event_id", "event_type", "detected_at", "post_id", "account_id", "account", "status",
-            "previous_status", "published_url", "published_at", "error_message", "error_category",
+            "schema_version", "event_id", "event_type", "detected_at", "workspace", "post_id", "account_id", "account",
+            "status", "previous_status", "published_url", "published_at", "error_message", "error_category",
             "last_attempted_at", "sequence", "post",
         }  # fmt: skip
         assert document["schema_version"] == "1"
+        assert document["workspace"] == "default"  # a single-workspace stack's
         assert document["sequence"] == 1  # the account's first document
         assert document["post_id"] == post_id
         assert document["status"] == state["status"]
@@ -98,6 +99,7 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
     attributes = sns_by_account[failed_account]["MessageAttributes"]
     assert {name: value["Value"] for name, value in attributes.items()} == {
         "event_type": "post.account.failed",
+        "workspace": "default",
         "status": "failed",
         "post_id": post_id,
         "account_id": failed_account,
@@ -107,6 +109,7 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
     (completion,) = (message for message in received.sns if message not in received.sns_transition_messages())
     assert {name: value["Value"] for name, value in completion["MessageAttributes"].items()} == {
         "event_type": "post.completed",
+        "workspace": "default",
         "post_id": post_id,
         "outcome": "partial",
     }

@@ -215,7 +215,12 @@ def test_a_post_first_seen_complete_reports_its_outcomes_then_its_completion(
     assert [(account.account_id, account.status) for account in completion.accounts] == [
         (state["account_id"], state["status"]) for state in states
     ]
-    assert completion.sns_attributes() == {"event_type": "post.completed", "post_id": POST_ID, "outcome": outcome}
+    assert completion.sns_attributes() == {
+        "event_type": "post.completed",
+        "workspace": "default",
+        "post_id": POST_ID,
+        "outcome": outcome,
+    }
     assert completion.detail_type == "Post Completed"
 
 

@@ -73,6 +73,7 @@ def test_a_refused_key_pauses_calls_says_why_and_publishes_relay_paused(world: W
         "event_id": paused.event_id,
         "event_type": "relay.paused",
         "detected_at": format_ts(NOW),
+        "workspace": "default",
         "reason": REASON_402,
         "http_status": 402,
         "until": format_ts(NOW + PAUSE_AFTER_REFUSAL),

@@ -179,6 +179,7 @@ def test_event_document_carries_the_post_summary() -> None:
     }
     assert event.sns_attributes() == {
         "event_type": "post.account.posted",
+        "workspace": "default",
         "status": "posted",
         "post_id": POST_ID,
         "account_id": ACCOUNT_A,

@@ -24,6 +24,7 @@ from genviral_relay.models.account_health import ACCOUNT_HEALTH_RECORD, AccountH
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.relay_notices import AccountStatusEvent
 from genviral_relay.models.upstream import AccountListing
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.notices.outbox import NoticeOutbox
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.polling.ports import WatchIndex
@@ -51,7 +52,10 @@ class AccountHealthCheck:
         notices: NoticeOutbox,
         pause: GenviralPause,
         clock: Clock,
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> None:
+        """`workspace`: whose accounts `source` lists (`state` and `notices` are its views); its notices name it."""
+        self._workspace = workspace
         self._source = source
         self._store = store
         self._index = index
@@ -100,7 +104,9 @@ class AccountHealthCheck:
         if changed and watched is None:  # not read before this listing: read now, once
             watched = self._store.get_many(list(self._index.watched_post_ids()))
         watches = (watched or {}) if changed else {}
-        step = observe(health, listing, now, watched=posts_at_risk(watches.values(), changed))
+        step = observe(
+            health, listing, now, watched=posts_at_risk(watches.values(), changed), workspace=self._workspace
+        )
         if step.suspect:
             logger.warning(
                 "Genviral's account listing misses every known account; no change decided until the next listing",

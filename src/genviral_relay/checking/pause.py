@@ -35,6 +35,7 @@ from genviral_relay.errors import (
     echoed,
 )
 from genviral_relay.models.pause import PAUSE_RECORD, PauseRecord, PauseStatus
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.notices.outbox import NoticeOutbox
 from genviral_relay.notices.ports import NoticeDocument
 from genviral_relay.observability import Metric, emit, genviral_error_metric, logger
@@ -77,10 +78,13 @@ class GenviralPause:
         *,
         notices: NoticeOutbox | None = None,
         duration: timedelta = PAUSE_AFTER_REFUSAL,
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> None:
         """`notices`: where the pause is committed and its notices published. None: a pause that is only read, never
         opened nor closed (the poller's; the CLI's with a key of its own, `GENVIRAL_TOKEN`, which says nothing about
-        the deployment's key)."""
+        the deployment's key). `workspace`: whose key it pauses (`state` is that workspace's view); its notices name
+        it."""
+        self._workspace = workspace
         self._state = state
         self._clock = clock
         self._notices = notices
@@ -129,7 +133,7 @@ class GenviralPause:
                 now = self._clock()
                 closed = pause.model_copy(update={"resumed_at": now, "until": min(pause.until, now)})
                 try:
-                    self._commit(status.version, closed, (resumed_notice(pause, now),))
+                    self._commit(status.version, closed, (resumed_notice(pause, now, self._workspace),))
                 except StateConflictError:
                     status = self._state.genviral_pause(now)
                     continue
@@ -180,7 +184,7 @@ class GenviralPause:
                 stored = PauseRecord(
                     paused_at=now, until=until, reason=reason, http_status=status_code, error_code=error_code
                 )
-                notices = (paused_notice(stored),)
+                notices = (paused_notice(stored, self._workspace),)
             try:
                 self._commit(status.version, stored, notices)
             except StateConflictError:

@@ -7,6 +7,10 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+# Re-exported: what every published document has is imported from here, with the documents.
+from genviral_relay.models.published import PublishedEvent as PublishedEvent
+from genviral_relay.models.published import WorkspaceEvent as WorkspaceEvent
+
 EVENT_SOURCE = "genviral.relay"
 
 EventType = Literal[
@@ -58,35 +62,7 @@ class PostSummary(BaseModel):
     )
 
 
-class PublishedEvent(BaseModel):
-    """What every document the relay publishes to SNS and EventBridge has: the events about posts (`RelayEvent`)
-    and the notices about the relay's own endpoints (`models/endpoint_notices.py`), which the same publishers send."""
-
-    # Serialization mode marks defaulted fields required: every published document carries them.
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
-
-    schema_version: Literal["1"] = Field(default="1", description="Format version of this document.")
-    event_id: str = Field(
-        description="Deterministic: the same occurrence always carries the same id. Delivery is at least once: "
-        "dedupe on it.",
-        json_schema_extra={"format": "uuid"},
-    )
-    event_type: str
-    detected_at: str = Field(
-        description="When the relay observed it (ISO-8601 UTC).", json_schema_extra={"format": "date-time"}
-    )
-
-    @property
-    def detail_type(self) -> str:
-        """EventBridge's detail-type."""
-        raise NotImplementedError
-
-    def sns_attributes(self) -> dict[str, str]:
-        """The SNS message attributes subscribers filter on."""
-        return {"event_type": self.event_type}
-
-
-class RelayEvent(PublishedEvent):
+class RelayEvent(WorkspaceEvent):
     """What every event document about a post has; the concrete documents are the subclasses (`EventDocument`)."""
 
     event_type: EventType

@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from genviral_relay.models.events import AccountRef, PublishedEvent
+from genviral_relay.models.events import AccountRef
+from genviral_relay.models.published import WorkspaceEvent
 
 AccountStatusType = Literal["account.disconnected", "account.reconnected"]
 RelayStateType = Literal["relay.paused", "relay.resumed"]
@@ -33,7 +34,7 @@ class PostsAtRisk(BaseModel):
     )
 
 
-class AccountStatusEvent(PublishedEvent):
+class AccountStatusEvent(WorkspaceEvent):
     """An account that watched posts target left `active` in `GET /accounts` (or vanished from two listings in a row),
     or came back. One id per change."""
 
@@ -67,7 +68,7 @@ class AccountStatusEvent(PublishedEvent):
         return {"event_id": self.event_id, "event_type": self.event_type, "account_id": self.account_id}
 
 
-class RelayStateEvent(PublishedEvent):
+class RelayStateEvent(WorkspaceEvent):
     """Genviral refused the relay's key (401 after a fresh read of the secret, 402, 403), so the relay stopped calling
     it, or calls work again. Once per pause."""
 

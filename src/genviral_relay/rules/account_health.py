@@ -34,6 +34,7 @@ from genviral_relay.models.relay_notices import (
     PostsAtRisk,
 )
 from genviral_relay.models.upstream import AccountListing
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, scoped
 from genviral_relay.rules.endpoint_health import NOTICE_NAMESPACE
 
 ACTIVE = "active"
@@ -47,10 +48,11 @@ FIRST_RETRY = timedelta(minutes=1)
 """After a second failed listing in a row, the next waits this long, doubling up to the interval."""
 
 
-def account_event_id(account_id: str, change: int) -> str:
+def account_event_id(account_id: str, change: int, workspace: str = DEFAULT_WORKSPACE) -> str:
     """Deterministic: the same account's n-th announced change always has the same id (a crash before the commit
-    computes it again from the same record)."""
-    return str(uuid.uuid5(NOTICE_NAMESPACE, f"account|{account_id}|{change}"))
+    computes it again from the same record). Counted per workspace (its own health record): another workspace than
+    `default` (whose ids are 0.4's) names itself, so an account two workspaces list is announced in each."""
+    return str(uuid.uuid5(NOTICE_NAMESPACE, scoped(f"account|{account_id}|{change}", workspace)))
 
 
 def next_listing_at(health: AccountHealth | None, every: timedelta) -> datetime | None:
@@ -122,11 +124,17 @@ def changed_accounts(health: AccountHealth, listing: AccountListing, now: dateti
 
 
 def observe(
-    health: AccountHealth, listing: AccountListing, now: datetime, *, watched: Mapping[str, PostsAtRisk]
+    health: AccountHealth,
+    listing: AccountListing,
+    now: datetime,
+    *,
+    watched: Mapping[str, PostsAtRisk],
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> HealthStep:
-    """The record after a successful `listing`, and the notices it produces. `watched`: for each account that
-    watched posts target (at least those of `changed_accounts`), its posts at risk; a disconnect of an account not
-    in it is remembered silently. A reconnect is announced for every account whose disconnect was."""
+    """The record after a successful `listing` (of `workspace`'s accounts), and the notices it produces. `watched`:
+    for each account that watched posts target (at least those of `changed_accounts`), its posts at risk; a
+    disconnect of an account not in it is remembered silently. A reconnect is announced for every account whose
+    disconnect was."""
     compared = _compare(health, listing, now)
     if compared.suspect:
         since = health.suspect_since or now
@@ -145,13 +153,14 @@ def observe(
             continue
         entry = accounts[candidate.account_id]
         number = entry.changes + 1
-        event_id = account_event_id(candidate.account_id, number)
+        event_id = account_event_id(candidate.account_id, number, workspace)
         accounts[candidate.account_id] = entry.model_copy(
             update={"changes": number, "announced": event_id if disconnect else None}
         )
         notices.append(
             AccountStatusEvent(
                 event_id=event_id,
+                workspace=workspace,
                 event_type=candidate.event_type,
                 detected_at=format_ts(now),
                 account_id=candidate.account_id,

@@ -40,9 +40,10 @@ def summarize_post(post: Post) -> PostSummary:
 class SharedFields:
     """What the documents of one detection share, made only if one is (most checks emit nothing)."""
 
-    def __init__(self, post: Post, detected_at: datetime) -> None:
+    def __init__(self, post: Post, detected_at: datetime, workspace: str) -> None:
         self._post = post
         self._detected_at = detected_at
+        self.workspace = workspace
 
     @cached_property
     def summary(self) -> PostSummary:
@@ -77,6 +78,7 @@ def outcome_event(
 ) -> AccountOutcomeEvent:
     return AccountOutcomeEvent(
         event_id=event_id,
+        workspace=shared.workspace,
         event_type=EVENT_TYPE_BY_STATUS[state.status],
         detected_at=shared.detected,
         post_id=post_id,
@@ -99,6 +101,7 @@ def url_resolved_event(
 ) -> AccountUrlResolvedEvent:
     return AccountUrlResolvedEvent(
         event_id=event_id,
+        workspace=shared.workspace,
         event_type="post.account.url_resolved",
         detected_at=shared.detected,
         post_id=post_id,
@@ -123,6 +126,7 @@ def delayed_event(
 ) -> AccountDelayedEvent:
     return AccountDelayedEvent(
         event_id=event_id,
+        workspace=shared.workspace,
         event_type="post.account.delayed",
         detected_at=shared.detected,
         post_id=post_id,
@@ -142,6 +146,7 @@ def completion_event(
     outcome, posted, failed = outcome_of(states)
     return PostCompletedEvent(
         event_id=event_id,
+        workspace=shared.workspace,
         event_type="post.completed",
         detected_at=shared.detected,
         post_id=post.id,

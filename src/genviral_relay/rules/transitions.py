@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from genviral_relay.models.domain import FINAL_STATUSES, AccountSnapshot, WatchRecord
 from genviral_relay.models.events import AccountRef, EventDocument
 from genviral_relay.models.upstream import AccountState, Post
+from genviral_relay.models.workspaces import workspace_of
 from genviral_relay.rules.completion import completion_key, is_complete
 from genviral_relay.rules.delays import awaited_since, delay_key, retry_seen_at
 from genviral_relay.rules.documents import (
@@ -100,13 +101,13 @@ def detect_transitions(
 ) -> Detection:
     """`delayed_after`: how long an account may be awaited before it is reported delayed (None: never).
     `silent`: a baseline (`PostCheck.apply_answer`): what it sees counts as seen, but it reports nothing,
-    numbers nothing and awaits no URL."""
+    numbers nothing and awaits no URL. The documents are the workspace's of `previous` (`default` without one)."""
     names = accounts or {}
     known = previous.accounts if previous is not None else {}
     seen = dict(known)  # accounts missing from this answer keep their last-seen state
     numbering = Numbering(post.id, previous, silent=silent)
     events: list[EventDocument] = []
-    shared = SharedFields(post, detected_at)
+    shared = SharedFields(post, detected_at, workspace_of(previous.workspace if previous is not None else None))
     reported_at = None if silent else shared.detected  # when a posting reported now started its URL wait
 
     def named(account_id: str) -> AccountRef:
