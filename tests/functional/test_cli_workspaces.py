@@ -93,7 +93,7 @@ def test_watches_add_registers_with_the_workspaces_key_and_the_watch_stays_in_it
     assert (elsewhere.code, elsewhere.error()["error"]) == (1, "conflict")
     assert "watched in workspace acme, not beta" in elsewhere.error()["message"]
     assert again.code == 0, again.err  # its own workspace, without the option
-    assert "already watched in workspace acme" in again.out
+    assert "already watched (unchanged) in workspace acme" in again.out
 
 
 def test_check_uses_the_watchs_workspace_or_the_one_named(
