@@ -166,7 +166,7 @@ def test_every_command_has_help_with_the_exit_codes(cli: Cli) -> None:
         ["webhooks", "list"], ["webhooks", "show"], ["webhooks", "resend"], ["webhooks", "enable"],
         ["webhooks", "disable"],
         ["events"], ["events", "list"], ["events", "show"],
-        ["webhooks", "attempts"],
+        ["webhooks", "attempts"], ["workspaces"],
     ]  # fmt: skip
     assert {" ".join(command) for command in commands} >= set(command_parsers(build_parser()))
     assert sorted(EXIT_MEANINGS) == [0, 1, 2, 3, 4, 130]
@@ -192,7 +192,7 @@ def test_each_command_lists_only_the_settings_it_declares(cli: Cli) -> None:
         "redrive poller", "redrive failure-webhook", "redrive webhook-deliveries", "webhooks list", "webhooks show",
         "webhooks resend", "webhooks enable", "webhooks disable",
         "events list", "events show",
-        "webhooks attempts",
+        "webhooks attempts", "workspaces",
     }  # fmt: skip
     for words, parser in commands.items():
         declared = set(parser.get_default("reads"))
@@ -981,6 +981,7 @@ def test_each_command_reads_every_setting_it_lists(
         cli("redrive", "webhook-deliveries", "--yes"),
         cli("events", "list"),
         cli("events", "show", first.event_id),  # not in the feed: it was never committed
+        cli("workspaces"),
     ]
     hook = WebhookEndpoint(id="wh_" + "1" * 32, url="https://hooks.example.com/a", created_at=utc_now())
     DynamoDbWebhookStore(deployed.client("dynamodb"), deployed.ref("StateTable")).create(hook, limit=100)
@@ -993,7 +994,7 @@ def test_each_command_reads_every_setting_it_lists(
         cli("webhooks", "attempts", "wh_" + "0" * 32),  # no such endpoint, read after both settings
     ]
 
-    codes = [0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 1, 0, 1]
+    codes = [0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0, 1]
     assert [run.code for run in runs] == codes, [run.err for run in runs]
     assert "could not be read from no-such-secret" in runs[8].err
     assert "older than the retention" in runs[-3].err

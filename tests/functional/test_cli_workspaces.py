@@ -14,7 +14,7 @@ from genviral_relay.models.workspace_registry import WORKSPACES_RECORD, Workspac
 from local.emulator import GenviralEmulator
 from local.stack import MotoStack
 from tests.conftest import SECRETS
-from tests.functional.test_cli import Cli, store_of
+from tests.functional.test_cli import Cli, cli, deployed, store_of  # noqa: F401 - the fixtures
 
 ACME = "gva_live_acme.aaaaaaaaaaaaaaaa"
 BETA = "gva_live_beta.bbbbbbbbbbbbbbbb"
@@ -22,7 +22,7 @@ GONE = "gva_live_gone.cccccccccccccccc"
 
 
 @pytest.fixture
-def two_workspaces(emulator: GenviralEmulator, deployed: MotoStack) -> MotoStack:
+def two_workspaces(emulator: GenviralEmulator, deployed: MotoStack) -> MotoStack:  # noqa: F811
     """The deployment's secret names acme and beta; the emulator knows both keys."""
     SECRETS.update({ACME, BETA, GONE})
     emulator.add_workspace("acme", ACME)
@@ -40,10 +40,12 @@ def posted(emulator: GenviralEmulator, workspace: str) -> str:
 
 
 def write_registry(stack: MotoStack, registry: WorkspaceRegistry) -> None:
-    store_of(stack).notices.commit(
+    notices = store_of(stack).notices
+    record = notices.record(WORKSPACES_RECORD)
+    notices.commit(
         WORKSPACES_RECORD,
         registry.model_dump_json(),
-        expected_version=0,
+        expected_version=record.version if record is not None else 0,
         notices=(),
         owed=(),
         committed_at=utc_now(),
@@ -51,7 +53,9 @@ def write_registry(stack: MotoStack, registry: WorkspaceRegistry) -> None:
 
 
 def test_watches_add_needs_a_known_workspace_when_the_secret_names_several(
-    emulator: GenviralEmulator, two_workspaces: MotoStack, cli: Cli
+    emulator: GenviralEmulator,
+    two_workspaces: MotoStack,
+    cli: Cli,  # noqa: F811
 ) -> None:
     post_id = posted(emulator, "acme")
 
@@ -70,7 +74,9 @@ def test_watches_add_needs_a_known_workspace_when_the_secret_names_several(
 
 
 def test_watches_add_registers_with_the_workspaces_key_and_the_watch_stays_in_it(
-    emulator: GenviralEmulator, two_workspaces: MotoStack, cli: Cli
+    emulator: GenviralEmulator,
+    two_workspaces: MotoStack,
+    cli: Cli,  # noqa: F811
 ) -> None:
     post_id = posted(emulator, "acme")
 
@@ -87,11 +93,13 @@ def test_watches_add_registers_with_the_workspaces_key_and_the_watch_stays_in_it
     assert (elsewhere.code, elsewhere.error()["error"]) == (1, "conflict")
     assert "watched in workspace acme, not beta" in elsewhere.error()["message"]
     assert again.code == 0, again.err  # its own workspace, without the option
-    assert "already watched in workspace acme" in again.out
+    assert "already watched (unchanged) in workspace acme" in again.out
 
 
 def test_check_uses_the_watchs_workspace_or_the_one_named(
-    emulator: GenviralEmulator, two_workspaces: MotoStack, cli: Cli
+    emulator: GenviralEmulator,
+    two_workspaces: MotoStack,
+    cli: Cli,  # noqa: F811
 ) -> None:
     watched, unwatched = posted(emulator, "acme"), posted(emulator, "beta")
     assert cli("watches", "add", watched, "--workspace", "acme").code == 0
@@ -107,13 +115,14 @@ def test_check_uses_the_watchs_workspace_or_the_one_named(
     assert (wrong_key.code, wrong_key.error()["error"]) == (1, "not_found")  # acme's key does not see beta's post
 
 
-def test_watches_list_filters_by_workspace_and_names_each_rows_workspace(two_workspaces: MotoStack, cli: Cli) -> None:
+def test_watches_list_filters_by_workspace_and_names_each_rows_workspace(two_workspaces: MotoStack, cli: Cli) -> None:  # noqa: F811
     store, now = store_of(two_workspaces), utc_now()
     ids = [f"00000000-0000-4000-8000-00000000000{index}" for index in range(1, 4)]
     for post_id, workspace in zip(ids, ("acme", "beta", "default"), strict=True):
         view = store.in_workspace(workspace)
         view.save(WatchRecord(post_id=post_id, version=1, registered_at=now, next_check_at=now,
-                              workspace=None if workspace == "default" else workspace), expected_version=0)  # fmt: skip
+                              workspace=None if workspace == "default" else workspace), expected_version=0,
+                  new_events=())  # fmt: skip
 
     everything = cli("watches", "list", "--json")
     acme = cli("watches", "list", "--workspace", "acme", "--json")
@@ -129,7 +138,9 @@ def test_watches_list_filters_by_workspace_and_names_each_rows_workspace(two_wor
 
 
 def test_workspaces_lists_watches_pause_and_last_successful_call_and_reports_removed_ones(
-    emulator: GenviralEmulator, two_workspaces: MotoStack, cli: Cli
+    emulator: GenviralEmulator,
+    two_workspaces: MotoStack,
+    cli: Cli,  # noqa: F811
 ) -> None:
     store, now = store_of(two_workspaces), utc_now()
     acme_posts = [posted(emulator, "acme") for _ in range(2)]
@@ -141,7 +152,7 @@ def test_workspaces_lists_watches_pause_and_last_successful_call_and_reports_rem
     assert refused.code == 1  # the watch is kept, beta's calls pause (and acme's do not)
     orphan = "00000000-0000-4000-8000-000000000009"
     store.in_workspace("gone").save(
-        WatchRecord(post_id=orphan, version=1, registered_at=now, workspace="gone"), expected_version=0
+        WatchRecord(post_id=orphan, version=1, registered_at=now, workspace="gone"), expected_version=0, new_events=()
     )
     left_at = now - timedelta(hours=1)
     write_registry(
@@ -170,7 +181,7 @@ def test_workspaces_lists_watches_pause_and_last_successful_call_and_reports_rem
     assert "beta: paused" in text.out
 
 
-def test_workspaces_before_the_first_sync_is_the_default_workspace(deployed: MotoStack, cli: Cli) -> None:
+def test_workspaces_before_the_first_sync_is_the_default_workspace(deployed: MotoStack, cli: Cli) -> None:  # noqa: F811
     run = cli("workspaces", "--json")
 
     assert run.code == 0, run.err

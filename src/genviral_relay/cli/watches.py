@@ -94,7 +94,7 @@ def run_add(args: argparse.Namespace, deployment: Deployment, console: Console) 
         problem = genviral_problem(outcome.error, post_id)
         raise CliError(f"{problem}. The watch is kept and checked again once this is fixed.", kind=problem.kind)
     done = "registered" if outcome.created else "already watched"
-    console.say(f"post {post_id}: {done} in workspace {workspace} ({outcome.result})")
+    console.say(f"post {post_id}: {done} ({outcome.result}) in workspace {workspace}")
     if view is not None:
         console.say(f"  status {view.status or 'not seen yet'}, {'watching' if view.watching else 'ended'}")
         console.say(f"  pending deliveries {view.pending_deliveries}")

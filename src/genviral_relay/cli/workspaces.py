@@ -23,8 +23,9 @@ from genviral_relay.clock import format_ts_or_none, utc_now
 from genviral_relay.errors import echoed
 from genviral_relay.models.account_health import ACCOUNT_HEALTH_RECORD, AccountHealth
 from genviral_relay.models.domain import WatchRecord
-from genviral_relay.models.workspace_registry import WorkspaceRegistry, load_registry
+from genviral_relay.models.workspace_registry import WorkspaceRegistry
 from genviral_relay.models.workspaces import workspace_of
+from genviral_relay.polling.workspaces import workspace_registry
 
 READS = STORE_READS
 
@@ -61,8 +62,8 @@ def _health(state: RelayState) -> AccountHealth | None:
     return AccountHealth.model_validate_json(record.state) if record is not None else None
 
 
-def _status(name: str, registry: WorkspaceRegistry | None) -> str:
-    if registry is None or name in registry.workspaces:
+def _status(name: str, registry: WorkspaceRegistry) -> str:
+    if name in registry.workspaces:
         return "active"
     if name in registry.removed:
         return "removed"
@@ -72,11 +73,11 @@ def _status(name: str, registry: WorkspaceRegistry | None) -> str:
 def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
     store = deployment.store()
     now = utc_now()
-    registry = load_registry(store.notices)
+    registry, _ = workspace_registry(store.notices)  # before the first sync: `default` alone
     by_workspace: dict[str, list[WatchRecord]] = defaultdict(list)
     for record in store.watches():
         by_workspace[workspace_of(record.workspace)].append(record)
-    named = set(registry.workspaces) | set(registry.removed) if registry is not None else {workspace_of(None)}
+    named = set(registry.workspaces) | set(registry.removed)
     reports = []
     for name in sorted(named | set(by_workspace)):
         view = store.in_workspace(name)
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
         pause = view.genviral_pause(now)
         last = last_successful_call(_health(view), view, watches)
         status = _status(name, registry)
-        removed_at = registry.removed.get(name) if registry is not None and status == "removed" else None
+        removed_at = registry.removed.get(name) if status == "removed" else None
         reports.append(
             {
                 "workspace": name,
@@ -102,11 +103,11 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
                 "post_ids": sorted(record.post_id for record in watches) if status != "active" else None,
             }
         )
-    problem = echoed(registry.error) if registry is not None and registry.error else None
+    problem = echoed(registry.error) if registry.error else None
     console.result(
         {
             "workspaces": reports,
-            "synced_at": format_ts_or_none(registry.synced_at if registry is not None else None),
+            "synced_at": format_ts_or_none(registry.synced_at),
             "secret_error": problem,
         }
     )
@@ -114,9 +115,7 @@ def run(args: argparse.Namespace, deployment: Deployment, console: Console) -> i
     return 0
 
 
-def _print(
-    console: Console, reports: list[dict[str, Any]], registry: WorkspaceRegistry | None, problem: str | None
-) -> None:
+def _print(console: Console, reports: list[dict[str, Any]], registry: WorkspaceRegistry, problem: str | None) -> None:
     console.table(
         [["WORKSPACE", "STATUS", "WATCHING", "STOPPED", "PAUSED UNTIL", "LAST SUCCESSFUL CALL"]]
         + [
@@ -140,7 +139,7 @@ def _print(
                 f"{report['workspace']}: {report['status']}, its watches are kept, not checked: "
                 + ", ".join(report["post_ids"])
             )
-    if registry is None:
+    if registry.synced_at is None:
         console.note("note: no workspace registry yet (the worker writes it from the secret): `default` assumed")
     if problem is not None:
         console.note(f"note: the Genviral secret is not usable, calls are paused: {problem}")
