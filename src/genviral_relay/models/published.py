@@ -43,6 +43,7 @@ class WorkspaceEvent(PublishedEvent):
     """A document about one workspace's posts, accounts or key (every published document but an endpoint's disabling,
     which is about the deployment)."""
 
+    # shim: workspace-absent-is-default
     # A document stored by a release without workspaces (in an outbox, the feed, replayed) reads as `default`'s.
     workspace: WorkspaceName = Field(
         default=DEFAULT_WORKSPACE,

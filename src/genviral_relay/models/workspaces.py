@@ -21,6 +21,7 @@ WorkspaceName = Annotated[str, StringConstraints(pattern=WORKSPACE_NAME_PATTERN)
 """A workspace as the secret names it: lower-case letters, digits and dashes, 1 to 40 of them."""
 
 
+# shim: workspace-absent-is-default
 def workspace_of(stored: str | None) -> str:
     """The workspace a stored value (a watch's, a message's) means: absent is `default`."""
     return stored or DEFAULT_WORKSPACE
