@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
+from genviral_relay.aws.secret_forms import NOT_USABLE
 from genviral_relay.clock import utc_now
 from genviral_relay.models.workspace_registry import WorkspaceRegistry
 from genviral_relay.polling.workspaces import workspace_registry
@@ -115,4 +116,5 @@ def test_a_bad_secret_is_recorded_pauses_calls_and_is_logged_once_without_a_key(
         secret_sentinel, "The Genviral secret is not usable; the workspaces stay as last read and their calls pause"
     )
     assert line["level"] == "ERROR"
-    assert runner.tick()["paused"] == found.error  # the default workspace's calls pause, with the reason
+    # the default workspace's calls pause; the published reason names no workspace (the log line and record do)
+    assert runner.tick()["paused"] == NOT_USABLE

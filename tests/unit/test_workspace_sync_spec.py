@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 
+from genviral_relay.aws.secret_forms import NOT_USABLE
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.errors import StateConflictError, TokenUnavailableError
 from genviral_relay.models.domain import WatchRecord
@@ -95,7 +96,7 @@ def test_a_workspace_added_appears_within_one_sync_and_a_removed_one_is_listed_w
     rig.keys.secret(secret(acme=ACME, beta=BETA))
     rig.sync.run()
     beta_watch = WatchRecord(post_id=POST_ID, version=1, registered_at=NOW, workspace="beta")
-    rig.world.store.save(beta_watch, expected_version=0, new_events=())
+    rig.world.store.in_workspace("beta").save(beta_watch, expected_version=0, new_events=())
     rig.world.later(timedelta(minutes=5))
 
     rig.keys.secret(secret(acme=ACME, gamma=GAMMA))
@@ -137,6 +138,7 @@ BAD_SECRETS = {
     "empty map": secret(),
     "token not a string": '{"workspaces": {"acme": 1}}',
     "token and workspaces": '{"token": "' + ACME + '", "workspaces": {"beta": "' + BETA + '"}}',
+    "one key under two names": secret(acme=ACME, beta=ACME),
 }
 
 
@@ -148,7 +150,7 @@ def test_a_bad_secret_keeps_the_last_good_list_says_why_once_and_pauses_every_kn
     rig.sync.run()
     rig.keys.secret(text)
     assert rig.keys.error is not None
-    problem = rig.keys.error.summary
+    problem, published = rig.keys.error.problem, rig.keys.error.summary
 
     rig.sync.run()
     rig.world.later(SYNC_EVERY)
@@ -156,13 +158,34 @@ def test_a_bad_secret_keeps_the_last_good_list_says_why_once_and_pauses_every_kn
 
     assert rig.registry() == WorkspaceRegistry(workspaces=("beta", "default"), synced_at=NOW, error=problem)
     (line,) = unusable_lines(secret_sentinel)  # one per distinct problem, not one per sync
-    assert problem in line
+    assert json.dumps(problem)[1:-1] in line  # the operator's words, names and all
     assert emitted(Metric.SECRET_UNREADABLE) == [1, 1]  # each sync counts: the alarm stays on while it lasts
-    assert rig.paused() == {"default": problem, "beta": problem}
+    assert rig.paused() == {"default": published, "beta": published}
     for world in (rig.world, rig.others["beta"]):
         (notice,) = world.publishers["sns"].notices
         assert notice.event_type == "relay.paused"
-        assert notice.reason == problem
+        assert notice.reason == published
+
+
+def test_a_bad_entry_pauses_every_workspace_and_no_workspace_s_relay_paused_names_another(
+    rig: Rig, secret_sentinel: SecretSentinel
+) -> None:
+    rig.keys.secret(secret(**{"client-a": ACME, "client-b": BETA}))
+    rig.sync.run()
+    rig.keys.secret(secret(**{"client-a": ACME, "client-b": BETA, "client-c": ""}))
+
+    rig.sync.run()
+
+    reasons = {name: rig.others[name].publishers["sns"].notices[0].reason for name in ("client-a", "client-b")}
+    assert reasons == {"client-a": NOT_USABLE, "client-b": NOT_USABLE}
+    for notice in (notice for world in rig.others.values() for notice in world.publishers["sns"].notices):
+        assert "client-" not in str(notice.reason)
+        assert "client-c" not in notice.model_dump_json()
+    problem = rig.registry().error  # the operator's words, in the record and the one ERROR line
+    assert problem is not None
+    assert '"client-c"' in problem
+    (line,) = unusable_lines(secret_sentinel)
+    assert json.dumps(problem)[1:-1] in line
     # the autouse sentinel fails the test if a log record held a key
 
 

@@ -84,13 +84,14 @@ class WorkspaceSync:
     def _unusable(self, registry: WorkspaceRegistry, version: int, error: TokenUnavailableError) -> SyncReport:
         emit(Metric.SECRET_UNREADABLE)
         wrote = False
-        if registry.error != error.summary:
-            # Once per distinct reason (the record remembers it), not once per sync.
+        if registry.error != error.problem:
+            # Once per distinct problem (the record remembers it), not once per sync. The problem's names are the
+            # operator's: each workspace's `relay.paused` has the neutral `summary` (`aws/secret_forms.py`).
             logger.error(
                 "The Genviral secret is not usable; the workspaces stay as last read and their calls pause",
-                extra={"problem": error.summary, "workspaces": list(registry.workspaces)},
+                extra={"problem": error.problem, "workspaces": list(registry.workspaces)},
             )
-            updated = registry.failed(error.summary, self._clock())
+            updated = registry.failed(error.problem, self._clock())
             wrote = self._commit(updated, version)
             registry = updated if wrote else registry
         failures = 0
