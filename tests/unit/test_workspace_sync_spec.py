@@ -41,7 +41,15 @@ class Rig:
         self.world = world
         self.keys = keys
         self.others: defaultdict[str, World] = defaultdict(World)
-        self.sync = WorkspaceSync(keys=keys, store=world.store.notices, pauses=self.pause, clock=world.clock)
+        self.sync = WorkspaceSync(
+            keys=keys, store=world.store.notices, pauses=self.pause, clock=world.clock, default_watched=self.watched
+        )
+        self.asked = 0
+        """How often the sync asked whether default holds a watch."""
+
+    def watched(self) -> bool:
+        self.asked += 1
+        return next(self.world.store.watched_post_ids(limit=1), None) is not None
 
     def pause(self, workspace: str) -> GenviralPause:
         return (self.world if workspace == "default" else self.others[workspace]).path.pause
@@ -114,12 +122,39 @@ def test_a_workspace_added_appears_within_one_sync_and_a_removed_one_is_listed_w
     assert rig.registry().removed == {}
 
 
-def test_the_default_assumed_before_the_first_sync_is_not_reported_removed(rig: Rig) -> None:
+def test_a_new_stack_s_first_sync_need_not_name_default(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     rig.keys.secret(secret(acme=ACME))
 
     rig.sync.run()
 
     assert rig.registry() == WorkspaceRegistry(workspaces=("acme",), synced_at=NOW)
+    assert "does not name the workspace default" not in caplog.text
+
+
+def test_a_04_stack_s_first_sync_without_default_reports_it_removed_with_a_warning_and_its_watch_kept(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    watch = WatchRecord(post_id=POST_ID, version=1, registered_at=NOW, next_check_at=NOW)  # 0.4: no workspace
+    rig.world.store.save(watch, expected_version=0, new_events=())
+    rig.keys.secret(secret(acme=ACME))  # switched to a map before any sync
+
+    rig.sync.run()
+
+    assert rig.registry() == WorkspaceRegistry(workspaces=("acme",), removed={"default": NOW}, synced_at=NOW)
+    assert rig.world.store.get(POST_ID) == watch
+    (record,) = [record for record in caplog.records if "does not name the workspace default" in record.message]
+    assert record.levelno == logging.WARNING
+
+
+def test_whether_default_holds_a_watch_is_asked_at_the_first_sync_only_and_only_when_it_is_not_named(
+    rig: Rig,
+) -> None:
+    rig.sync.run()  # names default
+    rig.keys.secret(secret(acme=ACME))
+    rig.sync.run()  # a later sync: default was read, so it is known
+
+    assert rig.asked == 0
+    assert rig.registry().removed == {"default": NOW}
 
 
 def test_a_04_default_left_out_of_a_new_map_is_reported_removed(rig: Rig) -> None:
@@ -304,7 +339,13 @@ def test_without_a_sync_interval_the_poller_never_asks(world: World) -> None:
 def test_the_worker_syncs_once_per_batch_even_while_paused(world: World) -> None:
     keys = StaticWorkspaceKeys()
     keys.secret(secret(acme=ACME))
-    sync = WorkspaceSync(keys=keys, store=world.store.notices, pauses=lambda _: world.path.pause, clock=world.clock)
+    sync = WorkspaceSync(
+        keys=keys,
+        store=world.store.notices,
+        pauses=lambda _: world.path.pause,
+        clock=world.clock,
+        default_watched=lambda: False,
+    )
     world.path.pause.refused(UNREADABLE)
     batch = world.path.work_batch(workspaces=sync)
 
