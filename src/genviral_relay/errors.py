@@ -38,13 +38,24 @@ class GenviralConfigError(GenviralError):
 class TokenUnavailableError(GenviralConfigError):
     """The Genviral token could not be read from Secrets Manager (missing, unreadable, malformed).
 
-    `summary` is the relay's own words, fit to publish; `aws_error_code` the SDK's code when the read failed
-    (`AccessDeniedException`). The text (`str`) may add the SDK's message, which names the account, the role and
-    the secret's ARN: for logs and the operator's CLI only."""
+    `summary` is the relay's own words, fit to publish (every workspace's `relay.paused` carries it); `problem` the
+    operator's words, which may name workspaces (never a key): for the log line, the registry and the CLI (by
+    default the summary); `aws_error_code` the SDK's code when the read failed (`AccessDeniedException`). The text
+    (`str`) is the problem, and may add the SDK's message, which names the account, the role and the secret's ARN:
+    for logs and the operator's CLI only."""
 
-    def __init__(self, summary: str, *, aws_error_code: str | None = None, detail: str | None = None) -> None:
-        super().__init__(f"{summary}: {detail}" if detail else summary)
+    def __init__(
+        self,
+        summary: str,
+        *,
+        aws_error_code: str | None = None,
+        detail: str | None = None,
+        problem: str | None = None,
+    ) -> None:
+        text = problem or summary
+        super().__init__(f"{text}: {detail}" if detail else text)
         self.summary = summary
+        self.problem = text
         self.aws_error_code = aws_error_code
 
 

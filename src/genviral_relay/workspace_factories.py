@@ -77,7 +77,11 @@ def work_batch(workspace: str) -> WorkBatch:
         threads=settings.threads_per_worker,
         # The stack's own work (it names no workspace) runs on the default workspace's batch: the sync too.
         workspaces=WorkspaceSync(
-            keys=workspace_keys(), store=checker_store().notices, pauses=workspace_pause, clock=factories.utc_now
+            keys=workspace_keys(),
+            store=checker_store().notices,
+            pauses=workspace_pause,
+            clock=factories.utc_now,
+            default_watched=lambda: next(checker_store().watched_post_ids(limit=1), None) is not None,
         )
         if workspace == DEFAULT_WORKSPACE
         else None,

@@ -143,3 +143,59 @@ def test_a_removed_workspaces_work_is_acknowledged_without_a_call_and_its_watch_
     assert runner.api("GET", f"/watches/{acme_post}").body["watching"] is True
     removed = runner.api("POST", f"/watches/{acme_post}/check")
     assert (removed.status, removed.body["error"]) == (409, "workspace_removed")
+
+
+# ------------------------------------------------------------ a registration while the secret cannot be read
+def unusable(stack: MotoStack) -> None:
+    stack.client("secretsmanager").put_secret_value(SecretId=stack.secret_arn, SecretString='{"workspaces": {}}')
+
+
+def test_while_the_secret_is_unusable_a_registration_is_decided_on_the_workspaces_last_recorded(
+    emulator: GenviralEmulator, two: tuple[MotoStack, LocalRunner]
+) -> None:
+    stack, runner = two
+    post_id = scheduled(emulator, "acme")
+    unusable(stack)
+
+    unnamed = runner.api("POST", "/watches", {"post_id": post_id})
+    misspelt = runner.api("POST", "/watches", {"post_id": post_id, "workspace": "acmee"})
+    assert runner.api("GET", f"/watches/{post_id}").status == 404  # neither stored a watch
+    named = runner.api("POST", "/watches", {"post_id": post_id, "workspace": "acme"})
+
+    assert (unnamed.status, unnamed.body["error"]) == (400, "bad_request")
+    assert "acme, beta" in unnamed.body["message"]
+    assert (misspelt.status, misspelt.body["error"]) == (400, "unknown_workspace")
+    assert "acme, beta" in misspelt.body["message"]
+    assert (named.status, named.body["error"]) == (502, "genviral_refused")  # a known workspace: kept, checked later
+    assert runner.api("GET", f"/watches/{post_id}").body["workspace"] == "acme"
+
+
+def test_while_the_secret_is_unusable_and_no_workspace_was_recorded_only_default_is_registered(
+    emulator: GenviralEmulator, stack: MotoStack, runner: LocalRunner
+) -> None:
+    first, second = emulator.create_post(), emulator.create_post()
+    unusable(stack)
+
+    named = runner.api("POST", "/watches", {"post_id": first, "workspace": "acme"})
+    unnamed = runner.api("POST", "/watches", {"post_id": second})
+
+    assert (named.status, named.body["error"]) == (503, "workspaces_unknown")
+    assert "Nothing was stored" in named.body["message"]
+    assert runner.api("GET", f"/watches/{first}").status == 404
+    # 0.4's single workspace: the registration is kept and checked once the secret is fixed
+    assert (unnamed.status, unnamed.body["error"]) == (502, "genviral_refused")
+    assert runner.api("GET", f"/watches/{second}").body["workspace"] == "default"
+
+
+def test_while_the_secret_is_unusable_a_stack_recorded_as_default_alone_refuses_another_name(
+    emulator: GenviralEmulator, stack: MotoStack, runner: LocalRunner
+) -> None:
+    register_workspaces(stack, ["default"])
+    post_id = emulator.create_post()
+    unusable(stack)
+
+    named = runner.api("POST", "/watches", {"post_id": post_id, "workspace": "acme"})
+
+    assert (named.status, named.body["error"]) == (400, "unknown_workspace")
+    assert "workspaces: default" in named.body["message"]
+    assert runner.api("GET", f"/watches/{post_id}").status == 404

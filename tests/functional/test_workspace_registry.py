@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
+from genviral_relay.aws.secret_forms import NOT_USABLE
 from genviral_relay.clock import utc_now
 from genviral_relay.models.workspace_registry import WorkspaceRegistry
 from genviral_relay.polling.workspaces import workspace_registry
@@ -98,6 +99,38 @@ def test_a_workspace_added_is_registered_within_one_sync_and_a_removed_one_liste
     assert stored_item(stack, post_id) == watch  # nothing deleted: the watch waits for its workspace
 
 
+def test_a_04_stack_switched_to_a_map_without_default_before_its_first_sync_reports_default_removed(
+    emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack, secret_sentinel: SecretSentinel
+) -> None:
+    SECRETS.add(ACME)
+    post_id, _ = publishing_now(emulator)
+    assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201  # 0.4's secret: default's watch
+    watch = stored_item(stack, post_id)
+    put_secret(stack, json.dumps({"workspaces": {"acme": ACME}}))
+
+    sync(runner)
+
+    found = registry(stack)[0]
+    assert (found.workspaces, list(found.removed)) == (("acme",), ["default"])
+    assert stored_item(stack, post_id) == watch
+    (line,) = relay_lines(
+        secret_sentinel,
+        "The Genviral secret does not name the workspace default, which holds this stack's watches from before "
+        "several workspaces: they stop, kept, until the secret names default again",
+    )
+    assert line["level"] == "WARNING"
+
+
+def test_a_new_stack_s_first_sync_need_not_name_default(runner: LocalRunner, stack: MotoStack) -> None:
+    SECRETS.add(ACME)
+    put_secret(stack, json.dumps({"workspaces": {"acme": ACME}}))
+
+    sync(runner)
+
+    found = registry(stack)[0]
+    assert (found.workspaces, found.removed) == (("acme",), {})
+
+
 def test_a_bad_secret_is_recorded_pauses_calls_and_is_logged_once_without_a_key(
     runner: LocalRunner, stack: MotoStack, secret_sentinel: SecretSentinel
 ) -> None:
@@ -115,4 +148,5 @@ def test_a_bad_secret_is_recorded_pauses_calls_and_is_logged_once_without_a_key(
         secret_sentinel, "The Genviral secret is not usable; the workspaces stay as last read and their calls pause"
     )
     assert line["level"] == "ERROR"
-    assert runner.tick()["paused"] == found.error  # the default workspace's calls pause, with the reason
+    # the default workspace's calls pause; the published reason names no workspace (the log line and record do)
+    assert runner.tick()["paused"] == NOT_USABLE

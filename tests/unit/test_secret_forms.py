@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genviral_relay.aws.secret_forms import parse_workspaces
+from genviral_relay.aws.secret_forms import NOT_USABLE, parse_workspaces
 from genviral_relay.errors import GenviralConfigError, TokenUnavailableError
 
 SECRET = "gva_live_LEAKCANARY.Zq9-7xYv-SHOULD-NEVER-APPEAR"
@@ -58,7 +58,11 @@ NAMES = st.from_regex(r"[a-z0-9-]{1,40}", fullmatch=True)
 KEYS = st.from_regex(r"gva_live_[A-Za-z0-9]{1,12}\.[A-Za-z0-9_-]{1,24}", fullmatch=True)
 
 
-@given(st.dictionaries(NAMES, KEYS, min_size=1, max_size=8))
+MAPS = st.lists(st.tuples(NAMES, KEYS), min_size=1, max_size=8, unique_by=(lambda p: p[0], lambda p: p[1])).map(dict)
+"""Valid names, each with a key of its own (one key under two names is refused)."""
+
+
+@given(MAPS)
 def test_any_map_of_valid_names_to_keys_reads_back_as_written(keys: dict[str, str]) -> None:
     assert parse_workspaces(json.dumps({"workspaces": keys})) == dict(sorted(keys.items()))
 
@@ -106,20 +110,64 @@ UNUSABLE = {
     "null key": (workspaces('"acme": null, "beta": "' + SECRET + '"'), ['"acme"']),
     "number key": (workspaces('"acme": 7, "beta": "' + SECRET + '"'), ['"acme"']),
     "object key": (workspaces('"acme": {"token": "' + SECRET + '"}'), ['"acme"']),
+    "one key under two names": (
+        workspaces('"acme": "' + SECRET + '", "acme-old": " ' + SECRET + ' ", "beta": "gva_live_b.2"'),
+        ['"acme", "acme-old"', "one key to several workspaces"],
+    ),
+}
+NAMING = {
+    # the problems that name workspaces: published neutrally (`NOT_USABLE`), told in full to the operator
+    "duplicate name",
+    "upper-case name",
+    "name with underscore",
+    "empty name",
+    "name of 41",
+    "name and key swapped",
+    "empty key",
+    "blank key",
+    "null key",
+    "number key",
+    "object key",
+    "one key under two names",
 }
 
 
-@pytest.mark.parametrize(("value", "words"), list(UNUSABLE.values()), ids=list(UNUSABLE))
-def test_an_unusable_secret_is_a_configuration_error_that_says_why(value: str, words: list[str]) -> None:
+@pytest.mark.parametrize(("case", "value", "words"), [(case, *UNUSABLE[case]) for case in UNUSABLE], ids=list(UNUSABLE))
+def test_an_unusable_secret_is_a_configuration_error_that_says_why(case: str, value: str, words: list[str]) -> None:
     with pytest.raises(TokenUnavailableError) as caught:
         parse_workspaces(value)
 
     assert isinstance(caught.value, GenviralConfigError)  # it pauses calls and counts as SecretUnreadable
     message = str(caught.value)
     assert message.startswith("the Genviral secret ")
-    assert caught.value.summary == message  # the relay's own words: fit for the pause's reason
+    assert caught.value.problem == message  # the operator's words: the log line, the registry
     for word in words:
         assert word in message
+    # the published words (every workspace's `relay.paused`): no workspace's name when the problem names some
+    assert caught.value.summary == (NOT_USABLE if case in NAMING else message)
+
+
+@pytest.mark.parametrize("value", [UNUSABLE[case][0] for case in sorted(NAMING)], ids=sorted(NAMING))
+def test_a_problem_naming_workspaces_is_published_in_words_that_name_none(value: str) -> None:
+    with pytest.raises(TokenUnavailableError) as caught:
+        parse_workspaces(value)
+
+    for name in ("acme", "beta", "Acme", "client_1", "ok"):
+        assert name not in caught.value.summary
+
+
+def test_one_key_under_two_names_is_refused_whichever_names_and_whatever_the_spacing() -> None:
+    with pytest.raises(TokenUnavailableError) as caught:
+        parse_workspaces(
+            workspaces(
+                '"zed": "gva_live_k.1", "beta": "gva_live_b.2", "acme": "gva_live_k.1\\n", "yak": "gva_live_b.2", '
+                '"solo": "gva_live_s.3"'
+            )
+        )
+
+    assert '("acme", "zed"; "beta", "yak")' in str(caught.value)
+    assert '"solo"' not in str(caught.value)
+    assert "gva_live" not in str(caught.value)
 
 
 @pytest.mark.parametrize("value", [value for value, _ in UNUSABLE.values()], ids=list(UNUSABLE))

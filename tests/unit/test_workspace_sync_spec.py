@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 
+from genviral_relay.aws.secret_forms import NOT_USABLE
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.errors import StateConflictError, TokenUnavailableError
 from genviral_relay.models.domain import WatchRecord
@@ -40,7 +41,15 @@ class Rig:
         self.world = world
         self.keys = keys
         self.others: defaultdict[str, World] = defaultdict(World)
-        self.sync = WorkspaceSync(keys=keys, store=world.store.notices, pauses=self.pause, clock=world.clock)
+        self.sync = WorkspaceSync(
+            keys=keys, store=world.store.notices, pauses=self.pause, clock=world.clock, default_watched=self.watched
+        )
+        self.asked = 0
+        """How often the sync asked whether default holds a watch."""
+
+    def watched(self) -> bool:
+        self.asked += 1
+        return next(self.world.store.watched_post_ids(limit=1), None) is not None
 
     def pause(self, workspace: str) -> GenviralPause:
         return (self.world if workspace == "default" else self.others[workspace]).path.pause
@@ -95,7 +104,7 @@ def test_a_workspace_added_appears_within_one_sync_and_a_removed_one_is_listed_w
     rig.keys.secret(secret(acme=ACME, beta=BETA))
     rig.sync.run()
     beta_watch = WatchRecord(post_id=POST_ID, version=1, registered_at=NOW, workspace="beta")
-    rig.world.store.save(beta_watch, expected_version=0, new_events=())
+    rig.world.store.in_workspace("beta").save(beta_watch, expected_version=0, new_events=())
     rig.world.later(timedelta(minutes=5))
 
     rig.keys.secret(secret(acme=ACME, gamma=GAMMA))
@@ -113,12 +122,39 @@ def test_a_workspace_added_appears_within_one_sync_and_a_removed_one_is_listed_w
     assert rig.registry().removed == {}
 
 
-def test_the_default_assumed_before_the_first_sync_is_not_reported_removed(rig: Rig) -> None:
+def test_a_new_stack_s_first_sync_need_not_name_default(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     rig.keys.secret(secret(acme=ACME))
 
     rig.sync.run()
 
     assert rig.registry() == WorkspaceRegistry(workspaces=("acme",), synced_at=NOW)
+    assert "does not name the workspace default" not in caplog.text
+
+
+def test_a_04_stack_s_first_sync_without_default_reports_it_removed_with_a_warning_and_its_watch_kept(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    watch = WatchRecord(post_id=POST_ID, version=1, registered_at=NOW, next_check_at=NOW)  # 0.4: no workspace
+    rig.world.store.save(watch, expected_version=0, new_events=())
+    rig.keys.secret(secret(acme=ACME))  # switched to a map before any sync
+
+    rig.sync.run()
+
+    assert rig.registry() == WorkspaceRegistry(workspaces=("acme",), removed={"default": NOW}, synced_at=NOW)
+    assert rig.world.store.get(POST_ID) == watch
+    (record,) = [record for record in caplog.records if "does not name the workspace default" in record.message]
+    assert record.levelno == logging.WARNING
+
+
+def test_whether_default_holds_a_watch_is_asked_at_the_first_sync_only_and_only_when_it_is_not_named(
+    rig: Rig,
+) -> None:
+    rig.sync.run()  # names default
+    rig.keys.secret(secret(acme=ACME))
+    rig.sync.run()  # a later sync: default was read, so it is known
+
+    assert rig.asked == 0
+    assert rig.registry().removed == {"default": NOW}
 
 
 def test_a_04_default_left_out_of_a_new_map_is_reported_removed(rig: Rig) -> None:
@@ -137,6 +173,7 @@ BAD_SECRETS = {
     "empty map": secret(),
     "token not a string": '{"workspaces": {"acme": 1}}',
     "token and workspaces": '{"token": "' + ACME + '", "workspaces": {"beta": "' + BETA + '"}}',
+    "one key under two names": secret(acme=ACME, beta=ACME),
 }
 
 
@@ -148,7 +185,7 @@ def test_a_bad_secret_keeps_the_last_good_list_says_why_once_and_pauses_every_kn
     rig.sync.run()
     rig.keys.secret(text)
     assert rig.keys.error is not None
-    problem = rig.keys.error.summary
+    problem, published = rig.keys.error.problem, rig.keys.error.summary
 
     rig.sync.run()
     rig.world.later(SYNC_EVERY)
@@ -156,13 +193,34 @@ def test_a_bad_secret_keeps_the_last_good_list_says_why_once_and_pauses_every_kn
 
     assert rig.registry() == WorkspaceRegistry(workspaces=("beta", "default"), synced_at=NOW, error=problem)
     (line,) = unusable_lines(secret_sentinel)  # one per distinct problem, not one per sync
-    assert problem in line
+    assert json.dumps(problem)[1:-1] in line  # the operator's words, names and all
     assert emitted(Metric.SECRET_UNREADABLE) == [1, 1]  # each sync counts: the alarm stays on while it lasts
-    assert rig.paused() == {"default": problem, "beta": problem}
+    assert rig.paused() == {"default": published, "beta": published}
     for world in (rig.world, rig.others["beta"]):
         (notice,) = world.publishers["sns"].notices
         assert notice.event_type == "relay.paused"
-        assert notice.reason == problem
+        assert notice.reason == published
+
+
+def test_a_bad_entry_pauses_every_workspace_and_no_workspace_s_relay_paused_names_another(
+    rig: Rig, secret_sentinel: SecretSentinel
+) -> None:
+    rig.keys.secret(secret(**{"client-a": ACME, "client-b": BETA}))
+    rig.sync.run()
+    rig.keys.secret(secret(**{"client-a": ACME, "client-b": BETA, "client-c": ""}))
+
+    rig.sync.run()
+
+    reasons = {name: rig.others[name].publishers["sns"].notices[0].reason for name in ("client-a", "client-b")}
+    assert reasons == {"client-a": NOT_USABLE, "client-b": NOT_USABLE}
+    for notice in (notice for world in rig.others.values() for notice in world.publishers["sns"].notices):
+        assert "client-" not in str(notice.reason)
+        assert "client-c" not in notice.model_dump_json()
+    problem = rig.registry().error  # the operator's words, in the record and the one ERROR line
+    assert problem is not None
+    assert '"client-c"' in problem
+    (line,) = unusable_lines(secret_sentinel)
+    assert json.dumps(problem)[1:-1] in line
     # the autouse sentinel fails the test if a log record held a key
 
 
@@ -281,7 +339,13 @@ def test_without_a_sync_interval_the_poller_never_asks(world: World) -> None:
 def test_the_worker_syncs_once_per_batch_even_while_paused(world: World) -> None:
     keys = StaticWorkspaceKeys()
     keys.secret(secret(acme=ACME))
-    sync = WorkspaceSync(keys=keys, store=world.store.notices, pauses=lambda _: world.path.pause, clock=world.clock)
+    sync = WorkspaceSync(
+        keys=keys,
+        store=world.store.notices,
+        pauses=lambda _: world.path.pause,
+        clock=world.clock,
+        default_watched=lambda: False,
+    )
     world.path.pause.refused(UNREADABLE)
     batch = world.path.work_batch(workspaces=sync)
 

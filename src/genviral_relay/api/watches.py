@@ -24,6 +24,10 @@ if TYPE_CHECKING:  # the check path is imported by the first check (cold starts 
 
 WATCH_BODY = '{"post_id": "<uuid>"}'
 
+WORKSPACES_UNKNOWN = (
+    "the Genviral secret cannot be read or is not usable, and no worker has recorded this stack's workspaces yet: "
+    "the relay cannot tell whether this workspace exists. Nothing was stored; register again once the secret is fixed."
+)
 WORKSPACE_REMOVED = "`workspace_removed`: the post's workspace is no longer in the secret; the watch is kept."
 WORKSPACE_CONFLICTS = f"`workspace_mismatch`: the post is watched in another workspace. {WORKSPACE_REMOVED}"
 
@@ -81,10 +85,11 @@ def check_answer(outcome: CheckOutcome) -> Response[str]:
             HTTPStatus.CREATED: "Registered and checked: the post's state and any transitions found.",
             HTTPStatus.BAD_REQUEST: '`bad_request`: the body is not `{"post_id": "<uuid>"}`, or names no '
             "`workspace` while the secret names several; `unknown_workspace`: the secret names no such workspace "
-            "(the message lists the ones it names).",
+            "(the message lists the ones it names; while the secret cannot be read, the ones it last named).",
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE: f"`bad_request`: the body is over {MAX_BODY_BYTES} bytes.",
             **CHECK_ANSWERS,
             HTTPStatus.CONFLICT: f"{CHECK_ANSWERS[HTTPStatus.CONFLICT]} {WORKSPACE_CONFLICTS}",
+            HTTPStatus.SERVICE_UNAVAILABLE: f"`workspaces_unknown`: {WORKSPACES_UNKNOWN}",
         },
     ),
 )
@@ -109,18 +114,27 @@ def register_watch(request: Annotated[RegisterWatchRequest, Body()]) -> Response
             "bad_request",
             f"workspace: required, this stack watches several workspaces: {', '.join(known)}",
         )
+    if known is None and watched is None and workspace != DEFAULT_WORKSPACE:
+        # A single workspace's stack (0.4's) keeps its registration, checked once the secret is fixed; another
+        # name cannot be told from a typo, and a watch in a workspace that does not exist would never be ticked.
+        return error_answer(HTTPStatus.SERVICE_UNAVAILABLE, "workspaces_unknown", WORKSPACES_UNKNOWN)
     if known is not None and workspace not in known:
         return _removed(request.post_id, workspace) if watched is not None else _unknown(workspace, known)
     return check_answer(relay(workspace).check_now(request.post_id, trigger="register", deadline=genviral_deadline()))
 
 
 def _workspaces() -> tuple[str, ...] | None:
-    """The workspaces the secret names (cached); None when it cannot tell: the check then meets that as any call
-    does (`502 genviral_refused`, calls paused)."""
+    """The workspaces the secret names (cached). While it cannot be read or is not usable, the ones it last named
+    (the registry the workers keep, `polling/workspaces.py`), so a watch is not stored in a workspace that does not
+    exist; None before any worker recorded them: the check then meets the secret as any call does
+    (`502 genviral_refused`, calls paused, the watch kept)."""
     try:
         return workspace_keys().names()
     except TokenUnavailableError:
-        return None
+        from genviral_relay.polling.workspaces import workspace_registry
+
+        registry, version = workspace_registry(checker_store().notices)
+        return registry.workspaces if version else None
 
 
 def _unknown(workspace: str, known: tuple[str, ...]) -> Response[str]:

@@ -6,7 +6,10 @@
 
 Anything else is a configuration error whose message says what is wrong and which workspace names it concerns,
 never a key: a name that may be a key pasted in the wrong place (it holds a dot, as Genviral keys do, or is too
-long to be a name) is described, not quoted.
+long to be a name) is described, not quoted. A message naming workspaces is the operator's (`problem`: the log,
+the registry): what is published to every workspace (`summary`, `relay.paused`'s reason) is `NOT_USABLE`, so no
+workspace's consumers read another's name. One key under two names is refused too: both would spend the one key's
+limits, and each would meet the other's watches in its discovery and refreshes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 from genviral_relay.errors import TokenUnavailableError
 from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, WORKSPACE_NAME
 
+NOT_USABLE = "the Genviral secret is not a usable configuration; see the worker's log"
+"""The published reason for a problem that names workspaces (the names stay in the log and the registry)."""
 MAX_QUOTED_NAME = 40
 """An invalid name longer than this is described, not quoted (a name is at most 40 characters; a key is longer)."""
 
@@ -38,6 +43,11 @@ def _object(pairs: list[tuple[str, Any]]) -> _JsonObject:
 
 def _bad(problem: str) -> TokenUnavailableError:
     return TokenUnavailableError(f"the Genviral secret {problem}")
+
+
+def _bad_workspaces(problem: str) -> TokenUnavailableError:
+    """A problem that names workspaces: published neutrally (`NOT_USABLE`), told to the operator in full."""
+    return TokenUnavailableError(NOT_USABLE, problem=f"the Genviral secret {problem}")
 
 
 def shown(name: str) -> str:
@@ -87,11 +97,25 @@ def _from_object(document: _JsonObject) -> dict[str, str]:
     if not workspaces:
         raise _bad('has an empty "workspaces" map: name at least one workspace')
     if isinstance(workspaces, _JsonObject) and workspaces.duplicates:
-        raise _bad(f"names the workspace(s) {_names(list(workspaces.duplicates))} more than once")
+        raise _bad_workspaces(f"names the workspace(s) {_names(list(workspaces.duplicates))} more than once")
     invalid = [name for name in workspaces if not WORKSPACE_NAME.fullmatch(name)]
     if invalid:
-        raise _bad(f"names workspace(s) outside 1 to 40 lower-case letters, digits and dashes: {_names(invalid)}")
+        raise _bad_workspaces(
+            f"names workspace(s) outside 1 to 40 lower-case letters, digits and dashes: {_names(invalid)}"
+        )
     unusable = [name for name, token in workspaces.items() if not isinstance(token, str) or not token.strip()]
     if unusable:
-        raise _bad(f"has no non-empty key string for the workspace(s) {_names(unusable)}")
-    return {name: workspaces[name].strip() for name in sorted(workspaces)}
+        raise _bad_workspaces(f"has no non-empty key string for the workspace(s) {_names(unusable)}")
+    keys = {name: workspaces[name].strip() for name in sorted(workspaces)}
+    shared = _sharing(keys)
+    if shared:
+        raise _bad_workspaces(f"gives one key to several workspaces ({shared}): a key serves one workspace")
+    return keys
+
+
+def _sharing(keys: dict[str, str]) -> str:
+    """The groups of workspaces given the same key, by name only (never the key); empty when each has its own."""
+    by_key: dict[str, list[str]] = {}
+    for name, key in keys.items():
+        by_key.setdefault(key, []).append(name)
+    return "; ".join(sorted(_names(names) for names in by_key.values() if len(names) > 1))

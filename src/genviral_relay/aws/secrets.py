@@ -58,11 +58,11 @@ class SecretsManagerWorkspaceKeys(WorkspaceKeys):
             try:
                 keys = parse_workspaces(value)
             except TokenUnavailableError as error:
-                if error.summary not in self._reported:
-                    self._reported.add(error.summary)
+                if error.problem not in self._reported:
+                    self._reported.add(error.problem)
                     logger.error(
                         "The Genviral secret is not a usable configuration; Genviral calls pause until it is fixed",
-                        extra={"problem": error.summary},
+                        extra={"problem": error.problem},
                     )
                 raise
             self._parsed = (value, keys)

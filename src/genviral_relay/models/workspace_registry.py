@@ -38,11 +38,14 @@ class WorkspaceRegistry(BaseModel):
         "was.",
     )
 
-    def synced(self, names: Iterable[str], now: datetime) -> WorkspaceRegistry:
+    def synced(self, names: Iterable[str], now: datetime, *, default_watched: bool) -> WorkspaceRegistry:
         """After a good read naming `names`: the workspaces it no longer names are removed (as of now), the ones it
-        names again are no longer; `default` assumed before the first sync was never read, so it is not removed."""
+        names again are no longer. `default`, assumed before the first sync, is known as any other when it holds
+        watches (`default_watched`: a 0.4 stack's, which stop and are kept); otherwise a new stack's first read need
+        not name it."""
         named = tuple(sorted(set(names)))
-        left = set(self.workspaces) - set(named) if self.synced_at is not None else set()
+        known = set(self.workspaces) if self.synced_at is not None or default_watched else set()
+        left = known - set(named)
         removed = {name: at for name, at in self.removed.items() if name not in named}
         removed.update((name, now) for name in sorted(left))
         return WorkspaceRegistry(workspaces=named, removed=dict(sorted(removed.items())), synced_at=now)

@@ -21,6 +21,7 @@ from genviral_relay.checking.ports import WorkspaceKeys
 from genviral_relay.clock import Clock
 from genviral_relay.errors import StateConflictError, TokenUnavailableError
 from genviral_relay.models.workspace_registry import WORKSPACES_RECORD, WorkspaceRegistry
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.notices.ports import NoticeStore
 from genviral_relay.observability import Metric, emit, logger
 
@@ -52,12 +53,16 @@ class WorkspaceSync:
         store: NoticeStore,
         pauses: Callable[[str], GenviralPause],
         clock: Clock,
+        default_watched: Callable[[], bool],
     ) -> None:
-        """`store`: the default workspace's view of the notice store. `pauses`: each workspace's pause."""
+        """`store`: the default workspace's view of the notice store. `pauses`: each workspace's pause.
+        `default_watched`: whether the default workspace holds a watch (asked at the first sync only, when the secret
+        does not name it: a 0.4 stack's watches are then reported removed)."""
         self._keys = keys
         self._store = store
         self._pauses = pauses
         self._clock = clock
+        self._default_watched = default_watched
 
     def run(self) -> SyncReport:
         registry, version = workspace_registry(self._store)
@@ -65,13 +70,20 @@ class WorkspaceSync:
             names = self._keys.names(refresh=True)
         except TokenUnavailableError as error:
             return self._unusable(registry, version, error)
-        updated = registry.synced(names, self._clock())
+        first = registry.synced_at is None and DEFAULT_WORKSPACE not in names
+        updated = registry.synced(names, self._clock(), default_watched=first and self._default_watched())
         if version and updated.same_as(registry):
             return SyncReport(registry, wrote=False)
         if not self._commit(updated, version):
             return SyncReport(registry, wrote=False)
         added = sorted(set(updated.workspaces) - set(registry.workspaces))
         removed = sorted(set(updated.removed) - set(registry.removed))
+        if first and DEFAULT_WORKSPACE in removed:
+            logger.warning(
+                "The Genviral secret does not name the workspace default, which holds this stack's watches from "
+                "before several workspaces: they stop, kept, until the secret names default again",
+                extra={"workspaces": list(updated.workspaces)},
+            )
         if added or removed or registry.error:
             logger.info(
                 "The workspaces changed in the Genviral secret"
@@ -84,13 +96,14 @@ class WorkspaceSync:
     def _unusable(self, registry: WorkspaceRegistry, version: int, error: TokenUnavailableError) -> SyncReport:
         emit(Metric.SECRET_UNREADABLE)
         wrote = False
-        if registry.error != error.summary:
-            # Once per distinct reason (the record remembers it), not once per sync.
+        if registry.error != error.problem:
+            # Once per distinct problem (the record remembers it), not once per sync. The problem's names are the
+            # operator's: each workspace's `relay.paused` has the neutral `summary` (`aws/secret_forms.py`).
             logger.error(
                 "The Genviral secret is not usable; the workspaces stay as last read and their calls pause",
-                extra={"problem": error.summary, "workspaces": list(registry.workspaces)},
+                extra={"problem": error.problem, "workspaces": list(registry.workspaces)},
             )
-            updated = registry.failed(error.summary, self._clock())
+            updated = registry.failed(error.problem, self._clock())
             wrote = self._commit(updated, version)
             registry = updated if wrote else registry
         failures = 0
