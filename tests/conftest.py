@@ -17,6 +17,9 @@ from local.stack import FAKE_CREDENTIALS, MotoStack
 from tests.support.doubles import SteppingClock
 
 TOKEN = "gva_live_test.0123456789abcdef"
+SYNC = 1
+"""The workspaces' sync a poller asks for at the first tick of its execution environment (`polling/workspaces.py`):
+the local runner starts one whenever another function ran in between, so such a tick queues one message more."""
 
 # No test may reach real AWS, whatever the machine's configuration.
 os.environ.update(FAKE_CREDENTIALS)

@@ -146,8 +146,9 @@ ALARMS: tuple[Alarm, ...] = (
         "GenviralSecretAlarm",
         Metric.SECRET_UNREADABLE,
         "The Genviral key could not be read from GenviralSecretArn: the secret is missing, the functions may not "
-        'read it (or its KMS key), or it holds neither a key nor JSON {"token": ...}. Genviral calls pause five '
-        "minutes at a time until it can be read; nothing is lost.",
+        'read it (or its KMS key), or it holds neither a key, JSON {"token": ...} nor a usable {"workspaces": {...}} '
+        "(the worker's log names the problem). Genviral calls pause five minutes at a time until it can be read; "
+        "nothing is lost.",
     ),
     Alarm(
         "PublishFailuresAlarm",

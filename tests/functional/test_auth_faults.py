@@ -28,7 +28,7 @@ from genviral_relay.settings import WorkerSettings
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import ACCOUNT, MotoStack
-from tests.conftest import SECRETS, TOKEN, SecretSentinel
+from tests.conftest import SECRETS, SYNC, TOKEN, SecretSentinel
 from tests.functional.shared_rig import SharedRig, stored_item
 from tests.functional.subscribers import drain, transitions
 from tests.functional.test_relay_flow import publishing_now
@@ -152,8 +152,8 @@ def test_worker_recovers_from_one_401_after_rotation_with_one_forced_secret_read
     ]
     assert [(d["post_id"], d["status"]) for d in received.sns_transitions()] == [(changed, "posted")]
     assert len(relay_lines(secret_sentinel, "Genviral answered 401; re-reading the token")) == 1
-    # No pause: the next tick queues the still-unfinished post as usual.
-    assert runner.tick() == {"enqueued": 1}
+    # No pause: the next tick queues the still-unfinished post as usual (and a new poller's workspace sync).
+    assert runner.tick() == {"enqueued": 1 + SYNC}
 
 
 def test_api_recovers_from_one_401_after_rotation_with_one_forced_secret_read(
@@ -260,18 +260,19 @@ def test_refused_or_unreadable_key_changes_nothing_and_pauses_genviral_calls(
     break_it(emulator, stack)
     reads_before, log_start = len(secret_reads), len(emulator.requests_log)
 
-    # A tick: a cold worker reads the secret, tries at most one post per thread, is refused, skips the rest
-    assert runner.tick() == {"enqueued": POSTS}
+    # A tick: a cold worker reads the secret, tries at most one post per thread, is refused, skips the rest (then
+    # syncs the workspaces, reading the secret once more)
+    assert runner.tick() == {"enqueued": POSTS + SYNC}
     report = runner.drain_work_queue()
 
-    assert (report.processed, report.failed) == (POSTS, 0)
+    assert (report.processed, report.failed) == (POSTS + SYNC, 0)
     calls = genviral_log(emulator, log_start)
     tried = sorted({post_id for post_id, _ in calls})
     assert len(tried) <= threads
     for post_id in tried:
         assert [status for called, status in calls if called == post_id] == statuses, calls
-    new_reads = secret_reads[reads_before:]
-    assert set(new_reads) == {stack.secret_arn}
+    new_reads = secret_reads[reads_before:-SYNC]
+    assert set(secret_reads[reads_before:]) == {stack.secret_arn}
     attempts = len(tried) if statuses else len(new_reads)  # without a token no call is made: a try is a read
     assert 1 <= attempts <= threads
     # Threads starting together may each read the secret once; a 401 forces one more read per try.
@@ -294,8 +295,9 @@ def test_refused_or_unreadable_key_changes_nothing_and_pauses_genviral_calls(
 
     # The next tick queues nothing and says why; a check that reaches a worker anyway is not sent to Genviral
     tick = runner.tick()
-    assert tick["enqueued"] == 0
+    assert tick["enqueued"] == SYNC
     assert all(word in tick["paused"] for word in words), tick
+    assert runner.drain_work_queue().failed == 0
     queue_checks(runner, stack, posts[0][0])
     assert genviral_log(emulator, log_start) == calls
 
@@ -315,7 +317,7 @@ def test_refused_or_unreadable_key_changes_nothing_and_pauses_genviral_calls(
     fix(emulator, stack)
     later = utc_now() + timedelta(minutes=6)
     monkeypatch.setattr(factories, "utc_now", lambda: later)  # the clock every function's use cases get
-    assert runner.tick() == {"enqueued": POSTS}
+    assert runner.tick() == {"enqueued": POSTS + SYNC}
     runner.drain_work_queue()
     received = drain(stack)
     assert sorted(d["post_id"] for d in received.sns_transitions()) == sorted(post_id for post_id, _ in posts)

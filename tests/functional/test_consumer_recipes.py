@@ -23,7 +23,7 @@ from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
 from tests.builders import ACCOUNT_B, account, outcomes, post
-from tests.conftest import SECRETS, TOKEN
+from tests.conftest import SECRETS, SYNC, TOKEN
 from tests.functional.subscribers import documents
 from tests.functional.test_cli import Cli
 from tests.functional.test_relay_flow import publishing_now
@@ -192,7 +192,7 @@ def test_eventbridge_rule_delivers_completed_posts_with_a_published_account(
     emulator.mark_posted(partly, posted, published_url="https://social.example/p/1")
     emulator.mark_failed(partly, failed, error_message="Video too short")
     emulator.mark_failed(not_at_all, failed_too, error_message="Access token expired")
-    assert runner.tick_and_work().processed == 2
+    assert runner.tick_and_work().processed == 2 + SYNC
 
     (completed,) = stack.received("crm")
     detail = completed["detail"]

@@ -21,7 +21,7 @@ from genviral_relay.polling.work_batch import WorkItem
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
-from tests.conftest import NO_ACCOUNT_CHECKS, TOKEN
+from tests.conftest import NO_ACCOUNT_CHECKS, SYNC, TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain, transitions
 from tests.support.doubles import SteppingClock
@@ -95,7 +95,7 @@ def test_a_tick_in_discover_mode_watches_old_posts_silently_and_reports_new_ones
     )
 
     # When the relay ticks for the first time in discover mode (DiscoverSince defaults to now)
-    assert discover_runner.tick()["enqueued"] == 1  # nothing is watched yet: the discovery request only
+    assert discover_runner.tick()["enqueued"] == 1 + SYNC  # nothing is watched yet: the discovery request only
     discover_runner.drain_work_queue()
 
     # Then both are watched, their states recorded from the list alone, and nothing was published
@@ -174,7 +174,7 @@ def test_registering_a_post_discovery_already_reported_emits_nothing_again(
 
 def test_registered_mode_never_lists_posts(emulator: GenviralEmulator, runner: LocalRunner, stack: MotoStack) -> None:
     emulator.create_post(accounts=1, created_at=datetime.now(UTC) - timedelta(minutes=1))
-    assert runner.tick()["enqueued"] == 0
+    assert runner.tick()["enqueued"] == SYNC  # the workspaces' sync alone
     runner.drain_work_queue()
     assert emulator.requests_log == []
 
@@ -396,7 +396,9 @@ def test_in_discover_mode_hot_posts_created_hours_apart_are_refreshed_by_one_lis
 
     # When the next tick finds both due
     relay_clock.now += timedelta(minutes=1)
-    assert discover_runner.tick()["enqueued"] == 2  # one refresh for both (the table knows every post), the discovery
+    assert (
+        discover_runner.tick()["enqueued"] == 2 + SYNC
+    )  # one refresh for both (the table knows every post), the discovery
     discover_runner.drain_work_queue()
 
     # Then one list call over their window refreshed them (the other is discovery's look-back), none alone

@@ -16,7 +16,7 @@ from genviral_relay.polling.bulk_refresh import WINDOW_GAP
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
-from tests.conftest import TOKEN
+from tests.conftest import SYNC, TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain, transitions
 from tests.support.doubles import SteppingClock
@@ -49,11 +49,11 @@ def test_register_tick_work_publishes_every_field_to_both_targets(
     # When Genviral delivers one and fails the other, and the relay ticks
     emulator.mark_posted(post_id, posted_account, published_url="https://social.example/p/1")
     emulator.mark_failed(post_id, failed_account, error_message="Media rejected by platform")
-    assert runner.tick()["enqueued"] == 1
+    assert runner.tick()["enqueued"] == 1 + SYNC
     report = runner.drain_work_queue()
 
     # Then each target received exactly the two events and the post's completion, with every field of the contract
-    assert (report.processed, report.failed) == (1, 0)
+    assert (report.processed, report.failed) == (1 + SYNC, 0)
     received = drain(stack)
     published = ["post.account.failed", "post.account.posted", "post.completed"]
     assert sorted(received.sns_event_types()) == sorted(received.eventbridge_event_types()) == published
@@ -417,7 +417,7 @@ def test_subscription_error_pauses_genviral_calls(emulator: GenviralEmulator, ru
     calls_before = emulator.calls()
     tick = runner.tick()
 
-    assert tick["enqueued"] == 0
+    assert tick["enqueued"] == SYNC
     assert "subscription_required" in tick["paused"]
     assert emulator.calls() == calls_before
 
@@ -502,7 +502,7 @@ def test_retried_failure_is_found_by_the_retry_sweep_without_checking_each_faile
     requests_before = len(emulator.requests_log)
 
     # When nothing is retried, a tick costs one list call, not one call per failed post
-    assert runner.tick()["enqueued"] == 1
+    assert runner.tick()["enqueued"] == 1 + SYNC
     runner.drain_work_queue()
     (sweep,) = emulator.requests_log[requests_before:]
     assert (sweep.path.rsplit("/", 1)[-1], sweep.query.get("status")) == ("posts", "retry")
@@ -559,7 +559,7 @@ def test_hot_posts_created_together_are_refreshed_by_one_list_call_through_the_h
     emulator.delete_post(post_ids[2])  # gone: not in the list, and its own call says so
     emulator.requests_log.clear()
 
-    assert runner.tick()["enqueued"] == 1  # one refresh message for the three
+    assert runner.tick()["enqueued"] == 1 + SYNC  # one refresh message for the three
     runner.drain_work_queue()
 
     asked = [
@@ -577,7 +577,7 @@ def test_a_check_now_makes_the_checks_queued_before_it_duplicates_that_ask_genvi
 ) -> None:
     post_id = emulator.create_post(scheduled_at=relay_clock.now - timedelta(minutes=1))  # due every tick
     assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
-    assert runner.tick()["enqueued"] == 1  # queued, not taken yet
+    assert runner.tick()["enqueued"] == 1 + SYNC  # queued, not taken yet
     emulator.requests_log.clear()
 
     relay_clock.now += timedelta(minutes=1)
@@ -585,5 +585,5 @@ def test_a_check_now_makes_the_checks_queued_before_it_duplicates_that_ask_genvi
     relay_clock.now += timedelta(minutes=1)  # the queued check is late: it would claim the post and call
     report = runner.drain_work_queue()
 
-    assert (report.processed, report.failed) == (1, 0)
+    assert (report.processed, report.failed) == (1 + SYNC, 0)
     assert [record.post_id for record in emulator.requests_log] == [post_id]  # the check now's call alone

@@ -41,7 +41,7 @@ from local.runner import API, POLLER, WEBHOOK_DELIVERY, WEBHOOK_DISPATCHER, WORK
 from local.stack import ACCOUNT, MotoStack
 from local.template import functions
 from local.webhook_receiver import WebhookReceiver
-from tests.conftest import NO_ACCOUNT_CHECKS, SECRETS, TOKEN
+from tests.conftest import NO_ACCOUNT_CHECKS, SECRETS, SYNC, TOKEN
 from tests.functional.shared_rig import stored_item
 from tests.functional.subscribers import drain, transitions
 
@@ -320,9 +320,9 @@ def whole_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> None
     assert runner.api("POST", "/watches", {"post_id": post_id}).status == 201
     emulator.mark_posted(post_id, posted)
     emulator.mark_failed(post_id, failed, error_message="Media rejected by platform")
-    assert runner.tick()["enqueued"] == 1
+    assert runner.tick()["enqueued"] == 1 + SYNC
     report = runner.drain_work_queue()
-    assert (report.processed, report.failed) == (1, 0)
+    assert (report.processed, report.failed) == (1 + SYNC, 0)
     received = drain(stack)
     assert sorted(d["status"] for d in received.sns_transitions()) == ["failed", "posted"]
     assert sorted(d["status"] for d in received.eventbridge_transitions()) == ["failed", "posted"]
@@ -335,7 +335,7 @@ def whole_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> None
     imported = [publishing_now(emulator, created_at=together)[0] for _ in range(2)]
     for each in imported:
         assert runner.api("POST", "/watches", {"post_id": each}).status == 201
-    assert runner.tick()["enqueued"] == 2  # the refresh, and the retry sweep (the first post awaits a retry)
+    assert runner.tick()["enqueued"] == 2 + SYNC  # the refresh, and the retry sweep (the first post awaits a retry)
     assert runner.drain_work_queue().failed == 0
 
     # The retry sweep: Genviral retries the failed account, which then posts; the retry list is a full page (it
@@ -433,7 +433,7 @@ def discover_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> N
     runner = LocalRunner(stack)
     old, _ = publishing_now(emulator, accounts=1, created_at=datetime.now(UTC) - timedelta(hours=2))
 
-    assert runner.tick()["enqueued"] == 1  # the discovery request
+    assert runner.tick()["enqueued"] == 1 + SYNC  # the discovery request
     runner.drain_work_queue()
     assert stored_item(stack, old)["post_status"]["S"] == "scheduled"
     fresh = emulator.create_post(accounts=1, scheduled_at=None)
@@ -474,7 +474,7 @@ def pause_flow(emulator: GenviralEmulator, enforced_stack: StackFactory) -> None
 
     # A tick past the flush delay, still paused, queues the flush (a query of the table); the worker publishes it
     with patch.object(factories, "utc_now", lambda: datetime.now(UTC) + timedelta(minutes=2)):
-        assert runner.tick()["enqueued"] == 1
+        assert runner.tick()["enqueued"] == 1 + SYNC
         runner.drain_work_queue()
     assert [d["event_type"] for d in drain(stack).sns_documents()] == ["relay.paused"]
 
@@ -624,7 +624,7 @@ def test_without_sns_publish_the_events_wait_in_the_outbox_and_the_denial_is_see
 
     report = runner.tick_and_work()
 
-    assert (report.processed, report.failed) == (1, 0)
+    assert (report.processed, report.failed) == (1 + SYNC, 0)
     received = drain(stack)
     assert (len(received.sns), len(received.eventbridge)) == (0, 2)  # the transition and the completion
     assert queue_bodies(stack, "EventsDLQ") == []

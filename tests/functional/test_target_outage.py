@@ -34,7 +34,7 @@ from genviral_relay.observability import Metric
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
-from tests.conftest import SecretSentinel
+from tests.conftest import SYNC, SecretSentinel
 from tests.functional.subscribers import Received, drain
 from tests.functional.test_auth_faults import relay_lines
 from tests.functional.test_observability import emitted
@@ -125,7 +125,7 @@ def test_a_target_deleted_then_recreated_gets_the_same_ids_once_each_and_nothing
         due = stored().next_check_at
         assert due is not None
         clock.now = max(clock.now, due)
-        assert runner.tick(clock.now) == {"enqueued": 1}
+        assert runner.tick(clock.now) == {"enqueued": 1 + SYNC}
         runner.drain_work_queue()
         collected.add(drain(stack))
 
@@ -139,7 +139,7 @@ def test_a_target_deleted_then_recreated_gets_the_same_ids_once_each_and_nothing
     secret_sentinel.clear()
 
     # When the tick's check detects both transitions, and with them the post's completion
-    assert runner.tick(clock.now) == {"enqueued": 1}
+    assert runner.tick(clock.now) == {"enqueued": 1 + SYNC}
     runner.drain_work_queue()
     collected.add(drain(stack))
 
@@ -156,7 +156,7 @@ def test_a_target_deleted_then_recreated_gets_the_same_ids_once_each_and_nothing
     assert dead_lettered(stack) == 0
 
     # While the target stays missing: nothing is queued before the next retry, and each retry keeps them
-    assert runner.tick(clock.now + timedelta(minutes=1)) == {"enqueued": 0}
+    assert runner.tick(clock.now + timedelta(minutes=1)) == {"enqueued": SYNC}
     runner.drain_work_queue()
     for _ in range(2):
         tick_at_next_retry()

@@ -34,7 +34,7 @@ from genviral_relay.genviral.client import ClientSettings, GenviralClient
 from local.emulator import Fault, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
-from tests.conftest import SecretSentinel
+from tests.conftest import SYNC, SecretSentinel
 from tests.functional.shared_rig import SharedRig, stored_item
 from tests.functional.subscribers import Received, drain, transitions
 from tests.functional.test_relay_flow import publishing_now
@@ -133,10 +133,10 @@ def tick_with_fault(emulator: GenviralEmulator, runner: LocalRunner, stack: Moto
     before = stored_item(stack, batch.faulty)
     calls_before = {post_id: emulator.calls(post_id) for post_id in (batch.faulty, *batch.others)}
 
-    assert runner.tick()["enqueued"] == 3
+    assert runner.tick()["enqueued"] == 3 + SYNC
     report = runner.drain_work_queue()
 
-    assert (report.batches, report.processed, report.failed) == (1, 3, 0)
+    assert (report.batches, report.processed, report.failed) == (1, 3 + SYNC, 0)
     assert stored_item(stack, batch.faulty) == before, "the faulty post's stored state changed"
     received = drain(stack)
     assert_same_events_on_both_targets(received)
@@ -154,7 +154,7 @@ def assert_recovers_exactly_once(
 ) -> None:
     """With the fault gone, the next tick publishes the pending transition once; then nothing is due."""
     emulator.clear_faults()
-    assert runner.tick()["enqueued"] == 1  # only the faulty post is still due
+    assert runner.tick()["enqueued"] == 1 + SYNC  # only the faulty post is still due
     runner.drain_work_queue()
 
     received = drain(stack)
@@ -165,7 +165,7 @@ def assert_recovers_exactly_once(
     assert event_kinds(received.sns_documents()) == posted_and_completed([batch.faulty])
     assert len(received.event_ids()[0]) == 2  # the transition and the completion
 
-    assert runner.tick()["enqueued"] == 0
+    assert runner.tick()["enqueued"] == SYNC
     assert drain(stack).event_ids() == ([], [])
 
 
@@ -245,7 +245,7 @@ def test_fault_fewer_times_than_the_attempts_is_absorbed_within_the_tick(
     emulator.inject(Fault.server_error(), post_id=batch.faulty, times=MAX_ATTEMPTS - 1)
     calls_before = emulator.calls(batch.faulty)
 
-    assert runner.tick()["enqueued"] == 3
+    assert runner.tick()["enqueued"] == 3 + SYNC
     runner.drain_work_queue()
 
     received = drain(stack)
@@ -257,7 +257,7 @@ def test_fault_fewer_times_than_the_attempts_is_absorbed_within_the_tick(
     assert event_kinds(received.sns_documents()) == posted_and_completed([batch.faulty, *batch.others])
     assert emulator.calls(batch.faulty) - calls_before == MAX_ATTEMPTS
     assert_sleeps(sleeps, BACKOFF)
-    assert runner.tick()["enqueued"] == 0
+    assert runner.tick()["enqueued"] == SYNC
 
 
 def test_hang_beyond_the_read_timeout_is_retried_within_bounds(
@@ -468,7 +468,7 @@ def test_unknown_account_status_is_stored_as_a_string_and_never_an_event(
     batch = prepare(emulator, runner, stack)
     emulator.set_account_state(batch.faulty, batch.faulty_account, status="deleted_by_platform")
 
-    assert runner.tick()["enqueued"] == 3
+    assert runner.tick()["enqueued"] == 3 + SYNC
     runner.drain_work_queue()
 
     received = drain(stack)
@@ -483,7 +483,7 @@ def test_unknown_account_status_is_stored_as_a_string_and_never_an_event(
 
     # Still due every tick; a later real outcome is one event, from the unknown status.
     emulator.mark_posted(batch.faulty, batch.faulty_account)
-    assert runner.tick()["enqueued"] == 1
+    assert runner.tick()["enqueued"] == 1 + SYNC
     runner.drain_work_queue()
     received = drain(stack)
     assert_same_events_on_both_targets(received)
@@ -494,7 +494,7 @@ def test_unknown_account_status_is_stored_as_a_string_and_never_an_event(
         "deleted_by_platform",
         "posted",
     )
-    assert runner.tick()["enqueued"] == 0
+    assert runner.tick()["enqueued"] == SYNC
 
 
 # ---------------------------------------------------------------- the API answers in time, whatever Genviral does

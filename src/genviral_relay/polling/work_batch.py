@@ -92,26 +92,25 @@ class WorkBatch:
         """Do every item's work; answer the message ids whose work failed (to be received again).
 
         While Genviral calls are paused nothing that calls it is done and nothing fails: the posts stay due and
-        the poller queues them again after the pause. Notices are flushed all the same (no Genviral call, and
-        `relay.paused` is one); a batch that ran while a pause was open and got an answer closes it.
+        the poller queues them again after the pause. Notices are flushed and the workspaces synced all the same (no
+        Genviral call); a batch that ran while a pause was open and got an answer closes it.
         """
         pause = self._pause.status()  # the batch's one read of the pause
         run = _Run(AdaptiveLimit(self._threads))
         flush = [item for item in items if isinstance(item.request, NoticesRequest)]
         if flush:
             run.guarded(flush, "Notice flush failed", self._flush_notices)
-        sync = [item for item in items if isinstance(item.request, WorkspacesRequest)]
-        if sync:  # no Genviral call either: a bad secret is recorded, and its fix seen, while paused
-            run.guarded(sync, "Workspace sync failed", self._sync_workspaces)
-        if pause.reason is not None:
+        if pause.reason is None:
+            self._work(run, items, time_left)
+        else:
             logger.warning("Genviral calls are paused; the batch's posts stay due", extra={"reason": pause.reason})
-            return run.failed
-        self._work(run, items, time_left)
         if pause.open and run.answered.is_set() and not run.refused.is_set():
             try:
                 self._pause.answered(pause)
             except Exception:  # the work stands; the pause stays open and the next answered batch closes it
                 logger.exception("Could not close the Genviral pause")
+        if sync := [item for item in items if isinstance(item.request, WorkspacesRequest)]:
+            run.guarded(sync, "Workspace sync failed", self._sync_workspaces)
         return run.failed
 
     def _work(self, run: _Run, items: Sequence[WorkItem], time_left: TimeLeft | None) -> None:
@@ -212,6 +211,7 @@ class WorkBatch:
         self._notices.flush()
 
     def _sync_workspaces(self) -> None:
+        """Last in a batch (its checks used the key as cached), paused or not: it calls no Genviral."""
         if self._workspaces is None:
             raise RuntimeError("a workspace sync was asked for but this worker has none")
         self._workspaces.run()
