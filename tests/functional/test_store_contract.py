@@ -481,6 +481,7 @@ def test_a_view_refuses_to_save_a_watch_of_another_workspace(stack: MotoStack, s
         with pytest.raises(ValueError, match="saved through"):  # a wiring error, before any call
             view.save(record, expected_version=0, new_events=())
     assert plain.get(POSTS[0]) is None
+    assert (plain.workspace, acme(plain).workspace) == ("default", ACME)
     for name in ["", "Acme", "acme#1", "x" * 41]:
         with pytest.raises(ValueError, match="not a workspace name"):
             plain.in_workspace(name)

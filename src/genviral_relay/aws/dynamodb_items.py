@@ -37,6 +37,7 @@ from botocore.exceptions import ClientError
 from genviral_relay.clock import format_ts, format_ts_or_none, parse_ts
 from genviral_relay.models.domain import AccountSnapshot, OutboxEntry, WatchRecord
 from genviral_relay.models.events import RelayEvent
+from genviral_relay.models.pause import PAUSE_RECORD
 from genviral_relay.models.workspaces import WORKSPACE_NAME, scoped, stored_workspace, workspace_of
 
 if TYPE_CHECKING:
@@ -44,10 +45,9 @@ if TYPE_CHECKING:
 
 WATCH_SK = "WATCH"
 RELAY_PK = "relay"
-PAUSE_SK = "GENVIRAL_PAUSE"
 DISCOVER_SK = "DISCOVER"
 ACCOUNT_DIRECTORY_SK = "ACCOUNT_DIRECTORY"
-PAUSE_KEY = {"pk": {"S": RELAY_PK}, "sk": {"S": PAUSE_SK}}
+PAUSE_KEY = {"pk": {"S": RELAY_PK}, "sk": {"S": PAUSE_RECORD}}
 """The default workspace's pause, as 0.4 wrote it (`relay_key` names any workspace's)."""
 NOTICE_SK_PREFIX = "NOTICE#"
 PENDING_NOTICE_SK_PREFIX = "PENDING#"

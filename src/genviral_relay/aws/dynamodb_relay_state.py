@@ -14,7 +14,6 @@ from botocore.exceptions import ClientError
 from genviral_relay.aws.dynamodb_items import (
     ACCOUNT_DIRECTORY_SK,
     DISCOVER_SK,
-    PAUSE_SK,
     is_condition_failure,
     relay_key,
     view_of,
@@ -23,7 +22,7 @@ from genviral_relay.aws.dynamodb_notices import DynamoDbNoticeStore
 from genviral_relay.checking.ports import RelayState
 from genviral_relay.errors import StateConflictError
 from genviral_relay.models.domain import AccountDirectory, DiscoverState
-from genviral_relay.models.pause import PauseStatus
+from genviral_relay.models.pause import PAUSE_RECORD, PauseStatus
 from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 
 if TYPE_CHECKING:
@@ -54,7 +53,7 @@ class DynamoDbRelayState(RelayState):
         return self._notices
 
     def genviral_pause(self, now: datetime) -> PauseStatus:
-        key = relay_key(PAUSE_SK, self._workspace)
+        key = relay_key(PAUSE_RECORD, self._workspace)  # the notice outbox's record
         item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item") or {}
         return PauseStatus.read(
             now,
