@@ -27,7 +27,7 @@ from typing import Any, Literal, NewType
 
 import yaml
 
-from genviral_relay.observability import METRICS_NAMESPACE, SERVICE, STACK_DIMENSION, Metric
+from genviral_relay.observability import METRICS_NAMESPACE, SERVICE, STACK_DIMENSION, WORKSPACE_DIMENSION, Metric
 from local.template import TEMPLATE_PATH, parse_template
 
 # ---------------------------------------------------------------------- the spec
@@ -284,6 +284,14 @@ class Graph:
     alarm_line: TemplateParameter | None = None  # a horizontal line at this threshold
 
 
+def by_workspace(metric: Metric, line_id: str) -> Line:
+    """One line per workspace of `metric` (its second series, with a `workspace` dimension: written only in a stack of
+    several): a SEARCH, so a workspace added to the secret needs no deploy and costs no alarm."""
+    dimensions = f"{METRICS_NAMESPACE},service,{STACK_DIMENSION},{WORKSPACE_DIMENSION}"
+    query = f'{{{dimensions}}} MetricName="{metric.value}" {STACK_DIMENSION}="${{AWS::StackName}}"'
+    return Line(expression=f"SEARCH('{query}', 'Sum', 300)", id=line_id)  # each series named by its workspace
+
+
 DASHBOARD: tuple[Graph, ...] = (
     Graph(
         "Checks",
@@ -347,6 +355,15 @@ DASHBOARD: tuple[Graph, ...] = (
     Graph(
         "Publishing",
         (Metric.EVENTS_PUBLISHED, Metric.PUBLISH_FAILURES, Metric.EVENTS_DEAD_LETTERED, Metric.OUTBOX_ENTRIES_EXPIRED),
+    ),
+    Graph(
+        "By workspace (several workspaces only)",
+        (
+            by_workspace(Metric.POSTS_CHECKED, "checks"),
+            by_workspace(Metric.CHECK_FAILURES, "failures"),
+            by_workspace(Metric.TICKS_PAUSED, "paused"),
+            by_workspace(Metric.GENVIRAL_ERRORS_401, "refused"),
+        ),
     ),
     Graph(
         "Check outcomes",

@@ -43,7 +43,7 @@ def workspace_keys() -> WorkspaceKeys:
 
 
 @built_once
-def relay(workspace: str = DEFAULT_WORKSPACE) -> Relay:
+def relay(workspace: str) -> Relay:
     """`workspace`'s check path: its view of the table, Genviral with its key."""
     from genviral_relay.relay import polling_policy
 
@@ -65,7 +65,7 @@ def relay(workspace: str = DEFAULT_WORKSPACE) -> Relay:
 
 
 @built_once
-def work_batch(workspace: str = DEFAULT_WORKSPACE) -> WorkBatch:
+def work_batch(workspace: str) -> WorkBatch:
     """`workspace`'s dispatcher: its checks, retry sweep and discovery, on at most `threads_per_worker` threads (so
     each workspace keeps within `GenviralMaxConcurrency`, whatever the others do)."""
     from genviral_relay.polling.workspaces import WorkspaceSync
@@ -103,7 +103,7 @@ def work_queue() -> WorkQueue:
 
 
 @built_once
-def poll_tick(workspace: str = DEFAULT_WORKSPACE) -> PollTick:
+def poll_tick(workspace: str) -> PollTick:
     """`workspace`'s tick: its due shards, pause, discover walk, retry sweep, account checks and backpressure; every
     message it queues names the workspace."""
     from genviral_relay.checking.pause import GenviralPause

@@ -8,7 +8,7 @@ import contextlib
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import ClassVar
 
@@ -16,6 +16,7 @@ import pytest
 
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.errors import TokenUnavailableError
+from genviral_relay.models.domain import Target
 from genviral_relay.models.messages import CheckRequest, NoticesRequest, WorkRequest
 from genviral_relay.models.upstream import Post
 from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
@@ -25,8 +26,9 @@ from genviral_relay.polling.tick import PollTick
 from genviral_relay.polling.work_batch import WorkBatch, WorkItem
 from genviral_relay.polling.workspace_queue import WorkspaceQueue
 from genviral_relay.polling.workspace_runs import WorkspaceBatches, WorkspaceTicks
-from tests.builders import account, post
-from tests.support.doubles import InMemoryPostSource, InMemoryWorkQueue
+from genviral_relay.relay import Relay, compose_relay
+from tests.builders import NOW, account, post
+from tests.support.doubles import InMemoryPostSource, InMemoryStore, InMemoryWorkQueue, SteppingClock
 from tests.unit.test_poll_tick_spec import owe_a_notice
 from tests.unit.world import World, emitted
 
@@ -37,11 +39,37 @@ POSTS = {
 }
 
 
+class WorkspaceWorld(World):
+    """One workspace of the stack: its check path on its view of the stack's one table, with its own key (its own
+    Genviral double); the clock is the stack's."""
+
+    def __init__(self, table: InMemoryStore, clock: SteppingClock, workspace: str) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.clock = clock
+        self.store = table.in_workspace(workspace)
+
+    def path_with(self, targets: Sequence[Target]) -> Relay:
+        return compose_relay(
+            store=self.store,
+            state=self.store,
+            source=self.source,
+            publishers=[self.publishers[target] for target in targets],
+            dead_letters=self.dead_letters,
+            clock=self.clock,
+            policy=self.policy,
+            feed=self.store.feed,
+            workspace=self.workspace,
+        )
+
+
 class Stack:
-    """Workspaces in one stack: each its own check path (its key: its own Genviral double), one work queue."""
+    """Workspaces in one stack: one table and one work queue; each workspace its own check path and key."""
 
     def __init__(self, *workspaces: str, threads: int = 1) -> None:
-        self.worlds = {workspace: World() for workspace in workspaces}
+        clock = SteppingClock(NOW)
+        self.table = InMemoryStore(clock=clock)
+        self.worlds = {workspace: WorkspaceWorld(self.table, clock, workspace) for workspace in workspaces}
         self.queue = InMemoryWorkQueue()
         self.threads = threads
         self.named: list[str] = list(workspaces)
@@ -136,16 +164,15 @@ def test_a_paused_workspace_queues_nothing_and_the_others_are_still_checked() ->
     assert emitted(Metric.TICKS_PAUSED) == [1]
 
 
-def test_a_workspace_whose_tick_fails_is_counted_and_the_others_tick(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_workspace_whose_tick_fails_is_counted_and_the_others_tick_first(caplog: pytest.LogCaptureFixture) -> None:
     stack = Stack(ACME, BETA)
     stack.watched(ACME)
     stack.watched(BETA)
     stack.tick_of(ACME)._index = None  # type: ignore[assignment]  # a bug in acme's tick: it raises
 
-    report = stack.ticks().run()
+    with pytest.raises(AttributeError):  # once the others ticked: the invocation fails as a failed tick always did
+        stack.ticks().run()
 
-    assert report.failed == (ACME,)
-    assert report.queued == 2
     assert set(workspaces_of([request for request, _ in stack.queue.sent])) == {BETA}
     assert emitted(Metric.WORKSPACE_TICK_FAILURES) == [1]
     assert "A workspace's tick failed" in caplog.text

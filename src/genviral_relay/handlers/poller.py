@@ -26,8 +26,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     answer: dict[str, Any] = {"enqueued": report.queued}
     if report.paused:  # a stack of one workspace answers as 0.4 did: the reason
         answer["paused"] = report.paused if len(report.ticked) > 1 else next(iter(report.paused.values()))
-    if report.failed:
-        answer["failed"] = list(report.failed)
     if len(report.paused) < len(report.ticked):  # some workspace queued its due work
         logger.info("Tick", extra={"enqueued": report.queued, "scheduled_time": event.get("scheduled_time")})
     return answer

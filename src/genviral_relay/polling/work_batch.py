@@ -161,8 +161,7 @@ class WorkBatch:
                 job()
         else:
             with ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="check") as pool:
-                # Each job in a copy of this thread's context: its metrics count for the batch's workspace too.
-                futures = [pool.submit(copy_context().run, job) for job in jobs]
+                futures = [pool.submit(copy_context().run, job) for job in jobs]  # metrics: its workspace's too
             for future in futures:
                 future.result()  # re-raises what must end the invocation (anything that is not an Exception)
 

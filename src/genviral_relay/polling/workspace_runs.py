@@ -24,14 +24,12 @@ from genviral_relay.polling.work_batch import WorkBatch, WorkItem
 
 @dataclass(frozen=True)
 class TicksReport:
-    """What every workspace's tick queued, and which ones paused or failed."""
+    """What every workspace's tick queued, and which ones paused."""
 
     ticked: tuple[str, ...]
     queued: int = 0
     paused: dict[str, str] = field(default_factory=dict)
     """Workspace: why its Genviral calls are paused."""
-    failed: tuple[str, ...] = ()
-    """Workspaces whose tick raised (logged and counted): the others ticked all the same."""
 
 
 class WorkspaceTicks:
@@ -46,22 +44,27 @@ class WorkspaceTicks:
         workspaces = list(self._workspaces()) or [DEFAULT_WORKSPACE]
         several = len(workspaces) > 1
         queued, paused, failed = 0, dict[str, str](), list[str]()
+        first_failure: Exception | None = None
         for position, workspace in enumerate(workspaces):
             with workspace_metrics(workspace if several else None):
                 try:
-                    # The stack's own work (the notices flush) rides on the first tick only: asked for once.
+                    # The stack's own work (the notices flush, the sync) rides on the first tick only: asked once.
                     report: TickReport = self._tick_of(workspace).run(
                         correlation_id=correlation_id, stack_wide=position == 0
                     )
-                except Exception:  # the next workspaces still tick; the next tick tries this one again
+                except Exception as error:  # the next workspaces still tick
                     logger.exception("A workspace's tick failed", extra={"workspace": workspace})
                     emit(Metric.WORKSPACE_TICK_FAILURES)
                     failed.append(workspace)
+                    first_failure = first_failure or error
                     continue
             queued += report.queued
             if report.paused is not None:
                 paused[workspace] = report.paused
-        return TicksReport(ticked=tuple(workspaces), queued=queued, paused=paused, failed=tuple(failed))
+        if first_failure is not None:
+            # Then the invocation fails as a tick always failed: the function's errors alarm and PollerDLQ see it.
+            raise first_failure
+        return TicksReport(ticked=tuple(workspaces), queued=queued, paused=paused)
 
 
 class WorkspaceBatches:
@@ -77,7 +80,9 @@ class WorkspaceBatches:
         groups: dict[str, list[WorkItem]] = {}
         for item in items:
             groups.setdefault(workspace_of(getattr(item.request, "workspace", None)), []).append(item)
-        known = self._named()
+        # Only default's work (a stack of one, as 0.4's): run as it always ran, with no read of the secret of its
+        # own; were `default` gone from the secret, its calls would meet that as a refused key and pause it.
+        known = None if set(groups) <= {DEFAULT_WORKSPACE} else self._named()
         if known is not None:
             for workspace in [workspace for workspace in groups if workspace not in known]:
                 self._drop(workspace, groups, stack_wide=workspace == DEFAULT_WORKSPACE)
