@@ -53,7 +53,7 @@ def test_registration_takes_the_new_fields_and_every_view_shows_them(api: LocalR
     listed = api.api("GET", "/webhooks").body["webhooks"][0]
     for view in (endpoint, api.api("GET", f"/webhooks/{endpoint['id']}").body, listed):
         assert {name: view[name] for name in shown} == {
-            "filter": {"platforms": ["tiktok"], "account_ids": None, "error_categories": None},
+            "filter": {"platforms": ["tiktok"], "account_ids": None, "error_categories": None, "workspaces": None},
             "rate_limit": 2.5, "format": "standard", "enabled": True, "disabled_at": None, "disabled_reason": None,
         }  # fmt: skip
     refused = api.api("POST", "/webhooks", {"url": f"{HOOKS}/b", "filter": {"platforms": ["myspace"]}})
@@ -180,6 +180,25 @@ def test_the_fan_out_sends_nothing_to_a_disabled_endpoint_or_one_whose_filter_le
     assert [delivery.webhook_id for delivery in everything.received] == [event["event_id"]]
     assert instagram_only.received == []
     assert off.received == []
+
+
+def test_the_fan_out_sends_an_event_to_the_endpoints_of_its_workspace_only(
+    emulator: GenviralEmulator, relay: LocalRunner, receivers: list[WebhookReceiver]
+) -> None:
+    default_only, acme_only, _ = receivers
+    register(relay, default_only, filter={"workspaces": ["default"]})
+    acme = register(relay, acme_only, filter={"workspaces": ["acme", "acme"]})
+    assert acme["filter"]["workspaces"] == ["acme"]
+
+    (event,) = check_now(relay, post_with_outcomes(emulator, relay, failed=1))
+    relay.deliver_webhooks()
+
+    assert event["workspace"] == "default"  # a single-workspace stack's
+    assert [delivery.webhook_id for delivery in default_only.received] == [event["event_id"]]
+    assert acme_only.received == []
+    refused = relay.api("POST", "/webhooks", {"url": f"{HOOKS}/x", "filter": {"workspaces": ["Acme"]}})
+    assert (refused.status, refused.body["error"]) == (400, "bad_request")
+    assert refused.body["message"].startswith("invalid body: filter.workspaces.0: String should match pattern")
 
 
 def test_the_fan_out_records_filtered_and_disabled_deliveries(

@@ -188,3 +188,15 @@ def test_the_relays_notice_footer_names_the_relay(event_type: str) -> None:
     footer = describe(sample(event_type)).footer
     assert footer.startswith("Detected 2025-02-01 09:"), footer
     assert footer.endswith("genviral-relay")
+
+
+@pytest.mark.parametrize("chat_format", CHAT_FORMATS)
+@pytest.mark.parametrize("event_type", list(SUBSCRIBABLE_TYPES))
+def test_a_message_names_its_workspace_unless_it_is_the_default_one(event_type: str, chat_format: Any) -> None:
+    default = sample(event_type)
+    acme = default.model_copy(update={"workspace": "acme"})
+
+    assert describe(acme).footer == f"Workspace acme \N{MIDDLE DOT} {describe(default).footer}"
+    assert "Workspace acme" in shown(chat_payload(chat_format, acme))
+    assert "Workspace" not in shown(chat_payload(chat_format, default))  # a stack with one key names none
+    assert CHECKS[chat_format](chat_payload(chat_format, acme.model_copy(update={"workspace": "w" * 40}))) == []

@@ -405,5 +405,10 @@ def test_every_view_of_an_endpoint_shows_the_new_fields() -> None:
     for view in (WebhookView.of(endpoint), WebhookDetail.of(endpoint)):
         shown = json.loads(view.model_dump_json())
         assert fields <= set(shown)
-        assert shown["filter"] == {"platforms": None, "account_ids": ["a1"], "error_categories": None}
+        assert shown["filter"] == {
+            "platforms": None,
+            "account_ids": ["a1"],
+            "error_categories": None,
+            "workspaces": None,
+        }
     assert fields <= set(WebhookCreated.model_fields)

@@ -34,10 +34,11 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def relay_of(world: World, workspace: str) -> Relay:
-    """The check path of one workspace on the world's doubles (its key is the world's source)."""
+    """The check path of one workspace on its view of the world's store (its key is the world's source)."""
+    view = world.store.in_workspace(workspace)
     return compose_relay(
-        store=world.store,
-        state=world.store,
+        store=view,
+        state=view,
         source=world.source,
         publishers=list(world.publishers.values()),
         dead_letters=world.dead_letters,

@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Annotated, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from genviral_relay.models.chat import ChatFormat
 from genviral_relay.models.events import ErrorCategory
 from genviral_relay.models.webhook_documents import SUBSCRIBABLE_TYPES
+from genviral_relay.models.workspaces import WorkspaceName
 
 TEST_EVENT_TYPE = "webhook.test"
 """Sent by `POST /webhooks/{id}/test` only, to that endpoint, whatever its `event_types`."""
@@ -165,6 +166,12 @@ class EndpointFilter(BaseModel):
         max_length=MAX_FILTER_VALUES,
         description=f"Any of {', '.join(ERROR_CATEGORIES)}: only failures of these categories match.",
     )
+    workspaces: tuple[WorkspaceName, ...] | None = Field(
+        default=None,
+        max_length=MAX_FILTER_VALUES,
+        description="Workspaces as the relay's secret names them (`default` when it holds one key): only their "
+        "documents match, `relay.*` notices included.",
+    )
 
     @field_validator("platforms")
     @classmethod
@@ -176,11 +183,11 @@ class EndpointFilter(BaseModel):
     def _categories(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return _known("error_categories", value, ERROR_CATEGORIES)
 
-    @field_validator("account_ids")
+    @field_validator("account_ids", "workspaces")
     @classmethod
-    def _accounts(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    def _some(cls, value: tuple[str, ...] | None, info: ValidationInfo) -> tuple[str, ...] | None:
         if value is not None and not value:
-            raise ValueError("filter.account_ids must name at least one account; leave it out to match any")
+            raise ValueError(f"filter.{info.field_name} must name at least one; leave it out to match any")
         return tuple(dict.fromkeys(value)) if value is not None else None
 
 

@@ -1,4 +1,4 @@
-"""Which documents an endpoint's `filter` lets through: platforms, account ids and error categories."""
+"""Which documents an endpoint's `filter` lets through: workspaces, platforms, account ids and error categories."""
 
 from __future__ import annotations
 
@@ -39,12 +39,16 @@ def _facet_matches(facet: _Facet, given: EndpointFilter) -> bool:
 
 
 def passes(given: EndpointFilter | None, event: WebhookDocument) -> bool:
-    """The document goes to an endpoint with this filter: every given field matches one account of it (any one of a
-    completion's; an `account.*` notice is its one account, with no error category). A `relay.*` notice is about the
-    relay as a whole (every account's posts wait while it is paused): it passes every filter. No filter, or a filter
-    that gives no field, lets everything through."""
-    if given is None or (given.platforms is None and given.account_ids is None and given.error_categories is None):
+    """The document goes to an endpoint with this filter: its workspace is one of `workspaces`, and every other given
+    field matches one account of it (any one of a completion's; an `account.*` notice is its one account, with no
+    error category). A `relay.*` notice is about a workspace's key as a whole (every account's posts wait while it is
+    paused): only `workspaces` applies to it. No filter, or a filter that gives no field, lets everything through."""
+    if given is None:
         return True
-    if isinstance(event, RelayStateEvent):
+    if given.workspaces is not None and event.workspace not in given.workspaces:
+        return False
+    if (given.platforms is None and given.account_ids is None and given.error_categories is None) or isinstance(
+        event, RelayStateEvent
+    ):
         return True
     return any(_facet_matches(facet, given) for facet in _facets(event))

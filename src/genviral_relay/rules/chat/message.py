@@ -87,6 +87,8 @@ class ChatMessage:
     event_type: str
     about: str = ""
     """What a message about no post is about (`account <id>`, the relay); empty for a post's and the test's."""
+    workspace: str = ""
+    """The workspace it is about, shown only when it is not `default` (a stack with one key names none)."""
 
     @property
     def look(self) -> Look:
@@ -94,6 +96,11 @@ class ChatMessage:
 
     @property
     def footer(self) -> str:
+        # The workspace first: a footer cut for length keeps it (its name is short and plain).
+        return f"Workspace {self.workspace} \N{MIDDLE DOT} {self._footer}" if self.workspace else self._footer
+
+    @property
+    def _footer(self) -> str:
         if self.about:  # a notice: about an account or the relay, not a post
             return " \N{MIDDLE DOT} ".join(part for part in (self.post_time, self.about) if part)
         if not self.post_id:  # a test message: about no post

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, assert_never
 
 from genviral_relay.models.chat import ChatFormat
 from genviral_relay.models.events import RelayEvent
 from genviral_relay.models.webhook_documents import WebhookDocument
+from genviral_relay.models.workspaces import stored_workspace
 from genviral_relay.rules.chat.discord import discord_message
 from genviral_relay.rules.chat.message import ChatMessage, encoded, post_message, test_message
 from genviral_relay.rules.chat.notice_messages import notice_message
@@ -15,8 +17,10 @@ from genviral_relay.rules.chat.teams import teams_message
 
 
 def describe(document: WebhookDocument) -> ChatMessage:
-    """The message a person reads about any document an endpoint may be sent."""
-    return post_message(document) if isinstance(document, RelayEvent) else notice_message(document)
+    """The message a person reads about any document an endpoint may be sent, naming its workspace unless it is
+    `default`."""
+    message = post_message(document) if isinstance(document, RelayEvent) else notice_message(document)
+    return replace(message, workspace=stored_workspace(document.workspace) or "")
 
 
 def chat_payload(chat_format: ChatFormat, event: WebhookDocument) -> dict[str, Any]:
