@@ -81,7 +81,7 @@ class Metric(StrEnum):
     CHECKS_QUEUED = "ChecksQueued"
     CHECKS_DEFERRED = "ChecksDeferred"  # due checks left for later ticks: the queue holds a tick's work already
     LONGEST_DEFERRAL = "LongestDeferral"  # seconds the longest-deferred due post has waited to be queued
-    WORK_QUEUE_BACKLOG = "WorkQueueBacklog"  # messages waiting or in flight when the tick started
+    WORK_QUEUE_BACKLOG = "WorkQueueBacklog"  # messages waiting or in flight as a tick starts (a workspace: its share)
     WORKSPACE_TICK_FAILURES = "WorkspaceTickFailures"  # one workspace's tick raised; the others' ran
     # The checks (worker and API)
     POISON_MESSAGES = "PoisonMessages"
