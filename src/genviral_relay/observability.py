@@ -85,7 +85,9 @@ class Metric(StrEnum):
     WORKSPACE_TICK_FAILURES = "WorkspaceTickFailures"  # one workspace's tick raised; the others' ran
     # The checks (worker and API)
     POISON_MESSAGES = "PoisonMessages"
-    UNKNOWN_WORKSPACE_MESSAGES = "UnknownWorkspaceMessages"  # work of a workspace the secret no longer names: dropped
+    UNKNOWN_WORKSPACE_MESSAGES = (
+        "UnknownWorkspaceMessages"  # work of a workspace gone, or a post now another's: dropped
+    )
     DUPLICATE_CHECK_REQUESTS = "DuplicateCheckRequests"
     DUPLICATE_CHECKS_SKIPPED = "DuplicateChecksSkipped"  # queued before a check that already ran: no Genviral call
     CHECK_CLAIMS = "CheckClaims"  # late checks that claimed their post (one conditional write each)

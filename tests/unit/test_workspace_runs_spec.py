@@ -309,6 +309,31 @@ def test_work_of_a_workspace_the_secret_no_longer_names_is_acknowledged_without_
     assert stack.recorded(BETA) == set(POSTS[BETA][:2])
 
 
+def test_a_check_queued_for_a_post_since_registered_in_another_workspace_is_acknowledged_without_a_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stack = Stack(ACME, BETA)
+    moved, kept = stack.watched(ACME)
+    stack.ticks().run()
+    beta = stack.worlds[BETA].store  # meanwhile the post left acme and was registered in beta
+    watch = beta.get(moved)
+    assert watch is not None
+    beta.save(
+        watch.model_copy(update={"workspace": BETA, "version": watch.version + 1}),
+        expected_version=watch.version,
+        new_events=(),
+    )
+
+    failed = stack.batches().run(stack.taken())
+
+    assert failed == []  # acknowledged: never retried to the DLQ with the wrong key
+    assert stack.worlds[ACME].source.calls["get_post"] == 1  # the other post only
+    assert stack.recorded(ACME) == {kept}
+    assert beta.get(moved) == watch.model_copy(update={"workspace": BETA, "version": watch.version + 1})
+    assert emitted(Metric.UNKNOWN_WORKSPACE_MESSAGES) == [1]
+    assert "now watched in another workspace" in caplog.text
+
+
 def test_stack_wide_work_runs_when_the_default_workspace_is_not_named() -> None:
     stack = Stack(DEFAULT_WORKSPACE, ACME)
     stack.named = [ACME]
