@@ -81,11 +81,13 @@ class Metric(StrEnum):
     CHECKS_QUEUED = "ChecksQueued"
     CHECKS_DEFERRED = "ChecksDeferred"  # due checks left for later ticks: the queue holds a tick's work already
     LONGEST_DEFERRAL = "LongestDeferral"  # seconds the longest-deferred due post has waited to be queued
-    WORK_QUEUE_BACKLOG = "WorkQueueBacklog"  # messages waiting or in flight when the tick started
+    WORK_QUEUE_BACKLOG = "WorkQueueBacklog"  # messages waiting or in flight as a tick starts (a workspace: its share)
     WORKSPACE_TICK_FAILURES = "WorkspaceTickFailures"  # one workspace's tick raised; the others' ran
     # The checks (worker and API)
     POISON_MESSAGES = "PoisonMessages"
-    UNKNOWN_WORKSPACE_MESSAGES = "UnknownWorkspaceMessages"  # work of a workspace the secret no longer names: dropped
+    UNKNOWN_WORKSPACE_MESSAGES = (
+        "UnknownWorkspaceMessages"  # work of a workspace gone, or a post now another's: dropped
+    )
     DUPLICATE_CHECK_REQUESTS = "DuplicateCheckRequests"
     DUPLICATE_CHECKS_SKIPPED = "DuplicateChecksSkipped"  # queued before a check that already ran: no Genviral call
     CHECK_CLAIMS = "CheckClaims"  # late checks that claimed their post (one conditional write each)

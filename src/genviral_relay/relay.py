@@ -139,12 +139,13 @@ class Relay:
         """A worker's dispatcher on the same adapters (`sweep`, `accounts`: whether it runs the retry sweep, the
         account health check; `workspaces`: the sync of the workspaces, global, given by the caller)."""
         from genviral_relay.polling.bulk_refresh import BulkRefresh
+        from genviral_relay.polling.own_watches import OwnWatches
         from genviral_relay.polling.work_batch import WorkBatch
 
         claims = self.claims()
         return WorkBatch(
             check=self.checker,
-            store=self.store,
+            store=OwnWatches(self.store, self.workspace),  # a post watched in another workspace is not this one's
             pause=self.pause,
             notices=self.notices,
             sweep=self.sweep if sweep else None,

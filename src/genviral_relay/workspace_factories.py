@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from genviral_relay.polling.ports import WorkQueue
     from genviral_relay.polling.tick import PollTick
     from genviral_relay.polling.work_batch import WorkBatch
+    from genviral_relay.polling.workspace_queue import SharedBacklog
     from genviral_relay.polling.workspace_runs import WorkspaceBatches, WorkspaceTicks
     from genviral_relay.relay import Relay
 
@@ -115,7 +116,6 @@ def poll_tick(workspace: str) -> PollTick:
     from genviral_relay.polling.bulk_refresh import HotWindows
     from genviral_relay.polling.tick import PollTick
     from genviral_relay.polling.workspace_queue import WorkspaceQueue
-    from genviral_relay.polling.workspaces import SYNC_EVERY
     from genviral_relay.rules.backpressure import Backpressure
     from genviral_relay.rules.schedule import tick_of
 
@@ -125,18 +125,16 @@ def poll_tick(workspace: str) -> PollTick:
     return PollTick(
         index=store,
         pause=GenviralPause(store, factories.utc_now),
-        queue=WorkspaceQueue(work_queue(), workspace),
+        queue=WorkspaceQueue(work_queue(), workspace, shared_backlog()),
         clock=factories.utc_now,
         discover=discover,
         backpressure=Backpressure(tick=tick_of(settings.poll_schedule)),
         windows=HotWindows(store=store, index=store, discover=store if discover else None),
-        notices=store.notices,
         accounts=AccountChecks(
             store=store.notices, index=store, every=timedelta(minutes=settings.account_check_minutes)
         )
         if settings.account_check_minutes
         else None,
-        sync_every=SYNC_EVERY,  # asked by the tick that carries the stack's own work (`WorkspaceTicks`)
     )
 
 
@@ -149,7 +147,23 @@ def registered_workspaces() -> tuple[str, ...]:
 
 
 @built_once
-def workspace_ticks() -> WorkspaceTicks:
-    from genviral_relay.polling.workspace_runs import WorkspaceTicks
+def shared_backlog() -> SharedBacklog:
+    from genviral_relay.polling.workspace_queue import SharedBacklog
 
-    return WorkspaceTicks(workspaces=registered_workspaces, tick_of=poll_tick)
+    return SharedBacklog(work_queue())
+
+
+@built_once
+def workspace_ticks() -> WorkspaceTicks:
+    from genviral_relay.polling.stack_work import StackTick, StackWork
+    from genviral_relay.polling.workspace_runs import WorkspaceTicks
+    from genviral_relay.polling.workspaces import SYNC_EVERY
+
+    # The stack's own work, queued on its own whatever the workspaces' ticks do (the notices are everyone's).
+    stack = StackWork(notices=poller_store().notices, sync_every=SYNC_EVERY)
+    return WorkspaceTicks(
+        workspaces=registered_workspaces,
+        tick_of=poll_tick,
+        stack=StackTick(work=stack, queue=work_queue(), clock=factories.utc_now),
+        backlog=shared_backlog(),
+    )

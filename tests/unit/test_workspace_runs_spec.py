@@ -15,17 +15,19 @@ from typing import ClassVar
 import pytest
 
 from genviral_relay.checking.pause import GenviralPause
-from genviral_relay.errors import TokenUnavailableError
+from genviral_relay.errors import EnqueueError, TokenUnavailableError
 from genviral_relay.models.domain import Target
-from genviral_relay.models.messages import CheckRequest, NoticesRequest, WorkRequest
+from genviral_relay.models.messages import CheckRequest, NoticesRequest, WorkRequest, WorkspacesRequest
 from genviral_relay.models.upstream import Post
 from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.notices.outbox import FLUSH_AFTER
 from genviral_relay.observability import Metric, clear_workspace_metrics, flush_workspace_metrics, metrics
+from genviral_relay.polling.stack_work import StackTick, StackWork
 from genviral_relay.polling.tick import PollTick
 from genviral_relay.polling.work_batch import WorkBatch, WorkItem
 from genviral_relay.polling.workspace_queue import WorkspaceQueue
 from genviral_relay.polling.workspace_runs import WorkspaceBatches, WorkspaceTicks
+from genviral_relay.polling.workspaces import SYNC_EVERY
 from genviral_relay.relay import Relay, compose_relay
 from tests.builders import NOW, account, post
 from tests.support.doubles import InMemoryPostSource, InMemoryStore, InMemoryWorkQueue, SteppingClock
@@ -74,6 +76,8 @@ class Stack:
         self.threads = threads
         self.named: list[str] = list(workspaces)
         self._ticks: dict[str, PollTick] = {}
+        self.clock = clock
+        self.stack_work = StackWork(notices=self.table.notices, sync_every=SYNC_EVERY)
 
     def watched(self, workspace: str, count: int = 2) -> list[str]:
         """Given `count` posts of `workspace` watched and due, which Genviral now shows posted."""
@@ -97,12 +101,17 @@ class Stack:
                 queue=WorkspaceQueue(self.queue, workspace),
                 clock=world.clock,
                 discover=False,
-                notices=world.store.notices,
             )
         return self._ticks[workspace]
 
-    def ticks(self, registered: Callable[[], list[str]] | None = None) -> WorkspaceTicks:
-        return WorkspaceTicks(workspaces=registered or (lambda: list(self.worlds)), tick_of=self.tick_of)
+    def ticks(self, registered: Callable[[], list[str]] | None = None, *, stack_wide: bool = False) -> WorkspaceTicks:
+        """`stack_wide`: with the stack's own work (the flush, the sync) on its own, as `workspace_factories` composes
+        them (the worlds' batches have no sync to run)."""
+        return WorkspaceTicks(
+            workspaces=registered or (lambda: list(self.worlds)),
+            tick_of=self.tick_of,
+            stack=StackTick(work=self.stack_work, queue=self.queue, clock=self.clock) if stack_wide else None,
+        )
 
     def batch_of(self, workspace: str) -> WorkBatch:
         return self.worlds[workspace].batch(threads=self.threads)
@@ -184,9 +193,63 @@ def test_a_notice_flush_is_asked_for_once_however_many_workspaces_tick() -> None
         owe_a_notice(world)
         world.later(FLUSH_AFTER)  # past the time its own process had to publish it
 
-    stack.ticks().run()
+    stack.ticks(stack_wide=True).run()
 
-    assert [request for request, _ in stack.queue.sent] == [NoticesRequest(notices="flush")]
+    assert [request for request, _ in stack.queue.sent] == [NoticesRequest(notices="flush"), SYNC]
+
+
+SYNC = WorkspacesRequest(workspaces="sync")
+
+
+def test_the_stack_wide_work_is_queued_when_the_first_workspaces_tick_fails() -> None:
+    stack = Stack(ACME, BETA)
+    stack.watched(BETA)
+    owe_a_notice(stack.worlds[ACME])
+    stack.worlds[ACME].later(FLUSH_AFTER)
+    stack.tick_of(ACME)._index = None  # type: ignore[assignment]  # acme (first in order) fails every tick
+
+    with pytest.raises(AttributeError):
+        stack.ticks(stack_wide=True).run()
+
+    sent = [request for request, _ in stack.queue.sent]
+    assert sent[:2] == [NoticesRequest(notices="flush"), SYNC]  # in a send of their own, before any workspace's
+    assert set(workspaces_of(sent[2:])) == {BETA}
+
+
+def test_the_stack_wide_work_is_queued_when_every_workspace_is_paused_and_the_sync_every_five_minutes() -> None:
+    stack = Stack(ACME, BETA)
+    for world in stack.worlds.values():
+        pause(world)
+    owe_a_notice(stack.worlds[ACME])
+    stack.worlds[ACME].later(FLUSH_AFTER)
+    ticks = stack.ticks(stack_wide=True)
+
+    first = ticks.run()
+    stack.worlds[ACME].later(SYNC_EVERY)
+    ticks.run()
+
+    assert first.paused.keys() == {ACME, BETA}
+    assert [request for request, _ in stack.queue.sent] == [NoticesRequest(notices="flush"), SYNC] * 2
+
+
+def test_a_failing_send_of_the_stack_wide_work_stops_no_workspace_and_is_asked_again() -> None:
+    stack = Stack(ACME, BETA)
+    stack.watched(ACME)
+    failing = InMemoryWorkQueue()
+    failing.failing = True
+    ticks = WorkspaceTicks(
+        workspaces=lambda: [ACME, BETA],
+        tick_of=stack.tick_of,
+        stack=StackTick(work=stack.stack_work, queue=failing, clock=stack.clock),
+    )
+
+    with pytest.raises(EnqueueError):  # the invocation fails, as a failed tick does: its alarm sees it
+        ticks.run()
+    failing.failing = False
+    ticks.run()
+
+    assert set(workspaces_of([request for request, _ in stack.queue.sent])) == {ACME}
+    assert [request for request, _ in failing.sent] == [SYNC]  # not remembered as asked until it was queued
 
 
 def test_before_any_registry_only_the_default_workspace_ticks() -> None:
@@ -244,6 +307,31 @@ def test_work_of_a_workspace_the_secret_no_longer_names_is_acknowledged_without_
     assert emitted(Metric.UNKNOWN_WORKSPACE_MESSAGES) == [2]
     assert "no longer names" in caplog.text
     assert stack.recorded(BETA) == set(POSTS[BETA][:2])
+
+
+def test_a_check_queued_for_a_post_since_registered_in_another_workspace_is_acknowledged_without_a_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stack = Stack(ACME, BETA)
+    moved, kept = stack.watched(ACME)
+    stack.ticks().run()
+    beta = stack.worlds[BETA].store  # meanwhile the post left acme and was registered in beta
+    watch = beta.get(moved)
+    assert watch is not None
+    beta.save(
+        watch.model_copy(update={"workspace": BETA, "version": watch.version + 1}),
+        expected_version=watch.version,
+        new_events=(),
+    )
+
+    failed = stack.batches().run(stack.taken())
+
+    assert failed == []  # acknowledged: never retried to the DLQ with the wrong key
+    assert stack.worlds[ACME].source.calls["get_post"] == 1  # the other post only
+    assert stack.recorded(ACME) == {kept}
+    assert beta.get(moved) == watch.model_copy(update={"workspace": BETA, "version": watch.version + 1})
+    assert emitted(Metric.UNKNOWN_WORKSPACE_MESSAGES) == [1]
+    assert "now watched in another workspace" in caplog.text
 
 
 def test_stack_wide_work_runs_when_the_default_workspace_is_not_named() -> None:

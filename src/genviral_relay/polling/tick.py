@@ -19,18 +19,16 @@ from genviral_relay.models.messages import (
     AccountsRequest,
     CheckRequest,
     DiscoverRequest,
-    NoticesRequest,
     RefreshRequest,
     SweepRequest,
     WorkRequest,
-    WorkspacesRequest,
 )
-from genviral_relay.notices.outbox import FLUSH_AFTER
 from genviral_relay.notices.ports import NoticeStore
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.polling.account_checks import AccountChecks
 from genviral_relay.polling.bulk_refresh import HotWindows
 from genviral_relay.polling.ports import WatchIndex, WorkQueue
+from genviral_relay.polling.stack_work import StackWork
 from genviral_relay.rules.backpressure import Backpressure, DueGroup
 
 
@@ -62,7 +60,9 @@ class PollTick:
         which knows no pace and limits nothing). `windows`: groups posts created together into one
         refresh (None: one check per post). `notices`: whose pending notices a flush publishes (None: none).
         `accounts`: when to ask for an account health check (None: never). `sync_every`: how often to ask for a sync of
-        the workspaces from the secret, and at this object's first tick (None: never)."""
+        the workspaces from the secret (None: never). `notices` and `sync_every` are the stack's own work
+        (`polling/stack_work.py`), sent with the tick's; a stack of several workspaces asks for it apart
+        (`WorkspaceTicks`) and gives its ticks neither."""
         self._index = index
         self._pause = pause
         self._queue = queue
@@ -70,24 +70,20 @@ class PollTick:
         self._discover = discover
         self._backpressure = backpressure
         self._windows = windows
-        self._notices = notices
         self._accounts = accounts
-        self._sync_every = sync_every
-        self._sync_asked: datetime | None = None
+        self._stack = StackWork(notices=notices, sync_every=sync_every) if notices or sync_every else None
 
-    def run(self, *, correlation_id: str | None = None, stack_wide: bool = True) -> TickReport:
-        """`correlation_id`: the tick's own, carried by every message it queues. `stack_wide`: whether this tick also
-        queues the stack's own work (the notices flush, the workspaces' sync): False for every workspace's tick but
-        one, so a stack of several workspaces asks for it once."""
-        report = self._queue_due_work(correlation_id, stack_wide)
+    def run(self, *, correlation_id: str | None = None) -> TickReport:
+        """`correlation_id`: the tick's own, carried by every message it queues."""
+        report = self._queue_due_work(correlation_id)
         emit(Metric.POLLER_TICKS)
         return report
 
-    def _queue_due_work(self, correlation_id: str | None, stack_wide: bool) -> TickReport:
+    def _queue_due_work(self, correlation_id: str | None) -> TickReport:
         # The precision the table stores: `claimed_at` is compared with the messages' `queued_at`.
         now = to_milliseconds(self._clock())
         # Neither calls Genviral: asked while paused too.
-        flush = self._notices_owed(now) + self._sync_owed(now) if stack_wide else []
+        flush = self._stack.owed(now) if self._stack is not None else []
         reason = self._pause.reason()
         if reason is not None:
             logger.error("Genviral calls are paused; no checks queued this tick", extra={"reason": reason})
@@ -129,22 +125,9 @@ class PollTick:
             )
         return TickReport(queued=queued, deferred=plan.deferred)
 
-    def _notices_owed(self, now: datetime) -> list[WorkRequest]:
-        """One flush when a notice is still owed past the time its own process had to publish it (one Query)."""
-        if self._notices is None:
-            return []
-        return [NoticesRequest(notices="flush")] if self._notices.any_owed(now - FLUSH_AFTER) else []
-
-    def _sync_owed(self, now: datetime) -> list[WorkRequest]:
-        """A sync of the workspaces at this object's first tick, then every `sync_every` (no read: it remembers)."""
-        if self._sync_every is None or (self._sync_asked is not None and now < self._sync_asked + self._sync_every):
-            return []
-        return [WorkspacesRequest(workspaces="sync")]
-
     def _asked(self, sent: list[WorkRequest], now: datetime) -> None:
-        """Once a sync is queued (a failed send asks again at the next tick)."""
-        if any(isinstance(request, WorkspacesRequest) for request in sent):
-            self._sync_asked = now
+        if self._stack is not None:
+            self._stack.asked(sent, now)
 
 
 def _request(group: DueGroup, window: CreatedWindow | None, now: datetime, since: datetime) -> WorkRequest:

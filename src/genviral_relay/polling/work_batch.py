@@ -24,7 +24,6 @@ from pydantic import BaseModel
 from genviral_relay.checking.account_health import AccountHealthCheck
 from genviral_relay.checking.check import PostCheck
 from genviral_relay.checking.pause import GenviralPause
-from genviral_relay.checking.ports import WatchStore
 from genviral_relay.clock import TimeLeft
 from genviral_relay.errors import GenviralRateLimitedError
 from genviral_relay.models.domain import WatchRecord
@@ -44,6 +43,7 @@ from genviral_relay.polling.adaptive_limit import AdaptiveLimit
 from genviral_relay.polling.bulk_refresh import BulkRefresh
 from genviral_relay.polling.discover import Discovery
 from genviral_relay.polling.in_flight import CheckClaims
+from genviral_relay.polling.own_watches import WatchReader
 from genviral_relay.polling.retry_sweep import RetrySweep
 from genviral_relay.polling.workspaces import WorkspaceSync
 
@@ -62,7 +62,7 @@ class WorkBatch:
         self,
         *,
         check: PostCheck,
-        store: WatchStore,
+        store: WatchReader,
         pause: GenviralPause,
         notices: NoticeOutbox | None = None,
         sweep: RetrySweep | None = None,

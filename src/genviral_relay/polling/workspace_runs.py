@@ -1,11 +1,12 @@
 """Several workspaces in one stack: the poller ticks each workspace the registry names, the worker runs each
 workspace's messages with that workspace's batch. Each workspace's tick and batch are the single-workspace use cases
 composed on its own view of the table and its own key (`workspace_factories.py`), so its pause, discover walk, retry
-sweep, account checks, backpressure and concurrency cap are its own; what this module adds is that one workspace's
-failure never stops another's work.
+sweep, account checks, backpressure (on its share of the shared queue, `rules/backlog_shares.py`) and concurrency cap
+are its own; what this module adds is that one workspace's failure never stops another's work, nor the stack's own
+(the notices flush and the sync, queued apart: `polling/stack_work.py`).
 
-A stack of one workspace runs exactly as 0.4 did: one tick, one batch, in the handler's own thread, and no second
-series of metrics (`observability.workspace_metrics`)."""
+A stack of one workspace runs as 0.4 did: one tick, one batch, in the handler's own thread, and no second series of
+metrics (`observability.workspace_metrics`)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from genviral_relay.clock import TimeLeft
 from genviral_relay.errors import TokenUnavailableError
 from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, workspace_of
 from genviral_relay.observability import Metric, emit, logger, workspace_metrics
+from genviral_relay.polling.stack_work import StackTick
 from genviral_relay.polling.tick import PollTick, TickReport
 from genviral_relay.polling.work_batch import WorkBatch, WorkItem
+from genviral_relay.polling.workspace_queue import SharedBacklog
 
 
 @dataclass(frozen=True)
@@ -33,37 +36,51 @@ class TicksReport:
 
 
 class WorkspaceTicks:
-    def __init__(self, *, workspaces: Callable[[], Sequence[str]], tick_of: Callable[[str], PollTick]) -> None:
+    def __init__(
+        self,
+        *,
+        workspaces: Callable[[], Sequence[str]],
+        tick_of: Callable[[str], PollTick],
+        stack: StackTick | None = None,
+        backlog: SharedBacklog | None = None,
+    ) -> None:
         """`workspaces`: the workspaces to tick now (the registry's; a removed one is not ticked, so its watches stop
         where they are). `tick_of`: a workspace's tick, kept for the execution environment (its backpressure learns
-        a pace)."""
+        a pace). `stack`: the stack's own work (the notices flush, the sync), queued first and on its own, so no
+        workspace's failure loses it. `backlog`: the queue's backlog, shared among the workspaces' ticks (None: each
+        reads the whole queue's)."""
         self._workspaces = workspaces
         self._tick_of = tick_of
+        self._stack = stack
+        self._backlog = backlog
 
     def run(self, *, correlation_id: str | None = None) -> TicksReport:
         workspaces = list(self._workspaces()) or [DEFAULT_WORKSPACE]
         several = len(workspaces) > 1
-        queued, paused, failed = 0, dict[str, str](), list[str]()
-        first_failure: Exception | None = None
-        for position, workspace in enumerate(workspaces):
+        queued, paused, failures = 0, dict[str, str](), list[Exception]()
+        if self._backlog is not None:
+            self._backlog.measure(workspaces)  # before anything is queued: what the fleet left of the last tick
+        if self._stack is not None:
+            try:
+                queued += self._stack.run(correlation_id=correlation_id)
+            except Exception as error:  # the workspaces still tick
+                logger.exception("The stack's own work could not be queued")
+                failures.append(error)
+        for workspace in workspaces:
             with workspace_metrics(workspace if several else None):
                 try:
-                    # The stack's own work (the notices flush, the sync) rides on the first tick only: asked once.
-                    report: TickReport = self._tick_of(workspace).run(
-                        correlation_id=correlation_id, stack_wide=position == 0
-                    )
+                    report: TickReport = self._tick_of(workspace).run(correlation_id=correlation_id)
                 except Exception as error:  # the next workspaces still tick
                     logger.exception("A workspace's tick failed", extra={"workspace": workspace})
                     emit(Metric.WORKSPACE_TICK_FAILURES)
-                    failed.append(workspace)
-                    first_failure = first_failure or error
+                    failures.append(error)
                     continue
             queued += report.queued
             if report.paused is not None:
                 paused[workspace] = report.paused
-        if first_failure is not None:
+        if failures:
             # Then the invocation fails as a tick always failed: the function's errors alarm and PollerDLQ see it.
-            raise first_failure
+            raise failures[0]
         return TicksReport(ticked=tuple(workspaces), queued=queued, paused=paused)
 
 
