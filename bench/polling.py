@@ -236,18 +236,30 @@ class PhasedSource(PostSource, AccountSource):
         self.plans: dict[str, PlannedPost] = {}
         self.registering = False
         self.calls: Counter[str] = Counter()
+        self.ledger: Ledger | None = None
+        """Told of every post the relay reads (a completion it cannot have read is not owed)."""
 
     def get_post(self, post_id: str) -> Post:
         self.calls[self._phase(post_id)] += 1
-        return self._inner.get_post(post_id)
+        return self._read(self._inner.get_post(post_id))
 
     def posts_in_status(self, status: str, *, limit: int) -> PostPage:
         self.calls[f"{LIST_PREFIX}{status} posts"] += 1
-        return self._inner.posts_in_status(status, limit=limit)
+        return self._listed(self._inner.posts_in_status(status, limit=limit))
 
     def posts_created(self, since: datetime, until: datetime, *, limit: int) -> PostPage:
         self.calls[f"{LIST_PREFIX}posts by created_at (new posts, bulk refresh)"] += 1
-        return self._inner.posts_created(since, until, limit=limit)
+        return self._listed(self._inner.posts_created(since, until, limit=limit))
+
+    def _read(self, post: Post) -> Post:
+        if self.ledger is not None:
+            self.ledger.read(post.id)
+        return post
+
+    def _listed(self, page: PostPage) -> PostPage:
+        for post in page.posts:
+            self._read(post)
+        return page
 
     def list_accounts(self, *, count: bool = True) -> AccountListing:
         if count:
@@ -405,7 +417,8 @@ def simulate_week(
             windows=HotWindows(store=store, index=store, discover=store if mode == "discover" else None),
             accounts=AccountChecks(store=store.notices, index=store, every=account_checks) if account_checks else None,
         )
-        ledger = Ledger()
+        ledger = Ledger(tracks_reads=True)
+        source.ledger = ledger
         upstream_at: dict[tuple[str, str, str, str], tuple[datetime, str]] = {}
         registrations = sorted(range(len(planned)), key=lambda index: planned[index].created_at)
         next_registration = 0

@@ -7,11 +7,15 @@ not already reported complete with, is one completion, under the same rule. A po
 reported without a URL (as the delivered `post.account.posted` shows) whose URL appeared upstream
 later, at the same attempt, is one `post.account.url_resolved`, under the same rule. Delays depend
 on the relay's clock, not on what happened upstream: they are left out of the audit.
+
+A relay that polls reports the completions it reads. Told what the relay reads (`tracks_reads`, `read`), the
+ledger does not owe a completion the post left (an account sent back to a retry, or completed otherwise) before
+the relay read the post once: reported anyway, it must still reach every target.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +86,8 @@ class Audit:
     unexpected: int
     redelivered: int
     dead_lettered: int
+    unobservable: int = 0
+    """Completions the post left before the relay read it, and that no target received: not owed."""
 
     @property
     def clean(self) -> bool:
@@ -97,6 +103,17 @@ class Ledger:
     _completed: dict[str, OutcomeKey] = field(default_factory=dict)
     _urls: set[OutcomeKey] = field(default_factory=set)
     """The postings whose URL was seen upstream."""
+    tracks_reads: bool = False
+    """The harness reports every read of a post by the relay (`read`): a completion it could not read is not owed."""
+    _reads: Counter[str] = field(default_factory=Counter)
+    _open: dict[str, tuple[OutcomeKey, int]] = field(default_factory=dict)
+    """By post: its current completion upstream, and how many reads of the post came before it."""
+    _unread: set[OutcomeKey] = field(default_factory=set)
+    """Completions the post left before any read of it."""
+
+    def read(self, post_id: str) -> None:
+        """The relay read the post (its GET, or a list holding it): what the post shows now is observable."""
+        self._reads[post_id] += 1
 
     def observe(self, post_json: dict[str, Any]) -> None:
         """Record the upstream state of a post (call after every change made to it)."""
@@ -113,11 +130,25 @@ class Ledger:
             if status == "posted" and state["published_url"] is not None:
                 self._urls.add(_outcome_of_account(post_id, state))
             self._last[key] = (status, attempt)
+        current = None
         if states and all(state["status"] in FINAL for state in states):
-            completion = _completion(post_id, [self._reported[(post_id, state["account_id"])] for state in states])
-            if self._completed.get(post_id) != completion:
-                self.expected.append(completion)
-                self._completed[post_id] = completion
+            current = _completion(post_id, [self._reported[(post_id, state["account_id"])] for state in states])
+            if self._completed.get(post_id) != current:
+                self.expected.append(current)
+                self._completed[post_id] = current
+        self._close(post_id, current)
+
+    def _close(self, post_id: str, current: OutcomeKey | None) -> None:
+        """The post's completion upstream is `current` (None: it is not complete) from now on."""
+        opened = self._open.get(post_id)
+        if opened is not None and opened[0] == current:
+            return
+        if opened is not None and self._reads[post_id] == opened[1]:
+            self._unread.add(opened[0])
+        if current is None:
+            self._open.pop(post_id, None)
+        else:
+            self._open[post_id] = (current, self._reads[post_id])
 
     def expect_account_change(self, account_id: str, event_type: str, status: str | None) -> None:
         """Genviral's listing changed so that the relay must announce it (an account watched posts target)."""
@@ -150,6 +181,10 @@ class Ledger:
                 unexpected += outcome_of(document) not in expected
         for letter in dead_lettered:
             ids[outcome_of(letter["event"])].add(letter["event"]["event_id"])
+        unobservable = set()
+        if self.tracks_reads:  # reported by no target: the relay never read them (`read`)
+            unobservable = {c for c in self._unread if all(c not in received[t] for t in TARGETS)} - set(ids)
+        expected -= unobservable
         lost = sum(
             1
             for target in TARGETS
@@ -167,4 +202,5 @@ class Ledger:
             unexpected=unexpected,
             redelivered=redelivered,
             dead_lettered=len(dead_lettered),
+            unobservable=len(unobservable),
         )
