@@ -104,3 +104,8 @@ WorkRequest = (
 )
 WORK_MESSAGE: TypeAdapter[WorkRequest] = TypeAdapter(WorkRequest)
 """A message body on the work queue (and on its dead-letter queue)."""
+
+
+def for_workspace(request: WorkRequest) -> bool:
+    """Whether the work is one workspace's; the stack's own work (the notices flush, the sync) names none."""
+    return isinstance(request, _InWorkspace)

@@ -29,12 +29,12 @@ class OwnWatches:
 
     def get_many(self, post_ids: Sequence[str]) -> dict[str, WatchRecord]:
         watches = self._store.get_many(post_ids)
-        others = [post_id for post_id, watch in watches.items() if workspace_of(watch.workspace) != self._workspace]
-        if not others:
-            return watches
-        emit(Metric.UNKNOWN_WORKSPACE_MESSAGES, len(others))
-        logger.warning(
-            "Work for posts now watched in another workspace: acknowledged without calling Genviral",
-            extra={"workspace": self._workspace, "posts": len(others), "post_ids": others[:10]},
-        )
-        return {post_id: watch for post_id, watch in watches.items() if post_id not in others}
+        own = {post_id: watch for post_id, watch in watches.items() if workspace_of(watch.workspace) == self._workspace}
+        others = [post_id for post_id in watches if post_id not in own]
+        if others:
+            emit(Metric.UNKNOWN_WORKSPACE_MESSAGES, len(others))
+            logger.warning(
+                "Work for posts now watched in another workspace: acknowledged without calling Genviral",
+                extra={"workspace": self._workspace, "posts": len(others), "post_ids": others[:10]},
+            )
+        return own

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from genviral_relay.models.messages import WorkRequest
+from genviral_relay.models.messages import WorkRequest, for_workspace
 from genviral_relay.models.workspaces import stored_workspace
 from genviral_relay.polling.ports import WorkQueue
 from genviral_relay.rules.backlog_shares import BacklogShares
@@ -55,7 +55,6 @@ class WorkspaceQueue(WorkQueue):
         return self._queue.backlog() if self._backlog is None else self._backlog.of(self._name)
 
     def _stamped(self, request: WorkRequest) -> WorkRequest:
-        # Stack-wide work (the notices flush) has no workspace to name.
-        if "workspace" not in type(request).model_fields:
+        if not for_workspace(request):
             return request
         return request.model_copy(update={"workspace": self._workspace})

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from genviral_relay.clock import TimeLeft
 from genviral_relay.errors import TokenUnavailableError
+from genviral_relay.models.messages import for_workspace
 from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, workspace_of
 from genviral_relay.observability import Metric, emit, logger, workspace_metrics
 from genviral_relay.polling.stack_work import StackTick
@@ -105,11 +106,12 @@ class WorkspaceBatches:
                 self._drop(workspace, groups, stack_wide=workspace == DEFAULT_WORKSPACE)
         several = (known is not None and len(known) > 1) or len(groups) > 1
         batches = {workspace: self._batch_of(workspace) for workspace in groups}  # built here: once, not per thread
-        if len(groups) <= 1:  # as a stack of one workspace always ran: what escapes fails the invocation
-            for workspace, group in groups.items():
-                with workspace_metrics(workspace if several else None):
-                    return batches[workspace].run(group, time_left=time_left)
+        if not groups:
             return []
+        if len(groups) == 1:  # as a stack of one workspace always ran: what escapes fails the invocation
+            ((workspace, group),) = groups.items()
+            with workspace_metrics(workspace if several else None):
+                return batches[workspace].run(group, time_left=time_left)
         # Groups in parallel: each batch holds its workspace to its own cap (its own threads).
         with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="workspace") as pool:
             futures = [
@@ -131,7 +133,7 @@ class WorkspaceBatches:
         """Acknowledge a removed workspace's work without calling Genviral: its watches stay in the table, and a
         workspace added back is ticked again. Stack-wide work (it names no workspace) still runs."""
         group = groups[workspace]
-        dropped = [item for item in group if "workspace" in type(item.request).model_fields]
+        dropped = [item for item in group if for_workspace(item.request)]
         kept = [item for item in group if item not in dropped] if stack_wide else []
         if kept:
             groups[workspace] = kept
