@@ -129,11 +129,19 @@ class SlowGenviral(PostSource):
     """The Genviral client on the emulator, each answer taking `latency` seconds of the simulated clock,
     with Genviral's concurrency guidance enforced; it also tells duplicate calls apart."""
 
-    def __init__(self, inner: GenviralClient, clock: SteppingClock, latency: float) -> None:
+    def __init__(
+        self,
+        inner: GenviralClient,
+        clock: SteppingClock,
+        latency: float,
+        *,
+        in_flight: list[tuple[datetime, datetime]] | None = None,
+    ) -> None:
+        """`in_flight`: the requests Genviral's limit counts, shared with other keys' clients (None: this key's)."""
         self._inner = inner
         self._clock = clock
         self._latency = timedelta(seconds=latency)
-        self._intervals: list[tuple[datetime, datetime]] = []
+        self._intervals: list[tuple[datetime, datetime]] = [] if in_flight is None else in_flight
         self.calls: list[tuple[datetime, str]] = []  # (when, "get" | "list" | "sweep")
         self.rate_limited = 0
         self.duplicates: list[datetime] = []
@@ -147,7 +155,7 @@ class SlowGenviral(PostSource):
         start = self._clock.now
         if not self.timed:
             return start
-        self._intervals = [(begin, end) for begin, end in self._intervals if end > start]
+        self._intervals[:] = [(begin, end) for begin, end in self._intervals if end > start]
         in_flight = sum(1 for begin, end in self._intervals if begin <= start < end)
         self._intervals.append((start, start + self._latency))
         self.calls.append((start, kind))
@@ -442,15 +450,7 @@ class Burst:
         self.ticks.append(figures)
 
     def _upstream(self) -> None:
-        """Genviral's changes up to now."""
-        while self.applied < len(self.changes) and self.changes[self.applied][0] <= self.clock.now:
-            at, post_id, outcome = self.changes[self.applied]
-            account_id = self.emulator.account_ids(post_id)[0]
-            if outcome == "posted":
-                self.emulator.mark_posted(post_id, account_id, at=at)
-            else:
-                self.emulator.mark_failed(post_id, account_id, at=at, error_message="rejected by the platform")
-            self.applied += 1
+        self.applied = apply_changes(self.emulator, self.changes, self.applied, self.clock.now)
 
     def _finished(self) -> bool:
         return (
@@ -485,6 +485,21 @@ class Burst:
             baseline_calls=sum(math.ceil((finished_at[p] - START) / TICK) + 1 for p in self.post_ids),
             wall_seconds=wall_seconds,
         )
+
+
+def apply_changes(
+    emulator: GenviralEmulator, changes: Sequence[tuple[datetime, str, str]], applied: int, now: datetime
+) -> int:
+    """Genviral's changes (at, post id, outcome; sorted) from the `applied`-th up to `now`; answers how many are."""
+    while applied < len(changes) and changes[applied][0] <= now:
+        at, post_id, outcome = changes[applied]
+        account_id = emulator.account_ids(post_id)[0]
+        if outcome == "posted":
+            emulator.mark_posted(post_id, account_id, at=at)
+        else:
+            emulator.mark_failed(post_id, account_id, at=at, error_message="rejected by the platform")
+        applied += 1
+    return applied
 
 
 def _changed_at(event: AccountOutcomeEvent) -> datetime:
@@ -607,9 +622,19 @@ def main() -> int:
     parser.add_argument("--posts", type=int, nargs="*", help="only the bursts of these sizes")
     parser.add_argument("--only", help="only the runs whose name holds this text")
     parser.add_argument("--no-write", action="store_true", help="print only, leave bench/BURST.md alone")
+    parser.add_argument(
+        "--workspaces",
+        type=int,
+        default=1,
+        metavar="N",
+        help="only the bursts shared out among N workspaces of one stack, each beside the same posts in one "
+        "workspace: calls and lag per workspace (its section of BURST.md replaced)",
+    )
     arguments = parser.parse_args()
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     logger.setLevel("ERROR")  # the relay's warnings about deferred checks would drown the report
+    if arguments.workspaces > 1:
+        return _several_workspaces(arguments.workspaces, arguments.seed, arguments.only, write=not arguments.no_write)
     scenarios = [
         s
         for s in SCENARIOS
@@ -644,8 +669,37 @@ def main() -> int:
     report = "\n".join(lines)
     print(report)
     if not arguments.no_write and not arguments.posts and not arguments.only:
-        RESULTS.write_text(report + "\n")
+        kept = RESULTS.read_text().partition(WORKSPACES_SECTION)[1:] if RESULTS.exists() else ("", "")
+        RESULTS.write_text(report + "\n" + ("\n" + "".join(kept) if kept[0] else ""))
     return 0
+
+
+WORKSPACES_SECTION = "## Several workspaces in one stack"
+
+
+def _several_workspaces(workspaces: int, seed: int, only: str | None, *, write: bool) -> int:
+    """The section of BURST.md for `--workspaces N`, after the single-workspace runs."""
+    from bench.burst_workspaces import scenarios, section, simulate_workspaces
+
+    runs = []
+    for scenario in scenarios(workspaces):
+        if only and only not in scenario.name:
+            continue
+        pair = simulate_workspaces(scenario, seed), simulate_workspaces(scenario.in_one_workspace(), seed)
+        runs.append(pair)
+        print(f"{scenario.name}: {pair[0].wall_seconds:.0f} s (control {pair[1].wall_seconds:.0f} s)", file=sys.stderr)
+    text = "\n".join(section(workspaces, seed, runs))
+    print(text)
+    if write and not only:
+        current = RESULTS.read_text() if RESULTS.exists() else ""
+        kept = current.split(WORKSPACES_SECTION)[0].rstrip("\n")
+        RESULTS.write_text(f"{kept}\n\n{text}" if kept else text)
+    clean = all(
+        (run.failures, run.crossed, sum(f.transitions - f.detected for f in run.workspaces)) == (0, 0, 0)
+        for pair in runs
+        for run in pair
+    )
+    return 0 if clean else 1
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from genviral_relay.polling.ports import WorkQueue
     from genviral_relay.polling.tick import PollTick
     from genviral_relay.polling.work_batch import WorkBatch
-    from genviral_relay.polling.workspace_queue import SharedBacklog
+    from genviral_relay.polling.workspace_queue import HeldSends, SharedBacklog
     from genviral_relay.polling.workspace_runs import WorkspaceBatches, WorkspaceTicks
     from genviral_relay.relay import Relay
 
@@ -125,7 +125,7 @@ def poll_tick(workspace: str) -> PollTick:
     return PollTick(
         index=store,
         pause=GenviralPause(store, factories.utc_now),
-        queue=WorkspaceQueue(work_queue(), workspace, shared_backlog()),
+        queue=WorkspaceQueue(held_sends(), workspace, shared_backlog()),
         clock=factories.utc_now,
         discover=discover,
         backpressure=Backpressure(tick=tick_of(settings.poll_schedule)),
@@ -154,6 +154,14 @@ def shared_backlog() -> SharedBacklog:
 
 
 @built_once
+def held_sends() -> HeldSends:
+    """What the workspaces' ticks queue, sent interleaved once all have ticked (`polling/workspace_queue.py`)."""
+    from genviral_relay.polling.workspace_queue import HeldSends
+
+    return HeldSends(work_queue())
+
+
+@built_once
 def workspace_ticks() -> WorkspaceTicks:
     from genviral_relay.polling.stack_work import StackTick, StackWork
     from genviral_relay.polling.workspace_runs import WorkspaceTicks
@@ -166,4 +174,5 @@ def workspace_ticks() -> WorkspaceTicks:
         tick_of=poll_tick,
         stack=StackTick(work=stack, queue=work_queue(), clock=factories.utc_now),
         backlog=shared_backlog(),
+        held=held_sends(),
     )

@@ -25,7 +25,7 @@ from genviral_relay.observability import Metric, clear_workspace_metrics, flush_
 from genviral_relay.polling.stack_work import StackTick, StackWork
 from genviral_relay.polling.tick import PollTick
 from genviral_relay.polling.work_batch import WorkBatch, WorkItem
-from genviral_relay.polling.workspace_queue import WorkspaceQueue
+from genviral_relay.polling.workspace_queue import HeldSends, WorkspaceQueue
 from genviral_relay.polling.workspace_runs import WorkspaceBatches, WorkspaceTicks
 from genviral_relay.polling.workspaces import SYNC_EVERY
 from genviral_relay.relay import Relay, compose_relay
@@ -73,6 +73,7 @@ class Stack:
         self.table = InMemoryStore(clock=clock)
         self.worlds = {workspace: WorkspaceWorld(self.table, clock, workspace) for workspace in workspaces}
         self.queue = InMemoryWorkQueue()
+        self.held = HeldSends(self.queue)
         self.threads = threads
         self.named: list[str] = list(workspaces)
         self._ticks: dict[str, PollTick] = {}
@@ -98,7 +99,7 @@ class Stack:
             self._ticks[workspace] = PollTick(
                 index=world.store,
                 pause=GenviralPause(world.store, world.clock),
-                queue=WorkspaceQueue(self.queue, workspace),
+                queue=WorkspaceQueue(self.held, workspace),
                 clock=world.clock,
                 discover=False,
             )
@@ -111,6 +112,7 @@ class Stack:
             workspaces=registered or (lambda: list(self.worlds)),
             tick_of=self.tick_of,
             stack=StackTick(work=self.stack_work, queue=self.queue, clock=self.clock) if stack_wide else None,
+            held=self.held,
         )
 
     def batch_of(self, workspace: str) -> WorkBatch:
@@ -241,6 +243,7 @@ def test_a_failing_send_of_the_stack_wide_work_stops_no_workspace_and_is_asked_a
         workspaces=lambda: [ACME, BETA],
         tick_of=stack.tick_of,
         stack=StackTick(work=stack.stack_work, queue=failing, clock=stack.clock),
+        held=stack.held,
     )
 
     with pytest.raises(EnqueueError):  # the invocation fails, as a failed tick does: its alarm sees it
@@ -250,6 +253,70 @@ def test_a_failing_send_of_the_stack_wide_work_stops_no_workspace_and_is_asked_a
 
     assert set(workspaces_of([request for request, _ in stack.queue.sent])) == {ACME}
     assert [request for request, _ in failing.sent] == [SYNC]  # not remembered as asked until it was queued
+
+
+def test_the_workspaces_checks_are_queued_interleaved_so_a_batch_of_ten_holds_several_workspaces() -> None:
+    stack = Stack(ACME, BETA, DEFAULT_WORKSPACE)
+    acme_posts, beta_posts = stack.watched(ACME, 4), stack.watched(BETA, 2)
+    default_posts = stack.watched(DEFAULT_WORKSPACE, 3)
+
+    stack.ticks().run(correlation_id="tick-1")
+
+    sent = [(request.post_id, correlation_id) for request, correlation_id in stack.queue.sent]  # type: ignore[union-attr]
+    expected = [acme_posts[0], beta_posts[0], default_posts[0], acme_posts[1], beta_posts[1], default_posts[1]]
+    expected += [acme_posts[2], default_posts[2], acme_posts[3]]  # each workspace's in the order it queued them
+    assert sent == [(post_id, "tick-1") for post_id in expected]
+
+
+def test_a_stack_of_one_workspace_queues_what_its_tick_queues_in_its_order() -> None:
+    stack = Stack(DEFAULT_WORKSPACE)
+    stack.watched(DEFAULT_WORKSPACE, 4)
+    alone = InMemoryWorkQueue()
+    tick = PollTick(
+        index=stack.worlds[DEFAULT_WORKSPACE].store,
+        pause=GenviralPause(stack.table, stack.clock),
+        queue=alone,
+        clock=stack.clock,
+        discover=False,
+    )
+
+    stack.ticks().run(correlation_id="c")
+    tick.run(correlation_id="c")
+
+    assert stack.queue.sent == alone.sent
+
+
+def test_a_failed_send_of_the_workspaces_checks_fails_the_tick_and_the_next_tick_queues_them_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stack = Stack(ACME, BETA)
+    acme_posts, beta_posts = stack.watched(ACME), stack.watched(BETA)
+    ticks = stack.ticks()
+    stack.queue.failing = True
+
+    with pytest.raises(EnqueueError):  # the invocation fails, as a failed tick does: its alarm sees it
+        ticks.run()
+    stack.queue.failing = False
+    stack.clock.now += timedelta(minutes=1)
+    ticks.run()
+
+    queued = {request.post_id for request, _ in stack.queue.sent if isinstance(request, CheckRequest)}
+    assert queued == {*acme_posts, *beta_posts}  # nothing held over, nothing lost: still due, queued again
+    assert "The workspaces' checks could not be queued" in caplog.text
+
+
+def test_a_workspace_whose_tick_fails_keeps_nothing_of_the_others_held(caplog: pytest.LogCaptureFixture) -> None:
+    stack = Stack(ACME, BETA)
+    stack.watched(ACME)
+    beta_posts = stack.watched(BETA)
+    stack.tick_of(BETA)._index = None  # type: ignore[assignment]  # a bug in beta's tick, after acme's queued
+
+    with pytest.raises(AttributeError):
+        stack.ticks().run()
+
+    assert set(workspaces_of([request for request, _ in stack.queue.sent])) == {ACME}
+    assert stack.held.release() == 0  # acme's checks went out; nothing waits for the next tick
+    assert not {request.post_id for request, _ in stack.queue.sent} & set(beta_posts)  # type: ignore[union-attr]
 
 
 def test_before_any_registry_only_the_default_workspace_ticks() -> None:

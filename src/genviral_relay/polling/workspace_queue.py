@@ -3,14 +3,21 @@ worker runs it with that workspace's key. The default workspace's messages name 
 
 The queue is the stack's, but each workspace's backpressure paces on its own share of its backlog
 (`rules/backlog_shares.py`): `SharedBacklog` reads the backlog once per tick of the stack and counts what each
-workspace queues."""
+workspace queues.
+
+The workers take the queue ten messages at a time, and run each workspace's messages of a batch on threads of their
+own (its cap is per workspace): a batch of one workspace's messages runs on two threads, a batch of ten workspaces'
+on ten. So `HeldSends` holds what the workspaces' ticks queue until all have ticked and sends it interleaved, one
+message of each busy workspace in turn: when several workspaces are busy, each batch holds several of them and the
+fleet works them at once, as their own stacks would."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import chain, zip_longest
 
 from genviral_relay.models.messages import WorkRequest, for_workspace
-from genviral_relay.models.workspaces import stored_workspace
+from genviral_relay.models.workspaces import stored_workspace, workspace_of
 from genviral_relay.polling.ports import WorkQueue
 from genviral_relay.rules.backlog_shares import BacklogShares
 
@@ -58,3 +65,37 @@ class WorkspaceQueue(WorkQueue):
         if not for_workspace(request):
             return request
         return request.model_copy(update={"workspace": self._workspace})
+
+
+class HeldSends(WorkQueue):
+    """The stack's queue during its tick: what the workspaces' ticks send is held, then `release` sends it interleaved
+    by workspace (each workspace's messages in the order it queued them)."""
+
+    def __init__(self, queue: WorkQueue) -> None:
+        self._queue = queue
+        self._held: dict[tuple[str, str | None], list[WorkRequest]] = {}
+
+    def send(self, requests: Iterable[WorkRequest], *, correlation_id: str | None = None) -> int:
+        batch = list(requests)
+        for request in batch:
+            workspace = workspace_of(getattr(request, "workspace", None))
+            self._held.setdefault((workspace, correlation_id), []).append(request)
+        return len(batch)
+
+    def backlog(self) -> int | None:
+        return self._queue.backlog()
+
+    def release(self) -> int:
+        """Send what is held, one message of each workspace in turn (per correlation id); raises `EnqueueError` as
+        the queue does. What is held is let go either way: a check not queued is still due at the next tick."""
+        held, self._held = self._held, {}
+        by_correlation: dict[str | None, list[list[WorkRequest]]] = {}
+        for (_, correlation_id), requests in held.items():
+            by_correlation.setdefault(correlation_id, []).append(requests)
+        sent = 0
+        for correlation_id, lists in by_correlation.items():
+            turns = chain.from_iterable(zip_longest(*lists))
+            sent += self._queue.send(
+                (request for request in turns if request is not None), correlation_id=correlation_id
+            )
+        return sent

@@ -23,7 +23,7 @@ from genviral_relay.observability import Metric, emit, logger, workspace_metrics
 from genviral_relay.polling.stack_work import StackTick
 from genviral_relay.polling.tick import PollTick, TickReport
 from genviral_relay.polling.work_batch import WorkBatch, WorkItem
-from genviral_relay.polling.workspace_queue import SharedBacklog
+from genviral_relay.polling.workspace_queue import HeldSends, SharedBacklog
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,19 @@ class WorkspaceTicks:
         tick_of: Callable[[str], PollTick],
         stack: StackTick | None = None,
         backlog: SharedBacklog | None = None,
+        held: HeldSends | None = None,
     ) -> None:
         """`workspaces`: the workspaces to tick now (the registry's; a removed one is not ticked, so its watches stop
         where they are). `tick_of`: a workspace's tick, kept for the execution environment (its backpressure learns
         a pace). `stack`: the stack's own work (the notices flush, the sync), queued first and on its own, so no
         workspace's failure loses it. `backlog`: the queue's backlog, shared among the workspaces' ticks (None: each
-        reads the whole queue's)."""
+        reads the whole queue's). `held`: the queue the workspaces' ticks send to, released interleaved once all have
+        ticked (None: they send straight to the queue)."""
         self._workspaces = workspaces
         self._tick_of = tick_of
         self._stack = stack
         self._backlog = backlog
+        self._held = held
 
     def run(self, *, correlation_id: str | None = None) -> TicksReport:
         workspaces = list(self._workspaces()) or [DEFAULT_WORKSPACE]
@@ -79,6 +82,12 @@ class WorkspaceTicks:
             queued += report.queued
             if report.paused is not None:
                 paused[workspace] = report.paused
+        if self._held is not None:
+            try:  # what the other workspaces queued goes out whatever one of them did
+                self._held.release()
+            except Exception as error:
+                logger.exception("The workspaces' checks could not be queued")
+                failures.append(error)
         if failures:
             # Then the invocation fails as a tick always failed: the function's errors alarm and PollerDLQ see it.
             raise failures[0]
