@@ -391,7 +391,7 @@ class Burst:
         )
         # As before: every message's post checked on its own.
         self.batch = (
-            self.path.work_batch(discovery=self.discovery)
+            self.path.work_batch(discovery=self.discovery, accounts=False)
             if now
             else WorkBatch(check=self.path.checker, store=self.store, pause=self.path.pause, sweep=self.path.sweep)
         )
@@ -670,7 +670,7 @@ def main() -> int:
     print(report)
     if not arguments.no_write and not arguments.posts and not arguments.only:
         kept = RESULTS.read_text().partition(WORKSPACES_SECTION)[1:] if RESULTS.exists() else ("", "")
-        RESULTS.write_text(report + "\n" + ("\n" + "".join(kept) if kept[0] else ""))
+        RESULTS.write_text(report.rstrip("\n") + "\n" + ("\n" + "".join(kept) if kept[0] else ""))
     return 0
 
 
