@@ -4,6 +4,7 @@ key, a refused key pausing its workspace alone, and a removed workspace's work a
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ import pytest
 
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.clock import utc_now
+from genviral_relay.observability import logs_to
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
@@ -92,6 +94,26 @@ def test_a_registration_names_its_workspace_when_the_secret_names_several(
     checked = runner.api("POST", f"/watches/{post_id}/check")
     assert (checked.status, checked.body["result"]) == (200, "changed")  # with acme's key
     assert runner.api("DELETE", f"/watches/{post_id}").status == 200
+
+
+def test_the_api_s_lines_about_a_watch_name_its_workspace(
+    emulator: GenviralEmulator, two: tuple[MotoStack, LocalRunner]
+) -> None:
+    _, runner = two
+    post_id = scheduled(emulator, "acme")
+    out = io.StringIO()
+
+    with logs_to(out):
+        assert runner.api("POST", "/watches", {"post_id": post_id, "workspace": "acme"}).status == 201
+        posted(emulator, post_id)
+        assert runner.api("POST", f"/watches/{post_id}/check").status == 200
+
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    about_post = [line for line in lines if line.get("post_id") == post_id]
+    assert {line["message"] for line in about_post} >= {"Transition detected"}
+    assert {line.get("workspace") for line in about_post} == {"acme"}
+    assert ACME_KEY not in out.getvalue()
+    assert BETA_KEY not in out.getvalue()
 
 
 def test_each_workspace_is_ticked_and_checked_with_its_own_key_and_a_refused_one_pauses_alone(
