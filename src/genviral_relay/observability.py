@@ -24,7 +24,6 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from enum import StrEnum
 from typing import TextIO
 
@@ -43,14 +42,16 @@ from genviral_relay.errors import (
     GenviralUnavailableError,
     TokenUnavailableError,
 )
+from genviral_relay.workspace_scope import WORKSPACE_KEY, current_workspace, name_workspace
 
 SERVICE = "genviral-relay"
 METRICS_NAMESPACE = "GenviralRelay"
 STACK_DIMENSION = "stack"
-WORKSPACE_DIMENSION = "workspace"
+WORKSPACE_DIMENSION = WORKSPACE_KEY
 CORRELATION_ID = "correlation_id"
 
 logger = Logger(service=SERVICE)
+logger.addFilter(name_workspace)  # every line of a workspace's work names it (`workspace_scope.py`)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 
@@ -195,27 +196,15 @@ BY_WORKSPACE = frozenset(
 )
 """What an operator of several workspaces must tell apart (errors, pauses, checks): written a second time with a
 `workspace` dimension. Alarms stay on the stack-wide series, so a workspace costs no alarm of its own."""
-_workspace: ContextVar[str | None] = ContextVar("workspace", default=None)
 _by_workspace: dict[str, EphemeralMetrics] = {}
 _by_workspace_lock = threading.Lock()
 
 
-@contextmanager
-def workspace_metrics(workspace: str | None) -> Iterator[None]:
-    """Count what runs here for `workspace` too (None: stack-wide only, as a stack of one workspace counts: a
-    second series would cost as much and say nothing). Threads started inside carry it only in a copied context."""
-    token = _workspace.set(workspace)
-    try:
-        yield
-    finally:
-        _workspace.reset(token)
-
-
 def emit(metric: Metric, value: float = 1) -> None:
     """Add to this invocation's metrics (written as one EMF document when the handler returns), and to its
-    workspace's (`workspace_metrics`)."""
+    workspace's (`workspace_scope.working_for`)."""
     metrics.add_metric(name=metric.value, unit=metric.unit, value=value)
-    workspace = _workspace.get()
+    workspace = current_workspace()
     if workspace is not None and metric in BY_WORKSPACE:
         with _by_workspace_lock:
             kept = _by_workspace.get(workspace)
@@ -282,5 +271,4 @@ __all__ = [
     "logger",
     "logs_to",
     "metrics",
-    "workspace_metrics",
 ]

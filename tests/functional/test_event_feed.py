@@ -134,6 +134,9 @@ def test_the_cli_lists_the_feed_and_shows_one_event(
     text = cli("events", "show", found[0]["event_id"])
     missing = cli("events", "show", UNKNOWN_EVENT, "--json")
     bad = cli("events", "list", "--limit", "0")
+    own = cli("events", "list", "--workspace", "default", "--json")  # a stack of one: every event is default's
+    other = cli("events", "list", "--workspace", "acme", "--json")
+    misnamed = cli("events", "list", "--workspace", "Acme!")
 
     assert listed.code == following.code == shown.code == text.code == 0
     served = [*listed.json()["data"], *following.json()["data"]]
@@ -143,5 +146,8 @@ def test_the_cli_lists_the_feed_and_shows_one_event(
     assert (missing.code, missing.error()["error"]) == (1, "not_found")
     assert EVENT_ID_HINT in missing.error()["message"]
     assert bad.code == 2
+    assert sorted(d["event_id"] for d in own.json()["data"]) == sorted(d["event_id"] for d in found)
+    assert (other.code, other.json()["data"]) == (0, [])
+    assert (misnamed.code, "workspace" in misnamed.err) == (2, True)
     braced = cli("events", "show", "{" + found[0]["event_id"] + "}")  # uuid.UUID takes it; no id of ours is so
     assert (braced.code, EVENT_ID_HINT in braced.err) == (2, True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.event_log import DynamoDbEventLog
+from genviral_relay.clock import utc_now
 from genviral_relay.feed.ports import EventLog
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.event_log import FeedEntry
@@ -31,13 +32,19 @@ def event_id(number: int) -> str:
 
 
 def entry(
-    number: int, after: timedelta, *, event_type: str = "post.account.posted", post_id: str | None = POST
+    number: int,
+    after: timedelta,
+    *,
+    event_type: str = "post.account.posted",
+    post_id: str | None = POST,
+    workspace: str | None = None,
 ) -> FeedEntry:
     return FeedEntry(
         committed_at=START + after,
         event_id=event_id(number),
         event_type=event_type,
         post_id=post_id,
+        workspace=workspace,
         document=f'{{"event_id":"{event_id(number)}","n":{number}}}',
     )
 
@@ -84,6 +91,43 @@ def test_the_double_answers_as_the_table(stack: MotoStack) -> None:
     assert expected[8].committed_at == START
 
 
+def by_workspace(log: EventLog) -> list[Any]:
+    second = timedelta(seconds=1)
+    log.append(
+        [
+            entry(1, 0 * second),  # default's (stored as none)
+            entry(2, second / 2, workspace="acme"),
+            entry(3, second, workspace="beta"),
+            entry(4, 2 * second, event_type="webhook.endpoint.disabled", post_id=None),  # about no workspace
+            entry(5, 3 * second, workspace="acme"),  # the next UTC day
+        ]
+    )
+    until = START + 10 * second
+    first = log.page(after=None, until=until, limit=1, workspace="acme")
+    return [
+        log.page(after=None, until=until, limit=100, workspace="acme"),
+        log.page(after=None, until=until, limit=100, workspace="default"),
+        log.page(after=None, until=until, limit=100, workspace="gamma"),  # a name no entry has: an empty page
+        first,
+        log.page(after=first.reached, until=until, limit=1, workspace="acme"),
+        log.page(after=None, until=until, limit=100, workspace="acme", event_type="post.completed"),
+    ]
+
+
+def test_the_double_filters_by_workspace_as_the_table(stack: MotoStack) -> None:
+    table_log = DynamoDbEventLog(stack.client("dynamodb"), stack.ref("StateTable"), event_retention=RETENTION)
+
+    expected = by_workspace(table_log)
+
+    assert by_workspace(InMemoryEventLog()) == expected
+    acme, default, gamma, first, then, none = expected
+    assert [e.event_id for e in acme.entries] == [event_id(2), event_id(5)]
+    assert [e.event_id for e in default.entries] == [event_id(1), event_id(4)]
+    assert (gamma.entries, gamma.reached) == ([], "2026-03-03T00:00:08.000Z#~")  # `next` still moves
+    assert [e.event_id for e in [*first.entries, *then.entries]] == [event_id(2), event_id(5)]
+    assert none.entries == []
+
+
 def test_an_entry_carries_its_day_its_index_key_and_its_ttl(stack: MotoStack) -> None:
     client, table = stack.client("dynamodb"), stack.ref("StateTable")
     DynamoDbEventLog(client, table, event_retention=RETENTION).append([entry(5, timedelta(0), post_id=None)])
@@ -94,6 +138,18 @@ def test_an_entry_carries_its_day_its_index_key_and_its_ttl(stack: MotoStack) ->
     assert item["feed_event_id"] == {"S": event_id(5)}
     assert "post_id" not in item
     assert int(item["expires_at"]["N"]) == int((START + RETENTION).timestamp())
+    assert "workspace" not in item  # default's, as 0.4 wrote nothing
+
+
+def test_the_commit_stores_a_named_workspace_s_entries_with_it(stack: MotoStack) -> None:
+    store = DynamoDbStore(stack.client("dynamodb"), stack.ref("StateTable"), event_retention=RETENTION, clock=utc_now)
+    record = WatchRecord(post_id=POST, version=1, registered_at=START, workspace="acme")
+    event = relay_event("post.account.posted", event_id(1)).model_copy(update={"post_id": POST, "workspace": "acme"})
+
+    store.in_workspace("acme").save(record, expected_version=0, new_events=[event])
+
+    (entry_found,) = store.feed.between(START - timedelta(days=400), utc_now() + timedelta(days=1))
+    assert entry_found.workspace == "acme"
 
 
 class JumpingClock:

@@ -4,6 +4,7 @@ key, a refused key pausing its workspace alone, and a removed workspace's work a
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -11,11 +12,14 @@ import pytest
 
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.clock import utc_now
+from genviral_relay.observability import logs_to
+from genviral_relay.rules.event_feed import FEED_SETTLE
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
 from tests.conftest import NO_ACCOUNT_CHECKS, SECRETS, TOKEN
 from tests.functional.subscribers import drain
+from tests.support.doubles import SteppingClock
 
 ACME_KEY = "gva_live_acme.aaaaaaaaaaaaaaaa"
 BETA_KEY = "gva_live_beta.bbbbbbbbbbbbbbbb"
@@ -92,6 +96,26 @@ def test_a_registration_names_its_workspace_when_the_secret_names_several(
     checked = runner.api("POST", f"/watches/{post_id}/check")
     assert (checked.status, checked.body["result"]) == (200, "changed")  # with acme's key
     assert runner.api("DELETE", f"/watches/{post_id}").status == 200
+
+
+def test_the_api_s_lines_about_a_watch_name_its_workspace(
+    emulator: GenviralEmulator, two: tuple[MotoStack, LocalRunner]
+) -> None:
+    _, runner = two
+    post_id = scheduled(emulator, "acme")
+    out = io.StringIO()
+
+    with logs_to(out):
+        assert runner.api("POST", "/watches", {"post_id": post_id, "workspace": "acme"}).status == 201
+        posted(emulator, post_id)
+        assert runner.api("POST", f"/watches/{post_id}/check").status == 200
+
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    about_post = [line for line in lines if line.get("post_id") == post_id]
+    assert {line["message"] for line in about_post} >= {"Transition detected"}
+    assert {line.get("workspace") for line in about_post} == {"acme"}
+    assert ACME_KEY not in out.getvalue()
+    assert BETA_KEY not in out.getvalue()
 
 
 def test_each_workspace_is_ticked_and_checked_with_its_own_key_and_a_refused_one_pauses_alone(
@@ -199,3 +223,38 @@ def test_while_the_secret_is_unusable_a_stack_recorded_as_default_alone_refuses_
     assert (named.status, named.body["error"]) == (400, "unknown_workspace")
     assert "workspaces: default" in named.body["message"]
     assert runner.api("GET", f"/watches/{post_id}").status == 404
+
+
+def test_the_feed_lists_one_workspace_s_events_when_asked(
+    emulator: GenviralEmulator, relay_clock: SteppingClock, two: tuple[MotoStack, LocalRunner]
+) -> None:
+    _, runner = two
+    posts = {}
+    for workspace in ("acme", "beta"):
+        post_id = emulator.create_post(workspace=workspace, scheduled_at=relay_clock.now - timedelta(minutes=1))
+        assert runner.api("POST", "/watches", {"post_id": post_id, "workspace": workspace}).status == 201
+        posted(emulator, post_id)
+        assert runner.api("POST", f"/watches/{post_id}/check").status == 200
+        posts[workspace] = post_id
+    relay_clock.now += FEED_SETTLE
+
+    everything = runner.api("GET", "/events")
+    acme = runner.api("GET", "/events?workspace=acme")
+    first = runner.api("GET", "/events?workspace=beta&limit=1")
+    rest = runner.api("GET", f"/events?workspace=beta&after={first.body['next']}")
+    default = runner.api("GET", "/events?workspace=default")
+    gone = runner.api("GET", "/events?workspace=gamma")  # a valid name the secret does not hold: no error
+    bad = runner.api("GET", "/events?workspace=Acme!")
+
+    assert {document["workspace"] for document in everything.body["data"]} == {"acme", "beta"}
+    assert acme.status == 200
+    assert acme.body["data"]
+    assert {(d["workspace"], d["post_id"]) for d in acme.body["data"]} == {("acme", posts["acme"])}
+    beta = [*first.body["data"], *rest.body["data"]]  # a filtered page's `next` goes on from where it read
+    assert {(d["workspace"], d["post_id"]) for d in beta} == {("beta", posts["beta"])}
+    assert len(acme.body["data"]) + len(beta) == len(everything.body["data"])
+    assert (default.status, default.body["data"]) == (200, [])
+    assert (gone.status, gone.body["data"]) == (200, [])
+    assert gone.body["next"] == everything.body["next"]  # read through to the horizon all the same
+    assert (bad.status, bad.body["error"]) == (400, "bad_request")
+    assert "workspace" in bad.body["message"], bad.body

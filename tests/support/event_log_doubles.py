@@ -19,6 +19,7 @@ from genviral_relay.models.event_log import (
     FeedPage,
 )
 from genviral_relay.models.events import PublishedEvent
+from genviral_relay.models.workspaces import workspace_of
 from genviral_relay.rules.event_feed import end_of
 from genviral_relay.rules.pacing import pace_interval_ms
 from genviral_relay.webhooks.ports import DeliveryLog, DeliveryPacer, NoticePublisher
@@ -44,6 +45,7 @@ class InMemoryEventLog(EventLog):
         limit: int,
         event_type: str | None = None,
         post_id: str | None = None,
+        workspace: str | None = None,
     ) -> FeedPage:
         bound = end_of(until)
         with self._lock:
@@ -51,8 +53,10 @@ class InMemoryEventLog(EventLog):
             found: list[FeedEntry] = []
             for position in positions:
                 entry = self.entries[position]
-                if (event_type is None or entry.event_type == event_type) and (
-                    post_id is None or entry.post_id == post_id
+                if (
+                    (event_type is None or entry.event_type == event_type)
+                    and (post_id is None or entry.post_id == post_id)
+                    and (workspace is None or workspace_of(entry.workspace) == workspace)
                 ):
                     found.append(entry)
                     if len(found) == limit:

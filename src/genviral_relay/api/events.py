@@ -19,6 +19,7 @@ from genviral_relay.models.feed_api import (
     FeedResponse,
     documents,
 )
+from genviral_relay.models.workspaces import WorkspaceName
 from genviral_relay.rules.event_feed import PAGE_LIMIT, FeedEventType
 from genviral_relay.webhook_factories import event_feed
 
@@ -38,7 +39,7 @@ PathEventId = Annotated[EventId, Path(description="The event's `event_id`.")]
         {
             HTTPStatus.OK: "A page (perhaps empty) and the cursor that follows it.",
             HTTPStatus.BAD_REQUEST: "`bad_request`: a cursor this feed did not write, `limit` outside 1-100, an "
-            "unknown `event_type`, a `post_id` that is not a UUID.",
+            "unknown `event_type`, a `post_id` that is not a UUID, a `workspace` that is not a workspace name.",
             HTTPStatus.GONE: "`cursor_expired`: the cursor is older than the feed keeps (the message names the "
             "oldest moment kept); start again without `after`.",
             **MISCONFIGURED,
@@ -50,8 +51,15 @@ def list_events(
     limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT, description="Documents per page (1-100).")] = PAGE_LIMIT,
     event_type: Annotated[FeedEventType | None, Query(description="Only documents of this type.")] = None,
     post_id: Annotated[PostId | None, Query(description="Only documents about this post.")] = None,
+    workspace: Annotated[
+        WorkspaceName | None,
+        Query(
+            description="Only documents of this workspace (`[a-z0-9-]{1,40}`; a document naming none, as an "
+            "endpoint's disabling, is `default`'s). One the secret no longer names still lists its kept documents."
+        ),
+    ] = None,
 ) -> Response[str]:
-    found = event_feed().page(after=after, limit=limit, event_type=event_type, post_id=post_id)
+    found = event_feed().page(after=after, limit=limit, event_type=event_type, post_id=post_id, workspace=workspace)
     return answer(HTTPStatus.OK, FeedResponse(data=documents(found.entries), next=found.next))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +18,7 @@ from genviral_relay.models.api import CheckResponse, RegisterWatchRequest, Unwat
 from genviral_relay.models.domain import PostId
 from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, workspace_of
 from genviral_relay.workspace_factories import relay, workspace_keys
+from genviral_relay.workspace_scope import working_for
 
 if TYPE_CHECKING:  # the check path is imported by the first check (cold starts are measured)
     from genviral_relay.checking.check import CheckOutcome
@@ -120,7 +122,15 @@ def register_watch(request: Annotated[RegisterWatchRequest, Body()]) -> Response
         return error_answer(HTTPStatus.SERVICE_UNAVAILABLE, "workspaces_unknown", WORKSPACES_UNKNOWN)
     if known is not None and workspace not in known:
         return _removed(request.post_id, workspace) if watched is not None else _unknown(workspace, known)
-    return check_answer(relay(workspace).check_now(request.post_id, trigger="register", deadline=genviral_deadline()))
+    with _working_for(workspace, known):
+        outcome = relay(workspace).check_now(request.post_id, trigger="register", deadline=genviral_deadline())
+    return check_answer(outcome)
+
+
+def _working_for(workspace: str, known: tuple[str, ...] | None) -> AbstractContextManager[None]:
+    """A request acting on a watch works for its workspace (its log lines and metrics name it when there are
+    several)."""
+    return working_for(workspace, alone=known is None or len(known) < 2)
 
 
 def _workspaces() -> tuple[str, ...] | None:
@@ -204,7 +214,9 @@ def check_watch(post_id: PathPostId) -> Response[str]:
     known = _workspaces()
     if known is not None and path.workspace not in known:
         return _removed(post_id, path.workspace)
-    return check_answer(path.check_now(post_id, trigger="manual", deadline=genviral_deadline()))
+    with _working_for(path.workspace, known):
+        outcome = path.check_now(post_id, trigger="manual", deadline=genviral_deadline())
+    return check_answer(outcome)
 
 
 @app.delete(
@@ -225,5 +237,7 @@ def check_watch(post_id: PathPostId) -> Response[str]:
     ),
 )
 def delete_watch(post_id: PathPostId) -> Response[str]:
-    record = _relay_of(post_id).unwatch.run(post_id)  # publishes what is pending: no Genviral call, no key
+    path = _relay_of(post_id)
+    with _working_for(path.workspace, _workspaces()):  # the secret's names as cached, or the recorded ones
+        record = path.unwatch.run(post_id)  # publishes what is pending: no Genviral call, no key
     return answer(HTTPStatus.OK, UnwatchResponse(post_id=record.post_id, watching=False, message="watch removed"))

@@ -12,6 +12,7 @@ from genviral_relay.aws.dynamodb_items import paginated
 from genviral_relay.clock import format_ts
 from genviral_relay.feed.ports import EventLog
 from genviral_relay.models.event_log import FeedEntry, FeedPage
+from genviral_relay.models.workspaces import stored_workspace
 from genviral_relay.rules.event_feed import PAGE_LIMIT, day_partition, days, end_of, position_moment
 
 if TYPE_CHECKING:
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 EVENTS_INDEX = "events"
+WORKSPACE = "workspace"
+"""A named workspace's entries carry it; `default`'s and those about no workspace carry none (`stored_workspace`)."""
 MAX_QUERIES_PER_PAGE = 100
 """The most queries one page makes (a day each, more where a filter skips entries): a default retention (30 days)
 is read through in one page; beyond it a short page says how far it read, and `next` goes on from there."""
@@ -35,6 +38,8 @@ def feed_item(entry: FeedEntry, expires_at: int) -> dict[str, AttributeValueType
     }
     if entry.post_id is not None:
         item["post_id"] = {"S": entry.post_id}
+    if entry.workspace is not None:
+        item[WORKSPACE] = {"S": entry.workspace}
     return item
 
 
@@ -45,6 +50,7 @@ def entry_from_item(item: dict[str, Any]) -> FeedEntry:
         event_id=item["feed_event_id"]["S"],
         event_type=item["event_type"]["S"],
         post_id=item.get("post_id", {}).get("S"),
+        workspace=item.get(WORKSPACE, {}).get("S"),
         document=item["document"]["S"],
     )
 
@@ -77,6 +83,7 @@ class DynamoDbEventLog(EventLog):
         limit: int,
         event_type: str | None = None,
         post_id: str | None = None,
+        workspace: str | None = None,
     ) -> FeedPage:
         bound = end_of(until)
         if after is not None and after >= bound:  # a cursor from a clock ahead of this one: nothing is settled yet
@@ -91,7 +98,8 @@ class DynamoDbEventLog(EventLog):
                 if queries == MAX_QUERIES_PER_PAGE:
                     return FeedPage(entries=found, reached=reached)
                 queries += 1
-                request = self._day_query(day, after, bound, limit - len(found), event_type, post_id, start_key)
+                request = self._day_query(day, after, bound, limit - len(found), start_key)
+                request.update(_filtered(event_type, post_id, workspace, request["ExpressionAttributeValues"]))
                 answer = self._client.query(**request)
                 for item in answer.get("Items", []):
                     if item["sk"]["S"] == after:  # the key condition's range includes its start
@@ -114,8 +122,6 @@ class DynamoDbEventLog(EventLog):
         after: str | None,
         bound: str,
         wanted: int,
-        event_type: str | None,
-        post_id: str | None,
         start_key: dict[str, Any] | None,
     ) -> dict[str, Any]:
         # The key condition ends at the horizon: a filtered query's LastEvaluatedKey must not pass it, or `next`
@@ -125,23 +131,13 @@ class DynamoDbEventLog(EventLog):
         if after is not None and after >= format_ts(day):
             condition = "pk = :pk AND sk BETWEEN :after AND :bound"
             values[":after"] = {"S": after}
-        filters = []
-        if event_type is not None:
-            filters.append("event_type = :type")
-            values[":type"] = {"S": event_type}
-        if post_id is not None:
-            filters.append("post_id = :post")
-            values[":post"] = {"S": post_id}
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": condition,
             "ExpressionAttributeValues": values,
             "ConsistentRead": True,
-            # A filter reads past what it skips: read whole pages then; otherwise no more than the page needs.
-            "Limit": PAGE_LIMIT if filters else wanted,
+            "Limit": wanted,
         }
-        if filters:
-            request["FilterExpression"] = " AND ".join(filters)
         if start_key is not None:
             request["ExclusiveStartKey"] = start_key
         return request
@@ -176,3 +172,29 @@ class DynamoDbEventLog(EventLog):
                 "ConsistentRead": True,
             }
             yield from map(entry_from_item, paginated(self._client.query, request))
+
+
+def _filtered(
+    event_type: str | None, post_id: str | None, workspace: str | None, values: dict[str, Any]
+) -> dict[str, Any]:
+    """What a day query adds to read only entries of this type, post and workspace when given (its values go in
+    `values`). A filter reads past what it skips: whole pages then; unfiltered, no more than the page needs."""
+    filters: list[str] = []
+    request: dict[str, Any] = {}
+    if event_type is not None:
+        filters.append("event_type = :type")
+        values[":type"] = {"S": event_type}
+    if post_id is not None:
+        filters.append("post_id = :post")
+        values[":post"] = {"S": post_id}
+    if workspace is not None:
+        request["ExpressionAttributeNames"] = {"#workspace": WORKSPACE}
+        stored = stored_workspace(workspace)
+        if stored is None:  # default's entries, and those about no workspace, name none
+            filters.append("attribute_not_exists(#workspace)")
+        else:
+            filters.append("#workspace = :workspace")
+            values[":workspace"] = {"S": stored}
+    if filters:
+        request.update(FilterExpression=" AND ".join(filters), Limit=PAGE_LIMIT)
+    return request

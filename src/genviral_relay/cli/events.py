@@ -35,7 +35,11 @@ def subject(document: dict[str, Any]) -> str:
 def run_list(args: argparse.Namespace, deployment: Deployment, console: Console) -> int:
     try:
         page = feed_of(deployment).page(
-            after=args.after, limit=args.limit, event_type=args.event_type, post_id=args.post_id
+            after=args.after,
+            limit=args.limit,
+            event_type=args.event_type,
+            post_id=args.post_id,
+            workspace=args.workspace,
         )
     except (CursorError, CursorExpiredError) as error:
         expired = isinstance(error, CursorExpiredError)

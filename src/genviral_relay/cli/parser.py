@@ -235,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=page_size, default=PAGE_LIMIT, metavar="N", help="events per page, 1-100")
     listing.add_argument("--event-type", choices=FEED_EVENT_TYPES, help="only events of this type")
     listing.add_argument("--post-id", type=post_id, help="only events about this post")
+    listing.add_argument(
+        "--workspace", type=workspace_name, help="only this workspace's events (none named: default's)"
+    )
     showing = parsers.new(
         event_actions, "show", "One event and its delivery to each webhook endpoint (as GET /events/{event_id}).",
         events.run_show, reads=events.READS,

@@ -27,9 +27,11 @@ class EventLog(ABC):
         limit: int,
         event_type: str | None = None,
         post_id: str | None = None,
+        workspace: str | None = None,
     ) -> FeedPage:
         """Up to `limit` entries after position `after` (None: the oldest kept), committed no later than `until`,
-        oldest first, of this type and post when given; how far the read went."""
+        oldest first, of this type, post and workspace (an entry naming none is `default`'s) when given; how far
+        the read went."""
 
     @abstractmethod
     def entry(self, event_id: str) -> FeedEntry | None:

@@ -50,7 +50,13 @@ class EventFeed:
         self._retention = event_retention
 
     def page(
-        self, *, after: str | None, limit: int, event_type: str | None = None, post_id: str | None = None
+        self,
+        *,
+        after: str | None,
+        limit: int,
+        event_type: str | None = None,
+        post_id: str | None = None,
+        workspace: str | None = None,
     ) -> FeedSlice:
         """Up to `limit` entries after the cursor `after` (None: the oldest kept), committed FEED_SETTLE ago or
         more; `next` is the last entry's position when the page is full, else how far the read went (the horizon
@@ -61,7 +67,9 @@ class EventFeed:
         if position is not None and position_moment(position) < oldest:
             raise CursorExpiredError(format_ts(oldest))
         until = horizon(now)
-        found = self._log.page(after=position, until=until, limit=limit, event_type=event_type, post_id=post_id)
+        found = self._log.page(
+            after=position, until=until, limit=limit, event_type=event_type, post_id=post_id, workspace=workspace
+        )
         reached = found.reached or position or end_of(until)
         return FeedSlice(entries=found.entries, next=encode_cursor(FEED_SCOPE, reached))
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from genviral_relay.api import errors, events, watches, webhook_attempts, webhook_operations, webhooks
 from genviral_relay.api.app import app, as_json
-from genviral_relay.observability import logger, metrics
+from genviral_relay.observability import flush_workspace_metrics, logger, metrics
 from genviral_relay.settings import ApiSettings
 
 SETTINGS = ApiSettings
@@ -34,4 +34,7 @@ __all__ = [
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(as_json(event), context)
+    try:
+        return app.resolve(as_json(event), context)
+    finally:
+        flush_workspace_metrics()  # a watch's workspace's figures, when the stack has several

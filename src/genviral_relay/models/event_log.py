@@ -32,6 +32,12 @@ class FeedEntry(BaseModel):
     event_id: str
     event_type: str
     post_id: str | None = Field(description="None for a document about no post (`webhook.endpoint.disabled`).")
+    # shim: workspace-absent-is-default
+    workspace: str | None = Field(
+        default=None,
+        description="The document's workspace as stored (`stored_workspace`): None for `default`'s and for a "
+        "document about no workspace (`webhook.endpoint.disabled`), which the feed lists as `default`'s.",
+    )
     document: str = Field(description="The document as published, JSON.")
 
     @property

@@ -1,12 +1,11 @@
 """A worker's batch of work messages, dispatched by type: post checks, bulk refreshes, the retry sweep,
 a discover run, a flush of the notices still owed.
 
-Each post is checked once however many messages asked for it, and not at all when a check that started
-after its messages were queued covers it (`polling/in_flight.py`); watches are read in one call;
-Genviral requests run on a few threads within the deployment's concurrency cap, slow down when
-Genviral answers 429, and stop for the rest of the batch once it refuses the key. The answer is
-the ids of the messages whose work failed unexpectedly: only those go back to the queue.
-"""
+Each post is checked once however many messages asked for it, and not at all when a check that started after its
+messages were queued covers it (`polling/in_flight.py`); watches are read in one call; Genviral requests run on a
+few threads within the deployment's concurrency cap, slow down when Genviral answers 429, and stop for the rest of
+the batch once it refuses the key. The answer is the ids of the messages whose work failed unexpectedly: only those
+go back to the queue. The stack's own work (the flush, the sync) names no workspace (`workspace_scope.py`)."""
 
 from __future__ import annotations
 
@@ -46,6 +45,7 @@ from genviral_relay.polling.in_flight import CheckClaims
 from genviral_relay.polling.own_watches import WatchReader
 from genviral_relay.polling.retry_sweep import RetrySweep
 from genviral_relay.polling.workspaces import WorkspaceSync
+from genviral_relay.workspace_scope import working_for
 
 
 @dataclass(frozen=True)
@@ -89,12 +89,10 @@ class WorkBatch:
         self._threads = max(1, threads)
 
     def run(self, items: Sequence[WorkItem], *, time_left: TimeLeft | None = None) -> list[str]:
-        """Do every item's work; answer the message ids whose work failed (to be received again).
-
-        While Genviral calls are paused nothing that calls it is done and nothing fails: the posts stay due and
-        the poller queues them again after the pause. Notices are flushed and the workspaces synced all the same (no
-        Genviral call); a batch that ran while a pause was open and got an answer closes it.
-        """
+        """Do every item's work; answer the message ids whose work failed (to be received again). While Genviral
+        calls are paused nothing that calls it is done and nothing fails: the posts stay due and the poller queues
+        them again after the pause. Notices are flushed and the workspaces synced all the same (no Genviral call); a
+        batch that ran while a pause was open and got an answer closes it."""
         pause = self._pause.status()  # the batch's one read of the pause
         run = _Run(AdaptiveLimit(self._threads))
         flush = [item for item in items if isinstance(item.request, NoticesRequest)]
@@ -207,13 +205,15 @@ class WorkBatch:
     def _flush_notices(self) -> None:
         if self._notices is None:
             raise RuntimeError("a notice flush was asked for but this worker has no notice outbox")
-        self._notices.flush()
+        with working_for(None):
+            self._notices.flush()
 
     def _sync_workspaces(self) -> None:
         """Last in a batch (its checks used the key as cached), paused or not: it calls no Genviral."""
         if self._workspaces is None:
             raise RuntimeError("a workspace sync was asked for but this worker has none")
-        self._workspaces.run()
+        with working_for(None):
+            self._workspaces.run()
 
     @staticmethod
     def _once(
@@ -287,8 +287,8 @@ class _Run:
     def guarded(
         self, items: list[WorkItem], failure: str, work: Callable[[], None], *, post_id: str | None = None
     ) -> None:
-        """Run one piece of work under its first message's correlation id; an unexpected failure fails
-        its messages only, and the batch goes on."""
+        """Run one piece of work under its first message's correlation id; an unexpected failure fails its messages
+        only, and the batch goes on."""
         with correlated(items[0].correlation_id):
             try:
                 work()

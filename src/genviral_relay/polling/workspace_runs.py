@@ -6,7 +6,7 @@ are its own; what this module adds is that one workspace's failure never stops a
 (the notices flush and the sync, queued apart: `polling/stack_work.py`).
 
 A stack of one workspace runs as 0.4 did: one tick, one batch, in the handler's own thread, and no second series of
-metrics (`observability.workspace_metrics`)."""
+metrics and no `workspace` in its log lines (`workspace_scope.py`)."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ from genviral_relay.clock import TimeLeft
 from genviral_relay.errors import TokenUnavailableError
 from genviral_relay.models.messages import for_workspace
 from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, workspace_of
-from genviral_relay.observability import Metric, emit, logger, workspace_metrics
+from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.polling.stack_work import StackTick
 from genviral_relay.polling.tick import PollTick, TickReport
 from genviral_relay.polling.work_batch import WorkBatch, WorkItem
 from genviral_relay.polling.workspace_queue import HeldSends, SharedBacklog
+from genviral_relay.workspace_scope import working_for
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class WorkspaceTicks:
                 logger.exception("The stack's own work could not be queued")
                 failures.append(error)
         for workspace in workspaces:
-            with workspace_metrics(workspace if several else None):
+            with working_for(workspace, alone=not several):
                 try:
                     report: TickReport = self._tick_of(workspace).run(correlation_id=correlation_id)
                 except Exception as error:  # the next workspaces still tick
@@ -119,7 +120,7 @@ class WorkspaceBatches:
             return []
         if len(groups) == 1:  # as a stack of one workspace always ran: what escapes fails the invocation
             ((workspace, group),) = groups.items()
-            with workspace_metrics(workspace if several else None):
+            with working_for(workspace, alone=not several):
                 return batches[workspace].run(group, time_left=time_left)
         # Groups in parallel: each batch holds its workspace to its own cap (its own threads).
         with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="workspace") as pool:
@@ -149,7 +150,7 @@ class WorkspaceBatches:
         else:
             del groups[workspace]
         if dropped:
-            with workspace_metrics(workspace):
+            with working_for(workspace):
                 emit(Metric.UNKNOWN_WORKSPACE_MESSAGES, len(dropped))
             logger.warning(
                 "Work for a workspace the Genviral secret no longer names: acknowledged, its watches kept",
@@ -158,7 +159,7 @@ class WorkspaceBatches:
 
     @staticmethod
     def _run(workspace: str, batch: WorkBatch, group: list[WorkItem], time_left: TimeLeft | None) -> list[str]:
-        with workspace_metrics(workspace):
+        with working_for(workspace):
             try:
                 return batch.run(group, time_left=time_left)
             except Exception:  # this workspace's messages come back; the other workspaces' work stands

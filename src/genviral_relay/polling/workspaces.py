@@ -24,6 +24,7 @@ from genviral_relay.models.workspace_registry import WORKSPACES_RECORD, Workspac
 from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.notices.ports import NoticeStore
 from genviral_relay.observability import Metric, emit, logger
+from genviral_relay.workspace_scope import working_for
 
 SYNC_EVERY = timedelta(minutes=5)
 """How often the poller asks for a sync: the secret's cache time (`aws/secrets.py`), so a change is seen as soon
@@ -108,11 +109,12 @@ class WorkspaceSync:
             registry = updated if wrote else registry
         failures = 0
         for workspace in registry.workspaces:
-            try:
-                self._pauses(workspace).refused(error)
-            except Exception:  # the other workspaces pause all the same; the message fails and comes back
-                logger.exception("Could not pause a workspace's Genviral calls", extra={"workspace": workspace})
-                failures += 1
+            with working_for(workspace, alone=len(registry.workspaces) == 1):  # its pause's lines and figures
+                try:
+                    self._pauses(workspace).refused(error)
+                except Exception:  # the other workspaces pause all the same; the message fails and comes back
+                    logger.exception("Could not pause a workspace's Genviral calls", extra={"workspace": workspace})
+                    failures += 1
         if failures:
             raise RuntimeError(f"{failures} workspace(s) could not be paused after an unusable secret")
         return SyncReport(registry, wrote=wrote)

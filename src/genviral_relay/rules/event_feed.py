@@ -16,7 +16,9 @@ from typing import Literal, get_args
 from genviral_relay.clock import format_ts, parse_ts, to_milliseconds
 from genviral_relay.models.event_log import FeedEntry
 from genviral_relay.models.events import EventType, PublishedEvent, RelayEvent, published_document
+from genviral_relay.models.published import WorkspaceEvent
 from genviral_relay.models.relay_notices import NoticeType
+from genviral_relay.models.workspaces import stored_workspace
 
 FEED_SETTLE = timedelta(seconds=10)
 """How old an entry's commit stamp must be before a reader is served it."""
@@ -49,6 +51,7 @@ def feed_entries(events: Sequence[PublishedEvent], committed_at: datetime) -> li
             event_id=event.event_id,
             event_type=event.event_type,
             post_id=event.post_id if isinstance(event, RelayEvent) else None,
+            workspace=stored_workspace(event.workspace) if isinstance(event, WorkspaceEvent) else None,
             document=published_document(event).decode(),
         )
         for event in events
