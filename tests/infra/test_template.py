@@ -171,6 +171,13 @@ def test_worker_reports_partial_batch_failures_and_the_queue_redrives(expanded: 
         assert 1 < queue["RedrivePolicy"]["maxReceiveCount"] <= 10
 
 
+def test_the_poller_interleaves_the_workspaces_by_the_workers_batch() -> None:
+    """`HeldSends` sends a worker's batch at a time so that each batch holds several workspaces."""
+    from genviral_relay.polling.workspace_queue import WORKER_BATCH
+
+    assert FUNCTIONS["WorkerFunction"]["Properties"]["Events"]["Work"]["Properties"]["BatchSize"] == WORKER_BATCH
+
+
 def test_every_function_has_a_log_group_with_retention() -> None:
     groups = [r for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup"]
     named = {group["Properties"]["LogGroupName"]["Fn::Sub"] for group in groups}

@@ -8,7 +8,7 @@ import contextlib
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import ClassVar
 
@@ -303,6 +303,33 @@ def test_a_failed_send_of_the_workspaces_checks_fails_the_tick_and_the_next_tick
     queued = {request.post_id for request, _ in stack.queue.sent if isinstance(request, CheckRequest)}
     assert queued == {*acme_posts, *beta_posts}  # nothing held over, nothing lost: still due, queued again
     assert "The workspaces' checks could not be queued" in caplog.text
+
+
+class RefusingFirstSend(InMemoryWorkQueue):
+    """SQS refusing one send of a tick's (its first), taking the others."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sends = 0
+
+    def send(self, requests: Iterable[WorkRequest], *, correlation_id: str | None = None) -> int:
+        self.sends += 1
+        self.failing = self.sends == 1
+        return super().send(requests, correlation_id=correlation_id)
+
+
+def test_a_refused_send_of_the_workspaces_checks_stops_none_of_the_sends_after_it() -> None:
+    stack = Stack(ACME, BETA)
+    stack.queue = RefusingFirstSend()
+    stack.held = HeldSends(stack.queue)
+    acme_posts, beta_posts = stack.watched(ACME, 6), stack.watched(BETA, 6)
+
+    with pytest.raises(EnqueueError):  # the tick still fails: its alarm sees the refusal
+        stack.ticks().run()
+
+    assert stack.queue.sends == 2  # a worker's batch to a send: 12 checks, two sends
+    queued = {request.post_id for request, _ in stack.queue.sent if isinstance(request, CheckRequest)}
+    assert queued == {acme_posts[5], beta_posts[5]}  # the second send's; the first's are due again next tick
 
 
 def test_a_workspace_whose_tick_fails_keeps_nothing_of_the_others_held(caplog: pytest.LogCaptureFixture) -> None:

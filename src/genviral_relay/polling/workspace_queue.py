@@ -16,10 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from itertools import chain, zip_longest
 
+from genviral_relay.errors import EnqueueError
 from genviral_relay.models.messages import WorkRequest, for_workspace
 from genviral_relay.models.workspaces import stored_workspace, workspace_of
 from genviral_relay.polling.ports import WorkQueue
 from genviral_relay.rules.backlog_shares import BacklogShares
+
+WORKER_BATCH = 10
+"""Messages a worker takes at once (the template's `BatchSize`), and as many as one SQS send takes."""
 
 
 class SharedBacklog:
@@ -86,16 +90,23 @@ class HeldSends(WorkQueue):
         return self._queue.backlog()
 
     def release(self) -> int:
-        """Send what is held, one message of each workspace in turn (per correlation id); raises `EnqueueError` as
-        the queue does. What is held is let go either way: a check not queued is still due at the next tick."""
+        """Send what is held, one message of each workspace in turn (per correlation id), a worker's batch to a send;
+        a send the queue refuses stops no other, and the first refusal is raised once all were tried. What is held
+        is let go either way: a check not queued is still due at the next tick. (The ticks counted it as queued:
+        after a refusal each workspace's backpressure takes the fleet for faster than it is for one tick, until its
+        next measure of the queue.)"""
         held, self._held = self._held, {}
         by_correlation: dict[str | None, list[list[WorkRequest]]] = {}
         for (_, correlation_id), requests in held.items():
             by_correlation.setdefault(correlation_id, []).append(requests)
-        sent = 0
+        sent, refusals = 0, list[EnqueueError]()
         for correlation_id, lists in by_correlation.items():
-            turns = chain.from_iterable(zip_longest(*lists))
-            sent += self._queue.send(
-                (request for request in turns if request is not None), correlation_id=correlation_id
-            )
+            turns = [request for request in chain.from_iterable(zip_longest(*lists)) if request is not None]
+            for first in range(0, len(turns), WORKER_BATCH):
+                try:
+                    sent += self._queue.send(turns[first : first + WORKER_BATCH], correlation_id=correlation_id)
+                except EnqueueError as error:
+                    refusals.append(error)
+        if refusals:
+            raise refusals[0]
         return sent
