@@ -11,6 +11,8 @@ in for a Slack and a Discord webhook, take the completions as chat messages (uns
 default rate: the clock's 5 seconds let the paced ones go too), printed as a person reads them in the channel. Then
 an account is disconnected in the emulator while a post waits for it: the relay's account checks (the clock moved
 through them) announce `account.disconnected` with the post at risk, and `account.reconnected` once it is back.
+Last, an agency's second Genviral workspace joins through the secret alone, publishes beside the first, and is paused
+alone when its key is refused (local/demo_workspaces.py).
 """
 
 from __future__ import annotations

@@ -56,13 +56,13 @@ class WorkspacesOutcome:
     """POST /watches with a name the secret lacks: status, error code, message."""
     waves: dict[str, list[Published]] = field(default_factory=dict)
     """Per part (both, paused, resumed): what the two subscribers received, SNS and EventBridge alike."""
-    workspace_of: dict[str, str] = field(default_factory=dict)
-    """post id -> the workspace it was created in."""
+    posts: dict[str, str] = field(default_factory=dict)
+    """workspace -> the post the step created in it."""
     attributes_agree: bool = True
     """Every SNS message's `workspace` attribute names its document's workspace."""
 
     def as_expected(self) -> bool:
-        acme, default = (post for post, name in sorted(self.workspace_of.items(), key=lambda item: item[1]))
+        acme, default = self.posts.get(ACME, "?"), self.posts.get(DEFAULT, "?")
         posted, completed = "post.account.posted", "post.completed"
         expected = {
             "both": [(ACME, posted, acme), (DEFAULT, posted, default)],
@@ -77,19 +77,25 @@ class WorkspacesOutcome:
             and DEFAULT in self.refused[2]
             and self.attributes_agree
             and self.nothing_crossed()
-            and all(sorted(self.waves[part]) == sorted(events * 2) for part, events in expected.items())  # 2 targets
+            and self.paused_alone()
+            # Each document once on each of the two targets
+            and all(sorted(self.waves.get(part, [])) == sorted(events * 2) for part, events in expected.items())
         )
 
     def nothing_crossed(self) -> bool:
         """Each post's documents name the workspace it was created in; pauses and resumptions are acme's alone."""
+        workspace_of = {post_id: workspace for workspace, post_id in self.posts.items()}
         return all(
-            (self.workspace_of.get(post_id) == workspace) if post_id else workspace == ACME
+            (workspace_of.get(post_id) == workspace) if post_id else workspace == ACME
             for wave in self.waves.values()
             for workspace, _type, post_id in wave
         )
 
     def paused_alone(self) -> bool:
-        return all(event[0] == ACME for event in self.waves.get("paused", []) if event[1].startswith("relay."))
+        """While acme's key was refused: acme paused, no other workspace did, and default's post still published."""
+        wave = self.waves.get("paused", [])
+        pauses = {workspace for workspace, event_type, _post in wave if event_type == "relay.paused"}
+        return pauses == {ACME} and any(workspace == DEFAULT and post_id for workspace, _type, post_id in wave)
 
 
 def secret_for_show() -> str:
@@ -113,7 +119,7 @@ def several_workspaces(demo: Demo, step: int, default_accounts: list[str]) -> Wo
         due = factories.utc_now() - timedelta(minutes=1)
         acme = emulator.create_post(workspace=ACME, accounts=2, scheduled_at=due, caption="Acme spring collection")
         default = emulator.create_post(accounts=default_accounts, scheduled_at=due, caption="Newsletter teaser")
-        outcome.workspace_of = {acme: ACME, default: DEFAULT}
+        outcome.posts = {ACME: acme, DEFAULT: default}
         for handle, account in zip(("acme", "acme.shop"), emulator.account_ids(acme), strict=True):
             emulator.set_account(account, platform="tiktok" if handle == "acme" else "instagram", username=handle)
         print('   A post of each is registered (POST /watches with "workspace": with several, it is required);')
