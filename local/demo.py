@@ -124,12 +124,12 @@ class Demo:
         for message in self.stack.received("sns"):
             document = json.loads(message["Message"])
             attributes = {name: value["Value"] for name, value in message.get("MessageAttributes", {}).items()}
+            self._record("SNS subscriber", "sns", document)
             self._print_event("SNS subscriber", document, f"attributes={json.dumps(attributes, sort_keys=True)}")
-            self.event_ids["sns"].add(document["event_id"])
             count += 1
         for event in self.stack.received("eventbridge"):
+            self._record("EventBridge rule", "eventbridge", event["detail"])
             self._print_event("EventBridge rule", event["detail"], f'detail-type="{event["detail-type"]}"')
-            self.event_ids["eventbridge"].add(event["detail"]["event_id"])
             count += 1
         if not count:
             print("  (subscribers received nothing)")
@@ -145,8 +145,7 @@ class Demo:
             document = json.loads(message["Message"])
             attribute = message.get("MessageAttributes", {}).get("workspace", {}).get("Value")
             attributes_agree = attributes_agree and attribute == document["workspace"]
-            self.received[f"SNS subscriber:{document['event_type']}"] += 1
-            self.event_ids["sns"].add(document["event_id"])
+            self._record("SNS subscriber", "sns", document)
             documents.append(document)
             print(
                 f"  [SNS subscriber] workspace={document['workspace']:<8} {document['event_type']:<20} "
@@ -154,13 +153,16 @@ class Demo:
             )
         on_bus = [event["detail"] for event in self.stack.received("eventbridge")]
         for document in on_bus:
-            self.received[f"EventBridge rule:{document['event_type']}"] += 1
-            self.event_ids["eventbridge"].add(document["event_id"])
+            self._record("EventBridge rule", "eventbridge", document)
         print(f"  [EventBridge rule] {len(on_bus)} event(s), the same documents")
         return documents + on_bus, attributes_agree
 
-    def _print_event(self, where: str, document: dict[str, Any], extra: str) -> None:
+    def _record(self, where: str, target: str, document: dict[str, Any]) -> None:
+        """Counted for the Summary, by subscriber and event type, and its id by target."""
         self.received[f"{where}:{document['event_type']}"] += 1
+        self.event_ids[target].add(document["event_id"])
+
+    def _print_event(self, where: str, document: dict[str, Any], extra: str) -> None:
         print(f"  [{where}] {document['event_type']:<20} {_subject(document)} {_summary(document)}")
         print(f"      event_id={document['event_id']} {extra}")
         print(f"      {json.dumps(document, sort_keys=True)}")
