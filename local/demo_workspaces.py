@@ -109,7 +109,8 @@ def several_workspaces(demo: Demo, step: int, default_accounts: list[str]) -> Wo
     emulator, stack = demo.emulator, demo.stack
     print(f"\n{step}. An agency adds a second Genviral workspace, acme, with its own key: the secret becomes")
     print(f"   {secret_for_show()}")
-    print("   No deploy: the next tick asks a worker to read the secret, and the poller then ticks both")
+    print('   No deploy: within 5 minutes (here, the next tick) the poller queues {"workspaces": "sync"}; a worker')
+    print("   reads the secret and records both workspaces, which the poller ticks from then on")
     emulator.add_workspace(ACME, ACME_KEY)
     secret = json.dumps({"workspaces": {DEFAULT: DEFAULT_TOKEN, ACME: ACME_KEY}})
     stack.client("secretsmanager").put_secret_value(SecretId=stack.secret_arn, SecretString=secret)
