@@ -11,6 +11,8 @@ in for a Slack and a Discord webhook, take the completions as chat messages (uns
 default rate: the clock's 5 seconds let the paced ones go too), printed as a person reads them in the channel. Then
 an account is disconnected in the emulator while a post waits for it: the relay's account checks (the clock moved
 through them) announce `account.disconnected` with the post at risk, and `account.reconnected` once it is back.
+Last, an agency's second Genviral workspace joins through the secret alone, publishes beside the first, and is paused
+alone when its key is refused (local/demo_workspaces.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from genviral_relay.models.chat import ChatFormat
 from genviral_relay.observability import logs_to
 from genviral_relay.rules.event_feed import FEED_SETTLE
 from genviral_relay.rules.webhook_retries import RETRY_DELAYS
+from local.demo_workspaces import several_workspaces
 from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import LocalRunner
 from local.stack import MotoStack
@@ -121,19 +124,45 @@ class Demo:
         for message in self.stack.received("sns"):
             document = json.loads(message["Message"])
             attributes = {name: value["Value"] for name, value in message.get("MessageAttributes", {}).items()}
+            self._record("SNS subscriber", "sns", document)
             self._print_event("SNS subscriber", document, f"attributes={json.dumps(attributes, sort_keys=True)}")
-            self.event_ids["sns"].add(document["event_id"])
             count += 1
         for event in self.stack.received("eventbridge"):
+            self._record("EventBridge rule", "eventbridge", event["detail"])
             self._print_event("EventBridge rule", event["detail"], f'detail-type="{event["detail-type"]}"')
-            self.event_ids["eventbridge"].add(event["detail"]["event_id"])
             count += 1
         if not count:
             print("  (subscribers received nothing)")
         return count
 
-    def _print_event(self, where: str, document: dict[str, Any], extra: str) -> None:
+    def show_brief(self) -> tuple[list[dict[str, Any]], bool]:
+        """What both subscribers received, one line per SNS message with its workspace (the bus's documents are
+        counted, not printed again): the documents of both targets, and whether every SNS `workspace` attribute
+        names its document's workspace."""
+        documents: list[dict[str, Any]] = []
+        attributes_agree = True
+        for message in self.stack.received("sns"):
+            document = json.loads(message["Message"])
+            attribute = message.get("MessageAttributes", {}).get("workspace", {}).get("Value")
+            attributes_agree = attributes_agree and attribute == document["workspace"]
+            self._record("SNS subscriber", "sns", document)
+            documents.append(document)
+            print(
+                f"  [SNS subscriber] workspace={document['workspace']:<8} {document['event_type']:<20} "
+                f"{_subject(document)} {_summary(document)}"
+            )
+        on_bus = [event["detail"] for event in self.stack.received("eventbridge")]
+        for document in on_bus:
+            self._record("EventBridge rule", "eventbridge", document)
+        print(f"  [EventBridge rule] {len(on_bus)} event(s), the same documents")
+        return documents + on_bus, attributes_agree
+
+    def _record(self, where: str, target: str, document: dict[str, Any]) -> None:
+        """Counted for the Summary, by subscriber and event type, and its id by target."""
         self.received[f"{where}:{document['event_type']}"] += 1
+        self.event_ids[target].add(document["event_id"])
+
+    def _print_event(self, where: str, document: dict[str, Any], extra: str) -> None:
         print(f"  [{where}] {document['event_type']:<20} {_subject(document)} {_summary(document)}")
         print(f"      event_id={document['event_id']} {extra}")
         print(f"      {json.dumps(document, sort_keys=True)}")
@@ -150,6 +179,10 @@ def _subject(document: dict[str, Any]) -> str:
 
 def _summary(document: dict[str, Any]) -> str:
     """One line a person reads: who, what happened, and the detail a consumer would act on."""
+    if document["event_type"] == "relay.paused":
+        return f"until {document['until']}: {document['reason']}"
+    if document["event_type"] == "relay.resumed":
+        return f"calls work again (paused at {document['paused_at']})"
     if document["event_type"].startswith("account."):
         at_risk = document["posts_at_risk"]
         change = f"{document['previous_status'] or '(not listed)'} -> {document['status'] or '(not listed)'}"
@@ -302,6 +335,7 @@ def _scenario(log: TextIO) -> int:
         with demo.ahead(timedelta(minutes=33) + FEED_SETTLE):
             page = demo.api("GET", "/events?limit=100")
         feed_ids = [document["event_id"] for document in page.body["data"]]
+        published_by_now = set(demo.event_ids["sns"])
         for document in page.body["data"][:3]:
             print(f"    {document['event_type']:<20} {_subject(document)} event_id={document['event_id']}")
         print(f"    ... {len(feed_ids)} events; next={page.body['next'][:24]}...")
@@ -320,6 +354,8 @@ def _scenario(log: TextIO) -> int:
         chats_ok = demo.show_chat("Slack", "slack", slack) and demo.show_chat("Discord", "discord", discord)
         chats_ok = chats_ok and len(slack.received) == len(discord.received) == 3
 
+        workspaces = several_workspaces(demo, step=10, default_accounts=emulator.account_ids(launch))
+
         sns_ids, bus_ids = demo.event_ids["sns"], demo.event_ids["eventbridge"]
         deliveries = receiver.received
         refused = [delivery for delivery in deliveries if delivery.answer != 200]
@@ -332,7 +368,7 @@ def _scenario(log: TextIO) -> int:
             and len({delivery.headers.get("webhook-timestamp") for delivery in redelivered}) == 2
             and all(delivery.verified for delivery in deliveries)
         )
-        feed_ok = set(feed_ids) == sns_ids and len(feed_ids) == len(sns_ids)
+        feed_ok = set(feed_ids) == published_by_now and len(feed_ids) == len(published_by_now)
         # Per target: 1 delay; 3 + 2 + 2 (transitions, completions); 1 + 1; 1 + 1; nothing; 1 disconnect; 1 reconnect.
         expected = (
             (delays, first_wave, second_wave, discovered, quiet, disconnected, reconnected) == (2, 14, 4, 4, 0, 2, 2)
@@ -340,6 +376,7 @@ def _scenario(log: TextIO) -> int:
             and webhooks_ok
             and feed_ok
             and chats_ok
+            and workspaces.as_expected()
         )
         print("\nSummary")
         print(f"  events published: {len(sns_ids)} on SNS, {len(bus_ids)} on EventBridge")
@@ -351,11 +388,18 @@ def _scenario(log: TextIO) -> int:
             f"event(s), one refused, retried and resent with the same webhook-id and body, all verified: "
             f"{webhooks_ok}"
         )
-        print(f"  event feed: the {len(feed_ids)} events SNS received, each once: {feed_ok}")
+        print(f"  event feed: the {len(feed_ids)} events SNS received by step 7, each once: {feed_ok}")
         print(
             f"  chat channels: {len(slack.received)} Slack and {len(discord.received)} Discord message(s): {chats_ok}"
         )
-        print(f"  Genviral calls: {emulator.calls()}")
+        crossed = not workspaces.nothing_crossed()
+        print(
+            f"  workspaces: {', '.join(f'{name} {status}' for name, status in workspaces.listed.items())} after the "
+            f"sync; events crossing workspaces: {'some!' if crossed else 'none'}; acme paused alone: "
+            f"{workspaces.paused_alone()}; as expected: {workspaces.as_expected()}"
+        )
+        by_workspace = ", ".join(f"{name} {count}" for name, count in sorted(emulator.calls_by_workspace().items()))
+        print(f"  Genviral calls: {emulator.calls()} GET /posts/{{id}}; by workspace, every route: {by_workspace}")
         if log is not sys.stdout:
             print(f"  handler logs (JSON lines): {log.name}")
         print("  result:", "OK" if expected else "UNEXPECTED (see above)")

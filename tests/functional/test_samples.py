@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,8 @@ from genviral_relay.clock import utc_now
 from genviral_relay.models.events import PublishedEvent, parse_event, published_document
 from genviral_relay.rules.event_feed import feed_entries
 from local.__main__ import main
-from local.emulator import GenviralEmulator
+from local.demo_workspaces import ACME_KEY
+from local.emulator import DEFAULT_TOKEN, GenviralEmulator
 from local.runner import API, POLLER, WEBHOOK_DELIVERY, WEBHOOK_DISPATCHER, WORKER, LocalRunner
 from local.stack import MotoStack
 from local.template import load_template
@@ -242,8 +244,15 @@ def test_the_webhook_queue_samples_carry_what_their_handlers_parse() -> None:
 
 
 def test_demo_runs_the_whole_scenario_over_moto_server(capsys: pytest.CaptureFixture[str]) -> None:
+    SECRETS.add(ACME_KEY)  # no log record may hold it either
     assert main(["demo"]) == 0  # what `make demo` runs
     output = capsys.readouterr().out
+    log = Path(re.search(r"handler logs \(JSON lines\): (\S+)", output)[1])  # type: ignore[index]
+    logged = log.read_text()
+    log.unlink()
+    for key in (DEFAULT_TOKEN, ACME_KEY, "gva_live_"):
+        assert key not in output
+        assert key not in logged
     assert "result: OK" in output
     assert '"level"' not in output  # handler logs go to the log file
     assert "retry -> posted" in output
@@ -252,6 +261,15 @@ def test_demo_runs_the_whole_scenario_over_moto_server(capsys: pytest.CaptureFix
     assert "instagram @brand.shop scheduled -> failed [media_rejected]" in output
     assert "post.account.delayed post=" in output
     assert "outcome=partial (tiktok @brand posted, instagram @brand.shop failed)" in output
+    # Several workspaces: the sync lists acme, an unknown name is refused naming the known ones, acme pauses alone
+    assert re.search(r"^ +acme +active ", output, re.MULTILINE)
+    assert (
+        "unknown_workspace: the Genviral secret names no workspace acme-inc; this stack's workspaces: acme, default"
+        in output
+    )
+    assert "workspace=acme     relay.paused " in output
+    assert "workspace=acme     relay.resumed " in output
+    assert "events crossing workspaces: none; acme paused alone: True; as expected: True" in output
 
 
 def test_every_event_feed_sample_drives_its_handler(stack: MotoStack, monkeypatch: pytest.MonkeyPatch) -> None:
