@@ -153,6 +153,21 @@ def owed_and_refused(stack: Stack) -> None:
     world.publishers["sns"].failing = True
 
 
+def test_the_notices_flush_names_no_workspace_though_it_runs_on_default_s_batch() -> None:
+    stack = Stack(DEFAULT_WORKSPACE, ACME)
+    stack.watched(ACME)
+    owed_and_refused(stack)
+    stack.ticks().run()
+
+    with captured() as lines:
+        failed = stack.batches().run([FLUSH, *stack.taken()])
+
+    assert failed == []
+    (kept,) = lines.of(KEPT)
+    assert "workspace" not in kept  # about the stack, not default
+    assert {line["workspace"] for line in lines.of("Transition detected")} == {ACME}  # the same batch's other work
+
+
 def test_the_worker_names_workspaces_by_the_secret_s_names_not_by_the_work_it_holds() -> None:
     stack = Stack(DEFAULT_WORKSPACE, ACME)
     stack.watched(ACME)
