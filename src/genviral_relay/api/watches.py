@@ -237,6 +237,10 @@ def check_watch(post_id: PathPostId) -> Response[str]:
 )
 def delete_watch(post_id: PathPostId) -> Response[str]:
     path = _relay_of(post_id)
-    with working_for(path.workspace, among=_workspaces() or ()):  # the secret's names as cached, or the recorded ones
+    # Its lines name the workspace by the registry, as the poller's do: the secret would be a Secrets Manager read
+    # on a cold start for a route that needs no key, and the watch's workspace alone cannot tell (a secret may name
+    # `acme` alone: a stack of one workspace, which names none).
+    registry, _ = _recorded()
+    with working_for(path.workspace, among=registry.workspaces):
         record = path.unwatch.run(post_id)  # publishes what is pending: no Genviral call, no key
     return answer(HTTPStatus.OK, UnwatchResponse(post_id=record.post_id, watching=False, message="watch removed"))
