@@ -2,14 +2,15 @@
 and read by the metrics (`observability.emit`: a second series with a `workspace` dimension) and by every log line
 (a `workspace` key, `name_workspace`). So a line and a figure of the same work always name the same workspace.
 
-A stack of one workspace names none: no second metric series (it would cost as much and say nothing) and log lines
+Whether work names its workspace is decided here alone (`working_for`'s `among`): only when the stack has several. A
+stack of one workspace names none: no second metric series (it would cost as much and say nothing) and log lines
 byte for byte 0.4's (docs/operations.md, "Logs"). A context variable, so each thread names its own workspace; a
 thread started inside names it only when it runs in a copied context (`copy_context().run`), as the worker's do."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -20,10 +21,11 @@ _workspace: ContextVar[str | None] = ContextVar(WORKSPACE_KEY, default=None)
 
 
 @contextmanager
-def working_for(workspace: str | None, *, alone: bool = False) -> Iterator[None]:
-    """What runs here works for `workspace`. None, or `alone` (the stack has no other workspace): for no named one,
-    as the stack's own work (the notices flush, the sync) and a stack of one workspace run."""
-    token = _workspace.set(None if alone else workspace)
+def working_for(workspace: str | None, *, among: Collection[str] = ()) -> Iterator[None]:
+    """What runs here works for `workspace`, named only when `among`, the workspaces the caller knows the stack has
+    (the list it holds already: the registry, the secret's names), are several. None: the stack's own work (the
+    notices flush, the sync), which names none; so does a stack of one workspace, and a caller that names no list."""
+    token = _workspace.set(workspace if len(set(among)) > 1 else None)
     try:
         yield
     finally:

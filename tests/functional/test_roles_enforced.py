@@ -590,6 +590,19 @@ def test_an_attempt_log_the_table_refuses_neither_fails_nor_repeats_the_delivery
     assert health.health.last_success_at is not None  # the endpoint's health, a write of its own, still kept
 
 
+def test_a_delete_reads_no_secret_on_a_cold_start(emulator: GenviralEmulator, enforced_stack: StackFactory) -> None:
+    stack = enforced_stack()
+    post_id, _ = publishing_now(emulator)
+    assert LocalRunner(stack).api("POST", "/watches", {"post_id": post_id}).status == 201
+    enforcement(stack).allowed.clear()
+
+    assert LocalRunner(stack).api("DELETE", f"/watches/{post_id}").status == 200  # an execution environment anew
+
+    assert_nothing_refused(stack)
+    assert ("secretsmanager:GetSecretValue", stack.secret_arn) not in used(stack, API)  # it needs no key
+    assert ("dynamodb:DeleteItem", table_arn(stack)) in used(stack, API)
+
+
 def test_a_table_grant_on_another_table_refuses_the_api(
     emulator: GenviralEmulator, enforced_stack: StackFactory
 ) -> None:

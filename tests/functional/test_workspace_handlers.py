@@ -12,7 +12,7 @@ import pytest
 
 from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.clock import utc_now
-from genviral_relay.observability import logs_to
+from genviral_relay.observability import Metric, clear_workspace_metrics, logs_to
 from genviral_relay.rules.event_feed import FEED_SETTLE
 from local.emulator import GenviralEmulator
 from local.runner import LocalRunner
@@ -109,13 +109,31 @@ def test_the_api_s_lines_about_a_watch_name_its_workspace(
         assert runner.api("POST", "/watches", {"post_id": post_id, "workspace": "acme"}).status == 201
         posted(emulator, post_id)
         assert runner.api("POST", f"/watches/{post_id}/check").status == 200
+        assert runner.api("DELETE", f"/watches/{post_id}").status == 200
 
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     about_post = [line for line in lines if line.get("post_id") == post_id]
-    assert {line["message"] for line in about_post} >= {"Transition detected"}
+    assert {line["message"] for line in about_post} >= {"Transition detected", "Watch removed"}
     assert {line.get("workspace") for line in about_post} == {"acme"}
     assert ACME_KEY not in out.getvalue()
     assert BETA_KEY not in out.getvalue()
+
+
+def test_the_api_writes_a_watch_s_workspace_figures_as_each_request_returns(
+    emulator: GenviralEmulator, two: tuple[MotoStack, LocalRunner], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, runner = two
+    post_id = scheduled(emulator, "acme")
+    capsys.readouterr()
+
+    assert runner.api("POST", "/watches", {"post_id": post_id, "workspace": "acme"}).status == 201
+
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    (acme,) = [document for document in documents if document.get("workspace") == "acme"]
+    (directive,) = acme["_aws"]["CloudWatchMetrics"]
+    assert "workspace" in directive["Dimensions"][0]
+    assert acme[Metric.POSTS_CHECKED.value] == [1.0]
+    assert clear_workspace_metrics() == []  # written as the request returned: nothing left for a warm invocation
 
 
 def test_each_workspace_is_ticked_and_checked_with_its_own_key_and_a_refused_one_pauses_alone(

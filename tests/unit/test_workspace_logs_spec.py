@@ -12,18 +12,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from genviral_relay.models.messages import WorkspacesRequest
+from genviral_relay.models.messages import NoticesRequest, WorkspacesRequest
 from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
+from genviral_relay.notices.outbox import FLUSH_AFTER
 from genviral_relay.observability import logger, logs_to
 from genviral_relay.polling.work_batch import WorkItem
 from genviral_relay.polling.workspaces import WorkspaceSync
 from genviral_relay.workspace_scope import working_for
 from tests.conftest import SECRET_MARK
 from tests.support.workspace_doubles import StaticWorkspaceKeys
+from tests.unit.test_poll_tick_spec import owe_a_notice
 from tests.unit.test_workspace_runs_spec import ACME, BETA, POSTS, GatedSource, Stack, pause
 from tests.unit.world import World
 
 ACME_KEY, BETA_KEY = "gva_live_acme.0a1b2c3d", "gva_live_beta.4e5f6a7b"
+FLUSH = WorkItem("flush", NoticesRequest(notices="flush"))
+KEPT = "Notice not published; kept for the next flush"
 
 
 class Lines(list[dict[str, Any]]):
@@ -48,15 +52,17 @@ def captured() -> Iterator[Lines]:
 def test_a_line_inside_a_workspace_s_work_names_it_and_one_outside_does_not() -> None:
     with captured() as lines:
         logger.info("before")
-        with working_for(ACME):
+        with working_for(ACME, among=(ACME, BETA)):
             logger.info("inside")
             logger.info("about another", extra={"workspace": BETA})  # a line that names one keeps its own
-            with working_for(DEFAULT_WORKSPACE, alone=True):
+            with working_for(None, among=(ACME, BETA)):
+                logger.info("the stack's own")
+            with working_for(ACME, among=(ACME, ACME)):
                 logger.info("alone")
             logger.info("inside again")
         logger.info("after")
 
-    assert [line.get("workspace") for line in lines] == [None, ACME, BETA, None, ACME, None]
+    assert [line.get("workspace") for line in lines] == [None, ACME, BETA, None, None, ACME, None]
     assert "workspace" not in lines[0]
 
 
@@ -128,7 +134,8 @@ def test_the_stack_s_own_work_names_no_workspace_and_the_sync_names_each_workspa
     keys.secret("{}")  # no usable key: every known workspace pauses
     batch = world.path.work_batch(workspaces=sync)
 
-    with captured() as lines, working_for(DEFAULT_WORKSPACE):  # the stack's own work runs on default's batch
+    # the stack's own work runs on default's batch
+    with captured() as lines, working_for(DEFAULT_WORKSPACE, among=(DEFAULT_WORKSPACE, ACME, BETA)):
         failed = batch.run([WorkItem("m1", WorkspacesRequest(workspaces="sync"))])
 
     assert failed == []
@@ -136,3 +143,42 @@ def test_the_stack_s_own_work_names_no_workspace_and_the_sync_names_each_workspa
     assert "workspace" not in unusable  # about the stack, not default
     pausing = lines.of("Genviral refused the key; pausing calls")
     assert sorted(line["workspace"] for line in pausing) == [ACME, BETA]
+
+
+def owed_and_refused(stack: Stack) -> None:
+    """Default's view holds a notice SNS keeps refusing: the flush writes a line about it."""
+    world = stack.worlds[DEFAULT_WORKSPACE]
+    owe_a_notice(world)
+    world.later(FLUSH_AFTER)
+    world.publishers["sns"].failing = True
+
+
+def test_the_notices_flush_names_no_workspace_though_it_runs_on_default_s_batch() -> None:
+    stack = Stack(DEFAULT_WORKSPACE, ACME)
+    stack.watched(ACME)
+    owed_and_refused(stack)
+    stack.ticks().run()
+
+    with captured() as lines:
+        failed = stack.batches().run([FLUSH, *stack.taken()])
+
+    assert failed == []
+    (kept,) = lines.of(KEPT)
+    assert "workspace" not in kept  # about the stack, not default
+    assert {line["workspace"] for line in lines.of("Transition detected")} == {ACME}  # the same batch's other work
+
+
+def test_the_worker_names_workspaces_by_the_secret_s_names_not_by_the_work_it_holds() -> None:
+    stack = Stack(DEFAULT_WORKSPACE, ACME)
+    stack.watched(ACME)
+    owed_and_refused(stack)
+    stack.ticks().run()
+    stack.named = [ACME]  # the secret names acme alone: a stack of one workspace, as the poller's registry says
+
+    with captured() as lines:
+        failed = stack.batches().run([FLUSH, *stack.taken()])  # default's flush beside acme's checks
+
+    assert failed == []
+    assert lines.of(KEPT)
+    assert lines.of("Transition detected")
+    assert [line for line in lines if "workspace" in line] == []

@@ -551,6 +551,30 @@ def test_checks_and_pauses_are_counted_by_workspace_too(capsys: pytest.CaptureFi
     assert emitted(Metric.POSTS_CHECKED) == [1.0, 1.0]  # the stack-wide series the alarms watch, as before
 
 
+@pytest.mark.parametrize(
+    ("named", "by_name"),
+    [([BETA, DEFAULT_WORKSPACE], {ACME: [2.0]}), ([BETA], {})],
+    ids=["the-secret-still-names-several", "the-secret-now-names-one"],
+)
+def test_a_removed_workspace_s_dropped_work_is_counted_by_workspace_while_the_secret_names_several(
+    capsys: pytest.CaptureFixture[str], named: list[str], by_name: dict[str, list[float]]
+) -> None:
+    stack = Stack(ACME, BETA)
+    stack.watched(ACME)
+    stack.watched(BETA)
+    stack.ticks().run()
+    clear_workspace_metrics()  # the ticks' figures
+    stack.named = named  # acme left the secret after its checks were queued
+    capsys.readouterr()
+
+    stack.batches().run(stack.taken())
+
+    documents = by_workspace(capsys)
+    dropped = Metric.UNKNOWN_WORKSPACE_MESSAGES.value
+    assert {name: document[dropped] for name, document in documents.items() if dropped in document} == by_name
+    assert emitted(Metric.UNKNOWN_WORKSPACE_MESSAGES) == [2]  # the stack-wide series, either way
+
+
 def test_a_stack_of_one_workspace_writes_no_second_series(capsys: pytest.CaptureFixture[str]) -> None:
     stack = Stack(DEFAULT_WORKSPACE)
     stack.watched(DEFAULT_WORKSPACE)

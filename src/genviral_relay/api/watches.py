@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,6 +21,7 @@ from genviral_relay.workspace_scope import working_for
 
 if TYPE_CHECKING:  # the check path is imported by the first check (cold starts are measured)
     from genviral_relay.checking.check import CheckOutcome
+    from genviral_relay.models.workspace_registry import WorkspaceRegistry
     from genviral_relay.relay import Relay
 
 WATCH_BODY = '{"post_id": "<uuid>"}'
@@ -122,15 +122,9 @@ def register_watch(request: Annotated[RegisterWatchRequest, Body()]) -> Response
         return error_answer(HTTPStatus.SERVICE_UNAVAILABLE, "workspaces_unknown", WORKSPACES_UNKNOWN)
     if known is not None and workspace not in known:
         return _removed(request.post_id, workspace) if watched is not None else _unknown(workspace, known)
-    with _working_for(workspace, known):
+    with working_for(workspace, among=known or ()):
         outcome = relay(workspace).check_now(request.post_id, trigger="register", deadline=genviral_deadline())
     return check_answer(outcome)
-
-
-def _working_for(workspace: str, known: tuple[str, ...] | None) -> AbstractContextManager[None]:
-    """A request acting on a watch works for its workspace (its log lines and metrics name it when there are
-    several)."""
-    return working_for(workspace, alone=known is None or len(known) < 2)
 
 
 def _workspaces() -> tuple[str, ...] | None:
@@ -141,10 +135,15 @@ def _workspaces() -> tuple[str, ...] | None:
     try:
         return workspace_keys().names()
     except TokenUnavailableError:
-        from genviral_relay.polling.workspaces import workspace_registry
-
-        registry, version = workspace_registry(checker_store().notices)
+        registry, version = _recorded()
         return registry.workspaces if version else None
+
+
+def _recorded() -> tuple[WorkspaceRegistry, int]:
+    """The workspaces the workers last recorded (the registry, one read of the table) and its version (0: none)."""
+    from genviral_relay.polling.workspaces import workspace_registry
+
+    return workspace_registry(checker_store().notices)
 
 
 def _unknown(workspace: str, known: tuple[str, ...]) -> Response[str]:
@@ -214,7 +213,7 @@ def check_watch(post_id: PathPostId) -> Response[str]:
     known = _workspaces()
     if known is not None and path.workspace not in known:
         return _removed(post_id, path.workspace)
-    with _working_for(path.workspace, known):
+    with working_for(path.workspace, among=known or ()):
         outcome = path.check_now(post_id, trigger="manual", deadline=genviral_deadline())
     return check_answer(outcome)
 
@@ -238,6 +237,10 @@ def check_watch(post_id: PathPostId) -> Response[str]:
 )
 def delete_watch(post_id: PathPostId) -> Response[str]:
     path = _relay_of(post_id)
-    with _working_for(path.workspace, _workspaces()):  # the secret's names as cached, or the recorded ones
+    # Its lines name the workspace by the registry, as the poller's do: the secret would be a Secrets Manager read
+    # on a cold start for a route that needs no key, and the watch's workspace alone cannot tell (a secret may name
+    # `acme` alone: a stack of one workspace, which names none).
+    registry, _ = _recorded()
+    with working_for(path.workspace, among=registry.workspaces):
         record = path.unwatch.run(post_id)  # publishes what is pending: no Genviral call, no key
     return answer(HTTPStatus.OK, UnwatchResponse(post_id=record.post_id, watching=False, message="watch removed"))

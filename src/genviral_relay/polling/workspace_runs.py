@@ -61,7 +61,6 @@ class WorkspaceTicks:
 
     def run(self, *, correlation_id: str | None = None) -> TicksReport:
         workspaces = list(self._workspaces()) or [DEFAULT_WORKSPACE]
-        several = len(workspaces) > 1
         queued, paused, failures = 0, dict[str, str](), list[Exception]()
         if self._backlog is not None:
             self._backlog.measure(workspaces)  # before anything is queued: what the fleet left of the last tick
@@ -72,7 +71,7 @@ class WorkspaceTicks:
                 logger.exception("The stack's own work could not be queued")
                 failures.append(error)
         for workspace in workspaces:
-            with working_for(workspace, alone=not several):
+            with working_for(workspace, among=workspaces):
                 try:
                     report: TickReport = self._tick_of(workspace).run(correlation_id=correlation_id)
                 except Exception as error:  # the next workspaces still tick
@@ -111,21 +110,21 @@ class WorkspaceBatches:
         # Only default's work (a stack of one, as 0.4's): run as it always ran, with no read of the secret of its
         # own; were `default` gone from the secret, its calls would meet that as a refused key and pause it.
         known = None if set(groups) <= {DEFAULT_WORKSPACE} else self._named()
+        among = tuple(known if known is not None else groups)  # lines name their workspace by the secret's names
         if known is not None:
             for workspace in [workspace for workspace in groups if workspace not in known]:
-                self._drop(workspace, groups, stack_wide=workspace == DEFAULT_WORKSPACE)
-        several = (known is not None and len(known) > 1) or len(groups) > 1
+                self._drop(workspace, groups, stack_wide=workspace == DEFAULT_WORKSPACE, among=among)
         batches = {workspace: self._batch_of(workspace) for workspace in groups}  # built here: once, not per thread
         if not groups:
             return []
         if len(groups) == 1:  # as a stack of one workspace always ran: what escapes fails the invocation
             ((workspace, group),) = groups.items()
-            with working_for(workspace, alone=not several):
+            with working_for(workspace, among=among):
                 return batches[workspace].run(group, time_left=time_left)
         # Groups in parallel: each batch holds its workspace to its own cap (its own threads).
         with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="workspace") as pool:
             futures = [
-                pool.submit(copy_context().run, self._run, workspace, batches[workspace], group, time_left)
+                pool.submit(copy_context().run, self._run, workspace, batches[workspace], group, time_left, among)
                 for workspace, group in groups.items()
             ]
         return [message_id for future in futures for message_id in future.result()]
@@ -139,7 +138,7 @@ class WorkspaceBatches:
             return None
 
     @staticmethod
-    def _drop(workspace: str, groups: dict[str, list[WorkItem]], *, stack_wide: bool) -> None:
+    def _drop(workspace: str, groups: dict[str, list[WorkItem]], *, stack_wide: bool, among: Sequence[str]) -> None:
         """Acknowledge a removed workspace's work without calling Genviral: its watches stay in the table, and a
         workspace added back is ticked again. Stack-wide work (it names no workspace) still runs."""
         group = groups[workspace]
@@ -150,7 +149,7 @@ class WorkspaceBatches:
         else:
             del groups[workspace]
         if dropped:
-            with working_for(workspace):
+            with working_for(workspace, among=among):  # the line below names it whatever the stack has
                 emit(Metric.UNKNOWN_WORKSPACE_MESSAGES, len(dropped))
             logger.warning(
                 "Work for a workspace the Genviral secret no longer names: acknowledged, its watches kept",
@@ -158,8 +157,10 @@ class WorkspaceBatches:
             )
 
     @staticmethod
-    def _run(workspace: str, batch: WorkBatch, group: list[WorkItem], time_left: TimeLeft | None) -> list[str]:
-        with working_for(workspace):
+    def _run(
+        workspace: str, batch: WorkBatch, group: list[WorkItem], time_left: TimeLeft | None, among: Sequence[str]
+    ) -> list[str]:
+        with working_for(workspace, among=among):
             try:
                 return batch.run(group, time_left=time_left)
             except Exception:  # this workspace's messages come back; the other workspaces' work stands

@@ -109,7 +109,7 @@ class WorkspaceSync:
             registry = updated if wrote else registry
         failures = 0
         for workspace in registry.workspaces:
-            with working_for(workspace, alone=len(registry.workspaces) == 1):  # its pause's lines and figures
+            with working_for(workspace, among=registry.workspaces):  # its pause's lines and figures
                 try:
                     self._pauses(workspace).refused(error)
                 except Exception:  # the other workspaces pause all the same; the message fails and comes back
