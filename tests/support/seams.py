@@ -24,7 +24,7 @@ from genviral_relay.aws.secrets import SecretsManagerWorkspaceKeys
 from genviral_relay.checking.account_health import AccountHealthCheck
 from genviral_relay.checking.check import CheckOutcome, CheckTrigger
 from genviral_relay.checking.ports import AccountSource, EventPublisher, PostPage, PostSource, PublishResult, WatchStore
-from genviral_relay.clock import utc_now
+from genviral_relay.clock import Clock, utc_now
 from genviral_relay.genviral.client import ClientSettings, GenviralClient
 from genviral_relay.models.domain import DueWatch, OutboxEntry, OutboxTarget, Target, WatchRecord
 from genviral_relay.models.events import PublishedEvent, RelayEvent
@@ -241,23 +241,27 @@ class RelayRig:
         sns_client: Any = None,
         events_client: Any = None,
         genviral_timeout: float = 0.5,
+        workspace: str = DEFAULT_WORKSPACE,
+        clock: Clock = utc_now,
     ) -> None:
         """`sns_client` / `events_client` replace the moto clients of the publishers (to inject faults).
         `genviral_timeout`: short, so hang faults cost little; a rig that injects none can afford to
-        wait for a loaded machine."""
+        wait for a loaded machine. `workspace`: whose relay it is, composed as the deployment composes one (its view
+        of the table, its key from the stack's secret). `clock`: the relay's (a test moves it to end pauses)."""
         self.stack = stack
+        self.workspace = workspace
+        self.clock = clock
         self.seams = Seams()
         self.tables = DynamoDbStore(
-            stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30), clock=utc_now
-        )
-        """The table itself, without seams: the relay's own state (the pause, discover mode's progress)."""
+            stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=30), clock=clock
+        ).in_workspace(workspace)
+        """The workspace's view of the table, without seams: the relay's own state (the pause, discover mode's
+        progress)."""
         self.store = SeamStore(self.tables, self.seams)
         self.source = SeamSource(
             GenviralClient(
                 genviral_api_url,
-                SecretsManagerWorkspaceKeys(stack.client("secretsmanager"), stack.secret_arn).token_source(
-                    DEFAULT_WORKSPACE
-                ),
+                SecretsManagerWorkspaceKeys(stack.client("secretsmanager"), stack.secret_arn).token_source(workspace),
                 settings=ClientSettings(read_timeout=genviral_timeout, connect_timeout=genviral_timeout),
                 sleep=no_sleep,
             ),
@@ -280,7 +284,9 @@ class RelayRig:
             state=self.tables,
             source=self.source,
             publishers=self.publishers,
-            dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=utc_now),
+            dead_letters=SqsDeadLetters(stack.client("sqs"), stack.ref("EventsDLQ"), clock=clock),
+            clock=clock,
+            workspace=workspace,
         )
         self.accounts = AccountHealthCheck(
             source=self.source,
@@ -288,10 +294,11 @@ class RelayRig:
             index=self.store,
             state=self.tables,
             notices=NoticeOutbox(
-                store=SeamNoticeStore(self.tables.notices, self.seams), publishers=self.publishers, clock=utc_now
+                store=SeamNoticeStore(self.tables.notices, self.seams), publishers=self.publishers, clock=clock
             ),
             pause=self.path.pause,
-            clock=utc_now,
+            clock=clock,
+            workspace=workspace,
         )
         """The account health check, with a seam between its commit and its publishing."""
         self.checker = self.path.checker
@@ -326,11 +333,11 @@ class RelayRig:
         return True
 
     def due(self, *, ahead: timedelta = timedelta(0)) -> list[str]:
-        return list(self.store.due_post_ids(utc_now() + ahead))
+        return list(self.store.due_post_ids(self.clock() + ahead))
 
     def tick(self, *, ahead: timedelta = timedelta(0)) -> bool:
         """What one poller tick queues (due checks, and the retry sweep if a post awaits one), run as one batch."""
-        now = utc_now() + ahead
+        now = self.clock() + ahead
         return self.work(
             list(self.store.due_post_ids(now)), sweep=next(self.store.awaiting_retry(now, limit=1), None) is not None
         )
@@ -340,7 +347,7 @@ class RelayRig:
         ticks would do)."""
         self.seams.armed.clear()
         later = NoticeOutbox(
-            store=self.tables.notices, publishers=self.publishers, clock=lambda: utc_now() + FLUSH_AFTER
+            store=self.tables.notices, publishers=self.publishers, clock=lambda: self.clock() + FLUSH_AFTER
         )
         later.flush()
         for _ in range(rounds):
