@@ -37,8 +37,9 @@ from tests.support.seams import SEAMS, RelayRig
 POSTS = 2
 """Per workspace."""
 ACCOUNTS = 2
-POST = st.integers(0, 7)
-"""A post among all workspaces' (`RelayMachine._post`): the index wraps, so one strategy serves any count."""
+INDEX = st.integers(0, 7)
+"""A post among all workspaces' (`RelayMachine._post`), or a workspace: the index wraps, so one strategy serves any
+count."""
 EXAMPLES = int(os.environ.get("RELAY_STATE_MACHINE_EXAMPLES", "12"))
 STEPS = int(os.environ.get("RELAY_STATE_MACHINE_STEPS", "25"))
 
@@ -79,7 +80,7 @@ class RelayMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ rules
     @rule(
-        post=POST,
+        post=INDEX,
         account=st.integers(0, ACCOUNTS - 1),
         change=st.sampled_from(["posted", "failed", "retry", "void"]),
     )
@@ -101,7 +102,7 @@ class RelayMachine(RuleBasedStateMachine):
             self.emulator.set_account_state(post_id, account_id, status="void")
         self._record_upstream(post_id)
 
-    @rule(post=POST, seam=st.sampled_from([None, *SEAMS]))
+    @rule(post=INDEX, seam=st.sampled_from([None, *SEAMS]))
     def check_with_a_possible_crash(self, post: int, seam: str | None) -> None:
         post_id = self._post(post)
         rig = self._rig(post_id)
@@ -110,13 +111,13 @@ class RelayMachine(RuleBasedStateMachine):
         rig.check(post_id)
         rig.seams.armed.clear()
 
-    @rule(post=POST)
+    @rule(post=INDEX)
     def same_message_delivered_twice(self, post: int) -> None:
         post_id = self._post(post)
         self._rig(post_id).work([post_id])
         self._rig(post_id).work([post_id])
 
-    @rule(post=POST, workers=st.integers(2, 3))
+    @rule(post=INDEX, workers=st.integers(2, 3))
     def concurrent_workers_check_one_post(self, post: int, workers: int) -> None:
         barrier = threading.Barrier(workers)
         post_id = self._post(post)
@@ -131,7 +132,7 @@ class RelayMachine(RuleBasedStateMachine):
         for thread in threads:
             thread.join()
 
-    @rule(workspace=st.integers(0, 7), seam=st.sampled_from([None, *SEAMS]))
+    @rule(workspace=INDEX, seam=st.sampled_from([None, *SEAMS]))
     def tick_with_a_possible_crash_mid_batch(self, workspace: int, seam: str | None) -> None:
         rig = self.rigs[self.WORKSPACES[workspace % len(self.WORKSPACES)]]
         if seam:
