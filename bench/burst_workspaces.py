@@ -49,7 +49,7 @@ from genviral_relay import factories
 from genviral_relay.checking.check import PostCheck
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.genviral.client import GenviralClient, StaticToken
-from genviral_relay.models.workspaces import workspace_of
+from genviral_relay.models.messages import workspace_of_request
 from genviral_relay.observability import clear_workspace_metrics, metrics
 from genviral_relay.polling.bulk_refresh import HotWindows
 from genviral_relay.polling.discover import Discovery
@@ -319,7 +319,7 @@ class StackBurst:
         items = self.queue.take(BATCH)
         groups: dict[str, list[WorkItem]] = {}
         for item in items:
-            groups.setdefault(workspace_of(getattr(item.request, "workspace", None)), []).append(item)
+            groups.setdefault(workspace_of_request(item.request), []).append(item)
         done = at
         for name, group in groups.items():
             lane = self.lanes[name]

@@ -163,16 +163,18 @@ def held_sends() -> HeldSends:
 
 @built_once
 def workspace_ticks() -> WorkspaceTicks:
-    from genviral_relay.polling.stack_work import StackTick, StackWork
+    from genviral_relay.polling.stack_work import StackTick
     from genviral_relay.polling.workspace_runs import WorkspaceTicks
     from genviral_relay.polling.workspaces import SYNC_EVERY
 
     # The stack's own work, queued on its own whatever the workspaces' ticks do (the notices are everyone's).
-    stack = StackWork(notices=poller_store().notices, sync_every=SYNC_EVERY)
+    stack = StackTick(
+        notices=poller_store().notices, sync_every=SYNC_EVERY, queue=work_queue(), clock=factories.utc_now
+    )
     return WorkspaceTicks(
         workspaces=registered_workspaces,
         tick_of=poll_tick,
-        stack=StackTick(work=stack, queue=work_queue(), clock=factories.utc_now),
+        stack=stack,
         backlog=shared_backlog(),
         held=held_sends(),
     )

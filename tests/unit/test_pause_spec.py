@@ -22,11 +22,14 @@ from genviral_relay.models.domain import TARGETS, CreatedWindow
 from genviral_relay.models.messages import CheckRequest, NoticesRequest
 from genviral_relay.models.pause import PauseRecord, PauseStatus
 from genviral_relay.models.relay_notices import RelayStateEvent
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.notices.outbox import FLUSH_AFTER, NoticeOutbox
 from genviral_relay.observability import Metric
 from genviral_relay.polling.discover import CLOCK_SKEW, HISTORY_START
+from genviral_relay.polling.stack_work import StackTick
 from genviral_relay.polling.tick import PollTick
 from genviral_relay.polling.work_batch import WorkItem
+from genviral_relay.polling.workspace_runs import WorkspaceTicks
 from tests.builders import NOW, POST_ID, account, post
 from tests.support.doubles import InMemoryStore, InMemoryWorkQueue
 from tests.unit.world import World, emitted
@@ -518,13 +521,13 @@ def test_a_pause_published_by_a_process_that_crashed_is_published_once_by_the_fl
     assert all(world.publishers[target].notices == [] for target in TARGETS)
 
     queue = InMemoryWorkQueue()
-    tick = PollTick(
-        index=world.store,
-        pause=GenviralPause(world.store, world.clock),
-        queue=queue,
-        clock=world.clock,
-        discover=False,
-        notices=world.store.notices,
+    workspace = PollTick(
+        index=world.store, pause=GenviralPause(world.store, world.clock), queue=queue, clock=world.clock, discover=False
+    )
+    tick = WorkspaceTicks(  # the poller as the deployment composes it: the stack's own work apart
+        workspaces=lambda: [DEFAULT_WORKSPACE],
+        tick_of=lambda _: workspace,
+        stack=StackTick(notices=world.store.notices, sync_every=None, queue=queue, clock=world.clock),
     )
     tick.run()
     assert queue.sent == []  # its own process may still be publishing it

@@ -14,6 +14,7 @@ from genviral_relay.models.messages import CheckRequest, DiscoverRequest, Notice
 from genviral_relay.models.relay_notices import RelayStateEvent
 from genviral_relay.notices.outbox import FLUSH_AFTER
 from genviral_relay.observability import Metric
+from genviral_relay.polling.stack_work import StackTick
 from genviral_relay.polling.tick import PollTick
 from tests.builders import NOW
 from tests.support.doubles import InMemoryWorkQueue
@@ -137,36 +138,23 @@ def owe_a_notice(world: World) -> None:
     world.store.notices.commit("X", "{}", expected_version=0, notices=(notice,), owed=("sns",), committed_at=NOW)
 
 
-def flushing_tick(world: World, queue: InMemoryWorkQueue) -> PollTick:
-    return PollTick(
-        index=world.store,
-        pause=GenviralPause(world.store, world.clock),
-        queue=queue,
-        clock=world.clock,
-        discover=False,
-        notices=world.store.notices,
-    )
+def flushing_tick(world: World, queue: InMemoryWorkQueue) -> StackTick:
+    return StackTick(notices=world.store.notices, sync_every=None, queue=queue, clock=world.clock)
 
 
 def test_a_tick_queues_one_flush_once_a_notice_is_owed_past_its_own_process(
     world: World, queue: InMemoryWorkQueue
 ) -> None:
-    store_watch(world, DUE_NOW, next_check_at=NOW)
     owe_a_notice(world)
 
-    flushing_tick(world, queue).run()
-    assert queued(queue) == [due_check(DUE_NOW)]  # its own process may still be publishing it
+    assert flushing_tick(world, queue).run() == 0
+    assert queued(queue) == []  # its own process may still be publishing it
 
     world.later(FLUSH_AFTER)
     world.store.calls.clear()
-    tick(world, InMemoryWorkQueue()).run()
-    without_notices = world.store.calls["query"]
-    world.store.calls.clear()
-    queue.sent.clear()
-    flushing_tick(world, queue).run()
-    assert queued(queue)[-1] == NoticesRequest(notices="flush")
-    assert sum(isinstance(request, NoticesRequest) for request in queued(queue)) == 1
-    assert world.store.calls["query"] == without_notices + 1  # one look at the owed notices a tick
+    assert flushing_tick(world, queue).run() == 1
+    assert queued(queue) == [NoticesRequest(notices="flush")]
+    assert world.store.calls["query"] == 1  # one look at the owed notices a tick
 
 
 def test_a_notice_left_with_nothing_owed_queues_no_flush(world: World, queue: InMemoryWorkQueue) -> None:

@@ -22,7 +22,7 @@ from genviral_relay.models.upstream import Post
 from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.notices.outbox import FLUSH_AFTER
 from genviral_relay.observability import Metric, clear_workspace_metrics, flush_workspace_metrics, metrics
-from genviral_relay.polling.stack_work import StackTick, StackWork
+from genviral_relay.polling.stack_work import StackTick
 from genviral_relay.polling.tick import PollTick
 from genviral_relay.polling.work_batch import WorkBatch, WorkItem
 from genviral_relay.polling.workspace_queue import HeldSends, WorkspaceQueue
@@ -78,7 +78,7 @@ class Stack:
         self.named: list[str] = list(workspaces)
         self._ticks: dict[str, PollTick] = {}
         self.clock = clock
-        self.stack_work = StackWork(notices=self.table.notices, sync_every=SYNC_EVERY)
+        self.stack_tick = StackTick(notices=self.table.notices, sync_every=SYNC_EVERY, queue=self.queue, clock=clock)
 
     def watched(self, workspace: str, count: int = 2) -> list[str]:
         """Given `count` posts of `workspace` watched and due, which Genviral now shows posted."""
@@ -111,7 +111,7 @@ class Stack:
         return WorkspaceTicks(
             workspaces=registered or (lambda: list(self.worlds)),
             tick_of=self.tick_of,
-            stack=StackTick(work=self.stack_work, queue=self.queue, clock=self.clock) if stack_wide else None,
+            stack=self.stack_tick if stack_wide else None,
             held=self.held,
         )
 
@@ -242,7 +242,7 @@ def test_a_failing_send_of_the_stack_wide_work_stops_no_workspace_and_is_asked_a
     ticks = WorkspaceTicks(
         workspaces=lambda: [ACME, BETA],
         tick_of=stack.tick_of,
-        stack=StackTick(work=stack.stack_work, queue=failing, clock=stack.clock),
+        stack=StackTick(notices=stack.table.notices, sync_every=SYNC_EVERY, queue=failing, clock=stack.clock),
         held=stack.held,
     )
 

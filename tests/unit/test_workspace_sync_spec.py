@@ -18,9 +18,12 @@ from genviral_relay.errors import StateConflictError, TokenUnavailableError
 from genviral_relay.models.domain import WatchRecord
 from genviral_relay.models.messages import CheckRequest, WorkspacesRequest
 from genviral_relay.models.workspace_registry import WORKSPACES_RECORD, WorkspaceRegistry
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.observability import Metric
+from genviral_relay.polling.stack_work import StackTick
 from genviral_relay.polling.tick import PollTick
 from genviral_relay.polling.work_batch import WorkItem
+from genviral_relay.polling.workspace_runs import WorkspaceTicks
 from genviral_relay.polling.workspaces import SYNC_EVERY, WorkspaceSync, workspace_registry
 from tests.builders import NOW, POST_ID
 from tests.conftest import SecretSentinel
@@ -277,14 +280,15 @@ def test_a_sync_another_worker_wrote_first_stops_there(rig: Rig, monkeypatch: py
 
 
 # ------------------------------------------------------------------ the poller asks, the worker runs
-def tick(world: World, queue: InMemoryWorkQueue) -> PollTick:
-    return PollTick(
-        index=world.store,
-        pause=GenviralPause(world.store, world.clock),
-        queue=queue,
-        clock=world.clock,
-        discover=False,
-        sync_every=SYNC_EVERY,
+def tick(world: World, queue: InMemoryWorkQueue, *, sync_every: timedelta | None = SYNC_EVERY) -> WorkspaceTicks:
+    """The poller as the deployment composes it: the stack's own work on its own, then the workspace's tick."""
+    workspace = PollTick(
+        index=world.store, pause=GenviralPause(world.store, world.clock), queue=queue, clock=world.clock, discover=False
+    )
+    return WorkspaceTicks(
+        workspaces=lambda: [DEFAULT_WORKSPACE],
+        tick_of=lambda _: workspace,
+        stack=StackTick(notices=None, sync_every=sync_every, queue=queue, clock=world.clock),
     )
 
 
@@ -323,15 +327,13 @@ def test_the_poller_asks_for_a_sync_while_paused_and_again_when_the_queue_refuse
 
     report = poller.run()
 
-    assert report.paused is not None
+    assert report.paused == {DEFAULT_WORKSPACE: world.path.pause.reason()}
     assert [request for request, _ in queue.sent] == [SYNC]
 
 
 def test_without_a_sync_interval_the_poller_never_asks(world: World) -> None:
     queue = InMemoryWorkQueue()
-    PollTick(
-        index=world.store, pause=GenviralPause(world.store, world.clock), queue=queue, clock=world.clock, discover=False
-    ).run()
+    tick(world, queue, sync_every=None).run()
 
     assert syncs(queue) == 0
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from genviral_relay.models.domain import PostId
 from genviral_relay.models.upstream import PAGE_LIMIT
-from genviral_relay.models.workspaces import WorkspaceName
+from genviral_relay.models.workspaces import WorkspaceName, workspace_of
 
 
 class _InWorkspace(BaseModel):
@@ -109,3 +109,8 @@ WORK_MESSAGE: TypeAdapter[WorkRequest] = TypeAdapter(WorkRequest)
 def for_workspace(request: WorkRequest) -> bool:
     """Whether the work is one workspace's; the stack's own work (the notices flush, the sync) names none."""
     return isinstance(request, _InWorkspace)
+
+
+def workspace_of_request(request: WorkRequest) -> str:
+    """The workspace whose key the work uses; the stack's own work runs on `default`'s batch."""
+    return workspace_of(request.workspace if isinstance(request, _InWorkspace) else None)

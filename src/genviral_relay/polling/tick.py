@@ -3,14 +3,14 @@ while the queue holds a backlog, `rules/backpressure.py`), the retry sweep while
 be retried, and in discover mode a listing of new posts.
 
 The tick itself never calls Genviral: every call runs in the workers, under the deployment's
-concurrency cap and the pause that follows a refused key (while paused, nothing is queued but a
-flush of the notices still owed: `relay.paused` must go out during the pause).
+concurrency cap and the pause that follows a refused key (while paused, nothing is queued). The stack's own work
+(the notices flush, the workspaces' sync) is asked for apart, whatever the ticks do (`polling/stack_work.py`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.clock import Clock, to_milliseconds
@@ -23,12 +23,10 @@ from genviral_relay.models.messages import (
     SweepRequest,
     WorkRequest,
 )
-from genviral_relay.notices.ports import NoticeStore
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.polling.account_checks import AccountChecks
 from genviral_relay.polling.bulk_refresh import HotWindows
 from genviral_relay.polling.ports import WatchIndex, WorkQueue
-from genviral_relay.polling.stack_work import StackWork
 from genviral_relay.rules.backpressure import Backpressure, DueGroup
 
 
@@ -52,17 +50,11 @@ class PollTick:
         discover: bool,
         backpressure: Backpressure | None = None,
         windows: HotWindows | None = None,
-        notices: NoticeStore | None = None,
         accounts: AccountChecks | None = None,
-        sync_every: timedelta | None = None,
     ) -> None:
         """`backpressure`: kept for the life of the execution environment (None: a fresh one per tick,
         which knows no pace and limits nothing). `windows`: groups posts created together into one
-        refresh (None: one check per post). `notices`: whose pending notices a flush publishes (None: none).
-        `accounts`: when to ask for an account health check (None: never). `sync_every`: how often to ask for a sync of
-        the workspaces from the secret (None: never). `notices` and `sync_every` are the stack's own work
-        (`polling/stack_work.py`), sent with the tick's; a stack of several workspaces asks for it apart
-        (`WorkspaceTicks`) and gives its ticks neither."""
+        refresh (None: one check per post). `accounts`: when to ask for an account health check (None: never)."""
         self._index = index
         self._pause = pause
         self._queue = queue
@@ -71,7 +63,6 @@ class PollTick:
         self._backpressure = backpressure
         self._windows = windows
         self._accounts = accounts
-        self._stack = StackWork(notices=notices, sync_every=sync_every) if notices or sync_every else None
 
     def run(self, *, correlation_id: str | None = None) -> TickReport:
         """`correlation_id`: the tick's own, carried by every message it queues."""
@@ -82,15 +73,11 @@ class PollTick:
     def _queue_due_work(self, correlation_id: str | None) -> TickReport:
         # The precision the table stores: `claimed_at` is compared with the messages' `queued_at`.
         now = to_milliseconds(self._clock())
-        # Neither calls Genviral: asked while paused too.
-        flush = self._stack.owed(now) if self._stack is not None else []
         reason = self._pause.reason()
         if reason is not None:
             logger.error("Genviral calls are paused; no checks queued this tick", extra={"reason": reason})
             emit(Metric.TICKS_PAUSED)
-            queued = self._queue.send(flush, correlation_id=correlation_id) if flush else 0
-            self._asked(flush, now)
-            return TickReport(queued=queued, paused=reason)
+            return TickReport(queued=0, paused=reason)
         backpressure = self._backpressure or Backpressure()
         backlog = self._queue.backlog()
         due = list(self._index.due_watches(now))
@@ -107,9 +94,7 @@ class PollTick:
             requests.append(DiscoverRequest(discover="posts"))
         if self._accounts is not None and self._accounts.wanted(now, watched=bool(due)):
             requests.append(AccountsRequest(accounts="check"))
-        requests.extend(flush)
         queued = self._queue.send(requests, correlation_id=correlation_id)
-        self._asked(flush, now)
         backpressure.queued(now, backlog, queued)
         emit(Metric.CHECKS_QUEUED, queued)
         # Only while behind: a metric costs for every hour it is written, and a calm hour has nothing to say.
@@ -124,10 +109,6 @@ class PollTick:
                 extra={"queued": len(plan.queue), "deferred": plan.deferred, "backlog": backlog},
             )
         return TickReport(queued=queued, deferred=plan.deferred)
-
-    def _asked(self, sent: list[WorkRequest], now: datetime) -> None:
-        if self._stack is not None:
-            self._stack.asked(sent, now)
 
 
 def _request(group: DueGroup, window: CreatedWindow | None, now: datetime, since: datetime) -> WorkRequest:

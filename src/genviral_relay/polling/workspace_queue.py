@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from itertools import chain, zip_longest
 
 from genviral_relay.errors import EnqueueError
-from genviral_relay.models.messages import WorkRequest, for_workspace
-from genviral_relay.models.workspaces import stored_workspace, workspace_of
+from genviral_relay.models.messages import WorkRequest, for_workspace, workspace_of_request
+from genviral_relay.models.workspaces import stored_workspace
 from genviral_relay.polling.ports import WorkQueue
 from genviral_relay.rules.backlog_shares import BacklogShares
 
@@ -77,13 +77,14 @@ class HeldSends(WorkQueue):
 
     def __init__(self, queue: WorkQueue) -> None:
         self._queue = queue
-        self._held: dict[tuple[str, str | None], list[WorkRequest]] = {}
+        self._held: dict[str | None, dict[str, list[WorkRequest]]] = {}
+        """Correlation id: workspace: its messages, in the order it queued them."""
 
     def send(self, requests: Iterable[WorkRequest], *, correlation_id: str | None = None) -> int:
         batch = list(requests)
+        by_workspace = self._held.setdefault(correlation_id, {})
         for request in batch:
-            workspace = workspace_of(getattr(request, "workspace", None))
-            self._held.setdefault((workspace, correlation_id), []).append(request)
+            by_workspace.setdefault(workspace_of_request(request), []).append(request)
         return len(batch)
 
     def backlog(self) -> int | None:
@@ -96,12 +97,9 @@ class HeldSends(WorkQueue):
         after a refusal each workspace's backpressure takes the fleet for faster than it is for one tick, until its
         next measure of the queue.)"""
         held, self._held = self._held, {}
-        by_correlation: dict[str | None, list[list[WorkRequest]]] = {}
-        for (_, correlation_id), requests in held.items():
-            by_correlation.setdefault(correlation_id, []).append(requests)
         sent, refusals = 0, list[EnqueueError]()
-        for correlation_id, lists in by_correlation.items():
-            turns = [request for request in chain.from_iterable(zip_longest(*lists)) if request is not None]
+        for correlation_id, by_workspace in held.items():
+            turns = [r for r in chain.from_iterable(zip_longest(*by_workspace.values())) if r is not None]
             for first in range(0, len(turns), WORKER_BATCH):
                 try:
                     sent += self._queue.send(turns[first : first + WORKER_BATCH], correlation_id=correlation_id)

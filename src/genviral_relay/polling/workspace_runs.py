@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from genviral_relay.clock import TimeLeft
 from genviral_relay.errors import TokenUnavailableError
-from genviral_relay.models.messages import for_workspace
-from genviral_relay.models.workspaces import DEFAULT_WORKSPACE, workspace_of
+from genviral_relay.models.messages import for_workspace, workspace_of_request
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.observability import Metric, emit, logger
 from genviral_relay.polling.stack_work import StackTick
 from genviral_relay.polling.tick import PollTick, TickReport
@@ -106,7 +106,7 @@ class WorkspaceBatches:
         """Every item's work, by workspace; the message ids whose work failed (to be received again)."""
         groups: dict[str, list[WorkItem]] = {}
         for item in items:
-            groups.setdefault(workspace_of(getattr(item.request, "workspace", None)), []).append(item)
+            groups.setdefault(workspace_of_request(item.request), []).append(item)
         # Only default's work (a stack of one, as 0.4's): run as it always ran, with no read of the secret of its
         # own; were `default` gone from the secret, its calls would meet that as a refused key and pause it.
         known = None if set(groups) <= {DEFAULT_WORKSPACE} else self._named()
