@@ -171,10 +171,9 @@ def _captured(out: io.StringIO) -> Iterator[None]:
         yield
 
 
-def _tick_and_show(demo: Demo, outcome: WorkspacesOutcome, at: timedelta, *, ticks: int = 1) -> list[Published]:
+def _tick_and_show(demo: Demo, outcome: WorkspacesOutcome, at: timedelta) -> list[Published]:
     with demo.ahead(at):
-        for _ in range(ticks):
-            demo.tick_and_work()
+        demo.tick_and_work()
     documents, attributes_agree = demo.show_brief()
     outcome.attributes_agree = outcome.attributes_agree and attributes_agree
     return [(document["workspace"], document["event_type"], document.get("post_id", "")) for document in documents]

@@ -1,10 +1,13 @@
 """The moto stack that local runs deploy, for the modules that register the loopback receiver: its API takes an
-http:// URL on 127.0.0.1, which the default refuses. A module that needs another stack defines its own."""
+http:// URL on 127.0.0.1, which the default refuses. A module that needs another stack defines its own. And the
+reads of the Genviral secret, for the modules that count them (on whichever `stack` the module uses)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import pytest
 
 from local.emulator import GenviralEmulator
@@ -26,3 +29,17 @@ def local_stack(emulator: GenviralEmulator) -> Iterator[MotoStack]:
 @pytest.fixture
 def relay(local_stack: MotoStack) -> LocalRunner:
     return LocalRunner(local_stack)
+
+
+@pytest.fixture
+def secret_reads(stack: MotoStack) -> Iterator[list[str]]:
+    """The SecretId of every GetSecretValue call made from now on (by the functions or anyone else)."""
+    reads: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        reads.append(str(params.get("SecretId")))
+
+    events = boto3._get_default_session().events
+    events.register("before-parameter-build.secrets-manager.GetSecretValue", record, unique_id="test-secret-reads")
+    yield reads
+    events.unregister("before-parameter-build.secrets-manager.GetSecretValue", unique_id="test-secret-reads")

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from genviral_relay import factories
@@ -57,20 +56,6 @@ def stack(shared_rig: SharedRig, emulator: GenviralEmulator) -> MotoStack:
 @pytest.fixture
 def runner(stack: MotoStack) -> LocalRunner:
     return LocalRunner(stack)
-
-
-@pytest.fixture
-def secret_reads(stack: MotoStack) -> Iterator[list[str]]:
-    """The SecretId of every GetSecretValue call made from now on (by the functions or anyone else)."""
-    reads: list[str] = []
-
-    def record(params: dict[str, Any], **_: Any) -> None:
-        reads.append(str(params.get("SecretId")))
-
-    events = boto3._get_default_session().events
-    events.register("before-parameter-build.secrets-manager.GetSecretValue", record, unique_id="test-secret-reads")
-    yield reads
-    events.unregister("before-parameter-build.secrets-manager.GetSecretValue", unique_id="test-secret-reads")
 
 
 def register(emulator: GenviralEmulator, runner: LocalRunner, count: int) -> list[tuple[str, str]]:

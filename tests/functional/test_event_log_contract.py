@@ -110,7 +110,7 @@ def by_workspace(log: EventLog) -> list[Any]:
         log.page(after=None, until=until, limit=100, workspace="gamma"),  # a name no entry has: an empty page
         first,
         log.page(after=first.reached, until=until, limit=1, workspace="acme"),
-        log.page(after=None, until=until, limit=100, workspace="acme", event_type="post.completed"),
+        log.page(after=None, until=until, limit=100, workspace="acme", event_type="post.account.posted"),
     ]
 
 
@@ -120,12 +120,12 @@ def test_the_double_filters_by_workspace_as_the_table(stack: MotoStack) -> None:
     expected = by_workspace(table_log)
 
     assert by_workspace(InMemoryEventLog()) == expected
-    acme, default, gamma, first, then, none = expected
+    acme, default, gamma, first, then, posted = expected
     assert [e.event_id for e in acme.entries] == [event_id(2), event_id(5)]
     assert [e.event_id for e in default.entries] == [event_id(1), event_id(4)]
     assert (gamma.entries, gamma.reached) == ([], "2026-03-03T00:00:08.000Z#~")  # `next` still moves
     assert [e.event_id for e in [*first.entries, *then.entries]] == [event_id(2), event_id(5)]
-    assert none.entries == []
+    assert [e.event_id for e in posted.entries] == [event_id(2), event_id(5)]  # both filters, not either
 
 
 def test_an_entry_carries_its_day_its_index_key_and_its_ttl(stack: MotoStack) -> None:

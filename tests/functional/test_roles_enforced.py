@@ -536,6 +536,7 @@ def test_without_sqs_send_message_the_pollers_tick_is_refused(
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
     denials = enforcement(stack).take_denials()  # the stack's own work's send, then the workspace's tick's
     assert {(denial.action, denial.resource) for denial in denials} == {("sqs:SendMessage", arn(stack, "WorkQueue"))}
+    assert len(denials) == 2
     assert all(f"assumed-role/{stack.roles[POLLER].name}/" in denial.principal for denial in denials)
     assert runner.drain_work_queue().batches == 0
 

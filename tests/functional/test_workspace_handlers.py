@@ -188,16 +188,12 @@ def test_a_removed_workspaces_work_is_acknowledged_without_a_call_and_its_watch_
 
 
 # ------------------------------------------------------------ a registration while the secret cannot be read
-def unusable(stack: MotoStack) -> None:
-    stack.client("secretsmanager").put_secret_value(SecretId=stack.secret_arn, SecretString='{"workspaces": {}}')
-
-
 def test_while_the_secret_is_unusable_a_registration_is_decided_on_the_workspaces_last_recorded(
     emulator: GenviralEmulator, two: tuple[MotoStack, LocalRunner]
 ) -> None:
     stack, runner = two
     post_id = scheduled(emulator, "acme")
-    unusable(stack)
+    name_in_secret(stack, {})  # an empty map: not a usable secret
 
     unnamed = runner.api("POST", "/watches", {"post_id": post_id})
     misspelt = runner.api("POST", "/watches", {"post_id": post_id, "workspace": "acmee"})
@@ -216,7 +212,7 @@ def test_while_the_secret_is_unusable_and_no_workspace_was_recorded_only_default
     emulator: GenviralEmulator, stack: MotoStack, runner: LocalRunner
 ) -> None:
     first, second = emulator.create_post(), emulator.create_post()
-    unusable(stack)
+    name_in_secret(stack, {})  # an empty map: not a usable secret
 
     named = runner.api("POST", "/watches", {"post_id": first, "workspace": "acme"})
     unnamed = runner.api("POST", "/watches", {"post_id": second})
@@ -234,7 +230,7 @@ def test_while_the_secret_is_unusable_a_stack_recorded_as_default_alone_refuses_
 ) -> None:
     register_workspaces(stack, ["default"])
     post_id = emulator.create_post()
-    unusable(stack)
+    name_in_secret(stack, {})  # an empty map: not a usable secret
 
     named = runner.api("POST", "/watches", {"post_id": post_id, "workspace": "acme"})
 

@@ -6,14 +6,8 @@ secret is recorded and pauses calls, logged once, with no key in any line."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
-import boto3
-import pytest
-
-from genviral_relay.aws.dynamodb_store import DynamoDbStore
 from genviral_relay.aws.secret_forms import NOT_USABLE
 from genviral_relay.clock import utc_now
 from genviral_relay.models.workspace_registry import WorkspaceRegistry
@@ -24,30 +18,14 @@ from local.stack import MotoStack
 from tests.conftest import SECRETS, TOKEN, SecretSentinel
 from tests.functional.shared_rig import stored_item
 from tests.functional.test_auth_faults import relay_lines
+from tests.functional.test_cli import store_of
 from tests.functional.test_relay_flow import publishing_now
 
 ACME = "gva_live_acme.0a1b2c3d4e5f"
 
 
-@pytest.fixture
-def secret_reads() -> Iterator[list[str]]:
-    """Every GetSecretValue call made from now on, by the functions or anyone else."""
-    reads: list[str] = []
-
-    def record(params: dict[str, Any], **_: Any) -> None:
-        reads.append(str(params.get("SecretId")))
-
-    events = boto3._get_default_session().events
-    events.register("before-parameter-build.secrets-manager.GetSecretValue", record, unique_id="registry-reads")
-    yield reads
-    events.unregister("before-parameter-build.secrets-manager.GetSecretValue", unique_id="registry-reads")
-
-
 def registry(stack: MotoStack) -> tuple[WorkspaceRegistry, int]:
-    store = DynamoDbStore(
-        stack.client("dynamodb"), stack.ref("StateTable"), event_retention=timedelta(days=1), clock=utc_now
-    )
-    return workspace_registry(store.notices)
+    return workspace_registry(store_of(stack).notices)
 
 
 def put_secret(stack: MotoStack, value: str) -> None:

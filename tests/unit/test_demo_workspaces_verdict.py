@@ -67,6 +67,8 @@ def test_default_held_back_while_acme_is_paused_fails() -> None:
         {"listed": {DEFAULT: "active"}},  # the sync did not pick acme up
         {"registered": (400, None)},
         {"refused": (400, "unknown_workspace", "the Genviral secret names no workspace x")},  # names no known one
+        {"refused": (400, "unknown_workspace", "this stack's workspaces: acme")},  # names acme alone
+        {"refused": (400, "unknown_workspace", "this stack's workspaces: default")},  # names default alone
         {"refused": (201, "", "")},
         {"attributes_agree": False},
     ],

@@ -147,13 +147,10 @@ def test_an_unusable_secret_is_a_configuration_error_that_says_why(case: str, va
     assert caught.value.summary == (NOT_USABLE if case in NAMING else message)
 
 
-@pytest.mark.parametrize("value", [UNUSABLE[case][0] for case in sorted(NAMING)], ids=sorted(NAMING))
-def test_a_problem_naming_workspaces_is_published_in_words_that_name_none(value: str) -> None:
-    with pytest.raises(TokenUnavailableError) as caught:
-        parse_workspaces(value)
-
+def test_the_words_published_for_a_problem_naming_workspaces_name_none() -> None:
+    # Every such problem is published as NOT_USABLE (above): these are the names the cases use.
     for name in ("acme", "beta", "Acme", "client_1", "ok"):
-        assert name not in caught.value.summary
+        assert name not in NOT_USABLE
 
 
 def test_one_key_under_two_names_is_refused_whichever_names_and_whatever_the_spacing() -> None:

@@ -8,7 +8,7 @@ import contextlib
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import ClassVar
 
@@ -16,7 +16,6 @@ import pytest
 
 from genviral_relay.checking.pause import GenviralPause
 from genviral_relay.errors import EnqueueError, TokenUnavailableError
-from genviral_relay.models.domain import Target
 from genviral_relay.models.messages import CheckRequest, NoticesRequest, WorkRequest, WorkspacesRequest
 from genviral_relay.models.upstream import Post
 from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
@@ -28,7 +27,6 @@ from genviral_relay.polling.work_batch import WorkBatch, WorkItem
 from genviral_relay.polling.workspace_queue import HeldSends, WorkspaceQueue
 from genviral_relay.polling.workspace_runs import WorkspaceBatches, WorkspaceTicks
 from genviral_relay.polling.workspaces import SYNC_EVERY
-from genviral_relay.relay import Relay, compose_relay
 from tests.builders import NOW, account, post
 from tests.support.doubles import InMemoryPostSource, InMemoryStore, InMemoryWorkQueue, SteppingClock
 from tests.unit.test_poll_tick_spec import owe_a_notice
@@ -50,19 +48,6 @@ class WorkspaceWorld(World):
         self.workspace = workspace
         self.clock = clock
         self.store = table.in_workspace(workspace)
-
-    def path_with(self, targets: Sequence[Target]) -> Relay:
-        return compose_relay(
-            store=self.store,
-            state=self.store,
-            source=self.source,
-            publishers=[self.publishers[target] for target in targets],
-            dead_letters=self.dead_letters,
-            clock=self.clock,
-            policy=self.policy,
-            feed=self.store.feed,
-            workspace=self.workspace,
-        )
 
 
 class Stack:

@@ -14,6 +14,7 @@ from functools import cached_property
 from genviral_relay.checking.check import CheckOutcome, PostCheck
 from genviral_relay.models.domain import TARGETS, Target, WatchRecord
 from genviral_relay.models.upstream import Post
+from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.observability import Metric, metrics
 from genviral_relay.polling.discover import MAX_LIST_CALLS, Discovery
 from genviral_relay.polling.work_batch import WorkBatch
@@ -39,6 +40,8 @@ class World:
         self.dead_letters = InMemoryDeadLetters()
         self.policy = policy or PollingPolicy()
         self.account_checks = account_checks
+        self.workspace = DEFAULT_WORKSPACE
+        """Whose check path this is (`WorkspaceWorld` in the workspace specs: one workspace of a stack)."""
 
     @cached_property
     def path(self) -> Relay:
@@ -57,6 +60,7 @@ class World:
             policy=self.policy,
             feed=self.store.feed,
             account_checks=self.account_checks,
+            workspace=self.workspace,
         )
 
     @property
