@@ -17,12 +17,12 @@ from genviral_relay.models.workspaces import DEFAULT_WORKSPACE
 from genviral_relay.notices.outbox import FLUSH_AFTER
 from genviral_relay.observability import logger, logs_to
 from genviral_relay.polling.work_batch import WorkItem
-from genviral_relay.polling.workspaces import WorkspaceSync
 from genviral_relay.workspace_scope import working_for
 from tests.conftest import SECRET_MARK
 from tests.support.workspace_doubles import StaticWorkspaceKeys
 from tests.unit.test_poll_tick_spec import owe_a_notice
 from tests.unit.test_workspace_runs_spec import ACME, BETA, POSTS, GatedSource, Stack, pause
+from tests.unit.test_workspace_sync_spec import Rig
 from tests.unit.world import World
 
 ACME_KEY, BETA_KEY = "gva_live_acme.0a1b2c3d", "gva_live_beta.4e5f6a7b"
@@ -120,19 +120,11 @@ def test_a_stack_of_one_workspace_writes_its_lines_without_workspace() -> None:
 
 
 def test_the_stack_s_own_work_names_no_workspace_and_the_sync_names_each_workspace_it_pauses(world: World) -> None:
-    others = {name: World() for name in (ACME, BETA)}
-    keys = StaticWorkspaceKeys()
-    keys.secret(json.dumps({"workspaces": {ACME: ACME_KEY, BETA: BETA_KEY}}))
-    sync = WorkspaceSync(
-        keys=keys,
-        store=world.store.notices,
-        pauses=lambda name: others[name].path.pause,
-        clock=world.clock,
-        default_watched=lambda: False,
-    )
-    sync.run()
-    keys.secret("{}")  # no usable key: every known workspace pauses
-    batch = world.path.work_batch(workspaces=sync)
+    rig = Rig(world, StaticWorkspaceKeys())  # default's world holds the registry; acme and beta a world each
+    rig.keys.secret(json.dumps({"workspaces": {ACME: ACME_KEY, BETA: BETA_KEY}}))
+    rig.sync.run()
+    rig.keys.secret("{}")  # no usable key: every known workspace pauses
+    batch = world.path.work_batch(workspaces=rig.sync)
 
     # the stack's own work runs on default's batch
     with captured() as lines, working_for(DEFAULT_WORKSPACE, among=(DEFAULT_WORKSPACE, ACME, BETA)):
